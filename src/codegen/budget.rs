@@ -331,8 +331,8 @@ fn bound_at(f: &Function, wide: &[bool], env: &[(&str, f64)], first: &[f64], sca
 
 /// What running an operation in double-double costs, in f64 additions as [`cost`] counts
 /// them: the runtime's times without a hardware fused multiply-add, measured (a sum or
-/// product some 3.5 ns, a quotient 28, `exp` 110, `ln` 160, `sin`, `cos` and `tan` 310 to
-/// 350, against 0.5 for an f64 sum and 6 for an f64 `exp`).
+/// product some 3.5 ns, a quotient 28, `exp` 110, `ln` 160, `sin` and `cos` 270, `tan`
+/// 300, against 0.5 for an f64 sum and 6 for an f64 `exp`).
 fn wide_cost(op: &Op) -> f64 {
     match op {
         Op::Call(f, _) => match f {
@@ -340,7 +340,7 @@ fn wide_cost(op: &Op) -> f64 {
             Func::Exp | Func::Expm1 => 220.0,
             Func::Sinh | Func::Cosh | Func::Tanh | Func::Sigmoid => 250.0,
             Func::Log | Func::Log1p => 330.0,
-            Func::Sin | Func::Cos => 630.0,
+            Func::Sin | Func::Cos => 520.0,
             _ => 700.0,
         },
         Op::PowF(..) => 550.0,
@@ -409,7 +409,7 @@ fn search(f: &Function, case: &Case, budget: f64) -> Vec<bool> {
 /// among equals), each either alone or, where that misses, with every arithmetic
 /// operation wide instead (`sin` of a double-double argument is corrected to first order
 /// in f64, and its few ulps of rounding then survive exact products and quotients, where
-/// `sin` in double-double is a series of some twenty products); then the arithmetic, in
+/// `sin` in double-double is a series of some fifteen products); then the arithmetic, in
 /// the same order.
 fn prune(f: &Function, case: &Case, mut wide: Vec<bool>) -> Vec<bool> {
     let ops = &f.program.ops;

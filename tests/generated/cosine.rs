@@ -207,19 +207,15 @@ fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.34375, 0.375, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.40625, 0.4375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.3125, 0.375, 0.4375, 0.625, 0.6875).
 pub fn lambda(t: f64) -> f64 {
-    let r = lambda_in::<f64, Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd, Xd>(t) }
+    lambda_in::<f64, Dd>(t)
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return lambda_upper::<N, W>(1.0 - t);
-    }
-    if t < 0.34375 {
+    if t < 0.3125 {
         return lambda_in_cell0::<N, W>(t);
     }
     if t < 0.375 {
@@ -228,16 +224,22 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.4375 {
         return lambda_in_cell2::<N, W>(t);
     }
+    if t < 0.625 {
+        return lambda_in_cell3::<N, W>(t);
+    }
+    if t < 0.6875 {
+        return lambda_in_cell4::<N, W>(t);
+    }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = v2.tan();
+    let v3: N = N::tan_of(v2);
     let v4: N = N::new(1.0, 0.0);
-    let v5: W = v4.widen() / v3;
-    let v6: N = N::ln_of(v5);
+    let v5: N = v4 / v3;
+    let v6: N = v5.ln();
     v6.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
@@ -270,50 +272,27 @@ fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = N::ln_of(v5);
     v6.to_f64()
 }
-/// The upper regime of [`lambda`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn lambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.25 {
-        return lambda_upper_cell0::<N, W>(t);
-    }
-    if t < 0.40625 {
-        return lambda_upper_cell1::<N, W>(t);
-    }
-    if t < 0.4375 {
-        return lambda_upper_cell2::<N, W>(t);
-    }
+/// [`lambda_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: W = W::from_f64(t);
-    let v2: W = v0 * v1;
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
     let v3: W = v2.tan();
-    let v4: W = v3.ln();
-    v4.to_f64()
+    let v4: N = N::new(1.0, 0.0);
+    let v5: W = v4.widen() / v3;
+    let v6: N = N::ln_of(v5);
+    v6.to_f64()
 }
-/// [`lambda_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn lambda_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`lambda_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.tan();
-    let v4: N = v3.ln();
-    v4.to_f64()
-}
-/// [`lambda_upper`] where `t` is below 0.40625, with the operations in `W` that the accuracy budget needs there.
-fn lambda_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::tan_of(v2);
-    let v4: N = v3.ln();
-    v4.to_f64()
-}
-/// [`lambda_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
+    let v2: W = v0.widen() * v1.widen();
     let v3: W = N::tan_kept(v2);
-    let v4: W = v3.ln();
-    v4.to_f64()
+    let v4: N = N::new(1.0, 0.0);
+    let v5: W = v4.widen() / v3;
+    let v6: N = N::ln_of(v5);
+    v6.to_f64()
 }
 /// `dlambda(t)` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -360,44 +339,37 @@ fn dlambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.3125, 0.34375, 0.375, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in double-double (with the operations in double-double chosen apart below 1 - t = 0.34375, 0.375, 0.4375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.3125, 0.375, 0.4375, 0.625, 0.6875).
 pub fn log_snr(t: f64) -> f64 {
-    let r = log_snr_in::<f64, Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd, Xd>(t) }
+    log_snr_in::<f64, Dd>(t)
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
-    }
-    if t >= 0.5 {
-        return log_snr_upper::<N, W>(1.0 - t);
-    }
     if t < 0.3125 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.34375 {
+    if t < 0.375 {
         return log_snr_in_cell1::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.4375 {
         return log_snr_in_cell2::<N, W>(t);
     }
-    if t < 0.4375 {
+    if t < 0.625 {
         return log_snr_in_cell3::<N, W>(t);
+    }
+    if t < 0.6875 {
+        return log_snr_in_cell4::<N, W>(t);
     }
     let v0: N = N::new(2.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.tan();
+    let v4: N = N::tan_of(v3);
     let v5: N = N::new(1.0, 0.0);
-    let v6: W = v5.widen() / v4;
-    let v7: N = N::ln_of(v6);
+    let v6: N = v5 / v4;
+    let v7: N = v6.ln();
     let v8: N = v0 * v7;
     v8.to_f64()
 }
@@ -414,21 +386,8 @@ fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: N = v0 * v7;
     v8.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(2.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::tan_of(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = v5 / v4;
-    let v7: N = v6.ln();
-    let v8: N = v0 * v7;
-    v8.to_f64()
-}
 /// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -441,7 +400,7 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v8.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -453,58 +412,31 @@ fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: W = v0.widen() * v7;
     v8.to_f64()
 }
-/// The upper regime of [`log_snr`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn log_snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.34375 {
-        return log_snr_upper_cell0::<N, W>(t);
-    }
-    if t < 0.375 {
-        return log_snr_upper_cell1::<N, W>(t);
-    }
-    if t < 0.4375 {
-        return log_snr_upper_cell2::<N, W>(t);
-    }
-    let v0: W = W::new(2.0, 0.0);
+/// [`log_snr_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(2.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: W = W::from_f64(t);
-    let v3: W = v1 * v2;
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
     let v4: W = v3.tan();
-    let v5: W = v4.ln();
-    let v6: W = v0 * v5;
-    v6.to_f64()
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() / v4;
+    let v7: N = N::ln_of(v6);
+    let v8: N = v0 * v7;
+    v8.to_f64()
 }
-/// [`log_snr_upper`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(2.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
-    let v5: N = v4.ln();
-    let v6: N = v0 * v5;
-    v6.to_f64()
-}
-/// [`log_snr_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(2.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = N::tan_kept(v3);
-    let v5: W = v4.ln();
-    let v6: N = v0 * N::narrow(v5);
-    v6.to_f64()
-}
-/// [`log_snr_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`log_snr_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: W = N::tan_kept(v3);
-    let v5: W = v4.ln();
-    let v6: N = v0 * N::narrow(v5);
-    v6.to_f64()
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() / v4;
+    let v7: N = N::ln_of(v6);
+    let v8: N = v0 * v7;
+    v8.to_f64()
 }
 /// `snr(t)` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -4295,6 +4227,10 @@ mod dd {
         Dd::new(2.4795962632247976e-27, -1.2953730964765229e-43),
         Dd::new(9.183689863795546e-29, 1.4303150396787322e-45),
     ];
+    /// The first terms of the series of `sin` and `cos` in `u = r^2` ([`Dd::sin_cos_reduced`])
+    /// that are summed in f64: `u^8/17!` and `u^9/18!` are below `2^-53` of the value.
+    const SIN_TAIL: usize = 8;
+    const COS_TAIL: usize = 9;
     /// `1/n!` as a double-double, `2 <= n <= 27`.
     #[inline]
     fn inv_fact(n: usize) -> Dd {
@@ -4447,17 +4383,30 @@ mod dd {
             let e = y.exp_m1();
             y + (self - e) / (e + Dd::from_f64(1.0))
         }
-        /// `(sin r, cos r)` for `|r| <= pi/4`, by their Taylor series in `u = r^2`.
+        /// `(sin r, cos r)` for `|r| <= pi/4`, by their Taylor series in `u = r^2` (to
+        /// `u^13`). With `u <= 0.62`, the terms from `u^8` on in `sin` (`u^9` in `cos`) are
+        /// below `2^-53` of the first: they are summed in f64, whose rounding is then below
+        /// `2^-105` of the value, and only the terms before them in double-double.
         fn sin_cos_reduced(r: Dd) -> (Dd, Dd) {
             let u = r.square();
             let signed = |n: usize, k: usize| {
                 if k % 2 == 1 { -inv_fact(n) } else { inv_fact(n) }
             };
-            let mut q = signed(27, 13);
-            let mut w = signed(26, 13);
-            for k in (1..13).rev() {
-                q = signed(2 * k + 1, k) + u * q;
+            let tail = |first: usize, n: fn(usize) -> usize| {
+                (first..13)
+                    .rev()
+                    .fold(
+                        signed(n(13), 13).hi,
+                        |acc, k| { signed(n(k), k).hi + u.hi * acc },
+                    )
+            };
+            let mut q = Dd::from_f64(tail(SIN_TAIL, |k| 2 * k + 1));
+            let mut w = Dd::from_f64(tail(COS_TAIL, |k| 2 * k));
+            for k in (1..COS_TAIL).rev() {
                 w = signed(2 * k, k) + u * w;
+                if k < SIN_TAIL {
+                    q = signed(2 * k + 1, k) + u * q;
+                }
             }
             (r + r * u * q, Dd::from_f64(1.0) + u * w)
         }

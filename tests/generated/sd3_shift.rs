@@ -3117,6 +3117,10 @@ mod dd {
         Dd::new(2.4795962632247976e-27, -1.2953730964765229e-43),
         Dd::new(9.183689863795546e-29, 1.4303150396787322e-45),
     ];
+    /// The first terms of the series of `sin` and `cos` in `u = r^2` ([`Dd::sin_cos_reduced`])
+    /// that are summed in f64: `u^8/17!` and `u^9/18!` are below `2^-53` of the value.
+    const SIN_TAIL: usize = 8;
+    const COS_TAIL: usize = 9;
     /// `1/n!` as a double-double, `2 <= n <= 27`.
     #[inline]
     fn inv_fact(n: usize) -> Dd {
@@ -3269,17 +3273,30 @@ mod dd {
             let e = y.exp_m1();
             y + (self - e) / (e + Dd::from_f64(1.0))
         }
-        /// `(sin r, cos r)` for `|r| <= pi/4`, by their Taylor series in `u = r^2`.
+        /// `(sin r, cos r)` for `|r| <= pi/4`, by their Taylor series in `u = r^2` (to
+        /// `u^13`). With `u <= 0.62`, the terms from `u^8` on in `sin` (`u^9` in `cos`) are
+        /// below `2^-53` of the first: they are summed in f64, whose rounding is then below
+        /// `2^-105` of the value, and only the terms before them in double-double.
         fn sin_cos_reduced(r: Dd) -> (Dd, Dd) {
             let u = r.square();
             let signed = |n: usize, k: usize| {
                 if k % 2 == 1 { -inv_fact(n) } else { inv_fact(n) }
             };
-            let mut q = signed(27, 13);
-            let mut w = signed(26, 13);
-            for k in (1..13).rev() {
-                q = signed(2 * k + 1, k) + u * q;
+            let tail = |first: usize, n: fn(usize) -> usize| {
+                (first..13)
+                    .rev()
+                    .fold(
+                        signed(n(13), 13).hi,
+                        |acc, k| { signed(n(k), k).hi + u.hi * acc },
+                    )
+            };
+            let mut q = Dd::from_f64(tail(SIN_TAIL, |k| 2 * k + 1));
+            let mut w = Dd::from_f64(tail(COS_TAIL, |k| 2 * k));
+            for k in (1..COS_TAIL).rev() {
                 w = signed(2 * k, k) + u * w;
+                if k < SIN_TAIL {
+                    q = signed(2 * k + 1, k) + u * q;
+                }
             }
             (r + r * u * q, Dd::from_f64(1.0) + u * w)
         }

@@ -5047,9 +5047,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 59 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 59 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 61 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.28125, 0.3125, 0.34375, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.75, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 61 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.28125, 0.3125, 0.34375, 0.375).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -5072,65 +5072,71 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
     }
+    if t < 0.75 {
+        return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_maruyama_step_v_coefficients_in_cell3::<N, W>(t, t_next);
+    }
     let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
     let v3: N = N::from_f64(t_next);
-    let v4: W = v0 * v3.widen();
+    let v4: N = N::narrow(v0) * v3;
     let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v6: W = v5 * v1.widen();
-    let v7: W = N::cos_kept(v6);
-    let v8: W = v7.square();
-    let v9: W = v0 * v1.widen() * v8;
-    let v10: W = v0 * v3.widen() * v8;
+    let v7: N = N::cos_of(v6);
+    let v8: N = v7.square();
+    let v9: W = v0 * v1.widen() * v8.widen();
+    let v10: N = N::narrow(v0) * v3 * v8;
     let v11: N = N::new(4.0, 0.0);
     let v12: W = N::sin_kept(v6);
-    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v14: N = N::new(2.0, 0.0);
     let v15: W = v6.tan();
     let v16: W = v15.ln();
     let v17: W = v14.widen() * v16;
-    let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid();
+    let v18: W = v13.widen() - v17;
+    let v19: W = N::sigmoid_kept(v18);
     let v20: W = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
-    let v22: N = v21 * N::narrow(v8);
+    let v22: N = v21 * v8;
     let v23: W = v11.widen() - v22.widen();
     let v24: W = v23.sqrt();
     let v25: W = v11.widen() * v12 * v20 * v24;
-    let v26: W = v21.widen() * v12 * v8 * v20 * v24;
-    let v27: W = v2 - v4 - v9 + v10 - v25 + v26;
+    let v26: W = v21.widen() * v12 * v8.widen() * v20 * v24;
+    let v27: W = v2 - v4.widen() - v9 + v10.widen() - v25 + v26;
     let v28: W = v26 - v25;
     let v29: W = v27 / v28;
     let v30: W = v3.widen() - v1.widen();
     let v31: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v32: W = v7.powi(3);
-    let v33: W = v31.widen() * v12 * v32 * v20;
+    let v32: N = v7.powi(3);
+    let v33: W = v31.widen() * v12 * v32.widen() * v20;
     let v34: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v35: W = v34.widen() * v12 * v7 * v20;
+    let v35: W = v34.widen() * v12 * v7.widen() * v20;
     let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: N = N::narrow(v17) - N::narrow(v13);
+    let v37: N = N::narrow(v17) - v13;
     let v38: N = v37.sigmoid();
     let v39: N = v38.sqrt();
     let v40: W = v36.widen() * v39.widen() * v23;
-    let v41: W = v36.widen() * v8 * v39.widen() * v23;
-    let v42: W = v33 - v35 - v40 + v41;
+    let v41: N = v36 * v8 * v39 * N::narrow(v23);
+    let v42: W = v33 - v35 - v40 + v41.widen();
     let v43: W = v24.powi(3);
-    let v44: W = v21.widen() * v12 * v8 * v43;
+    let v44: W = v21.widen() * v12 * v8.widen() * v43;
     let v45: W = v11.widen() * v12 * v43;
-    let v46: W = v44 - v45;
+    let v46: N = N::narrow(v44) - N::narrow(v45);
     let v47: W = v30 * v42;
-    let v48: N = N::narrow(v47) / N::narrow(v46);
+    let v48: N = N::narrow(v47) / v46;
     let v49: N = N::narrow(v30).abs();
-    let v50: N = v49.sqrt();
+    let v50: W = v49.widen().sqrt();
     let v51: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-    let v52: W = v21.widen() * v32;
-    let v53: W = v11.widen() * v7;
-    let v54: W = v52 - v53;
+    let v52: N = v21 * v32;
+    let v53: W = v11.widen() * v7.widen();
+    let v54: W = v52.widen() - v53;
     let v55: W = v51 * v12;
     let v56: N = N::narrow(v55) / N::narrow(v54);
     let v57: N = v56.sqrt();
-    let v58: N = v50 * v57;
+    let v58: W = v50 * v57.widen();
     [v29.to_f64(), v48.to_f64(), v58.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -5261,6 +5267,138 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v54: W = v52 - v53;
     let v55: W = v51.widen() * v12;
     let v56: N = N::narrow(v55) / N::narrow(v54);
+    let v57: N = v56.sqrt();
+    let v58: N = v50 * v57;
+    [v29.to_f64(), v48.to_f64(), v58.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v0 * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v1.widen();
+    let v7: N = N::cos_of(v6);
+    let v8: N = v7.square();
+    let v9: W = v0 * v1.widen() * v8.widen();
+    let v10: W = v0 * v3.widen() * v8.widen();
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = v6.sin();
+    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: W = N::tan_kept(v6);
+    let v16: W = v15.ln();
+    let v17: N = v14 * N::narrow(v16);
+    let v18: W = v13 - v17.widen();
+    let v19: W = v18.sigmoid();
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8.widen();
+    let v23: W = v11.widen() - v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12 * v20 * v24;
+    let v26: W = v21.widen() * v12 * v8.widen() * v20 * v24;
+    let v27: W = v2 - v4 - v9 + v10 - v25 + v26;
+    let v28: W = v26 - v25;
+    let v29: W = v27 / v28;
+    let v30: W = v3.widen() - v1.widen();
+    let v31: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v32: N = v7.powi(3);
+    let v33: W = v31.widen() * v12 * v32.widen() * v20;
+    let v34: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v35: W = v34.widen() * v12 * v7.widen() * v20;
+    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v37: N = v17 - N::narrow(v13);
+    let v38: N = v37.sigmoid();
+    let v39: N = v38.sqrt();
+    let v40: W = v36.widen() * v39.widen() * v23;
+    let v41: W = v36.widen() * v8.widen() * v39.widen() * v23;
+    let v42: W = v33 - v35 - v40 + v41;
+    let v43: W = v24.powi(3);
+    let v44: W = v21.widen() * v12 * v8.widen() * v43;
+    let v45: W = v11.widen() * v12 * v43;
+    let v46: W = v44 - v45;
+    let v47: W = v30 * v42;
+    let v48: N = N::narrow(v47) / N::narrow(v46);
+    let v49: N = N::narrow(v30).abs();
+    let v50: N = v49.sqrt();
+    let v51: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v52: W = v21.widen() * v32.widen();
+    let v53: W = v11.widen() * v7.widen();
+    let v54: W = v52 - v53;
+    let v55: W = v51 * v12;
+    let v56: N = N::narrow(v55) / N::narrow(v54);
+    let v57: N = v56.sqrt();
+    let v58: N = v50 * v57;
+    [v29.to_f64(), v48.to_f64(), v58.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::from_f64(t_next);
+    let v4: N = N::narrow(v0) * v3;
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v1.widen();
+    let v7: N = N::cos_of(v6);
+    let v8: N = v7.square();
+    let v9: W = v0 * v1.widen() * v8.widen();
+    let v10: N = N::narrow(v0) * v3 * v8;
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = N::sin_kept(v6);
+    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: N = N::tan_of(v6);
+    let v16: N = v15.ln();
+    let v17: W = v14.widen() * v16.widen();
+    let v18: W = v13 - v17;
+    let v19: W = v18.sigmoid();
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: N = v21 * v8;
+    let v23: W = v11.widen() - v22.widen();
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12 * v20 * v24;
+    let v26: W = v21.widen() * v12 * v8.widen() * v20 * v24;
+    let v27: W = v2 - v4.widen() - v9 + v10.widen() - v25 + v26;
+    let v28: W = v26 - v25;
+    let v29: W = v27 / v28;
+    let v30: W = v3.widen() - v1.widen();
+    let v31: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v32: N = v7.powi(3);
+    let v33: W = v31.widen() * v12 * v32.widen() * v20;
+    let v34: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v35: W = v34.widen() * v12 * v7.widen() * v20;
+    let v36: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v37: N = N::narrow(v17) - N::narrow(v13);
+    let v38: N = v37.sigmoid();
+    let v39: N = v38.sqrt();
+    let v40: W = v36 * v39.widen() * v23;
+    let v41: W = v36 * v8.widen() * v39.widen() * v23;
+    let v42: W = v33 - v35 - v40 + v41;
+    let v43: W = v24.powi(3);
+    let v44: W = v21.widen() * v12 * v8.widen() * v43;
+    let v45: W = v11.widen() * v12 * v43;
+    let v46: N = N::narrow(v44) - N::narrow(v45);
+    let v47: W = v30 * v42;
+    let v48: N = N::narrow(v47) / v46;
+    let v49: N = N::narrow(v30).abs();
+    let v50: N = v49.sqrt();
+    let v51: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v52: N = v21 * v32;
+    let v53: N = v11 * v7;
+    let v54: N = v52 - v53;
+    let v55: W = v51 * v12;
+    let v56: N = N::narrow(v55) / v54;
     let v57: N = v56.sqrt();
     let v58: N = v50 * v57;
     [v29.to_f64(), v48.to_f64(), v58.to_f64()]
@@ -5694,9 +5832,9 @@ fn euler_maruyama_step_v_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 59 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 59 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 61 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.28125, 0.3125, 0.34375, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.75, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 61 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.28125, 0.3125, 0.34375, 0.375).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -5709,9 +5847,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 59 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 59 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 61 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.28125, 0.3125, 0.34375, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.75, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 61 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.28125, 0.3125, 0.34375, 0.375).
 ///
 /// # Panics
 ///
@@ -6158,6 +6296,10 @@ mod dd {
         Dd::new(2.4795962632247976e-27, -1.2953730964765229e-43),
         Dd::new(9.183689863795546e-29, 1.4303150396787322e-45),
     ];
+    /// The first terms of the series of `sin` and `cos` in `u = r^2` ([`Dd::sin_cos_reduced`])
+    /// that are summed in f64: `u^8/17!` and `u^9/18!` are below `2^-53` of the value.
+    const SIN_TAIL: usize = 8;
+    const COS_TAIL: usize = 9;
     /// `1/n!` as a double-double, `2 <= n <= 27`.
     #[inline]
     fn inv_fact(n: usize) -> Dd {
@@ -6310,17 +6452,30 @@ mod dd {
             let e = y.exp_m1();
             y + (self - e) / (e + Dd::from_f64(1.0))
         }
-        /// `(sin r, cos r)` for `|r| <= pi/4`, by their Taylor series in `u = r^2`.
+        /// `(sin r, cos r)` for `|r| <= pi/4`, by their Taylor series in `u = r^2` (to
+        /// `u^13`). With `u <= 0.62`, the terms from `u^8` on in `sin` (`u^9` in `cos`) are
+        /// below `2^-53` of the first: they are summed in f64, whose rounding is then below
+        /// `2^-105` of the value, and only the terms before them in double-double.
         fn sin_cos_reduced(r: Dd) -> (Dd, Dd) {
             let u = r.square();
             let signed = |n: usize, k: usize| {
                 if k % 2 == 1 { -inv_fact(n) } else { inv_fact(n) }
             };
-            let mut q = signed(27, 13);
-            let mut w = signed(26, 13);
-            for k in (1..13).rev() {
-                q = signed(2 * k + 1, k) + u * q;
+            let tail = |first: usize, n: fn(usize) -> usize| {
+                (first..13)
+                    .rev()
+                    .fold(
+                        signed(n(13), 13).hi,
+                        |acc, k| { signed(n(k), k).hi + u.hi * acc },
+                    )
+            };
+            let mut q = Dd::from_f64(tail(SIN_TAIL, |k| 2 * k + 1));
+            let mut w = Dd::from_f64(tail(COS_TAIL, |k| 2 * k));
+            for k in (1..COS_TAIL).rev() {
                 w = signed(2 * k, k) + u * w;
+                if k < SIN_TAIL {
+                    q = signed(2 * k + 1, k) + u * q;
+                }
             }
             (r + r * u * q, Dd::from_f64(1.0) + u * w)
         }

@@ -5030,9 +5030,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 33 of its 54 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.25).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5041,6 +5041,9 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -5067,22 +5070,22 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: W = v4.sin();
+    let v5: N = N::sin_of(v4);
     let v6: N = N::new(1.0, 0.0);
     let v7: N = N::new(0.5, 0.0);
     let v8: W = v4.tan();
     let v9: W = v8.square();
-    let v10: W = v7.widen() * v9;
-    let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: W = v0 * v1.widen() * v5 * v12;
-    let v14: W = v0 * v3.widen() * v5 * v12;
+    let v10: N = v7 * N::narrow(v9);
+    let v11: N = v6 + v10;
+    let v12: W = v11.widen().sqrt();
+    let v13: N = N::narrow(v0) * v1 * v5 * N::narrow(v12);
+    let v14: W = v0 * v3.widen() * v5.widen() * v12;
     let v15: N = N::cos_of(v4);
     let v16: N = v15.square();
     let v17: W = v6.widen() + v16.widen();
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v13 - v14 + v19;
+    let v20: W = v13.widen() - v14 + v19;
     let v21: N = N::narrow(v20) / N::narrow(v19);
     let v22: N = v1 - v3;
     let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
@@ -5111,12 +5114,12 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v45: N = v22 * N::narrow(v38);
     let v46: N = v45 / v44;
     let v47: N = v22.abs();
-    let v48: N = v47.sqrt();
+    let v48: W = v47.widen().sqrt();
     let v49: N = v15 + v25;
-    let v50: W = v23.widen() * v5;
-    let v51: N = N::narrow(v50) / v49;
+    let v50: N = v23 * v5;
+    let v51: N = v50 / v49;
     let v52: N = v51.sqrt();
-    let v53: N = v48 * v52;
+    let v53: W = v48 * v52.widen();
     [v21.to_f64(), v46.to_f64(), v53.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -5259,15 +5262,15 @@ fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v10: W = v7.widen() * v9;
     let v11: W = v6.widen() + v10;
     let v12: W = v11.sqrt();
-    let v13: W = v0 * v1.widen() * v5 * v12;
+    let v13: N = N::narrow(v0) * v1 * N::narrow(v5) * N::narrow(v12);
     let v14: W = v0 * v3.widen() * v5 * v12;
     let v15: W = v4.cos();
     let v16: W = v15.square();
     let v17: W = v6.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v13 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v20: W = v13.widen() - v14 + v19;
+    let v21: W = v20 / v19;
     let v22: W = v1.widen() - v3.widen();
     let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v24: W = v23.widen() * v15;
@@ -5437,54 +5440,54 @@ fn euler_maruyama_step_v_coefficients_in_cell5<N: Narrow<W>, W: Real>(
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: W = v4.sin();
+    let v5: N = N::sin_of(v4);
     let v6: N = N::new(1.0, 0.0);
     let v7: N = N::new(0.5, 0.0);
-    let v8: W = v4.tan();
+    let v8: W = N::tan_kept(v4);
     let v9: W = v8.square();
     let v10: W = v7.widen() * v9;
     let v11: W = v6.widen() + v10;
     let v12: W = v11.sqrt();
-    let v13: W = v0 * v1.widen() * v5 * v12;
-    let v14: W = v0 * v3.widen() * v5 * v12;
-    let v15: W = v4.cos();
-    let v16: W = v15.square();
+    let v13: N = N::narrow(v0) * v1 * v5 * N::narrow(v12);
+    let v14: W = v0 * v3.widen() * v5.widen() * v12;
+    let v15: N = N::cos_of(v4);
+    let v16: W = v15.widen().square();
     let v17: W = v6.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v13 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v20: W = v13.widen() - v14 + v19;
+    let v21: W = v20 / v19;
     let v22: N = v1 - v3;
     let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: W = v23 * v15;
-    let v25: N = N::narrow(v15).powi(3);
+    let v24: W = v23 * v15.widen();
+    let v25: N = v15.powi(3);
     let v26: N = N::narrow(v23) * v25;
-    let v27: N = N::narrow(v15).powi(5);
+    let v27: N = v15.powi(5);
     let v28: N = N::narrow(v23) * v27;
-    let v29: N = N::narrow(v15).powi(7);
+    let v29: N = v15.powi(7);
     let v30: N = N::narrow(v23) * v29;
-    let v31: W = v23 * v15 * v17;
+    let v31: W = v23 * v15.widen() * v17;
     let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v33: W = v32.widen() * v25.widen() * v17;
     let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
-    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v12;
-    let v37: N = v35 * N::narrow(v16) * N::narrow(v19) * N::narrow(v12);
+    let v35: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35 * v19 * v12;
+    let v37: W = v35 * v16 * v19 * v12;
     let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33 + v34.widen()
-        + v36 - v37.widen();
+        + v36 - v37;
     let v39: W = v19 * v12;
     let v40: N = N::new(2.0, 0.0);
     let v41: N = v40 * N::narrow(v16) * N::narrow(v19) * N::narrow(v12);
-    let v42: N = N::narrow(v15).powi(4);
+    let v42: N = v15.powi(4);
     let v43: N = v42 * N::narrow(v19) * N::narrow(v12);
     let v44: W = v39 + v41.widen() + v43.widen();
     let v45: N = v22 * N::narrow(v38);
     let v46: N = v45 / N::narrow(v44);
     let v47: N = v22.abs();
     let v48: N = v47.sqrt();
-    let v49: N = N::narrow(v15) + v25;
-    let v50: N = N::narrow(v23) * N::narrow(v5);
-    let v51: N = v50 / v49;
+    let v49: N = v15 + v25;
+    let v50: W = v23 * v5.widen();
+    let v51: N = N::narrow(v50) / v49;
     let v52: N = v51.sqrt();
     let v53: N = v48 * v52;
     [v21.to_f64(), v46.to_f64(), v53.to_f64()]
@@ -5494,41 +5497,41 @@ fn euler_maruyama_step_v_coefficients_in_cell6<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: W = N::sin_kept(v4);
+    let v5: N = N::sin_of(v4);
     let v6: N = N::new(1.0, 0.0);
     let v7: N = N::new(0.5, 0.0);
-    let v8: W = N::tan_kept(v4);
-    let v9: W = v8.square();
-    let v10: W = v7.widen() * v9;
+    let v8: N = N::tan_of(v4);
+    let v9: N = v8.square();
+    let v10: W = v7.widen() * v9.widen();
     let v11: W = v6.widen() + v10;
     let v12: W = v11.sqrt();
-    let v13: W = v0.widen() * v1.widen() * v5 * v12;
-    let v14: W = v0.widen() * v3.widen() * v5 * v12;
+    let v13: N = N::narrow(v0) * v1 * v5 * N::narrow(v12);
+    let v14: W = v0 * v3.widen() * v5.widen() * v12;
     let v15: N = N::cos_of(v4);
     let v16: N = v15.square();
     let v17: W = v6.widen() + v16.widen();
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v13 - v14 + v19;
+    let v20: W = v13.widen() - v14 + v19;
     let v21: W = v20 / v19;
     let v22: N = v1 - v3;
-    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = N::narrow(v23) * v15;
+    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: N = v23 * v15;
     let v25: N = v15.powi(3);
-    let v26: N = N::narrow(v23) * v25;
+    let v26: N = v23 * v25;
     let v27: N = v15.powi(5);
-    let v28: N = N::narrow(v23) * v27;
+    let v28: N = v23 * v27;
     let v29: N = v15.powi(7);
-    let v30: N = N::narrow(v23) * v29;
-    let v31: N = N::narrow(v23) * v15 * N::narrow(v17);
+    let v30: N = v23 * v29;
+    let v31: N = v23 * v15 * N::narrow(v17);
     let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v33: N = v32 * v25 * N::narrow(v17);
-    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
+    let v34: N = v23 * v27 * N::narrow(v17);
     let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
     let v36: W = v35.widen() * v19 * v12;
     let v37: N = v35 * v16 * N::narrow(v19) * N::narrow(v12);
@@ -5543,12 +5546,464 @@ fn euler_maruyama_step_v_coefficients_in_cell6<N: Narrow<W>, W: Real>(
     let v45: W = v22.widen() * v38;
     let v46: N = N::narrow(v45) / N::narrow(v44);
     let v47: N = v22.abs();
+    let v48: N = v47.sqrt();
+    let v49: N = v15 + v25;
+    let v50: W = v23.widen() * v5.widen();
+    let v51: N = N::narrow(v50) / v49;
+    let v52: W = v51.widen().sqrt();
+    let v53: W = v48.widen() * v52;
+    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t < 0.03125 {
+        return euler_maruyama_step_v_coefficients_upper_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.0625 {
+        return euler_maruyama_step_v_coefficients_upper_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.125 {
+        return euler_maruyama_step_v_coefficients_upper_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.15625 {
+        return euler_maruyama_step_v_coefficients_upper_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.1875 {
+        return euler_maruyama_step_v_coefficients_upper_cell4::<N, W>(t, t_next);
+    }
+    if t < 0.25 {
+        return euler_maruyama_step_v_coefficients_upper_cell5::<N, W>(t, t_next);
+    }
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::cos_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() / v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v15: N = N::sin_of(v3);
+    let v16: W = v15.widen().square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v1.widen() - v13.widen();
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v23 * v15.widen();
+    let v25: W = v15.widen().powi(3);
+    let v26: W = v23 * v25;
+    let v27: N = v15.powi(5);
+    let v28: N = N::narrow(v23) * v27;
+    let v29: N = v15.powi(7);
+    let v30: N = N::narrow(v23) * v29;
+    let v31: W = v23 * v15.widen() * v17;
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: W = v32.widen() * v25 * v17;
+    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
+    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35.widen() * v19 * v11;
+    let v37: W = v35.widen() * v16 * v19 * v11;
+    let v38: W = v24 + v26 - v28.widen() - v30.widen() + v31 + v33 + v34.widen() + v36
+        - v37;
+    let v39: W = v19 * v11;
+    let v40: N = N::new(2.0, 0.0);
+    let v41: W = v40.widen() * v16 * v19 * v11;
+    let v42: W = v15.widen().powi(4);
+    let v43: W = v42 * v19 * v11;
+    let v44: W = v39 + v41 + v43;
+    let v45: W = v22 * v38;
+    let v46: N = N::narrow(v45) / N::narrow(v44);
+    let v47: N = N::narrow(v22).abs();
+    let v48: N = v47.sqrt();
+    let v49: N = v15 + N::narrow(v25);
+    let v50: W = v23 * v4;
+    let v51: N = N::narrow(v50) / v49;
+    let v52: W = v51.widen().sqrt();
+    let v53: W = v48.widen() * v52;
+    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = v3.cos();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = v3.tan();
+    let v8: W = v7.square();
+    let v9: W = v6.widen() / v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v15: N = N::sin_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = v1 - v13;
+    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: N = v23 * v15;
+    let v25: N = v15.powi(3);
+    let v26: N = v23 * v25;
+    let v27: N = v15.powi(5);
+    let v28: N = v23 * v27;
+    let v29: N = v15.powi(7);
+    let v30: N = v23 * v29;
+    let v31: N = v23 * v15 * N::narrow(v17);
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: N = v32 * v25 * N::narrow(v17);
+    let v34: N = v23 * v27 * N::narrow(v17);
+    let v35: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35 * v19 * v11;
+    let v37: N = N::narrow(v35) * v16 * N::narrow(v19) * N::narrow(v11);
+    let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31.widen()
+        + v33.widen() + v34.widen() + v36 - v37.widen();
+    let v39: W = v19 * v11;
+    let v40: N = N::new(2.0, 0.0);
+    let v41: N = v40 * v16 * N::narrow(v19) * N::narrow(v11);
+    let v42: N = v15.powi(4);
+    let v43: N = v42 * N::narrow(v19) * N::narrow(v11);
+    let v44: W = v39 + v41.widen() + v43.widen();
+    let v45: N = v22 * N::narrow(v38);
+    let v46: N = v45 / N::narrow(v44);
+    let v47: N = v22.abs();
+    let v48: N = v47.sqrt();
+    let v49: N = v15 + v25;
+    let v50: W = v23.widen() * v4;
+    let v51: N = N::narrow(v50) / v49;
+    let v52: N = v51.sqrt();
+    let v53: N = v48 * v52;
+    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: N = v6 / N::narrow(v8);
+    let v10: N = v5 + v9;
+    let v11: W = v10.widen().sqrt();
+    let v12: W = v0 * v1.widen() * v4.widen() * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4.widen() * v11;
+    let v15: N = N::sin_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: W = v20 / v19;
+    let v22: N = v1 - v13;
+    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: N = v23 * v15;
+    let v25: N = v15.powi(3);
+    let v26: N = v23 * v25;
+    let v27: N = v15.powi(5);
+    let v28: N = v23 * v27;
+    let v29: N = v15.powi(7);
+    let v30: N = v23 * v29;
+    let v31: N = v23 * v15 * N::narrow(v17);
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: N = v32 * v25 * N::narrow(v17);
+    let v34: N = v23 * v27 * N::narrow(v17);
+    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35.widen() * v19 * v11;
+    let v37: N = v35 * v16 * N::narrow(v19) * N::narrow(v11);
+    let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31.widen()
+        + v33.widen() + v34.widen() + v36 - v37.widen();
+    let v39: W = v19 * v11;
+    let v40: N = N::new(2.0, 0.0);
+    let v41: N = v40 * v16 * N::narrow(v19) * N::narrow(v11);
+    let v42: N = v15.powi(4);
+    let v43: N = v42 * N::narrow(v19) * N::narrow(v11);
+    let v44: W = v39 + v41.widen() + v43.widen();
+    let v45: W = v22.widen() * v38;
+    let v46: N = N::narrow(v45) / N::narrow(v44);
+    let v47: N = v22.abs();
+    let v48: N = v47.sqrt();
+    let v49: N = v15 + v25;
+    let v50: N = v23 * v4;
+    let v51: N = v50 / v49;
+    let v52: N = v51.sqrt();
+    let v53: N = v48 * v52;
+    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::cos_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() / v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: N = N::sin_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: W = v20 / v19;
+    let v22: N = v1 - v13;
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: N = N::narrow(v23) * v15;
+    let v25: N = v15.powi(3);
+    let v26: N = N::narrow(v23) * v25;
+    let v27: N = v15.powi(5);
+    let v28: N = N::narrow(v23) * v27;
+    let v29: N = v15.powi(7);
+    let v30: N = N::narrow(v23) * v29;
+    let v31: N = N::narrow(v23) * v15 * N::narrow(v17);
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: N = v32 * v25 * N::narrow(v17);
+    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
+    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35.widen() * v19 * v11;
+    let v37: N = v35 * v16 * N::narrow(v19) * N::narrow(v11);
+    let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31.widen()
+        + v33.widen() + v34.widen() + v36 - v37.widen();
+    let v39: W = v19 * v11;
+    let v40: N = N::new(2.0, 0.0);
+    let v41: N = v40 * v16 * N::narrow(v19) * N::narrow(v11);
+    let v42: N = v15.powi(4);
+    let v43: N = v42 * N::narrow(v19) * N::narrow(v11);
+    let v44: W = v39 + v41.widen() + v43.widen();
+    let v45: W = v22.widen() * v38;
+    let v46: N = N::narrow(v45) / N::narrow(v44);
+    let v47: N = v22.abs();
     let v48: W = v47.widen().sqrt();
     let v49: N = v15 + v25;
-    let v50: W = v23 * v5;
+    let v50: W = v23 * v4;
     let v51: N = N::narrow(v50) / v49;
     let v52: N = v51.sqrt();
     let v53: W = v48 * v52.widen();
+    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::cos_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() / v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v15: W = N::sin_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: W = v20 / v19;
+    let v22: N = v1 - v13;
+    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v23.widen() * v15;
+    let v25: W = v15.powi(3);
+    let v26: N = v23 * N::narrow(v25);
+    let v27: W = v15.powi(5);
+    let v28: N = v23 * N::narrow(v27);
+    let v29: W = v15.powi(7);
+    let v30: N = v23 * N::narrow(v29);
+    let v31: W = v23.widen() * v15 * v17;
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: N = v32 * N::narrow(v25) * N::narrow(v17);
+    let v34: N = v23 * N::narrow(v27) * N::narrow(v17);
+    let v35: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35 * v19 * v11;
+    let v37: N = N::narrow(v35) * N::narrow(v16) * N::narrow(v19) * N::narrow(v11);
+    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33.widen()
+        + v34.widen() + v36 - v37.widen();
+    let v39: W = v19 * v11;
+    let v40: N = N::new(2.0, 0.0);
+    let v41: N = v40 * N::narrow(v16) * N::narrow(v19) * N::narrow(v11);
+    let v42: W = v15.powi(4);
+    let v43: N = N::narrow(v42) * N::narrow(v19) * N::narrow(v11);
+    let v44: W = v39 + v41.widen() + v43.widen();
+    let v45: N = v22 * N::narrow(v38);
+    let v46: N = v45 / N::narrow(v44);
+    let v47: N = v22.abs();
+    let v48: N = v47.sqrt();
+    let v49: W = v15 + v25;
+    let v50: W = v23.widen() * v4;
+    let v51: N = N::narrow(v50) / N::narrow(v49);
+    let v52: N = v51.sqrt();
+    let v53: N = v48 * v52;
+    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = v3.cos();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = v3.tan();
+    let v8: W = v7.square();
+    let v9: W = v6.widen() / v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v15: W = v3.sin();
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = v1 - v13;
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v23 * v15;
+    let v25: N = N::narrow(v15).powi(3);
+    let v26: N = N::narrow(v23) * v25;
+    let v27: N = N::narrow(v15).powi(5);
+    let v28: N = N::narrow(v23) * v27;
+    let v29: N = N::narrow(v15).powi(7);
+    let v30: N = N::narrow(v23) * v29;
+    let v31: W = v23 * v15 * v17;
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: N = v32 * v25 * N::narrow(v17);
+    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
+    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35.widen() * v19 * v11;
+    let v37: W = v35.widen() * v16 * v19 * v11;
+    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33.widen()
+        + v34.widen() + v36 - v37;
+    let v39: W = v19 * v11;
+    let v40: N = N::new(2.0, 0.0);
+    let v41: W = v40.widen() * v16 * v19 * v11;
+    let v42: N = N::narrow(v15).powi(4);
+    let v43: N = v42 * N::narrow(v19) * N::narrow(v11);
+    let v44: N = N::narrow(v39) + N::narrow(v41) + v43;
+    let v45: N = v22 * N::narrow(v38);
+    let v46: N = v45 / v44;
+    let v47: N = v22.abs();
+    let v48: N = v47.sqrt();
+    let v49: N = N::narrow(v15) + v25;
+    let v50: N = N::narrow(v23) * N::narrow(v4);
+    let v51: N = v50 / v49;
+    let v52: N = v51.sqrt();
+    let v53: N = v48 * v52;
+    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = v3.cos();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = v3.tan();
+    let v8: W = v7.square();
+    let v9: W = v6.widen() / v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v15: N = N::sin_of(v3);
+    let v16: W = v15.widen().square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: W = v20 / v19;
+    let v22: N = v1 - v13;
+    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v23.widen() * v15.widen();
+    let v25: N = v15.powi(3);
+    let v26: N = v23 * v25;
+    let v27: N = v15.powi(5);
+    let v28: N = v23 * v27;
+    let v29: N = v15.powi(7);
+    let v30: N = v23 * v29;
+    let v31: W = v23.widen() * v15.widen() * v17;
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: N = v32 * v25 * N::narrow(v17);
+    let v34: N = v23 * v27 * N::narrow(v17);
+    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35.widen() * v19 * v11;
+    let v37: W = v35.widen() * v16 * v19 * v11;
+    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33.widen()
+        + v34.widen() + v36 - v37;
+    let v39: W = v19 * v11;
+    let v40: N = N::new(2.0, 0.0);
+    let v41: W = v40.widen() * v16 * v19 * v11;
+    let v42: N = v15.powi(4);
+    let v43: N = v42 * N::narrow(v19) * N::narrow(v11);
+    let v44: W = v39 + v41 + v43.widen();
+    let v45: N = v22 * N::narrow(v38);
+    let v46: N = v45 / N::narrow(v44);
+    let v47: N = v22.abs();
+    let v48: N = v47.sqrt();
+    let v49: N = v15 + v25;
+    let v50: N = v23 * N::narrow(v4);
+    let v51: N = v50 / v49;
+    let v52: N = v51.sqrt();
+    let v53: N = v48 * v52;
     [v21.to_f64(), v46.to_f64(), v53.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -5557,9 +6012,9 @@ fn euler_maruyama_step_v_coefficients_in_cell6<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 33 of its 54 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.25).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -5572,9 +6027,9 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 33 of its 54 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.25).
 ///
 /// # Panics
 ///
@@ -5985,6 +6440,10 @@ mod dd {
         Dd::new(2.4795962632247976e-27, -1.2953730964765229e-43),
         Dd::new(9.183689863795546e-29, 1.4303150396787322e-45),
     ];
+    /// The first terms of the series of `sin` and `cos` in `u = r^2` ([`Dd::sin_cos_reduced`])
+    /// that are summed in f64: `u^8/17!` and `u^9/18!` are below `2^-53` of the value.
+    const SIN_TAIL: usize = 8;
+    const COS_TAIL: usize = 9;
     /// `1/n!` as a double-double, `2 <= n <= 27`.
     #[inline]
     fn inv_fact(n: usize) -> Dd {
@@ -6137,17 +6596,30 @@ mod dd {
             let e = y.exp_m1();
             y + (self - e) / (e + Dd::from_f64(1.0))
         }
-        /// `(sin r, cos r)` for `|r| <= pi/4`, by their Taylor series in `u = r^2`.
+        /// `(sin r, cos r)` for `|r| <= pi/4`, by their Taylor series in `u = r^2` (to
+        /// `u^13`). With `u <= 0.62`, the terms from `u^8` on in `sin` (`u^9` in `cos`) are
+        /// below `2^-53` of the first: they are summed in f64, whose rounding is then below
+        /// `2^-105` of the value, and only the terms before them in double-double.
         fn sin_cos_reduced(r: Dd) -> (Dd, Dd) {
             let u = r.square();
             let signed = |n: usize, k: usize| {
                 if k % 2 == 1 { -inv_fact(n) } else { inv_fact(n) }
             };
-            let mut q = signed(27, 13);
-            let mut w = signed(26, 13);
-            for k in (1..13).rev() {
-                q = signed(2 * k + 1, k) + u * q;
+            let tail = |first: usize, n: fn(usize) -> usize| {
+                (first..13)
+                    .rev()
+                    .fold(
+                        signed(n(13), 13).hi,
+                        |acc, k| { signed(n(k), k).hi + u.hi * acc },
+                    )
+            };
+            let mut q = Dd::from_f64(tail(SIN_TAIL, |k| 2 * k + 1));
+            let mut w = Dd::from_f64(tail(COS_TAIL, |k| 2 * k));
+            for k in (1..COS_TAIL).rev() {
                 w = signed(2 * k, k) + u * w;
+                if k < SIN_TAIL {
+                    q = signed(2 * k + 1, k) + u * q;
+                }
             }
             (r + r * u * q, Dd::from_f64(1.0) + u * w)
         }
