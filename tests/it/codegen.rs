@@ -1034,6 +1034,29 @@ fn assert_scalar(def: &str, name: &str, points: &[(f64, f64)]) {
     }
 }
 
+/// Fuzz seed 26, case 67559: a sigma near 1e216 (`expm1(499)` less a logarithm). The guard
+/// of the steps from t = 1 put sigma(1) into the score coefficient, `sigma(1)^2 -
+/// sigma(1) sigma(t_next)`, whose first term is no f64: the guard computed infinity, and
+/// `emit --verify` failed (exit 1). A guard with a constant outside the f64 range is left
+/// out, and the general form computes the step. Expected values from mpmath at 600 bits.
+#[test]
+fn a_guard_whose_constants_leave_the_f64_range_is_left_out() {
+    let def = "param k = 15.551;\n    param m = 2*k + 1;\n    sigma(t) = expm1(m*k) - log1p(diff(integrate(1.382*y^2 - y + 1, y, -t, m), t));";
+    for name in ["ddim_step_score", "dpm1_step_score"] {
+        assert_coefficient(
+            def,
+            name,
+            1,
+            2,
+            &[
+                (&[1.0, 0.75], -1.3933897031575784e216),
+                (&[1.0, 0.5], -2.773060081731927e216),
+            ],
+        );
+        assert_coefficient(def, name, 0, 2, &[(&[1.0, 0.75], 1.0)]);
+    }
+}
+
 /// Fuzz findings (seeds 18 to 21) that `emit --verify` failed honestly (exit 1), each
 /// the same mechanism missing for a schedule spelled another way. Expected values from
 /// mpmath at 3000 bits (9000 where `1 - cos(t^2)` at t = 1e-300 needs them).
