@@ -256,6 +256,10 @@ fn call<R: Real>(f: Func, x: R) -> R {
 pub enum LowerError {
     #[error("the constant subexpression `{text}` has no finite real value: {reason}")]
     Constant { text: String, reason: String },
+    #[error(
+        "the constant subexpression `{text}` is outside the range of f64, which generated code computes in"
+    )]
+    Range { text: String },
     #[error("the exponent of `{text}` is too large for generated code")]
     Exponent { text: String },
     #[error(
@@ -316,6 +320,11 @@ impl Lowerer {
                 reason: err.to_string(),
             })?;
         let (hi, lo) = split_dd(&mut self.hp, &v);
+        if !hi.is_finite() {
+            return Err(LowerError::Range {
+                text: crate::expr::print::to_text(pool, e),
+            });
+        }
         if let Some(r) = exact_value(pool, e, hi, lo) {
             return Ok(self.rational(&r));
         }
@@ -350,6 +359,11 @@ impl Lowerer {
     fn lower_node(&mut self, pool: &mut Pool, e: ExprId) -> Result<Var, LowerError> {
         if let Node::Rational(r) = pool.node(e) {
             let r = r.clone();
+            if !crate::expr::eval::rational_to_f64(&r).is_finite() {
+                return Err(LowerError::Range {
+                    text: crate::expr::print::to_text(pool, e),
+                });
+            }
             return Ok(self.rational(&r));
         }
         if let Node::Call(f @ Func::Generic(_), _) = pool.node(e) {

@@ -231,6 +231,28 @@ fn a_process_beyond_f64_is_refused_at_its_definition() {
     assert!(!out.exists(), "no partial output");
 }
 
+/// A process within the range of f64 whose formula holds a constant beyond it: generated
+/// code cannot hold `exp(800)`, and `emit` wrote it as `inf` (a module that did not
+/// compile, with every function failed, exit 1). It is refused where the process is
+/// defined, with the constant named, and nothing is written.
+#[test]
+fn a_constant_beyond_f64_in_a_formula_is_refused_by_emit() {
+    let f = crate::support::scratch_file(
+        "huge_constant.dsym",
+        "process p {\n    alpha(t) = 1 - t;\n    sigma(t) = exp(800)*t/(1 + exp(800)*t);\n}\n",
+    );
+    let out = crate::support::scratch_dir().join(format!("huge-constant-{}", std::process::id()));
+    let out_s = out.to_string_lossy().into_owned();
+    let (code, stdout, err) = crate::support::run(&["emit", &f, "--out", &out_s]);
+    assert_eq!((code, stdout.as_str()), (2, ""), "{err}");
+    assert!(err.contains("huge_constant.dsym:1:9"), "{err}");
+    assert!(
+        err.contains("`exp(800)` is outside the range of f64"),
+        "{err}"
+    );
+    assert!(!out.exists(), "no partial output");
+}
+
 /// Issue 11, item 4: `schedule --steps 1000` ran for more than 600 s (coordinate descent,
 /// N^2 d). The search's size is bounded by what it refines in about 20 s for the sampler and
 /// the source's dimension, and beyond it refused at once.
