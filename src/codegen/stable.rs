@@ -886,15 +886,21 @@ fn cos_minus_one(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
 /// ([`differing_powers`]), as the telescoped sum of their differences.
 fn difference_of_values(pool: &mut Pool, xs: &[ExprId], several: bool) -> Option<ExprId> {
     let split: Vec<(BigRational, ExprId)> = xs.iter().map(|&x| pool.split_coeff(x)).collect();
-    // Each term's factors as (base, exponent).
+    // Each term's factors as (base, exponent); a power whose exponent is no rational
+    // (`b^t`) as a factor of its own, to the first power. Every factor must be there: one
+    // left out was lost from the difference (`9.316^s exp(1 - s) - 9.316^t exp(1 - t)`
+    // became `exp(1 - t) expm1(t - s)`; seed 28 case 31211 of the fuzzer).
     let powers: Vec<Vec<(ExprId, BigRational)>> = split
         .iter()
         .map(|(_, r)| {
             factors(pool, *r)
                 .into_iter()
-                .filter_map(|f| {
+                .map(|f| {
                     let (b, k) = pool.split_pow(f);
-                    Some((b, pool.as_rational(k)?.clone()))
+                    match pool.as_rational(k) {
+                        Some(k) => (b, k.clone()),
+                        None => (f, BigRational::one()),
+                    }
                 })
                 .collect()
         })

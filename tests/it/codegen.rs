@@ -1057,6 +1057,28 @@ fn a_guard_whose_constants_leave_the_f64_range_is_left_out() {
     }
 }
 
+/// Fuzz seed 28, case 31211: `sigma = e (9.316/e)^t`. The `difference` rewrite of
+/// `9.316^s exp(1 - s) - 9.316^t exp(1 - t)` saw only the factors whose exponents are
+/// rationals, and lost the powers `9.316^t`: the DDIM step's eps coefficient became
+/// `exp(1 - t) expm1(t - s)`, some 9e18 ulps off at (0.99, 0). Expected values from
+/// mpmath at 300 bits.
+#[test]
+fn a_difference_keeps_the_powers_with_exponents_in_t() {
+    for name in ["ddim_step_eps", "dpm1_step_eps"] {
+        assert_coefficient(
+            "param r = exp(1);\n    sigma(t) = r*(9.316/r)^t;",
+            name,
+            1,
+            2,
+            &[
+                (&[0.99, 0.5], -4.169708162556262),
+                (&[0.99, 0.0], -6.483673696253062),
+                (&[0.5, 0.25], -1.3337251490470479),
+            ],
+        );
+    }
+}
+
 /// Fuzz findings (seeds 18 to 21) that `emit --verify` failed honestly (exit 1), each
 /// the same mechanism missing for a schedule spelled another way. Expected values from
 /// mpmath at 3000 bits (9000 where `1 - cos(t^2)` at t = 1e-300 needs them).
