@@ -409,7 +409,7 @@ fn search(f: &Function, case: &Case, budget: f64) -> Vec<bool> {
 /// among equals), each either alone or, where that misses, with every arithmetic
 /// operation wide instead (`sin` of a double-double argument is corrected to first order
 /// in f64, and its few ulps of rounding then survive exact products and quotients, where
-/// `sin` in double-double is a series of some fifteen products); then the arithmetic, in
+/// `sin` in double-double is a series of some twenty products); then the arithmetic, in
 /// the same order.
 fn prune(f: &Function, case: &Case, mut wide: Vec<bool>) -> Vec<bool> {
     let ops = &f.program.ops;
