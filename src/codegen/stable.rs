@@ -14,6 +14,7 @@
 //! | `log1p` | `log(1 + x) = log1p(x)` |
 //! | `complement` | `1 - sigmoid(a) = sigmoid(-a)`, `1 - tanh(a) = 2 sigmoid(-2a)` (times the same `c*r`) |
 //! | `log-exp` | `log(exp(a)*r) = a + log(r)`, `log(b^q * r) = q log(b) + log(r)` (q not an integer) |
+//! | `power-exp` | `b^x = exp(x log b)` for a constant `b > 0` (so that the rules on exponentials see it) |
 //! | `exp-merge` | `exp(a) * exp(b)^k = exp(a + k b)` (so `exp(a)/exp(b) = exp(a - b)`) |
 //! | `tan-quotient` | `sin(u)^k * cos(u)^-k = tan(u)^k` for an integer `k` (one call for two, one rounding for the quotient's) |
 //! | `common-power` | `(sum_i c_i b^(m_i)) b^-k` (`b >= 0`, every `m_i > 0`) as `(sum_i c_i b^(m_i - p)) b^(p - k)`, `p = min(k, m_i)`; for `k > 2`, also a sum whose every term takes `b^-k` whole (`b^m`, `m >= k`, or a `c^k` that becomes `(c/b)^k`), distributed |
@@ -21,7 +22,7 @@
 //! | `exp-over-expm1` | `exp(k a) * expm1(a)^-k = (-expm1(-a))^-k` for an integer `k` (`alpha^2/sigma^2 = exp(-B)/(-expm1(-B))` is `1/expm1(B)`: one call for two) |
 //! | `together` | a sum of a constant and reciprocals of sums, as one fraction (`1 - 1/(1+y) = y/(1+y)`), where that measures more accurate than the sum of its stabilized parts ([`more_accurate`]) |
 //! | `cos-minus-one` | a polynomial `p(cos u)` with `p(1) = 0` as `-2 sin(u/2)^2 q(cos u)`, also among other terms of a sum |
-//! | `difference` | `c r f(a)^n - c r f(b)^n` (r what the two terms share) through `a - b`, formed exactly where `a - b` simplifies, is a polynomial, or is one expression at two times that is itself such a difference (`c cos(pi t) - c cos(pi s)`): `exp(a) - exp(b) = expm1(a) - expm1(b) = exp(b) expm1(a - b)`, `sigmoid(a) - sigmoid(b) = -sigmoid(a) sigmoid(-b) expm1(b - a)`, `log(a) - log(b) = log1p((a - b)/b)`, `sqrt(a) - sqrt(b) = (a - b)/(sqrt(a) + sqrt(b))`, `sin`, `cos`, `sinh`, `cosh` by their sum-to-product forms, `tanh(a) - tanh(b) = sinh(a - b)/(cosh(a) cosh(b))`, `atan(a) - atan(b) = atan((a - b)/(1 + a b))` (where `a b > -1`); where each term has several such factors, each the same expression at another time (`sigmoid(a + t) sigmoid(-a - t)` and the same at `s`), the difference telescopes, `u1 u2 - v1 v2 = (u1 - v1) v2 + u1 (u2 - v2)` |
+//! | `difference` | `c r f(a)^n - c r f(b)^n` (r what the two terms share) through `a - b`, formed exactly where `a - b` simplifies, is a polynomial, or is one expression at two times that is itself such a difference (`c cos(pi t) - c cos(pi s)`): `exp(a) - exp(b) = expm1(a) - expm1(b) = exp(b) expm1(a - b)`, `sigmoid(a) - sigmoid(b) = -sigmoid(a) sigmoid(-b) expm1(b - a)`, `log(a) - log(b) = log1p((a - b)/b)`, `sqrt(a) - sqrt(b) = (a - b)/(sqrt(a) + sqrt(b))`, `sin`, `cos`, `sinh`, `cosh` by their sum-to-product forms, `tanh(a) - tanh(b) = sinh(a - b)/(cosh(a) cosh(b))`, `atan(a) - atan(b) = atan((a - b)/(1 + a b))` (where `a b > -1`); where each term has several such factors, each the same expression at another time (`sigmoid(a + t) sigmoid(-a - t)` and the same at `s`) or two exponentials, the difference telescopes, `u1 u2 - v1 v2 = (u1 - v1) v2 + u1 (u2 - v2)` |
 //! | `angle-difference` | `c r sin(a) cos(b) - c r sin(b) cos(a) = c r sin(a - b)`, `a - b` formed as `difference` forms it, `r` whatever the terms share besides (part of a power too) |
 //! | `quarter-turn` | `sin`, `cos`, `tan` of `r + q pi` through `r + (q - k/2) pi`, `k/2` the multiple of `pi/2` nearest `q` (`cos(pi/2 - x) = sin(x)`, `tan(pi/2 - x) = 1/tan(x)`) |
 //! | `polynomial` | a polynomial in one variable written through powers or products of sums (`1 - (1 - t)^3`), expanded where that measures more accurate ([`more_accurate`]) |
@@ -279,9 +280,6 @@ impl Stabilizer {
                 if let Some(r) = angle_difference(pool, &xs) {
                     return self.run(pool, r);
                 }
-                if let Some(r) = power_difference(pool, &xs) {
-                    return self.run(pool, r);
-                }
                 if let Some(r) = normalized_complement(pool, &xs) {
                     return self.run(pool, r);
                 }
@@ -322,6 +320,7 @@ impl Stabilizer {
                 sigmoid_of_log(pool, a).map_or(e, |r| self.run(pool, r))
             }
             Node::Call(Func::Abs, a) => abs_sign(pool, a).map_or(e, |r| self.run(pool, r)),
+            Node::Pow(b, x) => power_exp(pool, b, x).map_or(e, |r| self.run(pool, r)),
             Node::Call(Func::Log, a) => {
                 let r = log_rewrite(pool, a);
                 if r == e { e } else { self.run(pool, r) }
@@ -519,21 +518,27 @@ fn pairs_with(
     None
 }
 
-/// `expm1`: `c*r*exp(a) - c*r` as `c*r*expm1(a)`, and `c*r*b^x - c*r` as
-/// `c*r*expm1(x log b)` for a constant base `b > 0` (a VE sigma `s_min (s_max/s_min)^t`
-/// against its value at 0).
+/// `power-exp`: `b^x = exp(x log b)` for a constant base `b > 0` and an exponent that
+/// varies. The exponential is the form the other rules know: `expm1` writes a VE sigma
+/// `s_min (s_max/s_min)^t` against its value at 0, `exp-merge` joins `b^t exp(-t)`, and
+/// `difference` writes `b^s - b^t` through `s - t` (a DDIM step's `sigma_s - (alpha_s/
+/// alpha_t) sigma_t` with a geometric sigma, which the powers lose to at t = 1e-40).
+fn power_exp(pool: &mut Pool, b: ExprId, x: ExprId) -> Option<ExprId> {
+    if !pool.is_constant(b)
+        || pool.is_constant(x)
+        || pool.is_one(b)
+        || !crate::expr::range::is_positive(pool, b)
+    {
+        return None;
+    }
+    let log_b = pool.call(Func::Log, b);
+    let arg = pool.mul(vec![x, log_b]);
+    Some(pool.call(Func::Exp, arg))
+}
+
+/// `expm1`: `c*r*exp(a) - c*r` as `c*r*expm1(a)` (`1 - exp(x) = -expm1(x)`).
 fn expm1_pairs(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     pairs_with_one(pool, xs, |pool, f| {
-        if let Node::Pow(b, x) = *pool.node(f)
-            && pool
-                .as_rational(b)
-                .is_some_and(|b| b.is_positive() && !b.is_one())
-            && !pool.free_symbols(x).is_empty()
-        {
-            let log_b = pool.call(Func::Log, b);
-            let arg = pool.mul(vec![x, log_b]);
-            return Some(pool.call(Func::Expm1, arg));
-        }
         let (a, n) = exp_power(pool, f)?;
         let nr = pool.rational(n);
         let arg = pool.mul(vec![nr, a]);
@@ -890,21 +895,25 @@ fn difference_of_values(pool: &mut Pool, xs: &[ExprId], several: bool) -> Option
     // (`b^t`) as a factor of its own, to the first power. Every factor must be there: one
     // left out was lost from the difference (`9.316^s exp(1 - s) - 9.316^t exp(1 - t)`
     // became `exp(1 - t) expm1(t - s)`; seed 28 case 31211 of the fuzzer).
-    let powers: Vec<Vec<(ExprId, BigRational)>> = split
-        .iter()
-        .map(|(_, r)| {
-            factors(pool, *r)
-                .into_iter()
-                .map(|f| {
-                    let (b, k) = pool.split_pow(f);
-                    match pool.as_rational(k) {
-                        Some(k) => (b, k.clone()),
-                        None => (f, BigRational::one()),
-                    }
-                })
-                .collect()
-        })
-        .collect();
+    // A power of an exponential as the exponential of a multiple (`exp(a)^2` as
+    // `exp(2a)`), so that it pairs with an exponential to the first power.
+    let mut powers: Vec<Vec<(ExprId, BigRational)>> = Vec::with_capacity(split.len());
+    for (_, r) in &split {
+        let mut term = Vec::new();
+        for f in factors(pool, *r) {
+            let (b, k) = pool.split_pow(f);
+            term.push(match (pool.as_rational(k).cloned(), pool.node(b).clone()) {
+                (Some(k), Node::Call(Func::Exp, a)) if !k.is_one() => {
+                    let kr = pool.rational(k);
+                    let ka = pool.mul(vec![kr, a]);
+                    (pool.call(Func::Exp, ka), BigRational::one())
+                }
+                (Some(k), _) => (b, k),
+                (None, _) => (f, BigRational::one()),
+            });
+        }
+        powers.push(term);
+    }
     for i in 0..xs.len() {
         if !split[i].0.is_positive() {
             continue;
@@ -1085,12 +1094,24 @@ fn differing_powers(
             }
         }
         _ if several && left.len() == right.len() && left.len() <= MAX_DIFFERING => {
+            // Two exponentials pair whatever their arguments: `exp(a) - exp(b)` is
+            // `exp(b) expm1(a - b)` with `a - b` one canonical sum (`exp(2 L t) (1 - s)
+            // - exp(L (s + t)) (1 - t)`, a score step's difference with a geometric sigma).
+            let both_exp = |pool: &Pool, u: ExprId, v: ExprId| {
+                matches!(
+                    (pool.node(u), pool.node(v)),
+                    (Node::Call(Func::Exp, _), Node::Call(Func::Exp, _))
+                )
+            };
             let mut pairs = Vec::with_capacity(left.len());
             let mut taken = vec![false; right.len()];
             for (lb, lk) in &left {
                 let mut partner = None;
                 for (r, (rb, rk)) in right.iter().enumerate() {
-                    if !taken[r] && rk == lk && at_two_times(pool, *lb, *rb) {
+                    if !taken[r]
+                        && rk == lk
+                        && (both_exp(pool, *lb, *rb) || at_two_times(pool, *lb, *rb))
+                    {
                         if partner.is_some() {
                             return None;
                         }
@@ -1373,63 +1394,6 @@ fn sigmoids_one_way(
     r
 }
 
-/// `power difference`: terms `c r b^x` and `-c r b^y` with the same constant base
-/// `b > 0` and different exponents in the symbols as `c r b^y expm1((x - y) log b)`, the
-/// difference of the exponents written without cancellation where it can be
-/// ([`two_point_difference`]).
-fn power_difference(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
-    let split: Vec<(BigRational, ExprId)> = xs.iter().map(|&x| pool.split_coeff(x)).collect();
-    // A term's factor b^x with a constant positive base and an exponent in the symbols,
-    // and the term's other factors.
-    let power_of = |pool: &mut Pool, r: ExprId| -> Vec<(ExprId, ExprId, ExprId)> {
-        let fs = factors(pool, r);
-        let mut out = Vec::new();
-        for (k, &f) in fs.iter().enumerate() {
-            let (b, x) = pool.split_pow(f);
-            if pool.free_symbols(x).is_empty() || !positive_constant(pool, b) {
-                continue;
-            }
-            let rest: Vec<ExprId> = fs
-                .iter()
-                .enumerate()
-                .filter(|&(j, _)| j != k)
-                .map(|(_, &g)| g)
-                .collect();
-            let rest = pool.mul(rest);
-            out.push((b, x, rest));
-        }
-        out
-    };
-    for i in 0..xs.len() {
-        if !split[i].0.is_positive() {
-            continue;
-        }
-        for j in 0..xs.len() {
-            if i == j || split[j].0 != -split[i].0.clone() {
-                continue;
-            }
-            let (pi, pj) = (power_of(pool, split[i].1), power_of(pool, split[j].1));
-            for &(b, x, rest) in &pi {
-                let Some(&(_, y, _)) = pj
-                    .iter()
-                    .find(|&&(b2, y, rest2)| b2 == b && rest2 == rest && y != x)
-                else {
-                    continue;
-                };
-                let d = expanded_difference(pool, x, y);
-                let lb = pool.call(Func::Log, b);
-                let arg = pool.mul(vec![d, lb]);
-                let m = pool.call(Func::Expm1, arg);
-                let by = pool.pow(b, y);
-                let c = pool.rational(split[i].0.clone());
-                let term = pool.mul(vec![c, rest, by, m]);
-                return Some(replace_pair(pool, xs, (i, j), term));
-            }
-        }
-    }
-    None
-}
-
 /// `complement`: `k - k f(b)^n / f(a)^n` with `f(a)` constant (a schedule normalised by its
 /// value at an end, `1 - c(t)/c(0)`) as `k (f(a)^n - f(b)^n) / f(a)^n`, whose difference
 /// [`difference_of_values`] then writes through `a - b`.
@@ -1537,10 +1501,18 @@ fn value_difference(pool: &mut Pool, f: Func, a: ExprId, b: ExprId) -> Option<Ex
                 && univariate(pool, &xs).is_none()
                 && !scaled_difference(pool, &xs) =>
         {
-            if !at_two_times(pool, a, b) {
+            // A polynomial times a constant that is no rational (`log(5000) (t - t^2)`,
+            // the exponents of `5000^t - 5000^(t^2)`): the polynomial, scaled.
+            if let Some((c, ys)) = common_constant(pool, &xs)
+                && univariate(pool, &ys).is_some()
+            {
+                let p = pool.add(ys);
+                pool.mul(vec![c, p])
+            } else if at_two_times(pool, a, b) {
+                difference_of_values(pool, &xs, false)?
+            } else {
                 return None;
             }
-            difference_of_values(pool, &xs, false)?
         }
         _ => a_minus_b,
     };
@@ -1615,6 +1587,29 @@ fn value_difference(pool: &mut Pool, f: Func, a: ExprId, b: ExprId) -> Option<Ex
         }
         _ => return None,
     })
+}
+
+/// The constant factors that are no rationals and that every term of `xs` has (`log(5000)`
+/// in `log(5000) t - log(5000) t^2`), as their product and the terms without them; None
+/// where there are none.
+fn common_constant(pool: &mut Pool, xs: &[ExprId]) -> Option<(ExprId, Vec<ExprId>)> {
+    let constant_factors = |pool: &Pool, x: ExprId| -> Vec<ExprId> {
+        factors(pool, x)
+            .into_iter()
+            .filter(|&f| pool.is_constant(f) && pool.as_rational(f).is_none())
+            .collect()
+    };
+    let mut common = constant_factors(pool, *xs.first()?);
+    for &x in &xs[1..] {
+        let fs = constant_factors(pool, x);
+        common.retain(|f| fs.contains(f));
+    }
+    if common.is_empty() {
+        return None;
+    }
+    let c = pool.mul(common);
+    let rest = xs.iter().map(|&x| pool.div(x, c)).collect();
+    Some((c, rest))
 }
 
 /// Whether the terms `xs` are `c u - c v` for two symbols `u`, `v` and one constant `c`
@@ -2640,7 +2635,7 @@ mod tests {
         );
         check(
             "5000^t/100 - 5000^(t^2)/100",
-            "5000^t^2*expm1(t*log(5000)*(1 - t))/100",
+            "exp(t^2*log(5000))*expm1(t*log(5000)*(1 - t))/100",
         );
     }
 

@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Narrow, Real, Xd};
+use dd::{Dd, Narrow, Real};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "ve";
 /// `alpha(t)` of the process `ve`, from `derivations/ve.dsym`.
@@ -45,7 +45,7 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.01, -2.0816681711721684e-19);
     let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v2: N = N::from_f64(t);
-    let v3: W = v2.widen() * v1;
+    let v3: W = v1 * v2.widen();
     let v4: N = N::exp_of(v3);
     let v5: N = v0 * v4;
     v5.to_f64()
@@ -88,21 +88,19 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g^{2}(t) = \frac{5000^{2\,t}\,\log\left(5000\right)}{5000}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
 /// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.0017034386382832475, 4.541262869682912e-21);
-    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: N = N::new(2.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4 * v1;
-    let v6: N = N::exp_of(v5);
-    let v7: N = v0 * v6;
-    v7.to_f64()
+    let v1: W = W::new(17.034386382832476, -1.5609413100576942e-15);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::exp_of(v3);
+    let v5: N = v0 * v4;
+    v5.to_f64()
 }
 /// `g(t)` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -119,7 +117,7 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.0412727348049926, 4.194934498663989e-19);
     let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v2: N = N::from_f64(t);
-    let v3: W = v2.widen() * v1;
+    let v3: W = v1 * v2.widen();
     let v4: N = N::exp_of(v3);
     let v5: N = v0 * v4;
     v5.to_f64()
@@ -130,117 +128,18 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(100 \cdot 5000^{-t}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5, 0.625, 0.6875).
+/// Runs its stable form in `f64`, with the 4 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn lambda(t: f64) -> f64 {
-    let r = lambda_in::<f64, Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd, Xd>(t) }
+    lambda_in::<f64, Dd>(t)
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 1.0 {
-        return -3.912023005428146;
-    }
-    if t < 0.25 {
-        return lambda_in_cell0::<N, W>(t);
-    }
-    if t < 0.375 {
-        return lambda_in_cell1::<N, W>(t);
-    }
-    if t < 0.4375 {
-        return lambda_in_cell2::<N, W>(t);
-    }
-    if t < 0.5 {
-        return lambda_in_cell3::<N, W>(t);
-    }
-    if t < 0.625 {
-        return lambda_in_cell4::<N, W>(t);
-    }
-    if t < 0.6875 {
-        return lambda_in_cell5::<N, W>(t);
-    }
     let v0: W = W::new(4.605170185988092, -4.3415124467644987e-16);
     let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = -v2;
-    let v4: W = v3.widen() * v1;
-    let v5: N = N::exp_of(v4);
-    let v6: N = v5.ln();
-    let v7: W = v0 + v6.widen();
-    v7.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(4.605170185988092, -4.3415124467644987e-16);
-    let v1: N = N::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = -v2;
-    let v4: N = v3 * v1;
-    let v5: N = v4.exp();
-    let v6: N = v5.ln();
-    let v7: N = v0 + v6;
-    v7.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(4.605170185988092, -4.3415124467644987e-16);
-    let v1: N = N::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = -v2;
-    let v4: W = v3.widen() * v1.widen();
-    let v5: N = N::exp_of(v4);
-    let v6: N = v5.ln();
-    let v7: W = v0 + v6.widen();
-    v7.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(4.605170185988092, -4.3415124467644987e-16);
-    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = -v2;
-    let v4: W = v3.widen() * v1;
-    let v5: N = N::exp_of(v4);
-    let v6: N = v5.ln();
-    let v7: W = v0 + v6.widen();
-    v7.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(4.605170185988092, -4.3415124467644987e-16);
-    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = -v2;
-    let v4: W = v3.widen() * v1;
-    let v5: W = N::exp_kept(v4);
-    let v6: W = v5.ln();
-    let v7: W = v0 + v6;
-    v7.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(4.605170185988092, -4.3415124467644987e-16);
-    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: W = W::from_f64(t);
-    let v3: W = -v2;
-    let v4: W = v3 * v1;
-    let v5: W = v4.exp();
-    let v6: W = v5.ln();
-    let v7: W = v0 + v6;
-    v7.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(4.605170185988092, -4.3415124467644987e-16);
-    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = -v2;
-    let v4: W = v3.widen() * v1;
-    let v5: W = N::exp_kept(v4);
-    let v6: W = v5.ln();
-    let v7: W = v0 + v6;
-    v7.to_f64()
+    let v3: W = v1 * v2.widen();
+    let v4: W = v0 - v3;
+    v4.to_f64()
 }
 /// `dlambda(t)` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -264,131 +163,18 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(100 \cdot 5000^{-t}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5, 0.625, 0.6875).
+/// Runs its stable form in `f64`, with the 4 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn log_snr(t: f64) -> f64 {
-    let r = log_snr_in::<f64, Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd, Xd>(t) }
+    log_snr_in::<f64, Dd>(t)
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 1.0 {
-        return -7.824046010856292;
-    }
-    if t < 0.25 {
-        return log_snr_in_cell0::<N, W>(t);
-    }
-    if t < 0.375 {
-        return log_snr_in_cell1::<N, W>(t);
-    }
-    if t < 0.4375 {
-        return log_snr_in_cell2::<N, W>(t);
-    }
-    if t < 0.5 {
-        return log_snr_in_cell3::<N, W>(t);
-    }
-    if t < 0.625 {
-        return log_snr_in_cell4::<N, W>(t);
-    }
-    if t < 0.6875 {
-        return log_snr_in_cell5::<N, W>(t);
-    }
     let v0: W = W::new(9.210340371976184, -8.683024893528997e-16);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: N = N::from_f64(t);
-    let v4: N = -v3;
-    let v5: W = v4.widen() * v2;
-    let v6: N = N::exp_of(v5);
-    let v7: N = v6.ln();
-    let v8: W = v1.widen() * v7.widen();
-    let v9: W = v0 + v8;
-    v9.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(9.210340371976184, -8.683024893528997e-16);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: N = N::from_f64(t);
-    let v4: N = -v3;
-    let v5: N = v4 * v2;
-    let v6: N = v5.exp();
-    let v7: N = v6.ln();
-    let v8: N = v1 * v7;
-    let v9: N = v0 + v8;
-    v9.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(9.210340371976184, -8.683024893528997e-16);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: N = N::from_f64(t);
-    let v4: N = -v3;
-    let v5: W = v4.widen() * v2;
-    let v6: N = N::exp_of(v5);
-    let v7: N = v6.ln();
-    let v8: N = v1 * v7;
-    let v9: W = v0 + v8.widen();
-    v9.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(9.210340371976184, -8.683024893528997e-16);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: N = N::from_f64(t);
-    let v4: N = -v3;
-    let v5: W = v4.widen() * v2;
-    let v6: N = N::exp_of(v5);
-    let v7: N = v6.ln();
-    let v8: W = v1.widen() * v7.widen();
-    let v9: W = v0 + v8;
-    v9.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(9.210340371976184, -8.683024893528997e-16);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: N = N::from_f64(t);
-    let v4: N = -v3;
-    let v5: W = v4.widen() * v2;
-    let v6: W = N::exp_kept(v5);
-    let v7: W = v6.ln();
-    let v8: W = v1.widen() * v7;
-    let v9: W = v0 + v8;
-    v9.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(9.210340371976184, -8.683024893528997e-16);
-    let v1: W = W::new(2.0, 0.0);
-    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: W = W::from_f64(t);
-    let v4: W = -v3;
-    let v5: W = v4 * v2;
-    let v6: W = v5.exp();
-    let v7: W = v6.ln();
-    let v8: W = v1 * v7;
-    let v9: W = v0 + v8;
-    v9.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(9.210340371976184, -8.683024893528997e-16);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: N = N::from_f64(t);
-    let v4: N = -v3;
-    let v5: W = v4.widen() * v2;
-    let v6: W = N::exp_kept(v5);
-    let v7: W = v6.ln();
-    let v8: W = v1.widen() * v7;
-    let v9: W = v0 + v8;
-    v9.to_f64()
+    let v1: W = W::new(17.034386382832476, -1.5609413100576942e-15);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v0 - v3;
+    v4.to_f64()
 }
 /// `snr(t)` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -396,7 +182,7 @@ fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = 10000 \cdot 5000^{-2\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
@@ -406,14 +192,12 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
         return 0.0004;
     }
     let v0: N = N::new(10000.0, 0.0);
-    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: N = N::new(-2.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4 * v1;
-    let v6: N = N::exp_of(v5);
-    let v7: N = v0 * v6;
-    v7.to_f64()
+    let v1: W = W::new(-17.034386382832476, 1.5609413100576942e-15);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::exp_of(v3);
+    let v5: N = v0 * v4;
+    v5.to_f64()
 }
 /// `rho(t)` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -430,7 +214,7 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.01, -2.0816681711721684e-19);
     let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v2: N = N::from_f64(t);
-    let v3: W = v2.widen() * v1;
+    let v3: W = v1 * v2.widen();
     let v4: N = N::exp_of(v3);
     let v5: N = v0 * v4;
     v5.to_f64()
@@ -443,21 +227,19 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)}{10000}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v0: N = N::new(-0.0008517193191416237, -2.270631434841456e-21);
-    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: N = N::new(2.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4 * v1;
-    let v6: N = N::exp_of(v5);
-    let v7: N = v0 * v6;
-    [v7.to_f64()]
+    let v1: W = W::new(17.034386382832476, -1.5609413100576942e-15);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::exp_of(v3);
+    let v5: N = v0 * v4;
+    [v5.to_f64()]
 }
 /// `pf_velocity_score` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -465,7 +247,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)}{10000}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_score_coefficients(t);
@@ -479,21 +261,19 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)}{5000}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 1] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v0: N = N::new(-0.0017034386382832475, -4.541262869682912e-21);
-    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: N = N::new(2.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4 * v1;
-    let v6: N = N::exp_of(v5);
-    let v7: N = v0 * v6;
-    [v7.to_f64()]
+    let v1: W = W::new(17.034386382832476, -1.5609413100576942e-15);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::exp_of(v3);
+    let v5: N = v0 * v4;
+    [v5.to_f64()]
 }
 /// `reverse_drift_score` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -501,7 +281,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)}{5000}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0] = reverse_drift_score_coefficients(t);
@@ -515,7 +295,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{10000}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -535,16 +315,14 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(-0.0008517193191416237, -2.270631434841456e-21);
-    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: N = N::new(2.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: W = v3.widen() * v4.widen();
-    let v6: W = v5 * v2;
-    let v7: W = N::exp_kept(v6);
-    let v8: N = N::from_f64(t_next);
-    let v9: N = v8 - v4;
-    let v10: W = v1.widen() * v7 * v9.widen();
-    [v0.to_f64(), v10.to_f64()]
+    let v2: W = W::new(17.034386382832476, -1.5609413100576942e-15);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::exp_kept(v4);
+    let v6: N = N::from_f64(t_next);
+    let v7: N = v6 - v3;
+    let v8: W = v1.widen() * v5 * v7.widen();
+    [v0.to_f64(), v8.to_f64()]
 }
 /// `euler_step_score` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -552,7 +330,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{10000}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -565,7 +343,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{10000}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -585,7 +363,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{5000}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -609,22 +387,21 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(-0.0017034386382832475, -4.541262869682912e-21);
-    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: N = N::new(2.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: W = v3.widen() * v4.widen();
-    let v6: W = v5 * v2;
-    let v7: W = N::exp_kept(v6);
-    let v8: N = N::from_f64(t_next);
-    let v9: N = v8 - v4;
-    let v10: W = v1.widen() * v7 * v9.widen();
-    let v11: N = N::new(0.0412727348049926, 4.194934498663989e-19);
-    let v12: W = v4.widen() * v2;
-    let v13: W = N::exp_kept(v12);
-    let v14: N = v9.abs();
-    let v15: N = v14.sqrt();
-    let v16: W = v11.widen() * v13 * v15.widen();
-    [v0.to_f64(), v10.to_f64(), v16.to_f64()]
+    let v2: W = W::new(17.034386382832476, -1.5609413100576942e-15);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::exp_kept(v4);
+    let v6: N = N::from_f64(t_next);
+    let v7: N = v6 - v3;
+    let v8: W = v1.widen() * v5 * v7.widen();
+    let v9: N = N::new(0.0412727348049926, 4.194934498663989e-19);
+    let v10: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v11: W = v10 * v3.widen();
+    let v12: W = N::exp_kept(v11);
+    let v13: N = v7.abs();
+    let v14: N = v13.sqrt();
+    let v15: W = v9.widen() * v12 * v14.widen();
+    [v0.to_f64(), v8.to_f64(), v15.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -632,7 +409,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{5000}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -651,7 +428,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{5000}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -678,7 +455,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -693,7 +470,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v2: W = W::new(0.5, 0.0);
         let v3: W = W::new(8.517193191416238, -7.804706550288471e-16);
         let v4: W = W::from_f64(t_next);
-        let v5: W = v4 * v3;
+        let v5: W = v3 * v4;
         let v6: W = v5.exp();
         let v7: W = v2 * v6;
         let v8: W = v1 - v7;
@@ -705,13 +482,14 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: N = N::from_f64(t_next);
     let v5: W = v3.widen() + v4.widen();
-    let v6: W = v5 * v2;
+    let v6: W = v2 * v5;
     let v7: W = N::exp_kept(v6);
-    let v8: W = v3.widen() - v4.widen();
-    let v9: W = v2 * v8;
-    let v10: W = N::exp_m1_kept(v9);
-    let v11: W = v1.widen() * v7 * v10;
-    [v0.to_f64(), v11.to_f64()]
+    let v8: W = v2 * v3.widen();
+    let v9: W = v2 * v4.widen();
+    let v10: W = v8 - v9;
+    let v11: W = N::exp_m1_kept(v10);
+    let v12: W = v1.widen() * v7 * v11;
+    [v0.to_f64(), v12.to_f64()]
 }
 /// `ddim_step_score` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -719,7 +497,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -732,7 +510,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -752,7 +530,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -767,7 +545,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v2: W = W::new(0.5, 0.0);
         let v3: W = W::new(8.517193191416238, -7.804706550288471e-16);
         let v4: W = W::from_f64(t_next);
-        let v5: W = v4 * v3;
+        let v5: W = v3 * v4;
         let v6: W = v5.exp();
         let v7: W = v2 * v6;
         let v8: W = v1 - v7;
@@ -779,13 +557,14 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: N = N::from_f64(t_next);
     let v5: W = v3.widen() + v4.widen();
-    let v6: W = v5 * v2;
+    let v6: W = v2 * v5;
     let v7: W = N::exp_kept(v6);
-    let v8: W = v3.widen() - v4.widen();
-    let v9: W = v2 * v8;
-    let v10: W = N::exp_m1_kept(v9);
-    let v11: W = v1.widen() * v7 * v10;
-    [v0.to_f64(), v11.to_f64()]
+    let v8: W = v2 * v3.widen();
+    let v9: W = v2 * v4.widen();
+    let v10: W = v8 - v9;
+    let v11: W = N::exp_m1_kept(v10);
+    let v12: W = v1.widen() * v7 * v11;
+    [v0.to_f64(), v12.to_f64()]
 }
 /// `dpm1_step_score` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -793,7 +572,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -806,7 +585,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -835,7 +614,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v0: N = N::new(0.08517193191416238, -2.808702939475267e-18);
     let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v2: N = N::from_f64(t);
-    let v3: W = v2.widen() * v1;
+    let v3: W = v1 * v2.widen();
     let v4: N = N::exp_of(v3);
     let v5: N = v0 * v4;
     [v5.to_f64()]
@@ -869,7 +648,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] 
     let v0: N = N::new(0.17034386382832475, -5.617405878950534e-18);
     let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v2: N = N::from_f64(t);
-    let v3: W = v2.widen() * v1;
+    let v3: W = v1 * v2.widen();
     let v4: N = N::exp_of(v3);
     let v5: N = v0 * v4;
     [v5.to_f64()]
@@ -916,7 +695,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::new(0.08517193191416238, -2.808702939475267e-18);
     let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v3: N = N::from_f64(t);
-    let v4: W = v3.widen() * v2;
+    let v4: W = v2 * v3.widen();
     let v5: W = N::exp_kept(v4);
     let v6: N = N::from_f64(t_next);
     let v7: N = v6 - v3;
@@ -988,7 +767,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::new(0.17034386382832475, -5.617405878950534e-18);
     let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v3: N = N::from_f64(t);
-    let v4: W = v3.widen() * v2;
+    let v4: W = v2 * v3.widen();
     let v5: W = N::exp_kept(v4);
     let v6: N = N::from_f64(t_next);
     let v7: N = v6 - v3;
@@ -1045,7 +824,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1059,7 +838,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v1: W = W::new(0.01, -2.0816681711721684e-19);
         let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
         let v3: W = W::from_f64(t_next);
-        let v4: W = v3 * v2;
+        let v4: W = v2 * v3;
         let v5: W = v4.exp();
         let v6: W = v1 * v5;
         let v7: W = W::new(50.0, 0.0);
@@ -1070,11 +849,11 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::new(0.01, -2.0816681711721684e-19);
     let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v3: N = N::from_f64(t);
-    let v4: W = v3.widen() * v2;
+    let v4: W = v2 * v3.widen();
     let v5: W = N::exp_kept(v4);
     let v6: N = N::from_f64(t_next);
-    let v7: N = v6 - v3;
-    let v8: W = v2 * v7.widen();
+    let v7: W = v2 * v6.widen();
+    let v8: W = v7 - v4;
     let v9: W = N::exp_m1_kept(v8);
     let v10: W = v1.widen() * v5 * v9;
     [v0.to_f64(), v10.to_f64()]
@@ -1085,7 +864,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1098,7 +877,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1118,7 +897,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1132,7 +911,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v1: W = W::new(0.01, -2.0816681711721684e-19);
         let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
         let v3: W = W::from_f64(t_next);
-        let v4: W = v3 * v2;
+        let v4: W = v2 * v3;
         let v5: W = v4.exp();
         let v6: W = v1 * v5;
         let v7: W = W::new(50.0, 0.0);
@@ -1143,11 +922,11 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::new(0.01, -2.0816681711721684e-19);
     let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v3: N = N::from_f64(t);
-    let v4: W = v3.widen() * v2;
+    let v4: W = v2 * v3.widen();
     let v5: W = N::exp_kept(v4);
     let v6: N = N::from_f64(t_next);
-    let v7: N = v6 - v3;
-    let v8: W = v2 * v7.widen();
+    let v7: W = v2 * v6.widen();
+    let v8: W = v7 - v4;
     let v9: W = N::exp_m1_kept(v8);
     let v10: W = v1.widen() * v5 * v9;
     [v0.to_f64(), v10.to_f64()]
@@ -1158,7 +937,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1171,7 +950,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1448,7 +1227,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: N = v7 * N::narrow(v4);
     let v9: N = N::new(0.0412727348049926, 4.194934498663989e-19);
     let v10: W = W::new(8.517193191416238, -7.804706550288471e-16);
-    let v11: W = v3.widen() * v10;
+    let v11: W = v10 * v3.widen();
     let v12: W = N::exp_kept(v11);
     let v13: N = N::narrow(v4).abs();
     let v14: N = v13.sqrt();
@@ -1501,7 +1280,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = 5000^{t_{\mathrm{next}} - t}\,x + x_{0}\,\left(1 - 5000^{t_{\mathrm{next}} - t}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1511,7 +1290,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v0: W = W::new(0.0002, -9.58434720477186e-21);
         let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
         let v2: W = W::from_f64(t_next);
-        let v3: W = v2 * v1;
+        let v3: W = v1 * v2;
         let v4: W = v3.exp();
         let v5: W = v0 * v4;
         let v6: W = W::new(1.0, 0.0);
@@ -1522,13 +1301,14 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
-    let v4: W = v3 * v0;
+    let v4: W = v0 * v3;
     let v5: N = N::exp_of(v4);
-    let v6: W = v2.widen() - v1.widen();
-    let v7: W = v0 * v6;
-    let v8: N = N::exp_m1_of(v7);
-    let v9: N = v5 * v8;
-    [v5.to_f64(), v9.to_f64()]
+    let v6: W = v0 * v1.widen();
+    let v7: W = v0 * v2.widen();
+    let v8: W = v6 - v7;
+    let v9: N = N::exp_m1_of(v8);
+    let v10: N = -v9;
+    [v5.to_f64(), v10.to_f64()]
 }
 /// `ddim_step_x0` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -1536,7 +1316,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = 5000^{t_{\mathrm{next}} - t}\,x + x_{0}\,\left(1 - 5000^{t_{\mathrm{next}} - t}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1549,7 +1329,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = 5000^{t_{\mathrm{next}} - t}\,x + x_{0}\,\left(1 - 5000^{t_{\mathrm{next}} - t}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1569,7 +1349,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = 5000^{t_{\mathrm{next}} - t}\,x + x_{0}\,\left(1 - 5000^{t_{\mathrm{next}} - t}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1579,7 +1359,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v0: W = W::new(0.0002, -9.58434720477186e-21);
         let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
         let v2: W = W::from_f64(t_next);
-        let v3: W = v2 * v1;
+        let v3: W = v1 * v2;
         let v4: W = v3.exp();
         let v5: W = v0 * v4;
         let v6: W = W::new(1.0, 0.0);
@@ -1590,13 +1370,14 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
-    let v4: W = v3 * v0;
+    let v4: W = v0 * v3;
     let v5: N = N::exp_of(v4);
-    let v6: W = v2.widen() - v1.widen();
-    let v7: W = v0 * v6;
-    let v8: N = N::exp_m1_of(v7);
-    let v9: N = v5 * v8;
-    [v5.to_f64(), v9.to_f64()]
+    let v6: W = v0 * v1.widen();
+    let v7: W = v0 * v2.widen();
+    let v8: W = v6 - v7;
+    let v9: N = N::exp_m1_of(v8);
+    let v10: N = -v9;
+    [v5.to_f64(), v10.to_f64()]
 }
 /// `dpm1_step_x0` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -1604,7 +1385,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = 5000^{t_{\mathrm{next}} - t}\,x + x_{0}\,\left(1 - 5000^{t_{\mathrm{next}} - t}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1617,7 +1398,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = 5000^{t_{\mathrm{next}} - t}\,x + x_{0}\,\left(1 - 5000^{t_{\mathrm{next}} - t}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1781,7 +1562,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v3 - v5;
     let v7: N = N::new(0.0412727348049926, 4.194934498663989e-19);
     let v8: W = W::new(8.517193191416238, -7.804706550288471e-16);
-    let v9: W = v4.widen() * v8;
+    let v9: W = v8 * v4.widen();
     let v10: W = N::exp_kept(v9);
     let v11: N = v2 - v4;
     let v12: N = v11.abs();
@@ -1835,7 +1616,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1847,7 +1628,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v2: W = W::new(0.01, -2.0816681711721684e-19);
         let v3: W = W::new(8.517193191416238, -7.804706550288471e-16);
         let v4: W = W::from_f64(t_next);
-        let v5: W = v4 * v3;
+        let v5: W = v3 * v4;
         let v6: W = v5.exp();
         let v7: W = v2 * v6;
         let v8: W = W::new(50.0, 0.0);
@@ -1857,14 +1638,15 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.1174095711493096, 9.800225553502783e-20);
-    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: N = N::new(8.517193191416238, -7.804706550288471e-16);
     let v3: N = N::from_f64(t_next);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 - v4;
-    let v6: W = v2 * v5.widen();
-    let v7: N = N::exp_m1_of(v6);
-    let v8: N = v1 * v7;
-    [v0.to_f64(), v8.to_f64()]
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = N::from_f64(t);
+    let v6: W = v2.widen() * v5.widen();
+    let v7: W = v4 - v6;
+    let v8: N = N::exp_m1_of(v7);
+    let v9: N = v1 * v8;
+    [v0.to_f64(), v9.to_f64()]
 }
 /// `ddim_step_u` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -1872,7 +1654,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1885,7 +1667,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1905,7 +1687,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1917,7 +1699,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v2: W = W::new(0.01, -2.0816681711721684e-19);
         let v3: W = W::new(8.517193191416238, -7.804706550288471e-16);
         let v4: W = W::from_f64(t_next);
-        let v5: W = v4 * v3;
+        let v5: W = v3 * v4;
         let v6: W = v5.exp();
         let v7: W = v2 * v6;
         let v8: W = W::new(50.0, 0.0);
@@ -1927,14 +1709,15 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.1174095711493096, 9.800225553502783e-20);
-    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: N = N::new(8.517193191416238, -7.804706550288471e-16);
     let v3: N = N::from_f64(t_next);
-    let v4: N = N::from_f64(t);
-    let v5: N = v3 - v4;
-    let v6: W = v2 * v5.widen();
-    let v7: N = N::exp_m1_of(v6);
-    let v8: N = v1 * v7;
-    [v0.to_f64(), v8.to_f64()]
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = N::from_f64(t);
+    let v6: W = v2.widen() * v5.widen();
+    let v7: W = v4 - v6;
+    let v8: N = N::exp_m1_of(v7);
+    let v9: N = v1 * v8;
+    [v0.to_f64(), v9.to_f64()]
 }
 /// `dpm1_step_u` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -1942,7 +1725,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1955,7 +1738,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -1060,8 +1060,10 @@ fn a_guard_whose_constants_leave_the_f64_range_is_left_out() {
 /// Fuzz seed 28, case 31211: `sigma = e (9.316/e)^t`. The `difference` rewrite of
 /// `9.316^s exp(1 - s) - 9.316^t exp(1 - t)` saw only the factors whose exponents are
 /// rationals, and lost the powers `9.316^t`: the DDIM step's eps coefficient became
-/// `exp(1 - t) expm1(t - s)`, some 9e18 ulps off at (0.99, 0). Expected values from
-/// mpmath at 300 bits.
+/// `exp(1 - t) expm1(t - s)`, some 9e18 ulps off at (0.99, 0). Near t = 0 the powers
+/// were then subtracted as they stand, which keeps nothing of `sigma_s - sigma_t` at
+/// t = 1e-40; written as exponentials (`power-exp`), the difference is formed through
+/// `s - t`. Expected values from mpmath at 300 bits (3000 at t = 1e-300).
 #[test]
 fn a_difference_keeps_the_powers_with_exponents_in_t() {
     for name in ["ddim_step_eps", "dpm1_step_eps"] {
@@ -1074,6 +1076,49 @@ fn a_difference_keeps_the_powers_with_exponents_in_t() {
                 (&[0.99, 0.5], -4.169708162556262),
                 (&[0.99, 0.0], -6.483673696253062),
                 (&[0.5, 0.25], -1.3337251490470479),
+                (&[0.5, 0.375], -0.7180987032902812),
+                (&[1e-40, 7.5e-41], -8.370495970771516e-41),
+                (&[1e-300, 7.5e-301], -8.370495970771519e-301),
+            ],
+        );
+    }
+}
+
+/// The same geometric sigma with `alpha = 1 - t`: the score steps' coefficient
+/// `-sigma_t (sigma_s - (alpha_s/alpha_t) sigma_t)` is, over `1 - t`, the difference
+/// `exp(2a) (1 - s) - exp(a + b) (1 - t)` of two products (`a`, `b` the log-sigmas at
+/// `t` and `s`), whose exponentials are no one expression at two times: `difference`
+/// pairs two exponentials whatever their arguments, the power `exp(a)^2` as `exp(2a)`,
+/// and the products telescope. Before, the coefficient was some 4e18 ulps off at t =
+/// 1e-40 (`emit --verify` failed, exit 1). Expected values from mpmath at 3000 bits.
+#[test]
+fn a_difference_of_products_of_exponentials_telescopes() {
+    for spelling in [
+        "alpha(t) = 1 - t;\n    sigma(t) = exp(1)*(9.316/exp(1))^t;",
+        "alpha(t) = 1 - t;\n    sigma(t) = exp(1)*exp(t*log(9.316/exp(1)));",
+    ] {
+        for name in ["ddim_step_score", "dpm1_step_score"] {
+            assert_coefficient(
+                spelling,
+                name,
+                1,
+                2,
+                &[
+                    (&[1e-40, 7.5e-41], 4.122600733986448e-40),
+                    (&[1e-300, 7.5e-301], 4.12260073398645e-300),
+                    (&[0.5, 0.375], 9.944528683881167),
+                ],
+            );
+        }
+        assert_coefficient(
+            spelling,
+            "ddim_step_eps",
+            1,
+            2,
+            &[
+                (&[1e-40, 7.5e-41], -1.5166200541919126e-40),
+                (&[1e-300, 7.5e-301], -1.516620054191913e-300),
+                (&[0.5, 0.375], -1.9761605438292427),
             ],
         );
     }
