@@ -2536,18 +2536,21 @@ mod dd {
     }
     impl Div for Dd {
         type Output = Dd;
+        /// One correction of the f64 quotient `q = hi/b.hi`: `self - b q` has the exact
+        /// leading part `hi - (b q).hi` (the two agree to within an ulp of each other), and
+        /// its quotient by `b.hi` is the rest. Relative error below `15 2^-106` (Joldes,
+        /// Muller and Popescu, "Tight and rigorous error bounds for basic building blocks of
+        /// double-word arithmetic", 2017, Algorithm 17), at a third of the cost of three
+        /// quotients.
         #[inline]
         fn div(self, b: Dd) -> Dd {
-            let q1 = self.hi / b.hi;
-            if !q1.is_finite() || b.hi == 0.0 {
-                return Dd::from_f64(q1);
+            let q = self.hi / b.hi;
+            if !q.is_finite() || b.hi == 0.0 {
+                return Dd::from_f64(q);
             }
-            let r = self - b.mul_f64(q1);
-            let q2 = r.hi / b.hi;
-            let r = r - b.mul_f64(q2);
-            let q3 = r.hi / b.hi;
-            let (q1, q2) = quick_two_sum(q1, q2);
-            Dd::new(q1, q2) + Dd::from_f64(q3)
+            let r = b.mul_f64(q);
+            let d = (self.hi - r.hi) + (self.lo - r.lo);
+            Dd::renorm(q, d / b.hi)
         }
     }
     /// The operations emitted code performs, implemented by `f64` and [`Dd`] (the fast paths,
