@@ -1084,6 +1084,31 @@ fn a_difference_keeps_the_powers_with_exponents_in_t() {
     }
 }
 
+/// Fuzz seed 29, case 10688: a log-SNR `-2 log(tan(pi t/2)) (1 + I(t)^2/100)` with `I(t)
+/// = int_0^t r exp(1.533 r) dr`, whose final steps have a `t^5 log t` term that the
+/// Taylor nodes (at 2^-64) cannot resolve: the steps to t_next = 0 took two terms of
+/// `tan(pi t/2)` up to t = 1/32, 4e9 ulps off at t = 0.03 (`emit --verify` failed). The
+/// coefficients dropped as noise now bound where the polynomial holds. The DDIM step's
+/// eps coefficient to 0 is `-tan(pi t/2)^(1 + I(t)^2/100)`; mpmath at 400 bits.
+#[test]
+fn a_final_step_with_a_term_the_series_cannot_resolve_keeps_its_digits() {
+    let def = "log_snr(t) = -2*log(tan(pi*t/2))*(1 + (integrate(r*exp(1.533*r), r, 0, t))^2/100);";
+    for name in ["ddim_step_eps", "dpm1_step_eps"] {
+        assert_coefficient(
+            def,
+            name,
+            1,
+            2,
+            &[
+                (&[0.03, 0.0], -0.04715880256733028),
+                (&[0.02, 0.0], -0.0314262659980385),
+                (&[0.015625, 0.0], -0.024548622094924234),
+                (&[0.001, 0.0], -0.0015707976187243414),
+            ],
+        );
+    }
+}
+
 /// The same geometric sigma with `alpha = 1 - t`: the score steps' coefficient
 /// `-sigma_t (sigma_s - (alpha_s/alpha_t) sigma_t)` is, over `1 - t`, the difference
 /// `exp(2a) (1 - s) - exp(a + b) (1 - t)` of two products (`a`, `b` the log-sigmas at
