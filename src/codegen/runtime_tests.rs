@@ -207,7 +207,7 @@ fn quotients_keep_double_double_precision() {
             .wrapping_add(1_442_695_040_888_963_407);
         (state >> 11) as f64 / (1u64 << 53) as f64
     };
-    let mut dd = |unit: &mut dyn FnMut() -> f64| {
+    let dd = |unit: &mut dyn FnMut() -> f64| {
         let sign = if unit() < 0.5 { -1.0 } else { 1.0 };
         let hi = sign * (1.0 + unit()) * 2f64.powi((unit() * 500.0) as i32 - 250);
         let lo = (unit() - 0.5) * hi * f64::EPSILON;
