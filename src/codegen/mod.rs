@@ -205,6 +205,8 @@ fn upper_scalar(pool: &mut Pool, name: &str, e: ExprId) -> Option<Box<Function>>
 #[derive(Clone, Debug)]
 pub struct Guard {
     pub at: Vec<(String, f64)>,
+    /// A step of length zero: `t_next == t`.
+    pub same_times: bool,
     /// The final step's Taylor polynomials ([`taylor`]) hold for `t` below this.
     pub below: Option<f64>,
     pub body: GuardBody,
@@ -215,14 +217,20 @@ impl Guard {
     pub fn applies(&self, env: &[(&str, f64)]) -> bool {
         let value = |name: &str| env.iter().find(|(n, _)| *n == name).map(|&(_, v)| v);
         self.at.iter().all(|(name, v)| value(name) == Some(*v))
+            && (!self.same_times || value("t").is_some_and(|t| value("t_next") == Some(t)))
             && self.below.is_none_or(|b| value("t").is_some_and(|t| t < b))
     }
 
-    /// The condition as Rust: `t_next == 0.0 && t < 0.015625`.
+    /// The condition as Rust: `t_next == 0.0 && t < 0.015625`, `t_next == t`.
     pub fn condition(&self, literal: impl Fn(f64) -> String) -> String {
-        self.at
-            .iter()
-            .map(|(name, v)| format!("{name} == {}", literal(*v)))
+        self.same_times
+            .then(|| "t_next == t".to_owned())
+            .into_iter()
+            .chain(
+                self.at
+                    .iter()
+                    .map(|(name, v)| format!("{name} == {}", literal(*v))),
+            )
             .chain(self.below.map(|b| format!("t < {}", literal(b))))
             .collect::<Vec<_>>()
             .join(" && ")
@@ -417,6 +425,7 @@ fn scalar_guards(pool: &mut Pool, e: ExprId) -> Vec<Guard> {
         .filter_map(|(&end, v)| {
             let v = v?;
             Some(Guard {
+                same_times: false,
                 below: None,
                 at: vec![("t".to_owned(), end)],
                 body: GuardBody::Constants(vec![v]),
@@ -800,6 +809,7 @@ fn field_guards(
                 .collect();
             if let Some(values) = values {
                 guards.push(Guard {
+                    same_times: false,
                     at: vec![("t".to_owned(), end)],
                     below: None,
                     body: GuardBody::Constants(values),
@@ -808,10 +818,34 @@ fn field_guards(
         }
         return (guards, Vec::new());
     }
+    let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
+    // A step of length zero, first: its coefficients with t_next = t are exact constants
+    // (the identity, x itself), where the general form may compute 0/0 at t = 0 (`sqrt(t)
+    // - sqrt(s)` as `(t - s)/(sqrt(t) + sqrt(s))`) or 0 times an infinite velocity.
+    let te = pool.sym_expr(t);
+    let same: Option<Vec<f64>> = coeff_exprs
+        .iter()
+        .map(|(_, c)| {
+            let mut e = crate::expr::subst::subst1(pool, *c, tn, te);
+            // (The x0 step's eps estimate cancels only in one fraction.)
+            if pool.as_rational(e).is_none() {
+                e = crate::expr::simplify::simplify(pool, e);
+            }
+            pool.as_rational(e)
+                .and_then(num_traits::ToPrimitive::to_f64)
+        })
+        .collect();
+    if let Some(values) = same {
+        guards.push(Guard {
+            at: Vec::new(),
+            same_times: true,
+            below: None,
+            body: GuardBody::Constants(values),
+        });
+    }
     // Sampler steps run from noise to data: the special cases are the final step (to
     // t_next = 0), a step from t = 1, and the single step from 1 to 0, checked first.
     let cases = [(Some(1.0), Some(0.0)), (None, Some(0.0)), (Some(1.0), None)];
-    let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
     'case: for (at_t, at_next) in cases {
         // The single step from 1 to 0: its coefficients' correctly rounded values, where
         // they are finite (a program of the ends' values would cancel where the process
@@ -824,6 +858,7 @@ fn field_guards(
                 .collect();
             if let Some(values) = values {
                 guards.push(Guard {
+                    same_times: false,
                     at: vec![("t".to_owned(), a), ("t_next".to_owned(), b)],
                     below: None,
                     body: GuardBody::Constants(values),
@@ -946,6 +981,7 @@ fn field_guards(
                     .collect();
                 if let Some(program) = guard_program(pool, &near, mode) {
                     guards.push(Guard {
+                        same_times: false,
                         at: at.clone(),
                         below: Some(below),
                         body: program,
@@ -960,6 +996,7 @@ fn field_guards(
             continue;
         };
         guards.push(Guard {
+            same_times: false,
             at,
             below: None,
             body: program,
@@ -1022,6 +1059,7 @@ fn pole_guard(
     lines.sort_by(f64::total_cmp);
     lines.dedup();
     let guard = Guard {
+        same_times: false,
         at: Vec::new(),
         below: Some(below),
         body,

@@ -848,6 +848,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(9.999546021312975, 6.700376998609037e-16);
@@ -1021,6 +1024,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t_next == t {
+        return [1.0, 0.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(9.999546021312975, 6.700376998609037e-16);
@@ -1270,6 +1276,9 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
         let v1: W = W::new(10.0, 0.0);
@@ -1379,6 +1388,9 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
         let v1: W = W::new(10.0, 0.0);
@@ -1759,6 +1771,9 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(9.999546021312975, 6.700376998609037e-16);
@@ -2078,6 +2093,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t_next == t {
+        return [1.0, 0.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(9.999546021312975, 6.700376998609037e-16);
@@ -2211,6 +2229,9 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
         let v1: W = W::new(10.0, 0.0);
@@ -2313,6 +2334,9 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
         let v1: W = W::new(10.0, 0.0);
@@ -2544,6 +2568,9 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(0.00045397868702434395, -7.572648618868574e-22);
@@ -2674,6 +2701,9 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t_next == t {
+        return [1.0, 0.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(10.000453978687025, -6.700376998609037e-16);
@@ -2908,6 +2938,9 @@ pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0000226997072428, 1.087148007198646e-16);
         let v1: W = W::new(20.0, 0.0);
@@ -3007,6 +3040,9 @@ pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0000226997072428, 1.087148007198646e-16);
         let v1: W = W::new(20.0, 0.0);
@@ -3174,6 +3210,9 @@ pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`euler_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -3230,6 +3269,9 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t_next == t {
+        return [1.0, 0.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(9.999546021312975, 6.700376998609037e-16);
@@ -3448,6 +3490,9 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(0.006737794053132998, 2.99148953896051e-20);
         let v1: W = W::new(10.0, 0.0);
@@ -3611,6 +3656,9 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(0.006737794053132998, 2.99148953896051e-20);
         let v1: W = W::new(10.0, 0.0);
@@ -3916,6 +3964,9 @@ pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(0.06737641110652279, -1.225241497921383e-18);
@@ -4027,6 +4078,9 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t_next == t {
+        return [1.0, 0.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(9.999546021312975, 6.700376998609037e-16);
@@ -4122,6 +4176,9 @@ pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(0.006737794053132998, 2.99148953896051e-20);
         let v1: W = W::new(10.0, 0.0);
@@ -4224,6 +4281,9 @@ pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(0.006737794053132998, 2.99148953896051e-20);
         let v1: W = W::new(10.0, 0.0);

@@ -702,6 +702,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
@@ -827,6 +830,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t_next == t {
+        return [1.0, 0.0, 0.0];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_score_coefficients_upper::<
             N,
@@ -951,6 +957,9 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v1.widen().sqrt();
@@ -1017,6 +1026,9 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v1.widen().sqrt();
@@ -1173,6 +1185,9 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
@@ -1278,6 +1293,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t_next == t {
+        return [1.0, 0.0, 0.0];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
@@ -1405,6 +1423,9 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v1.widen().sqrt();
@@ -1471,6 +1492,9 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v1.widen().sqrt();
@@ -1754,6 +1778,9 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t < 0.5 {
         return euler_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -1923,6 +1950,9 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t_next == t {
+        return [1.0, 0.0, 0.0];
+    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().sqrt();
@@ -2004,6 +2034,9 @@ pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = v0.sqrt();
@@ -2076,6 +2109,9 @@ pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = v0.sqrt();
@@ -2234,6 +2270,9 @@ pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`euler_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -2288,6 +2327,9 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t_next == t {
+        return [1.0, 0.0, 0.0];
+    }
     let v0: N = N::new(1.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
@@ -2363,6 +2405,9 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = v0.sqrt();
@@ -2441,6 +2486,9 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = v0.sqrt();
@@ -2655,6 +2703,9 @@ pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t < 0.25 {
         return euler_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -2829,6 +2880,9 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t_next == t {
+        return [1.0, 0.0, 0.0];
+    }
     let v0: N = N::new(1.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
@@ -2912,6 +2966,9 @@ pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = v0.sqrt();
@@ -2986,6 +3043,9 @@ pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = v0.sqrt();

@@ -827,6 +827,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
@@ -963,6 +966,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t_next == t {
+        return [1.0, 0.0, 0.0];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_score_coefficients_upper::<
             N,
@@ -1133,6 +1139,9 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return ddim_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
@@ -1265,6 +1274,9 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return dpm1_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
@@ -1541,6 +1553,9 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
@@ -1654,6 +1669,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t_next == t {
+        return [1.0, 0.0, 0.0];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -1741,6 +1759,9 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -1814,6 +1835,9 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -2051,6 +2075,9 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t_next == 0.0 && t < 0.0078125 {
         let v0: W = W::new(0.5, 0.0);
         let v1: W = W::from_f64(t);
@@ -2214,6 +2241,9 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t_next == t {
+        return [1.0, 0.0, 0.0];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -2304,6 +2334,9 @@ pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(3.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -2386,6 +2419,9 @@ pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(3.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -2588,6 +2624,9 @@ pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`euler_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -2644,6 +2683,9 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t_next == t {
+        return [1.0, 0.0, 0.0];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
@@ -2777,6 +2819,9 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(3.0, 0.0);
@@ -2862,6 +2907,9 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(3.0, 0.0);

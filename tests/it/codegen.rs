@@ -307,6 +307,45 @@ fn committed_modules_agree_with_the_reference() {
     }
 }
 
+/// A step of length zero is the identity, at the ends too: where `t = 0` the general form
+/// divides by `sigma(0) = 0` (vp_linear's DDIM step from 0 to 0 was NaN), and a difference
+/// of roots `(t - s)/(sqrt(t) + sqrt(s))` is 0/0. Each step returns `x` bit for bit.
+#[test]
+fn a_step_of_length_zero_returns_x() {
+    let modules = [
+        module_fns!(cosine),
+        module_fns!(cosine_nichol),
+        module_fns!(edm),
+        module_fns!(gaussian_alpha_bar),
+        module_fns!(karras_ve),
+        module_fns!(linear_logsnr),
+        module_fns!(lm_sqrt),
+        module_fns!(rectified_flow),
+        module_fns!(sd3_shift),
+        module_fns!(sd_scaled_linear),
+        module_fns!(shifted_cosine),
+        module_fns!(sigmoid),
+        module_fns!(sub_vp),
+        module_fns!(tangent),
+        module_fns!(ve),
+        module_fns!(vp_linear),
+    ];
+    for (name, _, _, steps) in modules {
+        for (fname, f) in steps {
+            for t in [0.0, 1e-300, 1e-20, 0.3, 0.5, 1.0 - f64::EPSILON / 2.0, 1.0] {
+                for (x, eps) in [(0.625, -0.34375), (-3.0, 1e300)] {
+                    let got = f(x, eps, t, t);
+                    assert_eq!(
+                        got.to_bits(),
+                        x.to_bits(),
+                        "{name}::{fname}({x}, {eps}, {t:e}, {t:e}) = {got:e}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Issue 10, item 6: at t = 1e-300 `t^2` underflows and `1/sigma^2` overflows in f64 and
 /// in double-double, and a difference such as `cos(a)^2 cos(u) - cos(u)^3` cancels below
 /// double-double precision at 1e-40. Expected values from mpmath at 3000 bits.
@@ -1104,6 +1143,30 @@ fn a_final_step_with_a_term_the_series_cannot_resolve_keeps_its_digits() {
                 (&[0.02, 0.0], -0.0314262659980385),
                 (&[0.015625, 0.0], -0.024548622094924234),
                 (&[0.001, 0.0], -0.0015707976187243414),
+            ],
+        );
+    }
+}
+
+/// Fuzz seed 29, case 80987: `sigma = tanh(sigmoid(sqrt(t)))`. The DDIM step's eps
+/// coefficient `tanh(sigmoid(sqrt(s))) - tanh(sigmoid(sqrt(t)))` goes through the
+/// difference of the sigmoids and that through `sqrt(s) - sqrt(t)`, which no rule wrote
+/// without subtracting (the step subtracted the two tanh values: 4e18 ulps off at t =
+/// 1e-100 to 0). Expected values from mpmath at 2000 bits.
+#[test]
+fn a_difference_of_square_roots_inside_a_difference_keeps_its_digits() {
+    for name in ["ddim_step_eps", "dpm1_step_eps"] {
+        assert_coefficient(
+            "sigma(t) = tanh(sigmoid(t^(1/2)));",
+            name,
+            1,
+            2,
+            &[
+                (&[1e-100, 0.0], -1.9661193324148185e-51),
+                (&[1e-300, 0.0], -1.9661193324148185e-151),
+                (&[1e-40, 7.5e-41], -2.6341004367188426e-22),
+                (&[0.5, 0.0], -0.12270585123748314),
+                (&[0.5, 0.375], -0.014175974022109019),
             ],
         );
     }
