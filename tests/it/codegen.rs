@@ -178,6 +178,36 @@ macro_rules! module_fns {
     }};
 }
 
+/// A committed module's name, scalar functions, fields and steps.
+type Module = (
+    &'static str,
+    Vec<(&'static str, Scalar)>,
+    Vec<(&'static str, Field)>,
+    Vec<(&'static str, Step)>,
+);
+
+/// Every committed module of the bundled library ([`module_fns`]).
+fn committed_modules() -> Vec<Module> {
+    vec![
+        module_fns!(cosine),
+        module_fns!(cosine_nichol),
+        module_fns!(edm),
+        module_fns!(gaussian_alpha_bar),
+        module_fns!(karras_ve),
+        module_fns!(linear_logsnr),
+        module_fns!(lm_sqrt),
+        module_fns!(rectified_flow),
+        module_fns!(sd3_shift),
+        module_fns!(sd_scaled_linear),
+        module_fns!(shifted_cosine),
+        module_fns!(sigmoid),
+        module_fns!(sub_vp),
+        module_fns!(tangent),
+        module_fns!(ve),
+        module_fns!(vp_linear),
+    ]
+}
+
 /// The certified value of `e`, or at an end where the formula is undefined its limit
 /// from inside [0, 1]; `None` where neither is a finite f64.
 fn reference(pool: &mut Pool, e: ExprId, env: &[(&str, f64)]) -> Option<f64> {
@@ -207,24 +237,7 @@ fn reference(pool: &mut Pool, e: ExprId, env: &[(&str, f64)]) -> Option<f64> {
 
 #[test]
 fn committed_modules_agree_with_the_reference() {
-    let modules = [
-        module_fns!(cosine),
-        module_fns!(cosine_nichol),
-        module_fns!(edm),
-        module_fns!(gaussian_alpha_bar),
-        module_fns!(karras_ve),
-        module_fns!(linear_logsnr),
-        module_fns!(lm_sqrt),
-        module_fns!(rectified_flow),
-        module_fns!(sd3_shift),
-        module_fns!(sd_scaled_linear),
-        module_fns!(shifted_cosine),
-        module_fns!(sigmoid),
-        module_fns!(sub_vp),
-        module_fns!(tangent),
-        module_fns!(ve),
-        module_fns!(vp_linear),
-    ];
+    let modules = committed_modules();
     // The ends and their closest neighbours are where generated code used to return NaN
     // or a wrong sign (issue 10); the reference there is the one-sided limit.
     let ulp = f64::EPSILON / 2.0;
@@ -312,24 +325,7 @@ fn committed_modules_agree_with_the_reference() {
 /// of roots `(t - s)/(sqrt(t) + sqrt(s))` is 0/0. Each step returns `x` bit for bit.
 #[test]
 fn a_step_of_length_zero_returns_x() {
-    let modules = [
-        module_fns!(cosine),
-        module_fns!(cosine_nichol),
-        module_fns!(edm),
-        module_fns!(gaussian_alpha_bar),
-        module_fns!(karras_ve),
-        module_fns!(linear_logsnr),
-        module_fns!(lm_sqrt),
-        module_fns!(rectified_flow),
-        module_fns!(sd3_shift),
-        module_fns!(sd_scaled_linear),
-        module_fns!(shifted_cosine),
-        module_fns!(sigmoid),
-        module_fns!(sub_vp),
-        module_fns!(tangent),
-        module_fns!(ve),
-        module_fns!(vp_linear),
-    ];
+    let modules = committed_modules();
     for (name, _, _, steps) in modules {
         for (fname, f) in steps {
             for t in [0.0, 1e-300, 1e-20, 0.3, 0.5, 1.0 - f64::EPSILON / 2.0, 1.0] {
