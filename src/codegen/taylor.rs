@@ -105,13 +105,9 @@ pub fn at_zero(pool: &Pool, e: ExprId, t: Symbol) -> Option<Taylor> {
     // leaves coefficients that move between the interpolants and are not small.
     let doubt: Vec<f64> = (order..=HIGHEST)
         .map(|k| {
-            if kept[k] {
-                0.0
-            } else {
-                (&doubt[k] / spacing.pow(k as i32))
-                    .to_f64()
-                    .map_or(f64::INFINITY, f64::abs)
-            }
+            (&doubt[k] / spacing.pow(k as i32))
+                .to_f64()
+                .map_or(f64::INFINITY, f64::abs)
         })
         .collect();
     let below = bound(&coeffs, &doubt)?;
