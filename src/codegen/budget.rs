@@ -161,16 +161,28 @@ pub fn value(f: &Function, wide: &[bool], fallback: bool, args: &[f64]) -> f64 {
     combine(f, &env, &outputs(f, wide, fallback, &env))
 }
 
-/// A scalar's value, or a field's coefficients `cs` combined with its inputs in `env`.
+/// A scalar's value, or a field's coefficients `cs` combined with its inputs in `env`
+/// (at a pole, as the emitted code combines them there:
+/// [`runtime::pole_sum`](super::runtime::pole_sum) of the pole's directions).
 fn combine(f: &Function, env: &[(&str, f64)], cs: &[f64]) -> f64 {
     match &f.shape {
         Shape::Scalar { .. } => cs[0],
         Shape::Field { coeffs, .. } => {
             let input = |name: &str| env.iter().find(|(n, _)| *n == name).map_or(0.0, |p| p.1);
-            coeffs
-                .iter()
+            let vs: Vec<f64> = coeffs.iter().map(|(name, _)| input(name)).collect();
+            if let Some(pole) = f.poles.iter().find(|p| p.applies(env)) {
+                let ks = match &pole.guard.body {
+                    GuardBody::Constants(ks) => ks.clone(),
+                    GuardBody::Program(p, outs) => {
+                        let values = p.run::<Dd>(env);
+                        outs.iter().map(|&v| values[v].to_f64()).collect()
+                    }
+                };
+                return super::runtime::pole_sum(&ks, &pole.infinite, &vs, cs);
+            }
+            vs.iter()
                 .zip(cs)
-                .map(|((name, _), c)| c * input(name))
+                .map(|(v, c)| c * v)
                 .reduce(|a, b| a + b)
                 .unwrap_or(0.0)
         }
@@ -850,6 +862,12 @@ fn choose_one(f: &mut Function, case: &mut Case, accuracy: Accuracy, allowance: 
     if let Accuracy::Ulps(b) = accuracy {
         let target = (b - SEARCH_MARGIN).max(LEAST_ULPS);
         let mut rows = case.clone();
+        // An infinity, and a pole's points, are what guards and `runtime::pole_sum`
+        // return, the same in every form: no choice of operations meets them otherwise.
+        rows.rows.retain(|r| {
+            let env = bind(f, &r.args);
+            !r.want.is_infinite() && !f.poles.iter().any(|p| p.applies(&env))
+        });
         for r in &mut rows.rows {
             if r.scale == 0.0 {
                 r.bound = target;

@@ -35,8 +35,11 @@ pub fn scaled_error(got: f64, want: f64, scale: f64) -> f64 {
 }
 
 /// The error of a scalar function (`scale == 0`, in ulps) or of a field (in ulps of
-/// `scale`).
+/// `scale`); an infinite value (a pole) is met exactly or not at all.
 pub fn error(got: f64, want: f64, scale: f64) -> f64 {
+    if want.is_infinite() {
+        return if got == want { 0.0 } else { f64::INFINITY };
+    }
     if scale == 0.0 {
         ulps(got, want)
     } else {

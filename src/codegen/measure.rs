@@ -123,7 +123,7 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
     }
     let pool: &Pool = pool;
     // The certified value, or at an end where the formula is undefined its limit from
-    // inside [0, 1]; None where neither is a finite f64.
+    // inside [0, 1] (an infinity where it tends to one); None where neither is known.
     let eval = |e: ExprId, env: &[(&str, f64)]| -> Option<f64> {
         let env: Vec<_> = env
             .iter()
@@ -137,9 +137,12 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
             limit::MAX_POINT_BITS,
             &ball::round_f64,
         )
-        .ok()
         .map(f64::from_bits)
-        .filter(|v| v.is_finite())
+        .or_else(|err| match err {
+            limit::PointError::Infinite { sign, .. } => Ok(f64::INFINITY.copysign(sign.into())),
+            other => Err(other),
+        })
+        .ok()
     };
     // The points each function is evaluated at: `(t, t_next)` for a step, `(t, t)` for
     // a function of t alone.
@@ -216,7 +219,7 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
             Shape::Scalar { .. } => {
                 for (&(t, _), (want, _)) in at.iter().zip(values) {
                     if let Some(want) = want
-                        && (want == 0.0 || normal(want))
+                        && (want == 0.0 || want.is_infinite() || normal(want))
                     {
                         rows.push(Row {
                             args: vec![t],
@@ -238,6 +241,7 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
                     };
                     let mut scale = 0.0;
                     let mut ok = want.is_finite();
+                    let known = coeffs.iter().all(Option::is_some);
                     let mut units = Vec::new();
                     for ((input, _), c) in f.coeff_exprs.iter().zip(coeffs) {
                         let k = inputs.iter().position(|i| i == input);
@@ -260,6 +264,12 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
                             }
                             None => ok = false,
                         }
+                    }
+                    // At a pole the value is an infinity, each coefficient's its own or
+                    // a finite value: exact or not at all ([`check::error`]).
+                    if want.is_infinite() && known && !units.is_empty() {
+                        scale = 1.0;
+                        ok = true;
                     }
                     if ok && normal(scale) && scale.is_finite() {
                         rows.extend(units);
@@ -564,12 +574,12 @@ pub fn reference_test(cases: &[Case], lib: &str, source: &str) -> Result<String,
                             };
                             let (want, scale) = if c.outputs == 1 {
                                 (
-                                    list(&|r| f64_literal(r.want)),
+                                    list(&|r| f64_value(r.want)),
                                     list(&|r| f64_literal(r.scale)),
                                 )
                             } else {
                                 (
-                                    format!("&[{}]", list(&|r| f64_literal(r.want))),
+                                    format!("&[{}]", list(&|r| f64_value(r.want))),
                                     format!("&[{}]", list(&|r| f64_literal(r.scale))),
                                 )
                             };

@@ -129,6 +129,8 @@ pub struct Function {
     /// What the function returns at exact ends of [0, 1] where its formula is undefined or
     /// loses its limit: checked before the general program, in order.
     pub guards: Vec<Guard>,
+    /// Fields: the ends where some coefficients are infinite ([`Pole`]).
+    pub poles: Vec<Pole>,
     /// The number types its body runs in: naive for a naive lowering; for a stable one,
     /// double-double until [`budget::choose`] measures a cheaper form within the budget.
     pub form: Form,
@@ -188,6 +190,7 @@ fn upper_scalar(pool: &mut Pool, name: &str, e: ExprId) -> Option<Box<Function>>
         latex: String::new(),
         shape: Shape::Scalar { out: v },
         guards: Vec::new(),
+        poles: Vec::new(),
         form: Form::Dd,
         wide: initial_wide(Mode::Stable, &program),
         fallback: false,
@@ -234,6 +237,39 @@ impl Guard {
             .chain(self.below.map(|b| format!("t < {}", literal(b))))
             .collect::<Vec<_>>()
             .join(" && ")
+    }
+}
+
+/// An end where some coefficients of a field are infinite (for a step from t = 1, every
+/// `t_next` but 1). Its guard's outputs are the
+/// directions `k_i` of the coefficients there (`c_i ~ k_i M`, `M -> +inf`; a program in
+/// `t_next` for a step from t = 1), by which the field's value is the infinity of the sign
+/// of `sum k_i v_i` ([`runtime::pole_sum`]) rather than `inf - inf`; `infinite[i]` is the
+/// infinity `c_i` tends to (0 where it is finite): what the coefficient is there (its
+/// program may come out large and finite, `cos` not quite 0 at `pi/2`), and what a term
+/// of lower order (`k_i = 0`) contributes where the others' inputs are 0.
+#[derive(Clone, Debug)]
+pub struct Pole {
+    pub guard: Guard,
+    pub infinite: Vec<f64>,
+}
+
+impl Pole {
+    /// Whether the pole is where `env` binds the times: its end, and for a step not one of
+    /// length zero (the identity).
+    pub fn applies(&self, env: &[(&str, f64)]) -> bool {
+        let value = |name: &str| env.iter().find(|(n, _)| *n == name).map(|&(_, v)| v);
+        self.guard.applies(env) && (value("t_next").is_none() || value("t_next") != value("t"))
+    }
+
+    /// The condition as Rust: `t == 1.0 && t_next != t` for a step (`step`).
+    pub fn condition(&self, step: bool, literal: impl Fn(f64) -> String) -> String {
+        let at = self.guard.condition(literal);
+        if step {
+            format!("{at} && t_next != t")
+        } else {
+            at
+        }
     }
 }
 
@@ -341,6 +377,7 @@ fn scalar_function_as(
         coeff_exprs: Vec::new(),
         latex: format!("{symbol}(t) = {}", print::to_latex(pool, e)),
         shape: Shape::Scalar { out: v },
+        poles: Vec::new(),
         guards: match mode {
             Mode::Stable => scalar_guards(pool, e),
             Mode::Naive => Vec::new(),
@@ -535,6 +572,10 @@ fn lowered(
             Some(j) => field_guards(pool, j, k, field, &coeff_exprs, mode),
             None => (Vec::new(), Vec::new()),
         };
+        let poles = match mode {
+            Mode::Stable => field_poles(pool, jet.as_ref(), k, field, &coeff_exprs, mode),
+            Mode::Naive => Vec::new(),
+        };
         let program = l.finish();
         let upper = upper.map(|(ul, ucoeffs)| {
             let program = ul.finish();
@@ -550,6 +591,7 @@ fn lowered(
                     step: field.is_step(),
                 },
                 guards: Vec::new(),
+                poles: Vec::new(),
                 form: Form::Dd,
                 wide: initial_wide(Mode::Stable, &program),
                 fallback: false,
@@ -562,6 +604,7 @@ fn lowered(
         });
         out.push(Function {
             guards,
+            poles,
             upper,
             reflected: false,
             cells: Vec::new(),
@@ -901,38 +944,17 @@ fn field_guards(
                 generals.push(general);
             }
             let free = pool.free_symbols(c);
-            let mut map = Vec::new();
-            let mut infinite = Vec::new();
-            for (sym, value) in &fixed {
-                if free.contains(sym) {
-                    match value {
-                        Some(v) => map.push((*sym, *v)),
-                        None => infinite.push(*sym),
-                    }
-                }
-            }
-            touched |= !map.is_empty() || !infinite.is_empty();
-            let mut c = crate::expr::subst::subst(pool, c, &map);
-            // One jet value infinite at the end (lm_sqrt's alpha' at t = 1): the limit of a
-            // rational function as X -> inf, through X = 1/w, one fraction, w = 0.
-            match infinite.as_slice() {
-                [] => {}
-                [x] => {
-                    let w = pool.fresh_symbol("w");
-                    let we = pool.sym_expr(w);
-                    let inv = pool.recip(we);
-                    let c1 = crate::expr::subst::subst(pool, c, &[(*x, inv)]);
-                    let c1 = crate::expr::poly::together(pool, c1);
-                    let zero = pool.zero();
-                    c = crate::expr::subst::subst(pool, c1, &[(w, zero)]);
-                }
-                _ => continue 'case,
-            }
+            let infinite = fixed
+                .iter()
+                .any(|(sym, value)| value.is_none() && free.contains(sym));
+            touched |= fixed.iter().any(|(sym, _)| free.contains(sym));
+            let Some(c) = put_end_values(pool, c, &fixed) else {
+                continue 'case;
+            };
             let c = crate::expr::subst::subst(pool, c, &jet.values);
             // Only a guard that is defined away from the ends is kept.
             let probe = [(t, quarter.clone()), (tn, quarter.clone())];
-            if !infinite.is_empty()
-                && !crate::expr::hp::eval_rounded(pool, c, &probe).is_ok_and(f64::is_finite)
+            if infinite && !crate::expr::hp::eval_rounded(pool, c, &probe).is_ok_and(f64::is_finite)
             {
                 continue 'case;
             }
@@ -1008,6 +1030,187 @@ fn field_guards(
         zero_lines = lines;
     }
     (guards, zero_lines)
+}
+
+/// The jet form `c` with the jet symbols in `fixed` at their values at an end; one value
+/// infinite there (lm_sqrt's alpha' at t = 1, `None`) is the limit of a rational function
+/// as X -> inf, through X = 1/w, one fraction, w = 0. None where more than one is infinite.
+fn put_end_values(
+    pool: &mut Pool,
+    c: ExprId,
+    fixed: &[(Symbol, Option<ExprId>)],
+) -> Option<ExprId> {
+    let free = pool.free_symbols(c);
+    let mut map = Vec::new();
+    let mut infinite = Vec::new();
+    for (sym, value) in fixed {
+        if free.contains(sym) {
+            match value {
+                Some(v) => map.push((*sym, *v)),
+                None => infinite.push(*sym),
+            }
+        }
+    }
+    let c = crate::expr::subst::subst(pool, c, &map);
+    match infinite.as_slice() {
+        [] => Some(c),
+        [x] => {
+            let w = pool.fresh_symbol("w");
+            let we = pool.sym_expr(w);
+            let inv = pool.recip(we);
+            let c1 = crate::expr::subst::subst(pool, c, &[(*x, inv)]);
+            let c1 = crate::expr::poly::together(pool, c1);
+            let zero = pool.zero();
+            Some(crate::expr::subst::subst(pool, c1, &[(w, zero)]))
+        }
+        _ => None,
+    }
+}
+
+/// The poles of field `k` ([`Function::poles`]): the ends where some of its coefficients
+/// are infinite, with their directions. For a field of `t` alone, at t = 0 and t = 1, the
+/// certified limits of `c_i / c_r` for a coefficient `c_r` of the highest order, times the
+/// sign of its infinity. For a step from t = 1 (where alpha(1) = 0 puts the model's
+/// estimate of x0 at `(x - sigma eps)/0`), the same ratios as functions of `t_next`: one
+/// fraction in the jet, where the common pole cancels, with the end's values put in; kept
+/// where they are finite at `t_next` = 0, 1/8, 1/4 and 1/2 and each coefficient's
+/// infinity is the same at the last three. Elsewhere a field's value at such an end stays `inf - inf`.
+fn field_poles(
+    pool: &mut Pool,
+    jet: Option<&JetForms>,
+    k: usize,
+    field: &fields::Field,
+    coeff_exprs: &[(String, ExprId)],
+    mode: Mode,
+) -> Vec<Pole> {
+    let cs: Vec<ExprId> = coeff_exprs.iter().map(|(_, c)| *c).collect();
+    let pole = |at: f64, body: GuardBody, infinite: Vec<f64>| Pole {
+        guard: Guard {
+            at: vec![("t".to_owned(), at)],
+            same_times: false,
+            below: None,
+            body,
+        },
+        infinite,
+    };
+    if !field.is_step() {
+        return ENDS
+            .iter()
+            .filter_map(|&end| {
+                let (ks, infinite) = constant_directions(pool, &cs, end)?;
+                Some(pole(end, GuardBody::Constants(ks), infinite))
+            })
+            .collect();
+    }
+    let Some(jet) = jet else {
+        return Vec::new();
+    };
+    step_directions(pool, jet, k, coeff_exprs, mode)
+        .map(|(body, infinite)| vec![pole(1.0, body, infinite)])
+        .unwrap_or_default()
+}
+
+/// The infinity each limit in `limits` is, or 0 where it is finite; None where one is
+/// unknown.
+fn own_infinities(limits: &[Option<f64>]) -> Option<Vec<f64>> {
+    limits
+        .iter()
+        .map(|l| l.map(|v| if v.is_infinite() { v } else { 0.0 }))
+        .collect()
+}
+
+/// The directions of the coefficients `cs` (functions of `t`) at `t = end`, where one is
+/// infinite, and the infinities they tend to; None where none is, or no ratio has a limit.
+fn constant_directions(pool: &mut Pool, cs: &[ExprId], end: f64) -> Option<(Vec<f64>, Vec<f64>)> {
+    let at = [("t", end)];
+    let limits = limits_at_times(pool, cs, &at);
+    let infinite = own_infinities(&limits)?;
+    for (r, limit) in infinite.iter().enumerate() {
+        if *limit == 0.0 {
+            continue;
+        }
+        let ratios: Vec<ExprId> = cs.iter().map(|&c| pool.div(c, cs[r])).collect();
+        let ks: Option<Vec<f64>> = limits_at_times(pool, &ratios, &at)
+            .into_iter()
+            .map(|k| k.filter(|k| k.is_finite()).map(|k| limit.signum() * k))
+            .collect();
+        if let Some(ks) = ks {
+            return Some((ks, infinite));
+        }
+    }
+    None
+}
+
+/// The directions of the coefficients of step `k` from t = 1 as a program in `t_next`
+/// ([`field_poles`]), and the infinities they tend to (the same at every probe of
+/// `t_next`; the directions finite at each and at `t_next = 0`); None where no coefficient
+/// is infinite there.
+fn step_directions(
+    pool: &mut Pool,
+    jet: &JetForms,
+    k: usize,
+    coeff_exprs: &[(String, ExprId)],
+    mode: Mode,
+) -> Option<(GuardBody, Vec<f64>)> {
+    let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
+    // Times inside (0, 1) (at t_next = 0 a process's own formula may read `sigma(0) *
+    // (...)` as 0 where the other factor is infinite), then 0 for the directions.
+    let probes: Vec<num_rational::BigRational> = [(1, 4), (1, 8), (1, 2), (0, 1)]
+        .iter()
+        .map(|&(a, b)| num_rational::BigRational::new(a.into(), b.into()))
+        .collect();
+    // The coefficients' infinities at t = 1 for each probe of t_next (the others only
+    // where one is infinite at the first): the same at each.
+    let mut infinite: Option<Vec<f64>> = None;
+    for q in &probes[..3] {
+        let q = pool.rational(q.clone());
+        let at: Vec<ExprId> = coeff_exprs
+            .iter()
+            .map(|(_, c)| crate::expr::subst::subst1(pool, *c, tn, q))
+            .collect();
+        let here = own_infinities(&limits_at_times(pool, &at, &[("t", 1.0)]))?;
+        if !here.iter().any(|v| v.is_infinite()) || infinite.as_ref().is_some_and(|i| *i != here) {
+            return None;
+        }
+        infinite = Some(here);
+    }
+    let infinite = infinite?;
+    let jets: Vec<ExprId> = coeff_exprs
+        .iter()
+        .map(|(input, _)| {
+            let s = pool.symbol(input);
+            jet.jet_coefficient(pool, k, s)
+                .filter(|&c| !jet.divides_by_zero(pool, c))
+        })
+        .collect::<Option<_>>()?;
+    'reference: for r in 0..jets.len() {
+        if infinite[r] == 0.0 {
+            continue;
+        }
+        let sign = pool.int(infinite[r].signum() as i64);
+        let mut ks = Vec::new();
+        for &c in &jets {
+            let ratio = pool.div(c, jets[r]);
+            let ratio = crate::expr::poly::together(pool, ratio);
+            let Some(kk) = put_end_values(pool, ratio, &jet.at_one) else {
+                continue 'reference;
+            };
+            let kk = crate::expr::subst::subst(pool, kk, &jet.values);
+            let kk = pool.mul(vec![sign, kk]);
+            for q in &probes {
+                let point = [
+                    (t, num_rational::BigRational::from_integer(1.into())),
+                    (tn, q.clone()),
+                ];
+                if !crate::expr::hp::eval_rounded(pool, kk, &point).is_ok_and(f64::is_finite) {
+                    continue 'reference;
+                }
+            }
+            ks.push(kk);
+        }
+        return guard_program(pool, &ks, mode).map(|body| (body, infinite));
+    }
+    None
 }
 
 /// The guard of an Euler step from near t = 0 to any `t_next`, where a coefficient `c0 +

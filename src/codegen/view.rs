@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::accuracy::Form;
 use super::lower::{self, Mode, Op, Program, Var, wide_argument_method};
-use super::{CodegenError, Function, GuardBody, Shape, UPPER_FROM};
+use super::{CodegenError, Function, Guard, GuardBody, Shape, UPPER_FROM};
 use crate::expr::Func;
 
 /// The module template, `templates/module.rs.tera`.
@@ -241,9 +241,10 @@ pub fn f64_value(x: f64) -> String {
     }
 }
 
-/// The views of a function's guards; `array` when the outputs form an array.
-fn guard_views(f: &Function, mode: Mode, array: bool) -> Vec<GuardView> {
-    f.guards
+/// The views of guards (a function's, or its poles'); `array` when the outputs form an
+/// array.
+fn guard_views(guards: &[Guard], mode: Mode, array: bool) -> Vec<GuardView> {
+    guards
         .iter()
         .map(|g| {
             let cond = g.condition(f64_literal);
@@ -298,7 +299,7 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                 params: "t: f64".into(),
                 ret: "-> f64".into(),
                 allow_unused: !f.program.ops.contains(&Op::Input("t".into())),
-                guards: guard_views(f, mode, false),
+                guards: guard_views(&f.guards, mode, false),
                 lets,
                 result: output(*out, mode),
             },
@@ -364,7 +365,7 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                     params: time_params.clone(),
                     ret: format!("-> [f64; {n}]"),
                     allow_unused: !used_times,
-                    guards: guard_views(f, mode, true),
+                    guards: guard_views(&f.guards, mode, true),
                     lets,
                     result: format!("[{}]", outs.join(", ")),
                 },
@@ -372,14 +373,84 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                 times,
                 true,
             );
+            // At a pole the coefficients that tend to an infinity are that infinity (their
+            // program may come out large and finite there).
+            if !f.poles.is_empty() && mode == Mode::Stable {
+                let fixes: String = f
+                    .poles
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "if {} {{ return dd::at_pole(c, [{}]); }}",
+                            p.condition(*step, f64_literal),
+                            p.infinite
+                                .iter()
+                                .map(|&v| f64_value(v))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    })
+                    .collect();
+                let wrapper = &mut views[0];
+                wrapper.result = format!("let c = {{ {} }}; {fixes} c", wrapper.result);
+            }
             let params = inputs
                 .iter()
                 .map(|i| format!("{i}: f64"))
                 .chain(times.iter().map(|t| format!("{t}: f64")))
                 .collect::<Vec<_>>()
                 .join(", ");
+            // At a pole (an end where some coefficients are infinite), the value is the
+            // infinity the directions give (`dd::pole_sum`), not `inf - inf`.
+            let pole_name = format!("{}_poles", f.name);
+            let call = match mode {
+                Mode::Stable => format!("{pole_name}::<f64, Dd>({time_args})"),
+                Mode::Naive => format!("{pole_name}({time_args})"),
+            };
+            // For each pole, its condition and the sum there of the values `vals` gives the
+            // inputs, with the directions `k`.
+            let at_poles = |vals: &dyn Fn(&str) -> String, k: &str| -> Vec<(String, String)> {
+                f.poles
+                    .iter()
+                    .map(|p| {
+                        let sum = format!(
+                            "dd::pole_sum(&{k}, &[{}], &[{}], &[{}])",
+                            p.infinite
+                                .iter()
+                                .map(|&v| f64_value(v))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            coeffs
+                                .iter()
+                                .map(|(input, _)| vals(input))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            cnames.join(", ")
+                        );
+                        (p.condition(*step, f64_literal), sum)
+                    })
+                    .collect()
+            };
+            let direct = |i: &str| i.to_owned();
+            let guard: String = at_poles(&direct, &call)
+                .into_iter()
+                .map(|(cond, sum)| format!("if {cond} {{ return {sum}; }}"))
+                .collect();
+            let mut field_doc = doc.clone();
+            if !f.poles.is_empty() {
+                let ends = f
+                    .poles
+                    .iter()
+                    .map(|p| format!("`{}`", p.condition(*step, f64_literal)))
+                    .collect::<Vec<_>>()
+                    .join(" and ");
+                field_doc.push(doc_literal(""));
+                field_doc.push(doc_literal(&format!(
+                    "At {ends}, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`)."
+                )));
+            }
             views.push(FnView {
-                doc: doc.clone(),
+                doc: field_doc,
                 public: true,
                 name: f.name.clone(),
                 generics: String::new(),
@@ -388,8 +459,32 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                 allow_unused: !all_used,
                 guards: vec![],
                 lets: vec![],
-                result: format!("{destructure} {}", combine(&|i: &str| i.to_owned())),
+                result: format!("{destructure} {guard} {}", combine(&direct)),
             });
+            if !f.poles.is_empty() {
+                views.push(FnView {
+                    doc: vec![doc_literal(&format!(
+                        "The directions of the coefficients of [`{}`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.",
+                        f.name
+                    ))],
+                    public: false,
+                    name: pole_name,
+                    generics: match mode {
+                        Mode::Stable => "<N: Narrow<W>, W: Real>".into(),
+                        Mode::Naive => String::new(),
+                    },
+                    params: time_params.clone(),
+                    ret: format!("-> [f64; {n}]"),
+                    allow_unused: true,
+                    guards: guard_views(
+                        &f.poles.iter().map(|p| p.guard.clone()).collect::<Vec<_>>(),
+                        mode,
+                        true,
+                    ),
+                    lets: vec![],
+                    result: format!("[f64::NAN; {n}]"),
+                });
+            }
             if *step {
                 let state = &inputs[0];
                 let others = &inputs[1..];
@@ -445,7 +540,22 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                     guards: vec![],
                     lets: vec![],
                     result: format!(
-                        "{asserts} {destructure} for {pattern} in {iter} {{ *{state}_i = {body}; }}"
+                        "{asserts} {destructure} {} for {pattern} in {iter} {{ *{state}_i = {body}; }}",
+                        at_poles(
+                            &|i: &str| {
+                                if i == state {
+                                    format!("*{state}_i")
+                                } else {
+                                    format!("{i}_i")
+                                }
+                            },
+                            "k"
+                        )
+                        .into_iter()
+                        .map(|(cond, sum)| format!(
+                            "if {cond} {{ let k = {call}; for {pattern} in {iter} {{ *{state}_i = {sum}; }} return; }}"
+                        ))
+                        .collect::<String>()
                     ),
                 });
             }

@@ -518,7 +518,11 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    pf_velocity_score_coefficients_in::<f64, Dd>(t)
+    let c = { pf_velocity_score_coefficients_in::<f64, Dd>(t) };
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -552,9 +556,27 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+///
+/// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
+    if t == 1.0 {
+        return dd::pole_sum(
+            &pf_velocity_score_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::NEG_INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`pf_velocity_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [-1.0, -1.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `reverse_drift_score` in its inputs (`x`, `score`), as functions of `t`.
 ///
@@ -568,7 +590,11 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_score_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_score_coefficients_in::<f64, Dd>(t) };
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -606,9 +632,27 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+///
+/// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_score_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::NEG_INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`reverse_drift_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [-1.0, -2.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
 ///
@@ -622,7 +666,11 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 13 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_step_score_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -761,9 +809,28 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 3 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 13 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`euler_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `euler_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -783,6 +850,18 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_step_score_poles::<f64, Dd>(t, t_next);
+        for (x_i, &score_i) in x.iter_mut().zip(score) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY],
+                &[*x_i, score_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &score_i) in x.iter_mut().zip(score) {
         *x_i = c0 * *x_i + c1 * score_i;
     }
@@ -799,7 +878,11 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 19 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -977,6 +1060,8 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 3 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 19 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -985,7 +1070,39 @@ pub fn euler_maruyama_step_score(
     t_next: f64,
 ) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY, f64::INFINITY],
+            &[x, score, z],
+            &[c0, c1, c2],
+        );
+    }
     c0 * x + c1 * score + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v8: W = v7 * v2;
+        let v9: W = v7 * v4;
+        let v10: W = v8 - v9;
+        let v11: W = v6 / v10;
+        let v12: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v11.to_f64(), v12.to_f64()];
+    }
+    [f64::NAN; 3]
 }
 /// `euler_maruyama_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -1012,6 +1129,18 @@ pub fn euler_maruyama_step_score_slice(
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_score_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &score_i), &z_i) in x.iter_mut().zip(score).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY, f64::INFINITY],
+                &[*x_i, score_i, z_i],
+                &[c0, c1, c2],
+            );
+        }
+        return;
+    }
     for ((x_i, &score_i), &z_i) in x.iter_mut().zip(score).zip(z) {
         *x_i = c0 * *x_i + c1 * score_i + c2 * z_i;
     }
@@ -1028,7 +1157,11 @@ pub fn euler_maruyama_step_score_slice(
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { ddim_step_score_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1130,9 +1263,28 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &ddim_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`ddim_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `ddim_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -1152,6 +1304,18 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = ddim_step_score_poles::<f64, Dd>(t, t_next);
+        for (x_i, &score_i) in x.iter_mut().zip(score) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY],
+                &[*x_i, score_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &score_i) in x.iter_mut().zip(score) {
         *x_i = c0 * *x_i + c1 * score_i;
     }
@@ -1168,7 +1332,11 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1270,9 +1438,28 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &dpm1_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`dpm1_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `dpm1_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -1292,6 +1479,18 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = dpm1_step_score_poles::<f64, Dd>(t, t_next);
+        for (x_i, &score_i) in x.iter_mut().zip(score) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY],
+                &[*x_i, score_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &score_i) in x.iter_mut().zip(score) {
         *x_i = c0 * *x_i + c1 * score_i;
     }
@@ -1308,7 +1507,11 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 14 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25).
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
+    let c = { pf_velocity_eps_coefficients_in::<f64, Dd>(t) };
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1442,9 +1645,27 @@ fn pf_velocity_eps_coefficients_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f
 /// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 14 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25).
+///
+/// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
+    if t == 1.0 {
+        return dd::pole_sum(
+            &pf_velocity_eps_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`pf_velocity_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [-1.0, 1.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `reverse_drift_eps` in its inputs (`x`, `eps`), as functions of `t`.
 ///
@@ -1458,7 +1679,11 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 15 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_eps_coefficients_in::<f64, Dd>(t) };
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1510,9 +1735,27 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 15 operations in double-double.
+///
+/// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_eps_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`reverse_drift_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [-1.0, 2.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
 ///
@@ -1526,7 +1769,11 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 19 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1678,9 +1925,36 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 19 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`euler_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = v5 - v3;
+        let v8: W = v6 / v7;
+        return [v0.to_f64(), v8.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `euler_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -1700,6 +1974,18 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_step_eps_poles::<f64, Dd>(t, t_next);
+        for (x_i, &eps_i) in x.iter_mut().zip(eps) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY],
+                &[*x_i, eps_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &eps_i) in x.iter_mut().zip(eps) {
         *x_i = c0 * *x_i + c1 * eps_i;
     }
@@ -1716,7 +2002,11 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 25 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1898,9 +2188,43 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 8 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 25 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+            &[x, eps, z],
+            &[c0, c1, c2],
+        );
+    }
     c0 * x + c1 * eps + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v8: W = v7 * v4;
+        let v9: W = v7 * v2;
+        let v10: W = v8 - v9;
+        let v11: W = v6 / v10;
+        let v12: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v11.to_f64(), v12.to_f64()];
+    }
+    [f64::NAN; 3]
 }
 /// `euler_maruyama_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -1927,6 +2251,18 @@ pub fn euler_maruyama_step_eps_slice(
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+                &[*x_i, eps_i, z_i],
+                &[c0, c1, c2],
+            );
+        }
+        return;
+    }
     for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
         *x_i = c0 * *x_i + c1 * eps_i + c2 * z_i;
     }
@@ -1943,7 +2279,11 @@ pub fn euler_maruyama_step_eps_slice(
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2060,9 +2400,29 @@ fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &ddim_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`ddim_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `ddim_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -2082,6 +2442,18 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = ddim_step_eps_poles::<f64, Dd>(t, t_next);
+        for (x_i, &eps_i) in x.iter_mut().zip(eps) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY],
+                &[*x_i, eps_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &eps_i) in x.iter_mut().zip(eps) {
         *x_i = c0 * *x_i + c1 * eps_i;
     }
@@ -2098,7 +2470,11 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2215,9 +2591,29 @@ fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &dpm1_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`dpm1_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `dpm1_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -2237,6 +2633,18 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = dpm1_step_eps_poles::<f64, Dd>(t, t_next);
+        for (x_i, &eps_i) in x.iter_mut().zip(eps) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY],
+                &[*x_i, eps_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &eps_i) in x.iter_mut().zip(eps) {
         *x_i = c0 * *x_i + c1 * eps_i;
     }
@@ -2253,7 +2661,11 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
+    let c = { pf_velocity_x0_coefficients_in::<f64, Dd>(t) };
+    if t == 0.0 {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2291,9 +2703,27 @@ fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+///
+/// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
+    if t == 0.0 {
+        return dd::pole_sum(
+            &pf_velocity_x0_poles::<f64, Dd>(t),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`pf_velocity_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [1.0, -1.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `reverse_drift_x0` in its inputs (`x`, `x0`), as functions of `t`.
 ///
@@ -2307,7 +2737,14 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.25).
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_x0_coefficients_in::<f64, Dd>(t) };
+    if t == 0.0 {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+    }
+    c
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2403,9 +2840,38 @@ fn reverse_drift_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [
 /// Runs its stable form in `f64`, with the 7 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.25).
+///
+/// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
+    if t == 0.0 {
+        return dd::pole_sum(
+            &reverse_drift_x0_poles::<f64, Dd>(t),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+            &[c0, c1],
+        );
+    }
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_x0_poles::<f64, Dd>(t),
+            &[f64::INFINITY, 0.0],
+            &[x, x0],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`reverse_drift_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [1.0, -1.0];
+    }
+    if t == 1.0 {
+        return [1.0, 0.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
 ///
@@ -2576,12 +3042,18 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    let c = {
+        let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+        if dd::ordinary(&[t, t_next], &r) {
+            r
+        } else {
+            euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+        }
+    };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::NEG_INFINITY, 0.0, f64::INFINITY]);
     }
+    c
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2931,9 +3403,29 @@ fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 16 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+            &[x, x0, z],
+            &[c0, c1, c2],
+        );
+    }
     c0 * x + c1 * x0 + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 {
+        let v0: W = W::new(-1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 3]
 }
 /// `euler_maruyama_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -2960,6 +3452,18 @@ pub fn euler_maruyama_step_x0_slice(
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+                &[*x_i, x0_i, z_i],
+                &[c0, c1, c2],
+            );
+        }
+        return;
+    }
     for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
         *x_i = c0 * *x_i + c1 * x0_i + c2 * z_i;
     }
@@ -3202,7 +3706,11 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_u_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_u_coefficients_in::<f64, Dd>(t) };
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+    }
+    c
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -3236,9 +3744,27 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+///
+/// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_u_poles::<f64, Dd>(t),
+            &[f64::INFINITY, 0.0],
+            &[x, u],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * u
+}
+/// The directions of the coefficients of [`reverse_drift_u`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_u_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [1.0, 0.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
 ///
@@ -3306,7 +3832,11 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::NEG_INFINITY, 0.0, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
@@ -3375,9 +3905,29 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_u_poles::<f64, Dd>(t, t_next),
+            &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+            &[x, u, z],
+            &[c0, c1, c2],
+        );
+    }
     c0 * x + c1 * u + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_u`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 {
+        let v0: W = W::new(-1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 3]
 }
 /// `euler_maruyama_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -3404,6 +3954,18 @@ pub fn euler_maruyama_step_u_slice(
     assert_eq!(x.len(), u.len(), "`x` and `u` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_u_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &u_i), &z_i) in x.iter_mut().zip(u).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+                &[*x_i, u_i, z_i],
+                &[c0, c1, c2],
+            );
+        }
+        return;
+    }
     for ((x_i, &u_i), &z_i) in x.iter_mut().zip(u).zip(z) {
         *x_i = c0 * *x_i + c1 * u_i + c2 * z_i;
     }
@@ -3710,7 +4272,11 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_v_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_v_coefficients_in::<f64, Dd>(t) };
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+    }
+    c
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -3758,9 +4324,27 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+///
+/// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_v_poles::<f64, Dd>(t),
+            &[f64::INFINITY, 0.0],
+            &[x, v],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * v
+}
+/// The directions of the coefficients of [`reverse_drift_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [1.0, 0.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_v` in its inputs (`x`, `v`), as functions of `t`, `t_next`.
 ///
@@ -3847,7 +4431,11 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::NEG_INFINITY, 0.0, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_maruyama_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
@@ -3924,9 +4512,29 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 10 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
+            &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+            &[x, v, z],
+            &[c0, c1, c2],
+        );
+    }
     c0 * x + c1 * v + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 {
+        let v0: W = W::new(-1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 3]
 }
 /// `euler_maruyama_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -3953,6 +4561,18 @@ pub fn euler_maruyama_step_v_slice(
     assert_eq!(x.len(), v.len(), "`x` and `v` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_v_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &v_i), &z_i) in x.iter_mut().zip(v).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+                &[*x_i, v_i, z_i],
+                &[c0, c1, c2],
+            );
+        }
+        return;
+    }
     for ((x_i, &v_i), &z_i) in x.iter_mut().zip(v).zip(z) {
         *x_i = c0 * *x_i + c1 * v_i + c2 * z_i;
     }
@@ -4899,6 +5519,43 @@ mod dd {
         const TINY: f64 = 5.960464477539063e-8;
         times.iter().all(|t| *t == 0.0 || t.abs() >= TINY)
             && values.iter().all(|v| v.is_normal())
+    }
+    /// The limit of a field `sum c_i v_i` at an end where some coefficients `c_i` are
+    /// infinite: there `c_i ~ k_i M` with `M -> +inf`, `k` the finite directions (0 for a
+    /// coefficient of lower order), so the sum tends to the infinity of the sign of `sum k_i
+    /// v_i` (formed without overflow or cancellation). Where that is 0 because every input
+    /// with `k_i != 0` is 0, the sum is what the other terms make of it: `infinite[i]` where
+    /// `c_i` tends to that infinity (not 0), else `c_i` as given, terms with `v_i = 0` left
+    /// out. Otherwise it is `0 * inf`, undefined: NaN.
+    pub fn pole_sum(k: &[f64], infinite: &[f64], v: &[f64], c: &[f64]) -> f64 {
+        let s = k
+            .iter()
+            .zip(v)
+            .fold(
+                Xd::from_f64(0.0),
+                |s, (&k, &v)| { s + Xd::from_f64(k) * Xd::from_f64(v) },
+            )
+            .m
+            .hi;
+        if s > 0.0 {
+            f64::INFINITY
+        } else if s < 0.0 {
+            f64::NEG_INFINITY
+        } else if k.iter().zip(v).all(|(&k, &v)| k == 0.0 || v == 0.0) {
+            c.iter()
+                .zip(infinite)
+                .zip(v)
+                .filter(|(_, v)| **v != 0.0)
+                .map(|((&c, &i), v)| if i == 0.0 { c * v } else { i * v })
+                .sum()
+        } else {
+            f64::NAN
+        }
+    }
+    /// A field's coefficients `c` at a pole: `infinite[i]` where it is the infinity `c_i`
+    /// tends to, `c_i` where it is 0 (finite there).
+    pub fn at_pole<const N: usize>(c: [f64; N], infinite: [f64; N]) -> [f64; N] {
+        std::array::from_fn(|i| { if infinite[i] == 0.0 { c[i] } else { infinite[i] } })
     }
     /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
     fn frexp_exponent(x: f64) -> i64 {

@@ -1170,7 +1170,11 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    pf_velocity_score_coefficients_in::<f64, Dd>(t)
+    let c = { pf_velocity_score_coefficients_in::<f64, Dd>(t) };
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1206,9 +1210,27 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+///
+/// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
+    if t == 1.0 {
+        return dd::pole_sum(
+            &pf_velocity_score_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::NEG_INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`pf_velocity_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [-1.0, -1.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `reverse_drift_score` in its inputs (`x`, `score`), as functions of `t`.
 ///
@@ -1222,7 +1244,11 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_score_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_score_coefficients_in::<f64, Dd>(t) };
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1262,9 +1288,27 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
 /// Runs its stable form in `f64`, with the 2 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+///
+/// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_score_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::NEG_INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`reverse_drift_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [-1.0, -2.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
 ///
@@ -1278,7 +1322,11 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 13 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_step_score_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1450,9 +1498,28 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 5 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 13 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`euler_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `euler_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -1472,6 +1539,18 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_step_score_poles::<f64, Dd>(t, t_next);
+        for (x_i, &score_i) in x.iter_mut().zip(score) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY],
+                &[*x_i, score_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &score_i) in x.iter_mut().zip(score) {
         *x_i = c0 * *x_i + c1 * score_i;
     }
@@ -1488,7 +1567,11 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 20 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1652,6 +1735,8 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 5 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 20 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1660,7 +1745,39 @@ pub fn euler_maruyama_step_score(
     t_next: f64,
 ) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY, f64::INFINITY],
+            &[x, score, z],
+            &[c0, c1, c2],
+        );
+    }
     c0 * x + c1 * score + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(3.116901585250538, 1.271000383352227e-16);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = W::new(1.558450792625269, 6.355001916761135e-17);
+        let v8: W = v7 * v2;
+        let v9: W = v7 * v4;
+        let v10: W = v8 - v9;
+        let v11: W = v6 / v10;
+        let v12: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v11.to_f64(), v12.to_f64()];
+    }
+    [f64::NAN; 3]
 }
 /// `euler_maruyama_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -1687,6 +1804,18 @@ pub fn euler_maruyama_step_score_slice(
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_score_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &score_i), &z_i) in x.iter_mut().zip(score).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY, f64::INFINITY],
+                &[*x_i, score_i, z_i],
+                &[c0, c1, c2],
+            );
+        }
+        return;
+    }
     for ((x_i, &score_i), &z_i) in x.iter_mut().zip(score).zip(z) {
         *x_i = c0 * *x_i + c1 * score_i + c2 * z_i;
     }
@@ -1701,7 +1830,11 @@ pub fn euler_maruyama_step_score_slice(
 ///
 /// Runs its stable form in `f64`, with the 31 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { ddim_step_score_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1758,9 +1891,28 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 31 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &ddim_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`ddim_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `ddim_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -1778,6 +1930,18 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = ddim_step_score_poles::<f64, Dd>(t, t_next);
+        for (x_i, &score_i) in x.iter_mut().zip(score) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY],
+                &[*x_i, score_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &score_i) in x.iter_mut().zip(score) {
         *x_i = c0 * *x_i + c1 * score_i;
     }
@@ -1792,7 +1956,11 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Runs its stable form in `f64`, with the 31 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1849,9 +2017,28 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 31 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &dpm1_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`dpm1_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `dpm1_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -1869,6 +2056,18 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = dpm1_step_score_poles::<f64, Dd>(t, t_next);
+        for (x_i, &score_i) in x.iter_mut().zip(score) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY],
+                &[*x_i, score_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &score_i) in x.iter_mut().zip(score) {
         *x_i = c0 * *x_i + c1 * score_i;
     }
@@ -1885,7 +2084,14 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
+    let c = { pf_velocity_eps_coefficients_in::<f64, Dd>(t) };
+    if t == 0.0 {
+        return dd::at_pole(c, [0.0, f64::INFINITY]);
+    }
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1969,9 +2175,38 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// Runs its stable form in `f64`, with the 18 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
+///
+/// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
+    if t == 0.0 {
+        return dd::pole_sum(
+            &pf_velocity_eps_poles::<f64, Dd>(t),
+            &[0.0, f64::INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
+    if t == 1.0 {
+        return dd::pole_sum(
+            &pf_velocity_eps_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`pf_velocity_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 1.0];
+    }
+    if t == 1.0 {
+        return [-1.0, 1.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `reverse_drift_eps` in its inputs (`x`, `eps`), as functions of `t`.
 ///
@@ -1985,7 +2220,14 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_eps_coefficients_in::<f64, Dd>(t) };
+    if t == 0.0 {
+        return dd::at_pole(c, [0.0, f64::INFINITY]);
+    }
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2069,9 +2311,38 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// Runs its stable form in `f64`, with the 18 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
+///
+/// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
+    if t == 0.0 {
+        return dd::pole_sum(
+            &reverse_drift_eps_poles::<f64, Dd>(t),
+            &[0.0, f64::INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_eps_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`reverse_drift_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 1.0];
+    }
+    if t == 1.0 {
+        return [-1.0, 2.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
 ///
@@ -2085,7 +2356,11 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 29 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2365,9 +2640,36 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 29 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`euler_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(1.558450792625269, 6.355001916761135e-17);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = v5 - v3;
+        let v8: W = v6 / v7;
+        return [v0.to_f64(), v8.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `euler_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -2387,6 +2689,18 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_step_eps_poles::<f64, Dd>(t, t_next);
+        for (x_i, &eps_i) in x.iter_mut().zip(eps) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY],
+                &[*x_i, eps_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &eps_i) in x.iter_mut().zip(eps) {
         *x_i = c0 * *x_i + c1 * eps_i;
     }
@@ -2403,7 +2717,11 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 36 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2725,9 +3043,43 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 20 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 36 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+            &[x, eps, z],
+            &[c0, c1, c2],
+        );
+    }
     c0 * x + c1 * eps + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(3.116901585250538, 1.271000383352227e-16);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = W::new(1.558450792625269, 6.355001916761135e-17);
+        let v8: W = v7 * v4;
+        let v9: W = v7 * v2;
+        let v10: W = v8 - v9;
+        let v11: W = v6 / v10;
+        let v12: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v11.to_f64(), v12.to_f64()];
+    }
+    [f64::NAN; 3]
 }
 /// `euler_maruyama_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -2754,6 +3106,18 @@ pub fn euler_maruyama_step_eps_slice(
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+                &[*x_i, eps_i, z_i],
+                &[c0, c1, c2],
+            );
+        }
+        return;
+    }
     for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
         *x_i = c0 * *x_i + c1 * eps_i + c2 * z_i;
     }
@@ -2768,7 +3132,11 @@ pub fn euler_maruyama_step_eps_slice(
 ///
 /// Runs its stable form in `f64`, with the 30 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2824,9 +3192,29 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 30 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &ddim_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`ddim_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `ddim_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -2844,6 +3232,18 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = ddim_step_eps_poles::<f64, Dd>(t, t_next);
+        for (x_i, &eps_i) in x.iter_mut().zip(eps) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY],
+                &[*x_i, eps_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &eps_i) in x.iter_mut().zip(eps) {
         *x_i = c0 * *x_i + c1 * eps_i;
     }
@@ -2858,7 +3258,11 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 30 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2914,9 +3318,29 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 30 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &dpm1_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`dpm1_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `dpm1_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -2934,6 +3358,18 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = dpm1_step_eps_poles::<f64, Dd>(t, t_next);
+        for (x_i, &eps_i) in x.iter_mut().zip(eps) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY],
+                &[*x_i, eps_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &eps_i) in x.iter_mut().zip(eps) {
         *x_i = c0 * *x_i + c1 * eps_i;
     }
@@ -2950,7 +3386,11 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 21 operations in double-double.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
+    let c = { pf_velocity_x0_coefficients_in::<f64, Dd>(t) };
+    if t == 0.0 {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -3021,9 +3461,27 @@ fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 21 operations in double-double.
+///
+/// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
+    if t == 0.0 {
+        return dd::pole_sum(
+            &pf_velocity_x0_poles::<f64, Dd>(t),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`pf_velocity_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [1.0, -1.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `reverse_drift_x0` in its inputs (`x`, `x0`), as functions of `t`.
 ///
@@ -3037,7 +3495,14 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 27 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_x0_coefficients_in::<f64, Dd>(t) };
+    if t == 0.0 {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+    }
+    c
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -3124,9 +3589,38 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// Runs its stable form in `f64`, with the 25 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 27 operations in double-double.
+///
+/// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
+    if t == 0.0 {
+        return dd::pole_sum(
+            &reverse_drift_x0_poles::<f64, Dd>(t),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+            &[c0, c1],
+        );
+    }
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_x0_poles::<f64, Dd>(t),
+            &[f64::INFINITY, 0.0],
+            &[x, x0],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`reverse_drift_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [1.0, -1.0];
+    }
+    if t == 1.0 {
+        return [1.0, 0.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
 ///
@@ -3468,7 +3962,11 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25, 0.28125, 0.3125, 0.375).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::NEG_INFINITY, 0.0, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
@@ -4169,9 +4667,29 @@ fn euler_maruyama_step_x0_coefficients_upper_cell7<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 31 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25, 0.28125, 0.3125, 0.375).
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+            &[x, x0, z],
+            &[c0, c1, c2],
+        );
+    }
     c0 * x + c1 * x0 + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 {
+        let v0: W = W::new(-1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 3]
 }
 /// `euler_maruyama_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -4198,6 +4716,18 @@ pub fn euler_maruyama_step_x0_slice(
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+                &[*x_i, x0_i, z_i],
+                &[c0, c1, c2],
+            );
+        }
+        return;
+    }
     for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
         *x_i = c0 * *x_i + c1 * x0_i + c2 * z_i;
     }
@@ -4470,7 +5000,11 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_u_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_u_coefficients_in::<f64, Dd>(t) };
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+    }
+    c
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -4506,9 +5040,27 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+///
+/// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_u_poles::<f64, Dd>(t),
+            &[f64::INFINITY, 0.0],
+            &[x, u],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * u
+}
+/// The directions of the coefficients of [`reverse_drift_u`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_u_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [1.0, 0.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
 ///
@@ -4576,7 +5128,11 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::NEG_INFINITY, 0.0, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
@@ -4703,9 +5259,29 @@ fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_u_poles::<f64, Dd>(t, t_next),
+            &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+            &[x, u, z],
+            &[c0, c1, c2],
+        );
+    }
     c0 * x + c1 * u + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_u`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 {
+        let v0: W = W::new(-1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 3]
 }
 /// `euler_maruyama_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -4732,6 +5308,18 @@ pub fn euler_maruyama_step_u_slice(
     assert_eq!(x.len(), u.len(), "`x` and `u` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_u_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &u_i), &z_i) in x.iter_mut().zip(u).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+                &[*x_i, u_i, z_i],
+                &[c0, c1, c2],
+            );
+        }
+        return;
+    }
     for ((x_i, &u_i), &z_i) in x.iter_mut().zip(u).zip(z) {
         *x_i = c0 * *x_i + c1 * u_i + c2 * z_i;
     }
@@ -4992,7 +5580,11 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 17 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
-    pf_velocity_v_coefficients_in::<f64, Dd>(t)
+    let c = { pf_velocity_v_coefficients_in::<f64, Dd>(t) };
+    if t == 0.0 {
+        return dd::at_pole(c, [f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
@@ -5039,10 +5631,28 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 17 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
+    if t == 0.0 {
+        return dd::pole_sum(
+            &pf_velocity_v_poles::<f64, Dd>(t),
+            &[f64::INFINITY],
+            &[v],
+            &[c0],
+        );
+    }
     c0 * v
+}
+/// The directions of the coefficients of [`pf_velocity_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [1.0];
+    }
+    [f64::NAN; 1]
 }
 /// The coefficients of `reverse_drift_v` in its inputs (`x`, `v`), as functions of `t`.
 ///
@@ -5056,7 +5666,14 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 22 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_v_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_v_coefficients_in::<f64, Dd>(t) };
+    if t == 0.0 {
+        return dd::at_pole(c, [0.0, f64::INFINITY]);
+    }
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+    }
+    c
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -5133,9 +5750,38 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// Runs its stable form in `f64`, with the 17 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 22 operations in double-double.
+///
+/// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
+    if t == 0.0 {
+        return dd::pole_sum(
+            &reverse_drift_v_poles::<f64, Dd>(t),
+            &[0.0, f64::INFINITY],
+            &[x, v],
+            &[c0, c1],
+        );
+    }
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_v_poles::<f64, Dd>(t),
+            &[f64::INFINITY, 0.0],
+            &[x, v],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * v
+}
+/// The directions of the coefficients of [`reverse_drift_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 1.0];
+    }
+    if t == 1.0 {
+        return [1.0, 0.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_v` in its inputs (`x`, `v`), as functions of `t`, `t_next`.
 ///
@@ -5240,7 +5886,11 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.21875, 0.25).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::NEG_INFINITY, 0.0, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_maruyama_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
@@ -5915,9 +6565,29 @@ fn euler_maruyama_step_v_coefficients_upper_cell6<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 17 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.21875, 0.25).
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
+            &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+            &[x, v, z],
+            &[c0, c1, c2],
+        );
+    }
     c0 * x + c1 * v + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 {
+        let v0: W = W::new(-1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 3]
 }
 /// `euler_maruyama_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -5944,6 +6614,18 @@ pub fn euler_maruyama_step_v_slice(
     assert_eq!(x.len(), v.len(), "`x` and `v` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_v_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &v_i), &z_i) in x.iter_mut().zip(v).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+                &[*x_i, v_i, z_i],
+                &[c0, c1, c2],
+            );
+        }
+        return;
+    }
     for ((x_i, &v_i), &z_i) in x.iter_mut().zip(v).zip(z) {
         *x_i = c0 * *x_i + c1 * v_i + c2 * z_i;
     }
@@ -6970,6 +7652,43 @@ mod dd {
         const TINY: f64 = 5.960464477539063e-8;
         times.iter().all(|t| *t == 0.0 || t.abs() >= TINY)
             && values.iter().all(|v| v.is_normal())
+    }
+    /// The limit of a field `sum c_i v_i` at an end where some coefficients `c_i` are
+    /// infinite: there `c_i ~ k_i M` with `M -> +inf`, `k` the finite directions (0 for a
+    /// coefficient of lower order), so the sum tends to the infinity of the sign of `sum k_i
+    /// v_i` (formed without overflow or cancellation). Where that is 0 because every input
+    /// with `k_i != 0` is 0, the sum is what the other terms make of it: `infinite[i]` where
+    /// `c_i` tends to that infinity (not 0), else `c_i` as given, terms with `v_i = 0` left
+    /// out. Otherwise it is `0 * inf`, undefined: NaN.
+    pub fn pole_sum(k: &[f64], infinite: &[f64], v: &[f64], c: &[f64]) -> f64 {
+        let s = k
+            .iter()
+            .zip(v)
+            .fold(
+                Xd::from_f64(0.0),
+                |s, (&k, &v)| { s + Xd::from_f64(k) * Xd::from_f64(v) },
+            )
+            .m
+            .hi;
+        if s > 0.0 {
+            f64::INFINITY
+        } else if s < 0.0 {
+            f64::NEG_INFINITY
+        } else if k.iter().zip(v).all(|(&k, &v)| k == 0.0 || v == 0.0) {
+            c.iter()
+                .zip(infinite)
+                .zip(v)
+                .filter(|(_, v)| **v != 0.0)
+                .map(|((&c, &i), v)| if i == 0.0 { c * v } else { i * v })
+                .sum()
+        } else {
+            f64::NAN
+        }
+    }
+    /// A field's coefficients `c` at a pole: `infinite[i]` where it is the infinity `c_i`
+    /// tends to, `c_i` where it is 0 (finite there).
+    pub fn at_pole<const N: usize>(c: [f64; N], infinite: [f64; N]) -> [f64; N] {
+        std::array::from_fn(|i| { if infinite[i] == 0.0 { c[i] } else { infinite[i] } })
     }
     /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
     fn frexp_exponent(x: f64) -> i64 {

@@ -2902,6 +2902,43 @@ mod dd {
         times.iter().all(|t| *t == 0.0 || t.abs() >= TINY)
             && values.iter().all(|v| v.is_normal())
     }
+    /// The limit of a field `sum c_i v_i` at an end where some coefficients `c_i` are
+    /// infinite: there `c_i ~ k_i M` with `M -> +inf`, `k` the finite directions (0 for a
+    /// coefficient of lower order), so the sum tends to the infinity of the sign of `sum k_i
+    /// v_i` (formed without overflow or cancellation). Where that is 0 because every input
+    /// with `k_i != 0` is 0, the sum is what the other terms make of it: `infinite[i]` where
+    /// `c_i` tends to that infinity (not 0), else `c_i` as given, terms with `v_i = 0` left
+    /// out. Otherwise it is `0 * inf`, undefined: NaN.
+    pub fn pole_sum(k: &[f64], infinite: &[f64], v: &[f64], c: &[f64]) -> f64 {
+        let s = k
+            .iter()
+            .zip(v)
+            .fold(
+                Xd::from_f64(0.0),
+                |s, (&k, &v)| { s + Xd::from_f64(k) * Xd::from_f64(v) },
+            )
+            .m
+            .hi;
+        if s > 0.0 {
+            f64::INFINITY
+        } else if s < 0.0 {
+            f64::NEG_INFINITY
+        } else if k.iter().zip(v).all(|(&k, &v)| k == 0.0 || v == 0.0) {
+            c.iter()
+                .zip(infinite)
+                .zip(v)
+                .filter(|(_, v)| **v != 0.0)
+                .map(|((&c, &i), v)| if i == 0.0 { c * v } else { i * v })
+                .sum()
+        } else {
+            f64::NAN
+        }
+    }
+    /// A field's coefficients `c` at a pole: `infinite[i]` where it is the infinity `c_i`
+    /// tends to, `c_i` where it is 0 (finite there).
+    pub fn at_pole<const N: usize>(c: [f64; N], infinite: [f64; N]) -> [f64; N] {
+        std::array::from_fn(|i| { if infinite[i] == 0.0 { c[i] } else { infinite[i] } })
+    }
     /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
     fn frexp_exponent(x: f64) -> i64 {
         let bits = (x.to_bits() >> 52) & 0x7ff;

@@ -9,7 +9,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Narrow, Real};
+use dd::{Dd, Narrow, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "lm_sqrt";
 /// `alpha(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -582,7 +582,14 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    pf_velocity_score_coefficients_in::<f64, Dd>(t)
+    let c = { pf_velocity_score_coefficients_in::<f64, Dd>(t) };
+    if t == 0.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+    }
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -620,9 +627,38 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+///
+/// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
+    if t == 0.0 {
+        return dd::pole_sum(
+            &pf_velocity_score_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::NEG_INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
+    if t == 1.0 {
+        return dd::pole_sum(
+            &pf_velocity_score_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::NEG_INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`pf_velocity_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-1.0, -1.0];
+    }
+    if t == 1.0 {
+        return [-1.0, -1.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `reverse_drift_score` in its inputs (`x`, `score`), as functions of `t`.
 ///
@@ -636,7 +672,14 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_score_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_score_coefficients_in::<f64, Dd>(t) };
+    if t == 0.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+    }
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -679,9 +722,38 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+///
+/// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
+    if t == 0.0 {
+        return dd::pole_sum(
+            &reverse_drift_score_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::NEG_INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_score_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::NEG_INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`reverse_drift_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-1.0, -2.0];
+    }
+    if t == 1.0 {
+        return [-1.0, -2.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
 ///
@@ -695,7 +767,11 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_step_score_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -785,9 +861,28 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`euler_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `euler_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -807,6 +902,18 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_step_score_poles::<f64, Dd>(t, t_next);
+        for (x_i, &score_i) in x.iter_mut().zip(score) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY],
+                &[*x_i, score_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &score_i) in x.iter_mut().zip(score) {
         *x_i = c0 * *x_i + c1 * score_i;
     }
@@ -950,7 +1057,11 @@ pub fn euler_maruyama_step_score_slice(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { ddim_step_score_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -985,9 +1096,28 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &ddim_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`ddim_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `ddim_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -1005,6 +1135,18 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = ddim_step_score_poles::<f64, Dd>(t, t_next);
+        for (x_i, &score_i) in x.iter_mut().zip(score) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY],
+                &[*x_i, score_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &score_i) in x.iter_mut().zip(score) {
         *x_i = c0 * *x_i + c1 * score_i;
     }
@@ -1019,7 +1161,11 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1054,9 +1200,28 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &dpm1_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`dpm1_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `dpm1_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -1074,6 +1239,18 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = dpm1_step_score_poles::<f64, Dd>(t, t_next);
+        for (x_i, &score_i) in x.iter_mut().zip(score) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY],
+                &[*x_i, score_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &score_i) in x.iter_mut().zip(score) {
         *x_i = c0 * *x_i + c1 * score_i;
     }
@@ -1088,7 +1265,14 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
+    let c = { pf_velocity_eps_coefficients_in::<f64, Dd>(t) };
+    if t == 0.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+    }
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1118,9 +1302,38 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
+    if t == 0.0 {
+        return dd::pole_sum(
+            &pf_velocity_eps_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
+    if t == 1.0 {
+        return dd::pole_sum(
+            &pf_velocity_eps_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`pf_velocity_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 1.0];
+    }
+    if t == 1.0 {
+        return [-1.0, 1.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `reverse_drift_eps` in its inputs (`x`, `eps`), as functions of `t`.
 ///
@@ -1132,7 +1345,14 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_eps_coefficients_in::<f64, Dd>(t) };
+    if t == 0.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+    }
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1162,9 +1382,38 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
+    if t == 0.0 {
+        return dd::pole_sum(
+            &reverse_drift_eps_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_eps_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`reverse_drift_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 1.0];
+    }
+    if t == 1.0 {
+        return [-1.0, 2.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
 ///
@@ -1178,7 +1427,11 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1248,9 +1501,29 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`euler_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `euler_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -1270,6 +1543,18 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_step_eps_poles::<f64, Dd>(t, t_next);
+        for (x_i, &eps_i) in x.iter_mut().zip(eps) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY],
+                &[*x_i, eps_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &eps_i) in x.iter_mut().zip(eps) {
         *x_i = c0 * *x_i + c1 * eps_i;
     }
@@ -1416,7 +1701,11 @@ pub fn euler_maruyama_step_eps_slice(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1451,9 +1740,29 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &ddim_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`ddim_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `ddim_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -1471,6 +1780,18 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = ddim_step_eps_poles::<f64, Dd>(t, t_next);
+        for (x_i, &eps_i) in x.iter_mut().zip(eps) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY],
+                &[*x_i, eps_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &eps_i) in x.iter_mut().zip(eps) {
         *x_i = c0 * *x_i + c1 * eps_i;
     }
@@ -1485,7 +1806,11 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1520,9 +1845,29 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &dpm1_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`dpm1_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `dpm1_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -1540,6 +1885,18 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = dpm1_step_eps_poles::<f64, Dd>(t, t_next);
+        for (x_i, &eps_i) in x.iter_mut().zip(eps) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY],
+                &[*x_i, eps_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &eps_i) in x.iter_mut().zip(eps) {
         *x_i = c0 * *x_i + c1 * eps_i;
     }
@@ -1556,7 +1913,14 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
+    let c = { pf_velocity_x0_coefficients_in::<f64, Dd>(t) };
+    if t == 0.0 {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    if t == 1.0 {
+        return dd::at_pole(c, [0.0, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1600,9 +1964,38 @@ fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+///
+/// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
+    if t == 0.0 {
+        return dd::pole_sum(
+            &pf_velocity_x0_poles::<f64, Dd>(t),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+            &[c0, c1],
+        );
+    }
+    if t == 1.0 {
+        return dd::pole_sum(
+            &pf_velocity_x0_poles::<f64, Dd>(t),
+            &[0.0, f64::NEG_INFINITY],
+            &[x, x0],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`pf_velocity_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [1.0, -1.0];
+    }
+    if t == 1.0 {
+        return [-0.0, -1.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `reverse_drift_x0` in its inputs (`x`, `x0`), as functions of `t`.
 ///
@@ -1616,7 +2009,14 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.03125, 0.125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 21 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_x0_coefficients_in::<f64, Dd>(t) };
+    if t == 0.0 {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1755,9 +2155,38 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.03125, 0.125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 21 operations in double-double.
+///
+/// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
+    if t == 0.0 {
+        return dd::pole_sum(
+            &reverse_drift_x0_poles::<f64, Dd>(t),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+            &[c0, c1],
+        );
+    }
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_x0_poles::<f64, Dd>(t),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`reverse_drift_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [1.0, -1.0];
+    }
+    if t == 1.0 {
+        return [1.0, 0.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
 ///
@@ -1771,7 +2200,11 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_step_x0_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [0.0, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1907,9 +2340,29 @@ fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_x0_poles::<f64, Dd>(t, t_next),
+            &[0.0, f64::INFINITY],
+            &[x, x0],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`euler_step_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `euler_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
@@ -1929,6 +2382,13 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_step_x0_poles::<f64, Dd>(t, t_next);
+        for (x_i, &x0_i) in x.iter_mut().zip(x0) {
+            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY], &[*x_i, x0_i], &[c0, c1]);
+        }
+        return;
+    }
     for (x_i, &x0_i) in x.iter_mut().zip(x0) {
         *x_i = c0 * *x_i + c1 * x0_i;
     }
@@ -2212,7 +2672,14 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_u_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_u_coefficients_in::<f64, Dd>(t) };
+    if t == 0.0 {
+        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+    }
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+    }
+    c
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2252,9 +2719,38 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+///
+/// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
+    if t == 0.0 {
+        return dd::pole_sum(
+            &reverse_drift_u_poles::<f64, Dd>(t),
+            &[f64::INFINITY, 0.0],
+            &[x, u],
+            &[c0, c1],
+        );
+    }
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_u_poles::<f64, Dd>(t),
+            &[f64::INFINITY, 0.0],
+            &[x, u],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * u
+}
+/// The directions of the coefficients of [`reverse_drift_u`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_u_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [1.0, 0.0];
+    }
+    if t == 1.0 {
+        return [1.0, 0.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
 ///
@@ -2318,9 +2814,16 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.75, 0.9375).
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_u_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2330,6 +2833,86 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
+    if t_next == 0.0 && t < 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(1.25, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v2.sqrt();
+        let v4: W = v1 * v3;
+        let v5: W = v0 - v4;
+        let v6: W = v0 - v3;
+        let v7: W = v5 / v6;
+        let v8: W = W::new(-2.0, 0.0);
+        let v9: W = v8 * v2;
+        let v10: W = W::new(-0.5, 0.0);
+        let v11: W = v2 - v3;
+        let v12: W = v10 / v11;
+        let v13: W = v12.sqrt();
+        let v14: W = v3 * v13;
+        return [v7.to_f64(), v9.to_f64(), v14.to_f64()];
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_maruyama_step_u_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    let v0: W = W::new(1.25, 0.0);
+    let v1: W = W::from_f64(t);
+    let v2: W = v0 * v1;
+    let v3: W = v1.sqrt();
+    let v4: W = W::new(0.25, 0.0);
+    let v5: W = W::from_f64(t_next);
+    let v6: W = v4 * v5;
+    let v7: W = v2 - v3 - v6;
+    let v8: W = v1 - v3;
+    let v9: W = v7 / v8;
+    let v10: W = W::new(2.0, 0.0);
+    let v11: W = v10 * v5;
+    let v12: W = v10 * v1;
+    let v13: W = v11 - v12;
+    let v14: W = v5 - v1;
+    let v15: W = v14.abs();
+    let v16: W = v15.sqrt();
+    let v17: W = W::new(-0.5, 0.0);
+    let v18: W = v17 / v8;
+    let v19: W = v18.sqrt();
+    let v20: W = v16 * v19;
+    [v9.to_f64(), v13.to_f64(), v20.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v1.widen().sqrt();
+    let v4: N = N::new(0.25, 0.0);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v4 * v5;
+    let v7: W = v2 - v3 - v6.widen();
+    let v8: W = v1.widen() - v3;
+    let v9: N = N::narrow(v7) / N::narrow(v8);
+    let v10: N = N::new(2.0, 0.0);
+    let v11: W = v10.widen() * v5.widen();
+    let v12: W = v10.widen() * v1.widen();
+    let v13: W = v11 - v12;
+    let v14: N = v5 - v1;
+    let v15: N = v14.abs();
+    let v16: N = v15.sqrt();
+    let v17: N = N::new(-0.5, 0.0);
+    let v18: N = v17 / N::narrow(v8);
+    let v19: N = v18.sqrt();
+    let v20: N = v16 * v19;
+    [v9.to_f64(), v13.to_f64(), v20.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     let v0: N = N::new(1.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
@@ -2359,7 +2942,9 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.75, 0.9375).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2372,7 +2957,9 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.75, 0.9375).
 ///
 /// # Panics
 ///
@@ -2565,7 +3152,14 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
-    pf_velocity_v_coefficients_in::<f64, Dd>(t)
+    let c = { pf_velocity_v_coefficients_in::<f64, Dd>(t) };
+    if t == 0.0 {
+        return dd::at_pole(c, [f64::INFINITY]);
+    }
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
@@ -2612,10 +3206,39 @@ fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// Runs its stable form in `f64`, with the 3 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
+///
+/// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
+    if t == 0.0 {
+        return dd::pole_sum(
+            &pf_velocity_v_poles::<f64, Dd>(t),
+            &[f64::INFINITY],
+            &[v],
+            &[c0],
+        );
+    }
+    if t == 1.0 {
+        return dd::pole_sum(
+            &pf_velocity_v_poles::<f64, Dd>(t),
+            &[f64::INFINITY],
+            &[v],
+            &[c0],
+        );
+    }
     c0 * v
+}
+/// The directions of the coefficients of [`pf_velocity_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [1.0];
+    }
+    if t == 1.0 {
+        return [1.0];
+    }
+    [f64::NAN; 1]
 }
 /// The coefficients of `reverse_drift_v` in its inputs (`x`, `v`), as functions of `t`.
 ///
@@ -2629,7 +3252,14 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_v_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_v_coefficients_in::<f64, Dd>(t) };
+    if t == 0.0 {
+        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+    }
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2683,9 +3313,38 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// Runs its stable form in `f64`, with the 3 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
+///
+/// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
+    if t == 0.0 {
+        return dd::pole_sum(
+            &reverse_drift_v_poles::<f64, Dd>(t),
+            &[f64::INFINITY, f64::INFINITY],
+            &[x, v],
+            &[c0, c1],
+        );
+    }
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_v_poles::<f64, Dd>(t),
+            &[f64::INFINITY, f64::INFINITY],
+            &[x, v],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * v
+}
+/// The directions of the coefficients of [`reverse_drift_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 1.0];
+    }
+    if t == 1.0 {
+        return [1.0, 0.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_v` in its inputs (`x`, `v`), as functions of `t`, `t_next`.
 ///
@@ -2699,7 +3358,11 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75).
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_step_v_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [0.0, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
@@ -2837,9 +3500,29 @@ fn euler_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 7 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75).
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_v_poles::<f64, Dd>(t, t_next),
+            &[0.0, f64::NEG_INFINITY],
+            &[x, v],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * v
+}
+/// The directions of the coefficients of [`euler_step_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `euler_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]`; the coefficients are computed once.
 ///
@@ -2859,6 +3542,13 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), v.len(), "`x` and `v` differ in length");
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_step_v_poles::<f64, Dd>(t, t_next);
+        for (x_i, &v_i) in x.iter_mut().zip(v) {
+            *x_i = dd::pole_sum(&k, &[0.0, f64::NEG_INFINITY], &[*x_i, v_i], &[c0, c1]);
+        }
+        return;
+    }
     for (x_i, &v_i) in x.iter_mut().zip(v) {
         *x_i = c0 * *x_i + c1 * v_i;
     }
@@ -3902,6 +4592,43 @@ mod dd {
         const TINY: f64 = 5.960464477539063e-8;
         times.iter().all(|t| *t == 0.0 || t.abs() >= TINY)
             && values.iter().all(|v| v.is_normal())
+    }
+    /// The limit of a field `sum c_i v_i` at an end where some coefficients `c_i` are
+    /// infinite: there `c_i ~ k_i M` with `M -> +inf`, `k` the finite directions (0 for a
+    /// coefficient of lower order), so the sum tends to the infinity of the sign of `sum k_i
+    /// v_i` (formed without overflow or cancellation). Where that is 0 because every input
+    /// with `k_i != 0` is 0, the sum is what the other terms make of it: `infinite[i]` where
+    /// `c_i` tends to that infinity (not 0), else `c_i` as given, terms with `v_i = 0` left
+    /// out. Otherwise it is `0 * inf`, undefined: NaN.
+    pub fn pole_sum(k: &[f64], infinite: &[f64], v: &[f64], c: &[f64]) -> f64 {
+        let s = k
+            .iter()
+            .zip(v)
+            .fold(
+                Xd::from_f64(0.0),
+                |s, (&k, &v)| { s + Xd::from_f64(k) * Xd::from_f64(v) },
+            )
+            .m
+            .hi;
+        if s > 0.0 {
+            f64::INFINITY
+        } else if s < 0.0 {
+            f64::NEG_INFINITY
+        } else if k.iter().zip(v).all(|(&k, &v)| k == 0.0 || v == 0.0) {
+            c.iter()
+                .zip(infinite)
+                .zip(v)
+                .filter(|(_, v)| **v != 0.0)
+                .map(|((&c, &i), v)| if i == 0.0 { c * v } else { i * v })
+                .sum()
+        } else {
+            f64::NAN
+        }
+    }
+    /// A field's coefficients `c` at a pole: `infinite[i]` where it is the infinity `c_i`
+    /// tends to, `c_i` where it is 0 (finite there).
+    pub fn at_pole<const N: usize>(c: [f64; N], infinite: [f64; N]) -> [f64; N] {
+        std::array::from_fn(|i| { if infinite[i] == 0.0 { c[i] } else { infinite[i] } })
     }
     /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
     fn frexp_exponent(x: f64) -> i64 {

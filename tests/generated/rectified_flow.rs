@@ -384,7 +384,11 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    pf_velocity_score_coefficients_in::<f64, Dd>(t)
+    let c = { pf_velocity_score_coefficients_in::<f64, Dd>(t) };
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -407,9 +411,27 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
+    if t == 1.0 {
+        return dd::pole_sum(
+            &pf_velocity_score_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::NEG_INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`pf_velocity_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [-1.0, -1.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `reverse_drift_score` in its inputs (`x`, `score`), as functions of `t`.
 ///
@@ -423,7 +445,11 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_score_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_score_coefficients_in::<f64, Dd>(t) };
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -465,9 +491,27 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+///
+/// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_score_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::NEG_INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`reverse_drift_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [-1.0, -2.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
 ///
@@ -481,7 +525,11 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_step_score_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -538,9 +586,28 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 3 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`euler_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `euler_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -560,6 +627,18 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_step_score_poles::<f64, Dd>(t, t_next);
+        for (x_i, &score_i) in x.iter_mut().zip(score) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY],
+                &[*x_i, score_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &score_i) in x.iter_mut().zip(score) {
         *x_i = c0 * *x_i + c1 * score_i;
     }
@@ -576,7 +655,11 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 19 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -651,6 +734,8 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 8 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 19 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -659,7 +744,36 @@ pub fn euler_maruyama_step_score(
     t_next: f64,
 ) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY, f64::INFINITY],
+            &[x, score, z],
+            &[c0, c1, c2],
+        );
+    }
     c0 * x + c1 * score + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = v2 - v4;
+        let v8: W = v6 / v7;
+        let v9: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v8.to_f64(), v9.to_f64()];
+    }
+    [f64::NAN; 3]
 }
 /// `euler_maruyama_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -686,6 +800,18 @@ pub fn euler_maruyama_step_score_slice(
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_score_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &score_i), &z_i) in x.iter_mut().zip(score).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY, f64::INFINITY],
+                &[*x_i, score_i, z_i],
+                &[c0, c1, c2],
+            );
+        }
+        return;
+    }
     for ((x_i, &score_i), &z_i) in x.iter_mut().zip(score).zip(z) {
         *x_i = c0 * *x_i + c1 * score_i + c2 * z_i;
     }
@@ -700,7 +826,11 @@ pub fn euler_maruyama_step_score_slice(
 ///
 /// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { ddim_step_score_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -730,9 +860,28 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &ddim_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`ddim_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `ddim_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -750,6 +899,18 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = ddim_step_score_poles::<f64, Dd>(t, t_next);
+        for (x_i, &score_i) in x.iter_mut().zip(score) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY],
+                &[*x_i, score_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &score_i) in x.iter_mut().zip(score) {
         *x_i = c0 * *x_i + c1 * score_i;
     }
@@ -764,7 +925,11 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -794,9 +959,28 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &dpm1_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`dpm1_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `dpm1_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -814,6 +998,18 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = dpm1_step_score_poles::<f64, Dd>(t, t_next);
+        for (x_i, &score_i) in x.iter_mut().zip(score) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY],
+                &[*x_i, score_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &score_i) in x.iter_mut().zip(score) {
         *x_i = c0 * *x_i + c1 * score_i;
     }
@@ -828,7 +1024,11 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
+    let c = { pf_velocity_eps_coefficients_in::<f64, Dd>(t) };
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -846,9 +1046,27 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
+    if t == 1.0 {
+        return dd::pole_sum(
+            &pf_velocity_eps_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`pf_velocity_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [-1.0, 1.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `reverse_drift_eps` in its inputs (`x`, `eps`), as functions of `t`.
 ///
@@ -860,7 +1078,11 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_eps_coefficients_in::<f64, Dd>(t) };
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -880,9 +1102,27 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_eps_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`reverse_drift_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [-1.0, 2.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
 ///
@@ -894,7 +1134,11 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -921,9 +1165,33 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`euler_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = v2 - v1;
+        let v5: W = v3 / v4;
+        return [v0.to_f64(), v5.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `euler_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -941,6 +1209,18 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_step_eps_poles::<f64, Dd>(t, t_next);
+        for (x_i, &eps_i) in x.iter_mut().zip(eps) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY],
+                &[*x_i, eps_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &eps_i) in x.iter_mut().zip(eps) {
         *x_i = c0 * *x_i + c1 * eps_i;
     }
@@ -955,7 +1235,11 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 4 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -991,9 +1275,40 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 4 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+            &[x, eps, z],
+            &[c0, c1, c2],
+        );
+    }
     c0 * x + c1 * eps + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = v4 - v2;
+        let v8: W = v6 / v7;
+        let v9: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v8.to_f64(), v9.to_f64()];
+    }
+    [f64::NAN; 3]
 }
 /// `euler_maruyama_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -1018,6 +1333,18 @@ pub fn euler_maruyama_step_eps_slice(
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+                &[*x_i, eps_i, z_i],
+                &[c0, c1, c2],
+            );
+        }
+        return;
+    }
     for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
         *x_i = c0 * *x_i + c1 * eps_i + c2 * z_i;
     }
@@ -1032,7 +1359,11 @@ pub fn euler_maruyama_step_eps_slice(
 ///
 /// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1061,9 +1392,29 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &ddim_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`ddim_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `ddim_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -1081,6 +1432,18 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = ddim_step_eps_poles::<f64, Dd>(t, t_next);
+        for (x_i, &eps_i) in x.iter_mut().zip(eps) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY],
+                &[*x_i, eps_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &eps_i) in x.iter_mut().zip(eps) {
         *x_i = c0 * *x_i + c1 * eps_i;
     }
@@ -1095,7 +1458,11 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1124,9 +1491,29 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &dpm1_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`dpm1_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `dpm1_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -1144,6 +1531,18 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = dpm1_step_eps_poles::<f64, Dd>(t, t_next);
+        for (x_i, &eps_i) in x.iter_mut().zip(eps) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY],
+                &[*x_i, eps_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &eps_i) in x.iter_mut().zip(eps) {
         *x_i = c0 * *x_i + c1 * eps_i;
     }
@@ -1158,7 +1557,11 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
+    let c = { pf_velocity_x0_coefficients_in::<f64, Dd>(t) };
+    if t == 0.0 {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1175,9 +1578,27 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
+    if t == 0.0 {
+        return dd::pole_sum(
+            &pf_velocity_x0_poles::<f64, Dd>(t),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`pf_velocity_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [1.0, -1.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `reverse_drift_x0` in its inputs (`x`, `x0`), as functions of `t`.
 ///
@@ -1189,7 +1610,14 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_x0_coefficients_in::<f64, Dd>(t) };
+    if t == 0.0 {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+    }
+    c
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1211,9 +1639,38 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
+    if t == 0.0 {
+        return dd::pole_sum(
+            &reverse_drift_x0_poles::<f64, Dd>(t),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+            &[c0, c1],
+        );
+    }
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_x0_poles::<f64, Dd>(t),
+            &[f64::INFINITY, 0.0],
+            &[x, x0],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`reverse_drift_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [1.0, -1.0];
+    }
+    if t == 1.0 {
+        return [1.0, 0.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
 ///
@@ -1293,12 +1750,18 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    let c = {
+        let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+        if dd::ordinary(&[t, t_next], &r) {
+            r
+        } else {
+            euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+        }
+    };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::NEG_INFINITY, 0.0, f64::INFINITY]);
     }
+    c
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1339,9 +1802,29 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+            &[x, x0, z],
+            &[c0, c1, c2],
+        );
+    }
     c0 * x + c1 * x0 + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 {
+        let v0: W = W::new(-1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 3]
 }
 /// `euler_maruyama_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -1366,6 +1849,18 @@ pub fn euler_maruyama_step_x0_slice(
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+                &[*x_i, x0_i, z_i],
+                &[c0, c1, c2],
+            );
+        }
+        return;
+    }
     for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
         *x_i = c0 * *x_i + c1 * x0_i + c2 * z_i;
     }
@@ -1542,7 +2037,11 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_u_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_u_coefficients_in::<f64, Dd>(t) };
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+    }
+    c
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1560,9 +2059,27 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_u_poles::<f64, Dd>(t),
+            &[f64::INFINITY, 0.0],
+            &[x, u],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * u
+}
+/// The directions of the coefficients of [`reverse_drift_u`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_u_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [1.0, 0.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
 ///
@@ -1628,7 +2145,11 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::NEG_INFINITY, 0.0, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1665,9 +2186,29 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_u_poles::<f64, Dd>(t, t_next),
+            &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+            &[x, u, z],
+            &[c0, c1, c2],
+        );
+    }
     c0 * x + c1 * u + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_u`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 {
+        let v0: W = W::new(-1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 3]
 }
 /// `euler_maruyama_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -1692,6 +2233,18 @@ pub fn euler_maruyama_step_u_slice(
     assert_eq!(x.len(), u.len(), "`x` and `u` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_u_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &u_i), &z_i) in x.iter_mut().zip(u).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+                &[*x_i, u_i, z_i],
+                &[c0, c1, c2],
+            );
+        }
+        return;
+    }
     for ((x_i, &u_i), &z_i) in x.iter_mut().zip(u).zip(z) {
         *x_i = c0 * *x_i + c1 * u_i + c2 * z_i;
     }
@@ -2620,6 +3173,43 @@ mod dd {
         const TINY: f64 = 5.960464477539063e-8;
         times.iter().all(|t| *t == 0.0 || t.abs() >= TINY)
             && values.iter().all(|v| v.is_normal())
+    }
+    /// The limit of a field `sum c_i v_i` at an end where some coefficients `c_i` are
+    /// infinite: there `c_i ~ k_i M` with `M -> +inf`, `k` the finite directions (0 for a
+    /// coefficient of lower order), so the sum tends to the infinity of the sign of `sum k_i
+    /// v_i` (formed without overflow or cancellation). Where that is 0 because every input
+    /// with `k_i != 0` is 0, the sum is what the other terms make of it: `infinite[i]` where
+    /// `c_i` tends to that infinity (not 0), else `c_i` as given, terms with `v_i = 0` left
+    /// out. Otherwise it is `0 * inf`, undefined: NaN.
+    pub fn pole_sum(k: &[f64], infinite: &[f64], v: &[f64], c: &[f64]) -> f64 {
+        let s = k
+            .iter()
+            .zip(v)
+            .fold(
+                Xd::from_f64(0.0),
+                |s, (&k, &v)| { s + Xd::from_f64(k) * Xd::from_f64(v) },
+            )
+            .m
+            .hi;
+        if s > 0.0 {
+            f64::INFINITY
+        } else if s < 0.0 {
+            f64::NEG_INFINITY
+        } else if k.iter().zip(v).all(|(&k, &v)| k == 0.0 || v == 0.0) {
+            c.iter()
+                .zip(infinite)
+                .zip(v)
+                .filter(|(_, v)| **v != 0.0)
+                .map(|((&c, &i), v)| if i == 0.0 { c * v } else { i * v })
+                .sum()
+        } else {
+            f64::NAN
+        }
+    }
+    /// A field's coefficients `c` at a pole: `infinite[i]` where it is the infinity `c_i`
+    /// tends to, `c_i` where it is 0 (finite there).
+    pub fn at_pole<const N: usize>(c: [f64; N], infinite: [f64; N]) -> [f64; N] {
+        std::array::from_fn(|i| { if infinite[i] == 0.0 { c[i] } else { infinite[i] } })
     }
     /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
     fn frexp_exponent(x: f64) -> i64 {

@@ -705,7 +705,11 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 8 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    pf_velocity_score_coefficients_in::<f64, Dd>(t)
+    let c = { pf_velocity_score_coefficients_in::<f64, Dd>(t) };
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -745,9 +749,27 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
+    if t == 1.0 {
+        return dd::pole_sum(
+            &pf_velocity_score_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::NEG_INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`pf_velocity_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [-1.0, -1.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `reverse_drift_score` in its inputs (`x`, `score`), as functions of `t`.
 ///
@@ -759,7 +781,11 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 8 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_score_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_score_coefficients_in::<f64, Dd>(t) };
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -799,9 +825,27 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_score_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::NEG_INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`reverse_drift_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [-1.0, -2.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
 ///
@@ -815,12 +859,18 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 33 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_score_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_score_coefficients_in::<Xd, Xd>(t, t_next)
+    let c = {
+        let r = euler_step_score_coefficients_in::<f64, Dd>(t, t_next);
+        if dd::ordinary(&[t, t_next], &r) {
+            r
+        } else {
+            euler_step_score_coefficients_in::<Xd, Xd>(t, t_next)
+        }
+    };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
     }
+    c
 }
 /// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -916,9 +966,28 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 12 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 33 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`euler_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `euler_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -938,6 +1007,18 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_step_score_poles::<f64, Dd>(t, t_next);
+        for (x_i, &score_i) in x.iter_mut().zip(score) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY],
+                &[*x_i, score_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &score_i) in x.iter_mut().zip(score) {
         *x_i = c0 * *x_i + c1 * score_i;
     }
@@ -954,12 +1035,18 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 44 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_score_coefficients_in::<Xd, Xd>(t, t_next)
+    let c = {
+        let r = euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next);
+        if dd::ordinary(&[t, t_next], &r) {
+            r
+        } else {
+            euler_maruyama_step_score_coefficients_in::<Xd, Xd>(t, t_next)
+        }
+    };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY, f64::INFINITY]);
     }
+    c
 }
 /// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1076,6 +1163,8 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 16 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 44 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1084,7 +1173,39 @@ pub fn euler_maruyama_step_score(
     t_next: f64,
 ) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY, f64::INFINITY],
+            &[x, score, z],
+            &[c0, c1, c2],
+        );
+    }
     c0 * x + c1 * score + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.6666666666666666, 3.700743415417188e-17);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = W::new(0.3333333333333333, 1.850371707708594e-17);
+        let v8: W = v7 * v2;
+        let v9: W = v7 * v4;
+        let v10: W = v8 - v9;
+        let v11: W = v6 / v10;
+        let v12: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v11.to_f64(), v12.to_f64()];
+    }
+    [f64::NAN; 3]
 }
 /// `euler_maruyama_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -1111,6 +1232,18 @@ pub fn euler_maruyama_step_score_slice(
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_score_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &score_i), &z_i) in x.iter_mut().zip(score).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY, f64::INFINITY],
+                &[*x_i, score_i, z_i],
+                &[c0, c1, c2],
+            );
+        }
+        return;
+    }
     for ((x_i, &score_i), &z_i) in x.iter_mut().zip(score).zip(z) {
         *x_i = c0 * *x_i + c1 * score_i + c2 * z_i;
     }
@@ -1127,12 +1260,18 @@ pub fn euler_maruyama_step_score_slice(
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 33 operations in double-double.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_score_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_score_coefficients_in::<Xd, Xd>(t, t_next)
+    let c = {
+        let r = ddim_step_score_coefficients_in::<f64, Dd>(t, t_next);
+        if dd::ordinary(&[t, t_next], &r) {
+            r
+        } else {
+            ddim_step_score_coefficients_in::<Xd, Xd>(t, t_next)
+        }
+    };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
     }
+    c
 }
 /// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1224,9 +1363,28 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 13 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 33 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &ddim_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`ddim_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `ddim_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -1246,6 +1404,18 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = ddim_step_score_poles::<f64, Dd>(t, t_next);
+        for (x_i, &score_i) in x.iter_mut().zip(score) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY],
+                &[*x_i, score_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &score_i) in x.iter_mut().zip(score) {
         *x_i = c0 * *x_i + c1 * score_i;
     }
@@ -1262,12 +1432,18 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 33 operations in double-double.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_score_coefficients_in::<Xd, Xd>(t, t_next)
+    let c = {
+        let r = dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next);
+        if dd::ordinary(&[t, t_next], &r) {
+            r
+        } else {
+            dpm1_step_score_coefficients_in::<Xd, Xd>(t, t_next)
+        }
+    };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
     }
+    c
 }
 /// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1359,9 +1535,28 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 13 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 33 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &dpm1_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY],
+            &[x, score],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * score
+}
+/// The directions of the coefficients of [`dpm1_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `dpm1_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -1381,6 +1576,18 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = dpm1_step_score_poles::<f64, Dd>(t, t_next);
+        for (x_i, &score_i) in x.iter_mut().zip(score) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY],
+                &[*x_i, score_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &score_i) in x.iter_mut().zip(score) {
         *x_i = c0 * *x_i + c1 * score_i;
     }
@@ -1397,7 +1604,11 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 18 operations in double-double.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
+    let c = { pf_velocity_eps_coefficients_in::<f64, Dd>(t) };
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1455,9 +1666,27 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// Runs its stable form in `f64`, with the 1 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 18 operations in double-double.
+///
+/// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
+    if t == 1.0 {
+        return dd::pole_sum(
+            &pf_velocity_eps_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`pf_velocity_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [-1.0, 1.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `reverse_drift_eps` in its inputs (`x`, `eps`), as functions of `t`.
 ///
@@ -1471,7 +1700,11 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 19 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_eps_coefficients_in::<f64, Dd>(t) };
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1530,9 +1763,27 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// Runs its stable form in `f64`, with the 1 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 19 operations in double-double.
+///
+/// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_eps_poles::<f64, Dd>(t),
+            &[f64::NEG_INFINITY, f64::INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`reverse_drift_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [-1.0, 2.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
 ///
@@ -1546,7 +1797,11 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 27 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1626,9 +1881,36 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 27 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`euler_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.3333333333333333, 1.850371707708594e-17);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = v5 - v3;
+        let v8: W = v6 / v7;
+        return [v0.to_f64(), v8.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `euler_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -1648,6 +1930,18 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_step_eps_poles::<f64, Dd>(t, t_next);
+        for (x_i, &eps_i) in x.iter_mut().zip(eps) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY],
+                &[*x_i, eps_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &eps_i) in x.iter_mut().zip(eps) {
         *x_i = c0 * *x_i + c1 * eps_i;
     }
@@ -1662,7 +1956,11 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 15 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1711,9 +2009,43 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 15 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+            &[x, eps, z],
+            &[c0, c1, c2],
+        );
+    }
     c0 * x + c1 * eps + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.6666666666666666, 3.700743415417188e-17);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = W::new(0.3333333333333333, 1.850371707708594e-17);
+        let v8: W = v7 * v4;
+        let v9: W = v7 * v2;
+        let v10: W = v8 - v9;
+        let v11: W = v6 / v10;
+        let v12: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v11.to_f64(), v12.to_f64()];
+    }
+    [f64::NAN; 3]
 }
 /// `euler_maruyama_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -1738,6 +2070,18 @@ pub fn euler_maruyama_step_eps_slice(
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+                &[*x_i, eps_i, z_i],
+                &[c0, c1, c2],
+            );
+        }
+        return;
+    }
     for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
         *x_i = c0 * *x_i + c1 * eps_i + c2 * z_i;
     }
@@ -1752,7 +2096,11 @@ pub fn euler_maruyama_step_eps_slice(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1794,9 +2142,29 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &ddim_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`ddim_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `ddim_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -1814,6 +2182,18 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = ddim_step_eps_poles::<f64, Dd>(t, t_next);
+        for (x_i, &eps_i) in x.iter_mut().zip(eps) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY],
+                &[*x_i, eps_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &eps_i) in x.iter_mut().zip(eps) {
         *x_i = c0 * *x_i + c1 * eps_i;
     }
@@ -1828,7 +2208,11 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1870,9 +2254,29 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &dpm1_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, eps],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`dpm1_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 2]
 }
 /// `dpm1_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -1890,6 +2294,18 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = dpm1_step_eps_poles::<f64, Dd>(t, t_next);
+        for (x_i, &eps_i) in x.iter_mut().zip(eps) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY],
+                &[*x_i, eps_i],
+                &[c0, c1],
+            );
+        }
+        return;
+    }
     for (x_i, &eps_i) in x.iter_mut().zip(eps) {
         *x_i = c0 * *x_i + c1 * eps_i;
     }
@@ -1906,7 +2322,11 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
+    let c = { pf_velocity_x0_coefficients_in::<f64, Dd>(t) };
+    if t == 0.0 {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    c
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1994,9 +2414,27 @@ fn pf_velocity_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// Runs its stable form in `f64`, with the 1 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+///
+/// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
+    if t == 0.0 {
+        return dd::pole_sum(
+            &pf_velocity_x0_poles::<f64, Dd>(t),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`pf_velocity_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [1.0, -1.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `reverse_drift_x0` in its inputs (`x`, `x0`), as functions of `t`.
 ///
@@ -2008,7 +2446,14 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 12 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_x0_coefficients_in::<f64, Dd>(t) };
+    if t == 0.0 {
+        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+    }
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+    }
+    c
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2052,9 +2497,38 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 12 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
+    if t == 0.0 {
+        return dd::pole_sum(
+            &reverse_drift_x0_poles::<f64, Dd>(t),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+            &[c0, c1],
+        );
+    }
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_x0_poles::<f64, Dd>(t),
+            &[f64::INFINITY, 0.0],
+            &[x, x0],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`reverse_drift_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [1.0, -1.0];
+    }
+    if t == 1.0 {
+        return [1.0, 0.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
 ///
@@ -2229,12 +2703,18 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 21 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    let c = {
+        let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+        if dd::ordinary(&[t, t_next], &r) {
+            r
+        } else {
+            euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+        }
+    };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::NEG_INFINITY, 0.0, f64::INFINITY]);
     }
+    c
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2289,9 +2769,29 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 21 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+            &[x, x0, z],
+            &[c0, c1, c2],
+        );
+    }
     c0 * x + c1 * x0 + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 {
+        let v0: W = W::new(-1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 3]
 }
 /// `euler_maruyama_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -2316,6 +2816,18 @@ pub fn euler_maruyama_step_x0_slice(
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+                &[*x_i, x0_i, z_i],
+                &[c0, c1, c2],
+            );
+        }
+        return;
+    }
     for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
         *x_i = c0 * *x_i + c1 * x0_i + c2 * z_i;
     }
@@ -2532,7 +3044,11 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 15 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    reverse_drift_u_coefficients_in::<f64, Dd>(t)
+    let c = { reverse_drift_u_coefficients_in::<f64, Dd>(t) };
+    if t == 1.0 {
+        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+    }
+    c
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2606,9 +3122,27 @@ fn reverse_drift_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f
 /// Runs its stable form in `f64`, with the 1 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 15 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+///
+/// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
+    if t == 1.0 {
+        return dd::pole_sum(
+            &reverse_drift_u_poles::<f64, Dd>(t),
+            &[f64::INFINITY, 0.0],
+            &[x, u],
+            &[c0, c1],
+        );
+    }
     c0 * x + c1 * u
+}
+/// The directions of the coefficients of [`reverse_drift_u`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn reverse_drift_u_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [1.0, 0.0];
+    }
+    [f64::NAN; 2]
 }
 /// The coefficients of `euler_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
 ///
@@ -2676,7 +3210,11 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 34 operations in double-double.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
+    let c = { euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next) };
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(c, [f64::NEG_INFINITY, 0.0, f64::INFINITY]);
+    }
+    c
 }
 /// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2772,9 +3310,29 @@ fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 16 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 34 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_u_poles::<f64, Dd>(t, t_next),
+            &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+            &[x, u, z],
+            &[c0, c1, c2],
+        );
+    }
     c0 * x + c1 * u + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_u`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+#[allow(unused_variables)]
+fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 {
+        let v0: W = W::new(-1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 3]
 }
 /// `euler_maruyama_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -2801,6 +3359,18 @@ pub fn euler_maruyama_step_u_slice(
     assert_eq!(x.len(), u.len(), "`x` and `u` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_u_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &u_i), &z_i) in x.iter_mut().zip(u).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+                &[*x_i, u_i, z_i],
+                &[c0, c1, c2],
+            );
+        }
+        return;
+    }
     for ((x_i, &u_i), &z_i) in x.iter_mut().zip(u).zip(z) {
         *x_i = c0 * *x_i + c1 * u_i + c2 * z_i;
     }
@@ -3777,6 +4347,43 @@ mod dd {
         const TINY: f64 = 5.960464477539063e-8;
         times.iter().all(|t| *t == 0.0 || t.abs() >= TINY)
             && values.iter().all(|v| v.is_normal())
+    }
+    /// The limit of a field `sum c_i v_i` at an end where some coefficients `c_i` are
+    /// infinite: there `c_i ~ k_i M` with `M -> +inf`, `k` the finite directions (0 for a
+    /// coefficient of lower order), so the sum tends to the infinity of the sign of `sum k_i
+    /// v_i` (formed without overflow or cancellation). Where that is 0 because every input
+    /// with `k_i != 0` is 0, the sum is what the other terms make of it: `infinite[i]` where
+    /// `c_i` tends to that infinity (not 0), else `c_i` as given, terms with `v_i = 0` left
+    /// out. Otherwise it is `0 * inf`, undefined: NaN.
+    pub fn pole_sum(k: &[f64], infinite: &[f64], v: &[f64], c: &[f64]) -> f64 {
+        let s = k
+            .iter()
+            .zip(v)
+            .fold(
+                Xd::from_f64(0.0),
+                |s, (&k, &v)| { s + Xd::from_f64(k) * Xd::from_f64(v) },
+            )
+            .m
+            .hi;
+        if s > 0.0 {
+            f64::INFINITY
+        } else if s < 0.0 {
+            f64::NEG_INFINITY
+        } else if k.iter().zip(v).all(|(&k, &v)| k == 0.0 || v == 0.0) {
+            c.iter()
+                .zip(infinite)
+                .zip(v)
+                .filter(|(_, v)| **v != 0.0)
+                .map(|((&c, &i), v)| if i == 0.0 { c * v } else { i * v })
+                .sum()
+        } else {
+            f64::NAN
+        }
+    }
+    /// A field's coefficients `c` at a pole: `infinite[i]` where it is the infinity `c_i`
+    /// tends to, `c_i` where it is 0 (finite there).
+    pub fn at_pole<const N: usize>(c: [f64; N], infinite: [f64; N]) -> [f64; N] {
+        std::array::from_fn(|i| { if infinite[i] == 0.0 { c[i] } else { infinite[i] } })
     }
     /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
     fn frexp_exponent(x: f64) -> i64 {

@@ -342,6 +342,56 @@ fn a_step_of_length_zero_returns_x() {
     }
 }
 
+/// A step from t = 1 where alpha(1) = 0 starts from `x0_hat = (x - sigma(1) eps)/alpha(1)`,
+/// infinite: the step is the infinity of the sign of `x - sigma(1) eps` (alpha(t_next) > 0
+/// multiplies it, and the Euler steps' `1 - t_next > 0` too), not `inf - inf`; and the
+/// velocity of an x0 model at t = 0 of a VP process, `(sigma'/sigma - alpha'/alpha)(x -
+/// alpha x0) + ...` with `sigma'/sigma ~ 1/(2t)`, that of `x - x0`. Where only a term of
+/// lower order has an input (Euler-Maruyama's noise, `sqrt(g2 h) z` with `g2 -> +inf`),
+/// that term's infinity.
+#[test]
+fn fields_at_their_poles_tend_to_the_infinity_of_their_leading_terms() {
+    let inf = f64::INFINITY;
+    type Step = fn(f64, f64, f64, f64) -> f64;
+    let steps: [(&str, Step); 6] = [
+        ("cosine::ddim_step_eps", cosine::ddim_step_eps),
+        ("cosine::dpm1_step_eps", cosine::dpm1_step_eps),
+        ("cosine::euler_step_eps", cosine::euler_step_eps),
+        (
+            "rectified_flow::ddim_step_eps",
+            rectified_flow::ddim_step_eps,
+        ),
+        (
+            "rectified_flow::euler_step_eps",
+            rectified_flow::euler_step_eps,
+        ),
+        ("sd3_shift::dpm1_step_eps", sd3_shift::dpm1_step_eps),
+    ];
+    for (name, f) in steps {
+        for t_next in [0.0, 1e-300, 0.25, 0.9, 1.0 - f64::EPSILON] {
+            for (x, eps, want) in [(0.7, 0.3, inf), (0.3, 0.7, -inf), (-2.0, 1e-300, -inf)] {
+                let got = f(x, eps, 1.0, t_next);
+                assert_eq!(got, want, "{name}({x}, {eps}, 1, {t_next:e}) = {got:e}");
+            }
+        }
+    }
+    let mut x = [0.7, 0.3, -2.0];
+    cosine::ddim_step_eps_slice(&mut x, &[0.3, 0.7, 1e-300], 1.0, 0.5);
+    assert_eq!(x, [inf, -inf, -inf]);
+    for (x, x0, want) in [(0.7, 0.3, inf), (0.3, 0.7, -inf)] {
+        assert_eq!(vp_linear::pf_velocity_x0(x, x0, 0.0), want);
+        assert_eq!(cosine::pf_velocity_x0(x, x0, 0.0), want);
+    }
+    assert_eq!(
+        cosine::euler_maruyama_step_eps(0.0, 0.0, 1.0, 1.0, 0.5),
+        inf
+    );
+    assert_eq!(
+        cosine::euler_maruyama_step_eps(0.0, 0.0, -1.0, 1.0, 0.5),
+        -inf
+    );
+}
+
 /// Issue 10, item 6: at t = 1e-300 `t^2` underflows and `1/sigma^2` overflows in f64 and
 /// in double-double, and a difference such as `cos(a)^2 cos(u) - cos(u)^3` cancels below
 /// double-double precision at 1e-40. Expected values from mpmath at 3000 bits.
