@@ -178,7 +178,7 @@ fn combine(f: &Function, env: &[(&str, f64)], cs: &[f64]) -> f64 {
                         outs.iter().map(|&v| values[v].to_f64()).collect()
                     }
                 };
-                return super::runtime::pole_sum(&ks, &pole.infinite, &vs, cs);
+                return super::runtime::pole_sum(&ks, &pole.infinite, &vs);
             }
             vs.iter()
                 .zip(cs)

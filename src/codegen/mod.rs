@@ -244,10 +244,12 @@ impl Guard {
 /// `t_next` but 1). Its guard's outputs are the
 /// directions `k_i` of the coefficients there (`c_i ~ k_i M`, `M -> +inf`; a program in
 /// `t_next` for a step from t = 1), by which the field's value is the infinity of the sign
-/// of `sum k_i v_i` ([`runtime::pole_sum`]) rather than `inf - inf`; `infinite[i]` is the
-/// infinity `c_i` tends to (0 where it is finite): what the coefficient is there (its
-/// program may come out large and finite, `cos` not quite 0 at `pi/2`), and what a term
-/// of lower order (`k_i = 0`) contributes where the others' inputs are 0.
+/// of `sum k_i v_i` ([`runtime::pole_sum`]) rather than `inf - inf`, then the values there
+/// of the finite coefficients (0 for the others; the general program may compute 0/0);
+/// `infinite[i]` is the infinity `c_i` tends to (0 where it is finite): what the
+/// coefficient is there (its program may come out large and finite, `cos` not quite 0 at
+/// `pi/2`), and what a term of lower order (`k_i = 0`) contributes where the others'
+/// inputs are 0.
 #[derive(Clone, Debug)]
 pub struct Pole {
     pub guard: Guard,
@@ -641,6 +643,8 @@ struct JetForms {
     fields: Vec<fields::Field>,
     /// Jet symbol and the expression it stands for.
     values: Vec<(Symbol, ExprId)>,
+    /// Whether alpha^2 + sigma^2 = 1 (the jet forms use it).
+    vp: bool,
     /// The jet of `t` at t = 1 and of `t_next` at t_next = 0 ([`JetForms::end_values`]),
     /// computed once: every step's guards use them.
     at_one: Vec<(Symbol, Option<ExprId>)>,
@@ -687,6 +691,7 @@ impl JetForms {
             jet: j,
             fields: jet_fields,
             values,
+            vp,
             at_one: Vec::new(),
             next_at_zero: Vec::new(),
         };
@@ -827,6 +832,39 @@ impl JetForms {
     }
 }
 
+/// The coefficient of `input` in step `k` for a step of length zero, from its jet form
+/// with `t_next = t` (alpha and sigma at `t_next` those at `t`), one fraction: the
+/// identity's constants for any process, where its own formula with `t_next = t` does
+/// not simplify to one (sd_scaled_linear's `sqrt` of a cubic). None where the jet has
+/// no such coefficient.
+fn same_times_in_jet(pool: &mut Pool, jet: &JetForms, k: usize, input: &str) -> Option<ExprId> {
+    let s = pool.symbol(input);
+    let c = jet.jet_coefficient(pool, k, s)?;
+    let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
+    let j = &jet.jet;
+    let same = [
+        (j.alpha_next, pool.sym_expr(j.alpha)),
+        (j.sigma_next, pool.sym_expr(j.sigma)),
+        (tn, pool.sym_expr(t)),
+    ];
+    let c = crate::expr::subst::subst(pool, c, &same);
+    let c = crate::expr::poly::together(pool, c);
+    let c = crate::expr::simplify::simplify(pool, c);
+    if !jet.vp || pool.as_rational(c).is_some() {
+        return Some(c);
+    }
+    // A VP process's jet forms hold alpha^2 + sigma^2 where it is 1 (the identity's x
+    // coefficient with a velocity model): sigma as sqrt(1 - alpha^2).
+    let alpha = pool.sym_expr(j.alpha);
+    let one = pool.one();
+    let a2 = pool.mul(vec![alpha, alpha]);
+    let rest = pool.sub(one, a2);
+    let sigma = pool.sqrt(rest);
+    let c = crate::expr::subst::subst(pool, c, &[(j.sigma, sigma)]);
+    let c = crate::expr::poly::together(pool, c);
+    Some(crate::expr::simplify::simplify(pool, c))
+}
+
 /// The guards of field `k` at the ends: constants for a field of `t` alone; for a
 /// sampler step, programs with the ends' alpha and sigma (and derivatives, for `t` at an
 /// end) put into the coefficients' jet forms, where they are finite. A step gets a guard
@@ -868,11 +906,14 @@ fn field_guards(
     let te = pool.sym_expr(t);
     let same: Option<Vec<f64>> = coeff_exprs
         .iter()
-        .map(|(_, c)| {
+        .map(|(input, c)| {
             let mut e = crate::expr::subst::subst1(pool, *c, tn, te);
             // (The x0 step's eps estimate cancels only in one fraction.)
             if pool.as_rational(e).is_none() {
                 e = crate::expr::simplify::simplify(pool, e);
+            }
+            if pool.as_rational(e).is_none() {
+                e = same_times_in_jet(pool, jet, k, input)?;
             }
             pool.as_rational(e)
                 .and_then(num_traits::ToPrimitive::to_f64)
@@ -1034,24 +1075,26 @@ fn field_guards(
 
 /// The jet form `c` with the jet symbols in `fixed` at their values at an end; one value
 /// infinite there (lm_sqrt's alpha' at t = 1, `None`) is the limit of a rational function
-/// as X -> inf, through X = 1/w, one fraction, w = 0. None where more than one is infinite.
+/// as X -> inf, through X = 1/w, one fraction, w = 0. None where more than one infinite
+/// value is left once the finite ones are in.
 fn put_end_values(
     pool: &mut Pool,
     c: ExprId,
     fixed: &[(Symbol, Option<ExprId>)],
 ) -> Option<ExprId> {
-    let free = pool.free_symbols(c);
-    let mut map = Vec::new();
-    let mut infinite = Vec::new();
-    for (sym, value) in fixed {
-        if free.contains(sym) {
-            match value {
-                Some(v) => map.push((*sym, *v)),
-                None => infinite.push(*sym),
-            }
-        }
-    }
+    let map: Vec<(Symbol, ExprId)> = fixed
+        .iter()
+        .filter_map(|(sym, value)| value.map(|v| (*sym, v)))
+        .collect();
     let c = crate::expr::subst::subst(pool, c, &map);
+    // The infinite values the finite ones leave in (lm_sqrt's `g` in a term that
+    // alpha(1) = 0 takes out): at most one.
+    let free = pool.free_symbols(c);
+    let infinite: Vec<Symbol> = fixed
+        .iter()
+        .filter(|(sym, value)| value.is_none() && free.contains(sym))
+        .map(|(sym, _)| *sym)
+        .collect();
     match infinite.as_slice() {
         [] => Some(c),
         [x] => {
@@ -1120,11 +1163,16 @@ fn own_infinities(limits: &[Option<f64>]) -> Option<Vec<f64>> {
 }
 
 /// The directions of the coefficients `cs` (functions of `t`) at `t = end`, where one is
-/// infinite, and the infinities they tend to; None where none is, or no ratio has a limit.
+/// infinite, then the finite ones' limits ([`Pole`]), and the infinities they tend to;
+/// None where none is, or no ratio has a limit.
 fn constant_directions(pool: &mut Pool, cs: &[ExprId], end: f64) -> Option<(Vec<f64>, Vec<f64>)> {
     let at = [("t", end)];
     let limits = limits_at_times(pool, cs, &at);
     let infinite = own_infinities(&limits)?;
+    let finite: Vec<f64> = limits
+        .iter()
+        .map(|l| l.filter(|v| v.is_finite()).unwrap_or(0.0))
+        .collect();
     for (r, limit) in infinite.iter().enumerate() {
         if *limit == 0.0 {
             continue;
@@ -1134,7 +1182,8 @@ fn constant_directions(pool: &mut Pool, cs: &[ExprId], end: f64) -> Option<(Vec<
             .into_iter()
             .map(|k| k.filter(|k| k.is_finite()).map(|k| limit.signum() * k))
             .collect();
-        if let Some(ks) = ks {
+        if let Some(mut ks) = ks {
+            ks.extend(&finite);
             return Some((ks, infinite));
         }
     }
@@ -1142,9 +1191,9 @@ fn constant_directions(pool: &mut Pool, cs: &[ExprId], end: f64) -> Option<(Vec<
 }
 
 /// The directions of the coefficients of step `k` from t = 1 as a program in `t_next`
-/// ([`field_poles`]), and the infinities they tend to (the same at every probe of
-/// `t_next`; the directions finite at each and at `t_next = 0`); None where no coefficient
-/// is infinite there.
+/// ([`field_poles`]), then the finite ones' values there ([`Pole`]), and the infinities
+/// they tend to (the same at every probe of `t_next`; the directions and values finite at
+/// each and at `t_next = 0`); None where no coefficient is infinite there.
 fn step_directions(
     pool: &mut Pool,
     jet: &JetForms,
@@ -1152,7 +1201,7 @@ fn step_directions(
     coeff_exprs: &[(String, ExprId)],
     mode: Mode,
 ) -> Option<(GuardBody, Vec<f64>)> {
-    let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
+    let tn = pool.symbol("t_next");
     // Times inside (0, 1) (at t_next = 0 a process's own formula may read `sigma(0) *
     // (...)` as 0 where the other factor is infinite), then 0 for the directions.
     let probes: Vec<num_rational::BigRational> = [(1, 4), (1, 8), (1, 2), (0, 1)]
@@ -1192,25 +1241,48 @@ fn step_directions(
         for &c in &jets {
             let ratio = pool.div(c, jets[r]);
             let ratio = crate::expr::poly::together(pool, ratio);
-            let Some(kk) = put_end_values(pool, ratio, &jet.at_one) else {
-                continue 'reference;
-            };
-            let kk = crate::expr::subst::subst(pool, kk, &jet.values);
-            let kk = pool.mul(vec![sign, kk]);
-            for q in &probes {
-                let point = [
-                    (t, num_rational::BigRational::from_integer(1.into())),
-                    (tn, q.clone()),
-                ];
-                if !crate::expr::hp::eval_rounded(pool, kk, &point).is_ok_and(f64::is_finite) {
-                    continue 'reference;
-                }
+            match at_step_from_one(pool, jet, ratio, &probes) {
+                Some(kk) => ks.push(pool.mul(vec![sign, kk])),
+                None => continue 'reference,
             }
-            ks.push(kk);
+        }
+        // The finite coefficients' values there, which the general form may compute as
+        // 0/0 (shifted_cosine's Euler-Maruyama x0 coefficient, `sqrt(sigmoid(-2 log
+        // tan))/cos`).
+        for (&c, &inf) in jets.iter().zip(&infinite) {
+            let value = if inf == 0.0 {
+                at_step_from_one(pool, jet, c, &probes)?
+            } else {
+                pool.zero()
+            };
+            ks.push(value);
         }
         return guard_program(pool, &ks, mode).map(|body| (body, infinite));
     }
     None
+}
+
+/// The jet form `c` of a step from t = 1 as a function of `t_next` ([`put_end_values`]),
+/// where it is finite at each of `probes` of `t_next`.
+fn at_step_from_one(
+    pool: &mut Pool,
+    jet: &JetForms,
+    c: ExprId,
+    probes: &[num_rational::BigRational],
+) -> Option<ExprId> {
+    let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
+    let c = put_end_values(pool, c, &jet.at_one)?;
+    let c = crate::expr::subst::subst(pool, c, &jet.values);
+    probes
+        .iter()
+        .all(|q| {
+            let point = [
+                (t, num_rational::BigRational::from_integer(1.into())),
+                (tn, q.clone()),
+            ];
+            crate::expr::hp::eval_rounded(pool, c, &point).is_ok_and(f64::is_finite)
+        })
+        .then_some(c)
 }
 
 /// The guard of an Euler step from near t = 0 to any `t_next`, where a coefficient `c0 +

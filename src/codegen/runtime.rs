@@ -906,13 +906,16 @@ pub fn ordinary(times: &[f64], values: &[f64]) -> bool {
 }
 
 /// The limit of a field `sum c_i v_i` at an end where some coefficients `c_i` are
-/// infinite: there `c_i ~ k_i M` with `M -> +inf`, `k` the finite directions (0 for a
-/// coefficient of lower order), so the sum tends to the infinity of the sign of `sum k_i
-/// v_i` (formed without overflow or cancellation). Where that is 0 because every input
-/// with `k_i != 0` is 0, the sum is what the other terms make of it: `infinite[i]` where
-/// `c_i` tends to that infinity (not 0), else `c_i` as given, terms with `v_i = 0` left
-/// out. Otherwise it is `0 * inf`, undefined: NaN.
-pub fn pole_sum(k: &[f64], infinite: &[f64], v: &[f64], c: &[f64]) -> f64 {
+/// infinite. `pole` holds the directions `k` there (`c_i ~ k_i M` with `M -> +inf`, 0
+/// for a coefficient of lower order), then the finite coefficients' values at the end
+/// (0 for the others); `infinite[i]` is the infinity `c_i` tends to, or 0 where it is
+/// finite. The sum tends to the infinity of the sign of `sum k_i v_i` (formed without
+/// overflow or cancellation). Where that is 0 because every input with `k_i != 0` is 0,
+/// the sum is what the other terms make of it ([`at_pole`]'s coefficients, terms with
+/// `v_i = 0` left out). Otherwise it is `0 * inf`, undefined: NaN.
+pub fn pole_sum(pole: &[f64], infinite: &[f64], v: &[f64]) -> f64 {
+    let n = v.len();
+    let k = &pole[..n];
     let s = k
         .iter()
         .zip(v)
@@ -926,27 +929,28 @@ pub fn pole_sum(k: &[f64], infinite: &[f64], v: &[f64], c: &[f64]) -> f64 {
     } else if s < 0.0 {
         f64::NEG_INFINITY
     } else if k.iter().zip(v).all(|(&k, &v)| k == 0.0 || v == 0.0) {
-        c.iter()
-            .zip(infinite)
-            .zip(v)
-            .filter(|(_, v)| **v != 0.0)
-            .map(|((&c, &i), v)| if i == 0.0 { c * v } else { i * v })
+        (0..n)
+            .filter(|&i| v[i] != 0.0)
+            .map(|i| at_pole_one(pole, infinite, i) * v[i])
             .sum()
     } else {
         f64::NAN
     }
 }
 
-/// A field's coefficients `c` at a pole: `infinite[i]` where it is the infinity `c_i`
-/// tends to, `c_i` where it is 0 (finite there).
-pub fn at_pole<const N: usize>(c: [f64; N], infinite: [f64; N]) -> [f64; N] {
-    std::array::from_fn(|i| {
-        if infinite[i] == 0.0 {
-            c[i]
-        } else {
-            infinite[i]
-        }
-    })
+/// A field's coefficients at a pole ([`pole_sum`]'s `pole` and `infinite`): the
+/// infinity a coefficient tends to, or its finite value there.
+pub fn at_pole<const N: usize>(pole: &[f64], infinite: [f64; N]) -> [f64; N] {
+    std::array::from_fn(|i| at_pole_one(pole, &infinite, i))
+}
+
+/// Coefficient `i` of [`at_pole`].
+fn at_pole_one(pole: &[f64], infinite: &[f64], i: usize) -> f64 {
+    if infinite[i] == 0.0 {
+        pole[infinite.len() + i]
+    } else {
+        infinite[i]
+    }
 }
 
 /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.

@@ -373,26 +373,36 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                 times,
                 true,
             );
-            // At a pole the coefficients that tend to an infinity are that infinity (their
-            // program may come out large and finite there).
+            // The directions and end values at the poles (an end where some coefficients
+            // are infinite), from a function of their own.
+            let pole_name = format!("{}_poles", f.name);
+            let call = match mode {
+                Mode::Stable => format!("{pole_name}::<f64, Dd>({time_args})"),
+                Mode::Naive => format!("{pole_name}({time_args})"),
+            };
+            let infinities = |p: &super::Pole| {
+                p.infinite
+                    .iter()
+                    .map(|&v| f64_value(v))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            // At a pole the coefficients are their infinities and values there (the
+            // general program may come out large and finite, or 0/0).
             if !f.poles.is_empty() && mode == Mode::Stable {
                 let fixes: String = f
                     .poles
                     .iter()
                     .map(|p| {
                         format!(
-                            "if {} {{ return dd::at_pole(c, [{}]); }}",
+                            "if {} {{ return dd::at_pole(&{call}, [{}]); }}",
                             p.condition(*step, f64_literal),
-                            p.infinite
-                                .iter()
-                                .map(|&v| f64_value(v))
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            infinities(p)
                         )
                     })
                     .collect();
                 let wrapper = &mut views[0];
-                wrapper.result = format!("let c = {{ {} }}; {fixes} c", wrapper.result);
+                wrapper.result = format!("{fixes} {}", wrapper.result);
             }
             let params = inputs
                 .iter()
@@ -400,32 +410,21 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                 .chain(times.iter().map(|t| format!("{t}: f64")))
                 .collect::<Vec<_>>()
                 .join(", ");
-            // At a pole (an end where some coefficients are infinite), the value is the
-            // infinity the directions give (`dd::pole_sum`), not `inf - inf`.
-            let pole_name = format!("{}_poles", f.name);
-            let call = match mode {
-                Mode::Stable => format!("{pole_name}::<f64, Dd>({time_args})"),
-                Mode::Naive => format!("{pole_name}({time_args})"),
-            };
-            // For each pole, its condition and the sum there of the values `vals` gives the
-            // inputs, with the directions `k`.
+            // At a pole the value is the infinity the directions give (`dd::pole_sum`),
+            // not `inf - inf`. For each pole, its condition and the sum there of the
+            // values `vals` gives the inputs, with the directions `k`.
             let at_poles = |vals: &dyn Fn(&str) -> String, k: &str| -> Vec<(String, String)> {
                 f.poles
                     .iter()
                     .map(|p| {
                         let sum = format!(
-                            "dd::pole_sum(&{k}, &[{}], &[{}], &[{}])",
-                            p.infinite
-                                .iter()
-                                .map(|&v| f64_value(v))
-                                .collect::<Vec<_>>()
-                                .join(", "),
+                            "dd::pole_sum(&{k}, &[{}], &[{}])",
+                            infinities(p),
                             coeffs
                                 .iter()
                                 .map(|(input, _)| vals(input))
                                 .collect::<Vec<_>>()
-                                .join(", "),
-                            cnames.join(", ")
+                                .join(", ")
                         );
                         (p.condition(*step, f64_literal), sum)
                     })
@@ -464,7 +463,7 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
             if !f.poles.is_empty() {
                 views.push(FnView {
                     doc: vec![doc_literal(&format!(
-                        "The directions of the coefficients of [`{}`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.",
+                        "The directions of the coefficients of [`{}`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.",
                         f.name
                     ))],
                     public: false,
@@ -474,7 +473,7 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                         Mode::Naive => String::new(),
                     },
                     params: time_params.clone(),
-                    ret: format!("-> [f64; {n}]"),
+                    ret: format!("-> [f64; {}]", 2 * n),
                     allow_unused: true,
                     guards: guard_views(
                         &f.poles.iter().map(|p| p.guard.clone()).collect::<Vec<_>>(),
@@ -482,7 +481,7 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                         true,
                     ),
                     lets: vec![],
-                    result: format!("[f64::NAN; {n}]"),
+                    result: format!("[f64::NAN; {}]", 2 * n),
                 });
             }
             if *step {

@@ -1170,11 +1170,13 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    let c = { pf_velocity_score_coefficients_in::<f64, Dd>(t) };
     if t == 1.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &pf_velocity_score_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1219,18 +1221,17 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
             &pf_velocity_score_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::NEG_INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`pf_velocity_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 1.0 {
-        return [-1.0, -1.0];
+        return [-1.0, -1.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `reverse_drift_score` in its inputs (`x`, `score`), as functions of `t`.
 ///
@@ -1244,11 +1245,13 @@ fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_score_coefficients_in::<f64, Dd>(t) };
     if t == 1.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_score_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1297,18 +1300,17 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
             &reverse_drift_score_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::NEG_INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`reverse_drift_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 1.0 {
-        return [-1.0, -2.0];
+        return [-1.0, -2.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
 ///
@@ -1322,11 +1324,13 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 13 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { euler_step_score_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &euler_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::INFINITY],
+        );
     }
-    c
+    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1507,19 +1511,19 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
             &euler_step_score_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`euler_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_step_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v0.to_f64()];
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v0.to_f64(), v1.to_f64(), v1.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `euler_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -1542,12 +1546,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
     if t == 1.0 && t_next != t {
         let k = euler_step_score_poles::<f64, Dd>(t, t_next);
         for (x_i, &score_i) in x.iter_mut().zip(score) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::INFINITY],
-                &[*x_i, score_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::INFINITY], &[*x_i, score_i]);
         }
         return;
     }
@@ -1567,11 +1566,13 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 20 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let c = { euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &euler_maruyama_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::INFINITY, f64::INFINITY],
+        );
     }
-    c
+    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1750,17 +1751,16 @@ pub fn euler_maruyama_step_score(
             &euler_maruyama_step_score_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::INFINITY, f64::INFINITY],
             &[x, score, z],
-            &[c0, c1, c2],
         );
     }
     c0 * x + c1 * score + c2 * z
 }
-/// The directions of the coefficients of [`euler_maruyama_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_maruyama_step_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
-) -> [f64; 3] {
+) -> [f64; 6] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(3.116901585250538, 1.271000383352227e-16);
@@ -1775,9 +1775,16 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
         let v10: W = v8 - v9;
         let v11: W = v6 / v10;
         let v12: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v11.to_f64(), v12.to_f64()];
+        return [
+            v0.to_f64(),
+            v11.to_f64(),
+            v12.to_f64(),
+            v12.to_f64(),
+            v12.to_f64(),
+            v12.to_f64(),
+        ];
     }
-    [f64::NAN; 3]
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -1811,7 +1818,6 @@ pub fn euler_maruyama_step_score_slice(
                 &k,
                 &[f64::INFINITY, f64::INFINITY, f64::INFINITY],
                 &[*x_i, score_i, z_i],
-                &[c0, c1, c2],
             );
         }
         return;
@@ -1830,11 +1836,13 @@ pub fn euler_maruyama_step_score_slice(
 ///
 /// Runs its stable form in `f64`, with the 31 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { ddim_step_score_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &ddim_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::INFINITY],
+        );
     }
-    c
+    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1900,19 +1908,19 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
             &ddim_step_score_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`ddim_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`ddim_step_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v0.to_f64()];
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v0.to_f64(), v1.to_f64(), v1.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `ddim_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -1933,12 +1941,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     if t == 1.0 && t_next != t {
         let k = ddim_step_score_poles::<f64, Dd>(t, t_next);
         for (x_i, &score_i) in x.iter_mut().zip(score) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::INFINITY],
-                &[*x_i, score_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::INFINITY], &[*x_i, score_i]);
         }
         return;
     }
@@ -1956,11 +1959,13 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Runs its stable form in `f64`, with the 31 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &dpm1_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::INFINITY],
+        );
     }
-    c
+    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2026,19 +2031,19 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
             &dpm1_step_score_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`dpm1_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`dpm1_step_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v0.to_f64()];
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v0.to_f64(), v1.to_f64(), v1.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `dpm1_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -2059,12 +2064,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     if t == 1.0 && t_next != t {
         let k = dpm1_step_score_poles::<f64, Dd>(t, t_next);
         for (x_i, &score_i) in x.iter_mut().zip(score) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::INFINITY],
-                &[*x_i, score_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::INFINITY], &[*x_i, score_i]);
         }
         return;
     }
@@ -2084,14 +2084,16 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let c = { pf_velocity_eps_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [0.0, f64::INFINITY]);
+        return dd::at_pole(&pf_velocity_eps_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
     }
     if t == 1.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &pf_velocity_eps_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::INFINITY],
+        );
     }
-    c
+    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2184,7 +2186,6 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
             &pf_velocity_eps_poles::<f64, Dd>(t),
             &[0.0, f64::INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     if t == 1.0 {
@@ -2192,21 +2193,20 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
             &pf_velocity_eps_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`pf_velocity_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [0.0, 1.0];
+        return [0.0, 1.0, -0.019428137862340523, 0.0];
     }
     if t == 1.0 {
-        return [-1.0, 1.0];
+        return [-1.0, 1.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `reverse_drift_eps` in its inputs (`x`, `eps`), as functions of `t`.
 ///
@@ -2220,14 +2220,16 @@ fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_eps_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [0.0, f64::INFINITY]);
+        return dd::at_pole(&reverse_drift_eps_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
     }
     if t == 1.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_eps_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::INFINITY],
+        );
     }
-    c
+    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2320,7 +2322,6 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
             &reverse_drift_eps_poles::<f64, Dd>(t),
             &[0.0, f64::INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     if t == 1.0 {
@@ -2328,21 +2329,20 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
             &reverse_drift_eps_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`reverse_drift_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [0.0, 1.0];
+        return [0.0, 1.0, -0.019428137862340523, 0.0];
     }
     if t == 1.0 {
-        return [-1.0, 2.0];
+        return [-1.0, 2.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
 ///
@@ -2356,11 +2356,13 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 29 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { euler_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &euler_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2649,14 +2651,13 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
             &euler_step_eps_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`euler_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(1.558450792625269, 6.355001916761135e-17);
@@ -2667,9 +2668,10 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] 
         let v6: W = v3 - v5;
         let v7: W = v5 - v3;
         let v8: W = v6 / v7;
-        return [v0.to_f64(), v8.to_f64()];
+        let v9: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v8.to_f64(), v9.to_f64(), v9.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `euler_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -2692,12 +2694,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     if t == 1.0 && t_next != t {
         let k = euler_step_eps_poles::<f64, Dd>(t, t_next);
         for (x_i, &eps_i) in x.iter_mut().zip(eps) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::NEG_INFINITY],
-                &[*x_i, eps_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, eps_i]);
         }
         return;
     }
@@ -2717,11 +2714,13 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 36 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let c = { euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+        );
     }
-    c
+    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -3052,17 +3051,16 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
             &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
             &[x, eps, z],
-            &[c0, c1, c2],
         );
     }
     c0 * x + c1 * eps + c2 * z
 }
-/// The directions of the coefficients of [`euler_maruyama_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_maruyama_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
-) -> [f64; 3] {
+) -> [f64; 6] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(3.116901585250538, 1.271000383352227e-16);
@@ -3077,9 +3075,16 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
         let v10: W = v8 - v9;
         let v11: W = v6 / v10;
         let v12: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v11.to_f64(), v12.to_f64()];
+        return [
+            v0.to_f64(),
+            v11.to_f64(),
+            v12.to_f64(),
+            v12.to_f64(),
+            v12.to_f64(),
+            v12.to_f64(),
+        ];
     }
-    [f64::NAN; 3]
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -3113,7 +3118,6 @@ pub fn euler_maruyama_step_eps_slice(
                 &k,
                 &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
                 &[*x_i, eps_i, z_i],
-                &[c0, c1, c2],
             );
         }
         return;
@@ -3132,11 +3136,13 @@ pub fn euler_maruyama_step_eps_slice(
 ///
 /// Runs its stable form in `f64`, with the 30 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &ddim_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -3201,20 +3207,20 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
             &ddim_step_eps_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`ddim_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`ddim_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `ddim_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -3235,12 +3241,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     if t == 1.0 && t_next != t {
         let k = ddim_step_eps_poles::<f64, Dd>(t, t_next);
         for (x_i, &eps_i) in x.iter_mut().zip(eps) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::NEG_INFINITY],
-                &[*x_i, eps_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, eps_i]);
         }
         return;
     }
@@ -3258,11 +3259,13 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 30 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &dpm1_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -3327,20 +3330,20 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
             &dpm1_step_eps_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`dpm1_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`dpm1_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `dpm1_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -3361,12 +3364,7 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     if t == 1.0 && t_next != t {
         let k = dpm1_step_eps_poles::<f64, Dd>(t, t_next);
         for (x_i, &eps_i) in x.iter_mut().zip(eps) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::NEG_INFINITY],
-                &[*x_i, eps_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, eps_i]);
         }
         return;
     }
@@ -3386,11 +3384,13 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 21 operations in double-double.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let c = { pf_velocity_x0_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &pf_velocity_x0_poles::<f64, Dd>(t),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -3470,18 +3470,17 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
             &pf_velocity_x0_poles::<f64, Dd>(t),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, x0],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * x0
 }
-/// The directions of the coefficients of [`pf_velocity_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [1.0, -1.0];
+        return [1.0, -1.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `reverse_drift_x0` in its inputs (`x`, `x0`), as functions of `t`.
 ///
@@ -3495,14 +3494,16 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 27 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_x0_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_x0_poles::<f64, Dd>(t),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
     if t == 1.0 {
-        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+        return dd::at_pole(&reverse_drift_x0_poles::<f64, Dd>(t), [f64::INFINITY, 0.0]);
     }
-    c
+    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -3598,7 +3599,6 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
             &reverse_drift_x0_poles::<f64, Dd>(t),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, x0],
-            &[c0, c1],
         );
     }
     if t == 1.0 {
@@ -3606,21 +3606,20 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
             &reverse_drift_x0_poles::<f64, Dd>(t),
             &[f64::INFINITY, 0.0],
             &[x, x0],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * x0
 }
-/// The directions of the coefficients of [`reverse_drift_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [1.0, -1.0];
+        return [1.0, -1.0, 0.0, 0.0];
     }
     if t == 1.0 {
-        return [1.0, 0.0];
+        return [1.0, 0.0, 0.0, -3.116901585250538];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
 ///
@@ -3962,11 +3961,13 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25, 0.28125, 0.3125, 0.375).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let c = { euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::NEG_INFINITY, 0.0, f64::INFINITY]);
+        return dd::at_pole(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::NEG_INFINITY, 0.0, f64::INFINITY],
+        );
     }
-    c
+    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
@@ -4676,20 +4677,31 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
             &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
             &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
             &[x, x0, z],
-            &[c0, c1, c2],
         );
     }
     c0 * x + c1 * x0 + c2 * z
 }
-/// The directions of the coefficients of [`euler_maruyama_step_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_maruyama_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 3] {
+fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
     if t == 1.0 {
         let v0: W = W::new(-1.0, 0.0);
         let v1: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v1.to_f64(), v1.to_f64()];
+        let v2: W = W::new(-3.116901585250538, -1.271000383352227e-16);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 - v4;
+        let v6: W = v2 * v5;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v6.to_f64(),
+            v1.to_f64(),
+        ];
     }
-    [f64::NAN; 3]
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -4723,7 +4735,6 @@ pub fn euler_maruyama_step_x0_slice(
                 &k,
                 &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
                 &[*x_i, x0_i, z_i],
-                &[c0, c1, c2],
             );
         }
         return;
@@ -5000,11 +5011,10 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_u_coefficients_in::<f64, Dd>(t) };
     if t == 1.0 {
-        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+        return dd::at_pole(&reverse_drift_u_poles::<f64, Dd>(t), [f64::INFINITY, 0.0]);
     }
-    c
+    reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -5049,18 +5059,17 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
             &reverse_drift_u_poles::<f64, Dd>(t),
             &[f64::INFINITY, 0.0],
             &[x, u],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * u
 }
-/// The directions of the coefficients of [`reverse_drift_u`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_u`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_u_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_u_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 1.0 {
-        return [1.0, 0.0];
+        return [1.0, 0.0, 0.0, 2.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
 ///
@@ -5128,11 +5137,13 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let c = { euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::NEG_INFINITY, 0.0, f64::INFINITY]);
+        return dd::at_pole(
+            &euler_maruyama_step_u_poles::<f64, Dd>(t, t_next),
+            [f64::NEG_INFINITY, 0.0, f64::INFINITY],
+        );
     }
-    c
+    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
@@ -5268,20 +5279,32 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
             &euler_maruyama_step_u_poles::<f64, Dd>(t, t_next),
             &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
             &[x, u, z],
-            &[c0, c1, c2],
         );
     }
     c0 * x + c1 * u + c2 * z
 }
-/// The directions of the coefficients of [`euler_maruyama_step_u`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_maruyama_step_u`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 3] {
+fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
     if t == 1.0 {
         let v0: W = W::new(-1.0, 0.0);
         let v1: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v1.to_f64(), v1.to_f64()];
+        let v2: W = W::new(2.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t);
+        let v6: W = v2 * v5;
+        let v7: W = v4 - v6;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v7.to_f64(),
+            v1.to_f64(),
+        ];
     }
-    [f64::NAN; 3]
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -5315,7 +5338,6 @@ pub fn euler_maruyama_step_u_slice(
                 &k,
                 &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
                 &[*x_i, u_i, z_i],
-                &[c0, c1, c2],
             );
         }
         return;
@@ -5580,11 +5602,10 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 17 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
-    let c = { pf_velocity_v_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::INFINITY]);
+        return dd::at_pole(&pf_velocity_v_poles::<f64, Dd>(t), [f64::INFINITY]);
     }
-    c
+    pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
@@ -5637,22 +5658,17 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
     if t == 0.0 {
-        return dd::pole_sum(
-            &pf_velocity_v_poles::<f64, Dd>(t),
-            &[f64::INFINITY],
-            &[v],
-            &[c0],
-        );
+        return dd::pole_sum(&pf_velocity_v_poles::<f64, Dd>(t), &[f64::INFINITY], &[v]);
     }
     c0 * v
 }
-/// The directions of the coefficients of [`pf_velocity_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
-        return [1.0];
+        return [1.0, 0.0];
     }
-    [f64::NAN; 1]
+    [f64::NAN; 2]
 }
 /// The coefficients of `reverse_drift_v` in its inputs (`x`, `v`), as functions of `t`.
 ///
@@ -5666,14 +5682,13 @@ fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 22 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_v_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [0.0, f64::INFINITY]);
+        return dd::at_pole(&reverse_drift_v_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
     }
     if t == 1.0 {
-        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+        return dd::at_pole(&reverse_drift_v_poles::<f64, Dd>(t), [f64::INFINITY, 0.0]);
     }
-    c
+    reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -5759,7 +5774,6 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
             &reverse_drift_v_poles::<f64, Dd>(t),
             &[0.0, f64::INFINITY],
             &[x, v],
-            &[c0, c1],
         );
     }
     if t == 1.0 {
@@ -5767,21 +5781,20 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
             &reverse_drift_v_poles::<f64, Dd>(t),
             &[f64::INFINITY, 0.0],
             &[x, v],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * v
 }
-/// The directions of the coefficients of [`reverse_drift_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [0.0, 1.0];
+        return [0.0, 1.0, 0.019428137862340523, 0.0];
     }
     if t == 1.0 {
-        return [1.0, 0.0];
+        return [1.0, 0.0, 0.0, 3.116901585250538];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_v` in its inputs (`x`, `v`), as functions of `t`, `t_next`.
 ///
@@ -5886,11 +5899,13 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.21875, 0.25).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let c = { euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::NEG_INFINITY, 0.0, f64::INFINITY]);
+        return dd::at_pole(
+            &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
+            [f64::NEG_INFINITY, 0.0, f64::INFINITY],
+        );
     }
-    c
+    euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
@@ -6574,20 +6589,31 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
             &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
             &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
             &[x, v, z],
-            &[c0, c1, c2],
         );
     }
     c0 * x + c1 * v + c2 * z
 }
-/// The directions of the coefficients of [`euler_maruyama_step_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_maruyama_step_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 3] {
+fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
     if t == 1.0 {
         let v0: W = W::new(-1.0, 0.0);
         let v1: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v1.to_f64(), v1.to_f64()];
+        let v2: W = W::new(3.116901585250538, 1.271000383352227e-16);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 - v4;
+        let v6: W = v2 * v5;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v6.to_f64(),
+            v1.to_f64(),
+        ];
     }
-    [f64::NAN; 3]
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -6621,7 +6647,6 @@ pub fn euler_maruyama_step_v_slice(
                 &k,
                 &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
                 &[*x_i, v_i, z_i],
-                &[c0, c1, c2],
             );
         }
         return;
@@ -7654,13 +7679,16 @@ mod dd {
             && values.iter().all(|v| v.is_normal())
     }
     /// The limit of a field `sum c_i v_i` at an end where some coefficients `c_i` are
-    /// infinite: there `c_i ~ k_i M` with `M -> +inf`, `k` the finite directions (0 for a
-    /// coefficient of lower order), so the sum tends to the infinity of the sign of `sum k_i
-    /// v_i` (formed without overflow or cancellation). Where that is 0 because every input
-    /// with `k_i != 0` is 0, the sum is what the other terms make of it: `infinite[i]` where
-    /// `c_i` tends to that infinity (not 0), else `c_i` as given, terms with `v_i = 0` left
-    /// out. Otherwise it is `0 * inf`, undefined: NaN.
-    pub fn pole_sum(k: &[f64], infinite: &[f64], v: &[f64], c: &[f64]) -> f64 {
+    /// infinite. `pole` holds the directions `k` there (`c_i ~ k_i M` with `M -> +inf`, 0
+    /// for a coefficient of lower order), then the finite coefficients' values at the end
+    /// (0 for the others); `infinite[i]` is the infinity `c_i` tends to, or 0 where it is
+    /// finite. The sum tends to the infinity of the sign of `sum k_i v_i` (formed without
+    /// overflow or cancellation). Where that is 0 because every input with `k_i != 0` is 0,
+    /// the sum is what the other terms make of it ([`at_pole`]'s coefficients, terms with
+    /// `v_i = 0` left out). Otherwise it is `0 * inf`, undefined: NaN.
+    pub fn pole_sum(pole: &[f64], infinite: &[f64], v: &[f64]) -> f64 {
+        let n = v.len();
+        let k = &pole[..n];
         let s = k
             .iter()
             .zip(v)
@@ -7675,20 +7703,22 @@ mod dd {
         } else if s < 0.0 {
             f64::NEG_INFINITY
         } else if k.iter().zip(v).all(|(&k, &v)| k == 0.0 || v == 0.0) {
-            c.iter()
-                .zip(infinite)
-                .zip(v)
-                .filter(|(_, v)| **v != 0.0)
-                .map(|((&c, &i), v)| if i == 0.0 { c * v } else { i * v })
+            (0..n)
+                .filter(|&i| v[i] != 0.0)
+                .map(|i| at_pole_one(pole, infinite, i) * v[i])
                 .sum()
         } else {
             f64::NAN
         }
     }
-    /// A field's coefficients `c` at a pole: `infinite[i]` where it is the infinity `c_i`
-    /// tends to, `c_i` where it is 0 (finite there).
-    pub fn at_pole<const N: usize>(c: [f64; N], infinite: [f64; N]) -> [f64; N] {
-        std::array::from_fn(|i| { if infinite[i] == 0.0 { c[i] } else { infinite[i] } })
+    /// A field's coefficients at a pole ([`pole_sum`]'s `pole` and `infinite`): the
+    /// infinity a coefficient tends to, or its finite value there.
+    pub fn at_pole<const N: usize>(pole: &[f64], infinite: [f64; N]) -> [f64; N] {
+        std::array::from_fn(|i| at_pole_one(pole, &infinite, i))
+    }
+    /// Coefficient `i` of [`at_pole`].
+    fn at_pole_one(pole: &[f64], infinite: &[f64], i: usize) -> f64 {
+        if infinite[i] == 0.0 { pole[infinite.len() + i] } else { infinite[i] }
     }
     /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
     fn frexp_exponent(x: f64) -> i64 {

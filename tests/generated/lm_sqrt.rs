@@ -9,7 +9,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Narrow, Real, Xd};
+use dd::{Dd, Narrow, Real};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "lm_sqrt";
 /// `alpha(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -582,14 +582,19 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    let c = { pf_velocity_score_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &pf_velocity_score_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::NEG_INFINITY],
+        );
     }
     if t == 1.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &pf_velocity_score_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -636,7 +641,6 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
             &pf_velocity_score_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::NEG_INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     if t == 1.0 {
@@ -644,21 +648,20 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
             &pf_velocity_score_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::NEG_INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`pf_velocity_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [-1.0, -1.0];
+        return [-1.0, -1.0, 0.0, 0.0];
     }
     if t == 1.0 {
-        return [-1.0, -1.0];
+        return [-1.0, -1.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `reverse_drift_score` in its inputs (`x`, `score`), as functions of `t`.
 ///
@@ -672,14 +675,19 @@ fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_score_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_score_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::NEG_INFINITY],
+        );
     }
     if t == 1.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_score_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -731,7 +739,6 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
             &reverse_drift_score_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::NEG_INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     if t == 1.0 {
@@ -739,21 +746,20 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
             &reverse_drift_score_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::NEG_INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`reverse_drift_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [-1.0, -2.0];
+        return [-1.0, -2.0, 0.0, 0.0];
     }
     if t == 1.0 {
-        return [-1.0, -2.0];
+        return [-1.0, -2.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
 ///
@@ -767,11 +773,13 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { euler_step_score_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &euler_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::INFINITY],
+        );
     }
-    c
+    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -870,19 +878,19 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
             &euler_step_score_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`euler_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_step_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v0.to_f64()];
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v0.to_f64(), v1.to_f64(), v1.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `euler_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -905,12 +913,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
     if t == 1.0 && t_next != t {
         let k = euler_step_score_poles::<f64, Dd>(t, t_next);
         for (x_i, &score_i) in x.iter_mut().zip(score) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::INFINITY],
-                &[*x_i, score_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::INFINITY], &[*x_i, score_i]);
         }
         return;
     }
@@ -930,6 +933,12 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 22 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::INFINITY, f64::INFINITY],
+        );
+    }
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -1008,6 +1017,8 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 22 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1016,7 +1027,35 @@ pub fn euler_maruyama_step_score(
     t_next: f64,
 ) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY, f64::INFINITY],
+            &[x, score, z],
+        );
+    }
     c0 * x + c1 * score + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 6] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::new(0.0, 0.0);
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+        ];
+    }
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -1043,6 +1082,17 @@ pub fn euler_maruyama_step_score_slice(
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_score_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &score_i), &z_i) in x.iter_mut().zip(score).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY, f64::INFINITY],
+                &[*x_i, score_i, z_i],
+            );
+        }
+        return;
+    }
     for ((x_i, &score_i), &z_i) in x.iter_mut().zip(score).zip(z) {
         *x_i = c0 * *x_i + c1 * score_i + c2 * z_i;
     }
@@ -1057,11 +1107,13 @@ pub fn euler_maruyama_step_score_slice(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { ddim_step_score_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &ddim_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::INFINITY],
+        );
     }
-    c
+    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1105,19 +1157,19 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
             &ddim_step_score_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`ddim_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`ddim_step_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v0.to_f64()];
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v0.to_f64(), v1.to_f64(), v1.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `ddim_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -1138,12 +1190,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     if t == 1.0 && t_next != t {
         let k = ddim_step_score_poles::<f64, Dd>(t, t_next);
         for (x_i, &score_i) in x.iter_mut().zip(score) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::INFINITY],
-                &[*x_i, score_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::INFINITY], &[*x_i, score_i]);
         }
         return;
     }
@@ -1161,11 +1208,13 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &dpm1_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::INFINITY],
+        );
     }
-    c
+    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1209,19 +1258,19 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
             &dpm1_step_score_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`dpm1_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`dpm1_step_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v0.to_f64()];
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v0.to_f64(), v1.to_f64(), v1.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `dpm1_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -1242,12 +1291,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     if t == 1.0 && t_next != t {
         let k = dpm1_step_score_poles::<f64, Dd>(t, t_next);
         for (x_i, &score_i) in x.iter_mut().zip(score) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::INFINITY],
-                &[*x_i, score_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::INFINITY], &[*x_i, score_i]);
         }
         return;
     }
@@ -1265,14 +1309,19 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let c = { pf_velocity_eps_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &pf_velocity_eps_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::INFINITY],
+        );
     }
     if t == 1.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &pf_velocity_eps_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::INFINITY],
+        );
     }
-    c
+    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1311,7 +1360,6 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
             &pf_velocity_eps_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     if t == 1.0 {
@@ -1319,21 +1367,20 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
             &pf_velocity_eps_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`pf_velocity_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [0.0, 1.0];
+        return [0.0, 1.0, 0.0, 0.0];
     }
     if t == 1.0 {
-        return [-1.0, 1.0];
+        return [-1.0, 1.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `reverse_drift_eps` in its inputs (`x`, `eps`), as functions of `t`.
 ///
@@ -1345,14 +1392,19 @@ fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_eps_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_eps_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::INFINITY],
+        );
     }
     if t == 1.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_eps_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::INFINITY],
+        );
     }
-    c
+    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1391,7 +1443,6 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
             &reverse_drift_eps_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     if t == 1.0 {
@@ -1399,21 +1450,20 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
             &reverse_drift_eps_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`reverse_drift_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [0.0, 1.0];
+        return [0.0, 1.0, 0.0, 0.0];
     }
     if t == 1.0 {
-        return [-1.0, 2.0];
+        return [-1.0, 2.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
 ///
@@ -1427,11 +1477,13 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { euler_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &euler_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1510,20 +1562,20 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
             &euler_step_eps_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`euler_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `euler_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -1546,12 +1598,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     if t == 1.0 && t_next != t {
         let k = euler_step_eps_poles::<f64, Dd>(t, t_next);
         for (x_i, &eps_i) in x.iter_mut().zip(eps) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::NEG_INFINITY],
-                &[*x_i, eps_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, eps_i]);
         }
         return;
     }
@@ -1571,6 +1618,12 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 26 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+        );
+    }
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -1658,9 +1711,39 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 26 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+            &[x, eps, z],
+        );
+    }
     c0 * x + c1 * eps + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 6] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-2.0, 0.0);
+        let v2: W = W::new(0.0, 0.0);
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+        ];
+    }
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -1687,6 +1770,17 @@ pub fn euler_maruyama_step_eps_slice(
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+                &[*x_i, eps_i, z_i],
+            );
+        }
+        return;
+    }
     for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
         *x_i = c0 * *x_i + c1 * eps_i + c2 * z_i;
     }
@@ -1701,11 +1795,13 @@ pub fn euler_maruyama_step_eps_slice(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &ddim_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1749,20 +1845,20 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
             &ddim_step_eps_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`ddim_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`ddim_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `ddim_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -1783,12 +1879,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     if t == 1.0 && t_next != t {
         let k = ddim_step_eps_poles::<f64, Dd>(t, t_next);
         for (x_i, &eps_i) in x.iter_mut().zip(eps) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::NEG_INFINITY],
-                &[*x_i, eps_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, eps_i]);
         }
         return;
     }
@@ -1806,11 +1897,13 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &dpm1_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1854,20 +1947,20 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
             &dpm1_step_eps_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`dpm1_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`dpm1_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `dpm1_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -1888,12 +1981,7 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     if t == 1.0 && t_next != t {
         let k = dpm1_step_eps_poles::<f64, Dd>(t, t_next);
         for (x_i, &eps_i) in x.iter_mut().zip(eps) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::NEG_INFINITY],
-                &[*x_i, eps_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, eps_i]);
         }
         return;
     }
@@ -1913,14 +2001,19 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let c = { pf_velocity_x0_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &pf_velocity_x0_poles::<f64, Dd>(t),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
     if t == 1.0 {
-        return dd::at_pole(c, [0.0, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &pf_velocity_x0_poles::<f64, Dd>(t),
+            [0.0, f64::NEG_INFINITY],
+        );
     }
-    c
+    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1973,7 +2066,6 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
             &pf_velocity_x0_poles::<f64, Dd>(t),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, x0],
-            &[c0, c1],
         );
     }
     if t == 1.0 {
@@ -1981,21 +2073,20 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
             &pf_velocity_x0_poles::<f64, Dd>(t),
             &[0.0, f64::NEG_INFINITY],
             &[x, x0],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * x0
 }
-/// The directions of the coefficients of [`pf_velocity_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [1.0, -1.0];
+        return [1.0, -1.0, 0.0, 0.0];
     }
     if t == 1.0 {
-        return [-0.0, -1.0];
+        return [-0.0, -1.0, 0.25, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `reverse_drift_x0` in its inputs (`x`, `x0`), as functions of `t`.
 ///
@@ -2009,14 +2100,19 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.03125, 0.125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 21 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_x0_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_x0_poles::<f64, Dd>(t),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
     if t == 1.0 {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_x0_poles::<f64, Dd>(t),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2164,7 +2260,6 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
             &reverse_drift_x0_poles::<f64, Dd>(t),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, x0],
-            &[c0, c1],
         );
     }
     if t == 1.0 {
@@ -2172,21 +2267,20 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
             &reverse_drift_x0_poles::<f64, Dd>(t),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, x0],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * x0
 }
-/// The directions of the coefficients of [`reverse_drift_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [1.0, -1.0];
+        return [1.0, -1.0, 0.0, 0.0];
     }
     if t == 1.0 {
-        return [1.0, 0.0];
+        return [1.0, 0.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
 ///
@@ -2200,11 +2294,13 @@ fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { euler_step_x0_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [0.0, f64::INFINITY]);
+        return dd::at_pole(
+            &euler_step_x0_poles::<f64, Dd>(t, t_next),
+            [0.0, f64::INFINITY],
+        );
     }
-    c
+    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2349,20 +2445,25 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
             &euler_step_x0_poles::<f64, Dd>(t, t_next),
             &[0.0, f64::INFINITY],
             &[x, x0],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * x0
 }
-/// The directions of the coefficients of [`euler_step_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(0.0, 0.0);
         let v1: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
+        let v2: W = W::new(0.25, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 - v4 + v6;
+        return [v0.to_f64(), v1.to_f64(), v7.to_f64(), v0.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `euler_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
@@ -2385,7 +2486,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     if t == 1.0 && t_next != t {
         let k = euler_step_x0_poles::<f64, Dd>(t, t_next);
         for (x_i, &x0_i) in x.iter_mut().zip(x0) {
-            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY], &[*x_i, x0_i], &[c0, c1]);
+            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY], &[*x_i, x0_i]);
         }
         return;
     }
@@ -2403,6 +2504,12 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 12 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::NEG_INFINITY, f64::INFINITY, f64::INFINITY],
+        );
+    }
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -2449,9 +2556,35 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 12 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::NEG_INFINITY, f64::INFINITY, f64::INFINITY],
+            &[x, x0, z],
+        );
+    }
     c0 * x + c1 * x0 + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
+    if t == 1.0 {
+        let v0: W = W::new(-1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+        ];
+    }
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -2476,6 +2609,17 @@ pub fn euler_maruyama_step_x0_slice(
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::NEG_INFINITY, f64::INFINITY, f64::INFINITY],
+                &[*x_i, x0_i, z_i],
+            );
+        }
+        return;
+    }
     for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
         *x_i = c0 * *x_i + c1 * x0_i + c2 * z_i;
     }
@@ -2672,14 +2816,13 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_u_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+        return dd::at_pole(&reverse_drift_u_poles::<f64, Dd>(t), [f64::INFINITY, 0.0]);
     }
     if t == 1.0 {
-        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+        return dd::at_pole(&reverse_drift_u_poles::<f64, Dd>(t), [f64::INFINITY, 0.0]);
     }
-    c
+    reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2728,7 +2871,6 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
             &reverse_drift_u_poles::<f64, Dd>(t),
             &[f64::INFINITY, 0.0],
             &[x, u],
-            &[c0, c1],
         );
     }
     if t == 1.0 {
@@ -2736,21 +2878,20 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
             &reverse_drift_u_poles::<f64, Dd>(t),
             &[f64::INFINITY, 0.0],
             &[x, u],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * u
 }
-/// The directions of the coefficients of [`reverse_drift_u`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_u`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_u_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_u_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [1.0, 0.0];
+        return [1.0, 0.0, 0.0, 2.0];
     }
     if t == 1.0 {
-        return [1.0, 0.0];
+        return [1.0, 0.0, 0.0, 2.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
 ///
@@ -2814,16 +2955,15 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.75, 0.9375).
+/// Runs its stable form in `f64`, with the 8 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_u_coefficients_in::<Xd, Xd>(t, t_next)
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_u_poles::<f64, Dd>(t, t_next),
+            [f64::NEG_INFINITY, 0.0, f64::INFINITY],
+        );
     }
+    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2833,86 +2973,6 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
-    if t_next == 0.0 && t < 1.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(1.25, 0.0);
-        let v2: W = W::from_f64(t);
-        let v3: W = v2.sqrt();
-        let v4: W = v1 * v3;
-        let v5: W = v0 - v4;
-        let v6: W = v0 - v3;
-        let v7: W = v5 / v6;
-        let v8: W = W::new(-2.0, 0.0);
-        let v9: W = v8 * v2;
-        let v10: W = W::new(-0.5, 0.0);
-        let v11: W = v2 - v3;
-        let v12: W = v10 / v11;
-        let v13: W = v12.sqrt();
-        let v14: W = v3 * v13;
-        return [v7.to_f64(), v9.to_f64(), v14.to_f64()];
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.9375 {
-        return euler_maruyama_step_u_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: W = W::new(1.25, 0.0);
-    let v1: W = W::from_f64(t);
-    let v2: W = v0 * v1;
-    let v3: W = v1.sqrt();
-    let v4: W = W::new(0.25, 0.0);
-    let v5: W = W::from_f64(t_next);
-    let v6: W = v4 * v5;
-    let v7: W = v2 - v3 - v6;
-    let v8: W = v1 - v3;
-    let v9: W = v7 / v8;
-    let v10: W = W::new(2.0, 0.0);
-    let v11: W = v10 * v5;
-    let v12: W = v10 * v1;
-    let v13: W = v11 - v12;
-    let v14: W = v5 - v1;
-    let v15: W = v14.abs();
-    let v16: W = v15.sqrt();
-    let v17: W = W::new(-0.5, 0.0);
-    let v18: W = v17 / v8;
-    let v19: W = v18.sqrt();
-    let v20: W = v16 * v19;
-    [v9.to_f64(), v13.to_f64(), v20.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = v1.widen().sqrt();
-    let v4: N = N::new(0.25, 0.0);
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v4 * v5;
-    let v7: W = v2 - v3 - v6.widen();
-    let v8: W = v1.widen() - v3;
-    let v9: N = N::narrow(v7) / N::narrow(v8);
-    let v10: N = N::new(2.0, 0.0);
-    let v11: W = v10.widen() * v5.widen();
-    let v12: W = v10.widen() * v1.widen();
-    let v13: W = v11 - v12;
-    let v14: N = v5 - v1;
-    let v15: N = v14.abs();
-    let v16: N = v15.sqrt();
-    let v17: N = N::new(-0.5, 0.0);
-    let v18: N = v17 / N::narrow(v8);
-    let v19: N = v18.sqrt();
-    let v20: N = v16 * v19;
-    [v9.to_f64(), v13.to_f64(), v20.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
     let v0: N = N::new(1.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
@@ -2942,12 +3002,42 @@ fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, with the 8 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.75, 0.9375).
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_u_poles::<f64, Dd>(t, t_next),
+            &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+            &[x, u, z],
+        );
+    }
     c0 * x + c1 * u + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_u`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
+    if t == 1.0 {
+        let v0: W = W::new(-1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        let v2: W = W::new(2.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t);
+        let v6: W = v2 * v5;
+        let v7: W = v4 - v6;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v7.to_f64(),
+            v1.to_f64(),
+        ];
+    }
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -2957,9 +3047,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.75, 0.9375).
+/// Runs its stable form in `f64`, with the 8 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2974,6 +3062,17 @@ pub fn euler_maruyama_step_u_slice(
     assert_eq!(x.len(), u.len(), "`x` and `u` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_u_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &u_i), &z_i) in x.iter_mut().zip(u).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+                &[*x_i, u_i, z_i],
+            );
+        }
+        return;
+    }
     for ((x_i, &u_i), &z_i) in x.iter_mut().zip(u).zip(z) {
         *x_i = c0 * *x_i + c1 * u_i + c2 * z_i;
     }
@@ -3152,14 +3251,13 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
-    let c = { pf_velocity_v_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::INFINITY]);
+        return dd::at_pole(&pf_velocity_v_poles::<f64, Dd>(t), [f64::INFINITY]);
     }
     if t == 1.0 {
-        return dd::at_pole(c, [f64::INFINITY]);
+        return dd::at_pole(&pf_velocity_v_poles::<f64, Dd>(t), [f64::INFINITY]);
     }
-    c
+    pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
@@ -3212,33 +3310,23 @@ fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
     if t == 0.0 {
-        return dd::pole_sum(
-            &pf_velocity_v_poles::<f64, Dd>(t),
-            &[f64::INFINITY],
-            &[v],
-            &[c0],
-        );
+        return dd::pole_sum(&pf_velocity_v_poles::<f64, Dd>(t), &[f64::INFINITY], &[v]);
     }
     if t == 1.0 {
-        return dd::pole_sum(
-            &pf_velocity_v_poles::<f64, Dd>(t),
-            &[f64::INFINITY],
-            &[v],
-            &[c0],
-        );
+        return dd::pole_sum(&pf_velocity_v_poles::<f64, Dd>(t), &[f64::INFINITY], &[v]);
     }
     c0 * v
 }
-/// The directions of the coefficients of [`pf_velocity_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
-        return [1.0];
+        return [1.0, 0.0];
     }
     if t == 1.0 {
-        return [1.0];
+        return [1.0, 0.0];
     }
-    [f64::NAN; 1]
+    [f64::NAN; 2]
 }
 /// The coefficients of `reverse_drift_v` in its inputs (`x`, `v`), as functions of `t`.
 ///
@@ -3252,14 +3340,19 @@ fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_v_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_v_poles::<f64, Dd>(t),
+            [f64::INFINITY, f64::INFINITY],
+        );
     }
     if t == 1.0 {
-        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_v_poles::<f64, Dd>(t),
+            [f64::INFINITY, f64::INFINITY],
+        );
     }
-    c
+    reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -3322,7 +3415,6 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
             &reverse_drift_v_poles::<f64, Dd>(t),
             &[f64::INFINITY, f64::INFINITY],
             &[x, v],
-            &[c0, c1],
         );
     }
     if t == 1.0 {
@@ -3330,21 +3422,20 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
             &reverse_drift_v_poles::<f64, Dd>(t),
             &[f64::INFINITY, f64::INFINITY],
             &[x, v],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * v
 }
-/// The directions of the coefficients of [`reverse_drift_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [0.0, 1.0];
+        return [0.0, 1.0, 0.0, 0.0];
     }
     if t == 1.0 {
-        return [1.0, 0.0];
+        return [1.0, 0.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_v` in its inputs (`x`, `v`), as functions of `t`, `t_next`.
 ///
@@ -3358,11 +3449,13 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75).
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { euler_step_v_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [0.0, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &euler_step_v_poles::<f64, Dd>(t, t_next),
+            [0.0, f64::NEG_INFINITY],
+        );
     }
-    c
+    euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
@@ -3509,20 +3602,20 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
             &euler_step_v_poles::<f64, Dd>(t, t_next),
             &[0.0, f64::NEG_INFINITY],
             &[x, v],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * v
 }
-/// The directions of the coefficients of [`euler_step_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_step_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(0.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
+        let v2: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v0.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `euler_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]`; the coefficients are computed once.
 ///
@@ -3545,7 +3638,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
     if t == 1.0 && t_next != t {
         let k = euler_step_v_poles::<f64, Dd>(t, t_next);
         for (x_i, &v_i) in x.iter_mut().zip(v) {
-            *x_i = dd::pole_sum(&k, &[0.0, f64::NEG_INFINITY], &[*x_i, v_i], &[c0, c1]);
+            *x_i = dd::pole_sum(&k, &[0.0, f64::NEG_INFINITY], &[*x_i, v_i]);
         }
         return;
     }
@@ -3563,6 +3656,12 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
+            [f64::NEG_INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+        );
+    }
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -3611,9 +3710,35 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
+            &[f64::NEG_INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+            &[x, v, z],
+        );
+    }
     c0 * x + c1 * v + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
+    if t == 1.0 {
+        let v0: W = W::new(-1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+        ];
+    }
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -3638,6 +3763,17 @@ pub fn euler_maruyama_step_v_slice(
     assert_eq!(x.len(), v.len(), "`x` and `v` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_v_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &v_i), &z_i) in x.iter_mut().zip(v).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::NEG_INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+                &[*x_i, v_i, z_i],
+            );
+        }
+        return;
+    }
     for ((x_i, &v_i), &z_i) in x.iter_mut().zip(v).zip(z) {
         *x_i = c0 * *x_i + c1 * v_i + c2 * z_i;
     }
@@ -4594,13 +4730,16 @@ mod dd {
             && values.iter().all(|v| v.is_normal())
     }
     /// The limit of a field `sum c_i v_i` at an end where some coefficients `c_i` are
-    /// infinite: there `c_i ~ k_i M` with `M -> +inf`, `k` the finite directions (0 for a
-    /// coefficient of lower order), so the sum tends to the infinity of the sign of `sum k_i
-    /// v_i` (formed without overflow or cancellation). Where that is 0 because every input
-    /// with `k_i != 0` is 0, the sum is what the other terms make of it: `infinite[i]` where
-    /// `c_i` tends to that infinity (not 0), else `c_i` as given, terms with `v_i = 0` left
-    /// out. Otherwise it is `0 * inf`, undefined: NaN.
-    pub fn pole_sum(k: &[f64], infinite: &[f64], v: &[f64], c: &[f64]) -> f64 {
+    /// infinite. `pole` holds the directions `k` there (`c_i ~ k_i M` with `M -> +inf`, 0
+    /// for a coefficient of lower order), then the finite coefficients' values at the end
+    /// (0 for the others); `infinite[i]` is the infinity `c_i` tends to, or 0 where it is
+    /// finite. The sum tends to the infinity of the sign of `sum k_i v_i` (formed without
+    /// overflow or cancellation). Where that is 0 because every input with `k_i != 0` is 0,
+    /// the sum is what the other terms make of it ([`at_pole`]'s coefficients, terms with
+    /// `v_i = 0` left out). Otherwise it is `0 * inf`, undefined: NaN.
+    pub fn pole_sum(pole: &[f64], infinite: &[f64], v: &[f64]) -> f64 {
+        let n = v.len();
+        let k = &pole[..n];
         let s = k
             .iter()
             .zip(v)
@@ -4615,20 +4754,22 @@ mod dd {
         } else if s < 0.0 {
             f64::NEG_INFINITY
         } else if k.iter().zip(v).all(|(&k, &v)| k == 0.0 || v == 0.0) {
-            c.iter()
-                .zip(infinite)
-                .zip(v)
-                .filter(|(_, v)| **v != 0.0)
-                .map(|((&c, &i), v)| if i == 0.0 { c * v } else { i * v })
+            (0..n)
+                .filter(|&i| v[i] != 0.0)
+                .map(|i| at_pole_one(pole, infinite, i) * v[i])
                 .sum()
         } else {
             f64::NAN
         }
     }
-    /// A field's coefficients `c` at a pole: `infinite[i]` where it is the infinity `c_i`
-    /// tends to, `c_i` where it is 0 (finite there).
-    pub fn at_pole<const N: usize>(c: [f64; N], infinite: [f64; N]) -> [f64; N] {
-        std::array::from_fn(|i| { if infinite[i] == 0.0 { c[i] } else { infinite[i] } })
+    /// A field's coefficients at a pole ([`pole_sum`]'s `pole` and `infinite`): the
+    /// infinity a coefficient tends to, or its finite value there.
+    pub fn at_pole<const N: usize>(pole: &[f64], infinite: [f64; N]) -> [f64; N] {
+        std::array::from_fn(|i| at_pole_one(pole, &infinite, i))
+    }
+    /// Coefficient `i` of [`at_pole`].
+    fn at_pole_one(pole: &[f64], infinite: &[f64], i: usize) -> f64 {
+        if infinite[i] == 0.0 { pole[infinite.len() + i] } else { infinite[i] }
     }
     /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
     fn frexp_exponent(x: f64) -> i64 {

@@ -384,11 +384,13 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    let c = { pf_velocity_score_coefficients_in::<f64, Dd>(t) };
     if t == 1.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &pf_velocity_score_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -420,18 +422,17 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
             &pf_velocity_score_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::NEG_INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`pf_velocity_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 1.0 {
-        return [-1.0, -1.0];
+        return [-1.0, -1.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `reverse_drift_score` in its inputs (`x`, `score`), as functions of `t`.
 ///
@@ -445,11 +446,13 @@ fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_score_coefficients_in::<f64, Dd>(t) };
     if t == 1.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_score_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -500,18 +503,17 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
             &reverse_drift_score_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::NEG_INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`reverse_drift_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 1.0 {
-        return [-1.0, -2.0];
+        return [-1.0, -2.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
 ///
@@ -525,11 +527,13 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { euler_step_score_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &euler_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::INFINITY],
+        );
     }
-    c
+    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -595,19 +599,19 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
             &euler_step_score_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`euler_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_step_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v0.to_f64()];
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v0.to_f64(), v1.to_f64(), v1.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `euler_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -630,12 +634,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
     if t == 1.0 && t_next != t {
         let k = euler_step_score_poles::<f64, Dd>(t, t_next);
         for (x_i, &score_i) in x.iter_mut().zip(score) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::INFINITY],
-                &[*x_i, score_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::INFINITY], &[*x_i, score_i]);
         }
         return;
     }
@@ -655,11 +654,13 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 19 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let c = { euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &euler_maruyama_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::INFINITY, f64::INFINITY],
+        );
     }
-    c
+    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -749,17 +750,16 @@ pub fn euler_maruyama_step_score(
             &euler_maruyama_step_score_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::INFINITY, f64::INFINITY],
             &[x, score, z],
-            &[c0, c1, c2],
         );
     }
     c0 * x + c1 * score + c2 * z
 }
-/// The directions of the coefficients of [`euler_maruyama_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_maruyama_step_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
-) -> [f64; 3] {
+) -> [f64; 6] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(2.0, 0.0);
@@ -771,9 +771,16 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
         let v7: W = v2 - v4;
         let v8: W = v6 / v7;
         let v9: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v8.to_f64(), v9.to_f64()];
+        return [
+            v0.to_f64(),
+            v8.to_f64(),
+            v9.to_f64(),
+            v9.to_f64(),
+            v9.to_f64(),
+            v9.to_f64(),
+        ];
     }
-    [f64::NAN; 3]
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -807,7 +814,6 @@ pub fn euler_maruyama_step_score_slice(
                 &k,
                 &[f64::INFINITY, f64::INFINITY, f64::INFINITY],
                 &[*x_i, score_i, z_i],
-                &[c0, c1, c2],
             );
         }
         return;
@@ -826,11 +832,13 @@ pub fn euler_maruyama_step_score_slice(
 ///
 /// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { ddim_step_score_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &ddim_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::INFINITY],
+        );
     }
-    c
+    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -869,19 +877,19 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
             &ddim_step_score_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`ddim_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`ddim_step_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v0.to_f64()];
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v0.to_f64(), v1.to_f64(), v1.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `ddim_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -902,12 +910,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     if t == 1.0 && t_next != t {
         let k = ddim_step_score_poles::<f64, Dd>(t, t_next);
         for (x_i, &score_i) in x.iter_mut().zip(score) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::INFINITY],
-                &[*x_i, score_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::INFINITY], &[*x_i, score_i]);
         }
         return;
     }
@@ -925,11 +928,13 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &dpm1_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::INFINITY],
+        );
     }
-    c
+    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -968,19 +973,19 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
             &dpm1_step_score_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`dpm1_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`dpm1_step_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v0.to_f64()];
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v0.to_f64(), v1.to_f64(), v1.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `dpm1_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -1001,12 +1006,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     if t == 1.0 && t_next != t {
         let k = dpm1_step_score_poles::<f64, Dd>(t, t_next);
         for (x_i, &score_i) in x.iter_mut().zip(score) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::INFINITY],
-                &[*x_i, score_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::INFINITY], &[*x_i, score_i]);
         }
         return;
     }
@@ -1024,11 +1024,13 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let c = { pf_velocity_eps_coefficients_in::<f64, Dd>(t) };
     if t == 1.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &pf_velocity_eps_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::INFINITY],
+        );
     }
-    c
+    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1055,18 +1057,17 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
             &pf_velocity_eps_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`pf_velocity_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 1.0 {
-        return [-1.0, 1.0];
+        return [-1.0, 1.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `reverse_drift_eps` in its inputs (`x`, `eps`), as functions of `t`.
 ///
@@ -1078,11 +1079,13 @@ fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_eps_coefficients_in::<f64, Dd>(t) };
     if t == 1.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_eps_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::INFINITY],
+        );
     }
-    c
+    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1111,18 +1114,17 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
             &reverse_drift_eps_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`reverse_drift_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 1.0 {
-        return [-1.0, 2.0];
+        return [-1.0, 2.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
 ///
@@ -1134,11 +1136,13 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { euler_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &euler_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1174,14 +1178,13 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
             &euler_step_eps_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`euler_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -1189,9 +1192,10 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] 
         let v3: W = v1 - v2;
         let v4: W = v2 - v1;
         let v5: W = v3 / v4;
-        return [v0.to_f64(), v5.to_f64()];
+        let v6: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v5.to_f64(), v6.to_f64(), v6.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `euler_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -1212,12 +1216,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     if t == 1.0 && t_next != t {
         let k = euler_step_eps_poles::<f64, Dd>(t, t_next);
         for (x_i, &eps_i) in x.iter_mut().zip(eps) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::NEG_INFINITY],
-                &[*x_i, eps_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, eps_i]);
         }
         return;
     }
@@ -1235,11 +1234,13 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 4 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let c = { euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+        );
     }
-    c
+    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1284,17 +1285,16 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
             &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
             &[x, eps, z],
-            &[c0, c1, c2],
         );
     }
     c0 * x + c1 * eps + c2 * z
 }
-/// The directions of the coefficients of [`euler_maruyama_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_maruyama_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
-) -> [f64; 3] {
+) -> [f64; 6] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(2.0, 0.0);
@@ -1306,9 +1306,16 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
         let v7: W = v4 - v2;
         let v8: W = v6 / v7;
         let v9: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v8.to_f64(), v9.to_f64()];
+        return [
+            v0.to_f64(),
+            v8.to_f64(),
+            v9.to_f64(),
+            v9.to_f64(),
+            v9.to_f64(),
+            v9.to_f64(),
+        ];
     }
-    [f64::NAN; 3]
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -1340,7 +1347,6 @@ pub fn euler_maruyama_step_eps_slice(
                 &k,
                 &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
                 &[*x_i, eps_i, z_i],
-                &[c0, c1, c2],
             );
         }
         return;
@@ -1359,11 +1365,13 @@ pub fn euler_maruyama_step_eps_slice(
 ///
 /// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &ddim_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1401,20 +1409,20 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
             &ddim_step_eps_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`ddim_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`ddim_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `ddim_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -1435,12 +1443,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     if t == 1.0 && t_next != t {
         let k = ddim_step_eps_poles::<f64, Dd>(t, t_next);
         for (x_i, &eps_i) in x.iter_mut().zip(eps) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::NEG_INFINITY],
-                &[*x_i, eps_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, eps_i]);
         }
         return;
     }
@@ -1458,11 +1461,13 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &dpm1_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1500,20 +1505,20 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
             &dpm1_step_eps_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`dpm1_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`dpm1_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `dpm1_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -1534,12 +1539,7 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     if t == 1.0 && t_next != t {
         let k = dpm1_step_eps_poles::<f64, Dd>(t, t_next);
         for (x_i, &eps_i) in x.iter_mut().zip(eps) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::NEG_INFINITY],
-                &[*x_i, eps_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, eps_i]);
         }
         return;
     }
@@ -1557,11 +1557,13 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let c = { pf_velocity_x0_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &pf_velocity_x0_poles::<f64, Dd>(t),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1587,18 +1589,17 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
             &pf_velocity_x0_poles::<f64, Dd>(t),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, x0],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * x0
 }
-/// The directions of the coefficients of [`pf_velocity_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [1.0, -1.0];
+        return [1.0, -1.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `reverse_drift_x0` in its inputs (`x`, `x0`), as functions of `t`.
 ///
@@ -1610,14 +1611,16 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_x0_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_x0_poles::<f64, Dd>(t),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
     if t == 1.0 {
-        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+        return dd::at_pole(&reverse_drift_x0_poles::<f64, Dd>(t), [f64::INFINITY, 0.0]);
     }
-    c
+    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1648,7 +1651,6 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
             &reverse_drift_x0_poles::<f64, Dd>(t),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, x0],
-            &[c0, c1],
         );
     }
     if t == 1.0 {
@@ -1656,21 +1658,20 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
             &reverse_drift_x0_poles::<f64, Dd>(t),
             &[f64::INFINITY, 0.0],
             &[x, x0],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * x0
 }
-/// The directions of the coefficients of [`reverse_drift_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [1.0, -1.0];
+        return [1.0, -1.0, 0.0, 0.0];
     }
     if t == 1.0 {
-        return [1.0, 0.0];
+        return [1.0, 0.0, 0.0, -2.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
 ///
@@ -1750,18 +1751,18 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let c = {
-        let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
-        if dd::ordinary(&[t, t_next], &r) {
-            r
-        } else {
-            euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
-        }
-    };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::NEG_INFINITY, 0.0, f64::INFINITY]);
+        return dd::at_pole(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::NEG_INFINITY, 0.0, f64::INFINITY],
+        );
     }
-    c
+    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1811,20 +1812,32 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
             &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
             &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
             &[x, x0, z],
-            &[c0, c1, c2],
         );
     }
     c0 * x + c1 * x0 + c2 * z
 }
-/// The directions of the coefficients of [`euler_maruyama_step_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_maruyama_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 3] {
+fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
     if t == 1.0 {
         let v0: W = W::new(-1.0, 0.0);
         let v1: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v1.to_f64(), v1.to_f64()];
+        let v2: W = W::new(2.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v4 - v6;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v7.to_f64(),
+            v1.to_f64(),
+        ];
     }
-    [f64::NAN; 3]
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -1856,7 +1869,6 @@ pub fn euler_maruyama_step_x0_slice(
                 &k,
                 &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
                 &[*x_i, x0_i, z_i],
-                &[c0, c1, c2],
             );
         }
         return;
@@ -2037,11 +2049,10 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_u_coefficients_in::<f64, Dd>(t) };
     if t == 1.0 {
-        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+        return dd::at_pole(&reverse_drift_u_poles::<f64, Dd>(t), [f64::INFINITY, 0.0]);
     }
-    c
+    reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2068,18 +2079,17 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
             &reverse_drift_u_poles::<f64, Dd>(t),
             &[f64::INFINITY, 0.0],
             &[x, u],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * u
 }
-/// The directions of the coefficients of [`reverse_drift_u`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_u`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_u_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_u_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 1.0 {
-        return [1.0, 0.0];
+        return [1.0, 0.0, 0.0, 2.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
 ///
@@ -2145,11 +2155,13 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let c = { euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::NEG_INFINITY, 0.0, f64::INFINITY]);
+        return dd::at_pole(
+            &euler_maruyama_step_u_poles::<f64, Dd>(t, t_next),
+            [f64::NEG_INFINITY, 0.0, f64::INFINITY],
+        );
     }
-    c
+    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2195,20 +2207,32 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
             &euler_maruyama_step_u_poles::<f64, Dd>(t, t_next),
             &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
             &[x, u, z],
-            &[c0, c1, c2],
         );
     }
     c0 * x + c1 * u + c2 * z
 }
-/// The directions of the coefficients of [`euler_maruyama_step_u`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_maruyama_step_u`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 3] {
+fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
     if t == 1.0 {
         let v0: W = W::new(-1.0, 0.0);
         let v1: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v1.to_f64(), v1.to_f64()];
+        let v2: W = W::new(2.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t);
+        let v6: W = v2 * v5;
+        let v7: W = v4 - v6;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v7.to_f64(),
+            v1.to_f64(),
+        ];
     }
-    [f64::NAN; 3]
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -2240,7 +2264,6 @@ pub fn euler_maruyama_step_u_slice(
                 &k,
                 &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
                 &[*x_i, u_i, z_i],
-                &[c0, c1, c2],
             );
         }
         return;
@@ -3175,13 +3198,16 @@ mod dd {
             && values.iter().all(|v| v.is_normal())
     }
     /// The limit of a field `sum c_i v_i` at an end where some coefficients `c_i` are
-    /// infinite: there `c_i ~ k_i M` with `M -> +inf`, `k` the finite directions (0 for a
-    /// coefficient of lower order), so the sum tends to the infinity of the sign of `sum k_i
-    /// v_i` (formed without overflow or cancellation). Where that is 0 because every input
-    /// with `k_i != 0` is 0, the sum is what the other terms make of it: `infinite[i]` where
-    /// `c_i` tends to that infinity (not 0), else `c_i` as given, terms with `v_i = 0` left
-    /// out. Otherwise it is `0 * inf`, undefined: NaN.
-    pub fn pole_sum(k: &[f64], infinite: &[f64], v: &[f64], c: &[f64]) -> f64 {
+    /// infinite. `pole` holds the directions `k` there (`c_i ~ k_i M` with `M -> +inf`, 0
+    /// for a coefficient of lower order), then the finite coefficients' values at the end
+    /// (0 for the others); `infinite[i]` is the infinity `c_i` tends to, or 0 where it is
+    /// finite. The sum tends to the infinity of the sign of `sum k_i v_i` (formed without
+    /// overflow or cancellation). Where that is 0 because every input with `k_i != 0` is 0,
+    /// the sum is what the other terms make of it ([`at_pole`]'s coefficients, terms with
+    /// `v_i = 0` left out). Otherwise it is `0 * inf`, undefined: NaN.
+    pub fn pole_sum(pole: &[f64], infinite: &[f64], v: &[f64]) -> f64 {
+        let n = v.len();
+        let k = &pole[..n];
         let s = k
             .iter()
             .zip(v)
@@ -3196,20 +3222,22 @@ mod dd {
         } else if s < 0.0 {
             f64::NEG_INFINITY
         } else if k.iter().zip(v).all(|(&k, &v)| k == 0.0 || v == 0.0) {
-            c.iter()
-                .zip(infinite)
-                .zip(v)
-                .filter(|(_, v)| **v != 0.0)
-                .map(|((&c, &i), v)| if i == 0.0 { c * v } else { i * v })
+            (0..n)
+                .filter(|&i| v[i] != 0.0)
+                .map(|i| at_pole_one(pole, infinite, i) * v[i])
                 .sum()
         } else {
             f64::NAN
         }
     }
-    /// A field's coefficients `c` at a pole: `infinite[i]` where it is the infinity `c_i`
-    /// tends to, `c_i` where it is 0 (finite there).
-    pub fn at_pole<const N: usize>(c: [f64; N], infinite: [f64; N]) -> [f64; N] {
-        std::array::from_fn(|i| { if infinite[i] == 0.0 { c[i] } else { infinite[i] } })
+    /// A field's coefficients at a pole ([`pole_sum`]'s `pole` and `infinite`): the
+    /// infinity a coefficient tends to, or its finite value there.
+    pub fn at_pole<const N: usize>(pole: &[f64], infinite: [f64; N]) -> [f64; N] {
+        std::array::from_fn(|i| at_pole_one(pole, &infinite, i))
+    }
+    /// Coefficient `i` of [`at_pole`].
+    fn at_pole_one(pole: &[f64], infinite: &[f64], i: usize) -> f64 {
+        if infinite[i] == 0.0 { pole[infinite.len() + i] } else { infinite[i] }
     }
     /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
     fn frexp_exponent(x: f64) -> i64 {

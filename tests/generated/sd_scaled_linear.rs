@@ -1916,11 +1916,10 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 50 operations in double-double.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let c = { pf_velocity_eps_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [0.0, f64::INFINITY]);
+        return dd::at_pole(&pf_velocity_eps_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
     }
-    c
+    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2078,18 +2077,17 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
             &pf_velocity_eps_poles::<f64, Dd>(t),
             &[0.0, f64::INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`pf_velocity_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [0.0, 1.0];
+        return [0.0, 1.0, -0.425, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `reverse_drift_eps` in its inputs (`x`, `eps`), as functions of `t`.
 ///
@@ -2103,11 +2101,10 @@ fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 50 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_eps_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [0.0, f64::INFINITY]);
+        return dd::at_pole(&reverse_drift_eps_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
     }
-    c
+    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2265,18 +2262,17 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
             &reverse_drift_eps_poles::<f64, Dd>(t),
             &[0.0, f64::INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`reverse_drift_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [0.0, 1.0];
+        return [0.0, 1.0, -0.425, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
 ///
@@ -2954,11 +2950,13 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 36 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let c = { pf_velocity_x0_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &pf_velocity_x0_poles::<f64, Dd>(t),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -3033,18 +3031,17 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
             &pf_velocity_x0_poles::<f64, Dd>(t),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, x0],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * x0
 }
-/// The directions of the coefficients of [`pf_velocity_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [1.0, -1.0];
+        return [1.0, -1.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `reverse_drift_x0` in its inputs (`x`, `x0`), as functions of `t`.
 ///
@@ -3056,11 +3053,13 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Runs its stable form in `f64`, with the 56 of its 78 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_x0_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_x0_poles::<f64, Dd>(t),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -3166,18 +3165,17 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
             &reverse_drift_x0_poles::<f64, Dd>(t),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, x0],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * x0
 }
-/// The directions of the coefficients of [`reverse_drift_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [1.0, -1.0];
+        return [1.0, -1.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
 ///
@@ -4257,6 +4255,9 @@ pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0023875549846926, -2.4409326077633978e-17);
         let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
@@ -4766,6 +4767,9 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
         let v1: W = W::new(43.81780460041329, -4.298200405595886e-16);
@@ -4947,6 +4951,9 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
         let v1: W = W::new(43.81780460041329, -4.298200405595886e-16);
@@ -5126,11 +5133,10 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 46 operations in double-double.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
-    let c = { pf_velocity_v_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::INFINITY]);
+        return dd::at_pole(&pf_velocity_v_poles::<f64, Dd>(t), [f64::INFINITY]);
     }
-    c
+    pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
@@ -5274,22 +5280,17 @@ fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
     if t == 0.0 {
-        return dd::pole_sum(
-            &pf_velocity_v_poles::<f64, Dd>(t),
-            &[f64::INFINITY],
-            &[v],
-            &[c0],
-        );
+        return dd::pole_sum(&pf_velocity_v_poles::<f64, Dd>(t), &[f64::INFINITY], &[v]);
     }
     c0 * v
 }
-/// The directions of the coefficients of [`pf_velocity_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
-        return [1.0];
+        return [1.0, 0.0];
     }
-    [f64::NAN; 1]
+    [f64::NAN; 2]
 }
 /// The coefficients of `reverse_drift_v` in its inputs (`x`, `v`), as functions of `t`.
 ///
@@ -5303,11 +5304,10 @@ fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 49 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_v_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [0.0, f64::INFINITY]);
+        return dd::at_pole(&reverse_drift_v_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
     }
-    c
+    reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -5465,18 +5465,17 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
             &reverse_drift_v_poles::<f64, Dd>(t),
             &[0.0, f64::INFINITY],
             &[x, v],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * v
 }
-/// The directions of the coefficients of [`reverse_drift_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [0.0, 1.0];
+        return [0.0, 1.0, 0.425, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_v` in its inputs (`x`, `v`), as functions of `t`, `t_next`.
 ///
@@ -5868,6 +5867,9 @@ pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`ddim_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
         let v1: W = W::new(43.81780460041329, -4.298200405595886e-16);
@@ -6031,6 +6033,9 @@ pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 }
 /// The body of [`dpm1_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == t {
+        return [1.0, 0.0];
+    }
     if t == 1.0 {
         let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
         let v1: W = W::new(43.81780460041329, -4.298200405595886e-16);
@@ -6978,13 +6983,16 @@ mod dd {
             && values.iter().all(|v| v.is_normal())
     }
     /// The limit of a field `sum c_i v_i` at an end where some coefficients `c_i` are
-    /// infinite: there `c_i ~ k_i M` with `M -> +inf`, `k` the finite directions (0 for a
-    /// coefficient of lower order), so the sum tends to the infinity of the sign of `sum k_i
-    /// v_i` (formed without overflow or cancellation). Where that is 0 because every input
-    /// with `k_i != 0` is 0, the sum is what the other terms make of it: `infinite[i]` where
-    /// `c_i` tends to that infinity (not 0), else `c_i` as given, terms with `v_i = 0` left
-    /// out. Otherwise it is `0 * inf`, undefined: NaN.
-    pub fn pole_sum(k: &[f64], infinite: &[f64], v: &[f64], c: &[f64]) -> f64 {
+    /// infinite. `pole` holds the directions `k` there (`c_i ~ k_i M` with `M -> +inf`, 0
+    /// for a coefficient of lower order), then the finite coefficients' values at the end
+    /// (0 for the others); `infinite[i]` is the infinity `c_i` tends to, or 0 where it is
+    /// finite. The sum tends to the infinity of the sign of `sum k_i v_i` (formed without
+    /// overflow or cancellation). Where that is 0 because every input with `k_i != 0` is 0,
+    /// the sum is what the other terms make of it ([`at_pole`]'s coefficients, terms with
+    /// `v_i = 0` left out). Otherwise it is `0 * inf`, undefined: NaN.
+    pub fn pole_sum(pole: &[f64], infinite: &[f64], v: &[f64]) -> f64 {
+        let n = v.len();
+        let k = &pole[..n];
         let s = k
             .iter()
             .zip(v)
@@ -6999,20 +7007,22 @@ mod dd {
         } else if s < 0.0 {
             f64::NEG_INFINITY
         } else if k.iter().zip(v).all(|(&k, &v)| k == 0.0 || v == 0.0) {
-            c.iter()
-                .zip(infinite)
-                .zip(v)
-                .filter(|(_, v)| **v != 0.0)
-                .map(|((&c, &i), v)| if i == 0.0 { c * v } else { i * v })
+            (0..n)
+                .filter(|&i| v[i] != 0.0)
+                .map(|i| at_pole_one(pole, infinite, i) * v[i])
                 .sum()
         } else {
             f64::NAN
         }
     }
-    /// A field's coefficients `c` at a pole: `infinite[i]` where it is the infinity `c_i`
-    /// tends to, `c_i` where it is 0 (finite there).
-    pub fn at_pole<const N: usize>(c: [f64; N], infinite: [f64; N]) -> [f64; N] {
-        std::array::from_fn(|i| { if infinite[i] == 0.0 { c[i] } else { infinite[i] } })
+    /// A field's coefficients at a pole ([`pole_sum`]'s `pole` and `infinite`): the
+    /// infinity a coefficient tends to, or its finite value there.
+    pub fn at_pole<const N: usize>(pole: &[f64], infinite: [f64; N]) -> [f64; N] {
+        std::array::from_fn(|i| at_pole_one(pole, &infinite, i))
+    }
+    /// Coefficient `i` of [`at_pole`].
+    fn at_pole_one(pole: &[f64], infinite: &[f64], i: usize) -> f64 {
+        if infinite[i] == 0.0 { pole[infinite.len() + i] } else { infinite[i] }
     }
     /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
     fn frexp_exponent(x: f64) -> i64 {

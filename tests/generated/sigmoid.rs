@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Narrow, Real, Xd};
+use dd::{Dd, Narrow, Real};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "sigmoid";
 /// `alpha(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1107,11 +1107,13 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.15625, 0.1875, 0.21875, 0.25, 0.375, 0.4375).
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    let c = { pf_velocity_score_coefficients_in::<f64, Dd>(t) };
     if t == 1.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &pf_velocity_score_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1369,18 +1371,17 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
             &pf_velocity_score_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::NEG_INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`pf_velocity_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 1.0 {
-        return [-1.0, -1.0];
+        return [-1.0, -1.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `reverse_drift_score` in its inputs (`x`, `score`), as functions of `t`.
 ///
@@ -1394,11 +1395,13 @@ fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 15 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.15625, 0.1875, 0.25, 0.375, 0.40625, 0.4375).
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_score_coefficients_in::<f64, Dd>(t) };
     if t == 1.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_score_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1692,18 +1695,17 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
             &reverse_drift_score_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::NEG_INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`reverse_drift_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 1.0 {
-        return [-1.0, -2.0];
+        return [-1.0, -2.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
 ///
@@ -1717,11 +1719,13 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 28 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { euler_step_score_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &euler_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::INFINITY],
+        );
     }
-    c
+    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1816,19 +1820,19 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
             &euler_step_score_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`euler_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_step_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v0.to_f64()];
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v0.to_f64(), v1.to_f64(), v1.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `euler_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -1851,12 +1855,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
     if t == 1.0 && t_next != t {
         let k = euler_step_score_poles::<f64, Dd>(t, t_next);
         for (x_i, &score_i) in x.iter_mut().zip(score) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::INFINITY],
-                &[*x_i, score_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::INFINITY], &[*x_i, score_i]);
         }
         return;
     }
@@ -1876,6 +1875,12 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::INFINITY, f64::INFINITY],
+        );
+    }
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -2055,6 +2060,8 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 27 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -2063,7 +2070,35 @@ pub fn euler_maruyama_step_score(
     t_next: f64,
 ) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY, f64::INFINITY],
+            &[x, score, z],
+        );
+    }
     c0 * x + c1 * score + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 6] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::new(0.0, 0.0);
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+        ];
+    }
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -2090,6 +2125,17 @@ pub fn euler_maruyama_step_score_slice(
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_score_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_score_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &score_i), &z_i) in x.iter_mut().zip(score).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY, f64::INFINITY],
+                &[*x_i, score_i, z_i],
+            );
+        }
+        return;
+    }
     for ((x_i, &score_i), &z_i) in x.iter_mut().zip(score).zip(z) {
         *x_i = c0 * *x_i + c1 * score_i + c2 * z_i;
     }
@@ -2104,11 +2150,13 @@ pub fn euler_maruyama_step_score_slice(
 ///
 /// Runs its stable form in `f64`, with the 27 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { ddim_step_score_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &ddim_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::INFINITY],
+        );
     }
-    c
+    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2169,19 +2217,19 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
             &ddim_step_score_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`ddim_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`ddim_step_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v0.to_f64()];
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v0.to_f64(), v1.to_f64(), v1.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `ddim_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -2202,12 +2250,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     if t == 1.0 && t_next != t {
         let k = ddim_step_score_poles::<f64, Dd>(t, t_next);
         for (x_i, &score_i) in x.iter_mut().zip(score) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::INFINITY],
-                &[*x_i, score_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::INFINITY], &[*x_i, score_i]);
         }
         return;
     }
@@ -2225,11 +2268,13 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Runs its stable form in `f64`, with the 27 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &dpm1_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::INFINITY],
+        );
     }
-    c
+    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2290,19 +2335,19 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
             &dpm1_step_score_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`dpm1_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`dpm1_step_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v0.to_f64()];
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v0.to_f64(), v1.to_f64(), v1.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `dpm1_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -2323,12 +2368,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     if t == 1.0 && t_next != t {
         let k = dpm1_step_score_poles::<f64, Dd>(t, t_next);
         for (x_i, &score_i) in x.iter_mut().zip(score) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::INFINITY],
-                &[*x_i, score_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::INFINITY], &[*x_i, score_i]);
         }
         return;
     }
@@ -2346,14 +2386,16 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let c = { pf_velocity_eps_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [0.0, f64::INFINITY]);
+        return dd::at_pole(&pf_velocity_eps_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
     }
     if t == 1.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &pf_velocity_eps_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::INFINITY],
+        );
     }
-    c
+    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2410,7 +2452,6 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
             &pf_velocity_eps_poles::<f64, Dd>(t),
             &[0.0, f64::INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     if t == 1.0 {
@@ -2418,21 +2459,20 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
             &pf_velocity_eps_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`pf_velocity_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [0.0, 1.0];
+        return [0.0, 1.0, -0.1497323545032341, 0.0];
     }
     if t == 1.0 {
-        return [-1.0, 1.0];
+        return [-1.0, 1.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `reverse_drift_eps` in its inputs (`x`, `eps`), as functions of `t`.
 ///
@@ -2444,14 +2484,16 @@ fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_eps_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [0.0, f64::INFINITY]);
+        return dd::at_pole(&reverse_drift_eps_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
     }
     if t == 1.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_eps_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::INFINITY],
+        );
     }
-    c
+    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2508,7 +2550,6 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
             &reverse_drift_eps_poles::<f64, Dd>(t),
             &[0.0, f64::INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     if t == 1.0 {
@@ -2516,21 +2557,20 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
             &reverse_drift_eps_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`reverse_drift_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [0.0, 1.0];
+        return [0.0, 1.0, -0.1497323545032341, 0.0];
     }
     if t == 1.0 {
-        return [-1.0, 2.0];
+        return [-1.0, 2.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
 ///
@@ -2542,11 +2582,13 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Runs its stable form in `f64`, with the 29 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { euler_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &euler_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2613,20 +2655,20 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
             &euler_step_eps_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`euler_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `euler_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -2647,12 +2689,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     if t == 1.0 && t_next != t {
         let k = euler_step_eps_poles::<f64, Dd>(t, t_next);
         for (x_i, &eps_i) in x.iter_mut().zip(eps) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::NEG_INFINITY],
-                &[*x_i, eps_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, eps_i]);
         }
         return;
     }
@@ -2672,6 +2709,12 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+        );
+    }
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -2887,9 +2930,39 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 36 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+            &[x, eps, z],
+        );
+    }
     c0 * x + c1 * eps + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 6] {
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-2.0, 0.0);
+        let v2: W = W::new(0.0, 0.0);
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+        ];
+    }
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -2916,6 +2989,17 @@ pub fn euler_maruyama_step_eps_slice(
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+                &[*x_i, eps_i, z_i],
+            );
+        }
+        return;
+    }
     for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
         *x_i = c0 * *x_i + c1 * eps_i + c2 * z_i;
     }
@@ -2930,11 +3014,13 @@ pub fn euler_maruyama_step_eps_slice(
 ///
 /// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &ddim_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2993,20 +3079,20 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
             &ddim_step_eps_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`ddim_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`ddim_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `ddim_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -3027,12 +3113,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     if t == 1.0 && t_next != t {
         let k = ddim_step_eps_poles::<f64, Dd>(t, t_next);
         for (x_i, &eps_i) in x.iter_mut().zip(eps) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::NEG_INFINITY],
-                &[*x_i, eps_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, eps_i]);
         }
         return;
     }
@@ -3050,11 +3131,13 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &dpm1_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -3113,20 +3196,20 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
             &dpm1_step_eps_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`dpm1_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`dpm1_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `dpm1_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -3147,12 +3230,7 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     if t == 1.0 && t_next != t {
         let k = dpm1_step_eps_poles::<f64, Dd>(t, t_next);
         for (x_i, &eps_i) in x.iter_mut().zip(eps) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::NEG_INFINITY],
-                &[*x_i, eps_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, eps_i]);
         }
         return;
     }
@@ -3170,14 +3248,19 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let c = { pf_velocity_x0_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &pf_velocity_x0_poles::<f64, Dd>(t),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
     if t == 1.0 {
-        return dd::at_pole(c, [0.0, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &pf_velocity_x0_poles::<f64, Dd>(t),
+            [0.0, f64::NEG_INFINITY],
+        );
     }
-    c
+    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -3220,7 +3303,6 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
             &pf_velocity_x0_poles::<f64, Dd>(t),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, x0],
-            &[c0, c1],
         );
     }
     if t == 1.0 {
@@ -3228,21 +3310,20 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
             &pf_velocity_x0_poles::<f64, Dd>(t),
             &[0.0, f64::NEG_INFINITY],
             &[x, x0],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * x0
 }
-/// The directions of the coefficients of [`pf_velocity_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [1.0, -1.0];
+        return [1.0, -1.0, 0.0, 0.0];
     }
     if t == 1.0 {
-        return [-0.0, -1.0];
+        return [-0.0, -1.0, 0.1497323545032341, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `reverse_drift_x0` in its inputs (`x`, `x0`), as functions of `t`.
 ///
@@ -3254,14 +3335,19 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Runs its stable form in `f64`, with the 23 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_x0_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_x0_poles::<f64, Dd>(t),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
     if t == 1.0 {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_x0_poles::<f64, Dd>(t),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -3322,7 +3408,6 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
             &reverse_drift_x0_poles::<f64, Dd>(t),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, x0],
-            &[c0, c1],
         );
     }
     if t == 1.0 {
@@ -3330,21 +3415,20 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
             &reverse_drift_x0_poles::<f64, Dd>(t),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, x0],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * x0
 }
-/// The directions of the coefficients of [`reverse_drift_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [1.0, -1.0];
+        return [1.0, -1.0, 0.0, 0.0];
     }
     if t == 1.0 {
-        return [1.0, 0.0];
+        return [1.0, 0.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
 ///
@@ -3356,11 +3440,13 @@ fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Runs its stable form in `f64`, with the 19 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { euler_step_x0_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [0.0, f64::INFINITY]);
+        return dd::at_pole(
+            &euler_step_x0_poles::<f64, Dd>(t, t_next),
+            [0.0, f64::INFINITY],
+        );
     }
-    c
+    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
@@ -3420,20 +3506,32 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
             &euler_step_x0_poles::<f64, Dd>(t, t_next),
             &[0.0, f64::INFINITY],
             &[x, x0],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * x0
 }
-/// The directions of the coefficients of [`euler_step_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(0.0, 0.0);
         let v1: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
+        let v2: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+        let v3: W = W::new(0.04742587317756678, -1.793305391834216e-19);
+        let v4: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+        let v5: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
+        let v6: W = W::from_f64(t);
+        let v7: W = v5 * v6;
+        let v8: W = W::from_f64(t_next);
+        let v9: W = v5 * v8;
+        let v10: W = W::new(2.722192401274563, 1.8109816085549272e-16);
+        let v11: W = v10 * v6;
+        let v12: W = v10 * v8;
+        let v13: W = v3 - v4 + v7 - v9 - v11 + v12;
+        let v14: W = v2 * v13;
+        return [v0.to_f64(), v1.to_f64(), v14.to_f64(), v0.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `euler_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
@@ -3454,7 +3552,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     if t == 1.0 && t_next != t {
         let k = euler_step_x0_poles::<f64, Dd>(t, t_next);
         for (x_i, &x0_i) in x.iter_mut().zip(x0) {
-            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY], &[*x_i, x0_i], &[c0, c1]);
+            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY], &[*x_i, x0_i]);
         }
         return;
     }
@@ -3474,6 +3572,12 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 34 of its 57 operations in double-double.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::NEG_INFINITY, f64::INFINITY, f64::INFINITY],
+        );
+    }
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -3702,9 +3806,35 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 43 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 34 of its 57 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::NEG_INFINITY, f64::INFINITY, f64::INFINITY],
+            &[x, x0, z],
+        );
+    }
     c0 * x + c1 * x0 + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
+    if t == 1.0 {
+        let v0: W = W::new(-1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+        ];
+    }
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -3731,6 +3861,17 @@ pub fn euler_maruyama_step_x0_slice(
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::NEG_INFINITY, f64::INFINITY, f64::INFINITY],
+                &[*x_i, x0_i, z_i],
+            );
+        }
+        return;
+    }
     for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
         *x_i = c0 * *x_i + c1 * x0_i + c2 * z_i;
     }
@@ -3975,11 +4116,10 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 13 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.15625, 0.1875, 0.21875, 0.25, 0.375, 0.4375).
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_u_coefficients_in::<f64, Dd>(t) };
     if t == 1.0 {
-        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+        return dd::at_pole(&reverse_drift_u_poles::<f64, Dd>(t), [f64::INFINITY, 0.0]);
     }
-    c
+    reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -4235,18 +4375,17 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
             &reverse_drift_u_poles::<f64, Dd>(t),
             &[f64::INFINITY, 0.0],
             &[x, u],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * u
 }
-/// The directions of the coefficients of [`reverse_drift_u`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_u`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_u_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_u_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 1.0 {
-        return [1.0, 0.0];
+        return [1.0, 0.0, 0.0, 2.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
 ///
@@ -4310,16 +4449,17 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 44 operations in double-double.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_u_coefficients_in::<Xd, Xd>(t, t_next)
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_u_poles::<f64, Dd>(t, t_next),
+            [f64::NEG_INFINITY, 0.0, f64::INFINITY],
+        );
     }
+    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
@@ -4372,62 +4512,65 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
         let v39: W = v22 * v38;
         return [v19.to_f64(), v21.to_f64(), v39.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     if t < 0.5 {
         return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
     }
     if t < 0.625 {
         return euler_maruyama_step_u_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.6875 {
         return euler_maruyama_step_u_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: W = W::new(3.0, 0.0);
-    let v2: W = W::from_f64(t_next);
-    let v3: W = W::new(6.0, 0.0);
-    let v4: W = W::from_f64(t);
-    let v5: W = v3 * v4;
-    let v6: W = v5 - v1;
-    let v7: W = v6.sigmoid();
-    let v8: W = v1 * v2 * v7;
-    let v9: W = v1 * v4 * v7;
-    let v10: W = v7.square();
-    let v11: W = v1 * v4 * v10;
-    let v12: W = v1 * v2 * v10;
-    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v1 - v5;
-    let v15: W = v14.sigmoid();
-    let v16: W = v5 - v3;
-    let v17: W = v16.exp_m1();
-    let v18: W = v13 * v15 * v17;
-    let v19: W = v8 - v9 + v11 - v12 - v18;
-    let v20: W = v0 * v19;
-    let v21: W = v15 * v17;
-    let v22: W = v20 / v21;
-    let v23: W = W::new(2.0, 0.0);
-    let v24: W = v23 * v2;
-    let v25: W = v23 * v4;
-    let v26: W = v24 - v25;
-    let v27: W = v2 - v4;
-    let v28: W = v27.abs();
-    let v29: W = v28.sqrt();
-    let v30: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v31: W = v14.exp();
-    let v32: W = W::new(-0.950212931632136, -8.422032873046665e-18);
-    let v33: W = v32 * v31;
-    let v34: W = W::new(12.0, 0.0);
-    let v35: W = v34 * v4;
-    let v36: W = v3 - v35;
-    let v37: W = v36.exp();
-    let v38: W = W::new(9.0, 0.0);
-    let v39: W = v35 - v38;
-    let v40: W = v39.exp_m1();
-    let v41: W = v37 * v40;
-    let v42: W = v33 + v41;
-    let v43: W = v30 * v31;
-    let v44: W = v43 / v42;
-    let v45: W = v44.sqrt();
-    let v46: W = v29 * v45;
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: N = v3 * v4;
+    let v6: N = v5 - v1;
+    let v7: N = v6.sigmoid();
+    let v8: N = v1 * v2 * v7;
+    let v9: N = v1 * v4 * v7;
+    let v10: N = v7.square();
+    let v11: N = v1 * v4 * v10;
+    let v12: N = v1 * v2 * v10;
+    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: N = v1 - v5;
+    let v15: N = v14.sigmoid();
+    let v16: N = v5 - v3;
+    let v17: N = v16.exp_m1();
+    let v18: N = v13 * v15 * v17;
+    let v19: N = v8 - v9 + v11 - v12 - v18;
+    let v20: N = v0 * v19;
+    let v21: N = v15 * v17;
+    let v22: N = v20 / v21;
+    let v23: N = N::new(2.0, 0.0);
+    let v24: N = v23 * v2;
+    let v25: N = v23 * v4;
+    let v26: N = v24 - v25;
+    let v27: N = v2 - v4;
+    let v28: N = v27.abs();
+    let v29: N = v28.sqrt();
+    let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v31: N = v14.exp();
+    let v32: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v33: N = v32 * v31;
+    let v34: N = N::new(12.0, 0.0);
+    let v35: N = v34 * v4;
+    let v36: N = v3 - v35;
+    let v37: N = v36.exp();
+    let v38: N = N::new(9.0, 0.0);
+    let v39: N = v35 - v38;
+    let v40: N = v39.exp_m1();
+    let v41: N = v37 * v40;
+    let v42: N = v33 + v41;
+    let v43: N = v30 * v31;
+    let v44: N = v43 / v42;
+    let v45: N = v44.sqrt();
+    let v46: N = v29 * v45;
     [v22.to_f64(), v26.to_f64(), v46.to_f64()]
 }
 /// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -4513,9 +4656,9 @@ fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v21: W = v15 * v17.widen();
     let v22: W = v20 / v21;
     let v23: N = N::new(2.0, 0.0);
-    let v24: W = v23.widen() * v2.widen();
-    let v25: W = v23.widen() * v4.widen();
-    let v26: W = v24 - v25;
+    let v24: N = v23 * v2;
+    let v25: N = v23 * v4;
+    let v26: N = v24 - v25;
     let v27: N = v2 - v4;
     let v28: N = v27.abs();
     let v29: N = v28.sqrt();
@@ -4526,19 +4669,19 @@ fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v34: N = N::new(12.0, 0.0);
     let v35: W = v34.widen() * v4.widen();
     let v36: W = v3.widen() - v35;
-    let v37: N = N::exp_of(v36);
+    let v37: W = N::exp_kept(v36);
     let v38: N = N::new(9.0, 0.0);
     let v39: W = v35 - v38.widen();
-    let v40: N = N::exp_m1_of(v39);
-    let v41: N = v37 * v40;
-    let v42: W = v33 + v41.widen();
+    let v40: W = N::exp_m1_kept(v39);
+    let v41: W = v37 * v40;
+    let v42: W = v33 + v41;
     let v43: N = v30 * v31;
     let v44: N = v43 / N::narrow(v42);
     let v45: N = v44.sqrt();
     let v46: N = v29 * v45;
     [v22.to_f64(), v26.to_f64(), v46.to_f64()]
 }
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -4556,41 +4699,92 @@ fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v10: W = v7.square();
     let v11: W = v1.widen() * v4.widen() * v10;
     let v12: W = v1.widen() * v2.widen() * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v5;
-    let v15: W = v14.sigmoid();
+    let v15: W = N::sigmoid_kept(v14);
     let v16: W = v5 - v3.widen();
     let v17: W = N::exp_m1_kept(v16);
-    let v18: W = v13.widen() * v15 * v17;
+    let v18: W = v13 * v15 * v17;
     let v19: W = v8 - v9 + v11 - v12 - v18;
     let v20: W = v0 * v19;
     let v21: W = v15 * v17;
     let v22: N = N::narrow(v20) / N::narrow(v21);
     let v23: N = N::new(2.0, 0.0);
-    let v24: W = v23.widen() * v2.widen();
-    let v25: W = v23.widen() * v4.widen();
-    let v26: W = v24 - v25;
+    let v24: N = v23 * v2;
+    let v25: N = v23 * v4;
+    let v26: N = v24 - v25;
     let v27: N = v2 - v4;
     let v28: N = v27.abs();
     let v29: N = v28.sqrt();
     let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v31: W = N::exp_kept(v14);
+    let v31: N = N::exp_of(v14);
     let v32: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v33: W = v32.widen() * v31;
+    let v33: W = v32.widen() * v31.widen();
     let v34: N = N::new(12.0, 0.0);
     let v35: W = v34.widen() * v4.widen();
     let v36: W = v3.widen() - v35;
-    let v37: N = N::exp_of(v36);
+    let v37: W = N::exp_kept(v36);
     let v38: N = N::new(9.0, 0.0);
     let v39: W = v35 - v38.widen();
-    let v40: N = N::exp_m1_of(v39);
-    let v41: N = v37 * v40;
-    let v42: W = v33 + v41.widen();
-    let v43: W = v30.widen() * v31;
-    let v44: N = N::narrow(v43) / N::narrow(v42);
+    let v40: W = N::exp_m1_kept(v39);
+    let v41: W = v37 * v40;
+    let v42: W = v33 + v41;
+    let v43: N = v30 * v31;
+    let v44: N = v43 / N::narrow(v42);
     let v45: N = v44.sqrt();
     let v46: N = v29 * v45;
     [v22.to_f64(), v26.to_f64(), v46.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: W = v3.widen() * v2.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
+    let v7: W = v1.widen() * v2.widen() * v6;
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v1.widen() * v8.widen() * v6;
+    let v10: W = v6.square();
+    let v11: W = v1.widen() * v2.widen() * v10;
+    let v12: W = v1.widen() * v8.widen() * v10;
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v4 - v1.widen();
+    let v15: W = v14.sigmoid();
+    let v16: N = N::new(-6.0, 0.0);
+    let v17: W = v16.widen() * v2.widen();
+    let v18: W = v17.exp_m1();
+    let v19: W = v13 * v15 * v18;
+    let v20: W = v7 - v9 - v11 + v12 - v19;
+    let v21: W = v0.widen() * v20;
+    let v22: W = v15 * v18;
+    let v23: N = N::narrow(v21) / N::narrow(v22);
+    let v24: N = N::new(2.0, 0.0);
+    let v25: W = v24.widen() * v2.widen();
+    let v26: W = v24.widen() * v8.widen();
+    let v27: W = v25 - v26;
+    let v28: N = v2 - v8;
+    let v29: N = v28.abs();
+    let v30: N = v29.sqrt();
+    let v31: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v32: N = N::exp_of(v14);
+    let v33: W = v32.widen() * v18;
+    let v34: N = N::new(12.0, 0.0);
+    let v35: W = v34.widen() * v2.widen();
+    let v36: W = v35 - v3.widen();
+    let v37: W = N::exp_kept(v36);
+    let v38: W = v37 * v18;
+    let v39: W = v33 + v38;
+    let v40: N = v31 * v32;
+    let v41: N = v40 / N::narrow(v39);
+    let v42: N = v41.sqrt();
+    let v43: N = v30 * v42;
+    [v23.to_f64(), v27.to_f64(), v43.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -4598,12 +4792,44 @@ fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 44 operations in double-double.
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_u_poles::<f64, Dd>(t, t_next),
+            &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+            &[x, u, z],
+        );
+    }
     c0 * x + c1 * u + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_u`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
+    if t == 1.0 {
+        let v0: W = W::new(-1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        let v2: W = W::new(2.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t);
+        let v6: W = v2 * v5;
+        let v7: W = v4 - v6;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v7.to_f64(),
+            v1.to_f64(),
+        ];
+    }
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -4613,9 +4839,9 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 44 operations in double-double.
 ///
 /// # Panics
 ///
@@ -4630,6 +4856,17 @@ pub fn euler_maruyama_step_u_slice(
     assert_eq!(x.len(), u.len(), "`x` and `u` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_u_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &u_i), &z_i) in x.iter_mut().zip(u).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
+                &[*x_i, u_i, z_i],
+            );
+        }
+        return;
+    }
     for ((x_i, &u_i), &z_i) in x.iter_mut().zip(u).zip(z) {
         *x_i = c0 * *x_i + c1 * u_i + c2 * z_i;
     }
@@ -4860,14 +5097,13 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 17 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
-    let c = { pf_velocity_v_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::INFINITY]);
+        return dd::at_pole(&pf_velocity_v_poles::<f64, Dd>(t), [f64::INFINITY]);
     }
     if t == 1.0 {
-        return dd::at_pole(c, [f64::INFINITY]);
+        return dd::at_pole(&pf_velocity_v_poles::<f64, Dd>(t), [f64::INFINITY]);
     }
-    c
+    pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
@@ -4915,33 +5151,23 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
     if t == 0.0 {
-        return dd::pole_sum(
-            &pf_velocity_v_poles::<f64, Dd>(t),
-            &[f64::INFINITY],
-            &[v],
-            &[c0],
-        );
+        return dd::pole_sum(&pf_velocity_v_poles::<f64, Dd>(t), &[f64::INFINITY], &[v]);
     }
     if t == 1.0 {
-        return dd::pole_sum(
-            &pf_velocity_v_poles::<f64, Dd>(t),
-            &[f64::INFINITY],
-            &[v],
-            &[c0],
-        );
+        return dd::pole_sum(&pf_velocity_v_poles::<f64, Dd>(t), &[f64::INFINITY], &[v]);
     }
     c0 * v
 }
-/// The directions of the coefficients of [`pf_velocity_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
-        return [1.0];
+        return [1.0, 0.0];
     }
     if t == 1.0 {
-        return [1.0];
+        return [1.0, 0.0];
     }
-    [f64::NAN; 1]
+    [f64::NAN; 2]
 }
 /// The coefficients of `reverse_drift_v` in its inputs (`x`, `v`), as functions of `t`.
 ///
@@ -4955,14 +5181,16 @@ fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 34 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_v_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [0.0, f64::INFINITY]);
+        return dd::at_pole(&reverse_drift_v_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
     }
     if t == 1.0 {
-        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_v_poles::<f64, Dd>(t),
+            [f64::INFINITY, f64::INFINITY],
+        );
     }
-    c
+    reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -5062,7 +5290,6 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
             &reverse_drift_v_poles::<f64, Dd>(t),
             &[0.0, f64::INFINITY],
             &[x, v],
-            &[c0, c1],
         );
     }
     if t == 1.0 {
@@ -5070,21 +5297,20 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
             &reverse_drift_v_poles::<f64, Dd>(t),
             &[f64::INFINITY, f64::INFINITY],
             &[x, v],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * v
 }
-/// The directions of the coefficients of [`reverse_drift_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [0.0, 1.0];
+        return [0.0, 1.0, 0.1497323545032341, 0.0];
     }
     if t == 1.0 {
-        return [1.0, 0.0];
+        return [1.0, 0.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_v` in its inputs (`x`, `v`), as functions of `t`, `t_next`.
 ///
@@ -5096,11 +5322,13 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Runs its stable form in `f64`, with the 17 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { euler_step_v_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [0.0, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &euler_step_v_poles::<f64, Dd>(t, t_next),
+            [0.0, f64::NEG_INFINITY],
+        );
     }
-    c
+    euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
@@ -5157,20 +5385,20 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
             &euler_step_v_poles::<f64, Dd>(t, t_next),
             &[0.0, f64::NEG_INFINITY],
             &[x, v],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * v
 }
-/// The directions of the coefficients of [`euler_step_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_step_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(0.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
+        let v2: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v0.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `euler_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]`; the coefficients are computed once.
 ///
@@ -5191,7 +5419,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
     if t == 1.0 && t_next != t {
         let k = euler_step_v_poles::<f64, Dd>(t, t_next);
         for (x_i, &v_i) in x.iter_mut().zip(v) {
-            *x_i = dd::pole_sum(&k, &[0.0, f64::NEG_INFINITY], &[*x_i, v_i], &[c0, c1]);
+            *x_i = dd::pole_sum(&k, &[0.0, f64::NEG_INFINITY], &[*x_i, v_i]);
         }
         return;
     }
@@ -5211,6 +5439,12 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
+            [f64::NEG_INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+        );
+    }
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -5506,9 +5740,35 @@ fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 40 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
+///
+/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
+            &[f64::NEG_INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+            &[x, v, z],
+        );
+    }
     c0 * x + c1 * v + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
+    if t == 1.0 {
+        let v0: W = W::new(-1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+        ];
+    }
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -5535,6 +5795,17 @@ pub fn euler_maruyama_step_v_slice(
     assert_eq!(x.len(), v.len(), "`x` and `v` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
+    if t == 1.0 && t_next != t {
+        let k = euler_maruyama_step_v_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &v_i), &z_i) in x.iter_mut().zip(v).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::NEG_INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+                &[*x_i, v_i, z_i],
+            );
+        }
+        return;
+    }
     for ((x_i, &v_i), &z_i) in x.iter_mut().zip(v).zip(z) {
         *x_i = c0 * *x_i + c1 * v_i + c2 * z_i;
     }
@@ -6539,13 +6810,16 @@ mod dd {
             && values.iter().all(|v| v.is_normal())
     }
     /// The limit of a field `sum c_i v_i` at an end where some coefficients `c_i` are
-    /// infinite: there `c_i ~ k_i M` with `M -> +inf`, `k` the finite directions (0 for a
-    /// coefficient of lower order), so the sum tends to the infinity of the sign of `sum k_i
-    /// v_i` (formed without overflow or cancellation). Where that is 0 because every input
-    /// with `k_i != 0` is 0, the sum is what the other terms make of it: `infinite[i]` where
-    /// `c_i` tends to that infinity (not 0), else `c_i` as given, terms with `v_i = 0` left
-    /// out. Otherwise it is `0 * inf`, undefined: NaN.
-    pub fn pole_sum(k: &[f64], infinite: &[f64], v: &[f64], c: &[f64]) -> f64 {
+    /// infinite. `pole` holds the directions `k` there (`c_i ~ k_i M` with `M -> +inf`, 0
+    /// for a coefficient of lower order), then the finite coefficients' values at the end
+    /// (0 for the others); `infinite[i]` is the infinity `c_i` tends to, or 0 where it is
+    /// finite. The sum tends to the infinity of the sign of `sum k_i v_i` (formed without
+    /// overflow or cancellation). Where that is 0 because every input with `k_i != 0` is 0,
+    /// the sum is what the other terms make of it ([`at_pole`]'s coefficients, terms with
+    /// `v_i = 0` left out). Otherwise it is `0 * inf`, undefined: NaN.
+    pub fn pole_sum(pole: &[f64], infinite: &[f64], v: &[f64]) -> f64 {
+        let n = v.len();
+        let k = &pole[..n];
         let s = k
             .iter()
             .zip(v)
@@ -6560,20 +6834,22 @@ mod dd {
         } else if s < 0.0 {
             f64::NEG_INFINITY
         } else if k.iter().zip(v).all(|(&k, &v)| k == 0.0 || v == 0.0) {
-            c.iter()
-                .zip(infinite)
-                .zip(v)
-                .filter(|(_, v)| **v != 0.0)
-                .map(|((&c, &i), v)| if i == 0.0 { c * v } else { i * v })
+            (0..n)
+                .filter(|&i| v[i] != 0.0)
+                .map(|i| at_pole_one(pole, infinite, i) * v[i])
                 .sum()
         } else {
             f64::NAN
         }
     }
-    /// A field's coefficients `c` at a pole: `infinite[i]` where it is the infinity `c_i`
-    /// tends to, `c_i` where it is 0 (finite there).
-    pub fn at_pole<const N: usize>(c: [f64; N], infinite: [f64; N]) -> [f64; N] {
-        std::array::from_fn(|i| { if infinite[i] == 0.0 { c[i] } else { infinite[i] } })
+    /// A field's coefficients at a pole ([`pole_sum`]'s `pole` and `infinite`): the
+    /// infinity a coefficient tends to, or its finite value there.
+    pub fn at_pole<const N: usize>(pole: &[f64], infinite: [f64; N]) -> [f64; N] {
+        std::array::from_fn(|i| at_pole_one(pole, &infinite, i))
+    }
+    /// Coefficient `i` of [`at_pole`].
+    fn at_pole_one(pole: &[f64], infinite: &[f64], i: usize) -> f64 {
+        if infinite[i] == 0.0 { pole[infinite.len() + i] } else { infinite[i] }
     }
     /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
     fn frexp_exponent(x: f64) -> i64 {

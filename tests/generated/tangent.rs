@@ -646,11 +646,13 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 19 operations in double-double.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    let c = { pf_velocity_score_coefficients_in::<f64, Dd>(t) };
     if t == 1.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &pf_velocity_score_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -722,18 +724,17 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
             &pf_velocity_score_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::NEG_INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`pf_velocity_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 1.0 {
-        return [-1.0, -1.0];
+        return [-1.0, -1.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `reverse_drift_score` in its inputs (`x`, `score`), as functions of `t`.
 ///
@@ -747,11 +748,13 @@ fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 22 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375).
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_score_coefficients_in::<f64, Dd>(t) };
     if t == 1.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_score_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -891,18 +894,17 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
             &reverse_drift_score_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::NEG_INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`reverse_drift_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 1.0 {
-        return [-1.0, -2.0];
+        return [-1.0, -2.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
 ///
@@ -916,11 +918,13 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 26 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { euler_step_score_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &euler_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::INFINITY],
+        );
     }
-    c
+    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1156,19 +1160,19 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
             &euler_step_score_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`euler_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_step_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v0.to_f64()];
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v0.to_f64(), v1.to_f64(), v1.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `euler_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -1191,12 +1195,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
     if t == 1.0 && t_next != t {
         let k = euler_step_score_poles::<f64, Dd>(t, t_next);
         for (x_i, &score_i) in x.iter_mut().zip(score) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::INFINITY],
-                &[*x_i, score_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::INFINITY], &[*x_i, score_i]);
         }
         return;
     }
@@ -1216,11 +1215,13 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 35 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let c = { euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &euler_maruyama_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::INFINITY, f64::INFINITY],
+        );
     }
-    c
+    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1519,17 +1520,16 @@ pub fn euler_maruyama_step_score(
             &euler_maruyama_step_score_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::INFINITY, f64::INFINITY],
             &[x, score, z],
-            &[c0, c1, c2],
         );
     }
     c0 * x + c1 * score + c2 * z
 }
-/// The directions of the coefficients of [`euler_maruyama_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_maruyama_step_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
-) -> [f64; 3] {
+) -> [f64; 6] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(4.442882938158366, 1.452273931226085e-16);
@@ -1544,9 +1544,16 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
         let v10: W = v8 - v9;
         let v11: W = v6 / v10;
         let v12: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v11.to_f64(), v12.to_f64()];
+        return [
+            v0.to_f64(),
+            v11.to_f64(),
+            v12.to_f64(),
+            v12.to_f64(),
+            v12.to_f64(),
+            v12.to_f64(),
+        ];
     }
-    [f64::NAN; 3]
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -1580,7 +1587,6 @@ pub fn euler_maruyama_step_score_slice(
                 &k,
                 &[f64::INFINITY, f64::INFINITY, f64::INFINITY],
                 &[*x_i, score_i, z_i],
-                &[c0, c1, c2],
             );
         }
         return;
@@ -1599,11 +1605,13 @@ pub fn euler_maruyama_step_score_slice(
 ///
 /// Runs its stable form in `f64`, with the 30 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { ddim_step_score_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &ddim_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::INFINITY],
+        );
     }
-    c
+    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1667,19 +1675,19 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
             &ddim_step_score_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`ddim_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`ddim_step_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v0.to_f64()];
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v0.to_f64(), v1.to_f64(), v1.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `ddim_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -1700,12 +1708,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     if t == 1.0 && t_next != t {
         let k = ddim_step_score_poles::<f64, Dd>(t, t_next);
         for (x_i, &score_i) in x.iter_mut().zip(score) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::INFINITY],
-                &[*x_i, score_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::INFINITY], &[*x_i, score_i]);
         }
         return;
     }
@@ -1723,11 +1726,13 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Runs its stable form in `f64`, with the 30 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &dpm1_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::INFINITY],
+        );
     }
-    c
+    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1791,19 +1796,19 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
             &dpm1_step_score_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::INFINITY],
             &[x, score],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * score
 }
-/// The directions of the coefficients of [`dpm1_step_score`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`dpm1_step_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        return [v0.to_f64(), v0.to_f64()];
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v0.to_f64(), v1.to_f64(), v1.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `dpm1_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
@@ -1824,12 +1829,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     if t == 1.0 && t_next != t {
         let k = dpm1_step_score_poles::<f64, Dd>(t, t_next);
         for (x_i, &score_i) in x.iter_mut().zip(score) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::INFINITY],
-                &[*x_i, score_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::INFINITY], &[*x_i, score_i]);
         }
         return;
     }
@@ -1849,11 +1849,13 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 42 operations in double-double.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let c = { pf_velocity_eps_coefficients_in::<f64, Dd>(t) };
     if t == 1.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &pf_velocity_eps_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::INFINITY],
+        );
     }
-    c
+    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1972,18 +1974,17 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
             &pf_velocity_eps_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`pf_velocity_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 1.0 {
-        return [-1.0, 1.0];
+        return [-1.0, 1.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `reverse_drift_eps` in its inputs (`x`, `eps`), as functions of `t`.
 ///
@@ -1997,11 +1998,13 @@ fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 43 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_eps_coefficients_in::<f64, Dd>(t) };
     if t == 1.0 {
-        return dd::at_pole(c, [f64::NEG_INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_eps_poles::<f64, Dd>(t),
+            [f64::NEG_INFINITY, f64::INFINITY],
+        );
     }
-    c
+    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2122,18 +2125,17 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
             &reverse_drift_eps_poles::<f64, Dd>(t),
             &[f64::NEG_INFINITY, f64::INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`reverse_drift_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 1.0 {
-        return [-1.0, 2.0];
+        return [-1.0, 2.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
 ///
@@ -2147,11 +2149,13 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { euler_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &euler_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2450,14 +2454,13 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
             &euler_step_eps_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`euler_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(2.221441469079183, 7.261369656130425e-17);
@@ -2468,9 +2471,10 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] 
         let v6: W = v3 - v5;
         let v7: W = v5 - v3;
         let v8: W = v6 / v7;
-        return [v0.to_f64(), v8.to_f64()];
+        let v9: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v8.to_f64(), v9.to_f64(), v9.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `euler_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -2493,12 +2497,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     if t == 1.0 && t_next != t {
         let k = euler_step_eps_poles::<f64, Dd>(t, t_next);
         for (x_i, &eps_i) in x.iter_mut().zip(eps) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::NEG_INFINITY],
-                &[*x_i, eps_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, eps_i]);
         }
         return;
     }
@@ -2518,11 +2517,13 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let c = { euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY]);
+        return dd::at_pole(
+            &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+        );
     }
-    c
+    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2865,17 +2866,16 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
             &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
             &[x, eps, z],
-            &[c0, c1, c2],
         );
     }
     c0 * x + c1 * eps + c2 * z
 }
-/// The directions of the coefficients of [`euler_maruyama_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_maruyama_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
-) -> [f64; 3] {
+) -> [f64; 6] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(4.442882938158366, 1.452273931226085e-16);
@@ -2890,9 +2890,16 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
         let v10: W = v8 - v9;
         let v11: W = v6 / v10;
         let v12: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v11.to_f64(), v12.to_f64()];
+        return [
+            v0.to_f64(),
+            v11.to_f64(),
+            v12.to_f64(),
+            v12.to_f64(),
+            v12.to_f64(),
+            v12.to_f64(),
+        ];
     }
-    [f64::NAN; 3]
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -2926,7 +2933,6 @@ pub fn euler_maruyama_step_eps_slice(
                 &k,
                 &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
                 &[*x_i, eps_i, z_i],
-                &[c0, c1, c2],
             );
         }
         return;
@@ -2945,11 +2951,13 @@ pub fn euler_maruyama_step_eps_slice(
 ///
 /// Runs its stable form in `f64`, with the 27 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &ddim_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -3010,20 +3018,20 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
             &ddim_step_eps_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`ddim_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`ddim_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `ddim_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -3044,12 +3052,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     if t == 1.0 && t_next != t {
         let k = ddim_step_eps_poles::<f64, Dd>(t, t_next);
         for (x_i, &eps_i) in x.iter_mut().zip(eps) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::NEG_INFINITY],
-                &[*x_i, eps_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, eps_i]);
         }
         return;
     }
@@ -3067,11 +3070,13 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 27 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let c = { dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &dpm1_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -3132,20 +3137,20 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
             &dpm1_step_eps_poles::<f64, Dd>(t, t_next),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`dpm1_step_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`dpm1_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// `dpm1_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -3166,12 +3171,7 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     if t == 1.0 && t_next != t {
         let k = dpm1_step_eps_poles::<f64, Dd>(t, t_next);
         for (x_i, &eps_i) in x.iter_mut().zip(eps) {
-            *x_i = dd::pole_sum(
-                &k,
-                &[f64::INFINITY, f64::NEG_INFINITY],
-                &[*x_i, eps_i],
-                &[c0, c1],
-            );
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, eps_i]);
         }
         return;
     }
@@ -3191,11 +3191,13 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 19 operations in double-double.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let c = { pf_velocity_x0_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &pf_velocity_x0_poles::<f64, Dd>(t),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -3264,18 +3266,17 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
             &pf_velocity_x0_poles::<f64, Dd>(t),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, x0],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * x0
 }
-/// The directions of the coefficients of [`pf_velocity_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [1.0, -1.0];
+        return [1.0, -1.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `reverse_drift_x0` in its inputs (`x`, `x0`), as functions of `t`.
 ///
@@ -3289,14 +3290,16 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 44 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_x0_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_x0_poles::<f64, Dd>(t),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
     if t == 1.0 {
-        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+        return dd::at_pole(&reverse_drift_x0_poles::<f64, Dd>(t), [f64::INFINITY, 0.0]);
     }
-    c
+    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -3419,7 +3422,6 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
             &reverse_drift_x0_poles::<f64, Dd>(t),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, x0],
-            &[c0, c1],
         );
     }
     if t == 1.0 {
@@ -3427,21 +3429,20 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
             &reverse_drift_x0_poles::<f64, Dd>(t),
             &[f64::INFINITY, 0.0],
             &[x, x0],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * x0
 }
-/// The directions of the coefficients of [`reverse_drift_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [1.0, -1.0];
+        return [1.0, -1.0, 0.0, 0.0];
     }
     if t == 1.0 {
-        return [1.0, 0.0];
+        return [1.0, 0.0, 0.0, -4.442882938158366];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
 ///
@@ -3574,18 +3575,18 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let c = {
-        let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
-        if dd::ordinary(&[t, t_next], &r) {
-            r
-        } else {
-            euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
-        }
-    };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::NEG_INFINITY, 0.0, f64::INFINITY]);
+        return dd::at_pole(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::NEG_INFINITY, 0.0, f64::INFINITY],
+        );
     }
-    c
+    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
@@ -4168,20 +4169,31 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
             &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
             &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
             &[x, x0, z],
-            &[c0, c1, c2],
         );
     }
     c0 * x + c1 * x0 + c2 * z
 }
-/// The directions of the coefficients of [`euler_maruyama_step_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_maruyama_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 3] {
+fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
     if t == 1.0 {
         let v0: W = W::new(-1.0, 0.0);
         let v1: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v1.to_f64(), v1.to_f64()];
+        let v2: W = W::new(-4.442882938158366, -1.452273931226085e-16);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 - v4;
+        let v6: W = v2 * v5;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v6.to_f64(),
+            v1.to_f64(),
+        ];
     }
-    [f64::NAN; 3]
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -4215,7 +4227,6 @@ pub fn euler_maruyama_step_x0_slice(
                 &k,
                 &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
                 &[*x_i, x0_i, z_i],
-                &[c0, c1, c2],
             );
         }
         return;
@@ -4476,11 +4487,10 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 20 operations in double-double.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_u_coefficients_in::<f64, Dd>(t) };
     if t == 1.0 {
-        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+        return dd::at_pole(&reverse_drift_u_poles::<f64, Dd>(t), [f64::INFINITY, 0.0]);
     }
-    c
+    reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -4554,18 +4564,17 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
             &reverse_drift_u_poles::<f64, Dd>(t),
             &[f64::INFINITY, 0.0],
             &[x, u],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * u
 }
-/// The directions of the coefficients of [`reverse_drift_u`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_u`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_u_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_u_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 1.0 {
-        return [1.0, 0.0];
+        return [1.0, 0.0, 0.0, 2.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
 ///
@@ -4633,11 +4642,13 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375).
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let c = { euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::NEG_INFINITY, 0.0, f64::INFINITY]);
+        return dd::at_pole(
+            &euler_maruyama_step_u_poles::<f64, Dd>(t, t_next),
+            [f64::NEG_INFINITY, 0.0, f64::INFINITY],
+        );
     }
-    c
+    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
@@ -5025,20 +5036,32 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
             &euler_maruyama_step_u_poles::<f64, Dd>(t, t_next),
             &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
             &[x, u, z],
-            &[c0, c1, c2],
         );
     }
     c0 * x + c1 * u + c2 * z
 }
-/// The directions of the coefficients of [`euler_maruyama_step_u`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_maruyama_step_u`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 3] {
+fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
     if t == 1.0 {
         let v0: W = W::new(-1.0, 0.0);
         let v1: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v1.to_f64(), v1.to_f64()];
+        let v2: W = W::new(2.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t);
+        let v6: W = v2 * v5;
+        let v7: W = v4 - v6;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v7.to_f64(),
+            v1.to_f64(),
+        ];
     }
-    [f64::NAN; 3]
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -5072,7 +5095,6 @@ pub fn euler_maruyama_step_u_slice(
                 &k,
                 &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
                 &[*x_i, u_i, z_i],
-                &[c0, c1, c2],
             );
         }
         return;
@@ -5421,11 +5443,10 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 42 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_v_coefficients_in::<f64, Dd>(t) };
     if t == 1.0 {
-        return dd::at_pole(c, [f64::INFINITY, 0.0]);
+        return dd::at_pole(&reverse_drift_v_poles::<f64, Dd>(t), [f64::INFINITY, 0.0]);
     }
-    c
+    reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -5545,18 +5566,17 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
             &reverse_drift_v_poles::<f64, Dd>(t),
             &[f64::INFINITY, 0.0],
             &[x, v],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * v
 }
-/// The directions of the coefficients of [`reverse_drift_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 1.0 {
-        return [1.0, 0.0];
+        return [1.0, 0.0, 0.0, 4.442882938158366];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_v` in its inputs (`x`, `v`), as functions of `t`, `t_next`.
 ///
@@ -5669,11 +5689,13 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 33 of its 54 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.25).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let c = { euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next) };
     if t == 1.0 && t_next != t {
-        return dd::at_pole(c, [f64::NEG_INFINITY, 0.0, f64::INFINITY]);
+        return dd::at_pole(
+            &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
+            [f64::NEG_INFINITY, 0.0, f64::INFINITY],
+        );
     }
-    c
+    euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
@@ -6666,20 +6688,31 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
             &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
             &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
             &[x, v, z],
-            &[c0, c1, c2],
         );
     }
     c0 * x + c1 * v + c2 * z
 }
-/// The directions of the coefficients of [`euler_maruyama_step_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`euler_maruyama_step_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 3] {
+fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
     if t == 1.0 {
         let v0: W = W::new(-1.0, 0.0);
         let v1: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v1.to_f64(), v1.to_f64()];
+        let v2: W = W::new(4.442882938158366, 1.452273931226085e-16);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 - v4;
+        let v6: W = v2 * v5;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v6.to_f64(),
+            v1.to_f64(),
+        ];
     }
-    [f64::NAN; 3]
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -6713,7 +6746,6 @@ pub fn euler_maruyama_step_v_slice(
                 &k,
                 &[f64::NEG_INFINITY, 0.0, f64::INFINITY],
                 &[*x_i, v_i, z_i],
-                &[c0, c1, c2],
             );
         }
         return;
@@ -7734,13 +7766,16 @@ mod dd {
             && values.iter().all(|v| v.is_normal())
     }
     /// The limit of a field `sum c_i v_i` at an end where some coefficients `c_i` are
-    /// infinite: there `c_i ~ k_i M` with `M -> +inf`, `k` the finite directions (0 for a
-    /// coefficient of lower order), so the sum tends to the infinity of the sign of `sum k_i
-    /// v_i` (formed without overflow or cancellation). Where that is 0 because every input
-    /// with `k_i != 0` is 0, the sum is what the other terms make of it: `infinite[i]` where
-    /// `c_i` tends to that infinity (not 0), else `c_i` as given, terms with `v_i = 0` left
-    /// out. Otherwise it is `0 * inf`, undefined: NaN.
-    pub fn pole_sum(k: &[f64], infinite: &[f64], v: &[f64], c: &[f64]) -> f64 {
+    /// infinite. `pole` holds the directions `k` there (`c_i ~ k_i M` with `M -> +inf`, 0
+    /// for a coefficient of lower order), then the finite coefficients' values at the end
+    /// (0 for the others); `infinite[i]` is the infinity `c_i` tends to, or 0 where it is
+    /// finite. The sum tends to the infinity of the sign of `sum k_i v_i` (formed without
+    /// overflow or cancellation). Where that is 0 because every input with `k_i != 0` is 0,
+    /// the sum is what the other terms make of it ([`at_pole`]'s coefficients, terms with
+    /// `v_i = 0` left out). Otherwise it is `0 * inf`, undefined: NaN.
+    pub fn pole_sum(pole: &[f64], infinite: &[f64], v: &[f64]) -> f64 {
+        let n = v.len();
+        let k = &pole[..n];
         let s = k
             .iter()
             .zip(v)
@@ -7755,20 +7790,22 @@ mod dd {
         } else if s < 0.0 {
             f64::NEG_INFINITY
         } else if k.iter().zip(v).all(|(&k, &v)| k == 0.0 || v == 0.0) {
-            c.iter()
-                .zip(infinite)
-                .zip(v)
-                .filter(|(_, v)| **v != 0.0)
-                .map(|((&c, &i), v)| if i == 0.0 { c * v } else { i * v })
+            (0..n)
+                .filter(|&i| v[i] != 0.0)
+                .map(|i| at_pole_one(pole, infinite, i) * v[i])
                 .sum()
         } else {
             f64::NAN
         }
     }
-    /// A field's coefficients `c` at a pole: `infinite[i]` where it is the infinity `c_i`
-    /// tends to, `c_i` where it is 0 (finite there).
-    pub fn at_pole<const N: usize>(c: [f64; N], infinite: [f64; N]) -> [f64; N] {
-        std::array::from_fn(|i| { if infinite[i] == 0.0 { c[i] } else { infinite[i] } })
+    /// A field's coefficients at a pole ([`pole_sum`]'s `pole` and `infinite`): the
+    /// infinity a coefficient tends to, or its finite value there.
+    pub fn at_pole<const N: usize>(pole: &[f64], infinite: [f64; N]) -> [f64; N] {
+        std::array::from_fn(|i| at_pole_one(pole, &infinite, i))
+    }
+    /// Coefficient `i` of [`at_pole`].
+    fn at_pole_one(pole: &[f64], infinite: &[f64], i: usize) -> f64 {
+        if infinite[i] == 0.0 { pole[infinite.len() + i] } else { infinite[i] }
     }
     /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
     fn frexp_exponent(x: f64) -> i64 {

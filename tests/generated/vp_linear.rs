@@ -1192,11 +1192,10 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let c = { pf_velocity_eps_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [0.0, f64::INFINITY]);
+        return dd::at_pole(&pf_velocity_eps_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
     }
-    c
+    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1301,18 +1300,17 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
             &pf_velocity_eps_poles::<f64, Dd>(t),
             &[0.0, f64::INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`pf_velocity_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [0.0, 1.0];
+        return [0.0, 1.0, -0.05, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `reverse_drift_eps` in its inputs (`x`, `eps`), as functions of `t`.
 ///
@@ -1326,11 +1324,10 @@ fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_eps_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [0.0, f64::INFINITY]);
+        return dd::at_pole(&reverse_drift_eps_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
     }
-    c
+    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1437,18 +1434,17 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
             &reverse_drift_eps_poles::<f64, Dd>(t),
             &[0.0, f64::INFINITY],
             &[x, eps],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * eps
 }
-/// The directions of the coefficients of [`reverse_drift_eps`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [0.0, 1.0];
+        return [0.0, 1.0, -0.05, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
 ///
@@ -1987,11 +1983,13 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let c = { pf_velocity_x0_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &pf_velocity_x0_poles::<f64, Dd>(t),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2113,18 +2111,17 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
             &pf_velocity_x0_poles::<f64, Dd>(t),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, x0],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * x0
 }
-/// The directions of the coefficients of [`pf_velocity_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [1.0, -1.0];
+        return [1.0, -1.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `reverse_drift_x0` in its inputs (`x`, `x0`), as functions of `t`.
 ///
@@ -2138,11 +2135,13 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 36 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_x0_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::INFINITY, f64::NEG_INFINITY]);
+        return dd::at_pole(
+            &reverse_drift_x0_poles::<f64, Dd>(t),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
     }
-    c
+    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2251,18 +2250,17 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
             &reverse_drift_x0_poles::<f64, Dd>(t),
             &[f64::INFINITY, f64::NEG_INFINITY],
             &[x, x0],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * x0
 }
-/// The directions of the coefficients of [`reverse_drift_x0`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [1.0, -1.0];
+        return [1.0, -1.0, 0.0, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
 ///
@@ -3792,11 +3790,10 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 30 operations in double-double.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
-    let c = { pf_velocity_v_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [f64::INFINITY]);
+        return dd::at_pole(&pf_velocity_v_poles::<f64, Dd>(t), [f64::INFINITY]);
     }
-    c
+    pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
@@ -3967,22 +3964,17 @@ fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
     if t == 0.0 {
-        return dd::pole_sum(
-            &pf_velocity_v_poles::<f64, Dd>(t),
-            &[f64::INFINITY],
-            &[v],
-            &[c0],
-        );
+        return dd::pole_sum(&pf_velocity_v_poles::<f64, Dd>(t), &[f64::INFINITY], &[v]);
     }
     c0 * v
 }
-/// The directions of the coefficients of [`pf_velocity_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`pf_velocity_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
-        return [1.0];
+        return [1.0, 0.0];
     }
-    [f64::NAN; 1]
+    [f64::NAN; 2]
 }
 /// The coefficients of `reverse_drift_v` in its inputs (`x`, `v`), as functions of `t`.
 ///
@@ -3996,11 +3988,10 @@ fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 31 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let c = { reverse_drift_v_coefficients_in::<f64, Dd>(t) };
     if t == 0.0 {
-        return dd::at_pole(c, [0.0, f64::INFINITY]);
+        return dd::at_pole(&reverse_drift_v_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
     }
-    c
+    reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -4096,18 +4087,17 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
             &reverse_drift_v_poles::<f64, Dd>(t),
             &[0.0, f64::INFINITY],
             &[x, v],
-            &[c0, c1],
         );
     }
     c0 * x + c1 * v
 }
-/// The directions of the coefficients of [`reverse_drift_v`] at its poles, the ends where some are infinite: there `c_i ~ k_i M` with `M -> +inf`.
+/// The directions of the coefficients of [`reverse_drift_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
-fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
     if t == 0.0 {
-        return [0.0, 1.0];
+        return [0.0, 1.0, 0.05, 0.0];
     }
-    [f64::NAN; 2]
+    [f64::NAN; 4]
 }
 /// The coefficients of `euler_step_v` in its inputs (`x`, `v`), as functions of `t`, `t_next`.
 ///
@@ -5411,13 +5401,16 @@ mod dd {
             && values.iter().all(|v| v.is_normal())
     }
     /// The limit of a field `sum c_i v_i` at an end where some coefficients `c_i` are
-    /// infinite: there `c_i ~ k_i M` with `M -> +inf`, `k` the finite directions (0 for a
-    /// coefficient of lower order), so the sum tends to the infinity of the sign of `sum k_i
-    /// v_i` (formed without overflow or cancellation). Where that is 0 because every input
-    /// with `k_i != 0` is 0, the sum is what the other terms make of it: `infinite[i]` where
-    /// `c_i` tends to that infinity (not 0), else `c_i` as given, terms with `v_i = 0` left
-    /// out. Otherwise it is `0 * inf`, undefined: NaN.
-    pub fn pole_sum(k: &[f64], infinite: &[f64], v: &[f64], c: &[f64]) -> f64 {
+    /// infinite. `pole` holds the directions `k` there (`c_i ~ k_i M` with `M -> +inf`, 0
+    /// for a coefficient of lower order), then the finite coefficients' values at the end
+    /// (0 for the others); `infinite[i]` is the infinity `c_i` tends to, or 0 where it is
+    /// finite. The sum tends to the infinity of the sign of `sum k_i v_i` (formed without
+    /// overflow or cancellation). Where that is 0 because every input with `k_i != 0` is 0,
+    /// the sum is what the other terms make of it ([`at_pole`]'s coefficients, terms with
+    /// `v_i = 0` left out). Otherwise it is `0 * inf`, undefined: NaN.
+    pub fn pole_sum(pole: &[f64], infinite: &[f64], v: &[f64]) -> f64 {
+        let n = v.len();
+        let k = &pole[..n];
         let s = k
             .iter()
             .zip(v)
@@ -5432,20 +5425,22 @@ mod dd {
         } else if s < 0.0 {
             f64::NEG_INFINITY
         } else if k.iter().zip(v).all(|(&k, &v)| k == 0.0 || v == 0.0) {
-            c.iter()
-                .zip(infinite)
-                .zip(v)
-                .filter(|(_, v)| **v != 0.0)
-                .map(|((&c, &i), v)| if i == 0.0 { c * v } else { i * v })
+            (0..n)
+                .filter(|&i| v[i] != 0.0)
+                .map(|i| at_pole_one(pole, infinite, i) * v[i])
                 .sum()
         } else {
             f64::NAN
         }
     }
-    /// A field's coefficients `c` at a pole: `infinite[i]` where it is the infinity `c_i`
-    /// tends to, `c_i` where it is 0 (finite there).
-    pub fn at_pole<const N: usize>(c: [f64; N], infinite: [f64; N]) -> [f64; N] {
-        std::array::from_fn(|i| { if infinite[i] == 0.0 { c[i] } else { infinite[i] } })
+    /// A field's coefficients at a pole ([`pole_sum`]'s `pole` and `infinite`): the
+    /// infinity a coefficient tends to, or its finite value there.
+    pub fn at_pole<const N: usize>(pole: &[f64], infinite: [f64; N]) -> [f64; N] {
+        std::array::from_fn(|i| at_pole_one(pole, &infinite, i))
+    }
+    /// Coefficient `i` of [`at_pole`].
+    fn at_pole_one(pole: &[f64], infinite: &[f64], i: usize) -> f64 {
+        if infinite[i] == 0.0 { pole[infinite.len() + i] } else { infinite[i] }
     }
     /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
     fn frexp_exponent(x: f64) -> i64 {

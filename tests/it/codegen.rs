@@ -208,6 +208,64 @@ fn committed_modules() -> Vec<Module> {
     ]
 }
 
+/// Every deterministic step of a module, in each parameterisation every module has.
+macro_rules! all_steps {
+    ($m:ident) => {{
+        use $m as m;
+        let steps: Vec<(&str, Step)> = vec![
+            ("euler_step_score", m::euler_step_score),
+            ("ddim_step_score", m::ddim_step_score),
+            ("dpm1_step_score", m::dpm1_step_score),
+            ("euler_step_eps", m::euler_step_eps),
+            ("ddim_step_eps", m::ddim_step_eps),
+            ("dpm1_step_eps", m::dpm1_step_eps),
+            ("euler_step_x0", m::euler_step_x0),
+            ("ddim_step_x0", m::ddim_step_x0),
+            ("dpm1_step_x0", m::dpm1_step_x0),
+            ("euler_step_u", m::euler_step_u),
+            ("ddim_step_u", m::ddim_step_u),
+            ("dpm1_step_u", m::dpm1_step_u),
+        ];
+        let noisy: Vec<(&str, NoisyStep)> = vec![
+            ("euler_maruyama_step_score", m::euler_maruyama_step_score),
+            ("euler_maruyama_step_eps", m::euler_maruyama_step_eps),
+            ("euler_maruyama_step_x0", m::euler_maruyama_step_x0),
+            ("euler_maruyama_step_u", m::euler_maruyama_step_u),
+        ];
+        (stringify!($m), steps, noisy)
+    }};
+}
+
+/// A step with noise `z`: `(x, model, z, t, t_next)`.
+type NoisyStep = fn(f64, f64, f64, f64, f64) -> f64;
+
+/// The steps of every committed module ([`all_steps`]).
+#[allow(clippy::type_complexity)]
+fn committed_steps() -> Vec<(
+    &'static str,
+    Vec<(&'static str, Step)>,
+    Vec<(&'static str, NoisyStep)>,
+)> {
+    vec![
+        all_steps!(cosine),
+        all_steps!(cosine_nichol),
+        all_steps!(edm),
+        all_steps!(gaussian_alpha_bar),
+        all_steps!(karras_ve),
+        all_steps!(linear_logsnr),
+        all_steps!(lm_sqrt),
+        all_steps!(rectified_flow),
+        all_steps!(sd3_shift),
+        all_steps!(sd_scaled_linear),
+        all_steps!(shifted_cosine),
+        all_steps!(sigmoid),
+        all_steps!(sub_vp),
+        all_steps!(tangent),
+        all_steps!(ve),
+        all_steps!(vp_linear),
+    ]
+}
+
 /// The certified value of `e`, or at an end where the formula is undefined its limit
 /// from inside [0, 1]; `None` where neither is a finite f64.
 fn reference(pool: &mut Pool, e: ExprId, env: &[(&str, f64)]) -> Option<f64> {
@@ -322,19 +380,34 @@ fn committed_modules_agree_with_the_reference() {
 
 /// A step of length zero is the identity, at the ends too: where `t = 0` the general form
 /// divides by `sigma(0) = 0` (vp_linear's DDIM step from 0 to 0 was NaN), and a difference
-/// of roots `(t - s)/(sqrt(t) + sqrt(s))` is 0/0. Each step returns `x` bit for bit.
+/// of roots `(t - s)/(sqrt(t) + sqrt(s))` is 0/0, and sd_scaled_linear's x0 DPM step from
+/// 0 to 0 was NaN (its formula at `t_next = t` is no constant until put in the jet). Each
+/// step, in every parameterisation, returns `x` bit for bit.
 #[test]
 fn a_step_of_length_zero_returns_x() {
-    let modules = committed_modules();
-    for (name, _, _, steps) in modules {
+    let times = [0.0, 1e-300, 1e-20, 0.3, 0.5, 1.0 - f64::EPSILON / 2.0, 1.0];
+    let inputs = [(0.625, -0.34375), (-3.0, 1e300)];
+    for (name, steps, noisy) in committed_steps() {
         for (fname, f) in steps {
-            for t in [0.0, 1e-300, 1e-20, 0.3, 0.5, 1.0 - f64::EPSILON / 2.0, 1.0] {
-                for (x, eps) in [(0.625, -0.34375), (-3.0, 1e300)] {
+            for t in times {
+                for (x, eps) in inputs {
                     let got = f(x, eps, t, t);
                     assert_eq!(
                         got.to_bits(),
                         x.to_bits(),
                         "{name}::{fname}({x}, {eps}, {t:e}, {t:e}) = {got:e}"
+                    );
+                }
+            }
+        }
+        for (fname, f) in noisy {
+            for t in times {
+                for (x, eps) in inputs {
+                    let got = f(x, eps, 1.5, t, t);
+                    assert_eq!(
+                        got.to_bits(),
+                        x.to_bits(),
+                        "{name}::{fname}({x}, {eps}, 1.5, {t:e}, {t:e}) = {got:e}"
                     );
                 }
             }
@@ -348,7 +421,7 @@ fn a_step_of_length_zero_returns_x() {
 /// velocity of an x0 model at t = 0 of a VP process, `(sigma'/sigma - alpha'/alpha)(x -
 /// alpha x0) + ...` with `sigma'/sigma ~ 1/(2t)`, that of `x - x0`. Where only a term of
 /// lower order has an input (Euler-Maruyama's noise, `sqrt(g2 h) z` with `g2 -> +inf`),
-/// that term's infinity.
+/// that term's infinity; where only finite coefficients have inputs, their limits.
 #[test]
 fn fields_at_their_poles_tend_to_the_infinity_of_their_leading_terms() {
     let inf = f64::INFINITY;
@@ -390,6 +463,22 @@ fn fields_at_their_poles_tend_to_the_infinity_of_their_leading_terms() {
         cosine::euler_maruyama_step_eps(0.0, 0.0, -1.0, 1.0, 0.5),
         -inf
     );
+    // lm_sqrt, alpha_bar = 1 - sqrt(t): f ~ -1/(2(1 - t)) and g2 ~ 1/(1 - t) at t = 1
+    // (alpha' is infinite there too), so Euler-Maruyama's drift is `|h| (x/2 - eps)/(1 -
+    // t)` and the noise term `sqrt(|h|/(1 - t)) z` of lower order.
+    for (x, eps, z, want) in [
+        (0.7, 0.3, -5.0, inf),
+        (0.5, 0.3, 5.0, -inf),
+        (0.0, 0.0, 1.0, inf),
+    ] {
+        assert_eq!(lm_sqrt::euler_maruyama_step_eps(x, eps, z, 1.0, 0.75), want);
+    }
+    // A coefficient that stays finite at the pole is its limit there, which the general
+    // form computes as 0/0: shifted_cosine's x0 coefficient `2 h alpha'(1)`, alpha'(1) =
+    // -pi/4 (alpha^2 = 1/(1 + 4 tan(pi t/2)^2)), is pi/8 for h = -1/4.
+    let got = shifted_cosine::euler_maruyama_step_x0(0.0, 1.0, 0.0, 1.0, 0.75);
+    let want = std::f64::consts::PI / 8.0;
+    assert!(check::ulps(got, want) <= 4.0, "{got:e} against pi/8");
 }
 
 /// Issue 10, item 6: at t = 1e-300 `t^2` underflows and `1/sigma^2` overflows in f64 and
