@@ -240,10 +240,10 @@ impl Guard {
     }
 }
 
-/// An end where some coefficients of a field are infinite (for a step from t = 1, every
-/// `t_next` but 1). Its guard's outputs are the
+/// An end where some coefficients of a field are infinite (for a step from t = 0 or 1,
+/// every other `t_next`). Its guard's outputs are the
 /// directions `k_i` of the coefficients there (`c_i ~ k_i M`, `M -> +inf`; a program in
-/// `t_next` for a step from t = 1), by which the field's value is the infinity of the sign
+/// `t_next` for a step), by which the field's value is the infinity of the sign
 /// of `sum k_i v_i` ([`runtime::pole_sum`]) rather than `inf - inf`, then the values there
 /// of the finite coefficients (0 for the others; the general program may compute 0/0);
 /// `infinite[i]` is the infinity `c_i` tends to (0 where it is finite): what the
@@ -648,6 +648,8 @@ struct JetForms {
     /// The jet of `t` at t = 1 and of `t_next` at t_next = 0 ([`JetForms::end_values`]),
     /// computed once: every step's guards use them.
     at_one: Vec<(Symbol, Option<ExprId>)>,
+    /// The jet of `t` at t = 0: a step's poles from there use it.
+    at_zero: Vec<(Symbol, Option<ExprId>)>,
     next_at_zero: Vec<(Symbol, Option<ExprId>)>,
 }
 
@@ -693,9 +695,11 @@ impl JetForms {
             values,
             vp,
             at_one: Vec::new(),
+            at_zero: Vec::new(),
             next_at_zero: Vec::new(),
         };
         forms.at_one = forms.end_values(pool, 1.0, false);
+        forms.at_zero = forms.end_values(pool, 0.0, false);
         forms.next_at_zero = forms.end_values(pool, 0.0, true);
         forms
     }
@@ -1114,10 +1118,12 @@ fn put_end_values(
 /// are infinite, with their directions. For a field of `t` alone, at t = 0 and t = 1, the
 /// certified limits of `c_i / c_r` for a coefficient `c_r` of the highest order, times the
 /// sign of its infinity. For a step from t = 1 (where alpha(1) = 0 puts the model's
-/// estimate of x0 at `(x - sigma eps)/0`), the same ratios as functions of `t_next`: one
-/// fraction in the jet, where the common pole cancels, with the end's values put in; kept
-/// where they are finite at `t_next` = 0, 1/8, 1/4 and 1/2 and each coefficient's
-/// infinity is the same at the last three. Elsewhere a field's value at such an end stays `inf - inf`.
+/// estimate of x0 at `(x - sigma eps)/0`) or from t = 0 (where sigma(0) = 0 puts an x0
+/// model's estimate of eps at `(x - alpha x0)/0`), the same ratios as functions of
+/// `t_next`: one fraction in the jet, where the common pole cancels, with the end's values
+/// put in; kept where they are finite at three times inside (0, 1) and the other end,
+/// and each coefficient's infinity is the same at the three. Elsewhere a field's value at
+/// such an end stays `inf - inf`.
 fn field_poles(
     pool: &mut Pool,
     jet: Option<&JetForms>,
@@ -1148,9 +1154,12 @@ fn field_poles(
     let Some(jet) = jet else {
         return Vec::new();
     };
-    step_directions(pool, jet, k, coeff_exprs, mode)
-        .map(|(body, infinite)| vec![pole(1.0, body, infinite)])
-        .unwrap_or_default()
+    ENDS.iter()
+        .filter_map(|&end| {
+            let (body, infinite) = step_directions(pool, jet, k, coeff_exprs, mode, end)?;
+            Some(pole(end, body, infinite))
+        })
+        .collect()
 }
 
 /// The infinity each limit in `limits` is, or 0 where it is finite; None where one is
@@ -1190,25 +1199,33 @@ fn constant_directions(pool: &mut Pool, cs: &[ExprId], end: f64) -> Option<(Vec<
     None
 }
 
-/// The directions of the coefficients of step `k` from t = 1 as a program in `t_next`
-/// ([`field_poles`]), then the finite ones' values there ([`Pole`]), and the infinities
-/// they tend to (the same at every probe of `t_next`; the directions and values finite at
-/// each and at `t_next = 0`); None where no coefficient is infinite there.
+/// The directions of the coefficients of step `k` from `t = end` as a program in
+/// `t_next` ([`field_poles`]), then the finite ones' values there ([`Pole`]), and the
+/// infinities they tend to (the same at every probe of `t_next`; the directions and
+/// values finite at each and at the other end); None where no coefficient is infinite
+/// there.
 fn step_directions(
     pool: &mut Pool,
     jet: &JetForms,
     k: usize,
     coeff_exprs: &[(String, ExprId)],
     mode: Mode,
+    end: f64,
 ) -> Option<(GuardBody, Vec<f64>)> {
     let tn = pool.symbol("t_next");
     // Times inside (0, 1) (at t_next = 0 a process's own formula may read `sigma(0) *
-    // (...)` as 0 where the other factor is infinite), then 0 for the directions.
-    let probes: Vec<num_rational::BigRational> = [(1, 4), (1, 8), (1, 2), (0, 1)]
+    // (...)` as 0 where the other factor is infinite), then the other end for the
+    // directions.
+    let probes: &[(i64, i64)] = if end == 1.0 {
+        &[(1, 4), (1, 8), (1, 2), (0, 1)]
+    } else {
+        &[(3, 4), (7, 8), (1, 2), (1, 1)]
+    };
+    let probes: Vec<num_rational::BigRational> = probes
         .iter()
         .map(|&(a, b)| num_rational::BigRational::new(a.into(), b.into()))
         .collect();
-    // The coefficients' infinities at t = 1 for each probe of t_next (the others only
+    // The coefficients' infinities at t = end for each probe of t_next (the others only
     // where one is infinite at the first): the same at each.
     let mut infinite: Option<Vec<f64>> = None;
     for q in &probes[..3] {
@@ -1217,7 +1234,7 @@ fn step_directions(
             .iter()
             .map(|(_, c)| crate::expr::subst::subst1(pool, *c, tn, q))
             .collect();
-        let here = own_infinities(&limits_at_times(pool, &at, &[("t", 1.0)]))?;
+        let here = own_infinities(&limits_at_times(pool, &at, &[("t", end)]))?;
         if !here.iter().any(|v| v.is_infinite()) || infinite.as_ref().is_some_and(|i| *i != here) {
             return None;
         }
@@ -1241,7 +1258,7 @@ fn step_directions(
         for &c in &jets {
             let ratio = pool.div(c, jets[r]);
             let ratio = crate::expr::poly::together(pool, ratio);
-            match at_step_from_one(pool, jet, ratio, &probes) {
+            match at_step_from(pool, jet, end, ratio, &probes) {
                 Some(kk) => ks.push(pool.mul(vec![sign, kk])),
                 None => continue 'reference,
             }
@@ -1251,7 +1268,7 @@ fn step_directions(
         // tan))/cos`).
         for (&c, &inf) in jets.iter().zip(&infinite) {
             let value = if inf == 0.0 {
-                at_step_from_one(pool, jet, c, &probes)?
+                at_step_from(pool, jet, end, c, &probes)?
             } else {
                 pool.zero()
             };
@@ -1262,24 +1279,28 @@ fn step_directions(
     None
 }
 
-/// The jet form `c` of a step from t = 1 as a function of `t_next` ([`put_end_values`]),
-/// where it is finite at each of `probes` of `t_next`.
-fn at_step_from_one(
+/// The jet form `c` of a step from `t = end` as a function of `t_next`
+/// ([`put_end_values`]), where it is finite at each of `probes` of `t_next`.
+fn at_step_from(
     pool: &mut Pool,
     jet: &JetForms,
+    end: f64,
     c: ExprId,
     probes: &[num_rational::BigRational],
 ) -> Option<ExprId> {
     let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
-    let c = put_end_values(pool, c, &jet.at_one)?;
+    let fixed = if end == 1.0 {
+        &jet.at_one
+    } else {
+        &jet.at_zero
+    };
+    let c = put_end_values(pool, c, fixed)?;
     let c = crate::expr::subst::subst(pool, c, &jet.values);
+    let at = num_rational::BigRational::from_float(end)?;
     probes
         .iter()
         .all(|q| {
-            let point = [
-                (t, num_rational::BigRational::from_integer(1.into())),
-                (tn, q.clone()),
-            ];
+            let point = [(t, at.clone()), (tn, q.clone())];
             crate::expr::hp::eval_rounded(pool, c, &point).is_ok_and(f64::is_finite)
         })
         .then_some(c)

@@ -2356,6 +2356,12 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 29 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_step_eps_poles::<f64, Dd>(t, t_next),
+            [0.0, f64::INFINITY],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::at_pole(
             &euler_step_eps_poles::<f64, Dd>(t, t_next),
@@ -2643,9 +2649,16 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 29 operations in double-double.
 ///
-/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
+/// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_eps_poles::<f64, Dd>(t, t_next),
+            &[0.0, f64::INFINITY],
+            &[x, eps],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::pole_sum(
             &euler_step_eps_poles::<f64, Dd>(t, t_next),
@@ -2658,6 +2671,17 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// The directions of the coefficients of [`euler_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        let v2: W = W::new(0.019428137862340523, -9.733852355382506e-19);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 - v4;
+        let v6: W = v2 * v5;
+        let v7: W = v1 - v6;
+        return [v0.to_f64(), v1.to_f64(), v7.to_f64(), v0.to_f64()];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(1.558450792625269, 6.355001916761135e-17);
@@ -2691,6 +2715,13 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_step_eps_poles::<f64, Dd>(t, t_next);
+        for (x_i, &eps_i) in x.iter_mut().zip(eps) {
+            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY], &[*x_i, eps_i]);
+        }
+        return;
+    }
     if t == 1.0 && t_next != t {
         let k = euler_step_eps_poles::<f64, Dd>(t, t_next);
         for (x_i, &eps_i) in x.iter_mut().zip(eps) {
@@ -2714,6 +2745,12 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 36 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
+            [0.0, f64::INFINITY, 0.0],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::at_pole(
             &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
@@ -3043,9 +3080,16 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 36 operations in double-double.
 ///
-/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
+/// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
+            &[0.0, f64::INFINITY, 0.0],
+            &[x, eps, z],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::pole_sum(
             &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
@@ -3061,6 +3105,28 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 6] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        let v2: W = W::new(0.019428137862340523, -9.733852355382506e-19);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 - v4;
+        let v6: W = v2 * v5;
+        let v7: W = v1 - v6;
+        let v8: W = W::new(0.1971199526295627, 1.0888572705237585e-17);
+        let v9: W = v5.abs();
+        let v10: W = v9.sqrt();
+        let v11: W = v8 * v10;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v0.to_f64(),
+            v7.to_f64(),
+            v0.to_f64(),
+            v11.to_f64(),
+        ];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(3.116901585250538, 1.271000383352227e-16);
@@ -3111,6 +3177,13 @@ pub fn euler_maruyama_step_eps_slice(
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
+            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY, 0.0], &[*x_i, eps_i, z_i]);
+        }
+        return;
+    }
     if t == 1.0 && t_next != t {
         let k = euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next);
         for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
@@ -3633,6 +3706,12 @@ fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
+    }
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -3923,9 +4002,28 @@ fn euler_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75).
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`euler_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v0.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 4]
 }
 /// `euler_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
@@ -3945,6 +4043,13 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_step_x0_poles::<f64, Dd>(t, t_next);
+        for (x_i, &x0_i) in x.iter_mut().zip(x0) {
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, x0_i]);
+        }
+        return;
+    }
     for (x_i, &x0_i) in x.iter_mut().zip(x0) {
         *x_i = c0 * *x_i + c1 * x0_i;
     }
@@ -3961,6 +4066,12 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25, 0.28125, 0.3125, 0.375).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY, 0.0],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::at_pole(
             &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
@@ -4669,9 +4780,16 @@ fn euler_maruyama_step_x0_coefficients_upper_cell7<N: Narrow<W>, W: Real>(
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25, 0.28125, 0.3125, 0.375).
 ///
-/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
+/// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY, 0.0],
+            &[x, x0, z],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::pole_sum(
             &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
@@ -4684,6 +4802,25 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// The directions of the coefficients of [`euler_maruyama_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        let v2: W = W::new(0.1971199526295627, 1.0888572705237585e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 - v4;
+        let v6: W = v5.abs();
+        let v7: W = v6.sqrt();
+        let v8: W = v2 * v7;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v0.to_f64(),
+            v0.to_f64(),
+            v0.to_f64(),
+            v8.to_f64(),
+        ];
+    }
     if t == 1.0 {
         let v0: W = W::new(-1.0, 0.0);
         let v1: W = W::new(0.0, 0.0);
@@ -4728,6 +4865,17 @@ pub fn euler_maruyama_step_x0_slice(
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY, 0.0],
+                &[*x_i, x0_i, z_i],
+            );
+        }
+        return;
+    }
     if t == 1.0 && t_next != t {
         let k = euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next);
         for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
@@ -4753,6 +4901,12 @@ pub fn euler_maruyama_step_x0_slice(
 ///
 /// Runs its stable form in `f64`, with the 26 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &ddim_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
+    }
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -4832,9 +4986,29 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 26 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &ddim_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`ddim_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn ddim_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
+    }
+    [f64::NAN; 4]
 }
 /// `ddim_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
@@ -4852,6 +5026,13 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = ddim_step_x0_poles::<f64, Dd>(t, t_next);
+        for (x_i, &x0_i) in x.iter_mut().zip(x0) {
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, x0_i]);
+        }
+        return;
+    }
     for (x_i, &x0_i) in x.iter_mut().zip(x0) {
         *x_i = c0 * *x_i + c1 * x0_i;
     }
@@ -4866,6 +5047,12 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 26 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &dpm1_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
+    }
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -4945,9 +5132,29 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 26 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &dpm1_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`dpm1_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn dpm1_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
+    }
+    [f64::NAN; 4]
 }
 /// `dpm1_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
@@ -4965,6 +5172,13 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = dpm1_step_x0_poles::<f64, Dd>(t, t_next);
+        for (x_i, &x0_i) in x.iter_mut().zip(x0) {
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, x0_i]);
+        }
+        return;
+    }
     for (x_i, &x0_i) in x.iter_mut().zip(x0) {
         *x_i = c0 * *x_i + c1 * x0_i;
     }
@@ -5806,6 +6020,12 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_step_v_poles::<f64, Dd>(t, t_next),
+            [0.0, f64::INFINITY],
+        );
+    }
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -5863,9 +6083,28 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_v_poles::<f64, Dd>(t, t_next),
+            &[0.0, f64::INFINITY],
+            &[x, v],
+        );
+    }
     c0 * x + c1 * v
+}
+/// The directions of the coefficients of [`euler_step_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v1.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 4]
 }
 /// `euler_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]`; the coefficients are computed once.
 ///
@@ -5883,6 +6122,13 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), v.len(), "`x` and `v` differ in length");
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_step_v_poles::<f64, Dd>(t, t_next);
+        for (x_i, &v_i) in x.iter_mut().zip(v) {
+            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY], &[*x_i, v_i]);
+        }
+        return;
+    }
     for (x_i, &v_i) in x.iter_mut().zip(v) {
         *x_i = c0 * *x_i + c1 * v_i;
     }
@@ -5899,6 +6145,12 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.21875, 0.25).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
+            [0.0, f64::INFINITY, 0.0],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::at_pole(
             &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
@@ -6581,9 +6833,16 @@ fn euler_maruyama_step_v_coefficients_upper_cell6<N: Narrow<W>, W: Real>(
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.21875, 0.25).
 ///
-/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
+/// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
+            &[0.0, f64::INFINITY, 0.0],
+            &[x, v, z],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::pole_sum(
             &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
@@ -6596,6 +6855,28 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// The directions of the coefficients of [`euler_maruyama_step_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        let v2: W = W::new(0.019428137862340523, -9.733852355382506e-19);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 - v4;
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v6;
+        let v8: W = W::new(0.1971199526295627, 1.0888572705237585e-17);
+        let v9: W = v5.abs();
+        let v10: W = v9.sqrt();
+        let v11: W = v8 * v10;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v0.to_f64(),
+            v7.to_f64(),
+            v0.to_f64(),
+            v11.to_f64(),
+        ];
+    }
     if t == 1.0 {
         let v0: W = W::new(-1.0, 0.0);
         let v1: W = W::new(0.0, 0.0);
@@ -6640,6 +6921,13 @@ pub fn euler_maruyama_step_v_slice(
     assert_eq!(x.len(), v.len(), "`x` and `v` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_maruyama_step_v_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &v_i), &z_i) in x.iter_mut().zip(v).zip(z) {
+            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY, 0.0], &[*x_i, v_i, z_i]);
+        }
+        return;
+    }
     if t == 1.0 && t_next != t {
         let k = euler_maruyama_step_v_poles::<f64, Dd>(t, t_next);
         for ((x_i, &v_i), &z_i) in x.iter_mut().zip(v).zip(z) {

@@ -773,6 +773,12 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::NEG_INFINITY, f64::NEG_INFINITY],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::at_pole(
             &euler_step_score_poles::<f64, Dd>(t, t_next),
@@ -870,9 +876,16 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
 ///
-/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
+/// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::NEG_INFINITY, f64::NEG_INFINITY],
+            &[x, score],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::pole_sum(
             &euler_step_score_poles::<f64, Dd>(t, t_next),
@@ -885,6 +898,11 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// The directions of the coefficients of [`euler_step_score`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(-1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v0.to_f64(), v1.to_f64(), v1.to_f64()];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(0.0, 0.0);
@@ -910,6 +928,17 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_step_score_poles::<f64, Dd>(t, t_next);
+        for (x_i, &score_i) in x.iter_mut().zip(score) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::NEG_INFINITY, f64::NEG_INFINITY],
+                &[*x_i, score_i],
+            );
+        }
+        return;
+    }
     if t == 1.0 && t_next != t {
         let k = euler_step_score_poles::<f64, Dd>(t, t_next);
         for (x_i, &score_i) in x.iter_mut().zip(score) {
@@ -2294,6 +2323,12 @@ fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::at_pole(
             &euler_step_x0_poles::<f64, Dd>(t, t_next),
@@ -2437,9 +2472,16 @@ fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
 ///
-/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
+/// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::pole_sum(
             &euler_step_x0_poles::<f64, Dd>(t, t_next),
@@ -2452,6 +2494,11 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// The directions of the coefficients of [`euler_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v0.to_f64(), v0.to_f64()];
+    }
     if t == 1.0 {
         let v0: W = W::new(0.0, 0.0);
         let v1: W = W::new(1.0, 0.0);
@@ -2483,6 +2530,13 @@ fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_step_x0_poles::<f64, Dd>(t, t_next);
+        for (x_i, &x0_i) in x.iter_mut().zip(x0) {
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, x0_i]);
+        }
+        return;
+    }
     if t == 1.0 && t_next != t {
         let k = euler_step_x0_poles::<f64, Dd>(t, t_next);
         for (x_i, &x0_i) in x.iter_mut().zip(x0) {
@@ -2504,6 +2558,12 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 12 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::at_pole(
             &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
@@ -2557,9 +2617,16 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 12 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
+/// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+            &[x, x0, z],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::pole_sum(
             &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
@@ -2572,6 +2639,18 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// The directions of the coefficients of [`euler_maruyama_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v0.to_f64(),
+            v0.to_f64(),
+            v0.to_f64(),
+            v0.to_f64(),
+        ];
+    }
     if t == 1.0 {
         let v0: W = W::new(-1.0, 0.0);
         let v1: W = W::new(0.0, 0.0);
@@ -2609,6 +2688,17 @@ pub fn euler_maruyama_step_x0_slice(
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+                &[*x_i, x0_i, z_i],
+            );
+        }
+        return;
+    }
     if t == 1.0 && t_next != t {
         let k = euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next);
         for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
@@ -2634,6 +2724,12 @@ pub fn euler_maruyama_step_x0_slice(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &ddim_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
+    }
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -2675,9 +2771,29 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &ddim_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`ddim_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn ddim_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
+    }
+    [f64::NAN; 4]
 }
 /// `ddim_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
@@ -2695,6 +2811,13 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = ddim_step_x0_poles::<f64, Dd>(t, t_next);
+        for (x_i, &x0_i) in x.iter_mut().zip(x0) {
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, x0_i]);
+        }
+        return;
+    }
     for (x_i, &x0_i) in x.iter_mut().zip(x0) {
         *x_i = c0 * *x_i + c1 * x0_i;
     }
@@ -2709,6 +2832,12 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &dpm1_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
+    }
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -2750,9 +2879,29 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &dpm1_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`dpm1_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn dpm1_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
+    }
+    [f64::NAN; 4]
 }
 /// `dpm1_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
@@ -2770,6 +2919,13 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = dpm1_step_x0_poles::<f64, Dd>(t, t_next);
+        for (x_i, &x0_i) in x.iter_mut().zip(x0) {
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, x0_i]);
+        }
+        return;
+    }
     for (x_i, &x0_i) in x.iter_mut().zip(x0) {
         *x_i = c0 * *x_i + c1 * x0_i;
     }
@@ -3449,6 +3605,12 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75).
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_step_v_poles::<f64, Dd>(t, t_next),
+            [0.0, f64::INFINITY],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::at_pole(
             &euler_step_v_poles::<f64, Dd>(t, t_next),
@@ -3594,9 +3756,16 @@ fn euler_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75).
 ///
-/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
+/// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_v_poles::<f64, Dd>(t, t_next),
+            &[0.0, f64::INFINITY],
+            &[x, v],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::pole_sum(
             &euler_step_v_poles::<f64, Dd>(t, t_next),
@@ -3609,6 +3778,11 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// The directions of the coefficients of [`euler_step_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v1.to_f64(), v0.to_f64()];
+    }
     if t == 1.0 {
         let v0: W = W::new(0.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
@@ -3635,6 +3809,13 @@ fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), v.len(), "`x` and `v` differ in length");
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_step_v_poles::<f64, Dd>(t, t_next);
+        for (x_i, &v_i) in x.iter_mut().zip(v) {
+            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY], &[*x_i, v_i]);
+        }
+        return;
+    }
     if t == 1.0 && t_next != t {
         let k = euler_step_v_poles::<f64, Dd>(t, t_next);
         for (x_i, &v_i) in x.iter_mut().zip(v) {

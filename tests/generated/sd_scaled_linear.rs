@@ -2284,6 +2284,12 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 28 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_step_eps_poles::<f64, Dd>(t, t_next),
+            [0.0, f64::INFINITY],
+        );
+    }
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -2397,9 +2403,34 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 28 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_eps_poles::<f64, Dd>(t, t_next),
+            &[0.0, f64::INFINITY],
+            &[x, eps],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`euler_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        let v2: W = W::new(0.425, 1.1102230246251566e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 - v4;
+        let v6: W = v2 * v5;
+        let v7: W = v1 - v6;
+        return [v0.to_f64(), v1.to_f64(), v7.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 4]
 }
 /// `euler_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -2417,6 +2448,13 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_step_eps_poles::<f64, Dd>(t, t_next);
+        for (x_i, &eps_i) in x.iter_mut().zip(eps) {
+            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY], &[*x_i, eps_i]);
+        }
+        return;
+    }
     for (x_i, &eps_i) in x.iter_mut().zip(eps) {
         *x_i = c0 * *x_i + c1 * eps_i;
     }
@@ -2431,6 +2469,12 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 30 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
+            [0.0, f64::INFINITY, 0.0],
+        );
+    }
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -2557,9 +2601,48 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 30 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
+            &[0.0, f64::INFINITY, 0.0],
+            &[x, eps, z],
+        );
+    }
     c0 * x + c1 * eps + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 6] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        let v2: W = W::new(0.425, 1.1102230246251566e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 - v4;
+        let v6: W = v2 * v5;
+        let v7: W = v1 - v6;
+        let v8: W = W::new(0.9219544457292888, -2.0820490633759342e-17);
+        let v9: W = v5.abs();
+        let v10: W = v9.sqrt();
+        let v11: W = v8 * v10;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v0.to_f64(),
+            v7.to_f64(),
+            v0.to_f64(),
+            v11.to_f64(),
+        ];
+    }
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -2584,6 +2667,13 @@ pub fn euler_maruyama_step_eps_slice(
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
+            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY, 0.0], &[*x_i, eps_i, z_i]);
+        }
+        return;
+    }
     for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
         *x_i = c0 * *x_i + c1 * eps_i + c2 * z_i;
     }
@@ -3187,6 +3277,12 @@ fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 48 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
+    }
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -3283,9 +3379,28 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 48 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`euler_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v1.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 4]
 }
 /// `euler_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
@@ -3303,6 +3418,13 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_step_x0_poles::<f64, Dd>(t, t_next);
+        for (x_i, &x0_i) in x.iter_mut().zip(x0) {
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, x0_i]);
+        }
+        return;
+    }
     for (x_i, &x0_i) in x.iter_mut().zip(x0) {
         *x_i = c0 * *x_i + c1 * x0_i;
     }
@@ -3319,6 +3441,12 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 72 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.15625, 0.1875, 0.25).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY, 0.0],
+        );
+    }
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -4049,9 +4177,42 @@ fn euler_maruyama_step_x0_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 56 of its 84 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 72 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.15625, 0.1875, 0.25).
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY, 0.0],
+            &[x, x0, z],
+        );
+    }
     c0 * x + c1 * x0 + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        let v2: W = W::new(0.9219544457292888, -2.0820490633759342e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 - v4;
+        let v6: W = v5.abs();
+        let v7: W = v6.sqrt();
+        let v8: W = v2 * v7;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v8.to_f64(),
+        ];
+    }
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -4078,6 +4239,17 @@ pub fn euler_maruyama_step_x0_slice(
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY, 0.0],
+                &[*x_i, x0_i, z_i],
+            );
+        }
+        return;
+    }
     for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
         *x_i = c0 * *x_i + c1 * x0_i + c2 * z_i;
     }
@@ -4092,6 +4264,12 @@ pub fn euler_maruyama_step_x0_slice(
 ///
 /// Runs its stable form in `f64`, with the 49 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &ddim_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
+    }
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -4217,9 +4395,29 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 49 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &ddim_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`ddim_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn ddim_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
+    }
+    [f64::NAN; 4]
 }
 /// `ddim_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
@@ -4237,6 +4435,13 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = ddim_step_x0_poles::<f64, Dd>(t, t_next);
+        for (x_i, &x0_i) in x.iter_mut().zip(x0) {
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, x0_i]);
+        }
+        return;
+    }
     for (x_i, &x0_i) in x.iter_mut().zip(x0) {
         *x_i = c0 * *x_i + c1 * x0_i;
     }
@@ -4251,6 +4456,12 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 49 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &dpm1_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
+    }
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -4376,9 +4587,29 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 49 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &dpm1_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`dpm1_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn dpm1_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
+    }
+    [f64::NAN; 4]
 }
 /// `dpm1_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
@@ -4396,6 +4627,13 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = dpm1_step_x0_poles::<f64, Dd>(t, t_next);
+        for (x_i, &x0_i) in x.iter_mut().zip(x0) {
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, x0_i]);
+        }
+        return;
+    }
     for (x_i, &x0_i) in x.iter_mut().zip(x0) {
         *x_i = c0 * *x_i + c1 * x0_i;
     }
@@ -5487,6 +5725,12 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 41 of its 70 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_step_v_poles::<f64, Dd>(t, t_next),
+            [0.0, f64::INFINITY],
+        );
+    }
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -5583,9 +5827,28 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 41 of its 70 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_v_poles::<f64, Dd>(t, t_next),
+            &[0.0, f64::INFINITY],
+            &[x, v],
+        );
+    }
     c0 * x + c1 * v
+}
+/// The directions of the coefficients of [`euler_step_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v1.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 4]
 }
 /// `euler_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]`; the coefficients are computed once.
 ///
@@ -5603,6 +5866,13 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), v.len(), "`x` and `v` differ in length");
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_step_v_poles::<f64, Dd>(t, t_next);
+        for (x_i, &v_i) in x.iter_mut().zip(v) {
+            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY], &[*x_i, v_i]);
+        }
+        return;
+    }
     for (x_i, &v_i) in x.iter_mut().zip(v) {
         *x_i = c0 * *x_i + c1 * v_i;
     }
@@ -5619,6 +5889,12 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 29 of its 65 operations in double-double.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
+            [0.0, f64::INFINITY, 0.0],
+        );
+    }
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -5820,9 +6096,45 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 55 of its 88 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 29 of its 65 operations in double-double.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
+            &[0.0, f64::INFINITY, 0.0],
+            &[x, v, z],
+        );
+    }
     c0 * x + c1 * v + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        let v2: W = W::new(0.425, 1.1102230246251566e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 - v4;
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v6;
+        let v8: W = W::new(0.9219544457292888, -2.0820490633759342e-17);
+        let v9: W = v5.abs();
+        let v10: W = v9.sqrt();
+        let v11: W = v8 * v10;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v0.to_f64(),
+            v7.to_f64(),
+            v0.to_f64(),
+            v11.to_f64(),
+        ];
+    }
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -5849,6 +6161,13 @@ pub fn euler_maruyama_step_v_slice(
     assert_eq!(x.len(), v.len(), "`x` and `v` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_maruyama_step_v_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &v_i), &z_i) in x.iter_mut().zip(v).zip(z) {
+            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY, 0.0], &[*x_i, v_i, z_i]);
+        }
+        return;
+    }
     for ((x_i, &v_i), &z_i) in x.iter_mut().zip(v).zip(z) {
         *x_i = c0 * *x_i + c1 * v_i + c2 * z_i;
     }

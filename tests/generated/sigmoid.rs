@@ -2582,6 +2582,12 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 29 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_step_eps_poles::<f64, Dd>(t, t_next),
+            [0.0, f64::INFINITY],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::at_pole(
             &euler_step_eps_poles::<f64, Dd>(t, t_next),
@@ -2647,9 +2653,16 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 29 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
+/// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_eps_poles::<f64, Dd>(t, t_next),
+            &[0.0, f64::INFINITY],
+            &[x, eps],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::pole_sum(
             &euler_step_eps_poles::<f64, Dd>(t, t_next),
@@ -2662,6 +2675,24 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// The directions of the coefficients of [`euler_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        let v2: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+        let v3: W = W::new(0.04742587317756678, -1.793305391834216e-19);
+        let v4: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+        let v5: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+        let v6: W = W::from_f64(t);
+        let v7: W = v5 * v6;
+        let v8: W = W::from_f64(t_next);
+        let v9: W = v5 * v8;
+        let v10: W = W::new(0.006747640339963945, -3.890638811957559e-19);
+        let v11: W = v10 * v6;
+        let v12: W = v10 * v8;
+        let v13: W = v3 - v4 - v7 + v9 + v11 - v12;
+        let v14: W = v2 * v13;
+        return [v0.to_f64(), v1.to_f64(), v14.to_f64(), v0.to_f64()];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
@@ -2686,6 +2717,13 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_step_eps_poles::<f64, Dd>(t, t_next);
+        for (x_i, &eps_i) in x.iter_mut().zip(eps) {
+            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY], &[*x_i, eps_i]);
+        }
+        return;
+    }
     if t == 1.0 && t_next != t {
         let k = euler_step_eps_poles::<f64, Dd>(t, t_next);
         for (x_i, &eps_i) in x.iter_mut().zip(eps) {
@@ -2709,6 +2747,12 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
+            [0.0, f64::INFINITY, 0.0],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::at_pole(
             &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
@@ -2931,9 +2975,16 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 ///
-/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
+/// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
+            &[0.0, f64::INFINITY, 0.0],
+            &[x, eps, z],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::pole_sum(
             &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
@@ -2949,6 +3000,36 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 6] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        let v2: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+        let v3: W = W::new(0.04742587317756678, -1.793305391834216e-19);
+        let v4: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+        let v5: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+        let v6: W = W::from_f64(t);
+        let v7: W = v5 * v6;
+        let v8: W = W::from_f64(t_next);
+        let v9: W = v5 * v8;
+        let v10: W = W::new(0.006747640339963945, -3.890638811957559e-19);
+        let v11: W = v10 * v6;
+        let v12: W = v10 * v8;
+        let v13: W = v3 - v4 - v7 + v9 + v11 - v12;
+        let v14: W = v2 * v13;
+        let v15: W = W::new(0.547233687748176, -3.89376770113869e-17);
+        let v16: W = v8 - v6;
+        let v17: W = v16.abs();
+        let v18: W = v17.sqrt();
+        let v19: W = v15 * v18;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v0.to_f64(),
+            v14.to_f64(),
+            v0.to_f64(),
+            v19.to_f64(),
+        ];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-2.0, 0.0);
@@ -2989,6 +3070,13 @@ pub fn euler_maruyama_step_eps_slice(
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
+            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY, 0.0], &[*x_i, eps_i, z_i]);
+        }
+        return;
+    }
     if t == 1.0 && t_next != t {
         let k = euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next);
         for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
@@ -3440,6 +3528,12 @@ fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 19 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::at_pole(
             &euler_step_x0_poles::<f64, Dd>(t, t_next),
@@ -3498,9 +3592,16 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 19 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
+/// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::pole_sum(
             &euler_step_x0_poles::<f64, Dd>(t, t_next),
@@ -3513,6 +3614,11 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// The directions of the coefficients of [`euler_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v0.to_f64(), v0.to_f64()];
+    }
     if t == 1.0 {
         let v0: W = W::new(0.0, 0.0);
         let v1: W = W::new(1.0, 0.0);
@@ -3549,6 +3655,13 @@ fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_step_x0_poles::<f64, Dd>(t, t_next);
+        for (x_i, &x0_i) in x.iter_mut().zip(x0) {
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, x0_i]);
+        }
+        return;
+    }
     if t == 1.0 && t_next != t {
         let k = euler_step_x0_poles::<f64, Dd>(t, t_next);
         for (x_i, &x0_i) in x.iter_mut().zip(x0) {
@@ -3572,6 +3685,12 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 34 of its 57 operations in double-double.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY, 0.0],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::at_pole(
             &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
@@ -3807,9 +3926,16 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 34 of its 57 operations in double-double.
 ///
-/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
+/// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY, 0.0],
+            &[x, x0, z],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::pole_sum(
             &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
@@ -3822,6 +3948,25 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// The directions of the coefficients of [`euler_maruyama_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        let v2: W = W::new(0.547233687748176, -3.89376770113869e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 - v4;
+        let v6: W = v5.abs();
+        let v7: W = v6.sqrt();
+        let v8: W = v2 * v7;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v0.to_f64(),
+            v0.to_f64(),
+            v0.to_f64(),
+            v8.to_f64(),
+        ];
+    }
     if t == 1.0 {
         let v0: W = W::new(-1.0, 0.0);
         let v1: W = W::new(0.0, 0.0);
@@ -3861,6 +4006,17 @@ pub fn euler_maruyama_step_x0_slice(
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY, 0.0],
+                &[*x_i, x0_i, z_i],
+            );
+        }
+        return;
+    }
     if t == 1.0 && t_next != t {
         let k = euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next);
         for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
@@ -3886,6 +4042,12 @@ pub fn euler_maruyama_step_x0_slice(
 ///
 /// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &ddim_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
+    }
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -3951,9 +4113,29 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &ddim_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`ddim_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn ddim_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
+    }
+    [f64::NAN; 4]
 }
 /// `ddim_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
@@ -3971,6 +4153,13 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = ddim_step_x0_poles::<f64, Dd>(t, t_next);
+        for (x_i, &x0_i) in x.iter_mut().zip(x0) {
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, x0_i]);
+        }
+        return;
+    }
     for (x_i, &x0_i) in x.iter_mut().zip(x0) {
         *x_i = c0 * *x_i + c1 * x0_i;
     }
@@ -3985,6 +4174,12 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &dpm1_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
+    }
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -4050,9 +4245,29 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &dpm1_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`dpm1_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn dpm1_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
+    }
+    [f64::NAN; 4]
 }
 /// `dpm1_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
@@ -4070,6 +4285,13 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = dpm1_step_x0_poles::<f64, Dd>(t, t_next);
+        for (x_i, &x0_i) in x.iter_mut().zip(x0) {
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, x0_i]);
+        }
+        return;
+    }
     for (x_i, &x0_i) in x.iter_mut().zip(x0) {
         *x_i = c0 * *x_i + c1 * x0_i;
     }
@@ -5322,6 +5544,12 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 17 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_step_v_poles::<f64, Dd>(t, t_next),
+            [0.0, f64::INFINITY],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::at_pole(
             &euler_step_v_poles::<f64, Dd>(t, t_next),
@@ -5377,9 +5605,16 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 ///
 /// Runs its stable form in `f64`, with the 17 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
+/// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_v_poles::<f64, Dd>(t, t_next),
+            &[0.0, f64::INFINITY],
+            &[x, v],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::pole_sum(
             &euler_step_v_poles::<f64, Dd>(t, t_next),
@@ -5392,6 +5627,11 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// The directions of the coefficients of [`euler_step_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v1.to_f64(), v0.to_f64()];
+    }
     if t == 1.0 {
         let v0: W = W::new(0.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
@@ -5416,6 +5656,13 @@ fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), v.len(), "`x` and `v` differ in length");
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_step_v_poles::<f64, Dd>(t, t_next);
+        for (x_i, &v_i) in x.iter_mut().zip(v) {
+            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY], &[*x_i, v_i]);
+        }
+        return;
+    }
     if t == 1.0 && t_next != t {
         let k = euler_step_v_poles::<f64, Dd>(t, t_next);
         for (x_i, &v_i) in x.iter_mut().zip(v) {
@@ -5439,6 +5686,12 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
+            [0.0, f64::INFINITY, 0.0],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::at_pole(
             &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
@@ -5741,9 +5994,16 @@ fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 ///
-/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
+/// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
+            &[0.0, f64::INFINITY, 0.0],
+            &[x, v, z],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::pole_sum(
             &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
@@ -5756,6 +6016,36 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// The directions of the coefficients of [`euler_maruyama_step_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        let v2: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+        let v3: W = W::new(0.04742587317756678, -1.793305391834216e-19);
+        let v4: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+        let v5: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+        let v6: W = W::from_f64(t);
+        let v7: W = v5 * v6;
+        let v8: W = W::from_f64(t_next);
+        let v9: W = v5 * v8;
+        let v10: W = W::new(0.006747640339963945, -3.890638811957559e-19);
+        let v11: W = v10 * v6;
+        let v12: W = v10 * v8;
+        let v13: W = v3 - v4 + v7 - v9 - v11 + v12;
+        let v14: W = v2 * v13;
+        let v15: W = W::new(0.547233687748176, -3.89376770113869e-17);
+        let v16: W = v8 - v6;
+        let v17: W = v16.abs();
+        let v18: W = v17.sqrt();
+        let v19: W = v15 * v18;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v0.to_f64(),
+            v14.to_f64(),
+            v0.to_f64(),
+            v19.to_f64(),
+        ];
+    }
     if t == 1.0 {
         let v0: W = W::new(-1.0, 0.0);
         let v1: W = W::new(0.0, 0.0);
@@ -5795,6 +6085,13 @@ pub fn euler_maruyama_step_v_slice(
     assert_eq!(x.len(), v.len(), "`x` and `v` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_maruyama_step_v_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &v_i), &z_i) in x.iter_mut().zip(v).zip(z) {
+            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY, 0.0], &[*x_i, v_i, z_i]);
+        }
+        return;
+    }
     if t == 1.0 && t_next != t {
         let k = euler_maruyama_step_v_poles::<f64, Dd>(t, t_next);
         for ((x_i, &v_i), &z_i) in x.iter_mut().zip(v).zip(z) {

@@ -3454,6 +3454,12 @@ fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
+    }
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -3539,9 +3545,28 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`euler_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v1.to_f64(), v1.to_f64()];
+    }
+    [f64::NAN; 4]
 }
 /// `euler_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
@@ -3559,6 +3584,13 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_step_x0_poles::<f64, Dd>(t, t_next);
+        for (x_i, &x0_i) in x.iter_mut().zip(x0) {
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, x0_i]);
+        }
+        return;
+    }
     for (x_i, &x0_i) in x.iter_mut().zip(x0) {
         *x_i = c0 * *x_i + c1 * x0_i;
     }
@@ -3575,6 +3607,12 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY, 0.0],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::at_pole(
             &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
@@ -4161,9 +4199,16 @@ fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
 ///
-/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
+/// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY, 0.0],
+            &[x, x0, z],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::pole_sum(
             &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
@@ -4176,6 +4221,18 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// The directions of the coefficients of [`euler_maruyama_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+        ];
+    }
     if t == 1.0 {
         let v0: W = W::new(-1.0, 0.0);
         let v1: W = W::new(0.0, 0.0);
@@ -4220,6 +4277,17 @@ pub fn euler_maruyama_step_x0_slice(
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY, 0.0],
+                &[*x_i, x0_i, z_i],
+            );
+        }
+        return;
+    }
     if t == 1.0 && t_next != t {
         let k = euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next);
         for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
@@ -4245,6 +4313,12 @@ pub fn euler_maruyama_step_x0_slice(
 ///
 /// Runs its stable form in `f64`, with the 27 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &ddim_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
+    }
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -4316,9 +4390,29 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 27 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &ddim_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`ddim_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn ddim_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
+    }
+    [f64::NAN; 4]
 }
 /// `ddim_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
@@ -4336,6 +4430,13 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = ddim_step_x0_poles::<f64, Dd>(t, t_next);
+        for (x_i, &x0_i) in x.iter_mut().zip(x0) {
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, x0_i]);
+        }
+        return;
+    }
     for (x_i, &x0_i) in x.iter_mut().zip(x0) {
         *x_i = c0 * *x_i + c1 * x0_i;
     }
@@ -4350,6 +4451,12 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 27 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &dpm1_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
+    }
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -4421,9 +4528,29 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 27 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &dpm1_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`dpm1_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn dpm1_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
+    }
+    [f64::NAN; 4]
 }
 /// `dpm1_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
@@ -4441,6 +4568,13 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = dpm1_step_x0_poles::<f64, Dd>(t, t_next);
+        for (x_i, &x0_i) in x.iter_mut().zip(x0) {
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, x0_i]);
+        }
+        return;
+    }
     for (x_i, &x0_i) in x.iter_mut().zip(x0) {
         *x_i = c0 * *x_i + c1 * x0_i;
     }

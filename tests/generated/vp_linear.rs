@@ -1456,6 +1456,12 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 13 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_step_eps_poles::<f64, Dd>(t, t_next),
+            [0.0, f64::INFINITY],
+        );
+    }
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -1528,9 +1534,34 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 13 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_eps_poles::<f64, Dd>(t, t_next),
+            &[0.0, f64::INFINITY],
+            &[x, eps],
+        );
+    }
     c0 * x + c1 * eps
+}
+/// The directions of the coefficients of [`euler_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        let v2: W = W::new(0.05, -2.7755575615628915e-18);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        return [v0.to_f64(), v1.to_f64(), v7.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 4]
 }
 /// `euler_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
@@ -1548,6 +1579,13 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_step_eps_poles::<f64, Dd>(t, t_next);
+        for (x_i, &eps_i) in x.iter_mut().zip(eps) {
+            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY], &[*x_i, eps_i]);
+        }
+        return;
+    }
     for (x_i, &eps_i) in x.iter_mut().zip(eps) {
         *x_i = c0 * *x_i + c1 * eps_i;
     }
@@ -1562,6 +1600,12 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 13 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
+            [0.0, f64::INFINITY, 0.0],
+        );
+    }
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -1646,9 +1690,49 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 13 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
+            &[0.0, f64::INFINITY, 0.0],
+            &[x, eps, z],
+        );
+    }
     c0 * x + c1 * eps + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 6] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        let v2: W = W::new(0.05, -2.7755575615628915e-18);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        let v8: W = W::new(0.31622776601683794, -7.976586724465037e-18);
+        let v9: W = v5 - v3;
+        let v10: W = v9.abs();
+        let v11: W = v10.sqrt();
+        let v12: W = v8 * v11;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v0.to_f64(),
+            v7.to_f64(),
+            v0.to_f64(),
+            v12.to_f64(),
+        ];
+    }
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -1673,6 +1757,13 @@ pub fn euler_maruyama_step_eps_slice(
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
+            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY, 0.0], &[*x_i, eps_i, z_i]);
+        }
+        return;
+    }
     for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
         *x_i = c0 * *x_i + c1 * eps_i + c2 * z_i;
     }
@@ -2274,6 +2365,12 @@ fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
+    }
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -2426,9 +2523,28 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 10 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`euler_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v0.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 4]
 }
 /// `euler_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
@@ -2448,6 +2564,13 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_step_x0_poles::<f64, Dd>(t, t_next);
+        for (x_i, &x0_i) in x.iter_mut().zip(x0) {
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, x0_i]);
+        }
+        return;
+    }
     for (x_i, &x0_i) in x.iter_mut().zip(x0) {
         *x_i = c0 * *x_i + c1 * x0_i;
     }
@@ -2464,6 +2587,12 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5, 0.5625, 0.625, 0.75).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY, 0.0],
+        );
+    }
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -2990,9 +3119,42 @@ fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
 /// Runs its stable form in `f64`, with the 12 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5, 0.5625, 0.625, 0.75).
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY, 0.0],
+            &[x, x0, z],
+        );
+    }
     c0 * x + c1 * x0 + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        let v2: W = W::new(0.31622776601683794, -7.976586724465037e-18);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 - v4;
+        let v6: W = v5.abs();
+        let v7: W = v6.sqrt();
+        let v8: W = v2 * v7;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v0.to_f64(),
+            v0.to_f64(),
+            v0.to_f64(),
+            v8.to_f64(),
+        ];
+    }
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -3019,6 +3181,17 @@ pub fn euler_maruyama_step_x0_slice(
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_maruyama_step_x0_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::NEG_INFINITY, 0.0],
+                &[*x_i, x0_i, z_i],
+            );
+        }
+        return;
+    }
     for ((x_i, &x0_i), &z_i) in x.iter_mut().zip(x0).zip(z) {
         *x_i = c0 * *x_i + c1 * x0_i + c2 * z_i;
     }
@@ -3033,6 +3206,12 @@ pub fn euler_maruyama_step_x0_slice(
 ///
 /// Runs its stable form in `f64`, with the 28 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &ddim_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
+    }
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -3133,9 +3312,29 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 28 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &ddim_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`ddim_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn ddim_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
+    }
+    [f64::NAN; 4]
 }
 /// `ddim_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
@@ -3153,6 +3352,13 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = ddim_step_x0_poles::<f64, Dd>(t, t_next);
+        for (x_i, &x0_i) in x.iter_mut().zip(x0) {
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, x0_i]);
+        }
+        return;
+    }
     for (x_i, &x0_i) in x.iter_mut().zip(x0) {
         *x_i = c0 * *x_i + c1 * x0_i;
     }
@@ -3167,6 +3373,12 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 28 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &dpm1_step_x0_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::NEG_INFINITY],
+        );
+    }
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -3267,9 +3479,29 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 28 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &dpm1_step_x0_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[x, x0],
+        );
+    }
     c0 * x + c1 * x0
+}
+/// The directions of the coefficients of [`dpm1_step_x0`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn dpm1_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
+    }
+    [f64::NAN; 4]
 }
 /// `dpm1_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
@@ -3287,6 +3519,13 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), x0.len(), "`x` and `x0` differ in length");
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = dpm1_step_x0_poles::<f64, Dd>(t, t_next);
+        for (x_i, &x0_i) in x.iter_mut().zip(x0) {
+            *x_i = dd::pole_sum(&k, &[f64::INFINITY, f64::NEG_INFINITY], &[*x_i, x0_i]);
+        }
+        return;
+    }
     for (x_i, &x0_i) in x.iter_mut().zip(x0) {
         *x_i = c0 * *x_i + c1 * x0_i;
     }
@@ -4109,6 +4348,12 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 13 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_step_v_poles::<f64, Dd>(t, t_next),
+            [0.0, f64::INFINITY],
+        );
+    }
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -4171,9 +4416,28 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 13 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_v_poles::<f64, Dd>(t, t_next),
+            &[0.0, f64::INFINITY],
+            &[x, v],
+        );
+    }
     c0 * x + c1 * v
+}
+/// The directions of the coefficients of [`euler_step_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v1.to_f64(), v0.to_f64()];
+    }
+    [f64::NAN; 4]
 }
 /// `euler_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]`; the coefficients are computed once.
 ///
@@ -4191,6 +4455,13 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), v.len(), "`x` and `v` differ in length");
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_step_v_poles::<f64, Dd>(t, t_next);
+        for (x_i, &v_i) in x.iter_mut().zip(v) {
+            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY], &[*x_i, v_i]);
+        }
+        return;
+    }
     for (x_i, &v_i) in x.iter_mut().zip(v) {
         *x_i = c0 * *x_i + c1 * v_i;
     }
@@ -4205,6 +4476,12 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 24 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
+            [0.0, f64::INFINITY, 0.0],
+        );
+    }
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
@@ -4288,9 +4565,46 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 24 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
+            &[0.0, f64::INFINITY, 0.0],
+            &[x, v, z],
+        );
+    }
     c0 * x + c1 * v + c2 * z
+}
+/// The directions of the coefficients of [`euler_maruyama_step_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
+#[allow(unused_variables)]
+fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        let v2: W = W::new(0.05, -2.7755575615628915e-18);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 - v4 + v6;
+        let v8: W = W::new(0.31622776601683794, -7.976586724465037e-18);
+        let v9: W = v5 - v3;
+        let v10: W = v9.abs();
+        let v11: W = v10.sqrt();
+        let v12: W = v8 * v11;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v0.to_f64(),
+            v7.to_f64(),
+            v0.to_f64(),
+            v12.to_f64(),
+        ];
+    }
+    [f64::NAN; 6]
 }
 /// `euler_maruyama_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]` and `z[i]`; the coefficients are computed once.
 ///
@@ -4315,6 +4629,13 @@ pub fn euler_maruyama_step_v_slice(
     assert_eq!(x.len(), v.len(), "`x` and `v` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_maruyama_step_v_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &v_i), &z_i) in x.iter_mut().zip(v).zip(z) {
+            *x_i = dd::pole_sum(&k, &[0.0, f64::INFINITY, 0.0], &[*x_i, v_i, z_i]);
+        }
+        return;
+    }
     for ((x_i, &v_i), &z_i) in x.iter_mut().zip(v).zip(z) {
         *x_i = c0 * *x_i + c1 * v_i + c2 * z_i;
     }

@@ -476,6 +476,19 @@ fn fields_at_their_poles_tend_to_the_infinity_of_their_leading_terms() {
     // A coefficient that stays finite at the pole is its limit there, which the general
     // form computes as 0/0: shifted_cosine's x0 coefficient `2 h alpha'(1)`, alpha'(1) =
     // -pi/4 (alpha^2 = 1/(1 + 4 tan(pi t/2)^2)), is pi/8 for h = -1/4.
+    // Steps from t = 0 (DDIM inversion): an x0 model's noise estimate `(x - alpha(0) x0)/0`
+    // makes DDIM's coefficients `sigma_n/sigma -> +inf` and `alpha_n - sigma_n alpha/sigma
+    // -> -inf`, the sign that of `x - x0`; vp_linear's Euler eps step has `h g2/(2 sigma)`
+    // with `g2(0) = 1/10 > 0` and `sigma(0) = 0`, the sign that of `eps`. cosine's Euler
+    // eps coefficient stays finite there, `g2/(2 sigma) -> pi/2`: `0.7 - 0.3 pi/2` for a
+    // step of h = 1 (mpmath at 300 bits, of the two doubles).
+    for (x, m, want) in [(0.7, 0.3, inf), (0.3, 0.7, -inf)] {
+        assert_eq!(vp_linear::ddim_step_x0(x, m, 0.0, 0.5), want);
+        assert_eq!(cosine::ddim_step_x0(x, m, 0.0, 1e-300), want);
+        assert_eq!(vp_linear::euler_step_eps(0.25, x - m, 0.0, 0.5), want);
+    }
+    let got = cosine::euler_step_eps(0.7, -0.3, 0.0, 1.0);
+    assert!(check::ulps(got, 0.228761101961531) <= 4.0, "{got:e}");
     let got = shifted_cosine::euler_maruyama_step_x0(0.0, 1.0, 0.0, 1.0, 0.75);
     let want = std::f64::consts::PI / 8.0;
     assert!(check::ulps(got, want) <= 4.0, "{got:e} against pi/8");
