@@ -241,15 +241,14 @@ impl Guard {
 }
 
 /// An end where some coefficients of a field are infinite (for a step from t = 0 or 1,
-/// every other `t_next`). Its guard's outputs are the
-/// directions `k_i` of the coefficients there (`c_i ~ k_i M`, `M -> +inf`; a program in
-/// `t_next` for a step), by which the field's value is the infinity of the sign
-/// of `sum k_i v_i` ([`runtime::pole_sum`]) rather than `inf - inf`, then the values there
-/// of the finite coefficients (0 for the others; the general program may compute 0/0);
-/// `infinite[i]` is the infinity `c_i` tends to (0 where it is finite): what the
-/// coefficient is there (its program may come out large and finite, `cos` not quite 0 at
-/// `pi/2`), and what a term of lower order (`k_i = 0`) contributes where the others'
-/// inputs are 0.
+/// every other `t_next`). Its guard's outputs are the directions `k_i` of the
+/// coefficients there (`c_i ~ k_i M`, `M -> +inf`; a program in `t_next` for a step), by
+/// which the field's value is the infinity of the sign of `sum k_i v_i`
+/// ([`runtime::pole_sum`]) rather than `inf - inf`, then the values there of the finite
+/// coefficients (0 for the others; the general program may compute 0/0). `infinite[i]`
+/// is the infinity `c_i` tends to (0 where it is finite): what the coefficient is there
+/// (its program may come out large and finite, `cos` not quite 0 at `pi/2`), and what a
+/// term of lower order (`k_i = 0`) contributes where the others' inputs are 0.
 #[derive(Clone, Debug)]
 pub struct Pole {
     pub guard: Guard,
@@ -264,7 +263,7 @@ impl Pole {
         self.guard.applies(env) && (value("t_next").is_none() || value("t_next") != value("t"))
     }
 
-    /// The condition as Rust: `t == 1.0 && t_next != t` for a step (`step`).
+    /// The condition as Rust: `t == 1.0 && t_next != t` for a step (`step`) from 1.
     pub fn condition(&self, step: bool, literal: impl Fn(f64) -> String) -> String {
         let at = self.guard.condition(literal);
         if step {
