@@ -248,7 +248,13 @@ impl Dd {
             }
             x * f64::from_bits(((k + 1023) as u64) << 52)
         };
-        Dd::renorm(scale(self.hi, k), scale(self.lo, k))
+        let hi = scale(self.hi, k);
+        if !hi.is_finite() {
+            // Beyond the range of f64 the low part may overflow with the other sign:
+            // `inf + -inf` would be NaN.
+            return Dd::from_f64(hi);
+        }
+        Dd::renorm(hi, scale(self.lo, k))
     }
 
     #[inline]
@@ -1016,6 +1022,7 @@ impl Xd {
         self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
     }
 
+    /// The nearest f64: an infinity above its range, a zero below.
     pub fn to_f64(self) -> f64 {
         self.to_dd().to_f64()
     }

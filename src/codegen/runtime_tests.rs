@@ -173,6 +173,22 @@ fn wide_range_values_survive_underflow_and_overflow_in_between() {
     }
 }
 
+/// A wide value beyond the range of f64 rounds to the infinity of its sign (the reference
+/// rounds so), never to `inf + -inf` in its two parts; one below it rounds to zero.
+#[test]
+fn wide_values_beyond_the_range_of_f64_round_to_infinities_and_zeros() {
+    for t in [1e-300, 1e-200, 1e-160] {
+        for sign in [1.0, -1.0] {
+            let c = Xd::new(sign * 0.001106459103392218, sign * -8.592593900666418e-20);
+            let big = c / Xd::from_f64(t).square();
+            assert_eq!(big.to_f64(), sign * f64::INFINITY, "{sign} * c / {t:e}^2");
+            assert_eq!(big.to_dd().hi, sign * f64::INFINITY);
+            let small = Xd::from_f64(t).square().square() / c;
+            assert_eq!(small.to_f64(), 0.0, "{t:e}^4 / ({sign} * c)");
+        }
+    }
+}
+
 #[test]
 fn arithmetic_and_roots_keep_double_double_precision() {
     let mut hp = Hp::new(hp::DEFAULT_PRECISION);
