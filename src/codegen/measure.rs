@@ -57,6 +57,10 @@ pub const FINAL_STEP_STARTS: [f64; 19] = [
     0.24, 0.49, 0.5, 0.99, 1.0,
 ];
 
+/// The times a step from t = 0 is checked to (a DDIM inversion's first step, from the
+/// data end towards the noise): next to 0, inside, and the noise end.
+pub const FIRST_STEP_ENDS: [f64; 6] = [1e-300, 1e-8, 0.01, 0.25, 0.5, 1.0];
+
 /// One row: the arguments of a call, the reference value, its error scale (0: measured
 /// in plain ulps) and the largest error allowed.
 ///
@@ -150,13 +154,15 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
         if !matches!(&f.shape, Shape::Field { times, .. } if times.len() == 2) {
             return ts.iter().map(|&t| (t, t)).collect();
         }
-        // A step starts after the data end: from t = 0 there is nowhere to go.
+        // Steps towards the data end; from t = 0 itself, steps towards the noise (DDIM
+        // inversion), where a general form may be 0/0 or the step has a pole.
         let mut at: Vec<(f64, f64)> = ts
             .iter()
             .filter(|&&t| t > 0.0)
             .map(|&t| (t, next_time(t)))
             .collect();
         at.extend(FINAL_STEP_STARTS.iter().map(|&t| (t, 0.0)));
+        at.extend(FIRST_STEP_ENDS.iter().map(|&t_next| (0.0, t_next)));
         // On the lines where a coefficient vanishes near t = 0 (`Function::zero_lines`).
         for &r in &f.zero_lines {
             at.extend(

@@ -524,6 +524,8 @@ fn lowered(
         let mut l = Lowerer::new(mode);
         let mut coeffs = Vec::new();
         let mut coeff_exprs = Vec::new();
+        // What the general program computes each coefficient from.
+        let mut sources = Vec::new();
         // The upper regime's lowering, while every coefficient lowers.
         let mut upper = (mode == Mode::Stable).then(|| (Lowerer::new(mode), Vec::new()));
         for input in &inputs {
@@ -549,6 +551,7 @@ fn lowered(
             let v = l.lower(pool, prepared).map_err(lower_err(&name))?;
             coeffs.push((input.clone(), v));
             coeff_exprs.push((input.clone(), c));
+            sources.push(source);
             let failed = match &mut upper {
                 Some((ul, ucoeffs)) => {
                     let r = reflect(pool, source, &times);
@@ -570,7 +573,7 @@ fn lowered(
             .collect::<Vec<_>>()
             .join(", ");
         let (guards, zero_lines) = match &jet {
-            Some(j) => field_guards(pool, j, k, field, &coeff_exprs, mode),
+            Some(j) => field_guards(pool, j, k, field, (&coeff_exprs, &sources), mode),
             None => (Vec::new(), Vec::new()),
         };
         let poles = match mode {
@@ -637,9 +640,13 @@ fn lowered(
 /// lowering: each coefficient is brought to one fraction in the jet, where the identities
 /// between f, g2, lambda and alpha, sigma cancel exactly, and then the process's own
 /// alpha, sigma and derivatives are put in.
+#[derive(Clone)]
 struct JetForms {
     jet: fields::Jet,
     fields: Vec<fields::Field>,
+    /// The fields without the VP reduction (`reduce` of [`fields::jet_fields`]); the
+    /// same as `fields` for other processes.
+    unreduced: Vec<fields::Field>,
     /// Jet symbol and the expression it stands for.
     values: Vec<(Symbol, ExprId)>,
     /// Whether alpha^2 + sigma^2 = 1 (the jet forms use it).
@@ -665,7 +672,12 @@ impl JetForms {
         let j = fields::Jet::new(pool);
         let vars = fields::Vars::new(pool);
         let vp = p.fields().vp;
-        let jet_fields = fields::jet_fields(pool, &j, vp, &vars);
+        let jet_fields = fields::jet_fields(pool, &j, vp, true, &vars);
+        let unreduced = if vp {
+            fields::jet_fields(pool, &j, vp, false, &vars)
+        } else {
+            jet_fields.clone()
+        };
         let mut values = Vec::new();
         if let (Some(a), Some(s), Some(g)) =
             (p.quantity("alpha"), p.quantity("sigma"), p.quantity("g"))
@@ -691,6 +703,7 @@ impl JetForms {
         let mut forms = JetForms {
             jet: j,
             fields: jet_fields,
+            unreduced,
             values,
             vp,
             at_one: Vec::new(),
@@ -701,6 +714,14 @@ impl JetForms {
         forms.at_zero = forms.end_values(pool, 0.0, false);
         forms.next_at_zero = forms.end_values(pool, 0.0, true);
         forms
+    }
+
+    /// These forms with the unreduced fields in place of the reduced ones.
+    fn unreduced(&self) -> JetForms {
+        JetForms {
+            fields: self.unreduced.clone(),
+            ..self.clone()
+        }
     }
 
     /// The coefficient of `input` in field `k` as one fraction in the jet symbols; where it
@@ -812,27 +833,34 @@ impl JetForms {
     /// sigma alpha' of u-prediction where alpha and sigma are constant). Its quotient
     /// would fold to 0: the jet form is then no form of the process's coefficient.
     fn divides_by_zero(&self, pool: &mut Pool, c: ExprId) -> bool {
-        let mut denominators = Vec::new();
-        let mut stack = vec![c];
-        let mut seen = crate::expr::fxhash::HashSet::default();
-        while let Some(e) = stack.pop() {
-            if !seen.insert(e) {
-                continue;
-            }
-            if let crate::expr::Node::Pow(b, x) = pool.node(e)
-                && pool
-                    .as_rational(*x)
-                    .is_some_and(num_traits::Signed::is_negative)
-            {
-                denominators.push(*b);
-            }
-            stack.extend(pool.children(e));
-        }
-        denominators.into_iter().any(|d| {
-            let v = crate::expr::subst::subst(pool, d, &self.values);
-            pool.is_zero(v)
-        })
+        vanishing_denominator(pool, c, &self.values)
     }
+}
+
+/// Whether a denominator of `c` (the base of a negative power) is 0 once `map` is put
+/// in. The quotient would fold to 0 (`0 * 0^-1` is 0 in the pool's canonical products),
+/// so `c` with `map` put in would be no value of the formula.
+fn vanishing_denominator(pool: &mut Pool, c: ExprId, map: &[(Symbol, ExprId)]) -> bool {
+    let mut denominators = Vec::new();
+    let mut stack = vec![c];
+    let mut seen = crate::expr::fxhash::HashSet::default();
+    while let Some(e) = stack.pop() {
+        if !seen.insert(e) {
+            continue;
+        }
+        if let crate::expr::Node::Pow(b, x) = pool.node(e)
+            && pool
+                .as_rational(*x)
+                .is_some_and(num_traits::Signed::is_negative)
+        {
+            denominators.push(*b);
+        }
+        stack.extend(pool.children(e));
+    }
+    denominators.into_iter().any(|d| {
+        let v = crate::expr::subst::subst(pool, d, map);
+        pool.is_zero(v)
+    })
 }
 
 /// The coefficient of `input` in step `k` for a step of length zero, from its jet form
@@ -881,7 +909,7 @@ fn field_guards(
     jet: &JetForms,
     k: usize,
     field: &fields::Field,
-    coeff_exprs: &[(String, ExprId)],
+    (coeff_exprs, sources): (&[(String, ExprId)], &[ExprId]),
     mode: Mode,
 ) -> (Vec<Guard>, Vec<f64>) {
     let mut guards = Vec::new();
@@ -931,27 +959,76 @@ fn field_guards(
         });
     }
     // Sampler steps run from noise to data: the special cases are the final step (to
-    // t_next = 0), a step from t = 1, and the single step from 1 to 0, checked first.
-    let cases = [(Some(1.0), Some(0.0)), (None, Some(0.0)), (Some(1.0), None)];
+    // t_next = 0), a step from t = 1, and the single step from 1 to 0, checked first;
+    // then a step from t = 0 towards the noise (DDIM inversion), where the general form
+    // may be undefined though the step is not (shifted_cosine's `log tan(pi t/2)`).
+    let unreduced = jet.unreduced();
+    // The step from 0 to 1's values, where no guard holds them yet.
+    let mut zero_to_one: Option<Vec<f64>> = None;
+    let cases = [
+        (Some(1.0), Some(0.0)),
+        (None, Some(0.0)),
+        (Some(1.0), None),
+        (Some(0.0), Some(1.0)),
+        (Some(0.0), None),
+    ];
     'case: for (at_t, at_next) in cases {
-        // The single step from 1 to 0: its coefficients' correctly rounded values, where
-        // they are finite (a program of the ends' values would cancel where the process
-        // barely moves, beta = 1e-12).
+        // The single step from 1 to 0 (or from 0 to 1): its coefficients' correctly
+        // rounded values, where they are finite (a program of the ends' values would
+        // cancel where the process barely moves, beta = 1e-12; alpha(1) = cos(pi/2) is 0,
+        // not its double-double rounding).
         if let (Some(a), Some(b)) = (at_t, at_next) {
             let cs: Vec<ExprId> = coeff_exprs.iter().map(|(_, c)| *c).collect();
             let values: Option<Vec<f64>> = limits_at_times(pool, &cs, &[("t", a), ("t_next", b)])
                 .into_iter()
                 .map(|v| v.filter(|v| v.is_finite()))
                 .collect();
-            if let Some(values) = values {
+            // From 0 to 1 only where the general program misses them (or a guard from 0
+            // would take the step, below).
+            if a == 0.0 {
+                zero_to_one = values.clone();
+            }
+            if let Some(values) = values
+                && (a == 1.0 || !stable_gives(pool, sources, mode, (a, b), &values))
+            {
                 guards.push(Guard {
                     same_times: false,
                     at: vec![("t".to_owned(), a), ("t_next".to_owned(), b)],
                     below: None,
                     body: GuardBody::Constants(values),
                 });
+                zero_to_one = None;
                 continue;
             }
+            if b == 1.0 {
+                continue;
+            }
+        }
+        // A step from t = 0: where its formula or the general program is undefined there.
+        if at_t == Some(0.0) {
+            if !(defined_from_zero(pool, coeff_exprs)
+                && stable_finite_from_zero(pool, sources, mode))
+                && let Some(cs) = from_zero(pool, &unreduced, k, coeff_exprs)
+                && let Some(program) = guard_program(pool, &cs, mode)
+            {
+                // The step to 1 keeps its own values: the formula at t_next = 1 may be
+                // undefined (shifted_cosine's alpha).
+                if let Some(values) = zero_to_one.take() {
+                    guards.push(Guard {
+                        same_times: false,
+                        at: vec![("t".to_owned(), 0.0), ("t_next".to_owned(), 1.0)],
+                        below: None,
+                        body: GuardBody::Constants(values),
+                    });
+                }
+                guards.push(Guard {
+                    same_times: false,
+                    at: vec![("t".to_owned(), 0.0)],
+                    below: None,
+                    body: program,
+                });
+            }
+            continue;
         }
         // The jet symbols at the ends, each with its value there (None: not finite).
         let mut fixed: Vec<(Symbol, Option<ExprId>)> = Vec::new();
@@ -1076,6 +1153,192 @@ fn field_guards(
     (guards, zero_lines)
 }
 
+/// [`measure::FIRST_STEP_ENDS`] but the end 1 (where the process's formulas may be
+/// undefined, its alpha a limit there; the step from 0 to 1 has a guard of its own).
+fn inside_first_step_ends() -> Vec<num_rational::BigRational> {
+    let ends = &measure::FIRST_STEP_ENDS;
+    ends[..ends.len() - 1]
+        .iter()
+        .map(|&q| num_rational::BigRational::from_float(q).expect("a finite time"))
+        .collect()
+}
+
+/// The coefficients of step `k` from t = 0 as functions of `t_next`: from the jet forms
+/// (unreduced: a VP process's `-alpha alpha'/sigma` for sigma' is 0/0 at t = 0 where
+/// alpha' vanishes) with the values at 0 put in, or else ([`limits_from_zero`]) from
+/// certified limits.
+fn from_zero(
+    pool: &mut Pool,
+    jet: &JetForms,
+    k: usize,
+    coeff_exprs: &[(String, ExprId)],
+) -> Option<Vec<ExprId>> {
+    let probes = inside_first_step_ends();
+    let exact: Option<Vec<ExprId>> = coeff_exprs
+        .iter()
+        .map(|(input, _)| {
+            let s = pool.symbol(input);
+            let c = jet
+                .jet_coefficient(pool, k, s)
+                .filter(|&c| !jet.divides_by_zero(pool, c))?;
+            at_step_from(pool, jet, 0.0, c, &probes)
+        })
+        .collect();
+    let exact = exact.filter(|cs| {
+        let targets: Vec<Option<ExprId>> = coeff_exprs.iter().map(|&(_, c)| Some(c)).collect();
+        matches_limits(pool, 0.0, cs, &targets, &probes[2..])
+    });
+    exact.or_else(|| limits_from_zero(pool, jet, k, coeff_exprs, &probes))
+}
+
+/// The coefficients of step `k` from t = 0 as `A + t_next B + alpha(t_next) C +
+/// sigma(t_next) D + sqrt(t_next) E`, with A to E the certified limits at t = 0 of the
+/// parts of the jet form `A(t) + (t_next - t) B(t) + alpha_next C(t) + sigma_next D(t) +
+/// sqrt(|t_next - t|) E(t)` (every step has this shape): where alpha' and sigma' are both
+/// infinite at 0 (lm_sqrt's `sigma = t^(1/4)`), no value can be put into the jet form.
+/// None where a part has no finite limit or a coefficient another shape.
+fn limits_from_zero(
+    pool: &mut Pool,
+    jet: &JetForms,
+    k: usize,
+    coeff_exprs: &[(String, ExprId)],
+    probes: &[num_rational::BigRational],
+) -> Option<Vec<ExprId>> {
+    use crate::expr::poly::together;
+    let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
+    let (te, tne) = (pool.sym_expr(t), pool.sym_expr(tn));
+    let (an, sn) = (jet.jet.alpha_next, jet.jet.sigma_next);
+    // alpha and sigma at t_next, the process's own formulas.
+    let find = |sym: Symbol| jet.values.iter().find(|(s, _)| *s == sym).map(|(_, e)| *e);
+    let (alpha_next, sigma_next) = (find(an)?, find(sn)?);
+    let h = pool.sub(tne, te);
+    let abs_h = pool.call(crate::expr::Func::Abs, h);
+    let root_h = pool.sqrt(abs_h);
+    let zero = pool.zero();
+    let mut out = Vec::new();
+    for (input, _) in coeff_exprs {
+        let s = pool.symbol(input);
+        let c = jet.jet_coefficient(pool, k, s)?;
+        let dc = diff::diff(pool, c, an);
+        let dc = together(pool, dc);
+        let dd = diff::diff(pool, c, sn);
+        let dd = together(pool, dd);
+        let linear = [dc, dd]
+            .iter()
+            .all(|&p| !pool.contains(p, an) && !pool.contains(p, sn) && !pool.contains(p, tn));
+        if !linear {
+            return None;
+        }
+        let (ane, sne) = (pool.sym_expr(an), pool.sym_expr(sn));
+        let a_term = pool.mul(vec![ane, dc]);
+        let s_term = pool.mul(vec![sne, dd]);
+        let rest = pool.sub(c, a_term);
+        let rest = pool.sub(rest, s_term);
+        let rest = together(pool, rest);
+        // rest = A + h B, or E sqrt(|h|).
+        let (a, b, e) = if !pool.contains(rest, tn) {
+            (rest, zero, zero)
+        } else {
+            let b = diff::diff(pool, rest, tn);
+            let b = together(pool, b);
+            if !pool.contains(b, tn) {
+                let a = crate::expr::subst::subst1(pool, rest, tn, te);
+                (together(pool, a), b, zero)
+            } else {
+                let e = pool.div(rest, root_h);
+                let e = together(pool, e);
+                if pool.contains(e, tn) {
+                    return None;
+                }
+                (zero, zero, e)
+            }
+        };
+        let parts: Vec<ExprId> = [a, b, dc, dd, e]
+            .iter()
+            .map(|&p| crate::expr::subst::subst(pool, p, &jet.values))
+            .collect();
+        let limits = limits_at_times(pool, &parts, &[("t", 0.0)]);
+        let mut terms = Vec::new();
+        let sqrt_tn = pool.sqrt(tne);
+        let one = pool.one();
+        for (limit, factor) in limits
+            .into_iter()
+            .zip([one, tne, alpha_next, sigma_next, sqrt_tn])
+        {
+            let v = limit.filter(|v| v.is_finite())?;
+            if v != 0.0 {
+                let r = pool.rational(num_rational::BigRational::from_float(v)?);
+                terms.push(pool.mul(vec![r, factor]));
+            }
+        }
+        let value = pool.add(terms);
+        let defined = probes.iter().all(|q| {
+            crate::expr::hp::eval_rounded(pool, value, &[(tn, q.clone())]).is_ok_and(f64::is_finite)
+        });
+        if !defined {
+            return None;
+        }
+        out.push(value);
+    }
+    Some(out)
+}
+
+/// Whether the coefficients `coeff_exprs` of a step are defined at t = 0 for each of
+/// [`measure::FIRST_STEP_ENDS`] (shifted_cosine's `log tan(pi t/2)` is not), the end 1
+/// left out.
+fn defined_from_zero(pool: &Pool, coeff_exprs: &[(String, ExprId)]) -> bool {
+    let (Some(t), Some(tn)) = (pool.lookup_symbol("t"), pool.lookup_symbol("t_next")) else {
+        return false;
+    };
+    let zero = num_rational::BigRational::from_integer(0.into());
+    inside_first_step_ends().into_iter().all(|q| {
+        let at = [(t, zero.clone()), (tn, q)];
+        coeff_exprs
+            .iter()
+            .all(|(_, c)| crate::expr::hp::eval_rounded(pool, *c, &at).is_ok_and(f64::is_finite))
+    })
+}
+
+/// Whether the stable program of a step's coefficients, from `sources` as the general
+/// program computes them, gives `values` at the times `(t, t_next)`, bit for bit.
+fn stable_gives(
+    pool: &mut Pool,
+    sources: &[ExprId],
+    mode: Mode,
+    (t, t_next): (f64, f64),
+    values: &[f64],
+) -> bool {
+    let Some(GuardBody::Program(program, outs)) = guard_program(pool, sources, mode) else {
+        return false;
+    };
+    // In f64 and in double-double: the emitted body mixes them.
+    let at = [("t", t), ("t_next", t_next)];
+    let wide = program.run::<runtime::Dd>(&at);
+    let narrow = program.run::<f64>(&at);
+    outs.iter().zip(values).all(|(&v, want)| {
+        wide[v].to_f64().to_bits() == want.to_bits() && narrow[v].to_bits() == want.to_bits()
+    })
+}
+
+/// Whether the stable program of a step's coefficients, from `sources` as the general
+/// program computes them, is finite from t = 0 to each of [`measure::FIRST_STEP_ENDS`]
+/// but the last: it may divide by a factor that vanishes at 0 where the exact formula is
+/// defined (a VP process's jet form writes sigma' as `-alpha alpha'/sigma`).
+fn stable_finite_from_zero(pool: &mut Pool, sources: &[ExprId], mode: Mode) -> bool {
+    let Some(GuardBody::Program(program, outs)) = guard_program(pool, sources, mode) else {
+        return false;
+    };
+    let ends = &measure::FIRST_STEP_ENDS;
+    // In f64 and in double-double: the emitted body mixes them.
+    ends[..ends.len() - 1].iter().all(|&t_next| {
+        let at = [("t", 0.0), ("t_next", t_next)];
+        let wide = program.run::<runtime::Dd>(&at);
+        let narrow = program.run::<f64>(&at);
+        outs.iter()
+            .all(|&v| wide[v].to_f64().is_finite() && narrow[v].is_finite())
+    })
+}
+
 /// The jet form `c` with the jet symbols in `fixed` at their values at an end; one value
 /// infinite there (lm_sqrt's alpha' at t = 1, `None`) is the limit of a rational function
 /// as X -> inf, through X = 1/w, one fraction, w = 0. None where more than one infinite
@@ -1089,6 +1352,11 @@ fn put_end_values(
         .iter()
         .filter_map(|(sym, value)| value.map(|v| (*sym, v)))
         .collect();
+    // Where alpha and alpha' both vanish at the end (alpha = cos(pi t/2)^3 at t = 1),
+    // `alpha + h alpha'` over it is 0/0: its limit is not in the end's values.
+    if vanishing_denominator(pool, c, &map) {
+        return None;
+    }
     let c = crate::expr::subst::subst(pool, c, &map);
     // The infinite values the finite ones leave in (lm_sqrt's `g` in a term that
     // alpha(1) = 0 takes out): at most one.
@@ -1107,6 +1375,9 @@ fn put_end_values(
             let c1 = crate::expr::subst::subst(pool, c, &[(*x, inv)]);
             let c1 = crate::expr::poly::together(pool, c1);
             let zero = pool.zero();
+            if vanishing_denominator(pool, c1, &[(w, zero)]) {
+                return None;
+            }
             Some(crate::expr::subst::subst(pool, c1, &[(w, zero)]))
         }
         _ => None,
@@ -1240,6 +1511,30 @@ fn step_directions(
         infinite = Some(here);
     }
     let infinite = infinite?;
+    // From t = 0 with sigma' as itself, as for the guards there.
+    let forms = if end == 0.0 {
+        jet.unreduced()
+    } else {
+        jet.clone()
+    };
+    let ks = jet_directions(pool, &forms, k, coeff_exprs, end, &infinite, &probes)
+        .or_else(|| linear_directions(pool, coeff_exprs, end, &infinite, &probes))?;
+    guard_program(pool, &ks, mode).map(|body| (body, infinite))
+}
+
+/// [`step_directions`]' directions, then the finite coefficients' values, from the jet
+/// forms: each ratio one fraction, where the common pole cancels, with the end's values
+/// put in. None where one is not defined so (a denominator that vanishes with the end's
+/// values, as `alpha + h alpha'` where alpha has a zero of order 2 or more).
+fn jet_directions(
+    pool: &mut Pool,
+    jet: &JetForms,
+    k: usize,
+    coeff_exprs: &[(String, ExprId)],
+    end: f64,
+    infinite: &[f64],
+    probes: &[num_rational::BigRational],
+) -> Option<Vec<ExprId>> {
     let jets: Vec<ExprId> = coeff_exprs
         .iter()
         .map(|(input, _)| {
@@ -1257,7 +1552,7 @@ fn step_directions(
         for &c in &jets {
             let ratio = pool.div(c, jets[r]);
             let ratio = crate::expr::poly::together(pool, ratio);
-            match at_step_from(pool, jet, end, ratio, &probes) {
+            match at_step_from(pool, jet, end, ratio, probes) {
                 Some(kk) => ks.push(pool.mul(vec![sign, kk])),
                 None => continue 'reference,
             }
@@ -1265,15 +1560,192 @@ fn step_directions(
         // The finite coefficients' values there, which the general form may compute as
         // 0/0 (shifted_cosine's Euler-Maruyama x0 coefficient, `sqrt(sigmoid(-2 log
         // tan))/cos`).
-        for (&c, &inf) in jets.iter().zip(&infinite) {
+        for (&c, &inf) in jets.iter().zip(infinite) {
             let value = if inf == 0.0 {
-                at_step_from(pool, jet, end, c, &probes)?
+                at_step_from(pool, jet, end, c, probes)?
             } else {
                 pool.zero()
             };
             ks.push(value);
         }
-        return guard_program(pool, &ks, mode).map(|body| (body, infinite));
+        // Checked against the certified limits: a zero end value times an infinite one
+        // (sigma(0) sigma'(0) of cosine_nichol, whose sigma is sqrt(c t)) reads as 0 in
+        // the jet form.
+        let targets: Vec<Option<ExprId>> = coeff_exprs
+            .iter()
+            .map(|&(_, c)| {
+                let ratio = pool.div(c, coeff_exprs[r].1);
+                Some(pool.mul(vec![sign, ratio]))
+            })
+            .chain(
+                coeff_exprs
+                    .iter()
+                    .zip(infinite)
+                    .map(|(&(_, c), &inf)| (inf == 0.0).then_some(c)),
+            )
+            .collect();
+        return matches_limits(pool, end, &ks, &targets, &probes[..3]).then_some(ks);
+    }
+    None
+}
+
+/// Whether each of `candidates` (programs in `t_next`, at `t = end`) is the limit as t ->
+/// end of its target (where there is one) at each of `probes` of `t_next`, to 1e-9: the
+/// forms built from the jet's values at an end are checked against the certified limits
+/// of the process's own coefficients.
+fn matches_limits(
+    pool: &mut Pool,
+    end: f64,
+    candidates: &[ExprId],
+    targets: &[Option<ExprId>],
+    probes: &[num_rational::BigRational],
+) -> bool {
+    let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
+    let Some(at) = num_rational::BigRational::from_float(end) else {
+        return false;
+    };
+    for q in probes {
+        let qe = pool.rational(q.clone());
+        let checked: Vec<(ExprId, ExprId)> = candidates
+            .iter()
+            .zip(targets)
+            .filter_map(|(&c, target)| target.map(|g| (c, g)))
+            .collect();
+        let at_q: Vec<ExprId> = checked
+            .iter()
+            .map(|&(_, g)| crate::expr::subst::subst1(pool, g, tn, qe))
+            .collect();
+        let limits = limits_at_times(pool, &at_q, &[("t", end)]);
+        for (&(c, _), limit) in checked.iter().zip(limits) {
+            let point = [(t, at.clone()), (tn, q.clone())];
+            let (Ok(a), Some(b)) = (crate::expr::hp::eval_rounded(pool, c, &point), limit) else {
+                return false;
+            };
+            let close = a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
+            if !close {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// [`step_directions`]' directions and finite values for a step whose coefficients are
+/// linear in the step, `c = c0(t) + (t_next - t) c1(t)` (the Euler steps), where the jet
+/// forms leave them undefined: from the certified limits at the end of `c0_i / c1_r` and
+/// `c1_i / c1_r` for an infinite `c1_r`. With `h = t_next - end`, `c_i / c_r` tends to
+/// `(A_i + h B_i) / (A_r + h B_r)`. A coefficient not linear in the step (the noise's
+/// `g sqrt(|h|)`) must be of lower order, its ratio to `c1_r` tending to 0 at each probe
+/// of `t_next`, or finite with a value defined at the end. None otherwise.
+fn linear_directions(
+    pool: &mut Pool,
+    coeff_exprs: &[(String, ExprId)],
+    end: f64,
+    infinite: &[f64],
+    probes: &[num_rational::BigRational],
+) -> Option<Vec<ExprId>> {
+    use crate::expr::simplify::simplify;
+    use crate::expr::subst::subst1;
+    let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
+    let (te, tne) = (pool.sym_expr(t), pool.sym_expr(tn));
+    let at = [("t", end)];
+    // Each coefficient as (c0, c1), None where it is not linear in t_next.
+    let parts: Vec<Option<(ExprId, ExprId)>> = coeff_exprs
+        .iter()
+        .map(|&(_, c)| {
+            let d1 = diff::diff(pool, c, tn);
+            let d1 = simplify(pool, d1);
+            if pool.contains(d1, tn) {
+                return None;
+            }
+            let c0 = subst1(pool, c, tn, te);
+            Some((simplify(pool, c0), d1))
+        })
+        .collect();
+    let rational = |pool: &mut Pool, v: f64| {
+        num_rational::BigRational::from_float(v).map(|r| pool.rational(r))
+    };
+    let end_e = rational(pool, end)?;
+    let h = pool.sub(tne, end_e);
+    'reference: for r in 0..coeff_exprs.len() {
+        let Some((c0r, c1r)) = parts[r] else { continue };
+        if infinite[r] == 0.0 || !limit_at(pool, c1r, "t", end).is_some_and(f64::is_infinite) {
+            continue;
+        }
+        let sign = infinite[r].signum();
+        let ar = pool.div(c0r, c1r);
+        let Some(ar) = limit_at(pool, ar, "t", end).filter(|v| v.is_finite()) else {
+            continue;
+        };
+        let ar = rational(pool, ar)?;
+        let denominator = pool.add(vec![ar, h]);
+        let mut ks = Vec::new();
+        let mut values = Vec::new();
+        for (i, (&(_, c), &inf)) in coeff_exprs.iter().zip(infinite).enumerate() {
+            match parts[i] {
+                Some((c0, c1)) => {
+                    let ratios = [pool.div(c0, c1r), pool.div(c1, c1r)];
+                    let [Some(a), Some(b)] = limits_at_times(pool, &ratios, &at)[..] else {
+                        continue 'reference;
+                    };
+                    if !(a.is_finite() && b.is_finite()) {
+                        continue 'reference;
+                    }
+                    let (a, b) = (rational(pool, sign * a)?, rational(pool, sign * b)?);
+                    let hb = pool.mul(vec![h, b]);
+                    let numerator = pool.add(vec![a, hb]);
+                    ks.push(pool.div(numerator, denominator));
+                    values.push(if inf == 0.0 {
+                        let [Some(a), Some(b)] = limits_at_times(pool, &[c0, c1], &at)[..] else {
+                            continue 'reference;
+                        };
+                        if !(a.is_finite() && b.is_finite()) {
+                            continue 'reference;
+                        }
+                        let (a, b) = (rational(pool, a)?, rational(pool, b)?);
+                        let hb = pool.mul(vec![h, b]);
+                        pool.add(vec![a, hb])
+                    } else {
+                        pool.zero()
+                    });
+                }
+                None => {
+                    // Of lower order than c1_r at every probe.
+                    let ratios: Vec<ExprId> = probes
+                        .iter()
+                        .map(|q| {
+                            let q = pool.rational(q.clone());
+                            let c = subst1(pool, c, tn, q);
+                            pool.div(c, c1r)
+                        })
+                        .collect();
+                    if !limits_at_times(pool, &ratios, &at)
+                        .iter()
+                        .all(|l| *l == Some(0.0))
+                    {
+                        continue 'reference;
+                    }
+                    ks.push(pool.zero());
+                    values.push(if inf == 0.0 {
+                        // Its formula at the end, defined at each probe.
+                        let e = rational(pool, end)?;
+                        let c = subst1(pool, c, t, e);
+                        let defined = probes.iter().all(|q| {
+                            let point = [(tn, q.clone())];
+                            crate::expr::hp::eval_rounded(pool, c, &point).is_ok_and(f64::is_finite)
+                        });
+                        if !defined {
+                            continue 'reference;
+                        }
+                        c
+                    } else {
+                        pool.zero()
+                    });
+                }
+            }
+        }
+        ks.extend(values);
+        return Some(ks);
     }
     None
 }

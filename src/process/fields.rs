@@ -690,7 +690,11 @@ pub fn fields(pool: &mut Pool, q: Scalars, vp: bool, v: &Vars) -> Vec<Field> {
 /// sigma x + alpha v`). So no coefficient divides by alpha unless its parameterisation
 /// must (eps and score: `x0_hat = (x - sigma eps)/alpha`), and the v-prediction steps of
 /// a VP process stay finite at alpha = 0.
-pub fn jet_fields(pool: &mut Pool, j: &Jet, vp: bool, v: &Vars) -> Vec<Field> {
+///
+/// With `reduce`, a VP process's coefficients are written with `sigma' = -alpha
+/// alpha'/sigma` ([`vp_reduced`]), which shows their exact zeros but is 0/0 where alpha'
+/// and sigma both vanish (t = 0 of the cosine schedule); without, sigma' stays a symbol.
+pub fn jet_fields(pool: &mut Pool, j: &Jet, vp: bool, reduce: bool, v: &Vars) -> Vec<Field> {
     let a = pool.sym_expr(j.alpha);
     let s = pool.sym_expr(j.sigma);
     let da = pool.sym_expr(j.dalpha);
@@ -744,7 +748,7 @@ pub fn jet_fields(pool: &mut Pool, j: &Jet, vp: bool, v: &Vars) -> Vec<Field> {
             let t2 = pool.mul(vec![c0, x0m]);
             let t3 = pool.mul(vec![ce, em]);
             let km = pool.add(vec![t2, t3]);
-            let (kx, km) = if vp {
+            let (kx, km) = if vp && reduce {
                 (vp_reduced(pool, j, kx), vp_reduced(pool, j, km))
             } else {
                 (kx, km)

@@ -2301,6 +2301,9 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 1.0];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return ddim_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
@@ -2488,6 +2491,9 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 1.0];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return dpm1_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -3029,8 +3035,16 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 0.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v1.to_f64(), v1.to_f64(), v1.to_f64()];
+        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = v5 - v3;
+        let v8: W = v6 / v7;
+        let v9: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v8.to_f64(), v9.to_f64(), v9.to_f64()];
     }
     [f64::NAN; 4]
 }
@@ -3467,14 +3481,22 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
     if t == 0.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.0, 0.0);
+        let v1: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = v5 - v3;
+        let v8: W = v6 / v7;
+        let v9: W = W::new(0.0, 0.0);
         return [
             v0.to_f64(),
-            v1.to_f64(),
-            v1.to_f64(),
-            v1.to_f64(),
-            v1.to_f64(),
-            v1.to_f64(),
+            v8.to_f64(),
+            v9.to_f64(),
+            v9.to_f64(),
+            v9.to_f64(),
+            v9.to_f64(),
         ];
     }
     if t == 1.0 {
@@ -4160,6 +4182,19 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v4 * v5;
         return [v3.to_f64(), v6.to_f64()];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 0.6366197723675814];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 * v1;
+        let v3: W = v2.cos();
+        let v4: W = W::new(0.6366197723675814, -3.935735335036497e-17);
+        let v5: W = v2.sin();
+        let v6: W = v4 * v5;
+        return [v3.to_f64(), v6.to_f64()];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
@@ -4283,6 +4318,19 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v3: W = v2.sin();
         let v4: W = W::new(-0.6366197723675814, 3.935735335036497e-17);
         let v5: W = v2.cos();
+        let v6: W = v4 * v5;
+        return [v3.to_f64(), v6.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 0.6366197723675814];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 * v1;
+        let v3: W = v2.cos();
+        let v4: W = W::new(0.6366197723675814, -3.935735335036497e-17);
+        let v5: W = v2.sin();
         let v6: W = v4 * v5;
         return [v3.to_f64(), v6.to_f64()];
     }
@@ -5117,7 +5165,11 @@ mod dd {
                 }
                 x * f64::from_bits(((k + 1023) as u64) << 52)
             };
-            Dd::renorm(scale(self.hi, k), scale(self.lo, k))
+            let hi = scale(self.hi, k);
+            if !hi.is_finite() {
+                return Dd::from_f64(hi);
+            }
+            Dd::renorm(hi, scale(self.lo, k))
         }
         #[inline]
         pub fn abs(self) -> Dd {
@@ -5779,6 +5831,7 @@ mod dd {
         pub fn to_dd(self) -> Dd {
             self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
         }
+        /// The nearest f64: an infinity above its range, a zero below.
         pub fn to_f64(self) -> f64 {
             self.to_dd().to_f64()
         }

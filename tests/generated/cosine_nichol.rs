@@ -1582,6 +1582,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.9805718621376595, -0.03885627572468105, 0.1971199526295627];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_score_coefficients_upper::<
             N,
@@ -1852,6 +1855,9 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 0.0];
+    }
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: W = W::new(0.008, -1.6653345369377348e-19);
     let v2: N = N::from_f64(t_next);
@@ -1974,6 +1980,9 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 0.0];
     }
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: W = W::new(0.008, -1.6653345369377348e-19);
@@ -3225,6 +3234,9 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 1.0];
+    }
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: W = W::new(0.008, -1.6653345369377348e-19);
     let v2: N = N::from_f64(t_next);
@@ -3347,6 +3359,9 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 1.0];
     }
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: W = W::new(0.008, -1.6653345369377348e-19);
@@ -4019,9 +4034,10 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 #[allow(unused_variables)]
 fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
+        let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64(), v0.to_f64(), v0.to_f64()];
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
     }
     [f64::NAN; 4]
 }
@@ -4803,22 +4819,23 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 #[allow(unused_variables)]
 fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
     if t == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
+        let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
-        let v2: W = W::new(0.1971199526295627, 1.0888572705237585e-17);
-        let v3: W = W::from_f64(t_next);
-        let v4: W = W::from_f64(t);
-        let v5: W = v3 - v4;
-        let v6: W = v5.abs();
-        let v7: W = v6.sqrt();
-        let v8: W = v2 * v7;
+        let v2: W = W::new(0.0, 0.0);
+        let v3: W = W::new(0.1971199526295627, 1.0888572705237585e-17);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = W::from_f64(t);
+        let v6: W = v4 - v5;
+        let v7: W = v6.abs();
+        let v8: W = v7.sqrt();
+        let v9: W = v3 * v8;
         return [
             v0.to_f64(),
             v1.to_f64(),
-            v0.to_f64(),
-            v0.to_f64(),
-            v0.to_f64(),
-            v8.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+            v9.to_f64(),
         ];
     }
     if t == 1.0 {
@@ -5387,6 +5404,9 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
         let v16: W = v11 * v12 * v15;
         return [v8.to_f64(), v10.to_f64(), v16.to_f64()];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [1.0194281378623404, 2.0, 0.1971199526295627];
+    }
     if t < 0.5 {
         return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -5602,6 +5622,9 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 0.0];
+    }
     let v0: W = W::new(1.000155433155303, -5.935117442906366e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: W = W::new(0.008, -1.6653345369377348e-19);
@@ -5724,6 +5747,9 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v20: W = W::new(-0.641712730546522, 9.474145907363636e-18);
         let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 0.0];
     }
     let v0: W = W::new(1.000155433155303, -5.935117442906366e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -6858,23 +6884,20 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     if t == 0.0 {
         let v0: W = W::new(0.0, 0.0);
         let v1: W = W::new(1.0, 0.0);
-        let v2: W = W::new(0.019428137862340523, -9.733852355382506e-19);
+        let v2: W = W::new(0.019428137862340523, 0.0);
         let v3: W = W::from_f64(t_next);
-        let v4: W = W::from_f64(t);
-        let v5: W = v3 - v4;
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v6;
-        let v8: W = W::new(0.1971199526295627, 1.0888572705237585e-17);
-        let v9: W = v5.abs();
-        let v10: W = v9.sqrt();
-        let v11: W = v8 * v10;
+        let v4: W = v2 * v3;
+        let v5: W = v1 + v4;
+        let v6: W = W::new(0.1971199526295627, 1.0888572705237585e-17);
+        let v7: W = v3.sqrt();
+        let v8: W = v6 * v7;
         return [
             v0.to_f64(),
             v1.to_f64(),
             v0.to_f64(),
-            v7.to_f64(),
+            v5.to_f64(),
             v0.to_f64(),
-            v11.to_f64(),
+            v8.to_f64(),
         ];
     }
     if t == 1.0 {
@@ -6984,6 +7007,9 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v20: W = W::new(-1.000077713557953, 8.327246692210335e-17);
         let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 1.0];
     }
     let v0: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -7097,6 +7123,9 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v20: W = W::new(-1.000077713557953, 8.327246692210335e-17);
         let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 1.0];
     }
     let v0: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -7397,7 +7426,11 @@ mod dd {
                 }
                 x * f64::from_bits(((k + 1023) as u64) << 52)
             };
-            Dd::renorm(scale(self.hi, k), scale(self.lo, k))
+            let hi = scale(self.hi, k);
+            if !hi.is_finite() {
+                return Dd::from_f64(hi);
+            }
+            Dd::renorm(hi, scale(self.lo, k))
         }
         #[inline]
         pub fn abs(self) -> Dd {
@@ -8059,6 +8092,7 @@ mod dd {
         pub fn to_dd(self) -> Dd {
             self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
         }
+        /// The nearest f64: an infinity above its range, a zero below.
         pub fn to_f64(self) -> f64 {
             self.to_dd().to_f64()
         }

@@ -1148,6 +1148,16 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v9: W = v7 * v8;
         return [v6.to_f64(), v9.to_f64()];
     }
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(3.4641016151377544, 0.0);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        return [v0.to_f64(), v6.to_f64()];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
@@ -1289,6 +1299,17 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v11.sqrt();
         let v13: W = v10 * v12;
         return [v6.to_f64(), v9.to_f64(), v13.to_f64()];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(6.928203230275509, 0.0);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v6.to_f64(), v7.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -1468,6 +1489,19 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v32: W = v31 / v30;
         return [v7.to_f64(), v32.to_f64()];
     }
+    if t == 0.0 {
+        let v0: W = W::new(-6.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = v3.exp();
+        let v5: W = W::new(-12.0, 0.0);
+        let v6: W = v5 * v2;
+        let v7: W = v6.exp_m1();
+        let v8: W = -v7;
+        let v9: W = v8.sqrt();
+        return [v4.to_f64(), v9.to_f64()];
+    }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() - v1.widen();
@@ -1602,6 +1636,19 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v31: W = v12 * v17;
         let v32: W = v31 / v30;
         return [v7.to_f64(), v32.to_f64()];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(-6.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = v3.exp();
+        let v5: W = W::new(-12.0, 0.0);
+        let v6: W = v5 * v2;
+        let v7: W = v6.exp_m1();
+        let v8: W = -v7;
+        let v9: W = v8.sqrt();
+        return [v4.to_f64(), v9.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
@@ -2071,8 +2118,16 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 0.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v1.to_f64(), v1.to_f64(), v1.to_f64()];
+        let v1: W = W::new(3.4641016151377544, 0.0);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = v5 - v3;
+        let v8: W = v6 / v7;
+        let v9: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v8.to_f64(), v9.to_f64(), v9.to_f64()];
     }
     [f64::NAN; 4]
 }
@@ -2362,14 +2417,22 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
     if t == 0.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.0, 0.0);
+        let v1: W = W::new(6.928203230275509, 0.0);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = v5 - v3;
+        let v8: W = v6 / v7;
+        let v9: W = W::new(0.0, 0.0);
         return [
             v0.to_f64(),
-            v1.to_f64(),
-            v1.to_f64(),
-            v1.to_f64(),
-            v1.to_f64(),
-            v1.to_f64(),
+            v8.to_f64(),
+            v9.to_f64(),
+            v9.to_f64(),
+            v9.to_f64(),
+            v9.to_f64(),
         ];
     }
     [f64::NAN; 6]
@@ -2977,6 +3040,21 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v25: W = v15 * v24;
         return [v14.to_f64(), v25.to_f64()];
     }
+    if t == 0.0 {
+        let v0: W = W::new(-6.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = v3.exp();
+        let v5: W = W::new(0.2886751345948129, -2.2060870491901485e-17);
+        let v6: W = W::new(-12.0, 0.0);
+        let v7: W = v6 * v2;
+        let v8: W = v7.exp_m1();
+        let v9: W = -v8;
+        let v10: W = v9.sqrt();
+        let v11: W = v5 * v10;
+        return [v4.to_f64(), v11.to_f64()];
+    }
     let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().square();
@@ -3096,6 +3174,21 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v24: W = v23 - v22;
         let v25: W = v15 * v24;
         return [v14.to_f64(), v25.to_f64()];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(-6.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = v3.exp();
+        let v5: W = W::new(0.2886751345948129, -2.2060870491901485e-17);
+        let v6: W = W::new(-12.0, 0.0);
+        let v7: W = v6 * v2;
+        let v8: W = v7.exp_m1();
+        let v9: W = -v8;
+        let v10: W = v9.sqrt();
+        let v11: W = v5 * v10;
+        return [v4.to_f64(), v11.to_f64()];
     }
     let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
@@ -3363,6 +3456,16 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v5: W = v1 * v4;
         return [v0.to_f64(), v5.to_f64()];
     }
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(3.4641016151377544, 0.0);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        return [v0.to_f64(), v6.to_f64()];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -3459,6 +3562,17 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v11.sqrt();
         let v13: W = v10 * v12;
         return [v6.to_f64(), v9.to_f64(), v13.to_f64()];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(6.928203230275509, 0.0);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v6.to_f64(), v7.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(12.0, 0.0);
@@ -3587,6 +3701,19 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v31: W = v15 * v23;
         let v32: W = v31 / v30;
         return [v14.to_f64(), v32.to_f64()];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(-6.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = v3.exp();
+        let v5: W = W::new(-12.0, 0.0);
+        let v6: W = v5 * v2;
+        let v7: W = v6.exp_m1();
+        let v8: W = -v7;
+        let v9: W = v8.sqrt();
+        return [v4.to_f64(), v9.to_f64()];
     }
     let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
@@ -3718,6 +3845,19 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v31: W = v15 * v23;
         let v32: W = v31 / v30;
         return [v14.to_f64(), v32.to_f64()];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(-6.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = v3.exp();
+        let v5: W = W::new(-12.0, 0.0);
+        let v6: W = v5 * v2;
+        let v7: W = v6.exp_m1();
+        let v8: W = -v7;
+        let v9: W = v8.sqrt();
+        return [v4.to_f64(), v9.to_f64()];
     }
     let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
@@ -4020,7 +4160,11 @@ mod dd {
                 }
                 x * f64::from_bits(((k + 1023) as u64) << 52)
             };
-            Dd::renorm(scale(self.hi, k), scale(self.lo, k))
+            let hi = scale(self.hi, k);
+            if !hi.is_finite() {
+                return Dd::from_f64(hi);
+            }
+            Dd::renorm(hi, scale(self.lo, k))
         }
         #[inline]
         pub fn abs(self) -> Dd {
@@ -4682,6 +4826,7 @@ mod dd {
         pub fn to_dd(self) -> Dd {
             self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
         }
+        /// The nearest f64: an infinity above its range, a zero below.
         pub fn to_f64(self) -> f64 {
             self.to_dd().to_f64()
         }

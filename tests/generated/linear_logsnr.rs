@@ -1043,6 +1043,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v9 * v11;
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.9995460213129757, -0.0009079573740486879, 0.030132331042398427];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_score_coefficients_upper::<
             N,
@@ -2112,6 +2115,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v9 * v11;
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.9995460213129757, 0.13475588106265995, 0.030132331042398427];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
@@ -2983,12 +2989,12 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v14: W = v13.sigmoid();
     let v15: W = v2 - v8;
     let v16: W = N::exp_m1_kept(v15);
-    let v17: W = v14.sqrt();
+    let v17: W = N::sqrt_kept(v14);
     let v18: W = v11 * v17;
     let v19: W = v3.widen() - v8;
-    let v20: N = N::sigmoid_of(v19);
-    let v21: N = v20.sqrt();
-    let v22: W = v21.widen() * v6;
+    let v20: W = N::sigmoid_kept(v19);
+    let v21: W = v20.sqrt();
+    let v22: W = v21 * v6;
     let v23: W = v18 + v22;
     let v24: W = v11 * v14 * v16;
     let v25: W = v24 / v23;
@@ -3085,12 +3091,12 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v14: W = v13.sigmoid();
     let v15: W = v2 - v8;
     let v16: W = N::exp_m1_kept(v15);
-    let v17: W = v14.sqrt();
+    let v17: W = N::sqrt_kept(v14);
     let v18: W = v11 * v17;
     let v19: W = v3.widen() - v8;
-    let v20: N = N::sigmoid_of(v19);
-    let v21: N = v20.sqrt();
-    let v22: W = v21.widen() * v6;
+    let v20: W = N::sigmoid_kept(v19);
+    let v21: W = v20.sqrt();
+    let v22: W = v21 * v6;
     let v23: W = v18 + v22;
     let v24: W = v11 * v14 * v16;
     let v25: W = v24 / v23;
@@ -3521,6 +3527,9 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v24: W = v23 / v22;
         return [v14.to_f64(), v24.to_f64()];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.013475282221304558, 14.840642115557753];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
@@ -3686,6 +3695,9 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v23: W = v15 * v6 * v17;
         let v24: W = v23 / v22;
         return [v14.to_f64(), v24.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.013475282221304558, 14.840642115557753];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -4096,6 +4108,9 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
         let v11: W = v10.sqrt();
         let v12: W = v9 * v11;
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [1.0004539786870243, 0.13475282221304558, 0.030132331042398427];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
@@ -4600,7 +4615,11 @@ mod dd {
                 }
                 x * f64::from_bits(((k + 1023) as u64) << 52)
             };
-            Dd::renorm(scale(self.hi, k), scale(self.lo, k))
+            let hi = scale(self.hi, k);
+            if !hi.is_finite() {
+                return Dd::from_f64(hi);
+            }
+            Dd::renorm(hi, scale(self.lo, k))
         }
         #[inline]
         pub fn abs(self) -> Dd {
@@ -5262,6 +5281,7 @@ mod dd {
         pub fn to_dd(self) -> Dd {
             self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
         }
+        /// The nearest f64: an infinity above its range, a zero below.
         pub fn to_f64(self) -> f64 {
             self.to_dd().to_f64()
         }

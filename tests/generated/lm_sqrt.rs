@@ -962,6 +962,12 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 22 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_score_poles::<f64, Dd>(t, t_next),
+            [f64::NEG_INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::at_pole(
             &euler_maruyama_step_score_poles::<f64, Dd>(t, t_next),
@@ -1047,7 +1053,7 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 22 operations in double-double.
 ///
-/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
+/// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1056,6 +1062,13 @@ pub fn euler_maruyama_step_score(
     t_next: f64,
 ) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_score_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_score_poles::<f64, Dd>(t, t_next),
+            &[f64::NEG_INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+            &[x, score, z],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::pole_sum(
             &euler_maruyama_step_score_poles::<f64, Dd>(t, t_next),
@@ -1071,6 +1084,19 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 6] {
+    if t == 0.0 {
+        let v0: W = W::new(-1.0, 0.0);
+        let v1: W = W::new(-2.0, 0.0);
+        let v2: W = W::new(0.0, 0.0);
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+        ];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(2.0, 0.0);
@@ -1111,6 +1137,17 @@ pub fn euler_maruyama_step_score_slice(
     assert_eq!(x.len(), score.len(), "`x` and `score` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_score_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_maruyama_step_score_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &score_i), &z_i) in x.iter_mut().zip(score).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::NEG_INFINITY, f64::NEG_INFINITY, f64::INFINITY],
+                &[*x_i, score_i, z_i],
+            );
+        }
+        return;
+    }
     if t == 1.0 && t_next != t {
         let k = euler_maruyama_step_score_poles::<f64, Dd>(t, t_next);
         for ((x_i, &score_i), &z_i) in x.iter_mut().zip(score).zip(z) {
@@ -1506,6 +1543,12 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::NEG_INFINITY, f64::INFINITY],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::at_pole(
             &euler_step_eps_poles::<f64, Dd>(t, t_next),
@@ -1583,9 +1626,16 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
 ///
-/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
+/// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::NEG_INFINITY, f64::INFINITY],
+            &[x, eps],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::pole_sum(
             &euler_step_eps_poles::<f64, Dd>(t, t_next),
@@ -1598,6 +1648,11 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// The directions of the coefficients of [`euler_step_eps`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v0.to_f64(), v0.to_f64()];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
@@ -1624,6 +1679,13 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_step_eps_poles::<f64, Dd>(t, t_next);
+        for (x_i, &eps_i) in x.iter_mut().zip(eps) {
+            *x_i = dd::pole_sum(&k, &[f64::NEG_INFINITY, f64::INFINITY], &[*x_i, eps_i]);
+        }
+        return;
+    }
     if t == 1.0 && t_next != t {
         let k = euler_step_eps_poles::<f64, Dd>(t, t_next);
         for (x_i, &eps_i) in x.iter_mut().zip(eps) {
@@ -1647,6 +1709,12 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 26 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
+            [f64::NEG_INFINITY, f64::INFINITY, f64::INFINITY],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::at_pole(
             &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
@@ -1741,9 +1809,16 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 26 operations in double-double.
 ///
-/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
+/// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
+            &[f64::NEG_INFINITY, f64::INFINITY, f64::INFINITY],
+            &[x, eps, z],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::pole_sum(
             &euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next),
@@ -1759,6 +1834,18 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 6] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v0.to_f64(),
+            v0.to_f64(),
+            v0.to_f64(),
+            v0.to_f64(),
+        ];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-2.0, 0.0);
@@ -1799,6 +1886,17 @@ pub fn euler_maruyama_step_eps_slice(
     assert_eq!(x.len(), eps.len(), "`x` and `eps` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::NEG_INFINITY, f64::INFINITY, f64::INFINITY],
+                &[*x_i, eps_i, z_i],
+            );
+        }
+        return;
+    }
     if t == 1.0 && t_next != t {
         let k = euler_maruyama_step_eps_poles::<f64, Dd>(t, t_next);
         for ((x_i, &eps_i), &z_i) in x.iter_mut().zip(eps).zip(z) {
@@ -2495,9 +2593,10 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 #[allow(unused_variables)]
 fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
+        let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64(), v0.to_f64(), v0.to_f64()];
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(0.0, 0.0);
@@ -2640,15 +2739,16 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 #[allow(unused_variables)]
 fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
     if t == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
+        let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
+        let v2: W = W::new(0.0, 0.0);
         return [
             v0.to_f64(),
             v1.to_f64(),
-            v0.to_f64(),
-            v0.to_f64(),
-            v0.to_f64(),
-            v0.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
         ];
     }
     if t == 1.0 {
@@ -3113,6 +3213,12 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 8 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_u_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, 0.0, f64::INFINITY],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::at_pole(
             &euler_maruyama_step_u_poles::<f64, Dd>(t, t_next),
@@ -3160,9 +3266,16 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 8 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
+/// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_u_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, 0.0, f64::INFINITY],
+            &[x, u, z],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::pole_sum(
             &euler_maruyama_step_u_poles::<f64, Dd>(t, t_next),
@@ -3175,6 +3288,21 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// The directions of the coefficients of [`euler_maruyama_step_u`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        let v2: W = W::new(2.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v1.to_f64(),
+            v4.to_f64(),
+            v1.to_f64(),
+        ];
+    }
     if t == 1.0 {
         let v0: W = W::new(-1.0, 0.0);
         let v1: W = W::new(0.0, 0.0);
@@ -3218,6 +3346,17 @@ pub fn euler_maruyama_step_u_slice(
     assert_eq!(x.len(), u.len(), "`x` and `u` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_maruyama_step_u_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &u_i), &z_i) in x.iter_mut().zip(u).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, 0.0, f64::INFINITY],
+                &[*x_i, u_i, z_i],
+            );
+        }
+        return;
+    }
     if t == 1.0 && t_next != t {
         let k = euler_maruyama_step_u_poles::<f64, Dd>(t, t_next);
         for ((x_i, &u_i), &z_i) in x.iter_mut().zip(u).zip(z) {
@@ -3256,6 +3395,15 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v2: W = v1.sqrt();
         let v3: W = W::new(0.0, 0.0);
         return [v2.to_f64(), v3.to_f64()];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v1.sqrt();
+        let v3: W = v0 - v2;
+        let v4: W = v3.sqrt();
+        let v5: W = W::new(0.0, 0.0);
+        return [v4.to_f64(), v5.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: W = v0.widen().sqrt();
@@ -3337,6 +3485,15 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v2: W = v1.sqrt();
         let v3: W = W::new(0.0, 0.0);
         return [v2.to_f64(), v3.to_f64()];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v1.sqrt();
+        let v3: W = v0 - v2;
+        let v4: W = v3.sqrt();
+        let v5: W = W::new(0.0, 0.0);
+        return [v4.to_f64(), v5.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: W = v0.widen().sqrt();
@@ -3837,6 +3994,12 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 0.0 && t_next != t {
+        return dd::at_pole(
+            &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
+            [f64::INFINITY, f64::INFINITY, f64::INFINITY],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::at_pole(
             &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
@@ -3892,9 +4055,16 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
+/// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        return dd::pole_sum(
+            &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
+            &[f64::INFINITY, f64::INFINITY, f64::INFINITY],
+            &[x, v, z],
+        );
+    }
     if t == 1.0 && t_next != t {
         return dd::pole_sum(
             &euler_maruyama_step_v_poles::<f64, Dd>(t, t_next),
@@ -3907,6 +4077,18 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// The directions of the coefficients of [`euler_maruyama_step_v`] at its poles, the ends where some are infinite (there `c_i ~ k_i M` with `M -> +inf`), then the values of the finite ones.
 #[allow(unused_variables)]
 fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
+    if t == 0.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        return [
+            v0.to_f64(),
+            v1.to_f64(),
+            v0.to_f64(),
+            v0.to_f64(),
+            v0.to_f64(),
+            v0.to_f64(),
+        ];
+    }
     if t == 1.0 {
         let v0: W = W::new(-1.0, 0.0);
         let v1: W = W::new(0.0, 0.0);
@@ -3944,6 +4126,17 @@ pub fn euler_maruyama_step_v_slice(
     assert_eq!(x.len(), v.len(), "`x` and `v` differ in length");
     assert_eq!(x.len(), z.len(), "`x` and `z` differ in length");
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
+    if t == 0.0 && t_next != t {
+        let k = euler_maruyama_step_v_poles::<f64, Dd>(t, t_next);
+        for ((x_i, &v_i), &z_i) in x.iter_mut().zip(v).zip(z) {
+            *x_i = dd::pole_sum(
+                &k,
+                &[f64::INFINITY, f64::INFINITY, f64::INFINITY],
+                &[*x_i, v_i, z_i],
+            );
+        }
+        return;
+    }
     if t == 1.0 && t_next != t {
         let k = euler_maruyama_step_v_poles::<f64, Dd>(t, t_next);
         for ((x_i, &v_i), &z_i) in x.iter_mut().zip(v).zip(z) {
@@ -4341,7 +4534,11 @@ mod dd {
                 }
                 x * f64::from_bits(((k + 1023) as u64) << 52)
             };
-            Dd::renorm(scale(self.hi, k), scale(self.lo, k))
+            let hi = scale(self.hi, k);
+            if !hi.is_finite() {
+                return Dd::from_f64(hi);
+            }
+            Dd::renorm(hi, scale(self.lo, k))
         }
         #[inline]
         pub fn abs(self) -> Dd {
@@ -5003,6 +5200,7 @@ mod dd {
         pub fn to_dd(self) -> Dd {
             self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
         }
+        /// The nearest f64: an infinity above its range, a zero below.
         pub fn to_f64(self) -> f64 {
             self.to_dd().to_f64()
         }

@@ -3397,8 +3397,13 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 0.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v1.to_f64(), v1.to_f64(), v1.to_f64()];
+        let v1: W = W::from_f64(t);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 - v2;
+        let v4: W = v2 - v1;
+        let v5: W = v3 / v4;
+        let v6: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v5.to_f64(), v6.to_f64(), v6.to_f64()];
     }
     [f64::NAN; 4]
 }
@@ -4195,21 +4200,22 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
     if t == 0.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.0, 0.0);
-        let v2: W = W::new(0.9219544457292888, -2.0820490633759342e-17);
-        let v3: W = W::from_f64(t_next);
-        let v4: W = W::from_f64(t);
-        let v5: W = v3 - v4;
-        let v6: W = v5.abs();
-        let v7: W = v6.sqrt();
-        let v8: W = v2 * v7;
+        let v1: W = W::new(-1.0, 0.0);
+        let v2: W = W::new(0.0, 0.0);
+        let v3: W = W::new(0.9219544457292888, -2.0820490633759342e-17);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = W::from_f64(t);
+        let v6: W = v4 - v5;
+        let v7: W = v6.abs();
+        let v8: W = v7.sqrt();
+        let v9: W = v3 * v8;
         return [
             v0.to_f64(),
             v1.to_f64(),
-            v1.to_f64(),
-            v1.to_f64(),
-            v1.to_f64(),
-            v8.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+            v9.to_f64(),
         ];
     }
     [f64::NAN; 6]
@@ -5062,6 +5068,9 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v50: W = v40 * v49;
         return [v39.to_f64(), v50.to_f64()];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.06897871404436264, 0.0];
+    }
     let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v2: N = N::from_f64(t);
@@ -5245,6 +5254,9 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v49: W = v48 - v47;
         let v50: W = v40 * v49;
         return [v39.to_f64(), v50.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.06897871404436264, 0.0];
     }
     let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
@@ -6115,23 +6127,20 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     if t == 0.0 {
         let v0: W = W::new(0.0, 0.0);
         let v1: W = W::new(1.0, 0.0);
-        let v2: W = W::new(0.425, 1.1102230246251566e-17);
+        let v2: W = W::new(0.425, 0.0);
         let v3: W = W::from_f64(t_next);
-        let v4: W = W::from_f64(t);
-        let v5: W = v3 - v4;
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v6;
-        let v8: W = W::new(0.9219544457292888, -2.0820490633759342e-17);
-        let v9: W = v5.abs();
-        let v10: W = v9.sqrt();
-        let v11: W = v8 * v10;
+        let v4: W = v2 * v3;
+        let v5: W = v1 + v4;
+        let v6: W = W::new(0.9219544457292888, -2.0820490633759342e-17);
+        let v7: W = v3.sqrt();
+        let v8: W = v6 * v7;
         return [
             v0.to_f64(),
             v1.to_f64(),
             v0.to_f64(),
-            v7.to_f64(),
+            v5.to_f64(),
             v0.to_f64(),
-            v11.to_f64(),
+            v8.to_f64(),
         ];
     }
     [f64::NAN; 6]
@@ -6238,6 +6247,9 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v45: W = v21 * v44;
         let v46: W = v41 - v45;
         return [v39.to_f64(), v46.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.06897871404436264, 0.9976181318564664];
     }
     let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
@@ -6404,6 +6416,9 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v45: W = v21 * v44;
         let v46: W = v41 - v45;
         return [v39.to_f64(), v46.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.06897871404436264, 0.9976181318564664];
     }
     let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
@@ -6732,7 +6747,11 @@ mod dd {
                 }
                 x * f64::from_bits(((k + 1023) as u64) << 52)
             };
-            Dd::renorm(scale(self.hi, k), scale(self.lo, k))
+            let hi = scale(self.hi, k);
+            if !hi.is_finite() {
+                return Dd::from_f64(hi);
+            }
+            Dd::renorm(hi, scale(self.lo, k))
         }
         #[inline]
         pub fn abs(self) -> Dd {
@@ -7394,6 +7413,7 @@ mod dd {
         pub fn to_dd(self) -> Dd {
             self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
         }
+        /// The nearest f64: an infinity above its range, a zero below.
         pub fn to_f64(self) -> f64 {
             self.to_dd().to_f64()
         }

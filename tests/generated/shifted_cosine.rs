@@ -1386,6 +1386,11 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
     if t < 0.5 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -1577,6 +1582,11 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v1.to_f64()];
     }
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
@@ -1843,6 +1853,24 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v15: W = v14 / v10;
         return [v12.to_f64(), v15.to_f64()];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 0.0];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.ln();
+        let v7: W = v1 * v6;
+        let v8: W = v0 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = W::new(0.0, 0.0);
+        return [v10.to_f64(), v11.to_f64()];
+    }
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1981,6 +2009,24 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v14: W = v13.sigmoid();
         let v15: W = v14 / v10;
         return [v12.to_f64(), v15.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 0.0];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.ln();
+        let v7: W = v1 * v6;
+        let v8: W = v0 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = W::new(0.0, 0.0);
+        return [v10.to_f64(), v11.to_f64()];
     }
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
@@ -2536,6 +2582,15 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
+        let v5: W = v1 * v4;
+        return [v0.to_f64(), v5.to_f64()];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
@@ -2805,6 +2860,16 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
+        let v5: W = v1 * v4;
+        let v6: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v5.to_f64(), v6.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -3151,6 +3216,26 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v17: W = -v16;
         return [v12.to_f64(), v17.to_f64()];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 1.0];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.ln();
+        let v7: W = v1 * v6;
+        let v8: W = v0 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 - v0;
+        let v12: W = v11.sigmoid();
+        let v13: W = v12.sqrt();
+        return [v10.to_f64(), v13.to_f64()];
+    }
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -3292,6 +3377,26 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v16: W = v15 / v10;
         let v17: W = -v16;
         return [v12.to_f64(), v17.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 1.0];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.ln();
+        let v7: W = v1 * v6;
+        let v8: W = v0 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 - v0;
+        let v12: W = v11.sigmoid();
+        let v13: W = v12.sqrt();
+        return [v10.to_f64(), v13.to_f64()];
     }
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
@@ -3957,8 +4062,16 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 0.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v1.to_f64(), v1.to_f64(), v1.to_f64()];
+        let v1: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = v5 - v3;
+        let v8: W = v6 / v7;
+        let v9: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v8.to_f64(), v9.to_f64(), v9.to_f64()];
     }
     [f64::NAN; 4]
 }
@@ -4185,14 +4298,22 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
     if t == 0.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.0, 0.0);
+        let v1: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = v5 - v3;
+        let v8: W = v6 / v7;
+        let v9: W = W::new(0.0, 0.0);
         return [
             v0.to_f64(),
-            v1.to_f64(),
-            v1.to_f64(),
-            v1.to_f64(),
-            v1.to_f64(),
-            v1.to_f64(),
+            v8.to_f64(),
+            v9.to_f64(),
+            v9.to_f64(),
+            v9.to_f64(),
+            v9.to_f64(),
         ];
     }
     if t == 1.0 {
@@ -4812,6 +4933,17 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v6.to_f64(), v7.to_f64()];
+    }
     if t < 0.25 {
         return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -5138,6 +5270,28 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v15: W = v11 * v14;
         return [v10.to_f64(), v15.to_f64()];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 0.3183098861837907];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.ln();
+        let v7: W = v1 * v6;
+        let v8: W = v0 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = W::new(0.3183098861837907, -1.9678676675182486e-17);
+        let v12: W = v7 - v0;
+        let v13: W = v12.sigmoid();
+        let v14: W = v13.sqrt();
+        let v15: W = v11 * v14;
+        return [v10.to_f64(), v15.to_f64()];
+    }
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -5305,6 +5459,28 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v10: W = v9.sqrt();
         let v11: W = W::new(-1.2732395447351628, 7.871470670072994e-17);
         let v12: W = v7 - v6;
+        let v13: W = v12.sigmoid();
+        let v14: W = v13.sqrt();
+        let v15: W = v11 * v14;
+        return [v10.to_f64(), v15.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 0.3183098861837907];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.ln();
+        let v7: W = v1 * v6;
+        let v8: W = v0 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = W::new(0.3183098861837907, -1.9678676675182486e-17);
+        let v12: W = v7 - v0;
         let v13: W = v12.sigmoid();
         let v14: W = v13.sqrt();
         let v15: W = v11 * v14;
@@ -5703,6 +5879,15 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v5: W = v1 * v4;
         return [v0.to_f64(), v5.to_f64()];
     }
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
+        let v5: W = v1 * v4;
+        return [v0.to_f64(), v5.to_f64()];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
@@ -5863,6 +6048,16 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
+        let v5: W = v1 * v4;
+        let v6: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v5.to_f64(), v6.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -6772,6 +6967,26 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v14: W = -v13;
         return [v10.to_f64(), v14.to_f64()];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 1.0];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.ln();
+        let v7: W = v1 * v6;
+        let v8: W = v0 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 - v0;
+        let v12: W = v11.sigmoid();
+        let v13: W = v12.sqrt();
+        return [v10.to_f64(), v13.to_f64()];
+    }
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
@@ -6896,6 +7111,26 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v13: W = v12.sqrt();
         let v14: W = -v13;
         return [v10.to_f64(), v14.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 1.0];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.ln();
+        let v7: W = v1 * v6;
+        let v8: W = v0 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 - v0;
+        let v12: W = v11.sigmoid();
+        let v13: W = v12.sqrt();
+        return [v10.to_f64(), v13.to_f64()];
     }
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
@@ -7189,7 +7424,11 @@ mod dd {
                 }
                 x * f64::from_bits(((k + 1023) as u64) << 52)
             };
-            Dd::renorm(scale(self.hi, k), scale(self.lo, k))
+            let hi = scale(self.hi, k);
+            if !hi.is_finite() {
+                return Dd::from_f64(hi);
+            }
+            Dd::renorm(hi, scale(self.lo, k))
         }
         #[inline]
         pub fn abs(self) -> Dd {
@@ -7851,6 +8090,7 @@ mod dd {
         pub fn to_dd(self) -> Dd {
             self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
         }
+        /// The nearest f64: an infinity above its range, a zero below.
         pub fn to_f64(self) -> f64 {
             self.to_dd().to_f64()
         }

@@ -1735,6 +1735,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.8502676454967659, -0.1497323545032341];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
@@ -2283,6 +2286,21 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4 - v2;
+        let v8: W = v7.exp_m1();
+        let v9: W = v0 * v6 * v8;
+        let v10: W = v9.sqrt();
+        let v11: W = W::new(0.0, 0.0);
+        return [v10.to_f64(), v11.to_f64()];
     }
     let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
@@ -3235,6 +3253,24 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t == 0.0 {
+        let v0: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4 - v2;
+        let v8: W = v7.exp_m1();
+        let v9: W = v0 * v6 * v8;
+        let v10: W = v9.sqrt();
+        let v11: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v12: W = v4.exp_m1();
+        let v13: W = v11 * v6 * v12;
+        let v14: W = v13.sqrt();
+        return [v10.to_f64(), v14.to_f64()];
+    }
     let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
@@ -3615,9 +3651,10 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 #[allow(unused_variables)]
 fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
+        let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64(), v0.to_f64(), v0.to_f64()];
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(0.0, 0.0);
@@ -3949,22 +3986,23 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 #[allow(unused_variables)]
 fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
     if t == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
+        let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
-        let v2: W = W::new(0.547233687748176, -3.89376770113869e-17);
-        let v3: W = W::from_f64(t_next);
-        let v4: W = W::from_f64(t);
-        let v5: W = v3 - v4;
-        let v6: W = v5.abs();
-        let v7: W = v6.sqrt();
-        let v8: W = v2 * v7;
+        let v2: W = W::new(0.0, 0.0);
+        let v3: W = W::new(0.547233687748176, -3.89376770113869e-17);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = W::from_f64(t);
+        let v6: W = v4 - v5;
+        let v7: W = v6.abs();
+        let v8: W = v7.sqrt();
+        let v9: W = v3 * v8;
         return [
             v0.to_f64(),
             v1.to_f64(),
-            v0.to_f64(),
-            v0.to_f64(),
-            v0.to_f64(),
-            v8.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+            v9.to_f64(),
         ];
     }
     if t == 1.0 {
@@ -5232,6 +5270,23 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v10: W = W::new(0.0, 0.0);
         return [v9.to_f64(), v10.to_f64()];
     }
+    if t == 0.0 {
+        let v0: W = W::new(1.0, -8.636168555094445e-78);
+        let v1: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v2: W = W::new(3.0, 0.0);
+        let v3: W = W::new(6.0, 0.0);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v3 * v4;
+        let v6: W = v2 - v5;
+        let v7: W = v6.sigmoid();
+        let v8: W = v5 - v3;
+        let v9: W = v8.exp_m1();
+        let v10: W = v1 * v7 * v9;
+        let v11: W = v10.sqrt();
+        let v12: W = v0 * v11;
+        let v13: W = W::new(0.0, 0.0);
+        return [v12.to_f64(), v13.to_f64()];
+    }
     let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
@@ -6019,31 +6074,20 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     if t == 0.0 {
         let v0: W = W::new(0.0, 0.0);
         let v1: W = W::new(1.0, 0.0);
-        let v2: W = W::new(-1.104791392982512, 3.995477248912782e-17);
-        let v3: W = W::new(0.04742587317756678, -1.793305391834216e-19);
-        let v4: W = W::new(0.9525741268224333, -3.451513898035272e-17);
-        let v5: W = W::new(0.14227761953270035, -7.476885521457493e-18);
-        let v6: W = W::from_f64(t);
-        let v7: W = v5 * v6;
-        let v8: W = W::from_f64(t_next);
-        let v9: W = v5 * v8;
-        let v10: W = W::new(0.006747640339963945, -3.890638811957559e-19);
-        let v11: W = v10 * v6;
-        let v12: W = v10 * v8;
-        let v13: W = v3 - v4 + v7 - v9 - v11 + v12;
-        let v14: W = v2 * v13;
-        let v15: W = W::new(0.547233687748176, -3.89376770113869e-17);
-        let v16: W = v8 - v6;
-        let v17: W = v16.abs();
-        let v18: W = v17.sqrt();
-        let v19: W = v15 * v18;
+        let v2: W = W::new(0.1497323545032341, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 + v4;
+        let v6: W = W::new(0.547233687748176, -3.89376770113869e-17);
+        let v7: W = v3.sqrt();
+        let v8: W = v6 * v7;
         return [
             v0.to_f64(),
             v1.to_f64(),
             v0.to_f64(),
-            v14.to_f64(),
+            v5.to_f64(),
             v0.to_f64(),
-            v19.to_f64(),
+            v8.to_f64(),
         ];
     }
     if t == 1.0 {
@@ -6243,6 +6287,24 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v14: W = v13.sqrt();
         let v15: W = -v14;
         return [v9.to_f64(), v15.to_f64()];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4 - v2;
+        let v8: W = v7.exp_m1();
+        let v9: W = v0 * v6 * v8;
+        let v10: W = v9.sqrt();
+        let v11: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v12: W = v4.exp_m1();
+        let v13: W = v11 * v6 * v12;
+        let v14: W = v13.sqrt();
+        return [v10.to_f64(), v14.to_f64()];
     }
     let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
@@ -6537,7 +6599,11 @@ mod dd {
                 }
                 x * f64::from_bits(((k + 1023) as u64) << 52)
             };
-            Dd::renorm(scale(self.hi, k), scale(self.lo, k))
+            let hi = scale(self.hi, k);
+            if !hi.is_finite() {
+                return Dd::from_f64(hi);
+            }
+            Dd::renorm(hi, scale(self.lo, k))
         }
         #[inline]
         pub fn abs(self) -> Dd {
@@ -7199,6 +7265,7 @@ mod dd {
         pub fn to_dd(self) -> Dd {
             self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
         }
+        /// The nearest f64: an infinity above its range, a zero below.
         pub fn to_f64(self) -> f64 {
             self.to_dd().to_f64()
         }

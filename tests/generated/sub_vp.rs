@@ -948,6 +948,17 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v9: W = v7 * v8;
         return [v6.to_f64(), v9.to_f64()];
     }
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.05, -2.7755575615628915e-18);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v3 - v5;
+        let v7: W = W::new(0.0, 0.0);
+        return [v6.to_f64(), v7.to_f64()];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -1057,6 +1068,17 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v11.sqrt();
         let v13: W = v10 * v12;
         return [v6.to_f64(), v9.to_f64(), v13.to_f64()];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.05, -2.7755575615628915e-18);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v3 - v5;
+        let v7: W = W::new(0.0, 0.0);
+        return [v6.to_f64(), v7.to_f64(), v7.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
@@ -1344,6 +1366,19 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v29: W = v9 * v28;
         return [v8.to_f64(), v29.to_f64()];
     }
+    if t == 0.0 {
+        let v0: W = W::new(0.05, -2.7755575615628915e-18);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(4.975, 3.552713678800501e-16);
+        let v4: W = v1.square();
+        let v5: W = v3 * v4;
+        let v6: W = -v2;
+        let v7: W = v6 - v5;
+        let v8: W = v7.exp();
+        let v9: W = W::new(0.0, 0.0);
+        return [v8.to_f64(), v9.to_f64()];
+    }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() - v1.widen();
@@ -1579,6 +1614,20 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v9: W = v7 * v8;
         return [v6.to_f64(), v9.to_f64()];
     }
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.05, -2.7755575615628915e-18);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v3 - v5;
+        let v7: W = W::new(0.1, -5.551115123125783e-18);
+        let v8: W = v7 * v4;
+        let v9: W = v7 * v2;
+        let v10: W = v8 - v9;
+        return [v6.to_f64(), v10.to_f64()];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -1688,6 +1737,21 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v13: W = v10 * v12;
         return [v6.to_f64(), v9.to_f64(), v13.to_f64()];
     }
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.05, -2.7755575615628915e-18);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v3 - v5;
+        let v7: W = W::new(0.2, -1.1102230246251566e-17);
+        let v8: W = v7 * v4;
+        let v9: W = v7 * v2;
+        let v10: W = v8 - v9;
+        let v11: W = W::new(0.0, 0.0);
+        return [v6.to_f64(), v10.to_f64(), v11.to_f64()];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -1788,7 +1852,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1839,8 +1903,8 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: N = N::new(0.05, -2.7755575615628915e-18);
     let v4: W = W::new(4.975, 3.552713678800501e-16);
     let v5: W = v4 * v0.widen();
-    let v6: N = N::narrow(v4) * v1;
-    let v7: W = v3.widen() + v5 + v6.widen();
+    let v6: W = v4 * v1.widen();
+    let v7: W = v3.widen() + v5 + v6;
     let v8: W = v2 * v7;
     let v9: N = N::exp_of(v8);
     let v10: N = N::new(0.15, 5.551115123125783e-18);
@@ -1883,7 +1947,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1896,7 +1960,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1916,7 +1980,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1967,8 +2031,8 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: N = N::new(0.05, -2.7755575615628915e-18);
     let v4: W = W::new(4.975, 3.552713678800501e-16);
     let v5: W = v4 * v0.widen();
-    let v6: N = N::narrow(v4) * v1;
-    let v7: W = v3.widen() + v5 + v6.widen();
+    let v6: W = v4 * v1.widen();
+    let v7: W = v3.widen() + v5 + v6;
     let v8: W = v2 * v7;
     let v9: N = N::exp_of(v8);
     let v10: N = N::new(0.15, 5.551115123125783e-18);
@@ -2011,7 +2075,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2024,7 +2088,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3575,6 +3639,30 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v32: W = v0 * v31;
         return [v23.to_f64(), v32.to_f64()];
     }
+    if t == 0.0 {
+        let v0: W = W::new(0.05, -2.7755575615628915e-18);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(4.975, 3.552713678800501e-16);
+        let v4: W = v1.square();
+        let v5: W = v3 * v4;
+        let v6: W = -v2;
+        let v7: W = v6 - v5;
+        let v8: W = v7.exp();
+        let v9: W = W::new(0.5, 0.0);
+        let v10: W = W::new(0.1, -5.551115123125783e-18);
+        let v11: W = v10 * v1;
+        let v12: W = W::new(9.95, 7.105427357601002e-16);
+        let v13: W = v12 * v4;
+        let v14: W = -v11;
+        let v15: W = v14 - v13;
+        let v16: W = v15.exp_m1();
+        let v17: W = v9 * v16;
+        let v18: W = v8 - v17;
+        let v19: W = W::new(-10.0, 0.0);
+        let v20: W = v19 * v16;
+        return [v18.to_f64(), v20.to_f64()];
+    }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
@@ -3727,6 +3815,30 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v31: W = v28 - v30;
         let v32: W = v0 * v31;
         return [v23.to_f64(), v32.to_f64()];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(0.05, -2.7755575615628915e-18);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(4.975, 3.552713678800501e-16);
+        let v4: W = v1.square();
+        let v5: W = v3 * v4;
+        let v6: W = -v2;
+        let v7: W = v6 - v5;
+        let v8: W = v7.exp();
+        let v9: W = W::new(0.5, 0.0);
+        let v10: W = W::new(0.1, -5.551115123125783e-18);
+        let v11: W = v10 * v1;
+        let v12: W = W::new(9.95, 7.105427357601002e-16);
+        let v13: W = v12 * v4;
+        let v14: W = -v11;
+        let v15: W = v14 - v13;
+        let v16: W = v15.exp_m1();
+        let v17: W = v9 * v16;
+        let v18: W = v8 - v17;
+        let v19: W = W::new(-10.0, 0.0);
+        let v20: W = v19 * v16;
+        return [v18.to_f64(), v20.to_f64()];
     }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
@@ -4056,7 +4168,11 @@ mod dd {
                 }
                 x * f64::from_bits(((k + 1023) as u64) << 52)
             };
-            Dd::renorm(scale(self.hi, k), scale(self.lo, k))
+            let hi = scale(self.hi, k);
+            if !hi.is_finite() {
+                return Dd::from_f64(hi);
+            }
+            Dd::renorm(hi, scale(self.lo, k))
         }
         #[inline]
         pub fn abs(self) -> Dd {
@@ -4718,6 +4834,7 @@ mod dd {
         pub fn to_dd(self) -> Dd {
             self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
         }
+        /// The nearest f64: an infinity above its range, a zero below.
         pub fn to_f64(self) -> f64 {
             self.to_dd().to_f64()
         }

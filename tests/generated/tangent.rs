@@ -1621,6 +1621,9 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 0.0];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.5, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1741,6 +1744,9 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 0.0];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.5, 0.0);
@@ -2967,6 +2973,9 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 1.0];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.5, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -3085,6 +3094,9 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 1.0];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.5, 0.0);
@@ -3563,8 +3575,16 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 0.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v1.to_f64(), v1.to_f64(), v1.to_f64()];
+        let v1: W = W::new(1.1107207345395915, 3.630684828065212e-17);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = v5 - v3;
+        let v8: W = v6 / v7;
+        let v9: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v8.to_f64(), v9.to_f64(), v9.to_f64()];
     }
     [f64::NAN; 4]
 }
@@ -4223,14 +4243,22 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
     if t == 0.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.0, 0.0);
+        let v1: W = W::new(2.221441469079183, 7.261369656130425e-17);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = v5 - v3;
+        let v8: W = v6 / v7;
+        let v9: W = W::new(0.0, 0.0);
         return [
             v0.to_f64(),
-            v1.to_f64(),
-            v1.to_f64(),
-            v1.to_f64(),
-            v1.to_f64(),
-            v1.to_f64(),
+            v8.to_f64(),
+            v9.to_f64(),
+            v9.to_f64(),
+            v9.to_f64(),
+            v9.to_f64(),
         ];
     }
     if t == 1.0 {
@@ -5280,6 +5308,31 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v17: W = v10 / v16;
         return [v9.to_f64(), v17.to_f64()];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 0.9003163161571061];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.5, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.square();
+        let v7: W = v1 * v6;
+        let v8: W = v0 + v7;
+        let v9: W = v8.sqrt();
+        let v10: W = v0 / v9;
+        let v11: W = W::new(0.9003163161571061, 1.3793227516350943e-17);
+        let v12: W = v4.sin();
+        let v13: W = v4.cos();
+        let v14: W = v13.square();
+        let v15: W = v0 + v14;
+        let v16: W = v15.sqrt();
+        let v17: W = v11 * v12;
+        let v18: W = v17 / v16;
+        return [v10.to_f64(), v18.to_f64()];
+    }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
@@ -5409,6 +5462,31 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v16: W = v15.sqrt();
         let v17: W = v10 / v16;
         return [v9.to_f64(), v17.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 0.9003163161571061];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.5, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.square();
+        let v7: W = v1 * v6;
+        let v8: W = v0 + v7;
+        let v9: W = v8.sqrt();
+        let v10: W = v0 / v9;
+        let v11: W = W::new(0.9003163161571061, 1.3793227516350943e-17);
+        let v12: W = v4.sin();
+        let v13: W = v4.cos();
+        let v14: W = v13.square();
+        let v15: W = v0 + v14;
+        let v16: W = v15.sqrt();
+        let v17: W = v11 * v12;
+        let v18: W = v17 / v16;
+        return [v10.to_f64(), v18.to_f64()];
     }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
@@ -6926,6 +7004,9 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v17: W = -v16;
         return [v9.to_f64(), v17.to_f64()];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 1.0];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -7032,6 +7113,9 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v16: W = v4 / v15;
         let v17: W = -v16;
         return [v9.to_f64(), v17.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 1.0];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -7330,7 +7414,11 @@ mod dd {
                 }
                 x * f64::from_bits(((k + 1023) as u64) << 52)
             };
-            Dd::renorm(scale(self.hi, k), scale(self.lo, k))
+            let hi = scale(self.hi, k);
+            if !hi.is_finite() {
+                return Dd::from_f64(hi);
+            }
+            Dd::renorm(hi, scale(self.lo, k))
         }
         #[inline]
         pub fn abs(self) -> Dd {
@@ -7992,6 +8080,7 @@ mod dd {
         pub fn to_dd(self) -> Dd {
             self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
         }
+        /// The nearest f64: an infinity above its range, a zero below.
         pub fn to_f64(self) -> f64 {
             self.to_dd().to_f64()
         }

@@ -866,6 +866,9 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v6 - v7;
         return [v0.to_f64(), v8.to_f64()];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [1.0, 49.99];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.01, -2.0816681711721684e-19);
     let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
@@ -941,6 +944,9 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v7: W = W::new(50.0, 0.0);
         let v8: W = v6 - v7;
         return [v0.to_f64(), v8.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [1.0, 49.99];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.01, -2.0816681711721684e-19);
@@ -1681,6 +1687,9 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v10: W = v1 * v9;
         return [v0.to_f64(), v10.to_f64()];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [1.0, 586.9304461753986];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.1174095711493096, 9.800225553502783e-20);
     let v2: N = N::new(8.517193191416238, -7.804706550288471e-16);
@@ -1754,6 +1763,9 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v9: W = v7 - v8;
         let v10: W = v1 * v9;
         return [v0.to_f64(), v10.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [1.0, 586.9304461753986];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.1174095711493096, 9.800225553502783e-20);
@@ -2026,7 +2038,11 @@ mod dd {
                 }
                 x * f64::from_bits(((k + 1023) as u64) << 52)
             };
-            Dd::renorm(scale(self.hi, k), scale(self.lo, k))
+            let hi = scale(self.hi, k);
+            if !hi.is_finite() {
+                return Dd::from_f64(hi);
+            }
+            Dd::renorm(hi, scale(self.lo, k))
         }
         #[inline]
         pub fn abs(self) -> Dd {
@@ -2688,6 +2704,7 @@ mod dd {
         pub fn to_dd(self) -> Dd {
             self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
         }
+        /// The nearest f64: an infinity above its range, a zero below.
         pub fn to_f64(self) -> f64 {
             self.to_dd().to_f64()
         }

@@ -972,6 +972,9 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v32: W = v9 * v31;
         return [v8.to_f64(), v32.to_f64()];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0065715864949296154, 0.0];
+    }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
     let v2: N = v0 - v1;
@@ -1103,6 +1106,9 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v31: W = v30 - v29;
         let v32: W = v9 * v31;
         return [v8.to_f64(), v32.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0065715864949296154, 0.0];
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
@@ -1831,6 +1837,9 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v39: W = v38 / v37;
         return [v8.to_f64(), v39.to_f64()];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0065715864949296154, 0.9999784068923386];
+    }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() - v1.widen();
@@ -1977,6 +1986,9 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v38: W = v15 * v21;
         let v39: W = v38 / v37;
         return [v8.to_f64(), v39.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0065715864949296154, 0.9999784068923386];
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
@@ -2540,9 +2552,10 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 #[allow(unused_variables)]
 fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
     if t == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
+        let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64(), v0.to_f64(), v0.to_f64()];
+        let v2: W = W::new(0.0, 0.0);
+        return [v0.to_f64(), v1.to_f64(), v2.to_f64(), v2.to_f64()];
     }
     [f64::NAN; 4]
 }
@@ -3136,22 +3149,23 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 #[allow(unused_variables)]
 fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 6] {
     if t == 0.0 {
-        let v0: W = W::new(0.0, 0.0);
+        let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(-1.0, 0.0);
-        let v2: W = W::new(0.31622776601683794, -7.976586724465037e-18);
-        let v3: W = W::from_f64(t_next);
-        let v4: W = W::from_f64(t);
-        let v5: W = v3 - v4;
-        let v6: W = v5.abs();
-        let v7: W = v6.sqrt();
-        let v8: W = v2 * v7;
+        let v2: W = W::new(0.0, 0.0);
+        let v3: W = W::new(0.31622776601683794, -7.976586724465037e-18);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = W::from_f64(t);
+        let v6: W = v4 - v5;
+        let v7: W = v6.abs();
+        let v8: W = v7.sqrt();
+        let v9: W = v3 * v8;
         return [
             v0.to_f64(),
             v1.to_f64(),
-            v0.to_f64(),
-            v0.to_f64(),
-            v0.to_f64(),
-            v8.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+            v2.to_f64(),
+            v9.to_f64(),
         ];
     }
     [f64::NAN; 6]
@@ -4584,24 +4598,20 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     if t == 0.0 {
         let v0: W = W::new(0.0, 0.0);
         let v1: W = W::new(1.0, 0.0);
-        let v2: W = W::new(0.05, -2.7755575615628915e-18);
-        let v3: W = W::from_f64(t);
+        let v2: W = W::new(0.05, 0.0);
+        let v3: W = W::from_f64(t_next);
         let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 - v4 + v6;
-        let v8: W = W::new(0.31622776601683794, -7.976586724465037e-18);
-        let v9: W = v5 - v3;
-        let v10: W = v9.abs();
-        let v11: W = v10.sqrt();
-        let v12: W = v8 * v11;
+        let v5: W = v1 + v4;
+        let v6: W = W::new(0.31622776601683794, -7.976586724465037e-18);
+        let v7: W = v3.sqrt();
+        let v8: W = v6 * v7;
         return [
             v0.to_f64(),
             v1.to_f64(),
             v0.to_f64(),
-            v7.to_f64(),
+            v5.to_f64(),
             v0.to_f64(),
-            v12.to_f64(),
+            v8.to_f64(),
         ];
     }
     [f64::NAN; 6]
@@ -4699,6 +4709,9 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v38: W = v22 * v30;
         let v39: W = v38 / v37;
         return [v21.to_f64(), v39.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0065715864949296154, 0.9999784068923386];
     }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
@@ -4841,6 +4854,9 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v38: W = v22 * v30;
         let v39: W = v38 / v37;
         return [v21.to_f64(), v39.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0065715864949296154, 0.9999784068923386];
     }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
@@ -5152,7 +5168,11 @@ mod dd {
                 }
                 x * f64::from_bits(((k + 1023) as u64) << 52)
             };
-            Dd::renorm(scale(self.hi, k), scale(self.lo, k))
+            let hi = scale(self.hi, k);
+            if !hi.is_finite() {
+                return Dd::from_f64(hi);
+            }
+            Dd::renorm(hi, scale(self.lo, k))
         }
         #[inline]
         pub fn abs(self) -> Dd {
@@ -5814,6 +5834,7 @@ mod dd {
         pub fn to_dd(self) -> Dd {
             self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
         }
+        /// The nearest f64: an infinity above its range, a zero below.
         pub fn to_f64(self) -> f64 {
             self.to_dd().to_f64()
         }

@@ -494,6 +494,94 @@ fn fields_at_their_poles_tend_to_the_infinity_of_their_leading_terms() {
     assert!(check::ulps(got, want) <= 4.0, "{got:e} against pi/8");
 }
 
+/// A step from t = 0 towards the noise (DDIM inversion's first step) is its limit there,
+/// where the general form may be 0/0 or divide by a factor that vanishes at 0. Expected
+/// values from the closed forms (mpmath at 50 digits, of the doubles passed): at t = 0,
+/// alpha = 1 and sigma = 0 make the model's x0 estimate x, and its eps estimate `u /
+/// sigma'(0)` for the velocity `u = alpha' x0 + sigma' eps` (cosine: sigma'(0) = pi/2,
+/// alpha'(0) = 0); lm_sqrt's `sigma = t^(1/4)` makes both alpha' and sigma' infinite
+/// there, and the eps estimate tends to 0. shifted_cosine's `alpha^2 = 1/(1 + 4 tan(pi
+/// t/2)^2)` is `log tan 0` in the general form, and its step to t_next = 1 is eps itself.
+/// cosine_nichol's Euler v step has an infinite v coefficient at 0 (sigma' ~ 1/sqrt(t))
+/// and an x coefficient that is 1 exactly (`1 + h (alpha alpha' + sigma sigma')` for a VP
+/// process), which read as `1 + h alpha'(0)` where `sigma(0) sigma'(0)` was taken as 0.
+#[test]
+fn steps_from_the_data_end_are_their_limits_there() {
+    let close = |got: f64, want: f64, what: &str| {
+        assert!(
+            check::ulps(got, want) <= 4.0,
+            "{what}: {got:e}, want {want:e}"
+        );
+    };
+    close(
+        cosine::ddim_step_u(0.7, 0.3, 0.0, 0.25),
+        0.719_802_824_638_233_1,
+        "cosine::ddim_step_u from 0 to 1/4",
+    );
+    close(
+        cosine::dpm1_step_u(0.7, 0.3, 0.0, 0.25),
+        0.719_802_824_638_233_1,
+        "cosine::dpm1_step_u from 0 to 1/4",
+    );
+    close(
+        lm_sqrt::ddim_step_u(0.7, 0.3, 0.0, 0.25),
+        0.494_974_746_830_583_2,
+        "lm_sqrt::ddim_step_u from 0 to 1/4",
+    );
+    close(
+        shifted_cosine::ddim_step_eps(0.7, 0.3, 0.0, 0.5),
+        0.581_377_674_149_945_3,
+        "shifted_cosine::ddim_step_eps from 0 to 1/2",
+    );
+    for (name, got) in [
+        (
+            "shifted_cosine",
+            shifted_cosine::ddim_step_eps(0.7, 0.3, 0.0, 1.0),
+        ),
+        (
+            "cosine_nichol",
+            cosine_nichol::ddim_step_eps(0.7, 0.3, 0.0, 1.0),
+        ),
+        ("tangent", tangent::ddim_step_eps(0.7, 0.3, 0.0, 1.0)),
+    ] {
+        assert_eq!(got, 0.3, "{name}::ddim_step_eps from 0 to 1");
+    }
+    for t_next in [1e-300, 0.25, 0.5, 1.0] {
+        assert_eq!(cosine_nichol::euler_step_v(0.7, 0.0, 0.0, t_next), 0.7);
+        assert_eq!(
+            cosine_nichol::euler_step_v(0.7, 0.3, 0.0, t_next),
+            f64::INFINITY
+        );
+    }
+}
+
+/// Fuzz seed 32, case 48974: alpha = cos(pi t/2)^3 vanishes to third order at t = 1, and
+/// alpha' with it, so the jet form of the Euler-Maruyama score step's x coefficient,
+/// `(alpha + h alpha')/alpha`, is 0/0 with the end's values put in: its directions there
+/// came out as x's alone (+inf at x = 0.625, score = -0.34375). The coefficients are `1 -
+/// (3 pi/2) tan(pi t/2) h` and `-h g2` with `g2 ~ 3 pi tan(pi t/2)` and h < 0: directions
+/// 1 and 2 (the noise's `sqrt(g2 |h|)` of lower order), so the step tends to the infinity
+/// of the sign of `x + 2 score`.
+#[test]
+fn a_pole_where_alpha_vanishes_to_higher_order_takes_its_directions_from_limits() {
+    let inf = f64::INFINITY;
+    let (f, wide) = stable_function(
+        "alpha(t) = cos(pi*t/2)^3;\n    sigma(t) = sin(pi*t/2);",
+        "euler_maruyama_step_score",
+    );
+    for t_next in [0.0, 0.5, 0.75] {
+        for (x, score, z, want) in [
+            (0.625, -0.34375, 1.3125, -inf),
+            (0.625, -0.3, -5.0, inf),
+            (-1.0, 0.4, 0.0, -inf),
+            (0.0, 0.0, 1.0, inf),
+        ] {
+            let got = codegen::budget::value(&f, &wide, true, &[x, score, z, 1.0, t_next]);
+            assert_eq!(got, want, "({x}, {score}, {z}, 1, {t_next})");
+        }
+    }
+}
+
 /// Issue 10, item 6: at t = 1e-300 `t^2` underflows and `1/sigma^2` overflows in f64 and
 /// in double-double, and a difference such as `cos(a)^2 cos(u) - cos(u)^3` cancels below
 /// double-double precision at 1e-40. Expected values from mpmath at 3000 bits.
