@@ -61,6 +61,10 @@ pub const FINAL_STEP_STARTS: [f64; 19] = [
 /// data end towards the noise): next to 0, inside, and the noise end.
 pub const FIRST_STEP_ENDS: [f64; 6] = [1e-300, 1e-8, 0.01, 0.25, 0.5, 1.0];
 
+/// The times a step to t = 1 is checked from (DDIM inversion's last step, onto the noise
+/// end, where the process's formulas for alpha and sigma may be limits).
+pub const LAST_STEP_STARTS: [f64; 5] = [1e-8, 0.25, 0.5, 0.9, 0.999];
+
 /// One row: the arguments of a call, the reference value, its error scale (0: measured
 /// in plain ulps) and the largest error allowed.
 ///
@@ -163,6 +167,7 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
             .collect();
         at.extend(FINAL_STEP_STARTS.iter().map(|&t| (t, 0.0)));
         at.extend(FIRST_STEP_ENDS.iter().map(|&t_next| (0.0, t_next)));
+        at.extend(LAST_STEP_STARTS.iter().map(|&t| (t, 1.0)));
         // On the lines where a coefficient vanishes near t = 0 (`Function::zero_lines`).
         for &r in &f.zero_lines {
             at.extend(

@@ -657,6 +657,8 @@ struct JetForms {
     /// The jet of `t` at t = 0: a step's poles from there use it.
     at_zero: Vec<(Symbol, Option<ExprId>)>,
     next_at_zero: Vec<(Symbol, Option<ExprId>)>,
+    /// The jet of `t_next` at t_next = 1: a step to the noise end (DDIM inversion's last).
+    next_at_one: Vec<(Symbol, Option<ExprId>)>,
 }
 
 /// A coefficient of a step in the jet symbols.
@@ -709,10 +711,12 @@ impl JetForms {
             at_one: Vec::new(),
             at_zero: Vec::new(),
             next_at_zero: Vec::new(),
+            next_at_one: Vec::new(),
         };
         forms.at_one = forms.end_values(pool, 1.0, false);
         forms.at_zero = forms.end_values(pool, 0.0, false);
         forms.next_at_zero = forms.end_values(pool, 0.0, true);
+        forms.next_at_one = forms.end_values(pool, 1.0, true);
         forms
     }
 
@@ -960,8 +964,8 @@ fn field_guards(
     }
     // Sampler steps run from noise to data: the special cases are the final step (to
     // t_next = 0), a step from t = 1, and the single step from 1 to 0, checked first;
-    // then a step from t = 0 towards the noise (DDIM inversion), where the general form
-    // may be undefined though the step is not (shifted_cosine's `log tan(pi t/2)`).
+    // then the steps of DDIM inversion, from t = 0 and to t_next = 1, where the general
+    // form may be undefined though the step is not (shifted_cosine's `log tan(pi t/2)`).
     let unreduced = jet.unreduced();
     // The step from 0 to 1's values, where no guard holds them yet.
     let mut zero_to_one: Option<Vec<f64>> = None;
@@ -971,6 +975,7 @@ fn field_guards(
         (Some(1.0), None),
         (Some(0.0), Some(1.0)),
         (Some(0.0), None),
+        (None, Some(1.0)),
     ];
     'case: for (at_t, at_next) in cases {
         // The single step from 1 to 0 (or from 0 to 1): its coefficients' correctly
@@ -1035,8 +1040,10 @@ fn field_guards(
         if at_t.is_some() {
             fixed.extend_from_slice(&jet.at_one);
         }
-        if at_next.is_some() {
-            fixed.extend_from_slice(&jet.next_at_zero);
+        match at_next {
+            Some(0.0) => fixed.extend_from_slice(&jet.next_at_zero),
+            Some(_) => fixed.extend_from_slice(&jet.next_at_one),
+            None => {}
         }
         // The end, with a time not at an end (1/4) for the other.
         let quarter = num_rational::BigRational::new(1.into(), 4.into());
@@ -1057,11 +1064,24 @@ fn field_guards(
             else {
                 continue 'case;
             };
-            // The general form matters only for the final step (t at no end).
+            // The general form matters only for the steps to an end (t at no end). At
+            // t_next = 1 its value must be certified: 256-bit arithmetic gives `tan(pi/2)`
+            // a finite value.
             if at_t.is_none() {
                 let general = crate::expr::subst::subst(pool, c, &jet.values);
-                general_defined &=
-                    crate::expr::hp::eval_rounded(pool, general, &point).is_ok_and(f64::is_finite);
+                general_defined &= if at_next == Some(1.0) {
+                    let point: Vec<_> = point.to_vec();
+                    crate::expr::ball::certify(
+                        pool,
+                        general,
+                        &point,
+                        crate::expr::limit::MAX_POINT_BITS,
+                        crate::expr::ball::round_f64,
+                    )
+                    .is_ok_and(|(bits, _)| f64::from_bits(bits).is_finite())
+                } else {
+                    crate::expr::hp::eval_rounded(pool, general, &point).is_ok_and(f64::is_finite)
+                };
                 generals.push(general);
             }
             let free = pool.free_symbols(c);
@@ -1091,8 +1111,14 @@ fn field_guards(
         // The final step's guard only where its general form is undefined at t_next = 0;
         // at t = 1 the stable rewrites may need the ends' values even where the exact
         // form is defined there.
-        let needed = touched && !(at_t.is_none() && general_defined);
-        if at_t.is_none() {
+        // To t_next = 1, also where the general program misses the limits there
+        // (cosine_nichol's alpha(1) = cos(pi/2) is 0, not its double-double rounding).
+        let needed = touched
+            && !(at_t.is_none()
+                && general_defined
+                && (at_next == Some(0.0)
+                    || stable_near_last_steps(pool, coeff_exprs, sources, mode)));
+        if at_t.is_none() && at_next == Some(0.0) {
             // The final step from near 0: the coefficients that vanish there as their
             // Taylor polynomials, below the least bound of those.
             let finals: Vec<ExprId> = if needed {
@@ -1281,6 +1307,32 @@ fn limits_from_zero(
         out.push(value);
     }
     Some(out)
+}
+
+/// Whether the stable program of a step's coefficients, from `sources` as the general
+/// program computes them, is within 2 ulps of their certified limits on the steps to
+/// t_next = 1 from each of [`measure::LAST_STEP_STARTS`], in f64 and in double-double.
+fn stable_near_last_steps(
+    pool: &mut Pool,
+    coeff_exprs: &[(String, ExprId)],
+    sources: &[ExprId],
+    mode: Mode,
+) -> bool {
+    let Some(GuardBody::Program(program, outs)) = guard_program(pool, sources, mode) else {
+        return false;
+    };
+    let cs: Vec<ExprId> = coeff_exprs.iter().map(|(_, c)| *c).collect();
+    measure::LAST_STEP_STARTS.iter().all(|&t| {
+        let want = limits_at_times(pool, &cs, &[("t", t), ("t_next", 1.0)]);
+        let at = [("t", t), ("t_next", 1.0)];
+        let wide = program.run::<runtime::Dd>(&at);
+        let narrow = program.run::<f64>(&at);
+        outs.iter().zip(want).all(|(&v, want)| {
+            want.is_some_and(|w| {
+                check::ulps(wide[v].to_f64(), w) <= 2.0 && check::ulps(narrow[v], w) <= 2.0
+            })
+        })
+    })
 }
 
 /// Whether the coefficients `coeff_exprs` of a step are defined at t = 0 for each of

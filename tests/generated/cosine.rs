@@ -664,9 +664,9 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 13 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75, 0.875).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -684,20 +684,20 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     if t < 0.5 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.5625 {
         return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.625 {
         return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    if t < 0.9375 {
+    if t < 0.75 {
         return euler_step_score_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_step_score_coefficients_in_cell4::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -705,11 +705,11 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: W = v1 * v2.widen();
     let v4: W = v3.tan();
     let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: N = N::narrow(v1) * N::narrow(v4) * v6;
-    let v8: N = v0 - v7;
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4 * v6;
+    let v8: W = v0.widen() - v7;
     let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v10: N = v9 * N::narrow(v4) * v6;
+    let v10: W = v9.widen() * v4 * v6;
     [v8.to_f64(), v10.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -730,26 +730,44 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v10: W = v9.widen() * v4.widen() * v6.widen();
     [v8.to_f64(), v10.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::tan_kept(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4 * v6;
+    let v8: W = v0.widen() - v7;
+    let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v10: W = v9.widen() * v4 * v6;
+    [v8.to_f64(), v10.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = N::tan_kept(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
     let v5: N = N::from_f64(t_next);
     let v6: N = v5 - v2;
-    let v7: W = v1.widen() * v4 * v6.widen();
-    let v8: N = v0 - N::narrow(v7);
+    let v7: N = v1 * v4 * v6;
+    let v8: N = v0 - v7;
     let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v10: W = v9.widen() * v4 * v6.widen();
+    let v10: W = v9.widen() * v4.widen() * v6.widen();
     [v8.to_f64(), v10.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -763,11 +781,11 @@ fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v7: N = N::narrow(v1) * v4 * v6;
     let v8: N = v0 - v7;
     let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v10: N = v9 * v4 * v6;
+    let v10: W = v9.widen() * v4.widen() * v6.widen();
     [v8.to_f64(), v10.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -775,34 +793,14 @@ fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v4: W = N::tan_kept(v3);
     let v5: N = N::from_f64(t_next);
     let v6: N = v5 - v2;
-    let v7: W = v1 * v4.widen() * v6.widen();
+    let v7: W = v1 * v4 * v6.widen();
     let v8: N = v0 - N::narrow(v7);
     let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v10: N = v9 * v4 * v6;
+    let v10: W = v9.widen() * v4 * v6.widen();
     [v8.to_f64(), v10.to_f64()]
-}
-/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1 * v2.widen();
-    let v6: N = N::tan_of(v5);
-    let v7: W = v1 * v4;
-    let v8: N = N::narrow(v7) / v6;
-    let v9: N = v0 - v8;
-    let v10: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v11: W = v10.widen() * v4;
-    let v12: N = N::narrow(v11) / v6;
-    [v9.to_f64(), v12.to_f64()]
 }
 /// `euler_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -810,9 +808,9 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 13 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75, 0.875).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -844,9 +842,9 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 13 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75, 0.875).
 ///
 /// # Panics
 ///
@@ -873,9 +871,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 19 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -893,12 +891,6 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_score_coefficients_upper::<
-            N,
-            W,
-        >(1.0 - t, 1.0 - t_next);
-    }
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -908,21 +900,18 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.875 {
         return euler_maruyama_step_score_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    if t < 0.9375 {
-        return euler_maruyama_step_score_coefficients_in_cell3::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: W = v3.tan();
     let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: N = N::narrow(v1) * N::narrow(v4) * v6;
-    let v8: N = v0 - v7;
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4 * v6;
+    let v8: W = v0.widen() - v7;
     let v9: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v10: N = v9 * N::narrow(v4) * v6;
-    let v11: N = v6.abs();
+    let v10: W = v9.widen() * v4 * v6;
+    let v11: N = N::narrow(v6).abs();
     let v12: N = v11.sqrt();
     let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v14: N = v13 * N::narrow(v4);
@@ -960,21 +949,21 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::tan_kept(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1.widen() * v4.widen() * v6;
-    let v8: N = v0 - N::narrow(v7);
+    let v7: W = v1 * v4 * v6;
+    let v8: W = v0.widen() - v7;
     let v9: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v10: W = v9.widen() * v4.widen() * v6;
+    let v10: W = v9.widen() * v4 * v6;
     let v11: N = N::narrow(v6).abs();
     let v12: N = v11.sqrt();
     let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v14: N = v13 * v4;
-    let v15: N = v14.sqrt();
+    let v14: W = v13.widen() * v4;
+    let v15: N = N::sqrt_of(v14);
     let v16: N = v12 * v15;
     [v8.to_f64(), v10.to_f64(), v16.to_f64()]
 }
@@ -990,34 +979,10 @@ fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: N = v5 - v2;
-    let v7: N = N::narrow(v1) * v4 * v6;
-    let v8: N = v0 - v7;
-    let v9: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v10: N = v9 * v4 * v6;
-    let v11: N = v6.abs();
-    let v12: N = v11.sqrt();
-    let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v14: N = v13 * v4;
-    let v15: N = v14.sqrt();
-    let v16: N = v12 * v15;
-    [v8.to_f64(), v10.to_f64(), v16.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
     let v7: W = v1 * v4.widen() * v6.widen();
     let v8: N = v0 - N::narrow(v7);
     let v9: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v10: N = v9 * v4 * v6;
+    let v10: W = v9.widen() * v4.widen() * v6.widen();
     let v11: N = v6.abs();
     let v12: N = v11.sqrt();
     let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
@@ -1025,32 +990,6 @@ fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v15: N = v14.sqrt();
     let v16: N = v12 * v15;
     [v8.to_f64(), v10.to_f64(), v16.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1 * v2.widen();
-    let v6: N = N::tan_of(v5);
-    let v7: W = v1 * v4;
-    let v8: N = N::narrow(v7) / v6;
-    let v9: N = v0 - v8;
-    let v10: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v11: W = v10.widen() * v4;
-    let v12: N = N::narrow(v11) / v6;
-    let v13: N = N::narrow(v4).abs();
-    let v14: N = v13.sqrt();
-    let v15: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v16: N = v15 / v6;
-    let v17: N = v16.sqrt();
-    let v18: N = v14 * v17;
-    [v9.to_f64(), v12.to_f64(), v18.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1058,9 +997,9 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 19 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1119,9 +1058,9 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 19 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
 ///
 /// # Panics
 ///
@@ -1178,6 +1117,18 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 0.0];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = v3.sin();
+        let v5: W = -v4;
+        return [v0.to_f64(), v5.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return ddim_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -1350,6 +1301,18 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 0.0];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = v3.sin();
+        let v5: W = -v4;
+        return [v0.to_f64(), v5.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return dpm1_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -1767,9 +1730,9 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 19 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1787,16 +1750,13 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     if t < 0.5 {
         return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.75 {
         return euler_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.9375 {
+    if t < 0.875 {
         return euler_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
@@ -1806,8 +1766,8 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v3.tan();
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::narrow(v1) * N::narrow(v4) * N::narrow(v6);
-    let v8: N = v0 - v7;
+    let v7: W = v1 * v4 * v6;
+    let v8: W = v0.widen() - v7;
     let v9: W = N::sin_kept(v3);
     let v10: W = v9.square();
     let v11: W = v1 * v10;
@@ -1816,7 +1776,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: N = N::narrow(v1) * v13;
     let v15: W = v11 + v14.widen();
     let v16: W = v6 * v15;
-    let v17: N = N::narrow(v16) / v12;
+    let v17: W = v16 / v12.widen();
     [v8.to_f64(), v17.to_f64()]
 }
 /// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -1844,7 +1804,7 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v17: N = N::narrow(v16) / v12;
     [v8.to_f64(), v17.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1853,11 +1813,11 @@ fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v4: W = N::tan_kept(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::narrow(v1) * v4 * N::narrow(v6);
-    let v8: N = v0 - v7;
+    let v7: W = v1 * v4 * v6;
+    let v8: W = v0.widen() - v7;
     let v9: W = N::sin_kept(v3);
     let v10: W = v9.square();
     let v11: W = v1 * v10;
@@ -1869,7 +1829,7 @@ fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v17: N = N::narrow(v16) / v12;
     [v8.to_f64(), v17.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1894,41 +1854,15 @@ fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v17: N = N::narrow(v16) / v12;
     [v8.to_f64(), v17.to_f64()]
 }
-/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: N = v1 * v2;
-    let v6: N = v5.tan();
-    let v7: N = v1 * N::narrow(v4);
-    let v8: N = v7 / v6;
-    let v9: N = v0 - v8;
-    let v10: N = v5.sin();
-    let v11: N = v10.square();
-    let v12: N = v1 * v11;
-    let v13: N = v5.cos();
-    let v14: W = v13.widen().square();
-    let v15: W = v1.widen() * v14;
-    let v16: W = v12.widen() + v15;
-    let v17: W = v4 * v16;
-    let v18: W = v17 / v10.widen();
-    [v9.to_f64(), v18.to_f64()]
-}
 /// `euler_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 19 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -1968,9 +1902,9 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 19 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
 ///
 /// # Panics
 ///
@@ -1997,9 +1931,9 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2017,16 +1951,13 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     if t < 0.5 {
         return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.75 {
         return euler_maruyama_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.9375 {
+    if t < 0.875 {
         return euler_maruyama_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
@@ -2036,8 +1967,8 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v3.tan();
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::narrow(v1) * N::narrow(v4) * N::narrow(v6);
-    let v8: N = v0 - v7;
+    let v7: W = v1 * v4 * v6;
+    let v8: W = v0.widen() - v7;
     let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v10: W = N::sin_kept(v3);
     let v11: W = v10.square();
@@ -2047,7 +1978,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v15: N = v9 * v14;
     let v16: W = v12 + v15.widen();
     let v17: W = v6 * v16;
-    let v18: N = N::narrow(v17) / v13;
+    let v18: W = v17 / v13.widen();
     let v19: N = N::narrow(v6).abs();
     let v20: N = v19.sqrt();
     let v21: N = v9 * N::narrow(v4);
@@ -2086,8 +2017,39 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v23: N = v20 * v22;
     [v8.to_f64(), v18.to_f64(), v23.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::tan_kept(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4 * v6;
+    let v8: W = v0.widen() - v7;
+    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = N::sin_kept(v3);
+    let v11: W = v10.square();
+    let v12: W = v9.widen() * v11;
+    let v13: N = N::cos_of(v3);
+    let v14: N = v13.square();
+    let v15: W = v9.widen() * v14.widen();
+    let v16: W = v12 + v15;
+    let v17: W = v6 * v16;
+    let v18: N = N::narrow(v17) / v13;
+    let v19: N = N::narrow(v6).abs();
+    let v20: N = v19.sqrt();
+    let v21: W = v9.widen() * v4;
+    let v22: N = N::sqrt_of(v21);
+    let v23: N = v20 * v22;
+    [v8.to_f64(), v18.to_f64(), v23.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -2098,8 +2060,8 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::narrow(v1) * v4 * N::narrow(v6);
-    let v8: N = v0 - v7;
+    let v7: W = v1 * v4.widen() * v6;
+    let v8: N = v0 - N::narrow(v7);
     let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v10: W = N::sin_kept(v3);
     let v11: W = v10.square();
@@ -2117,78 +2079,15 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v23: N = v20 * v22;
     [v8.to_f64(), v18.to_f64(), v23.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4.widen() * v6;
-    let v8: N = v0 - N::narrow(v7);
-    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = N::sin_kept(v3);
-    let v11: W = v10.square();
-    let v12: W = v9.widen() * v11;
-    let v13: N = N::cos_of(v3);
-    let v14: N = v13.square();
-    let v15: N = v9 * v14;
-    let v16: W = v12 + v15.widen();
-    let v17: W = v6 * v16;
-    let v18: N = N::narrow(v17) / v13;
-    let v19: N = N::narrow(v6).abs();
-    let v20: N = v19.sqrt();
-    let v21: N = v9 * v4;
-    let v22: N = v21.sqrt();
-    let v23: N = v20 * v22;
-    [v8.to_f64(), v18.to_f64(), v23.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1 * v2.widen();
-    let v6: N = N::tan_of(v5);
-    let v7: W = v1 * v4;
-    let v8: N = N::narrow(v7) / v6;
-    let v9: N = v0 - v8;
-    let v10: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v11: N = N::sin_of(v5);
-    let v12: N = v11.square();
-    let v13: N = v10 * v12;
-    let v14: W = N::cos_kept(v5);
-    let v15: W = v14.square();
-    let v16: W = v10.widen() * v15;
-    let v17: W = v13.widen() + v16;
-    let v18: W = v4 * v17;
-    let v19: W = v18 / v11.widen();
-    let v20: N = N::narrow(v4).abs();
-    let v21: N = v20.sqrt();
-    let v22: N = v10 / v6;
-    let v23: N = v22.sqrt();
-    let v24: N = v21 * v23;
-    [v9.to_f64(), v19.to_f64(), v24.to_f64()]
-}
 /// `euler_maruyama_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2241,9 +2140,9 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
 ///
 /// # Panics
 ///
@@ -2301,8 +2200,10 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0, 1.0];
+    if t_next == 1.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return ddim_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -2492,8 +2393,10 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0, 1.0];
+    if t_next == 1.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return dpm1_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -3602,6 +3505,18 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v4: W = v2.cos();
         return [v3.to_f64(), v4.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = v2.sin();
+        let v4: W = W::new(1.0, 0.0);
+        let v5: W = v4 / v3;
+        let v6: W = v2.tan();
+        let v7: W = v4 / v6;
+        let v8: W = -v7;
+        return [v5.to_f64(), v8.to_f64()];
+    }
     if t < 0.5 {
         return ddim_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -3732,6 +3647,18 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v3: W = v2.sin();
         let v4: W = v2.cos();
         return [v3.to_f64(), v4.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = v2.sin();
+        let v4: W = W::new(1.0, 0.0);
+        let v5: W = v4 / v3;
+        let v6: W = v2.tan();
+        let v7: W = v4 / v6;
+        let v8: W = -v7;
+        return [v5.to_f64(), v8.to_f64()];
     }
     if t < 0.5 {
         return dpm1_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
@@ -4195,6 +4122,23 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v4 * v5;
         return [v3.to_f64(), v6.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = v2.sin();
+        let v4: W = v2.cos();
+        let v5: W = v3.powi(3);
+        let v6: W = v0 * v5;
+        let v7: W = v4.square();
+        let v8: W = v0 * v3 * v7;
+        let v9: W = -v6;
+        let v10: W = v9 - v8;
+        let v11: W = v3 * v4;
+        let v12: W = v11 / v10;
+        let v13: W = -v12;
+        return [v3.to_f64(), v13.to_f64()];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
@@ -4333,6 +4277,23 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v5: W = v2.sin();
         let v6: W = v4 * v5;
         return [v3.to_f64(), v6.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = v2.sin();
+        let v4: W = v2.cos();
+        let v5: W = v3.powi(3);
+        let v6: W = v0 * v5;
+        let v7: W = v4.square();
+        let v8: W = v0 * v3 * v7;
+        let v9: W = -v6;
+        let v10: W = v9 - v8;
+        let v11: W = v3 * v4;
+        let v12: W = v11 / v10;
+        let v13: W = -v12;
+        return [v3.to_f64(), v13.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -4817,6 +4778,14 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v5: W = -v4;
         return [v3.to_f64(), v5.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = v2.sin();
+        let v4: W = v2.cos();
+        return [v3.to_f64(), v4.to_f64()];
+    }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
@@ -4889,6 +4858,14 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v4: W = v2.cos();
         let v5: W = -v4;
         return [v3.to_f64(), v5.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = v2.sin();
+        let v4: W = v2.cos();
+        return [v3.to_f64(), v4.to_f64()];
     }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);

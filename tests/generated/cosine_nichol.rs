@@ -1320,9 +1320,9 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 13 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1340,23 +1340,14 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.625 {
+    if t < 0.5 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.6875 {
+    if t < 0.75 {
         return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.75 {
-        return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     if t < 0.875 {
-        return euler_step_score_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.9375 {
-        return euler_step_score_coefficients_in_cell4::<N, W>(t, t_next);
+        return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -1366,14 +1357,14 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: W = v1 * v4;
     let v6: W = v5.tan();
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = N::narrow(v1) * N::narrow(v6) * v8;
-    let v10: N = v0 - v9;
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: W = v0.widen() - v9;
     let v11: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v12: N = v11 * N::narrow(v6) * v8;
+    let v12: W = v11.widen() * v6 * v8;
     [v10.to_f64(), v12.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1393,68 +1384,28 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v12: W = v11.widen() * v6.widen() * v8.widen();
     [v10.to_f64(), v12.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1.widen() * v4;
-    let v6: N = N::tan_of(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: N = v1 * v6 * N::narrow(v8);
-    let v10: N = v0 - v9;
-    let v11: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v12: W = v11.widen() * v6.widen() * v8;
-    [v10.to_f64(), v12.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
     let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
+    let v6: W = N::tan_kept(v5);
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = N::narrow(v1) * v6 * v8;
-    let v10: N = v0 - v9;
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: W = v0.widen() - v9;
     let v11: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v12: N = v11 * v6 * v8;
+    let v12: W = v11.widen() * v6 * v8;
     [v10.to_f64(), v12.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = N::narrow(v1) * v6 * v8;
-    let v10: N = v0 - v9;
-    let v11: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v12: W = v11.widen() * v6.widen() * v8.widen();
-    [v10.to_f64(), v12.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
+fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -1473,35 +1424,15 @@ fn euler_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     let v12: W = v11.widen() * v6 * v8.widen();
     [v10.to_f64(), v12.to_f64()]
 }
-/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1 * v2.widen();
-    let v6: N = N::tan_of(v5);
-    let v7: W = v1 * v4;
-    let v8: N = N::narrow(v7) / v6;
-    let v9: N = v0 - v8;
-    let v10: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v11: W = v10.widen() * v4;
-    let v12: N = N::narrow(v11) / v6;
-    [v9.to_f64(), v12.to_f64()]
-}
 /// `euler_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 13 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1533,9 +1464,9 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 13 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
 ///
 /// # Panics
 ///
@@ -1562,9 +1493,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 20 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1585,19 +1516,13 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 0.0 && t_next == 1.0 {
         return [0.9805718621376595, -0.03885627572468105, 0.1971199526295627];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_score_coefficients_upper::<
-            N,
-            W,
-        >(1.0 - t, 1.0 - t_next);
-    }
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.75 {
         return euler_maruyama_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.9375 {
+    if t < 0.875 {
         return euler_maruyama_step_score_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
@@ -1608,18 +1533,18 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: W = v1 * v4;
     let v6: W = v5.tan();
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = N::narrow(v1) * N::narrow(v6) * v8;
-    let v10: N = v0 - v9;
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: W = v0.widen() - v9;
     let v11: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
-    let v12: N = v11 * N::narrow(v6) * v8;
+    let v12: W = v11.widen() * v6 * v8;
     let v13: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v14: N = v8.abs();
+    let v14: N = N::narrow(v8).abs();
     let v15: N = v14.sqrt();
     let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: N = v16 * N::narrow(v6);
-    let v18: N = v17.sqrt();
-    let v19: N = v13 * v15 * v18;
+    let v17: W = v16.widen() * v6;
+    let v18: W = N::sqrt_kept(v17);
+    let v19: W = v13.widen() * v15.widen() * v18;
     [v10.to_f64(), v12.to_f64(), v19.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -1649,7 +1574,7 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v19: W = v13.widen() * v15.widen() * v18.widen();
     [v10.to_f64(), v12.to_f64(), v19.to_f64()]
 }
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1660,23 +1585,23 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
     let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
+    let v6: W = N::tan_kept(v5);
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = N::narrow(v1) * v6 * v8;
-    let v10: N = v0 - v9;
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: W = v0.widen() - v9;
     let v11: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
-    let v12: W = v11.widen() * v6.widen() * v8.widen();
+    let v12: W = v11.widen() * v6 * v8;
     let v13: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v14: N = v8.abs();
+    let v14: N = N::narrow(v8).abs();
     let v15: N = v14.sqrt();
     let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: N = v16 * v6;
-    let v18: N = v17.sqrt();
-    let v19: N = v13 * v15 * v18;
+    let v17: W = v16.widen() * v6;
+    let v18: W = N::sqrt_kept(v17);
+    let v19: W = v13.widen() * v15.widen() * v18;
     [v10.to_f64(), v12.to_f64(), v19.to_f64()]
 }
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1703,42 +1628,15 @@ fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v19: N = v13 * v15 * v18;
     [v10.to_f64(), v12.to_f64(), v19.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1 * v2.widen();
-    let v6: N = N::tan_of(v5);
-    let v7: W = v1 * v4;
-    let v8: N = N::narrow(v7) / v6;
-    let v9: N = v0 - v8;
-    let v10: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
-    let v11: W = v10.widen() * v4;
-    let v12: N = N::narrow(v11) / v6;
-    let v13: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v14: N = N::narrow(v4).abs();
-    let v15: W = v14.widen().sqrt();
-    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: N = v16 / v6;
-    let v18: N = v17.sqrt();
-    let v19: W = v13.widen() * v15 * v18.widen();
-    [v9.to_f64(), v12.to_f64(), v19.to_f64()]
-}
 /// `euler_maruyama_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 20 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1797,9 +1695,9 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 20 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
 ///
 /// # Panics
 ///
@@ -1855,8 +1753,29 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0, 0.0];
+    if t_next == 1.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-1.4142135623730951, 9.667293313452913e-17);
+        let v2: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v3: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 * v4;
+        let v6: W = v5.sin();
+        let v7: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v8: W = W::new(0.008, -1.6653345369377348e-19);
+        let v9: W = v8 + v4;
+        let v10: W = v3 * v9;
+        let v11: W = v7 + v10;
+        let v12: W = v11.sin();
+        let v13: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v14: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v15: W = v14 * v9;
+        let v16: W = v15.cos();
+        let v17: W = v13 + v16;
+        let v18: W = v2 * v6 * v12 * v17;
+        let v19: W = v18.sqrt();
+        let v20: W = v1 * v19;
+        return [v0.to_f64(), v20.to_f64()];
     }
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: W = W::new(0.008, -1.6653345369377348e-19);
@@ -1981,8 +1900,29 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0, 0.0];
+    if t_next == 1.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-1.4142135623730951, 9.667293313452913e-17);
+        let v2: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v3: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 * v4;
+        let v6: W = v5.sin();
+        let v7: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v8: W = W::new(0.008, -1.6653345369377348e-19);
+        let v9: W = v8 + v4;
+        let v10: W = v3 * v9;
+        let v11: W = v7 + v10;
+        let v12: W = v11.sin();
+        let v13: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v14: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v15: W = v14 * v9;
+        let v16: W = v15.cos();
+        let v17: W = v13 + v16;
+        let v18: W = v2 * v6 * v12 * v17;
+        let v19: W = v18.sqrt();
+        let v20: W = v1 * v19;
+        return [v0.to_f64(), v20.to_f64()];
     }
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: W = W::new(0.008, -1.6653345369377348e-19);
@@ -2363,7 +2303,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 29 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 29 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2623,29 +2563,29 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() - v3.widen();
     let v5: W = v1 * v2.widen();
-    let v6: N = N::tan_of(v5);
+    let v6: W = v5.tan();
     let v7: W = v1 * v4;
-    let v8: N = N::narrow(v7) / v6;
-    let v9: N = v0 - v8;
+    let v8: W = v7 / v6;
+    let v9: W = v0.widen() - v8;
     let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: W = W::new(1.5585719053812588, -9.676253784059236e-17);
+    let v11: N = N::new(1.5585719053812588, -9.676253784059236e-17);
     let v12: N = N::sin_of(v5);
-    let v13: W = v12.widen().square();
+    let v13: N = v12.square();
     let v14: W = N::cos_kept(v5);
     let v15: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v16: W = v15.widen() - v13;
-    let v17: N = N::sqrt_of(v16);
-    let v18: W = v11 * v13 * v14;
+    let v16: N = v15 - v13;
+    let v17: N = v16.sqrt();
+    let v18: W = v11.widen() * v13.widen() * v14;
     let v19: N = N::narrow(v18) / v17;
     let v20: W = W::new(1.558450792625269, 6.355001916761135e-17);
-    let v21: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v22: W = v21 * v13;
-    let v23: W = v0.widen() - v22;
-    let v24: W = v23.sqrt();
+    let v21: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v22: N = v21 * v13;
+    let v23: W = v0.widen() - v22.widen();
+    let v24: W = N::sqrt_kept(v23);
     let v25: W = v20 * v14 * v24;
     let v26: W = v19.widen() + v25;
     let v27: W = v10 * v4 * v26;
-    let v28: N = N::narrow(v27) / v12;
+    let v28: W = v27 / v12.widen();
     [v9.to_f64(), v28.to_f64()]
 }
 /// `euler_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2656,7 +2596,7 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 29 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 29 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2716,7 +2656,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 ///
 /// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 29 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 29 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2752,7 +2692,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 20 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 36 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 36 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3047,34 +2987,34 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() - v3.widen();
     let v5: W = v1 * v2.widen();
-    let v6: N = N::tan_of(v5);
+    let v6: W = v5.tan();
     let v7: W = v1 * v4;
-    let v8: N = N::narrow(v7) / v6;
-    let v9: N = v0 - v8;
+    let v8: W = v7 / v6;
+    let v9: W = v0.widen() - v8;
     let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v11: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
     let v12: N = N::sin_of(v5);
-    let v13: W = v12.widen().square();
+    let v13: N = v12.square();
     let v14: W = N::cos_kept(v5);
     let v15: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v16: W = v15.widen() - v13;
-    let v17: N = N::sqrt_of(v16);
-    let v18: W = v11 * v13 * v14;
+    let v16: N = v15 - v13;
+    let v17: N = v16.sqrt();
+    let v18: W = v11.widen() * v13.widen() * v14;
     let v19: N = N::narrow(v18) / v17;
     let v20: W = W::new(3.116901585250538, 1.271000383352227e-16);
-    let v21: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v22: W = v21 * v13;
-    let v23: W = v0.widen() - v22;
-    let v24: W = v23.sqrt();
+    let v21: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v22: N = v21 * v13;
+    let v23: W = v0.widen() - v22.widen();
+    let v24: W = N::sqrt_kept(v23);
     let v25: W = v20 * v14 * v24;
     let v26: W = v19.widen() + v25;
     let v27: W = v10 * v4 * v26;
-    let v28: N = N::narrow(v27) / v12;
+    let v28: W = v27 / v12.widen();
     let v29: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
     let v30: N = N::narrow(v4).abs();
     let v31: N = v30.sqrt();
     let v32: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v33: N = v32 / v6;
+    let v33: N = v32 / N::narrow(v6);
     let v34: N = v33.sqrt();
     let v35: W = v29.widen() * v31.widen() * v34.widen();
     [v9.to_f64(), v28.to_f64(), v35.to_f64()]
@@ -3087,7 +3027,7 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 20 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 36 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 36 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3171,7 +3111,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 20 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 36 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 36 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3234,8 +3174,10 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0, 1.0];
+    if t_next == 1.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
     }
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: W = W::new(0.008, -1.6653345369377348e-19);
@@ -3360,8 +3302,10 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0, 1.0];
+    if t_next == 1.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
     }
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: W = W::new(0.008, -1.6653345369377348e-19);
@@ -4080,7 +4024,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 31 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25, 0.28125, 0.3125, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25, 0.28125, 0.3125, 0.375).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -4295,8 +4239,8 @@ fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v4: N = N::new(0.008, -1.6653345369377348e-19);
     let v5: N = N::from_f64(t);
-    let v6: N = v4 + v5;
-    let v7: W = v3 * v6.widen();
+    let v6: W = v4.widen() + v5.widen();
+    let v7: W = v3 * v6;
     let v8: W = N::sin_kept(v7);
     let v9: W = N::cos_kept(v7);
     let v10: W = v9.square();
@@ -4307,7 +4251,7 @@ fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v15: W = v14 * v5.widen();
     let v16: W = N::sin_kept(v15);
     let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: W = v14 * v6.widen();
+    let v18: W = v14 * v6;
     let v19: W = v17.widen() + v18;
     let v20: W = N::sin_kept(v19);
     let v21: W = W::new(0.9999222924809749, -4.68701187782614e-17);
@@ -4381,20 +4325,20 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
     let v10: W = v1 * v9.widen() * v6 * v7;
     let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v12: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: N = v12 - N::narrow(v6);
-    let v14: N = v13.sqrt();
+    let v13: W = v12.widen() - v6;
+    let v14: W = N::sqrt_kept(v13);
     let v15: N = N::new(1.0, 0.0);
     let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v17: W = v16.widen() * v6;
     let v18: W = v15.widen() - v17;
     let v19: W = N::sqrt_kept(v18);
-    let v20: W = v11.widen() * v5 * v14.widen() * v19;
+    let v20: W = v11.widen() * v5 * v14 * v19;
     let v21: N = N::new(1.5582085953466742, -9.86121774773629e-17);
-    let v22: W = v21.widen() * v2.widen() * v7 * v14.widen() * v19;
-    let v23: W = v21.widen() * v9.widen() * v7 * v14.widen() * v19;
+    let v22: W = v21.widen() * v2.widen() * v7 * v14 * v19;
+    let v23: W = v21.widen() * v9.widen() * v7 * v14 * v19;
     let v24: W = v8 - v10 + v20 + v22 - v23;
     let v25: W = v0 * v24;
-    let v26: W = v5 * v14.widen() * v19;
+    let v26: W = v5 * v14 * v19;
     let v27: N = N::narrow(v25) / N::narrow(v26);
     let v28: N = N::new(-3.116901585250538, -1.271000383352227e-16);
     let v29: N = v2 - v9;
@@ -4794,7 +4738,7 @@ fn euler_maruyama_step_x0_coefficients_upper_cell7<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 31 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25, 0.28125, 0.3125, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25, 0.28125, 0.3125, 0.375).
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -4867,7 +4811,7 @@ fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 ///
 /// Runs its stable form in `f64`, with the 31 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25, 0.28125, 0.3125, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25, 0.28125, 0.3125, 0.375).
 ///
 /// # Panics
 ///
@@ -4955,6 +4899,32 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v20: W = W::new(1.000077713557953, -8.327246692210335e-17);
         let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.7071067811865476, -4.833646656726457e-17);
+        let v1: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.sin();
+        let v6: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v7: W = W::new(0.008, -1.6653345369377348e-19);
+        let v8: W = v7 + v3;
+        let v9: W = v2 * v8;
+        let v10: W = v6 + v9;
+        let v11: W = v10.sin();
+        let v12: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v13: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v14: W = v13 * v8;
+        let v15: W = v14.cos();
+        let v16: W = v12 + v15;
+        let v17: W = v1 * v5 * v11 * v16;
+        let v18: W = v17.sqrt();
+        let v19: W = v0 / v18;
+        let v20: W = W::new(-0.7071617329703662, 1.6871007099092242e-17);
+        let v21: W = v20 * v15;
+        let v22: W = v21 / v18;
+        return [v19.to_f64(), v22.to_f64()];
     }
     let v0: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v1: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
@@ -5101,6 +5071,32 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v20: W = W::new(1.000077713557953, -8.327246692210335e-17);
         let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.7071067811865476, -4.833646656726457e-17);
+        let v1: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.sin();
+        let v6: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v7: W = W::new(0.008, -1.6653345369377348e-19);
+        let v8: W = v7 + v3;
+        let v9: W = v2 * v8;
+        let v10: W = v6 + v9;
+        let v11: W = v10.sin();
+        let v12: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v13: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v14: W = v13 * v8;
+        let v15: W = v14.cos();
+        let v16: W = v12 + v15;
+        let v17: W = v1 * v5 * v11 * v16;
+        let v18: W = v17.sqrt();
+        let v19: W = v0 / v18;
+        let v20: W = W::new(-0.7071617329703662, 1.6871007099092242e-17);
+        let v21: W = v20 * v15;
+        let v22: W = v21 / v18;
+        return [v19.to_f64(), v22.to_f64()];
     }
     let v0: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v1: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
@@ -5625,6 +5621,40 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     if t == 0.0 && t_next == 1.0 {
         return [0.0, 0.0];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+        let v1: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.sin();
+        let v6: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v7: W = W::new(0.008, -1.6653345369377348e-19);
+        let v8: W = v7 + v3;
+        let v9: W = v2 * v8;
+        let v10: W = v6 + v9;
+        let v11: W = v10.sin();
+        let v12: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v13: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v14: W = v13 * v8;
+        let v15: W = v14.cos();
+        let v16: W = v12 + v15;
+        let v17: W = v1 * v5 * v11 * v16;
+        let v18: W = v17.sqrt();
+        let v19: W = v0 * v18;
+        let v20: W = W::new(-1.4143234659407324, 3.3742014198184484e-17);
+        let v21: W = W::new(1.5586930275493514, 4.949956879288566e-17);
+        let v22: W = v14.sin();
+        let v23: W = v15.square();
+        let v24: W = v21 * v22 * v23;
+        let v25: W = W::new(3.1173860550987027, 9.899913758577132e-17);
+        let v26: W = v25 * v5 * v22 * v11 * v16;
+        let v27: W = -v24;
+        let v28: W = v27 - v26;
+        let v29: W = v20 * v15 * v18;
+        let v30: W = v29 / v28;
+        return [v19.to_f64(), v30.to_f64()];
+    }
     let v0: W = W::new(1.000155433155303, -5.935117442906366e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: W = W::new(0.008, -1.6653345369377348e-19);
@@ -5750,6 +5780,40 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     }
     if t == 0.0 && t_next == 1.0 {
         return [0.0, 0.0];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+        let v1: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.sin();
+        let v6: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v7: W = W::new(0.008, -1.6653345369377348e-19);
+        let v8: W = v7 + v3;
+        let v9: W = v2 * v8;
+        let v10: W = v6 + v9;
+        let v11: W = v10.sin();
+        let v12: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v13: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v14: W = v13 * v8;
+        let v15: W = v14.cos();
+        let v16: W = v12 + v15;
+        let v17: W = v1 * v5 * v11 * v16;
+        let v18: W = v17.sqrt();
+        let v19: W = v0 * v18;
+        let v20: W = W::new(-1.4143234659407324, 3.3742014198184484e-17);
+        let v21: W = W::new(1.5586930275493514, 4.949956879288566e-17);
+        let v22: W = v14.sin();
+        let v23: W = v15.square();
+        let v24: W = v21 * v22 * v23;
+        let v25: W = W::new(3.1173860550987027, 9.899913758577132e-17);
+        let v26: W = v25 * v5 * v22 * v11 * v16;
+        let v27: W = -v24;
+        let v28: W = v27 - v26;
+        let v29: W = v20 * v15 * v18;
+        let v30: W = v29 / v28;
+        return [v19.to_f64(), v30.to_f64()];
     }
     let v0: W = W::new(1.000155433155303, -5.935117442906366e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -7008,8 +7072,30 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0, 1.0];
+    if t_next == 1.0 {
+        let v0: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+        let v1: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.sin();
+        let v6: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v7: W = W::new(0.008, -1.6653345369377348e-19);
+        let v8: W = v7 + v3;
+        let v9: W = v2 * v8;
+        let v10: W = v6 + v9;
+        let v11: W = v10.sin();
+        let v12: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v13: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v14: W = v13 * v8;
+        let v15: W = v14.cos();
+        let v16: W = v12 + v15;
+        let v17: W = v1 * v5 * v11 * v16;
+        let v18: W = v17.sqrt();
+        let v19: W = v0 * v18;
+        let v20: W = W::new(1.000077713557953, -8.327246692210335e-17);
+        let v21: W = v20 * v15;
+        return [v19.to_f64(), v21.to_f64()];
     }
     let v0: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -7124,8 +7210,30 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0, 1.0];
+    if t_next == 1.0 {
+        let v0: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+        let v1: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.sin();
+        let v6: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v7: W = W::new(0.008, -1.6653345369377348e-19);
+        let v8: W = v7 + v3;
+        let v9: W = v2 * v8;
+        let v10: W = v6 + v9;
+        let v11: W = v10.sin();
+        let v12: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v13: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v14: W = v13 * v8;
+        let v15: W = v14.cos();
+        let v16: W = v12 + v15;
+        let v17: W = v1 * v5 * v11 * v16;
+        let v18: W = v17.sqrt();
+        let v19: W = v0 * v18;
+        let v20: W = W::new(1.000077713557953, -8.327246692210335e-17);
+        let v21: W = v20 * v15;
+        return [v19.to_f64(), v21.to_f64()];
     }
     let v0: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);

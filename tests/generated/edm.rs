@@ -455,6 +455,14 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v2: W = v0 - v1;
         return [v0.to_f64(), v2.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 - v1;
+        let v3: W = v1 * v2;
+        let v4: W = -v3;
+        return [v0.to_f64(), v4.to_f64()];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().square();
@@ -519,6 +527,14 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v1: W = W::from_f64(t_next);
         let v2: W = v0 - v1;
         return [v0.to_f64(), v2.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 - v1;
+        let v3: W = v1 * v2;
+        let v4: W = -v3;
+        return [v0.to_f64(), v4.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);

@@ -534,7 +534,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right) - 12\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -562,13 +564,32 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v7: W = v3 - v5;
         return [v6.to_f64(), v7.to_f64()];
     }
+    if t < 0.5 {
+        return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(12.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v3.widen() - v2.widen();
+    let v5: W = v1.widen() * v2.widen() * v4;
+    let v6: W = v0.widen() - v5;
+    let v7: N = N::new(-12.0, 0.0);
+    let v8: W = v7.widen() * v2.widen() * v4;
+    [v6.to_f64(), v8.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(12.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
     let v4: N = v3 - v2;
-    let v5: W = v1.widen() * v2.widen() * v4.widen();
-    let v6: N = v0 - N::narrow(v5);
+    let v5: N = v1 * v2 * v4;
+    let v6: N = v0 - v5;
     let v7: N = N::new(-12.0, 0.0);
     let v8: W = v7.widen() * v2.widen() * v4.widen();
     [v6.to_f64(), v8.to_f64()]
@@ -579,7 +600,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right) - 12\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -592,7 +615,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right) - 12\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///
@@ -612,7 +637,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 24\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -652,14 +677,14 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::new(12.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
-    let v4: N = v3 - v2;
-    let v5: W = v1.widen() * v2.widen() * v4.widen();
-    let v6: N = v0 - N::narrow(v5);
+    let v4: W = v3.widen() - v2.widen();
+    let v5: W = v1.widen() * v2.widen() * v4;
+    let v6: W = v0.widen() - v5;
     let v7: N = N::new(-24.0, 0.0);
-    let v8: W = v7.widen() * v2.widen() * v4.widen();
+    let v8: W = v7.widen() * v2.widen() * v4;
     let v9: N = N::new(4.898979485566356, 4.337233036206492e-16);
     let v10: N = v2.sqrt();
-    let v11: N = v4.abs();
+    let v11: N = N::narrow(v4).abs();
     let v12: N = v11.sqrt();
     let v13: W = v9.widen() * v10.widen() * v12.widen();
     [v6.to_f64(), v8.to_f64(), v13.to_f64()]
@@ -670,7 +695,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 24\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -689,7 +714,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 24\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -760,6 +785,34 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v23: W = v22 - v21;
         let v24: W = v8 * v23;
         return [v7.to_f64(), v24.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(6.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = -v0;
+        let v4: W = v3 - v2;
+        let v5: W = W::new(1.0, 0.0);
+        let v6: W = v5 - v1;
+        let v7: W = v4 * v6;
+        let v8: W = v7.exp();
+        let v9: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v10: W = W::new(-12.0, 0.0);
+        let v11: W = v1.square();
+        let v12: W = v10 * v11;
+        let v13: W = v12.exp_m1();
+        let v14: W = v9 * v13;
+        let v15: W = W::new(0.9999969278891044, -3.341982560461659e-17);
+        let v16: W = W::new(-6.0, 0.0);
+        let v17: W = v16 * v11;
+        let v18: W = v17.exp();
+        let v19: W = -v13;
+        let v20: W = v19.sqrt();
+        let v21: W = v15 * v18 * v20;
+        let v22: W = -v14;
+        let v23: W = v22 - v21;
+        let v24: W = v23 / v18;
+        return [v8.to_f64(), v24.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
@@ -876,6 +929,34 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v23: W = v22 - v21;
         let v24: W = v8 * v23;
         return [v7.to_f64(), v24.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(6.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = -v0;
+        let v4: W = v3 - v2;
+        let v5: W = W::new(1.0, 0.0);
+        let v6: W = v5 - v1;
+        let v7: W = v4 * v6;
+        let v8: W = v7.exp();
+        let v9: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v10: W = W::new(-12.0, 0.0);
+        let v11: W = v1.square();
+        let v12: W = v10 * v11;
+        let v13: W = v12.exp_m1();
+        let v14: W = v9 * v13;
+        let v15: W = W::new(0.9999969278891044, -3.341982560461659e-17);
+        let v16: W = W::new(-6.0, 0.0);
+        let v17: W = v16 * v11;
+        let v18: W = v17.exp();
+        let v19: W = -v13;
+        let v20: W = v19.sqrt();
+        let v21: W = v15 * v18 * v20;
+        let v22: W = -v14;
+        let v23: W = v22 - v21;
+        let v24: W = v23 / v18;
+        return [v8.to_f64(), v24.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
@@ -1118,7 +1199,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 6 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 26 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1196,13 +1277,13 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(12.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v0 - v2;
+    let v3: W = v0.widen() - v2.widen();
     let v4: N = N::from_f64(t_next);
-    let v5: N = v2 - v4;
-    let v6: W = v1.widen() * v3.widen() * v5.widen();
-    let v7: N = v0 - N::narrow(v6);
+    let v5: W = v2.widen() - v4.widen();
+    let v6: W = v1.widen() * v3 * v5;
+    let v7: W = v0.widen() - v6;
     let v8: N = N::new(-18.0, 0.0);
-    let v9: N = v3.square();
+    let v9: N = N::narrow(v3).square();
     let v10: N = v8 * v9;
     let v11: N = v10.exp();
     let v12: N = N::new(-12.0, 0.0);
@@ -1210,14 +1291,14 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v14: N = v13.exp_m1();
     let v15: N = -v14;
     let v16: N = v15.sqrt();
-    let v17: N = v1 * v11 * v3;
+    let v17: N = v1 * v11 * N::narrow(v3);
     let v18: N = v17 / v16;
     let v19: N = N::new(-6.0, 0.0);
     let v20: N = v19 * v9;
     let v21: N = v20.exp();
-    let v22: W = v1.widen() * v21.widen() * v16.widen() * v3.widen();
+    let v22: W = v1.widen() * v21.widen() * v16.widen() * v3;
     let v23: W = v18.widen() + v22;
-    let v24: W = v5.widen() * v23;
+    let v24: W = v5 * v23;
     let v25: N = N::narrow(v24) / v21;
     [v7.to_f64(), v25.to_f64()]
 }
@@ -1229,7 +1310,7 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 6 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 26 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1244,7 +1325,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 6 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 26 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1266,7 +1347,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 7 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 32 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 32 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1355,14 +1436,14 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(12.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v0 - v2;
+    let v3: W = v0.widen() - v2.widen();
     let v4: N = N::from_f64(t_next);
-    let v5: N = v2 - v4;
-    let v6: W = v1.widen() * v3.widen() * v5.widen();
-    let v7: N = v0 - N::narrow(v6);
+    let v5: W = v2.widen() - v4.widen();
+    let v6: W = v1.widen() * v3 * v5;
+    let v7: W = v0.widen() - v6;
     let v8: N = N::new(24.0, 0.0);
     let v9: N = N::new(-18.0, 0.0);
-    let v10: N = v3.square();
+    let v10: N = N::narrow(v3).square();
     let v11: N = v9 * v10;
     let v12: N = v11.exp();
     let v13: N = N::new(-12.0, 0.0);
@@ -1370,20 +1451,20 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v15: N = v14.exp_m1();
     let v16: N = -v15;
     let v17: N = v16.sqrt();
-    let v18: N = v8 * v12 * v3;
+    let v18: N = v8 * v12 * N::narrow(v3);
     let v19: N = v18 / v17;
     let v20: N = N::new(-6.0, 0.0);
     let v21: N = v20 * v10;
     let v22: N = v21.exp();
-    let v23: W = v8.widen() * v22.widen() * v17.widen() * v3.widen();
+    let v23: W = v8.widen() * v22.widen() * v17.widen() * v3;
     let v24: W = v19.widen() + v23;
-    let v25: W = v5.widen() * v24;
+    let v25: W = v5 * v24;
     let v26: N = N::narrow(v25) / v22;
     let v27: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v28: N = v5.abs();
+    let v28: N = N::narrow(v5).abs();
     let v29: N = v28.sqrt();
-    let v30: N = v3.sqrt();
-    let v31: W = v27.widen() * v29.widen() * v30.widen();
+    let v30: W = N::sqrt_kept(v3);
+    let v31: W = v27.widen() * v29.widen() * v30;
     [v7.to_f64(), v26.to_f64(), v31.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -1394,7 +1475,7 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 7 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 32 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 32 operations in double-double.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1409,7 +1490,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 ///
 /// Runs its stable form in `f64`, with the 7 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 32 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 32 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1501,6 +1582,42 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = -v7;
         let v9: W = v8.sqrt();
         return [v4.to_f64(), v9.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(6.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = -v0;
+        let v4: W = v3 - v2;
+        let v5: W = W::new(1.0, 0.0);
+        let v6: W = v5 - v1;
+        let v7: W = v4 * v6;
+        let v8: W = v7.exp();
+        let v9: W = v1.square();
+        let v10: W = v0 * v9;
+        let v11: W = W::new(12.0, 0.0);
+        let v12: W = v10 - v11;
+        let v13: W = v12.exp();
+        let v14: W = v11 * v1;
+        let v15: W = v11 + v14;
+        let v16: W = v6 * v15;
+        let v17: W = v16.exp_m1();
+        let v18: W = W::new(0.9999969278891044, -3.341982560461659e-17);
+        let v19: W = W::new(-6.0, 0.0);
+        let v20: W = v19 * v9;
+        let v21: W = v20.exp();
+        let v22: W = v18 * v21;
+        let v23: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v24: W = W::new(-12.0, 0.0);
+        let v25: W = v24 * v9;
+        let v26: W = v25.exp_m1();
+        let v27: W = -v26;
+        let v28: W = v27.sqrt();
+        let v29: W = v23 * v28;
+        let v30: W = v22 + v29;
+        let v31: W = v13 * v17;
+        let v32: W = v31 / v30;
+        return [v8.to_f64(), v32.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
@@ -1649,6 +1766,42 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = -v7;
         let v9: W = v8.sqrt();
         return [v4.to_f64(), v9.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(6.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = -v0;
+        let v4: W = v3 - v2;
+        let v5: W = W::new(1.0, 0.0);
+        let v6: W = v5 - v1;
+        let v7: W = v4 * v6;
+        let v8: W = v7.exp();
+        let v9: W = v1.square();
+        let v10: W = v0 * v9;
+        let v11: W = W::new(12.0, 0.0);
+        let v12: W = v10 - v11;
+        let v13: W = v12.exp();
+        let v14: W = v11 * v1;
+        let v15: W = v11 + v14;
+        let v16: W = v6 * v15;
+        let v17: W = v16.exp_m1();
+        let v18: W = W::new(0.9999969278891044, -3.341982560461659e-17);
+        let v19: W = W::new(-6.0, 0.0);
+        let v20: W = v19 * v9;
+        let v21: W = v20.exp();
+        let v22: W = v18 * v21;
+        let v23: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v24: W = W::new(-12.0, 0.0);
+        let v25: W = v24 * v9;
+        let v26: W = v25.exp_m1();
+        let v27: W = -v26;
+        let v28: W = v27.sqrt();
+        let v29: W = v23 * v28;
+        let v30: W = v22 + v29;
+        let v31: W = v13 * v17;
+        let v32: W = v31 / v30;
+        return [v8.to_f64(), v32.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
@@ -2535,6 +2688,37 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v26: W = v25 / v24;
         return [v8.to_f64(), v26.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.9999969278891044, -3.341982560461659e-17);
+        let v1: W = W::new(-12.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v2.square();
+        let v4: W = v1 * v3;
+        let v5: W = v4.exp_m1();
+        let v6: W = -v5;
+        let v7: W = v6.sqrt();
+        let v8: W = v0 / v7;
+        let v9: W = v4.exp();
+        let v10: W = W::new(12.0, 0.0);
+        let v11: W = v10 * v2;
+        let v12: W = -v10;
+        let v13: W = v12 - v11;
+        let v14: W = W::new(1.0, 0.0);
+        let v15: W = v14 - v2;
+        let v16: W = v13 * v15;
+        let v17: W = v16.exp_m1();
+        let v18: W = W::new(-6.0, 0.0);
+        let v19: W = v18 * v3;
+        let v20: W = v19.exp();
+        let v21: W = v0 * v20;
+        let v22: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v23: W = v22 * v7;
+        let v24: W = v21 + v23;
+        let v25: W = v9 * v17;
+        let v26: W = v7 * v24;
+        let v27: W = v25 / v26;
+        return [v8.to_f64(), v27.to_f64()];
+    }
     let v0: N = N::new(-12.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v1.widen().square();
@@ -2685,6 +2869,37 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v25: W = v9 * v16;
         let v26: W = v25 / v24;
         return [v8.to_f64(), v26.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.9999969278891044, -3.341982560461659e-17);
+        let v1: W = W::new(-12.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v2.square();
+        let v4: W = v1 * v3;
+        let v5: W = v4.exp_m1();
+        let v6: W = -v5;
+        let v7: W = v6.sqrt();
+        let v8: W = v0 / v7;
+        let v9: W = v4.exp();
+        let v10: W = W::new(12.0, 0.0);
+        let v11: W = v10 * v2;
+        let v12: W = -v10;
+        let v13: W = v12 - v11;
+        let v14: W = W::new(1.0, 0.0);
+        let v15: W = v14 - v2;
+        let v16: W = v13 * v15;
+        let v17: W = v16.exp_m1();
+        let v18: W = W::new(-6.0, 0.0);
+        let v19: W = v18 * v3;
+        let v20: W = v19.exp();
+        let v21: W = v0 * v20;
+        let v22: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v23: W = v22 * v7;
+        let v24: W = v21 + v23;
+        let v25: W = v9 * v17;
+        let v26: W = v7 * v24;
+        let v27: W = v25 / v26;
+        return [v8.to_f64(), v27.to_f64()];
     }
     let v0: N = N::new(-12.0, 0.0);
     let v1: N = N::from_f64(t_next);
@@ -3055,6 +3270,38 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v11: W = v5 * v10;
         return [v4.to_f64(), v11.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(6.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = -v0;
+        let v5: W = v4 - v3;
+        let v6: W = v5.exp();
+        let v7: W = W::new(0.9999969278891044, -3.341982560461659e-17);
+        let v8: W = W::new(-12.0, 0.0);
+        let v9: W = v8 * v2;
+        let v10: W = v9.exp_m1();
+        let v11: W = -v10;
+        let v12: W = v11.sqrt();
+        let v13: W = v7 * v12;
+        let v14: W = v6 + v13;
+        let v15: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v16: W = v15 * v10;
+        let v17: W = W::new(-6.0, 0.0);
+        let v18: W = v17 * v2;
+        let v19: W = v18.exp();
+        let v20: W = v7 * v19 * v12;
+        let v21: W = -v16;
+        let v22: W = v21 - v20;
+        let v23: W = W::new(12.0, 0.0);
+        let v24: W = v23 * v1 * v19 * v10;
+        let v25: W = v19.powi(3);
+        let v26: W = v23 * v1 * v25;
+        let v27: W = v24 - v26;
+        let v28: W = v22 / v27;
+        return [v14.to_f64(), v28.to_f64()];
+    }
     let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().square();
@@ -3189,6 +3436,38 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v10: W = v9.sqrt();
         let v11: W = v5 * v10;
         return [v4.to_f64(), v11.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(6.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = -v0;
+        let v5: W = v4 - v3;
+        let v6: W = v5.exp();
+        let v7: W = W::new(0.9999969278891044, -3.341982560461659e-17);
+        let v8: W = W::new(-12.0, 0.0);
+        let v9: W = v8 * v2;
+        let v10: W = v9.exp_m1();
+        let v11: W = -v10;
+        let v12: W = v11.sqrt();
+        let v13: W = v7 * v12;
+        let v14: W = v6 + v13;
+        let v15: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v16: W = v15 * v10;
+        let v17: W = W::new(-6.0, 0.0);
+        let v18: W = v17 * v2;
+        let v19: W = v18.exp();
+        let v20: W = v7 * v19 * v12;
+        let v21: W = -v16;
+        let v22: W = v21 - v20;
+        let v23: W = W::new(12.0, 0.0);
+        let v24: W = v23 * v1 * v19 * v10;
+        let v25: W = v19.powi(3);
+        let v26: W = v23 * v1 * v25;
+        let v27: W = v24 - v26;
+        let v28: W = v22 / v27;
+        return [v14.to_f64(), v28.to_f64()];
     }
     let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
@@ -3715,6 +3994,41 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v9: W = v8.sqrt();
         return [v4.to_f64(), v9.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(6.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = -v0;
+        let v5: W = v4 - v3;
+        let v6: W = v5.exp();
+        let v7: W = W::new(0.9999969278891044, -3.341982560461659e-17);
+        let v8: W = W::new(-12.0, 0.0);
+        let v9: W = v8 * v2;
+        let v10: W = v9.exp_m1();
+        let v11: W = -v10;
+        let v12: W = v11.sqrt();
+        let v13: W = v7 * v12;
+        let v14: W = v6 + v13;
+        let v15: W = W::new(6.14421235332821e-6, -4.775776004588108e-23);
+        let v16: W = W::new(1.0, 0.0);
+        let v17: W = v16 - v1;
+        let v18: W = W::new(12.0, 0.0);
+        let v19: W = v18 * v1;
+        let v20: W = v18 + v19;
+        let v21: W = v17 * v20;
+        let v22: W = v21.exp_m1();
+        let v23: W = W::new(-6.0, 0.0);
+        let v24: W = v23 * v2;
+        let v25: W = v24.exp();
+        let v26: W = v7 * v25;
+        let v27: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v28: W = v27 * v12;
+        let v29: W = v26 + v28;
+        let v30: W = v15 * v22;
+        let v31: W = v30 / v29;
+        return [v14.to_f64(), v31.to_f64()];
+    }
     let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().square();
@@ -3858,6 +4172,41 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v8: W = -v7;
         let v9: W = v8.sqrt();
         return [v4.to_f64(), v9.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(6.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = -v0;
+        let v5: W = v4 - v3;
+        let v6: W = v5.exp();
+        let v7: W = W::new(0.9999969278891044, -3.341982560461659e-17);
+        let v8: W = W::new(-12.0, 0.0);
+        let v9: W = v8 * v2;
+        let v10: W = v9.exp_m1();
+        let v11: W = -v10;
+        let v12: W = v11.sqrt();
+        let v13: W = v7 * v12;
+        let v14: W = v6 + v13;
+        let v15: W = W::new(6.14421235332821e-6, -4.775776004588108e-23);
+        let v16: W = W::new(1.0, 0.0);
+        let v17: W = v16 - v1;
+        let v18: W = W::new(12.0, 0.0);
+        let v19: W = v18 * v1;
+        let v20: W = v18 + v19;
+        let v21: W = v17 * v20;
+        let v22: W = v21.exp_m1();
+        let v23: W = W::new(-6.0, 0.0);
+        let v24: W = v23 * v2;
+        let v25: W = v24.exp();
+        let v26: W = v7 * v25;
+        let v27: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v28: W = v27 * v12;
+        let v29: W = v26 + v28;
+        let v30: W = v15 * v22;
+        let v31: W = v30 / v29;
+        return [v14.to_f64(), v31.to_f64()];
     }
     let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);

@@ -674,6 +674,20 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v10: W = v1 - v9;
         return [v0.to_f64(), v10.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 + v4;
+        let v6: W = v5.powi(14);
+        let v7: W = W::new(80.0, 0.0);
+        let v8: W = v5.powi(7);
+        let v9: W = v7 * v8;
+        let v10: W = v6 - v9;
+        return [v0.to_f64(), v10.to_f64()];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v2: N = N::from_f64(t);
@@ -767,6 +781,20 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v7.powi(7);
         let v9: W = v2 * v8;
         let v10: W = v1 - v9;
+        return [v0.to_f64(), v10.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 + v4;
+        let v6: W = v5.powi(14);
+        let v7: W = W::new(80.0, 0.0);
+        let v8: W = v5.powi(7);
+        let v9: W = v7 * v8;
+        let v10: W = v6 - v9;
         return [v0.to_f64(), v10.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
@@ -1110,6 +1138,18 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v6 - v7;
         return [v0.to_f64(), v8.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(80.0, 0.0);
+        let v2: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v3: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 * v4;
+        let v6: W = v2 + v5;
+        let v7: W = v6.powi(7);
+        let v8: W = v1 - v7;
+        return [v0.to_f64(), v8.to_f64()];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(-1.4585625397549888, -1.0785389222273714e-16);
     let v2: N = N::from_f64(t);
@@ -1201,6 +1241,18 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v6: W = v5.powi(7);
         let v7: W = W::new(80.0, 0.0);
         let v8: W = v6 - v7;
+        return [v0.to_f64(), v8.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(80.0, 0.0);
+        let v2: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v3: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 * v4;
+        let v6: W = v2 + v5;
+        let v7: W = v6.powi(7);
+        let v8: W = v1 - v7;
         return [v0.to_f64(), v8.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
@@ -1567,6 +1619,19 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v9: W = v8 - v7;
         return [v7.to_f64(), v9.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(80.0, 0.0);
+        let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 + v4;
+        let v6: W = v5.powi(7);
+        let v7: W = v0 / v6;
+        let v8: W = v6 - v0;
+        let v9: W = v8 / v6;
+        return [v7.to_f64(), v9.to_f64()];
+    }
     let v0: W = W::new(0.4115597137836079, 1.884139841432673e-17);
     let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v2: N = N::from_f64(t_next);
@@ -1658,6 +1723,19 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v7: W = v0 * v6;
         let v8: W = W::new(1.0, 0.0);
         let v9: W = v8 - v7;
+        return [v7.to_f64(), v9.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(80.0, 0.0);
+        let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 + v4;
+        let v6: W = v5.powi(7);
+        let v7: W = v0 / v6;
+        let v8: W = v6 - v0;
+        let v9: W = v8 / v6;
         return [v7.to_f64(), v9.to_f64()];
     }
     let v0: W = W::new(0.4115597137836079, 1.884139841432673e-17);
@@ -1965,8 +2043,21 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v10: W = v1 * v9;
         return [v0.to_f64(), v10.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [1.0, 1612.3484147614301];
+    if t_next == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.09794378983649214, 2.5073335296621954e-18);
+        let v2: W = W::new(80.0, 0.0);
+        let v3: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v4: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v5: W = W::from_f64(t);
+        let v6: W = v4 * v5;
+        let v7: W = v3 + v6;
+        let v8: W = v7.powi(7);
+        let v9: W = v2 - v8;
+        let v10: W = v7.powi(6);
+        let v11: W = v1 * v9;
+        let v12: W = v11 / v10;
+        return [v0.to_f64(), v12.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(-0.14285714285714285, -7.93016446160826e-18);
@@ -2061,8 +2152,21 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v10: W = v1 * v9;
         return [v0.to_f64(), v10.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [1.0, 1612.3484147614301];
+    if t_next == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.09794378983649214, 2.5073335296621954e-18);
+        let v2: W = W::new(80.0, 0.0);
+        let v3: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v4: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v5: W = W::from_f64(t);
+        let v6: W = v4 * v5;
+        let v7: W = v3 + v6;
+        let v8: W = v7.powi(7);
+        let v9: W = v2 - v8;
+        let v10: W = v7.powi(6);
+        let v11: W = v1 * v9;
+        let v12: W = v11 / v10;
+        return [v0.to_f64(), v12.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(-0.14285714285714285, -7.93016446160826e-18);

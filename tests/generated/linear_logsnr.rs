@@ -837,9 +837,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5625, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 13 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.75, 0.875, 0.9375).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -863,17 +863,20 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v7 * v4;
         return [v6.to_f64(), v8.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5625 {
+    if t < 0.5 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.5625 {
         return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
     if t < 0.75 {
         return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_step_score_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_step_score_coefficients_in_cell4::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
@@ -884,13 +887,13 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: N = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
     let v8: N = v7 - v3;
-    let v9: N = v1 * v6 * v8;
-    let v10: N = v0 - v9;
+    let v9: W = v1.widen() * v6.widen() * v8.widen();
+    let v10: N = v0 - N::narrow(v9);
     let v11: N = N::new(-10.0, 0.0);
     let v12: W = v11.widen() * v6.widen() * v8.widen();
     [v10.to_f64(), v12.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -910,8 +913,28 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v12: W = v11.widen() * v6 * v8.widen();
     [v10.to_f64(), v12.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v1.widen() * v6 * v8.widen();
+    let v10: N = v0 - N::narrow(v9);
+    let v11: N = N::new(-10.0, 0.0);
+    let v12: W = v11.widen() * v6 * v8.widen();
+    [v10.to_f64(), v12.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -930,8 +953,8 @@ fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v12: W = v11.widen() * v6 * v8.widen();
     [v10.to_f64(), v12.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -943,15 +966,15 @@ fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v5: N = v4 - v1;
     let v6: N = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1.widen() * v6.widen() * v8;
+    let v8: N = v7 - v3;
+    let v9: W = v1.widen() * v6.widen() * v8.widen();
     let v10: N = v0 - N::narrow(v9);
     let v11: N = N::new(-10.0, 0.0);
-    let v12: W = v11.widen() * v6.widen() * v8;
+    let v12: W = v11.widen() * v6.widen() * v8.widen();
     [v10.to_f64(), v12.to_f64()]
 }
-/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -959,15 +982,15 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: W = v5.widen().sigmoid();
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
-    let v8: N = v3 - v7;
-    let v9: W = v1.widen() * v6 * v8.widen();
-    let v10: N = v0 - N::narrow(v9);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6 * v8;
+    let v10: W = v0.widen() - v9;
     let v11: N = N::new(-10.0, 0.0);
-    let v12: W = v11.widen() * v6 * v8.widen();
+    let v12: W = v11.widen() * v6 * v8;
     [v10.to_f64(), v12.to_f64()]
 }
 /// `euler_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -976,9 +999,9 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5625, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 13 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.75, 0.875, 0.9375).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -991,9 +1014,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - 10\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5625, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 13 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.75, 0.875, 0.9375).
 ///
 /// # Panics
 ///
@@ -1013,9 +1036,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 18 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75, 0.875, 0.9375).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1046,12 +1069,6 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 0.0 && t_next == 1.0 {
         return [0.9995460213129757, -0.0009079573740486879, 0.030132331042398427];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_score_coefficients_upper::<
-            N,
-            W,
-        >(1.0 - t, 1.0 - t_next);
-    }
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -1064,6 +1081,12 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.75 {
         return euler_maruyama_step_score_coefficients_in_cell3::<N, W>(t, t_next);
     }
+    if t < 0.875 {
+        return euler_maruyama_step_score_coefficients_in_cell4::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_maruyama_step_score_coefficients_in_cell5::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
@@ -1073,8 +1096,8 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: N = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
     let v8: N = v7 - v3;
-    let v9: N = v1 * v6 * v8;
-    let v10: N = v0 - v9;
+    let v9: W = v1.widen() * v6.widen() * v8.widen();
+    let v10: N = v0 - N::narrow(v9);
     let v11: N = N::new(-20.0, 0.0);
     let v12: W = v11.widen() * v6.widen() * v8.widen();
     let v13: N = N::new(4.47213595499958, -2.1728460814730025e-16);
@@ -1123,15 +1146,15 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
     let v8: N = v7 - v3;
-    let v9: N = v1 * N::narrow(v6) * v8;
-    let v10: N = v0 - v9;
+    let v9: W = v1.widen() * v6 * v8.widen();
+    let v10: N = v0 - N::narrow(v9);
     let v11: N = N::new(-20.0, 0.0);
     let v12: W = v11.widen() * v6 * v8.widen();
     let v13: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v14: N = N::sqrt_of(v6);
+    let v14: W = N::sqrt_kept(v6);
     let v15: N = v8.abs();
     let v16: N = v15.sqrt();
-    let v17: N = v13 * v14 * v16;
+    let v17: W = v13.widen() * v14 * v16.widen();
     [v10.to_f64(), v12.to_f64(), v17.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
@@ -1184,8 +1207,8 @@ fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v17: W = v13.widen() * v14.widen() * v16.widen();
     [v10.to_f64(), v12.to_f64(), v17.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -1194,17 +1217,42 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v2: N = N::new(20.0, 0.0);
     let v3: N = N::from_f64(t);
     let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: W = v5.widen().sigmoid();
+    let v5: N = v4 - v1;
+    let v6: N = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
-    let v8: N = v3 - v7;
-    let v9: W = v1.widen() * v6 * v8.widen();
+    let v8: N = v7 - v3;
+    let v9: W = v1.widen() * v6.widen() * v8.widen();
     let v10: N = v0 - N::narrow(v9);
     let v11: N = N::new(-20.0, 0.0);
-    let v12: W = v11.widen() * v6 * v8.widen();
+    let v12: W = v11.widen() * v6.widen() * v8.widen();
+    let v13: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v14: N = v6.sqrt();
+    let v15: N = v8.abs();
+    let v16: N = v15.sqrt();
+    let v17: W = v13.widen() * v14.widen() * v16.widen();
+    [v10.to_f64(), v12.to_f64(), v17.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell5<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6 * v8;
+    let v10: W = v0.widen() - v9;
+    let v11: N = N::new(-20.0, 0.0);
+    let v12: W = v11.widen() * v6 * v8;
     let v13: N = N::new(4.47213595499958, -2.1728460814730025e-16);
     let v14: W = N::sqrt_kept(v6);
-    let v15: N = v8.abs();
+    let v15: N = N::narrow(v8).abs();
     let v16: N = v15.sqrt();
     let v17: W = v13.widen() * v14 * v16.widen();
     [v10.to_f64(), v12.to_f64(), v17.to_f64()]
@@ -1215,9 +1263,9 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 18 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75, 0.875, 0.9375).
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1236,9 +1284,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,\mathrm{score}\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 18 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75, 0.875, 0.9375).
 ///
 /// # Panics
 ///
@@ -1306,6 +1354,32 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v20: W = v9 * v6 * v11;
         let v21: W = v20 / v19;
         return [v8.to_f64(), v21.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 / v7;
+        let v9: W = W::new(-4.5397868702434395e-5, 7.572648618868574e-23);
+        let v10: W = v4 - v1;
+        let v11: W = v10.sigmoid();
+        let v12: W = v11.square();
+        let v13: W = v2 - v4;
+        let v14: W = v13.exp_m1();
+        let v15: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v16: W = v11.sqrt();
+        let v17: W = v15 * v7 * v16;
+        let v18: W = v0 * v11;
+        let v19: W = v17 + v18;
+        let v20: W = v9 * v12 * v14;
+        let v21: W = v7 * v19;
+        let v22: W = v20 / v21;
+        return [v8.to_f64(), v22.to_f64()];
     }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
@@ -1418,6 +1492,32 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v20: W = v9 * v6 * v11;
         let v21: W = v20 / v19;
         return [v8.to_f64(), v21.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 / v7;
+        let v9: W = W::new(-4.5397868702434395e-5, 7.572648618868574e-23);
+        let v10: W = v4 - v1;
+        let v11: W = v10.sigmoid();
+        let v12: W = v11.square();
+        let v13: W = v2 - v4;
+        let v14: W = v13.exp_m1();
+        let v15: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v16: W = v11.sqrt();
+        let v17: W = v15 * v7 * v16;
+        let v18: W = v0 * v11;
+        let v19: W = v17 + v18;
+        let v20: W = v9 * v12 * v14;
+        let v21: W = v7 * v19;
+        let v22: W = v20 / v21;
+        return [v8.to_f64(), v22.to_f64()];
     }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
@@ -1763,9 +1863,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 19 operations in double-double.
+/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1789,56 +1887,6 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v7 * v4;
         return [v6.to_f64(), v8.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.5625 {
-        return euler_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return euler_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return euler_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_step_eps_coefficients_in_cell4::<N, W>(t, t_next);
-    }
-    if t < 0.8125 {
-        return euler_step_eps_coefficients_in_cell5::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_step_eps_coefficients_in_cell6::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4 - v1;
-    let v6: N = v5.sigmoid();
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: N = v1 * v6 * N::narrow(v8);
-    let v10: N = v0 - v9;
-    let v11: N = v6.sqrt();
-    let v12: W = v11.widen().powi(3);
-    let v13: W = v1.widen() * v12;
-    let v14: N = v1 - v4;
-    let v15: N = v14.sigmoid();
-    let v16: N = v1 * v15 * v11;
-    let v17: W = v13 + v16.widen();
-    let v18: W = v8 * v17;
-    [v10.to_f64(), v18.to_f64()]
-}
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
@@ -1847,9 +1895,9 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v5: W = v4 - v1.widen();
     let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = v1 * N::narrow(v6) * v8;
-    let v10: N = v0 - v9;
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6 * v8;
+    let v10: W = v0.widen() - v9;
     let v11: W = v6.sqrt();
     let v12: W = v11.powi(3);
     let v13: N = v1 * N::narrow(v12);
@@ -1857,188 +1905,6 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v15: W = N::sigmoid_kept(v14);
     let v16: W = v1.widen() * v15 * v11;
     let v17: W = v13.widen() + v16;
-    let v18: W = v8.widen() * v17;
-    [v10.to_f64(), v18.to_f64()]
-}
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4 - v1.widen();
-    let v6: W = v5.sigmoid();
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: N = v1 * N::narrow(v6) * N::narrow(v8);
-    let v10: N = v0 - v9;
-    let v11: W = v6.sqrt();
-    let v12: W = v11.powi(3);
-    let v13: W = v1.widen() * v12;
-    let v14: W = v1.widen() - v4;
-    let v15: W = N::sigmoid_kept(v14);
-    let v16: W = v1.widen() * v15 * v11;
-    let v17: N = N::narrow(v13) + N::narrow(v16);
-    let v18: W = v8 * v17.widen();
-    [v10.to_f64(), v18.to_f64()]
-}
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4 - v1.widen();
-    let v6: W = N::sigmoid_kept(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1.widen() * v6 * v8;
-    let v10: N = v0 - N::narrow(v9);
-    let v11: W = v6.sqrt();
-    let v12: W = v11.powi(3);
-    let v13: W = v1.widen() * v12;
-    let v14: W = v1.widen() - v4;
-    let v15: W = N::sigmoid_kept(v14);
-    let v16: W = v1.widen() * v15 * v11;
-    let v17: W = v13 + v16;
-    let v18: W = v8 * v17;
-    [v10.to_f64(), v18.to_f64()]
-}
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4 - v1.widen();
-    let v6: W = N::sigmoid_kept(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1.widen() * v6 * v8;
-    let v10: N = v0 - N::narrow(v9);
-    let v11: W = v6.sqrt();
-    let v12: W = v11.powi(3);
-    let v13: W = v1.widen() * v12;
-    let v14: W = v1.widen() - v4;
-    let v15: N = N::sigmoid_of(v14);
-    let v16: N = v1 * v15 * N::narrow(v11);
-    let v17: W = v13 + v16.widen();
-    let v18: W = v8 * v17;
-    [v10.to_f64(), v18.to_f64()]
-}
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4 - v1;
-    let v6: W = v5.widen().sigmoid();
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = v1 * N::narrow(v6) * v8;
-    let v10: N = v0 - v9;
-    let v11: W = N::sqrt_kept(v6);
-    let v12: W = v11.powi(3);
-    let v13: W = v1.widen() * v12;
-    let v14: N = v1 - v4;
-    let v15: N = v14.sigmoid();
-    let v16: W = v1.widen() * v15.widen() * v11;
-    let v17: W = v13 + v16;
-    let v18: N = v8 * N::narrow(v17);
-    [v10.to_f64(), v18.to_f64()]
-}
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell5<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4 - v1;
-    let v6: W = v5.widen().sigmoid();
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: N = v1 * N::narrow(v6) * N::narrow(v8);
-    let v10: N = v0 - v9;
-    let v11: N = N::sqrt_of(v6);
-    let v12: W = v11.widen().powi(3);
-    let v13: W = v1.widen() * v12;
-    let v14: N = v1 - v4;
-    let v15: N = v14.sigmoid();
-    let v16: N = v1 * v15 * v11;
-    let v17: W = v13 + v16.widen();
-    let v18: W = v8 * v17;
-    [v10.to_f64(), v18.to_f64()]
-}
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell6<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4 - v1;
-    let v6: N = v5.sigmoid();
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = v1 * v6 * v8;
-    let v10: N = v0 - v9;
-    let v11: N = v6.sqrt();
-    let v12: W = v11.widen().powi(3);
-    let v13: W = v1.widen() * v12;
-    let v14: N = v1 - v4;
-    let v15: N = v14.sigmoid();
-    let v16: N = v1 * v15 * v11;
-    let v17: W = v13 + v16.widen();
-    let v18: W = v8.widen() * v17;
-    [v10.to_f64(), v18.to_f64()]
-}
-/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() - v4;
-    let v6: W = v5.sigmoid();
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v3.widen() - v7.widen();
-    let v9: W = v1.widen() * v6 * v8;
-    let v10: N = v0 - N::narrow(v9);
-    let v11: W = N::sqrt_kept(v6);
-    let v12: W = v11.powi(3);
-    let v13: W = v1.widen() * v12;
-    let v14: W = v4 - v1.widen();
-    let v15: W = N::sigmoid_kept(v14);
-    let v16: W = v1.widen() * v11 * v15;
-    let v17: W = v13 + v16;
     let v18: W = v8 * v17;
     [v10.to_f64(), v18.to_f64()]
 }
@@ -2048,9 +1914,7 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 19 operations in double-double.
+/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2063,9 +1927,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 19 operations in double-double.
+/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2085,9 +1947,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 23 operations in double-double.
+/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2118,9 +1978,6 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 0.0 && t_next == 1.0 {
         return [0.9995460213129757, 0.13475588106265995, 0.030132331042398427];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
@@ -2130,8 +1987,8 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: N = v1 * N::narrow(v6) * N::narrow(v8);
-    let v10: N = v0 - v9;
+    let v9: W = v1.widen() * v6 * v8;
+    let v10: W = v0.widen() - v9;
     let v11: W = v6.sqrt();
     let v12: W = v11.powi(3);
     let v13: N = v2 * N::narrow(v12);
@@ -2146,45 +2003,13 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v22: W = v19.widen() * v11 * v21.widen();
     [v10.to_f64(), v18.to_f64(), v22.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() - v4;
-    let v6: W = v5.sigmoid();
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v3.widen() - v7.widen();
-    let v9: W = v1.widen() * v6 * v8;
-    let v10: N = v0 - N::narrow(v9);
-    let v11: W = N::sqrt_kept(v6);
-    let v12: W = v11.powi(3);
-    let v13: W = v2.widen() * v12;
-    let v14: W = v4 - v1.widen();
-    let v15: W = N::sigmoid_kept(v14);
-    let v16: W = v2.widen() * v11 * v15;
-    let v17: W = v13 + v16;
-    let v18: W = v8 * v17;
-    let v19: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v20: N = N::narrow(v8).abs();
-    let v21: N = v20.sqrt();
-    let v22: W = v19.widen() * v11 * v21.widen();
-    [v10.to_f64(), v18.to_f64(), v22.to_f64()]
-}
 /// `euler_maruyama_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 23 operations in double-double.
+/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -2197,9 +2022,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 23 operations in double-double.
+/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2262,6 +2085,30 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v20: W = v9 * v11 * v13;
         let v21: W = v20 / v19;
         return [v8.to_f64(), v21.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 / v7;
+        let v9: W = W::new(-0.9999546021312976, 4.401853247642529e-17);
+        let v10: W = v4 - v2;
+        let v11: W = v10.exp_m1();
+        let v12: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v13: W = v12 * v7;
+        let v14: W = v4 - v1;
+        let v15: W = v14.sigmoid();
+        let v16: W = v15.sqrt();
+        let v17: W = v0 * v16;
+        let v18: W = v13 + v17;
+        let v19: W = v9 * v7 * v11;
+        let v20: W = v19 / v18;
+        return [v8.to_f64(), v20.to_f64()];
     }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
@@ -2367,6 +2214,30 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v20: W = v9 * v11 * v13;
         let v21: W = v20 / v19;
         return [v8.to_f64(), v21.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 / v7;
+        let v9: W = W::new(-0.9999546021312976, 4.401853247642529e-17);
+        let v10: W = v4 - v2;
+        let v11: W = v10.exp_m1();
+        let v12: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v13: W = v12 * v7;
+        let v14: W = v4 - v1;
+        let v15: W = v14.sigmoid();
+        let v16: W = v15.sqrt();
+        let v17: W = v0 * v16;
+        let v18: W = v13 + v17;
+        let v19: W = v9 * v7 * v11;
+        let v20: W = v19 / v18;
+        return [v8.to_f64(), v20.to_f64()];
     }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
@@ -2972,6 +2843,30 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v21: W = v20 / v19;
         return [v8.to_f64(), v21.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v1: W = W::new(20.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(10.0, 0.0);
+        let v5: W = v3 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 / v7;
+        let v9: W = W::new(-4.5397868702434395e-5, 7.572648618868574e-23);
+        let v10: W = v1 - v3;
+        let v11: W = v10.exp_m1();
+        let v12: W = v4 - v3;
+        let v13: W = v12.sigmoid();
+        let v14: W = v13.sqrt();
+        let v15: W = v0 * v14;
+        let v16: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v17: W = v16 * v7;
+        let v18: W = v15 + v17;
+        let v19: W = v9 * v7 * v11;
+        let v20: W = v19 / v18;
+        return [v8.to_f64(), v20.to_f64()];
+    }
     let v0: N = N::new(20.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
@@ -3073,6 +2968,30 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v20: W = v9 * v11 * v13;
         let v21: W = v20 / v19;
         return [v8.to_f64(), v21.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v1: W = W::new(20.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(10.0, 0.0);
+        let v5: W = v3 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 / v7;
+        let v9: W = W::new(-4.5397868702434395e-5, 7.572648618868574e-23);
+        let v10: W = v1 - v3;
+        let v11: W = v10.exp_m1();
+        let v12: W = v4 - v3;
+        let v13: W = v12.sigmoid();
+        let v14: W = v13.sqrt();
+        let v15: W = v0 * v14;
+        let v16: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v17: W = v16 * v7;
+        let v18: W = v15 + v17;
+        let v19: W = v9 * v7 * v11;
+        let v20: W = v19 / v18;
+        return [v8.to_f64(), v20.to_f64()];
     }
     let v0: N = N::new(20.0, 0.0);
     let v1: N = N::from_f64(t_next);
@@ -3527,8 +3446,38 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v24: W = v23 / v22;
         return [v14.to_f64(), v24.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.013475282221304558, 14.840642115557753];
+    if t_next == 1.0 {
+        let v0: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 * v7;
+        let v9: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: W = v4 - v1;
+        let v11: W = v10.sigmoid();
+        let v12: W = v11.sqrt();
+        let v13: W = v9 * v12;
+        let v14: W = v8 + v13;
+        let v15: W = W::new(-4.5397868702434395e-5, 7.572648618868574e-23);
+        let v16: W = v11.square();
+        let v17: W = v2 - v4;
+        let v18: W = v17.exp_m1();
+        let v19: W = v9 * v7 * v12;
+        let v20: W = v0 * v11;
+        let v21: W = v19 + v20;
+        let v22: W = v7.powi(3);
+        let v23: W = v1 * v22 * v11;
+        let v24: W = v1 * v7 * v16;
+        let v25: W = -v23;
+        let v26: W = v25 - v24;
+        let v27: W = v15 * v16 * v18;
+        let v28: W = v21 * v26;
+        let v29: W = v27 / v28;
+        return [v14.to_f64(), v29.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -3696,8 +3645,38 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v24: W = v23 / v22;
         return [v14.to_f64(), v24.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.013475282221304558, 14.840642115557753];
+    if t_next == 1.0 {
+        let v0: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 * v7;
+        let v9: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: W = v4 - v1;
+        let v11: W = v10.sigmoid();
+        let v12: W = v11.sqrt();
+        let v13: W = v9 * v12;
+        let v14: W = v8 + v13;
+        let v15: W = W::new(-4.5397868702434395e-5, 7.572648618868574e-23);
+        let v16: W = v11.square();
+        let v17: W = v2 - v4;
+        let v18: W = v17.exp_m1();
+        let v19: W = v9 * v7 * v12;
+        let v20: W = v0 * v11;
+        let v21: W = v19 + v20;
+        let v22: W = v7.powi(3);
+        let v23: W = v1 * v22 * v11;
+        let v24: W = v1 * v7 * v16;
+        let v25: W = -v23;
+        let v26: W = v25 - v24;
+        let v27: W = v15 * v16 * v18;
+        let v28: W = v21 * v26;
+        let v29: W = v27 / v28;
+        return [v14.to_f64(), v29.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -4220,6 +4199,32 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v22: W = v21 / v20;
         return [v14.to_f64(), v22.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 * v7;
+        let v9: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: W = v4 - v1;
+        let v11: W = v10.sigmoid();
+        let v12: W = v11.sqrt();
+        let v13: W = v9 * v12;
+        let v14: W = v8 + v13;
+        let v15: W = W::new(-0.9999546021312976, 4.401853247642529e-17);
+        let v16: W = v4 - v2;
+        let v17: W = v16.exp_m1();
+        let v18: W = v9 * v7;
+        let v19: W = v0 * v12;
+        let v20: W = v18 + v19;
+        let v21: W = v15 * v6 * v17;
+        let v22: W = v21 / v20;
+        return [v14.to_f64(), v22.to_f64()];
+    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -4322,6 +4327,32 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v19: W = v0 * v12;
         let v20: W = v18 + v19;
         let v21: W = v15 * v11 * v17;
+        let v22: W = v21 / v20;
+        return [v14.to_f64(), v22.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 * v7;
+        let v9: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: W = v4 - v1;
+        let v11: W = v10.sigmoid();
+        let v12: W = v11.sqrt();
+        let v13: W = v9 * v12;
+        let v14: W = v8 + v13;
+        let v15: W = W::new(-0.9999546021312976, 4.401853247642529e-17);
+        let v16: W = v4 - v2;
+        let v17: W = v16.exp_m1();
+        let v18: W = v9 * v7;
+        let v19: W = v0 * v12;
+        let v20: W = v18 + v19;
+        let v21: W = v15 * v6 * v17;
         let v22: W = v21 / v20;
         return [v14.to_f64(), v22.to_f64()];
     }

@@ -771,7 +771,7 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -798,8 +798,14 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.5 {
+    if t < 0.25 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.3125 {
+        return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(0.75, 0.0);
     let v1: N = N::from_f64(t);
@@ -820,8 +826,56 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: N = N::narrow(v14) / v15;
     [v9.to_f64(), v16.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(0.75, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = v1.sqrt();
+    let v4: N = N::new(0.25, 0.0);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v4 * v5;
+    let v7: N = v2 - v3 + v6;
+    let v8: N = v1 - v3;
+    let v9: N = v7 / v8;
+    let v10: N = N::new(-0.25, 0.0);
+    let v11: N = v5 - v1;
+    let v12: N = N::new(1.0, 0.0);
+    let v13: N = v12 - v3;
+    let v14: N = v10 * v11;
+    let v15: N = v3 * v13;
+    let v16: N = v14 / v15;
+    [v9.to_f64(), v16.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(0.75, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = v1.widen().sqrt();
+    let v4: N = N::new(0.25, 0.0);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v4.widen() * v5.widen();
+    let v7: W = v2.widen() - v3 + v6;
+    let v8: N = v1 - N::narrow(v3);
+    let v9: N = N::narrow(v7) / v8;
+    let v10: N = N::new(-0.25, 0.0);
+    let v11: N = v5 - v1;
+    let v12: N = N::new(1.0, 0.0);
+    let v13: W = v12.widen() - v3;
+    let v14: N = v10 * v11;
+    let v15: N = N::narrow(v3) * N::narrow(v13);
+    let v16: N = v14 / v15;
+    [v9.to_f64(), v16.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -853,16 +907,16 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v1: N = N::new(0.25, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: W = v0.widen() - v2.widen();
-    let v6: W = N::sqrt_kept(v5);
-    let v7: W = v0.widen() + v6;
-    let v8: N = v1 * v4 * N::narrow(v7);
-    let v9: W = v2.widen() * v6;
-    let v10: N = v8 / N::narrow(v9);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: N = v0 - v2;
+    let v6: N = v5.sqrt();
+    let v7: W = v0.widen() + v6.widen();
+    let v8: W = v1.widen() * v4 * v7;
+    let v9: W = v2.widen() * v6.widen();
+    let v10: N = N::narrow(v8) / N::narrow(v9);
     let v11: N = v0 - v10;
     let v12: N = N::new(-0.25, 0.0);
-    let v13: W = v12.widen() * v4.widen() * v7;
+    let v13: W = v12.widen() * v4 * v7;
     let v14: N = N::narrow(v13) / N::narrow(v9);
     [v11.to_f64(), v14.to_f64()]
 }
@@ -874,7 +928,7 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -920,7 +974,7 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 ///
 /// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double.
 ///
 /// # Panics
 ///
@@ -960,7 +1014,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 22 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -1023,18 +1077,18 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v1: N = N::new(0.25, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: W = v0.widen() - v2.widen();
-    let v6: W = N::sqrt_kept(v5);
-    let v7: W = v0.widen() + v6;
-    let v8: N = v1 * v4 * N::narrow(v7);
-    let v9: W = v2.widen() * v6;
-    let v10: N = v8 / N::narrow(v9);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: N = v0 - v2;
+    let v6: N = v5.sqrt();
+    let v7: W = v0.widen() + v6.widen();
+    let v8: W = v1.widen() * v4 * v7;
+    let v9: W = v2.widen() * v6.widen();
+    let v10: N = N::narrow(v8) / N::narrow(v9);
     let v11: N = v0 - v10;
     let v12: N = N::new(-0.5, 0.0);
-    let v13: W = v12.widen() * v4.widen() * v7;
+    let v13: W = v12.widen() * v4 * v7;
     let v14: N = N::narrow(v13) / N::narrow(v9);
-    let v15: N = v4.abs();
+    let v15: N = N::narrow(v4).abs();
     let v16: N = v15.sqrt();
     let v17: N = v2 / N::narrow(v7);
     let v18: N = v17 - v2;
@@ -1051,7 +1105,7 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 22 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1122,7 +1176,7 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 22 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1541,7 +1595,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 16 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -1603,14 +1657,14 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() - v3.widen();
-    let v5: N = v0 - v2;
-    let v6: N = v5.sqrt();
-    let v7: W = v0.widen() + v6.widen();
+    let v5: W = v0.widen() - v2.widen();
+    let v6: W = v5.sqrt();
+    let v7: W = v0.widen() + v6;
     let v8: W = v1.widen() * v4 * v7;
-    let v9: N = v2 * v6;
+    let v9: N = v2 * N::narrow(v6);
     let v10: N = N::narrow(v8) / v9;
     let v11: N = v0 - v10;
-    let v12: W = v6.widen().sqrt();
+    let v12: W = N::sqrt_kept(v6);
     let v13: W = v12.powi(3);
     let v14: W = v2.widen() * v13;
     let v15: N = N::narrow(v8) / N::narrow(v14);
@@ -1624,7 +1678,7 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 16 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -1671,7 +1725,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 ///
 /// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 16 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1777,18 +1831,18 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() - v3.widen();
     let v5: W = v0.widen() - v2.widen();
-    let v6: W = v5.sqrt();
+    let v6: W = N::sqrt_kept(v5);
     let v7: W = v0.widen() + v6;
     let v8: W = v1.widen() * v4 * v7;
-    let v9: N = v2 * N::narrow(v6);
-    let v10: N = N::narrow(v8) / v9;
+    let v9: W = v2.widen() * v6;
+    let v10: N = N::narrow(v8) / N::narrow(v9);
     let v11: N = v0 - v10;
     let v12: N = N::new(0.5, 0.0);
-    let v13: W = N::sqrt_kept(v6);
+    let v13: W = v6.sqrt();
     let v14: W = v13.powi(3);
     let v15: W = v12.widen() * v4 * v7;
-    let v16: W = v2.widen() * v14;
-    let v17: N = N::narrow(v15) / N::narrow(v16);
+    let v16: N = v2 * N::narrow(v14);
+    let v17: N = N::narrow(v15) / v16;
     let v18: N = N::narrow(v4).abs();
     let v19: N = v18.sqrt();
     let v20: N = N::new(-0.5, 0.0);
@@ -2846,6 +2900,18 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v5: W = v4.sqrt();
         return [v2.to_f64(), v5.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::from_f64(t);
+        let v1: W = v0.sqrt();
+        let v2: W = v1.sqrt();
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = v3 / v2;
+        let v5: W = v3 - v1;
+        let v6: W = v5.sqrt();
+        let v7: W = v6 / v2;
+        let v8: W = -v7;
+        return [v4.to_f64(), v8.to_f64()];
+    }
     let v0: N = N::from_f64(t_next);
     let v1: W = v0.widen().sqrt();
     let v2: W = v1.sqrt();
@@ -2953,6 +3019,18 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v4: W = v3 - v1;
         let v5: W = v4.sqrt();
         return [v2.to_f64(), v5.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::from_f64(t);
+        let v1: W = v0.sqrt();
+        let v2: W = v1.sqrt();
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = v3 / v2;
+        let v5: W = v3 - v1;
+        let v6: W = v5.sqrt();
+        let v7: W = v6 / v2;
+        let v8: W = -v7;
+        return [v4.to_f64(), v8.to_f64()];
     }
     let v0: N = N::from_f64(t_next);
     let v1: W = v0.widen().sqrt();
@@ -3405,6 +3483,24 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v5: W = W::new(0.0, 0.0);
         return [v4.to_f64(), v5.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::from_f64(t);
+        let v1: W = v0.sqrt();
+        let v2: W = v1.sqrt();
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = v3 - v1;
+        let v5: W = v4.sqrt();
+        let v6: W = W::new(0.25, 0.0);
+        let v7: W = v6 * v5;
+        let v8: W = v7 / v1;
+        let v9: W = v6 / v5;
+        let v10: W = -v8;
+        let v11: W = v10 - v9;
+        let v12: W = v2 * v5;
+        let v13: W = v12 / v11;
+        let v14: W = -v13;
+        return [v2.to_f64(), v14.to_f64()];
+    }
     let v0: N = N::from_f64(t);
     let v1: W = v0.widen().sqrt();
     let v2: W = v1.sqrt();
@@ -3494,6 +3590,24 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v4: W = v3.sqrt();
         let v5: W = W::new(0.0, 0.0);
         return [v4.to_f64(), v5.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::from_f64(t);
+        let v1: W = v0.sqrt();
+        let v2: W = v1.sqrt();
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = v3 - v1;
+        let v5: W = v4.sqrt();
+        let v6: W = W::new(0.25, 0.0);
+        let v7: W = v6 * v5;
+        let v8: W = v7 / v1;
+        let v9: W = v6 / v5;
+        let v10: W = -v8;
+        let v11: W = v10 - v9;
+        let v12: W = v2 * v5;
+        let v13: W = v12 / v11;
+        let v14: W = -v13;
+        return [v2.to_f64(), v14.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: W = v0.widen().sqrt();
@@ -3760,7 +3874,7 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 7 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3781,17 +3895,11 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     if t_next == t {
         return [1.0, 0.0];
     }
-    if t < 0.25 {
+    if t < 0.5 {
         return euler_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.375 {
-        return euler_step_v_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_step_v_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     if t < 0.75 {
-        return euler_step_v_coefficients_in_cell3::<N, W>(t, t_next);
+        return euler_step_v_coefficients_in_cell1::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
@@ -3811,7 +3919,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v15: W = v3 * v14;
     [v0.to_f64(), v15.to_f64()]
 }
-/// [`euler_step_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -3834,54 +3942,8 @@ fn euler_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v15: W = v3.widen() * v14;
     [v0.to_f64(), v15.to_f64()]
 }
-/// [`euler_step_v_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(0.25, 0.0);
-    let v5: N = v2.sqrt();
-    let v6: N = v5.sqrt();
-    let v7: N = v0 - v5;
-    let v8: N = v7.sqrt();
-    let v9: N = v6 * v8;
-    let v10: N = v4 / v9;
-    let v11: N = v6.powi(3);
-    let v12: N = v4 * v8;
-    let v13: N = v12 / v11;
-    let v14: N = v10 + v13;
-    let v15: N = v3 * v14;
-    [v0.to_f64(), v15.to_f64()]
-}
-/// [`euler_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.25, 0.0);
-    let v5: N = v2.sqrt();
-    let v6: N = v5.sqrt();
-    let v7: N = v0 - v5;
-    let v8: N = v7.sqrt();
-    let v9: W = v6.widen() * v8.widen();
-    let v10: N = v4 / N::narrow(v9);
-    let v11: N = v6.powi(3);
-    let v12: W = v4.widen() * v8.widen();
-    let v13: N = N::narrow(v12) / v11;
-    let v14: N = v10 + v13;
-    let v15: W = v3 * v14.widen();
-    [v0.to_f64(), v15.to_f64()]
-}
 /// [`euler_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+fn euler_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -3911,7 +3973,7 @@ fn euler_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 7 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
@@ -3958,7 +4020,7 @@ fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 7 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 ///
 /// # Panics
 ///
@@ -4179,6 +4241,15 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = -v5;
         return [v2.to_f64(), v6.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::from_f64(t);
+        let v1: W = v0.sqrt();
+        let v2: W = v1.sqrt();
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = v3 - v1;
+        let v5: W = v4.sqrt();
+        return [v2.to_f64(), v5.to_f64()];
+    }
     let v0: N = N::from_f64(t);
     let v1: W = v0.widen().sqrt();
     let v2: W = v1.sqrt();
@@ -4255,6 +4326,15 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v5: W = v4.sqrt();
         let v6: W = -v5;
         return [v2.to_f64(), v6.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::from_f64(t);
+        let v1: W = v0.sqrt();
+        let v2: W = v1.sqrt();
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = v3 - v1;
+        let v5: W = v4.sqrt();
+        return [v2.to_f64(), v5.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: W = v0.widen().sqrt();

@@ -930,10 +930,10 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
     let v5: N = N::from_f64(t_next);
-    let v6: W = v0.widen() * v5.widen();
+    let v6: N = v0 * v5;
     let v7: N = v2.square();
     let v8: N = v1 * v7;
-    let v9: W = v6 - v8.widen();
+    let v9: W = v6.widen() - v8.widen();
     let v10: N = N::new(9.0, 0.0);
     let v11: W = v10.widen() * v2.widen();
     let v12: N = N::new(12.0, 0.0);
@@ -942,8 +942,8 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v15: N = v2.powi(3);
     let v16: N = v14 * v15;
     let v17: W = v11 - v13 + v16.widen();
-    let v18: N = N::narrow(v4) * N::narrow(v9);
-    let v19: N = v18 / N::narrow(v17);
+    let v18: W = v4 * v9;
+    let v19: N = N::narrow(v18) / N::narrow(v17);
     let v20: W = v11 - v10.widen();
     let v21: W = v2.widen() - v5.widen();
     let v22: N = N::new(27.0, 0.0);
@@ -1030,7 +1030,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Runs its stable form in `f64`, with the 16 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 44 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 44 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1113,8 +1113,8 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v5: N = N::from_f64(t_next);
     let v6: W = v0.widen() * v5.widen();
     let v7: N = v2.square();
-    let v8: N = v1 * v7;
-    let v9: W = v6 - v8.widen();
+    let v8: W = v1.widen() * v7.widen();
+    let v9: W = v6 - v8;
     let v10: N = N::new(9.0, 0.0);
     let v11: W = v10.widen() * v2.widen();
     let v12: N = N::new(12.0, 0.0);
@@ -1159,7 +1159,7 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 16 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 44 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 44 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1220,7 +1220,7 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 16 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 44 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 44 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1282,6 +1282,18 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-3.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = W::new(2.0, 0.0);
+        let v5: W = v4 * v2;
+        let v6: W = v3 + v5;
+        let v7: W = v1 * v2;
+        let v8: W = v7 / v6;
+        return [v0.to_f64(), v8.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return ddim_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -1449,6 +1461,18 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-3.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = W::new(2.0, 0.0);
+        let v5: W = v4 * v2;
+        let v6: W = v3 + v5;
+        let v7: W = v1 * v2;
+        let v8: W = v7 / v6;
+        return [v0.to_f64(), v8.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return dpm1_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -1789,7 +1813,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 27 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1852,11 +1876,11 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v10: N = N::new(9.0, 0.0);
     let v11: W = v10.widen() * v2.widen();
     let v12: N = N::new(12.0, 0.0);
-    let v13: N = v12 * v7;
+    let v13: W = v12.widen() * v7.widen();
     let v14: N = N::new(4.0, 0.0);
     let v15: N = v2.powi(3);
     let v16: N = v14 * v15;
-    let v17: W = v11 - v13.widen() + v16.widen();
+    let v17: W = v11 - v13 + v16.widen();
     let v18: W = v4 * v9;
     let v19: N = N::narrow(v18) / N::narrow(v17);
     let v20: W = v2.widen() - v5.widen();
@@ -1876,7 +1900,7 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 27 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -1918,7 +1942,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 ///
 /// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 27 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2110,6 +2134,11 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -2218,6 +2247,11 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
@@ -2956,6 +2990,21 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v9: W = v8 / v5;
         return [v7.to_f64(), v9.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.3333333333333333, 1.850371707708594e-17);
+        let v1: W = W::new(1.0, 0.0);
+        let v2: W = W::new(2.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 + v4;
+        let v6: W = v0 * v5;
+        let v7: W = v6 / v3;
+        let v8: W = W::new(-0.3333333333333333, -1.850371707708594e-17);
+        let v9: W = v1 - v3;
+        let v10: W = v8 * v9;
+        let v11: W = v10 / v3;
+        return [v7.to_f64(), v11.to_f64()];
+    }
     let v0: N = N::from_f64(t_next);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::new(2.0, 0.0);
@@ -3073,6 +3122,21 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v8: W = v2 - v1;
         let v9: W = v8 / v5;
         return [v7.to_f64(), v9.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.3333333333333333, 1.850371707708594e-17);
+        let v1: W = W::new(1.0, 0.0);
+        let v2: W = W::new(2.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 + v4;
+        let v6: W = v0 * v5;
+        let v7: W = v6 / v3;
+        let v8: W = W::new(-0.3333333333333333, -1.850371707708594e-17);
+        let v9: W = v1 - v3;
+        let v10: W = v8 * v9;
+        let v11: W = v10 / v3;
+        return [v7.to_f64(), v11.to_f64()];
     }
     let v0: N = N::from_f64(t_next);
     let v1: N = N::new(1.0, 0.0);
@@ -3569,6 +3633,30 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v8: W = v4 / v7;
         return [v0.to_f64(), v8.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(3.0, 0.0);
+        let v1: W = W::new(0.3333333333333333, 1.850371707708594e-17);
+        let v2: W = W::new(1.3333333333333333, 7.401486830834377e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v3.square();
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 + v6;
+        let v8: W = W::new(1.0, 0.0);
+        let v9: W = W::new(4.0, 0.0);
+        let v10: W = v9 * v3;
+        let v11: W = v9 * v5;
+        let v12: W = v8 + v10 + v11;
+        let v13: W = v0 * v7;
+        let v14: W = v13 / v12;
+        let v15: W = v8 - v3;
+        let v16: W = W::new(2.0, 0.0);
+        let v17: W = v16 * v3;
+        let v18: W = v8 + v17;
+        let v19: W = v15 * v7;
+        let v20: W = v19 / v18;
+        return [v14.to_f64(), v20.to_f64()];
+    }
     let v0: N = N::new(3.0, 0.0);
     let v1: N = N::new(0.3333333333333333, 1.850371707708594e-17);
     let v2: W = W::new(1.3333333333333333, 7.401486830834377e-17);
@@ -3656,6 +3744,30 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v7: W = v0 + v6;
         let v8: W = v4 / v7;
         return [v0.to_f64(), v8.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(3.0, 0.0);
+        let v1: W = W::new(0.3333333333333333, 1.850371707708594e-17);
+        let v2: W = W::new(1.3333333333333333, 7.401486830834377e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v3.square();
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 + v6;
+        let v8: W = W::new(1.0, 0.0);
+        let v9: W = W::new(4.0, 0.0);
+        let v10: W = v9 * v3;
+        let v11: W = v9 * v5;
+        let v12: W = v8 + v10 + v11;
+        let v13: W = v0 * v7;
+        let v14: W = v13 / v12;
+        let v15: W = v8 - v3;
+        let v16: W = W::new(2.0, 0.0);
+        let v17: W = v16 * v3;
+        let v18: W = v8 + v17;
+        let v19: W = v15 * v7;
+        let v20: W = v19 / v18;
+        return [v14.to_f64(), v20.to_f64()];
     }
     let v0: N = N::new(3.0, 0.0);
     let v1: N = N::new(0.3333333333333333, 1.850371707708594e-17);

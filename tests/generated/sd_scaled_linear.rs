@@ -1365,7 +1365,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1393,17 +1393,17 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::new(500.0, 0.0);
     let v2: N = N::from_f64(t_next);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v6: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v7: N = v6 * v3;
-    let v8: N = v5 * v3;
-    let v9: W = v5.widen() + v7.widen() - v8.widen();
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v6: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v7: W = v6 * v3.widen();
+    let v8: N = N::narrow(v5) * v3;
+    let v9: W = v5 + v7 - v8.widen();
     let v10: W = v9.square();
-    let v11: W = v1.widen() * v4.widen() * v10;
-    let v12: N = v0 - N::narrow(v11);
+    let v11: W = v1.widen() * v4 * v10;
+    let v12: W = v0.widen() - v11;
     let v13: N = N::new(-500.0, 0.0);
-    let v14: W = v13.widen() * v4.widen() * v10;
+    let v14: W = v13.widen() * v4 * v10;
     [v12.to_f64(), v14.to_f64()]
 }
 /// `euler_step_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -1412,7 +1412,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1425,7 +1425,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1445,7 +1445,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1477,18 +1477,18 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::new(500.0, 0.0);
     let v2: N = N::from_f64(t_next);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v6: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v7: N = v6 * v3;
-    let v8: N = v5 * v3;
-    let v9: W = v5.widen() + v7.widen() - v8.widen();
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v6: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v7: W = v6 * v3.widen();
+    let v8: N = N::narrow(v5) * v3;
+    let v9: W = v5 + v7 - v8.widen();
     let v10: W = v9.square();
-    let v11: W = v1.widen() * v4.widen() * v10;
-    let v12: N = v0 - N::narrow(v11);
+    let v11: W = v1.widen() * v4 * v10;
+    let v12: W = v0.widen() - v11;
     let v13: N = N::new(-1000.0, 0.0);
-    let v14: W = v13.widen() * v4.widen() * v10;
-    let v15: N = v4.abs();
+    let v14: W = v13.widen() * v4 * v10;
+    let v15: N = N::narrow(v4).abs();
     let v16: N = v15.sqrt();
     let v17: N = N::new(0.85, 2.2204460492503132e-17);
     let v18: N = N::new(1.7, 4.4408920985006264e-17);
@@ -1510,7 +1510,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1529,7 +1529,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1618,6 +1618,56 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v46: W = v45 - v44;
         let v47: W = v21 * v46;
         return [v20.to_f64(), v47.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: W = W::new(43.81780460041329, -4.298200405595886e-16);
+        let v2: W = W::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v3: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 * v4;
+        let v6: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: W = v6 * v4;
+        let v8: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: W = v4.square();
+        let v10: W = v8 * v9;
+        let v11: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: W = v11 * v9;
+        let v13: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: W = v4.powi(3);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: W = v16 * v14;
+        let v18: W = v1 - v2 - v5 + v7 + v10 - v12 - v15 + v17;
+        let v19: W = v0 * v18;
+        let v20: W = v19.exp();
+        let v21: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v22: W = v8 * v4;
+        let v23: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v24: W = v23 * v4;
+        let v25: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v26: W = v25 * v9;
+        let v27: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v28: W = v27 * v9;
+        let v29: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v30: W = v29 * v14;
+        let v31: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v32: W = v31 * v14;
+        let v33: W = v22 - v24 - v26 + v28 + v30 - v32;
+        let v34: W = v0 * v33;
+        let v35: W = v34.exp_m1();
+        let v36: W = v21 * v35;
+        let v37: W = W::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v38: W = v5 - v7 - v10 + v12 + v15 - v17;
+        let v39: W = v0 * v38;
+        let v40: W = v39.exp();
+        let v41: W = -v35;
+        let v42: W = v41.sqrt();
+        let v43: W = v37 * v40 * v42;
+        let v44: W = -v36;
+        let v45: W = v44 - v43;
+        let v46: W = v45 / v40;
+        return [v20.to_f64(), v46.to_f64()];
     }
     let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: N = N::from_f64(t);
@@ -1796,6 +1846,56 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v46: W = v45 - v44;
         let v47: W = v21 * v46;
         return [v20.to_f64(), v47.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: W = W::new(43.81780460041329, -4.298200405595886e-16);
+        let v2: W = W::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v3: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 * v4;
+        let v6: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: W = v6 * v4;
+        let v8: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: W = v4.square();
+        let v10: W = v8 * v9;
+        let v11: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: W = v11 * v9;
+        let v13: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: W = v4.powi(3);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: W = v16 * v14;
+        let v18: W = v1 - v2 - v5 + v7 + v10 - v12 - v15 + v17;
+        let v19: W = v0 * v18;
+        let v20: W = v19.exp();
+        let v21: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v22: W = v8 * v4;
+        let v23: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v24: W = v23 * v4;
+        let v25: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v26: W = v25 * v9;
+        let v27: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v28: W = v27 * v9;
+        let v29: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v30: W = v29 * v14;
+        let v31: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v32: W = v31 * v14;
+        let v33: W = v22 - v24 - v26 + v28 + v30 - v32;
+        let v34: W = v0 * v33;
+        let v35: W = v34.exp_m1();
+        let v36: W = v21 * v35;
+        let v37: W = W::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v38: W = v5 - v7 - v10 + v12 + v15 - v17;
+        let v39: W = v0 * v38;
+        let v40: W = v39.exp();
+        let v41: W = -v35;
+        let v42: W = v41.sqrt();
+        let v43: W = v37 * v40 * v42;
+        let v44: W = -v36;
+        let v45: W = v44 - v43;
+        let v46: W = v45 / v40;
+        return [v20.to_f64(), v46.to_f64()];
     }
     let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: N = N::from_f64(t);
@@ -2282,7 +2382,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2317,34 +2417,34 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t_next);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() - v3.widen();
-    let v5: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v6: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v7: W = v6.widen() * v3.widen();
-    let v8: N = v5 * v3;
-    let v9: W = v5.widen() + v7 - v8.widen();
-    let v10: N = N::narrow(v9).square();
-    let v11: W = v1.widen() * v4 * v10.widen();
-    let v12: N = v0 - N::narrow(v11);
-    let v13: N = N::new(0.425, 1.1102230246251566e-17);
-    let v14: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v5: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v6: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v7: W = v6 * v3.widen();
+    let v8: N = N::narrow(v5) * v3;
+    let v9: W = v5 + v7 - v8.widen();
+    let v10: W = v9.square();
+    let v11: W = v1.widen() * v4 * v10;
+    let v12: W = v0.widen() - v11;
+    let v13: W = W::new(0.425, 1.1102230246251566e-17);
+    let v14: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v15: N = N::new(27.93385043276347, 8.806216697534251e-16);
     let v16: W = v15.widen() * v3.widen();
     let v17: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v18: N = v17 * v3;
+    let v18: W = v17.widen() * v3.widen();
     let v19: N = N::new(55.86770086552694, 1.7612433395068501e-15);
     let v20: N = v3.square();
-    let v21: N = v19 * v20;
+    let v21: W = v19.widen() * v20.widen();
     let v22: N = N::new(112.39159777314316, 5.55517367893788e-15);
     let v23: W = v22.widen() * v20.widen();
     let v24: N = N::new(159.38726423400334, -4.088384519253407e-16);
     let v25: N = v3.powi(3);
-    let v26: N = v24 * v25;
+    let v26: W = v24.widen() * v25.widen();
     let v27: N = N::new(107.43528866252466, 5.69726452710306e-15);
     let v28: N = v27 * v25;
-    let v29: W = v16 - v18.widen() - v21.widen() + v23 + v26.widen() - v28.widen();
-    let v30: W = v14.widen() * v29;
+    let v29: W = v16 - v18 - v21 + v23 + v26 - v28.widen();
+    let v30: W = v14 * v29;
     let v31: W = N::exp_kept(v30);
-    let v32: W = v13.widen() * v31;
+    let v32: W = v13 * v31;
     let v33: N = N::new(0.85, 2.2204460492503132e-17);
     let v34: W = v33.widen() * v3.widen() * v31;
     let v35: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
@@ -2353,7 +2453,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v38: W = v37.widen() * v20.widen() * v31;
     let v39: W = v35 * v20.widen() * v31;
     let v40: N = N::new(9.311283477587823, 8.856595030512252e-16);
-    let v41: N = v40 * v3;
+    let v41: W = v40.widen() * v3.widen();
     let v42: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v43: N = v42 * v3;
     let v44: W = W::new(18.622566955175646, 1.7713190061024504e-15);
@@ -2364,35 +2464,34 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v49: N = v48 * v25;
     let v50: N = N::new(35.81176288750822, -2.837863396032981e-15);
     let v51: N = v50 * v25;
-    let v52: W = v41.widen() - v43.widen() - v45.widen() + v47.widen() + v49.widen()
+    let v52: W = v41 - v43.widen() - v45.widen() + v47.widen() + v49.widen()
         - v51.widen();
-    let v53: N = v14 * N::narrow(v52);
-    let v54: N = v53.exp();
+    let v53: W = v14 * v52;
+    let v54: W = N::exp_kept(v53);
     let v55: W = v44 * v3.widen();
     let v56: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v57: N = v56 * v3;
-    let v58: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v59: N = v58 * v20;
+    let v57: W = v56.widen() * v3.widen();
+    let v58: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v59: W = v58 * v20.widen();
     let v60: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v61: N = v60 * v20;
+    let v61: W = v60.widen() * v20.widen();
     let v62: N = N::new(106.25817615600222, 4.464392603783774e-15);
     let v63: N = v62 * v25;
     let v64: N = N::new(71.62352577501645, -5.675726792065962e-15);
     let v65: N = v64 * v25;
-    let v66: W = v55 - v57.widen() - v59.widen() + v61.widen() + v63.widen()
-        - v65.widen();
-    let v67: N = v14 * N::narrow(v66);
+    let v66: W = v55 - v57 - v59 + v61 + v63.widen() - v65.widen();
+    let v67: N = N::narrow(v14) * N::narrow(v66);
     let v68: N = v67.exp_m1();
-    let v69: W = v13.widen() * v54.widen() * v68.widen();
-    let v70: W = v33.widen() * v3.widen() * v54.widen() * v68.widen();
-    let v71: W = v35 * v3.widen() * v54.widen() * v68.widen();
-    let v72: W = v37.widen() * v20.widen() * v54.widen() * v68.widen();
-    let v73: W = v35 * v20.widen() * v54.widen() * v68.widen();
+    let v69: W = v13 * v54 * v68.widen();
+    let v70: W = v33.widen() * v3.widen() * v54 * v68.widen();
+    let v71: W = v35 * v3.widen() * v54 * v68.widen();
+    let v72: W = v37.widen() * v20.widen() * v54 * v68.widen();
+    let v73: W = v35 * v20.widen() * v54 * v68.widen();
     let v74: W = v32 - v34 + v36 + v38 - v39 - v69 + v70 - v71 - v72 + v73;
     let v75: N = -v68;
-    let v76: W = v75.widen().sqrt();
+    let v76: N = v75.sqrt();
     let v77: W = v4 * v74;
-    let v78: W = v54.widen() * v76;
+    let v78: W = v54 * v76.widen();
     let v79: W = v77 / v78;
     [v12.to_f64(), v79.to_f64()]
 }
@@ -2402,7 +2501,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2440,7 +2539,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2467,7 +2566,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 45 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2506,34 +2605,34 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t_next);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() - v3.widen();
-    let v5: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v6: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v7: W = v6.widen() * v3.widen();
-    let v8: N = v5 * v3;
-    let v9: W = v5.widen() + v7 - v8.widen();
-    let v10: N = N::narrow(v9).square();
-    let v11: W = v1.widen() * v4 * v10.widen();
-    let v12: N = v0 - N::narrow(v11);
-    let v13: N = N::new(0.85, 2.2204460492503132e-17);
-    let v14: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v5: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v6: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v7: W = v6 * v3.widen();
+    let v8: N = N::narrow(v5) * v3;
+    let v9: W = v5 + v7 - v8.widen();
+    let v10: W = v9.square();
+    let v11: W = v1.widen() * v4 * v10;
+    let v12: W = v0.widen() - v11;
+    let v13: W = W::new(0.85, 2.2204460492503132e-17);
+    let v14: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v15: N = N::new(27.93385043276347, 8.806216697534251e-16);
     let v16: W = v15.widen() * v3.widen();
     let v17: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v18: N = v17 * v3;
+    let v18: W = v17.widen() * v3.widen();
     let v19: N = N::new(55.86770086552694, 1.7612433395068501e-15);
     let v20: N = v3.square();
-    let v21: N = v19 * v20;
+    let v21: W = v19.widen() * v20.widen();
     let v22: N = N::new(112.39159777314316, 5.55517367893788e-15);
     let v23: W = v22.widen() * v20.widen();
     let v24: N = N::new(159.38726423400334, -4.088384519253407e-16);
     let v25: N = v3.powi(3);
-    let v26: N = v24 * v25;
+    let v26: W = v24.widen() * v25.widen();
     let v27: N = N::new(107.43528866252466, 5.69726452710306e-15);
     let v28: N = v27 * v25;
-    let v29: W = v16 - v18.widen() - v21.widen() + v23 + v26.widen() - v28.widen();
-    let v30: W = v14.widen() * v29;
+    let v29: W = v16 - v18 - v21 + v23 + v26 - v28.widen();
+    let v30: W = v14 * v29;
     let v31: W = N::exp_kept(v30);
-    let v32: W = v13.widen() * v31;
+    let v32: W = v13 * v31;
     let v33: N = N::new(1.7, 4.4408920985006264e-17);
     let v34: W = v33.widen() * v3.widen() * v31;
     let v35: W = W::new(6.387487769068525, 2.4281336150056064e-16);
@@ -2542,7 +2641,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v38: W = v37.widen() * v20.widen() * v31;
     let v39: W = v35 * v20.widen() * v31;
     let v40: N = N::new(9.311283477587823, 8.856595030512252e-16);
-    let v41: N = v40 * v3;
+    let v41: W = v40.widen() * v3.widen();
     let v42: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v43: N = v42 * v3;
     let v44: W = W::new(18.622566955175646, 1.7713190061024504e-15);
@@ -2553,45 +2652,44 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v49: N = v48 * v25;
     let v50: N = N::new(35.81176288750822, -2.837863396032981e-15);
     let v51: N = v50 * v25;
-    let v52: W = v41.widen() - v43.widen() - v45.widen() + v47.widen() + v49.widen()
+    let v52: W = v41 - v43.widen() - v45.widen() + v47.widen() + v49.widen()
         - v51.widen();
-    let v53: N = v14 * N::narrow(v52);
-    let v54: N = v53.exp();
+    let v53: W = v14 * v52;
+    let v54: W = N::exp_kept(v53);
     let v55: W = v44 * v3.widen();
     let v56: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v57: N = v56 * v3;
-    let v58: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v59: N = v58 * v20;
+    let v57: W = v56.widen() * v3.widen();
+    let v58: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v59: W = v58 * v20.widen();
     let v60: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v61: N = v60 * v20;
+    let v61: W = v60.widen() * v20.widen();
     let v62: N = N::new(106.25817615600222, 4.464392603783774e-15);
     let v63: N = v62 * v25;
     let v64: N = N::new(71.62352577501645, -5.675726792065962e-15);
     let v65: N = v64 * v25;
-    let v66: W = v55 - v57.widen() - v59.widen() + v61.widen() + v63.widen()
-        - v65.widen();
-    let v67: N = v14 * N::narrow(v66);
+    let v66: W = v55 - v57 - v59 + v61 + v63.widen() - v65.widen();
+    let v67: N = N::narrow(v14) * N::narrow(v66);
     let v68: N = v67.exp_m1();
-    let v69: W = v13.widen() * v54.widen() * v68.widen();
-    let v70: W = v33.widen() * v3.widen() * v54.widen() * v68.widen();
-    let v71: W = v35 * v3.widen() * v54.widen() * v68.widen();
-    let v72: W = v37.widen() * v20.widen() * v54.widen() * v68.widen();
-    let v73: W = v35 * v20.widen() * v54.widen() * v68.widen();
+    let v69: W = v13 * v54 * v68.widen();
+    let v70: W = v33.widen() * v3.widen() * v54 * v68.widen();
+    let v71: W = v35 * v3.widen() * v54 * v68.widen();
+    let v72: W = v37.widen() * v20.widen() * v54 * v68.widen();
+    let v73: W = v35 * v20.widen() * v54 * v68.widen();
     let v74: W = v32 - v34 + v36 + v38 - v39 - v69 + v70 - v71 - v72 + v73;
     let v75: N = -v68;
-    let v76: W = v75.widen().sqrt();
+    let v76: N = v75.sqrt();
     let v77: W = v4 * v74;
-    let v78: W = v54.widen() * v76;
+    let v78: W = v54 * v76.widen();
     let v79: W = v77 / v78;
     let v80: N = N::narrow(v4).abs();
     let v81: N = v80.sqrt();
     let v82: N = v33 * v3;
-    let v83: N = v37 * v20;
-    let v84: N = N::narrow(v35) * v3;
+    let v83: W = v37.widen() * v20.widen();
+    let v84: W = v35 * v3.widen();
     let v85: N = N::narrow(v35) * v20;
-    let v86: W = v13.widen() - v82.widen() + v83.widen() + v84.widen() - v85.widen();
-    let v87: W = N::sqrt_kept(v86);
-    let v88: W = v81.widen() * v87;
+    let v86: W = v13 - v82.widen() + v83 + v84 - v85.widen();
+    let v87: N = N::sqrt_of(v86);
+    let v88: N = v81 * v87;
     [v12.to_f64(), v79.to_f64(), v88.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -2600,7 +2698,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 45 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2652,7 +2750,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 45 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2747,6 +2845,55 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v45: W = v39 - v44;
         let v46: W = v21 * v45;
         return [v20.to_f64(), v46.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: W = W::new(43.81780460041329, -4.298200405595886e-16);
+        let v2: W = W::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v3: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 * v4;
+        let v6: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: W = v6 * v4;
+        let v8: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: W = v4.square();
+        let v10: W = v8 * v9;
+        let v11: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: W = v11 * v9;
+        let v13: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: W = v4.powi(3);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: W = v16 * v14;
+        let v18: W = v1 - v2 - v5 + v7 + v10 - v12 - v15 + v17;
+        let v19: W = v0 * v18;
+        let v20: W = v19.exp();
+        let v21: W = W::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v22: W = v5 - v7 - v10 + v12 + v15 - v17;
+        let v23: W = v0 * v22;
+        let v24: W = v23.exp();
+        let v25: W = v21 * v24;
+        let v26: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v27: W = v8 * v4;
+        let v28: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v29: W = v28 * v4;
+        let v30: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v31: W = v30 * v9;
+        let v32: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v33: W = v32 * v9;
+        let v34: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v35: W = v34 * v14;
+        let v36: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v37: W = v36 * v14;
+        let v38: W = v27 - v29 - v31 + v33 + v35 - v37;
+        let v39: W = v0 * v38;
+        let v40: W = v39.exp_m1();
+        let v41: W = -v40;
+        let v42: W = v41.sqrt();
+        let v43: W = v26 * v42;
+        let v44: W = v25 - v43;
+        let v45: W = v44 / v24;
+        return [v20.to_f64(), v45.to_f64()];
     }
     let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: N = N::from_f64(t);
@@ -2923,6 +3070,55 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v45: W = v39 - v44;
         let v46: W = v21 * v45;
         return [v20.to_f64(), v46.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: W = W::new(43.81780460041329, -4.298200405595886e-16);
+        let v2: W = W::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v3: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 * v4;
+        let v6: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: W = v6 * v4;
+        let v8: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: W = v4.square();
+        let v10: W = v8 * v9;
+        let v11: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: W = v11 * v9;
+        let v13: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: W = v4.powi(3);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: W = v16 * v14;
+        let v18: W = v1 - v2 - v5 + v7 + v10 - v12 - v15 + v17;
+        let v19: W = v0 * v18;
+        let v20: W = v19.exp();
+        let v21: W = W::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v22: W = v5 - v7 - v10 + v12 + v15 - v17;
+        let v23: W = v0 * v22;
+        let v24: W = v23.exp();
+        let v25: W = v21 * v24;
+        let v26: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v27: W = v8 * v4;
+        let v28: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v29: W = v28 * v4;
+        let v30: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v31: W = v30 * v9;
+        let v32: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v33: W = v32 * v9;
+        let v34: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v35: W = v34 * v14;
+        let v36: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v37: W = v36 * v14;
+        let v38: W = v27 - v29 - v31 + v33 + v35 - v37;
+        let v39: W = v0 * v38;
+        let v40: W = v39.exp_m1();
+        let v41: W = -v40;
+        let v42: W = v41.sqrt();
+        let v43: W = v26 * v42;
+        let v44: W = v25 - v43;
+        let v45: W = v44 / v24;
+        return [v20.to_f64(), v45.to_f64()];
     }
     let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: N = N::from_f64(t);
@@ -4329,6 +4525,51 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v42: W = v0 * v41;
         return [v22.to_f64(), v42.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v2: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v6: W = v5 * v3;
+        let v7: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v8: W = v3.square();
+        let v9: W = v7 * v8;
+        let v10: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v11: W = v10 * v8;
+        let v12: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v13: W = v3.powi(3);
+        let v14: W = v12 * v13;
+        let v15: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v16: W = v15 * v13;
+        let v17: W = v4 - v6 - v9 + v11 + v14 - v16;
+        let v18: W = v1 * v17;
+        let v19: W = v18.exp_m1();
+        let v20: W = -v19;
+        let v21: W = v20.sqrt();
+        let v22: W = v0 / v21;
+        let v23: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v24: W = v23 * v21;
+        let v25: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v26: W = v25 * v3;
+        let v27: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v28: W = v27 * v3;
+        let v29: W = v2 * v8;
+        let v30: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v31: W = v30 * v8;
+        let v32: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v33: W = v32 * v13;
+        let v34: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v35: W = v34 * v13;
+        let v36: W = v26 - v28 - v29 + v31 + v33 - v35;
+        let v37: W = v1 * v36;
+        let v38: W = v37.exp();
+        let v39: W = v0 * v38;
+        let v40: W = v24 - v39;
+        let v41: W = v40 / v21;
+        return [v22.to_f64(), v41.to_f64()];
+    }
     let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v2: N = N::from_f64(t_next);
@@ -4520,6 +4761,51 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v41: W = v38 - v40;
         let v42: W = v0 * v41;
         return [v22.to_f64(), v42.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v2: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v6: W = v5 * v3;
+        let v7: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v8: W = v3.square();
+        let v9: W = v7 * v8;
+        let v10: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v11: W = v10 * v8;
+        let v12: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v13: W = v3.powi(3);
+        let v14: W = v12 * v13;
+        let v15: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v16: W = v15 * v13;
+        let v17: W = v4 - v6 - v9 + v11 + v14 - v16;
+        let v18: W = v1 * v17;
+        let v19: W = v18.exp_m1();
+        let v20: W = -v19;
+        let v21: W = v20.sqrt();
+        let v22: W = v0 / v21;
+        let v23: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v24: W = v23 * v21;
+        let v25: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v26: W = v25 * v3;
+        let v27: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v28: W = v27 * v3;
+        let v29: W = v2 * v8;
+        let v30: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v31: W = v30 * v8;
+        let v32: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v33: W = v32 * v13;
+        let v34: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v35: W = v34 * v13;
+        let v36: W = v26 - v28 - v29 + v31 + v33 - v35;
+        let v37: W = v1 * v36;
+        let v38: W = v37.exp();
+        let v39: W = v0 * v38;
+        let v40: W = v24 - v39;
+        let v41: W = v40 / v21;
+        return [v22.to_f64(), v41.to_f64()];
     }
     let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
@@ -5071,6 +5357,70 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     if t == 0.0 && t_next == 1.0 {
         return [0.06897871404436264, 0.0];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: W = W::new(43.81780460041329, -4.298200405595886e-16);
+        let v2: W = W::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v3: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 * v4;
+        let v6: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: W = v6 * v4;
+        let v8: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: W = v4.square();
+        let v10: W = v8 * v9;
+        let v11: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: W = v11 * v9;
+        let v13: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: W = v4.powi(3);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: W = v16 * v14;
+        let v18: W = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: W = v0 * v18;
+        let v20: W = v19.exp();
+        let v21: W = W::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v22: W = v8 * v4;
+        let v23: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v24: W = v23 * v4;
+        let v25: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v26: W = v25 * v9;
+        let v27: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v28: W = v27 * v9;
+        let v29: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v30: W = v29 * v14;
+        let v31: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v32: W = v31 * v14;
+        let v33: W = v22 - v24 - v26 + v28 + v30 - v32;
+        let v34: W = v0 * v33;
+        let v35: W = v34.exp_m1();
+        let v36: W = -v35;
+        let v37: W = v36.sqrt();
+        let v38: W = v37.abs();
+        let v39: W = v21 * v38;
+        let v40: W = v20 + v39;
+        let v41: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v42: W = v41 * v35;
+        let v43: W = v5 - v7 - v10 + v12 + v15 - v17;
+        let v44: W = v0 * v43;
+        let v45: W = v44.exp();
+        let v46: W = v21 * v45 * v38;
+        let v47: W = -v42;
+        let v48: W = v47 - v46;
+        let v49: W = W::new(500.0, 0.0);
+        let v50: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+        let v51: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+        let v52: W = v51 * v4;
+        let v53: W = v50 * v4;
+        let v54: W = v50 + v52 - v53;
+        let v55: W = v54.square();
+        let v56: W = v49 * v45 * v35 * v55;
+        let v57: W = v45.powi(3);
+        let v58: W = v49 * v57 * v55;
+        let v59: W = v56 - v58;
+        let v60: W = v48 / v59;
+        return [v40.to_f64(), v60.to_f64()];
+    }
     let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v2: N = N::from_f64(t);
@@ -5257,6 +5607,70 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     }
     if t == 0.0 && t_next == 1.0 {
         return [0.06897871404436264, 0.0];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: W = W::new(43.81780460041329, -4.298200405595886e-16);
+        let v2: W = W::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v3: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 * v4;
+        let v6: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: W = v6 * v4;
+        let v8: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: W = v4.square();
+        let v10: W = v8 * v9;
+        let v11: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: W = v11 * v9;
+        let v13: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: W = v4.powi(3);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: W = v16 * v14;
+        let v18: W = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: W = v0 * v18;
+        let v20: W = v19.exp();
+        let v21: W = W::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v22: W = v8 * v4;
+        let v23: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v24: W = v23 * v4;
+        let v25: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v26: W = v25 * v9;
+        let v27: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v28: W = v27 * v9;
+        let v29: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v30: W = v29 * v14;
+        let v31: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v32: W = v31 * v14;
+        let v33: W = v22 - v24 - v26 + v28 + v30 - v32;
+        let v34: W = v0 * v33;
+        let v35: W = v34.exp_m1();
+        let v36: W = -v35;
+        let v37: W = v36.sqrt();
+        let v38: W = v37.abs();
+        let v39: W = v21 * v38;
+        let v40: W = v20 + v39;
+        let v41: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v42: W = v41 * v35;
+        let v43: W = v5 - v7 - v10 + v12 + v15 - v17;
+        let v44: W = v0 * v43;
+        let v45: W = v44.exp();
+        let v46: W = v21 * v45 * v38;
+        let v47: W = -v42;
+        let v48: W = v47 - v46;
+        let v49: W = W::new(500.0, 0.0);
+        let v50: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+        let v51: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+        let v52: W = v51 * v4;
+        let v53: W = v50 * v4;
+        let v54: W = v50 + v52 - v53;
+        let v55: W = v54.square();
+        let v56: W = v49 * v45 * v35 * v55;
+        let v57: W = v45.powi(3);
+        let v58: W = v49 * v57 * v55;
+        let v59: W = v56 - v58;
+        let v60: W = v48 / v59;
+        return [v40.to_f64(), v60.to_f64()];
     }
     let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
@@ -6248,8 +6662,55 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v46: W = v41 - v45;
         return [v39.to_f64(), v46.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.06897871404436264, 0.9976181318564664];
+    if t_next == 1.0 {
+        let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: W = W::new(43.81780460041329, -4.298200405595886e-16);
+        let v2: W = W::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v3: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 * v4;
+        let v6: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: W = v6 * v4;
+        let v8: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: W = v4.square();
+        let v10: W = v8 * v9;
+        let v11: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: W = v11 * v9;
+        let v13: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: W = v4.powi(3);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: W = v16 * v14;
+        let v18: W = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: W = v0 * v18;
+        let v20: W = v19.exp();
+        let v21: W = W::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v22: W = v8 * v4;
+        let v23: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v24: W = v23 * v4;
+        let v25: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v26: W = v25 * v9;
+        let v27: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v28: W = v27 * v9;
+        let v29: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v30: W = v29 * v14;
+        let v31: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v32: W = v31 * v14;
+        let v33: W = v22 - v24 - v26 + v28 + v30 - v32;
+        let v34: W = v0 * v33;
+        let v35: W = v34.exp_m1();
+        let v36: W = -v35;
+        let v37: W = v36.sqrt();
+        let v38: W = v21 * v37;
+        let v39: W = v20 + v38;
+        let v40: W = v5 - v7 - v10 + v12 + v15 - v17;
+        let v41: W = v0 * v40;
+        let v42: W = v41.exp();
+        let v43: W = v21 * v42;
+        let v44: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v45: W = v44 * v37;
+        let v46: W = v43 - v45;
+        return [v39.to_f64(), v46.to_f64()];
     }
     let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
@@ -6417,8 +6878,55 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v46: W = v41 - v45;
         return [v39.to_f64(), v46.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.06897871404436264, 0.9976181318564664];
+    if t_next == 1.0 {
+        let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: W = W::new(43.81780460041329, -4.298200405595886e-16);
+        let v2: W = W::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v3: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 * v4;
+        let v6: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: W = v6 * v4;
+        let v8: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: W = v4.square();
+        let v10: W = v8 * v9;
+        let v11: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: W = v11 * v9;
+        let v13: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: W = v4.powi(3);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: W = v16 * v14;
+        let v18: W = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: W = v0 * v18;
+        let v20: W = v19.exp();
+        let v21: W = W::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v22: W = v8 * v4;
+        let v23: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v24: W = v23 * v4;
+        let v25: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v26: W = v25 * v9;
+        let v27: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v28: W = v27 * v9;
+        let v29: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v30: W = v29 * v14;
+        let v31: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v32: W = v31 * v14;
+        let v33: W = v22 - v24 - v26 + v28 + v30 - v32;
+        let v34: W = v0 * v33;
+        let v35: W = v34.exp_m1();
+        let v36: W = -v35;
+        let v37: W = v36.sqrt();
+        let v38: W = v21 * v37;
+        let v39: W = v20 + v38;
+        let v40: W = v5 - v7 - v10 + v12 + v15 - v17;
+        let v41: W = v0 * v40;
+        let v42: W = v41.exp();
+        let v43: W = v21 * v42;
+        let v44: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v45: W = v44 * v37;
+        let v46: W = v43 - v45;
+        return [v39.to_f64(), v46.to_f64()];
     }
     let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);

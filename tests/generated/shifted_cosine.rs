@@ -1363,7 +1363,7 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 30 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 33 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1390,6 +1390,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(0.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
+    }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
     if t < 0.5 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
@@ -1444,17 +1447,17 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
+    let v2: W = v0 * v1.widen();
     let v3: N = N::from_f64(t);
-    let v4: W = v0.widen() * v3.widen();
+    let v4: W = v0 * v3.widen();
     let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v6: W = v5 * v3.widen();
     let v7: W = v6.cos();
     let v8: W = v7.square();
-    let v9: W = v0.widen() * v3.widen() * v8;
-    let v10: W = v0.widen() * v1.widen() * v8;
+    let v9: W = v0 * v3.widen() * v8;
+    let v10: W = v0 * v1.widen() * v8;
     let v11: N = N::new(4.0, 0.0);
     let v12: W = N::sin_kept(v6);
     let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
@@ -1473,7 +1476,7 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v26: W = v21.widen() * v12 * v8 * v20 * v24;
     let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
     let v28: W = v26 - v25;
-    let v29: N = N::narrow(v27) / N::narrow(v28);
+    let v29: W = v27 / v28;
     let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v31: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v32: W = v31 * v3.widen();
@@ -1489,6 +1492,46 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v42: W = v40 / v41;
     [v29.to_f64(), v42.to_f64()]
 }
+/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: N = N::new(4.0, 0.0);
+    let v6: W = v1.widen() * v2.widen();
+    let v7: N = N::sin_of(v6);
+    let v8: N = v7.square();
+    let v9: W = v5.widen() * v8.widen();
+    let v10: W = v5.widen() - v9;
+    let v11: W = v6.cos();
+    let v12: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v13: N = N::new(2.0, 0.0);
+    let v14: W = v6.tan();
+    let v15: W = v0.widen() / v14;
+    let v16: W = v15.ln();
+    let v17: W = v13.widen() * v16;
+    let v18: W = v12 - v17;
+    let v19: W = v18.sigmoid();
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: N = v21 * v8;
+    let v23: W = v5.widen() - v22.widen();
+    let v24: W = v23.sqrt();
+    let v25: W = v24.powi(3);
+    let v26: W = v1.widen() * v4 * v10;
+    let v27: W = v11 * v20 * v25;
+    let v28: W = v26 / v27;
+    let v29: W = v0.widen() - v28;
+    let v30: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v31: W = v30.widen() * v4 * v10;
+    let v32: N = N::narrow(v31) / N::narrow(v27);
+    [v29.to_f64(), v32.to_f64()]
+}
 /// `euler_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
 /// ```text
@@ -1497,7 +1540,7 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 30 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 33 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1531,7 +1574,7 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 ///
 /// Runs its stable form in `f64`, with the 30 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 33 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1560,7 +1603,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Runs its stable form in `f64`, with the 35 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 44 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1587,6 +1630,12 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(0.0, 0.0);
         return [v0.to_f64(), v1.to_f64(), v1.to_f64()];
+    }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_score_coefficients_upper::<
+            N,
+            W,
+        >(1.0 - t, 1.0 - t_next);
     }
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
@@ -1679,7 +1728,7 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v26: W = v21.widen() * v12 * v8 * v20 * v24;
     let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
     let v28: W = v26 - v25;
-    let v29: N = N::narrow(v27) / N::narrow(v28);
+    let v29: W = v27 / v28;
     let v30: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v31: W = v30 * v3.widen();
     let v32: W = N::sin_kept(v31);
@@ -1704,6 +1753,57 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v51: W = v43 * v50.widen();
     [v29.to_f64(), v41.to_f64(), v51.to_f64()]
 }
+/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: N = N::new(4.0, 0.0);
+    let v6: W = v1 * v2.widen();
+    let v7: N = N::sin_of(v6);
+    let v8: N = v7.square();
+    let v9: W = v5.widen() * v8.widen();
+    let v10: W = v5.widen() - v9;
+    let v11: W = v6.cos();
+    let v12: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v13: N = N::new(2.0, 0.0);
+    let v14: W = v6.tan();
+    let v15: W = v0.widen() / v14;
+    let v16: W = v15.ln();
+    let v17: W = v13.widen() * v16;
+    let v18: W = v12 - v17;
+    let v19: W = v18.sigmoid();
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: N = v21 * v8;
+    let v23: W = v5.widen() - v22.widen();
+    let v24: W = v23.sqrt();
+    let v25: W = v24.powi(3);
+    let v26: W = v1 * v4 * v10;
+    let v27: W = v11 * v20 * v25;
+    let v28: W = v26 / v27;
+    let v29: W = v0.widen() - v28;
+    let v30: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v31: W = v30.widen() * v4 * v10;
+    let v32: N = N::narrow(v31) / N::narrow(v27);
+    let v33: N = N::narrow(v4).abs();
+    let v34: N = v33.sqrt();
+    let v35: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v36: N = v7.powi(3);
+    let v37: W = v21.widen() * v36.widen();
+    let v38: W = v5.widen() * v7.widen();
+    let v39: W = v37 - v38;
+    let v40: W = v35 * v11;
+    let v41: N = N::narrow(v40) / N::narrow(v39);
+    let v42: N = v41.sqrt();
+    let v43: N = v34 * v42;
+    [v29.to_f64(), v32.to_f64(), v43.to_f64()]
+}
 /// `euler_maruyama_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
 /// ```text
@@ -1712,7 +1812,7 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 35 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 44 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1773,7 +1873,7 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 35 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 44 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1870,6 +1970,22 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v10: W = v9.sqrt();
         let v11: W = W::new(0.0, 0.0);
         return [v10.to_f64(), v11.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.ln();
+        let v7: W = v1 * v6;
+        let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v9: W = v7 - v8;
+        let v10: W = v9.sigmoid();
+        let v11: W = v10.sqrt();
+        let v12: W = -v11;
+        return [v0.to_f64(), v12.to_f64()];
     }
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
@@ -2027,6 +2143,22 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v10: W = v9.sqrt();
         let v11: W = W::new(0.0, 0.0);
         return [v10.to_f64(), v11.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.ln();
+        let v7: W = v1 * v6;
+        let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v9: W = v7 - v8;
+        let v10: W = v9.sigmoid();
+        let v11: W = v10.sqrt();
+        let v12: W = -v11;
+        return [v0.to_f64(), v12.to_f64()];
     }
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
@@ -2559,7 +2691,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 30 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 33 of its 48 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 32 of its 48 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2594,8 +2726,17 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.5 {
+    if t < 0.25 {
         return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.3125 {
+        return euler_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.375 {
+        return euler_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
     }
     let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
@@ -2648,14 +2789,126 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v48: W = v46 / v47;
     [v29.to_f64(), v48.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
+    let v2: N = v0 * v1;
+    let v3: N = N::from_f64(t);
+    let v4: W = v0.widen() * v3.widen();
+    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: N = v5 * v3;
+    let v7: N = v6.cos();
+    let v8: W = v7.widen().square();
+    let v9: W = v0.widen() * v3.widen() * v8;
+    let v10: W = v0.widen() * v1.widen() * v8;
+    let v11: N = N::new(4.0, 0.0);
+    let v12: N = v6.sin();
+    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: N = v6.tan();
+    let v16: N = v15.ln();
+    let v17: N = v14 * v16;
+    let v18: N = v13 - v17;
+    let v19: N = v18.sigmoid();
+    let v20: N = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8;
+    let v23: W = v11.widen() - v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12.widen() * v20.widen() * v24;
+    let v26: W = v21.widen() * v12.widen() * v8 * v20.widen() * v24;
+    let v27: W = v2.widen() - v4 + v9 - v10 - v25 + v26;
+    let v28: W = v26 - v25;
+    let v29: N = N::narrow(v27) / N::narrow(v28);
+    let v30: W = v1.widen() - v3.widen();
+    let v31: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v32: W = v7.widen().powi(3);
+    let v33: W = v31 * v12.widen() * v32 * v20.widen();
+    let v34: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v35: W = v34 * v12.widen() * v7.widen() * v20.widen();
+    let v36: N = v17 - v13;
+    let v37: N = v36.sigmoid();
+    let v38: N = v37.sqrt();
+    let v39: W = v0.widen() * v38.widen() * v23;
+    let v40: W = v0.widen() * v8 * v38.widen() * v23;
+    let v41: W = v33 - v35 - v39 + v40;
+    let v42: W = v24.powi(3);
+    let v43: W = v21.widen() * v12.widen() * v8 * v42;
+    let v44: W = v11.widen() * v12.widen() * v42;
+    let v45: W = v43 - v44;
+    let v46: W = v30 * v41;
+    let v47: W = v20.widen() * v45;
+    let v48: W = v46 / v47;
+    [v29.to_f64(), v48.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: W = v0 * v3.widen();
+    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5.widen() * v3.widen();
+    let v7: W = v6.cos();
+    let v8: W = v7.square();
+    let v9: W = v0 * v3.widen() * v8;
+    let v10: W = v0 * v1.widen() * v8;
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = N::sin_kept(v6);
+    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: W = N::tan_kept(v6);
+    let v16: W = v15.ln();
+    let v17: W = v14.widen() * v16;
+    let v18: W = v13.widen() - v17;
+    let v19: W = v18.sigmoid();
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8;
+    let v23: W = v11.widen() - v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12 * v20 * v24;
+    let v26: W = v21.widen() * v12 * v8 * v20 * v24;
+    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
+    let v28: W = v26 - v25;
+    let v29: W = v27 / v28;
+    let v30: W = v1.widen() - v3.widen();
+    let v31: N = N::new(9.42477796076938, 3.6739403974420594e-16);
+    let v32: W = v7.powi(3);
+    let v33: W = v31.widen() * v12 * v32 * v20;
+    let v34: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v35: W = v34 * v12 * v7 * v20;
+    let v36: N = N::narrow(v17) - v13;
+    let v37: N = v36.sigmoid();
+    let v38: W = v37.widen().sqrt();
+    let v39: W = v0 * v38 * v23;
+    let v40: W = v0 * v8 * v38 * v23;
+    let v41: W = v33 - v35 - v39 + v40;
+    let v42: W = v24.powi(3);
+    let v43: W = v21.widen() * v12 * v8 * v42;
+    let v44: W = v11.widen() * v12 * v42;
+    let v45: W = v43 - v44;
+    let v46: W = v30 * v41;
+    let v47: W = v20 * v45;
+    let v48: N = N::narrow(v46) / N::narrow(v47);
+    [v29.to_f64(), v48.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 * v1;
     let v3: N = N::from_f64(t);
     let v4: W = v0.widen() * v3.widen();
     let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
@@ -2672,7 +2925,7 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v16: N = v15.ln();
     let v17: W = v14.widen() * v16.widen();
     let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid();
+    let v19: W = N::sigmoid_kept(v18);
     let v20: W = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
     let v22: W = v21.widen() * v8;
@@ -2680,18 +2933,74 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v24: W = v23.sqrt();
     let v25: W = v11.widen() * v12.widen() * v20 * v24;
     let v26: W = v21.widen() * v12.widen() * v8 * v20 * v24;
-    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
+    let v27: W = v2.widen() - v4 + v9 - v10 - v25 + v26;
     let v28: W = v26 - v25;
     let v29: N = N::narrow(v27) / N::narrow(v28);
     let v30: W = v1.widen() - v3.widen();
-    let v31: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v31: N = N::new(9.42477796076938, 3.6739403974420594e-16);
     let v32: W = v7.widen().powi(3);
-    let v33: W = v31 * v12.widen() * v32 * v20;
+    let v33: W = v31.widen() * v12.widen() * v32 * v20;
     let v34: W = W::new(12.566370614359172, 4.898587196589413e-16);
     let v35: W = v34 * v12.widen() * v7.widen() * v20;
     let v36: W = v17 - v13;
-    let v37: W = N::sigmoid_kept(v36);
+    let v37: W = v36.sigmoid();
     let v38: W = v37.sqrt();
+    let v39: W = v0.widen() * v38 * v23;
+    let v40: W = v0.widen() * v8 * v38 * v23;
+    let v41: W = v33 - v35 - v39 + v40;
+    let v42: W = v24.powi(3);
+    let v43: W = v21.widen() * v12.widen() * v8 * v42;
+    let v44: W = v11.widen() * v12.widen() * v42;
+    let v45: W = v43 - v44;
+    let v46: W = v30 * v41;
+    let v47: W = v20 * v45;
+    let v48: W = v46 / v47;
+    [v29.to_f64(), v48.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: W = v0.widen() * v3.widen();
+    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: N = v5 * v3;
+    let v7: N = v6.cos();
+    let v8: W = v7.widen().square();
+    let v9: W = v0.widen() * v3.widen() * v8;
+    let v10: N = v0 * v1 * N::narrow(v8);
+    let v11: N = N::new(4.0, 0.0);
+    let v12: N = v6.sin();
+    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: N = v6.tan();
+    let v16: N = v15.ln();
+    let v17: N = v14 * v16;
+    let v18: W = v13 - v17.widen();
+    let v19: W = N::sigmoid_kept(v18);
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8;
+    let v23: W = v11.widen() - v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12.widen() * v20 * v24;
+    let v26: W = v21.widen() * v12.widen() * v8 * v20 * v24;
+    let v27: W = v2 - v4 + v9 - v10.widen() - v25 + v26;
+    let v28: W = v26 - v25;
+    let v29: W = v27 / v28;
+    let v30: W = v1.widen() - v3.widen();
+    let v31: N = N::new(9.42477796076938, 3.6739403974420594e-16);
+    let v32: W = v7.widen().powi(3);
+    let v33: W = v31.widen() * v12.widen() * v32 * v20;
+    let v34: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v35: W = v34 * v12.widen() * v7.widen() * v20;
+    let v36: N = v17 - N::narrow(v13);
+    let v37: N = v36.sigmoid();
+    let v38: W = v37.widen().sqrt();
     let v39: W = v0.widen() * v38 * v23;
     let v40: W = v0.widen() * v8 * v38 * v23;
     let v41: W = v33 - v35 - v39 + v40;
@@ -2716,14 +3025,14 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v4: W = v2.widen() - v3.widen();
     let v5: N = N::new(4.0, 0.0);
     let v6: W = v1 * v2.widen();
-    let v7: W = N::sin_kept(v6);
-    let v8: W = v7.square();
-    let v9: N = v5 * N::narrow(v8);
+    let v7: N = N::sin_of(v6);
+    let v8: N = v7.square();
+    let v9: N = v5 * v8;
     let v10: W = v5.widen() - v9.widen();
-    let v11: W = N::cos_kept(v6);
+    let v11: W = v6.cos();
     let v12: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v13: N = N::new(2.0, 0.0);
-    let v14: W = N::tan_kept(v6);
+    let v14: W = v6.tan();
     let v15: W = v0.widen() / v14;
     let v16: W = v15.ln();
     let v17: W = v13.widen() * v16;
@@ -2731,32 +3040,32 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v19: W = v18.sigmoid();
     let v20: W = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
-    let v22: W = v21.widen() * v8;
+    let v22: W = v21.widen() * v8.widen();
     let v23: W = v5.widen() - v22;
     let v24: W = v23.sqrt();
     let v25: W = v24.powi(3);
     let v26: W = v1 * v4 * v10;
     let v27: W = v11 * v20 * v25;
-    let v28: N = N::narrow(v26) / N::narrow(v27);
-    let v29: N = v0 - v28;
+    let v28: W = v26 / v27;
+    let v29: W = v0.widen() - v28;
     let v30: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v31: W = v7.powi(3);
-    let v32: W = v30.widen() * v31 * v11 * v20;
-    let v33: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v34: W = v33 * v7 * v11 * v20;
-    let v35: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v31: N = v7.powi(3);
+    let v32: W = v30.widen() * v31.widen() * v11 * v20;
+    let v33: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v34: W = v33.widen() * v7.widen() * v11 * v20;
+    let v35: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v36: N = N::narrow(v17) - N::narrow(v12);
-    let v37: W = v36.widen().sigmoid();
-    let v38: W = v37.sqrt();
-    let v39: W = v35 * v38 * v23;
-    let v40: W = v35 * v8 * v38 * v23;
+    let v37: N = v36.sigmoid();
+    let v38: W = v37.widen().sqrt();
+    let v39: W = v35.widen() * v38 * v23;
+    let v40: W = v35.widen() * v8.widen() * v38 * v23;
     let v41: W = v32 - v34 - v39 + v40;
-    let v42: W = v21.widen() * v8 * v11 * v25;
+    let v42: N = v21 * v8 * N::narrow(v11) * N::narrow(v25);
     let v43: W = v5.widen() * v11 * v25;
-    let v44: W = v42 - v43;
+    let v44: W = v42.widen() - v43;
     let v45: W = v4 * v41;
     let v46: W = v20 * v44;
-    let v47: N = N::narrow(v45) / N::narrow(v46);
+    let v47: W = v45 / v46;
     [v29.to_f64(), v47.to_f64()]
 }
 /// `euler_step_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -2767,7 +3076,7 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 30 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 33 of its 48 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 32 of its 48 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2809,7 +3118,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 ///
 /// Runs its stable form in `f64`, with the 30 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 33 of its 48 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 32 of its 48 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2838,7 +3147,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 37 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 37 of its 58 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 37 of its 58 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2874,8 +3183,17 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.5 {
+    if t < 0.25 {
         return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.3125 {
+        return euler_maruyama_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.375 {
+        return euler_maruyama_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_maruyama_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
     }
     let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
@@ -2939,8 +3257,142 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v59: N = v51 * v58;
     [v29.to_f64(), v49.to_f64(), v59.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 * v1;
+    let v3: N = N::from_f64(t);
+    let v4: W = v0.widen() * v3.widen();
+    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5.widen() * v3.widen();
+    let v7: W = N::cos_kept(v6);
+    let v8: W = v7.square();
+    let v9: W = v0.widen() * v3.widen() * v8;
+    let v10: W = v0.widen() * v1.widen() * v8;
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = N::sin_kept(v6);
+    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: N = N::tan_of(v6);
+    let v16: N = v15.ln();
+    let v17: N = v14 * v16;
+    let v18: N = v13 - v17;
+    let v19: N = v18.sigmoid();
+    let v20: N = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8;
+    let v23: W = v11.widen() - v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12 * v20.widen() * v24;
+    let v26: W = v21.widen() * v12 * v8 * v20.widen() * v24;
+    let v27: W = v2.widen() - v4 + v9 - v10 - v25 + v26;
+    let v28: W = v26 - v25;
+    let v29: N = N::narrow(v27) / N::narrow(v28);
+    let v30: W = v1.widen() - v3.widen();
+    let v31: W = W::new(18.84955592153876, 7.347880794884119e-16);
+    let v32: W = v7.powi(3);
+    let v33: W = v31 * v12 * v32 * v20.widen();
+    let v34: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v35: W = v34 * v12 * v7 * v20.widen();
+    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v37: N = v17 - v13;
+    let v38: N = v37.sigmoid();
+    let v39: N = v38.sqrt();
+    let v40: W = v36.widen() * v39.widen() * v23;
+    let v41: W = v36.widen() * v8 * v39.widen() * v23;
+    let v42: W = v33 - v35 - v40 + v41;
+    let v43: W = v24.powi(3);
+    let v44: W = v21.widen() * v12 * v8 * v43;
+    let v45: W = v11.widen() * v12 * v43;
+    let v46: W = v44 - v45;
+    let v47: W = v30 * v42;
+    let v48: W = v20.widen() * v46;
+    let v49: W = v47 / v48;
+    let v50: N = N::narrow(v30).abs();
+    let v51: W = v50.widen().sqrt();
+    let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v53: W = v21.widen() * v32;
+    let v54: W = v11.widen() * v7;
+    let v55: W = v53 - v54;
+    let v56: W = v52.widen() * v12;
+    let v57: W = v56 / v55;
+    let v58: W = N::sqrt_kept(v57);
+    let v59: W = v51 * v58;
+    [v29.to_f64(), v49.to_f64(), v59.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: W = v0 * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v3.widen();
+    let v7: W = v6.cos();
+    let v8: W = v7.square();
+    let v9: W = v0 * v3.widen() * v8;
+    let v10: W = v0 * v1.widen() * v8;
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = N::sin_kept(v6);
+    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: W = N::tan_kept(v6);
+    let v16: W = v15.ln();
+    let v17: W = v14.widen() * v16;
+    let v18: W = v13.widen() - v17;
+    let v19: W = v18.sigmoid();
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8;
+    let v23: W = v11.widen() - v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12 * v20 * v24;
+    let v26: W = v21.widen() * v12 * v8 * v20 * v24;
+    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
+    let v28: W = v26 - v25;
+    let v29: W = v27 / v28;
+    let v30: W = v1.widen() - v3.widen();
+    let v31: W = W::new(18.84955592153876, 7.347880794884119e-16);
+    let v32: W = v7.powi(3);
+    let v33: W = v31 * v12 * v32 * v20;
+    let v34: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v35: W = v34 * v12 * v7 * v20;
+    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v37: N = N::narrow(v17) - v13;
+    let v38: N = v37.sigmoid();
+    let v39: W = v38.widen().sqrt();
+    let v40: W = v36.widen() * v39 * v23;
+    let v41: W = v36.widen() * v8 * v39 * v23;
+    let v42: W = v33 - v35 - v40 + v41;
+    let v43: W = v24.powi(3);
+    let v44: W = v21.widen() * v12 * v8 * v43;
+    let v45: W = v11.widen() * v12 * v43;
+    let v46: W = v44 - v45;
+    let v47: W = v30 * v42;
+    let v48: W = v20 * v46;
+    let v49: N = N::narrow(v47) / N::narrow(v48);
+    let v50: N = N::narrow(v30).abs();
+    let v51: N = v50.sqrt();
+    let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v53: W = v21.widen() * v32;
+    let v54: W = v11.widen() * v7;
+    let v55: W = v53 - v54;
+    let v56: W = v52.widen() * v12;
+    let v57: N = N::narrow(v56) / N::narrow(v55);
+    let v58: N = v57.sqrt();
+    let v59: N = v51 * v58;
+    [v29.to_f64(), v49.to_f64(), v59.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -2954,7 +3406,7 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v7: W = N::cos_kept(v6);
     let v8: W = v7.square();
     let v9: W = v0.widen() * v3.widen() * v8;
-    let v10: W = v0.widen() * v1.widen() * v8;
+    let v10: N = v0 * v1 * N::narrow(v8);
     let v11: N = N::new(4.0, 0.0);
     let v12: W = N::sin_kept(v6);
     let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
@@ -2963,7 +3415,7 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v16: N = v15.ln();
     let v17: W = v14.widen() * v16.widen();
     let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid();
+    let v19: W = N::sigmoid_kept(v18);
     let v20: W = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
     let v22: W = v21.widen() * v8;
@@ -2971,15 +3423,82 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v24: W = v23.sqrt();
     let v25: W = v11.widen() * v12 * v20 * v24;
     let v26: W = v21.widen() * v12 * v8 * v20 * v24;
-    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
+    let v27: W = v2 - v4 + v9 - v10.widen() - v25 + v26;
     let v28: W = v26 - v25;
     let v29: N = N::narrow(v27) / N::narrow(v28);
     let v30: W = v1.widen() - v3.widen();
-    let v31: W = W::new(18.84955592153876, 7.347880794884119e-16);
+    let v31: N = N::new(18.84955592153876, 7.347880794884119e-16);
     let v32: W = v7.powi(3);
-    let v33: W = v31 * v12 * v32 * v20;
+    let v33: W = v31.widen() * v12 * v32 * v20;
     let v34: W = W::new(25.132741228718345, 9.797174393178826e-16);
     let v35: W = v34 * v12 * v7 * v20;
+    let v36: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v37: W = v17 - v13;
+    let v38: W = v37.sigmoid();
+    let v39: W = v38.sqrt();
+    let v40: W = v36 * v39 * v23;
+    let v41: W = v36 * v8 * v39 * v23;
+    let v42: W = v33 - v35 - v40 + v41;
+    let v43: W = v24.powi(3);
+    let v44: W = v21.widen() * v12 * v8 * v43;
+    let v45: W = v11.widen() * v12 * v43;
+    let v46: W = v44 - v45;
+    let v47: W = v30 * v42;
+    let v48: W = v20 * v46;
+    let v49: W = v47 / v48;
+    let v50: N = N::narrow(v30).abs();
+    let v51: N = v50.sqrt();
+    let v52: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v53: N = v21 * N::narrow(v32);
+    let v54: W = v11.widen() * v7;
+    let v55: N = v53 - N::narrow(v54);
+    let v56: W = v52 * v12;
+    let v57: N = N::narrow(v56) / v55;
+    let v58: N = v57.sqrt();
+    let v59: N = v51 * v58;
+    [v29.to_f64(), v49.to_f64(), v59.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: W = v0.widen() * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v3.widen();
+    let v7: N = N::cos_of(v6);
+    let v8: W = v7.widen().square();
+    let v9: W = v0.widen() * v3.widen() * v8;
+    let v10: N = v0 * v1 * N::narrow(v8);
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = N::sin_kept(v6);
+    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: N = N::tan_of(v6);
+    let v16: N = v15.ln();
+    let v17: W = v14.widen() * v16.widen();
+    let v18: W = v13 - v17;
+    let v19: W = N::sigmoid_kept(v18);
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8;
+    let v23: W = v11.widen() - v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12 * v20 * v24;
+    let v26: W = v21.widen() * v12 * v8 * v20 * v24;
+    let v27: W = v2 - v4 + v9 - v10.widen() - v25 + v26;
+    let v28: W = v26 - v25;
+    let v29: W = v27 / v28;
+    let v30: W = v1.widen() - v3.widen();
+    let v31: N = N::new(18.84955592153876, 7.347880794884119e-16);
+    let v32: W = v7.widen().powi(3);
+    let v33: W = v31.widen() * v12 * v32 * v20;
+    let v34: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v35: W = v34 * v12 * v7.widen() * v20;
     let v36: W = W::new(12.566370614359172, 4.898587196589413e-16);
     let v37: W = v17 - v13;
     let v38: W = N::sigmoid_kept(v37);
@@ -2995,15 +3514,15 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v48: W = v20 * v46;
     let v49: W = v47 / v48;
     let v50: N = N::narrow(v30).abs();
-    let v51: W = v50.widen().sqrt();
+    let v51: N = v50.sqrt();
     let v52: W = W::new(-12.566370614359172, -4.898587196589413e-16);
     let v53: W = v21.widen() * v32;
-    let v54: W = v11.widen() * v7;
-    let v55: W = v53 - v54;
+    let v54: N = v11 * v7;
+    let v55: N = N::narrow(v53) - v54;
     let v56: W = v52 * v12;
-    let v57: N = N::narrow(v56) / N::narrow(v55);
-    let v58: W = v57.widen().sqrt();
-    let v59: W = v51 * v58;
+    let v57: N = N::narrow(v56) / v55;
+    let v58: N = v57.sqrt();
+    let v59: N = v51 * v58;
     [v29.to_f64(), v49.to_f64(), v59.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -3018,14 +3537,14 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v4: W = v2.widen() - v3.widen();
     let v5: N = N::new(4.0, 0.0);
     let v6: W = v1 * v2.widen();
-    let v7: W = N::sin_kept(v6);
-    let v8: W = v7.square();
-    let v9: N = v5 * N::narrow(v8);
+    let v7: N = N::sin_of(v6);
+    let v8: N = v7.square();
+    let v9: N = v5 * v8;
     let v10: W = v5.widen() - v9.widen();
-    let v11: W = N::cos_kept(v6);
+    let v11: W = v6.cos();
     let v12: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v13: N = N::new(2.0, 0.0);
-    let v14: W = N::tan_kept(v6);
+    let v14: W = v6.tan();
     let v15: W = v0.widen() / v14;
     let v16: W = v15.ln();
     let v17: W = v13.widen() * v16;
@@ -3033,38 +3552,38 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v19: W = v18.sigmoid();
     let v20: W = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
-    let v22: W = v21.widen() * v8;
+    let v22: W = v21.widen() * v8.widen();
     let v23: W = v5.widen() - v22;
     let v24: W = v23.sqrt();
     let v25: W = v24.powi(3);
     let v26: W = v1 * v4 * v10;
     let v27: W = v11 * v20 * v25;
-    let v28: N = N::narrow(v26) / N::narrow(v27);
-    let v29: N = v0 - v28;
+    let v28: W = v26 / v27;
+    let v29: W = v0.widen() - v28;
     let v30: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v31: W = v7.powi(3);
-    let v32: W = v30.widen() * v31 * v11 * v20;
-    let v33: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v34: W = v33 * v7 * v11 * v20;
-    let v35: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v31: N = v7.powi(3);
+    let v32: W = v30.widen() * v31.widen() * v11 * v20;
+    let v33: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v34: W = v33.widen() * v7.widen() * v11 * v20;
+    let v35: N = N::new(12.566370614359172, 4.898587196589413e-16);
     let v36: N = N::narrow(v17) - N::narrow(v12);
-    let v37: W = v36.widen().sigmoid();
-    let v38: W = v37.sqrt();
-    let v39: W = v35 * v38 * v23;
-    let v40: W = v35 * v8 * v38 * v23;
+    let v37: N = v36.sigmoid();
+    let v38: W = v37.widen().sqrt();
+    let v39: W = v35.widen() * v38 * v23;
+    let v40: W = v35.widen() * v8.widen() * v38 * v23;
     let v41: W = v32 - v34 - v39 + v40;
-    let v42: W = v21.widen() * v8 * v11 * v25;
+    let v42: N = v21 * v8 * N::narrow(v11) * N::narrow(v25);
     let v43: W = v5.widen() * v11 * v25;
-    let v44: W = v42 - v43;
+    let v44: W = v42.widen() - v43;
     let v45: W = v4 * v41;
     let v46: W = v20 * v44;
-    let v47: N = N::narrow(v45) / N::narrow(v46);
+    let v47: W = v45 / v46;
     let v48: N = N::narrow(v4).abs();
     let v49: N = v48.sqrt();
     let v50: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-    let v51: N = v21 * N::narrow(v31);
-    let v52: W = v5.widen() * v7;
-    let v53: W = v51.widen() - v52;
+    let v51: W = v21.widen() * v31.widen();
+    let v52: W = v5.widen() * v7.widen();
+    let v53: W = v51 - v52;
     let v54: W = v50 * v11;
     let v55: N = N::narrow(v54) / N::narrow(v53);
     let v56: N = v55.sqrt();
@@ -3079,7 +3598,7 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 37 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 37 of its 58 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 37 of its 58 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3134,7 +3653,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 37 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 37 of its 58 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 37 of its 58 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3235,6 +3754,11 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v11.sigmoid();
         let v13: W = v12.sqrt();
         return [v10.to_f64(), v13.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
     }
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
@@ -3397,6 +3921,11 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v11.sigmoid();
         let v13: W = v12.sqrt();
         return [v10.to_f64(), v13.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
     }
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
@@ -4434,6 +4963,27 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v13: W = v12.sqrt();
         return [v10.to_f64(), v13.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = v3.tan();
+        let v5: W = v4.ln();
+        let v6: W = v0 * v5;
+        let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v8: W = v6 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = W::new(1.0, 0.0);
+        let v12: W = v11 / v10;
+        let v13: W = v7 - v6;
+        let v14: W = v13.sigmoid();
+        let v15: W = v14.sqrt();
+        let v16: W = v15 / v10;
+        let v17: W = -v16;
+        return [v12.to_f64(), v17.to_f64()];
+    }
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t_next);
@@ -4573,6 +5123,27 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v12: W = v11.sigmoid();
         let v13: W = v12.sqrt();
         return [v10.to_f64(), v13.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = v3.tan();
+        let v5: W = v4.ln();
+        let v6: W = v0 * v5;
+        let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v8: W = v6 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = W::new(1.0, 0.0);
+        let v12: W = v11 / v10;
+        let v13: W = v7 - v6;
+        let v14: W = v13.sigmoid();
+        let v15: W = v14.sqrt();
+        let v16: W = v15 / v10;
+        let v17: W = -v16;
+        return [v12.to_f64(), v17.to_f64()];
     }
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
@@ -5292,6 +5863,49 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v15: W = v11 * v14;
         return [v10.to_f64(), v15.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = v3.tan();
+        let v5: W = v4.ln();
+        let v6: W = v0 * v5;
+        let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v8: W = v6 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 - v6;
+        let v12: W = v11.sigmoid();
+        let v13: W = v12.sqrt();
+        let v14: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v15: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+        let v16: W = v15 * v2;
+        let v17: W = v16.sin();
+        let v18: W = v17.square();
+        let v19: W = W::new(4.0, 0.0);
+        let v20: W = v3.cos();
+        let v21: W = v19 * v20;
+        let v22: W = -v19;
+        let v23: W = v22 - v21;
+        let v24: W = v3.sin();
+        let v25: W = W::new(3.0, 0.0);
+        let v26: W = v20.square();
+        let v27: W = v25 * v26;
+        let v28: W = v19 - v27;
+        let v29: W = v28.sqrt();
+        let v30: W = v29.powi(3);
+        let v31: W = v14 * v18 * v12 * v23;
+        let v32: W = v24 * v30;
+        let v33: W = v31 / v32;
+        let v34: W = v14 * v18 * v9 * v23;
+        let v35: W = v34 / v32;
+        let v36: W = v33 + v35;
+        let v37: W = v13 * v10;
+        let v38: W = v37 / v36;
+        let v39: W = -v38;
+        return [v10.to_f64(), v39.to_f64()];
+    }
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -5485,6 +6099,49 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v14: W = v13.sqrt();
         let v15: W = v11 * v14;
         return [v10.to_f64(), v15.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = v3.tan();
+        let v5: W = v4.ln();
+        let v6: W = v0 * v5;
+        let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v8: W = v6 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 - v6;
+        let v12: W = v11.sigmoid();
+        let v13: W = v12.sqrt();
+        let v14: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v15: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+        let v16: W = v15 * v2;
+        let v17: W = v16.sin();
+        let v18: W = v17.square();
+        let v19: W = W::new(4.0, 0.0);
+        let v20: W = v3.cos();
+        let v21: W = v19 * v20;
+        let v22: W = -v19;
+        let v23: W = v22 - v21;
+        let v24: W = v3.sin();
+        let v25: W = W::new(3.0, 0.0);
+        let v26: W = v20.square();
+        let v27: W = v25 * v26;
+        let v28: W = v19 - v27;
+        let v29: W = v28.sqrt();
+        let v30: W = v29.powi(3);
+        let v31: W = v14 * v18 * v12 * v23;
+        let v32: W = v24 * v30;
+        let v33: W = v31 / v32;
+        let v34: W = v14 * v18 * v9 * v23;
+        let v35: W = v34 / v32;
+        let v36: W = v33 + v35;
+        let v37: W = v13 * v10;
+        let v38: W = v37 / v36;
+        let v39: W = -v38;
+        return [v10.to_f64(), v39.to_f64()];
     }
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
@@ -6240,8 +6897,8 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v31: W = W::new(18.84955592153876, 7.347880794884119e-16);
     let v32: W = v7.powi(3);
     let v33: W = v31 * v12 * v32 * v20;
-    let v34: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v35: W = v34.widen() * v12 * v7 * v20;
+    let v34: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v35: W = v34 * v12 * v7 * v20;
     let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
     let v37: N = N::narrow(v17) - N::narrow(v13);
     let v38: N = v37.sigmoid();
@@ -6423,7 +7080,7 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
     let v3: N = N::from_f64(t);
-    let v4: W = v0.widen() * v3.widen();
+    let v4: N = v0 * v3;
     let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v6: W = v5 * v3.widen();
     let v7: W = N::sin_kept(v6);
@@ -6448,9 +7105,9 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     let v26: W = v25.sqrt();
     let v27: W = v11.widen() * v12 * v22.widen() * v26;
     let v28: W = v23.widen() * v8 * v12 * v22.widen() * v26;
-    let v29: W = v2 - v4 + v9 - v10 - v27 + v28;
-    let v30: N = N::narrow(v28) - N::narrow(v27);
-    let v31: N = N::narrow(v29) / v30;
+    let v29: W = v2 - v4.widen() + v9 - v10 - v27 + v28;
+    let v30: W = v28 - v27;
+    let v31: N = N::narrow(v29) / N::narrow(v30);
     let v32: W = v3.widen() - v1.widen();
     let v33: N = N::new(18.84955592153876, 7.347880794884119e-16);
     let v34: W = v7.powi(3);
@@ -6987,6 +7644,23 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v13: W = v12.sqrt();
         return [v10.to_f64(), v13.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = v3.tan();
+        let v5: W = v4.ln();
+        let v6: W = v0 * v5;
+        let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v8: W = v6 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 - v6;
+        let v12: W = v11.sigmoid();
+        let v13: W = v12.sqrt();
+        return [v10.to_f64(), v13.to_f64()];
+    }
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
@@ -7128,6 +7802,23 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v9: W = v8.sigmoid();
         let v10: W = v9.sqrt();
         let v11: W = v7 - v0;
+        let v12: W = v11.sigmoid();
+        let v13: W = v12.sqrt();
+        return [v10.to_f64(), v13.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = v3.tan();
+        let v5: W = v4.ln();
+        let v6: W = v0 * v5;
+        let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v8: W = v6 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 - v6;
         let v12: W = v11.sigmoid();
         let v13: W = v12.sqrt();
         return [v10.to_f64(), v13.to_f64()];

@@ -1715,9 +1715,9 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 28 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 28 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1734,9 +1734,6 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
-    }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.8502676454967659, -0.1497323545032341];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -1759,8 +1756,8 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v15: W = v14.sigmoid();
     let v16: W = v4 - v3.widen();
     let v17: N = N::exp_m1_of(v16);
-    let v18: N = v13 * N::narrow(v15) * v17;
-    let v19: W = v7 - v9 - v11 + v12 - v18.widen();
+    let v18: W = v13.widen() * v15 * v17.widen();
+    let v19: W = v7 - v9 - v11 + v12 - v18;
     let v20: W = v0 * v19;
     let v21: W = v15 * v17.widen();
     let v22: N = N::narrow(v20) / N::narrow(v21);
@@ -1780,29 +1777,29 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t_next);
     let v3: N = N::new(6.0, 0.0);
     let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: W = v1.widen() - v5.widen();
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v1.widen() - v5;
     let v7: W = v6.sigmoid();
     let v8: W = v1.widen() * v2.widen() * v7;
     let v9: W = v1.widen() * v4.widen() * v7;
     let v10: W = v7.square();
     let v11: W = v1.widen() * v4.widen() * v10;
     let v12: W = v1.widen() * v2.widen() * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v5.widen() - v1.widen();
-    let v15: W = N::sigmoid_kept(v14);
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v5 - v1.widen();
+    let v15: W = v14.sigmoid();
     let v16: N = N::new(-6.0, 0.0);
-    let v17: W = v16.widen() * v4.widen();
-    let v18: W = v17.exp_m1();
-    let v19: W = v13.widen() * v15 * v18;
+    let v17: N = v16 * v4;
+    let v18: N = v17.exp_m1();
+    let v19: W = v13 * v15 * v18.widen();
     let v20: W = v8 - v9 + v11 - v12 - v19;
     let v21: W = v0 * v20;
-    let v22: W = v15 * v18;
-    let v23: W = v21 / v22;
+    let v22: W = v15 * v18.widen();
+    let v23: N = N::narrow(v21) / N::narrow(v22);
     let v24: N = N::new(3.1493612051035917, 8.575620384337566e-17);
     let v25: N = v4 - v2;
     let v26: W = v24.widen() * v7 * v25.widen();
-    let v27: N = N::narrow(v26) / N::narrow(v18);
+    let v27: W = v26 / v18.widen();
     [v23.to_f64(), v27.to_f64()]
 }
 /// `euler_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1811,9 +1808,9 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 28 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 28 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1845,9 +1842,9 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 28 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 28 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1874,9 +1871,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 43 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1894,6 +1891,12 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_score_coefficients_upper::<
+            N,
+            W,
+        >(1.0 - t, 1.0 - t_next);
+    }
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -1909,17 +1912,17 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5.sigmoid();
     let v7: W = v1.widen() * v2.widen() * v6;
     let v8: N = N::from_f64(t_next);
-    let v9: W = v1.widen() * v8.widen() * v6;
+    let v9: N = v1 * v8 * N::narrow(v6);
     let v10: W = v6.square();
     let v11: W = v1.widen() * v2.widen() * v10;
-    let v12: W = v1.widen() * v8.widen() * v10;
+    let v12: N = v1 * v8 * N::narrow(v10);
     let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v4;
     let v15: W = v14.sigmoid();
     let v16: W = v4 - v3.widen();
     let v17: N = N::exp_m1_of(v16);
-    let v18: W = v13.widen() * v15 * v17.widen();
-    let v19: W = v7 - v9 - v11 + v12 - v18;
+    let v18: N = v13 * N::narrow(v15) * v17;
+    let v19: W = v7 - v9.widen() - v11 + v12.widen() - v18.widen();
     let v20: W = v0 * v19;
     let v21: W = v15 * v17.widen();
     let v22: N = N::narrow(v20) / N::narrow(v21);
@@ -1963,19 +1966,19 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v7: W = v1.widen() * v2.widen() * v6;
     let v8: N = N::from_f64(t_next);
     let v9: W = v1.widen() * v8.widen() * v6;
-    let v10: W = v6.square();
-    let v11: W = v1.widen() * v2.widen() * v10;
-    let v12: N = v1 * v8 * N::narrow(v10);
-    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+    let v10: N = N::narrow(v6).square();
+    let v11: W = v1.widen() * v2.widen() * v10.widen();
+    let v12: W = v1.widen() * v8.widen() * v10.widen();
+    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v4;
     let v15: W = N::sigmoid_kept(v14);
     let v16: N = N::narrow(v4) - v3;
     let v17: N = v16.exp_m1();
-    let v18: W = v13 * v15 * v17.widen();
-    let v19: W = v7 - v9 - v11 + v12.widen() - v18;
+    let v18: W = v13.widen() * v15 * v17.widen();
+    let v19: W = v7 - v9 - v11 + v12 - v18;
     let v20: W = v0 * v19;
     let v21: W = v15 * v17.widen();
-    let v22: N = N::narrow(v20) / N::narrow(v21);
+    let v22: W = v20 / v21;
     let v23: N = N::new(6.2987224102071835, 1.7151240768675132e-16);
     let v24: N = v8 - v2;
     let v25: W = v23.widen() * v6 * v24.widen();
@@ -2041,18 +2044,68 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v32: W = v31.widen() * v30.widen();
     let v33: N = N::new(12.0, 0.0);
     let v34: W = v33.widen() * v2.widen();
-    let v35: W = v3.widen() - v34;
-    let v36: W = N::exp_kept(v35);
+    let v35: N = v3 - N::narrow(v34);
+    let v36: N = v35.exp();
     let v37: N = N::new(9.0, 0.0);
     let v38: W = v34 - v37.widen();
-    let v39: W = N::exp_m1_kept(v38);
-    let v40: W = v36 * v39;
-    let v41: W = v32 + v40;
+    let v39: N = N::exp_m1_of(v38);
+    let v40: N = v36 * v39;
+    let v41: W = v32 + v40.widen();
     let v42: N = v29 * v30;
     let v43: N = v42 / N::narrow(v41);
-    let v44: N = v43.sqrt();
-    let v45: N = v28 * v44;
+    let v44: W = v43.widen().sqrt();
+    let v45: W = v28.widen() * v44;
     [v22.to_f64(), v26.to_f64(), v45.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v1.widen() - v5;
+    let v7: W = v6.sigmoid();
+    let v8: W = v1.widen() * v2.widen() * v7;
+    let v9: W = v1.widen() * v4.widen() * v7;
+    let v10: W = v7.square();
+    let v11: W = v1.widen() * v4.widen() * v10;
+    let v12: W = v1.widen() * v2.widen() * v10;
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v5 - v1.widen();
+    let v15: W = v14.sigmoid();
+    let v16: N = N::new(-6.0, 0.0);
+    let v17: W = v16.widen() * v4.widen();
+    let v18: W = N::exp_m1_kept(v17);
+    let v19: W = v13 * v15 * v18;
+    let v20: W = v8 - v9 + v11 - v12 - v19;
+    let v21: W = v0.widen() * v20;
+    let v22: W = v15 * v18;
+    let v23: N = N::narrow(v21) / N::narrow(v22);
+    let v24: N = N::new(6.2987224102071835, 1.7151240768675132e-16);
+    let v25: N = v4 - v2;
+    let v26: W = v24.widen() * v7 * v25.widen();
+    let v27: W = v26 / v18;
+    let v28: N = v25.abs();
+    let v29: N = v28.sqrt();
+    let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v31: W = N::exp_kept(v14);
+    let v32: W = v31 * v18;
+    let v33: N = N::new(12.0, 0.0);
+    let v34: W = v33.widen() * v4.widen();
+    let v35: W = v34 - v3.widen();
+    let v36: W = N::exp_kept(v35);
+    let v37: W = v36 * v18;
+    let v38: W = v32 + v37;
+    let v39: W = v30.widen() * v31;
+    let v40: N = N::narrow(v39) / N::narrow(v38);
+    let v41: N = v40.sqrt();
+    let v42: N = v29 * v41;
+    [v23.to_f64(), v27.to_f64(), v42.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -2060,9 +2113,9 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 43 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -2111,9 +2164,9 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 43 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2598,7 +2651,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2622,7 +2675,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
-    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
@@ -2635,16 +2688,16 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: W = v6.square();
     let v11: W = v1.widen() * v2.widen() * v10;
     let v12: W = v1.widen() * v8.widen() * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v4;
-    let v15: W = N::sigmoid_kept(v14);
+    let v15: W = v14.sigmoid();
     let v16: W = v4 - v3.widen();
-    let v17: W = v16.exp_m1();
-    let v18: W = v13.widen() * v15 * v17;
+    let v17: W = N::exp_m1_kept(v16);
+    let v18: W = v13 * v15 * v17;
     let v19: W = v7 - v9 - v11 + v12 - v18;
-    let v20: W = v0 * v19;
+    let v20: W = v0.widen() * v19;
     let v21: W = v15 * v17;
-    let v22: W = v20 / v21;
+    let v22: N = N::narrow(v20) / N::narrow(v21);
     let v23: W = W::new(-1.1597957175971598, -3.9534790357306676e-17);
     let v24: W = v8.widen() - v2.widen();
     let v25: W = W::new(0.14227761953270035, -7.476885521457493e-18);
@@ -2660,7 +2713,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v35: W = N::sqrt_kept(v34);
     let v36: W = v23 * v24 * v32;
     let v37: W = v17 * v35;
-    let v38: W = v36 / v37;
+    let v38: N = N::narrow(v36) / N::narrow(v37);
     [v22.to_f64(), v38.to_f64()]
 }
 /// `euler_step_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2669,7 +2722,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2727,7 +2780,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2761,7 +2814,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -2793,7 +2846,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.75 {
         return euler_maruyama_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
@@ -2813,7 +2866,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v17: W = N::exp_m1_kept(v16);
     let v18: W = v13.widen() * v15 * v17;
     let v19: W = v7 - v9 - v11 + v12 - v18;
-    let v20: W = v0.widen() * v19;
+    let v20: W = v0 * v19;
     let v21: W = v15 * v17;
     let v22: N = N::narrow(v20) / N::narrow(v21);
     let v23: W = W::new(-1.1597957175971598, -3.9534790357306676e-17);
@@ -2870,14 +2923,14 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v9: W = v1.widen() * v8.widen() * v6;
     let v10: W = v6.square();
     let v11: W = v1.widen() * v2.widen() * v10;
-    let v12: N = v1 * v8 * N::narrow(v10);
+    let v12: W = v1.widen() * v8.widen() * v10;
     let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v4;
     let v15: W = N::sigmoid_kept(v14);
     let v16: N = N::narrow(v4) - v3;
     let v17: N = v16.exp_m1();
     let v18: W = v13 * v15 * v17.widen();
-    let v19: W = v7 - v9 - v11 + v12.widen() - v18;
+    let v19: W = v7 - v9 - v11 + v12 - v18;
     let v20: W = v0 * v19;
     let v21: W = v15 * v17.widen();
     let v22: N = N::narrow(v20) / N::narrow(v21);
@@ -2898,8 +2951,8 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v37: W = v17.widen() * v35;
     let v38: W = v36 / v37;
     let v39: N = N::narrow(v24).abs();
-    let v40: N = v39.sqrt();
-    let v41: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v40: W = v39.widen().sqrt();
+    let v41: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v42: W = N::exp_kept(v14);
     let v43: N = N::new(-0.950212931632136, -8.422032873046665e-18);
     let v44: W = v43.widen() * v42;
@@ -2912,10 +2965,10 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v51: N = v50.exp_m1();
     let v52: W = v48 * v51.widen();
     let v53: W = v44 + v52;
-    let v54: W = v41.widen() * v42;
+    let v54: W = v41 * v42;
     let v55: N = N::narrow(v54) / N::narrow(v53);
-    let v56: W = v55.widen().sqrt();
-    let v57: W = v40.widen() * v56;
+    let v56: N = v55.sqrt();
+    let v57: W = v40 * v56.widen();
     [v22.to_f64(), v38.to_f64(), v57.to_f64()]
 }
 /// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
@@ -2936,32 +2989,32 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v10: W = v6.square();
     let v11: W = v1.widen() * v2.widen() * v10;
     let v12: W = v1.widen() * v8.widen() * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v4;
-    let v15: W = N::sigmoid_kept(v14);
+    let v15: W = v14.sigmoid();
     let v16: W = v4 - v3.widen();
     let v17: W = N::exp_m1_kept(v16);
-    let v18: W = v13.widen() * v15 * v17;
+    let v18: W = v13 * v15 * v17;
     let v19: W = v7 - v9 - v11 + v12 - v18;
     let v20: W = v0.widen() * v19;
     let v21: W = v15 * v17;
-    let v22: W = v20 / v21;
+    let v22: N = N::narrow(v20) / N::narrow(v21);
     let v23: W = W::new(-1.1597957175971598, -3.9534790357306676e-17);
     let v24: W = v8.widen() - v2.widen();
     let v25: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v26: W = N::exp_m1_kept(v4);
-    let v27: W = v25 * v6 * v26;
-    let v28: W = v25 * v10 * v26;
+    let v26: N = N::exp_m1_of(v4);
+    let v27: W = v25 * v6 * v26.widen();
+    let v28: W = v25 * v10 * v26.widen();
     let v29: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
     let v30: W = v29 * v6 * v17;
     let v31: W = v29 * v10 * v17;
     let v32: W = v27 - v28 - v30 + v31;
     let v33: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v34: W = v33.widen() * v15 * v26;
-    let v35: W = N::sqrt_kept(v34);
+    let v34: N = v33 * N::narrow(v15) * v26;
+    let v35: N = v34.sqrt();
     let v36: W = v23 * v24 * v32;
-    let v37: W = v17 * v35;
-    let v38: W = v36 / v37;
+    let v37: W = v17 * v35.widen();
+    let v38: N = N::narrow(v36) / N::narrow(v37);
     let v39: N = N::narrow(v24).abs();
     let v40: N = v39.sqrt();
     let v41: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
@@ -2971,12 +3024,12 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v45: N = N::new(12.0, 0.0);
     let v46: W = v45.widen() * v2.widen();
     let v47: W = v3.widen() - v46;
-    let v48: W = N::exp_kept(v47);
+    let v48: N = N::exp_of(v47);
     let v49: N = N::new(9.0, 0.0);
     let v50: W = v46 - v49.widen();
-    let v51: W = N::exp_m1_kept(v50);
-    let v52: W = v48 * v51;
-    let v53: W = v44 + v52;
+    let v51: N = N::exp_m1_of(v50);
+    let v52: N = v48 * v51;
+    let v53: W = v44 + v52.widen();
     let v54: N = v41 * v42;
     let v55: N = v54 / N::narrow(v53);
     let v56: N = v55.sqrt();
@@ -2989,7 +3042,7 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 ///
@@ -3071,7 +3124,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 ///
@@ -4111,6 +4164,28 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v14: W = v13.sqrt();
         return [v9.to_f64(), v14.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4.exp_m1();
+        let v8: W = v0 * v6 * v7;
+        let v9: W = v8.sqrt();
+        let v10: W = W::new(1.0, 0.0);
+        let v11: W = v10 / v9;
+        let v12: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v13: W = v4 - v2;
+        let v14: W = v13.exp_m1();
+        let v15: W = v12 * v6 * v14;
+        let v16: W = v15.sqrt();
+        let v17: W = v16 / v9;
+        let v18: W = -v17;
+        return [v11.to_f64(), v18.to_f64()];
+    }
     let v0: N = N::new(0.05239569649125595, 8.392954671577747e-19);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
@@ -4242,6 +4317,28 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v13: W = v10 * v6 * v12;
         let v14: W = v13.sqrt();
         return [v9.to_f64(), v14.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4.exp_m1();
+        let v8: W = v0 * v6 * v7;
+        let v9: W = v8.sqrt();
+        let v10: W = W::new(1.0, 0.0);
+        let v11: W = v10 / v9;
+        let v12: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v13: W = v4 - v2;
+        let v14: W = v13.exp_m1();
+        let v15: W = v12 * v6 * v14;
+        let v16: W = v15.sqrt();
+        let v17: W = v16 / v9;
+        let v18: W = -v17;
+        return [v11.to_f64(), v18.to_f64()];
     }
     let v0: N = N::new(0.05239569649125595, 8.392954671577747e-19);
     let v1: N = N::new(3.0, 0.0);
@@ -5162,6 +5259,31 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v10: W = W::new(0.0, 0.0);
         return [v9.to_f64(), v10.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4.exp_m1();
+        let v8: W = v0 * v6 * v7;
+        let v9: W = v8.sqrt();
+        let v10: W = v9.abs();
+        let v11: W = W::new(-0.9525741268224333, 3.451513898035272e-17);
+        let v12: W = v4 - v2;
+        let v13: W = v12.exp_m1();
+        let v14: W = v4 - v1;
+        let v15: W = v14.sigmoid();
+        let v16: W = v1 * v15;
+        let v17: W = v15.square();
+        let v18: W = v1 * v17;
+        let v19: W = v16 - v18;
+        let v20: W = v11 * v6 * v13 * v10;
+        let v21: W = v20 / v19;
+        return [v10.to_f64(), v21.to_f64()];
+    }
     let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
@@ -5286,6 +5408,31 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v12: W = v0 * v11;
         let v13: W = W::new(0.0, 0.0);
         return [v12.to_f64(), v13.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4.exp_m1();
+        let v8: W = v0 * v6 * v7;
+        let v9: W = v8.sqrt();
+        let v10: W = v9.abs();
+        let v11: W = W::new(-0.9525741268224333, 3.451513898035272e-17);
+        let v12: W = v4 - v2;
+        let v13: W = v12.exp_m1();
+        let v14: W = v4 - v1;
+        let v15: W = v14.sigmoid();
+        let v16: W = v1 * v15;
+        let v17: W = v15.square();
+        let v18: W = v1 * v17;
+        let v19: W = v16 - v18;
+        let v20: W = v11 * v6 * v13 * v10;
+        let v21: W = v20 / v19;
+        return [v10.to_f64(), v21.to_f64()];
     }
     let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
@@ -5951,8 +6098,8 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v40: W = v35 * v38.widen();
     let v41: N = N::narrow(v39) / N::narrow(v40);
     let v42: N = N::narrow(v24).abs();
-    let v43: N = v42.sqrt();
-    let v44: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v43: W = v42.widen().sqrt();
+    let v44: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v45: W = N::exp_kept(v14);
     let v46: N = N::new(-0.950212931632136, -8.422032873046665e-18);
     let v47: W = v46.widen() * v45;
@@ -5964,11 +6111,11 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v53: N = N::narrow(v49) - v52;
     let v54: N = v53.exp_m1();
     let v55: W = v51 * v54.widen();
-    let v56: W = v47 + v55;
-    let v57: W = v44.widen() * v45;
-    let v58: N = N::narrow(v57) / N::narrow(v56);
+    let v56: N = N::narrow(v47) + N::narrow(v55);
+    let v57: W = v44 * v45;
+    let v58: N = N::narrow(v57) / v56;
     let v59: N = v58.sqrt();
-    let v60: N = v43 * v59;
+    let v60: W = v43 * v59.widen();
     [v22.to_f64(), v41.to_f64(), v60.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -6187,6 +6334,24 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v15: W = -v14;
         return [v9.to_f64(), v15.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4.exp_m1();
+        let v8: W = v0 * v6 * v7;
+        let v9: W = v8.sqrt();
+        let v10: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v11: W = v4 - v2;
+        let v12: W = v11.exp_m1();
+        let v13: W = v10 * v6 * v12;
+        let v14: W = v13.sqrt();
+        return [v9.to_f64(), v14.to_f64()];
+    }
     let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
@@ -6305,6 +6470,24 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v13: W = v11 * v6 * v12;
         let v14: W = v13.sqrt();
         return [v10.to_f64(), v14.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4.exp_m1();
+        let v8: W = v0 * v6 * v7;
+        let v9: W = v8.sqrt();
+        let v10: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v11: W = v4 - v2;
+        let v12: W = v11.exp_m1();
+        let v13: W = v10 * v6 * v12;
+        let v14: W = v13.sqrt();
+        return [v9.to_f64(), v14.to_f64()];
     }
     let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);

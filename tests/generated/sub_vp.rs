@@ -923,7 +923,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -968,37 +968,37 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5 * v2.widen();
     let v7: N = -v4;
     let v8: W = v7.widen() - v6;
-    let v9: N = N::narrow(v3) * N::narrow(v8);
-    let v10: N = v0 + v9;
+    let v9: W = v3 * v8;
+    let v10: W = v0.widen() + v9;
     let v11: N = v4 * v2;
-    let v12: N = N::new(4.975, 3.552713678800501e-16);
-    let v13: N = v2.square();
-    let v14: W = v12.widen() * v13.widen();
+    let v12: W = W::new(4.975, 3.552713678800501e-16);
+    let v13: W = v2.widen().square();
+    let v14: W = v12 * v13;
     let v15: N = -v11;
-    let v16: W = v15.widen() - v14;
-    let v17: W = N::exp_kept(v16);
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v2;
-    let v20: W = v5 * v13.widen();
-    let v21: N = -v19;
+    let v16: N = v15 - N::narrow(v14);
+    let v17: N = v16.exp();
+    let v18: W = W::new(0.1, -5.551115123125783e-18);
+    let v19: W = v18 * v2.widen();
+    let v20: W = v5 * v13;
+    let v21: N = -N::narrow(v19);
     let v22: W = v21.widen() - v20;
     let v23: W = N::exp_m1_kept(v22);
     let v24: W = v23.square();
-    let v25: W = v17 * v24 * v8;
+    let v25: W = v17.widen() * v24 * v8;
     let v26: N = N::new(0.15, 5.551115123125783e-18);
     let v27: N = v26 * v2;
     let v28: W = W::new(14.925, -7.105427357601002e-16);
-    let v29: W = v28 * v13.widen();
+    let v29: W = v28 * v13;
     let v30: N = -v27;
     let v31: W = v30.widen() - v29;
     let v32: W = N::exp_kept(v31);
-    let v33: N = N::new(19.9, 1.4210854715202005e-15);
-    let v34: W = v33.widen() * v2.widen();
-    let v35: W = v18.widen() + v34;
+    let v33: W = W::new(19.9, 1.4210854715202005e-15);
+    let v34: W = v33 * v2.widen();
+    let v35: W = v18 + v34;
     let v36: W = v32 * v23 * v35;
     let v37: W = v25 + v36;
     let v38: W = v3 * v37;
-    let v39: W = v38 / v17;
+    let v39: N = N::narrow(v38) / v17;
     [v10.to_f64(), v39.to_f64()]
 }
 /// `euler_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1007,7 +1007,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1020,7 +1020,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1040,7 +1040,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 48 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1080,6 +1082,12 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v7: W = W::new(0.0, 0.0);
         return [v6.to_f64(), v7.to_f64(), v7.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_score_coefficients_upper::<
+            N,
+            W,
+        >(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -1089,8 +1097,8 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5 * v2.widen();
     let v7: N = -v4;
     let v8: W = v7.widen() - v6;
-    let v9: N = N::narrow(v3) * N::narrow(v8);
-    let v10: N = v0 + v9;
+    let v9: W = v3 * v8;
+    let v10: N = v0 + N::narrow(v9);
     let v11: N = N::new(2.0, 0.0);
     let v12: N = v4 * v2;
     let v13: N = N::new(4.975, 3.552713678800501e-16);
@@ -1135,13 +1143,70 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v52: N = v42 * v51;
     [v10.to_f64(), v40.to_f64(), v52.to_f64()]
 }
+/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: N = N::from_f64(t_next);
+    let v7: W = v2.widen() - v6.widen();
+    let v8: W = v5 * v7;
+    let v9: W = v0.widen() + v8;
+    let v10: N = N::new(2.0, 0.0);
+    let v11: N = v0 - v2;
+    let v12: W = W::new(14.925, -7.105427357601002e-16);
+    let v13: W = v12 * v2.widen();
+    let v14: W = W::new(15.075, 7.105427357601002e-16);
+    let v15: W = v13 - v14;
+    let v16: W = v11.widen() * v15;
+    let v17: W = N::exp_kept(v16);
+    let v18: W = W::new(10.05, -7.105427357601002e-16);
+    let v19: W = v3 - v18;
+    let v20: W = v11.widen() * v19;
+    let v21: W = N::exp_m1_kept(v20);
+    let v22: N = N::new(20.0, 0.0);
+    let v23: N = N::new(19.9, 1.4210854715202005e-15);
+    let v24: W = v23.widen() * v2.widen();
+    let v25: W = v22.widen() - v24;
+    let v26: W = v10.widen() * v17 * v21 * v25;
+    let v27: N = N::new(4.975, 3.552713678800501e-16);
+    let v28: W = v27.widen() * v2.widen();
+    let v29: W = W::new(5.025, -3.552713678800501e-16);
+    let v30: W = v28 - v29;
+    let v31: W = v11.widen() * v30;
+    let v32: N = N::exp_of(v31);
+    let v33: W = v21.square();
+    let v34: W = v10.widen() * v32.widen() * v33 * v5;
+    let v35: W = v26 + v34;
+    let v36: N = N::narrow(v7) * N::narrow(v35);
+    let v37: N = v36 / v32;
+    let v38: N = N::narrow(v7).abs();
+    let v39: N = v38.sqrt();
+    let v40: N = N::new(20.1, -1.4210854715202005e-15);
+    let v41: N = N::narrow(v24) - v40;
+    let v42: N = v11 * v41;
+    let v43: N = v42.exp_m1();
+    let v44: N = v43 * N::narrow(v25);
+    let v45: N = -v44;
+    let v46: N = v45.sqrt();
+    let v47: N = v39 * v46;
+    [v9.to_f64(), v37.to_f64(), v47.to_f64()]
+}
 /// `euler_maruyama_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 48 operations in double-double.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1160,7 +1225,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 48 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1589,7 +1656,9 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 36 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1628,6 +1697,9 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v10: W = v8 - v9;
         return [v6.to_f64(), v10.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -1637,8 +1709,8 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5 * v2.widen();
     let v7: N = -v4;
     let v8: W = v7.widen() - v6;
-    let v9: N = N::narrow(v3) * N::narrow(v8);
-    let v10: N = v0 + v9;
+    let v9: W = v3 * v8;
+    let v10: N = v0 + N::narrow(v9);
     let v11: N = v4 * v2;
     let v12: N = N::new(4.975, 3.552713678800501e-16);
     let v13: N = v2.square();
@@ -1669,13 +1741,58 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v38: N = N::narrow(v37) / v17;
     [v10.to_f64(), v38.to_f64()]
 }
+/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: N = N::from_f64(t_next);
+    let v7: W = v2.widen() - v6.widen();
+    let v8: W = v5 * v7;
+    let v9: W = v0.widen() + v8;
+    let v10: N = v0 - v2;
+    let v11: N = N::new(14.925, -7.105427357601002e-16);
+    let v12: N = v11 * v2;
+    let v13: N = N::new(15.075, 7.105427357601002e-16);
+    let v14: N = v12 - v13;
+    let v15: N = v10 * v14;
+    let v16: N = v15.exp();
+    let v17: N = N::new(20.0, 0.0);
+    let v18: N = N::new(19.9, 1.4210854715202005e-15);
+    let v19: N = v18 * v2;
+    let v20: N = v17 - v19;
+    let v21: N = v16 * v20;
+    let v22: N = N::new(4.975, 3.552713678800501e-16);
+    let v23: N = v22 * v2;
+    let v24: N = N::new(5.025, -3.552713678800501e-16);
+    let v25: N = v23 - v24;
+    let v26: N = v10 * v25;
+    let v27: N = v26.exp();
+    let v28: N = N::new(10.05, -7.105427357601002e-16);
+    let v29: N = N::narrow(v3) - v28;
+    let v30: N = v10 * v29;
+    let v31: N = v30.exp_m1();
+    let v32: W = v27.widen() * v31.widen() * v5;
+    let v33: W = v21.widen() + v32;
+    let v34: W = v7 * v33;
+    let v35: N = N::narrow(v34) / v27;
+    [v9.to_f64(), v35.to_f64()]
+}
 /// `euler_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 36 operations in double-double.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1688,7 +1805,9 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 36 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1708,7 +1827,9 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 47 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1752,6 +1873,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v11: W = W::new(0.0, 0.0);
         return [v6.to_f64(), v10.to_f64(), v11.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -1761,34 +1885,34 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5 * v2.widen();
     let v7: N = -v4;
     let v8: W = v7.widen() - v6;
-    let v9: N = N::narrow(v3) * N::narrow(v8);
-    let v10: N = v0 + v9;
+    let v9: W = v3 * v8;
+    let v10: N = v0 + N::narrow(v9);
     let v11: N = N::new(2.0, 0.0);
     let v12: N = v4 * v2;
     let v13: N = N::new(4.975, 3.552713678800501e-16);
-    let v14: W = v2.widen().square();
-    let v15: W = v13.widen() * v14;
+    let v14: N = v2.square();
+    let v15: N = v13 * v14;
     let v16: N = -v12;
-    let v17: N = v16 - N::narrow(v15);
+    let v17: N = v16 - v15;
     let v18: N = v17.exp();
     let v19: N = N::new(0.1, -5.551115123125783e-18);
     let v20: N = v19 * v2;
-    let v21: W = v5 * v14;
+    let v21: N = N::narrow(v5) * v14;
     let v22: N = -v20;
-    let v23: W = v22.widen() - v21;
-    let v24: W = N::exp_m1_kept(v23);
-    let v25: W = v11.widen() * v18.widen() * v24 * v8;
+    let v23: N = v22 - v21;
+    let v24: N = v23.exp_m1();
+    let v25: W = v11.widen() * v18.widen() * v24.widen() * v8;
     let v26: N = N::new(0.15, 5.551115123125783e-18);
     let v27: N = v26 * v2;
-    let v28: W = W::new(14.925, -7.105427357601002e-16);
-    let v29: W = v28 * v14;
+    let v28: N = N::new(14.925, -7.105427357601002e-16);
+    let v29: W = v28.widen() * v14.widen();
     let v30: N = -v27;
-    let v31: N = v30 - N::narrow(v29);
-    let v32: N = v31.exp();
+    let v31: W = v30.widen() - v29;
+    let v32: W = N::exp_kept(v31);
     let v33: W = W::new(19.9, 1.4210854715202005e-15);
     let v34: W = v33 * v2.widen();
     let v35: W = v19.widen() + v34;
-    let v36: W = v11.widen() * v32.widen() * v35;
+    let v36: W = v11.widen() * v32 * v35;
     let v37: W = v25 + v36;
     let v38: W = v3 * v37;
     let v39: N = N::narrow(v38) / v18;
@@ -1796,15 +1920,69 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v41: N = v40.sqrt();
     let v42: N = N::new(0.2, -1.1102230246251566e-17);
     let v43: N = v42 * v2;
-    let v44: W = v33 * v14;
+    let v44: W = v33 * v14.widen();
     let v45: N = -v43;
-    let v46: N = v45 - N::narrow(v44);
-    let v47: N = v46.exp_m1();
-    let v48: W = v47.widen() * v35;
-    let v49: W = -v48;
-    let v50: W = N::sqrt_kept(v49);
-    let v51: W = v41.widen() * v50;
+    let v46: W = v45.widen() - v44;
+    let v47: W = N::exp_m1_kept(v46);
+    let v48: W = v47 * v35;
+    let v49: N = -N::narrow(v48);
+    let v50: N = v49.sqrt();
+    let v51: N = v41 * v50;
     [v10.to_f64(), v39.to_f64(), v51.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: N = N::from_f64(t_next);
+    let v7: W = v2.widen() - v6.widen();
+    let v8: W = v5 * v7;
+    let v9: W = v0.widen() + v8;
+    let v10: N = N::new(2.0, 0.0);
+    let v11: N = v0 - v2;
+    let v12: N = N::new(14.925, -7.105427357601002e-16);
+    let v13: N = v12 * v2;
+    let v14: N = N::new(15.075, 7.105427357601002e-16);
+    let v15: N = v13 - v14;
+    let v16: W = v11.widen() * v15.widen();
+    let v17: N = N::exp_of(v16);
+    let v18: N = N::new(20.0, 0.0);
+    let v19: N = N::new(19.9, 1.4210854715202005e-15);
+    let v20: N = v19 * v2;
+    let v21: N = v18 - v20;
+    let v22: N = v10 * v17 * v21;
+    let v23: N = N::new(4.975, 3.552713678800501e-16);
+    let v24: N = v23 * v2;
+    let v25: N = N::new(5.025, -3.552713678800501e-16);
+    let v26: N = v24 - v25;
+    let v27: N = v11 * v26;
+    let v28: N = v27.exp();
+    let v29: N = N::new(10.05, -7.105427357601002e-16);
+    let v30: N = N::narrow(v3) - v29;
+    let v31: N = v11 * v30;
+    let v32: N = v31.exp_m1();
+    let v33: W = v10.widen() * v28.widen() * v32.widen() * v5;
+    let v34: W = v22.widen() + v33;
+    let v35: W = v7 * v34;
+    let v36: N = N::narrow(v35) / v28;
+    let v37: N = N::narrow(v7).abs();
+    let v38: N = v37.sqrt();
+    let v39: N = N::new(20.1, -1.4210854715202005e-15);
+    let v40: N = v20 - v39;
+    let v41: N = v11 * v40;
+    let v42: N = v41.exp_m1();
+    let v43: N = v42 * v21;
+    let v44: N = -v43;
+    let v45: N = v44.sqrt();
+    let v46: N = v38 * v45;
+    [v9.to_f64(), v36.to_f64(), v46.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -1812,7 +1990,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 47 operations in double-double.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1825,7 +2005,9 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 47 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2930,7 +3112,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 43 operations in double-double.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
@@ -2981,16 +3163,16 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: W = v3.widen() * v4.widen();
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
     let v6: W = -v2;
     let v7: W = v6 - v5;
     let v8: W = N::exp_m1_kept(v7);
     let v9: N = N::from_f64(t);
     let v10: N = v0 * v9;
-    let v11: W = v9.widen().square();
-    let v12: W = v3.widen() * v11;
+    let v11: N = v9.square();
+    let v12: W = v3 * v11.widen();
     let v13: N = -v10;
     let v14: W = v13.widen() - v12;
     let v15: W = N::exp_m1_kept(v14);
@@ -2998,28 +3180,28 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v17: N = N::new(0.15, 5.551115123125783e-18);
     let v18: N = v17 * v9;
     let v19: N = N::new(14.925, -7.105427357601002e-16);
-    let v20: W = v19.widen() * v11;
+    let v20: W = v19.widen() * v11.widen();
     let v21: N = -v18;
     let v22: W = v21.widen() - v20;
     let v23: W = N::exp_kept(v22);
     let v24: W = v9.widen() - v1.widen();
-    let v25: N = v3 * v9;
-    let v26: N = v3 * v1;
-    let v27: W = v0.widen() + v25.widen() + v26.widen();
+    let v25: W = v3 * v9.widen();
+    let v26: W = v3 * v1.widen();
+    let v27: W = v0.widen() + v25 + v26;
     let v28: W = v24 * v27;
     let v29: W = N::exp_m1_kept(v28);
     let v30: W = v23 * v29;
     let v31: N = N::new(0.05, -2.7755575615628915e-18);
     let v32: N = v31 * v1;
     let v33: N = N::new(4.975, 3.552713678800501e-16);
-    let v34: W = v33.widen() * v4.widen();
+    let v34: W = v33.widen() * v4;
     let v35: N = -v32;
     let v36: W = v35.widen() - v34;
     let v37: W = N::exp_kept(v36);
-    let v38: W = v33.widen() * v9.widen();
+    let v38: N = v33 * v9;
     let v39: N = v33 * v1;
     let v40: N = -v31;
-    let v41: W = v40.widen() - v38 - v39.widen();
+    let v41: W = v40.widen() - v38.widen() - v39.widen();
     let v42: W = v41 * v24;
     let v43: W = N::exp_m1_kept(v42);
     let v44: W = v37 * v43 * v15;
@@ -3084,7 +3266,7 @@ fn ddim_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 43 operations in double-double.
 ///
@@ -3119,7 +3301,7 @@ fn ddim_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 43 operations in double-double.
 ///
@@ -3148,7 +3330,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 43 operations in double-double.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
@@ -3199,16 +3381,16 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: W = v3.widen() * v4.widen();
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
     let v6: W = -v2;
     let v7: W = v6 - v5;
     let v8: W = N::exp_m1_kept(v7);
     let v9: N = N::from_f64(t);
     let v10: N = v0 * v9;
-    let v11: W = v9.widen().square();
-    let v12: W = v3.widen() * v11;
+    let v11: N = v9.square();
+    let v12: W = v3 * v11.widen();
     let v13: N = -v10;
     let v14: W = v13.widen() - v12;
     let v15: W = N::exp_m1_kept(v14);
@@ -3216,28 +3398,28 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v17: N = N::new(0.15, 5.551115123125783e-18);
     let v18: N = v17 * v9;
     let v19: N = N::new(14.925, -7.105427357601002e-16);
-    let v20: W = v19.widen() * v11;
+    let v20: W = v19.widen() * v11.widen();
     let v21: N = -v18;
     let v22: W = v21.widen() - v20;
     let v23: W = N::exp_kept(v22);
     let v24: W = v9.widen() - v1.widen();
-    let v25: N = v3 * v9;
-    let v26: N = v3 * v1;
-    let v27: W = v0.widen() + v25.widen() + v26.widen();
+    let v25: W = v3 * v9.widen();
+    let v26: W = v3 * v1.widen();
+    let v27: W = v0.widen() + v25 + v26;
     let v28: W = v24 * v27;
     let v29: W = N::exp_m1_kept(v28);
     let v30: W = v23 * v29;
     let v31: N = N::new(0.05, -2.7755575615628915e-18);
     let v32: N = v31 * v1;
     let v33: N = N::new(4.975, 3.552713678800501e-16);
-    let v34: W = v33.widen() * v4.widen();
+    let v34: W = v33.widen() * v4;
     let v35: N = -v32;
     let v36: W = v35.widen() - v34;
     let v37: W = N::exp_kept(v36);
-    let v38: W = v33.widen() * v9.widen();
+    let v38: N = v33 * v9;
     let v39: N = v33 * v1;
     let v40: N = -v31;
-    let v41: W = v40.widen() - v38 - v39.widen();
+    let v41: W = v40.widen() - v38.widen() - v39.widen();
     let v42: W = v41 * v24;
     let v43: W = N::exp_m1_kept(v42);
     let v44: W = v37 * v43 * v15;
@@ -3302,7 +3484,7 @@ fn dpm1_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 43 operations in double-double.
 ///
@@ -3337,7 +3519,7 @@ fn dpm1_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 43 operations in double-double.
 ///

@@ -485,6 +485,22 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v1 - v7;
         return [v0.to_f64(), v8.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.0001, -4.79217360238593e-21);
+        let v2: W = W::new(17.034386382832476, -1.5609413100576942e-15);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.exp();
+        let v6: W = v1 * v5;
+        let v7: W = W::new(0.5, 0.0);
+        let v8: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v9: W = v8 * v3;
+        let v10: W = v9.exp();
+        let v11: W = v7 * v10;
+        let v12: W = v6 - v11;
+        return [v0.to_f64(), v12.to_f64()];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.0001, -4.79217360238593e-21);
     let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
@@ -562,6 +578,22 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v7: W = v2 * v6;
         let v8: W = v1 - v7;
         return [v0.to_f64(), v8.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.0001, -4.79217360238593e-21);
+        let v2: W = W::new(17.034386382832476, -1.5609413100576942e-15);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.exp();
+        let v6: W = v1 * v5;
+        let v7: W = W::new(0.5, 0.0);
+        let v8: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v9: W = v8 * v3;
+        let v10: W = v9.exp();
+        let v11: W = v7 * v10;
+        let v12: W = v6 - v11;
+        return [v0.to_f64(), v12.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.0001, -4.79217360238593e-21);
@@ -866,8 +898,17 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v6 - v7;
         return [v0.to_f64(), v8.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [1.0, 49.99];
+    if t_next == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(50.0, 0.0);
+        let v2: W = W::new(0.01, -2.0816681711721684e-19);
+        let v3: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 * v4;
+        let v6: W = v5.exp();
+        let v7: W = v2 * v6;
+        let v8: W = v1 - v7;
+        return [v0.to_f64(), v8.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.01, -2.0816681711721684e-19);
@@ -945,8 +986,17 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v6 - v7;
         return [v0.to_f64(), v8.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [1.0, 49.99];
+    if t_next == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(50.0, 0.0);
+        let v2: W = W::new(0.01, -2.0816681711721684e-19);
+        let v3: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 * v4;
+        let v6: W = v5.exp();
+        let v7: W = v2 * v6;
+        let v8: W = v1 - v7;
+        return [v0.to_f64(), v8.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.01, -2.0816681711721684e-19);
@@ -1336,6 +1386,24 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v7: W = v6 - v5;
         return [v5.to_f64(), v7.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(5000.0, 0.0);
+        let v1: W = W::new(-8.517193191416238, 7.804706550288471e-16);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = v3.exp();
+        let v5: W = v0 * v4;
+        let v6: W = W::new(100.0, 0.0);
+        let v7: W = W::new(0.01, -2.0816681711721684e-19);
+        let v8: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v9: W = v8 * v2;
+        let v10: W = v9.exp();
+        let v11: W = v7 * v10;
+        let v12: W = W::new(50.0, 0.0);
+        let v13: W = v11 - v12;
+        let v14: W = v6 * v4 * v13;
+        return [v5.to_f64(), v14.to_f64()];
+    }
     let v0: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -1407,6 +1475,24 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v6: W = W::new(1.0, 0.0);
         let v7: W = v6 - v5;
         return [v5.to_f64(), v7.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(5000.0, 0.0);
+        let v1: W = W::new(-8.517193191416238, 7.804706550288471e-16);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = v3.exp();
+        let v5: W = v0 * v4;
+        let v6: W = W::new(100.0, 0.0);
+        let v7: W = W::new(0.01, -2.0816681711721684e-19);
+        let v8: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v9: W = v8 * v2;
+        let v10: W = v9.exp();
+        let v11: W = v7 * v10;
+        let v12: W = W::new(50.0, 0.0);
+        let v13: W = v11 - v12;
+        let v14: W = v6 * v4 * v13;
+        return [v5.to_f64(), v14.to_f64()];
     }
     let v0: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v1: N = N::from_f64(t_next);
@@ -1687,8 +1773,22 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v10: W = v1 * v9;
         return [v0.to_f64(), v10.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [1.0, 586.9304461753986];
+    if t_next == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(11.740957114930959, 8.424674940223702e-16);
+        let v2: W = W::new(-8.517193191416238, 7.804706550288471e-16);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.exp();
+        let v6: W = W::new(50.0, 0.0);
+        let v7: W = W::new(0.01, -2.0816681711721684e-19);
+        let v8: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v9: W = v8 * v3;
+        let v10: W = v9.exp();
+        let v11: W = v7 * v10;
+        let v12: W = v6 - v11;
+        let v13: W = v1 * v5 * v12;
+        return [v0.to_f64(), v13.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.1174095711493096, 9.800225553502783e-20);
@@ -1764,8 +1864,22 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v10: W = v1 * v9;
         return [v0.to_f64(), v10.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [1.0, 586.9304461753986];
+    if t_next == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(11.740957114930959, 8.424674940223702e-16);
+        let v2: W = W::new(-8.517193191416238, 7.804706550288471e-16);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.exp();
+        let v6: W = W::new(50.0, 0.0);
+        let v7: W = W::new(0.01, -2.0816681711721684e-19);
+        let v8: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v9: W = v8 * v3;
+        let v10: W = v9.exp();
+        let v11: W = v7 * v10;
+        let v12: W = v6 - v11;
+        let v13: W = v1 * v5 * v12;
+        return [v0.to_f64(), v13.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.1174095711493096, 9.800225553502783e-20);

@@ -744,6 +744,8 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 10 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -766,6 +768,15 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v7: W = v3 - v5;
         return [v6.to_f64(), v7.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.25 {
+        return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.3125 {
+        return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -779,6 +790,59 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: N = v0 + v9;
     [v10.to_f64(), v9.to_f64()]
 }
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = N::new(9.95, 7.105427357601002e-16);
+    let v6: N = v5 * v2;
+    let v7: N = -v4;
+    let v8: N = v7 - v6;
+    let v9: N = v3 * v8;
+    let v10: N = v0 + v9;
+    [v10.to_f64(), v9.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = N::new(9.95, 7.105427357601002e-16);
+    let v6: W = v5.widen() * v2.widen();
+    let v7: N = -v4;
+    let v8: W = v7.widen() - v6;
+    let v9: W = v3.widen() * v8;
+    let v10: N = v0 + N::narrow(v9);
+    [v10.to_f64(), v9.to_f64()]
+}
+/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3.widen() - v4.widen();
+    let v6: N = N::from_f64(t_next);
+    let v7: W = v2.widen() - v6.widen();
+    let v8: W = v5 * v7;
+    let v9: W = v0.widen() + v8;
+    [v9.to_f64(), v8.to_f64()]
+}
 /// `euler_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
@@ -786,6 +850,8 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 10 operations in double-double.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -799,6 +865,8 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 10 operations in double-double.
 ///
 /// # Panics
 ///
@@ -818,7 +886,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 20 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -849,19 +919,25 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v15: W = v11 * v14;
         return [v6.to_f64(), v10.to_f64(), v15.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_score_coefficients_upper::<
+            N,
+            W,
+        >(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: N = v1 - v2;
     let v4: N = N::new(0.05, -2.7755575615628915e-18);
     let v5: N = N::new(9.95, 7.105427357601002e-16);
-    let v6: N = v5 * v2;
+    let v6: W = v5.widen() * v2.widen();
     let v7: N = -v4;
-    let v8: N = v7 - v6;
-    let v9: N = v3 * v8;
-    let v10: N = v0 + v9;
+    let v8: W = v7.widen() - v6;
+    let v9: W = v3.widen() * v8;
+    let v10: N = v0 + N::narrow(v9);
     let v11: N = N::new(2.0, 0.0);
-    let v12: W = v11.widen() * v3.widen() * v8.widen();
+    let v12: W = v11.widen() * v3.widen() * v8;
     let v13: N = v3.abs();
     let v14: N = v13.sqrt();
     let v15: N = N::new(0.1, -5.551115123125783e-18);
@@ -872,13 +948,42 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v20: N = v14 * v19;
     [v10.to_f64(), v12.to_f64(), v20.to_f64()]
 }
+/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3.widen() - v4.widen();
+    let v6: N = N::from_f64(t_next);
+    let v7: W = v2.widen() - v6.widen();
+    let v8: W = v5 * v7;
+    let v9: W = v0.widen() + v8;
+    let v10: N = N::new(2.0, 0.0);
+    let v11: W = v10.widen() * v5 * v7;
+    let v12: N = N::narrow(v7).abs();
+    let v13: N = v12.sqrt();
+    let v14: N = N::new(20.0, 0.0);
+    let v15: N = N::new(19.9, 1.4210854715202005e-15);
+    let v16: N = v15 * v2;
+    let v17: N = v14 - v16;
+    let v18: N = v17.sqrt();
+    let v19: N = v13 * v18;
+    [v9.to_f64(), v11.to_f64(), v19.to_f64()]
+}
 /// `euler_maruyama_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 20 operations in double-double.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -897,7 +1002,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 20 operations in double-double.
 ///
 /// # Panics
 ///
@@ -972,8 +1079,41 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v32: W = v9 * v31;
         return [v8.to_f64(), v32.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0065715864949296154, 0.0];
+    if t_next == 1.0 {
+        let v0: W = W::new(5.025, -3.552713678800501e-16);
+        let v1: W = W::new(4.975, 3.552713678800501e-16);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = -v0;
+        let v5: W = v4 - v3;
+        let v6: W = W::new(1.0, 0.0);
+        let v7: W = v6 - v2;
+        let v8: W = v5 * v7;
+        let v9: W = v8.exp();
+        let v10: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v11: W = W::new(0.1, -5.551115123125783e-18);
+        let v12: W = v11 * v2;
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v2.square();
+        let v15: W = v13 * v14;
+        let v16: W = -v12;
+        let v17: W = v16 - v15;
+        let v18: W = v17.exp_m1();
+        let v19: W = v10 * v18;
+        let v20: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v21: W = W::new(0.05, -2.7755575615628915e-18);
+        let v22: W = v21 * v2;
+        let v23: W = v1 * v14;
+        let v24: W = -v22;
+        let v25: W = v24 - v23;
+        let v26: W = v25.exp();
+        let v27: W = -v18;
+        let v28: W = v27.sqrt();
+        let v29: W = v20 * v26 * v28;
+        let v30: W = -v19;
+        let v31: W = v30 - v29;
+        let v32: W = v31 / v26;
+        return [v9.to_f64(), v32.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
@@ -1107,8 +1247,41 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v32: W = v9 * v31;
         return [v8.to_f64(), v32.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0065715864949296154, 0.0];
+    if t_next == 1.0 {
+        let v0: W = W::new(5.025, -3.552713678800501e-16);
+        let v1: W = W::new(4.975, 3.552713678800501e-16);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = -v0;
+        let v5: W = v4 - v3;
+        let v6: W = W::new(1.0, 0.0);
+        let v7: W = v6 - v2;
+        let v8: W = v5 * v7;
+        let v9: W = v8.exp();
+        let v10: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v11: W = W::new(0.1, -5.551115123125783e-18);
+        let v12: W = v11 * v2;
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v2.square();
+        let v15: W = v13 * v14;
+        let v16: W = -v12;
+        let v17: W = v16 - v15;
+        let v18: W = v17.exp_m1();
+        let v19: W = v10 * v18;
+        let v20: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v21: W = W::new(0.05, -2.7755575615628915e-18);
+        let v22: W = v21 * v2;
+        let v23: W = v1 * v14;
+        let v24: W = -v22;
+        let v25: W = v24 - v23;
+        let v26: W = v25.exp();
+        let v27: W = -v18;
+        let v28: W = v27.sqrt();
+        let v29: W = v20 * v26 * v28;
+        let v30: W = -v19;
+        let v31: W = v30 - v29;
+        let v32: W = v31 / v26;
+        return [v9.to_f64(), v32.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
@@ -1460,7 +1633,9 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 36 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -1491,6 +1666,59 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v9: W = v7 * v8;
         return [v6.to_f64(), v9.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = N::new(9.95, 7.105427357601002e-16);
+    let v6: N = v5 * v2;
+    let v7: N = -v4;
+    let v8: W = v7.widen() - v6.widen();
+    let v9: N = N::narrow(v3) * N::narrow(v8);
+    let v10: N = v0 + v9;
+    let v11: N = N::new(0.15, 5.551115123125783e-18);
+    let v12: N = v11 * v2;
+    let v13: N = N::new(14.925, -7.105427357601002e-16);
+    let v14: N = v2.square();
+    let v15: N = v13 * v14;
+    let v16: N = -v12;
+    let v17: N = v16 - v15;
+    let v18: N = v17.exp();
+    let v19: N = v4 + v6;
+    let v20: N = N::new(0.1, -5.551115123125783e-18);
+    let v21: N = v20 * v2;
+    let v22: N = v5 * v14;
+    let v23: N = -v21;
+    let v24: N = v23 - v22;
+    let v25: N = v24.exp_m1();
+    let v26: N = -v25;
+    let v27: N = v26.sqrt();
+    let v28: N = v18 * v19;
+    let v29: N = v28 / v27;
+    let v30: N = v4 * v2;
+    let v31: N = N::new(4.975, 3.552713678800501e-16);
+    let v32: N = v31 * v14;
+    let v33: N = -v30;
+    let v34: N = v33 - v32;
+    let v35: N = v34.exp();
+    let v36: W = v35.widen() * v27.widen() * v8;
+    let v37: W = v29.widen() - v36;
+    let v38: W = v3 * v37;
+    let v39: N = N::narrow(v38) / v35;
+    [v10.to_f64(), v39.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -1500,8 +1728,8 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5 * v2.widen();
     let v7: N = -v4;
     let v8: W = v7.widen() - v6;
-    let v9: N = N::narrow(v3) * N::narrow(v8);
-    let v10: N = v0 + v9;
+    let v9: W = v3 * v8;
+    let v10: N = v0 + N::narrow(v9);
     let v11: N = N::new(0.15, 5.551115123125783e-18);
     let v12: N = v11 * v2;
     let v13: N = N::new(14.925, -7.105427357601002e-16);
@@ -1533,13 +1761,58 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v39: N = N::narrow(v38) / v35;
     [v10.to_f64(), v39.to_f64()]
 }
+/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3.widen() - v4.widen();
+    let v6: N = N::from_f64(t_next);
+    let v7: W = v2.widen() - v6.widen();
+    let v8: W = v5 * v7;
+    let v9: W = v0.widen() + v8;
+    let v10: N = v0 - v2;
+    let v11: N = N::new(14.925, -7.105427357601002e-16);
+    let v12: N = v11 * v2;
+    let v13: N = N::new(15.075, 7.105427357601002e-16);
+    let v14: N = v12 - v13;
+    let v15: N = v10 * v14;
+    let v16: N = v15.exp();
+    let v17: N = v4 - v3;
+    let v18: N = N::new(10.05, -7.105427357601002e-16);
+    let v19: N = v3 - v18;
+    let v20: N = v10 * v19;
+    let v21: N = v20.exp_m1();
+    let v22: N = -v21;
+    let v23: N = v22.sqrt();
+    let v24: N = v16 * v17;
+    let v25: N = v24 / v23;
+    let v26: N = N::new(4.975, 3.552713678800501e-16);
+    let v27: N = v26 * v2;
+    let v28: N = N::new(5.025, -3.552713678800501e-16);
+    let v29: N = v27 - v28;
+    let v30: N = v10 * v29;
+    let v31: N = v30.exp();
+    let v32: W = v31.widen() * v23.widen() * v5;
+    let v33: W = v25.widen() - v32;
+    let v34: W = v7 * v33;
+    let v35: N = N::narrow(v34) / v31;
+    [v9.to_f64(), v35.to_f64()]
+}
 /// `euler_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 36 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -1577,7 +1850,9 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 36 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1604,7 +1879,9 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 45 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -1639,6 +1916,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v13: W = v10 * v12;
         return [v6.to_f64(), v9.to_f64(), v13.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -1648,8 +1928,8 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5 * v2.widen();
     let v7: N = -v4;
     let v8: W = v7.widen() - v6;
-    let v9: N = N::narrow(v3) * N::narrow(v8);
-    let v10: N = v0 + v9;
+    let v9: W = v3 * v8;
+    let v10: N = v0 + N::narrow(v9);
     let v11: N = N::new(2.0, 0.0);
     let v12: N = N::new(0.15, 5.551115123125783e-18);
     let v13: N = v12 * v2;
@@ -1689,13 +1969,67 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v47: N = v42 * v46;
     [v10.to_f64(), v40.to_f64(), v47.to_f64()]
 }
+/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3.widen() - v4.widen();
+    let v6: N = N::from_f64(t_next);
+    let v7: W = v2.widen() - v6.widen();
+    let v8: W = v5 * v7;
+    let v9: W = v0.widen() + v8;
+    let v10: N = N::new(2.0, 0.0);
+    let v11: N = v0 - v2;
+    let v12: N = N::new(14.925, -7.105427357601002e-16);
+    let v13: N = v12 * v2;
+    let v14: N = N::new(15.075, 7.105427357601002e-16);
+    let v15: N = v13 - v14;
+    let v16: N = v11 * v15;
+    let v17: N = v16.exp();
+    let v18: N = v4 - v3;
+    let v19: N = N::new(10.05, -7.105427357601002e-16);
+    let v20: N = v3 - v19;
+    let v21: N = v11 * v20;
+    let v22: N = v21.exp_m1();
+    let v23: N = -v22;
+    let v24: N = v23.sqrt();
+    let v25: N = v10 * v17 * v18;
+    let v26: N = v25 / v24;
+    let v27: N = N::new(4.975, 3.552713678800501e-16);
+    let v28: N = v27 * v2;
+    let v29: N = N::new(5.025, -3.552713678800501e-16);
+    let v30: N = v28 - v29;
+    let v31: N = v11 * v30;
+    let v32: N = v31.exp();
+    let v33: W = v10.widen() * v32.widen() * v24.widen() * v5;
+    let v34: W = v26.widen() - v33;
+    let v35: W = v7 * v34;
+    let v36: N = N::narrow(v35) / v32;
+    let v37: N = N::narrow(v7).abs();
+    let v38: N = v37.sqrt();
+    let v39: N = N::new(20.0, 0.0);
+    let v40: N = N::new(19.9, 1.4210854715202005e-15);
+    let v41: N = v40 * v2;
+    let v42: N = v39 - v41;
+    let v43: N = v42.sqrt();
+    let v44: N = v38 * v43;
+    [v9.to_f64(), v36.to_f64(), v44.to_f64()]
+}
 /// `euler_maruyama_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 45 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -1748,7 +2082,9 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 45 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1837,8 +2173,48 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v39: W = v38 / v37;
         return [v8.to_f64(), v39.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0065715864949296154, 0.9999784068923386];
+    if t_next == 1.0 {
+        let v0: W = W::new(5.025, -3.552713678800501e-16);
+        let v1: W = W::new(4.975, 3.552713678800501e-16);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = -v0;
+        let v5: W = v4 - v3;
+        let v6: W = W::new(1.0, 0.0);
+        let v7: W = v6 - v2;
+        let v8: W = v5 * v7;
+        let v9: W = v8.exp();
+        let v10: W = W::new(0.05, -2.7755575615628915e-18);
+        let v11: W = v10 * v2;
+        let v12: W = W::new(10.05, -7.105427357601002e-16);
+        let v13: W = v2.square();
+        let v14: W = v1 * v13;
+        let v15: W = v11 - v12 + v14;
+        let v16: W = v15.exp();
+        let v17: W = W::new(9.95, 7.105427357601002e-16);
+        let v18: W = v17 * v2;
+        let v19: W = v12 + v18;
+        let v20: W = v7 * v19;
+        let v21: W = v20.exp_m1();
+        let v22: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v23: W = -v11;
+        let v24: W = v23 - v14;
+        let v25: W = v24.exp();
+        let v26: W = v22 * v25;
+        let v27: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v28: W = W::new(0.1, -5.551115123125783e-18);
+        let v29: W = v28 * v2;
+        let v30: W = v17 * v13;
+        let v31: W = -v29;
+        let v32: W = v31 - v30;
+        let v33: W = v32.exp_m1();
+        let v34: W = -v33;
+        let v35: W = v34.sqrt();
+        let v36: W = v27 * v35;
+        let v37: W = v26 + v36;
+        let v38: W = v16 * v21;
+        let v39: W = v38 / v37;
+        return [v9.to_f64(), v39.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
@@ -1987,8 +2363,48 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v39: W = v38 / v37;
         return [v8.to_f64(), v39.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0065715864949296154, 0.9999784068923386];
+    if t_next == 1.0 {
+        let v0: W = W::new(5.025, -3.552713678800501e-16);
+        let v1: W = W::new(4.975, 3.552713678800501e-16);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = -v0;
+        let v5: W = v4 - v3;
+        let v6: W = W::new(1.0, 0.0);
+        let v7: W = v6 - v2;
+        let v8: W = v5 * v7;
+        let v9: W = v8.exp();
+        let v10: W = W::new(0.05, -2.7755575615628915e-18);
+        let v11: W = v10 * v2;
+        let v12: W = W::new(10.05, -7.105427357601002e-16);
+        let v13: W = v2.square();
+        let v14: W = v1 * v13;
+        let v15: W = v11 - v12 + v14;
+        let v16: W = v15.exp();
+        let v17: W = W::new(9.95, 7.105427357601002e-16);
+        let v18: W = v17 * v2;
+        let v19: W = v12 + v18;
+        let v20: W = v7 * v19;
+        let v21: W = v20.exp_m1();
+        let v22: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v23: W = -v11;
+        let v24: W = v23 - v14;
+        let v25: W = v24.exp();
+        let v26: W = v22 * v25;
+        let v27: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v28: W = W::new(0.1, -5.551115123125783e-18);
+        let v29: W = v28 * v2;
+        let v30: W = v17 * v13;
+        let v31: W = -v29;
+        let v32: W = v31 - v30;
+        let v33: W = v32.exp_m1();
+        let v34: W = -v33;
+        let v35: W = v34.sqrt();
+        let v36: W = v27 * v35;
+        let v37: W = v26 + v36;
+        let v38: W = v16 * v21;
+        let v39: W = v38 / v37;
+        return [v9.to_f64(), v39.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
@@ -3271,6 +3687,45 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v34: W = v33 / v32;
         return [v12.to_f64(), v34.to_f64()];
     }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v1: W = W::new(0.1, -5.551115123125783e-18);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(9.95, 7.105427357601002e-16);
+        let v5: W = v2.square();
+        let v6: W = v4 * v5;
+        let v7: W = -v3;
+        let v8: W = v7 - v6;
+        let v9: W = v8.exp_m1();
+        let v10: W = -v9;
+        let v11: W = v10.sqrt();
+        let v12: W = v0 / v11;
+        let v13: W = v8.exp();
+        let v14: W = W::new(10.05, -7.105427357601002e-16);
+        let v15: W = v4 * v2;
+        let v16: W = -v14;
+        let v17: W = v16 - v15;
+        let v18: W = W::new(1.0, 0.0);
+        let v19: W = v18 - v2;
+        let v20: W = v17 * v19;
+        let v21: W = v20.exp_m1();
+        let v22: W = W::new(0.05, -2.7755575615628915e-18);
+        let v23: W = v22 * v2;
+        let v24: W = W::new(4.975, 3.552713678800501e-16);
+        let v25: W = v24 * v5;
+        let v26: W = -v23;
+        let v27: W = v26 - v25;
+        let v28: W = v27.exp();
+        let v29: W = v0 * v28;
+        let v30: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v31: W = v30 * v11;
+        let v32: W = v29 + v31;
+        let v33: W = v13 * v21;
+        let v34: W = v11 * v32;
+        let v35: W = v33 / v34;
+        return [v12.to_f64(), v35.to_f64()];
+    }
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
     let v2: N = v0 * v1;
@@ -3437,6 +3892,45 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v33: W = v13 * v20;
         let v34: W = v33 / v32;
         return [v12.to_f64(), v34.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v1: W = W::new(0.1, -5.551115123125783e-18);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(9.95, 7.105427357601002e-16);
+        let v5: W = v2.square();
+        let v6: W = v4 * v5;
+        let v7: W = -v3;
+        let v8: W = v7 - v6;
+        let v9: W = v8.exp_m1();
+        let v10: W = -v9;
+        let v11: W = v10.sqrt();
+        let v12: W = v0 / v11;
+        let v13: W = v8.exp();
+        let v14: W = W::new(10.05, -7.105427357601002e-16);
+        let v15: W = v4 * v2;
+        let v16: W = -v14;
+        let v17: W = v16 - v15;
+        let v18: W = W::new(1.0, 0.0);
+        let v19: W = v18 - v2;
+        let v20: W = v17 * v19;
+        let v21: W = v20.exp_m1();
+        let v22: W = W::new(0.05, -2.7755575615628915e-18);
+        let v23: W = v22 * v2;
+        let v24: W = W::new(4.975, 3.552713678800501e-16);
+        let v25: W = v24 * v5;
+        let v26: W = -v23;
+        let v27: W = v26 - v25;
+        let v28: W = v27.exp();
+        let v29: W = v0 * v28;
+        let v30: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v31: W = v30 * v11;
+        let v32: W = v29 + v31;
+        let v33: W = v13 * v21;
+        let v34: W = v11 * v32;
+        let v35: W = v33 / v34;
+        return [v12.to_f64(), v35.to_f64()];
     }
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
@@ -3816,6 +4310,50 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v32: W = v22 * v31;
         return [v21.to_f64(), v32.to_f64()];
     }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0065715864949296154, 0.0];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(5.025, -3.552713678800501e-16);
+        let v1: W = W::new(0.05, -2.7755575615628915e-18);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(4.975, 3.552713678800501e-16);
+        let v5: W = v2.square();
+        let v6: W = v4 * v5;
+        let v7: W = -v0;
+        let v8: W = v7 - v3 - v6;
+        let v9: W = v8.exp();
+        let v10: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v11: W = W::new(0.1, -5.551115123125783e-18);
+        let v12: W = v11 * v2;
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v13 * v5;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp_m1();
+        let v18: W = -v17;
+        let v19: W = v18.sqrt();
+        let v20: W = v10 * v19;
+        let v21: W = v9 + v20;
+        let v22: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v23: W = v22 * v17;
+        let v24: W = -v3;
+        let v25: W = v24 - v6;
+        let v26: W = v25.exp();
+        let v27: W = v10 * v26 * v19;
+        let v28: W = -v23;
+        let v29: W = v28 - v27;
+        let v30: W = v26.powi(3);
+        let v31: W = v13 * v2;
+        let v32: W = -v1;
+        let v33: W = v32 - v31;
+        let v34: W = v30 * v33;
+        let v35: W = v26 * v17 * v33;
+        let v36: W = v34 - v35;
+        let v37: W = v29 / v36;
+        return [v21.to_f64(), v37.to_f64()];
+    }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
@@ -3949,6 +4487,50 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v31: W = v30 - v29;
         let v32: W = v22 * v31;
         return [v21.to_f64(), v32.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0065715864949296154, 0.0];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(5.025, -3.552713678800501e-16);
+        let v1: W = W::new(0.05, -2.7755575615628915e-18);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(4.975, 3.552713678800501e-16);
+        let v5: W = v2.square();
+        let v6: W = v4 * v5;
+        let v7: W = -v0;
+        let v8: W = v7 - v3 - v6;
+        let v9: W = v8.exp();
+        let v10: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v11: W = W::new(0.1, -5.551115123125783e-18);
+        let v12: W = v11 * v2;
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v13 * v5;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp_m1();
+        let v18: W = -v17;
+        let v19: W = v18.sqrt();
+        let v20: W = v10 * v19;
+        let v21: W = v9 + v20;
+        let v22: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v23: W = v22 * v17;
+        let v24: W = -v3;
+        let v25: W = v24 - v6;
+        let v26: W = v25.exp();
+        let v27: W = v10 * v26 * v19;
+        let v28: W = -v23;
+        let v29: W = v28 - v27;
+        let v30: W = v26.powi(3);
+        let v31: W = v13 * v2;
+        let v32: W = -v1;
+        let v33: W = v32 - v31;
+        let v34: W = v30 * v33;
+        let v35: W = v26 * v17 * v33;
+        let v36: W = v34 - v35;
+        let v37: W = v29 / v36;
+        return [v21.to_f64(), v37.to_f64()];
     }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
@@ -4710,8 +5292,47 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v39: W = v38 / v37;
         return [v21.to_f64(), v39.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0065715864949296154, 0.9999784068923386];
+    if t_next == 1.0 {
+        let v0: W = W::new(5.025, -3.552713678800501e-16);
+        let v1: W = W::new(0.05, -2.7755575615628915e-18);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(4.975, 3.552713678800501e-16);
+        let v5: W = v2.square();
+        let v6: W = v4 * v5;
+        let v7: W = -v0;
+        let v8: W = v7 - v3 - v6;
+        let v9: W = v8.exp();
+        let v10: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v11: W = W::new(0.1, -5.551115123125783e-18);
+        let v12: W = v11 * v2;
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v13 * v5;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp_m1();
+        let v18: W = -v17;
+        let v19: W = v18.sqrt();
+        let v20: W = v10 * v19;
+        let v21: W = v9 + v20;
+        let v22: W = W::new(4.31857490603413e-5, 9.819967430612797e-22);
+        let v23: W = W::new(1.0, 0.0);
+        let v24: W = v23 - v2;
+        let v25: W = W::new(10.05, -7.105427357601002e-16);
+        let v26: W = v13 * v2;
+        let v27: W = v25 + v26;
+        let v28: W = v24 * v27;
+        let v29: W = v28.exp_m1();
+        let v30: W = -v3;
+        let v31: W = v30 - v6;
+        let v32: W = v31.exp();
+        let v33: W = v10 * v32;
+        let v34: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v35: W = v34 * v19;
+        let v36: W = v33 + v35;
+        let v37: W = v22 * v29;
+        let v38: W = v37 / v36;
+        return [v21.to_f64(), v38.to_f64()];
     }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
@@ -4855,8 +5476,47 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v39: W = v38 / v37;
         return [v21.to_f64(), v39.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0065715864949296154, 0.9999784068923386];
+    if t_next == 1.0 {
+        let v0: W = W::new(5.025, -3.552713678800501e-16);
+        let v1: W = W::new(0.05, -2.7755575615628915e-18);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(4.975, 3.552713678800501e-16);
+        let v5: W = v2.square();
+        let v6: W = v4 * v5;
+        let v7: W = -v0;
+        let v8: W = v7 - v3 - v6;
+        let v9: W = v8.exp();
+        let v10: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v11: W = W::new(0.1, -5.551115123125783e-18);
+        let v12: W = v11 * v2;
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v13 * v5;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp_m1();
+        let v18: W = -v17;
+        let v19: W = v18.sqrt();
+        let v20: W = v10 * v19;
+        let v21: W = v9 + v20;
+        let v22: W = W::new(4.31857490603413e-5, 9.819967430612797e-22);
+        let v23: W = W::new(1.0, 0.0);
+        let v24: W = v23 - v2;
+        let v25: W = W::new(10.05, -7.105427357601002e-16);
+        let v26: W = v13 * v2;
+        let v27: W = v25 + v26;
+        let v28: W = v24 * v27;
+        let v29: W = v28.exp_m1();
+        let v30: W = -v3;
+        let v31: W = v30 - v6;
+        let v32: W = v31.exp();
+        let v33: W = v10 * v32;
+        let v34: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v35: W = v34 * v19;
+        let v36: W = v33 + v35;
+        let v37: W = v22 * v29;
+        let v38: W = v37 / v36;
+        return [v21.to_f64(), v38.to_f64()];
     }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);

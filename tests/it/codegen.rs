@@ -555,6 +555,37 @@ fn steps_from_the_data_end_are_their_limits_there() {
     }
 }
 
+/// A step to t_next = 1 (DDIM inversion's last, onto the noise end) where the process's
+/// formula for alpha is a limit there: `log tan(pi/2)` in shifted_cosine's, `1/(1 + tan(pi
+/// t/2)^2/2)` in tangent's; cosine_nichol's `cos(pi/2)` is 0, not its double-double
+/// rounding. alpha(1) = 0 and sigma(1) = 1 make DDIM's x0 step `x/sigma - (alpha/sigma)
+/// x0` and its eps step eps itself. At t = 1/2, shifted_cosine has alpha^2 = 1/5 and
+/// tangent alpha^2 = 2/3 (mpmath at 40 digits, of the doubles passed).
+#[test]
+fn steps_to_the_noise_end_are_their_limits_there() {
+    let close = |got: f64, want: f64, what: &str| {
+        assert!(
+            check::ulps(got, want) <= 4.0,
+            "{what}: {got:e}, want {want:e}"
+        );
+    };
+    close(
+        shifted_cosine::ddim_step_x0(0.7, 0.3, 0.5, 1.0),
+        0.632_623_792_124_926_3,
+        "shifted_cosine::ddim_step_x0 from 1/2 to 1",
+    );
+    close(
+        tangent::ddim_step_x0(0.7, 0.3, 0.5, 1.0),
+        0.788_171_496_586_285_5,
+        "tangent::ddim_step_x0 from 1/2 to 1",
+    );
+    for t in [1e-8, 0.5, 0.999] {
+        assert_eq!(shifted_cosine::ddim_step_eps(0.7, 0.3, t, 1.0), 0.3);
+        assert_eq!(tangent::dpm1_step_eps(0.7, 0.3, t, 1.0), 0.3);
+        assert_eq!(cosine_nichol::ddim_step_eps(0.7, 0.3, t, 1.0), 0.3);
+    }
+}
+
 /// Fuzz seed 32, case 48974: alpha = cos(pi t/2)^3 vanishes to third order at t = 1, and
 /// alpha' with it, so the jet form of the Euler-Maruyama score step's x coefficient,
 /// `(alpha + h alpha')/alpha`, is 0/0 with the end's values put in: its directions there
