@@ -180,13 +180,36 @@ fn combine(f: &Function, env: &[(&str, f64)], cs: &[f64]) -> f64 {
                 };
                 return super::runtime::pole_sum(&ks, &pole.infinite, &vs);
             }
-            vs.iter()
+            let sum = vs
+                .iter()
                 .zip(cs)
                 .map(|(v, c)| c * v)
                 .reduce(|a, b| a + b)
-                .unwrap_or(0.0)
+                .unwrap_or(0.0);
+            if sum.is_finite() || !f.wide_sum {
+                return sum;
+            }
+            // A coefficient beyond f64: the sum again in `Xd`, as the emitted field.
+            let wide = f.program.run::<Xd>(env);
+            let cs: Vec<Xd> = coeffs.iter().map(|(_, v)| wide[*v]).collect();
+            super::runtime::wide_sum(&cs, &vs)
         }
     }
+}
+
+/// Whether a coefficient of the field `f` leaves the range of f64 at a row of `case`
+/// where no pole holds ([`Function::wide_sum`]): its reference is infinite there though
+/// every argument is finite.
+pub fn overflows(f: &Function, case: &Case) -> bool {
+    if f.form == Form::Naive || !matches!(f.shape, Shape::Field { .. }) {
+        return false;
+    }
+    case.rows.iter().any(|r| {
+        let env = bind(f, &r.args);
+        r.want.is_infinite()
+            && r.args.iter().all(|a| a.is_finite())
+            && !f.poles.iter().any(|p| p.applies(&env))
+    })
 }
 
 /// The report of `f` with the operations `wide` marks in double-double (and the `Xd`

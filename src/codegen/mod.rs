@@ -139,6 +139,11 @@ pub struct Function {
     /// Stable programs: whether the result is computed again in `Xd` where it is not
     /// ordinary (`runtime::ordinary`); left out where the form meets its budget without.
     pub fallback: bool,
+    /// Stable fields: whether a coefficient leaves the range of f64 away from the poles
+    /// (its reference rows show it: `0.5 sigmoid(1/t)/t^2` at t = 1e-300), so that where
+    /// `sum c_i v_i` in f64 is not finite (`inf - inf`, or `inf * 0`) the emitted field
+    /// sums its coefficients again in `Xd` (`dd::wide_sum`).
+    pub wide_sum: bool,
     /// Stable functions: the upper regime, the same formula with every time `s` written as
     /// `1 - s` (its program's inputs are `1 - t`, `1 - t_next`), which the body runs where
     /// every time is at least 1/2, so that `1 - s` is exact. The end t = 1 is then an end
@@ -194,6 +199,7 @@ fn upper_scalar(pool: &mut Pool, name: &str, e: ExprId) -> Option<Box<Function>>
         form: Form::Dd,
         wide: initial_wide(Mode::Stable, &program),
         fallback: false,
+        wide_sum: false,
         upper: None,
         reflected: true,
         cells: Vec::new(),
@@ -386,6 +392,7 @@ fn scalar_function_as(
         form: initial_form(mode),
         wide: initial_wide(mode, &program),
         fallback: mode == Mode::Stable,
+        wide_sum: false,
         upper: match mode {
             Mode::Stable => upper_scalar(pool, name, e),
             Mode::Naive => None,
@@ -599,6 +606,7 @@ fn lowered(
                 form: Form::Dd,
                 wide: initial_wide(Mode::Stable, &program),
                 fallback: false,
+                wide_sum: false,
                 upper: None,
                 reflected: true,
                 cells: Vec::new(),
@@ -630,6 +638,7 @@ fn lowered(
             form: initial_form(mode),
             wide: initial_wide(mode, &program),
             fallback: mode == Mode::Stable,
+            wide_sum: false,
             program,
         });
     }
@@ -1612,9 +1621,18 @@ fn jet_directions(
         // The finite coefficients' values there, which the general form may compute as
         // 0/0 (shifted_cosine's Euler-Maruyama x0 coefficient, `sqrt(sigmoid(-2 log
         // tan))/cos`).
-        for (&c, &inf) in jets.iter().zip(infinite) {
+        // From t = 0, where the jet form is 0/0 with the values there (sigma = t^2, whose
+        // sigma'(0) = 0 is the u estimate's determinant), from certified limits.
+        for (i, (&c, &inf)) in jets.iter().zip(infinite).enumerate() {
             let value = if inf == 0.0 {
-                at_step_from(pool, jet, end, c, probes)?
+                match at_step_from(pool, jet, end, c, probes) {
+                    Some(v) => v,
+                    None if end == 0.0 => {
+                        let inside = inside_first_step_ends();
+                        limits_from_zero(pool, jet, k, &coeff_exprs[i..=i], &inside)?[0]
+                    }
+                    None => return None,
+                }
             } else {
                 pool.zero()
             };
@@ -2023,6 +2041,9 @@ pub fn build_module(
     sections: Vec<Section>,
 ) -> Result<Emitted, CodegenError> {
     let mut cases = measure::reference_cases(pool, &functions, accuracy);
+    for (f, case) in functions.iter_mut().zip(&cases) {
+        f.wide_sum = budget::overflows(f, case);
+    }
     let mut choice = budget::choose(&mut functions, &mut cases, accuracy);
     let code = render_module(spec, &functions, accuracy, &sections)?;
     for section in sections {
@@ -2169,7 +2190,7 @@ fn render_module(
         imports: match mode {
             Mode::Naive => String::new(),
             // `Xd` only where some function falls back to it.
-            Mode::Stable if functions.iter().any(|f| f.fallback) => {
+            Mode::Stable if functions.iter().any(|f| f.fallback || f.wide_sum) => {
                 "use dd::{Dd, Narrow, Real, Xd};".to_owned()
             }
             Mode::Stable => "use dd::{Dd, Narrow, Real};".to_owned(),

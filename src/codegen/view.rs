@@ -431,6 +431,8 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                     .collect()
             };
             let direct = |i: &str| i.to_owned();
+            let wide_name = format!("{}_wide", f.name);
+            let wide_call = format!("{wide_name}::<Xd, Xd>({time_args})");
             let guard: String = at_poles(&direct, &call)
                 .into_iter()
                 .map(|(cond, sum)| format!("if {cond} {{ return {sum}; }}"))
@@ -458,8 +460,46 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                 allow_unused: !all_used,
                 guards: vec![],
                 lets: vec![],
-                result: format!("{destructure} {guard} {}", combine(&direct)),
+                result: if f.wide_sum {
+                    format!(
+                        "{destructure} {guard} let r = {}; if r.is_finite() {{ r }} else {{ dd::wide_sum(&{wide_call}, &[{}]) }}",
+                        combine(&direct),
+                        coeffs
+                            .iter()
+                            .map(|(input, _)| input.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                } else {
+                    format!("{destructure} {guard} {}", combine(&direct))
+                },
             });
+            // Coefficients beyond f64 away from the poles: the program again in `Xd`,
+            // its values kept wide for `dd::wide_sum`.
+            if f.wide_sum {
+                views.push(FnView {
+                    doc: vec![doc_literal(&format!(
+                        "The coefficients of [`{}`] in the wide number type `W`, unrounded: where some leave the range of f64, the field sums them in `Xd`.",
+                        f.name
+                    ))],
+                    public: false,
+                    name: wide_name.clone(),
+                    generics: "<N: Narrow<W>, W: Real>".into(),
+                    params: time_params.clone(),
+                    ret: format!("-> [W; {n}]"),
+                    allow_unused: !used_times,
+                    guards: Vec::new(),
+                    lets: self::lets(&f.program, Typing::Wide),
+                    result: format!(
+                        "[{}]",
+                        coeffs
+                            .iter()
+                            .map(|(_, v)| var(*v))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
             if !f.poles.is_empty() {
                 views.push(FnView {
                     doc: vec![doc_literal(&format!(
@@ -554,6 +594,27 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                         .map(|(cond, sum)| format!(
                             "if {cond} {{ let k = {call}; for {pattern} in {iter} {{ *{state}_i = {sum}; }} return; }}"
                         ))
+                        .chain(f.wide_sum.then(|| {
+                            let vals = coeffs
+                                .iter()
+                                .map(|(input, _)| {
+                                    if input == state {
+                                        format!("*{state}_i")
+                                    } else {
+                                        format!("{input}_i")
+                                    }
+                                })
+                                .collect::<Vec<_>>()
+                                .join(", ");
+                            format!(
+                                "if !({}) {{ let w = {wide_call}; for {pattern} in {iter} {{ *{state}_i = dd::wide_sum(&w, &[{vals}]); }} return; }}",
+                                cnames
+                                    .iter()
+                                    .map(|c| format!("{c}.is_finite()"))
+                                    .collect::<Vec<_>>()
+                                    .join(" && ")
+                            )
+                        }))
                         .collect::<String>()
                     ),
                 });

@@ -5115,6 +5115,16 @@ mod dd {
             f64::NAN
         }
     }
+    /// A field `sum c_i v_i` whose coefficients `c` leave the range of f64 where they are
+    /// finite (`1/t^2` at t = 1e-300): summed in [`Xd`], the terms with `v_i = 0` left out (0,
+    /// not `inf * 0`), then rounded (an infinity beyond f64).
+    pub fn wide_sum(c: &[Xd], v: &[f64]) -> f64 {
+        c.iter()
+            .zip(v)
+            .filter(|(_, v)| **v != 0.0)
+            .fold(Xd::from_f64(0.0), |s, (&c, &v)| s + c * Xd::from_f64(v))
+            .to_f64()
+    }
     /// A field's coefficients at a pole ([`pole_sum`]'s `pole` and `infinite`): the
     /// infinity a coefficient tends to, or its finite value there.
     pub fn at_pole<const N: usize>(pole: &[f64], infinite: [f64; N]) -> [f64; N] {

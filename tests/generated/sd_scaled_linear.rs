@@ -6546,15 +6546,18 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v4: W = v2 * v3;
         let v5: W = v1 + v4;
         let v6: W = W::new(0.9219544457292888, -2.0820490633759342e-17);
-        let v7: W = v3.sqrt();
-        let v8: W = v6 * v7;
+        let v7: W = W::from_f64(t);
+        let v8: W = v3 - v7;
+        let v9: W = v8.abs();
+        let v10: W = v9.sqrt();
+        let v11: W = v6 * v10;
         return [
             v0.to_f64(),
             v1.to_f64(),
             v0.to_f64(),
             v5.to_f64(),
             v0.to_f64(),
-            v8.to_f64(),
+            v11.to_f64(),
         ];
     }
     [f64::NAN; 6]
@@ -7860,6 +7863,16 @@ mod dd {
         } else {
             f64::NAN
         }
+    }
+    /// A field `sum c_i v_i` whose coefficients `c` leave the range of f64 where they are
+    /// finite (`1/t^2` at t = 1e-300): summed in [`Xd`], the terms with `v_i = 0` left out (0,
+    /// not `inf * 0`), then rounded (an infinity beyond f64).
+    pub fn wide_sum(c: &[Xd], v: &[f64]) -> f64 {
+        c.iter()
+            .zip(v)
+            .filter(|(_, v)| **v != 0.0)
+            .fold(Xd::from_f64(0.0), |s, (&c, &v)| s + c * Xd::from_f64(v))
+            .to_f64()
     }
     /// A field's coefficients at a pole ([`pole_sum`]'s `pole` and `infinite`): the
     /// infinity a coefficient tends to, or its finite value there.

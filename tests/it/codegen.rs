@@ -577,6 +577,49 @@ fn steps_to_the_noise_end_are_their_limits_there() {
     }
 }
 
+/// Fuzz seed 33, cases 10604 and 23668 (`sigma = t^2`, alpha = 1): a velocity model's
+/// noise estimate is `u/sigma'`, and sigma'(0) = 0, so DDIM's u coefficient from t = 0 is
+/// `sigma(t_next)/sigma'(t) -> +inf`, while x's is 1 (`x0 = x - sigma u/sigma'`). The jet
+/// form of x's coefficient is 0/0 there; it is now the certified limit, and the step
+/// is x where u = 0 and the infinity of u's sign otherwise.
+#[test]
+fn a_pole_from_zero_keeps_the_limits_of_its_finite_coefficients() {
+    let inf = f64::INFINITY;
+    let (f, wide) = stable_function("sigma(t) = t^2;", "ddim_step_u");
+    for t_next in [1e-8, 0.5, 1.0] {
+        for (x, u, want) in [(0.7, 0.0, 0.7), (0.7, 0.3, inf), (0.7, -0.3, -inf)] {
+            let got = codegen::budget::value(&f, &wide, true, &[x, u, 0.0, t_next]);
+            assert_eq!(got, want, "ddim_step_u({x}, {u}, 0, {t_next})");
+        }
+    }
+}
+
+/// Fuzz seed 32, case 99790 (`log_snr = 1/t`, so alpha^2 = sigmoid(1/t)): an x0 model's
+/// probability-flow velocity has coefficients `sigmoid(1/t)/(2 t^2)` and
+/// `-sqrt(sigmoid(1/t))/(2 t^2)`, beyond f64 at t = 1e-300 (5e599), and `c0 x + c1 x0` in
+/// f64 was `inf * 0` or `inf - inf`: NaN. The reference rows show the overflow, and the
+/// field sums its coefficients in `Xd`: at (1, 0) and (1, 0.3) +inf (5e599 and 3.5e599),
+/// at (-1, 1e-300) -inf.
+#[test]
+fn a_field_whose_coefficients_leave_f64_sums_them_wide() {
+    let inf = f64::INFINITY;
+    let (mut pool, p) = process("process p {\n    log_snr(t) = 1/t;\n}\n");
+    let mut f = codegen::function(&mut pool, &p, Mode::Stable, "pf_velocity_x0")
+        .expect("lowers")
+        .expect("defined");
+    let cases = measure::reference_cases(&mut pool, std::slice::from_ref(&f), Accuracy::default());
+    assert!(codegen::budget::overflows(&f, &cases[0]));
+    f.wide_sum = true;
+    let wide = vec![true; f.wide.len()];
+    for (x, x0, want) in [(1.0, 0.0, inf), (1.0, 0.3, inf), (-1.0, 1e-300, -inf)] {
+        let got = codegen::budget::value(&f, &wide, true, &[x, x0, 1e-300]);
+        assert_eq!(got, want, "pf_velocity_x0({x}, {x0}, 1e-300)");
+    }
+    // Inside the range of f64 the f64 sum is the value (t = 1e-100: 5e199).
+    let got = codegen::budget::value(&f, &wide, true, &[1.0, 0.0, 1e-100]);
+    assert!(check::ulps(got, 0.5e200) <= 4.0, "{got:e}");
+}
+
 /// Fuzz seed 32, case 48974: alpha = cos(pi t/2)^3 vanishes to third order at t = 1, and
 /// alpha' with it, so the jet form of the Euler-Maruyama score step's x coefficient,
 /// `(alpha + h alpha')/alpha`, is 0/0 with the end's values put in: its directions there
