@@ -485,6 +485,14 @@ fn fields_at_their_poles_tend_to_the_infinity_of_their_leading_terms() {
     assert!(check::ulps(got, want) <= 4.0, "{got:e} against pi/8");
 }
 
+/// `got` within 4 ulps of `want` (`what` names the call).
+fn assert_close(got: f64, want: f64, what: &str) {
+    assert!(
+        check::ulps(got, want) <= 4.0,
+        "{what}: {got:e}, want {want:e}"
+    );
+}
+
 /// A step from t = 0 towards the noise (DDIM inversion's first step) is its limit there,
 /// where the general form may be 0/0 or divide by a factor that vanishes at 0. Expected
 /// values from the closed forms (mpmath at 50 digits, of the doubles passed): at t = 0,
@@ -498,28 +506,22 @@ fn fields_at_their_poles_tend_to_the_infinity_of_their_leading_terms() {
 /// process), which read as `1 + h alpha'(0)` where `sigma(0) sigma'(0)` was taken as 0.
 #[test]
 fn steps_from_the_data_end_are_their_limits_there() {
-    let close = |got: f64, want: f64, what: &str| {
-        assert!(
-            check::ulps(got, want) <= 4.0,
-            "{what}: {got:e}, want {want:e}"
-        );
-    };
-    close(
+    assert_close(
         cosine::ddim_step_u(0.7, 0.3, 0.0, 0.25),
         0.719_802_824_638_233_1,
         "cosine::ddim_step_u from 0 to 1/4",
     );
-    close(
+    assert_close(
         cosine::dpm1_step_u(0.7, 0.3, 0.0, 0.25),
         0.719_802_824_638_233_1,
         "cosine::dpm1_step_u from 0 to 1/4",
     );
-    close(
+    assert_close(
         lm_sqrt::ddim_step_u(0.7, 0.3, 0.0, 0.25),
         0.494_974_746_830_583_2,
         "lm_sqrt::ddim_step_u from 0 to 1/4",
     );
-    close(
+    assert_close(
         shifted_cosine::ddim_step_eps(0.7, 0.3, 0.0, 0.5),
         0.581_377_674_149_945_3,
         "shifted_cosine::ddim_step_eps from 0 to 1/2",
@@ -554,18 +556,12 @@ fn steps_from_the_data_end_are_their_limits_there() {
 /// tangent alpha^2 = 2/3 (mpmath at 40 digits, of the doubles passed).
 #[test]
 fn steps_to_the_noise_end_are_their_limits_there() {
-    let close = |got: f64, want: f64, what: &str| {
-        assert!(
-            check::ulps(got, want) <= 4.0,
-            "{what}: {got:e}, want {want:e}"
-        );
-    };
-    close(
+    assert_close(
         shifted_cosine::ddim_step_x0(0.7, 0.3, 0.5, 1.0),
         0.632_623_792_124_926_3,
         "shifted_cosine::ddim_step_x0 from 1/2 to 1",
     );
-    close(
+    assert_close(
         tangent::ddim_step_x0(0.7, 0.3, 0.5, 1.0),
         0.788_171_496_586_285_5,
         "tangent::ddim_step_x0 from 1/2 to 1",
