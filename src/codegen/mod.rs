@@ -976,6 +976,10 @@ fn field_guards(
     // then the steps of DDIM inversion, from t = 0 and to t_next = 1, where the general
     // form may be undefined though the step is not (shifted_cosine's `log tan(pi t/2)`).
     let unreduced = jet.unreduced();
+    let general: General = match guard_program(pool, sources, mode) {
+        Some(GuardBody::Program(program, outs)) => Some((program, outs)),
+        _ => None,
+    };
     // The step from 0 to 1's values, where no guard holds them yet.
     let mut zero_to_one: Option<Vec<f64>> = None;
     let cases = [
@@ -1003,7 +1007,7 @@ fn field_guards(
                 zero_to_one = values.clone();
             }
             if let Some(values) = values
-                && (a == 1.0 || !stable_gives(pool, sources, mode, (a, b), &values))
+                && (a == 1.0 || !general_gives(&general, (a, b), &values))
             {
                 guards.push(Guard {
                     same_times: false,
@@ -1020,8 +1024,7 @@ fn field_guards(
         }
         // A step from t = 0: where its formula or the general program is undefined there.
         if at_t == Some(0.0) {
-            if !(defined_from_zero(pool, coeff_exprs)
-                && stable_finite_from_zero(pool, sources, mode))
+            if !(defined_from_zero(pool, coeff_exprs) && general_finite_from_zero(&general))
                 && let Some(cs) = from_zero(pool, &unreduced, k, coeff_exprs)
                 && let Some(program) = guard_program(pool, &cs, mode)
             {
@@ -1125,8 +1128,7 @@ fn field_guards(
         let needed = touched
             && !(at_t.is_none()
                 && general_defined
-                && (at_next == Some(0.0)
-                    || stable_near_last_steps(pool, coeff_exprs, sources, mode)));
+                && (at_next == Some(0.0) || general_near_last_steps(pool, coeff_exprs, &general)));
         if at_t.is_none() && at_next == Some(0.0) {
             // The final step from near 0: the coefficients that vanish there as their
             // Taylor polynomials, below the least bound of those.
@@ -1190,9 +1192,14 @@ fn field_guards(
 
 /// [`measure::FIRST_STEP_ENDS`] but the end 1 (where the process's formulas may be
 /// undefined, its alpha a limit there; the step from 0 to 1 has a guard of its own).
-fn inside_first_step_ends() -> Vec<num_rational::BigRational> {
+fn inside_first_step_ends() -> &'static [f64] {
     let ends = &measure::FIRST_STEP_ENDS;
-    ends[..ends.len() - 1]
+    &ends[..ends.len() - 1]
+}
+
+/// [`inside_first_step_ends`] as exact rationals, the probes of `t_next` from 0.
+fn first_step_probes() -> Vec<num_rational::BigRational> {
+    inside_first_step_ends()
         .iter()
         .map(|&q| num_rational::BigRational::from_float(q).expect("a finite time"))
         .collect()
@@ -1208,7 +1215,7 @@ fn from_zero(
     k: usize,
     coeff_exprs: &[(String, ExprId)],
 ) -> Option<Vec<ExprId>> {
-    let probes = inside_first_step_ends();
+    let probes = first_step_probes();
     let exact: Option<Vec<ExprId>> = coeff_exprs
         .iter()
         .map(|(input, _)| {
@@ -1318,29 +1325,41 @@ fn limits_from_zero(
     Some(out)
 }
 
-/// Whether the stable program of a step's coefficients, from `sources` as the general
-/// program computes them, is within 2 ulps of their certified limits on the steps to
-/// t_next = 1 from each of [`measure::LAST_STEP_STARTS`], in f64 and in double-double.
-fn stable_near_last_steps(
+/// The general program of a step's coefficients, lowered from `sources` as the body
+/// computes them, for the checks of which end guards it needs.
+type General = Option<(Program, Vec<Var>)>;
+
+/// The general program's coefficients at `(t, t_next)`, each run in double-double and in
+/// f64 (the emitted body mixes them).
+fn general_at(general: &(Program, Vec<Var>), (t, t_next): (f64, f64)) -> Vec<(f64, f64)> {
+    let (program, outs) = general;
+    let at = [("t", t), ("t_next", t_next)];
+    let wide = program.run::<runtime::Dd>(&at);
+    let narrow = program.run::<f64>(&at);
+    outs.iter()
+        .map(|&v| (wide[v].to_f64(), narrow[v]))
+        .collect()
+}
+
+/// Whether the general program is within 2 ulps of the coefficients' certified limits on
+/// the steps to t_next = 1 from each of [`measure::LAST_STEP_STARTS`].
+fn general_near_last_steps(
     pool: &mut Pool,
     coeff_exprs: &[(String, ExprId)],
-    sources: &[ExprId],
-    mode: Mode,
+    general: &General,
 ) -> bool {
-    let Some(GuardBody::Program(program, outs)) = guard_program(pool, sources, mode) else {
+    let Some(general) = general else {
         return false;
     };
     let cs: Vec<ExprId> = coeff_exprs.iter().map(|(_, c)| *c).collect();
     measure::LAST_STEP_STARTS.iter().all(|&t| {
         let want = limits_at_times(pool, &cs, &[("t", t), ("t_next", 1.0)]);
-        let at = [("t", t), ("t_next", 1.0)];
-        let wide = program.run::<runtime::Dd>(&at);
-        let narrow = program.run::<f64>(&at);
-        outs.iter().zip(want).all(|(&v, want)| {
-            want.is_some_and(|w| {
-                check::ulps(wide[v].to_f64(), w) <= 2.0 && check::ulps(narrow[v], w) <= 2.0
+        general_at(general, (t, 1.0))
+            .into_iter()
+            .zip(want)
+            .all(|((wide, narrow), want)| {
+                want.is_some_and(|w| check::ulps(wide, w) <= 2.0 && check::ulps(narrow, w) <= 2.0)
             })
-        })
     })
 }
 
@@ -1352,7 +1371,7 @@ fn defined_from_zero(pool: &Pool, coeff_exprs: &[(String, ExprId)]) -> bool {
         return false;
     };
     let zero = num_rational::BigRational::from_integer(0.into());
-    inside_first_step_ends().into_iter().all(|q| {
+    first_step_probes().into_iter().all(|q| {
         let at = [(t, zero.clone()), (tn, q)];
         coeff_exprs
             .iter()
@@ -1360,43 +1379,29 @@ fn defined_from_zero(pool: &Pool, coeff_exprs: &[(String, ExprId)]) -> bool {
     })
 }
 
-/// Whether the stable program of a step's coefficients, from `sources` as the general
-/// program computes them, gives `values` at the times `(t, t_next)`, bit for bit.
-fn stable_gives(
-    pool: &mut Pool,
-    sources: &[ExprId],
-    mode: Mode,
-    (t, t_next): (f64, f64),
-    values: &[f64],
-) -> bool {
-    let Some(GuardBody::Program(program, outs)) = guard_program(pool, sources, mode) else {
-        return false;
-    };
-    // In f64 and in double-double: the emitted body mixes them.
-    let at = [("t", t), ("t_next", t_next)];
-    let wide = program.run::<runtime::Dd>(&at);
-    let narrow = program.run::<f64>(&at);
-    outs.iter().zip(values).all(|(&v, want)| {
-        wide[v].to_f64().to_bits() == want.to_bits() && narrow[v].to_bits() == want.to_bits()
+/// Whether the general program gives `values` at the times `(t, t_next)`, bit for bit.
+fn general_gives(general: &General, at: (f64, f64), values: &[f64]) -> bool {
+    general.as_ref().is_some_and(|general| {
+        general_at(general, at)
+            .into_iter()
+            .zip(values)
+            .all(|((wide, narrow), want)| {
+                wide.to_bits() == want.to_bits() && narrow.to_bits() == want.to_bits()
+            })
     })
 }
 
-/// Whether the stable program of a step's coefficients, from `sources` as the general
-/// program computes them, is finite from t = 0 to each of [`measure::FIRST_STEP_ENDS`]
-/// but the last: it may divide by a factor that vanishes at 0 where the exact formula is
-/// defined (a VP process's jet form writes sigma' as `-alpha alpha'/sigma`).
-fn stable_finite_from_zero(pool: &mut Pool, sources: &[ExprId], mode: Mode) -> bool {
-    let Some(GuardBody::Program(program, outs)) = guard_program(pool, sources, mode) else {
-        return false;
-    };
-    let ends = &measure::FIRST_STEP_ENDS;
-    // In f64 and in double-double: the emitted body mixes them.
-    ends[..ends.len() - 1].iter().all(|&t_next| {
-        let at = [("t", 0.0), ("t_next", t_next)];
-        let wide = program.run::<runtime::Dd>(&at);
-        let narrow = program.run::<f64>(&at);
-        outs.iter()
-            .all(|&v| wide[v].to_f64().is_finite() && narrow[v].is_finite())
+/// Whether the general program is finite from t = 0 to each of
+/// [`inside_first_step_ends`]: it may divide by a factor that vanishes at 0 where the
+/// exact formula is defined (a VP process's jet form writes sigma' as `-alpha
+/// alpha'/sigma`).
+fn general_finite_from_zero(general: &General) -> bool {
+    general.as_ref().is_some_and(|general| {
+        inside_first_step_ends().iter().all(|&t_next| {
+            general_at(general, (0.0, t_next))
+                .into_iter()
+                .all(|(wide, narrow)| wide.is_finite() && narrow.is_finite())
+        })
     })
 }
 
@@ -1573,12 +1578,14 @@ fn step_directions(
     }
     let infinite = infinite?;
     // From t = 0 with sigma' as itself, as for the guards there.
+    let unreduced;
     let forms = if end == 0.0 {
-        jet.unreduced()
+        unreduced = jet.unreduced();
+        &unreduced
     } else {
-        jet.clone()
+        jet
     };
-    let ks = jet_directions(pool, &forms, k, coeff_exprs, end, &infinite, &probes)
+    let ks = jet_directions(pool, forms, k, coeff_exprs, end, &infinite, &probes)
         .or_else(|| linear_directions(pool, coeff_exprs, end, &infinite, &probes))?;
     guard_program(pool, &ks, mode).map(|body| (body, infinite))
 }
@@ -1628,7 +1635,7 @@ fn jet_directions(
                 match at_step_from(pool, jet, end, c, probes) {
                     Some(v) => v,
                     None if end == 0.0 => {
-                        let inside = inside_first_step_ends();
+                        let inside = first_step_probes();
                         limits_from_zero(pool, jet, k, &coeff_exprs[i..=i], &inside)?[0]
                     }
                     None => return None,
@@ -1674,13 +1681,13 @@ fn matches_limits(
     let Some(at) = num_rational::BigRational::from_float(end) else {
         return false;
     };
+    let checked: Vec<(ExprId, ExprId)> = candidates
+        .iter()
+        .zip(targets)
+        .filter_map(|(&c, target)| target.map(|g| (c, g)))
+        .collect();
     for q in probes {
         let qe = pool.rational(q.clone());
-        let checked: Vec<(ExprId, ExprId)> = candidates
-            .iter()
-            .zip(targets)
-            .filter_map(|(&c, target)| target.map(|g| (c, g)))
-            .collect();
         let at_q: Vec<ExprId> = checked
             .iter()
             .map(|&(_, g)| crate::expr::subst::subst1(pool, g, tn, qe))
