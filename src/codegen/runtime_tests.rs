@@ -189,6 +189,21 @@ fn wide_values_beyond_the_range_of_f64_round_to_infinities_and_zeros() {
     }
 }
 
+/// An f64 function of a double-double argument whose value overflows is the infinity,
+/// whatever the sign of the argument's low part (fuzz seed 29 case 10688: `snr =
+/// exp(1380.6...)` at t = 1e-300 was `inf - inf`, NaN); ln of a tiny one stays finite.
+#[test]
+fn corrected_calls_that_overflow_are_infinities() {
+    use super::runtime::Narrow;
+    for lo in [-1e-20, 1e-20] {
+        let w = Dd::from_f64(1381.0) + Dd::from_f64(lo);
+        assert_eq!(w.hi, 1381.0);
+        assert_eq!(<f64 as Narrow<Dd>>::exp_of(w), f64::INFINITY, "exp(1381 + {lo:e})");
+        assert_eq!(<f64 as Narrow<Dd>>::exp_m1_of(w), f64::INFINITY, "expm1(1381 + {lo:e})");
+        assert_eq!(<f64 as Narrow<Dd>>::exp_of(-w), 0.0, "exp(-1381 - {lo:e})");
+    }
+}
+
 #[test]
 fn arithmetic_and_roots_keep_double_double_precision() {
     let mut hp = Hp::new(hp::DEFAULT_PRECISION);

@@ -2634,9 +2634,14 @@ mod dd {
     narrow_is_wide!(Dd);
     narrow_is_wide!(Xd);
     /// `f + c` as a double-double: `f` an f64 function's value and `c` its first-order
-    /// correction (either may be the larger, next to a zero of the function).
+    /// correction (either may be the larger, next to a zero of the function). An infinite `f`
+    /// stands as it is: `exp` of a double-double beyond 709.8 with a negative low part would
+    /// otherwise be `inf - inf`.
     #[inline]
     fn corrected(f: f64, c: f64) -> Dd {
+        if f.is_infinite() {
+            return Dd { hi: f, lo: 0.0 };
+        }
         let (s, e) = two_sum(f, c);
         if s.is_finite() { Dd { hi: s, lo: e } } else { Dd { hi: s, lo: 0.0 } }
     }
