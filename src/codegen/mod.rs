@@ -994,12 +994,15 @@ fn field_guards(
         // The single step from 1 to 0 (or from 0 to 1): its coefficients' correctly
         // rounded values, where they are finite (a program of the ends' values would
         // cancel where the process barely moves, beta = 1e-12; alpha(1) = cos(pi/2) is 0,
-        // not its double-double rounding).
+        // not its double-double rounding). From 1 also where some are infinite, the
+        // pole's (the field takes its value from the pole's directions): the final step's
+        // guard, next, would compute the finite ones as 0/0 at t = 1 where alpha vanishes
+        // like `(1 - t)^p`, p no integer (fuzz seed 29 case 10688).
         if let (Some(a), Some(b)) = (at_t, at_next) {
             let cs: Vec<ExprId> = coeff_exprs.iter().map(|(_, c)| *c).collect();
             let values: Option<Vec<f64>> = limits_at_times(pool, &cs, &[("t", a), ("t_next", b)])
                 .into_iter()
-                .map(|v| v.filter(|v| v.is_finite()))
+                .map(|v| v.filter(|v| v.is_finite() || a == 1.0))
                 .collect();
             // From 0 to 1 only where the general program misses them (or a guard from 0
             // would take the step, below).
@@ -1235,10 +1238,9 @@ fn from_zero(
 
 /// The coefficients of step `k` from t = 0 as `A + t_next B + alpha(t_next) C +
 /// sigma(t_next) D + sqrt(t_next) E`, with A to E the certified limits at t = 0 of the
-/// parts of the jet form `A(t) + (t_next - t) B(t) + alpha_next C(t) + sigma_next D(t) +
-/// sqrt(|t_next - t|) E(t)` (every step has this shape): where alpha' and sigma' are both
-/// infinite at 0 (lm_sqrt's `sigma = t^(1/4)`), no value can be put into the jet form.
-/// None where a part has no finite limit or a coefficient another shape.
+/// parts of the jet form ([`end_parts`]): where alpha' and sigma' are both infinite at 0
+/// (lm_sqrt's `sigma = t^(1/4)`), no value can be put into the jet form. None where a
+/// part has no finite limit or a coefficient another shape.
 fn limits_from_zero(
     pool: &mut Pool,
     jet: &JetForms,
@@ -1246,74 +1248,30 @@ fn limits_from_zero(
     coeff_exprs: &[(String, ExprId)],
     probes: &[num_rational::BigRational],
 ) -> Option<Vec<ExprId>> {
-    use crate::expr::poly::together;
-    let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
-    let (te, tne) = (pool.sym_expr(t), pool.sym_expr(tn));
-    let (an, sn) = (jet.jet.alpha_next, jet.jet.sigma_next);
-    // alpha and sigma at t_next, the process's own formulas.
-    let find = |sym: Symbol| jet.values.iter().find(|(s, _)| *s == sym).map(|(_, e)| *e);
-    let (alpha_next, sigma_next) = (find(an)?, find(sn)?);
-    let h = pool.sub(tne, te);
-    let abs_h = pool.call(crate::expr::Func::Abs, h);
-    let root_h = pool.sqrt(abs_h);
-    let zero = pool.zero();
+    limits_at_end(pool, jet, k, coeff_exprs, 0.0, probes)
+}
+
+/// [`limits_from_zero`] from either end: at t = 1 the parts' factors are `1`, `t_next -
+/// 1`, `alpha(t_next)`, `sigma(t_next)` and `sqrt(1 - t_next)`.
+fn limits_at_end(
+    pool: &mut Pool,
+    jet: &JetForms,
+    k: usize,
+    coeff_exprs: &[(String, ExprId)],
+    end: f64,
+    probes: &[num_rational::BigRational],
+) -> Option<Vec<ExprId>> {
+    let tn = pool.symbol("t_next");
+    let factors = end_factors(pool, jet, end)?;
     let mut out = Vec::new();
     for (input, _) in coeff_exprs {
-        let s = pool.symbol(input);
-        let c = jet.jet_coefficient(pool, k, s)?;
-        let dc = diff::diff(pool, c, an);
-        let dc = together(pool, dc);
-        let dd = diff::diff(pool, c, sn);
-        let dd = together(pool, dd);
-        let linear = [dc, dd]
-            .iter()
-            .all(|&p| !pool.contains(p, an) && !pool.contains(p, sn) && !pool.contains(p, tn));
-        if !linear {
-            return None;
-        }
-        let (ane, sne) = (pool.sym_expr(an), pool.sym_expr(sn));
-        let a_term = pool.mul(vec![ane, dc]);
-        let s_term = pool.mul(vec![sne, dd]);
-        let rest = pool.sub(c, a_term);
-        let rest = pool.sub(rest, s_term);
-        let rest = together(pool, rest);
-        // rest = A + h B, or E sqrt(|h|).
-        let (a, b, e) = if !pool.contains(rest, tn) {
-            (rest, zero, zero)
-        } else {
-            let b = diff::diff(pool, rest, tn);
-            let b = together(pool, b);
-            if !pool.contains(b, tn) {
-                let a = crate::expr::subst::subst1(pool, rest, tn, te);
-                (together(pool, a), b, zero)
-            } else {
-                let e = pool.div(rest, root_h);
-                let e = together(pool, e);
-                if pool.contains(e, tn) {
-                    return None;
-                }
-                (zero, zero, e)
-            }
-        };
-        let parts: Vec<ExprId> = [a, b, dc, dd, e]
-            .iter()
-            .map(|&p| crate::expr::subst::subst(pool, p, &jet.values))
-            .collect();
-        let limits = limits_at_times(pool, &parts, &[("t", 0.0)]);
-        let mut terms = Vec::new();
-        let sqrt_tn = pool.sqrt(tne);
-        let one = pool.one();
-        for (limit, factor) in limits
+        let parts = end_parts(pool, jet, k, input)?;
+        let limits = limits_at_times(pool, &parts, &[("t", end)]);
+        let limits: Vec<f64> = limits
             .into_iter()
-            .zip([one, tne, alpha_next, sigma_next, sqrt_tn])
-        {
-            let v = limit.filter(|v| v.is_finite())?;
-            if v != 0.0 {
-                let r = pool.rational(num_rational::BigRational::from_float(v)?);
-                terms.push(pool.mul(vec![r, factor]));
-            }
-        }
-        let value = pool.add(terms);
+            .map(|l| l.filter(|v| v.is_finite()))
+            .collect::<Option<_>>()?;
+        let value = combination(pool, &limits, &factors)?;
         let defined = probes.iter().all(|q| {
             crate::expr::hp::eval_rounded(pool, value, &[(tn, q.clone())]).is_ok_and(f64::is_finite)
         });
@@ -1323,6 +1281,93 @@ fn limits_from_zero(
         out.push(value);
     }
     Some(out)
+}
+
+/// The five parts of the jet form of the coefficient of `input` in step `k`, as `[A, B, C,
+/// D, E]` in `A(t) + h B(t) + alpha_next C(t) + sigma_next D(t) + sqrt(|h|) E(t)` with `h =
+/// t_next - t` (every step has this shape), the process's formulas put in for the jet's
+/// symbols. None where the coefficient has another shape.
+fn end_parts(pool: &mut Pool, jet: &JetForms, k: usize, input: &str) -> Option<Vec<ExprId>> {
+    use crate::expr::poly::together;
+    let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
+    let (te, tne) = (pool.sym_expr(t), pool.sym_expr(tn));
+    let (an, sn) = (jet.jet.alpha_next, jet.jet.sigma_next);
+    let h = pool.sub(tne, te);
+    let abs_h = pool.call(crate::expr::Func::Abs, h);
+    let root_h = pool.sqrt(abs_h);
+    let zero = pool.zero();
+    let s = pool.symbol(input);
+    let c = jet.jet_coefficient(pool, k, s)?;
+    let dc = diff::diff(pool, c, an);
+    let dc = together(pool, dc);
+    let dd = diff::diff(pool, c, sn);
+    let dd = together(pool, dd);
+    let linear = [dc, dd]
+        .iter()
+        .all(|&p| !pool.contains(p, an) && !pool.contains(p, sn) && !pool.contains(p, tn));
+    if !linear {
+        return None;
+    }
+    let (ane, sne) = (pool.sym_expr(an), pool.sym_expr(sn));
+    let a_term = pool.mul(vec![ane, dc]);
+    let s_term = pool.mul(vec![sne, dd]);
+    let rest = pool.sub(c, a_term);
+    let rest = pool.sub(rest, s_term);
+    let rest = together(pool, rest);
+    // rest = A + h B, or E sqrt(|h|).
+    let (a, b, e) = if !pool.contains(rest, tn) {
+        (rest, zero, zero)
+    } else {
+        let b = diff::diff(pool, rest, tn);
+        let b = together(pool, b);
+        if !pool.contains(b, tn) {
+            let a = crate::expr::subst::subst1(pool, rest, tn, te);
+            (together(pool, a), b, zero)
+        } else {
+            let e = pool.div(rest, root_h);
+            let e = together(pool, e);
+            if pool.contains(e, tn) {
+                return None;
+            }
+            (zero, zero, e)
+        }
+    };
+    Some(
+        [a, b, dc, dd, e]
+            .iter()
+            .map(|&p| crate::expr::subst::subst(pool, p, &jet.values))
+            .collect(),
+    )
+}
+
+/// What [`end_parts`] are multiplied by in a step from `end`: `1`, `t_next - end`,
+/// `alpha(t_next)`, `sigma(t_next)` and `sqrt(|t_next - end|)` (the process's formulas).
+fn end_factors(pool: &mut Pool, jet: &JetForms, end: f64) -> Option<[ExprId; 5]> {
+    let tn = pool.symbol("t_next");
+    let tne = pool.sym_expr(tn);
+    let find = |sym: Symbol| jet.values.iter().find(|(s, _)| *s == sym).map(|(_, e)| *e);
+    let (alpha_next, sigma_next) = (find(jet.jet.alpha_next)?, find(jet.jet.sigma_next)?);
+    let one = pool.one();
+    let (step, root) = if end == 0.0 {
+        (tne, pool.sqrt(tne))
+    } else {
+        let e = pool.rational(num_rational::BigRational::from_float(end)?);
+        let back = pool.sub(e, tne);
+        (pool.sub(tne, e), pool.sqrt(back))
+    };
+    Some([one, step, alpha_next, sigma_next, root])
+}
+
+/// `sum_i values_i factors_i` with each value as its exact rational (the zeros left out).
+fn combination(pool: &mut Pool, values: &[f64], factors: &[ExprId]) -> Option<ExprId> {
+    let mut terms = Vec::new();
+    for (&v, &factor) in values.iter().zip(factors) {
+        if v != 0.0 {
+            let r = pool.rational(num_rational::BigRational::from_float(v)?);
+            terms.push(pool.mul(vec![r, factor]));
+        }
+    }
+    Some(pool.add(terms))
 }
 
 /// The general program of a step's coefficients, lowered from `sources` as the body
@@ -1586,7 +1631,8 @@ fn step_directions(
         jet
     };
     let ks = jet_directions(pool, forms, k, coeff_exprs, end, &infinite, &probes)
-        .or_else(|| linear_directions(pool, coeff_exprs, end, &infinite, &probes))?;
+        .or_else(|| linear_directions(pool, coeff_exprs, end, &infinite, &probes))
+        .or_else(|| limit_directions(pool, forms, k, coeff_exprs, end, &infinite, &probes))?;
     guard_program(pool, &ks, mode).map(|body| (body, infinite))
 }
 
@@ -1634,11 +1680,14 @@ fn jet_directions(
             let value = if inf == 0.0 {
                 match at_step_from(pool, jet, end, c, probes) {
                     Some(v) => v,
-                    None if end == 0.0 => {
-                        let inside = first_step_probes();
-                        limits_from_zero(pool, jet, k, &coeff_exprs[i..=i], &inside)?[0]
+                    None => {
+                        let inside = if end == 0.0 {
+                            first_step_probes()
+                        } else {
+                            probes[..3].to_vec()
+                        };
+                        limits_at_end(pool, jet, k, &coeff_exprs[i..=i], end, &inside)?[0]
                     }
-                    None => return None,
                 }
             } else {
                 pool.zero()
@@ -1648,22 +1697,105 @@ fn jet_directions(
         // Checked against the certified limits: a zero end value times an infinite one
         // (sigma(0) sigma'(0) of cosine_nichol, whose sigma is sqrt(c t)) reads as 0 in
         // the jet form.
-        let targets: Vec<Option<ExprId>> = coeff_exprs
-            .iter()
-            .map(|&(_, c)| {
-                let ratio = pool.div(c, coeff_exprs[r].1);
-                Some(pool.mul(vec![sign, ratio]))
-            })
-            .chain(
-                coeff_exprs
-                    .iter()
-                    .zip(infinite)
-                    .map(|(&(_, c), &inf)| (inf == 0.0).then_some(c)),
-            )
-            .collect();
+        let targets = pole_targets(pool, coeff_exprs, r, infinite);
         return matches_limits(pool, end, &ks, &targets, &probes[..3]).then_some(ks);
     }
     None
+}
+
+/// [`step_directions`]' directions and finite values from certified limits alone, where
+/// the jet forms are 0/0 with the end's values put in and the step is not linear in its
+/// length: a process whose alpha vanishes like `(1 - t)^p` with `p` no integer has no jet
+/// at t = 1 (its u estimate's determinant `alpha sigma' - sigma alpha'` tends to 0 there).
+/// Each coefficient is `sum_q P_q(t) F_q(t_next)` ([`end_parts`], [`end_factors`]); with a
+/// part `M` of an infinite coefficient that diverges, every `P_q / M` has a finite limit
+/// `L_q`, and `c_i / c_r` tends to `(sum_q L_iq F_q) / (sum_q L_rq F_q)`. Checked against
+/// the certified limits of the ratios, as the other paths are. None where no part serves.
+fn limit_directions(
+    pool: &mut Pool,
+    jet: &JetForms,
+    k: usize,
+    coeff_exprs: &[(String, ExprId)],
+    end: f64,
+    infinite: &[f64],
+    probes: &[num_rational::BigRational],
+) -> Option<Vec<ExprId>> {
+    let parts: Vec<Vec<ExprId>> = coeff_exprs
+        .iter()
+        .map(|(input, _)| end_parts(pool, jet, k, input))
+        .collect::<Option<_>>()?;
+    let factors = end_factors(pool, jet, end)?;
+    let at = [("t", end)];
+    for r in (0..coeff_exprs.len()).filter(|&r| infinite[r] != 0.0) {
+        let scales = limits_at_times(pool, &parts[r], &at);
+        for (q, scale) in scales.iter().enumerate() {
+            if !scale.is_some_and(f64::is_infinite) {
+                continue;
+            }
+            let m = parts[r][q];
+            let ratios: Vec<ExprId> = parts.iter().flatten().map(|&p| pool.div(p, m)).collect();
+            let Some(limits) = limits_at_times(pool, &ratios, &at)
+                .into_iter()
+                .map(|l| l.filter(|v| v.is_finite()))
+                .collect::<Option<Vec<f64>>>()
+            else {
+                continue;
+            };
+            let n = factors.len();
+            let Some(leading) = (0..coeff_exprs.len())
+                .map(|i| combination(pool, &limits[i * n..(i + 1) * n], &factors))
+                .collect::<Option<Vec<ExprId>>>()
+            else {
+                continue;
+            };
+            let sign = pool.int(infinite[r].signum() as i64);
+            let mut ks: Vec<ExprId> = leading
+                .iter()
+                .map(|&l| {
+                    let ratio = pool.div(l, leading[r]);
+                    pool.mul(vec![sign, ratio])
+                })
+                .collect();
+            let inside = probes[..3].to_vec();
+            for (i, &inf) in infinite.iter().enumerate() {
+                ks.push(if inf == 0.0 {
+                    limits_at_end(pool, jet, k, &coeff_exprs[i..=i], end, &inside)?[0]
+                } else {
+                    pool.zero()
+                });
+            }
+            let targets = pole_targets(pool, coeff_exprs, r, infinite);
+            if matches_limits(pool, end, &ks, &targets, &probes[..3]) {
+                return Some(ks);
+            }
+        }
+    }
+    None
+}
+
+/// What a pole's directions and finite values must tend to, for [`matches_limits`]: the
+/// ratio of each coefficient to the reference `r` (with the sign of its infinity), then
+/// each finite coefficient itself (None for the infinite ones, whose value is 0).
+fn pole_targets(
+    pool: &mut Pool,
+    coeff_exprs: &[(String, ExprId)],
+    r: usize,
+    infinite: &[f64],
+) -> Vec<Option<ExprId>> {
+    let sign = pool.int(infinite[r].signum() as i64);
+    coeff_exprs
+        .iter()
+        .map(|&(_, c)| {
+            let ratio = pool.div(c, coeff_exprs[r].1);
+            Some(pool.mul(vec![sign, ratio]))
+        })
+        .chain(
+            coeff_exprs
+                .iter()
+                .zip(infinite)
+                .map(|(&(_, c), &inf)| (inf == 0.0).then_some(c)),
+        )
+        .collect()
 }
 
 /// Whether each of `candidates` (programs in `t_next`, at `t = end`) is the limit as t ->
@@ -1822,7 +1954,12 @@ fn linear_directions(
             }
         }
         ks.extend(values);
-        return Some(ks);
+        // Checked as the jet path's are: a finite coefficient's formula with the end put
+        // in may have folded `0 * inf` to 0.
+        let targets = pole_targets(pool, coeff_exprs, r, infinite);
+        if matches_limits(pool, end, &ks, &targets, &probes[..3]) {
+            return Some(ks);
+        }
     }
     None
 }

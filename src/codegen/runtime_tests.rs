@@ -198,10 +198,42 @@ fn corrected_calls_that_overflow_are_infinities() {
     for lo in [-1e-20, 1e-20] {
         let w = Dd::from_f64(1381.0) + Dd::from_f64(lo);
         assert_eq!(w.hi, 1381.0);
-        assert_eq!(<f64 as Narrow<Dd>>::exp_of(w), f64::INFINITY, "exp(1381 + {lo:e})");
-        assert_eq!(<f64 as Narrow<Dd>>::exp_m1_of(w), f64::INFINITY, "expm1(1381 + {lo:e})");
+        assert_eq!(
+            <f64 as Narrow<Dd>>::exp_of(w),
+            f64::INFINITY,
+            "exp(1381 + {lo:e})"
+        );
+        assert_eq!(
+            <f64 as Narrow<Dd>>::exp_m1_of(w),
+            f64::INFINITY,
+            "expm1(1381 + {lo:e})"
+        );
         assert_eq!(<f64 as Narrow<Dd>>::exp_of(-w), 0.0, "exp(-1381 - {lo:e})");
     }
+}
+
+/// Double-double arithmetic on an infinite operand is IEEE's on the leading parts: `2 *
+/// log(0)` is -inf, not NaN (fuzz seed 29 case 10688: `sigma = sqrt(sigmoid(2 log(tan(pi
+/// t/2)) ...))` at t = 0 is 0), and only `inf - inf` and `0 * inf` are undefined.
+#[test]
+fn arithmetic_on_infinities_is_ieee() {
+    let (inf, two) = (Dd::from_f64(f64::INFINITY), Dd::new(2.0, 0.0));
+    let third = Dd::from_f64(1.0) / Dd::from_f64(3.0);
+    assert_eq!(Dd::from_f64(0.0).ln().hi, f64::NEG_INFINITY);
+    assert_eq!((two * Dd::from_f64(0.0).ln()).hi, f64::NEG_INFINITY);
+    assert_eq!((third * -inf).hi, f64::NEG_INFINITY);
+    assert_eq!((-inf * third).to_f64(), f64::NEG_INFINITY);
+    assert_eq!((third + inf).hi, f64::INFINITY);
+    assert_eq!((third - inf).hi, f64::NEG_INFINITY);
+    assert_eq!((inf + inf).hi, f64::INFINITY);
+    assert_eq!(inf.mul_f64(3.0).hi, f64::INFINITY);
+    assert!((inf - inf).hi.is_nan());
+    assert!((inf * Dd::from_f64(0.0)).hi.is_nan());
+    assert_eq!((-(two * inf)).sigmoid().sqrt().to_f64(), 0.0);
+    // An overflow of finite operands is the infinity too.
+    let big = Dd::from_f64(f64::MAX);
+    assert_eq!((big + big).hi, f64::INFINITY);
+    assert_eq!((big * two).hi, f64::INFINITY);
 }
 
 #[test]

@@ -433,7 +433,10 @@ fn polynomial_bound(pool: &Pool, terms: &[ExprId], memo: &mut Memo) -> Option<In
             .try_fold(Interval::point(0.0), |acc, &c| iadd(imul(acc, x)?, c))
     };
     if coefficients.len() == 2 {
-        let (at_lo, at_hi) = (horner(Interval::point(x.lo))?, horner(Interval::point(x.hi))?);
+        let (at_lo, at_hi) = (
+            horner(Interval::point(x.lo))?,
+            horner(Interval::point(x.hi))?,
+        );
         return Interval::new(at_lo.lo.min(at_hi.lo), at_lo.hi.max(at_hi.hi));
     }
     horner(x)

@@ -264,9 +264,6 @@ pub fn lambda(t: f64) -> f64 {
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
@@ -664,9 +661,6 @@ pub fn log_snr(t: f64) -> f64 {
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
@@ -1340,6 +1334,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::INFINITY];
+    }
     if t < 0.5 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -1512,6 +1509,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::INFINITY, f64::INFINITY];
     }
     if t == 0.0 && t_next == 1.0 {
         return [0.9805718621376595, -0.03885627572468105, 0.1971199526295627];
@@ -1753,6 +1753,9 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::INFINITY];
+    }
     if t_next == 1.0 {
         let v0: W = W::new(0.0, 0.0);
         let v1: W = W::new(-1.4142135623730951, 9.667293313452913e-17);
@@ -1900,6 +1903,9 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::INFINITY];
+    }
     if t_next == 1.0 {
         let v0: W = W::new(0.0, 0.0);
         let v1: W = W::new(-1.4142135623730951, 9.667293313452913e-17);
@@ -2046,9 +2052,6 @@ pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.019428137862340523, f64::INFINITY];
-    }
     if t >= 0.5 {
         return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
     }
@@ -2182,9 +2185,6 @@ pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.019428137862340523, f64::INFINITY];
-    }
     if t >= 0.5 {
         return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
     }
@@ -2326,6 +2326,9 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -2715,6 +2718,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -3174,6 +3180,9 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
     if t_next == 1.0 {
         let v0: W = W::new(0.0, 0.0);
         let v1: W = W::new(1.0, 0.0);
@@ -3301,6 +3310,9 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t_next == 1.0 {
         let v0: W = W::new(0.0, 0.0);
@@ -3539,9 +3551,6 @@ pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, f64::NEG_INFINITY];
-    }
     if t >= 0.5 {
         return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
@@ -4047,6 +4056,9 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::NEG_INFINITY, 3.116901585250538, f64::INFINITY];
     }
     if t_next == 0.0 && t < 0.00048828125 {
         let v0: W = W::new(3905.4402593941422, 5.632429371609288e-14);
@@ -5380,6 +5392,9 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::NEG_INFINITY, -2.0, f64::INFINITY];
+    }
     if t_next == 0.0 && t < 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -5913,9 +5928,6 @@ pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [f64::INFINITY];
-    }
     if t == 1.0 {
         return [1.558450792625269];
     }
@@ -5996,9 +6008,6 @@ pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.019428137862340523, f64::INFINITY];
-    }
     if t >= 0.5 {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
@@ -6256,6 +6265,9 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::NEG_INFINITY, -3.116901585250538, f64::INFINITY];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -7516,8 +7528,21 @@ mod dd {
         }
         #[inline]
         fn renorm(hi: f64, lo: f64) -> Dd {
+            Dd::renorm_or(hi, lo, hi)
+        }
+        /// [`Dd::renorm`], where a result that is not finite is `ieee`, the operation on the
+        /// leading parts alone: an infinite operand's error term is `inf - inf`, so `2 *
+        /// -inf` would otherwise come out NaN (`log(tan(0))` in a formula at t = 0).
+        #[inline]
+        fn renorm_or(hi: f64, lo: f64, ieee: f64) -> Dd {
             let (s, e) = quick_two_sum(hi, lo);
-            if s.is_finite() { Dd { hi: s, lo: e } } else { Dd { hi: s, lo: 0.0 } }
+            if s.is_finite() {
+                Dd { hi: s, lo: e }
+            } else if ieee.is_finite() {
+                Dd { hi: s, lo: 0.0 }
+            } else {
+                Dd { hi: ieee, lo: 0.0 }
+            }
         }
         /// `self * 2^k` (exact unless the result leaves the normal range).
         pub fn ldexp(self, k: i32) -> Dd {
@@ -7768,8 +7793,8 @@ mod dd {
         fn add(self, b: Dd) -> Dd {
             let (s, e) = two_sum(self.hi, b.hi);
             let (t, f) = two_sum(self.lo, b.lo);
-            let (s, e) = quick_two_sum(s, e + t);
-            Dd::renorm(s, e + f)
+            let (r, e) = quick_two_sum(s, e + t);
+            Dd::renorm_or(r, e + f, s)
         }
     }
     impl Sub for Dd {
@@ -7784,7 +7809,7 @@ mod dd {
         #[inline]
         fn mul(self, b: Dd) -> Dd {
             let (p, e) = two_prod(self.hi, b.hi);
-            Dd::renorm(p, e + (self.hi * b.lo + self.lo * b.hi))
+            Dd::renorm_or(p, e + (self.hi * b.lo + self.lo * b.hi), p)
         }
     }
     impl Div for Dd {

@@ -28,9 +28,6 @@ pub fn alpha(t: f64) -> f64 {
 }
 /// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 1.0 {
-        return 0.0;
-    }
     if t >= 0.5 {
         return alpha_upper::<N, W>(1.0 - t);
     }
@@ -159,9 +156,6 @@ pub fn sigma(t: f64) -> f64 {
 }
 /// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
     if t < 0.125 {
         return sigma_in_cell0::<N, W>(t);
     }
@@ -649,9 +643,6 @@ pub fn lambda(t: f64) -> f64 {
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
     if t < 0.125 {
         return lambda_in_cell0::<N, W>(t);
     }
@@ -812,9 +803,6 @@ pub fn log_snr(t: f64) -> f64 {
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
     if t < 0.125 {
         return log_snr_in_cell0::<N, W>(t);
     }
@@ -1038,9 +1026,6 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t == 0.0 {
         return [0.0, 0.0];
     }
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
-    }
     if t >= 0.5 {
         return pf_velocity_score_coefficients_upper::<N, W>(1.0 - t);
     }
@@ -1205,9 +1190,6 @@ pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 0.0];
-    }
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
     if t >= 0.5 {
         return reverse_drift_score_coefficients_upper::<N, W>(1.0 - t);
@@ -1385,6 +1367,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::INFINITY];
     }
     if t == 0.0 {
         let v0: W = W::new(1.0, 0.0);
@@ -1625,6 +1610,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::INFINITY, f64::INFINITY];
     }
     if t == 0.0 {
         let v0: W = W::new(1.0, 0.0);
@@ -1934,6 +1922,9 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::INFINITY];
+    }
     if t_next == 0.0 {
         let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
         let v1: W = W::new(2.0, 0.0);
@@ -2106,6 +2097,9 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::INFINITY];
     }
     if t_next == 0.0 {
         let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
@@ -2714,6 +2708,9 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
     if t == 0.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(3.141592653589793, 1.2246467991473532e-16);
@@ -3169,6 +3166,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY];
     }
     if t == 0.0 {
         let v0: W = W::new(1.0, 0.0);
@@ -3714,6 +3714,9 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
     if t_next == 0.0 {
         let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
         let v1: W = W::new(2.0, 0.0);
@@ -3880,6 +3883,9 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t_next == 0.0 {
         let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
@@ -4670,6 +4676,9 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::NEG_INFINITY, 1.5707963267948966, f64::INFINITY];
+    }
     if t < 0.00390625 {
         let v0: W = W::new(2.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -5288,9 +5297,6 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 2.0];
     }
-    if t == 1.0 {
-        return [f64::INFINITY, 2.0];
-    }
     if t >= 0.5 {
         return reverse_drift_u_coefficients_upper::<N, W>(1.0 - t);
     }
@@ -5503,6 +5509,9 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::NEG_INFINITY, -2.0, f64::INFINITY];
     }
     if t == 0.0 {
         let v0: W = W::new(1.0, 0.0);
@@ -6321,9 +6330,6 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 6.283185307179586];
     }
-    if t == 1.0 {
-        return [f64::INFINITY, 1.5707963267948966];
-    }
     if t >= 0.5 {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
@@ -6705,6 +6711,9 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::NEG_INFINITY, -1.5707963267948966, f64::INFINITY];
     }
     if t == 0.0 {
         let v0: W = W::new(1.0, 0.0);
@@ -7624,26 +7633,6 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v14: W = -v13;
         return [v10.to_f64(), v14.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0, 1.0];
-    }
-    if t == 0.0 {
-        let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v1: W = W::new(2.0, 0.0);
-        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: W = W::from_f64(t_next);
-        let v4: W = v2 * v3;
-        let v5: W = v4.tan();
-        let v6: W = v5.ln();
-        let v7: W = v1 * v6;
-        let v8: W = v0 - v7;
-        let v9: W = v8.sigmoid();
-        let v10: W = v9.sqrt();
-        let v11: W = v7 - v0;
-        let v12: W = v11.sigmoid();
-        let v13: W = v12.sqrt();
-        return [v10.to_f64(), v13.to_f64()];
-    }
     if t_next == 1.0 {
         let v0: W = W::new(2.0, 0.0);
         let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -8097,8 +8086,21 @@ mod dd {
         }
         #[inline]
         fn renorm(hi: f64, lo: f64) -> Dd {
+            Dd::renorm_or(hi, lo, hi)
+        }
+        /// [`Dd::renorm`], where a result that is not finite is `ieee`, the operation on the
+        /// leading parts alone: an infinite operand's error term is `inf - inf`, so `2 *
+        /// -inf` would otherwise come out NaN (`log(tan(0))` in a formula at t = 0).
+        #[inline]
+        fn renorm_or(hi: f64, lo: f64, ieee: f64) -> Dd {
             let (s, e) = quick_two_sum(hi, lo);
-            if s.is_finite() { Dd { hi: s, lo: e } } else { Dd { hi: s, lo: 0.0 } }
+            if s.is_finite() {
+                Dd { hi: s, lo: e }
+            } else if ieee.is_finite() {
+                Dd { hi: s, lo: 0.0 }
+            } else {
+                Dd { hi: ieee, lo: 0.0 }
+            }
         }
         /// `self * 2^k` (exact unless the result leaves the normal range).
         pub fn ldexp(self, k: i32) -> Dd {
@@ -8349,8 +8351,8 @@ mod dd {
         fn add(self, b: Dd) -> Dd {
             let (s, e) = two_sum(self.hi, b.hi);
             let (t, f) = two_sum(self.lo, b.lo);
-            let (s, e) = quick_two_sum(s, e + t);
-            Dd::renorm(s, e + f)
+            let (r, e) = quick_two_sum(s, e + t);
+            Dd::renorm_or(r, e + f, s)
         }
     }
     impl Sub for Dd {
@@ -8365,7 +8367,7 @@ mod dd {
         #[inline]
         fn mul(self, b: Dd) -> Dd {
             let (p, e) = two_prod(self.hi, b.hi);
-            Dd::renorm(p, e + (self.hi * b.lo + self.lo * b.hi))
+            Dd::renorm_or(p, e + (self.hi * b.lo + self.lo * b.hi), p)
         }
     }
     impl Div for Dd {

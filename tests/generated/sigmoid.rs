@@ -567,12 +567,6 @@ pub fn lambda(t: f64) -> f64 {
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
-    }
     if t < 0.25 {
         return lambda_in_cell0::<N, W>(t);
     }
@@ -850,12 +844,6 @@ pub fn log_snr(t: f64) -> f64 {
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
-    }
     if t < 0.25 {
         return log_snr_in_cell0::<N, W>(t);
     }
@@ -1735,6 +1723,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::INFINITY];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
@@ -1890,6 +1881,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::INFINITY, f64::INFINITY];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_score_coefficients_upper::<
@@ -2675,6 +2669,9 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
     let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -2839,6 +2836,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY];
     }
     if t < 0.5 {
         return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
@@ -3639,6 +3639,9 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t == 1.0 && t_next == 0.0 {
+        return [0.8502676454967659, f64::INFINITY];
+    }
     let v0: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -3796,6 +3799,9 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY, f64::INFINITY];
     }
     if t_next == 0.0 && t < 0.015625 {
         let v0: W = W::new(2.072957829768547, -6.972246909717352e-17);
@@ -4825,6 +4831,9 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::NEG_INFINITY, -2.0, f64::INFINITY];
     }
     if t_next == 0.0 && t < 1.0 {
         let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
@@ -5910,6 +5919,9 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::NEG_INFINITY, f64::NEG_INFINITY, f64::INFINITY];
+    }
     if t < 0.25 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -6764,8 +6776,21 @@ mod dd {
         }
         #[inline]
         fn renorm(hi: f64, lo: f64) -> Dd {
+            Dd::renorm_or(hi, lo, hi)
+        }
+        /// [`Dd::renorm`], where a result that is not finite is `ieee`, the operation on the
+        /// leading parts alone: an infinite operand's error term is `inf - inf`, so `2 *
+        /// -inf` would otherwise come out NaN (`log(tan(0))` in a formula at t = 0).
+        #[inline]
+        fn renorm_or(hi: f64, lo: f64, ieee: f64) -> Dd {
             let (s, e) = quick_two_sum(hi, lo);
-            if s.is_finite() { Dd { hi: s, lo: e } } else { Dd { hi: s, lo: 0.0 } }
+            if s.is_finite() {
+                Dd { hi: s, lo: e }
+            } else if ieee.is_finite() {
+                Dd { hi: s, lo: 0.0 }
+            } else {
+                Dd { hi: ieee, lo: 0.0 }
+            }
         }
         /// `self * 2^k` (exact unless the result leaves the normal range).
         pub fn ldexp(self, k: i32) -> Dd {
@@ -7016,8 +7041,8 @@ mod dd {
         fn add(self, b: Dd) -> Dd {
             let (s, e) = two_sum(self.hi, b.hi);
             let (t, f) = two_sum(self.lo, b.lo);
-            let (s, e) = quick_two_sum(s, e + t);
-            Dd::renorm(s, e + f)
+            let (r, e) = quick_two_sum(s, e + t);
+            Dd::renorm_or(r, e + f, s)
         }
     }
     impl Sub for Dd {
@@ -7032,7 +7057,7 @@ mod dd {
         #[inline]
         fn mul(self, b: Dd) -> Dd {
             let (p, e) = two_prod(self.hi, b.hi);
-            Dd::renorm(p, e + (self.hi * b.lo + self.lo * b.hi))
+            Dd::renorm_or(p, e + (self.hi * b.lo + self.lo * b.hi), p)
         }
     }
     impl Div for Dd {

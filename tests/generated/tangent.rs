@@ -28,9 +28,6 @@ pub fn alpha(t: f64) -> f64 {
 }
 /// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 1.0 {
-        return 0.0;
-    }
     if t >= 0.5 {
         return alpha_upper::<N, W>(1.0 - t);
     }
@@ -431,9 +428,6 @@ pub fn log_snr(t: f64) -> f64 {
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
-    }
     if t < 0.25 {
         return log_snr_in_cell0::<N, W>(t);
     }
@@ -656,9 +650,6 @@ pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
-    }
     if t >= 0.5 {
         return pf_velocity_score_coefficients_upper::<N, W>(1.0 - t);
     }
@@ -758,9 +749,6 @@ pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
-    }
     if t >= 0.5 {
         return reverse_drift_score_coefficients_upper::<N, W>(1.0 - t);
     }
@@ -933,6 +921,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::INFINITY];
     }
     if t < 0.5 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
@@ -1158,6 +1149,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::INFINITY, f64::INFINITY];
     }
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
@@ -1456,6 +1450,9 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::INFINITY];
+    }
     if t == 0.0 && t_next == 1.0 {
         return [0.0, 0.0];
     }
@@ -1594,6 +1591,9 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::INFINITY];
     }
     if t == 0.0 && t_next == 1.0 {
         return [0.0, 0.0];
@@ -2036,6 +2036,9 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
     if t < 0.5 {
         return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -2346,6 +2349,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY];
     }
     if t < 0.5 {
         return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
@@ -3401,6 +3407,9 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::NEG_INFINITY, 4.442882938158366, f64::INFINITY];
+    }
     if t < 0.015625 {
         let v0: W = W::new(2.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -4447,9 +4456,6 @@ pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [f64::INFINITY, 2.0];
-    }
     if t >= 0.5 {
         return reverse_drift_u_coefficients_upper::<N, W>(1.0 - t);
     }
@@ -4610,6 +4616,9 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::NEG_INFINITY, -2.0, f64::INFINITY];
     }
     if t < 0.5 {
         return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
@@ -5779,6 +5788,9 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
+    }
+    if t == 1.0 && t_next == 0.0 {
+        return [f64::NEG_INFINITY, -4.442882938158366, f64::INFINITY];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -7293,8 +7305,21 @@ mod dd {
         }
         #[inline]
         fn renorm(hi: f64, lo: f64) -> Dd {
+            Dd::renorm_or(hi, lo, hi)
+        }
+        /// [`Dd::renorm`], where a result that is not finite is `ieee`, the operation on the
+        /// leading parts alone: an infinite operand's error term is `inf - inf`, so `2 *
+        /// -inf` would otherwise come out NaN (`log(tan(0))` in a formula at t = 0).
+        #[inline]
+        fn renorm_or(hi: f64, lo: f64, ieee: f64) -> Dd {
             let (s, e) = quick_two_sum(hi, lo);
-            if s.is_finite() { Dd { hi: s, lo: e } } else { Dd { hi: s, lo: 0.0 } }
+            if s.is_finite() {
+                Dd { hi: s, lo: e }
+            } else if ieee.is_finite() {
+                Dd { hi: s, lo: 0.0 }
+            } else {
+                Dd { hi: ieee, lo: 0.0 }
+            }
         }
         /// `self * 2^k` (exact unless the result leaves the normal range).
         pub fn ldexp(self, k: i32) -> Dd {
@@ -7545,8 +7570,8 @@ mod dd {
         fn add(self, b: Dd) -> Dd {
             let (s, e) = two_sum(self.hi, b.hi);
             let (t, f) = two_sum(self.lo, b.lo);
-            let (s, e) = quick_two_sum(s, e + t);
-            Dd::renorm(s, e + f)
+            let (r, e) = quick_two_sum(s, e + t);
+            Dd::renorm_or(r, e + f, s)
         }
     }
     impl Sub for Dd {
@@ -7561,7 +7586,7 @@ mod dd {
         #[inline]
         fn mul(self, b: Dd) -> Dd {
             let (p, e) = two_prod(self.hi, b.hi);
-            Dd::renorm(p, e + (self.hi * b.lo + self.lo * b.hi))
+            Dd::renorm_or(p, e + (self.hi * b.lo + self.lo * b.hi), p)
         }
     }
     impl Div for Dd {

@@ -197,9 +197,6 @@ pub fn lambda(t: f64) -> f64 {
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
     if t < 0.125 {
         return lambda_in_cell0::<N, W>(t);
     }
@@ -1378,9 +1375,6 @@ pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.05, f64::INFINITY];
-    }
     if t == 1.0 {
         return [-10.0, 10.000215935739337];
     }
@@ -1510,9 +1504,6 @@ pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.05, f64::INFINITY];
-    }
     if t == 1.0 {
         return [-10.0, 20.000431871478675];
     }
@@ -5810,8 +5801,21 @@ mod dd {
         }
         #[inline]
         fn renorm(hi: f64, lo: f64) -> Dd {
+            Dd::renorm_or(hi, lo, hi)
+        }
+        /// [`Dd::renorm`], where a result that is not finite is `ieee`, the operation on the
+        /// leading parts alone: an infinite operand's error term is `inf - inf`, so `2 *
+        /// -inf` would otherwise come out NaN (`log(tan(0))` in a formula at t = 0).
+        #[inline]
+        fn renorm_or(hi: f64, lo: f64, ieee: f64) -> Dd {
             let (s, e) = quick_two_sum(hi, lo);
-            if s.is_finite() { Dd { hi: s, lo: e } } else { Dd { hi: s, lo: 0.0 } }
+            if s.is_finite() {
+                Dd { hi: s, lo: e }
+            } else if ieee.is_finite() {
+                Dd { hi: s, lo: 0.0 }
+            } else {
+                Dd { hi: ieee, lo: 0.0 }
+            }
         }
         /// `self * 2^k` (exact unless the result leaves the normal range).
         pub fn ldexp(self, k: i32) -> Dd {
@@ -6062,8 +6066,8 @@ mod dd {
         fn add(self, b: Dd) -> Dd {
             let (s, e) = two_sum(self.hi, b.hi);
             let (t, f) = two_sum(self.lo, b.lo);
-            let (s, e) = quick_two_sum(s, e + t);
-            Dd::renorm(s, e + f)
+            let (r, e) = quick_two_sum(s, e + t);
+            Dd::renorm_or(r, e + f, s)
         }
     }
     impl Sub for Dd {
@@ -6078,7 +6082,7 @@ mod dd {
         #[inline]
         fn mul(self, b: Dd) -> Dd {
             let (p, e) = two_prod(self.hi, b.hi);
-            Dd::renorm(p, e + (self.hi * b.lo + self.lo * b.hi))
+            Dd::renorm_or(p, e + (self.hi * b.lo + self.lo * b.hi), p)
         }
     }
     impl Div for Dd {

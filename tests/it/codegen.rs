@@ -590,6 +590,52 @@ fn a_pole_from_zero_keeps_the_limits_of_its_finite_coefficients() {
     }
 }
 
+/// Fuzz seed 29, case 10688, reduced: `log_snr = -2 log(tan(pi t/2)) (1 + t^2/100)` puts
+/// alpha like `(pi (1 - t)/2)^(1 + t^2/100)` at t = 1, no jet there, and the u estimate's
+/// determinant `alpha sigma' - sigma alpha'` tends to 0: DDIM's u coefficient from t = 1
+/// tends to -inf, x's to sigma(t_next), both were NaN. The directions and x's value now
+/// come from certified limits of the jet form's parts; the single step from 1 to 0 has
+/// them as constants, and sigma(0) = 0 is computed as `sqrt(sigmoid(2 log(0)))` (a
+/// double-double `2 * -inf` was NaN). Expected values: sigma(t_next) by mpmath at 40
+/// digits (sigma(1/2) = sqrt(1/2)).
+#[test]
+fn a_pole_without_a_jet_takes_its_directions_and_values_from_limits() {
+    let inf = f64::INFINITY;
+    let (f, wide) = stable_function(
+        "log_snr(t) = -2*log(tan(pi*t/2))*(1 + t^2/100);",
+        "ddim_step_u",
+    );
+    let sigma = [
+        (0.0, 0.0),
+        (0.25, 0.38250352732857906),
+        (0.5, std::f64::consts::FRAC_1_SQRT_2),
+        (0.9, 0.988043971792477),
+    ];
+    for (t_next, sigma_next) in sigma {
+        for (x, u, want) in [
+            (0.5, 0.0, 0.5 * sigma_next),
+            (0.5, 0.3, -inf),
+            (0.5, -0.3, inf),
+        ] {
+            let got = codegen::budget::value(&f, &wide, true, &[x, u, 1.0, t_next]);
+            assert!(
+                got == want || check::ulps(got, want) <= 4.0,
+                "ddim_step_u({x}, {u}, 1, {t_next}) = {got:e}, want {want:e}"
+            );
+        }
+    }
+    // snr = tan(pi t/2)^(-2 (1 + t^2/100)), about 4e599 at t = 1e-300: beyond f64, +inf
+    // (an `exp` of a double-double argument with a negative low part was `inf - inf`).
+    let (snr, wide) = stable_function("log_snr(t) = -2*log(tan(pi*t/2))*(1 + t^2/100);", "snr");
+    for t in [1e-300, 1e-200] {
+        assert_eq!(
+            codegen::budget::value(&snr, &wide, true, &[t]),
+            inf,
+            "snr({t:e})"
+        );
+    }
+}
+
 /// Fuzz seed 32, case 99790 (`log_snr = 1/t`, so alpha^2 = sigmoid(1/t)): an x0 model's
 /// probability-flow velocity has coefficients `sigmoid(1/t)/(2 t^2)` and
 /// `-sqrt(sigmoid(1/t))/(2 t^2)`, beyond f64 at t = 1e-300 (5e599), and `c0 x + c1 x0` in
