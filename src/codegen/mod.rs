@@ -1210,7 +1210,7 @@ fn first_step_probes() -> Vec<num_rational::BigRational> {
 
 /// The coefficients of step `k` from t = 0 as functions of `t_next`: from the jet forms
 /// (unreduced: a VP process's `-alpha alpha'/sigma` for sigma' is 0/0 at t = 0 where
-/// alpha' vanishes) with the values at 0 put in, or else ([`limits_from_zero`]) from
+/// alpha' vanishes) with the values at 0 put in, or else ([`limits_at_end`]) from
 /// certified limits.
 fn from_zero(
     pool: &mut Pool,
@@ -1233,26 +1233,15 @@ fn from_zero(
         let targets: Vec<Option<ExprId>> = coeff_exprs.iter().map(|&(_, c)| Some(c)).collect();
         matches_limits(pool, 0.0, cs, &targets, &probes[2..])
     });
-    exact.or_else(|| limits_from_zero(pool, jet, k, coeff_exprs, &probes))
+    exact.or_else(|| limits_at_end(pool, jet, k, coeff_exprs, 0.0, &probes))
 }
 
-/// The coefficients of step `k` from t = 0 as `A + t_next B + alpha(t_next) C +
-/// sigma(t_next) D + sqrt(t_next) E`, with A to E the certified limits at t = 0 of the
-/// parts of the jet form ([`end_parts`]): where alpha' and sigma' are both infinite at 0
-/// (lm_sqrt's `sigma = t^(1/4)`), no value can be put into the jet form. None where a
-/// part has no finite limit or a coefficient another shape.
-fn limits_from_zero(
-    pool: &mut Pool,
-    jet: &JetForms,
-    k: usize,
-    coeff_exprs: &[(String, ExprId)],
-    probes: &[num_rational::BigRational],
-) -> Option<Vec<ExprId>> {
-    limits_at_end(pool, jet, k, coeff_exprs, 0.0, probes)
-}
-
-/// [`limits_from_zero`] from either end: at t = 1 the parts' factors are `1`, `t_next -
-/// 1`, `alpha(t_next)`, `sigma(t_next)` and `sqrt(1 - t_next)`.
+/// The coefficients of step `k` from `end` as functions of `t_next`, `A + (t_next - end) B +
+/// alpha(t_next) C + sigma(t_next) D + sqrt(|t_next - end|) E`, with A to E the certified
+/// limits at `end` of the parts of the jet form ([`end_parts`]): from t = 0 where alpha'
+/// and sigma' are both infinite there (lm_sqrt's `sigma = t^(1/4)`) and no value can be put
+/// into the jet form; from either end where a finite coefficient's jet form is 0/0. None
+/// where a part has no finite limit or a coefficient another shape.
 fn limits_at_end(
     pool: &mut Pool,
     jet: &JetForms,
@@ -1697,8 +1686,7 @@ fn jet_directions(
         // Checked against the certified limits: a zero end value times an infinite one
         // (sigma(0) sigma'(0) of cosine_nichol, whose sigma is sqrt(c t)) reads as 0 in
         // the jet form.
-        let targets = pole_targets(pool, coeff_exprs, r, infinite);
-        return matches_limits(pool, end, &ks, &targets, &probes[..3]).then_some(ks);
+        return matches_pole(pool, end, &ks, coeff_exprs, r, infinite, probes).then_some(ks);
     }
     None
 }
@@ -1764,8 +1752,7 @@ fn limit_directions(
                     pool.zero()
                 });
             }
-            let targets = pole_targets(pool, coeff_exprs, r, infinite);
-            if matches_limits(pool, end, &ks, &targets, &probes[..3]) {
+            if matches_pole(pool, end, &ks, coeff_exprs, r, infinite, probes) {
                 return Some(ks);
             }
         }
@@ -1773,17 +1760,21 @@ fn limit_directions(
     None
 }
 
-/// What a pole's directions and finite values must tend to, for [`matches_limits`]: the
-/// ratio of each coefficient to the reference `r` (with the sign of its infinity), then
-/// each finite coefficient itself (None for the infinite ones, whose value is 0).
-fn pole_targets(
+/// Whether a pole's directions and finite values `ks` ([`step_directions`]) are what they
+/// must tend to at the first three `probes` of `t_next` ([`matches_limits`]): the ratio of
+/// each coefficient to the reference `r` (with the sign of its infinity), then each finite
+/// coefficient itself (the infinite ones' value, 0, unchecked).
+fn matches_pole(
     pool: &mut Pool,
+    end: f64,
+    ks: &[ExprId],
     coeff_exprs: &[(String, ExprId)],
     r: usize,
     infinite: &[f64],
-) -> Vec<Option<ExprId>> {
+    probes: &[num_rational::BigRational],
+) -> bool {
     let sign = pool.int(infinite[r].signum() as i64);
-    coeff_exprs
+    let targets: Vec<Option<ExprId>> = coeff_exprs
         .iter()
         .map(|&(_, c)| {
             let ratio = pool.div(c, coeff_exprs[r].1);
@@ -1795,7 +1786,8 @@ fn pole_targets(
                 .zip(infinite)
                 .map(|(&(_, c), &inf)| (inf == 0.0).then_some(c)),
         )
-        .collect()
+        .collect();
+    matches_limits(pool, end, ks, &targets, &probes[..3])
 }
 
 /// Whether each of `candidates` (programs in `t_next`, at `t = end`) is the limit as t ->
@@ -1956,8 +1948,7 @@ fn linear_directions(
         ks.extend(values);
         // Checked as the jet path's are: a finite coefficient's formula with the end put
         // in may have folded `0 * inf` to 0.
-        let targets = pole_targets(pool, coeff_exprs, r, infinite);
-        if matches_limits(pool, end, &ks, &targets, &probes[..3]) {
+        if matches_pole(pool, end, &ks, coeff_exprs, r, infinite, probes) {
             return Some(ks);
         }
     }
