@@ -114,8 +114,10 @@ fn normal(x: f64) -> bool {
     x.is_normal()
 }
 
-/// The reference rows of every function, at [`points`], with the bounds of `accuracy`:
-/// rows where the reference is not a finite normal f64 (or is undefined) are left out.
+/// The reference rows of every function, at [`points`] (steps: towards the data, inversion
+/// steps towards the noise, and the ends' steps), and around the roots found on those
+/// lines ([`points_near_roots`]), with the bounds of `accuracy`: rows where the reference
+/// is not a finite normal f64 (or is undefined) are left out.
 pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accuracy) -> Vec<Case> {
     let budget = accuracy.ulps();
     let ts = points();
@@ -165,6 +167,16 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
             .filter(|&&t| t > 0.0)
             .map(|&t| (t, next_time(t)))
             .collect();
+        // Inversion steps between interior times, towards the noise: from t to t/(3/4).
+        // Its end (t_next = 1) is approached like the noise end itself, within 10^-k.
+        let inverse = Line::Over(next_time(1.0));
+        at.extend(
+            ts.iter()
+                .copied()
+                .chain((1..=12).map(|k| next_time(1.0 - 10f64.powi(-k))))
+                .filter(|&t| t > 0.0 && inverse.at(t) <= 1.0)
+                .map(|t| (t, inverse.at(t))),
+        );
         at.extend(FINAL_STEP_STARTS.iter().map(|&t| (t, 0.0)));
         at.extend(FIRST_STEP_ENDS.iter().map(|&t_next| (0.0, t_next)));
         at.extend(LAST_STEP_STARTS.iter().map(|&t| (t, 1.0)));
@@ -178,25 +190,13 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
         }
         at
     };
-    let ats: Vec<Vec<(f64, f64)>> = functions.iter().map(at_of).collect();
+    let mut ats: Vec<Vec<(f64, f64)>> = functions.iter().map(at_of).collect();
+    type Values = (Option<f64>, Vec<Option<f64>>);
     // The reference values, point by point (the functions at one point share their
     // subexpressions' balls, `ball::sharing`), the points on as many threads as there are
     // cores: each function's value and, for a field whose value is known, each
     // coefficient's.
-    type Values = (Option<f64>, Vec<Option<f64>>);
-    let mut by_point: std::collections::BTreeMap<(u64, u64), Vec<(usize, usize)>> =
-        std::collections::BTreeMap::new();
-    for (i, at) in ats.iter().enumerate() {
-        for (k, &(t, t_next)) in at.iter().enumerate() {
-            by_point
-                .entry((t.to_bits(), t_next.to_bits()))
-                .or_default()
-                .push((i, k));
-        }
-    }
-    let value = |i: usize, k: usize| -> Values {
-        let f = &functions[i];
-        let (t, t_next) = ats[i][k];
+    let value = |f: &Function, (t, t_next): (f64, f64)| -> Values {
         match &f.shape {
             Shape::Scalar { .. } => (eval(f.expr, &[("t", t)]), Vec::new()),
             Shape::Field { inputs, times, .. } => {
@@ -210,18 +210,61 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
             }
         }
     };
-    let uses: Vec<&Vec<(usize, usize)>> = by_point.values().collect();
-    let computed = crate::par::map(&uses, crate::par::workers(uses.len()), |uses| {
-        ball::sharing(|| uses.iter().map(|&(i, k)| value(i, k)).collect::<Vec<_>>())
-    });
-    let mut values: Vec<Vec<Values>> = ats
-        .iter()
-        .map(|a| vec![(None, Vec::new()); a.len()])
-        .collect();
-    for (uses, computed) in uses.iter().zip(computed) {
-        for (&(i, k), v) in uses.iter().zip(computed) {
-            values[i][k] = v;
+    let values_at = |ats: &[Vec<(f64, f64)>]| -> Vec<Vec<Values>> {
+        let mut by_point: std::collections::BTreeMap<(u64, u64), Vec<(usize, usize)>> =
+            std::collections::BTreeMap::new();
+        for (i, at) in ats.iter().enumerate() {
+            for (k, &(t, t_next)) in at.iter().enumerate() {
+                by_point
+                    .entry((t.to_bits(), t_next.to_bits()))
+                    .or_default()
+                    .push((i, k));
+            }
         }
+        let uses: Vec<&Vec<(usize, usize)>> = by_point.values().collect();
+        let computed = crate::par::map(&uses, crate::par::workers(uses.len()), |uses| {
+            ball::sharing(|| {
+                uses.iter()
+                    .map(|&(i, k)| value(&functions[i], ats[i][k]))
+                    .collect::<Vec<_>>()
+            })
+        });
+        let mut values: Vec<Vec<Values>> = ats
+            .iter()
+            .map(|a| vec![(None, Vec::new()); a.len()])
+            .collect();
+        for (uses, computed) in uses.iter().zip(computed) {
+            for (&(i, k), v) in uses.iter().zip(computed) {
+                values[i][k] = v;
+            }
+        }
+        values
+    };
+    let mut values = values_at(&ats);
+    // Around the roots of each function and coefficient along the lines it is checked on
+    // (a difference that cancels there, so its relative error is unbounded), found by
+    // bisection: the points are added and their values computed.
+    let near: Vec<Vec<(f64, f64)>> = crate::par::map(
+        &(0..functions.len()).collect::<Vec<_>>(),
+        crate::par::workers(functions.len()),
+        |&i| {
+            let f = &functions[i];
+            let component = |j: Option<usize>, (t, t_next): (f64, f64)| -> Option<f64> {
+                match (&f.shape, j) {
+                    (Shape::Field { inputs, times, .. }, Some(j)) => {
+                        let env = field_env(inputs, times.len() == 2, t, t_next);
+                        eval(f.coeff_exprs[j].1, &env)
+                    }
+                    _ => eval(f.expr, &[("t", t)]),
+                }
+            };
+            points_near_roots(f, &ats[i], &values[i], &component)
+        },
+    );
+    let near_values = values_at(&near);
+    for (i, (at, v)) in near.into_iter().zip(near_values).enumerate() {
+        ats[i].extend(at);
+        values[i].extend(v);
     }
     let mut cases = Vec::new();
     for ((f, at), values) in functions.iter().zip(&ats).zip(values) {
@@ -307,6 +350,125 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
         });
     }
     cases
+}
+
+/// A line of points a function is checked along, as a map from `t` to `t_next`.
+#[derive(Clone, Copy, Debug)]
+enum Line {
+    /// A function of t alone: `t_next = t`.
+    Same,
+    /// `t_next = r t`: steps towards the data, the final steps (`r = 0`), the lines where a
+    /// coefficient vanishes.
+    Times(f64),
+    /// `t_next = t / d`: inversion steps, towards the noise.
+    Over(f64),
+    /// `t_next = 1`: steps onto the noise end.
+    ToOne,
+}
+
+impl Line {
+    fn at(self, t: f64) -> f64 {
+        match self {
+            Line::Same => t,
+            Line::Times(r) => r * t,
+            Line::Over(d) => t / d,
+            Line::ToOne => 1.0,
+        }
+    }
+}
+
+/// The relative distances from a root at which a function is checked: far enough that
+/// double-double resolves the value (its error is about `2^-106 / |value|` of the terms),
+/// close enough that a difference left in `f64` does not.
+const NEAR_ROOT: [i32; 4] = [8, 16, 24, 32];
+
+/// The points, on the lines `f` is checked along, around each root of its value (a
+/// scalar) or of each of its coefficients (a field): where the checked values change sign
+/// between two neighbouring points of a line, the root between them is found by bisection
+/// (`component(j, point)` is coefficient `j`'s reference value, or the scalar's for
+/// `None`) and the points at relative distances `2^-k` ([`NEAR_ROOT`]) on either side are
+/// returned. A sign change through a pole is refined the same way: a difference cancels
+/// near a pole too.
+fn points_near_roots(
+    f: &Function,
+    at: &[(f64, f64)],
+    values: &[(Option<f64>, Vec<Option<f64>>)],
+    component: &dyn Fn(Option<usize>, (f64, f64)) -> Option<f64>,
+) -> Vec<(f64, f64)> {
+    let (lines, components): (Vec<Line>, Vec<Option<usize>>) = match &f.shape {
+        Shape::Scalar { .. } => (vec![Line::Same], vec![None]),
+        Shape::Field { times, .. } => {
+            let lines = if times.len() == 2 {
+                let mut lines = vec![
+                    Line::Times(next_time(1.0)),
+                    Line::Over(next_time(1.0)),
+                    Line::Times(0.0),
+                    Line::ToOne,
+                ];
+                lines.extend(f.zero_lines.iter().map(|&r| Line::Times(r)));
+                lines
+            } else {
+                vec![Line::Same]
+            };
+            (lines, (0..f.coeff_exprs.len()).map(Some).collect())
+        }
+    };
+    let checked = |v: Option<f64>| v.filter(|v| normal(*v));
+    let mut near = Vec::new();
+    for line in lines {
+        for &j in &components {
+            let mut on_line: Vec<(f64, f64)> = at
+                .iter()
+                .zip(values)
+                .filter(|((t, t_next), _)| *t > 0.0 && line.at(*t).to_bits() == t_next.to_bits())
+                .filter_map(|(&(t, _), (want, coeffs))| {
+                    let v = match j {
+                        Some(j) => *coeffs.get(j)?,
+                        None => *want,
+                    };
+                    Some((t, checked(v)?))
+                })
+                .collect();
+            on_line.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for pair in on_line.windows(2) {
+                let ((mut lo, v_lo), (mut hi, _)) = (pair[0], pair[1]);
+                if (v_lo > 0.0) == (pair[1].1 > 0.0) {
+                    continue;
+                }
+                // Bisection (geometric across orders of magnitude) to a relative width
+                // below the closest checked distance.
+                while hi - lo > hi * 2f64.powi(-40) {
+                    let mid = if hi > 4.0 * lo {
+                        (lo * hi).sqrt()
+                    } else {
+                        lo + (hi - lo) / 2.0
+                    };
+                    if mid <= lo || mid >= hi {
+                        break;
+                    }
+                    match checked(component(j, (mid, line.at(mid)))) {
+                        Some(v) if (v > 0.0) == (v_lo > 0.0) => lo = mid,
+                        Some(_) => hi = mid,
+                        None => break,
+                    }
+                }
+                let root = lo + (hi - lo) / 2.0;
+                for k in NEAR_ROOT {
+                    for side in [-1.0, 1.0] {
+                        let t = root * (1.0 + side * 2f64.powi(-k));
+                        let t_next = line.at(t);
+                        if t > 0.0 && t <= 1.0 && (0.0..=1.0).contains(&t_next) {
+                            near.push((t, t_next));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    near.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    near.dedup();
+    near.retain(|p| !at.contains(p));
+    near
 }
 
 /// The environment a field is checked in: its inputs at [`FIELD_INPUTS`], then `t` (and

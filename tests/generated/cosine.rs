@@ -666,7 +666,7 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -690,10 +690,10 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.5625 {
+    if t < 0.625 {
         return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.6875 {
         return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
     }
     if t < 0.75 {
@@ -733,7 +733,7 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v10: W = v9.widen() * v4.widen() * v6.widen();
     [v8.to_f64(), v10.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -751,22 +751,22 @@ fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v10: W = v9.widen() * v4 * v6;
     [v8.to_f64(), v10.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::tan_kept(v3);
     let v5: N = N::from_f64(t_next);
     let v6: N = v5 - v2;
-    let v7: N = v1 * v4 * v6;
-    let v8: N = v0 - v7;
+    let v7: W = v1 * v4 * v6.widen();
+    let v8: N = v0 - N::narrow(v7);
     let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v10: W = v9.widen() * v4.widen() * v6.widen();
+    let v10: W = v9.widen() * v4 * v6.widen();
     [v8.to_f64(), v10.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
@@ -778,13 +778,13 @@ fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v4: W = v3.tan();
     let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: N = N::narrow(v1) * v4 * v6;
-    let v8: N = v0 - v7;
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4 * v6;
+    let v8: W = v0.widen() - v7;
     let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v10: W = v9.widen() * v4.widen() * v6.widen();
+    let v10: W = v9.widen() * v4 * v6;
     [v8.to_f64(), v10.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
@@ -813,7 +813,7 @@ fn euler_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -847,7 +847,7 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 ///
 /// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 ///
 /// # Panics
 ///
@@ -876,7 +876,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -900,11 +900,17 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.625 {
         return euler_maruyama_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.6875 {
         return euler_maruyama_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_score_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_maruyama_step_score_coefficients_in_cell4::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -949,7 +955,7 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v16: N = v12 * v15;
     [v8.to_f64(), v10.to_f64(), v16.to_f64()]
 }
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -973,8 +979,56 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v16: N = v12 * v15;
     [v8.to_f64(), v10.to_f64(), v16.to_f64()]
 }
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v5 - v2;
+    let v7: W = v1 * v4.widen() * v6.widen();
+    let v8: N = v0 - N::narrow(v7);
+    let v9: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v10: W = v9.widen() * v4.widen() * v6.widen();
+    let v11: N = v6.abs();
+    let v12: N = v11.sqrt();
+    let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v14: N = v13 * v4;
+    let v15: N = v14.sqrt();
+    let v16: N = v12 * v15;
+    [v8.to_f64(), v10.to_f64(), v16.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.tan();
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4 * v6;
+    let v8: W = v0.widen() - v7;
+    let v9: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v10: W = v9.widen() * v4 * v6;
+    let v11: N = N::narrow(v6).abs();
+    let v12: N = v11.sqrt();
+    let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v14: N = v13 * N::narrow(v4);
+    let v15: N = v14.sqrt();
+    let v16: N = v12 * v15;
+    [v8.to_f64(), v10.to_f64(), v16.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -1005,7 +1059,7 @@ fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1066,7 +1120,7 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 ///
 /// # Panics
 ///
@@ -1738,7 +1792,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1762,11 +1816,17 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.625 {
         return euler_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.6875 {
         return euler_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_step_eps_coefficients_in_cell4::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1813,7 +1873,7 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v17: N = N::narrow(v16) / v12;
     [v8.to_f64(), v17.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1823,6 +1883,56 @@ fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: W = N::tan_kept(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4 * v6;
+    let v8: W = v0.widen() - v7;
+    let v9: N = N::sin_of(v3);
+    let v10: N = v9.square();
+    let v11: W = v1 * v10.widen();
+    let v12: N = N::cos_of(v3);
+    let v13: N = v12.square();
+    let v14: W = v1 * v13.widen();
+    let v15: W = v11 + v14;
+    let v16: W = v6 * v15;
+    let v17: N = N::narrow(v16) / v12;
+    [v8.to_f64(), v17.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::tan_kept(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4 * v6;
+    let v8: N = v0 - N::narrow(v7);
+    let v9: W = N::sin_kept(v3);
+    let v10: W = v9.square();
+    let v11: W = v1 * v10;
+    let v12: N = N::cos_of(v3);
+    let v13: N = v12.square();
+    let v14: N = N::narrow(v1) * v13;
+    let v15: W = v11 + v14.widen();
+    let v16: W = v6 * v15;
+    let v17: N = N::narrow(v16) / v12;
+    [v8.to_f64(), v17.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.tan();
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
     let v7: W = v1 * v4 * v6;
@@ -1839,7 +1949,7 @@ fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     [v8.to_f64(), v17.to_f64()]
 }
 /// [`euler_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+fn euler_step_eps_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -1871,7 +1981,7 @@ fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -1913,7 +2023,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 ///
 /// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 ///
 /// # Panics
 ///
@@ -1942,7 +2052,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1966,11 +2076,17 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.625 {
         return euler_maruyama_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.6875 {
         return euler_maruyama_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_maruyama_step_eps_coefficients_in_cell4::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -2029,7 +2145,7 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v23: N = v20 * v22;
     [v8.to_f64(), v18.to_f64(), v23.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2049,8 +2165,8 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v12: W = v9.widen() * v11;
     let v13: N = N::cos_of(v3);
     let v14: N = v13.square();
-    let v15: W = v9.widen() * v14.widen();
-    let v16: W = v12 + v15;
+    let v15: N = v9 * v14;
+    let v16: W = v12 + v15.widen();
     let v17: W = v6 * v16;
     let v18: N = N::narrow(v17) / v13;
     let v19: N = N::narrow(v6).abs();
@@ -2060,8 +2176,70 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v23: N = v20 * v22;
     [v8.to_f64(), v18.to_f64(), v23.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4.widen() * v6;
+    let v8: N = v0 - N::narrow(v7);
+    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = N::sin_kept(v3);
+    let v11: W = v10.square();
+    let v12: W = v9 * v11;
+    let v13: N = N::cos_of(v3);
+    let v14: N = v13.square();
+    let v15: N = N::narrow(v9) * v14;
+    let v16: W = v12 + v15.widen();
+    let v17: W = v6 * v16;
+    let v18: N = N::narrow(v17) / v13;
+    let v19: N = N::narrow(v6).abs();
+    let v20: N = v19.sqrt();
+    let v21: N = N::narrow(v9) * v4;
+    let v22: N = v21.sqrt();
+    let v23: N = v20 * v22;
+    [v8.to_f64(), v18.to_f64(), v23.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.tan();
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4 * v6;
+    let v8: W = v0.widen() - v7;
+    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = N::sin_kept(v3);
+    let v11: W = v10.square();
+    let v12: W = v9.widen() * v11;
+    let v13: N = N::cos_of(v3);
+    let v14: N = v13.square();
+    let v15: N = v9 * v14;
+    let v16: W = v12 + v15.widen();
+    let v17: W = v6 * v16;
+    let v18: N = N::narrow(v17) / v13;
+    let v19: N = N::narrow(v6).abs();
+    let v20: N = v19.sqrt();
+    let v21: N = v9 * N::narrow(v4);
+    let v22: N = v21.sqrt();
+    let v23: N = v20 * v22;
+    [v8.to_f64(), v18.to_f64(), v23.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -2099,7 +2277,7 @@ fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2154,7 +2332,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 ///
 /// # Panics
 ///
@@ -4676,11 +4854,11 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v10: W = N::sin_kept(v3);
     let v11: W = v10.square();
-    let v12: N = v9 * N::narrow(v11);
+    let v12: W = v9.widen() * v11;
     let v13: N = N::cos_of(v3);
     let v14: N = v13.square();
     let v15: W = v9.widen() * v14.widen();
-    let v16: W = v12.widen() + v15;
+    let v16: W = v12 + v15;
     let v17: W = v6 * v16;
     let v18: N = N::narrow(v6).abs();
     let v19: N = v18.sqrt();

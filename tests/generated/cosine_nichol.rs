@@ -1316,7 +1316,7 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 9 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1340,11 +1340,17 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.625 {
         return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.6875 {
         return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_score_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_step_score_coefficients_in_cell4::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -1381,7 +1387,7 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v12: W = v11.widen() * v6.widen() * v8.widen();
     [v10.to_f64(), v12.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1401,8 +1407,48 @@ fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v12: W = v11.widen() * v6 * v8;
     [v10.to_f64(), v12.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = N::tan_kept(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v1 * v6 * v8.widen();
+    let v10: N = v0 - N::narrow(v9);
+    let v11: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v12: W = v11.widen() * v6 * v8.widen();
+    [v10.to_f64(), v12.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.tan();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: W = v0.widen() - v9;
+    let v11: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v12: W = v11.widen() * v6 * v8;
+    [v10.to_f64(), v12.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -1429,7 +1475,7 @@ fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 9 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1463,7 +1509,7 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 ///
 /// Runs its stable form in `f64`, with the 9 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 ///
 /// # Panics
 ///
@@ -1492,7 +1538,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1519,11 +1565,17 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.625 {
         return euler_maruyama_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.6875 {
         return euler_maruyama_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_score_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_maruyama_step_score_coefficients_in_cell4::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -1574,7 +1626,7 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v19: W = v13.widen() * v15.widen() * v18.widen();
     [v10.to_f64(), v12.to_f64(), v19.to_f64()]
 }
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1601,8 +1653,62 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v19: W = v13.widen() * v15.widen() * v18;
     [v10.to_f64(), v12.to_f64(), v19.to_f64()]
 }
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::tan_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v1 * v6.widen() * v8.widen();
+    let v10: N = v0 - N::narrow(v9);
+    let v11: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
+    let v12: W = v11.widen() * v6.widen() * v8.widen();
+    let v13: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v14: N = v8.abs();
+    let v15: N = v14.sqrt();
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: N = v16 * v6;
+    let v18: N = v17.sqrt();
+    let v19: N = v13 * v15 * v18;
+    [v10.to_f64(), v12.to_f64(), v19.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.tan();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: W = v0.widen() - v9;
+    let v11: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
+    let v12: W = v11.widen() * v6 * v8;
+    let v13: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v14: N = N::narrow(v8).abs();
+    let v15: N = v14.sqrt();
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: N = v16 * N::narrow(v6);
+    let v18: N = v17.sqrt();
+    let v19: N = v13 * v15 * v18;
+    [v10.to_f64(), v12.to_f64(), v19.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -1636,7 +1742,7 @@ fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1697,7 +1803,7 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 ///
 /// # Panics
 ///
@@ -3871,9 +3977,9 @@ fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v28: W = v0 * v27;
     let v29: W = v22 * v25;
     let v30: W = v28 / v29;
-    let v31: N = N::new(-0.7791042976733371, 4.930608873868145e-17);
+    let v31: W = W::new(-0.7791042976733371, 4.930608873868145e-17);
     let v32: N = v2 - v4;
-    let v33: W = v31.widen() * v7 * v32.widen();
+    let v33: W = v31 * v7 * v32.widen();
     let v34: N = N::narrow(v33) / N::narrow(v21);
     [v30.to_f64(), v34.to_f64()]
 }
@@ -3901,8 +4007,8 @@ fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v16: W = v12 * v5;
     let v17: W = v15.widen() + v16;
     let v18: W = N::sin_kept(v17);
-    let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: W = v19.widen() + v8;
+    let v19: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v20: W = v19 + v8;
     let v21: W = v14 * v18 * v20;
     let v22: W = v21.sqrt();
     let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
@@ -3913,9 +4019,9 @@ fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v28: W = v0 * v27;
     let v29: W = v22 * v25;
     let v30: W = v28 / v29;
-    let v31: N = N::new(-0.7791042976733371, 4.930608873868145e-17);
+    let v31: W = W::new(-0.7791042976733371, 4.930608873868145e-17);
     let v32: N = v2 - v4;
-    let v33: W = v31.widen() * v7 * v32.widen();
+    let v33: W = v31 * v7 * v32.widen();
     let v34: N = N::narrow(v33) / N::narrow(v21);
     [v30.to_f64(), v34.to_f64()]
 }
@@ -3955,9 +4061,9 @@ fn euler_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     let v28: W = v0 * v27;
     let v29: W = v22 * v25;
     let v30: W = v28 / v29;
-    let v31: N = N::new(-0.7791042976733371, 4.930608873868145e-17);
-    let v32: N = v2 - v4;
-    let v33: W = v31.widen() * v7 * v32.widen();
+    let v31: W = W::new(-0.7791042976733371, 4.930608873868145e-17);
+    let v32: W = v2.widen() - v4.widen();
+    let v33: W = v31 * v7 * v32;
     let v34: N = N::narrow(v33) / N::narrow(v21);
     [v30.to_f64(), v34.to_f64()]
 }
@@ -6400,24 +6506,24 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v12: W = N::sin_kept(v5);
     let v13: W = N::cos_kept(v5);
     let v14: W = v13.square();
-    let v15: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v16: W = v15 * v3.widen();
-    let v17: W = N::sin_kept(v16);
+    let v15: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v16: N = v15 * v3;
+    let v17: N = v16.sin();
     let v18: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v19: W = v15 * v4;
-    let v20: W = v18.widen() + v19;
-    let v21: W = N::sin_kept(v20);
+    let v19: W = v15.widen() * v4;
+    let v20: N = v18 + N::narrow(v19);
+    let v21: N = v20.sin();
     let v22: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v23: W = v22.widen() + v13;
-    let v24: W = v17 * v21 * v23;
-    let v25: N = N::sqrt_of(v24);
+    let v24: N = v17 * v21 * N::narrow(v23);
+    let v25: N = v24.sqrt();
     let v26: W = v11.widen() * v12 * v14;
     let v27: N = N::narrow(v26) / v25;
-    let v28: W = W::new(4.407964494443511, 1.9038323160948343e-16);
+    let v28: N = N::new(4.407964494443511, 1.9038323160948343e-16);
     let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: W = v29.widen() * v17 * v21 * v23;
-    let v31: W = N::sqrt_kept(v30);
-    let v32: W = v28 * v12 * v31;
+    let v30: W = v29.widen() * v17.widen() * v21.widen() * v23;
+    let v31: W = v30.sqrt();
+    let v32: W = v28.widen() * v12 * v31;
     let v33: W = v27.widen() + v32;
     let v34: W = v8 * v33;
     let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
@@ -6849,13 +6955,13 @@ fn euler_maruyama_step_v_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1.widen() * v2.widen();
+    let v5: W = v1 * v2.widen();
     let v6: W = v5.tan();
-    let v7: W = v1.widen() * v4;
+    let v7: W = v1 * v4;
     let v8: W = v7 / v6;
     let v9: W = v0.widen() + v8;
     let v10: N = N::new(3.1171438107625176, -1.9352507568118473e-16);

@@ -839,7 +839,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.75, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.75, 0.875, 0.9375).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -863,20 +863,17 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v7 * v4;
         return [v6.to_f64(), v8.to_f64()];
     }
-    if t < 0.5 {
+    if t < 0.625 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.5625 {
+    if t < 0.75 {
         return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.875 {
         return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    if t < 0.875 {
-        return euler_step_score_coefficients_in_cell3::<N, W>(t, t_next);
-    }
     if t < 0.9375 {
-        return euler_step_score_coefficients_in_cell4::<N, W>(t, t_next);
+        return euler_step_score_coefficients_in_cell3::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
@@ -893,7 +890,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v11.widen() * v6.widen() * v8.widen();
     [v10.to_f64(), v12.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -906,14 +903,14 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v5: W = v4 - v1.widen();
     let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = v1 * N::narrow(v6) * v8;
-    let v10: N = v0 - v9;
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6 * v8;
+    let v10: W = v0.widen() - v9;
     let v11: N = N::new(-10.0, 0.0);
-    let v12: W = v11.widen() * v6 * v8.widen();
+    let v12: W = v11.widen() * v6 * v8;
     [v10.to_f64(), v12.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -922,39 +919,19 @@ fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4 - v1.widen();
-    let v6: W = v5.sigmoid();
+    let v4: N = v2 * v3;
+    let v5: N = v4 - v1;
+    let v6: N = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: W = v1.widen() * v6 * v8.widen();
-    let v10: N = v0 - N::narrow(v9);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6.widen() * v8;
+    let v10: W = v0.widen() - v9;
     let v11: N = N::new(-10.0, 0.0);
-    let v12: W = v11.widen() * v6 * v8.widen();
-    [v10.to_f64(), v12.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4 - v1.widen();
-    let v6: W = N::sigmoid_kept(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: W = v1.widen() * v6 * v8.widen();
-    let v10: N = v0 - N::narrow(v9);
-    let v11: N = N::new(-10.0, 0.0);
-    let v12: W = v11.widen() * v6 * v8.widen();
+    let v12: W = v11.widen() * v6.widen() * v8;
     [v10.to_f64(), v12.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -974,7 +951,7 @@ fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     [v10.to_f64(), v12.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
+fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -1001,7 +978,7 @@ fn euler_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.75, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.75, 0.875, 0.9375).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1016,7 +993,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.75, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.75, 0.875, 0.9375).
 ///
 /// # Panics
 ///
@@ -1038,7 +1015,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Runs its stable form in `f64`, with the 3 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.75, 0.875, 0.9375).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1069,23 +1046,17 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 0.0 && t_next == 1.0 {
         return [0.9995460213129757, -0.0009079573740486879, 0.030132331042398427];
     }
-    if t < 0.5 {
+    if t < 0.625 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.5625 {
+    if t < 0.75 {
         return euler_maruyama_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.875 {
         return euler_maruyama_step_score_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    if t < 0.75 {
-        return euler_maruyama_step_score_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_maruyama_step_score_coefficients_in_cell4::<N, W>(t, t_next);
-    }
     if t < 0.9375 {
-        return euler_maruyama_step_score_coefficients_in_cell5::<N, W>(t, t_next);
+        return euler_maruyama_step_score_coefficients_in_cell3::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
@@ -1107,7 +1078,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v17: W = v13.widen() * v14.widen() * v16.widen();
     [v10.to_f64(), v12.to_f64(), v17.to_f64()]
 }
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1120,70 +1091,20 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v5: W = v4 - v1.widen();
     let v6: W = v5.sigmoid();
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = v1 * N::narrow(v6) * v8;
-    let v10: N = v0 - v9;
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6 * v8;
+    let v10: W = v0.widen() - v9;
     let v11: N = N::new(-20.0, 0.0);
-    let v12: W = v11.widen() * v6 * v8.widen();
+    let v12: W = v11.widen() * v6 * v8;
     let v13: N = N::new(4.47213595499958, -2.1728460814730025e-16);
     let v14: W = N::sqrt_kept(v6);
-    let v15: N = v8.abs();
+    let v15: N = N::narrow(v8).abs();
     let v16: N = v15.sqrt();
     let v17: W = v13.widen() * v14 * v16.widen();
-    [v10.to_f64(), v12.to_f64(), v17.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4 - v1.widen();
-    let v6: W = v5.sigmoid();
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: W = v1.widen() * v6 * v8.widen();
-    let v10: N = v0 - N::narrow(v9);
-    let v11: N = N::new(-20.0, 0.0);
-    let v12: W = v11.widen() * v6 * v8.widen();
-    let v13: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v14: W = N::sqrt_kept(v6);
-    let v15: N = v8.abs();
-    let v16: N = v15.sqrt();
-    let v17: W = v13.widen() * v14 * v16.widen();
-    [v10.to_f64(), v12.to_f64(), v17.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::new(20.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v4 - v1.widen();
-    let v6: N = N::sigmoid_of(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: W = v1.widen() * v6.widen() * v8.widen();
-    let v10: N = v0 - N::narrow(v9);
-    let v11: N = N::new(-20.0, 0.0);
-    let v12: W = v11.widen() * v6.widen() * v8.widen();
-    let v13: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v14: N = v6.sqrt();
-    let v15: N = v8.abs();
-    let v16: N = v15.sqrt();
-    let v17: W = v13.widen() * v14.widen() * v16.widen();
     [v10.to_f64(), v12.to_f64(), v17.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -1197,7 +1118,7 @@ fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
     let v9: W = v1.widen() * v6.widen() * v8;
-    let v10: N = v0 - N::narrow(v9);
+    let v10: W = v0.widen() - v9;
     let v11: N = N::new(-20.0, 0.0);
     let v12: W = v11.widen() * v6.widen() * v8;
     let v13: N = N::new(4.47213595499958, -2.1728460814730025e-16);
@@ -1208,7 +1129,7 @@ fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     [v10.to_f64(), v12.to_f64(), v17.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
+fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -1233,7 +1154,7 @@ fn euler_maruyama_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     [v10.to_f64(), v12.to_f64(), v17.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell5<N: Narrow<W>, W: Real>(
+fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -1265,7 +1186,7 @@ fn euler_maruyama_step_score_coefficients_in_cell5<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 3 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.75, 0.875, 0.9375).
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1286,7 +1207,7 @@ pub fn euler_maruyama_step_score(
 ///
 /// Runs its stable form in `f64`, with the 3 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.75, 0.875, 0.9375).
 ///
 /// # Panics
 ///
@@ -2567,9 +2488,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 20\,t + 20\,t_{\mathrm{next}} + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875).
+/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2597,80 +2516,9 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v9 * v11;
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    if t < 0.5 {
-        return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
+    if t == 0.0 && t_next == 1.0 {
+        return [20.999546021312977, -19.999546016160444, 0.030132331042398427];
     }
-    if t < 0.75 {
-        return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.8125 {
-        return euler_maruyama_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_maruyama_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(20.0, 0.0);
-    let v5: N = N::new(10.0, 0.0);
-    let v6: W = v4.widen() * v2.widen();
-    let v7: W = v5.widen() - v6;
-    let v8: N = N::sigmoid_of(v7);
-    let v9: N = v4 * v8;
-    let v10: N = N::narrow(v6) - v5;
-    let v11: N = v10.sigmoid();
-    let v12: W = v5.widen() * v11.widen();
-    let v13: W = v9.widen() + v12;
-    let v14: W = v3 * v13;
-    let v15: W = v0.widen() + v14;
-    let v16: N = N::new(-20.0, 0.0);
-    let v17: N = v8.sqrt();
-    let v18: W = v16.widen() * v17.widen() * v3;
-    let v19: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v20: N = v11.sqrt();
-    let v21: N = N::narrow(v3).abs();
-    let v22: N = v21.sqrt();
-    let v23: W = v19.widen() * v20.widen() * v22.widen();
-    [v15.to_f64(), v18.to_f64(), v23.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(20.0, 0.0);
-    let v5: N = N::new(10.0, 0.0);
-    let v6: W = v4.widen() * v2.widen();
-    let v7: W = v5.widen() - v6;
-    let v8: W = v7.sigmoid();
-    let v9: W = v4.widen() * v8;
-    let v10: W = v6 - v5.widen();
-    let v11: W = N::sigmoid_kept(v10);
-    let v12: W = v5.widen() * v11;
-    let v13: W = v9 + v12;
-    let v14: W = v3 * v13;
-    let v15: W = v0.widen() + v14;
-    let v16: N = N::new(-20.0, 0.0);
-    let v17: W = N::sqrt_kept(v8);
-    let v18: W = v16.widen() * v17 * v3;
-    let v19: W = W::new(4.47213595499958, -2.1728460814730025e-16);
-    let v20: W = v11.sqrt();
-    let v21: N = N::narrow(v3).abs();
-    let v22: N = v21.sqrt();
-    let v23: W = v19 * v20 * v22.widen();
-    [v15.to_f64(), v18.to_f64(), v23.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -2683,10 +2531,10 @@ fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v9: W = v4.widen() * v8;
     let v10: W = v6 - v5.widen();
     let v11: W = v10.sigmoid();
-    let v12: N = v5 * N::narrow(v11);
-    let v13: W = v9 + v12.widen();
+    let v12: W = v5.widen() * v11;
+    let v13: W = v9 + v12;
     let v14: W = v3 * v13;
-    let v15: N = v0 + N::narrow(v14);
+    let v15: W = v0.widen() + v14;
     let v16: N = N::new(-20.0, 0.0);
     let v17: W = N::sqrt_kept(v8);
     let v18: W = v16.widen() * v17 * v3;
@@ -2697,77 +2545,13 @@ fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v23: W = v19.widen() * v20 * v22.widen();
     [v15.to_f64(), v18.to_f64(), v23.to_f64()]
 }
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(20.0, 0.0);
-    let v5: N = N::new(10.0, 0.0);
-    let v6: W = v4.widen() * v2.widen();
-    let v7: W = v5.widen() - v6;
-    let v8: N = N::sigmoid_of(v7);
-    let v9: N = v4 * v8;
-    let v10: N = N::narrow(v6) - v5;
-    let v11: W = v10.widen().sigmoid();
-    let v12: W = v5.widen() * v11;
-    let v13: W = v9.widen() + v12;
-    let v14: W = v3 * v13;
-    let v15: N = v0 + N::narrow(v14);
-    let v16: N = N::new(-20.0, 0.0);
-    let v17: W = v8.widen().sqrt();
-    let v18: W = v16.widen() * v17 * v3;
-    let v19: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v20: W = N::sqrt_kept(v11);
-    let v21: N = N::narrow(v3).abs();
-    let v22: N = v21.sqrt();
-    let v23: W = v19.widen() * v20 * v22.widen();
-    [v15.to_f64(), v18.to_f64(), v23.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(20.0, 0.0);
-    let v5: N = N::new(10.0, 0.0);
-    let v6: W = v4.widen() * v2.widen();
-    let v7: W = v5.widen() - v6;
-    let v8: N = N::sigmoid_of(v7);
-    let v9: N = v4 * v8;
-    let v10: N = N::narrow(v6) - v5;
-    let v11: N = v10.sigmoid();
-    let v12: W = v5.widen() * v11.widen();
-    let v13: W = v9.widen() + v12;
-    let v14: W = v3.widen() * v13;
-    let v15: W = v0.widen() + v14;
-    let v16: N = N::new(-20.0, 0.0);
-    let v17: N = v8.sqrt();
-    let v18: W = v16.widen() * v17.widen() * v3.widen();
-    let v19: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v20: N = v11.sqrt();
-    let v21: N = v3.abs();
-    let v22: N = v21.sqrt();
-    let v23: W = v19.widen() * v20.widen() * v22.widen();
-    [v15.to_f64(), v18.to_f64(), v23.to_f64()]
-}
 /// `euler_maruyama_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 20\,t + 20\,t_{\mathrm{next}} + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875).
+/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2780,9 +2564,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 20\,t + 20\,t_{\mathrm{next}} + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875).
+/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3197,6 +2979,24 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
+    if t_next == 0.0 && t < 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = W::new(20.0, 0.0);
+        let v4: W = v3 * v2;
+        let v5: W = v4 - v1;
+        let v6: W = v5.sigmoid();
+        let v7: W = v1 * v2 * v6;
+        let v8: W = v0 - v7;
+        let v9: W = W::new(-2.0, 0.0);
+        let v10: W = v9 * v2;
+        let v11: W = W::new(4.47213595499958, -2.1728460814730025e-16);
+        let v12: W = v2.sqrt();
+        let v13: W = v6.sqrt();
+        let v14: W = v11 * v12 * v13;
+        return [v8.to_f64(), v10.to_f64(), v14.to_f64()];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(9.999546021312975, 6.700376998609037e-16);
@@ -3407,9 +3207,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 36 operations in double-double.
+/// Runs its stable form in `f64`, with the 27 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3479,9 +3277,6 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v29: W = v27 / v28;
         return [v14.to_f64(), v29.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -3501,8 +3296,8 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v16: W = v8 - v0.widen();
     let v17: W = N::sigmoid_kept(v16);
     let v18: W = v17.sqrt();
-    let v19: N = N::narrow(v15) * N::narrow(v18);
-    let v20: N = N::narrow(v12) + v19;
+    let v19: W = v15 * v18;
+    let v20: N = N::narrow(v12) + N::narrow(v19);
     let v21: W = v14.square();
     let v22: W = v8 - v3;
     let v23: W = N::exp_m1_kept(v22);
@@ -3520,58 +3315,13 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v35: N = -N::narrow(v34);
     [v20.to_f64(), v35.to_f64()]
 }
-/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: W = N::sigmoid_kept(v4);
-    let v6: W = v5.sqrt();
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v1.widen() * v7.widen();
-    let v9: W = v0.widen() - v8;
-    let v10: W = N::sigmoid_kept(v9);
-    let v11: W = v10.sqrt();
-    let v12: W = v6 * v11;
-    let v13: W = v3 - v0.widen();
-    let v14: W = v13.sigmoid();
-    let v15: W = v14.sqrt();
-    let v16: W = v8 - v0.widen();
-    let v17: W = v16.sigmoid();
-    let v18: W = v17.sqrt();
-    let v19: W = v15 * v18;
-    let v20: N = N::narrow(v12) + N::narrow(v19);
-    let v21: W = v5.square();
-    let v22: W = v3 - v8;
-    let v23: W = N::exp_m1_kept(v22);
-    let v24: W = v0.widen() * v21 * v15;
-    let v25: N = N::narrow(v15).powi(3);
-    let v26: W = v0.widen() * v5 * v25.widen();
-    let v27: W = -v24;
-    let v28: W = v27 - v26;
-    let v29: W = v6 * v15 * v11;
-    let v30: W = v5 * v18;
-    let v31: W = v29 + v30;
-    let v32: W = v21 * v17 * v23;
-    let v33: W = v28 * v31;
-    let v34: W = v32 / v33;
-    let v35: N = -N::narrow(v34);
-    [v20.to_f64(), v35.to_f64()]
-}
 /// `ddim_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 36 operations in double-double.
+/// Runs its stable form in `f64`, with the 27 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3584,9 +3334,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 36 operations in double-double.
+/// Runs its stable form in `f64`, with the 27 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3606,9 +3354,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 36 operations in double-double.
+/// Runs its stable form in `f64`, with the 27 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3678,9 +3424,6 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v29: W = v27 / v28;
         return [v14.to_f64(), v29.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -3700,8 +3443,8 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v16: W = v8 - v0.widen();
     let v17: W = N::sigmoid_kept(v16);
     let v18: W = v17.sqrt();
-    let v19: N = N::narrow(v15) * N::narrow(v18);
-    let v20: N = N::narrow(v12) + v19;
+    let v19: W = v15 * v18;
+    let v20: N = N::narrow(v12) + N::narrow(v19);
     let v21: W = v14.square();
     let v22: W = v8 - v3;
     let v23: W = N::exp_m1_kept(v22);
@@ -3719,58 +3462,13 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v35: N = -N::narrow(v34);
     [v20.to_f64(), v35.to_f64()]
 }
-/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: W = N::sigmoid_kept(v4);
-    let v6: W = v5.sqrt();
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v1.widen() * v7.widen();
-    let v9: W = v0.widen() - v8;
-    let v10: W = N::sigmoid_kept(v9);
-    let v11: W = v10.sqrt();
-    let v12: W = v6 * v11;
-    let v13: W = v3 - v0.widen();
-    let v14: W = v13.sigmoid();
-    let v15: W = v14.sqrt();
-    let v16: W = v8 - v0.widen();
-    let v17: W = v16.sigmoid();
-    let v18: W = v17.sqrt();
-    let v19: W = v15 * v18;
-    let v20: N = N::narrow(v12) + N::narrow(v19);
-    let v21: W = v5.square();
-    let v22: W = v3 - v8;
-    let v23: W = N::exp_m1_kept(v22);
-    let v24: W = v0.widen() * v21 * v15;
-    let v25: N = N::narrow(v15).powi(3);
-    let v26: W = v0.widen() * v5 * v25.widen();
-    let v27: W = -v24;
-    let v28: W = v27 - v26;
-    let v29: W = v6 * v15 * v11;
-    let v30: W = v5 * v18;
-    let v31: W = v29 + v30;
-    let v32: W = v21 * v17 * v23;
-    let v33: W = v28 * v31;
-    let v34: W = v32 / v33;
-    let v35: N = -N::narrow(v34);
-    [v20.to_f64(), v35.to_f64()]
-}
 /// `dpm1_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 36 operations in double-double.
+/// Runs its stable form in `f64`, with the 27 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3783,9 +3481,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 36 operations in double-double.
+/// Runs its stable form in `f64`, with the 27 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4011,8 +3707,8 @@ fn euler_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v12: W = N::sigmoid_kept(v11);
     let v13: W = v12.sqrt();
     let v14: W = v4.widen() * v10 * v13;
-    let v15: N = N::narrow(v13).powi(3);
-    let v16: W = v4.widen() * v9 * v15.widen();
+    let v15: W = v13.powi(3);
+    let v16: W = v4.widen() * v9 * v15;
     let v17: W = v14 + v16;
     let v18: W = v3.widen() * v17;
     [v0.to_f64(), v18.to_f64()]

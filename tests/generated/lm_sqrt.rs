@@ -769,9 +769,9 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.3125, 0.5).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -798,17 +798,20 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::INFINITY];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.25 {
+    if t < 0.0625 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.3125 {
+    if t < 0.125 {
         return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.5 {
+    if t < 0.25 {
         return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.3125 {
+        return euler_step_score_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_step_score_coefficients_in_cell4::<N, W>(t, t_next);
     }
     let v0: N = N::new(0.75, 0.0);
     let v1: N = N::from_f64(t);
@@ -816,8 +819,8 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: W = v1.widen().sqrt();
     let v4: N = N::new(0.25, 0.0);
     let v5: N = N::from_f64(t_next);
-    let v6: N = v4 * v5;
-    let v7: W = v2 - v3 + v6.widen();
+    let v6: W = v4.widen() * v5.widen();
+    let v7: W = v2 - v3 + v6;
     let v8: W = v1.widen() - v3;
     let v9: N = N::narrow(v7) / N::narrow(v8);
     let v10: N = N::new(-0.25, 0.0);
@@ -829,7 +832,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: N = N::narrow(v14) / v15;
     [v9.to_f64(), v16.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -853,19 +856,19 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v16: N = v14 / v15;
     [v9.to_f64(), v16.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(0.75, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
+    let v2: W = v0.widen() * v1.widen();
     let v3: W = v1.widen().sqrt();
     let v4: N = N::new(0.25, 0.0);
     let v5: N = N::from_f64(t_next);
     let v6: W = v4.widen() * v5.widen();
-    let v7: W = v2.widen() - v3 + v6;
+    let v7: W = v2 - v3 + v6;
     let v8: N = v1 - N::narrow(v3);
     let v9: N = N::narrow(v7) / v8;
     let v10: N = N::new(-0.25, 0.0);
@@ -877,7 +880,7 @@ fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v16: N = v14 / v15;
     [v9.to_f64(), v16.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -901,27 +904,53 @@ fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v16: N = v14 / v15;
     [v9.to_f64(), v16.to_f64()]
 }
-/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.25, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: N = v0 - v2;
-    let v6: N = v5.sqrt();
-    let v7: W = v0.widen() + v6.widen();
-    let v8: W = v1.widen() * v4 * v7;
-    let v9: W = v2.widen() * v6.widen();
-    let v10: N = N::narrow(v8) / N::narrow(v9);
-    let v11: N = v0 - v10;
-    let v12: N = N::new(-0.25, 0.0);
-    let v13: W = v12.widen() * v4 * v7;
-    let v14: N = N::narrow(v13) / N::narrow(v9);
-    [v11.to_f64(), v14.to_f64()]
+    let v0: N = N::new(0.75, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = v1.widen().sqrt();
+    let v4: N = N::new(0.25, 0.0);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v4.widen() * v5.widen();
+    let v7: W = v2.widen() - v3 + v6;
+    let v8: N = v1 - N::narrow(v3);
+    let v9: N = N::narrow(v7) / v8;
+    let v10: N = N::new(-0.25, 0.0);
+    let v11: N = v5 - v1;
+    let v12: N = N::new(1.0, 0.0);
+    let v13: W = v12.widen() - v3;
+    let v14: N = v10 * v11;
+    let v15: N = N::narrow(v3) * N::narrow(v13);
+    let v16: N = v14 / v15;
+    [v9.to_f64(), v16.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(0.75, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = v1.sqrt();
+    let v4: N = N::new(0.25, 0.0);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v4 * v5;
+    let v7: W = v2.widen() - v3.widen() + v6.widen();
+    let v8: N = v1 - v3;
+    let v9: N = N::narrow(v7) / v8;
+    let v10: N = N::new(-0.25, 0.0);
+    let v11: N = v5 - v1;
+    let v12: N = N::new(1.0, 0.0);
+    let v13: N = v12 - v3;
+    let v14: N = v10 * v11;
+    let v15: N = v3 * v13;
+    let v16: N = v14 / v15;
+    [v9.to_f64(), v16.to_f64()]
 }
 /// `euler_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -929,9 +958,9 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.3125, 0.5).
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -975,9 +1004,9 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.3125, 0.5).
 ///
 /// # Panics
 ///
@@ -1015,9 +1044,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 22 operations in double-double.
+/// Runs its stable form in `f64`, with the 8 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -1044,20 +1071,14 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::INFINITY, f64::INFINITY];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_score_coefficients_upper::<
-            N,
-            W,
-        >(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(0.75, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
     let v3: W = v1.widen().sqrt();
     let v4: N = N::new(0.25, 0.0);
     let v5: N = N::from_f64(t_next);
-    let v6: N = v4 * v5;
-    let v7: W = v2 - v3 + v6.widen();
+    let v6: W = v4.widen() * v5.widen();
+    let v7: W = v2 - v3 + v6;
     let v8: W = v1.widen() - v3;
     let v9: N = N::narrow(v7) / N::narrow(v8);
     let v10: N = N::new(-0.5, 0.0);
@@ -1074,44 +1095,13 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v21: N = v18 * v20;
     [v9.to_f64(), v16.to_f64(), v21.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.25, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: N = v0 - v2;
-    let v6: N = v5.sqrt();
-    let v7: W = v0.widen() + v6.widen();
-    let v8: W = v1.widen() * v4 * v7;
-    let v9: W = v2.widen() * v6.widen();
-    let v10: N = N::narrow(v8) / N::narrow(v9);
-    let v11: N = v0 - v10;
-    let v12: N = N::new(-0.5, 0.0);
-    let v13: W = v12.widen() * v4 * v7;
-    let v14: N = N::narrow(v13) / N::narrow(v9);
-    let v15: N = N::narrow(v4).abs();
-    let v16: N = v15.sqrt();
-    let v17: N = v2 / N::narrow(v7);
-    let v18: N = v17 - v2;
-    let v19: N = v12 / v18;
-    let v20: N = v19.sqrt();
-    let v21: N = v16 * v20;
-    [v11.to_f64(), v14.to_f64(), v21.to_f64()]
-}
 /// `euler_maruyama_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 22 operations in double-double.
+/// Runs its stable form in `f64`, with the 8 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1180,9 +1170,7 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 22 operations in double-double.
+/// Runs its stable form in `f64`, with the 8 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1599,9 +1587,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 16 operations in double-double.
+/// Runs its stable form in `f64`, with the 14 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -1628,17 +1614,14 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(0.75, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
     let v3: W = v1.widen().sqrt();
     let v4: N = N::new(0.25, 0.0);
     let v5: N = N::from_f64(t_next);
-    let v6: N = v4 * v5;
-    let v7: W = v2 - v3 + v6.widen();
+    let v6: W = v4.widen() * v5.widen();
+    let v7: W = v2 - v3 + v6;
     let v8: W = v1.widen() - v3;
     let v9: N = N::narrow(v7) / N::narrow(v8);
     let v10: W = v5.widen() - v1.widen();
@@ -1656,38 +1639,13 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v22: N = N::narrow(v21) / N::narrow(v14);
     [v9.to_f64(), v22.to_f64()]
 }
-/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.25, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v0.widen() - v2.widen();
-    let v6: W = v5.sqrt();
-    let v7: W = v0.widen() + v6;
-    let v8: W = v1.widen() * v4 * v7;
-    let v9: N = v2 * N::narrow(v6);
-    let v10: N = N::narrow(v8) / v9;
-    let v11: N = v0 - v10;
-    let v12: W = N::sqrt_kept(v6);
-    let v13: W = v12.powi(3);
-    let v14: W = v2.widen() * v13;
-    let v15: N = N::narrow(v8) / N::narrow(v14);
-    [v11.to_f64(), v15.to_f64()]
-}
 /// `euler_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 16 operations in double-double.
+/// Runs its stable form in `f64`, with the 14 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -1732,9 +1690,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 16 operations in double-double.
+/// Runs its stable form in `f64`, with the 14 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1768,9 +1724,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 26 operations in double-double.
+/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -1797,17 +1751,14 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(0.75, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
     let v3: W = v1.widen().sqrt();
     let v4: N = N::new(0.25, 0.0);
     let v5: N = N::from_f64(t_next);
-    let v6: N = v4 * v5;
-    let v7: W = v2 - v3 + v6.widen();
+    let v6: W = v4.widen() * v5.widen();
+    let v7: W = v2 - v3 + v6;
     let v8: W = v1.widen() - v3;
     let v9: N = N::narrow(v7) / N::narrow(v8);
     let v10: W = v5.widen() - v1.widen();
@@ -1832,48 +1783,13 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v29: N = v25 * v28;
     [v9.to_f64(), v23.to_f64(), v29.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.25, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v0.widen() - v2.widen();
-    let v6: W = N::sqrt_kept(v5);
-    let v7: W = v0.widen() + v6;
-    let v8: W = v1.widen() * v4 * v7;
-    let v9: W = v2.widen() * v6;
-    let v10: N = N::narrow(v8) / N::narrow(v9);
-    let v11: N = v0 - v10;
-    let v12: N = N::new(0.5, 0.0);
-    let v13: W = v6.sqrt();
-    let v14: W = v13.powi(3);
-    let v15: W = v12.widen() * v4 * v7;
-    let v16: N = v2 * N::narrow(v14);
-    let v17: N = N::narrow(v15) / v16;
-    let v18: N = N::narrow(v4).abs();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(-0.5, 0.0);
-    let v21: N = v2 / N::narrow(v7);
-    let v22: N = v21 - v2;
-    let v23: N = v20 / v22;
-    let v24: N = v23.sqrt();
-    let v25: N = v19 * v24;
-    [v11.to_f64(), v17.to_f64(), v25.to_f64()]
-}
 /// `euler_maruyama_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 26 operations in double-double.
+/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -1935,9 +1851,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 26 operations in double-double.
+/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2482,7 +2396,7 @@ fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.6875, 0.75).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2512,7 +2426,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5625 {
         return euler_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.6875 {
         return euler_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
     }
     if t < 0.75 {
@@ -2579,7 +2493,7 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v14: N = N::narrow(v12) / N::narrow(v13);
     [v7.to_f64(), v14.to_f64()]
 }
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_x0_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2615,12 +2529,12 @@ fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v6: N = v5 / v3;
     let v7: N = v0 + v6;
     let v8: N = N::new(-0.25, 0.0);
-    let v9: N = v3.sqrt();
-    let v10: W = v0.widen() - v9.widen();
-    let v11: W = N::sqrt_kept(v10);
+    let v9: W = v3.widen().sqrt();
+    let v10: W = v0.widen() - v9;
+    let v11: N = N::sqrt_of(v10);
     let v12: N = v8 * v4;
-    let v13: W = v3.widen() * v11;
-    let v14: N = v12 / N::narrow(v13);
+    let v13: N = v3 * v11;
+    let v14: N = v12 / v13;
     [v7.to_f64(), v14.to_f64()]
 }
 /// `euler_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -2631,7 +2545,7 @@ fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.6875, 0.75).
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
@@ -2684,7 +2598,7 @@ fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.6875, 0.75).
 ///
 /// # Panics
 ///
@@ -3887,9 +3801,7 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3910,12 +3822,6 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     if t_next == t {
         return [1.0, 0.0];
     }
-    if t < 0.5 {
-        return euler_step_v_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_step_v_coefficients_in_cell1::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -3924,60 +3830,14 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v5: W = v2.widen().sqrt();
     let v6: W = v5.sqrt();
     let v7: W = v0.widen() - v5;
-    let v8: N = N::sqrt_of(v7);
-    let v9: W = v6 * v8.widen();
+    let v8: W = N::sqrt_kept(v7);
+    let v9: W = v6 * v8;
     let v10: N = v4 / N::narrow(v9);
-    let v11: N = N::narrow(v6).powi(3);
-    let v12: N = v4 * v8;
-    let v13: N = v12 / v11;
-    let v14: W = v10.widen() + v13.widen();
-    let v15: W = v3 * v14;
-    [v0.to_f64(), v15.to_f64()]
-}
-/// [`euler_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(0.25, 0.0);
-    let v5: W = v2.widen().sqrt();
-    let v6: W = v5.sqrt();
-    let v7: N = v0 - N::narrow(v5);
-    let v8: N = v7.sqrt();
-    let v9: N = N::narrow(v6) * v8;
-    let v10: N = v4 / v9;
     let v11: W = v6.powi(3);
-    let v12: N = v4 * v8;
-    let v13: N = v12 / N::narrow(v11);
-    let v14: W = v10.widen() + v13.widen();
-    let v15: W = v3.widen() * v14;
-    [v0.to_f64(), v15.to_f64()]
-}
-/// [`euler_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.25, 0.0);
-    let v5: N = v2.sqrt();
-    let v6: N = v5.sqrt();
-    let v7: N = v0 - v5;
-    let v8: N = v7.sqrt();
-    let v9: N = v6 * v8;
-    let v10: N = v4 / v9;
-    let v11: N = v6.powi(3);
-    let v12: N = v4 * v8;
-    let v13: N = v12 / v11;
-    let v14: W = v10.widen() + v13.widen();
-    let v15: W = v3 * v14;
+    let v12: W = v4.widen() * v8;
+    let v13: N = N::narrow(v12) / N::narrow(v11);
+    let v14: N = v10 + v13;
+    let v15: W = v3 * v14.widen();
     [v0.to_f64(), v15.to_f64()]
 }
 /// `euler_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -3986,9 +3846,7 @@ fn euler_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
@@ -4033,9 +3891,7 @@ fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4069,7 +3925,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -4106,7 +3962,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: W = v2 - v3 - v6;
     let v8: W = v1.widen() - v3;
     let v9: N = N::narrow(v7) / N::narrow(v8);
-    let v10: N = v5 - v1;
+    let v10: W = v5.widen() - v1.widen();
     let v11: N = N::new(0.5, 0.0);
     let v12: W = v3.sqrt();
     let v13: N = N::new(1.0, 0.0);
@@ -4118,8 +3974,8 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: N = v11 * N::narrow(v15);
     let v20: N = v19 / N::narrow(v18);
     let v21: W = v17.widen() + v20.widen();
-    let v22: W = v10.widen() * v21;
-    let v23: N = v10.abs();
+    let v22: W = v10 * v21;
+    let v23: N = N::narrow(v10).abs();
     let v24: N = v23.sqrt();
     let v25: N = N::new(-0.5, 0.0);
     let v26: N = v25 / N::narrow(v8);
@@ -4133,7 +3989,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -4191,7 +4047,7 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -859,7 +859,7 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 12 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -930,27 +930,27 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
     let v5: N = N::from_f64(t_next);
-    let v6: N = v0 * v5;
-    let v7: N = v2.square();
-    let v8: N = v1 * v7;
-    let v9: W = v6.widen() - v8.widen();
+    let v6: W = v0.widen() * v5.widen();
+    let v7: W = v2.widen().square();
+    let v8: W = v1.widen() * v7;
+    let v9: W = v6 - v8;
     let v10: N = N::new(9.0, 0.0);
     let v11: W = v10.widen() * v2.widen();
     let v12: N = N::new(12.0, 0.0);
-    let v13: W = v12.widen() * v7.widen();
+    let v13: W = v12.widen() * v7;
     let v14: N = N::new(4.0, 0.0);
     let v15: N = v2.powi(3);
     let v16: N = v14 * v15;
     let v17: W = v11 - v13 + v16.widen();
-    let v18: W = v4 * v9;
-    let v19: N = N::narrow(v18) / N::narrow(v17);
+    let v18: N = N::narrow(v4) * N::narrow(v9);
+    let v19: N = v18 / N::narrow(v17);
     let v20: W = v11 - v10.widen();
     let v21: W = v2.widen() - v5.widen();
     let v22: N = N::new(27.0, 0.0);
     let v23: N = N::new(54.0, 0.0);
     let v24: W = v23.widen() * v2.widen();
     let v25: N = N::new(36.0, 0.0);
-    let v26: N = v25 * v7;
+    let v26: N = v25 * N::narrow(v7);
     let v27: N = N::new(8.0, 0.0);
     let v28: N = v27 * v15;
     let v29: W = v22.widen() - v24 + v26.widen() - v28.widen();
@@ -967,7 +967,7 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 12 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1001,7 +1001,7 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 ///
 /// Runs its stable form in `f64`, with the 12 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 33 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1028,9 +1028,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 44 operations in double-double.
+/// Runs its stable form in `f64`, with the 19 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1053,12 +1051,6 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_score_coefficients_upper::<
-            N,
-            W,
-        >(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -1066,24 +1058,24 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v0.widen() + v3;
     let v5: N = N::new(4.0, 0.0);
     let v6: W = v5.widen() * v2.widen();
-    let v7: N = v2.square();
-    let v8: N = v1 * v7;
+    let v7: W = v2.widen().square();
+    let v8: W = v1.widen() * v7;
     let v9: N = N::new(3.0, 0.0);
     let v10: N = N::from_f64(t_next);
-    let v11: N = v9 * v10;
-    let v12: W = v0.widen() + v6 - v8.widen() - v11.widen();
+    let v11: W = v9.widen() * v10.widen();
+    let v12: W = v0.widen() + v6 - v8 - v11;
     let v13: W = v0.widen() - v2.widen();
-    let v14: N = v5 * v7;
-    let v15: W = v0.widen() + v6 + v14.widen();
-    let v16: W = v4 * v12;
+    let v14: W = v5.widen() * v7;
+    let v15: W = v0.widen() + v6 + v14;
+    let v16: N = N::narrow(v4) * N::narrow(v12);
     let v17: W = v13 * v15;
-    let v18: N = N::narrow(v16) / N::narrow(v17);
+    let v18: N = v16 / N::narrow(v17);
     let v19: N = N::new(-18.0, 0.0);
     let v20: W = v10.widen() - v2.widen();
     let v21: N = N::new(6.0, 0.0);
     let v22: N = v21 * v2;
     let v23: N = N::new(12.0, 0.0);
-    let v24: N = v23 * v7;
+    let v24: N = v23 * N::narrow(v7);
     let v25: N = N::new(8.0, 0.0);
     let v26: N = v2.powi(3);
     let v27: N = v25 * v26;
@@ -1100,66 +1092,13 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v38: N = N::narrow(v37) / v36;
     [v18.to_f64(), v31.to_f64(), v38.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(3.0, 0.0);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v0.widen() * v5.widen();
-    let v7: N = v2.square();
-    let v8: W = v1.widen() * v7.widen();
-    let v9: W = v6 - v8;
-    let v10: N = N::new(9.0, 0.0);
-    let v11: W = v10.widen() * v2.widen();
-    let v12: N = N::new(12.0, 0.0);
-    let v13: W = v12.widen() * v7.widen();
-    let v14: N = N::new(4.0, 0.0);
-    let v15: N = v2.powi(3);
-    let v16: W = v14.widen() * v15.widen();
-    let v17: W = v11 - v13 + v16;
-    let v18: N = N::narrow(v4) * N::narrow(v9);
-    let v19: N = v18 / N::narrow(v17);
-    let v20: N = N::new(18.0, 0.0);
-    let v21: W = v20.widen() * v2.widen();
-    let v22: W = v21 - v20.widen();
-    let v23: W = v2.widen() - v5.widen();
-    let v24: N = N::new(27.0, 0.0);
-    let v25: N = N::new(54.0, 0.0);
-    let v26: W = v25.widen() * v2.widen();
-    let v27: N = N::new(36.0, 0.0);
-    let v28: N = v27 * v7;
-    let v29: N = N::new(8.0, 0.0);
-    let v30: N = v29 * v15;
-    let v31: W = v24.widen() - v26 + v28.widen() - v30.widen();
-    let v32: W = v4 * v22 * v23;
-    let v33: N = v2 * N::narrow(v31);
-    let v34: N = N::narrow(v32) / v33;
-    let v35: W = W::new(4.242640687119285, 3.7611501537150655e-16);
-    let v36: N = N::narrow(v23).abs();
-    let v37: W = v36.widen().sqrt();
-    let v38: N = N::new(1.0, 0.0);
-    let v39: N = v38 - v2;
-    let v40: W = v39.widen().sqrt();
-    let v41: N = N::sqrt_of(v17);
-    let v42: W = v35 * v37 * v40;
-    let v43: N = N::narrow(v42) / v41;
-    [v19.to_f64(), v34.to_f64(), v43.to_f64()]
-}
 /// `euler_maruyama_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 44 operations in double-double.
+/// Runs its stable form in `f64`, with the 19 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1218,9 +1157,7 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 44 operations in double-double.
+/// Runs its stable form in `f64`, with the 19 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1811,9 +1748,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{3\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 11 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1831,24 +1766,21 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() + v3;
+    let v3: N = v1 * v2;
+    let v4: W = v0.widen() + v3.widen();
     let v5: N = N::new(4.0, 0.0);
     let v6: W = v5.widen() * v2.widen();
-    let v7: N = v2.square();
-    let v8: N = v1 * v7;
+    let v7: W = v2.widen().square();
+    let v8: W = v1.widen() * v7;
     let v9: N = N::new(3.0, 0.0);
     let v10: N = N::from_f64(t_next);
-    let v11: N = v9 * v10;
-    let v12: W = v0.widen() + v6 - v8.widen() - v11.widen();
+    let v11: W = v9.widen() * v10.widen();
+    let v12: W = v0.widen() + v6 - v8 - v11;
     let v13: W = v0.widen() - v2.widen();
-    let v14: N = v5 * v7;
+    let v14: N = v5 * N::narrow(v7);
     let v15: W = v0.widen() + v6 + v14.widen();
     let v16: W = v4 * v12;
     let v17: W = v13 * v15;
@@ -1858,49 +1790,13 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v21: N = N::narrow(v20) / N::narrow(v17);
     [v18.to_f64(), v21.to_f64()]
 }
-/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(3.0, 0.0);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: W = v0.widen() - v3.widen();
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v0 * v5;
-    let v7: N = v2.square();
-    let v8: N = v1 * v7;
-    let v9: W = v6.widen() - v8.widen();
-    let v10: N = N::new(9.0, 0.0);
-    let v11: W = v10.widen() * v2.widen();
-    let v12: N = N::new(12.0, 0.0);
-    let v13: W = v12.widen() * v7.widen();
-    let v14: N = N::new(4.0, 0.0);
-    let v15: N = v2.powi(3);
-    let v16: N = v14 * v15;
-    let v17: W = v11 - v13 + v16.widen();
-    let v18: W = v4 * v9;
-    let v19: N = N::narrow(v18) / N::narrow(v17);
-    let v20: W = v2.widen() - v5.widen();
-    let v21: N = v12 * v2;
-    let v22: N = v14 * v7;
-    let v23: W = v10.widen() - v21.widen() + v22.widen();
-    let v24: W = v0.widen() * v4 * v20;
-    let v25: N = v2 * N::narrow(v23);
-    let v26: N = N::narrow(v24) / v25;
-    [v19.to_f64(), v26.to_f64()]
-}
 /// `euler_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{3\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 11 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -1940,9 +1836,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{3\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 11 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -923,7 +923,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -963,14 +963,14 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(0.05, -2.7755575615628915e-18);
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v5 * v2.widen();
-    let v7: N = -v4;
-    let v8: W = v7.widen() - v6;
+    let v7: W = -v4;
+    let v8: W = v7 - v6;
     let v9: W = v3 * v8;
     let v10: W = v0.widen() + v9;
-    let v11: N = v4 * v2;
+    let v11: N = N::narrow(v4) * v2;
     let v12: W = W::new(4.975, 3.552713678800501e-16);
     let v13: W = v2.widen().square();
     let v14: W = v12 * v13;
@@ -1007,7 +1007,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1020,7 +1020,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1040,9 +1040,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 48 operations in double-double.
+/// Runs its stable form in `f64`, with the 27 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1082,121 +1080,60 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v7: W = W::new(0.0, 0.0);
         return [v6.to_f64(), v7.to_f64(), v7.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_score_coefficients_upper::<
-            N,
-            W,
-        >(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(0.05, -2.7755575615628915e-18);
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v5 * v2.widen();
-    let v7: N = -v4;
-    let v8: W = v7.widen() - v6;
+    let v7: W = -v4;
+    let v8: W = v7 - v6;
     let v9: W = v3 * v8;
-    let v10: N = v0 + N::narrow(v9);
+    let v10: W = v0.widen() + v9;
     let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4 * v2;
-    let v13: N = N::new(4.975, 3.552713678800501e-16);
-    let v14: W = v2.widen().square();
-    let v15: W = v13.widen() * v14;
+    let v12: N = N::narrow(v4) * v2;
+    let v13: W = W::new(4.975, 3.552713678800501e-16);
+    let v14: N = v2.square();
+    let v15: W = v13 * v14.widen();
     let v16: N = -v12;
     let v17: W = v16.widen() - v15;
-    let v18: N = N::exp_of(v17);
-    let v19: W = W::new(0.1, -5.551115123125783e-18);
-    let v20: W = v19 * v2.widen();
-    let v21: W = v5 * v14;
-    let v22: N = -N::narrow(v20);
+    let v18: W = N::exp_kept(v17);
+    let v19: N = N::new(0.1, -5.551115123125783e-18);
+    let v20: N = v19 * v2;
+    let v21: W = v5 * v14.widen();
+    let v22: N = -v20;
     let v23: W = v22.widen() - v21;
     let v24: W = N::exp_m1_kept(v23);
     let v25: W = v24.square();
-    let v26: W = v11.widen() * v18.widen() * v25 * v8;
+    let v26: W = v11.widen() * v18 * v25 * v8;
     let v27: N = N::new(0.15, 5.551115123125783e-18);
     let v28: N = v27 * v2;
-    let v29: W = W::new(14.925, -7.105427357601002e-16);
-    let v30: W = v29 * v14;
+    let v29: N = N::new(14.925, -7.105427357601002e-16);
+    let v30: N = v29 * v14;
     let v31: N = -v28;
-    let v32: W = v31.widen() - v30;
+    let v32: W = v31.widen() - v30.widen();
     let v33: W = N::exp_kept(v32);
     let v34: W = W::new(19.9, 1.4210854715202005e-15);
     let v35: W = v34 * v2.widen();
-    let v36: W = v19 + v35;
+    let v36: W = v19.widen() + v35;
     let v37: W = v11.widen() * v33 * v24 * v36;
     let v38: W = v26 + v37;
     let v39: W = v3 * v38;
-    let v40: N = N::narrow(v39) / v18;
+    let v40: W = v39 / v18;
     let v41: N = N::narrow(v3).abs();
     let v42: N = v41.sqrt();
-    let v43: W = W::new(0.2, -1.1102230246251566e-17);
-    let v44: W = v43 * v2.widen();
-    let v45: W = v34 * v14;
-    let v46: W = -v44;
-    let v47: W = v46 - v45;
-    let v48: N = N::exp_m1_of(v47);
-    let v49: N = v48 * N::narrow(v36);
-    let v50: N = -v49;
+    let v43: N = N::new(0.2, -1.1102230246251566e-17);
+    let v44: N = v43 * v2;
+    let v45: W = v34 * v14.widen();
+    let v46: N = -v44;
+    let v47: W = v46.widen() - v45;
+    let v48: W = N::exp_m1_kept(v47);
+    let v49: W = v48 * v36;
+    let v50: N = -N::narrow(v49);
     let v51: N = v50.sqrt();
-    let v52: N = v42 * v51;
+    let v52: W = v42.widen() * v51.widen();
     [v10.to_f64(), v40.to_f64(), v52.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(9.95, 7.105427357601002e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3 - v4.widen();
-    let v6: N = N::from_f64(t_next);
-    let v7: W = v2.widen() - v6.widen();
-    let v8: W = v5 * v7;
-    let v9: W = v0.widen() + v8;
-    let v10: N = N::new(2.0, 0.0);
-    let v11: N = v0 - v2;
-    let v12: W = W::new(14.925, -7.105427357601002e-16);
-    let v13: W = v12 * v2.widen();
-    let v14: W = W::new(15.075, 7.105427357601002e-16);
-    let v15: W = v13 - v14;
-    let v16: W = v11.widen() * v15;
-    let v17: W = N::exp_kept(v16);
-    let v18: W = W::new(10.05, -7.105427357601002e-16);
-    let v19: W = v3 - v18;
-    let v20: W = v11.widen() * v19;
-    let v21: W = N::exp_m1_kept(v20);
-    let v22: N = N::new(20.0, 0.0);
-    let v23: N = N::new(19.9, 1.4210854715202005e-15);
-    let v24: W = v23.widen() * v2.widen();
-    let v25: W = v22.widen() - v24;
-    let v26: W = v10.widen() * v17 * v21 * v25;
-    let v27: N = N::new(4.975, 3.552713678800501e-16);
-    let v28: W = v27.widen() * v2.widen();
-    let v29: W = W::new(5.025, -3.552713678800501e-16);
-    let v30: W = v28 - v29;
-    let v31: W = v11.widen() * v30;
-    let v32: N = N::exp_of(v31);
-    let v33: W = v21.square();
-    let v34: W = v10.widen() * v32.widen() * v33 * v5;
-    let v35: W = v26 + v34;
-    let v36: N = N::narrow(v7) * N::narrow(v35);
-    let v37: N = v36 / v32;
-    let v38: N = N::narrow(v7).abs();
-    let v39: N = v38.sqrt();
-    let v40: N = N::new(20.1, -1.4210854715202005e-15);
-    let v41: N = N::narrow(v24) - v40;
-    let v42: N = v11 * v41;
-    let v43: N = v42.exp_m1();
-    let v44: N = v43 * N::narrow(v25);
-    let v45: N = -v44;
-    let v46: N = v45.sqrt();
-    let v47: N = v39 * v46;
-    [v9.to_f64(), v37.to_f64(), v47.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -1204,9 +1141,7 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 48 operations in double-double.
+/// Runs its stable form in `f64`, with the 27 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1225,9 +1160,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 48 operations in double-double.
+/// Runs its stable form in `f64`, with the 27 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1254,7 +1187,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1316,7 +1249,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: W = v12 * v13;
     let v15: N = -N::narrow(v11);
     let v16: W = v15.widen() - v14;
-    let v17: W = N::exp_m1_kept(v16);
+    let v17: W = v16.exp_m1();
     let v18: N = N::new(0.15, 5.551115123125783e-18);
     let v19: N = v18 * v1;
     let v20: W = W::new(14.925, -7.105427357601002e-16);
@@ -1324,11 +1257,11 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v22: W = v20 * v21.widen();
     let v23: N = -v19;
     let v24: W = v23.widen() - v22;
-    let v25: W = v24.exp();
+    let v25: W = N::exp_kept(v24);
     let v26: W = v12 * v0.widen();
-    let v27: N = N::narrow(v12) * v1;
+    let v27: W = v12 * v1.widen();
     let v28: N = -N::narrow(v10);
-    let v29: W = v28.widen() - v26 - v27.widen();
+    let v29: W = v28.widen() - v26 - v27;
     let v30: W = v29 * v2;
     let v31: W = N::exp_m1_kept(v30);
     let v32: W = v25 * v31;
@@ -1339,11 +1272,11 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v37: W = N::exp_kept(v36);
     let v38: W = N::exp_m1_kept(v8);
     let v39: N = N::narrow(v10) * v1;
-    let v40: W = v12 * v21.widen();
+    let v40: N = N::narrow(v12) * v21;
     let v41: N = -v39;
-    let v42: W = v41.widen() - v40;
-    let v43: W = N::exp_m1_kept(v42);
-    let v44: W = v37 * v38 * v43;
+    let v42: N = v41 - v40;
+    let v43: N = v42.exp_m1();
+    let v44: W = v37 * v38 * v43.widen();
     let v45: W = v32 + v44;
     let v46: W = v17 * v45;
     let v47: W = v46 / v37;
@@ -1355,7 +1288,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1368,7 +1301,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1388,7 +1321,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1463,7 +1396,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: W = v12 * v13;
     let v15: N = -N::narrow(v11);
     let v16: W = v15.widen() - v14;
-    let v17: W = N::exp_m1_kept(v16);
+    let v17: W = v16.exp_m1();
     let v18: N = N::new(0.15, 5.551115123125783e-18);
     let v19: N = v18 * v1;
     let v20: W = W::new(14.925, -7.105427357601002e-16);
@@ -1471,11 +1404,11 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v22: W = v20 * v21.widen();
     let v23: N = -v19;
     let v24: W = v23.widen() - v22;
-    let v25: W = v24.exp();
+    let v25: W = N::exp_kept(v24);
     let v26: W = v12 * v0.widen();
-    let v27: N = N::narrow(v12) * v1;
+    let v27: W = v12 * v1.widen();
     let v28: N = -N::narrow(v10);
-    let v29: W = v28.widen() - v26 - v27.widen();
+    let v29: W = v28.widen() - v26 - v27;
     let v30: W = v29 * v2;
     let v31: W = N::exp_m1_kept(v30);
     let v32: W = v25 * v31;
@@ -1486,11 +1419,11 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v37: W = N::exp_kept(v36);
     let v38: W = N::exp_m1_kept(v8);
     let v39: N = N::narrow(v10) * v1;
-    let v40: W = v12 * v21.widen();
+    let v40: N = N::narrow(v12) * v21;
     let v41: N = -v39;
-    let v42: W = v41.widen() - v40;
-    let v43: W = N::exp_m1_kept(v42);
-    let v44: W = v37 * v38 * v43;
+    let v42: N = v41 - v40;
+    let v43: N = v42.exp_m1();
+    let v44: W = v37 * v38 * v43.widen();
     let v45: W = v32 + v44;
     let v46: W = v17 * v45;
     let v47: W = v46 / v37;
@@ -1502,7 +1435,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1515,7 +1448,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1656,9 +1589,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 36 operations in double-double.
+/// Runs its stable form in `f64`, with the 18 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1697,21 +1628,18 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v10: W = v8 - v9;
         return [v6.to_f64(), v10.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(0.05, -2.7755575615628915e-18);
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v5 * v2.widen();
-    let v7: N = -v4;
-    let v8: W = v7.widen() - v6;
+    let v7: W = -v4;
+    let v8: W = v7 - v6;
     let v9: W = v3 * v8;
-    let v10: N = v0 + N::narrow(v9);
-    let v11: N = v4 * v2;
+    let v10: W = v0.widen() + v9;
+    let v11: N = N::narrow(v4) * v2;
     let v12: N = N::new(4.975, 3.552713678800501e-16);
     let v13: N = v2.square();
     let v14: N = v12 * v13;
@@ -1741,58 +1669,13 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v38: N = N::narrow(v37) / v17;
     [v10.to_f64(), v38.to_f64()]
 }
-/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(9.95, 7.105427357601002e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3 - v4.widen();
-    let v6: N = N::from_f64(t_next);
-    let v7: W = v2.widen() - v6.widen();
-    let v8: W = v5 * v7;
-    let v9: W = v0.widen() + v8;
-    let v10: N = v0 - v2;
-    let v11: N = N::new(14.925, -7.105427357601002e-16);
-    let v12: N = v11 * v2;
-    let v13: N = N::new(15.075, 7.105427357601002e-16);
-    let v14: N = v12 - v13;
-    let v15: N = v10 * v14;
-    let v16: N = v15.exp();
-    let v17: N = N::new(20.0, 0.0);
-    let v18: N = N::new(19.9, 1.4210854715202005e-15);
-    let v19: N = v18 * v2;
-    let v20: N = v17 - v19;
-    let v21: N = v16 * v20;
-    let v22: N = N::new(4.975, 3.552713678800501e-16);
-    let v23: N = v22 * v2;
-    let v24: N = N::new(5.025, -3.552713678800501e-16);
-    let v25: N = v23 - v24;
-    let v26: N = v10 * v25;
-    let v27: N = v26.exp();
-    let v28: N = N::new(10.05, -7.105427357601002e-16);
-    let v29: N = N::narrow(v3) - v28;
-    let v30: N = v10 * v29;
-    let v31: N = v30.exp_m1();
-    let v32: W = v27.widen() * v31.widen() * v5;
-    let v33: W = v21.widen() + v32;
-    let v34: W = v7 * v33;
-    let v35: N = N::narrow(v34) / v27;
-    [v9.to_f64(), v35.to_f64()]
-}
 /// `euler_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 36 operations in double-double.
+/// Runs its stable form in `f64`, with the 18 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1805,9 +1688,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 36 operations in double-double.
+/// Runs its stable form in `f64`, with the 18 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1827,9 +1708,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 47 operations in double-double.
+/// Runs its stable form in `f64`, with the 23 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1873,35 +1752,32 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v11: W = W::new(0.0, 0.0);
         return [v6.to_f64(), v10.to_f64(), v11.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(0.05, -2.7755575615628915e-18);
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v5 * v2.widen();
-    let v7: N = -v4;
-    let v8: W = v7.widen() - v6;
+    let v7: W = -v4;
+    let v8: W = v7 - v6;
     let v9: W = v3 * v8;
-    let v10: N = v0 + N::narrow(v9);
+    let v10: W = v0.widen() + v9;
     let v11: N = N::new(2.0, 0.0);
-    let v12: N = v4 * v2;
+    let v12: N = N::narrow(v4) * v2;
     let v13: N = N::new(4.975, 3.552713678800501e-16);
     let v14: N = v2.square();
     let v15: N = v13 * v14;
     let v16: N = -v12;
     let v17: N = v16 - v15;
     let v18: N = v17.exp();
-    let v19: N = N::new(0.1, -5.551115123125783e-18);
-    let v20: N = v19 * v2;
-    let v21: N = N::narrow(v5) * v14;
+    let v19: W = W::new(0.1, -5.551115123125783e-18);
+    let v20: N = N::narrow(v19) * v2;
+    let v21: W = v5 * v14.widen();
     let v22: N = -v20;
-    let v23: N = v22 - v21;
-    let v24: N = v23.exp_m1();
-    let v25: W = v11.widen() * v18.widen() * v24.widen() * v8;
+    let v23: W = v22.widen() - v21;
+    let v24: W = N::exp_m1_kept(v23);
+    let v25: W = v11.widen() * v18.widen() * v24 * v8;
     let v26: N = N::new(0.15, 5.551115123125783e-18);
     let v27: N = v26 * v2;
     let v28: N = N::new(14.925, -7.105427357601002e-16);
@@ -1909,9 +1785,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v30: N = -v27;
     let v31: W = v30.widen() - v29;
     let v32: W = N::exp_kept(v31);
-    let v33: W = W::new(19.9, 1.4210854715202005e-15);
-    let v34: W = v33 * v2.widen();
-    let v35: W = v19.widen() + v34;
+    let v33: N = N::new(19.9, 1.4210854715202005e-15);
+    let v34: W = v33.widen() * v2.widen();
+    let v35: W = v19 + v34;
     let v36: W = v11.widen() * v32 * v35;
     let v37: W = v25 + v36;
     let v38: W = v3 * v37;
@@ -1920,69 +1796,15 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v41: N = v40.sqrt();
     let v42: N = N::new(0.2, -1.1102230246251566e-17);
     let v43: N = v42 * v2;
-    let v44: W = v33 * v14.widen();
+    let v44: W = v33.widen() * v14.widen();
     let v45: N = -v43;
     let v46: W = v45.widen() - v44;
     let v47: W = N::exp_m1_kept(v46);
     let v48: W = v47 * v35;
     let v49: N = -N::narrow(v48);
     let v50: N = v49.sqrt();
-    let v51: N = v41 * v50;
+    let v51: W = v41.widen() * v50.widen();
     [v10.to_f64(), v39.to_f64(), v51.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(9.95, 7.105427357601002e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3 - v4.widen();
-    let v6: N = N::from_f64(t_next);
-    let v7: W = v2.widen() - v6.widen();
-    let v8: W = v5 * v7;
-    let v9: W = v0.widen() + v8;
-    let v10: N = N::new(2.0, 0.0);
-    let v11: N = v0 - v2;
-    let v12: N = N::new(14.925, -7.105427357601002e-16);
-    let v13: N = v12 * v2;
-    let v14: N = N::new(15.075, 7.105427357601002e-16);
-    let v15: N = v13 - v14;
-    let v16: W = v11.widen() * v15.widen();
-    let v17: N = N::exp_of(v16);
-    let v18: N = N::new(20.0, 0.0);
-    let v19: N = N::new(19.9, 1.4210854715202005e-15);
-    let v20: N = v19 * v2;
-    let v21: N = v18 - v20;
-    let v22: N = v10 * v17 * v21;
-    let v23: N = N::new(4.975, 3.552713678800501e-16);
-    let v24: N = v23 * v2;
-    let v25: N = N::new(5.025, -3.552713678800501e-16);
-    let v26: N = v24 - v25;
-    let v27: N = v11 * v26;
-    let v28: N = v27.exp();
-    let v29: N = N::new(10.05, -7.105427357601002e-16);
-    let v30: N = N::narrow(v3) - v29;
-    let v31: N = v11 * v30;
-    let v32: N = v31.exp_m1();
-    let v33: W = v10.widen() * v28.widen() * v32.widen() * v5;
-    let v34: W = v22.widen() + v33;
-    let v35: W = v7 * v34;
-    let v36: N = N::narrow(v35) / v28;
-    let v37: N = N::narrow(v7).abs();
-    let v38: N = v37.sqrt();
-    let v39: N = N::new(20.1, -1.4210854715202005e-15);
-    let v40: N = v20 - v39;
-    let v41: N = v11 * v40;
-    let v42: N = v41.exp_m1();
-    let v43: N = v42 * v21;
-    let v44: N = -v43;
-    let v45: N = v44.sqrt();
-    let v46: N = v38 * v45;
-    [v9.to_f64(), v36.to_f64(), v46.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -1990,9 +1812,7 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 47 operations in double-double.
+/// Runs its stable form in `f64`, with the 23 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -2005,9 +1825,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 47 operations in double-double.
+/// Runs its stable form in `f64`, with the 23 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2694,30 +2512,30 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v0: W = W::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: W = v0.widen() * v2.widen();
+    let v3: W = v0 * v2.widen();
     let v4: W = W::new(9.95, 7.105427357601002e-16);
     let v5: W = v2.widen().square();
     let v6: W = v4 * v5;
     let v7: W = -v3;
     let v8: W = v7 - v6;
     let v9: W = v8.exp();
-    let v10: N = v0 * v1 * N::narrow(v9);
+    let v10: W = v0 * v1.widen() * v9;
     let v11: W = v8.exp_m1();
-    let v12: W = v0.widen() * v2.widen() * v9;
+    let v12: W = v0 * v2.widen() * v9;
     let v13: W = W::new(19.9, 1.4210854715202005e-15);
     let v14: W = v13 * v5 * v9;
     let v15: W = v13 * v2.widen() * v1.widen() * v9;
-    let v16: W = v10.widen() - v11 - v12 - v14 + v15;
-    let v17: W = v16 / v11;
-    let v18: N = -N::narrow(v17);
+    let v16: W = v10 - v11 - v12 - v14 + v15;
+    let v17: N = N::narrow(v16) / N::narrow(v11);
+    let v18: N = -v17;
     let v19: W = v1.widen() - v2.widen();
     let v20: N = N::new(0.05, -2.7755575615628915e-18);
     let v21: N = v20 * v2;
-    let v22: W = W::new(4.975, 3.552713678800501e-16);
-    let v23: W = v22 * v5;
+    let v22: N = N::new(4.975, 3.552713678800501e-16);
+    let v23: W = v22.widen() * v5;
     let v24: N = -v21;
     let v25: W = v24.widen() - v23;
     let v26: W = N::exp_kept(v25);
@@ -2727,14 +2545,14 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v30: W = v26 * v11 * v29;
     let v31: N = N::new(0.15, 5.551115123125783e-18);
     let v32: N = v31 * v2;
-    let v33: W = W::new(14.925, -7.105427357601002e-16);
-    let v34: W = v33 * v5;
+    let v33: N = N::new(14.925, -7.105427357601002e-16);
+    let v34: W = v33.widen() * v5;
     let v35: N = -v32;
-    let v36: N = v35 - N::narrow(v34);
-    let v37: N = v36.exp();
+    let v36: W = v35.widen() - v34;
+    let v37: W = N::exp_kept(v36);
     let v38: W = v13 * v2.widen();
-    let v39: W = v0.widen() + v38;
-    let v40: W = v37.widen() * v39;
+    let v39: W = v0 + v38;
+    let v40: W = v37 * v39;
     let v41: N = -N::narrow(v30);
     let v42: W = v41.widen() - v40;
     let v43: W = v19 * v42;
@@ -2819,7 +2637,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2971,17 +2789,17 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: W = v10 - v7;
     let v12: W = v11.exp_m1();
     let v13: W = v5 * v3.widen() * v1.widen();
-    let v14: N = N::new(0.15, 5.551115123125783e-18);
+    let v14: W = W::new(0.15, 5.551115123125783e-18);
     let v15: W = v11.exp();
-    let v16: W = v14.widen() * v3.widen() * v15;
+    let v16: W = v14 * v3.widen() * v15;
     let v17: W = W::new(29.85, -1.4210854715202005e-15);
     let v18: W = v17 * v6 * v15;
-    let v19: W = v14.widen() * v1.widen() * v15;
+    let v19: W = v14 * v1.widen() * v15;
     let v20: W = v17 * v3.widen() * v1.widen() * v15;
     let v21: W = v2 - v4 - v7 - v12 + v13 - v16 - v18 + v19 + v20;
     let v22: N = N::narrow(v21) / N::narrow(v12);
     let v23: N = -v22;
-    let v24: N = v1 - v3;
+    let v24: W = v1.widen() - v3.widen();
     let v25: N = N::new(2.0, 0.0);
     let v26: W = W::new(4.975, 3.552713678800501e-16);
     let v27: W = v26 * v6;
@@ -2992,22 +2810,22 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v32: N = -N::narrow(v0);
     let v33: W = v32.widen() - v31;
     let v34: W = v25.widen() * v30 * v12 * v33;
-    let v35: N = v14 * v3;
+    let v35: N = N::narrow(v14) * v3;
     let v36: N = N::new(14.925, -7.105427357601002e-16);
-    let v37: W = v36.widen() * v6;
+    let v37: N = v36 * N::narrow(v6);
     let v38: N = -v35;
-    let v39: W = v38.widen() - v37;
-    let v40: W = N::exp_kept(v39);
+    let v39: N = v38 - v37;
+    let v40: N = v39.exp();
     let v41: W = W::new(19.9, 1.4210854715202005e-15);
     let v42: W = v41 * v3.widen();
     let v43: W = v8 + v42;
-    let v44: W = v25.widen() * v40 * v43;
+    let v44: W = v25.widen() * v40.widen() * v43;
     let v45: N = -N::narrow(v34);
     let v46: W = v45.widen() - v44;
-    let v47: W = v24.widen() * v46;
-    let v48: N = N::narrow(v47) / N::narrow(v12);
-    let v49: N = -v48;
-    let v50: N = v24.abs();
+    let v47: W = v24 * v46;
+    let v48: W = v47 / v12;
+    let v49: N = -N::narrow(v48);
+    let v50: N = N::narrow(v24).abs();
     let v51: N = v50.sqrt();
     let v52: W = W::new(0.2, -1.1102230246251566e-17);
     let v53: W = v52 * v3.widen();
@@ -3027,7 +2845,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3074,7 +2892,7 @@ fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3665,7 +3483,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3700,11 +3518,11 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(0.05, -2.7755575615628915e-18);
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v5 * v2.widen();
-    let v7: N = -v4;
-    let v8: W = v7.widen() - v6;
+    let v7: W = -v4;
+    let v8: W = v7 - v6;
     let v9: W = v3 * v8;
     let v10: W = v0.widen() - v9;
     let v11: N = N::new(2.0, 0.0);
@@ -3736,7 +3554,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -3749,7 +3567,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3776,7 +3594,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3884,8 +3702,8 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v36: W = v8 * v35 * v20;
     let v37: N = N::new(0.15, 5.551115123125783e-18);
     let v38: N = v37 * v1;
-    let v39: N = N::new(14.925, -7.105427357601002e-16);
-    let v40: W = v39.widen() * v4;
+    let v39: W = W::new(14.925, -7.105427357601002e-16);
+    let v40: W = v39 * v4;
     let v41: N = -v38;
     let v42: W = v41.widen() - v40;
     let v43: W = N::exp_kept(v42);
@@ -3893,7 +3711,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v45: W = v36 + v44;
     let v46: W = v33 / v45;
     let v47: N = v37 * v10;
-    let v48: W = v39.widen() * v13.widen();
+    let v48: W = v39 * v13.widen();
     let v49: N = -v47;
     let v50: W = v49.widen() - v48;
     let v51: W = N::exp_kept(v50);
@@ -3920,7 +3738,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3933,7 +3751,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3953,7 +3771,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right) - \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4061,8 +3879,8 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v36: W = v8 * v35 * v20;
     let v37: N = N::new(0.15, 5.551115123125783e-18);
     let v38: N = v37 * v1;
-    let v39: N = N::new(14.925, -7.105427357601002e-16);
-    let v40: W = v39.widen() * v4;
+    let v39: W = W::new(14.925, -7.105427357601002e-16);
+    let v40: W = v39 * v4;
     let v41: N = -v38;
     let v42: W = v41.widen() - v40;
     let v43: W = N::exp_kept(v42);
@@ -4070,7 +3888,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v45: W = v36 + v44;
     let v46: W = v33 / v45;
     let v47: N = v37 * v10;
-    let v48: W = v39.widen() * v13.widen();
+    let v48: W = v39 * v13.widen();
     let v49: N = -v47;
     let v50: W = v49.widen() - v48;
     let v51: W = N::exp_kept(v50);
@@ -4097,7 +3915,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right) - \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4110,7 +3928,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right) - \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

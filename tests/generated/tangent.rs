@@ -904,7 +904,7 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 17 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -928,11 +928,17 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.625 {
         return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.6875 {
         return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_score_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_step_score_coefficients_in_cell4::<N, W>(t, t_next);
     }
     let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
@@ -971,36 +977,36 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: W = N::sin_kept(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::tan_of(v3);
     let v8: N = v7.square();
     let v9: N = v6 * v8;
     let v10: W = v5.widen() + v9.widen();
-    let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
+    let v11: W = N::sqrt_kept(v10);
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * N::narrow(v11);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
     let v15: W = N::cos_kept(v3);
     let v16: W = v15.square();
     let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v12 - v14.widen() + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v20: N = N::narrow(v12) - N::narrow(v14) + N::narrow(v19);
+    let v21: N = v20 / N::narrow(v19);
     let v22: N = N::new(-2.221441469079183, -7.261369656130425e-17);
     let v23: W = v13.widen() - v1.widen();
-    let v24: W = v22.widen() * v4.widen() * v23 * v11;
+    let v24: W = v22.widen() * v4 * v23 * v11;
     let v25: W = v24 / v19;
     [v21.to_f64(), v25.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
@@ -1009,12 +1015,12 @@ fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v6: N = N::new(0.5, 0.0);
     let v7: W = N::tan_kept(v3);
     let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
+    let v9: N = v6 * N::narrow(v8);
+    let v10: W = v5.widen() + v9.widen();
     let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v12: W = v0 * v1.widen() * v4 * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v14: W = v0 * v13.widen() * v4 * v11;
     let v15: W = N::cos_kept(v3);
     let v16: W = v15.square();
     let v17: W = v5.widen() + v16;
@@ -1028,8 +1034,74 @@ fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v25: N = N::narrow(v24) / N::narrow(v19);
     [v21.to_f64(), v25.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = N::sqrt_kept(v10);
+    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = W::new(-2.221441469079183, -7.261369656130425e-17);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22 * v4 * v23 * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v19);
+    [v21.to_f64(), v25.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = v3.sin();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: W = v20 / v19;
+    let v22: W = W::new(-2.221441469079183, -7.261369656130425e-17);
+    let v23: N = v13 - v1;
+    let v24: W = v22 * v4 * v23.widen() * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v19);
+    [v21.to_f64(), v25.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -1069,7 +1141,7 @@ fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 17 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1103,7 +1175,7 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 ///
 /// Runs its stable form in `f64`, with the 17 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 ///
 /// # Panics
 ///
@@ -1132,7 +1204,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1156,11 +1228,17 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.625 {
         return euler_maruyama_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.6875 {
         return euler_maruyama_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_score_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_maruyama_step_score_coefficients_in_cell4::<N, W>(t, t_next);
     }
     let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
@@ -1208,45 +1286,45 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: W = N::sin_kept(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::tan_of(v3);
     let v8: N = v7.square();
     let v9: N = v6 * v8;
     let v10: W = v5.widen() + v9.widen();
-    let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
+    let v11: W = N::sqrt_kept(v10);
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * N::narrow(v11);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
     let v15: W = N::cos_kept(v3);
     let v16: W = v15.square();
     let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v12 - v14.widen() + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v20: N = N::narrow(v12) - N::narrow(v14) + N::narrow(v19);
+    let v21: N = v20 / N::narrow(v19);
     let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
     let v23: W = v13.widen() - v1.widen();
-    let v24: W = v22.widen() * v4.widen() * v23 * v11;
+    let v24: W = v22.widen() * v4 * v23 * v11;
     let v25: W = v24 / v19;
     let v26: N = N::narrow(v23).abs();
     let v27: W = v26.widen().sqrt();
-    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v29: W = v15.powi(3);
     let v30: W = v15 + v29;
-    let v31: N = v28 * v4;
-    let v32: N = v31 / N::narrow(v30);
-    let v33: W = v32.widen().sqrt();
-    let v34: W = v27 * v33;
+    let v31: W = v28 * v4;
+    let v32: N = N::narrow(v31) / N::narrow(v30);
+    let v33: N = v32.sqrt();
+    let v34: W = v27 * v33.widen();
     [v21.to_f64(), v25.to_f64(), v34.to_f64()]
 }
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
@@ -1255,12 +1333,12 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v6: N = N::new(0.5, 0.0);
     let v7: W = N::tan_kept(v3);
     let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
+    let v9: N = v6 * N::narrow(v8);
+    let v10: W = v5.widen() + v9.widen();
     let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v12: W = v0 * v1.widen() * v4 * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v14: W = v0 * v13.widen() * v4 * v11;
     let v15: W = N::cos_kept(v3);
     let v16: W = v15.square();
     let v17: W = v5.widen() + v16;
@@ -1273,18 +1351,102 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v24: W = v22.widen() * v4 * v23 * v11;
     let v25: N = N::narrow(v24) / N::narrow(v19);
     let v26: N = N::narrow(v23).abs();
-    let v27: W = v26.widen().sqrt();
+    let v27: N = v26.sqrt();
     let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v29: W = v15.powi(3);
     let v30: W = v15 + v29;
     let v31: W = v28.widen() * v4;
     let v32: N = N::narrow(v31) / N::narrow(v30);
     let v33: N = v32.sqrt();
+    let v34: N = v27 * v33;
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = N::sqrt_kept(v10);
+    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = W::new(-4.442882938158366, -1.452273931226085e-16);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22 * v4 * v23 * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v19);
+    let v26: N = N::narrow(v23).abs();
+    let v27: W = v26.widen().sqrt();
+    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: W = v15.powi(3);
+    let v30: W = v15 + v29;
+    let v31: W = v28 * v4;
+    let v32: N = N::narrow(v31) / N::narrow(v30);
+    let v33: N = v32.sqrt();
     let v34: W = v27 * v33.widen();
     [v21.to_f64(), v25.to_f64(), v34.to_f64()]
 }
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = v3.sin();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: W = v20 / v19;
+    let v22: W = W::new(-4.442882938158366, -1.452273931226085e-16);
+    let v23: N = v13 - v1;
+    let v24: W = v22 * v4 * v23.widen() * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v19);
+    let v26: N = v23.abs();
+    let v27: N = v26.sqrt();
+    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: W = v15.powi(3);
+    let v30: W = v15 + v29;
+    let v31: W = v28 * v4;
+    let v32: N = N::narrow(v31) / N::narrow(v30);
+    let v33: N = v32.sqrt();
+    let v34: N = v27 * v33;
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+}
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+fn euler_maruyama_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -1333,7 +1495,7 @@ fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1394,7 +1556,7 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 ///
 /// # Panics
 ///
@@ -2018,7 +2180,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 21 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2042,11 +2204,17 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.625 {
         return euler_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.6875 {
         return euler_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_step_eps_coefficients_in_cell4::<N, W>(t, t_next);
     }
     let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
@@ -2148,7 +2316,7 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v44: N = N::narrow(v43) / N::narrow(v42);
     [v21.to_f64(), v44.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2200,8 +2368,114 @@ fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v44: N = N::narrow(v43) / N::narrow(v42);
     [v21.to_f64(), v44.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: W = v15.widen().square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v13.widen() - v1.widen();
+    let v23: W = v2 * v15.widen();
+    let v24: N = v15.powi(3);
+    let v25: N = N::narrow(v2) * v24;
+    let v26: N = v15.powi(5);
+    let v27: N = N::narrow(v2) * v26;
+    let v28: N = v15.powi(7);
+    let v29: N = N::narrow(v2) * v28;
+    let v30: W = v2 * v15.widen() * v17;
+    let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v32: N = v31 * v24 * N::narrow(v17);
+    let v33: N = N::narrow(v2) * v26 * N::narrow(v17);
+    let v34: W = v0 * v19 * v11;
+    let v35: W = v0 * v16 * v19 * v11;
+    let v36: W = v23 + v25.widen() - v27.widen() - v29.widen() + v30 + v32.widen()
+        + v33.widen() + v34 - v35;
+    let v37: W = v19 * v11;
+    let v38: N = N::new(2.0, 0.0);
+    let v39: W = v38.widen() * v16 * v19 * v11;
+    let v40: N = v15.powi(4);
+    let v41: N = v40 * N::narrow(v19) * N::narrow(v11);
+    let v42: W = v37 + v39 + v41.widen();
+    let v43: W = v22 * v11 * v36;
+    let v44: N = N::narrow(v43) / N::narrow(v42);
+    [v21.to_f64(), v44.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = v3.sin();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: W = v20 / v19;
+    let v22: W = v13.widen() - v1.widen();
+    let v23: W = v2 * v15;
+    let v24: W = v15.powi(3);
+    let v25: N = N::narrow(v2) * N::narrow(v24);
+    let v26: W = v15.powi(5);
+    let v27: N = N::narrow(v2) * N::narrow(v26);
+    let v28: W = v15.powi(7);
+    let v29: N = N::narrow(v2) * N::narrow(v28);
+    let v30: W = v2 * v15 * v17;
+    let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v32: W = v31.widen() * v24 * v17;
+    let v33: N = N::narrow(v2) * N::narrow(v26) * N::narrow(v17);
+    let v34: W = v0 * v19 * v11;
+    let v35: W = v0 * v16 * v19 * v11;
+    let v36: W = v23 + v25.widen() - v27.widen() - v29.widen() + v30 + v32 + v33.widen()
+        + v34 - v35;
+    let v37: W = v19 * v11;
+    let v38: N = N::new(2.0, 0.0);
+    let v39: W = v38.widen() * v16 * v19 * v11;
+    let v40: W = v15.powi(4);
+    let v41: N = N::narrow(v40) * N::narrow(v19) * N::narrow(v11);
+    let v42: N = N::narrow(v37) + N::narrow(v39) + v41;
+    let v43: W = v22 * v11 * v36;
+    let v44: N = N::narrow(v43) / v42;
+    [v21.to_f64(), v44.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -2261,7 +2535,7 @@ fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 21 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2303,7 +2577,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 ///
 /// Runs its stable form in `f64`, with the 21 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 ///
 /// # Panics
 ///
@@ -2332,7 +2606,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 24 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2356,11 +2630,17 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.625 {
         return euler_maruyama_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.6875 {
         return euler_maruyama_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_maruyama_step_eps_coefficients_in_cell4::<N, W>(t, t_next);
     }
     let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
@@ -2426,8 +2706,8 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2.widen() * v1.widen();
     let v4: W = N::sin_kept(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
@@ -2456,8 +2736,8 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v29: W = v15.powi(7);
     let v30: W = v23 * v29;
     let v31: W = v23 * v15 * v17;
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32.widen() * v25 * v17;
+    let v32: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: W = v32 * v25 * v17;
     let v34: W = v23 * v27 * v17;
     let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
     let v36: W = v35.widen() * v19 * v11.widen();
@@ -2476,11 +2756,11 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v49: W = v15 + v25;
     let v50: W = v23 * v4;
     let v51: N = N::narrow(v50) / N::narrow(v49);
-    let v52: N = v51.sqrt();
-    let v53: W = v48 * v52.widen();
+    let v52: W = v51.widen().sqrt();
+    let v53: W = v48 * v52;
     [v21.to_f64(), v46.to_f64(), v53.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2537,12 +2817,136 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v49: N = v15 + N::narrow(v25);
     let v50: W = v23 * v4;
     let v51: N = N::narrow(v50) / v49;
+    let v52: N = v51.sqrt();
+    let v53: N = v48 * v52;
+    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: W = v15.widen().square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v13.widen() - v1.widen();
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v23 * v15.widen();
+    let v25: N = v15.powi(3);
+    let v26: N = N::narrow(v23) * v25;
+    let v27: N = v15.powi(5);
+    let v28: N = N::narrow(v23) * v27;
+    let v29: N = v15.powi(7);
+    let v30: N = N::narrow(v23) * v29;
+    let v31: W = v23 * v15.widen() * v17;
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: W = v32.widen() * v25.widen() * v17;
+    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
+    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35.widen() * v19 * v11;
+    let v37: W = v35.widen() * v16 * v19 * v11;
+    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33 + v34.widen()
+        + v36 - v37;
+    let v39: W = v19 * v11;
+    let v40: N = N::new(2.0, 0.0);
+    let v41: W = v40.widen() * v16 * v19 * v11;
+    let v42: N = v15.powi(4);
+    let v43: N = v42 * N::narrow(v19) * N::narrow(v11);
+    let v44: W = v39 + v41 + v43.widen();
+    let v45: W = v22 * v11 * v38;
+    let v46: N = N::narrow(v45) / N::narrow(v44);
+    let v47: N = N::narrow(v22).abs();
+    let v48: W = v47.widen().sqrt();
+    let v49: N = v15 + v25;
+    let v50: W = v23 * v4;
+    let v51: N = N::narrow(v50) / v49;
     let v52: W = v51.widen().sqrt();
-    let v53: W = v48.widen() * v52;
+    let v53: W = v48 * v52;
+    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = v3.sin();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: W = v20 / v19;
+    let v22: W = v13.widen() - v1.widen();
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v23 * v15;
+    let v25: W = v15.powi(3);
+    let v26: N = N::narrow(v23) * N::narrow(v25);
+    let v27: W = v15.powi(5);
+    let v28: N = N::narrow(v23) * N::narrow(v27);
+    let v29: W = v15.powi(7);
+    let v30: N = N::narrow(v23) * N::narrow(v29);
+    let v31: W = v23 * v15 * v17;
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: W = v32.widen() * v25 * v17;
+    let v34: N = N::narrow(v23) * N::narrow(v27) * N::narrow(v17);
+    let v35: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35 * v19 * v11;
+    let v37: W = v35 * v16 * v19 * v11;
+    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33 + v34.widen()
+        + v36 - v37;
+    let v39: W = v19 * v11;
+    let v40: N = N::new(2.0, 0.0);
+    let v41: W = v40.widen() * v16 * v19 * v11;
+    let v42: W = v15.powi(4);
+    let v43: N = N::narrow(v42) * N::narrow(v19) * N::narrow(v11);
+    let v44: N = N::narrow(v39) + N::narrow(v41) + v43;
+    let v45: W = v22 * v11 * v38;
+    let v46: N = N::narrow(v45) / v44;
+    let v47: N = N::narrow(v22).abs();
+    let v48: N = v47.sqrt();
+    let v49: W = v15 + v25;
+    let v50: W = v23 * v4;
+    let v51: N = N::narrow(v50) / N::narrow(v49);
+    let v52: N = v51.sqrt();
+    let v53: N = v48 * v52;
     [v21.to_f64(), v46.to_f64(), v53.to_f64()]
 }
 /// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+fn euler_maruyama_step_eps_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -2611,7 +3015,7 @@ fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 24 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2666,7 +3070,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 24 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
 ///
 /// # Panics
 ///
@@ -3712,13 +4116,13 @@ fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v43: N = N::narrow(v15) * N::narrow(v25);
     let v44: N = v42 / v43;
     let v45: N = v41.abs();
-    let v46: N = v45.sqrt();
+    let v46: W = v45.widen().sqrt();
     let v47: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v48: W = v5 + v9;
     let v49: W = v47.widen() * v15;
     let v50: N = N::narrow(v49) / N::narrow(v48);
     let v51: N = v50.sqrt();
-    let v52: N = v46 * v51;
+    let v52: W = v46 * v51.widen();
     [v39.to_f64(), v44.to_f64(), v52.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
@@ -4844,9 +5248,9 @@ fn euler_maruyama_step_u_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v28: N = v27.sqrt();
     let v29: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v30: N = N::narrow(v15).powi(3);
-    let v31: N = N::narrow(v15) + v30;
+    let v31: W = v15 + v30.widen();
     let v32: W = v29 * v5;
-    let v33: N = N::narrow(v32) / v31;
+    let v33: N = N::narrow(v32) / N::narrow(v31);
     let v34: N = v33.sqrt();
     let v35: N = v28 * v34;
     [v21.to_f64(), v25.to_f64(), v35.to_f64()]
@@ -5073,7 +5477,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -5204,8 +5608,8 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v32: W = v22.powi(5);
     let v33: W = v10 * v32;
     let v34: N = N::new(2.0, 0.0);
-    let v35: N = v34 * N::narrow(v32);
-    let v36: W = v33 + v35.widen();
+    let v35: W = v34.widen() * v32;
+    let v36: W = v33 + v35;
     let v37: W = v3.square();
     let v38: W = v21 * v18;
     let v39: W = v37 / v38;
@@ -5231,7 +5635,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -5244,7 +5648,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5264,7 +5668,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -5395,8 +5799,8 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v32: W = v22.powi(5);
     let v33: W = v10 * v32;
     let v34: N = N::new(2.0, 0.0);
-    let v35: N = v34 * N::narrow(v32);
-    let v36: W = v33 + v35.widen();
+    let v35: W = v34.widen() * v32;
+    let v36: W = v33 + v35;
     let v37: W = v3.square();
     let v38: W = v21 * v18;
     let v39: W = v37 / v38;
@@ -5422,7 +5826,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -5435,7 +5839,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5769,9 +6173,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 33 of its 54 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -5791,9 +6195,6 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     }
     if t == 1.0 && t_next == 0.0 {
         return [f64::NEG_INFINITY, -4.442882938158366, f64::INFINITY];
-    }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
     if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
@@ -5821,22 +6222,22 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
+    let v5: W = v4.sin();
     let v6: N = N::new(1.0, 0.0);
     let v7: N = N::new(0.5, 0.0);
     let v8: W = v4.tan();
     let v9: W = v8.square();
-    let v10: N = v7 * N::narrow(v9);
-    let v11: N = v6 + v10;
-    let v12: W = v11.widen().sqrt();
-    let v13: N = N::narrow(v0) * v1 * v5 * N::narrow(v12);
-    let v14: W = v0 * v3.widen() * v5.widen() * v12;
+    let v10: W = v7.widen() * v9;
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: W = v0 * v1.widen() * v5 * v12;
+    let v14: W = v0 * v3.widen() * v5 * v12;
     let v15: N = N::cos_of(v4);
     let v16: N = v15.square();
     let v17: W = v6.widen() + v16.widen();
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v13.widen() - v14 + v19;
+    let v20: W = v13 - v14 + v19;
     let v21: N = N::narrow(v20) / N::narrow(v19);
     let v22: N = v1 - v3;
     let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
@@ -5865,12 +6266,12 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v45: N = v22 * N::narrow(v38);
     let v46: N = v45 / v44;
     let v47: N = v22.abs();
-    let v48: W = v47.widen().sqrt();
+    let v48: N = v47.sqrt();
     let v49: N = v15 + v25;
-    let v50: N = v23 * v5;
-    let v51: N = v50 / v49;
+    let v50: W = v23.widen() * v5;
+    let v51: N = N::narrow(v50) / v49;
     let v52: N = v51.sqrt();
-    let v53: W = v48 * v52.widen();
+    let v53: N = v48 * v52;
     [v21.to_f64(), v46.to_f64(), v53.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -6013,15 +6414,15 @@ fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v10: W = v7.widen() * v9;
     let v11: W = v6.widen() + v10;
     let v12: W = v11.sqrt();
-    let v13: N = N::narrow(v0) * v1 * N::narrow(v5) * N::narrow(v12);
+    let v13: W = v0 * v1.widen() * v5 * v12;
     let v14: W = v0 * v3.widen() * v5 * v12;
     let v15: W = v4.cos();
     let v16: W = v15.square();
     let v17: W = v6.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v13.widen() - v14 + v19;
-    let v21: W = v20 / v19;
+    let v20: W = v13 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
     let v22: W = v1.widen() - v3.widen();
     let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v24: W = v23.widen() * v15;
@@ -6086,7 +6487,7 @@ fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v21: N = N::narrow(v20) / N::narrow(v19);
     let v22: N = v1 - v3;
     let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: W = v23 * v15;
+    let v24: N = N::narrow(v23) * N::narrow(v15);
     let v25: N = N::narrow(v15).powi(3);
     let v26: N = N::narrow(v23) * v25;
     let v27: N = N::narrow(v15).powi(5);
@@ -6095,26 +6496,26 @@ fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v30: N = N::narrow(v23) * v29;
     let v31: W = v23 * v15 * v17;
     let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32.widen() * v25.widen() * v17;
+    let v33: N = v32 * v25 * N::narrow(v17);
     let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
     let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
     let v36: W = v35.widen() * v19 * v12;
     let v37: W = v35.widen() * v16 * v19 * v12;
-    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33 + v34.widen()
-        + v36 - v37;
+    let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31
+        + v33.widen() + v34.widen() + v36 - v37;
     let v39: W = v19 * v12;
     let v40: N = N::new(2.0, 0.0);
     let v41: W = v40.widen() * v16 * v19 * v12;
     let v42: N = N::narrow(v15).powi(4);
     let v43: N = v42 * N::narrow(v19) * N::narrow(v12);
-    let v44: N = N::narrow(v39) + N::narrow(v41) + v43;
+    let v44: W = v39 + v41 + v43.widen();
     let v45: N = v22 * N::narrow(v38);
-    let v46: N = v45 / v44;
+    let v46: N = v45 / N::narrow(v44);
     let v47: N = v22.abs();
     let v48: N = v47.sqrt();
-    let v49: N = N::narrow(v15) + v25;
+    let v49: W = v15 + v25.widen();
     let v50: W = v23 * v5;
-    let v51: N = N::narrow(v50) / v49;
+    let v51: N = N::narrow(v50) / N::narrow(v49);
     let v52: N = v51.sqrt();
     let v53: N = v48 * v52;
     [v21.to_f64(), v46.to_f64(), v53.to_f64()]
@@ -6161,17 +6562,17 @@ fn euler_maruyama_step_v_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     let v34: N = N::narrow(v23) * N::narrow(v27) * N::narrow(v17);
     let v35: W = W::new(4.442882938158366, 1.452273931226085e-16);
     let v36: W = v35 * v19 * v12;
-    let v37: W = v35 * v16 * v19 * v12;
+    let v37: N = N::narrow(v35) * N::narrow(v16) * N::narrow(v19) * N::narrow(v12);
     let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33 + v34.widen()
-        + v36 - v37;
+        + v36 - v37.widen();
     let v39: W = v19 * v12;
     let v40: N = N::new(2.0, 0.0);
     let v41: W = v40.widen() * v16 * v19 * v12;
     let v42: W = v15.powi(4);
     let v43: N = N::narrow(v42) * N::narrow(v19) * N::narrow(v12);
-    let v44: N = N::narrow(v39) + N::narrow(v41) + v43;
+    let v44: W = v39 + v41 + v43.widen();
     let v45: N = v22 * N::narrow(v38);
-    let v46: N = v45 / v44;
+    let v46: N = v45 / N::narrow(v44);
     let v47: N = v22.abs();
     let v48: W = v47.widen().sqrt();
     let v49: W = v15 + v25;
@@ -6191,54 +6592,54 @@ fn euler_maruyama_step_v_coefficients_in_cell5<N: Narrow<W>, W: Real>(
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
+    let v5: W = v4.sin();
     let v6: N = N::new(1.0, 0.0);
     let v7: N = N::new(0.5, 0.0);
-    let v8: W = N::tan_kept(v4);
+    let v8: W = v4.tan();
     let v9: W = v8.square();
     let v10: W = v7.widen() * v9;
     let v11: W = v6.widen() + v10;
     let v12: W = v11.sqrt();
-    let v13: N = N::narrow(v0) * v1 * v5 * N::narrow(v12);
-    let v14: W = v0 * v3.widen() * v5.widen() * v12;
-    let v15: N = N::cos_of(v4);
-    let v16: W = v15.widen().square();
+    let v13: W = v0 * v1.widen() * v5 * v12;
+    let v14: W = v0 * v3.widen() * v5 * v12;
+    let v15: W = v4.cos();
+    let v16: W = v15.square();
     let v17: W = v6.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v13.widen() - v14 + v19;
-    let v21: W = v20 / v19;
+    let v20: W = v13 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
     let v22: N = v1 - v3;
-    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: W = v23 * v15.widen();
-    let v25: N = v15.powi(3);
-    let v26: N = N::narrow(v23) * v25;
-    let v27: N = v15.powi(5);
-    let v28: N = N::narrow(v23) * v27;
-    let v29: N = v15.powi(7);
-    let v30: N = N::narrow(v23) * v29;
-    let v31: W = v23 * v15.widen() * v17;
+    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: N = v23 * N::narrow(v15);
+    let v25: N = N::narrow(v15).powi(3);
+    let v26: N = v23 * v25;
+    let v27: N = N::narrow(v15).powi(5);
+    let v28: N = v23 * v27;
+    let v29: N = N::narrow(v15).powi(7);
+    let v30: N = v23 * v29;
+    let v31: W = v23.widen() * v15 * v17;
     let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32.widen() * v25.widen() * v17;
-    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
-    let v35: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35 * v19 * v12;
-    let v37: W = v35 * v16 * v19 * v12;
-    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33 + v34.widen()
-        + v36 - v37;
+    let v33: N = v32 * v25 * N::narrow(v17);
+    let v34: N = v23 * v27 * N::narrow(v17);
+    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35.widen() * v19 * v12;
+    let v37: W = v35.widen() * v16 * v19 * v12;
+    let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31
+        + v33.widen() + v34.widen() + v36 - v37;
     let v39: W = v19 * v12;
     let v40: N = N::new(2.0, 0.0);
     let v41: N = v40 * N::narrow(v16) * N::narrow(v19) * N::narrow(v12);
-    let v42: N = v15.powi(4);
+    let v42: N = N::narrow(v15).powi(4);
     let v43: N = v42 * N::narrow(v19) * N::narrow(v12);
     let v44: W = v39 + v41.widen() + v43.widen();
     let v45: N = v22 * N::narrow(v38);
     let v46: N = v45 / N::narrow(v44);
     let v47: N = v22.abs();
     let v48: N = v47.sqrt();
-    let v49: N = v15 + v25;
-    let v50: W = v23 * v5.widen();
-    let v51: N = N::narrow(v50) / v49;
+    let v49: N = N::narrow(v15) + v25;
+    let v50: N = v23 * N::narrow(v5);
+    let v51: N = v50 / v49;
     let v52: N = v51.sqrt();
     let v53: N = v48 * v52;
     [v21.to_f64(), v46.to_f64(), v53.to_f64()]
@@ -6248,41 +6649,41 @@ fn euler_maruyama_step_v_coefficients_in_cell6<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
+    let v5: W = N::sin_kept(v4);
     let v6: N = N::new(1.0, 0.0);
     let v7: N = N::new(0.5, 0.0);
-    let v8: N = N::tan_of(v4);
-    let v9: N = v8.square();
-    let v10: W = v7.widen() * v9.widen();
+    let v8: W = N::tan_kept(v4);
+    let v9: W = v8.square();
+    let v10: W = v7.widen() * v9;
     let v11: W = v6.widen() + v10;
     let v12: W = v11.sqrt();
-    let v13: N = N::narrow(v0) * v1 * v5 * N::narrow(v12);
-    let v14: W = v0 * v3.widen() * v5.widen() * v12;
+    let v13: W = v0.widen() * v1.widen() * v5 * v12;
+    let v14: W = v0.widen() * v3.widen() * v5 * v12;
     let v15: N = N::cos_of(v4);
     let v16: N = v15.square();
     let v17: W = v6.widen() + v16.widen();
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v13.widen() - v14 + v19;
+    let v20: W = v13 - v14 + v19;
     let v21: W = v20 / v19;
     let v22: N = v1 - v3;
-    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = v23 * v15;
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: N = N::narrow(v23) * v15;
     let v25: N = v15.powi(3);
-    let v26: N = v23 * v25;
+    let v26: N = N::narrow(v23) * v25;
     let v27: N = v15.powi(5);
-    let v28: N = v23 * v27;
+    let v28: N = N::narrow(v23) * v27;
     let v29: N = v15.powi(7);
-    let v30: N = v23 * v29;
-    let v31: N = v23 * v15 * N::narrow(v17);
+    let v30: N = N::narrow(v23) * v29;
+    let v31: N = N::narrow(v23) * v15 * N::narrow(v17);
     let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v33: N = v32 * v25 * N::narrow(v17);
-    let v34: N = v23 * v27 * N::narrow(v17);
+    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
     let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
     let v36: W = v35.widen() * v19 * v12;
     let v37: N = v35 * v16 * N::narrow(v19) * N::narrow(v12);
@@ -6297,464 +6698,12 @@ fn euler_maruyama_step_v_coefficients_in_cell6<N: Narrow<W>, W: Real>(
     let v45: W = v22.widen() * v38;
     let v46: N = N::narrow(v45) / N::narrow(v44);
     let v47: N = v22.abs();
-    let v48: N = v47.sqrt();
-    let v49: N = v15 + v25;
-    let v50: W = v23.widen() * v5.widen();
-    let v51: N = N::narrow(v50) / v49;
-    let v52: W = v51.widen().sqrt();
-    let v53: W = v48.widen() * v52;
-    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    if t < 0.03125 {
-        return euler_maruyama_step_v_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.0625 {
-        return euler_maruyama_step_v_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.125 {
-        return euler_maruyama_step_v_coefficients_upper_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.15625 {
-        return euler_maruyama_step_v_coefficients_upper_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.1875 {
-        return euler_maruyama_step_v_coefficients_upper_cell4::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_maruyama_step_v_coefficients_upper_cell5::<N, W>(t, t_next);
-    }
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::cos_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() / v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: N = N::sin_of(v3);
-    let v16: W = v15.widen().square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = v1.widen() - v13.widen();
-    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: W = v23 * v15.widen();
-    let v25: W = v15.widen().powi(3);
-    let v26: W = v23 * v25;
-    let v27: N = v15.powi(5);
-    let v28: N = N::narrow(v23) * v27;
-    let v29: N = v15.powi(7);
-    let v30: N = N::narrow(v23) * v29;
-    let v31: W = v23 * v15.widen() * v17;
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32.widen() * v25 * v17;
-    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
-    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v11;
-    let v37: W = v35.widen() * v16 * v19 * v11;
-    let v38: W = v24 + v26 - v28.widen() - v30.widen() + v31 + v33 + v34.widen() + v36
-        - v37;
-    let v39: W = v19 * v11;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: W = v40.widen() * v16 * v19 * v11;
-    let v42: W = v15.widen().powi(4);
-    let v43: W = v42 * v19 * v11;
-    let v44: W = v39 + v41 + v43;
-    let v45: W = v22 * v38;
-    let v46: N = N::narrow(v45) / N::narrow(v44);
-    let v47: N = N::narrow(v22).abs();
-    let v48: N = v47.sqrt();
-    let v49: N = v15 + N::narrow(v25);
-    let v50: W = v23 * v4;
-    let v51: N = N::narrow(v50) / v49;
-    let v52: W = v51.widen().sqrt();
-    let v53: W = v48.widen() * v52;
-    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = v3.cos();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = v3.tan();
-    let v8: W = v7.square();
-    let v9: W = v6.widen() / v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: N = N::sin_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v5.widen() + v16.widen();
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = v1 - v13;
-    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = v23 * v15;
-    let v25: N = v15.powi(3);
-    let v26: N = v23 * v25;
-    let v27: N = v15.powi(5);
-    let v28: N = v23 * v27;
-    let v29: N = v15.powi(7);
-    let v30: N = v23 * v29;
-    let v31: N = v23 * v15 * N::narrow(v17);
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: N = v32 * v25 * N::narrow(v17);
-    let v34: N = v23 * v27 * N::narrow(v17);
-    let v35: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35 * v19 * v11;
-    let v37: N = N::narrow(v35) * v16 * N::narrow(v19) * N::narrow(v11);
-    let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31.widen()
-        + v33.widen() + v34.widen() + v36 - v37.widen();
-    let v39: W = v19 * v11;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: N = v40 * v16 * N::narrow(v19) * N::narrow(v11);
-    let v42: N = v15.powi(4);
-    let v43: N = v42 * N::narrow(v19) * N::narrow(v11);
-    let v44: W = v39 + v41.widen() + v43.widen();
-    let v45: N = v22 * N::narrow(v38);
-    let v46: N = v45 / N::narrow(v44);
-    let v47: N = v22.abs();
-    let v48: N = v47.sqrt();
-    let v49: N = v15 + v25;
-    let v50: W = v23.widen() * v4;
-    let v51: N = N::narrow(v50) / v49;
-    let v52: N = v51.sqrt();
-    let v53: N = v48 * v52;
-    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: N = v6 / N::narrow(v8);
-    let v10: N = v5 + v9;
-    let v11: W = v10.widen().sqrt();
-    let v12: W = v0 * v1.widen() * v4.widen() * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4.widen() * v11;
-    let v15: N = N::sin_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v5.widen() + v16.widen();
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: N = v1 - v13;
-    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = v23 * v15;
-    let v25: N = v15.powi(3);
-    let v26: N = v23 * v25;
-    let v27: N = v15.powi(5);
-    let v28: N = v23 * v27;
-    let v29: N = v15.powi(7);
-    let v30: N = v23 * v29;
-    let v31: N = v23 * v15 * N::narrow(v17);
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: N = v32 * v25 * N::narrow(v17);
-    let v34: N = v23 * v27 * N::narrow(v17);
-    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v11;
-    let v37: N = v35 * v16 * N::narrow(v19) * N::narrow(v11);
-    let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31.widen()
-        + v33.widen() + v34.widen() + v36 - v37.widen();
-    let v39: W = v19 * v11;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: N = v40 * v16 * N::narrow(v19) * N::narrow(v11);
-    let v42: N = v15.powi(4);
-    let v43: N = v42 * N::narrow(v19) * N::narrow(v11);
-    let v44: W = v39 + v41.widen() + v43.widen();
-    let v45: W = v22.widen() * v38;
-    let v46: N = N::narrow(v45) / N::narrow(v44);
-    let v47: N = v22.abs();
-    let v48: N = v47.sqrt();
-    let v49: N = v15 + v25;
-    let v50: N = v23 * v4;
-    let v51: N = v50 / v49;
-    let v52: N = v51.sqrt();
-    let v53: N = v48 * v52;
-    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::cos_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() / v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: N = N::sin_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v5.widen() + v16.widen();
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: N = v1 - v13;
-    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = N::narrow(v23) * v15;
-    let v25: N = v15.powi(3);
-    let v26: N = N::narrow(v23) * v25;
-    let v27: N = v15.powi(5);
-    let v28: N = N::narrow(v23) * v27;
-    let v29: N = v15.powi(7);
-    let v30: N = N::narrow(v23) * v29;
-    let v31: N = N::narrow(v23) * v15 * N::narrow(v17);
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: N = v32 * v25 * N::narrow(v17);
-    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
-    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v11;
-    let v37: N = v35 * v16 * N::narrow(v19) * N::narrow(v11);
-    let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31.widen()
-        + v33.widen() + v34.widen() + v36 - v37.widen();
-    let v39: W = v19 * v11;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: N = v40 * v16 * N::narrow(v19) * N::narrow(v11);
-    let v42: N = v15.powi(4);
-    let v43: N = v42 * N::narrow(v19) * N::narrow(v11);
-    let v44: W = v39 + v41.widen() + v43.widen();
-    let v45: W = v22.widen() * v38;
-    let v46: N = N::narrow(v45) / N::narrow(v44);
-    let v47: N = v22.abs();
     let v48: W = v47.widen().sqrt();
     let v49: N = v15 + v25;
-    let v50: W = v23 * v4;
+    let v50: W = v23 * v5;
     let v51: N = N::narrow(v50) / v49;
     let v52: N = v51.sqrt();
     let v53: W = v48 * v52.widen();
-    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::cos_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() / v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: W = N::sin_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: N = v1 - v13;
-    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: W = v23.widen() * v15;
-    let v25: W = v15.powi(3);
-    let v26: N = v23 * N::narrow(v25);
-    let v27: W = v15.powi(5);
-    let v28: N = v23 * N::narrow(v27);
-    let v29: W = v15.powi(7);
-    let v30: N = v23 * N::narrow(v29);
-    let v31: W = v23.widen() * v15 * v17;
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: N = v32 * N::narrow(v25) * N::narrow(v17);
-    let v34: N = v23 * N::narrow(v27) * N::narrow(v17);
-    let v35: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35 * v19 * v11;
-    let v37: N = N::narrow(v35) * N::narrow(v16) * N::narrow(v19) * N::narrow(v11);
-    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33.widen()
-        + v34.widen() + v36 - v37.widen();
-    let v39: W = v19 * v11;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: N = v40 * N::narrow(v16) * N::narrow(v19) * N::narrow(v11);
-    let v42: W = v15.powi(4);
-    let v43: N = N::narrow(v42) * N::narrow(v19) * N::narrow(v11);
-    let v44: W = v39 + v41.widen() + v43.widen();
-    let v45: N = v22 * N::narrow(v38);
-    let v46: N = v45 / N::narrow(v44);
-    let v47: N = v22.abs();
-    let v48: N = v47.sqrt();
-    let v49: W = v15 + v25;
-    let v50: W = v23.widen() * v4;
-    let v51: N = N::narrow(v50) / N::narrow(v49);
-    let v52: N = v51.sqrt();
-    let v53: N = v48 * v52;
-    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = v3.cos();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = v3.tan();
-    let v8: W = v7.square();
-    let v9: W = v6.widen() / v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: W = v3.sin();
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = v1 - v13;
-    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: W = v23 * v15;
-    let v25: N = N::narrow(v15).powi(3);
-    let v26: N = N::narrow(v23) * v25;
-    let v27: N = N::narrow(v15).powi(5);
-    let v28: N = N::narrow(v23) * v27;
-    let v29: N = N::narrow(v15).powi(7);
-    let v30: N = N::narrow(v23) * v29;
-    let v31: W = v23 * v15 * v17;
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: N = v32 * v25 * N::narrow(v17);
-    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
-    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v11;
-    let v37: W = v35.widen() * v16 * v19 * v11;
-    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33.widen()
-        + v34.widen() + v36 - v37;
-    let v39: W = v19 * v11;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: W = v40.widen() * v16 * v19 * v11;
-    let v42: N = N::narrow(v15).powi(4);
-    let v43: N = v42 * N::narrow(v19) * N::narrow(v11);
-    let v44: N = N::narrow(v39) + N::narrow(v41) + v43;
-    let v45: N = v22 * N::narrow(v38);
-    let v46: N = v45 / v44;
-    let v47: N = v22.abs();
-    let v48: N = v47.sqrt();
-    let v49: N = N::narrow(v15) + v25;
-    let v50: N = N::narrow(v23) * N::narrow(v4);
-    let v51: N = v50 / v49;
-    let v52: N = v51.sqrt();
-    let v53: N = v48 * v52;
-    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = v3.cos();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = v3.tan();
-    let v8: W = v7.square();
-    let v9: W = v6.widen() / v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: N = N::sin_of(v3);
-    let v16: W = v15.widen().square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: N = v1 - v13;
-    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: W = v23.widen() * v15.widen();
-    let v25: N = v15.powi(3);
-    let v26: N = v23 * v25;
-    let v27: N = v15.powi(5);
-    let v28: N = v23 * v27;
-    let v29: N = v15.powi(7);
-    let v30: N = v23 * v29;
-    let v31: W = v23.widen() * v15.widen() * v17;
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: N = v32 * v25 * N::narrow(v17);
-    let v34: N = v23 * v27 * N::narrow(v17);
-    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v11;
-    let v37: W = v35.widen() * v16 * v19 * v11;
-    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33.widen()
-        + v34.widen() + v36 - v37;
-    let v39: W = v19 * v11;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: W = v40.widen() * v16 * v19 * v11;
-    let v42: N = v15.powi(4);
-    let v43: N = v42 * N::narrow(v19) * N::narrow(v11);
-    let v44: W = v39 + v41 + v43.widen();
-    let v45: N = v22 * N::narrow(v38);
-    let v46: N = v45 / N::narrow(v44);
-    let v47: N = v22.abs();
-    let v48: N = v47.sqrt();
-    let v49: N = v15 + v25;
-    let v50: N = v23 * N::narrow(v4);
-    let v51: N = v50 / v49;
-    let v52: N = v51.sqrt();
-    let v53: N = v48 * v52;
     [v21.to_f64(), v46.to_f64(), v53.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -6763,9 +6712,9 @@ fn euler_maruyama_step_v_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 33 of its 54 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -6809,9 +6758,9 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 33 of its 54 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375).
 ///
 /// # Panics
 ///

@@ -742,7 +742,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 10 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5, 0.75, 0.875, 0.9375).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -765,14 +765,26 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v7: W = v3 - v5;
         return [v6.to_f64(), v7.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.25 {
+    if t < 0.0625 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.3125 {
+    if t < 0.125 {
         return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.25 {
+        return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_step_score_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_score_coefficients_in_cell4::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_step_score_coefficients_in_cell5::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_step_score_coefficients_in_cell6::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
@@ -787,7 +799,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: N = v0 + v9;
     [v10.to_f64(), v9.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -805,8 +817,44 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v10: N = v0 + v9;
     [v10.to_f64(), v9.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = W::new(0.05, -2.7755575615628915e-18);
+    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v6: W = v5 * v2.widen();
+    let v7: W = -v4;
+    let v8: W = v7 - v6;
+    let v9: W = v3 * v8;
+    let v10: W = v0.widen() + v9;
+    [v10.to_f64(), v9.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = N::new(9.95, 7.105427357601002e-16);
+    let v6: N = v5 * v2;
+    let v7: N = -v4;
+    let v8: N = v7 - v6;
+    let v9: N = v3 * v8;
+    let v10: N = v0 + v9;
+    [v10.to_f64(), v9.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -823,22 +871,59 @@ fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v10: N = v0 + N::narrow(v9);
     [v10.to_f64(), v9.to_f64()]
 }
-/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3.widen() - v4.widen();
-    let v6: N = N::from_f64(t_next);
-    let v7: W = v2.widen() - v6.widen();
-    let v8: W = v5 * v7;
-    let v9: W = v0.widen() + v8;
-    [v9.to_f64(), v8.to_f64()]
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = W::new(0.05, -2.7755575615628915e-18);
+    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v6: W = v5 * v2.widen();
+    let v7: W = -v4;
+    let v8: W = v7 - v6;
+    let v9: W = v3 * v8;
+    let v10: W = v0.widen() + v9;
+    [v10.to_f64(), v9.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell5<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = N::new(9.95, 7.105427357601002e-16);
+    let v6: N = v5 * v2;
+    let v7: N = -v4;
+    let v8: N = v7 - v6;
+    let v9: N = v3 * v8;
+    let v10: N = v0 + v9;
+    [v10.to_f64(), v9.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell6<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = W::new(0.05, -2.7755575615628915e-18);
+    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v6: W = v5 * v2.widen();
+    let v7: W = -v4;
+    let v8: W = v7 - v6;
+    let v9: W = v3 * v8;
+    let v10: W = v0.widen() + v9;
+    [v10.to_f64(), v9.to_f64()]
 }
 /// `euler_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -848,7 +933,7 @@ fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 10 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5, 0.75, 0.875, 0.9375).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -863,7 +948,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 10 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5, 0.75, 0.875, 0.9375).
 ///
 /// # Panics
 ///
@@ -883,9 +968,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 20 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -916,12 +1001,130 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v15: W = v11 * v14;
         return [v6.to_f64(), v10.to_f64(), v15.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_score_coefficients_upper::<
-            N,
-            W,
-        >(1.0 - t, 1.0 - t_next);
+    if t < 0.0625 {
+        return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
+    if t < 0.125 {
+        return euler_maruyama_step_score_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.25 {
+        return euler_maruyama_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_maruyama_step_score_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = W::new(0.05, -2.7755575615628915e-18);
+    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v6: W = v5 * v2.widen();
+    let v7: W = -v4;
+    let v8: W = v7 - v6;
+    let v9: W = v3 * v8;
+    let v10: W = v0.widen() + v9;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: N = v11 * N::narrow(v3) * N::narrow(v8);
+    let v13: N = N::narrow(v3).abs();
+    let v14: N = v13.sqrt();
+    let v15: N = N::new(0.1, -5.551115123125783e-18);
+    let v16: N = N::new(19.9, 1.4210854715202005e-15);
+    let v17: N = v16 * v2;
+    let v18: N = v15 + v17;
+    let v19: N = v18.sqrt();
+    let v20: N = v14 * v19;
+    [v10.to_f64(), v12.to_f64(), v20.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = N::new(9.95, 7.105427357601002e-16);
+    let v6: N = v5 * v2;
+    let v7: N = -v4;
+    let v8: N = v7 - v6;
+    let v9: N = v3 * v8;
+    let v10: N = v0 + v9;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: W = v11.widen() * v3.widen() * v8.widen();
+    let v13: N = v3.abs();
+    let v14: N = v13.sqrt();
+    let v15: N = N::new(0.1, -5.551115123125783e-18);
+    let v16: N = N::new(19.9, 1.4210854715202005e-15);
+    let v17: N = v16 * v2;
+    let v18: N = v15 + v17;
+    let v19: N = v18.sqrt();
+    let v20: N = v14 * v19;
+    [v10.to_f64(), v12.to_f64(), v20.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = W::new(0.05, -2.7755575615628915e-18);
+    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v6: W = v5 * v2.widen();
+    let v7: W = -v4;
+    let v8: W = v7 - v6;
+    let v9: W = v3 * v8;
+    let v10: W = v0.widen() + v9;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: N = v11 * N::narrow(v3) * N::narrow(v8);
+    let v13: N = N::narrow(v3).abs();
+    let v14: N = v13.sqrt();
+    let v15: N = N::new(0.1, -5.551115123125783e-18);
+    let v16: N = N::new(19.9, 1.4210854715202005e-15);
+    let v17: N = v16 * v2;
+    let v18: N = v15 + v17;
+    let v19: N = v18.sqrt();
+    let v20: N = v14 * v19;
+    [v10.to_f64(), v12.to_f64(), v20.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = N::new(9.95, 7.105427357601002e-16);
+    let v6: N = v5 * v2;
+    let v7: N = -v4;
+    let v8: N = v7 - v6;
+    let v9: N = v3 * v8;
+    let v10: N = v0 + v9;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: N = v11 * v3 * v8;
+    let v13: N = v3.abs();
+    let v14: N = v13.sqrt();
+    let v15: N = N::new(0.1, -5.551115123125783e-18);
+    let v16: N = N::new(19.9, 1.4210854715202005e-15);
+    let v17: N = v16 * v2;
+    let v18: N = v15 + v17;
+    let v19: N = v18.sqrt();
+    let v20: N = v14 * v19;
+    [v10.to_f64(), v12.to_f64(), v20.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -934,7 +1137,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v9: W = v3.widen() * v8;
     let v10: N = v0 + N::narrow(v9);
     let v11: N = N::new(2.0, 0.0);
-    let v12: W = v11.widen() * v3.widen() * v8;
+    let v12: N = v11 * v3 * N::narrow(v8);
     let v13: N = v3.abs();
     let v14: N = v13.sqrt();
     let v15: N = N::new(0.1, -5.551115123125783e-18);
@@ -945,42 +1148,15 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v20: N = v14 * v19;
     [v10.to_f64(), v12.to_f64(), v20.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(9.95, 7.105427357601002e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3.widen() - v4.widen();
-    let v6: N = N::from_f64(t_next);
-    let v7: W = v2.widen() - v6.widen();
-    let v8: W = v5 * v7;
-    let v9: W = v0.widen() + v8;
-    let v10: N = N::new(2.0, 0.0);
-    let v11: W = v10.widen() * v5 * v7;
-    let v12: N = N::narrow(v7).abs();
-    let v13: N = v12.sqrt();
-    let v14: N = N::new(20.0, 0.0);
-    let v15: N = N::new(19.9, 1.4210854715202005e-15);
-    let v16: N = v15 * v2;
-    let v17: N = v14 - v16;
-    let v18: N = v17.sqrt();
-    let v19: N = v13 * v18;
-    [v9.to_f64(), v11.to_f64(), v19.to_f64()]
-}
 /// `euler_maruyama_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 20 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5).
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -999,9 +1175,9 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 20 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5).
 ///
 /// # Panics
 ///
@@ -1626,7 +1802,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 5 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 36 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 36 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -1714,22 +1890,22 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(0.05, -2.7755575615628915e-18);
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v5 * v2.widen();
-    let v7: N = -v4;
-    let v8: W = v7.widen() - v6;
+    let v7: W = -v4;
+    let v8: W = v7 - v6;
     let v9: W = v3 * v8;
-    let v10: N = v0 + N::narrow(v9);
+    let v10: W = v0.widen() + v9;
     let v11: N = N::new(0.15, 5.551115123125783e-18);
     let v12: N = v11 * v2;
-    let v13: N = N::new(14.925, -7.105427357601002e-16);
+    let v13: W = W::new(14.925, -7.105427357601002e-16);
     let v14: N = v2.square();
-    let v15: N = v13 * v14;
+    let v15: W = v13 * v14.widen();
     let v16: N = -v12;
-    let v17: N = v16 - v15;
-    let v18: N = v17.exp();
-    let v19: W = v4.widen() + v6;
+    let v17: W = v16.widen() - v15;
+    let v18: W = N::exp_kept(v17);
+    let v19: W = v4 + v6;
     let v20: N = N::new(0.1, -5.551115123125783e-18);
     let v21: N = v20 * v2;
     let v22: W = v5 * v14.widen();
@@ -1737,17 +1913,17 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v24: W = v23.widen() - v22;
     let v25: W = N::exp_m1_kept(v24);
     let v26: W = -v25;
-    let v27: W = N::sqrt_kept(v26);
-    let v28: W = v18.widen() * v19;
+    let v27: W = v26.sqrt();
+    let v28: W = v18 * v19;
     let v29: W = v28 / v27;
-    let v30: N = v4 * v2;
+    let v30: N = N::narrow(v4) * v2;
     let v31: N = N::new(4.975, 3.552713678800501e-16);
     let v32: N = v31 * v14;
     let v33: N = -v30;
     let v34: N = v33 - v32;
     let v35: N = v34.exp();
-    let v36: W = v35.widen() * v27 * v8;
-    let v37: W = v29 - v36;
+    let v36: N = v35 * N::narrow(v27) * N::narrow(v8);
+    let v37: W = v29 - v36.widen();
     let v38: W = v3 * v37;
     let v39: N = N::narrow(v38) / v35;
     [v10.to_f64(), v39.to_f64()]
@@ -1758,11 +1934,11 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v1: W = W::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1 * v2.widen();
     let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3.widen() - v4.widen();
+    let v5: W = v3 - v4.widen();
     let v6: N = N::from_f64(t_next);
     let v7: W = v2.widen() - v6.widen();
     let v8: W = v5 * v7;
@@ -1774,9 +1950,9 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v14: N = v12 - v13;
     let v15: N = v10 * v14;
     let v16: N = v15.exp();
-    let v17: N = v4 - v3;
+    let v17: N = v4 - N::narrow(v3);
     let v18: N = N::new(10.05, -7.105427357601002e-16);
-    let v19: N = v3 - v18;
+    let v19: N = N::narrow(v3) - v18;
     let v20: N = v10 * v19;
     let v21: N = v20.exp_m1();
     let v22: N = -v21;
@@ -1803,7 +1979,7 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 5 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 36 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 36 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -1843,7 +2019,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 ///
 /// Runs its stable form in `f64`, with the 5 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 36 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 36 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1870,9 +2046,9 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 45 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 45 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -1914,13 +2090,13 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(0.05, -2.7755575615628915e-18);
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v5 * v2.widen();
-    let v7: N = -v4;
-    let v8: W = v7.widen() - v6;
+    let v7: W = -v4;
+    let v8: W = v7 - v6;
     let v9: W = v3 * v8;
-    let v10: N = v0 + N::narrow(v9);
+    let v10: W = v0.widen() + v9;
     let v11: N = N::new(2.0, 0.0);
     let v12: N = N::new(0.15, 5.551115123125783e-18);
     let v13: N = v12 * v2;
@@ -1930,7 +2106,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v17: N = -v13;
     let v18: N = v17 - v16;
     let v19: N = v18.exp();
-    let v20: W = v4.widen() + v6;
+    let v20: W = v4 + v6;
     let v21: N = N::new(0.1, -5.551115123125783e-18);
     let v22: N = v21 * v2;
     let v23: W = v5 * v15.widen();
@@ -1941,7 +2117,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v28: W = N::sqrt_kept(v27);
     let v29: W = v11.widen() * v19.widen() * v20;
     let v30: W = v29 / v28;
-    let v31: N = v4 * v2;
+    let v31: N = N::narrow(v4) * v2;
     let v32: N = N::new(4.975, 3.552713678800501e-16);
     let v33: N = v32 * v15;
     let v34: N = -v31;
@@ -1966,11 +2142,11 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v1: W = W::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1 * v2.widen();
     let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3.widen() - v4.widen();
+    let v5: W = v3 - v4.widen();
     let v6: N = N::from_f64(t_next);
     let v7: W = v2.widen() - v6.widen();
     let v8: W = v5 * v7;
@@ -1983,9 +2159,9 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v15: N = v13 - v14;
     let v16: N = v11 * v15;
     let v17: N = v16.exp();
-    let v18: N = v4 - v3;
+    let v18: N = v4 - N::narrow(v3);
     let v19: N = N::new(10.05, -7.105427357601002e-16);
-    let v20: N = v3 - v19;
+    let v20: N = N::narrow(v3) - v19;
     let v21: N = v11 * v20;
     let v22: N = v21.exp_m1();
     let v23: N = -v22;
@@ -2018,9 +2194,9 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 45 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 45 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2073,9 +2249,9 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 45 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 45 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3416,13 +3592,13 @@ fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     let v28: N = -v25;
     let v29: W = v28.widen() - v27;
     let v30: W = N::exp_kept(v29);
-    let v31: W = v1.widen() - v2.widen();
+    let v31: N = v1 - v2;
     let v32: W = v4 * v2.widen();
     let v33: N = -v16;
-    let v34: N = v33 - N::narrow(v32);
-    let v35: W = v24.widen() * v30 * v31 * v34.widen();
+    let v34: W = v33.widen() - v32;
+    let v35: W = v24.widen() * v30 * v31.widen() * v34;
     let v36: N = N::narrow(v35) / v11;
-    let v37: N = N::narrow(v31).abs();
+    let v37: N = v31.abs();
     let v38: N = v37.sqrt();
     let v39: N = v13 * v2;
     let v40: N = v0 + v39;
@@ -3442,8 +3618,8 @@ fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
     let v4: W = W::new(9.95, 7.105427357601002e-16);
     let v5: W = v2.widen().square();
     let v6: W = v4 * v5;
-    let v7: N = -N::narrow(v3);
-    let v8: W = v7.widen() - v6;
+    let v7: W = -v3;
+    let v8: W = v7 - v6;
     let v9: W = v8.exp();
     let v10: W = v0 * v1.widen() * v9;
     let v11: W = v8.exp_m1();
@@ -3451,28 +3627,28 @@ fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
     let v13: W = W::new(19.9, 1.4210854715202005e-15);
     let v14: W = v13 * v5 * v9;
     let v15: W = v13 * v2.widen() * v1.widen() * v9;
-    let v16: N = N::new(0.05, -2.7755575615628915e-18);
-    let v17: W = v16.widen() * v2.widen() * v11;
+    let v16: W = W::new(0.05, -2.7755575615628915e-18);
+    let v17: W = v16 * v2.widen() * v11;
     let v18: W = v4 * v5 * v11;
-    let v19: W = v16.widen() * v1.widen() * v11;
+    let v19: W = v16 * v1.widen() * v11;
     let v20: W = v4 * v2.widen() * v1.widen() * v11;
     let v21: W = v10 - v11 - v12 - v14 + v15 + v17 + v18 - v19 - v20;
     let v22: N = N::narrow(v21) / N::narrow(v11);
     let v23: N = -v22;
     let v24: N = N::new(-2.0, 0.0);
-    let v25: N = v16 * v2;
+    let v25: N = N::narrow(v16) * v2;
     let v26: W = W::new(4.975, 3.552713678800501e-16);
     let v27: W = v26 * v5;
     let v28: N = -v25;
     let v29: W = v28.widen() - v27;
     let v30: W = N::exp_kept(v29);
-    let v31: N = v1 - v2;
+    let v31: W = v1.widen() - v2.widen();
     let v32: N = N::narrow(v4) * v2;
-    let v33: N = -v16;
+    let v33: N = -N::narrow(v16);
     let v34: N = v33 - v32;
-    let v35: W = v24.widen() * v30 * v31.widen() * v34.widen();
+    let v35: W = v24.widen() * v30 * v31 * v34.widen();
     let v36: N = N::narrow(v35) / N::narrow(v11);
-    let v37: N = v31.abs();
+    let v37: N = N::narrow(v31).abs();
     let v38: N = v37.sqrt();
     let v39: N = N::narrow(v13) * v2;
     let v40: N = N::narrow(v0) + v39;
@@ -4154,7 +4330,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4189,11 +4365,11 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(0.05, -2.7755575615628915e-18);
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v5 * v2.widen();
-    let v7: N = -v4;
-    let v8: W = v7.widen() - v6;
+    let v7: W = -v4;
+    let v8: W = v7 - v6;
     let v9: W = v3 * v8;
     let v10: W = v0.widen() - v9;
     let v11: N = N::new(2.0, 0.0);
@@ -4216,7 +4392,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -4229,7 +4405,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5061,7 +5237,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -5103,8 +5279,8 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = W::new(0.05, -2.7755575615628915e-18);
     let v5: W = W::new(9.95, 7.105427357601002e-16);
     let v6: W = v5 * v2.widen();
-    let v7: N = -N::narrow(v4);
-    let v8: W = v7.widen() - v6;
+    let v7: W = -v4;
+    let v8: W = v7 - v6;
     let v9: W = v3 * v8;
     let v10: W = v0.widen() - v9;
     let v11: N = N::new(2.0, 0.0);
@@ -5151,7 +5327,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -5197,7 +5373,7 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5231,7 +5407,7 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5341,21 +5517,21 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v13: N = N::new(0.1, -5.551115123125783e-18);
     let v14: N = v13 * v1;
     let v15: W = W::new(9.95, 7.105427357601002e-16);
-    let v16: N = N::narrow(v15) * N::narrow(v4);
+    let v16: W = v15 * v4;
     let v17: N = -v14;
-    let v18: N = v17 - v16;
-    let v19: N = v18.exp_m1();
-    let v20: N = -v19;
-    let v21: W = v20.widen().sqrt();
+    let v18: W = v17.widen() - v16;
+    let v19: W = N::exp_m1_kept(v18);
+    let v20: W = -v19;
+    let v21: W = v20.sqrt();
     let v22: N = v13 * v6;
     let v23: W = v15 * v8;
     let v24: N = -v22;
     let v25: W = v24.widen() - v23;
     let v26: W = N::exp_m1_kept(v25);
     let v27: W = -v26;
-    let v28: W = v27.sqrt();
-    let v29: N = N::narrow(v21) * N::narrow(v28);
-    let v30: N = v12 + v29;
+    let v28: W = N::sqrt_kept(v27);
+    let v29: W = v21 * v28;
+    let v30: N = v12 + N::narrow(v29);
     let v31: W = N::exp_kept(v25);
     let v32: W = v15 * v1.widen();
     let v33: W = v15 * v6.widen();
@@ -5382,7 +5558,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -5395,7 +5571,7 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5415,7 +5591,7 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right) + x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5525,21 +5701,21 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v13: N = N::new(0.1, -5.551115123125783e-18);
     let v14: N = v13 * v1;
     let v15: W = W::new(9.95, 7.105427357601002e-16);
-    let v16: N = N::narrow(v15) * N::narrow(v4);
+    let v16: W = v15 * v4;
     let v17: N = -v14;
-    let v18: N = v17 - v16;
-    let v19: N = v18.exp_m1();
-    let v20: N = -v19;
-    let v21: W = v20.widen().sqrt();
+    let v18: W = v17.widen() - v16;
+    let v19: W = N::exp_m1_kept(v18);
+    let v20: W = -v19;
+    let v21: W = v20.sqrt();
     let v22: N = v13 * v6;
     let v23: W = v15 * v8;
     let v24: N = -v22;
     let v25: W = v24.widen() - v23;
     let v26: W = N::exp_m1_kept(v25);
     let v27: W = -v26;
-    let v28: W = v27.sqrt();
-    let v29: N = N::narrow(v21) * N::narrow(v28);
-    let v30: N = v12 + v29;
+    let v28: W = N::sqrt_kept(v27);
+    let v29: W = v21 * v28;
+    let v30: N = v12 + N::narrow(v29);
     let v31: W = N::exp_kept(v25);
     let v32: W = v15 * v1.widen();
     let v33: W = v15 * v6.widen();
@@ -5566,7 +5742,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right) + x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -5579,7 +5755,7 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right) + x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -354,14 +354,60 @@ fn committed_modules_agree_with_the_reference() {
             for (fname, f) in &fields {
                 check_field(fname, f(x, m, t), &[("x", x), ("eps", m), ("t", t)]);
             }
-            // A step from t to 3t/4, and the final step to 0 (none from the data end).
-            for tn in [0.75 * t, 0.0] {
-                if t == 0.0 {
+            // A step from t to 3t/4, the final step to 0 (none from the data end), and an
+            // inversion step towards the noise, from t to 4t/3.
+            for tn in [0.75 * t, 0.0, t / 0.75] {
+                if t == 0.0 || tn > 1.0 {
                     continue;
                 }
                 for (fname, f) in &steps {
                     let env = [("x", x), ("eps", m), ("t", t), ("t_next", tn)];
                     check_field(fname, f(x, m, t, tn), &env);
+                }
+            }
+        }
+    }
+}
+
+/// Steps in both directions, towards the data (`t_next = 3t/4`) and inversion steps
+/// towards the noise (`t_next = 4t/3`), keep each coefficient within the budget of 4 ulps
+/// at times `emit` does not check its budget at (a Weyl sequence), where the inversion
+/// steps' coefficients cross zero too (gaussian_alpha_bar's Euler x coefficient `1 - 12 t
+/// (t_next - t)` vanishes at t = 1/2, and was 42 ulps off at t = 0.4985). A step's
+/// coefficients are its values at unit inputs, `x` at `(1, 0)` and the model's at
+/// `(0, 1)`; the reference is the step's formula at those inputs, certified at 256 bits.
+#[test]
+fn steps_both_ways_keep_each_coefficient_within_the_budget() {
+    use diffsym::process::fields::Param;
+    let ts: Vec<f64> = (1..=40)
+        .map(|k| (k as f64 * 0.618_033_988_749_894_8).fract())
+        .chain([0.4985, 0.7485])
+        .collect();
+    for (name, steps, _) in committed_steps() {
+        let (mut pool, p, _) = bundled(name);
+        for (fname, step) in steps {
+            let (field_name, param) = fname.rsplit_once('_').expect("a parameterised step");
+            let param = Param::ALL
+                .into_iter()
+                .find(|q| q.name() == param)
+                .expect("a parameterisation");
+            let field = p.field(field_name, param).expect("derived step").expr;
+            for &t in &ts {
+                for tn in [t * 0.75, t / 0.75].into_iter().filter(|&tn| tn <= 1.0) {
+                    for (x, m) in [(1.0, 0.0), (0.0, 1.0)] {
+                        let env = [("x", x), (param.name(), m), ("t", t), ("t_next", tn)];
+                        let Some(want) = reference(&mut pool, field, &env) else {
+                            continue;
+                        };
+                        if !want.is_normal() {
+                            continue;
+                        }
+                        let err = check::ulps(step(x, m, t, tn), want);
+                        assert!(
+                            err <= 4.0,
+                            "{name}::{fname}({x}, {m}, {t}, {tn}): {err} ulps"
+                        );
+                    }
                 }
             }
         }
