@@ -666,7 +666,7 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -690,17 +690,8 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.625 {
-        return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
     if t < 0.6875 {
-        return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_step_score_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_step_score_coefficients_in_cell4::<N, W>(t, t_next);
+        return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -721,19 +712,19 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::tan_kept(v3);
     let v5: N = N::from_f64(t_next);
     let v6: N = v5 - v2;
-    let v7: N = v1 * v4 * v6;
-    let v8: N = v0 - v7;
+    let v7: W = v1 * v4 * v6.widen();
+    let v8: N = v0 - N::narrow(v7);
     let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v10: W = v9.widen() * v4.widen() * v6.widen();
+    let v10: W = v9.widen() * v4 * v6.widen();
     [v8.to_f64(), v10.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -751,60 +742,6 @@ fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v10: W = v9.widen() * v4 * v6;
     [v8.to_f64(), v10.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::tan_kept(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: W = v1 * v4 * v6.widen();
-    let v8: N = v0 - N::narrow(v7);
-    let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v10: W = v9.widen() * v4 * v6.widen();
-    [v8.to_f64(), v10.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = v3.tan();
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4 * v6;
-    let v8: W = v0.widen() - v7;
-    let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v10: W = v9.widen() * v4 * v6;
-    [v8.to_f64(), v10.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::tan_kept(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: W = v1 * v4 * v6.widen();
-    let v8: N = v0 - N::narrow(v7);
-    let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v10: W = v9.widen() * v4 * v6.widen();
-    [v8.to_f64(), v10.to_f64()]
-}
 /// `euler_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
@@ -813,7 +750,7 @@ fn euler_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -847,7 +784,7 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 ///
 /// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875).
 ///
 /// # Panics
 ///
@@ -876,7 +813,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -900,17 +837,8 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.625 {
-        return euler_maruyama_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
     if t < 0.6875 {
-        return euler_maruyama_step_score_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_score_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_maruyama_step_score_coefficients_in_cell4::<N, W>(t, t_next);
+        return euler_maruyama_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -937,17 +865,17 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: N = v1 * v4 * v6;
-    let v8: N = v0 - v7;
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4.widen() * v6;
+    let v8: N = v0 - N::narrow(v7);
     let v9: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v10: W = v9.widen() * v4.widen() * v6.widen();
-    let v11: N = v6.abs();
+    let v10: W = v9.widen() * v4.widen() * v6;
+    let v11: N = N::narrow(v6).abs();
     let v12: N = v11.sqrt();
     let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v14: N = v13 * v4;
@@ -955,7 +883,7 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v16: N = v12 * v15;
     [v8.to_f64(), v10.to_f64(), v16.to_f64()]
 }
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -979,78 +907,6 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v16: N = v12 * v15;
     [v8.to_f64(), v10.to_f64(), v16.to_f64()]
 }
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: W = v1 * v4.widen() * v6.widen();
-    let v8: N = v0 - N::narrow(v7);
-    let v9: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v10: W = v9.widen() * v4.widen() * v6.widen();
-    let v11: N = v6.abs();
-    let v12: N = v11.sqrt();
-    let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v14: N = v13 * v4;
-    let v15: N = v14.sqrt();
-    let v16: N = v12 * v15;
-    [v8.to_f64(), v10.to_f64(), v16.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = v3.tan();
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4 * v6;
-    let v8: W = v0.widen() - v7;
-    let v9: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v10: W = v9.widen() * v4 * v6;
-    let v11: N = N::narrow(v6).abs();
-    let v12: N = v11.sqrt();
-    let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v14: N = v13 * N::narrow(v4);
-    let v15: N = v14.sqrt();
-    let v16: N = v12 * v15;
-    [v8.to_f64(), v10.to_f64(), v16.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: W = v1 * v4.widen() * v6.widen();
-    let v8: N = v0 - N::narrow(v7);
-    let v9: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v10: W = v9.widen() * v4.widen() * v6.widen();
-    let v11: N = v6.abs();
-    let v12: N = v11.sqrt();
-    let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v14: N = v13 * v4;
-    let v15: N = v14.sqrt();
-    let v16: N = v12 * v15;
-    [v8.to_f64(), v10.to_f64(), v16.to_f64()]
-}
 /// `euler_maruyama_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
@@ -1059,7 +915,7 @@ fn euler_maruyama_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1120,7 +976,7 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875).
 ///
 /// # Panics
 ///
@@ -1160,7 +1016,7 @@ pub fn euler_maruyama_step_score_slice(
 ///
 /// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1262,11 +1118,11 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::sin_of(v2);
+    let v3: W = N::sin_kept(v2);
     let v4: N = N::from_f64(t);
     let v5: W = v0.widen() * v4.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: N = v3 / v6;
+    let v6: W = N::sin_kept(v5);
+    let v7: W = v3 / v6;
     let v8: W = v2 - v5;
     let v9: W = N::sin_kept(v8);
     let v10: W = N::tan_kept(v5);
@@ -1281,7 +1137,7 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1315,7 +1171,7 @@ fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4]
 ///
 /// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1344,7 +1200,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1446,11 +1302,11 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::sin_of(v2);
+    let v3: W = N::sin_kept(v2);
     let v4: N = N::from_f64(t);
     let v5: W = v0.widen() * v4.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: N = v3 / v6;
+    let v6: W = N::sin_kept(v5);
+    let v7: W = v3 / v6;
     let v8: W = v2 - v5;
     let v9: W = N::sin_kept(v8);
     let v10: W = N::tan_kept(v5);
@@ -1465,7 +1321,7 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1499,7 +1355,7 @@ fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4]
 ///
 /// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1792,7 +1648,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1816,17 +1672,11 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.6875 {
         return euler_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.6875 {
-        return euler_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     if t < 0.75 {
-        return euler_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_step_eps_coefficients_in_cell4::<N, W>(t, t_next);
+        return euler_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1854,26 +1704,26 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::tan_kept(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: N = v1 * v4 * N::narrow(v6);
-    let v8: N = v0 - v7;
-    let v9: N = v3.sin();
+    let v7: W = v1 * v4 * v6;
+    let v8: N = v0 - N::narrow(v7);
+    let v9: N = N::sin_of(v3);
     let v10: N = v9.square();
-    let v11: W = v1.widen() * v10.widen();
-    let v12: N = v3.cos();
+    let v11: W = v1 * v10.widen();
+    let v12: N = N::cos_of(v3);
     let v13: N = v12.square();
-    let v14: W = v1.widen() * v13.widen();
+    let v14: W = v1 * v13.widen();
     let v15: W = v11 + v14;
     let v16: W = v6 * v15;
     let v17: N = N::narrow(v16) / v12;
     [v8.to_f64(), v17.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1887,31 +1737,6 @@ fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v6: W = v5.widen() - v2.widen();
     let v7: W = v1 * v4 * v6;
     let v8: W = v0.widen() - v7;
-    let v9: N = N::sin_of(v3);
-    let v10: N = v9.square();
-    let v11: W = v1 * v10.widen();
-    let v12: N = N::cos_of(v3);
-    let v13: N = v12.square();
-    let v14: W = v1 * v13.widen();
-    let v15: W = v11 + v14;
-    let v16: W = v6 * v15;
-    let v17: N = N::narrow(v16) / v12;
-    [v8.to_f64(), v17.to_f64()]
-}
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::tan_kept(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4 * v6;
-    let v8: N = v0 - N::narrow(v7);
     let v9: W = N::sin_kept(v3);
     let v10: W = v9.square();
     let v11: W = v1 * v10;
@@ -1924,7 +1749,7 @@ fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     [v8.to_f64(), v17.to_f64()]
 }
 /// [`euler_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -1948,31 +1773,6 @@ fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v17: N = N::narrow(v16) / v12;
     [v8.to_f64(), v17.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::tan_kept(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4 * v6;
-    let v8: N = v0 - N::narrow(v7);
-    let v9: W = N::sin_kept(v3);
-    let v10: W = v9.square();
-    let v11: W = v1 * v10;
-    let v12: N = N::cos_of(v3);
-    let v13: N = v12.square();
-    let v14: N = N::narrow(v1) * v13;
-    let v15: W = v11 + v14.widen();
-    let v16: W = v6 * v15;
-    let v17: N = N::narrow(v16) / v12;
-    [v8.to_f64(), v17.to_f64()]
-}
 /// `euler_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
@@ -1981,7 +1781,7 @@ fn euler_step_eps_coefficients_in_cell4<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2023,7 +1823,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 ///
 /// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
 ///
 /// # Panics
 ///
@@ -2052,7 +1852,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2084,9 +1884,6 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     }
     if t < 0.75 {
         return euler_maruyama_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_maruyama_step_eps_coefficients_in_cell4::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -2123,11 +1920,11 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v4: W = N::tan_kept(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: N = v1 * v4 * N::narrow(v6);
-    let v8: N = v0 - v7;
+    let v7: W = v1.widen() * v4 * v6;
+    let v8: N = v0 - N::narrow(v7);
     let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v10: N = N::sin_of(v3);
     let v11: N = v10.square();
@@ -2140,8 +1937,8 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v18: N = N::narrow(v17) / v13;
     let v19: N = N::narrow(v6).abs();
     let v20: N = v19.sqrt();
-    let v21: N = N::narrow(v9) * v4;
-    let v22: N = v21.sqrt();
+    let v21: W = v9 * v4;
+    let v22: N = N::sqrt_of(v21);
     let v23: N = v20 * v22;
     [v8.to_f64(), v18.to_f64(), v23.to_f64()]
 }
@@ -2185,11 +1982,11 @@ fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v4: W = N::tan_kept(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4.widen() * v6;
-    let v8: N = v0 - N::narrow(v7);
+    let v7: W = v1 * v4 * v6;
+    let v8: W = v0.widen() - v7;
     let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v10: W = N::sin_kept(v3);
     let v11: W = v10.square();
@@ -2202,8 +1999,8 @@ fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v18: N = N::narrow(v17) / v13;
     let v19: N = N::narrow(v6).abs();
     let v20: N = v19.sqrt();
-    let v21: N = N::narrow(v9) * v4;
-    let v22: N = v21.sqrt();
+    let v21: W = v9 * v4;
+    let v22: N = N::sqrt_of(v21);
     let v23: N = v20 * v22;
     [v8.to_f64(), v18.to_f64(), v23.to_f64()]
 }
@@ -2238,37 +2035,6 @@ fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v23: N = v20 * v22;
     [v8.to_f64(), v18.to_f64(), v23.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4.widen() * v6;
-    let v8: N = v0 - N::narrow(v7);
-    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = N::sin_kept(v3);
-    let v11: W = v10.square();
-    let v12: W = v9 * v11;
-    let v13: N = N::cos_of(v3);
-    let v14: N = v13.square();
-    let v15: N = N::narrow(v9) * v14;
-    let v16: W = v12 + v15.widen();
-    let v17: W = v6 * v16;
-    let v18: N = N::narrow(v17) / v13;
-    let v19: N = N::narrow(v6).abs();
-    let v20: N = v19.sqrt();
-    let v21: N = N::narrow(v9) * v4;
-    let v22: N = v21.sqrt();
-    let v23: N = v20 * v22;
-    [v8.to_f64(), v18.to_f64(), v23.to_f64()]
-}
 /// `euler_maruyama_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
@@ -2277,7 +2043,7 @@ fn euler_maruyama_step_eps_coefficients_in_cell4<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2332,7 +2098,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
 /// # Panics
 ///
@@ -2372,7 +2138,7 @@ pub fn euler_maruyama_step_eps_slice(
 ///
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.1875, 0.3125, 0.40625).
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2398,14 +2164,11 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return ddim_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.5 {
+    if t < 0.625 {
         return ddim_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.625 {
-        return ddim_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
-    }
     if t < 0.6875 {
-        return ddim_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
+        return ddim_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
@@ -2420,26 +2183,8 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: N = v9 / v6;
     [v7.to_f64(), v10.to_f64()]
 }
-/// [`ddim_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::cos_of(v2);
-    let v4: N = N::from_f64(t);
-    let v5: W = v0.widen() * v4.widen();
-    let v6: N = N::cos_of(v5);
-    let v7: N = v3 / v6;
-    let v8: W = v2 - v5;
-    let v9: N = N::sin_of(v8);
-    let v10: N = v9 / v6;
-    [v7.to_f64(), v10.to_f64()]
-}
 /// [`ddim_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+fn ddim_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -2457,7 +2202,7 @@ fn ddim_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     [v7.to_f64(), v10.to_f64()]
 }
 /// [`ddim_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+fn ddim_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -2479,6 +2224,15 @@ fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t < 0.1875 {
+        return ddim_step_eps_coefficients_upper_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.3125 {
+        return ddim_step_eps_coefficients_upper_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.40625 {
+        return ddim_step_eps_coefficients_upper_cell2::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
@@ -2488,8 +2242,65 @@ fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v6: N = N::sin_of(v5);
     let v7: N = v3 / v6;
     let v8: W = v2 - v5;
+    let v9: N = N::sin_of(v8);
+    let v10: N = v9 / v6;
+    let v11: N = -v10;
+    [v7.to_f64(), v11.to_f64()]
+}
+/// [`ddim_step_eps_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = N::sin_kept(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: W = v3 / v6.widen();
+    let v8: W = v2 - v5;
+    let v9: N = N::sin_of(v8);
+    let v10: N = v9 / v6;
+    let v11: N = -v10;
+    [v7.to_f64(), v11.to_f64()]
+}
+/// [`ddim_step_eps_coefficients_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_eps_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: N = N::sin_of(v8);
+    let v10: N = v9 / v6;
+    let v11: N = -v10;
+    [v7.to_f64(), v11.to_f64()]
+}
+/// [`ddim_step_eps_coefficients_upper`] where `t` is below 0.40625, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_eps_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = N::sin_kept(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = N::sin_kept(v5);
+    let v7: W = v3 / v6;
+    let v8: W = v2 - v5;
     let v9: W = N::sin_kept(v8);
-    let v10: W = v9 / v6.widen();
+    let v10: W = v9 / v6;
     let v11: N = -N::narrow(v10);
     [v7.to_f64(), v11.to_f64()]
 }
@@ -2501,7 +2312,7 @@ fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.1875, 0.3125, 0.40625).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2536,7 +2347,7 @@ fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.1875, 0.3125, 0.40625).
 ///
 /// # Panics
 ///
@@ -2565,7 +2376,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.1875, 0.3125, 0.40625).
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2591,14 +2402,11 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return dpm1_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.5 {
+    if t < 0.625 {
         return dpm1_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.625 {
-        return dpm1_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
-    }
     if t < 0.6875 {
-        return dpm1_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
+        return dpm1_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
@@ -2613,26 +2421,8 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: N = v9 / v6;
     [v7.to_f64(), v10.to_f64()]
 }
-/// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::cos_of(v2);
-    let v4: N = N::from_f64(t);
-    let v5: W = v0.widen() * v4.widen();
-    let v6: N = N::cos_of(v5);
-    let v7: N = v3 / v6;
-    let v8: W = v2 - v5;
-    let v9: N = N::sin_of(v8);
-    let v10: N = v9 / v6;
-    [v7.to_f64(), v10.to_f64()]
-}
 /// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+fn dpm1_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -2650,7 +2440,7 @@ fn dpm1_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     [v7.to_f64(), v10.to_f64()]
 }
 /// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+fn dpm1_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -2672,6 +2462,15 @@ fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t < 0.1875 {
+        return dpm1_step_eps_coefficients_upper_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.3125 {
+        return dpm1_step_eps_coefficients_upper_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.40625 {
+        return dpm1_step_eps_coefficients_upper_cell2::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
@@ -2681,8 +2480,65 @@ fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v6: N = N::sin_of(v5);
     let v7: N = v3 / v6;
     let v8: W = v2 - v5;
+    let v9: N = N::sin_of(v8);
+    let v10: N = v9 / v6;
+    let v11: N = -v10;
+    [v7.to_f64(), v11.to_f64()]
+}
+/// [`dpm1_step_eps_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = N::sin_kept(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: W = v3 / v6.widen();
+    let v8: W = v2 - v5;
+    let v9: N = N::sin_of(v8);
+    let v10: N = v9 / v6;
+    let v11: N = -v10;
+    [v7.to_f64(), v11.to_f64()]
+}
+/// [`dpm1_step_eps_coefficients_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_eps_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: N = N::sin_of(v8);
+    let v10: N = v9 / v6;
+    let v11: N = -v10;
+    [v7.to_f64(), v11.to_f64()]
+}
+/// [`dpm1_step_eps_coefficients_upper`] where `t` is below 0.40625, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_eps_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = N::sin_kept(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = N::sin_kept(v5);
+    let v7: W = v3 / v6;
+    let v8: W = v2 - v5;
     let v9: W = N::sin_kept(v8);
-    let v10: W = v9 / v6.widen();
+    let v10: W = v9 / v6;
     let v11: N = -N::narrow(v10);
     [v7.to_f64(), v11.to_f64()]
 }
@@ -2694,7 +2550,7 @@ fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.1875, 0.3125, 0.40625).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2729,7 +2585,7 @@ fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.1875, 0.3125, 0.40625).
 ///
 /// # Panics
 ///
@@ -3178,9 +3034,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3255,27 +3109,6 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v39: W = v34 * v38;
         return [v26.to_f64(), v32.to_f64(), v39.to_f64()];
     }
-    if t < 0.5 {
-        return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return euler_maruyama_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.8125 {
-        return euler_maruyama_step_x0_coefficients_in_cell4::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_maruyama_step_x0_coefficients_in_cell5::<N, W>(t, t_next);
-    }
-    if t < 0.9375 {
-        return euler_maruyama_step_x0_coefficients_in_cell6::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -3287,9 +3120,9 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: W = v4 * v7;
     let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v10: W = v5.cos();
-    let v11: N = N::narrow(v10).square();
-    let v12: N = N::narrow(v9) * v11;
-    let v13: W = v8 + v12.widen();
+    let v11: W = v10.square();
+    let v12: W = v9 * v11;
+    let v13: W = v8 + v12;
     let v14: W = v3 * v13;
     let v15: W = v6 * v10;
     let v16: W = v14 / v15;
@@ -3305,253 +3138,13 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v26: W = v22 * v25;
     [v17.to_f64(), v20.to_f64(), v26.to_f64()]
 }
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: W = v5.sin();
-    let v7: W = v6.square();
-    let v8: W = v4 * v7;
-    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = v5.cos();
-    let v11: W = v10.square();
-    let v12: W = v9 * v11;
-    let v13: W = v8 + v12;
-    let v14: W = v3 * v13;
-    let v15: W = v6 * v10;
-    let v16: W = v14 / v15;
-    let v17: W = v0.widen() + v16;
-    let v18: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v19: N = v18 * N::narrow(v3);
-    let v20: N = v19 / N::narrow(v6);
-    let v21: N = N::narrow(v3).abs();
-    let v22: N = v21.sqrt();
-    let v23: N = N::tan_of(v5);
-    let v24: N = N::narrow(v9) * v23;
-    let v25: N = v24.sqrt();
-    let v26: N = v22 * v25;
-    [v17.to_f64(), v20.to_f64(), v26.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: W = v6.widen().square();
-    let v8: W = v4 * v7;
-    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = N::cos_kept(v5);
-    let v11: W = v10.square();
-    let v12: W = v9 * v11;
-    let v13: W = v8 + v12;
-    let v14: W = v3 * v13;
-    let v15: W = v6.widen() * v10;
-    let v16: W = v14 / v15;
-    let v17: W = v0.widen() + v16;
-    let v18: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v19: N = v18 * N::narrow(v3);
-    let v20: N = v19 / v6;
-    let v21: N = N::narrow(v3).abs();
-    let v22: N = v21.sqrt();
-    let v23: N = N::tan_of(v5);
-    let v24: N = N::narrow(v9) * v23;
-    let v25: N = v24.sqrt();
-    let v26: N = v22 * v25;
-    [v17.to_f64(), v20.to_f64(), v26.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4.widen() * v2.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: W = v6.widen().square();
-    let v8: W = v4.widen() * v7;
-    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = N::cos_kept(v5);
-    let v11: W = v10.square();
-    let v12: W = v9.widen() * v11;
-    let v13: W = v8 + v12;
-    let v14: W = v3 * v13;
-    let v15: W = v6.widen() * v10;
-    let v16: W = v14 / v15;
-    let v17: W = v0.widen() + v16;
-    let v18: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v19: N = v18 * N::narrow(v3);
-    let v20: N = v19 / v6;
-    let v21: N = N::narrow(v3).abs();
-    let v22: N = v21.sqrt();
-    let v23: N = N::tan_of(v5);
-    let v24: N = v9 * v23;
-    let v25: N = v24.sqrt();
-    let v26: N = v22 * v25;
-    [v17.to_f64(), v20.to_f64(), v26.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: W = v5.sin();
-    let v7: W = v6.square();
-    let v8: W = v4 * v7;
-    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = v5.cos();
-    let v11: W = v10.square();
-    let v12: W = v9.widen() * v11;
-    let v13: W = v8 + v12;
-    let v14: W = v3 * v13;
-    let v15: W = v6 * v10;
-    let v16: W = v14 / v15;
-    let v17: W = v0.widen() + v16;
-    let v18: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v19: N = v18 * N::narrow(v3);
-    let v20: N = v19 / N::narrow(v6);
-    let v21: N = N::narrow(v3).abs();
-    let v22: N = v21.sqrt();
-    let v23: N = N::tan_of(v5);
-    let v24: N = v9 * v23;
-    let v25: N = v24.sqrt();
-    let v26: N = v22 * v25;
-    [v17.to_f64(), v20.to_f64(), v26.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: W = v5.sin();
-    let v7: W = v6.square();
-    let v8: W = v4 * v7;
-    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = v5.cos();
-    let v11: W = v10.square();
-    let v12: W = v9 * v11;
-    let v13: W = v8 + v12;
-    let v14: W = v3 * v13;
-    let v15: W = v6 * v10;
-    let v16: W = v14 / v15;
-    let v17: W = v0.widen() + v16;
-    let v18: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v19: N = v18 * N::narrow(v3);
-    let v20: N = v19 / N::narrow(v6);
-    let v21: N = N::narrow(v3).abs();
-    let v22: N = v21.sqrt();
-    let v23: N = N::tan_of(v5);
-    let v24: N = N::narrow(v9) * v23;
-    let v25: N = v24.sqrt();
-    let v26: N = v22 * v25;
-    [v17.to_f64(), v20.to_f64(), v26.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: W = N::sin_kept(v5);
-    let v7: W = v6.square();
-    let v8: W = v4 * v7;
-    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = N::cos_kept(v5);
-    let v11: W = v10.square();
-    let v12: W = v9 * v11;
-    let v13: W = v8 + v12;
-    let v14: W = v3 * v13;
-    let v15: W = v6 * v10;
-    let v16: W = v14 / v15;
-    let v17: W = v0.widen() + v16;
-    let v18: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v19: N = v18 * N::narrow(v3);
-    let v20: W = v19.widen() / v6;
-    let v21: N = N::narrow(v3).abs();
-    let v22: N = v21.sqrt();
-    let v23: N = N::tan_of(v5);
-    let v24: N = N::narrow(v9) * v23;
-    let v25: N = v24.sqrt();
-    let v26: N = v22 * v25;
-    [v17.to_f64(), v20.to_f64(), v26.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: W = v6.widen().square();
-    let v8: W = v4 * v7;
-    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = N::cos_kept(v5);
-    let v11: W = v10.square();
-    let v12: N = v9 * N::narrow(v11);
-    let v13: W = v8 + v12.widen();
-    let v14: W = v3 * v13;
-    let v15: W = v6.widen() * v10;
-    let v16: W = v14 / v15;
-    let v17: W = v0.widen() + v16;
-    let v18: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v19: N = v18 * N::narrow(v3);
-    let v20: N = v19 / v6;
-    let v21: N = N::narrow(v3).abs();
-    let v22: N = v21.sqrt();
-    let v23: N = N::tan_of(v5);
-    let v24: N = v9 * v23;
-    let v25: N = v24.sqrt();
-    let v26: N = v22 * v25;
-    [v17.to_f64(), v20.to_f64(), v26.to_f64()]
-}
 /// `euler_maruyama_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3622,9 +3215,7 @@ fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4281,7 +3872,7 @@ pub fn euler_maruyama_step_u_slice(
 ///
 /// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 22 operations in double-double.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -4386,8 +3977,8 @@ fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
     let v15: W = v0.widen() * v14.widen() * v8;
     let v16: W = v8.powi(3);
     let v17: W = v0.widen() * v16;
-    let v18: N = -N::narrow(v15);
-    let v19: W = v18.widen() - v17;
+    let v18: W = -v15;
+    let v19: W = v18 - v17;
     let v20: W = v13 * v8;
     let v21: W = v20 / v19;
     [v11.to_f64(), v21.to_f64()]
@@ -4400,7 +3991,7 @@ fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 22 operations in double-double.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4415,7 +4006,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 22 operations in double-double.
 ///
 /// # Panics
 ///
@@ -4437,7 +4028,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 22 operations in double-double.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -4542,8 +4133,8 @@ fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
     let v15: W = v0.widen() * v14.widen() * v8;
     let v16: W = v8.powi(3);
     let v17: W = v0.widen() * v16;
-    let v18: N = -N::narrow(v15);
-    let v19: W = v18.widen() - v17;
+    let v18: W = -v15;
+    let v19: W = v18 - v17;
     let v20: W = v13 * v8;
     let v21: W = v20 / v19;
     [v11.to_f64(), v21.to_f64()]
@@ -4556,7 +4147,7 @@ fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 22 operations in double-double.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4571,7 +4162,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 22 operations in double-double.
 ///
 /// # Panics
 ///
@@ -4846,10 +4437,10 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v4: W = N::tan_kept(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4.widen() * v6;
+    let v7: W = v1 * v4 * v6;
     let v8: W = v0.widen() + v7;
     let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v10: W = N::sin_kept(v3);
@@ -4862,8 +4453,8 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v17: W = v6 * v16;
     let v18: N = N::narrow(v6).abs();
     let v19: N = v18.sqrt();
-    let v20: N = v9 * v4;
-    let v21: N = v20.sqrt();
+    let v20: W = v9.widen() * v4;
+    let v21: N = N::sqrt_of(v20);
     let v22: N = v19 * v21;
     [v8.to_f64(), v17.to_f64(), v22.to_f64()]
 }

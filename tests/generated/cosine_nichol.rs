@@ -1316,7 +1316,7 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 9 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1340,17 +1340,11 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.6875 {
         return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.6875 {
-        return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     if t < 0.75 {
-        return euler_step_score_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_step_score_coefficients_in_cell4::<N, W>(t, t_next);
+        return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -1378,16 +1372,16 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
     let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
+    let v6: W = N::tan_kept(v5);
     let v7: N = N::from_f64(t_next);
     let v8: N = v7 - v3;
-    let v9: N = N::narrow(v1) * v6 * v8;
-    let v10: N = v0 - v9;
+    let v9: W = v1 * v6 * v8.widen();
+    let v10: N = v0 - N::narrow(v9);
     let v11: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v12: W = v11.widen() * v6.widen() * v8.widen();
+    let v12: W = v11.widen() * v6 * v8.widen();
     [v10.to_f64(), v12.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1407,28 +1401,8 @@ fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v12: W = v11.widen() * v6 * v8;
     [v10.to_f64(), v12.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1 * v4;
-    let v6: W = N::tan_kept(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: W = v1 * v6 * v8.widen();
-    let v10: N = v0 - N::narrow(v9);
-    let v11: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v12: W = v11.widen() * v6 * v8.widen();
-    [v10.to_f64(), v12.to_f64()]
-}
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -1447,26 +1421,6 @@ fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v12: W = v11.widen() * v6 * v8;
     [v10.to_f64(), v12.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1 * v4;
-    let v6: W = N::tan_kept(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: W = v1 * v6 * v8.widen();
-    let v10: N = v0 - N::narrow(v9);
-    let v11: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v12: W = v11.widen() * v6 * v8.widen();
-    [v10.to_f64(), v12.to_f64()]
-}
 /// `euler_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
 /// ```text
@@ -1475,7 +1429,7 @@ fn euler_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 9 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1509,7 +1463,7 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 ///
 /// Runs its stable form in `f64`, with the 9 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
 ///
 /// # Panics
 ///
@@ -1538,7 +1492,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1565,17 +1519,11 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.6875 {
         return euler_maruyama_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.6875 {
-        return euler_maruyama_step_score_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     if t < 0.75 {
-        return euler_maruyama_step_score_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_maruyama_step_score_coefficients_in_cell4::<N, W>(t, t_next);
+        return euler_maruyama_step_score_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -1612,13 +1560,13 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v5: W = v1 * v4;
     let v6: N = N::tan_of(v5);
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: N = N::narrow(v1) * v6 * v8;
-    let v10: N = v0 - v9;
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6.widen() * v8;
+    let v10: N = v0 - N::narrow(v9);
     let v11: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
-    let v12: W = v11.widen() * v6.widen() * v8.widen();
+    let v12: W = v11.widen() * v6.widen() * v8;
     let v13: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v14: N = v8.abs();
+    let v14: N = N::narrow(v8).abs();
     let v15: N = v14.sqrt();
     let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v17: N = v16 * v6;
@@ -1626,7 +1574,7 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v19: W = v13.widen() * v15.widen() * v18.widen();
     [v10.to_f64(), v12.to_f64(), v19.to_f64()]
 }
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1653,35 +1601,8 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v19: W = v13.widen() * v15.widen() * v18;
     [v10.to_f64(), v12.to_f64(), v19.to_f64()]
 }
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: W = v1 * v6.widen() * v8.widen();
-    let v10: N = v0 - N::narrow(v9);
-    let v11: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
-    let v12: W = v11.widen() * v6.widen() * v8.widen();
-    let v13: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v14: N = v8.abs();
-    let v15: N = v14.sqrt();
-    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: N = v16 * v6;
-    let v18: N = v17.sqrt();
-    let v19: N = v13 * v15 * v18;
-    [v10.to_f64(), v12.to_f64(), v19.to_f64()]
-}
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -1707,33 +1628,6 @@ fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v19: N = v13 * v15 * v18;
     [v10.to_f64(), v12.to_f64(), v19.to_f64()]
 }
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: W = v1 * v6.widen() * v8.widen();
-    let v10: N = v0 - N::narrow(v9);
-    let v11: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
-    let v12: W = v11.widen() * v6.widen() * v8.widen();
-    let v13: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v14: N = v8.abs();
-    let v15: N = v14.sqrt();
-    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: N = v16 * v6;
-    let v18: N = v17.sqrt();
-    let v19: N = v13 * v15 * v18;
-    [v10.to_f64(), v12.to_f64(), v19.to_f64()]
-}
 /// `euler_maruyama_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
 /// ```text
@@ -1742,7 +1636,7 @@ fn euler_maruyama_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1803,7 +1697,7 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
 ///
 /// # Panics
 ///
@@ -1841,7 +1735,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} - \mathrm{score}\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 31 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1897,7 +1791,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: W = v0 * v7;
     let v9: W = v8.cos();
     let v10: N = N::narrow(v5) / N::narrow(v9);
-    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v12: W = W::new(2.000466317585039, 2.5009596171144186e-17);
     let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v14: W = v13 * v6.widen();
@@ -1906,7 +1800,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v17: W = v13 * v7;
     let v18: W = v16.widen() + v17;
     let v19: W = v18.sin();
-    let v20: W = v11.widen() + v9;
+    let v20: W = v11 + v9;
     let v21: W = v12 * v15 * v19 * v5 * v20;
     let v22: W = W::new(2.000155427115906, -1.665449338442067e-16);
     let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
@@ -1917,12 +1811,12 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v28: W = v13 * v3;
     let v29: W = v16.widen() + v28;
     let v30: W = v29.sin();
-    let v31: W = v11.widen() + v5;
+    let v31: W = v11 + v5;
     let v32: W = v23 * v27 * v30 * v31;
     let v33: W = v32.sqrt();
     let v34: W = v22 * v9 * v25 * v33;
     let v35: W = v21 - v34;
-    let v36: N = v11 * N::narrow(v35);
+    let v36: N = N::narrow(v11) * N::narrow(v35);
     let v37: N = v36 / N::narrow(v9);
     [v10.to_f64(), v37.to_f64()]
 }
@@ -1932,7 +1826,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} - \mathrm{score}\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 31 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1964,7 +1858,7 @@ fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4]
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} - \mathrm{score}\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 31 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1991,7 +1885,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{score}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 31 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2047,7 +1941,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: W = v0 * v7;
     let v9: W = v8.cos();
     let v10: N = N::narrow(v5) / N::narrow(v9);
-    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v12: W = W::new(2.000466317585039, 2.5009596171144186e-17);
     let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v14: W = v13 * v6.widen();
@@ -2056,7 +1950,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v17: W = v13 * v7;
     let v18: W = v16.widen() + v17;
     let v19: W = v18.sin();
-    let v20: W = v11.widen() + v9;
+    let v20: W = v11 + v9;
     let v21: W = v12 * v15 * v19 * v5 * v20;
     let v22: W = W::new(2.000155427115906, -1.665449338442067e-16);
     let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
@@ -2067,12 +1961,12 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v28: W = v13 * v3;
     let v29: W = v16.widen() + v28;
     let v30: W = v29.sin();
-    let v31: W = v11.widen() + v5;
+    let v31: W = v11 + v5;
     let v32: W = v23 * v27 * v30 * v31;
     let v33: W = v32.sqrt();
     let v34: W = v22 * v9 * v25 * v33;
     let v35: W = v21 - v34;
-    let v36: N = v11 * N::narrow(v35);
+    let v36: N = N::narrow(v11) * N::narrow(v35);
     let v37: N = v36 / N::narrow(v9);
     [v10.to_f64(), v37.to_f64()]
 }
@@ -2082,7 +1976,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{score}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 31 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -2114,7 +2008,7 @@ fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4]
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{score}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 31 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2409,7 +2303,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 29 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 29 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2500,36 +2394,36 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
     let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
+    let v6: W = N::tan_kept(v5);
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: N = N::narrow(v1) * v6 * N::narrow(v8);
-    let v10: N = v0 - v9;
+    let v9: W = v1 * v6 * v8;
+    let v10: N = v0 - N::narrow(v9);
     let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v12: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
     let v13: W = N::sin_kept(v5);
-    let v14: W = N::cos_kept(v5);
-    let v15: W = v14.square();
+    let v14: N = N::cos_of(v5);
+    let v15: W = v14.widen().square();
     let v16: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v17: W = v16 * v3.widen();
-    let v18: N = N::sin_of(v17);
+    let v18: W = N::sin_kept(v17);
     let v19: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
     let v20: W = v16 * v4;
     let v21: W = v19.widen() + v20;
-    let v22: N = N::sin_of(v21);
-    let v23: W = v11 + v14;
-    let v24: W = v18.widen() * v22.widen() * v23;
-    let v25: W = N::sqrt_kept(v24);
-    let v26: W = v12 * v13 * v15;
+    let v22: W = N::sin_kept(v21);
+    let v23: N = N::narrow(v11) + v14;
+    let v24: W = v18 * v22 * v23.widen();
+    let v25: W = v24.sqrt();
+    let v26: W = v12.widen() * v13 * v15;
     let v27: W = v26 / v25;
     let v28: N = N::new(2.2039822472217554, 9.519161580474172e-17);
     let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: N = v29 * v18 * v22 * N::narrow(v23);
-    let v31: N = v30.sqrt();
-    let v32: W = v28.widen() * v13 * v31.widen();
+    let v30: W = v29.widen() * v18 * v22 * v23.widen();
+    let v31: W = N::sqrt_kept(v30);
+    let v32: W = v28.widen() * v13 * v31;
     let v33: W = v27 + v32;
     let v34: W = v11 * v8 * v33;
-    let v35: W = v34 / v14;
+    let v35: N = N::narrow(v34) / v14;
     [v10.to_f64(), v35.to_f64()]
 }
 /// [`euler_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
@@ -2677,14 +2571,14 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v8: W = v7 / v6;
     let v9: W = v0.widen() - v8;
     let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: N = N::new(1.5585719053812588, -9.676253784059236e-17);
+    let v11: W = W::new(1.5585719053812588, -9.676253784059236e-17);
     let v12: N = N::sin_of(v5);
     let v13: N = v12.square();
     let v14: W = N::cos_kept(v5);
     let v15: N = N::new(0.9998445910004081, 1.933869024770987e-17);
     let v16: N = v15 - v13;
     let v17: N = v16.sqrt();
-    let v18: W = v11.widen() * v13.widen() * v14;
+    let v18: W = v11 * v13.widen() * v14;
     let v19: N = N::narrow(v18) / v17;
     let v20: W = W::new(1.558450792625269, 6.355001916761135e-17);
     let v21: N = N::new(1.000155433155303, -5.935117442906366e-17);
@@ -2705,7 +2599,7 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 29 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 29 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2765,7 +2659,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 ///
 /// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 29 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 29 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2801,7 +2695,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 20 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 36 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 36 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2899,43 +2793,43 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
     let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
+    let v6: W = N::tan_kept(v5);
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: N = N::narrow(v1) * v6 * N::narrow(v8);
-    let v10: N = v0 - v9;
+    let v9: W = v1 * v6 * v8;
+    let v10: N = v0 - N::narrow(v9);
     let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: W = W::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v12: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
     let v13: W = N::sin_kept(v5);
-    let v14: W = N::cos_kept(v5);
-    let v15: W = v14.square();
+    let v14: N = N::cos_of(v5);
+    let v15: W = v14.widen().square();
     let v16: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v17: W = v16 * v3.widen();
-    let v18: N = N::sin_of(v17);
+    let v18: W = N::sin_kept(v17);
     let v19: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
     let v20: W = v16 * v4;
     let v21: W = v19.widen() + v20;
-    let v22: N = N::sin_of(v21);
-    let v23: W = v11 + v14;
-    let v24: W = v18.widen() * v22.widen() * v23;
-    let v25: W = N::sqrt_kept(v24);
-    let v26: W = v12 * v13 * v15;
+    let v22: W = N::sin_kept(v21);
+    let v23: N = N::narrow(v11) + v14;
+    let v24: W = v18 * v22 * v23.widen();
+    let v25: W = v24.sqrt();
+    let v26: W = v12.widen() * v13 * v15;
     let v27: W = v26 / v25;
     let v28: N = N::new(4.407964494443511, 1.9038323160948343e-16);
     let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: N = v29 * v18 * v22 * N::narrow(v23);
-    let v31: N = v30.sqrt();
-    let v32: W = v28.widen() * v13 * v31.widen();
+    let v30: W = v29.widen() * v18 * v22 * v23.widen();
+    let v31: W = N::sqrt_kept(v30);
+    let v32: W = v28.widen() * v13 * v31;
     let v33: W = v27 + v32;
     let v34: W = v11 * v8 * v33;
-    let v35: W = v34 / v14;
+    let v35: N = N::narrow(v34) / v14;
     let v36: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
     let v37: N = N::narrow(v8).abs();
     let v38: N = v37.sqrt();
     let v39: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v40: N = v39 * v6;
-    let v41: N = v40.sqrt();
-    let v42: W = v36.widen() * v38.widen() * v41.widen();
+    let v40: W = v39.widen() * v6;
+    let v41: W = N::sqrt_kept(v40);
+    let v42: W = v36.widen() * v38.widen() * v41;
     [v10.to_f64(), v35.to_f64(), v42.to_f64()]
 }
 /// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
@@ -3104,31 +2998,31 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v8: W = v7 / v6;
     let v9: W = v0.widen() - v8;
     let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v11: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
     let v12: N = N::sin_of(v5);
-    let v13: N = v12.square();
+    let v13: W = v12.widen().square();
     let v14: W = N::cos_kept(v5);
     let v15: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v16: N = v15 - v13;
+    let v16: N = v15 - N::narrow(v13);
     let v17: N = v16.sqrt();
-    let v18: W = v11.widen() * v13.widen() * v14;
+    let v18: W = v11 * v13 * v14;
     let v19: N = N::narrow(v18) / v17;
     let v20: W = W::new(3.116901585250538, 1.271000383352227e-16);
-    let v21: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v22: N = v21 * v13;
-    let v23: W = v0.widen() - v22.widen();
-    let v24: W = N::sqrt_kept(v23);
+    let v21: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v22: W = v21 * v13;
+    let v23: W = v0.widen() - v22;
+    let v24: W = v23.sqrt();
     let v25: W = v20 * v14 * v24;
     let v26: W = v19.widen() + v25;
     let v27: W = v10 * v4 * v26;
-    let v28: W = v27 / v12.widen();
+    let v28: N = N::narrow(v27) / v12;
     let v29: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
     let v30: N = N::narrow(v4).abs();
-    let v31: N = v30.sqrt();
+    let v31: W = v30.widen().sqrt();
     let v32: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v33: N = v32 / N::narrow(v6);
     let v34: N = v33.sqrt();
-    let v35: W = v29.widen() * v31.widen() * v34.widen();
+    let v35: W = v29.widen() * v31 * v34.widen();
     [v9.to_f64(), v28.to_f64(), v35.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -3139,7 +3033,7 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 20 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 36 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 36 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3223,7 +3117,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 20 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 36 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 36 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3776,7 +3670,7 @@ fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
@@ -3831,7 +3725,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: W = N::cos_kept(v6);
     let v9: W = v1 * v2.widen() * v7 * v8;
     let v10: W = v1 * v4.widen() * v7 * v8;
-    let v11: N = N::new(1.9998445849619497, -9.37402375565228e-17);
+    let v11: W = W::new(1.9998445849619497, -9.37402375565228e-17);
     let v12: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v13: W = v12 * v4.widen();
     let v14: W = N::sin_kept(v13);
@@ -3839,22 +3733,22 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: W = v12 * v5;
     let v17: W = v15.widen() + v16;
     let v18: W = N::sin_kept(v17);
-    let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: W = v19.widen() + v8;
+    let v19: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v20: W = v19 + v8;
     let v21: W = v14 * v18 * v20;
-    let v22: W = N::sqrt_kept(v21);
-    let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: W = v23.widen() * v14 * v18 * v20;
-    let v25: W = N::sqrt_kept(v24);
-    let v26: W = v11.widen() * v22 * v25;
+    let v22: N = N::sqrt_of(v21);
+    let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: W = v23 * v14 * v18 * v20;
+    let v25: N = N::sqrt_of(v24);
+    let v26: W = v11 * v22.widen() * v25.widen();
     let v27: W = v9 - v10 + v26;
     let v28: W = v0 * v27;
-    let v29: W = v22 * v25;
-    let v30: N = N::narrow(v28) / N::narrow(v29);
+    let v29: N = v22 * v25;
+    let v30: N = N::narrow(v28) / v29;
     let v31: W = W::new(-0.7791042976733371, 4.930608873868145e-17);
-    let v32: W = v2.widen() - v4.widen();
-    let v33: W = v31 * v7 * v32;
-    let v34: N = N::narrow(v33) / N::narrow(v21);
+    let v32: N = v2 - v4;
+    let v33: W = v31 * v7 * v32.widen();
+    let v34: W = v33 / v21;
     [v30.to_f64(), v34.to_f64()]
 }
 /// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -3893,9 +3787,9 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v28: W = v0.widen() * v27;
     let v29: W = v22 * v25;
     let v30: W = v28 / v29;
-    let v31: N = N::new(-0.7791042976733371, 4.930608873868145e-17);
+    let v31: W = W::new(-0.7791042976733371, 4.930608873868145e-17);
     let v32: N = v2 - v4;
-    let v33: W = v31.widen() * v7 * v32.widen();
+    let v33: W = v31 * v7 * v32.widen();
     let v34: N = N::narrow(v33) / N::narrow(v21);
     [v30.to_f64(), v34.to_f64()]
 }
@@ -3935,9 +3829,9 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v28: W = v0 * v27;
     let v29: W = v22 * v25;
     let v30: W = v28 / v29;
-    let v31: N = N::new(-0.7791042976733371, 4.930608873868145e-17);
+    let v31: W = W::new(-0.7791042976733371, 4.930608873868145e-17);
     let v32: N = v2 - v4;
-    let v33: W = v31.widen() * v7 * v32.widen();
+    let v33: W = v31 * v7 * v32.widen();
     let v34: N = N::narrow(v33) / N::narrow(v21);
     [v30.to_f64(), v34.to_f64()]
 }
@@ -3980,7 +3874,7 @@ fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v31: W = W::new(-0.7791042976733371, 4.930608873868145e-17);
     let v32: N = v2 - v4;
     let v33: W = v31 * v7 * v32.widen();
-    let v34: N = N::narrow(v33) / N::narrow(v21);
+    let v34: W = v33 / v21;
     [v30.to_f64(), v34.to_f64()]
 }
 /// [`euler_step_x0_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
@@ -4007,8 +3901,8 @@ fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v16: W = v12 * v5;
     let v17: W = v15.widen() + v16;
     let v18: W = N::sin_kept(v17);
-    let v19: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: W = v19 + v8;
+    let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v20: W = v19.widen() + v8;
     let v21: W = v14 * v18 * v20;
     let v22: W = v21.sqrt();
     let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
@@ -4020,8 +3914,8 @@ fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v29: W = v22 * v25;
     let v30: W = v28 / v29;
     let v31: W = W::new(-0.7791042976733371, 4.930608873868145e-17);
-    let v32: N = v2 - v4;
-    let v33: W = v31 * v7 * v32.widen();
+    let v32: W = v2.widen() - v4.widen();
+    let v33: W = v31 * v7 * v32;
     let v34: N = N::narrow(v33) / N::narrow(v21);
     [v30.to_f64(), v34.to_f64()]
 }
@@ -4061,10 +3955,10 @@ fn euler_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     let v28: W = v0 * v27;
     let v29: W = v22 * v25;
     let v30: W = v28 / v29;
-    let v31: W = W::new(-0.7791042976733371, 4.930608873868145e-17);
+    let v31: N = N::new(-0.7791042976733371, 4.930608873868145e-17);
     let v32: W = v2.widen() - v4.widen();
-    let v33: W = v31 * v7 * v32;
-    let v34: N = N::narrow(v33) / N::narrow(v21);
+    let v33: W = v31.widen() * v7 * v32;
+    let v34: W = v33 / v21;
     [v30.to_f64(), v34.to_f64()]
 }
 /// `euler_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -4073,7 +3967,7 @@ fn euler_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75).
 ///
@@ -4108,7 +4002,7 @@ fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75).
 ///
@@ -4137,9 +4031,9 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 31 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25, 0.28125, 0.3125, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.375).
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -4235,67 +4129,6 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.25 {
-        return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: W = W::new(0.5000388567789765, -4.1636233461051674e-17);
-    let v1: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: W = W::new(0.008, -1.6653345369377348e-19);
-    let v5: N = N::from_f64(t);
-    let v6: W = v4 + v5.widen();
-    let v7: W = v3 * v6;
-    let v8: W = N::sin_kept(v7);
-    let v9: W = N::cos_kept(v7);
-    let v10: W = v9.square();
-    let v11: W = v1 * v2.widen() * v8 * v10;
-    let v12: W = v1 * v5.widen() * v8 * v10;
-    let v13: W = W::new(3.1164171906933484, -1.972243549547258e-16);
-    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: W = v14 * v5.widen();
-    let v16: W = N::sin_kept(v15);
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: W = v14 * v6;
-    let v19: W = v17.widen() + v18;
-    let v20: W = N::sin_kept(v19);
-    let v21: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v22: W = v21 + v9;
-    let v23: W = v16 * v20 * v22;
-    let v24: W = N::sqrt_kept(v23);
-    let v25: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v26: W = v25 * v16 * v20 * v22;
-    let v27: W = N::sqrt_kept(v26);
-    let v28: W = v13 * v5.widen() * v8 * v24 * v27;
-    let v29: W = v13 * v2.widen() * v8 * v24 * v27;
-    let v30: W = W::new(1.9998445849619497, -9.37402375565228e-17);
-    let v31: W = v30 * v9 * v24 * v27;
-    let v32: W = v11 - v12 - v28 + v29 + v31;
-    let v33: W = v0 * v32;
-    let v34: W = v9 * v24 * v27;
-    let v35: W = v33 / v34;
-    let v36: N = N::new(-1.5582085953466742, 9.86121774773629e-17);
-    let v37: N = v2 - v5;
-    let v38: W = v36.widen() * v8 * v37.widen();
-    let v39: N = N::narrow(v38) / N::narrow(v23);
-    let v40: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v41: N = v37.abs();
-    let v42: N = v41.sqrt();
-    let v43: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v44: W = N::tan_kept(v7);
-    let v45: W = v43 * v44;
-    let v46: W = N::sqrt_kept(v45);
-    let v47: W = v40.widen() * v42.widen() * v46;
-    [v35.to_f64(), v39.to_f64(), v47.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
     let v0: N = N::new(0.5000388567789765, -4.1636233461051674e-17);
     let v1: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
     let v2: N = N::from_f64(t_next);
@@ -4309,7 +4142,7 @@ fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v10: W = v9.square();
     let v11: W = v1 * v2.widen() * v8 * v10;
     let v12: W = v1 * v5.widen() * v8 * v10;
-    let v13: N = N::new(3.1164171906933484, -1.972243549547258e-16);
+    let v13: W = W::new(3.1164171906933484, -1.972243549547258e-16);
     let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v15: W = v14 * v5.widen();
     let v16: W = v15.sin();
@@ -4324,8 +4157,8 @@ fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v25: W = W::new(1.000155433155303, -5.935117442906366e-17);
     let v26: W = v25 * v16 * v20 * v22;
     let v27: W = v26.sqrt();
-    let v28: W = v13.widen() * v5.widen() * v8 * v24 * v27;
-    let v29: W = v13.widen() * v2.widen() * v8 * v24 * v27;
+    let v28: W = v13 * v5.widen() * v8 * v24 * v27;
+    let v29: W = v13 * v2.widen() * v8 * v24 * v27;
     let v30: W = W::new(1.9998445849619497, -9.37402375565228e-17);
     let v31: W = v30 * v9 * v24 * v27;
     let v32: W = v11 - v12 - v28 + v29 + v31;
@@ -4339,66 +4172,11 @@ fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v40: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
     let v41: N = v37.abs();
     let v42: N = v41.sqrt();
-    let v43: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v44: N = N::tan_of(v7);
-    let v45: N = v43 * v44;
-    let v46: N = v45.sqrt();
-    let v47: W = v40.widen() * v42.widen() * v46.widen();
-    [v35.to_f64(), v39.to_f64(), v47.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(0.5000388567789765, -4.1636233461051674e-17);
-    let v1: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: N = N::new(0.008, -1.6653345369377348e-19);
-    let v5: N = N::from_f64(t);
-    let v6: W = v4.widen() + v5.widen();
-    let v7: W = v3 * v6;
-    let v8: W = N::sin_kept(v7);
-    let v9: W = N::cos_kept(v7);
-    let v10: W = v9.square();
-    let v11: W = v1 * v2.widen() * v8 * v10;
-    let v12: W = v1 * v5.widen() * v8 * v10;
-    let v13: N = N::new(3.1164171906933484, -1.972243549547258e-16);
-    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: W = v14 * v5.widen();
-    let v16: W = N::sin_kept(v15);
-    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: W = v14 * v6;
-    let v19: W = v17.widen() + v18;
-    let v20: W = N::sin_kept(v19);
-    let v21: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v22: W = v21 + v9;
-    let v23: W = v16 * v20 * v22;
-    let v24: W = v23.sqrt();
-    let v25: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v26: W = v25.widen() * v16 * v20 * v22;
-    let v27: W = v26.sqrt();
-    let v28: W = v13.widen() * v5.widen() * v8 * v24 * v27;
-    let v29: W = v13.widen() * v2.widen() * v8 * v24 * v27;
-    let v30: W = W::new(1.9998445849619497, -9.37402375565228e-17);
-    let v31: W = v30 * v9 * v24 * v27;
-    let v32: W = v11 - v12 - v28 + v29 + v31;
-    let v33: W = v0 * v32;
-    let v34: W = v9 * v24 * v27;
-    let v35: W = v33 / v34;
-    let v36: W = W::new(-1.5582085953466742, 9.86121774773629e-17);
-    let v37: N = v2 - v5;
-    let v38: W = v36 * v8 * v37.widen();
-    let v39: W = v38 / v23;
-    let v40: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v41: N = v37.abs();
-    let v42: N = v41.sqrt();
-    let v43: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v44: N = N::tan_of(v7);
-    let v45: N = v43 * v44;
-    let v46: N = v45.sqrt();
-    let v47: W = v40.widen() * v42.widen() * v46.widen();
+    let v43: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v44: W = N::tan_kept(v7);
+    let v45: W = v43 * v44;
+    let v46: W = N::sqrt_kept(v45);
+    let v47: W = v40.widen() * v42.widen() * v46;
     [v35.to_f64(), v39.to_f64(), v47.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -4406,48 +4184,33 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.03125 {
+    if t < 0.25 {
         return euler_maruyama_step_x0_coefficients_upper_cell0::<N, W>(t, t_next);
     }
-    if t < 0.0625 {
+    if t < 0.3125 {
         return euler_maruyama_step_x0_coefficients_upper_cell1::<N, W>(t, t_next);
     }
-    if t < 0.125 {
+    if t < 0.375 {
         return euler_maruyama_step_x0_coefficients_upper_cell2::<N, W>(t, t_next);
     }
-    if t < 0.1875 {
-        return euler_maruyama_step_x0_coefficients_upper_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_maruyama_step_x0_coefficients_upper_cell4::<N, W>(t, t_next);
-    }
-    if t < 0.28125 {
-        return euler_maruyama_step_x0_coefficients_upper_cell5::<N, W>(t, t_next);
-    }
-    if t < 0.3125 {
-        return euler_maruyama_step_x0_coefficients_upper_cell6::<N, W>(t, t_next);
-    }
-    if t < 0.375 {
-        return euler_maruyama_step_x0_coefficients_upper_cell7::<N, W>(t, t_next);
-    }
     let v0: W = W::new(1.000077713557953, -8.327246692210335e-17);
-    let v1: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
+    let v1: N = N::new(3.1166593785613026, 2.2017922908844182e-16);
     let v2: N = N::from_f64(t);
     let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v4: W = v3 * v2.widen();
     let v5: W = N::sin_kept(v4);
     let v6: W = v5.square();
     let v7: W = N::cos_kept(v4);
-    let v8: W = v1 * v2.widen() * v6 * v7;
+    let v8: W = v1.widen() * v2.widen() * v6 * v7;
     let v9: N = N::from_f64(t_next);
-    let v10: W = v1 * v9.widen() * v6 * v7;
+    let v10: W = v1.widen() * v9.widen() * v6 * v7;
     let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v12: N = N::new(0.9998445910004081, 1.933869024770987e-17);
     let v13: W = v12.widen() - v6;
     let v14: W = N::sqrt_kept(v13);
     let v15: N = N::new(1.0, 0.0);
-    let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: W = v16.widen() * v6;
+    let v16: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v17: W = v16 * v6;
     let v18: W = v15.widen() - v17;
     let v19: W = N::sqrt_kept(v18);
     let v20: W = v11.widen() * v5 * v14 * v19;
@@ -4469,199 +4232,11 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
     let v36: N = N::tan_of(v4);
     let v37: N = v35 / v36;
     let v38: N = v37.sqrt();
-    let v39: N = v32 * v34 * v38;
-    [v27.to_f64(), v31.to_f64(), v39.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(1.000077713557953, -8.327246692210335e-17);
-    let v1: N = N::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: W = v3 * v2.widen();
-    let v5: W = v4.sin();
-    let v6: N = N::narrow(v5).square();
-    let v7: W = v4.cos();
-    let v8: W = v1.widen() * v2.widen() * v6.widen() * v7;
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1.widen() * v9.widen() * v6.widen() * v7;
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: N = v12 - v6;
-    let v14: N = v13.sqrt();
-    let v15: N = N::new(1.0, 0.0);
-    let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: N = v16 * v6;
-    let v18: N = v15 - v17;
-    let v19: N = v18.sqrt();
-    let v20: W = v11 * v5 * v14.widen() * v19.widen();
-    let v21: W = W::new(1.5582085953466742, -9.86121774773629e-17);
-    let v22: W = v21 * v2.widen() * v7 * v14.widen() * v19.widen();
-    let v23: W = v21 * v9.widen() * v7 * v14.widen() * v19.widen();
-    let v24: W = v8 - v10 + v20 + v22 - v23;
-    let v25: W = v0 * v24;
-    let v26: N = N::narrow(v5) * v14 * v19;
-    let v27: N = N::narrow(v25) / v26;
-    let v28: N = N::new(-3.116901585250538, -1.271000383352227e-16);
-    let v29: N = v2 - v9;
-    let v30: W = v28.widen() * v7 * v29.widen();
-    let v31: N = N::narrow(v30) / v18;
-    let v32: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v33: N = v29.abs();
-    let v34: N = v33.sqrt();
-    let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v36: N = N::tan_of(v4);
-    let v37: N = v35 / v36;
-    let v38: N = v37.sqrt();
-    let v39: N = v32 * v34 * v38;
-    [v27.to_f64(), v31.to_f64(), v39.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(1.000077713557953, -8.327246692210335e-17);
-    let v1: N = N::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: W = v3 * v2.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = v5.square();
-    let v7: W = N::cos_kept(v4);
-    let v8: W = v1.widen() * v2.widen() * v6.widen() * v7;
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1.widen() * v9.widen() * v6.widen() * v7;
-    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: N = v12 - v6;
-    let v14: N = v13.sqrt();
-    let v15: N = N::new(1.0, 0.0);
-    let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: N = v16 * v6;
-    let v18: N = v15 - v17;
-    let v19: N = v18.sqrt();
-    let v20: W = v11.widen() * v5.widen() * v14.widen() * v19.widen();
-    let v21: N = N::new(1.5582085953466742, -9.86121774773629e-17);
-    let v22: W = v21.widen() * v2.widen() * v7 * v14.widen() * v19.widen();
-    let v23: W = v21.widen() * v9.widen() * v7 * v14.widen() * v19.widen();
-    let v24: W = v8 - v10 + v20 + v22 - v23;
-    let v25: W = v0 * v24;
-    let v26: W = v5.widen() * v14.widen() * v19.widen();
-    let v27: W = v25 / v26;
-    let v28: N = N::new(-3.116901585250538, -1.271000383352227e-16);
-    let v29: N = v2 - v9;
-    let v30: W = v28.widen() * v7 * v29.widen();
-    let v31: N = N::narrow(v30) / v18;
-    let v32: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v33: N = v29.abs();
-    let v34: N = v33.sqrt();
-    let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v36: N = N::tan_of(v4);
-    let v37: N = v35 / v36;
-    let v38: N = v37.sqrt();
-    let v39: N = v32 * v34 * v38;
-    [v27.to_f64(), v31.to_f64(), v39.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(1.000077713557953, -8.327246692210335e-17);
-    let v1: N = N::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: W = v3 * v2.widen();
-    let v5: W = N::sin_kept(v4);
-    let v6: W = v5.square();
-    let v7: W = N::cos_kept(v4);
-    let v8: W = v1.widen() * v2.widen() * v6 * v7;
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1.widen() * v9.widen() * v6 * v7;
-    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: N = v12 - N::narrow(v6);
-    let v14: N = v13.sqrt();
-    let v15: N = N::new(1.0, 0.0);
-    let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: N = v16 * N::narrow(v6);
-    let v18: N = v15 - v17;
-    let v19: N = v18.sqrt();
-    let v20: W = v11.widen() * v5 * v14.widen() * v19.widen();
-    let v21: W = W::new(1.5582085953466742, -9.86121774773629e-17);
-    let v22: W = v21 * v2.widen() * v7 * v14.widen() * v19.widen();
-    let v23: W = v21 * v9.widen() * v7 * v14.widen() * v19.widen();
-    let v24: W = v8 - v10 + v20 + v22 - v23;
-    let v25: W = v0 * v24;
-    let v26: W = v5 * v14.widen() * v19.widen();
-    let v27: W = v25 / v26;
-    let v28: N = N::new(-3.116901585250538, -1.271000383352227e-16);
-    let v29: N = v2 - v9;
-    let v30: W = v28.widen() * v7 * v29.widen();
-    let v31: N = N::narrow(v30) / v18;
-    let v32: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v33: N = v29.abs();
-    let v34: N = v33.sqrt();
-    let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v36: N = N::tan_of(v4);
-    let v37: N = v35 / v36;
-    let v38: N = v37.sqrt();
-    let v39: N = v32 * v34 * v38;
-    [v27.to_f64(), v31.to_f64(), v39.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(1.000077713557953, -8.327246692210335e-17);
-    let v1: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: W = v3 * v2.widen();
-    let v5: W = N::sin_kept(v4);
-    let v6: W = v5.square();
-    let v7: W = N::cos_kept(v4);
-    let v8: W = v1 * v2.widen() * v6 * v7;
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1 * v9.widen() * v6 * v7;
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: W = W::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: W = v12 - v6;
-    let v14: W = v13.sqrt();
-    let v15: N = N::new(1.0, 0.0);
-    let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: W = v16.widen() * v6;
-    let v18: W = v15.widen() - v17;
-    let v19: W = v18.sqrt();
-    let v20: W = v11 * v5 * v14 * v19;
-    let v21: W = W::new(1.5582085953466742, -9.86121774773629e-17);
-    let v22: W = v21 * v2.widen() * v7 * v14 * v19;
-    let v23: W = v21 * v9.widen() * v7 * v14 * v19;
-    let v24: W = v8 - v10 + v20 + v22 - v23;
-    let v25: W = v0 * v24;
-    let v26: W = v5 * v14 * v19;
-    let v27: W = v25 / v26;
-    let v28: N = N::new(-3.116901585250538, -1.271000383352227e-16);
-    let v29: N = v2 - v9;
-    let v30: W = v28.widen() * v7 * v29.widen();
-    let v31: N = N::narrow(v30) / N::narrow(v18);
-    let v32: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v33: N = v29.abs();
-    let v34: N = v33.sqrt();
-    let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v36: N = N::tan_of(v4);
-    let v37: N = v35 / v36;
-    let v38: N = v37.sqrt();
-    let v39: N = v32 * v34 * v38;
+    let v39: W = v32.widen() * v34.widen() * v38.widen();
     [v27.to_f64(), v31.to_f64(), v39.to_f64()]
 }
 /// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
+fn euler_maruyama_step_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -4699,25 +4274,25 @@ fn euler_maruyama_step_x0_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
     let v31: N = N::narrow(v30) / N::narrow(v18);
     let v32: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
     let v33: N = v29.abs();
-    let v34: N = v33.sqrt();
+    let v34: W = v33.widen().sqrt();
     let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v36: N = N::tan_of(v4);
     let v37: N = v35 / v36;
     let v38: N = v37.sqrt();
-    let v39: N = v32 * v34 * v38;
+    let v39: W = v32.widen() * v34 * v38.widen();
     [v27.to_f64(), v31.to_f64(), v39.to_f64()]
 }
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.28125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(1.000077713557953, -8.327246692210335e-17);
+    let v0: N = N::new(1.000077713557953, -8.327246692210335e-17);
     let v1: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
     let v2: N = N::from_f64(t);
     let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v4: W = v3 * v2.widen();
-    let v5: W = N::sin_kept(v4);
+    let v5: W = v4.sin();
     let v6: W = v5.square();
     let v7: W = v4.cos();
     let v8: W = v1 * v2.widen() * v6 * v7;
@@ -4728,102 +4303,8 @@ fn euler_maruyama_step_x0_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
     let v13: W = v12 - v6;
     let v14: W = v13.sqrt();
     let v15: N = N::new(1.0, 0.0);
-    let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: N = v16 * N::narrow(v6);
-    let v18: W = v15.widen() - v17.widen();
-    let v19: W = v18.sqrt();
-    let v20: W = v11 * v5 * v14 * v19;
-    let v21: W = W::new(1.5582085953466742, -9.86121774773629e-17);
-    let v22: W = v21 * v2.widen() * v7 * v14 * v19;
-    let v23: W = v21 * v9.widen() * v7 * v14 * v19;
-    let v24: W = v8 - v10 + v20 + v22 - v23;
-    let v25: W = v0 * v24;
-    let v26: W = v5 * v14 * v19;
-    let v27: N = N::narrow(v25) / N::narrow(v26);
-    let v28: N = N::new(-3.116901585250538, -1.271000383352227e-16);
-    let v29: N = v2 - v9;
-    let v30: W = v28.widen() * v7 * v29.widen();
-    let v31: N = N::narrow(v30) / N::narrow(v18);
-    let v32: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v33: N = v29.abs();
-    let v34: N = v33.sqrt();
-    let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v36: N = N::tan_of(v4);
-    let v37: N = v35 / v36;
-    let v38: N = v37.sqrt();
-    let v39: N = v32 * v34 * v38;
-    [v27.to_f64(), v31.to_f64(), v39.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell6<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(1.000077713557953, -8.327246692210335e-17);
-    let v1: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: W = v3 * v2.widen();
-    let v5: W = N::sin_kept(v4);
-    let v6: W = v5.square();
-    let v7: W = N::cos_kept(v4);
-    let v8: W = v1 * v2.widen() * v6 * v7;
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1 * v9.widen() * v6 * v7;
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: W = v12.widen() - v6;
-    let v14: W = v13.sqrt();
-    let v15: N = N::new(1.0, 0.0);
-    let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: W = v16.widen() * v6;
-    let v18: W = v15.widen() - v17;
-    let v19: W = N::sqrt_kept(v18);
-    let v20: W = v11 * v5 * v14 * v19;
-    let v21: W = W::new(1.5582085953466742, -9.86121774773629e-17);
-    let v22: W = v21 * v2.widen() * v7 * v14 * v19;
-    let v23: W = v21 * v9.widen() * v7 * v14 * v19;
-    let v24: W = v8 - v10 + v20 + v22 - v23;
-    let v25: W = v0 * v24;
-    let v26: W = v5 * v14 * v19;
-    let v27: W = v25 / v26;
-    let v28: N = N::new(-3.116901585250538, -1.271000383352227e-16);
-    let v29: N = v2 - v9;
-    let v30: W = v28.widen() * v7 * v29.widen();
-    let v31: N = N::narrow(v30) / N::narrow(v18);
-    let v32: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v33: N = v29.abs();
-    let v34: N = v33.sqrt();
-    let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v36: N = N::tan_of(v4);
-    let v37: N = v35 / v36;
-    let v38: N = v37.sqrt();
-    let v39: N = v32 * v34 * v38;
-    [v27.to_f64(), v31.to_f64(), v39.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell7<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(1.000077713557953, -8.327246692210335e-17);
-    let v1: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: W = v3 * v2.widen();
-    let v5: W = N::sin_kept(v4);
-    let v6: W = v5.square();
-    let v7: W = N::cos_kept(v4);
-    let v8: W = v1 * v2.widen() * v6 * v7;
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1 * v9.widen() * v6 * v7;
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: W = v12.widen() - v6;
-    let v14: W = v13.sqrt();
-    let v15: N = N::new(1.0, 0.0);
-    let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: W = v16.widen() * v6;
+    let v16: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v17: W = v16 * v6;
     let v18: W = v15.widen() - v17;
     let v19: W = v18.sqrt();
     let v20: W = v11 * v5 * v14 * v19;
@@ -4831,9 +4312,9 @@ fn euler_maruyama_step_x0_coefficients_upper_cell7<N: Narrow<W>, W: Real>(
     let v22: W = v21 * v2.widen() * v7 * v14 * v19;
     let v23: W = v21 * v9.widen() * v7 * v14 * v19;
     let v24: W = v8 - v10 + v20 + v22 - v23;
-    let v25: W = v0 * v24;
+    let v25: N = v0 * N::narrow(v24);
     let v26: W = v5 * v14 * v19;
-    let v27: N = N::narrow(v25) / N::narrow(v26);
+    let v27: N = v25 / N::narrow(v26);
     let v28: N = N::new(-3.116901585250538, -1.271000383352227e-16);
     let v29: N = v2 - v9;
     let v30: W = v28.widen() * v7 * v29.widen();
@@ -4848,15 +4329,62 @@ fn euler_maruyama_step_x0_coefficients_upper_cell7<N: Narrow<W>, W: Real>(
     let v39: W = v32.widen() * v34.widen() * v38.widen();
     [v27.to_f64(), v31.to_f64(), v39.to_f64()]
 }
+/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_x0_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(1.000077713557953, -8.327246692210335e-17);
+    let v1: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: W = v3 * v2.widen();
+    let v5: W = N::sin_kept(v4);
+    let v6: W = v5.square();
+    let v7: W = N::cos_kept(v4);
+    let v8: W = v1 * v2.widen() * v6 * v7;
+    let v9: N = N::from_f64(t_next);
+    let v10: W = v1 * v9.widen() * v6 * v7;
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(0.9998445910004081, 1.933869024770987e-17);
+    let v13: W = v12.widen() - v6;
+    let v14: W = v13.sqrt();
+    let v15: N = N::new(1.0, 0.0);
+    let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v17: W = v16.widen() * v6;
+    let v18: W = v15.widen() - v17;
+    let v19: W = v18.sqrt();
+    let v20: W = v11 * v5 * v14 * v19;
+    let v21: W = W::new(1.5582085953466742, -9.86121774773629e-17);
+    let v22: W = v21 * v2.widen() * v7 * v14 * v19;
+    let v23: W = v21 * v9.widen() * v7 * v14 * v19;
+    let v24: W = v8 - v10 + v20 + v22 - v23;
+    let v25: W = v0 * v24;
+    let v26: W = v5 * v14 * v19;
+    let v27: N = N::narrow(v25) / N::narrow(v26);
+    let v28: N = N::new(-3.116901585250538, -1.271000383352227e-16);
+    let v29: W = v2.widen() - v9.widen();
+    let v30: W = v28.widen() * v7 * v29;
+    let v31: N = N::narrow(v30) / N::narrow(v18);
+    let v32: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v33: N = N::narrow(v29).abs();
+    let v34: N = v33.sqrt();
+    let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v36: N = N::tan_of(v4);
+    let v37: N = v35 / v36;
+    let v38: N = v37.sqrt();
+    let v39: W = v32.widen() * v34.widen() * v38.widen();
+    [v27.to_f64(), v31.to_f64(), v39.to_f64()]
+}
 /// `euler_maruyama_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 31 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25, 0.28125, 0.3125, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.375).
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -4927,9 +4455,9 @@ fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 31 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.1875, 0.25, 0.28125, 0.3125, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.375).
 ///
 /// # Panics
 ///
@@ -5480,7 +5008,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -5526,9 +5054,6 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     }
     if t < 0.5 {
         return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_u_coefficients_in_cell1::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -5583,35 +5108,6 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v21: W = v15.widen() * v17.widen() * v20;
     [v10.to_f64(), v14.to_f64(), v21.to_f64()]
 }
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1 * v6.widen() * v8;
-    let v10: N = v0 + N::narrow(v9);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: W = v11.widen() * v7.widen();
-    let v13: W = v11.widen() * v3.widen();
-    let v14: W = v12 - v13;
-    let v15: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v16: N = N::narrow(v8).abs();
-    let v17: N = v16.sqrt();
-    let v18: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v19: N = v18 * v6;
-    let v20: N = v19.sqrt();
-    let v21: N = v15 * v17 * v20;
-    [v10.to_f64(), v14.to_f64(), v21.to_f64()]
-}
 /// `euler_maruyama_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
 /// ```text
@@ -5620,7 +5116,7 @@ fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -5667,7 +5163,7 @@ fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 ///
 /// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///
@@ -6346,9 +5842,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.21875, 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -6381,18 +5877,6 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.625 {
-        return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_maruyama_step_v_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.9375 {
-        return euler_maruyama_step_v_coefficients_in_cell4::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: W = W::new(0.008, -1.6653345369377348e-19);
@@ -6401,35 +5885,35 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: W = v1 * v4;
     let v6: W = v5.tan();
     let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: W = v1 * v6 * v8.widen();
-    let v10: N = v0 + N::narrow(v9);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: W = v0.widen() + v9;
     let v11: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
     let v12: W = N::sin_kept(v5);
-    let v13: N = N::cos_of(v5);
-    let v14: N = v13.square();
+    let v13: W = N::cos_kept(v5);
+    let v14: W = v13.square();
     let v15: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v16: W = v15 * v3.widen();
-    let v17: N = N::sin_of(v16);
+    let v17: W = N::sin_kept(v16);
     let v18: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
     let v19: W = v15 * v4;
     let v20: W = v18.widen() + v19;
-    let v21: N = N::sin_of(v20);
-    let v22: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v23: W = v22 + v13.widen();
-    let v24: N = v17 * v21 * N::narrow(v23);
-    let v25: N = v24.sqrt();
-    let v26: W = v11.widen() * v12 * v14.widen();
+    let v21: W = N::sin_kept(v20);
+    let v22: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v23: W = v22.widen() + v13;
+    let v24: W = v17 * v21 * v23;
+    let v25: N = N::sqrt_of(v24);
+    let v26: W = v11.widen() * v12 * v14;
     let v27: N = N::narrow(v26) / v25;
     let v28: W = W::new(4.407964494443511, 1.9038323160948343e-16);
-    let v29: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: W = v29 * v17.widen() * v21.widen() * v23;
+    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v30: W = v29.widen() * v17 * v21 * v23;
     let v31: W = N::sqrt_kept(v30);
     let v32: W = v28 * v12 * v31;
-    let v33: N = v27 + N::narrow(v32);
-    let v34: N = v8 * v33;
+    let v33: W = v27.widen() + v32;
+    let v34: W = v8 * v33;
     let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v36: N = v8.abs();
+    let v36: N = N::narrow(v8).abs();
     let v37: N = v36.sqrt();
     let v38: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v39: N = v38 * N::narrow(v6);
@@ -6448,109 +5932,11 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
     let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1 * v6.widen() * v8;
-    let v10: W = v0.widen() + v9;
-    let v11: W = W::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v12: W = N::sin_kept(v5);
-    let v13: W = N::cos_kept(v5);
-    let v14: W = v13.square();
-    let v15: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v16: W = v15 * v3.widen();
-    let v17: N = N::sin_of(v16);
-    let v18: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v19: W = v15 * v4;
-    let v20: W = v18.widen() + v19;
-    let v21: N = N::sin_of(v20);
-    let v22: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v23: W = v22.widen() + v13;
-    let v24: W = v17.widen() * v21.widen() * v23;
-    let v25: W = v24.sqrt();
-    let v26: W = v11 * v12 * v14;
-    let v27: W = v26 / v25;
-    let v28: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: N = v29 * v17 * v21 * N::narrow(v23);
-    let v31: N = v30.sqrt();
-    let v32: W = v28.widen() * v12 * v31.widen();
-    let v33: W = v27 + v32;
-    let v34: W = v8 * v33;
-    let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v36: N = N::narrow(v8).abs();
-    let v37: N = v36.sqrt();
-    let v38: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v39: N = v38 * v6;
-    let v40: N = v39.sqrt();
-    let v41: W = v35.widen() * v37.widen() * v40.widen();
-    [v10.to_f64(), v34.to_f64(), v41.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: W = W::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 + v3.widen();
-    let v5: W = v1 * v4;
-    let v6: W = v5.tan();
+    let v6: W = N::tan_kept(v5);
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
     let v9: W = v1 * v6 * v8;
     let v10: W = v0.widen() + v9;
-    let v11: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v12: W = N::sin_kept(v5);
-    let v13: W = N::cos_kept(v5);
-    let v14: W = v13.square();
-    let v15: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v16: N = v15 * v3;
-    let v17: N = v16.sin();
-    let v18: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v19: W = v15.widen() * v4;
-    let v20: N = v18 + N::narrow(v19);
-    let v21: N = v20.sin();
-    let v22: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v23: W = v22.widen() + v13;
-    let v24: N = v17 * v21 * N::narrow(v23);
-    let v25: N = v24.sqrt();
-    let v26: W = v11.widen() * v12 * v14;
-    let v27: N = N::narrow(v26) / v25;
-    let v28: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: W = v29.widen() * v17.widen() * v21.widen() * v23;
-    let v31: W = v30.sqrt();
-    let v32: W = v28.widen() * v12 * v31;
-    let v33: W = v27.widen() + v32;
-    let v34: W = v8 * v33;
-    let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v36: N = N::narrow(v8).abs();
-    let v37: N = v36.sqrt();
-    let v38: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v39: N = v38 * N::narrow(v6);
-    let v40: N = v39.sqrt();
-    let v41: N = v35 * v37 * v40;
-    [v10.to_f64(), v34.to_f64(), v41.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1 * v6.widen() * v8;
-    let v10: N = v0 + N::narrow(v9);
     let v11: W = W::new(2.2041535265238523, -5.0086224494532715e-17);
     let v12: W = N::sin_kept(v5);
     let v13: W = N::cos_kept(v5);
@@ -6562,124 +5948,26 @@ fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v19: W = v15 * v4;
     let v20: W = v18.widen() + v19;
     let v21: W = N::sin_kept(v20);
-    let v22: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v23: W = v22 + v13;
+    let v22: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v23: W = v22.widen() + v13;
     let v24: W = v17 * v21 * v23;
-    let v25: N = N::sqrt_of(v24);
+    let v25: W = N::sqrt_kept(v24);
     let v26: W = v11 * v12 * v14;
-    let v27: N = N::narrow(v26) / v25;
+    let v27: W = v26 / v25;
     let v28: N = N::new(4.407964494443511, 1.9038323160948343e-16);
     let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v30: W = v29.widen() * v17 * v21 * v23;
     let v31: W = N::sqrt_kept(v30);
     let v32: W = v28.widen() * v12 * v31;
-    let v33: W = v27.widen() + v32;
+    let v33: W = v27 + v32;
     let v34: W = v8 * v33;
     let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
     let v36: N = N::narrow(v8).abs();
     let v37: N = v36.sqrt();
     let v38: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v39: N = v38 * v6;
-    let v40: N = v39.sqrt();
-    let v41: W = v35.widen() * v37.widen() * v40.widen();
-    [v10.to_f64(), v34.to_f64(), v41.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1 * v6.widen() * v8;
-    let v10: N = v0 + N::narrow(v9);
-    let v11: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v12: W = N::sin_kept(v5);
-    let v13: N = N::cos_of(v5);
-    let v14: N = v13.square();
-    let v15: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v16: N = v15 * v3;
-    let v17: N = v16.sin();
-    let v18: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v19: W = v15.widen() * v4;
-    let v20: N = v18 + N::narrow(v19);
-    let v21: N = v20.sin();
-    let v22: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v23: N = v22 + v13;
-    let v24: N = v17 * v21 * v23;
-    let v25: N = v24.sqrt();
-    let v26: W = v11.widen() * v12 * v14.widen();
-    let v27: N = N::narrow(v26) / v25;
-    let v28: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: W = v29.widen() * v17.widen() * v21.widen() * v23.widen();
-    let v31: W = N::sqrt_kept(v30);
-    let v32: W = v28.widen() * v12 * v31;
-    let v33: W = v27.widen() + v32;
-    let v34: W = v8 * v33;
-    let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v36: N = N::narrow(v8).abs();
-    let v37: N = v36.sqrt();
-    let v38: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v39: N = v38 * v6;
-    let v40: N = v39.sqrt();
-    let v41: N = v35 * v37 * v40;
-    [v10.to_f64(), v34.to_f64(), v41.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1 * v6.widen() * v8;
-    let v10: N = v0 + N::narrow(v9);
-    let v11: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v12: W = N::sin_kept(v5);
-    let v13: N = N::cos_of(v5);
-    let v14: N = v13.square();
-    let v15: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v16: W = v15 * v3.widen();
-    let v17: N = N::sin_of(v16);
-    let v18: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v19: N = N::narrow(v15) * N::narrow(v4);
-    let v20: N = v18 + v19;
-    let v21: N = v20.sin();
-    let v22: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v23: N = v22 + v13;
-    let v24: N = v17 * v21 * v23;
-    let v25: N = v24.sqrt();
-    let v26: W = v11.widen() * v12 * v14.widen();
-    let v27: N = N::narrow(v26) / v25;
-    let v28: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: W = v29.widen() * v17.widen() * v21.widen() * v23.widen();
-    let v31: W = N::sqrt_kept(v30);
-    let v32: W = v28.widen() * v12 * v31;
-    let v33: W = v27.widen() + v32;
-    let v34: W = v8 * v33;
-    let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v36: N = N::narrow(v8).abs();
-    let v37: N = v36.sqrt();
-    let v38: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v39: N = v38 * v6;
-    let v40: N = v39.sqrt();
-    let v41: N = v35 * v37 * v40;
+    let v39: W = v38.widen() * v6;
+    let v40: W = N::sqrt_kept(v39);
+    let v41: W = v35.widen() * v37.widen() * v40;
     [v10.to_f64(), v34.to_f64(), v41.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -6687,26 +5975,8 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.03125 {
-        return euler_maruyama_step_v_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.0625 {
-        return euler_maruyama_step_v_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.125 {
-        return euler_maruyama_step_v_coefficients_upper_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.15625 {
-        return euler_maruyama_step_v_coefficients_upper_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.1875 {
-        return euler_maruyama_step_v_coefficients_upper_cell4::<N, W>(t, t_next);
-    }
-    if t < 0.21875 {
-        return euler_maruyama_step_v_coefficients_upper_cell5::<N, W>(t, t_next);
-    }
     if t < 0.25 {
-        return euler_maruyama_step_v_coefficients_upper_cell6::<N, W>(t, t_next);
+        return euler_maruyama_step_v_coefficients_upper_cell0::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -6718,21 +5988,21 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     let v7: W = v1 * v4;
     let v8: W = v7 / v6.widen();
     let v9: N = v0 + N::narrow(v8);
-    let v10: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v10: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
     let v11: W = N::sin_kept(v5);
     let v12: W = v11.square();
     let v13: W = N::cos_kept(v5);
     let v14: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v15: N = v14 - N::narrow(v12);
-    let v16: N = v15.sqrt();
-    let v17: W = v10.widen() * v12 * v13;
+    let v15: W = v14.widen() - v12;
+    let v16: N = N::sqrt_of(v15);
+    let v17: W = v10 * v12 * v13;
     let v18: N = N::narrow(v17) / v16;
-    let v19: N = N::new(3.116901585250538, 1.271000383352227e-16);
+    let v19: W = W::new(3.116901585250538, 1.271000383352227e-16);
     let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v21: N = v20 * N::narrow(v12);
-    let v22: N = v0 - v21;
-    let v23: N = v22.sqrt();
-    let v24: W = v19.widen() * v13 * v23.widen();
+    let v21: W = v20.widen() * v12;
+    let v22: W = v0.widen() - v21;
+    let v23: W = N::sqrt_kept(v22);
+    let v24: W = v19 * v13 * v23;
     let v25: W = v18.widen() + v24;
     let v26: W = v4 * v25;
     let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
@@ -6744,183 +6014,19 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     let v33: W = v27.widen() * v29.widen() * v32.widen();
     [v9.to_f64(), v26.to_f64(), v33.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1.widen() * v2.widen();
-    let v6: W = v5.tan();
-    let v7: W = v1.widen() * v4;
-    let v8: W = v7 / v6;
-    let v9: W = v0.widen() + v8;
-    let v10: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v11: N = N::sin_of(v5);
-    let v12: N = v11.square();
-    let v13: N = N::cos_of(v5);
-    let v14: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v15: N = v14 - v12;
-    let v16: N = v15.sqrt();
-    let v17: N = v10 * v12 * v13;
-    let v18: N = v17 / v16;
-    let v19: W = W::new(3.116901585250538, 1.271000383352227e-16);
-    let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v21: N = v20 * v12;
-    let v22: W = v0.widen() - v21.widen();
-    let v23: W = N::sqrt_kept(v22);
-    let v24: W = v19 * v13.widen() * v23;
-    let v25: N = v18 + N::narrow(v24);
-    let v26: W = v4 * v25.widen();
-    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v28: N = N::narrow(v4).abs();
-    let v29: N = v28.sqrt();
-    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v31: N = v30 / N::narrow(v6);
-    let v32: N = v31.sqrt();
-    let v33: N = v27 * v29 * v32;
-    [v9.to_f64(), v26.to_f64(), v33.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v2 - v3;
-    let v5: W = v1.widen() * v2.widen();
-    let v6: N = N::tan_of(v5);
-    let v7: W = v1.widen() * v4.widen();
-    let v8: W = v7 / v6.widen();
-    let v9: N = v0 + N::narrow(v8);
-    let v10: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v11: N = N::sin_of(v5);
-    let v12: N = v11.square();
-    let v13: N = N::cos_of(v5);
-    let v14: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v15: N = v14 - v12;
-    let v16: N = v15.sqrt();
-    let v17: N = v10 * v12 * v13;
-    let v18: N = v17 / v16;
-    let v19: W = W::new(3.116901585250538, 1.271000383352227e-16);
-    let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v21: N = v20 * v12;
-    let v22: N = v0 - v21;
-    let v23: N = v22.sqrt();
-    let v24: W = v19 * v13.widen() * v23.widen();
-    let v25: W = v18.widen() + v24;
-    let v26: N = v4 * N::narrow(v25);
-    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v28: N = v4.abs();
-    let v29: N = v28.sqrt();
-    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v31: N = v30 / v6;
-    let v32: N = v31.sqrt();
-    let v33: N = v27 * v29 * v32;
-    [v9.to_f64(), v26.to_f64(), v33.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() - v3.widen();
     let v5: W = v1 * v2.widen();
-    let v6: N = N::tan_of(v5);
-    let v7: W = v1 * v4;
-    let v8: W = v7 / v6.widen();
-    let v9: W = v0.widen() + v8;
-    let v10: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v11: N = N::sin_of(v5);
-    let v12: N = v11.square();
-    let v13: N = N::cos_of(v5);
-    let v14: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v15: N = v14 - v12;
-    let v16: N = v15.sqrt();
-    let v17: N = v10 * v12 * v13;
-    let v18: N = v17 / v16;
-    let v19: W = W::new(3.116901585250538, 1.271000383352227e-16);
-    let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v21: N = v20 * v12;
-    let v22: N = v0 - v21;
-    let v23: N = v22.sqrt();
-    let v24: W = v19 * v13.widen() * v23.widen();
-    let v25: W = v18.widen() + v24;
-    let v26: N = N::narrow(v4) * N::narrow(v25);
-    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v28: N = N::narrow(v4).abs();
-    let v29: N = v28.sqrt();
-    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v31: N = v30 / v6;
-    let v32: N = v31.sqrt();
-    let v33: N = v27 * v29 * v32;
-    [v9.to_f64(), v26.to_f64(), v33.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1.widen() * v2.widen();
-    let v6: N = N::tan_of(v5);
-    let v7: W = v1.widen() * v4;
-    let v8: W = v7 / v6.widen();
-    let v9: W = v0.widen() + v8;
-    let v10: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v11: N = N::sin_of(v5);
-    let v12: N = v11.square();
-    let v13: N = N::cos_of(v5);
-    let v14: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v15: N = v14 - v12;
-    let v16: N = v15.sqrt();
-    let v17: N = v10 * v12 * v13;
-    let v18: N = v17 / v16;
-    let v19: W = W::new(3.116901585250538, 1.271000383352227e-16);
-    let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v21: N = v20 * v12;
-    let v22: N = v0 - v21;
-    let v23: N = v22.sqrt();
-    let v24: W = v19 * v13.widen() * v23.widen();
-    let v25: W = v18.widen() + v24;
-    let v26: N = N::narrow(v4) * N::narrow(v25);
-    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v28: N = N::narrow(v4).abs();
-    let v29: N = v28.sqrt();
-    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v31: N = v30 / v6;
-    let v32: N = v31.sqrt();
-    let v33: N = v27 * v29 * v32;
-    [v9.to_f64(), v26.to_f64(), v33.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1.widen() * v2.widen();
     let v6: W = v5.tan();
-    let v7: W = v1.widen() * v4;
+    let v7: W = v1 * v4;
     let v8: W = v7 / v6;
     let v9: W = v0.widen() + v8;
     let v10: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
@@ -6935,100 +6041,18 @@ fn euler_maruyama_step_v_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
     let v19: W = W::new(3.116901585250538, 1.271000383352227e-16);
     let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v21: N = v20 * v12;
-    let v22: W = v0.widen() - v21.widen();
-    let v23: W = N::sqrt_kept(v22);
-    let v24: W = v19 * v13 * v23;
-    let v25: N = v18 + N::narrow(v24);
-    let v26: N = N::narrow(v4) * v25;
+    let v22: N = v0 - v21;
+    let v23: N = v22.sqrt();
+    let v24: W = v19 * v13 * v23.widen();
+    let v25: W = v18.widen() + v24;
+    let v26: N = N::narrow(v4) * N::narrow(v25);
     let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
     let v28: N = N::narrow(v4).abs();
-    let v29: N = v28.sqrt();
+    let v29: W = v28.widen().sqrt();
     let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v31: N = v30 / N::narrow(v6);
     let v32: N = v31.sqrt();
-    let v33: N = v27 * v29 * v32;
-    [v9.to_f64(), v26.to_f64(), v33.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1 * v2.widen();
-    let v6: W = v5.tan();
-    let v7: W = v1 * v4;
-    let v8: W = v7 / v6;
-    let v9: W = v0.widen() + v8;
-    let v10: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v11: N = N::sin_of(v5);
-    let v12: N = v11.square();
-    let v13: N = N::cos_of(v5);
-    let v14: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v15: N = v14 - v12;
-    let v16: N = v15.sqrt();
-    let v17: N = v10 * v12 * v13;
-    let v18: N = v17 / v16;
-    let v19: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v21: N = v20 * v12;
-    let v22: N = v0 - v21;
-    let v23: N = v22.sqrt();
-    let v24: W = v19.widen() * v13.widen() * v23.widen();
-    let v25: N = v18 + N::narrow(v24);
-    let v26: N = N::narrow(v4) * v25;
-    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v28: N = N::narrow(v4).abs();
-    let v29: N = v28.sqrt();
-    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v31: N = v30 / N::narrow(v6);
-    let v32: N = v31.sqrt();
-    let v33: N = v27 * v29 * v32;
-    [v9.to_f64(), v26.to_f64(), v33.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell6<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1.widen() * v2.widen();
-    let v6: W = N::tan_kept(v5);
-    let v7: W = v1.widen() * v4;
-    let v8: W = v7 / v6;
-    let v9: W = v0.widen() + v8;
-    let v10: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v11: N = N::sin_of(v5);
-    let v12: N = v11.square();
-    let v13: W = N::cos_kept(v5);
-    let v14: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v15: N = v14 - v12;
-    let v16: N = v15.sqrt();
-    let v17: W = v10.widen() * v12.widen() * v13;
-    let v18: N = N::narrow(v17) / v16;
-    let v19: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v21: N = v20 * v12;
-    let v22: N = v0 - v21;
-    let v23: N = v22.sqrt();
-    let v24: W = v19.widen() * v13 * v23.widen();
-    let v25: N = v18 + N::narrow(v24);
-    let v26: N = N::narrow(v4) * v25;
-    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v28: N = N::narrow(v4).abs();
-    let v29: N = v28.sqrt();
-    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v31: W = v30.widen() / v6;
-    let v32: N = N::sqrt_of(v31);
-    let v33: N = v27 * v29 * v32;
+    let v33: W = v27.widen() * v29 * v32.widen();
     [v9.to_f64(), v26.to_f64(), v33.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -7037,9 +6061,9 @@ fn euler_maruyama_step_v_coefficients_upper_cell6<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.21875, 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -7109,9 +6133,9 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.1875, 0.21875, 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 ///
 /// # Panics
 ///

@@ -713,7 +713,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -791,8 +791,8 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: W = v0.widen() - v1.widen();
     let v3: N = N::new(6.0, 0.0);
     let v4: W = v3.widen() * v0.widen();
-    let v5: N = v3 * v1;
-    let v6: W = v4 + v5.widen();
+    let v5: W = v3.widen() * v1.widen();
+    let v6: W = v4 + v5;
     let v7: W = v2 * v6;
     let v8: N = N::exp_of(v7);
     let v9: N = N::new(-6.0, 0.0);
@@ -824,7 +824,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -837,7 +837,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -857,7 +857,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -935,8 +935,8 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: W = v0.widen() - v1.widen();
     let v3: N = N::new(6.0, 0.0);
     let v4: W = v3.widen() * v0.widen();
-    let v5: N = v3 * v1;
-    let v6: W = v4 + v5.widen();
+    let v5: W = v3.widen() * v1.widen();
+    let v6: W = v4 + v5;
     let v7: W = v2 * v6;
     let v8: N = N::exp_of(v7);
     let v9: N = N::new(-6.0, 0.0);
@@ -968,7 +968,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -981,7 +981,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1399,7 +1399,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1506,8 +1506,8 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: W = v0.widen() - v1.widen();
     let v3: N = N::new(6.0, 0.0);
     let v4: W = v3.widen() * v0.widen();
-    let v5: N = v3 * v1;
-    let v6: W = v4 + v5.widen();
+    let v5: W = v3.widen() * v1.widen();
+    let v6: W = v4 + v5;
     let v7: W = v2 * v6;
     let v8: N = N::exp_of(v7);
     let v9: W = v0.widen().square();
@@ -1527,17 +1527,17 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v23: W = v22.widen() * v12;
     let v24: W = N::exp_kept(v23);
     let v25: N = N::new(-12.0, 0.0);
-    let v26: W = v25.widen() * v9;
-    let v27: W = N::exp_m1_kept(v26);
-    let v28: W = -v27;
-    let v29: W = N::sqrt_kept(v28);
+    let v26: N = v25 * N::narrow(v9);
+    let v27: N = v26.exp_m1();
+    let v28: N = -v27;
+    let v29: W = v28.widen().sqrt();
     let v30: W = v24 * v29;
     let v31: W = v22.widen() * v9;
     let v32: W = N::exp_kept(v31);
-    let v33: W = v25.widen() * v12;
-    let v34: W = N::exp_m1_kept(v33);
-    let v35: W = -v34;
-    let v36: W = N::sqrt_kept(v35);
+    let v33: N = v25 * N::narrow(v12);
+    let v34: N = v33.exp_m1();
+    let v35: N = -v34;
+    let v36: W = v35.widen().sqrt();
     let v37: W = v32 * v36;
     let v38: W = v30 + v37;
     let v39: W = v15 * v21;
@@ -1550,7 +1550,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1563,7 +1563,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1583,7 +1583,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1690,8 +1690,8 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: W = v0.widen() - v1.widen();
     let v3: N = N::new(6.0, 0.0);
     let v4: W = v3.widen() * v0.widen();
-    let v5: N = v3 * v1;
-    let v6: W = v4 + v5.widen();
+    let v5: W = v3.widen() * v1.widen();
+    let v6: W = v4 + v5;
     let v7: W = v2 * v6;
     let v8: N = N::exp_of(v7);
     let v9: W = v0.widen().square();
@@ -1711,17 +1711,17 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v23: W = v22.widen() * v12;
     let v24: W = N::exp_kept(v23);
     let v25: N = N::new(-12.0, 0.0);
-    let v26: W = v25.widen() * v9;
-    let v27: W = N::exp_m1_kept(v26);
-    let v28: W = -v27;
-    let v29: W = N::sqrt_kept(v28);
+    let v26: N = v25 * N::narrow(v9);
+    let v27: N = v26.exp_m1();
+    let v28: N = -v27;
+    let v29: W = v28.widen().sqrt();
     let v30: W = v24 * v29;
     let v31: W = v22.widen() * v9;
     let v32: W = N::exp_kept(v31);
-    let v33: W = v25.widen() * v12;
-    let v34: W = N::exp_m1_kept(v33);
-    let v35: W = -v34;
-    let v36: W = N::sqrt_kept(v35);
+    let v33: N = v25 * N::narrow(v12);
+    let v34: N = v33.exp_m1();
+    let v35: N = -v34;
+    let v36: W = v35.widen().sqrt();
     let v37: W = v32 * v36;
     let v38: W = v30 + v37;
     let v39: W = v15 * v21;
@@ -1734,7 +1734,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1747,7 +1747,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1955,7 +1955,7 @@ fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2023,9 +2023,6 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     }
     if t < 0.375 {
         return euler_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
@@ -2100,32 +2097,6 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v18: W = v17 / v8;
     [v12.to_f64(), v18.to_f64()]
 }
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(12.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(-12.0, 0.0);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = v5.exp();
-    let v7: W = v0.widen() * v1.widen() * v2.widen() * v6.widen();
-    let v8: N = v5.exp_m1();
-    let v9: W = v0.widen() * v4.widen() * v6.widen();
-    let v10: N = N::narrow(v7) - v8 - N::narrow(v9);
-    let v11: N = v10 / v8;
-    let v12: N = -v11;
-    let v13: N = N::new(-6.0, 0.0);
-    let v14: W = v13.widen() * v4.widen();
-    let v15: W = N::exp_kept(v14);
-    let v16: W = v2.widen() - v1.widen();
-    let v17: W = v0.widen() * v1.widen() * v15 * v16;
-    let v18: N = N::narrow(v17) / v8;
-    [v12.to_f64(), v18.to_f64()]
-}
 /// `euler_step_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
@@ -2134,7 +2105,7 @@ fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375).
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
@@ -2176,7 +2147,7 @@ fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375).
 ///
 /// # Panics
 ///
@@ -2203,9 +2174,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{24\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.5625, 0.625).
+/// Runs its stable form in `f64`, with the 13 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2285,191 +2254,6 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v31: W = v27 * v28 * v30;
         return [v17.to_f64(), v26.to_f64(), v31.to_f64()];
     }
-    if t < 0.25 {
-        return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.375 {
-        return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_maruyama_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.5625 {
-        return euler_maruyama_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return euler_maruyama_step_x0_coefficients_in_cell4::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(24.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(-12.0, 0.0);
-    let v4: W = v1.widen().square();
-    let v5: N = v3 * N::narrow(v4);
-    let v6: N = v5.exp();
-    let v7: W = v0.widen() * v1.widen() * v2.widen() * v6.widen();
-    let v8: N = v5.exp_m1();
-    let v9: W = v0.widen() * v4 * v6.widen();
-    let v10: N = N::new(12.0, 0.0);
-    let v11: W = v10.widen() * v4 * v8.widen();
-    let v12: W = v10.widen() * v1.widen() * v2.widen() * v8.widen();
-    let v13: W = v7 - v8.widen() - v9 + v11 - v12;
-    let v14: N = N::narrow(v13) / v8;
-    let v15: N = -v14;
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: W = v16.widen() * v4;
-    let v18: W = N::exp_kept(v17);
-    let v19: N = v2 - v1;
-    let v20: W = v0.widen() * v1.widen() * v18 * v19.widen();
-    let v21: N = N::narrow(v20) / v8;
-    let v22: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v23: N = v1.sqrt();
-    let v24: N = v19.abs();
-    let v25: N = v24.sqrt();
-    let v26: W = v22.widen() * v23.widen() * v25.widen();
-    [v15.to_f64(), v21.to_f64(), v26.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(24.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(-12.0, 0.0);
-    let v4: W = v1.widen().square();
-    let v5: W = v3.widen() * v4;
-    let v6: W = v5.exp();
-    let v7: W = v0.widen() * v1.widen() * v2.widen() * v6;
-    let v8: W = v5.exp_m1();
-    let v9: W = v0.widen() * v4 * v6;
-    let v10: N = N::new(12.0, 0.0);
-    let v11: W = v10.widen() * v4 * v8;
-    let v12: W = v10.widen() * v1.widen() * v2.widen() * v8;
-    let v13: W = v7 - v8 - v9 + v11 - v12;
-    let v14: N = N::narrow(v13) / N::narrow(v8);
-    let v15: N = -v14;
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: N = v16 * N::narrow(v4);
-    let v18: N = v17.exp();
-    let v19: W = v2.widen() - v1.widen();
-    let v20: W = v0.widen() * v1.widen() * v18.widen() * v19;
-    let v21: N = N::narrow(v20) / N::narrow(v8);
-    let v22: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v23: N = v1.sqrt();
-    let v24: N = N::narrow(v19).abs();
-    let v25: N = v24.sqrt();
-    let v26: W = v22.widen() * v23.widen() * v25.widen();
-    [v15.to_f64(), v21.to_f64(), v26.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(24.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(-12.0, 0.0);
-    let v4: W = v1.widen().square();
-    let v5: W = v3.widen() * v4;
-    let v6: W = N::exp_kept(v5);
-    let v7: W = v0.widen() * v1.widen() * v2.widen() * v6;
-    let v8: W = v5.exp_m1();
-    let v9: W = v0.widen() * v4 * v6;
-    let v10: N = N::new(12.0, 0.0);
-    let v11: W = v10.widen() * v4 * v8;
-    let v12: W = v10.widen() * v1.widen() * v2.widen() * v8;
-    let v13: W = v7 - v8 - v9 + v11 - v12;
-    let v14: W = v13 / v8;
-    let v15: N = -N::narrow(v14);
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: N = v16 * N::narrow(v4);
-    let v18: N = v17.exp();
-    let v19: W = v2.widen() - v1.widen();
-    let v20: W = v0.widen() * v1.widen() * v18.widen() * v19;
-    let v21: N = N::narrow(v20) / N::narrow(v8);
-    let v22: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v23: N = v1.sqrt();
-    let v24: N = N::narrow(v19).abs();
-    let v25: N = v24.sqrt();
-    let v26: W = v22.widen() * v23.widen() * v25.widen();
-    [v15.to_f64(), v21.to_f64(), v26.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(24.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(-12.0, 0.0);
-    let v4: W = v1.widen().square();
-    let v5: N = v3 * N::narrow(v4);
-    let v6: N = v5.exp();
-    let v7: W = v0.widen() * v1.widen() * v2.widen() * v6.widen();
-    let v8: N = v5.exp_m1();
-    let v9: W = v0.widen() * v4 * v6.widen();
-    let v10: N = N::new(12.0, 0.0);
-    let v11: W = v10.widen() * v4 * v8.widen();
-    let v12: W = v10.widen() * v1.widen() * v2.widen() * v8.widen();
-    let v13: W = v7 - v8.widen() - v9 + v11 - v12;
-    let v14: N = N::narrow(v13) / v8;
-    let v15: N = -v14;
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: W = v16.widen() * v4;
-    let v18: W = N::exp_kept(v17);
-    let v19: N = v2 - v1;
-    let v20: W = v0.widen() * v1.widen() * v18 * v19.widen();
-    let v21: N = N::narrow(v20) / v8;
-    let v22: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v23: N = v1.sqrt();
-    let v24: N = v19.abs();
-    let v25: N = v24.sqrt();
-    let v26: W = v22.widen() * v23.widen() * v25.widen();
-    [v15.to_f64(), v21.to_f64(), v26.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(24.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(-12.0, 0.0);
-    let v4: W = v1.widen().square();
-    let v5: W = v3.widen() * v4;
-    let v6: W = N::exp_kept(v5);
-    let v7: W = v0.widen() * v1.widen() * v2.widen() * v6;
-    let v8: N = N::exp_m1_of(v5);
-    let v9: W = v0.widen() * v4 * v6;
-    let v10: N = N::new(12.0, 0.0);
-    let v11: W = v10.widen() * v4 * v8.widen();
-    let v12: W = v10.widen() * v1.widen() * v2.widen() * v8.widen();
-    let v13: W = v7 - v8.widen() - v9 + v11 - v12;
-    let v14: W = v13 / v8.widen();
-    let v15: N = -N::narrow(v14);
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: W = v16.widen() * v4;
-    let v18: W = N::exp_kept(v17);
-    let v19: N = v2 - v1;
-    let v20: W = v0.widen() * v1.widen() * v18 * v19.widen();
-    let v21: N = N::narrow(v20) / v8;
-    let v22: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v23: N = v1.sqrt();
-    let v24: N = v19.abs();
-    let v25: N = v24.sqrt();
-    let v26: W = v22.widen() * v23.widen() * v25.widen();
-    [v15.to_f64(), v21.to_f64(), v26.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
     let v0: N = N::new(24.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = N::from_f64(t_next);
@@ -2489,12 +2273,12 @@ fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     let v16: N = N::new(-6.0, 0.0);
     let v17: W = v16.widen() * v4;
     let v18: W = N::exp_kept(v17);
-    let v19: N = v2 - v1;
-    let v20: W = v0.widen() * v1.widen() * v18 * v19.widen();
+    let v19: W = v2.widen() - v1.widen();
+    let v20: W = v0.widen() * v1.widen() * v18 * v19;
     let v21: N = N::narrow(v20) / N::narrow(v8);
     let v22: N = N::new(4.898979485566356, 4.337233036206492e-16);
     let v23: N = v1.sqrt();
-    let v24: N = v19.abs();
+    let v24: N = N::narrow(v19).abs();
     let v25: N = v24.sqrt();
     let v26: W = v22.widen() * v23.widen() * v25.widen();
     [v15.to_f64(), v21.to_f64(), v26.to_f64()]
@@ -2505,9 +2289,7 @@ fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{24\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.5625, 0.625).
+/// Runs its stable form in `f64`, with the 13 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2554,9 +2336,7 @@ fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{24\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.5625, 0.625).
+/// Runs its stable form in `f64`, with the 13 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3168,7 +2948,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3266,8 +3046,8 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v5: W = v4.widen().square();
     let v6: N = v0 * N::narrow(v5);
     let v7: N = -N::narrow(v3);
-    let v8: N = v7 - v6;
-    let v9: N = v8.exp();
+    let v8: W = v7.widen() - v6.widen();
+    let v9: W = N::exp_kept(v8);
     let v10: N = N::new(-12.0, 0.0);
     let v11: W = v10.widen() * v2;
     let v12: W = v11.exp_m1();
@@ -3278,7 +3058,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v17: W = -v16;
     let v18: W = v17.sqrt();
     let v19: N = N::narrow(v14) * N::narrow(v18);
-    let v20: N = v9 + v19;
+    let v20: W = v9 + v19.widen();
     let v21: N = N::new(-6.0, 0.0);
     let v22: W = v21.widen() * v5;
     let v23: W = v22.exp();
@@ -3302,7 +3082,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3315,7 +3095,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3335,7 +3115,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3433,8 +3213,8 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v5: W = v4.widen().square();
     let v6: N = v0 * N::narrow(v5);
     let v7: N = -N::narrow(v3);
-    let v8: N = v7 - v6;
-    let v9: N = v8.exp();
+    let v8: W = v7.widen() - v6.widen();
+    let v9: W = N::exp_kept(v8);
     let v10: N = N::new(-12.0, 0.0);
     let v11: W = v10.widen() * v2;
     let v12: W = v11.exp_m1();
@@ -3445,7 +3225,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v17: W = -v16;
     let v18: W = v17.sqrt();
     let v19: N = N::narrow(v14) * N::narrow(v18);
-    let v20: N = v9 + v19;
+    let v20: W = v9 + v19.widen();
     let v21: N = N::new(-6.0, 0.0);
     let v22: W = v21.widen() * v5;
     let v23: W = v22.exp();
@@ -3469,7 +3249,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3482,7 +3262,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3668,7 +3448,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3712,9 +3492,9 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v8: N = v7.exp();
     let v9: N = N::new(-12.0, 0.0);
     let v10: W = v9.widen() * v6;
-    let v11: N = N::exp_m1_of(v10);
-    let v12: N = -v11;
-    let v13: W = v12.widen().sqrt();
+    let v11: W = N::exp_m1_kept(v10);
+    let v12: W = -v11;
+    let v13: W = v12.sqrt();
     let v14: W = v4.widen() * v2.widen() * v8.widen();
     let v15: N = N::narrow(v14) / N::narrow(v13);
     let v16: N = N::new(-6.0, 0.0);
@@ -3731,7 +3511,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3744,7 +3524,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3764,7 +3544,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3823,9 +3603,9 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: N = v10.exp();
     let v12: N = N::new(-12.0, 0.0);
     let v13: W = v12.widen() * v9;
-    let v14: N = N::exp_m1_of(v13);
-    let v15: N = -v14;
-    let v16: W = v15.widen().sqrt();
+    let v14: W = N::exp_m1_kept(v13);
+    let v15: W = -v14;
+    let v16: W = v15.sqrt();
     let v17: W = v7.widen() * v2.widen() * v11.widen();
     let v18: N = N::narrow(v17) / N::narrow(v16);
     let v19: N = N::new(-6.0, 0.0);
@@ -3847,7 +3627,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -3860,7 +3640,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3887,7 +3667,7 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + v\,\exp\left(-6\,t^{2}\right)\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3993,19 +3773,19 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v5: W = v4.widen().square();
     let v6: N = v0 * N::narrow(v5);
     let v7: N = -N::narrow(v3);
-    let v8: N = v7 - v6;
-    let v9: N = v8.exp();
+    let v8: W = v7.widen() - v6.widen();
+    let v9: W = N::exp_kept(v8);
     let v10: N = N::new(-12.0, 0.0);
     let v11: N = v10 * N::narrow(v2);
     let v12: N = v11.exp_m1();
     let v13: N = -v12;
     let v14: N = v13.sqrt();
     let v15: W = v10.widen() * v5;
-    let v16: W = N::exp_m1_kept(v15);
-    let v17: W = -v16;
-    let v18: W = N::sqrt_kept(v17);
+    let v16: N = N::exp_m1_of(v15);
+    let v17: N = -v16;
+    let v18: W = v17.widen().sqrt();
     let v19: W = v14.widen() * v18;
-    let v20: N = v9 + N::narrow(v19);
+    let v20: W = v9 + v19;
     let v21: W = N::exp_kept(v15);
     let v22: N = N::new(12.0, 0.0);
     let v23: W = v22.widen() * v1.widen();
@@ -4033,7 +3813,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + v\,\exp\left(-6\,t^{2}\right)\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -4046,7 +3826,7 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + v\,\exp\left(-6\,t^{2}\right)\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4066,7 +3846,7 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(-6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right) + x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -4172,19 +3952,19 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v5: W = v4.widen().square();
     let v6: N = v0 * N::narrow(v5);
     let v7: N = -N::narrow(v3);
-    let v8: N = v7 - v6;
-    let v9: N = v8.exp();
+    let v8: W = v7.widen() - v6.widen();
+    let v9: W = N::exp_kept(v8);
     let v10: N = N::new(-12.0, 0.0);
     let v11: N = v10 * N::narrow(v2);
     let v12: N = v11.exp_m1();
     let v13: N = -v12;
     let v14: N = v13.sqrt();
     let v15: W = v10.widen() * v5;
-    let v16: W = N::exp_m1_kept(v15);
-    let v17: W = -v16;
-    let v18: W = N::sqrt_kept(v17);
+    let v16: N = N::exp_m1_of(v15);
+    let v17: N = -v16;
+    let v18: W = v17.widen().sqrt();
     let v19: W = v14.widen() * v18;
-    let v20: N = v9 + N::narrow(v19);
+    let v20: W = v9 + v19;
     let v21: W = N::exp_kept(v15);
     let v22: N = N::new(12.0, 0.0);
     let v23: W = v22.widen() * v1.widen();
@@ -4212,7 +3992,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(-6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right) + x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -4225,7 +4005,7 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(-6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right) + x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

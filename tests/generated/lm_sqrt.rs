@@ -770,8 +770,6 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.3125, 0.5).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -798,21 +796,6 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::INFINITY];
     }
-    if t < 0.0625 {
-        return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.125 {
-        return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.25 {
-        return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.3125 {
-        return euler_step_score_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_step_score_coefficients_in_cell4::<N, W>(t, t_next);
-    }
     let v0: N = N::new(0.75, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
@@ -832,126 +815,6 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: N = N::narrow(v14) / v15;
     [v9.to_f64(), v16.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.75, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v1.sqrt();
-    let v4: N = N::new(0.25, 0.0);
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v4 * v5;
-    let v7: N = v2 - v3 + v6;
-    let v8: N = v1 - v3;
-    let v9: N = v7 / v8;
-    let v10: N = N::new(-0.25, 0.0);
-    let v11: N = v5 - v1;
-    let v12: N = N::new(1.0, 0.0);
-    let v13: N = v12 - v3;
-    let v14: N = v10 * v11;
-    let v15: N = v3 * v13;
-    let v16: N = v14 / v15;
-    [v9.to_f64(), v16.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.75, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = v1.widen().sqrt();
-    let v4: N = N::new(0.25, 0.0);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v4.widen() * v5.widen();
-    let v7: W = v2 - v3 + v6;
-    let v8: N = v1 - N::narrow(v3);
-    let v9: N = N::narrow(v7) / v8;
-    let v10: N = N::new(-0.25, 0.0);
-    let v11: N = v5 - v1;
-    let v12: N = N::new(1.0, 0.0);
-    let v13: W = v12.widen() - v3;
-    let v14: N = v10 * v11;
-    let v15: N = N::narrow(v3) * N::narrow(v13);
-    let v16: N = v14 / v15;
-    [v9.to_f64(), v16.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.75, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v1.sqrt();
-    let v4: N = N::new(0.25, 0.0);
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v4 * v5;
-    let v7: N = v2 - v3 + v6;
-    let v8: N = v1 - v3;
-    let v9: N = v7 / v8;
-    let v10: N = N::new(-0.25, 0.0);
-    let v11: N = v5 - v1;
-    let v12: N = N::new(1.0, 0.0);
-    let v13: N = v12 - v3;
-    let v14: N = v10 * v11;
-    let v15: N = v3 * v13;
-    let v16: N = v14 / v15;
-    [v9.to_f64(), v16.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.75, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: W = v1.widen().sqrt();
-    let v4: N = N::new(0.25, 0.0);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v4.widen() * v5.widen();
-    let v7: W = v2.widen() - v3 + v6;
-    let v8: N = v1 - N::narrow(v3);
-    let v9: N = N::narrow(v7) / v8;
-    let v10: N = N::new(-0.25, 0.0);
-    let v11: N = v5 - v1;
-    let v12: N = N::new(1.0, 0.0);
-    let v13: W = v12.widen() - v3;
-    let v14: N = v10 * v11;
-    let v15: N = N::narrow(v3) * N::narrow(v13);
-    let v16: N = v14 / v15;
-    [v9.to_f64(), v16.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.75, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v1.sqrt();
-    let v4: N = N::new(0.25, 0.0);
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v4 * v5;
-    let v7: W = v2.widen() - v3.widen() + v6.widen();
-    let v8: N = v1 - v3;
-    let v9: N = N::narrow(v7) / v8;
-    let v10: N = N::new(-0.25, 0.0);
-    let v11: N = v5 - v1;
-    let v12: N = N::new(1.0, 0.0);
-    let v13: N = v12 - v3;
-    let v14: N = v10 * v11;
-    let v15: N = v3 * v13;
-    let v16: N = v14 / v15;
-    [v9.to_f64(), v16.to_f64()]
-}
 /// `euler_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
@@ -959,8 +822,6 @@ fn euler_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.3125, 0.5).
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1005,8 +866,6 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.3125, 0.5).
 ///
 /// # Panics
 ///
@@ -1630,11 +1489,11 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v13: W = v12.widen() - v3;
     let v14: W = v13.sqrt();
     let v15: W = v11 * v14;
-    let v16: N = v4 / N::narrow(v15);
+    let v16: W = v4.widen() / v15;
     let v17: W = v11.powi(3);
-    let v18: W = v4.widen() * v14;
-    let v19: N = N::narrow(v18) / N::narrow(v17);
-    let v20: W = v16.widen() + v19.widen();
+    let v18: N = v4 * N::narrow(v14);
+    let v19: N = v18 / N::narrow(v17);
+    let v20: W = v16 + v19.widen();
     let v21: W = v10 * v20;
     let v22: N = N::narrow(v21) / N::narrow(v14);
     [v9.to_f64(), v22.to_f64()]
@@ -1768,11 +1627,11 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: W = v13.widen() - v3;
     let v15: W = v14.sqrt();
     let v16: W = v12 * v15;
-    let v17: N = v11 / N::narrow(v16);
+    let v17: W = v11.widen() / v16;
     let v18: W = v12.powi(3);
-    let v19: W = v11.widen() * v15;
-    let v20: N = N::narrow(v19) / N::narrow(v18);
-    let v21: W = v17.widen() + v20.widen();
+    let v19: N = v11 * N::narrow(v15);
+    let v20: N = v19 / N::narrow(v18);
+    let v21: W = v17 + v20.widen();
     let v22: W = v10 * v21;
     let v23: N = N::narrow(v22) / N::narrow(v15);
     let v24: N = N::narrow(v10).abs();
@@ -2394,9 +2253,7 @@ fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.6875, 0.75).
+/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2420,62 +2277,6 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
-    if t < 0.5 {
-        return euler_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.5625 {
-        return euler_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return euler_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.25, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: N = v1 * N::narrow(v4);
-    let v6: N = v5 / v3;
-    let v7: N = v0 + v6;
-    let v8: N = N::new(-0.25, 0.0);
-    let v9: W = v3.widen().sqrt();
-    let v10: W = v0.widen() - v9;
-    let v11: N = N::sqrt_of(v10);
-    let v12: W = v8.widen() * v4;
-    let v13: N = v3 * v11;
-    let v14: N = N::narrow(v12) / v13;
-    [v7.to_f64(), v14.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.25, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 - v3;
-    let v5: N = v1 * v4;
-    let v6: N = v5 / v3;
-    let v7: N = v0 + v6;
-    let v8: N = N::new(-0.25, 0.0);
-    let v9: N = v3.sqrt();
-    let v10: W = v0.widen() - v9.widen();
-    let v11: W = N::sqrt_kept(v10);
-    let v12: N = v8 * v4;
-    let v13: W = v3.widen() * v11;
-    let v14: N = v12 / N::narrow(v13);
-    [v7.to_f64(), v14.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.25, 0.0);
     let v2: N = N::from_f64(t_next);
@@ -2493,59 +2294,13 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v14: N = N::narrow(v12) / N::narrow(v13);
     [v7.to_f64(), v14.to_f64()]
 }
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.25, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 - v3;
-    let v5: N = v1 * v4;
-    let v6: N = v5 / v3;
-    let v7: N = v0 + v6;
-    let v8: N = N::new(-0.25, 0.0);
-    let v9: N = v3.sqrt();
-    let v10: N = v0 - v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v8 * v4;
-    let v13: N = v3 * v11;
-    let v14: N = v12 / v13;
-    [v7.to_f64(), v14.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.25, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 - v3;
-    let v5: N = v1 * v4;
-    let v6: N = v5 / v3;
-    let v7: N = v0 + v6;
-    let v8: N = N::new(-0.25, 0.0);
-    let v9: W = v3.widen().sqrt();
-    let v10: W = v0.widen() - v9;
-    let v11: N = N::sqrt_of(v10);
-    let v12: N = v8 * v4;
-    let v13: N = v3 * v11;
-    let v14: N = v12 / v13;
-    [v7.to_f64(), v14.to_f64()]
-}
 /// `euler_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.6875, 0.75).
+/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
@@ -2596,9 +2351,7 @@ fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.6875, 0.75).
+/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3967,14 +3720,14 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v3.sqrt();
     let v13: N = N::new(1.0, 0.0);
     let v14: W = v13.widen() - v3;
-    let v15: W = v14.sqrt();
-    let v16: N = N::narrow(v12) * N::narrow(v15);
-    let v17: N = v11 / v16;
+    let v15: W = N::sqrt_kept(v14);
+    let v16: W = v12 * v15;
+    let v17: N = v11 / N::narrow(v16);
     let v18: W = v12.powi(3);
-    let v19: N = v11 * N::narrow(v15);
-    let v20: N = v19 / N::narrow(v18);
-    let v21: W = v17.widen() + v20.widen();
-    let v22: W = v10 * v21;
+    let v19: W = v11.widen() * v15;
+    let v20: N = N::narrow(v19) / N::narrow(v18);
+    let v21: N = v17 + v20;
+    let v22: W = v10 * v21.widen();
     let v23: N = N::narrow(v10).abs();
     let v24: N = v23.sqrt();
     let v25: N = N::new(-0.5, 0.0);

@@ -525,7 +525,7 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 3 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.4375, 0.5).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -543,8 +543,11 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
-    if t < 0.5 {
+    if t < 0.4375 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
@@ -561,7 +564,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: N = N::narrow(v11) / v4;
     [v5.to_f64(), v12.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -581,6 +584,26 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v12: N = v11 / v4;
     [v5.to_f64(), v12.to_f64()]
 }
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::from_f64(t);
+    let v4: N = v0 - v3;
+    let v5: N = v2 / v4;
+    let v6: W = v1.widen() - v3.widen();
+    let v7: N = v3.square();
+    let v8: W = v3.widen() * v4.widen();
+    let v9: N = -v7;
+    let v10: N = v9 - N::narrow(v8);
+    let v11: W = v6 * v10.widen();
+    let v12: N = N::narrow(v11) / v4;
+    [v5.to_f64(), v12.to_f64()]
+}
 /// `euler_step_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
 /// ```text
@@ -589,7 +612,7 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 3 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.4375, 0.5).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -623,7 +646,7 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 ///
 /// Runs its stable form in `f64`, with the 3 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.4375, 0.5).
 ///
 /// # Panics
 ///
@@ -1749,8 +1772,6 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 22 operations in double-double.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -1779,9 +1800,6 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::from_f64(t);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t_next);
@@ -1789,8 +1807,8 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v0.widen() * v2.widen();
     let v5: W = v0.widen() - v3 + v4;
     let v6: N = N::new(1.0, 0.0);
-    let v7: W = v6.widen() - v0.widen();
-    let v8: N = v0 * N::narrow(v7);
+    let v7: N = v6 - v0;
+    let v8: N = v0 * v7;
     let v9: N = N::narrow(v5) / v8;
     let v10: N = -v9;
     let v11: N = N::new(-2.0, 0.0);
@@ -1798,40 +1816,11 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v13: N = v11 * v12;
     let v14: N = v13 / v0;
     let v15: W = W::new(1.4142135623730951, -9.667293313452913e-17);
-    let v16: N = v0.sqrt();
+    let v16: W = v0.widen().sqrt();
     let v17: N = v12.abs();
-    let v18: N = v17.sqrt();
-    let v19: W = v7.sqrt();
-    let v20: W = v15 * v16.widen() * v18.widen();
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    [v10.to_f64(), v14.to_f64(), v21.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::from_f64(t_next);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v2.widen() * v0.widen();
-    let v5: W = v0.widen() - v3 + v4;
-    let v6: N = N::new(1.0, 0.0);
-    let v7: W = v6.widen() - v2.widen();
-    let v8: N = v2 * N::narrow(v7);
-    let v9: N = N::narrow(v5) / v8;
-    let v10: N = -v9;
-    let v11: N = N::new(-2.0, 0.0);
-    let v12: N = v2 - v0;
-    let v13: N = v11 * v12;
-    let v14: N = v13 / N::narrow(v7);
-    let v15: W = W::new(1.4142135623730951, -9.667293313452913e-17);
-    let v16: N = v12.abs();
-    let v17: W = v16.widen().sqrt();
-    let v18: W = N::sqrt_kept(v7);
-    let v19: N = v2.sqrt();
-    let v20: W = v15 * v17 * v18;
+    let v18: W = v17.widen().sqrt();
+    let v19: N = v7.sqrt();
+    let v20: W = v15 * v16 * v18;
     let v21: N = N::narrow(v20) / v19;
     [v10.to_f64(), v14.to_f64(), v21.to_f64()]
 }
@@ -1842,8 +1831,6 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 22 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -1916,8 +1903,6 @@ fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 7 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 22 operations in double-double.
 ///
 /// # Panics
 ///

@@ -857,9 +857,7 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right) - \frac{9\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
+/// Runs its stable form in `f64`, with the 15 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -882,9 +880,6 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -892,14 +887,14 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v0.widen() + v3;
     let v5: N = N::new(4.0, 0.0);
     let v6: W = v5.widen() * v2.widen();
-    let v7: N = v2.square();
-    let v8: N = v1 * v7;
+    let v7: W = v2.widen().square();
+    let v8: W = v1.widen() * v7;
     let v9: N = N::new(3.0, 0.0);
     let v10: N = N::from_f64(t_next);
-    let v11: N = v9 * v10;
-    let v12: W = v0.widen() + v6 - v8.widen() - v11.widen();
+    let v11: W = v9.widen() * v10.widen();
+    let v12: W = v0.widen() + v6 - v8 - v11;
     let v13: W = v0.widen() - v2.widen();
-    let v14: N = v5 * v7;
+    let v14: N = v5 * N::narrow(v7);
     let v15: W = v0.widen() + v6 + v14.widen();
     let v16: W = v4 * v12;
     let v17: W = v13 * v15;
@@ -909,7 +904,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v21: N = N::new(6.0, 0.0);
     let v22: N = v21 * v2;
     let v23: N = N::new(12.0, 0.0);
-    let v24: N = v23 * v7;
+    let v24: N = v23 * N::narrow(v7);
     let v25: N = N::new(8.0, 0.0);
     let v26: N = v2.powi(3);
     let v27: N = v25 * v26;
@@ -919,55 +914,13 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v31: N = N::narrow(v29) / N::narrow(v30);
     [v18.to_f64(), v31.to_f64()]
 }
-/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(3.0, 0.0);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v0.widen() * v5.widen();
-    let v7: W = v2.widen().square();
-    let v8: W = v1.widen() * v7;
-    let v9: W = v6 - v8;
-    let v10: N = N::new(9.0, 0.0);
-    let v11: W = v10.widen() * v2.widen();
-    let v12: N = N::new(12.0, 0.0);
-    let v13: W = v12.widen() * v7;
-    let v14: N = N::new(4.0, 0.0);
-    let v15: N = v2.powi(3);
-    let v16: N = v14 * v15;
-    let v17: W = v11 - v13 + v16.widen();
-    let v18: N = N::narrow(v4) * N::narrow(v9);
-    let v19: N = v18 / N::narrow(v17);
-    let v20: W = v11 - v10.widen();
-    let v21: W = v2.widen() - v5.widen();
-    let v22: N = N::new(27.0, 0.0);
-    let v23: N = N::new(54.0, 0.0);
-    let v24: W = v23.widen() * v2.widen();
-    let v25: N = N::new(36.0, 0.0);
-    let v26: N = v25 * N::narrow(v7);
-    let v27: N = N::new(8.0, 0.0);
-    let v28: N = v27 * v15;
-    let v29: W = v22.widen() - v24 + v26.widen() - v28.widen();
-    let v30: W = v4 * v20 * v21;
-    let v31: N = v2 * N::narrow(v29);
-    let v32: N = N::narrow(v30) / v31;
-    [v19.to_f64(), v32.to_f64()]
-}
 /// `euler_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right) - \frac{9\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
+/// Runs its stable form in `f64`, with the 15 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -999,9 +952,7 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right) - \frac{9\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 33 operations in double-double.
+/// Runs its stable form in `f64`, with the 15 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1065,11 +1016,11 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: W = v9.widen() * v10.widen();
     let v12: W = v0.widen() + v6 - v8 - v11;
     let v13: W = v0.widen() - v2.widen();
-    let v14: W = v5.widen() * v7;
-    let v15: W = v0.widen() + v6 + v14;
-    let v16: N = N::narrow(v4) * N::narrow(v12);
+    let v14: N = v5 * N::narrow(v7);
+    let v15: W = v0.widen() + v6 + v14.widen();
+    let v16: W = v4 * v12;
     let v17: W = v13 * v15;
-    let v18: N = v16 / N::narrow(v17);
+    let v18: N = N::narrow(v16) / N::narrow(v17);
     let v19: N = N::new(-18.0, 0.0);
     let v20: W = v10.widen() - v2.widen();
     let v21: N = N::new(6.0, 0.0);
@@ -1195,9 +1146,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} - \frac{3\,\mathrm{score}\,t\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{\left(1 + 2\,t\right)\,\left(1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 33 operations in double-double.
+/// Runs its stable form in `f64`, with the 14 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1232,22 +1181,19 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v7 / v6;
         return [v0.to_f64(), v8.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() + v3;
     let v5: N = N::from_f64(t_next);
-    let v6: W = v0.widen() - v5.widen();
+    let v6: N = v0 - v5;
     let v7: W = v0.widen() - v2.widen();
-    let v8: N = v1 * v5;
-    let v9: N = v0 + v8;
-    let v10: W = v4 * v6;
-    let v11: N = N::narrow(v7) * v9;
-    let v12: N = N::narrow(v10) / v11;
+    let v8: W = v1.widen() * v5.widen();
+    let v9: W = v0.widen() + v8;
+    let v10: N = N::narrow(v4) * v6;
+    let v11: W = v7 * v9;
+    let v12: N = v10 / N::narrow(v11);
     let v13: N = N::new(9.0, 0.0);
     let v14: W = v13.widen() * v2.widen();
     let v15: W = v13.widen() * v5.widen();
@@ -1259,51 +1205,11 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v21: N = N::new(8.0, 0.0);
     let v22: N = v21 * v2 * v5;
     let v23: N = v21 * v19 * v5;
-    let v24: W = v0.widen() + v18 + v20 + v8.widen() + v22.widen() + v23.widen();
+    let v24: W = v0.widen() + v18 + v20 + v8 + v22.widen() + v23.widen();
     let v25: W = v2.widen() * v4 * v16;
     let v26: W = v7 * v24;
     let v27: N = N::narrow(v25) / N::narrow(v26);
     [v12.to_f64(), v27.to_f64()]
-}
-/// The upper regime of [`ddim_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t_next);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::new(2.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: W = v1.widen() - v4.widen();
-    let v6: N = v2 * v0;
-    let v7: N = v1 - v6;
-    let v8: W = v0.widen() * v5;
-    let v9: N = v3 * v7;
-    let v10: N = N::narrow(v8) / v9;
-    let v11: N = N::new(1.0, 0.0);
-    let v12: W = v11.widen() - v3.widen();
-    let v13: N = N::new(9.0, 0.0);
-    let v14: W = v13.widen() * v0.widen();
-    let v15: W = v13.widen() * v3.widen();
-    let v16: W = v14 - v15;
-    let v17: N = N::new(27.0, 0.0);
-    let v18: N = N::new(36.0, 0.0);
-    let v19: W = v18.widen() * v3.widen();
-    let v20: N = N::new(12.0, 0.0);
-    let v21: N = v3.square();
-    let v22: N = v20 * v21;
-    let v23: N = N::new(18.0, 0.0);
-    let v24: N = v23 * v0;
-    let v25: N = N::new(24.0, 0.0);
-    let v26: W = v25.widen() * v3.widen() * v0.widen();
-    let v27: N = N::new(8.0, 0.0);
-    let v28: N = v27 * v21 * v0;
-    let v29: W = v17.widen() - v19 + v22.widen() - v24.widen() + v26 - v28.widen();
-    let v30: W = v5 * v12 * v16;
-    let v31: N = v3 * N::narrow(v29);
-    let v32: N = N::narrow(v30) / v31;
-    [v10.to_f64(), v32.to_f64()]
 }
 /// `ddim_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -1311,9 +1217,7 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} - \frac{3\,\mathrm{score}\,t\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{\left(1 + 2\,t\right)\,\left(1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 33 operations in double-double.
+/// Runs its stable form in `f64`, with the 14 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1345,9 +1249,7 @@ fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4]
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} - \frac{3\,\mathrm{score}\,t\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{\left(1 + 2\,t\right)\,\left(1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 33 operations in double-double.
+/// Runs its stable form in `f64`, with the 14 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1374,9 +1276,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,t\,\left(9\,t - 9\,t_{\mathrm{next}}\right)}{\left(1 + t - 2\,t^{2}\right)\,\left(1 + 2\,t_{\mathrm{next}}\right)} + \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 33 operations in double-double.
+/// Runs its stable form in `f64`, with the 14 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1411,22 +1311,19 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v7 / v6;
         return [v0.to_f64(), v8.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() + v3;
     let v5: N = N::from_f64(t_next);
-    let v6: W = v0.widen() - v5.widen();
+    let v6: N = v0 - v5;
     let v7: W = v0.widen() - v2.widen();
-    let v8: N = v1 * v5;
-    let v9: N = v0 + v8;
-    let v10: W = v4 * v6;
-    let v11: N = N::narrow(v7) * v9;
-    let v12: N = N::narrow(v10) / v11;
+    let v8: W = v1.widen() * v5.widen();
+    let v9: W = v0.widen() + v8;
+    let v10: N = N::narrow(v4) * v6;
+    let v11: W = v7 * v9;
+    let v12: N = v10 / N::narrow(v11);
     let v13: N = N::new(9.0, 0.0);
     let v14: W = v13.widen() * v2.widen();
     let v15: W = v13.widen() * v5.widen();
@@ -1438,51 +1335,11 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v21: N = N::new(8.0, 0.0);
     let v22: N = v21 * v2 * v5;
     let v23: N = v21 * v19 * v5;
-    let v24: W = v0.widen() + v18 + v20 + v8.widen() + v22.widen() + v23.widen();
+    let v24: W = v0.widen() + v18 + v20 + v8 + v22.widen() + v23.widen();
     let v25: W = v2.widen() * v4 * v16;
     let v26: W = v7 * v24;
     let v27: N = N::narrow(v25) / N::narrow(v26);
     [v12.to_f64(), v27.to_f64()]
-}
-/// The upper regime of [`dpm1_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::from_f64(t_next);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::new(2.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: W = v1.widen() - v4.widen();
-    let v6: N = v2 * v0;
-    let v7: N = v1 - v6;
-    let v8: W = v0.widen() * v5;
-    let v9: N = v3 * v7;
-    let v10: N = N::narrow(v8) / v9;
-    let v11: N = N::new(1.0, 0.0);
-    let v12: W = v11.widen() - v3.widen();
-    let v13: N = N::new(9.0, 0.0);
-    let v14: W = v13.widen() * v0.widen();
-    let v15: W = v13.widen() * v3.widen();
-    let v16: W = v14 - v15;
-    let v17: N = N::new(27.0, 0.0);
-    let v18: N = N::new(36.0, 0.0);
-    let v19: W = v18.widen() * v3.widen();
-    let v20: N = N::new(12.0, 0.0);
-    let v21: N = v3.square();
-    let v22: N = v20 * v21;
-    let v23: N = N::new(18.0, 0.0);
-    let v24: N = v23 * v0;
-    let v25: N = N::new(24.0, 0.0);
-    let v26: W = v25.widen() * v3.widen() * v0.widen();
-    let v27: N = N::new(8.0, 0.0);
-    let v28: N = v27 * v21 * v0;
-    let v29: W = v17.widen() - v19 + v22.widen() - v24.widen() + v26 - v28.widen();
-    let v30: W = v5 * v12 * v16;
-    let v31: N = v3 * N::narrow(v29);
-    let v32: N = N::narrow(v30) / v31;
-    [v10.to_f64(), v32.to_f64()]
 }
 /// `dpm1_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -1490,9 +1347,7 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,t\,\left(9\,t - 9\,t_{\mathrm{next}}\right)}{\left(1 + t - 2\,t^{2}\right)\,\left(1 + 2\,t_{\mathrm{next}}\right)} + \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 33 operations in double-double.
+/// Runs its stable form in `f64`, with the 14 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1524,9 +1379,7 @@ fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4]
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,t\,\left(9\,t - 9\,t_{\mathrm{next}}\right)}{\left(1 + t - 2\,t^{2}\right)\,\left(1 + 2\,t_{\mathrm{next}}\right)} + \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 33 operations in double-double.
+/// Runs its stable form in `f64`, with the 14 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3319,9 +3172,9 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 34 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 34 operations in double-double.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -3352,9 +3205,9 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: W = v5.widen() * v6;
     let v8: N = N::new(3.0, 0.0);
     let v9: N = N::from_f64(t_next);
-    let v10: N = v8 * v9;
+    let v10: W = v8.widen() * v9.widen();
     let v11: W = v1.widen() * v2.widen() * v9.widen();
-    let v12: W = v0.widen() - v4 - v7 + v10.widen() + v11;
+    let v12: W = v0.widen() - v4 - v7 + v10 + v11;
     let v13: W = v0.widen() - v2.widen();
     let v14: N = v5 * v2;
     let v15: N = v5 * N::narrow(v3);
@@ -3384,7 +3237,7 @@ fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
+    let v4: W = v0.widen() - v3;
     let v5: N = N::new(6.0, 0.0);
     let v6: W = v5.widen() * v2.widen();
     let v7: W = v2.widen().square();
@@ -3400,7 +3253,7 @@ fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
     let v17: N = v2.powi(3);
     let v18: N = v16 * v17;
     let v19: W = v13 - v15 + v18.widen();
-    let v20: W = v4.widen() * v11;
+    let v20: W = v4 * v11;
     let v21: N = N::narrow(v20) / N::narrow(v19);
     let v22: W = v1.widen() * v9.widen();
     let v23: W = v3 - v22;
@@ -3422,9 +3275,9 @@ fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 34 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 34 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3469,9 +3322,9 @@ fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 34 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 34 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3509,7 +3362,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3574,10 +3427,10 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v17: W = v0.widen() * v3.widen();
     let v18: W = v16 - v17;
     let v19: N = N::new(2.0, 0.0);
-    let v20: N = v19 * v3;
+    let v20: W = v19.widen() * v3.widen();
     let v21: N = v19 * v15;
     let v22: N = v9 * v3 * v15;
-    let v23: W = v8.widen() + v20.widen() + v21.widen() + v22.widen();
+    let v23: W = v8.widen() + v20 + v21.widen() + v22.widen();
     let v24: W = v7 * v18;
     let v25: N = N::narrow(v24) / N::narrow(v23);
     [v14.to_f64(), v25.to_f64()]
@@ -3588,7 +3441,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3601,7 +3454,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3621,7 +3474,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 2\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3686,10 +3539,10 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v17: W = v0.widen() * v3.widen();
     let v18: W = v16 - v17;
     let v19: N = N::new(2.0, 0.0);
-    let v20: N = v19 * v3;
+    let v20: W = v19.widen() * v3.widen();
     let v21: N = v19 * v15;
     let v22: N = v9 * v3 * v15;
-    let v23: W = v8.widen() + v20.widen() + v21.widen() + v22.widen();
+    let v23: W = v8.widen() + v20 + v21.widen() + v22.widen();
     let v24: W = v7 * v18;
     let v25: N = N::narrow(v24) / N::narrow(v23);
     [v14.to_f64(), v25.to_f64()]
@@ -3700,7 +3553,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 2\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3713,7 +3566,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 2\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

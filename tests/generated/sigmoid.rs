@@ -1704,6 +1704,8 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 28 operations in double-double.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1724,6 +1726,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::INFINITY];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -1741,17 +1746,52 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: W = v1.widen() - v4;
     let v15: W = v14.sigmoid();
     let v16: W = v4 - v3.widen();
-    let v17: W = N::exp_m1_kept(v16);
-    let v18: W = v13 * v15 * v17;
+    let v17: N = N::exp_m1_of(v16);
+    let v18: W = v13 * v15 * v17.widen();
     let v19: W = v7 - v9 - v11 + v12 - v18;
     let v20: W = v0 * v19;
-    let v21: W = v15 * v17;
-    let v22: N = N::narrow(v20) / N::narrow(v21);
+    let v21: W = v15 * v17.widen();
+    let v22: W = v20 / v21;
     let v23: N = N::new(3.1493612051035917, 8.575620384337566e-17);
     let v24: N = v8 - v2;
     let v25: W = v23.widen() * v6 * v24.widen();
-    let v26: W = v25 / v17;
+    let v26: N = N::narrow(v25) / v17;
     [v22.to_f64(), v26.to_f64()]
+}
+/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v1.widen() - v5;
+    let v7: W = v6.sigmoid();
+    let v8: W = v1.widen() * v2.widen() * v7;
+    let v9: W = v1.widen() * v4.widen() * v7;
+    let v10: W = v7.square();
+    let v11: W = v1.widen() * v4.widen() * v10;
+    let v12: W = v1.widen() * v2.widen() * v10;
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v5 - v1.widen();
+    let v15: W = v14.sigmoid();
+    let v16: N = N::new(-6.0, 0.0);
+    let v17: N = v16 * v4;
+    let v18: N = v17.exp_m1();
+    let v19: W = v13 * v15 * v18.widen();
+    let v20: W = v8 - v9 + v11 - v12 - v19;
+    let v21: W = v0 * v20;
+    let v22: W = v15 * v18.widen();
+    let v23: W = v21 / v22;
+    let v24: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v25: N = v4 - v2;
+    let v26: W = v24.widen() * v7 * v25.widen();
+    let v27: W = v26 / v18.widen();
+    [v23.to_f64(), v27.to_f64()]
 }
 /// `euler_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1760,6 +1800,8 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 28 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1793,6 +1835,8 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 ///
 /// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 28 operations in double-double.
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1820,7 +1864,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Runs its stable form in `f64`, with the 24 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 43 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 43 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1840,6 +1884,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     }
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::INFINITY, f64::INFINITY];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.8502676454967659, -0.2994647090064682, 0.547233687748176];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_score_coefficients_upper::<
@@ -1906,7 +1953,7 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
@@ -1916,17 +1963,17 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v7: W = v1.widen() * v2.widen() * v6;
     let v8: N = N::from_f64(t_next);
     let v9: W = v1.widen() * v8.widen() * v6;
-    let v10: N = N::narrow(v6).square();
-    let v11: W = v1.widen() * v2.widen() * v10.widen();
-    let v12: W = v1.widen() * v8.widen() * v10.widen();
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
+    let v10: W = v6.square();
+    let v11: W = v1.widen() * v2.widen() * v10;
+    let v12: W = v1.widen() * v8.widen() * v10;
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v4;
-    let v15: W = N::sigmoid_kept(v14);
+    let v15: W = v14.sigmoid();
     let v16: N = N::narrow(v4) - v3;
     let v17: N = v16.exp_m1();
-    let v18: W = v13.widen() * v15 * v17.widen();
+    let v18: W = v13 * v15 * v17.widen();
     let v19: W = v7 - v9 - v11 + v12 - v18;
-    let v20: W = v0 * v19;
+    let v20: W = v0.widen() * v19;
     let v21: W = v15 * v17.widen();
     let v22: W = v20 / v21;
     let v23: N = N::new(6.2987224102071835, 1.7151240768675132e-16);
@@ -1935,10 +1982,10 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v26: N = N::narrow(v25) / v17;
     let v27: N = v24.abs();
     let v28: W = v27.widen().sqrt();
-    let v29: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v30: N = N::exp_of(v14);
+    let v29: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v30: W = N::exp_kept(v14);
     let v31: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v32: N = v31 * v30;
+    let v32: W = v31.widen() * v30;
     let v33: N = N::new(12.0, 0.0);
     let v34: W = v33.widen() * v2.widen();
     let v35: W = v3.widen() - v34;
@@ -1947,11 +1994,11 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v38: N = N::narrow(v34) - v37;
     let v39: N = v38.exp_m1();
     let v40: W = v36 * v39.widen();
-    let v41: W = v32.widen() + v40;
-    let v42: N = v29 * v30;
-    let v43: N = v42 / N::narrow(v41);
-    let v44: W = v43.widen().sqrt();
-    let v45: W = v28 * v44;
+    let v41: W = v32 + v40;
+    let v42: W = v29 * v30;
+    let v43: N = N::narrow(v42) / N::narrow(v41);
+    let v44: N = v43.sqrt();
+    let v45: W = v28 * v44.widen();
     [v22.to_f64(), v26.to_f64(), v45.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
@@ -2029,32 +2076,32 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v14: W = v5 - v1.widen();
     let v15: W = v14.sigmoid();
     let v16: N = N::new(-6.0, 0.0);
-    let v17: W = v16.widen() * v4.widen();
-    let v18: W = N::exp_m1_kept(v17);
-    let v19: W = v13 * v15 * v18;
+    let v17: N = v16 * v4;
+    let v18: N = v17.exp_m1();
+    let v19: W = v13 * v15 * v18.widen();
     let v20: W = v8 - v9 + v11 - v12 - v19;
     let v21: W = v0 * v20;
-    let v22: W = v15 * v18;
-    let v23: N = N::narrow(v21) / N::narrow(v22);
+    let v22: W = v15 * v18.widen();
+    let v23: W = v21 / v22;
     let v24: N = N::new(6.2987224102071835, 1.7151240768675132e-16);
     let v25: N = v4 - v2;
     let v26: W = v24.widen() * v7 * v25.widen();
-    let v27: W = v26 / v18;
+    let v27: W = v26 / v18.widen();
     let v28: N = v25.abs();
-    let v29: N = v28.sqrt();
+    let v29: W = v28.widen().sqrt();
     let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v31: W = N::exp_kept(v14);
-    let v32: W = v31 * v18;
+    let v31: N = N::exp_of(v14);
+    let v32: W = v31.widen() * v18.widen();
     let v33: N = N::new(12.0, 0.0);
     let v34: W = v33.widen() * v4.widen();
     let v35: W = v34 - v3.widen();
     let v36: W = N::exp_kept(v35);
-    let v37: W = v36 * v18;
+    let v37: W = v36 * v18.widen();
     let v38: W = v32 + v37;
-    let v39: W = v30.widen() * v31;
-    let v40: N = N::narrow(v39) / N::narrow(v38);
+    let v39: N = v30 * v31;
+    let v40: N = v39 / N::narrow(v38);
     let v41: N = v40.sqrt();
-    let v42: N = v29 * v41;
+    let v42: W = v29 * v41.widen();
     [v23.to_f64(), v27.to_f64(), v42.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2065,7 +2112,7 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 24 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 43 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 43 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -2116,7 +2163,7 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 24 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 43 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 43 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2628,7 +2675,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
@@ -2648,9 +2695,9 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v17: W = N::exp_m1_kept(v16);
     let v18: W = v13 * v15 * v17;
     let v19: W = v7 - v9 - v11 + v12 - v18;
-    let v20: W = v0 * v19;
+    let v20: W = v0.widen() * v19;
     let v21: W = v15 * v17;
-    let v22: N = N::narrow(v20) / N::narrow(v21);
+    let v22: W = v20 / v21;
     let v23: W = W::new(-1.1597957175971598, -3.9534790357306676e-17);
     let v24: W = v8.widen() - v2.widen();
     let v25: W = W::new(0.14227761953270035, -7.476885521457493e-18);
@@ -2769,7 +2816,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 34 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 35 of its 56 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 37 of its 56 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2885,13 +2932,13 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v12: W = v1.widen() * v8.widen() * v10;
     let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v4;
-    let v15: W = N::sigmoid_kept(v14);
-    let v16: N = N::narrow(v4) - v3;
-    let v17: N = v16.exp_m1();
-    let v18: W = v13 * v15 * v17.widen();
+    let v15: W = v14.sigmoid();
+    let v16: W = v4 - v3.widen();
+    let v17: W = N::exp_m1_kept(v16);
+    let v18: W = v13 * v15 * v17;
     let v19: W = v7 - v9 - v11 + v12 - v18;
     let v20: W = v0 * v19;
-    let v21: W = v15 * v17.widen();
+    let v21: W = v15 * v17;
     let v22: N = N::narrow(v20) / N::narrow(v21);
     let v23: W = W::new(-1.1597957175971598, -3.9534790357306676e-17);
     let v24: W = v8.widen() - v2.widen();
@@ -2899,16 +2946,16 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v26: W = N::exp_m1_kept(v4);
     let v27: W = v25 * v6 * v26;
     let v28: W = v25 * v10 * v26;
-    let v29: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v30: W = v29 * v6 * v17.widen();
-    let v31: W = v29 * v10 * v17.widen();
+    let v29: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v30: W = v29.widen() * v6 * v17;
+    let v31: W = v29.widen() * v10 * v17;
     let v32: W = v27 - v28 - v30 + v31;
     let v33: N = N::new(0.05239569649125595, 8.392954671577747e-19);
     let v34: W = v33.widen() * v15 * v26;
     let v35: W = N::sqrt_kept(v34);
     let v36: W = v23 * v24 * v32;
-    let v37: W = v17.widen() * v35;
-    let v38: W = v36 / v37;
+    let v37: W = v17 * v35;
+    let v38: N = N::narrow(v36) / N::narrow(v37);
     let v39: N = N::narrow(v24).abs();
     let v40: W = v39.widen().sqrt();
     let v41: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
@@ -3000,7 +3047,7 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t_next);
     let v3: N = N::new(6.0, 0.0);
@@ -3021,9 +3068,9 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v18: W = N::exp_m1_kept(v17);
     let v19: W = v13 * v15 * v18;
     let v20: W = v8 - v9 + v11 - v12 - v19;
-    let v21: W = v0 * v20;
+    let v21: W = v0.widen() * v20;
     let v22: W = v15 * v18;
-    let v23: N = N::narrow(v21) / N::narrow(v22);
+    let v23: W = v21 / v22;
     let v24: W = W::new(-1.1597957175971598, -3.9534790357306676e-17);
     let v25: W = v4.widen() - v2.widen();
     let v26: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
@@ -3042,8 +3089,8 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v39: W = v18 * v37;
     let v40: N = N::narrow(v38) / N::narrow(v39);
     let v41: N = N::narrow(v25).abs();
-    let v42: N = v41.sqrt();
-    let v43: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v42: W = v41.widen().sqrt();
+    let v43: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v44: W = N::exp_kept(v14);
     let v45: W = v44 * v18;
     let v46: N = N::new(12.0, 0.0);
@@ -3051,11 +3098,11 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v48: W = v47 - v3.widen();
     let v49: W = N::exp_kept(v48);
     let v50: W = v49 * v18;
-    let v51: W = v45 + v50;
-    let v52: W = v43.widen() * v44;
-    let v53: N = N::narrow(v52) / N::narrow(v51);
+    let v51: N = N::narrow(v45) + N::narrow(v50);
+    let v52: W = v43 * v44;
+    let v53: N = N::narrow(v52) / v51;
     let v54: N = v53.sqrt();
-    let v55: N = v42 * v54;
+    let v55: W = v42 * v54.widen();
     [v23.to_f64(), v40.to_f64(), v55.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -3066,7 +3113,7 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 34 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 35 of its 56 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 37 of its 56 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3148,7 +3195,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 34 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 35 of its 56 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 37 of its 56 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3686,14 +3733,14 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: N = v0 * N::narrow(v18);
     let v20: W = v15 * v16;
     let v21: N = v19 / N::narrow(v20);
-    let v22: W = W::new(-63.256610769563004, 5.482687657653857e-16);
-    let v23: N = v8 - v2;
+    let v22: N = N::new(-63.256610769563004, 5.482687657653857e-16);
+    let v23: W = v8.widen() - v2.widen();
     let v24: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v25: W = v4 - v3.widen();
     let v26: W = N::exp_m1_kept(v25);
     let v27: W = v24.widen() * v15 * v26;
     let v28: W = N::sqrt_kept(v27);
-    let v29: W = v22 * v6 * v23.widen();
+    let v29: W = v22.widen() * v6 * v23;
     let v30: W = v16 * v28;
     let v31: N = N::narrow(v29) / N::narrow(v30);
     [v21.to_f64(), v31.to_f64()]
@@ -3796,9 +3843,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 43 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 57 operations in double-double.
+/// Runs its stable form in `f64`, with the 45 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3900,20 +3945,17 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v71: W = v54 * v70;
         return [v36.to_f64(), v53.to_f64(), v71.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    let v0: W = W::new(-22.13532399155553, -1.030067038959497e-15);
-    let v1: N = N::new(0.14227761953270035, -7.476885521457493e-18);
+    let v0: N = N::new(-22.13532399155553, -1.030067038959497e-15);
+    let v1: W = W::new(0.14227761953270035, -7.476885521457493e-18);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
     let v4: W = v3.widen() * v2.widen();
     let v5: N = N::new(3.0, 0.0);
     let v6: W = v4 - v5.widen();
     let v7: W = v6.sigmoid();
-    let v8: W = v1.widen() * v2.widen() * v7;
+    let v8: W = v1 * v2.widen() * v7;
     let v9: N = N::from_f64(t_next);
-    let v10: N = v1 * v9 * N::narrow(v7);
+    let v10: W = v1 * v9.widen() * v7;
     let v11: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
     let v12: W = v11 * v2.widen() * v7;
     let v13: W = v11 * v9.widen() * v7;
@@ -3929,27 +3971,27 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v23: W = v22.widen() * v2.widen();
     let v24: W = v23.exp_m1();
     let v25: W = v21 * v7 * v24;
-    let v26: N = N::new(0.04742587317756678, -1.793305391834216e-19);
+    let v26: W = W::new(0.04742587317756678, -1.793305391834216e-19);
     let v27: W = v5.widen() - v4;
     let v28: W = v27.sigmoid();
     let v29: W = v4.exp_m1();
-    let v30: W = v26.widen() * v28 * v7 * v29;
-    let v31: W = v8 - v10.widen() - v12 + v13 + v16 - v17 - v19 + v20 - v25 - v30;
+    let v30: W = v26 * v28 * v7 * v29;
+    let v31: W = v8 - v10 - v12 + v13 + v16 - v17 - v19 + v20 - v25 - v30;
     let v32: W = v28.square();
     let v33: W = v4 - v3.widen();
     let v34: W = N::exp_m1_kept(v33);
-    let v35: W = v0 * v31;
+    let v35: W = v0.widen() * v31;
     let v36: W = v32 * v29 * v34;
     let v37: N = N::narrow(v35) / N::narrow(v36);
-    let v38: W = W::new(-126.51322153912601, 1.0965375315307715e-15);
-    let v39: N = v9 - v2;
+    let v38: N = N::new(-126.51322153912601, 1.0965375315307715e-15);
+    let v39: W = v9.widen() - v2.widen();
     let v40: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v41: W = v40.widen() * v28 * v34;
     let v42: W = N::sqrt_kept(v41);
-    let v43: W = v38 * v7 * v39.widen();
+    let v43: W = v38.widen() * v7 * v39;
     let v44: W = v29 * v42;
     let v45: N = N::narrow(v43) / N::narrow(v44);
-    let v46: N = v39.abs();
+    let v46: N = N::narrow(v39).abs();
     let v47: N = v46.sqrt();
     let v48: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v49: W = v27.exp();
@@ -3970,79 +4012,13 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v64: N = v47 * v63;
     [v37.to_f64(), v45.to_f64(), v64.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(24.454915426749853, -1.5553986394262654e-15);
-    let v1: W = W::new(0.04089157466094348, -1.862816805664464e-18);
-    let v2: N = N::new(6.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: N = N::new(3.0, 0.0);
-    let v6: W = v4 - v5.widen();
-    let v7: W = v6.sigmoid();
-    let v8: N = N::new(-6.0, 0.0);
-    let v9: W = v8.widen() * v3.widen();
-    let v10: W = v9.exp_m1();
-    let v11: W = v2.widen() - v4;
-    let v12: W = v11.exp_m1();
-    let v13: W = v1 * v7 * v10 * v12;
-    let v14: W = W::new(-5.173324844163654, -4.3305057603961936e-17);
-    let v15: W = v5.widen() - v4;
-    let v16: W = v15.sigmoid();
-    let v17: W = v14 * v3.widen() * v16 * v10;
-    let v18: N = N::from_f64(t_next);
-    let v19: W = v16.square();
-    let v20: W = v14 * v18.widen() * v19 * v10;
-    let v21: W = W::new(5.173324844163654, 4.3305057603961936e-17);
-    let v22: W = v21 * v18.widen() * v16 * v10;
-    let v23: W = v21 * v3.widen() * v19 * v10;
-    let v24: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
-    let v25: W = v24 * v18.widen() * v16 * v12;
-    let v26: W = v24 * v3.widen() * v19 * v12;
-    let v27: W = W::new(0.12878233885277246, -6.698757759065981e-18);
-    let v28: W = v27 * v3.widen() * v16 * v12;
-    let v29: W = v27 * v18.widen() * v19 * v12;
-    let v30: W = v13 - v17 - v20 - v22 - v23 - v25 - v26 - v28 - v29;
-    let v31: N = v0 * N::narrow(v30);
-    let v32: W = v7 * v10 * v12;
-    let v33: N = v31 / N::narrow(v32);
-    let v34: W = W::new(-126.51322153912601, 1.0965375315307715e-15);
-    let v35: W = v3.widen() - v18.widen();
-    let v36: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v37: W = v36 * v7 * v10;
-    let v38: N = N::sqrt_of(v37);
-    let v39: W = v34 * v16 * v35;
-    let v40: N = N::narrow(v12) * v38;
-    let v41: N = N::narrow(v39) / v40;
-    let v42: N = N::narrow(v35).abs();
-    let v43: N = v42.sqrt();
-    let v44: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v45: N = N::exp_of(v6);
-    let v46: W = v45.widen() * v10;
-    let v47: N = N::new(12.0, 0.0);
-    let v48: W = v47.widen() * v3.widen();
-    let v49: W = v48 - v2.widen();
-    let v50: W = N::exp_kept(v49);
-    let v51: W = v50 * v10;
-    let v52: W = v46 + v51;
-    let v53: N = v44 * v45;
-    let v54: N = v53 / N::narrow(v52);
-    let v55: N = v54.sqrt();
-    let v56: N = v43 * v55;
-    [v33.to_f64(), v41.to_f64(), v56.to_f64()]
-}
 /// `euler_maruyama_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 43 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 57 operations in double-double.
+/// Runs its stable form in `f64`, with the 45 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -4108,9 +4084,7 @@ fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 43 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 57 operations in double-double.
+/// Runs its stable form in `f64`, with the 45 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4836,7 +4810,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 44 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 44 operations in double-double.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -4906,10 +4880,10 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.75 {
         return euler_maruyama_step_u_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.6875 {
+    if t < 0.8125 {
         return euler_maruyama_step_u_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
@@ -4971,8 +4945,8 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t_next);
     let v3: N = N::new(6.0, 0.0);
     let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v5 - v1;
+    let v5: W = v3.widen() * v4.widen();
+    let v6: N = N::narrow(v5) - v1;
     let v7: N = v6.sigmoid();
     let v8: W = v1.widen() * v2.widen() * v7.widen();
     let v9: W = v1.widen() * v4.widen() * v7.widen();
@@ -4980,15 +4954,15 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v11: W = v1.widen() * v4.widen() * v10.widen();
     let v12: W = v1.widen() * v2.widen() * v10.widen();
     let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v1.widen() - v5.widen();
-    let v15: N = N::sigmoid_of(v14);
-    let v16: N = v5 - v3;
+    let v14: W = v1.widen() - v5;
+    let v15: W = N::sigmoid_kept(v14);
+    let v16: N = N::narrow(v5) - v3;
     let v17: N = v16.exp_m1();
-    let v18: W = v13.widen() * v15.widen() * v17.widen();
+    let v18: W = v13.widen() * v15 * v17.widen();
     let v19: W = v8 - v9 + v11 - v12 - v18;
     let v20: W = v0 * v19;
-    let v21: N = v15 * v17;
-    let v22: N = N::narrow(v20) / v21;
+    let v21: W = v15 * v17.widen();
+    let v22: W = v20 / v21;
     let v23: N = N::new(2.0, 0.0);
     let v24: W = v23.widen() * v2.widen();
     let v25: W = v23.widen() * v4.widen();
@@ -5015,62 +4989,8 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v46: W = v29 * v45;
     [v22.to_f64(), v26.to_f64(), v46.to_f64()]
 }
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: W = v3.widen() * v4.widen();
-    let v6: W = v5 - v1.widen();
-    let v7: W = N::sigmoid_kept(v6);
-    let v8: W = v1.widen() * v2.widen() * v7;
-    let v9: W = v1.widen() * v4.widen() * v7;
-    let v10: W = v7.square();
-    let v11: W = v1.widen() * v4.widen() * v10;
-    let v12: W = v1.widen() * v2.widen() * v10;
-    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v1.widen() - v5;
-    let v15: W = N::sigmoid_kept(v14);
-    let v16: N = N::narrow(v5) - v3;
-    let v17: N = v16.exp_m1();
-    let v18: W = v13 * v15 * v17.widen();
-    let v19: W = v8 - v9 + v11 - v12 - v18;
-    let v20: W = v0 * v19;
-    let v21: W = v15 * v17.widen();
-    let v22: W = v20 / v21;
-    let v23: N = N::new(2.0, 0.0);
-    let v24: N = v23 * v2;
-    let v25: N = v23 * v4;
-    let v26: N = v24 - v25;
-    let v27: N = v2 - v4;
-    let v28: N = v27.abs();
-    let v29: N = v28.sqrt();
-    let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v31: N = N::exp_of(v14);
-    let v32: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v33: W = v32.widen() * v31.widen();
-    let v34: N = N::new(12.0, 0.0);
-    let v35: W = v34.widen() * v4.widen();
-    let v36: W = v3.widen() - v35;
-    let v37: W = N::exp_kept(v36);
-    let v38: N = N::new(9.0, 0.0);
-    let v39: W = v35 - v38.widen();
-    let v40: W = N::exp_m1_kept(v39);
-    let v41: W = v37 * v40;
-    let v42: W = v33 + v41;
-    let v43: N = v30 * v31;
-    let v44: N = v43 / N::narrow(v42);
-    let v45: N = v44.sqrt();
-    let v46: N = v29 * v45;
-    [v22.to_f64(), v26.to_f64(), v46.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -5089,14 +5009,14 @@ fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v12: W = v1.widen() * v2.widen() * v10;
     let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v5;
-    let v15: W = N::sigmoid_kept(v14);
+    let v15: W = v14.sigmoid();
     let v16: W = v5 - v3.widen();
-    let v17: W = N::exp_m1_kept(v16);
+    let v17: W = v16.exp_m1();
     let v18: W = v13 * v15 * v17;
     let v19: W = v8 - v9 + v11 - v12 - v18;
     let v20: W = v0 * v19;
-    let v21: W = v15 * v17;
-    let v22: N = N::narrow(v20) / N::narrow(v21);
+    let v21: N = N::narrow(v15) * N::narrow(v17);
+    let v22: N = N::narrow(v20) / v21;
     let v23: N = N::new(2.0, 0.0);
     let v24: N = v23 * v2;
     let v25: N = v23 * v4;
@@ -5111,14 +5031,68 @@ fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v34: N = N::new(12.0, 0.0);
     let v35: W = v34.widen() * v4.widen();
     let v36: W = v3.widen() - v35;
-    let v37: W = N::exp_kept(v36);
+    let v37: N = N::exp_of(v36);
     let v38: N = N::new(9.0, 0.0);
     let v39: W = v35 - v38.widen();
-    let v40: W = N::exp_m1_kept(v39);
-    let v41: W = v37 * v40;
-    let v42: W = v33 + v41;
+    let v40: N = N::exp_m1_of(v39);
+    let v41: N = v37 * v40;
+    let v42: W = v33 + v41.widen();
     let v43: N = v30 * v31;
     let v44: N = v43 / N::narrow(v42);
+    let v45: N = v44.sqrt();
+    let v46: N = v29 * v45;
+    [v22.to_f64(), v26.to_f64(), v46.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v5 - v1.widen();
+    let v7: W = v6.sigmoid();
+    let v8: W = v1.widen() * v2.widen() * v7;
+    let v9: W = v1.widen() * v4.widen() * v7;
+    let v10: W = v7.square();
+    let v11: W = v1.widen() * v4.widen() * v10;
+    let v12: W = v1.widen() * v2.widen() * v10;
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v1.widen() - v5;
+    let v15: W = v14.sigmoid();
+    let v16: W = v5 - v3.widen();
+    let v17: W = v16.exp_m1();
+    let v18: W = v13 * v15 * v17;
+    let v19: W = v8 - v9 + v11 - v12 - v18;
+    let v20: N = v0 * N::narrow(v19);
+    let v21: N = N::narrow(v15) * N::narrow(v17);
+    let v22: N = v20 / v21;
+    let v23: N = N::new(2.0, 0.0);
+    let v24: N = v23 * v2;
+    let v25: N = v23 * v4;
+    let v26: N = v24 - v25;
+    let v27: N = v2 - v4;
+    let v28: N = v27.abs();
+    let v29: N = v28.sqrt();
+    let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v31: N = N::exp_of(v14);
+    let v32: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v33: N = v32 * v31;
+    let v34: N = N::new(12.0, 0.0);
+    let v35: N = v34 * v4;
+    let v36: N = v3 - v35;
+    let v37: N = v36.exp();
+    let v38: N = N::new(9.0, 0.0);
+    let v39: N = v35 - v38;
+    let v40: N = v39.exp_m1();
+    let v41: N = v37 * v40;
+    let v42: N = v33 + v41;
+    let v43: N = v30 * v31;
+    let v44: N = v43 / v42;
     let v45: N = v44.sqrt();
     let v46: N = v29 * v45;
     [v22.to_f64(), v26.to_f64(), v46.to_f64()]
@@ -5160,16 +5134,16 @@ fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
     let v29: N = v28.abs();
     let v30: N = v29.sqrt();
     let v31: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v32: N = N::exp_of(v14);
-    let v33: W = v32.widen() * v18;
+    let v32: W = N::exp_kept(v14);
+    let v33: W = v32 * v18;
     let v34: N = N::new(12.0, 0.0);
     let v35: W = v34.widen() * v2.widen();
     let v36: W = v35 - v3.widen();
     let v37: W = N::exp_kept(v36);
     let v38: W = v37 * v18;
     let v39: W = v33 + v38;
-    let v40: N = v31 * v32;
-    let v41: N = v40 / N::narrow(v39);
+    let v40: W = v31.widen() * v32;
+    let v41: N = N::narrow(v40) / N::narrow(v39);
     let v42: N = v41.sqrt();
     let v43: N = v30 * v42;
     [v23.to_f64(), v27.to_f64(), v43.to_f64()]
@@ -5182,7 +5156,7 @@ fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 44 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 44 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -5229,7 +5203,7 @@ fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 44 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 44 operations in double-double.
 ///
 /// # Panics
 ///
@@ -5775,7 +5749,7 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -5801,7 +5775,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v2: N = N::from_f64(t_next);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() - v3.widen();
-    let v5: N = N::new(0.14227761953270035, -7.476885521457493e-18);
+    let v5: W = W::new(0.14227761953270035, -7.476885521457493e-18);
     let v6: N = N::new(3.0, 0.0);
     let v7: N = N::new(6.0, 0.0);
     let v8: W = v7.widen() * v3.widen();
@@ -5810,14 +5784,14 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v11: W = v8 - v6.widen();
     let v12: W = v11.sigmoid();
     let v13: W = N::exp_m1_kept(v8);
-    let v14: W = v5.widen() * v10.widen() * v12 * v13;
+    let v14: W = v5 * v10.widen() * v12 * v13;
     let v15: W = v12.square();
-    let v16: W = v5.widen() * v10.widen() * v15 * v13;
-    let v17: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v16: W = v5 * v10.widen() * v15 * v13;
+    let v17: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
     let v18: W = v8 - v7.widen();
     let v19: W = N::exp_m1_kept(v18);
-    let v20: W = v17.widen() * v10.widen() * v12 * v19;
-    let v21: W = v17.widen() * v10.widen() * v15 * v19;
+    let v20: W = v17 * v10.widen() * v12 * v19;
+    let v21: W = v17 * v10.widen() * v15 * v19;
     let v22: W = v14 - v16 - v20 + v21;
     let v23: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v24: W = v23.widen() * v10.widen() * v19;
@@ -5836,7 +5810,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
@@ -5881,7 +5855,7 @@ fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5917,7 +5891,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 35 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 35 of its 59 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 38 of its 59 operations in double-double.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -5958,6 +5932,9 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     }
     if t < 0.75 {
         return euler_maruyama_step_v_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_maruyama_step_v_coefficients_in_cell4::<N, W>(t, t_next);
     }
     let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
@@ -6027,7 +6004,7 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t_next);
     let v3: N = N::new(6.0, 0.0);
@@ -6035,36 +6012,36 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v5: W = v3.widen() * v4.widen();
     let v6: W = v5 - v1.widen();
     let v7: W = v6.sigmoid();
-    let v8: N = v1 * v2 * N::narrow(v7);
+    let v8: W = v1.widen() * v2.widen() * v7;
     let v9: W = v1.widen() * v4.widen() * v7;
     let v10: W = v7.square();
     let v11: W = v1.widen() * v4.widen() * v10;
-    let v12: N = v1 * v2 * N::narrow(v10);
+    let v12: W = v1.widen() * v2.widen() * v10;
     let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v5;
-    let v15: N = N::sigmoid_of(v14);
+    let v15: W = N::sigmoid_kept(v14);
     let v16: N = N::narrow(v5) - v3;
     let v17: N = v16.exp_m1();
-    let v18: W = v13.widen() * v15.widen() * v17.widen();
-    let v19: W = v8.widen() - v9 + v11 - v12.widen() - v18;
-    let v20: W = v0 * v19;
-    let v21: N = v15 * v17;
-    let v22: N = N::narrow(v20) / v21;
+    let v18: W = v13.widen() * v15 * v17.widen();
+    let v19: W = v8 - v9 + v11 - v12 - v18;
+    let v20: N = v0 * N::narrow(v19);
+    let v21: W = v15 * v17.widen();
+    let v22: N = v20 / N::narrow(v21);
     let v23: W = W::new(1.220564022008239, 6.170471017484121e-17);
     let v24: W = v2.widen() - v4.widen();
-    let v25: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v25: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
     let v26: W = N::exp_m1_kept(v5);
-    let v27: W = v25.widen() * v15.widen() * v7 * v26;
-    let v28: W = v25.widen() * v15.widen() * v10 * v26;
+    let v27: W = v25 * v15 * v7 * v26;
+    let v28: W = v25 * v15 * v10 * v26;
     let v29: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v30: W = v29 * v15.widen() * v7 * v17.widen();
-    let v31: W = v29 * v15.widen() * v10 * v17.widen();
+    let v30: W = v29 * v15 * v7 * v17.widen();
+    let v31: W = v29 * v15 * v10 * v17.widen();
     let v32: W = v27 - v28 - v30 + v31;
-    let v33: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v34: W = v33 * v15.widen() * v17.widen();
-    let v35: W = N::sqrt_kept(v34);
-    let v36: W = W::new(0.05239569649125595, 8.392954671577747e-19);
-    let v37: W = v36 * v15.widen() * v26;
+    let v33: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v34: W = v33.widen() * v15 * v17.widen();
+    let v35: W = v34.sqrt();
+    let v36: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v37: W = v36.widen() * v15 * v26;
     let v38: W = N::sqrt_kept(v37);
     let v39: W = v23 * v24 * v32;
     let v40: W = v35 * v38;
@@ -6095,7 +6072,7 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t_next);
     let v3: N = N::new(6.0, 0.0);
@@ -6110,36 +6087,36 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v12: W = v1.widen() * v2.widen() * v10;
     let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v5;
-    let v15: N = N::sigmoid_of(v14);
-    let v16: N = N::narrow(v5) - v3;
-    let v17: N = v16.exp_m1();
-    let v18: W = v13.widen() * v15.widen() * v17.widen();
+    let v15: W = N::sigmoid_kept(v14);
+    let v16: W = v5 - v3.widen();
+    let v17: W = N::exp_m1_kept(v16);
+    let v18: W = v13.widen() * v15 * v17;
     let v19: W = v8 - v9 + v11 - v12 - v18;
-    let v20: W = v0 * v19;
-    let v21: W = v15.widen() * v17.widen();
+    let v20: W = v0.widen() * v19;
+    let v21: W = v15 * v17;
     let v22: N = N::narrow(v20) / N::narrow(v21);
     let v23: W = W::new(1.220564022008239, 6.170471017484121e-17);
     let v24: W = v2.widen() - v4.widen();
-    let v25: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v26: N = N::exp_m1_of(v5);
-    let v27: W = v25 * v15.widen() * v7 * v26.widen();
-    let v28: W = v25 * v15.widen() * v10 * v26.widen();
+    let v25: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v26: W = N::exp_m1_kept(v5);
+    let v27: W = v25.widen() * v15 * v7 * v26;
+    let v28: W = v25.widen() * v15 * v10 * v26;
     let v29: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v30: W = v29.widen() * v15.widen() * v7 * v17.widen();
-    let v31: W = v29.widen() * v15.widen() * v10 * v17.widen();
+    let v30: W = v29.widen() * v15 * v7 * v17;
+    let v31: W = v29.widen() * v15 * v10 * v17;
     let v32: W = v27 - v28 - v30 + v31;
     let v33: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v34: W = v33.widen() * v15.widen() * v17.widen();
+    let v34: W = v33.widen() * v15 * v17;
     let v35: W = N::sqrt_kept(v34);
     let v36: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v37: N = v36 * v15 * v26;
-    let v38: N = v37.sqrt();
+    let v37: W = v36.widen() * v15 * v26;
+    let v38: W = N::sqrt_kept(v37);
     let v39: W = v23 * v24 * v32;
-    let v40: W = v35 * v38.widen();
+    let v40: W = v35 * v38;
     let v41: N = N::narrow(v39) / N::narrow(v40);
     let v42: N = N::narrow(v24).abs();
     let v43: W = v42.widen().sqrt();
-    let v44: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v44: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v45: W = N::exp_kept(v14);
     let v46: N = N::new(-0.950212931632136, -8.422032873046665e-18);
     let v47: W = v46.widen() * v45;
@@ -6151,9 +6128,9 @@ fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v53: N = N::narrow(v49) - v52;
     let v54: N = v53.exp_m1();
     let v55: W = v51 * v54.widen();
-    let v56: N = N::narrow(v47) + N::narrow(v55);
-    let v57: W = v44 * v45;
-    let v58: N = N::narrow(v57) / v56;
+    let v56: W = v47 + v55;
+    let v57: W = v44.widen() * v45;
+    let v58: N = N::narrow(v57) / N::narrow(v56);
     let v59: N = v58.sqrt();
     let v60: W = v43 * v59.widen();
     [v22.to_f64(), v41.to_f64(), v60.to_f64()]
@@ -6196,12 +6173,12 @@ fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v30: W = v29 * v15 * v7 * v17.widen();
     let v31: W = v29 * v15 * v10 * v17.widen();
     let v32: W = v27 - v28 - v30 + v31;
-    let v33: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v34: W = v33.widen() * v15 * v17.widen();
+    let v33: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v34: W = v33 * v15 * v17.widen();
     let v35: W = v34.sqrt();
-    let v36: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v37: W = v36.widen() * v15 * v26;
-    let v38: W = N::sqrt_kept(v37);
+    let v36: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+    let v37: W = v36 * v15 * v26;
+    let v38: W = v37.sqrt();
     let v39: W = v23 * v24 * v32;
     let v40: W = v35 * v38;
     let v41: N = N::narrow(v39) / N::narrow(v40);
@@ -6210,7 +6187,7 @@ fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v44: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v45: N = N::exp_of(v14);
     let v46: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v47: N = v46 * v45;
+    let v47: W = v46.widen() * v45.widen();
     let v48: N = N::new(12.0, 0.0);
     let v49: W = v48.widen() * v4.widen();
     let v50: W = v3.widen() - v49;
@@ -6219,7 +6196,7 @@ fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v53: N = N::narrow(v49) - v52;
     let v54: N = v53.exp_m1();
     let v55: W = v51 * v54.widen();
-    let v56: W = v47.widen() + v55;
+    let v56: W = v47 + v55;
     let v57: N = v44 * v45;
     let v58: N = v57 / N::narrow(v56);
     let v59: N = v58.sqrt();
@@ -6282,6 +6259,74 @@ fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v48: N = N::new(12.0, 0.0);
     let v49: W = v48.widen() * v4.widen();
     let v50: W = v3.widen() - v49;
+    let v51: W = N::exp_kept(v50);
+    let v52: N = N::new(9.0, 0.0);
+    let v53: W = v49 - v52.widen();
+    let v54: W = N::exp_m1_kept(v53);
+    let v55: W = v51 * v54;
+    let v56: W = v47 + v55;
+    let v57: N = v44 * v45;
+    let v58: N = v57 / N::narrow(v56);
+    let v59: N = v58.sqrt();
+    let v60: N = v43 * v59;
+    [v22.to_f64(), v41.to_f64(), v60.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v5 - v1.widen();
+    let v7: W = v6.sigmoid();
+    let v8: W = v1.widen() * v2.widen() * v7;
+    let v9: W = v1.widen() * v4.widen() * v7;
+    let v10: W = v7.square();
+    let v11: W = v1.widen() * v4.widen() * v10;
+    let v12: W = v1.widen() * v2.widen() * v10;
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v1.widen() - v5;
+    let v15: W = v14.sigmoid();
+    let v16: W = v5 - v3.widen();
+    let v17: W = v16.exp_m1();
+    let v18: W = v13 * v15 * v17;
+    let v19: W = v8 - v9 + v11 - v12 - v18;
+    let v20: W = v0 * v19;
+    let v21: N = N::narrow(v15) * N::narrow(v17);
+    let v22: N = N::narrow(v20) / v21;
+    let v23: N = N::new(1.220564022008239, 6.170471017484121e-17);
+    let v24: W = v2.widen() - v4.widen();
+    let v25: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v26: W = N::exp_m1_kept(v5);
+    let v27: W = v25.widen() * v15 * v7 * v26;
+    let v28: W = v25.widen() * v15 * v10 * v26;
+    let v29: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v30: W = v29.widen() * v15 * v7 * v17;
+    let v31: W = v29.widen() * v15 * v10 * v17;
+    let v32: W = v27 - v28 - v30 + v31;
+    let v33: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v34: W = v33.widen() * v15 * v17;
+    let v35: W = N::sqrt_kept(v34);
+    let v36: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v37: W = v36.widen() * v15 * v26;
+    let v38: W = N::sqrt_kept(v37);
+    let v39: W = v23.widen() * v24 * v32;
+    let v40: W = v35 * v38;
+    let v41: N = N::narrow(v39) / N::narrow(v40);
+    let v42: N = N::narrow(v24).abs();
+    let v43: N = v42.sqrt();
+    let v44: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v45: N = N::exp_of(v14);
+    let v46: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v47: W = v46.widen() * v45.widen();
+    let v48: N = N::new(12.0, 0.0);
+    let v49: W = v48.widen() * v4.widen();
+    let v50: W = v3.widen() - v49;
     let v51: N = N::exp_of(v50);
     let v52: N = N::new(9.0, 0.0);
     let v53: W = v49 - v52.widen();
@@ -6325,17 +6370,17 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     let v23: N = N::narrow(v21) / N::narrow(v22);
     let v24: W = W::new(1.220564022008239, 6.170471017484121e-17);
     let v25: W = v2.widen() - v8.widen();
-    let v26: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v27: W = v26.widen() * v10 * v15 * v18;
-    let v28: W = v26.widen() * v6 * v15 * v18;
+    let v26: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v27: W = v26 * v10 * v15 * v18;
+    let v28: W = v26 * v6 * v15 * v18;
     let v29: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
     let v30: W = v3.widen() - v4;
     let v31: W = N::exp_m1_kept(v30);
     let v32: W = v29 * v6 * v15 * v31;
     let v33: W = v29 * v10 * v15 * v31;
     let v34: W = v27 - v28 + v32 - v33;
-    let v35: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v36: W = v35.widen() * v15 * v18;
+    let v35: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v36: W = v35 * v15 * v18;
     let v37: W = N::sqrt_kept(v36);
     let v38: N = N::new(0.05239569649125595, 8.392954671577747e-19);
     let v39: W = v38.widen() * v15 * v31;
@@ -6346,16 +6391,16 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
     let v44: N = N::narrow(v25).abs();
     let v45: N = v44.sqrt();
     let v46: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v47: N = N::exp_of(v14);
-    let v48: W = v47.widen() * v18;
+    let v47: W = N::exp_kept(v14);
+    let v48: W = v47 * v18;
     let v49: N = N::new(12.0, 0.0);
     let v50: W = v49.widen() * v2.widen();
     let v51: W = v50 - v3.widen();
     let v52: W = N::exp_kept(v51);
     let v53: W = v52 * v18;
     let v54: W = v48 + v53;
-    let v55: N = v46 * v47;
-    let v56: N = v55 / N::narrow(v54);
+    let v55: W = v46.widen() * v47;
+    let v56: N = N::narrow(v55) / N::narrow(v54);
     let v57: N = v56.sqrt();
     let v58: N = v45 * v57;
     [v23.to_f64(), v43.to_f64(), v58.to_f64()]
@@ -6368,7 +6413,7 @@ fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 35 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 35 of its 59 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 38 of its 59 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -6435,7 +6480,7 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 ///
 /// Runs its stable form in `f64`, with the 35 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 35 of its 59 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 38 of its 59 operations in double-double.
 ///
 /// # Panics
 ///

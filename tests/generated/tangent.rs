@@ -904,7 +904,7 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 17 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -928,17 +928,11 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.6875 {
         return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.6875 {
-        return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     if t < 0.75 {
-        return euler_step_score_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_step_score_coefficients_in_cell4::<N, W>(t, t_next);
+        return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
@@ -993,15 +987,15 @@ fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: N = N::narrow(v12) - N::narrow(v14) + N::narrow(v19);
-    let v21: N = v20 / N::narrow(v19);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
     let v22: N = N::new(-2.221441469079183, -7.261369656130425e-17);
     let v23: W = v13.widen() - v1.widen();
     let v24: W = v22.widen() * v4 * v23 * v11;
     let v25: W = v24 / v19;
     [v21.to_f64(), v25.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1015,8 +1009,8 @@ fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v6: N = N::new(0.5, 0.0);
     let v7: W = N::tan_kept(v3);
     let v8: W = v7.square();
-    let v9: N = v6 * N::narrow(v8);
-    let v10: W = v5.widen() + v9.widen();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
     let v11: W = v10.sqrt();
     let v12: W = v0 * v1.widen() * v4 * v11;
     let v13: N = N::from_f64(t_next);
@@ -1034,41 +1028,8 @@ fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v25: N = N::narrow(v24) / N::narrow(v19);
     [v21.to_f64(), v25.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = N::sqrt_kept(v10);
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = W::new(-2.221441469079183, -7.261369656130425e-17);
-    let v23: W = v13.widen() - v1.widen();
-    let v24: W = v22 * v4 * v23 * v11;
-    let v25: N = N::narrow(v24) / N::narrow(v19);
-    [v21.to_f64(), v25.to_f64()]
-}
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -1100,39 +1061,6 @@ fn euler_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v25: N = N::narrow(v24) / N::narrow(v19);
     [v21.to_f64(), v25.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v5.widen() + v16.widen();
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = W::new(-2.221441469079183, -7.261369656130425e-17);
-    let v23: W = v13.widen() - v1.widen();
-    let v24: W = v22 * v4 * v23 * v11;
-    let v25: N = N::narrow(v24) / N::narrow(v19);
-    [v21.to_f64(), v25.to_f64()]
-}
 /// `euler_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
 /// ```text
@@ -1141,7 +1069,7 @@ fn euler_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 17 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1175,7 +1103,7 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 ///
 /// Runs its stable form in `f64`, with the 17 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
 ///
 /// # Panics
 ///
@@ -1202,9 +1130,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1237,9 +1165,6 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.75 {
         return euler_maruyama_step_score_coefficients_in_cell3::<N, W>(t, t_next);
     }
-    if t < 0.875 {
-        return euler_maruyama_step_score_coefficients_in_cell4::<N, W>(t, t_next);
-    }
     let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1262,9 +1187,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
     let v21: W = v20 / v19;
-    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v22: W = W::new(-4.442882938158366, -1.452273931226085e-16);
     let v23: N = v13 - v1;
-    let v24: W = v22.widen() * v4 * v23.widen() * v11;
+    let v24: W = v22 * v4 * v23.widen() * v11;
     let v25: N = N::narrow(v24) / N::narrow(v19);
     let v26: N = v23.abs();
     let v27: W = v26.widen().sqrt();
@@ -1302,8 +1227,8 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: N = N::narrow(v12) - N::narrow(v14) + N::narrow(v19);
-    let v21: N = v20 / N::narrow(v19);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
     let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
     let v23: W = v13.widen() - v1.widen();
     let v24: W = v22.widen() * v4 * v23 * v11;
@@ -1333,8 +1258,8 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v6: N = N::new(0.5, 0.0);
     let v7: W = N::tan_kept(v3);
     let v8: W = v7.square();
-    let v9: N = v6 * N::narrow(v8);
-    let v10: W = v5.widen() + v9.widen();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
     let v11: W = v10.sqrt();
     let v12: W = v0 * v1.widen() * v4 * v11;
     let v13: N = N::from_f64(t_next);
@@ -1351,14 +1276,14 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v24: W = v22.widen() * v4 * v23 * v11;
     let v25: N = N::narrow(v24) / N::narrow(v19);
     let v26: N = N::narrow(v23).abs();
-    let v27: N = v26.sqrt();
+    let v27: W = v26.widen().sqrt();
     let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v29: W = v15.powi(3);
     let v30: W = v15 + v29;
     let v31: W = v28.widen() * v4;
     let v32: N = N::narrow(v31) / N::narrow(v30);
     let v33: N = v32.sqrt();
-    let v34: N = v27 * v33;
+    let v34: W = v27 * v33.widen();
     [v21.to_f64(), v25.to_f64(), v34.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
@@ -1377,7 +1302,7 @@ fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v8: W = v7.square();
     let v9: W = v6.widen() * v8;
     let v10: W = v5.widen() + v9;
-    let v11: W = N::sqrt_kept(v10);
+    let v11: W = v10.sqrt();
     let v12: W = v0 * v1.widen() * v4 * v11;
     let v13: N = N::from_f64(t_next);
     let v14: W = v0 * v13.widen() * v4 * v11;
@@ -1388,9 +1313,9 @@ fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
     let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = W::new(-4.442882938158366, -1.452273931226085e-16);
+    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
     let v23: W = v13.widen() - v1.widen();
-    let v24: W = v22 * v4 * v23 * v11;
+    let v24: W = v22.widen() * v4 * v23 * v11;
     let v25: N = N::narrow(v24) / N::narrow(v19);
     let v26: N = N::narrow(v23).abs();
     let v27: W = v26.widen().sqrt();
@@ -1445,57 +1370,15 @@ fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v34: N = v27 * v33;
     [v21.to_f64(), v25.to_f64(), v34.to_f64()]
 }
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v5.widen() + v16.widen();
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = W::new(-4.442882938158366, -1.452273931226085e-16);
-    let v23: W = v13.widen() - v1.widen();
-    let v24: W = v22 * v4 * v23 * v11;
-    let v25: N = N::narrow(v24) / N::narrow(v19);
-    let v26: N = N::narrow(v23).abs();
-    let v27: N = v26.sqrt();
-    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: N = v15.powi(3);
-    let v30: N = v15 + v29;
-    let v31: W = v28.widen() * v4;
-    let v32: N = N::narrow(v31) / v30;
-    let v33: N = v32.sqrt();
-    let v34: N = v27 * v33;
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
-}
 /// `euler_maruyama_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1554,9 +1437,9 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
 /// # Panics
 ///
@@ -2178,9 +2061,9 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2213,9 +2096,6 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.75 {
         return euler_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
     }
-    if t < 0.875 {
-        return euler_step_eps_coefficients_in_cell4::<N, W>(t, t_next);
-    }
     let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -2238,29 +2118,29 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
     let v21: W = v20 / v19;
-    let v22: N = v13 - v1;
-    let v23: N = N::narrow(v2) * v15;
+    let v22: W = v13.widen() - v1.widen();
+    let v23: W = v2 * v15.widen();
     let v24: N = v15.powi(3);
     let v25: N = N::narrow(v2) * v24;
     let v26: N = v15.powi(5);
     let v27: N = N::narrow(v2) * v26;
     let v28: N = v15.powi(7);
     let v29: N = N::narrow(v2) * v28;
-    let v30: N = N::narrow(v2) * v15 * N::narrow(v17);
+    let v30: W = v2 * v15.widen() * v17;
     let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v32: N = v31 * v24 * N::narrow(v17);
     let v33: N = N::narrow(v2) * v26 * N::narrow(v17);
     let v34: W = v0 * v19 * v11;
     let v35: N = N::narrow(v0) * v16 * N::narrow(v19) * N::narrow(v11);
-    let v36: W = v23.widen() + v25.widen() - v27.widen() - v29.widen() + v30.widen()
-        + v32.widen() + v33.widen() + v34 - v35.widen();
+    let v36: W = v23 + v25.widen() - v27.widen() - v29.widen() + v30 + v32.widen()
+        + v33.widen() + v34 - v35.widen();
     let v37: W = v19 * v11;
     let v38: N = N::new(2.0, 0.0);
     let v39: N = v38 * v16 * N::narrow(v19) * N::narrow(v11);
     let v40: N = v15.powi(4);
     let v41: N = v40 * N::narrow(v19) * N::narrow(v11);
     let v42: W = v37 + v39.widen() + v41.widen();
-    let v43: W = v22.widen() * v11 * v36;
+    let v43: W = v22 * v11 * v36;
     let v44: N = N::narrow(v43) / N::narrow(v42);
     [v21.to_f64(), v44.to_f64()]
 }
@@ -2289,8 +2169,8 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: N = N::narrow(v12) - N::narrow(v14) + N::narrow(v19);
-    let v21: N = v20 / N::narrow(v19);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
     let v22: W = v13.widen() - v1.widen();
     let v23: W = v2 * v15;
     let v24: W = v15.powi(3);
@@ -2345,27 +2225,28 @@ fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v21: W = v20 / v19;
     let v22: W = v13.widen() - v1.widen();
     let v23: W = v2 * v15.widen();
-    let v24: W = v15.widen().powi(3);
-    let v25: W = v2 * v24;
+    let v24: N = v15.powi(3);
+    let v25: N = N::narrow(v2) * v24;
     let v26: N = v15.powi(5);
-    let v27: W = v2 * v26.widen();
-    let v28: W = v15.widen().powi(7);
-    let v29: N = N::narrow(v2) * N::narrow(v28);
+    let v27: N = N::narrow(v2) * v26;
+    let v28: N = v15.powi(7);
+    let v29: N = N::narrow(v2) * v28;
     let v30: W = v2 * v15.widen() * v17;
-    let v31: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v32: W = v31 * v24 * v17;
-    let v33: W = v2 * v26.widen() * v17;
+    let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v32: W = v31.widen() * v24.widen() * v17;
+    let v33: N = N::narrow(v2) * v26 * N::narrow(v17);
     let v34: W = v0 * v19 * v11;
     let v35: W = v0 * v16 * v19 * v11;
-    let v36: W = v23 + v25 - v27 - v29.widen() + v30 + v32 + v33 + v34 - v35;
+    let v36: W = v23 + v25.widen() - v27.widen() - v29.widen() + v30 + v32 + v33.widen()
+        + v34 - v35;
     let v37: W = v19 * v11;
     let v38: N = N::new(2.0, 0.0);
     let v39: W = v38.widen() * v16 * v19 * v11;
-    let v40: W = v15.widen().powi(4);
-    let v41: W = v40 * v19 * v11;
-    let v42: W = v37 + v39 + v41;
+    let v40: N = v15.powi(4);
+    let v41: N = v40 * N::narrow(v19) * N::narrow(v11);
+    let v42: W = v37 + v39 + v41.widen();
     let v43: W = v22 * v11 * v36;
-    let v44: N = N::narrow(v43) / N::narrow(v42);
+    let v44: W = v43 / v42;
     [v21.to_f64(), v44.to_f64()]
 }
 /// [`euler_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
@@ -2394,7 +2275,7 @@ fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v21: W = v20 / v19;
     let v22: W = v13.widen() - v1.widen();
     let v23: W = v2 * v15.widen();
     let v24: N = v15.powi(3);
@@ -2405,12 +2286,12 @@ fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v29: N = N::narrow(v2) * v28;
     let v30: W = v2 * v15.widen() * v17;
     let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v32: N = v31 * v24 * N::narrow(v17);
+    let v32: W = v31.widen() * v24.widen() * v17;
     let v33: N = N::narrow(v2) * v26 * N::narrow(v17);
     let v34: W = v0 * v19 * v11;
     let v35: W = v0 * v16 * v19 * v11;
-    let v36: W = v23 + v25.widen() - v27.widen() - v29.widen() + v30 + v32.widen()
-        + v33.widen() + v34 - v35;
+    let v36: W = v23 + v25.widen() - v27.widen() - v29.widen() + v30 + v32 + v33.widen()
+        + v34 - v35;
     let v37: W = v19 * v11;
     let v38: N = N::new(2.0, 0.0);
     let v39: W = v38.widen() * v16 * v19 * v11;
@@ -2474,68 +2355,15 @@ fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v44: N = N::narrow(v43) / v42;
     [v21.to_f64(), v44.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v5.widen() + v16.widen();
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = v13.widen() - v1.widen();
-    let v23: W = v2 * v15.widen();
-    let v24: N = v15.powi(3);
-    let v25: N = N::narrow(v2) * v24;
-    let v26: N = v15.powi(5);
-    let v27: N = N::narrow(v2) * v26;
-    let v28: N = v15.powi(7);
-    let v29: N = N::narrow(v2) * v28;
-    let v30: W = v2 * v15.widen() * v17;
-    let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v32: N = v31 * v24 * N::narrow(v17);
-    let v33: N = N::narrow(v2) * v26 * N::narrow(v17);
-    let v34: W = v0 * v19 * v11;
-    let v35: N = N::narrow(v0) * v16 * N::narrow(v19) * N::narrow(v11);
-    let v36: W = v23 + v25.widen() - v27.widen() - v29.widen() + v30 + v32.widen()
-        + v33.widen() + v34 - v35.widen();
-    let v37: W = v19 * v11;
-    let v38: N = N::new(2.0, 0.0);
-    let v39: N = v38 * v16 * N::narrow(v19) * N::narrow(v11);
-    let v40: N = v15.powi(4);
-    let v41: N = v40 * N::narrow(v19) * N::narrow(v11);
-    let v42: W = v37 + v39.widen() + v41.widen();
-    let v43: W = v22 * v11 * v36;
-    let v44: N = N::narrow(v43) / N::narrow(v42);
-    [v21.to_f64(), v44.to_f64()]
-}
 /// `euler_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2575,9 +2403,9 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
 /// # Panics
 ///
@@ -2604,9 +2432,9 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2639,9 +2467,6 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.75 {
         return euler_maruyama_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
     }
-    if t < 0.875 {
-        return euler_maruyama_step_eps_coefficients_in_cell4::<N, W>(t, t_next);
-    }
     let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -2664,36 +2489,36 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
     let v21: W = v20 / v19;
-    let v22: N = v13 - v1;
-    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = v23 * v15;
+    let v22: W = v13.widen() - v1.widen();
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v23 * v15.widen();
     let v25: N = v15.powi(3);
-    let v26: N = v23 * v25;
+    let v26: N = N::narrow(v23) * v25;
     let v27: N = v15.powi(5);
-    let v28: N = v23 * v27;
+    let v28: N = N::narrow(v23) * v27;
     let v29: N = v15.powi(7);
-    let v30: N = v23 * v29;
-    let v31: N = v23 * v15 * N::narrow(v17);
+    let v30: N = N::narrow(v23) * v29;
+    let v31: W = v23 * v15.widen() * v17;
     let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v33: N = v32 * v25 * N::narrow(v17);
-    let v34: N = v23 * v27 * N::narrow(v17);
-    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v11;
-    let v37: N = v35 * v16 * N::narrow(v19) * N::narrow(v11);
-    let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31.widen()
-        + v33.widen() + v34.widen() + v36 - v37.widen();
+    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
+    let v35: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35 * v19 * v11;
+    let v37: N = N::narrow(v35) * v16 * N::narrow(v19) * N::narrow(v11);
+    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33.widen()
+        + v34.widen() + v36 - v37.widen();
     let v39: W = v19 * v11;
     let v40: N = N::new(2.0, 0.0);
     let v41: N = v40 * v16 * N::narrow(v19) * N::narrow(v11);
     let v42: N = v15.powi(4);
     let v43: N = v42 * N::narrow(v19) * N::narrow(v11);
     let v44: W = v39 + v41.widen() + v43.widen();
-    let v45: W = v22.widen() * v11 * v38;
+    let v45: W = v22 * v11 * v38;
     let v46: N = N::narrow(v45) / N::narrow(v44);
-    let v47: N = v22.abs();
+    let v47: N = N::narrow(v22).abs();
     let v48: W = v47.widen().sqrt();
     let v49: N = v15 + v25;
-    let v50: W = v23.widen() * v4;
+    let v50: W = v23 * v4;
     let v51: N = N::narrow(v50) / v49;
     let v52: N = v51.sqrt();
     let v53: W = v48 * v52.widen();
@@ -2724,37 +2549,37 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: N = N::narrow(v12) - N::narrow(v14) + N::narrow(v19);
-    let v21: N = v20 / N::narrow(v19);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
     let v22: W = v13.widen() - v1.widen();
-    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: W = v23 * v15;
+    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v23.widen() * v15;
     let v25: W = v15.powi(3);
-    let v26: W = v23 * v25;
+    let v26: W = v23.widen() * v25;
     let v27: W = v15.powi(5);
-    let v28: W = v23 * v27;
+    let v28: N = v23 * N::narrow(v27);
     let v29: W = v15.powi(7);
-    let v30: W = v23 * v29;
-    let v31: W = v23 * v15 * v17;
-    let v32: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32 * v25 * v17;
-    let v34: W = v23 * v27 * v17;
+    let v30: N = v23 * N::narrow(v29);
+    let v31: W = v23.widen() * v15 * v17;
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: W = v32.widen() * v25 * v17;
+    let v34: W = v23.widen() * v27 * v17;
     let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
     let v36: W = v35.widen() * v19 * v11.widen();
     let v37: W = v35.widen() * v16 * v19 * v11.widen();
-    let v38: W = v24 + v26 - v28 - v30 + v31 + v33 + v34 + v36 - v37;
+    let v38: W = v24 + v26 - v28.widen() - v30.widen() + v31 + v33 + v34 + v36 - v37;
     let v39: W = v19 * v11.widen();
     let v40: N = N::new(2.0, 0.0);
     let v41: W = v40.widen() * v16 * v19 * v11.widen();
     let v42: W = v15.powi(4);
-    let v43: N = N::narrow(v42) * N::narrow(v19) * v11;
-    let v44: W = v39 + v41 + v43.widen();
+    let v43: W = v42 * v19 * v11.widen();
+    let v44: W = v39 + v41 + v43;
     let v45: W = v22 * v11.widen() * v38;
     let v46: N = N::narrow(v45) / N::narrow(v44);
     let v47: N = N::narrow(v22).abs();
     let v48: W = v47.widen().sqrt();
     let v49: W = v15 + v25;
-    let v50: W = v23 * v4;
+    let v50: W = v23.widen() * v4;
     let v51: N = N::narrow(v50) / N::narrow(v49);
     let v52: W = v51.widen().sqrt();
     let v53: W = v48 * v52;
@@ -2790,35 +2615,36 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v22: W = v13.widen() - v1.widen();
     let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v24: W = v23 * v15.widen();
-    let v25: W = v15.widen().powi(3);
-    let v26: W = v23 * v25;
+    let v25: N = v15.powi(3);
+    let v26: W = v23 * v25.widen();
     let v27: N = v15.powi(5);
-    let v28: W = v23 * v27.widen();
-    let v29: W = v15.widen().powi(7);
-    let v30: N = N::narrow(v23) * N::narrow(v29);
+    let v28: N = N::narrow(v23) * v27;
+    let v29: N = v15.powi(7);
+    let v30: N = N::narrow(v23) * v29;
     let v31: W = v23 * v15.widen() * v17;
-    let v32: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32 * v25 * v17;
-    let v34: W = v23 * v27.widen() * v17;
-    let v35: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35 * v19 * v11;
-    let v37: W = v35 * v16 * v19 * v11;
-    let v38: W = v24 + v26 - v28 - v30.widen() + v31 + v33 + v34 + v36 - v37;
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: W = v32.widen() * v25.widen() * v17;
+    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
+    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35.widen() * v19 * v11;
+    let v37: W = v35.widen() * v16 * v19 * v11;
+    let v38: W = v24 + v26 - v28.widen() - v30.widen() + v31 + v33 + v34.widen() + v36
+        - v37;
     let v39: W = v19 * v11;
     let v40: N = N::new(2.0, 0.0);
     let v41: W = v40.widen() * v16 * v19 * v11;
-    let v42: W = v15.widen().powi(4);
-    let v43: W = v42 * v19 * v11;
-    let v44: W = v39 + v41 + v43;
+    let v42: N = v15.powi(4);
+    let v43: N = v42 * N::narrow(v19) * N::narrow(v11);
+    let v44: W = v39 + v41 + v43.widen();
     let v45: W = v22 * v11 * v38;
-    let v46: N = N::narrow(v45) / N::narrow(v44);
+    let v46: W = v45 / v44;
     let v47: N = N::narrow(v22).abs();
-    let v48: N = v47.sqrt();
-    let v49: N = v15 + N::narrow(v25);
+    let v48: W = v47.widen().sqrt();
+    let v49: N = v15 + v25;
     let v50: W = v23 * v4;
     let v51: N = N::narrow(v50) / v49;
-    let v52: N = v51.sqrt();
-    let v53: N = v48 * v52;
+    let v52: W = v51.widen().sqrt();
+    let v53: W = v48 * v52;
     [v21.to_f64(), v46.to_f64(), v53.to_f64()]
 }
 /// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
@@ -2847,12 +2673,12 @@ fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v21: W = v20 / v19;
     let v22: W = v13.widen() - v1.widen();
     let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v24: W = v23 * v15.widen();
     let v25: N = v15.powi(3);
-    let v26: N = N::narrow(v23) * v25;
+    let v26: W = v23 * v25.widen();
     let v27: N = v15.powi(5);
     let v28: N = N::narrow(v23) * v27;
     let v29: N = v15.powi(7);
@@ -2864,8 +2690,8 @@ fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
     let v36: W = v35.widen() * v19 * v11;
     let v37: W = v35.widen() * v16 * v19 * v11;
-    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33 + v34.widen()
-        + v36 - v37;
+    let v38: W = v24 + v26 - v28.widen() - v30.widen() + v31 + v33 + v34.widen() + v36
+        - v37;
     let v39: W = v19 * v11;
     let v40: N = N::new(2.0, 0.0);
     let v41: W = v40.widen() * v16 * v19 * v11;
@@ -2945,77 +2771,15 @@ fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v53: N = v48 * v52;
     [v21.to_f64(), v46.to_f64(), v53.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v5.widen() + v16.widen();
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = v13.widen() - v1.widen();
-    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: W = v23.widen() * v15.widen();
-    let v25: N = v15.powi(3);
-    let v26: N = v23 * v25;
-    let v27: N = v15.powi(5);
-    let v28: N = v23 * v27;
-    let v29: N = v15.powi(7);
-    let v30: N = v23 * v29;
-    let v31: W = v23.widen() * v15.widen() * v17;
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: N = v32 * v25 * N::narrow(v17);
-    let v34: N = v23 * v27 * N::narrow(v17);
-    let v35: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35 * v19 * v11;
-    let v37: N = N::narrow(v35) * v16 * N::narrow(v19) * N::narrow(v11);
-    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33.widen()
-        + v34.widen() + v36 - v37.widen();
-    let v39: W = v19 * v11;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: N = v40 * v16 * N::narrow(v19) * N::narrow(v11);
-    let v42: N = v15.powi(4);
-    let v43: N = v42 * N::narrow(v19) * N::narrow(v11);
-    let v44: W = v39 + v41.widen() + v43.widen();
-    let v45: W = v22 * v11 * v38;
-    let v46: N = N::narrow(v45) / N::narrow(v44);
-    let v47: N = N::narrow(v22).abs();
-    let v48: N = v47.sqrt();
-    let v49: N = v15 + v25;
-    let v50: W = v23.widen() * v4;
-    let v51: N = N::narrow(v50) / v49;
-    let v52: N = v51.sqrt();
-    let v53: N = v48 * v52;
-    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
-}
 /// `euler_maruyama_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3068,9 +2832,9 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
 /// # Panics
 ///
@@ -3780,9 +3544,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
+/// Runs its stable form in `f64`, with the 39 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3865,271 +3627,6 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v47: W = v40 * v46;
         return [v26.to_f64(), v38.to_f64(), v47.to_f64()];
     }
-    if t < 0.5 {
-        return euler_maruyama_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return euler_maruyama_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return euler_maruyama_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.8125 {
-        return euler_maruyama_step_x0_coefficients_in_cell4::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_maruyama_step_x0_coefficients_in_cell5::<N, W>(t, t_next);
-    }
-    if t < 0.9375 {
-        return euler_maruyama_step_x0_coefficients_in_cell6::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: W = v0.widen() * v1.widen() * v5.widen();
-    let v7: W = v0.widen() * v3.widen() * v5.widen();
-    let v8: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v9: N = v5.powi(3);
-    let v10: W = v8.widen() * v3.widen() * v9.widen();
-    let v11: W = v8.widen() * v1.widen() * v9.widen();
-    let v12: N = v5.powi(5);
-    let v13: W = v0.widen() * v3.widen() * v12.widen();
-    let v14: W = v0.widen() * v1.widen() * v12.widen();
-    let v15: W = v4.sin();
-    let v16: N = N::new(1.0, 0.0);
-    let v17: N = v5.square();
-    let v18: W = v16.widen() + v17.widen();
-    let v19: W = v15 * v18;
-    let v20: N = N::new(2.0, 0.0);
-    let v21: W = v20.widen() * v15 * v17.widen() * v18;
-    let v22: N = v5.powi(4);
-    let v23: N = N::narrow(v15) * v22 * N::narrow(v18);
-    let v24: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v25: W = v18.sqrt();
-    let v26: W = v25.powi(3);
-    let v27: N = N::new(0.5, 0.0);
-    let v28: W = v4.tan();
-    let v29: W = v28.square();
-    let v30: W = v27.widen() * v29;
-    let v31: W = v16.widen() + v30;
-    let v32: W = v31.sqrt();
-    let v33: W = v24 * v3.widen() * v26 * v32;
-    let v34: W = v24 * v1.widen() * v26 * v32;
-    let v35: W = v24 * v3.widen() * v17.widen() * v26 * v32;
-    let v36: W = v24 * v1.widen() * v17.widen() * v26 * v32;
-    let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23.widen() - v33 + v34
-        + v35 - v36;
-    let v38: W = v19 + v21 + v23.widen();
-    let v39: N = N::narrow(v37) / N::narrow(v38);
-    let v40: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v41: N = v1 - v3;
-    let v42: N = v40 * v41;
-    let v43: N = N::narrow(v15) * N::narrow(v25);
-    let v44: N = v42 / v43;
-    let v45: N = v41.abs();
-    let v46: W = v45.widen().sqrt();
-    let v47: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v48: N = v5 + v9;
-    let v49: W = v47.widen() * v15;
-    let v50: N = N::narrow(v49) / v48;
-    let v51: N = v50.sqrt();
-    let v52: W = v46 * v51.widen();
-    [v39.to_f64(), v44.to_f64(), v52.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = v4.cos();
-    let v6: W = v0 * v1.widen() * v5;
-    let v7: W = v0 * v3.widen() * v5;
-    let v8: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v9: W = v5.powi(3);
-    let v10: W = v8 * v3.widen() * v9;
-    let v11: W = v8 * v1.widen() * v9;
-    let v12: W = v5.powi(5);
-    let v13: W = v0 * v3.widen() * v12;
-    let v14: W = v0 * v1.widen() * v12;
-    let v15: W = v4.sin();
-    let v16: N = N::new(1.0, 0.0);
-    let v17: W = v5.square();
-    let v18: W = v16.widen() + v17;
-    let v19: W = v15 * v18;
-    let v20: N = N::new(2.0, 0.0);
-    let v21: W = v20.widen() * v15 * v17 * v18;
-    let v22: W = v5.powi(4);
-    let v23: W = v15 * v22 * v18;
-    let v24: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v25: W = N::sqrt_kept(v18);
-    let v26: W = v25.powi(3);
-    let v27: N = N::new(0.5, 0.0);
-    let v28: N = N::tan_of(v4);
-    let v29: N = v28.square();
-    let v30: N = v27 * v29;
-    let v31: W = v16.widen() + v30.widen();
-    let v32: W = N::sqrt_kept(v31);
-    let v33: W = v24.widen() * v3.widen() * v26 * v32;
-    let v34: W = v24.widen() * v1.widen() * v26 * v32;
-    let v35: W = v24.widen() * v3.widen() * v17 * v26 * v32;
-    let v36: W = v24.widen() * v1.widen() * v17 * v26 * v32;
-    let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23 - v33 + v34 + v35
-        - v36;
-    let v38: W = v19 + v21 + v23;
-    let v39: N = N::narrow(v37) / N::narrow(v38);
-    let v40: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v41: N = v1 - v3;
-    let v42: N = v40 * v41;
-    let v43: W = v15 * v25;
-    let v44: N = v42 / N::narrow(v43);
-    let v45: N = v41.abs();
-    let v46: N = v45.sqrt();
-    let v47: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v48: W = v5 + v9;
-    let v49: W = v47.widen() * v15;
-    let v50: N = N::narrow(v49) / N::narrow(v48);
-    let v51: N = v50.sqrt();
-    let v52: N = v46 * v51;
-    [v39.to_f64(), v44.to_f64(), v52.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = N::cos_kept(v4);
-    let v6: W = v0 * v1.widen() * v5;
-    let v7: W = v0 * v3.widen() * v5;
-    let v8: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v9: W = v5.powi(3);
-    let v10: W = v8 * v3.widen() * v9;
-    let v11: W = v8 * v1.widen() * v9;
-    let v12: W = v5.powi(5);
-    let v13: W = v0 * v3.widen() * v12;
-    let v14: W = v0 * v1.widen() * v12;
-    let v15: W = N::sin_kept(v4);
-    let v16: N = N::new(1.0, 0.0);
-    let v17: W = v5.square();
-    let v18: W = v16.widen() + v17;
-    let v19: W = v15 * v18;
-    let v20: N = N::new(2.0, 0.0);
-    let v21: W = v20.widen() * v15 * v17 * v18;
-    let v22: W = v5.powi(4);
-    let v23: W = v15 * v22 * v18;
-    let v24: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v25: W = v18.sqrt();
-    let v26: W = v25.powi(3);
-    let v27: N = N::new(0.5, 0.0);
-    let v28: W = N::tan_kept(v4);
-    let v29: W = v28.square();
-    let v30: W = v27.widen() * v29;
-    let v31: W = v16.widen() + v30;
-    let v32: W = v31.sqrt();
-    let v33: W = v24.widen() * v3.widen() * v26 * v32;
-    let v34: W = v24.widen() * v1.widen() * v26 * v32;
-    let v35: W = v24.widen() * v3.widen() * v17 * v26 * v32;
-    let v36: W = v24.widen() * v1.widen() * v17 * v26 * v32;
-    let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23 - v33 + v34 + v35
-        - v36;
-    let v38: W = v19 + v21 + v23;
-    let v39: W = v37 / v38;
-    let v40: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v41: N = v1 - v3;
-    let v42: N = v40 * v41;
-    let v43: W = v15 * v25;
-    let v44: N = v42 / N::narrow(v43);
-    let v45: N = v41.abs();
-    let v46: W = v45.widen().sqrt();
-    let v47: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v48: W = v5 + v9;
-    let v49: W = v47.widen() * v15;
-    let v50: N = N::narrow(v49) / N::narrow(v48);
-    let v51: N = v50.sqrt();
-    let v52: W = v46 * v51.widen();
-    [v39.to_f64(), v44.to_f64(), v52.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = N::cos_kept(v4);
-    let v6: W = v0 * v1.widen() * v5;
-    let v7: W = v0 * v3.widen() * v5;
-    let v8: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v9: W = v5.powi(3);
-    let v10: W = v8 * v3.widen() * v9;
-    let v11: W = v8 * v1.widen() * v9;
-    let v12: W = v5.powi(5);
-    let v13: W = v0 * v3.widen() * v12;
-    let v14: W = v0 * v1.widen() * v12;
-    let v15: W = v4.sin();
-    let v16: N = N::new(1.0, 0.0);
-    let v17: W = v5.square();
-    let v18: W = v16.widen() + v17;
-    let v19: W = v15 * v18;
-    let v20: N = N::new(2.0, 0.0);
-    let v21: W = v20.widen() * v15 * v17 * v18;
-    let v22: W = v5.powi(4);
-    let v23: W = v15 * v22 * v18;
-    let v24: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v25: W = v18.sqrt();
-    let v26: W = v25.powi(3);
-    let v27: N = N::new(0.5, 0.0);
-    let v28: W = N::tan_kept(v4);
-    let v29: W = v28.square();
-    let v30: W = v27.widen() * v29;
-    let v31: W = v16.widen() + v30;
-    let v32: W = v31.sqrt();
-    let v33: W = v24 * v3.widen() * v26 * v32;
-    let v34: W = v24 * v1.widen() * v26 * v32;
-    let v35: W = v24 * v3.widen() * v17 * v26 * v32;
-    let v36: W = v24 * v1.widen() * v17 * v26 * v32;
-    let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23 - v33 + v34 + v35
-        - v36;
-    let v38: W = v19 + v21 + v23;
-    let v39: N = N::narrow(v37) / N::narrow(v38);
-    let v40: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v41: N = v1 - v3;
-    let v42: N = v40 * v41;
-    let v43: N = N::narrow(v15) * N::narrow(v25);
-    let v44: N = v42 / v43;
-    let v45: N = v41.abs();
-    let v46: W = v45.widen().sqrt();
-    let v47: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v48: W = v5 + v9;
-    let v49: W = v47.widen() * v15;
-    let v50: N = N::narrow(v49) / N::narrow(v48);
-    let v51: N = v50.sqrt();
-    let v52: W = v46 * v51.widen();
-    [v39.to_f64(), v44.to_f64(), v52.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
     let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -4169,204 +3666,21 @@ fn euler_maruyama_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v36: W = v24 * v1.widen() * v17 * v26 * v32;
     let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23 - v33 + v34 + v35
         - v36;
-    let v38: N = N::narrow(v19) + N::narrow(v21) + N::narrow(v23);
-    let v39: N = N::narrow(v37) / v38;
-    let v40: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v41: N = v1 - v3;
-    let v42: N = v40 * v41;
-    let v43: N = N::narrow(v15) * N::narrow(v25);
-    let v44: N = v42 / v43;
-    let v45: N = v41.abs();
-    let v46: N = v45.sqrt();
-    let v47: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v48: N = N::narrow(v5) + N::narrow(v9);
-    let v49: W = v47.widen() * v15;
-    let v50: N = N::narrow(v49) / v48;
-    let v51: N = v50.sqrt();
-    let v52: N = v46 * v51;
-    [v39.to_f64(), v44.to_f64(), v52.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = N::cos_kept(v4);
-    let v6: W = v0 * v1.widen() * v5;
-    let v7: W = v0 * v3.widen() * v5;
-    let v8: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v9: W = v5.powi(3);
-    let v10: W = v8.widen() * v3.widen() * v9;
-    let v11: W = v8.widen() * v1.widen() * v9;
-    let v12: W = v5.powi(5);
-    let v13: W = v0 * v3.widen() * v12;
-    let v14: W = v0 * v1.widen() * v12;
-    let v15: W = v4.sin();
-    let v16: N = N::new(1.0, 0.0);
-    let v17: W = v5.square();
-    let v18: W = v16.widen() + v17;
-    let v19: W = v15 * v18;
-    let v20: N = N::new(2.0, 0.0);
-    let v21: W = v20.widen() * v15 * v17 * v18;
-    let v22: W = v5.powi(4);
-    let v23: W = v15 * v22 * v18;
-    let v24: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v25: W = v18.sqrt();
-    let v26: W = v25.powi(3);
-    let v27: N = N::new(0.5, 0.0);
-    let v28: W = v4.tan();
-    let v29: W = v28.square();
-    let v30: W = v27.widen() * v29;
-    let v31: W = v16.widen() + v30;
-    let v32: W = v31.sqrt();
-    let v33: W = v24 * v3.widen() * v26 * v32;
-    let v34: W = v24 * v1.widen() * v26 * v32;
-    let v35: W = v24 * v3.widen() * v17 * v26 * v32;
-    let v36: W = v24 * v1.widen() * v17 * v26 * v32;
-    let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23 - v33 + v34 + v35
-        - v36;
     let v38: W = v19 + v21 + v23;
     let v39: N = N::narrow(v37) / N::narrow(v38);
-    let v40: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v41: N = v1 - v3;
-    let v42: W = v40.widen() * v41.widen();
+    let v40: W = W::new(-4.442882938158366, -1.452273931226085e-16);
+    let v41: W = v1.widen() - v3.widen();
+    let v42: W = v40 * v41;
     let v43: N = N::narrow(v15) * N::narrow(v25);
     let v44: N = N::narrow(v42) / v43;
-    let v45: N = v41.abs();
+    let v45: N = N::narrow(v41).abs();
     let v46: N = v45.sqrt();
-    let v47: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v48: W = v5 + v9;
-    let v49: N = v47 * N::narrow(v15);
-    let v50: N = v49 / N::narrow(v48);
-    let v51: N = v50.sqrt();
-    let v52: N = v46 * v51;
-    [v39.to_f64(), v44.to_f64(), v52.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell5<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: W = v0 * v1.widen() * v5.widen();
-    let v7: W = v0 * v3.widen() * v5.widen();
-    let v8: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v9: N = v5.powi(3);
-    let v10: W = v8.widen() * v3.widen() * v9.widen();
-    let v11: W = v8.widen() * v1.widen() * v9.widen();
-    let v12: N = v5.powi(5);
-    let v13: W = v0 * v3.widen() * v12.widen();
-    let v14: W = v0 * v1.widen() * v12.widen();
-    let v15: W = N::sin_kept(v4);
-    let v16: N = N::new(1.0, 0.0);
-    let v17: W = v5.widen().square();
-    let v18: W = v16.widen() + v17;
-    let v19: W = v15 * v18;
-    let v20: N = N::new(2.0, 0.0);
-    let v21: W = v20.widen() * v15 * v17 * v18;
-    let v22: N = v5.powi(4);
-    let v23: W = v15 * v22.widen() * v18;
-    let v24: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v25: W = v18.sqrt();
-    let v26: W = v25.powi(3);
-    let v27: N = N::new(0.5, 0.0);
-    let v28: W = N::tan_kept(v4);
-    let v29: W = v28.square();
-    let v30: W = v27.widen() * v29;
-    let v31: W = v16.widen() + v30;
-    let v32: W = v31.sqrt();
-    let v33: W = v24 * v3.widen() * v26 * v32;
-    let v34: W = v24 * v1.widen() * v26 * v32;
-    let v35: W = v24 * v3.widen() * v17 * v26 * v32;
-    let v36: W = v24 * v1.widen() * v17 * v26 * v32;
-    let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23 - v33 + v34 + v35
-        - v36;
-    let v38: W = v19 + v21 + v23;
-    let v39: W = v37 / v38;
-    let v40: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v41: N = v1 - v3;
-    let v42: N = v40 * v41;
-    let v43: W = v15 * v25;
-    let v44: N = v42 / N::narrow(v43);
-    let v45: N = v41.abs();
-    let v46: N = v45.sqrt();
-    let v47: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v48: N = v5 + v9;
-    let v49: W = v47.widen() * v15;
-    let v50: N = N::narrow(v49) / v48;
-    let v51: N = v50.sqrt();
-    let v52: N = v46 * v51;
-    [v39.to_f64(), v44.to_f64(), v52.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: W = v0 * v1.widen() * v5.widen();
-    let v7: W = v0 * v3.widen() * v5.widen();
-    let v8: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v9: N = v5.powi(3);
-    let v10: W = v8.widen() * v3.widen() * v9.widen();
-    let v11: W = v8.widen() * v1.widen() * v9.widen();
-    let v12: N = v5.powi(5);
-    let v13: W = v0 * v3.widen() * v12.widen();
-    let v14: W = v0 * v1.widen() * v12.widen();
-    let v15: W = N::sin_kept(v4);
-    let v16: N = N::new(1.0, 0.0);
-    let v17: W = v5.widen().square();
-    let v18: W = v16.widen() + v17;
-    let v19: W = v15 * v18;
-    let v20: N = N::new(2.0, 0.0);
-    let v21: W = v20.widen() * v15 * v17 * v18;
-    let v22: N = v5.powi(4);
-    let v23: W = v15 * v22.widen() * v18;
-    let v24: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v25: W = v18.sqrt();
-    let v26: W = v25.powi(3);
-    let v27: N = N::new(0.5, 0.0);
-    let v28: W = N::tan_kept(v4);
-    let v29: W = v28.square();
-    let v30: W = v27.widen() * v29;
-    let v31: W = v16.widen() + v30;
-    let v32: W = N::sqrt_kept(v31);
-    let v33: W = v24 * v3.widen() * v26 * v32;
-    let v34: W = v24 * v1.widen() * v26 * v32;
-    let v35: W = v24 * v3.widen() * v17 * v26 * v32;
-    let v36: W = v24 * v1.widen() * v17 * v26 * v32;
-    let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23 - v33 + v34 + v35
-        - v36;
-    let v38: W = v19 + v21 + v23;
-    let v39: W = v37 / v38;
-    let v40: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v41: N = v1 - v3;
-    let v42: N = v40 * v41;
-    let v43: W = v15 * v25;
-    let v44: N = v42 / N::narrow(v43);
-    let v45: N = v41.abs();
-    let v46: W = v45.widen().sqrt();
     let v47: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v48: N = v5 + v9;
+    let v48: N = N::narrow(v5) + N::narrow(v9);
     let v49: W = v47 * v15;
     let v50: N = N::narrow(v49) / v48;
     let v51: N = v50.sqrt();
-    let v52: W = v46 * v51.widen();
+    let v52: N = v46 * v51;
     [v39.to_f64(), v44.to_f64(), v52.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -4375,9 +3689,7 @@ fn euler_maruyama_step_x0_coefficients_in_cell6<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
+/// Runs its stable form in `f64`, with the 39 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -4448,9 +3760,7 @@ fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375).
+/// Runs its stable form in `f64`, with the 39 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4572,9 +3882,9 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v13: W = v12.square();
     let v14: W = v4.widen() + v13;
     let v15: W = v14.sqrt();
-    let v16: W = v3 * v10;
-    let v17: N = N::narrow(v11) * N::narrow(v15);
-    let v18: N = N::narrow(v16) / v17;
+    let v16: N = N::narrow(v3) * N::narrow(v10);
+    let v17: W = v11 * v15;
+    let v18: N = v16 / N::narrow(v17);
     let v19: N = N::new(0.5, 0.0);
     let v20: W = v6.tan();
     let v21: W = v20.square();
@@ -4732,9 +4042,9 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v13: W = v12.square();
     let v14: W = v4.widen() + v13;
     let v15: W = v14.sqrt();
-    let v16: W = v3 * v10;
-    let v17: N = N::narrow(v11) * N::narrow(v15);
-    let v18: N = N::narrow(v16) / v17;
+    let v16: N = N::narrow(v3) * N::narrow(v10);
+    let v17: W = v11 * v15;
+    let v18: N = v16 / N::narrow(v17);
     let v19: N = N::new(0.5, 0.0);
     let v20: W = v6.tan();
     let v21: W = v20.square();
@@ -5001,9 +4311,9 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -5027,24 +4337,6 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.5625 {
-        return euler_maruyama_step_u_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return euler_maruyama_step_u_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return euler_maruyama_step_u_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_u_coefficients_in_cell4::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_maruyama_step_u_coefficients_in_cell5::<N, W>(t, t_next);
-    }
-    if t < 0.9375 {
-        return euler_maruyama_step_u_coefficients_in_cell6::<N, W>(t, t_next);
-    }
     let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -5060,9 +4352,9 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v11.sqrt();
     let v13: W = v0 * v1.widen() * v5 * v12;
     let v14: W = v0 * v3.widen() * v5 * v12;
-    let v15: N = N::cos_of(v4);
-    let v16: N = v15.square();
-    let v17: W = v6.widen() + v16.widen();
+    let v15: W = v4.cos();
+    let v16: W = v15.square();
+    let v17: W = v6.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
     let v20: W = v13 - v14 + v19;
@@ -5074,10 +4366,10 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v26: N = v1 - v3;
     let v27: N = v26.abs();
     let v28: N = v27.sqrt();
-    let v29: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v30: N = v15.powi(3);
-    let v31: N = v15 + v30;
-    let v32: W = v29.widen() * v5;
+    let v29: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v30: W = v15.powi(3);
+    let v31: N = N::narrow(v15) + N::narrow(v30);
+    let v32: W = v29 * v5;
     let v33: N = N::narrow(v32) / v31;
     let v34: N = v33.sqrt();
     let v35: N = v28 * v34;
@@ -5126,273 +4418,15 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v35: W = v28 * v34;
     [v21.to_f64(), v25.to_f64(), v35.to_f64()]
 }
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = v4.sin();
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: W = N::tan_kept(v4);
-    let v9: W = v8.square();
-    let v10: W = v7.widen() * v9;
-    let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: N = N::narrow(v0) * v1 * N::narrow(v5) * N::narrow(v12);
-    let v14: W = v0 * v3.widen() * v5 * v12;
-    let v15: W = N::cos_kept(v4);
-    let v16: W = v15.square();
-    let v17: W = v6.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v13.widen() - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: N = N::new(2.0, 0.0);
-    let v23: W = v22.widen() * v1.widen();
-    let v24: W = v22.widen() * v3.widen();
-    let v25: W = v23 - v24;
-    let v26: N = v1 - v3;
-    let v27: N = v26.abs();
-    let v28: N = v27.sqrt();
-    let v29: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v30: W = v15.powi(3);
-    let v31: W = v15 + v30;
-    let v32: N = v29 * N::narrow(v5);
-    let v33: N = v32 / N::narrow(v31);
-    let v34: N = v33.sqrt();
-    let v35: N = v28 * v34;
-    [v21.to_f64(), v25.to_f64(), v35.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = v4.sin();
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: W = v4.tan();
-    let v9: W = v8.square();
-    let v10: W = v7.widen() * v9;
-    let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: W = v0 * v1.widen() * v5 * v12;
-    let v14: W = v0 * v3.widen() * v5 * v12;
-    let v15: W = v4.cos();
-    let v16: W = v15.square();
-    let v17: W = v6.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v13 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(2.0, 0.0);
-    let v23: W = v22.widen() * v1.widen();
-    let v24: W = v22.widen() * v3.widen();
-    let v25: W = v23 - v24;
-    let v26: N = v1 - v3;
-    let v27: N = v26.abs();
-    let v28: N = v27.sqrt();
-    let v29: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v30: N = N::narrow(v15).powi(3);
-    let v31: N = N::narrow(v15) + v30;
-    let v32: N = v29 * N::narrow(v5);
-    let v33: N = v32 / v31;
-    let v34: N = v33.sqrt();
-    let v35: N = v28 * v34;
-    [v21.to_f64(), v25.to_f64(), v35.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = v4.sin();
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: W = N::tan_kept(v4);
-    let v9: W = v8.square();
-    let v10: W = v7.widen() * v9;
-    let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: W = v0 * v1.widen() * v5 * v12;
-    let v14: W = v0 * v3.widen() * v5 * v12;
-    let v15: W = v4.cos();
-    let v16: W = v15.square();
-    let v17: W = v6.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v13 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(2.0, 0.0);
-    let v23: W = v22.widen() * v1.widen();
-    let v24: W = v22.widen() * v3.widen();
-    let v25: W = v23 - v24;
-    let v26: N = v1 - v3;
-    let v27: N = v26.abs();
-    let v28: N = v27.sqrt();
-    let v29: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v30: N = N::narrow(v15).powi(3);
-    let v31: W = v15 + v30.widen();
-    let v32: W = v29 * v5;
-    let v33: N = N::narrow(v32) / N::narrow(v31);
-    let v34: N = v33.sqrt();
-    let v35: N = v28 * v34;
-    [v21.to_f64(), v25.to_f64(), v35.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = N::sin_kept(v4);
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: W = N::tan_kept(v4);
-    let v9: W = v8.square();
-    let v10: W = v7.widen() * v9;
-    let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: W = v0 * v1.widen() * v5 * v12;
-    let v14: W = v0 * v3.widen() * v5 * v12;
-    let v15: W = N::cos_kept(v4);
-    let v16: W = v15.square();
-    let v17: W = v6.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v13 - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: N = N::new(2.0, 0.0);
-    let v23: W = v22.widen() * v1.widen();
-    let v24: W = v22.widen() * v3.widen();
-    let v25: W = v23 - v24;
-    let v26: N = v1 - v3;
-    let v27: N = v26.abs();
-    let v28: W = v27.widen().sqrt();
-    let v29: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v30: W = v15.powi(3);
-    let v31: W = v15 + v30;
-    let v32: W = v29.widen() * v5;
-    let v33: N = N::narrow(v32) / N::narrow(v31);
-    let v34: N = v33.sqrt();
-    let v35: W = v28 * v34.widen();
-    [v21.to_f64(), v25.to_f64(), v35.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell5<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = v4.sin();
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: W = v4.tan();
-    let v9: W = v8.square();
-    let v10: W = v7.widen() * v9;
-    let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: W = v0 * v1.widen() * v5 * v12;
-    let v14: W = v0 * v3.widen() * v5 * v12;
-    let v15: W = v4.cos();
-    let v16: W = v15.square();
-    let v17: W = v6.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v13 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(2.0, 0.0);
-    let v23: W = v22.widen() * v1.widen();
-    let v24: W = v22.widen() * v3.widen();
-    let v25: W = v23 - v24;
-    let v26: N = v1 - v3;
-    let v27: N = v26.abs();
-    let v28: N = v27.sqrt();
-    let v29: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v30: N = N::narrow(v15).powi(3);
-    let v31: N = N::narrow(v15) + v30;
-    let v32: N = v29 * N::narrow(v5);
-    let v33: N = v32 / v31;
-    let v34: N = v33.sqrt();
-    let v35: N = v28 * v34;
-    [v21.to_f64(), v25.to_f64(), v35.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell6<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = N::sin_kept(v4);
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: W = N::tan_kept(v4);
-    let v9: W = v8.square();
-    let v10: W = v7.widen() * v9;
-    let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: W = v0.widen() * v1.widen() * v5 * v12;
-    let v14: W = v0.widen() * v3.widen() * v5 * v12;
-    let v15: N = N::cos_of(v4);
-    let v16: N = v15.square();
-    let v17: W = v6.widen() + v16.widen();
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v13 - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: N = N::new(2.0, 0.0);
-    let v23: W = v22.widen() * v1.widen();
-    let v24: W = v22.widen() * v3.widen();
-    let v25: W = v23 - v24;
-    let v26: N = v1 - v3;
-    let v27: N = v26.abs();
-    let v28: W = v27.widen().sqrt();
-    let v29: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v30: N = v15.powi(3);
-    let v31: N = v15 + v30;
-    let v32: W = v29 * v5;
-    let v33: N = N::narrow(v32) / v31;
-    let v34: N = v33.sqrt();
-    let v35: W = v28 * v34.widen();
-    [v21.to_f64(), v25.to_f64(), v35.to_f64()]
-}
 /// `euler_maruyama_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -5437,9 +4471,9 @@ fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///
@@ -6074,7 +5108,7 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -6096,38 +5130,38 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: N = v4 * v2;
-    let v6: N = v5.cos();
-    let v7: W = v4.widen() * v6.widen();
-    let v8: W = v6.widen().powi(3);
-    let v9: W = v4.widen() * v8;
-    let v10: N = v6.powi(5);
-    let v11: W = v4.widen() * v10.widen();
-    let v12: W = v6.widen().powi(7);
-    let v13: W = v4.widen() * v12;
-    let v14: W = v6.widen().square();
+    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: W = v4 * v2.widen();
+    let v6: W = N::cos_kept(v5);
+    let v7: W = v4 * v6;
+    let v8: W = v6.powi(3);
+    let v9: W = v4 * v8;
+    let v10: W = v6.powi(5);
+    let v11: W = v4 * v10;
+    let v12: W = v6.powi(7);
+    let v13: N = N::narrow(v4) * N::narrow(v12);
+    let v14: W = v6.square();
     let v15: W = v0.widen() + v14;
-    let v16: W = v4.widen() * v6.widen() * v15;
-    let v17: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v18: W = v17 * v8 * v15;
-    let v19: W = v4.widen() * v10.widen() * v15;
+    let v16: W = v4 * v6 * v15;
+    let v17: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v18: W = v17.widen() * v8 * v15;
+    let v19: W = v4 * v10 * v15;
     let v20: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v21: W = v15.sqrt();
     let v22: W = v21.powi(3);
     let v23: N = N::new(0.5, 0.0);
-    let v24: N = v5.tan();
+    let v24: N = N::tan_of(v5);
     let v25: N = v24.square();
     let v26: N = v23 * v25;
     let v27: W = v0.widen() + v26.widen();
     let v28: W = v27.sqrt();
     let v29: W = v20.widen() * v22 * v28;
     let v30: W = v20.widen() * v14 * v22 * v28;
-    let v31: W = v7 + v9 - v11 - v13 + v16 + v18 + v19 + v29 - v30;
+    let v31: W = v7 + v9 - v11 - v13.widen() + v16 + v18 + v19 + v29 - v30;
     let v32: W = v22 * v28;
     let v33: N = N::new(2.0, 0.0);
     let v34: W = v33.widen() * v14 * v22 * v28;
-    let v35: W = v6.widen().powi(4);
+    let v35: W = v6.powi(4);
     let v36: W = v35 * v22 * v28;
     let v37: W = v32 + v34 + v36;
     let v38: W = v3 * v31;
@@ -6140,7 +5174,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -6153,7 +5187,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -6173,9 +5207,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 31 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -6199,24 +5233,6 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.5625 {
-        return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.625 {
-        return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return euler_maruyama_step_v_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_v_coefficients_in_cell4::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_maruyama_step_v_coefficients_in_cell5::<N, W>(t, t_next);
-    }
-    if t < 0.9375 {
-        return euler_maruyama_step_v_coefficients_in_cell6::<N, W>(t, t_next);
-    }
     let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -6232,43 +5248,43 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v11.sqrt();
     let v13: W = v0 * v1.widen() * v5 * v12;
     let v14: W = v0 * v3.widen() * v5 * v12;
-    let v15: N = N::cos_of(v4);
-    let v16: N = v15.square();
-    let v17: W = v6.widen() + v16.widen();
+    let v15: W = v4.cos();
+    let v16: W = v15.square();
+    let v17: W = v6.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
     let v20: W = v13 - v14 + v19;
     let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = v1 - v3;
-    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = v23 * v15;
-    let v25: N = v15.powi(3);
-    let v26: N = v23 * v25;
-    let v27: N = v15.powi(5);
-    let v28: N = v23 * v27;
-    let v29: N = v15.powi(7);
-    let v30: N = v23 * v29;
-    let v31: N = v23 * v15 * N::narrow(v17);
+    let v22: W = v1.widen() - v3.widen();
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v23 * v15;
+    let v25: W = v15.powi(3);
+    let v26: N = N::narrow(v23) * N::narrow(v25);
+    let v27: N = N::narrow(v15).powi(5);
+    let v28: N = N::narrow(v23) * v27;
+    let v29: N = N::narrow(v15).powi(7);
+    let v30: N = N::narrow(v23) * v29;
+    let v31: W = v23 * v15 * v17;
     let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: N = v32 * v25 * N::narrow(v17);
-    let v34: N = v23 * v27 * N::narrow(v17);
+    let v33: W = v32.widen() * v25 * v17;
+    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
     let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
     let v36: W = v35.widen() * v19 * v12;
-    let v37: N = v35 * v16 * N::narrow(v19) * N::narrow(v12);
-    let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31.widen()
-        + v33.widen() + v34.widen() + v36 - v37.widen();
+    let v37: W = v35.widen() * v16 * v19 * v12;
+    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33 + v34.widen()
+        + v36 - v37;
     let v39: W = v19 * v12;
     let v40: N = N::new(2.0, 0.0);
-    let v41: N = v40 * v16 * N::narrow(v19) * N::narrow(v12);
-    let v42: N = v15.powi(4);
+    let v41: W = v40.widen() * v16 * v19 * v12;
+    let v42: N = N::narrow(v15).powi(4);
     let v43: N = v42 * N::narrow(v19) * N::narrow(v12);
-    let v44: N = N::narrow(v39) + v41 + v43;
-    let v45: N = v22 * N::narrow(v38);
-    let v46: N = v45 / v44;
-    let v47: N = v22.abs();
+    let v44: W = v39 + v41 + v43.widen();
+    let v45: W = v22 * v38;
+    let v46: N = N::narrow(v45) / N::narrow(v44);
+    let v47: N = N::narrow(v22).abs();
     let v48: N = v47.sqrt();
-    let v49: N = v15 + v25;
-    let v50: W = v23.widen() * v5;
+    let v49: N = N::narrow(v15) + N::narrow(v25);
+    let v50: W = v23 * v5;
     let v51: N = N::narrow(v50) / v49;
     let v52: N = v51.sqrt();
     let v53: N = v48 * v52;
@@ -6311,19 +5327,19 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v29: W = v15.powi(7);
     let v30: W = v23 * v29;
     let v31: W = v23 * v15 * v17;
-    let v32: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32 * v25 * v17;
-    let v34: W = v23 * v27 * v17;
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: W = v32.widen() * v25 * v17;
+    let v34: N = N::narrow(v23) * N::narrow(v27) * N::narrow(v17);
     let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
     let v36: W = v35.widen() * v19 * v12;
     let v37: W = v35.widen() * v16 * v19 * v12;
-    let v38: W = v24 + v26 - v28 - v30 + v31 + v33 + v34 + v36 - v37;
+    let v38: W = v24 + v26 - v28 - v30 + v31 + v33 + v34.widen() + v36 - v37;
     let v39: W = v19 * v12;
     let v40: N = N::new(2.0, 0.0);
     let v41: W = v40.widen() * v16 * v19 * v12;
     let v42: W = v15.powi(4);
-    let v43: N = N::narrow(v42) * N::narrow(v19) * N::narrow(v12);
-    let v44: W = v39 + v41 + v43.widen();
+    let v43: W = v42 * v19 * v12;
+    let v44: W = v39 + v41 + v43;
     let v45: W = v22 * v38;
     let v46: N = N::narrow(v45) / N::narrow(v44);
     let v47: N = N::narrow(v22).abs();
@@ -6335,386 +5351,15 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v53: W = v48 * v52;
     [v21.to_f64(), v46.to_f64(), v53.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = v4.sin();
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: W = N::tan_kept(v4);
-    let v9: W = v8.square();
-    let v10: W = v7.widen() * v9;
-    let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: N = N::narrow(v0) * v1 * N::narrow(v5) * N::narrow(v12);
-    let v14: W = v0 * v3.widen() * v5 * v12;
-    let v15: W = N::cos_kept(v4);
-    let v16: W = v15.square();
-    let v17: W = v6.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v13.widen() - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: N = v1 - v3;
-    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: W = v23 * v15;
-    let v25: W = v15.powi(3);
-    let v26: W = v23 * v25;
-    let v27: W = v15.powi(5);
-    let v28: W = v23 * v27;
-    let v29: W = v15.powi(7);
-    let v30: W = v23 * v29;
-    let v31: W = v23 * v15 * v17;
-    let v32: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32 * v25 * v17;
-    let v34: W = v23 * v27 * v17;
-    let v35: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35 * v19 * v12;
-    let v37: W = v35 * v16 * v19 * v12;
-    let v38: W = v24 + v26 - v28 - v30 + v31 + v33 + v34 + v36 - v37;
-    let v39: W = v19 * v12;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: W = v40.widen() * v16 * v19 * v12;
-    let v42: W = v15.powi(4);
-    let v43: W = v42 * v19 * v12;
-    let v44: W = v39 + v41 + v43;
-    let v45: N = v22 * N::narrow(v38);
-    let v46: N = v45 / N::narrow(v44);
-    let v47: N = v22.abs();
-    let v48: N = v47.sqrt();
-    let v49: W = v15 + v25;
-    let v50: N = N::narrow(v23) * N::narrow(v5);
-    let v51: N = v50 / N::narrow(v49);
-    let v52: N = v51.sqrt();
-    let v53: N = v48 * v52;
-    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = v4.sin();
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: W = v4.tan();
-    let v9: W = v8.square();
-    let v10: W = v7.widen() * v9;
-    let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: W = v0 * v1.widen() * v5 * v12;
-    let v14: W = v0 * v3.widen() * v5 * v12;
-    let v15: W = v4.cos();
-    let v16: W = v15.square();
-    let v17: W = v6.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v13 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = v1.widen() - v3.widen();
-    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: W = v23.widen() * v15;
-    let v25: N = N::narrow(v15).powi(3);
-    let v26: N = v23 * v25;
-    let v27: N = N::narrow(v15).powi(5);
-    let v28: N = v23 * v27;
-    let v29: N = N::narrow(v15).powi(7);
-    let v30: N = v23 * v29;
-    let v31: W = v23.widen() * v15 * v17;
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32.widen() * v25.widen() * v17;
-    let v34: N = v23 * v27 * N::narrow(v17);
-    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v12;
-    let v37: W = v35.widen() * v16 * v19 * v12;
-    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33 + v34.widen()
-        + v36 - v37;
-    let v39: W = v19 * v12;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: W = v40.widen() * v16 * v19 * v12;
-    let v42: N = N::narrow(v15).powi(4);
-    let v43: N = v42 * N::narrow(v19) * N::narrow(v12);
-    let v44: W = v39 + v41 + v43.widen();
-    let v45: W = v22 * v38;
-    let v46: N = N::narrow(v45) / N::narrow(v44);
-    let v47: N = N::narrow(v22).abs();
-    let v48: N = v47.sqrt();
-    let v49: N = N::narrow(v15) + v25;
-    let v50: N = v23 * N::narrow(v5);
-    let v51: N = v50 / v49;
-    let v52: N = v51.sqrt();
-    let v53: N = v48 * v52;
-    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = v4.sin();
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: W = N::tan_kept(v4);
-    let v9: W = v8.square();
-    let v10: W = v7.widen() * v9;
-    let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: W = v0 * v1.widen() * v5 * v12;
-    let v14: W = v0 * v3.widen() * v5 * v12;
-    let v15: W = v4.cos();
-    let v16: W = v15.square();
-    let v17: W = v6.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v13 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = v1 - v3;
-    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = N::narrow(v23) * N::narrow(v15);
-    let v25: N = N::narrow(v15).powi(3);
-    let v26: N = N::narrow(v23) * v25;
-    let v27: N = N::narrow(v15).powi(5);
-    let v28: N = N::narrow(v23) * v27;
-    let v29: N = N::narrow(v15).powi(7);
-    let v30: N = N::narrow(v23) * v29;
-    let v31: W = v23 * v15 * v17;
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: N = v32 * v25 * N::narrow(v17);
-    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
-    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v12;
-    let v37: W = v35.widen() * v16 * v19 * v12;
-    let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31
-        + v33.widen() + v34.widen() + v36 - v37;
-    let v39: W = v19 * v12;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: W = v40.widen() * v16 * v19 * v12;
-    let v42: N = N::narrow(v15).powi(4);
-    let v43: N = v42 * N::narrow(v19) * N::narrow(v12);
-    let v44: W = v39 + v41 + v43.widen();
-    let v45: N = v22 * N::narrow(v38);
-    let v46: N = v45 / N::narrow(v44);
-    let v47: N = v22.abs();
-    let v48: N = v47.sqrt();
-    let v49: W = v15 + v25.widen();
-    let v50: W = v23 * v5;
-    let v51: N = N::narrow(v50) / N::narrow(v49);
-    let v52: N = v51.sqrt();
-    let v53: N = v48 * v52;
-    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = N::sin_kept(v4);
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: W = N::tan_kept(v4);
-    let v9: W = v8.square();
-    let v10: W = v7.widen() * v9;
-    let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: W = v0 * v1.widen() * v5 * v12;
-    let v14: W = v0 * v3.widen() * v5 * v12;
-    let v15: W = N::cos_kept(v4);
-    let v16: W = v15.square();
-    let v17: W = v6.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v13 - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: N = v1 - v3;
-    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: W = v23 * v15;
-    let v25: W = v15.powi(3);
-    let v26: N = N::narrow(v23) * N::narrow(v25);
-    let v27: W = v15.powi(5);
-    let v28: N = N::narrow(v23) * N::narrow(v27);
-    let v29: W = v15.powi(7);
-    let v30: N = N::narrow(v23) * N::narrow(v29);
-    let v31: W = v23 * v15 * v17;
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32.widen() * v25 * v17;
-    let v34: N = N::narrow(v23) * N::narrow(v27) * N::narrow(v17);
-    let v35: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35 * v19 * v12;
-    let v37: N = N::narrow(v35) * N::narrow(v16) * N::narrow(v19) * N::narrow(v12);
-    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33 + v34.widen()
-        + v36 - v37.widen();
-    let v39: W = v19 * v12;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: W = v40.widen() * v16 * v19 * v12;
-    let v42: W = v15.powi(4);
-    let v43: N = N::narrow(v42) * N::narrow(v19) * N::narrow(v12);
-    let v44: W = v39 + v41 + v43.widen();
-    let v45: N = v22 * N::narrow(v38);
-    let v46: N = v45 / N::narrow(v44);
-    let v47: N = v22.abs();
-    let v48: W = v47.widen().sqrt();
-    let v49: W = v15 + v25;
-    let v50: W = v23 * v5;
-    let v51: N = N::narrow(v50) / N::narrow(v49);
-    let v52: N = v51.sqrt();
-    let v53: W = v48 * v52.widen();
-    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell5<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = v4.sin();
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: W = v4.tan();
-    let v9: W = v8.square();
-    let v10: W = v7.widen() * v9;
-    let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: W = v0 * v1.widen() * v5 * v12;
-    let v14: W = v0 * v3.widen() * v5 * v12;
-    let v15: W = v4.cos();
-    let v16: W = v15.square();
-    let v17: W = v6.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v13 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = v1 - v3;
-    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = v23 * N::narrow(v15);
-    let v25: N = N::narrow(v15).powi(3);
-    let v26: N = v23 * v25;
-    let v27: N = N::narrow(v15).powi(5);
-    let v28: N = v23 * v27;
-    let v29: N = N::narrow(v15).powi(7);
-    let v30: N = v23 * v29;
-    let v31: W = v23.widen() * v15 * v17;
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: N = v32 * v25 * N::narrow(v17);
-    let v34: N = v23 * v27 * N::narrow(v17);
-    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v12;
-    let v37: W = v35.widen() * v16 * v19 * v12;
-    let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31
-        + v33.widen() + v34.widen() + v36 - v37;
-    let v39: W = v19 * v12;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: N = v40 * N::narrow(v16) * N::narrow(v19) * N::narrow(v12);
-    let v42: N = N::narrow(v15).powi(4);
-    let v43: N = v42 * N::narrow(v19) * N::narrow(v12);
-    let v44: W = v39 + v41.widen() + v43.widen();
-    let v45: N = v22 * N::narrow(v38);
-    let v46: N = v45 / N::narrow(v44);
-    let v47: N = v22.abs();
-    let v48: N = v47.sqrt();
-    let v49: N = N::narrow(v15) + v25;
-    let v50: N = v23 * N::narrow(v5);
-    let v51: N = v50 / v49;
-    let v52: N = v51.sqrt();
-    let v53: N = v48 * v52;
-    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell6<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = N::sin_kept(v4);
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: W = N::tan_kept(v4);
-    let v9: W = v8.square();
-    let v10: W = v7.widen() * v9;
-    let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: W = v0.widen() * v1.widen() * v5 * v12;
-    let v14: W = v0.widen() * v3.widen() * v5 * v12;
-    let v15: N = N::cos_of(v4);
-    let v16: N = v15.square();
-    let v17: W = v6.widen() + v16.widen();
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v13 - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: N = v1 - v3;
-    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = N::narrow(v23) * v15;
-    let v25: N = v15.powi(3);
-    let v26: N = N::narrow(v23) * v25;
-    let v27: N = v15.powi(5);
-    let v28: N = N::narrow(v23) * v27;
-    let v29: N = v15.powi(7);
-    let v30: N = N::narrow(v23) * v29;
-    let v31: N = N::narrow(v23) * v15 * N::narrow(v17);
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: N = v32 * v25 * N::narrow(v17);
-    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
-    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v12;
-    let v37: N = v35 * v16 * N::narrow(v19) * N::narrow(v12);
-    let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31.widen()
-        + v33.widen() + v34.widen() + v36 - v37.widen();
-    let v39: W = v19 * v12;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: N = v40 * v16 * N::narrow(v19) * N::narrow(v12);
-    let v42: N = v15.powi(4);
-    let v43: N = v42 * N::narrow(v19) * N::narrow(v12);
-    let v44: W = v39 + v41.widen() + v43.widen();
-    let v45: W = v22.widen() * v38;
-    let v46: N = N::narrow(v45) / N::narrow(v44);
-    let v47: N = v22.abs();
-    let v48: W = v47.widen().sqrt();
-    let v49: N = v15 + v25;
-    let v50: W = v23 * v5;
-    let v51: N = N::narrow(v50) / v49;
-    let v52: N = v51.sqrt();
-    let v53: W = v48 * v52.widen();
-    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
-}
 /// `euler_maruyama_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 31 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -6758,9 +5403,9 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 31 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///

@@ -1110,9 +1110,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right) - x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.75, 0.8125, 0.9375).
+/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1123,14 +1121,6 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
-    }
-    if t_next == 0.0 && t < 1.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = v0 - v3;
-        return [v4.to_f64(), v3.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
@@ -1144,50 +1134,6 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v7 * v4;
         return [v6.to_f64(), v8.to_f64()];
     }
-    if t < 0.25 {
-        return euler_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.8125 {
-        return euler_step_x0_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.9375 {
-        return euler_step_x0_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 - v3;
-    let v5: N = v1 * v4;
-    let v6: N = v0 + v5;
-    let v7: N = N::new(-8.517193191416238, 7.804706550288471e-16);
-    let v8: N = v7 * v4;
-    [v6.to_f64(), v8.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 - v3;
-    let v5: N = v1 * v4;
-    let v6: N = v0 + v5;
-    let v7: N = N::new(-8.517193191416238, 7.804706550288471e-16);
-    let v8: N = v7 * v4;
-    [v6.to_f64(), v8.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v2: N = N::from_f64(t_next);
@@ -1199,47 +1145,13 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v8: N = v7 * N::narrow(v4);
     [v6.to_f64(), v8.to_f64()]
 }
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 - v3;
-    let v5: N = v1 * v4;
-    let v6: N = v0 + v5;
-    let v7: N = N::new(-8.517193191416238, 7.804706550288471e-16);
-    let v8: N = v7 * v4;
-    [v6.to_f64(), v8.to_f64()]
-}
-/// [`euler_step_x0_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1.widen() * v4;
-    let v6: N = v0 + N::narrow(v5);
-    let v7: N = N::new(-8.517193191416238, 7.804706550288471e-16);
-    let v8: N = v7 * N::narrow(v4);
-    [v6.to_f64(), v8.to_f64()]
-}
 /// `euler_step_x0` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right) - x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.75, 0.8125, 0.9375).
+/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1252,9 +1164,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right) - x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.75, 0.8125, 0.9375).
+/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1750,7 +1660,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1792,11 +1702,11 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.1174095711493096, 9.800225553502783e-20);
-    let v2: N = N::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() * v3.widen();
+    let v4: W = v2 * v3.widen();
     let v5: N = N::from_f64(t);
-    let v6: W = v2.widen() * v5.widen();
+    let v6: W = v2 * v5.widen();
     let v7: W = v4 - v6;
     let v8: N = N::exp_m1_of(v7);
     let v9: N = v1 * v8;
@@ -1808,7 +1718,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1821,7 +1731,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1841,7 +1751,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1883,11 +1793,11 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.1174095711493096, 9.800225553502783e-20);
-    let v2: N = N::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() * v3.widen();
+    let v4: W = v2 * v3.widen();
     let v5: N = N::from_f64(t);
-    let v6: W = v2.widen() * v5.widen();
+    let v6: W = v2 * v5.widen();
     let v7: W = v4 - v6;
     let v8: N = N::exp_m1_of(v7);
     let v9: N = v1 * v8;
@@ -1899,7 +1809,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1912,7 +1822,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
