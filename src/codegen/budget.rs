@@ -655,22 +655,10 @@ fn near_step_zeros(f: &Function) -> Vec<(f64, f64)> {
                 if !(x.is_finite() && y.is_finite() && x * y < 0.0) {
                     continue;
                 }
-                let (mut lo, mut hi) = (*a, *b);
-                for _ in 0..60 {
-                    let mid = 0.5 * (lo + hi);
-                    if mid <= lo || mid >= hi {
-                        break;
-                    }
+                let lo = narrow_sign_change((*a, *b), |mid| {
                     let v = at(t, mid)[k];
-                    if !v.is_finite() {
-                        break;
-                    }
-                    if v * x > 0.0 {
-                        lo = mid;
-                    } else {
-                        hi = mid;
-                    }
-                }
+                    v.is_finite().then_some(v * x > 0.0)
+                });
                 for e in (8..=40).step_by(8) {
                     let d = lo * 2f64.powi(-e);
                     points.extend(
@@ -714,18 +702,7 @@ fn near_zeros(f: &Function) -> Vec<f64> {
             if !(x.is_finite() && y.is_finite() && x * y < 0.0) {
                 continue;
             }
-            let (mut lo, mut hi) = (*a, *b);
-            for _ in 0..60 {
-                let mid = 0.5 * (lo + hi);
-                if mid <= lo || mid >= hi {
-                    break;
-                }
-                if at(mid)[k] * x > 0.0 {
-                    lo = mid;
-                } else {
-                    hi = mid;
-                }
-            }
+            let lo = narrow_sign_change((*a, *b), |mid| Some(at(mid)[k] * x > 0.0));
             ts.push(lo);
             for e in 5..=52 {
                 let d = 2f64.powi(-e);
@@ -738,6 +715,24 @@ fn near_zeros(f: &Function) -> Vec<f64> {
         }
     }
     ts
+}
+
+/// The lower end of `(lo, hi)` narrowed by bisection (60 halvings at most, or until the
+/// midpoint is an end) around a sign change: `same(mid)` says whether `mid` has the sign
+/// of `lo`, None stops the search where the value is not known.
+fn narrow_sign_change((mut lo, mut hi): (f64, f64), same: impl Fn(f64) -> Option<bool>) -> f64 {
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if mid <= lo || mid >= hi {
+            break;
+        }
+        match same(mid) {
+            Some(true) => lo = mid,
+            Some(false) => hi = mid,
+            None => break,
+        }
+    }
+    lo
 }
 
 /// The grid [`near_zeros`] looks for sign changes on.
