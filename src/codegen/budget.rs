@@ -51,7 +51,10 @@ fn body<N: Narrow<W>, W: Real>(f: &Function, wide: &[bool], env: &[(&str, f64)])
             return match &g.body {
                 GuardBody::Constants(vs) => vs.clone(),
                 GuardBody::Program(p, outs) => {
-                    let vs = p.run::<W>(env);
+                    let vs = match g.above {
+                        Some(_) => p.run::<W>(&distance_env(env)),
+                        None => p.run::<W>(env),
+                    };
                     outs.iter().map(|&v| vs[v].to_f64()).collect()
                 }
             };
@@ -68,6 +71,14 @@ fn body<N: Narrow<W>, W: Real>(f: &Function, wide: &[bool], env: &[(&str, f64)])
         Shape::Scalar { out } => vec![vs[*out].to_f64()],
         Shape::Field { coeffs, .. } => coeffs.iter().map(|(_, v)| vs[*v].to_f64()).collect(),
     }
+}
+
+/// `env` with `t` replaced by `1 - t` (exact for t at least 1/2): what the program of a
+/// guard onto the noise end reads ([`super::Guard::above`]).
+fn distance_env<'a>(env: &[(&'a str, f64)]) -> Vec<(&'a str, f64)> {
+    env.iter()
+        .map(|&(n, v)| if n == "t" { (n, 1.0 - v) } else { (n, v) })
+        .collect()
 }
 
 /// The operations in double-double where `env` puts `t`: its cell's ([`Function::cells`])
@@ -1096,7 +1107,7 @@ fn least_cost(f: &Function) -> f64 {
 /// needed.
 fn elide_series(f: &mut Function, case: &Case) {
     for i in (0..f.guards.len()).rev() {
-        if f.guards[i].below.is_some() {
+        if f.guards[i].below.is_some() || f.guards[i].above.is_some() {
             let mut without = f.clone();
             without.guards.remove(i);
             if measured(&without, &f.wide, f.fallback, case).passed() {

@@ -62,8 +62,30 @@ pub const FINAL_STEP_STARTS: [f64; 19] = [
 pub const FIRST_STEP_ENDS: [f64; 6] = [1e-300, 1e-8, 0.01, 0.25, 0.5, 1.0];
 
 /// The times a step to t = 1 is checked from (DDIM inversion's last step, onto the noise
-/// end, where the process's formulas for alpha and sigma may be limits).
-pub const LAST_STEP_STARTS: [f64; 5] = [1e-8, 0.25, 0.5, 0.9, 0.999];
+/// end, where the process's formulas for alpha and sigma may be limits): from inside, and
+/// like [`FINAL_STEP_STARTS`] mirrored, up to `1 - 2^-53`, where a coefficient that
+/// vanishes at t = 1 is 1 minus a number within `(1 - t)^2` of 1, and through the range of
+/// the Taylor polynomials in `1 - t` that compute those, just above each bound they may
+/// have.
+pub const LAST_STEP_STARTS: [f64; 17] = [
+    1e-8,
+    0.25,
+    0.5,
+    1.0 - 0.49,
+    1.0 - 0.24,
+    1.0 - 0.12,
+    1.0 - 0.06,
+    1.0 - 0.03,
+    1.0 - 0.015,
+    1.0 - 0.0075,
+    1.0 - 0.0037,
+    1.0 - 1e-3,
+    1.0 - 1e-4,
+    1.0 - 1e-6,
+    1.0 - 1e-9,
+    1.0 - 1e-12,
+    1.0 - f64::EPSILON / 2.0,
+];
 
 /// One row: the arguments of a call, the reference value, its error scale (0: measured
 /// in plain ulps) and the largest error allowed.

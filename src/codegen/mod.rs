@@ -209,7 +209,7 @@ fn upper_scalar(pool: &mut Pool, name: &str, e: ExprId) -> Option<Box<Function>>
 }
 
 /// A special case of an emitted function: when every time in `at` has its value (and `t`
-/// is below `below`, where that is set), the outputs (one for a scalar, one per
+/// is below `below` and above `above`, where those are set), the outputs (one for a scalar, one per
 /// coefficient for a field) are `body`.
 #[derive(Clone, Debug)]
 pub struct Guard {
@@ -218,6 +218,11 @@ pub struct Guard {
     pub same_times: bool,
     /// The final step's Taylor polynomials ([`taylor`]) hold for `t` below this.
     pub below: Option<f64>,
+    /// The Taylor polynomials in `1 - t` of a step onto the noise end (`t_next = 1`)
+    /// hold for `t` above this (at least 1/2, where `1 - t` is exact). Where it is set,
+    /// the body's program reads its input `t` as `1 - t`, the distance to the noise end,
+    /// as an upper regime does ([`Function::upper`]).
+    pub above: Option<f64>,
     pub body: GuardBody,
 }
 
@@ -228,6 +233,7 @@ impl Guard {
         self.at.iter().all(|(name, v)| value(name) == Some(*v))
             && (!self.same_times || value("t").is_some_and(|t| value("t_next") == Some(t)))
             && self.below.is_none_or(|b| value("t").is_some_and(|t| t < b))
+            && self.above.is_none_or(|a| value("t").is_some_and(|t| t > a))
     }
 
     /// The condition as Rust: `t_next == 0.0 && t < 0.015625`, `t_next == t`.
@@ -241,6 +247,7 @@ impl Guard {
                     .map(|(name, v)| format!("{name} == {}", literal(*v))),
             )
             .chain(self.below.map(|b| format!("t < {}", literal(b))))
+            .chain(self.above.map(|a| format!("t > {}", literal(a))))
             .collect::<Vec<_>>()
             .join(" && ")
     }
@@ -472,6 +479,7 @@ fn scalar_guards(pool: &mut Pool, e: ExprId) -> Vec<Guard> {
             Some(Guard {
                 same_times: false,
                 below: None,
+                above: None,
                 at: vec![("t".to_owned(), end)],
                 body: GuardBody::Constants(vec![v]),
             })
@@ -937,6 +945,7 @@ fn field_guards(
                     same_times: false,
                     at: vec![("t".to_owned(), end)],
                     below: None,
+                    above: None,
                     body: GuardBody::Constants(values),
                 });
             }
@@ -968,6 +977,7 @@ fn field_guards(
             at: Vec::new(),
             same_times: true,
             below: None,
+            above: None,
             body: GuardBody::Constants(values),
         });
     }
@@ -1016,6 +1026,7 @@ fn field_guards(
                     same_times: false,
                     at: vec![("t".to_owned(), a), ("t_next".to_owned(), b)],
                     below: None,
+                    above: None,
                     body: GuardBody::Constants(values),
                 });
                 zero_to_one = None;
@@ -1038,6 +1049,7 @@ fn field_guards(
                         same_times: false,
                         at: vec![("t".to_owned(), 0.0), ("t_next".to_owned(), 1.0)],
                         below: None,
+                        above: None,
                         body: GuardBody::Constants(values),
                     });
                 }
@@ -1045,6 +1057,7 @@ fn field_guards(
                     same_times: false,
                     at: vec![("t".to_owned(), 0.0)],
                     below: None,
+                    above: None,
                     body: program,
                 });
             }
@@ -1132,32 +1145,52 @@ fn field_guards(
             && !(at_t.is_none()
                 && general_defined
                 && (at_next == Some(0.0) || general_near_last_steps(pool, coeff_exprs, &general)));
-        if at_t.is_none() && at_next == Some(0.0) {
-            // The final step from near 0: the coefficients that vanish there as their
-            // Taylor polynomials, below the least bound of those.
+        if at_t.is_none()
+            && let Some(end) = at_next
+        {
+            // The final step from near 0 (and the step onto the noise end from near 1):
+            // the coefficients that vanish there as their Taylor polynomials in `t` (in
+            // `1 - t`), within the least bound of those. Onto the noise end, an Euler
+            // step's x coefficient is `1 - y cot y` with `y = pi (1 - t)/2` for a cosine
+            // schedule: computed in `t`, it has lost every digit at t = 1 - 1e-10.
+            let endv = if end == 0.0 { pool.zero() } else { pool.one() };
             let finals: Vec<ExprId> = if needed {
                 coefficients.clone()
             } else {
-                let zero = pool.zero();
                 generals
                     .iter()
-                    .map(|&g| crate::expr::subst::subst1(pool, g, tn, zero))
+                    .map(|&g| crate::expr::subst::subst1(pool, g, tn, endv))
                     .collect()
             };
+            let towards_one = end == 1.0;
+            let t_name = ["t".to_owned()];
+            let in_distance: Vec<ExprId> = finals
+                .iter()
+                .map(|&c| {
+                    if towards_one {
+                        reflect(pool, c, &t_name)
+                    } else {
+                        c
+                    }
+                })
+                .collect();
             // The coefficients share subexpressions at the interpolation nodes.
             let series: Vec<Option<taylor::Taylor>> = crate::expr::ball::sharing(|| {
-                finals
+                in_distance
                     .iter()
                     .map(|&c| taylor::at_zero(pool, c, t))
                     .collect()
             });
-            let below = series
+            // Onto the noise end, where `1 - t` is exact (t at least 1/2).
+            let bound = series
                 .iter()
                 .flatten()
                 .map(|s| s.below)
-                .min_by(f64::total_cmp);
-            if let Some(below) = below {
-                let near: Vec<ExprId> = finals
+                .min_by(f64::total_cmp)
+                .map(|b| if towards_one { b.min(UPPER_FROM) } else { b });
+            if let Some(bound) = bound {
+                // Onto the noise end, the program's `t` is `1 - t` (`Guard::above`).
+                let near: Vec<ExprId> = in_distance
                     .iter()
                     .zip(&series)
                     .map(|(&c, s)| s.as_ref().map_or(c, |s| s.to_expr(pool, t)))
@@ -1166,7 +1199,8 @@ fn field_guards(
                     guards.push(Guard {
                         same_times: false,
                         at: at.clone(),
-                        below: Some(below),
+                        below: (!towards_one).then_some(bound),
+                        above: towards_one.then_some(1.0 - bound),
                         body: program,
                     });
                 }
@@ -1182,6 +1216,7 @@ fn field_guards(
             same_times: false,
             at,
             below: None,
+            above: None,
             body: program,
         });
     }
@@ -1508,6 +1543,7 @@ fn field_poles(
             at: vec![("t".to_owned(), at)],
             same_times: false,
             below: None,
+            above: None,
             body,
         },
         infinite,
@@ -2034,6 +2070,7 @@ fn pole_guard(
         same_times: false,
         at: Vec::new(),
         below: Some(below),
+        above: None,
         body,
     };
     Some((guard, lines))

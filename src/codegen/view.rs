@@ -252,16 +252,22 @@ fn guard_views(guards: &[Guard], mode: Mode, array: bool) -> Vec<GuardView> {
                 GuardBody::Constants(vs) => {
                     (Vec::new(), vs.iter().map(|&v| f64_value(v)).collect())
                 }
-                GuardBody::Program(p, outs) => (
-                    lets(
-                        p,
-                        match mode {
-                            Mode::Naive => Typing::Naive,
-                            Mode::Stable => Typing::Wide,
-                        },
-                    ),
-                    outs.iter().map(|&v| output(v, mode)).collect(),
-                ),
+                GuardBody::Program(p, outs) => {
+                    // A guard onto the noise end reads `t` as the distance to it.
+                    let distance = g.above.map(|_| LetView {
+                        name: "t".to_owned(),
+                        ty: "f64".to_owned(),
+                        value: "1.0 - t".to_owned(),
+                    });
+                    let typing = match mode {
+                        Mode::Naive => Typing::Naive,
+                        Mode::Stable => Typing::Wide,
+                    };
+                    (
+                        distance.into_iter().chain(lets(p, typing)).collect(),
+                        outs.iter().map(|&v| output(v, mode)).collect(),
+                    )
+                }
             };
             let result = if array {
                 format!("[{}]", outs.join(", "))

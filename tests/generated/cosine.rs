@@ -687,6 +687,36 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::INFINITY];
     }
+    if t_next == 1.0 && t > 0.96875 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(0.8224670334241132, 1.520336175199238e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = W::new(0.13529040421389227, 5.935640053569206e-18);
+        let v5: W = v1.powi(4);
+        let v6: W = v4 * v5;
+        let v7: W = W::new(0.03179197068701404, -3.0495622395129785e-18);
+        let v8: W = v1.powi(6);
+        let v9: W = v7 * v8;
+        let v10: W = W::new(0.00784435434529644, -1.575917836542019e-19);
+        let v11: W = v1.powi(8);
+        let v12: W = v10 * v11;
+        let v13: W = W::new(0.0019550675295465195, 2.1361158536419926e-19);
+        let v14: W = v1.powi(10);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(0.0004884014094498574, 1.73662066620272e-21);
+        let v17: W = v1.powi(12);
+        let v18: W = v16 * v17;
+        let v19: W = v3 + v6 + v9 + v12 + v15 + v18;
+        let v20: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+        let v21: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v22: W = v21 * v1;
+        let v23: W = v22.tan();
+        let v24: W = v20 * v1;
+        let v25: W = v24 / v23;
+        return [v19.to_f64(), v25.to_f64()];
+    }
     if t < 0.5 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -833,6 +863,41 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     }
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::INFINITY, f64::INFINITY];
+    }
+    if t_next == 1.0 && t > 0.96875 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(0.8224670334241132, 1.520336175199238e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = W::new(0.13529040421389227, 5.935640053569206e-18);
+        let v5: W = v1.powi(4);
+        let v6: W = v4 * v5;
+        let v7: W = W::new(0.03179197068701404, -3.0495622395129785e-18);
+        let v8: W = v1.powi(6);
+        let v9: W = v7 * v8;
+        let v10: W = W::new(0.00784435434529644, -1.575917836542019e-19);
+        let v11: W = v1.powi(8);
+        let v12: W = v10 * v11;
+        let v13: W = W::new(0.0019550675295465195, 2.1361158536419926e-19);
+        let v14: W = v1.powi(10);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(0.0004884014094498574, 1.73662066620272e-21);
+        let v17: W = v1.powi(12);
+        let v18: W = v16 * v17;
+        let v19: W = v3 + v6 + v9 + v12 + v15 + v18;
+        let v20: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+        let v21: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v22: W = v21 * v1;
+        let v23: W = v22.tan();
+        let v24: W = v20 * v1;
+        let v25: W = v24 / v23;
+        let v26: W = v1.sqrt();
+        let v27: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v28: W = v27 / v23;
+        let v29: W = v28.sqrt();
+        let v30: W = v26 * v29;
+        return [v19.to_f64(), v25.to_f64(), v30.to_f64()];
     }
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
@@ -1669,6 +1734,41 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
+    if t_next == 1.0 && t > 0.96875 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(0.8224670334241132, 1.520336175199238e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = W::new(0.13529040421389227, 5.935640053569206e-18);
+        let v5: W = v1.powi(4);
+        let v6: W = v4 * v5;
+        let v7: W = W::new(0.03179197068701404, -3.0495622395129785e-18);
+        let v8: W = v1.powi(6);
+        let v9: W = v7 * v8;
+        let v10: W = W::new(0.00784435434529644, -1.575917836542019e-19);
+        let v11: W = v1.powi(8);
+        let v12: W = v10 * v11;
+        let v13: W = W::new(0.0019550675295465195, 2.1361158536419926e-19);
+        let v14: W = v1.powi(10);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(0.0004884014094498574, 1.73662066620272e-21);
+        let v17: W = v1.powi(12);
+        let v18: W = v16 * v17;
+        let v19: W = v3 + v6 + v9 + v12 + v15 + v18;
+        let v20: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v21: W = v20 * v1;
+        let v22: W = v21.sin();
+        let v23: W = v22.square();
+        let v24: W = v20 * v23;
+        let v25: W = v21.cos();
+        let v26: W = v25.square();
+        let v27: W = v20 * v26;
+        let v28: W = v24 + v27;
+        let v29: W = v1 * v28;
+        let v30: W = v29 / v22;
+        return [v19.to_f64(), v30.to_f64()];
+    }
     if t < 0.5 {
         return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -1872,6 +1972,47 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     }
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY];
+    }
+    if t_next == 1.0 && t > 0.96875 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(0.8224670334241132, 1.520336175199238e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = W::new(0.13529040421389227, 5.935640053569206e-18);
+        let v5: W = v1.powi(4);
+        let v6: W = v4 * v5;
+        let v7: W = W::new(0.03179197068701404, -3.0495622395129785e-18);
+        let v8: W = v1.powi(6);
+        let v9: W = v7 * v8;
+        let v10: W = W::new(0.00784435434529644, -1.575917836542019e-19);
+        let v11: W = v1.powi(8);
+        let v12: W = v10 * v11;
+        let v13: W = W::new(0.0019550675295465195, 2.1361158536419926e-19);
+        let v14: W = v1.powi(10);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(0.0004884014094498574, 1.73662066620272e-21);
+        let v17: W = v1.powi(12);
+        let v18: W = v16 * v17;
+        let v19: W = v3 + v6 + v9 + v12 + v15 + v18;
+        let v20: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v21: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v22: W = v21 * v1;
+        let v23: W = v22.sin();
+        let v24: W = v23.square();
+        let v25: W = v20 * v24;
+        let v26: W = v22.cos();
+        let v27: W = v26.square();
+        let v28: W = v20 * v27;
+        let v29: W = v25 + v28;
+        let v30: W = v1 * v29;
+        let v31: W = v30 / v23;
+        let v32: W = v1.sqrt();
+        let v33: W = v22.tan();
+        let v34: W = v20 / v33;
+        let v35: W = v34.sqrt();
+        let v36: W = v32 * v35;
+        return [v19.to_f64(), v31.to_f64(), v36.to_f64()];
     }
     if t < 0.5 {
         return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);

@@ -1337,6 +1337,36 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::INFINITY];
     }
+    if t_next == 1.0 && t > 0.96875 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(0.8094638068311771, 5.2830580449067976e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = W::new(0.13104633091392426, 9.071469101063939e-18);
+        let v5: W = v1.powi(4);
+        let v6: W = v4 * v5;
+        let v7: W = W::new(0.030307789112240947, 2.618198447904616e-19);
+        let v8: W = v1.powi(6);
+        let v9: W = v7 * v8;
+        let v10: W = W::new(0.007359917505429319, -2.617524596805577e-19);
+        let v11: W = v1.powi(8);
+        let v12: W = v10 * v11;
+        let v13: W = W::new(0.0018053293460327993, -6.053574387577596e-20);
+        let v14: W = v1.powi(10);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(0.0004438646139039168, 1.6544221001055818e-20);
+        let v17: W = v1.powi(12);
+        let v18: W = v16 * v17;
+        let v19: W = v3 + v6 + v9 + v12 + v15 + v18;
+        let v20: W = W::new(-1.5583296892806513, -1.1008961454422091e-16);
+        let v21: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v22: W = v21 * v1;
+        let v23: W = v22.tan();
+        let v24: W = v20 * v1;
+        let v25: W = v24 / v23;
+        return [v19.to_f64(), v25.to_f64()];
+    }
     if t < 0.5 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -1515,6 +1545,42 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     }
     if t == 0.0 && t_next == 1.0 {
         return [0.9805718621376595, -0.03885627572468105, 0.1971199526295627];
+    }
+    if t_next == 1.0 && t > 0.96875 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(0.8094638068311771, 5.2830580449067976e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = W::new(0.13104633091392426, 9.071469101063939e-18);
+        let v5: W = v1.powi(4);
+        let v6: W = v4 * v5;
+        let v7: W = W::new(0.030307789112240947, 2.618198447904616e-19);
+        let v8: W = v1.powi(6);
+        let v9: W = v7 * v8;
+        let v10: W = W::new(0.007359917505429319, -2.617524596805577e-19);
+        let v11: W = v1.powi(8);
+        let v12: W = v10 * v11;
+        let v13: W = W::new(0.0018053293460327993, -6.053574387577596e-20);
+        let v14: W = v1.powi(10);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(0.0004438646139039168, 1.6544221001055818e-20);
+        let v17: W = v1.powi(12);
+        let v18: W = v16 * v17;
+        let v19: W = v3 + v6 + v9 + v12 + v15 + v18;
+        let v20: W = W::new(-3.1166593785613026, -2.2017922908844182e-16);
+        let v21: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v22: W = v21 * v1;
+        let v23: W = v22.tan();
+        let v24: W = v20 * v1;
+        let v25: W = v24 / v23;
+        let v26: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
+        let v27: W = v1.sqrt();
+        let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v29: W = v28 / v23;
+        let v30: W = v29.sqrt();
+        let v31: W = v26 * v27 * v30;
+        return [v19.to_f64(), v25.to_f64(), v31.to_f64()];
     }
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
@@ -2303,7 +2369,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 29 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 29 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2329,6 +2395,52 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     }
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t_next == 1.0 && t > 0.96875 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(0.8094638068311771, 5.2830580449067976e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = W::new(0.13104633091392426, 9.071469101063939e-18);
+        let v5: W = v1.powi(4);
+        let v6: W = v4 * v5;
+        let v7: W = W::new(0.030307789112240947, 2.618198447904616e-19);
+        let v8: W = v1.powi(6);
+        let v9: W = v7 * v8;
+        let v10: W = W::new(0.007359917505429319, -2.617524596805577e-19);
+        let v11: W = v1.powi(8);
+        let v12: W = v10 * v11;
+        let v13: W = W::new(0.0018053293460327993, -6.053574387577596e-20);
+        let v14: W = v1.powi(10);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(0.0004438646139039168, 1.6544221001055818e-20);
+        let v17: W = v1.powi(12);
+        let v18: W = v16 * v17;
+        let v19: W = v3 + v6 + v9 + v12 + v15 + v18;
+        let v20: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v21: W = W::new(1.5585719053812588, -9.676253784059236e-17);
+        let v22: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v23: W = v22 * v1;
+        let v24: W = v23.sin();
+        let v25: W = v24.square();
+        let v26: W = v23.cos();
+        let v27: W = W::new(0.9998445910004081, 1.933869024770987e-17);
+        let v28: W = v27 - v25;
+        let v29: W = v28.sqrt();
+        let v30: W = v21 * v25 * v26;
+        let v31: W = v30 / v29;
+        let v32: W = W::new(1.558450792625269, 6.355001916761135e-17);
+        let v33: W = W::new(1.0, 0.0);
+        let v34: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v35: W = v34 * v25;
+        let v36: W = v33 - v35;
+        let v37: W = v36.sqrt();
+        let v38: W = v32 * v26 * v37;
+        let v39: W = v31 + v38;
+        let v40: W = v20 * v1 * v39;
+        let v41: W = v40 / v24;
+        return [v19.to_f64(), v41.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -2573,22 +2685,22 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v11: W = W::new(1.5585719053812588, -9.676253784059236e-17);
     let v12: N = N::sin_of(v5);
-    let v13: N = v12.square();
+    let v13: W = v12.widen().square();
     let v14: W = N::cos_kept(v5);
     let v15: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v16: N = v15 - v13;
-    let v17: N = v16.sqrt();
-    let v18: W = v11 * v13.widen() * v14;
+    let v16: W = v15.widen() - v13;
+    let v17: N = N::sqrt_of(v16);
+    let v18: W = v11 * v13 * v14;
     let v19: N = N::narrow(v18) / v17;
     let v20: W = W::new(1.558450792625269, 6.355001916761135e-17);
-    let v21: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v22: N = v21 * v13;
-    let v23: W = v0.widen() - v22.widen();
-    let v24: W = N::sqrt_kept(v23);
+    let v21: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v22: W = v21 * v13;
+    let v23: W = v0.widen() - v22;
+    let v24: W = v23.sqrt();
     let v25: W = v20 * v14 * v24;
     let v26: W = v19.widen() + v25;
     let v27: W = v10 * v4 * v26;
-    let v28: W = v27 / v12.widen();
+    let v28: N = N::narrow(v27) / v12;
     [v9.to_f64(), v28.to_f64()]
 }
 /// `euler_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2599,7 +2711,7 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 29 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 29 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2659,7 +2771,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 ///
 /// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 29 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 29 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2695,7 +2807,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 20 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 36 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 36 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2721,6 +2833,59 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     }
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY];
+    }
+    if t_next == 1.0 && t > 0.96875 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(0.8094638068311771, 5.2830580449067976e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = W::new(0.13104633091392426, 9.071469101063939e-18);
+        let v5: W = v1.powi(4);
+        let v6: W = v4 * v5;
+        let v7: W = W::new(0.030307789112240947, 2.618198447904616e-19);
+        let v8: W = v1.powi(6);
+        let v9: W = v7 * v8;
+        let v10: W = W::new(0.007359917505429319, -2.617524596805577e-19);
+        let v11: W = v1.powi(8);
+        let v12: W = v10 * v11;
+        let v13: W = W::new(0.0018053293460327993, -6.053574387577596e-20);
+        let v14: W = v1.powi(10);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(0.0004438646139039168, 1.6544221001055818e-20);
+        let v17: W = v1.powi(12);
+        let v18: W = v16 * v17;
+        let v19: W = v3 + v6 + v9 + v12 + v15 + v18;
+        let v20: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v21: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
+        let v22: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v23: W = v22 * v1;
+        let v24: W = v23.sin();
+        let v25: W = v24.square();
+        let v26: W = v23.cos();
+        let v27: W = W::new(0.9998445910004081, 1.933869024770987e-17);
+        let v28: W = v27 - v25;
+        let v29: W = v28.sqrt();
+        let v30: W = v21 * v25 * v26;
+        let v31: W = v30 / v29;
+        let v32: W = W::new(3.116901585250538, 1.271000383352227e-16);
+        let v33: W = W::new(1.0, 0.0);
+        let v34: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v35: W = v34 * v25;
+        let v36: W = v33 - v35;
+        let v37: W = v36.sqrt();
+        let v38: W = v32 * v26 * v37;
+        let v39: W = v31 + v38;
+        let v40: W = v20 * v1 * v39;
+        let v41: W = v40 / v24;
+        let v42: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
+        let v43: W = v1.sqrt();
+        let v44: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v45: W = v23.tan();
+        let v46: W = v44 / v45;
+        let v47: W = v46.sqrt();
+        let v48: W = v42 * v43 * v47;
+        return [v19.to_f64(), v41.to_f64(), v48.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -3003,8 +3168,8 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v13: W = v12.widen().square();
     let v14: W = N::cos_kept(v5);
     let v15: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v16: N = v15 - N::narrow(v13);
-    let v17: N = v16.sqrt();
+    let v16: W = v15.widen() - v13;
+    let v17: N = N::sqrt_of(v16);
     let v18: W = v11 * v13 * v14;
     let v19: N = N::narrow(v18) / v17;
     let v20: W = W::new(3.116901585250538, 1.271000383352227e-16);
@@ -3033,7 +3198,7 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 20 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 36 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 36 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3117,7 +3282,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 20 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 36 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 36 operations in double-double.
 ///
 /// # Panics
 ///

@@ -1487,15 +1487,15 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: W = v3.sqrt();
     let v12: N = N::new(1.0, 0.0);
     let v13: W = v12.widen() - v3;
-    let v14: W = v13.sqrt();
+    let v14: W = N::sqrt_kept(v13);
     let v15: W = v11 * v14;
-    let v16: W = v4.widen() / v15;
+    let v16: N = v4 / N::narrow(v15);
     let v17: W = v11.powi(3);
-    let v18: N = v4 * N::narrow(v14);
-    let v19: N = v18 / N::narrow(v17);
-    let v20: W = v16 + v19.widen();
+    let v18: W = v4.widen() * v14;
+    let v19: N = N::narrow(v18) / N::narrow(v17);
+    let v20: W = v16.widen() + v19.widen();
     let v21: W = v10 * v20;
-    let v22: N = N::narrow(v21) / N::narrow(v14);
+    let v22: W = v21 / v14;
     [v9.to_f64(), v22.to_f64()]
 }
 /// `euler_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1625,15 +1625,15 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v3.sqrt();
     let v13: N = N::new(1.0, 0.0);
     let v14: W = v13.widen() - v3;
-    let v15: W = v14.sqrt();
+    let v15: W = N::sqrt_kept(v14);
     let v16: W = v12 * v15;
-    let v17: W = v11.widen() / v16;
+    let v17: N = v11 / N::narrow(v16);
     let v18: W = v12.powi(3);
-    let v19: N = v11 * N::narrow(v15);
-    let v20: N = v19 / N::narrow(v18);
-    let v21: W = v17 + v20.widen();
+    let v19: W = v11.widen() * v15;
+    let v20: N = N::narrow(v19) / N::narrow(v18);
+    let v21: W = v17.widen() + v20.widen();
     let v22: W = v10 * v21;
-    let v23: N = N::narrow(v22) / N::narrow(v15);
+    let v23: W = v22 / v15;
     let v24: N = N::narrow(v10).abs();
     let v25: N = v24.sqrt();
     let v26: N = N::new(-0.5, 0.0);

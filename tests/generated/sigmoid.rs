@@ -1864,7 +1864,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Runs its stable form in `f64`, with the 24 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 43 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 43 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2059,7 +2059,7 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t_next);
     let v3: N = N::new(6.0, 0.0);
@@ -2076,30 +2076,30 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v14: W = v5 - v1.widen();
     let v15: W = v14.sigmoid();
     let v16: N = N::new(-6.0, 0.0);
-    let v17: N = v16 * v4;
-    let v18: N = v17.exp_m1();
-    let v19: W = v13 * v15 * v18.widen();
+    let v17: W = v16.widen() * v4.widen();
+    let v18: W = N::exp_m1_kept(v17);
+    let v19: W = v13 * v15 * v18;
     let v20: W = v8 - v9 + v11 - v12 - v19;
-    let v21: W = v0 * v20;
-    let v22: W = v15 * v18.widen();
+    let v21: W = v0.widen() * v20;
+    let v22: W = v15 * v18;
     let v23: W = v21 / v22;
     let v24: N = N::new(6.2987224102071835, 1.7151240768675132e-16);
     let v25: N = v4 - v2;
     let v26: W = v24.widen() * v7 * v25.widen();
-    let v27: W = v26 / v18.widen();
+    let v27: W = v26 / v18;
     let v28: N = v25.abs();
     let v29: W = v28.widen().sqrt();
-    let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v31: N = N::exp_of(v14);
-    let v32: W = v31.widen() * v18.widen();
+    let v30: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v31: W = N::exp_kept(v14);
+    let v32: W = v31 * v18;
     let v33: N = N::new(12.0, 0.0);
     let v34: W = v33.widen() * v4.widen();
     let v35: W = v34 - v3.widen();
     let v36: W = N::exp_kept(v35);
-    let v37: W = v36 * v18.widen();
-    let v38: W = v32 + v37;
-    let v39: N = v30 * v31;
-    let v40: N = v39 / N::narrow(v38);
+    let v37: W = v36 * v18;
+    let v38: N = N::narrow(v32) + N::narrow(v37);
+    let v39: W = v30 * v31;
+    let v40: N = N::narrow(v39) / v38;
     let v41: N = v40.sqrt();
     let v42: W = v29 * v41.widen();
     [v23.to_f64(), v27.to_f64(), v42.to_f64()]
@@ -2112,7 +2112,7 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 24 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 43 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 43 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -2163,7 +2163,7 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 24 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 43 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 43 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2218,6 +2218,24 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 0.0];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v2: W = W::new(3.0, 0.0);
+        let v3: W = W::new(6.0, 0.0);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 * v4;
+        let v6: W = v2 - v5;
+        let v7: W = v6.sigmoid();
+        let v8: W = v5.exp_m1();
+        let v9: W = v1 * v7 * v8;
+        let v10: W = v9.sqrt();
+        let v11: W = -v10;
+        return [v0.to_f64(), v11.to_f64()];
     }
     let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
@@ -2351,6 +2369,21 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v10: W = v9.sqrt();
         let v11: W = W::new(0.0, 0.0);
         return [v10.to_f64(), v11.to_f64()];
+    }
+    if t_next == 1.0 {
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v2: W = W::new(3.0, 0.0);
+        let v3: W = W::new(6.0, 0.0);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 * v4;
+        let v6: W = v2 - v5;
+        let v7: W = v6.sigmoid();
+        let v8: W = v5.exp_m1();
+        let v9: W = v1 * v7 * v8;
+        let v10: W = v9.sqrt();
+        let v11: W = -v10;
+        return [v0.to_f64(), v11.to_f64()];
     }
     let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
@@ -2649,6 +2682,8 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 28 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 29 of its 41 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2675,7 +2710,10 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
@@ -2695,9 +2733,9 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v17: W = N::exp_m1_kept(v16);
     let v18: W = v13 * v15 * v17;
     let v19: W = v7 - v9 - v11 + v12 - v18;
-    let v20: W = v0.widen() * v19;
+    let v20: W = v0 * v19;
     let v21: W = v15 * v17;
-    let v22: W = v20 / v21;
+    let v22: N = N::narrow(v20) / N::narrow(v21);
     let v23: W = W::new(-1.1597957175971598, -3.9534790357306676e-17);
     let v24: W = v8.widen() - v2.widen();
     let v25: W = W::new(0.14227761953270035, -7.476885521457493e-18);
@@ -2716,6 +2754,54 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v38: N = N::narrow(v36) / N::narrow(v37);
     [v22.to_f64(), v38.to_f64()]
 }
+/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v1.widen() - v5;
+    let v7: W = v6.sigmoid();
+    let v8: W = v1.widen() * v2.widen() * v7;
+    let v9: W = v1.widen() * v4.widen() * v7;
+    let v10: W = v7.square();
+    let v11: W = v1.widen() * v4.widen() * v10;
+    let v12: W = v1.widen() * v2.widen() * v10;
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v5 - v1.widen();
+    let v15: W = v14.sigmoid();
+    let v16: N = N::new(-6.0, 0.0);
+    let v17: W = v16.widen() * v4.widen();
+    let v18: W = N::exp_m1_kept(v17);
+    let v19: W = v13 * v15 * v18;
+    let v20: W = v8 - v9 + v11 - v12 - v19;
+    let v21: W = v0.widen() * v20;
+    let v22: W = v15 * v18;
+    let v23: W = v21 / v22;
+    let v24: W = W::new(-1.1597957175971598, -3.9534790357306676e-17);
+    let v25: W = v4.widen() - v2.widen();
+    let v26: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v27: W = v26.widen() * v10 * v18;
+    let v28: W = v26.widen() * v7 * v18;
+    let v29: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v30: W = v3.widen() - v5;
+    let v31: W = N::exp_m1_kept(v30);
+    let v32: W = v29 * v7 * v31;
+    let v33: W = v29 * v10 * v31;
+    let v34: W = v27 - v28 + v32 - v33;
+    let v35: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v36: W = v35.widen() * v15 * v31;
+    let v37: W = N::sqrt_kept(v36);
+    let v38: W = v24 * v25 * v34;
+    let v39: W = v18 * v37;
+    let v40: N = N::narrow(v38) / N::narrow(v39);
+    [v23.to_f64(), v40.to_f64()]
+}
 /// `euler_step_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
@@ -2723,6 +2809,8 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 28 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 29 of its 41 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2781,6 +2869,8 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 28 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 29 of its 41 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3844,6 +3934,8 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 45 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 57 operations in double-double.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3945,6 +4037,9 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v71: W = v54 * v70;
         return [v36.to_f64(), v53.to_f64(), v71.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(-22.13532399155553, -1.030067038959497e-15);
     let v1: W = W::new(0.14227761953270035, -7.476885521457493e-18);
     let v2: N = N::from_f64(t);
@@ -4012,6 +4107,70 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v64: N = v47 * v63;
     [v37.to_f64(), v45.to_f64(), v64.to_f64()]
 }
+/// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(24.454915426749853, -1.5553986394262654e-15);
+    let v1: W = W::new(0.04089157466094348, -1.862816805664464e-18);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = N::new(3.0, 0.0);
+    let v6: W = v4 - v5.widen();
+    let v7: W = v6.sigmoid();
+    let v8: N = N::new(-6.0, 0.0);
+    let v9: W = v8.widen() * v3.widen();
+    let v10: W = v9.exp_m1();
+    let v11: W = v2.widen() - v4;
+    let v12: W = v11.exp_m1();
+    let v13: W = v1 * v7 * v10 * v12;
+    let v14: W = W::new(-5.173324844163654, -4.3305057603961936e-17);
+    let v15: W = v5.widen() - v4;
+    let v16: W = v15.sigmoid();
+    let v17: W = v14 * v3.widen() * v16 * v10;
+    let v18: N = N::from_f64(t_next);
+    let v19: W = v16.square();
+    let v20: W = v14 * v18.widen() * v19 * v10;
+    let v21: W = W::new(5.173324844163654, 4.3305057603961936e-17);
+    let v22: W = v21 * v18.widen() * v16 * v10;
+    let v23: W = v21 * v3.widen() * v19 * v10;
+    let v24: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
+    let v25: W = v24 * v18.widen() * v16 * v12;
+    let v26: W = v24 * v3.widen() * v19 * v12;
+    let v27: W = W::new(0.12878233885277246, -6.698757759065981e-18);
+    let v28: W = v27 * v3.widen() * v16 * v12;
+    let v29: W = v27 * v18.widen() * v19 * v12;
+    let v30: W = v13 - v17 - v20 - v22 - v23 - v25 - v26 - v28 - v29;
+    let v31: N = v0 * N::narrow(v30);
+    let v32: W = v7 * v10 * v12;
+    let v33: N = v31 / N::narrow(v32);
+    let v34: N = N::new(-126.51322153912601, 1.0965375315307715e-15);
+    let v35: W = v3.widen() - v18.widen();
+    let v36: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v37: W = v36.widen() * v7 * v10;
+    let v38: W = N::sqrt_kept(v37);
+    let v39: W = v34.widen() * v16 * v35;
+    let v40: W = v12 * v38;
+    let v41: N = N::narrow(v39) / N::narrow(v40);
+    let v42: N = N::narrow(v35).abs();
+    let v43: N = v42.sqrt();
+    let v44: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v45: W = N::exp_kept(v6);
+    let v46: W = v45 * v10;
+    let v47: N = N::new(12.0, 0.0);
+    let v48: W = v47.widen() * v3.widen();
+    let v49: W = v48 - v2.widen();
+    let v50: W = N::exp_kept(v49);
+    let v51: W = v50 * v10;
+    let v52: W = v46 + v51;
+    let v53: W = v44.widen() * v45;
+    let v54: N = N::narrow(v53) / N::narrow(v52);
+    let v55: N = v54.sqrt();
+    let v56: N = v43 * v55;
+    [v33.to_f64(), v41.to_f64(), v56.to_f64()]
+}
 /// `euler_maruyama_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
@@ -4019,6 +4178,8 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 45 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 57 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -4085,6 +4246,8 @@ fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 45 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 57 operations in double-double.
 ///
 /// # Panics
 ///
@@ -5749,7 +5912,7 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -5787,18 +5950,18 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v14: W = v5 * v10.widen() * v12 * v13;
     let v15: W = v12.square();
     let v16: W = v5 * v10.widen() * v15 * v13;
-    let v17: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v17: N = N::new(2.8577223804672998, -1.0354541694105817e-16);
     let v18: W = v8 - v7.widen();
     let v19: W = N::exp_m1_kept(v18);
-    let v20: W = v17 * v10.widen() * v12 * v19;
-    let v21: W = v17 * v10.widen() * v15 * v19;
+    let v20: W = v17.widen() * v10.widen() * v12 * v19;
+    let v21: W = v17.widen() * v10.widen() * v15 * v19;
     let v22: W = v14 - v16 - v20 + v21;
     let v23: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v24: W = v23.widen() * v10.widen() * v19;
-    let v25: W = v24.sqrt();
+    let v25: W = N::sqrt_kept(v24);
     let v26: N = N::new(0.05239569649125595, 8.392954671577747e-19);
     let v27: W = v26.widen() * v10.widen() * v13;
-    let v28: W = N::sqrt_kept(v27);
+    let v28: W = v27.sqrt();
     let v29: W = v1 * v4 * v22;
     let v30: W = v25 * v28;
     let v31: N = N::narrow(v29) / N::narrow(v30);
@@ -5810,7 +5973,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
@@ -5855,7 +6018,7 @@ fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
