@@ -87,6 +87,21 @@ pub const LAST_STEP_STARTS: [f64; 17] = [
     1.0 - f64::EPSILON / 2.0,
 ];
 
+/// Below this time (2^-24) an emitted function's narrow types no longer hold its powers
+/// of `t` ([`runtime::ordinary`](super::runtime::ordinary)).
+const TINY_TIME: f64 = 5.960464477539063e-8;
+
+/// The ratios `t_next / t` of the short steps checked at tiny times: within 2^-10 and
+/// 2^-30 of 1, both ways. (Within 2^-52, a log-SNR difference `log tan(pi t_next/2) -
+/// log tan(pi t/2)` at t = 1e-160 cancels more bits than double-double has:
+/// shifted_cosine's DDIM v step is 145 ulps off there.)
+const SHORT_STEPS: [f64; 4] = [
+    1.0 - 1.0 / 1024.0,
+    1.0 + 1.0 / 1024.0,
+    1.0 - 1.0 / 1_073_741_824.0,
+    1.0 + 1.0 / 1_073_741_824.0,
+];
+
 /// One row: the arguments of a call, the reference value, its error scale (0: measured
 /// in plain ulps) and the largest error allowed.
 ///
@@ -198,6 +213,15 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
                 .chain((1..=12).map(|k| next_time(1.0 - 10f64.powi(-k))))
                 .filter(|&t| t > 0.0 && inverse.at(t) <= 1.0)
                 .map(|t| (t, inverse.at(t))),
+        );
+        // Short steps at tiny times, both ways, down to a step length below the least
+        // normal f64 (t = 1e-300, h = t 2^-30): the difference of two nearly equal
+        // values of the schedule, where the narrow types' intermediates underflow and
+        // only the wide-range type keeps the digits (`runtime::ordinary`'s fallback).
+        at.extend(
+            ts.iter()
+                .filter(|&&t| t > 0.0 && t < TINY_TIME)
+                .flat_map(|&t| SHORT_STEPS.iter().map(move |&r| (t, t * r))),
         );
         at.extend(FINAL_STEP_STARTS.iter().map(|&t| (t, 0.0)));
         at.extend(FIRST_STEP_ENDS.iter().map(|&t_next| (0.0, t_next)));

@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Narrow, Real};
+use dd::{Dd, Narrow, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "cosine_nichol";
 /// `alpha(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2383,7 +2383,12 @@ pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
             [f64::INFINITY, f64::NEG_INFINITY],
         );
     }
-    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_step_eps_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_eps_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2821,7 +2826,12 @@ pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
             [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
         );
     }
-    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_eps_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -3335,7 +3345,12 @@ pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
             [f64::INFINITY, f64::NEG_INFINITY],
         );
     }
-    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let r = ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_eps_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -3466,7 +3481,12 @@ pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
             [f64::INFINITY, f64::NEG_INFINITY],
         );
     }
-    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let r = dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_eps_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -3845,7 +3865,12 @@ pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
             [f64::INFINITY, f64::NEG_INFINITY],
         );
     }
-    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
@@ -4198,7 +4223,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 40 operations in double-double.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -4212,7 +4237,12 @@ pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
             [f64::NEG_INFINITY, 0.0, f64::INFINITY],
         );
     }
-    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
@@ -4349,62 +4379,6 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.25 {
-        return euler_maruyama_step_x0_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.3125 {
-        return euler_maruyama_step_x0_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.375 {
-        return euler_maruyama_step_x0_coefficients_upper_cell2::<N, W>(t, t_next);
-    }
-    let v0: W = W::new(1.000077713557953, -8.327246692210335e-17);
-    let v1: N = N::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: W = v3 * v2.widen();
-    let v5: W = N::sin_kept(v4);
-    let v6: W = v5.square();
-    let v7: W = N::cos_kept(v4);
-    let v8: W = v1.widen() * v2.widen() * v6 * v7;
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1.widen() * v9.widen() * v6 * v7;
-    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: W = v12.widen() - v6;
-    let v14: W = N::sqrt_kept(v13);
-    let v15: N = N::new(1.0, 0.0);
-    let v16: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: W = v16 * v6;
-    let v18: W = v15.widen() - v17;
-    let v19: W = N::sqrt_kept(v18);
-    let v20: W = v11.widen() * v5 * v14 * v19;
-    let v21: N = N::new(1.5582085953466742, -9.86121774773629e-17);
-    let v22: W = v21.widen() * v2.widen() * v7 * v14 * v19;
-    let v23: W = v21.widen() * v9.widen() * v7 * v14 * v19;
-    let v24: W = v8 - v10 + v20 + v22 - v23;
-    let v25: W = v0 * v24;
-    let v26: W = v5 * v14 * v19;
-    let v27: N = N::narrow(v25) / N::narrow(v26);
-    let v28: N = N::new(-3.116901585250538, -1.271000383352227e-16);
-    let v29: N = v2 - v9;
-    let v30: W = v28.widen() * v7 * v29.widen();
-    let v31: W = v30 / v18;
-    let v32: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v33: N = v29.abs();
-    let v34: N = v33.sqrt();
-    let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v36: N = N::tan_of(v4);
-    let v37: N = v35 / v36;
-    let v38: N = v37.sqrt();
-    let v39: W = v32.widen() * v34.widen() * v38.widen();
-    [v27.to_f64(), v31.to_f64(), v39.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
     let v0: N = N::new(1.000077713557953, -8.327246692210335e-17);
     let v1: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
     let v2: N = N::from_f64(t);
@@ -4447,100 +4421,6 @@ fn euler_maruyama_step_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
     let v39: W = v32.widen() * v34 * v38.widen();
     [v27.to_f64(), v31.to_f64(), v39.to_f64()]
 }
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.000077713557953, -8.327246692210335e-17);
-    let v1: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: W = v3 * v2.widen();
-    let v5: W = v4.sin();
-    let v6: W = v5.square();
-    let v7: W = v4.cos();
-    let v8: W = v1 * v2.widen() * v6 * v7;
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1 * v9.widen() * v6 * v7;
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: W = W::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: W = v12 - v6;
-    let v14: W = v13.sqrt();
-    let v15: N = N::new(1.0, 0.0);
-    let v16: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: W = v16 * v6;
-    let v18: W = v15.widen() - v17;
-    let v19: W = v18.sqrt();
-    let v20: W = v11 * v5 * v14 * v19;
-    let v21: W = W::new(1.5582085953466742, -9.86121774773629e-17);
-    let v22: W = v21 * v2.widen() * v7 * v14 * v19;
-    let v23: W = v21 * v9.widen() * v7 * v14 * v19;
-    let v24: W = v8 - v10 + v20 + v22 - v23;
-    let v25: N = v0 * N::narrow(v24);
-    let v26: W = v5 * v14 * v19;
-    let v27: N = v25 / N::narrow(v26);
-    let v28: N = N::new(-3.116901585250538, -1.271000383352227e-16);
-    let v29: N = v2 - v9;
-    let v30: W = v28.widen() * v7 * v29.widen();
-    let v31: N = N::narrow(v30) / N::narrow(v18);
-    let v32: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v33: N = v29.abs();
-    let v34: N = v33.sqrt();
-    let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v36: N = N::tan_of(v4);
-    let v37: N = v35 / v36;
-    let v38: N = v37.sqrt();
-    let v39: W = v32.widen() * v34.widen() * v38.widen();
-    [v27.to_f64(), v31.to_f64(), v39.to_f64()]
-}
-/// [`euler_maruyama_step_x0_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_x0_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(1.000077713557953, -8.327246692210335e-17);
-    let v1: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: W = v3 * v2.widen();
-    let v5: W = N::sin_kept(v4);
-    let v6: W = v5.square();
-    let v7: W = N::cos_kept(v4);
-    let v8: W = v1 * v2.widen() * v6 * v7;
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1 * v9.widen() * v6 * v7;
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: W = v12.widen() - v6;
-    let v14: W = v13.sqrt();
-    let v15: N = N::new(1.0, 0.0);
-    let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: W = v16.widen() * v6;
-    let v18: W = v15.widen() - v17;
-    let v19: W = v18.sqrt();
-    let v20: W = v11 * v5 * v14 * v19;
-    let v21: W = W::new(1.5582085953466742, -9.86121774773629e-17);
-    let v22: W = v21 * v2.widen() * v7 * v14 * v19;
-    let v23: W = v21 * v9.widen() * v7 * v14 * v19;
-    let v24: W = v8 - v10 + v20 + v22 - v23;
-    let v25: W = v0 * v24;
-    let v26: W = v5 * v14 * v19;
-    let v27: N = N::narrow(v25) / N::narrow(v26);
-    let v28: N = N::new(-3.116901585250538, -1.271000383352227e-16);
-    let v29: W = v2.widen() - v9.widen();
-    let v30: W = v28.widen() * v7 * v29;
-    let v31: N = N::narrow(v30) / N::narrow(v18);
-    let v32: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v33: N = N::narrow(v29).abs();
-    let v34: N = v33.sqrt();
-    let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v36: N = N::tan_of(v4);
-    let v37: N = v35 / v36;
-    let v38: N = v37.sqrt();
-    let v39: W = v32.widen() * v34.widen() * v38.widen();
-    [v27.to_f64(), v31.to_f64(), v39.to_f64()]
-}
 /// `euler_maruyama_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
 /// ```text
@@ -4549,7 +4429,7 @@ fn euler_maruyama_step_x0_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 40 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -4622,7 +4502,7 @@ fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 ///
 /// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 40 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 40 operations in double-double.
 ///
 /// # Panics
 ///
@@ -4679,7 +4559,12 @@ pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
             [f64::INFINITY, f64::NEG_INFINITY],
         );
     }
-    ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
+    let r = ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
@@ -4851,7 +4736,12 @@ pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
             [f64::INFINITY, f64::NEG_INFINITY],
         );
     }
-    dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
+    let r = dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
@@ -5368,7 +5258,12 @@ pub fn euler_maruyama_step_u_slice(
 ///
 /// Runs its stable form in `f64`, with the 39 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
+    let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_u_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
@@ -5528,7 +5423,12 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 39 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
+    let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_u_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
@@ -6347,7 +6247,12 @@ pub fn euler_maruyama_step_v_slice(
 ///
 /// Runs its stable form in `f64`, with the 29 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
+    let r = ddim_step_v_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_v_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`ddim_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
@@ -6485,7 +6390,12 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 29 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
+    let r = dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_v_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`dpm1_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {

@@ -681,7 +681,12 @@ pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
             [f64::INFINITY, f64::INFINITY, f64::INFINITY],
         );
     }
-    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_score_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1225,7 +1230,12 @@ pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
             [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
         );
     }
-    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_eps_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2293,7 +2303,12 @@ pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
             [f64::NEG_INFINITY, 0.0, f64::INFINITY],
         );
     }
-    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_u_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
