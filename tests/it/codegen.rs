@@ -480,6 +480,7 @@ fn short_steps_at_tiny_times_keep_their_digits() {
         1.0 + 2f64.powi(-30),
     ];
     let mut missed = Vec::new();
+    let mut checked = 0;
     for (name, steps, _) in committed_steps() {
         let (mut pool, p, _) = bundled(name);
         for (fname, step) in steps {
@@ -500,6 +501,7 @@ fn short_steps_at_tiny_times_keep_their_digits() {
                         if !want.is_normal() {
                             continue;
                         }
+                        checked += 1;
                         let got = step(x, m, t, tn);
                         let err = check::ulps(got, want);
                         if err > 4.0 {
@@ -512,6 +514,63 @@ fn short_steps_at_tiny_times_keep_their_digits() {
             }
         }
     }
+    // Most points have a reference: the test checks something.
+    assert!(checked > 2000, "{checked} points checked");
+    assert!(
+        missed.is_empty(),
+        "{} missed:\n{}",
+        missed.len(),
+        missed.join("\n")
+    );
+}
+
+/// Steps between two times next to the noise end, both ways, the mirror of the short
+/// steps at tiny times: `1 - t_next = r (1 - t)` with `1 - t` from 1e-3 to 2^-50 and `r`
+/// 3/4, 4/3 and within 2^-10 of 1, where the step's coefficients come from `alpha'/alpha`
+/// of order `1/(1 - t)` (cosine's `tan(pi t/2)`), against the certified reference.
+#[test]
+fn steps_next_to_the_noise_end_keep_their_digits() {
+    use diffsym::process::fields::Param;
+    let ds = [1e-3, 3e-6, 1e-8, 7e-11, 1e-12, 2f64.powi(-50)];
+    let ratios = [0.75, 1.0 / 0.75, 1.0 - 2f64.powi(-10), 1.0 + 2f64.powi(-10)];
+    let mut missed = Vec::new();
+    let mut checked = 0;
+    for (name, steps, _) in committed_steps() {
+        let (mut pool, p, _) = bundled(name);
+        for (fname, step) in steps {
+            let (field_name, param) = fname.rsplit_once('_').expect("a parameterised step");
+            let param = Param::ALL
+                .into_iter()
+                .find(|q| q.name() == param)
+                .expect("a parameterisation");
+            let field = p.field(field_name, param).expect("derived step").expr;
+            for d in ds {
+                for r in ratios {
+                    let (t, tn) = (1.0 - d, 1.0 - d * r);
+                    for (x, m) in [(1.0, 0.0), (0.0, 1.0)] {
+                        let env = [("x", x), (param.name(), m), ("t", t), ("t_next", tn)];
+                        let Some(want) = reference(&mut pool, field, &env) else {
+                            continue;
+                        };
+                        if !want.is_normal() {
+                            continue;
+                        }
+                        checked += 1;
+                        let got = step(x, m, t, tn);
+                        let err = check::ulps(got, want);
+                        if err > 4.0 {
+                            missed.push(format!(
+                                "{name}::{fname}({x}, {m}, 1 - {d:e}, 1 - {:e}) = {got:e}, not {want:e}: {err} ulps",
+                                d * r
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Most points have a reference: the test checks something.
+    assert!(checked > 2000, "{checked} points checked");
     assert!(
         missed.is_empty(),
         "{} missed:\n{}",
