@@ -91,15 +91,20 @@ pub const LAST_STEP_STARTS: [f64; 17] = [
 /// of `t` ([`runtime::ordinary`](super::runtime::ordinary)).
 const TINY_TIME: f64 = 5.960464477539063e-8;
 
-/// The ratios `t_next / t` of the short steps checked at tiny times: within 2^-10 and
-/// 2^-30 of 1, both ways. (Within 2^-52, a log-SNR difference `log tan(pi t_next/2) -
-/// log tan(pi t/2)` at t = 1e-160 cancels more bits than double-double has:
-/// shifted_cosine's DDIM v step is 145 ulps off there.)
-const SHORT_STEPS: [f64; 4] = [
+/// The ratios `t_next / t` of the short steps checked at tiny times: within 2^-10, 2^-30
+/// and 2^-45 of 1, both ways. Below 1e-290 a double-double's low word is subnormal, so
+/// that a difference of relative size 2^-45 keeps a handful of bits in it (cosine's x0
+/// steps were 191,824 ulps off at 1e-300 to `t (1 - 2^-45)`) and only the wide-range
+/// type holds them. (Within 2^-52, a log-SNR difference `log tan(pi t_next/2) - log tan(pi
+/// t/2)` at t = 1e-160 cancels more bits than double-double has: shifted_cosine's DDIM
+/// v step is 145 ulps off there.)
+const SHORT_STEPS: [f64; 6] = [
     1.0 - 1.0 / 1024.0,
     1.0 + 1.0 / 1024.0,
     1.0 - 1.0 / 1_073_741_824.0,
     1.0 + 1.0 / 1_073_741_824.0,
+    1.0 - 1.0 / 35_184_372_088_832.0,
+    1.0 + 1.0 / 35_184_372_088_832.0,
 ];
 
 /// One row: the arguments of a call, the reference value, its error scale (0: measured

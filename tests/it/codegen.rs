@@ -467,8 +467,9 @@ fn steps_onto_the_noise_end_from_next_to_it_keep_their_digits() {
 
 /// Short steps at tiny times, where a coefficient is the difference of two nearly equal
 /// values of the schedule (linear_logsnr's DDIM u step from 1e-299 to `t (1 - 2^-10)` was
-/// 36 ulps off, cosine_nichol's DDIM eps step to `t (1 - 2^-30)` 476): on lines `t_next =
-/// r t` with `r` within 2^-10 and 2^-30 of 1, both ways.
+/// 36 ulps off, cosine_nichol's DDIM eps step to `t (1 - 2^-30)` 476, cosine's x0 steps
+/// from 1e-300 to `t (1 - 2^-45)` 191,824): on lines `t_next = r t` with `r` within 2^-10,
+/// 2^-30 and 2^-45 of 1, both ways.
 #[test]
 fn short_steps_at_tiny_times_keep_their_digits() {
     let ts = [1e-299, 3e-250, 1e-200, 7e-120, 1e-60, 2e-30, 1e-12];
@@ -477,6 +478,8 @@ fn short_steps_at_tiny_times_keep_their_digits() {
         1.0 - 2f64.powi(-30),
         1.0 + 2f64.powi(-10),
         1.0 + 2f64.powi(-30),
+        1.0 - 2f64.powi(-45),
+        1.0 + 2f64.powi(-45),
     ];
     let points: Vec<(f64, f64)> = ts
         .iter()
