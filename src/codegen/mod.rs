@@ -209,8 +209,8 @@ fn upper_scalar(pool: &mut Pool, name: &str, e: ExprId) -> Option<Box<Function>>
 }
 
 /// A special case of an emitted function: when every time in `at` has its value (and `t`
-/// is below `below` and above `above`, where those are set), the outputs (one for a scalar, one per
-/// coefficient for a field) are `body`.
+/// is below `below` and above `above`, where those are set), the outputs (one for a
+/// scalar, one per coefficient for a field) are `body`.
 #[derive(Clone, Debug)]
 pub struct Guard {
     pub at: Vec<(String, f64)>,
