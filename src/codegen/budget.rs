@@ -74,7 +74,9 @@ fn body<N: Narrow<W>, W: Real>(f: &Function, wide: &[bool], env: &[(&str, f64)])
 }
 
 /// `env` with `t` replaced by `1 - t` (exact for t at least 1/2): what the program of a
-/// guard onto the noise end reads ([`super::Guard::above`]).
+/// guard onto the noise end reads ([`super::Guard::above`]). Unlike [`reflected_env`],
+/// `t_next` stays as it is: the guard's coefficients are reflected in `t` alone, and the
+/// emitted guard shadows `t` alone.
 fn distance_env<'a>(env: &[(&'a str, f64)]) -> Vec<(&'a str, f64)> {
     env.iter()
         .map(|&(n, v)| if n == "t" { (n, 1.0 - v) } else { (n, v) })
