@@ -1102,14 +1102,15 @@ fn least_cost(f: &Function) -> f64 {
         .sum()
 }
 
-/// Removes the Taylor polynomials of `f`'s steps from near t = 0 ([`super::taylor`])
-/// where its program meets the budget on the reference rows without them. The last
-/// first: a pole's guard (any `t_next`) covers the final step's (`t_next = 0`), which
-/// would otherwise go first and leave the more general one in place where neither is
-/// needed.
+/// Removes the Taylor polynomials of `f`'s steps from near t = 0 ([`super::taylor`]), onto
+/// the noise end, and of short steps ([`super::short_step_guard`]) where its program meets
+/// the budget on the reference rows without them. The last first: a pole's guard (any
+/// `t_next`) covers the final step's (`t_next = 0`), which would otherwise go first and
+/// leave the more general one in place where neither is needed.
 fn elide_series(f: &mut Function, case: &Case) {
     for i in (0..f.guards.len()).rev() {
-        if f.guards[i].below.is_some() || f.guards[i].above.is_some() {
+        let g = &f.guards[i];
+        if g.below.is_some() || g.above.is_some() || g.near.is_some() {
             let mut without = f.clone();
             without.guards.remove(i);
             if measured(&without, &f.wide, f.fallback, case).passed() {

@@ -92,19 +92,22 @@ pub const LAST_STEP_STARTS: [f64; 17] = [
 const TINY_TIME: f64 = 5.960464477539063e-8;
 
 /// The ratios `t_next / t` of the short steps checked at tiny times: within 2^-10, 2^-30
-/// and 2^-45 of 1, both ways. Below 1e-290 a double-double's low word is subnormal, so
-/// that a difference of relative size 2^-45 keeps a handful of bits in it (cosine's x0
-/// steps were 191,824 ulps off at 1e-300 to `t (1 - 2^-45)`) and only the wide-range
-/// type holds them. (Within 2^-52, a log-SNR difference `log tan(pi t_next/2) - log tan(pi
-/// t/2)` at t = 1e-160 cancels more bits than double-double has: shifted_cosine's DDIM
-/// v step is 145 ulps off there.)
+/// and 2^-39 of 1, both ways, the last just longer than the steps the short steps' Taylor
+/// polynomials take ([`super::SHORT_STEP`], 2^-40 t). Below 1e-290 a double-double's low
+/// word is subnormal, so that a difference of relative size 2^-39 keeps a handful of bits
+/// in it (cosine's x0 steps were 3461 ulps off at 3e-300 to `t (1 - 1.1 2^-40)`, 191,824
+/// at 1e-300 to `t (1 - 2^-45)` before those polynomials) and only the wide-range type
+/// holds them. (Shorter steps, down to one ulp, are checked at every time: a log-SNR
+/// difference `log tan(pi t_next/2) - log tan(pi t/2)` at t = 1e-160 cancels more bits
+/// than double-double has, and shifted_cosine's DDIM steps of one ulp were 145 ulps off
+/// there.)
 const SHORT_STEPS: [f64; 6] = [
     1.0 - 1.0 / 1024.0,
     1.0 + 1.0 / 1024.0,
     1.0 - 1.0 / 1_073_741_824.0,
     1.0 + 1.0 / 1_073_741_824.0,
-    1.0 - 1.0 / 35_184_372_088_832.0,
-    1.0 + 1.0 / 35_184_372_088_832.0,
+    1.0 - 1.0 / 549_755_813_888.0,
+    1.0 + 1.0 / 549_755_813_888.0,
 ];
 
 /// One row: the arguments of a call, the reference value, its error scale (0: measured
@@ -227,6 +230,27 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
             ts.iter()
                 .filter(|&&t| t > 0.0 && t < TINY_TIME)
                 .flat_map(|&t| SHORT_STEPS.iter().map(move |&r| (t, t * r))),
+        );
+        // Short steps at every time inside (0, 1): one ulp either way, and one each side
+        // of the bound of the short steps' Taylor polynomials (`super::short_step_guard`),
+        // where the two values of the schedule a general form subtracts agree to all but
+        // their last bits. (Not from `1 - 2^-53`, where the step of one ulp towards the
+        // data doubles the distance to the noise end: on that line an Euler-Maruyama x
+        // coefficient may vanish, 1 + h/(1 - t) to first order, which no guard computes.)
+        at.extend(
+            ts.iter()
+                .filter(|&&t| t > 0.0 && 1.0 - t > f64::EPSILON / 2.0)
+                .flat_map(|&t| {
+                    let bound = super::SHORT_STEP * t.min(1.0 - t);
+                    [
+                        t.next_down(),
+                        t.next_up(),
+                        t - 0.75 * bound,
+                        t - 1.5 * bound,
+                    ]
+                    .map(|t_next| (t, t_next))
+                })
+                .filter(|&(t, t_next)| t_next != t && t_next <= 1.0),
         );
         at.extend(FINAL_STEP_STARTS.iter().map(|&t| (t, 0.0)));
         at.extend(FIRST_STEP_ENDS.iter().map(|&t_next| (0.0, t_next)));

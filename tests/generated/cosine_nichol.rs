@@ -1809,7 +1809,12 @@ pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
             [f64::INFINITY, f64::INFINITY],
         );
     }
-    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let r = ddim_step_score_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_score_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1959,7 +1964,12 @@ pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
             [f64::INFINITY, f64::INFINITY],
         );
     }
-    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let r = dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_score_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -4654,12 +4664,12 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v29: W = v28.sqrt();
     let v30: N = N::narrow(v17) / N::narrow(v29);
     let v31: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v32: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v33: W = v32.widen() * v14 * v29;
-    let v34: W = v32.widen() * v26 * v17;
+    let v32: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v33: W = v32 * v14 * v29;
+    let v34: W = v32 * v26 * v17;
     let v35: W = v33 - v34;
-    let v36: W = v31.widen() * v35;
-    let v37: N = N::narrow(v36) / N::narrow(v29);
+    let v36: N = v31 * N::narrow(v35);
+    let v37: N = v36 / N::narrow(v29);
     [v30.to_f64(), v37.to_f64()]
 }
 /// `ddim_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -4831,12 +4841,12 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v29: W = v28.sqrt();
     let v30: N = N::narrow(v17) / N::narrow(v29);
     let v31: N = N::new(0.7071067811865476, -4.833646656726457e-17);
-    let v32: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v33: W = v32.widen() * v14 * v29;
-    let v34: W = v32.widen() * v26 * v17;
+    let v32: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v33: W = v32 * v14 * v29;
+    let v34: W = v32 * v26 * v17;
     let v35: W = v33 - v34;
-    let v36: W = v31.widen() * v35;
-    let v37: N = N::narrow(v36) / N::narrow(v29);
+    let v36: N = v31 * N::narrow(v35);
+    let v37: N = v36 / N::narrow(v29);
     [v30.to_f64(), v37.to_f64()]
 }
 /// `dpm1_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -5270,6 +5280,80 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     if t_next == t {
         return [1.0, 0.0];
     }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = W::new(1.558450792625269, 6.355001916761135e-17);
+        let v5: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v6: W = W::new(0.008, -1.6653345369377348e-19);
+        let v7: W = v6 + v2;
+        let v8: W = v5 * v7;
+        let v9: W = v8.sin();
+        let v10: W = v8.cos();
+        let v11: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v12: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v13: W = v12 * v2;
+        let v14: W = v13.sin();
+        let v15: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v16: W = v12 * v7;
+        let v17: W = v15 + v16;
+        let v18: W = v17.sin();
+        let v19: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v20: W = v19 + v10;
+        let v21: W = v11 * v14 * v18 * v20;
+        let v22: W = v21.sqrt();
+        let v23: W = v14 * v18 * v20;
+        let v24: W = v23.sqrt();
+        let v25: W = v4 * v9 * v10 * v22;
+        let v26: W = v25 / v24;
+        let v27: W = W::new(1.5585719053812588, -9.676253784059236e-17);
+        let v28: W = v27 * v9 * v10;
+        let v29: W = W::new(0.25001942838948826, -2.0818116730525837e-17);
+        let v30: W = W::new(4.85602805322451, 6.054572034528095e-17);
+        let v31: W = v10.square();
+        let v32: W = v30 * v31;
+        let v33: W = W::new(2.428014026612255, 3.027286017264048e-17);
+        let v34: W = W::new(2.4283914204935315, 4.7469438884688275e-17);
+        let v35: W = v10.powi(4);
+        let v36: W = v34 * v35;
+        let v37: W = v32 - v33 - v36;
+        let v38: W = v24.powi(3);
+        let v39: W = v29 * v22 * v37;
+        let v40: W = v39 / v38;
+        let v41: W = W::new(1.2143844365171648, 6.950764315348912e-17);
+        let v42: W = v41 * v31;
+        let v43: W = v40 - v42;
+        let v44: W = v3 * v43;
+        let v45: W = v26 - v28 + v44;
+        let v46: W = v3 * v45;
+        let v47: W = v0 + v46;
+        let v48: W = W::new(0.35360834451234174, 1.480572148894751e-17);
+        let v49: W = W::new(1.1016486315499612, 2.3007125189569084e-17);
+        let v50: W = v49 * v2 * v10 * v22;
+        let v51: W = v49 * v1 * v10 * v22;
+        let v52: W = W::new(2.2032972630999224, 4.601425037913817e-17);
+        let v53: W = v10.powi(3);
+        let v54: W = v52 * v2 * v53 * v22;
+        let v55: W = v52 * v1 * v53 * v22;
+        let v56: W = W::new(1.1018198642727983, -4.936949723356804e-17);
+        let v57: W = v10.powi(5);
+        let v58: W = v56 * v2 * v57 * v22;
+        let v59: W = v56 * v1 * v57 * v22;
+        let v60: W = W::new(5.656854249492381, -3.8669173253811654e-16);
+        let v61: W = v60 * v14 * v9 * v18 * v38 * v20;
+        let v62: W = W::new(4.4076219624586965, 1.4407479476449254e-16);
+        let v63: W = v62 * v2 * v14 * v18 * v10 * v38 * v20;
+        let v64: W = v62 * v1 * v14 * v18 * v10 * v38 * v20;
+        let v65: W = W::new(2.8282073346915824, 1.6818156597798424e-16);
+        let v66: W = v65 * v14 * v9 * v18 * v31 * v22 * v20;
+        let v67: W = v50 - v51 - v54 + v55 + v58 - v59 + v61 - v63 + v64 + v66;
+        let v68: W = v48 * v3 * v67;
+        let v69: W = v9 * v38;
+        let v70: W = v68 / v69;
+        return [v47.to_f64(), v70.to_f64()];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.4142135623730951, -9.667293313452913e-17);
         let v1: W = W::new(1.000155433155303, -5.935117442906366e-17);
@@ -5434,6 +5518,80 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = W::new(1.558450792625269, 6.355001916761135e-17);
+        let v5: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v6: W = W::new(0.008, -1.6653345369377348e-19);
+        let v7: W = v6 + v2;
+        let v8: W = v5 * v7;
+        let v9: W = v8.sin();
+        let v10: W = v8.cos();
+        let v11: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v12: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v13: W = v12 * v2;
+        let v14: W = v13.sin();
+        let v15: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v16: W = v12 * v7;
+        let v17: W = v15 + v16;
+        let v18: W = v17.sin();
+        let v19: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v20: W = v19 + v10;
+        let v21: W = v11 * v14 * v18 * v20;
+        let v22: W = v21.sqrt();
+        let v23: W = v14 * v18 * v20;
+        let v24: W = v23.sqrt();
+        let v25: W = v4 * v9 * v10 * v22;
+        let v26: W = v25 / v24;
+        let v27: W = W::new(1.5585719053812588, -9.676253784059236e-17);
+        let v28: W = v27 * v9 * v10;
+        let v29: W = W::new(0.25001942838948826, -2.0818116730525837e-17);
+        let v30: W = W::new(4.85602805322451, 6.054572034528095e-17);
+        let v31: W = v10.square();
+        let v32: W = v30 * v31;
+        let v33: W = W::new(2.428014026612255, 3.027286017264048e-17);
+        let v34: W = W::new(2.4283914204935315, 4.7469438884688275e-17);
+        let v35: W = v10.powi(4);
+        let v36: W = v34 * v35;
+        let v37: W = v32 - v33 - v36;
+        let v38: W = v24.powi(3);
+        let v39: W = v29 * v22 * v37;
+        let v40: W = v39 / v38;
+        let v41: W = W::new(1.2143844365171648, 6.950764315348912e-17);
+        let v42: W = v41 * v31;
+        let v43: W = v40 - v42;
+        let v44: W = v3 * v43;
+        let v45: W = v26 - v28 + v44;
+        let v46: W = v3 * v45;
+        let v47: W = v0 + v46;
+        let v48: W = W::new(0.35360834451234174, 1.480572148894751e-17);
+        let v49: W = W::new(1.1016486315499612, 2.3007125189569084e-17);
+        let v50: W = v49 * v2 * v10 * v22;
+        let v51: W = v49 * v1 * v10 * v22;
+        let v52: W = W::new(2.2032972630999224, 4.601425037913817e-17);
+        let v53: W = v10.powi(3);
+        let v54: W = v52 * v2 * v53 * v22;
+        let v55: W = v52 * v1 * v53 * v22;
+        let v56: W = W::new(1.1018198642727983, -4.936949723356804e-17);
+        let v57: W = v10.powi(5);
+        let v58: W = v56 * v2 * v57 * v22;
+        let v59: W = v56 * v1 * v57 * v22;
+        let v60: W = W::new(5.656854249492381, -3.8669173253811654e-16);
+        let v61: W = v60 * v14 * v9 * v18 * v38 * v20;
+        let v62: W = W::new(4.4076219624586965, 1.4407479476449254e-16);
+        let v63: W = v62 * v2 * v14 * v18 * v10 * v38 * v20;
+        let v64: W = v62 * v1 * v14 * v18 * v10 * v38 * v20;
+        let v65: W = W::new(2.8282073346915824, 1.6818156597798424e-16);
+        let v66: W = v65 * v14 * v9 * v18 * v31 * v22 * v20;
+        let v67: W = v50 - v51 - v54 + v55 + v58 - v59 + v61 - v63 + v64 + v66;
+        let v68: W = v48 * v3 * v67;
+        let v69: W = v9 * v38;
+        let v70: W = v68 / v69;
+        return [v47.to_f64(), v70.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.4142135623730951, -9.667293313452913e-17);

@@ -1101,6 +1101,53 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = W::new(0.03125, 0.0);
+        let v5: W = v2.square();
+        let v6: W = v4 * v5;
+        let v7: W = v2.sqrt();
+        let v8: W = v7.powi(3);
+        let v9: W = v4 * v8;
+        let v10: W = v4 * v7 * v1;
+        let v11: W = v4 * v2 * v1;
+        let v12: W = W::new(0.0625, 0.0);
+        let v13: W = v0 - v7;
+        let v14: W = v12 * v2 * v13;
+        let v15: W = v12 * v8 * v13;
+        let v16: W = v12 * v1 * v13;
+        let v17: W = v12 * v7 * v1 * v13;
+        let v18: W = W::new(0.25, 0.0);
+        let v19: W = v13.square();
+        let v20: W = v18 * v2 * v19;
+        let v21: W = v6 - v9 + v10 - v11 + v14 - v15 - v16 + v17 + v20;
+        let v22: W = v5 * v19;
+        let v23: W = v8 * v19;
+        let v24: W = v22 - v23;
+        let v25: W = v3 * v21;
+        let v26: W = v25 / v24;
+        let v27: W = v0 + v26;
+        let v28: W = W::new(0.09375, 0.0);
+        let v29: W = v28 / v8;
+        let v30: W = W::new(0.5, 0.0);
+        let v31: W = W::new(0.125, 0.0);
+        let v32: W = W::new(0.1875, 0.0);
+        let v33: W = v32 * v7;
+        let v34: W = v31 - v33;
+        let v35: W = v30 * v34;
+        let v36: W = v2 * v19;
+        let v37: W = v35 / v36;
+        let v38: W = v29 + v37;
+        let v39: W = v3 * v38;
+        let v40: W = v18 / v7;
+        let v41: W = v18 / v13;
+        let v42: W = v39 - v40 - v41;
+        let v43: W = v3 * v42;
+        return [v27.to_f64(), v43.to_f64()];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v1.widen().sqrt();
@@ -1206,6 +1253,53 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = W::new(0.03125, 0.0);
+        let v5: W = v2.square();
+        let v6: W = v4 * v5;
+        let v7: W = v2.sqrt();
+        let v8: W = v7.powi(3);
+        let v9: W = v4 * v8;
+        let v10: W = v4 * v7 * v1;
+        let v11: W = v4 * v2 * v1;
+        let v12: W = W::new(0.0625, 0.0);
+        let v13: W = v0 - v7;
+        let v14: W = v12 * v2 * v13;
+        let v15: W = v12 * v8 * v13;
+        let v16: W = v12 * v1 * v13;
+        let v17: W = v12 * v7 * v1 * v13;
+        let v18: W = W::new(0.25, 0.0);
+        let v19: W = v13.square();
+        let v20: W = v18 * v2 * v19;
+        let v21: W = v6 - v9 + v10 - v11 + v14 - v15 - v16 + v17 + v20;
+        let v22: W = v5 * v19;
+        let v23: W = v8 * v19;
+        let v24: W = v22 - v23;
+        let v25: W = v3 * v21;
+        let v26: W = v25 / v24;
+        let v27: W = v0 + v26;
+        let v28: W = W::new(0.09375, 0.0);
+        let v29: W = v28 / v8;
+        let v30: W = W::new(0.5, 0.0);
+        let v31: W = W::new(0.125, 0.0);
+        let v32: W = W::new(0.1875, 0.0);
+        let v33: W = v32 * v7;
+        let v34: W = v31 - v33;
+        let v35: W = v30 * v34;
+        let v36: W = v2 * v19;
+        let v37: W = v35 / v36;
+        let v38: W = v29 + v37;
+        let v39: W = v3 * v38;
+        let v40: W = v18 / v7;
+        let v41: W = v18 / v13;
+        let v42: W = v39 - v40 - v41;
+        let v43: W = v3 * v42;
+        return [v27.to_f64(), v43.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
@@ -1497,15 +1591,15 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: W = v3.sqrt();
     let v12: N = N::new(1.0, 0.0);
     let v13: W = v12.widen() - v3;
-    let v14: W = N::sqrt_kept(v13);
+    let v14: W = v13.sqrt();
     let v15: W = v11 * v14;
-    let v16: N = v4 / N::narrow(v15);
+    let v16: W = v4.widen() / v15;
     let v17: W = v11.powi(3);
-    let v18: W = v4.widen() * v14;
-    let v19: N = N::narrow(v18) / N::narrow(v17);
-    let v20: W = v16.widen() + v19.widen();
+    let v18: N = v4 * N::narrow(v14);
+    let v19: N = v18 / N::narrow(v17);
+    let v20: W = v16 + v19.widen();
     let v21: W = v10 * v20;
-    let v22: W = v21 / v14;
+    let v22: N = N::narrow(v21) / N::narrow(v14);
     [v9.to_f64(), v22.to_f64()]
 }
 /// `euler_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1635,15 +1729,15 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v3.sqrt();
     let v13: N = N::new(1.0, 0.0);
     let v14: W = v13.widen() - v3;
-    let v15: W = N::sqrt_kept(v14);
+    let v15: W = v14.sqrt();
     let v16: W = v12 * v15;
-    let v17: N = v11 / N::narrow(v16);
+    let v17: W = v11.widen() / v16;
     let v18: W = v12.powi(3);
-    let v19: W = v11.widen() * v15;
-    let v20: N = N::narrow(v19) / N::narrow(v18);
-    let v21: W = v17.widen() + v20.widen();
+    let v19: N = v11 * N::narrow(v15);
+    let v20: N = v19 / N::narrow(v18);
+    let v21: W = v17 + v20.widen();
     let v22: W = v10 * v21;
-    let v23: W = v22 / v15;
+    let v23: N = N::narrow(v22) / N::narrow(v15);
     let v24: N = N::narrow(v10).abs();
     let v25: N = v24.sqrt();
     let v26: N = N::new(-0.5, 0.0);
@@ -1792,6 +1886,59 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = W::new(0.03125, 0.0);
+        let v5: W = v2.square();
+        let v6: W = v4 * v5;
+        let v7: W = v2.sqrt();
+        let v8: W = v7.powi(3);
+        let v9: W = v4 * v8;
+        let v10: W = v4 * v7 * v1;
+        let v11: W = v4 * v2 * v1;
+        let v12: W = W::new(0.0625, 0.0);
+        let v13: W = v0 - v7;
+        let v14: W = v12 * v2 * v13;
+        let v15: W = v12 * v8 * v13;
+        let v16: W = v12 * v1 * v13;
+        let v17: W = v12 * v7 * v1 * v13;
+        let v18: W = W::new(0.25, 0.0);
+        let v19: W = v13.square();
+        let v20: W = v18 * v2 * v19;
+        let v21: W = v6 - v9 + v10 - v11 + v14 - v15 - v16 + v17 + v20;
+        let v22: W = v5 * v19;
+        let v23: W = v8 * v19;
+        let v24: W = v22 - v23;
+        let v25: W = v3 * v21;
+        let v26: W = v25 / v24;
+        let v27: W = v0 + v26;
+        let v28: W = v7.sqrt();
+        let v29: W = v28.powi(3);
+        let v30: W = v18 / v29;
+        let v31: W = v28 * v13;
+        let v32: W = v18 / v31;
+        let v33: W = W::new(0.09375, 0.0);
+        let v34: W = v28.powi(7);
+        let v35: W = v33 / v34;
+        let v36: W = W::new(0.5, 0.0);
+        let v37: W = W::new(0.125, 0.0);
+        let v38: W = W::new(0.1875, 0.0);
+        let v39: W = v38 * v7;
+        let v40: W = v37 - v39;
+        let v41: W = v28.powi(5);
+        let v42: W = v36 * v40;
+        let v43: W = v41 * v19;
+        let v44: W = v42 / v43;
+        let v45: W = -v35;
+        let v46: W = v45 - v44;
+        let v47: W = v3 * v46;
+        let v48: W = v30 + v32 + v47;
+        let v49: W = v3 * v48;
+        return [v27.to_f64(), v49.to_f64()];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v1.widen().sqrt();
@@ -1898,6 +2045,59 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = W::new(0.03125, 0.0);
+        let v5: W = v2.square();
+        let v6: W = v4 * v5;
+        let v7: W = v2.sqrt();
+        let v8: W = v7.powi(3);
+        let v9: W = v4 * v8;
+        let v10: W = v4 * v7 * v1;
+        let v11: W = v4 * v2 * v1;
+        let v12: W = W::new(0.0625, 0.0);
+        let v13: W = v0 - v7;
+        let v14: W = v12 * v2 * v13;
+        let v15: W = v12 * v8 * v13;
+        let v16: W = v12 * v1 * v13;
+        let v17: W = v12 * v7 * v1 * v13;
+        let v18: W = W::new(0.25, 0.0);
+        let v19: W = v13.square();
+        let v20: W = v18 * v2 * v19;
+        let v21: W = v6 - v9 + v10 - v11 + v14 - v15 - v16 + v17 + v20;
+        let v22: W = v5 * v19;
+        let v23: W = v8 * v19;
+        let v24: W = v22 - v23;
+        let v25: W = v3 * v21;
+        let v26: W = v25 / v24;
+        let v27: W = v0 + v26;
+        let v28: W = v7.sqrt();
+        let v29: W = v28.powi(3);
+        let v30: W = v18 / v29;
+        let v31: W = v28 * v13;
+        let v32: W = v18 / v31;
+        let v33: W = W::new(0.09375, 0.0);
+        let v34: W = v28.powi(7);
+        let v35: W = v33 / v34;
+        let v36: W = W::new(0.5, 0.0);
+        let v37: W = W::new(0.125, 0.0);
+        let v38: W = W::new(0.1875, 0.0);
+        let v39: W = v38 * v7;
+        let v40: W = v37 - v39;
+        let v41: W = v28.powi(5);
+        let v42: W = v36 * v40;
+        let v43: W = v41 * v19;
+        let v44: W = v42 / v43;
+        let v45: W = -v35;
+        let v46: W = v45 - v44;
+        let v47: W = v3 * v46;
+        let v48: W = v30 + v32 + v47;
+        let v49: W = v3 * v48;
+        return [v27.to_f64(), v49.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
@@ -2595,6 +2795,39 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     if t_next == t {
         return [1.0, 0.0];
     }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = W::new(0.25, 0.0);
+        let v5: W = v4 / v2;
+        let v6: W = W::new(0.09375, 0.0);
+        let v7: W = v2.square();
+        let v8: W = v6 * v3;
+        let v9: W = v8 / v7;
+        let v10: W = v5 - v9;
+        let v11: W = v3 * v10;
+        let v12: W = v0 + v11;
+        let v13: W = W::new(0.125, 0.0);
+        let v14: W = v2.sqrt();
+        let v15: W = v14.powi(3);
+        let v16: W = v13 * v15;
+        let v17: W = v6 * v2;
+        let v18: W = v6 * v1;
+        let v19: W = v13 * v14 * v1;
+        let v20: W = v0 - v14;
+        let v21: W = v4 * v15 * v20;
+        let v22: W = v20.square();
+        let v23: W = v4 * v2 * v22;
+        let v24: W = v16 - v17 + v18 - v19 - v21 - v23;
+        let v25: W = v20.sqrt();
+        let v26: W = v25.powi(3);
+        let v27: W = v3 * v24;
+        let v28: W = v7 * v26;
+        let v29: W = v27 / v28;
+        return [v12.to_f64(), v29.to_f64()];
+    }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = v0.sqrt();
@@ -2719,6 +2952,39 @@ pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = W::new(0.25, 0.0);
+        let v5: W = v4 / v2;
+        let v6: W = W::new(0.09375, 0.0);
+        let v7: W = v2.square();
+        let v8: W = v6 * v3;
+        let v9: W = v8 / v7;
+        let v10: W = v5 - v9;
+        let v11: W = v3 * v10;
+        let v12: W = v0 + v11;
+        let v13: W = W::new(0.125, 0.0);
+        let v14: W = v2.sqrt();
+        let v15: W = v14.powi(3);
+        let v16: W = v13 * v15;
+        let v17: W = v6 * v2;
+        let v18: W = v6 * v1;
+        let v19: W = v13 * v14 * v1;
+        let v20: W = v0 - v14;
+        let v21: W = v4 * v15 * v20;
+        let v22: W = v20.square();
+        let v23: W = v4 * v2 * v22;
+        let v24: W = v16 - v17 + v18 - v19 - v21 - v23;
+        let v25: W = v20.sqrt();
+        let v26: W = v25.powi(3);
+        let v27: W = v3 * v24;
+        let v28: W = v7 * v26;
+        let v29: W = v27 / v28;
+        return [v12.to_f64(), v29.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
@@ -3172,12 +3438,63 @@ pub fn euler_maruyama_step_u_slice(
 ///
 /// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
+    let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_u_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = v3.square();
+        let v5: W = W::new(0.5, 0.0);
+        let v6: W = W::new(0.125, 0.0);
+        let v7: W = W::new(0.1875, 0.0);
+        let v8: W = v2.sqrt();
+        let v9: W = v7 * v8;
+        let v10: W = v6 - v9;
+        let v11: W = v8.powi(3);
+        let v12: W = v0 - v8;
+        let v13: W = v5 * v10;
+        let v14: W = v11 * v12;
+        let v15: W = v13 / v14;
+        let v16: W = W::new(0.09375, 0.0);
+        let v17: W = v16 / v11;
+        let v18: W = v15 - v17;
+        let v19: W = v4 * v18;
+        let v20: W = v0 + v19;
+        let v21: W = v8.sqrt();
+        let v22: W = v21.powi(5);
+        let v23: W = v6 * v22 * v1;
+        let v24: W = v21.powi(9);
+        let v25: W = v6 * v24;
+        let v26: W = W::new(1.25, 0.0);
+        let v27: W = v21.powi(7);
+        let v28: W = v26 * v27 * v12;
+        let v29: W = W::new(0.25, 0.0);
+        let v30: W = v21.powi(3);
+        let v31: W = v29 * v30 * v1 * v12;
+        let v32: W = W::new(1.375, 0.0);
+        let v33: W = v12.square();
+        let v34: W = v32 * v22 * v33;
+        let v35: W = W::new(0.375, 0.0);
+        let v36: W = v35 * v21 * v1 * v33;
+        let v37: W = v23 - v25 + v28 - v31 + v34 - v36;
+        let v38: W = v27 * v12;
+        let v39: W = v22 * v33;
+        let v40: W = v38 + v39;
+        let v41: W = v3 * v37;
+        let v42: W = v41 / v40;
+        return [v20.to_f64(), v42.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
@@ -3280,12 +3597,63 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
+    let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_u_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = v3.square();
+        let v5: W = W::new(0.5, 0.0);
+        let v6: W = W::new(0.125, 0.0);
+        let v7: W = W::new(0.1875, 0.0);
+        let v8: W = v2.sqrt();
+        let v9: W = v7 * v8;
+        let v10: W = v6 - v9;
+        let v11: W = v8.powi(3);
+        let v12: W = v0 - v8;
+        let v13: W = v5 * v10;
+        let v14: W = v11 * v12;
+        let v15: W = v13 / v14;
+        let v16: W = W::new(0.09375, 0.0);
+        let v17: W = v16 / v11;
+        let v18: W = v15 - v17;
+        let v19: W = v4 * v18;
+        let v20: W = v0 + v19;
+        let v21: W = v8.sqrt();
+        let v22: W = v21.powi(5);
+        let v23: W = v6 * v22 * v1;
+        let v24: W = v21.powi(9);
+        let v25: W = v6 * v24;
+        let v26: W = W::new(1.25, 0.0);
+        let v27: W = v21.powi(7);
+        let v28: W = v26 * v27 * v12;
+        let v29: W = W::new(0.25, 0.0);
+        let v30: W = v21.powi(3);
+        let v31: W = v29 * v30 * v1 * v12;
+        let v32: W = W::new(1.375, 0.0);
+        let v33: W = v12.square();
+        let v34: W = v32 * v22 * v33;
+        let v35: W = W::new(0.375, 0.0);
+        let v36: W = v35 * v21 * v1 * v33;
+        let v37: W = v23 - v25 + v28 - v31 + v34 - v36;
+        let v38: W = v27 * v12;
+        let v39: W = v22 * v33;
+        let v40: W = v38 + v39;
+        let v41: W = v3 * v37;
+        let v42: W = v41 / v40;
+        return [v20.to_f64(), v42.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
@@ -3613,14 +3981,14 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v5: W = v2.widen().sqrt();
     let v6: W = v5.sqrt();
     let v7: W = v0.widen() - v5;
-    let v8: W = N::sqrt_kept(v7);
-    let v9: W = v6 * v8;
-    let v10: N = v4 / N::narrow(v9);
+    let v8: W = v7.sqrt();
+    let v9: N = N::narrow(v6) * N::narrow(v8);
+    let v10: N = v4 / v9;
     let v11: W = v6.powi(3);
-    let v12: W = v4.widen() * v8;
-    let v13: N = N::narrow(v12) / N::narrow(v11);
-    let v14: N = v10 + v13;
-    let v15: W = v3 * v14.widen();
+    let v12: N = v4 * N::narrow(v8);
+    let v13: N = v12 / N::narrow(v11);
+    let v14: W = v10.widen() + v13.widen();
+    let v15: W = v3 * v14;
     [v0.to_f64(), v15.to_f64()]
 }
 /// `euler_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -3750,14 +4118,14 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v3.sqrt();
     let v13: N = N::new(1.0, 0.0);
     let v14: W = v13.widen() - v3;
-    let v15: W = N::sqrt_kept(v14);
-    let v16: W = v12 * v15;
-    let v17: N = v11 / N::narrow(v16);
+    let v15: W = v14.sqrt();
+    let v16: N = N::narrow(v12) * N::narrow(v15);
+    let v17: N = v11 / v16;
     let v18: W = v12.powi(3);
-    let v19: W = v11.widen() * v15;
-    let v20: N = N::narrow(v19) / N::narrow(v18);
-    let v21: N = v17 + v20;
-    let v22: W = v10 * v21.widen();
+    let v19: N = v11 * N::narrow(v15);
+    let v20: N = v19 / N::narrow(v18);
+    let v21: W = v17.widen() + v20.widen();
+    let v22: W = v10 * v21;
     let v23: N = N::narrow(v10).abs();
     let v24: N = v23.sqrt();
     let v25: N = N::new(-0.5, 0.0);
@@ -3893,6 +4261,50 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     if t_next == t {
         return [1.0, 0.0];
     }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = v3.square();
+        let v5: W = W::new(0.5, 0.0);
+        let v6: W = W::new(0.125, 0.0);
+        let v7: W = W::new(0.1875, 0.0);
+        let v8: W = v2.sqrt();
+        let v9: W = v7 * v8;
+        let v10: W = v6 - v9;
+        let v11: W = v8.powi(3);
+        let v12: W = v0 - v8;
+        let v13: W = v5 * v10;
+        let v14: W = v11 * v12;
+        let v15: W = v13 / v14;
+        let v16: W = W::new(0.09375, 0.0);
+        let v17: W = v16 / v11;
+        let v18: W = v15 - v17;
+        let v19: W = v4 * v18;
+        let v20: W = v0 + v19;
+        let v21: W = W::new(0.25, 0.0);
+        let v22: W = v8.sqrt();
+        let v23: W = v12.sqrt();
+        let v24: W = v22 * v23;
+        let v25: W = v21 / v24;
+        let v26: W = v22.powi(3);
+        let v27: W = v21 * v23;
+        let v28: W = v27 / v26;
+        let v29: W = v22.powi(7);
+        let v30: W = v16 * v23;
+        let v31: W = v30 / v29;
+        let v32: W = v22.powi(5);
+        let v33: W = v23.powi(3);
+        let v34: W = v32 * v33;
+        let v35: W = v13 / v34;
+        let v36: W = -v31;
+        let v37: W = v36 - v35;
+        let v38: W = v3 * v37;
+        let v39: W = v25 + v28 + v38;
+        let v40: W = v3 * v39;
+        return [v20.to_f64(), v40.to_f64()];
+    }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = v0.sqrt();
@@ -3983,6 +4395,50 @@ pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = v3.square();
+        let v5: W = W::new(0.5, 0.0);
+        let v6: W = W::new(0.125, 0.0);
+        let v7: W = W::new(0.1875, 0.0);
+        let v8: W = v2.sqrt();
+        let v9: W = v7 * v8;
+        let v10: W = v6 - v9;
+        let v11: W = v8.powi(3);
+        let v12: W = v0 - v8;
+        let v13: W = v5 * v10;
+        let v14: W = v11 * v12;
+        let v15: W = v13 / v14;
+        let v16: W = W::new(0.09375, 0.0);
+        let v17: W = v16 / v11;
+        let v18: W = v15 - v17;
+        let v19: W = v4 * v18;
+        let v20: W = v0 + v19;
+        let v21: W = W::new(0.25, 0.0);
+        let v22: W = v8.sqrt();
+        let v23: W = v12.sqrt();
+        let v24: W = v22 * v23;
+        let v25: W = v21 / v24;
+        let v26: W = v22.powi(3);
+        let v27: W = v21 * v23;
+        let v28: W = v27 / v26;
+        let v29: W = v22.powi(7);
+        let v30: W = v16 * v23;
+        let v31: W = v30 / v29;
+        let v32: W = v22.powi(5);
+        let v33: W = v23.powi(3);
+        let v34: W = v32 * v33;
+        let v35: W = v13 / v34;
+        let v36: W = -v31;
+        let v37: W = v36 - v35;
+        let v38: W = v3 * v37;
+        let v39: W = v25 + v28 + v38;
+        let v40: W = v3 * v39;
+        return [v20.to_f64(), v40.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);

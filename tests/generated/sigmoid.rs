@@ -2224,6 +2224,95 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = W::new(3.1493612051035917, 8.575620384337566e-17);
+        let v5: W = W::new(6.0, 0.0);
+        let v6: W = v5 * v2;
+        let v7: W = W::new(3.0, 0.0);
+        let v8: W = v6 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v6 - v5;
+        let v11: W = v10.exp_m1();
+        let v12: W = v4 * v9;
+        let v13: W = v12 / v11;
+        let v14: W = W::new(0.5, 0.0);
+        let v15: W = v9.square();
+        let v16: W = v15 - v9;
+        let v17: W = W::new(17.1463342828038, -1.5094509213464743e-15);
+        let v18: W = W::new(9.0, 0.0);
+        let v19: W = v18 * v9;
+        let v20: W = W::new(27.0, 0.0);
+        let v21: W = v20 * v15;
+        let v22: W = W::new(34.2926685656076, -3.0189018426929485e-15);
+        let v23: W = v22 * v9;
+        let v24: W = v17 - v19 + v21 - v23;
+        let v25: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v26: W = v7 - v6;
+        let v27: W = v26.sigmoid();
+        let v28: W = v25 * v27 * v11;
+        let v29: W = v28.sqrt();
+        let v30: W = W::new(0.002249213446654648, 1.5943261893088255e-19);
+        let v31: W = v29.powi(3);
+        let v32: W = v30 * v31;
+        let v33: W = W::new(0.09035331946182426, 4.526644111701813e-18);
+        let v34: W = v33 * v31;
+        let v35: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+        let v36: W = v35 * v31;
+        let v37: W = v32 - v34 + v36;
+        let v38: W = v14 * v3 * v16 * v24;
+        let v39: W = v29 * v37;
+        let v40: W = v38 / v39;
+        let v41: W = v13 + v40;
+        let v42: W = v3 * v41;
+        let v43: W = v0 + v42;
+        let v44: W = W::new(3.314374178947536, -1.1986431746738346e-16);
+        let v45: W = v44 * v27 * v9;
+        let v46: W = W::new(-0.1650129738439439, 1.1331492001356728e-17);
+        let v47: W = v6.exp_m1();
+        let v48: W = v46 * v27 * v9 * v47;
+        let v49: W = v48 / v11;
+        let v50: W = W::new(23.237376880467927, -1.3365276606979201e-15);
+        let v51: W = W::new(-4.511182102455801, 3.4465278668109373e-16);
+        let v52: W = v11.square();
+        let v53: W = v51 * v15 * v52;
+        let v54: W = v9.powi(4);
+        let v55: W = v51 * v54 * v52;
+        let v56: W = W::new(9.022364204911602, -6.893055733621875e-16);
+        let v57: W = v9.powi(3);
+        let v58: W = v56 * v57 * v52;
+        let v59: W = W::new(-1.2836805016318673, 7.254324449274792e-17);
+        let v60: W = v59 * v27 * v15 * v47 * v52;
+        let v61: W = W::new(0.42789350054395575, -5.6773644204966974e-18);
+        let v62: W = v61 * v27 * v9 * v47 * v52;
+        let v63: W = W::new(0.8557870010879115, -1.1354728840993395e-17);
+        let v64: W = v63 * v27 * v57 * v47 * v52;
+        let v65: W = W::new(-0.02130356296574655, -1.708312692474058e-18);
+        let v66: W = v47.square();
+        let v67: W = v65 * v9 * v66;
+        let v68: W = W::new(-0.011182102455800634, -5.571850382908846e-19);
+        let v69: W = v68 * v15 * v66;
+        let v70: W = W::new(-0.06391068889723965, -5.124938077422174e-18);
+        let v71: W = v70 * v15 * v66;
+        let v72: W = W::new(-0.04472840982320254, -2.2287401531635386e-18);
+        let v73: W = v72 * v57 * v66;
+        let v74: W = W::new(-0.0426071259314931, -3.416625384948116e-18);
+        let v75: W = v74 * v57 * v66;
+        let v76: W = W::new(-0.033546307367401905, 6.316836110415322e-20);
+        let v77: W = v76 * v54 * v66;
+        let v78: W = v53 + v55 + v58 + v60 + v62 + v64 - v67 + v69 + v71 - v73 - v75
+            + v77;
+        let v79: W = v50 * v3 * v78;
+        let v80: W = v27 * v47 * v52;
+        let v81: W = v79 / v80;
+        let v82: W = -v45;
+        let v83: W = v82 - v49 - v81;
+        let v84: W = v3 * v83;
+        return [v43.to_f64(), v84.to_f64()];
+    }
     if t == 0.0 && t_next == 1.0 {
         return [0.0, 0.0];
     }
@@ -2359,6 +2448,95 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = W::new(3.1493612051035917, 8.575620384337566e-17);
+        let v5: W = W::new(6.0, 0.0);
+        let v6: W = v5 * v2;
+        let v7: W = W::new(3.0, 0.0);
+        let v8: W = v6 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v6 - v5;
+        let v11: W = v10.exp_m1();
+        let v12: W = v4 * v9;
+        let v13: W = v12 / v11;
+        let v14: W = W::new(0.5, 0.0);
+        let v15: W = v9.square();
+        let v16: W = v15 - v9;
+        let v17: W = W::new(17.1463342828038, -1.5094509213464743e-15);
+        let v18: W = W::new(9.0, 0.0);
+        let v19: W = v18 * v9;
+        let v20: W = W::new(27.0, 0.0);
+        let v21: W = v20 * v15;
+        let v22: W = W::new(34.2926685656076, -3.0189018426929485e-15);
+        let v23: W = v22 * v9;
+        let v24: W = v17 - v19 + v21 - v23;
+        let v25: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v26: W = v7 - v6;
+        let v27: W = v26.sigmoid();
+        let v28: W = v25 * v27 * v11;
+        let v29: W = v28.sqrt();
+        let v30: W = W::new(0.002249213446654648, 1.5943261893088255e-19);
+        let v31: W = v29.powi(3);
+        let v32: W = v30 * v31;
+        let v33: W = W::new(0.09035331946182426, 4.526644111701813e-18);
+        let v34: W = v33 * v31;
+        let v35: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+        let v36: W = v35 * v31;
+        let v37: W = v32 - v34 + v36;
+        let v38: W = v14 * v3 * v16 * v24;
+        let v39: W = v29 * v37;
+        let v40: W = v38 / v39;
+        let v41: W = v13 + v40;
+        let v42: W = v3 * v41;
+        let v43: W = v0 + v42;
+        let v44: W = W::new(3.314374178947536, -1.1986431746738346e-16);
+        let v45: W = v44 * v27 * v9;
+        let v46: W = W::new(-0.1650129738439439, 1.1331492001356728e-17);
+        let v47: W = v6.exp_m1();
+        let v48: W = v46 * v27 * v9 * v47;
+        let v49: W = v48 / v11;
+        let v50: W = W::new(23.237376880467927, -1.3365276606979201e-15);
+        let v51: W = W::new(-4.511182102455801, 3.4465278668109373e-16);
+        let v52: W = v11.square();
+        let v53: W = v51 * v15 * v52;
+        let v54: W = v9.powi(4);
+        let v55: W = v51 * v54 * v52;
+        let v56: W = W::new(9.022364204911602, -6.893055733621875e-16);
+        let v57: W = v9.powi(3);
+        let v58: W = v56 * v57 * v52;
+        let v59: W = W::new(-1.2836805016318673, 7.254324449274792e-17);
+        let v60: W = v59 * v27 * v15 * v47 * v52;
+        let v61: W = W::new(0.42789350054395575, -5.6773644204966974e-18);
+        let v62: W = v61 * v27 * v9 * v47 * v52;
+        let v63: W = W::new(0.8557870010879115, -1.1354728840993395e-17);
+        let v64: W = v63 * v27 * v57 * v47 * v52;
+        let v65: W = W::new(-0.02130356296574655, -1.708312692474058e-18);
+        let v66: W = v47.square();
+        let v67: W = v65 * v9 * v66;
+        let v68: W = W::new(-0.011182102455800634, -5.571850382908846e-19);
+        let v69: W = v68 * v15 * v66;
+        let v70: W = W::new(-0.06391068889723965, -5.124938077422174e-18);
+        let v71: W = v70 * v15 * v66;
+        let v72: W = W::new(-0.04472840982320254, -2.2287401531635386e-18);
+        let v73: W = v72 * v57 * v66;
+        let v74: W = W::new(-0.0426071259314931, -3.416625384948116e-18);
+        let v75: W = v74 * v57 * v66;
+        let v76: W = W::new(-0.033546307367401905, 6.316836110415322e-20);
+        let v77: W = v76 * v54 * v66;
+        let v78: W = v53 + v55 + v58 + v60 + v62 + v64 - v67 + v69 + v71 - v73 - v75
+            + v77;
+        let v79: W = v50 * v3 * v78;
+        let v80: W = v27 * v47 * v52;
+        let v81: W = v79 / v80;
+        let v82: W = -v45;
+        let v83: W = v82 - v49 - v81;
+        let v84: W = v3 * v83;
+        return [v43.to_f64(), v84.to_f64()];
     }
     if t == 0.0 {
         let v0: W = W::new(-1.052395696491256, 1.997738624456391e-17);
@@ -3047,13 +3225,13 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v22: N = N::narrow(v20) / N::narrow(v21);
     let v23: W = W::new(-1.1597957175971598, -3.9534790357306676e-17);
     let v24: W = v8.widen() - v2.widen();
-    let v25: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v25: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
     let v26: W = N::exp_m1_kept(v4);
-    let v27: W = v25 * v6 * v26;
-    let v28: W = v25 * v10 * v26;
-    let v29: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v30: W = v29.widen() * v6 * v17;
-    let v31: W = v29.widen() * v10 * v17;
+    let v27: W = v25.widen() * v6 * v26;
+    let v28: W = v25.widen() * v10 * v26;
+    let v29: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v30: W = v29 * v6 * v17;
+    let v31: W = v29 * v10 * v17;
     let v32: W = v27 - v28 - v30 + v31;
     let v33: N = N::new(0.05239569649125595, 8.392954671577747e-19);
     let v34: W = v33.widen() * v15 * v26;
@@ -3368,6 +3546,127 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = W::new(3.1493612051035917, 8.575620384337566e-17);
+        let v5: W = W::new(6.0, 0.0);
+        let v6: W = v5 * v2;
+        let v7: W = W::new(3.0, 0.0);
+        let v8: W = v6 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v6 - v5;
+        let v11: W = v10.exp_m1();
+        let v12: W = v4 * v9;
+        let v13: W = v12 / v11;
+        let v14: W = W::new(0.5, 0.0);
+        let v15: W = v9.square();
+        let v16: W = v15 - v9;
+        let v17: W = W::new(17.1463342828038, -1.5094509213464743e-15);
+        let v18: W = W::new(9.0, 0.0);
+        let v19: W = v18 * v9;
+        let v20: W = W::new(27.0, 0.0);
+        let v21: W = v20 * v15;
+        let v22: W = W::new(34.2926685656076, -3.0189018426929485e-15);
+        let v23: W = v22 * v9;
+        let v24: W = v17 - v19 + v21 - v23;
+        let v25: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v26: W = v7 - v6;
+        let v27: W = v26.sigmoid();
+        let v28: W = v25 * v27 * v11;
+        let v29: W = v28.sqrt();
+        let v30: W = W::new(0.002249213446654648, 1.5943261893088255e-19);
+        let v31: W = v29.powi(3);
+        let v32: W = v30 * v31;
+        let v33: W = W::new(0.09035331946182426, 4.526644111701813e-18);
+        let v34: W = v33 * v31;
+        let v35: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+        let v36: W = v35 * v31;
+        let v37: W = v32 - v34 + v36;
+        let v38: W = v14 * v3 * v16 * v24;
+        let v39: W = v29 * v37;
+        let v40: W = v38 / v39;
+        let v41: W = v13 + v40;
+        let v42: W = v3 * v41;
+        let v43: W = v0 + v42;
+        let v44: W = W::new(0.009641441407429471, 6.101950585255479e-19);
+        let v45: W = v27.powi(3);
+        let v46: W = v6.exp_m1();
+        let v47: W = v46.square();
+        let v48: W = v44 * v1 * v45 * v15 * v47 * v11;
+        let v49: W = W::new(0.00048001910251644546, -1.168490585126831e-21);
+        let v50: W = v27.square();
+        let v51: W = v9.powi(3);
+        let v52: W = v5 - v6;
+        let v53: W = v52.exp_m1();
+        let v54: W = v49 * v2 * v50 * v51 * v47 * v53;
+        let v55: W = W::new(0.0009600382050328909, -2.336981170253662e-21);
+        let v56: W = v9.powi(4);
+        let v57: W = v55 * v1 * v50 * v56 * v47 * v53;
+        let v58: W = v9.powi(5);
+        let v59: W = v49 * v2 * v50 * v58 * v47 * v53;
+        let v60: W = W::new(0.018368375259983562, -7.724798383907944e-19);
+        let v61: W = v60 * v1 * v45 * v9 * v47 * v11;
+        let v62: W = W::new(0.055105125779950685, -2.3174395151723833e-18);
+        let v63: W = v62 * v2 * v45 * v15 * v47 * v11;
+        let v64: W = W::new(0.038565765629717884, 2.4407802341021915e-18);
+        let v65: W = v64 * v2 * v45 * v51 * v47 * v11;
+        let v66: W = W::new(0.036736750519967123, -1.5449596767815888e-18);
+        let v67: W = v66 * v1 * v45 * v51 * v47 * v11;
+        let v68: W = W::new(0.028924324222288415, 9.586169959983645e-20);
+        let v69: W = v68 * v1 * v45 * v56 * v47 * v11;
+        let v70: W = W::new(0.006122791753327854, -2.5749327946359813e-19);
+        let v71: W = v27.powi(4);
+        let v72: W = v11.square();
+        let v73: W = v70 * v71 * v9 * v47 * v72;
+        let v74: W = v60 * v2 * v71 * v9 * v47 * v72;
+        let v75: W = v70 * v71 * v15 * v47 * v72;
+        let v76: W = v62 * v1 * v71 * v15 * v47 * v72;
+        let v77: W = v66 * v2 * v71 * v51 * v47 * v72;
+        let v78: W = W::new(0.19365352738167513, -2.568310139034118e-18);
+        let v79: W = v78 * v1 * v50 * v51 * v53 * v72;
+        let v80: W = W::new(0.38730705476335026, -5.136620278068236e-18);
+        let v81: W = v80 * v2 * v50 * v56 * v53 * v72;
+        let v82: W = v78 * v1 * v50 * v58 * v53 * v72;
+        let v83: W = v60 * v2 * v45 * v15 * v46 * v53 * v72;
+        let v84: W = v70 * v45 * v51 * v46 * v53 * v72;
+        let v85: W = v62 * v1 * v45 * v51 * v46 * v53 * v72;
+        let v86: W = v66 * v2 * v45 * v56 * v46 * v53 * v72;
+        let v87: W = W::new(3.8896350745301698, -3.3402047340159495e-18);
+        let v88: W = v11.powi(3);
+        let v89: W = v87 * v2 * v45 * v15 * v88;
+        let v90: W = W::new(7.7792701490603395, -6.680409468031899e-18);
+        let v91: W = v90 * v1 * v45 * v51 * v88;
+        let v92: W = v87 * v2 * v45 * v56 * v88;
+        let v93: W = W::new(0.12297955983445556, 8.582511547432621e-19);
+        let v94: W = v93 * v71 * v9 * v46 * v88;
+        let v95: W = W::new(0.3689386795033667, 1.6452541272044243e-17);
+        let v96: W = v95 * v1 * v71 * v9 * v46 * v88;
+        let v97: W = W::new(1.1068160385101, 4.935762381613273e-17);
+        let v98: W = v97 * v2 * v71 * v15 * v46 * v88;
+        let v99: W = W::new(0.7378773590067333, 3.2905082544088486e-17);
+        let v100: W = v99 * v1 * v71 * v51 * v46 * v88;
+        let v101: W = v48 - v54 - v57 - v59 - v61 - v63 + v65 - v67 + v69 + v73 - v74
+            - v75 - v76 - v77 - v79 - v81 - v82 - v83 - v84 - v85 - v86 - v89 - v91 - v92
+            - v94 - v96 - v98 - v100;
+        let v102: W = W::new(0.00388827533876125, 6.111441571424295e-20);
+        let v103: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v104: W = v103 * v27 * v46;
+        let v105: W = v104.sqrt();
+        let v106: W = v105.powi(3);
+        let v107: W = v102 * v50 * v9 * v53 * v72 * v106;
+        let v108: W = W::new(0.001944137669380625, 3.0557207857121476e-20);
+        let v109: W = v108 * v45 * v88 * v106;
+        let v110: W = W::new(0.7843211143420036, -4.763954416646661e-17);
+        let v111: W = v110 * v45 * v88 * v106;
+        let v112: W = -v107;
+        let v113: W = v112 - v109 - v111;
+        let v114: W = v3 * v101;
+        let v115: W = v114 / v113;
+        return [v43.to_f64(), v115.to_f64()];
+    }
     let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::new(6.0, 0.0);
@@ -3489,6 +3788,127 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = W::new(3.1493612051035917, 8.575620384337566e-17);
+        let v5: W = W::new(6.0, 0.0);
+        let v6: W = v5 * v2;
+        let v7: W = W::new(3.0, 0.0);
+        let v8: W = v6 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v6 - v5;
+        let v11: W = v10.exp_m1();
+        let v12: W = v4 * v9;
+        let v13: W = v12 / v11;
+        let v14: W = W::new(0.5, 0.0);
+        let v15: W = v9.square();
+        let v16: W = v15 - v9;
+        let v17: W = W::new(17.1463342828038, -1.5094509213464743e-15);
+        let v18: W = W::new(9.0, 0.0);
+        let v19: W = v18 * v9;
+        let v20: W = W::new(27.0, 0.0);
+        let v21: W = v20 * v15;
+        let v22: W = W::new(34.2926685656076, -3.0189018426929485e-15);
+        let v23: W = v22 * v9;
+        let v24: W = v17 - v19 + v21 - v23;
+        let v25: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v26: W = v7 - v6;
+        let v27: W = v26.sigmoid();
+        let v28: W = v25 * v27 * v11;
+        let v29: W = v28.sqrt();
+        let v30: W = W::new(0.002249213446654648, 1.5943261893088255e-19);
+        let v31: W = v29.powi(3);
+        let v32: W = v30 * v31;
+        let v33: W = W::new(0.09035331946182426, 4.526644111701813e-18);
+        let v34: W = v33 * v31;
+        let v35: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+        let v36: W = v35 * v31;
+        let v37: W = v32 - v34 + v36;
+        let v38: W = v14 * v3 * v16 * v24;
+        let v39: W = v29 * v37;
+        let v40: W = v38 / v39;
+        let v41: W = v13 + v40;
+        let v42: W = v3 * v41;
+        let v43: W = v0 + v42;
+        let v44: W = W::new(0.009641441407429471, 6.101950585255479e-19);
+        let v45: W = v27.powi(3);
+        let v46: W = v6.exp_m1();
+        let v47: W = v46.square();
+        let v48: W = v44 * v1 * v45 * v15 * v47 * v11;
+        let v49: W = W::new(0.00048001910251644546, -1.168490585126831e-21);
+        let v50: W = v27.square();
+        let v51: W = v9.powi(3);
+        let v52: W = v5 - v6;
+        let v53: W = v52.exp_m1();
+        let v54: W = v49 * v2 * v50 * v51 * v47 * v53;
+        let v55: W = W::new(0.0009600382050328909, -2.336981170253662e-21);
+        let v56: W = v9.powi(4);
+        let v57: W = v55 * v1 * v50 * v56 * v47 * v53;
+        let v58: W = v9.powi(5);
+        let v59: W = v49 * v2 * v50 * v58 * v47 * v53;
+        let v60: W = W::new(0.018368375259983562, -7.724798383907944e-19);
+        let v61: W = v60 * v1 * v45 * v9 * v47 * v11;
+        let v62: W = W::new(0.055105125779950685, -2.3174395151723833e-18);
+        let v63: W = v62 * v2 * v45 * v15 * v47 * v11;
+        let v64: W = W::new(0.038565765629717884, 2.4407802341021915e-18);
+        let v65: W = v64 * v2 * v45 * v51 * v47 * v11;
+        let v66: W = W::new(0.036736750519967123, -1.5449596767815888e-18);
+        let v67: W = v66 * v1 * v45 * v51 * v47 * v11;
+        let v68: W = W::new(0.028924324222288415, 9.586169959983645e-20);
+        let v69: W = v68 * v1 * v45 * v56 * v47 * v11;
+        let v70: W = W::new(0.006122791753327854, -2.5749327946359813e-19);
+        let v71: W = v27.powi(4);
+        let v72: W = v11.square();
+        let v73: W = v70 * v71 * v9 * v47 * v72;
+        let v74: W = v60 * v2 * v71 * v9 * v47 * v72;
+        let v75: W = v70 * v71 * v15 * v47 * v72;
+        let v76: W = v62 * v1 * v71 * v15 * v47 * v72;
+        let v77: W = v66 * v2 * v71 * v51 * v47 * v72;
+        let v78: W = W::new(0.19365352738167513, -2.568310139034118e-18);
+        let v79: W = v78 * v1 * v50 * v51 * v53 * v72;
+        let v80: W = W::new(0.38730705476335026, -5.136620278068236e-18);
+        let v81: W = v80 * v2 * v50 * v56 * v53 * v72;
+        let v82: W = v78 * v1 * v50 * v58 * v53 * v72;
+        let v83: W = v60 * v2 * v45 * v15 * v46 * v53 * v72;
+        let v84: W = v70 * v45 * v51 * v46 * v53 * v72;
+        let v85: W = v62 * v1 * v45 * v51 * v46 * v53 * v72;
+        let v86: W = v66 * v2 * v45 * v56 * v46 * v53 * v72;
+        let v87: W = W::new(3.8896350745301698, -3.3402047340159495e-18);
+        let v88: W = v11.powi(3);
+        let v89: W = v87 * v2 * v45 * v15 * v88;
+        let v90: W = W::new(7.7792701490603395, -6.680409468031899e-18);
+        let v91: W = v90 * v1 * v45 * v51 * v88;
+        let v92: W = v87 * v2 * v45 * v56 * v88;
+        let v93: W = W::new(0.12297955983445556, 8.582511547432621e-19);
+        let v94: W = v93 * v71 * v9 * v46 * v88;
+        let v95: W = W::new(0.3689386795033667, 1.6452541272044243e-17);
+        let v96: W = v95 * v1 * v71 * v9 * v46 * v88;
+        let v97: W = W::new(1.1068160385101, 4.935762381613273e-17);
+        let v98: W = v97 * v2 * v71 * v15 * v46 * v88;
+        let v99: W = W::new(0.7378773590067333, 3.2905082544088486e-17);
+        let v100: W = v99 * v1 * v71 * v51 * v46 * v88;
+        let v101: W = v48 - v54 - v57 - v59 - v61 - v63 + v65 - v67 + v69 + v73 - v74
+            - v75 - v76 - v77 - v79 - v81 - v82 - v83 - v84 - v85 - v86 - v89 - v91 - v92
+            - v94 - v96 - v98 - v100;
+        let v102: W = W::new(0.00388827533876125, 6.111441571424295e-20);
+        let v103: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v104: W = v103 * v27 * v46;
+        let v105: W = v104.sqrt();
+        let v106: W = v105.powi(3);
+        let v107: W = v102 * v50 * v9 * v53 * v72 * v106;
+        let v108: W = W::new(0.001944137669380625, 3.0557207857121476e-20);
+        let v109: W = v108 * v45 * v88 * v106;
+        let v110: W = W::new(0.7843211143420036, -4.763954416646661e-17);
+        let v111: W = v110 * v45 * v88 * v106;
+        let v112: W = -v107;
+        let v113: W = v112 - v109 - v111;
+        let v114: W = v3 * v101;
+        let v115: W = v114 / v113;
+        return [v43.to_f64(), v115.to_f64()];
     }
     if t == 0.0 {
         let v0: W = W::new(-1.052395696491256, 1.997738624456391e-17);
@@ -3799,7 +4219,7 @@ fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3845,9 +4265,9 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: W = v4.exp_m1();
     let v17: W = v13.widen() * v15 * v16;
     let v18: W = v7 - v9 - v11 + v12 - v17;
-    let v19: N = v0 * N::narrow(v18);
+    let v19: W = v0.widen() * v18;
     let v20: W = v15 * v16;
-    let v21: N = v19 / N::narrow(v20);
+    let v21: N = N::narrow(v19) / N::narrow(v20);
     let v22: N = N::new(-63.256610769563004, 5.482687657653857e-16);
     let v23: W = v8.widen() - v2.widen();
     let v24: N = N::new(-1.052395696491256, 1.997738624456391e-17);
@@ -3866,7 +4286,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
@@ -3924,7 +4344,7 @@ fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3960,7 +4380,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 45 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 57 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 37 of its 57 operations in double-double.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -4168,9 +4588,9 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
     let v28: W = v27 * v3.widen() * v16 * v12;
     let v29: W = v27 * v18.widen() * v19 * v12;
     let v30: W = v13 - v17 - v20 - v22 - v23 - v25 - v26 - v28 - v29;
-    let v31: N = v0 * N::narrow(v30);
+    let v31: W = v0.widen() * v30;
     let v32: W = v7 * v10 * v12;
-    let v33: N = v31 / N::narrow(v32);
+    let v33: N = N::narrow(v31) / N::narrow(v32);
     let v34: N = N::new(-126.51322153912601, 1.0965375315307715e-15);
     let v35: W = v3.widen() - v18.widen();
     let v36: N = N::new(-1.052395696491256, 1.997738624456391e-17);
@@ -4204,7 +4624,7 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 45 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 57 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 37 of its 57 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -4272,7 +4692,7 @@ fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 ///
 /// Runs its stable form in `f64`, with the 45 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 36 of its 57 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 37 of its 57 operations in double-double.
 ///
 /// # Panics
 ///
@@ -4340,6 +4760,164 @@ pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(-0.05496853382947816, 3.0538721747460794e-18);
+        let v1: W = W::from_f64(t);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::new(3.0, 0.0);
+        let v4: W = W::new(6.0, 0.0);
+        let v5: W = v4 * v1;
+        let v6: W = v3 - v5;
+        let v7: W = v6.sigmoid();
+        let v8: W = v5 - v3;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.powi(3);
+        let v11: W = v5.exp_m1();
+        let v12: W = v0 * v1 * v2 * v7 * v10 * v11;
+        let v13: W = W::new(3.511969461174249, -1.4504488485545077e-16);
+        let v14: W = W::new(-6.0, 0.0);
+        let v15: W = v14 * v1;
+        let v16: W = v15.exp_m1();
+        let v17: W = v13 * v1 * v2 * v10 * v16;
+        let v18: W = W::new(7.023938922348498, -2.9008976971090155e-16);
+        let v19: W = v1.square();
+        let v20: W = v9.powi(4);
+        let v21: W = v18 * v19 * v20 * v16;
+        let v22: W = v9.powi(5);
+        let v23: W = v13 * v1 * v2 * v22 * v16;
+        let v24: W = W::new(-3.511969461174249, 1.4504488485545077e-16);
+        let v25: W = v2.square();
+        let v26: W = v24 * v25 * v10 * v16;
+        let v27: W = W::new(-7.023938922348498, 2.9008976971090155e-16);
+        let v28: W = v27 * v1 * v2 * v20 * v16;
+        let v29: W = v24 * v25 * v22 * v16;
+        let v30: W = W::new(-0.003475907618871494, 9.388458456933015e-20);
+        let v31: W = v30 * v25 * v7 * v10 * v11;
+        let v32: W = W::new(-1.8401208597424565, 5.600294080141339e-19);
+        let v33: W = v32 * v1 * v2 * v7 * v10 * v11;
+        let v34: W = W::new(0.016584890800390304, 1.2696693905060144e-18);
+        let v35: W = v34 * v19 * v7 * v9 * v11;
+        let v36: W = W::new(0.34970132733866527, -1.3434429224762406e-17);
+        let v37: W = v9.square();
+        let v38: W = v36 * v1 * v2 * v7 * v37 * v11;
+        let v39: W = W::new(0.049754672401170916, 3.3956121956442914e-19);
+        let v40: W = v39 * v1 * v2 * v7 * v37 * v11;
+        let v41: W = W::new(1.0491039820159958, 1.520786355697061e-17);
+        let v42: W = v41 * v19 * v7 * v10 * v11;
+        let v43: W = W::new(0.03316978160078061, 2.539338781012029e-18);
+        let v44: W = v43 * v19 * v7 * v10 * v11;
+        let v45: W = W::new(0.6994026546773305, -2.6868858449524812e-17);
+        let v46: W = v45 * v1 * v2 * v7 * v20 * v11;
+        let v47: W = W::new(0.003475907618871494, -9.388458456933015e-20);
+        let v48: W = v47 * v1 * v2 * v7 * v10 * v11;
+        let v49: W = W::new(0.7360483438969826, 2.1980448729297477e-17);
+        let v50: W = v49 * v25 * v7 * v10 * v11;
+        let v51: W = W::new(-0.03316978160078061, -2.539338781012029e-18);
+        let v52: W = v51 * v1 * v2 * v7 * v9 * v11;
+        let v53: W = W::new(-0.17485066366933263, 6.717214612381203e-18);
+        let v54: W = v53 * v19 * v7 * v37 * v11;
+        let v55: W = W::new(-0.34970132733866527, 1.3434429224762406e-17);
+        let v56: W = v55 * v25 * v7 * v37 * v11;
+        let v57: W = W::new(-0.049754672401170916, -3.3956121956442914e-19);
+        let v58: W = v57 * v19 * v7 * v37 * v11;
+        let v59: W = v57 * v25 * v7 * v37 * v11;
+        let v60: W = v51 * v1 * v2 * v7 * v10 * v11;
+        let v61: W = W::new(-0.5245519910079979, -7.603931778485305e-18);
+        let v62: W = v61 * v19 * v7 * v20 * v11;
+        let v63: W = W::new(-0.6994026546773305, 2.6868858449524812e-17);
+        let v64: W = v63 * v25 * v7 * v20 * v11;
+        let v65: W = v34 * v25 * v7 * v9 * v11;
+        let v66: W = W::new(0.17485066366933263, -6.717214612381203e-18);
+        let v67: W = v66 * v1 * v2 * v7 * v37 * v11;
+        let v68: W = W::new(0.5245519910079979, 7.603931778485305e-18);
+        let v69: W = v68 * v1 * v2 * v7 * v20 * v11;
+        let v70: W = W::new(0.005528296933463435, -1.550180284902642e-19);
+        let v71: W = v7.square();
+        let v72: W = v11.square();
+        let v73: W = v70 * v1 * v71 * v9 * v72;
+        let v74: W = W::new(-0.005528296933463435, 1.550180284902642e-19);
+        let v75: W = v74 * v2 * v71 * v9 * v72;
+        let v76: W = v74 * v1 * v71 * v37 * v72;
+        let v77: W = v70 * v2 * v71 * v37 * v72;
+        let v78: W = W::new(0.0001935858301239857, 2.1338686818842497e-21);
+        let v79: W = v78 * v71 * v9 * v16 * v72;
+        let v80: W = W::new(2.3992564889579673e-7, -1.9165329879958315e-23);
+        let v81: W = v7.powi(3);
+        let v82: W = v11.powi(3);
+        let v83: W = v80 * v81 * v82;
+        let v84: W = W::new(9.679291506199284e-5, 1.0669343409421249e-21);
+        let v85: W = v84 * v81 * v82;
+        let v86: W = v12 - v17 - v21 - v23 - v26 - v28 - v29 - v31 - v33 - v35 - v38
+            - v40 - v42 - v44 - v46 - v48 - v50 - v52 - v54 - v56 - v58 - v59 - v60 - v62
+            - v64 - v65 - v67 - v40 - v69 - v73 - v75 - v76 - v77 + v79 + v83 + v85;
+        let v87: W = v79 + v83 + v85;
+        let v88: W = v86 / v87;
+        let v89: W = v2 - v1;
+        let v90: W = W::new(0.19365352738167513, -2.568310139034118e-18);
+        let v91: W = v5 - v4;
+        let v92: W = v91.exp_m1();
+        let v93: W = v92.square();
+        let v94: W = v90 * v2 * v81 * v37 * v11 * v93;
+        let v95: W = W::new(0.009641441407429471, 6.101950585255479e-19);
+        let v96: W = v95 * v2 * v71 * v10 * v16 * v72;
+        let v97: W = W::new(0.019282882814858942, 1.2203901170510957e-18);
+        let v98: W = v97 * v1 * v71 * v20 * v16 * v72;
+        let v99: W = v95 * v2 * v71 * v22 * v16 * v72;
+        let v100: W = W::new(0.00048001910251644546, -1.168490585126831e-21);
+        let v101: W = v100 * v1 * v81 * v37 * v82;
+        let v102: W = W::new(0.0009600382050328909, -2.336981170253662e-21);
+        let v103: W = v102 * v2 * v81 * v10 * v82;
+        let v104: W = v100 * v1 * v81 * v20 * v82;
+        let v105: W = W::new(0.018368375259983562, -7.724798383907944e-19);
+        let v106: W = v105 * v1 * v81 * v37 * v16 * v72 * v92;
+        let v107: W = W::new(0.006122791753327854, -2.5749327946359813e-19);
+        let v108: W = v107 * v81 * v10 * v16 * v72 * v92;
+        let v109: W = W::new(0.055105125779950685, -2.3174395151723833e-18);
+        let v110: W = v109 * v2 * v81 * v10 * v16 * v72 * v92;
+        let v111: W = W::new(0.036736750519967123, -1.5449596767815888e-18);
+        let v112: W = v111 * v1 * v81 * v20 * v16 * v72 * v92;
+        let v113: W = W::new(0.0003048358516251274, -4.3013545520977005e-21);
+        let v114: W = v7.powi(4);
+        let v115: W = v113 * v114 * v9 * v82 * v92;
+        let v116: W = W::new(0.0009145075548753821, 4.130604496798212e-20);
+        let v117: W = v116 * v2 * v114 * v9 * v82 * v92;
+        let v118: W = W::new(0.0027435226646261466, -9.292229959315452e-20);
+        let v119: W = v118 * v1 * v114 * v37 * v82 * v92;
+        let v120: W = W::new(0.0018290151097507643, 8.261208993596424e-20);
+        let v121: W = v120 * v2 * v114 * v10 * v82 * v92;
+        let v122: W = W::new(3.8896350745301698, -3.3402047340159495e-18);
+        let v123: W = v122 * v1 * v71 * v10 * v16 * v93;
+        let v124: W = W::new(7.7792701490603395, -6.680409468031899e-18);
+        let v125: W = v124 * v2 * v71 * v20 * v16 * v93;
+        let v126: W = v122 * v1 * v71 * v22 * v16 * v93;
+        let v127: W = v105 * v2 * v81 * v9 * v11 * v93;
+        let v128: W = v109 * v1 * v81 * v37 * v11 * v93;
+        let v129: W = W::new(0.7746141095267005, -1.0273240556136473e-17);
+        let v130: W = v129 * v1 * v81 * v10 * v11 * v93;
+        let v131: W = v111 * v2 * v81 * v10 * v11 * v93;
+        let v132: W = W::new(0.5809605821450253, 4.7806220814155475e-17);
+        let v133: W = v132 * v2 * v81 * v20 * v11 * v93;
+        let v134: W = v107 * v114 * v9 * v72 * v93;
+        let v135: W = v105 * v1 * v114 * v9 * v72 * v93;
+        let v136: W = v107 * v114 * v37 * v72 * v93;
+        let v137: W = v109 * v2 * v114 * v37 * v72 * v93;
+        let v138: W = v111 * v1 * v114 * v10 * v72 * v93;
+        let v139: W = v94 - v96 - v98 - v99 - v101 - v103 - v104 - v106 - v108 - v110
+            - v112 - v115 - v117 - v119 - v121 - v123 - v125 - v126 - v127 - v128 + v130
+            - v131 + v133 + v134 - v135 - v136 - v137 - v138;
+        let v140: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v141: W = v140 * v7 * v92;
+        let v142: W = v141.sqrt();
+        let v143: W = v142.powi(3);
+        let v144: W = v78 * v71 * v9 * v16 * v72 * v143;
+        let v145: W = v80 * v81 * v82 * v143;
+        let v146: W = v84 * v81 * v82 * v143;
+        let v147: W = -v144;
+        let v148: W = v147 - v145 - v146;
+        let v149: W = v89 * v139;
+        let v150: W = v149 / v148;
+        return [v88.to_f64(), v150.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
@@ -4499,6 +5077,164 @@ pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(-0.05496853382947816, 3.0538721747460794e-18);
+        let v1: W = W::from_f64(t);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::new(3.0, 0.0);
+        let v4: W = W::new(6.0, 0.0);
+        let v5: W = v4 * v1;
+        let v6: W = v3 - v5;
+        let v7: W = v6.sigmoid();
+        let v8: W = v5 - v3;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.powi(3);
+        let v11: W = v5.exp_m1();
+        let v12: W = v0 * v1 * v2 * v7 * v10 * v11;
+        let v13: W = W::new(3.511969461174249, -1.4504488485545077e-16);
+        let v14: W = W::new(-6.0, 0.0);
+        let v15: W = v14 * v1;
+        let v16: W = v15.exp_m1();
+        let v17: W = v13 * v1 * v2 * v10 * v16;
+        let v18: W = W::new(7.023938922348498, -2.9008976971090155e-16);
+        let v19: W = v1.square();
+        let v20: W = v9.powi(4);
+        let v21: W = v18 * v19 * v20 * v16;
+        let v22: W = v9.powi(5);
+        let v23: W = v13 * v1 * v2 * v22 * v16;
+        let v24: W = W::new(-3.511969461174249, 1.4504488485545077e-16);
+        let v25: W = v2.square();
+        let v26: W = v24 * v25 * v10 * v16;
+        let v27: W = W::new(-7.023938922348498, 2.9008976971090155e-16);
+        let v28: W = v27 * v1 * v2 * v20 * v16;
+        let v29: W = v24 * v25 * v22 * v16;
+        let v30: W = W::new(-0.003475907618871494, 9.388458456933015e-20);
+        let v31: W = v30 * v25 * v7 * v10 * v11;
+        let v32: W = W::new(-1.8401208597424565, 5.600294080141339e-19);
+        let v33: W = v32 * v1 * v2 * v7 * v10 * v11;
+        let v34: W = W::new(0.016584890800390304, 1.2696693905060144e-18);
+        let v35: W = v34 * v19 * v7 * v9 * v11;
+        let v36: W = W::new(0.34970132733866527, -1.3434429224762406e-17);
+        let v37: W = v9.square();
+        let v38: W = v36 * v1 * v2 * v7 * v37 * v11;
+        let v39: W = W::new(0.049754672401170916, 3.3956121956442914e-19);
+        let v40: W = v39 * v1 * v2 * v7 * v37 * v11;
+        let v41: W = W::new(1.0491039820159958, 1.520786355697061e-17);
+        let v42: W = v41 * v19 * v7 * v10 * v11;
+        let v43: W = W::new(0.03316978160078061, 2.539338781012029e-18);
+        let v44: W = v43 * v19 * v7 * v10 * v11;
+        let v45: W = W::new(0.6994026546773305, -2.6868858449524812e-17);
+        let v46: W = v45 * v1 * v2 * v7 * v20 * v11;
+        let v47: W = W::new(0.003475907618871494, -9.388458456933015e-20);
+        let v48: W = v47 * v1 * v2 * v7 * v10 * v11;
+        let v49: W = W::new(0.7360483438969826, 2.1980448729297477e-17);
+        let v50: W = v49 * v25 * v7 * v10 * v11;
+        let v51: W = W::new(-0.03316978160078061, -2.539338781012029e-18);
+        let v52: W = v51 * v1 * v2 * v7 * v9 * v11;
+        let v53: W = W::new(-0.17485066366933263, 6.717214612381203e-18);
+        let v54: W = v53 * v19 * v7 * v37 * v11;
+        let v55: W = W::new(-0.34970132733866527, 1.3434429224762406e-17);
+        let v56: W = v55 * v25 * v7 * v37 * v11;
+        let v57: W = W::new(-0.049754672401170916, -3.3956121956442914e-19);
+        let v58: W = v57 * v19 * v7 * v37 * v11;
+        let v59: W = v57 * v25 * v7 * v37 * v11;
+        let v60: W = v51 * v1 * v2 * v7 * v10 * v11;
+        let v61: W = W::new(-0.5245519910079979, -7.603931778485305e-18);
+        let v62: W = v61 * v19 * v7 * v20 * v11;
+        let v63: W = W::new(-0.6994026546773305, 2.6868858449524812e-17);
+        let v64: W = v63 * v25 * v7 * v20 * v11;
+        let v65: W = v34 * v25 * v7 * v9 * v11;
+        let v66: W = W::new(0.17485066366933263, -6.717214612381203e-18);
+        let v67: W = v66 * v1 * v2 * v7 * v37 * v11;
+        let v68: W = W::new(0.5245519910079979, 7.603931778485305e-18);
+        let v69: W = v68 * v1 * v2 * v7 * v20 * v11;
+        let v70: W = W::new(0.005528296933463435, -1.550180284902642e-19);
+        let v71: W = v7.square();
+        let v72: W = v11.square();
+        let v73: W = v70 * v1 * v71 * v9 * v72;
+        let v74: W = W::new(-0.005528296933463435, 1.550180284902642e-19);
+        let v75: W = v74 * v2 * v71 * v9 * v72;
+        let v76: W = v74 * v1 * v71 * v37 * v72;
+        let v77: W = v70 * v2 * v71 * v37 * v72;
+        let v78: W = W::new(0.0001935858301239857, 2.1338686818842497e-21);
+        let v79: W = v78 * v71 * v9 * v16 * v72;
+        let v80: W = W::new(2.3992564889579673e-7, -1.9165329879958315e-23);
+        let v81: W = v7.powi(3);
+        let v82: W = v11.powi(3);
+        let v83: W = v80 * v81 * v82;
+        let v84: W = W::new(9.679291506199284e-5, 1.0669343409421249e-21);
+        let v85: W = v84 * v81 * v82;
+        let v86: W = v12 - v17 - v21 - v23 - v26 - v28 - v29 - v31 - v33 - v35 - v38
+            - v40 - v42 - v44 - v46 - v48 - v50 - v52 - v54 - v56 - v58 - v59 - v60 - v62
+            - v64 - v65 - v67 - v40 - v69 - v73 - v75 - v76 - v77 + v79 + v83 + v85;
+        let v87: W = v79 + v83 + v85;
+        let v88: W = v86 / v87;
+        let v89: W = v2 - v1;
+        let v90: W = W::new(0.19365352738167513, -2.568310139034118e-18);
+        let v91: W = v5 - v4;
+        let v92: W = v91.exp_m1();
+        let v93: W = v92.square();
+        let v94: W = v90 * v2 * v81 * v37 * v11 * v93;
+        let v95: W = W::new(0.009641441407429471, 6.101950585255479e-19);
+        let v96: W = v95 * v2 * v71 * v10 * v16 * v72;
+        let v97: W = W::new(0.019282882814858942, 1.2203901170510957e-18);
+        let v98: W = v97 * v1 * v71 * v20 * v16 * v72;
+        let v99: W = v95 * v2 * v71 * v22 * v16 * v72;
+        let v100: W = W::new(0.00048001910251644546, -1.168490585126831e-21);
+        let v101: W = v100 * v1 * v81 * v37 * v82;
+        let v102: W = W::new(0.0009600382050328909, -2.336981170253662e-21);
+        let v103: W = v102 * v2 * v81 * v10 * v82;
+        let v104: W = v100 * v1 * v81 * v20 * v82;
+        let v105: W = W::new(0.018368375259983562, -7.724798383907944e-19);
+        let v106: W = v105 * v1 * v81 * v37 * v16 * v72 * v92;
+        let v107: W = W::new(0.006122791753327854, -2.5749327946359813e-19);
+        let v108: W = v107 * v81 * v10 * v16 * v72 * v92;
+        let v109: W = W::new(0.055105125779950685, -2.3174395151723833e-18);
+        let v110: W = v109 * v2 * v81 * v10 * v16 * v72 * v92;
+        let v111: W = W::new(0.036736750519967123, -1.5449596767815888e-18);
+        let v112: W = v111 * v1 * v81 * v20 * v16 * v72 * v92;
+        let v113: W = W::new(0.0003048358516251274, -4.3013545520977005e-21);
+        let v114: W = v7.powi(4);
+        let v115: W = v113 * v114 * v9 * v82 * v92;
+        let v116: W = W::new(0.0009145075548753821, 4.130604496798212e-20);
+        let v117: W = v116 * v2 * v114 * v9 * v82 * v92;
+        let v118: W = W::new(0.0027435226646261466, -9.292229959315452e-20);
+        let v119: W = v118 * v1 * v114 * v37 * v82 * v92;
+        let v120: W = W::new(0.0018290151097507643, 8.261208993596424e-20);
+        let v121: W = v120 * v2 * v114 * v10 * v82 * v92;
+        let v122: W = W::new(3.8896350745301698, -3.3402047340159495e-18);
+        let v123: W = v122 * v1 * v71 * v10 * v16 * v93;
+        let v124: W = W::new(7.7792701490603395, -6.680409468031899e-18);
+        let v125: W = v124 * v2 * v71 * v20 * v16 * v93;
+        let v126: W = v122 * v1 * v71 * v22 * v16 * v93;
+        let v127: W = v105 * v2 * v81 * v9 * v11 * v93;
+        let v128: W = v109 * v1 * v81 * v37 * v11 * v93;
+        let v129: W = W::new(0.7746141095267005, -1.0273240556136473e-17);
+        let v130: W = v129 * v1 * v81 * v10 * v11 * v93;
+        let v131: W = v111 * v2 * v81 * v10 * v11 * v93;
+        let v132: W = W::new(0.5809605821450253, 4.7806220814155475e-17);
+        let v133: W = v132 * v2 * v81 * v20 * v11 * v93;
+        let v134: W = v107 * v114 * v9 * v72 * v93;
+        let v135: W = v105 * v1 * v114 * v9 * v72 * v93;
+        let v136: W = v107 * v114 * v37 * v72 * v93;
+        let v137: W = v109 * v2 * v114 * v37 * v72 * v93;
+        let v138: W = v111 * v1 * v114 * v10 * v72 * v93;
+        let v139: W = v94 - v96 - v98 - v99 - v101 - v103 - v104 - v106 - v108 - v110
+            - v112 - v115 - v117 - v119 - v121 - v123 - v125 - v126 - v127 - v128 + v130
+            - v131 + v133 + v134 - v135 - v136 - v137 - v138;
+        let v140: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v141: W = v140 * v7 * v92;
+        let v142: W = v141.sqrt();
+        let v143: W = v142.powi(3);
+        let v144: W = v78 * v71 * v9 * v16 * v72 * v143;
+        let v145: W = v80 * v81 * v82 * v143;
+        let v146: W = v84 * v81 * v82 * v143;
+        let v147: W = -v144;
+        let v148: W = v147 - v145 - v146;
+        let v149: W = v89 * v139;
+        let v150: W = v149 / v148;
+        return [v88.to_f64(), v150.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
@@ -5173,10 +5909,10 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v27: N = v2 - v4;
     let v28: N = v27.abs();
     let v29: W = v28.widen().sqrt();
-    let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v31: N = N::exp_of(v14);
+    let v30: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v31: W = N::exp_kept(v14);
     let v32: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v33: N = v32 * v31;
+    let v33: W = v32.widen() * v31;
     let v34: N = N::new(12.0, 0.0);
     let v35: W = v34.widen() * v4.widen();
     let v36: W = v3.widen() - v35;
@@ -5185,11 +5921,11 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v39: N = N::narrow(v35) - v38;
     let v40: N = v39.exp_m1();
     let v41: W = v37 * v40.widen();
-    let v42: W = v33.widen() + v41;
-    let v43: N = v30 * v31;
-    let v44: N = v43 / N::narrow(v42);
-    let v45: W = v44.widen().sqrt();
-    let v46: W = v29 * v45;
+    let v42: W = v33 + v41;
+    let v43: W = v30 * v31;
+    let v44: N = N::narrow(v43) / N::narrow(v42);
+    let v45: N = v44.sqrt();
+    let v46: W = v29 * v45.widen();
     [v22.to_f64(), v26.to_f64(), v46.to_f64()]
 }
 /// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
@@ -5335,20 +6071,20 @@ fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
     let v27: W = v25 - v26;
     let v28: N = v2 - v8;
     let v29: N = v28.abs();
-    let v30: N = v29.sqrt();
+    let v30: W = v29.widen().sqrt();
     let v31: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v32: W = N::exp_kept(v14);
-    let v33: W = v32 * v18;
+    let v32: N = N::exp_of(v14);
+    let v33: W = v32.widen() * v18;
     let v34: N = N::new(12.0, 0.0);
-    let v35: W = v34.widen() * v2.widen();
-    let v36: W = v35 - v3.widen();
-    let v37: W = N::exp_kept(v36);
-    let v38: W = v37 * v18;
+    let v35: N = v34 * v2;
+    let v36: N = v35 - v3;
+    let v37: N = v36.exp();
+    let v38: W = v37.widen() * v18;
     let v39: W = v33 + v38;
-    let v40: W = v31.widen() * v32;
-    let v41: N = N::narrow(v40) / N::narrow(v39);
-    let v42: N = v41.sqrt();
-    let v43: N = v30 * v42;
+    let v40: N = v31 * v32;
+    let v41: N = v40 / N::narrow(v39);
+    let v42: W = v41.widen().sqrt();
+    let v43: W = v30 * v42;
     [v23.to_f64(), v27.to_f64(), v43.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -5457,6 +6193,193 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(8.5731671414019, -7.547254606732371e-16);
+        let v1: W = W::from_f64(t);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::new(3.0, 0.0);
+        let v4: W = W::new(6.0, 0.0);
+        let v5: W = v4 * v1;
+        let v6: W = v3 - v5;
+        let v7: W = v6.sigmoid();
+        let v8: W = v5 - v3;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.square();
+        let v11: W = v5 - v4;
+        let v12: W = v11.exp_m1();
+        let v13: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v14: W = v5.exp_m1();
+        let v15: W = v13 * v7 * v14;
+        let v16: W = v15.sqrt();
+        let v17: W = v16.abs();
+        let v18: W = v0 * v1 * v2 * v7 * v10 * v12 * v17;
+        let v19: W = W::new(4.28658357070095, -3.7736273033661857e-16);
+        let v20: W = v1.square();
+        let v21: W = v19 * v20 * v7 * v10 * v12 * v17;
+        let v22: W = v2.square();
+        let v23: W = v19 * v22 * v7 * v10 * v12 * v17;
+        let v24: W = v9.powi(3);
+        let v25: W = v0 * v20 * v7 * v24 * v12 * v17;
+        let v26: W = W::new(17.1463342828038, -1.5094509213464743e-15);
+        let v27: W = v26 * v1 * v2 * v7 * v24 * v12 * v17;
+        let v28: W = v0 * v22 * v7 * v24 * v12 * v17;
+        let v29: W = v9.powi(4);
+        let v30: W = v19 * v20 * v7 * v29 * v12 * v17;
+        let v31: W = v0 * v1 * v2 * v7 * v29 * v12 * v17;
+        let v32: W = v19 * v22 * v7 * v29 * v12 * v17;
+        let v33: W = W::new(0.1355299791927364, -7.087821640261737e-18);
+        let v34: W = v7.square();
+        let v35: W = v33 * v1 * v34 * v9 * v14 * v12 * v17;
+        let v36: W = W::new(0.4065899375782092, -2.126346492078521e-17);
+        let v37: W = v36 * v20 * v34 * v9 * v14 * v12 * v17;
+        let v38: W = v33 * v2 * v34 * v9 * v14 * v12 * v17;
+        let v39: W = W::new(0.8131798751564184, -4.252692984157042e-17);
+        let v40: W = v39 * v1 * v2 * v34 * v9 * v14 * v12 * v17;
+        let v41: W = v36 * v22 * v34 * v9 * v14 * v12 * v17;
+        let v42: W = v33 * v1 * v34 * v10 * v14 * v12 * v17;
+        let v43: W = W::new(1.2197698127346275, 1.0274305893141784e-16);
+        let v44: W = v43 * v20 * v34 * v10 * v14 * v12 * v17;
+        let v45: W = v33 * v2 * v34 * v10 * v14 * v12 * v17;
+        let v46: W = W::new(2.439539625469255, 2.0548611786283568e-16);
+        let v47: W = v46 * v1 * v2 * v34 * v10 * v14 * v12 * v17;
+        let v48: W = v43 * v22 * v34 * v10 * v14 * v12 * v17;
+        let v49: W = v39 * v20 * v34 * v24 * v14 * v12 * v17;
+        let v50: W = W::new(1.6263597503128369, -8.505385968314085e-17);
+        let v51: W = v50 * v1 * v2 * v34 * v24 * v14 * v12 * v17;
+        let v52: W = v39 * v22 * v34 * v24 * v14 * v12 * v17;
+        let v53: W = W::new(-4.073167141401899, -1.3345295902688815e-16);
+        let v54: W = v16.powi(3);
+        let v55: W = v53 * v1 * v2 * v10 * v54;
+        let v56: W = v53 * v22 * v10 * v54;
+        let v57: W = W::new(-8.146334282803798, -2.669059180537763e-16);
+        let v58: W = v57 * v20 * v24 * v54;
+        let v59: W = v57 * v1 * v2 * v24 * v54;
+        let v60: W = v53 * v1 * v2 * v29 * v54;
+        let v61: W = v53 * v22 * v29 * v54;
+        let v62: W = W::new(4.073167141401899, 1.3345295902688815e-16);
+        let v63: W = v62 * v20 * v10 * v54;
+        let v64: W = v62 * v1 * v2 * v10 * v54;
+        let v65: W = W::new(8.146334282803798, 2.669059180537763e-16);
+        let v66: W = v65 * v1 * v2 * v24 * v54;
+        let v67: W = v65 * v22 * v24 * v54;
+        let v68: W = v62 * v20 * v29 * v54;
+        let v69: W = v62 * v1 * v2 * v29 * v54;
+        let v70: W = W::new(0.002142542534984327, -1.0533491421332368e-19);
+        let v71: W = v70 * v7 * v12 * v54;
+        let v72: W = W::new(0.08606823439185561, 4.0050525018644263e-19);
+        let v73: W = v72 * v7 * v12 * v54;
+        let v74: W = W::new(0.8643633498955933, 1.1593543666053751e-17);
+        let v75: W = v74 * v7 * v12 * v54;
+        let v76: W = W::new(-2.586662422081827, -2.1652528801980968e-17);
+        let v77: W = v76 * v1 * v7 * v10 * v12 * v54;
+        let v78: W = v76 * v2 * v7 * v10 * v12 * v54;
+        let v79: W = W::new(-23.27996179873644, -1.083051178917954e-15);
+        let v80: W = v79 * v1 * v2 * v7 * v10 * v12 * v54;
+        let v81: W = v79 * v22 * v7 * v10 * v12 * v54;
+        let v82: W = W::new(-15.519974532490961, -1.299151728118858e-16);
+        let v83: W = v82 * v20 * v7 * v24 * v12 * v54;
+        let v84: W = v82 * v1 * v2 * v7 * v24 * v12 * v54;
+        let v85: W = W::new(2.586662422081827, 2.1652528801980968e-17);
+        let v86: W = v85 * v1 * v7 * v9 * v12 * v54;
+        let v87: W = W::new(7.7599872662454805, 6.49575864059429e-17);
+        let v88: W = v87 * v20 * v7 * v9 * v12 * v54;
+        let v89: W = v85 * v2 * v7 * v9 * v12 * v54;
+        let v90: W = W::new(15.519974532490961, 1.299151728118858e-16);
+        let v91: W = v90 * v1 * v2 * v7 * v9 * v12 * v54;
+        let v92: W = v87 * v22 * v7 * v9 * v12 * v54;
+        let v93: W = W::new(23.27996179873644, 1.083051178917954e-15);
+        let v94: W = v93 * v20 * v7 * v10 * v12 * v54;
+        let v95: W = v93 * v1 * v2 * v7 * v10 * v12 * v54;
+        let v96: W = v90 * v1 * v2 * v7 * v24 * v12 * v54;
+        let v97: W = v90 * v22 * v7 * v24 * v12 * v54;
+        let v98: W = v18 - v21 - v23 + v25 - v27 + v28 - v30 + v31 - v32 - v35 + v37
+            + v38 - v40 + v41 + v42 - v44 - v45 + v47 - v48 + v49 - v51 + v52 + v55 - v56
+            + v58 - v59 + v60 - v61 + v63 - v64 + v66 - v67 + v68 - v69 + v71 - v73 + v75
+            + v77 - v78 + v80 - v81 + v83 - v84 + v86 - v88 - v89 + v91 - v92 + v94 - v95
+            + v96 - v97;
+        let v99: W = v71 - v73 + v75;
+        let v100: W = v98 / v99;
+        let v101: W = v2 - v1;
+        let v102: W = W::new(1.3610962006372815, 9.054908042774636e-17);
+        let v103: W = v12.square();
+        let v104: W = v102 * v1 * v34 * v9 * v103 * v17;
+        let v105: W = v102 * v2 * v34 * v9 * v103 * v17;
+        let v106: W = W::new(2.722192401274563, 1.8109816085549272e-16);
+        let v107: W = v106 * v1 * v34 * v10 * v103 * v17;
+        let v108: W = v106 * v2 * v34 * v10 * v103 * v17;
+        let v109: W = v102 * v1 * v34 * v24 * v103 * v17;
+        let v110: W = v102 * v2 * v34 * v24 * v103 * v17;
+        let v111: W = W::new(0.1291023515877834, 7.539651779186892e-18);
+        let v112: W = v7.powi(3);
+        let v113: W = v111 * v1 * v112 * v14 * v103 * v17;
+        let v114: W = v111 * v2 * v112 * v14 * v103 * v17;
+        let v115: W = W::new(0.043034117195927805, 2.0025262509322131e-19);
+        let v116: W = v7.powi(4);
+        let v117: W = v115 * v116 * v14 * v103 * v17;
+        let v118: W = W::new(0.38730705476335026, -5.136620278068236e-18);
+        let v119: W = v118 * v1 * v112 * v9 * v14 * v103 * v17;
+        let v120: W = v118 * v2 * v112 * v9 * v14 * v103 * v17;
+        let v121: W = W::new(0.2582047031755668, 1.5079303558373784e-17);
+        let v122: W = v121 * v1 * v112 * v10 * v14 * v103 * v17;
+        let v123: W = v121 * v2 * v112 * v10 * v14 * v103 * v17;
+        let v124: W = W::new(-0.06439116942638623, 3.3493788795329906e-18);
+        let v125: W = v124 * v1 * v9 * v54;
+        let v126: W = W::new(-1.3577223804672998, 1.0354541694105817e-16);
+        let v127: W = v126 * v2 * v10 * v54;
+        let v128: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
+        let v129: W = v128 * v2 * v10 * v54;
+        let v130: W = W::new(-2.7154447609345995, 2.0709083388211633e-16);
+        let v131: W = v130 * v1 * v24 * v54;
+        let v132: W = v124 * v1 * v24 * v54;
+        let v133: W = v126 * v2 * v29 * v54;
+        let v134: W = W::new(0.06439116942638623, -3.3493788795329906e-18);
+        let v135: W = v134 * v2 * v9 * v54;
+        let v136: W = W::new(1.3577223804672998, -1.0354541694105817e-16);
+        let v137: W = v136 * v1 * v10 * v54;
+        let v138: W = W::new(0.12878233885277246, -6.698757759065981e-18);
+        let v139: W = v138 * v1 * v10 * v54;
+        let v140: W = W::new(2.7154447609345995, -2.0709083388211633e-16);
+        let v141: W = v140 * v2 * v24 * v54;
+        let v142: W = v134 * v2 * v24 * v54;
+        let v143: W = v136 * v1 * v29 * v54;
+        let v144: W = W::new(-0.12267472398283044, 5.588450416993392e-18);
+        let v145: W = v144 * v2 * v7 * v12 * v54;
+        let v146: W = W::new(-0.04089157466094348, 1.862816805664464e-18);
+        let v147: W = v146 * v34 * v12 * v54;
+        let v148: W = v76 * v1 * v7 * v9 * v12 * v54;
+        let v149: W = W::new(-0.3680241719484913, -1.0990224364648739e-17);
+        let v150: W = v149 * v1 * v7 * v9 * v12 * v54;
+        let v151: W = W::new(-0.8622208073606089, -4.422494375483221e-17);
+        let v152: W = v151 * v7 * v10 * v12 * v54;
+        let v153: W = W::new(-7.7599872662454805, -6.49575864059429e-17);
+        let v154: W = v153 * v2 * v7 * v10 * v12 * v54;
+        let v155: W = W::new(-0.24534944796566088, 1.1176900833986784e-17);
+        let v156: W = v155 * v2 * v7 * v10 * v12 * v54;
+        let v157: W = W::new(-5.173324844163654, -4.3305057603961936e-17);
+        let v158: W = v157 * v1 * v7 * v24 * v12 * v54;
+        let v159: W = W::new(0.12267472398283044, -5.588450416993392e-18);
+        let v160: W = v159 * v1 * v7 * v12 * v54;
+        let v161: W = W::new(0.8622208073606089, 4.422494375483221e-17);
+        let v162: W = v161 * v7 * v9 * v12 * v54;
+        let v163: W = W::new(0.3680241719484913, 1.0990224364648739e-17);
+        let v164: W = v163 * v2 * v7 * v9 * v12 * v54;
+        let v165: W = v87 * v1 * v7 * v10 * v12 * v54;
+        let v166: W = W::new(0.24534944796566088, -1.1176900833986784e-17);
+        let v167: W = v166 * v1 * v7 * v10 * v12 * v54;
+        let v168: W = W::new(5.173324844163654, 4.3305057603961936e-17);
+        let v169: W = v168 * v2 * v7 * v24 * v12 * v54;
+        let v170: W = v104 - v105 - v107 + v108 + v109 - v110 - v113 + v114 + v117 + v119
+            - v120 - v122 + v123 - v125 - v127 - v129 - v131 - v132 - v133 - v135 - v137
+            - v139 - v141 - v142 - v143 - v145 - v147 - v148 - v150 - v152 - v154 - v156
+            - v158 - v160 - v162 - v89 - v164 - v165 - v167 - v169;
+        let v171: W = v72 * v34 * v12 * v54;
+        let v172: W = v70 * v34 * v12 * v54;
+        let v173: W = v74 * v34 * v12 * v54;
+        let v174: W = v171 - v172 - v173;
+        let v175: W = v101 * v170;
+        let v176: W = v175 / v174;
+        return [v100.to_f64(), v176.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
@@ -5595,6 +6518,193 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(8.5731671414019, -7.547254606732371e-16);
+        let v1: W = W::from_f64(t);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::new(3.0, 0.0);
+        let v4: W = W::new(6.0, 0.0);
+        let v5: W = v4 * v1;
+        let v6: W = v3 - v5;
+        let v7: W = v6.sigmoid();
+        let v8: W = v5 - v3;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.square();
+        let v11: W = v5 - v4;
+        let v12: W = v11.exp_m1();
+        let v13: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v14: W = v5.exp_m1();
+        let v15: W = v13 * v7 * v14;
+        let v16: W = v15.sqrt();
+        let v17: W = v16.abs();
+        let v18: W = v0 * v1 * v2 * v7 * v10 * v12 * v17;
+        let v19: W = W::new(4.28658357070095, -3.7736273033661857e-16);
+        let v20: W = v1.square();
+        let v21: W = v19 * v20 * v7 * v10 * v12 * v17;
+        let v22: W = v2.square();
+        let v23: W = v19 * v22 * v7 * v10 * v12 * v17;
+        let v24: W = v9.powi(3);
+        let v25: W = v0 * v20 * v7 * v24 * v12 * v17;
+        let v26: W = W::new(17.1463342828038, -1.5094509213464743e-15);
+        let v27: W = v26 * v1 * v2 * v7 * v24 * v12 * v17;
+        let v28: W = v0 * v22 * v7 * v24 * v12 * v17;
+        let v29: W = v9.powi(4);
+        let v30: W = v19 * v20 * v7 * v29 * v12 * v17;
+        let v31: W = v0 * v1 * v2 * v7 * v29 * v12 * v17;
+        let v32: W = v19 * v22 * v7 * v29 * v12 * v17;
+        let v33: W = W::new(0.1355299791927364, -7.087821640261737e-18);
+        let v34: W = v7.square();
+        let v35: W = v33 * v1 * v34 * v9 * v14 * v12 * v17;
+        let v36: W = W::new(0.4065899375782092, -2.126346492078521e-17);
+        let v37: W = v36 * v20 * v34 * v9 * v14 * v12 * v17;
+        let v38: W = v33 * v2 * v34 * v9 * v14 * v12 * v17;
+        let v39: W = W::new(0.8131798751564184, -4.252692984157042e-17);
+        let v40: W = v39 * v1 * v2 * v34 * v9 * v14 * v12 * v17;
+        let v41: W = v36 * v22 * v34 * v9 * v14 * v12 * v17;
+        let v42: W = v33 * v1 * v34 * v10 * v14 * v12 * v17;
+        let v43: W = W::new(1.2197698127346275, 1.0274305893141784e-16);
+        let v44: W = v43 * v20 * v34 * v10 * v14 * v12 * v17;
+        let v45: W = v33 * v2 * v34 * v10 * v14 * v12 * v17;
+        let v46: W = W::new(2.439539625469255, 2.0548611786283568e-16);
+        let v47: W = v46 * v1 * v2 * v34 * v10 * v14 * v12 * v17;
+        let v48: W = v43 * v22 * v34 * v10 * v14 * v12 * v17;
+        let v49: W = v39 * v20 * v34 * v24 * v14 * v12 * v17;
+        let v50: W = W::new(1.6263597503128369, -8.505385968314085e-17);
+        let v51: W = v50 * v1 * v2 * v34 * v24 * v14 * v12 * v17;
+        let v52: W = v39 * v22 * v34 * v24 * v14 * v12 * v17;
+        let v53: W = W::new(-4.073167141401899, -1.3345295902688815e-16);
+        let v54: W = v16.powi(3);
+        let v55: W = v53 * v1 * v2 * v10 * v54;
+        let v56: W = v53 * v22 * v10 * v54;
+        let v57: W = W::new(-8.146334282803798, -2.669059180537763e-16);
+        let v58: W = v57 * v20 * v24 * v54;
+        let v59: W = v57 * v1 * v2 * v24 * v54;
+        let v60: W = v53 * v1 * v2 * v29 * v54;
+        let v61: W = v53 * v22 * v29 * v54;
+        let v62: W = W::new(4.073167141401899, 1.3345295902688815e-16);
+        let v63: W = v62 * v20 * v10 * v54;
+        let v64: W = v62 * v1 * v2 * v10 * v54;
+        let v65: W = W::new(8.146334282803798, 2.669059180537763e-16);
+        let v66: W = v65 * v1 * v2 * v24 * v54;
+        let v67: W = v65 * v22 * v24 * v54;
+        let v68: W = v62 * v20 * v29 * v54;
+        let v69: W = v62 * v1 * v2 * v29 * v54;
+        let v70: W = W::new(0.002142542534984327, -1.0533491421332368e-19);
+        let v71: W = v70 * v7 * v12 * v54;
+        let v72: W = W::new(0.08606823439185561, 4.0050525018644263e-19);
+        let v73: W = v72 * v7 * v12 * v54;
+        let v74: W = W::new(0.8643633498955933, 1.1593543666053751e-17);
+        let v75: W = v74 * v7 * v12 * v54;
+        let v76: W = W::new(-2.586662422081827, -2.1652528801980968e-17);
+        let v77: W = v76 * v1 * v7 * v10 * v12 * v54;
+        let v78: W = v76 * v2 * v7 * v10 * v12 * v54;
+        let v79: W = W::new(-23.27996179873644, -1.083051178917954e-15);
+        let v80: W = v79 * v1 * v2 * v7 * v10 * v12 * v54;
+        let v81: W = v79 * v22 * v7 * v10 * v12 * v54;
+        let v82: W = W::new(-15.519974532490961, -1.299151728118858e-16);
+        let v83: W = v82 * v20 * v7 * v24 * v12 * v54;
+        let v84: W = v82 * v1 * v2 * v7 * v24 * v12 * v54;
+        let v85: W = W::new(2.586662422081827, 2.1652528801980968e-17);
+        let v86: W = v85 * v1 * v7 * v9 * v12 * v54;
+        let v87: W = W::new(7.7599872662454805, 6.49575864059429e-17);
+        let v88: W = v87 * v20 * v7 * v9 * v12 * v54;
+        let v89: W = v85 * v2 * v7 * v9 * v12 * v54;
+        let v90: W = W::new(15.519974532490961, 1.299151728118858e-16);
+        let v91: W = v90 * v1 * v2 * v7 * v9 * v12 * v54;
+        let v92: W = v87 * v22 * v7 * v9 * v12 * v54;
+        let v93: W = W::new(23.27996179873644, 1.083051178917954e-15);
+        let v94: W = v93 * v20 * v7 * v10 * v12 * v54;
+        let v95: W = v93 * v1 * v2 * v7 * v10 * v12 * v54;
+        let v96: W = v90 * v1 * v2 * v7 * v24 * v12 * v54;
+        let v97: W = v90 * v22 * v7 * v24 * v12 * v54;
+        let v98: W = v18 - v21 - v23 + v25 - v27 + v28 - v30 + v31 - v32 - v35 + v37
+            + v38 - v40 + v41 + v42 - v44 - v45 + v47 - v48 + v49 - v51 + v52 + v55 - v56
+            + v58 - v59 + v60 - v61 + v63 - v64 + v66 - v67 + v68 - v69 + v71 - v73 + v75
+            + v77 - v78 + v80 - v81 + v83 - v84 + v86 - v88 - v89 + v91 - v92 + v94 - v95
+            + v96 - v97;
+        let v99: W = v71 - v73 + v75;
+        let v100: W = v98 / v99;
+        let v101: W = v2 - v1;
+        let v102: W = W::new(1.3610962006372815, 9.054908042774636e-17);
+        let v103: W = v12.square();
+        let v104: W = v102 * v1 * v34 * v9 * v103 * v17;
+        let v105: W = v102 * v2 * v34 * v9 * v103 * v17;
+        let v106: W = W::new(2.722192401274563, 1.8109816085549272e-16);
+        let v107: W = v106 * v1 * v34 * v10 * v103 * v17;
+        let v108: W = v106 * v2 * v34 * v10 * v103 * v17;
+        let v109: W = v102 * v1 * v34 * v24 * v103 * v17;
+        let v110: W = v102 * v2 * v34 * v24 * v103 * v17;
+        let v111: W = W::new(0.1291023515877834, 7.539651779186892e-18);
+        let v112: W = v7.powi(3);
+        let v113: W = v111 * v1 * v112 * v14 * v103 * v17;
+        let v114: W = v111 * v2 * v112 * v14 * v103 * v17;
+        let v115: W = W::new(0.043034117195927805, 2.0025262509322131e-19);
+        let v116: W = v7.powi(4);
+        let v117: W = v115 * v116 * v14 * v103 * v17;
+        let v118: W = W::new(0.38730705476335026, -5.136620278068236e-18);
+        let v119: W = v118 * v1 * v112 * v9 * v14 * v103 * v17;
+        let v120: W = v118 * v2 * v112 * v9 * v14 * v103 * v17;
+        let v121: W = W::new(0.2582047031755668, 1.5079303558373784e-17);
+        let v122: W = v121 * v1 * v112 * v10 * v14 * v103 * v17;
+        let v123: W = v121 * v2 * v112 * v10 * v14 * v103 * v17;
+        let v124: W = W::new(-0.06439116942638623, 3.3493788795329906e-18);
+        let v125: W = v124 * v1 * v9 * v54;
+        let v126: W = W::new(-1.3577223804672998, 1.0354541694105817e-16);
+        let v127: W = v126 * v2 * v10 * v54;
+        let v128: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
+        let v129: W = v128 * v2 * v10 * v54;
+        let v130: W = W::new(-2.7154447609345995, 2.0709083388211633e-16);
+        let v131: W = v130 * v1 * v24 * v54;
+        let v132: W = v124 * v1 * v24 * v54;
+        let v133: W = v126 * v2 * v29 * v54;
+        let v134: W = W::new(0.06439116942638623, -3.3493788795329906e-18);
+        let v135: W = v134 * v2 * v9 * v54;
+        let v136: W = W::new(1.3577223804672998, -1.0354541694105817e-16);
+        let v137: W = v136 * v1 * v10 * v54;
+        let v138: W = W::new(0.12878233885277246, -6.698757759065981e-18);
+        let v139: W = v138 * v1 * v10 * v54;
+        let v140: W = W::new(2.7154447609345995, -2.0709083388211633e-16);
+        let v141: W = v140 * v2 * v24 * v54;
+        let v142: W = v134 * v2 * v24 * v54;
+        let v143: W = v136 * v1 * v29 * v54;
+        let v144: W = W::new(-0.12267472398283044, 5.588450416993392e-18);
+        let v145: W = v144 * v2 * v7 * v12 * v54;
+        let v146: W = W::new(-0.04089157466094348, 1.862816805664464e-18);
+        let v147: W = v146 * v34 * v12 * v54;
+        let v148: W = v76 * v1 * v7 * v9 * v12 * v54;
+        let v149: W = W::new(-0.3680241719484913, -1.0990224364648739e-17);
+        let v150: W = v149 * v1 * v7 * v9 * v12 * v54;
+        let v151: W = W::new(-0.8622208073606089, -4.422494375483221e-17);
+        let v152: W = v151 * v7 * v10 * v12 * v54;
+        let v153: W = W::new(-7.7599872662454805, -6.49575864059429e-17);
+        let v154: W = v153 * v2 * v7 * v10 * v12 * v54;
+        let v155: W = W::new(-0.24534944796566088, 1.1176900833986784e-17);
+        let v156: W = v155 * v2 * v7 * v10 * v12 * v54;
+        let v157: W = W::new(-5.173324844163654, -4.3305057603961936e-17);
+        let v158: W = v157 * v1 * v7 * v24 * v12 * v54;
+        let v159: W = W::new(0.12267472398283044, -5.588450416993392e-18);
+        let v160: W = v159 * v1 * v7 * v12 * v54;
+        let v161: W = W::new(0.8622208073606089, 4.422494375483221e-17);
+        let v162: W = v161 * v7 * v9 * v12 * v54;
+        let v163: W = W::new(0.3680241719484913, 1.0990224364648739e-17);
+        let v164: W = v163 * v2 * v7 * v9 * v12 * v54;
+        let v165: W = v87 * v1 * v7 * v10 * v12 * v54;
+        let v166: W = W::new(0.24534944796566088, -1.1176900833986784e-17);
+        let v167: W = v166 * v1 * v7 * v10 * v12 * v54;
+        let v168: W = W::new(5.173324844163654, 4.3305057603961936e-17);
+        let v169: W = v168 * v2 * v7 * v24 * v12 * v54;
+        let v170: W = v104 - v105 - v107 + v108 + v109 - v110 - v113 + v114 + v117 + v119
+            - v120 - v122 + v123 - v125 - v127 - v129 - v131 - v132 - v133 - v135 - v137
+            - v139 - v141 - v142 - v143 - v145 - v147 - v148 - v150 - v152 - v154 - v156
+            - v158 - v160 - v162 - v89 - v164 - v165 - v167 - v169;
+        let v171: W = v72 * v34 * v12 * v54;
+        let v172: W = v70 * v34 * v12 * v54;
+        let v173: W = v74 * v34 * v12 * v54;
+        let v174: W = v171 - v172 - v173;
+        let v175: W = v101 * v170;
+        let v176: W = v175 / v174;
+        return [v100.to_f64(), v176.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
@@ -6762,6 +7872,155 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     if t_next == t {
         return [1.0, 0.0];
     }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(9.197387958227656e-5, 3.567653532583483e-21);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4.exp_m1();
+        let v8: W = v4 - v2;
+        let v9: W = v8.exp_m1();
+        let v10: W = v0 * v6 * v7 * v9;
+        let v11: W = W::new(0.17485066366933263, -6.717214612381203e-18);
+        let v12: W = v3.square();
+        let v13: W = v4 - v1;
+        let v14: W = v13.sigmoid();
+        let v15: W = v14.square();
+        let v16: W = v11 * v12 * v15 * v7;
+        let v17: W = W::from_f64(t_next);
+        let v18: W = v17.square();
+        let v19: W = v11 * v18 * v15 * v7;
+        let v20: W = W::new(0.9993493096148248, 2.874609014522064e-17);
+        let v21: W = v20 * v12 * v15 * v7;
+        let v22: W = v20 * v18 * v15 * v7;
+        let v23: W = W::new(0.5245519910079979, 7.603931778485305e-18);
+        let v24: W = v14.powi(4);
+        let v25: W = v23 * v12 * v24 * v7;
+        let v26: W = v23 * v18 * v24 * v7;
+        let v27: W = W::new(-0.33311643653827494, -9.582030048406879e-18);
+        let v28: W = v27 * v12 * v14 * v7;
+        let v29: W = v27 * v18 * v14 * v7;
+        let v30: W = W::new(-0.34970132733866527, 1.3434429224762406e-17);
+        let v31: W = v30 * v3 * v17 * v15 * v7;
+        let v32: W = W::new(-1.9986986192296496, -5.749218029044128e-17);
+        let v33: W = v32 * v3 * v17 * v15 * v7;
+        let v34: W = W::new(-0.6994026546773305, 2.6868858449524812e-17);
+        let v35: W = v14.powi(3);
+        let v36: W = v34 * v12 * v35 * v7;
+        let v37: W = v34 * v18 * v35 * v7;
+        let v38: W = W::new(-0.6662328730765499, -1.9164060096813758e-17);
+        let v39: W = v38 * v12 * v35 * v7;
+        let v40: W = v38 * v18 * v35 * v7;
+        let v41: W = W::new(-1.0491039820159958, -1.520786355697061e-17);
+        let v42: W = v41 * v3 * v17 * v24 * v7;
+        let v43: W = W::new(0.6662328730765499, 1.9164060096813758e-17);
+        let v44: W = v43 * v3 * v17 * v14 * v7;
+        let v45: W = W::new(1.398805309354661, -5.3737716899049624e-17);
+        let v46: W = v45 * v3 * v17 * v35 * v7;
+        let v47: W = W::new(1.3324657461530998, 3.8328120193627516e-17);
+        let v48: W = v47 * v3 * v17 * v35 * v7;
+        let v49: W = W::new(3.511969461174249, -1.4504488485545077e-16);
+        let v50: W = v49 * v12 * v15 * v9;
+        let v51: W = v49 * v18 * v15 * v9;
+        let v52: W = v49 * v12 * v24 * v9;
+        let v53: W = v49 * v18 * v24 * v9;
+        let v54: W = W::new(-7.023938922348498, 2.9008976971090155e-16);
+        let v55: W = v54 * v3 * v17 * v15 * v9;
+        let v56: W = v54 * v12 * v35 * v9;
+        let v57: W = v54 * v18 * v35 * v9;
+        let v58: W = v54 * v3 * v17 * v24 * v9;
+        let v59: W = W::new(14.047877844696997, -5.801795394218031e-16);
+        let v60: W = v59 * v3 * v17 * v35 * v9;
+        let v61: W = v20 * v12 * v6 * v15 * v7 * v9;
+        let v62: W = v20 * v18 * v6 * v15 * v7 * v9;
+        let v63: W = W::new(0.0036946895086372644, 4.770438408083483e-21);
+        let v64: W = v63 * v6 * v7 * v9;
+        let v65: W = W::new(0.03710491127272394, -3.5327185612542465e-19);
+        let v66: W = v65 * v6 * v7 * v9;
+        let v67: W = v27 * v12 * v6 * v14 * v7 * v9;
+        let v68: W = v27 * v18 * v6 * v14 * v7 * v9;
+        let v69: W = v32 * v3 * v17 * v6 * v15 * v7 * v9;
+        let v70: W = v38 * v12 * v6 * v35 * v7 * v9;
+        let v71: W = v38 * v18 * v6 * v35 * v7 * v9;
+        let v72: W = v43 * v3 * v17 * v6 * v14 * v7 * v9;
+        let v73: W = v47 * v3 * v17 * v6 * v35 * v7 * v9;
+        let v74: W = v10 - v16 - v19 - v21 - v22 - v25 - v26 - v28 - v29 - v31 - v33
+            - v36 - v37 - v39 - v40 - v42 - v44 - v46 - v48 - v50 - v51 - v52 - v53 - v55
+            - v56 - v57 - v58 - v60 - v61 - v62 - v64 + v66 - v67 - v68 - v69 - v70 - v71
+            - v72 - v73;
+        let v75: W = v10 - v64 + v66;
+        let v76: W = v74 / v75;
+        let v77: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+        let v78: W = v17 - v3;
+        let v79: W = W::new(0.4065899375782092, -2.126346492078521e-17);
+        let v80: W = v79 * v17 * v14;
+        let v81: W = v79 * v3 * v14;
+        let v82: W = W::new(0.21341642929905053, -1.121532828218624e-17);
+        let v83: W = v82 * v3 * v15;
+        let v84: W = v82 * v17 * v15;
+        let v85: W = W::new(4.28658357070095, -3.7736273033661857e-16);
+        let v86: W = v85 * v3 * v15;
+        let v87: W = v85 * v17 * v15;
+        let v88: W = W::new(1.2197698127346275, 1.0274305893141784e-16);
+        let v89: W = v88 * v3 * v15;
+        let v90: W = v88 * v17 * v15;
+        let v91: W = W::new(0.8536657171962021, -4.486131312874496e-17);
+        let v92: W = v91 * v3 * v35;
+        let v93: W = v91 * v17 * v35;
+        let v94: W = W::new(17.1463342828038, -1.5094509213464743e-15);
+        let v95: W = v94 * v3 * v35;
+        let v96: W = v94 * v17 * v35;
+        let v97: W = W::new(0.8131798751564184, -4.252692984157042e-17);
+        let v98: W = v97 * v3 * v35;
+        let v99: W = v97 * v17 * v35;
+        let v100: W = W::new(9.0, 0.0);
+        let v101: W = v100 * v3 * v24;
+        let v102: W = v100 * v17 * v24;
+        let v103: W = W::new(0.6402492878971515, 2.186516638469911e-17);
+        let v104: W = v103 * v3 * v24;
+        let v105: W = v103 * v17 * v24;
+        let v106: W = W::new(12.859750712102848, 6.442686483903949e-16);
+        let v107: W = v106 * v3 * v24;
+        let v108: W = v106 * v17 * v24;
+        let v109: W = v14.powi(5);
+        let v110: W = v100 * v3 * v109;
+        let v111: W = v100 * v17 * v109;
+        let v112: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
+        let v113: W = W::new(-6.0, 0.0);
+        let v114: W = v113 * v3;
+        let v115: W = v114.exp_m1();
+        let v116: W = v112 * v35 * v115;
+        let v117: W = W::new(2.722192401274563, 1.8109816085549272e-16);
+        let v118: W = v117 * v35 * v115;
+        let v119: W = W::new(0.1355299791927364, -7.087821640261737e-18);
+        let v120: W = v119 * v6 * v14 * v7;
+        let v121: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+        let v122: W = v121 * v6 * v35 * v7;
+        let v123: W = v80 - v81 + v83 - v84 + v86 - v87 + v89 - v90 - v92 + v93 - v95
+            + v96 - v98 + v99 + v101 - v102 + v104 - v105 + v107 - v108 - v110 + v111
+            - v116 - v118 - v120 - v122;
+        let v124: W = W::new(0.002249213446654648, 1.5943261893088255e-19);
+        let v125: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v126: W = v125 * v6 * v9;
+        let v127: W = v126.sqrt();
+        let v128: W = v127.powi(3);
+        let v129: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v130: W = v129 * v6 * v7;
+        let v131: W = v130.sqrt();
+        let v132: W = v131.powi(3);
+        let v133: W = v124 * v128 * v132;
+        let v134: W = W::new(0.09035331946182426, 4.526644111701813e-18);
+        let v135: W = v134 * v128 * v132;
+        let v136: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+        let v137: W = v136 * v128 * v132;
+        let v138: W = v133 - v135 + v137;
+        let v139: W = v77 * v78 * v123;
+        let v140: W = v139 / v138;
+        return [v76.to_f64(), v140.to_f64()];
+    }
     if t == 1.0 {
         let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
         let v1: W = W::new(3.0, 0.0);
@@ -6885,6 +8144,155 @@ pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(9.197387958227656e-5, 3.567653532583483e-21);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4.exp_m1();
+        let v8: W = v4 - v2;
+        let v9: W = v8.exp_m1();
+        let v10: W = v0 * v6 * v7 * v9;
+        let v11: W = W::new(0.17485066366933263, -6.717214612381203e-18);
+        let v12: W = v3.square();
+        let v13: W = v4 - v1;
+        let v14: W = v13.sigmoid();
+        let v15: W = v14.square();
+        let v16: W = v11 * v12 * v15 * v7;
+        let v17: W = W::from_f64(t_next);
+        let v18: W = v17.square();
+        let v19: W = v11 * v18 * v15 * v7;
+        let v20: W = W::new(0.9993493096148248, 2.874609014522064e-17);
+        let v21: W = v20 * v12 * v15 * v7;
+        let v22: W = v20 * v18 * v15 * v7;
+        let v23: W = W::new(0.5245519910079979, 7.603931778485305e-18);
+        let v24: W = v14.powi(4);
+        let v25: W = v23 * v12 * v24 * v7;
+        let v26: W = v23 * v18 * v24 * v7;
+        let v27: W = W::new(-0.33311643653827494, -9.582030048406879e-18);
+        let v28: W = v27 * v12 * v14 * v7;
+        let v29: W = v27 * v18 * v14 * v7;
+        let v30: W = W::new(-0.34970132733866527, 1.3434429224762406e-17);
+        let v31: W = v30 * v3 * v17 * v15 * v7;
+        let v32: W = W::new(-1.9986986192296496, -5.749218029044128e-17);
+        let v33: W = v32 * v3 * v17 * v15 * v7;
+        let v34: W = W::new(-0.6994026546773305, 2.6868858449524812e-17);
+        let v35: W = v14.powi(3);
+        let v36: W = v34 * v12 * v35 * v7;
+        let v37: W = v34 * v18 * v35 * v7;
+        let v38: W = W::new(-0.6662328730765499, -1.9164060096813758e-17);
+        let v39: W = v38 * v12 * v35 * v7;
+        let v40: W = v38 * v18 * v35 * v7;
+        let v41: W = W::new(-1.0491039820159958, -1.520786355697061e-17);
+        let v42: W = v41 * v3 * v17 * v24 * v7;
+        let v43: W = W::new(0.6662328730765499, 1.9164060096813758e-17);
+        let v44: W = v43 * v3 * v17 * v14 * v7;
+        let v45: W = W::new(1.398805309354661, -5.3737716899049624e-17);
+        let v46: W = v45 * v3 * v17 * v35 * v7;
+        let v47: W = W::new(1.3324657461530998, 3.8328120193627516e-17);
+        let v48: W = v47 * v3 * v17 * v35 * v7;
+        let v49: W = W::new(3.511969461174249, -1.4504488485545077e-16);
+        let v50: W = v49 * v12 * v15 * v9;
+        let v51: W = v49 * v18 * v15 * v9;
+        let v52: W = v49 * v12 * v24 * v9;
+        let v53: W = v49 * v18 * v24 * v9;
+        let v54: W = W::new(-7.023938922348498, 2.9008976971090155e-16);
+        let v55: W = v54 * v3 * v17 * v15 * v9;
+        let v56: W = v54 * v12 * v35 * v9;
+        let v57: W = v54 * v18 * v35 * v9;
+        let v58: W = v54 * v3 * v17 * v24 * v9;
+        let v59: W = W::new(14.047877844696997, -5.801795394218031e-16);
+        let v60: W = v59 * v3 * v17 * v35 * v9;
+        let v61: W = v20 * v12 * v6 * v15 * v7 * v9;
+        let v62: W = v20 * v18 * v6 * v15 * v7 * v9;
+        let v63: W = W::new(0.0036946895086372644, 4.770438408083483e-21);
+        let v64: W = v63 * v6 * v7 * v9;
+        let v65: W = W::new(0.03710491127272394, -3.5327185612542465e-19);
+        let v66: W = v65 * v6 * v7 * v9;
+        let v67: W = v27 * v12 * v6 * v14 * v7 * v9;
+        let v68: W = v27 * v18 * v6 * v14 * v7 * v9;
+        let v69: W = v32 * v3 * v17 * v6 * v15 * v7 * v9;
+        let v70: W = v38 * v12 * v6 * v35 * v7 * v9;
+        let v71: W = v38 * v18 * v6 * v35 * v7 * v9;
+        let v72: W = v43 * v3 * v17 * v6 * v14 * v7 * v9;
+        let v73: W = v47 * v3 * v17 * v6 * v35 * v7 * v9;
+        let v74: W = v10 - v16 - v19 - v21 - v22 - v25 - v26 - v28 - v29 - v31 - v33
+            - v36 - v37 - v39 - v40 - v42 - v44 - v46 - v48 - v50 - v51 - v52 - v53 - v55
+            - v56 - v57 - v58 - v60 - v61 - v62 - v64 + v66 - v67 - v68 - v69 - v70 - v71
+            - v72 - v73;
+        let v75: W = v10 - v64 + v66;
+        let v76: W = v74 / v75;
+        let v77: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+        let v78: W = v17 - v3;
+        let v79: W = W::new(0.4065899375782092, -2.126346492078521e-17);
+        let v80: W = v79 * v17 * v14;
+        let v81: W = v79 * v3 * v14;
+        let v82: W = W::new(0.21341642929905053, -1.121532828218624e-17);
+        let v83: W = v82 * v3 * v15;
+        let v84: W = v82 * v17 * v15;
+        let v85: W = W::new(4.28658357070095, -3.7736273033661857e-16);
+        let v86: W = v85 * v3 * v15;
+        let v87: W = v85 * v17 * v15;
+        let v88: W = W::new(1.2197698127346275, 1.0274305893141784e-16);
+        let v89: W = v88 * v3 * v15;
+        let v90: W = v88 * v17 * v15;
+        let v91: W = W::new(0.8536657171962021, -4.486131312874496e-17);
+        let v92: W = v91 * v3 * v35;
+        let v93: W = v91 * v17 * v35;
+        let v94: W = W::new(17.1463342828038, -1.5094509213464743e-15);
+        let v95: W = v94 * v3 * v35;
+        let v96: W = v94 * v17 * v35;
+        let v97: W = W::new(0.8131798751564184, -4.252692984157042e-17);
+        let v98: W = v97 * v3 * v35;
+        let v99: W = v97 * v17 * v35;
+        let v100: W = W::new(9.0, 0.0);
+        let v101: W = v100 * v3 * v24;
+        let v102: W = v100 * v17 * v24;
+        let v103: W = W::new(0.6402492878971515, 2.186516638469911e-17);
+        let v104: W = v103 * v3 * v24;
+        let v105: W = v103 * v17 * v24;
+        let v106: W = W::new(12.859750712102848, 6.442686483903949e-16);
+        let v107: W = v106 * v3 * v24;
+        let v108: W = v106 * v17 * v24;
+        let v109: W = v14.powi(5);
+        let v110: W = v100 * v3 * v109;
+        let v111: W = v100 * v17 * v109;
+        let v112: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
+        let v113: W = W::new(-6.0, 0.0);
+        let v114: W = v113 * v3;
+        let v115: W = v114.exp_m1();
+        let v116: W = v112 * v35 * v115;
+        let v117: W = W::new(2.722192401274563, 1.8109816085549272e-16);
+        let v118: W = v117 * v35 * v115;
+        let v119: W = W::new(0.1355299791927364, -7.087821640261737e-18);
+        let v120: W = v119 * v6 * v14 * v7;
+        let v121: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+        let v122: W = v121 * v6 * v35 * v7;
+        let v123: W = v80 - v81 + v83 - v84 + v86 - v87 + v89 - v90 - v92 + v93 - v95
+            + v96 - v98 + v99 + v101 - v102 + v104 - v105 + v107 - v108 - v110 + v111
+            - v116 - v118 - v120 - v122;
+        let v124: W = W::new(0.002249213446654648, 1.5943261893088255e-19);
+        let v125: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v126: W = v125 * v6 * v9;
+        let v127: W = v126.sqrt();
+        let v128: W = v127.powi(3);
+        let v129: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v130: W = v129 * v6 * v7;
+        let v131: W = v130.sqrt();
+        let v132: W = v131.powi(3);
+        let v133: W = v124 * v128 * v132;
+        let v134: W = W::new(0.09035331946182426, 4.526644111701813e-18);
+        let v135: W = v134 * v128 * v132;
+        let v136: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+        let v137: W = v136 * v128 * v132;
+        let v138: W = v133 - v135 + v137;
+        let v139: W = v77 * v78 * v123;
+        let v140: W = v139 / v138;
+        return [v76.to_f64(), v140.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);

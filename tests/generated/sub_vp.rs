@@ -2951,19 +2951,19 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v34: W = v25.widen() * v30 * v12 * v33;
     let v35: N = N::narrow(v14) * v3;
     let v36: N = N::new(14.925, -7.105427357601002e-16);
-    let v37: W = v36.widen() * v6;
+    let v37: N = v36 * N::narrow(v6);
     let v38: N = -v35;
-    let v39: W = v38.widen() - v37;
-    let v40: W = N::exp_kept(v39);
+    let v39: N = v38 - v37;
+    let v40: N = v39.exp();
     let v41: W = W::new(19.9, 1.4210854715202005e-15);
     let v42: W = v41 * v3.widen();
     let v43: W = v8 + v42;
-    let v44: W = v25.widen() * v40 * v43;
-    let v45: N = -N::narrow(v34);
-    let v46: W = v45.widen() - v44;
+    let v44: W = v25.widen() * v40.widen() * v43;
+    let v45: W = -v34;
+    let v46: W = v45 - v44;
     let v47: W = v24 * v46;
-    let v48: N = N::narrow(v47) / N::narrow(v12);
-    let v49: N = -v48;
+    let v48: W = v47 / v12;
+    let v49: N = -N::narrow(v48);
     let v50: N = N::narrow(v24).abs();
     let v51: N = v50.sqrt();
     let v52: W = W::new(0.2, -1.1102230246251566e-17);
@@ -3681,7 +3681,12 @@ pub fn euler_maruyama_step_u_slice(
 ///
 /// Runs its stable form in `f64`, with the 39 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
+    let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_u_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
@@ -3907,7 +3912,12 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 39 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
+    let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_u_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {

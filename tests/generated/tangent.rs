@@ -1172,9 +1172,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 35 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1250,29 +1250,23 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v45: W = v38 * v44;
         return [v19.to_f64(), v37.to_f64(), v45.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_score_coefficients_upper::<
-            N,
-            W,
-        >(1.0 - t, 1.0 - t_next);
-    }
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.625 {
         return euler_maruyama_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.6875 {
         return euler_maruyama_step_score_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    if t < 0.9375 {
+    if t < 0.75 {
         return euler_maruyama_step_score_coefficients_in_cell3::<N, W>(t, t_next);
     }
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: W = v3.sin();
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: W = v3.tan();
@@ -1280,27 +1274,27 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v9: W = v6.widen() * v8;
     let v10: W = v5.widen() + v9;
     let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
+    let v12: W = v0 * v1.widen() * v4 * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * N::narrow(v11);
+    let v14: W = v0 * v13.widen() * v4 * v11;
     let v15: N = N::cos_of(v3);
     let v16: N = v15.square();
     let v17: W = v5.widen() + v16.widen();
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v12 - v14.widen() + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v20: W = v12 - v14 + v19;
+    let v21: W = v20 / v19;
+    let v22: W = W::new(-4.442882938158366, -1.452273931226085e-16);
     let v23: N = v13 - v1;
-    let v24: W = v22.widen() * v4.widen() * v23.widen() * v11;
+    let v24: W = v22 * v4 * v23.widen() * v11;
     let v25: N = N::narrow(v24) / N::narrow(v19);
     let v26: N = v23.abs();
     let v27: W = v26.widen().sqrt();
     let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v29: N = v15.powi(3);
     let v30: N = v15 + v29;
-    let v31: N = v28 * v4;
-    let v32: N = v31 / v30;
+    let v31: W = v28.widen() * v4;
+    let v32: N = N::narrow(v31) / v30;
     let v33: N = v32.sqrt();
     let v34: W = v27 * v33.widen();
     [v21.to_f64(), v25.to_f64(), v34.to_f64()]
@@ -1347,7 +1341,7 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v34: W = v27 * v33.widen();
     [v21.to_f64(), v25.to_f64(), v34.to_f64()]
 }
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1356,49 +1350,7 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: W = v6.widen() * v8.widen();
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4.widen() * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: N = N::narrow(v0) * v13 * v4 * N::narrow(v11);
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14.widen() + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v23: W = v13.widen() - v1.widen();
-    let v24: W = v22.widen() * v4.widen() * v23 * v11;
-    let v25: W = v24 / v19;
-    let v26: N = N::narrow(v23).abs();
-    let v27: W = v26.widen().sqrt();
-    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: W = v15.powi(3);
-    let v30: W = v15 + v29;
-    let v31: W = v28 * v4.widen();
-    let v32: N = N::narrow(v31) / N::narrow(v30);
-    let v33: N = v32.sqrt();
-    let v34: W = v27 * v33.widen();
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: W = N::sin_kept(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: W = N::tan_kept(v3);
@@ -1406,248 +1358,113 @@ fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v9: W = v6.widen() * v8;
     let v10: W = v5.widen() + v9;
     let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
+    let v12: W = v0 * v1.widen() * v4 * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * N::narrow(v11);
+    let v14: W = v0 * v13.widen() * v4 * v11;
     let v15: W = N::cos_kept(v3);
     let v16: W = v15.square();
     let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v12 - v14.widen() + v19;
+    let v20: W = v12 - v14 + v19;
     let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = W::new(-4.442882938158366, -1.452273931226085e-16);
+    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
     let v23: W = v13.widen() - v1.widen();
-    let v24: W = v22 * v4.widen() * v23 * v11;
+    let v24: W = v22.widen() * v4 * v23 * v11;
     let v25: N = N::narrow(v24) / N::narrow(v19);
     let v26: N = N::narrow(v23).abs();
-    let v27: N = v26.sqrt();
+    let v27: W = v26.widen().sqrt();
     let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v29: W = v15.powi(3);
     let v30: W = v15 + v29;
-    let v31: N = v28 * v4;
-    let v32: N = v31 / N::narrow(v30);
+    let v31: W = v28.widen() * v4;
+    let v32: N = N::narrow(v31) / N::narrow(v30);
     let v33: N = v32.sqrt();
-    let v34: N = v27 * v33;
+    let v34: W = v27 * v33.widen();
     [v21.to_f64(), v25.to_f64(), v34.to_f64()]
 }
-/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22.widen() * v4 * v23 * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v19);
+    let v26: N = N::narrow(v23).abs();
+    let v27: W = v26.widen().sqrt();
+    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: W = v15.powi(3);
+    let v30: W = v15 + v29;
+    let v31: W = v28 * v4;
+    let v32: N = N::narrow(v31) / N::narrow(v30);
+    let v33: N = v32.sqrt();
+    let v34: W = v27 * v33.widen();
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: W = v3.sin();
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: W = v6.widen() * v8.widen();
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
     let v10: W = v5.widen() + v9;
     let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
+    let v12: W = v0 * v1.widen() * v4 * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: N = v0 * v13 * v4 * N::narrow(v11);
+    let v14: W = v0 * v13.widen() * v4 * v11;
     let v15: W = N::cos_kept(v3);
     let v16: W = v15.square();
     let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
-    let v20: W = v12 - v14.widen() + v19;
+    let v20: W = v12 - v14 + v19;
     let v21: W = v20 / v19;
     let v22: W = W::new(-4.442882938158366, -1.452273931226085e-16);
     let v23: N = v13 - v1;
-    let v24: W = v22 * v4.widen() * v23.widen() * v11;
-    let v25: W = v24 / v19;
-    let v26: N = v23.abs();
-    let v27: W = v26.widen().sqrt();
-    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: W = v15.powi(3);
-    let v30: W = v15 + v29;
-    let v31: W = v28.widen() * v4.widen();
-    let v32: N = N::narrow(v31) / N::narrow(v30);
-    let v33: N = v32.sqrt();
-    let v34: W = v27 * v33.widen();
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    if t < 0.25 {
-        return euler_maruyama_step_score_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.3125 {
-        return euler_maruyama_step_score_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.375 {
-        return euler_maruyama_step_score_coefficients_upper_cell2::<N, W>(t, t_next);
-    }
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: W = N::tan_kept(v4);
-    let v9: W = v8.square();
-    let v10: W = v7.widen() / v9;
-    let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: N = N::narrow(v0) * v1 * v5 * N::narrow(v12);
-    let v14: W = v0 * v3.widen() * v5.widen() * v12;
-    let v15: W = N::sin_kept(v4);
-    let v16: W = v15.square();
-    let v17: W = v6.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v13.widen() - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v23: N = v3 - v1;
-    let v24: W = v22.widen() * v5.widen() * v23.widen() * v12;
-    let v25: W = v24 / v19;
-    let v26: N = v23.abs();
-    let v27: W = v26.widen().sqrt();
-    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: W = v15.powi(3);
-    let v30: W = v15 + v29;
-    let v31: N = v28 * v5;
-    let v32: N = v31 / N::narrow(v30);
-    let v33: W = v32.widen().sqrt();
-    let v34: W = v27 * v33;
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = v4.cos();
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: W = v4.tan();
-    let v9: W = v8.square();
-    let v10: W = v7.widen() / v9;
-    let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: W = v0 * v1.widen() * v5 * v12;
-    let v14: W = v0 * v3.widen() * v5 * v12;
-    let v15: N = N::sin_of(v4);
-    let v16: W = v15.widen().square();
-    let v17: W = v6.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v13 - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v23: N = v3 - v1;
-    let v24: W = v22.widen() * v5 * v23.widen() * v12;
-    let v25: N = N::narrow(v24) / N::narrow(v19);
-    let v26: N = v23.abs();
-    let v27: W = v26.widen().sqrt();
-    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: N = v15.powi(3);
-    let v30: N = v15 + v29;
-    let v31: W = v28.widen() * v5;
-    let v32: N = N::narrow(v31) / v30;
-    let v33: N = v32.sqrt();
-    let v34: W = v27 * v33.widen();
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = v4.cos();
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: W = N::tan_kept(v4);
-    let v9: W = v8.square();
-    let v10: W = v7.widen() / v9;
-    let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: N = N::narrow(v0) * v1 * N::narrow(v5) * N::narrow(v12);
-    let v14: W = v0 * v3.widen() * v5 * v12;
-    let v15: W = N::sin_kept(v4);
-    let v16: W = v15.square();
-    let v17: W = v6.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v13.widen() - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v23: N = v3 - v1;
-    let v24: W = v22.widen() * v5 * v23.widen() * v12;
+    let v24: W = v22 * v4 * v23.widen() * v11;
     let v25: N = N::narrow(v24) / N::narrow(v19);
     let v26: N = v23.abs();
     let v27: N = v26.sqrt();
     let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v29: W = v15.powi(3);
     let v30: W = v15 + v29;
-    let v31: W = v28 * v5;
+    let v31: W = v28 * v4;
     let v32: N = N::narrow(v31) / N::narrow(v30);
     let v33: N = v32.sqrt();
     let v34: N = v27 * v33;
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = N::cos_kept(v4);
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: W = N::tan_kept(v4);
-    let v9: W = v8.square();
-    let v10: W = v7.widen() / v9;
-    let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: W = v0 * v1.widen() * v5 * v12;
-    let v14: W = v0 * v3.widen() * v5 * v12;
-    let v15: W = N::sin_kept(v4);
-    let v16: W = v15.square();
-    let v17: W = v6.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v13 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v23: W = v3.widen() - v1.widen();
-    let v24: W = v22.widen() * v5 * v23 * v12;
-    let v25: N = N::narrow(v24) / N::narrow(v19);
-    let v26: N = N::narrow(v23).abs();
-    let v27: W = v26.widen().sqrt();
-    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: W = v15.powi(3);
-    let v30: W = v15 + v29;
-    let v31: W = v28 * v5;
-    let v32: N = N::narrow(v31) / N::narrow(v30);
-    let v33: N = v32.sqrt();
-    let v34: W = v27 * v33.widen();
     [v21.to_f64(), v25.to_f64(), v34.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1656,9 +1473,9 @@ fn euler_maruyama_step_score_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 35 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1717,9 +1534,9 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 35 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
 /// # Panics
 ///

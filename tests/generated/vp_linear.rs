@@ -933,6 +933,71 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = W::new(0.4975, 2.220446049250313e-18);
+        let v5: W = v4 * v2;
+        let v6: W = W::new(4.97375, 1.0658141036401502e-16);
+        let v7: W = W::new(49.50125, 1.1368683772161603e-15);
+        let v8: W = v2.square();
+        let v9: W = v7 * v8;
+        let v10: W = v5 - v6 + v9;
+        let v11: W = v3 * v10;
+        let v12: W = W::new(0.05, -2.7755575615628915e-18);
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v13 * v2;
+        let v15: W = v11 - v12 - v14;
+        let v16: W = v3 * v15;
+        let v17: W = v0 + v16;
+        let v18: W = W::new(0.5, 0.0);
+        let v19: W = W::new(1.99, 8.881784197001253e-18);
+        let v20: W = W::new(0.1, -5.551115123125783e-18);
+        let v21: W = v20 * v2;
+        let v22: W = v13 * v8;
+        let v23: W = -v21;
+        let v24: W = v23 - v22;
+        let v25: W = v24.exp();
+        let v26: W = v24.exp_m1();
+        let v27: W = v19 * v2 * v25 * v26;
+        let v28: W = W::new(0.0025, -5.204170427930421e-20);
+        let v29: W = W::new(0.2, -1.1102230246251566e-17);
+        let v30: W = v29 * v2;
+        let v31: W = W::new(19.9, 1.4210854715202005e-15);
+        let v32: W = v31 * v8;
+        let v33: W = -v30;
+        let v34: W = v33 - v32;
+        let v35: W = v34.exp();
+        let v36: W = v28 * v35;
+        let v37: W = W::new(0.995, 4.440892098500626e-18);
+        let v38: W = v37 * v2 * v35;
+        let v39: W = W::new(99.0025, 2.2737367544323206e-15);
+        let v40: W = v39 * v8 * v35;
+        let v41: W = W::new(9.945, -2.842170943040401e-16);
+        let v42: W = v41 * v25 * v26;
+        let v43: W = W::new(198.005, 4.547473508864641e-15);
+        let v44: W = v43 * v8 * v25 * v26;
+        let v45: W = v27 - v36 - v38 - v40 - v42 + v44;
+        let v46: W = v18 * v45;
+        let v47: W = v46 / v26;
+        let v48: W = v37 * v2;
+        let v49: W = W::new(9.9475, 2.1316282072803005e-16);
+        let v50: W = v39 * v8;
+        let v51: W = v48 - v49 + v50;
+        let v52: W = v18 * v26 * v51;
+        let v53: W = v47 - v52;
+        let v54: W = v3 * v53;
+        let v55: W = -v12;
+        let v56: W = v55 - v14;
+        let v57: W = v26 * v56;
+        let v58: W = v12 + v14;
+        let v59: W = v25 * v58;
+        let v60: W = v54 - v57 - v59;
+        let v61: W = v3 * v60;
+        return [v17.to_f64(), v61.to_f64()];
+    }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -1100,6 +1165,71 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = W::new(0.4975, 2.220446049250313e-18);
+        let v5: W = v4 * v2;
+        let v6: W = W::new(4.97375, 1.0658141036401502e-16);
+        let v7: W = W::new(49.50125, 1.1368683772161603e-15);
+        let v8: W = v2.square();
+        let v9: W = v7 * v8;
+        let v10: W = v5 - v6 + v9;
+        let v11: W = v3 * v10;
+        let v12: W = W::new(0.05, -2.7755575615628915e-18);
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v13 * v2;
+        let v15: W = v11 - v12 - v14;
+        let v16: W = v3 * v15;
+        let v17: W = v0 + v16;
+        let v18: W = W::new(0.5, 0.0);
+        let v19: W = W::new(1.99, 8.881784197001253e-18);
+        let v20: W = W::new(0.1, -5.551115123125783e-18);
+        let v21: W = v20 * v2;
+        let v22: W = v13 * v8;
+        let v23: W = -v21;
+        let v24: W = v23 - v22;
+        let v25: W = v24.exp();
+        let v26: W = v24.exp_m1();
+        let v27: W = v19 * v2 * v25 * v26;
+        let v28: W = W::new(0.0025, -5.204170427930421e-20);
+        let v29: W = W::new(0.2, -1.1102230246251566e-17);
+        let v30: W = v29 * v2;
+        let v31: W = W::new(19.9, 1.4210854715202005e-15);
+        let v32: W = v31 * v8;
+        let v33: W = -v30;
+        let v34: W = v33 - v32;
+        let v35: W = v34.exp();
+        let v36: W = v28 * v35;
+        let v37: W = W::new(0.995, 4.440892098500626e-18);
+        let v38: W = v37 * v2 * v35;
+        let v39: W = W::new(99.0025, 2.2737367544323206e-15);
+        let v40: W = v39 * v8 * v35;
+        let v41: W = W::new(9.945, -2.842170943040401e-16);
+        let v42: W = v41 * v25 * v26;
+        let v43: W = W::new(198.005, 4.547473508864641e-15);
+        let v44: W = v43 * v8 * v25 * v26;
+        let v45: W = v27 - v36 - v38 - v40 - v42 + v44;
+        let v46: W = v18 * v45;
+        let v47: W = v46 / v26;
+        let v48: W = v37 * v2;
+        let v49: W = W::new(9.9475, 2.1316282072803005e-16);
+        let v50: W = v39 * v8;
+        let v51: W = v48 - v49 + v50;
+        let v52: W = v18 * v26 * v51;
+        let v53: W = v47 - v52;
+        let v54: W = v3 * v53;
+        let v55: W = -v12;
+        let v56: W = v55 - v14;
+        let v57: W = v26 * v56;
+        let v58: W = v12 + v14;
+        let v59: W = v25 * v58;
+        let v60: W = v54 - v57 - v59;
+        let v61: W = v3 * v60;
+        return [v17.to_f64(), v61.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
@@ -1517,7 +1647,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -1570,12 +1700,12 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: W = v4 + v6;
     let v20: N = N::new(0.1, -5.551115123125783e-18);
     let v21: N = v20 * v2;
-    let v22: W = v5 * v14.widen();
+    let v22: N = N::narrow(v5) * v14;
     let v23: N = -v21;
-    let v24: W = v23.widen() - v22;
-    let v25: W = N::exp_m1_kept(v24);
-    let v26: W = -v25;
-    let v27: W = N::sqrt_kept(v26);
+    let v24: N = v23 - v22;
+    let v25: N = v24.exp_m1();
+    let v26: N = -v25;
+    let v27: W = v26.widen().sqrt();
     let v28: W = v18 * v19;
     let v29: W = v28 / v27;
     let v30: N = N::narrow(v4) * v2;
@@ -1596,7 +1726,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -1634,7 +1764,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2618,10 +2748,10 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v10: W = v9.exp();
     let v11: N = v0 * v1 * N::narrow(v10);
     let v12: W = v9.exp_m1();
-    let v13: N = v0 * v3 * N::narrow(v10);
+    let v13: W = v0.widen() * v3.widen() * v10;
     let v14: W = v5 * v6 * v10;
     let v15: W = v5 * v3.widen() * v1.widen() * v10;
-    let v16: W = v11.widen() - v12 - v13.widen() - v14 + v15;
+    let v16: W = v11.widen() - v12 - v13 - v14 + v15;
     let v17: W = v16 / v12;
     let v18: N = -N::narrow(v17);
     let v19: N = v0 * v3;
@@ -3636,7 +3766,9 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 44 operations in double-double.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3649,6 +3781,109 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = W::new(0.05, -2.7755575615628915e-18);
+        let v5: W = v4 * v2;
+        let v6: W = W::new(4.975, 3.552713678800501e-16);
+        let v7: W = v2.square();
+        let v8: W = v6 * v7;
+        let v9: W = -v5;
+        let v10: W = v9 - v8;
+        let v11: W = v10.exp();
+        let v12: W = v11.square();
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v13 * v2;
+        let v15: W = -v4;
+        let v16: W = v15 - v14;
+        let v17: W = v12 * v16;
+        let v18: W = W::new(0.1, -5.551115123125783e-18);
+        let v19: W = v18 * v2;
+        let v20: W = v13 * v7;
+        let v21: W = -v19;
+        let v22: W = v21 - v20;
+        let v23: W = v22.exp();
+        let v24: W = v4 + v14;
+        let v25: W = v23 * v24;
+        let v26: W = W::new(0.5, 0.0);
+        let v27: W = W::new(0.995, 4.440892098500626e-18);
+        let v28: W = v27 * v2;
+        let v29: W = W::new(9.9475, 2.1316282072803005e-16);
+        let v30: W = W::new(99.0025, 2.2737367544323206e-15);
+        let v31: W = v30 * v7;
+        let v32: W = v28 - v29 + v31;
+        let v33: W = v26 * v12 * v32;
+        let v34: W = W::new(1.99, 8.881784197001253e-18);
+        let v35: W = v22.exp_m1();
+        let v36: W = v34 * v2 * v23 * v35;
+        let v37: W = W::new(0.0025, -5.204170427930421e-20);
+        let v38: W = W::new(0.2, -1.1102230246251566e-17);
+        let v39: W = v38 * v2;
+        let v40: W = W::new(19.9, 1.4210854715202005e-15);
+        let v41: W = v40 * v7;
+        let v42: W = -v39;
+        let v43: W = v42 - v41;
+        let v44: W = v43.exp();
+        let v45: W = v37 * v44;
+        let v46: W = v27 * v2 * v44;
+        let v47: W = v30 * v7 * v44;
+        let v48: W = W::new(9.945, -2.842170943040401e-16);
+        let v49: W = v48 * v23 * v35;
+        let v50: W = W::new(198.005, 4.547473508864641e-15);
+        let v51: W = v50 * v7 * v23 * v35;
+        let v52: W = v36 - v45 - v46 - v47 - v49 + v51;
+        let v53: W = v26 * v52;
+        let v54: W = v53 / v35;
+        let v55: W = v33 - v54;
+        let v56: W = v3 * v55;
+        let v57: W = v17 + v25 + v56;
+        let v58: W = v3 * v57;
+        let v59: W = v0 + v58;
+        let v60: W = W::new(0.025, -1.3877787807814458e-18);
+        let v61: W = -v35;
+        let v62: W = v61.sqrt();
+        let v63: W = v60 * v1 * v44 * v62;
+        let v64: W = v60 * v2 * v44 * v62;
+        let v65: W = v13 * v7 * v44 * v62;
+        let v66: W = W::new(990.025, 2.2737367544323207e-14);
+        let v67: W = v2.powi(3);
+        let v68: W = v66 * v67 * v44 * v62;
+        let v69: W = v13 * v2 * v1 * v44 * v62;
+        let v70: W = v66 * v7 * v1 * v44 * v62;
+        let v71: W = v23 * v35 * v62;
+        let v72: W = W::new(99.55, 2.842170943040401e-15);
+        let v73: W = v72 * v2 * v23 * v35 * v62;
+        let v74: W = v40 * v7 * v23 * v35 * v62;
+        let v75: W = W::new(1980.05, 4.5474735088646414e-14);
+        let v76: W = v75 * v67 * v23 * v35 * v62;
+        let v77: W = W::new(99.45, -2.842170943040401e-15);
+        let v78: W = v77 * v1 * v23 * v35 * v62;
+        let v79: W = v40 * v2 * v1 * v23 * v35 * v62;
+        let v80: W = v75 * v7 * v1 * v23 * v35 * v62;
+        let v81: W = v62.powi(3);
+        let v82: W = v35 * v81;
+        let v83: W = W::new(99.525, -5.684341886080802e-15);
+        let v84: W = v83 * v2 * v35 * v81;
+        let v85: W = v13 * v7 * v35 * v81;
+        let v86: W = v66 * v67 * v35 * v81;
+        let v87: W = W::new(99.475, 5.684341886080802e-15);
+        let v88: W = v87 * v1 * v35 * v81;
+        let v89: W = v13 * v2 * v1 * v35 * v81;
+        let v90: W = v66 * v7 * v1 * v35 * v81;
+        let v91: W = v63 - v64 - v65 - v68 + v69 + v70 + v71 + v73 + v74 + v76 + v78
+            - v79 - v80 + v82 + v84 + v85 + v86 + v88 - v89 - v90;
+        let v92: W = v12 * v81;
+        let v93: W = W::new(199.0, 0.0);
+        let v94: W = v93 * v2 * v12 * v81;
+        let v95: W = v93 * v2 * v35 * v81;
+        let v96: W = v82 - v92 - v94 + v95;
+        let v97: W = v3 * v91;
+        let v98: W = v97 / v96;
+        return [v59.to_f64(), v98.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(5.025, -3.552713678800501e-16);
@@ -3727,6 +3962,70 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v37: W = v29 / v36;
         return [v21.to_f64(), v37.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return ddim_step_u_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return ddim_step_u_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = N::from_f64(t_next);
+    let v7: N = v0 * v6;
+    let v8: N = v6.square();
+    let v9: N = N::narrow(v3) * v8;
+    let v10: N = -v2;
+    let v11: W = v10.widen() - v5 - v7.widen() - v9.widen();
+    let v12: N = N::exp_of(v11);
+    let v13: N = N::new(0.1, -5.551115123125783e-18);
+    let v14: N = v13 * v1;
+    let v15: N = N::new(9.95, 7.105427357601002e-16);
+    let v16: N = v15 * N::narrow(v4);
+    let v17: N = -v14;
+    let v18: N = v17 - v16;
+    let v19: N = v18.exp_m1();
+    let v20: N = -v19;
+    let v21: N = v20.sqrt();
+    let v22: N = v13 * v6;
+    let v23: N = v15 * v8;
+    let v24: N = -v22;
+    let v25: N = v24 - v23;
+    let v26: N = v25.exp_m1();
+    let v27: N = -v26;
+    let v28: N = v27.sqrt();
+    let v29: N = v21 * v28;
+    let v30: N = v12 + v29;
+    let v31: N = -v7;
+    let v32: N = v31 - v9;
+    let v33: N = v32.exp();
+    let v34: N = v33 * v19;
+    let v35: W = v10.widen() - v5;
+    let v36: N = N::exp_of(v35);
+    let v37: N = v36 * v21 * v28;
+    let v38: N = -v34;
+    let v39: N = v38 - v37;
+    let v40: N = v36.powi(3);
+    let v41: N = v15 * v1;
+    let v42: N = -v0;
+    let v43: N = v42 - v41;
+    let v44: N = v40 * v43;
+    let v45: N = v36 * v19 * v43;
+    let v46: N = v44 - v45;
+    let v47: N = v39 / v46;
+    [v30.to_f64(), v47.to_f64()]
+}
+/// [`ddim_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
@@ -3738,8 +4037,8 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v8: W = v6.widen().square();
     let v9: W = v3 * v8;
     let v10: W = -v2;
-    let v11: W = v10 - v5 - v7 - v9;
-    let v12: N = N::exp_of(v11);
+    let v11: N = N::narrow(v10) - N::narrow(v5) - N::narrow(v7) - N::narrow(v9);
+    let v12: N = v11.exp();
     let v13: N = N::new(0.1, -5.551115123125783e-18);
     let v14: W = v13.widen() * v1.widen();
     let v15: N = N::new(9.95, 7.105427357601002e-16);
@@ -3777,13 +4076,121 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v47: N = N::narrow(v39) / v46;
     [v30.to_f64(), v47.to_f64()]
 }
+/// [`ddim_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = N::from_f64(t_next);
+    let v7: N = v0 * v6;
+    let v8: W = v6.widen().square();
+    let v9: W = v3 * v8;
+    let v10: W = -v2;
+    let v11: N = N::narrow(v10) - N::narrow(v5) - v7 - N::narrow(v9);
+    let v12: N = v11.exp();
+    let v13: N = N::new(0.1, -5.551115123125783e-18);
+    let v14: N = v13 * v1;
+    let v15: W = W::new(9.95, 7.105427357601002e-16);
+    let v16: N = N::narrow(v15) * N::narrow(v4);
+    let v17: N = -v14;
+    let v18: N = v17 - v16;
+    let v19: N = v18.exp_m1();
+    let v20: W = -v19.widen();
+    let v21: W = v20.sqrt();
+    let v22: N = v13 * v6;
+    let v23: W = v15 * v8;
+    let v24: N = -v22;
+    let v25: N = v24 - N::narrow(v23);
+    let v26: N = v25.exp_m1();
+    let v27: N = -v26;
+    let v28: W = v27.widen().sqrt();
+    let v29: N = N::narrow(v21) * N::narrow(v28);
+    let v30: N = v12 + v29;
+    let v31: N = -v7;
+    let v32: W = v31.widen() - v9;
+    let v33: W = N::exp_kept(v32);
+    let v34: W = v33 * v19.widen();
+    let v35: W = v10 - v5;
+    let v36: W = N::exp_kept(v35);
+    let v37: W = v36 * v21 * v28;
+    let v38: W = -v34;
+    let v39: W = v38 - v37;
+    let v40: W = v36.powi(3);
+    let v41: W = v15 * v1.widen();
+    let v42: N = -v0;
+    let v43: W = v42.widen() - v41;
+    let v44: N = N::narrow(v40) * N::narrow(v43);
+    let v45: W = v36 * v19.widen() * v43;
+    let v46: W = v44.widen() - v45;
+    let v47: W = v39 / v46;
+    [v30.to_f64(), v47.to_f64()]
+}
+/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() - v1.widen();
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v3 * v1.widen();
+    let v5: W = W::new(5.025, -3.552713678800501e-16);
+    let v6: W = v4 - v5;
+    let v7: W = v2 * v6;
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v0.widen() - v8.widen();
+    let v10: W = v3 * v8.widen();
+    let v11: W = v10 - v5;
+    let v12: W = v9 * v11;
+    let v13: N = N::narrow(v7) + N::narrow(v12);
+    let v14: N = v13.exp();
+    let v15: N = N::new(9.95, 7.105427357601002e-16);
+    let v16: W = v15.widen() * v1.widen();
+    let v17: N = N::new(10.05, -7.105427357601002e-16);
+    let v18: W = v16 - v17.widen();
+    let v19: W = v2 * v18;
+    let v20: W = v19.exp_m1();
+    let v21: W = -v20;
+    let v22: W = v21.sqrt();
+    let v23: W = v15.widen() * v8.widen();
+    let v24: W = v23 - v17.widen();
+    let v25: W = v9 * v24;
+    let v26: W = v25.exp_m1();
+    let v27: W = -v26;
+    let v28: W = v27.sqrt();
+    let v29: N = N::narrow(v22) * N::narrow(v28);
+    let v30: N = v14 + v29;
+    let v31: W = v12.exp();
+    let v32: W = v31 * v20;
+    let v33: W = v7.exp();
+    let v34: W = v33 * v22 * v28;
+    let v35: W = -v32;
+    let v36: W = v35 - v34;
+    let v37: N = N::narrow(v33).powi(3);
+    let v38: N = N::new(10.0, 0.0);
+    let v39: W = v16 - v38.widen();
+    let v40: N = v37 * N::narrow(v39);
+    let v41: W = v33 * v20 * v39;
+    let v42: N = v40 - N::narrow(v41);
+    let v43: N = N::narrow(v36) / v42;
+    [v30.to_f64(), v43.to_f64()]
+}
 /// `ddim_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 44 operations in double-double.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3796,7 +4203,9 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 44 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3816,7 +4225,9 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 44 operations in double-double.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3829,6 +4240,109 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = W::new(0.05, -2.7755575615628915e-18);
+        let v5: W = v4 * v2;
+        let v6: W = W::new(4.975, 3.552713678800501e-16);
+        let v7: W = v2.square();
+        let v8: W = v6 * v7;
+        let v9: W = -v5;
+        let v10: W = v9 - v8;
+        let v11: W = v10.exp();
+        let v12: W = v11.square();
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v13 * v2;
+        let v15: W = -v4;
+        let v16: W = v15 - v14;
+        let v17: W = v12 * v16;
+        let v18: W = W::new(0.1, -5.551115123125783e-18);
+        let v19: W = v18 * v2;
+        let v20: W = v13 * v7;
+        let v21: W = -v19;
+        let v22: W = v21 - v20;
+        let v23: W = v22.exp();
+        let v24: W = v4 + v14;
+        let v25: W = v23 * v24;
+        let v26: W = W::new(0.5, 0.0);
+        let v27: W = W::new(0.995, 4.440892098500626e-18);
+        let v28: W = v27 * v2;
+        let v29: W = W::new(9.9475, 2.1316282072803005e-16);
+        let v30: W = W::new(99.0025, 2.2737367544323206e-15);
+        let v31: W = v30 * v7;
+        let v32: W = v28 - v29 + v31;
+        let v33: W = v26 * v12 * v32;
+        let v34: W = W::new(1.99, 8.881784197001253e-18);
+        let v35: W = v22.exp_m1();
+        let v36: W = v34 * v2 * v23 * v35;
+        let v37: W = W::new(0.0025, -5.204170427930421e-20);
+        let v38: W = W::new(0.2, -1.1102230246251566e-17);
+        let v39: W = v38 * v2;
+        let v40: W = W::new(19.9, 1.4210854715202005e-15);
+        let v41: W = v40 * v7;
+        let v42: W = -v39;
+        let v43: W = v42 - v41;
+        let v44: W = v43.exp();
+        let v45: W = v37 * v44;
+        let v46: W = v27 * v2 * v44;
+        let v47: W = v30 * v7 * v44;
+        let v48: W = W::new(9.945, -2.842170943040401e-16);
+        let v49: W = v48 * v23 * v35;
+        let v50: W = W::new(198.005, 4.547473508864641e-15);
+        let v51: W = v50 * v7 * v23 * v35;
+        let v52: W = v36 - v45 - v46 - v47 - v49 + v51;
+        let v53: W = v26 * v52;
+        let v54: W = v53 / v35;
+        let v55: W = v33 - v54;
+        let v56: W = v3 * v55;
+        let v57: W = v17 + v25 + v56;
+        let v58: W = v3 * v57;
+        let v59: W = v0 + v58;
+        let v60: W = W::new(0.025, -1.3877787807814458e-18);
+        let v61: W = -v35;
+        let v62: W = v61.sqrt();
+        let v63: W = v60 * v1 * v44 * v62;
+        let v64: W = v60 * v2 * v44 * v62;
+        let v65: W = v13 * v7 * v44 * v62;
+        let v66: W = W::new(990.025, 2.2737367544323207e-14);
+        let v67: W = v2.powi(3);
+        let v68: W = v66 * v67 * v44 * v62;
+        let v69: W = v13 * v2 * v1 * v44 * v62;
+        let v70: W = v66 * v7 * v1 * v44 * v62;
+        let v71: W = v23 * v35 * v62;
+        let v72: W = W::new(99.55, 2.842170943040401e-15);
+        let v73: W = v72 * v2 * v23 * v35 * v62;
+        let v74: W = v40 * v7 * v23 * v35 * v62;
+        let v75: W = W::new(1980.05, 4.5474735088646414e-14);
+        let v76: W = v75 * v67 * v23 * v35 * v62;
+        let v77: W = W::new(99.45, -2.842170943040401e-15);
+        let v78: W = v77 * v1 * v23 * v35 * v62;
+        let v79: W = v40 * v2 * v1 * v23 * v35 * v62;
+        let v80: W = v75 * v7 * v1 * v23 * v35 * v62;
+        let v81: W = v62.powi(3);
+        let v82: W = v35 * v81;
+        let v83: W = W::new(99.525, -5.684341886080802e-15);
+        let v84: W = v83 * v2 * v35 * v81;
+        let v85: W = v13 * v7 * v35 * v81;
+        let v86: W = v66 * v67 * v35 * v81;
+        let v87: W = W::new(99.475, 5.684341886080802e-15);
+        let v88: W = v87 * v1 * v35 * v81;
+        let v89: W = v13 * v2 * v1 * v35 * v81;
+        let v90: W = v66 * v7 * v1 * v35 * v81;
+        let v91: W = v63 - v64 - v65 - v68 + v69 + v70 + v71 + v73 + v74 + v76 + v78
+            - v79 - v80 + v82 + v84 + v85 + v86 + v88 - v89 - v90;
+        let v92: W = v12 * v81;
+        let v93: W = W::new(199.0, 0.0);
+        let v94: W = v93 * v2 * v12 * v81;
+        let v95: W = v93 * v2 * v35 * v81;
+        let v96: W = v82 - v92 - v94 + v95;
+        let v97: W = v3 * v91;
+        let v98: W = v97 / v96;
+        return [v59.to_f64(), v98.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(5.025, -3.552713678800501e-16);
@@ -3907,6 +4421,70 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v37: W = v29 / v36;
         return [v21.to_f64(), v37.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return dpm1_step_u_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return dpm1_step_u_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = N::from_f64(t_next);
+    let v7: N = v0 * v6;
+    let v8: N = v6.square();
+    let v9: N = N::narrow(v3) * v8;
+    let v10: N = -v2;
+    let v11: W = v10.widen() - v5 - v7.widen() - v9.widen();
+    let v12: N = N::exp_of(v11);
+    let v13: N = N::new(0.1, -5.551115123125783e-18);
+    let v14: N = v13 * v1;
+    let v15: N = N::new(9.95, 7.105427357601002e-16);
+    let v16: N = v15 * N::narrow(v4);
+    let v17: N = -v14;
+    let v18: N = v17 - v16;
+    let v19: N = v18.exp_m1();
+    let v20: N = -v19;
+    let v21: N = v20.sqrt();
+    let v22: N = v13 * v6;
+    let v23: N = v15 * v8;
+    let v24: N = -v22;
+    let v25: N = v24 - v23;
+    let v26: N = v25.exp_m1();
+    let v27: N = -v26;
+    let v28: N = v27.sqrt();
+    let v29: N = v21 * v28;
+    let v30: N = v12 + v29;
+    let v31: N = -v7;
+    let v32: N = v31 - v9;
+    let v33: N = v32.exp();
+    let v34: N = v33 * v19;
+    let v35: W = v10.widen() - v5;
+    let v36: N = N::exp_of(v35);
+    let v37: N = v36 * v21 * v28;
+    let v38: N = -v34;
+    let v39: N = v38 - v37;
+    let v40: N = v36.powi(3);
+    let v41: N = v15 * v1;
+    let v42: N = -v0;
+    let v43: N = v42 - v41;
+    let v44: N = v40 * v43;
+    let v45: N = v36 * v19 * v43;
+    let v46: N = v44 - v45;
+    let v47: N = v39 / v46;
+    [v30.to_f64(), v47.to_f64()]
+}
+/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
@@ -3918,8 +4496,8 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v8: W = v6.widen().square();
     let v9: W = v3 * v8;
     let v10: W = -v2;
-    let v11: W = v10 - v5 - v7 - v9;
-    let v12: N = N::exp_of(v11);
+    let v11: N = N::narrow(v10) - N::narrow(v5) - N::narrow(v7) - N::narrow(v9);
+    let v12: N = v11.exp();
     let v13: N = N::new(0.1, -5.551115123125783e-18);
     let v14: W = v13.widen() * v1.widen();
     let v15: N = N::new(9.95, 7.105427357601002e-16);
@@ -3957,13 +4535,121 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v47: N = N::narrow(v39) / v46;
     [v30.to_f64(), v47.to_f64()]
 }
+/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = N::from_f64(t_next);
+    let v7: N = v0 * v6;
+    let v8: W = v6.widen().square();
+    let v9: W = v3 * v8;
+    let v10: W = -v2;
+    let v11: N = N::narrow(v10) - N::narrow(v5) - v7 - N::narrow(v9);
+    let v12: N = v11.exp();
+    let v13: N = N::new(0.1, -5.551115123125783e-18);
+    let v14: N = v13 * v1;
+    let v15: W = W::new(9.95, 7.105427357601002e-16);
+    let v16: N = N::narrow(v15) * N::narrow(v4);
+    let v17: N = -v14;
+    let v18: N = v17 - v16;
+    let v19: N = v18.exp_m1();
+    let v20: W = -v19.widen();
+    let v21: W = v20.sqrt();
+    let v22: N = v13 * v6;
+    let v23: W = v15 * v8;
+    let v24: N = -v22;
+    let v25: N = v24 - N::narrow(v23);
+    let v26: N = v25.exp_m1();
+    let v27: N = -v26;
+    let v28: W = v27.widen().sqrt();
+    let v29: N = N::narrow(v21) * N::narrow(v28);
+    let v30: N = v12 + v29;
+    let v31: N = -v7;
+    let v32: W = v31.widen() - v9;
+    let v33: W = N::exp_kept(v32);
+    let v34: W = v33 * v19.widen();
+    let v35: W = v10 - v5;
+    let v36: W = N::exp_kept(v35);
+    let v37: W = v36 * v21 * v28;
+    let v38: W = -v34;
+    let v39: W = v38 - v37;
+    let v40: W = v36.powi(3);
+    let v41: W = v15 * v1.widen();
+    let v42: N = -v0;
+    let v43: W = v42.widen() - v41;
+    let v44: N = N::narrow(v40) * N::narrow(v43);
+    let v45: W = v36 * v19.widen() * v43;
+    let v46: W = v44.widen() - v45;
+    let v47: W = v39 / v46;
+    [v30.to_f64(), v47.to_f64()]
+}
+/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() - v1.widen();
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v3 * v1.widen();
+    let v5: W = W::new(5.025, -3.552713678800501e-16);
+    let v6: W = v4 - v5;
+    let v7: W = v2 * v6;
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v0.widen() - v8.widen();
+    let v10: W = v3 * v8.widen();
+    let v11: W = v10 - v5;
+    let v12: W = v9 * v11;
+    let v13: N = N::narrow(v7) + N::narrow(v12);
+    let v14: N = v13.exp();
+    let v15: N = N::new(9.95, 7.105427357601002e-16);
+    let v16: W = v15.widen() * v1.widen();
+    let v17: N = N::new(10.05, -7.105427357601002e-16);
+    let v18: W = v16 - v17.widen();
+    let v19: W = v2 * v18;
+    let v20: W = v19.exp_m1();
+    let v21: W = -v20;
+    let v22: W = v21.sqrt();
+    let v23: W = v15.widen() * v8.widen();
+    let v24: W = v23 - v17.widen();
+    let v25: W = v9 * v24;
+    let v26: W = v25.exp_m1();
+    let v27: W = -v26;
+    let v28: W = v27.sqrt();
+    let v29: N = N::narrow(v22) * N::narrow(v28);
+    let v30: N = v14 + v29;
+    let v31: W = v12.exp();
+    let v32: W = v31 * v20;
+    let v33: W = v7.exp();
+    let v34: W = v33 * v22 * v28;
+    let v35: W = -v32;
+    let v36: W = v35 - v34;
+    let v37: N = N::narrow(v33).powi(3);
+    let v38: N = N::new(10.0, 0.0);
+    let v39: W = v16 - v38.widen();
+    let v40: N = v37 * N::narrow(v39);
+    let v41: W = v33 * v20 * v39;
+    let v42: N = v40 - N::narrow(v41);
+    let v43: N = N::narrow(v36) / v42;
+    [v30.to_f64(), v43.to_f64()]
+}
 /// `dpm1_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 44 operations in double-double.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3976,7 +4662,9 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 44 operations in double-double.
 ///
 /// # Panics
 ///
@@ -4317,9 +5005,7 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
+/// Runs its stable form in `f64`, with the 14 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -4343,12 +5029,6 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v5: W = v1 * v4;
         return [v0.to_f64(), v5.to_f64()];
     }
-    if t < 0.25 {
-        return euler_step_v_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.5 {
-        return euler_step_v_coefficients_in_cell1::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -4357,14 +5037,14 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v5: N = v4 * v2;
     let v6: N = N::new(14.925, -7.105427357601002e-16);
     let v7: W = v2.widen().square();
-    let v8: N = v6 * N::narrow(v7);
+    let v8: W = v6.widen() * v7;
     let v9: N = -v5;
-    let v10: N = v9 - v8;
+    let v10: N = v9 - N::narrow(v8);
     let v11: N = v10.exp();
     let v12: N = N::new(0.05, -2.7755575615628915e-18);
     let v13: N = N::new(9.95, 7.105427357601002e-16);
     let v14: W = v13.widen() * v2.widen();
-    let v15: N = v12 + N::narrow(v14);
+    let v15: W = v12.widen() + v14;
     let v16: N = N::new(0.1, -5.551115123125783e-18);
     let v17: N = v16 * v2;
     let v18: N = v13 * N::narrow(v7);
@@ -4373,8 +5053,8 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v21: N = v20.exp_m1();
     let v22: N = -v21;
     let v23: N = v22.sqrt();
-    let v24: N = v11 * v15;
-    let v25: N = v24 / v23;
+    let v24: W = v11.widen() * v15;
+    let v25: W = v24 / v23.widen();
     let v26: N = v12 * v2;
     let v27: W = W::new(4.975, 3.552713678800501e-16);
     let v28: W = v27 * v7;
@@ -4384,95 +5064,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v32: N = -v12;
     let v33: W = v32.widen() - v14;
     let v34: W = v31 * v23.widen() * v33;
-    let v35: W = v25.widen() - v34;
-    let v36: W = v3 * v35;
-    [v0.to_f64(), v36.to_f64()]
-}
-/// [`euler_step_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.15, 5.551115123125783e-18);
-    let v5: N = v4 * v2;
-    let v6: N = N::new(14.925, -7.105427357601002e-16);
-    let v7: N = v2.square();
-    let v8: W = v6.widen() * v7.widen();
-    let v9: N = -v5;
-    let v10: W = v9.widen() - v8;
-    let v11: W = N::exp_kept(v10);
-    let v12: N = N::new(0.05, -2.7755575615628915e-18);
-    let v13: W = W::new(9.95, 7.105427357601002e-16);
-    let v14: W = v13 * v2.widen();
-    let v15: W = v12.widen() + v14;
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: N = v16 * v2;
-    let v18: N = N::narrow(v13) * v7;
-    let v19: N = -v17;
-    let v20: N = v19 - v18;
-    let v21: N = v20.exp_m1();
-    let v22: N = -v21;
-    let v23: N = v22.sqrt();
-    let v24: W = v11 * v15;
-    let v25: W = v24 / v23.widen();
-    let v26: N = v12 * v2;
-    let v27: N = N::new(4.975, 3.552713678800501e-16);
-    let v28: N = v27 * v7;
-    let v29: N = -v26;
-    let v30: N = v29 - v28;
-    let v31: N = v30.exp();
-    let v32: N = -v12;
-    let v33: N = v32 - N::narrow(v14);
-    let v34: N = v31 * v23 * v33;
-    let v35: W = v25 - v34.widen();
-    let v36: W = v3 * v35;
-    [v0.to_f64(), v36.to_f64()]
-}
-/// [`euler_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.15, 5.551115123125783e-18);
-    let v5: N = v4 * v2;
-    let v6: W = W::new(14.925, -7.105427357601002e-16);
-    let v7: W = v2.widen().square();
-    let v8: W = v6 * v7;
-    let v9: N = -v5;
-    let v10: N = v9 - N::narrow(v8);
-    let v11: N = v10.exp();
-    let v12: N = N::new(0.05, -2.7755575615628915e-18);
-    let v13: W = W::new(9.95, 7.105427357601002e-16);
-    let v14: W = v13 * v2.widen();
-    let v15: N = v12 + N::narrow(v14);
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: N = v16 * v2;
-    let v18: N = N::narrow(v13) * N::narrow(v7);
-    let v19: N = -v17;
-    let v20: N = v19 - v18;
-    let v21: N = v20.exp_m1();
-    let v22: N = -v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v11 * v15;
-    let v25: N = v24 / v23;
-    let v26: N = v12 * v2;
-    let v27: N = N::new(4.975, 3.552713678800501e-16);
-    let v28: W = v27.widen() * v7;
-    let v29: N = -v26;
-    let v30: W = v29.widen() - v28;
-    let v31: W = N::exp_kept(v30);
-    let v32: N = -v12;
-    let v33: W = v32.widen() - v14;
-    let v34: W = v31 * v23.widen() * v33;
-    let v35: W = v25.widen() - v34;
+    let v35: W = v25 - v34;
     let v36: W = v3 * v35;
     [v0.to_f64(), v36.to_f64()]
 }
@@ -4482,9 +5074,7 @@ fn euler_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
+/// Runs its stable form in `f64`, with the 14 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
@@ -4516,9 +5106,7 @@ fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
+/// Runs its stable form in `f64`, with the 14 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
