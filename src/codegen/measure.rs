@@ -234,12 +234,10 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
         // Short steps at every time inside (0, 1): one ulp either way, and one each side
         // of the bound of the short steps' Taylor polynomials (`super::short_step_guard`),
         // where the two values of the schedule a general form subtracts agree to all but
-        // their last bits. (Not from `1 - 2^-53`, where the step of one ulp towards the
-        // data doubles the distance to the noise end: on that line an Euler-Maruyama x
-        // coefficient may vanish, 1 + h/(1 - t) to first order, which no guard computes.)
+        // their last bits.
         at.extend(
             ts.iter()
-                .filter(|&&t| t > 0.0 && 1.0 - t > f64::EPSILON / 2.0)
+                .filter(|&&t| t > 0.0 && t < 1.0)
                 .flat_map(|&t| {
                     let bound = super::SHORT_STEP * t.min(1.0 - t);
                     [
@@ -255,12 +253,20 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
         at.extend(FINAL_STEP_STARTS.iter().map(|&t| (t, 0.0)));
         at.extend(FIRST_STEP_ENDS.iter().map(|&t_next| (0.0, t_next)));
         at.extend(LAST_STEP_STARTS.iter().map(|&t| (t, 1.0)));
-        // On the lines where a coefficient vanishes near t = 0 (`Function::zero_lines`).
-        for &r in &f.zero_lines {
+        // On the lines where a coefficient vanishes near t = 0 or 1 (`Function::zero_lines`).
+        for &r in &f.zero_lines[0] {
             at.extend(
                 ts.iter()
                     .filter(|&&t| t > 0.0 && r * t <= 1.0 && r * t != next_time(t))
                     .map(|&t| (t, r * t)),
+            );
+        }
+        for &r in &f.zero_lines[1] {
+            let line = Line::FromOne(r);
+            at.extend(
+                ts.iter()
+                    .filter(|&&t| (0.5..1.0).contains(&t) && (0.0..=1.0).contains(&line.at(t)))
+                    .map(|&t| (t, line.at(t))),
             );
         }
         at
@@ -439,6 +445,8 @@ enum Line {
     Over(f64),
     /// `t_next = 1`: steps onto the noise end.
     ToOne,
+    /// `1 - t_next = r (1 - t)`: the lines where a coefficient vanishes near t = 1.
+    FromOne(f64),
 }
 
 impl Line {
@@ -448,6 +456,7 @@ impl Line {
             Line::Times(r) => r * t,
             Line::Over(d) => t / d,
             Line::ToOne => 1.0,
+            Line::FromOne(r) => 1.0 - r * (1.0 - t),
         }
     }
 }
@@ -480,7 +489,8 @@ fn points_near_roots(
                     Line::Times(0.0),
                     Line::ToOne,
                 ];
-                lines.extend(f.zero_lines.iter().map(|&r| Line::Times(r)));
+                lines.extend(f.zero_lines[0].iter().map(|&r| Line::Times(r)));
+                lines.extend(f.zero_lines[1].iter().map(|&r| Line::FromOne(r)));
                 lines
             } else {
                 vec![Line::Same]

@@ -159,8 +159,9 @@ pub struct Function {
     /// part of it only (next to a zero of the value, say).
     pub cells: Vec<(f64, Vec<bool>)>,
     /// Steps: the ratios `r` of the lines `t_next = r t` on which a coefficient vanishes
-    /// near t = 0 ([`pole_guard`]), where the reference rows check it too.
-    pub zero_lines: Vec<f64>,
+    /// near t = 0, then of the lines `1 - t_next = r (1 - t)` on which one vanishes near t
+    /// = 1 ([`pole_guard`]), where the reference rows check it too.
+    pub zero_lines: [Vec<f64>; 2],
 }
 
 /// The time `1/2` from which a function runs its upper regime ([`Function::upper`]).
@@ -203,7 +204,7 @@ fn upper_scalar(pool: &mut Pool, name: &str, e: ExprId) -> Option<Box<Function>>
         upper: None,
         reflected: true,
         cells: Vec::new(),
-        zero_lines: Vec::new(),
+        zero_lines: Default::default(),
         program,
     }))
 }
@@ -419,7 +420,7 @@ fn scalar_function_as(
         },
         reflected: false,
         cells: Vec::new(),
-        zero_lines: Vec::new(),
+        zero_lines: Default::default(),
         program,
     })
 }
@@ -603,7 +604,7 @@ fn lowered(
             .join(", ");
         let (guards, zero_lines) = match &jet {
             Some(j) => field_guards(pool, j, k, field, (&coeff_exprs, &sources), mode),
-            None => (Vec::new(), Vec::new()),
+            None => (Vec::new(), Default::default()),
         };
         let poles = match mode {
             Mode::Stable => field_poles(pool, jet.as_ref(), k, field, &coeff_exprs, mode),
@@ -632,7 +633,7 @@ fn lowered(
                 upper: None,
                 reflected: true,
                 cells: Vec::new(),
-                zero_lines: Vec::new(),
+                zero_lines: Default::default(),
                 program,
             })
         });
@@ -946,7 +947,7 @@ fn field_guards(
     field: &fields::Field,
     (coeff_exprs, sources): (&[(String, ExprId)], &[ExprId]),
     mode: Mode,
-) -> (Vec<Guard>, Vec<f64>) {
+) -> (Vec<Guard>, [Vec<f64>; 2]) {
     let mut guards = Vec::new();
     if !field.is_step() {
         for &end in &ENDS {
@@ -965,7 +966,7 @@ fn field_guards(
                 });
             }
         }
-        return (guards, Vec::new());
+        return (guards, Default::default());
     }
     let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
     // A step of length zero, first: its coefficients with t_next = t are exact constants
@@ -1243,10 +1244,12 @@ fn field_guards(
             body: program,
         });
     }
-    let mut zero_lines = Vec::new();
-    if let Some((guard, lines)) = pole_guard(pool, jet, k, coeff_exprs, mode) {
-        guards.push(guard);
-        zero_lines = lines;
+    let mut zero_lines = [Vec::new(), Vec::new()];
+    for (lines, end) in zero_lines.iter_mut().zip(ENDS) {
+        if let Some((guard, found)) = pole_guard(pool, jet, k, coeff_exprs, mode, end) {
+            guards.push(guard);
+            *lines = found;
+        }
     }
     (guards, zero_lines)
 }
@@ -2119,7 +2122,7 @@ fn at_step_from(
         .then_some(c)
 }
 
-/// The guard of an Euler step from near t = 0 to any `t_next`, where a coefficient `c0 +
+/// The guard of an Euler step from near an end to any `t_next`, where a coefficient `c0 +
 /// (t_next - t) c1` has `c1 = (rho + P(t))/t` with a pole at 0 ([`taylor::residue`]) and
 /// vanishes on a line `t_next = (1 - c0(0)/rho) t` inside the interval: the Euler-Maruyama
 /// step's x coefficient with an x0 model is `1 + (t_next - t)(2 sigma'/sigma -
@@ -2128,19 +2131,26 @@ fn at_step_from(
 /// = 1e-40 (seed 21 case 35893 of the fuzzer). Below the Taylor polynomials' bound the
 /// coefficient is `(c0 t + rho (t_next - t) + (t_next - t) P(t))/t`, whose numerator's
 /// terms of order t cancel exactly in double-double (rho a rational, `t_next - t` exact).
-/// None where no coefficient has such a zero; else the guard and the lines' ratios, where
-/// the reference rows check the step too (the points `(t, 3t/4)` meet only one of them).
+/// At the noise end (`end` 1) the same in `u = 1 - t`: an alpha that vanishes like `1 - t`
+/// (a cosine schedule) puts `-alpha'/alpha ~ 1/(1 - t)` into that coefficient, which
+/// vanishes near the line `1 - t_next = 2 (1 - t)` (cosine's was 4e-5 of itself off at t
+/// = 1 - 1e-10, of the wrong sign at 1 - 1e-12); the guard's program reads `t` as `u`
+/// ([`Guard::above`]) and the step as `t_next - 1 + u`, exact in double-double. None where
+/// no coefficient has such a zero; else the guard and the lines' ratios (`t_next/t`, or
+/// `(1 - t_next)/(1 - t)` at the noise end), where the reference rows check the step too
+/// (the points `(t, 3t/4)` meet only one of them).
 fn pole_guard(
     pool: &mut Pool,
     jet: &JetForms,
     k: usize,
     coeff_exprs: &[(String, ExprId)],
     mode: Mode,
+    end: f64,
 ) -> Option<(Guard, Vec<f64>)> {
-    let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
+    let t_name = ["t".to_owned()];
     let mut coefficients = Vec::new();
     let mut lines = Vec::new();
-    let mut below = f64::INFINITY;
+    let mut bound = f64::INFINITY;
     for (input, c) in coeff_exprs {
         let s = pool.symbol(input);
         let general = jet.coefficient(pool, k, s).unwrap_or(*c);
@@ -2148,20 +2158,22 @@ fn pole_guard(
             Some(JetTerms::Linear(c0, c1)) if !jet.divides_by_zero(pool, c1) => {
                 let c0 = crate::expr::subst::subst(pool, c0, &jet.values);
                 let c1 = crate::expr::subst::subst(pool, c1, &jet.values);
-                separate_pole(pool, c0, c1, t, tn)
+                separate_pole(pool, c0, c1, end)
             }
             _ => None,
         };
         match separated {
-            Some((near, bound, ratio)) => {
-                below = below.min(bound);
+            Some((near, below, ratio)) => {
+                bound = bound.min(below);
                 coefficients.push(near);
                 lines.push(ratio);
             }
+            // At the noise end the program reads `t` as `1 - t`.
+            None if end == 1.0 => coefficients.push(reflect(pool, general, &t_name)),
             None => coefficients.push(general),
         }
     }
-    if below == f64::INFINITY {
+    if bound == f64::INFINITY {
         return None;
     }
     let body = guard_program(pool, &coefficients, mode)?;
@@ -2170,34 +2182,50 @@ fn pole_guard(
     let guard = Guard {
         same_times: false,
         at: Vec::new(),
-        below: Some(below),
-        above: None,
+        below: (end == 0.0).then_some(bound),
+        // Where `1 - t` is exact (t at least 1/2).
+        above: (end == 1.0).then_some(1.0 - bound.min(UPPER_FROM)),
         near: None,
         body,
     };
     Some((guard, lines))
 }
 
-/// [`pole_guard`]'s form of `c0 + (t_next - t) c1` below its bound, the bound and the
-/// line's ratio `r`, where it vanishes near t = 0 on a line `t_next = r t` with `r > 0`
-/// (`r = 0` is the final step, whose Taylor guard comes first); None where it has no such
-/// line or `c1` no separable pole.
-fn separate_pole(
-    pool: &mut Pool,
-    c0: ExprId,
-    c1: ExprId,
-    t: Symbol,
-    tn: Symbol,
-) -> Option<(ExprId, f64, f64)> {
-    let c00 = limit_at(pool, c0, "t", 0.0).filter(|v| v.is_finite() && *v != 0.0)?;
+/// [`pole_guard`]'s form of `c0 + (t_next - t) c1` near `end`, the bound of the distance to
+/// it and the line's ratio `r`, where it vanishes there on a line `t_next = r t` (at the
+/// noise end, `1 - t_next = r (1 - t)`) with `r > 0` (`r = 0` is the final step, or the
+/// step onto the noise end, whose Taylor guards come first); None where it has no such
+/// line or `c1` no separable pole. At the noise end the form is in `u = 1 - t` (its `t`
+/// stands for `u`).
+fn separate_pole(pool: &mut Pool, c0: ExprId, c1: ExprId, end: f64) -> Option<(ExprId, f64, f64)> {
+    let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
+    let c00 = limit_at(pool, c0, "t", end).filter(|v| v.is_finite() && *v != 0.0)?;
+    let t_name = ["t".to_owned()];
+    let (c0, c1) = if end == 1.0 {
+        (reflect(pool, c0, &t_name), reflect(pool, c1, &t_name))
+    } else {
+        (c0, c1)
+    };
     let (rho, p) = crate::expr::ball::sharing(|| taylor::residue(pool, c1, t))?;
-    // The line c0(0) + rho (t_next - t)/t = 0: t_next/t = 1 - c0(0)/rho.
-    let ratio = 1.0 - c00 / num_traits::ToPrimitive::to_f64(&rho)?;
+    let rho_f = num_traits::ToPrimitive::to_f64(&rho)?;
+    // The line c0(0) + rho (t_next - t)/t = 0: t_next/t = 1 - c0(0)/rho; at the noise end
+    // c1 is `(rho + P(u))/u` in `u = 1 - t` and `t_next - t = u - u_next`, so that the
+    // line is `u_next/u = 1 + c0(1)/rho`.
+    let ratio = if end == 1.0 {
+        1.0 + c00 / rho_f
+    } else {
+        1.0 - c00 / rho_f
+    };
     if ratio <= 0.0 {
         return None;
     }
     let (te, tne) = (pool.sym_expr(t), pool.sym_expr(tn));
-    let h = pool.sub(tne, te);
+    let h = if end == 1.0 {
+        let minus_one = pool.int(-1);
+        pool.add(vec![tne, minus_one, te])
+    } else {
+        pool.sub(tne, te)
+    };
     // c0 t + rho h + h P: the first two cancel exactly, and P, far below rho near 0,
     // is not rounded into it.
     let r = pool.rational(rho);

@@ -3180,7 +3180,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3208,9 +3208,6 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
-    }
-    if t == 1.0 && t_next == 0.0 {
-        return [f64::NEG_INFINITY, 3.141592653589793, f64::INFINITY];
     }
     if t < 0.0078125 {
         let v0: W = W::new(2.0, 0.0);
@@ -3255,6 +3252,51 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v39: W = v34 * v38;
         return [v26.to_f64(), v32.to_f64(), v39.to_f64()];
     }
+    if t > 0.984375 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 - v3 + v4;
+        let v6: W = W::new(4.112335167120566, -3.5005493702553756e-17);
+        let v7: W = v1.square();
+        let v8: W = v6 * v7;
+        let v9: W = W::new(3.923421722202876, -4.991104337152433e-17);
+        let v10: W = v1.powi(4);
+        let v11: W = v9 * v10;
+        let v12: W = W::new(3.9739963358767545, -4.1189478647668124e-17);
+        let v13: W = v1.powi(6);
+        let v14: W = v12 * v13;
+        let v15: W = W::new(3.992776361755888, 2.2134467202642852e-17);
+        let v16: W = v1.powi(8);
+        let v17: W = v15 * v16;
+        let v18: W = W::new(3.9981130979226327, 8.512050731548987e-17);
+        let v19: W = v1.powi(10);
+        let v20: W = v18 * v19;
+        let v21: W = W::new(3.999519141984883, -1.6543111334531402e-16);
+        let v22: W = v1.powi(12);
+        let v23: W = v21 * v22;
+        let v24: W = v8 + v11 + v14 + v17 + v20 + v23;
+        let v25: W = v5 * v24;
+        let v26: W = v2 - v3 + v4 + v25;
+        let v27: W = v26 / v1;
+        let v28: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+        let v29: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v30: W = v29 * v1;
+        let v31: W = v30.cos();
+        let v32: W = v28 * v5;
+        let v33: W = v32 / v31;
+        let v34: W = v5.abs();
+        let v35: W = v34.sqrt();
+        let v36: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v37: W = v30.tan();
+        let v38: W = v36 / v37;
+        let v39: W = v38.sqrt();
+        let v40: W = v35 * v39;
+        return [v27.to_f64(), v33.to_f64(), v40.to_f64()];
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -3277,11 +3319,11 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: N = v18 * N::narrow(v3);
     let v20: N = v19 / N::narrow(v6);
     let v21: N = N::narrow(v3).abs();
-    let v22: W = v21.widen().sqrt();
+    let v22: N = v21.sqrt();
     let v23: W = N::tan_kept(v5);
     let v24: W = v9 * v23;
-    let v25: W = N::sqrt_kept(v24);
-    let v26: W = v22 * v25;
+    let v25: N = N::sqrt_of(v24);
+    let v26: N = v22 * v25;
     [v17.to_f64(), v20.to_f64(), v26.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -3290,7 +3332,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3361,7 +3403,7 @@ fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3880,8 +3922,49 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
-    if t == 1.0 && t_next == 0.0 {
-        return [f64::NEG_INFINITY, -2.0, f64::INFINITY];
+    if t > 0.96875 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 - v3 + v4;
+        let v6: W = W::new(0.8224670334241132, 1.520336175199238e-17);
+        let v7: W = v1.square();
+        let v8: W = v6 * v7;
+        let v9: W = W::new(0.13529040421389227, 5.935640053569206e-18);
+        let v10: W = v1.powi(4);
+        let v11: W = v9 * v10;
+        let v12: W = W::new(0.03179197068701404, -3.0495622395129785e-18);
+        let v13: W = v1.powi(6);
+        let v14: W = v12 * v13;
+        let v15: W = W::new(0.00784435434529644, -1.575917836542019e-19);
+        let v16: W = v1.powi(8);
+        let v17: W = v15 * v16;
+        let v18: W = W::new(0.0019550675295465195, 2.1361158536419926e-19);
+        let v19: W = v1.powi(10);
+        let v20: W = v18 * v19;
+        let v21: W = W::new(0.0004884014094498574, 1.73662066620272e-21);
+        let v22: W = v1.powi(12);
+        let v23: W = v21 * v22;
+        let v24: W = -v8;
+        let v25: W = v24 - v11 - v14 - v17 - v20 - v23;
+        let v26: W = v5 * v25;
+        let v27: W = v2 - v3 + v4 + v26;
+        let v28: W = v27 / v1;
+        let v29: W = v0 * v4;
+        let v30: W = v2 - v0 + v29;
+        let v31: W = v5.abs();
+        let v32: W = v31.sqrt();
+        let v33: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v34: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v35: W = v34 * v1;
+        let v36: W = v35.tan();
+        let v37: W = v33 / v36;
+        let v38: W = v37.sqrt();
+        let v39: W = v32 * v38;
+        return [v28.to_f64(), v30.to_f64(), v39.to_f64()];
     }
     if t < 0.5 {
         return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
@@ -4553,8 +4636,55 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
-    if t == 1.0 && t_next == 0.0 {
-        return [f64::NEG_INFINITY, -3.141592653589793, f64::INFINITY];
+    if t > 0.96875 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 - v3 + v4;
+        let v6: W = W::new(0.8224670334241132, 1.520336175199238e-17);
+        let v7: W = v1.square();
+        let v8: W = v6 * v7;
+        let v9: W = W::new(0.13529040421389227, 5.935640053569206e-18);
+        let v10: W = v1.powi(4);
+        let v11: W = v9 * v10;
+        let v12: W = W::new(0.03179197068701404, -3.0495622395129785e-18);
+        let v13: W = v1.powi(6);
+        let v14: W = v12 * v13;
+        let v15: W = W::new(0.00784435434529644, -1.575917836542019e-19);
+        let v16: W = v1.powi(8);
+        let v17: W = v15 * v16;
+        let v18: W = W::new(0.0019550675295465195, 2.1361158536419926e-19);
+        let v19: W = v1.powi(10);
+        let v20: W = v18 * v19;
+        let v21: W = W::new(0.0004884014094498574, 1.73662066620272e-21);
+        let v22: W = v1.powi(12);
+        let v23: W = v21 * v22;
+        let v24: W = -v8;
+        let v25: W = v24 - v11 - v14 - v17 - v20 - v23;
+        let v26: W = v5 * v25;
+        let v27: W = v2 - v3 + v4 + v26;
+        let v28: W = v27 / v1;
+        let v29: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v30: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v31: W = v30 * v1;
+        let v32: W = v31.sin();
+        let v33: W = v32.square();
+        let v34: W = v29 * v33;
+        let v35: W = v31.cos();
+        let v36: W = v35.square();
+        let v37: W = v29 * v36;
+        let v38: W = v34 + v37;
+        let v39: W = v5 * v38;
+        let v40: W = v5.abs();
+        let v41: W = v40.sqrt();
+        let v42: W = v31.tan();
+        let v43: W = v29 / v42;
+        let v44: W = v43.sqrt();
+        let v45: W = v41 * v44;
+        return [v28.to_f64(), v39.to_f64(), v45.to_f64()];
     }
     if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);

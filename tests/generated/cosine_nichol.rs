@@ -1801,7 +1801,9 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} - \mathrm{score}\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 25 operations in double-double.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1823,6 +1825,65 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v5: W = W::new(0.008, -1.6653345369377348e-19);
+        let v6: W = v5 + v2;
+        let v7: W = v4 * v6;
+        let v8: W = v7.tan();
+        let v9: W = v4 * v8;
+        let v10: W = W::new(1.2141957102467658, 2.3734719442344137e-17);
+        let v11: W = v10 * v3;
+        let v12: W = -v9;
+        let v13: W = v12 - v11;
+        let v14: W = v3 * v13;
+        let v15: W = v0 + v14;
+        let v16: W = W::new(2.4287688730343295, 1.3901528630697824e-16);
+        let v17: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v18: W = v17 * v2;
+        let v19: W = v18.sin();
+        let v20: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v21: W = v17 * v6;
+        let v22: W = v20 + v21;
+        let v23: W = v22.sin();
+        let v24: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v25: W = v7.cos();
+        let v26: W = v24 + v25;
+        let v27: W = v16 * v19 * v23 * v26;
+        let v28: W = W::new(0.25001942838948826, -2.0818116730525837e-17);
+        let v29: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v30: W = v29 * v19 * v23 * v26;
+        let v31: W = v30.sqrt();
+        let v32: W = W::new(4.85602805322451, 6.054572034528095e-17);
+        let v33: W = v25.square();
+        let v34: W = v32 * v33;
+        let v35: W = W::new(2.428014026612255, 3.027286017264048e-17);
+        let v36: W = W::new(2.4283914204935315, 4.7469438884688275e-17);
+        let v37: W = v25.powi(4);
+        let v38: W = v36 * v37;
+        let v39: W = v34 - v35 - v38;
+        let v40: W = v19 * v23 * v26;
+        let v41: W = v40.sqrt();
+        let v42: W = v41.powi(3);
+        let v43: W = v28 * v31 * v39;
+        let v44: W = v43 / v42;
+        let v45: W = -v27;
+        let v46: W = v45 - v44;
+        let v47: W = v3 * v46;
+        let v48: W = W::new(1.558450792625269, 6.355001916761135e-17);
+        let v49: W = v7.sin();
+        let v50: W = v48 * v49 * v25 * v31;
+        let v51: W = v50 / v41;
+        let v52: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
+        let v53: W = v52 * v19 * v23 * v8 * v26;
+        let v54: W = v47 - v51 - v53;
+        let v55: W = v3 * v54;
+        return [v15.to_f64(), v55.to_f64()];
     }
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::INFINITY];
@@ -1851,18 +1912,81 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v20: W = v1 * v19;
         return [v0.to_f64(), v20.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return ddim_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return ddim_step_score_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.5625 {
+        return ddim_step_score_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.625 {
+        return ddim_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.6875 {
+        return ddim_step_score_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return ddim_step_score_coefficients_in_cell4::<N, W>(t, t_next);
+    }
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: W = W::new(0.008, -1.6653345369377348e-19);
     let v2: N = N::from_f64(t_next);
-    let v3: W = v1 + v2.widen();
-    let v4: W = v0 * v3;
-    let v5: W = v4.cos();
+    let v3: N = N::narrow(v1) + v2;
+    let v4: N = N::narrow(v0) * v3;
+    let v5: N = v4.cos();
     let v6: N = N::from_f64(t);
     let v7: W = v1 + v6.widen();
     let v8: W = v0 * v7;
+    let v9: N = N::cos_of(v8);
+    let v10: N = v5 / v9;
+    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(2.000466317585039, 2.5009596171144186e-17);
+    let v13: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: N = v13 * v6;
+    let v15: N = v14.sin();
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13.widen() * v7;
+    let v18: W = v16.widen() + v17;
+    let v19: N = N::sin_of(v18);
+    let v20: N = v11 + v9;
+    let v21: N = v12 * v15 * v19 * v5 * v20;
+    let v22: N = N::new(2.000155427115906, -1.665449338442067e-16);
+    let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: N = v23 * v15 * v19 * v20;
+    let v25: N = v24.sqrt();
+    let v26: N = v13 * v2;
+    let v27: N = v26.sin();
+    let v28: N = v13 * v3;
+    let v29: N = v16 + v28;
+    let v30: N = v29.sin();
+    let v31: N = v11 + v5;
+    let v32: N = v23 * v27 * v30 * v31;
+    let v33: N = v32.sqrt();
+    let v34: N = v22 * v9 * v25 * v33;
+    let v35: N = v21 - v34;
+    let v36: N = v11 * v35;
+    let v37: N = v36 / v9;
+    [v10.to_f64(), v37.to_f64()]
+}
+/// [`ddim_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: W = v1.widen() + v6.widen();
+    let v8: W = v0 * v7;
     let v9: W = v8.cos();
     let v10: N = N::narrow(v5) / N::narrow(v9);
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v12: W = W::new(2.000466317585039, 2.5009596171144186e-17);
     let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v14: W = v13 * v6.widen();
@@ -1871,7 +1995,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v17: W = v13 * v7;
     let v18: W = v16.widen() + v17;
     let v19: W = v18.sin();
-    let v20: W = v11 + v9;
+    let v20: W = v11.widen() + v9;
     let v21: W = v12 * v15 * v19 * v5 * v20;
     let v22: W = W::new(2.000155427115906, -1.665449338442067e-16);
     let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
@@ -1882,14 +2006,226 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v28: W = v13 * v3;
     let v29: W = v16.widen() + v28;
     let v30: W = v29.sin();
+    let v31: W = v11.widen() + v5;
+    let v32: W = v23 * v27 * v30 * v31;
+    let v33: W = v32.sqrt();
+    let v34: W = v22 * v9 * v25 * v33;
+    let v35: W = v21 - v34;
+    let v36: N = v11 * N::narrow(v35);
+    let v37: N = v36 / N::narrow(v9);
+    [v10.to_f64(), v37.to_f64()]
+}
+/// [`ddim_step_score_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: W = v1.widen() + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = v8.cos();
+    let v10: N = N::narrow(v5) / N::narrow(v9);
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(2.000466317585039, 2.5009596171144186e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v6.widen();
+    let v15: W = v14.sin();
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v7;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: W = v11 + v9;
+    let v21: W = v12.widen() * v15 * v19 * v5 * v20;
+    let v22: W = W::new(2.000155427115906, -1.665449338442067e-16);
+    let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: W = v23 * v15 * v19 * v20;
+    let v25: W = v24.sqrt();
+    let v26: W = v13 * v2.widen();
+    let v27: W = N::sin_kept(v26);
+    let v28: W = v13 * v3;
+    let v29: W = v16.widen() + v28;
+    let v30: W = N::sin_kept(v29);
     let v31: W = v11 + v5;
     let v32: W = v23 * v27 * v30 * v31;
     let v33: W = v32.sqrt();
     let v34: W = v22 * v9 * v25 * v33;
     let v35: W = v21 - v34;
-    let v36: N = N::narrow(v11) * N::narrow(v35);
-    let v37: N = v36 / N::narrow(v9);
+    let v36: W = v11 * v35;
+    let v37: W = v36 / v9;
     [v10.to_f64(), v37.to_f64()]
+}
+/// [`ddim_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = N::cos_kept(v4);
+    let v6: N = N::from_f64(t);
+    let v7: W = v1.widen() + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = v8.cos();
+    let v10: W = v5 / v9;
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(2.000466317585039, 2.5009596171144186e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v6.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v7;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: W = v11 + v9;
+    let v21: W = v12 * v15 * v19 * v5 * v20;
+    let v22: W = W::new(2.000155427115906, -1.665449338442067e-16);
+    let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: W = v23 * v15 * v19 * v20;
+    let v25: W = v24.sqrt();
+    let v26: W = v13 * v2.widen();
+    let v27: W = N::sin_kept(v26);
+    let v28: W = v13 * v3;
+    let v29: W = v16.widen() + v28;
+    let v30: W = N::sin_kept(v29);
+    let v31: W = v11 + v5;
+    let v32: W = v23 * v27 * v30 * v31;
+    let v33: W = v32.sqrt();
+    let v34: W = v22 * v9 * v25 * v33;
+    let v35: W = v21 - v34;
+    let v36: W = v11 * v35;
+    let v37: W = v36 / v9;
+    [v10.to_f64(), v37.to_f64()]
+}
+/// [`ddim_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: W = v1.widen() + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = v8.cos();
+    let v10: N = N::narrow(v5) / N::narrow(v9);
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(2.000466317585039, 2.5009596171144186e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v6.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v7;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: W = v11 + v9;
+    let v21: W = v12.widen() * v15 * v19 * v5 * v20;
+    let v22: W = W::new(2.000155427115906, -1.665449338442067e-16);
+    let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: W = v23 * v15 * v19 * v20;
+    let v25: W = v24.sqrt();
+    let v26: W = v13 * v2.widen();
+    let v27: W = N::sin_kept(v26);
+    let v28: W = v13 * v3;
+    let v29: W = v16.widen() + v28;
+    let v30: W = N::sin_kept(v29);
+    let v31: W = v11 + v5;
+    let v32: W = v23 * v27 * v30 * v31;
+    let v33: W = v32.sqrt();
+    let v34: W = v22 * v9 * v25 * v33;
+    let v35: W = v21 - v34;
+    let v36: W = v11 * v35;
+    let v37: W = v36 / v9;
+    [v10.to_f64(), v37.to_f64()]
+}
+/// [`ddim_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = v1 + v2;
+    let v4: N = N::narrow(v0) * v3;
+    let v5: N = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: N = v1 + v6;
+    let v8: W = v0 * v7.widen();
+    let v9: N = N::cos_of(v8);
+    let v10: N = v5 / v9;
+    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(2.000466317585039, 2.5009596171144186e-17);
+    let v13: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: N = v13 * v6;
+    let v15: N = v14.sin();
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: N = v13 * v7;
+    let v18: N = v16 + v17;
+    let v19: N = v18.sin();
+    let v20: N = v11 + v9;
+    let v21: N = v12 * v15 * v19 * v5 * v20;
+    let v22: N = N::new(2.000155427115906, -1.665449338442067e-16);
+    let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: N = v23 * v15 * v19 * v20;
+    let v25: N = v24.sqrt();
+    let v26: N = v13 * v2;
+    let v27: N = v26.sin();
+    let v28: N = v13 * v3;
+    let v29: N = v16 + v28;
+    let v30: N = v29.sin();
+    let v31: N = v11 + v5;
+    let v32: N = v23 * v27 * v30 * v31;
+    let v33: N = v32.sqrt();
+    let v34: N = v22 * v9 * v25 * v33;
+    let v35: N = v21 - v34;
+    let v36: N = v11 * v35;
+    let v37: N = v36 / v9;
+    [v10.to_f64(), v37.to_f64()]
+}
+/// The upper regime of [`ddim_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v2.sin();
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = v5.sin();
+    let v7: N = N::narrow(v3) / N::narrow(v6);
+    let v8: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v9: W = W::new(1.000077713557953, -8.327246692210335e-17);
+    let v10: N = N::new(1.0, 0.0);
+    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v12: W = v6.square();
+    let v13: W = v11.widen() * v12;
+    let v14: W = v10.widen() - v13;
+    let v15: W = v9 * v3 * v14;
+    let v16: W = v14.sqrt();
+    let v17: W = v3.square();
+    let v18: W = v11.widen() * v17;
+    let v19: W = v10.widen() - v18;
+    let v20: W = v19.sqrt();
+    let v21: W = v9 * v6 * v16 * v20;
+    let v22: W = v15 - v21;
+    let v23: N = v8 * N::narrow(v22);
+    let v24: N = v23 / N::narrow(v6);
+    [v7.to_f64(), v24.to_f64()]
 }
 /// `ddim_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1897,7 +2233,9 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} - \mathrm{score}\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 25 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1929,7 +2267,9 @@ fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4]
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} - \mathrm{score}\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 25 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1956,7 +2296,9 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{score}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 25 operations in double-double.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1978,6 +2320,65 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
+    }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v5: W = W::new(0.008, -1.6653345369377348e-19);
+        let v6: W = v5 + v2;
+        let v7: W = v4 * v6;
+        let v8: W = v7.tan();
+        let v9: W = v4 * v8;
+        let v10: W = W::new(1.2141957102467658, 2.3734719442344137e-17);
+        let v11: W = v10 * v3;
+        let v12: W = -v9;
+        let v13: W = v12 - v11;
+        let v14: W = v3 * v13;
+        let v15: W = v0 + v14;
+        let v16: W = W::new(2.4287688730343295, 1.3901528630697824e-16);
+        let v17: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v18: W = v17 * v2;
+        let v19: W = v18.sin();
+        let v20: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v21: W = v17 * v6;
+        let v22: W = v20 + v21;
+        let v23: W = v22.sin();
+        let v24: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v25: W = v7.cos();
+        let v26: W = v24 + v25;
+        let v27: W = v16 * v19 * v23 * v26;
+        let v28: W = W::new(0.25001942838948826, -2.0818116730525837e-17);
+        let v29: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v30: W = v29 * v19 * v23 * v26;
+        let v31: W = v30.sqrt();
+        let v32: W = W::new(4.85602805322451, 6.054572034528095e-17);
+        let v33: W = v25.square();
+        let v34: W = v32 * v33;
+        let v35: W = W::new(2.428014026612255, 3.027286017264048e-17);
+        let v36: W = W::new(2.4283914204935315, 4.7469438884688275e-17);
+        let v37: W = v25.powi(4);
+        let v38: W = v36 * v37;
+        let v39: W = v34 - v35 - v38;
+        let v40: W = v19 * v23 * v26;
+        let v41: W = v40.sqrt();
+        let v42: W = v41.powi(3);
+        let v43: W = v28 * v31 * v39;
+        let v44: W = v43 / v42;
+        let v45: W = -v27;
+        let v46: W = v45 - v44;
+        let v47: W = v3 * v46;
+        let v48: W = W::new(1.558450792625269, 6.355001916761135e-17);
+        let v49: W = v7.sin();
+        let v50: W = v48 * v49 * v25 * v31;
+        let v51: W = v50 / v41;
+        let v52: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
+        let v53: W = v52 * v19 * v23 * v8 * v26;
+        let v54: W = v47 - v51 - v53;
+        let v55: W = v3 * v54;
+        return [v15.to_f64(), v55.to_f64()];
     }
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::INFINITY];
@@ -2006,18 +2407,81 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v20: W = v1 * v19;
         return [v0.to_f64(), v20.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return dpm1_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return dpm1_step_score_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.5625 {
+        return dpm1_step_score_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.625 {
+        return dpm1_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.6875 {
+        return dpm1_step_score_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return dpm1_step_score_coefficients_in_cell4::<N, W>(t, t_next);
+    }
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: W = W::new(0.008, -1.6653345369377348e-19);
     let v2: N = N::from_f64(t_next);
-    let v3: W = v1 + v2.widen();
-    let v4: W = v0 * v3;
-    let v5: W = v4.cos();
+    let v3: N = N::narrow(v1) + v2;
+    let v4: N = N::narrow(v0) * v3;
+    let v5: N = v4.cos();
     let v6: N = N::from_f64(t);
     let v7: W = v1 + v6.widen();
     let v8: W = v0 * v7;
+    let v9: N = N::cos_of(v8);
+    let v10: N = v5 / v9;
+    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(2.000466317585039, 2.5009596171144186e-17);
+    let v13: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: N = v13 * v6;
+    let v15: N = v14.sin();
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13.widen() * v7;
+    let v18: W = v16.widen() + v17;
+    let v19: N = N::sin_of(v18);
+    let v20: N = v11 + v9;
+    let v21: N = v12 * v15 * v19 * v5 * v20;
+    let v22: N = N::new(2.000155427115906, -1.665449338442067e-16);
+    let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: N = v23 * v15 * v19 * v20;
+    let v25: N = v24.sqrt();
+    let v26: N = v13 * v2;
+    let v27: N = v26.sin();
+    let v28: N = v13 * v3;
+    let v29: N = v16 + v28;
+    let v30: N = v29.sin();
+    let v31: N = v11 + v5;
+    let v32: N = v23 * v27 * v30 * v31;
+    let v33: N = v32.sqrt();
+    let v34: N = v22 * v9 * v25 * v33;
+    let v35: N = v21 - v34;
+    let v36: N = v11 * v35;
+    let v37: N = v36 / v9;
+    [v10.to_f64(), v37.to_f64()]
+}
+/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: W = v1.widen() + v6.widen();
+    let v8: W = v0 * v7;
     let v9: W = v8.cos();
     let v10: N = N::narrow(v5) / N::narrow(v9);
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v12: W = W::new(2.000466317585039, 2.5009596171144186e-17);
     let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v14: W = v13 * v6.widen();
@@ -2026,7 +2490,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v17: W = v13 * v7;
     let v18: W = v16.widen() + v17;
     let v19: W = v18.sin();
-    let v20: W = v11 + v9;
+    let v20: W = v11.widen() + v9;
     let v21: W = v12 * v15 * v19 * v5 * v20;
     let v22: W = W::new(2.000155427115906, -1.665449338442067e-16);
     let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
@@ -2037,14 +2501,226 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v28: W = v13 * v3;
     let v29: W = v16.widen() + v28;
     let v30: W = v29.sin();
+    let v31: W = v11.widen() + v5;
+    let v32: W = v23 * v27 * v30 * v31;
+    let v33: W = v32.sqrt();
+    let v34: W = v22 * v9 * v25 * v33;
+    let v35: W = v21 - v34;
+    let v36: N = v11 * N::narrow(v35);
+    let v37: N = v36 / N::narrow(v9);
+    [v10.to_f64(), v37.to_f64()]
+}
+/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: W = v1.widen() + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = v8.cos();
+    let v10: N = N::narrow(v5) / N::narrow(v9);
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(2.000466317585039, 2.5009596171144186e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v6.widen();
+    let v15: W = v14.sin();
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v7;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: W = v11 + v9;
+    let v21: W = v12.widen() * v15 * v19 * v5 * v20;
+    let v22: W = W::new(2.000155427115906, -1.665449338442067e-16);
+    let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: W = v23 * v15 * v19 * v20;
+    let v25: W = v24.sqrt();
+    let v26: W = v13 * v2.widen();
+    let v27: W = N::sin_kept(v26);
+    let v28: W = v13 * v3;
+    let v29: W = v16.widen() + v28;
+    let v30: W = N::sin_kept(v29);
     let v31: W = v11 + v5;
     let v32: W = v23 * v27 * v30 * v31;
     let v33: W = v32.sqrt();
     let v34: W = v22 * v9 * v25 * v33;
     let v35: W = v21 - v34;
-    let v36: N = N::narrow(v11) * N::narrow(v35);
-    let v37: N = v36 / N::narrow(v9);
+    let v36: W = v11 * v35;
+    let v37: W = v36 / v9;
     [v10.to_f64(), v37.to_f64()]
+}
+/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = N::cos_kept(v4);
+    let v6: N = N::from_f64(t);
+    let v7: W = v1.widen() + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = v8.cos();
+    let v10: W = v5 / v9;
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(2.000466317585039, 2.5009596171144186e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v6.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v7;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: W = v11 + v9;
+    let v21: W = v12 * v15 * v19 * v5 * v20;
+    let v22: W = W::new(2.000155427115906, -1.665449338442067e-16);
+    let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: W = v23 * v15 * v19 * v20;
+    let v25: W = v24.sqrt();
+    let v26: W = v13 * v2.widen();
+    let v27: W = N::sin_kept(v26);
+    let v28: W = v13 * v3;
+    let v29: W = v16.widen() + v28;
+    let v30: W = N::sin_kept(v29);
+    let v31: W = v11 + v5;
+    let v32: W = v23 * v27 * v30 * v31;
+    let v33: W = v32.sqrt();
+    let v34: W = v22 * v9 * v25 * v33;
+    let v35: W = v21 - v34;
+    let v36: W = v11 * v35;
+    let v37: W = v36 / v9;
+    [v10.to_f64(), v37.to_f64()]
+}
+/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: W = v1.widen() + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = v8.cos();
+    let v10: N = N::narrow(v5) / N::narrow(v9);
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(2.000466317585039, 2.5009596171144186e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v6.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v7;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: W = v11 + v9;
+    let v21: W = v12.widen() * v15 * v19 * v5 * v20;
+    let v22: W = W::new(2.000155427115906, -1.665449338442067e-16);
+    let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: W = v23 * v15 * v19 * v20;
+    let v25: W = v24.sqrt();
+    let v26: W = v13 * v2.widen();
+    let v27: W = N::sin_kept(v26);
+    let v28: W = v13 * v3;
+    let v29: W = v16.widen() + v28;
+    let v30: W = N::sin_kept(v29);
+    let v31: W = v11 + v5;
+    let v32: W = v23 * v27 * v30 * v31;
+    let v33: W = v32.sqrt();
+    let v34: W = v22 * v9 * v25 * v33;
+    let v35: W = v21 - v34;
+    let v36: W = v11 * v35;
+    let v37: W = v36 / v9;
+    [v10.to_f64(), v37.to_f64()]
+}
+/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = v1 + v2;
+    let v4: N = N::narrow(v0) * v3;
+    let v5: N = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: N = v1 + v6;
+    let v8: W = v0 * v7.widen();
+    let v9: N = N::cos_of(v8);
+    let v10: N = v5 / v9;
+    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(2.000466317585039, 2.5009596171144186e-17);
+    let v13: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: N = v13 * v6;
+    let v15: N = v14.sin();
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: N = v13 * v7;
+    let v18: N = v16 + v17;
+    let v19: N = v18.sin();
+    let v20: N = v11 + v9;
+    let v21: N = v12 * v15 * v19 * v5 * v20;
+    let v22: N = N::new(2.000155427115906, -1.665449338442067e-16);
+    let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: N = v23 * v15 * v19 * v20;
+    let v25: N = v24.sqrt();
+    let v26: N = v13 * v2;
+    let v27: N = v26.sin();
+    let v28: N = v13 * v3;
+    let v29: N = v16 + v28;
+    let v30: N = v29.sin();
+    let v31: N = v11 + v5;
+    let v32: N = v23 * v27 * v30 * v31;
+    let v33: N = v32.sqrt();
+    let v34: N = v22 * v9 * v25 * v33;
+    let v35: N = v21 - v34;
+    let v36: N = v11 * v35;
+    let v37: N = v36 / v9;
+    [v10.to_f64(), v37.to_f64()]
+}
+/// The upper regime of [`dpm1_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v2.sin();
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = v5.sin();
+    let v7: N = N::narrow(v3) / N::narrow(v6);
+    let v8: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v9: W = W::new(1.000077713557953, -8.327246692210335e-17);
+    let v10: N = N::new(1.0, 0.0);
+    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v12: W = v6.square();
+    let v13: W = v11.widen() * v12;
+    let v14: W = v10.widen() - v13;
+    let v15: W = v9 * v3 * v14;
+    let v16: W = v14.sqrt();
+    let v17: W = v3.square();
+    let v18: W = v11.widen() * v17;
+    let v19: W = v10.widen() - v18;
+    let v20: W = v19.sqrt();
+    let v21: W = v9 * v6 * v16 * v20;
+    let v22: W = v15 - v21;
+    let v23: N = v8 * N::narrow(v22);
+    let v24: N = v23 / N::narrow(v6);
+    [v7.to_f64(), v24.to_f64()]
 }
 /// `dpm1_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -2052,7 +2728,9 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{score}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 25 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -2084,7 +2762,9 @@ fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4]
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{score}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 25 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3347,7 +4027,9 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \varepsilon\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -3370,6 +4052,64 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v5: W = W::new(0.008, -1.6653345369377348e-19);
+        let v6: W = v5 + v2;
+        let v7: W = v4 * v6;
+        let v8: W = v7.tan();
+        let v9: W = v4 * v8;
+        let v10: W = W::new(1.2141957102467658, 2.3734719442344137e-17);
+        let v11: W = v10 * v3;
+        let v12: W = -v9;
+        let v13: W = v12 - v11;
+        let v14: W = v3 * v13;
+        let v15: W = v0 + v14;
+        let v16: W = W::new(1.1019911236108777, 4.759580790237086e-17);
+        let v17: W = v7.sin();
+        let v18: W = v7.cos();
+        let v19: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v20: W = v19 * v2;
+        let v21: W = v20.sin();
+        let v22: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v23: W = v19 * v6;
+        let v24: W = v22 + v23;
+        let v25: W = v24.sin();
+        let v26: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v27: W = v26 + v18;
+        let v28: W = v21 * v25 * v27;
+        let v29: W = v28.sqrt();
+        let v30: W = v16 * v17 * v18;
+        let v31: W = v30 / v29;
+        let v32: W = W::new(2.2038109812293483, 7.203739738224627e-17);
+        let v33: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v34: W = v33 * v21 * v25 * v27;
+        let v35: W = v34.sqrt();
+        let v36: W = v32 * v8 * v35;
+        let v37: W = W::new(1.717132040806209, -1.6005035002247552e-17);
+        let v38: W = v37 * v35;
+        let v39: W = W::new(0.17679043324259155, -4.2177517747730605e-18);
+        let v40: W = W::new(4.85602805322451, 6.054572034528095e-17);
+        let v41: W = v18.square();
+        let v42: W = v40 * v41;
+        let v43: W = W::new(2.428014026612255, 3.027286017264048e-17);
+        let v44: W = W::new(2.4283914204935315, 4.7469438884688275e-17);
+        let v45: W = v18.powi(4);
+        let v46: W = v44 * v45;
+        let v47: W = v42 - v43 - v46;
+        let v48: W = v29.powi(3);
+        let v49: W = v39 * v47;
+        let v50: W = v49 / v48;
+        let v51: W = v38 + v50;
+        let v52: W = v3 * v51;
+        let v53: W = v31 + v36 + v52;
+        let v54: W = v3 * v53;
+        return [v15.to_f64(), v54.to_f64()];
+    }
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
@@ -3378,44 +4118,173 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return ddim_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return ddim_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return ddim_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
+    }
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: W = W::new(0.008, -1.6653345369377348e-19);
     let v2: N = N::from_f64(t_next);
-    let v3: W = v1 + v2.widen();
+    let v3: N = N::narrow(v1) + v2;
+    let v4: N = N::narrow(v0) * v3;
+    let v5: N = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: W = v1 + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: N = N::cos_of(v8);
+    let v10: N = v5 / v9;
+    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: N = v14 * v2;
+    let v16: N = v15.sin();
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: N = v14 * v3;
+    let v19: N = v17 + v18;
+    let v20: N = v19.sin();
+    let v21: N = v11 + v5;
+    let v22: N = v13 * v16 * v20 * v21;
+    let v23: N = v22.sqrt();
+    let v24: N = v12 * v9 * v23;
+    let v25: N = v14 * v6;
+    let v26: N = v25.sin();
+    let v27: N = v14 * N::narrow(v7);
+    let v28: N = v17 + v27;
+    let v29: N = v28.sin();
+    let v30: N = v11 + v9;
+    let v31: N = v13 * v26 * v29 * v30;
+    let v32: N = v31.sqrt();
+    let v33: N = v12 * v5 * v32;
+    let v34: N = v24 - v33;
+    let v35: N = v11 * v34;
+    let v36: N = v35 / v9;
+    [v10.to_f64(), v36.to_f64()]
+}
+/// [`ddim_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() + v2.widen();
     let v4: W = v0 * v3;
     let v5: W = v4.cos();
     let v6: N = N::from_f64(t);
-    let v7: W = v1 + v6.widen();
+    let v7: W = v1.widen() + v6.widen();
     let v8: W = v0 * v7;
     let v9: W = v8.cos();
     let v10: N = N::narrow(v5) / N::narrow(v9);
     let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: W = v14 * v2.widen();
+    let v12: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14.widen() * v2.widen();
     let v16: W = v15.sin();
     let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: W = v14 * v3;
+    let v18: W = v14.widen() * v3;
     let v19: W = v17.widen() + v18;
     let v20: W = v19.sin();
     let v21: W = v11.widen() + v5;
-    let v22: W = v13 * v16 * v20 * v21;
+    let v22: W = v13.widen() * v16 * v20 * v21;
     let v23: W = v22.sqrt();
-    let v24: W = v12 * v9 * v23;
-    let v25: W = v14 * v6.widen();
+    let v24: W = v12.widen() * v9 * v23;
+    let v25: W = v14.widen() * v6.widen();
     let v26: W = v25.sin();
-    let v27: W = v14 * v7;
+    let v27: W = v14.widen() * v7;
     let v28: W = v17.widen() + v27;
     let v29: W = v28.sin();
     let v30: W = v11.widen() + v9;
+    let v31: W = v13.widen() * v26 * v29 * v30;
+    let v32: W = v31.sqrt();
+    let v33: W = v12.widen() * v5 * v32;
+    let v34: W = v24 - v33;
+    let v35: W = v11.widen() * v34;
+    let v36: N = N::narrow(v35) / N::narrow(v9);
+    [v10.to_f64(), v36.to_f64()]
+}
+/// [`ddim_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: W = v1.widen() + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = v8.cos();
+    let v10: N = N::narrow(v5) / N::narrow(v9);
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14.widen() * v2.widen();
+    let v16: W = N::sin_kept(v15);
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14.widen() * v3;
+    let v19: W = v17.widen() + v18;
+    let v20: W = N::sin_kept(v19);
+    let v21: W = v11 + v5;
+    let v22: W = v13 * v16 * v20 * v21;
+    let v23: W = N::sqrt_kept(v22);
+    let v24: W = v12 * v9 * v23;
+    let v25: W = v14.widen() * v6.widen();
+    let v26: W = N::sin_kept(v25);
+    let v27: W = v14.widen() * v7;
+    let v28: W = v17.widen() + v27;
+    let v29: W = N::sin_kept(v28);
+    let v30: W = v11 + v9;
     let v31: W = v13 * v26 * v29 * v30;
     let v32: W = v31.sqrt();
     let v33: W = v12 * v5 * v32;
     let v34: W = v24 - v33;
-    let v35: N = v11 * N::narrow(v34);
-    let v36: N = v35 / N::narrow(v9);
+    let v35: W = v11 * v34;
+    let v36: W = v35 / v9;
     [v10.to_f64(), v36.to_f64()]
+}
+/// The upper regime of [`ddim_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v2.sin();
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = v5.sin();
+    let v7: N = N::narrow(v3) / N::narrow(v6);
+    let v8: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v9: W = W::new(1.000077713557953, -8.327246692210335e-17);
+    let v10: N = N::new(1.0, 0.0);
+    let v11: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v12: W = v3.square();
+    let v13: W = v11 * v12;
+    let v14: W = v10.widen() - v13;
+    let v15: W = v14.sqrt();
+    let v16: W = v9 * v6 * v15;
+    let v17: W = v6.square();
+    let v18: W = v11 * v17;
+    let v19: W = v10.widen() - v18;
+    let v20: W = v19.sqrt();
+    let v21: W = v9 * v3 * v20;
+    let v22: W = v16 - v21;
+    let v23: N = v8 * N::narrow(v22);
+    let v24: N = v23 / N::narrow(v6);
+    [v7.to_f64(), v24.to_f64()]
 }
 /// `ddim_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -3423,7 +4292,9 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \varepsilon\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -3456,7 +4327,9 @@ fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \varepsilon\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3483,7 +4356,9 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\varepsilon\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -3506,6 +4381,64 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 - v2;
+        let v4: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v5: W = W::new(0.008, -1.6653345369377348e-19);
+        let v6: W = v5 + v2;
+        let v7: W = v4 * v6;
+        let v8: W = v7.tan();
+        let v9: W = v4 * v8;
+        let v10: W = W::new(1.2141957102467658, 2.3734719442344137e-17);
+        let v11: W = v10 * v3;
+        let v12: W = -v9;
+        let v13: W = v12 - v11;
+        let v14: W = v3 * v13;
+        let v15: W = v0 + v14;
+        let v16: W = W::new(1.1019911236108777, 4.759580790237086e-17);
+        let v17: W = v7.sin();
+        let v18: W = v7.cos();
+        let v19: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v20: W = v19 * v2;
+        let v21: W = v20.sin();
+        let v22: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v23: W = v19 * v6;
+        let v24: W = v22 + v23;
+        let v25: W = v24.sin();
+        let v26: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v27: W = v26 + v18;
+        let v28: W = v21 * v25 * v27;
+        let v29: W = v28.sqrt();
+        let v30: W = v16 * v17 * v18;
+        let v31: W = v30 / v29;
+        let v32: W = W::new(2.2038109812293483, 7.203739738224627e-17);
+        let v33: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v34: W = v33 * v21 * v25 * v27;
+        let v35: W = v34.sqrt();
+        let v36: W = v32 * v8 * v35;
+        let v37: W = W::new(1.717132040806209, -1.6005035002247552e-17);
+        let v38: W = v37 * v35;
+        let v39: W = W::new(0.17679043324259155, -4.2177517747730605e-18);
+        let v40: W = W::new(4.85602805322451, 6.054572034528095e-17);
+        let v41: W = v18.square();
+        let v42: W = v40 * v41;
+        let v43: W = W::new(2.428014026612255, 3.027286017264048e-17);
+        let v44: W = W::new(2.4283914204935315, 4.7469438884688275e-17);
+        let v45: W = v18.powi(4);
+        let v46: W = v44 * v45;
+        let v47: W = v42 - v43 - v46;
+        let v48: W = v29.powi(3);
+        let v49: W = v39 * v47;
+        let v50: W = v49 / v48;
+        let v51: W = v38 + v50;
+        let v52: W = v3 * v51;
+        let v53: W = v31 + v36 + v52;
+        let v54: W = v3 * v53;
+        return [v15.to_f64(), v54.to_f64()];
+    }
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
@@ -3514,44 +4447,173 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return dpm1_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    if t < 0.5 {
+        return dpm1_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return dpm1_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
+    }
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: W = W::new(0.008, -1.6653345369377348e-19);
     let v2: N = N::from_f64(t_next);
-    let v3: W = v1 + v2.widen();
+    let v3: N = N::narrow(v1) + v2;
+    let v4: N = N::narrow(v0) * v3;
+    let v5: N = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: W = v1 + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: N = N::cos_of(v8);
+    let v10: N = v5 / v9;
+    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: N = v14 * v2;
+    let v16: N = v15.sin();
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: N = v14 * v3;
+    let v19: N = v17 + v18;
+    let v20: N = v19.sin();
+    let v21: N = v11 + v5;
+    let v22: N = v13 * v16 * v20 * v21;
+    let v23: N = v22.sqrt();
+    let v24: N = v12 * v9 * v23;
+    let v25: N = v14 * v6;
+    let v26: N = v25.sin();
+    let v27: N = v14 * N::narrow(v7);
+    let v28: N = v17 + v27;
+    let v29: N = v28.sin();
+    let v30: N = v11 + v9;
+    let v31: N = v13 * v26 * v29 * v30;
+    let v32: N = v31.sqrt();
+    let v33: N = v12 * v5 * v32;
+    let v34: N = v24 - v33;
+    let v35: N = v11 * v34;
+    let v36: N = v35 / v9;
+    [v10.to_f64(), v36.to_f64()]
+}
+/// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() + v2.widen();
     let v4: W = v0 * v3;
     let v5: W = v4.cos();
     let v6: N = N::from_f64(t);
-    let v7: W = v1 + v6.widen();
+    let v7: W = v1.widen() + v6.widen();
     let v8: W = v0 * v7;
     let v9: W = v8.cos();
     let v10: N = N::narrow(v5) / N::narrow(v9);
     let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: W = v14 * v2.widen();
+    let v12: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14.widen() * v2.widen();
     let v16: W = v15.sin();
     let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: W = v14 * v3;
+    let v18: W = v14.widen() * v3;
     let v19: W = v17.widen() + v18;
     let v20: W = v19.sin();
     let v21: W = v11.widen() + v5;
-    let v22: W = v13 * v16 * v20 * v21;
+    let v22: W = v13.widen() * v16 * v20 * v21;
     let v23: W = v22.sqrt();
-    let v24: W = v12 * v9 * v23;
-    let v25: W = v14 * v6.widen();
+    let v24: W = v12.widen() * v9 * v23;
+    let v25: W = v14.widen() * v6.widen();
     let v26: W = v25.sin();
-    let v27: W = v14 * v7;
+    let v27: W = v14.widen() * v7;
     let v28: W = v17.widen() + v27;
     let v29: W = v28.sin();
     let v30: W = v11.widen() + v9;
+    let v31: W = v13.widen() * v26 * v29 * v30;
+    let v32: W = v31.sqrt();
+    let v33: W = v12.widen() * v5 * v32;
+    let v34: W = v24 - v33;
+    let v35: W = v11.widen() * v34;
+    let v36: N = N::narrow(v35) / N::narrow(v9);
+    [v10.to_f64(), v36.to_f64()]
+}
+/// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: W = v1.widen() + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = v8.cos();
+    let v10: N = N::narrow(v5) / N::narrow(v9);
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14.widen() * v2.widen();
+    let v16: W = N::sin_kept(v15);
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14.widen() * v3;
+    let v19: W = v17.widen() + v18;
+    let v20: W = N::sin_kept(v19);
+    let v21: W = v11 + v5;
+    let v22: W = v13 * v16 * v20 * v21;
+    let v23: W = N::sqrt_kept(v22);
+    let v24: W = v12 * v9 * v23;
+    let v25: W = v14.widen() * v6.widen();
+    let v26: W = N::sin_kept(v25);
+    let v27: W = v14.widen() * v7;
+    let v28: W = v17.widen() + v27;
+    let v29: W = N::sin_kept(v28);
+    let v30: W = v11 + v9;
     let v31: W = v13 * v26 * v29 * v30;
     let v32: W = v31.sqrt();
     let v33: W = v12 * v5 * v32;
     let v34: W = v24 - v33;
-    let v35: N = v11 * N::narrow(v34);
-    let v36: N = v35 / N::narrow(v9);
+    let v35: W = v11 * v34;
+    let v36: W = v35 / v9;
     [v10.to_f64(), v36.to_f64()]
+}
+/// The upper regime of [`dpm1_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v2.sin();
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = v5.sin();
+    let v7: N = N::narrow(v3) / N::narrow(v6);
+    let v8: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v9: W = W::new(1.000077713557953, -8.327246692210335e-17);
+    let v10: N = N::new(1.0, 0.0);
+    let v11: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v12: W = v3.square();
+    let v13: W = v11 * v12;
+    let v14: W = v10.widen() - v13;
+    let v15: W = v14.sqrt();
+    let v16: W = v9 * v6 * v15;
+    let v17: W = v6.square();
+    let v18: W = v11 * v17;
+    let v19: W = v10.widen() - v18;
+    let v20: W = v19.sqrt();
+    let v21: W = v9 * v3 * v20;
+    let v22: W = v16 - v21;
+    let v23: N = v8 * N::narrow(v22);
+    let v24: N = v23 / N::narrow(v6);
+    [v7.to_f64(), v24.to_f64()]
 }
 /// `dpm1_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -3559,7 +4621,9 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\varepsilon\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -3592,7 +4656,9 @@ fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\varepsilon\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
 ///
 /// # Panics
 ///
@@ -4231,7 +5297,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 40 operations in double-double.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -4261,9 +5327,6 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
-    }
-    if t == 1.0 && t_next == 0.0 {
-        return [f64::NEG_INFINITY, 3.116901585250538, f64::INFINITY];
     }
     if t_next == 0.0 && t < 0.00048828125 {
         let v0: W = W::new(3905.4402593941422, 5.632429371609288e-14);
@@ -4331,6 +5394,57 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v62: W = v56 * v57 * v61;
         return [v36.to_f64(), v55.to_f64(), v62.to_f64()];
     }
+    if t > 0.984375 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 - v3 + v4;
+        let v6: W = W::new(4.048073939237482, 1.1417768970237287e-16);
+        let v7: W = v1.square();
+        let v8: W = v6 * v7;
+        let v9: W = W::new(3.802788154809225, 1.1309580422618402e-16);
+        let v10: W = v1.powi(4);
+        let v11: W = v9 * v10;
+        let v12: W = W::new(3.793520327631162, 2.0651392982854758e-16);
+        let v13: W = v1.powi(6);
+        let v14: W = v12 * v13;
+        let v15: W = W::new(3.7547132192215797, -6.792368667043431e-17);
+        let v16: W = v1.powi(8);
+        let v17: W = v15 * v16;
+        let v18: W = W::new(3.704705079445241, -1.6190637086465672e-16);
+        let v19: W = v1.powi(10);
+        let v20: W = v18 * v19;
+        let v21: W = W::new(3.652687258375258, -1.46388175044468e-16);
+        let v22: W = v1.powi(12);
+        let v23: W = v21 * v22;
+        let v24: W = v8 + v11 + v14 + v17 + v20 + v23;
+        let v25: W = v5 * v24;
+        let v26: W = v2 - v3 + v4 + v25;
+        let v27: W = v26 / v1;
+        let v28: W = W::new(-3.116901585250538, -1.271000383352227e-16);
+        let v29: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v30: W = v29 * v1;
+        let v31: W = v30.cos();
+        let v32: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v33: W = v30.sin();
+        let v34: W = v33.square();
+        let v35: W = v32 * v34;
+        let v36: W = v3 - v35;
+        let v37: W = v28 * v31 * v5;
+        let v38: W = v37 / v36;
+        let v39: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
+        let v40: W = v5.abs();
+        let v41: W = v40.sqrt();
+        let v42: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v43: W = v30.tan();
+        let v44: W = v42 / v43;
+        let v45: W = v44.sqrt();
+        let v46: W = v39 * v41 * v45;
+        return [v27.to_f64(), v38.to_f64(), v46.to_f64()];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
@@ -4377,11 +5491,11 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v40: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
     let v41: N = v37.abs();
     let v42: N = v41.sqrt();
-    let v43: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v44: W = N::tan_kept(v7);
-    let v45: W = v43 * v44;
-    let v46: W = N::sqrt_kept(v45);
-    let v47: W = v40.widen() * v42.widen() * v46;
+    let v43: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v44: N = N::tan_of(v7);
+    let v45: N = v43 * v44;
+    let v46: N = v45.sqrt();
+    let v47: W = v40.widen() * v42.widen() * v46.widen();
     [v35.to_f64(), v39.to_f64(), v47.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -4437,7 +5551,7 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 40 operations in double-double.
 ///
@@ -4510,7 +5624,7 @@ fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 40 operations in double-double.
 ///
@@ -5091,9 +6205,6 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
-    if t == 1.0 && t_next == 0.0 {
-        return [f64::NEG_INFINITY, -2.0, f64::INFINITY];
-    }
     if t_next == 0.0 && t < 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -5116,6 +6227,51 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     }
     if t == 0.0 && t_next == 1.0 {
         return [1.0194281378623404, 2.0, 0.1971199526295627];
+    }
+    if t > 0.96875 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 - v3 + v4;
+        let v6: W = W::new(0.8094638068311771, 5.2830580449067976e-17);
+        let v7: W = v1.square();
+        let v8: W = v6 * v7;
+        let v9: W = W::new(0.13104633091392426, 9.071469101063939e-18);
+        let v10: W = v1.powi(4);
+        let v11: W = v9 * v10;
+        let v12: W = W::new(0.030307789112240947, 2.618198447904616e-19);
+        let v13: W = v1.powi(6);
+        let v14: W = v12 * v13;
+        let v15: W = W::new(0.007359917505429319, -2.617524596805577e-19);
+        let v16: W = v1.powi(8);
+        let v17: W = v15 * v16;
+        let v18: W = W::new(0.0018053293460327993, -6.053574387577596e-20);
+        let v19: W = v1.powi(10);
+        let v20: W = v18 * v19;
+        let v21: W = W::new(0.0004438646139039168, 1.6544221001055818e-20);
+        let v22: W = v1.powi(12);
+        let v23: W = v21 * v22;
+        let v24: W = -v8;
+        let v25: W = v24 - v11 - v14 - v17 - v20 - v23;
+        let v26: W = v5 * v25;
+        let v27: W = v2 - v3 + v4 + v26;
+        let v28: W = v27 / v1;
+        let v29: W = v0 * v4;
+        let v30: W = v2 - v0 + v29;
+        let v31: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
+        let v32: W = v5.abs();
+        let v33: W = v32.sqrt();
+        let v34: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v35: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v36: W = v35 * v1;
+        let v37: W = v36.tan();
+        let v38: W = v34 / v37;
+        let v39: W = v38.sqrt();
+        let v40: W = v31 * v33 * v39;
+        return [v28.to_f64(), v30.to_f64(), v40.to_f64()];
     }
     if t < 0.5 {
         return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
@@ -6065,9 +7221,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -6091,8 +7247,65 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
-    if t == 1.0 && t_next == 0.0 {
-        return [f64::NEG_INFINITY, -3.116901585250538, f64::INFINITY];
+    if t > 0.96875 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 - v3 + v4;
+        let v6: W = W::new(0.8094638068311771, 5.2830580449067976e-17);
+        let v7: W = v1.square();
+        let v8: W = v6 * v7;
+        let v9: W = W::new(0.13104633091392426, 9.071469101063939e-18);
+        let v10: W = v1.powi(4);
+        let v11: W = v9 * v10;
+        let v12: W = W::new(0.030307789112240947, 2.618198447904616e-19);
+        let v13: W = v1.powi(6);
+        let v14: W = v12 * v13;
+        let v15: W = W::new(0.007359917505429319, -2.617524596805577e-19);
+        let v16: W = v1.powi(8);
+        let v17: W = v15 * v16;
+        let v18: W = W::new(0.0018053293460327993, -6.053574387577596e-20);
+        let v19: W = v1.powi(10);
+        let v20: W = v18 * v19;
+        let v21: W = W::new(0.0004438646139039168, 1.6544221001055818e-20);
+        let v22: W = v1.powi(12);
+        let v23: W = v21 * v22;
+        let v24: W = -v8;
+        let v25: W = v24 - v11 - v14 - v17 - v20 - v23;
+        let v26: W = v5 * v25;
+        let v27: W = v2 - v3 + v4 + v26;
+        let v28: W = v27 / v1;
+        let v29: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
+        let v30: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v31: W = v30 * v1;
+        let v32: W = v31.sin();
+        let v33: W = v32.square();
+        let v34: W = v31.cos();
+        let v35: W = W::new(0.9998445910004081, 1.933869024770987e-17);
+        let v36: W = v35 - v33;
+        let v37: W = v36.sqrt();
+        let v38: W = v29 * v33 * v34;
+        let v39: W = v38 / v37;
+        let v40: W = W::new(3.116901585250538, 1.271000383352227e-16);
+        let v41: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v42: W = v41 * v33;
+        let v43: W = v3 - v42;
+        let v44: W = v43.sqrt();
+        let v45: W = v40 * v34 * v44;
+        let v46: W = v39 + v45;
+        let v47: W = v5 * v46;
+        let v48: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
+        let v49: W = v5.abs();
+        let v50: W = v49.sqrt();
+        let v51: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v52: W = v31.tan();
+        let v53: W = v51 / v52;
+        let v54: W = v53.sqrt();
+        let v55: W = v48 * v50 * v54;
+        return [v28.to_f64(), v47.to_f64(), v55.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -6100,46 +7313,55 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
+    if t < 0.75 {
+        return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.8125 {
+        return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_maruyama_step_v_coefficients_in_cell3::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: W = v2 + v3.widen();
+    let v4: W = v2.widen() + v3.widen();
     let v5: W = v1 * v4;
-    let v6: W = v5.tan();
+    let v6: N = N::tan_of(v5);
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1 * v6 * v8;
-    let v10: W = v0.widen() + v9;
+    let v9: W = v1 * v6.widen() * v8;
+    let v10: N = v0 + N::narrow(v9);
     let v11: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
     let v12: W = N::sin_kept(v5);
-    let v13: W = N::cos_kept(v5);
-    let v14: W = v13.square();
-    let v15: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v16: W = v15 * v3.widen();
-    let v17: W = N::sin_kept(v16);
+    let v13: N = N::cos_of(v5);
+    let v14: N = v13.square();
+    let v15: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v16: N = v15 * v3;
+    let v17: N = v16.sin();
     let v18: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v19: W = v15 * v4;
+    let v19: W = v15.widen() * v4;
     let v20: W = v18.widen() + v19;
-    let v21: W = N::sin_kept(v20);
+    let v21: N = N::sin_of(v20);
     let v22: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v23: W = v22.widen() + v13;
-    let v24: W = v17 * v21 * v23;
-    let v25: N = N::sqrt_of(v24);
-    let v26: W = v11.widen() * v12 * v14;
+    let v23: N = v22 + v13;
+    let v24: N = v17 * v21 * v23;
+    let v25: N = v24.sqrt();
+    let v26: W = v11.widen() * v12 * v14.widen();
     let v27: N = N::narrow(v26) / v25;
-    let v28: W = W::new(4.407964494443511, 1.9038323160948343e-16);
+    let v28: N = N::new(4.407964494443511, 1.9038323160948343e-16);
     let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: W = v29.widen() * v17 * v21 * v23;
+    let v30: W = v29.widen() * v17.widen() * v21.widen() * v23.widen();
     let v31: W = N::sqrt_kept(v30);
-    let v32: W = v28 * v12 * v31;
+    let v32: W = v28.widen() * v12 * v31;
     let v33: W = v27.widen() + v32;
     let v34: W = v8 * v33;
     let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
     let v36: N = N::narrow(v8).abs();
     let v37: N = v36.sqrt();
     let v38: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v39: N = v38 * N::narrow(v6);
+    let v39: N = v38 * v6;
     let v40: N = v39.sqrt();
     let v41: N = v35 * v37 * v40;
     [v10.to_f64(), v34.to_f64(), v41.to_f64()]
@@ -6191,6 +7413,153 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v39: W = v38.widen() * v6;
     let v40: W = N::sqrt_kept(v39);
     let v41: W = v35.widen() * v37.widen() * v40;
+    [v10.to_f64(), v34.to_f64(), v41.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.tan();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: W = v0.widen() + v9;
+    let v11: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v12: W = N::sin_kept(v5);
+    let v13: W = N::cos_kept(v5);
+    let v14: W = v13.square();
+    let v15: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v16: W = v15 * v3.widen();
+    let v17: W = N::sin_kept(v16);
+    let v18: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v19: W = v15 * v4;
+    let v20: W = v18.widen() + v19;
+    let v21: W = N::sin_kept(v20);
+    let v22: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v23: W = v22.widen() + v13;
+    let v24: W = v17 * v21 * v23;
+    let v25: N = N::sqrt_of(v24);
+    let v26: W = v11.widen() * v12 * v14;
+    let v27: N = N::narrow(v26) / v25;
+    let v28: W = W::new(4.407964494443511, 1.9038323160948343e-16);
+    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v30: W = v29.widen() * v17 * v21 * v23;
+    let v31: W = N::sqrt_kept(v30);
+    let v32: W = v28 * v12 * v31;
+    let v33: W = v27.widen() + v32;
+    let v34: W = v8 * v33;
+    let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v36: N = N::narrow(v8).abs();
+    let v37: N = v36.sqrt();
+    let v38: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v39: N = v38 * N::narrow(v6);
+    let v40: N = v39.sqrt();
+    let v41: N = v35 * v37 * v40;
+    [v10.to_f64(), v34.to_f64(), v41.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.tan();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: W = v0.widen() + v9;
+    let v11: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v12: W = N::sin_kept(v5);
+    let v13: N = N::cos_of(v5);
+    let v14: N = v13.square();
+    let v15: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v16: W = v15 * v3.widen();
+    let v17: W = N::sin_kept(v16);
+    let v18: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v19: W = v15 * v4;
+    let v20: W = v18.widen() + v19;
+    let v21: W = N::sin_kept(v20);
+    let v22: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v23: N = v22 + v13;
+    let v24: W = v17 * v21 * v23.widen();
+    let v25: N = N::sqrt_of(v24);
+    let v26: W = v11.widen() * v12 * v14.widen();
+    let v27: N = N::narrow(v26) / v25;
+    let v28: N = N::new(4.407964494443511, 1.9038323160948343e-16);
+    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v30: W = v29.widen() * v17 * v21 * v23.widen();
+    let v31: W = N::sqrt_kept(v30);
+    let v32: W = v28.widen() * v12 * v31;
+    let v33: W = v27.widen() + v32;
+    let v34: W = v8 * v33;
+    let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v36: N = N::narrow(v8).abs();
+    let v37: N = v36.sqrt();
+    let v38: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v39: N = v38 * N::narrow(v6);
+    let v40: N = v39.sqrt();
+    let v41: N = v35 * v37 * v40;
+    [v10.to_f64(), v34.to_f64(), v41.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::tan_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6.widen() * v8;
+    let v10: N = v0 + N::narrow(v9);
+    let v11: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v12: W = N::sin_kept(v5);
+    let v13: N = N::cos_of(v5);
+    let v14: N = v13.square();
+    let v15: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v16: N = v15 * v3;
+    let v17: N = v16.sin();
+    let v18: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v19: W = v15.widen() * v4;
+    let v20: N = v18 + N::narrow(v19);
+    let v21: N = v20.sin();
+    let v22: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v23: N = v22 + v13;
+    let v24: N = v17 * v21 * v23;
+    let v25: N = v24.sqrt();
+    let v26: W = v11.widen() * v12 * v14.widen();
+    let v27: N = N::narrow(v26) / v25;
+    let v28: N = N::new(4.407964494443511, 1.9038323160948343e-16);
+    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v30: W = v29.widen() * v17.widen() * v21.widen() * v23.widen();
+    let v31: W = N::sqrt_kept(v30);
+    let v32: W = v28.widen() * v12 * v31;
+    let v33: W = v27.widen() + v32;
+    let v34: W = v8 * v33;
+    let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v36: N = N::narrow(v8).abs();
+    let v37: N = v36.sqrt();
+    let v38: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v39: N = v38 * v6;
+    let v40: N = v39.sqrt();
+    let v41: N = v35 * v37 * v40;
     [v10.to_f64(), v34.to_f64(), v41.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -6284,9 +7653,9 @@ fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -6356,9 +7725,9 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 ///
 /// # Panics
 ///

@@ -2549,8 +2549,79 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
-    if t == 1.0 && t_next == 0.0 {
-        return [f64::NEG_INFINITY, 0.6666666666666666, f64::INFINITY];
+    if t > 0.984375 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 - v3 + v4;
+        let v6: W = W::new(1.3333333333333333, 7.401486830834377e-17);
+        let v7: W = v6 * v1;
+        let v8: W = W::new(1.5555555555555556, -2.4671622769447922e-17);
+        let v9: W = v1.square();
+        let v10: W = v8 * v9;
+        let v11: W = W::new(1.7037037037037037, -1.644774851296528e-17);
+        let v12: W = v1.powi(3);
+        let v13: W = v11 * v12;
+        let v14: W = W::new(1.8024691358024691, -1.0965165675310187e-17);
+        let v15: W = v1.powi(4);
+        let v16: W = v14 * v15;
+        let v17: W = W::new(1.868312757201646, 6.670475785813698e-17);
+        let v18: W = v1.powi(5);
+        let v19: W = v17 * v18;
+        let v20: W = W::new(1.9122085048010975, -1.0355989804459622e-16);
+        let v21: W = v1.powi(6);
+        let v22: W = v20 * v21;
+        let v23: W = W::new(1.941472336534065, 4.974936278612956e-18);
+        let v24: W = v1.powi(7);
+        let v25: W = v23 * v24;
+        let v26: W = W::new(1.9609815576893765, 7.733149249408574e-17);
+        let v27: W = v1.powi(8);
+        let v28: W = v26 * v27;
+        let v29: W = W::new(1.973987705126251, -2.2460539978953275e-17);
+        let v30: W = v1.powi(9);
+        let v31: W = v29 * v30;
+        let v32: W = W::new(1.9826584700841674, -1.4973693319302185e-17);
+        let v33: W = v1.powi(10);
+        let v34: W = v32 * v33;
+        let v35: W = W::new(1.9884389800561115, 6.403240609547565e-17);
+        let v36: W = v1.powi(11);
+        let v37: W = v35 * v36;
+        let v38: W = W::new(1.992292653370741, 4.26882707303171e-17);
+        let v39: W = v1.powi(12);
+        let v40: W = v38 * v39;
+        let v41: W = v7 + v10 + v13 + v16 + v19 + v22 + v25 + v28 + v31 + v34 + v37
+            + v40;
+        let v42: W = v5 * v41;
+        let v43: W = v2 - v3 + v4 + v42;
+        let v44: W = v43 / v1;
+        let v45: W = W::new(-2.0, 0.0);
+        let v46: W = W::new(3.0, 0.0);
+        let v47: W = v46 - v2;
+        let v48: W = v3 - v1;
+        let v49: W = W::new(9.0, 0.0);
+        let v50: W = W::new(12.0, 0.0);
+        let v51: W = v50 * v1;
+        let v52: W = W::new(4.0, 0.0);
+        let v53: W = v52 * v9;
+        let v54: W = v49 - v51 + v53;
+        let v55: W = v45 * v5 * v47;
+        let v56: W = v48 * v54;
+        let v57: W = v55 / v56;
+        let v58: W = W::new(4.242640687119285, 3.7611501537150655e-16);
+        let v59: W = v5.abs();
+        let v60: W = v59.sqrt();
+        let v61: W = v48.sqrt();
+        let v62: W = v49 * v1;
+        let v63: W = v50 * v9;
+        let v64: W = v52 * v12;
+        let v65: W = v62 - v63 + v64;
+        let v66: W = v65.sqrt();
+        let v67: W = v58 * v60 * v61;
+        let v68: W = v67 / v66;
+        return [v44.to_f64(), v57.to_f64(), v68.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
@@ -2566,17 +2637,17 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: W = v0.widen() - v2.widen();
     let v12: N = N::new(4.0, 0.0);
     let v13: N = v2.square();
-    let v14: N = v12 * v13;
-    let v15: W = v12.widen() * v5;
+    let v14: W = v12.widen() * v13.widen();
+    let v15: N = v12 * N::narrow(v5);
     let v16: N = -v2;
-    let v17: W = v16.widen() - v14.widen() - v15;
+    let v17: W = v16.widen() - v14 - v15.widen();
     let v18: W = v4 * v10;
     let v19: W = v11 * v17;
     let v20: N = N::narrow(v18) / N::narrow(v19);
     let v21: N = N::new(-2.0, 0.0);
     let v22: W = v7.widen() - v2.widen();
     let v23: W = v12.widen() * v2.widen();
-    let v24: W = v0.widen() + v23 + v14.widen();
+    let v24: W = v0.widen() + v23 + v14;
     let v25: W = v21.widen() * v22 * v4;
     let v26: N = v2 * N::narrow(v24);
     let v27: N = N::narrow(v25) / v26;
@@ -3188,8 +3259,6 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 17 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 34 operations in double-double.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -3212,8 +3281,72 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    if t > 0.96875 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 - v3 + v4;
+        let v6: W = W::new(0.6666666666666666, 3.700743415417188e-17);
+        let v7: W = v6 * v1;
+        let v8: W = W::new(0.4444444444444444, 2.4671622769447922e-17);
+        let v9: W = v1.square();
+        let v10: W = v8 * v9;
+        let v11: W = W::new(0.2962962962962963, 1.644774851296528e-17);
+        let v12: W = v1.powi(3);
+        let v13: W = v11 * v12;
+        let v14: W = W::new(0.19753086419753085, 1.0965165675310187e-17);
+        let v15: W = v1.powi(4);
+        let v16: W = v14 * v15;
+        let v17: W = W::new(0.13168724279835392, -1.119360662687915e-17);
+        let v18: W = v1.powi(5);
+        let v19: W = v17 * v18;
+        let v20: W = W::new(0.0877914951989026, 6.4153833898950235e-18);
+        let v21: W = v1.powi(6);
+        let v22: W = v20 * v21;
+        let v23: W = W::new(0.05852766346593507, 1.9639576252942726e-18);
+        let v24: W = v1.powi(7);
+        let v25: W = v23 * v24;
+        let v26: W = W::new(0.03901844231062338, -1.0036595511062276e-18);
+        let v27: W = v1.powi(8);
+        let v28: W = v26 * v27;
+        let v29: W = W::new(0.02601229487374892, 1.643858267231591e-18);
+        let v30: W = v1.powi(9);
+        let v31: W = v29 * v30;
+        let v32: W = W::new(0.017341529915832612, 1.0959055114877273e-18);
+        let v33: W = v1.powi(10);
+        let v34: W = v32 * v33;
+        let v35: W = W::new(0.011561019943888409, 1.5236251566621587e-19);
+        let v36: W = v1.powi(11);
+        let v37: W = v35 * v36;
+        let v38: W = W::new(0.0077073466292589396, -1.8754556888532394e-19);
+        let v39: W = v1.powi(12);
+        let v40: W = v38 * v39;
+        let v41: W = v7 + v10 + v13 + v16 + v19 + v22 + v25 + v28 + v31 + v34 + v37
+            + v40;
+        let v42: W = v5 * v41;
+        let v43: W = v2 - v3 + v4 + v42;
+        let v44: W = v43 / v1;
+        let v45: W = v0 * v4;
+        let v46: W = v2 - v0 + v45;
+        let v47: W = W::new(4.242640687119285, 3.7611501537150655e-16);
+        let v48: W = v5.abs();
+        let v49: W = v48.sqrt();
+        let v50: W = v3 - v1;
+        let v51: W = v50.sqrt();
+        let v52: W = W::new(9.0, 0.0);
+        let v53: W = v52 * v1;
+        let v54: W = W::new(12.0, 0.0);
+        let v55: W = v54 * v9;
+        let v56: W = W::new(4.0, 0.0);
+        let v57: W = v56 * v12;
+        let v58: W = v53 - v55 + v57;
+        let v59: W = v58.sqrt();
+        let v60: W = v47 * v49 * v51;
+        let v61: W = v60 / v59;
+        return [v44.to_f64(), v46.to_f64(), v61.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(6.0, 0.0);
@@ -3248,47 +3381,6 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v30: N = N::narrow(v29) / v28;
     [v18.to_f64(), v22.to_f64(), v30.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(3.0, 0.0);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: N = N::new(6.0, 0.0);
-    let v6: W = v5.widen() * v2.widen();
-    let v7: W = v2.widen().square();
-    let v8: W = v1.widen() * v7;
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v0.widen() * v9.widen();
-    let v11: W = v6 - v8 - v10;
-    let v12: N = N::new(9.0, 0.0);
-    let v13: W = v12.widen() * v2.widen();
-    let v14: N = N::new(12.0, 0.0);
-    let v15: W = v14.widen() * v7;
-    let v16: N = N::new(4.0, 0.0);
-    let v17: N = v2.powi(3);
-    let v18: N = v16 * v17;
-    let v19: W = v13 - v15 + v18.widen();
-    let v20: W = v4 * v11;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = v1.widen() * v9.widen();
-    let v23: W = v3 - v22;
-    let v24: W = W::new(4.242640687119285, 3.7611501537150655e-16);
-    let v25: N = v2 - v9;
-    let v26: N = v25.abs();
-    let v27: W = v26.widen().sqrt();
-    let v28: N = N::new(1.0, 0.0);
-    let v29: N = v28 - v2;
-    let v30: W = v29.widen().sqrt();
-    let v31: N = N::sqrt_of(v19);
-    let v32: W = v24 * v27 * v30;
-    let v33: N = N::narrow(v32) / v31;
-    [v21.to_f64(), v23.to_f64(), v33.to_f64()]
-}
 /// `euler_maruyama_step_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
@@ -3296,8 +3388,6 @@ fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 17 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 34 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3343,8 +3433,6 @@ fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 17 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 34 operations in double-double.
 ///
 /// # Panics
 ///

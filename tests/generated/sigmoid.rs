@@ -4378,9 +4378,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 37 of its 57 operations in double-double.
+/// Runs its stable form in `f64`, with the 48 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -4394,7 +4392,12 @@ pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
             [f64::NEG_INFINITY, f64::INFINITY, f64::INFINITY],
         );
     }
-    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
@@ -4482,8 +4485,91 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v71: W = v54 * v70;
         return [v36.to_f64(), v53.to_f64(), v71.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    if t > 0.984375 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(1.5, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(0.5, 0.0);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v3 * v4;
+        let v6: W = W::new(1.0, 0.0);
+        let v7: W = v1 - v6 + v4;
+        let v8: W = W::new(1.657187089473768, -5.993215873369173e-17);
+        let v9: W = v8 * v1;
+        let v10: W = W::new(2.402858987096747, -1.0447247195242381e-16);
+        let v11: W = v1.square();
+        let v12: W = v10 * v11;
+        let v13: W = W::new(2.47851943553575, -2.1784253555455393e-16);
+        let v14: W = v1.powi(3);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(3.202673246980072, 1.5926353377308101e-16);
+        let v17: W = v1.powi(4);
+        let v18: W = v16 * v17;
+        let v19: W = W::new(3.868567040640026, 3.4450045900396096e-17);
+        let v20: W = v1.powi(5);
+        let v21: W = v19 * v20;
+        let v22: W = W::new(0.8435989883650377, -4.368347907833356e-18);
+        let v23: W = v1.powi(6);
+        let v24: W = v22 * v23;
+        let v25: W = W::new(6.636457917986749, -1.594648089916318e-16);
+        let v26: W = v1.powi(7);
+        let v27: W = v25 * v26;
+        let v28: W = W::new(12.604201330785054, -4.161694082969852e-16);
+        let v29: W = v1.powi(8);
+        let v30: W = v28 * v29;
+        let v31: W = W::new(8.962674371996442, -3.4987746035760967e-16);
+        let v32: W = v1.powi(9);
+        let v33: W = v31 * v32;
+        let v34: W = W::new(7.387951642462654, 8.792790368435864e-17);
+        let v35: W = v1.powi(10);
+        let v36: W = v34 * v35;
+        let v37: W = W::new(31.059149288409074, 1.2303279275302469e-15);
+        let v38: W = v1.powi(11);
+        let v39: W = v37 * v38;
+        let v40: W = W::new(46.792595757381875, 1.3476026282200379e-15);
+        let v41: W = v1.powi(12);
+        let v42: W = v40 * v41;
+        let v43: W = v9 + v12 + v15 + v18 + v21 + v24 - v27 - v30 - v33 + v36 + v39
+            + v42;
+        let v44: W = v7 * v43;
+        let v45: W = v2 - v3 + v5 + v44;
+        let v46: W = v45 / v1;
+        let v47: W = W::new(-126.51322153912601, 1.0965375315307715e-15);
+        let v48: W = W::new(3.0, 0.0);
+        let v49: W = W::new(6.0, 0.0);
+        let v50: W = v49 * v1;
+        let v51: W = v48 - v50;
+        let v52: W = v51.sigmoid();
+        let v53: W = v49 - v50;
+        let v54: W = v53.exp_m1();
+        let v55: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v56: W = v50 - v48;
+        let v57: W = v56.sigmoid();
+        let v58: W = W::new(-6.0, 0.0);
+        let v59: W = v58 * v1;
+        let v60: W = v59.exp_m1();
+        let v61: W = v55 * v57 * v60;
+        let v62: W = v61.sqrt();
+        let v63: W = v47 * v52 * v7;
+        let v64: W = v54 * v62;
+        let v65: W = v63 / v64;
+        let v66: W = v7.abs();
+        let v67: W = v66.sqrt();
+        let v68: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+        let v69: W = v56.exp();
+        let v70: W = v69 * v60;
+        let v71: W = W::new(12.0, 0.0);
+        let v72: W = v71 * v1;
+        let v73: W = v72 - v49;
+        let v74: W = v73.exp();
+        let v75: W = v74 * v60;
+        let v76: W = v70 + v75;
+        let v77: W = v68 * v69;
+        let v78: W = v77 / v76;
+        let v79: W = v78.sqrt();
+        let v80: W = v67 * v79;
+        return [v46.to_f64(), v65.to_f64(), v80.to_f64()];
     }
     let v0: N = N::new(-22.13532399155553, -1.030067038959497e-15);
     let v1: W = W::new(0.14227761953270035, -7.476885521457493e-18);
@@ -4532,8 +4618,8 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v44: W = v29 * v42;
     let v45: N = N::narrow(v43) / N::narrow(v44);
     let v46: N = N::narrow(v39).abs();
-    let v47: N = v46.sqrt();
-    let v48: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v47: W = v46.widen().sqrt();
+    let v48: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v49: W = v27.exp();
     let v50: W = W::new(-0.950212931632136, -8.422032873046665e-18);
     let v51: W = v50 * v49;
@@ -4543,78 +4629,14 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v55: W = v54.exp();
     let v56: N = N::new(9.0, 0.0);
     let v57: W = v53 - v56.widen();
-    let v58: W = v57.exp_m1();
+    let v58: W = N::exp_m1_kept(v57);
     let v59: W = v55 * v58;
     let v60: W = v51 + v59;
-    let v61: W = v48.widen() * v49;
+    let v61: W = v48 * v49;
     let v62: N = N::narrow(v61) / N::narrow(v60);
-    let v63: N = v62.sqrt();
-    let v64: N = v47 * v63;
+    let v63: W = v62.widen().sqrt();
+    let v64: W = v47 * v63;
     [v37.to_f64(), v45.to_f64(), v64.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(24.454915426749853, -1.5553986394262654e-15);
-    let v1: W = W::new(0.04089157466094348, -1.862816805664464e-18);
-    let v2: N = N::new(6.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: N = N::new(3.0, 0.0);
-    let v6: W = v4 - v5.widen();
-    let v7: W = v6.sigmoid();
-    let v8: N = N::new(-6.0, 0.0);
-    let v9: W = v8.widen() * v3.widen();
-    let v10: W = v9.exp_m1();
-    let v11: W = v2.widen() - v4;
-    let v12: W = v11.exp_m1();
-    let v13: W = v1 * v7 * v10 * v12;
-    let v14: W = W::new(-5.173324844163654, -4.3305057603961936e-17);
-    let v15: W = v5.widen() - v4;
-    let v16: W = v15.sigmoid();
-    let v17: W = v14 * v3.widen() * v16 * v10;
-    let v18: N = N::from_f64(t_next);
-    let v19: W = v16.square();
-    let v20: W = v14 * v18.widen() * v19 * v10;
-    let v21: W = W::new(5.173324844163654, 4.3305057603961936e-17);
-    let v22: W = v21 * v18.widen() * v16 * v10;
-    let v23: W = v21 * v3.widen() * v19 * v10;
-    let v24: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
-    let v25: W = v24 * v18.widen() * v16 * v12;
-    let v26: W = v24 * v3.widen() * v19 * v12;
-    let v27: W = W::new(0.12878233885277246, -6.698757759065981e-18);
-    let v28: W = v27 * v3.widen() * v16 * v12;
-    let v29: W = v27 * v18.widen() * v19 * v12;
-    let v30: W = v13 - v17 - v20 - v22 - v23 - v25 - v26 - v28 - v29;
-    let v31: W = v0.widen() * v30;
-    let v32: W = v7 * v10 * v12;
-    let v33: N = N::narrow(v31) / N::narrow(v32);
-    let v34: N = N::new(-126.51322153912601, 1.0965375315307715e-15);
-    let v35: W = v3.widen() - v18.widen();
-    let v36: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v37: W = v36.widen() * v7 * v10;
-    let v38: W = N::sqrt_kept(v37);
-    let v39: W = v34.widen() * v16 * v35;
-    let v40: W = v12 * v38;
-    let v41: N = N::narrow(v39) / N::narrow(v40);
-    let v42: N = N::narrow(v35).abs();
-    let v43: N = v42.sqrt();
-    let v44: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v45: W = N::exp_kept(v6);
-    let v46: W = v45 * v10;
-    let v47: N = N::new(12.0, 0.0);
-    let v48: W = v47.widen() * v3.widen();
-    let v49: W = v48 - v2.widen();
-    let v50: W = N::exp_kept(v49);
-    let v51: W = v50 * v10;
-    let v52: W = v46 + v51;
-    let v53: W = v44.widen() * v45;
-    let v54: N = N::narrow(v53) / N::narrow(v52);
-    let v55: N = v54.sqrt();
-    let v56: N = v43 * v55;
-    [v33.to_f64(), v41.to_f64(), v56.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -4622,9 +4644,7 @@ fn euler_maruyama_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 37 of its 57 operations in double-double.
+/// Runs its stable form in `f64`, with the 48 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -4690,9 +4710,7 @@ fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 37 of its 57 operations in double-double.
+/// Runs its stable form in `f64`, with the 48 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5742,9 +5760,9 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 44 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 44 operations in double-double.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -5813,41 +5831,113 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
         let v39: W = v22 * v38;
         return [v19.to_f64(), v21.to_f64(), v39.to_f64()];
     }
+    if t > 0.984375 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(1.5, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(0.5, 0.0);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v3 * v4;
+        let v6: W = W::new(1.0, 0.0);
+        let v7: W = v1 - v6 + v4;
+        let v8: W = W::new(1.3577223804672998, -1.0354541694105817e-16);
+        let v9: W = v8 * v1;
+        let v10: W = W::new(0.6868201248435816, 4.252692984157042e-17);
+        let v11: W = v1.square();
+        let v12: W = v10 * v11;
+        let v13: W = W::new(2.2081450316909477, 1.769636486504081e-16);
+        let v14: W = v1.powi(3);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(4.456556232219694, -1.6623633994653065e-16);
+        let v17: W = v1.powi(4);
+        let v18: W = v16 * v17;
+        let v19: W = W::new(3.0331968926774224, 1.2032878643999426e-16);
+        let v20: W = v1.powi(5);
+        let v21: W = v19 * v20;
+        let v22: W = W::new(1.740894881702087, -9.080917640622323e-17);
+        let v23: W = v1.powi(6);
+        let v24: W = v22 * v23;
+        let v25: W = W::new(7.757461834123376, 1.534695044886409e-16);
+        let v26: W = v1.powi(7);
+        let v27: W = v25 * v26;
+        let v28: W = W::new(12.315093611331479, 8.298704753952848e-17);
+        let v29: W = v1.powi(8);
+        let v30: W = v28 * v29;
+        let v31: W = W::new(10.0009633581775, -2.1300944571696098e-16);
+        let v32: W = v1.powi(9);
+        let v33: W = v31 * v32;
+        let v34: W = W::new(5.136766386006673, -4.0347834102472983e-16);
+        let v35: W = v1.powi(10);
+        let v36: W = v34 * v35;
+        let v37: W = W::new(30.088345849588364, 6.294926683053589e-16);
+        let v38: W = v1.powi(11);
+        let v39: W = v37 * v38;
+        let v40: W = W::new(46.96545205958137, -1.3583632720929474e-15);
+        let v41: W = v1.powi(12);
+        let v42: W = v40 * v41;
+        let v43: W = v9 + v12 - v15 - v18 - v21 + v24 + v27 + v30 + v33 - v36 - v39
+            - v42;
+        let v44: W = v7 * v43;
+        let v45: W = v2 - v3 + v5 + v44;
+        let v46: W = v45 / v1;
+        let v47: W = W::new(2.0, 0.0);
+        let v48: W = v47 * v1;
+        let v49: W = v47 * v4;
+        let v50: W = v48 - v47 + v49;
+        let v51: W = v7.abs();
+        let v52: W = v51.sqrt();
+        let v53: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+        let v54: W = W::new(6.0, 0.0);
+        let v55: W = v54 * v1;
+        let v56: W = W::new(3.0, 0.0);
+        let v57: W = v55 - v56;
+        let v58: W = v57.exp();
+        let v59: W = W::new(-6.0, 0.0);
+        let v60: W = v59 * v1;
+        let v61: W = v60.exp_m1();
+        let v62: W = v58 * v61;
+        let v63: W = W::new(12.0, 0.0);
+        let v64: W = v63 * v1;
+        let v65: W = v64 - v54;
+        let v66: W = v65.exp();
+        let v67: W = v66 * v61;
+        let v68: W = v62 + v67;
+        let v69: W = v53 * v58;
+        let v70: W = v69 / v68;
+        let v71: W = v70.sqrt();
+        let v72: W = v52 * v71;
+        return [v46.to_f64(), v50.to_f64(), v72.to_f64()];
+    }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
     if t < 0.5 {
         return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
-        return euler_maruyama_step_u_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.8125 {
-        return euler_maruyama_step_u_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t_next);
     let v3: N = N::new(6.0, 0.0);
     let v4: N = N::from_f64(t);
-    let v5: N = v3 * v4;
-    let v6: N = v5 - v1;
-    let v7: N = v6.sigmoid();
-    let v8: N = v1 * v2 * v7;
-    let v9: N = v1 * v4 * v7;
-    let v10: N = v7.square();
-    let v11: N = v1 * v4 * v10;
-    let v12: N = v1 * v2 * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: N = v1 - v5;
-    let v15: N = v14.sigmoid();
-    let v16: N = v5 - v3;
-    let v17: N = v16.exp_m1();
-    let v18: N = v13 * v15 * v17;
-    let v19: N = v8 - v9 + v11 - v12 - v18;
-    let v20: N = v0 * v19;
-    let v21: N = v15 * v17;
-    let v22: N = v20 / v21;
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v5 - v1.widen();
+    let v7: W = v6.sigmoid();
+    let v8: W = v1.widen() * v2.widen() * v7;
+    let v9: W = v1.widen() * v4.widen() * v7;
+    let v10: W = v7.square();
+    let v11: W = v1.widen() * v4.widen() * v10;
+    let v12: W = v1.widen() * v2.widen() * v10;
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v1.widen() - v5;
+    let v15: W = v14.sigmoid();
+    let v16: W = v5 - v3.widen();
+    let v17: W = v16.exp_m1();
+    let v18: W = v13 * v15 * v17;
+    let v19: W = v8 - v9 + v11 - v12 - v18;
+    let v20: W = v0 * v19;
+    let v21: N = N::narrow(v15) * N::narrow(v17);
+    let v22: N = N::narrow(v20) / v21;
     let v23: N = N::new(2.0, 0.0);
     let v24: N = v23 * v2;
     let v25: N = v23 * v4;
@@ -5856,20 +5946,20 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v28: N = v27.abs();
     let v29: N = v28.sqrt();
     let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v31: N = v14.exp();
+    let v31: N = N::exp_of(v14);
     let v32: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v33: N = v32 * v31;
+    let v33: W = v32.widen() * v31.widen();
     let v34: N = N::new(12.0, 0.0);
-    let v35: N = v34 * v4;
-    let v36: N = v3 - v35;
-    let v37: N = v36.exp();
+    let v35: W = v34.widen() * v4.widen();
+    let v36: W = v3.widen() - v35;
+    let v37: N = N::exp_of(v36);
     let v38: N = N::new(9.0, 0.0);
-    let v39: N = v35 - v38;
-    let v40: N = v39.exp_m1();
+    let v39: W = v35 - v38.widen();
+    let v40: N = N::exp_m1_of(v39);
     let v41: N = v37 * v40;
-    let v42: N = v33 + v41;
+    let v42: W = v33 + v41.widen();
     let v43: N = v30 * v31;
-    let v44: N = v43 / v42;
+    let v44: N = v43 / N::narrow(v42);
     let v45: N = v44.sqrt();
     let v46: N = v29 * v45;
     [v22.to_f64(), v26.to_f64(), v46.to_f64()]
@@ -5926,114 +6016,6 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v44: N = N::narrow(v43) / N::narrow(v42);
     let v45: N = v44.sqrt();
     let v46: W = v29 * v45.widen();
-    [v22.to_f64(), v26.to_f64(), v46.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: W = v3.widen() * v4.widen();
-    let v6: W = v5 - v1.widen();
-    let v7: W = v6.sigmoid();
-    let v8: W = v1.widen() * v2.widen() * v7;
-    let v9: W = v1.widen() * v4.widen() * v7;
-    let v10: W = v7.square();
-    let v11: W = v1.widen() * v4.widen() * v10;
-    let v12: W = v1.widen() * v2.widen() * v10;
-    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v1.widen() - v5;
-    let v15: W = v14.sigmoid();
-    let v16: W = v5 - v3.widen();
-    let v17: W = v16.exp_m1();
-    let v18: W = v13 * v15 * v17;
-    let v19: W = v8 - v9 + v11 - v12 - v18;
-    let v20: W = v0 * v19;
-    let v21: N = N::narrow(v15) * N::narrow(v17);
-    let v22: N = N::narrow(v20) / v21;
-    let v23: N = N::new(2.0, 0.0);
-    let v24: N = v23 * v2;
-    let v25: N = v23 * v4;
-    let v26: N = v24 - v25;
-    let v27: N = v2 - v4;
-    let v28: N = v27.abs();
-    let v29: N = v28.sqrt();
-    let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v31: N = N::exp_of(v14);
-    let v32: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v33: W = v32.widen() * v31.widen();
-    let v34: N = N::new(12.0, 0.0);
-    let v35: W = v34.widen() * v4.widen();
-    let v36: W = v3.widen() - v35;
-    let v37: N = N::exp_of(v36);
-    let v38: N = N::new(9.0, 0.0);
-    let v39: W = v35 - v38.widen();
-    let v40: N = N::exp_m1_of(v39);
-    let v41: N = v37 * v40;
-    let v42: W = v33 + v41.widen();
-    let v43: N = v30 * v31;
-    let v44: N = v43 / N::narrow(v42);
-    let v45: N = v44.sqrt();
-    let v46: N = v29 * v45;
-    [v22.to_f64(), v26.to_f64(), v46.to_f64()]
-}
-/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: W = v3.widen() * v4.widen();
-    let v6: W = v5 - v1.widen();
-    let v7: W = v6.sigmoid();
-    let v8: W = v1.widen() * v2.widen() * v7;
-    let v9: W = v1.widen() * v4.widen() * v7;
-    let v10: W = v7.square();
-    let v11: W = v1.widen() * v4.widen() * v10;
-    let v12: W = v1.widen() * v2.widen() * v10;
-    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v1.widen() - v5;
-    let v15: W = v14.sigmoid();
-    let v16: W = v5 - v3.widen();
-    let v17: W = v16.exp_m1();
-    let v18: W = v13 * v15 * v17;
-    let v19: W = v8 - v9 + v11 - v12 - v18;
-    let v20: N = v0 * N::narrow(v19);
-    let v21: N = N::narrow(v15) * N::narrow(v17);
-    let v22: N = v20 / v21;
-    let v23: N = N::new(2.0, 0.0);
-    let v24: N = v23 * v2;
-    let v25: N = v23 * v4;
-    let v26: N = v24 - v25;
-    let v27: N = v2 - v4;
-    let v28: N = v27.abs();
-    let v29: N = v28.sqrt();
-    let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v31: N = N::exp_of(v14);
-    let v32: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v33: N = v32 * v31;
-    let v34: N = N::new(12.0, 0.0);
-    let v35: N = v34 * v4;
-    let v36: N = v3 - v35;
-    let v37: N = v36.exp();
-    let v38: N = N::new(9.0, 0.0);
-    let v39: N = v35 - v38;
-    let v40: N = v39.exp_m1();
-    let v41: N = v37 * v40;
-    let v42: N = v33 + v41;
-    let v43: N = v30 * v31;
-    let v44: N = v43 / v42;
-    let v45: N = v44.sqrt();
-    let v46: N = v29 * v45;
     [v22.to_f64(), v26.to_f64(), v46.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -6093,9 +6075,9 @@ fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 44 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 44 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -6140,9 +6122,9 @@ fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 44 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 44 operations in double-double.
 ///
 /// # Panics
 ///
@@ -7217,9 +7199,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 45 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 38 of its 59 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -7251,8 +7233,102 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 && t_next == 0.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY, f64::INFINITY];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    if t > 0.984375 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(1.5, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(0.5, 0.0);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v3 * v4;
+        let v6: W = W::new(1.0, 0.0);
+        let v7: W = v1 - v6 + v4;
+        let v8: W = W::new(1.3577223804672998, -1.0354541694105817e-16);
+        let v9: W = v8 * v1;
+        let v10: W = W::new(0.6868201248435816, 4.252692984157042e-17);
+        let v11: W = v1.square();
+        let v12: W = v10 * v11;
+        let v13: W = W::new(2.2081450316909477, 1.769636486504081e-16);
+        let v14: W = v1.powi(3);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(4.456556232219694, -1.6623633994653065e-16);
+        let v17: W = v1.powi(4);
+        let v18: W = v16 * v17;
+        let v19: W = W::new(3.0331968926774224, 1.2032878643999426e-16);
+        let v20: W = v1.powi(5);
+        let v21: W = v19 * v20;
+        let v22: W = W::new(1.740894881702087, -9.080917640622323e-17);
+        let v23: W = v1.powi(6);
+        let v24: W = v22 * v23;
+        let v25: W = W::new(7.757461834123376, 1.534695044886409e-16);
+        let v26: W = v1.powi(7);
+        let v27: W = v25 * v26;
+        let v28: W = W::new(12.315093611331479, 8.298704753952848e-17);
+        let v29: W = v1.powi(8);
+        let v30: W = v28 * v29;
+        let v31: W = W::new(10.0009633581775, -2.1300944571696098e-16);
+        let v32: W = v1.powi(9);
+        let v33: W = v31 * v32;
+        let v34: W = W::new(5.136766386006673, -4.0347834102472983e-16);
+        let v35: W = v1.powi(10);
+        let v36: W = v34 * v35;
+        let v37: W = W::new(30.088345849588364, 6.294926683053589e-16);
+        let v38: W = v1.powi(11);
+        let v39: W = v37 * v38;
+        let v40: W = W::new(46.96545205958137, -1.3583632720929474e-15);
+        let v41: W = v1.powi(12);
+        let v42: W = v40 * v41;
+        let v43: W = v9 + v12 - v15 - v18 - v21 + v24 + v27 + v30 + v33 - v36 - v39
+            - v42;
+        let v44: W = v7 * v43;
+        let v45: W = v2 - v3 + v5 + v44;
+        let v46: W = v45 / v1;
+        let v47: W = W::new(1.220564022008239, 6.170471017484121e-17);
+        let v48: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+        let v49: W = W::new(3.0, 0.0);
+        let v50: W = W::new(6.0, 0.0);
+        let v51: W = v50 * v1;
+        let v52: W = v49 - v51;
+        let v53: W = v52.sigmoid();
+        let v54: W = v53.square();
+        let v55: W = v51 - v49;
+        let v56: W = v55.sigmoid();
+        let v57: W = W::new(-6.0, 0.0);
+        let v58: W = v57 * v1;
+        let v59: W = v58.exp_m1();
+        let v60: W = v48 * v54 * v56 * v59;
+        let v61: W = v48 * v53 * v56 * v59;
+        let v62: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+        let v63: W = v50 - v51;
+        let v64: W = v63.exp_m1();
+        let v65: W = v62 * v53 * v56 * v64;
+        let v66: W = v62 * v54 * v56 * v64;
+        let v67: W = v60 - v61 + v65 - v66;
+        let v68: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v69: W = v68 * v56 * v59;
+        let v70: W = v69.sqrt();
+        let v71: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v72: W = v71 * v56 * v64;
+        let v73: W = v72.sqrt();
+        let v74: W = v47 * v7 * v67;
+        let v75: W = v70 * v73;
+        let v76: W = v74 / v75;
+        let v77: W = v7.abs();
+        let v78: W = v77.sqrt();
+        let v79: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+        let v80: W = v55.exp();
+        let v81: W = v80 * v59;
+        let v82: W = W::new(12.0, 0.0);
+        let v83: W = v82 * v1;
+        let v84: W = v83 - v50;
+        let v85: W = v84.exp();
+        let v86: W = v85 * v59;
+        let v87: W = v81 + v86;
+        let v88: W = v79 * v80;
+        let v89: W = v88 / v87;
+        let v90: W = v89.sqrt();
+        let v91: W = v78 * v90;
+        return [v46.to_f64(), v76.to_f64(), v91.to_f64()];
     }
     if t < 0.25 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
@@ -7263,12 +7339,6 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    if t < 0.75 {
-        return euler_maruyama_step_v_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_maruyama_step_v_coefficients_in_cell4::<N, W>(t, t_next);
-    }
     let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t_next);
@@ -7277,43 +7347,43 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: W = v3.widen() * v4.widen();
     let v6: W = v5 - v1.widen();
     let v7: W = v6.sigmoid();
-    let v8: N = v1 * v2 * N::narrow(v7);
+    let v8: W = v1.widen() * v2.widen() * v7;
     let v9: W = v1.widen() * v4.widen() * v7;
     let v10: W = v7.square();
     let v11: W = v1.widen() * v4.widen() * v10;
-    let v12: N = v1 * v2 * N::narrow(v10);
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
+    let v12: W = v1.widen() * v2.widen() * v10;
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v5;
     let v15: W = v14.sigmoid();
     let v16: W = v5 - v3.widen();
-    let v17: W = N::exp_m1_kept(v16);
-    let v18: W = v13.widen() * v15 * v17;
-    let v19: W = v8.widen() - v9 + v11 - v12.widen() - v18;
+    let v17: W = v16.exp_m1();
+    let v18: W = v13 * v15 * v17;
+    let v19: W = v8 - v9 + v11 - v12 - v18;
     let v20: W = v0.widen() * v19;
     let v21: W = v15 * v17;
     let v22: N = N::narrow(v20) / N::narrow(v21);
     let v23: W = W::new(1.220564022008239, 6.170471017484121e-17);
     let v24: W = v2.widen() - v4.widen();
-    let v25: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v25: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
     let v26: W = N::exp_m1_kept(v5);
-    let v27: W = v25.widen() * v15 * v7 * v26;
-    let v28: W = v25.widen() * v15 * v10 * v26;
+    let v27: W = v25 * v15 * v7 * v26;
+    let v28: W = v25 * v15 * v10 * v26;
     let v29: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
     let v30: W = v29.widen() * v15 * v7 * v17;
     let v31: W = v29.widen() * v15 * v10 * v17;
     let v32: W = v27 - v28 - v30 + v31;
-    let v33: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v34: W = v33.widen() * v15 * v17;
-    let v35: W = v34.sqrt();
-    let v36: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v37: W = v36.widen() * v15 * v26;
+    let v33: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v34: W = v33 * v15 * v17;
+    let v35: W = N::sqrt_kept(v34);
+    let v36: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+    let v37: W = v36 * v15 * v26;
     let v38: W = N::sqrt_kept(v37);
     let v39: W = v23 * v24 * v32;
     let v40: W = v35 * v38;
     let v41: N = N::narrow(v39) / N::narrow(v40);
     let v42: N = N::narrow(v24).abs();
-    let v43: N = v42.sqrt();
-    let v44: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v43: W = v42.widen().sqrt();
+    let v44: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v45: W = v14.exp();
     let v46: W = W::new(-0.950212931632136, -8.422032873046665e-18);
     let v47: W = v46 * v45;
@@ -7323,13 +7393,13 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v51: W = v50.exp();
     let v52: N = N::new(9.0, 0.0);
     let v53: W = v49 - v52.widen();
-    let v54: W = v53.exp_m1();
+    let v54: W = N::exp_m1_kept(v53);
     let v55: W = v51 * v54;
     let v56: W = v47 + v55;
-    let v57: N = v44 * N::narrow(v45);
-    let v58: N = v57 / N::narrow(v56);
-    let v59: N = v58.sqrt();
-    let v60: N = v43 * v59;
+    let v57: W = v44 * v45;
+    let v58: N = N::narrow(v57) / N::narrow(v56);
+    let v59: W = v58.widen().sqrt();
+    let v60: W = v43 * v59;
     [v22.to_f64(), v41.to_f64(), v60.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -7536,217 +7606,15 @@ fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v60: W = v43 * v59.widen();
     [v22.to_f64(), v41.to_f64(), v60.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: W = v3.widen() * v4.widen();
-    let v6: W = v5 - v1.widen();
-    let v7: W = v6.sigmoid();
-    let v8: W = v1.widen() * v2.widen() * v7;
-    let v9: W = v1.widen() * v4.widen() * v7;
-    let v10: W = v7.square();
-    let v11: W = v1.widen() * v4.widen() * v10;
-    let v12: W = v1.widen() * v2.widen() * v10;
-    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v1.widen() - v5;
-    let v15: W = v14.sigmoid();
-    let v16: W = v5 - v3.widen();
-    let v17: W = v16.exp_m1();
-    let v18: W = v13 * v15 * v17;
-    let v19: W = v8 - v9 + v11 - v12 - v18;
-    let v20: W = v0 * v19;
-    let v21: N = N::narrow(v15) * N::narrow(v17);
-    let v22: N = N::narrow(v20) / v21;
-    let v23: W = W::new(1.220564022008239, 6.170471017484121e-17);
-    let v24: W = v2.widen() - v4.widen();
-    let v25: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v26: W = N::exp_m1_kept(v5);
-    let v27: W = v25.widen() * v15 * v7 * v26;
-    let v28: W = v25.widen() * v15 * v10 * v26;
-    let v29: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v30: W = v29.widen() * v15 * v7 * v17;
-    let v31: W = v29.widen() * v15 * v10 * v17;
-    let v32: W = v27 - v28 - v30 + v31;
-    let v33: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v34: W = v33.widen() * v15 * v17;
-    let v35: W = N::sqrt_kept(v34);
-    let v36: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v37: W = v36.widen() * v15 * v26;
-    let v38: W = N::sqrt_kept(v37);
-    let v39: W = v23 * v24 * v32;
-    let v40: W = v35 * v38;
-    let v41: N = N::narrow(v39) / N::narrow(v40);
-    let v42: N = N::narrow(v24).abs();
-    let v43: N = v42.sqrt();
-    let v44: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v45: N = N::exp_of(v14);
-    let v46: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v47: W = v46.widen() * v45.widen();
-    let v48: N = N::new(12.0, 0.0);
-    let v49: W = v48.widen() * v4.widen();
-    let v50: W = v3.widen() - v49;
-    let v51: W = N::exp_kept(v50);
-    let v52: N = N::new(9.0, 0.0);
-    let v53: W = v49 - v52.widen();
-    let v54: W = N::exp_m1_kept(v53);
-    let v55: W = v51 * v54;
-    let v56: W = v47 + v55;
-    let v57: N = v44 * v45;
-    let v58: N = v57 / N::narrow(v56);
-    let v59: N = v58.sqrt();
-    let v60: N = v43 * v59;
-    [v22.to_f64(), v41.to_f64(), v60.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: W = v3.widen() * v4.widen();
-    let v6: W = v5 - v1.widen();
-    let v7: W = v6.sigmoid();
-    let v8: W = v1.widen() * v2.widen() * v7;
-    let v9: W = v1.widen() * v4.widen() * v7;
-    let v10: W = v7.square();
-    let v11: W = v1.widen() * v4.widen() * v10;
-    let v12: W = v1.widen() * v2.widen() * v10;
-    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v1.widen() - v5;
-    let v15: W = v14.sigmoid();
-    let v16: W = v5 - v3.widen();
-    let v17: W = v16.exp_m1();
-    let v18: W = v13 * v15 * v17;
-    let v19: W = v8 - v9 + v11 - v12 - v18;
-    let v20: W = v0 * v19;
-    let v21: N = N::narrow(v15) * N::narrow(v17);
-    let v22: N = N::narrow(v20) / v21;
-    let v23: N = N::new(1.220564022008239, 6.170471017484121e-17);
-    let v24: W = v2.widen() - v4.widen();
-    let v25: N = N::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v26: W = N::exp_m1_kept(v5);
-    let v27: W = v25.widen() * v15 * v7 * v26;
-    let v28: W = v25.widen() * v15 * v10 * v26;
-    let v29: N = N::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v30: W = v29.widen() * v15 * v7 * v17;
-    let v31: W = v29.widen() * v15 * v10 * v17;
-    let v32: W = v27 - v28 - v30 + v31;
-    let v33: N = N::new(-1.052395696491256, 1.997738624456391e-17);
-    let v34: W = v33.widen() * v15 * v17;
-    let v35: W = N::sqrt_kept(v34);
-    let v36: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v37: W = v36.widen() * v15 * v26;
-    let v38: W = N::sqrt_kept(v37);
-    let v39: W = v23.widen() * v24 * v32;
-    let v40: W = v35 * v38;
-    let v41: N = N::narrow(v39) / N::narrow(v40);
-    let v42: N = N::narrow(v24).abs();
-    let v43: N = v42.sqrt();
-    let v44: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v45: N = N::exp_of(v14);
-    let v46: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v47: W = v46.widen() * v45.widen();
-    let v48: N = N::new(12.0, 0.0);
-    let v49: W = v48.widen() * v4.widen();
-    let v50: W = v3.widen() - v49;
-    let v51: N = N::exp_of(v50);
-    let v52: N = N::new(9.0, 0.0);
-    let v53: W = v49 - v52.widen();
-    let v54: N = N::exp_m1_of(v53);
-    let v55: N = v51 * v54;
-    let v56: W = v47 + v55.widen();
-    let v57: N = v44 * v45;
-    let v58: N = v57 / N::narrow(v56);
-    let v59: N = v58.sqrt();
-    let v60: N = v43 * v59;
-    [v22.to_f64(), v41.to_f64(), v60.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: W = v3.widen() * v2.widen();
-    let v5: W = v1.widen() - v4;
-    let v6: W = v5.sigmoid();
-    let v7: W = v1.widen() * v2.widen() * v6;
-    let v8: N = N::from_f64(t_next);
-    let v9: W = v1.widen() * v8.widen() * v6;
-    let v10: W = v6.square();
-    let v11: W = v1.widen() * v2.widen() * v10;
-    let v12: W = v1.widen() * v8.widen() * v10;
-    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v4 - v1.widen();
-    let v15: W = v14.sigmoid();
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: W = v16.widen() * v2.widen();
-    let v18: W = v17.exp_m1();
-    let v19: W = v13 * v15 * v18;
-    let v20: W = v7 - v9 - v11 + v12 - v19;
-    let v21: W = v0.widen() * v20;
-    let v22: W = v15 * v18;
-    let v23: N = N::narrow(v21) / N::narrow(v22);
-    let v24: W = W::new(1.220564022008239, 6.170471017484121e-17);
-    let v25: W = v2.widen() - v8.widen();
-    let v26: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v27: W = v26 * v10 * v15 * v18;
-    let v28: W = v26 * v6 * v15 * v18;
-    let v29: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v30: W = v3.widen() - v4;
-    let v31: W = N::exp_m1_kept(v30);
-    let v32: W = v29 * v6 * v15 * v31;
-    let v33: W = v29 * v10 * v15 * v31;
-    let v34: W = v27 - v28 + v32 - v33;
-    let v35: W = W::new(-1.052395696491256, 1.997738624456391e-17);
-    let v36: W = v35 * v15 * v18;
-    let v37: W = N::sqrt_kept(v36);
-    let v38: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v39: W = v38.widen() * v15 * v31;
-    let v40: W = N::sqrt_kept(v39);
-    let v41: W = v24 * v25 * v34;
-    let v42: W = v37 * v40;
-    let v43: N = N::narrow(v41) / N::narrow(v42);
-    let v44: N = N::narrow(v25).abs();
-    let v45: N = v44.sqrt();
-    let v46: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v47: W = N::exp_kept(v14);
-    let v48: W = v47 * v18;
-    let v49: N = N::new(12.0, 0.0);
-    let v50: W = v49.widen() * v2.widen();
-    let v51: W = v50 - v3.widen();
-    let v52: W = N::exp_kept(v51);
-    let v53: W = v52 * v18;
-    let v54: W = v48 + v53;
-    let v55: W = v46.widen() * v47;
-    let v56: N = N::narrow(v55) / N::narrow(v54);
-    let v57: N = v56.sqrt();
-    let v58: N = v45 * v57;
-    [v23.to_f64(), v43.to_f64(), v58.to_f64()]
-}
 /// `euler_maruyama_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 45 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 38 of its 59 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -7811,9 +7679,9 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 45 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.75, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 38 of its 59 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 ///
 /// # Panics
 ///

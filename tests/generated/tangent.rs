@@ -2158,7 +2158,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
@@ -2277,21 +2277,21 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v20: W = v12 - v14 + v19;
     let v21: W = v20 / v19;
     let v22: W = v13.widen() - v1.widen();
-    let v23: N = N::narrow(v2) * v15;
+    let v23: W = v2 * v15.widen();
     let v24: N = v15.powi(3);
     let v25: N = N::narrow(v2) * v24;
     let v26: N = v15.powi(5);
     let v27: N = N::narrow(v2) * v26;
     let v28: N = v15.powi(7);
     let v29: N = N::narrow(v2) * v28;
-    let v30: N = N::narrow(v2) * v15 * N::narrow(v17);
+    let v30: W = v2 * v15.widen() * v17;
     let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v32: N = v31 * v24 * N::narrow(v17);
+    let v32: W = v31.widen() * v24.widen() * v17;
     let v33: N = N::narrow(v2) * v26 * N::narrow(v17);
     let v34: W = v0 * v19 * v11;
     let v35: N = N::narrow(v0) * v16 * N::narrow(v19) * N::narrow(v11);
-    let v36: W = v23.widen() + v25.widen() - v27.widen() - v29.widen() + v30.widen()
-        + v32.widen() + v33.widen() + v34 - v35.widen();
+    let v36: W = v23 + v25.widen() - v27.widen() - v29.widen() + v30 + v32 + v33.widen()
+        + v34 - v35.widen();
     let v37: W = v19 * v11;
     let v38: N = N::new(2.0, 0.0);
     let v39: N = v38 * v16 * N::narrow(v19) * N::narrow(v11);
@@ -2299,7 +2299,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v41: N = v40 * N::narrow(v19) * N::narrow(v11);
     let v42: W = v37 + v39.widen() + v41.widen();
     let v43: W = v22 * v11 * v36;
-    let v44: W = v43 / v42;
+    let v44: N = N::narrow(v43) / N::narrow(v42);
     [v21.to_f64(), v44.to_f64()]
 }
 /// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -2519,7 +2519,7 @@ fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
@@ -2561,7 +2561,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
@@ -2590,7 +2590,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -2722,23 +2722,23 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v20: W = v12 - v14 + v19;
     let v21: W = v20 / v19;
     let v22: W = v13.widen() - v1.widen();
-    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = v23 * v15;
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v23 * v15.widen();
     let v25: N = v15.powi(3);
-    let v26: N = v23 * v25;
+    let v26: N = N::narrow(v23) * v25;
     let v27: N = v15.powi(5);
-    let v28: N = v23 * v27;
+    let v28: N = N::narrow(v23) * v27;
     let v29: N = v15.powi(7);
-    let v30: N = v23 * v29;
-    let v31: N = v23 * v15 * N::narrow(v17);
+    let v30: N = N::narrow(v23) * v29;
+    let v31: W = v23 * v15.widen() * v17;
     let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: N = v32 * v25 * N::narrow(v17);
-    let v34: N = v23 * v27 * N::narrow(v17);
-    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v11;
-    let v37: N = v35 * v16 * N::narrow(v19) * N::narrow(v11);
-    let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31.widen()
-        + v33.widen() + v34.widen() + v36 - v37.widen();
+    let v33: W = v32.widen() * v25.widen() * v17;
+    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
+    let v35: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35 * v19 * v11;
+    let v37: N = N::narrow(v35) * v16 * N::narrow(v19) * N::narrow(v11);
+    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33 + v34.widen()
+        + v36 - v37.widen();
     let v39: W = v19 * v11;
     let v40: N = N::new(2.0, 0.0);
     let v41: N = v40 * v16 * N::narrow(v19) * N::narrow(v11);
@@ -2746,11 +2746,11 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v43: N = v42 * N::narrow(v19) * N::narrow(v11);
     let v44: W = v39 + v41.widen() + v43.widen();
     let v45: W = v22 * v11 * v38;
-    let v46: W = v45 / v44;
+    let v46: N = N::narrow(v45) / N::narrow(v44);
     let v47: N = N::narrow(v22).abs();
     let v48: W = v47.widen().sqrt();
     let v49: N = v15 + v25;
-    let v50: W = v23.widen() * v4;
+    let v50: W = v23 * v4;
     let v51: N = N::narrow(v50) / v49;
     let v52: N = v51.sqrt();
     let v53: W = v48 * v52.widen();
@@ -3009,7 +3009,7 @@ fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
@@ -3064,7 +3064,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
@@ -3810,9 +3810,6 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
-    if t == 1.0 && t_next == 0.0 {
-        return [f64::NEG_INFINITY, 4.442882938158366, f64::INFINITY];
-    }
     if t < 0.015625 {
         let v0: W = W::new(2.0, 0.0);
         let v1: W = W::from_f64(t_next);
@@ -3863,6 +3860,58 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v46: W = v45.sqrt();
         let v47: W = v40 * v46;
         return [v26.to_f64(), v38.to_f64(), v47.to_f64()];
+    }
+    if t > 0.9921875 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 - v3 + v4;
+        let v6: W = W::new(6.579736267392906, 1.2162689401593905e-16);
+        let v7: W = v1.square();
+        let v8: W = v6 * v7;
+        let v9: W = W::new(6.223358593839045, -1.7104976738587915e-16);
+        let v10: W = v1.powi(4);
+        let v11: W = v9 * v10;
+        let v12: W = W::new(36.0203027883869, 2.5469892095115477e-15);
+        let v13: W = v1.powi(6);
+        let v14: W = v12 * v13;
+        let v15: W = W::new(97.78772126846542, 4.693329525765705e-15);
+        let v16: W = v1.powi(8);
+        let v17: W = v15 * v16;
+        let v18: W = W::new(327.29394498632377, 4.056482035697745e-15);
+        let v19: W = v1.powi(10);
+        let v20: W = v18 * v19;
+        let v21: W = W::new(1022.8765129008214, 2.1735796951898092e-14);
+        let v22: W = v1.powi(12);
+        let v23: W = v21 * v22;
+        let v24: W = v8 - v11 + v14 - v17 + v20 - v23;
+        let v25: W = v5 * v24;
+        let v26: W = v2 - v3 + v4 + v25;
+        let v27: W = v26 / v1;
+        let v28: W = W::new(-4.442882938158366, -1.452273931226085e-16);
+        let v29: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v30: W = v29 * v1;
+        let v31: W = v30.cos();
+        let v32: W = v30.sin();
+        let v33: W = v32.square();
+        let v34: W = v3 + v33;
+        let v35: W = v34.sqrt();
+        let v36: W = v28 * v5;
+        let v37: W = v31 * v35;
+        let v38: W = v36 / v37;
+        let v39: W = v5.abs();
+        let v40: W = v39.sqrt();
+        let v41: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v42: W = v32.powi(3);
+        let v43: W = v32 + v42;
+        let v44: W = v41 * v31;
+        let v45: W = v44 / v43;
+        let v46: W = v45.sqrt();
+        let v47: W = v40 * v46;
+        return [v27.to_f64(), v38.to_f64(), v47.to_f64()];
     }
     let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
@@ -4583,8 +4632,52 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
-    if t == 1.0 && t_next == 0.0 {
-        return [f64::NEG_INFINITY, -2.0, f64::INFINITY];
+    if t > 0.9921875 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 - v3 + v4;
+        let v6: W = W::new(10.011489911828027, 8.833265738141838e-16);
+        let v7: W = v1.powi(4);
+        let v8: W = v6 * v7;
+        let v9: W = W::new(3.289868133696453, 6.081344700796952e-17);
+        let v10: W = v1.square();
+        let v11: W = v9 * v10;
+        let v12: W = W::new(32.07809842319716, 3.9937754618892613e-16);
+        let v13: W = v1.powi(6);
+        let v14: W = v12 * v13;
+        let v15: W = W::new(101.77265327587601, 4.4536783398795036e-15);
+        let v16: W = v1.powi(8);
+        let v17: W = v15 * v16;
+        let v18: W = W::new(323.2977869559307, -6.27326802828241e-15);
+        let v19: W = v1.powi(10);
+        let v20: W = v18 * v19;
+        let v21: W = W::new(1026.875543641397, -1.0845962874751316e-13);
+        let v22: W = v1.powi(12);
+        let v23: W = v21 * v22;
+        let v24: W = v8 - v11 - v14 + v17 - v20 + v23;
+        let v25: W = v5 * v24;
+        let v26: W = v2 - v3 + v4 + v25;
+        let v27: W = v26 / v1;
+        let v28: W = v0 * v4;
+        let v29: W = v2 - v0 + v28;
+        let v30: W = v5.abs();
+        let v31: W = v30.sqrt();
+        let v32: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v33: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v34: W = v33 * v1;
+        let v35: W = v34.cos();
+        let v36: W = v34.sin();
+        let v37: W = v36.powi(3);
+        let v38: W = v36 + v37;
+        let v39: W = v32 * v35;
+        let v40: W = v39 / v38;
+        let v41: W = v40.sqrt();
+        let v42: W = v31 * v41;
+        return [v27.to_f64(), v29.to_f64(), v42.to_f64()];
     }
     if t < 0.5 {
         return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
@@ -5486,6 +5579,82 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     }
     if t == 1.0 && t_next == 0.0 {
         return [f64::NEG_INFINITY, -4.442882938158366, f64::INFINITY];
+    }
+    if t > 0.9921875 {
+        let t: f64 = 1.0 - t;
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 - v3 + v4;
+        let v6: W = W::new(10.011489911828027, 8.833265738141838e-16);
+        let v7: W = v1.powi(4);
+        let v8: W = v6 * v7;
+        let v9: W = W::new(3.289868133696453, 6.081344700796952e-17);
+        let v10: W = v1.square();
+        let v11: W = v9 * v10;
+        let v12: W = W::new(32.07809842319716, 3.9937754618892613e-16);
+        let v13: W = v1.powi(6);
+        let v14: W = v12 * v13;
+        let v15: W = W::new(101.77265327587601, 4.4536783398795036e-15);
+        let v16: W = v1.powi(8);
+        let v17: W = v15 * v16;
+        let v18: W = W::new(323.2977869559307, -6.27326802828241e-15);
+        let v19: W = v1.powi(10);
+        let v20: W = v18 * v19;
+        let v21: W = W::new(1026.875543641397, -1.0845962874751316e-13);
+        let v22: W = v1.powi(12);
+        let v23: W = v21 * v22;
+        let v24: W = v8 - v11 - v14 + v17 - v20 + v23;
+        let v25: W = v5 * v24;
+        let v26: W = v2 - v3 + v4 + v25;
+        let v27: W = v26 / v1;
+        let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v29: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v30: W = v29 * v1;
+        let v31: W = v30.sin();
+        let v32: W = v28 * v31;
+        let v33: W = v31.powi(3);
+        let v34: W = v28 * v33;
+        let v35: W = v31.powi(5);
+        let v36: W = v28 * v35;
+        let v37: W = v31.powi(7);
+        let v38: W = v28 * v37;
+        let v39: W = v31.square();
+        let v40: W = v3 + v39;
+        let v41: W = v28 * v31 * v40;
+        let v42: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+        let v43: W = v42 * v33 * v40;
+        let v44: W = v28 * v35 * v40;
+        let v45: W = W::new(4.442882938158366, 1.452273931226085e-16);
+        let v46: W = v40.sqrt();
+        let v47: W = v46.powi(3);
+        let v48: W = W::new(0.5, 0.0);
+        let v49: W = v30.tan();
+        let v50: W = v49.square();
+        let v51: W = v48 / v50;
+        let v52: W = v3 + v51;
+        let v53: W = v52.sqrt();
+        let v54: W = v45 * v47 * v53;
+        let v55: W = v45 * v39 * v47 * v53;
+        let v56: W = v32 + v34 - v36 - v38 + v41 + v43 + v44 + v54 - v55;
+        let v57: W = v47 * v53;
+        let v58: W = v0 * v39 * v47 * v53;
+        let v59: W = v31.powi(4);
+        let v60: W = v59 * v47 * v53;
+        let v61: W = v57 + v58 + v60;
+        let v62: W = v5 * v56;
+        let v63: W = v62 / v61;
+        let v64: W = v5.abs();
+        let v65: W = v64.sqrt();
+        let v66: W = v30.cos();
+        let v67: W = v31 + v33;
+        let v68: W = v28 * v66;
+        let v69: W = v68 / v67;
+        let v70: W = v69.sqrt();
+        let v71: W = v65 * v70;
+        return [v27.to_f64(), v63.to_f64(), v71.to_f64()];
     }
     if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);

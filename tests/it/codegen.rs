@@ -1929,3 +1929,63 @@ fn steps_of_a_few_ulps_keep_their_digits() {
         .collect();
     assert_steps_keep_their_digits(&points, 30_000);
 }
+
+/// An Euler-Maruyama step from next to the noise end whose x coefficient vanishes there:
+/// with an x0 model it is `1 + (t_next - t)(2 sigma'/sigma - alpha'/alpha)`, and an alpha
+/// that vanishes like `1 - t` (the cosine schedules) makes `-alpha'/alpha ~ 1/(1 - t)`, so
+/// that the coefficient is 0 near the line `1 - t_next = 2 (1 - t)` and of order `(1 -
+/// t)^2` on it, below the rounding of its terms of order 1 (cosine's was 4e-5 of itself
+/// off at t = 1 - 1e-10 and of the wrong sign at 1 - 1e-12). Every stochastic step's x
+/// coefficient (noise 0), on and near that line, at distances `emit` does not check.
+#[test]
+fn noisy_steps_that_vanish_next_to_the_noise_end_keep_their_digits() {
+    use diffsym::process::fields::Param;
+    let ds = [3e-3, 3e-7, 7e-10, 2e-11, 3e-13, 5e-15, 3.0 * f64::EPSILON];
+    let ratios = [2.0, 2.0 - 2f64.powi(-20), 2.0 + 2f64.powi(-20), 1.5, 3.0];
+    let mut missed = Vec::new();
+    let mut checked = 0;
+    for (name, _, noisy) in committed_steps() {
+        let (mut pool, p, _) = bundled(name);
+        for (fname, step) in noisy {
+            let (field_name, param) = fname.rsplit_once('_').expect("a parameterised step");
+            let param = Param::ALL
+                .into_iter()
+                .find(|q| q.name() == param)
+                .expect("a parameterisation");
+            let field = p.field(field_name, param).expect("derived step").expr;
+            for d in ds {
+                for r in ratios {
+                    let (t, tn) = (1.0 - d, 1.0 - r * d);
+                    let env = [
+                        ("x", 1.0),
+                        (param.name(), 0.0),
+                        ("z", 0.0),
+                        ("t", t),
+                        ("t_next", tn),
+                    ];
+                    let Some(want) = reference(&mut pool, field, &env) else {
+                        continue;
+                    };
+                    if want.is_subnormal() {
+                        continue;
+                    }
+                    checked += 1;
+                    let got = step(1.0, 0.0, 0.0, t, tn);
+                    let err = check::ulps(got, want);
+                    if err > 4.0 {
+                        missed.push(format!(
+                            "{name}::{fname}(1, 0, 0, {t:e}, {tn:e}) = {got:e}, not {want:e}: {err} ulps"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "{} of {checked} missed:\n{}",
+        missed.len(),
+        missed.join("\n")
+    );
+    assert!(checked >= 1_500, "only {checked} points checked");
+}
