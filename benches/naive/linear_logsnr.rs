@@ -108,22 +108,15 @@ pub fn g(t: f64) -> f64 {
 /// `lambda(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \lambda(t) = \log\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
+/// \lambda(t) = 5 - 10\,t
 /// ```
 pub fn lambda(t: f64) -> f64 {
-    let v0: f64 = 10.0;
-    let v1: f64 = 20.0;
+    let v0: f64 = 5.0;
+    let v1: f64 = 10.0;
     let v2: f64 = t;
     let v3: f64 = v1 * v2;
     let v4: f64 = v0 - v3;
-    let v5: f64 = 1.0 / (1.0 + (-v4).exp());
-    let v6: f64 = v5.sqrt();
-    let v7: f64 = v3 - v0;
-    let v8: f64 = 1.0 / (1.0 + (-v7).exp());
-    let v9: f64 = v8.sqrt();
-    let v10: f64 = v6 / v9;
-    let v11: f64 = v10.ln();
-    v11
+    v4
 }
 /// `dlambda(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -138,24 +131,15 @@ pub fn dlambda(t: f64) -> f64 {
 /// `log_snr(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
+/// \log\mathrm{SNR}(t) = 10 - 20\,t
 /// ```
 pub fn log_snr(t: f64) -> f64 {
-    let v0: f64 = 2.0;
-    let v1: f64 = 10.0;
-    let v2: f64 = 20.0;
-    let v3: f64 = t;
-    let v4: f64 = v2 * v3;
-    let v5: f64 = v1 - v4;
-    let v6: f64 = 1.0 / (1.0 + (-v5).exp());
-    let v7: f64 = v6.sqrt();
-    let v8: f64 = v4 - v1;
-    let v9: f64 = 1.0 / (1.0 + (-v8).exp());
-    let v10: f64 = v9.sqrt();
-    let v11: f64 = v7 / v10;
-    let v12: f64 = v11.ln();
-    let v13: f64 = v0 * v12;
-    v13
+    let v0: f64 = 10.0;
+    let v1: f64 = 20.0;
+    let v2: f64 = t;
+    let v3: f64 = v1 * v2;
+    let v4: f64 = v0 - v3;
+    v4
 }
 /// `snr(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -444,7 +428,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// `dpm1_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
+/// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: f64 = 10.0;
@@ -466,18 +450,19 @@ pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v16: f64 = v3 - v0;
     let v17: f64 = 1.0 / (1.0 + (-v16).exp());
     let v18: f64 = v17.sqrt();
-    let v19: f64 = v15 * v6;
-    let v20: f64 = v11 * v18;
-    let v21: f64 = v19 / v20;
-    let v22: f64 = 1.0;
-    let v23: f64 = v21 - v22;
-    let v24: f64 = v15 * v18 * v23;
-    [v12, v24]
+    let v19: f64 = v0 * v7;
+    let v20: f64 = v0 * v2;
+    let v21: f64 = v19 - v20;
+    let v22: f64 = v21.exp();
+    let v23: f64 = 1.0;
+    let v24: f64 = v22 - v23;
+    let v25: f64 = v15 * v18 * v24;
+    [v12, v25]
 }
 /// `dpm1_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
+/// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)
 /// ```
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
@@ -488,7 +473,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// `dpm1_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
+/// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)
 /// ```
 ///
 /// # Panics
@@ -746,7 +731,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// `dpm1_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
+/// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: f64 = 10.0;
@@ -765,22 +750,20 @@ pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v13: f64 = v3 - v0;
     let v14: f64 = 1.0 / (1.0 + (-v13).exp());
     let v15: f64 = v14.sqrt();
-    let v16: f64 = v8 - v0;
-    let v17: f64 = 1.0 / (1.0 + (-v16).exp());
-    let v18: f64 = v17.sqrt();
-    let v19: f64 = v18 * v6;
-    let v20: f64 = v11 * v15;
-    let v21: f64 = v19 / v20;
-    let v22: f64 = 1.0;
-    let v23: f64 = v21 - v22;
-    let v24: f64 = v15 * v23;
-    let v25: f64 = -v24;
-    [v12, v25]
+    let v16: f64 = v0 * v7;
+    let v17: f64 = v0 * v2;
+    let v18: f64 = v16 - v17;
+    let v19: f64 = v18.exp();
+    let v20: f64 = 1.0;
+    let v21: f64 = v19 - v20;
+    let v22: f64 = v15 * v21;
+    let v23: f64 = -v22;
+    [v12, v23]
 }
 /// `dpm1_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
+/// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)
 /// ```
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
@@ -791,7 +774,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// `dpm1_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
+/// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)
 /// ```
 ///
 /// # Panics
@@ -1060,47 +1043,45 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// `dpm1_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} + \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: f64 = 1.0;
-    let v1: f64 = 10.0;
-    let v2: f64 = 20.0;
-    let v3: f64 = t;
-    let v4: f64 = v2 * v3;
-    let v5: f64 = v1 - v4;
-    let v6: f64 = v5.exp();
-    let v7: f64 = v0 + v6;
-    let v8: f64 = v7.sqrt();
-    let v9: f64 = t_next;
-    let v10: f64 = v2 * v9;
-    let v11: f64 = v1 - v10;
-    let v12: f64 = v11.exp();
-    let v13: f64 = v0 + v12;
-    let v14: f64 = v13.sqrt();
-    let v15: f64 = v8 / v14;
-    let v16: f64 = 1.0 / (1.0 + (-v5).exp());
-    let v17: f64 = v16.sqrt();
-    let v18: f64 = v10 - v1;
-    let v19: f64 = 1.0 / (1.0 + (-v18).exp());
-    let v20: f64 = v19.sqrt();
-    let v21: f64 = v4 - v1;
-    let v22: f64 = 1.0 / (1.0 + (-v21).exp());
-    let v23: f64 = v22.sqrt();
-    let v24: f64 = 1.0 / (1.0 + (-v11).exp());
-    let v25: f64 = v24.sqrt();
-    let v26: f64 = v23 * v25;
-    let v27: f64 = v17 * v20;
-    let v28: f64 = v26 / v27;
-    let v29: f64 = v28 - v0;
-    let v30: f64 = v17 * v20 * v29;
-    let v31: f64 = v30 / v23;
-    [v15, v31]
+    let v0: f64 = 10.0;
+    let v1: f64 = 20.0;
+    let v2: f64 = t_next;
+    let v3: f64 = v1 * v2;
+    let v4: f64 = v0 - v3;
+    let v5: f64 = 1.0 / (1.0 + (-v4).exp());
+    let v6: f64 = v5.sqrt();
+    let v7: f64 = t;
+    let v8: f64 = v1 * v7;
+    let v9: f64 = v0 - v8;
+    let v10: f64 = 1.0 / (1.0 + (-v9).exp());
+    let v11: f64 = v10.sqrt();
+    let v12: f64 = v6 / v11;
+    let v13: f64 = v3 - v0;
+    let v14: f64 = 1.0 / (1.0 + (-v13).exp());
+    let v15: f64 = v14.sqrt();
+    let v16: f64 = v0 * v7;
+    let v17: f64 = v0 * v2;
+    let v18: f64 = v16 - v17;
+    let v19: f64 = v18.exp();
+    let v20: f64 = 1.0;
+    let v21: f64 = v19 - v20;
+    let v22: f64 = v8 - v0;
+    let v23: f64 = 1.0 / (1.0 + (-v22).exp());
+    let v24: f64 = v23.sqrt();
+    let v25: f64 = v15 * v21;
+    let v26: f64 = v25 / v24;
+    let v27: f64 = v12 - v26;
+    let v28: f64 = v11 * v15 * v21;
+    let v29: f64 = v28 / v24;
+    [v27, v29]
 }
 /// `dpm1_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} + \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
@@ -1111,7 +1092,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// `dpm1_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} + \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
 /// # Panics
@@ -1355,7 +1336,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// `dpm1_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: f64 = 10.0;
@@ -1375,28 +1356,29 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v14: f64 = v3 - v0;
     let v15: f64 = 1.0 / (1.0 + (-v14).exp());
     let v16: f64 = v15.sqrt();
-    let v17: f64 = v0 * v10;
-    let v18: f64 = v17 - v0;
-    let v19: f64 = v8 - v0;
-    let v20: f64 = 1.0 / (1.0 + (-v19).exp());
-    let v21: f64 = v20.sqrt();
-    let v22: f64 = v21 * v6;
-    let v23: f64 = v11 * v16;
-    let v24: f64 = v22 / v23;
-    let v25: f64 = 1.0;
-    let v26: f64 = v24 - v25;
-    let v27: f64 = v13 * v16 * v18 * v26;
-    let v28: f64 = v27 / v21;
-    let v29: f64 = v12 + v28;
-    let v30: f64 = -0.1;
-    let v31: f64 = v30 * v16 * v26;
-    let v32: f64 = v31 / v21;
-    [v29, v32]
+    let v17: f64 = v0 * v7;
+    let v18: f64 = v0 * v2;
+    let v19: f64 = v17 - v18;
+    let v20: f64 = v19.exp();
+    let v21: f64 = 1.0;
+    let v22: f64 = v20 - v21;
+    let v23: f64 = v0 * v10;
+    let v24: f64 = v23 - v0;
+    let v25: f64 = v8 - v0;
+    let v26: f64 = 1.0 / (1.0 + (-v25).exp());
+    let v27: f64 = v26.sqrt();
+    let v28: f64 = v13 * v16 * v22 * v24;
+    let v29: f64 = v28 / v27;
+    let v30: f64 = v12 + v29;
+    let v31: f64 = -0.1;
+    let v32: f64 = v31 * v16 * v22;
+    let v33: f64 = v32 / v27;
+    [v30, v33]
 }
 /// `dpm1_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
@@ -1407,7 +1389,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// `dpm1_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
+/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
 /// # Panics
@@ -1667,7 +1649,7 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// `dpm1_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
+/// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: f64 = 10.0;
@@ -1689,21 +1671,22 @@ pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v16: f64 = v3 - v0;
     let v17: f64 = 1.0 / (1.0 + (-v16).exp());
     let v18: f64 = v17.sqrt();
-    let v19: f64 = v15 * v6;
-    let v20: f64 = v11 * v18;
-    let v21: f64 = v19 / v20;
-    let v22: f64 = 1.0;
-    let v23: f64 = v21 - v22;
-    let v24: f64 = v15 * v18 * v23;
-    let v25: f64 = v12 - v24;
-    let v26: f64 = v11 * v18 * v23;
-    let v27: f64 = -v26;
-    [v25, v27]
+    let v19: f64 = v0 * v7;
+    let v20: f64 = v0 * v2;
+    let v21: f64 = v19 - v20;
+    let v22: f64 = v21.exp();
+    let v23: f64 = 1.0;
+    let v24: f64 = v22 - v23;
+    let v25: f64 = v15 * v18 * v24;
+    let v26: f64 = v12 - v25;
+    let v27: f64 = v11 * v18 * v24;
+    let v28: f64 = -v27;
+    [v26, v28]
 }
 /// `dpm1_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
+/// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)
 /// ```
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
@@ -1714,7 +1697,7 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// `dpm1_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
-/// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
+/// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)
 /// ```
 ///
 /// # Panics

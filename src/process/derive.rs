@@ -233,6 +233,19 @@ fn ambiguous(p: &Process, name: &str) -> Diag {
     .with_help("give `alpha` and `sigma`, or exactly one of the shorthands `alpha_bar`, `beta`, `sigma` (VE), `log_snr`")
 }
 
+/// The log-SNR of a process written in that shorthand alone (alpha and sigma are then
+/// derived from it), as a function of t; None for any other process.
+fn log_snr_given(pool: &mut Pool, p: &Process) -> Option<ExprId> {
+    let shorthand_only = ["alpha", "sigma", "alpha_bar", "beta"]
+        .iter()
+        .all(|n| p.def(n).is_none());
+    if shorthand_only {
+        of_t(pool, p, "log_snr")
+    } else {
+        None
+    }
+}
+
 /// Derives every quantity of [`Quantity::ALL`] from alpha and sigma, simplified.
 pub fn derive(pool: &mut Pool, p: &Process) -> Result<Derived, Box<Diag>> {
     let (alpha, sigma, vp_by_construction) = resolve(pool, p)?;
@@ -257,9 +270,20 @@ pub fn derive(pool: &mut Pool, p: &Process) -> Result<Derived, Box<Diag>> {
     let g2 = s(pool, g2_raw);
     let g_raw = pool.sqrt(g2);
     let g = s(pool, g_raw);
-    // lambda = log(alpha/sigma)
-    let ratio = pool.div(alpha, sigma);
-    let lambda_raw = pool.call(Func::Log, ratio);
+    // lambda = log(alpha/sigma); for a process given by its log-SNR `l`, `l/2` itself:
+    // `log(sqrt(sigmoid(l))/sqrt(sigmoid(-l)))` is the same number, but the simplifier
+    // does not always see through it, and computed as written it cancels near a root of
+    // `l` (`l = 8.461 (1 - 2t)^3` lost every digit at t = 0.4999999998835847).
+    let lambda_raw = match log_snr_given(pool, p) {
+        Some(l) => {
+            let half = pool.frac(1, 2);
+            pool.mul(vec![half, l])
+        }
+        None => {
+            let ratio = pool.div(alpha, sigma);
+            pool.call(Func::Log, ratio)
+        }
+    };
     let lambda = s(pool, lambda_raw);
     let dl_raw = diff::diff(pool, lambda, t);
     let dlambda = s(pool, dl_raw);

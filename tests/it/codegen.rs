@@ -1829,6 +1829,25 @@ fn schedules_spelled_other_ways_keep_their_digits() {
     );
 }
 
+/// Fuzz seed 38, case 15603: a process given by its log-SNR `l` has `lambda = l/2` and
+/// `log_snr = l` themselves, not `log(sqrt(sigmoid(l))/sqrt(sigmoid(-l)))`, which cancels
+/// near a root of `l`: at a root of order 3, `l = 7 (1 - 2t)^3` is 7 2^-87 at t = 1/2 -
+/// 2^-30, far below the rounding of `log sigmoid(l)`, and the emitted `log_snr` was
+/// 3.5e10 ulps off. Expected values exact (powers of two).
+#[test]
+fn a_log_snr_process_keeps_its_log_snr_next_to_a_root() {
+    let def = "log_snr(t) = 7*(1 - 2*t)^3;";
+    let points = [
+        (0.5 - 2f64.powi(-30), 7.0 * 2f64.powi(-87)),
+        (0.5 + 2f64.powi(-40), -7.0 * 2f64.powi(-117)),
+        (0.25, 0.875),
+        (1.0, -7.0),
+    ];
+    assert_scalar(def, "log_snr", &points);
+    let halves: Vec<(f64, f64)> = points.iter().map(|&(t, l)| (t, l / 2.0)).collect();
+    assert_scalar(def, "lambda", &halves);
+}
+
 /// Fuzz seed 24, case 45305: for `alpha = exp(-2t)` (VP), the v-prediction
 /// Euler-Maruyama step's x coefficient is `1 - h alpha'/alpha = 1 + 2 (t_next - t)`, 0 on
 /// the line `t_next = t - 1/2`. The jet form kept `sigma'`, and its terms cancelled to
