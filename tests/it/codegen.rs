@@ -369,24 +369,32 @@ fn committed_modules_agree_with_the_reference() {
     }
 }
 
+/// The formula of the step `fname` of `p` (`ddim_step_eps`: the field `ddim_step` in the
+/// parameterisation `eps`) and that parameterisation.
+fn step_field(p: &Process, fname: &str) -> (ExprId, diffsym::process::fields::Param) {
+    let (field_name, param) = fname.rsplit_once('_').expect("a parameterised step");
+    let param = diffsym::process::fields::Param::ALL
+        .into_iter()
+        .find(|q| q.name() == param)
+        .expect("a parameterisation");
+    (
+        p.field(field_name, param).expect("derived step").expr,
+        param,
+    )
+}
+
 /// Every deterministic step of the committed modules, both coefficients (`x`'s at inputs
 /// `(1, 0)`, the model output's at `(0, 1)`), at each `(t, t_next)` of `points`, against
 /// the step's formula at those inputs certified at 256 bits (the one-sided limit at an
 /// end): the calls more than 4 ulps off, and how many were checked. A subnormal reference
 /// is left out (its ulps are not the budget's); 0 is kept, and must come out exactly.
 fn steps_off_the_reference(points: &[(f64, f64)]) -> (Vec<String>, usize) {
-    use diffsym::process::fields::Param;
     let mut missed = Vec::new();
     let mut checked = 0;
     for (name, steps, _) in committed_steps() {
         let (mut pool, p, _) = bundled(name);
         for (fname, step) in steps {
-            let (field_name, param) = fname.rsplit_once('_').expect("a parameterised step");
-            let param = Param::ALL
-                .into_iter()
-                .find(|q| q.name() == param)
-                .expect("a parameterisation");
-            let field = p.field(field_name, param).expect("derived step").expr;
+            let (field, param) = step_field(&p, fname);
             for &(t, tn) in points {
                 for (x, m) in [(1.0, 0.0), (0.0, 1.0)] {
                     let env = [("x", x), (param.name(), m), ("t", t), ("t_next", tn)];
@@ -1958,7 +1966,6 @@ fn steps_of_a_few_ulps_keep_their_digits() {
 /// coefficient (noise 0), on and near that line, at distances `emit` does not check.
 #[test]
 fn noisy_steps_that_vanish_next_to_the_noise_end_keep_their_digits() {
-    use diffsym::process::fields::Param;
     let ds = [3e-3, 3e-7, 7e-10, 2e-11, 3e-13, 5e-15, 3.0 * f64::EPSILON];
     let ratios = [2.0, 2.0 - 2f64.powi(-20), 2.0 + 2f64.powi(-20), 1.5, 3.0];
     let mut missed = Vec::new();
@@ -1966,12 +1973,7 @@ fn noisy_steps_that_vanish_next_to_the_noise_end_keep_their_digits() {
     for (name, _, noisy) in committed_steps() {
         let (mut pool, p, _) = bundled(name);
         for (fname, step) in noisy {
-            let (field_name, param) = fname.rsplit_once('_').expect("a parameterised step");
-            let param = Param::ALL
-                .into_iter()
-                .find(|q| q.name() == param)
-                .expect("a parameterisation");
-            let field = p.field(field_name, param).expect("derived step").expr;
+            let (field, param) = step_field(&p, fname);
             for d in ds {
                 for r in ratios {
                     let (t, tn) = (1.0 - d, 1.0 - r * d);
