@@ -1936,7 +1936,7 @@ fn steps_of_a_few_ulps_keep_their_digits() {
     let times = [
         3e-300, 7e-161, 2e-31, 3e-9, 2e-5, 3e-3, 0.017, 0.23, 0.37, 0.49, 0.61, 0.93, 0.9993,
     ];
-    let short = 9.094947017729282e-13; // 2^-40
+    let short = codegen::SHORT_STEP;
     let points: Vec<(f64, f64)> = times
         .iter()
         .flat_map(|&t: &f64| {
