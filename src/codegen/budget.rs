@@ -971,6 +971,7 @@ fn choose_one(f: &mut Function, case: &mut Case, accuracy: Accuracy, allowance: 
     ALLOWANCE.with(|a| a.set(allowance));
     if let Accuracy::Ulps(b) = accuracy {
         let target = (b - SEARCH_MARGIN).max(LEAST_ULPS);
+        keep_noise_end_short_steps(f, case, target);
         let mut rows = case.clone();
         // An infinity, and a pole's points, are what guards and `runtime::pole_sum`
         // return, the same in every form: no choice of operations meets them otherwise.
@@ -1008,6 +1009,8 @@ fn choose_one(f: &mut Function, case: &mut Case, accuracy: Accuracy, allowance: 
         f.form = Form::of(&f.wide);
         elide_series(f, &rows);
         elide_guards(f);
+    } else {
+        f.guards.retain(|g| g.within.is_none());
     }
     forget_models();
     case.form = f.form;
@@ -1102,6 +1105,29 @@ fn least_cost(f: &Function) -> f64 {
         .sum()
 }
 
+/// Removes the guard of `f`'s short steps next to the noise end
+/// ([`super::noise_end_short_step_guard`]) unless it meets the budget on the rows it takes
+/// (an infinity there, a pole at t = 1, is a miss), the bound of a row measured in plain
+/// ulps `target`.
+fn keep_noise_end_short_steps(f: &mut Function, case: &Case, target: f64) {
+    let Some(i) = f.guards.iter().position(|g| g.within.is_some()) else {
+        return;
+    };
+    let mut taken = case.clone();
+    taken.rows.retain(|r| {
+        let env = bind(f, &r.args);
+        f.guards.iter().position(|g| g.applies(&env)) == Some(i)
+    });
+    for r in &mut taken.rows {
+        if r.scale == 0.0 {
+            r.bound = target;
+        }
+    }
+    if taken.rows.is_empty() || !measured(f, &f.wide, true, &taken).passed() {
+        f.guards.remove(i);
+    }
+}
+
 /// Removes the Taylor polynomials of `f`'s steps from near t = 0 ([`super::taylor`]), onto
 /// the noise end, and of short steps ([`super::short_step_guard`]) where its program meets
 /// the budget on the reference rows without them. The last first: a pole's guard (any
@@ -1110,7 +1136,7 @@ fn least_cost(f: &Function) -> f64 {
 fn elide_series(f: &mut Function, case: &Case) {
     for i in (0..f.guards.len()).rev() {
         let g = &f.guards[i];
-        if g.below.is_some() || g.above.is_some() || g.near.is_some() {
+        if g.below.is_some() || g.above.is_some() || g.near.is_some() || g.within.is_some() {
             let mut without = f.clone();
             without.guards.remove(i);
             if measured(&without, &f.wide, f.fallback, case).passed() {

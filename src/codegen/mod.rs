@@ -228,6 +228,10 @@ pub struct Guard {
     /// where `|h|` is below this times the distance of `t` to the nearer end
     /// ([`SHORT_STEP`]).
     pub near: Option<f64>,
+    /// A short step next to the noise end: the Taylor polynomials in `h` hold where
+    /// `|h|` is below this ([`NOISE_SHORT_STEP`]; with `above`, whose `1 - t` the
+    /// program reads).
+    pub within: Option<f64>,
     pub body: GuardBody,
 }
 
@@ -239,6 +243,11 @@ impl Guard {
             && (!self.same_times || value("t").is_some_and(|t| value("t_next") == Some(t)))
             && self.below.is_none_or(|b| value("t").is_some_and(|t| t < b))
             && self.above.is_none_or(|a| value("t").is_some_and(|t| t > a))
+            && self.within.is_none_or(|r| {
+                value("t")
+                    .zip(value("t_next"))
+                    .is_some_and(|(t, tn)| (tn - t).abs() < r)
+            })
             && self.near.is_none_or(|r| {
                 value("t")
                     .zip(value("t_next"))
@@ -261,6 +270,10 @@ impl Guard {
             .chain(
                 self.near
                     .map(|r| format!("(t_next - t).abs() < {} * t.min(1.0 - t)", literal(r))),
+            )
+            .chain(
+                self.within
+                    .map(|r| format!("(t_next - t).abs() < {}", literal(r))),
             )
             .collect::<Vec<_>>()
             .join(" && ")
@@ -495,6 +508,7 @@ fn scalar_guards(pool: &mut Pool, e: ExprId) -> Vec<Guard> {
                 below: None,
                 above: None,
                 near: None,
+                within: None,
                 at: vec![("t".to_owned(), end)],
                 body: GuardBody::Constants(vec![v]),
             })
@@ -962,6 +976,7 @@ fn field_guards(
                     below: None,
                     above: None,
                     near: None,
+                    within: None,
                     body: GuardBody::Constants(values),
                 });
             }
@@ -990,14 +1005,17 @@ fn field_guards(
         .collect();
     if let Some(values) = same {
         let short = short_step_guard(pool, jet, k, coeff_exprs, &values, mode);
+        let noise_short = noise_end_short_step_guard(pool, jet, k, coeff_exprs, &values, mode);
         guards.push(Guard {
             at: Vec::new(),
             same_times: true,
             below: None,
             above: None,
             near: None,
+            within: None,
             body: GuardBody::Constants(values),
         });
+        guards.extend(noise_short);
         guards.extend(short);
     }
     // Sampler steps run from noise to data: the special cases are the final step (to
@@ -1047,6 +1065,7 @@ fn field_guards(
                     below: None,
                     above: None,
                     near: None,
+                    within: None,
                     body: GuardBody::Constants(values),
                 });
                 zero_to_one = None;
@@ -1071,6 +1090,7 @@ fn field_guards(
                         below: None,
                         above: None,
                         near: None,
+                        within: None,
                         body: GuardBody::Constants(values),
                     });
                 }
@@ -1080,6 +1100,7 @@ fn field_guards(
                     below: None,
                     above: None,
                     near: None,
+                    within: None,
                     body: program,
                 });
             }
@@ -1224,6 +1245,7 @@ fn field_guards(
                         below: (!towards_one).then_some(bound),
                         above: towards_one.then_some(1.0 - bound),
                         near: None,
+                        within: None,
                         body: program,
                     });
                 }
@@ -1241,6 +1263,7 @@ fn field_guards(
             below: None,
             above: None,
             near: None,
+            within: None,
             body: program,
         });
     }
@@ -1327,7 +1350,112 @@ fn short_step_guard(
         below: None,
         above: None,
         near: Some(SHORT_STEP),
+        within: None,
         body: guard_program(pool, &polynomials, mode)?,
+    })
+}
+
+/// The steps [`noise_end_short_step_guard`] takes: shorter than this (2^-20).
+pub const NOISE_SHORT_STEP: f64 = 9.5367431640625e-7;
+
+/// The guard of a short step next to the noise end (`t` above 1/2): each coefficient as
+/// its Taylor polynomial of degree 4 in `h`, `c(t, t) + h d1 + ... + h^4 d4`, its terms
+/// `d_j = (alpha^(j) C + sigma^(j) D)/j!` (and `B` in `d1`) written in `u = 1 - t`, which
+/// its program reads (`Guard::above`), the step as `t_next - 1 + u`. A schedule flat at
+/// t = 1 (`alpha_bar = 1 - c t^2 (3 - 2t)`: alpha' and sigma' vanish there) makes a DDIM
+/// step's coefficient `h (1 - t) d + h^2 e`: of one ulp from `1 - 2^-53` it is of order
+/// `2^-106` and the general form, subtracting two values of the schedule, loses every
+/// digit, and the guard of [`short_step_guard`] takes steps shorter than `2^-40 (1 - t)`
+/// only. Degree 4 and steps up to [`NOISE_SHORT_STEP`] leave `h^3` (`2^-60`) of the value
+/// to the omitted term even where `d1` vanishes, and beyond, the general form cancels at
+/// most `2^-40` of double-double's `2^-106`. `d1` and `d2` get stable forms, the others,
+/// below `|h|` (`2^-20`) of them, none. The budget keeps the guard only where it meets
+/// the rows it takes (`budget::keep_noise_end_short_steps`), and there is none where a
+/// term has no finite limit at t = 1: a schedule singular there (a cosine's `1/alpha`, a
+/// sigmoid schedule's `sqrt(1 - t)`) has no such polynomial.
+fn noise_end_short_step_guard(
+    pool: &mut Pool,
+    jet: &JetForms,
+    k: usize,
+    coeff_exprs: &[(String, ExprId)],
+    same: &[f64],
+    mode: Mode,
+) -> Option<Guard> {
+    const DEGREE: i64 = 4;
+    let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
+    let (te, tne) = (pool.sym_expr(t), pool.sym_expr(tn));
+    let find = |sym: Symbol| jet.values.iter().find(|(s, _)| *s == sym).map(|(_, e)| *e);
+    // alpha^(j)/j! and sigma^(j)/j!, j = 1..=DEGREE.
+    let mut derivatives = vec![(find(jet.jet.dalpha)?, find(jet.jet.dsigma)?)];
+    for j in 2..=DEGREE {
+        let (a, s) = derivatives[derivatives.len() - 1];
+        let over = pool.frac(1, j);
+        let mut next = |e: ExprId| {
+            let d = diff::diff(pool, e, t);
+            let d = pool.mul(vec![over, d]);
+            crate::expr::simplify::simplify(pool, d)
+        };
+        derivatives.push((next(a), next(s)));
+    }
+    let is_zero =
+        |pool: &Pool, e: ExprId| pool.as_rational(e).is_some_and(num_traits::Zero::is_zero);
+    let t_name = ["t".to_owned()];
+    let minus_one = pool.int(-1);
+    let h = pool.add(vec![tne, minus_one, te]);
+    let mut l = Lowerer::new(mode);
+    let mut outs = Vec::with_capacity(coeff_exprs.len());
+    let mut curved = false;
+    for ((input, _), &c0) in coeff_exprs.iter().zip(same) {
+        let parts = end_parts(pool, jet, k, input)?;
+        let &[_, b, c, d, e] = parts.as_slice() else {
+            return None;
+        };
+        if !is_zero(pool, e) {
+            return None;
+        }
+        curved |= !is_zero(pool, c) || !is_zero(pool, d);
+        let mut terms = Vec::with_capacity(derivatives.len());
+        for (j, &(a, s)) in derivatives.iter().enumerate() {
+            let (ac, sd) = (pool.mul(vec![a, c]), pool.mul(vec![s, d]));
+            let term = if j == 0 {
+                pool.add(vec![b, ac, sd])
+            } else {
+                pool.add(vec![ac, sd])
+            };
+            let term = reflect(pool, term, &t_name);
+            let term = crate::expr::simplify::simplify(pool, term);
+            terms.push(term);
+        }
+        // Each term bounded at the noise end (u = 0), or the polynomial holds on no
+        // neighbourhood of it.
+        if limits_at_times(pool, &terms, &[("t", 0.0)])
+            .iter()
+            .any(|v| !v.is_some_and(f64::is_finite))
+        {
+            return None;
+        }
+        for term in &mut terms[..2] {
+            *term = prepare(pool, *term, mode);
+        }
+        // c0 + h (d1 + h (d2 + h (d3 + h d4))).
+        let mut acc = terms[terms.len() - 1];
+        for &dj in terms[..terms.len() - 1].iter().rev() {
+            let hd = pool.mul(vec![h, acc]);
+            acc = pool.add(vec![dj, hd]);
+        }
+        let tail = pool.mul(vec![h, acc]);
+        let c0 = pool.rational(num_rational::BigRational::from_float(c0)?);
+        let polynomial = pool.add(vec![c0, tail]);
+        outs.push(l.lower(pool, polynomial).ok()?);
+    }
+    curved.then(|| Guard {
+        at: Vec::new(),
+        same_times: false,
+        below: None,
+        above: Some(UPPER_FROM),
+        near: None,
+        within: Some(NOISE_SHORT_STEP),
+        body: GuardBody::Program(l.finish(), outs),
     })
 }
 
@@ -1648,6 +1776,7 @@ fn field_poles(
             below: None,
             above: None,
             near: None,
+            within: None,
             body,
         },
         infinite,
@@ -2186,6 +2315,7 @@ fn pole_guard(
         // Where `1 - t` is exact (t at least 1/2).
         above: (end == 1.0).then_some(1.0 - bound.min(UPPER_FROM)),
         near: None,
+        within: None,
         body,
     };
     Some((guard, lines))

@@ -1711,9 +1711,9 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 19 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1769,13 +1769,16 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v30: W = v29 / v22;
         return [v19.to_f64(), v30.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     if t < 0.5 {
         return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.6875 {
+    if t < 0.875 {
         return euler_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.9375 {
         return euler_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
@@ -1785,8 +1788,8 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v3.tan();
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4 * v6;
-    let v8: W = v0.widen() - v7;
+    let v7: N = N::narrow(v1) * N::narrow(v4) * N::narrow(v6);
+    let v8: N = v0 - v7;
     let v9: W = N::sin_kept(v3);
     let v10: W = v9.square();
     let v11: W = v1 * v10;
@@ -1795,7 +1798,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: N = N::narrow(v1) * v13;
     let v15: W = v11 + v14.widen();
     let v16: W = v6 * v15;
-    let v17: W = v16 / v12.widen();
+    let v17: N = N::narrow(v16) / v12;
     [v8.to_f64(), v17.to_f64()]
 }
 /// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -1823,8 +1826,33 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v17: N = N::narrow(v16) / v12;
     [v8.to_f64(), v17.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::narrow(v1) * v4 * N::narrow(v6);
+    let v8: N = v0 - v7;
+    let v9: W = N::sin_kept(v3);
+    let v10: W = v9.square();
+    let v11: W = v1 * v10;
+    let v12: N = N::cos_of(v3);
+    let v13: N = v12.square();
+    let v14: N = N::narrow(v1) * v13;
+    let v15: W = v11 + v14.widen();
+    let v16: W = v6 * v15;
+    let v17: N = N::narrow(v16) / v12;
+    [v8.to_f64(), v17.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -1836,7 +1864,7 @@ fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
     let v7: W = v1 * v4 * v6;
-    let v8: W = v0.widen() - v7;
+    let v8: N = v0 - N::narrow(v7);
     let v9: W = N::sin_kept(v3);
     let v10: W = v9.square();
     let v11: W = v1 * v10;
@@ -1848,30 +1876,31 @@ fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v17: N = N::narrow(v16) / v12;
     [v8.to_f64(), v17.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = v3.tan();
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4 * v6;
-    let v8: W = v0.widen() - v7;
-    let v9: W = N::sin_kept(v3);
-    let v10: W = v9.square();
-    let v11: W = v1 * v10;
-    let v12: N = N::cos_of(v3);
-    let v13: N = v12.square();
-    let v14: N = N::narrow(v1) * v13;
-    let v15: W = v11 + v14.widen();
-    let v16: W = v6 * v15;
-    let v17: N = N::narrow(v16) / v12;
-    [v8.to_f64(), v17.to_f64()]
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v1.widen() * v2.widen();
+    let v6: W = v5.tan();
+    let v7: W = v1.widen() * v4;
+    let v8: W = v7 / v6;
+    let v9: W = v0.widen() - v8;
+    let v10: N = N::sin_of(v5);
+    let v11: N = v10.square();
+    let v12: N = v1 * v11;
+    let v13: W = N::cos_kept(v5);
+    let v14: W = v13.square();
+    let v15: W = v1.widen() * v14;
+    let v16: W = v12.widen() + v15;
+    let v17: W = v4 * v16;
+    let v18: W = v17 / v10.widen();
+    [v9.to_f64(), v18.to_f64()]
 }
 /// `euler_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1879,9 +1908,9 @@ fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 19 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -1921,9 +1950,9 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 19 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1950,9 +1979,9 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 25 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2014,17 +2043,17 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v36: W = v32 * v35;
         return [v19.to_f64(), v31.to_f64(), v36.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     if t < 0.5 {
         return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.875 {
         return euler_maruyama_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.6875 {
+    if t < 0.9375 {
         return euler_maruyama_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -2033,8 +2062,8 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v3.tan();
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4 * v6;
-    let v8: W = v0.widen() - v7;
+    let v7: N = N::narrow(v1) * N::narrow(v4) * N::narrow(v6);
+    let v8: N = v0 - v7;
     let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v10: W = N::sin_kept(v3);
     let v11: W = v10.square();
@@ -2044,7 +2073,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v15: N = v9 * v14;
     let v16: W = v12 + v15.widen();
     let v17: W = v6 * v16;
-    let v18: W = v17 / v13.widen();
+    let v18: N = N::narrow(v17) / v13;
     let v19: N = N::narrow(v6).abs();
     let v20: N = v19.sqrt();
     let v21: N = v9 * N::narrow(v4);
@@ -2083,7 +2112,7 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v23: N = v20 * v22;
     [v8.to_f64(), v18.to_f64(), v23.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2092,42 +2121,11 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = N::tan_kept(v3);
+    let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4 * v6;
-    let v8: W = v0.widen() - v7;
-    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = N::sin_kept(v3);
-    let v11: W = v10.square();
-    let v12: W = v9.widen() * v11;
-    let v13: N = N::cos_of(v3);
-    let v14: N = v13.square();
-    let v15: N = v9 * v14;
-    let v16: W = v12 + v15.widen();
-    let v17: W = v6 * v16;
-    let v18: N = N::narrow(v17) / v13;
-    let v19: N = N::narrow(v6).abs();
-    let v20: N = v19.sqrt();
-    let v21: W = v9.widen() * v4;
-    let v22: N = N::sqrt_of(v21);
-    let v23: N = v20 * v22;
-    [v8.to_f64(), v18.to_f64(), v23.to_f64()]
-}
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::tan_kept(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4 * v6;
-    let v8: W = v0.widen() - v7;
+    let v7: N = N::narrow(v1) * v4 * N::narrow(v6);
+    let v8: N = v0 - v7;
     let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v10: W = N::sin_kept(v3);
     let v11: W = v10.square();
@@ -2140,13 +2138,13 @@ fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v18: N = N::narrow(v17) / v13;
     let v19: N = N::narrow(v6).abs();
     let v20: N = v19.sqrt();
-    let v21: W = v9 * v4;
-    let v22: N = N::sqrt_of(v21);
+    let v21: N = N::narrow(v9) * v4;
+    let v22: N = v21.sqrt();
     let v23: N = v20 * v22;
     [v8.to_f64(), v18.to_f64(), v23.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -2154,11 +2152,11 @@ fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.tan();
+    let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4 * v6;
-    let v8: W = v0.widen() - v7;
+    let v7: W = v1 * v4.widen() * v6;
+    let v8: N = v0 - N::narrow(v7);
     let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v10: W = N::sin_kept(v3);
     let v11: W = v10.square();
@@ -2171,10 +2169,42 @@ fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v18: N = N::narrow(v17) / v13;
     let v19: N = N::narrow(v6).abs();
     let v20: N = v19.sqrt();
-    let v21: N = v9 * N::narrow(v4);
+    let v21: N = v9 * v4;
     let v22: N = v21.sqrt();
     let v23: N = v20 * v22;
     [v8.to_f64(), v18.to_f64(), v23.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v1 * v2.widen();
+    let v6: W = v5.tan();
+    let v7: W = v1 * v4;
+    let v8: W = v7 / v6;
+    let v9: W = v0.widen() - v8;
+    let v10: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v11: N = N::sin_of(v5);
+    let v12: N = v11.square();
+    let v13: N = v10 * v12;
+    let v14: W = N::cos_kept(v5);
+    let v15: W = v14.square();
+    let v16: W = v10.widen() * v15;
+    let v17: W = v13.widen() + v16;
+    let v18: W = v4 * v17;
+    let v19: W = v18 / v11.widen();
+    let v20: N = N::narrow(v4).abs();
+    let v21: N = v20.sqrt();
+    let v22: N = v10 / N::narrow(v6);
+    let v23: N = v22.sqrt();
+    let v24: N = v21 * v23;
+    [v9.to_f64(), v19.to_f64(), v24.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -2182,9 +2212,9 @@ fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 25 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2237,9 +2267,9 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 25 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2279,7 +2309,7 @@ pub fn euler_maruyama_step_eps_slice(
 ///
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.1875, 0.3125, 0.40625).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2365,72 +2395,6 @@ fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t < 0.1875 {
-        return ddim_step_eps_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.3125 {
-        return ddim_step_eps_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.40625 {
-        return ddim_step_eps_coefficients_upper_cell2::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::sin_of(v2);
-    let v4: N = N::from_f64(t);
-    let v5: W = v0.widen() * v4.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: N = v3 / v6;
-    let v8: W = v2 - v5;
-    let v9: N = N::sin_of(v8);
-    let v10: N = v9 / v6;
-    let v11: N = -v10;
-    [v7.to_f64(), v11.to_f64()]
-}
-/// [`ddim_step_eps_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = N::sin_kept(v2);
-    let v4: N = N::from_f64(t);
-    let v5: W = v0.widen() * v4.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: W = v3 / v6.widen();
-    let v8: W = v2 - v5;
-    let v9: N = N::sin_of(v8);
-    let v10: N = v9 / v6;
-    let v11: N = -v10;
-    [v7.to_f64(), v11.to_f64()]
-}
-/// [`ddim_step_eps_coefficients_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_eps_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::sin_of(v2);
-    let v4: N = N::from_f64(t);
-    let v5: W = v0.widen() * v4.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: N = v3 / v6;
-    let v8: W = v2 - v5;
-    let v9: N = N::sin_of(v8);
-    let v10: N = v9 / v6;
-    let v11: N = -v10;
-    [v7.to_f64(), v11.to_f64()]
-}
-/// [`ddim_step_eps_coefficients_upper`] where `t` is below 0.40625, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_eps_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
@@ -2453,7 +2417,7 @@ fn ddim_step_eps_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.1875, 0.3125, 0.40625).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2488,7 +2452,7 @@ fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.1875, 0.3125, 0.40625).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2517,7 +2481,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.1875, 0.3125, 0.40625).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2603,72 +2567,6 @@ fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t < 0.1875 {
-        return dpm1_step_eps_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.3125 {
-        return dpm1_step_eps_coefficients_upper_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.40625 {
-        return dpm1_step_eps_coefficients_upper_cell2::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::sin_of(v2);
-    let v4: N = N::from_f64(t);
-    let v5: W = v0.widen() * v4.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: N = v3 / v6;
-    let v8: W = v2 - v5;
-    let v9: N = N::sin_of(v8);
-    let v10: N = v9 / v6;
-    let v11: N = -v10;
-    [v7.to_f64(), v11.to_f64()]
-}
-/// [`dpm1_step_eps_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = N::sin_kept(v2);
-    let v4: N = N::from_f64(t);
-    let v5: W = v0.widen() * v4.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: W = v3 / v6.widen();
-    let v8: W = v2 - v5;
-    let v9: N = N::sin_of(v8);
-    let v10: N = v9 / v6;
-    let v11: N = -v10;
-    [v7.to_f64(), v11.to_f64()]
-}
-/// [`dpm1_step_eps_coefficients_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_eps_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::sin_of(v2);
-    let v4: N = N::from_f64(t);
-    let v5: W = v0.widen() * v4.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: N = v3 / v6;
-    let v8: W = v2 - v5;
-    let v9: N = N::sin_of(v8);
-    let v10: N = v9 / v6;
-    let v11: N = -v10;
-    [v7.to_f64(), v11.to_f64()]
-}
-/// [`dpm1_step_eps_coefficients_upper`] where `t` is below 0.40625, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_eps_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
@@ -2691,7 +2589,7 @@ fn dpm1_step_eps_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.1875, 0.3125, 0.40625).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2726,7 +2624,7 @@ fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.1875, 0.3125, 0.40625).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
 ///
 /// # Panics
 ///
@@ -4837,6 +4735,8 @@ pub fn euler_maruyama_step_v_slice(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 5 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4862,6 +4762,9 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v4: W = v2.cos();
         return [v3.to_f64(), v4.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return ddim_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
@@ -4878,6 +4781,28 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v13: N = N::sin_of(v12);
     [v11.to_f64(), v13.to_f64()]
 }
+/// The upper regime of [`ddim_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn ddim_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: N = N::from_f64(t_next);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v3 * v6;
+    let v8: W = N::cos_kept(v2);
+    let v9: W = N::cos_kept(v5);
+    let v10: W = v8 * v9;
+    let v11: N = v7 + N::narrow(v10);
+    let v12: W = v5 - v2;
+    let v13: N = N::sin_of(v12);
+    let v14: N = -v13;
+    [v11.to_f64(), v14.to_f64()]
+}
 /// `ddim_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
@@ -4885,6 +4810,8 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 5 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -4898,6 +4825,8 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 5 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
 ///
 /// # Panics
 ///
@@ -4918,6 +4847,8 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 5 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4943,6 +4874,9 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v4: W = v2.cos();
         return [v3.to_f64(), v4.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return dpm1_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
@@ -4959,6 +4893,28 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v13: N = N::sin_of(v12);
     [v11.to_f64(), v13.to_f64()]
 }
+/// The upper regime of [`dpm1_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dpm1_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: N = N::from_f64(t_next);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v3 * v6;
+    let v8: W = N::cos_kept(v2);
+    let v9: W = N::cos_kept(v5);
+    let v10: W = v8 * v9;
+    let v11: N = v7 + N::narrow(v10);
+    let v12: W = v5 - v2;
+    let v13: N = N::sin_of(v12);
+    let v14: N = -v13;
+    [v11.to_f64(), v14.to_f64()]
+}
 /// `dpm1_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
@@ -4966,6 +4922,8 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 5 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -4979,6 +4937,8 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 5 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
 ///
 /// # Panics
 ///

@@ -844,7 +844,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -918,25 +918,25 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
     let v5: W = v4.sigmoid();
-    let v6: N = N::sqrt_of(v5);
+    let v6: W = v5.sqrt();
     let v7: N = N::from_f64(t);
     let v8: W = v1.widen() * v7.widen();
     let v9: W = v0.widen() - v8;
     let v10: W = v9.sigmoid();
     let v11: W = v10.sqrt();
-    let v12: N = v6 / N::narrow(v11);
+    let v12: N = N::narrow(v6) / N::narrow(v11);
     let v13: W = v8 - v0.widen();
     let v14: W = v13.sigmoid();
     let v15: W = v14.square();
     let v16: W = v3 - v8;
     let v17: W = N::exp_m1_kept(v16);
-    let v18: N = N::narrow(v14) * v6;
-    let v19: W = v14.sqrt();
+    let v18: W = v14 * v6;
+    let v19: W = N::sqrt_kept(v14);
     let v20: W = v3 - v0.widen();
     let v21: W = N::sigmoid_kept(v20);
     let v22: W = v21.sqrt();
     let v23: W = v11 * v19 * v22;
-    let v24: W = v18.widen() + v23;
+    let v24: W = v18 + v23;
     let v25: W = v15 * v5 * v17;
     let v26: W = v11 * v24;
     let v27: W = v25 / v26;
@@ -949,7 +949,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -962,7 +962,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -982,7 +982,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1056,25 +1056,25 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
     let v5: W = v4.sigmoid();
-    let v6: N = N::sqrt_of(v5);
+    let v6: W = v5.sqrt();
     let v7: N = N::from_f64(t);
     let v8: W = v1.widen() * v7.widen();
     let v9: W = v0.widen() - v8;
     let v10: W = v9.sigmoid();
     let v11: W = v10.sqrt();
-    let v12: N = v6 / N::narrow(v11);
+    let v12: N = N::narrow(v6) / N::narrow(v11);
     let v13: W = v8 - v0.widen();
     let v14: W = v13.sigmoid();
     let v15: W = v14.square();
     let v16: W = v3 - v8;
     let v17: W = N::exp_m1_kept(v16);
-    let v18: N = N::narrow(v14) * v6;
-    let v19: W = v14.sqrt();
+    let v18: W = v14 * v6;
+    let v19: W = N::sqrt_kept(v14);
     let v20: W = v3 - v0.widen();
     let v21: W = N::sigmoid_kept(v20);
     let v22: W = v21.sqrt();
     let v23: W = v11 * v19 * v22;
-    let v24: W = v18.widen() + v23;
+    let v24: W = v18 + v23;
     let v25: W = v15 * v5 * v17;
     let v26: W = v11 * v24;
     let v27: W = v25 / v26;
@@ -1087,7 +1087,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1100,7 +1100,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -3766,9 +3766,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 44 operations in double-double.
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3962,70 +3960,6 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v37: W = v29 / v36;
         return [v21.to_f64(), v37.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return ddim_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return ddim_step_u_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
-    let v6: N = N::from_f64(t_next);
-    let v7: N = v0 * v6;
-    let v8: N = v6.square();
-    let v9: N = N::narrow(v3) * v8;
-    let v10: N = -v2;
-    let v11: W = v10.widen() - v5 - v7.widen() - v9.widen();
-    let v12: N = N::exp_of(v11);
-    let v13: N = N::new(0.1, -5.551115123125783e-18);
-    let v14: N = v13 * v1;
-    let v15: N = N::new(9.95, 7.105427357601002e-16);
-    let v16: N = v15 * N::narrow(v4);
-    let v17: N = -v14;
-    let v18: N = v17 - v16;
-    let v19: N = v18.exp_m1();
-    let v20: N = -v19;
-    let v21: N = v20.sqrt();
-    let v22: N = v13 * v6;
-    let v23: N = v15 * v8;
-    let v24: N = -v22;
-    let v25: N = v24 - v23;
-    let v26: N = v25.exp_m1();
-    let v27: N = -v26;
-    let v28: N = v27.sqrt();
-    let v29: N = v21 * v28;
-    let v30: N = v12 + v29;
-    let v31: N = -v7;
-    let v32: N = v31 - v9;
-    let v33: N = v32.exp();
-    let v34: N = v33 * v19;
-    let v35: W = v10.widen() - v5;
-    let v36: N = N::exp_of(v35);
-    let v37: N = v36 * v21 * v28;
-    let v38: N = -v34;
-    let v39: N = v38 - v37;
-    let v40: N = v36.powi(3);
-    let v41: N = v15 * v1;
-    let v42: N = -v0;
-    let v43: N = v42 - v41;
-    let v44: N = v40 * v43;
-    let v45: N = v36 * v19 * v43;
-    let v46: N = v44 - v45;
-    let v47: N = v39 / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`ddim_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
@@ -4037,8 +3971,8 @@ fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v8: W = v6.widen().square();
     let v9: W = v3 * v8;
     let v10: W = -v2;
-    let v11: N = N::narrow(v10) - N::narrow(v5) - N::narrow(v7) - N::narrow(v9);
-    let v12: N = v11.exp();
+    let v11: W = v10 - v5 - v7 - v9;
+    let v12: N = N::exp_of(v11);
     let v13: N = N::new(0.1, -5.551115123125783e-18);
     let v14: W = v13.widen() * v1.widen();
     let v15: N = N::new(9.95, 7.105427357601002e-16);
@@ -4076,121 +4010,13 @@ fn ddim_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v47: N = N::narrow(v39) / v46;
     [v30.to_f64(), v47.to_f64()]
 }
-/// [`ddim_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
-    let v6: N = N::from_f64(t_next);
-    let v7: N = v0 * v6;
-    let v8: W = v6.widen().square();
-    let v9: W = v3 * v8;
-    let v10: W = -v2;
-    let v11: N = N::narrow(v10) - N::narrow(v5) - v7 - N::narrow(v9);
-    let v12: N = v11.exp();
-    let v13: N = N::new(0.1, -5.551115123125783e-18);
-    let v14: N = v13 * v1;
-    let v15: W = W::new(9.95, 7.105427357601002e-16);
-    let v16: N = N::narrow(v15) * N::narrow(v4);
-    let v17: N = -v14;
-    let v18: N = v17 - v16;
-    let v19: N = v18.exp_m1();
-    let v20: W = -v19.widen();
-    let v21: W = v20.sqrt();
-    let v22: N = v13 * v6;
-    let v23: W = v15 * v8;
-    let v24: N = -v22;
-    let v25: N = v24 - N::narrow(v23);
-    let v26: N = v25.exp_m1();
-    let v27: N = -v26;
-    let v28: W = v27.widen().sqrt();
-    let v29: N = N::narrow(v21) * N::narrow(v28);
-    let v30: N = v12 + v29;
-    let v31: N = -v7;
-    let v32: W = v31.widen() - v9;
-    let v33: W = N::exp_kept(v32);
-    let v34: W = v33 * v19.widen();
-    let v35: W = v10 - v5;
-    let v36: W = N::exp_kept(v35);
-    let v37: W = v36 * v21 * v28;
-    let v38: W = -v34;
-    let v39: W = v38 - v37;
-    let v40: W = v36.powi(3);
-    let v41: W = v15 * v1.widen();
-    let v42: N = -v0;
-    let v43: W = v42.widen() - v41;
-    let v44: N = N::narrow(v40) * N::narrow(v43);
-    let v45: W = v36 * v19.widen() * v43;
-    let v46: W = v44.widen() - v45;
-    let v47: W = v39 / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() - v1.widen();
-    let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: W = v3 * v1.widen();
-    let v5: W = W::new(5.025, -3.552713678800501e-16);
-    let v6: W = v4 - v5;
-    let v7: W = v2 * v6;
-    let v8: N = N::from_f64(t_next);
-    let v9: W = v0.widen() - v8.widen();
-    let v10: W = v3 * v8.widen();
-    let v11: W = v10 - v5;
-    let v12: W = v9 * v11;
-    let v13: N = N::narrow(v7) + N::narrow(v12);
-    let v14: N = v13.exp();
-    let v15: N = N::new(9.95, 7.105427357601002e-16);
-    let v16: W = v15.widen() * v1.widen();
-    let v17: N = N::new(10.05, -7.105427357601002e-16);
-    let v18: W = v16 - v17.widen();
-    let v19: W = v2 * v18;
-    let v20: W = v19.exp_m1();
-    let v21: W = -v20;
-    let v22: W = v21.sqrt();
-    let v23: W = v15.widen() * v8.widen();
-    let v24: W = v23 - v17.widen();
-    let v25: W = v9 * v24;
-    let v26: W = v25.exp_m1();
-    let v27: W = -v26;
-    let v28: W = v27.sqrt();
-    let v29: N = N::narrow(v22) * N::narrow(v28);
-    let v30: N = v14 + v29;
-    let v31: W = v12.exp();
-    let v32: W = v31 * v20;
-    let v33: W = v7.exp();
-    let v34: W = v33 * v22 * v28;
-    let v35: W = -v32;
-    let v36: W = v35 - v34;
-    let v37: N = N::narrow(v33).powi(3);
-    let v38: N = N::new(10.0, 0.0);
-    let v39: W = v16 - v38.widen();
-    let v40: N = v37 * N::narrow(v39);
-    let v41: W = v33 * v20 * v39;
-    let v42: N = v40 - N::narrow(v41);
-    let v43: N = N::narrow(v36) / v42;
-    [v30.to_f64(), v43.to_f64()]
-}
 /// `ddim_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 44 operations in double-double.
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4203,9 +4029,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 44 operations in double-double.
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4225,9 +4049,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 44 operations in double-double.
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -4421,70 +4243,6 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v37: W = v29 / v36;
         return [v21.to_f64(), v37.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
-    if t < 0.5 {
-        return dpm1_step_u_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return dpm1_step_u_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
-    let v6: N = N::from_f64(t_next);
-    let v7: N = v0 * v6;
-    let v8: N = v6.square();
-    let v9: N = N::narrow(v3) * v8;
-    let v10: N = -v2;
-    let v11: W = v10.widen() - v5 - v7.widen() - v9.widen();
-    let v12: N = N::exp_of(v11);
-    let v13: N = N::new(0.1, -5.551115123125783e-18);
-    let v14: N = v13 * v1;
-    let v15: N = N::new(9.95, 7.105427357601002e-16);
-    let v16: N = v15 * N::narrow(v4);
-    let v17: N = -v14;
-    let v18: N = v17 - v16;
-    let v19: N = v18.exp_m1();
-    let v20: N = -v19;
-    let v21: N = v20.sqrt();
-    let v22: N = v13 * v6;
-    let v23: N = v15 * v8;
-    let v24: N = -v22;
-    let v25: N = v24 - v23;
-    let v26: N = v25.exp_m1();
-    let v27: N = -v26;
-    let v28: N = v27.sqrt();
-    let v29: N = v21 * v28;
-    let v30: N = v12 + v29;
-    let v31: N = -v7;
-    let v32: N = v31 - v9;
-    let v33: N = v32.exp();
-    let v34: N = v33 * v19;
-    let v35: W = v10.widen() - v5;
-    let v36: N = N::exp_of(v35);
-    let v37: N = v36 * v21 * v28;
-    let v38: N = -v34;
-    let v39: N = v38 - v37;
-    let v40: N = v36.powi(3);
-    let v41: N = v15 * v1;
-    let v42: N = -v0;
-    let v43: N = v42 - v41;
-    let v44: N = v40 * v43;
-    let v45: N = v36 * v19 * v43;
-    let v46: N = v44 - v45;
-    let v47: N = v39 / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
@@ -4496,8 +4254,8 @@ fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v8: W = v6.widen().square();
     let v9: W = v3 * v8;
     let v10: W = -v2;
-    let v11: N = N::narrow(v10) - N::narrow(v5) - N::narrow(v7) - N::narrow(v9);
-    let v12: N = v11.exp();
+    let v11: W = v10 - v5 - v7 - v9;
+    let v12: N = N::exp_of(v11);
     let v13: N = N::new(0.1, -5.551115123125783e-18);
     let v14: W = v13.widen() * v1.widen();
     let v15: N = N::new(9.95, 7.105427357601002e-16);
@@ -4535,121 +4293,13 @@ fn dpm1_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v47: N = N::narrow(v39) / v46;
     [v30.to_f64(), v47.to_f64()]
 }
-/// [`dpm1_step_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
-    let v6: N = N::from_f64(t_next);
-    let v7: N = v0 * v6;
-    let v8: W = v6.widen().square();
-    let v9: W = v3 * v8;
-    let v10: W = -v2;
-    let v11: N = N::narrow(v10) - N::narrow(v5) - v7 - N::narrow(v9);
-    let v12: N = v11.exp();
-    let v13: N = N::new(0.1, -5.551115123125783e-18);
-    let v14: N = v13 * v1;
-    let v15: W = W::new(9.95, 7.105427357601002e-16);
-    let v16: N = N::narrow(v15) * N::narrow(v4);
-    let v17: N = -v14;
-    let v18: N = v17 - v16;
-    let v19: N = v18.exp_m1();
-    let v20: W = -v19.widen();
-    let v21: W = v20.sqrt();
-    let v22: N = v13 * v6;
-    let v23: W = v15 * v8;
-    let v24: N = -v22;
-    let v25: N = v24 - N::narrow(v23);
-    let v26: N = v25.exp_m1();
-    let v27: N = -v26;
-    let v28: W = v27.widen().sqrt();
-    let v29: N = N::narrow(v21) * N::narrow(v28);
-    let v30: N = v12 + v29;
-    let v31: N = -v7;
-    let v32: W = v31.widen() - v9;
-    let v33: W = N::exp_kept(v32);
-    let v34: W = v33 * v19.widen();
-    let v35: W = v10 - v5;
-    let v36: W = N::exp_kept(v35);
-    let v37: W = v36 * v21 * v28;
-    let v38: W = -v34;
-    let v39: W = v38 - v37;
-    let v40: W = v36.powi(3);
-    let v41: W = v15 * v1.widen();
-    let v42: N = -v0;
-    let v43: W = v42.widen() - v41;
-    let v44: N = N::narrow(v40) * N::narrow(v43);
-    let v45: W = v36 * v19.widen() * v43;
-    let v46: W = v44.widen() - v45;
-    let v47: W = v39 / v46;
-    [v30.to_f64(), v47.to_f64()]
-}
-/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() - v1.widen();
-    let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: W = v3 * v1.widen();
-    let v5: W = W::new(5.025, -3.552713678800501e-16);
-    let v6: W = v4 - v5;
-    let v7: W = v2 * v6;
-    let v8: N = N::from_f64(t_next);
-    let v9: W = v0.widen() - v8.widen();
-    let v10: W = v3 * v8.widen();
-    let v11: W = v10 - v5;
-    let v12: W = v9 * v11;
-    let v13: N = N::narrow(v7) + N::narrow(v12);
-    let v14: N = v13.exp();
-    let v15: N = N::new(9.95, 7.105427357601002e-16);
-    let v16: W = v15.widen() * v1.widen();
-    let v17: N = N::new(10.05, -7.105427357601002e-16);
-    let v18: W = v16 - v17.widen();
-    let v19: W = v2 * v18;
-    let v20: W = v19.exp_m1();
-    let v21: W = -v20;
-    let v22: W = v21.sqrt();
-    let v23: W = v15.widen() * v8.widen();
-    let v24: W = v23 - v17.widen();
-    let v25: W = v9 * v24;
-    let v26: W = v25.exp_m1();
-    let v27: W = -v26;
-    let v28: W = v27.sqrt();
-    let v29: N = N::narrow(v22) * N::narrow(v28);
-    let v30: N = v14 + v29;
-    let v31: W = v12.exp();
-    let v32: W = v31 * v20;
-    let v33: W = v7.exp();
-    let v34: W = v33 * v22 * v28;
-    let v35: W = -v32;
-    let v36: W = v35 - v34;
-    let v37: N = N::narrow(v33).powi(3);
-    let v38: N = N::new(10.0, 0.0);
-    let v39: W = v16 - v38.widen();
-    let v40: N = v37 * N::narrow(v39);
-    let v41: W = v33 * v20 * v39;
-    let v42: N = v40 - N::narrow(v41);
-    let v43: N = N::narrow(v36) / v42;
-    [v30.to_f64(), v43.to_f64()]
-}
 /// `dpm1_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 44 operations in double-double.
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4662,9 +4312,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 44 operations in double-double.
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5037,17 +4685,17 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v5: N = v4 * v2;
     let v6: N = N::new(14.925, -7.105427357601002e-16);
     let v7: W = v2.widen().square();
-    let v8: W = v6.widen() * v7;
+    let v8: N = v6 * N::narrow(v7);
     let v9: N = -v5;
-    let v10: N = v9 - N::narrow(v8);
+    let v10: N = v9 - v8;
     let v11: N = v10.exp();
     let v12: N = N::new(0.05, -2.7755575615628915e-18);
-    let v13: N = N::new(9.95, 7.105427357601002e-16);
-    let v14: W = v13.widen() * v2.widen();
+    let v13: W = W::new(9.95, 7.105427357601002e-16);
+    let v14: W = v13 * v2.widen();
     let v15: W = v12.widen() + v14;
     let v16: N = N::new(0.1, -5.551115123125783e-18);
     let v17: N = v16 * v2;
-    let v18: N = v13 * N::narrow(v7);
+    let v18: N = N::narrow(v13) * N::narrow(v7);
     let v19: N = -v17;
     let v20: N = v19 - v18;
     let v21: N = v20.exp_m1();

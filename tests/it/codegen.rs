@@ -2010,3 +2010,40 @@ fn noisy_steps_that_vanish_next_to_the_noise_end_keep_their_digits() {
     );
     assert!(checked >= 1_500, "only {checked} points checked");
 }
+
+/// Fuzz seed 39, case 53165: `alpha_bar = 1 - c t^2 (3 - 2t)` is flat at the noise end
+/// (alpha' = sigma' = 0 at t = 1), so that a DDIM step's eps coefficient is of order
+/// `h (1 - t) + h^2`: `2^-106` for a step of one ulp from `1 - 2^-53`, where the general
+/// form, two values of the schedule subtracted, lost every digit (3.5e14 ulps), and `emit`
+/// failed. Next to the noise end short steps are Taylor polynomials of degree 4 in `1 - t`
+/// (`Guard::within`), kept by the budget where they meet the rows they take. Expected
+/// values from mpmath at 600 bits.
+#[test]
+fn steps_next_to_a_flat_noise_end_keep_their_digits() {
+    let def = "alpha_bar(t) = 1 - t^2*(3 - 2*t)/2;";
+    let near_one = 1.0 - f64::EPSILON / 2.0;
+    let points: [(&[f64], f64); 5] = [
+        (&[near_one, 1.0 - f64::EPSILON], -7.844187592894721e-32),
+        (&[1.0, near_one], -2.614729197631574e-32),
+        (
+            &[near_one, near_one - 2f64.powi(-40)],
+            -1.75514345843754e-24,
+        ),
+        (
+            &[1.0 - 2f64.powi(-30), 1.0 - 2f64.powi(-30) - 2f64.powi(-21)],
+            -4.842163600285657e-13,
+        ),
+        (&[0.75, 0.75 - 2f64.powi(-21)], -3.5714886292793713e-07),
+    ];
+    assert_coefficient(def, "ddim_step_eps", 1, 2, &points);
+    // The budget keeps the guard, and the function meets its rows.
+    let (mut pool, p) = process(&format!("process p {{\n    {def}\n}}\n"));
+    let f = codegen::function(&mut pool, &p, Mode::Stable, "ddim_step_eps")
+        .expect("lowers")
+        .expect("defined");
+    let mut fs = vec![f];
+    let mut cases = measure::reference_cases(&mut pool, &fs, Accuracy::default());
+    let reports = codegen::budget::choose(&mut fs, &mut cases, Accuracy::default());
+    assert!(reports[0].passed(), "{:?}", reports[0]);
+    assert!(fs[0].guards.iter().any(|g| g.within.is_some()));
+}
