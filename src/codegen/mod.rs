@@ -1317,19 +1317,11 @@ fn short_step_guard(
     let (dda, dds) = (second(pool, da), second(pool, ds));
     let h = pool.sub(tne, te);
     let half = pool.frac(1, 2);
-    let is_zero =
-        |pool: &Pool, e: ExprId| pool.as_rational(e).is_some_and(num_traits::Zero::is_zero);
     let mut curved = false;
     let mut polynomials = Vec::with_capacity(coeff_exprs.len());
     for ((input, _), &c0) in coeff_exprs.iter().zip(same) {
-        let parts = end_parts(pool, jet, k, input)?;
-        let &[_, b, c, d, e] = parts.as_slice() else {
-            return None;
-        };
-        if !is_zero(pool, e) {
-            return None;
-        }
-        curved |= !is_zero(pool, c) || !is_zero(pool, d);
+        let ([b, c, d], bends) = smooth_parts(pool, jet, k, input)?;
+        curved |= bends;
         let (ac, sd) = (pool.mul(vec![da, c]), pool.mul(vec![ds, d]));
         let d1 = pool.add(vec![b, ac, sd]);
         let (ac2, sd2) = (pool.mul(vec![dda, c]), pool.mul(vec![dds, d]));
@@ -1353,6 +1345,27 @@ fn short_step_guard(
         within: None,
         body: guard_program(pool, &polynomials, mode)?,
     })
+}
+
+/// The parts `[B, C, D]` of step `k`'s coefficient of `input`, `A + h B + alpha(t_next) C +
+/// sigma(t_next) D` ([`end_parts`]), and whether it depends on the schedule at `t_next`
+/// (`C` or `D` not 0); None where it has a `sqrt(|h|)` part or another shape.
+fn smooth_parts(
+    pool: &mut Pool,
+    jet: &JetForms,
+    k: usize,
+    input: &str,
+) -> Option<([ExprId; 3], bool)> {
+    let is_zero =
+        |pool: &Pool, e: ExprId| pool.as_rational(e).is_some_and(num_traits::Zero::is_zero);
+    let parts = end_parts(pool, jet, k, input)?;
+    let &[_, b, c, d, e] = parts.as_slice() else {
+        return None;
+    };
+    if !is_zero(pool, e) {
+        return None;
+    }
+    Some(([b, c, d], !is_zero(pool, c) || !is_zero(pool, d)))
 }
 
 /// The steps [`noise_end_short_step_guard`] takes: shorter than this (2^-20).
@@ -1397,8 +1410,6 @@ fn noise_end_short_step_guard(
         };
         derivatives.push((next(a), next(s)));
     }
-    let is_zero =
-        |pool: &Pool, e: ExprId| pool.as_rational(e).is_some_and(num_traits::Zero::is_zero);
     let t_name = ["t".to_owned()];
     let minus_one = pool.int(-1);
     let h = pool.add(vec![tne, minus_one, te]);
@@ -1406,14 +1417,8 @@ fn noise_end_short_step_guard(
     let mut outs = Vec::with_capacity(coeff_exprs.len());
     let mut curved = false;
     for ((input, _), &c0) in coeff_exprs.iter().zip(same) {
-        let parts = end_parts(pool, jet, k, input)?;
-        let &[_, b, c, d, e] = parts.as_slice() else {
-            return None;
-        };
-        if !is_zero(pool, e) {
-            return None;
-        }
-        curved |= !is_zero(pool, c) || !is_zero(pool, d);
+        let ([b, c, d], bends) = smooth_parts(pool, jet, k, input)?;
+        curved |= bends;
         let mut terms = Vec::with_capacity(derivatives.len());
         for (j, &(a, s)) in derivatives.iter().enumerate() {
             let (ac, sd) = (pool.mul(vec![a, c]), pool.mul(vec![s, d]));
