@@ -2264,7 +2264,8 @@ fn at_step_from(
 /// where its terms of order 1 leave an O(t) value that no fixed precision resolves at t
 /// = 1e-40 (seed 21 case 35893 of the fuzzer). Below the Taylor polynomials' bound the
 /// coefficient is `(c0 t + rho (t_next - t) + (t_next - t) P(t))/t`, whose numerator's
-/// terms of order t cancel exactly in double-double (rho a rational, `t_next - t` exact).
+/// terms of order t cancel exactly in double-double (written over rho's denominator where
+/// that is no power of two, `t_next - t` exact).
 /// At the noise end (`end` 1) the same in `u = 1 - t`: an alpha that vanishes like `1 - t`
 /// (a cosine schedule) puts `-alpha'/alpha ~ 1/(1 - t)` into that coefficient, which
 /// vanishes near the line `1 - t_next = 2 (1 - t)` (cosine's was 4e-5 of itself off at t
@@ -2361,15 +2362,24 @@ fn separate_pole(pool: &mut Pool, c0: ExprId, c1: ExprId, end: f64) -> Option<(E
     } else {
         pool.sub(tne, te)
     };
-    // c0 t + rho h + h P: the first two cancel exactly, and P, far below rho near 0,
-    // is not rounded into it.
-    let r = pool.rational(rho);
-    let pole = pool.mul(vec![r, h]);
+    // (d c0 t + d rho h + d h P)/(d t), d the odd part of rho's denominator: the first two
+    // terms cancel exactly, their coefficients being dyadic (`d rho h` and `d t` are exact
+    // in double-double, where `rho h` is not for a rho such as 297/50, and the value of a
+    // coefficient at the nearest f64 point of its line can be 2^-59 of its terms), and P,
+    // far below rho near 0, is not rounded into it.
+    let odd = rho.denom() >> rho.denom().trailing_zeros().unwrap_or(0);
+    let d = num_rational::BigRational::from_integer(odd);
+    let scaled_rho = pool.rational(&rho * &d);
+    let pole = pool.mul(vec![scaled_rho, h]);
     let poly = p.to_expr(pool, t);
-    let regular = pool.mul(vec![h, poly]);
-    let start = pool.mul(vec![c0, te]);
+    let dr = pool.rational(d.clone());
+    let regular = pool.mul(vec![dr, h, poly]);
+    let dr = pool.rational(d.clone());
+    let start = pool.mul(vec![dr, c0, te]);
     let numerator = pool.add(vec![start, pole, regular]);
-    Some((pool.div(numerator, te), p.below, ratio))
+    let dr = pool.rational(d);
+    let denominator = pool.mul(vec![dr, te]);
+    Some((pool.div(numerator, denominator), p.below, ratio))
 }
 
 /// The program of a guard that computes `coefficients`; None where one does not lower:

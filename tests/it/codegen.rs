@@ -2011,6 +2011,43 @@ fn noisy_steps_that_vanish_next_to_the_noise_end_keep_their_digits() {
     assert!(checked >= 1_500, "only {checked} points checked");
 }
 
+/// Fuzz seeds 37, 38 and 39 (cases 21702, 63995, 49013): an Euler-Maruyama x0 step's x
+/// coefficient `1 + (t_next - t)(2 sigma'/sigma - alpha'/alpha)` for a sigma like `t^2.97`
+/// (or an alpha like `(1 - t)^1.525` at the noise end) vanishes on a line `t_next = r t`
+/// whose ratio is no dyadic (`r = 4.94/5.94`). The pole guard's numerator `t + rho h`
+/// (`h = t_next - t`) was expanded to `5.94 t_next - 4.94 t`, whose terms, the constants
+/// rounded to double-double, lost up to 2^-104 of themselves: 8 ulps on the line at t =
+/// 1e-160, 114 ulps for `t^1.935`, 8 ulps next to the noise end. Written over the
+/// denominator of the residue (`297 t_next - 247 t`), the terms are exact. Expected values
+/// exact, in rationals: `1 + h (5.94/t + 3/(1 - t))` and `1 + h (1.53/t + 1.525/(1 -
+/// t))`, at the f64 nearest the line.
+#[test]
+fn stochastic_steps_on_a_line_of_no_dyadic_ratio_keep_their_digits() {
+    let near_zero: [(&[f64], f64); 3] = [
+        (&[1e-160, 8.316498316498316e-161], -2.5269841324701217e-17),
+        (
+            &[9.313225746154785e-10, 7.745342624643982e-10],
+            -2.1416464531807317e-16,
+        ),
+        (&[0.001, 0.0008317348990914696], 1.5277406882516126e-16),
+    ];
+    let def = "alpha(t) = (1 - t)^3;\n    sigma(t) = t^2.97;";
+    assert_coefficient(def, "euler_maruyama_step_x0", 0, 3, &near_zero);
+    let near_one: [(&[f64], f64); 3] = [
+        (
+            &[0.9999999995901061, 0.9999999993213232],
+            -7.182642766738805e-09,
+        ),
+        (
+            &[0.9999999999990905, 0.9999999999984941],
+            -3.662109466251007e-05,
+        ),
+        (&[0.999, 0.9983449201805896], 8.091036169348175e-14),
+    ];
+    let def = "alpha(t) = (1 - t)^1.525;\n    sigma(t) = t^0.765;";
+    assert_coefficient(def, "euler_maruyama_step_x0", 0, 3, &near_one);
+}
+
 /// Fuzz seed 39, case 53165: `alpha_bar = 1 - c t^2 (3 - 2t)` is flat at the noise end
 /// (alpha' = sigma' = 0 at t = 1), so that a DDIM step's eps coefficient is of order
 /// `h (1 - t) + h^2`: `2^-106` for a step of one ulp from `1 - 2^-53`, where the general
