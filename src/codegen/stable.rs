@@ -8,6 +8,7 @@
 //! | `expm1` | `c*r*exp(a) - c*r = c*r*expm1(a)` (so `1 - exp(x) = -expm1(x)`) |
 //! | `expm1-factor` | `c*r*exp(a)*Q - c*r = c*r*(expm1(a)*Q + X)`, `X = Q - 1` expanded |
 //! | `expm1-quotient` | the same where `Q` is no polynomial (`(v(1) - v(t))/(v(1) - v(0))`), taken before the parts are rewritten, with `X = Q - 1` one fraction, where `exp(a) Q - 1` vanishes at an end and that measures more accurate ([`more_accurate`]) |
+//! | `expm1-difference` | the same where `X = Q - 1` is a sum that the rules write as terms that each vanish at the end where the pair cancels (`exp(t) cos(pi t/2) - 1 = expm1(t) cos(pi t/2) - 2 sin(pi t/4)^2`), taken before the parts are rewritten |
 //! | `exp-of-expm1` | `c*r*expm1(a) + c*r = c*r*exp(a)` |
 //! | `abs-sign` | `abs(a) = a` where `a >= 0` on the domain, `-a` where `a < 0` (range analysis) |
 //! | `sigmoid-log` | `sigmoid(log y) = y/(1 + y)`, `sigmoid(-log y) = 1/(1 + y)` |
@@ -113,7 +114,9 @@ impl Stabilizer {
         }
         // `expm1-quotient` sees the pair whole only before the parts are rewritten.
         let out = match pool.node(e).clone() {
-            Node::Add(xs) => match expm1_through_quotient(pool, &xs) {
+            Node::Add(xs) => match expm1_through_quotient(pool, &xs)
+                .or_else(|| self.expm1_through_difference(pool, &xs))
+            {
                 Some(r) => {
                     let split = self.run(pool, r);
                     let whole = self.joined_or_parts(pool, e);
@@ -233,6 +236,50 @@ impl Stabilizer {
         let changed = pool.add(changes);
         let stable = self.run(pool, changed);
         Some(self.more_accurate(pool, stable, e))
+    }
+
+    /// `expm1-difference`: [`expm1_through_quotient`] where `X = Q - 1` is a sum that
+    /// the rules write as terms that each vanish at the end where the pair cancels
+    /// (`exp(t) cos(pi t/2) - 1` as `expm1(t) cos(pi t/2) - 2 sin(pi t/4)^2`): each part
+    /// is then a value of its own, where the product rounded to 1 before the subtraction
+    /// loses all of it at t = 1e-160. A drift `alpha'/alpha`, expanded by the simplifier,
+    /// is such a sum of pairs, which `change-from-zero` takes apart. None where `X`
+    /// keeps a term that does not vanish there (`exp-of-expm1` would fold it back).
+    fn expm1_through_difference(&mut self, pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+        exp_pairs(pool, xs, |pool, pair| {
+            if pair.q.iter().all(|&g| polynomial_factor(pool, g)) {
+                return None;
+            }
+            let mut q = pool.mul(pair.q.clone());
+            let symbols = pool.free_symbols(q);
+            if symbols.is_empty() {
+                return None;
+            }
+            let mut c = pair.c.clone();
+            if pair.negate {
+                q = pool.neg(q);
+                c = -c;
+            }
+            let eq = pool.mul(vec![pair.f, q]);
+            let minus_one = pool.int(-1);
+            let both = pool.add(vec![eq, minus_one]);
+            let end = cancelling_end(pool, both)?;
+            let x = pool.add(vec![q, minus_one]);
+            if !matches!(pool.node(x), Node::Add(_)) {
+                return None;
+            }
+            let stable = self.run(pool, x);
+            let at: Vec<(Symbol, BigRational)> =
+                symbols.iter().map(|&s| (s, end.clone())).collect();
+            let terms = match pool.node(stable) {
+                Node::Add(ys) => ys.to_vec(),
+                _ => vec![stable],
+            };
+            terms
+                .iter()
+                .all(|&y| hp::eval_rounded(pool, y, &at).ok() == Some(0.0))
+                .then(|| pair.through_expm1(pool, c, q, stable))
+        })
     }
 
     fn more_accurate(&mut self, pool: &mut Pool, first: ExprId, second: ExprId) -> ExprId {
@@ -739,12 +786,19 @@ fn expm1_through_quotient(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
 
 /// Whether `e` is exactly 0 with every free symbol at 0, or with every one at 1.
 fn cancels_at_an_end(pool: &mut Pool, e: ExprId) -> bool {
+    cancelling_end(pool, e).is_some()
+}
+
+/// The end (0, else 1) where `e` is exactly 0 with every free symbol at it.
+fn cancelling_end(pool: &mut Pool, e: ExprId) -> Option<BigRational> {
     let symbols = pool.free_symbols(e);
-    [pool.zero(), pool.one()].into_iter().any(|end| {
+    [0, 1].into_iter().find_map(|k| {
+        let end = pool.int(k);
         let at = symbols
             .iter()
             .fold(e, |x, &s| crate::expr::subst::subst1(pool, x, s, end));
         pool.is_zero(at)
+            .then(|| BigRational::from_integer(k.into()))
     })
 }
 

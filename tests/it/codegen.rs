@@ -2048,6 +2048,62 @@ fn stochastic_steps_on_a_line_of_no_dyadic_ratio_keep_their_digits() {
     assert_coefficient(def, "euler_maruyama_step_x0", 0, 3, &near_one);
 }
 
+/// `alpha = cos(pi t/2)^2`, `sigma = sqrt(1 - cos(pi t/2)^4)`: `snr = cos^4/(1 - cos^4)`
+/// is 2e599 at t = 1e-300, beyond f64, so +inf. Double-double's denominator underflows to
+/// a zero whose sign its products lose, and the quotient came out -inf; the budget, which
+/// leaves a row of an infinity out of its search (guards return those), also left it out
+/// of deciding whether the function needs its `Xd` fallback, and `emit --verify` failed.
+/// Expected values from mpmath at 3000 bits.
+#[test]
+fn a_value_beyond_the_f64_range_keeps_its_sign() {
+    let (mut pool, p) = process(
+        "process p {\n    alpha(t) = cos(pi*t/2)^2;\n    sigma(t) = sqrt(1 - cos(pi*t/2)^4);\n}\n",
+    );
+    let f = codegen::function(&mut pool, &p, Mode::Stable, "snr")
+        .expect("lowers")
+        .expect("defined");
+    let mut fs = vec![f];
+    let mut cases = measure::reference_cases(&mut pool, &fs, Accuracy::default());
+    let reports = codegen::budget::choose(&mut fs, &mut cases, Accuracy::default());
+    assert!(reports[0].passed(), "{:?}", reports[0]);
+    let f = &fs[0];
+    for (t, want) in [
+        (1e-300, f64::INFINITY),
+        (1e-200, f64::INFINITY),
+        (1e-155, f64::INFINITY),
+        (1e-150, 2.0264236728467554e299),
+        (1e-100, 2.0264236728467554e199),
+    ] {
+        let got = codegen::budget::value(f, &f.wide, f.fallback, &[t]);
+        assert!(
+            check::error(got, want, 0.0) <= 4.0,
+            "snr({t:e}) = {got:e}, not {want:e}"
+        );
+    }
+}
+
+/// Fuzz seed 38, case 84950: `alpha = cos(pi t/2)^0.57 exp(-t (exp(t) - 1)^2/100)`. The
+/// simplifier expands its drift `alpha'/alpha` into terms of order 1, `exp(t) cos(pi
+/// t/2)/50 - cos(pi t/2)/100 - exp(2t) cos(pi t/2)/100 + ...`, that cancel to `O(t^2)`
+/// next to `-0.57 (pi/2) tan(pi t/2)`: at t = 1e-160 double-double kept nothing of the
+/// value (2e18 ulps, `emit` exit 1). `change-from-zero` takes each term's change from
+/// its value at 0, and `expm1-difference` writes `exp(t) cos(pi t/2) - 1` as `expm1(t)
+/// cos(pi t/2) - 2 sin(pi t/4)^2`. Expected values from mpmath at 3000 bits of `-0.57
+/// (pi/2) tan(pi t/2) - (expm1(t)^2 + 2 t expm1(t) exp(t))/100`.
+#[test]
+fn a_drift_expanded_into_cancelling_terms_keeps_its_digits() {
+    assert_scalar(
+        "alpha(t) = (cos(pi*t/2)^0.57)*exp(-t*(exp(t) - 1)^2/100);\n    sigma(t) = sin(pi*t/2);",
+        "f",
+        &[
+            (1e-160, -1.4064186271552336e-160),
+            (1e-20, -1.4064186271552336e-20),
+            (1e-5, -1.4064189272749071e-05),
+            (0.3, -0.46026317335966144),
+        ],
+    );
+}
+
 /// Fuzz seed 39, case 53165: `alpha_bar = 1 - c t^2 (3 - 2t)` is flat at the noise end
 /// (alpha' = sigma' = 0 at t = 1), so that a DDIM step's eps coefficient is of order
 /// `h (1 - t) + h^2`: `2^-106` for a step of one ulp from `1 - 2^-53`, where the general
