@@ -24,6 +24,7 @@
 //! | `together` | a sum of a constant and reciprocals of sums, as one fraction (`1 - 1/(1+y) = y/(1+y)`), where that measures more accurate than the sum of its stabilized parts ([`more_accurate`]) |
 //! | `cos-minus-one` | a polynomial `p(cos u)` with `p(1) = 0` as `-2 sin(u/2)^2 q(cos u)`, also among other terms of a sum |
 //! | `difference` | `c r f(a)^n - c r f(b)^n` (r what the two terms share) through `a - b`, formed exactly where `a - b` simplifies, is a polynomial, or is one expression at two times that is itself such a difference (`c cos(pi t) - c cos(pi s)`): `exp(a) - exp(b) = expm1(a) - expm1(b) = exp(b) expm1(a - b)`, `sigmoid(a) - sigmoid(b) = -sigmoid(a) sigmoid(-b) expm1(b - a)`, `log(a) - log(b) = log1p((a - b)/b)`, `sqrt(a) - sqrt(b) = (a - b)/(sqrt(a) + sqrt(b))`, `sin`, `cos`, `sinh`, `cosh` by their sum-to-product forms, `tanh(a) - tanh(b) = sinh(a - b)/(cosh(a) cosh(b))`, `atan(a) - atan(b) = atan((a - b)/(1 + a b))` (where `a b > -1`); where each term has several such factors, each the same expression at another time (`sigmoid(a + t) sigmoid(-a - t)` and the same at `s`) or two exponentials, the difference telescopes, `u1 u2 - v1 v2 = (u1 - v1) v2 + u1 (u2 - v2)` |
+//! | `pythagorean` | `c r sin(a)^2 + c r cos(a)^2 = c r` |
 //! | `angle-difference` | `c r sin(a) cos(b) - c r sin(b) cos(a) = c r sin(a - b)`, `a - b` formed as `difference` forms it, `r` whatever the terms share besides (part of a power too) |
 //! | `quarter-turn` | `sin`, `cos`, `tan` of `r + q pi` through `r + (q - k/2) pi`, `k/2` the multiple of `pi/2` nearest `q` (`cos(pi/2 - x) = sin(x)`, `tan(pi/2 - x) = 1/tan(x)`) |
 //! | `polynomial` | a polynomial in one variable written through powers or products of sums (`1 - (1 - t)^3`), expanded where that measures more accurate ([`more_accurate`]) |
@@ -325,6 +326,9 @@ impl Stabilizer {
                     return self.run(pool, r);
                 }
                 if let Some(r) = angle_difference(pool, &xs) {
+                    return self.run(pool, r);
+                }
+                if let Some(r) = pythagorean(pool, &xs) {
                     return self.run(pool, r);
                 }
                 if let Some(r) = normalized_complement(pool, &xs) {
@@ -2283,6 +2287,52 @@ fn angle_difference(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     None
 }
 
+/// `pythagorean`: `c r sin(a)^2 + c r cos(a)^2 = c r`. The derivative of a cosine
+/// schedule's drift puts `(pi/2)(sin^2 + cos^2)` into the Euler step's eps coefficient:
+/// summed, two calls and their roundings for a constant.
+fn pythagorean(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    let split: Vec<(BigRational, ExprId)> = xs.iter().map(|&x| pool.split_coeff(x)).collect();
+    // The arguments of the squared `func` factors of a term.
+    let squared = |pool: &Pool, r: ExprId, func: Func| -> Vec<ExprId> {
+        factors(pool, r)
+            .into_iter()
+            .filter_map(|f| {
+                let (b, k) = pool.split_pow(f);
+                let two = pool
+                    .as_rational(k)
+                    .is_some_and(|k| *k == BigRational::from_integer(2.into()));
+                match pool.node(b) {
+                    Node::Call(g, a) if *g == func && two => Some(*a),
+                    _ => None,
+                }
+            })
+            .collect()
+    };
+    for i in 0..xs.len() {
+        for a in squared(pool, split[i].1, Func::Sin) {
+            for j in 0..xs.len() {
+                if i == j || split[j].0 != split[i].0 {
+                    continue;
+                }
+                if !squared(pool, split[j].1, Func::Cos).contains(&a) {
+                    continue;
+                }
+                let two = pool.int(2);
+                let (s, c) = (pool.call(Func::Sin, a), pool.call(Func::Cos, a));
+                let (s2, c2) = (pool.pow(s, two), pool.pow(c, two));
+                let rest = pool.div(split[i].1, s2);
+                if pool.div(split[j].1, c2) != rest {
+                    continue;
+                }
+                let k = pool.rational(split[i].0.clone());
+                let term = pool.mul(vec![k, rest]);
+                return Some(replace_pair(pool, xs, (i, j), term));
+            }
+        }
+    }
+    None
+}
+
 /// `quarter-turn`: `sin`, `cos` or `tan` of `r + q pi` (q rational, `r` not constant)
 /// as a function of `r + (q - k/2) pi`, `k/2` the multiple of `pi/2` nearest `q`: the
 /// argument that vanishes where the value does is then computed directly
@@ -2581,6 +2631,14 @@ mod tests {
         let e = expr(&mut pool, "exp(2*t)/expm1(t)");
         let r = stabilize(&mut pool, e);
         assert!(to_text(&pool, r).contains("exp("), "{}", to_text(&pool, r));
+    }
+
+    #[test]
+    fn a_sum_of_a_squared_sine_and_cosine_is_one() {
+        check("pi*sin(pi*t/2)^2/2 + pi*cos(pi*t/2)^2/2 + t", "pi/2 + t");
+        check("t*sin(3*t)^2 + t*cos(3*t)^2", "t");
+        // Different arguments or coefficients: no identity.
+        check("sin(t)^2 + cos(2*t)^2", "sin(t)^2 + cos(2*t)^2");
     }
 
     #[test]

@@ -1447,9 +1447,9 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon}{2\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 14 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -1470,66 +1470,12 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v3: N = v1 * v2;
     let v4: N = v3.tan();
     let v5: N = v0 * v4;
-    let v6: N = v3.sin();
-    let v7: N = v6.square();
-    let v8: W = v1.widen() * v7.widen();
-    let v9: N = v3.cos();
-    let v10: N = v9.square();
-    let v11: W = v1.widen() * v10.widen();
-    let v12: W = v8 + v11;
-    let v13: N = N::narrow(v12) / v9;
-    [v5.to_f64(), v13.to_f64()]
+    let v6: N = v3.cos();
+    let v7: N = v1 / v6;
+    [v5.to_f64(), v7.to_f64()]
 }
 /// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.03125 {
-        return pf_velocity_eps_coefficients_upper_cell0::<N, W>(t);
-    }
-    if t < 0.0625 {
-        return pf_velocity_eps_coefficients_upper_cell1::<N, W>(t);
-    }
-    if t < 0.125 {
-        return pf_velocity_eps_coefficients_upper_cell2::<N, W>(t);
-    }
-    if t < 0.25 {
-        return pf_velocity_eps_coefficients_upper_cell3::<N, W>(t);
-    }
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::tan_of(v3);
-    let v5: N = v0 / v4;
-    let v6: N = N::sin_of(v3);
-    let v7: N = v6.square();
-    let v8: N = v1 * v7;
-    let v9: W = N::cos_kept(v3);
-    let v10: W = v9.square();
-    let v11: W = v1.widen() * v10;
-    let v12: N = v8 + N::narrow(v11);
-    let v13: N = v12 / v6;
-    [v5.to_f64(), v13.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::tan_of(v3);
-    let v5: N = v0 / v4;
-    let v6: N = N::sin_of(v3);
-    let v7: N = v6.square();
-    let v8: N = v1 * v7;
-    let v9: W = N::cos_kept(v3);
-    let v10: W = v9.square();
-    let v11: W = v1.widen() * v10;
-    let v12: W = v8.widen() + v11;
-    let v13: W = v12 / v6.widen();
-    [v5.to_f64(), v13.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -1537,50 +1483,8 @@ fn pf_velocity_eps_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f
     let v4: N = v3.tan();
     let v5: N = v0 / v4;
     let v6: N = v3.sin();
-    let v7: N = v6.square();
-    let v8: N = v1 * v7;
-    let v9: N = v3.cos();
-    let v10: W = v9.widen().square();
-    let v11: W = v1.widen() * v10;
-    let v12: N = v8 + N::narrow(v11);
-    let v13: N = v12 / v6;
-    [v5.to_f64(), v13.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
-    let v5: N = v0 / v4;
-    let v6: N = v3.sin();
-    let v7: N = v6.square();
-    let v8: N = v1 * v7;
-    let v9: N = v3.cos();
-    let v10: W = v9.widen().square();
-    let v11: W = v1.widen() * v10;
-    let v12: W = v8.widen() + v11;
-    let v13: N = N::narrow(v12) / v6;
-    [v5.to_f64(), v13.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
-    let v5: N = v0 / v4;
-    let v6: N = v3.sin();
-    let v7: N = v6.square();
-    let v8: N = v1 * v7;
-    let v9: N = v3.cos();
-    let v10: W = v9.widen().square();
-    let v11: W = v1.widen() * v10;
-    let v12: N = v8 + N::narrow(v11);
-    let v13: N = v12 / v6;
-    [v5.to_f64(), v13.to_f64()]
+    let v7: N = v1 / v6;
+    [v5.to_f64(), v7.to_f64()]
 }
 /// `pf_velocity_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1588,9 +1492,9 @@ fn pf_velocity_eps_coefficients_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon}{2\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 14 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -1620,9 +1524,9 @@ fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon}{\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 15 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -1640,38 +1544,26 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
     let v5: N = v0 * v4;
     let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: W = N::sin_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: N = N::cos_of(v3);
-    let v11: N = v10.square();
-    let v12: N = v6 * v11;
-    let v13: W = v9 + v12.widen();
-    let v14: N = N::narrow(v13) / v10;
-    [v5.to_f64(), v14.to_f64()]
+    let v7: N = v3.cos();
+    let v8: N = v6 / v7;
+    [v5.to_f64(), v8.to_f64()]
 }
 /// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
     let v5: N = v0 / v4;
     let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: N = N::sin_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: W = N::cos_kept(v3);
-    let v11: W = v10.square();
-    let v12: W = v6.widen() * v11;
-    let v13: W = v9.widen() + v12;
-    let v14: W = v13 / v7.widen();
-    [v5.to_f64(), v14.to_f64()]
+    let v7: N = v3.sin();
+    let v8: N = v6 / v7;
+    [v5.to_f64(), v8.to_f64()]
 }
 /// `reverse_drift_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1679,9 +1571,9 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon}{\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 15 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -1711,9 +1603,9 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 19 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 12 operations in double-double.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1759,15 +1651,8 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v20: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v21: W = v20 * v1;
         let v22: W = v21.sin();
-        let v23: W = v22.square();
-        let v24: W = v20 * v23;
-        let v25: W = v21.cos();
-        let v26: W = v25.square();
-        let v27: W = v20 * v26;
-        let v28: W = v24 + v27;
-        let v29: W = v1 * v28;
-        let v30: W = v29 / v22;
-        return [v19.to_f64(), v30.to_f64()];
+        let v23: W = v21 / v22;
+        return [v19.to_f64(), v23.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -1775,11 +1660,14 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.75 {
         return euler_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.9375 {
+    if t < 0.875 {
         return euler_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1787,19 +1675,13 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: W = v1 * v2.widen();
     let v4: W = v3.tan();
     let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::narrow(v1) * N::narrow(v4) * N::narrow(v6);
+    let v6: N = v5 - v2;
+    let v7: N = N::narrow(v1) * N::narrow(v4) * v6;
     let v8: N = v0 - v7;
-    let v9: W = N::sin_kept(v3);
-    let v10: W = v9.square();
-    let v11: W = v1 * v10;
-    let v12: N = N::cos_of(v3);
-    let v13: N = v12.square();
-    let v14: N = N::narrow(v1) * v13;
-    let v15: W = v11 + v14.widen();
-    let v16: W = v6 * v15;
-    let v17: N = N::narrow(v16) / v12;
-    [v8.to_f64(), v17.to_f64()]
+    let v9: N = N::cos_of(v3);
+    let v10: N = N::narrow(v1) * v6;
+    let v11: N = v10 / v9;
+    [v8.to_f64(), v11.to_f64()]
 }
 /// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -1807,26 +1689,20 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
+    let v3: W = v1.widen() * v2.widen();
     let v4: W = N::tan_kept(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4 * v6;
+    let v7: W = v1.widen() * v4 * v6;
     let v8: N = v0 - N::narrow(v7);
-    let v9: N = N::sin_of(v3);
-    let v10: N = v9.square();
-    let v11: W = v1 * v10.widen();
-    let v12: N = N::cos_of(v3);
-    let v13: N = v12.square();
-    let v14: W = v1 * v13.widen();
-    let v15: W = v11 + v14;
-    let v16: W = v6 * v15;
-    let v17: N = N::narrow(v16) / v12;
-    [v8.to_f64(), v17.to_f64()]
+    let v9: N = N::cos_of(v3);
+    let v10: N = v1 * N::narrow(v6);
+    let v11: N = v10 / v9;
+    [v8.to_f64(), v11.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1840,19 +1716,32 @@ fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v6: W = v5.widen() - v2.widen();
     let v7: N = N::narrow(v1) * v4 * N::narrow(v6);
     let v8: N = v0 - v7;
-    let v9: W = N::sin_kept(v3);
-    let v10: W = v9.square();
-    let v11: W = v1 * v10;
-    let v12: N = N::cos_of(v3);
-    let v13: N = v12.square();
-    let v14: N = N::narrow(v1) * v13;
-    let v15: W = v11 + v14.widen();
-    let v16: W = v6 * v15;
-    let v17: N = N::narrow(v16) / v12;
-    [v8.to_f64(), v17.to_f64()]
+    let v9: N = N::cos_of(v3);
+    let v10: W = v1 * v6;
+    let v11: N = N::narrow(v10) / v9;
+    [v8.to_f64(), v11.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v5 - v2;
+    let v7: N = N::narrow(v1) * v4 * v6;
+    let v8: N = v0 - v7;
+    let v9: N = N::cos_of(v3);
+    let v10: W = v1 * v6.widen();
+    let v11: N = N::narrow(v10) / v9;
+    [v8.to_f64(), v11.to_f64()]
 }
 /// [`euler_step_eps_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -1862,19 +1751,13 @@ fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v3: W = v1 * v2.widen();
     let v4: W = N::tan_kept(v3);
     let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4 * v6;
+    let v6: N = v5 - v2;
+    let v7: W = v1 * v4 * v6.widen();
     let v8: N = v0 - N::narrow(v7);
-    let v9: W = N::sin_kept(v3);
-    let v10: W = v9.square();
-    let v11: W = v1 * v10;
-    let v12: N = N::cos_of(v3);
-    let v13: N = v12.square();
-    let v14: N = N::narrow(v1) * v13;
-    let v15: W = v11 + v14.widen();
-    let v16: W = v6 * v15;
-    let v17: N = N::narrow(v16) / v12;
-    [v8.to_f64(), v17.to_f64()]
+    let v9: N = N::cos_of(v3);
+    let v10: N = N::narrow(v1) * v6;
+    let v11: N = v10 / v9;
+    [v8.to_f64(), v11.to_f64()]
 }
 /// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
@@ -1892,15 +1775,8 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v8: W = v7 / v6;
     let v9: W = v0.widen() - v8;
     let v10: N = N::sin_of(v5);
-    let v11: N = v10.square();
-    let v12: N = v1 * v11;
-    let v13: W = N::cos_kept(v5);
-    let v14: W = v13.square();
-    let v15: W = v1.widen() * v14;
-    let v16: W = v12.widen() + v15;
-    let v17: W = v4 * v16;
-    let v18: W = v17 / v10.widen();
-    [v9.to_f64(), v18.to_f64()]
+    let v11: N = N::narrow(v7) / v10;
+    [v9.to_f64(), v11.to_f64()]
 }
 /// `euler_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1908,9 +1784,9 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 19 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 12 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -1950,9 +1826,9 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 19 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 12 operations in double-double.
 ///
 /// # Panics
 ///
@@ -1979,9 +1855,9 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2028,31 +1904,22 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v21: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v22: W = v21 * v1;
         let v23: W = v22.sin();
-        let v24: W = v23.square();
-        let v25: W = v20 * v24;
-        let v26: W = v22.cos();
-        let v27: W = v26.square();
-        let v28: W = v20 * v27;
-        let v29: W = v25 + v28;
-        let v30: W = v1 * v29;
-        let v31: W = v30 / v23;
-        let v32: W = v1.sqrt();
-        let v33: W = v22.tan();
-        let v34: W = v20 / v33;
-        let v35: W = v34.sqrt();
-        let v36: W = v32 * v35;
-        return [v19.to_f64(), v31.to_f64(), v36.to_f64()];
-    }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+        let v24: W = v20 * v1;
+        let v25: W = v24 / v23;
+        let v26: W = v1.sqrt();
+        let v27: W = v22.tan();
+        let v28: W = v20 / v27;
+        let v29: W = v28.sqrt();
+        let v30: W = v26 * v29;
+        return [v19.to_f64(), v25.to_f64(), v30.to_f64()];
     }
     if t < 0.5 {
         return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.6875 {
         return euler_maruyama_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.9375 {
+    if t < 0.75 {
         return euler_maruyama_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
@@ -2062,24 +1929,18 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v3.tan();
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::narrow(v1) * N::narrow(v4) * N::narrow(v6);
-    let v8: N = v0 - v7;
+    let v7: W = v1 * v4 * v6;
+    let v8: W = v0.widen() - v7;
     let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = N::sin_kept(v3);
-    let v11: W = v10.square();
-    let v12: W = v9.widen() * v11;
-    let v13: N = N::cos_of(v3);
-    let v14: N = v13.square();
-    let v15: N = v9 * v14;
-    let v16: W = v12 + v15.widen();
-    let v17: W = v6 * v16;
-    let v18: N = N::narrow(v17) / v13;
-    let v19: N = N::narrow(v6).abs();
-    let v20: N = v19.sqrt();
-    let v21: N = v9 * N::narrow(v4);
-    let v22: N = v21.sqrt();
-    let v23: N = v20 * v22;
-    [v8.to_f64(), v18.to_f64(), v23.to_f64()]
+    let v10: W = N::cos_kept(v3);
+    let v11: W = v9.widen() * v6;
+    let v12: W = v11 / v10;
+    let v13: N = N::narrow(v6).abs();
+    let v14: N = v13.sqrt();
+    let v15: N = v9 * N::narrow(v4);
+    let v16: N = v15.sqrt();
+    let v17: N = v14 * v16;
+    [v8.to_f64(), v12.to_f64(), v17.to_f64()]
 }
 /// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -2095,24 +1956,18 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v6: W = v5.widen() - v2.widen();
     let v7: W = v1.widen() * v4 * v6;
     let v8: N = v0 - N::narrow(v7);
-    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: N = N::sin_of(v3);
-    let v11: N = v10.square();
-    let v12: W = v9 * v11.widen();
-    let v13: N = N::cos_of(v3);
-    let v14: N = v13.square();
-    let v15: W = v9 * v14.widen();
-    let v16: W = v12 + v15;
-    let v17: W = v6 * v16;
-    let v18: N = N::narrow(v17) / v13;
-    let v19: N = N::narrow(v6).abs();
-    let v20: N = v19.sqrt();
-    let v21: W = v9 * v4;
-    let v22: N = N::sqrt_of(v21);
-    let v23: N = v20 * v22;
-    [v8.to_f64(), v18.to_f64(), v23.to_f64()]
+    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: N = N::cos_of(v3);
+    let v11: N = v9 * N::narrow(v6);
+    let v12: N = v11 / v10;
+    let v13: N = N::narrow(v6).abs();
+    let v14: N = v13.sqrt();
+    let v15: W = v9.widen() * v4;
+    let v16: N = N::sqrt_of(v15);
+    let v17: N = v14 * v16;
+    [v8.to_f64(), v12.to_f64(), v17.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2121,29 +1976,23 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v4: W = N::tan_kept(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::narrow(v1) * v4 * N::narrow(v6);
-    let v8: N = v0 - v7;
-    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = N::sin_kept(v3);
-    let v11: W = v10.square();
-    let v12: W = v9 * v11;
-    let v13: N = N::cos_of(v3);
-    let v14: N = v13.square();
-    let v15: N = N::narrow(v9) * v14;
-    let v16: W = v12 + v15.widen();
-    let v17: W = v6 * v16;
-    let v18: N = N::narrow(v17) / v13;
-    let v19: N = N::narrow(v6).abs();
-    let v20: N = v19.sqrt();
-    let v21: N = N::narrow(v9) * v4;
-    let v22: N = v21.sqrt();
-    let v23: N = v20 * v22;
-    [v8.to_f64(), v18.to_f64(), v23.to_f64()]
+    let v7: W = v1 * v4 * v6;
+    let v8: W = v0.widen() - v7;
+    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: N = N::cos_of(v3);
+    let v11: W = v9.widen() * v6;
+    let v12: N = N::narrow(v11) / v10;
+    let v13: N = N::narrow(v6).abs();
+    let v14: N = v13.sqrt();
+    let v15: W = v9.widen() * v4;
+    let v16: N = N::sqrt_of(v15);
+    let v17: N = v14 * v16;
+    [v8.to_f64(), v12.to_f64(), v17.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2152,59 +2001,21 @@ fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v4: W = v3.tan();
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4.widen() * v6;
-    let v8: N = v0 - N::narrow(v7);
+    let v7: W = v1 * v4 * v6;
+    let v8: W = v0.widen() - v7;
     let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = N::sin_kept(v3);
-    let v11: W = v10.square();
-    let v12: W = v9.widen() * v11;
-    let v13: N = N::cos_of(v3);
-    let v14: N = v13.square();
-    let v15: N = v9 * v14;
-    let v16: W = v12 + v15.widen();
-    let v17: W = v6 * v16;
-    let v18: N = N::narrow(v17) / v13;
-    let v19: N = N::narrow(v6).abs();
-    let v20: N = v19.sqrt();
-    let v21: N = v9 * v4;
-    let v22: N = v21.sqrt();
-    let v23: N = v20 * v22;
-    [v8.to_f64(), v18.to_f64(), v23.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1 * v2.widen();
-    let v6: W = v5.tan();
-    let v7: W = v1 * v4;
-    let v8: W = v7 / v6;
-    let v9: W = v0.widen() - v8;
-    let v10: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v11: N = N::sin_of(v5);
-    let v12: N = v11.square();
-    let v13: N = v10 * v12;
-    let v14: W = N::cos_kept(v5);
-    let v15: W = v14.square();
-    let v16: W = v10.widen() * v15;
-    let v17: W = v13.widen() + v16;
-    let v18: W = v4 * v17;
-    let v19: W = v18 / v11.widen();
-    let v20: N = N::narrow(v4).abs();
-    let v21: N = v20.sqrt();
-    let v22: N = v10 / N::narrow(v6);
-    let v23: N = v22.sqrt();
-    let v24: N = v21 * v23;
-    [v9.to_f64(), v19.to_f64(), v24.to_f64()]
+    let v10: N = N::cos_of(v3);
+    let v11: N = v9 * N::narrow(v6);
+    let v12: N = v11 / v10;
+    let v13: N = N::narrow(v6).abs();
+    let v14: N = v13.sqrt();
+    let v15: N = v9 * N::narrow(v4);
+    let v16: N = v15.sqrt();
+    let v17: N = v14 * v16;
+    [v8.to_f64(), v12.to_f64(), v17.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -2212,9 +2023,9 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2267,9 +2078,9 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
 ///
 /// # Panics
 ///
@@ -4324,18 +4135,10 @@ pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+#[allow(unused_variables)]
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.sin();
-    let v4: N = v3.square();
-    let v5: N = v0 * v4;
-    let v6: N = v2.cos();
-    let v7: N = v6.square();
-    let v8: N = v0 * v7;
-    let v9: N = v5 + v8;
-    [v9.to_f64()]
+    [v0.to_f64()]
 }
 /// `pf_velocity_v` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -4377,14 +4180,7 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v3: N = v2.tan();
     let v4: N = v0 * v3;
     let v5: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v6: N = v2.sin();
-    let v7: N = v6.square();
-    let v8: N = v5 * v7;
-    let v9: N = v2.cos();
-    let v10: N = v9.square();
-    let v11: N = v5 * v10;
-    let v12: N = v8 + v11;
-    [v4.to_f64(), v12.to_f64()]
+    [v4.to_f64(), v5.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -4394,14 +4190,7 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v3: N = v2.tan();
     let v4: N = v0 / v3;
     let v5: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v6: N = v2.sin();
-    let v7: N = v6.square();
-    let v8: N = v5 * v7;
-    let v9: N = v2.cos();
-    let v10: N = v9.square();
-    let v11: N = v5 * v10;
-    let v12: N = v8 + v11;
-    [v4.to_f64(), v12.to_f64()]
+    [v4.to_f64(), v5.to_f64()]
 }
 /// `reverse_drift_v` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -4441,7 +4230,7 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{\pi\,v\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4460,20 +4249,12 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         return [v0.to_f64(), v5.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: N = v4 * v2;
-    let v6: N = v5.sin();
-    let v7: N = v6.square();
-    let v8: W = v4.widen() * v7.widen();
-    let v9: N = v5.cos();
-    let v10: N = v9.square();
-    let v11: N = v4 * v10;
-    let v12: W = v8 + v11.widen();
-    let v13: W = v3 * v12;
-    [v0.to_f64(), v13.to_f64()]
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 - v3;
+    let v5: N = v1 * v4;
+    [v0.to_f64(), v5.to_f64()]
 }
 /// `euler_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -4481,7 +4262,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{\pi\,v\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -4494,7 +4275,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{\pi\,v\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4514,7 +4295,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -4566,23 +4347,16 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
         let v27: W = v2 - v3 + v4 + v26;
         let v28: W = v27 / v1;
         let v29: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v30: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v31: W = v30 * v1;
-        let v32: W = v31.sin();
-        let v33: W = v32.square();
-        let v34: W = v29 * v33;
-        let v35: W = v31.cos();
-        let v36: W = v35.square();
-        let v37: W = v29 * v36;
-        let v38: W = v34 + v37;
-        let v39: W = v5 * v38;
-        let v40: W = v5.abs();
-        let v41: W = v40.sqrt();
-        let v42: W = v31.tan();
-        let v43: W = v29 / v42;
-        let v44: W = v43.sqrt();
-        let v45: W = v41 * v44;
-        return [v28.to_f64(), v39.to_f64(), v45.to_f64()];
+        let v30: W = v29 * v5;
+        let v31: W = v5.abs();
+        let v32: W = v31.sqrt();
+        let v33: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v34: W = v33 * v1;
+        let v35: W = v34.tan();
+        let v36: W = v29 / v35;
+        let v37: W = v36.sqrt();
+        let v38: W = v32 * v37;
+        return [v28.to_f64(), v30.to_f64(), v38.to_f64()];
     }
     if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
@@ -4597,20 +4371,13 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: W = v1 * v4 * v6;
     let v8: W = v0.widen() + v7;
     let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = N::sin_kept(v3);
-    let v11: W = v10.square();
-    let v12: W = v9.widen() * v11;
-    let v13: N = N::cos_of(v3);
-    let v14: N = v13.square();
-    let v15: N = v9 * v14;
-    let v16: W = v12 + v15.widen();
-    let v17: W = v6 * v16;
-    let v18: N = N::narrow(v6).abs();
-    let v19: N = v18.sqrt();
-    let v20: N = v9 * N::narrow(v4);
-    let v21: N = v20.sqrt();
-    let v22: N = v19 * v21;
-    [v8.to_f64(), v17.to_f64(), v22.to_f64()]
+    let v10: N = v9 * N::narrow(v6);
+    let v11: N = N::narrow(v6).abs();
+    let v12: N = v11.sqrt();
+    let v13: N = v9 * N::narrow(v4);
+    let v14: N = v13.sqrt();
+    let v15: N = v12 * v14;
+    [v8.to_f64(), v10.to_f64(), v15.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -4621,26 +4388,19 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = N::tan_kept(v3);
+    let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4 * v6;
+    let v7: W = v1 * v4.widen() * v6;
     let v8: W = v0.widen() + v7;
     let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = N::sin_kept(v3);
-    let v11: W = v10.square();
-    let v12: W = v9.widen() * v11;
-    let v13: N = N::cos_of(v3);
-    let v14: N = v13.square();
-    let v15: W = v9.widen() * v14.widen();
-    let v16: W = v12 + v15;
-    let v17: W = v6 * v16;
-    let v18: N = N::narrow(v6).abs();
-    let v19: N = v18.sqrt();
-    let v20: W = v9.widen() * v4;
-    let v21: N = N::sqrt_of(v20);
-    let v22: N = v19 * v21;
-    [v8.to_f64(), v17.to_f64(), v22.to_f64()]
+    let v10: N = v9 * N::narrow(v6);
+    let v11: N = N::narrow(v6).abs();
+    let v12: N = v11.sqrt();
+    let v13: N = v9 * v4;
+    let v14: N = v13.sqrt();
+    let v15: N = v12 * v14;
+    [v8.to_f64(), v10.to_f64(), v15.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -4648,7 +4408,7 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
@@ -4694,7 +4454,7 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
