@@ -248,30 +248,18 @@ impl Stabilizer {
     /// keeps a term that does not vanish there (`exp-of-expm1` would fold it back).
     fn expm1_through_difference(&mut self, pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
         exp_pairs(pool, xs, |pool, pair| {
-            if pair.q.iter().all(|&g| polynomial_factor(pool, g)) {
-                return None;
-            }
-            let mut q = pool.mul(pair.q.clone());
-            let symbols = pool.free_symbols(q);
-            if symbols.is_empty() {
-                return None;
-            }
-            let mut c = pair.c.clone();
-            if pair.negate {
-                q = pool.neg(q);
-                c = -c;
-            }
-            let eq = pool.mul(vec![pair.f, q]);
+            let (c, q, end) = pair.cancelling_quotient(pool)?;
             let minus_one = pool.int(-1);
-            let both = pool.add(vec![eq, minus_one]);
-            let end = cancelling_end(pool, both)?;
             let x = pool.add(vec![q, minus_one]);
             if !matches!(pool.node(x), Node::Add(_)) {
                 return None;
             }
             let stable = self.run(pool, x);
-            let at: Vec<(Symbol, BigRational)> =
-                symbols.iter().map(|&s| (s, end.clone())).collect();
+            let at: Vec<(Symbol, BigRational)> = pool
+                .free_symbols(q)
+                .into_iter()
+                .map(|s| (s, end.clone()))
+                .collect();
             let terms = match pool.node(stable) {
                 Node::Add(ys) => ys.to_vec(),
                 _ => vec![stable],
@@ -625,6 +613,29 @@ impl ExpPair {
         let cr = pool.rational(c);
         pool.mul(vec![cr, self.r, inner])
     }
+
+    /// For a `Q` that is no polynomial, where `c*r*(exp(a)*Q - 1)` (`Q` negated for
+    /// `negate`) vanishes at an end: `c`, `Q` and the end (`expm1-quotient` and
+    /// `expm1-difference`).
+    fn cancelling_quotient(&self, pool: &mut Pool) -> Option<(BigRational, ExprId, BigRational)> {
+        if self.q.iter().all(|&g| polynomial_factor(pool, g)) {
+            return None;
+        }
+        let mut q = pool.mul(self.q.clone());
+        if pool.free_symbols(q).is_empty() {
+            return None;
+        }
+        let mut c = self.c.clone();
+        if self.negate {
+            q = pool.neg(q);
+            c = -c;
+        }
+        let eq = pool.mul(vec![self.f, q]);
+        let minus_one = pool.int(-1);
+        let both = pool.add(vec![eq, minus_one]);
+        let end = cancelling_end(pool, both)?;
+        Some((c, q, end))
+    }
 }
 
 /// The first pair of `xs` ([`ExpPair`]) that `form` writes as one term, and the sum with
@@ -761,24 +772,8 @@ fn expm1_through_factor(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
 /// `-c*r*(exp(a)*(-Q) - 1)`.
 fn expm1_through_quotient(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     exp_pairs(pool, xs, |pool, pair| {
-        if pair.q.iter().all(|&g| polynomial_factor(pool, g)) {
-            return None;
-        }
-        let mut q = pool.mul(pair.q.clone());
-        if pool.free_symbols(q).is_empty() {
-            return None;
-        }
-        let mut c = pair.c.clone();
-        if pair.negate {
-            q = pool.neg(q);
-            c = -c;
-        }
-        let eq = pool.mul(vec![pair.f, q]);
+        let (c, q, _) = pair.cancelling_quotient(pool)?;
         let minus_one = pool.int(-1);
-        let both = pool.add(vec![eq, minus_one]);
-        if !cancels_at_an_end(pool, both) {
-            return None;
-        }
         let x = pool.add(vec![q, minus_one]);
         let x = together_in_roots(pool, x);
         if matches!(pool.node(x), Node::Add(_)) || pool.is_zero(x) {
