@@ -37,6 +37,7 @@ use super::{Function, GuardBody, Shape, UPPER_FROM};
 use crate::expr::Func;
 use rustc_hash::FxHashMap;
 use std::cell::{Cell, RefCell};
+use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -268,9 +269,11 @@ fn outputs_of(f: &Function) -> Vec<usize> {
     }
 }
 
-/// A program (by the address and length of its operations, stable while [`choose`]
-/// works on one function) and a point.
-type TableKey = (usize, usize, Vec<u64>);
+/// A program and its outputs (by a hash of their contents) and a point. Not by the
+/// address of the operations: a clone of a function (`elide_series`) can be put where a
+/// clone of its upper regime was freed, a different program of the same length, whose
+/// table then answered for it (a choice that depended on what the heap held before).
+type TableKey = (u64, usize, Vec<u64>);
 
 thread_local! {
     /// The work [`choose`] has done on the current function, in units of [`cost`]
@@ -318,8 +321,11 @@ const REFINE_WORK: u64 = 3_000_000_000;
 
 /// The rounding-error model of `f`'s program at `env` ([`rounding::Table`]), built once.
 fn table(f: &Function, env: &[(&str, f64)]) -> Rc<rounding::Table> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    f.program.ops.hash(&mut h);
+    outputs_of(f).hash(&mut h);
     let key = (
-        f.program.ops.as_ptr() as usize,
+        h.finish(),
         f.program.ops.len(),
         env.iter().map(|p| p.1.to_bits()).collect(),
     );
