@@ -189,13 +189,33 @@ pub enum NoLimit {
     Unknown,
 }
 
-/// How many binary orders below 1 the smallest nonzero value of `times` in `env` lies:
-/// the scale below which a limit's distances start.
+/// How many binary orders below 1 the smallest scale of the point lies: the least
+/// nonzero distance of a time in `env` from either end of [0, 1] or from another time.
+/// A limit's distances start below it. Not from the end alone: a DDIM step from the
+/// noise end to `t_next = 1 - 2^-53` of `alpha = cos(pi t/2)^2.225` (fuzz seed 41 case
+/// 51633) has a coefficient `1 + c (1 - t)^-0.225` with `c` near 2^-116, set by
+/// `alpha(t_next)`: at distances 2^-64 to 2^-256 it rounds to 1 three times, and the
+/// limit came out 1, not the infinity it is. Measured from `1 - t_next`, the same
+/// distances lie 2^-54 deeper and see it grow.
 fn depth(env: &[(Symbol, BigRational)], times: &[Symbol]) -> u32 {
-    env.iter()
-        .filter(|(s, v)| times.contains(s) && !v.is_zero())
-        .map(|(_, v)| {
-            // |v| >= 2^(bits(numer) - 1 - bits(denom)): one order more than log2 |v|.
+    let values: Vec<&BigRational> = env
+        .iter()
+        .filter(|(s, _)| times.contains(s))
+        .map(|(_, v)| v)
+        .collect();
+    let one = BigRational::one();
+    let mut distances: Vec<BigRational> = Vec::new();
+    for (i, &v) in values.iter().enumerate() {
+        distances.push(v.clone());
+        distances.push(&one - v);
+        distances.extend(values[i + 1..].iter().map(|&w| v - w));
+    }
+    distances
+        .iter()
+        .filter(|v| !v.is_zero())
+        .map(|v| {
+            // |v| >= 2^(bits(numer) - 1 - bits(denom)): one order more than log2 |v|
+            // (`bits` counts the magnitude).
             let (n, d) = (v.numer().bits(), v.denom().bits());
             u32::try_from((d + 1).saturating_sub(n)).map_or(MAX_DEPTH, |k| k.min(MAX_DEPTH))
         })
@@ -350,6 +370,27 @@ mod tests {
         let env = [(t, tiny), (s, BigRational::zero())];
         let v = value_at(&pool, e, &env, &[t, s], MAX_POINT_BITS, &round_f64);
         assert_eq!(v.map(f64::from_bits), Ok(1e-300));
+    }
+
+    #[test]
+    fn a_limit_at_an_end_is_sampled_below_the_other_times_distance_from_it() {
+        // 1 + (1 - s)^(89/40) (1 - t)^(-9/40) -> +inf as t -> 1 for any s < 1. At
+        // s = 1 - 2^-53 the growing term is 2^-117 (1 - t)^(-9/40): at distances 2^-64,
+        // 2^-128 and 2^-256 from 1 it is below 2^-58, and the sum rounded to 1 three
+        // times (the limit came out 1; fuzz seed 41 case 51633, where it is a DDIM
+        // step's coefficient).
+        let mut pool = Pool::new();
+        let (t, s) = (pool.symbol("t"), pool.symbol("t_next"));
+        let ast = crate::syntax::parse_expr("1 + (1 - s)^(89/40)*(1 - t)^(-9/40)").unwrap();
+        let e = crate::process::lower_expr(&mut pool, &ast, &[("t", t), ("s", s)]).unwrap();
+        let near_one = BigRational::one() - BigRational::new(1.into(), BigInt::one() << 53);
+        let env = [(t, BigRational::one()), (s, near_one)];
+        let v = value_at(&pool, e, &env, &[t, s], MAX_POINT_BITS, &round_f64);
+        assert!(
+            matches!(v, Err(PointError::Infinite { sign: 1, .. })),
+            "{:?}",
+            v.map(f64::from_bits)
+        );
     }
 
     #[test]
