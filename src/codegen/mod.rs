@@ -1371,6 +1371,10 @@ fn smooth_parts(
 /// The steps [`noise_end_short_step_guard`] takes: shorter than this (2^-20).
 pub const NOISE_SHORT_STEP: f64 = 9.5367431640625e-7;
 
+/// The highest order of a pole at t = 1 that [`noise_end_short_step_guard`] takes out of
+/// its terms.
+const MAX_NOISE_END_POLE: i64 = 2;
+
 /// The guard of a short step next to the noise end (`t` above 1/2): each coefficient as
 /// its Taylor polynomial of degree 4 in `h`, `c(t, t) + h d1 + ... + h^4 d4`, its terms
 /// `d_j = (alpha^(j) C + sigma^(j) D)/j!` (and `B` in `d1`) written in `u = 1 - t`, which
@@ -1383,9 +1387,17 @@ pub const NOISE_SHORT_STEP: f64 = 9.5367431640625e-7;
 /// to the omitted term even where `d1` vanishes, and beyond, the general form cancels at
 /// most `2^-40` of double-double's `2^-106`. `d1` and `d2` get stable forms, the others,
 /// below `|h|` (`2^-20`) of them, none. The budget keeps the guard only where it meets
-/// the rows it takes (`budget::keep_noise_end_short_steps`), and there is none where a
-/// term has no finite limit at t = 1: a schedule singular there (a cosine's `1/alpha`, a
-/// sigmoid schedule's `sqrt(1 - t)`) has no such polynomial.
+/// the rows it takes (`budget::keep_noise_end_short_steps`).
+///
+/// Where the terms have a pole at t = 1 of order `m` (at most [`MAX_NOISE_END_POLE`]),
+/// the polynomial is that of `u^m d_j`, divided by `u^m`: the u-parameterised DDIM step
+/// of that flat schedule divides by `alpha sigma' - sigma alpha'`, of order u, and its
+/// u coefficient is `-h + (h^2 A + h^3 B + ...)/u` (of one ulp from `1 - 2^-53`, the
+/// general form lost every digit). The series in `h` still converges as fast: the pole
+/// is a common factor of the terms from `d2` on, not a growth from one to the next.
+/// There is none where a term has no finite limit at t = 1 even so, or none is
+/// certified: a schedule singular there (a cosine's `1/alpha`, a sigmoid schedule's
+/// `sqrt(1 - t)`) has no such polynomial.
 fn noise_end_short_step_guard(
     pool: &mut Pool,
     jet: &JetForms,
@@ -1432,23 +1444,45 @@ fn noise_end_short_step_guard(
             terms.push(term);
         }
         // Each term bounded at the noise end (u = 0), or the polynomial holds on no
-        // neighbourhood of it.
-        if limits_at_times(pool, &terms, &[("t", 0.0)])
-            .iter()
-            .any(|v| !v.is_some_and(f64::is_finite))
-        {
-            return None;
+        // neighbourhood of it; or, where the terms have a pole there of order m at most
+        // 2 (a u-parameterised step of a flat schedule divides by `alpha sigma' - sigma
+        // alpha'`, of order u), each term times u^m bounded, and the polynomial of those
+        // divided by u^m (exact: u is).
+        let mut order = 0;
+        let mut scaled = terms.clone();
+        loop {
+            let limits = limits_at_times(pool, &scaled, &[("t", 0.0)]);
+            if limits.iter().all(|v| v.is_some_and(f64::is_finite)) {
+                break;
+            }
+            if order == MAX_NOISE_END_POLE || limits.iter().any(Option::is_none) {
+                return None;
+            }
+            order += 1;
+            let um = pool.powi(te, order);
+            scaled = terms
+                .iter()
+                .map(|&term| {
+                    let e = pool.mul(vec![um, term]);
+                    crate::expr::simplify::simplify(pool, e)
+                })
+                .collect();
         }
+        let mut terms = scaled;
         for term in &mut terms[..2] {
             *term = prepare(pool, *term, mode);
         }
-        // c0 + h (d1 + h (d2 + h (d3 + h d4))).
+        // c0 + h (d1 + h (d2 + h (d3 + h d4))) (/ u^m).
         let mut acc = terms[terms.len() - 1];
         for &dj in terms[..terms.len() - 1].iter().rev() {
             let hd = pool.mul(vec![h, acc]);
             acc = pool.add(vec![dj, hd]);
         }
-        let tail = pool.mul(vec![h, acc]);
+        let mut tail = pool.mul(vec![h, acc]);
+        if order > 0 {
+            let um = pool.powi(te, -order);
+            tail = pool.mul(vec![tail, um]);
+        }
         let c0 = pool.rational(num_rational::BigRational::from_float(c0)?);
         let polynomial = pool.add(vec![c0, tail]);
         outs.push(l.lower(pool, polynomial).ok()?);

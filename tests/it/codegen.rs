@@ -2140,3 +2140,41 @@ fn steps_next_to_a_flat_noise_end_keep_their_digits() {
     assert!(reports[0].passed(), "{:?}", reports[0]);
     assert!(fs[0].guards.iter().any(|g| g.within.is_some()));
 }
+
+/// The u-parameterised DDIM step of the same flat schedule divides by `alpha sigma' -
+/// sigma alpha'`, of order `1 - t`: its u coefficient is `-h + (h^2 A + ...)/(1 - t)`,
+/// with no Taylor polynomial in the step next to t = 1, and of one ulp from `1 - 2^-53`
+/// the general form lost every digit (6.8e14 ulps, `emit` exit 1). The guard's terms
+/// times `1 - t` are bounded there, and their polynomial over `1 - t` holds. Expected
+/// values from mpmath at 600 bits.
+#[test]
+fn velocity_steps_next_to_a_flat_noise_end_keep_their_digits() {
+    let def = "alpha_bar(t) = 1 - t^2*(3 - 2*t)/2;";
+    let near_one = 1.0 - f64::EPSILON / 2.0;
+    let points: [(&[f64], f64); 5] = [
+        (&[near_one, 1.0 - f64::EPSILON], -1.6653345369377348e-16),
+        (
+            &[near_one, near_one - 2f64.powi(-40)],
+            -3.726199793161428e-09,
+        ),
+        (
+            &[1.0 - 2f64.powi(-30), 1.0 - 2f64.powi(-30) - 2f64.powi(-21)],
+            -0.00012254711073940897,
+        ),
+        (&[0.75, 0.75 - 2f64.powi(-21)], -4.768374818519931e-07),
+        (
+            &[1.0 - 2f64.powi(-50), 1.0 - 2f64.powi(-49)],
+            -1.3322676295501873e-15,
+        ),
+    ];
+    assert_coefficient(def, "ddim_step_u", 1, 2, &points);
+    let (mut pool, p) = process(&format!("process p {{\n    {def}\n}}\n"));
+    let f = codegen::function(&mut pool, &p, Mode::Stable, "ddim_step_u")
+        .expect("lowers")
+        .expect("defined");
+    let mut fs = vec![f];
+    let mut cases = measure::reference_cases(&mut pool, &fs, Accuracy::default());
+    let reports = codegen::budget::choose(&mut fs, &mut cases, Accuracy::default());
+    assert!(reports[0].passed(), "{:?}", reports[0]);
+    assert!(fs[0].guards.iter().any(|g| g.within.is_some()));
+}
