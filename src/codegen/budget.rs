@@ -286,14 +286,19 @@ thread_local! {
     /// rows again and again.
     static TABLES: RefCell<FxHashMap<TableKey, Rc<rounding::Table>>> =
         RefCell::new(FxHashMap::default());
-    /// The rows (by address) and the row of them where [`meets`] last found a miss.
-    static LAST_MISS: Cell<Option<(usize, usize)>> = const { Cell::new(None) };
+    /// The arguments (their bits) of the row where [`meets`] last found a miss. Not the
+    /// rows' address and an index: a clone of the rows freed and another put at its
+    /// address took the index for its own, and which address the allocator reuses
+    /// depends on everything the process ran before, so that the order of the rows, the
+    /// work charged and at last the choice could differ between one case alone and the
+    /// same case late in a fuzzer's worker.
+    static LAST_MISS: RefCell<Option<Vec<u64>>> = const { RefCell::new(None) };
 }
 
 /// Forgets what [`table`] and [`meets`] worked out (at the start and end of a function).
 fn forget_models() {
     TABLES.with(|t| t.borrow_mut().clear());
-    LAST_MISS.with(|m| m.set(None));
+    LAST_MISS.with(|m| m.borrow_mut().take());
 }
 
 /// Counts `units` of work (as [`cost`] weighs a run of the program) towards the
@@ -321,7 +326,7 @@ const REFINE_WORK: u64 = 3_000_000_000;
 
 /// The rounding-error model of `f`'s program at `env` ([`rounding::Table`]), built once.
 fn table(f: &Function, env: &[(&str, f64)]) -> Rc<rounding::Table> {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = rustc_hash::FxHasher::default();
     f.program.ops.hash(&mut h);
     outputs_of(f).hash(&mut h);
     let key = (
@@ -530,18 +535,21 @@ fn worst_miss(f: &Function, wide: &[bool], case: &Case) -> Option<Vec<f64>> {
 /// the same row.
 fn meets(f: &Function, wide: &[bool], case: &Case) -> bool {
     let costs = Costs::of(f, wide);
-    let rows = case.rows.as_ptr() as usize;
-    let last = LAST_MISS
-        .with(Cell::get)
-        .filter(|&(p, i)| p == rows && i < case.rows.len())
-        .map(|p| p.1);
+    let last = LAST_MISS.with(|m| {
+        let m = m.borrow();
+        let args = m.as_ref()?;
+        case.rows.iter().position(|r| {
+            r.args.len() == args.len() && r.args.iter().zip(args).all(|(a, b)| a.to_bits() == *b)
+        })
+    });
     let order = last
         .into_iter()
         .chain((0..case.rows.len()).filter(|&i| Some(i) != last));
     for i in order {
         let q = miss(f, wide, &case.rows[i], &costs);
         if q.is_nan() || q > 1.0 {
-            LAST_MISS.with(|m| m.set(Some((rows, i))));
+            let args = case.rows[i].args.iter().map(|a| a.to_bits()).collect();
+            LAST_MISS.with(|m| *m.borrow_mut() = Some(args));
             return false;
         }
     }

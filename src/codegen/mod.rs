@@ -2406,12 +2406,10 @@ fn separate_pole(pool: &mut Pool, c0: ExprId, c1: ExprId, end: f64) -> Option<(E
     let scaled_rho = pool.rational(&rho * &d);
     let pole = pool.mul(vec![scaled_rho, h]);
     let poly = p.to_expr(pool, t);
-    let dr = pool.rational(d.clone());
+    let dr = pool.rational(d);
     let regular = pool.mul(vec![dr, h, poly]);
-    let dr = pool.rational(d.clone());
     let start = pool.mul(vec![dr, c0, te]);
     let numerator = pool.add(vec![start, pole, regular]);
-    let dr = pool.rational(d);
     let denominator = pool.mul(vec![dr, te]);
     Some((pool.div(numerator, denominator), p.below, ratio))
 }
