@@ -41,6 +41,9 @@ use crate::syntax::{self, ast};
 /// The file name diagnostics of a case carry.
 pub const FILE_NAME: &str = "fuzz.dsym";
 
+/// The longest output a report of an unexpected exit code keeps whole.
+const WHOLE_OUTPUT: usize = 20_000;
+
 /// `text` cut to about 200 characters, for reports.
 fn clip(text: &str) -> String {
     let n = text.chars().count();
@@ -550,14 +553,23 @@ struct Ran {
 impl Ran {
     /// A violation of kind `kind` by this run, `why` saying what it did.
     fn violation(&self, kind: &'static str, why: &str) -> Violation {
+        // After an unexpected exit code, what says why can be anywhere in the output (the
+        // row of `emit`'s table that missed its budget): kept whole, up to a limit.
+        let shown = |text: &str| {
+            if kind == "exit" && text.len() <= WHOLE_OUTPUT {
+                text.to_owned()
+            } else {
+                clip(text)
+            }
+        };
         violation(
             kind,
             format!(
                 "`{}` {why} (exit {})\nstdout: {}\nstderr: {}",
                 self.shown,
                 self.code,
-                clip(&self.out),
-                clip(&self.err)
+                shown(&self.out),
+                shown(&self.err)
             ),
         )
     }
