@@ -452,6 +452,24 @@ fn limit_at_times(pool: &mut Pool, e: ExprId, at: &[(&str, f64)]) -> Option<f64>
 /// [`limit_at_times`] of each of `exprs`, on as many threads as there are cores (each
 /// limit is a certified evaluation, up to thousands of bits).
 fn limits_at_times(pool: &mut Pool, exprs: &[ExprId], at: &[(&str, f64)]) -> Vec<Option<f64>> {
+    end_limits(pool, exprs, at)
+        .into_iter()
+        .map(|l| l.map(|l| l.value))
+        .collect()
+}
+
+/// The limit of a formula at a point ([`limit_in`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct EndLimit {
+    /// The correctly rounded value, an infinity where the formula diverges, or where its
+    /// value is finite but beyond the range of f64 (rounded so).
+    value: f64,
+    /// Whether the formula diverges there: a pole, not a finite value beyond f64.
+    diverges: bool,
+}
+
+/// [`limits_at_times`], telling a pole from a finite value that rounds to an infinity.
+fn end_limits(pool: &mut Pool, exprs: &[ExprId], at: &[(&str, f64)]) -> Vec<Option<EndLimit>> {
     let mut env = Vec::new();
     for &(name, v) in at {
         let Some(v) = num_rational::BigRational::from_float(v) else {
@@ -468,7 +486,11 @@ fn limits_at_times(pool: &mut Pool, exprs: &[ExprId], at: &[(&str, f64)]) -> Vec
 /// The limit of `e` at the point `env` from inside [0, 1] in each of its symbols: its
 /// correctly rounded value where it is defined, an infinity where it diverges with one
 /// sign, None where neither is certified.
-fn limit_in(pool: &Pool, e: ExprId, env: &[(Symbol, num_rational::BigRational)]) -> Option<f64> {
+fn limit_in(
+    pool: &Pool,
+    e: ExprId,
+    env: &[(Symbol, num_rational::BigRational)],
+) -> Option<EndLimit> {
     use crate::expr::{ball, limit};
     let times: Vec<Symbol> = env.iter().map(|(s, _)| *s).collect();
     match limit::value_at(
@@ -479,11 +501,17 @@ fn limit_in(pool: &Pool, e: ExprId, env: &[(Symbol, num_rational::BigRational)])
         limit::MAX_POINT_BITS,
         &ball::round_f64,
     ) {
-        Ok(bits) => Some(f64::from_bits(bits)),
-        Err(limit::PointError::Infinite { sign, .. }) => Some(if sign > 0 {
-            f64::INFINITY
-        } else {
-            f64::NEG_INFINITY
+        Ok(bits) => Some(EndLimit {
+            value: f64::from_bits(bits),
+            diverges: false,
+        }),
+        Err(limit::PointError::Infinite { sign, .. }) => Some(EndLimit {
+            value: if sign > 0 {
+                f64::INFINITY
+            } else {
+                f64::NEG_INFINITY
+            },
+            diverges: true,
         }),
         Err(_) => None,
     }
@@ -497,7 +525,7 @@ fn scalar_guards(pool: &mut Pool, e: ExprId) -> Vec<Guard> {
     let t = pool.symbol("t");
     let pool: &Pool = pool;
     let values = crate::par::map(&ENDS, crate::par::workers(ENDS.len()), |&end| {
-        limit_in(pool, e, &[(t, num_rational::BigRational::from_float(end)?)])
+        limit_in(pool, e, &[(t, num_rational::BigRational::from_float(end)?)]).map(|l| l.value)
     });
     ENDS.iter()
         .zip(values)
@@ -1840,12 +1868,13 @@ fn field_poles(
         .collect()
 }
 
-/// The infinity each limit in `limits` is, or 0 where it is finite; None where one is
-/// unknown.
-fn own_infinities(limits: &[Option<f64>]) -> Option<Vec<f64>> {
+/// The infinity each limit in `limits` diverges to, or 0 where it is finite (a finite
+/// value beyond the range of f64 included: not a pole, which the general program or its
+/// `Xd` fallback computes); None where one is unknown.
+fn own_infinities(limits: &[Option<EndLimit>]) -> Option<Vec<f64>> {
     limits
         .iter()
-        .map(|l| l.map(|v| if v.is_infinite() { v } else { 0.0 }))
+        .map(|l| l.map(|l| if l.diverges { l.value } else { 0.0 }))
         .collect()
 }
 
@@ -1854,11 +1883,11 @@ fn own_infinities(limits: &[Option<f64>]) -> Option<Vec<f64>> {
 /// None where none is, or no ratio has a limit.
 fn constant_directions(pool: &mut Pool, cs: &[ExprId], end: f64) -> Option<(Vec<f64>, Vec<f64>)> {
     let at = [("t", end)];
-    let limits = limits_at_times(pool, cs, &at);
+    let limits = end_limits(pool, cs, &at);
     let infinite = own_infinities(&limits)?;
     let finite: Vec<f64> = limits
         .iter()
-        .map(|l| l.filter(|v| v.is_finite()).unwrap_or(0.0))
+        .map(|l| l.filter(|l| !l.diverges).map_or(0.0, |l| l.value))
         .collect();
     for (r, limit) in infinite.iter().enumerate() {
         if *limit == 0.0 {
@@ -1912,7 +1941,7 @@ fn step_directions(
             .iter()
             .map(|(_, c)| crate::expr::subst::subst1(pool, *c, tn, q))
             .collect();
-        let here = own_infinities(&limits_at_times(pool, &at, &[("t", end)]))?;
+        let here = own_infinities(&end_limits(pool, &at, &[("t", end)]))?;
         if !here.iter().any(|v| v.is_infinite()) || infinite.as_ref().is_some_and(|i| *i != here) {
             return None;
         }

@@ -1559,6 +1559,31 @@ fn assert_scalar(def: &str, name: &str, points: &[(f64, f64)]) {
     }
 }
 
+/// `alpha = exp(-1500 t)`: alpha(1) = e^-1500 is positive, below the range of f64, and
+/// a step from t = 1 has finite coefficients (`alpha(t_next)/alpha(1) = e^(1500 (1 -
+/// t_next))`). Its certified limit there rounds to an infinity, which was taken for a
+/// pole: the step from 1 returned `[inf, -inf]` for every `t_next`. Expected values from
+/// mpmath at 600 bits.
+#[test]
+fn a_step_from_an_end_whose_alpha_underflows_is_no_pole() {
+    let def = "beta(t) = 3000;";
+    let x = [
+        (&[1.0, 0.75][..], 7.251547794405553e162),
+        (&[1.0, 0.6][..], 3.7730203009300653e260),
+    ];
+    let eps = [
+        (&[1.0, 0.75][..], -7.251547794405553e162),
+        (&[1.0, 0.6][..], -3.7730203009300653e260),
+    ];
+    assert_coefficient(def, "ddim_step_eps", 0, 2, &x);
+    assert_coefficient(def, "ddim_step_eps", 1, 2, &eps);
+    let (mut pool, p) = process(&format!("process p {{\n    {def}\n}}\n"));
+    let f = codegen::function(&mut pool, &p, Mode::Stable, "ddim_step_eps")
+        .expect("lowers")
+        .expect("defined");
+    assert!(f.poles.is_empty(), "{:?}", f.poles);
+}
+
 /// Fuzz seed 26, case 67559: a sigma near 1e216 (`expm1(499)` less a logarithm). The guard
 /// of the steps from t = 1 put sigma(1) into the score coefficient, `sigma(1)^2 -
 /// sigma(1) sigma(t_next)`, whose first term is no f64: the guard computed infinity, and
