@@ -44,7 +44,13 @@ pub(super) struct EmitArgs {
     /// form that meets it: its stable program in f64, with as few operations in
     /// double-double as the measurement needs. From 0.5 (double-double throughout) up;
     /// `fast`: the formulas as written in plain f64, measured but not bounded
-    #[arg(long, value_name = "ULPS|fast", default_value = "4", value_parser = parse_accuracy)]
+    #[arg(
+        long,
+        value_name = "ULPS|fast",
+        default_value = "4",
+        value_parser = parse_accuracy,
+        allow_negative_numbers = true
+    )]
     accuracy: Accuracy,
     /// The same as `--accuracy fast`
     #[arg(long, conflicts_with = "accuracy")]

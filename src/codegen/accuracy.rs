@@ -46,7 +46,12 @@ impl Accuracy {
         let b: f64 = s.parse().map_err(|_| {
             format!("`{s}` is neither a number of ulps (such as 4 or 0.5) nor `fast`")
         })?;
-        if !b.is_finite() || b < LEAST_ULPS {
+        if !b.is_finite() {
+            return Err(format!(
+                "`{s}` is not a finite number of ulps; give a finite number from {LEAST_ULPS} up, or `fast` for no budget"
+            ));
+        }
+        if b < LEAST_ULPS {
             return Err(format!(
                 "`{s}` ulps cannot be met: a correctly rounded f64 is within {LEAST_ULPS} ulps, and nothing is closer; give a finite number from {LEAST_ULPS} up, or `fast`"
             ));
@@ -138,6 +143,14 @@ mod tests {
             assert!(Accuracy::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(Accuracy::default().to_string(), "4 ulps");
+        // Each refusal says why: below what rounding gives, or no finite number at all.
+        let why = |s: &str| Accuracy::parse(s).err().unwrap_or_default();
+        assert!(
+            why("1e400").contains("not a finite number"),
+            "{}",
+            why("1e400")
+        );
+        assert!(why("0.25").contains("cannot be met"), "{}", why("0.25"));
     }
 
     #[test]

@@ -1255,6 +1255,17 @@ fn fast_reports_its_errors_without_failing() {
     ]);
     assert_eq!(code, 2);
     assert!(stderr.contains("nothing is closer"), "{stderr}");
+    // A negative budget is a value `--accuracy` refuses, not an unknown flag.
+    let (code, _, stderr) = run(&[
+        "emit",
+        "derivations/vp_linear.dsym",
+        "--out",
+        "x",
+        "--accuracy",
+        "-1",
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("nothing is closer"), "{stderr}");
 }
 
 #[test]
