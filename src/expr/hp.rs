@@ -124,7 +124,7 @@ pub const PROCESS_WORK: u64 = 400_000_000;
 
 thread_local! {
     /// What is left of the enclosing [`with_work_allowance`] (unbounded outside one).
-    static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(u64::MAX) };
+    static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(super::work::UNBOUNDED) };
 }
 
 /// Runs `task` with at most `units` of high-precision work (and no more than an enclosing
@@ -153,16 +153,11 @@ pub(crate) fn charge_nodes(nodes: usize, p: usize) -> Result<(), EvalError> {
 }
 
 fn spend(units: u64) -> Result<(), EvalError> {
-    WORK.with(|w| {
-        let left = w.get();
-        if units > left {
-            w.set(0);
-            Err(EvalError::TooCostly)
-        } else {
-            w.set(left - units);
-            Ok(())
-        }
-    })
+    if super::work::spend(&WORK, units) {
+        Ok(())
+    } else {
+        Err(EvalError::TooCostly)
+    }
 }
 
 /// `x^y` (`x > 0`) to `p` bits, within 2 units in the last place: astro-float's `pow`
@@ -821,6 +816,19 @@ mod tests {
     use super::*;
     use crate::expr::eval::eval_f64;
     use proptest::prelude::*;
+
+    /// Fuzz seed 42, case 98737: `log1p(1e300^(10^6))` evaluated outside every allowance
+    /// (an error field's matrix) charged `u64::MAX` units, the unbounded allowance became
+    /// 0, and every process lowered later on the same thread ran out at once (the
+    /// fuzzer's worker: six `emit`s thousands of cases later lost their poles at t = 0).
+    #[test]
+    fn a_huge_charge_outside_an_allowance_leaves_later_ones_whole() {
+        let mut huge = BigFloat::from_u8(1, 64);
+        huge.set_exponent(1 << 30);
+        assert!(charge(&huge, 64).is_ok());
+        let small = BigFloat::from_u8(3, 64);
+        assert!(with_work_allowance(PROCESS_WORK, || charge(&small, 256)).is_ok());
+    }
 
     /// Exactly representable powers, where astro-float's rounded `pow` never returned
     /// (the fuzzer's hang): 4^(1/2) = 2, (1/4)^(3/2) = 1/8, 16^(1/4) = 2, (2^-1000)^(1/2)

@@ -22,17 +22,14 @@ pub(super) const MAX_EXPONENT: u32 = 1 << 20;
 
 thread_local! {
     /// What the running [`super::together_within`] may still spend (unlimited outside one).
-    pub(super) static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(u64::MAX) };
+    pub(super) static WORK: std::cell::Cell<u64> =
+        const { std::cell::Cell::new(crate::expr::work::UNBOUNDED) };
 }
 
 /// Charges `units` of work to the running [`together_within`]; `None` once its
 /// allowance is spent, which makes the whole call give up and return its input.
 pub(super) fn spend(units: u64) -> Option<()> {
-    WORK.with(|w| {
-        let left = w.get().checked_sub(units)?;
-        w.set(left);
-        Some(())
-    })
+    crate::expr::work::spend(&WORK, units).then_some(())
 }
 
 /// The cost in work units of one product of coefficients of `a_bits` and `b_bits` bits:
