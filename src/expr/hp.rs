@@ -133,6 +133,11 @@ pub fn with_work_allowance<R>(units: u64, task: impl FnOnce() -> R) -> R {
     super::work::scoped(&WORK, units, task).0
 }
 
+/// Whether this thread is outside every high-precision allowance (as a task must leave it).
+pub(crate) fn at_rest() -> bool {
+    WORK.with(std::cell::Cell::get) == super::work::UNBOUNDED
+}
+
 /// Charges a function evaluation at `p` bits of an argument `x` to the allowance.
 pub(crate) fn charge(x: &BigFloat, p: usize) -> Result<(), EvalError> {
     let magnitude = x.exponent().unwrap_or(0).max(0) as u64;

@@ -255,6 +255,12 @@ pub fn with_work_allowance<R>(units: u64, task: impl FnOnce() -> R) -> R {
     scoped(units, task).0
 }
 
+/// Whether this thread is outside every polynomial work allowance (as a task must leave
+/// it).
+pub(crate) fn at_rest() -> bool {
+    sparse::WORK.with(std::cell::Cell::get) == super::work::UNBOUNDED
+}
+
 /// `task` run with the polynomial work allowance `min(units, what is left outside)`.
 fn scoped<R>(units: u64, task: impl FnOnce() -> R) -> (R, u64) {
     super::work::scoped(&WORK, units, task)
