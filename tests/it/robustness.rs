@@ -770,6 +770,33 @@ fn an_integral_of_expm1_reads_back_as_it_prints() {
     assert!(stats.lowered, "{stats:?}");
 }
 
+/// Fuzz seed 42, case 98737: an error field's entry `log1p(1e300^(10^6))`, evaluated at
+/// high precision outside every work allowance, charged more than 2^64 units (the
+/// operand's words cubed) and left the thread's unbounded allowance at 0; every process
+/// lowered afterwards on the same thread had none, and in the fuzzer's worker six `emit`s
+/// thousands of cases later lost their poles at t = 0 (exit 1), each passing alone. The
+/// contract now checks that a case leaves the allowances as it found them; this case
+/// keeps it, and a process lowered after it on the same thread still evaluates.
+#[test]
+fn a_huge_value_outside_an_allowance_leaves_the_thread_its_work() {
+    let config = diffsym::fuzz::Config {
+        seed: 42,
+        ..Default::default()
+    };
+    let huge = diffsym::fuzz::Case {
+        text: "error E = linear(matrix = [[log1p(1e300^(10^6))]]);\n".to_owned(),
+        data: Vec::new(),
+    };
+    diffsym::fuzz::check(&huge, 98737, &config).expect("keeps the contract");
+    let f =
+        crate::support::scratch_file("after_huge.dsym", "process p {\n    beta(t) = 12*t;\n}\n");
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let argv = ["diffsym", "eval", &f, "alpha", "--t", "0.5"].map(std::ffi::OsString::from);
+    let code = diffsym::cli::run(argv, &mut out, &mut err);
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+}
+
 /// Fuzz seed 14, case 9224: a score error with a pole at t = 1/2 has no Girsanov bound,
 /// and `kl` said why as "has the value NaN" on a success (exit 0), which reads as a value
 /// printed. The one-step sampler never evaluates it there, so its KL stands.
