@@ -135,7 +135,7 @@ pub fn with_work_allowance<R>(units: u64, task: impl FnOnce() -> R) -> R {
 
 /// Whether this thread is outside every high-precision allowance (as a task must leave it).
 pub(crate) fn at_rest() -> bool {
-    WORK.with(std::cell::Cell::get) == super::work::UNBOUNDED
+    super::work::at_rest(&WORK)
 }
 
 /// Charges a function evaluation at `p` bits of an argument `x` to the allowance.

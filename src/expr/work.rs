@@ -28,6 +28,11 @@ pub(crate) fn spend(left: &'static LocalKey<Cell<u64>>, units: u64) -> bool {
     })
 }
 
+/// Whether the allowance in `left` is outside every scope (as a task must leave it).
+pub(crate) fn at_rest(left: &'static LocalKey<Cell<u64>>) -> bool {
+    left.with(Cell::get) == UNBOUNDED
+}
+
 /// `task` run with the allowance in `left` set to `min(units, what is left outside)`; its
 /// result and what it spent, which is charged to the enclosing scope too (nothing is to
 /// an unbounded one). The enclosing allowance is restored however the task ends, a panic

@@ -258,7 +258,7 @@ pub fn with_work_allowance<R>(units: u64, task: impl FnOnce() -> R) -> R {
 /// Whether this thread is outside every polynomial work allowance (as a task must leave
 /// it).
 pub(crate) fn at_rest() -> bool {
-    sparse::WORK.with(std::cell::Cell::get) == super::work::UNBOUNDED
+    super::work::at_rest(&sparse::WORK)
 }
 
 /// `task` run with the polynomial work allowance `min(units, what is left outside)`.
