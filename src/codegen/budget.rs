@@ -985,7 +985,7 @@ fn choose_one(f: &mut Function, case: &mut Case, accuracy: Accuracy, allowance: 
     ALLOWANCE.with(|a| a.set(allowance));
     if let Accuracy::Ulps(b) = accuracy {
         let target = (b - SEARCH_MARGIN).max(LEAST_ULPS);
-        keep_noise_end_short_steps(f, case, target);
+        keep_end_short_steps(f, case, target);
         let mut rows = case.clone();
         // An infinity, and a pole's points, are what guards and `runtime::pole_sum`
         // return, the same in every form: no choice of operations meets them otherwise.
@@ -1124,26 +1124,32 @@ fn least_cost(f: &Function) -> f64 {
         .sum()
 }
 
-/// Removes the guard of `f`'s short steps next to the noise end
-/// ([`super::noise_end_short_step_guard`]) unless it meets the budget on the rows it takes
-/// (an infinity there, a pole at t = 1, is a miss), the bound of a row measured in plain
+/// Removes each guard of `f`'s short steps next to an end
+/// ([`super::end_short_step_guard`]) unless it meets the budget on the rows it takes (an
+/// infinity there, a pole at the end, is a miss), the bound of a row measured in plain
 /// ulps `target`.
-fn keep_noise_end_short_steps(f: &mut Function, case: &Case, target: f64) {
-    let Some(i) = f.guards.iter().position(|g| g.within.is_some()) else {
-        return;
-    };
-    let mut taken = case.clone();
-    taken.rows.retain(|r| {
-        let env = bind(f, &r.args);
-        f.guards.iter().position(|g| g.applies(&env)) == Some(i)
-    });
-    for r in &mut taken.rows {
-        if r.scale == 0.0 {
-            r.bound = target;
+fn keep_end_short_steps(f: &mut Function, case: &Case, target: f64) {
+    let mut i = 0;
+    while i < f.guards.len() {
+        if f.guards[i].within.is_none() {
+            i += 1;
+            continue;
         }
-    }
-    if taken.rows.is_empty() || !measured(f, &f.wide, true, &taken).passed() {
-        f.guards.remove(i);
+        let mut taken = case.clone();
+        taken.rows.retain(|r| {
+            let env = bind(f, &r.args);
+            f.guards.iter().position(|g| g.applies(&env)) == Some(i)
+        });
+        for r in &mut taken.rows {
+            if r.scale == 0.0 {
+                r.bound = target;
+            }
+        }
+        if taken.rows.is_empty() || !measured(f, &f.wide, true, &taken).passed() {
+            f.guards.remove(i);
+        } else {
+            i += 1;
+        }
     }
 }
 

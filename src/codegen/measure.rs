@@ -250,12 +250,17 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accura
                 })
                 .filter(|&(t, t_next)| t_next != t && t_next <= 1.0),
         );
-        // Short steps next to the noise end, from every time above 1/2 and from 1 itself:
-        // one ulp, and either side of the bound of their Taylor polynomials
-        // (`super::noise_end_short_step_guard`).
+        // Short steps next to the ends, either side of the bound of their Taylor
+        // polynomials (`super::end_short_step_guard`): from every time above 1/2 and from
+        // 1 itself towards the data (and of one ulp), from every time inside (0, 1/2)
+        // towards the data where the step stays inside, else towards the noise.
+        let bound = super::END_SHORT_STEP;
         at.extend(ts.iter().filter(|&&t| t > 0.5 && t <= 1.0).flat_map(|&t| {
-            let bound = super::NOISE_SHORT_STEP;
             [t.next_down(), t - 0.75 * bound, t - 1.5 * bound].map(|t_next| (t, t_next))
+        }));
+        at.extend(ts.iter().filter(|&&t| t > 0.0 && t < 0.5).flat_map(|&t| {
+            let way = if t > 1.5 * bound { -1.0 } else { 1.0 };
+            [0.75, 1.5].map(|r| (t, t + way * r * bound))
         }));
         at.extend(FINAL_STEP_STARTS.iter().map(|&t| (t, 0.0)));
         at.extend(FIRST_STEP_ENDS.iter().map(|&t_next| (0.0, t_next)));

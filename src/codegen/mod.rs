@@ -228,9 +228,9 @@ pub struct Guard {
     /// where `|h|` is below this times the distance of `t` to the nearer end
     /// ([`SHORT_STEP`]).
     pub near: Option<f64>,
-    /// A short step next to the noise end: the Taylor polynomials in `h` hold where
-    /// `|h|` is below this ([`NOISE_SHORT_STEP`]; with `above`, whose `1 - t` the
-    /// program reads).
+    /// A short step next to an end: the Taylor polynomials in `h` hold where `|h|` is
+    /// below this ([`END_SHORT_STEP`]; with `below` next to the data end, with `above`,
+    /// whose `1 - t` the program reads, next to the noise end).
     pub within: Option<f64>,
     pub body: GuardBody,
 }
@@ -1033,7 +1033,12 @@ fn field_guards(
         .collect();
     if let Some(values) = same {
         let short = short_step_guard(pool, jet, k, coeff_exprs, &values, mode);
-        let noise_short = noise_end_short_step_guard(pool, jet, k, coeff_exprs, &values, mode);
+        let parts = (coeff_exprs, values.as_slice());
+        let end_short: Vec<Guard> = ENDS
+            .iter()
+            .rev()
+            .filter_map(|&end| end_short_step_guard(pool, jet, k, parts, mode, end))
+            .collect();
         guards.push(Guard {
             at: Vec::new(),
             same_times: true,
@@ -1043,7 +1048,7 @@ fn field_guards(
             within: None,
             body: GuardBody::Constants(values),
         });
-        guards.extend(noise_short);
+        guards.extend(end_short);
         guards.extend(short);
     }
     // Sampler steps run from noise to data: the special cases are the final step (to
@@ -1396,45 +1401,50 @@ fn smooth_parts(
     Some(([b, c, d], !is_zero(pool, c) || !is_zero(pool, d)))
 }
 
-/// The steps [`noise_end_short_step_guard`] takes: shorter than this (2^-20).
-pub const NOISE_SHORT_STEP: f64 = 9.5367431640625e-7;
+/// The steps [`end_short_step_guard`] takes: shorter than this (2^-20).
+pub const END_SHORT_STEP: f64 = 9.5367431640625e-7;
 
-/// The highest order of a pole at t = 1 that [`noise_end_short_step_guard`] takes out of
-/// its terms.
-const MAX_NOISE_END_POLE: i64 = 2;
+/// The highest order of a pole at the end that [`end_short_step_guard`] takes out of its
+/// terms.
+const MAX_END_POLE: i64 = 2;
 
-/// The guard of a short step next to the noise end (`t` above 1/2): each coefficient as
-/// its Taylor polynomial of degree 4 in `h`, `c(t, t) + h d1 + ... + h^4 d4`, its terms
-/// `d_j = (alpha^(j) C + sigma^(j) D)/j!` (and `B` in `d1`) written in `u = 1 - t`, which
-/// its program reads (`Guard::above`), the step as `t_next - 1 + u`. A schedule flat at
-/// t = 1 (`alpha_bar = 1 - c t^2 (3 - 2t)`: alpha' and sigma' vanish there) makes a DDIM
-/// step's coefficient `h (1 - t) d + h^2 e`: of one ulp from `1 - 2^-53` it is of order
-/// `2^-106` and the general form, subtracting two values of the schedule, loses every
-/// digit, and the guard of [`short_step_guard`] takes steps shorter than `2^-40 (1 - t)`
-/// only. Degree 4 and steps up to [`NOISE_SHORT_STEP`] leave `h^3` (`2^-60`) of the value
-/// to the omitted term even where `d1` vanishes, and beyond, the general form cancels at
-/// most `2^-40` of double-double's `2^-106`. `d1` and `d2` get stable forms, the others,
-/// below `|h|` (`2^-20`) of them, none. The budget keeps the guard only where it meets
-/// the rows it takes (`budget::keep_noise_end_short_steps`).
+/// The guard of a short step next to an end (`end` 0: `t` below 1/2; 1: above): each
+/// coefficient as its Taylor polynomial of degree 4 in `h = t_next - t`, `c(t, t) + h d1 +
+/// ... + h^4 d4`, its terms `d_j = (alpha^(j) C + sigma^(j) D)/j!` (and `B` in `d1`)
+/// functions of `t` alone. Next to the noise end the terms are written in `u = 1 - t`,
+/// which the program reads (`Guard::above`), the step as `t_next - 1 + u`.
 ///
-/// Where the terms have a pole at t = 1 of order `m` (at most [`MAX_NOISE_END_POLE`]),
-/// the polynomial is that of `u^m d_j`, divided by `u^m`: the u-parameterised DDIM step
-/// of that flat schedule divides by `alpha sigma' - sigma alpha'`, of order u, and its
-/// u coefficient is `-h + (h^2 A + h^3 B + ...)/u` (of one ulp from `1 - 2^-53`, the
-/// general form lost every digit). The series in `h` still converges as fast: the pole
-/// is a common factor of the terms from `d2` on, not a growth from one to the next.
-/// There is none where a term has no finite limit at t = 1 even so, or none is
-/// certified: a schedule singular there (a cosine's `1/alpha`, a sigmoid schedule's
-/// `sqrt(1 - t)`) has no such polynomial.
-fn noise_end_short_step_guard(
+/// A schedule flat at an end makes a DDIM step's coefficient of order `h d + h^2 e`, `d`
+/// the distance to the end: at t = 1, `alpha_bar = 1 - c t^2 (3 - 2t)` (alpha' and
+/// sigma' vanish there), a step of one ulp from `1 - 2^-53` is of order `2^-106`; at t =
+/// 0, `log_snr = 5 cos(pi t) exp(-16 t^3/100)` with sigma(0) > 0, a step of `10^-12 t`
+/// from t = 1e-11 is of order `10^-34`. The general form, subtracting two values of the
+/// schedule, loses every digit, and the guard of [`short_step_guard`] takes steps shorter
+/// than `2^-40 min(t, 1 - t)` only. Degree 4 and steps up to [`END_SHORT_STEP`] leave
+/// `h^3` (`2^-60`) of the value to the omitted term even where `d1` vanishes, and beyond,
+/// the general form cancels at most `2^-40` of double-double's `2^-106`. `d1` and `d2`
+/// get stable forms, the others, below `|h|` (`2^-20`) of them, none. The budget keeps
+/// the guard only where it meets the rows it takes (`budget::keep_end_short_steps`).
+///
+/// Where the terms have a pole at the end of order `m` (at most [`MAX_END_POLE`]), the
+/// polynomial is that of `d^m d_j`, divided by `d^m`: the u-parameterised DDIM step of
+/// those flat schedules divides by `alpha sigma' - sigma alpha'`, of order d, and its u
+/// coefficient is `-h + (h^2 A + h^3 B + ...)/d` (of one ulp from `1 - 2^-53`, or of
+/// `2^-10 t` at t = 1e-16, the general form lost every digit). The series in `h` still
+/// converges as fast: the pole is a common factor of the terms from `d2` on, not a growth
+/// from one to the next. There is none where a term has no finite limit at the end even
+/// so, or none is certified: a schedule singular there (a cosine's `1/alpha` at t = 1, a
+/// sigma like `sqrt(t)` at t = 0) has no such polynomial.
+fn end_short_step_guard(
     pool: &mut Pool,
     jet: &JetForms,
     k: usize,
-    coeff_exprs: &[(String, ExprId)],
-    same: &[f64],
+    (coeff_exprs, same): (&[(String, ExprId)], &[f64]),
     mode: Mode,
+    end: f64,
 ) -> Option<Guard> {
     const DEGREE: i64 = 4;
+    let noise = end == 1.0;
     let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
     let (te, tne) = (pool.sym_expr(t), pool.sym_expr(tn));
     let find = |sym: Symbol| jet.values.iter().find(|(s, _)| *s == sym).map(|(_, e)| *e);
@@ -1451,8 +1461,14 @@ fn noise_end_short_step_guard(
         derivatives.push((next(a), next(s)));
     }
     let t_name = ["t".to_owned()];
-    let minus_one = pool.int(-1);
-    let h = pool.add(vec![tne, minus_one, te]);
+    // The step's length, `t_next - t`, or `t_next - 1 + u` where the program reads `t` as
+    // `u`.
+    let h = if noise {
+        let minus_one = pool.int(-1);
+        pool.add(vec![tne, minus_one, te])
+    } else {
+        pool.sub(tne, te)
+    };
     let mut l = Lowerer::new(mode);
     let mut outs = Vec::with_capacity(coeff_exprs.len());
     let mut curved = false;
@@ -1462,20 +1478,22 @@ fn noise_end_short_step_guard(
         let mut terms = Vec::with_capacity(derivatives.len());
         for (j, &(a, s)) in derivatives.iter().enumerate() {
             let (ac, sd) = (pool.mul(vec![a, c]), pool.mul(vec![s, d]));
-            let term = if j == 0 {
+            let mut term = if j == 0 {
                 pool.add(vec![b, ac, sd])
             } else {
                 pool.add(vec![ac, sd])
             };
-            let term = reflect(pool, term, &t_name);
+            if noise {
+                term = reflect(pool, term, &t_name);
+            }
             let term = crate::expr::simplify::simplify(pool, term);
             terms.push(term);
         }
-        // Each term bounded at the noise end (u = 0), or the polynomial holds on no
-        // neighbourhood of it; or, where the terms have a pole there of order m at most
+        // Each term bounded at the end (the program's t = 0), or the polynomial holds on
+        // no neighbourhood of it; or, where the terms have a pole there of order m at most
         // 2 (a u-parameterised step of a flat schedule divides by `alpha sigma' - sigma
-        // alpha'`, of order u), each term times u^m bounded, and the polynomial of those
-        // divided by u^m (exact: u is).
+        // alpha'`, of order t or 1 - t), each term times t^m bounded, and the polynomial
+        // of those divided by t^m (exact: t is, and so is u above 1/2).
         let mut order = 0;
         let mut scaled = terms.clone();
         loop {
@@ -1483,15 +1501,15 @@ fn noise_end_short_step_guard(
             if limits.iter().all(|v| v.is_some_and(f64::is_finite)) {
                 break;
             }
-            if order == MAX_NOISE_END_POLE || limits.iter().any(Option::is_none) {
+            if order == MAX_END_POLE || limits.iter().any(Option::is_none) {
                 return None;
             }
             order += 1;
-            let um = pool.powi(te, order);
+            let tm = pool.powi(te, order);
             scaled = terms
                 .iter()
                 .map(|&term| {
-                    let e = pool.mul(vec![um, term]);
+                    let e = pool.mul(vec![tm, term]);
                     crate::expr::simplify::simplify(pool, e)
                 })
                 .collect();
@@ -1500,7 +1518,7 @@ fn noise_end_short_step_guard(
         for term in &mut terms[..2] {
             *term = prepare(pool, *term, mode);
         }
-        // c0 + h (d1 + h (d2 + h (d3 + h d4))) (/ u^m).
+        // c0 + h (d1 + h (d2 + h (d3 + h d4))) (/ t^m).
         let mut acc = terms[terms.len() - 1];
         for &dj in terms[..terms.len() - 1].iter().rev() {
             let hd = pool.mul(vec![h, acc]);
@@ -1508,8 +1526,8 @@ fn noise_end_short_step_guard(
         }
         let mut tail = pool.mul(vec![h, acc]);
         if order > 0 {
-            let um = pool.powi(te, -order);
-            tail = pool.mul(vec![tail, um]);
+            let tm = pool.powi(te, -order);
+            tail = pool.mul(vec![tail, tm]);
         }
         let c0 = pool.rational(num_rational::BigRational::from_float(c0)?);
         let polynomial = pool.add(vec![c0, tail]);
@@ -1518,10 +1536,10 @@ fn noise_end_short_step_guard(
     curved.then(|| Guard {
         at: Vec::new(),
         same_times: false,
-        below: None,
-        above: Some(UPPER_FROM),
+        below: (!noise).then_some(UPPER_FROM),
+        above: noise.then_some(UPPER_FROM),
         near: None,
-        within: Some(NOISE_SHORT_STEP),
+        within: Some(END_SHORT_STEP),
         body: GuardBody::Program(l.finish(), outs),
     })
 }

@@ -2169,6 +2169,53 @@ fn steps_next_to_a_flat_noise_end_keep_their_digits() {
     assert!(fs[0].guards.iter().any(|g| g.within.is_some()));
 }
 
+/// Fuzz seed 42, case 179447: `log_snr = 5 cos(pi t) exp(-16 t^3/100)` is flat at the
+/// data end (log_snr' = 0 at t = 0) with sigma(0) > 0, so that a DDIM step's eps
+/// coefficient is of order `h t + h^2`: `3.6e-34` for a step of `1.8e-12 t` from t =
+/// 1e-11 (just longer than the short steps' `2^-40 t`), where the general form, two
+/// values of the schedule subtracted, lost every digit (4.1e18 ulps, `emit` failed). The
+/// u-parameterised step divides by `alpha sigma' - sigma alpha'`, of order t, and lost
+/// them too (8.7e18 ulps at t = 2^-53). Next to the data end short steps are Taylor
+/// polynomials of degree 4 in `h` (`Guard::within`, over t where the terms have a pole),
+/// kept by the budget where they meet the rows they take. Expected values from mpmath at
+/// 600 bits.
+#[test]
+fn steps_next_to_a_flat_data_end_keep_their_digits() {
+    let def = "log_snr(t) = 5*cos(pi*t)*exp(-16*t^3/100);";
+    let eps: [(&[f64], f64); 5] = [
+        (&[1e-11, 9.999999999982e-12], -3.6332885485912446e-34),
+        (&[1e-11, 2.384285791015625e-07], 5.737622330274281e-14),
+        (&[1e-06, 1.476837158203125e-06], 1.1920182545783568e-12),
+        (&[0.01, 0.009999523162841797], -9.6399981729855e-09),
+        (&[0.3, 0.2999997615814209], -3.4360728847292295e-07),
+    ];
+    assert_coefficient(def, "ddim_step_eps", 1, 2, &eps);
+    let u: [(&[f64], f64); 4] = [
+        (
+            &[1.1102230246251565e-16, 1.109138822452671e-16],
+            -1.0836727768934705e-19,
+        ),
+        (&[1e-11, 9.999999999982e-12], -1.7999256258681617e-23),
+        (&[0.001, 0.000999523162841797], -4.7672346344593935e-07),
+        (&[0.25, 0.2500002384185791], 2.384188178724142e-07),
+    ];
+    assert_coefficient(def, "ddim_step_u", 1, 2, &u);
+    let (mut pool, p) = process(&format!("process p {{\n    {def}\n}}\n"));
+    let f = codegen::function(&mut pool, &p, Mode::Stable, "ddim_step_u")
+        .expect("lowers")
+        .expect("defined");
+    let mut fs = vec![f];
+    let mut cases = measure::reference_cases(&mut pool, &fs, Accuracy::default());
+    let reports = codegen::budget::choose(&mut fs, &mut cases, Accuracy::default());
+    assert!(reports[0].passed(), "{:?}", reports[0]);
+    assert!(
+        fs[0]
+            .guards
+            .iter()
+            .any(|g| g.within.is_some() && g.below.is_some())
+    );
+}
+
 /// The u-parameterised DDIM step of the same flat schedule divides by `alpha sigma' -
 /// sigma alpha'`, of order `1 - t`: its u coefficient is `-h + (h^2 A + ...)/(1 - t)`,
 /// with no Taylor polynomial in the step next to t = 1, and of one ulp from `1 - 2^-53`
