@@ -328,6 +328,14 @@ impl Lowerer {
         if let Some(r) = exact_value(pool, e, hi, lo) {
             return Ok(self.rational(&r));
         }
+        // Not 0, and below the normal range: rounded to 0 or to a subnormal with fewer
+        // digits (alpha(1) = e^-1500, put into a step onto the noise end, made its
+        // coefficient `(... - alpha(t) sigma(t))/alpha(t)` a division by 0).
+        if hi.abs() < f64::MIN_POSITIVE && !v.is_zero() {
+            return Err(LowerError::Range {
+                text: crate::expr::print::to_text(pool, e),
+            });
+        }
         Ok(self.const_f64(hi, lo))
     }
 
@@ -359,7 +367,8 @@ impl Lowerer {
     fn lower_node(&mut self, pool: &mut Pool, e: ExprId) -> Result<Var, LowerError> {
         if let Node::Rational(r) = pool.node(e) {
             let r = r.clone();
-            if !crate::expr::eval::rational_to_f64(&r).is_finite() {
+            let f = crate::expr::eval::rational_to_f64(&r);
+            if !f.is_finite() || (f.abs() < f64::MIN_POSITIVE && !r.is_zero()) {
                 return Err(LowerError::Range {
                     text: crate::expr::print::to_text(pool, e),
                 });
@@ -595,6 +604,7 @@ pub fn split_dd(hp: &mut Hp, v: &BigFloat) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use num_bigint::BigInt;
 
     /// The interpreter (`kept_call`) and the emitted text (`wide_argument_method`) list
     /// the functions corrected for a wide argument separately: they must agree, or the
@@ -728,5 +738,39 @@ mod tests {
             l.lower(&mut p, e),
             Err(LowerError::Constant { .. })
         ));
+    }
+
+    /// A constant that is not 0 but below the normal range of f64 (`exp(-1500)`, about
+    /// 1e-652; the rational 10^-400; a subnormal 2^-1074) is outside its range, as one
+    /// above it is: rounded, it would be 0 or keep a few digits. 2^-1022, the least
+    /// normal f64, and a constant proved 0 lower.
+    #[test]
+    fn constants_below_the_normal_range_are_errors() {
+        let mut p = Pool::new();
+        let t = p.var("t");
+        let m1500 = p.int(-1500);
+        let tiny_exp = p.call(Func::Exp, m1500);
+        let tiny_rational = p.rational(BigRational::new(
+            BigInt::from(1),
+            BigInt::from(10).pow(400u32),
+        ));
+        let subnormal = p.rational(BigRational::from_float(2f64.powi(-1074)).expect("finite"));
+        for c in [tiny_exp, tiny_rational, subnormal] {
+            let e = p.mul(vec![c, t]);
+            let mut l = Lowerer::new(Mode::Stable);
+            assert!(
+                matches!(l.lower(&mut p, e), Err(LowerError::Range { .. })),
+                "{}",
+                crate::expr::print::to_text(&p, c)
+            );
+        }
+        let least = p.rational(BigRational::from_float(f64::MIN_POSITIVE).expect("finite"));
+        let pi = p.pi();
+        let sin_pi = p.call(Func::Sin, pi);
+        for c in [least, sin_pi] {
+            let e = p.add(vec![c, t]);
+            let mut l = Lowerer::new(Mode::Stable);
+            assert!(l.lower(&mut p, e).is_ok());
+        }
     }
 }

@@ -1587,6 +1587,32 @@ fn a_step_from_an_end_whose_alpha_underflows_is_no_pole() {
     assert!(f.poles.is_empty(), "{:?}", f.poles);
 }
 
+/// The same `alpha = exp(-1500 t)` onto the noise end: the guard of the steps to
+/// t_next = 1 put alpha(1) = e^-1500 into the jet form, a constant that rounds to 0 in
+/// f64, and the score coefficient `(alpha(1) sigma(t)^2 - alpha(t) sigma(t)
+/// sigma(1))/alpha(t)` divided 0 by an alpha(t) that underflows too (1.3e16 ulps; the v
+/// step from t = 1e-8 was 4.6e18 ulps off). A constant below the normal range is outside
+/// the range of f64 as one above it is: the guard is left out, and the general form,
+/// whose `alpha(t_next)/alpha(t)` is `exp(1500 (t - t_next))`, computes the step.
+/// Expected values from mpmath at 600 bits.
+#[test]
+fn a_step_onto_an_end_whose_alpha_underflows_keeps_its_digits() {
+    let def = "beta(t) = 3000;";
+    let score = [
+        (&[0.999, 1.0][..], -0.7768698398515704),
+        (&[0.9995, 1.0][..], -0.5276334472589462),
+        (&[0.99999, 1.0][..], -0.014888060396870089),
+    ];
+    let x = [
+        (&[0.999, 1.0][..], 0.22313016014842954),
+        (&[0.99999, 1.0][..], 0.9851119396031299),
+    ];
+    assert_coefficient(def, "ddim_step_score", 1, 2, &score);
+    assert_coefficient(def, "ddim_step_score", 0, 2, &x);
+    let v = [(&[1e-8, 1.0][..], 0.9999850001124995)];
+    assert_coefficient(def, "ddim_step_v", 1, 2, &v);
+}
+
 /// Fuzz seed 26, case 67559: a sigma near 1e216 (`expm1(499)` less a logarithm). The guard
 /// of the steps from t = 1 put sigma(1) into the score coefficient, `sigma(1)^2 -
 /// sigma(1) sigma(t_next)`, whose first term is no f64: the guard computed infinity, and
