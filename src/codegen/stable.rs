@@ -16,6 +16,7 @@
 //! | `complement` | `1 - sigmoid(a) = sigmoid(-a)`, `1 - tanh(a) = 2 sigmoid(-2a)` (times the same `c*r`) |
 //! | `log-exp` | `log(exp(a)*r) = a + log(r)`, `log(b^q * r) = q log(b) + log(r)` (q not an integer) |
 //! | `power-exp` | `b^x = exp(x log b)` for a constant `b > 0` (so that the rules on exponentials see it) |
+//! | `sigmoid-ratio` | `sigmoid(a)^k * sigmoid(-a)^-k = exp(k a)` for a rational `k` (`alpha/sigma` written through sigmoids of the log-SNR) |
 //! | `exp-merge` | `exp(a) * exp(b)^k = exp(a + k b)` (so `exp(a)/exp(b) = exp(a - b)`) |
 //! | `tan-quotient` | `sin(u)^k * cos(u)^-k = tan(u)^k` for an integer `k` (one call for two, one rounding for the quotient's) |
 //! | `common-power` | `(sum_i c_i b^(m_i)) b^-k` (`b >= 0`, every `m_i > 0`) as `(sum_i c_i b^(m_i - p)) b^(p - k)`, `p = min(k, m_i)`; for `k > 2`, also a sum whose every term takes `b^-k` whole (`b^m`, `m >= k`, or a `c^k` that becomes `(c/b)^k`), distributed |
@@ -346,7 +347,8 @@ impl Stabilizer {
                 }
                 e
             }
-            Node::Mul(xs) => merge_exp(pool, &xs)
+            Node::Mul(xs) => sigmoid_ratio(pool, &xs)
+                .or_else(|| merge_exp(pool, &xs))
                 .or_else(|| tan_quotient(pool, &xs))
                 .or_else(|| exp_over_expm1(pool, &xs))
                 .or_else(|| common_power(pool, &xs))
@@ -2007,6 +2009,52 @@ fn map_powers(
     Some(r)
 }
 
+/// `sigmoid-ratio`: `sigmoid(a)^k * sigmoid(-a)^-k * r = exp(k a) * r` for a rational
+/// `k` (both sigmoids are positive, and their quotient is `exp(a)`). A VP process whose
+/// alpha and sigma are written `sqrt(sigmoid(l))` and `sqrt(sigmoid(-l))` has `alpha/sigma
+/// = exp(l/2)`: one call for two, and `lambda = log(alpha/sigma)` becomes `l/2` itself
+/// (`log-exp`), where the log of the quotient of two values that agree to all but their
+/// last bits next to a root of `l` kept none of its digits.
+fn sigmoid_ratio(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    let power = |x: ExprId| -> Option<(ExprId, BigRational)> {
+        match pool.node(x) {
+            Node::Call(Func::Sigmoid, a) => Some((*a, BigRational::one())),
+            Node::Pow(b, k) => match (pool.node(*b), pool.as_rational(*k)) {
+                (Node::Call(Func::Sigmoid, a), Some(k)) => Some((*a, k.clone())),
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    let powers: Vec<Option<(ExprId, BigRational)>> = xs.iter().map(|&x| power(x)).collect();
+    for (i, pi) in powers.iter().enumerate() {
+        let Some((a, k)) = pi else { continue };
+        for (j, pj) in powers.iter().enumerate().skip(i + 1) {
+            let Some((b, q)) = pj else { continue };
+            if *q != -k.clone() {
+                continue;
+            }
+            // The arguments as the rules left them (`root-factor` may have written `l`
+            // and `-l` differently): opposite where their sum is proved 0.
+            let sum = pool.add2(*a, *b);
+            if !pool.is_zero(sum) && !crate::expr::zero::proves_zero(pool, sum) {
+                continue;
+            }
+            let kr = pool.rational(k.clone());
+            let ka = pool.mul(vec![kr, *a]);
+            let mut rest: Vec<ExprId> = xs
+                .iter()
+                .enumerate()
+                .filter(|&(n, _)| n != i && n != j)
+                .map(|(_, &x)| x)
+                .collect();
+            rest.push(pool.call(Func::Exp, ka));
+            return Some(pool.mul(rest));
+        }
+    }
+    None
+}
+
 /// `exp-merge`: `exp(a) * exp(b)^k * r = exp(a + k b) * r`.
 fn merge_exp(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     let mut args = Vec::new();
@@ -2745,6 +2793,29 @@ mod tests {
     fn quotients_of_exponentials_merge() {
         // The merged argument t - t^2 vanishes at t = 1: root-factor keeps that zero.
         check("exp(t)/exp(t^2)", "exp(t*(1 - t))");
+    }
+
+    /// `sigmoid(a)/sigmoid(-a) = exp(a)`, to any rational power, and through `log-exp`
+    /// the log of such a quotient is its argument: the lambda of a process written
+    /// through sigmoids of its log-SNR is half the log-SNR itself. Opposite arguments
+    /// are recognised where the other rules wrote them differently (`root-factor` on
+    /// `7 (1 - 2t)^3 - 3t`), and a power that is not opposite is left alone.
+    #[test]
+    fn quotients_of_opposite_sigmoids_are_exponentials() {
+        check("sigmoid(20*t - 10)/sigmoid(10 - 20*t)", "exp(20*t - 10)");
+        check(
+            "log(sqrt(sigmoid(7*(1 - 2*t)^3))/sqrt(sigmoid(-7*(1 - 2*t)^3)))",
+            "7*(1 - 2*t)^3/2",
+        );
+        let mut pool = Pool::new();
+        let e = expr(
+            &mut pool,
+            "log(sqrt(sigmoid(7*(1 - 2*t)^3 - 3*t))/sqrt(sigmoid(3*t - 7*(1 - 2*t)^3)))",
+        );
+        let r = Stabilizer::default().run(&mut pool, e);
+        let text = crate::expr::print::to_text(&pool, r);
+        assert!(!text.contains("sigmoid"), "{text}");
+        check("sigmoid(t)^2/sigmoid(-t)", "sigmoid(t)^2/sigmoid(-t)");
     }
 
     #[test]

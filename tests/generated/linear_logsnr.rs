@@ -286,296 +286,19 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.46875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 11 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.09375, 0.125, 0.25, 0.28125, 0.3125, 0.34375, 0.375, 0.4375, 0.46875).
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return rho_upper::<N, W>(1.0 - t);
-    }
-    if t < 0.25 {
-        return rho_in_cell0::<N, W>(t);
-    }
-    if t < 0.375 {
-        return rho_in_cell1::<N, W>(t);
-    }
-    if t < 0.46875 {
-        return rho_in_cell2::<N, W>(t);
-    }
-    let v0: N = N::new(20.0, 0.0);
+    let v0: N = N::new(10.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(10.0, 0.0);
+    let v3: N = N::new(5.0, 0.0);
     let v4: W = v2 - v3.widen();
-    let v5: W = N::sigmoid_kept(v4);
-    let v6: W = v5.sqrt();
-    let v7: W = v3.widen() - v2;
-    let v8: W = v7.sigmoid();
-    let v9: N = N::sqrt_of(v8);
-    let v10: N = N::narrow(v6) / v9;
-    v10.to_f64()
-}
-/// [`rho_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn rho_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(10.0, 0.0);
-    let v4: W = v2 - v3.widen();
-    let v5: W = N::sigmoid_kept(v4);
-    let v6: W = v5.sqrt();
-    let v7: N = v3 - N::narrow(v2);
-    let v8: N = v7.sigmoid();
-    let v9: N = v8.sqrt();
-    let v10: W = v6 / v9.widen();
-    v10.to_f64()
-}
-/// [`rho_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn rho_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(10.0, 0.0);
-    let v4: W = v2 - v3.widen();
-    let v5: W = N::sigmoid_kept(v4);
-    let v6: W = v5.sqrt();
-    let v7: N = v3 - N::narrow(v2);
-    let v8: N = v7.sigmoid();
-    let v9: W = v8.widen().sqrt();
-    let v10: W = v6 / v9;
-    v10.to_f64()
-}
-/// [`rho_in`] where `t` is below 0.46875, with the operations in `W` that the accuracy budget needs there.
-fn rho_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(10.0, 0.0);
-    let v4: W = v2 - v3.widen();
-    let v5: W = N::sigmoid_kept(v4);
-    let v6: W = v5.sqrt();
-    let v7: W = v3.widen() - v2;
-    let v8: W = N::sigmoid_kept(v7);
-    let v9: W = v8.sqrt();
-    let v10: W = v6 / v9;
-    v10.to_f64()
-}
-/// The upper regime of [`rho`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.03125 {
-        return rho_upper_cell0::<N, W>(t);
-    }
-    if t < 0.0625 {
-        return rho_upper_cell1::<N, W>(t);
-    }
-    if t < 0.09375 {
-        return rho_upper_cell2::<N, W>(t);
-    }
-    if t < 0.125 {
-        return rho_upper_cell3::<N, W>(t);
-    }
-    if t < 0.25 {
-        return rho_upper_cell4::<N, W>(t);
-    }
-    if t < 0.28125 {
-        return rho_upper_cell5::<N, W>(t);
-    }
-    if t < 0.3125 {
-        return rho_upper_cell6::<N, W>(t);
-    }
-    if t < 0.34375 {
-        return rho_upper_cell7::<N, W>(t);
-    }
-    if t < 0.375 {
-        return rho_upper_cell8::<N, W>(t);
-    }
-    if t < 0.4375 {
-        return rho_upper_cell9::<N, W>(t);
-    }
-    if t < 0.46875 {
-        return rho_upper_cell10::<N, W>(t);
-    }
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: W = N::sigmoid_kept(v4);
-    let v6: W = v5.sqrt();
-    let v7: W = v3 - v0.widen();
-    let v8: N = N::sigmoid_of(v7);
-    let v9: N = v8.sqrt();
-    let v10: W = v6 / v9.widen();
-    v10.to_f64()
-}
-/// [`rho_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn rho_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 - v3;
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: W = v3.widen() - v0.widen();
-    let v8: W = v7.sigmoid();
-    let v9: W = v8.sqrt();
-    let v10: N = v6 / N::narrow(v9);
-    v10.to_f64()
-}
-/// [`rho_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn rho_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 - v3;
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: W = v3.widen() - v0.widen();
-    let v8: W = N::sigmoid_kept(v7);
-    let v9: W = v8.sqrt();
-    let v10: W = v6.widen() / v9;
-    v10.to_f64()
-}
-/// [`rho_upper`] where `t` is below 0.09375, with the operations in `W` that the accuracy budget needs there.
-fn rho_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: W = v4.widen().sigmoid();
-    let v6: W = N::sqrt_kept(v5);
-    let v7: W = v3 - v0.widen();
-    let v8: W = N::sigmoid_kept(v7);
-    let v9: W = v8.sqrt();
-    let v10: W = v6 / v9;
-    v10.to_f64()
-}
-/// [`rho_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn rho_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: W = v5.widen().sqrt();
-    let v7: W = v3 - v0.widen();
-    let v8: W = N::sigmoid_kept(v7);
-    let v9: W = v8.sqrt();
-    let v10: W = v6 / v9;
-    v10.to_f64()
-}
-/// [`rho_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn rho_upper_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: W = v3 - v0.widen();
-    let v8: W = v7.sigmoid();
-    let v9: W = v8.sqrt();
-    let v10: N = v6 / N::narrow(v9);
-    v10.to_f64()
-}
-/// [`rho_upper`] where `t` is below 0.28125, with the operations in `W` that the accuracy budget needs there.
-fn rho_upper_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: W = v3 - v0.widen();
-    let v8: W = N::sigmoid_kept(v7);
-    let v9: W = v8.sqrt();
-    let v10: W = v6.widen() / v9;
-    v10.to_f64()
-}
-/// [`rho_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn rho_upper_cell6<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: W = v3 - v0.widen();
-    let v8: W = v7.sigmoid();
-    let v9: W = v8.sqrt();
-    let v10: N = v6 / N::narrow(v9);
-    v10.to_f64()
-}
-/// [`rho_upper`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
-fn rho_upper_cell7<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: W = N::sigmoid_kept(v4);
-    let v6: W = v5.sqrt();
-    let v7: W = v3 - v0.widen();
-    let v8: N = N::sigmoid_of(v7);
-    let v9: N = v8.sqrt();
-    let v10: W = v6 / v9.widen();
-    v10.to_f64()
-}
-/// [`rho_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn rho_upper_cell8<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: W = v3 - v0.widen();
-    let v8: W = v7.sigmoid();
-    let v9: W = v8.sqrt();
-    let v10: N = v6 / N::narrow(v9);
-    v10.to_f64()
-}
-/// [`rho_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn rho_upper_cell9<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: W = N::sigmoid_kept(v4);
-    let v6: W = v5.sqrt();
-    let v7: W = v3 - v0.widen();
-    let v8: W = N::sigmoid_kept(v7);
-    let v9: W = v8.sqrt();
-    let v10: W = v6 / v9;
-    v10.to_f64()
-}
-/// [`rho_upper`] where `t` is below 0.46875, with the operations in `W` that the accuracy budget needs there.
-fn rho_upper_cell10<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
-    let v6: W = v5.sqrt();
-    let v7: W = v3 - v0.widen();
-    let v8: N = N::sigmoid_of(v7);
-    let v9: N = v8.sqrt();
-    let v10: W = v6 / v9.widen();
-    v10.to_f64()
+    let v5: N = N::exp_of(v4);
+    v5.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
 ///
@@ -1823,38 +1546,44 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v53: W = v4 * v51 * v52;
         let v54: W = v52.powi(3);
         let v55: W = v12 * v14 * v54;
-        let v56: W = v11 - v15;
-        let v57: W = v52 * v56;
-        let v58: W = v52.powi(5);
-        let v59: W = v0 - v9;
-        let v60: W = v22 * v58 * v59;
-        let v61: W = v59.square();
-        let v62: W = v16 * v54 * v61;
-        let v63: W = v59.powi(3);
-        let v64: W = v25 * v52 * v63;
-        let v65: W = v52 * v28;
-        let v66: W = v65 / v17;
-        let v67: W = v30 * v58 * v61;
-        let v68: W = v52.powi(7);
-        let v69: W = v32 * v68 * v59;
-        let v70: W = v35 * v54 * v63;
-        let v71: W = v59.powi(4);
-        let v72: W = v37 * v52 * v71;
-        let v73: W = v52 * v40;
-        let v74: W = v73 / v17;
-        let v75: W = v67 - v69 - v70 + v72 - v74;
-        let v76: W = v3 * v75;
-        let v77: W = v60 - v62 + v64 - v66 + v76;
-        let v78: W = v3 * v77;
-        let v79: W = v53 - v55 - v57 + v78;
-        let v80: W = v3 * v79;
-        let v81: W = v13.exp();
-        let v82: W = v0 + v81;
-        let v83: W = v82.sqrt();
-        let v84: W = v7 / v83;
-        let v85: W = v80 + v84;
+        let v56: W = v7 * v2;
+        let v57: W = W::new(5.0, 0.0);
+        let v58: W = v56 - v57;
+        let v59: W = v58.exp();
+        let v60: W = v4 * v17 * v10;
+        let v61: W = v12 * v18 * v9;
+        let v62: W = v60 - v61;
+        let v63: W = v59 * v62;
+        let v64: W = v52.powi(5);
+        let v65: W = v0 - v9;
+        let v66: W = v22 * v64 * v65;
+        let v67: W = v65.square();
+        let v68: W = v16 * v54 * v67;
+        let v69: W = v65.powi(3);
+        let v70: W = v25 * v52 * v69;
+        let v71: W = v52 * v28;
+        let v72: W = v71 / v17;
+        let v73: W = v30 * v64 * v67;
+        let v74: W = v52.powi(7);
+        let v75: W = v32 * v74 * v65;
+        let v76: W = v35 * v54 * v69;
+        let v77: W = v65.powi(4);
+        let v78: W = v37 * v52 * v77;
+        let v79: W = v52 * v40;
+        let v80: W = v79 / v17;
+        let v81: W = v73 - v75 - v76 + v78 - v80;
+        let v82: W = v3 * v81;
+        let v83: W = v66 - v68 + v70 - v72 + v82;
+        let v84: W = v3 * v83;
+        let v85: W = v53 - v55 - v63 + v84;
         let v86: W = v3 * v85;
-        return [v50.to_f64(), v86.to_f64()];
+        let v87: W = v13.exp();
+        let v88: W = v0 + v87;
+        let v89: W = v88.sqrt();
+        let v90: W = v7 / v89;
+        let v91: W = v86 + v90;
+        let v92: W = v3 * v91;
+        return [v50.to_f64(), v92.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
@@ -2042,38 +1771,44 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v53: W = v4 * v51 * v52;
         let v54: W = v52.powi(3);
         let v55: W = v12 * v14 * v54;
-        let v56: W = v11 - v15;
-        let v57: W = v52 * v56;
-        let v58: W = v52.powi(5);
-        let v59: W = v0 - v9;
-        let v60: W = v22 * v58 * v59;
-        let v61: W = v59.square();
-        let v62: W = v16 * v54 * v61;
-        let v63: W = v59.powi(3);
-        let v64: W = v25 * v52 * v63;
-        let v65: W = v52 * v28;
-        let v66: W = v65 / v17;
-        let v67: W = v30 * v58 * v61;
-        let v68: W = v52.powi(7);
-        let v69: W = v32 * v68 * v59;
-        let v70: W = v35 * v54 * v63;
-        let v71: W = v59.powi(4);
-        let v72: W = v37 * v52 * v71;
-        let v73: W = v52 * v40;
-        let v74: W = v73 / v17;
-        let v75: W = v67 - v69 - v70 + v72 - v74;
-        let v76: W = v3 * v75;
-        let v77: W = v60 - v62 + v64 - v66 + v76;
-        let v78: W = v3 * v77;
-        let v79: W = v53 - v55 - v57 + v78;
-        let v80: W = v3 * v79;
-        let v81: W = v13.exp();
-        let v82: W = v0 + v81;
-        let v83: W = v82.sqrt();
-        let v84: W = v7 / v83;
-        let v85: W = v80 + v84;
+        let v56: W = v7 * v2;
+        let v57: W = W::new(5.0, 0.0);
+        let v58: W = v56 - v57;
+        let v59: W = v58.exp();
+        let v60: W = v4 * v17 * v10;
+        let v61: W = v12 * v18 * v9;
+        let v62: W = v60 - v61;
+        let v63: W = v59 * v62;
+        let v64: W = v52.powi(5);
+        let v65: W = v0 - v9;
+        let v66: W = v22 * v64 * v65;
+        let v67: W = v65.square();
+        let v68: W = v16 * v54 * v67;
+        let v69: W = v65.powi(3);
+        let v70: W = v25 * v52 * v69;
+        let v71: W = v52 * v28;
+        let v72: W = v71 / v17;
+        let v73: W = v30 * v64 * v67;
+        let v74: W = v52.powi(7);
+        let v75: W = v32 * v74 * v65;
+        let v76: W = v35 * v54 * v69;
+        let v77: W = v65.powi(4);
+        let v78: W = v37 * v52 * v77;
+        let v79: W = v52 * v40;
+        let v80: W = v79 / v17;
+        let v81: W = v73 - v75 - v76 + v78 - v80;
+        let v82: W = v3 * v81;
+        let v83: W = v66 - v68 + v70 - v72 + v82;
+        let v84: W = v3 * v83;
+        let v85: W = v53 - v55 - v63 + v84;
         let v86: W = v3 * v85;
-        return [v50.to_f64(), v86.to_f64()];
+        let v87: W = v13.exp();
+        let v88: W = v0 + v87;
+        let v89: W = v88.sqrt();
+        let v90: W = v7 / v89;
+        let v91: W = v86 + v90;
+        let v92: W = v3 * v91;
+        return [v50.to_f64(), v92.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
@@ -2623,38 +2358,44 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v53: W = v10 * v51 * v52;
         let v54: W = v51.powi(3);
         let v55: W = v13 * v54 * v15;
-        let v56: W = v12 - v16;
-        let v57: W = v51 * v56;
-        let v58: W = v0 - v8;
-        let v59: W = v58.square();
-        let v60: W = v22 * v54 * v59;
-        let v61: W = v51.powi(5);
-        let v62: W = v17 * v61 * v58;
-        let v63: W = v58.powi(3);
-        let v64: W = v26 * v51 * v63;
-        let v65: W = v51 * v29;
-        let v66: W = v65 / v18;
-        let v67: W = v31 * v61 * v59;
-        let v68: W = v51.powi(7);
-        let v69: W = v33 * v68 * v58;
-        let v70: W = v36 * v54 * v63;
-        let v71: W = v58.powi(4);
-        let v72: W = v38 * v51 * v71;
-        let v73: W = v51 * v41;
-        let v74: W = v73 / v18;
-        let v75: W = v67 - v69 - v70 + v72 - v74;
-        let v76: W = v3 * v75;
-        let v77: W = v60 - v62 - v64 - v66 + v76;
-        let v78: W = v3 * v77;
-        let v79: W = v53 - v55 - v57 + v78;
-        let v80: W = v3 * v79;
-        let v81: W = v14.exp();
-        let v82: W = v0 + v81;
-        let v83: W = v82.sqrt();
-        let v84: W = v4 / v83;
-        let v85: W = v80 - v84;
+        let v56: W = W::new(5.0, 0.0);
+        let v57: W = v4 * v2;
+        let v58: W = v56 - v57;
+        let v59: W = v58.exp();
+        let v60: W = v10 * v11 * v18;
+        let v61: W = v13 * v8 * v23;
+        let v62: W = v60 - v61;
+        let v63: W = v59 * v62;
+        let v64: W = v0 - v8;
+        let v65: W = v64.square();
+        let v66: W = v22 * v54 * v65;
+        let v67: W = v51.powi(5);
+        let v68: W = v17 * v67 * v64;
+        let v69: W = v64.powi(3);
+        let v70: W = v26 * v51 * v69;
+        let v71: W = v51 * v29;
+        let v72: W = v71 / v18;
+        let v73: W = v31 * v67 * v65;
+        let v74: W = v51.powi(7);
+        let v75: W = v33 * v74 * v64;
+        let v76: W = v36 * v54 * v69;
+        let v77: W = v64.powi(4);
+        let v78: W = v38 * v51 * v77;
+        let v79: W = v51 * v41;
+        let v80: W = v79 / v18;
+        let v81: W = v73 - v75 - v76 + v78 - v80;
+        let v82: W = v3 * v81;
+        let v83: W = v66 - v68 - v70 - v72 + v82;
+        let v84: W = v3 * v83;
+        let v85: W = v53 - v55 - v63 + v84;
         let v86: W = v3 * v85;
-        return [v50.to_f64(), v86.to_f64()];
+        let v87: W = v14.exp();
+        let v88: W = v0 + v87;
+        let v89: W = v88.sqrt();
+        let v90: W = v4 / v89;
+        let v91: W = v86 - v90;
+        let v92: W = v3 * v91;
+        return [v50.to_f64(), v92.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.0000226997072428, 1.087148007198646e-16);
@@ -2956,38 +2697,44 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v53: W = v10 * v51 * v52;
         let v54: W = v51.powi(3);
         let v55: W = v13 * v54 * v15;
-        let v56: W = v12 - v16;
-        let v57: W = v51 * v56;
-        let v58: W = v0 - v8;
-        let v59: W = v58.square();
-        let v60: W = v22 * v54 * v59;
-        let v61: W = v51.powi(5);
-        let v62: W = v17 * v61 * v58;
-        let v63: W = v58.powi(3);
-        let v64: W = v26 * v51 * v63;
-        let v65: W = v51 * v29;
-        let v66: W = v65 / v18;
-        let v67: W = v31 * v61 * v59;
-        let v68: W = v51.powi(7);
-        let v69: W = v33 * v68 * v58;
-        let v70: W = v36 * v54 * v63;
-        let v71: W = v58.powi(4);
-        let v72: W = v38 * v51 * v71;
-        let v73: W = v51 * v41;
-        let v74: W = v73 / v18;
-        let v75: W = v67 - v69 - v70 + v72 - v74;
-        let v76: W = v3 * v75;
-        let v77: W = v60 - v62 - v64 - v66 + v76;
-        let v78: W = v3 * v77;
-        let v79: W = v53 - v55 - v57 + v78;
-        let v80: W = v3 * v79;
-        let v81: W = v14.exp();
-        let v82: W = v0 + v81;
-        let v83: W = v82.sqrt();
-        let v84: W = v4 / v83;
-        let v85: W = v80 - v84;
+        let v56: W = W::new(5.0, 0.0);
+        let v57: W = v4 * v2;
+        let v58: W = v56 - v57;
+        let v59: W = v58.exp();
+        let v60: W = v10 * v11 * v18;
+        let v61: W = v13 * v8 * v23;
+        let v62: W = v60 - v61;
+        let v63: W = v59 * v62;
+        let v64: W = v0 - v8;
+        let v65: W = v64.square();
+        let v66: W = v22 * v54 * v65;
+        let v67: W = v51.powi(5);
+        let v68: W = v17 * v67 * v64;
+        let v69: W = v64.powi(3);
+        let v70: W = v26 * v51 * v69;
+        let v71: W = v51 * v29;
+        let v72: W = v71 / v18;
+        let v73: W = v31 * v67 * v65;
+        let v74: W = v51.powi(7);
+        let v75: W = v33 * v74 * v64;
+        let v76: W = v36 * v54 * v69;
+        let v77: W = v64.powi(4);
+        let v78: W = v38 * v51 * v77;
+        let v79: W = v51 * v41;
+        let v80: W = v79 / v18;
+        let v81: W = v73 - v75 - v76 + v78 - v80;
+        let v82: W = v3 * v81;
+        let v83: W = v66 - v68 - v70 - v72 + v82;
+        let v84: W = v3 * v83;
+        let v85: W = v53 - v55 - v63 + v84;
         let v86: W = v3 * v85;
-        return [v50.to_f64(), v86.to_f64()];
+        let v87: W = v14.exp();
+        let v88: W = v0 + v87;
+        let v89: W = v88.sqrt();
+        let v90: W = v4 / v89;
+        let v91: W = v86 - v90;
+        let v92: W = v3 * v91;
+        return [v50.to_f64(), v92.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.0000226997072428, 1.087148007198646e-16);

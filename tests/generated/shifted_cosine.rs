@@ -3402,12 +3402,11 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v10: W = v9.sqrt();
         let v11: W = W::new(1.0, 0.0);
         let v12: W = v11 / v10;
-        let v13: W = v7 - v0;
-        let v14: W = v13.sigmoid();
-        let v15: W = v14.sqrt();
-        let v16: W = v15 / v10;
-        let v17: W = -v16;
-        return [v12.to_f64(), v17.to_f64()];
+        let v13: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
+        let v14: W = v6 - v13;
+        let v15: W = v14.exp();
+        let v16: W = -v15;
+        return [v12.to_f64(), v16.to_f64()];
     }
     if t == 0.0 && t_next == 1.0 {
         return [0.0, 1.0];
@@ -3662,12 +3661,11 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v10: W = v9.sqrt();
         let v11: W = W::new(1.0, 0.0);
         let v12: W = v11 / v10;
-        let v13: W = v7 - v0;
-        let v14: W = v13.sigmoid();
-        let v15: W = v14.sqrt();
-        let v16: W = v15 / v10;
-        let v17: W = -v16;
-        return [v12.to_f64(), v17.to_f64()];
+        let v13: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
+        let v14: W = v6 - v13;
+        let v15: W = v14.exp();
+        let v16: W = -v15;
+        return [v12.to_f64(), v16.to_f64()];
     }
     if t == 0.0 && t_next == 1.0 {
         return [0.0, 1.0];
@@ -4943,12 +4941,11 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v10: W = v9.sqrt();
         let v11: W = W::new(1.0, 0.0);
         let v12: W = v11 / v10;
-        let v13: W = v7 - v6;
-        let v14: W = v13.sigmoid();
-        let v15: W = v14.sqrt();
-        let v16: W = v15 / v10;
-        let v17: W = -v16;
-        return [v12.to_f64(), v17.to_f64()];
+        let v13: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
+        let v14: W = v13 - v5;
+        let v15: W = v14.exp();
+        let v16: W = -v15;
+        return [v12.to_f64(), v16.to_f64()];
     }
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
@@ -5185,12 +5182,11 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v10: W = v9.sqrt();
         let v11: W = W::new(1.0, 0.0);
         let v12: W = v11 / v10;
-        let v13: W = v7 - v6;
-        let v14: W = v13.sigmoid();
-        let v15: W = v14.sqrt();
-        let v16: W = v15 / v10;
-        let v17: W = -v16;
-        return [v12.to_f64(), v17.to_f64()];
+        let v13: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
+        let v14: W = v13 - v5;
+        let v15: W = v14.exp();
+        let v16: W = -v15;
+        return [v12.to_f64(), v16.to_f64()];
     }
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);

@@ -1908,6 +1908,10 @@ fn a_log_snr_process_keeps_its_log_snr_next_to_a_root() {
     assert_scalar(def, "log_snr", &points);
     let halves: Vec<(f64, f64)> = points.iter().map(|&(t, l)| (t, l / 2.0)).collect();
     assert_scalar(def, "lambda", &halves);
+    // Written out through sigmoids of the same log-SNR, `alpha/sigma` is `exp(l/2)`
+    // (`sigmoid-ratio`) and lambda `l/2` again (it was a known gap of `emit`).
+    let written = "l(t) = 7*(1 - 2*t)^3;\n    alpha(t) = sqrt(sigmoid(l(t)));\n    sigma(t) = sqrt(sigmoid(-l(t)));";
+    assert_scalar(written, "lambda", &halves);
 }
 
 /// Fuzz seed 24, case 45305: for `alpha = exp(-2t)` (VP), the v-prediction
