@@ -217,7 +217,8 @@ pub struct Guard {
     pub at: Vec<(String, f64)>,
     /// A step of length zero: `t_next == t`.
     pub same_times: bool,
-    /// The final step's Taylor polynomials ([`taylor`]) hold for `t` below this.
+    /// `t` below this: where the final step's Taylor polynomials ([`taylor`]) hold, and,
+    /// with `within`, the short steps' next to the data end ([`END_SHORT_STEP`]).
     pub below: Option<f64>,
     /// The Taylor polynomials in `1 - t` of a step onto the noise end (`t_next = 1`)
     /// hold for `t` above this (at least 1/2, where `1 - t` is exact). Where it is set,

@@ -2799,7 +2799,8 @@ mod tests {
     /// the log of such a quotient is its argument: the lambda of a process written
     /// through sigmoids of its log-SNR is half the log-SNR itself. Opposite arguments
     /// are recognised where the other rules wrote them differently (`root-factor` on
-    /// `7 (1 - 2t)^3 - 3t`), and a power that is not opposite is left alone.
+    /// `40 (t - 1/2)^3 - 3 (t - 1/2)`, whose root 1/2 it keeps as a factor), and a power
+    /// that is not opposite is left alone.
     #[test]
     fn quotients_of_opposite_sigmoids_are_exponentials() {
         check("sigmoid(20*t - 10)/sigmoid(10 - 20*t)", "exp(20*t - 10)");
@@ -2810,7 +2811,7 @@ mod tests {
         let mut pool = Pool::new();
         let e = expr(
             &mut pool,
-            "log(sqrt(sigmoid(7*(1 - 2*t)^3 - 3*t))/sqrt(sigmoid(3*t - 7*(1 - 2*t)^3)))",
+            "log(sqrt(sigmoid(40*(t - 1/2)^3 - 3*(t - 1/2)))/sqrt(sigmoid(3*(t - 1/2) - 40*(t - 1/2)^3)))",
         );
         let r = Stabilizer::default().run(&mut pool, e);
         let text = crate::expr::print::to_text(&pool, r);
