@@ -211,11 +211,20 @@ fn eval_text_within(
             )
             .map(f64::from_bits)
             .map_err(|err| what(err.to_string()))?;
-            if v.is_infinite() {
-                let about = limit::value_at(pool, e, &env, &times, limit::MAX_POINT_BITS, &|x| {
-                    hp::format_sig(x, 3)
+            // Beyond the f64 range, or below its normal numbers but not 0 (alpha(1) =
+            // e^-1500 rounds to 0, a subnormal keeps fewer digits than it prints): the
+            // value to three digits, which for an exact 0 is "0".
+            let tiny = v.abs() < f64::MIN_POSITIVE;
+            let about = |pool: &mut Pool| {
+                limit::value_at(pool, e, &env, &times, limit::MAX_POINT_BITS, &|x| {
+                    hp::format_sig_or_zero(x, 3)
                 })
-                .unwrap_or_default();
+                .unwrap_or_default()
+            };
+            let about = (v.is_infinite() || tiny)
+                .then(|| about(pool))
+                .filter(|about| !(tiny && (about == "0" || about.is_empty())));
+            if let Some(about) = about {
                 return Err(vec![
                     Diag::new(
                         codes::EVAL_RANGE,

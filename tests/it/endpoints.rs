@@ -165,6 +165,33 @@ fn values_outside_f64_are_errors_that_suggest_digits() {
     assert_eq!((code, out.trim()), (0, "1.9701e434"));
 }
 
+/// Below the normal range of f64 is outside it too: `exp(-1500)` rounds to 0 and
+/// `exp(-720)` to a subnormal that keeps fewer digits than it prints; an exact 0 prints
+/// as 0. Values from mpmath: exp(-1500) = 3.6164e-652, exp(-720) = 2.0322e-313.
+#[test]
+fn values_below_the_normal_f64_range_are_errors_that_suggest_digits() {
+    let f = scratch_file(
+        "tiny.dsym",
+        "process tiny {\n    k(t) = exp(-1500 - t);\n    m(t) = exp(-700 - 40*t);\n    z(t) = sin(pi*t);\n    alpha(t) = 1 - t;\n    sigma(t) = t;\n}\n",
+    );
+    for (args, about) in [
+        (["k", "--t", "0"], "3.62e-652"),
+        (["m", "--t", "0.5"], "2.03e-313"),
+    ] {
+        let err = refused(&f, "tiny", &args);
+        assert!(
+            err.contains(about)
+                && err.contains("outside the range of f64")
+                && err.contains("--digits"),
+            "{err}"
+        );
+    }
+    let (code, out, _) = eval(&f, "tiny", &["k", "--t", "0", "--digits", "5"]);
+    assert_eq!((code, out.trim()), (0, "3.6164e-652"));
+    assert_eq!(value(&f, "tiny", &["z", "--t", "1"]), 0.0);
+    assert_eq!(value(&f, "tiny", &["sigma", "--t", "0"]), 0.0);
+}
+
 #[test]
 fn variance_preserving_shorthands_allow_v_prediction() {
     let f = edge();
