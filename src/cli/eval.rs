@@ -215,14 +215,14 @@ fn eval_text_within(
             // e^-1500 rounds to 0, a subnormal keeps fewer digits than it prints): the
             // value to three digits, which for an exact 0 is "0".
             let tiny = v.abs() < f64::MIN_POSITIVE;
-            let about = |pool: &mut Pool| {
+            let three_digits = |pool: &mut Pool| {
                 limit::value_at(pool, e, &env, &times, limit::MAX_POINT_BITS, &|x| {
                     hp::format_sig_or_zero(x, 3)
                 })
                 .unwrap_or_default()
             };
             let about = (v.is_infinite() || tiny)
-                .then(|| about(pool))
+                .then(|| three_digits(pool))
                 .filter(|about| !(tiny && (about == "0" || about.is_empty())));
             if let Some(about) = about {
                 return Err(vec![

@@ -477,10 +477,15 @@ fn exp_power(pool: &Pool, f: ExprId) -> Option<(ExprId, BigRational)> {
 
 /// `f(u)^k` as `(u, k)` for an integer `k` (k = 1 for `f(u)` itself).
 fn call_power(pool: &Pool, f: Func, x: ExprId) -> Option<(ExprId, BigRational)> {
+    call_rational_power(pool, f, x).filter(|(_, k)| k.is_integer())
+}
+
+/// `f(u)^k` as `(u, k)` for a rational `k` (k = 1 for `f(u)` itself).
+fn call_rational_power(pool: &Pool, f: Func, x: ExprId) -> Option<(ExprId, BigRational)> {
     match pool.node(x) {
         Node::Call(g, u) if *g == f => Some((*u, BigRational::one())),
         Node::Pow(b, k) => match (pool.node(*b), pool.as_rational(*k)) {
-            (Node::Call(g, u), Some(k)) if *g == f && k.is_integer() => Some((*u, k.clone())),
+            (Node::Call(g, u), Some(k)) if *g == f => Some((*u, k.clone())),
             _ => None,
         },
         _ => None,
@@ -2016,17 +2021,10 @@ fn map_powers(
 /// (`log-exp`), where the log of the quotient of two values that agree to all but their
 /// last bits next to a root of `l` kept none of its digits.
 fn sigmoid_ratio(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
-    let power = |x: ExprId| -> Option<(ExprId, BigRational)> {
-        match pool.node(x) {
-            Node::Call(Func::Sigmoid, a) => Some((*a, BigRational::one())),
-            Node::Pow(b, k) => match (pool.node(*b), pool.as_rational(*k)) {
-                (Node::Call(Func::Sigmoid, a), Some(k)) => Some((*a, k.clone())),
-                _ => None,
-            },
-            _ => None,
-        }
-    };
-    let powers: Vec<Option<(ExprId, BigRational)>> = xs.iter().map(|&x| power(x)).collect();
+    let powers: Vec<Option<(ExprId, BigRational)>> = xs
+        .iter()
+        .map(|&x| call_rational_power(pool, Func::Sigmoid, x))
+        .collect();
     for (i, pi) in powers.iter().enumerate() {
         let Some((a, k)) = pi else { continue };
         for (j, pj) in powers.iter().enumerate().skip(i + 1) {
