@@ -1023,7 +1023,9 @@ fn choose_one(f: &mut Function, case: &mut Case, accuracy: Accuracy, allowance: 
         // range (`snr = cos^4/(1 - cos^4)` at t = 1e-300, 2e599) is no guard's, and
         // double-double, whose denominator underflows to a zero of either sign, can
         // miss its sign where `Xd` does not.
-        f.fallback = !measured(f, &f.wide, false, &rows).passed()
+        // A range check's NaN is the fallback's to replace, wherever the rows sample.
+        f.fallback = f.checks_ranges()
+            || !measured(f, &f.wide, false, &rows).passed()
             || !measured(f, &f.wide, false, case).passed();
         f.form = Form::of(&f.wide);
         elide_series(f, &rows);

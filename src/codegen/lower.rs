@@ -57,6 +57,10 @@ pub enum Op {
 #[derive(Clone, Debug, Default)]
 pub struct Program {
     pub ops: Vec<Op>,
+    /// The instructions whose value passes through `Real::in_range` (NaN outside the fast
+    /// path's range; missing entries are unchecked): in a stable program, the exponentials
+    /// that can underflow or overflow on the domain ([`leaves_range`]).
+    pub checked: Vec<bool>,
 }
 
 impl Program {
@@ -64,11 +68,17 @@ impl Program {
     /// every variable; an input missing from `inputs` is NaN.
     pub fn run<R: Real>(&self, inputs: &[(&str, f64)]) -> Vec<R> {
         let mut vs: Vec<R> = Vec::with_capacity(self.ops.len());
-        for op in &self.ops {
+        for (i, op) in self.ops.iter().enumerate() {
             let v = eval_op::<R>(op, &|j| vs[j], inputs);
-            vs.push(v);
+            vs.push(if self.is_checked(i) { v.in_range() } else { v });
         }
         vs
+    }
+
+    /// Whether instruction `i`'s value passes through `Real::in_range` ([`Self::checked`]).
+    #[inline]
+    pub fn is_checked(&self, i: Var) -> bool {
+        self.checked.get(i).copied().unwrap_or(false)
     }
 
     /// Runs the program with the operations `wide` marks in `W` and the others in `N`,
@@ -99,7 +109,8 @@ impl Program {
                     None => eval_op::<N>(op, &|j| N::narrow(vs[j]), inputs).widen(),
                 }
             };
-            vs.push(v);
+            // A narrow value widens exactly: its range is checked as the narrow type's.
+            vs.push(if self.is_checked(i) { v.in_range() } else { v });
         }
         vs
     }
@@ -228,6 +239,29 @@ pub fn wide_argument_method(op: &Op) -> Option<&'static str> {
     }
 }
 
+/// Whether `f(a)`, an exponential (or a sigmoid, `e^a` for very negative `a`), can leave
+/// the range the fast path computes in (`runtime::RANGE`, 2^-900 to 2^900) where its
+/// symbols range over their domains: its argument is not bounded inside `ln RANGE`.
+///
+/// A schedule such as `alpha = exp(-1500 t)` is an ordinary function of t, yet its
+/// exponentials underflow inside (0, 1): a DDIM coefficient written as
+/// `exp(1500 t - 3000 s) expm1(3000 (s - t)) / (exp(-1500 s) sigma_t + exp(-1500 t) sigma_s)`
+/// is of order 1e-216 at (t, s) = (0.66, 0.50), but its denominator is subnormal there
+/// and f64 gets it eight digits wrong. That result is a normal number, which
+/// `runtime::ordinary` cannot tell from a good one; the exponential can. The emitted code
+/// checks such a value (`Real::in_range`: NaN outside the range), and the NaN sends the
+/// function to `Xd`. A loose bound costs a comparison that never fails, no value.
+fn leaves_range(pool: &Pool, f: Func, a: ExprId) -> bool {
+    use super::runtime::RANGE;
+    let (floor, ceil) = (RANGE.0.ln(), RANGE.1.ln());
+    let bound = crate::expr::range::range(pool, a);
+    match f {
+        Func::Exp => bound.is_none_or(|r| r.lo < floor || r.hi > ceil),
+        Func::Sigmoid => bound.is_none_or(|r| r.lo < floor),
+        _ => false,
+    }
+}
+
 /// `f(x)` in the runtime's number type, as the emitted method call computes it.
 fn call<R: Real>(f: Func, x: R) -> R {
     match f {
@@ -304,6 +338,18 @@ impl Lowerer {
         self.program.ops.push(op.clone());
         self.ops.insert(op, v);
         v
+    }
+
+    /// Marks `v`, the call `f(a)` of a stable program, as checked ([`Program::checked`])
+    /// where its value can leave the fast path's range ([`leaves_range`]).
+    fn check_range(&mut self, pool: &Pool, f: Func, a: ExprId, v: Var) {
+        if self.mode == Mode::Stable && leaves_range(pool, f, a) {
+            let checked = &mut self.program.checked;
+            if checked.len() <= v {
+                checked.resize(v + 1, false);
+            }
+            checked[v] = true;
+        }
     }
 
     /// A variable for the input symbol `name`.
@@ -420,8 +466,10 @@ impl Lowerer {
             Node::Mul(xs) => self.lower_product(pool, &xs),
             Node::Pow(..) => self.lower_product(pool, &[e]),
             Node::Call(f, a) => {
-                let a = self.lower(pool, a)?;
-                Ok(self.push(Op::Call(f, a)))
+                let av = self.lower(pool, a)?;
+                let v = self.push(Op::Call(f, av));
+                self.check_range(pool, f, a, v);
+                Ok(v)
             }
         }
     }
@@ -501,7 +549,10 @@ impl Lowerer {
             let lc = self.constant(pool, log_c)?;
             let xv = self.lower(pool, x)?;
             let prod = self.push(Op::Mul(vec![xv, lc]));
-            return Ok(self.push(Op::Call(Func::Exp, prod)));
+            let v = self.push(Op::Call(Func::Exp, prod));
+            let arg = pool.mul(vec![x, log_c]);
+            self.check_range(pool, Func::Exp, arg, v);
+            return Ok(v);
         }
         let bv = self.lower(pool, b)?;
         let xv = self.lower(pool, x)?;
@@ -772,5 +823,74 @@ mod tests {
             let mut l = Lowerer::new(Mode::Stable);
             assert!(l.lower(&mut p, e).is_ok());
         }
+    }
+
+    /// The number of checked instructions ([`Program::checked`]) of `text` lowered in
+    /// `mode`, with `t` and `t_next` in [0, 1].
+    fn checked_calls(text: &str, mode: Mode) -> usize {
+        let mut pool = Pool::new();
+        let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
+        pool.set_domain(t, crate::expr::Domain::UNIT);
+        pool.set_domain(tn, crate::expr::Domain::UNIT);
+        let ast = crate::syntax::parse_expr(text).expect("test input parses");
+        let e = crate::process::lower_expr(&mut pool, &ast, &[("t", t), ("t_next", tn)])
+            .expect("test input lowers");
+        let mut l = Lowerer::new(mode);
+        l.lower(&mut pool, e).expect("lowers");
+        let p = l.finish();
+        (0..p.ops.len()).filter(|&i| p.is_checked(i)).count()
+    }
+
+    #[test]
+    fn exponentials_that_can_leave_the_range_are_checked() {
+        // e^(-1500 t) is 1e-651 at t = 1; e^(1500 (t - t_next)) overflows too.
+        assert_eq!(checked_calls("exp(-1500 * t)", Mode::Stable), 1);
+        assert_eq!(
+            checked_calls("exp(1500 * t - 1500 * t_next)", Mode::Stable),
+            1
+        );
+        assert_eq!(checked_calls("sigmoid(-1000 * t)", Mode::Stable), 1);
+        assert_eq!(checked_calls("2^(-1000 * t)", Mode::Stable), 1);
+        // e^(-1/t) has no bound at t = 0.
+        assert_eq!(checked_calls("exp(-1 / t)", Mode::Stable), 1);
+        // Naive code computes as written, without a fallback to send a NaN to.
+        assert_eq!(checked_calls("exp(-1500 * t)", Mode::Naive), 0);
+    }
+
+    #[test]
+    fn exponentials_of_a_bounded_argument_are_not_checked() {
+        assert_eq!(
+            checked_calls("exp(-t/10 - 199 * t^2 / 20)", Mode::Stable),
+            0
+        );
+        assert_eq!(checked_calls("sqrt(-expm1(-3000 * t))", Mode::Stable), 0);
+        assert_eq!(checked_calls("sigmoid(1000 * t)", Mode::Stable), 0);
+        // Just inside ln 2^900 = 623.8 passes; just outside does not.
+        assert_eq!(checked_calls("exp(623 * t)", Mode::Stable), 0);
+        assert_eq!(checked_calls("exp(624 * t)", Mode::Stable), 1);
+    }
+
+    /// A checked value outside the range is NaN in `f64` and double-double, so that
+    /// `runtime::ordinary` sends the function to `Xd`, where it is itself.
+    #[test]
+    fn a_checked_value_outside_the_range_is_nan_on_the_fast_path_only() {
+        use super::super::runtime::{Dd, Xd};
+        let mut pool = Pool::new();
+        let t = pool.symbol("t");
+        pool.set_domain(t, crate::expr::Domain::UNIT);
+        let ast = crate::syntax::parse_expr("exp(-1500 * t)").expect("parses");
+        let e = crate::process::lower_expr(&mut pool, &ast, &[("t", t)]).expect("lowers");
+        let mut l = Lowerer::new(Mode::Stable);
+        let v = l.lower(&mut pool, e).expect("lowers");
+        let p = l.finish();
+        // e^-600 is within 2^-900; e^-700 is a normal f64 but not within it.
+        let at = |t: f64| [("t", t)];
+        assert_eq!(p.run::<f64>(&at(0.4))[v], (-600f64).exp());
+        assert!(p.run::<f64>(&at(700.0 / 1500.0))[v].is_nan());
+        assert!(p.run::<Dd>(&at(700.0 / 1500.0))[v].hi.is_nan());
+        assert!(p.run_mixed::<f64, Dd>(&at(0.9), &[])[v].hi.is_nan());
+        // In Xd, e^-1350 (below the f64 range) keeps its digits.
+        let x = p.run::<Xd>(&at(0.9))[v];
+        assert!((Real::ln(x).to_f64() + 1350.0).abs() < 1e-12, "{x:?}");
     }
 }

@@ -167,6 +167,19 @@ pub struct Function {
 /// The time `1/2` from which a function runs its upper regime ([`Function::upper`]).
 pub const UPPER_FROM: f64 = 0.5;
 
+impl Function {
+    /// Whether some program of this function checks the range of a value
+    /// ([`Program::checked`]): its NaN then asks for the `Xd` fallback.
+    pub fn checks_ranges(&self) -> bool {
+        !self.program.checked.is_empty()
+            || self
+                .guards
+                .iter()
+                .any(|g| matches!(&g.body, GuardBody::Program(p, _) if !p.checked.is_empty()))
+            || self.upper.as_ref().is_some_and(|up| up.checks_ranges())
+    }
+}
+
 /// `e` with every time named in `times` replaced by one minus itself.
 fn reflect(pool: &mut Pool, e: ExprId, times: &[String]) -> ExprId {
     let one = pool.one();

@@ -197,7 +197,7 @@ fn method(f: Func) -> &'static str {
 }
 
 /// The `let` lines of a program (a narrow call whose value stays wide, `lower::kept`, is
-/// typed wide).
+/// typed wide; a checked value, [`Program::checked`], passes through `in_range`).
 pub fn lets(program: &Program, typing: Typing) -> Vec<LetView> {
     let kept = match typing {
         Typing::Mixed(wide) => lower::kept(program, wide),
@@ -225,7 +225,10 @@ pub fn lets(program: &Program, typing: Typing) -> Vec<LetView> {
                 _ => "N",
             }
             .to_owned(),
-            value: op_text(op, i, typing, kept[i]),
+            value: match (typing, program.is_checked(i)) {
+                (Typing::Naive, _) | (_, false) => op_text(op, i, typing, kept[i]),
+                (_, true) => format!("{}.in_range()", op_text(op, i, typing, kept[i])),
+            },
         })
         .collect()
 }

@@ -477,7 +477,16 @@ fn pow_rational(b: Interval, r: &num_rational::BigRational) -> Option<Interval> 
             }
             // (-n overflows for n = i32::MIN, where it would recurse with n again.)
             let m = n.checked_neg()?;
-            let pos = pow_rational(b, &num_rational::BigRational::from_integer(m.into()))?;
+            // The power of |b| (b is of one sign), its sign put back below.
+            let magnitude = if b.hi < 0.0 {
+                Interval::new(-b.hi, -b.lo)?
+            } else {
+                b
+            };
+            let pos = pow_rational(
+                magnitude,
+                &num_rational::BigRational::from_integer(m.into()),
+            )?;
             return increasing(
                 Interval::new(1.0 / pos.hi, 1.0 / pos.lo)?,
                 |x| x,
@@ -942,6 +951,25 @@ mod tests {
         let x = p.var("x");
         let rx = p.recip(x);
         assert_eq!(range(&p, rx), None);
+    }
+
+    #[test]
+    fn negative_powers_of_a_negative_base() {
+        let mut p = Pool::new();
+        // t - 3 is in [-3, -2]: 1/(t - 3) in [-1/2, -1/3], 1/(t - 3)^2 in [1/9, 1/4].
+        for (text, lo, hi) in [
+            ("1/(t - 3)", -0.5, -1.0 / 3.0),
+            ("(t - 3)^-2", 1.0 / 9.0, 0.25),
+            ("(t - 3)^-3", -0.125, -1.0 / 27.0),
+        ] {
+            let e = parse(&mut p, text);
+            let i = range(&p, e).unwrap_or_else(|| panic!("{text} has a range"));
+            let near = |a: f64, b: f64| (a - b).abs() <= 1e-15 * b.abs();
+            assert!(
+                i.lo <= lo && i.hi >= hi && near(i.lo, lo) && near(i.hi, hi),
+                "{text}: {i:?}"
+            );
+        }
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub const PROCESS: &str = "shifted_cosine";
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 13 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.25, 0.3125, 0.375).
 pub fn alpha(t: f64) -> f64 {
-    alpha_in::<f64, Dd>(t)
+    let r = alpha_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd, Xd>(t) }
 }
 /// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
@@ -40,7 +41,7 @@ fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = v5.ln();
     let v7: N = v1 * v6;
     let v8: N = v0 - v7;
-    let v9: N = v8.sigmoid();
+    let v9: N = v8.sigmoid().in_range();
     let v10: N = v9.sqrt();
     v10.to_f64()
 }
@@ -69,7 +70,7 @@ fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: N = v7.ln();
     let v9: N = v1 * v8;
     let v10: W = v0 - v9.widen();
-    let v11: W = N::sigmoid_kept(v10);
+    let v11: W = N::sigmoid_kept(v10).in_range();
     let v12: W = v11.sqrt();
     v12.to_f64()
 }
@@ -86,7 +87,7 @@ fn alpha_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: W = v7.ln();
     let v9: W = v1.widen() * v8;
     let v10: W = v0.widen() - v9;
-    let v11: N = N::sigmoid_of(v10);
+    let v11: N = N::sigmoid_of(v10).in_range();
     let v12: N = v11.sqrt();
     v12.to_f64()
 }
@@ -103,7 +104,7 @@ fn alpha_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: W = N::ln_kept(v7);
     let v9: W = v1.widen() * v8;
     let v10: W = v0 - v9;
-    let v11: N = N::sigmoid_of(v10);
+    let v11: N = N::sigmoid_of(v10).in_range();
     let v12: N = v11.sqrt();
     v12.to_f64()
 }
@@ -120,7 +121,7 @@ fn alpha_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: W = N::ln_kept(v7);
     let v9: W = v1.widen() * v8;
     let v10: W = v0 - v9;
-    let v11: N = N::sigmoid_of(v10);
+    let v11: N = N::sigmoid_of(v10).in_range();
     let v12: N = v11.sqrt();
     v12.to_f64()
 }
@@ -137,7 +138,7 @@ fn alpha_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: N = v7.ln();
     let v9: N = v1 * v8;
     let v10: W = v0.widen() - v9.widen();
-    let v11: N = N::sigmoid_of(v10);
+    let v11: N = N::sigmoid_of(v10).in_range();
     let v12: N = v11.sqrt();
     v12.to_f64()
 }
@@ -171,7 +172,7 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = v0 * v5;
     let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: N = v6 - v7;
-    let v9: N = v8.sigmoid();
+    let v9: N = v8.sigmoid().in_range();
     let v10: N = v9.sqrt();
     v10.to_f64()
 }
@@ -186,7 +187,7 @@ fn sigma_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: W = v0.widen() * v5;
     let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: W = v6 - v7.widen();
-    let v9: N = N::sigmoid_of(v8);
+    let v9: N = N::sigmoid_of(v8).in_range();
     let v10: N = v9.sqrt();
     v10.to_f64()
 }
@@ -201,7 +202,7 @@ fn sigma_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: W = v0.widen() * v5.widen();
     let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: W = v6 - v7.widen();
-    let v9: W = v8.sigmoid();
+    let v9: W = v8.sigmoid().in_range();
     let v10: N = N::sqrt_of(v9);
     v10.to_f64()
 }
@@ -311,7 +312,7 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: N = v1 * v6;
     let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v9: W = v7.widen() - v8.widen();
-    let v10: W = N::sigmoid_kept(v9);
+    let v10: W = N::sigmoid_kept(v9).in_range();
     let v11: N = N::new(1.0, 0.0);
     let v12: N = v5.square();
     let v13: W = v11.widen() + v12.widen();
@@ -331,7 +332,7 @@ fn f_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: W = v1.widen() * v6;
     let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v9: W = v7 - v8;
-    let v10: W = v9.sigmoid();
+    let v10: W = v9.sigmoid().in_range();
     let v11: N = N::new(1.0, 0.0);
     let v12: N = v5.square();
     let v13: N = v11 + v12;
@@ -351,7 +352,7 @@ fn f_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: W = v1.widen() * v6.widen();
     let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v9: W = v7 - v8;
-    let v10: W = v9.sigmoid();
+    let v10: W = v9.sigmoid().in_range();
     let v11: N = N::new(1.0, 0.0);
     let v12: N = v5.square();
     let v13: N = v11 + v12;
@@ -371,7 +372,7 @@ fn f_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: W = v1.widen() * v6.widen();
     let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v9: W = v7 - v8.widen();
-    let v10: W = v9.sigmoid();
+    let v10: W = v9.sigmoid().in_range();
     let v11: N = N::new(1.0, 0.0);
     let v12: N = v5.square();
     let v13: N = v11 + v12;
@@ -391,7 +392,7 @@ fn f_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: W = v1.widen() * v6.widen();
     let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v9: W = v7 - v8.widen();
-    let v10: W = N::sigmoid_kept(v9);
+    let v10: W = N::sigmoid_kept(v9).in_range();
     let v11: N = N::new(1.0, 0.0);
     let v12: N = v5.square();
     let v13: W = v11.widen() + v12.widen();
@@ -425,7 +426,7 @@ fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: N = v5 * v8;
     let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v11: W = v9.widen() - v10.widen();
-    let v12: W = N::sigmoid_kept(v11);
+    let v12: W = N::sigmoid_kept(v11).in_range();
     let v13: W = v4.square();
     let v14: W = v6.widen() / v13;
     let v15: W = v6.widen() + v14;
@@ -446,7 +447,7 @@ fn f_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: N = v5 * v8;
     let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v11: N = v9 - v10;
-    let v12: W = v11.widen().sigmoid();
+    let v12: W = v11.widen().sigmoid().in_range();
     let v13: N = v4.square();
     let v14: N = v6 / v13;
     let v15: W = v6.widen() + v14.widen();
@@ -467,7 +468,7 @@ fn f_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: N = v5 * v8;
     let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v11: N = v9 - v10;
-    let v12: N = v11.sigmoid();
+    let v12: N = v11.sigmoid().in_range();
     let v13: W = v4.square();
     let v14: W = v6.widen() / v13;
     let v15: W = v6.widen() + v14;
@@ -488,7 +489,7 @@ fn f_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: N = v5 * v8;
     let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v11: N = v9 - v10;
-    let v12: N = v11.sigmoid();
+    let v12: N = v11.sigmoid().in_range();
     let v13: W = v4.widen().square();
     let v14: W = v6.widen() / v13;
     let v15: W = v6.widen() + v14;
@@ -509,7 +510,7 @@ fn f_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: N = v5 * v8;
     let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v11: N = v9 - v10;
-    let v12: N = v11.sigmoid();
+    let v12: N = v11.sigmoid().in_range();
     let v13: N = v4.square();
     let v14: N = v6 / v13;
     let v15: W = v6.widen() + v14.widen();
@@ -1021,7 +1022,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v17: N = v16.ln();
     let v18: N = v15 * v17;
     let v19: N = v14 - v18;
-    let v20: W = v19.widen().sigmoid();
+    let v20: W = v19.widen().sigmoid().in_range();
     let v21: W = v20.sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
@@ -1057,7 +1058,7 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v15: W = N::ln_kept(v14);
     let v16: W = v11.widen() * v15;
     let v17: W = v10 - v16;
-    let v18: W = v17.sigmoid();
+    let v18: W = v17.sigmoid().in_range();
     let v19: W = v18.sqrt();
     let v20: N = N::new(3.0, 0.0);
     let v21: W = v20.widen() * v6.widen();
@@ -1091,7 +1092,7 @@ fn pf_velocity_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
     let v15: W = v14.ln();
     let v16: W = v11.widen() * v15;
     let v17: W = v10 - v16;
-    let v18: W = N::sigmoid_kept(v17);
+    let v18: W = N::sigmoid_kept(v17).in_range();
     let v19: W = v18.sqrt();
     let v20: N = N::new(3.0, 0.0);
     let v21: N = v20 * v6;
@@ -1186,7 +1187,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v17: N = v16.ln();
     let v18: N = v15 * v17;
     let v19: N = v14 - v18;
-    let v20: W = v19.widen().sigmoid();
+    let v20: W = v19.widen().sigmoid().in_range();
     let v21: W = v20.sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
@@ -1225,7 +1226,7 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v15: W = N::ln_kept(v14);
     let v16: W = v11.widen() * v15;
     let v17: W = v10 - v16;
-    let v18: W = v17.sigmoid();
+    let v18: W = v17.sigmoid().in_range();
     let v19: W = v18.sqrt();
     let v20: N = N::new(3.0, 0.0);
     let v21: W = v20.widen() * v6.widen();
@@ -1262,7 +1263,7 @@ fn reverse_drift_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
     let v15: W = v14.ln();
     let v16: W = v11.widen() * v15;
     let v17: W = v10 - v16;
-    let v18: W = N::sigmoid_kept(v17);
+    let v18: W = N::sigmoid_kept(v17).in_range();
     let v19: W = v18.sqrt();
     let v20: N = N::new(3.0, 0.0);
     let v21: N = v20 * v6;
@@ -1385,7 +1386,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v34: W = v33.ln();
         let v35: W = v30 * v34;
         let v36: W = v29 - v35;
-        let v37: W = v36.sigmoid();
+        let v37: W = v36.sigmoid().in_range();
         let v38: W = v37.sqrt();
         let v39: W = W::new(3.0, 0.0);
         let v40: W = v39 * v25;
@@ -1416,7 +1417,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: W = v15.ln();
     let v17: W = v14.widen() * v16;
     let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid();
+    let v19: W = v18.sigmoid().in_range();
     let v20: W = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
     let v22: W = v21.widen() * v8;
@@ -1579,7 +1580,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v34: W = v33.ln();
         let v35: W = v30 * v34;
         let v36: W = v29 - v35;
-        let v37: W = v36.sigmoid();
+        let v37: W = v36.sigmoid().in_range();
         let v38: W = v37.sqrt();
         let v39: W = W::new(3.0, 0.0);
         let v40: W = v39 * v25;
@@ -1626,7 +1627,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: W = v15.ln();
     let v17: W = v14.widen() * v16;
     let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid();
+    let v19: W = v18.sigmoid().in_range();
     let v20: W = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
     let v22: W = v21.widen() * v8;
@@ -1685,7 +1686,7 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v16: W = v15.ln();
     let v17: W = v13.widen() * v16;
     let v18: W = v12 - v17;
-    let v19: W = v18.sigmoid();
+    let v19: W = v18.sigmoid().in_range();
     let v20: W = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
     let v22: W = v21.widen() * v8;
@@ -1866,7 +1867,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v20: W = v19.ln();
         let v21: W = v18 * v20;
         let v22: W = v17 - v21;
-        let v23: W = v22.sigmoid();
+        let v23: W = v22.sigmoid().in_range();
         let v24: W = v23.sqrt();
         let v25: W = W::new(3.0, 0.0);
         let v26: W = v12.square();
@@ -1893,7 +1894,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v47: W = v0 + v46;
         let v48: W = W::new(39.47841760435743, 2.5061182034958845e-15);
         let v49: W = v21 - v17;
-        let v50: W = v49.sigmoid();
+        let v50: W = v49.sigmoid().in_range();
         let v51: W = v50.sqrt();
         let v52: W = v48 * v2 * v24 * v51;
         let v53: W = v48 * v1 * v24 * v51;
@@ -1945,12 +1946,12 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v6: W = v5.ln();
         let v7: W = v1 * v6;
         let v8: W = v0 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = W::new(1.0, 0.0);
         let v12: W = v11 / v10;
         let v13: W = v7 - v0;
-        let v14: W = v13.sigmoid();
+        let v14: W = v13.sigmoid().in_range();
         let v15: W = v14 / v10;
         return [v12.to_f64(), v15.to_f64()];
     }
@@ -1967,7 +1968,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v6: W = v5.ln();
         let v7: W = v1 * v6;
         let v8: W = v0 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = W::new(0.0, 0.0);
         return [v10.to_f64(), v11.to_f64()];
@@ -1983,7 +1984,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v7: W = v1 * v6;
         let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
         let v9: W = v7 - v8;
-        let v10: W = v9.sigmoid();
+        let v10: W = v9.sigmoid().in_range();
         let v11: W = v10.sqrt();
         let v12: W = -v11;
         return [v0.to_f64(), v12.to_f64()];
@@ -1997,7 +1998,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5.ln();
     let v7: W = v1.widen() * v6;
     let v8: W = v0.widen() - v7;
-    let v9: W = v8.sigmoid();
+    let v9: W = v8.sigmoid().in_range();
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t);
     let v12: W = v2 * v11.widen();
@@ -2005,15 +2006,15 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: W = v13.ln();
     let v15: W = v1.widen() * v14;
     let v16: W = v0.widen() - v15;
-    let v17: W = v16.sigmoid();
+    let v17: W = v16.sigmoid().in_range();
     let v18: W = v17.sqrt();
     let v19: N = N::narrow(v10) / N::narrow(v18);
     let v20: W = v15 - v0.widen();
-    let v21: W = v20.sigmoid();
+    let v21: W = v20.sigmoid().in_range();
     let v22: W = v21 * v10;
     let v23: W = v21.sqrt();
     let v24: W = v7 - v0.widen();
-    let v25: W = v24.sigmoid();
+    let v25: W = v24.sigmoid().in_range();
     let v26: W = v25.sqrt();
     let v27: W = v18 * v23 * v26;
     let v28: W = v22 - v27;
@@ -2132,7 +2133,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v20: W = v19.ln();
         let v21: W = v18 * v20;
         let v22: W = v17 - v21;
-        let v23: W = v22.sigmoid();
+        let v23: W = v22.sigmoid().in_range();
         let v24: W = v23.sqrt();
         let v25: W = W::new(3.0, 0.0);
         let v26: W = v12.square();
@@ -2159,7 +2160,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v47: W = v0 + v46;
         let v48: W = W::new(39.47841760435743, 2.5061182034958845e-15);
         let v49: W = v21 - v17;
-        let v50: W = v49.sigmoid();
+        let v50: W = v49.sigmoid().in_range();
         let v51: W = v50.sqrt();
         let v52: W = v48 * v2 * v24 * v51;
         let v53: W = v48 * v1 * v24 * v51;
@@ -2211,12 +2212,12 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v6: W = v5.ln();
         let v7: W = v1 * v6;
         let v8: W = v0 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = W::new(1.0, 0.0);
         let v12: W = v11 / v10;
         let v13: W = v7 - v0;
-        let v14: W = v13.sigmoid();
+        let v14: W = v13.sigmoid().in_range();
         let v15: W = v14 / v10;
         return [v12.to_f64(), v15.to_f64()];
     }
@@ -2233,7 +2234,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v6: W = v5.ln();
         let v7: W = v1 * v6;
         let v8: W = v0 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = W::new(0.0, 0.0);
         return [v10.to_f64(), v11.to_f64()];
@@ -2249,7 +2250,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v7: W = v1 * v6;
         let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
         let v9: W = v7 - v8;
-        let v10: W = v9.sigmoid();
+        let v10: W = v9.sigmoid().in_range();
         let v11: W = v10.sqrt();
         let v12: W = -v11;
         return [v0.to_f64(), v12.to_f64()];
@@ -2263,7 +2264,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5.ln();
     let v7: W = v1.widen() * v6;
     let v8: W = v0.widen() - v7;
-    let v9: W = v8.sigmoid();
+    let v9: W = v8.sigmoid().in_range();
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t);
     let v12: W = v2 * v11.widen();
@@ -2271,15 +2272,15 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: W = v13.ln();
     let v15: W = v1.widen() * v14;
     let v16: W = v0.widen() - v15;
-    let v17: W = v16.sigmoid();
+    let v17: W = v16.sigmoid().in_range();
     let v18: W = v17.sqrt();
     let v19: N = N::narrow(v10) / N::narrow(v18);
     let v20: W = v15 - v0.widen();
-    let v21: W = v20.sigmoid();
+    let v21: W = v20.sigmoid().in_range();
     let v22: W = v21 * v10;
     let v23: W = v21.sqrt();
     let v24: W = v7 - v0.widen();
-    let v25: W = v24.sigmoid();
+    let v25: W = v24.sigmoid().in_range();
     let v26: W = v25.sqrt();
     let v27: W = v18 * v23 * v26;
     let v28: W = v22 - v27;
@@ -2395,7 +2396,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v17: N = v16.ln();
     let v18: N = v15 * v17;
     let v19: N = v14 - v18;
-    let v20: W = v19.widen().sigmoid();
+    let v20: W = v19.widen().sigmoid().in_range();
     let v21: W = v20.sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
@@ -2413,7 +2414,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v35: W = v34.widen() * v13 * v9 * v21;
     let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v37: N = v18 - v14;
-    let v38: N = v37.sigmoid();
+    let v38: N = v37.sigmoid().in_range();
     let v39: N = v38.sqrt();
     let v40: W = v36.widen() * v39.widen() * v25;
     let v41: W = v36.widen() * v23 * v39.widen() * v25;
@@ -2448,7 +2449,7 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v15: W = N::ln_kept(v14);
     let v16: W = v11.widen() * v15;
     let v17: W = v10 - v16;
-    let v18: W = v17.sigmoid();
+    let v18: W = v17.sigmoid().in_range();
     let v19: W = v18.sqrt();
     let v20: N = N::new(3.0, 0.0);
     let v21: W = v20.widen() * v6.widen();
@@ -2465,7 +2466,7 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v32: W = v31 * v5.widen() * v9 * v19;
     let v33: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v34: N = N::narrow(v16) - N::narrow(v10);
-    let v35: N = v34.sigmoid();
+    let v35: N = v34.sigmoid().in_range();
     let v36: W = v35.widen().sqrt();
     let v37: W = v33 * v36 * v22;
     let v38: W = v33 * v6.widen() * v36 * v22;
@@ -2497,7 +2498,7 @@ fn pf_velocity_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f
     let v15: W = v14.ln();
     let v16: W = v11.widen() * v15;
     let v17: W = v10 - v16;
-    let v18: W = N::sigmoid_kept(v17);
+    let v18: W = N::sigmoid_kept(v17).in_range();
     let v19: W = v18.sqrt();
     let v20: N = N::new(3.0, 0.0);
     let v21: N = v20 * v6;
@@ -2514,7 +2515,7 @@ fn pf_velocity_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f
     let v32: W = v31.widen() * v5.widen() * v9 * v19;
     let v33: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v34: N = N::narrow(v16) - N::narrow(v10);
-    let v35: W = v34.widen().sigmoid();
+    let v35: W = v34.widen().sigmoid().in_range();
     let v36: W = v35.sqrt();
     let v37: W = v33 * v36 * v22;
     let v38: N = N::narrow(v33) * v6 * N::narrow(v36) * N::narrow(v22);
@@ -2612,7 +2613,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v17: N = v16.ln();
     let v18: N = v15 * v17;
     let v19: N = v14 - v18;
-    let v20: W = v19.widen().sigmoid();
+    let v20: W = v19.widen().sigmoid().in_range();
     let v21: W = v20.sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
@@ -2630,7 +2631,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v35: W = v34.widen() * v13 * v9 * v21;
     let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
     let v37: N = v18 - v14;
-    let v38: N = v37.sigmoid();
+    let v38: N = v37.sigmoid().in_range();
     let v39: N = v38.sqrt();
     let v40: W = v36.widen() * v39.widen() * v25;
     let v41: W = v36.widen() * v23 * v39.widen() * v25;
@@ -2665,7 +2666,7 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v15: W = N::ln_kept(v14);
     let v16: W = v11.widen() * v15;
     let v17: W = v10 - v16;
-    let v18: W = v17.sigmoid();
+    let v18: W = v17.sigmoid().in_range();
     let v19: W = v18.sqrt();
     let v20: N = N::new(3.0, 0.0);
     let v21: W = v20.widen() * v6.widen();
@@ -2682,7 +2683,7 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v32: W = v31 * v5.widen() * v9 * v19;
     let v33: W = W::new(12.566370614359172, 4.898587196589413e-16);
     let v34: N = N::narrow(v16) - N::narrow(v10);
-    let v35: N = v34.sigmoid();
+    let v35: N = v34.sigmoid().in_range();
     let v36: W = v35.widen().sqrt();
     let v37: W = v33 * v36 * v22;
     let v38: W = v33 * v6.widen() * v36 * v22;
@@ -2716,7 +2717,7 @@ fn reverse_drift_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
     let v15: W = v14.ln();
     let v16: W = v11.widen() * v15;
     let v17: W = v10 - v16;
-    let v18: W = N::sigmoid_kept(v17);
+    let v18: W = N::sigmoid_kept(v17).in_range();
     let v19: W = v18.sqrt();
     let v20: N = N::new(3.0, 0.0);
     let v21: N = v20 * v6;
@@ -2733,7 +2734,7 @@ fn reverse_drift_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
     let v32: W = v31.widen() * v5.widen() * v9 * v19;
     let v33: W = W::new(12.566370614359172, 4.898587196589413e-16);
     let v34: N = N::narrow(v16) - N::narrow(v10);
-    let v35: W = v34.widen().sigmoid();
+    let v35: W = v34.widen().sigmoid().in_range();
     let v36: W = v35.sqrt();
     let v37: W = v33 * v36 * v22;
     let v38: N = N::narrow(v33) * v6 * N::narrow(v36) * N::narrow(v22);
@@ -2854,14 +2855,14 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v31: W = v30.ln();
         let v32: W = v27 * v31;
         let v33: W = v26 - v32;
-        let v34: W = v33.sigmoid();
+        let v34: W = v33.sigmoid().in_range();
         let v35: W = v34.sqrt();
         let v36: W = v20 * v24 * v25 * v35;
         let v37: W = W::new(12.566370614359172, 4.898587196589413e-16);
         let v38: W = v37 * v23 * v25 * v35;
         let v39: W = W::new(6.283185307179586, 2.4492935982947064e-16);
         let v40: W = v32 - v26;
-        let v41: W = v40.sigmoid();
+        let v41: W = v40.sigmoid().in_range();
         let v42: W = v41.sqrt();
         let v43: W = W::new(4.0, 0.0);
         let v44: W = W::new(3.0, 0.0);
@@ -2900,7 +2901,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: W = v15.ln();
     let v17: W = v14.widen() * v16;
     let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid();
+    let v19: W = v18.sigmoid().in_range();
     let v20: W = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
     let v22: W = v21.widen() * v8;
@@ -2918,7 +2919,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v34: N = N::new(12.566370614359172, 4.898587196589413e-16);
     let v35: W = v34.widen() * v12 * v7 * v20;
     let v36: N = N::narrow(v17) - N::narrow(v13);
-    let v37: N = v36.sigmoid();
+    let v37: N = v36.sigmoid().in_range();
     let v38: N = v37.sqrt();
     let v39: W = v0 * v38.widen() * v23;
     let v40: W = v0 * v8 * v38.widen() * v23;
@@ -3077,14 +3078,14 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v31: W = v30.ln();
         let v32: W = v27 * v31;
         let v33: W = v26 - v32;
-        let v34: W = v33.sigmoid();
+        let v34: W = v33.sigmoid().in_range();
         let v35: W = v34.sqrt();
         let v36: W = v20 * v24 * v25 * v35;
         let v37: W = W::new(25.132741228718345, 9.797174393178826e-16);
         let v38: W = v37 * v23 * v25 * v35;
         let v39: W = W::new(12.566370614359172, 4.898587196589413e-16);
         let v40: W = v32 - v26;
-        let v41: W = v40.sigmoid();
+        let v41: W = v40.sigmoid().in_range();
         let v42: W = v41.sqrt();
         let v43: W = W::new(4.0, 0.0);
         let v44: W = W::new(3.0, 0.0);
@@ -3132,7 +3133,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: W = v15.ln();
     let v17: W = v14.widen() * v16;
     let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid();
+    let v19: W = v18.sigmoid().in_range();
     let v20: W = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
     let v22: W = v21.widen() * v8;
@@ -3151,7 +3152,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v35: W = v34.widen() * v12 * v7 * v20;
     let v36: W = W::new(12.566370614359172, 4.898587196589413e-16);
     let v37: N = N::narrow(v17) - N::narrow(v13);
-    let v38: N = v37.sigmoid();
+    let v38: N = v37.sigmoid().in_range();
     let v39: N = v38.sqrt();
     let v40: W = v36 * v39.widen() * v23;
     let v41: W = v36 * v8 * v39.widen() * v23;
@@ -3319,7 +3320,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v20: W = v19.ln();
         let v21: W = v18 * v20;
         let v22: W = v17 - v21;
-        let v23: W = v22.sigmoid();
+        let v23: W = v22.sigmoid().in_range();
         let v24: W = v23.sqrt();
         let v25: W = W::new(3.0, 0.0);
         let v26: W = v12.square();
@@ -3364,7 +3365,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v65: W = v64 * v16 * v36 * v24 * v28;
         let v66: W = W::new(24.674011002723397, -2.1003296221532252e-16);
         let v67: W = v21 - v17;
-        let v68: W = v67.sigmoid();
+        let v68: W = v67.sigmoid().in_range();
         let v69: W = v68.sqrt();
         let v70: W = v66 * v2 * v16 * v12 * v69 * v28;
         let v71: W = v66 * v1 * v16 * v12 * v69 * v28;
@@ -3398,13 +3399,13 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v6: W = v5.ln();
         let v7: W = v1 * v6;
         let v8: W = v0 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = W::new(1.0, 0.0);
         let v12: W = v11 / v10;
         let v13: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
         let v14: W = v6 - v13;
-        let v15: W = v14.exp();
+        let v15: W = v14.exp().in_range();
         let v16: W = -v15;
         return [v12.to_f64(), v16.to_f64()];
     }
@@ -3421,10 +3422,10 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v6: W = v5.ln();
         let v7: W = v1 * v6;
         let v8: W = v0 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = v7 - v0;
-        let v12: W = v11.sigmoid();
+        let v12: W = v11.sigmoid().in_range();
         let v13: W = v12.sqrt();
         return [v10.to_f64(), v13.to_f64()];
     }
@@ -3442,7 +3443,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5.ln();
     let v7: W = v1.widen() * v6;
     let v8: W = v0.widen() - v7;
-    let v9: W = v8.sigmoid();
+    let v9: W = v8.sigmoid().in_range();
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t);
     let v12: W = v2 * v11.widen();
@@ -3450,15 +3451,15 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: W = v13.ln();
     let v15: W = v1.widen() * v14;
     let v16: W = v0.widen() - v15;
-    let v17: W = v16.sigmoid();
+    let v17: W = v16.sigmoid().in_range();
     let v18: W = v17.sqrt();
     let v19: N = N::narrow(v10) / N::narrow(v18);
     let v20: W = v7 - v0.widen();
-    let v21: W = v20.sigmoid();
+    let v21: W = v20.sigmoid().in_range();
     let v22: W = v21.sqrt();
     let v23: W = v18 * v22;
     let v24: W = v15 - v0.widen();
-    let v25: W = v24.sigmoid();
+    let v25: W = v24.sigmoid().in_range();
     let v26: W = v25.sqrt();
     let v27: W = v26 * v10;
     let v28: W = v23 - v27;
@@ -3578,7 +3579,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v20: W = v19.ln();
         let v21: W = v18 * v20;
         let v22: W = v17 - v21;
-        let v23: W = v22.sigmoid();
+        let v23: W = v22.sigmoid().in_range();
         let v24: W = v23.sqrt();
         let v25: W = W::new(3.0, 0.0);
         let v26: W = v12.square();
@@ -3623,7 +3624,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v65: W = v64 * v16 * v36 * v24 * v28;
         let v66: W = W::new(24.674011002723397, -2.1003296221532252e-16);
         let v67: W = v21 - v17;
-        let v68: W = v67.sigmoid();
+        let v68: W = v67.sigmoid().in_range();
         let v69: W = v68.sqrt();
         let v70: W = v66 * v2 * v16 * v12 * v69 * v28;
         let v71: W = v66 * v1 * v16 * v12 * v69 * v28;
@@ -3657,13 +3658,13 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v6: W = v5.ln();
         let v7: W = v1 * v6;
         let v8: W = v0 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = W::new(1.0, 0.0);
         let v12: W = v11 / v10;
         let v13: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
         let v14: W = v6 - v13;
-        let v15: W = v14.exp();
+        let v15: W = v14.exp().in_range();
         let v16: W = -v15;
         return [v12.to_f64(), v16.to_f64()];
     }
@@ -3680,10 +3681,10 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v6: W = v5.ln();
         let v7: W = v1 * v6;
         let v8: W = v0 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = v7 - v0;
-        let v12: W = v11.sigmoid();
+        let v12: W = v11.sigmoid().in_range();
         let v13: W = v12.sqrt();
         return [v10.to_f64(), v13.to_f64()];
     }
@@ -3701,7 +3702,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5.ln();
     let v7: W = v1.widen() * v6;
     let v8: W = v0.widen() - v7;
-    let v9: W = v8.sigmoid();
+    let v9: W = v8.sigmoid().in_range();
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t);
     let v12: W = v2 * v11.widen();
@@ -3709,15 +3710,15 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: W = v13.ln();
     let v15: W = v1.widen() * v14;
     let v16: W = v0.widen() - v15;
-    let v17: W = v16.sigmoid();
+    let v17: W = v16.sigmoid().in_range();
     let v18: W = v17.sqrt();
     let v19: N = N::narrow(v10) / N::narrow(v18);
     let v20: W = v7 - v0.widen();
-    let v21: W = v20.sigmoid();
+    let v21: W = v20.sigmoid().in_range();
     let v22: W = v21.sqrt();
     let v23: W = v18 * v22;
     let v24: W = v15 - v0.widen();
-    let v25: W = v24.sigmoid();
+    let v25: W = v24.sigmoid().in_range();
     let v26: W = v25.sqrt();
     let v27: W = v26 * v10;
     let v28: W = v23 - v27;
@@ -3825,7 +3826,7 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v8: W = v5.widen() * v7.widen();
     let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v10: W = v8 - v9.widen();
-    let v11: W = v10.sigmoid();
+    let v11: W = v10.sigmoid().in_range();
     let v12: W = N::sqrt_kept(v11);
     let v13: N = N::new(4.0, 0.0);
     let v14: N = N::new(3.0, 0.0);
@@ -3863,7 +3864,7 @@ fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v8: W = v5.widen() * v7;
     let v9: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v10: W = v8 - v9;
-    let v11: W = v10.sigmoid();
+    let v11: W = v10.sigmoid().in_range();
     let v12: W = N::sqrt_kept(v11);
     let v13: N = N::new(4.0, 0.0);
     let v14: N = N::new(3.0, 0.0);
@@ -3970,14 +3971,14 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v10: W = v9.ln();
     let v11: W = v8.widen() * v10;
     let v12: N = N::narrow(v7) - N::narrow(v11);
-    let v13: N = v12.sigmoid();
+    let v13: N = v12.sigmoid().in_range();
     let v14: N = v13.sqrt();
     let v15: W = v0.widen() * v4 * v6 * v14.widen();
     let v16: W = W::new(25.132741228718345, 9.797174393178826e-16);
     let v17: W = v16 * v4 * v5 * v14.widen();
     let v18: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v19: W = v11 - v7;
-    let v20: W = v19.sigmoid();
+    let v20: W = v19.sigmoid().in_range();
     let v21: W = v20.sqrt();
     let v22: N = N::new(4.0, 0.0);
     let v23: N = N::new(3.0, 0.0);
@@ -4026,14 +4027,14 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v12: N = v11.ln();
     let v13: W = v8.widen() * v12.widen();
     let v14: W = v7 - v13;
-    let v15: W = v14.sigmoid();
+    let v15: W = v14.sigmoid().in_range();
     let v16: W = v15.sqrt();
     let v17: W = v0.widen() * v5.widen() * v6 * v16;
     let v18: W = W::new(25.132741228718345, 9.797174393178826e-16);
     let v19: W = v18 * v4.widen() * v6 * v16;
     let v20: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v21: W = v13 - v7;
-    let v22: W = v21.sigmoid();
+    let v22: W = v21.sigmoid().in_range();
     let v23: W = N::sqrt_kept(v22);
     let v24: N = N::new(4.0, 0.0);
     let v25: N = N::new(3.0, 0.0);
@@ -4075,14 +4076,14 @@ fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
     let v12: W = v11.ln();
     let v13: W = v8.widen() * v12;
     let v14: W = v7 - v13;
-    let v15: W = N::sigmoid_kept(v14);
+    let v15: W = N::sigmoid_kept(v14).in_range();
     let v16: W = v15.sqrt();
     let v17: W = v0.widen() * v5.widen() * v6 * v16;
     let v18: N = N::new(25.132741228718345, 9.797174393178826e-16);
     let v19: W = v18.widen() * v4.widen() * v6 * v16;
     let v20: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v21: N = N::narrow(v13) - N::narrow(v7);
-    let v22: W = v21.widen().sigmoid();
+    let v22: W = v21.widen().sigmoid().in_range();
     let v23: N = N::sqrt_of(v22);
     let v24: N = N::new(4.0, 0.0);
     let v25: N = N::new(3.0, 0.0);
@@ -4220,7 +4221,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v36: W = v33 * v35;
         let v37: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
         let v38: W = v36 - v37;
-        let v39: W = v38.sigmoid();
+        let v39: W = v38.sigmoid().in_range();
         let v40: W = W::new(3.0, 0.0);
         let v41: W = v28.square();
         let v42: W = v40 * v41;
@@ -4261,7 +4262,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: N = v8 * v10;
     let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v13: W = v11.widen() - v12.widen();
-    let v14: W = v13.sigmoid();
+    let v14: W = v13.sigmoid().in_range();
     let v15: N = N::sqrt_of(v14);
     let v16: N = N::new(4.0, 0.0);
     let v17: N = N::new(3.0, 0.0);
@@ -4306,7 +4307,7 @@ fn euler_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v11: W = v8.widen() * v10;
     let v12: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v13: W = v11 - v12;
-    let v14: W = v13.sigmoid();
+    let v14: W = v13.sigmoid().in_range();
     let v15: W = v14.sqrt();
     let v16: N = N::new(4.0, 0.0);
     let v17: N = N::new(3.0, 0.0);
@@ -4351,7 +4352,7 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v11: N = v8 * v10;
     let v12: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v13: W = v11.widen() - v12;
-    let v14: W = v13.sigmoid();
+    let v14: W = v13.sigmoid().in_range();
     let v15: N = N::sqrt_of(v14);
     let v16: N = N::new(4.0, 0.0);
     let v17: N = N::new(3.0, 0.0);
@@ -4532,7 +4533,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v42: W = v0 * v41;
         let v43: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
         let v44: W = v42 - v43;
-        let v45: W = v44.sigmoid();
+        let v45: W = v44.sigmoid().in_range();
         let v46: W = W::new(3.0, 0.0);
         let v47: W = v35.square();
         let v48: W = v46 * v47;
@@ -4599,7 +4600,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v40: W = v0 * v39;
         let v41: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
         let v42: W = v40 - v41;
-        let v43: W = v42.sigmoid();
+        let v43: W = v42.sigmoid().in_range();
         let v44: W = W::new(3.0, 0.0);
         let v45: W = v44 * v33;
         let v46: W = v29 - v45;
@@ -4634,12 +4635,12 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: W = v9.ln();
     let v11: W = v8.widen() * v10;
     let v12: W = v7 - v11;
-    let v13: W = v12.sigmoid();
+    let v13: W = v12.sigmoid().in_range();
     let v14: W = v13.sqrt();
     let v15: W = v0 * v1.widen() * v5 * v6 * v14;
     let v16: W = v0 * v3.widen() * v5 * v6 * v14;
     let v17: W = v11 - v7;
-    let v18: W = v17.sigmoid();
+    let v18: W = v17.sigmoid().in_range();
     let v19: W = v18.sqrt();
     let v20: W = v0 * v3.widen() * v19;
     let v21: W = v0 * v1.widen() * v19;
@@ -4857,7 +4858,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v29: W = v26 * v28;
         let v30: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
         let v31: W = v29 - v30;
-        let v32: W = v31.sigmoid();
+        let v32: W = v31.sigmoid().in_range();
         let v33: W = v32.sqrt();
         let v34: W = W::new(4.0, 0.0);
         let v35: W = W::new(3.0, 0.0);
@@ -4871,7 +4872,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v43: W = v2 - v1;
         let v44: W = W::new(39.47841760435743, 2.5061182034958845e-15);
         let v45: W = v30 - v29;
-        let v46: W = v45.sigmoid();
+        let v46: W = v45.sigmoid().in_range();
         let v47: W = v46.sqrt();
         let v48: W = v44 * v1 * v47;
         let v49: W = v44 * v2 * v47;
@@ -4920,10 +4921,10 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v6: W = v0 * v5;
         let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
         let v8: W = v6 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = v7 - v6;
-        let v12: W = v11.sigmoid();
+        let v12: W = v11.sigmoid().in_range();
         let v13: W = v12.sqrt();
         return [v10.to_f64(), v13.to_f64()];
     }
@@ -4937,13 +4938,13 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v6: W = v0 * v5;
         let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
         let v8: W = v6 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = W::new(1.0, 0.0);
         let v12: W = v11 / v10;
         let v13: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
         let v14: W = v13 - v5;
-        let v15: W = v14.exp();
+        let v15: W = v14.exp().in_range();
         let v16: W = -v15;
         return [v12.to_f64(), v16.to_f64()];
     }
@@ -4956,7 +4957,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v6: W = v0.widen() * v5;
     let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: W = v6 - v7.widen();
-    let v9: W = v8.sigmoid();
+    let v9: W = v8.sigmoid().in_range();
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t);
     let v12: W = v1.widen() * v11.widen();
@@ -4964,15 +4965,15 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v14: W = v13.ln();
     let v15: W = v0.widen() * v14;
     let v16: W = v15 - v7.widen();
-    let v17: W = v16.sigmoid();
+    let v17: W = v16.sigmoid().in_range();
     let v18: W = v17.sqrt();
     let v19: N = N::narrow(v10) / N::narrow(v18);
     let v20: W = v7.widen() - v6;
-    let v21: W = v20.sigmoid();
+    let v21: W = v20.sigmoid().in_range();
     let v22: W = v21.sqrt();
     let v23: W = v18 * v22;
     let v24: W = v7.widen() - v15;
-    let v25: W = v24.sigmoid();
+    let v25: W = v24.sigmoid().in_range();
     let v26: W = v25.sqrt();
     let v27: W = v26 * v10;
     let v28: W = v23 - v27;
@@ -5098,7 +5099,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v29: W = v26 * v28;
         let v30: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
         let v31: W = v29 - v30;
-        let v32: W = v31.sigmoid();
+        let v32: W = v31.sigmoid().in_range();
         let v33: W = v32.sqrt();
         let v34: W = W::new(4.0, 0.0);
         let v35: W = W::new(3.0, 0.0);
@@ -5112,7 +5113,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v43: W = v2 - v1;
         let v44: W = W::new(39.47841760435743, 2.5061182034958845e-15);
         let v45: W = v30 - v29;
-        let v46: W = v45.sigmoid();
+        let v46: W = v45.sigmoid().in_range();
         let v47: W = v46.sqrt();
         let v48: W = v44 * v1 * v47;
         let v49: W = v44 * v2 * v47;
@@ -5161,10 +5162,10 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v6: W = v0 * v5;
         let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
         let v8: W = v6 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = v7 - v6;
-        let v12: W = v11.sigmoid();
+        let v12: W = v11.sigmoid().in_range();
         let v13: W = v12.sqrt();
         return [v10.to_f64(), v13.to_f64()];
     }
@@ -5178,13 +5179,13 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v6: W = v0 * v5;
         let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
         let v8: W = v6 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = W::new(1.0, 0.0);
         let v12: W = v11 / v10;
         let v13: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
         let v14: W = v13 - v5;
-        let v15: W = v14.exp();
+        let v15: W = v14.exp().in_range();
         let v16: W = -v15;
         return [v12.to_f64(), v16.to_f64()];
     }
@@ -5197,7 +5198,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v6: W = v0.widen() * v5;
     let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: W = v6 - v7.widen();
-    let v9: W = v8.sigmoid();
+    let v9: W = v8.sigmoid().in_range();
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t);
     let v12: W = v1.widen() * v11.widen();
@@ -5205,15 +5206,15 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v14: W = v13.ln();
     let v15: W = v0.widen() * v14;
     let v16: W = v15 - v7.widen();
-    let v17: W = v16.sigmoid();
+    let v17: W = v16.sigmoid().in_range();
     let v18: W = v17.sqrt();
     let v19: N = N::narrow(v10) / N::narrow(v18);
     let v20: W = v7.widen() - v6;
-    let v21: W = v20.sigmoid();
+    let v21: W = v20.sigmoid().in_range();
     let v22: W = v21.sqrt();
     let v23: W = v18 * v22;
     let v24: W = v7.widen() - v15;
-    let v25: W = v24.sigmoid();
+    let v25: W = v24.sigmoid().in_range();
     let v26: W = v25.sqrt();
     let v27: W = v26 * v10;
     let v28: W = v23 - v27;
@@ -5354,7 +5355,7 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v17: N = v16.ln();
     let v18: N = v15 * v17;
     let v19: N = v14 - v18;
-    let v20: W = v19.widen().sigmoid();
+    let v20: W = v19.widen().sigmoid().in_range();
     let v21: W = v20.sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
@@ -5389,7 +5390,7 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v14: W = N::ln_kept(v13);
     let v15: W = v10.widen() * v14;
     let v16: W = v9 - v15;
-    let v17: W = v16.sigmoid();
+    let v17: W = v16.sigmoid().in_range();
     let v18: W = v17.sqrt();
     let v19: N = N::new(3.0, 0.0);
     let v20: W = v19.widen() * v5.widen();
@@ -5420,7 +5421,7 @@ fn reverse_drift_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f
     let v14: W = v13.ln();
     let v15: W = v10.widen() * v14;
     let v16: W = v9 - v15;
-    let v17: W = N::sigmoid_kept(v16);
+    let v17: W = N::sigmoid_kept(v16).in_range();
     let v18: W = v17.sqrt();
     let v19: N = N::new(3.0, 0.0);
     let v20: N = v19 * v5;
@@ -5532,7 +5533,12 @@ pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
             [f64::NEG_INFINITY, 0.0, f64::INFINITY],
         );
     }
-    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_u_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
@@ -5626,7 +5632,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: W = v15.ln();
     let v17: W = v14.widen() * v16;
     let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid();
+    let v19: W = v18.sigmoid().in_range();
     let v20: W = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
     let v22: W = v21.widen() * v8;
@@ -5795,7 +5801,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v34: W = v33.ln();
         let v35: W = v32 * v34;
         let v36: W = v31 - v35;
-        let v37: W = v36.sigmoid();
+        let v37: W = v36.sigmoid().in_range();
         let v38: W = v37.sqrt();
         let v39: W = W::new(3.289868133696453, 6.081344700796952e-17);
         let v40: W = W::new(3.9269908169872414, 1.5308084989341916e-16);
@@ -5832,7 +5838,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v71: W = v55 + v65 - v70;
         let v72: W = v38 * v71;
         let v73: W = v35 - v31;
-        let v74: W = v73.sigmoid();
+        let v74: W = v73.sigmoid().in_range();
         let v75: W = v74.sqrt();
         let v76: W = W::new(10.33542556009994, -4.533124565157889e-16);
         let v77: W = W::new(2.25, 0.0);
@@ -5914,10 +5920,10 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v5.ln();
         let v7: W = v1 * v6;
         let v8: W = v0 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = v7 - v0;
-        let v12: W = v11.sigmoid();
+        let v12: W = v11.sigmoid().in_range();
         let v13: W = W::new(3.141592653589793, 1.2246467991473532e-16);
         let v14: W = W::new(0.7853981633974483, 3.061616997868383e-17);
         let v15: W = v14 * v3;
@@ -5954,11 +5960,11 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v0 * v5;
         let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
         let v8: W = v6 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = W::new(-1.2732395447351628, 7.871470670072994e-17);
         let v12: W = v7 - v6;
-        let v13: W = v12.sigmoid();
+        let v13: W = v12.sigmoid().in_range();
         let v14: W = v13.sqrt();
         let v15: W = v11 * v14;
         return [v10.to_f64(), v15.to_f64()];
@@ -5976,11 +5982,11 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v5.ln();
         let v7: W = v1 * v6;
         let v8: W = v0 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = W::new(0.3183098861837907, -1.9678676675182486e-17);
         let v12: W = v7 - v0;
-        let v13: W = v12.sigmoid();
+        let v13: W = v12.sigmoid().in_range();
         let v14: W = v13.sqrt();
         let v15: W = v11 * v14;
         return [v10.to_f64(), v15.to_f64()];
@@ -5995,10 +6001,10 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v0 * v5;
         let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
         let v8: W = v6 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = v7 - v6;
-        let v12: W = v11.sigmoid();
+        let v12: W = v11.sigmoid().in_range();
         let v13: W = v12.sqrt();
         let v14: W = W::new(3.141592653589793, 1.2246467991473532e-16);
         let v15: W = W::new(0.7853981633974483, 3.061616997868383e-17);
@@ -6037,7 +6043,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v6: W = v5.ln();
     let v7: W = v1.widen() * v6;
     let v8: W = v0 - v7;
-    let v9: W = v8.sigmoid();
+    let v9: W = v8.sigmoid().in_range();
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t_next);
     let v12: W = v2 * v11.widen();
@@ -6045,14 +6051,14 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v14: W = v13.ln();
     let v15: W = v1.widen() * v14;
     let v16: W = v0 - v15;
-    let v17: W = v16.sigmoid();
+    let v17: W = v16.sigmoid().in_range();
     let v18: W = v17.sqrt();
     let v19: N = N::narrow(v10) * N::narrow(v18);
     let v20: W = v7 - v0;
-    let v21: W = v20.sigmoid();
+    let v21: W = v20.sigmoid().in_range();
     let v22: W = v21.sqrt();
     let v23: W = v15 - v0;
-    let v24: W = v23.sigmoid();
+    let v24: W = v23.sigmoid().in_range();
     let v25: W = v24.sqrt();
     let v26: N = N::narrow(v22) * N::narrow(v25);
     let v27: N = v19 + v26;
@@ -6176,7 +6182,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v34: W = v33.ln();
         let v35: W = v32 * v34;
         let v36: W = v31 - v35;
-        let v37: W = v36.sigmoid();
+        let v37: W = v36.sigmoid().in_range();
         let v38: W = v37.sqrt();
         let v39: W = W::new(3.289868133696453, 6.081344700796952e-17);
         let v40: W = W::new(3.9269908169872414, 1.5308084989341916e-16);
@@ -6213,7 +6219,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v71: W = v55 + v65 - v70;
         let v72: W = v38 * v71;
         let v73: W = v35 - v31;
-        let v74: W = v73.sigmoid();
+        let v74: W = v73.sigmoid().in_range();
         let v75: W = v74.sqrt();
         let v76: W = W::new(10.33542556009994, -4.533124565157889e-16);
         let v77: W = W::new(2.25, 0.0);
@@ -6295,10 +6301,10 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v5.ln();
         let v7: W = v1 * v6;
         let v8: W = v0 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = v7 - v0;
-        let v12: W = v11.sigmoid();
+        let v12: W = v11.sigmoid().in_range();
         let v13: W = W::new(3.141592653589793, 1.2246467991473532e-16);
         let v14: W = W::new(0.7853981633974483, 3.061616997868383e-17);
         let v15: W = v14 * v3;
@@ -6335,11 +6341,11 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v0 * v5;
         let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
         let v8: W = v6 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = W::new(-1.2732395447351628, 7.871470670072994e-17);
         let v12: W = v7 - v6;
-        let v13: W = v12.sigmoid();
+        let v13: W = v12.sigmoid().in_range();
         let v14: W = v13.sqrt();
         let v15: W = v11 * v14;
         return [v10.to_f64(), v15.to_f64()];
@@ -6357,11 +6363,11 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v5.ln();
         let v7: W = v1 * v6;
         let v8: W = v0 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = W::new(0.3183098861837907, -1.9678676675182486e-17);
         let v12: W = v7 - v0;
-        let v13: W = v12.sigmoid();
+        let v13: W = v12.sigmoid().in_range();
         let v14: W = v13.sqrt();
         let v15: W = v11 * v14;
         return [v10.to_f64(), v15.to_f64()];
@@ -6376,10 +6382,10 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v0 * v5;
         let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
         let v8: W = v6 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = v7 - v6;
-        let v12: W = v11.sigmoid();
+        let v12: W = v11.sigmoid().in_range();
         let v13: W = v12.sqrt();
         let v14: W = W::new(3.141592653589793, 1.2246467991473532e-16);
         let v15: W = W::new(0.7853981633974483, 3.061616997868383e-17);
@@ -6418,7 +6424,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v6: W = v5.ln();
     let v7: W = v1.widen() * v6;
     let v8: W = v0 - v7;
-    let v9: W = v8.sigmoid();
+    let v9: W = v8.sigmoid().in_range();
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t_next);
     let v12: W = v2 * v11.widen();
@@ -6426,14 +6432,14 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v14: W = v13.ln();
     let v15: W = v1.widen() * v14;
     let v16: W = v0 - v15;
-    let v17: W = v16.sigmoid();
+    let v17: W = v16.sigmoid().in_range();
     let v18: W = v17.sqrt();
     let v19: N = N::narrow(v10) * N::narrow(v18);
     let v20: W = v7 - v0;
-    let v21: W = v20.sigmoid();
+    let v21: W = v20.sigmoid().in_range();
     let v22: W = v21.sqrt();
     let v23: W = v15 - v0;
-    let v24: W = v23.sigmoid();
+    let v24: W = v23.sigmoid().in_range();
     let v25: W = v24.sqrt();
     let v26: N = N::narrow(v22) * N::narrow(v25);
     let v27: N = v19 + v26;
@@ -6507,12 +6513,16 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
-    pf_velocity_v_coefficients_in::<f64, Dd>(t)
+    let r = pf_velocity_v_coefficients_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd, Xd>(t) }
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return [3.141592653589793];
+    }
+    if t == 1.0 {
+        return [0.7853981633974483];
     }
     let v0: W = W::new(9.42477796076938, 3.6739403974420594e-16);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -6527,14 +6537,14 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v10: N = v9.ln();
     let v11: N = v8 * v10;
     let v12: N = v7 - v11;
-    let v13: N = v12.sigmoid();
+    let v13: N = v12.sigmoid().in_range();
     let v14: N = v13.sqrt();
     let v15: W = v0 * v4 * v6 * v14.widen();
     let v16: W = W::new(12.566370614359172, 4.898587196589413e-16);
     let v17: W = v16 * v4 * v5 * v14.widen();
     let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v19: N = v11 - v7;
-    let v20: N = v19.sigmoid();
+    let v20: N = v19.sigmoid().in_range();
     let v21: W = v20.widen().sqrt();
     let v22: N = N::new(4.0, 0.0);
     let v23: N = N::new(3.0, 0.0);
@@ -6610,7 +6620,7 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v17: N = v16.ln();
     let v18: N = v15 * v17;
     let v19: N = v14 - v18;
-    let v20: W = v19.widen().sigmoid();
+    let v20: W = v19.widen().sigmoid().in_range();
     let v21: W = v20.sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
@@ -6628,7 +6638,7 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v35: W = v34.widen() * v13 * v9 * v21;
     let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
     let v37: N = v18 - v14;
-    let v38: N = v37.sigmoid();
+    let v38: N = v37.sigmoid().in_range();
     let v39: N = v38.sqrt();
     let v40: W = v36.widen() * v39.widen() * v25;
     let v41: W = v36.widen() * v23 * v39.widen() * v25;
@@ -6661,7 +6671,7 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v14: W = N::ln_kept(v13);
     let v15: W = v10.widen() * v14;
     let v16: W = v9 - v15;
-    let v17: W = v16.sigmoid();
+    let v17: W = v16.sigmoid().in_range();
     let v18: W = v17.sqrt();
     let v19: N = N::new(3.0, 0.0);
     let v20: W = v19.widen() * v5.widen();
@@ -6678,7 +6688,7 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v31: W = v30.widen() * v4.widen() * v8 * v18;
     let v32: N = N::new(12.566370614359172, 4.898587196589413e-16);
     let v33: N = N::narrow(v15) - N::narrow(v9);
-    let v34: N = v33.sigmoid();
+    let v34: N = v33.sigmoid().in_range();
     let v35: N = v34.sqrt();
     let v36: W = v32.widen() * v35.widen() * v21;
     let v37: W = v32.widen() * v5.widen() * v35.widen() * v21;
@@ -6708,7 +6718,7 @@ fn reverse_drift_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f
     let v14: W = v13.ln();
     let v15: W = v10.widen() * v14;
     let v16: W = v9.widen() - v15;
-    let v17: W = N::sigmoid_kept(v16);
+    let v17: W = N::sigmoid_kept(v16).in_range();
     let v18: W = v17.sqrt();
     let v19: N = N::new(3.0, 0.0);
     let v20: N = v19 * v5;
@@ -6725,7 +6735,7 @@ fn reverse_drift_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f
     let v31: W = v30.widen() * v4.widen() * v8 * v18;
     let v32: N = N::new(12.566370614359172, 4.898587196589413e-16);
     let v33: N = N::narrow(v15) - v9;
-    let v34: N = v33.sigmoid();
+    let v34: N = v33.sigmoid().in_range();
     let v35: W = v34.widen().sqrt();
     let v36: W = v32.widen() * v35 * v21;
     let v37: N = v32 * v5 * N::narrow(v35) * N::narrow(v21);
@@ -6822,14 +6832,14 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v13: N = v12.ln();
     let v14: N = v11 * v13;
     let v15: N = v10 - v14;
-    let v16: N = v15.sigmoid();
+    let v16: N = v15.sigmoid().in_range();
     let v17: W = v16.widen().sqrt();
     let v18: W = v4 * v7 * v9 * v17;
     let v19: W = W::new(12.566370614359172, 4.898587196589413e-16);
     let v20: W = v19 * v7 * v8 * v17;
     let v21: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v22: N = v14 - v10;
-    let v23: N = v22.sigmoid();
+    let v23: N = v22.sigmoid().in_range();
     let v24: W = v23.widen().sqrt();
     let v25: N = N::new(4.0, 0.0);
     let v26: N = N::new(3.0, 0.0);
@@ -6965,14 +6975,14 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
         let v37: W = v36.ln();
         let v38: W = v0 * v37;
         let v39: W = v34 - v38;
-        let v40: W = v39.sigmoid();
+        let v40: W = v39.sigmoid().in_range();
         let v41: W = v40.sqrt();
         let v42: W = v28 * v32 * v33 * v41;
         let v43: W = W::new(25.132741228718345, 9.797174393178826e-16);
         let v44: W = v43 * v31 * v33 * v41;
         let v45: W = W::new(12.566370614359172, 4.898587196589413e-16);
         let v46: W = v38 - v34;
-        let v47: W = v46.sigmoid();
+        let v47: W = v46.sigmoid().in_range();
         let v48: W = v47.sqrt();
         let v49: W = W::new(4.0, 0.0);
         let v50: W = W::new(3.0, 0.0);
@@ -7020,7 +7030,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: W = v15.ln();
     let v17: W = v14.widen() * v16;
     let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid();
+    let v19: W = v18.sigmoid().in_range();
     let v20: W = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
     let v22: W = v21.widen() * v8;
@@ -7039,7 +7049,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v35: W = v34.widen() * v12 * v7 * v20;
     let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
     let v37: N = N::narrow(v17) - N::narrow(v13);
-    let v38: N = v37.sigmoid();
+    let v38: N = v37.sigmoid().in_range();
     let v39: N = v38.sqrt();
     let v40: W = v36.widen() * v39.widen() * v23;
     let v41: W = v36.widen() * v8 * v39.widen() * v23;
@@ -7152,7 +7162,12 @@ pub fn euler_maruyama_step_v_slice(
 ///
 /// Runs its stable form in `f64`, with the 24 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
+    let r = ddim_step_v_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_v_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`ddim_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
@@ -7197,7 +7212,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v34: W = v33.ln();
         let v35: W = v32 * v34;
         let v36: W = v31 - v35;
-        let v37: W = v36.sigmoid();
+        let v37: W = v36.sigmoid().in_range();
         let v38: W = v37.sqrt();
         let v39: W = W::new(3.289868133696453, 6.081344700796952e-17);
         let v40: W = W::new(3.9269908169872414, 1.5308084989341916e-16);
@@ -7234,7 +7249,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v71: W = v55 + v65 - v70;
         let v72: W = v38 * v71;
         let v73: W = v35 - v31;
-        let v74: W = v73.sigmoid();
+        let v74: W = v73.sigmoid().in_range();
         let v75: W = v74.sqrt();
         let v76: W = W::new(10.33542556009994, -4.533124565157889e-16);
         let v77: W = W::new(2.25, 0.0);
@@ -7303,10 +7318,10 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v5.ln();
         let v7: W = v1 * v6;
         let v8: W = v0 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = v7 - v0;
-        let v12: W = v11.sigmoid();
+        let v12: W = v11.sigmoid().in_range();
         let v13: W = v12.sqrt();
         let v14: W = -v13;
         return [v10.to_f64(), v14.to_f64()];
@@ -7321,13 +7336,33 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v0 * v5;
         let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
         let v8: W = v6 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = v7 - v6;
-        let v12: W = v11.sigmoid();
+        let v12: W = v11.sigmoid().in_range();
         let v13: W = v12.sqrt();
         let v14: W = -v13;
         return [v10.to_f64(), v14.to_f64()];
+    }
+    if t == 0.0 && t_next == 1.0 {
+        return [0.0, 1.0];
+    }
+    if t == 0.0 {
+        let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.ln();
+        let v7: W = v1 * v6;
+        let v8: W = v0 - v7;
+        let v9: W = v8.sigmoid().in_range();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 - v0;
+        let v12: W = v11.sigmoid().in_range();
+        let v13: W = v12.sqrt();
+        return [v10.to_f64(), v13.to_f64()];
     }
     if t_next == 1.0 {
         let v0: W = W::new(2.0, 0.0);
@@ -7339,10 +7374,10 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v0 * v5;
         let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
         let v8: W = v6 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = v7 - v6;
-        let v12: W = v11.sigmoid();
+        let v12: W = v11.sigmoid().in_range();
         let v13: W = v12.sqrt();
         return [v10.to_f64(), v13.to_f64()];
     }
@@ -7355,7 +7390,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v6: W = v5.ln();
     let v7: W = v1.widen() * v6;
     let v8: W = v0 - v7;
-    let v9: W = v8.sigmoid();
+    let v9: W = v8.sigmoid().in_range();
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t_next);
     let v12: W = v2.widen() * v11.widen();
@@ -7363,14 +7398,14 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v14: W = v13.ln();
     let v15: W = v1.widen() * v14;
     let v16: W = v0 - v15;
-    let v17: W = v16.sigmoid();
+    let v17: W = v16.sigmoid().in_range();
     let v18: W = v17.sqrt();
     let v19: N = N::narrow(v10) * N::narrow(v18);
     let v20: W = v7 - v0;
-    let v21: W = v20.sigmoid();
+    let v21: W = v20.sigmoid().in_range();
     let v22: W = v21.sqrt();
     let v23: W = v15 - v0;
-    let v24: W = v23.sigmoid();
+    let v24: W = v23.sigmoid().in_range();
     let v25: W = v24.sqrt();
     let v26: N = N::narrow(v22) * N::narrow(v25);
     let v27: N = v19 + v26;
@@ -7420,7 +7455,12 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 24 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
+    let r = dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_v_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`dpm1_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
@@ -7465,7 +7505,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v34: W = v33.ln();
         let v35: W = v32 * v34;
         let v36: W = v31 - v35;
-        let v37: W = v36.sigmoid();
+        let v37: W = v36.sigmoid().in_range();
         let v38: W = v37.sqrt();
         let v39: W = W::new(3.289868133696453, 6.081344700796952e-17);
         let v40: W = W::new(3.9269908169872414, 1.5308084989341916e-16);
@@ -7502,7 +7542,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v71: W = v55 + v65 - v70;
         let v72: W = v38 * v71;
         let v73: W = v35 - v31;
-        let v74: W = v73.sigmoid();
+        let v74: W = v73.sigmoid().in_range();
         let v75: W = v74.sqrt();
         let v76: W = W::new(10.33542556009994, -4.533124565157889e-16);
         let v77: W = W::new(2.25, 0.0);
@@ -7571,10 +7611,10 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v5.ln();
         let v7: W = v1 * v6;
         let v8: W = v0 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = v7 - v0;
-        let v12: W = v11.sigmoid();
+        let v12: W = v11.sigmoid().in_range();
         let v13: W = v12.sqrt();
         let v14: W = -v13;
         return [v10.to_f64(), v14.to_f64()];
@@ -7589,10 +7629,10 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v0 * v5;
         let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
         let v8: W = v6 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = v7 - v6;
-        let v12: W = v11.sigmoid();
+        let v12: W = v11.sigmoid().in_range();
         let v13: W = v12.sqrt();
         let v14: W = -v13;
         return [v10.to_f64(), v14.to_f64()];
@@ -7610,10 +7650,10 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v5.ln();
         let v7: W = v1 * v6;
         let v8: W = v0 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = v7 - v0;
-        let v12: W = v11.sigmoid();
+        let v12: W = v11.sigmoid().in_range();
         let v13: W = v12.sqrt();
         return [v10.to_f64(), v13.to_f64()];
     }
@@ -7627,10 +7667,10 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v0 * v5;
         let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
         let v8: W = v6 - v7;
-        let v9: W = v8.sigmoid();
+        let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
         let v11: W = v7 - v6;
-        let v12: W = v11.sigmoid();
+        let v12: W = v11.sigmoid().in_range();
         let v13: W = v12.sqrt();
         return [v10.to_f64(), v13.to_f64()];
     }
@@ -7643,7 +7683,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v6: W = v5.ln();
     let v7: W = v1.widen() * v6;
     let v8: W = v0 - v7;
-    let v9: W = v8.sigmoid();
+    let v9: W = v8.sigmoid().in_range();
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t_next);
     let v12: W = v2.widen() * v11.widen();
@@ -7651,14 +7691,14 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v14: W = v13.ln();
     let v15: W = v1.widen() * v14;
     let v16: W = v0 - v15;
-    let v17: W = v16.sigmoid();
+    let v17: W = v16.sigmoid().in_range();
     let v18: W = v17.sqrt();
     let v19: N = N::narrow(v10) * N::narrow(v18);
     let v20: W = v7 - v0;
-    let v21: W = v20.sigmoid();
+    let v21: W = v20.sigmoid().in_range();
     let v22: W = v21.sqrt();
     let v23: W = v15 - v0;
-    let v24: W = v23.sigmoid();
+    let v24: W = v23.sigmoid().in_range();
     let v25: W = v24.sqrt();
     let v26: N = N::narrow(v22) * N::narrow(v25);
     let v27: N = v19 + v26;
@@ -8149,6 +8189,11 @@ mod dd {
             let e = self.ldexp(1).exp_m1();
             e / (e + Dd::from_f64(2.0))
         }
+        /// Itself where `hi` is within [`RANGE`] in magnitude, else NaN (`Real::in_range`).
+        #[inline]
+        pub fn in_range(self) -> Dd {
+            if within_range(self.hi) { self } else { Dd::from_f64(f64::NAN) }
+        }
         /// `1/(1 + e^-x)`, without overflow.
         pub fn sigmoid(self) -> Dd {
             let one = Dd::from_f64(1.0);
@@ -8244,6 +8289,21 @@ mod dd {
         fn cosh(self) -> Self;
         fn tanh(self) -> Self;
         fn sigmoid(self) -> Self;
+        /// Itself where its magnitude is within [`RANGE`], else NaN. Emitted code applies it
+        /// to the exponentials that can leave that range inside the domain (an exponent of
+        /// -1500 t): NaN reaches the outputs, [`ordinary`] rejects them, and the function
+        /// computes again in [`Xd`], which has no such range, instead of dividing by a
+        /// subnormal. Always itself in `Xd`.
+        fn in_range(self) -> Self;
+    }
+    /// The magnitudes `Real::in_range` lets pass on the fast path: from 2^-900 (a
+    /// double-double's low word is then still a normal number, and a product with a value of
+    /// order 2^-100 too) to 2^900.
+    pub const RANGE: (f64, f64) = (1.1830521861667747e-271, 8.452712498170644e+270);
+    /// Whether `x` is within [`RANGE`] in magnitude (false for NaN).
+    #[inline]
+    fn within_range(x: f64) -> bool {
+        (RANGE.0..=RANGE.1).contains(&x.abs())
     }
     /// `x^n` by repeated squaring, in either number type.
     fn powi_by_squaring<R: Copy + Mul<Output = R> + Div<Output = R> + From<f64>>(
@@ -8281,9 +8341,9 @@ mod dd {
             >::new(hi, lo) } #[inline] fn from_f64(x : f64) -> Self { <$t >::from_f64(x)
             } #[inline] fn to_f64(self) -> f64 { <$t >::to_f64(self) }
             real_by_inherent!(@ unary $t; abs square sqrt exp exp_m1 ln ln_1p sin cos tan
-            asin acos atan sinh cosh tanh sigmoid); #[inline] fn powi(self, n : i32) ->
-            Self { <$t >::powi(self, n) } #[inline] fn powf(self, p : Self) -> Self { <$t
-            >::powf(self, p) } }
+            asin acos atan sinh cosh tanh sigmoid in_range); #[inline] fn powi(self, n :
+            i32) -> Self { <$t >::powi(self, n) } #[inline] fn powf(self, p : Self) ->
+            Self { <$t >::powf(self, p) } }
         };
         (@ unary $t:ty; $($f:ident)*) => {
             $(#[inline] fn $f (self) -> Self { <$t >::$f (self) })*
@@ -8324,6 +8384,10 @@ mod dd {
         #[inline]
         fn sigmoid(self) -> Self {
             1.0 / (1.0 + (-self).exp())
+        }
+        #[inline]
+        fn in_range(self) -> Self {
+            if within_range(self) { self } else { f64::NAN }
         }
         real_by_inherent!(
             @ unary f64; abs sqrt exp exp_m1 ln ln_1p sin cos tan asin acos atan sinh
@@ -8795,6 +8859,11 @@ mod dd {
                 return self.odd_series(-1.0 / 3.0);
             }
             Xd::from_dd(self.to_dd().tanh())
+        }
+        /// Itself: an `Xd` has an exponent of its own (`Real::in_range`).
+        #[inline]
+        pub fn in_range(self) -> Xd {
+            self
         }
         pub fn sigmoid(self) -> Xd {
             if self.is_tiny() {

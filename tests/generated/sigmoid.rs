@@ -6162,7 +6162,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) + \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -6177,191 +6177,180 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         return [1.0, 0.0];
     }
     if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
-        let v0: W = W::new(8.5731671414019, -7.547254606732371e-16);
-        let v1: W = W::from_f64(t);
+        let v0: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+        let v1: W = W::new(-0.1931735082791587, 1.0048136638598972e-17);
         let v2: W = W::from_f64(t_next);
-        let v3: W = W::new(3.0, 0.0);
-        let v4: W = W::new(6.0, 0.0);
-        let v5: W = v4 * v1;
-        let v6: W = v3 - v5;
-        let v7: W = v6.sigmoid();
-        let v8: W = v5 - v3;
+        let v3: W = v2.square();
+        let v4: W = W::new(3.0, 0.0);
+        let v5: W = W::new(6.0, 0.0);
+        let v6: W = W::from_f64(t);
+        let v7: W = v5 * v6;
+        let v8: W = v4 - v7;
         let v9: W = v8.sigmoid();
-        let v10: W = v9.square();
-        let v11: W = v5 - v4;
-        let v12: W = v11.exp_m1();
-        let v13: W = W::new(0.05239569649125595, 8.392954671577747e-19);
-        let v14: W = v5.exp_m1();
-        let v15: W = v13 * v7 * v14;
-        let v16: W = v15.sqrt();
-        let v17: W = v16.abs();
-        let v18: W = v0 * v1 * v2 * v7 * v10 * v12 * v17;
-        let v19: W = W::new(4.28658357070095, -3.7736273033661857e-16);
-        let v20: W = v1.square();
-        let v21: W = v19 * v20 * v7 * v10 * v12 * v17;
-        let v22: W = v2.square();
-        let v23: W = v19 * v22 * v7 * v10 * v12 * v17;
-        let v24: W = v9.powi(3);
-        let v25: W = v0 * v20 * v7 * v24 * v12 * v17;
-        let v26: W = W::new(17.1463342828038, -1.5094509213464743e-15);
-        let v27: W = v26 * v1 * v2 * v7 * v24 * v12 * v17;
-        let v28: W = v0 * v22 * v7 * v24 * v12 * v17;
-        let v29: W = v9.powi(4);
-        let v30: W = v19 * v20 * v7 * v29 * v12 * v17;
-        let v31: W = v0 * v1 * v2 * v7 * v29 * v12 * v17;
-        let v32: W = v19 * v22 * v7 * v29 * v12 * v17;
-        let v33: W = W::new(0.1355299791927364, -7.087821640261737e-18);
-        let v34: W = v7.square();
-        let v35: W = v33 * v1 * v34 * v9 * v14 * v12 * v17;
-        let v36: W = W::new(0.4065899375782092, -2.126346492078521e-17);
-        let v37: W = v36 * v20 * v34 * v9 * v14 * v12 * v17;
-        let v38: W = v33 * v2 * v34 * v9 * v14 * v12 * v17;
-        let v39: W = W::new(0.8131798751564184, -4.252692984157042e-17);
-        let v40: W = v39 * v1 * v2 * v34 * v9 * v14 * v12 * v17;
-        let v41: W = v36 * v22 * v34 * v9 * v14 * v12 * v17;
-        let v42: W = v33 * v1 * v34 * v10 * v14 * v12 * v17;
-        let v43: W = W::new(1.2197698127346275, 1.0274305893141784e-16);
-        let v44: W = v43 * v20 * v34 * v10 * v14 * v12 * v17;
-        let v45: W = v33 * v2 * v34 * v10 * v14 * v12 * v17;
-        let v46: W = W::new(2.439539625469255, 2.0548611786283568e-16);
-        let v47: W = v46 * v1 * v2 * v34 * v10 * v14 * v12 * v17;
-        let v48: W = v43 * v22 * v34 * v10 * v14 * v12 * v17;
-        let v49: W = v39 * v20 * v34 * v24 * v14 * v12 * v17;
-        let v50: W = W::new(1.6263597503128369, -8.505385968314085e-17);
-        let v51: W = v50 * v1 * v2 * v34 * v24 * v14 * v12 * v17;
-        let v52: W = v39 * v22 * v34 * v24 * v14 * v12 * v17;
-        let v53: W = W::new(-4.073167141401899, -1.3345295902688815e-16);
-        let v54: W = v16.powi(3);
-        let v55: W = v53 * v1 * v2 * v10 * v54;
-        let v56: W = v53 * v22 * v10 * v54;
-        let v57: W = W::new(-8.146334282803798, -2.669059180537763e-16);
-        let v58: W = v57 * v20 * v24 * v54;
-        let v59: W = v57 * v1 * v2 * v24 * v54;
-        let v60: W = v53 * v1 * v2 * v29 * v54;
-        let v61: W = v53 * v22 * v29 * v54;
-        let v62: W = W::new(4.073167141401899, 1.3345295902688815e-16);
-        let v63: W = v62 * v20 * v10 * v54;
-        let v64: W = v62 * v1 * v2 * v10 * v54;
-        let v65: W = W::new(8.146334282803798, 2.669059180537763e-16);
-        let v66: W = v65 * v1 * v2 * v24 * v54;
-        let v67: W = v65 * v22 * v24 * v54;
-        let v68: W = v62 * v20 * v29 * v54;
-        let v69: W = v62 * v1 * v2 * v29 * v54;
-        let v70: W = W::new(0.002142542534984327, -1.0533491421332368e-19);
-        let v71: W = v70 * v7 * v12 * v54;
-        let v72: W = W::new(0.08606823439185561, 4.0050525018644263e-19);
-        let v73: W = v72 * v7 * v12 * v54;
-        let v74: W = W::new(0.8643633498955933, 1.1593543666053751e-17);
-        let v75: W = v74 * v7 * v12 * v54;
-        let v76: W = W::new(-2.586662422081827, -2.1652528801980968e-17);
-        let v77: W = v76 * v1 * v7 * v10 * v12 * v54;
-        let v78: W = v76 * v2 * v7 * v10 * v12 * v54;
-        let v79: W = W::new(-23.27996179873644, -1.083051178917954e-15);
-        let v80: W = v79 * v1 * v2 * v7 * v10 * v12 * v54;
-        let v81: W = v79 * v22 * v7 * v10 * v12 * v54;
-        let v82: W = W::new(-15.519974532490961, -1.299151728118858e-16);
-        let v83: W = v82 * v20 * v7 * v24 * v12 * v54;
-        let v84: W = v82 * v1 * v2 * v7 * v24 * v12 * v54;
-        let v85: W = W::new(2.586662422081827, 2.1652528801980968e-17);
-        let v86: W = v85 * v1 * v7 * v9 * v12 * v54;
-        let v87: W = W::new(7.7599872662454805, 6.49575864059429e-17);
-        let v88: W = v87 * v20 * v7 * v9 * v12 * v54;
-        let v89: W = v85 * v2 * v7 * v9 * v12 * v54;
-        let v90: W = W::new(15.519974532490961, 1.299151728118858e-16);
-        let v91: W = v90 * v1 * v2 * v7 * v9 * v12 * v54;
-        let v92: W = v87 * v22 * v7 * v9 * v12 * v54;
-        let v93: W = W::new(23.27996179873644, 1.083051178917954e-15);
-        let v94: W = v93 * v20 * v7 * v10 * v12 * v54;
-        let v95: W = v93 * v1 * v2 * v7 * v10 * v12 * v54;
-        let v96: W = v90 * v1 * v2 * v7 * v24 * v12 * v54;
-        let v97: W = v90 * v22 * v7 * v24 * v12 * v54;
-        let v98: W = v18 - v21 - v23 + v25 - v27 + v28 - v30 + v31 - v32 - v35 + v37
-            + v38 - v40 + v41 + v42 - v44 - v45 + v47 - v48 + v49 - v51 + v52 + v55 - v56
-            + v58 - v59 + v60 - v61 + v63 - v64 + v66 - v67 + v68 - v69 + v71 - v73 + v75
-            + v77 - v78 + v80 - v81 + v83 - v84 + v86 - v88 - v89 + v91 - v92 + v94 - v95
-            + v96 - v97;
-        let v99: W = v71 - v73 + v75;
-        let v100: W = v98 / v99;
-        let v101: W = v2 - v1;
-        let v102: W = W::new(1.3610962006372815, 9.054908042774636e-17);
-        let v103: W = v12.square();
-        let v104: W = v102 * v1 * v34 * v9 * v103 * v17;
-        let v105: W = v102 * v2 * v34 * v9 * v103 * v17;
-        let v106: W = W::new(2.722192401274563, 1.8109816085549272e-16);
-        let v107: W = v106 * v1 * v34 * v10 * v103 * v17;
-        let v108: W = v106 * v2 * v34 * v10 * v103 * v17;
-        let v109: W = v102 * v1 * v34 * v24 * v103 * v17;
-        let v110: W = v102 * v2 * v34 * v24 * v103 * v17;
-        let v111: W = W::new(0.1291023515877834, 7.539651779186892e-18);
-        let v112: W = v7.powi(3);
-        let v113: W = v111 * v1 * v112 * v14 * v103 * v17;
-        let v114: W = v111 * v2 * v112 * v14 * v103 * v17;
-        let v115: W = W::new(0.043034117195927805, 2.0025262509322131e-19);
-        let v116: W = v7.powi(4);
-        let v117: W = v115 * v116 * v14 * v103 * v17;
-        let v118: W = W::new(0.38730705476335026, -5.136620278068236e-18);
-        let v119: W = v118 * v1 * v112 * v9 * v14 * v103 * v17;
-        let v120: W = v118 * v2 * v112 * v9 * v14 * v103 * v17;
-        let v121: W = W::new(0.2582047031755668, 1.5079303558373784e-17);
-        let v122: W = v121 * v1 * v112 * v10 * v14 * v103 * v17;
-        let v123: W = v121 * v2 * v112 * v10 * v14 * v103 * v17;
-        let v124: W = W::new(-0.06439116942638623, 3.3493788795329906e-18);
-        let v125: W = v124 * v1 * v9 * v54;
-        let v126: W = W::new(-1.3577223804672998, 1.0354541694105817e-16);
-        let v127: W = v126 * v2 * v10 * v54;
-        let v128: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
-        let v129: W = v128 * v2 * v10 * v54;
-        let v130: W = W::new(-2.7154447609345995, 2.0709083388211633e-16);
-        let v131: W = v130 * v1 * v24 * v54;
-        let v132: W = v124 * v1 * v24 * v54;
-        let v133: W = v126 * v2 * v29 * v54;
-        let v134: W = W::new(0.06439116942638623, -3.3493788795329906e-18);
-        let v135: W = v134 * v2 * v9 * v54;
-        let v136: W = W::new(1.3577223804672998, -1.0354541694105817e-16);
-        let v137: W = v136 * v1 * v10 * v54;
-        let v138: W = W::new(0.12878233885277246, -6.698757759065981e-18);
-        let v139: W = v138 * v1 * v10 * v54;
-        let v140: W = W::new(2.7154447609345995, -2.0709083388211633e-16);
-        let v141: W = v140 * v2 * v24 * v54;
-        let v142: W = v134 * v2 * v24 * v54;
-        let v143: W = v136 * v1 * v29 * v54;
-        let v144: W = W::new(-0.12267472398283044, 5.588450416993392e-18);
-        let v145: W = v144 * v2 * v7 * v12 * v54;
-        let v146: W = W::new(-0.04089157466094348, 1.862816805664464e-18);
-        let v147: W = v146 * v34 * v12 * v54;
-        let v148: W = v76 * v1 * v7 * v9 * v12 * v54;
-        let v149: W = W::new(-0.3680241719484913, -1.0990224364648739e-17);
-        let v150: W = v149 * v1 * v7 * v9 * v12 * v54;
-        let v151: W = W::new(-0.8622208073606089, -4.422494375483221e-17);
-        let v152: W = v151 * v7 * v10 * v12 * v54;
-        let v153: W = W::new(-7.7599872662454805, -6.49575864059429e-17);
-        let v154: W = v153 * v2 * v7 * v10 * v12 * v54;
-        let v155: W = W::new(-0.24534944796566088, 1.1176900833986784e-17);
-        let v156: W = v155 * v2 * v7 * v10 * v12 * v54;
-        let v157: W = W::new(-5.173324844163654, -4.3305057603961936e-17);
-        let v158: W = v157 * v1 * v7 * v24 * v12 * v54;
-        let v159: W = W::new(0.12267472398283044, -5.588450416993392e-18);
-        let v160: W = v159 * v1 * v7 * v12 * v54;
-        let v161: W = W::new(0.8622208073606089, 4.422494375483221e-17);
-        let v162: W = v161 * v7 * v9 * v12 * v54;
-        let v163: W = W::new(0.3680241719484913, 1.0990224364648739e-17);
-        let v164: W = v163 * v2 * v7 * v9 * v12 * v54;
-        let v165: W = v87 * v1 * v7 * v10 * v12 * v54;
-        let v166: W = W::new(0.24534944796566088, -1.1176900833986784e-17);
-        let v167: W = v166 * v1 * v7 * v10 * v12 * v54;
-        let v168: W = W::new(5.173324844163654, 4.3305057603961936e-17);
-        let v169: W = v168 * v2 * v7 * v24 * v12 * v54;
-        let v170: W = v104 - v105 - v107 + v108 + v109 - v110 - v113 + v114 + v117 + v119
-            - v120 - v122 + v123 - v125 - v127 - v129 - v131 - v132 - v133 - v135 - v137
-            - v139 - v141 - v142 - v143 - v145 - v147 - v148 - v150 - v152 - v154 - v156
-            - v158 - v160 - v162 - v89 - v164 - v165 - v167 - v169;
-        let v171: W = v72 * v34 * v12 * v54;
-        let v172: W = v70 * v34 * v12 * v54;
-        let v173: W = v74 * v34 * v12 * v54;
-        let v174: W = v171 - v172 - v173;
-        let v175: W = v101 * v170;
-        let v176: W = v175 / v174;
-        return [v100.to_f64(), v176.to_f64()];
+        let v10: W = v7 - v4;
+        let v11: W = v10.sigmoid();
+        let v12: W = v11.square();
+        let v13: W = v7.exp_m1();
+        let v14: W = v1 * v3 * v9 * v12 * v13;
+        let v15: W = v1 * v6 * v2 * v9 * v12 * v13;
+        let v16: W = W::new(-0.3863470165583174, 2.0096273277197944e-17);
+        let v17: W = v6.square();
+        let v18: W = v11.powi(3);
+        let v19: W = v16 * v17 * v9 * v18 * v13;
+        let v20: W = v16 * v6 * v2 * v9 * v18 * v13;
+        let v21: W = v11.powi(4);
+        let v22: W = v1 * v6 * v2 * v9 * v21 * v13;
+        let v23: W = v1 * v3 * v9 * v21 * v13;
+        let v24: W = W::new(0.1931735082791587, -1.0048136638598972e-17);
+        let v25: W = v24 * v17 * v9 * v12 * v13;
+        let v26: W = v24 * v6 * v2 * v9 * v12 * v13;
+        let v27: W = W::new(0.3863470165583174, -2.0096273277197944e-17);
+        let v28: W = v27 * v6 * v2 * v9 * v18 * v13;
+        let v29: W = v27 * v3 * v9 * v18 * v13;
+        let v30: W = v24 * v17 * v9 * v21 * v13;
+        let v31: W = v24 * v6 * v2 * v9 * v21 * v13;
+        let v32: W = W::new(-3.8799936331227403, -3.247879320297145e-17);
+        let v33: W = v7 - v5;
+        let v34: W = v33.exp_m1();
+        let v35: W = v32 * v17 * v9 * v12 * v34;
+        let v36: W = v32 * v3 * v9 * v12 * v34;
+        let v37: W = W::new(-15.519974532490961, -1.299151728118858e-16);
+        let v38: W = v37 * v6 * v2 * v9 * v18 * v34;
+        let v39: W = v32 * v17 * v9 * v21 * v34;
+        let v40: W = v32 * v3 * v9 * v21 * v34;
+        let v41: W = W::new(7.7599872662454805, 6.49575864059429e-17);
+        let v42: W = v41 * v6 * v2 * v9 * v12 * v34;
+        let v43: W = v41 * v17 * v9 * v18 * v34;
+        let v44: W = v41 * v3 * v9 * v18 * v34;
+        let v45: W = v41 * v6 * v2 * v9 * v21 * v34;
+        let v46: W = W::new(0.00010161195054170913, -1.4337848506992335e-21);
+        let v47: W = v9.square();
+        let v48: W = v46 * v47 * v13 * v34;
+        let v49: W = W::new(0.004081861168885236, 1.1745839302040242e-19);
+        let v50: W = v49 * v47 * v13 * v34;
+        let v51: W = W::new(0.04099318661148519, -2.0268809163879886e-18);
+        let v52: W = v51 * v47 * v13 * v34;
+        let v53: W = W::new(-0.12267472398283044, 5.588450416993392e-18);
+        let v54: W = v53 * v6 * v47 * v11 * v13 * v34;
+        let v55: W = W::new(-0.7360483438969826, -2.1980448729297477e-17);
+        let v56: W = v55 * v6 * v2 * v47 * v11 * v13 * v34;
+        let v57: W = v53 * v6 * v47 * v12 * v13 * v34;
+        let v58: W = W::new(-1.1040725158454738, -8.848182432520404e-17);
+        let v59: W = v58 * v17 * v47 * v12 * v13 * v34;
+        let v60: W = v58 * v6 * v2 * v47 * v12 * v13 * v34;
+        let v61: W = v55 * v17 * v47 * v18 * v13 * v34;
+        let v62: W = v55 * v6 * v2 * v47 * v18 * v13 * v34;
+        let v63: W = W::new(0.12267472398283044, -5.588450416993392e-18);
+        let v64: W = v63 * v6 * v47 * v11 * v13 * v34;
+        let v65: W = W::new(0.7360483438969826, 2.1980448729297477e-17);
+        let v66: W = v65 * v6 * v2 * v47 * v11 * v13 * v34;
+        let v67: W = v63 * v6 * v47 * v12 * v13 * v34;
+        let v68: W = W::new(1.1040725158454738, 8.848182432520404e-17);
+        let v69: W = v68 * v17 * v47 * v12 * v13 * v34;
+        let v70: W = v68 * v6 * v2 * v47 * v12 * v13 * v34;
+        let v71: W = v65 * v17 * v47 * v18 * v13 * v34;
+        let v72: W = v65 * v6 * v2 * v47 * v18 * v13 * v34;
+        let v73: W = v14 - v15 - v19 + v20 - v22 + v23 - v25 + v26 - v28 + v29 - v30
+            + v31 - v35 - v36 - v38 - v39 - v40 - v42 - v43 - v44 - v45 - v48 + v50 - v52
+            - v54 - v56 - v57 - v59 - v60 - v61 - v62 - v64 - v66 - v67 - v69 - v70 - v71
+            - v72;
+        let v74: W = W::new(-0.004509605086733944, -2.2903789683741667e-19);
+        let v75: W = v74 * v47 * v13 * v34;
+        let v76: W = W::new(-0.00011226000838264493, -3.0134281349311327e-21);
+        let v77: W = v76 * v47 * v13 * v34;
+        let v78: W = W::new(-0.045288919739294775, -2.4831759184829383e-18);
+        let v79: W = v78 * v47 * v13 * v34;
+        let v80: W = v75 - v77 - v79;
+        let v81: W = v0 * v73;
+        let v82: W = v81 / v80;
+        let v83: W = v2 - v6;
+        let v84: W = W::new(1.3610962006372815, 9.054908042774636e-17);
+        let v85: W = v34.square();
+        let v86: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v87: W = v86 * v9 * v13;
+        let v88: W = v87.sqrt();
+        let v89: W = v84 * v6 * v47 * v11 * v85 * v88;
+        let v90: W = v84 * v2 * v47 * v11 * v85 * v88;
+        let v91: W = W::new(2.722192401274563, 1.8109816085549272e-16);
+        let v92: W = v91 * v6 * v47 * v12 * v85 * v88;
+        let v93: W = v91 * v2 * v47 * v12 * v85 * v88;
+        let v94: W = v84 * v6 * v47 * v18 * v85 * v88;
+        let v95: W = v84 * v2 * v47 * v18 * v85 * v88;
+        let v96: W = W::new(0.1291023515877834, 7.539651779186892e-18);
+        let v97: W = v9.powi(3);
+        let v98: W = v96 * v6 * v97 * v13 * v85 * v88;
+        let v99: W = v96 * v2 * v97 * v13 * v85 * v88;
+        let v100: W = W::new(0.043034117195927805, 2.0025262509322131e-19);
+        let v101: W = v9.powi(4);
+        let v102: W = v100 * v101 * v13 * v85 * v88;
+        let v103: W = W::new(0.38730705476335026, -5.136620278068236e-18);
+        let v104: W = v103 * v6 * v97 * v11 * v13 * v85 * v88;
+        let v105: W = v103 * v2 * v97 * v11 * v13 * v85 * v88;
+        let v106: W = W::new(0.2582047031755668, 1.5079303558373784e-17);
+        let v107: W = v106 * v6 * v97 * v12 * v13 * v85 * v88;
+        let v108: W = v106 * v2 * v97 * v12 * v13 * v85 * v88;
+        let v109: W = W::new(-0.06439116942638623, 3.3493788795329906e-18);
+        let v110: W = v88.powi(3);
+        let v111: W = v109 * v6 * v11 * v110;
+        let v112: W = W::new(-1.3577223804672998, 1.0354541694105817e-16);
+        let v113: W = v112 * v2 * v12 * v110;
+        let v114: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
+        let v115: W = v114 * v2 * v12 * v110;
+        let v116: W = W::new(-2.7154447609345995, 2.0709083388211633e-16);
+        let v117: W = v116 * v6 * v18 * v110;
+        let v118: W = v109 * v6 * v18 * v110;
+        let v119: W = v112 * v2 * v21 * v110;
+        let v120: W = W::new(0.06439116942638623, -3.3493788795329906e-18);
+        let v121: W = v120 * v2 * v11 * v110;
+        let v122: W = W::new(1.3577223804672998, -1.0354541694105817e-16);
+        let v123: W = v122 * v6 * v12 * v110;
+        let v124: W = W::new(0.12878233885277246, -6.698757759065981e-18);
+        let v125: W = v124 * v6 * v12 * v110;
+        let v126: W = W::new(2.7154447609345995, -2.0709083388211633e-16);
+        let v127: W = v126 * v2 * v18 * v110;
+        let v128: W = v120 * v2 * v18 * v110;
+        let v129: W = v122 * v6 * v21 * v110;
+        let v130: W = v53 * v2 * v9 * v34 * v110;
+        let v131: W = W::new(-0.04089157466094348, 1.862816805664464e-18);
+        let v132: W = v131 * v47 * v34 * v110;
+        let v133: W = W::new(-2.586662422081827, -2.1652528801980968e-17);
+        let v134: W = v133 * v6 * v9 * v11 * v34 * v110;
+        let v135: W = W::new(-0.3680241719484913, -1.0990224364648739e-17);
+        let v136: W = v135 * v6 * v9 * v11 * v34 * v110;
+        let v137: W = W::new(-0.8622208073606089, -4.422494375483221e-17);
+        let v138: W = v137 * v9 * v12 * v34 * v110;
+        let v139: W = W::new(-7.7599872662454805, -6.49575864059429e-17);
+        let v140: W = v139 * v2 * v9 * v12 * v34 * v110;
+        let v141: W = W::new(-0.24534944796566088, 1.1176900833986784e-17);
+        let v142: W = v141 * v2 * v9 * v12 * v34 * v110;
+        let v143: W = W::new(-5.173324844163654, -4.3305057603961936e-17);
+        let v144: W = v143 * v6 * v9 * v18 * v34 * v110;
+        let v145: W = v63 * v6 * v9 * v34 * v110;
+        let v146: W = W::new(0.8622208073606089, 4.422494375483221e-17);
+        let v147: W = v146 * v9 * v11 * v34 * v110;
+        let v148: W = W::new(2.586662422081827, 2.1652528801980968e-17);
+        let v149: W = v148 * v2 * v9 * v11 * v34 * v110;
+        let v150: W = W::new(0.3680241719484913, 1.0990224364648739e-17);
+        let v151: W = v150 * v2 * v9 * v11 * v34 * v110;
+        let v152: W = v41 * v6 * v9 * v12 * v34 * v110;
+        let v153: W = W::new(0.24534944796566088, -1.1176900833986784e-17);
+        let v154: W = v153 * v6 * v9 * v12 * v34 * v110;
+        let v155: W = W::new(5.173324844163654, 4.3305057603961936e-17);
+        let v156: W = v155 * v2 * v9 * v18 * v34 * v110;
+        let v157: W = v89 - v90 - v92 + v93 + v94 - v95 - v98 + v99 + v102 + v104 - v105
+            - v107 + v108 - v111 - v113 - v115 - v117 - v118 - v119 - v121 - v123 - v125
+            - v127 - v128 - v129 - v130 - v132 - v134 - v136 - v138 - v140 - v142 - v144
+            - v145 - v147 - v149 - v151 - v152 - v154 - v156;
+        let v158: W = W::new(0.08606823439185561, 4.0050525018644263e-19);
+        let v159: W = v158 * v47 * v34 * v110;
+        let v160: W = W::new(0.002142542534984327, -1.0533491421332368e-19);
+        let v161: W = v160 * v47 * v34 * v110;
+        let v162: W = W::new(0.8643633498955933, 1.1593543666053751e-17);
+        let v163: W = v162 * v47 * v34 * v110;
+        let v164: W = v159 - v161 - v163;
+        let v165: W = v83 * v157;
+        let v166: W = v165 / v164;
+        return [v82.to_f64(), v166.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
@@ -6388,19 +6377,18 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v7: W = v4.exp_m1();
         let v8: W = v0 * v6 * v7;
         let v9: W = v8.sqrt();
-        let v10: W = v9.abs();
-        let v11: W = W::new(-0.9525741268224333, 3.451513898035272e-17);
-        let v12: W = v4 - v2;
-        let v13: W = v12.exp_m1();
-        let v14: W = v4 - v1;
-        let v15: W = v14.sigmoid();
-        let v16: W = v1 * v15;
-        let v17: W = v15.square();
-        let v18: W = v1 * v17;
-        let v19: W = v16 - v18;
-        let v20: W = v11 * v6 * v13 * v10;
-        let v21: W = v20 / v19;
-        return [v10.to_f64(), v21.to_f64()];
+        let v10: W = W::new(-0.9525741268224333, 3.451513898035272e-17);
+        let v11: W = v4 - v2;
+        let v12: W = v11.exp_m1();
+        let v13: W = v4 - v1;
+        let v14: W = v13.sigmoid();
+        let v15: W = v1 * v14;
+        let v16: W = v14.square();
+        let v17: W = v1 * v16;
+        let v18: W = v15 - v17;
+        let v19: W = v10 * v6 * v12 * v9;
+        let v20: W = v19 / v18;
+        return [v9.to_f64(), v20.to_f64()];
     }
     let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
@@ -6426,27 +6414,26 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v21: W = v4.exp_m1();
     let v22: W = v20 * v6 * v21;
     let v23: W = v22.sqrt();
-    let v24: W = v23.abs();
-    let v25: W = v12.exp_m1();
-    let v26: W = v20 * v14 * v25;
-    let v27: W = v26.sqrt();
-    let v28: W = v24 * v27;
-    let v29: N = N::narrow(v19) + N::narrow(v28);
-    let v30: N = N::new(-0.9051482536448664, -4.1992024501810215e-17);
-    let v31: W = v24 * v10 * v27;
-    let v32: W = W::new(-0.05239569649125595, -8.392954671577747e-19);
-    let v33: W = v32 * v6 * v21 * v18;
-    let v34: W = -v31;
-    let v35: W = v34 - v33;
-    let v36: W = v4 - v1.widen();
-    let v37: W = v36.sigmoid();
-    let v38: W = v1.widen() * v37;
-    let v39: W = v37.square();
-    let v40: W = v1.widen() * v39;
-    let v41: W = v38 - v40;
-    let v42: W = v30.widen() * v10 * v35;
-    let v43: W = v42 / v41;
-    [v29.to_f64(), v43.to_f64()]
+    let v24: W = v12.exp_m1();
+    let v25: W = v20 * v14 * v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v23 * v26;
+    let v28: N = N::narrow(v19) + N::narrow(v27);
+    let v29: N = N::new(-0.9051482536448664, -4.1992024501810215e-17);
+    let v30: W = v10 * v23 * v26;
+    let v31: W = W::new(-0.05239569649125595, -8.392954671577747e-19);
+    let v32: W = v31 * v6 * v21 * v18;
+    let v33: W = -v30;
+    let v34: W = v33 - v32;
+    let v35: W = v4 - v1.widen();
+    let v36: W = v35.sigmoid();
+    let v37: W = v1.widen() * v36;
+    let v38: W = v36.square();
+    let v39: W = v1.widen() * v38;
+    let v40: W = v37 - v39;
+    let v41: W = v29.widen() * v10 * v34;
+    let v42: W = v41 / v40;
+    [v28.to_f64(), v42.to_f64()]
 }
 /// `ddim_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -6454,7 +6441,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) + \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -6467,7 +6454,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) + \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -6487,7 +6474,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) - \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -6502,191 +6489,180 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         return [1.0, 0.0];
     }
     if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
-        let v0: W = W::new(8.5731671414019, -7.547254606732371e-16);
-        let v1: W = W::from_f64(t);
+        let v0: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+        let v1: W = W::new(-0.1931735082791587, 1.0048136638598972e-17);
         let v2: W = W::from_f64(t_next);
-        let v3: W = W::new(3.0, 0.0);
-        let v4: W = W::new(6.0, 0.0);
-        let v5: W = v4 * v1;
-        let v6: W = v3 - v5;
-        let v7: W = v6.sigmoid();
-        let v8: W = v5 - v3;
+        let v3: W = v2.square();
+        let v4: W = W::new(3.0, 0.0);
+        let v5: W = W::new(6.0, 0.0);
+        let v6: W = W::from_f64(t);
+        let v7: W = v5 * v6;
+        let v8: W = v4 - v7;
         let v9: W = v8.sigmoid();
-        let v10: W = v9.square();
-        let v11: W = v5 - v4;
-        let v12: W = v11.exp_m1();
-        let v13: W = W::new(0.05239569649125595, 8.392954671577747e-19);
-        let v14: W = v5.exp_m1();
-        let v15: W = v13 * v7 * v14;
-        let v16: W = v15.sqrt();
-        let v17: W = v16.abs();
-        let v18: W = v0 * v1 * v2 * v7 * v10 * v12 * v17;
-        let v19: W = W::new(4.28658357070095, -3.7736273033661857e-16);
-        let v20: W = v1.square();
-        let v21: W = v19 * v20 * v7 * v10 * v12 * v17;
-        let v22: W = v2.square();
-        let v23: W = v19 * v22 * v7 * v10 * v12 * v17;
-        let v24: W = v9.powi(3);
-        let v25: W = v0 * v20 * v7 * v24 * v12 * v17;
-        let v26: W = W::new(17.1463342828038, -1.5094509213464743e-15);
-        let v27: W = v26 * v1 * v2 * v7 * v24 * v12 * v17;
-        let v28: W = v0 * v22 * v7 * v24 * v12 * v17;
-        let v29: W = v9.powi(4);
-        let v30: W = v19 * v20 * v7 * v29 * v12 * v17;
-        let v31: W = v0 * v1 * v2 * v7 * v29 * v12 * v17;
-        let v32: W = v19 * v22 * v7 * v29 * v12 * v17;
-        let v33: W = W::new(0.1355299791927364, -7.087821640261737e-18);
-        let v34: W = v7.square();
-        let v35: W = v33 * v1 * v34 * v9 * v14 * v12 * v17;
-        let v36: W = W::new(0.4065899375782092, -2.126346492078521e-17);
-        let v37: W = v36 * v20 * v34 * v9 * v14 * v12 * v17;
-        let v38: W = v33 * v2 * v34 * v9 * v14 * v12 * v17;
-        let v39: W = W::new(0.8131798751564184, -4.252692984157042e-17);
-        let v40: W = v39 * v1 * v2 * v34 * v9 * v14 * v12 * v17;
-        let v41: W = v36 * v22 * v34 * v9 * v14 * v12 * v17;
-        let v42: W = v33 * v1 * v34 * v10 * v14 * v12 * v17;
-        let v43: W = W::new(1.2197698127346275, 1.0274305893141784e-16);
-        let v44: W = v43 * v20 * v34 * v10 * v14 * v12 * v17;
-        let v45: W = v33 * v2 * v34 * v10 * v14 * v12 * v17;
-        let v46: W = W::new(2.439539625469255, 2.0548611786283568e-16);
-        let v47: W = v46 * v1 * v2 * v34 * v10 * v14 * v12 * v17;
-        let v48: W = v43 * v22 * v34 * v10 * v14 * v12 * v17;
-        let v49: W = v39 * v20 * v34 * v24 * v14 * v12 * v17;
-        let v50: W = W::new(1.6263597503128369, -8.505385968314085e-17);
-        let v51: W = v50 * v1 * v2 * v34 * v24 * v14 * v12 * v17;
-        let v52: W = v39 * v22 * v34 * v24 * v14 * v12 * v17;
-        let v53: W = W::new(-4.073167141401899, -1.3345295902688815e-16);
-        let v54: W = v16.powi(3);
-        let v55: W = v53 * v1 * v2 * v10 * v54;
-        let v56: W = v53 * v22 * v10 * v54;
-        let v57: W = W::new(-8.146334282803798, -2.669059180537763e-16);
-        let v58: W = v57 * v20 * v24 * v54;
-        let v59: W = v57 * v1 * v2 * v24 * v54;
-        let v60: W = v53 * v1 * v2 * v29 * v54;
-        let v61: W = v53 * v22 * v29 * v54;
-        let v62: W = W::new(4.073167141401899, 1.3345295902688815e-16);
-        let v63: W = v62 * v20 * v10 * v54;
-        let v64: W = v62 * v1 * v2 * v10 * v54;
-        let v65: W = W::new(8.146334282803798, 2.669059180537763e-16);
-        let v66: W = v65 * v1 * v2 * v24 * v54;
-        let v67: W = v65 * v22 * v24 * v54;
-        let v68: W = v62 * v20 * v29 * v54;
-        let v69: W = v62 * v1 * v2 * v29 * v54;
-        let v70: W = W::new(0.002142542534984327, -1.0533491421332368e-19);
-        let v71: W = v70 * v7 * v12 * v54;
-        let v72: W = W::new(0.08606823439185561, 4.0050525018644263e-19);
-        let v73: W = v72 * v7 * v12 * v54;
-        let v74: W = W::new(0.8643633498955933, 1.1593543666053751e-17);
-        let v75: W = v74 * v7 * v12 * v54;
-        let v76: W = W::new(-2.586662422081827, -2.1652528801980968e-17);
-        let v77: W = v76 * v1 * v7 * v10 * v12 * v54;
-        let v78: W = v76 * v2 * v7 * v10 * v12 * v54;
-        let v79: W = W::new(-23.27996179873644, -1.083051178917954e-15);
-        let v80: W = v79 * v1 * v2 * v7 * v10 * v12 * v54;
-        let v81: W = v79 * v22 * v7 * v10 * v12 * v54;
-        let v82: W = W::new(-15.519974532490961, -1.299151728118858e-16);
-        let v83: W = v82 * v20 * v7 * v24 * v12 * v54;
-        let v84: W = v82 * v1 * v2 * v7 * v24 * v12 * v54;
-        let v85: W = W::new(2.586662422081827, 2.1652528801980968e-17);
-        let v86: W = v85 * v1 * v7 * v9 * v12 * v54;
-        let v87: W = W::new(7.7599872662454805, 6.49575864059429e-17);
-        let v88: W = v87 * v20 * v7 * v9 * v12 * v54;
-        let v89: W = v85 * v2 * v7 * v9 * v12 * v54;
-        let v90: W = W::new(15.519974532490961, 1.299151728118858e-16);
-        let v91: W = v90 * v1 * v2 * v7 * v9 * v12 * v54;
-        let v92: W = v87 * v22 * v7 * v9 * v12 * v54;
-        let v93: W = W::new(23.27996179873644, 1.083051178917954e-15);
-        let v94: W = v93 * v20 * v7 * v10 * v12 * v54;
-        let v95: W = v93 * v1 * v2 * v7 * v10 * v12 * v54;
-        let v96: W = v90 * v1 * v2 * v7 * v24 * v12 * v54;
-        let v97: W = v90 * v22 * v7 * v24 * v12 * v54;
-        let v98: W = v18 - v21 - v23 + v25 - v27 + v28 - v30 + v31 - v32 - v35 + v37
-            + v38 - v40 + v41 + v42 - v44 - v45 + v47 - v48 + v49 - v51 + v52 + v55 - v56
-            + v58 - v59 + v60 - v61 + v63 - v64 + v66 - v67 + v68 - v69 + v71 - v73 + v75
-            + v77 - v78 + v80 - v81 + v83 - v84 + v86 - v88 - v89 + v91 - v92 + v94 - v95
-            + v96 - v97;
-        let v99: W = v71 - v73 + v75;
-        let v100: W = v98 / v99;
-        let v101: W = v2 - v1;
-        let v102: W = W::new(1.3610962006372815, 9.054908042774636e-17);
-        let v103: W = v12.square();
-        let v104: W = v102 * v1 * v34 * v9 * v103 * v17;
-        let v105: W = v102 * v2 * v34 * v9 * v103 * v17;
-        let v106: W = W::new(2.722192401274563, 1.8109816085549272e-16);
-        let v107: W = v106 * v1 * v34 * v10 * v103 * v17;
-        let v108: W = v106 * v2 * v34 * v10 * v103 * v17;
-        let v109: W = v102 * v1 * v34 * v24 * v103 * v17;
-        let v110: W = v102 * v2 * v34 * v24 * v103 * v17;
-        let v111: W = W::new(0.1291023515877834, 7.539651779186892e-18);
-        let v112: W = v7.powi(3);
-        let v113: W = v111 * v1 * v112 * v14 * v103 * v17;
-        let v114: W = v111 * v2 * v112 * v14 * v103 * v17;
-        let v115: W = W::new(0.043034117195927805, 2.0025262509322131e-19);
-        let v116: W = v7.powi(4);
-        let v117: W = v115 * v116 * v14 * v103 * v17;
-        let v118: W = W::new(0.38730705476335026, -5.136620278068236e-18);
-        let v119: W = v118 * v1 * v112 * v9 * v14 * v103 * v17;
-        let v120: W = v118 * v2 * v112 * v9 * v14 * v103 * v17;
-        let v121: W = W::new(0.2582047031755668, 1.5079303558373784e-17);
-        let v122: W = v121 * v1 * v112 * v10 * v14 * v103 * v17;
-        let v123: W = v121 * v2 * v112 * v10 * v14 * v103 * v17;
-        let v124: W = W::new(-0.06439116942638623, 3.3493788795329906e-18);
-        let v125: W = v124 * v1 * v9 * v54;
-        let v126: W = W::new(-1.3577223804672998, 1.0354541694105817e-16);
-        let v127: W = v126 * v2 * v10 * v54;
-        let v128: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
-        let v129: W = v128 * v2 * v10 * v54;
-        let v130: W = W::new(-2.7154447609345995, 2.0709083388211633e-16);
-        let v131: W = v130 * v1 * v24 * v54;
-        let v132: W = v124 * v1 * v24 * v54;
-        let v133: W = v126 * v2 * v29 * v54;
-        let v134: W = W::new(0.06439116942638623, -3.3493788795329906e-18);
-        let v135: W = v134 * v2 * v9 * v54;
-        let v136: W = W::new(1.3577223804672998, -1.0354541694105817e-16);
-        let v137: W = v136 * v1 * v10 * v54;
-        let v138: W = W::new(0.12878233885277246, -6.698757759065981e-18);
-        let v139: W = v138 * v1 * v10 * v54;
-        let v140: W = W::new(2.7154447609345995, -2.0709083388211633e-16);
-        let v141: W = v140 * v2 * v24 * v54;
-        let v142: W = v134 * v2 * v24 * v54;
-        let v143: W = v136 * v1 * v29 * v54;
-        let v144: W = W::new(-0.12267472398283044, 5.588450416993392e-18);
-        let v145: W = v144 * v2 * v7 * v12 * v54;
-        let v146: W = W::new(-0.04089157466094348, 1.862816805664464e-18);
-        let v147: W = v146 * v34 * v12 * v54;
-        let v148: W = v76 * v1 * v7 * v9 * v12 * v54;
-        let v149: W = W::new(-0.3680241719484913, -1.0990224364648739e-17);
-        let v150: W = v149 * v1 * v7 * v9 * v12 * v54;
-        let v151: W = W::new(-0.8622208073606089, -4.422494375483221e-17);
-        let v152: W = v151 * v7 * v10 * v12 * v54;
-        let v153: W = W::new(-7.7599872662454805, -6.49575864059429e-17);
-        let v154: W = v153 * v2 * v7 * v10 * v12 * v54;
-        let v155: W = W::new(-0.24534944796566088, 1.1176900833986784e-17);
-        let v156: W = v155 * v2 * v7 * v10 * v12 * v54;
-        let v157: W = W::new(-5.173324844163654, -4.3305057603961936e-17);
-        let v158: W = v157 * v1 * v7 * v24 * v12 * v54;
-        let v159: W = W::new(0.12267472398283044, -5.588450416993392e-18);
-        let v160: W = v159 * v1 * v7 * v12 * v54;
-        let v161: W = W::new(0.8622208073606089, 4.422494375483221e-17);
-        let v162: W = v161 * v7 * v9 * v12 * v54;
-        let v163: W = W::new(0.3680241719484913, 1.0990224364648739e-17);
-        let v164: W = v163 * v2 * v7 * v9 * v12 * v54;
-        let v165: W = v87 * v1 * v7 * v10 * v12 * v54;
-        let v166: W = W::new(0.24534944796566088, -1.1176900833986784e-17);
-        let v167: W = v166 * v1 * v7 * v10 * v12 * v54;
-        let v168: W = W::new(5.173324844163654, 4.3305057603961936e-17);
-        let v169: W = v168 * v2 * v7 * v24 * v12 * v54;
-        let v170: W = v104 - v105 - v107 + v108 + v109 - v110 - v113 + v114 + v117 + v119
-            - v120 - v122 + v123 - v125 - v127 - v129 - v131 - v132 - v133 - v135 - v137
-            - v139 - v141 - v142 - v143 - v145 - v147 - v148 - v150 - v152 - v154 - v156
-            - v158 - v160 - v162 - v89 - v164 - v165 - v167 - v169;
-        let v171: W = v72 * v34 * v12 * v54;
-        let v172: W = v70 * v34 * v12 * v54;
-        let v173: W = v74 * v34 * v12 * v54;
-        let v174: W = v171 - v172 - v173;
-        let v175: W = v101 * v170;
-        let v176: W = v175 / v174;
-        return [v100.to_f64(), v176.to_f64()];
+        let v10: W = v7 - v4;
+        let v11: W = v10.sigmoid();
+        let v12: W = v11.square();
+        let v13: W = v7.exp_m1();
+        let v14: W = v1 * v3 * v9 * v12 * v13;
+        let v15: W = v1 * v6 * v2 * v9 * v12 * v13;
+        let v16: W = W::new(-0.3863470165583174, 2.0096273277197944e-17);
+        let v17: W = v6.square();
+        let v18: W = v11.powi(3);
+        let v19: W = v16 * v17 * v9 * v18 * v13;
+        let v20: W = v16 * v6 * v2 * v9 * v18 * v13;
+        let v21: W = v11.powi(4);
+        let v22: W = v1 * v6 * v2 * v9 * v21 * v13;
+        let v23: W = v1 * v3 * v9 * v21 * v13;
+        let v24: W = W::new(0.1931735082791587, -1.0048136638598972e-17);
+        let v25: W = v24 * v17 * v9 * v12 * v13;
+        let v26: W = v24 * v6 * v2 * v9 * v12 * v13;
+        let v27: W = W::new(0.3863470165583174, -2.0096273277197944e-17);
+        let v28: W = v27 * v6 * v2 * v9 * v18 * v13;
+        let v29: W = v27 * v3 * v9 * v18 * v13;
+        let v30: W = v24 * v17 * v9 * v21 * v13;
+        let v31: W = v24 * v6 * v2 * v9 * v21 * v13;
+        let v32: W = W::new(-3.8799936331227403, -3.247879320297145e-17);
+        let v33: W = v7 - v5;
+        let v34: W = v33.exp_m1();
+        let v35: W = v32 * v17 * v9 * v12 * v34;
+        let v36: W = v32 * v3 * v9 * v12 * v34;
+        let v37: W = W::new(-15.519974532490961, -1.299151728118858e-16);
+        let v38: W = v37 * v6 * v2 * v9 * v18 * v34;
+        let v39: W = v32 * v17 * v9 * v21 * v34;
+        let v40: W = v32 * v3 * v9 * v21 * v34;
+        let v41: W = W::new(7.7599872662454805, 6.49575864059429e-17);
+        let v42: W = v41 * v6 * v2 * v9 * v12 * v34;
+        let v43: W = v41 * v17 * v9 * v18 * v34;
+        let v44: W = v41 * v3 * v9 * v18 * v34;
+        let v45: W = v41 * v6 * v2 * v9 * v21 * v34;
+        let v46: W = W::new(0.00010161195054170913, -1.4337848506992335e-21);
+        let v47: W = v9.square();
+        let v48: W = v46 * v47 * v13 * v34;
+        let v49: W = W::new(0.004081861168885236, 1.1745839302040242e-19);
+        let v50: W = v49 * v47 * v13 * v34;
+        let v51: W = W::new(0.04099318661148519, -2.0268809163879886e-18);
+        let v52: W = v51 * v47 * v13 * v34;
+        let v53: W = W::new(-0.12267472398283044, 5.588450416993392e-18);
+        let v54: W = v53 * v6 * v47 * v11 * v13 * v34;
+        let v55: W = W::new(-0.7360483438969826, -2.1980448729297477e-17);
+        let v56: W = v55 * v6 * v2 * v47 * v11 * v13 * v34;
+        let v57: W = v53 * v6 * v47 * v12 * v13 * v34;
+        let v58: W = W::new(-1.1040725158454738, -8.848182432520404e-17);
+        let v59: W = v58 * v17 * v47 * v12 * v13 * v34;
+        let v60: W = v58 * v6 * v2 * v47 * v12 * v13 * v34;
+        let v61: W = v55 * v17 * v47 * v18 * v13 * v34;
+        let v62: W = v55 * v6 * v2 * v47 * v18 * v13 * v34;
+        let v63: W = W::new(0.12267472398283044, -5.588450416993392e-18);
+        let v64: W = v63 * v6 * v47 * v11 * v13 * v34;
+        let v65: W = W::new(0.7360483438969826, 2.1980448729297477e-17);
+        let v66: W = v65 * v6 * v2 * v47 * v11 * v13 * v34;
+        let v67: W = v63 * v6 * v47 * v12 * v13 * v34;
+        let v68: W = W::new(1.1040725158454738, 8.848182432520404e-17);
+        let v69: W = v68 * v17 * v47 * v12 * v13 * v34;
+        let v70: W = v68 * v6 * v2 * v47 * v12 * v13 * v34;
+        let v71: W = v65 * v17 * v47 * v18 * v13 * v34;
+        let v72: W = v65 * v6 * v2 * v47 * v18 * v13 * v34;
+        let v73: W = v14 - v15 - v19 + v20 - v22 + v23 - v25 + v26 - v28 + v29 - v30
+            + v31 - v35 - v36 - v38 - v39 - v40 - v42 - v43 - v44 - v45 - v48 + v50 - v52
+            - v54 - v56 - v57 - v59 - v60 - v61 - v62 - v64 - v66 - v67 - v69 - v70 - v71
+            - v72;
+        let v74: W = W::new(-0.004509605086733944, -2.2903789683741667e-19);
+        let v75: W = v74 * v47 * v13 * v34;
+        let v76: W = W::new(-0.00011226000838264493, -3.0134281349311327e-21);
+        let v77: W = v76 * v47 * v13 * v34;
+        let v78: W = W::new(-0.045288919739294775, -2.4831759184829383e-18);
+        let v79: W = v78 * v47 * v13 * v34;
+        let v80: W = v75 - v77 - v79;
+        let v81: W = v0 * v73;
+        let v82: W = v81 / v80;
+        let v83: W = v2 - v6;
+        let v84: W = W::new(1.3610962006372815, 9.054908042774636e-17);
+        let v85: W = v34.square();
+        let v86: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v87: W = v86 * v9 * v13;
+        let v88: W = v87.sqrt();
+        let v89: W = v84 * v6 * v47 * v11 * v85 * v88;
+        let v90: W = v84 * v2 * v47 * v11 * v85 * v88;
+        let v91: W = W::new(2.722192401274563, 1.8109816085549272e-16);
+        let v92: W = v91 * v6 * v47 * v12 * v85 * v88;
+        let v93: W = v91 * v2 * v47 * v12 * v85 * v88;
+        let v94: W = v84 * v6 * v47 * v18 * v85 * v88;
+        let v95: W = v84 * v2 * v47 * v18 * v85 * v88;
+        let v96: W = W::new(0.1291023515877834, 7.539651779186892e-18);
+        let v97: W = v9.powi(3);
+        let v98: W = v96 * v6 * v97 * v13 * v85 * v88;
+        let v99: W = v96 * v2 * v97 * v13 * v85 * v88;
+        let v100: W = W::new(0.043034117195927805, 2.0025262509322131e-19);
+        let v101: W = v9.powi(4);
+        let v102: W = v100 * v101 * v13 * v85 * v88;
+        let v103: W = W::new(0.38730705476335026, -5.136620278068236e-18);
+        let v104: W = v103 * v6 * v97 * v11 * v13 * v85 * v88;
+        let v105: W = v103 * v2 * v97 * v11 * v13 * v85 * v88;
+        let v106: W = W::new(0.2582047031755668, 1.5079303558373784e-17);
+        let v107: W = v106 * v6 * v97 * v12 * v13 * v85 * v88;
+        let v108: W = v106 * v2 * v97 * v12 * v13 * v85 * v88;
+        let v109: W = W::new(-0.06439116942638623, 3.3493788795329906e-18);
+        let v110: W = v88.powi(3);
+        let v111: W = v109 * v6 * v11 * v110;
+        let v112: W = W::new(-1.3577223804672998, 1.0354541694105817e-16);
+        let v113: W = v112 * v2 * v12 * v110;
+        let v114: W = W::new(-0.12878233885277246, 6.698757759065981e-18);
+        let v115: W = v114 * v2 * v12 * v110;
+        let v116: W = W::new(-2.7154447609345995, 2.0709083388211633e-16);
+        let v117: W = v116 * v6 * v18 * v110;
+        let v118: W = v109 * v6 * v18 * v110;
+        let v119: W = v112 * v2 * v21 * v110;
+        let v120: W = W::new(0.06439116942638623, -3.3493788795329906e-18);
+        let v121: W = v120 * v2 * v11 * v110;
+        let v122: W = W::new(1.3577223804672998, -1.0354541694105817e-16);
+        let v123: W = v122 * v6 * v12 * v110;
+        let v124: W = W::new(0.12878233885277246, -6.698757759065981e-18);
+        let v125: W = v124 * v6 * v12 * v110;
+        let v126: W = W::new(2.7154447609345995, -2.0709083388211633e-16);
+        let v127: W = v126 * v2 * v18 * v110;
+        let v128: W = v120 * v2 * v18 * v110;
+        let v129: W = v122 * v6 * v21 * v110;
+        let v130: W = v53 * v2 * v9 * v34 * v110;
+        let v131: W = W::new(-0.04089157466094348, 1.862816805664464e-18);
+        let v132: W = v131 * v47 * v34 * v110;
+        let v133: W = W::new(-2.586662422081827, -2.1652528801980968e-17);
+        let v134: W = v133 * v6 * v9 * v11 * v34 * v110;
+        let v135: W = W::new(-0.3680241719484913, -1.0990224364648739e-17);
+        let v136: W = v135 * v6 * v9 * v11 * v34 * v110;
+        let v137: W = W::new(-0.8622208073606089, -4.422494375483221e-17);
+        let v138: W = v137 * v9 * v12 * v34 * v110;
+        let v139: W = W::new(-7.7599872662454805, -6.49575864059429e-17);
+        let v140: W = v139 * v2 * v9 * v12 * v34 * v110;
+        let v141: W = W::new(-0.24534944796566088, 1.1176900833986784e-17);
+        let v142: W = v141 * v2 * v9 * v12 * v34 * v110;
+        let v143: W = W::new(-5.173324844163654, -4.3305057603961936e-17);
+        let v144: W = v143 * v6 * v9 * v18 * v34 * v110;
+        let v145: W = v63 * v6 * v9 * v34 * v110;
+        let v146: W = W::new(0.8622208073606089, 4.422494375483221e-17);
+        let v147: W = v146 * v9 * v11 * v34 * v110;
+        let v148: W = W::new(2.586662422081827, 2.1652528801980968e-17);
+        let v149: W = v148 * v2 * v9 * v11 * v34 * v110;
+        let v150: W = W::new(0.3680241719484913, 1.0990224364648739e-17);
+        let v151: W = v150 * v2 * v9 * v11 * v34 * v110;
+        let v152: W = v41 * v6 * v9 * v12 * v34 * v110;
+        let v153: W = W::new(0.24534944796566088, -1.1176900833986784e-17);
+        let v154: W = v153 * v6 * v9 * v12 * v34 * v110;
+        let v155: W = W::new(5.173324844163654, 4.3305057603961936e-17);
+        let v156: W = v155 * v2 * v9 * v18 * v34 * v110;
+        let v157: W = v89 - v90 - v92 + v93 + v94 - v95 - v98 + v99 + v102 + v104 - v105
+            - v107 + v108 - v111 - v113 - v115 - v117 - v118 - v119 - v121 - v123 - v125
+            - v127 - v128 - v129 - v130 - v132 - v134 - v136 - v138 - v140 - v142 - v144
+            - v145 - v147 - v149 - v151 - v152 - v154 - v156;
+        let v158: W = W::new(0.08606823439185561, 4.0050525018644263e-19);
+        let v159: W = v158 * v47 * v34 * v110;
+        let v160: W = W::new(0.002142542534984327, -1.0533491421332368e-19);
+        let v161: W = v160 * v47 * v34 * v110;
+        let v162: W = W::new(0.8643633498955933, 1.1593543666053751e-17);
+        let v163: W = v162 * v47 * v34 * v110;
+        let v164: W = v159 - v161 - v163;
+        let v165: W = v83 * v157;
+        let v166: W = v165 / v164;
+        return [v82.to_f64(), v166.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
@@ -6730,19 +6706,18 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v7: W = v4.exp_m1();
         let v8: W = v0 * v6 * v7;
         let v9: W = v8.sqrt();
-        let v10: W = v9.abs();
-        let v11: W = W::new(-0.9525741268224333, 3.451513898035272e-17);
-        let v12: W = v4 - v2;
-        let v13: W = v12.exp_m1();
-        let v14: W = v4 - v1;
-        let v15: W = v14.sigmoid();
-        let v16: W = v1 * v15;
-        let v17: W = v15.square();
-        let v18: W = v1 * v17;
-        let v19: W = v16 - v18;
-        let v20: W = v11 * v6 * v13 * v10;
-        let v21: W = v20 / v19;
-        return [v10.to_f64(), v21.to_f64()];
+        let v10: W = W::new(-0.9525741268224333, 3.451513898035272e-17);
+        let v11: W = v4 - v2;
+        let v12: W = v11.exp_m1();
+        let v13: W = v4 - v1;
+        let v14: W = v13.sigmoid();
+        let v15: W = v1 * v14;
+        let v16: W = v14.square();
+        let v17: W = v1 * v16;
+        let v18: W = v15 - v17;
+        let v19: W = v10 * v6 * v12 * v9;
+        let v20: W = v19 / v18;
+        return [v9.to_f64(), v20.to_f64()];
     }
     let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: N = N::new(3.0, 0.0);
@@ -6768,27 +6743,26 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v21: W = v4.exp_m1();
     let v22: W = v20 * v6 * v21;
     let v23: W = v22.sqrt();
-    let v24: W = v23.abs();
-    let v25: W = v12.exp_m1();
-    let v26: W = v20 * v14 * v25;
-    let v27: W = v26.sqrt();
-    let v28: W = v24 * v27;
-    let v29: N = N::narrow(v19) + N::narrow(v28);
-    let v30: N = N::new(-0.9051482536448664, -4.1992024501810215e-17);
-    let v31: W = v24 * v10 * v27;
-    let v32: W = W::new(-0.05239569649125595, -8.392954671577747e-19);
-    let v33: W = v32 * v6 * v21 * v18;
-    let v34: W = -v31;
-    let v35: W = v34 - v33;
-    let v36: W = v4 - v1.widen();
-    let v37: W = v36.sigmoid();
-    let v38: W = v1.widen() * v37;
-    let v39: W = v37.square();
-    let v40: W = v1.widen() * v39;
-    let v41: W = v38 - v40;
-    let v42: W = v30.widen() * v10 * v35;
-    let v43: W = v42 / v41;
-    [v29.to_f64(), v43.to_f64()]
+    let v24: W = v12.exp_m1();
+    let v25: W = v20 * v14 * v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v23 * v26;
+    let v28: N = N::narrow(v19) + N::narrow(v27);
+    let v29: N = N::new(-0.9051482536448664, -4.1992024501810215e-17);
+    let v30: W = v10 * v23 * v26;
+    let v31: W = W::new(-0.05239569649125595, -8.392954671577747e-19);
+    let v32: W = v31 * v6 * v21 * v18;
+    let v33: W = -v30;
+    let v34: W = v33 - v32;
+    let v35: W = v4 - v1.widen();
+    let v36: W = v35.sigmoid();
+    let v37: W = v1.widen() * v36;
+    let v38: W = v36.square();
+    let v39: W = v1.widen() * v38;
+    let v40: W = v37 - v39;
+    let v41: W = v29.widen() * v10 * v34;
+    let v42: W = v41 / v40;
+    [v28.to_f64(), v42.to_f64()]
 }
 /// `dpm1_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -6796,7 +6770,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) - \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -6809,7 +6783,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) - \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -8733,6 +8707,11 @@ mod dd {
             let e = self.ldexp(1).exp_m1();
             e / (e + Dd::from_f64(2.0))
         }
+        /// Itself where `hi` is within [`RANGE`] in magnitude, else NaN (`Real::in_range`).
+        #[inline]
+        pub fn in_range(self) -> Dd {
+            if within_range(self.hi) { self } else { Dd::from_f64(f64::NAN) }
+        }
         /// `1/(1 + e^-x)`, without overflow.
         pub fn sigmoid(self) -> Dd {
             let one = Dd::from_f64(1.0);
@@ -8828,6 +8807,21 @@ mod dd {
         fn cosh(self) -> Self;
         fn tanh(self) -> Self;
         fn sigmoid(self) -> Self;
+        /// Itself where its magnitude is within [`RANGE`], else NaN. Emitted code applies it
+        /// to the exponentials that can leave that range inside the domain (an exponent of
+        /// -1500 t): NaN reaches the outputs, [`ordinary`] rejects them, and the function
+        /// computes again in [`Xd`], which has no such range, instead of dividing by a
+        /// subnormal. Always itself in `Xd`.
+        fn in_range(self) -> Self;
+    }
+    /// The magnitudes `Real::in_range` lets pass on the fast path: from 2^-900 (a
+    /// double-double's low word is then still a normal number, and a product with a value of
+    /// order 2^-100 too) to 2^900.
+    pub const RANGE: (f64, f64) = (1.1830521861667747e-271, 8.452712498170644e+270);
+    /// Whether `x` is within [`RANGE`] in magnitude (false for NaN).
+    #[inline]
+    fn within_range(x: f64) -> bool {
+        (RANGE.0..=RANGE.1).contains(&x.abs())
     }
     /// `x^n` by repeated squaring, in either number type.
     fn powi_by_squaring<R: Copy + Mul<Output = R> + Div<Output = R> + From<f64>>(
@@ -8865,9 +8859,9 @@ mod dd {
             >::new(hi, lo) } #[inline] fn from_f64(x : f64) -> Self { <$t >::from_f64(x)
             } #[inline] fn to_f64(self) -> f64 { <$t >::to_f64(self) }
             real_by_inherent!(@ unary $t; abs square sqrt exp exp_m1 ln ln_1p sin cos tan
-            asin acos atan sinh cosh tanh sigmoid); #[inline] fn powi(self, n : i32) ->
-            Self { <$t >::powi(self, n) } #[inline] fn powf(self, p : Self) -> Self { <$t
-            >::powf(self, p) } }
+            asin acos atan sinh cosh tanh sigmoid in_range); #[inline] fn powi(self, n :
+            i32) -> Self { <$t >::powi(self, n) } #[inline] fn powf(self, p : Self) ->
+            Self { <$t >::powf(self, p) } }
         };
         (@ unary $t:ty; $($f:ident)*) => {
             $(#[inline] fn $f (self) -> Self { <$t >::$f (self) })*
@@ -8908,6 +8902,10 @@ mod dd {
         #[inline]
         fn sigmoid(self) -> Self {
             1.0 / (1.0 + (-self).exp())
+        }
+        #[inline]
+        fn in_range(self) -> Self {
+            if within_range(self) { self } else { f64::NAN }
         }
         real_by_inherent!(
             @ unary f64; abs sqrt exp exp_m1 ln ln_1p sin cos tan asin acos atan sinh
@@ -9379,6 +9377,11 @@ mod dd {
                 return self.odd_series(-1.0 / 3.0);
             }
             Xd::from_dd(self.to_dd().tanh())
+        }
+        /// Itself: an `Xd` has an exponent of its own (`Real::in_range`).
+        #[inline]
+        pub fn in_range(self) -> Xd {
+            self
         }
         pub fn sigmoid(self) -> Xd {
             if self.is_tiny() {

@@ -6978,6 +6978,11 @@ mod dd {
             let e = self.ldexp(1).exp_m1();
             e / (e + Dd::from_f64(2.0))
         }
+        /// Itself where `hi` is within [`RANGE`] in magnitude, else NaN (`Real::in_range`).
+        #[inline]
+        pub fn in_range(self) -> Dd {
+            if within_range(self.hi) { self } else { Dd::from_f64(f64::NAN) }
+        }
         /// `1/(1 + e^-x)`, without overflow.
         pub fn sigmoid(self) -> Dd {
             let one = Dd::from_f64(1.0);
@@ -7073,6 +7078,21 @@ mod dd {
         fn cosh(self) -> Self;
         fn tanh(self) -> Self;
         fn sigmoid(self) -> Self;
+        /// Itself where its magnitude is within [`RANGE`], else NaN. Emitted code applies it
+        /// to the exponentials that can leave that range inside the domain (an exponent of
+        /// -1500 t): NaN reaches the outputs, [`ordinary`] rejects them, and the function
+        /// computes again in [`Xd`], which has no such range, instead of dividing by a
+        /// subnormal. Always itself in `Xd`.
+        fn in_range(self) -> Self;
+    }
+    /// The magnitudes `Real::in_range` lets pass on the fast path: from 2^-900 (a
+    /// double-double's low word is then still a normal number, and a product with a value of
+    /// order 2^-100 too) to 2^900.
+    pub const RANGE: (f64, f64) = (1.1830521861667747e-271, 8.452712498170644e+270);
+    /// Whether `x` is within [`RANGE`] in magnitude (false for NaN).
+    #[inline]
+    fn within_range(x: f64) -> bool {
+        (RANGE.0..=RANGE.1).contains(&x.abs())
     }
     /// `x^n` by repeated squaring, in either number type.
     fn powi_by_squaring<R: Copy + Mul<Output = R> + Div<Output = R> + From<f64>>(
@@ -7110,9 +7130,9 @@ mod dd {
             >::new(hi, lo) } #[inline] fn from_f64(x : f64) -> Self { <$t >::from_f64(x)
             } #[inline] fn to_f64(self) -> f64 { <$t >::to_f64(self) }
             real_by_inherent!(@ unary $t; abs square sqrt exp exp_m1 ln ln_1p sin cos tan
-            asin acos atan sinh cosh tanh sigmoid); #[inline] fn powi(self, n : i32) ->
-            Self { <$t >::powi(self, n) } #[inline] fn powf(self, p : Self) -> Self { <$t
-            >::powf(self, p) } }
+            asin acos atan sinh cosh tanh sigmoid in_range); #[inline] fn powi(self, n :
+            i32) -> Self { <$t >::powi(self, n) } #[inline] fn powf(self, p : Self) ->
+            Self { <$t >::powf(self, p) } }
         };
         (@ unary $t:ty; $($f:ident)*) => {
             $(#[inline] fn $f (self) -> Self { <$t >::$f (self) })*
@@ -7153,6 +7173,10 @@ mod dd {
         #[inline]
         fn sigmoid(self) -> Self {
             1.0 / (1.0 + (-self).exp())
+        }
+        #[inline]
+        fn in_range(self) -> Self {
+            if within_range(self) { self } else { f64::NAN }
         }
         real_by_inherent!(
             @ unary f64; abs sqrt exp exp_m1 ln ln_1p sin cos tan asin acos atan sinh
@@ -7624,6 +7648,11 @@ mod dd {
                 return self.odd_series(-1.0 / 3.0);
             }
             Xd::from_dd(self.to_dd().tanh())
+        }
+        /// Itself: an `Xd` has an exponent of its own (`Real::in_range`).
+        #[inline]
+        pub fn in_range(self) -> Xd {
+            self
         }
         pub fn sigmoid(self) -> Xd {
             if self.is_tiny() {

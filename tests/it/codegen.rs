@@ -1613,6 +1613,54 @@ fn a_step_onto_an_end_whose_alpha_underflows_keeps_its_digits() {
     assert_coefficient(def, "ddim_step_v", 1, 2, &v);
 }
 
+/// The same `alpha = exp(-1500 t)` inside (0, 1): a step's stable form divides by
+/// `alpha(t_next) sigma(t) + alpha(t) sigma(t_next)`, subnormal at (t, t_next) = (0.66,
+/// 0.50) though the coefficient is -4.0e107, and the Euler step's at t = 0.467 computes
+/// `h (...)/alpha` with a subnormal numerator: the results were normal numbers 2e14 and
+/// 4.9e8 ulps off, which `runtime::ordinary` could not tell from good ones (`emit
+/// --verify` failed 8 functions). An exponential that can leave the fast path's range on
+/// the domain is checked (`Real::in_range`), and its NaN sends the function to `Xd`.
+/// Expected values from mpmath at 600 bits.
+#[test]
+fn steps_whose_exponentials_underflow_inside_the_interval_keep_their_digits() {
+    let def = "beta(t) = 3000;";
+    let (t0, s0) = (0.6607197326515808, 0.4955397994886856);
+    let (t1, s1) = (0.4672984353849284, 0.4672984353849283);
+    let eps = [
+        (&[t0, s0][..], -4.028099972670446e+107),
+        (&[t1, s1][..], -8.326672684689021e-14),
+        (&[0.9, 0.5][..], -3.7730203009300653e+260),
+        (&[0.5, 0.25][..], -7.251547794405553e+162),
+    ];
+    assert_coefficient(def, "ddim_step_eps", 1, 2, &eps);
+    let score = [
+        (&[t0, s0][..], 4.028099972670446e+107),
+        (&[t1, s1][..], 8.326672684689021e-14),
+    ];
+    assert_coefficient(def, "ddim_step_score", 1, 2, &score);
+    let euler = [
+        (&[t0, s0][..], -247.7698997443428),
+        (&[t1, s1][..], -8.326672684688674e-14),
+        (&[0.9, 0.5][..], -600.0),
+    ];
+    assert_coefficient(def, "euler_step_eps", 1, 2, &euler);
+    // The budget keeps the fallback the checks need, and the functions meet their rows.
+    let (mut pool, p) = process(&format!("process p {{\n    {def}\n}}\n"));
+    for name in ["ddim_step_eps", "euler_step_eps"] {
+        let f = codegen::function(&mut pool, &p, Mode::Stable, name)
+            .expect("lowers")
+            .expect("defined");
+        assert!(f.checks_ranges(), "{name}");
+        let mut fs = vec![f];
+        let mut cases = measure::reference_cases(&mut pool, &fs, Accuracy::default());
+        // As `emit` does: a DDIM step's x coefficient leaves f64 (e^735 from 0.49 to 0).
+        fs[0].wide_sum = codegen::budget::overflows(&fs[0], &cases[0]);
+        let reports = codegen::budget::choose(&mut fs, &mut cases, Accuracy::default());
+        assert!(reports[0].passed(), "{name}: {:?}", reports[0]);
+        assert!(fs[0].fallback, "{name}");
+    }
+}
+
 /// Fuzz seed 26, case 67559: a sigma near 1e216 (`expm1(499)` less a logarithm). The guard
 /// of the steps from t = 1 put sigma(1) into the score coefficient, `sigma(1)^2 -
 /// sigma(1) sigma(t_next)`, whose first term is no f64: the guard computed infinity, and
