@@ -662,10 +662,17 @@ fn lowered(
             Some(j) => field_guards(pool, j, k, field, (&coeff_exprs, &sources), mode),
             None => (Vec::new(), Default::default()),
         };
-        let poles = match mode {
+        let mut poles = match mode {
             Mode::Stable => field_poles(pool, jet.as_ref(), k, field, &coeff_exprs, mode),
             Mode::Naive => Vec::new(),
         };
+        // A pole's directions have no `Xd` fallback to replace a range check's NaN (and
+        // `sigmoid(2 log 0)`, a value 0 there, is one to keep): they are not checked.
+        for pole in &mut poles {
+            if let GuardBody::Program(p, _) = &mut pole.guard.body {
+                p.checked.clear();
+            }
+        }
         let program = l.finish();
         let upper = upper.map(|(ul, ucoeffs)| {
             let program = ul.finish();
