@@ -829,12 +829,7 @@ mod tests {
     /// `mode`, with `t` and `t_next` in [0, 1].
     fn checked_calls(text: &str, mode: Mode) -> usize {
         let mut pool = Pool::new();
-        let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
-        pool.set_domain(t, crate::expr::Domain::UNIT);
-        pool.set_domain(tn, crate::expr::Domain::UNIT);
-        let ast = crate::syntax::parse_expr(text).expect("test input parses");
-        let e = crate::process::lower_expr(&mut pool, &ast, &[("t", t), ("t_next", tn)])
-            .expect("test input lowers");
+        let e = crate::expr::test_util::parse_in_unit_times(&mut pool, text);
         let mut l = Lowerer::new(mode);
         l.lower(&mut pool, e).expect("lowers");
         let p = l.finish();
@@ -876,10 +871,7 @@ mod tests {
     fn a_checked_value_outside_the_range_is_nan_on_the_fast_path_only() {
         use super::super::runtime::{Dd, Xd};
         let mut pool = Pool::new();
-        let t = pool.symbol("t");
-        pool.set_domain(t, crate::expr::Domain::UNIT);
-        let ast = crate::syntax::parse_expr("exp(-1500 * t)").expect("parses");
-        let e = crate::process::lower_expr(&mut pool, &ast, &[("t", t)]).expect("lowers");
+        let e = crate::expr::test_util::parse_in_unit_t(&mut pool, "exp(-1500 * t)");
         let mut l = Lowerer::new(Mode::Stable);
         let v = l.lower(&mut pool, e).expect("lowers");
         let p = l.finish();

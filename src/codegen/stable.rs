@@ -2891,12 +2891,8 @@ mod tests {
     /// `times`, against the formula as written, certified and correctly rounded.
     fn stable_error(text: &str, times: &[(f64, f64)]) -> f64 {
         let mut pool = Pool::new();
+        let e = crate::expr::test_util::parse_in_unit_times(&mut pool, text);
         let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
-        pool.set_domain(t, crate::expr::Domain::UNIT);
-        pool.set_domain(tn, crate::expr::Domain::UNIT);
-        let ast = crate::syntax::parse_expr(text).expect("test input parses");
-        let e = crate::process::lower_expr(&mut pool, &ast, &[("t", t), ("t_next", tn)])
-            .expect("test input lowers");
         let r = stabilize(&mut pool, e);
         let mut l = super::super::lower::Lowerer::new(super::super::lower::Mode::Stable);
         let v = l.lower(&mut pool, r).expect("lowers");

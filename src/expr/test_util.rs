@@ -16,6 +16,16 @@ pub fn parse_in_unit_t(pool: &mut Pool, text: &str) -> ExprId {
     crate::process::lower_expr(pool, &ast, &[("t", t)]).expect("test input lowers")
 }
 
+/// `text` parsed and lowered, with `t` and `t_next` symbols whose domain is [0, 1] (a
+/// step's times).
+pub fn parse_in_unit_times(pool: &mut Pool, text: &str) -> ExprId {
+    let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
+    pool.set_domain(t, Domain::UNIT);
+    pool.set_domain(tn, Domain::UNIT);
+    let ast = crate::syntax::parse_expr(text).expect("test input parses");
+    crate::process::lower_expr(pool, &ast, &[("t", t), ("t_next", tn)]).expect("test input lowers")
+}
+
 /// `text` parsed and lowered with `t` in [0, 1] and `x`, `y`, `u` real.
 pub fn parse_with_reals(pool: &mut Pool, text: &str) -> ExprId {
     let t = pool.symbol("t");
