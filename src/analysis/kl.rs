@@ -363,6 +363,45 @@ impl Prepared {
         p.a * p.a * lam + p.s * p.s
     }
 
+    /// Checks that the direction `lam`, whose output variance came out 0, is degenerate:
+    /// infinitely far from the source only if a step maps every point to one (A = 0), with
+    /// schedule values that are zeros, not values that underflowed f64 (alpha = e^-1500 is
+    /// 0 in f64, and a step from there to sigma = 0 would seem to map every point to one).
+    /// Otherwise the output law is not degenerate and its KL, finite, is beyond f64.
+    fn check_degenerate(&self, sched: &dyn Schedule, lam: f64) -> Result<(), Diag> {
+        let beyond = |why: String| {
+            Diag::new(
+                codes::ANALYSIS_SAMPLER,
+                format!("the KL of {} is beyond f64: {why}", self.sampler.name()),
+            )
+        };
+        // steps[k] goes from pts[k + 1] to pts[k].
+        let collapsing = self.steps.iter().enumerate().find(|&(k, c)| {
+            let (p, q) = (&self.pts[k + 1], &self.pts[k]);
+            let (vp, vq) = (Prepared::v(p, lam), Prepared::v(q, lam));
+            lanes::step_map(c, lam, vp, 1.0 / vp, vq, 1.0 / vq).a == 0.0
+        });
+        let Some((k, _)) = collapsing else {
+            return Err(beyond(
+                "its output law is finite, but its variance is below f64's range".to_owned(),
+            ));
+        };
+        let (p, q) = (&self.pts[k + 1], &self.pts[k]);
+        for t in [p.t, q.t] {
+            if let Some(name) = sched.below_f64(t) {
+                return Err(beyond(format!(
+                    "{name}({t}) is not 0 but below f64's range, so the step from t = {} to t = {} \
+                     does not map every point to one, as it seems to in f64",
+                    p.t, q.t
+                ))
+                .with_help(
+                    "take the grid where alpha and sigma are 0 or above 1e-300, e.g. a smaller --t-max",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// d/dt log sqrt(v) = (a a' lambda + s s')/v: the exact flow's rate for y.
     fn rate(p: &Point, lam: f64) -> f64 {
         (p.a * p.da * lam + p.s * p.ds) / Prepared::v(p, lam)
@@ -544,7 +583,9 @@ fn per_chunk<T: Send>(
 }
 
 /// The exact KL, both directions, of `sampler` on `grid` (ascending times) against the true
-/// marginal at `grid[0]`. Directions are split over the available cores.
+/// marginal at `grid[0]`. Directions are split over the available cores. Infinite where a
+/// step maps every point of a direction to one; an error where the KL is finite but beyond
+/// f64 (including an output variance that only seems 0 because f64 underflowed).
 pub fn exact_kl(
     sched: &dyn Schedule,
     source: &GaussianSource,
@@ -589,6 +630,13 @@ pub fn exact_kl_with_workers(
         a.merge(x);
         b.merge(y);
         degenerate |= z;
+    }
+    if degenerate {
+        for (&l, &m) in source.eigenvalues.iter().zip(&source.mean) {
+            if !prep.law(l, m).log_var_ratio.is_finite() {
+                prep.check_degenerate(sched, l)?;
+            }
+        }
     }
     let kl = Kl {
         kl_src_out: a.value(),

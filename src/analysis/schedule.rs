@@ -9,6 +9,7 @@
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 
+use astro_float::BigFloat;
 use num_rational::BigRational;
 
 use crate::diag::{Diag, codes};
@@ -42,6 +43,14 @@ pub trait Schedule {
     /// lambda = log(alpha/sigma), the half log-SNR.
     fn lambda(&self, t: f64) -> f64 {
         self.alpha(t).ln() - self.sigma(t).ln()
+    }
+
+    /// The name of alpha or sigma where its value at `t` is not zero but below f64's
+    /// normal range, so that the f64 value (0 or subnormal) has lost its digits: a sampler
+    /// that finds its output degenerate must know whether a zero is one. `None` where both
+    /// are exact or normal, or the schedule cannot tell.
+    fn below_f64(&self, _t: f64) -> Option<&'static str> {
+        None
     }
 }
 
@@ -150,6 +159,23 @@ impl ProcessSchedule {
         )
         .map_or(f64::NAN, f64::from_bits)
     }
+
+    /// Whether `e` at the exact time `t` is certainly not zero: a ball that excludes 0 has
+    /// one sign, and one around an exact zero never does (at most precision, a ball that
+    /// still holds 0, or a value undefined at `t`, is not known to be nonzero).
+    fn certainly_nonzero(&self, e: ExprId, t: f64) -> bool {
+        let Some(r) = BigRational::from_float(t) else {
+            return false;
+        };
+        let sign = |x: &BigFloat| match (x.is_zero(), x.is_negative()) {
+            (true, _) => 0i8,
+            (false, true) => -1,
+            (false, false) => 1,
+        };
+        let pool = self.pool.borrow();
+        ball::certify(&pool, e, &[(self.t, r)], limit::MAX_POINT_BITS, sign)
+            .is_ok_and(|(s, _)| s != 0)
+    }
 }
 
 impl Schedule for ProcessSchedule {
@@ -170,6 +196,16 @@ impl Schedule for ProcessSchedule {
     }
     fn d2sigma(&self, t: f64) -> f64 {
         self.value_of(self.second(1), t)
+    }
+    fn below_f64(&self, t: f64) -> Option<&'static str> {
+        ["alpha", "sigma"]
+            .into_iter()
+            .enumerate()
+            .find_map(|(which, name)| {
+                let v = self.value(which, t);
+                ((v == 0.0 || v.is_subnormal()) && self.certainly_nonzero(self.exprs[which], t))
+                    .then_some(name)
+            })
     }
 }
 
@@ -216,6 +252,9 @@ impl Schedule for Cached<'_> {
     }
     fn d2sigma(&self, t: f64) -> f64 {
         self.get(5, t, |t| self.inner.d2sigma(t))
+    }
+    fn below_f64(&self, t: f64) -> Option<&'static str> {
+        self.inner.below_f64(t)
     }
 }
 

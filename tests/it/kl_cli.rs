@@ -419,3 +419,69 @@ fn bad_command_lines_are_exit_2_with_nothing_on_stdout() {
         "{err}"
     );
 }
+
+/// `beta(t) = B`: alpha = e^(-B t/2) is below f64's range near t = 1 for B = 3000 (e^-1500
+/// is 0 in f64), and alpha^2 is for B = 1000. A DDIM step from t = 1 to t = 0 then seems
+/// to map every point to one (an infinite KL) but does not: the exact KL(src||out) is
+/// 1.53e1303 (B = 3000, one step; mpmath at 2000 bits), beyond f64, a diagnostic. A zero
+/// that is one (cosine's alpha(1)) is still an infinite KL, and steps whose values
+/// underflow harmlessly keep their values.
+#[test]
+fn a_kl_beyond_f64_is_refused_where_f64_makes_the_output_seem_degenerate() {
+    let f = scratch_file(
+        "beyond_f64.dsym",
+        "process b3000 { beta(t) = 3000; alpha(t) = exp(-1/2 * integrate(beta(s), s, 0, t)); \
+         sigma(t) = sqrt(1 - alpha(t)^2); }\n\
+         process b1000 { beta(t) = 1000; alpha(t) = exp(-1/2 * integrate(beta(s), s, 0, t)); \
+         sigma(t) = sqrt(1 - alpha(t)^2); }\n\
+         source g = gaussian(cov = [[1/4]], mean = [1]);\n",
+    );
+    let kl = |process: &str, sampler: &str, steps: &str| {
+        run(&[
+            "kl",
+            &f,
+            "--process",
+            process,
+            "--source",
+            "g",
+            "--sampler",
+            sampler,
+            "--steps",
+            steps,
+            "--format",
+            "json",
+        ])
+    };
+    for (process, sampler, why) in [
+        ("b3000", "ddim", "alpha(1) is not 0 but below f64's range"),
+        ("b3000", "dpm1", "alpha(1) is not 0 but below f64's range"),
+        ("b3000", "ddpm", "alpha(1) is not 0 but below f64's range"),
+        ("b1000", "ddim", "its variance is below f64's range"),
+    ] {
+        let (code, out, err) = kl(process, sampler, "1");
+        assert_eq!(code, 2, "{process} {sampler}: {out}{err}");
+        assert!(out.is_empty(), "{out}");
+        assert!(err.contains("beyond f64") && err.contains(why), "{err}");
+    }
+    let value = |process: &str, sampler: &str, steps: &str| {
+        let (code, out, err) = kl(process, sampler, steps);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        [
+            &v["results"][0]["kl_src_out"],
+            &v["results"][0]["kl_out_src"],
+        ]
+        .map(|x| x.as_f64())
+    };
+    // Cosine's alpha(1) = cos(pi/2) is 0: one step maps every point to alpha(0) x0_hat(0).
+    assert_eq!(value("cosine", "ddim", "1"), [None, None]);
+    // Five DDIM steps: every step's values that underflow are negligible (mpmath: 7.54604060185988e260, 300.193147180560).
+    let [a, b] = value("b3000", "ddim", "5").map(|x| x.expect("finite"));
+    assert!((a / 7.546_040_601_859_88e260 - 1.0).abs() < 1e-12, "{a}");
+    assert!((b / 300.193_147_180_56 - 1.0).abs() < 1e-12, "{b}");
+    // Euler moves x by alpha'(1) x0_hat ~ 1500 e^-1500: the output is the prior N(0, 1),
+    // KL(src||out) = (1/4 + 1 - 1 + ln 4)/2 and KL(out||src) = (4 + 4 - 1 - ln 4)/2.
+    let [a, b] = value("b3000", "euler", "1").map(|x| x.expect("finite"));
+    assert!((a - (0.25 + 4f64.ln()) / 2.0).abs() < 1e-15, "{a}");
+    assert!((b - (7.0 - 4f64.ln()) / 2.0).abs() < 1e-15, "{b}");
+}
