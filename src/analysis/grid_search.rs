@@ -11,9 +11,9 @@ use crate::diag::{Diag, codes};
 /// The exact-KL-optimal grid of a process, with the named grids it was measured against.
 #[derive(Clone, Debug)]
 pub struct OptimalGrid {
-    /// KL(src||out) on each named grid ([`GridKind::NAMED`], in order); `None` where the
-    /// grid is undefined (logsnr and karras need finite ends).
-    pub named: Vec<(GridKind, Option<Kl>)>,
+    /// The KL on each named grid ([`GridKind::NAMED`], in order), or why it has none: the
+    /// grid is undefined (logsnr and karras need finite ends), or its KL is beyond f64.
+    pub named: Vec<(GridKind, Result<Kl, Diag>)>,
     pub search: GridSearch,
 }
 
@@ -34,22 +34,35 @@ pub fn optimal_grid(
     let cached = Cached::new(process);
     let mut named = Vec::new();
     let mut best: Option<(f64, Vec<f64>)> = None;
+    // Why no named grid has a KL, should every grid exist but none have one.
+    let mut beyond = None;
     for kind in GridKind::NAMED {
-        let Ok(grid) = time_grid(&kind, &cached, n, t_min, t_max) else {
-            named.push((kind, None));
-            continue;
+        let kl = time_grid(&kind, &cached, n, t_min, t_max)
+            .and_then(|grid| exact_kl(&cached, source, sampler, &grid, start).map(|kl| (kl, grid)));
+        let (kl, grid) = match kl {
+            Ok(found) => found,
+            Err(d) => {
+                if d.code != codes::ANALYSIS_GRID {
+                    beyond.get_or_insert_with(|| d.clone());
+                }
+                named.push((kind, Err(d)));
+                continue;
+            }
         };
-        let kl = exact_kl(&cached, source, sampler, &grid, start)?;
         if best
             .as_ref()
             .is_none_or(|(b, _)| kl.kl_src_out.total_cmp(b).is_lt())
         {
             best = Some((kl.kl_src_out, grid));
         }
-        named.push((kind, Some(kl)));
+        named.push((kind, Ok(kl)));
     }
     let Some((_, best)) = best else {
-        // Only when no grid exists at all, e.g. t_min and t_max one ulp apart.
+        // When no grid exists at all (t_min and t_max one ulp apart), or no grid's KL is
+        // within f64.
+        if let Some(d) = beyond {
+            return Err(d);
+        }
         return Err(Diag::new(
             codes::ANALYSIS_GRID,
             format!("no {n}-step grid fits between --t-min {t_min} and --t-max {t_max}"),

@@ -65,6 +65,10 @@ struct ScheduleReport {
     kl_uniform_grid: Option<f64>,
     kl_logsnr_grid: Option<f64>,
     kl_karras_grid: Option<f64>,
+    /// The named grids' KL as text prints it (uniform, logsnr, karras): the value, `inf`,
+    /// or why there is none.
+    #[serde(skip)]
+    named_text: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -157,18 +161,27 @@ pub(super) fn run(a: &ScheduleArgs) -> Result<Outcome, Vec<Diag>> {
         kl_uniform_grid: None,
         kl_logsnr_grid: None,
         kl_karras_grid: None,
+        named_text: Vec::new(),
     };
     if let (Some(p), Some(n)) = (&loaded.process, n) {
         let sched = analysis::ProcessSchedule::new(&pool, p).map_err(&at_process)?;
         let found = analysis::optimal_grid(&sched, &source, sampler, n, t_min, t_max)?;
         for (kind, kl) in found.named {
-            let kl = kl.and_then(|k| finite(k.kl_src_out));
-            match kind {
-                GridKind::Uniform => report.kl_uniform_grid = kl,
-                GridKind::LogSnr => report.kl_logsnr_grid = kl,
-                GridKind::Karras => report.kl_karras_grid = kl,
-                GridKind::Times(_) => {}
-            }
+            let (value, text) = match &kl {
+                Ok(k) => (finite(k.kl_src_out), kl_text(k.kl_src_out)),
+                Err(d) if d.code == codes::ANALYSIS_GRID => {
+                    (None, "n/a (needs finite ends: --t-min/--t-max)".to_owned())
+                }
+                Err(_) => (None, "n/a (beyond f64)".to_owned()),
+            };
+            let slot = match kind {
+                GridKind::Uniform => &mut report.kl_uniform_grid,
+                GridKind::LogSnr => &mut report.kl_logsnr_grid,
+                GridKind::Karras => &mut report.kl_karras_grid,
+                GridKind::Times(_) => continue,
+            };
+            *slot = value;
+            report.named_text.push(text);
         }
         report.process = Some(p.name.clone());
         report.sampler = Some(sampler.name().to_owned());
@@ -213,16 +226,15 @@ impl Report for ScheduleReport {
             (&self.process, &self.sampler, self.steps, &self.grid)
         {
             let _ = writeln!(s, "process {p}, sampler {sampler}, {n} steps: KL(src||out)");
-            let opt = |x: Option<f64>| {
-                x.map_or(
-                    "n/a (needs finite ends: --t-min/--t-max)".to_owned(),
-                    kl_text,
-                )
-            };
-            let _ = writeln!(s, "  optimal grid  {}", opt(self.kl_optimal_grid));
-            let _ = writeln!(s, "  uniform grid  {}", opt(self.kl_uniform_grid));
-            let _ = writeln!(s, "  logsnr grid   {}", opt(self.kl_logsnr_grid));
-            let _ = writeln!(s, "  karras grid   {}", opt(self.kl_karras_grid));
+            // Not finite only where every grid maps a direction to one point.
+            let optimal = kl_text(self.kl_optimal_grid.unwrap_or(f64::INFINITY));
+            let _ = writeln!(s, "  optimal grid  {optimal}");
+            for (label, text) in ["uniform grid ", "logsnr grid  ", "karras grid  "]
+                .iter()
+                .zip(&self.named_text)
+            {
+                let _ = writeln!(s, "  {label} {text}");
+            }
             let times: Vec<String> = grid.iter().map(|t| format!("{t:.17}")).collect();
             let _ = writeln!(s, "  optimal grid times: {}", times.join(", "));
         }

@@ -484,4 +484,28 @@ fn a_kl_beyond_f64_is_refused_where_f64_makes_the_output_seem_degenerate() {
     let [a, b] = value("b3000", "euler", "1").map(|x| x.expect("finite"));
     assert!((a - (0.25 + 4f64.ln()) / 2.0).abs() < 1e-15, "{a}");
     assert!((b - (7.0 - 4f64.ln()) / 2.0).abs() < 1e-15, "{b}");
+    // `schedule` searches from the named grids that have a KL: with none (logsnr and
+    // karras need finite ends), the uniform grid's reason is the command's.
+    let schedule = |process: &str, steps: &str| {
+        run(&[
+            "schedule",
+            &f,
+            "--source",
+            "g",
+            "--process",
+            process,
+            "--steps",
+            steps,
+        ])
+    };
+    let (code, out, err) = schedule("b3000", "3");
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.is_empty() && err.contains("beyond f64"), "{err}");
+    // An infinite KL is printed as one, not as a grid that does not exist.
+    let (code, out, err) = schedule("cosine", "1");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("optimal grid  inf\n") && out.contains("uniform grid  inf\n"),
+        "{out}"
+    );
 }
