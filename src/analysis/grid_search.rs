@@ -41,13 +41,17 @@ pub fn optimal_grid(
             .and_then(|grid| exact_kl(&cached, source, sampler, &grid, start).map(|kl| (kl, grid)));
         let (kl, grid) = match kl {
             Ok(found) => found,
-            Err(d) => {
-                if d.code != codes::ANALYSIS_GRID {
-                    beyond.get_or_insert_with(|| d.clone());
-                }
+            // Another grid may have a KL within f64: the search starts there.
+            Err(d) if d.code == codes::ANALYSIS_BEYOND_F64 => {
+                beyond.get_or_insert_with(|| d.clone());
                 named.push((kind, Err(d)));
                 continue;
             }
+            Err(d) if d.code == codes::ANALYSIS_GRID => {
+                named.push((kind, Err(d)));
+                continue;
+            }
+            Err(d) => return Err(d),
         };
         if best
             .as_ref()

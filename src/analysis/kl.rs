@@ -371,7 +371,7 @@ impl Prepared {
     fn check_degenerate(&self, sched: &dyn Schedule, lam: f64) -> Result<(), Diag> {
         let beyond = |why: String| {
             Diag::new(
-                codes::ANALYSIS_SAMPLER,
+                codes::ANALYSIS_BEYOND_F64,
                 format!("the KL of {} is beyond f64: {why}", self.sampler.name()),
             )
         };
@@ -647,7 +647,7 @@ pub fn exact_kl_with_workers(
     let finite = kl.kl_src_out.is_finite() && kl.kl_out_src.is_finite();
     if !degenerate && !finite {
         return Err(Diag::new(
-            codes::ANALYSIS_SAMPLER,
+            codes::ANALYSIS_BEYOND_F64,
             format!(
                 "the KL of {} is beyond f64: its output law is finite, but too far from the \
                  source",

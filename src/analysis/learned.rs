@@ -404,7 +404,7 @@ pub fn learned_kl(
     let v0: Vec<f64> = lam.iter().map(|&l| pts[0].v(l)).collect();
     let Some(kl) = gaussian_kl(&mean, &cov, &v0) else {
         return Err(Diag::new(
-            codes::ANALYSIS_SAMPLER,
+            codes::ANALYSIS_BEYOND_F64,
             format!(
                 "the KL of the learned {} sampler is beyond f64: its output law is finite, \
                  but too far from the source",

@@ -115,11 +115,24 @@ fn plot_kl(a: &PlotKlArgs) -> Result<Plot<'_>, Vec<Diag>> {
     let mut sorted = steps.clone();
     sorted.sort_unstable();
     sorted.dedup();
+    // Numbers of steps whose KL is beyond f64: not drawn, and named in the summary.
+    let (mut beyond, mut why) = (Vec::new(), None);
     for &n in &sorted {
         let grid = analysis::time_grid(grid_kind, &sched, n, t_min, t_max)?;
-        let kl = analysis::exact_kl(&sched, &source, sampler, &grid, analysis::Start::Prior)?;
-        src_out.push((n as f64, kl.kl_src_out));
-        out_src.push((n as f64, kl.kl_out_src));
+        match analysis::exact_kl(&sched, &source, sampler, &grid, analysis::Start::Prior) {
+            Ok(kl) => {
+                src_out.push((n as f64, kl.kl_src_out));
+                out_src.push((n as f64, kl.kl_out_src));
+            }
+            Err(d) if d.code == codes::ANALYSIS_BEYOND_F64 => {
+                beyond.push(n.to_string());
+                why.get_or_insert(d);
+            }
+            Err(d) => return Err(vec![d]),
+        }
+    }
+    if let Some(d) = why.filter(|_| src_out.is_empty()) {
+        return Err(vec![d]);
     }
     let line = |label: &str, points, stroke, markers| Series {
         label: label.to_owned(),
@@ -168,6 +181,14 @@ fn plot_kl(a: &PlotKlArgs) -> Result<Plot<'_>, Vec<Diag>> {
             y_scale: Scale::Log,
             series,
         }],
+    };
+    let note = if beyond.is_empty() {
+        note
+    } else {
+        format!(
+            "{note}; not drawn, its KL beyond f64: N = {}",
+            beyond.join(",")
+        )
     };
     let summary = format!(
         "KL of {} on source {} for process {}, N = {}; {note}",

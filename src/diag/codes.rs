@@ -147,6 +147,9 @@ codes! {
     /// A sampler undefined at a grid point or run on a grid that is not ascending, or a KL
     /// gradient that needs derivatives that are not finite.
     ANALYSIS_SAMPLER = "diffsym::analysis::sampler";
+    /// A KL that is finite but beyond f64's range: a sampler's output law too far from the
+    /// source, or a variance that only seems 0 because f64 underflowed.
+    ANALYSIS_BEYOND_F64 = "diffsym::analysis::beyond_f64";
     /// A linear score error of the wrong shape or with values that are not finite, work
     /// beyond the budget of the d x d recursion, or an error bound whose integral diverges.
     ANALYSIS_SCORE_ERROR = "diffsym::analysis::score_error";

@@ -501,6 +501,35 @@ fn a_kl_beyond_f64_is_refused_where_f64_makes_the_output_seem_degenerate() {
     let (code, out, err) = schedule("b3000", "3");
     assert_eq!(code, 2, "{out}{err}");
     assert!(out.is_empty() && err.contains("beyond f64"), "{err}");
+    // `plot kl` leaves out the numbers of steps whose KL is beyond f64, and says so.
+    let svg = crate::support::scratch_dir().join("beyond_f64.svg");
+    let svg = svg.to_str().expect("utf-8");
+    let plot = |steps: &str| {
+        run(&[
+            "plot",
+            "kl",
+            &f,
+            "--process",
+            "b3000",
+            "--source",
+            "g",
+            "--sampler",
+            "ddim",
+            "--steps",
+            steps,
+            "--out",
+            svg,
+        ])
+    };
+    let (code, out, err) = plot("1,5");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("not drawn, its KL beyond f64: N = 1\n"),
+        "{out}"
+    );
+    let (code, out, err) = plot("1,2");
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("beyond f64"), "{err}");
     // An infinite KL is printed as one, not as a grid that does not exist.
     let (code, out, err) = schedule("cosine", "1");
     assert_eq!(code, 0, "{err}");
