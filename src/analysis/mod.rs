@@ -40,6 +40,8 @@ pub use leading::{ddim_asymptote, ddim_coefficient, schedule_j};
 pub use lower::{SourceLoader, Sources, lower_sources};
 pub use mixture::{Covariances, Mixture, MixtureError};
 pub use optimal::{OptimalSchedule, gamma_star, optimal_schedule, tangent_coefficient};
-pub use schedule::{Cached, OrnsteinUhlenbeck, ProcessSchedule, RectifiedFlow, Schedule, Tangent};
+pub use schedule::{
+    Cached, OrnsteinUhlenbeck, ProcessSchedule, RectifiedFlow, Schedule, Tangent, underflowed,
+};
 pub use source::{GaussianSource, SourceError};
 pub use stiffness::{Stiffness, StiffnessError};

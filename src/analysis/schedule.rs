@@ -74,6 +74,20 @@ pub(crate) fn limit_toward<const N: usize>(
     })
 }
 
+/// Whether alpha(t)^2 or sigma(t)^2 is not zero but below f64's normal range (alpha = e^-450
+/// is a normal f64 and its square is not): products of the schedule's values at `t` can
+/// underflow there, and a result that comes out 0 or subnormal is not known to be one.
+pub fn squares_underflow(sched: &dyn Schedule, t: f64) -> bool {
+    let tiny = |v: f64| v != 0.0 && v * v < f64::MIN_POSITIVE;
+    tiny(sched.alpha(t)) || tiny(sched.sigma(t)) || sched.below_f64(t).is_some()
+}
+
+/// Whether `v`, computed from the schedule's values at `t`, is 0 or subnormal where
+/// [`squares_underflow`]: a value below f64's range, or one whose digits underflow took.
+pub fn underflowed(sched: &dyn Schedule, t: f64, v: f64) -> bool {
+    v.abs() < f64::MIN_POSITIVE && squares_underflow(sched, t)
+}
+
 /// A lowered process as a [`Schedule`]: its `alpha`, `sigma` and their symbolic derivatives.
 pub struct ProcessSchedule {
     pool: RefCell<Pool>,

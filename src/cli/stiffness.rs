@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::args::{MixtureTarget, Params, TimeRange};
 use super::load::Analysis;
-use super::output::{Format, Outcome, Report, cli_error, finite, text_or_json};
+use super::output::{Format, Outcome, Report, cli_error, text_or_json};
 use crate::analysis::mixture::MAX_MAGNITUDE;
 use crate::analysis::{self, Mixture, Schedule as _, Stiffness, StiffnessError};
 use crate::diag::{Diag, codes};
@@ -50,8 +50,11 @@ struct StiffnessReport {
     t_max: f64,
     /// The stability-balanced grid, increasing times.
     grid: Vec<f64>,
-    /// alpha^2/sigma^2 at the grid's times (null where infinite).
+    /// alpha^2/sigma^2 at the grid's times (null where infinite or below f64's range).
     snr_levels: Vec<Option<f64>>,
+    /// The snr column as text prints it: the value, `inf` or `below f64`.
+    #[serde(skip)]
+    snr_text: Vec<String>,
     /// A(t_max) - A(t_min).
     #[serde(rename = "A")]
     a: f64,
@@ -66,20 +69,27 @@ struct StiffnessReport {
     weights_normalised_from: Option<f64>,
 }
 
+/// The values of a row: null where the value is below f64's range (it underflowed to 0 or
+/// a subnormal where the schedule's squares do, e.g. L(t) ~ e^-900 for alpha = e^-1500 t).
 #[derive(Serialize)]
 struct ProfileRow {
     t: f64,
     #[serde(rename = "L")]
-    l: f64,
+    l: Option<f64>,
     #[serde(rename = "L_signed")]
-    l_signed: f64,
+    l_signed: Option<f64>,
 }
 
 #[derive(Serialize)]
 struct NormRow {
     t: f64,
-    exact_norm: f64,
-    bound: f64,
+    exact_norm: Option<f64>,
+    bound: Option<f64>,
+}
+
+/// A row's value for text: 17 significant digits, or `below f64`.
+fn shown(v: Option<f64>) -> String {
+    v.map_or_else(|| "below f64".to_owned(), |v| format!("{v:.16e}"))
 }
 
 #[derive(Serialize)]
@@ -111,22 +121,29 @@ impl Report for StiffnessReport {
         );
         let _ = writeln!(s, "stability-balanced grid, {} segments:", self.segments);
         let _ = writeln!(s, "{:>6}  {:>24}  {:>24}", "k", "t", "snr");
-        for (k, (t, snr)) in self.grid.iter().zip(&self.snr_levels).enumerate() {
-            let snr = snr.map_or_else(|| "inf".to_owned(), |v| format!("{v:.16e}"));
+        for (k, (t, snr)) in self.grid.iter().zip(&self.snr_text).enumerate() {
             let _ = writeln!(s, "{k:>6}  {t:>24.16e}  {snr:>24}");
         }
         let _ = writeln!(s, "profile:");
         let _ = writeln!(s, "{:>12}  {:>24}  {:>24}", "t", "L", "L_signed");
         for r in &self.profile {
-            let _ = writeln!(s, "{:>12}  {:>24.16e}  {:>24.16e}", r.t, r.l, r.l_signed);
+            let _ = writeln!(
+                s,
+                "{:>12}  {:>24}  {:>24}",
+                r.t,
+                shown(r.l),
+                shown(r.l_signed)
+            );
         }
         let norms = |s: &mut String, rows: &[NormRow]| {
             let _ = writeln!(s, "{:>12}  {:>24}  {:>24}", "t", "exact |J|", "bound L");
             for r in rows {
                 let _ = writeln!(
                     s,
-                    "{:>12}  {:>24.16e}  {:>24.16e}",
-                    r.t, r.exact_norm, r.bound
+                    "{:>12}  {:>24}  {:>24}",
+                    r.t,
+                    shown(r.exact_norm),
+                    shown(r.bound)
                 );
             }
         };
@@ -197,13 +214,20 @@ pub(super) fn run(a: &StiffnessArgs) -> Result<Outcome, Vec<Diag>> {
     let n = a.segments as usize;
     let total = st.cumulative(t_min, t_max).map_err(err)?;
     let grid = st.balanced_grid(t_min, t_max, n).map_err(err)?;
-    let snr_levels = grid
+    // A value computed from the schedule at `t`, or None where it is below f64's range.
+    let kept = |t: f64, v: f64| (!analysis::underflowed(&sched, t, v)).then_some(v);
+    let (snr_levels, snr_text): (Vec<Option<f64>>, Vec<String>) = grid
         .iter()
         .map(|&t| {
             let (al, sg) = (sched.alpha(t), sched.sigma(t));
-            finite(al * al / (sg * sg))
+            let snr = al * al / (sg * sg);
+            match kept(t, snr) {
+                None => (None, "below f64".to_owned()),
+                Some(v) if v.is_finite() => (Some(v), format!("{v:.16e}")),
+                Some(_) => (None, "inf".to_owned()),
+            }
         })
-        .collect();
+        .unzip();
     let times: Vec<f64> = (0..PROFILE_POINTS)
         .map(|k| t_min + (t_max - t_min) * k as f64 / (PROFILE_POINTS - 1) as f64)
         .collect();
@@ -212,8 +236,8 @@ pub(super) fn run(a: &StiffnessArgs) -> Result<Outcome, Vec<Diag>> {
         let r = st.profile_at(t).map_err(err)?;
         profile.push(ProfileRow {
             t,
-            l: r.l,
-            l_signed: r.l_signed,
+            l: kept(t, r.l),
+            l_signed: kept(t, r.l_signed),
         });
     }
     let norm_rows =
@@ -223,8 +247,8 @@ pub(super) fn run(a: &StiffnessArgs) -> Result<Outcome, Vec<Diag>> {
                 let j = st.jacobian_norm(t, &x(t).map_err(err)?).map_err(err)?;
                 rows.push(NormRow {
                     t,
-                    exact_norm: j.exact_norm,
-                    bound: j.bound,
+                    exact_norm: kept(t, j.exact_norm),
+                    bound: kept(t, j.bound),
                 });
             }
             Ok(rows)
@@ -248,6 +272,7 @@ pub(super) fn run(a: &StiffnessArgs) -> Result<Outcome, Vec<Diag>> {
                 .chain(at.iter().flat_map(|p| &p.rows))
                 .flat_map(|r| [r.exact_norm, r.bound]),
         )
+        .flatten()
         .chain([total]);
     if let Some(bad) = reported.into_iter().find(|v| !v.is_finite()) {
         return Err(cli_error(
@@ -270,6 +295,7 @@ pub(super) fn run(a: &StiffnessArgs) -> Result<Outcome, Vec<Diag>> {
         t_max,
         grid,
         snr_levels,
+        snr_text,
         a: total,
         log10_amplification: log10,
         segment_log10_amplification: log10 / n as f64,

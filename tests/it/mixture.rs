@@ -501,3 +501,66 @@ fn distill_reports_every_grid_and_converges_with_segments() {
     assert_eq!(code, 2);
     assert!(err.contains("more than the work one run may do"), "{err}");
 }
+
+/// `alpha = e^(-1500 t)`: from t = 0.236 on, alpha^2 is below f64's range, and L(t) ~
+/// 1500 e^(-3000 t) (1 - sigma0^2 + D0^2/4) underflows to 0: `below f64` in text, null in
+/// JSON, never a silent 0. Where it is within range it keeps its digits (the closed form at
+/// t = 1/10: c1 = 1500 e^-300 (1 - sigma0^2), c2 D0^2/4 = 1500 e^-300 D0^2/4 to first
+/// order in e^-300). An exact zero (the cosine's alpha(1), and with it L(1)) stays 0.
+#[test]
+fn stiffness_values_below_f64_are_marked_not_printed_as_zero() {
+    let source = "source M = gmm(weights = [0.5, 0.5], means = [[-2, 0], [2, 0]], var = 0.01);\n";
+    let f = scratch_file(
+        "stiffness_underflow.dsym",
+        format!(
+            "process fast {{ alpha(t) = exp(-1500*t); sigma(t) = sqrt(-expm1(-3000*t)); }}\n{source}"
+        ),
+    );
+    let run_on = |process: &str, format: &str| {
+        let (code, out, err) = run(&[
+            "stiffness",
+            &f,
+            "--process",
+            process,
+            "--source",
+            "M",
+            "--format",
+            format,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let v: serde_json::Value = serde_json::from_str(&run_on("fast", "json")).expect("JSON");
+    let profile = v["profile"].as_array().expect("rows");
+    let l = |k: usize| profile[k]["L"].as_f64();
+    let want = 1500.0 * (-300f64).exp() * (1.0 - 0.01 + 4.0);
+    let got = l(1).expect("L(0.1) is within range");
+    assert!((got / want - 1.0).abs() < 1e-13, "{got} vs {want}");
+    for k in 3..profile.len() {
+        assert_eq!(
+            profile[k]["L"],
+            serde_json::Value::Null,
+            "t = {}",
+            profile[k]["t"]
+        );
+        assert_eq!(v["saddle"][k]["exact_norm"], serde_json::Value::Null);
+    }
+    // snr = e^-3000 at t = 1.
+    let snr = v["snr_levels"].as_array().expect("levels");
+    assert_eq!(snr[snr.len() - 1], serde_json::Value::Null);
+    let text = run_on("fast", "text");
+    assert!(
+        text.contains("         0.3                 below f64"),
+        "{text}"
+    );
+    assert!(
+        !text.lines().any(|l| l.ends_with(" 0.0000000000000000e0")),
+        "{text}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&run_on("cosine", "json")).expect("JSON");
+    let last = &v["profile"][10];
+    assert_eq!(
+        (last["t"].as_f64(), last["L"].as_f64()),
+        (Some(1.0), Some(0.0))
+    );
+}
