@@ -9,7 +9,6 @@
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 
-use astro_float::BigFloat;
 use num_rational::BigRational;
 
 use crate::diag::{Diag, codes};
@@ -174,21 +173,12 @@ impl ProcessSchedule {
         .map_or(f64::NAN, f64::from_bits)
     }
 
-    /// Whether `e` at the exact time `t` is certainly not zero: a ball that excludes 0 has
-    /// one sign, and one around an exact zero never does (at most precision, a ball that
-    /// still holds 0, or a value undefined at `t`, is not known to be nonzero).
+    /// Whether `e` at the exact time `t` is certainly not zero ([`ball::certainly_nonzero`]).
     fn certainly_nonzero(&self, e: ExprId, t: f64) -> bool {
-        let Some(r) = BigRational::from_float(t) else {
-            return false;
-        };
-        let sign = |x: &BigFloat| match (x.is_zero(), x.is_negative()) {
-            (true, _) => 0i8,
-            (false, true) => -1,
-            (false, false) => 1,
-        };
-        let pool = self.pool.borrow();
-        ball::certify(&pool, e, &[(self.t, r)], limit::MAX_POINT_BITS, sign)
-            .is_ok_and(|(s, _)| s != 0)
+        BigRational::from_float(t).is_some_and(|r| {
+            let pool = self.pool.borrow();
+            ball::certainly_nonzero(&pool, e, &[(self.t, r)], limit::MAX_POINT_BITS)
+        })
     }
 }
 

@@ -1022,6 +1022,24 @@ fn certify_with<R: PartialEq>(
     }
 }
 
+/// Whether `e` at the exact point `env` is certainly not zero: a ball that excludes 0 has
+/// one sign, and one around an exact zero never does (a ball that still holds 0 at
+/// `max_bits`, or a value undefined at the point, is not known to be nonzero). What tells a
+/// value below f64's range (`e^-1500`, 0 in f64) from a zero (`cos(pi/2)`).
+pub fn certainly_nonzero(
+    pool: &Pool,
+    e: ExprId,
+    env: &[(Symbol, BigRational)],
+    max_bits: usize,
+) -> bool {
+    let sign = |x: &BigFloat| match (x.is_zero(), x.is_negative()) {
+        (true, _) => 0i8,
+        (false, true) => -1,
+        (false, false) => 1,
+    };
+    certify(pool, e, env, max_bits, sign).is_ok_and(|(s, _)| s != 0)
+}
+
 /// `x` rounded to f64 with both zeros identified (so a ball around 0 rounds to one value).
 pub fn round_f64(x: &BigFloat) -> u64 {
     round_f64_value(hp::to_f64(x))

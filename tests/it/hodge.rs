@@ -862,3 +862,40 @@ fn an_estimate_in_latex_lists_the_degrees() {
     assert!(out.contains("\\|\\Pi_{2} e\\|^2 &= "), "{out}");
     assert!(out.trim_end().ends_with("\\end{document}"), "{out}");
 }
+
+/// `alpha = exp(-1500 t)`: alpha^2 = e^-900 at t = 3/10 rounds to 0 in f64, and the
+/// marginal's covariance, alpha^2 Sigma + sigma^2 I, would lose its data part silently
+/// (an entry of S printed as 0 for one of about -e^-900). Refused, naming the value; at
+/// t = 1/10 (alpha^2 = e^-300) the decomposition is given.
+#[test]
+fn a_marginal_whose_scale_is_below_f64_is_refused_not_rounded_to_zero() {
+    let f = scratch_file(
+        "hodge_underflow.dsym",
+        "process fast { alpha(t) = exp(-1500*t); sigma(t) = sqrt(-expm1(-3000*t)); }\n\
+         source S = gaussian(cov = [[2, 0.6], [0.6, 0.5]], mean = [1, -1]);\n\
+         error Grow = linear(matrix = [[t, 1], [0, 0]]);\n",
+    );
+    let at = |t: &str| {
+        run(&[
+            "hodge",
+            &f,
+            "--source",
+            "S",
+            "--error",
+            "Grow",
+            "--process",
+            "fast",
+            "--t",
+            t,
+        ])
+    };
+    let (code, out, err) = at("3/10");
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("alpha^2 of process `fast` at t = 3/10: not 0, but below f64's range"),
+        "{err}"
+    );
+    let (code, _, err) = at("1/10");
+    assert_eq!(code, 0, "{err}");
+}

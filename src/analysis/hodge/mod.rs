@@ -45,7 +45,8 @@ impl Scalar {
 
 /// `e`, a function of the time symbol `t` alone, at the exact time `at` (`None`: `e` is
 /// constant): exact when it simplifies to a rational, else the certified nearest f64 (the
-/// one-sided limit at an end of [0, 1]). `Err` is why it has no finite value.
+/// one-sided limit at an end of [0, 1]). `Err` is why it has no finite value (or none
+/// within f64's range).
 pub fn value_at(
     pool: &mut Pool,
     e: ExprId,
@@ -69,6 +70,13 @@ pub fn value_at(
     let bits = limit::value_at(pool, e, &env, &[t], limit::MAX_POINT_BITS, &ball::round_f64)
         .map_err(|err| err.to_string())?;
     let v = f64::from_bits(bits);
+    // A nonzero value that rounds to 0 or a subnormal has lost its digits (alpha^2 =
+    // e^-900): not a value to print or compute with, and not the zero it would seem.
+    if (v == 0.0 || v.is_subnormal())
+        && ball::certainly_nonzero(pool, e, &env, limit::MAX_POINT_BITS)
+    {
+        return Err("not 0, but below f64's range".to_owned());
+    }
     if v.is_finite() {
         Ok(Scalar::float(v))
     } else {
