@@ -76,7 +76,7 @@ pub(crate) fn limit_toward<const N: usize>(
 /// Whether alpha(t)^2 or sigma(t)^2 is not zero but below f64's normal range (alpha = e^-450
 /// is a normal f64 and its square is not): products of the schedule's values at `t` can
 /// underflow there, and a result that comes out 0 or subnormal is not known to be one.
-pub fn squares_underflow(sched: &dyn Schedule, t: f64) -> bool {
+fn squares_underflow(sched: &dyn Schedule, t: f64) -> bool {
     let tiny = |v: f64| v != 0.0 && v * v < f64::MIN_POSITIVE;
     tiny(sched.alpha(t)) || tiny(sched.sigma(t)) || sched.below_f64(t).is_some()
 }

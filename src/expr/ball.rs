@@ -1032,12 +1032,7 @@ pub fn certainly_nonzero(
     env: &[(Symbol, BigRational)],
     max_bits: usize,
 ) -> bool {
-    let sign = |x: &BigFloat| match (x.is_zero(), x.is_negative()) {
-        (true, _) => 0i8,
-        (false, true) => -1,
-        (false, false) => 1,
-    };
-    certify(pool, e, env, max_bits, sign).is_ok_and(|(s, _)| s != 0)
+    certify(pool, e, env, max_bits, sign_of).is_ok_and(|(s, _)| s != Ordering::Equal)
 }
 
 /// `x` rounded to f64 with both zeros identified (so a ball around 0 rounds to one value).
