@@ -293,12 +293,24 @@ thread_local! {
     /// work charged and at last the choice could differ between one case alone and the
     /// same case late in a fuzzer's worker.
     static LAST_MISS: RefCell<Option<Vec<u64>>> = const { RefCell::new(None) };
+    /// The states of the search [`miss`] has run in on the current function, numbered
+    /// ([`state_of`]).
+    static STATES: RefCell<FxHashMap<State, u32>> = RefCell::new(FxHashMap::default());
+    /// The rows [`miss`] has measured on the current function, numbered ([`row_id`]).
+    static ROWS: RefCell<FxHashMap<Vec<u64>, u32>> = RefCell::new(FxHashMap::default());
+    /// What [`miss`] found, by state (high half) and row (low half), and whether the
+    /// fallback ran.
+    static MISSES: RefCell<FxHashMap<u64, (f64, bool)>> = RefCell::new(FxHashMap::default());
 }
 
-/// Forgets what [`table`] and [`meets`] worked out (at the start and end of a function).
+/// Forgets what [`table`], [`meets`] and [`miss`] worked out (at the start and end of a
+/// function).
 fn forget_models() {
     TABLES.with(|t| t.borrow_mut().clear());
     LAST_MISS.with(|m| m.borrow_mut().take());
+    STATES.with(|s| s.borrow_mut().clear());
+    ROWS.with(|r| r.borrow_mut().clear());
+    MISSES.with(|m| m.borrow_mut().clear());
 }
 
 /// Counts `units` of work (as [`cost`] weighs a run of the program) towards the
@@ -327,7 +339,7 @@ const REFINE_WORK: u64 = 3_000_000_000;
 /// The rounding-error model of `f`'s program at `env` ([`rounding::Table`]), built once.
 fn table(f: &Function, env: &[(&str, f64)]) -> Rc<rounding::Table> {
     let mut h = rustc_hash::FxHasher::default();
-    f.program.ops.hash(&mut h);
+    f.program.digest().hash(&mut h);
     outputs_of(f).hash(&mut h);
     let key = (
         h.finish(),
@@ -520,10 +532,10 @@ fn prune(f: &Function, case: &Case, mut wide: Vec<bool>) -> Vec<bool> {
 /// double-double, and the `Xd` fallback) misses by the largest factor of its bound
 /// ([`miss`]); None when it meets every row.
 fn worst_miss(f: &Function, wide: &[bool], case: &Case) -> Option<Vec<f64>> {
-    let costs = Costs::of(f, wide);
+    let trial = Trial::of(f, wide);
     case.rows
         .iter()
-        .map(|r| (r, miss(f, wide, r, &costs)))
+        .map(|r| (r, miss(f, wide, r, &trial)))
         .filter(|(_, q)| q.is_nan() || *q > 1.0)
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(r, _)| r.args.clone())
@@ -534,7 +546,7 @@ fn worst_miss(f: &Function, wide: &[bool], case: &Case) -> Option<Vec<f64>> {
 /// [`prune`] tries differ by one operation, and one that is needed is mostly needed at
 /// the same row.
 fn meets(f: &Function, wide: &[bool], case: &Case) -> bool {
-    let costs = Costs::of(f, wide);
+    let trial = Trial::of(f, wide);
     let last = LAST_MISS.with(|m| {
         let m = m.borrow();
         let args = m.as_ref()?;
@@ -546,7 +558,7 @@ fn meets(f: &Function, wide: &[bool], case: &Case) -> bool {
         .into_iter()
         .chain((0..case.rows.len()).filter(|&i| Some(i) != last));
     for i in order {
-        let q = miss(f, wide, &case.rows[i], &costs);
+        let q = miss(f, wide, &case.rows[i], &trial);
         if q.is_nan() || q > 1.0 {
             let args = case.rows[i].args.iter().map(|a| a.to_bits()).collect();
             LAST_MISS.with(|m| *m.borrow_mut() = Some(args));
@@ -556,39 +568,125 @@ fn meets(f: &Function, wide: &[bool], case: &Case) -> bool {
     true
 }
 
-/// What [`miss`] charges for a run of `f`'s program ([`cost`]), worked out once for all
-/// the rows of a measurement: with the operations `wide` marks in double-double, and
-/// all of them in the `Xd` fallback (four times double-double).
-struct Costs {
+/// One choice of operations under trial on the rows of a measurement: what [`miss`]
+/// charges for a run of `f`'s program ([`cost`]), with the operations `wide` marks in
+/// double-double and all of them in the `Xd` fallback (four times double-double), and
+/// the search's state it runs in ([`state_of`]), which keys [`MISSES`].
+struct Trial {
     run: f64,
     fallback: f64,
+    state: u32,
 }
 
-impl Costs {
-    fn of(f: &Function, wide: &[bool]) -> Costs {
-        Costs {
+impl Trial {
+    fn of(f: &Function, wide: &[bool]) -> Trial {
+        Trial {
             run: cost(f, wide),
             fallback: 4.0 * cost(f, &vec![true; wide.len()]),
+            state: state_of(f, wide),
         }
     }
 }
 
+/// Everything [`miss`] reads of `f` besides the row, for `wide`: its branch and the
+/// upper regime's, the guards and poles (by number: they are removed around the search,
+/// never during it) and the form. Equal states give equal misses on equal rows.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct State {
+    own: Branch,
+    upper: Option<Branch>,
+    guards: usize,
+    poles: usize,
+    naive: bool,
+    reflected: bool,
+}
+
+/// A program (by its digest), its operations in double-double, and its cells'.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Branch {
+    digest: u64,
+    wide: Vec<bool>,
+    cells: Vec<(u64, Vec<bool>)>,
+}
+
+impl Branch {
+    fn of(f: &Function, wide: &[bool]) -> Branch {
+        Branch {
+            digest: f.program.digest(),
+            wide: wide.to_vec(),
+            cells: f
+                .cells
+                .iter()
+                .map(|(b, w)| (b.to_bits(), w.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// A number for the state of the search that `f` and `wide` make ([`State`]), the same
+/// for equal states while [`choose`] is on one function.
+fn state_of(f: &Function, wide: &[bool]) -> u32 {
+    let state = State {
+        own: Branch::of(f, wide),
+        upper: f.upper.as_ref().map(|u| Branch::of(u, &u.wide)),
+        guards: f.guards.len(),
+        poles: f.poles.len(),
+        naive: f.form == Form::Naive,
+        reflected: f.reflected,
+    };
+    STATES.with(|states| {
+        let mut states = states.borrow_mut();
+        let next = states.len() as u32;
+        *states.entry(state).or_insert(next)
+    })
+}
+
 /// The error of `f` at row `r` with the operations `wide` marks in double-double (and the
 /// `Xd` fallback) as a share of the row's bound: the larger of the error measured and the
-/// first-order bound ([`bound_at`]; none where the fallback takes over).
-fn miss(f: &Function, wide: &[bool], r: &Row, costs: &Costs) -> f64 {
-    charge(costs.run);
+/// first-order bound ([`bound_at`]; none where the fallback takes over). Worked out once
+/// per state and row ([`MISSES`]: the cells of [`bisect`] search the rows of the cell
+/// they split again, and 40 % of the runs were repeats); charged every time, so that the
+/// allowance, and with it the choice, is what it would be without the memo.
+fn miss(f: &Function, wide: &[bool], r: &Row, trial: &Trial) -> f64 {
+    let key = u64::from(trial.state) << 32 | u64::from(row_id(r));
+    let known = MISSES.with(|m| m.borrow().get(&key).copied());
+    let (q, fell_back) = known.unwrap_or_else(|| {
+        let found = miss_at(f, wide, r);
+        MISSES.with(|m| m.borrow_mut().insert(key, found));
+        found
+    });
+    charge(trial.run);
+    if fell_back {
+        charge(trial.fallback);
+    }
+    q
+}
+
+/// A number for the row `r` (its reference, scale, bound and arguments, their bits), the
+/// same for equal rows while [`choose`] is on one function.
+fn row_id(r: &Row) -> u32 {
+    let mut bits = Vec::with_capacity(r.args.len() + 3);
+    bits.extend([r.want, r.scale, r.bound].map(f64::to_bits));
+    bits.extend(r.args.iter().map(|a| a.to_bits()));
+    ROWS.with(|rows| {
+        let mut rows = rows.borrow_mut();
+        let next = rows.len() as u32;
+        *rows.entry(bits).or_insert(next)
+    })
+}
+
+/// [`miss`] worked out, and whether the `Xd` fallback ran.
+fn miss_at(f: &Function, wide: &[bool], r: &Row) -> (f64, bool) {
     let env = bind(f, &r.args);
     if f.form == Form::Naive {
         let got = combine(f, &env, &body::<f64, f64>(f, &[], &env));
-        return check::error(got, r.want, r.scale) / r.bound;
+        return (check::error(got, r.want, r.scale) / r.bound, false);
     }
     let first = body::<f64, Dd>(f, wide, &env);
     let ordinary = ordinary(&times_of(f, &env), &first);
     let got = if ordinary {
         combine(f, &env, &first)
     } else {
-        charge(costs.fallback);
         combine(f, &env, &body::<Xd, Xd>(f, &[], &env))
     };
     let measured = check::error(got, r.want, r.scale);
@@ -601,7 +699,7 @@ fn miss(f: &Function, wide: &[bool], r: &Row, costs: &Costs) -> f64 {
     } else {
         0.0
     };
-    measured.max(bounded) / r.bound
+    (measured.max(bounded) / r.bound, !ordinary)
 }
 
 /// The rounds [`search`] takes before it settles for double-double throughout: each

@@ -10,6 +10,7 @@
 //! reference and rounded to a correctly rounded f64 (naive) or double-double (stable).
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 use astro_float::BigFloat;
 use num_rational::BigRational;
@@ -61,9 +62,18 @@ pub struct Program {
     /// path's range; missing entries are unchecked): in a stable program, the exponentials
     /// that can underflow or overflow on the domain ([`leaves_range`]).
     pub checked: Vec<bool>,
+    /// A hash of `ops`, set once they are complete ([`Lowerer::finish`]; they do not change
+    /// after): the accuracy search keys its error models by it (`budget::table`), and
+    /// hashing every operation at every row it asks about was an eighth of `emit`.
+    digest: u64,
 }
 
 impl Program {
+    /// A hash of the operations, set by [`Lowerer::finish`].
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
     /// Runs the program in the number type `R` (as the emitted code does) and returns
     /// every variable; an input missing from `inputs` is NaN.
     pub fn run<R: Real>(&self, inputs: &[(&str, f64)]) -> Vec<R> {
@@ -326,7 +336,10 @@ impl Lowerer {
         }
     }
 
-    pub fn finish(self) -> Program {
+    pub fn finish(mut self) -> Program {
+        let mut h = rustc_hash::FxHasher::default();
+        self.program.ops.hash(&mut h);
+        self.program.digest = h.finish();
         self.program
     }
 
