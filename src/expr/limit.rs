@@ -161,11 +161,12 @@ pub fn value_at<R: PartialEq + Clone>(
         Err(Uncertified::Eval(err)) => err,
     };
     match early {
-        // The limit found nothing the first time: the same again, but for the reason
-        // the point itself gives.
-        Some(Err(PointError::Undefined(_))) => Err(PointError::Undefined(first_error)),
-        Some(limit) => limit,
-        None => near(pool, e, env, times, max_bits, round, first_error),
+        // Still undecided at every precision: the limit already taken is the answer.
+        Some(limit) if first_error == EvalError::Undecided => limit,
+        // An error the point's own evaluation ran into at the higher precisions (its
+        // share of the work allowance spent, `tan(9.3e1768 t)`): the limit again,
+        // which then fails for that reason, as it did when it came after.
+        _ => near(pool, e, env, times, max_bits, round, first_error),
     }
 }
 
