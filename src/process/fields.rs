@@ -769,50 +769,84 @@ pub fn jet_fields(pool: &mut Pool, j: &Jet, vp: bool, reduce: bool, v: &Vars) ->
 }
 
 /// The jet coefficient `c` of a variance-preserving process written through `alpha^2 +
-/// sigma^2 = 1` where that makes it smaller: `sigma'` is `-alpha alpha'/sigma` and
-/// `sigma^2` is `1 - alpha^2`. The v-prediction's probability-flow x coefficient `alpha
-/// alpha' + sigma sigma'` is then 0, and its Euler-Maruyama step's `1 + h (alpha alpha' +
-/// 2 sigma sigma' - alpha' sigma^2/alpha)` is `1 - h alpha'/alpha`, which the jet symbols
-/// alone do not show: computed as written, such a coefficient is rounding noise where its
-/// exact value is 0 (the Euler-Maruyama step of `alpha = exp(-2t)` on `t_next = t -
-/// 1/2`). Else `c` as it is.
+/// sigma^2 = 1` where that makes it smaller: `sigma'` is `-alpha alpha'/sigma`, and
+/// `sigma^2` is `1 - alpha^2` or `alpha^2` is `1 - sigma^2`, whichever gives the smaller
+/// form. The v-prediction's probability-flow x coefficient `alpha alpha' + sigma sigma'`
+/// is then 0, and its Euler-Maruyama step's `1 + h (alpha alpha' + 2 sigma sigma' -
+/// alpha' sigma^2/alpha)` is `1 - h alpha'/alpha`, which the jet symbols alone do not
+/// show: computed as written, such a coefficient is rounding noise where its exact value
+/// is 0 (the Euler-Maruyama step of `alpha = exp(-2t)` on `t_next = t - 1/2`). The eps
+/// Euler step's `h (sigma' - alpha' sigma/alpha)` is `-h alpha'/(alpha sigma)`, a
+/// quotient where the form as written adds two terms. Else `c` as it is.
 fn vp_reduced(pool: &mut Pool, j: &Jet, c: ExprId) -> ExprId {
+    let mut best = c;
+    for sigma_first in [true, false] {
+        let reduced = vp_eliminated(pool, j, c, sigma_first);
+        if pool.is_zero(reduced) {
+            return reduced;
+        }
+        let (size, least) = (
+            simplify::complexity(pool, reduced),
+            simplify::complexity(pool, best),
+        );
+        // A tie goes to the first reduction over `c`: fewer operations, the same size.
+        if size < least || (size == least && best == c && sigma_first) {
+            best = reduced;
+        }
+    }
+    best
+}
+
+/// `c` with one of sigma and alpha written as the root of one minus the other's square
+/// (`sigma = sqrt(1 - alpha^2)` where `sigma_first`, else `alpha = sqrt(1 - sigma^2)`),
+/// `sigma' = -alpha alpha'/sigma`, brought to one fraction, and the powers of `1 - y^2`
+/// that are left written back as powers of the eliminated symbol.
+fn vp_eliminated(pool: &mut Pool, j: &Jet, c: ExprId, sigma_first: bool) -> ExprId {
     let (a, s, da) = (
         pool.sym_expr(j.alpha),
         pool.sym_expr(j.sigma),
         pool.sym_expr(j.dalpha),
     );
-    // sigma as sqrt(1 - alpha^2), so that its even powers are polynomials in alpha...
-    let a2 = pool.powi(a, 2);
+    let (gone, kept) = if sigma_first {
+        (j.sigma, a)
+    } else {
+        (j.alpha, s)
+    };
+    let y2 = pool.powi(kept, 2);
     let one = pool.one();
-    let w = pool.sub(one, a2);
+    let w = pool.sub(one, y2);
     let root = pool.sqrt(w);
-    let ada = pool.mul(vec![a, da]);
-    let q = pool.div(ada, root);
+    let (a_now, s_now) = if sigma_first { (a, root) } else { (root, s) };
+    let ada = pool.mul(vec![a_now, da]);
+    let q = pool.div(ada, s_now);
     let ds = pool.neg(q);
-    let reduced = subst::subst(pool, c, &[(j.sigma, root), (j.dsigma, ds)]);
-    let reduced = crate::expr::poly::expand(pool, reduced);
-    let reduced = crate::expr::poly::together(pool, reduced);
-    if pool.is_zero(reduced) {
-        return pool.zero();
+    let mut reduced = subst::subst(pool, c, &[(gone, root), (j.dsigma, ds)]);
+    // `together` squares the root to `1 - y^2` as a factor of its own, which only
+    // expanding again cancels (`-alpha^2 alpha' - alpha' (1 - alpha^2)` is `-alpha'`).
+    for _ in 0..3 {
+        let expanded = crate::expr::poly::expand(pool, reduced);
+        let next = crate::expr::poly::together(pool, expanded);
+        if next == reduced {
+            break;
+        }
+        reduced = next;
     }
-    // ...and back: a power of 1 - alpha^2 that is left is a power of sigma.
-    let back = subst::bottom_up(pool, reduced, |pool, x, kids| {
-        let y = subst::rebuilt(pool, x, kids);
-        let (b, k) = pool.split_pow(y);
+    if pool.is_zero(reduced) {
+        return reduced;
+    }
+    // A power of `1 - y^2` that is left is a power of the eliminated symbol, matched
+    // before its base is rewritten (`sqrt(sigma^2)` would be `|sigma|`).
+    let x = pool.sym_expr(gone);
+    subst::bottom_up(pool, reduced, |pool, e, kids| {
+        let (b, k) = pool.split_pow(e);
         match pool.as_rational(k) {
             Some(k) if b == w => {
                 let k2 = k * num_rational::BigRational::from_integer(2.into());
-                pool.pow_rational(s, k2)
+                pool.pow_rational(x, k2)
             }
-            _ => y,
+            _ => subst::rebuilt(pool, e, kids),
         }
-    });
-    if simplify::complexity(pool, back) < simplify::complexity(pool, c) {
-        back
-    } else {
-        c
-    }
+    })
 }
 
 /// `((a, b), (c, d))` with `x0_hat = a x + b m` and `eps_hat = c x + d m` for the output
@@ -954,5 +988,65 @@ mod tests {
         let q = pool.mul(vec![sn, s]);
         let ddim = pool.add(vec![p, q]);
         assert_eq!(vp_reduced(&mut pool, &j, ddim), ddim);
+    }
+
+    /// The eps Euler step's `h (sigma' - alpha' sigma/alpha)` is `-h alpha'/(alpha
+    /// sigma)` (`together` leaves `alpha^2 + (1 - alpha^2)` for expanding to cancel), and
+    /// the u-prediction DDIM's `(alpha sigma_next - alpha_next sigma)/(alpha sigma' -
+    /// alpha' sigma)` keeps `sigma^2` rather than `1 - alpha^2` multiplied out, which would
+    /// cancel where alpha is near 1.
+    #[test]
+    fn a_variance_preserving_coefficient_takes_the_smaller_elimination() {
+        let mut pool = Pool::new();
+        let j = Jet::new(&mut pool);
+        let (a, s, da, ds) = (
+            pool.sym_expr(j.alpha),
+            pool.sym_expr(j.sigma),
+            pool.sym_expr(j.dalpha),
+            pool.sym_expr(j.dsigma),
+        );
+        let (an, sn) = (pool.sym_expr(j.alpha_next), pool.sym_expr(j.sigma_next));
+        let h = pool.var("h");
+        let das = {
+            let q = pool.div(s, a);
+            pool.mul(vec![da, q])
+        };
+        let euler = {
+            let d = pool.sub(ds, das);
+            pool.mul(vec![h, d])
+        };
+        let want = {
+            let num = pool.mul(vec![h, da]);
+            let den = pool.mul(vec![a, s]);
+            let q = pool.div(num, den);
+            pool.neg(q)
+        };
+        let got = vp_reduced(&mut pool, &j, euler);
+        let got = crate::expr::poly::together(&mut pool, got);
+        let want = crate::expr::poly::together(&mut pool, want);
+        assert_eq!(got, want, "{}", crate::expr::print::to_text(&pool, got));
+        let ddim_u = {
+            let p = pool.mul(vec![a, sn]);
+            let q = pool.mul(vec![an, s]);
+            let num = pool.sub(p, q);
+            let p = pool.mul(vec![a, ds]);
+            let q = pool.mul(vec![da, s]);
+            let den = pool.sub(p, q);
+            pool.div(num, den)
+        };
+        let want = {
+            // s (alpha_next s - alpha s_next)/alpha'
+            let p = pool.mul(vec![an, s]);
+            let q = pool.mul(vec![a, sn]);
+            let d = pool.sub(p, q);
+            let num = pool.mul(vec![s, d]);
+            pool.div(num, da)
+        };
+        let got = vp_reduced(&mut pool, &j, ddim_u);
+        let (g, w) = (
+            crate::expr::poly::expand(&mut pool, got),
+            crate::expr::poly::expand(&mut pool, want),
+        );
+        assert_eq!(g, w, "{}", crate::expr::print::to_text(&pool, got));
     }
 }

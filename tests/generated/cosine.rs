@@ -2539,9 +2539,9 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{2}\right) - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -2556,88 +2556,105 @@ pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
+    if t < 0.5 {
+        return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
     }
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::sin_of(v2);
-    let v4: N = v3.square();
-    let v5: N = N::narrow(v0) * v4;
-    let v6: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: W = N::cos_kept(v2);
-    let v8: W = v7.square();
-    let v9: W = v6 * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v3.widen() * v7;
-    let v12: N = N::narrow(v10) / N::narrow(v11);
-    let v13: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v14: N = v13 / v3;
-    [v12.to_f64(), v14.to_f64()]
+    if t < 0.75 {
+        return reverse_drift_x0_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.875 {
+        return reverse_drift_x0_coefficients_in_cell2::<N, W>(t);
+    }
+    if t < 0.9375 {
+        return reverse_drift_x0_coefficients_in_cell3::<N, W>(t);
+    }
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.sin();
+    let v5: W = v4.square();
+    let v6: N = N::new(2.0, 0.0);
+    let v7: W = v5 - v6.widen();
+    let v8: N = N::cos_of(v3);
+    let v9: W = v0 * v7;
+    let v10: N = N::narrow(v4) * v8;
+    let v11: N = N::narrow(v9) / v10;
+    let v12: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v13: N = v12 / N::narrow(v4);
+    [v11.to_f64(), v13.to_f64()]
 }
-/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.03125 {
-        return reverse_drift_x0_coefficients_upper_cell0::<N, W>(t);
-    }
-    if t < 0.25 {
-        return reverse_drift_x0_coefficients_upper_cell1::<N, W>(t);
-    }
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: N = v1 * v2;
     let v4: N = v3.sin();
     let v5: N = v4.square();
-    let v6: N = v0 * v5;
-    let v7: N = v3.cos();
-    let v8: N = v7.square();
-    let v9: N = v1 * v8;
-    let v10: N = v6 + v9;
-    let v11: N = v4 * v7;
-    let v12: N = v10 / v11;
-    let v13: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v14: N = v13 / v7;
-    [v12.to_f64(), v14.to_f64()]
+    let v6: N = N::new(2.0, 0.0);
+    let v7: N = v5 - v6;
+    let v8: N = v3.cos();
+    let v9: W = v0.widen() * v7.widen();
+    let v10: W = v4.widen() * v8.widen();
+    let v11: W = v9 / v10;
+    let v12: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v13: N = v12 / v4;
+    [v11.to_f64(), v13.to_f64()]
 }
-/// [`reverse_drift_x0_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
     let v5: N = v4.square();
-    let v6: N = v0 * v5;
-    let v7: N = v3.cos();
-    let v8: W = v7.widen().square();
-    let v9: W = v1.widen() * v8;
-    let v10: W = v6.widen() + v9;
-    let v11: W = v4.widen() * v7.widen();
-    let v12: W = v10 / v11;
-    let v13: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v14: N = v13 / v7;
-    [v12.to_f64(), v14.to_f64()]
+    let v6: N = N::new(2.0, 0.0);
+    let v7: W = v5.widen() - v6.widen();
+    let v8: W = N::cos_kept(v3);
+    let v9: W = v0 * v7;
+    let v10: W = v4.widen() * v8;
+    let v11: N = N::narrow(v9) / N::narrow(v10);
+    let v12: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v13: N = v12 / v4;
+    [v11.to_f64(), v13.to_f64()]
 }
-/// [`reverse_drift_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v4.square();
-    let v6: N = v0 * v5;
-    let v7: N = v3.cos();
-    let v8: W = v7.widen().square();
-    let v9: W = v1.widen() * v8;
-    let v10: W = v6.widen() + v9;
-    let v11: N = v4 * v7;
-    let v12: N = N::narrow(v10) / v11;
-    let v13: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v14: N = v13 / v7;
-    [v12.to_f64(), v14.to_f64()]
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: W = v4.widen().square();
+    let v6: N = N::new(2.0, 0.0);
+    let v7: W = v5 - v6.widen();
+    let v8: W = N::cos_kept(v3);
+    let v9: W = v0 * v7;
+    let v10: W = v4.widen() * v8;
+    let v11: W = v9 / v10;
+    let v12: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v13: N = v12 / v4;
+    [v11.to_f64(), v13.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = v4.square();
+    let v6: N = N::new(2.0, 0.0);
+    let v7: W = v5 - v6.widen();
+    let v8: W = N::cos_kept(v3);
+    let v9: W = v0 * v7;
+    let v10: W = v4 * v8;
+    let v11: N = N::narrow(v9) / N::narrow(v10);
+    let v12: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v13: W = v12.widen() / v4;
+    [v11.to_f64(), v13.to_f64()]
 }
 /// `reverse_drift_x0` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -2645,9 +2662,9 @@ fn reverse_drift_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{2}\right) - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375).
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -3818,9 +3835,9 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 16 operations in double-double.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3828,24 +3845,6 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
-    }
-    if t < 0.5 && (t_next - t).abs() < 9.5367431640625e-7 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t_next);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 - v2;
-        let v4: W = v3.square();
-        let v5: W = W::new(0.25366950790104803, -1.6626250515186653e-17);
-        let v6: W = v5 * v4;
-        let v7: W = W::new(1.2337005501361697, 7.831619385924639e-17);
-        let v8: W = v6 - v7;
-        let v9: W = v4 * v8;
-        let v10: W = v0 + v9;
-        let v11: W = W::new(0.4112335167120566, 7.60168087599619e-18);
-        let v12: W = v11 * v4;
-        let v13: W = v0 - v12;
-        let v14: W = v3 * v13;
-        return [v10.to_f64(), v14.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -3857,35 +3856,15 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v4 * v5;
         return [v3.to_f64(), v6.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0, 0.6366197723675814];
-    }
-    if t == 0.0 {
-        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: W = W::from_f64(t_next);
-        let v2: W = v0 * v1;
-        let v3: W = v2.cos();
-        let v4: W = W::new(0.6366197723675814, -3.935735335036497e-17);
-        let v5: W = v2.sin();
-        let v6: W = v4 * v5;
-        return [v3.to_f64(), v6.to_f64()];
-    }
     if t_next == 1.0 {
         let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v1: W = W::from_f64(t);
         let v2: W = v0 * v1;
         let v3: W = v2.sin();
-        let v4: W = v2.cos();
-        let v5: W = v3.powi(3);
-        let v6: W = v0 * v5;
-        let v7: W = v4.square();
-        let v8: W = v0 * v3 * v7;
-        let v9: W = -v6;
-        let v10: W = v9 - v8;
-        let v11: W = v3 * v4;
-        let v12: W = v11 / v10;
-        let v13: W = -v12;
-        return [v3.to_f64(), v13.to_f64()];
+        let v4: W = W::new(0.6366197723675814, -3.935735335036497e-17);
+        let v5: W = v2.cos();
+        let v6: W = v4 * v5;
+        return [v3.to_f64(), v6.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -3893,27 +3872,20 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = N::sin_kept(v2);
+    let v3: N = N::sin_of(v2);
     let v4: N = N::from_f64(t_next);
     let v5: W = v0 * v4.widen();
-    let v6: W = N::sin_kept(v5);
-    let v7: W = v3 * v6;
+    let v6: N = N::sin_of(v5);
+    let v7: N = v3 * v6;
     let v8: W = N::cos_kept(v2);
     let v9: W = N::cos_kept(v5);
     let v10: W = v8 * v9;
-    let v11: N = N::narrow(v7) + N::narrow(v10);
-    let v12: W = v5 - v2;
-    let v13: W = N::sin_kept(v12);
-    let v14: W = v3.powi(3);
-    let v15: N = N::narrow(v0) * N::narrow(v14);
-    let v16: W = v8.square();
-    let v17: W = v0 * v3 * v16;
-    let v18: N = -v15;
-    let v19: W = v18.widen() - v17;
-    let v20: W = v3 * v13;
-    let v21: W = v20 / v19;
-    let v22: N = -N::narrow(v21);
-    [v11.to_f64(), v22.to_f64()]
+    let v11: N = v7 + N::narrow(v10);
+    let v12: N = N::new(0.6366197723675814, -3.935735335036497e-17);
+    let v13: W = v5 - v2;
+    let v14: N = N::sin_of(v13);
+    let v15: N = v12 * v14;
+    [v11.to_f64(), v15.to_f64()]
 }
 /// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
@@ -3932,17 +3904,11 @@ fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
     let v9: W = N::cos_kept(v5);
     let v10: W = v8 * v9;
     let v11: N = v7 + N::narrow(v10);
-    let v12: W = v5 - v2;
-    let v13: W = N::sin_kept(v12);
-    let v14: N = v3.square();
-    let v15: W = v0.widen() * v14.widen() * v8;
-    let v16: W = v8.powi(3);
-    let v17: W = v0.widen() * v16;
-    let v18: W = -v15;
-    let v19: W = v18 - v17;
-    let v20: W = v13 * v8;
-    let v21: W = v20 / v19;
-    [v11.to_f64(), v21.to_f64()]
+    let v12: N = N::new(-0.6366197723675814, 3.935735335036497e-17);
+    let v13: W = v5 - v2;
+    let v14: N = N::sin_of(v13);
+    let v15: N = v12 * v14;
+    [v11.to_f64(), v15.to_f64()]
 }
 /// `ddim_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -3950,9 +3916,9 @@ fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 16 operations in double-double.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3965,9 +3931,9 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 16 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3987,9 +3953,9 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 16 operations in double-double.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3997,24 +3963,6 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
-    }
-    if t < 0.5 && (t_next - t).abs() < 9.5367431640625e-7 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t_next);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 - v2;
-        let v4: W = v3.square();
-        let v5: W = W::new(0.25366950790104803, -1.6626250515186653e-17);
-        let v6: W = v5 * v4;
-        let v7: W = W::new(1.2337005501361697, 7.831619385924639e-17);
-        let v8: W = v6 - v7;
-        let v9: W = v4 * v8;
-        let v10: W = v0 + v9;
-        let v11: W = W::new(0.4112335167120566, 7.60168087599619e-18);
-        let v12: W = v11 * v4;
-        let v13: W = v0 - v12;
-        let v14: W = v3 * v13;
-        return [v10.to_f64(), v14.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -4026,35 +3974,15 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v4 * v5;
         return [v3.to_f64(), v6.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0, 0.6366197723675814];
-    }
-    if t == 0.0 {
-        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: W = W::from_f64(t_next);
-        let v2: W = v0 * v1;
-        let v3: W = v2.cos();
-        let v4: W = W::new(0.6366197723675814, -3.935735335036497e-17);
-        let v5: W = v2.sin();
-        let v6: W = v4 * v5;
-        return [v3.to_f64(), v6.to_f64()];
-    }
     if t_next == 1.0 {
         let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v1: W = W::from_f64(t);
         let v2: W = v0 * v1;
         let v3: W = v2.sin();
-        let v4: W = v2.cos();
-        let v5: W = v3.powi(3);
-        let v6: W = v0 * v5;
-        let v7: W = v4.square();
-        let v8: W = v0 * v3 * v7;
-        let v9: W = -v6;
-        let v10: W = v9 - v8;
-        let v11: W = v3 * v4;
-        let v12: W = v11 / v10;
-        let v13: W = -v12;
-        return [v3.to_f64(), v13.to_f64()];
+        let v4: W = W::new(0.6366197723675814, -3.935735335036497e-17);
+        let v5: W = v2.cos();
+        let v6: W = v4 * v5;
+        return [v3.to_f64(), v6.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -4062,27 +3990,20 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = N::sin_kept(v2);
+    let v3: N = N::sin_of(v2);
     let v4: N = N::from_f64(t_next);
     let v5: W = v0 * v4.widen();
-    let v6: W = N::sin_kept(v5);
-    let v7: W = v3 * v6;
+    let v6: N = N::sin_of(v5);
+    let v7: N = v3 * v6;
     let v8: W = N::cos_kept(v2);
     let v9: W = N::cos_kept(v5);
     let v10: W = v8 * v9;
-    let v11: N = N::narrow(v7) + N::narrow(v10);
-    let v12: W = v5 - v2;
-    let v13: W = N::sin_kept(v12);
-    let v14: W = v3.powi(3);
-    let v15: N = N::narrow(v0) * N::narrow(v14);
-    let v16: W = v8.square();
-    let v17: W = v0 * v3 * v16;
-    let v18: N = -v15;
-    let v19: W = v18.widen() - v17;
-    let v20: W = v3 * v13;
-    let v21: W = v20 / v19;
-    let v22: N = -N::narrow(v21);
-    [v11.to_f64(), v22.to_f64()]
+    let v11: N = v7 + N::narrow(v10);
+    let v12: N = N::new(0.6366197723675814, -3.935735335036497e-17);
+    let v13: W = v5 - v2;
+    let v14: N = N::sin_of(v13);
+    let v15: N = v12 * v14;
+    [v11.to_f64(), v15.to_f64()]
 }
 /// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
@@ -4101,17 +4022,11 @@ fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
     let v9: W = N::cos_kept(v5);
     let v10: W = v8 * v9;
     let v11: N = v7 + N::narrow(v10);
-    let v12: W = v5 - v2;
-    let v13: W = N::sin_kept(v12);
-    let v14: N = v3.square();
-    let v15: W = v0.widen() * v14.widen() * v8;
-    let v16: W = v8.powi(3);
-    let v17: W = v0.widen() * v16;
-    let v18: W = -v15;
-    let v19: W = v18 - v17;
-    let v20: W = v13 * v8;
-    let v21: W = v20 / v19;
-    [v11.to_f64(), v21.to_f64()]
+    let v12: N = N::new(-0.6366197723675814, 3.935735335036497e-17);
+    let v13: W = v5 - v2;
+    let v14: N = N::sin_of(v13);
+    let v15: N = v12 * v14;
+    [v11.to_f64(), v15.to_f64()]
 }
 /// `dpm1_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -4119,9 +4034,9 @@ fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 16 operations in double-double.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4134,9 +4049,9 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 16 operations in double-double.
 ///
 /// # Panics
 ///

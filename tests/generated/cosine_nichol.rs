@@ -2791,9 +2791,9 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.3125, 0.34375).
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(&pf_velocity_eps_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
@@ -2817,64 +2817,88 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
     let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
-    let v7: N = v0 * v6;
-    let v8: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v9: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v10: W = N::sin_kept(v5);
-    let v11: N = N::cos_of(v5);
-    let v12: W = v11.widen().square();
-    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: W = v13 * v3.widen();
-    let v15: W = N::sin_kept(v14);
-    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: W = v13 * v4;
-    let v18: W = v16.widen() + v17;
-    let v19: W = N::sin_kept(v18);
-    let v20: W = v8 + v11.widen();
-    let v21: W = v15 * v19 * v20;
-    let v22: W = v21.sqrt();
-    let v23: W = v9.widen() * v10 * v12;
-    let v24: W = v23 / v22;
-    let v25: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v26: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v27: W = v26.widen() * v15 * v19 * v20;
-    let v28: W = N::sqrt_kept(v27);
-    let v29: W = v25.widen() * v10 * v28;
-    let v30: W = v24 + v29;
-    let v31: W = v8 * v30;
-    let v32: N = N::narrow(v31) / v11;
-    [v7.to_f64(), v32.to_f64()]
+    let v6: W = N::tan_kept(v5);
+    let v7: W = v0.widen() * v6;
+    let v8: W = W::new(1.1019054906146741, 3.6018698691123136e-17);
+    let v9: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v11: W = v10 * v3.widen();
+    let v12: W = N::sin_kept(v11);
+    let v13: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v14: W = v10 * v4;
+    let v15: W = v13.widen() + v14;
+    let v16: W = N::sin_kept(v15);
+    let v17: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v18: W = N::cos_kept(v5);
+    let v19: W = v17.widen() + v18;
+    let v20: W = v9 * v12 * v16 * v19;
+    let v21: W = v20.sqrt();
+    let v22: W = v8 * v6;
+    let v23: N = N::narrow(v22) / N::narrow(v21);
+    [v7.to_f64(), v23.to_f64()]
 }
 /// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.3125 {
+        return pf_velocity_eps_coefficients_upper_cell0::<N, W>(t);
+    }
+    if t < 0.34375 {
+        return pf_velocity_eps_coefficients_upper_cell1::<N, W>(t);
+    }
     let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
     let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
     let v3: N = v1 * v2;
     let v4: N = v3.tan();
     let v5: N = v0 / v4;
-    let v6: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v7: N = N::new(1.5585719053812588, -9.676253784059236e-17);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v8: N = v3.sin();
     let v9: N = v8.square();
-    let v10: N = v3.cos();
-    let v11: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v12: N = v11 - v9;
-    let v13: N = v12.sqrt();
-    let v14: N = v7 * v9 * v10;
-    let v15: N = v14 / v13;
-    let v16: N = N::new(1.558450792625269, 6.355001916761135e-17);
-    let v17: N = N::new(1.0, 0.0);
-    let v18: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v19: N = v18 * v9;
-    let v20: W = v17.widen() - v19.widen();
-    let v21: W = v20.sqrt();
-    let v22: W = v16.widen() * v10.widen() * v21;
-    let v23: W = v15.widen() + v22;
-    let v24: W = v6 * v23;
-    let v25: W = v24 / v8.widen();
-    [v5.to_f64(), v25.to_f64()]
+    let v10: N = v7 * v9;
+    let v11: N = v6 - v10;
+    let v12: N = v11.sqrt();
+    let v13: N = v4 * v12;
+    let v14: N = v1 / v13;
+    [v5.to_f64(), v14.to_f64()]
+}
+/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
+    let v5: N = v0 / v4;
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v8: N = v3.sin();
+    let v9: N = v8.square();
+    let v10: N = v7 * v9;
+    let v11: N = v6 - v10;
+    let v12: N = v11.sqrt();
+    let v13: N = v4 * v12;
+    let v14: N = v1 / v13;
+    [v5.to_f64(), v14.to_f64()]
+}
+/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_eps_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 / v4;
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v8: W = N::sin_kept(v3);
+    let v9: W = v8.square();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v6.widen() - v10;
+    let v12: W = N::sqrt_kept(v11);
+    let v13: W = v4.widen() * v12;
+    let v14: N = v1 / N::narrow(v13);
+    [v5.to_f64(), v14.to_f64()]
 }
 /// `pf_velocity_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -2882,9 +2906,9 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.3125, 0.34375).
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -2924,9 +2948,9 @@ fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(&reverse_drift_eps_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
@@ -2950,64 +2974,45 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
     let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
-    let v7: N = v0 * v6;
-    let v8: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v9: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v10: W = N::sin_kept(v5);
-    let v11: N = N::cos_of(v5);
-    let v12: W = v11.widen().square();
-    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: W = v13 * v3.widen();
-    let v15: W = N::sin_kept(v14);
-    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: W = v13 * v4;
-    let v18: W = v16.widen() + v17;
-    let v19: W = N::sin_kept(v18);
-    let v20: W = v8 + v11.widen();
-    let v21: W = v15 * v19 * v20;
-    let v22: W = v21.sqrt();
-    let v23: W = v9.widen() * v10 * v12;
-    let v24: W = v23 / v22;
-    let v25: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v26: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v27: W = v26.widen() * v15 * v19 * v20;
-    let v28: W = N::sqrt_kept(v27);
-    let v29: W = v25.widen() * v10 * v28;
-    let v30: W = v24 + v29;
-    let v31: W = v8 * v30;
-    let v32: N = N::narrow(v31) / v11;
-    [v7.to_f64(), v32.to_f64()]
+    let v6: W = N::tan_kept(v5);
+    let v7: W = v0.widen() * v6;
+    let v8: W = W::new(2.2038109812293483, 7.203739738224627e-17);
+    let v9: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v11: W = v10 * v3.widen();
+    let v12: W = N::sin_kept(v11);
+    let v13: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v14: W = v10 * v4;
+    let v15: W = v13.widen() + v14;
+    let v16: W = N::sin_kept(v15);
+    let v17: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v18: W = N::cos_kept(v5);
+    let v19: W = v17.widen() + v18;
+    let v20: W = v9 * v12 * v16 * v19;
+    let v21: W = v20.sqrt();
+    let v22: W = v8 * v6;
+    let v23: N = N::narrow(v22) / N::narrow(v21);
+    [v7.to_f64(), v23.to_f64()]
 }
 /// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
     let v5: N = v0 / v4;
-    let v6: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v7: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v8: N = v3.sin();
-    let v9: N = v8.square();
-    let v10: N = v3.cos();
-    let v11: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v12: N = v11 - v9;
-    let v13: N = v12.sqrt();
-    let v14: N = v7 * v9 * v10;
-    let v15: N = v14 / v13;
-    let v16: N = N::new(3.116901585250538, 1.271000383352227e-16);
-    let v17: N = N::new(1.0, 0.0);
-    let v18: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v19: N = v18 * v9;
-    let v20: W = v17.widen() - v19.widen();
-    let v21: W = v20.sqrt();
-    let v22: W = v16.widen() * v10.widen() * v21;
-    let v23: W = v15.widen() + v22;
-    let v24: W = v6 * v23;
-    let v25: W = v24 / v8.widen();
-    [v5.to_f64(), v25.to_f64()]
+    let v6: N = N::new(3.1166593785613026, 2.2017922908844182e-16);
+    let v7: N = N::new(1.0, 0.0);
+    let v8: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v9: W = N::sin_kept(v3);
+    let v10: W = v9.square();
+    let v11: W = v8.widen() * v10;
+    let v12: W = v7.widen() - v11;
+    let v13: W = N::sqrt_kept(v12);
+    let v14: W = v4.widen() * v13;
+    let v15: N = v6 / N::narrow(v14);
+    [v5.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -3015,9 +3020,9 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 26 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -3057,9 +3062,9 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 29 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3113,43 +3118,30 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v17: W = v1.powi(12);
         let v18: W = v16 * v17;
         let v19: W = v3 + v6 + v9 + v12 + v15 + v18;
-        let v20: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-        let v21: W = W::new(1.5585719053812588, -9.676253784059236e-17);
-        let v22: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v23: W = v22 * v1;
-        let v24: W = v23.sin();
-        let v25: W = v24.square();
-        let v26: W = v23.cos();
-        let v27: W = W::new(0.9998445910004081, 1.933869024770987e-17);
-        let v28: W = v27 - v25;
+        let v20: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v21: W = v20 * v1;
+        let v22: W = v21.tan();
+        let v23: W = W::new(1.0, 0.0);
+        let v24: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v25: W = v21.sin();
+        let v26: W = v25.square();
+        let v27: W = v24 * v26;
+        let v28: W = v23 - v27;
         let v29: W = v28.sqrt();
-        let v30: W = v21 * v25 * v26;
-        let v31: W = v30 / v29;
-        let v32: W = W::new(1.558450792625269, 6.355001916761135e-17);
-        let v33: W = W::new(1.0, 0.0);
-        let v34: W = W::new(1.000155433155303, -5.935117442906366e-17);
-        let v35: W = v34 * v25;
-        let v36: W = v33 - v35;
-        let v37: W = v36.sqrt();
-        let v38: W = v32 * v26 * v37;
-        let v39: W = v31 + v38;
-        let v40: W = v20 * v1 * v39;
-        let v41: W = v40 / v24;
-        return [v19.to_f64(), v41.to_f64()];
-    }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+        let v30: W = v22 * v29;
+        let v31: W = v21 / v30;
+        return [v19.to_f64(), v31.to_f64()];
     }
     if t < 0.5 {
         return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.625 {
         return euler_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.6875 {
         return euler_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    if t < 0.9375 {
+    if t < 0.75 {
         return euler_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
@@ -3161,34 +3153,25 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5.tan();
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: N = N::narrow(v1) * N::narrow(v6) * N::narrow(v8);
-    let v10: N = v0 - v9;
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v13: W = N::sin_kept(v5);
-    let v14: N = N::cos_of(v5);
-    let v15: N = v14.square();
-    let v16: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v17: W = v16 * v3.widen();
-    let v18: N = N::sin_of(v17);
-    let v19: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v20: W = v16 * v4;
-    let v21: N = v19 + N::narrow(v20);
-    let v22: N = v21.sin();
-    let v23: W = v11 + v14.widen();
-    let v24: N = v18 * v22 * N::narrow(v23);
-    let v25: N = v24.sqrt();
-    let v26: W = v12.widen() * v13 * v15.widen();
-    let v27: N = N::narrow(v26) / v25;
-    let v28: W = W::new(2.2039822472217554, 9.519161580474172e-17);
-    let v29: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: W = v29 * v18.widen() * v22.widen() * v23;
-    let v31: W = v30.sqrt();
-    let v32: W = v28 * v13 * v31;
-    let v33: W = v27.widen() + v32;
-    let v34: W = v11 * v8 * v33;
-    let v35: W = v34 / v14.widen();
-    [v10.to_f64(), v35.to_f64()]
+    let v9: W = v1 * v6 * v8;
+    let v10: W = v0.widen() - v9;
+    let v11: W = W::new(1.1019054906146741, 3.6018698691123136e-17);
+    let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: W = N::cos_kept(v5);
+    let v22: W = v20 + v21;
+    let v23: W = v12 * v15 * v19 * v22;
+    let v24: N = N::sqrt_of(v23);
+    let v25: W = v11 * v6 * v8;
+    let v26: N = N::narrow(v25) / v24;
+    [v10.to_f64(), v26.to_f64()]
 }
 /// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -3206,121 +3189,26 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v8: W = v7.widen() - v3.widen();
     let v9: W = v1 * v6 * v8;
     let v10: N = v0 - N::narrow(v9);
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v13: W = N::sin_kept(v5);
-    let v14: N = N::cos_of(v5);
-    let v15: W = v14.widen().square();
-    let v16: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v17: W = v16 * v3.widen();
-    let v18: W = N::sin_kept(v17);
-    let v19: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v20: W = v16 * v4;
-    let v21: W = v19.widen() + v20;
-    let v22: W = N::sin_kept(v21);
-    let v23: N = N::narrow(v11) + v14;
-    let v24: W = v18 * v22 * v23.widen();
-    let v25: W = v24.sqrt();
-    let v26: W = v12.widen() * v13 * v15;
-    let v27: W = v26 / v25;
-    let v28: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: W = v29.widen() * v18 * v22 * v23.widen();
-    let v31: W = N::sqrt_kept(v30);
-    let v32: W = v28.widen() * v13 * v31;
-    let v33: W = v27 + v32;
-    let v34: W = v11 * v8 * v33;
-    let v35: N = N::narrow(v34) / v14;
-    [v10.to_f64(), v35.to_f64()]
+    let v11: W = W::new(1.1019054906146741, 3.6018698691123136e-17);
+    let v12: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: N = N::cos_of(v5);
+    let v22: N = v20 + v21;
+    let v23: W = v12.widen() * v15 * v19 * v22.widen();
+    let v24: W = N::sqrt_kept(v23);
+    let v25: W = v11 * v6 * v8;
+    let v26: W = v25 / v24;
+    [v10.to_f64(), v26.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: N = N::narrow(v1) * v6 * N::narrow(v8);
-    let v10: N = v0 - v9;
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v13: W = N::sin_kept(v5);
-    let v14: N = N::cos_of(v5);
-    let v15: W = v14.widen().square();
-    let v16: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v17: W = v16 * v3.widen();
-    let v18: W = N::sin_kept(v17);
-    let v19: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v20: W = v16 * v4;
-    let v21: W = v19.widen() + v20;
-    let v22: W = N::sin_kept(v21);
-    let v23: W = v11 + v14.widen();
-    let v24: W = v18 * v22 * v23;
-    let v25: N = N::sqrt_of(v24);
-    let v26: W = v12.widen() * v13 * v15;
-    let v27: N = N::narrow(v26) / v25;
-    let v28: W = W::new(2.2039822472217554, 9.519161580474172e-17);
-    let v29: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: W = v29 * v18 * v22 * v23;
-    let v31: W = v30.sqrt();
-    let v32: W = v28 * v13 * v31;
-    let v33: W = v27.widen() + v32;
-    let v34: W = v11 * v8 * v33;
-    let v35: N = N::narrow(v34) / v14;
-    [v10.to_f64(), v35.to_f64()]
-}
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: N = N::narrow(v1) * v6 * N::narrow(v8);
-    let v10: N = v0 - v9;
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v13: W = N::sin_kept(v5);
-    let v14: N = N::cos_of(v5);
-    let v15: W = v14.widen().square();
-    let v16: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v17: W = v16 * v3.widen();
-    let v18: W = N::sin_kept(v17);
-    let v19: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v20: W = v16 * v4;
-    let v21: W = v19.widen() + v20;
-    let v22: W = N::sin_kept(v21);
-    let v23: W = v11 + v14.widen();
-    let v24: W = v18 * v22 * v23;
-    let v25: W = v24.sqrt();
-    let v26: W = v12.widen() * v13 * v15;
-    let v27: N = N::narrow(v26) / N::narrow(v25);
-    let v28: W = W::new(2.2039822472217554, 9.519161580474172e-17);
-    let v29: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: W = v29 * v18 * v22 * v23;
-    let v31: W = v30.sqrt();
-    let v32: W = v28 * v13 * v31;
-    let v33: W = v27.widen() + v32;
-    let v34: W = v11 * v8 * v33;
-    let v35: N = N::narrow(v34) / v14;
-    [v10.to_f64(), v35.to_f64()]
-}
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -3334,69 +3222,92 @@ fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
     let v9: W = v1 * v6 * v8;
-    let v10: N = v0 - N::narrow(v9);
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v13: W = N::sin_kept(v5);
-    let v14: N = N::cos_of(v5);
-    let v15: N = v14.square();
-    let v16: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v17: W = v16 * v3.widen();
-    let v18: W = N::sin_kept(v17);
-    let v19: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v20: W = v16 * v4;
-    let v21: W = v19.widen() + v20;
-    let v22: W = N::sin_kept(v21);
-    let v23: W = v11 + v14.widen();
-    let v24: W = v18 * v22 * v23;
-    let v25: N = N::sqrt_of(v24);
-    let v26: W = v12.widen() * v13 * v15.widen();
-    let v27: N = N::narrow(v26) / v25;
-    let v28: W = W::new(2.2039822472217554, 9.519161580474172e-17);
-    let v29: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: W = v29 * v18 * v22 * v23;
-    let v31: W = v30.sqrt();
-    let v32: W = v28 * v13 * v31;
-    let v33: W = v27.widen() + v32;
-    let v34: W = v11 * v8 * v33;
-    let v35: N = N::narrow(v34) / v14;
-    [v10.to_f64(), v35.to_f64()]
+    let v10: W = v0.widen() - v9;
+    let v11: W = W::new(1.1019054906146741, 3.6018698691123136e-17);
+    let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: N = N::cos_of(v5);
+    let v22: N = v20 + v21;
+    let v23: W = v12 * v15 * v19 * v22.widen();
+    let v24: W = N::sqrt_kept(v23);
+    let v25: W = v11 * v6 * v8;
+    let v26: W = v25 / v24;
+    [v10.to_f64(), v26.to_f64()]
 }
-/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1 * v2.widen();
-    let v6: W = v5.tan();
-    let v7: W = v1 * v4;
-    let v8: W = v7 / v6;
-    let v9: W = v0.widen() - v8;
-    let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: W = W::new(1.5585719053812588, -9.676253784059236e-17);
-    let v12: N = N::sin_of(v5);
-    let v13: W = v12.widen().square();
-    let v14: W = N::cos_kept(v5);
-    let v15: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v16: W = v15.widen() - v13;
-    let v17: N = N::sqrt_of(v16);
-    let v18: W = v11 * v13 * v14;
-    let v19: N = N::narrow(v18) / v17;
-    let v20: W = W::new(1.558450792625269, 6.355001916761135e-17);
-    let v21: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v22: W = v21 * v13;
-    let v23: W = v0.widen() - v22;
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = N::tan_kept(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: W = v0.widen() - v9;
+    let v11: W = W::new(1.1019054906146741, 3.6018698691123136e-17);
+    let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: W = N::cos_kept(v5);
+    let v22: W = v20.widen() + v21;
+    let v23: W = v12 * v15 * v19 * v22;
     let v24: W = v23.sqrt();
-    let v25: W = v20 * v14 * v24;
-    let v26: W = v19.widen() + v25;
-    let v27: W = v10 * v4 * v26;
-    let v28: N = N::narrow(v27) / v12;
-    [v9.to_f64(), v28.to_f64()]
+    let v25: W = v11 * v6 * v8;
+    let v26: N = N::narrow(v25) / N::narrow(v24);
+    [v10.to_f64(), v26.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.tan();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: W = v0.widen() - v9;
+    let v11: W = W::new(1.1019054906146741, 3.6018698691123136e-17);
+    let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: N = N::cos_of(v5);
+    let v22: N = v20 + v21;
+    let v23: W = v12 * v15 * v19 * v22.widen();
+    let v24: W = v23.sqrt();
+    let v25: W = v11 * v6 * v8;
+    let v26: N = N::narrow(v25) / N::narrow(v24);
+    [v10.to_f64(), v26.to_f64()]
 }
 /// `euler_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -3404,9 +3315,9 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 29 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -3464,9 +3375,9 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 29 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
 /// # Panics
 ///
@@ -3500,9 +3411,9 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 36 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3556,50 +3467,38 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v17: W = v1.powi(12);
         let v18: W = v16 * v17;
         let v19: W = v3 + v6 + v9 + v12 + v15 + v18;
-        let v20: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-        let v21: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-        let v22: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v23: W = v22 * v1;
-        let v24: W = v23.sin();
-        let v25: W = v24.square();
-        let v26: W = v23.cos();
-        let v27: W = W::new(0.9998445910004081, 1.933869024770987e-17);
-        let v28: W = v27 - v25;
-        let v29: W = v28.sqrt();
-        let v30: W = v21 * v25 * v26;
-        let v31: W = v30 / v29;
-        let v32: W = W::new(3.116901585250538, 1.271000383352227e-16);
-        let v33: W = W::new(1.0, 0.0);
-        let v34: W = W::new(1.000155433155303, -5.935117442906366e-17);
-        let v35: W = v34 * v25;
-        let v36: W = v33 - v35;
-        let v37: W = v36.sqrt();
-        let v38: W = v32 * v26 * v37;
-        let v39: W = v31 + v38;
-        let v40: W = v20 * v1 * v39;
-        let v41: W = v40 / v24;
-        let v42: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
-        let v43: W = v1.sqrt();
-        let v44: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v45: W = v23.tan();
-        let v46: W = v44 / v45;
-        let v47: W = v46.sqrt();
-        let v48: W = v42 * v43 * v47;
-        return [v19.to_f64(), v41.to_f64(), v48.to_f64()];
-    }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+        let v20: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
+        let v21: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v22: W = v21 * v1;
+        let v23: W = v22.tan();
+        let v24: W = W::new(1.0, 0.0);
+        let v25: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v26: W = v22.sin();
+        let v27: W = v26.square();
+        let v28: W = v25 * v27;
+        let v29: W = v24 - v28;
+        let v30: W = v29.sqrt();
+        let v31: W = v20 * v1;
+        let v32: W = v23 * v30;
+        let v33: W = v31 / v32;
+        let v34: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
+        let v35: W = v1.sqrt();
+        let v36: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v37: W = v36 / v23;
+        let v38: W = v37.sqrt();
+        let v39: W = v34 * v35 * v38;
+        return [v19.to_f64(), v33.to_f64(), v39.to_f64()];
     }
     if t < 0.5 {
         return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.625 {
         return euler_maruyama_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.6875 {
         return euler_maruyama_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    if t < 0.9375 {
+    if t < 0.75 {
         return euler_maruyama_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
@@ -3611,41 +3510,32 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5.tan();
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: N = N::narrow(v1) * N::narrow(v6) * N::narrow(v8);
-    let v10: N = v0 - v9;
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v13: W = N::sin_kept(v5);
-    let v14: N = N::cos_of(v5);
-    let v15: N = v14.square();
-    let v16: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v17: W = v16 * v3.widen();
-    let v18: N = N::sin_of(v17);
-    let v19: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v20: W = v16 * v4;
-    let v21: N = v19 + N::narrow(v20);
-    let v22: N = v21.sin();
-    let v23: W = v11 + v14.widen();
-    let v24: N = v18 * v22 * N::narrow(v23);
-    let v25: N = v24.sqrt();
-    let v26: W = v12.widen() * v13 * v15.widen();
-    let v27: N = N::narrow(v26) / v25;
-    let v28: W = W::new(4.407964494443511, 1.9038323160948343e-16);
-    let v29: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: W = v29 * v18.widen() * v22.widen() * v23;
-    let v31: W = v30.sqrt();
-    let v32: W = v28 * v13 * v31;
-    let v33: W = v27.widen() + v32;
-    let v34: W = v11 * v8 * v33;
-    let v35: W = v34 / v14.widen();
-    let v36: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v37: N = N::narrow(v8).abs();
-    let v38: N = v37.sqrt();
-    let v39: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v40: N = v39 * N::narrow(v6);
-    let v41: N = v40.sqrt();
-    let v42: N = v36 * v38 * v41;
-    [v10.to_f64(), v35.to_f64(), v42.to_f64()]
+    let v9: W = v1 * v6 * v8;
+    let v10: W = v0.widen() - v9;
+    let v11: W = W::new(2.2038109812293483, 7.203739738224627e-17);
+    let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: W = N::cos_kept(v5);
+    let v22: W = v20 + v21;
+    let v23: W = v12 * v15 * v19 * v22;
+    let v24: N = N::sqrt_of(v23);
+    let v25: W = v11 * v6 * v8;
+    let v26: N = N::narrow(v25) / v24;
+    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v28: N = N::narrow(v8).abs();
+    let v29: N = v28.sqrt();
+    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v31: W = v30.widen() * v6;
+    let v32: W = N::sqrt_kept(v31);
+    let v33: W = v27.widen() * v29.widen() * v32;
+    [v10.to_f64(), v26.to_f64(), v33.to_f64()]
 }
 /// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -3663,41 +3553,32 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v8: W = v7.widen() - v3.widen();
     let v9: W = v1 * v6 * v8;
     let v10: N = v0 - N::narrow(v9);
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v13: W = N::sin_kept(v5);
-    let v14: N = N::cos_of(v5);
-    let v15: W = v14.widen().square();
-    let v16: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v17: W = v16 * v3.widen();
-    let v18: W = N::sin_kept(v17);
-    let v19: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v20: W = v16 * v4;
-    let v21: W = v19.widen() + v20;
-    let v22: W = N::sin_kept(v21);
-    let v23: N = N::narrow(v11) + v14;
-    let v24: W = v18 * v22 * v23.widen();
-    let v25: W = v24.sqrt();
-    let v26: W = v12.widen() * v13 * v15;
-    let v27: W = v26 / v25;
-    let v28: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: W = v29.widen() * v18 * v22 * v23.widen();
-    let v31: W = N::sqrt_kept(v30);
-    let v32: W = v28.widen() * v13 * v31;
-    let v33: W = v27 + v32;
-    let v34: W = v11 * v8 * v33;
-    let v35: N = N::narrow(v34) / v14;
-    let v36: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v37: N = N::narrow(v8).abs();
-    let v38: N = v37.sqrt();
-    let v39: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v40: W = v39.widen() * v6;
-    let v41: W = N::sqrt_kept(v40);
-    let v42: W = v36.widen() * v38.widen() * v41;
-    [v10.to_f64(), v35.to_f64(), v42.to_f64()]
+    let v11: W = W::new(2.2038109812293483, 7.203739738224627e-17);
+    let v12: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: N = N::cos_of(v5);
+    let v22: N = v20 + v21;
+    let v23: W = v12.widen() * v15 * v19 * v22.widen();
+    let v24: W = N::sqrt_kept(v23);
+    let v25: W = v11 * v6 * v8;
+    let v26: W = v25 / v24;
+    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v28: N = N::narrow(v8).abs();
+    let v29: N = v28.sqrt();
+    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v31: W = v30.widen() * v6;
+    let v32: W = N::sqrt_kept(v31);
+    let v33: W = v27.widen() * v29.widen() * v32;
+    [v10.to_f64(), v26.to_f64(), v33.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -3708,46 +3589,37 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
     let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
+    let v6: W = N::tan_kept(v5);
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: N = N::narrow(v1) * v6 * N::narrow(v8);
-    let v10: N = v0 - v9;
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v13: W = N::sin_kept(v5);
-    let v14: N = N::cos_of(v5);
-    let v15: W = v14.widen().square();
-    let v16: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v17: W = v16 * v3.widen();
-    let v18: W = N::sin_kept(v17);
-    let v19: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v20: W = v16 * v4;
-    let v21: W = v19.widen() + v20;
-    let v22: W = N::sin_kept(v21);
-    let v23: W = v11 + v14.widen();
-    let v24: W = v18 * v22 * v23;
-    let v25: N = N::sqrt_of(v24);
-    let v26: W = v12.widen() * v13 * v15;
-    let v27: N = N::narrow(v26) / v25;
-    let v28: W = W::new(4.407964494443511, 1.9038323160948343e-16);
-    let v29: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: W = v29 * v18 * v22 * v23;
-    let v31: W = v30.sqrt();
-    let v32: W = v28 * v13 * v31;
-    let v33: W = v27.widen() + v32;
-    let v34: W = v11 * v8 * v33;
-    let v35: N = N::narrow(v34) / v14;
-    let v36: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v37: N = N::narrow(v8).abs();
-    let v38: N = v37.sqrt();
-    let v39: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v40: N = v39 * v6;
-    let v41: N = v40.sqrt();
-    let v42: W = v36.widen() * v38.widen() * v41.widen();
-    [v10.to_f64(), v35.to_f64(), v42.to_f64()]
+    let v9: W = v1 * v6 * v8;
+    let v10: W = v0.widen() - v9;
+    let v11: W = W::new(2.2038109812293483, 7.203739738224627e-17);
+    let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: N = N::cos_of(v5);
+    let v22: N = v20 + v21;
+    let v23: W = v12 * v15 * v19 * v22.widen();
+    let v24: W = N::sqrt_kept(v23);
+    let v25: W = v11 * v6 * v8;
+    let v26: W = v25 / v24;
+    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v28: N = N::narrow(v8).abs();
+    let v29: N = v28.sqrt();
+    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v31: W = v30.widen() * v6;
+    let v32: W = N::sqrt_kept(v31);
+    let v33: W = v27.widen() * v29.widen() * v32;
+    [v10.to_f64(), v26.to_f64(), v33.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -3758,46 +3630,37 @@ fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
     let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
+    let v6: W = N::tan_kept(v5);
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: N = N::narrow(v1) * v6 * N::narrow(v8);
-    let v10: N = v0 - v9;
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v13: W = N::sin_kept(v5);
-    let v14: N = N::cos_of(v5);
-    let v15: W = v14.widen().square();
-    let v16: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v17: W = v16 * v3.widen();
-    let v18: W = N::sin_kept(v17);
-    let v19: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v20: W = v16 * v4;
-    let v21: W = v19.widen() + v20;
-    let v22: W = N::sin_kept(v21);
-    let v23: W = v11 + v14.widen();
-    let v24: W = v18 * v22 * v23;
-    let v25: W = v24.sqrt();
-    let v26: W = v12.widen() * v13 * v15;
-    let v27: N = N::narrow(v26) / N::narrow(v25);
-    let v28: W = W::new(4.407964494443511, 1.9038323160948343e-16);
-    let v29: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: W = v29 * v18 * v22 * v23;
-    let v31: W = v30.sqrt();
-    let v32: W = v28 * v13 * v31;
-    let v33: W = v27.widen() + v32;
-    let v34: W = v11 * v8 * v33;
-    let v35: N = N::narrow(v34) / v14;
-    let v36: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v37: N = N::narrow(v8).abs();
-    let v38: N = v37.sqrt();
-    let v39: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v40: N = v39 * v6;
-    let v41: N = v40.sqrt();
-    let v42: N = v36 * v38 * v41;
-    [v10.to_f64(), v35.to_f64(), v42.to_f64()]
+    let v9: W = v1 * v6 * v8;
+    let v10: W = v0.widen() - v9;
+    let v11: W = W::new(2.2038109812293483, 7.203739738224627e-17);
+    let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: W = N::cos_kept(v5);
+    let v22: W = v20.widen() + v21;
+    let v23: W = v12 * v15 * v19 * v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11 * v6 * v8;
+    let v26: N = N::narrow(v25) / N::narrow(v24);
+    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v28: N = N::narrow(v8).abs();
+    let v29: N = v28.sqrt();
+    let v30: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v31: W = v30 * v6;
+    let v32: N = N::sqrt_of(v31);
+    let v33: N = v27 * v29 * v32;
+    [v10.to_f64(), v26.to_f64(), v33.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -3808,87 +3671,35 @@ fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
     let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
+    let v6: W = v5.tan();
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1 * v6.widen() * v8;
-    let v10: N = v0 - N::narrow(v9);
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v13: W = N::sin_kept(v5);
-    let v14: N = N::cos_of(v5);
-    let v15: N = v14.square();
-    let v16: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v17: W = v16 * v3.widen();
-    let v18: W = N::sin_kept(v17);
-    let v19: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v20: W = v16 * v4;
-    let v21: W = v19.widen() + v20;
-    let v22: W = N::sin_kept(v21);
-    let v23: W = v11 + v14.widen();
-    let v24: W = v18 * v22 * v23;
-    let v25: N = N::sqrt_of(v24);
-    let v26: W = v12.widen() * v13 * v15.widen();
-    let v27: N = N::narrow(v26) / v25;
-    let v28: W = W::new(4.407964494443511, 1.9038323160948343e-16);
-    let v29: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: W = v29 * v18 * v22 * v23;
-    let v31: W = v30.sqrt();
-    let v32: W = v28 * v13 * v31;
-    let v33: W = v27.widen() + v32;
-    let v34: W = v11 * v8 * v33;
-    let v35: N = N::narrow(v34) / v14;
-    let v36: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v37: N = N::narrow(v8).abs();
-    let v38: N = v37.sqrt();
-    let v39: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v40: N = v39 * v6;
-    let v41: N = v40.sqrt();
-    let v42: W = v36.widen() * v38.widen() * v41.widen();
-    [v10.to_f64(), v35.to_f64(), v42.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1 * v2.widen();
-    let v6: W = v5.tan();
-    let v7: W = v1 * v4;
-    let v8: W = v7 / v6;
-    let v9: W = v0.widen() - v8;
-    let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v12: N = N::sin_of(v5);
-    let v13: W = v12.widen().square();
-    let v14: W = N::cos_kept(v5);
-    let v15: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v16: W = v15.widen() - v13;
-    let v17: N = N::sqrt_of(v16);
-    let v18: W = v11 * v13 * v14;
-    let v19: N = N::narrow(v18) / v17;
-    let v20: W = W::new(3.116901585250538, 1.271000383352227e-16);
-    let v21: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v22: W = v21 * v13;
-    let v23: W = v0.widen() - v22;
+    let v9: W = v1 * v6 * v8;
+    let v10: W = v0.widen() - v9;
+    let v11: W = W::new(2.2038109812293483, 7.203739738224627e-17);
+    let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: N = N::cos_of(v5);
+    let v22: N = v20 + v21;
+    let v23: W = v12 * v15 * v19 * v22.widen();
     let v24: W = v23.sqrt();
-    let v25: W = v20 * v14 * v24;
-    let v26: W = v19.widen() + v25;
-    let v27: W = v10 * v4 * v26;
-    let v28: N = N::narrow(v27) / v12;
-    let v29: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v30: N = N::narrow(v4).abs();
-    let v31: W = v30.widen().sqrt();
-    let v32: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v33: N = v32 / N::narrow(v6);
-    let v34: N = v33.sqrt();
-    let v35: W = v29.widen() * v31 * v34.widen();
-    [v9.to_f64(), v28.to_f64(), v35.to_f64()]
+    let v25: W = v11 * v6 * v8;
+    let v26: N = N::narrow(v25) / N::narrow(v24);
+    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v28: N = N::narrow(v8).abs();
+    let v29: N = v28.sqrt();
+    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v31: N = v30 * N::narrow(v6);
+    let v32: N = v31.sqrt();
+    let v33: N = v27 * v29 * v32;
+    [v10.to_f64(), v26.to_f64(), v33.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -3896,9 +3707,9 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 36 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3980,9 +3791,9 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 36 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
 /// # Panics
 ///
@@ -4795,9 +4606,9 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{126\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 20 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -4815,73 +4626,61 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: W = W::new(0.7070518336728956, 4.204539149449606e-17);
-    let v1: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: W = W::new(0.008, -1.6653345369377348e-19);
-    let v4: N = N::from_f64(t);
-    let v5: W = v3 + v4.widen();
-    let v6: W = v2 * v5;
-    let v7: W = N::sin_kept(v6);
-    let v8: W = N::cos_kept(v6);
-    let v9: W = v8.square();
-    let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v11: W = v10 * v4.widen();
-    let v12: W = N::sin_kept(v11);
-    let v13: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v14: W = v10 * v5;
-    let v15: W = v13.widen() + v14;
+    let v0: W = W::new(-0.779043755411303, -9.470105108830168e-18);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = N::tan_kept(v5);
+    let v7: N = N::new(1.0, 0.0);
+    let v8: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v9: W = N::cos_kept(v5);
+    let v10: W = v9.square();
+    let v11: W = v8.widen() * v10;
+    let v12: N = -v7;
+    let v13: W = v12.widen() - v11;
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v3.widen();
     let v16: W = N::sin_kept(v15);
-    let v17: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v18: W = v17 + v8;
-    let v19: W = v12 * v16 * v18;
-    let v20: W = v19.sqrt();
-    let v21: W = v1.widen() * v7 * v9;
-    let v22: W = v21 / v20;
-    let v23: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v24: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v25: W = v24.widen() * v12 * v16 * v18;
-    let v26: W = v25.sqrt();
-    let v27: W = v23.widen() * v7 * v26;
-    let v28: W = v22 + v27;
-    let v29: W = v0 * v28;
-    let v30: W = v8 * v26;
-    let v31: W = v29 / v30;
-    let v32: N = N::new(-1.5582085953466742, 9.86121774773629e-17);
-    let v33: W = v32.widen() * v7;
-    let v34: W = v33 / v19;
-    [v31.to_f64(), v34.to_f64()]
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14 * v4;
+    let v19: W = v17.widen() + v18;
+    let v20: W = N::sin_kept(v19);
+    let v21: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v22: W = v21.widen() + v9;
+    let v23: W = v0 * v6 * v13;
+    let v24: W = v16 * v20 * v22;
+    let v25: W = v23 / v24;
+    let v26: W = W::new(-1.5582085953466742, 9.86121774773629e-17);
+    let v27: W = N::sin_kept(v5);
+    let v28: W = v26 * v27;
+    let v29: W = v28 / v24;
+    [v25.to_f64(), v29.to_f64()]
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = N::sin_kept(v4);
-    let v6: W = v5.square();
-    let v7: W = N::cos_kept(v4);
-    let v8: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v9: N = v8 - N::narrow(v6);
-    let v10: N = v9.sqrt();
-    let v11: W = v1 * v6 * v7;
-    let v12: N = N::narrow(v11) / v10;
-    let v13: N = N::new(1.558450792625269, 6.355001916761135e-17);
-    let v14: N = N::new(1.0, 0.0);
-    let v15: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v16: W = v15 * v6;
-    let v17: W = v14.widen() - v16;
-    let v18: W = N::sqrt_kept(v17);
-    let v19: W = v13.widen() * v7 * v18;
-    let v20: W = v12.widen() + v19;
-    let v21: W = v0 * v20;
-    let v22: W = v5 * v18;
-    let v23: N = N::narrow(v21) / N::narrow(v22);
-    let v24: W = W::new(-3.116901585250538, -1.271000383352227e-16);
-    let v25: W = v24 * v7;
-    let v26: N = N::narrow(v25) / N::narrow(v17);
-    [v23.to_f64(), v26.to_f64()]
+    let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3 * v4.widen();
+    let v6: W = N::sin_kept(v5);
+    let v7: W = v6.square();
+    let v8: W = v2 * v7;
+    let v9: N = -v1;
+    let v10: W = v9.widen() - v8;
+    let v11: W = N::tan_kept(v5);
+    let v12: W = v1.widen() - v8;
+    let v13: W = v0.widen() * v10;
+    let v14: W = v11 * v12;
+    let v15: N = N::narrow(v13) / N::narrow(v14);
+    let v16: W = W::new(-3.116901585250538, -1.271000383352227e-16);
+    let v17: W = N::cos_kept(v5);
+    let v18: W = v16 * v17;
+    let v19: N = N::narrow(v18) / N::narrow(v12);
+    [v15.to_f64(), v19.to_f64()]
 }
 /// `reverse_drift_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -4889,9 +4688,9 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{126\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 27 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 20 operations in double-double.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -6422,7 +6221,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{252\,u\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)}{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -6535,9 +6334,6 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0, 0.0];
-    }
     if t_next == 1.0 {
         let v0: W = W::new(1.4142135623730951, -9.667293313452913e-17);
         let v1: W = W::new(1.000155433155303, -5.935117442906366e-17);
@@ -6559,18 +6355,11 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v17: W = v1 * v5 * v11 * v16;
         let v18: W = v17.sqrt();
         let v19: W = v0 * v18;
-        let v20: W = W::new(-1.4143234659407324, 3.3742014198184484e-17);
-        let v21: W = W::new(1.5586930275493514, 4.949956879288566e-17);
-        let v22: W = v14.sin();
-        let v23: W = v15.square();
-        let v24: W = v21 * v22 * v23;
-        let v25: W = W::new(3.1173860550987027, 9.899913758577132e-17);
-        let v26: W = v25 * v5 * v22 * v11 * v16;
-        let v27: W = -v24;
-        let v28: W = v27 - v26;
-        let v29: W = v20 * v15 * v18;
-        let v30: W = v29 / v28;
-        return [v19.to_f64(), v30.to_f64()];
+        let v20: W = W::new(0.907518846686363, -3.8498953425825636e-17);
+        let v21: W = v14.tan();
+        let v22: W = v20 * v18;
+        let v23: W = v22 / v21;
+        return [v19.to_f64(), v23.to_f64()];
     }
     let v0: W = W::new(1.000155433155303, -5.935117442906366e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -6606,21 +6395,16 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v31: W = v30.sqrt();
     let v32: W = v12.widen() * v23 * v31;
     let v33: N = N::narrow(v11) + N::narrow(v32);
-    let v34: W = W::new(2.000466317585039, 2.5009596171144186e-17);
-    let v35: W = v34 * v15 * v19 * v10 * v21;
-    let v36: W = W::new(2.000155427115906, -1.665449338442067e-16);
-    let v37: W = v36 * v6 * v23 * v31;
-    let v38: W = v35 - v37;
-    let v39: W = W::new(1.5586930275493514, 4.949956879288566e-17);
-    let v40: W = N::sin_kept(v5);
-    let v41: W = v6.square();
-    let v42: W = v39 * v40 * v41;
-    let v43: W = W::new(3.1173860550987027, 9.899913758577132e-17);
-    let v44: W = v43 * v15 * v40 * v19 * v21;
-    let v45: N = -N::narrow(v42);
-    let v46: N = v45 - N::narrow(v44);
-    let v47: N = N::narrow(v38) / v46;
-    [v33.to_f64(), v47.to_f64()]
+    let v34: N = N::new(-0.6416628646423044, 2.9571450070664955e-17);
+    let v35: W = W::new(2.000466317585039, 2.5009596171144186e-17);
+    let v36: W = v35 * v15 * v19 * v10 * v21;
+    let v37: W = W::new(2.000155427115906, -1.665449338442067e-16);
+    let v38: W = v37 * v6 * v23 * v31;
+    let v39: W = v36 - v38;
+    let v40: N = N::sin_of(v5);
+    let v41: W = v34.widen() * v39;
+    let v42: N = N::narrow(v41) / v40;
+    [v33.to_f64(), v42.to_f64()]
 }
 /// `ddim_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -6628,7 +6412,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{252\,u\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)}{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -6641,7 +6425,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{252\,u\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)}{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -6661,7 +6445,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{u\,\left(\frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{125} - \frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}{125}\right)}{\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -6774,9 +6558,6 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0, 0.0];
-    }
     if t_next == 1.0 {
         let v0: W = W::new(1.4142135623730951, -9.667293313452913e-17);
         let v1: W = W::new(1.000155433155303, -5.935117442906366e-17);
@@ -6798,18 +6579,11 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v17: W = v1 * v5 * v11 * v16;
         let v18: W = v17.sqrt();
         let v19: W = v0 * v18;
-        let v20: W = W::new(-1.4143234659407324, 3.3742014198184484e-17);
-        let v21: W = W::new(1.5586930275493514, 4.949956879288566e-17);
-        let v22: W = v14.sin();
-        let v23: W = v15.square();
-        let v24: W = v21 * v22 * v23;
-        let v25: W = W::new(3.1173860550987027, 9.899913758577132e-17);
-        let v26: W = v25 * v5 * v22 * v11 * v16;
-        let v27: W = -v24;
-        let v28: W = v27 - v26;
-        let v29: W = v20 * v15 * v18;
-        let v30: W = v29 / v28;
-        return [v19.to_f64(), v30.to_f64()];
+        let v20: W = W::new(0.907518846686363, -3.8498953425825636e-17);
+        let v21: W = v14.tan();
+        let v22: W = v20 * v18;
+        let v23: W = v22 / v21;
+        return [v19.to_f64(), v23.to_f64()];
     }
     let v0: W = W::new(1.000155433155303, -5.935117442906366e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -6845,21 +6619,16 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v31: W = v30.sqrt();
     let v32: W = v12.widen() * v23 * v31;
     let v33: N = N::narrow(v11) + N::narrow(v32);
-    let v34: W = W::new(2.000466317585039, 2.5009596171144186e-17);
-    let v35: W = v34 * v15 * v19 * v10 * v21;
-    let v36: W = W::new(2.000155427115906, -1.665449338442067e-16);
-    let v37: W = v36 * v6 * v23 * v31;
-    let v38: W = v35 - v37;
-    let v39: W = W::new(1.5586930275493514, 4.949956879288566e-17);
-    let v40: W = N::sin_kept(v5);
-    let v41: W = v6.square();
-    let v42: W = v39 * v40 * v41;
-    let v43: W = W::new(3.1173860550987027, 9.899913758577132e-17);
-    let v44: W = v43 * v15 * v40 * v19 * v21;
-    let v45: N = -N::narrow(v42);
-    let v46: N = v45 - N::narrow(v44);
-    let v47: N = N::narrow(v38) / v46;
-    [v33.to_f64(), v47.to_f64()]
+    let v34: N = N::new(-0.6416628646423044, 2.9571450070664955e-17);
+    let v35: W = W::new(2.000466317585039, 2.5009596171144186e-17);
+    let v36: W = v35 * v15 * v19 * v10 * v21;
+    let v37: W = W::new(2.000155427115906, -1.665449338442067e-16);
+    let v38: W = v37 * v6 * v23 * v31;
+    let v39: W = v36 - v38;
+    let v40: N = N::sin_of(v5);
+    let v41: W = v34.widen() * v39;
+    let v42: N = N::narrow(v41) / v40;
+    [v33.to_f64(), v42.to_f64()]
 }
 /// `dpm1_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -6867,7 +6636,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{u\,\left(\frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{125} - \frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}{125}\right)}{\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -6880,7 +6649,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{u\,\left(\frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{125} - \frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}{125}\right)}{\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -6900,7 +6669,7 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return dd::at_pole(&pf_velocity_v_poles::<f64, Dd>(t), [f64::INFINITY]);
@@ -6909,38 +6678,29 @@ pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
-    if t == 1.0 {
-        return [1.558450792625269];
-    }
-    let v0: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v0: W = W::new(1.1019911236108777, 4.759580790237086e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
     let v5: W = v1 * v4;
     let v6: W = N::sin_kept(v5);
-    let v7: W = N::cos_kept(v5);
-    let v8: W = v7.square();
-    let v9: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v10: W = v9 * v3.widen();
-    let v11: W = N::sin_kept(v10);
-    let v12: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v13: W = v9 * v4;
-    let v14: W = v12.widen() + v13;
-    let v15: W = N::sin_kept(v14);
-    let v16: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v17: W = v16 + v7;
-    let v18: W = v11 * v15 * v17;
-    let v19: W = N::sqrt_kept(v18);
-    let v20: W = v0 * v6 * v8;
-    let v21: W = v20 / v19;
-    let v22: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: W = v23.widen() * v11 * v15 * v17;
-    let v25: W = N::sqrt_kept(v24);
-    let v26: W = v22.widen() * v6 * v25;
-    let v27: W = v21 + v26;
-    [v27.to_f64()]
+    let v7: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v8: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v9: W = v8 * v3.widen();
+    let v10: W = N::sin_kept(v9);
+    let v11: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v12: W = v8 * v4;
+    let v13: W = v11.widen() + v12;
+    let v14: W = N::sin_kept(v13);
+    let v15: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v16: W = N::cos_kept(v5);
+    let v17: W = v15.widen() + v16;
+    let v18: W = v7 * v10 * v14 * v17;
+    let v19: W = v18.sqrt();
+    let v20: W = v0 * v6;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    [v21.to_f64()]
 }
 /// `pf_velocity_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -6948,7 +6708,7 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 #[allow(unused_variables)]
@@ -6975,9 +6735,9 @@ fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 16 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(&reverse_drift_v_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
@@ -6993,36 +6753,30 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: W = W::new(0.008, -1.6653345369377348e-19);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 + v2.widen();
+    let v3: W = v1.widen() + v2.widen();
     let v4: W = v0 * v3;
     let v5: N = N::tan_of(v4);
     let v6: N = N::narrow(v0) * v5;
-    let v7: W = W::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v7: W = W::new(2.2039822472217554, 9.519161580474172e-17);
     let v8: W = N::sin_kept(v4);
-    let v9: W = N::cos_kept(v4);
-    let v10: W = v9.square();
-    let v11: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v12: W = v11 * v2.widen();
-    let v13: W = N::sin_kept(v12);
-    let v14: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v15: W = v11 * v3;
-    let v16: W = v14.widen() + v15;
-    let v17: W = N::sin_kept(v16);
-    let v18: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v19: W = v18.widen() + v9;
-    let v20: W = v13 * v17 * v19;
-    let v21: W = N::sqrt_kept(v20);
-    let v22: W = v7 * v8 * v10;
-    let v23: W = v22 / v21;
-    let v24: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v25: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v26: W = v25.widen() * v13 * v17 * v19;
-    let v27: W = N::sqrt_kept(v26);
-    let v28: W = v24.widen() * v8 * v27;
-    let v29: W = v23 + v28;
-    [v6.to_f64(), v29.to_f64()]
+    let v9: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v11: W = v10 * v2.widen();
+    let v12: W = N::sin_kept(v11);
+    let v13: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v14: W = v10 * v3;
+    let v15: W = v13.widen() + v14;
+    let v16: W = N::sin_kept(v15);
+    let v17: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v18: W = N::cos_kept(v4);
+    let v19: W = v17.widen() + v18;
+    let v20: W = v9 * v12 * v16 * v19;
+    let v21: W = v20.sqrt();
+    let v22: W = v7 * v8;
+    let v23: N = N::narrow(v22) / N::narrow(v21);
+    [v6.to_f64(), v23.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -7031,24 +6785,18 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v2: N = v0 * v1;
     let v3: N = v2.tan();
     let v4: N = v0 / v3;
-    let v5: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v6: N = v2.sin();
-    let v7: N = v6.square();
-    let v8: N = v2.cos();
-    let v9: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v10: W = v9.widen() - v7.widen();
-    let v11: N = N::sqrt_of(v10);
-    let v12: W = v5 * v7.widen() * v8.widen();
-    let v13: N = N::narrow(v12) / v11;
-    let v14: W = W::new(3.116901585250538, 1.271000383352227e-16);
-    let v15: N = N::new(1.0, 0.0);
-    let v16: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: W = v16 * v7.widen();
-    let v18: W = v15.widen() - v17;
-    let v19: W = N::sqrt_kept(v18);
-    let v20: W = v14 * v8.widen() * v19;
-    let v21: W = v13.widen() + v20;
-    [v4.to_f64(), v21.to_f64()]
+    let v5: W = W::new(3.116901585250538, 1.271000383352227e-16);
+    let v6: N = v2.cos();
+    let v7: N = N::new(1.0, 0.0);
+    let v8: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v9: N = v2.sin();
+    let v10: W = v9.widen().square();
+    let v11: N = v8 * N::narrow(v10);
+    let v12: N = v7 - v11;
+    let v13: N = v12.sqrt();
+    let v14: W = v5 * v6.widen();
+    let v15: N = N::narrow(v14) / v13;
+    [v4.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -7056,9 +6804,9 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 16 operations in double-double.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
@@ -7098,7 +6846,7 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -7106,7 +6854,12 @@ pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
             [0.0, f64::INFINITY],
         );
     }
-    euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_step_v_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_v_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
@@ -7123,38 +6876,31 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         return [v0.to_f64(), v5.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v5: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v6: N = N::new(0.008, -1.6653345369377348e-19);
-    let v7: W = v6.widen() + v2.widen();
-    let v8: W = v5 * v7;
-    let v9: W = N::sin_kept(v8);
-    let v10: W = N::cos_kept(v8);
-    let v11: W = v10.square();
-    let v12: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v13: W = v12 * v2.widen();
-    let v14: W = N::sin_kept(v13);
-    let v15: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v16: W = v12 * v7;
-    let v17: W = v15.widen() + v16;
-    let v18: W = N::sin_kept(v17);
-    let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: W = v19.widen() + v10;
-    let v21: W = v14 * v18 * v20;
-    let v22: W = N::sqrt_kept(v21);
-    let v23: W = v4 * v9 * v11;
-    let v24: W = v23 / v22;
-    let v25: N = N::new(2.2039822472217554, 9.519161580474172e-17);
-    let v26: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v27: W = v26.widen() * v14 * v18 * v20;
-    let v28: W = N::sqrt_kept(v27);
-    let v29: W = v25.widen() * v9 * v28;
-    let v30: W = v24 + v29;
-    let v31: W = v3 * v30;
-    [v0.to_f64(), v31.to_f64()]
+    let v1: W = W::new(1.1019911236108777, 4.759580790237086e-17);
+    let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: N = N::new(0.008, -1.6653345369377348e-19);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() + v4.widen();
+    let v6: W = v2 * v5;
+    let v7: W = N::sin_kept(v6);
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v8.widen() - v4.widen();
+    let v10: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v11: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v12: W = v11 * v4.widen();
+    let v13: W = N::sin_kept(v12);
+    let v14: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v15: W = v11 * v5;
+    let v16: W = v14.widen() + v15;
+    let v17: W = N::sin_kept(v16);
+    let v18: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v19: W = N::cos_kept(v6);
+    let v20: W = v18 + v19;
+    let v21: W = v10 * v13 * v17 * v20;
+    let v22: W = v21.sqrt();
+    let v23: W = v1 * v7 * v9;
+    let v24: N = N::narrow(v23) / N::narrow(v22);
+    [v0.to_f64(), v24.to_f64()]
 }
 /// `euler_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -7162,7 +6908,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
@@ -7194,7 +6940,7 @@ fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -7221,9 +6967,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -7237,7 +6983,12 @@ pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
             [f64::NEG_INFINITY, 0.0, f64::INFINITY],
         );
     }
-    euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_v_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
@@ -7278,93 +7029,67 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
         let v26: W = v5 * v25;
         let v27: W = v2 - v3 + v4 + v26;
         let v28: W = v27 / v1;
-        let v29: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
+        let v29: W = W::new(3.116901585250538, 1.271000383352227e-16);
         let v30: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
         let v31: W = v30 * v1;
-        let v32: W = v31.sin();
-        let v33: W = v32.square();
-        let v34: W = v31.cos();
-        let v35: W = W::new(0.9998445910004081, 1.933869024770987e-17);
-        let v36: W = v35 - v33;
-        let v37: W = v36.sqrt();
-        let v38: W = v29 * v33 * v34;
-        let v39: W = v38 / v37;
-        let v40: W = W::new(3.116901585250538, 1.271000383352227e-16);
-        let v41: W = W::new(1.000155433155303, -5.935117442906366e-17);
-        let v42: W = v41 * v33;
-        let v43: W = v3 - v42;
-        let v44: W = v43.sqrt();
-        let v45: W = v40 * v34 * v44;
-        let v46: W = v39 + v45;
-        let v47: W = v5 * v46;
-        let v48: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
-        let v49: W = v5.abs();
-        let v50: W = v49.sqrt();
-        let v51: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v52: W = v31.tan();
-        let v53: W = v51 / v52;
-        let v54: W = v53.sqrt();
-        let v55: W = v48 * v50 * v54;
-        return [v28.to_f64(), v47.to_f64(), v55.to_f64()];
-    }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+        let v32: W = v31.cos();
+        let v33: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v34: W = v31.sin();
+        let v35: W = v34.square();
+        let v36: W = v33 * v35;
+        let v37: W = v3 - v36;
+        let v38: W = v37.sqrt();
+        let v39: W = v29 * v32 * v5;
+        let v40: W = v39 / v38;
+        let v41: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
+        let v42: W = v5.abs();
+        let v43: W = v42.sqrt();
+        let v44: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v45: W = v31.tan();
+        let v46: W = v44 / v45;
+        let v47: W = v46.sqrt();
+        let v48: W = v41 * v43 * v47;
+        return [v28.to_f64(), v40.to_f64(), v48.to_f64()];
     }
     if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
-        return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.8125 {
-        return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_maruyama_step_v_coefficients_in_cell3::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
+    let v4: W = v2 + v3.widen();
     let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
+    let v6: W = v5.tan();
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1 * v6.widen() * v8;
-    let v10: N = v0 + N::narrow(v9);
-    let v11: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v9: W = v1 * v6 * v8;
+    let v10: W = v0.widen() + v9;
+    let v11: W = W::new(2.2039822472217554, 9.519161580474172e-17);
     let v12: W = N::sin_kept(v5);
-    let v13: N = N::cos_of(v5);
-    let v14: N = v13.square();
-    let v15: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v16: N = v15 * v3;
-    let v17: N = v16.sin();
-    let v18: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v19: W = v15.widen() * v4;
-    let v20: W = v18.widen() + v19;
-    let v21: N = N::sin_of(v20);
-    let v22: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v23: N = v22 + v13;
-    let v24: N = v17 * v21 * v23;
-    let v25: N = v24.sqrt();
-    let v26: W = v11.widen() * v12 * v14.widen();
-    let v27: N = N::narrow(v26) / v25;
-    let v28: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: W = v29.widen() * v17.widen() * v21.widen() * v23.widen();
-    let v31: W = N::sqrt_kept(v30);
-    let v32: W = v28.widen() * v12 * v31;
-    let v33: W = v27.widen() + v32;
-    let v34: W = v8 * v33;
-    let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v36: N = N::narrow(v8).abs();
-    let v37: N = v36.sqrt();
-    let v38: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v39: N = v38 * v6;
-    let v40: N = v39.sqrt();
-    let v41: N = v35 * v37 * v40;
-    [v10.to_f64(), v34.to_f64(), v41.to_f64()]
+    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v3.widen();
+    let v16: W = N::sin_kept(v15);
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14 * v4;
+    let v19: W = v17.widen() + v18;
+    let v20: W = N::sin_kept(v19);
+    let v21: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v22: W = N::cos_kept(v5);
+    let v23: W = v21.widen() + v22;
+    let v24: W = v13 * v16 * v20 * v23;
+    let v25: W = v24.sqrt();
+    let v26: W = v11 * v12 * v8;
+    let v27: N = N::narrow(v26) / N::narrow(v25);
+    let v28: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v29: N = N::narrow(v8).abs();
+    let v30: N = v29.sqrt();
+    let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v32: W = v31.widen() * v6;
+    let v33: W = N::sqrt_kept(v32);
+    let v34: W = v28.widen() * v30.widen() * v33;
+    [v10.to_f64(), v27.to_f64(), v34.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -7377,275 +7102,36 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
     let v5: W = v1 * v4;
-    let v6: W = N::tan_kept(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1 * v6 * v8;
-    let v10: W = v0.widen() + v9;
-    let v11: W = W::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v12: W = N::sin_kept(v5);
-    let v13: W = N::cos_kept(v5);
-    let v14: W = v13.square();
-    let v15: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v16: W = v15 * v3.widen();
-    let v17: W = N::sin_kept(v16);
-    let v18: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v19: W = v15 * v4;
-    let v20: W = v18.widen() + v19;
-    let v21: W = N::sin_kept(v20);
-    let v22: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v23: W = v22.widen() + v13;
-    let v24: W = v17 * v21 * v23;
-    let v25: W = N::sqrt_kept(v24);
-    let v26: W = v11 * v12 * v14;
-    let v27: W = v26 / v25;
-    let v28: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: W = v29.widen() * v17 * v21 * v23;
-    let v31: W = N::sqrt_kept(v30);
-    let v32: W = v28.widen() * v12 * v31;
-    let v33: W = v27 + v32;
-    let v34: W = v8 * v33;
-    let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v36: N = N::narrow(v8).abs();
-    let v37: N = v36.sqrt();
-    let v38: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v39: W = v38.widen() * v6;
-    let v40: W = N::sqrt_kept(v39);
-    let v41: W = v35.widen() * v37.widen() * v40;
-    [v10.to_f64(), v34.to_f64(), v41.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: W = W::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 + v3.widen();
-    let v5: W = v1 * v4;
-    let v6: W = v5.tan();
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1 * v6 * v8;
-    let v10: W = v0.widen() + v9;
-    let v11: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v12: W = N::sin_kept(v5);
-    let v13: W = N::cos_kept(v5);
-    let v14: W = v13.square();
-    let v15: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v16: W = v15 * v3.widen();
-    let v17: W = N::sin_kept(v16);
-    let v18: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v19: W = v15 * v4;
-    let v20: W = v18.widen() + v19;
-    let v21: W = N::sin_kept(v20);
-    let v22: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v23: W = v22.widen() + v13;
-    let v24: W = v17 * v21 * v23;
-    let v25: N = N::sqrt_of(v24);
-    let v26: W = v11.widen() * v12 * v14;
-    let v27: N = N::narrow(v26) / v25;
-    let v28: W = W::new(4.407964494443511, 1.9038323160948343e-16);
-    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: W = v29.widen() * v17 * v21 * v23;
-    let v31: W = N::sqrt_kept(v30);
-    let v32: W = v28 * v12 * v31;
-    let v33: W = v27.widen() + v32;
-    let v34: W = v8 * v33;
-    let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v36: N = N::narrow(v8).abs();
-    let v37: N = v36.sqrt();
-    let v38: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v39: N = v38 * N::narrow(v6);
-    let v40: N = v39.sqrt();
-    let v41: N = v35 * v37 * v40;
-    [v10.to_f64(), v34.to_f64(), v41.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: W = W::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 + v3.widen();
-    let v5: W = v1 * v4;
-    let v6: W = v5.tan();
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1 * v6 * v8;
-    let v10: W = v0.widen() + v9;
-    let v11: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v12: W = N::sin_kept(v5);
-    let v13: N = N::cos_of(v5);
-    let v14: N = v13.square();
-    let v15: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v16: W = v15 * v3.widen();
-    let v17: W = N::sin_kept(v16);
-    let v18: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v19: W = v15 * v4;
-    let v20: W = v18.widen() + v19;
-    let v21: W = N::sin_kept(v20);
-    let v22: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v23: N = v22 + v13;
-    let v24: W = v17 * v21 * v23.widen();
-    let v25: N = N::sqrt_of(v24);
-    let v26: W = v11.widen() * v12 * v14.widen();
-    let v27: N = N::narrow(v26) / v25;
-    let v28: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: W = v29.widen() * v17 * v21 * v23.widen();
-    let v31: W = N::sqrt_kept(v30);
-    let v32: W = v28.widen() * v12 * v31;
-    let v33: W = v27.widen() + v32;
-    let v34: W = v8 * v33;
-    let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v36: N = N::narrow(v8).abs();
-    let v37: N = v36.sqrt();
-    let v38: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v39: N = v38 * N::narrow(v6);
-    let v40: N = v39.sqrt();
-    let v41: N = v35 * v37 * v40;
-    [v10.to_f64(), v34.to_f64(), v41.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1 * v4;
     let v6: N = N::tan_of(v5);
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
     let v9: W = v1 * v6.widen() * v8;
-    let v10: N = v0 + N::narrow(v9);
-    let v11: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v10: W = v0.widen() + v9;
+    let v11: W = W::new(2.2039822472217554, 9.519161580474172e-17);
     let v12: W = N::sin_kept(v5);
-    let v13: N = N::cos_of(v5);
-    let v14: N = v13.square();
-    let v15: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v16: N = v15 * v3;
-    let v17: N = v16.sin();
-    let v18: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v19: W = v15.widen() * v4;
-    let v20: N = v18 + N::narrow(v19);
-    let v21: N = v20.sin();
-    let v22: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v23: N = v22 + v13;
-    let v24: N = v17 * v21 * v23;
-    let v25: N = v24.sqrt();
-    let v26: W = v11.widen() * v12 * v14.widen();
-    let v27: N = N::narrow(v26) / v25;
-    let v28: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v30: W = v29.widen() * v17.widen() * v21.widen() * v23.widen();
-    let v31: W = N::sqrt_kept(v30);
-    let v32: W = v28.widen() * v12 * v31;
-    let v33: W = v27.widen() + v32;
-    let v34: W = v8 * v33;
-    let v35: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v36: N = N::narrow(v8).abs();
-    let v37: N = v36.sqrt();
-    let v38: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v39: N = v38 * v6;
-    let v40: N = v39.sqrt();
-    let v41: N = v35 * v37 * v40;
-    [v10.to_f64(), v34.to_f64(), v41.to_f64()]
-}
-/// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    if t < 0.25 {
-        return euler_maruyama_step_v_coefficients_upper_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1 * v2.widen();
-    let v6: N = N::tan_of(v5);
-    let v7: W = v1 * v4;
-    let v8: W = v7 / v6.widen();
-    let v9: N = v0 + N::narrow(v8);
-    let v10: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v11: W = N::sin_kept(v5);
-    let v12: W = v11.square();
-    let v13: W = N::cos_kept(v5);
-    let v14: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v15: W = v14.widen() - v12;
-    let v16: N = N::sqrt_of(v15);
-    let v17: W = v10 * v12 * v13;
-    let v18: N = N::narrow(v17) / v16;
-    let v19: W = W::new(3.116901585250538, 1.271000383352227e-16);
-    let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v21: W = v20.widen() * v12;
-    let v22: W = v0.widen() - v21;
-    let v23: W = N::sqrt_kept(v22);
-    let v24: W = v19 * v13 * v23;
-    let v25: W = v18.widen() + v24;
-    let v26: W = v4 * v25;
-    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v28: N = N::narrow(v4).abs();
-    let v29: N = v28.sqrt();
-    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v31: N = v30 / v6;
-    let v32: N = v31.sqrt();
-    let v33: W = v27.widen() * v29.widen() * v32.widen();
-    [v9.to_f64(), v26.to_f64(), v33.to_f64()]
-}
-/// [`euler_maruyama_step_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v1 * v2.widen();
-    let v6: W = v5.tan();
-    let v7: W = v1 * v4;
-    let v8: W = v7 / v6;
-    let v9: W = v0.widen() + v8;
-    let v10: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v11: N = N::sin_of(v5);
-    let v12: N = v11.square();
-    let v13: W = N::cos_kept(v5);
-    let v14: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v15: N = v14 - v12;
-    let v16: N = v15.sqrt();
-    let v17: W = v10.widen() * v12.widen() * v13;
-    let v18: N = N::narrow(v17) / v16;
-    let v19: W = W::new(3.116901585250538, 1.271000383352227e-16);
-    let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v21: N = v20 * v12;
-    let v22: N = v0 - v21;
-    let v23: N = v22.sqrt();
-    let v24: W = v19 * v13 * v23.widen();
-    let v25: W = v18.widen() + v24;
-    let v26: N = N::narrow(v4) * N::narrow(v25);
-    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v28: N = N::narrow(v4).abs();
-    let v29: W = v28.widen().sqrt();
-    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v31: N = v30 / N::narrow(v6);
-    let v32: N = v31.sqrt();
-    let v33: W = v27.widen() * v29 * v32.widen();
-    [v9.to_f64(), v26.to_f64(), v33.to_f64()]
+    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v3.widen();
+    let v16: W = N::sin_kept(v15);
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14 * v4;
+    let v19: W = v17.widen() + v18;
+    let v20: W = N::sin_kept(v19);
+    let v21: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v22: W = N::cos_kept(v5);
+    let v23: W = v21 + v22;
+    let v24: W = v13 * v16 * v20 * v23;
+    let v25: W = v24.sqrt();
+    let v26: W = v11 * v12 * v8;
+    let v27: N = N::narrow(v26) / N::narrow(v25);
+    let v28: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v29: N = N::narrow(v8).abs();
+    let v30: N = v29.sqrt();
+    let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v32: N = v31 * v6;
+    let v33: N = v32.sqrt();
+    let v34: W = v28.widen() * v30.widen() * v33.widen();
+    [v10.to_f64(), v27.to_f64(), v34.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -7653,9 +7139,9 @@ fn euler_maruyama_step_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -7725,9 +7211,9 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
 /// # Panics
 ///

@@ -1087,9 +1087,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{12\,\varepsilon\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25).
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     let r = pf_velocity_eps_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd, Xd>(t) }
@@ -1099,54 +1097,21 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 3.4641016151377544];
     }
-    if t < 0.25 {
-        return pf_velocity_eps_coefficients_in_cell0::<N, W>(t);
+    if t == 1.0 {
+        return [-12.0, 12.000036865444002];
     }
     let v0: N = N::new(-12.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: N = N::new(12.0, 0.0);
-    let v4: N = N::new(-18.0, 0.0);
-    let v5: N = v1.square();
-    let v6: N = v4 * v5;
-    let v7: N = v6.exp();
-    let v8: N = v0 * v5;
-    let v9: N = v8.exp_m1();
-    let v10: N = -v9;
-    let v11: N = v10.sqrt();
-    let v12: W = v3.widen() * v1.widen() * v7.widen();
-    let v13: N = N::narrow(v12) / v11;
-    let v14: N = N::new(-6.0, 0.0);
-    let v15: N = v14 * v5;
-    let v16: N = v15.exp();
-    let v17: W = v3.widen() * v1.widen() * v16.widen() * v11.widen();
-    let v18: N = v13 + N::narrow(v17);
-    let v19: N = v18 / v16;
-    [v2.to_f64(), v19.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-12.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(12.0, 0.0);
-    let v4: N = N::new(-18.0, 0.0);
-    let v5: N = v1.square();
-    let v6: N = v4 * v5;
-    let v7: N = v6.exp();
-    let v8: W = v0.widen() * v5.widen();
-    let v9: W = N::exp_m1_kept(v8);
-    let v10: W = -v9;
-    let v11: W = N::sqrt_kept(v10);
-    let v12: W = v3.widen() * v1.widen() * v7.widen();
-    let v13: W = v12 / v11;
-    let v14: N = N::new(-6.0, 0.0);
-    let v15: N = v14 * v5;
-    let v16: N = v15.exp();
-    let v17: W = v3.widen() * v1.widen() * v16.widen() * v11;
-    let v18: W = v13 + v17;
-    let v19: N = N::narrow(v18) / v16;
-    [v2.to_f64(), v19.to_f64()]
+    let v4: N = v1.square();
+    let v5: N = v0 * v4;
+    let v6: N = v5.exp_m1();
+    let v7: N = -v6;
+    let v8: N = v7.sqrt();
+    let v9: N = v3 * v1;
+    let v10: N = v9 / v8;
+    [v2.to_f64(), v10.to_f64()]
 }
 /// `pf_velocity_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -1154,9 +1119,7 @@ fn pf_velocity_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64;
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{12\,\varepsilon\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25).
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1169,9 +1132,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{24\,\varepsilon\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25).
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_eps_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) {
@@ -1185,54 +1146,21 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t == 0.0 {
         return [0.0, 6.928203230275509];
     }
-    if t < 0.25 {
-        return reverse_drift_eps_coefficients_in_cell0::<N, W>(t);
+    if t == 1.0 {
+        return [-12.0, 24.000073730888005];
     }
     let v0: N = N::new(-12.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: N = N::new(24.0, 0.0);
-    let v4: N = N::new(-18.0, 0.0);
-    let v5: N = v1.square();
-    let v6: N = v4 * v5;
-    let v7: N = v6.exp();
-    let v8: N = v0 * v5;
-    let v9: N = v8.exp_m1();
-    let v10: N = -v9;
-    let v11: N = v10.sqrt();
-    let v12: W = v3.widen() * v1.widen() * v7.widen();
-    let v13: N = N::narrow(v12) / v11;
-    let v14: N = N::new(-6.0, 0.0);
-    let v15: N = v14 * v5;
-    let v16: N = v15.exp();
-    let v17: W = v3.widen() * v1.widen() * v16.widen() * v11.widen();
-    let v18: N = v13 + N::narrow(v17);
-    let v19: N = v18 / v16;
-    [v2.to_f64(), v19.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-12.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(24.0, 0.0);
-    let v4: N = N::new(-18.0, 0.0);
-    let v5: N = v1.square();
-    let v6: N = v4 * v5;
-    let v7: N = v6.exp();
-    let v8: W = v0.widen() * v5.widen();
-    let v9: W = N::exp_m1_kept(v8);
-    let v10: W = -v9;
-    let v11: W = N::sqrt_kept(v10);
-    let v12: W = v3.widen() * v1.widen() * v7.widen();
-    let v13: W = v12 / v11;
-    let v14: N = N::new(-6.0, 0.0);
-    let v15: N = v14 * v5;
-    let v16: N = v15.exp();
-    let v17: W = v3.widen() * v1.widen() * v16.widen() * v11;
-    let v18: W = v13 + v17;
-    let v19: N = N::narrow(v18) / v16;
-    [v2.to_f64(), v19.to_f64()]
+    let v4: N = v1.square();
+    let v5: N = v0 * v4;
+    let v6: N = v5.exp_m1();
+    let v7: N = -v6;
+    let v8: N = v7.sqrt();
+    let v9: N = v3 * v1;
+    let v10: N = v9 / v8;
+    [v2.to_f64(), v10.to_f64()]
 }
 /// `reverse_drift_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -1240,9 +1168,7 @@ fn reverse_drift_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f6
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{24\,\varepsilon\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25).
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1255,7 +1181,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{12\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1302,25 +1228,14 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v3.widen() - v2.widen();
     let v5: W = v1.widen() * v2.widen() * v4;
     let v6: W = v0.widen() - v5;
-    let v7: N = N::new(-18.0, 0.0);
+    let v7: N = N::new(-12.0, 0.0);
     let v8: N = v2.square();
     let v9: N = v7 * v8;
-    let v10: N = v9.exp();
-    let v11: N = N::new(-12.0, 0.0);
-    let v12: W = v11.widen() * v8.widen();
-    let v13: W = N::exp_m1_kept(v12);
-    let v14: W = -v13;
-    let v15: W = N::sqrt_kept(v14);
-    let v16: W = v1.widen() * v2.widen() * v10.widen();
-    let v17: W = v16 / v15;
-    let v18: N = N::new(-6.0, 0.0);
-    let v19: N = v18 * v8;
-    let v20: N = v19.exp();
-    let v21: W = v1.widen() * v2.widen() * v20.widen() * v15;
-    let v22: W = v17 + v21;
-    let v23: W = v4 * v22;
-    let v24: N = N::narrow(v23) / v20;
-    [v6.to_f64(), v24.to_f64()]
+    let v10: N = v9.exp_m1();
+    let v11: N = -v10;
+    let v12: N = v11.sqrt();
+    let v13: N = N::narrow(v5) / v12;
+    [v6.to_f64(), v13.to_f64()]
 }
 /// `euler_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -1328,7 +1243,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{12\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1341,7 +1256,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{12\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1361,7 +1276,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1414,30 +1329,20 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: W = v1.widen() * v2.widen() * v4;
     let v6: W = v0.widen() - v5;
     let v7: N = N::new(24.0, 0.0);
-    let v8: N = N::new(-18.0, 0.0);
+    let v8: N = N::new(-12.0, 0.0);
     let v9: N = v2.square();
     let v10: N = v8 * v9;
-    let v11: N = v10.exp();
-    let v12: N = N::new(-12.0, 0.0);
-    let v13: W = v12.widen() * v9.widen();
-    let v14: W = N::exp_m1_kept(v13);
-    let v15: W = -v14;
-    let v16: W = N::sqrt_kept(v15);
-    let v17: W = v7.widen() * v2.widen() * v11.widen();
-    let v18: W = v17 / v16;
-    let v19: N = N::new(-6.0, 0.0);
-    let v20: N = v19 * v9;
-    let v21: N = v20.exp();
-    let v22: W = v7.widen() * v2.widen() * v21.widen() * v16;
-    let v23: W = v18 + v22;
-    let v24: W = v4 * v23;
-    let v25: N = N::narrow(v24) / v21;
-    let v26: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v27: N = v2.sqrt();
-    let v28: N = N::narrow(v4).abs();
-    let v29: N = v28.sqrt();
-    let v30: W = v26.widen() * v27.widen() * v29.widen();
-    [v6.to_f64(), v25.to_f64(), v30.to_f64()]
+    let v11: N = v10.exp_m1();
+    let v12: N = -v11;
+    let v13: N = v12.sqrt();
+    let v14: W = v7.widen() * v2.widen() * v4;
+    let v15: N = N::narrow(v14) / v13;
+    let v16: N = N::new(4.898979485566356, 4.337233036206492e-16);
+    let v17: N = v2.sqrt();
+    let v18: N = N::narrow(v4).abs();
+    let v19: N = v18.sqrt();
+    let v20: W = v16.widen() * v17.widen() * v19.widen();
+    [v6.to_f64(), v15.to_f64(), v20.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -1445,7 +1350,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1458,7 +1363,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\varepsilon\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1922,9 +1827,9 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{24\,t}{1 - \exp\left(-12\,t^{2}\right)} - 12\,t\right) - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.5).
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -1944,62 +1849,125 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    if t >= 0.5 {
-        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
+    if t < 0.125 {
+        return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
     }
-    let v0: N = N::new(24.0, 0.0);
+    if t < 0.1875 {
+        return reverse_drift_x0_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.25 {
+        return reverse_drift_x0_coefficients_in_cell2::<N, W>(t);
+    }
+    if t < 0.5 {
+        return reverse_drift_x0_coefficients_in_cell3::<N, W>(t);
+    }
+    let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = N::new(-18.0, 0.0);
-    let v3: W = v1.widen().square();
-    let v4: W = v2.widen() * v3;
-    let v5: W = N::exp_kept(v4);
-    let v6: N = N::new(-12.0, 0.0);
-    let v7: W = v6.widen() * v3;
-    let v8: W = N::exp_m1_kept(v7);
-    let v9: W = -v8;
-    let v10: W = v9.sqrt();
-    let v11: W = v0.widen() * v1.widen() * v5;
-    let v12: W = v11 / v10;
-    let v13: N = N::new(12.0, 0.0);
-    let v14: N = N::new(-6.0, 0.0);
-    let v15: N = v14 * N::narrow(v3);
-    let v16: N = v15.exp();
-    let v17: W = v13.widen() * v1.widen() * v16.widen() * v10;
-    let v18: W = v12 + v17;
-    let v19: W = v16.widen() * v10;
-    let v20: N = N::narrow(v18) / N::narrow(v19);
-    let v21: W = v0.widen() * v1.widen() * v16.widen();
-    let v22: W = v21 / v8;
-    [v20.to_f64(), v22.to_f64()]
-}
-/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(24.0, 0.0);
-    let v1: N = N::new(-18.0, 0.0);
     let v2: N = N::new(1.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v4.square();
-    let v6: N = v1 * N::narrow(v5);
-    let v7: N = v6.exp();
-    let v8: N = N::new(-12.0, 0.0);
-    let v9: N = v8 * N::narrow(v5);
-    let v10: N = v9.exp_m1();
-    let v11: N = -v10;
-    let v12: N = v11.sqrt();
-    let v13: N = v0 * v7 * N::narrow(v4);
-    let v14: N = v13 / v12;
-    let v15: N = N::new(12.0, 0.0);
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: W = v16.widen() * v5;
-    let v18: N = N::exp_of(v17);
-    let v19: W = v15.widen() * v18.widen() * v12.widen() * v4;
-    let v20: N = v14 + N::narrow(v19);
-    let v21: N = v18 * v12;
-    let v22: N = v20 / v21;
-    let v23: W = v0.widen() * v18.widen() * v4;
-    let v24: N = N::narrow(v23) / v10;
-    [v22.to_f64(), v24.to_f64()]
+    let v3: N = N::new(-12.0, 0.0);
+    let v4: W = v1.widen().square();
+    let v5: N = v3 * N::narrow(v4);
+    let v6: N = v5.exp();
+    let v7: N = -v2;
+    let v8: N = v7 - v6;
+    let v9: N = v5.exp_m1();
+    let v10: N = v0 * v1 * v8;
+    let v11: N = v10 / v9;
+    let v12: N = N::new(24.0, 0.0);
+    let v13: N = N::new(-6.0, 0.0);
+    let v14: W = v13.widen() * v4;
+    let v15: W = N::exp_kept(v14);
+    let v16: W = v12.widen() * v1.widen() * v15;
+    let v17: N = N::narrow(v16) / v9;
+    [v11.to_f64(), v17.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(1.0, 0.0);
+    let v3: N = N::new(-12.0, 0.0);
+    let v4: W = v1.widen().square();
+    let v5: W = v3.widen() * v4;
+    let v6: N = N::exp_of(v5);
+    let v7: N = -v2;
+    let v8: N = v7 - v6;
+    let v9: N = N::exp_m1_of(v5);
+    let v10: N = v0 * v1 * v8;
+    let v11: N = v10 / v9;
+    let v12: N = N::new(24.0, 0.0);
+    let v13: N = N::new(-6.0, 0.0);
+    let v14: N = v13 * N::narrow(v4);
+    let v15: N = v14.exp();
+    let v16: N = v12 * v1 * v15;
+    let v17: N = v16 / v9;
+    [v11.to_f64(), v17.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(1.0, 0.0);
+    let v3: N = N::new(-12.0, 0.0);
+    let v4: W = v1.widen().square();
+    let v5: W = v3.widen() * v4;
+    let v6: W = N::exp_kept(v5);
+    let v7: N = -v2;
+    let v8: W = v7.widen() - v6;
+    let v9: N = N::exp_m1_of(v5);
+    let v10: N = v0 * v1 * N::narrow(v8);
+    let v11: N = v10 / v9;
+    let v12: N = N::new(24.0, 0.0);
+    let v13: N = N::new(-6.0, 0.0);
+    let v14: N = v13 * N::narrow(v4);
+    let v15: N = v14.exp();
+    let v16: W = v12.widen() * v1.widen() * v15.widen();
+    let v17: N = N::narrow(v16) / v9;
+    [v11.to_f64(), v17.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(1.0, 0.0);
+    let v3: N = N::new(-12.0, 0.0);
+    let v4: W = v1.widen().square();
+    let v5: N = v3 * N::narrow(v4);
+    let v6: N = v5.exp();
+    let v7: N = -v2;
+    let v8: N = v7 - v6;
+    let v9: N = v5.exp_m1();
+    let v10: N = v0 * v1 * v8;
+    let v11: N = v10 / v9;
+    let v12: N = N::new(24.0, 0.0);
+    let v13: N = N::new(-6.0, 0.0);
+    let v14: N = v13 * N::narrow(v4);
+    let v15: N = v14.exp();
+    let v16: W = v12.widen() * v1.widen() * v15.widen();
+    let v17: W = v16 / v9.widen();
+    [v11.to_f64(), v17.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(1.0, 0.0);
+    let v3: N = N::new(-12.0, 0.0);
+    let v4: W = v1.widen().square();
+    let v5: W = v3.widen() * v4;
+    let v6: W = N::exp_kept(v5);
+    let v7: N = -v2;
+    let v8: W = v7.widen() - v6;
+    let v9: N = N::exp_m1_of(v5);
+    let v10: W = v0.widen() * v1.widen() * v8;
+    let v11: N = N::narrow(v10) / v9;
+    let v12: N = N::new(24.0, 0.0);
+    let v13: N = N::new(-6.0, 0.0);
+    let v14: W = v13.widen() * v4;
+    let v15: W = N::exp_kept(v14);
+    let v16: W = v12.widen() * v1.widen() * v15;
+    let v17: N = N::narrow(v16) / v9;
+    [v11.to_f64(), v17.to_f64()]
 }
 /// `reverse_drift_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -2007,9 +1975,9 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{24\,t}{1 - \exp\left(-12\,t^{2}\right)} - 12\,t\right) - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.5).
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -3034,7 +3002,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3082,31 +3050,17 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v30: W = v15 - v29;
         let v31: W = v4 * v30;
         let v32: W = v0 + v31;
-        let v33: W = W::new(6.0, 0.0);
-        let v34: W = -v20;
-        let v35: W = v34.sqrt();
-        let v36: W = v33 * v7 * v1 * v24 * v35;
-        let v37: W = v2.powi(3);
-        let v38: W = v33 * v37 * v24 * v35;
-        let v39: W = v2 * v19 * v20 * v35;
-        let v40: W = v13 * v37 * v19 * v20 * v35;
-        let v41: W = v5 * v1 * v19 * v20 * v35;
-        let v42: W = v13 * v7;
-        let v43: W = v42.exp_m1();
-        let v44: W = v5 * v2 * v24 * v43 * v35;
-        let v45: W = v13 * v7 * v1 * v24 * v43 * v35;
-        let v46: W = v35.powi(3);
-        let v47: W = v5 * v2 * v20 * v46;
-        let v48: W = v33 * v37 * v20 * v46;
-        let v49: W = v5 * v1 * v20 * v46;
-        let v50: W = v33 * v7 * v1 * v20 * v46;
-        let v51: W = v36 - v38 + v39 + v40 + v41 + v44 + v45 + v47 + v48 + v49 - v50;
-        let v52: W = v2 * v20 * v46;
-        let v53: W = v2 * v10 * v46;
-        let v54: W = v52 - v53;
-        let v55: W = v3 * v51;
-        let v56: W = v55 / v54;
-        return [v32.to_f64(), v56.to_f64()];
+        let v33: W = W::new(0.041666666666666664, 2.3129646346357427e-18);
+        let v34: W = v33 * v20 * v14;
+        let v35: W = v34 / v2;
+        let v36: W = v33 * v27;
+        let v37: W = v2 * v20;
+        let v38: W = v36 / v37;
+        let v39: W = v35 - v38;
+        let v40: W = v3 * v39;
+        let v41: W = v0 + v40;
+        let v42: W = v3 * v41;
+        return [v32.to_f64(), v42.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(6.0, 0.0);
@@ -3168,21 +3122,19 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v12: W = v11.sqrt();
         let v13: W = v7 * v12;
         let v14: W = v6 + v13;
-        let v15: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v16: W = v15 * v10;
-        let v17: W = W::new(-6.0, 0.0);
-        let v18: W = v17 * v2;
-        let v19: W = v18.exp();
-        let v20: W = v7 * v19 * v12;
-        let v21: W = -v16;
-        let v22: W = v21 - v20;
-        let v23: W = W::new(12.0, 0.0);
-        let v24: W = v23 * v1 * v19 * v10;
-        let v25: W = v19.powi(3);
-        let v26: W = v23 * v1 * v25;
-        let v27: W = v24 - v26;
-        let v28: W = v22 / v27;
-        return [v14.to_f64(), v28.to_f64()];
+        let v15: W = W::new(-0.08333333333333333, -4.625929269271485e-18);
+        let v16: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v17: W = v16 * v10;
+        let v18: W = W::new(-6.0, 0.0);
+        let v19: W = v18 * v2;
+        let v20: W = v19.exp();
+        let v21: W = v7 * v20 * v12;
+        let v22: W = -v17;
+        let v23: W = v22 - v21;
+        let v24: W = v15 * v23;
+        let v25: W = v1 * v20;
+        let v26: W = v24 / v25;
+        return [v14.to_f64(), v26.to_f64()];
     }
     let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
@@ -3190,10 +3142,10 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v3: W = v0.widen() * v2;
     let v4: N = N::from_f64(t_next);
     let v5: W = v4.widen().square();
-    let v6: W = v0.widen() * v5;
+    let v6: N = v0 * N::narrow(v5);
     let v7: N = -N::narrow(v3);
-    let v8: N = v7 - N::narrow(v6);
-    let v9: N = v8.exp();
+    let v8: W = v7.widen() - v6.widen();
+    let v9: W = N::exp_kept(v8);
     let v10: N = N::new(-12.0, 0.0);
     let v11: W = v10.widen() * v2;
     let v12: W = v11.exp_m1();
@@ -3204,23 +3156,21 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v17: W = -v16;
     let v18: W = v17.sqrt();
     let v19: N = N::narrow(v14) * N::narrow(v18);
-    let v20: N = v9 + v19;
-    let v21: N = N::new(-6.0, 0.0);
-    let v22: W = v21.widen() * v5;
-    let v23: W = v22.exp();
-    let v24: W = v23 * v12;
-    let v25: W = v21.widen() * v2;
-    let v26: W = v25.exp();
-    let v27: W = v26 * v14 * v18;
-    let v28: W = -v24;
-    let v29: W = v28 - v27;
-    let v30: N = N::new(12.0, 0.0);
-    let v31: W = v30.widen() * v1.widen() * v26 * v12;
-    let v32: W = v26.powi(3);
-    let v33: W = v30.widen() * v1.widen() * v32;
-    let v34: N = N::narrow(v31) - N::narrow(v33);
-    let v35: N = N::narrow(v29) / v34;
-    [v20.to_f64(), v35.to_f64()]
+    let v20: W = v9 + v19.widen();
+    let v21: N = N::new(-0.08333333333333333, -4.625929269271485e-18);
+    let v22: N = N::new(-6.0, 0.0);
+    let v23: W = v22.widen() * v5;
+    let v24: W = v23.exp();
+    let v25: W = v24 * v12;
+    let v26: W = v22.widen() * v2;
+    let v27: W = v26.exp();
+    let v28: W = v27 * v14 * v18;
+    let v29: W = -v25;
+    let v30: W = v29 - v28;
+    let v31: W = v21.widen() * v30;
+    let v32: N = v1 * N::narrow(v27);
+    let v33: N = N::narrow(v31) / v32;
+    [v20.to_f64(), v33.to_f64()]
 }
 /// `ddim_step_u` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -3228,7 +3178,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3241,7 +3191,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3261,7 +3211,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3309,31 +3259,17 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v30: W = v15 - v29;
         let v31: W = v4 * v30;
         let v32: W = v0 + v31;
-        let v33: W = W::new(6.0, 0.0);
-        let v34: W = -v20;
-        let v35: W = v34.sqrt();
-        let v36: W = v33 * v7 * v1 * v24 * v35;
-        let v37: W = v2.powi(3);
-        let v38: W = v33 * v37 * v24 * v35;
-        let v39: W = v2 * v19 * v20 * v35;
-        let v40: W = v13 * v37 * v19 * v20 * v35;
-        let v41: W = v5 * v1 * v19 * v20 * v35;
-        let v42: W = v13 * v7;
-        let v43: W = v42.exp_m1();
-        let v44: W = v5 * v2 * v24 * v43 * v35;
-        let v45: W = v13 * v7 * v1 * v24 * v43 * v35;
-        let v46: W = v35.powi(3);
-        let v47: W = v5 * v2 * v20 * v46;
-        let v48: W = v33 * v37 * v20 * v46;
-        let v49: W = v5 * v1 * v20 * v46;
-        let v50: W = v33 * v7 * v1 * v20 * v46;
-        let v51: W = v36 - v38 + v39 + v40 + v41 + v44 + v45 + v47 + v48 + v49 - v50;
-        let v52: W = v2 * v20 * v46;
-        let v53: W = v2 * v10 * v46;
-        let v54: W = v52 - v53;
-        let v55: W = v3 * v51;
-        let v56: W = v55 / v54;
-        return [v32.to_f64(), v56.to_f64()];
+        let v33: W = W::new(0.041666666666666664, 2.3129646346357427e-18);
+        let v34: W = v33 * v20 * v14;
+        let v35: W = v34 / v2;
+        let v36: W = v33 * v27;
+        let v37: W = v2 * v20;
+        let v38: W = v36 / v37;
+        let v39: W = v35 - v38;
+        let v40: W = v3 * v39;
+        let v41: W = v0 + v40;
+        let v42: W = v3 * v41;
+        return [v32.to_f64(), v42.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(6.0, 0.0);
@@ -3395,21 +3331,19 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v12: W = v11.sqrt();
         let v13: W = v7 * v12;
         let v14: W = v6 + v13;
-        let v15: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v16: W = v15 * v10;
-        let v17: W = W::new(-6.0, 0.0);
-        let v18: W = v17 * v2;
-        let v19: W = v18.exp();
-        let v20: W = v7 * v19 * v12;
-        let v21: W = -v16;
-        let v22: W = v21 - v20;
-        let v23: W = W::new(12.0, 0.0);
-        let v24: W = v23 * v1 * v19 * v10;
-        let v25: W = v19.powi(3);
-        let v26: W = v23 * v1 * v25;
-        let v27: W = v24 - v26;
-        let v28: W = v22 / v27;
-        return [v14.to_f64(), v28.to_f64()];
+        let v15: W = W::new(-0.08333333333333333, -4.625929269271485e-18);
+        let v16: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v17: W = v16 * v10;
+        let v18: W = W::new(-6.0, 0.0);
+        let v19: W = v18 * v2;
+        let v20: W = v19.exp();
+        let v21: W = v7 * v20 * v12;
+        let v22: W = -v17;
+        let v23: W = v22 - v21;
+        let v24: W = v15 * v23;
+        let v25: W = v1 * v20;
+        let v26: W = v24 / v25;
+        return [v14.to_f64(), v26.to_f64()];
     }
     let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
@@ -3417,10 +3351,10 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v3: W = v0.widen() * v2;
     let v4: N = N::from_f64(t_next);
     let v5: W = v4.widen().square();
-    let v6: W = v0.widen() * v5;
+    let v6: N = v0 * N::narrow(v5);
     let v7: N = -N::narrow(v3);
-    let v8: N = v7 - N::narrow(v6);
-    let v9: N = v8.exp();
+    let v8: W = v7.widen() - v6.widen();
+    let v9: W = N::exp_kept(v8);
     let v10: N = N::new(-12.0, 0.0);
     let v11: W = v10.widen() * v2;
     let v12: W = v11.exp_m1();
@@ -3431,23 +3365,21 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v17: W = -v16;
     let v18: W = v17.sqrt();
     let v19: N = N::narrow(v14) * N::narrow(v18);
-    let v20: N = v9 + v19;
-    let v21: N = N::new(-6.0, 0.0);
-    let v22: W = v21.widen() * v5;
-    let v23: W = v22.exp();
-    let v24: W = v23 * v12;
-    let v25: W = v21.widen() * v2;
-    let v26: W = v25.exp();
-    let v27: W = v26 * v14 * v18;
-    let v28: W = -v24;
-    let v29: W = v28 - v27;
-    let v30: N = N::new(12.0, 0.0);
-    let v31: W = v30.widen() * v1.widen() * v26 * v12;
-    let v32: W = v26.powi(3);
-    let v33: W = v30.widen() * v1.widen() * v32;
-    let v34: N = N::narrow(v31) - N::narrow(v33);
-    let v35: N = N::narrow(v29) / v34;
-    [v20.to_f64(), v35.to_f64()]
+    let v20: W = v9 + v19.widen();
+    let v21: N = N::new(-0.08333333333333333, -4.625929269271485e-18);
+    let v22: N = N::new(-6.0, 0.0);
+    let v23: W = v22.widen() * v5;
+    let v24: W = v23.exp();
+    let v25: W = v24 * v12;
+    let v26: W = v22.widen() * v2;
+    let v27: W = v26.exp();
+    let v28: W = v27 * v14 * v18;
+    let v29: W = -v25;
+    let v30: W = v29 - v28;
+    let v31: W = v21.widen() * v30;
+    let v32: N = v1 * N::narrow(v27);
+    let v33: N = N::narrow(v31) / v32;
+    [v20.to_f64(), v33.to_f64()]
 }
 /// `dpm1_step_u` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -3455,7 +3387,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3468,7 +3400,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3488,9 +3420,7 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 20 operations in double-double.
+/// Runs its stable form in `f64`, with the 3 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     let r = pf_velocity_v_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd, Xd>(t) }
@@ -3500,52 +3430,20 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return [3.4641016151377544];
     }
-    if t >= 0.5 {
-        return pf_velocity_v_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = N::new(-18.0, 0.0);
-    let v3: N = v1.square();
-    let v4: N = v2 * v3;
-    let v5: N = v4.exp();
+    let v2: N = N::new(-6.0, 0.0);
+    let v3: W = v1.widen().square();
+    let v4: W = v2.widen() * v3;
+    let v5: W = N::exp_kept(v4);
     let v6: N = N::new(-12.0, 0.0);
-    let v7: W = v6.widen() * v3.widen();
-    let v8: W = N::exp_m1_kept(v7);
-    let v9: W = -v8;
-    let v10: W = v9.sqrt();
-    let v11: W = v0.widen() * v1.widen() * v5.widen();
-    let v12: N = N::narrow(v11) / N::narrow(v10);
-    let v13: N = N::new(-6.0, 0.0);
-    let v14: W = v13.widen() * v3.widen();
-    let v15: W = N::exp_kept(v14);
-    let v16: W = v0.widen() * v1.widen() * v15 * v10;
-    let v17: N = v12 + N::narrow(v16);
-    [v17.to_f64()]
-}
-/// The upper regime of [`pf_velocity_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
-    let v0: N = N::new(12.0, 0.0);
-    let v1: N = N::new(-18.0, 0.0);
-    let v2: N = N::new(1.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: W = v4.square();
-    let v6: N = v1 * N::narrow(v5);
-    let v7: N = v6.exp();
-    let v8: N = N::new(-12.0, 0.0);
-    let v9: N = v8 * N::narrow(v5);
-    let v10: N = v9.exp_m1();
-    let v11: N = -v10;
-    let v12: N = v11.sqrt();
-    let v13: N = v0 * v7 * N::narrow(v4);
-    let v14: N = v13 / v12;
-    let v15: N = N::new(-6.0, 0.0);
-    let v16: W = v15.widen() * v5;
-    let v17: W = N::exp_kept(v16);
-    let v18: W = v0.widen() * v17 * v12.widen() * v4;
-    let v19: N = v14 + N::narrow(v18);
-    [v19.to_f64()]
+    let v7: N = v6 * N::narrow(v3);
+    let v8: N = v7.exp_m1();
+    let v9: N = -v8;
+    let v10: N = v9.sqrt();
+    let v11: W = v0.widen() * v1.widen() * v5;
+    let v12: N = N::narrow(v11) / v10;
+    [v12.to_f64()]
 }
 /// `pf_velocity_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -3553,9 +3451,7 @@ fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 20 operations in double-double.
+/// Runs its stable form in `f64`, with the 3 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -3569,9 +3465,7 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = 12\,t\,x + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 23 operations in double-double.
+/// Runs its stable form in `f64`, with the 3 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_v_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd, Xd>(t) }
@@ -3581,57 +3475,22 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 6.928203230275509];
     }
-    if t >= 0.5 {
-        return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: N = N::new(24.0, 0.0);
-    let v4: N = N::new(-18.0, 0.0);
-    let v5: N = v1.square();
-    let v6: N = v4 * v5;
-    let v7: N = v6.exp();
+    let v4: N = N::new(-6.0, 0.0);
+    let v5: W = v1.widen().square();
+    let v6: W = v4.widen() * v5;
+    let v7: W = N::exp_kept(v6);
     let v8: N = N::new(-12.0, 0.0);
-    let v9: W = v8.widen() * v5.widen();
-    let v10: W = N::exp_m1_kept(v9);
-    let v11: W = -v10;
-    let v12: W = v11.sqrt();
-    let v13: W = v3.widen() * v1.widen() * v7.widen();
-    let v14: N = N::narrow(v13) / N::narrow(v12);
-    let v15: N = N::new(-6.0, 0.0);
-    let v16: W = v15.widen() * v5.widen();
-    let v17: W = N::exp_kept(v16);
-    let v18: W = v3.widen() * v1.widen() * v17 * v12;
-    let v19: N = v14 + N::narrow(v18);
-    [v2.to_f64(), v19.to_f64()]
-}
-/// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(12.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v0 - v2;
-    let v4: N = N::new(24.0, 0.0);
-    let v5: N = N::new(-18.0, 0.0);
-    let v6: N = N::new(1.0, 0.0);
-    let v7: W = v6.widen() - v1.widen();
-    let v8: W = v7.square();
-    let v9: N = v5 * N::narrow(v8);
-    let v10: N = v9.exp();
-    let v11: N = N::new(-12.0, 0.0);
-    let v12: N = v11 * N::narrow(v8);
-    let v13: N = v12.exp_m1();
-    let v14: N = -v13;
-    let v15: N = v14.sqrt();
-    let v16: N = v4 * v10 * N::narrow(v7);
-    let v17: N = v16 / v15;
-    let v18: N = N::new(-6.0, 0.0);
-    let v19: W = v18.widen() * v8;
-    let v20: W = N::exp_kept(v19);
-    let v21: W = v4.widen() * v20 * v15.widen() * v7;
-    let v22: N = v17 + N::narrow(v21);
-    [v3.to_f64(), v22.to_f64()]
+    let v9: N = v8 * N::narrow(v5);
+    let v10: N = v9.exp_m1();
+    let v11: N = -v10;
+    let v12: N = v11.sqrt();
+    let v13: W = v3.widen() * v1.widen() * v7;
+    let v14: N = N::narrow(v13) / v12;
+    [v2.to_f64(), v14.to_f64()]
 }
 /// `reverse_drift_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -3639,9 +3498,7 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = 12\,t\,x + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 23 operations in double-double.
+/// Runs its stable form in `f64`, with the 3 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -3654,7 +3511,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3688,28 +3545,22 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         return [v0.to_f64(), v6.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
+    let v1: N = N::new(12.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(12.0, 0.0);
-    let v5: N = N::new(-18.0, 0.0);
-    let v6: W = v2.widen().square();
-    let v7: N = v5 * N::narrow(v6);
-    let v8: N = v7.exp();
+    let v3: N = N::new(-6.0, 0.0);
+    let v4: W = v2.widen().square();
+    let v5: W = v3.widen() * v4;
+    let v6: W = N::exp_kept(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v2.widen();
     let v9: N = N::new(-12.0, 0.0);
-    let v10: W = v9.widen() * v6;
-    let v11: W = N::exp_m1_kept(v10);
-    let v12: W = -v11;
-    let v13: W = v12.sqrt();
-    let v14: W = v4.widen() * v2.widen() * v8.widen();
-    let v15: N = N::narrow(v14) / N::narrow(v13);
-    let v16: N = N::new(-6.0, 0.0);
-    let v17: W = v16.widen() * v6;
-    let v18: W = N::exp_kept(v17);
-    let v19: W = v4.widen() * v2.widen() * v18 * v13;
-    let v20: W = v15.widen() + v19;
-    let v21: W = v3 * v20;
-    [v0.to_f64(), v21.to_f64()]
+    let v10: N = v9 * N::narrow(v4);
+    let v11: N = v10.exp_m1();
+    let v12: N = -v11;
+    let v13: N = v12.sqrt();
+    let v14: W = v1.widen() * v2.widen() * v6 * v8;
+    let v15: N = N::narrow(v14) / v13;
+    [v0.to_f64(), v15.to_f64()]
 }
 /// `euler_step_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -3717,7 +3568,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3730,7 +3581,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3750,7 +3601,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3803,29 +3654,23 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: W = v1.widen() * v2.widen() * v4;
     let v6: W = v0.widen() + v5;
     let v7: N = N::new(24.0, 0.0);
-    let v8: N = N::new(-18.0, 0.0);
+    let v8: N = N::new(-6.0, 0.0);
     let v9: W = v2.widen().square();
-    let v10: N = v8 * N::narrow(v9);
-    let v11: N = v10.exp();
+    let v10: W = v8.widen() * v9;
+    let v11: W = N::exp_kept(v10);
     let v12: N = N::new(-12.0, 0.0);
-    let v13: W = v12.widen() * v9;
-    let v14: W = N::exp_m1_kept(v13);
-    let v15: W = -v14;
-    let v16: W = v15.sqrt();
-    let v17: W = v7.widen() * v2.widen() * v11.widen();
-    let v18: N = N::narrow(v17) / N::narrow(v16);
-    let v19: N = N::new(-6.0, 0.0);
-    let v20: W = v19.widen() * v9;
-    let v21: W = N::exp_kept(v20);
-    let v22: W = v7.widen() * v2.widen() * v21 * v16;
-    let v23: W = v18.widen() + v22;
-    let v24: W = v4 * v23;
-    let v25: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v26: N = v2.sqrt();
-    let v27: N = N::narrow(v4).abs();
-    let v28: N = v27.sqrt();
-    let v29: W = v25.widen() * v26.widen() * v28.widen();
-    [v6.to_f64(), v24.to_f64(), v29.to_f64()]
+    let v13: N = v12 * N::narrow(v9);
+    let v14: N = v13.exp_m1();
+    let v15: N = -v14;
+    let v16: N = v15.sqrt();
+    let v17: W = v7.widen() * v2.widen() * v11 * v4;
+    let v18: N = N::narrow(v17) / v16;
+    let v19: N = N::new(4.898979485566356, 4.337233036206492e-16);
+    let v20: N = v2.sqrt();
+    let v21: N = N::narrow(v4).abs();
+    let v22: N = v21.sqrt();
+    let v23: W = v19.widen() * v20.widen() * v22.widen();
+    [v6.to_f64(), v18.to_f64(), v23.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -3833,7 +3678,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -3846,7 +3691,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

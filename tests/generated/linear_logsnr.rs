@@ -1017,9 +1017,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1028,75 +1026,6 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [-9.999546021312975, 9.999773008080222];
     }
-    if t < 0.5 {
-        return pf_velocity_eps_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.5625 {
-        return pf_velocity_eps_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.625 {
-        return pf_velocity_eps_coefficients_in_cell2::<N, W>(t);
-    }
-    if t < 0.75 {
-        return pf_velocity_eps_coefficients_in_cell3::<N, W>(t);
-    }
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: N = v3 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v0 * v6;
-    let v8: N = v6.sqrt();
-    let v9: W = v8.widen().powi(3);
-    let v10: W = v4.widen() * v9;
-    let v11: N = v4 - v3;
-    let v12: N = v11.sigmoid();
-    let v13: N = v4 * v12 * v8;
-    let v14: W = v10 + v13.widen();
-    [v7.to_f64(), v14.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3 - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: N = v0 * N::narrow(v6);
-    let v8: W = N::sqrt_kept(v6);
-    let v9: W = v8.powi(3);
-    let v10: W = v4.widen() * v9;
-    let v11: W = v4.widen() - v3;
-    let v12: W = N::sigmoid_kept(v11);
-    let v13: W = v4.widen() * v12 * v8;
-    let v14: W = v10 + v13;
-    [v7.to_f64(), v14.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3 - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: N = v0 * N::narrow(v6);
-    let v8: W = N::sqrt_kept(v6);
-    let v9: W = v8.powi(3);
-    let v10: W = v4.widen() * v9;
-    let v11: W = v4.widen() - v3;
-    let v12: W = N::sigmoid_kept(v11);
-    let v13: W = v4.widen() * v12 * v8;
-    let v14: N = N::narrow(v10) + N::narrow(v13);
-    [v7.to_f64(), v14.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -1106,32 +1035,8 @@ fn pf_velocity_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64;
     let v6: W = N::sigmoid_kept(v5);
     let v7: W = v0.widen() * v6;
     let v8: W = v6.sqrt();
-    let v9: W = v8.powi(3);
-    let v10: W = v4.widen() * v9;
-    let v11: W = v4.widen() - v3;
-    let v12: W = N::sigmoid_kept(v11);
-    let v13: W = v4.widen() * v12 * v8;
-    let v14: N = N::narrow(v10) + N::narrow(v13);
-    [v7.to_f64(), v14.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3.widen() - v4.widen();
-    let v6: W = N::sigmoid_kept(v5);
-    let v7: W = v0.widen() * v6;
-    let v8: W = v6.sqrt();
-    let v9: W = v8.powi(3);
-    let v10: W = v4.widen() * v9;
-    let v11: W = v4.widen() - v3.widen();
-    let v12: N = N::sigmoid_of(v11);
-    let v13: N = v4 * v12 * N::narrow(v8);
-    let v14: N = N::narrow(v10) + v13;
-    [v7.to_f64(), v14.to_f64()]
+    let v9: N = v4 * N::narrow(v8);
+    [v7.to_f64(), v9.to_f64()]
 }
 /// `pf_velocity_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1139,9 +1044,7 @@ fn pf_velocity_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64;
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1154,9 +1057,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1165,75 +1066,6 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t == 1.0 {
         return [-9.999546021312975, 19.999546016160444];
     }
-    if t < 0.5 {
-        return reverse_drift_eps_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.5625 {
-        return reverse_drift_eps_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.625 {
-        return reverse_drift_eps_coefficients_in_cell2::<N, W>(t);
-    }
-    if t < 0.75 {
-        return reverse_drift_eps_coefficients_in_cell3::<N, W>(t);
-    }
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: N = v3 - v4;
-    let v6: N = v5.sigmoid();
-    let v7: N = v0 * v6;
-    let v8: N = v6.sqrt();
-    let v9: W = v8.widen().powi(3);
-    let v10: W = v1.widen() * v9;
-    let v11: N = v4 - v3;
-    let v12: N = v11.sigmoid();
-    let v13: N = v1 * v12 * v8;
-    let v14: W = v10 + v13.widen();
-    [v7.to_f64(), v14.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3 - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: N = v0 * N::narrow(v6);
-    let v8: W = N::sqrt_kept(v6);
-    let v9: W = v8.powi(3);
-    let v10: W = v1.widen() * v9;
-    let v11: W = v4.widen() - v3;
-    let v12: W = N::sigmoid_kept(v11);
-    let v13: W = v1.widen() * v12 * v8;
-    let v14: W = v10 + v13;
-    [v7.to_f64(), v14.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3 - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: N = v0 * N::narrow(v6);
-    let v8: W = N::sqrt_kept(v6);
-    let v9: W = v8.powi(3);
-    let v10: W = v1.widen() * v9;
-    let v11: W = v4.widen() - v3;
-    let v12: W = N::sigmoid_kept(v11);
-    let v13: W = v1.widen() * v12 * v8;
-    let v14: N = N::narrow(v10) + N::narrow(v13);
-    [v7.to_f64(), v14.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -1243,32 +1075,8 @@ fn reverse_drift_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v6: W = N::sigmoid_kept(v5);
     let v7: W = v0.widen() * v6;
     let v8: W = v6.sqrt();
-    let v9: W = v8.powi(3);
-    let v10: W = v1.widen() * v9;
-    let v11: W = v4.widen() - v3;
-    let v12: W = N::sigmoid_kept(v11);
-    let v13: W = v1.widen() * v12 * v8;
-    let v14: N = N::narrow(v10) + N::narrow(v13);
-    [v7.to_f64(), v14.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: W = v3.widen() - v4.widen();
-    let v6: W = N::sigmoid_kept(v5);
-    let v7: W = v0.widen() * v6;
-    let v8: W = v6.sqrt();
-    let v9: W = v8.powi(3);
-    let v10: W = v1.widen() * v9;
-    let v11: W = v4.widen() - v3.widen();
-    let v12: N = N::sigmoid_of(v11);
-    let v13: N = v1 * v12 * N::narrow(v8);
-    let v14: N = N::narrow(v10) + v13;
-    [v7.to_f64(), v14.to_f64()]
+    let v9: N = v1 * N::narrow(v8);
+    [v7.to_f64(), v9.to_f64()]
 }
 /// `reverse_drift_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1276,9 +1084,7 @@ fn reverse_drift_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f6
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75).
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1291,7 +1097,9 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375).
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1315,6 +1123,9 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v7 * v4;
         return [v6.to_f64(), v8.to_f64()];
     }
+    if t < 0.375 {
+        return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
@@ -1326,15 +1137,29 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: W = v7.widen() - v3.widen();
     let v9: W = v1.widen() * v6 * v8;
     let v10: W = v0.widen() - v9;
-    let v11: W = v6.sqrt();
-    let v12: W = v11.powi(3);
-    let v13: N = v1 * N::narrow(v12);
-    let v14: W = v1.widen() - v4;
-    let v15: W = N::sigmoid_kept(v14);
-    let v16: W = v1.widen() * v15 * v11;
-    let v17: W = v13.widen() + v16;
-    let v18: W = v8 * v17;
-    [v10.to_f64(), v18.to_f64()]
+    let v11: W = N::sqrt_kept(v6);
+    let v12: W = v1.widen() * v11 * v8;
+    [v10.to_f64(), v12.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: N = N::sigmoid_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: N = v1 * v6 * N::narrow(v8);
+    let v10: N = v0 - v9;
+    let v11: W = v6.widen().sqrt();
+    let v12: W = v1.widen() * v11 * v8;
+    [v10.to_f64(), v12.to_f64()]
 }
 /// `euler_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1342,7 +1167,9 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1355,7 +1182,9 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = 10\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375).
 ///
 /// # Panics
 ///
@@ -1375,9 +1204,16 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375).
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_eps_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1403,8 +1239,11 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v9 * v11;
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.9995460213129757, 0.13475588106265995, 0.030132331042398427];
+    if t < 0.25 {
+        return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.375 {
+        return euler_maruyama_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
@@ -1417,19 +1256,61 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: W = v7.widen() - v3.widen();
     let v9: W = v1.widen() * v6 * v8;
     let v10: W = v0.widen() - v9;
+    let v11: W = N::sqrt_kept(v6);
+    let v12: W = v2.widen() * v11 * v8;
+    let v13: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v14: N = N::narrow(v8).abs();
+    let v15: N = v14.sqrt();
+    let v16: W = v13.widen() * v11 * v15.widen();
+    [v10.to_f64(), v12.to_f64(), v16.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: N = N::sigmoid_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: N = v1 * v6 * N::narrow(v8);
+    let v10: N = v0 - v9;
+    let v11: W = v6.widen().sqrt();
+    let v12: W = v2.widen() * v11 * v8;
+    let v13: W = W::new(4.47213595499958, -2.1728460814730025e-16);
+    let v14: N = N::narrow(v8).abs();
+    let v15: W = v14.widen().sqrt();
+    let v16: W = v13 * v11 * v15;
+    [v10.to_f64(), v12.to_f64(), v16.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v1.widen() * v6 * v8.widen();
+    let v10: N = v0 - N::narrow(v9);
     let v11: W = v6.sqrt();
-    let v12: W = v11.powi(3);
-    let v13: N = v2 * N::narrow(v12);
-    let v14: W = v1.widen() - v4;
-    let v15: W = N::sigmoid_kept(v14);
-    let v16: W = v2.widen() * v15 * v11;
-    let v17: W = v13.widen() + v16;
-    let v18: W = v8 * v17;
-    let v19: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v20: N = N::narrow(v8).abs();
-    let v21: N = v20.sqrt();
-    let v22: W = v19.widen() * v11 * v21.widen();
-    [v10.to_f64(), v18.to_f64(), v22.to_f64()]
+    let v12: W = v2.widen() * v11 * v8.widen();
+    let v13: W = W::new(4.47213595499958, -2.1728460814730025e-16);
+    let v14: N = v8.abs();
+    let v15: N = v14.sqrt();
+    let v16: W = v13 * v11 * v15.widen();
+    [v10.to_f64(), v12.to_f64(), v16.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1437,7 +1318,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1450,7 +1333,9 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,\varepsilon\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375).
 ///
 /// # Panics
 ///
@@ -1967,71 +1852,29 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(10 + 10\,\operatorname{sigmoid}\left(10 - 20\,t\right)\right) - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.46875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 14 operations in double-double.
+/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
-    }
-    if t < 0.46875 {
-        return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
+    if t == 1.0 {
+        return [10.000453978687025, -0.13475588106265995];
     }
     let v0: N = N::new(20.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v0 * v2;
-    let v4: W = v1.widen() - v3.widen();
-    let v5: W = v4.sigmoid();
-    let v6: N = v0 * N::narrow(v5);
-    let v7: N = v3 - v1;
-    let v8: N = v7.sigmoid();
-    let v9: N = v1 * v8;
-    let v10: N = v6 + v9;
-    let v11: N = N::new(-20.0, 0.0);
-    let v12: N = N::sqrt_of(v5);
-    let v13: N = v11 * v12;
-    [v10.to_f64(), v13.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.46875, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v0 * v2;
-    let v4: N = v1 - v3;
+    let v3: W = v0.widen() * v2.widen();
+    let v4: N = N::narrow(v3) - v1;
     let v5: N = v4.sigmoid();
-    let v6: N = v0 * v5;
-    let v7: N = v3 - v1;
-    let v8: N = v7.sigmoid();
-    let v9: N = v1 * v8;
-    let v10: N = v6 + v9;
-    let v11: N = N::new(-20.0, 0.0);
-    let v12: N = v5.sqrt();
-    let v13: N = v11 * v12;
-    [v10.to_f64(), v13.to_f64()]
-}
-/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: W = N::sigmoid_kept(v4);
-    let v6: W = v0.widen() * v5;
-    let v7: W = v3 - v0.widen();
-    let v8: W = N::sigmoid_kept(v7);
-    let v9: W = v1.widen() * v8;
-    let v10: W = v6 + v9;
-    let v11: N = N::new(-20.0, 0.0);
-    let v12: W = v8.sqrt();
-    let v13: N = v11 * N::narrow(v12);
-    [v10.to_f64(), v13.to_f64()]
+    let v6: N = v1 * v5;
+    let v7: N = v0 - v6;
+    let v8: N = N::new(-20.0, 0.0);
+    let v9: W = v1.widen() - v3;
+    let v10: N = N::sigmoid_of(v9);
+    let v11: N = v10.sqrt();
+    let v12: N = v8 * v11;
+    [v7.to_f64(), v12.to_f64()]
 }
 /// `reverse_drift_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -2039,9 +1882,7 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(10 + 10\,\operatorname{sigmoid}\left(10 - 20\,t\right)\right) - 20\,x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.46875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 7 of its 14 operations in double-double.
+/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -3307,7 +3148,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3396,27 +3237,25 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v76: W = W::new(5.0, 0.0);
         let v77: W = v12.exp_m1();
         let v78: W = v76 * v9 * v77;
-        let v79: W = v7 * v24 * v29;
-        let v80: W = v7 * v21 * v9 * v29;
-        let v81: W = -v79;
-        let v82: W = v81 - v80;
-        let v83: W = v9 * v38;
-        let v84: W = v83 / v82;
-        let v85: W = v21 * v10 * v47;
-        let v86: W = v85 / v82;
-        let v87: W = v9 * v59;
-        let v88: W = v87 / v82;
-        let v89: W = v21 * v10 * v67;
-        let v90: W = v89 / v82;
-        let v91: W = v88 - v90;
+        let v79: W = W::new(0.1, -5.551115123125783e-18);
+        let v80: W = v79 * v10 * v47;
+        let v81: W = v80 / v29;
+        let v82: W = v79 * v9 * v38;
+        let v83: W = v21 * v29;
+        let v84: W = v82 / v83;
+        let v85: W = v79 * v10 * v67;
+        let v86: W = v85 / v29;
+        let v87: W = v79 * v9 * v59;
+        let v88: W = v87 / v83;
+        let v89: W = v86 - v88;
+        let v90: W = v3 * v89;
+        let v91: W = v81 - v84 + v90;
         let v92: W = v3 * v91;
-        let v93: W = v84 - v86 + v92;
+        let v93: W = v78 + v92;
         let v94: W = v3 * v93;
-        let v95: W = v78 + v94;
+        let v95: W = v0 + v94;
         let v96: W = v3 * v95;
-        let v97: W = v0 + v96;
-        let v98: W = v3 * v97;
-        return [v75.to_f64(), v98.to_f64()];
+        return [v75.to_f64(), v96.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(0.006737794053132998, 2.99148953896051e-20);
@@ -3462,22 +3301,16 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v12: W = v11.sqrt();
         let v13: W = v9 * v12;
         let v14: W = v8 + v13;
-        let v15: W = W::new(-4.5397868702434395e-5, 7.572648618868574e-23);
-        let v16: W = v11.square();
-        let v17: W = v2 - v4;
-        let v18: W = v17.exp_m1();
-        let v19: W = v9 * v7 * v12;
-        let v20: W = v0 * v11;
-        let v21: W = v19 + v20;
-        let v22: W = v7.powi(3);
-        let v23: W = v1 * v22 * v11;
-        let v24: W = v1 * v7 * v16;
-        let v25: W = -v23;
-        let v26: W = v25 - v24;
-        let v27: W = v15 * v16 * v18;
-        let v28: W = v21 * v26;
-        let v29: W = v27 / v28;
-        return [v14.to_f64(), v29.to_f64()];
+        let v15: W = W::new(4.539786870243439e-6, 3.3124053028285155e-22);
+        let v16: W = v2 - v4;
+        let v17: W = v16.exp_m1();
+        let v18: W = v9 * v7 * v12;
+        let v19: W = v0 * v11;
+        let v20: W = v18 + v19;
+        let v21: W = v15 * v11 * v17;
+        let v22: W = v7 * v20;
+        let v23: W = v21 / v22;
+        return [v14.to_f64(), v23.to_f64()];
     }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
@@ -3500,22 +3333,16 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v18: W = v17.sqrt();
     let v19: W = v15 * v18;
     let v20: N = v12 + N::narrow(v19);
-    let v21: W = v14.square();
+    let v21: W = W::new(0.1, -5.551115123125783e-18);
     let v22: W = v8 - v3;
     let v23: W = N::exp_m1_kept(v22);
-    let v24: W = v6.powi(3);
-    let v25: W = v0.widen() * v24 * v14;
-    let v26: W = v0.widen() * v6 * v21;
-    let v27: W = -v25;
-    let v28: W = v27 - v26;
-    let v29: W = v14 * v11.widen();
-    let v30: W = v6 * v15 * v18;
-    let v31: W = v29 + v30;
-    let v32: W = v21 * v10 * v23;
-    let v33: W = v28 * v31;
-    let v34: W = v32 / v33;
-    let v35: N = -N::narrow(v34);
-    [v20.to_f64(), v35.to_f64()]
+    let v24: W = v14 * v11.widen();
+    let v25: W = v6 * v15 * v18;
+    let v26: W = v24 + v25;
+    let v27: W = v21 * v14 * v10 * v23;
+    let v28: W = v6 * v26;
+    let v29: W = v27 / v28;
+    [v20.to_f64(), v29.to_f64()]
 }
 /// `ddim_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -3523,7 +3350,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3536,7 +3363,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3556,7 +3383,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3645,27 +3472,25 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v76: W = W::new(5.0, 0.0);
         let v77: W = v12.exp_m1();
         let v78: W = v76 * v9 * v77;
-        let v79: W = v7 * v24 * v29;
-        let v80: W = v7 * v21 * v9 * v29;
-        let v81: W = -v79;
-        let v82: W = v81 - v80;
-        let v83: W = v9 * v38;
-        let v84: W = v83 / v82;
-        let v85: W = v21 * v10 * v47;
-        let v86: W = v85 / v82;
-        let v87: W = v9 * v59;
-        let v88: W = v87 / v82;
-        let v89: W = v21 * v10 * v67;
-        let v90: W = v89 / v82;
-        let v91: W = v88 - v90;
+        let v79: W = W::new(0.1, -5.551115123125783e-18);
+        let v80: W = v79 * v10 * v47;
+        let v81: W = v80 / v29;
+        let v82: W = v79 * v9 * v38;
+        let v83: W = v21 * v29;
+        let v84: W = v82 / v83;
+        let v85: W = v79 * v10 * v67;
+        let v86: W = v85 / v29;
+        let v87: W = v79 * v9 * v59;
+        let v88: W = v87 / v83;
+        let v89: W = v86 - v88;
+        let v90: W = v3 * v89;
+        let v91: W = v81 - v84 + v90;
         let v92: W = v3 * v91;
-        let v93: W = v84 - v86 + v92;
+        let v93: W = v78 + v92;
         let v94: W = v3 * v93;
-        let v95: W = v78 + v94;
+        let v95: W = v0 + v94;
         let v96: W = v3 * v95;
-        let v97: W = v0 + v96;
-        let v98: W = v3 * v97;
-        return [v75.to_f64(), v98.to_f64()];
+        return [v75.to_f64(), v96.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(0.006737794053132998, 2.99148953896051e-20);
@@ -3711,22 +3536,16 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v12: W = v11.sqrt();
         let v13: W = v9 * v12;
         let v14: W = v8 + v13;
-        let v15: W = W::new(-4.5397868702434395e-5, 7.572648618868574e-23);
-        let v16: W = v11.square();
-        let v17: W = v2 - v4;
-        let v18: W = v17.exp_m1();
-        let v19: W = v9 * v7 * v12;
-        let v20: W = v0 * v11;
-        let v21: W = v19 + v20;
-        let v22: W = v7.powi(3);
-        let v23: W = v1 * v22 * v11;
-        let v24: W = v1 * v7 * v16;
-        let v25: W = -v23;
-        let v26: W = v25 - v24;
-        let v27: W = v15 * v16 * v18;
-        let v28: W = v21 * v26;
-        let v29: W = v27 / v28;
-        return [v14.to_f64(), v29.to_f64()];
+        let v15: W = W::new(4.539786870243439e-6, 3.3124053028285155e-22);
+        let v16: W = v2 - v4;
+        let v17: W = v16.exp_m1();
+        let v18: W = v9 * v7 * v12;
+        let v19: W = v0 * v11;
+        let v20: W = v18 + v19;
+        let v21: W = v15 * v11 * v17;
+        let v22: W = v7 * v20;
+        let v23: W = v21 / v22;
+        return [v14.to_f64(), v23.to_f64()];
     }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
@@ -3749,22 +3568,16 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v18: W = v17.sqrt();
     let v19: W = v15 * v18;
     let v20: N = v12 + N::narrow(v19);
-    let v21: W = v14.square();
+    let v21: W = W::new(0.1, -5.551115123125783e-18);
     let v22: W = v8 - v3;
     let v23: W = N::exp_m1_kept(v22);
-    let v24: W = v6.powi(3);
-    let v25: W = v0.widen() * v24 * v14;
-    let v26: W = v0.widen() * v6 * v21;
-    let v27: W = -v25;
-    let v28: W = v27 - v26;
-    let v29: W = v14 * v11.widen();
-    let v30: W = v6 * v15 * v18;
-    let v31: W = v29 + v30;
-    let v32: W = v21 * v10 * v23;
-    let v33: W = v28 * v31;
-    let v34: W = v32 / v33;
-    let v35: N = -N::narrow(v34);
-    [v20.to_f64(), v35.to_f64()]
+    let v24: W = v14 * v11.widen();
+    let v25: W = v6 * v15 * v18;
+    let v26: W = v24 + v25;
+    let v27: W = v21 * v14 * v10 * v23;
+    let v28: W = v6 * v26;
+    let v29: W = v27 / v28;
+    [v20.to_f64(), v29.to_f64()]
 }
 /// `dpm1_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -3772,7 +3585,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3785,7 +3598,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right) - \frac{u\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\exp\left(10\,t - 10\,t_{\mathrm{next}}\right) - 1\right)}{10\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3805,52 +3618,24 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = 10\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 15 operations in double-double.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
-    if t >= 0.5 {
-        return pf_velocity_v_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
+    let v5: W = N::sigmoid_kept(v4);
     let v6: W = v5.sqrt();
-    let v7: W = v6.powi(3);
-    let v8: W = v3 - v0.widen();
-    let v9: W = N::sigmoid_kept(v8);
-    let v10: W = v9.sqrt();
-    let v11: W = v0.widen() * v7 * v10;
-    let v12: N = N::narrow(v10).powi(3);
-    let v13: W = v0.widen() * v6 * v12.widen();
-    let v14: W = v11 + v13;
-    [v14.to_f64()]
-}
-/// The upper regime of [`pf_velocity_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
-    let v6: W = v5.sqrt();
-    let v7: W = v6.powi(3);
-    let v8: W = v3 - v0.widen();
-    let v9: W = N::sigmoid_kept(v8);
-    let v10: W = v9.sqrt();
-    let v11: W = v0.widen() * v7 * v10;
-    let v12: N = N::narrow(v10).powi(3);
-    let v13: W = v0.widen() * v6 * v12.widen();
-    let v14: W = v11 + v13;
-    [v14.to_f64()]
+    let v7: W = v3 - v0.widen();
+    let v8: W = N::sigmoid_kept(v7);
+    let v9: W = v8.sqrt();
+    let v10: W = v0.widen() * v6 * v9;
+    [v10.to_f64()]
 }
 /// `pf_velocity_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -3858,9 +3643,7 @@ fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = 10\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 15 operations in double-double.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -3874,9 +3657,7 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + 10\,x\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 16 operations in double-double.
+/// Runs its stable form in `f64`, with the 7 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
@@ -3884,9 +3665,6 @@ pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [9.999546021312975, 0.13475282221304558];
-    }
-    if t >= 0.5 {
-        return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
@@ -3896,35 +3674,11 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v5: W = N::sigmoid_kept(v4);
     let v6: W = v0.widen() * v5;
     let v7: W = v0.widen() - v3;
-    let v8: W = v7.sigmoid();
+    let v8: W = N::sigmoid_kept(v7);
     let v9: W = v8.sqrt();
-    let v10: W = v9.powi(3);
-    let v11: W = v5.sqrt();
-    let v12: W = v1.widen() * v10 * v11;
-    let v13: N = N::narrow(v11).powi(3);
-    let v14: W = v1.widen() * v9 * v13.widen();
-    let v15: W = v12 + v14;
-    [v6.to_f64(), v15.to_f64()]
-}
-/// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
-    let v6: N = v0 * N::narrow(v5);
-    let v7: W = v5.sqrt();
-    let v8: W = v7.powi(3);
-    let v9: W = v3 - v0.widen();
-    let v10: W = N::sigmoid_kept(v9);
-    let v11: W = v10.sqrt();
-    let v12: W = v1.widen() * v8 * v11;
-    let v13: N = N::narrow(v11).powi(3);
-    let v14: W = v1.widen() * v7 * v13.widen();
-    let v15: W = v12 + v14;
-    [v6.to_f64(), v15.to_f64()]
+    let v10: W = v5.sqrt();
+    let v11: W = v1.widen() * v9 * v10;
+    [v6.to_f64(), v11.to_f64()]
 }
 /// `reverse_drift_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -3932,9 +3686,7 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)} + 10\,x\,\operatorname{sigmoid}\left(20\,t - 10\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 16 operations in double-double.
+/// Runs its stable form in `f64`, with the 7 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -3947,7 +3699,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + 10\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3966,25 +3718,20 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         return [v0.to_f64(), v5.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(10.0, 0.0);
-    let v5: N = N::new(20.0, 0.0);
-    let v6: W = v5.widen() * v2.widen();
-    let v7: W = v4.widen() - v6;
-    let v8: W = v7.sigmoid();
-    let v9: W = N::sqrt_kept(v8);
-    let v10: W = v9.powi(3);
-    let v11: W = v6 - v4.widen();
-    let v12: W = v11.sigmoid();
-    let v13: W = N::sqrt_kept(v12);
-    let v14: W = v4.widen() * v10 * v13;
-    let v15: W = v13.powi(3);
-    let v16: W = v4.widen() * v9 * v15;
-    let v17: W = v14 + v16;
-    let v18: W = v3.widen() * v17;
-    [v0.to_f64(), v18.to_f64()]
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
+    let v7: W = N::sqrt_kept(v6);
+    let v8: W = v4 - v1.widen();
+    let v9: W = N::sigmoid_kept(v8);
+    let v10: W = v9.sqrt();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v1.widen() * v7 * v10 * v12;
+    [v0.to_f64(), v13.to_f64()]
 }
 /// `euler_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -3992,7 +3739,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + 10\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -4005,7 +3752,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + 10\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4025,7 +3772,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(10 - 20\,t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4068,20 +3815,15 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v9: W = v1.widen() * v6 * v8;
     let v10: W = v0.widen() + v9;
     let v11: W = v1.widen() - v4;
-    let v12: W = v11.sigmoid();
-    let v13: W = N::sqrt_kept(v12);
-    let v14: W = v13.powi(3);
-    let v15: W = N::sqrt_kept(v6);
-    let v16: W = v2.widen() * v14 * v15;
-    let v17: W = v15.powi(3);
-    let v18: W = v2.widen() * v13 * v17;
-    let v19: W = v16 + v18;
-    let v20: W = v8 * v19;
-    let v21: N = N::new(4.47213595499958, -2.1728460814730025e-16);
-    let v22: N = N::narrow(v8).abs();
-    let v23: N = v22.sqrt();
-    let v24: W = v21.widen() * v15 * v23.widen();
-    [v10.to_f64(), v20.to_f64(), v24.to_f64()]
+    let v12: W = N::sigmoid_kept(v11);
+    let v13: W = v12.sqrt();
+    let v14: W = N::sqrt_kept(v6);
+    let v15: W = v2.widen() * v13 * v14 * v8;
+    let v16: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v17: N = N::narrow(v8).abs();
+    let v18: N = v17.sqrt();
+    let v19: W = v16.widen() * v14 * v18.widen();
+    [v10.to_f64(), v15.to_f64(), v19.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -4089,7 +3831,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(10 - 20\,t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -4102,7 +3844,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{5}\,z\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + 20\,v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(t_{\mathrm{next}} - t\right) + x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - 10\,t + 10\,t_{\mathrm{next}} + \exp\left(10 - 20\,t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

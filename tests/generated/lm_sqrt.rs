@@ -1384,7 +1384,9 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -1402,24 +1404,41 @@ pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
+    let v2: N = v1.sqrt();
     let v3: N = N::new(1.0, 0.0);
-    let v4: W = v3.widen() - v2;
-    let v5: N = N::narrow(v2) * N::narrow(v4);
+    let v4: N = v3 - v2;
+    let v5: N = v2 * v4;
     let v6: N = v0 / v5;
     let v7: N = N::new(0.25, 0.0);
-    let v8: W = v2.sqrt();
-    let v9: W = v4.sqrt();
-    let v10: W = v8 * v9;
+    let v8: W = v2.widen().sqrt();
+    let v9: W = v8.powi(3);
+    let v10: W = v9 * v4.widen();
     let v11: N = v7 / N::narrow(v10);
-    let v12: W = v8.powi(3);
-    let v13: W = v7.widen() * v9;
-    let v14: N = N::narrow(v13) / N::narrow(v12);
-    let v15: N = v11 + v14;
-    let v16: N = v15 / N::narrow(v9);
-    [v6.to_f64(), v16.to_f64()]
+    [v6.to_f64(), v11.to_f64()]
+}
+/// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3.sqrt();
+    let v5: W = v1.widen() + v4.widen();
+    let v6: N = v0 * N::narrow(v5);
+    let v7: W = v2.widen() * v4.widen();
+    let v8: N = v6 / N::narrow(v7);
+    let v9: N = N::new(0.25, 0.0);
+    let v10: W = v4.widen().sqrt();
+    let v11: W = v10.powi(3);
+    let v12: N = v9 * N::narrow(v5);
+    let v13: N = v2 * N::narrow(v11);
+    let v14: N = v12 / v13;
+    [v8.to_f64(), v14.to_f64()]
 }
 /// `pf_velocity_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1427,7 +1446,9 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -1467,7 +1488,9 @@ fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -1485,24 +1508,41 @@ pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
+    let v2: N = v1.sqrt();
     let v3: N = N::new(1.0, 0.0);
-    let v4: W = v3.widen() - v2;
-    let v5: N = N::narrow(v2) * N::narrow(v4);
+    let v4: N = v3 - v2;
+    let v5: N = v2 * v4;
     let v6: N = v0 / v5;
     let v7: N = N::new(0.5, 0.0);
-    let v8: W = v2.sqrt();
-    let v9: W = v4.sqrt();
-    let v10: W = v8 * v9;
+    let v8: W = v2.widen().sqrt();
+    let v9: W = v8.powi(3);
+    let v10: W = v9 * v4.widen();
     let v11: N = v7 / N::narrow(v10);
-    let v12: W = v8.powi(3);
-    let v13: W = v7.widen() * v9;
-    let v14: N = N::narrow(v13) / N::narrow(v12);
-    let v15: N = v11 + v14;
-    let v16: N = v15 / N::narrow(v9);
-    [v6.to_f64(), v16.to_f64()]
+    [v6.to_f64(), v11.to_f64()]
+}
+/// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3.sqrt();
+    let v5: W = v1.widen() + v4.widen();
+    let v6: N = v0 * N::narrow(v5);
+    let v7: W = v2.widen() * v4.widen();
+    let v8: N = v6 / N::narrow(v7);
+    let v9: N = N::new(0.5, 0.0);
+    let v10: W = v4.widen().sqrt();
+    let v11: W = v10.powi(3);
+    let v12: N = v9 * N::narrow(v5);
+    let v13: N = v2 * N::narrow(v11);
+    let v14: N = v12 / v13;
+    [v8.to_f64(), v14.to_f64()]
 }
 /// `reverse_drift_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1510,7 +1550,9 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -1550,7 +1592,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -1589,18 +1631,13 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v9: N = N::narrow(v7) / N::narrow(v8);
     let v10: W = v5.widen() - v1.widen();
     let v11: W = v3.sqrt();
-    let v12: N = N::new(1.0, 0.0);
-    let v13: W = v12.widen() - v3;
-    let v14: W = v13.sqrt();
-    let v15: W = v11 * v14;
-    let v16: W = v4.widen() / v15;
-    let v17: W = v11.powi(3);
-    let v18: N = v4 * N::narrow(v14);
-    let v19: N = v18 / N::narrow(v17);
-    let v20: W = v16 + v19.widen();
-    let v21: W = v10 * v20;
-    let v22: N = N::narrow(v21) / N::narrow(v14);
-    [v9.to_f64(), v22.to_f64()]
+    let v12: W = v11.powi(3);
+    let v13: N = N::new(1.0, 0.0);
+    let v14: W = v13.widen() - v3;
+    let v15: W = v4.widen() * v10;
+    let v16: N = N::narrow(v12) * N::narrow(v14);
+    let v17: N = N::narrow(v15) / v16;
+    [v9.to_f64(), v17.to_f64()]
 }
 /// `euler_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1608,7 +1645,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -1653,7 +1690,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1687,7 +1724,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -1724,27 +1761,22 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: W = v2 - v3 + v6;
     let v8: W = v1.widen() - v3;
     let v9: N = N::narrow(v7) / N::narrow(v8);
-    let v10: W = v5.widen() - v1.widen();
-    let v11: N = N::new(0.5, 0.0);
+    let v10: N = N::new(0.5, 0.0);
+    let v11: W = v5.widen() - v1.widen();
     let v12: W = v3.sqrt();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: W = v13.widen() - v3;
-    let v15: W = v14.sqrt();
-    let v16: W = v12 * v15;
-    let v17: W = v11.widen() / v16;
-    let v18: W = v12.powi(3);
-    let v19: N = v11 * N::narrow(v15);
-    let v20: N = v19 / N::narrow(v18);
-    let v21: W = v17 + v20.widen();
-    let v22: W = v10 * v21;
-    let v23: N = N::narrow(v22) / N::narrow(v15);
-    let v24: N = N::narrow(v10).abs();
-    let v25: N = v24.sqrt();
-    let v26: N = N::new(-0.5, 0.0);
-    let v27: N = v26 / N::narrow(v8);
-    let v28: N = v27.sqrt();
-    let v29: N = v25 * v28;
-    [v9.to_f64(), v23.to_f64(), v29.to_f64()]
+    let v13: W = v12.powi(3);
+    let v14: N = N::new(1.0, 0.0);
+    let v15: W = v14.widen() - v3;
+    let v16: W = v10.widen() * v11;
+    let v17: N = N::narrow(v13) * N::narrow(v15);
+    let v18: N = N::narrow(v16) / v17;
+    let v19: N = N::narrow(v11).abs();
+    let v20: N = v19.sqrt();
+    let v21: N = N::new(-0.5, 0.0);
+    let v22: N = v21 / N::narrow(v8);
+    let v23: N = v22.sqrt();
+    let v24: N = v20 * v23;
+    [v9.to_f64(), v18.to_f64(), v24.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1752,7 +1784,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -1814,7 +1846,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2282,9 +2314,9 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{2\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{2\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.03125, 0.125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 21 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 19 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -2305,125 +2337,44 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.03125 {
-        return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.125 {
-        return reverse_drift_x0_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.25 {
-        return reverse_drift_x0_coefficients_in_cell2::<N, W>(t);
-    }
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = v2.sqrt();
-    let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 - N::narrow(v2);
-    let v6: N = v5.sqrt();
-    let v7: W = v3 * v6.widen();
-    let v8: N = v0 / N::narrow(v7);
-    let v9: N = N::new(0.5, 0.0);
-    let v10: W = v3.powi(3);
-    let v11: N = v9 * v6;
-    let v12: N = v11 / N::narrow(v10);
-    let v13: N = v8 + v12;
-    let v14: N = v13 / N::narrow(v7);
-    let v15: N = N::new(-0.5, 0.0);
-    let v16: N = v1 * v6;
-    let v17: N = v15 / v16;
-    [v14.to_f64(), v17.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
+    let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v1.sqrt();
-    let v3: W = v2.widen().sqrt();
-    let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 - v2;
-    let v6: N = v5.sqrt();
-    let v7: W = v3 * v6.widen();
-    let v8: N = v0 / N::narrow(v7);
-    let v9: N = N::new(0.5, 0.0);
-    let v10: W = v3.powi(3);
-    let v11: W = v9.widen() * v6.widen();
-    let v12: W = v11 / v10;
-    let v13: W = v8.widen() + v12;
-    let v14: N = N::narrow(v13) / N::narrow(v7);
-    let v15: N = N::new(-0.5, 0.0);
-    let v16: N = v1 * v6;
-    let v17: N = v15 / v16;
-    [v14.to_f64(), v17.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = v2.sqrt();
-    let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 - N::narrow(v2);
-    let v6: N = v5.sqrt();
-    let v7: W = v3 * v6.widen();
-    let v8: N = v0 / N::narrow(v7);
-    let v9: N = N::new(0.5, 0.0);
-    let v10: W = v3.powi(3);
-    let v11: N = v9 * v6;
-    let v12: N = v11 / N::narrow(v10);
-    let v13: N = v8 + v12;
-    let v14: N = v13 / N::narrow(v7);
-    let v15: N = N::new(-0.5, 0.0);
-    let v16: N = v1 * v6;
-    let v17: N = v15 / v16;
-    [v14.to_f64(), v17.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = v2.sqrt();
-    let v4: N = N::new(1.0, 0.0);
-    let v5: W = v4.widen() - v2;
-    let v6: W = N::sqrt_kept(v5);
-    let v7: W = v3 * v6;
-    let v8: N = v0 / N::narrow(v7);
-    let v9: N = N::new(0.5, 0.0);
-    let v10: W = v3.powi(3);
-    let v11: W = v9.widen() * v6;
-    let v12: N = N::narrow(v11) / N::narrow(v10);
-    let v13: N = v8 + v12;
-    let v14: N = v13 / N::narrow(v7);
-    let v15: N = N::new(-0.5, 0.0);
-    let v16: W = v1.widen() * v6;
-    let v17: N = v15 / N::narrow(v16);
-    [v14.to_f64(), v17.to_f64()]
+    let v3: N = N::new(2.0, 0.0);
+    let v4: N = v2 - v3;
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v5 - v2;
+    let v7: N = v0 * v4;
+    let v8: N = v1 * v6;
+    let v9: N = v7 / v8;
+    let v10: N = N::new(-0.5, 0.0);
+    let v11: N = v6.sqrt();
+    let v12: N = v1 * v11;
+    let v13: N = v10 / v12;
+    [v9.to_f64(), v13.to_f64()]
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.1875, 0.0);
-    let v1: N = N::new(0.0625, 0.0);
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 + v3;
+    let v3: N = -v1;
+    let v4: N = v3 - v2;
     let v5: N = N::new(1.0, 0.0);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::sqrt_of(v6);
-    let v8: N = v5 + v7;
-    let v9: N = N::new(0.5, 0.0);
-    let v10: N = N::new(0.25, 0.0);
-    let v11: N = v10 * v7;
-    let v12: N = v9 + v11;
-    let v13: N = v4 * v8;
-    let v14: W = v2.widen() * v6 * v12.widen();
-    let v15: N = v13 / N::narrow(v14);
-    let v16: N = N::new(-0.5, 0.0);
-    let v17: N = v2 / v8;
-    let v18: N = v17.sqrt();
-    let v19: W = v18.widen() * v6;
-    let v20: N = v16 / N::narrow(v19);
-    [v15.to_f64(), v20.to_f64()]
+    let v6: N = v5 - v2;
+    let v7: N = v6.sqrt();
+    let v8: W = v5.widen() + v7.widen();
+    let v9: N = N::new(2.0, 0.0);
+    let v10: W = v9.widen() + v7.widen();
+    let v11: W = v0.widen() * v4.widen() * v8;
+    let v12: N = v2 * v6 * N::narrow(v10);
+    let v13: N = N::narrow(v11) / v12;
+    let v14: N = N::new(-0.5, 0.0);
+    let v15: N = v2 / N::narrow(v8);
+    let v16: N = v15.sqrt();
+    let v17: N = v16 * v6;
+    let v18: N = v14 / v17;
+    [v13.to_f64(), v18.to_f64()]
 }
 /// `reverse_drift_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -2431,9 +2382,9 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{2\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{2\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.03125, 0.125, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 21 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 19 operations in double-double.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -3570,7 +3521,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3606,29 +3557,19 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v18: W = v15 - v17;
         let v19: W = v4 * v18;
         let v20: W = v0 + v19;
-        let v21: W = v8.sqrt();
-        let v22: W = v21.powi(5);
-        let v23: W = v6 * v22 * v1;
-        let v24: W = v21.powi(9);
-        let v25: W = v6 * v24;
-        let v26: W = W::new(1.25, 0.0);
-        let v27: W = v21.powi(7);
-        let v28: W = v26 * v27 * v12;
-        let v29: W = W::new(0.25, 0.0);
-        let v30: W = v21.powi(3);
-        let v31: W = v29 * v30 * v1 * v12;
-        let v32: W = W::new(1.375, 0.0);
-        let v33: W = v12.square();
-        let v34: W = v32 * v22 * v33;
-        let v35: W = W::new(0.375, 0.0);
-        let v36: W = v35 * v21 * v1 * v33;
-        let v37: W = v23 - v25 + v28 - v31 + v34 - v36;
-        let v38: W = v27 * v12;
-        let v39: W = v22 * v33;
-        let v40: W = v38 + v39;
-        let v41: W = v3 * v37;
-        let v42: W = v41 / v40;
-        return [v20.to_f64(), v42.to_f64()];
+        let v21: W = W::new(0.375, 0.0);
+        let v22: W = v21 * v12;
+        let v23: W = v22 / v2;
+        let v24: W = W::new(2.0, 0.0);
+        let v25: W = v24 * v10;
+        let v26: W = v8 * v12;
+        let v27: W = v25 / v26;
+        let v28: W = -v23;
+        let v29: W = v28 - v27;
+        let v30: W = v3 * v29;
+        let v31: W = v0 + v30;
+        let v32: W = v3 * v31;
+        return [v20.to_f64(), v32.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
@@ -3637,32 +3578,16 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v3: W = W::new(0.0, 0.0);
         return [v2.to_f64(), v3.to_f64()];
     }
-    if t == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t_next);
-        let v2: W = v1.sqrt();
-        let v3: W = v0 - v2;
-        let v4: W = v3.sqrt();
-        let v5: W = W::new(0.0, 0.0);
-        return [v4.to_f64(), v5.to_f64()];
-    }
     if t_next == 1.0 {
         let v0: W = W::from_f64(t);
         let v1: W = v0.sqrt();
         let v2: W = v1.sqrt();
-        let v3: W = W::new(1.0, 0.0);
-        let v4: W = v3 - v1;
-        let v5: W = v4.sqrt();
-        let v6: W = W::new(0.25, 0.0);
-        let v7: W = v6 * v5;
-        let v8: W = v7 / v1;
-        let v9: W = v6 / v5;
-        let v10: W = -v8;
-        let v11: W = v10 - v9;
-        let v12: W = v2 * v5;
-        let v13: W = v12 / v11;
-        let v14: W = -v13;
-        return [v2.to_f64(), v14.to_f64()];
+        let v3: W = W::new(4.0, 0.0);
+        let v4: W = v2.powi(3);
+        let v5: W = W::new(1.0, 0.0);
+        let v6: W = v5 - v1;
+        let v7: W = v3 * v4 * v6;
+        return [v2.to_f64(), v7.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: W = v0.widen().sqrt();
@@ -3678,17 +3603,12 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v11: W = v10.sqrt();
     let v12: N = N::narrow(v9) * N::narrow(v11);
     let v13: N = v6 + v12;
-    let v14: W = v1 * v11;
-    let v15: W = v2 * v5 * v9;
-    let v16: W = v14 - v15;
-    let v17: N = N::new(0.25, 0.0);
-    let v18: W = v17.widen() * v9;
-    let v19: W = v18 / v1;
-    let v20: N = v17 / N::narrow(v9);
-    let v21: N = -N::narrow(v19);
-    let v22: N = v21 - v20;
-    let v23: N = N::narrow(v16) / v22;
-    [v13.to_f64(), v23.to_f64()]
+    let v14: N = N::new(-4.0, 0.0);
+    let v15: W = v1 * v11;
+    let v16: W = v2 * v5 * v9;
+    let v17: W = v15 - v16;
+    let v18: W = v14.widen() * v1 * v9 * v17;
+    [v13.to_f64(), v18.to_f64()]
 }
 /// `ddim_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -3696,7 +3616,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3709,7 +3629,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3729,7 +3649,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3765,29 +3685,19 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v18: W = v15 - v17;
         let v19: W = v4 * v18;
         let v20: W = v0 + v19;
-        let v21: W = v8.sqrt();
-        let v22: W = v21.powi(5);
-        let v23: W = v6 * v22 * v1;
-        let v24: W = v21.powi(9);
-        let v25: W = v6 * v24;
-        let v26: W = W::new(1.25, 0.0);
-        let v27: W = v21.powi(7);
-        let v28: W = v26 * v27 * v12;
-        let v29: W = W::new(0.25, 0.0);
-        let v30: W = v21.powi(3);
-        let v31: W = v29 * v30 * v1 * v12;
-        let v32: W = W::new(1.375, 0.0);
-        let v33: W = v12.square();
-        let v34: W = v32 * v22 * v33;
-        let v35: W = W::new(0.375, 0.0);
-        let v36: W = v35 * v21 * v1 * v33;
-        let v37: W = v23 - v25 + v28 - v31 + v34 - v36;
-        let v38: W = v27 * v12;
-        let v39: W = v22 * v33;
-        let v40: W = v38 + v39;
-        let v41: W = v3 * v37;
-        let v42: W = v41 / v40;
-        return [v20.to_f64(), v42.to_f64()];
+        let v21: W = W::new(0.375, 0.0);
+        let v22: W = v21 * v12;
+        let v23: W = v22 / v2;
+        let v24: W = W::new(2.0, 0.0);
+        let v25: W = v24 * v10;
+        let v26: W = v8 * v12;
+        let v27: W = v25 / v26;
+        let v28: W = -v23;
+        let v29: W = v28 - v27;
+        let v30: W = v3 * v29;
+        let v31: W = v0 + v30;
+        let v32: W = v3 * v31;
+        return [v20.to_f64(), v32.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
@@ -3796,32 +3706,16 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v3: W = W::new(0.0, 0.0);
         return [v2.to_f64(), v3.to_f64()];
     }
-    if t == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t_next);
-        let v2: W = v1.sqrt();
-        let v3: W = v0 - v2;
-        let v4: W = v3.sqrt();
-        let v5: W = W::new(0.0, 0.0);
-        return [v4.to_f64(), v5.to_f64()];
-    }
     if t_next == 1.0 {
         let v0: W = W::from_f64(t);
         let v1: W = v0.sqrt();
         let v2: W = v1.sqrt();
-        let v3: W = W::new(1.0, 0.0);
-        let v4: W = v3 - v1;
-        let v5: W = v4.sqrt();
-        let v6: W = W::new(0.25, 0.0);
-        let v7: W = v6 * v5;
-        let v8: W = v7 / v1;
-        let v9: W = v6 / v5;
-        let v10: W = -v8;
-        let v11: W = v10 - v9;
-        let v12: W = v2 * v5;
-        let v13: W = v12 / v11;
-        let v14: W = -v13;
-        return [v2.to_f64(), v14.to_f64()];
+        let v3: W = W::new(4.0, 0.0);
+        let v4: W = v2.powi(3);
+        let v5: W = W::new(1.0, 0.0);
+        let v6: W = v5 - v1;
+        let v7: W = v3 * v4 * v6;
+        return [v2.to_f64(), v7.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: W = v0.widen().sqrt();
@@ -3837,17 +3731,12 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v11: W = v10.sqrt();
     let v12: N = N::narrow(v9) * N::narrow(v11);
     let v13: N = v6 + v12;
-    let v14: W = v1 * v11;
-    let v15: W = v2 * v5 * v9;
-    let v16: W = v14 - v15;
-    let v17: N = N::new(0.25, 0.0);
-    let v18: W = v17.widen() * v9;
-    let v19: W = v18 / v1;
-    let v20: N = v17 / N::narrow(v9);
-    let v21: N = -N::narrow(v19);
-    let v22: N = v21 - v20;
-    let v23: N = N::narrow(v16) / v22;
-    [v13.to_f64(), v23.to_f64()]
+    let v14: N = N::new(-4.0, 0.0);
+    let v15: W = v1 * v11;
+    let v16: W = v2 * v5 * v9;
+    let v17: W = v15 - v16;
+    let v18: W = v14.widen() * v1 * v9 * v17;
+    [v13.to_f64(), v18.to_f64()]
 }
 /// `dpm1_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -3855,7 +3744,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3868,7 +3757,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3888,9 +3777,7 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return dd::at_pole(&pf_velocity_v_poles::<f64, Dd>(t), [f64::INFINITY]);
@@ -3902,39 +3789,17 @@ pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
-    if t >= 0.5 {
-        return pf_velocity_v_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().sqrt();
     let v3: W = v2.sqrt();
-    let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 - N::narrow(v2);
-    let v6: N = v5.sqrt();
-    let v7: N = N::narrow(v3) * v6;
-    let v8: N = v0 / v7;
-    let v9: W = v3.powi(3);
-    let v10: N = v0 * v6;
-    let v11: N = v10 / N::narrow(v9);
-    let v12: N = v8 + v11;
-    [v12.to_f64()]
-}
-/// The upper regime of [`pf_velocity_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.0, 0.0);
-    let v3: W = v2.widen() - v1.widen();
-    let v4: W = N::sqrt_kept(v3);
-    let v5: W = v2.widen() + v4;
-    let v6: N = v1 / N::narrow(v5);
-    let v7: N = v6.sqrt();
-    let v8: W = v4.sqrt();
-    let v9: W = v8.powi(3);
-    let v10: W = v7.widen() * v9;
-    let v11: N = v0 / N::narrow(v10);
-    [v11.to_f64()]
+    let v4: W = v3.powi(3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() - v2;
+    let v7: N = N::sqrt_of(v6);
+    let v8: N = N::narrow(v4) * v7;
+    let v9: N = v0 / v8;
+    [v9.to_f64()]
 }
 /// `pf_velocity_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -3942,9 +3807,7 @@ fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 #[allow(unused_variables)]
@@ -3977,9 +3840,7 @@ fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)} - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
+/// Runs its stable form in `f64`, with the 4 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -3997,46 +3858,20 @@ pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().sqrt();
     let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - N::narrow(v2);
-    let v5: N = N::narrow(v2) * v4;
+    let v4: W = v3.widen() - v2;
+    let v5: N = N::narrow(v2) * N::narrow(v4);
     let v6: N = v0 / v5;
     let v7: N = N::new(0.5, 0.0);
     let v8: W = v2.sqrt();
-    let v9: N = v4.sqrt();
-    let v10: N = N::narrow(v8) * v9;
-    let v11: N = v7 / v10;
-    let v12: W = v8.powi(3);
-    let v13: N = v7 * v9;
-    let v14: N = v13 / N::narrow(v12);
-    let v15: N = v11 + v14;
-    [v6.to_f64(), v15.to_f64()]
-}
-/// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = N::sqrt_kept(v3);
-    let v5: W = v1.widen() + v4;
-    let v6: N = v0 * N::narrow(v5);
-    let v7: W = v2.widen() * v4;
-    let v8: N = v6 / N::narrow(v7);
-    let v9: N = N::new(0.5, 0.0);
-    let v10: N = v2 / N::narrow(v5);
-    let v11: N = v10.sqrt();
-    let v12: W = v4.sqrt();
-    let v13: W = v12.powi(3);
-    let v14: W = v11.widen() * v13;
-    let v15: N = v9 / N::narrow(v14);
-    [v8.to_f64(), v15.to_f64()]
+    let v9: W = v8.powi(3);
+    let v10: N = N::sqrt_of(v4);
+    let v11: N = N::narrow(v9) * v10;
+    let v12: N = v7 / v11;
+    [v6.to_f64(), v12.to_f64()]
 }
 /// `reverse_drift_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -4044,9 +3879,7 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)} - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
+/// Runs its stable form in `f64`, with the 4 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
@@ -4086,7 +3919,7 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -4108,22 +3941,19 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         return [1.0, 0.0];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(0.25, 0.0);
-    let v5: W = v2.widen().sqrt();
+    let v1: N = N::new(0.25, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v3.widen().sqrt();
     let v6: W = v5.sqrt();
-    let v7: W = v0.widen() - v5;
-    let v8: W = v7.sqrt();
-    let v9: N = N::narrow(v6) * N::narrow(v8);
-    let v10: N = v4 / v9;
-    let v11: W = v6.powi(3);
-    let v12: N = v4 * N::narrow(v8);
-    let v13: N = v12 / N::narrow(v11);
-    let v14: W = v10.widen() + v13.widen();
-    let v15: W = v3 * v14;
-    [v0.to_f64(), v15.to_f64()]
+    let v7: W = v6.powi(3);
+    let v8: W = v0.widen() - v5;
+    let v9: W = N::sqrt_kept(v8);
+    let v10: W = v1.widen() * v4;
+    let v11: W = v7 * v9;
+    let v12: N = N::narrow(v10) / N::narrow(v11);
+    [v0.to_f64(), v12.to_f64()]
 }
 /// `euler_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -4131,7 +3961,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
@@ -4176,7 +4006,7 @@ fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4210,7 +4040,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -4316,26 +4146,23 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: W = v2 - v3 - v6;
     let v8: W = v1.widen() - v3;
     let v9: N = N::narrow(v7) / N::narrow(v8);
-    let v10: W = v5.widen() - v1.widen();
-    let v11: N = N::new(0.5, 0.0);
+    let v10: N = N::new(0.5, 0.0);
+    let v11: W = v5.widen() - v1.widen();
     let v12: W = v3.sqrt();
-    let v13: N = N::new(1.0, 0.0);
-    let v14: W = v13.widen() - v3;
-    let v15: W = N::sqrt_kept(v14);
-    let v16: W = v12 * v15;
-    let v17: N = v11 / N::narrow(v16);
-    let v18: W = v12.powi(3);
-    let v19: W = v11.widen() * v15;
-    let v20: N = N::narrow(v19) / N::narrow(v18);
-    let v21: N = v17 + v20;
-    let v22: W = v10 * v21.widen();
-    let v23: N = N::narrow(v10).abs();
+    let v13: W = v12.powi(3);
+    let v14: N = N::new(1.0, 0.0);
+    let v15: W = v14.widen() - v3;
+    let v16: W = N::sqrt_kept(v15);
+    let v17: W = v10.widen() * v11;
+    let v18: W = v13 * v16;
+    let v19: N = N::narrow(v17) / N::narrow(v18);
+    let v20: N = N::narrow(v11).abs();
+    let v21: N = v20.sqrt();
+    let v22: N = N::new(-0.5, 0.0);
+    let v23: N = v22 / N::narrow(v8);
     let v24: N = v23.sqrt();
-    let v25: N = N::new(-0.5, 0.0);
-    let v26: N = v25 / N::narrow(v8);
-    let v27: N = v26.sqrt();
-    let v28: N = v24 * v27;
-    [v9.to_f64(), v22.to_f64(), v28.to_f64()]
+    let v25: N = v21 * v24;
+    [v9.to_f64(), v19.to_f64(), v25.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -4343,7 +4170,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -4401,7 +4228,7 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -2310,9 +2310,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\varepsilon\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 50 operations in double-double.
+/// Runs its stable form in `f64`, with the 8 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(&pf_velocity_eps_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
@@ -2321,141 +2319,40 @@ pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(-500.0, 0.0);
     let v1: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1 * v3.widen();
-    let v6: W = v1 + v4 - v5;
-    let v7: N = N::narrow(v6).square();
-    let v8: N = v0 * v7;
-    let v9: W = W::new(0.425, 1.1102230246251566e-17);
-    let v10: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v11: N = N::new(27.93385043276347, 8.806216697534251e-16);
-    let v12: W = v11.widen() * v3.widen();
-    let v13: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v14: N = v13 * v3;
-    let v15: N = N::new(55.86770086552694, 1.7612433395068501e-15);
-    let v16: N = v3.square();
-    let v17: W = v15.widen() * v16.widen();
-    let v18: N = N::new(112.39159777314316, 5.55517367893788e-15);
-    let v19: W = v18.widen() * v16.widen();
-    let v20: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v21: N = v3.powi(3);
-    let v22: W = v20.widen() * v21.widen();
-    let v23: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v24: W = v23.widen() * v21.widen();
-    let v25: W = v12 - v14.widen() - v17 + v19 + v22 - v24;
-    let v26: W = v10.widen() * v25;
-    let v27: W = N::exp_kept(v26);
-    let v28: W = v9 * v27;
-    let v29: N = N::new(0.85, 2.2204460492503132e-17);
-    let v30: W = v29.widen() * v3.widen() * v27;
-    let v31: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v32: W = v31.widen() * v3.widen() * v27;
-    let v33: N = N::new(6.425, 1.7763568394002506e-16);
-    let v34: W = v33.widen() * v16.widen() * v27;
-    let v35: W = v31.widen() * v16.widen() * v27;
-    let v36: N = N::new(9.311283477587823, 8.856595030512252e-16);
-    let v37: N = v36 * v3;
-    let v38: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v39: N = v38 * v3;
-    let v40: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v41: N = N::narrow(v40) * v16;
-    let v42: N = N::new(37.463865924381054, 1.85172455964596e-15);
-    let v43: N = v42 * v16;
-    let v44: N = N::new(53.12908807800111, 2.232196301891887e-15);
-    let v45: N = v44 * v21;
-    let v46: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v47: N = v46 * v21;
-    let v48: W = v37.widen() - v39.widen() - v41.widen() + v43.widen() + v45.widen()
-        - v47.widen();
-    let v49: N = v10 * N::narrow(v48);
-    let v50: N = v49.exp();
-    let v51: W = v40 * v3.widen();
-    let v52: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v53: N = v52 * v3;
-    let v54: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v55: N = v54 * v16;
-    let v56: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v57: N = v56 * v16;
-    let v58: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v59: N = v58 * v21;
-    let v60: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v61: N = v60 * v21;
-    let v62: W = v51 - v53.widen() - v55.widen() + v57.widen() + v59.widen()
-        - v61.widen();
-    let v63: W = v10.widen() * v62;
-    let v64: N = N::exp_m1_of(v63);
-    let v65: W = v9 * v50.widen() * v64.widen();
-    let v66: W = v29.widen() * v3.widen() * v50.widen() * v64.widen();
-    let v67: W = v31.widen() * v3.widen() * v50.widen() * v64.widen();
-    let v68: W = v33.widen() * v16.widen() * v50.widen() * v64.widen();
-    let v69: W = v31.widen() * v16.widen() * v50.widen() * v64.widen();
-    let v70: W = v28 - v30 + v32 + v34 - v35 - v65 + v66 - v67 - v68 + v69;
-    let v71: N = -v64;
-    let v72: W = v71.widen().sqrt();
-    let v73: W = v50.widen() * v72;
-    let v74: N = N::narrow(v70) / N::narrow(v73);
-    [v8.to_f64(), v74.to_f64()]
-}
-/// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-500.0, 0.0);
-    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
     let v2: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: N = N::new(1.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: W = v3.widen() - v4.widen();
-    let v6: W = v2 * v5;
-    let v7: W = v1.widen() * v5;
-    let v8: W = v1.widen() + v6 - v7;
-    let v9: N = N::narrow(v8).square();
-    let v10: N = v0 * v9;
-    let v11: N = N::new(6.0, 0.0);
-    let v12: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
-    let v13: W = W::new(6219.698250011646, 4.123087360546793e-13);
-    let v14: N = N::narrow(v8).powi(3);
-    let v15: W = v13 * v14.widen();
-    let v16: N = -v12;
-    let v17: W = v16.widen() - v15;
-    let v18: W = N::exp_kept(v17);
-    let v19: W = v11.widen() * v18;
-    let v20: N = N::new(12.0, 0.0);
-    let v21: W = v20.widen() * v4.widen() * v18;
-    let v22: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v23: W = v22 * v4.widen() * v18;
-    let v24: W = W::new(6.425, 1.7763568394002506e-16);
-    let v25: N = v4.square();
-    let v26: W = v24 * v25.widen() * v18;
-    let v27: W = v22 * v25.widen() * v18;
-    let v28: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
-    let v29: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
-    let v30: W = v29.widen() * v14.widen();
-    let v31: N = -v28;
-    let v32: W = v31.widen() - v30;
-    let v33: W = N::exp_kept(v32);
-    let v34: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
-    let v35: N = N::new(4146.465500007765, -2.8292409887856525e-14);
-    let v36: N = v35 * v14;
-    let v37: N = -v34;
-    let v38: N = v37 - v36;
-    let v39: N = v38.exp_m1();
-    let v40: W = v11.widen() * v33 * v39.widen();
-    let v41: W = v20.widen() * v4.widen() * v33 * v39.widen();
-    let v42: W = v22 * v4.widen() * v33 * v39.widen();
-    let v43: W = v24 * v25.widen() * v33 * v39.widen();
-    let v44: W = v22 * v25.widen() * v33 * v39.widen();
-    let v45: W = v19 - v21 + v23 + v26 - v27 - v40 + v41 - v42 - v43 + v44;
-    let v46: W = -v39.widen();
-    let v47: W = N::sqrt_kept(v46);
-    let v48: W = v33 * v47;
-    let v49: N = N::narrow(v45) / N::narrow(v48);
-    [v10.to_f64(), v49.to_f64()]
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::narrow(v1) * v3;
+    let v6: W = v1 + v4 - v5.widen();
+    let v7: W = v6.square();
+    let v8: N = v0 * N::narrow(v7);
+    let v9: N = N::new(500.0, 0.0);
+    let v10: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v11: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v12: W = v11 * v3.widen();
+    let v13: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v14: N = v13 * v3;
+    let v15: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v16: N = v3.square();
+    let v17: N = v15 * v16;
+    let v18: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v19: N = v18 * v16;
+    let v20: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v21: N = v3.powi(3);
+    let v22: N = v20 * v21;
+    let v23: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v24: N = v23 * v21;
+    let v25: W = v12 - v14.widen() - v17.widen() + v19.widen() + v22.widen()
+        - v24.widen();
+    let v26: N = v10 * N::narrow(v25);
+    let v27: N = v26.exp_m1();
+    let v28: N = -v27;
+    let v29: N = v28.sqrt();
+    let v30: N = v9 * N::narrow(v7);
+    let v31: N = v30 / v29;
+    [v8.to_f64(), v31.to_f64()]
 }
 /// `pf_velocity_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -2463,9 +2360,7 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\varepsilon\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 50 operations in double-double.
+/// Runs its stable form in `f64`, with the 8 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -2495,9 +2390,7 @@ fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\varepsilon\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 50 operations in double-double.
+/// Runs its stable form in `f64`, with the 8 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(&reverse_drift_eps_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
@@ -2506,141 +2399,40 @@ pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(-500.0, 0.0);
     let v1: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1 * v3.widen();
-    let v6: W = v1 + v4 - v5;
-    let v7: N = N::narrow(v6).square();
-    let v8: N = v0 * v7;
-    let v9: W = W::new(0.85, 2.2204460492503132e-17);
-    let v10: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v11: N = N::new(27.93385043276347, 8.806216697534251e-16);
-    let v12: W = v11.widen() * v3.widen();
-    let v13: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v14: N = v13 * v3;
-    let v15: N = N::new(55.86770086552694, 1.7612433395068501e-15);
-    let v16: N = v3.square();
-    let v17: W = v15.widen() * v16.widen();
-    let v18: N = N::new(112.39159777314316, 5.55517367893788e-15);
-    let v19: W = v18.widen() * v16.widen();
-    let v20: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v21: N = v3.powi(3);
-    let v22: W = v20.widen() * v21.widen();
-    let v23: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v24: W = v23.widen() * v21.widen();
-    let v25: W = v12 - v14.widen() - v17 + v19 + v22 - v24;
-    let v26: W = v10.widen() * v25;
-    let v27: W = N::exp_kept(v26);
-    let v28: W = v9 * v27;
-    let v29: N = N::new(1.7, 4.4408920985006264e-17);
-    let v30: W = v29.widen() * v3.widen() * v27;
-    let v31: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v32: W = v31.widen() * v3.widen() * v27;
-    let v33: N = N::new(12.85, 3.552713678800501e-16);
-    let v34: W = v33.widen() * v16.widen() * v27;
-    let v35: W = v31.widen() * v16.widen() * v27;
-    let v36: N = N::new(9.311283477587823, 8.856595030512252e-16);
-    let v37: N = v36 * v3;
-    let v38: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v39: N = v38 * v3;
-    let v40: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v41: N = N::narrow(v40) * v16;
-    let v42: N = N::new(37.463865924381054, 1.85172455964596e-15);
-    let v43: N = v42 * v16;
-    let v44: N = N::new(53.12908807800111, 2.232196301891887e-15);
-    let v45: N = v44 * v21;
-    let v46: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v47: N = v46 * v21;
-    let v48: W = v37.widen() - v39.widen() - v41.widen() + v43.widen() + v45.widen()
-        - v47.widen();
-    let v49: N = v10 * N::narrow(v48);
-    let v50: N = v49.exp();
-    let v51: W = v40 * v3.widen();
-    let v52: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v53: N = v52 * v3;
-    let v54: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v55: N = v54 * v16;
-    let v56: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v57: N = v56 * v16;
-    let v58: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v59: N = v58 * v21;
-    let v60: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v61: N = v60 * v21;
-    let v62: W = v51 - v53.widen() - v55.widen() + v57.widen() + v59.widen()
-        - v61.widen();
-    let v63: W = v10.widen() * v62;
-    let v64: N = N::exp_m1_of(v63);
-    let v65: W = v9 * v50.widen() * v64.widen();
-    let v66: W = v29.widen() * v3.widen() * v50.widen() * v64.widen();
-    let v67: W = v31.widen() * v3.widen() * v50.widen() * v64.widen();
-    let v68: W = v33.widen() * v16.widen() * v50.widen() * v64.widen();
-    let v69: W = v31.widen() * v16.widen() * v50.widen() * v64.widen();
-    let v70: W = v28 - v30 + v32 + v34 - v35 - v65 + v66 - v67 - v68 + v69;
-    let v71: N = -v64;
-    let v72: W = v71.widen().sqrt();
-    let v73: W = v50.widen() * v72;
-    let v74: N = N::narrow(v70) / N::narrow(v73);
-    [v8.to_f64(), v74.to_f64()]
-}
-/// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-500.0, 0.0);
-    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
     let v2: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: N = N::new(1.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: W = v3.widen() - v4.widen();
-    let v6: W = v2 * v5;
-    let v7: W = v1.widen() * v5;
-    let v8: W = v1.widen() + v6 - v7;
-    let v9: N = N::narrow(v8).square();
-    let v10: N = v0 * v9;
-    let v11: N = N::new(12.0, 0.0);
-    let v12: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
-    let v13: W = W::new(6219.698250011646, 4.123087360546793e-13);
-    let v14: N = N::narrow(v8).powi(3);
-    let v15: W = v13 * v14.widen();
-    let v16: N = -v12;
-    let v17: W = v16.widen() - v15;
-    let v18: W = N::exp_kept(v17);
-    let v19: W = v11.widen() * v18;
-    let v20: N = N::new(24.0, 0.0);
-    let v21: W = v20.widen() * v4.widen() * v18;
-    let v22: W = W::new(6.387487769068525, 2.4281336150056064e-16);
-    let v23: W = v22 * v4.widen() * v18;
-    let v24: W = W::new(12.85, 3.552713678800501e-16);
-    let v25: N = v4.square();
-    let v26: W = v24 * v25.widen() * v18;
-    let v27: W = v22 * v25.widen() * v18;
-    let v28: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
-    let v29: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
-    let v30: W = v29.widen() * v14.widen();
-    let v31: N = -v28;
-    let v32: W = v31.widen() - v30;
-    let v33: W = N::exp_kept(v32);
-    let v34: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
-    let v35: N = N::new(4146.465500007765, -2.8292409887856525e-14);
-    let v36: N = v35 * v14;
-    let v37: N = -v34;
-    let v38: N = v37 - v36;
-    let v39: N = v38.exp_m1();
-    let v40: W = v11.widen() * v33 * v39.widen();
-    let v41: W = v20.widen() * v4.widen() * v33 * v39.widen();
-    let v42: W = v22 * v4.widen() * v33 * v39.widen();
-    let v43: W = v24 * v25.widen() * v33 * v39.widen();
-    let v44: W = v22 * v25.widen() * v33 * v39.widen();
-    let v45: W = v19 - v21 + v23 + v26 - v27 - v40 + v41 - v42 - v43 + v44;
-    let v46: W = -v39.widen();
-    let v47: W = N::sqrt_kept(v46);
-    let v48: W = v33 * v47;
-    let v49: N = N::narrow(v45) / N::narrow(v48);
-    [v10.to_f64(), v49.to_f64()]
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::narrow(v1) * v3;
+    let v6: W = v1 + v4 - v5.widen();
+    let v7: W = v6.square();
+    let v8: N = v0 * N::narrow(v7);
+    let v9: N = N::new(1000.0, 0.0);
+    let v10: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v11: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v12: W = v11 * v3.widen();
+    let v13: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v14: N = v13 * v3;
+    let v15: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v16: N = v3.square();
+    let v17: N = v15 * v16;
+    let v18: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v19: N = v18 * v16;
+    let v20: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v21: N = v3.powi(3);
+    let v22: N = v20 * v21;
+    let v23: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v24: N = v23 * v21;
+    let v25: W = v12 - v14.widen() - v17.widen() + v19.widen() + v22.widen()
+        - v24.widen();
+    let v26: N = v10 * N::narrow(v25);
+    let v27: N = v26.exp_m1();
+    let v28: N = -v27;
+    let v29: N = v28.sqrt();
+    let v30: N = v9 * N::narrow(v7);
+    let v31: N = v30 / v29;
+    [v8.to_f64(), v31.to_f64()]
 }
 /// `reverse_drift_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -2648,9 +2440,7 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\varepsilon\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 50 operations in double-double.
+/// Runs its stable form in `f64`, with the 8 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -2680,7 +2470,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2728,75 +2518,29 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: W = v9.square();
     let v11: W = v1.widen() * v4 * v10;
     let v12: W = v0.widen() - v11;
-    let v13: W = W::new(0.425, 1.1102230246251566e-17);
-    let v14: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v15: W = W::new(27.93385043276347, 8.806216697534251e-16);
-    let v16: W = v15 * v3.widen();
-    let v17: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v18: W = v17.widen() * v3.widen();
-    let v19: W = W::new(55.86770086552694, 1.7612433395068501e-15);
-    let v20: N = v3.square();
-    let v21: W = v19 * v20.widen();
-    let v22: W = W::new(112.39159777314316, 5.55517367893788e-15);
-    let v23: W = v22 * v20.widen();
-    let v24: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v25: N = v3.powi(3);
-    let v26: W = v24.widen() * v25.widen();
-    let v27: W = W::new(107.43528866252466, 5.69726452710306e-15);
-    let v28: W = v27 * v25.widen();
-    let v29: W = v16 - v18 - v21 + v23 + v26 - v28;
-    let v30: W = v14 * v29;
-    let v31: W = N::exp_kept(v30);
-    let v32: W = v13 * v31;
-    let v33: N = N::new(0.85, 2.2204460492503132e-17);
-    let v34: W = v33.widen() * v3.widen() * v31;
-    let v35: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v36: W = v35 * v3.widen() * v31;
-    let v37: W = W::new(6.425, 1.7763568394002506e-16);
-    let v38: W = v37 * v20.widen() * v31;
-    let v39: W = v35 * v20.widen() * v31;
-    let v40: W = W::new(9.311283477587823, 8.856595030512252e-16);
-    let v41: W = v40 * v3.widen();
-    let v42: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v43: W = v42.widen() * v3.widen();
-    let v44: N = N::new(18.622566955175646, 1.7713190061024504e-15);
-    let v45: N = v44 * v20;
-    let v46: N = N::new(37.463865924381054, 1.85172455964596e-15);
-    let v47: N = v46 * v20;
-    let v48: N = N::new(53.12908807800111, 2.232196301891887e-15);
-    let v49: N = v48 * v25;
-    let v50: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v51: N = v50 * v25;
-    let v52: W = v41 - v43 - v45.widen() + v47.widen() + v49.widen() - v51.widen();
-    let v53: W = v14 * v52;
-    let v54: W = N::exp_kept(v53);
-    let v55: W = v44.widen() * v3.widen();
-    let v56: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v57: N = v56 * v3;
-    let v58: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v59: N = v58 * v20;
-    let v60: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v61: N = v60 * v20;
-    let v62: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v63: N = v62 * v25;
-    let v64: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v65: N = v64 * v25;
-    let v66: W = v55 - v57.widen() - v59.widen() + v61.widen() + v63.widen()
-        - v65.widen();
-    let v67: W = v14 * v66;
-    let v68: N = N::exp_m1_of(v67);
-    let v69: W = v13 * v54 * v68.widen();
-    let v70: W = v33.widen() * v3.widen() * v54 * v68.widen();
-    let v71: W = v35 * v3.widen() * v54 * v68.widen();
-    let v72: W = v37 * v20.widen() * v54 * v68.widen();
-    let v73: W = v35 * v20.widen() * v54 * v68.widen();
-    let v74: W = v32 - v34 + v36 + v38 - v39 - v69 + v70 - v71 - v72 + v73;
-    let v75: N = -v68;
-    let v76: N = v75.sqrt();
-    let v77: W = v4 * v74;
-    let v78: W = v54 * v76.widen();
-    let v79: W = v77 / v78;
-    [v12.to_f64(), v79.to_f64()]
+    let v13: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v14: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v15: W = v14 * v3.widen();
+    let v16: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v17: N = v16 * v3;
+    let v18: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v19: N = v3.square();
+    let v20: N = v18 * v19;
+    let v21: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v22: N = v21 * v19;
+    let v23: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v24: N = v3.powi(3);
+    let v25: N = v23 * v24;
+    let v26: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v27: N = v26 * v24;
+    let v28: W = v15 - v17.widen() - v20.widen() + v22.widen() + v25.widen()
+        - v27.widen();
+    let v29: W = v13 * v28;
+    let v30: W = N::exp_m1_kept(v29);
+    let v31: W = -v30;
+    let v32: W = v31.sqrt();
+    let v33: N = N::narrow(v11) / N::narrow(v32);
+    [v12.to_f64(), v33.to_f64()]
 }
 /// `euler_step_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -2804,7 +2548,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2842,7 +2586,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2869,7 +2613,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 50 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2921,84 +2665,44 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: W = v9.square();
     let v11: W = v1.widen() * v4 * v10;
     let v12: W = v0.widen() - v11;
-    let v13: W = W::new(0.85, 2.2204460492503132e-17);
+    let v13: N = N::new(1000.0, 0.0);
     let v14: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v15: W = W::new(27.93385043276347, 8.806216697534251e-16);
+    let v15: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v16: W = v15 * v3.widen();
-    let v17: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v18: W = v17.widen() * v3.widen();
-    let v19: W = W::new(55.86770086552694, 1.7612433395068501e-15);
+    let v17: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v18: N = v17 * v3;
+    let v19: N = N::new(37.24513391035129, 3.542638012204901e-15);
     let v20: N = v3.square();
-    let v21: W = v19 * v20.widen();
-    let v22: W = W::new(112.39159777314316, 5.55517367893788e-15);
-    let v23: W = v22 * v20.widen();
-    let v24: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v21: N = v19 * v20;
+    let v22: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v23: N = v22 * v20;
+    let v24: N = N::new(106.25817615600222, 4.464392603783774e-15);
     let v25: N = v3.powi(3);
-    let v26: W = v24.widen() * v25.widen();
-    let v27: W = W::new(107.43528866252466, 5.69726452710306e-15);
-    let v28: W = v27 * v25.widen();
-    let v29: W = v16 - v18 - v21 + v23 + v26 - v28;
+    let v26: N = v24 * v25;
+    let v27: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v28: N = v27 * v25;
+    let v29: W = v16 - v18.widen() - v21.widen() + v23.widen() + v26.widen()
+        - v28.widen();
     let v30: W = v14 * v29;
-    let v31: W = N::exp_kept(v30);
-    let v32: W = v13 * v31;
-    let v33: N = N::new(1.7, 4.4408920985006264e-17);
-    let v34: W = v33.widen() * v3.widen() * v31;
-    let v35: W = W::new(6.387487769068525, 2.4281336150056064e-16);
-    let v36: W = v35 * v3.widen() * v31;
-    let v37: W = W::new(12.85, 3.552713678800501e-16);
-    let v38: W = v37 * v20.widen() * v31;
-    let v39: W = v35 * v20.widen() * v31;
-    let v40: W = W::new(9.311283477587823, 8.856595030512252e-16);
-    let v41: W = v40 * v3.widen();
-    let v42: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v43: W = v42.widen() * v3.widen();
-    let v44: N = N::new(18.622566955175646, 1.7713190061024504e-15);
-    let v45: N = v44 * v20;
-    let v46: N = N::new(37.463865924381054, 1.85172455964596e-15);
-    let v47: N = v46 * v20;
-    let v48: N = N::new(53.12908807800111, 2.232196301891887e-15);
-    let v49: N = v48 * v25;
-    let v50: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v51: N = v50 * v25;
-    let v52: W = v41 - v43 - v45.widen() + v47.widen() + v49.widen() - v51.widen();
-    let v53: W = v14 * v52;
-    let v54: W = N::exp_kept(v53);
-    let v55: W = v44.widen() * v3.widen();
-    let v56: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v57: N = v56 * v3;
-    let v58: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v59: N = v58 * v20;
-    let v60: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v61: N = v60 * v20;
-    let v62: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v63: N = v62 * v25;
-    let v64: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v65: N = v64 * v25;
-    let v66: W = v55 - v57.widen() - v59.widen() + v61.widen() + v63.widen()
-        - v65.widen();
-    let v67: W = v14 * v66;
-    let v68: N = N::exp_m1_of(v67);
-    let v69: W = v13 * v54 * v68.widen();
-    let v70: W = v33.widen() * v3.widen() * v54 * v68.widen();
-    let v71: W = v35 * v3.widen() * v54 * v68.widen();
-    let v72: W = v37 * v20.widen() * v54 * v68.widen();
-    let v73: W = v35 * v20.widen() * v54 * v68.widen();
-    let v74: W = v32 - v34 + v36 + v38 - v39 - v69 + v70 - v71 - v72 + v73;
-    let v75: N = -v68;
-    let v76: N = v75.sqrt();
-    let v77: W = v4 * v74;
-    let v78: W = v54 * v76.widen();
-    let v79: W = v77 / v78;
-    let v80: N = N::narrow(v4).abs();
-    let v81: N = v80.sqrt();
-    let v82: N = v33 * v3;
-    let v83: W = v37 * v20.widen();
-    let v84: W = v35 * v3.widen();
-    let v85: N = N::narrow(v35) * v20;
-    let v86: W = v13 - v82.widen() + v83 + v84 - v85.widen();
-    let v87: N = N::sqrt_of(v86);
-    let v88: N = v81 * v87;
-    [v12.to_f64(), v79.to_f64(), v88.to_f64()]
+    let v31: W = N::exp_m1_kept(v30);
+    let v32: W = -v31;
+    let v33: W = v32.sqrt();
+    let v34: W = v13.widen() * v4 * v10;
+    let v35: N = N::narrow(v34) / N::narrow(v33);
+    let v36: N = N::narrow(v4).abs();
+    let v37: N = v36.sqrt();
+    let v38: N = N::new(0.85, 2.2204460492503132e-17);
+    let v39: N = N::new(1.7, 4.4408920985006264e-17);
+    let v40: N = v39 * v3;
+    let v41: N = N::new(12.85, 3.552713678800501e-16);
+    let v42: N = v41 * v20;
+    let v43: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v44: N = v43 * v3;
+    let v45: N = v43 * v20;
+    let v46: W = v38.widen() - v40.widen() + v42.widen() + v44.widen() - v45.widen();
+    let v47: W = N::sqrt_kept(v46);
+    let v48: W = v37.widen() * v47;
+    [v12.to_f64(), v35.to_f64(), v48.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -3006,7 +2710,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 50 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3058,7 +2762,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 50 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3975,7 +3679,7 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 56 of its 78 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -3990,88 +3694,56 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    if t == 1.0 {
-        return [6.0573697246582805, -0.831701858364359];
-    }
-    let v0: W = W::new(0.85, 2.2204460492503132e-17);
-    let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v2: W = W::new(27.93385043276347, 8.806216697534251e-16);
+    let v0: N = N::new(500.0, 0.0);
+    let v1: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v6: W = v5.widen() * v3.widen();
-    let v7: N = N::new(55.86770086552694, 1.7612433395068501e-15);
-    let v8: W = v3.widen().square();
-    let v9: W = v7.widen() * v8;
-    let v10: W = W::new(112.39159777314316, 5.55517367893788e-15);
-    let v11: W = v10 * v8;
-    let v12: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v13: W = v3.widen().powi(3);
-    let v14: W = v12.widen() * v13;
-    let v15: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v16: W = v15.widen() * v13;
-    let v17: W = v4 - v6 - v9 + v11 + v14 - v16;
-    let v18: N = N::narrow(v1) * N::narrow(v17);
-    let v19: N = v18.exp();
-    let v20: W = v0 * v19.widen();
-    let v21: N = N::new(1.7, 4.4408920985006264e-17);
-    let v22: W = v21.widen() * v3.widen() * v19.widen();
-    let v23: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v24: W = v23.widen() * v3.widen() * v19.widen();
-    let v25: N = N::new(12.85, 3.552713678800501e-16);
-    let v26: W = v25.widen() * v8 * v19.widen();
-    let v27: W = v23.widen() * v8 * v19.widen();
-    let v28: N = N::new(0.425, 1.1102230246251566e-17);
-    let v29: W = W::new(9.311283477587823, 8.856595030512252e-16);
-    let v30: W = v29 * v3.widen();
-    let v31: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v32: N = v31 * v3;
-    let v33: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v34: W = v33 * v8;
-    let v35: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v36: W = v35 * v8;
-    let v37: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v38: W = v37 * v13;
-    let v39: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v40: W = v39 * v13;
-    let v41: W = v30 - v32.widen() - v34 + v36 + v38 - v40;
-    let v42: W = v1 * v41;
-    let v43: W = N::exp_kept(v42);
-    let v44: W = v33 * v3.widen();
-    let v45: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v46: W = v45.widen() * v3.widen();
-    let v47: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v48: W = v47 * v8;
-    let v49: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v50: W = v49 * v8;
-    let v51: W = W::new(106.25817615600222, 4.464392603783774e-15);
-    let v52: W = v51 * v13;
-    let v53: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v54: W = v53.widen() * v13;
-    let v55: W = v44 - v46 - v48 + v50 + v52 - v54;
-    let v56: W = v1 * v55;
-    let v57: N = N::exp_m1_of(v56);
-    let v58: W = v28.widen() * v43 * v57.widen();
-    let v59: W = v0 * v3.widen() * v43 * v57.widen();
-    let v60: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v61: W = v60.widen() * v3.widen() * v43 * v57.widen();
-    let v62: N = N::new(6.425, 1.7763568394002506e-16);
-    let v63: W = v62.widen() * v8 * v43 * v57.widen();
-    let v64: W = v60.widen() * v8 * v43 * v57.widen();
-    let v65: W = v20 - v22 + v24 + v26 - v27 - v58 + v59 - v61 - v63 + v64;
-    let v66: W = v43 * v57.widen();
-    let v67: W = v65 / v66;
-    let v68: N = -N::narrow(v67);
-    let v69: N = N::new(1000.0, 0.0);
-    let v70: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v71: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v72: W = v71 * v3.widen();
-    let v73: W = v70 * v3.widen();
-    let v74: W = v70 + v72 - v73;
-    let v75: W = v74.square();
-    let v76: W = v69.widen() * v43 * v75;
-    let v77: N = N::narrow(v76) / v57;
-    [v68.to_f64(), v77.to_f64()]
+    let v5: W = v1 * v3.widen();
+    let v6: W = v1 + v4 - v5;
+    let v7: W = v6.square();
+    let v8: N = N::new(1.0, 0.0);
+    let v9: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v10: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v11: W = v10 * v3.widen();
+    let v12: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v13: W = v12.widen() * v3.widen();
+    let v14: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v15: W = v3.widen().square();
+    let v16: W = v14 * v15;
+    let v17: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v18: W = v17 * v15;
+    let v19: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v20: W = v3.widen().powi(3);
+    let v21: W = v19.widen() * v20;
+    let v22: W = W::new(71.62352577501645, -5.675726792065962e-15);
+    let v23: W = v22 * v20;
+    let v24: W = v11 - v13 - v16 + v18 + v21 - v23;
+    let v25: W = v9 * v24;
+    let v26: W = N::exp_kept(v25);
+    let v27: N = -v8;
+    let v28: W = v27.widen() - v26;
+    let v29: N = N::exp_m1_of(v25);
+    let v30: W = v0.widen() * v7 * v28;
+    let v31: N = N::narrow(v30) / v29;
+    let v32: N = N::new(1000.0, 0.0);
+    let v33: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v34: W = v33 * v3.widen();
+    let v35: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v36: W = v35.widen() * v3.widen();
+    let v37: W = v10 * v15;
+    let v38: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v39: W = v38 * v15;
+    let v40: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v41: W = v40.widen() * v20;
+    let v42: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v43: W = v42 * v20;
+    let v44: W = v34 - v36 - v37 + v39 + v41 - v43;
+    let v45: W = v9 * v44;
+    let v46: W = N::exp_kept(v45);
+    let v47: W = v32.widen() * v46 * v7;
+    let v48: N = N::narrow(v47) / v29;
+    [v31.to_f64(), v48.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -4079,7 +3751,7 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 56 of its 78 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -5830,7 +5502,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 64 of its 79 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 62 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -5986,130 +5658,71 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v134: W = v3 * v133;
         let v135: W = v134 / v66;
         let v136: W = v0 - v135;
-        let v137: W = W::new(158.291819118993, 2.621713676069075e-15);
-        let v138: W = -v66;
-        let v139: W = v138.sqrt();
-        let v140: W = v137 * v2 * v22 * v139;
-        let v141: W = W::new(42.1286274402573, -1.2077722094040342e-15);
-        let v142: W = v141 * v2 * v22 * v139;
-        let v143: W = W::new(1266.334552951944, 2.09737094085526e-14);
-        let v144: W = v143 * v11 * v22 * v139;
-        let v145: W = W::new(2547.542882857912, -2.1514324310892282e-13);
-        let v146: W = v145 * v11 * v22 * v139;
-        let v147: W = W::new(16257.50095186834, 5.267326665116954e-13);
-        let v148: W = v147 * v16 * v22 * v139;
-        let v149: W = W::new(10958.399443577515, 6.095426911949162e-13);
-        let v150: W = v149 * v16 * v22 * v139;
-        let v151: W = W::new(38287.99765984113, 1.6238905069879535e-12);
-        let v152: W = v151 * v33 * v22 * v139;
-        let v153: W = W::new(48028.96766265125, 3.563434660106373e-12);
-        let v154: W = v153 * v33 * v22 * v139;
-        let v155: W = W::new(54687.35875410331, -1.4961190568568868e-12);
-        let v156: W = v155 * v38 * v22 * v139;
-        let v157: W = W::new(47972.55320306863, -2.7884539683508546e-12);
-        let v158: W = v157 * v38 * v22 * v139;
-        let v159: W = v137 * v1 * v22 * v139;
-        let v160: W = v141 * v1 * v22 * v139;
-        let v161: W = v143 * v2 * v1 * v22 * v139;
-        let v162: W = v145 * v2 * v1 * v22 * v139;
-        let v163: W = v147 * v11 * v1 * v22 * v139;
-        let v164: W = v149 * v11 * v1 * v22 * v139;
-        let v165: W = v151 * v16 * v1 * v22 * v139;
-        let v166: W = v153 * v16 * v1 * v22 * v139;
-        let v167: W = v155 * v33 * v1 * v22 * v139;
-        let v168: W = v157 * v33 * v1 * v22 * v139;
-        let v169: W = W::new(744.9026782070259, -1.441236804711401e-14);
-        let v170: W = v169 * v65 * v66 * v139;
-        let v171: W = W::new(198.25236442474022, -5.6836339266072194e-15);
-        let v172: W = v171 * v65 * v66 * v139;
-        let v173: W = W::new(1173.221718176066, -9.091158230717418e-14);
-        let v174: W = v173 * v2 * v65 * v66 * v139;
-        let v175: W = W::new(2912.8520190699696, 2.2160778276649488e-13);
-        let v176: W = v175 * v2 * v65 * v66 * v139;
-        let v177: W = W::new(2532.669105903888, 4.19474188171052e-14);
-        let v178: W = v177 * v11 * v65 * v66 * v139;
-        let v179: W = W::new(5095.085765715824, -4.3028648621784563e-13);
-        let v180: W = v179 * v11 * v65 * v66 * v139;
-        let v181: W = W::new(32515.00190373668, 1.0534653330233907e-12);
-        let v182: W = v181 * v16 * v65 * v66 * v139;
-        let v183: W = W::new(21916.79888715503, 1.2190853823898324e-12);
-        let v184: W = v183 * v16 * v65 * v66 * v139;
-        let v185: W = W::new(76575.99531968226, 3.247781013975907e-12);
-        let v186: W = v185 * v33 * v65 * v66 * v139;
-        let v187: W = W::new(96057.9353253025, 7.126869320212746e-12);
-        let v188: W = v187 * v33 * v65 * v66 * v139;
-        let v189: W = W::new(109374.71750820662, -2.9922381137137736e-12);
-        let v190: W = v189 * v38 * v65 * v66 * v139;
-        let v191: W = W::new(95945.10640613726, -5.576907936701709e-12);
-        let v192: W = v191 * v38 * v65 * v66 * v139;
-        let v193: W = W::new(1806.3889946520378, 3.326211011871815e-14);
-        let v194: W = v193 * v1 * v65 * v66 * v139;
-        let v195: W = W::new(3081.366528830999, 7.466814677685871e-14);
-        let v196: W = v195 * v1 * v65 * v66 * v139;
-        let v197: W = W::new(15283.650244624156, -4.455070082233862e-13);
-        let v198: W = v197 * v2 * v1 * v65 * v66 * v139;
-        let v199: W = W::new(13689.908858717796, 7.076157022800954e-13);
-        let v200: W = v199 * v2 * v1 * v65 * v66 * v139;
-        let v201: W = v181 * v11 * v1 * v65 * v66 * v139;
-        let v202: W = v183 * v11 * v1 * v65 * v66 * v139;
-        let v203: W = v185 * v16 * v1 * v65 * v66 * v139;
-        let v204: W = v187 * v16 * v1 * v65 * v66 * v139;
-        let v205: W = v189 * v33 * v1 * v65 * v66 * v139;
-        let v206: W = v191 * v33 * v1 * v65 * v66 * v139;
-        let v207: W = v139.powi(3);
-        let v208: W = v169 * v66 * v207;
-        let v209: W = v171 * v66 * v207;
-        let v210: W = W::new(1331.5135372950588, 5.381867852091493e-14);
-        let v211: W = v210 * v2 * v66 * v207;
-        let v212: W = W::new(2954.980646510227, 1.8487287376908585e-13);
-        let v213: W = v212 * v2 * v66 * v207;
-        let v214: W = v143 * v11 * v66 * v207;
-        let v215: W = v145 * v11 * v66 * v207;
-        let v216: W = v147 * v16 * v66 * v207;
-        let v217: W = v149 * v16 * v66 * v207;
-        let v218: W = v151 * v33 * v66 * v207;
-        let v219: W = v153 * v33 * v66 * v207;
-        let v220: W = v155 * v38 * v66 * v207;
-        let v221: W = v157 * v38 * v66 * v207;
-        let v222: W = W::new(1648.097175533045, -1.1146815070937096e-13);
-        let v223: W = v222 * v1 * v66 * v207;
-        let v224: W = W::new(3039.2379013907416, 1.1140305577426776e-13);
-        let v225: W = v224 * v1 * v66 * v207;
-        let v226: W = W::new(14017.315691672211, 2.1564030869775741e-13);
-        let v227: W = v226 * v2 * v1 * v66 * v207;
-        let v228: W = W::new(11142.365975859884, 4.680115945025541e-13);
-        let v229: W = v228 * v2 * v1 * v66 * v207;
-        let v230: W = v147 * v11 * v1 * v66 * v207;
-        let v231: W = v149 * v11 * v1 * v66 * v207;
-        let v232: W = v151 * v16 * v1 * v66 * v207;
-        let v233: W = v153 * v16 * v1 * v66 * v207;
-        let v234: W = v155 * v33 * v1 * v66 * v207;
-        let v235: W = v157 * v33 * v1 * v66 * v207;
-        let v236: W = v140 - v142 - v144 + v146 + v148 - v150 - v152 + v154 + v156 - v158
-            - v159 + v160 + v161 - v162 - v163 + v164 + v165 - v166 - v167 + v168 - v170
-            + v172 + v174 - v176 + v178 - v180 - v182 + v184 + v186 - v188 - v190 + v192
-            + v194 - v196 - v198 + v200 + v201 - v202 - v203 + v204 + v205 - v206 - v208
-            + v209 + v211 - v213 + v214 - v215 - v216 + v217 + v218 - v219 - v220 + v221
-            + v223 - v225 - v227 + v229 + v230 - v231 - v232 + v233 + v234 - v235;
-        let v237: W = v169 * v111 * v207;
-        let v238: W = v171 * v111 * v207;
-        let v239: W = W::new(2979.6107128281037, -5.764947218845604e-14);
-        let v240: W = v239 * v2 * v111 * v207;
-        let v241: W = W::new(5994.218547900969, 2.962759295433536e-13);
-        let v242: W = v241 * v2 * v111 * v207;
-        let v243: W = W::new(12750.981138720266, 8.76787625618901e-13);
-        let v244: W = v243 * v11 * v111 * v207;
-        let v245: W = W::new(8594.823093001973, 2.284074867250128e-13);
-        let v246: W = v245 * v11 * v111 * v207;
-        let v247: W = v239 * v2 * v66 * v207;
-        let v248: W = v241 * v2 * v66 * v207;
-        let v249: W = v243 * v11 * v66 * v207;
-        let v250: W = v245 * v11 * v66 * v207;
-        let v251: W = v237 - v238 - v240 + v242 + v244 - v246 - v208 + v209 + v247 - v248
-            - v249 + v250;
-        let v252: W = v3 * v236;
-        let v253: W = v252 / v251;
-        return [v136.to_f64(), v253.to_f64()];
+        let v137: W = W::new(1.2390772776546264, -3.552271204129512e-17);
+        let v138: W = v137 * v2 * v22;
+        let v139: W = W::new(13.966925216381735, 4.4031083487671253e-16);
+        let v140: W = v139 * v11 * v22;
+        let v141: W = W::new(3.717231832963879, -1.0656813612388536e-16);
+        let v142: W = v141 * v11 * v22;
+        let v143: W = W::new(27.93385043276347, 8.806216697534251e-16);
+        let v144: W = v143 * v16 * v22;
+        let v145: W = W::new(56.19579888657158, 2.77758683946894e-15);
+        let v146: W = v145 * v16 * v22;
+        let v147: W = W::new(79.69363211700167, -2.0441922596267035e-16);
+        let v148: W = v147 * v33 * v22;
+        let v149: W = W::new(53.71764433126233, 2.84863226355153e-15);
+        let v150: W = v149 * v33 * v22;
+        let v151: W = v137 * v1 * v22;
+        let v152: W = v139 * v2 * v1 * v22;
+        let v153: W = v141 * v2 * v1 * v22;
+        let v154: W = v143 * v11 * v1 * v22;
+        let v155: W = v145 * v11 * v1 * v22;
+        let v156: W = v147 * v16 * v1 * v22;
+        let v157: W = v149 * v16 * v1 * v22;
+        let v158: W = W::new(5.830951894845301, -2.716572825119918e-16);
+        let v159: W = v158 * v66;
+        let v160: W = v137 * v2 * v66;
+        let v161: W = v139 * v11 * v66;
+        let v162: W = v141 * v11 * v66;
+        let v163: W = v143 * v16 * v66;
+        let v164: W = v145 * v16 * v66;
+        let v165: W = v147 * v33 * v66;
+        let v166: W = v149 * v33 * v66;
+        let v167: W = W::new(21.908902300206645, -2.149100202797943e-16);
+        let v168: W = v167 * v1 * v66;
+        let v169: W = W::new(7.070029172499927, -3.071799945532869e-16);
+        let v170: W = v169 * v1 * v66;
+        let v171: W = v139 * v2 * v1 * v66;
+        let v172: W = v141 * v2 * v1 * v66;
+        let v173: W = v143 * v11 * v1 * v66;
+        let v174: W = v145 * v11 * v1 * v66;
+        let v175: W = v147 * v16 * v1 * v66;
+        let v176: W = v149 * v16 * v1 * v66;
+        let v177: W = v137 * v2 * v65 * v66;
+        let v178: W = v139 * v11 * v65 * v66;
+        let v179: W = v141 * v11 * v65 * v66;
+        let v180: W = v143 * v16 * v65 * v66;
+        let v181: W = v145 * v16 * v65 * v66;
+        let v182: W = v147 * v33 * v65 * v66;
+        let v183: W = v149 * v33 * v65 * v66;
+        let v184: W = v137 * v1 * v65 * v66;
+        let v185: W = v139 * v2 * v1 * v65 * v66;
+        let v186: W = v141 * v2 * v1 * v65 * v66;
+        let v187: W = v143 * v11 * v1 * v65 * v66;
+        let v188: W = v145 * v11 * v1 * v65 * v66;
+        let v189: W = v147 * v16 * v1 * v65 * v66;
+        let v190: W = v149 * v16 * v1 * v65 * v66;
+        let v191: W = v138 + v140 - v142 - v144 + v146 + v148 - v150 - v151 - v152 + v153
+            + v154 - v155 - v156 + v157 - v159 - v160 - v161 + v162 + v163 - v164 - v165
+            + v166 - v168 + v170 + v171 - v172 - v173 + v174 + v175 - v176 - v177 - v178
+            + v179 + v180 - v181 - v182 + v183 + v184 + v185 - v186 - v187 + v188 + v189
+            - v190;
+        let v192: W = v158 * v2 * v66;
+        let v193: W = v167 * v2 * v66;
+        let v194: W = v192 - v159 - v193;
+        let v195: W = v3 * v191;
+        let v196: W = v195 / v194;
+        return [v136.to_f64(), v196.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
@@ -6206,27 +5819,25 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v37: W = v36.sqrt();
         let v38: W = v21 * v37;
         let v39: W = v20 + v38;
-        let v40: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v41: W = v40 * v35;
-        let v42: W = v5 - v7 - v10 + v12 + v15 - v17;
-        let v43: W = v0 * v42;
-        let v44: W = v43.exp();
-        let v45: W = v21 * v44 * v37;
-        let v46: W = -v41;
-        let v47: W = v46 - v45;
-        let v48: W = W::new(500.0, 0.0);
+        let v40: W = W::new(-0.002, 4.163336342344337e-20);
+        let v41: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v42: W = v41 * v35;
+        let v43: W = v5 - v7 - v10 + v12 + v15 - v17;
+        let v44: W = v0 * v43;
+        let v45: W = v44.exp();
+        let v46: W = v21 * v45 * v37;
+        let v47: W = -v42;
+        let v48: W = v47 - v46;
         let v49: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
         let v50: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
         let v51: W = v50 * v4;
         let v52: W = v49 * v4;
         let v53: W = v49 + v51 - v52;
         let v54: W = v53.square();
-        let v55: W = v48 * v44 * v35 * v54;
-        let v56: W = v44.powi(3);
-        let v57: W = v48 * v56 * v54;
-        let v58: W = v55 - v57;
-        let v59: W = v47 / v58;
-        return [v39.to_f64(), v59.to_f64()];
+        let v55: W = v40 * v48;
+        let v56: W = v45 * v54;
+        let v57: W = v55 / v56;
+        return [v39.to_f64(), v57.to_f64()];
     }
     let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
@@ -6259,8 +5870,8 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v28: W = v6 * v2.widen();
     let v29: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v30: W = v29.widen() * v2.widen();
-    let v31: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v32: W = v31 * v7;
+    let v31: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v32: W = v31.widen() * v7;
     let v33: N = N::new(74.92773184876211, 3.70344911929192e-15);
     let v34: W = v33.widen() * v7;
     let v35: N = N::new(106.25817615600222, 4.464392603783774e-15);
@@ -6274,7 +5885,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v43: W = v42.sqrt();
     let v44: W = v6 * v16.widen();
     let v45: W = v29.widen() * v16.widen();
-    let v46: W = v31 * v19;
+    let v46: W = v31.widen() * v19;
     let v47: W = v33.widen() * v19;
     let v48: W = v35.widen() * v22;
     let v49: W = v37.widen() * v22;
@@ -6285,29 +5896,27 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v54: W = v53.sqrt();
     let v55: N = N::narrow(v43) * N::narrow(v54);
     let v56: N = v27 + v55;
-    let v57: W = v17 - v18 - v20 + v21 + v23 - v24;
-    let v58: W = v0 * v57;
-    let v59: W = v58.exp();
-    let v60: W = v59 * v41;
-    let v61: W = v3 - v5 - v8 + v10 + v13 - v15;
-    let v62: W = v0 * v61;
-    let v63: W = v62.exp();
-    let v64: W = v63 * v43 * v54;
-    let v65: W = -v60;
-    let v66: W = v65 - v64;
-    let v67: N = N::new(500.0, 0.0);
+    let v57: W = W::new(-0.002, 4.163336342344337e-20);
+    let v58: W = v17 - v18 - v20 + v21 + v23 - v24;
+    let v59: W = v0 * v58;
+    let v60: W = v59.exp();
+    let v61: W = v60 * v41;
+    let v62: W = v3 - v5 - v8 + v10 + v13 - v15;
+    let v63: W = v0 * v62;
+    let v64: W = v63.exp();
+    let v65: W = v64 * v43 * v54;
+    let v66: W = -v61;
+    let v67: W = v66 - v65;
     let v68: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v69: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v70: W = v69 * v2.widen();
+    let v69: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v70: W = v69.widen() * v2.widen();
     let v71: N = N::narrow(v68) * v2;
     let v72: W = v68 + v70 - v71.widen();
     let v73: W = v72.square();
-    let v74: W = v67.widen() * v63 * v41 * v73;
-    let v75: W = v63.powi(3);
-    let v76: W = v67.widen() * v75 * v73;
-    let v77: N = N::narrow(v74) - N::narrow(v76);
-    let v78: N = N::narrow(v66) / v77;
-    [v56.to_f64(), v78.to_f64()]
+    let v74: W = v57 * v67;
+    let v75: W = v64 * v73;
+    let v76: N = N::narrow(v74) / N::narrow(v75);
+    [v56.to_f64(), v76.to_f64()]
 }
 /// `ddim_step_u` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -6315,7 +5924,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 64 of its 79 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 62 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -6328,7 +5937,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 64 of its 79 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 62 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -6348,7 +5957,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 64 of its 79 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 62 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -6504,130 +6113,71 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v134: W = v3 * v133;
         let v135: W = v134 / v66;
         let v136: W = v0 - v135;
-        let v137: W = W::new(158.291819118993, 2.621713676069075e-15);
-        let v138: W = -v66;
-        let v139: W = v138.sqrt();
-        let v140: W = v137 * v2 * v22 * v139;
-        let v141: W = W::new(42.1286274402573, -1.2077722094040342e-15);
-        let v142: W = v141 * v2 * v22 * v139;
-        let v143: W = W::new(1266.334552951944, 2.09737094085526e-14);
-        let v144: W = v143 * v11 * v22 * v139;
-        let v145: W = W::new(2547.542882857912, -2.1514324310892282e-13);
-        let v146: W = v145 * v11 * v22 * v139;
-        let v147: W = W::new(16257.50095186834, 5.267326665116954e-13);
-        let v148: W = v147 * v16 * v22 * v139;
-        let v149: W = W::new(10958.399443577515, 6.095426911949162e-13);
-        let v150: W = v149 * v16 * v22 * v139;
-        let v151: W = W::new(38287.99765984113, 1.6238905069879535e-12);
-        let v152: W = v151 * v33 * v22 * v139;
-        let v153: W = W::new(48028.96766265125, 3.563434660106373e-12);
-        let v154: W = v153 * v33 * v22 * v139;
-        let v155: W = W::new(54687.35875410331, -1.4961190568568868e-12);
-        let v156: W = v155 * v38 * v22 * v139;
-        let v157: W = W::new(47972.55320306863, -2.7884539683508546e-12);
-        let v158: W = v157 * v38 * v22 * v139;
-        let v159: W = v137 * v1 * v22 * v139;
-        let v160: W = v141 * v1 * v22 * v139;
-        let v161: W = v143 * v2 * v1 * v22 * v139;
-        let v162: W = v145 * v2 * v1 * v22 * v139;
-        let v163: W = v147 * v11 * v1 * v22 * v139;
-        let v164: W = v149 * v11 * v1 * v22 * v139;
-        let v165: W = v151 * v16 * v1 * v22 * v139;
-        let v166: W = v153 * v16 * v1 * v22 * v139;
-        let v167: W = v155 * v33 * v1 * v22 * v139;
-        let v168: W = v157 * v33 * v1 * v22 * v139;
-        let v169: W = W::new(744.9026782070259, -1.441236804711401e-14);
-        let v170: W = v169 * v65 * v66 * v139;
-        let v171: W = W::new(198.25236442474022, -5.6836339266072194e-15);
-        let v172: W = v171 * v65 * v66 * v139;
-        let v173: W = W::new(1173.221718176066, -9.091158230717418e-14);
-        let v174: W = v173 * v2 * v65 * v66 * v139;
-        let v175: W = W::new(2912.8520190699696, 2.2160778276649488e-13);
-        let v176: W = v175 * v2 * v65 * v66 * v139;
-        let v177: W = W::new(2532.669105903888, 4.19474188171052e-14);
-        let v178: W = v177 * v11 * v65 * v66 * v139;
-        let v179: W = W::new(5095.085765715824, -4.3028648621784563e-13);
-        let v180: W = v179 * v11 * v65 * v66 * v139;
-        let v181: W = W::new(32515.00190373668, 1.0534653330233907e-12);
-        let v182: W = v181 * v16 * v65 * v66 * v139;
-        let v183: W = W::new(21916.79888715503, 1.2190853823898324e-12);
-        let v184: W = v183 * v16 * v65 * v66 * v139;
-        let v185: W = W::new(76575.99531968226, 3.247781013975907e-12);
-        let v186: W = v185 * v33 * v65 * v66 * v139;
-        let v187: W = W::new(96057.9353253025, 7.126869320212746e-12);
-        let v188: W = v187 * v33 * v65 * v66 * v139;
-        let v189: W = W::new(109374.71750820662, -2.9922381137137736e-12);
-        let v190: W = v189 * v38 * v65 * v66 * v139;
-        let v191: W = W::new(95945.10640613726, -5.576907936701709e-12);
-        let v192: W = v191 * v38 * v65 * v66 * v139;
-        let v193: W = W::new(1806.3889946520378, 3.326211011871815e-14);
-        let v194: W = v193 * v1 * v65 * v66 * v139;
-        let v195: W = W::new(3081.366528830999, 7.466814677685871e-14);
-        let v196: W = v195 * v1 * v65 * v66 * v139;
-        let v197: W = W::new(15283.650244624156, -4.455070082233862e-13);
-        let v198: W = v197 * v2 * v1 * v65 * v66 * v139;
-        let v199: W = W::new(13689.908858717796, 7.076157022800954e-13);
-        let v200: W = v199 * v2 * v1 * v65 * v66 * v139;
-        let v201: W = v181 * v11 * v1 * v65 * v66 * v139;
-        let v202: W = v183 * v11 * v1 * v65 * v66 * v139;
-        let v203: W = v185 * v16 * v1 * v65 * v66 * v139;
-        let v204: W = v187 * v16 * v1 * v65 * v66 * v139;
-        let v205: W = v189 * v33 * v1 * v65 * v66 * v139;
-        let v206: W = v191 * v33 * v1 * v65 * v66 * v139;
-        let v207: W = v139.powi(3);
-        let v208: W = v169 * v66 * v207;
-        let v209: W = v171 * v66 * v207;
-        let v210: W = W::new(1331.5135372950588, 5.381867852091493e-14);
-        let v211: W = v210 * v2 * v66 * v207;
-        let v212: W = W::new(2954.980646510227, 1.8487287376908585e-13);
-        let v213: W = v212 * v2 * v66 * v207;
-        let v214: W = v143 * v11 * v66 * v207;
-        let v215: W = v145 * v11 * v66 * v207;
-        let v216: W = v147 * v16 * v66 * v207;
-        let v217: W = v149 * v16 * v66 * v207;
-        let v218: W = v151 * v33 * v66 * v207;
-        let v219: W = v153 * v33 * v66 * v207;
-        let v220: W = v155 * v38 * v66 * v207;
-        let v221: W = v157 * v38 * v66 * v207;
-        let v222: W = W::new(1648.097175533045, -1.1146815070937096e-13);
-        let v223: W = v222 * v1 * v66 * v207;
-        let v224: W = W::new(3039.2379013907416, 1.1140305577426776e-13);
-        let v225: W = v224 * v1 * v66 * v207;
-        let v226: W = W::new(14017.315691672211, 2.1564030869775741e-13);
-        let v227: W = v226 * v2 * v1 * v66 * v207;
-        let v228: W = W::new(11142.365975859884, 4.680115945025541e-13);
-        let v229: W = v228 * v2 * v1 * v66 * v207;
-        let v230: W = v147 * v11 * v1 * v66 * v207;
-        let v231: W = v149 * v11 * v1 * v66 * v207;
-        let v232: W = v151 * v16 * v1 * v66 * v207;
-        let v233: W = v153 * v16 * v1 * v66 * v207;
-        let v234: W = v155 * v33 * v1 * v66 * v207;
-        let v235: W = v157 * v33 * v1 * v66 * v207;
-        let v236: W = v140 - v142 - v144 + v146 + v148 - v150 - v152 + v154 + v156 - v158
-            - v159 + v160 + v161 - v162 - v163 + v164 + v165 - v166 - v167 + v168 - v170
-            + v172 + v174 - v176 + v178 - v180 - v182 + v184 + v186 - v188 - v190 + v192
-            + v194 - v196 - v198 + v200 + v201 - v202 - v203 + v204 + v205 - v206 - v208
-            + v209 + v211 - v213 + v214 - v215 - v216 + v217 + v218 - v219 - v220 + v221
-            + v223 - v225 - v227 + v229 + v230 - v231 - v232 + v233 + v234 - v235;
-        let v237: W = v169 * v111 * v207;
-        let v238: W = v171 * v111 * v207;
-        let v239: W = W::new(2979.6107128281037, -5.764947218845604e-14);
-        let v240: W = v239 * v2 * v111 * v207;
-        let v241: W = W::new(5994.218547900969, 2.962759295433536e-13);
-        let v242: W = v241 * v2 * v111 * v207;
-        let v243: W = W::new(12750.981138720266, 8.76787625618901e-13);
-        let v244: W = v243 * v11 * v111 * v207;
-        let v245: W = W::new(8594.823093001973, 2.284074867250128e-13);
-        let v246: W = v245 * v11 * v111 * v207;
-        let v247: W = v239 * v2 * v66 * v207;
-        let v248: W = v241 * v2 * v66 * v207;
-        let v249: W = v243 * v11 * v66 * v207;
-        let v250: W = v245 * v11 * v66 * v207;
-        let v251: W = v237 - v238 - v240 + v242 + v244 - v246 - v208 + v209 + v247 - v248
-            - v249 + v250;
-        let v252: W = v3 * v236;
-        let v253: W = v252 / v251;
-        return [v136.to_f64(), v253.to_f64()];
+        let v137: W = W::new(1.2390772776546264, -3.552271204129512e-17);
+        let v138: W = v137 * v2 * v22;
+        let v139: W = W::new(13.966925216381735, 4.4031083487671253e-16);
+        let v140: W = v139 * v11 * v22;
+        let v141: W = W::new(3.717231832963879, -1.0656813612388536e-16);
+        let v142: W = v141 * v11 * v22;
+        let v143: W = W::new(27.93385043276347, 8.806216697534251e-16);
+        let v144: W = v143 * v16 * v22;
+        let v145: W = W::new(56.19579888657158, 2.77758683946894e-15);
+        let v146: W = v145 * v16 * v22;
+        let v147: W = W::new(79.69363211700167, -2.0441922596267035e-16);
+        let v148: W = v147 * v33 * v22;
+        let v149: W = W::new(53.71764433126233, 2.84863226355153e-15);
+        let v150: W = v149 * v33 * v22;
+        let v151: W = v137 * v1 * v22;
+        let v152: W = v139 * v2 * v1 * v22;
+        let v153: W = v141 * v2 * v1 * v22;
+        let v154: W = v143 * v11 * v1 * v22;
+        let v155: W = v145 * v11 * v1 * v22;
+        let v156: W = v147 * v16 * v1 * v22;
+        let v157: W = v149 * v16 * v1 * v22;
+        let v158: W = W::new(5.830951894845301, -2.716572825119918e-16);
+        let v159: W = v158 * v66;
+        let v160: W = v137 * v2 * v66;
+        let v161: W = v139 * v11 * v66;
+        let v162: W = v141 * v11 * v66;
+        let v163: W = v143 * v16 * v66;
+        let v164: W = v145 * v16 * v66;
+        let v165: W = v147 * v33 * v66;
+        let v166: W = v149 * v33 * v66;
+        let v167: W = W::new(21.908902300206645, -2.149100202797943e-16);
+        let v168: W = v167 * v1 * v66;
+        let v169: W = W::new(7.070029172499927, -3.071799945532869e-16);
+        let v170: W = v169 * v1 * v66;
+        let v171: W = v139 * v2 * v1 * v66;
+        let v172: W = v141 * v2 * v1 * v66;
+        let v173: W = v143 * v11 * v1 * v66;
+        let v174: W = v145 * v11 * v1 * v66;
+        let v175: W = v147 * v16 * v1 * v66;
+        let v176: W = v149 * v16 * v1 * v66;
+        let v177: W = v137 * v2 * v65 * v66;
+        let v178: W = v139 * v11 * v65 * v66;
+        let v179: W = v141 * v11 * v65 * v66;
+        let v180: W = v143 * v16 * v65 * v66;
+        let v181: W = v145 * v16 * v65 * v66;
+        let v182: W = v147 * v33 * v65 * v66;
+        let v183: W = v149 * v33 * v65 * v66;
+        let v184: W = v137 * v1 * v65 * v66;
+        let v185: W = v139 * v2 * v1 * v65 * v66;
+        let v186: W = v141 * v2 * v1 * v65 * v66;
+        let v187: W = v143 * v11 * v1 * v65 * v66;
+        let v188: W = v145 * v11 * v1 * v65 * v66;
+        let v189: W = v147 * v16 * v1 * v65 * v66;
+        let v190: W = v149 * v16 * v1 * v65 * v66;
+        let v191: W = v138 + v140 - v142 - v144 + v146 + v148 - v150 - v151 - v152 + v153
+            + v154 - v155 - v156 + v157 - v159 - v160 - v161 + v162 + v163 - v164 - v165
+            + v166 - v168 + v170 + v171 - v172 - v173 + v174 + v175 - v176 - v177 - v178
+            + v179 + v180 - v181 - v182 + v183 + v184 + v185 - v186 - v187 + v188 + v189
+            - v190;
+        let v192: W = v158 * v2 * v66;
+        let v193: W = v167 * v2 * v66;
+        let v194: W = v192 - v159 - v193;
+        let v195: W = v3 * v191;
+        let v196: W = v195 / v194;
+        return [v136.to_f64(), v196.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
@@ -6724,27 +6274,25 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v37: W = v36.sqrt();
         let v38: W = v21 * v37;
         let v39: W = v20 + v38;
-        let v40: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v41: W = v40 * v35;
-        let v42: W = v5 - v7 - v10 + v12 + v15 - v17;
-        let v43: W = v0 * v42;
-        let v44: W = v43.exp();
-        let v45: W = v21 * v44 * v37;
-        let v46: W = -v41;
-        let v47: W = v46 - v45;
-        let v48: W = W::new(500.0, 0.0);
+        let v40: W = W::new(-0.002, 4.163336342344337e-20);
+        let v41: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v42: W = v41 * v35;
+        let v43: W = v5 - v7 - v10 + v12 + v15 - v17;
+        let v44: W = v0 * v43;
+        let v45: W = v44.exp();
+        let v46: W = v21 * v45 * v37;
+        let v47: W = -v42;
+        let v48: W = v47 - v46;
         let v49: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
         let v50: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
         let v51: W = v50 * v4;
         let v52: W = v49 * v4;
         let v53: W = v49 + v51 - v52;
         let v54: W = v53.square();
-        let v55: W = v48 * v44 * v35 * v54;
-        let v56: W = v44.powi(3);
-        let v57: W = v48 * v56 * v54;
-        let v58: W = v55 - v57;
-        let v59: W = v47 / v58;
-        return [v39.to_f64(), v59.to_f64()];
+        let v55: W = v40 * v48;
+        let v56: W = v45 * v54;
+        let v57: W = v55 / v56;
+        return [v39.to_f64(), v57.to_f64()];
     }
     let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
@@ -6777,8 +6325,8 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v28: W = v6 * v2.widen();
     let v29: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v30: W = v29.widen() * v2.widen();
-    let v31: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v32: W = v31 * v7;
+    let v31: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v32: W = v31.widen() * v7;
     let v33: N = N::new(74.92773184876211, 3.70344911929192e-15);
     let v34: W = v33.widen() * v7;
     let v35: N = N::new(106.25817615600222, 4.464392603783774e-15);
@@ -6792,7 +6340,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v43: W = v42.sqrt();
     let v44: W = v6 * v16.widen();
     let v45: W = v29.widen() * v16.widen();
-    let v46: W = v31 * v19;
+    let v46: W = v31.widen() * v19;
     let v47: W = v33.widen() * v19;
     let v48: W = v35.widen() * v22;
     let v49: W = v37.widen() * v22;
@@ -6803,29 +6351,27 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v54: W = v53.sqrt();
     let v55: N = N::narrow(v43) * N::narrow(v54);
     let v56: N = v27 + v55;
-    let v57: W = v17 - v18 - v20 + v21 + v23 - v24;
-    let v58: W = v0 * v57;
-    let v59: W = v58.exp();
-    let v60: W = v59 * v41;
-    let v61: W = v3 - v5 - v8 + v10 + v13 - v15;
-    let v62: W = v0 * v61;
-    let v63: W = v62.exp();
-    let v64: W = v63 * v43 * v54;
-    let v65: W = -v60;
-    let v66: W = v65 - v64;
-    let v67: N = N::new(500.0, 0.0);
+    let v57: W = W::new(-0.002, 4.163336342344337e-20);
+    let v58: W = v17 - v18 - v20 + v21 + v23 - v24;
+    let v59: W = v0 * v58;
+    let v60: W = v59.exp();
+    let v61: W = v60 * v41;
+    let v62: W = v3 - v5 - v8 + v10 + v13 - v15;
+    let v63: W = v0 * v62;
+    let v64: W = v63.exp();
+    let v65: W = v64 * v43 * v54;
+    let v66: W = -v61;
+    let v67: W = v66 - v65;
     let v68: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v69: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v70: W = v69 * v2.widen();
+    let v69: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v70: W = v69.widen() * v2.widen();
     let v71: N = N::narrow(v68) * v2;
     let v72: W = v68 + v70 - v71.widen();
     let v73: W = v72.square();
-    let v74: W = v67.widen() * v63 * v41 * v73;
-    let v75: W = v63.powi(3);
-    let v76: W = v67.widen() * v75 * v73;
-    let v77: N = N::narrow(v74) - N::narrow(v76);
-    let v78: N = N::narrow(v66) / v77;
-    [v56.to_f64(), v78.to_f64()]
+    let v74: W = v57 * v67;
+    let v75: W = v64 * v73;
+    let v76: N = N::narrow(v74) / N::narrow(v75);
+    [v56.to_f64(), v76.to_f64()]
 }
 /// `dpm1_step_u` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -6833,7 +6379,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 64 of its 79 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 62 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -6846,7 +6392,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 64 of its 79 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 62 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -6866,9 +6412,7 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 46 operations in double-double.
+/// Runs its stable form in `f64`, with the 30 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return dd::at_pole(&pf_velocity_v_poles::<f64, Dd>(t), [f64::INFINITY]);
@@ -6877,130 +6421,51 @@ pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
-    if t == 1.0 {
-        return [0.41486042710150156];
-    }
-    if t >= 0.5 {
-        return pf_velocity_v_coefficients_upper::<N, W>(1.0 - t);
-    }
-    let v0: W = W::new(0.425, 1.1102230246251566e-17);
+    let v0: N = N::new(500.0, 0.0);
     let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v2: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v2: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v6: N = v5 * v3;
-    let v7: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v6: W = v5.widen() * v3.widen();
+    let v7: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v8: N = v3.square();
-    let v9: W = v7.widen() * v8.widen();
-    let v10: W = W::new(112.39159777314316, 5.55517367893788e-15);
+    let v9: W = v7 * v8.widen();
+    let v10: W = W::new(37.463865924381054, 1.85172455964596e-15);
     let v11: W = v10 * v8.widen();
-    let v12: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v13: N = v3.powi(3);
-    let v14: W = v12.widen() * v13.widen();
-    let v15: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v16: W = v15.widen() * v13.widen();
-    let v17: W = v4 - v6.widen() - v9 + v11 + v14 - v16;
+    let v12: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v13: W = v3.widen().powi(3);
+    let v14: W = v12 * v13;
+    let v15: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v16: W = v15 * v13;
+    let v17: W = v4 - v6 - v9 + v11 + v14 - v16;
     let v18: W = v1 * v17;
     let v19: W = N::exp_kept(v18);
-    let v20: W = v0 * v19;
-    let v21: N = N::new(0.85, 2.2204460492503132e-17);
-    let v22: W = v21.widen() * v3.widen() * v19;
-    let v23: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v24: W = v23.widen() * v3.widen() * v19;
-    let v25: N = N::new(6.425, 1.7763568394002506e-16);
-    let v26: W = v25.widen() * v8.widen() * v19;
-    let v27: W = v23.widen() * v8.widen() * v19;
-    let v28: N = N::new(9.311283477587823, 8.856595030512252e-16);
-    let v29: W = v28.widen() * v3.widen();
-    let v30: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v31: N = v30 * v3;
-    let v32: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v33: W = v32 * v8.widen();
-    let v34: N = N::new(37.463865924381054, 1.85172455964596e-15);
-    let v35: W = v34.widen() * v8.widen();
-    let v36: N = N::new(53.12908807800111, 2.232196301891887e-15);
-    let v37: W = v36.widen() * v13.widen();
-    let v38: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v39: W = v38.widen() * v13.widen();
-    let v40: W = v29 - v31.widen() - v33 + v35 + v37 - v39;
-    let v41: W = v1 * v40;
-    let v42: W = N::exp_kept(v41);
-    let v43: W = v32 * v3.widen();
-    let v44: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v45: N = v44 * v3;
-    let v46: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v47: N = v46 * v8;
-    let v48: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v49: W = v48.widen() * v8.widen();
-    let v50: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v51: N = v50 * v13;
-    let v52: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v53: N = v52 * v13;
-    let v54: W = v43 - v45.widen() - v47.widen() + v49 + v51.widen() - v53.widen();
-    let v55: W = v1 * v54;
-    let v56: N = N::exp_m1_of(v55);
-    let v57: W = v0 * v42 * v56.widen();
-    let v58: W = v21.widen() * v3.widen() * v42 * v56.widen();
-    let v59: W = v23.widen() * v3.widen() * v42 * v56.widen();
-    let v60: W = v25.widen() * v8.widen() * v42 * v56.widen();
-    let v61: W = v23.widen() * v8.widen() * v42 * v56.widen();
-    let v62: W = v20 - v22 + v24 + v26 - v27 - v57 + v58 - v59 - v60 + v61;
-    let v63: N = -v56;
-    let v64: W = v63.widen().sqrt();
-    let v65: N = N::narrow(v62) / N::narrow(v64);
-    [v65.to_f64()]
-}
-/// The upper regime of [`pf_velocity_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
-    let v0: N = N::new(6.0, 0.0);
-    let v1: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
-    let v2: W = W::new(6219.698250011646, 4.123087360546793e-13);
-    let v3: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v4: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::from_f64(t);
-    let v7: W = v5.widen() - v6.widen();
-    let v8: W = v4 * v7;
-    let v9: W = v3 * v7;
-    let v10: W = v3 + v8 - v9;
-    let v11: W = v10.powi(3);
-    let v12: W = v2 * v11;
-    let v13: N = -v1;
-    let v14: W = v13.widen() - v12;
-    let v15: N = N::exp_of(v14);
-    let v16: N = v0 * v15;
-    let v17: N = N::new(12.0, 0.0);
-    let v18: W = v17.widen() * v6.widen() * v15.widen();
-    let v19: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v20: W = v19.widen() * v6.widen() * v15.widen();
-    let v21: N = N::new(6.425, 1.7763568394002506e-16);
-    let v22: N = v6.square();
-    let v23: W = v21.widen() * v22.widen() * v15.widen();
-    let v24: N = v19 * v22 * v15;
-    let v25: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
-    let v26: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
-    let v27: W = v26.widen() * v11;
-    let v28: N = -v25;
-    let v29: W = v28.widen() - v27;
-    let v30: W = N::exp_kept(v29);
-    let v31: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
-    let v32: N = N::new(4146.465500007765, -2.8292409887856525e-14);
-    let v33: N = v32 * N::narrow(v11);
-    let v34: N = -v31;
-    let v35: N = v34 - v33;
-    let v36: N = v35.exp_m1();
-    let v37: W = v0.widen() * v30 * v36.widen();
-    let v38: W = v17.widen() * v6.widen() * v30 * v36.widen();
-    let v39: W = v19.widen() * v6.widen() * v30 * v36.widen();
-    let v40: W = v21.widen() * v22.widen() * v30 * v36.widen();
-    let v41: W = v19.widen() * v22.widen() * v30 * v36.widen();
-    let v42: W = v16.widen() - v18 + v20 + v23 - v24.widen() - v37 + v38 - v39 - v40
-        + v41;
-    let v43: N = -v36;
-    let v44: N = v43.sqrt();
-    let v45: N = N::narrow(v42) / v44;
-    [v45.to_f64()]
+    let v20: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v21: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v22: W = v21 * v3.widen();
+    let v23: W = v20 * v3.widen();
+    let v24: W = v20 + v22 - v23;
+    let v25: W = v24.square();
+    let v26: W = v7 * v3.widen();
+    let v27: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v28: N = v27 * v3;
+    let v29: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v30: W = v29 * v8.widen();
+    let v31: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v32: W = v31 * v8.widen();
+    let v33: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v34: N = v33 * N::narrow(v13);
+    let v35: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v36: N = v35 * N::narrow(v13);
+    let v37: W = v26 - v28.widen() - v30 + v32 + v34.widen() - v36.widen();
+    let v38: W = v1 * v37;
+    let v39: N = N::exp_m1_of(v38);
+    let v40: N = -v39;
+    let v41: W = v40.widen().sqrt();
+    let v42: W = v0.widen() * v19 * v25;
+    let v43: N = N::narrow(v42) / N::narrow(v41);
+    [v43.to_f64()]
 }
 /// `pf_velocity_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -7008,9 +6473,7 @@ fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 46 operations in double-double.
+/// Runs its stable form in `f64`, with the 30 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 #[allow(unused_variables)]
@@ -7037,9 +6500,7 @@ fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 49 operations in double-double.
+/// Runs its stable form in `f64`, with the 30 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(&reverse_drift_v_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
@@ -7048,141 +6509,53 @@ pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [6.0, 0.8297208542030031];
-    }
-    if t >= 0.5 {
-        return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(500.0, 0.0);
     let v1: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
     let v2: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::narrow(v1) * v3;
-    let v6: W = v1 + v4 - v5.widen();
-    let v7: N = N::narrow(v6).square();
-    let v8: N = v0 * v7;
-    let v9: W = W::new(0.85, 2.2204460492503132e-17);
+    let v5: W = v1 * v3.widen();
+    let v6: W = v1 + v4 - v5;
+    let v7: W = v6.square();
+    let v8: N = v0 * N::narrow(v7);
+    let v9: N = N::new(1000.0, 0.0);
     let v10: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v11: N = N::new(27.93385043276347, 8.806216697534251e-16);
-    let v12: W = v11.widen() * v3.widen();
-    let v13: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v14: N = v13 * v3;
-    let v15: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v11: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v12: W = v11 * v3.widen();
+    let v13: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v14: W = v13.widen() * v3.widen();
+    let v15: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v16: N = v3.square();
-    let v17: W = v15.widen() * v16.widen();
-    let v18: W = W::new(112.39159777314316, 5.55517367893788e-15);
+    let v17: W = v15 * v16.widen();
+    let v18: W = W::new(37.463865924381054, 1.85172455964596e-15);
     let v19: W = v18 * v16.widen();
-    let v20: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v21: N = v3.powi(3);
-    let v22: W = v20.widen() * v21.widen();
-    let v23: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v24: W = v23.widen() * v21.widen();
-    let v25: W = v12 - v14.widen() - v17 + v19 + v22 - v24;
+    let v20: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v21: W = v3.widen().powi(3);
+    let v22: W = v20 * v21;
+    let v23: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v24: W = v23 * v21;
+    let v25: W = v12 - v14 - v17 + v19 + v22 - v24;
     let v26: W = v10 * v25;
     let v27: W = N::exp_kept(v26);
-    let v28: W = v9 * v27;
-    let v29: N = N::new(1.7, 4.4408920985006264e-17);
-    let v30: W = v29.widen() * v3.widen() * v27;
-    let v31: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v32: W = v31.widen() * v3.widen() * v27;
-    let v33: N = N::new(12.85, 3.552713678800501e-16);
-    let v34: W = v33.widen() * v16.widen() * v27;
-    let v35: W = v31.widen() * v16.widen() * v27;
-    let v36: N = N::new(9.311283477587823, 8.856595030512252e-16);
-    let v37: W = v36.widen() * v3.widen();
-    let v38: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v39: N = v38 * v3;
-    let v40: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v41: W = v40 * v16.widen();
-    let v42: N = N::new(37.463865924381054, 1.85172455964596e-15);
-    let v43: W = v42.widen() * v16.widen();
-    let v44: N = N::new(53.12908807800111, 2.232196301891887e-15);
-    let v45: W = v44.widen() * v21.widen();
-    let v46: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v47: W = v46.widen() * v21.widen();
-    let v48: W = v37 - v39.widen() - v41 + v43 + v45 - v47;
-    let v49: W = v10 * v48;
-    let v50: W = N::exp_kept(v49);
-    let v51: W = v40 * v3.widen();
-    let v52: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v53: N = v52 * v3;
-    let v54: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v55: N = v54 * v16;
-    let v56: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v57: W = v56.widen() * v16.widen();
-    let v58: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v59: N = v58 * v21;
-    let v60: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v61: N = v60 * v21;
-    let v62: W = v51 - v53.widen() - v55.widen() + v57 + v59.widen() - v61.widen();
-    let v63: W = v10 * v62;
-    let v64: N = N::exp_m1_of(v63);
-    let v65: W = v9 * v50 * v64.widen();
-    let v66: W = v29.widen() * v3.widen() * v50 * v64.widen();
-    let v67: W = v31.widen() * v3.widen() * v50 * v64.widen();
-    let v68: W = v33.widen() * v16.widen() * v50 * v64.widen();
-    let v69: W = v31.widen() * v16.widen() * v50 * v64.widen();
-    let v70: W = v28 - v30 + v32 + v34 - v35 - v65 + v66 - v67 - v68 + v69;
-    let v71: N = -v64;
-    let v72: W = v71.widen().sqrt();
-    let v73: N = N::narrow(v70) / N::narrow(v72);
-    [v8.to_f64(), v73.to_f64()]
-}
-/// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(500.0, 0.0);
-    let v1: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: N = N::new(1.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: W = v3.widen() - v4.widen();
-    let v6: W = v2 * v5;
-    let v7: W = v1 * v5;
-    let v8: W = v1 + v6 - v7;
-    let v9: N = N::narrow(v8).square();
-    let v10: N = v0 * v9;
-    let v11: N = N::new(12.0, 0.0);
-    let v12: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
-    let v13: W = W::new(6219.698250011646, 4.123087360546793e-13);
-    let v14: W = v8.powi(3);
-    let v15: W = v13 * v14;
-    let v16: N = -v12;
-    let v17: W = v16.widen() - v15;
-    let v18: N = N::exp_of(v17);
-    let v19: N = v11 * v18;
-    let v20: N = N::new(24.0, 0.0);
-    let v21: W = v20.widen() * v4.widen() * v18.widen();
-    let v22: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v23: W = v22.widen() * v4.widen() * v18.widen();
-    let v24: N = N::new(12.85, 3.552713678800501e-16);
-    let v25: N = v4.square();
-    let v26: W = v24.widen() * v25.widen() * v18.widen();
-    let v27: N = v22 * v25 * v18;
-    let v28: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
-    let v29: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
-    let v30: W = v29.widen() * v14;
-    let v31: N = -v28;
-    let v32: W = v31.widen() - v30;
-    let v33: W = N::exp_kept(v32);
-    let v34: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
-    let v35: N = N::new(4146.465500007765, -2.8292409887856525e-14);
-    let v36: N = v35 * N::narrow(v14);
-    let v37: N = -v34;
-    let v38: N = v37 - v36;
-    let v39: N = v38.exp_m1();
-    let v40: W = v11.widen() * v33 * v39.widen();
-    let v41: W = v20.widen() * v4.widen() * v33 * v39.widen();
-    let v42: W = v22.widen() * v4.widen() * v33 * v39.widen();
-    let v43: W = v24.widen() * v25.widen() * v33 * v39.widen();
-    let v44: W = v22.widen() * v25.widen() * v33 * v39.widen();
-    let v45: W = v19.widen() - v21 + v23 + v26 - v27.widen() - v40 + v41 - v42 - v43
-        + v44;
-    let v46: N = -v39;
-    let v47: N = v46.sqrt();
-    let v48: N = N::narrow(v45) / v47;
-    [v10.to_f64(), v48.to_f64()]
+    let v28: W = v15 * v3.widen();
+    let v29: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v30: N = v29 * v3;
+    let v31: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v32: W = v31 * v16.widen();
+    let v33: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v34: W = v33 * v16.widen();
+    let v35: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v36: N = v35 * N::narrow(v21);
+    let v37: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v38: N = v37 * N::narrow(v21);
+    let v39: W = v28 - v30.widen() - v32 + v34 + v36.widen() - v38.widen();
+    let v40: W = v10 * v39;
+    let v41: N = N::exp_m1_of(v40);
+    let v42: N = -v41;
+    let v43: W = v42.widen().sqrt();
+    let v44: W = v9.widen() * v27 * v7;
+    let v45: N = N::narrow(v44) / N::narrow(v43);
+    [v8.to_f64(), v45.to_f64()]
 }
 /// `reverse_drift_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -7190,9 +6563,7 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 49 operations in double-double.
+/// Runs its stable form in `f64`, with the 30 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
@@ -7222,9 +6593,7 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 49 of its 70 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 49 operations in double-double.
+/// Runs its stable form in `f64`, with the 33 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -7253,136 +6622,54 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v5: W = v1 * v4;
         return [v0.to_f64(), v5.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(0.425, 1.1102230246251566e-17);
-    let v5: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v6: W = W::new(27.93385043276347, 8.806216697534251e-16);
-    let v7: W = v6 * v2.widen();
-    let v8: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v9: W = v8.widen() * v2.widen();
-    let v10: N = N::new(55.86770086552694, 1.7612433395068501e-15);
-    let v11: N = v2.square();
-    let v12: W = v10.widen() * v11.widen();
-    let v13: W = W::new(112.39159777314316, 5.55517367893788e-15);
-    let v14: W = v13 * v11.widen();
-    let v15: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v16: W = v2.widen().powi(3);
-    let v17: W = v15.widen() * v16;
-    let v18: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v19: W = v18.widen() * v16;
-    let v20: W = v7 - v9 - v12 + v14 + v17 - v19;
-    let v21: W = v5 * v20;
-    let v22: W = N::exp_kept(v21);
-    let v23: W = v4 * v22;
-    let v24: W = W::new(0.85, 2.2204460492503132e-17);
-    let v25: W = v24 * v2.widen() * v22;
-    let v26: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v27: W = v26 * v2.widen() * v22;
-    let v28: W = W::new(6.425, 1.7763568394002506e-16);
-    let v29: W = v28 * v11.widen() * v22;
-    let v30: W = v26 * v11.widen() * v22;
-    let v31: W = W::new(9.311283477587823, 8.856595030512252e-16);
-    let v32: W = v31 * v2.widen();
-    let v33: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v34: N = v33 * v2;
-    let v35: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v36: W = v35 * v11.widen();
-    let v37: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v38: W = v37 * v11.widen();
-    let v39: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v40: W = v39 * v16;
-    let v41: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v42: W = v41 * v16;
-    let v43: W = v32 - v34.widen() - v36 + v38 + v40 - v42;
-    let v44: W = v5 * v43;
-    let v45: W = N::exp_kept(v44);
-    let v46: W = v35 * v2.widen();
-    let v47: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v48: W = v47.widen() * v2.widen();
-    let v49: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v50: W = v49 * v11.widen();
-    let v51: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v52: W = v51.widen() * v11.widen();
-    let v53: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v54: N = v53 * N::narrow(v16);
-    let v55: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v56: N = v55 * N::narrow(v16);
-    let v57: W = v46 - v48 - v50 + v52 + v54.widen() - v56.widen();
-    let v58: W = v5 * v57;
-    let v59: N = N::exp_m1_of(v58);
-    let v60: W = v4 * v45 * v59.widen();
-    let v61: W = v24 * v2.widen() * v45 * v59.widen();
-    let v62: W = v26 * v2.widen() * v45 * v59.widen();
-    let v63: W = v28 * v11.widen() * v45 * v59.widen();
-    let v64: W = v26 * v11.widen() * v45 * v59.widen();
-    let v65: W = v23 - v25 + v27 + v29 - v30 - v60 + v61 - v62 - v63 + v64;
-    let v66: N = -v59;
-    let v67: W = v66.widen().sqrt();
-    let v68: W = v3 * v65;
-    let v69: N = N::narrow(v68) / N::narrow(v67);
-    [v0.to_f64(), v69.to_f64()]
-}
-/// The upper regime of [`euler_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: N = N::new(6.0, 0.0);
-    let v5: N = N::new(-0.1541337355091535, -8.461114418559432e-18);
-    let v6: W = W::new(6219.698250011646, 4.123087360546793e-13);
-    let v7: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v8: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v9: W = v0.widen() - v1.widen();
-    let v10: W = v8 * v9;
-    let v11: W = v7 * v9;
-    let v12: W = v7 + v10 - v11;
-    let v13: W = v12.powi(3);
-    let v14: W = v6 * v13;
-    let v15: N = -v5;
-    let v16: W = v15.widen() - v14;
-    let v17: W = N::exp_kept(v16);
-    let v18: W = v4.widen() * v17;
-    let v19: N = N::new(12.0, 0.0);
-    let v20: W = v19.widen() * v1.widen() * v17;
-    let v21: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v22: W = v21.widen() * v1.widen() * v17;
-    let v23: N = N::new(6.425, 1.7763568394002506e-16);
-    let v24: N = v1.square();
-    let v25: W = v23.widen() * v24.widen() * v17;
-    let v26: W = v21.widen() * v24.widen() * v17;
-    let v27: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
-    let v28: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
-    let v29: W = v28.widen() * v13;
-    let v30: N = -v27;
-    let v31: W = v30.widen() - v29;
-    let v32: W = N::exp_kept(v31);
-    let v33: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
-    let v34: N = N::new(4146.465500007765, -2.8292409887856525e-14);
-    let v35: N = v34 * N::narrow(v13);
-    let v36: N = -v33;
-    let v37: N = v36 - v35;
-    let v38: N = v37.exp_m1();
-    let v39: W = v4.widen() * v32 * v38.widen();
-    let v40: W = v19.widen() * v1.widen() * v32 * v38.widen();
-    let v41: W = v21.widen() * v1.widen() * v32 * v38.widen();
-    let v42: W = v23.widen() * v24.widen() * v32 * v38.widen();
-    let v43: W = v21.widen() * v24.widen() * v32 * v38.widen();
-    let v44: W = v18 - v20 + v22 + v25 - v26 - v39 + v40 - v41 - v42 + v43;
-    let v45: N = -v38;
-    let v46: N = v45.sqrt();
-    let v47: W = v3 * v44;
-    let v48: N = N::narrow(v47) / v46;
-    [v0.to_f64(), v48.to_f64()]
+    let v1: N = N::new(500.0, 0.0);
+    let v2: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v3: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3 * v4.widen();
+    let v6: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v7: W = v6.widen() * v4.widen();
+    let v8: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v9: N = v4.square();
+    let v10: W = v8 * v9.widen();
+    let v11: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v12: W = v11 * v9.widen();
+    let v13: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v14: W = v4.widen().powi(3);
+    let v15: W = v13 * v14;
+    let v16: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v17: W = v16 * v14;
+    let v18: W = v5 - v7 - v10 + v12 + v15 - v17;
+    let v19: W = v2 * v18;
+    let v20: W = N::exp_kept(v19);
+    let v21: N = N::from_f64(t_next);
+    let v22: W = v21.widen() - v4.widen();
+    let v23: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v24: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v25: W = v24 * v4.widen();
+    let v26: W = v23 * v4.widen();
+    let v27: W = v23 + v25 - v26;
+    let v28: W = v27.square();
+    let v29: W = v8 * v4.widen();
+    let v30: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v31: N = v30 * v4;
+    let v32: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v33: W = v32 * v9.widen();
+    let v34: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v35: W = v34 * v9.widen();
+    let v36: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v37: W = v36.widen() * v14;
+    let v38: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v39: N = v38 * N::narrow(v14);
+    let v40: W = v29 - v31.widen() - v33 + v35 + v37 - v39.widen();
+    let v41: W = v2 * v40;
+    let v42: W = N::exp_m1_kept(v41);
+    let v43: W = -v42;
+    let v44: W = v43.sqrt();
+    let v45: W = v1.widen() * v20 * v22 * v28;
+    let v46: N = N::narrow(v45) / N::narrow(v44);
+    [v0.to_f64(), v46.to_f64()]
 }
 /// `euler_step_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -7390,9 +6677,7 @@ fn euler_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 49 of its 70 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 49 operations in double-double.
+/// Runs its stable form in `f64`, with the 33 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
@@ -7424,9 +6709,7 @@ fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 49 of its 70 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 49 operations in double-double.
+/// Runs its stable form in `f64`, with the 33 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -7453,7 +6736,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + x\,\left(1 - \frac{17\,t}{40} + \frac{17\,t^{2}}{20} - \frac{257\,t^{3}}{40} + \frac{17\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{10} - \frac{17\,t\,t_{\mathrm{next}}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t\,t_{\mathrm{next}}}{10} + \frac{257\,t^{2}\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}\,t_{\mathrm{next}}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 60 of its 88 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -7505,82 +6788,57 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: W = v9.square();
     let v11: W = v1.widen() * v4 * v10;
     let v12: W = v0.widen() + v11;
-    let v13: W = W::new(0.85, 2.2204460492503132e-17);
+    let v13: N = N::new(1000.0, 0.0);
     let v14: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v15: W = W::new(27.93385043276347, 8.806216697534251e-16);
+    let v15: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v16: W = v15 * v3.widen();
-    let v17: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v18: W = v17.widen() * v3.widen();
-    let v19: W = W::new(55.86770086552694, 1.7612433395068501e-15);
+    let v17: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v18: N = v17 * v3;
+    let v19: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v20: N = v3.square();
     let v21: W = v19 * v20.widen();
-    let v22: W = W::new(112.39159777314316, 5.55517367893788e-15);
+    let v22: W = W::new(37.463865924381054, 1.85172455964596e-15);
     let v23: W = v22 * v20.widen();
-    let v24: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v24: W = W::new(53.12908807800111, 2.232196301891887e-15);
     let v25: W = v3.widen().powi(3);
-    let v26: W = v24.widen() * v25;
-    let v27: W = W::new(107.43528866252466, 5.69726452710306e-15);
+    let v26: W = v24 * v25;
+    let v27: W = W::new(35.81176288750822, -2.837863396032981e-15);
     let v28: W = v27 * v25;
-    let v29: W = v16 - v18 - v21 + v23 + v26 - v28;
+    let v29: W = v16 - v18.widen() - v21 + v23 + v26 - v28;
     let v30: W = v14 * v29;
     let v31: W = N::exp_kept(v30);
-    let v32: W = v13 * v31;
-    let v33: W = W::new(1.7, 4.4408920985006264e-17);
-    let v34: W = v33 * v3.widen() * v31;
-    let v35: W = W::new(6.387487769068525, 2.4281336150056064e-16);
-    let v36: W = v35 * v3.widen() * v31;
-    let v37: W = W::new(12.85, 3.552713678800501e-16);
-    let v38: W = v37 * v20.widen() * v31;
-    let v39: W = v35 * v20.widen() * v31;
-    let v40: N = N::new(9.311283477587823, 8.856595030512252e-16);
-    let v41: W = v40.widen() * v3.widen();
-    let v42: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v43: N = v42 * v3;
-    let v44: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v45: W = v44 * v20.widen();
-    let v46: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v47: W = v46 * v20.widen();
-    let v48: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v49: W = v48 * v25;
-    let v50: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v51: W = v50 * v25;
-    let v52: W = v41 - v43.widen() - v45 + v47 + v49 - v51;
-    let v53: W = v14 * v52;
-    let v54: W = N::exp_kept(v53);
-    let v55: W = v44 * v3.widen();
-    let v56: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v57: N = v56 * v3;
-    let v58: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v59: W = v58 * v20.widen();
-    let v60: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v61: W = v60.widen() * v20.widen();
-    let v62: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v63: N = v62 * N::narrow(v25);
-    let v64: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v65: N = v64 * N::narrow(v25);
-    let v66: W = v55 - v57.widen() - v59 + v61 + v63.widen() - v65.widen();
-    let v67: W = v14 * v66;
-    let v68: N = N::exp_m1_of(v67);
-    let v69: W = v13 * v54 * v68.widen();
-    let v70: W = v33 * v3.widen() * v54 * v68.widen();
-    let v71: W = v35 * v3.widen() * v54 * v68.widen();
-    let v72: W = v37 * v20.widen() * v54 * v68.widen();
-    let v73: W = v35 * v20.widen() * v54 * v68.widen();
-    let v74: W = v32 - v34 + v36 + v38 - v39 - v69 + v70 - v71 - v72 + v73;
-    let v75: N = -v68;
-    let v76: W = v75.widen().sqrt();
-    let v77: W = v4 * v74;
-    let v78: N = N::narrow(v77) / N::narrow(v76);
-    let v79: N = N::narrow(v4).abs();
-    let v80: N = v79.sqrt();
-    let v81: N = N::narrow(v33) * v3;
-    let v82: W = v37 * v20.widen();
-    let v83: W = v35 * v3.widen();
-    let v84: N = N::narrow(v35) * v20;
-    let v85: W = v13 - v81.widen() + v82 + v83 - v84.widen();
-    let v86: N = N::sqrt_of(v85);
-    let v87: N = v80 * v86;
-    [v12.to_f64(), v78.to_f64(), v87.to_f64()]
+    let v32: W = v19 * v3.widen();
+    let v33: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v34: W = v33.widen() * v3.widen();
+    let v35: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v36: W = v35 * v20.widen();
+    let v37: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v38: W = v37 * v20.widen();
+    let v39: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v40: W = v39.widen() * v25;
+    let v41: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v42: N = v41 * N::narrow(v25);
+    let v43: W = v32 - v34 - v36 + v38 + v40 - v42.widen();
+    let v44: W = v14 * v43;
+    let v45: W = N::exp_m1_kept(v44);
+    let v46: W = -v45;
+    let v47: W = v46.sqrt();
+    let v48: W = v13.widen() * v31 * v4 * v10;
+    let v49: N = N::narrow(v48) / N::narrow(v47);
+    let v50: N = N::narrow(v4).abs();
+    let v51: N = v50.sqrt();
+    let v52: N = N::new(0.85, 2.2204460492503132e-17);
+    let v53: N = N::new(1.7, 4.4408920985006264e-17);
+    let v54: N = v53 * v3;
+    let v55: N = N::new(12.85, 3.552713678800501e-16);
+    let v56: W = v55.widen() * v20.widen();
+    let v57: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v58: W = v57.widen() * v3.widen();
+    let v59: N = v57 * v20;
+    let v60: W = v52.widen() - v54.widen() + v56 + v58 - v59.widen();
+    let v61: N = N::sqrt_of(v60);
+    let v62: N = v51 * v61;
+    [v12.to_f64(), v49.to_f64(), v62.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -7588,7 +6846,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + x\,\left(1 - \frac{17\,t}{40} + \frac{17\,t^{2}}{20} - \frac{257\,t^{3}}{40} + \frac{17\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{10} - \frac{17\,t\,t_{\mathrm{next}}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t\,t_{\mathrm{next}}}{10} + \frac{257\,t^{2}\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}\,t_{\mathrm{next}}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 60 of its 88 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -7637,7 +6895,7 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + x\,\left(1 - \frac{17\,t}{40} + \frac{17\,t^{2}}{20} - \frac{257\,t^{3}}{40} + \frac{17\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{10} - \frac{17\,t\,t_{\mathrm{next}}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t\,t_{\mathrm{next}}}{10} + \frac{257\,t^{2}\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}\,t_{\mathrm{next}}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 60 of its 88 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

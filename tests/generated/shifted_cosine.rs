@@ -2352,9 +2352,9 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = -\frac{\pi\,\varepsilon\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -2370,13 +2370,10 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 3.141592653589793];
     }
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::INFINITY];
-    }
     if t >= 0.5 {
         return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -2390,12 +2387,12 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v11: N = -v6;
     let v12: W = v11.widen() - v10;
     let v13: W = N::sin_kept(v8);
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v15: N = N::new(2.0, 0.0);
-    let v16: N = N::tan_of(v8);
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
+    let v16: W = N::tan_kept(v8);
+    let v17: W = v16.ln();
+    let v18: W = v15.widen() * v17;
+    let v19: N = N::narrow(v14) - N::narrow(v18);
     let v20: W = v19.widen().sigmoid().in_range();
     let v21: W = v20.sqrt();
     let v22: N = N::new(3.0, 0.0);
@@ -2404,27 +2401,17 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v25: W = v6.widen() - v24;
     let v26: W = v25.sqrt();
     let v27: W = v26.powi(3);
-    let v28: W = v0 * v5 * v12;
+    let v28: W = v0.widen() * v5 * v12;
     let v29: W = v13 * v21 * v27;
     let v30: W = v28 / v29;
-    let v31: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v32: W = v9.powi(3);
-    let v33: W = v31.widen() * v13 * v32 * v21;
-    let v34: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v35: W = v34.widen() * v13 * v9 * v21;
-    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: N = v18 - v14;
-    let v38: N = v37.sigmoid().in_range();
-    let v39: N = v38.sqrt();
-    let v40: W = v36.widen() * v39.widen() * v25;
-    let v41: W = v36.widen() * v23 * v39.widen() * v25;
-    let v42: W = v33 - v35 - v40 + v41;
-    let v43: W = v22.widen() * v13 * v23 * v27;
-    let v44: W = v6.widen() * v13 * v27;
-    let v45: W = v43 - v44;
-    let v46: W = v21 * v45;
-    let v47: W = v42 / v46;
-    [v30.to_f64(), v47.to_f64()]
+    let v31: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v32: W = v18 - v14;
+    let v33: W = v32.sigmoid().in_range();
+    let v34: W = v33.sqrt();
+    let v35: W = v31 * v5 * v12;
+    let v36: W = v13 * v21 * v34 * v27;
+    let v37: W = v35 / v36;
+    [v30.to_f64(), v37.to_f64()]
 }
 /// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2459,24 +2446,13 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v25: W = v0 * v8;
     let v26: W = v9 * v19 * v24;
     let v27: N = N::narrow(v25) / N::narrow(v26);
-    let v28: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v29: N = v5.powi(3);
-    let v30: W = v28.widen() * v29.widen() * v9 * v19;
-    let v31: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: W = v31 * v5.widen() * v9 * v19;
-    let v33: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v34: N = N::narrow(v16) - N::narrow(v10);
-    let v35: N = v34.sigmoid().in_range();
-    let v36: W = v35.widen().sqrt();
-    let v37: W = v33 * v36 * v22;
-    let v38: W = v33 * v6.widen() * v36 * v22;
-    let v39: W = v30 - v32 - v37 + v38;
-    let v40: W = v20.widen() * v6.widen() * v9 * v24;
-    let v41: W = v1.widen() * v9 * v24;
-    let v42: W = v40 - v41;
-    let v43: W = v19 * v42;
-    let v44: W = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
+    let v28: N = N::narrow(v16) - N::narrow(v10);
+    let v29: N = v28.sigmoid().in_range();
+    let v30: W = v29.widen().sqrt();
+    let v31: W = v2 * v8;
+    let v32: W = v9 * v19 * v30 * v24;
+    let v33: W = v31 / v32;
+    [v27.to_f64(), v33.to_f64()]
 }
 /// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2508,24 +2484,13 @@ fn pf_velocity_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f
     let v25: W = v0 * v8;
     let v26: W = v9 * v19 * v24;
     let v27: W = v25 / v26;
-    let v28: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v29: N = v5.powi(3);
-    let v30: W = v28.widen() * v29.widen() * v9 * v19;
-    let v31: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: W = v31.widen() * v5.widen() * v9 * v19;
-    let v33: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v34: N = N::narrow(v16) - N::narrow(v10);
-    let v35: W = v34.widen().sigmoid().in_range();
-    let v36: W = v35.sqrt();
-    let v37: W = v33 * v36 * v22;
-    let v38: N = N::narrow(v33) * v6 * N::narrow(v36) * N::narrow(v22);
-    let v39: W = v30 - v32 - v37 + v38.widen();
-    let v40: W = v20.widen() * v6.widen() * v9 * v24;
-    let v41: W = v1.widen() * v9 * v24;
-    let v42: W = v40 - v41;
-    let v43: W = v19 * v42;
-    let v44: W = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
+    let v28: N = N::narrow(v16) - N::narrow(v10);
+    let v29: W = v28.widen().sigmoid().in_range();
+    let v30: W = v29.sqrt();
+    let v31: W = v2 * v8;
+    let v32: W = v9 * v19 * v30 * v24;
+    let v33: W = v31 / v32;
+    [v27.to_f64(), v33.to_f64()]
 }
 /// `pf_velocity_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -2533,9 +2498,9 @@ fn pf_velocity_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = -\frac{\pi\,\varepsilon\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -2565,9 +2530,9 @@ fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = -\frac{2\,\pi\,\varepsilon\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 35 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -2587,13 +2552,10 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t == 0.0 {
         return [0.0, 6.283185307179586];
     }
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::INFINITY];
-    }
     if t >= 0.5 {
         return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -2607,12 +2569,12 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v11: N = -v6;
     let v12: W = v11.widen() - v10;
     let v13: W = N::sin_kept(v8);
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v15: N = N::new(2.0, 0.0);
-    let v16: N = N::tan_of(v8);
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
+    let v16: W = N::tan_kept(v8);
+    let v17: W = v16.ln();
+    let v18: W = v15.widen() * v17;
+    let v19: N = N::narrow(v14) - N::narrow(v18);
     let v20: W = v19.widen().sigmoid().in_range();
     let v21: W = v20.sqrt();
     let v22: N = N::new(3.0, 0.0);
@@ -2621,27 +2583,17 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v25: W = v6.widen() - v24;
     let v26: W = v25.sqrt();
     let v27: W = v26.powi(3);
-    let v28: W = v0 * v5 * v12;
+    let v28: W = v0.widen() * v5 * v12;
     let v29: W = v13 * v21 * v27;
     let v30: W = v28 / v29;
-    let v31: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v32: W = v9.powi(3);
-    let v33: W = v31.widen() * v13 * v32 * v21;
-    let v34: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v35: W = v34.widen() * v13 * v9 * v21;
-    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: N = v18 - v14;
-    let v38: N = v37.sigmoid().in_range();
-    let v39: N = v38.sqrt();
-    let v40: W = v36.widen() * v39.widen() * v25;
-    let v41: W = v36.widen() * v23 * v39.widen() * v25;
-    let v42: W = v33 - v35 - v40 + v41;
-    let v43: W = v22.widen() * v13 * v23 * v27;
-    let v44: W = v6.widen() * v13 * v27;
-    let v45: W = v43 - v44;
-    let v46: W = v21 * v45;
-    let v47: W = v42 / v46;
-    [v30.to_f64(), v47.to_f64()]
+    let v31: W = W::new(-6.283185307179586, -2.4492935982947064e-16);
+    let v32: W = v18 - v14;
+    let v33: W = v32.sigmoid().in_range();
+    let v34: W = v33.sqrt();
+    let v35: W = v31 * v5 * v12;
+    let v36: W = v13 * v21 * v34 * v27;
+    let v37: W = v35 / v36;
+    [v30.to_f64(), v37.to_f64()]
 }
 /// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2676,24 +2628,14 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v25: W = v0 * v8;
     let v26: W = v9 * v19 * v24;
     let v27: N = N::narrow(v25) / N::narrow(v26);
-    let v28: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v29: N = v5.powi(3);
-    let v30: W = v28.widen() * v29.widen() * v9 * v19;
-    let v31: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: W = v31 * v5.widen() * v9 * v19;
-    let v33: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v34: N = N::narrow(v16) - N::narrow(v10);
-    let v35: N = v34.sigmoid().in_range();
-    let v36: W = v35.widen().sqrt();
-    let v37: W = v33 * v36 * v22;
-    let v38: W = v33 * v6.widen() * v36 * v22;
-    let v39: W = v30 - v32 - v37 + v38;
-    let v40: W = v20.widen() * v6.widen() * v9 * v24;
-    let v41: W = v1.widen() * v9 * v24;
-    let v42: W = v40 - v41;
-    let v43: W = v19 * v42;
-    let v44: W = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
+    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: N = N::narrow(v16) - N::narrow(v10);
+    let v30: N = v29.sigmoid().in_range();
+    let v31: W = v30.widen().sqrt();
+    let v32: W = v28 * v8;
+    let v33: W = v9 * v19 * v31 * v24;
+    let v34: W = v32 / v33;
+    [v27.to_f64(), v34.to_f64()]
 }
 /// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
@@ -2727,24 +2669,14 @@ fn reverse_drift_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
     let v25: W = v0 * v8;
     let v26: W = v9 * v19 * v24;
     let v27: W = v25 / v26;
-    let v28: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v29: N = v5.powi(3);
-    let v30: W = v28.widen() * v29.widen() * v9 * v19;
-    let v31: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: W = v31.widen() * v5.widen() * v9 * v19;
-    let v33: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v34: N = N::narrow(v16) - N::narrow(v10);
-    let v35: W = v34.widen().sigmoid().in_range();
-    let v36: W = v35.sqrt();
-    let v37: W = v33 * v36 * v22;
-    let v38: N = N::narrow(v33) * v6 * N::narrow(v36) * N::narrow(v22);
-    let v39: W = v30 - v32 - v37 + v38.widen();
-    let v40: W = v20.widen() * v6.widen() * v9 * v24;
-    let v41: W = v1.widen() * v9 * v24;
-    let v42: W = v40 - v41;
-    let v43: W = v19 * v42;
-    let v44: W = v39 / v43;
-    [v27.to_f64(), v44.to_f64()]
+    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: N = N::narrow(v16) - N::narrow(v10);
+    let v30: W = v29.widen().sigmoid().in_range();
+    let v31: W = v30.sqrt();
+    let v32: W = v28 * v8;
+    let v33: W = v9 * v19 * v31 * v24;
+    let v34: W = v32 / v33;
+    [v27.to_f64(), v34.to_f64()]
 }
 /// `reverse_drift_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -2752,9 +2684,9 @@ fn reverse_drift_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = -\frac{2\,\pi\,\varepsilon\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 35 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -2784,7 +2716,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2841,46 +2773,36 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v17: W = v1.powi(12);
         let v18: W = v16 * v17;
         let v19: W = v3 - v6 - v9 + v12 + v15 + v18;
-        let v20: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-        let v21: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v22: W = v21 * v1;
+        let v20: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v21: W = W::new(4.0, 0.0);
+        let v22: W = v20 * v1;
         let v23: W = v22.sin();
-        let v24: W = v23.powi(3);
-        let v25: W = v22.cos();
-        let v26: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v27: W = W::new(2.0, 0.0);
-        let v28: W = v22.tan();
-        let v29: W = W::new(1.0, 0.0);
-        let v30: W = v29 / v28;
-        let v31: W = v30.ln();
-        let v32: W = v27 * v31;
-        let v33: W = v26 - v32;
-        let v34: W = v33.sigmoid().in_range();
-        let v35: W = v34.sqrt();
-        let v36: W = v20 * v24 * v25 * v35;
-        let v37: W = W::new(12.566370614359172, 4.898587196589413e-16);
-        let v38: W = v37 * v23 * v25 * v35;
-        let v39: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-        let v40: W = v32 - v26;
-        let v41: W = v40.sigmoid().in_range();
-        let v42: W = v41.sqrt();
-        let v43: W = W::new(4.0, 0.0);
-        let v44: W = W::new(3.0, 0.0);
-        let v45: W = v23.square();
-        let v46: W = v44 * v45;
-        let v47: W = v43 - v46;
-        let v48: W = v39 * v42 * v47;
-        let v49: W = v39 * v45 * v42 * v47;
-        let v50: W = v36 - v38 - v48 + v49;
-        let v51: W = v47.sqrt();
-        let v52: W = v51.powi(3);
-        let v53: W = v44 * v45 * v25 * v52;
-        let v54: W = v43 * v25 * v52;
-        let v55: W = v53 - v54;
-        let v56: W = v1 * v50;
-        let v57: W = v35 * v55;
-        let v58: W = v56 / v57;
-        return [v19.to_f64(), v58.to_f64()];
+        let v24: W = v23.square();
+        let v25: W = v21 * v24;
+        let v26: W = v21 - v25;
+        let v27: W = v22.cos();
+        let v28: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v29: W = W::new(2.0, 0.0);
+        let v30: W = v22.tan();
+        let v31: W = W::new(1.0, 0.0);
+        let v32: W = v31 / v30;
+        let v33: W = v32.ln();
+        let v34: W = v29 * v33;
+        let v35: W = v28 - v34;
+        let v36: W = v35.sigmoid().in_range();
+        let v37: W = v36.sqrt();
+        let v38: W = v34 - v28;
+        let v39: W = v38.sigmoid().in_range();
+        let v40: W = v39.sqrt();
+        let v41: W = W::new(3.0, 0.0);
+        let v42: W = v41 * v24;
+        let v43: W = v21 - v42;
+        let v44: W = v43.sqrt();
+        let v45: W = v44.powi(3);
+        let v46: W = v20 * v1 * v26;
+        let v47: W = v27 * v37 * v40 * v45;
+        let v48: W = v46 / v47;
+        return [v19.to_f64(), v48.to_f64()];
     }
     let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
@@ -2912,26 +2834,23 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
     let v28: W = v26 - v25;
     let v29: N = N::narrow(v27) / N::narrow(v28);
-    let v30: W = v1.widen() - v3.widen();
-    let v31: N = N::new(9.42477796076938, 3.6739403974420594e-16);
-    let v32: W = v7.powi(3);
-    let v33: W = v31.widen() * v12 * v32 * v20;
-    let v34: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v35: W = v34.widen() * v12 * v7 * v20;
-    let v36: N = N::narrow(v17) - N::narrow(v13);
-    let v37: N = v36.sigmoid().in_range();
-    let v38: N = v37.sqrt();
-    let v39: W = v0 * v38.widen() * v23;
-    let v40: W = v0 * v8 * v38.widen() * v23;
-    let v41: W = v33 - v35 - v39 + v40;
+    let v30: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v31: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v32: W = v31 * v3.widen();
+    let v33: W = N::sin_kept(v32);
+    let v34: W = v33.square();
+    let v35: W = v1.widen() - v3.widen();
+    let v36: N = v11 * N::narrow(v7);
+    let v37: N = -v11;
+    let v38: W = v37.widen() - v36.widen();
+    let v39: W = v17 - v13;
+    let v40: W = v39.sigmoid().in_range();
+    let v41: W = N::sqrt_kept(v40);
     let v42: W = v24.powi(3);
-    let v43: W = v21.widen() * v12 * v8 * v42;
-    let v44: W = v11.widen() * v12 * v42;
-    let v45: W = v43 - v44;
-    let v46: W = v30 * v41;
-    let v47: W = v20 * v45;
-    let v48: W = v46 / v47;
-    [v29.to_f64(), v48.to_f64()]
+    let v43: W = v30 * v34 * v35 * v38;
+    let v44: W = v12 * v20 * v41 * v42;
+    let v45: W = v43 / v44;
+    [v29.to_f64(), v45.to_f64()]
 }
 /// `euler_step_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -2939,7 +2858,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2979,7 +2898,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3006,7 +2925,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} - \frac{2\,\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 43 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 56 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -3064,55 +2983,47 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v17: W = v1.powi(12);
         let v18: W = v16 * v17;
         let v19: W = v3 - v6 - v9 + v12 + v15 + v18;
-        let v20: W = W::new(18.84955592153876, 7.347880794884119e-16);
-        let v21: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v22: W = v21 * v1;
-        let v23: W = v22.sin();
-        let v24: W = v23.powi(3);
-        let v25: W = v22.cos();
-        let v26: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v27: W = W::new(2.0, 0.0);
-        let v28: W = v22.tan();
-        let v29: W = W::new(1.0, 0.0);
-        let v30: W = v29 / v28;
-        let v31: W = v30.ln();
-        let v32: W = v27 * v31;
-        let v33: W = v26 - v32;
-        let v34: W = v33.sigmoid().in_range();
-        let v35: W = v34.sqrt();
-        let v36: W = v20 * v24 * v25 * v35;
-        let v37: W = W::new(25.132741228718345, 9.797174393178826e-16);
-        let v38: W = v37 * v23 * v25 * v35;
-        let v39: W = W::new(12.566370614359172, 4.898587196589413e-16);
-        let v40: W = v32 - v26;
-        let v41: W = v40.sigmoid().in_range();
-        let v42: W = v41.sqrt();
-        let v43: W = W::new(4.0, 0.0);
-        let v44: W = W::new(3.0, 0.0);
-        let v45: W = v23.square();
-        let v46: W = v44 * v45;
-        let v47: W = v43 - v46;
-        let v48: W = v39 * v42 * v47;
-        let v49: W = v39 * v45 * v42 * v47;
-        let v50: W = v36 - v38 - v48 + v49;
-        let v51: W = v47.sqrt();
-        let v52: W = v51.powi(3);
-        let v53: W = v44 * v45 * v25 * v52;
-        let v54: W = v43 * v25 * v52;
+        let v20: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v21: W = W::new(4.0, 0.0);
+        let v22: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v23: W = v22 * v1;
+        let v24: W = v23.sin();
+        let v25: W = v24.square();
+        let v26: W = v21 * v25;
+        let v27: W = v21 - v26;
+        let v28: W = v23.cos();
+        let v29: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v30: W = W::new(2.0, 0.0);
+        let v31: W = v23.tan();
+        let v32: W = W::new(1.0, 0.0);
+        let v33: W = v32 / v31;
+        let v34: W = v33.ln();
+        let v35: W = v30 * v34;
+        let v36: W = v29 - v35;
+        let v37: W = v36.sigmoid().in_range();
+        let v38: W = v37.sqrt();
+        let v39: W = v35 - v29;
+        let v40: W = v39.sigmoid().in_range();
+        let v41: W = v40.sqrt();
+        let v42: W = W::new(3.0, 0.0);
+        let v43: W = v42 * v25;
+        let v44: W = v21 - v43;
+        let v45: W = v44.sqrt();
+        let v46: W = v45.powi(3);
+        let v47: W = v20 * v1 * v27;
+        let v48: W = v28 * v38 * v41 * v46;
+        let v49: W = v47 / v48;
+        let v50: W = v1.sqrt();
+        let v51: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+        let v52: W = v24.powi(3);
+        let v53: W = v42 * v52;
+        let v54: W = v21 * v24;
         let v55: W = v53 - v54;
-        let v56: W = v1 * v50;
-        let v57: W = v35 * v55;
-        let v58: W = v56 / v57;
-        let v59: W = v1.sqrt();
-        let v60: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-        let v61: W = v44 * v24;
-        let v62: W = v43 * v23;
-        let v63: W = v61 - v62;
-        let v64: W = v60 * v25;
-        let v65: W = v64 / v63;
-        let v66: W = v65.sqrt();
-        let v67: W = v59 * v66;
-        return [v19.to_f64(), v58.to_f64(), v67.to_f64()];
+        let v56: W = v51 * v28;
+        let v57: W = v56 / v55;
+        let v58: W = v57.sqrt();
+        let v59: W = v50 * v58;
+        return [v19.to_f64(), v49.to_f64(), v59.to_f64()];
     }
     let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
@@ -3144,37 +3055,33 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
     let v28: W = v26 - v25;
     let v29: N = N::narrow(v27) / N::narrow(v28);
-    let v30: W = v1.widen() - v3.widen();
-    let v31: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v32: W = v7.powi(3);
-    let v33: W = v31.widen() * v12 * v32 * v20;
-    let v34: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v35: W = v34.widen() * v12 * v7 * v20;
-    let v36: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: N = N::narrow(v17) - N::narrow(v13);
-    let v38: N = v37.sigmoid().in_range();
-    let v39: N = v38.sqrt();
-    let v40: W = v36 * v39.widen() * v23;
-    let v41: W = v36 * v8 * v39.widen() * v23;
-    let v42: W = v33 - v35 - v40 + v41;
-    let v43: W = v24.powi(3);
-    let v44: W = v21.widen() * v12 * v8 * v43;
-    let v45: W = v11.widen() * v12 * v43;
-    let v46: W = v44 - v45;
-    let v47: W = v30 * v42;
-    let v48: W = v20 * v46;
-    let v49: W = v47 / v48;
-    let v50: N = N::narrow(v30).abs();
-    let v51: N = v50.sqrt();
-    let v52: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v53: W = v21.widen() * v32;
-    let v54: W = v11.widen() * v7;
-    let v55: W = v53 - v54;
-    let v56: W = v52.widen() * v12;
-    let v57: N = N::narrow(v56) / N::narrow(v55);
-    let v58: N = v57.sqrt();
-    let v59: N = v51 * v58;
-    [v29.to_f64(), v49.to_f64(), v59.to_f64()]
+    let v30: W = W::new(-6.283185307179586, -2.4492935982947064e-16);
+    let v31: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v32: W = v31 * v3.widen();
+    let v33: W = N::sin_kept(v32);
+    let v34: W = v33.square();
+    let v35: N = v1 - v3;
+    let v36: W = v11.widen() * v7;
+    let v37: N = -v11;
+    let v38: W = v37.widen() - v36;
+    let v39: W = v17 - v13;
+    let v40: W = v39.sigmoid().in_range();
+    let v41: W = N::sqrt_kept(v40);
+    let v42: W = v24.powi(3);
+    let v43: W = v30 * v34 * v35.widen() * v38;
+    let v44: W = v12 * v20 * v41 * v42;
+    let v45: W = v43 / v44;
+    let v46: N = v35.abs();
+    let v47: N = v46.sqrt();
+    let v48: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v49: W = v7.powi(3);
+    let v50: W = v21.widen() * v49;
+    let v51: W = v50 - v36;
+    let v52: W = v48.widen() * v12;
+    let v53: N = N::narrow(v52) / N::narrow(v51);
+    let v54: N = v53.sqrt();
+    let v55: N = v47 * v54;
+    [v29.to_f64(), v45.to_f64(), v55.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -3182,7 +3089,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} - \frac{2\,\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 43 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 56 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3235,7 +3142,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} - \frac{2\,\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 43 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 56 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3927,9 +3834,9 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\cos\left(\frac{\pi\,t}{2}\right)^{2} - 2\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 35 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -3952,161 +3859,87 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    if t == 1.0 {
-        return [f64::INFINITY, -1.5707963267948966];
-    }
     if t >= 0.5 {
         return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: W = v3.cos();
-    let v6: W = v5.powi(3);
-    let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: N = N::new(2.0, 0.0);
-    let v9: W = N::tan_kept(v3);
+    let v4: W = v3.sin();
+    let v5: W = v4.square();
+    let v6: N = N::new(2.0, 0.0);
+    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v8: W = v7 * v2.widen();
+    let v9: W = N::tan_kept(v8);
     let v10: W = v9.ln();
-    let v11: W = v8.widen() * v10;
-    let v12: N = N::narrow(v7) - N::narrow(v11);
-    let v13: N = v12.sigmoid().in_range();
-    let v14: N = v13.sqrt();
-    let v15: W = v0.widen() * v4 * v6 * v14.widen();
-    let v16: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v17: W = v16 * v4 * v5 * v14.widen();
-    let v18: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v19: W = v11 - v7;
-    let v20: W = v19.sigmoid().in_range();
-    let v21: W = v20.sqrt();
-    let v22: N = N::new(4.0, 0.0);
-    let v23: N = N::new(3.0, 0.0);
-    let v24: W = v5.square();
-    let v25: W = v23.widen() * v24;
-    let v26: W = v22.widen() - v25;
-    let v27: W = v18 * v21 * v26;
-    let v28: W = v18 * v24 * v21 * v26;
-    let v29: W = v15 - v17 - v27 + v28;
-    let v30: W = v26.sqrt();
-    let v31: W = v30.powi(3);
-    let v32: W = v23.widen() * v4 * v24 * v31;
-    let v33: W = v22.widen() * v4 * v31;
-    let v34: W = v32 - v33;
-    let v35: W = v14.widen() * v21 * v34;
-    let v36: W = v29 / v35;
-    let v37: N = N::new(0.7853981633974483, 3.061616997868383e-17);
-    let v38: W = v37.widen() * v2.widen();
-    let v39: W = v38.sin();
-    let v40: W = v39.square();
-    let v41: N = v22 * N::narrow(v5);
-    let v42: N = -v22;
-    let v43: W = v42.widen() - v41.widen();
-    let v44: W = v18 * v40 * v43;
-    let v45: W = v4 * v20 * v31;
-    let v46: W = v44 / v45;
-    [v36.to_f64(), v46.to_f64()]
+    let v11: W = v6.widen() * v10;
+    let v12: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v13: W = v11 - v12;
+    let v14: W = v13.sigmoid().in_range();
+    let v15: W = v14 - v6.widen();
+    let v16: N = N::new(4.0, 0.0);
+    let v17: W = v8.cos();
+    let v18: N = v16 * N::narrow(v17);
+    let v19: N = -v16;
+    let v20: W = v19.widen() - v18.widen();
+    let v21: W = N::sin_kept(v8);
+    let v22: N = N::narrow(v12) - N::narrow(v11);
+    let v23: W = v22.widen().sigmoid().in_range();
+    let v24: W = N::sqrt_kept(v23);
+    let v25: N = N::new(3.0, 0.0);
+    let v26: W = v17.square();
+    let v27: W = v25.widen() * v26;
+    let v28: W = v16.widen() - v27;
+    let v29: W = v28.sqrt();
+    let v30: W = v29.powi(3);
+    let v31: W = v0 * v5 * v15 * v20;
+    let v32: W = v21 * v24 * v14 * v30;
+    let v33: W = v31 / v32;
+    let v34: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v35: W = v34.widen() * v5 * v20;
+    let v36: W = v21 * v14 * v30;
+    let v37: W = v35 / v36;
+    [v33.to_f64(), v37.to_f64()]
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.25 {
-        return reverse_drift_x0_coefficients_upper_cell0::<N, W>(t);
-    }
-    let v0: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = v4.powi(3);
-    let v6: W = N::cos_kept(v3);
-    let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = N::tan_of(v3);
-    let v10: N = N::new(1.0, 0.0);
-    let v11: N = v10 / v9;
-    let v12: N = v11.ln();
-    let v13: W = v8.widen() * v12.widen();
-    let v14: W = v7 - v13;
-    let v15: W = v14.sigmoid().in_range();
-    let v16: W = v15.sqrt();
-    let v17: W = v0.widen() * v5.widen() * v6 * v16;
-    let v18: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v19: W = v18 * v4.widen() * v6 * v16;
-    let v20: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v21: W = v13 - v7;
-    let v22: W = v21.sigmoid().in_range();
-    let v23: W = N::sqrt_kept(v22);
-    let v24: N = N::new(4.0, 0.0);
-    let v25: N = N::new(3.0, 0.0);
-    let v26: N = v4.square();
-    let v27: W = v25.widen() * v26.widen();
-    let v28: W = v24.widen() - v27;
-    let v29: W = v20 * v23 * v28;
-    let v30: W = v20 * v26.widen() * v23 * v28;
-    let v31: W = v17 - v19 - v29 + v30;
-    let v32: W = v28.sqrt();
-    let v33: W = v32.powi(3);
-    let v34: W = v25.widen() * v26.widen() * v6 * v33;
-    let v35: W = v24.widen() * v6 * v33;
-    let v36: W = v34 - v35;
-    let v37: W = v16 * v23 * v36;
-    let v38: W = v31 / v37;
-    let v39: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v40: N = v24 * v26;
-    let v41: W = v24.widen() - v40.widen();
-    let v42: W = v39.widen() * v41;
-    let v43: W = v6 * v22 * v33;
-    let v44: N = N::narrow(v42) / N::narrow(v43);
-    [v38.to_f64(), v44.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = v4.powi(3);
-    let v6: W = N::cos_kept(v3);
-    let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: N = N::new(2.0, 0.0);
-    let v9: W = N::tan_kept(v3);
-    let v10: N = N::new(1.0, 0.0);
-    let v11: W = v10.widen() / v9;
-    let v12: W = v11.ln();
-    let v13: W = v8.widen() * v12;
-    let v14: W = v7 - v13;
-    let v15: W = N::sigmoid_kept(v14).in_range();
-    let v16: W = v15.sqrt();
-    let v17: W = v0.widen() * v5.widen() * v6 * v16;
-    let v18: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v19: W = v18.widen() * v4.widen() * v6 * v16;
-    let v20: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v21: N = N::narrow(v13) - N::narrow(v7);
-    let v22: W = v21.widen().sigmoid().in_range();
-    let v23: N = N::sqrt_of(v22);
-    let v24: N = N::new(4.0, 0.0);
-    let v25: N = N::new(3.0, 0.0);
-    let v26: N = v4.square();
-    let v27: N = v25 * v26;
-    let v28: W = v24.widen() - v27.widen();
-    let v29: W = v20 * v23.widen() * v28;
-    let v30: N = N::narrow(v20) * v26 * v23 * N::narrow(v28);
-    let v31: W = v17 - v19 - v29 + v30.widen();
-    let v32: W = v28.sqrt();
-    let v33: W = v32.powi(3);
-    let v34: W = v25.widen() * v26.widen() * v6 * v33;
-    let v35: W = v24.widen() * v6 * v33;
-    let v36: W = v34 - v35;
-    let v37: W = v16 * v23.widen() * v36;
-    let v38: W = v31 / v37;
-    let v39: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v40: N = v24 * v26;
-    let v41: N = v24 - v40;
-    let v42: N = v39 * v41;
-    let v43: W = v6 * v22 * v33;
-    let v44: N = v42 / N::narrow(v43);
-    [v38.to_f64(), v44.to_f64()]
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v6 / v5;
+    let v8: W = v7.widen().ln();
+    let v9: W = v1.widen() * v8;
+    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: N = N::narrow(v9) - v10;
+    let v12: W = v11.widen().sigmoid().in_range();
+    let v13: W = v12 - v1.widen();
+    let v14: N = N::new(4.0, 0.0);
+    let v15: N = N::sin_of(v4);
+    let v16: N = v15.square();
+    let v17: N = v14 * v16;
+    let v18: W = v14.widen() - v17.widen();
+    let v19: W = N::cos_kept(v4);
+    let v20: W = v10.widen() - v9;
+    let v21: W = v20.sigmoid().in_range();
+    let v22: W = v21.sqrt();
+    let v23: N = N::new(3.0, 0.0);
+    let v24: N = v23 * v16;
+    let v25: W = v14.widen() - v24.widen();
+    let v26: W = v25.sqrt();
+    let v27: W = v26.powi(3);
+    let v28: W = v0 * v13 * v18;
+    let v29: W = v19 * v22 * v12 * v27;
+    let v30: W = v28 / v29;
+    let v31: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v32: W = v31 * v18;
+    let v33: W = v19 * v12 * v27;
+    let v34: N = N::narrow(v32) / N::narrow(v33);
+    [v30.to_f64(), v34.to_f64()]
 }
 /// `reverse_drift_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -4114,9 +3947,9 @@ fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\cos\left(\frac{\pi\,t}{2}\right)^{2} - 2\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 28 of its 45 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 35 operations in double-double.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -5749,7 +5582,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{u\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 43 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -5763,149 +5596,93 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     if t_next == t {
         return [1.0, 0.0];
     }
-    if t < 0.5 && (t_next - t).abs() < 9.5367431640625e-7 {
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::from_f64(t_next);
         let v2: W = W::from_f64(t);
         let v3: W = v1 - v2;
-        let v4: W = v3.square();
-        let v5: W = W::new(97.40909103400244, -6.3844801978316745e-15);
-        let v6: W = W::new(2.625, 0.0);
-        let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v8: W = v7 * v2;
-        let v9: W = v8.cos();
-        let v10: W = v9.powi(4);
-        let v11: W = v6 * v10;
-        let v12: W = W::new(0.9583333333333334, -3.700743415417188e-17);
-        let v13: W = W::new(1.375, 0.0);
-        let v14: W = v9.square();
-        let v15: W = v13 * v14;
-        let v16: W = v11 - v12 - v15;
-        let v17: W = W::new(256.0, 0.0);
-        let v18: W = W::new(768.0, 0.0);
-        let v19: W = v18 * v14;
-        let v20: W = W::new(864.0, 0.0);
-        let v21: W = v20 * v10;
-        let v22: W = W::new(432.0, 0.0);
-        let v23: W = v9.powi(6);
-        let v24: W = v22 * v23;
-        let v25: W = W::new(81.0, 0.0);
-        let v26: W = v9.powi(8);
-        let v27: W = v25 * v26;
-        let v28: W = v17 - v19 + v21 - v24 + v27;
-        let v29: W = v5 * v3 * v16;
-        let v30: W = v29 / v28;
-        let v31: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v32: W = W::new(2.0, 0.0);
-        let v33: W = v8.tan();
-        let v34: W = v33.ln();
-        let v35: W = v32 * v34;
-        let v36: W = v31 - v35;
-        let v37: W = v36.sigmoid().in_range();
-        let v38: W = v37.sqrt();
-        let v39: W = W::new(3.289868133696453, 6.081344700796952e-17);
-        let v40: W = W::new(3.9269908169872414, 1.5308084989341916e-16);
-        let v41: W = v8.sin();
-        let v42: W = v40 * v41;
-        let v43: W = W::new(14.137166941154069, 5.51091059616309e-16);
-        let v44: W = v43 * v41 * v14;
-        let v45: W = v42 - v44;
-        let v46: W = W::new(4.0, 0.0);
-        let v47: W = W::new(3.0, 0.0);
-        let v48: W = v47 * v14;
-        let v49: W = v46 - v48;
-        let v50: W = v49.sqrt();
-        let v51: W = v50.powi(3);
-        let v52: W = v48 - v46;
-        let v53: W = v39 * v45;
-        let v54: W = v51 * v52;
-        let v55: W = v53 / v54;
-        let v56: W = W::new(31.00627668029982, 4.1641946985288347e-16);
-        let v57: W = v9.powi(3);
-        let v58: W = v47 * v57;
-        let v59: W = W::new(2.5, 0.0);
-        let v60: W = v59 * v9;
-        let v61: W = v58 - v60;
-        let v62: W = v52.square();
-        let v63: W = v56 * v41 * v9 * v61;
-        let v64: W = v51 * v62;
-        let v65: W = v63 / v64;
-        let v66: W = W::new(46.50941502044973, 6.246292047793252e-16);
-        let v67: W = v50.powi(5);
-        let v68: W = v66 * v41 * v9 * v61;
-        let v69: W = v67 * v52;
-        let v70: W = v68 / v69;
-        let v71: W = v55 + v65 - v70;
-        let v72: W = v38 * v71;
-        let v73: W = v35 - v31;
-        let v74: W = v73.sigmoid().in_range();
-        let v75: W = v74.sqrt();
-        let v76: W = W::new(10.33542556009994, -4.533124565157889e-16);
-        let v77: W = W::new(2.25, 0.0);
-        let v78: W = v77 * v57;
-        let v79: W = v9 - v78;
-        let v80: W = v76 * v79;
-        let v81: W = v80 / v67;
-        let v82: W = W::new(1.25, 0.0);
-        let v83: W = v82 * v57;
-        let v84: W = W::new(3.75, 0.0);
-        let v85: W = v9.powi(5);
-        let v86: W = v84 * v85;
-        let v87: W = v60 + v83 - v86;
-        let v88: W = v50.powi(7);
-        let v89: W = v56 * v87;
-        let v90: W = v89 / v88;
-        let v91: W = v81 + v90;
-        let v92: W = v75 * v91;
-        let v93: W = v30 + v72 + v92;
-        let v94: W = v3 * v93;
-        let v95: W = W::new(4.934802200544679, 3.1326477543698557e-16);
-        let v96: W = W::new(16.0, 0.0);
-        let v97: W = W::new(24.0, 0.0);
-        let v98: W = v97 * v14;
-        let v99: W = W::new(9.0, 0.0);
-        let v100: W = v99 * v10;
-        let v101: W = v96 - v98 + v100;
-        let v102: W = v95 / v101;
-        let v103: W = v94 - v102;
-        let v104: W = v4 * v103;
-        let v105: W = v0 + v104;
-        let v106: W = W::new(9.869604401089358, 6.265295508739711e-16);
-        let v107: W = W::new(0.8333333333333334, -3.700743415417188e-17);
-        let v108: W = W::new(0.25, 0.0);
-        let v109: W = v108 * v14;
-        let v110: W = W::new(1.5, 0.0);
-        let v111: W = v110 * v10;
-        let v112: W = v107 + v109 - v111;
-        let v113: W = v106 * v112;
-        let v114: W = v113 / v101;
-        let v115: W = W::new(81.39147628578702, 6.4221716265645704e-15);
-        let v116: W = v115 * v41 * v57;
-        let v117: W = W::new(54.26098419052469, -2.8239796065579548e-15);
-        let v118: W = v117 * v41 * v9;
-        let v119: W = W::new(34.8820612653373, -1.3078849358157565e-15);
-        let v120: W = v119 * v41 * v85;
-        let v121: W = v116 - v118 + v120;
-        let v122: W = W::new(64.0, 0.0);
-        let v123: W = W::new(144.0, 0.0);
-        let v124: W = v123 * v14;
-        let v125: W = W::new(108.0, 0.0);
-        let v126: W = v125 * v10;
-        let v127: W = W::new(27.0, 0.0);
-        let v128: W = v127 * v23;
-        let v129: W = v122 - v124 + v126 - v128;
-        let v130: W = v3 * v121;
-        let v131: W = v130 / v129;
-        let v132: W = v114 + v131;
-        let v133: W = v3 * v132;
-        let v134: W = W::new(4.71238898038469, 1.8369701987210297e-16);
-        let v135: W = v134 * v41 * v9;
-        let v136: W = v135 / v49;
-        let v137: W = v133 - v136;
-        let v138: W = v3 * v137;
-        let v139: W = v0 + v138;
-        let v140: W = v3 * v139;
-        return [v105.to_f64(), v140.to_f64()];
+        let v4: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v6: W = v5 * v2;
+        let v7: W = v6.cos();
+        let v8: W = W::new(2.0, 0.0);
+        let v9: W = v6.tan();
+        let v10: W = v9.ln();
+        let v11: W = v8 * v10;
+        let v12: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v13: W = v11 - v12;
+        let v14: W = v13.sigmoid().in_range();
+        let v15: W = v14.sqrt();
+        let v16: W = W::new(4.0, 0.0);
+        let v17: W = W::new(3.0, 0.0);
+        let v18: W = v7.square();
+        let v19: W = v17 * v18;
+        let v20: W = v16 - v19;
+        let v21: W = v20.sqrt();
+        let v22: W = v21.powi(3);
+        let v23: W = v4 * v7 * v15;
+        let v24: W = v23 / v22;
+        let v25: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+        let v26: W = v25 * v2;
+        let v27: W = v26.sin();
+        let v28: W = v27.square();
+        let v29: W = v12 - v11;
+        let v30: W = v29.sigmoid().in_range();
+        let v31: W = v30.sqrt();
+        let v32: W = v16 * v7;
+        let v33: W = -v16;
+        let v34: W = v33 - v32;
+        let v35: W = v6.sin();
+        let v36: W = v4 * v28 * v31 * v34;
+        let v37: W = v35 * v22;
+        let v38: W = v36 / v37;
+        let v39: W = W::new(39.47841760435743, 2.5061182034958845e-15);
+        let v40: W = v39 * v35 * v15;
+        let v41: W = W::new(29.608813203268078, -1.6731250261785873e-15);
+        let v42: W = v41 * v35 * v18 * v15;
+        let v43: W = W::new(44.41321980490211, 1.0430261395326198e-15);
+        let v44: W = v7.powi(4);
+        let v45: W = v43 * v35 * v44 * v15;
+        let v46: W = W::new(24.674011002723397, -2.1003296221532252e-16);
+        let v47: W = v46 * v7 * v31 * v20;
+        let v48: W = v7.powi(3);
+        let v49: W = v41 * v48 * v31 * v20;
+        let v50: W = v40 + v42 - v45 - v47 + v49;
+        let v51: W = v21.powi(5);
+        let v52: W = v17 * v18 * v51;
+        let v53: W = v16 * v51;
+        let v54: W = v52 - v53;
+        let v55: W = v3 * v50;
+        let v56: W = v55 / v54;
+        let v57: W = v24 + v38 + v56;
+        let v58: W = v3 * v57;
+        let v59: W = v0 + v58;
+        let v60: W = v35 * v7 * v31 * v15;
+        let v61: W = v28 * v34;
+        let v62: W = v60 / v61;
+        let v63: W = W::new(6.0, 0.0);
+        let v64: W = v63 * v48;
+        let v65: W = W::new(5.0, 0.0);
+        let v66: W = v65 * v7;
+        let v67: W = v64 - v66;
+        let v68: W = v19 - v16;
+        let v69: W = v5 * v35 * v14 * v67;
+        let v70: W = v28 * v34 * v68;
+        let v71: W = v69 / v70;
+        let v72: W = W::new(0.15915494309189535, -9.839338337591243e-18);
+        let v73: W = W::new(19.739208802178716, 1.2530591017479423e-15);
+        let v74: W = v73 * v35;
+        let v75: W = v41 * v35 * v18;
+        let v76: W = -v74;
+        let v77: W = v76 - v75;
+        let v78: W = v72 * v35 * v31 * v15 * v77;
+        let v79: W = v28 * v34 * v20;
+        let v80: W = v78 / v79;
+        let v81: W = v71 - v80;
+        let v82: W = v3 * v81;
+        let v83: W = v14 - v62 + v82;
+        let v84: W = v3 * v83;
+        return [v59.to_f64(), v84.to_f64()];
     }
     if t == 1.0 && t_next == 0.0 {
         return [0.0, -1.2732395447351628];
@@ -5922,33 +5699,29 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v8: W = v0 - v7;
         let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
-        let v11: W = v7 - v0;
-        let v12: W = v11.sigmoid().in_range();
-        let v13: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v14: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-        let v15: W = v14 * v3;
-        let v16: W = v15.sin();
-        let v17: W = v16.square();
-        let v18: W = W::new(4.0, 0.0);
-        let v19: W = v4.cos();
-        let v20: W = v18 * v19;
-        let v21: W = -v18;
-        let v22: W = v21 - v20;
-        let v23: W = v4.sin();
-        let v24: W = W::new(3.0, 0.0);
-        let v25: W = v19.square();
-        let v26: W = v24 * v25;
-        let v27: W = v18 - v26;
-        let v28: W = v27.sqrt();
-        let v29: W = v28.powi(3);
-        let v30: W = v13 * v17 * v9 * v22;
-        let v31: W = v23 * v29;
+        let v11: W = W::new(0.3183098861837907, -1.9678676675182486e-17);
+        let v12: W = v4.sin();
+        let v13: W = v7 - v0;
+        let v14: W = v13.sigmoid().in_range();
+        let v15: W = W::new(4.0, 0.0);
+        let v16: W = W::new(3.0, 0.0);
+        let v17: W = v4.cos();
+        let v18: W = v17.square();
+        let v19: W = v16 * v18;
+        let v20: W = v15 - v19;
+        let v21: W = v20.sqrt();
+        let v22: W = v21.powi(3);
+        let v23: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+        let v24: W = v23 * v3;
+        let v25: W = v24.sin();
+        let v26: W = v25.square();
+        let v27: W = v15 * v17;
+        let v28: W = -v15;
+        let v29: W = v28 - v27;
+        let v30: W = v11 * v12 * v14 * v22;
+        let v31: W = v26 * v29;
         let v32: W = v30 / v31;
-        let v33: W = v13 * v17 * v12 * v22;
-        let v34: W = v33 / v31;
-        let v35: W = v32 + v34;
-        let v36: W = v12 / v35;
-        return [v10.to_f64(), v36.to_f64()];
+        return [v10.to_f64(), v32.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(2.0, 0.0);
@@ -6003,36 +5776,30 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v8: W = v6 - v7;
         let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
-        let v11: W = v7 - v6;
-        let v12: W = v11.sigmoid().in_range();
-        let v13: W = v12.sqrt();
-        let v14: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v15: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-        let v16: W = v15 * v2;
-        let v17: W = v16.sin();
-        let v18: W = v17.square();
-        let v19: W = W::new(4.0, 0.0);
-        let v20: W = v3.cos();
-        let v21: W = v19 * v20;
-        let v22: W = -v19;
-        let v23: W = v22 - v21;
-        let v24: W = v3.sin();
-        let v25: W = W::new(3.0, 0.0);
-        let v26: W = v20.square();
-        let v27: W = v25 * v26;
-        let v28: W = v19 - v27;
-        let v29: W = v28.sqrt();
-        let v30: W = v29.powi(3);
-        let v31: W = v14 * v18 * v12 * v23;
-        let v32: W = v24 * v30;
+        let v11: W = W::new(-0.3183098861837907, 1.9678676675182486e-17);
+        let v12: W = v3.sin();
+        let v13: W = v7 - v6;
+        let v14: W = v13.sigmoid().in_range();
+        let v15: W = v14.sqrt();
+        let v16: W = W::new(4.0, 0.0);
+        let v17: W = W::new(3.0, 0.0);
+        let v18: W = v3.cos();
+        let v19: W = v18.square();
+        let v20: W = v17 * v19;
+        let v21: W = v16 - v20;
+        let v22: W = v21.sqrt();
+        let v23: W = v22.powi(3);
+        let v24: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+        let v25: W = v24 * v2;
+        let v26: W = v25.sin();
+        let v27: W = v26.square();
+        let v28: W = v16 * v18;
+        let v29: W = -v16;
+        let v30: W = v29 - v28;
+        let v31: W = v11 * v12 * v15 * v10 * v23;
+        let v32: W = v27 * v30;
         let v33: W = v31 / v32;
-        let v34: W = v14 * v18 * v9 * v23;
-        let v35: W = v34 / v32;
-        let v36: W = v33 + v35;
-        let v37: W = v13 * v10;
-        let v38: W = v37 / v36;
-        let v39: W = -v38;
-        return [v10.to_f64(), v39.to_f64()];
+        return [v10.to_f64(), v33.to_f64()];
     }
     let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
@@ -6062,34 +5829,30 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v25: W = v24.sqrt();
     let v26: N = N::narrow(v22) * N::narrow(v25);
     let v27: N = v19 + v26;
-    let v28: W = v21 * v18;
-    let v29: W = v10 * v22 * v25;
-    let v30: W = v28 - v29;
-    let v31: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v32: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v33: W = v32 * v3.widen();
-    let v34: W = N::sin_kept(v33);
-    let v35: W = v34.square();
-    let v36: N = N::new(4.0, 0.0);
-    let v37: W = v4.cos();
-    let v38: N = v36 * N::narrow(v37);
-    let v39: N = -v36;
-    let v40: W = v39.widen() - v38.widen();
-    let v41: W = N::sin_kept(v4);
-    let v42: N = N::new(3.0, 0.0);
-    let v43: W = v37.square();
-    let v44: W = v42.widen() * v43;
-    let v45: W = v36.widen() - v44;
-    let v46: W = v45.sqrt();
-    let v47: W = v46.powi(3);
-    let v48: W = v31 * v35 * v9 * v40;
-    let v49: W = v41 * v47;
+    let v28: W = W::new(0.3183098861837907, -1.9678676675182486e-17);
+    let v29: W = N::sin_kept(v4);
+    let v30: N = N::new(4.0, 0.0);
+    let v31: N = N::new(3.0, 0.0);
+    let v32: W = v4.cos();
+    let v33: W = v32.square();
+    let v34: W = v31.widen() * v33;
+    let v35: W = v30.widen() - v34;
+    let v36: W = v35.sqrt();
+    let v37: W = v36.powi(3);
+    let v38: W = v21 * v18;
+    let v39: W = v10 * v22 * v25;
+    let v40: W = v38 - v39;
+    let v41: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v42: W = v41 * v3.widen();
+    let v43: W = N::sin_kept(v42);
+    let v44: W = v43.square();
+    let v45: N = v30 * N::narrow(v32);
+    let v46: N = -v30;
+    let v47: W = v46.widen() - v45.widen();
+    let v48: W = v28 * v29 * v37 * v40;
+    let v49: W = v44 * v47;
     let v50: W = v48 / v49;
-    let v51: W = v31 * v35 * v21 * v40;
-    let v52: W = v51 / v49;
-    let v53: W = v50 + v52;
-    let v54: W = v30 / v53;
-    [v27.to_f64(), v54.to_f64()]
+    [v27.to_f64(), v50.to_f64()]
 }
 /// `ddim_step_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -6097,7 +5860,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{u\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 43 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -6110,7 +5873,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{u\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 43 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -6130,7 +5893,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\tan\left(\frac{\pi\,t}{2}\right)}{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{4\,\sin\left(\frac{\pi\,t}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 43 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -6144,149 +5907,93 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     if t_next == t {
         return [1.0, 0.0];
     }
-    if t < 0.5 && (t_next - t).abs() < 9.5367431640625e-7 {
+    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::from_f64(t_next);
         let v2: W = W::from_f64(t);
         let v3: W = v1 - v2;
-        let v4: W = v3.square();
-        let v5: W = W::new(97.40909103400244, -6.3844801978316745e-15);
-        let v6: W = W::new(2.625, 0.0);
-        let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v8: W = v7 * v2;
-        let v9: W = v8.cos();
-        let v10: W = v9.powi(4);
-        let v11: W = v6 * v10;
-        let v12: W = W::new(0.9583333333333334, -3.700743415417188e-17);
-        let v13: W = W::new(1.375, 0.0);
-        let v14: W = v9.square();
-        let v15: W = v13 * v14;
-        let v16: W = v11 - v12 - v15;
-        let v17: W = W::new(256.0, 0.0);
-        let v18: W = W::new(768.0, 0.0);
-        let v19: W = v18 * v14;
-        let v20: W = W::new(864.0, 0.0);
-        let v21: W = v20 * v10;
-        let v22: W = W::new(432.0, 0.0);
-        let v23: W = v9.powi(6);
-        let v24: W = v22 * v23;
-        let v25: W = W::new(81.0, 0.0);
-        let v26: W = v9.powi(8);
-        let v27: W = v25 * v26;
-        let v28: W = v17 - v19 + v21 - v24 + v27;
-        let v29: W = v5 * v3 * v16;
-        let v30: W = v29 / v28;
-        let v31: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v32: W = W::new(2.0, 0.0);
-        let v33: W = v8.tan();
-        let v34: W = v33.ln();
-        let v35: W = v32 * v34;
-        let v36: W = v31 - v35;
-        let v37: W = v36.sigmoid().in_range();
-        let v38: W = v37.sqrt();
-        let v39: W = W::new(3.289868133696453, 6.081344700796952e-17);
-        let v40: W = W::new(3.9269908169872414, 1.5308084989341916e-16);
-        let v41: W = v8.sin();
-        let v42: W = v40 * v41;
-        let v43: W = W::new(14.137166941154069, 5.51091059616309e-16);
-        let v44: W = v43 * v41 * v14;
-        let v45: W = v42 - v44;
-        let v46: W = W::new(4.0, 0.0);
-        let v47: W = W::new(3.0, 0.0);
-        let v48: W = v47 * v14;
-        let v49: W = v46 - v48;
-        let v50: W = v49.sqrt();
-        let v51: W = v50.powi(3);
-        let v52: W = v48 - v46;
-        let v53: W = v39 * v45;
-        let v54: W = v51 * v52;
-        let v55: W = v53 / v54;
-        let v56: W = W::new(31.00627668029982, 4.1641946985288347e-16);
-        let v57: W = v9.powi(3);
-        let v58: W = v47 * v57;
-        let v59: W = W::new(2.5, 0.0);
-        let v60: W = v59 * v9;
-        let v61: W = v58 - v60;
-        let v62: W = v52.square();
-        let v63: W = v56 * v41 * v9 * v61;
-        let v64: W = v51 * v62;
-        let v65: W = v63 / v64;
-        let v66: W = W::new(46.50941502044973, 6.246292047793252e-16);
-        let v67: W = v50.powi(5);
-        let v68: W = v66 * v41 * v9 * v61;
-        let v69: W = v67 * v52;
-        let v70: W = v68 / v69;
-        let v71: W = v55 + v65 - v70;
-        let v72: W = v38 * v71;
-        let v73: W = v35 - v31;
-        let v74: W = v73.sigmoid().in_range();
-        let v75: W = v74.sqrt();
-        let v76: W = W::new(10.33542556009994, -4.533124565157889e-16);
-        let v77: W = W::new(2.25, 0.0);
-        let v78: W = v77 * v57;
-        let v79: W = v9 - v78;
-        let v80: W = v76 * v79;
-        let v81: W = v80 / v67;
-        let v82: W = W::new(1.25, 0.0);
-        let v83: W = v82 * v57;
-        let v84: W = W::new(3.75, 0.0);
-        let v85: W = v9.powi(5);
-        let v86: W = v84 * v85;
-        let v87: W = v60 + v83 - v86;
-        let v88: W = v50.powi(7);
-        let v89: W = v56 * v87;
-        let v90: W = v89 / v88;
-        let v91: W = v81 + v90;
-        let v92: W = v75 * v91;
-        let v93: W = v30 + v72 + v92;
-        let v94: W = v3 * v93;
-        let v95: W = W::new(4.934802200544679, 3.1326477543698557e-16);
-        let v96: W = W::new(16.0, 0.0);
-        let v97: W = W::new(24.0, 0.0);
-        let v98: W = v97 * v14;
-        let v99: W = W::new(9.0, 0.0);
-        let v100: W = v99 * v10;
-        let v101: W = v96 - v98 + v100;
-        let v102: W = v95 / v101;
-        let v103: W = v94 - v102;
-        let v104: W = v4 * v103;
-        let v105: W = v0 + v104;
-        let v106: W = W::new(9.869604401089358, 6.265295508739711e-16);
-        let v107: W = W::new(0.8333333333333334, -3.700743415417188e-17);
-        let v108: W = W::new(0.25, 0.0);
-        let v109: W = v108 * v14;
-        let v110: W = W::new(1.5, 0.0);
-        let v111: W = v110 * v10;
-        let v112: W = v107 + v109 - v111;
-        let v113: W = v106 * v112;
-        let v114: W = v113 / v101;
-        let v115: W = W::new(81.39147628578702, 6.4221716265645704e-15);
-        let v116: W = v115 * v41 * v57;
-        let v117: W = W::new(54.26098419052469, -2.8239796065579548e-15);
-        let v118: W = v117 * v41 * v9;
-        let v119: W = W::new(34.8820612653373, -1.3078849358157565e-15);
-        let v120: W = v119 * v41 * v85;
-        let v121: W = v116 - v118 + v120;
-        let v122: W = W::new(64.0, 0.0);
-        let v123: W = W::new(144.0, 0.0);
-        let v124: W = v123 * v14;
-        let v125: W = W::new(108.0, 0.0);
-        let v126: W = v125 * v10;
-        let v127: W = W::new(27.0, 0.0);
-        let v128: W = v127 * v23;
-        let v129: W = v122 - v124 + v126 - v128;
-        let v130: W = v3 * v121;
-        let v131: W = v130 / v129;
-        let v132: W = v114 + v131;
-        let v133: W = v3 * v132;
-        let v134: W = W::new(4.71238898038469, 1.8369701987210297e-16);
-        let v135: W = v134 * v41 * v9;
-        let v136: W = v135 / v49;
-        let v137: W = v133 - v136;
-        let v138: W = v3 * v137;
-        let v139: W = v0 + v138;
-        let v140: W = v3 * v139;
-        return [v105.to_f64(), v140.to_f64()];
+        let v4: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v6: W = v5 * v2;
+        let v7: W = v6.cos();
+        let v8: W = W::new(2.0, 0.0);
+        let v9: W = v6.tan();
+        let v10: W = v9.ln();
+        let v11: W = v8 * v10;
+        let v12: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v13: W = v11 - v12;
+        let v14: W = v13.sigmoid().in_range();
+        let v15: W = v14.sqrt();
+        let v16: W = W::new(4.0, 0.0);
+        let v17: W = W::new(3.0, 0.0);
+        let v18: W = v7.square();
+        let v19: W = v17 * v18;
+        let v20: W = v16 - v19;
+        let v21: W = v20.sqrt();
+        let v22: W = v21.powi(3);
+        let v23: W = v4 * v7 * v15;
+        let v24: W = v23 / v22;
+        let v25: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+        let v26: W = v25 * v2;
+        let v27: W = v26.sin();
+        let v28: W = v27.square();
+        let v29: W = v12 - v11;
+        let v30: W = v29.sigmoid().in_range();
+        let v31: W = v30.sqrt();
+        let v32: W = v16 * v7;
+        let v33: W = -v16;
+        let v34: W = v33 - v32;
+        let v35: W = v6.sin();
+        let v36: W = v4 * v28 * v31 * v34;
+        let v37: W = v35 * v22;
+        let v38: W = v36 / v37;
+        let v39: W = W::new(39.47841760435743, 2.5061182034958845e-15);
+        let v40: W = v39 * v35 * v15;
+        let v41: W = W::new(29.608813203268078, -1.6731250261785873e-15);
+        let v42: W = v41 * v35 * v18 * v15;
+        let v43: W = W::new(44.41321980490211, 1.0430261395326198e-15);
+        let v44: W = v7.powi(4);
+        let v45: W = v43 * v35 * v44 * v15;
+        let v46: W = W::new(24.674011002723397, -2.1003296221532252e-16);
+        let v47: W = v46 * v7 * v31 * v20;
+        let v48: W = v7.powi(3);
+        let v49: W = v41 * v48 * v31 * v20;
+        let v50: W = v40 + v42 - v45 - v47 + v49;
+        let v51: W = v21.powi(5);
+        let v52: W = v17 * v18 * v51;
+        let v53: W = v16 * v51;
+        let v54: W = v52 - v53;
+        let v55: W = v3 * v50;
+        let v56: W = v55 / v54;
+        let v57: W = v24 + v38 + v56;
+        let v58: W = v3 * v57;
+        let v59: W = v0 + v58;
+        let v60: W = v35 * v7 * v31 * v15;
+        let v61: W = v28 * v34;
+        let v62: W = v60 / v61;
+        let v63: W = W::new(6.0, 0.0);
+        let v64: W = v63 * v48;
+        let v65: W = W::new(5.0, 0.0);
+        let v66: W = v65 * v7;
+        let v67: W = v64 - v66;
+        let v68: W = v19 - v16;
+        let v69: W = v5 * v35 * v14 * v67;
+        let v70: W = v28 * v34 * v68;
+        let v71: W = v69 / v70;
+        let v72: W = W::new(0.15915494309189535, -9.839338337591243e-18);
+        let v73: W = W::new(19.739208802178716, 1.2530591017479423e-15);
+        let v74: W = v73 * v35;
+        let v75: W = v41 * v35 * v18;
+        let v76: W = -v74;
+        let v77: W = v76 - v75;
+        let v78: W = v72 * v35 * v31 * v15 * v77;
+        let v79: W = v28 * v34 * v20;
+        let v80: W = v78 / v79;
+        let v81: W = v71 - v80;
+        let v82: W = v3 * v81;
+        let v83: W = v14 - v62 + v82;
+        let v84: W = v3 * v83;
+        return [v59.to_f64(), v84.to_f64()];
     }
     if t == 1.0 && t_next == 0.0 {
         return [0.0, -1.2732395447351628];
@@ -6303,33 +6010,29 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v8: W = v0 - v7;
         let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
-        let v11: W = v7 - v0;
-        let v12: W = v11.sigmoid().in_range();
-        let v13: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v14: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-        let v15: W = v14 * v3;
-        let v16: W = v15.sin();
-        let v17: W = v16.square();
-        let v18: W = W::new(4.0, 0.0);
-        let v19: W = v4.cos();
-        let v20: W = v18 * v19;
-        let v21: W = -v18;
-        let v22: W = v21 - v20;
-        let v23: W = v4.sin();
-        let v24: W = W::new(3.0, 0.0);
-        let v25: W = v19.square();
-        let v26: W = v24 * v25;
-        let v27: W = v18 - v26;
-        let v28: W = v27.sqrt();
-        let v29: W = v28.powi(3);
-        let v30: W = v13 * v17 * v9 * v22;
-        let v31: W = v23 * v29;
+        let v11: W = W::new(0.3183098861837907, -1.9678676675182486e-17);
+        let v12: W = v4.sin();
+        let v13: W = v7 - v0;
+        let v14: W = v13.sigmoid().in_range();
+        let v15: W = W::new(4.0, 0.0);
+        let v16: W = W::new(3.0, 0.0);
+        let v17: W = v4.cos();
+        let v18: W = v17.square();
+        let v19: W = v16 * v18;
+        let v20: W = v15 - v19;
+        let v21: W = v20.sqrt();
+        let v22: W = v21.powi(3);
+        let v23: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+        let v24: W = v23 * v3;
+        let v25: W = v24.sin();
+        let v26: W = v25.square();
+        let v27: W = v15 * v17;
+        let v28: W = -v15;
+        let v29: W = v28 - v27;
+        let v30: W = v11 * v12 * v14 * v22;
+        let v31: W = v26 * v29;
         let v32: W = v30 / v31;
-        let v33: W = v13 * v17 * v12 * v22;
-        let v34: W = v33 / v31;
-        let v35: W = v32 + v34;
-        let v36: W = v12 / v35;
-        return [v10.to_f64(), v36.to_f64()];
+        return [v10.to_f64(), v32.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(2.0, 0.0);
@@ -6384,36 +6087,30 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v8: W = v6 - v7;
         let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
-        let v11: W = v7 - v6;
-        let v12: W = v11.sigmoid().in_range();
-        let v13: W = v12.sqrt();
-        let v14: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v15: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-        let v16: W = v15 * v2;
-        let v17: W = v16.sin();
-        let v18: W = v17.square();
-        let v19: W = W::new(4.0, 0.0);
-        let v20: W = v3.cos();
-        let v21: W = v19 * v20;
-        let v22: W = -v19;
-        let v23: W = v22 - v21;
-        let v24: W = v3.sin();
-        let v25: W = W::new(3.0, 0.0);
-        let v26: W = v20.square();
-        let v27: W = v25 * v26;
-        let v28: W = v19 - v27;
-        let v29: W = v28.sqrt();
-        let v30: W = v29.powi(3);
-        let v31: W = v14 * v18 * v12 * v23;
-        let v32: W = v24 * v30;
+        let v11: W = W::new(-0.3183098861837907, 1.9678676675182486e-17);
+        let v12: W = v3.sin();
+        let v13: W = v7 - v6;
+        let v14: W = v13.sigmoid().in_range();
+        let v15: W = v14.sqrt();
+        let v16: W = W::new(4.0, 0.0);
+        let v17: W = W::new(3.0, 0.0);
+        let v18: W = v3.cos();
+        let v19: W = v18.square();
+        let v20: W = v17 * v19;
+        let v21: W = v16 - v20;
+        let v22: W = v21.sqrt();
+        let v23: W = v22.powi(3);
+        let v24: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+        let v25: W = v24 * v2;
+        let v26: W = v25.sin();
+        let v27: W = v26.square();
+        let v28: W = v16 * v18;
+        let v29: W = -v16;
+        let v30: W = v29 - v28;
+        let v31: W = v11 * v12 * v15 * v10 * v23;
+        let v32: W = v27 * v30;
         let v33: W = v31 / v32;
-        let v34: W = v14 * v18 * v9 * v23;
-        let v35: W = v34 / v32;
-        let v36: W = v33 + v35;
-        let v37: W = v13 * v10;
-        let v38: W = v37 / v36;
-        let v39: W = -v38;
-        return [v10.to_f64(), v39.to_f64()];
+        return [v10.to_f64(), v33.to_f64()];
     }
     let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
@@ -6443,34 +6140,30 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v25: W = v24.sqrt();
     let v26: N = N::narrow(v22) * N::narrow(v25);
     let v27: N = v19 + v26;
-    let v28: W = v21 * v18;
-    let v29: W = v10 * v22 * v25;
-    let v30: W = v28 - v29;
-    let v31: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v32: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v33: W = v32 * v3.widen();
-    let v34: W = N::sin_kept(v33);
-    let v35: W = v34.square();
-    let v36: N = N::new(4.0, 0.0);
-    let v37: W = v4.cos();
-    let v38: N = v36 * N::narrow(v37);
-    let v39: N = -v36;
-    let v40: W = v39.widen() - v38.widen();
-    let v41: W = N::sin_kept(v4);
-    let v42: N = N::new(3.0, 0.0);
-    let v43: W = v37.square();
-    let v44: W = v42.widen() * v43;
-    let v45: W = v36.widen() - v44;
-    let v46: W = v45.sqrt();
-    let v47: W = v46.powi(3);
-    let v48: W = v31 * v35 * v9 * v40;
-    let v49: W = v41 * v47;
+    let v28: W = W::new(0.3183098861837907, -1.9678676675182486e-17);
+    let v29: W = N::sin_kept(v4);
+    let v30: N = N::new(4.0, 0.0);
+    let v31: N = N::new(3.0, 0.0);
+    let v32: W = v4.cos();
+    let v33: W = v32.square();
+    let v34: W = v31.widen() * v33;
+    let v35: W = v30.widen() - v34;
+    let v36: W = v35.sqrt();
+    let v37: W = v36.powi(3);
+    let v38: W = v21 * v18;
+    let v39: W = v10 * v22 * v25;
+    let v40: W = v38 - v39;
+    let v41: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v42: W = v41 * v3.widen();
+    let v43: W = N::sin_kept(v42);
+    let v44: W = v43.square();
+    let v45: N = v30 * N::narrow(v32);
+    let v46: N = -v30;
+    let v47: W = v46.widen() - v45.widen();
+    let v48: W = v28 * v29 * v37 * v40;
+    let v49: W = v44 * v47;
     let v50: W = v48 / v49;
-    let v51: W = v31 * v35 * v21 * v40;
-    let v52: W = v51 / v49;
-    let v53: W = v50 + v52;
-    let v54: W = v30 / v53;
-    [v27.to_f64(), v54.to_f64()]
+    [v27.to_f64(), v50.to_f64()]
 }
 /// `dpm1_step_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -6478,7 +6171,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\tan\left(\frac{\pi\,t}{2}\right)}{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{4\,\sin\left(\frac{\pi\,t}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 43 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -6491,7 +6184,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\tan\left(\frac{\pi\,t}{2}\right)}{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{4\,\sin\left(\frac{\pi\,t}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 43 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -6511,7 +6204,9 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     let r = pf_velocity_v_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd, Xd>(t) }
@@ -6524,43 +6219,76 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     if t == 1.0 {
         return [0.7853981633974483];
     }
-    let v0: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    if t < 0.5 {
+        return pf_velocity_v_coefficients_in_cell0::<N, W>(t);
+    }
+    let v0: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: W = N::sin_kept(v3);
-    let v5: W = N::cos_kept(v3);
-    let v6: W = v5.powi(3);
-    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: N = N::new(2.0, 0.0);
-    let v9: N = N::tan_of(v3);
-    let v10: N = v9.ln();
-    let v11: N = v8 * v10;
-    let v12: N = v7 - v11;
-    let v13: N = v12.sigmoid().in_range();
-    let v14: N = v13.sqrt();
-    let v15: W = v0 * v4 * v6 * v14.widen();
-    let v16: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v17: W = v16 * v4 * v5 * v14.widen();
-    let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v19: N = v11 - v7;
-    let v20: N = v19.sigmoid().in_range();
-    let v21: W = v20.widen().sqrt();
-    let v22: N = N::new(4.0, 0.0);
-    let v23: N = N::new(3.0, 0.0);
-    let v24: W = v5.square();
-    let v25: W = v23.widen() * v24;
-    let v26: W = v22.widen() - v25;
-    let v27: W = v18.widen() * v21 * v26;
-    let v28: W = v18.widen() * v24 * v21 * v26;
-    let v29: W = v15 - v17 - v27 + v28;
-    let v30: W = v26.sqrt();
-    let v31: W = v30.powi(3);
-    let v32: W = v23.widen() * v4 * v24 * v31;
-    let v33: W = v22.widen() * v4 * v31;
-    let v34: W = v32 - v33;
-    let v35: W = v29 / v34;
-    [v35.to_f64()]
+    let v5: W = v4.square();
+    let v6: N = N::new(4.0, 0.0);
+    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v8: W = v7 * v2.widen();
+    let v9: W = N::cos_kept(v8);
+    let v10: W = v6.widen() * v9;
+    let v11: N = -v6;
+    let v12: W = v11.widen() - v10;
+    let v13: W = N::sin_kept(v8);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: N = N::tan_of(v8);
+    let v16: N = v15.ln();
+    let v17: N = v14 * v16;
+    let v18: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v19: N = v17 - v18;
+    let v20: W = v19.widen().sigmoid().in_range();
+    let v21: W = v20.sqrt();
+    let v22: N = N::new(3.0, 0.0);
+    let v23: W = v9.square();
+    let v24: W = v22.widen() * v23;
+    let v25: W = v6.widen() - v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v26.powi(3);
+    let v28: W = v0 * v5 * v12;
+    let v29: W = v13 * v21 * v27;
+    let v30: W = v28 / v29;
+    [v30.to_f64()]
+}
+/// [`pf_velocity_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = v4.square();
+    let v6: N = N::new(4.0, 0.0);
+    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v8: W = v7 * v2.widen();
+    let v9: W = v8.cos();
+    let v10: W = v6.widen() * v9;
+    let v11: N = -v6;
+    let v12: W = v11.widen() - v10;
+    let v13: W = N::sin_kept(v8);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: W = N::tan_kept(v8);
+    let v16: W = v15.ln();
+    let v17: W = v14.widen() * v16;
+    let v18: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v19: W = v17 - v18;
+    let v20: W = v19.sigmoid().in_range();
+    let v21: W = v20.sqrt();
+    let v22: N = N::new(3.0, 0.0);
+    let v23: W = v9.square();
+    let v24: W = v22.widen() * v23;
+    let v25: W = v6.widen() - v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v26.powi(3);
+    let v28: W = v0 * v5 * v12;
+    let v29: W = v13 * v21 * v27;
+    let v30: W = v28 / v29;
+    [v30.to_f64()]
 }
 /// `pf_velocity_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -6568,7 +6296,9 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -6582,9 +6312,9 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{2\,\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{2\,\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 43 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(&reverse_drift_v_poles::<f64, Dd>(t), [f64::INFINITY, 0.0]);
@@ -6614,14 +6344,14 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v11: N = -v6;
     let v12: W = v11.widen() - v10;
     let v13: W = N::sin_kept(v8);
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v15: N = N::new(2.0, 0.0);
-    let v16: N = N::tan_of(v8);
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
+    let v16: W = N::tan_kept(v8);
+    let v17: W = v16.ln();
+    let v18: W = v15.widen() * v17;
+    let v19: N = N::narrow(v14) - N::narrow(v18);
     let v20: W = v19.widen().sigmoid().in_range();
-    let v21: W = v20.sqrt();
+    let v21: W = N::sqrt_kept(v20);
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
     let v24: W = v22.widen() * v23;
@@ -6631,23 +6361,14 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v28: W = v0 * v5 * v12;
     let v29: W = v13 * v21 * v27;
     let v30: W = v28 / v29;
-    let v31: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v32: W = v9.powi(3);
-    let v33: W = v31.widen() * v13 * v32 * v21;
-    let v34: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v35: W = v34.widen() * v13 * v9 * v21;
-    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: N = v18 - v14;
-    let v38: N = v37.sigmoid().in_range();
-    let v39: N = v38.sqrt();
-    let v40: W = v36.widen() * v39.widen() * v25;
-    let v41: W = v36.widen() * v23 * v39.widen() * v25;
-    let v42: W = v33 - v35 - v40 + v41;
-    let v43: W = v22.widen() * v13 * v23 * v27;
-    let v44: W = v6.widen() * v13 * v27;
-    let v45: W = v43 - v44;
-    let v46: W = v42 / v45;
-    [v30.to_f64(), v46.to_f64()]
+    let v31: W = W::new(-6.283185307179586, -2.4492935982947064e-16);
+    let v32: W = v18 - v14;
+    let v33: W = v32.sigmoid().in_range();
+    let v34: W = v33.sqrt();
+    let v35: W = v31 * v5 * v12;
+    let v36: W = v13 * v34 * v27;
+    let v37: W = v35 / v36;
+    [v30.to_f64(), v37.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -6681,23 +6402,14 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v24: W = v0.widen() * v7;
     let v25: W = v8 * v18 * v23;
     let v26: N = N::narrow(v24) / N::narrow(v25);
-    let v27: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v28: N = v4.powi(3);
-    let v29: W = v27.widen() * v28.widen() * v8 * v18;
-    let v30: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v31: W = v30.widen() * v4.widen() * v8 * v18;
-    let v32: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v33: N = N::narrow(v15) - N::narrow(v9);
-    let v34: N = v33.sigmoid().in_range();
-    let v35: N = v34.sqrt();
-    let v36: W = v32.widen() * v35.widen() * v21;
-    let v37: W = v32.widen() * v5.widen() * v35.widen() * v21;
-    let v38: W = v29 - v31 - v36 + v37;
-    let v39: W = v19.widen() * v5.widen() * v8 * v23;
-    let v40: W = v1.widen() * v8 * v23;
-    let v41: W = v39 - v40;
-    let v42: W = v38 / v41;
-    [v26.to_f64(), v42.to_f64()]
+    let v27: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v28: N = N::narrow(v15) - N::narrow(v9);
+    let v29: N = v28.sigmoid().in_range();
+    let v30: N = v29.sqrt();
+    let v31: W = v27.widen() * v7;
+    let v32: W = v8 * v30.widen() * v23;
+    let v33: W = v31 / v32;
+    [v26.to_f64(), v33.to_f64()]
 }
 /// [`reverse_drift_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -6707,17 +6419,17 @@ fn reverse_drift_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f
     let v3: W = v0.widen() * v2.widen();
     let v4: N = N::sin_of(v3);
     let v5: N = v4.square();
-    let v6: W = v1.widen() * v5.widen();
-    let v7: W = v1.widen() - v6;
+    let v6: N = v1 * v5;
+    let v7: W = v1.widen() - v6.widen();
     let v8: W = N::cos_kept(v3);
-    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v10: N = N::new(2.0, 0.0);
     let v11: W = N::tan_kept(v3);
     let v12: N = N::new(1.0, 0.0);
     let v13: W = v12.widen() / v11;
     let v14: W = v13.ln();
     let v15: W = v10.widen() * v14;
-    let v16: W = v9.widen() - v15;
+    let v16: W = v9 - v15;
     let v17: W = N::sigmoid_kept(v16).in_range();
     let v18: W = v17.sqrt();
     let v19: N = N::new(3.0, 0.0);
@@ -6728,23 +6440,14 @@ fn reverse_drift_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f
     let v24: W = v0.widen() * v7;
     let v25: W = v8 * v18 * v23;
     let v26: W = v24 / v25;
-    let v27: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v28: N = v4.powi(3);
-    let v29: W = v27.widen() * v28.widen() * v8 * v18;
-    let v30: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v31: W = v30.widen() * v4.widen() * v8 * v18;
-    let v32: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v33: N = N::narrow(v15) - v9;
-    let v34: N = v33.sigmoid().in_range();
-    let v35: W = v34.widen().sqrt();
-    let v36: W = v32.widen() * v35 * v21;
-    let v37: N = v32 * v5 * N::narrow(v35) * N::narrow(v21);
-    let v38: W = v29 - v31 - v36 + v37.widen();
-    let v39: W = v19.widen() * v5.widen() * v8 * v23;
-    let v40: W = v1.widen() * v8 * v23;
-    let v41: W = v39 - v40;
-    let v42: W = v38 / v41;
-    [v26.to_f64(), v42.to_f64()]
+    let v27: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v28: N = N::narrow(v15) - N::narrow(v9);
+    let v29: N = v28.sigmoid().in_range();
+    let v30: W = v29.widen().sqrt();
+    let v31: W = v27.widen() * v7;
+    let v32: W = v8 * v30 * v23;
+    let v33: W = v31 / v32;
+    [v26.to_f64(), v33.to_f64()]
 }
 /// `reverse_drift_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -6752,9 +6455,9 @@ fn reverse_drift_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{2\,\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{2\,\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 24 of its 43 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
@@ -6784,7 +6487,9 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\pi\,t_{\mathrm{next}} - \pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -6816,47 +6521,173 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v5: W = v1 * v4;
         return [v0.to_f64(), v5.to_f64()];
     }
+    if t < 0.5 {
+        return euler_step_v_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.625 {
+        return euler_step_v_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_v_coefficients_in_cell2::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(9.42477796076938, 3.6739403974420594e-16);
-    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5.widen() * v2.widen();
-    let v7: W = N::sin_kept(v6);
-    let v8: W = N::cos_kept(v6);
-    let v9: W = v8.powi(3);
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = N::tan_of(v6);
-    let v13: N = v12.ln();
-    let v14: N = v11 * v13;
-    let v15: N = v10 - v14;
-    let v16: N = v15.sigmoid().in_range();
-    let v17: W = v16.widen().sqrt();
-    let v18: W = v4 * v7 * v9 * v17;
-    let v19: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v20: W = v19 * v7 * v8 * v17;
-    let v21: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v22: N = v14 - v10;
-    let v23: N = v22.sigmoid().in_range();
-    let v24: W = v23.widen().sqrt();
-    let v25: N = N::new(4.0, 0.0);
-    let v26: N = N::new(3.0, 0.0);
-    let v27: W = v8.square();
-    let v28: W = v26.widen() * v27;
-    let v29: W = v25.widen() - v28;
-    let v30: W = v21 * v24 * v29;
-    let v31: W = v21 * v27 * v24 * v29;
-    let v32: W = v18 - v20 - v30 + v31;
-    let v33: W = v29.sqrt();
-    let v34: W = v33.powi(3);
-    let v35: W = v26.widen() * v7 * v27 * v34;
-    let v36: W = v25.widen() * v7 * v34;
-    let v37: W = v35 - v36;
-    let v38: W = v3 * v32;
-    let v39: W = v38 / v37;
-    [v0.to_f64(), v39.to_f64()]
+    let v1: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v2: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::sin_kept(v4);
+    let v6: W = v5.square();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: N = N::new(4.0, 0.0);
+    let v10: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v11: W = v10 * v3.widen();
+    let v12: W = N::cos_kept(v11);
+    let v13: W = v9.widen() * v12;
+    let v14: N = -v9;
+    let v15: W = v14.widen() - v13;
+    let v16: W = N::sin_kept(v11);
+    let v17: N = N::new(2.0, 0.0);
+    let v18: N = N::tan_of(v11);
+    let v19: N = v18.ln();
+    let v20: W = v17.widen() * v19.widen();
+    let v21: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v22: W = v20 - v21.widen();
+    let v23: W = v22.sigmoid().in_range();
+    let v24: W = N::sqrt_kept(v23);
+    let v25: N = N::new(3.0, 0.0);
+    let v26: W = v12.square();
+    let v27: W = v25.widen() * v26;
+    let v28: W = v9.widen() - v27;
+    let v29: W = v28.sqrt();
+    let v30: W = v29.powi(3);
+    let v31: W = v1 * v6 * v8 * v15;
+    let v32: W = v16 * v24 * v30;
+    let v33: W = v31 / v32;
+    [v0.to_f64(), v33.to_f64()]
+}
+/// [`euler_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v2: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.sin();
+    let v6: W = v5.square();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: N = N::new(4.0, 0.0);
+    let v10: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v11: W = v10 * v3.widen();
+    let v12: W = v11.cos();
+    let v13: W = v9.widen() * v12;
+    let v14: N = -v9;
+    let v15: W = v14.widen() - v13;
+    let v16: W = N::sin_kept(v11);
+    let v17: N = N::new(2.0, 0.0);
+    let v18: W = N::tan_kept(v11);
+    let v19: W = v18.ln();
+    let v20: W = v17.widen() * v19;
+    let v21: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v22: W = v20 - v21.widen();
+    let v23: W = v22.sigmoid().in_range();
+    let v24: W = v23.sqrt();
+    let v25: N = N::new(3.0, 0.0);
+    let v26: W = v12.square();
+    let v27: W = v25.widen() * v26;
+    let v28: W = v9.widen() - v27;
+    let v29: W = v28.sqrt();
+    let v30: W = v29.powi(3);
+    let v31: W = v1 * v6 * v8 * v15;
+    let v32: W = v16 * v24 * v30;
+    let v33: N = N::narrow(v31) / N::narrow(v32);
+    [v0.to_f64(), v33.to_f64()]
+}
+/// [`euler_step_v_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v2: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.sin();
+    let v6: W = v5.square();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: N = N::new(4.0, 0.0);
+    let v10: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v11: W = v10 * v3.widen();
+    let v12: W = N::cos_kept(v11);
+    let v13: W = v9.widen() * v12;
+    let v14: N = -v9;
+    let v15: W = v14.widen() - v13;
+    let v16: W = N::sin_kept(v11);
+    let v17: N = N::new(2.0, 0.0);
+    let v18: N = N::tan_of(v11);
+    let v19: N = v18.ln();
+    let v20: N = v17 * v19;
+    let v21: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v22: W = v20.widen() - v21.widen();
+    let v23: W = v22.sigmoid().in_range();
+    let v24: W = N::sqrt_kept(v23);
+    let v25: N = N::new(3.0, 0.0);
+    let v26: W = v12.square();
+    let v27: W = v25.widen() * v26;
+    let v28: W = v9.widen() - v27;
+    let v29: W = v28.sqrt();
+    let v30: W = v29.powi(3);
+    let v31: W = v1 * v6 * v8 * v15;
+    let v32: W = v16 * v24 * v30;
+    let v33: W = v31 / v32;
+    [v0.to_f64(), v33.to_f64()]
+}
+/// [`euler_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v2: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::sin_kept(v4);
+    let v6: W = v5.square();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: N = N::new(4.0, 0.0);
+    let v10: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v11: W = v10 * v3.widen();
+    let v12: W = N::cos_kept(v11);
+    let v13: W = v9.widen() * v12;
+    let v14: N = -v9;
+    let v15: W = v14.widen() - v13;
+    let v16: W = N::sin_kept(v11);
+    let v17: N = N::new(2.0, 0.0);
+    let v18: N = N::tan_of(v11);
+    let v19: N = v18.ln();
+    let v20: N = v17 * v19;
+    let v21: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v22: N = v20 - v21;
+    let v23: W = v22.widen().sigmoid().in_range();
+    let v24: W = v23.sqrt();
+    let v25: N = N::new(3.0, 0.0);
+    let v26: W = v12.square();
+    let v27: W = v25.widen() * v26;
+    let v28: W = v9.widen() - v27;
+    let v29: W = v28.sqrt();
+    let v30: W = v29.powi(3);
+    let v31: W = v1 * v6 * v8 * v15;
+    let v32: W = v16 * v24 * v30;
+    let v33: W = v31 / v32;
+    [v0.to_f64(), v33.to_f64()]
 }
 /// `euler_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -6864,7 +6695,9 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\pi\,t_{\mathrm{next}} - \pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -6877,7 +6710,9 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\pi\,t_{\mathrm{next}} - \pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
 ///
 /// # Panics
 ///
@@ -6897,7 +6732,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 59 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 56 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -6963,53 +6798,43 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
         let v25: W = v5 * v24;
         let v26: W = v2 - v3 + v4 + v25;
         let v27: W = v26 / v1;
-        let v28: W = W::new(18.84955592153876, 7.347880794884119e-16);
-        let v29: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v30: W = v29 * v1;
-        let v31: W = v30.sin();
-        let v32: W = v31.powi(3);
-        let v33: W = v30.cos();
-        let v34: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v35: W = v30.tan();
-        let v36: W = v3 / v35;
-        let v37: W = v36.ln();
-        let v38: W = v0 * v37;
-        let v39: W = v34 - v38;
-        let v40: W = v39.sigmoid().in_range();
-        let v41: W = v40.sqrt();
-        let v42: W = v28 * v32 * v33 * v41;
-        let v43: W = W::new(25.132741228718345, 9.797174393178826e-16);
-        let v44: W = v43 * v31 * v33 * v41;
-        let v45: W = W::new(12.566370614359172, 4.898587196589413e-16);
-        let v46: W = v38 - v34;
-        let v47: W = v46.sigmoid().in_range();
+        let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v29: W = W::new(4.0, 0.0);
+        let v30: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v31: W = v30 * v1;
+        let v32: W = v31.sin();
+        let v33: W = v32.square();
+        let v34: W = v29 * v33;
+        let v35: W = v29 - v34;
+        let v36: W = v31.cos();
+        let v37: W = v31.tan();
+        let v38: W = v3 / v37;
+        let v39: W = v38.ln();
+        let v40: W = v0 * v39;
+        let v41: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v42: W = v40 - v41;
+        let v43: W = v42.sigmoid().in_range();
+        let v44: W = v43.sqrt();
+        let v45: W = W::new(3.0, 0.0);
+        let v46: W = v45 * v33;
+        let v47: W = v29 - v46;
         let v48: W = v47.sqrt();
-        let v49: W = W::new(4.0, 0.0);
-        let v50: W = W::new(3.0, 0.0);
-        let v51: W = v31.square();
-        let v52: W = v50 * v51;
-        let v53: W = v49 - v52;
-        let v54: W = v45 * v48 * v53;
-        let v55: W = v45 * v51 * v48 * v53;
-        let v56: W = v42 - v44 - v54 + v55;
-        let v57: W = v53.sqrt();
-        let v58: W = v57.powi(3);
-        let v59: W = v50 * v51 * v33 * v58;
-        let v60: W = v49 * v33 * v58;
-        let v61: W = v59 - v60;
-        let v62: W = v5 * v56;
-        let v63: W = v62 / v61;
-        let v64: W = v5.abs();
-        let v65: W = v64.sqrt();
-        let v66: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-        let v67: W = v50 * v32;
-        let v68: W = v49 * v31;
-        let v69: W = v67 - v68;
-        let v70: W = v66 * v33;
-        let v71: W = v70 / v69;
-        let v72: W = v71.sqrt();
-        let v73: W = v65 * v72;
-        return [v27.to_f64(), v63.to_f64(), v73.to_f64()];
+        let v49: W = v48.powi(3);
+        let v50: W = v28 * v5 * v35;
+        let v51: W = v36 * v44 * v49;
+        let v52: W = v50 / v51;
+        let v53: W = v5.abs();
+        let v54: W = v53.sqrt();
+        let v55: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+        let v56: W = v32.powi(3);
+        let v57: W = v45 * v56;
+        let v58: W = v29 * v32;
+        let v59: W = v57 - v58;
+        let v60: W = v55 * v36;
+        let v61: W = v60 / v59;
+        let v62: W = v61.sqrt();
+        let v63: W = v54 * v62;
+        return [v27.to_f64(), v52.to_f64(), v63.to_f64()];
     }
     let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t);
@@ -7041,36 +6866,33 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v27: W = v2 - v4 - v9 + v10 - v25 + v26;
     let v28: W = v26 - v25;
     let v29: N = N::narrow(v27) / N::narrow(v28);
-    let v30: W = v3.widen() - v1.widen();
-    let v31: N = N::new(18.84955592153876, 7.347880794884119e-16);
-    let v32: W = v7.powi(3);
-    let v33: W = v31.widen() * v12 * v32 * v20;
-    let v34: N = N::new(25.132741228718345, 9.797174393178826e-16);
-    let v35: W = v34.widen() * v12 * v7 * v20;
-    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: N = N::narrow(v17) - N::narrow(v13);
-    let v38: N = v37.sigmoid().in_range();
-    let v39: N = v38.sqrt();
-    let v40: W = v36.widen() * v39.widen() * v23;
-    let v41: W = v36.widen() * v8 * v39.widen() * v23;
-    let v42: W = v33 - v35 - v40 + v41;
-    let v43: W = v24.powi(3);
-    let v44: W = v21.widen() * v12 * v8 * v43;
-    let v45: W = v11.widen() * v12 * v43;
-    let v46: W = v44 - v45;
-    let v47: W = v30 * v42;
-    let v48: W = v47 / v46;
-    let v49: N = N::narrow(v30).abs();
-    let v50: N = v49.sqrt();
-    let v51: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v52: W = v21.widen() * v32;
-    let v53: W = v11.widen() * v7;
-    let v54: W = v52 - v53;
-    let v55: W = v51.widen() * v12;
-    let v56: N = N::narrow(v55) / N::narrow(v54);
-    let v57: N = v56.sqrt();
-    let v58: N = v50 * v57;
-    [v29.to_f64(), v48.to_f64(), v58.to_f64()]
+    let v30: W = W::new(-6.283185307179586, -2.4492935982947064e-16);
+    let v31: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v32: W = v31 * v1.widen();
+    let v33: W = N::sin_kept(v32);
+    let v34: W = v33.square();
+    let v35: N = v3 - v1;
+    let v36: W = v11.widen() * v7;
+    let v37: N = -v11;
+    let v38: W = v37.widen() - v36;
+    let v39: W = v17 - v13;
+    let v40: W = v39.sigmoid().in_range();
+    let v41: W = N::sqrt_kept(v40);
+    let v42: W = v24.powi(3);
+    let v43: W = v30 * v34 * v35.widen() * v38;
+    let v44: W = v12 * v41 * v42;
+    let v45: W = v43 / v44;
+    let v46: N = v35.abs();
+    let v47: N = v46.sqrt();
+    let v48: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v49: W = v7.powi(3);
+    let v50: W = v21.widen() * v49;
+    let v51: W = v50 - v36;
+    let v52: W = v48.widen() * v12;
+    let v53: N = N::narrow(v52) / N::narrow(v51);
+    let v54: N = v53.sqrt();
+    let v55: N = v47 * v54;
+    [v29.to_f64(), v45.to_f64(), v55.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -7078,7 +6900,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 59 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 56 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -7122,7 +6944,7 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 41 of its 59 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 40 of its 56 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -1858,9 +1858,9 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 42 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -1872,13 +1872,10 @@ pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::INFINITY];
-    }
     if t >= 0.5 {
         return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -1887,40 +1884,20 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::tan_of(v3);
     let v8: N = v7.square();
-    let v9: W = v6.widen() * v8.widen();
-    let v10: W = v5.widen() + v9;
+    let v9: N = v6 * v8;
+    let v10: W = v5.widen() + v9.widen();
     let v11: W = v10.sqrt();
-    let v12: N = N::cos_of(v3);
-    let v13: W = v12.widen().square();
+    let v12: W = N::cos_kept(v3);
+    let v13: W = v12.square();
     let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
-    let v17: W = v0.widen() * v4 * v11;
-    let v18: W = v17 / v16;
-    let v19: W = v1 * v12.widen();
-    let v20: W = v12.widen().powi(3);
-    let v21: W = v1 * v20;
-    let v22: N = v12.powi(5);
-    let v23: N = N::narrow(v1) * v22;
-    let v24: N = v12.powi(7);
-    let v25: N = N::narrow(v1) * v24;
-    let v26: W = v1 * v12.widen() * v14;
-    let v27: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v28: W = v27.widen() * v20 * v14;
-    let v29: W = v1 * v22.widen() * v14;
-    let v30: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v31: W = v30.widen() * v16 * v11;
-    let v32: W = v30.widen() * v13 * v16 * v11;
-    let v33: W = v19 + v21 - v23.widen() - v25.widen() + v26 + v28 + v29 + v31 - v32;
-    let v34: W = v16 * v11;
-    let v35: N = N::new(2.0, 0.0);
-    let v36: W = v35.widen() * v13 * v16 * v11;
-    let v37: W = v12.widen().powi(4);
-    let v38: W = v37 * v16 * v11;
-    let v39: W = v34 + v36 + v38;
-    let v40: W = v11 * v33;
-    let v41: N = N::narrow(v40) / N::narrow(v39);
-    [v18.to_f64(), v41.to_f64()]
+    let v17: W = v0 * v4 * v11;
+    let v18: N = N::narrow(v17) / N::narrow(v16);
+    let v19: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v20: W = v19.widen() * v11;
+    let v21: N = N::narrow(v20) / N::narrow(v14);
+    [v18.to_f64(), v21.to_f64()]
 }
 /// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1931,43 +1908,22 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v4: W = N::cos_kept(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 / v8;
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: N = v6 / N::narrow(v8);
     let v10: W = v5.widen() + v9.widen();
     let v11: W = v10.sqrt();
     let v12: N = N::sin_of(v3);
-    let v13: W = v12.widen().square();
-    let v14: W = v5.widen() + v13;
+    let v13: N = v12.square();
+    let v14: W = v5.widen() + v13.widen();
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
     let v17: W = v0.widen() * v4 * v11;
     let v18: W = v17 / v16;
-    let v19: W = v1 * v12.widen();
-    let v20: N = v12.powi(3);
-    let v21: N = N::narrow(v1) * v20;
-    let v22: N = v12.powi(5);
-    let v23: N = N::narrow(v1) * v22;
-    let v24: N = v12.powi(7);
-    let v25: N = N::narrow(v1) * v24;
-    let v26: W = v1 * v12.widen() * v14;
-    let v27: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v28: W = v27.widen() * v20.widen() * v14;
-    let v29: N = N::narrow(v1) * v22 * N::narrow(v14);
-    let v30: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v31: W = v30.widen() * v16 * v11;
-    let v32: W = v30.widen() * v13 * v16 * v11;
-    let v33: W = v19 + v21.widen() - v23.widen() - v25.widen() + v26 + v28 + v29.widen()
-        + v31 - v32;
-    let v34: W = v16 * v11;
-    let v35: N = N::new(2.0, 0.0);
-    let v36: W = v35.widen() * v13 * v16 * v11;
-    let v37: N = v12.powi(4);
-    let v38: N = v37 * N::narrow(v16) * N::narrow(v11);
-    let v39: W = v34 + v36 + v38.widen();
-    let v40: W = v11 * v33;
-    let v41: W = v40 / v39;
-    [v18.to_f64(), v41.to_f64()]
+    let v19: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v20: W = v19 * v11;
+    let v21: N = N::narrow(v20) / N::narrow(v14);
+    [v18.to_f64(), v21.to_f64()]
 }
 /// `pf_velocity_eps` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1975,9 +1931,9 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 42 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -2007,9 +1963,9 @@ fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 43 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -2021,13 +1977,10 @@ pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::INFINITY];
-    }
     if t >= 0.5 {
         return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -2036,41 +1989,20 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::tan_of(v3);
     let v8: N = v7.square();
-    let v9: W = v6.widen() * v8.widen();
-    let v10: W = v5.widen() + v9;
+    let v9: N = v6 * v8;
+    let v10: W = v5.widen() + v9.widen();
     let v11: W = v10.sqrt();
-    let v12: N = N::cos_of(v3);
-    let v13: W = v12.widen().square();
+    let v12: W = N::cos_kept(v3);
+    let v13: W = v12.square();
     let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
-    let v17: W = v0.widen() * v4 * v11;
-    let v18: W = v17 / v16;
-    let v19: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: W = v19 * v12.widen();
-    let v21: W = v12.widen().powi(3);
-    let v22: W = v19 * v21;
-    let v23: N = v12.powi(5);
-    let v24: N = N::narrow(v19) * v23;
-    let v25: N = v12.powi(7);
-    let v26: N = N::narrow(v19) * v25;
-    let v27: W = v19 * v12.widen() * v14;
-    let v28: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v29: W = v28.widen() * v21 * v14;
-    let v30: W = v19 * v23.widen() * v14;
-    let v31: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v32: W = v31.widen() * v16 * v11;
-    let v33: W = v31.widen() * v13 * v16 * v11;
-    let v34: W = v20 + v22 - v24.widen() - v26.widen() + v27 + v29 + v30 + v32 - v33;
-    let v35: W = v16 * v11;
-    let v36: N = N::new(2.0, 0.0);
-    let v37: W = v36.widen() * v13 * v16 * v11;
-    let v38: W = v12.widen().powi(4);
-    let v39: W = v38 * v16 * v11;
-    let v40: W = v35 + v37 + v39;
-    let v41: W = v11 * v34;
-    let v42: N = N::narrow(v41) / N::narrow(v40);
-    [v18.to_f64(), v42.to_f64()]
+    let v17: W = v0 * v4 * v11;
+    let v18: N = N::narrow(v17) / N::narrow(v16);
+    let v19: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v20: W = v19.widen() * v11;
+    let v21: N = N::narrow(v20) / N::narrow(v14);
+    [v18.to_f64(), v21.to_f64()]
 }
 /// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -2081,44 +2013,22 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v4: W = N::cos_kept(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 / v8;
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: N = v6 / N::narrow(v8);
     let v10: W = v5.widen() + v9.widen();
     let v11: W = v10.sqrt();
     let v12: N = N::sin_of(v3);
-    let v13: W = v12.widen().square();
-    let v14: W = v5.widen() + v13;
+    let v13: N = v12.square();
+    let v14: W = v5.widen() + v13.widen();
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
     let v17: W = v0.widen() * v4 * v11;
     let v18: W = v17 / v16;
-    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: W = v19.widen() * v12.widen();
-    let v21: N = v12.powi(3);
-    let v22: N = v19 * v21;
-    let v23: N = v12.powi(5);
-    let v24: N = v19 * v23;
-    let v25: N = v12.powi(7);
-    let v26: N = v19 * v25;
-    let v27: W = v19.widen() * v12.widen() * v14;
-    let v28: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v29: W = v28.widen() * v21.widen() * v14;
-    let v30: N = v19 * v23 * N::narrow(v14);
-    let v31: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v32: W = v31.widen() * v16 * v11;
-    let v33: W = v31.widen() * v13 * v16 * v11;
-    let v34: W = v20 + v22.widen() - v24.widen() - v26.widen() + v27 + v29 + v30.widen()
-        + v32 - v33;
-    let v35: W = v16 * v11;
-    let v36: N = N::new(2.0, 0.0);
-    let v37: W = v36.widen() * v13 * v16 * v11;
-    let v38: N = v12.powi(4);
-    let v39: N = v38 * N::narrow(v16) * N::narrow(v11);
-    let v40: W = v35 + v37 + v39.widen();
-    let v41: W = v11 * v34;
-    let v42: W = v41 / v40;
-    [v18.to_f64(), v42.to_f64()]
+    let v19: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v20: W = v19 * v11;
+    let v21: N = N::narrow(v20) / N::narrow(v14);
+    [v18.to_f64(), v21.to_f64()]
 }
 /// `reverse_drift_eps` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -2126,9 +2036,9 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 43 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -2158,9 +2068,9 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2203,56 +2113,31 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v17: W = v1.powi(12);
         let v18: W = v16 * v17;
         let v19: W = v3 - v6 + v9 - v12 + v15 - v18;
-        let v20: W = W::new(1.0, 0.0);
-        let v21: W = W::new(0.5, 0.0);
-        let v22: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v23: W = v22 * v1;
-        let v24: W = v23.tan();
-        let v25: W = v24.square();
-        let v26: W = v21 / v25;
-        let v27: W = v20 + v26;
-        let v28: W = v27.sqrt();
-        let v29: W = v23.sin();
-        let v30: W = v22 * v29;
-        let v31: W = v29.powi(3);
-        let v32: W = v22 * v31;
-        let v33: W = v29.powi(5);
-        let v34: W = v22 * v33;
-        let v35: W = v29.powi(7);
-        let v36: W = v22 * v35;
-        let v37: W = v29.square();
-        let v38: W = v20 + v37;
-        let v39: W = v22 * v29 * v38;
-        let v40: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v41: W = v40 * v31 * v38;
-        let v42: W = v22 * v33 * v38;
-        let v43: W = W::new(2.221441469079183, 7.261369656130425e-17);
-        let v44: W = v38.sqrt();
-        let v45: W = v44.powi(3);
-        let v46: W = v43 * v45 * v28;
-        let v47: W = v43 * v37 * v45 * v28;
-        let v48: W = v30 + v32 - v34 - v36 + v39 + v41 + v42 + v46 - v47;
-        let v49: W = v45 * v28;
-        let v50: W = W::new(2.0, 0.0);
-        let v51: W = v50 * v37 * v45 * v28;
-        let v52: W = v29.powi(4);
-        let v53: W = v52 * v45 * v28;
-        let v54: W = v49 + v51 + v53;
-        let v55: W = v1 * v28 * v48;
-        let v56: W = v55 / v54;
-        return [v19.to_f64(), v56.to_f64()];
+        let v20: W = W::new(2.221441469079183, 7.261369656130425e-17);
+        let v21: W = W::new(1.0, 0.0);
+        let v22: W = W::new(0.5, 0.0);
+        let v23: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v24: W = v23 * v1;
+        let v25: W = v24.tan();
+        let v26: W = v25.square();
+        let v27: W = v22 / v26;
+        let v28: W = v21 + v27;
+        let v29: W = v28.sqrt();
+        let v30: W = v24.sin();
+        let v31: W = v30.square();
+        let v32: W = v21 + v31;
+        let v33: W = v20 * v1 * v29;
+        let v34: W = v33 / v32;
+        return [v19.to_f64(), v34.to_f64()];
     }
     if t < 0.5 {
         return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.6875 {
         return euler_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.6875 {
-        return euler_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     if t < 0.75 {
-        return euler_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
+        return euler_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
@@ -2269,45 +2154,24 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v0 * v1.widen() * v4 * v11;
     let v13: N = N::from_f64(t_next);
     let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v5.widen() + v16.widen();
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: W = v13.widen() - v1.widen();
-    let v23: W = v2 * v15.widen();
-    let v24: N = v15.powi(3);
-    let v25: N = N::narrow(v2) * v24;
-    let v26: N = v15.powi(5);
-    let v27: N = N::narrow(v2) * v26;
-    let v28: N = v15.powi(7);
-    let v29: N = N::narrow(v2) * v28;
-    let v30: W = v2 * v15.widen() * v17;
-    let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v32: W = v31.widen() * v24.widen() * v17;
-    let v33: N = N::narrow(v2) * v26 * N::narrow(v17);
-    let v34: W = v0 * v19 * v11;
-    let v35: N = N::narrow(v0) * v16 * N::narrow(v19) * N::narrow(v11);
-    let v36: W = v23 + v25.widen() - v27.widen() - v29.widen() + v30 + v32 + v33.widen()
-        + v34 - v35.widen();
-    let v37: W = v19 * v11;
-    let v38: N = N::new(2.0, 0.0);
-    let v39: N = v38 * v16 * N::narrow(v19) * N::narrow(v11);
-    let v40: N = v15.powi(4);
-    let v41: N = v40 * N::narrow(v19) * N::narrow(v11);
-    let v42: W = v37 + v39.widen() + v41.widen();
-    let v43: W = v22 * v11 * v36;
-    let v44: N = N::narrow(v43) / N::narrow(v42);
-    [v21.to_f64(), v44.to_f64()]
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = v13 - v1;
+    let v23: W = v0 * v22.widen() * v11;
+    let v24: N = N::narrow(v23) / N::narrow(v17);
+    [v21.to_f64(), v24.to_f64()]
 }
 /// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
@@ -2317,44 +2181,24 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v7: N = N::tan_of(v3);
     let v8: N = v7.square();
     let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4 * v11.widen();
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = N::sqrt_kept(v10);
+    let v12: W = v0 * v1.widen() * v4 * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11.widen();
+    let v14: W = v0 * v13.widen() * v4 * v11;
     let v15: W = N::cos_kept(v3);
     let v16: W = v15.square();
     let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
+    let v18: W = N::sqrt_kept(v17);
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
     let v21: N = N::narrow(v20) / N::narrow(v19);
     let v22: W = v13.widen() - v1.widen();
-    let v23: W = v2 * v15;
-    let v24: W = v15.powi(3);
-    let v25: W = v2 * v24;
-    let v26: W = v15.powi(5);
-    let v27: W = v2 * v26;
-    let v28: W = v15.powi(7);
-    let v29: W = v2 * v28;
-    let v30: W = v2 * v15 * v17;
-    let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v32: W = v31.widen() * v24 * v17;
-    let v33: W = v2 * v26 * v17;
-    let v34: W = v0.widen() * v19 * v11.widen();
-    let v35: W = v0.widen() * v16 * v19 * v11.widen();
-    let v36: W = v23 + v25 - v27 - v29 + v30 + v32 + v33 + v34 - v35;
-    let v37: W = v19 * v11.widen();
-    let v38: N = N::new(2.0, 0.0);
-    let v39: W = v38.widen() * v16 * v19 * v11.widen();
-    let v40: W = v15.powi(4);
-    let v41: N = N::narrow(v40) * N::narrow(v19) * v11;
-    let v42: W = v37 + v39 + v41.widen();
-    let v43: W = v22 * v11.widen() * v36;
-    let v44: N = N::narrow(v43) / N::narrow(v42);
-    [v21.to_f64(), v44.to_f64()]
+    let v23: W = v0 * v22 * v11;
+    let v24: N = N::narrow(v23) / N::narrow(v17);
+    [v21.to_f64(), v24.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2374,94 +2218,20 @@ fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v12: W = v0 * v1.widen() * v4 * v11;
     let v13: N = N::from_f64(t_next);
     let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: W = v15.widen().square();
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
     let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: W = v13.widen() - v1.widen();
-    let v23: W = v2 * v15.widen();
-    let v24: N = v15.powi(3);
-    let v25: N = N::narrow(v2) * v24;
-    let v26: N = v15.powi(5);
-    let v27: N = N::narrow(v2) * v26;
-    let v28: N = v15.powi(7);
-    let v29: N = N::narrow(v2) * v28;
-    let v30: W = v2 * v15.widen() * v17;
-    let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v32: W = v31.widen() * v24.widen() * v17;
-    let v33: N = N::narrow(v2) * v26 * N::narrow(v17);
-    let v34: W = v0 * v19 * v11;
-    let v35: W = v0 * v16 * v19 * v11;
-    let v36: W = v23 + v25.widen() - v27.widen() - v29.widen() + v30 + v32 + v33.widen()
-        + v34 - v35;
-    let v37: W = v19 * v11;
-    let v38: N = N::new(2.0, 0.0);
-    let v39: W = v38.widen() * v16 * v19 * v11;
-    let v40: N = v15.powi(4);
-    let v41: N = v40 * N::narrow(v19) * N::narrow(v11);
-    let v42: W = v37 + v39 + v41.widen();
-    let v43: W = v22 * v11 * v36;
-    let v44: W = v43 / v42;
-    [v21.to_f64(), v44.to_f64()]
-}
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: W = v15.widen().square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: W = v13.widen() - v1.widen();
-    let v23: W = v2 * v15.widen();
-    let v24: N = v15.powi(3);
-    let v25: N = N::narrow(v2) * v24;
-    let v26: N = v15.powi(5);
-    let v27: N = N::narrow(v2) * v26;
-    let v28: N = v15.powi(7);
-    let v29: N = N::narrow(v2) * v28;
-    let v30: W = v2 * v15.widen() * v17;
-    let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v32: W = v31.widen() * v24.widen() * v17;
-    let v33: N = N::narrow(v2) * v26 * N::narrow(v17);
-    let v34: W = v0 * v19 * v11;
-    let v35: W = v0 * v16 * v19 * v11;
-    let v36: W = v23 + v25.widen() - v27.widen() - v29.widen() + v30 + v32 + v33.widen()
-        + v34 - v35;
-    let v37: W = v19 * v11;
-    let v38: N = N::new(2.0, 0.0);
-    let v39: W = v38.widen() * v16 * v19 * v11;
-    let v40: N = v15.powi(4);
-    let v41: N = v40 * N::narrow(v19) * N::narrow(v11);
-    let v42: W = v37 + v39 + v41.widen();
-    let v43: W = v22 * v11 * v36;
-    let v44: N = N::narrow(v43) / N::narrow(v42);
-    [v21.to_f64(), v44.to_f64()]
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = v13 - v1;
+    let v23: W = v0 * v22.widen() * v11;
+    let v24: N = N::narrow(v23) / N::narrow(v17);
+    [v21.to_f64(), v24.to_f64()]
 }
 /// [`euler_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -2487,31 +2257,10 @@ fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
     let v21: W = v20 / v19;
-    let v22: W = v13.widen() - v1.widen();
-    let v23: W = v2 * v15;
-    let v24: W = v15.powi(3);
-    let v25: N = N::narrow(v2) * N::narrow(v24);
-    let v26: W = v15.powi(5);
-    let v27: N = N::narrow(v2) * N::narrow(v26);
-    let v28: W = v15.powi(7);
-    let v29: N = N::narrow(v2) * N::narrow(v28);
-    let v30: W = v2 * v15 * v17;
-    let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v32: W = v31.widen() * v24 * v17;
-    let v33: N = N::narrow(v2) * N::narrow(v26) * N::narrow(v17);
-    let v34: W = v0 * v19 * v11;
-    let v35: W = v0 * v16 * v19 * v11;
-    let v36: W = v23 + v25.widen() - v27.widen() - v29.widen() + v30 + v32 + v33.widen()
-        + v34 - v35;
-    let v37: W = v19 * v11;
-    let v38: N = N::new(2.0, 0.0);
-    let v39: W = v38.widen() * v16 * v19 * v11;
-    let v40: W = v15.powi(4);
-    let v41: N = N::narrow(v40) * N::narrow(v19) * N::narrow(v11);
-    let v42: N = N::narrow(v37) + N::narrow(v39) + v41;
-    let v43: W = v22 * v11 * v36;
-    let v44: N = N::narrow(v43) / v42;
-    [v21.to_f64(), v44.to_f64()]
+    let v22: N = v13 - v1;
+    let v23: W = v0 * v22.widen() * v11;
+    let v24: N = N::narrow(v23) / N::narrow(v17);
+    [v21.to_f64(), v24.to_f64()]
 }
 /// `euler_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -2519,9 +2268,9 @@ fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2561,9 +2310,9 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
 ///
 /// # Panics
 ///
@@ -2590,7 +2339,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -2640,52 +2389,31 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v17: W = v1.powi(12);
         let v18: W = v16 * v17;
         let v19: W = v3 - v6 + v9 - v12 + v15 - v18;
-        let v20: W = W::new(1.0, 0.0);
-        let v21: W = W::new(0.5, 0.0);
-        let v22: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v23: W = v22 * v1;
-        let v24: W = v23.tan();
-        let v25: W = v24.square();
-        let v26: W = v21 / v25;
-        let v27: W = v20 + v26;
-        let v28: W = v27.sqrt();
-        let v29: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v30: W = v23.sin();
-        let v31: W = v29 * v30;
-        let v32: W = v30.powi(3);
-        let v33: W = v29 * v32;
-        let v34: W = v30.powi(5);
-        let v35: W = v29 * v34;
-        let v36: W = v30.powi(7);
-        let v37: W = v29 * v36;
-        let v38: W = v30.square();
-        let v39: W = v20 + v38;
-        let v40: W = v29 * v30 * v39;
-        let v41: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-        let v42: W = v41 * v32 * v39;
-        let v43: W = v29 * v34 * v39;
-        let v44: W = W::new(4.442882938158366, 1.452273931226085e-16);
-        let v45: W = v39.sqrt();
-        let v46: W = v45.powi(3);
-        let v47: W = v44 * v46 * v28;
-        let v48: W = v44 * v38 * v46 * v28;
-        let v49: W = v31 + v33 - v35 - v37 + v40 + v42 + v43 + v47 - v48;
-        let v50: W = v46 * v28;
-        let v51: W = W::new(2.0, 0.0);
-        let v52: W = v51 * v38 * v46 * v28;
-        let v53: W = v30.powi(4);
-        let v54: W = v53 * v46 * v28;
-        let v55: W = v50 + v52 + v54;
-        let v56: W = v1 * v28 * v49;
-        let v57: W = v56 / v55;
-        let v58: W = v1.sqrt();
-        let v59: W = v23.cos();
-        let v60: W = v30 + v32;
-        let v61: W = v29 * v59;
-        let v62: W = v61 / v60;
-        let v63: W = v62.sqrt();
-        let v64: W = v58 * v63;
-        return [v19.to_f64(), v57.to_f64(), v64.to_f64()];
+        let v20: W = W::new(4.442882938158366, 1.452273931226085e-16);
+        let v21: W = W::new(1.0, 0.0);
+        let v22: W = W::new(0.5, 0.0);
+        let v23: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v24: W = v23 * v1;
+        let v25: W = v24.tan();
+        let v26: W = v25.square();
+        let v27: W = v22 / v26;
+        let v28: W = v21 + v27;
+        let v29: W = v28.sqrt();
+        let v30: W = v24.sin();
+        let v31: W = v30.square();
+        let v32: W = v21 + v31;
+        let v33: W = v20 * v1 * v29;
+        let v34: W = v33 / v32;
+        let v35: W = v1.sqrt();
+        let v36: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v37: W = v24.cos();
+        let v38: W = v30.powi(3);
+        let v39: W = v30 + v38;
+        let v40: W = v36 * v37;
+        let v41: W = v40 / v39;
+        let v42: W = v41.sqrt();
+        let v43: W = v35 * v42;
+        return [v19.to_f64(), v34.to_f64(), v43.to_f64()];
     }
     if t < 0.5 {
         return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
@@ -2721,40 +2449,20 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
     let v21: W = v20 / v19;
-    let v22: W = v13.widen() - v1.widen();
-    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: N = N::narrow(v23) * v15;
-    let v25: N = v15.powi(3);
-    let v26: N = N::narrow(v23) * v25;
-    let v27: N = v15.powi(5);
-    let v28: N = N::narrow(v23) * v27;
-    let v29: N = v15.powi(7);
-    let v30: N = N::narrow(v23) * v29;
-    let v31: N = N::narrow(v23) * v15 * N::narrow(v17);
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: N = v32 * v25 * N::narrow(v17);
-    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
-    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v11;
-    let v37: N = v35 * v16 * N::narrow(v19) * N::narrow(v11);
-    let v38: W = v24.widen() + v26.widen() - v28.widen() - v30.widen() + v31.widen()
-        + v33.widen() + v34.widen() + v36 - v37.widen();
-    let v39: W = v19 * v11;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: N = v40 * v16 * N::narrow(v19) * N::narrow(v11);
-    let v42: N = v15.powi(4);
-    let v43: N = v42 * N::narrow(v19) * N::narrow(v11);
-    let v44: W = v39 + v41.widen() + v43.widen();
-    let v45: W = v22 * v11 * v38;
-    let v46: W = v45 / v44;
-    let v47: N = N::narrow(v22).abs();
-    let v48: N = v47.sqrt();
-    let v49: N = v15 + v25;
-    let v50: W = v23 * v4;
-    let v51: N = N::narrow(v50) / v49;
-    let v52: W = v51.widen().sqrt();
-    let v53: W = v48.widen() * v52;
-    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
+    let v22: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v23: N = v13 - v1;
+    let v24: W = v22.widen() * v23.widen() * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v17);
+    let v26: N = v23.abs();
+    let v27: N = v26.sqrt();
+    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: N = v15.powi(3);
+    let v30: N = v15 + v29;
+    let v31: W = v28 * v4;
+    let v32: N = N::narrow(v31) / v30;
+    let v33: W = v32.widen().sqrt();
+    let v34: W = v27.widen() * v33;
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
 }
 /// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -2763,19 +2471,61 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2.widen() * v1.widen();
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
     let v4: W = N::sin_kept(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::tan_of(v3);
     let v8: N = v7.square();
     let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4 * v11.widen();
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11.widen();
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = N::sqrt_kept(v17);
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v23: N = v13 - v1;
+    let v24: W = v22.widen() * v23.widen() * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v17);
+    let v26: N = v23.abs();
+    let v27: W = v26.widen().sqrt();
+    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: W = v15.powi(3);
+    let v30: W = v15 + v29;
+    let v31: W = v28 * v4;
+    let v32: N = N::narrow(v31) / N::narrow(v30);
+    let v33: N = v32.sqrt();
+    let v34: W = v27 * v33.widen();
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11;
     let v15: W = N::cos_kept(v3);
     let v16: W = v15.square();
     let v17: W = v5.widen() + v16;
@@ -2783,108 +2533,27 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
     let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = v13.widen() - v1.widen();
-    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: W = v23.widen() * v15;
-    let v25: W = v15.powi(3);
-    let v26: W = v23.widen() * v25;
-    let v27: W = v15.powi(5);
-    let v28: N = v23 * N::narrow(v27);
-    let v29: W = v15.powi(7);
-    let v30: N = v23 * N::narrow(v29);
-    let v31: W = v23.widen() * v15 * v17;
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32.widen() * v25 * v17;
-    let v34: W = v23.widen() * v27 * v17;
-    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v11.widen();
-    let v37: W = v35.widen() * v16 * v19 * v11.widen();
-    let v38: W = v24 + v26 - v28.widen() - v30.widen() + v31 + v33 + v34 + v36 - v37;
-    let v39: W = v19 * v11.widen();
-    let v40: N = N::new(2.0, 0.0);
-    let v41: W = v40.widen() * v16 * v19 * v11.widen();
-    let v42: W = v15.powi(4);
-    let v43: W = v42 * v19 * v11.widen();
-    let v44: W = v39 + v41 + v43;
-    let v45: W = v22 * v11.widen() * v38;
-    let v46: N = N::narrow(v45) / N::narrow(v44);
-    let v47: N = N::narrow(v22).abs();
-    let v48: W = v47.widen().sqrt();
-    let v49: W = v15 + v25;
-    let v50: W = v23.widen() * v4;
-    let v51: N = N::narrow(v50) / N::narrow(v49);
-    let v52: W = v51.widen().sqrt();
-    let v53: W = v48 * v52;
-    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
-}
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: W = v15.widen().square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: W = v13.widen() - v1.widen();
-    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: W = v23 * v15.widen();
-    let v25: N = v15.powi(3);
-    let v26: W = v23 * v25.widen();
-    let v27: N = v15.powi(5);
-    let v28: N = N::narrow(v23) * v27;
-    let v29: N = v15.powi(7);
-    let v30: N = N::narrow(v23) * v29;
-    let v31: W = v23 * v15.widen() * v17;
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32.widen() * v25.widen() * v17;
-    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
-    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v11;
-    let v37: W = v35.widen() * v16 * v19 * v11;
-    let v38: W = v24 + v26 - v28.widen() - v30.widen() + v31 + v33 + v34.widen() + v36
-        - v37;
-    let v39: W = v19 * v11;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: W = v40.widen() * v16 * v19 * v11;
-    let v42: N = v15.powi(4);
-    let v43: N = v42 * N::narrow(v19) * N::narrow(v11);
-    let v44: W = v39 + v41 + v43.widen();
-    let v45: W = v22 * v11 * v38;
-    let v46: W = v45 / v44;
-    let v47: N = N::narrow(v22).abs();
-    let v48: W = v47.widen().sqrt();
-    let v49: N = v15 + v25;
-    let v50: W = v23 * v4;
-    let v51: N = N::narrow(v50) / v49;
-    let v52: W = v51.widen().sqrt();
-    let v53: W = v48 * v52;
-    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
+    let v22: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v23: N = v13 - v1;
+    let v24: W = v22.widen() * v23.widen() * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v17);
+    let v26: N = v23.abs();
+    let v27: W = v26.widen().sqrt();
+    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: W = v15.powi(3);
+    let v30: W = v15 + v29;
+    let v31: W = v28.widen() * v4;
+    let v32: N = N::narrow(v31) / N::narrow(v30);
+    let v33: N = v32.sqrt();
+    let v34: W = v27 * v33.widen();
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
 }
 /// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
@@ -2896,50 +2565,30 @@ fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v9: W = v6.widen() * v8;
     let v10: W = v5.widen() + v9;
     let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v12: W = v0 * v1.widen() * v4 * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: W = v15.widen().square();
+    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
     let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: W = v13.widen() - v1.widen();
-    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: W = v23 * v15.widen();
-    let v25: N = v15.powi(3);
-    let v26: W = v23 * v25.widen();
-    let v27: N = v15.powi(5);
-    let v28: N = N::narrow(v23) * v27;
-    let v29: N = v15.powi(7);
-    let v30: N = N::narrow(v23) * v29;
-    let v31: W = v23 * v15.widen() * v17;
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32.widen() * v25.widen() * v17;
-    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
-    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v11;
-    let v37: W = v35.widen() * v16 * v19 * v11;
-    let v38: W = v24 + v26 - v28.widen() - v30.widen() + v31 + v33 + v34.widen() + v36
-        - v37;
-    let v39: W = v19 * v11;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: W = v40.widen() * v16 * v19 * v11;
-    let v42: N = v15.powi(4);
-    let v43: N = v42 * N::narrow(v19) * N::narrow(v11);
-    let v44: W = v39 + v41 + v43.widen();
-    let v45: W = v22 * v11 * v38;
-    let v46: N = N::narrow(v45) / N::narrow(v44);
-    let v47: N = N::narrow(v22).abs();
-    let v48: W = v47.widen().sqrt();
-    let v49: N = v15 + v25;
-    let v50: W = v23 * v4;
-    let v51: N = N::narrow(v50) / v49;
-    let v52: W = v51.widen().sqrt();
-    let v53: W = v48 * v52;
-    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v23: N = v13 - v1;
+    let v24: W = v22.widen() * v23.widen() * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v17);
+    let v26: N = v23.abs();
+    let v27: W = v26.widen().sqrt();
+    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: W = v15.powi(3);
+    let v30: W = v15 + v29;
+    let v31: W = v28 * v4;
+    let v32: N = N::narrow(v31) / N::narrow(v30);
+    let v33: N = v32.sqrt();
+    let v34: W = v27 * v33.widen();
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
 }
 /// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
@@ -2968,40 +2617,20 @@ fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
     let v21: W = v20 / v19;
-    let v22: W = v13.widen() - v1.widen();
-    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: W = v23 * v15;
-    let v25: W = v15.powi(3);
-    let v26: N = N::narrow(v23) * N::narrow(v25);
-    let v27: W = v15.powi(5);
-    let v28: N = N::narrow(v23) * N::narrow(v27);
-    let v29: W = v15.powi(7);
-    let v30: N = N::narrow(v23) * N::narrow(v29);
-    let v31: W = v23 * v15 * v17;
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32.widen() * v25 * v17;
-    let v34: N = N::narrow(v23) * N::narrow(v27) * N::narrow(v17);
-    let v35: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35 * v19 * v11;
-    let v37: W = v35 * v16 * v19 * v11;
-    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33 + v34.widen()
-        + v36 - v37;
-    let v39: W = v19 * v11;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: W = v40.widen() * v16 * v19 * v11;
-    let v42: W = v15.powi(4);
-    let v43: N = N::narrow(v42) * N::narrow(v19) * N::narrow(v11);
-    let v44: N = N::narrow(v39) + N::narrow(v41) + v43;
-    let v45: W = v22 * v11 * v38;
-    let v46: N = N::narrow(v45) / v44;
-    let v47: N = N::narrow(v22).abs();
-    let v48: N = v47.sqrt();
-    let v49: W = v15 + v25;
-    let v50: W = v23 * v4;
-    let v51: N = N::narrow(v50) / N::narrow(v49);
-    let v52: N = v51.sqrt();
-    let v53: N = v48 * v52;
-    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
+    let v22: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v23: N = v13 - v1;
+    let v24: W = v22 * v23.widen() * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v17);
+    let v26: N = v23.abs();
+    let v27: N = v26.sqrt();
+    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: W = v15.powi(3);
+    let v30: W = v15 + v29;
+    let v31: W = v28 * v4;
+    let v32: N = N::narrow(v31) / N::narrow(v30);
+    let v33: N = v32.sqrt();
+    let v34: N = v27 * v33;
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -3009,7 +2638,7 @@ fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
@@ -3064,7 +2693,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
 ///
@@ -3451,9 +3080,9 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\frac{1}{2} + \frac{3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 44 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 27 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -3468,106 +3097,68 @@ pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [f64::INFINITY, -4.442882938158366];
-    }
     if t >= 0.5 {
         return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::cos_of(v3);
-    let v5: W = v4.widen().square();
-    let v6: N = v0 + N::narrow(v5);
-    let v7: W = v6.widen().sqrt();
-    let v8: N = N::new(0.5, 0.0);
-    let v9: N = N::tan_of(v3);
-    let v10: N = v9.square();
-    let v11: N = v8 * v10;
-    let v12: N = v0 + v11;
-    let v13: N = v12.sqrt();
-    let v14: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v15: W = v14 * v4.widen();
-    let v16: W = v4.widen().powi(3);
-    let v17: W = v14 * v16;
-    let v18: N = v4.powi(5);
-    let v19: W = v14 * v18.widen();
-    let v20: W = v4.widen().powi(7);
-    let v21: W = v14 * v20;
-    let v22: W = v14 * v4.widen() * v6.widen();
-    let v23: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v24: W = v23 * v16 * v6.widen();
-    let v25: W = v14 * v18.widen() * v6.widen();
-    let v26: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v27: W = v7.powi(3);
-    let v28: W = v26.widen() * v27 * v13.widen();
-    let v29: W = v26.widen() * v5 * v27 * v13.widen();
-    let v30: W = v15 + v17 - v19 - v21 + v22 + v24 + v25 + v28 - v29;
-    let v31: W = N::sin_kept(v3);
-    let v32: W = v27 * v13.widen();
-    let v33: N = N::new(2.0, 0.0);
-    let v34: W = v33.widen() * v5 * v27 * v13.widen();
-    let v35: W = v4.widen().powi(4);
-    let v36: W = v35 * v27 * v13.widen();
-    let v37: W = v32 + v34 + v36;
-    let v38: W = v7 * v13.widen() * v30;
-    let v39: W = v31 * v37;
-    let v40: N = N::narrow(v38) / N::narrow(v39);
-    let v41: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v42: W = v31 * v7;
-    let v43: N = v41 / N::narrow(v42);
-    [v40.to_f64(), v43.to_f64()]
+    let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::new(3.0, 0.0);
+    let v3: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3 * v4.widen();
+    let v6: N = N::cos_of(v5);
+    let v7: N = v6.square();
+    let v8: W = v2.widen() * v7.widen();
+    let v9: N = -v1;
+    let v10: W = v9.widen() - v8;
+    let v11: N = N::new(0.5, 0.0);
+    let v12: N = N::tan_of(v5);
+    let v13: N = v12.square();
+    let v14: N = v11 * v13;
+    let v15: N = v1 + v14;
+    let v16: W = v15.widen().sqrt();
+    let v17: W = N::sin_kept(v5);
+    let v18: W = v1.widen() + v7.widen();
+    let v19: W = v18.sqrt();
+    let v20: W = v19.powi(3);
+    let v21: W = v0 * v10 * v16;
+    let v22: W = v17 * v20;
+    let v23: N = N::narrow(v21) / N::narrow(v22);
+    let v24: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v25: W = v17 * v19;
+    let v26: N = v24 / N::narrow(v25);
+    [v23.to_f64(), v26.to_f64()]
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = v4.square();
-    let v6: W = v0.widen() + v5.widen();
-    let v7: W = v6.sqrt();
-    let v8: N = N::new(0.5, 0.0);
-    let v9: W = N::tan_kept(v3);
-    let v10: W = v9.square();
-    let v11: N = v8 / N::narrow(v10);
-    let v12: W = v0.widen() + v11.widen();
-    let v13: W = v12.sqrt();
-    let v14: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v15: W = v14 * v4.widen();
-    let v16: N = v4.powi(3);
-    let v17: W = v14 * v16.widen();
-    let v18: N = v4.powi(5);
-    let v19: N = N::narrow(v14) * v18;
-    let v20: N = v4.powi(7);
-    let v21: N = N::narrow(v14) * v20;
-    let v22: W = v14 * v4.widen() * v6;
-    let v23: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v24: W = v23.widen() * v16.widen() * v6;
-    let v25: N = N::narrow(v14) * v18 * N::narrow(v6);
-    let v26: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v27: W = v7.powi(3);
-    let v28: W = v26 * v27 * v13;
-    let v29: W = v26 * v5.widen() * v27 * v13;
-    let v30: W = v15 + v17 - v19.widen() - v21.widen() + v22 + v24 + v25.widen() + v28
-        - v29;
-    let v31: W = N::cos_kept(v3);
-    let v32: W = v27 * v13;
-    let v33: N = N::new(2.0, 0.0);
-    let v34: W = v33.widen() * v5.widen() * v27 * v13;
-    let v35: N = v4.powi(4);
-    let v36: N = v35 * N::narrow(v27) * N::narrow(v13);
-    let v37: W = v32 + v34 + v36.widen();
-    let v38: W = v7 * v13 * v30;
-    let v39: W = v31 * v37;
-    let v40: N = N::narrow(v38) / N::narrow(v39);
-    let v41: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v42: W = v31 * v7;
-    let v43: N = v41 / N::narrow(v42);
-    [v40.to_f64(), v43.to_f64()]
+    let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::new(3.0, 0.0);
+    let v3: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3 * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v6.square();
+    let v8: N = v2 * v7;
+    let v9: N = -v1;
+    let v10: W = v9.widen() - v8.widen();
+    let v11: N = N::new(0.5, 0.0);
+    let v12: W = N::tan_kept(v5);
+    let v13: W = v12.square();
+    let v14: W = v11.widen() / v13;
+    let v15: W = v1.widen() + v14;
+    let v16: W = v15.sqrt();
+    let v17: W = N::cos_kept(v5);
+    let v18: W = v1.widen() + v7.widen();
+    let v19: W = v18.sqrt();
+    let v20: W = v19.powi(3);
+    let v21: W = v0 * v10 * v16;
+    let v22: W = v17 * v20;
+    let v23: N = N::narrow(v21) / N::narrow(v22);
+    let v24: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v25: W = v17 * v19;
+    let v26: N = v24 / N::narrow(v25);
+    [v23.to_f64(), v26.to_f64()]
 }
 /// `reverse_drift_x0` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -3575,9 +3166,9 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\frac{1}{2} + \frac{3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 23 of its 44 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 27 operations in double-double.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -4856,7 +4447,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4864,217 +4455,6 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
-    }
-    if t < 0.5 && (t_next - t).abs() < 9.5367431640625e-7 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t_next);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 - v2;
-        let v4: W = v3.square();
-        let v5: W = W::new(5.16771278004997, -2.2665622825789447e-16);
-        let v6: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v7: W = v6 * v2;
-        let v8: W = v7.sin();
-        let v9: W = v7.cos();
-        let v10: W = v5 * v8 * v9;
-        let v11: W = W::new(28.422420290274836, -8.025200455683571e-16);
-        let v12: W = v9.powi(3);
-        let v13: W = v11 * v8 * v12;
-        let v14: W = v9.powi(5);
-        let v15: W = v5 * v8 * v14;
-        let v16: W = v10 - v13 + v15;
-        let v17: W = v9.square();
-        let v18: W = v0 + v17;
-        let v19: W = v18.powi(4);
-        let v20: W = v16 / v19;
-        let v21: W = W::new(9.689461462593695, -7.5804733537109915e-16);
-        let v22: W = v8.powi(4);
-        let v23: W = v18.sqrt();
-        let v24: W = v23.powi(7);
-        let v25: W = v21 * v22 * v12;
-        let v26: W = v25 / v24;
-        let v27: W = W::new(5.813676877556216, 7.807865059741565e-17);
-        let v28: W = v23.powi(5);
-        let v29: W = v27 * v22 * v9;
-        let v30: W = v29 / v28;
-        let v31: W = W::new(11.627353755112432, 1.561573011948313e-16);
-        let v32: W = v8.square();
-        let v33: W = v31 * v32 * v12;
-        let v34: W = v33 / v28;
-        let v35: W = W::new(6.459640975062462, 3.828135294527258e-16);
-        let v36: W = v23.powi(3);
-        let v37: W = v35 * v32 * v9;
-        let v38: W = v37 / v36;
-        let v39: W = W::new(1.9378922925187387, 2.6026216865805217e-17);
-        let v40: W = v39 * v12;
-        let v41: W = v40 / v36;
-        let v42: W = W::new(0.6459640975062463, -2.833202853223681e-17);
-        let v43: W = v42 * v9;
-        let v44: W = v43 / v23;
-        let v45: W = v26 - v30 + v34 - v38 + v41 - v44;
-        let v46: W = v8 * v45;
-        let v47: W = v46 / v23;
-        let v48: W = W::new(97.40909103400244, -6.3844801978316745e-15);
-        let v49: W = W::new(0.3958333333333333, 1.850371707708594e-17);
-        let v50: W = v49 * v17;
-        let v51: W = W::new(1.125, 0.0);
-        let v52: W = v9.powi(4);
-        let v53: W = v51 * v52;
-        let v54: W = W::new(0.625, 0.0);
-        let v55: W = v9.powi(6);
-        let v56: W = v54 * v55;
-        let v57: W = W::new(0.041666666666666664, 2.3129646346357427e-18);
-        let v58: W = v9.powi(8);
-        let v59: W = v57 * v58;
-        let v60: W = v50 - v53 + v56 - v59;
-        let v61: W = v18.powi(5);
-        let v62: W = v48 * v60;
-        let v63: W = v62 / v61;
-        let v64: W = W::new(26.63529832961004, 2.526451402306833e-16);
-        let v65: W = v8.powi(5);
-        let v66: W = v23.powi(9);
-        let v67: W = v64 * v65 * v52;
-        let v68: W = v67 / v66;
-        let v69: W = W::new(22.83025571109432, 7.240835028835144e-16);
-        let v70: W = v69 * v65 * v17;
-        let v71: W = v70 / v24;
-        let v72: W = W::new(38.0504261851572, 2.391043731072691e-15);
-        let v73: W = v8.powi(3);
-        let v74: W = v72 * v73 * v52;
-        let v75: W = v74 / v24;
-        let v76: W = W::new(2.283025571109432, 7.240835028835144e-17);
-        let v77: W = v76 * v65;
-        let v78: W = v77 / v28;
-        let v79: W = W::new(30.440340948125762, -2.187932224221478e-16);
-        let v80: W = v79 * v73 * v17;
-        let v81: W = v80 / v28;
-        let v82: W = W::new(11.41512785554716, 3.620417514417572e-16);
-        let v83: W = v82 * v8 * v52;
-        let v84: W = v83 / v28;
-        let v85: W = W::new(2.5366950790104803, -1.6626250515186653e-16);
-        let v86: W = v85 * v73;
-        let v87: W = v86 / v36;
-        let v88: W = W::new(7.6100852370314405, -5.469830560553695e-17);
-        let v89: W = v88 * v8 * v17;
-        let v90: W = v89 / v36;
-        let v91: W = W::new(0.25366950790104803, -1.6626250515186653e-17);
-        let v92: W = v91 * v8;
-        let v93: W = v92 / v23;
-        let v94: W = v68 - v71 + v75 + v78 - v81 + v84 + v87 - v90 + v93;
-        let v95: W = v8 * v94;
-        let v96: W = v95 / v23;
-        let v97: W = v63 + v96;
-        let v98: W = v3 * v97;
-        let v99: W = v20 + v47 + v98;
-        let v100: W = v3 * v99;
-        let v101: W = W::new(3.7011016504085097, -2.0914062827232342e-16);
-        let v102: W = v101 * v17;
-        let v103: W = v101 * v52;
-        let v104: W = W::new(7.402203300817019, -4.1828125654464683e-16);
-        let v105: W = v104 * v55;
-        let v106: W = v104 * v58;
-        let v107: W = v9.powi(10);
-        let v108: W = v101 * v107;
-        let v109: W = v9.powi(12);
-        let v110: W = v101 * v109;
-        let v111: W = W::new(1.2337005501361697, 7.831619385924639e-17);
-        let v112: W = v111 * v18;
-        let v113: W = W::new(2.4674011002723395, 1.5663238771849278e-16);
-        let v114: W = v113 * v17 * v18;
-        let v115: W = W::new(9.869604401089358, 6.265295508739711e-16);
-        let v116: W = v115 * v52 * v18;
-        let v117: W = v113 * v55 * v18;
-        let v118: W = W::new(8.63590385095319, -7.840542725354631e-16);
-        let v119: W = v118 * v58 * v18;
-        let v120: W = W::new(4.934802200544679, 3.1326477543698557e-16);
-        let v121: W = v120 * v107 * v18;
-        let v122: W = v18.square();
-        let v123: W = v111 * v122;
-        let v124: W = v113 * v17 * v122;
-        let v125: W = v113 * v55 * v122;
-        let v126: W = v111 * v58 * v122;
-        let v127: W = v18.powi(3);
-        let v128: W = v115 * v17 * v127;
-        let v129: W = v120 * v52 * v127;
-        let v130: W = v102 + v103 - v105 - v106 + v108 + v110 - v112 + v114 + v116 + v117
-            - v119 - v121 - v123 - v124 + v125 + v126 - v128 + v129;
-        let v131: W = W::new(3.0, 0.0);
-        let v132: W = v131 * v17 * v127;
-        let v133: W = v131 * v52 * v127;
-        let v134: W = v55 * v127;
-        let v135: W = v132 + v133 + v134 + v127;
-        let v136: W = v130 / v135;
-        let v137: W = v100 + v136;
-        let v138: W = v4 * v137;
-        let v139: W = v0 + v138;
-        let v140: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-        let v141: W = v140 * v8 * v9;
-        let v142: W = W::new(4.71238898038469, 1.8369701987210297e-16);
-        let v143: W = v142 * v8 * v12;
-        let v144: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v145: W = v144 * v8 * v14;
-        let v146: W = v9.powi(7);
-        let v147: W = v142 * v8 * v146;
-        let v148: W = v7.tan();
-        let v149: W = v148.square();
-        let v150: W = v144 * v8 * v9 * v149;
-        let v151: W = W::new(2.356194490192345, 9.184850993605148e-17);
-        let v152: W = v151 * v8 * v12 * v149;
-        let v153: W = v6 * v8 * v14 * v149;
-        let v154: W = v151 * v8 * v146 * v149;
-        let v155: W = v142 * v8 * v9 * v18;
-        let v156: W = v6 * v8 * v12 * v18;
-        let v157: W = v140 * v8 * v14 * v18;
-        let v158: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-        let v159: W = v158 * v8 * v9 * v149 * v18;
-        let v160: W = v151 * v8 * v12 * v149 * v18;
-        let v161: W = v144 * v8 * v14 * v149 * v18;
-        let v162: W = v6 * v8 * v9 * v122;
-        let v163: W = v6 * v8 * v12 * v122;
-        let v164: W = v158 * v8 * v9 * v149 * v122;
-        let v165: W = v158 * v8 * v12 * v149 * v122;
-        let v166: W = v141 - v143 + v145 - v147 + v150 - v152 + v153 - v154 + v155 + v156
-            + v157 - v159 + v160 + v161 - v162 - v163 - v164 - v165;
-        let v167: W = W::new(4.0, 0.0);
-        let v168: W = v167 * v17;
-        let v169: W = W::new(2.0, 0.0);
-        let v170: W = v169 * v52;
-        let v171: W = v169 * v55;
-        let v172: W = v17 * v149;
-        let v173: W = v52 * v149;
-        let v174: W = v55 * v149;
-        let v175: W = v167 * v17 * v18;
-        let v176: W = v169 * v52 * v18;
-        let v177: W = v167 + v168 - v170 - v171 + v149 + v172 - v173 - v174 + v175
-            + v176;
-        let v178: W = v166 / v177;
-        let v179: W = W::new(0.4166666666666667, -1.850371707708594e-17);
-        let v180: W = v179 * v17;
-        let v181: W = W::new(0.16666666666666666, 9.25185853854297e-18);
-        let v182: W = v181 * v52;
-        let v183: W = v180 - v181 - v182;
-        let v184: W = v169 * v17;
-        let v185: W = v0 + v184 + v52;
-        let v186: W = v115 * v183;
-        let v187: W = v186 / v185;
-        let v188: W = W::new(9.043497365087447, 7.135746251738412e-16);
-        let v189: W = v188 * v73 * v9;
-        let v190: W = W::new(1.2919281950124926, -5.666405706447362e-17);
-        let v191: W = v190 * v8 * v14;
-        let v192: W = -v189;
-        let v193: W = v192 - v191;
-        let v194: W = v131 * v17;
-        let v195: W = v131 * v52;
-        let v196: W = v0 + v194 + v195 + v55;
-        let v197: W = v3 * v193;
-        let v198: W = v197 / v196;
-        let v199: W = v187 + v198;
-        let v200: W = v3 * v199;
-        let v201: W = v178 + v200;
-        let v202: W = v3 * v201;
-        let v203: W = v0 + v202;
-        let v204: W = v3 * v203;
-        return [v139.to_f64(), v204.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -5097,31 +4477,6 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v17: W = v10 / v16;
         return [v9.to_f64(), v17.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0, 0.9003163161571061];
-    }
-    if t == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.5, 0.0);
-        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: W = W::from_f64(t_next);
-        let v4: W = v2 * v3;
-        let v5: W = v4.tan();
-        let v6: W = v5.square();
-        let v7: W = v1 * v6;
-        let v8: W = v0 + v7;
-        let v9: W = v8.sqrt();
-        let v10: W = v0 / v9;
-        let v11: W = W::new(0.9003163161571061, 1.3793227516350943e-17);
-        let v12: W = v4.sin();
-        let v13: W = v4.cos();
-        let v14: W = v13.square();
-        let v15: W = v0 + v14;
-        let v16: W = v15.sqrt();
-        let v17: W = v11 * v12;
-        let v18: W = v17 / v16;
-        return [v10.to_f64(), v18.to_f64()];
-    }
     if t_next == 1.0 {
         let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v1: W = W::from_f64(t);
@@ -5133,86 +4488,60 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v7: W = v4 + v6;
         let v8: W = v7.sqrt();
         let v9: W = v3 / v8;
-        let v10: W = v2.tan();
-        let v11: W = v10.square();
-        let v12: W = v7.square();
-        let v13: W = v11 * v12;
-        let v14: W = W::new(2.0, 0.0);
-        let v15: W = v14 * v12;
-        let v16: W = v13 + v15;
-        let v17: W = W::new(0.5, 0.0);
-        let v18: W = v17 * v11;
-        let v19: W = v4 + v18;
-        let v20: W = v19.sqrt();
-        let v21: W = W::new(4.442882938158366, 1.452273931226085e-16);
-        let v22: W = v3.powi(3);
-        let v23: W = v21 * v22;
-        let v24: W = W::new(2.221441469079183, 7.261369656130425e-17);
-        let v25: W = v24 * v22 * v11;
-        let v26: W = v21 * v3 * v7;
-        let v27: W = -v23;
-        let v28: W = v27 - v25 - v26;
-        let v29: W = v3 * v16;
-        let v30: W = v20 * v28;
-        let v31: W = v29 / v30;
-        let v32: W = -v31;
-        return [v9.to_f64(), v32.to_f64()];
+        let v10: W = W::new(0.45015815807855303, 6.8966137581754715e-18);
+        let v11: W = W::new(0.5, 0.0);
+        let v12: W = v2.tan();
+        let v13: W = v12.square();
+        let v14: W = v11 * v13;
+        let v15: W = v4 + v14;
+        let v16: W = v15.sqrt();
+        let v17: W = v10 * v7;
+        let v18: W = v17 / v16;
+        return [v9.to_f64(), v18.to_f64()];
     }
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: W = v2.sin();
-    let v4: N = N::from_f64(t_next);
-    let v5: W = v0 * v4.widen();
-    let v6: W = v5.sin();
-    let v7: N = N::new(1.0, 0.0);
-    let v8: N = N::new(0.5, 0.0);
-    let v9: W = v2.tan();
-    let v10: W = v9.square();
-    let v11: W = v8.widen() * v10;
-    let v12: W = v7.widen() + v11;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.cos();
+    let v5: W = v4.square();
+    let v6: W = v0.widen() + v5;
+    let v7: W = v6.sqrt();
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v1 * v8.widen();
+    let v10: W = v9.cos();
+    let v11: W = v10.square();
+    let v12: W = v0.widen() + v11;
     let v13: W = v12.sqrt();
-    let v14: W = v5.tan();
-    let v15: W = v14.square();
-    let v16: W = v8.widen() * v15;
-    let v17: W = v7.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v2.cos();
-    let v20: W = v19.square();
-    let v21: W = v7.widen() + v20;
+    let v14: W = v7 * v13;
+    let v15: W = v3.sin();
+    let v16: W = v9.sin();
+    let v17: N = N::new(0.5, 0.0);
+    let v18: W = v3.tan();
+    let v19: W = v18.square();
+    let v20: W = v17.widen() * v19;
+    let v21: W = v0.widen() + v20;
     let v22: W = v21.sqrt();
-    let v23: W = v3 * v6 * v13 * v18;
-    let v24: W = v23 / v22;
-    let v25: W = v5.cos();
-    let v26: W = v25.square();
-    let v27: W = v7.widen() + v26;
-    let v28: W = v27.sqrt();
-    let v29: N = N::narrow(v24) + N::narrow(v28);
-    let v30: W = v28 * v13 * v18;
+    let v23: W = v9.tan();
+    let v24: W = v23.square();
+    let v25: W = v17.widen() * v24;
+    let v26: W = v0.widen() + v25;
+    let v27: W = v26.sqrt();
+    let v28: W = v15 * v16 * v22 * v27;
+    let v29: N = N::narrow(v14) + N::narrow(v28);
+    let v30: W = v7 * v13 * v22 * v27;
     let v31: N = v29 / N::narrow(v30);
-    let v32: W = v22.powi(5);
-    let v33: W = v10 * v32;
-    let v34: N = N::new(2.0, 0.0);
-    let v35: W = v34.widen() * v32;
-    let v36: W = v33 + v35;
-    let v37: W = v3.square();
-    let v38: W = v21 * v18;
-    let v39: W = v37 / v38;
-    let v40: W = v3 * v6;
-    let v41: W = v22 * v28 * v13;
-    let v42: W = v40 / v41;
-    let v43: W = v39 - v42;
-    let v44: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v45: W = v3.powi(3);
-    let v46: N = v44 * N::narrow(v45);
-    let v47: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v48: W = v47.widen() * v45 * v10;
-    let v49: W = v44.widen() * v3 * v21;
-    let v50: N = -v46;
-    let v51: W = v50.widen() - v48 - v49;
-    let v52: W = v36 * v43;
-    let v53: N = N::narrow(v52) / N::narrow(v51);
-    [v31.to_f64(), v53.to_f64()]
+    let v32: N = N::new(-0.45015815807855303, -6.8966137581754715e-18);
+    let v33: W = v7.powi(3);
+    let v34: W = v15 * v7 * v13 * v22;
+    let v35: W = v16 * v27;
+    let v36: W = v16 * v5 * v27;
+    let v37: W = v34 - v35 - v36;
+    let v38: W = v5 * v7 * v13 * v22 * v27;
+    let v39: N = N::narrow(v30) + N::narrow(v38);
+    let v40: W = v32.widen() * v33 * v37;
+    let v41: N = N::narrow(v40) / v39;
+    [v31.to_f64(), v41.to_f64()]
 }
 /// `ddim_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -5220,7 +4549,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -5233,7 +4562,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5253,7 +4582,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5261,217 +4590,6 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
-    }
-    if t < 0.5 && (t_next - t).abs() < 9.5367431640625e-7 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t_next);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 - v2;
-        let v4: W = v3.square();
-        let v5: W = W::new(5.16771278004997, -2.2665622825789447e-16);
-        let v6: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v7: W = v6 * v2;
-        let v8: W = v7.sin();
-        let v9: W = v7.cos();
-        let v10: W = v5 * v8 * v9;
-        let v11: W = W::new(28.422420290274836, -8.025200455683571e-16);
-        let v12: W = v9.powi(3);
-        let v13: W = v11 * v8 * v12;
-        let v14: W = v9.powi(5);
-        let v15: W = v5 * v8 * v14;
-        let v16: W = v10 - v13 + v15;
-        let v17: W = v9.square();
-        let v18: W = v0 + v17;
-        let v19: W = v18.powi(4);
-        let v20: W = v16 / v19;
-        let v21: W = W::new(9.689461462593695, -7.5804733537109915e-16);
-        let v22: W = v8.powi(4);
-        let v23: W = v18.sqrt();
-        let v24: W = v23.powi(7);
-        let v25: W = v21 * v22 * v12;
-        let v26: W = v25 / v24;
-        let v27: W = W::new(5.813676877556216, 7.807865059741565e-17);
-        let v28: W = v23.powi(5);
-        let v29: W = v27 * v22 * v9;
-        let v30: W = v29 / v28;
-        let v31: W = W::new(11.627353755112432, 1.561573011948313e-16);
-        let v32: W = v8.square();
-        let v33: W = v31 * v32 * v12;
-        let v34: W = v33 / v28;
-        let v35: W = W::new(6.459640975062462, 3.828135294527258e-16);
-        let v36: W = v23.powi(3);
-        let v37: W = v35 * v32 * v9;
-        let v38: W = v37 / v36;
-        let v39: W = W::new(1.9378922925187387, 2.6026216865805217e-17);
-        let v40: W = v39 * v12;
-        let v41: W = v40 / v36;
-        let v42: W = W::new(0.6459640975062463, -2.833202853223681e-17);
-        let v43: W = v42 * v9;
-        let v44: W = v43 / v23;
-        let v45: W = v26 - v30 + v34 - v38 + v41 - v44;
-        let v46: W = v8 * v45;
-        let v47: W = v46 / v23;
-        let v48: W = W::new(97.40909103400244, -6.3844801978316745e-15);
-        let v49: W = W::new(0.3958333333333333, 1.850371707708594e-17);
-        let v50: W = v49 * v17;
-        let v51: W = W::new(1.125, 0.0);
-        let v52: W = v9.powi(4);
-        let v53: W = v51 * v52;
-        let v54: W = W::new(0.625, 0.0);
-        let v55: W = v9.powi(6);
-        let v56: W = v54 * v55;
-        let v57: W = W::new(0.041666666666666664, 2.3129646346357427e-18);
-        let v58: W = v9.powi(8);
-        let v59: W = v57 * v58;
-        let v60: W = v50 - v53 + v56 - v59;
-        let v61: W = v18.powi(5);
-        let v62: W = v48 * v60;
-        let v63: W = v62 / v61;
-        let v64: W = W::new(26.63529832961004, 2.526451402306833e-16);
-        let v65: W = v8.powi(5);
-        let v66: W = v23.powi(9);
-        let v67: W = v64 * v65 * v52;
-        let v68: W = v67 / v66;
-        let v69: W = W::new(22.83025571109432, 7.240835028835144e-16);
-        let v70: W = v69 * v65 * v17;
-        let v71: W = v70 / v24;
-        let v72: W = W::new(38.0504261851572, 2.391043731072691e-15);
-        let v73: W = v8.powi(3);
-        let v74: W = v72 * v73 * v52;
-        let v75: W = v74 / v24;
-        let v76: W = W::new(2.283025571109432, 7.240835028835144e-17);
-        let v77: W = v76 * v65;
-        let v78: W = v77 / v28;
-        let v79: W = W::new(30.440340948125762, -2.187932224221478e-16);
-        let v80: W = v79 * v73 * v17;
-        let v81: W = v80 / v28;
-        let v82: W = W::new(11.41512785554716, 3.620417514417572e-16);
-        let v83: W = v82 * v8 * v52;
-        let v84: W = v83 / v28;
-        let v85: W = W::new(2.5366950790104803, -1.6626250515186653e-16);
-        let v86: W = v85 * v73;
-        let v87: W = v86 / v36;
-        let v88: W = W::new(7.6100852370314405, -5.469830560553695e-17);
-        let v89: W = v88 * v8 * v17;
-        let v90: W = v89 / v36;
-        let v91: W = W::new(0.25366950790104803, -1.6626250515186653e-17);
-        let v92: W = v91 * v8;
-        let v93: W = v92 / v23;
-        let v94: W = v68 - v71 + v75 + v78 - v81 + v84 + v87 - v90 + v93;
-        let v95: W = v8 * v94;
-        let v96: W = v95 / v23;
-        let v97: W = v63 + v96;
-        let v98: W = v3 * v97;
-        let v99: W = v20 + v47 + v98;
-        let v100: W = v3 * v99;
-        let v101: W = W::new(3.7011016504085097, -2.0914062827232342e-16);
-        let v102: W = v101 * v17;
-        let v103: W = v101 * v52;
-        let v104: W = W::new(7.402203300817019, -4.1828125654464683e-16);
-        let v105: W = v104 * v55;
-        let v106: W = v104 * v58;
-        let v107: W = v9.powi(10);
-        let v108: W = v101 * v107;
-        let v109: W = v9.powi(12);
-        let v110: W = v101 * v109;
-        let v111: W = W::new(1.2337005501361697, 7.831619385924639e-17);
-        let v112: W = v111 * v18;
-        let v113: W = W::new(2.4674011002723395, 1.5663238771849278e-16);
-        let v114: W = v113 * v17 * v18;
-        let v115: W = W::new(9.869604401089358, 6.265295508739711e-16);
-        let v116: W = v115 * v52 * v18;
-        let v117: W = v113 * v55 * v18;
-        let v118: W = W::new(8.63590385095319, -7.840542725354631e-16);
-        let v119: W = v118 * v58 * v18;
-        let v120: W = W::new(4.934802200544679, 3.1326477543698557e-16);
-        let v121: W = v120 * v107 * v18;
-        let v122: W = v18.square();
-        let v123: W = v111 * v122;
-        let v124: W = v113 * v17 * v122;
-        let v125: W = v113 * v55 * v122;
-        let v126: W = v111 * v58 * v122;
-        let v127: W = v18.powi(3);
-        let v128: W = v115 * v17 * v127;
-        let v129: W = v120 * v52 * v127;
-        let v130: W = v102 + v103 - v105 - v106 + v108 + v110 - v112 + v114 + v116 + v117
-            - v119 - v121 - v123 - v124 + v125 + v126 - v128 + v129;
-        let v131: W = W::new(3.0, 0.0);
-        let v132: W = v131 * v17 * v127;
-        let v133: W = v131 * v52 * v127;
-        let v134: W = v55 * v127;
-        let v135: W = v132 + v133 + v134 + v127;
-        let v136: W = v130 / v135;
-        let v137: W = v100 + v136;
-        let v138: W = v4 * v137;
-        let v139: W = v0 + v138;
-        let v140: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-        let v141: W = v140 * v8 * v9;
-        let v142: W = W::new(4.71238898038469, 1.8369701987210297e-16);
-        let v143: W = v142 * v8 * v12;
-        let v144: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v145: W = v144 * v8 * v14;
-        let v146: W = v9.powi(7);
-        let v147: W = v142 * v8 * v146;
-        let v148: W = v7.tan();
-        let v149: W = v148.square();
-        let v150: W = v144 * v8 * v9 * v149;
-        let v151: W = W::new(2.356194490192345, 9.184850993605148e-17);
-        let v152: W = v151 * v8 * v12 * v149;
-        let v153: W = v6 * v8 * v14 * v149;
-        let v154: W = v151 * v8 * v146 * v149;
-        let v155: W = v142 * v8 * v9 * v18;
-        let v156: W = v6 * v8 * v12 * v18;
-        let v157: W = v140 * v8 * v14 * v18;
-        let v158: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-        let v159: W = v158 * v8 * v9 * v149 * v18;
-        let v160: W = v151 * v8 * v12 * v149 * v18;
-        let v161: W = v144 * v8 * v14 * v149 * v18;
-        let v162: W = v6 * v8 * v9 * v122;
-        let v163: W = v6 * v8 * v12 * v122;
-        let v164: W = v158 * v8 * v9 * v149 * v122;
-        let v165: W = v158 * v8 * v12 * v149 * v122;
-        let v166: W = v141 - v143 + v145 - v147 + v150 - v152 + v153 - v154 + v155 + v156
-            + v157 - v159 + v160 + v161 - v162 - v163 - v164 - v165;
-        let v167: W = W::new(4.0, 0.0);
-        let v168: W = v167 * v17;
-        let v169: W = W::new(2.0, 0.0);
-        let v170: W = v169 * v52;
-        let v171: W = v169 * v55;
-        let v172: W = v17 * v149;
-        let v173: W = v52 * v149;
-        let v174: W = v55 * v149;
-        let v175: W = v167 * v17 * v18;
-        let v176: W = v169 * v52 * v18;
-        let v177: W = v167 + v168 - v170 - v171 + v149 + v172 - v173 - v174 + v175
-            + v176;
-        let v178: W = v166 / v177;
-        let v179: W = W::new(0.4166666666666667, -1.850371707708594e-17);
-        let v180: W = v179 * v17;
-        let v181: W = W::new(0.16666666666666666, 9.25185853854297e-18);
-        let v182: W = v181 * v52;
-        let v183: W = v180 - v181 - v182;
-        let v184: W = v169 * v17;
-        let v185: W = v0 + v184 + v52;
-        let v186: W = v115 * v183;
-        let v187: W = v186 / v185;
-        let v188: W = W::new(9.043497365087447, 7.135746251738412e-16);
-        let v189: W = v188 * v73 * v9;
-        let v190: W = W::new(1.2919281950124926, -5.666405706447362e-17);
-        let v191: W = v190 * v8 * v14;
-        let v192: W = -v189;
-        let v193: W = v192 - v191;
-        let v194: W = v131 * v17;
-        let v195: W = v131 * v52;
-        let v196: W = v0 + v194 + v195 + v55;
-        let v197: W = v3 * v193;
-        let v198: W = v197 / v196;
-        let v199: W = v187 + v198;
-        let v200: W = v3 * v199;
-        let v201: W = v178 + v200;
-        let v202: W = v3 * v201;
-        let v203: W = v0 + v202;
-        let v204: W = v3 * v203;
-        return [v139.to_f64(), v204.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -5494,31 +4612,6 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v17: W = v10 / v16;
         return [v9.to_f64(), v17.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0, 0.9003163161571061];
-    }
-    if t == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.5, 0.0);
-        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: W = W::from_f64(t_next);
-        let v4: W = v2 * v3;
-        let v5: W = v4.tan();
-        let v6: W = v5.square();
-        let v7: W = v1 * v6;
-        let v8: W = v0 + v7;
-        let v9: W = v8.sqrt();
-        let v10: W = v0 / v9;
-        let v11: W = W::new(0.9003163161571061, 1.3793227516350943e-17);
-        let v12: W = v4.sin();
-        let v13: W = v4.cos();
-        let v14: W = v13.square();
-        let v15: W = v0 + v14;
-        let v16: W = v15.sqrt();
-        let v17: W = v11 * v12;
-        let v18: W = v17 / v16;
-        return [v10.to_f64(), v18.to_f64()];
-    }
     if t_next == 1.0 {
         let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v1: W = W::from_f64(t);
@@ -5530,86 +4623,60 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v7: W = v4 + v6;
         let v8: W = v7.sqrt();
         let v9: W = v3 / v8;
-        let v10: W = v2.tan();
-        let v11: W = v10.square();
-        let v12: W = v7.square();
-        let v13: W = v11 * v12;
-        let v14: W = W::new(2.0, 0.0);
-        let v15: W = v14 * v12;
-        let v16: W = v13 + v15;
-        let v17: W = W::new(0.5, 0.0);
-        let v18: W = v17 * v11;
-        let v19: W = v4 + v18;
-        let v20: W = v19.sqrt();
-        let v21: W = W::new(4.442882938158366, 1.452273931226085e-16);
-        let v22: W = v3.powi(3);
-        let v23: W = v21 * v22;
-        let v24: W = W::new(2.221441469079183, 7.261369656130425e-17);
-        let v25: W = v24 * v22 * v11;
-        let v26: W = v21 * v3 * v7;
-        let v27: W = -v23;
-        let v28: W = v27 - v25 - v26;
-        let v29: W = v3 * v16;
-        let v30: W = v20 * v28;
-        let v31: W = v29 / v30;
-        let v32: W = -v31;
-        return [v9.to_f64(), v32.to_f64()];
+        let v10: W = W::new(0.45015815807855303, 6.8966137581754715e-18);
+        let v11: W = W::new(0.5, 0.0);
+        let v12: W = v2.tan();
+        let v13: W = v12.square();
+        let v14: W = v11 * v13;
+        let v15: W = v4 + v14;
+        let v16: W = v15.sqrt();
+        let v17: W = v10 * v7;
+        let v18: W = v17 / v16;
+        return [v9.to_f64(), v18.to_f64()];
     }
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: W = v2.sin();
-    let v4: N = N::from_f64(t_next);
-    let v5: W = v0 * v4.widen();
-    let v6: W = v5.sin();
-    let v7: N = N::new(1.0, 0.0);
-    let v8: N = N::new(0.5, 0.0);
-    let v9: W = v2.tan();
-    let v10: W = v9.square();
-    let v11: W = v8.widen() * v10;
-    let v12: W = v7.widen() + v11;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.cos();
+    let v5: W = v4.square();
+    let v6: W = v0.widen() + v5;
+    let v7: W = v6.sqrt();
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v1 * v8.widen();
+    let v10: W = v9.cos();
+    let v11: W = v10.square();
+    let v12: W = v0.widen() + v11;
     let v13: W = v12.sqrt();
-    let v14: W = v5.tan();
-    let v15: W = v14.square();
-    let v16: W = v8.widen() * v15;
-    let v17: W = v7.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v2.cos();
-    let v20: W = v19.square();
-    let v21: W = v7.widen() + v20;
+    let v14: W = v7 * v13;
+    let v15: W = v3.sin();
+    let v16: W = v9.sin();
+    let v17: N = N::new(0.5, 0.0);
+    let v18: W = v3.tan();
+    let v19: W = v18.square();
+    let v20: W = v17.widen() * v19;
+    let v21: W = v0.widen() + v20;
     let v22: W = v21.sqrt();
-    let v23: W = v3 * v6 * v13 * v18;
-    let v24: W = v23 / v22;
-    let v25: W = v5.cos();
-    let v26: W = v25.square();
-    let v27: W = v7.widen() + v26;
-    let v28: W = v27.sqrt();
-    let v29: N = N::narrow(v24) + N::narrow(v28);
-    let v30: W = v28 * v13 * v18;
+    let v23: W = v9.tan();
+    let v24: W = v23.square();
+    let v25: W = v17.widen() * v24;
+    let v26: W = v0.widen() + v25;
+    let v27: W = v26.sqrt();
+    let v28: W = v15 * v16 * v22 * v27;
+    let v29: N = N::narrow(v14) + N::narrow(v28);
+    let v30: W = v7 * v13 * v22 * v27;
     let v31: N = v29 / N::narrow(v30);
-    let v32: W = v22.powi(5);
-    let v33: W = v10 * v32;
-    let v34: N = N::new(2.0, 0.0);
-    let v35: W = v34.widen() * v32;
-    let v36: W = v33 + v35;
-    let v37: W = v3.square();
-    let v38: W = v21 * v18;
-    let v39: W = v37 / v38;
-    let v40: W = v3 * v6;
-    let v41: W = v22 * v28 * v13;
-    let v42: W = v40 / v41;
-    let v43: W = v39 - v42;
-    let v44: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v45: W = v3.powi(3);
-    let v46: N = v44 * N::narrow(v45);
-    let v47: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v48: W = v47.widen() * v45 * v10;
-    let v49: W = v44.widen() * v3 * v21;
-    let v50: N = -v46;
-    let v51: W = v50.widen() - v48 - v49;
-    let v52: W = v36 * v43;
-    let v53: N = N::narrow(v52) / N::narrow(v51);
-    [v31.to_f64(), v53.to_f64()]
+    let v32: N = N::new(-0.45015815807855303, -6.8966137581754715e-18);
+    let v33: W = v7.powi(3);
+    let v34: W = v15 * v7 * v13 * v22;
+    let v35: W = v16 * v27;
+    let v36: W = v16 * v5 * v27;
+    let v37: W = v34 - v35 - v36;
+    let v38: W = v5 * v7 * v13 * v22 * v27;
+    let v39: N = N::narrow(v30) + N::narrow(v38);
+    let v40: W = v32.widen() * v33 * v37;
+    let v41: N = N::narrow(v40) / v39;
+    [v31.to_f64(), v41.to_f64()]
 }
 /// `dpm1_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -5617,7 +4684,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -5630,7 +4697,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5650,53 +4717,22 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{2\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
-    if t == 1.0 {
-        return [2.221441469079183];
-    }
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v2.cos();
-    let v4: W = v0.widen() * v3.widen();
-    let v5: W = v3.widen().powi(3);
-    let v6: W = v0.widen() * v5;
-    let v7: N = v3.powi(5);
-    let v8: N = v0 * v7;
-    let v9: N = v3.powi(7);
-    let v10: N = v0 * v9;
-    let v11: N = N::new(1.0, 0.0);
-    let v12: W = v3.widen().square();
-    let v13: W = v11.widen() + v12;
-    let v14: W = v0.widen() * v3.widen() * v13;
-    let v15: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v16: W = v15.widen() * v5 * v13;
-    let v17: W = v0.widen() * v7.widen() * v13;
-    let v18: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v19: W = v13.sqrt();
-    let v20: W = v19.powi(3);
-    let v21: N = N::new(0.5, 0.0);
-    let v22: N = v2.tan();
-    let v23: N = v22.square();
-    let v24: N = v21 * v23;
-    let v25: W = v11.widen() + v24.widen();
-    let v26: W = v25.sqrt();
-    let v27: W = v18.widen() * v20 * v26;
-    let v28: W = v18.widen() * v12 * v20 * v26;
-    let v29: W = v4 + v6 - v8.widen() - v10.widen() + v14 + v16 + v17 + v27 - v28;
-    let v30: W = v20 * v26;
-    let v31: N = N::new(2.0, 0.0);
-    let v32: W = v31.widen() * v12 * v20 * v26;
-    let v33: N = v3.powi(4);
-    let v34: W = v33.widen() * v20 * v26;
-    let v35: W = v30 + v32 + v34;
-    let v36: N = N::narrow(v29) / N::narrow(v35);
-    [v36.to_f64()]
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4.cos();
+    let v6: N = v5.square();
+    let v7: N = v1 + v6;
+    let v8: N = v0 / v7;
+    [v8.to_f64()]
 }
 /// `pf_velocity_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -5704,7 +4740,7 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{2\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -5718,9 +4754,9 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 42 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 21 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(&reverse_drift_v_poles::<f64, Dd>(t), [f64::INFINITY, 0.0]);
@@ -5729,13 +4765,10 @@ pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [f64::INFINITY, 4.442882938158366];
-    }
     if t >= 0.5 {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -5747,42 +4780,20 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v9: N = v6 * v8;
     let v10: W = v5.widen() + v9.widen();
     let v11: W = v10.sqrt();
-    let v12: N = N::cos_of(v3);
-    let v13: W = v12.widen().square();
+    let v12: W = N::cos_kept(v3);
+    let v13: W = v12.square();
     let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
-    let v17: W = v0.widen() * v4 * v11;
-    let v18: W = v17 / v16;
-    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: W = v19.widen() * v12.widen();
-    let v21: W = v12.widen().powi(3);
-    let v22: W = v19.widen() * v21;
-    let v23: N = v12.powi(5);
-    let v24: N = v19 * v23;
-    let v25: N = v12.powi(7);
-    let v26: N = v19 * v25;
-    let v27: W = v19.widen() * v12.widen() * v14;
-    let v28: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v29: W = v28.widen() * v21 * v14;
-    let v30: N = v19 * v23 * N::narrow(v14);
-    let v31: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v32: W = v31.widen() * v16 * v11;
-    let v33: W = v31.widen() * v13 * v16 * v11;
-    let v34: W = v20 + v22 - v24.widen() - v26.widen() + v27 + v29 + v30.widen() + v32
-        - v33;
-    let v35: W = v16 * v11;
-    let v36: N = N::new(2.0, 0.0);
-    let v37: W = v36.widen() * v13 * v16 * v11;
-    let v38: N = v12.powi(4);
-    let v39: W = v38.widen() * v16 * v11;
-    let v40: W = v35 + v37 + v39;
-    let v41: N = N::narrow(v34) / N::narrow(v40);
-    [v18.to_f64(), v41.to_f64()]
+    let v17: W = v0 * v4 * v11;
+    let v18: N = N::narrow(v17) / N::narrow(v16);
+    let v19: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v20: N = v19 / N::narrow(v14);
+    [v18.to_f64(), v20.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -5793,39 +4804,17 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v8: N = v7.square();
     let v9: N = v6 / v8;
     let v10: W = v5.widen() + v9.widen();
-    let v11: W = v10.sqrt();
-    let v12: N = N::sin_of(v3);
-    let v13: W = v12.widen().square();
+    let v11: W = N::sqrt_kept(v10);
+    let v12: W = N::sin_kept(v3);
+    let v13: W = v12.square();
     let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
-    let v17: W = v0.widen() * v4 * v11;
+    let v17: W = v0 * v4 * v11;
     let v18: W = v17 / v16;
-    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: N = v19 * v12;
-    let v21: N = v12.powi(3);
-    let v22: N = v19 * v21;
-    let v23: N = v12.powi(5);
-    let v24: N = v19 * v23;
-    let v25: N = v12.powi(7);
-    let v26: N = v19 * v25;
-    let v27: W = v19.widen() * v12.widen() * v14;
-    let v28: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v29: N = v28 * v21 * N::narrow(v14);
-    let v30: N = v19 * v23 * N::narrow(v14);
-    let v31: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v32: W = v31.widen() * v16 * v11;
-    let v33: W = v31.widen() * v13 * v16 * v11;
-    let v34: W = v20.widen() + v22.widen() - v24.widen() - v26.widen() + v27
-        + v29.widen() + v30.widen() + v32 - v33;
-    let v35: W = v16 * v11;
-    let v36: N = N::new(2.0, 0.0);
-    let v37: W = v36.widen() * v13 * v16 * v11;
-    let v38: N = v12.powi(4);
-    let v39: N = v38 * N::narrow(v16) * N::narrow(v11);
-    let v40: W = v35 + v37 + v39.widen();
-    let v41: W = v34 / v40;
-    [v18.to_f64(), v41.to_f64()]
+    let v19: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v20: N = v19 / N::narrow(v14);
+    [v18.to_f64(), v20.to_f64()]
 }
 /// `reverse_drift_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -5833,9 +4822,9 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 42 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 21 operations in double-double.
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
@@ -5865,7 +4854,7 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5884,46 +4873,18 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         return [v0.to_f64(), v5.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: W = N::cos_kept(v5);
-    let v7: W = v4 * v6;
-    let v8: W = v6.powi(3);
-    let v9: W = v4 * v8;
-    let v10: W = v6.powi(5);
-    let v11: W = v4 * v10;
-    let v12: W = v6.powi(7);
-    let v13: N = N::narrow(v4) * N::narrow(v12);
-    let v14: W = v6.square();
-    let v15: W = v0.widen() + v14;
-    let v16: W = v4 * v6 * v15;
-    let v17: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v18: W = v17.widen() * v8 * v15;
-    let v19: W = v4 * v10 * v15;
-    let v20: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v21: W = v15.sqrt();
-    let v22: W = v21.powi(3);
-    let v23: N = N::new(0.5, 0.0);
-    let v24: N = N::tan_of(v5);
-    let v25: N = v24.square();
-    let v26: N = v23 * v25;
-    let v27: W = v0.widen() + v26.widen();
-    let v28: W = v27.sqrt();
-    let v29: W = v20.widen() * v22 * v28;
-    let v30: W = v20.widen() * v14 * v22 * v28;
-    let v31: W = v7 + v9 - v11 - v13.widen() + v16 + v18 + v19 + v29 - v30;
-    let v32: W = v22 * v28;
-    let v33: N = N::new(2.0, 0.0);
-    let v34: W = v33.widen() * v14 * v22 * v28;
-    let v35: W = v6.powi(4);
-    let v36: W = v35 * v22 * v28;
-    let v37: W = v32 + v34 + v36;
-    let v38: W = v3 * v31;
-    let v39: N = N::narrow(v38) / N::narrow(v37);
-    [v0.to_f64(), v39.to_f64()]
+    let v1: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: N = v5 * v3;
+    let v7: N = v6.cos();
+    let v8: N = v7.square();
+    let v9: N = v0 + v8;
+    let v10: W = v1.widen() * v4;
+    let v11: N = N::narrow(v10) / v9;
+    [v0.to_f64(), v11.to_f64()]
 }
 /// `euler_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -5931,7 +4892,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -5944,7 +4905,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5964,7 +4925,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 31 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -5988,9 +4949,6 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t_next == t {
         return [1.0, 0.0, 0.0];
-    }
-    if t == 1.0 && t_next == 0.0 {
-        return [f64::NEG_INFINITY, -4.442882938158366, f64::INFINITY];
     }
     if t > 0.9921875 {
         let t: f64 = 1.0 - t;
@@ -6022,51 +4980,25 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
         let v25: W = v5 * v24;
         let v26: W = v2 - v3 + v4 + v25;
         let v27: W = v26 / v1;
-        let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v28: W = W::new(4.442882938158366, 1.452273931226085e-16);
         let v29: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v30: W = v29 * v1;
         let v31: W = v30.sin();
-        let v32: W = v28 * v31;
-        let v33: W = v31.powi(3);
-        let v34: W = v28 * v33;
-        let v35: W = v31.powi(5);
-        let v36: W = v28 * v35;
-        let v37: W = v31.powi(7);
-        let v38: W = v28 * v37;
-        let v39: W = v31.square();
-        let v40: W = v3 + v39;
-        let v41: W = v28 * v31 * v40;
-        let v42: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-        let v43: W = v42 * v33 * v40;
-        let v44: W = v28 * v35 * v40;
-        let v45: W = W::new(4.442882938158366, 1.452273931226085e-16);
-        let v46: W = v40.sqrt();
-        let v47: W = v46.powi(3);
-        let v48: W = W::new(0.5, 0.0);
-        let v49: W = v30.tan();
-        let v50: W = v49.square();
-        let v51: W = v48 / v50;
-        let v52: W = v3 + v51;
-        let v53: W = v52.sqrt();
-        let v54: W = v45 * v47 * v53;
-        let v55: W = v45 * v39 * v47 * v53;
-        let v56: W = v32 + v34 - v36 - v38 + v41 + v43 + v44 + v54 - v55;
-        let v57: W = v47 * v53;
-        let v58: W = v0 * v39 * v47 * v53;
-        let v59: W = v31.powi(4);
-        let v60: W = v59 * v47 * v53;
-        let v61: W = v57 + v58 + v60;
-        let v62: W = v5 * v56;
-        let v63: W = v62 / v61;
-        let v64: W = v5.abs();
-        let v65: W = v64.sqrt();
-        let v66: W = v30.cos();
-        let v67: W = v31 + v33;
-        let v68: W = v28 * v66;
-        let v69: W = v68 / v67;
-        let v70: W = v69.sqrt();
-        let v71: W = v65 * v70;
-        return [v27.to_f64(), v63.to_f64(), v71.to_f64()];
+        let v32: W = v31.square();
+        let v33: W = v3 + v32;
+        let v34: W = v28 * v5;
+        let v35: W = v34 / v33;
+        let v36: W = v5.abs();
+        let v37: W = v36.sqrt();
+        let v38: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v39: W = v30.cos();
+        let v40: W = v31.powi(3);
+        let v41: W = v31 + v40;
+        let v42: W = v38 * v39;
+        let v43: W = v42 / v41;
+        let v44: W = v43.sqrt();
+        let v45: W = v37 * v44;
+        return [v27.to_f64(), v35.to_f64(), v45.to_f64()];
     }
     if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
@@ -6093,47 +5025,27 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: W = v18.powi(3);
     let v20: W = v13 - v14 + v19;
     let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = v1.widen() - v3.widen();
-    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: W = v23 * v15;
-    let v25: W = v15.powi(3);
-    let v26: N = N::narrow(v23) * N::narrow(v25);
-    let v27: N = N::narrow(v15).powi(5);
-    let v28: N = N::narrow(v23) * v27;
-    let v29: N = N::narrow(v15).powi(7);
-    let v30: N = N::narrow(v23) * v29;
-    let v31: W = v23 * v15 * v17;
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32.widen() * v25 * v17;
-    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
-    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v12;
-    let v37: W = v35.widen() * v16 * v19 * v12;
-    let v38: W = v24 + v26.widen() - v28.widen() - v30.widen() + v31 + v33 + v34.widen()
-        + v36 - v37;
-    let v39: W = v19 * v12;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: W = v40.widen() * v16 * v19 * v12;
-    let v42: N = N::narrow(v15).powi(4);
-    let v43: N = v42 * N::narrow(v19) * N::narrow(v12);
-    let v44: W = v39 + v41 + v43.widen();
-    let v45: W = v22 * v38;
-    let v46: N = N::narrow(v45) / N::narrow(v44);
-    let v47: N = N::narrow(v22).abs();
-    let v48: N = v47.sqrt();
-    let v49: N = N::narrow(v15) + N::narrow(v25);
-    let v50: W = v23 * v5;
-    let v51: N = N::narrow(v50) / v49;
-    let v52: N = v51.sqrt();
-    let v53: N = v48 * v52;
-    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
+    let v22: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v23: N = v1 - v3;
+    let v24: W = v22.widen() * v23.widen();
+    let v25: N = N::narrow(v24) / N::narrow(v17);
+    let v26: N = v23.abs();
+    let v27: N = v26.sqrt();
+    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: W = v15.powi(3);
+    let v30: N = N::narrow(v15) + N::narrow(v29);
+    let v31: W = v28 * v5;
+    let v32: N = N::narrow(v31) / v30;
+    let v33: N = v32.sqrt();
+    let v34: N = v27 * v33;
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
@@ -6141,53 +5053,34 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v5: N = N::sin_of(v4);
     let v6: N = N::new(1.0, 0.0);
     let v7: N = N::new(0.5, 0.0);
-    let v8: N = N::tan_of(v4);
-    let v9: N = v8.square();
-    let v10: N = v7 * v9;
-    let v11: W = v6.widen() + v10.widen();
+    let v8: W = N::tan_kept(v4);
+    let v9: W = v8.square();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v6.widen() + v10;
     let v12: W = v11.sqrt();
-    let v13: N = v0 * v1 * v5 * N::narrow(v12);
-    let v14: W = v0.widen() * v3.widen() * v5.widen() * v12;
+    let v13: N = N::narrow(v0) * v1 * v5 * N::narrow(v12);
+    let v14: W = v0 * v3.widen() * v5.widen() * v12;
     let v15: W = N::cos_kept(v4);
     let v16: W = v15.square();
     let v17: W = v6.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
     let v20: W = v13.widen() - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: W = v1.widen() - v3.widen();
-    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: W = v23 * v15;
-    let v25: W = v15.powi(3);
-    let v26: W = v23 * v25;
-    let v27: W = v15.powi(5);
-    let v28: W = v23 * v27;
-    let v29: W = v15.powi(7);
-    let v30: W = v23 * v29;
-    let v31: W = v23 * v15 * v17;
-    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32.widen() * v25 * v17;
-    let v34: N = N::narrow(v23) * N::narrow(v27) * N::narrow(v17);
-    let v35: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v36: W = v35.widen() * v19 * v12;
-    let v37: W = v35.widen() * v16 * v19 * v12;
-    let v38: W = v24 + v26 - v28 - v30 + v31 + v33 + v34.widen() + v36 - v37;
-    let v39: W = v19 * v12;
-    let v40: N = N::new(2.0, 0.0);
-    let v41: W = v40.widen() * v16 * v19 * v12;
-    let v42: W = v15.powi(4);
-    let v43: W = v42 * v19 * v12;
-    let v44: W = v39 + v41 + v43;
-    let v45: W = v22 * v38;
-    let v46: N = N::narrow(v45) / N::narrow(v44);
-    let v47: N = N::narrow(v22).abs();
-    let v48: W = v47.widen().sqrt();
-    let v49: W = v15 + v25;
-    let v50: N = N::narrow(v23) * v5;
-    let v51: N = v50 / N::narrow(v49);
-    let v52: W = v51.widen().sqrt();
-    let v53: W = v48 * v52;
-    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v23: N = v1 - v3;
+    let v24: N = v22 * v23;
+    let v25: N = v24 / N::narrow(v17);
+    let v26: N = v23.abs();
+    let v27: W = v26.widen().sqrt();
+    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: W = v15.powi(3);
+    let v30: W = v15 + v29;
+    let v31: N = v28 * v5;
+    let v32: N = v31 / N::narrow(v30);
+    let v33: W = v32.widen().sqrt();
+    let v34: W = v27 * v33;
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -6195,7 +5088,7 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 31 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
@@ -6241,7 +5134,7 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 31 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
