@@ -1620,6 +1620,8 @@ fn a_step_onto_an_end_whose_alpha_underflows_keeps_its_digits() {
 /// 4.9e8 ulps off, which `runtime::ordinary` could not tell from good ones (`emit
 /// --verify` failed 8 functions). An exponential that can leave the fast path's range on
 /// the domain is checked (`Real::in_range`), and its NaN sends the function to `Xd`.
+/// (The Euler step's eps coefficient is now `-h alpha'/(alpha sigma)`, `1500 h/sigma`
+/// once alpha'/alpha is simplified: nothing in it leaves the range of f64.)
 /// Expected values from mpmath at 600 bits.
 #[test]
 fn steps_whose_exponentials_underflow_inside_the_interval_keep_their_digits() {
@@ -1646,18 +1648,18 @@ fn steps_whose_exponentials_underflow_inside_the_interval_keep_their_digits() {
     assert_coefficient(def, "euler_step_eps", 1, 2, &euler);
     // The budget keeps the fallback the checks need, and the functions meet their rows.
     let (mut pool, p) = process(&format!("process p {{\n    {def}\n}}\n"));
-    for name in ["ddim_step_eps", "euler_step_eps"] {
+    for (name, checks) in [("ddim_step_eps", true), ("euler_step_eps", false)] {
         let f = codegen::function(&mut pool, &p, Mode::Stable, name)
             .expect("lowers")
             .expect("defined");
-        assert!(f.checks_ranges(), "{name}");
+        assert_eq!(f.checks_ranges(), checks, "{name}");
         let mut fs = vec![f];
         let mut cases = measure::reference_cases(&mut pool, &fs, Accuracy::default());
         // As `emit` does: a DDIM step's x coefficient leaves f64 (e^735 from 0.49 to 0).
         fs[0].wide_sum = codegen::budget::overflows(&fs[0], &cases[0]);
         let reports = codegen::budget::choose(&mut fs, &mut cases, Accuracy::default());
         assert!(reports[0].passed(), "{name}: {:?}", reports[0]);
-        assert!(fs[0].fallback, "{name}");
+        assert!(fs[0].fallback || !checks, "{name}");
     }
 }
 
