@@ -158,6 +158,12 @@ pub struct Function {
     /// rest. [`budget::choose`] splits the range of `t` where double-double is needed in
     /// part of it only (next to a zero of the value, say).
     pub cells: Vec<(f64, Vec<bool>)>,
+    /// Steps: the operations in double-double for a step toward the data end (`t_next <
+    /// t`, what a sampler takes; `t_next > t` in an upper regime, whose times are
+    /// reflected), checked after the guards and the upper regime and before the cells.
+    /// [`budget::choose`] keeps it where such steps need fewer than the cells do: `1 + h
+    /// alpha'/alpha` of an Euler step cancels only when the step goes toward the noise.
+    pub toward: Option<Vec<bool>>,
     /// Steps: the ratios `r` of the lines `t_next = r t` on which a coefficient vanishes
     /// near t = 0, then of the lines `1 - t_next = r (1 - t)` on which one vanishes near t
     /// = 1 ([`pole_guard`]), where the reference rows check it too.
@@ -217,6 +223,7 @@ fn upper_scalar(pool: &mut Pool, name: &str, e: ExprId) -> Option<Box<Function>>
         upper: None,
         reflected: true,
         cells: Vec::new(),
+        toward: None,
         zero_lines: Default::default(),
         program,
     }))
@@ -447,6 +454,7 @@ fn scalar_function_as(
         },
         reflected: false,
         cells: Vec::new(),
+        toward: None,
         zero_lines: Default::default(),
         program,
     })
@@ -696,6 +704,7 @@ fn lowered(
                 upper: None,
                 reflected: true,
                 cells: Vec::new(),
+                toward: None,
                 zero_lines: Default::default(),
                 program,
             })
@@ -706,6 +715,7 @@ fn lowered(
             upper,
             reflected: false,
             cells: Vec::new(),
+            toward: None,
             zero_lines,
             latex: format!(
                 "\\mathrm{{{}}}({args}) = {}",
@@ -2652,6 +2662,15 @@ fn regime_doc(f: &Function) -> Option<String> {
             bounds.join(", ")
         )
     };
+    let toward = |f: &Function, lead: &str| -> String {
+        match &f.toward {
+            Some(w) => format!(
+                "{lead}step toward the data end (`t_next < t`) runs {} instead.",
+                form_phrase(Form::of(w))
+            ),
+            None => String::new(),
+        }
+    };
     let mut parts = Vec::new();
     if !f.cells.is_empty() {
         parts.push(format!(
@@ -2659,12 +2678,23 @@ fn regime_doc(f: &Function) -> Option<String> {
             cells(f)
         ));
     }
+    if f.toward.is_some() {
+        let lead = if f.upper.is_some() {
+            format!("Where some time is below {UPPER_FROM}, a ")
+        } else {
+            "A ".to_owned()
+        };
+        parts.push(toward(f, &lead));
+    }
     if let Some(up) = &f.upper {
         parts.push(format!(
             "Where every time is at least {UPPER_FROM}, it runs the same formula written in `1 - t` instead (exact there), {}{}.",
             form_phrase(up.form),
             cells(up).replace(" t = ", " 1 - t = ")
         ));
+        if up.toward.is_some() {
+            parts.push(toward(up, "There, a "));
+        }
     }
     (!parts.is_empty()).then(|| parts.join(" "))
 }

@@ -735,19 +735,41 @@ fn computed(view: FnView, f: &Function, times: &[String], array: bool) -> Vec<Fn
 }
 
 /// `body` (of the program of `f`), and a function per cell of `f` ([`Function::cells`])
-/// that it calls, after its guards, where `t` is below the cell's bound.
+/// that it calls, after its guards, where `t` is below the cell's bound; before them, one
+/// for a step toward the data end ([`Function::toward`]).
 fn with_cells(mut body: FnView, f: &Function, args: &str) -> Vec<FnView> {
-    let mut cells = Vec::new();
-    for (k, (bound, wide)) in f.cells.iter().enumerate() {
-        let name = format!("{}_cell{k}", body.name);
+    let toward = f.toward.as_ref().map(|wide| {
+        let (cond, here) = if f.reflected {
+            ("t_next > t", ", here `t_next > t`: the times are reflected")
+        } else {
+            ("t_next < t", "")
+        };
+        (
+            "toward".to_owned(),
+            cond.to_owned(),
+            format!("for a step toward the data end (`t_next < t`{here})"),
+            wide,
+        )
+    });
+    let cells = f.cells.iter().enumerate().map(|(k, (bound, wide))| {
+        (
+            format!("cell{k}"),
+            format!("t < {}", f64_literal(*bound)),
+            format!("where `t` is below {bound}"),
+            wide,
+        )
+    });
+    let mut branches = Vec::new();
+    for (suffix, cond, what, wide) in toward.into_iter().chain(cells) {
+        let name = format!("{}_{suffix}", body.name);
         body.guards.push(GuardView {
-            cond: format!("t < {}", f64_literal(*bound)),
+            cond,
             lets: Vec::new(),
             result: format!("{name}::<N, W>({args})"),
         });
-        cells.push(FnView {
+        branches.push(FnView {
             doc: vec![doc_literal(&format!(
-                "[`{}`] where `t` is below {bound}, with the operations in `W` that the accuracy budget needs there.",
+                "[`{}`] {what}, with the operations in `W` that the accuracy budget needs there.",
                 body.name
             ))],
             public: false,
@@ -762,7 +784,7 @@ fn with_cells(mut body: FnView, f: &Function, args: &str) -> Vec<FnView> {
         });
     }
     let mut out = vec![body];
-    out.extend(cells);
+    out.extend(branches);
     out
 }
 

@@ -1081,7 +1081,7 @@ pub fn euler_maruyama_step_score_slice(
 ///
 /// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1180,6 +1180,9 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next > t {
+        return ddim_step_score_coefficients_upper_toward::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
@@ -1194,6 +1197,25 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v11: W = v9 / v10;
     [v7.to_f64(), v11.to_f64()]
 }
+/// [`ddim_step_score_coefficients_upper`] for a step toward the data end (`t_next < t`, here `t_next > t`: the times are reflected), with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_score_coefficients_upper_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: W = N::sin_kept(v8);
+    let v10: W = N::tan_kept(v5);
+    let v11: W = v9 / v10;
+    [v7.to_f64(), v11.to_f64()]
+}
 /// `ddim_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
@@ -1202,7 +1224,7 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1236,7 +1258,7 @@ fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4]
 ///
 /// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
 ///
 /// # Panics
 ///
@@ -1265,7 +1287,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1364,6 +1386,9 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next > t {
+        return dpm1_step_score_coefficients_upper_toward::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
@@ -1378,6 +1403,25 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v11: W = v9 / v10;
     [v7.to_f64(), v11.to_f64()]
 }
+/// [`dpm1_step_score_coefficients_upper`] for a step toward the data end (`t_next < t`, here `t_next > t`: the times are reflected), with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_score_coefficients_upper_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: W = N::sin_kept(v8);
+    let v10: W = N::tan_kept(v5);
+    let v11: W = v9 / v10;
+    [v7.to_f64(), v11.to_f64()]
+}
 /// `dpm1_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
@@ -1386,7 +1430,7 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1420,7 +1464,7 @@ fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4]
 ///
 /// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
 ///
 /// # Panics
 ///
@@ -1605,7 +1649,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 2 of its 12 operations in double-double instead.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1764,6 +1808,9 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next > t {
+        return euler_step_eps_coefficients_upper_toward::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -1778,6 +1825,25 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v11: N = N::narrow(v7) / v10;
     [v9.to_f64(), v11.to_f64()]
 }
+/// [`euler_step_eps_coefficients_upper`] for a step toward the data end (`t_next < t`, here `t_next > t`: the times are reflected), with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_upper_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: N = v1 * v2;
+    let v6: N = v5.tan();
+    let v7: W = v1.widen() * v4;
+    let v8: N = N::narrow(v7) / v6;
+    let v9: N = v0 - v8;
+    let v10: N = v5.sin();
+    let v11: N = N::narrow(v7) / v10;
+    [v9.to_f64(), v11.to_f64()]
+}
 /// `euler_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
@@ -1786,7 +1852,7 @@ fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 2 of its 12 operations in double-double instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -1828,7 +1894,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 ///
 /// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 2 of its 12 operations in double-double instead.
 ///
 /// # Panics
 ///
@@ -2120,7 +2186,7 @@ pub fn euler_maruyama_step_eps_slice(
 ///
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2206,6 +2272,9 @@ fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next > t {
+        return ddim_step_eps_coefficients_upper_toward::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
@@ -2220,6 +2289,25 @@ fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v11: N = -N::narrow(v10);
     [v7.to_f64(), v11.to_f64()]
 }
+/// [`ddim_step_eps_coefficients_upper`] for a step toward the data end (`t_next < t`, here `t_next > t`: the times are reflected), with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_eps_coefficients_upper_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: W = N::sin_kept(v8);
+    let v10: W = v9 / v6.widen();
+    let v11: N = -N::narrow(v10);
+    [v7.to_f64(), v11.to_f64()]
+}
 /// `ddim_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
@@ -2228,7 +2316,7 @@ fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2263,7 +2351,7 @@ fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
 ///
 /// # Panics
 ///
@@ -2292,7 +2380,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2378,6 +2466,9 @@ fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next > t {
+        return dpm1_step_eps_coefficients_upper_toward::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
@@ -2392,6 +2483,25 @@ fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v11: N = -N::narrow(v10);
     [v7.to_f64(), v11.to_f64()]
 }
+/// [`dpm1_step_eps_coefficients_upper`] for a step toward the data end (`t_next < t`, here `t_next > t`: the times are reflected), with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_eps_coefficients_upper_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: W = N::sin_kept(v8);
+    let v10: W = v9 / v6.widen();
+    let v11: N = -N::narrow(v10);
+    [v7.to_f64(), v11.to_f64()]
+}
 /// `dpm1_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
@@ -2400,7 +2510,7 @@ fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2435,7 +2545,7 @@ fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
 ///
 /// # Panics
 ///

@@ -532,6 +532,8 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 2 of its 9 operations in double-double instead.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -559,6 +561,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v7: W = v3 - v5;
         return [v6.to_f64(), v7.to_f64()];
     }
+    if t_next < t {
+        return euler_step_score_coefficients_in_toward::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(12.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -570,6 +575,22 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: W = v7.widen() * v2.widen() * v4;
     [v6.to_f64(), v8.to_f64()]
 }
+/// [`euler_step_score_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(12.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v3 - v2;
+    let v5: W = v1.widen() * v2.widen() * v4.widen();
+    let v6: N = v0 - N::narrow(v5);
+    let v7: N = N::new(-12.0, 0.0);
+    let v8: W = v7.widen() * v2.widen() * v4.widen();
+    [v6.to_f64(), v8.to_f64()]
+}
 /// `euler_step_score` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
@@ -577,6 +598,8 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 2 of its 9 operations in double-double instead.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -590,6 +613,8 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 2 of its 9 operations in double-double instead.
 ///
 /// # Panics
 ///

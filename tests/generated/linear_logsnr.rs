@@ -1099,7 +1099,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 7 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375). A step toward the data end (`t_next < t`) runs in `f64` with 7 of its 13 operations in double-double instead.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1123,6 +1123,9 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v7 * v4;
         return [v6.to_f64(), v8.to_f64()];
     }
+    if t_next < t {
+        return euler_step_eps_coefficients_in_toward::<N, W>(t, t_next);
+    }
     if t < 0.375 {
         return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -1138,6 +1141,26 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v9: W = v1.widen() * v6 * v8;
     let v10: W = v0.widen() - v9;
     let v11: W = N::sqrt_kept(v6);
+    let v12: W = v1.widen() * v11 * v8;
+    [v10.to_f64(), v12.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6 * v8;
+    let v10: W = v0.widen() - v9;
+    let v11: W = v6.sqrt();
     let v12: W = v1.widen() * v11 * v8;
     [v10.to_f64(), v12.to_f64()]
 }
@@ -1169,7 +1192,7 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 7 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375). A step toward the data end (`t_next < t`) runs in `f64` with 7 of its 13 operations in double-double instead.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1184,7 +1207,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 7 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375). A step toward the data end (`t_next < t`) runs in `f64` with 7 of its 13 operations in double-double instead.
 ///
 /// # Panics
 ///
@@ -1206,7 +1229,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375). A step toward the data end (`t_next < t`) runs in `f64` with 9 of its 17 operations in double-double instead.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1239,6 +1262,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v9 * v11;
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
+    if t_next < t {
+        return euler_maruyama_step_eps_coefficients_in_toward::<N, W>(t, t_next);
+    }
     if t < 0.25 {
         return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -1262,6 +1288,30 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: N = N::narrow(v8).abs();
     let v15: N = v14.sqrt();
     let v16: W = v13.widen() * v11 * v15.widen();
+    [v10.to_f64(), v12.to_f64(), v16.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6 * v8;
+    let v10: W = v0.widen() - v9;
+    let v11: W = v6.sqrt();
+    let v12: W = v2.widen() * v11 * v8;
+    let v13: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v14: N = N::narrow(v8).abs();
+    let v15: W = v14.widen().sqrt();
+    let v16: W = v13.widen() * v11 * v15;
     [v10.to_f64(), v12.to_f64(), v16.to_f64()]
 }
 /// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -1320,7 +1370,7 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375). A step toward the data end (`t_next < t`) runs in `f64` with 9 of its 17 operations in double-double instead.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1335,7 +1385,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 ///
 /// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375). A step toward the data end (`t_next < t`) runs in `f64` with 9 of its 17 operations in double-double instead.
 ///
 /// # Panics
 ///
@@ -2133,7 +2183,7 @@ pub fn euler_maruyama_step_x0_slice(
 ///
 /// Runs its stable form in `f64`, with the 6 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 27 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 27 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 17 of its 27 operations in double-double instead.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2398,6 +2448,9 @@ fn ddim_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next > t {
+        return ddim_step_x0_coefficients_upper_toward::<N, W>(t, t_next);
+    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t_next);
@@ -2427,6 +2480,40 @@ fn ddim_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
     let v26: N = -N::narrow(v25);
     [v12.to_f64(), v26.to_f64()]
 }
+/// [`ddim_step_x0_coefficients_upper`] for a step toward the data end (`t_next < t`, here `t_next > t`: the times are reflected), with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_x0_coefficients_upper_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = N::sqrt_kept(v5);
+    let v7: N = N::from_f64(t);
+    let v8: W = v1.widen() * v7.widen();
+    let v9: W = v0.widen() - v8;
+    let v10: W = N::sigmoid_kept(v9);
+    let v11: W = v10.sqrt();
+    let v12: W = v6 / v11;
+    let v13: W = v3 - v0.widen();
+    let v14: W = v13.sigmoid();
+    let v15: W = v8 - v3;
+    let v16: W = N::exp_m1_kept(v15);
+    let v17: W = v8 - v0.widen();
+    let v18: W = N::sigmoid_kept(v17);
+    let v19: W = v18.sqrt();
+    let v20: W = v19 * v6;
+    let v21: W = N::sqrt_kept(v14);
+    let v22: W = v11 * v21;
+    let v23: W = v20 + v22;
+    let v24: W = v11 * v14 * v16;
+    let v25: W = v24 / v23;
+    let v26: N = -N::narrow(v25);
+    [v12.to_f64(), v26.to_f64()]
+}
 /// `ddim_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
@@ -2435,7 +2522,7 @@ fn ddim_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 6 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 27 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 27 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 17 of its 27 operations in double-double instead.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2450,7 +2537,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 6 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 27 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 27 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 17 of its 27 operations in double-double instead.
 ///
 /// # Panics
 ///
@@ -2472,7 +2559,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 6 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 27 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 27 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 17 of its 27 operations in double-double instead.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2737,6 +2824,9 @@ fn dpm1_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t_next > t {
+        return dpm1_step_x0_coefficients_upper_toward::<N, W>(t, t_next);
+    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t_next);
@@ -2766,6 +2856,40 @@ fn dpm1_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
     let v26: N = -N::narrow(v25);
     [v12.to_f64(), v26.to_f64()]
 }
+/// [`dpm1_step_x0_coefficients_upper`] for a step toward the data end (`t_next < t`, here `t_next > t`: the times are reflected), with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_x0_coefficients_upper_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = N::sqrt_kept(v5);
+    let v7: N = N::from_f64(t);
+    let v8: W = v1.widen() * v7.widen();
+    let v9: W = v0.widen() - v8;
+    let v10: W = N::sigmoid_kept(v9);
+    let v11: W = v10.sqrt();
+    let v12: W = v6 / v11;
+    let v13: W = v3 - v0.widen();
+    let v14: W = v13.sigmoid();
+    let v15: W = v8 - v3;
+    let v16: W = N::exp_m1_kept(v15);
+    let v17: W = v8 - v0.widen();
+    let v18: W = N::sigmoid_kept(v17);
+    let v19: W = v18.sqrt();
+    let v20: W = v19 * v6;
+    let v21: W = N::sqrt_kept(v14);
+    let v22: W = v11 * v21;
+    let v23: W = v20 + v22;
+    let v24: W = v11 * v14 * v16;
+    let v25: W = v24 / v23;
+    let v26: N = -N::narrow(v25);
+    [v12.to_f64(), v26.to_f64()]
+}
 /// `dpm1_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
@@ -2774,7 +2898,7 @@ fn dpm1_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 6 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 27 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 27 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 17 of its 27 operations in double-double instead.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2789,7 +2913,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 6 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 27 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 27 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 17 of its 27 operations in double-double instead.
 ///
 /// # Panics
 ///

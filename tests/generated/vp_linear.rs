@@ -741,6 +741,8 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` instead.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -763,6 +765,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v7: W = v3 - v5;
         return [v6.to_f64(), v7.to_f64()];
     }
+    if t_next < t {
+        return euler_step_score_coefficients_in_toward::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -776,6 +781,24 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: W = v0.widen() + v9;
     [v10.to_f64(), v9.to_f64()]
 }
+/// [`euler_step_score_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = N::new(9.95, 7.105427357601002e-16);
+    let v6: N = v5 * v2;
+    let v7: N = -v4;
+    let v8: N = v7 - v6;
+    let v9: N = v3 * v8;
+    let v10: N = v0 + v9;
+    [v10.to_f64(), v9.to_f64()]
+}
 /// `euler_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
@@ -783,6 +806,8 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` instead.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -796,6 +821,8 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` instead.
 ///
 /// # Panics
 ///
@@ -816,6 +843,8 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 9 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 1 of its 21 operations in double-double instead.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -846,6 +875,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v15: W = v11 * v14;
         return [v6.to_f64(), v10.to_f64(), v15.to_f64()];
     }
+    if t_next < t {
+        return euler_maruyama_step_score_coefficients_in_toward::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
@@ -869,6 +901,34 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v20: N = v14 * v19;
     [v10.to_f64(), v12.to_f64(), v20.to_f64()]
 }
+/// [`euler_maruyama_step_score_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = N::new(9.95, 7.105427357601002e-16);
+    let v6: N = v5 * v2;
+    let v7: N = -v4;
+    let v8: N = v7 - v6;
+    let v9: N = v3 * v8;
+    let v10: N = v0 + v9;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: W = v11.widen() * v3.widen() * v8.widen();
+    let v13: N = v3.abs();
+    let v14: N = v13.sqrt();
+    let v15: N = N::new(0.1, -5.551115123125783e-18);
+    let v16: N = N::new(19.9, 1.4210854715202005e-15);
+    let v17: N = v16 * v2;
+    let v18: N = v15 + v17;
+    let v19: N = v18.sqrt();
+    let v20: N = v14 * v19;
+    [v10.to_f64(), v12.to_f64(), v20.to_f64()]
+}
 /// `euler_maruyama_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
@@ -876,6 +936,8 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 9 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 1 of its 21 operations in double-double instead.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -895,6 +957,8 @@ pub fn euler_maruyama_step_score(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 9 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 1 of its 21 operations in double-double instead.
 ///
 /// # Panics
 ///

@@ -448,6 +448,27 @@ fn steps_both_ways_keep_each_coefficient_within_the_budget() {
     assert_steps_keep_their_digits(&points, 20_000);
 }
 
+/// A step toward the data end, which samplers take, runs operations of its own where
+/// they are fewer: the cosine schedule's Euler x coefficient `1 - h (pi/2) tan(pi t/2)`
+/// cancels on steps toward the noise end only (`h > 0`, next to t = 1), which put its
+/// upper regime's `1 - t` products in double-double; steps toward the data need fewer.
+/// The committed modules' steps both ways are checked against the reference above.
+#[test]
+fn steps_toward_the_data_end_take_operations_of_their_own() {
+    let (mut pool, p, _) = bundled("cosine");
+    let f = codegen::function(&mut pool, &p, Mode::Stable, "euler_step_eps")
+        .expect("lowers")
+        .expect("defined");
+    let mut fs = vec![f];
+    let mut cases = measure::reference_cases(&mut pool, &fs, Accuracy::default());
+    let reports = codegen::budget::choose(&mut fs, &mut cases, Accuracy::default());
+    assert!(reports[0].passed(), "{:?}", reports[0]);
+    let up = fs[0].upper.as_ref().expect("an upper regime");
+    let toward = up.toward.as_ref().expect("operations toward the data end");
+    let count = |w: &[bool]| w.iter().filter(|&&w| w).count();
+    assert!(count(toward) < count(&up.wide), "{toward:?} {:?}", up.wide);
+}
+
 /// A step onto the noise end (DDIM inversion's last) from next to it: an Euler step's x
 /// coefficient `1 + (1 - t) alpha'/alpha` is `1 - y cot y` with `y = pi (1 - t)/2` for a
 /// cosine schedule, of order `(1 - t)^2`, which a form in `t` computes as 1 minus a number
