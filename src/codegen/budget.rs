@@ -33,7 +33,7 @@ use super::lower::Op;
 use super::measure::{Case, Report, Row, compare};
 use super::rounding;
 use super::runtime::{Dd, Narrow, Real, Xd, ordinary};
-use super::{Function, GuardBody, Shape, UPPER_FROM};
+use super::{Function, GuardBody, Shape, Toward, UPPER_FROM};
 use crate::expr::Func;
 use rustc_hash::FxHashMap;
 use std::cell::{Cell, RefCell};
@@ -84,17 +84,16 @@ fn distance_env<'a>(env: &[(&'a str, f64)]) -> Vec<(&'a str, f64)> {
         .collect()
 }
 
-/// The operations in double-double where `env` puts `t`: a step toward the data end's
-/// ([`Function::toward`]), else its cell's ([`Function::cells`]), else `wide`.
+/// The operations in double-double where `env` puts `t`: its cell's ([`Function::cells`])
+/// or else `wide`, of a step toward the data end's own where it has them
+/// ([`Function::toward`]).
 fn cell_wide<'a>(f: &'a Function, wide: &'a [bool], env: &[(&str, f64)]) -> &'a [bool] {
-    if let Some(w) = &f.toward
-        && is_toward(f, env)
-    {
-        return w;
-    }
+    let (cells, wide) = match &f.toward {
+        Some(w) if is_toward(f, env) => (&w.cells, w.wide.as_slice()),
+        _ => (&f.cells, wide),
+    };
     match env.iter().find(|(n, _)| *n == "t") {
-        Some(&(_, t)) => f
-            .cells
+        Some(&(_, t)) => cells
             .iter()
             .find(|(b, _)| t < *b)
             .map_or(wide, |c| c.1.as_slice()),
@@ -623,23 +622,33 @@ struct State {
 struct Branch {
     digest: u64,
     wide: Vec<bool>,
-    cells: Vec<(u64, Vec<bool>)>,
-    toward: Option<Vec<bool>>,
+    cells: Vec<CellBits>,
+    toward: Option<(Vec<CellBits>, Vec<bool>)>,
 }
+
+/// A cell's bound as bits and its operations in double-double.
+type CellBits = (u64, Vec<bool>);
 
 impl Branch {
     fn of(f: &Function, wide: &[bool]) -> Branch {
         Branch {
             digest: f.program.digest(),
             wide: wide.to_vec(),
-            cells: f
-                .cells
-                .iter()
-                .map(|(b, w)| (b.to_bits(), w.clone()))
-                .collect(),
-            toward: f.toward.clone(),
+            cells: cell_bits(&f.cells),
+            toward: f
+                .toward
+                .as_ref()
+                .map(|w| (cell_bits(&w.cells), w.wide.clone())),
         }
     }
+}
+
+/// Cells with their bounds as bits, for hashing.
+fn cell_bits(cells: &[(f64, Vec<bool>)]) -> Vec<CellBits> {
+    cells
+        .iter()
+        .map(|(b, w)| (b.to_bits(), w.clone()))
+        .collect()
 }
 
 /// A number for the state of the search that `f` and `wide` make ([`State`]), the same
@@ -954,7 +963,13 @@ const CELL_ROWS: usize = 16;
 /// `rows`), adjacent cells with the same operations merged.
 fn split_cells(f: &mut Function, rows: &Case, top: f64, budget: f64) {
     let whole = f.wide.clone();
-    let parts = bisect(f, rows, (0.0, top), top, CELL_DEPTH, budget, whole);
+    let parts = bisect(f, rows, (0.0, top), top, CELL_DEPTH, budget, whole, false);
+    (f.cells, f.wide) = merged(parts);
+}
+
+/// The cells [`bisect`] gives, adjacent ones with the same operations merged, and the
+/// last one's operations apart: [`Function::cells`] and [`Function::wide`].
+fn merged(parts: Vec<(f64, Vec<bool>)>) -> (Vec<(f64, Vec<bool>)>, Vec<bool>) {
     let mut merged: Vec<(f64, Vec<bool>)> = Vec::new();
     for (b, w) in parts {
         match merged.last_mut() {
@@ -962,29 +977,33 @@ fn split_cells(f: &mut Function, rows: &Case, top: f64, budget: f64) {
             _ => merged.push((b, w)),
         }
     }
-    if let Some((_, last)) = merged.pop() {
-        f.wide = last;
+    let (_, last) = merged.pop().expect("bisect gives at least one cell");
+    (merged, last)
+}
+
+/// The average over `[0, top]` of the cost of `cells` and, above the last, of `wide`,
+/// weighted by width ([`cost`]).
+fn average_cost(f: &Function, cells: &[(f64, Vec<bool>)], wide: &[bool], top: f64) -> f64 {
+    let mut sum = 0.0;
+    let mut start = 0.0;
+    for (end, w) in cells {
+        sum += cost(f, w) * (end - start);
+        start = *end;
     }
-    f.cells = merged;
+    (sum + cost(f, wide) * (top - start)) / top
 }
 
 /// Gives the step `f` operations of their own for steps toward the data end
-/// ([`Function::toward`]), chosen on the rows of `rows` that take one, where they cost
-/// under three quarters of what its cells and the rest of `[0, top]` cost on average
-/// (weighted by width). A sampler's step never needs what an inversion step does next
-/// to a zero of a coefficient (`1 + h alpha'/alpha` with `h alpha'/alpha` near -1).
+/// ([`Function::toward`]), chosen on the rows of `rows` that take one and split into
+/// cells of their own as [`split_cells`] does, where they cost under three quarters of
+/// what its cells and the rest of `[0, top]` cost on average (weighted by width). A
+/// sampler's step never needs what an inversion step does next to a zero of a
+/// coefficient (`1 + h alpha'/alpha` with `h alpha'/alpha` near -1).
 fn split_direction(f: &mut Function, rows: &Case, top: f64, budget: f64) {
     if time_names(f).len() != 2 || exhausted() {
         return;
     }
-    let mut average = 0.0;
-    let mut start = 0.0;
-    for (end, w) in &f.cells {
-        average += cost(f, w) * (end - start);
-        start = *end;
-    }
-    average = (average + cost(f, &f.wide) * (top - start)) / top;
-    let limit = 0.75 * average;
+    let limit = 0.75 * average_cost(f, &f.cells, &f.wide, top);
     if least_cost(f) >= limit * (1.0 + 1e-9) {
         return;
     }
@@ -996,9 +1015,20 @@ fn split_direction(f: &mut Function, rows: &Case, top: f64, budget: f64) {
     let mut alone = f.clone();
     alone.cells.clear();
     alone.toward = None;
-    let w = search(&alone, &sub, budget);
-    if cost(f, &w) < limit {
-        f.toward = Some(w);
+    let whole = search(&alone, &sub, budget);
+    let parts = bisect(
+        &alone,
+        &sub,
+        (0.0, top),
+        top,
+        CELL_DEPTH,
+        budget,
+        whole,
+        true,
+    );
+    let (cells, wide) = merged(parts);
+    if average_cost(f, &cells, &wide, top) < limit {
+        f.toward = Some(Toward { cells, wide });
     }
 }
 
@@ -1011,10 +1041,11 @@ fn row_time(f: &Function, r: &Row) -> f64 {
 /// The cells of `[lo, hi)` (`hi` included where it is `top`), each with its upper bound
 /// and operations in double-double: `whole`, the operations chosen for all of it, unless
 /// its halves, searched on the rows of `rows` in
-/// them and [`CELL_ROWS`] more, and bisected in turn, cost on average (weighted by width)
+/// them and [`CELL_ROWS`] more (steps toward the data end only, where `toward`), and bisected in turn, cost on average (weighted by width)
 /// under three quarters of it ([`cost`]). A whole in f64 is not split, and a half is not
 /// searched where even the cheapest cells ([`least_cost`]) could not bring the average
 /// under three quarters: the emitted cells are the same, at a fraction of the searches.
+#[allow(clippy::too_many_arguments, reason = "the recursion's state")]
 fn bisect(
     f: &Function,
     rows: &Case,
@@ -1023,6 +1054,7 @@ fn bisect(
     depth: u32,
     budget: f64,
     whole: Vec<bool>,
+    toward: bool,
 ) -> Vec<(f64, Vec<bool>)> {
     if depth == 0 || !whole.iter().any(|&w| w) || exhausted() {
         return vec![(hi, whole)];
@@ -1052,10 +1084,10 @@ fn bisect(
         sub.rows
             .extend(rows_at(f, &ts, target).into_iter().filter(|r| {
                 let env = bind(f, &r.args);
-                !(f.upper.is_some() && in_upper(f, &env))
+                !(f.upper.is_some() && in_upper(f, &env)) && (!toward || is_toward(f, &env))
             }));
         let w = search(f, &sub, budget);
-        let cells = bisect(f, rows, (a, b), top, depth - 1, budget, w);
+        let cells = bisect(f, rows, (a, b), top, depth - 1, budget, w, toward);
         let mut start = a;
         for (end, w) in &cells {
             average += cost(f, w) * (end - start);

@@ -161,13 +161,22 @@ pub struct Function {
     /// Steps: the operations in double-double for a step toward the data end (`t_next <
     /// t`, what a sampler takes; `t_next > t` in an upper regime, whose times are
     /// reflected), checked after the guards and the upper regime and before the cells.
-    /// [`budget::choose`] keeps it where such steps need fewer than the cells do: `1 + h
-    /// alpha'/alpha` of an Euler step cancels only when the step goes toward the noise.
-    pub toward: Option<Vec<bool>>,
+    /// [`budget::choose`] keeps them where such steps need fewer than the cells do: `1 +
+    /// h alpha'/alpha` of an Euler step cancels only when the step goes toward the noise.
+    pub toward: Option<Toward>,
     /// Steps: the ratios `r` of the lines `t_next = r t` on which a coefficient vanishes
     /// near t = 0, then of the lines `1 - t_next = r (1 - t)` on which one vanishes near t
     /// = 1 ([`pole_guard`]), where the reference rows check it too.
     pub zero_lines: [Vec<f64>; 2],
+}
+
+/// The operations in double-double of a step toward the data end ([`Function::toward`]):
+/// where `t` is below each bound, then for the rest, as [`Function::cells`] and
+/// [`Function::wide`] are for every step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Toward {
+    pub cells: Vec<(f64, Vec<bool>)>,
+    pub wide: Vec<bool>,
 }
 
 /// The time `1/2` from which a function runs its upper regime ([`Function::upper`]).
@@ -2652,11 +2661,11 @@ fn form_phrase(form: Form) -> String {
 /// one [`form_doc`] states: its upper regime and its cells ([`Function::upper`],
 /// [`Function::cells`]), if any.
 fn regime_doc(f: &Function) -> Option<String> {
-    let cells = |f: &Function| -> String {
-        if f.cells.is_empty() {
+    let cells = |cells: &[(f64, Vec<bool>)]| -> String {
+        if cells.is_empty() {
             return String::new();
         }
-        let bounds: Vec<String> = f.cells.iter().map(|(b, _)| b.to_string()).collect();
+        let bounds: Vec<String> = cells.iter().map(|(b, _)| b.to_string()).collect();
         format!(
             " (with the operations in double-double chosen apart below t = {})",
             bounds.join(", ")
@@ -2665,8 +2674,9 @@ fn regime_doc(f: &Function) -> Option<String> {
     let toward = |f: &Function, lead: &str| -> String {
         match &f.toward {
             Some(w) => format!(
-                "{lead}step toward the data end (`t_next < t`) runs {} instead.",
-                form_phrase(Form::of(w))
+                "{lead}step toward the data end (`t_next < t`) runs {}{} instead.",
+                form_phrase(Form::of(&w.wide)),
+                cells(&w.cells)
             ),
             None => String::new(),
         }
@@ -2675,7 +2685,7 @@ fn regime_doc(f: &Function) -> Option<String> {
     if !f.cells.is_empty() {
         parts.push(format!(
             "That is the form above the last bound{}.",
-            cells(f)
+            cells(&f.cells)
         ));
     }
     if f.toward.is_some() {
@@ -2690,10 +2700,10 @@ fn regime_doc(f: &Function) -> Option<String> {
         parts.push(format!(
             "Where every time is at least {UPPER_FROM}, it runs the same formula written in `1 - t` instead (exact there), {}{}.",
             form_phrase(up.form),
-            cells(up).replace(" t = ", " 1 - t = ")
+            cells(&up.cells).replace(" t = ", " 1 - t = ")
         ));
         if up.toward.is_some() {
-            parts.push(toward(up, "There, a "));
+            parts.push(toward(up, "There, a ").replace(" t = ", " 1 - t = "));
         }
     }
     (!parts.is_empty()).then(|| parts.join(" "))

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::accuracy::Form;
 use super::lower::{self, Mode, Op, Program, Var, wide_argument_method};
-use super::{CodegenError, Function, Guard, GuardBody, Shape, UPPER_FROM};
+use super::{CodegenError, Function, Guard, GuardBody, Shape, Toward, UPPER_FROM};
 use crate::expr::Func;
 
 /// The module template, `templates/module.rs.tera`.
@@ -736,38 +736,28 @@ fn computed(view: FnView, f: &Function, times: &[String], array: bool) -> Vec<Fn
 
 /// `body` (of the program of `f`), and a function per cell of `f` ([`Function::cells`])
 /// that it calls, after its guards, where `t` is below the cell's bound; before them, one
-/// for a step toward the data end ([`Function::toward`]).
-fn with_cells(mut body: FnView, f: &Function, args: &str) -> Vec<FnView> {
-    let toward = f.toward.as_ref().map(|wide| {
-        let (cond, here) = if f.reflected {
-            ("t_next > t", ", here `t_next > t`: the times are reflected")
-        } else {
-            ("t_next < t", "")
-        };
-        (
-            "toward".to_owned(),
-            cond.to_owned(),
-            format!("for a step toward the data end (`t_next < t`{here})"),
-            wide,
-        )
-    });
-    let cells = f.cells.iter().enumerate().map(|(k, (bound, wide))| {
-        (
-            format!("cell{k}"),
-            format!("t < {}", f64_literal(*bound)),
-            format!("where `t` is below {bound}"),
-            wide,
-        )
-    });
-    let mut branches = Vec::new();
-    for (suffix, cond, what, wide) in toward.into_iter().chain(cells) {
+/// for a step toward the data end ([`Function::toward`]), with cells of its own.
+fn with_cells(body: FnView, f: &Function, args: &str) -> Vec<FnView> {
+    branches(body, f, f.toward.as_ref(), &f.cells, args)
+}
+
+/// [`with_cells`] for the operations `toward` and `cells` of `f`'s program.
+fn branches(
+    mut body: FnView,
+    f: &Function,
+    toward: Option<&Toward>,
+    cells: &[(f64, Vec<bool>)],
+    args: &str,
+) -> Vec<FnView> {
+    let mut out = Vec::new();
+    let branch = |body: &mut FnView, suffix: String, cond: String, what: String, wide: &[bool]| {
         let name = format!("{}_{suffix}", body.name);
         body.guards.push(GuardView {
             cond,
             lets: Vec::new(),
             result: format!("{name}::<N, W>({args})"),
         });
-        branches.push(FnView {
+        FnView {
             doc: vec![doc_literal(&format!(
                 "[`{}`] {what}, with the operations in `W` that the accuracy budget needs there.",
                 body.name
@@ -781,10 +771,34 @@ fn with_cells(mut body: FnView, f: &Function, args: &str) -> Vec<FnView> {
             guards: Vec::new(),
             lets: lets(&f.program, Typing::Mixed(wide)),
             result: body.result.clone(),
-        });
+        }
+    };
+    if let Some(w) = toward {
+        let (cond, here) = if f.reflected {
+            ("t_next > t", ", here `t_next > t`: the times are reflected")
+        } else {
+            ("t_next < t", "")
+        };
+        let view = branch(
+            &mut body,
+            "toward".to_owned(),
+            cond.to_owned(),
+            format!("for a step toward the data end (`t_next < t`{here})"),
+            &w.wide,
+        );
+        out.extend(branches(view, f, None, &w.cells, args));
     }
-    let mut out = vec![body];
-    out.extend(branches);
+    for (k, (bound, wide)) in cells.iter().enumerate() {
+        let view = branch(
+            &mut body,
+            format!("cell{k}"),
+            format!("t < {}", f64_literal(*bound)),
+            format!("where `t` is below {bound}"),
+            wide,
+        );
+        out.push(view);
+    }
+    out.insert(0, body);
     out
 }
 

@@ -666,7 +666,7 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875). A step toward the data end (`t_next < t`) runs in `f64` with 5 of its 11 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -717,6 +717,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v25: W = v24 / v23;
         return [v19.to_f64(), v25.to_f64()];
     }
+    if t_next < t {
+        return euler_step_score_coefficients_in_toward::<N, W>(t, t_next);
+    }
     if t < 0.5 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -734,6 +737,87 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: W = v0.widen() - v7;
     let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v10: W = v9.widen() * v4 * v6;
+    [v8.to_f64(), v10.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    if t < 0.5 {
+        return euler_step_score_coefficients_in_toward_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_score_coefficients_in_toward_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_step_score_coefficients_in_toward_cell2::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.tan();
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v5 - v2;
+    let v7: W = v1 * v4 * v6.widen();
+    let v8: N = v0 - N::narrow(v7);
+    let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v10: W = v9.widen() * v4 * v6.widen();
+    [v8.to_f64(), v10.to_f64()]
+}
+/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = v1 * v4 * N::narrow(v6);
+    let v8: N = v0 - v7;
+    let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v10: W = v9.widen() * v4.widen() * v6;
+    [v8.to_f64(), v10.to_f64()]
+}
+/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v5 - v2;
+    let v7: N = N::narrow(v1) * v4 * v6;
+    let v8: N = v0 - v7;
+    let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v10: W = v9.widen() * v4.widen() * v6.widen();
+    [v8.to_f64(), v10.to_f64()]
+}
+/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::tan_kept(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v5 - v2;
+    let v7: W = v1 * v4 * v6.widen();
+    let v8: N = v0 - N::narrow(v7);
+    let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v10: W = v9.widen() * v4 * v6.widen();
     [v8.to_f64(), v10.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -780,7 +864,7 @@ fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875). A step toward the data end (`t_next < t`) runs in `f64` with 5 of its 11 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -814,7 +898,7 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 ///
 /// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875). A step toward the data end (`t_next < t`) runs in `f64` with 5 of its 11 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// # Panics
 ///
@@ -843,7 +927,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875). A step toward the data end (`t_next < t`) runs in `f64` with 5 of its 17 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -899,6 +983,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v30: W = v26 * v29;
         return [v19.to_f64(), v25.to_f64(), v30.to_f64()];
     }
+    if t_next < t {
+        return euler_maruyama_step_score_coefficients_in_toward::<N, W>(t, t_next);
+    }
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -920,6 +1007,111 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: N = v11.sqrt();
     let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v14: N = v13 * N::narrow(v4);
+    let v15: N = v14.sqrt();
+    let v16: N = v12 * v15;
+    [v8.to_f64(), v10.to_f64(), v16.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t < 0.5 {
+        return euler_maruyama_step_score_coefficients_in_toward_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_score_coefficients_in_toward_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_maruyama_step_score_coefficients_in_toward_cell2::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.tan();
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v5 - v2;
+    let v7: W = v1 * v4 * v6.widen();
+    let v8: N = v0 - N::narrow(v7);
+    let v9: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v10: W = v9.widen() * v4 * v6.widen();
+    let v11: N = v6.abs();
+    let v12: N = v11.sqrt();
+    let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v14: N = v13 * N::narrow(v4);
+    let v15: N = v14.sqrt();
+    let v16: N = v12 * v15;
+    [v8.to_f64(), v10.to_f64(), v16.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v5 - v2;
+    let v7: N = v1 * v4 * v6;
+    let v8: N = v0 - v7;
+    let v9: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v10: W = v9.widen() * v4.widen() * v6.widen();
+    let v11: N = v6.abs();
+    let v12: N = v11.sqrt();
+    let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v14: N = v13 * v4;
+    let v15: N = v14.sqrt();
+    let v16: N = v12 * v15;
+    [v8.to_f64(), v10.to_f64(), v16.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v5 - v2;
+    let v7: N = N::narrow(v1) * v4 * v6;
+    let v8: N = v0 - v7;
+    let v9: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v10: W = v9.widen() * v4.widen() * v6.widen();
+    let v11: N = v6.abs();
+    let v12: N = v11.sqrt();
+    let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v14: N = v13 * v4;
+    let v15: N = v14.sqrt();
+    let v16: N = v12 * v15;
+    [v8.to_f64(), v10.to_f64(), v16.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v5 - v2;
+    let v7: W = v1 * v4.widen() * v6.widen();
+    let v8: N = v0 - N::narrow(v7);
+    let v9: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v10: W = v9.widen() * v4.widen() * v6.widen();
+    let v11: N = v6.abs();
+    let v12: N = v11.sqrt();
+    let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v14: N = v13 * v4;
     let v15: N = v14.sqrt();
     let v16: N = v12 * v15;
     [v8.to_f64(), v10.to_f64(), v16.to_f64()]
@@ -980,7 +1172,7 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875). A step toward the data end (`t_next < t`) runs in `f64` with 5 of its 17 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1041,7 +1233,7 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875). A step toward the data end (`t_next < t`) runs in `f64` with 5 of its 17 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// # Panics
 ///
@@ -1923,7 +2115,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 6 of its 18 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1979,6 +2171,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v30: W = v26 * v29;
         return [v19.to_f64(), v25.to_f64(), v30.to_f64()];
     }
+    if t_next < t {
+        return euler_maruyama_step_eps_coefficients_in_toward::<N, W>(t, t_next);
+    }
     if t < 0.5 {
         return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -2004,6 +2199,115 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v13: N = N::narrow(v6).abs();
     let v14: N = v13.sqrt();
     let v15: N = v9 * N::narrow(v4);
+    let v16: N = v15.sqrt();
+    let v17: N = v14 * v16;
+    [v8.to_f64(), v12.to_f64(), v17.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t < 0.5 {
+        return euler_maruyama_step_eps_coefficients_in_toward_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_eps_coefficients_in_toward_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_maruyama_step_eps_coefficients_in_toward_cell2::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.tan();
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v5 - v2;
+    let v7: W = v1 * v4 * v6.widen();
+    let v8: N = v0 - N::narrow(v7);
+    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = N::cos_kept(v3);
+    let v11: W = v9.widen() * v6.widen();
+    let v12: W = v11 / v10;
+    let v13: N = v6.abs();
+    let v14: N = v13.sqrt();
+    let v15: N = v9 * N::narrow(v4);
+    let v16: N = v15.sqrt();
+    let v17: N = v14 * v16;
+    [v8.to_f64(), v12.to_f64(), v17.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v5 - v2;
+    let v7: N = v1 * v4 * v6;
+    let v8: N = v0 - v7;
+    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: N = N::cos_of(v3);
+    let v11: N = v9 * v6;
+    let v12: N = v11 / v10;
+    let v13: N = v6.abs();
+    let v14: N = v13.sqrt();
+    let v15: N = v9 * v4;
+    let v16: N = v15.sqrt();
+    let v17: W = v14.widen() * v16.widen();
+    [v8.to_f64(), v12.to_f64(), v17.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::narrow(v1) * v4 * N::narrow(v6);
+    let v8: N = v0 - v7;
+    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: N = N::cos_of(v3);
+    let v11: W = v9.widen() * v6;
+    let v12: N = N::narrow(v11) / v10;
+    let v13: N = N::narrow(v6).abs();
+    let v14: N = v13.sqrt();
+    let v15: N = v9 * v4;
+    let v16: N = v15.sqrt();
+    let v17: N = v14 * v16;
+    [v8.to_f64(), v12.to_f64(), v17.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v5 - v2;
+    let v7: W = v1 * v4.widen() * v6.widen();
+    let v8: N = v0 - N::narrow(v7);
+    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: N = N::cos_of(v3);
+    let v11: N = v9 * v6;
+    let v12: N = v11 / v10;
+    let v13: N = v6.abs();
+    let v14: N = v13.sqrt();
+    let v15: N = v9 * v4;
     let v16: N = v15.sqrt();
     let v17: N = v14 * v16;
     [v8.to_f64(), v12.to_f64(), v17.to_f64()]
@@ -2091,7 +2395,7 @@ fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 6 of its 18 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2146,7 +2450,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 6 of its 18 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// # Panics
 ///

@@ -1316,7 +1316,7 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 9 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 7 of its 13 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.9375) instead.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1367,6 +1367,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v25: W = v24 / v23;
         return [v19.to_f64(), v25.to_f64()];
     }
+    if t_next < t {
+        return euler_step_score_coefficients_in_toward::<N, W>(t, t_next);
+    }
     if t < 0.5 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -1389,6 +1392,72 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: W = v0.widen() - v9;
     let v11: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
     let v12: W = v11.widen() * v6 * v8;
+    [v10.to_f64(), v12.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    if t < 0.75 {
+        return euler_step_score_coefficients_in_toward_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_step_score_coefficients_in_toward_cell1::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.tan();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v1 * v6 * v8.widen();
+    let v10: N = v0 - N::narrow(v9);
+    let v11: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v12: W = v11.widen() * v6 * v8.widen();
+    [v10.to_f64(), v12.to_f64()]
+}
+/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::tan_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: N = N::narrow(v1) * v6 * v8;
+    let v10: N = v0 - v9;
+    let v11: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v12: W = v11.widen() * v6.widen() * v8.widen();
+    [v10.to_f64(), v12.to_f64()]
+}
+/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = N::tan_kept(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v1 * v6 * v8.widen();
+    let v10: N = v0 - N::narrow(v9);
+    let v11: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v12: W = v11.widen() * v6 * v8.widen();
     [v10.to_f64(), v12.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -1459,7 +1528,7 @@ fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 9 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 7 of its 13 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.9375) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1493,7 +1562,7 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 ///
 /// Runs its stable form in `f64`, with the 9 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 7 of its 13 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.9375) instead.
 ///
 /// # Panics
 ///
@@ -1522,7 +1591,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 9 of its 20 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1582,6 +1651,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v31: W = v26 * v27 * v30;
         return [v19.to_f64(), v25.to_f64(), v31.to_f64()];
     }
+    if t_next < t {
+        return euler_maruyama_step_score_coefficients_in_toward::<N, W>(t, t_next);
+    }
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -1611,6 +1683,123 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v17: W = v16.widen() * v6;
     let v18: W = N::sqrt_kept(v17);
     let v19: W = v13.widen() * v15.widen() * v18;
+    [v10.to_f64(), v12.to_f64(), v19.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t < 0.5 {
+        return euler_maruyama_step_score_coefficients_in_toward_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_score_coefficients_in_toward_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_maruyama_step_score_coefficients_in_toward_cell2::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.tan();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v1 * v6 * v8.widen();
+    let v10: N = v0 - N::narrow(v9);
+    let v11: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
+    let v12: W = v11.widen() * v6 * v8.widen();
+    let v13: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v14: N = v8.abs();
+    let v15: N = v14.sqrt();
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: W = v16.widen() * v6;
+    let v18: W = N::sqrt_kept(v17);
+    let v19: W = v13.widen() * v15.widen() * v18;
+    [v10.to_f64(), v12.to_f64(), v19.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::tan_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: N = N::narrow(v1) * v6 * v8;
+    let v10: N = v0 - v9;
+    let v11: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
+    let v12: W = v11.widen() * v6.widen() * v8.widen();
+    let v13: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v14: N = v8.abs();
+    let v15: N = v14.sqrt();
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: N = v16 * v6;
+    let v18: N = v17.sqrt();
+    let v19: W = v13.widen() * v15.widen() * v18.widen();
+    [v10.to_f64(), v12.to_f64(), v19.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::tan_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: N = N::narrow(v1) * v6 * v8;
+    let v10: N = v0 - v9;
+    let v11: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
+    let v12: W = v11.widen() * v6.widen() * v8.widen();
+    let v13: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v14: N = v8.abs();
+    let v15: N = v14.sqrt();
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: N = v16 * v6;
+    let v18: N = v17.sqrt();
+    let v19: N = v13 * v15 * v18;
+    [v10.to_f64(), v12.to_f64(), v19.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::tan_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v1 * v6.widen() * v8.widen();
+    let v10: N = v0 - N::narrow(v9);
+    let v11: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
+    let v12: W = v11.widen() * v6.widen() * v8.widen();
+    let v13: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v14: N = v8.abs();
+    let v15: N = v14.sqrt();
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: N = v16 * v6;
+    let v18: N = v17.sqrt();
+    let v19: N = v13 * v15 * v18;
     [v10.to_f64(), v12.to_f64(), v19.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -1702,7 +1891,7 @@ fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 9 of its 20 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1763,7 +1952,7 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 9 of its 20 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// # Panics
 ///
@@ -3064,7 +3253,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 17 of its 27 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.9375) instead.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3132,6 +3321,9 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v31: W = v21 / v30;
         return [v19.to_f64(), v31.to_f64()];
     }
+    if t_next < t {
+        return euler_step_eps_coefficients_in_toward::<N, W>(t, t_next);
+    }
     if t < 0.5 {
         return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -3171,6 +3363,114 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v24: N = N::sqrt_of(v23);
     let v25: W = v11 * v6 * v8;
     let v26: N = N::narrow(v25) / v24;
+    [v10.to_f64(), v26.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    if t < 0.75 {
+        return euler_step_eps_coefficients_in_toward_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_step_eps_coefficients_in_toward_cell1::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.tan();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: W = W::new(1.1019054906146741, 3.6018698691123136e-17);
+    let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: W = N::cos_kept(v5);
+    let v22: W = v20 + v21;
+    let v23: W = v12 * v15 * v19 * v22;
+    let v24: N = N::sqrt_of(v23);
+    let v25: W = v11 * v6 * v8;
+    let v26: N = N::narrow(v25) / v24;
+    [v10.to_f64(), v26.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = N::tan_kept(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: W = W::new(1.1019054906146741, 3.6018698691123136e-17);
+    let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: W = N::cos_kept(v5);
+    let v22: W = v20 + v21;
+    let v23: W = v12 * v15 * v19 * v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11 * v6 * v8;
+    let v26: N = N::narrow(v25) / N::narrow(v24);
+    [v10.to_f64(), v26.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = N::tan_kept(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: W = W::new(1.1019054906146741, 3.6018698691123136e-17);
+    let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: W = N::cos_kept(v5);
+    let v22: W = v20.widen() + v21;
+    let v23: W = v12 * v15 * v19 * v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11 * v6 * v8;
+    let v26: N = N::narrow(v25) / N::narrow(v24);
     [v10.to_f64(), v26.to_f64()]
 }
 /// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -3317,7 +3617,7 @@ fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 17 of its 27 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.9375) instead.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -3377,7 +3677,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 ///
 /// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 17 of its 27 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.9375) instead.
 ///
 /// # Panics
 ///
@@ -3413,7 +3713,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 19 of its 34 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.9375) instead.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3489,6 +3789,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v39: W = v34 * v35 * v38;
         return [v19.to_f64(), v33.to_f64(), v39.to_f64()];
     }
+    if t_next < t {
+        return euler_maruyama_step_eps_coefficients_in_toward::<N, W>(t, t_next);
+    }
     if t < 0.5 {
         return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -3535,6 +3838,135 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v31: W = v30.widen() * v6;
     let v32: W = N::sqrt_kept(v31);
     let v33: W = v27.widen() * v29.widen() * v32;
+    [v10.to_f64(), v26.to_f64(), v33.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t < 0.75 {
+        return euler_maruyama_step_eps_coefficients_in_toward_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_maruyama_step_eps_coefficients_in_toward_cell1::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.tan();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: W = W::new(2.2038109812293483, 7.203739738224627e-17);
+    let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: W = N::cos_kept(v5);
+    let v22: W = v20 + v21;
+    let v23: W = v12 * v15 * v19 * v22;
+    let v24: N = N::sqrt_of(v23);
+    let v25: W = v11 * v6 * v8;
+    let v26: N = N::narrow(v25) / v24;
+    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v28: N = N::narrow(v8).abs();
+    let v29: N = v28.sqrt();
+    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v31: W = v30.widen() * v6;
+    let v32: W = N::sqrt_kept(v31);
+    let v33: W = v27.widen() * v29.widen() * v32;
+    [v10.to_f64(), v26.to_f64(), v33.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = N::tan_kept(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: W = W::new(2.2038109812293483, 7.203739738224627e-17);
+    let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: W = N::cos_kept(v5);
+    let v22: W = v20 + v21;
+    let v23: W = v12 * v15 * v19 * v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11 * v6 * v8;
+    let v26: N = N::narrow(v25) / N::narrow(v24);
+    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v28: N = N::narrow(v8).abs();
+    let v29: N = v28.sqrt();
+    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v31: W = v30.widen() * v6;
+    let v32: W = N::sqrt_kept(v31);
+    let v33: W = v27.widen() * v29.widen() * v32;
+    [v10.to_f64(), v26.to_f64(), v33.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = N::tan_kept(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: W = W::new(2.2038109812293483, 7.203739738224627e-17);
+    let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: W = N::cos_kept(v5);
+    let v22: W = v20.widen() + v21;
+    let v23: W = v12 * v15 * v19 * v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11 * v6 * v8;
+    let v26: N = N::narrow(v25) / N::narrow(v24);
+    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v28: N = N::narrow(v8).abs();
+    let v29: N = v28.sqrt();
+    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v31: W = v30.widen() * v6;
+    let v32: N = N::sqrt_of(v31);
+    let v33: N = v27 * v29 * v32;
     [v10.to_f64(), v26.to_f64(), v33.to_f64()]
 }
 /// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -3709,7 +4141,7 @@ fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 19 of its 34 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.9375) instead.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3793,7 +4225,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 19 of its 34 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.9375) instead.
 ///
 /// # Panics
 ///

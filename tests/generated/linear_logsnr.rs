@@ -387,6 +387,8 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 7 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 2 of its 13 operations in double-double (with the operations in double-double chosen apart below t = 0.5625, 0.75) instead.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -410,6 +412,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v8: W = v7 * v4;
         return [v6.to_f64(), v8.to_f64()];
     }
+    if t_next < t {
+        return euler_step_score_coefficients_in_toward::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
@@ -425,6 +430,72 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v11.widen() * v6 * v8;
     [v10.to_f64(), v12.to_f64()]
 }
+/// [`euler_step_score_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    if t < 0.5625 {
+        return euler_step_score_coefficients_in_toward_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_score_coefficients_in_toward_cell1::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4 - v1;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v1.widen() * v6.widen() * v8.widen();
+    let v10: N = v0 - N::narrow(v9);
+    let v11: N = N::new(-10.0, 0.0);
+    let v12: W = v11.widen() * v6.widen() * v8.widen();
+    [v10.to_f64(), v12.to_f64()]
+}
+/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: N = v1 * N::narrow(v6) * v8;
+    let v10: N = v0 - v9;
+    let v11: N = N::new(-10.0, 0.0);
+    let v12: W = v11.widen() * v6 * v8.widen();
+    [v10.to_f64(), v12.to_f64()]
+}
+/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v1.widen() * v6 * v8.widen();
+    let v10: N = v0 - N::narrow(v9);
+    let v11: N = N::new(-10.0, 0.0);
+    let v12: W = v11.widen() * v6 * v8.widen();
+    [v10.to_f64(), v12.to_f64()]
+}
 /// `euler_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
@@ -432,6 +503,8 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 7 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 2 of its 13 operations in double-double (with the operations in double-double chosen apart below t = 0.5625, 0.75) instead.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -445,6 +518,8 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 7 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 2 of its 13 operations in double-double (with the operations in double-double chosen apart below t = 0.5625, 0.75) instead.
 ///
 /// # Panics
 ///
@@ -465,6 +540,8 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 3 of its 18 operations in double-double (with the operations in double-double chosen apart below t = 0.5625, 0.625, 0.75) instead.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -495,6 +572,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 0.0 && t_next == 1.0 {
         return [0.9995460213129757, -0.0009079573740486879, 0.030132331042398427];
     }
+    if t_next < t {
+        return euler_maruyama_step_score_coefficients_in_toward::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
@@ -515,6 +595,115 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v17: W = v13.widen() * v14 * v16.widen();
     [v10.to_f64(), v12.to_f64(), v17.to_f64()]
 }
+/// [`euler_maruyama_step_score_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t < 0.5625 {
+        return euler_maruyama_step_score_coefficients_in_toward_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.625 {
+        return euler_maruyama_step_score_coefficients_in_toward_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_score_coefficients_in_toward_cell2::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4 - v1;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v1.widen() * v6.widen() * v8.widen();
+    let v10: N = v0 - N::narrow(v9);
+    let v11: N = N::new(-20.0, 0.0);
+    let v12: W = v11.widen() * v6.widen() * v8.widen();
+    let v13: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v14: N = v6.sqrt();
+    let v15: N = v8.abs();
+    let v16: N = v15.sqrt();
+    let v17: W = v13.widen() * v14.widen() * v16.widen();
+    [v10.to_f64(), v12.to_f64(), v17.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: N = v1 * N::narrow(v6) * v8;
+    let v10: N = v0 - v9;
+    let v11: N = N::new(-20.0, 0.0);
+    let v12: W = v11.widen() * v6 * v8.widen();
+    let v13: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v14: W = N::sqrt_kept(v6);
+    let v15: N = v8.abs();
+    let v16: N = v15.sqrt();
+    let v17: W = v13.widen() * v14 * v16.widen();
+    [v10.to_f64(), v12.to_f64(), v17.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: N = N::sigmoid_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v1.widen() * v6.widen() * v8.widen();
+    let v10: N = v0 - N::narrow(v9);
+    let v11: N = N::new(-20.0, 0.0);
+    let v12: W = v11.widen() * v6.widen() * v8.widen();
+    let v13: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v14: N = v6.sqrt();
+    let v15: N = v8.abs();
+    let v16: N = v15.sqrt();
+    let v17: W = v13.widen() * v14.widen() * v16.widen();
+    [v10.to_f64(), v12.to_f64(), v17.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4 - v1;
+    let v6: N = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1.widen() * v6.widen() * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: N = N::new(-20.0, 0.0);
+    let v12: W = v11.widen() * v6.widen() * v8;
+    let v13: N = N::new(4.47213595499958, -2.1728460814730025e-16);
+    let v14: N = v6.sqrt();
+    let v15: N = N::narrow(v8).abs();
+    let v16: N = v15.sqrt();
+    let v17: W = v13.widen() * v14.widen() * v16.widen();
+    [v10.to_f64(), v12.to_f64(), v17.to_f64()]
+}
 /// `euler_maruyama_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
@@ -522,6 +711,8 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 3 of its 18 operations in double-double (with the operations in double-double chosen apart below t = 0.5625, 0.625, 0.75) instead.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -541,6 +732,8 @@ pub fn euler_maruyama_step_score(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 3 of its 18 operations in double-double (with the operations in double-double chosen apart below t = 0.5625, 0.625, 0.75) instead.
 ///
 /// # Panics
 ///
@@ -3824,6 +4017,8 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 7 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 6 of its 14 operations in double-double (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5, 0.75, 0.8125, 0.875, 0.9375) instead.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3841,6 +4036,9 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v5: W = v1 * v4;
         return [v0.to_f64(), v5.to_f64()];
     }
+    if t_next < t {
+        return euler_step_v_coefficients_in_toward::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::new(20.0, 0.0);
@@ -3857,6 +4055,219 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v13: W = v1.widen() * v7 * v10 * v12;
     [v0.to_f64(), v13.to_f64()]
 }
+/// [`euler_step_v_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    if t < 0.0625 {
+        return euler_step_v_coefficients_in_toward_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.125 {
+        return euler_step_v_coefficients_in_toward_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.25 {
+        return euler_step_v_coefficients_in_toward_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_step_v_coefficients_in_toward_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_v_coefficients_in_toward_cell4::<N, W>(t, t_next);
+    }
+    if t < 0.8125 {
+        return euler_step_v_coefficients_in_toward_cell5::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_step_v_coefficients_in_toward_cell6::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_step_v_coefficients_in_toward_cell7::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: W = v6.sqrt();
+    let v8: N = N::narrow(v4) - v1;
+    let v9: N = v8.sigmoid();
+    let v10: W = v9.widen().sqrt();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v1.widen() * v7 * v10 * v12;
+    [v0.to_f64(), v13.to_f64()]
+}
+/// [`euler_step_v_coefficients_in_toward`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = v1 - N::narrow(v4);
+    let v6: N = v5.sigmoid();
+    let v7: W = v6.widen().sqrt();
+    let v8: W = v4 - v1.widen();
+    let v9: W = N::sigmoid_kept(v8);
+    let v10: W = v9.sqrt();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v1.widen() * v7 * v10 * v12;
+    [v0.to_f64(), v13.to_f64()]
+}
+/// [`euler_step_v_coefficients_in_toward`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = v1 - N::narrow(v4);
+    let v6: W = v5.widen().sigmoid();
+    let v7: W = N::sqrt_kept(v6);
+    let v8: W = v4 - v1.widen();
+    let v9: W = N::sigmoid_kept(v8);
+    let v10: W = v9.sqrt();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v1.widen() * v7 * v10 * v12;
+    [v0.to_f64(), v13.to_f64()]
+}
+/// [`euler_step_v_coefficients_in_toward`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = v1 - N::narrow(v4);
+    let v6: N = v5.sigmoid();
+    let v7: W = v6.widen().sqrt();
+    let v8: W = v4 - v1.widen();
+    let v9: W = N::sigmoid_kept(v8);
+    let v10: W = v9.sqrt();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v1.widen() * v7 * v10 * v12;
+    [v0.to_f64(), v13.to_f64()]
+}
+/// [`euler_step_v_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_in_toward_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
+    let v7: W = N::sqrt_kept(v6);
+    let v8: W = v4 - v1.widen();
+    let v9: W = N::sigmoid_kept(v8);
+    let v10: W = v9.sqrt();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v1.widen() * v7 * v10 * v12;
+    [v0.to_f64(), v13.to_f64()]
+}
+/// [`euler_step_v_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_in_toward_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: W = v6.sqrt();
+    let v8: W = v4 - v1.widen();
+    let v9: W = N::sigmoid_kept(v8);
+    let v10: W = v9.sqrt();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v1.widen() * v7 * v10 * v12;
+    [v0.to_f64(), v13.to_f64()]
+}
+/// [`euler_step_v_coefficients_in_toward`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_in_toward_cell5<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
+    let v7: W = N::sqrt_kept(v6);
+    let v8: N = N::narrow(v4) - v1;
+    let v9: N = v8.sigmoid();
+    let v10: N = v9.sqrt();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v1.widen() * v7 * v10.widen() * v12;
+    [v0.to_f64(), v13.to_f64()]
+}
+/// [`euler_step_v_coefficients_in_toward`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_in_toward_cell6<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = N::sigmoid_kept(v5);
+    let v7: W = v6.sqrt();
+    let v8: N = N::narrow(v4) - v1;
+    let v9: N = v8.sigmoid();
+    let v10: N = v9.sqrt();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v1.widen() * v7 * v10.widen() * v12;
+    [v0.to_f64(), v13.to_f64()]
+}
+/// [`euler_step_v_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_v_coefficients_in_toward_cell7<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
+    let v7: W = N::sqrt_kept(v6);
+    let v8: N = N::narrow(v4) - v1;
+    let v9: N = v8.sigmoid();
+    let v10: N = v9.sqrt();
+    let v11: N = N::from_f64(t_next);
+    let v12: N = v11 - v3;
+    let v13: W = v1.widen() * v7 * v10.widen() * v12.widen();
+    [v0.to_f64(), v13.to_f64()]
+}
 /// `euler_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
@@ -3864,6 +4275,8 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 7 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 6 of its 14 operations in double-double (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5, 0.75, 0.8125, 0.875, 0.9375) instead.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3877,6 +4290,8 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 7 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 6 of its 14 operations in double-double (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.5, 0.75, 0.8125, 0.875, 0.9375) instead.
 ///
 /// # Panics
 ///

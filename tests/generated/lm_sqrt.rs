@@ -770,6 +770,8 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 8 of its 17 operations in double-double (with the operations in double-double chosen apart below t = 0.5) instead.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -796,6 +798,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::INFINITY];
     }
+    if t_next < t {
+        return euler_step_score_coefficients_in_toward::<N, W>(t, t_next);
+    }
     let v0: N = N::new(0.75, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
@@ -815,6 +820,57 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: N = N::narrow(v14) / v15;
     [v9.to_f64(), v16.to_f64()]
 }
+/// [`euler_step_score_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    if t < 0.5 {
+        return euler_step_score_coefficients_in_toward_cell0::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(0.75, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v1.widen().sqrt();
+    let v4: N = N::new(0.25, 0.0);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v4.widen() * v5.widen();
+    let v7: W = v2 - v3 + v6;
+    let v8: W = v1.widen() - v3;
+    let v9: N = N::narrow(v7) / N::narrow(v8);
+    let v10: N = N::new(-0.25, 0.0);
+    let v11: W = v5.widen() - v1.widen();
+    let v12: N = N::new(1.0, 0.0);
+    let v13: W = v12.widen() - v3;
+    let v14: W = v10.widen() * v11;
+    let v15: N = N::narrow(v3) * N::narrow(v13);
+    let v16: N = N::narrow(v14) / v15;
+    [v9.to_f64(), v16.to_f64()]
+}
+/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(0.75, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = v1.sqrt();
+    let v4: N = N::new(0.25, 0.0);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v4 * v5;
+    let v7: N = v2 - v3 + v6;
+    let v8: N = v1 - v3;
+    let v9: N = v7 / v8;
+    let v10: N = N::new(-0.25, 0.0);
+    let v11: W = v5.widen() - v1.widen();
+    let v12: N = N::new(1.0, 0.0);
+    let v13: N = v12 - v3;
+    let v14: W = v10.widen() * v11;
+    let v15: N = v3 * v13;
+    let v16: N = N::narrow(v14) / v15;
+    [v9.to_f64(), v16.to_f64()]
+}
 /// `euler_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
@@ -822,6 +878,8 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 8 of its 17 operations in double-double (with the operations in double-double chosen apart below t = 0.5) instead.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -866,6 +924,8 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 8 of its 17 operations in double-double (with the operations in double-double chosen apart below t = 0.5) instead.
 ///
 /// # Panics
 ///

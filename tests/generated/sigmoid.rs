@@ -5693,7 +5693,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 22 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 44 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 44 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 19 of its 44 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.34375) instead.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -5954,6 +5954,9 @@ fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t_next > t {
+        return euler_maruyama_step_u_coefficients_upper_toward::<N, W>(t, t_next);
+    }
     let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -6000,6 +6003,219 @@ fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
     let v43: W = v30 * v42;
     [v23.to_f64(), v27.to_f64(), v43.to_f64()]
 }
+/// [`euler_maruyama_step_u_coefficients_upper`] for a step toward the data end (`t_next < t`, here `t_next > t`: the times are reflected), with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_upper_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t < 0.25 {
+        return euler_maruyama_step_u_coefficients_upper_toward_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.3125 {
+        return euler_maruyama_step_u_coefficients_upper_toward_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.34375 {
+        return euler_maruyama_step_u_coefficients_upper_toward_cell2::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: W = v3.widen() * v2.widen();
+    let v5: N = v1 - N::narrow(v4);
+    let v6: N = v5.sigmoid();
+    let v7: W = v1.widen() * v2.widen() * v6.widen();
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v1.widen() * v8.widen() * v6.widen();
+    let v10: N = v6.square();
+    let v11: W = v1.widen() * v2.widen() * v10.widen();
+    let v12: W = v1.widen() * v8.widen() * v10.widen();
+    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v4 - v1.widen();
+    let v15: W = N::sigmoid_kept(v14);
+    let v16: N = N::new(-6.0, 0.0);
+    let v17: N = v16 * v2;
+    let v18: N = v17.exp_m1();
+    let v19: W = v13.widen() * v15 * v18.widen();
+    let v20: W = v7 - v9 - v11 + v12 - v19;
+    let v21: W = v0.widen() * v20;
+    let v22: W = v15 * v18.widen();
+    let v23: N = N::narrow(v21) / N::narrow(v22);
+    let v24: N = N::new(2.0, 0.0);
+    let v25: W = v24.widen() * v2.widen();
+    let v26: W = v24.widen() * v8.widen();
+    let v27: W = v25 - v26;
+    let v28: N = v2 - v8;
+    let v29: N = v28.abs();
+    let v30: N = v29.sqrt();
+    let v31: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v32: W = N::exp_kept(v14);
+    let v33: W = v32 * v18.widen();
+    let v34: N = N::new(12.0, 0.0);
+    let v35: W = v34.widen() * v2.widen();
+    let v36: W = v35 - v3.widen();
+    let v37: W = N::exp_kept(v36);
+    let v38: W = v37 * v18.widen();
+    let v39: W = v33 + v38;
+    let v40: W = v31.widen() * v32;
+    let v41: N = N::narrow(v40) / N::narrow(v39);
+    let v42: N = v41.sqrt();
+    let v43: N = v30 * v42;
+    [v23.to_f64(), v27.to_f64(), v43.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_upper_toward`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_upper_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: W = v3.widen() * v2.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
+    let v7: W = v1.widen() * v2.widen() * v6;
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v1.widen() * v8.widen() * v6;
+    let v10: W = v6.square();
+    let v11: W = v1.widen() * v2.widen() * v10;
+    let v12: W = v1.widen() * v8.widen() * v10;
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v4 - v1.widen();
+    let v15: W = v14.sigmoid();
+    let v16: N = N::new(-6.0, 0.0);
+    let v17: W = v16.widen() * v2.widen();
+    let v18: W = v17.exp_m1();
+    let v19: W = v13 * v15 * v18;
+    let v20: W = v7 - v9 - v11 + v12 - v19;
+    let v21: W = v0.widen() * v20;
+    let v22: W = v15 * v18;
+    let v23: N = N::narrow(v21) / N::narrow(v22);
+    let v24: N = N::new(2.0, 0.0);
+    let v25: W = v24.widen() * v2.widen();
+    let v26: W = v24.widen() * v8.widen();
+    let v27: W = v25 - v26;
+    let v28: N = v2 - v8;
+    let v29: N = v28.abs();
+    let v30: N = v29.sqrt();
+    let v31: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v32: W = N::exp_kept(v14);
+    let v33: W = v32 * v18;
+    let v34: N = N::new(12.0, 0.0);
+    let v35: N = v34 * v2;
+    let v36: N = v35 - v3;
+    let v37: N = v36.exp();
+    let v38: N = v37 * N::narrow(v18);
+    let v39: W = v33 + v38.widen();
+    let v40: W = v31 * v32;
+    let v41: N = N::narrow(v40) / N::narrow(v39);
+    let v42: N = v41.sqrt();
+    let v43: N = v30 * v42;
+    [v23.to_f64(), v27.to_f64(), v43.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_upper_toward`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_upper_toward_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: W = v3.widen() * v2.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
+    let v7: W = v1.widen() * v2.widen() * v6;
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v1.widen() * v8.widen() * v6;
+    let v10: W = v6.square();
+    let v11: W = v1.widen() * v2.widen() * v10;
+    let v12: W = v1.widen() * v8.widen() * v10;
+    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v4 - v1.widen();
+    let v15: W = v14.sigmoid();
+    let v16: N = N::new(-6.0, 0.0);
+    let v17: W = v16.widen() * v2.widen();
+    let v18: W = N::exp_m1_kept(v17);
+    let v19: W = v13.widen() * v15 * v18;
+    let v20: W = v7 - v9 - v11 + v12 - v19;
+    let v21: W = v0 * v20;
+    let v22: W = v15 * v18;
+    let v23: N = N::narrow(v21) / N::narrow(v22);
+    let v24: N = N::new(2.0, 0.0);
+    let v25: W = v24.widen() * v2.widen();
+    let v26: W = v24.widen() * v8.widen();
+    let v27: W = v25 - v26;
+    let v28: N = v2 - v8;
+    let v29: N = v28.abs();
+    let v30: N = v29.sqrt();
+    let v31: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v32: W = N::exp_kept(v14);
+    let v33: W = v32 * v18;
+    let v34: N = N::new(12.0, 0.0);
+    let v35: N = v34 * v2;
+    let v36: W = v35.widen() - v3.widen();
+    let v37: W = N::exp_kept(v36);
+    let v38: W = v37 * v18;
+    let v39: W = v33 + v38;
+    let v40: W = v31 * v32;
+    let v41: N = N::narrow(v40) / N::narrow(v39);
+    let v42: N = v41.sqrt();
+    let v43: N = v30 * v42;
+    [v23.to_f64(), v27.to_f64(), v43.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_upper_toward`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_upper_toward_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: W = v3.widen() * v2.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
+    let v7: W = v1.widen() * v2.widen() * v6;
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v1.widen() * v8.widen() * v6;
+    let v10: W = v6.square();
+    let v11: W = v1.widen() * v2.widen() * v10;
+    let v12: W = v1.widen() * v8.widen() * v10;
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v4 - v1.widen();
+    let v15: W = N::sigmoid_kept(v14);
+    let v16: N = N::new(-6.0, 0.0);
+    let v17: W = v16.widen() * v2.widen();
+    let v18: W = N::exp_m1_kept(v17);
+    let v19: W = v13 * v15 * v18;
+    let v20: W = v7 - v9 - v11 + v12 - v19;
+    let v21: W = v0 * v20;
+    let v22: W = v15 * v18;
+    let v23: N = N::narrow(v21) / N::narrow(v22);
+    let v24: N = N::new(2.0, 0.0);
+    let v25: W = v24.widen() * v2.widen();
+    let v26: W = v24.widen() * v8.widen();
+    let v27: W = v25 - v26;
+    let v28: N = v2 - v8;
+    let v29: N = v28.abs();
+    let v30: N = v29.sqrt();
+    let v31: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v32: W = N::exp_kept(v14);
+    let v33: W = v32 * v18;
+    let v34: N = N::new(12.0, 0.0);
+    let v35: W = v34.widen() * v2.widen();
+    let v36: W = v35 - v3.widen();
+    let v37: W = N::exp_kept(v36);
+    let v38: W = v37 * v18;
+    let v39: W = v33 + v38;
+    let v40: W = v31.widen() * v32;
+    let v41: N = N::narrow(v40) / N::narrow(v39);
+    let v42: N = v41.sqrt();
+    let v43: N = v30 * v42;
+    [v23.to_f64(), v27.to_f64(), v43.to_f64()]
+}
 /// `euler_maruyama_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
 /// ```text
@@ -6008,7 +6224,7 @@ fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 22 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 44 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 44 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 19 of its 44 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.34375) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -6055,7 +6271,7 @@ fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 ///
 /// Runs its stable form in `f64`, with the 22 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 44 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 44 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 19 of its 44 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.34375) instead.
 ///
 /// # Panics
 ///

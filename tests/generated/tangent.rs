@@ -904,7 +904,7 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 17 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 14 of its 26 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -967,6 +967,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v37: W = v36 / v35;
         return [v19.to_f64(), v37.to_f64()];
     }
+    if t_next < t {
+        return euler_step_score_coefficients_in_toward::<N, W>(t, t_next);
+    }
     if t < 0.5 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -1001,6 +1004,147 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v22: N = N::new(-2.221441469079183, -7.261369656130425e-17);
     let v23: N = v13 - v1;
     let v24: W = v22.widen() * v4 * v23.widen() * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v19);
+    [v21.to_f64(), v25.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    if t < 0.5 {
+        return euler_step_score_coefficients_in_toward_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_score_coefficients_in_toward_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_step_score_coefficients_in_toward_cell2::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = v3.tan();
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = N::sqrt_kept(v10);
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22.widen() * v4 * v23 * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v19);
+    [v21.to_f64(), v25.to_f64()]
+}
+/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: N = N::tan_of(v3);
+    let v8: N = v7.square();
+    let v9: N = v6 * v8;
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = v10.sqrt();
+    let v12: N = v0 * v1 * v4 * N::narrow(v11);
+    let v13: N = N::from_f64(t_next);
+    let v14: N = v0 * v13 * v4 * N::narrow(v11);
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: N = v12 - v14 + N::narrow(v19);
+    let v21: N = v20 / N::narrow(v19);
+    let v22: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22.widen() * v4.widen() * v23 * v11;
+    let v25: W = v24 / v19;
+    [v21.to_f64(), v25.to_f64()]
+}
+/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22.widen() * v4 * v23 * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v19);
+    [v21.to_f64(), v25.to_f64()]
+}
+/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = W::new(-2.221441469079183, -7.261369656130425e-17);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22 * v4 * v23 * v11;
     let v25: N = N::narrow(v24) / N::narrow(v19);
     [v21.to_f64(), v25.to_f64()]
 }
@@ -1111,7 +1255,7 @@ fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 17 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 14 of its 26 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1145,7 +1289,7 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 ///
 /// Runs its stable form in `f64`, with the 17 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 14 of its 26 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// # Panics
 ///
@@ -1174,7 +1318,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Runs its stable form in `f64`, with the 22 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 19 of its 35 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1250,6 +1394,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v45: W = v38 * v44;
         return [v19.to_f64(), v37.to_f64(), v45.to_f64()];
     }
+    if t_next < t {
+        return euler_maruyama_step_score_coefficients_in_toward::<N, W>(t, t_next);
+    }
     if t < 0.5 {
         return euler_maruyama_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -1297,6 +1444,183 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v32: N = N::narrow(v31) / v30;
     let v33: W = v32.widen().sqrt();
     let v34: W = v27 * v33;
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t < 0.5 {
+        return euler_maruyama_step_score_coefficients_in_toward_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_score_coefficients_in_toward_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_maruyama_step_score_coefficients_in_toward_cell2::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = v3.tan();
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = N::sqrt_kept(v10);
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22.widen() * v4 * v23 * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v19);
+    let v26: N = N::narrow(v23).abs();
+    let v27: W = v26.widen().sqrt();
+    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: N = v15.powi(3);
+    let v30: N = v15 + v29;
+    let v31: W = v28 * v4;
+    let v32: N = N::narrow(v31) / v30;
+    let v33: W = v32.widen().sqrt();
+    let v34: W = v27 * v33;
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: N = N::tan_of(v3);
+    let v8: N = v7.square();
+    let v9: N = v6 * v8;
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = v10.sqrt();
+    let v12: N = v0 * v1 * v4 * N::narrow(v11);
+    let v13: N = N::from_f64(t_next);
+    let v14: N = v0 * v13 * v4 * N::narrow(v11);
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: N = v12 - v14 + N::narrow(v19);
+    let v21: N = v20 / N::narrow(v19);
+    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22.widen() * v4.widen() * v23 * v11;
+    let v25: W = v24 / v19;
+    let v26: N = N::narrow(v23).abs();
+    let v27: W = v26.widen().sqrt();
+    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: W = v15.powi(3);
+    let v30: W = v15 + v29;
+    let v31: N = v28 * v4;
+    let v32: N = v31 / N::narrow(v30);
+    let v33: W = v32.widen().sqrt();
+    let v34: W = v27 * v33;
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22.widen() * v4 * v23 * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v19);
+    let v26: N = N::narrow(v23).abs();
+    let v27: W = v26.widen().sqrt();
+    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: W = v15.powi(3);
+    let v30: W = v15 + v29;
+    let v31: W = v28.widen() * v4;
+    let v32: N = N::narrow(v31) / N::narrow(v30);
+    let v33: N = v32.sqrt();
+    let v34: W = v27 * v33.widen();
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+}
+/// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = W::new(-4.442882938158366, -1.452273931226085e-16);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22 * v4 * v23 * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v19);
+    let v26: N = N::narrow(v23).abs();
+    let v27: W = v26.widen().sqrt();
+    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: N = v15.powi(3);
+    let v30: N = v15 + v29;
+    let v31: W = v28 * v4;
+    let v32: N = N::narrow(v31) / v30;
+    let v33: N = v32.sqrt();
+    let v34: W = v27 * v33.widen();
     [v21.to_f64(), v25.to_f64(), v34.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -1475,7 +1799,7 @@ fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 22 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 19 of its 35 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1536,7 +1860,7 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 22 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 19 of its 35 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// # Panics
 ///
@@ -2070,7 +2394,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 17 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 13 of its 25 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375) instead.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2130,6 +2454,9 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v34: W = v33 / v32;
         return [v19.to_f64(), v34.to_f64()];
     }
+    if t_next < t {
+        return euler_step_eps_coefficients_in_toward::<N, W>(t, t_next);
+    }
     if t < 0.5 {
         return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -2163,6 +2490,178 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v21: N = N::narrow(v20) / N::narrow(v19);
     let v22: N = v13 - v1;
     let v23: W = v0 * v22.widen() * v11;
+    let v24: N = N::narrow(v23) / N::narrow(v17);
+    [v21.to_f64(), v24.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    if t < 0.5 {
+        return euler_step_eps_coefficients_in_toward_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_eps_coefficients_in_toward_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_step_eps_coefficients_in_toward_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_step_eps_coefficients_in_toward_cell3::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = v3.tan();
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = N::sqrt_kept(v10);
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = v13 - v1;
+    let v23: W = v0.widen() * v22.widen() * v11;
+    let v24: N = N::narrow(v23) / N::narrow(v17);
+    [v21.to_f64(), v24.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: N = N::tan_of(v3);
+    let v8: N = v7.square();
+    let v9: N = v6 * v8;
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = N::sqrt_kept(v10);
+    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: N = v5 + N::narrow(v16);
+    let v18: N = v17.sqrt();
+    let v19: N = v18.powi(3);
+    let v20: N = N::narrow(v12) - N::narrow(v14) + v19;
+    let v21: N = v20 / v19;
+    let v22: W = v13.widen() - v1.widen();
+    let v23: W = v0 * v22 * v11;
+    let v24: N = N::narrow(v23) / v17;
+    [v21.to_f64(), v24.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: N = v5 + N::narrow(v9);
+    let v11: N = v10.sqrt();
+    let v12: W = v0 * v1.widen() * v4 * v11.widen();
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11.widen();
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v13.widen() - v1.widen();
+    let v23: W = v0 * v22 * v11.widen();
+    let v24: N = N::narrow(v23) / N::narrow(v17);
+    [v21.to_f64(), v24.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = N::sqrt_kept(v10);
+    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v13.widen() - v1.widen();
+    let v23: W = v0 * v22 * v11;
+    let v24: N = N::narrow(v23) / N::narrow(v17);
+    [v21.to_f64(), v24.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_toward_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v13.widen() - v1.widen();
+    let v23: W = v0.widen() * v22 * v11;
     let v24: N = N::narrow(v23) / N::narrow(v17);
     [v21.to_f64(), v24.to_f64()]
 }
@@ -2270,7 +2769,7 @@ fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 17 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 13 of its 25 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2312,7 +2811,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 ///
 /// Runs its stable form in `f64`, with the 17 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 13 of its 25 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375) instead.
 ///
 /// # Panics
 ///
@@ -2341,7 +2840,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 18 of its 35 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375) instead.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2415,6 +2914,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v43: W = v35 * v42;
         return [v19.to_f64(), v34.to_f64(), v43.to_f64()];
     }
+    if t_next < t {
+        return euler_maruyama_step_eps_coefficients_in_toward::<N, W>(t, t_next);
+    }
     if t < 0.5 {
         return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
@@ -2462,6 +2964,228 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v32: N = N::narrow(v31) / v30;
     let v33: W = v32.widen().sqrt();
     let v34: W = v27.widen() * v33;
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    if t < 0.5 {
+        return euler_maruyama_step_eps_coefficients_in_toward_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_maruyama_step_eps_coefficients_in_toward_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_maruyama_step_eps_coefficients_in_toward_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_maruyama_step_eps_coefficients_in_toward_cell3::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = v3.tan();
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = N::sqrt_kept(v10);
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v23: N = v13 - v1;
+    let v24: W = v22.widen() * v23.widen() * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v17);
+    let v26: N = v23.abs();
+    let v27: W = v26.widen().sqrt();
+    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: N = v15.powi(3);
+    let v30: N = v15 + v29;
+    let v31: W = v28 * v4;
+    let v32: N = N::narrow(v31) / v30;
+    let v33: W = v32.widen().sqrt();
+    let v34: W = v27 * v33;
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: N = N::tan_of(v3);
+    let v8: N = v7.square();
+    let v9: N = v6 * v8;
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = N::sqrt_kept(v10);
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: N = N::sqrt_of(v17);
+    let v19: N = v18.powi(3);
+    let v20: N = N::narrow(v12) - N::narrow(v14) + v19;
+    let v21: N = v20 / v19;
+    let v22: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22.widen() * v23 * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v17);
+    let v26: N = N::narrow(v23).abs();
+    let v27: W = v26.widen().sqrt();
+    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: W = v15.powi(3);
+    let v30: W = v15 + v29;
+    let v31: W = v28 * v4;
+    let v32: N = N::narrow(v31) / N::narrow(v30);
+    let v33: N = v32.sqrt();
+    let v34: W = v27 * v33.widen();
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = N::sqrt_kept(v10);
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22.widen() * v23 * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v17);
+    let v26: N = N::narrow(v23).abs();
+    let v27: W = v26.widen().sqrt();
+    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: W = v15.powi(3);
+    let v30: W = v15 + v29;
+    let v31: W = v28.widen() * v4;
+    let v32: N = N::narrow(v31) / N::narrow(v30);
+    let v33: N = v32.sqrt();
+    let v34: W = v27 * v33.widen();
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = N::sqrt_kept(v10);
+    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v15: W = N::cos_kept(v3);
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22 * v23 * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v17);
+    let v26: N = N::narrow(v23).abs();
+    let v27: W = v26.widen().sqrt();
+    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: W = v15.powi(3);
+    let v30: W = v15 + v29;
+    let v31: W = v28.widen() * v4;
+    let v32: N = N::narrow(v31) / N::narrow(v30);
+    let v33: N = v32.sqrt();
+    let v34: W = v27 * v33.widen();
+    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_toward_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = N::tan_kept(v3);
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4 * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4 * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v23: W = v13.widen() - v1.widen();
+    let v24: W = v22.widen() * v23 * v11;
+    let v25: N = N::narrow(v24) / N::narrow(v17);
+    let v26: N = N::narrow(v23).abs();
+    let v27: W = v26.widen().sqrt();
+    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v29: N = v15.powi(3);
+    let v30: N = v15 + v29;
+    let v31: W = v28 * v4;
+    let v32: N = N::narrow(v31) / v30;
+    let v33: N = v32.sqrt();
+    let v34: W = v27 * v33.widen();
     [v21.to_f64(), v25.to_f64(), v34.to_f64()]
 }
 /// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -2640,7 +3364,7 @@ fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 18 of its 35 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2695,7 +3419,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 18 of its 35 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375) instead.
 ///
 /// # Panics
 ///

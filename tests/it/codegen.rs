@@ -466,7 +466,11 @@ fn steps_toward_the_data_end_take_operations_of_their_own() {
     let up = fs[0].upper.as_ref().expect("an upper regime");
     let toward = up.toward.as_ref().expect("operations toward the data end");
     let count = |w: &[bool]| w.iter().filter(|&&w| w).count();
-    assert!(count(toward) < count(&up.wide), "{toward:?} {:?}", up.wide);
+    assert!(
+        count(&toward.wide) < count(&up.wide),
+        "{toward:?} {:?}",
+        up.wide
+    );
 }
 
 /// A step onto the noise end (DDIM inversion's last) from next to it: an Euler step's x
