@@ -2658,8 +2658,8 @@ fn form_phrase(form: Form) -> String {
 }
 
 /// The documentation line that says where a function's body runs other forms than the
-/// one [`form_doc`] states: its upper regime and its cells ([`Function::upper`],
-/// [`Function::cells`]), if any.
+/// one [`form_doc`] states: its upper regime, its cells and its steps toward the data end
+/// ([`Function::upper`], [`Function::cells`], [`Function::toward`]), if any.
 fn regime_doc(f: &Function) -> Option<String> {
     let cells = |cells: &[(f64, Vec<bool>)]| -> String {
         if cells.is_empty() {

@@ -789,8 +789,9 @@ fn vp_reduced(pool: &mut Pool, j: &Jet, c: ExprId) -> ExprId {
             simplify::complexity(pool, reduced),
             simplify::complexity(pool, best),
         );
-        // A tie goes to the first reduction over `c`: fewer operations, the same size.
-        if size < least || (size == least && best == c && sigma_first) {
+        // A tie goes to the first reduction over `c` (`best` is still `c` then): fewer
+        // operations, the same size.
+        if size < least || (size == least && sigma_first) {
             best = reduced;
         }
     }
