@@ -575,7 +575,9 @@ impl Div for Dd {
     #[inline]
     fn div(self, b: Dd) -> Dd {
         let q = self.hi / b.hi;
-        if !q.is_finite() || b.hi == 0.0 {
+        // A zero or infinite quotient or divisor has no error term: `b q` would be
+        // `inf * 0`, NaN, for a finite `self` over an infinite `b`.
+        if !q.is_finite() || q == 0.0 || !b.hi.is_finite() {
             return Dd::from_f64(q);
         }
         let r = b.mul_f64(q);

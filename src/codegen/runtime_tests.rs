@@ -234,6 +234,16 @@ fn arithmetic_on_infinities_is_ieee() {
     let big = Dd::from_f64(f64::MAX);
     assert_eq!((big + big).hi, f64::INFINITY);
     assert_eq!((big * two).hi, f64::INFINITY);
+    // A finite value over an infinite one is zero, in both types: `1/expm1(B)` where
+    // `B` overflows (snr of `beta(t) = t/6.4e301`, fuzz seed 43 case 114056, came out
+    // NaN), and an infinite one over a finite one the infinity.
+    assert_eq!((third / inf).to_f64(), 0.0);
+    assert_eq!((third / -inf).to_f64(), 0.0);
+    assert_eq!((inf / third).hi, f64::INFINITY);
+    assert!((inf / inf).hi.is_nan());
+    let xinf = Xd::from_f64(f64::INFINITY);
+    assert_eq!((Xd::from_f64(3.0) / xinf).to_f64(), 0.0);
+    assert_eq!(Xd::from_f64(1e300).exp_m1().recip().to_f64(), 0.0);
 }
 
 #[test]

@@ -7,8 +7,11 @@
 //! `t = 1e-300` to `t_next -> 0` turns at `t_next ~ t`, so its limit is sampled below that.
 //! The limit is taken as found when three successive values round to the same result; the
 //! formula tends to an infinity when four successive magnitudes grow by at least 1.5 each
-//! time with one sign (a pole or a logarithm), and to 0 when they shrink so. Anything else
-//! (oscillation, convergence slower than any power of k) is reported as unknown, never
+//! time with one sign (a pole or a logarithm), and to 0 when they shrink so, provided the
+//! four follow one law (a power of the distance times a power of its logarithm; a term
+//! that rules only until a constant's scale is passed does not). The distances start
+//! below the scale of the formula's constants too (`K t` meets `1/8` at `t = 1/8K`).
+//! Anything else (oscillation, convergence slower than any power of k) is reported as unknown, never
 //! guessed. This is a numerical criterion, not a proof: it is exact for the expansions
 //! the bundled schedules have at their ends (powers, fractional powers and logarithms of
 //! the distance), whose terms at distance 2^-8192 are far below any f64 rounding.
@@ -22,7 +25,7 @@ use num_traits::{One, Zero};
 
 use super::ball::{Uncertified, certify};
 use super::eval::EvalError;
-use super::pool::{ExprId, Pool, Symbol};
+use super::pool::{ExprId, Node, Pool, Symbol};
 
 /// The largest precision of a point evaluation.
 pub const MAX_POINT_BITS: usize = 8192;
@@ -204,7 +207,7 @@ fn near<R: PartialEq + Clone>(
         let at = value_of(s).map_or_else(String::new, |v| v.to_string());
         (pool.symbol_name(s).to_owned(), at)
     };
-    let depth = depth(env, times);
+    let depth = depth(env, times).max(constant_depth(pool, e));
     if !at_end.is_empty() {
         let (var, at) = describe(at_end[0].0);
         let side = at_end[0].1;
@@ -287,6 +290,34 @@ fn depth(env: &[(Symbol, BigRational)], times: &[Symbol]) -> u32 {
         .unwrap_or(0)
 }
 
+/// How many binary orders the rational constants of `e` reach from 1: the largest
+/// `|log2 |c||`, at most [`MAX_DEPTH`]. The expansion of a formula at a point holds only
+/// where its terms have met their orders, and a constant sets where they do: with
+/// `K = 7.8e297` (`beta(t) = (t/1e-300 + 16)/64 + t`), `(1/8 + K t)/sqrt(t/4 + K t^2/2)`
+/// shrinks like `K t` from 2^-64 to 2^-256 (`K t^2` rules the root) and turns to grow
+/// like `t^-1/2` only below `t = 1/K`; seen from 2^-64 it looked like a limit of 0, and
+/// `eval` printed 0 for the infinite drift of `pf_velocity` at t = 0 (fuzz seed 43, case
+/// 114056). Its limits are sampled below the constant's scale.
+fn constant_depth(pool: &Pool, e: ExprId) -> u32 {
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![e];
+    let mut deepest = 0u64;
+    while let Some(x) = stack.pop() {
+        if !seen.insert(x) {
+            continue;
+        }
+        if let Node::Rational(r) = pool.node(x) {
+            if !r.is_zero() {
+                // |log2 |r|| to within one order: the bit lengths of its two parts.
+                deepest = deepest.max(r.numer().bits().abs_diff(r.denom().bits()) + 1);
+            }
+        } else {
+            stack.extend(pool.children(x));
+        }
+    }
+    u32::try_from(deepest).map_or(MAX_DEPTH, |d| d.min(MAX_DEPTH))
+}
+
 /// The limit of `e` as each variable of `moving` approaches its value in `env` from its
 /// side, all at the same distance `u -> 0`.
 pub fn limit<R: PartialEq + Clone>(
@@ -297,7 +328,15 @@ pub fn limit<R: PartialEq + Clone>(
     max_bits: usize,
     round: &impl Fn(&BigFloat) -> R,
 ) -> Result<Limit<R>, NoLimit> {
-    limit_below(pool, e, env, moving, 0, max_bits, round)
+    limit_below(
+        pool,
+        e,
+        env,
+        moving,
+        constant_depth(pool, e),
+        max_bits,
+        round,
+    )
 }
 
 /// [`limit`] at the distances `2^-(k + depth)`.
@@ -312,8 +351,11 @@ fn limit_below<R: PartialEq + Clone>(
 ) -> Result<Limit<R>, NoLimit> {
     // (rounded value, midpoint) at each distance; None where the evaluation failed.
     let mut seen: Vec<Option<(R, BigFloat)>> = Vec::new();
+    // log2 of 1/u at each distance sampled so far.
+    let mut distances: Vec<f64> = Vec::new();
     for &k in &LIMIT_EXPONENTS {
         let k = k.saturating_add(depth);
+        distances.push(f64::from(k));
         let u = BigRational::new(BigInt::one(), BigInt::one() << k);
         let near: Vec<(Symbol, BigRational)> = env
             .iter()
@@ -329,7 +371,7 @@ fn limit_below<R: PartialEq + Clone>(
             Err(Uncertified::Tie(mid)) if bits >= MAX_POINT_BITS => Some((round(&mid), mid)),
             Err(_) => None,
         });
-        if let Some(found) = classify(&seen, round) {
+        if let Some(found) = classify(&seen, &distances, round) {
             return Ok(found);
         }
         if seen.len() >= 2 && seen[seen.len() - 2..].iter().all(Option::is_none) {
@@ -339,8 +381,12 @@ fn limit_below<R: PartialEq + Clone>(
     Err(NoLimit::Unknown)
 }
 
+/// The limit the values `seen` at the distances `2^-k` (`ks`) settle on, if they do yet:
+/// three that round alike, or four magnitudes that grow (shrink) by [`TREND`] at each step
+/// and follow one law `c u^p log(1/u)^q` (see [`one_law`]).
 fn classify<R: PartialEq + Clone>(
     seen: &[Option<(R, BigFloat)>],
+    ks: &[f64],
     round: &impl Fn(&BigFloat) -> R,
 ) -> Option<Limit<R>> {
     let n = seen.len();
@@ -370,8 +416,9 @@ fn classify<R: PartialEq + Clone>(
     };
     let logs: Vec<f64> = last.iter().map(|x| log2(x)).collect::<Option<_>>()?;
     let step = TREND.log2();
-    let growing = logs.windows(2).all(|w| w[1] - w[0] >= step);
-    let shrinking = logs.windows(2).all(|w| w[0] - w[1] >= step);
+    let lawful = one_law(&ks[n - 4..], &logs);
+    let growing = lawful && logs.windows(2).all(|w| w[1] - w[0] >= step);
+    let shrinking = lawful && logs.windows(2).all(|w| w[0] - w[1] >= step);
     let sign = |x: &BigFloat| if x.is_negative() { -1 } else { 1 };
     if growing && last.iter().all(|x| sign(x) == sign(last[0])) {
         return Some(Limit::Infinite(sign(last[0])));
@@ -380,6 +427,30 @@ fn classify<R: PartialEq + Clone>(
         return Some(Limit::Finite(round(&BigFloat::new(64))));
     }
     None
+}
+
+/// How far (in binary orders) the fourth of four magnitudes may lie from the law the
+/// first three fix.
+const LAW_TOLERANCE: f64 = 3.0;
+
+/// Whether the magnitudes `log2 |v|` at the distances `2^-k` follow one law
+/// `log2 |v| = c + p k + q log2 k`, as a power of the distance times a power of its
+/// logarithm does: the law through the first three predicts the fourth to within
+/// [`LAW_TOLERANCE`]. Four magnitudes that merely shrink may be a transient, a term that
+/// rules until a constant's scale is passed and then gives way to one that grows.
+fn one_law(ks: &[f64], logs: &[f64]) -> bool {
+    let lk: Vec<f64> = ks.iter().map(|k| k.log2()).collect();
+    // (p, q) from the two differences of the first three: a 2x2 system.
+    let (a, b, c) = (ks[1] - ks[0], lk[1] - lk[0], logs[1] - logs[0]);
+    let (d, e, f) = (ks[2] - ks[1], lk[2] - lk[1], logs[2] - logs[1]);
+    let det = a * e - b * d;
+    if det == 0.0 {
+        return false;
+    }
+    let p = (c * e - b * f) / det;
+    let q = (a * f - c * d) / det;
+    let predicted = logs[2] + p * (ks[3] - ks[2]) + q * (lk[3] - lk[2]);
+    (predicted - logs[3]).abs() <= LAW_TOLERANCE
 }
 
 #[cfg(test)]
@@ -488,6 +559,40 @@ mod tests {
             "{:?}",
             v.map(f64::from_bits)
         );
+    }
+
+    #[test]
+    fn a_limit_is_sampled_below_the_scale_of_the_constants() {
+        // (1/8 + K t)/sqrt(t/4 + K t^2/2) with K = 2^990 is 1/(4 sqrt(t)) (1 + O(K t)) as
+        // t -> 0: +inf. From 2^-64 to 2^-512 it shrinks like K t (fuzz seed 43, case
+        // 114056, where it is the noise coefficient of `pf_velocity`; the limit was 0).
+        let inf = Err(PointError::Infinite {
+            var: "t".into(),
+            at: "0".into(),
+            side: None,
+            sign: 1,
+        });
+        assert_eq!(at("(1/8 + 2^990*t)/sqrt(t/4 + 2^989*t^2)", (0, 1)), inf);
+        // Its product with t^(3/4) tends to 0 like t^(1/4).
+        assert_eq!(
+            at("t^(3/4)*(1/8 + 2^990*t)/sqrt(t/4 + 2^989*t^2)", (0, 1)),
+            Ok(0.0)
+        );
+    }
+
+    #[test]
+    fn a_trend_must_follow_one_law() {
+        let ks = [64.0, 128.0, 256.0, 512.0];
+        // 2^990 t while K t^2 rules the root, then 1/sqrt(t): log2 of the magnitudes
+        // 926, 862, 734 and 495.5 shrink at each step but break the law the first three
+        // fix (a power of t) by 17.5 orders.
+        assert!(!one_law(&ks, &[926.0, 862.0, 734.0, 495.5]));
+        // t^-3 log(1/t)^2 and 1/log(1/t) follow one law each, at any spacing of the k.
+        let law = |k: f64, p: f64, q: f64| 5.0 + p * k + q * k.log2();
+        assert!(one_law(&ks, &ks.map(|k| law(k, 3.0, 2.0))));
+        assert!(one_law(&ks, &ks.map(|k| law(k, 0.0, -1.0))));
+        let deep = ks.map(|k| k + 997.0);
+        assert!(one_law(&deep, &deep.map(|k| law(k, -0.5, 1.0))));
     }
 
     #[test]

@@ -5575,7 +5575,7 @@ mod dd {
         #[inline]
         fn div(self, b: Dd) -> Dd {
             let q = self.hi / b.hi;
-            if !q.is_finite() || b.hi == 0.0 {
+            if !q.is_finite() || q == 0.0 || !b.hi.is_finite() {
                 return Dd::from_f64(q);
             }
             let r = b.mul_f64(q);

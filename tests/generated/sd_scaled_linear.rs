@@ -1796,9 +1796,6 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v47: W = v21 * v46;
         return [v20.to_f64(), v47.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.06897871404436264, 0.0];
-    }
     if t_next == 1.0 {
         let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
         let v1: W = W::new(43.81780460041329, -4.298200405595886e-16);
@@ -2172,9 +2169,6 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v46: W = v45 - v44;
         let v47: W = v21 * v46;
         return [v20.to_f64(), v47.to_f64()];
-    }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.06897871404436264, 0.0];
     }
     if t_next == 1.0 {
         let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
@@ -8400,7 +8394,7 @@ mod dd {
         #[inline]
         fn div(self, b: Dd) -> Dd {
             let q = self.hi / b.hi;
-            if !q.is_finite() || b.hi == 0.0 {
+            if !q.is_finite() || q == 0.0 || !b.hi.is_finite() {
                 return Dd::from_f64(q);
             }
             let r = b.mul_f64(q);

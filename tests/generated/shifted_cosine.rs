@@ -531,9 +531,6 @@ pub fn g2(t: f64) -> f64 {
 }
 /// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
     if t == 1.0 {
         return f64::INFINITY;
     }
@@ -8182,7 +8179,7 @@ mod dd {
         #[inline]
         fn div(self, b: Dd) -> Dd {
             let q = self.hi / b.hi;
-            if !q.is_finite() || b.hi == 0.0 {
+            if !q.is_finite() || q == 0.0 || !b.hi.is_finite() {
                 return Dd::from_f64(q);
             }
             let r = b.mul_f64(q);

@@ -1916,9 +1916,6 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
-    if t == 1.0 && t_next == 0.0 {
-        return [f64::INFINITY, f64::INFINITY];
-    }
     if t == 0.0 && t_next == 1.0 {
         return [0.0, 0.0];
     }
@@ -2057,9 +2054,6 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
-    }
-    if t == 1.0 && t_next == 0.0 {
-        return [f64::INFINITY, f64::INFINITY];
     }
     if t == 0.0 && t_next == 1.0 {
         return [0.0, 0.0];
@@ -6654,7 +6648,7 @@ mod dd {
         #[inline]
         fn div(self, b: Dd) -> Dd {
             let q = self.hi / b.hi;
-            if !q.is_finite() || b.hi == 0.0 {
+            if !q.is_finite() || q == 0.0 || !b.hi.is_finite() {
                 return Dd::from_f64(q);
             }
             let r = b.mul_f64(q);
