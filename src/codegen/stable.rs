@@ -21,7 +21,8 @@
 //! | `tan-quotient` | `sin(u)^k * cos(u)^-k = tan(u)^k` for an integer `k` (one call for two, one rounding for the quotient's) |
 //! | `common-power` | `(sum_i c_i b^(m_i)) b^-k` (`b >= 0`, every `m_i > 0`) as `(sum_i c_i b^(m_i - p)) b^(p - k)`, `p = min(k, m_i)`; for `k > 2`, also a sum whose every term takes `b^-k` whole (`b^m`, `m >= k`, or a `c^k` that becomes `(c/b)^k`), distributed |
 //! | `power-quotient` | `a^k b^-k = (a/b)^k` for `a, b >= 0` and `k > 2` (the two powers may underflow where their quotient does not) |
-//! | `exp-over-expm1` | `exp(k a) * expm1(a)^-k = (-expm1(-a))^-k` for an integer `k` (`alpha^2/sigma^2 = exp(-B)/(-expm1(-B))` is `1/expm1(B)`: one call for two) |
+//! | `exp-over-expm1` | `exp(k a) * expm1(a)^-k = (-expm1(-a))^-k` for an integer `k` (`alpha^2/sigma^2 = exp(-B)/(-expm1(-B))` is `1/expm1(B)`: one call for two; `exp(-a) expm1(a) = -expm1(-a)`), the two arguments matched as polynomials |
+//! | `quotient-scale` | `N/(sum_i exp(a_i) Y_i) = N exp(-a_j)/(sum_i exp(a_i - a_j) Y_i)` for the term `j` that leaves the fewest exponentials (`(alpha^2 - alpha_n^2)/(alpha (alpha sigma_n + alpha_n sigma))` over `alpha`: `-expm1(B - B_n)/(sigma_n + exp((B - B_n)/2) sigma)`) |
 //! | `together` | a sum of a constant and reciprocals of sums, as one fraction (`1 - 1/(1+y) = y/(1+y)`), where that measures more accurate than the sum of its stabilized parts ([`more_accurate`]) |
 //! | `cos-minus-one` | a polynomial `p(cos u)` with `p(1) = 0` as `-2 sin(u/2)^2 q(cos u)`, also among other terms of a sum |
 //! | `difference` | `c r f(a)^n - c r f(b)^n` (r what the two terms share) through `a - b`, formed exactly where `a - b` simplifies, is a polynomial, or is one expression at two times that is itself such a difference (`c cos(pi t) - c cos(pi s)`): `exp(a) - exp(b) = expm1(a) - expm1(b) = exp(b) expm1(a - b)`, `sigmoid(a) - sigmoid(b) = -sigmoid(a) sigmoid(-b) expm1(b - a)`, `log(a) - log(b) = log1p((a - b)/b)`, `sqrt(a) - sqrt(b) = (a - b)/(sqrt(a) + sqrt(b))`, `sin`, `cos`, `sinh`, `cosh` by their sum-to-product forms, `tanh(a) - tanh(b) = sinh(a - b)/(cosh(a) cosh(b))`, `atan(a) - atan(b) = atan((a - b)/(1 + a b))` (where `a b > -1`); where each term has several such factors, each the same expression at another time (`sigmoid(a + t) sigmoid(-a - t)` and the same at `s`) or two exponentials, the difference telescopes, `u1 u2 - v1 v2 = (u1 - v1) v2 + u1 (u2 - v2)` |
@@ -272,6 +273,31 @@ impl Stabilizer {
         })
     }
 
+    /// `quotient-scale`: a product `N/(sum_i exp(a_i) Y_i)` whose every term below the
+    /// line has an exponential factor, divided above and below by one term's,
+    /// `(N exp(-a_j))/(Y_j + sum_(i != j) exp(a_i - a_j) Y_i)`, where that leaves fewer
+    /// exponentials to compute. A variance-preserving DDIM step's noise coefficient,
+    /// `sigma_n - alpha_n sigma/alpha`, comes out of `conjugate` as `(alpha^2 -
+    /// alpha_n^2)/(alpha (alpha sigma_n + alpha_n sigma))`, six exponentials (two in the
+    /// sigmas); over `alpha` it is `-expm1(B - B_n)/(sigma_n + exp((B - B_n)/2) sigma)`
+    /// (`exp(-a) expm1(a) = -expm1(-a)`, `exp-over-expm1`), four, one of them the step's
+    /// `x` coefficient. Kept unless it measures less accurate ([`more_accurate`]).
+    fn scaled_quotient(&mut self, pool: &mut Pool, e: ExprId, xs: &[ExprId]) -> ExprId {
+        let before = exp_calls(pool, e);
+        let mut best: Option<(usize, ExprId)> = None;
+        for candidate in scaled_quotients(pool, xs) {
+            let r = self.run(pool, candidate);
+            let calls = exp_calls(pool, r);
+            if calls < before && best.is_none_or(|(c, _)| calls < c) {
+                best = Some((calls, r));
+            }
+        }
+        match best {
+            Some((_, r)) => self.more_accurate(pool, r, e),
+            None => e,
+        }
+    }
+
     fn more_accurate(&mut self, pool: &mut Pool, first: ExprId, second: ExprId) -> ExprId {
         let hp = self.hp.get_or_insert_with(|| Hp::new(MEASURE_PRECISION));
         more_accurate(hp, pool, first, second)
@@ -347,13 +373,16 @@ impl Stabilizer {
                 }
                 e
             }
-            Node::Mul(xs) => sigmoid_ratio(pool, &xs)
+            Node::Mul(xs) => match sigmoid_ratio(pool, &xs)
                 .or_else(|| merge_exp(pool, &xs))
                 .or_else(|| tan_quotient(pool, &xs))
                 .or_else(|| exp_over_expm1(pool, &xs))
                 .or_else(|| common_power(pool, &xs))
                 .or_else(|| power_quotient(pool, &xs))
-                .map_or(e, |r| self.run(pool, r)),
+            {
+                Some(r) => self.run(pool, r),
+                None => self.scaled_quotient(pool, e, &xs),
+            },
             Node::Call(f @ (Func::Sin | Func::Cos | Func::Tan), a) => {
                 quarter_turn(pool, f, a).map_or(e, |r| self.run(pool, r))
             }
@@ -2270,9 +2299,24 @@ fn exp_over_expm1(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
         };
         let minus_m = pool.rational(-m.clone());
         let want = pool.mul(vec![minus_m, a]);
-        let partner = xs
-            .iter()
-            .position(|&y| matches!(pool.node(y), Node::Call(Func::Exp, b) if *b == want));
+        // The same argument, also as another spelling of one polynomial: `quotient-scale`
+        // merges exponents as sums, and `difference` writes `a` as a product
+        // (`(t - s)(c + t + s)`).
+        let mut partner = None;
+        for (j, &y) in xs.iter().enumerate() {
+            let Node::Call(Func::Exp, b) = *pool.node(y) else {
+                continue;
+            };
+            if b == want || {
+                let minus = pool.neg(want);
+                let d = pool.add(vec![b, minus]);
+                let d = poly::expand(pool, d);
+                pool.is_zero(d)
+            } {
+                partner = Some(j);
+                break;
+            }
+        }
         if let Some(j) = partner {
             let mut rest: Vec<ExprId> = xs
                 .iter()
@@ -2288,6 +2332,75 @@ fn exp_over_expm1(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
         }
     }
     None
+}
+
+/// The candidates of `quotient-scale` ([`Stabilizer::scaled_quotient`]) for the product
+/// `xs`: one for each term of its first reciprocal of a sum whose every term has an
+/// exponential factor (an integer power of one), that term's exponential divided out above
+/// and below.
+fn scaled_quotients(pool: &mut Pool, xs: &[ExprId]) -> Vec<ExprId> {
+    // (the reciprocal's position, each term's exponent and its other factors)
+    let found = xs.iter().enumerate().find_map(|(i, &x)| {
+        let Node::Pow(b, k) = pool.node(x).clone() else {
+            return None;
+        };
+        if pool.as_rational(k) != Some(&-BigRational::one()) {
+            return None;
+        }
+        let Node::Add(terms) = pool.node(b).clone() else {
+            return None;
+        };
+        let mut split: Vec<(ExprId, Vec<ExprId>)> = Vec::with_capacity(terms.len());
+        for &term in terms.iter() {
+            let mut fs = factors(pool, term);
+            let at = fs.iter().position(|&f| exp_power(pool, f).is_some())?;
+            let (a, k) = exp_power(pool, fs.remove(at))?;
+            let k = pool.rational(k);
+            split.push((pool.mul(vec![k, a]), fs));
+        }
+        Some((i, split))
+    });
+    let Some((i, split)) = found else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for aj in split.iter().map(|(a, _)| *a).collect::<Vec<_>>() {
+        let minus_aj = pool.neg(aj);
+        let terms: Vec<ExprId> = split
+            .iter()
+            .map(|(a, rest)| {
+                let d = pool.add(vec![*a, minus_aj]);
+                let mut fs = rest.clone();
+                if !pool.is_zero(d) {
+                    fs.push(pool.call(Func::Exp, d));
+                }
+                pool.mul(fs)
+            })
+            .collect();
+        let below = pool.add(terms);
+        let mut above: Vec<ExprId> = all_but(xs, i, i);
+        above.push(pool.call(Func::Exp, minus_aj));
+        above.push(pool.recip(below));
+        out.push(pool.mul(above));
+    }
+    out
+}
+
+/// How many distinct exponentials (`exp` and `expm1` calls) `e` computes.
+fn exp_calls(pool: &Pool, e: ExprId) -> usize {
+    let mut seen = crate::expr::fxhash::HashSet::default();
+    let mut stack = vec![e];
+    let mut calls = 0;
+    while let Some(x) = stack.pop() {
+        if !seen.insert(x) {
+            continue;
+        }
+        if matches!(pool.node(x), Node::Call(Func::Exp | Func::Expm1, _)) {
+            calls += 1;
+        }
+        stack.extend(pool.children(x));
+    }
+    calls
 }
 
 /// `angle-difference`: `c r sin(a) cos(b) - c r sin(b) cos(a) = c r sin(a - b)`, with
@@ -2689,6 +2802,17 @@ mod tests {
         let e = expr(&mut pool, "exp(2*t)/expm1(t)");
         let r = stabilize(&mut pool, e);
         assert!(to_text(&pool, r).contains("exp("), "{}", to_text(&pool, r));
+    }
+
+    /// A DDIM step's noise coefficient of a variance-preserving process, `(alpha sigma_n
+    /// - alpha_n sigma)/alpha`, here with `B = t` now and `B_n = t^2` next: over `alpha`
+    /// its exponentials are those of `B - B_n` and of the two sigmas.
+    #[test]
+    fn a_quotient_of_exponential_terms_is_scaled_to_the_fewest_exponentials() {
+        check(
+            "(exp(-t/2)*sqrt(1 - exp(-t^2)) - exp(-t^2/2)*sqrt(1 - exp(-t)))/exp(-t/2)",
+            "-expm1(t*(1 - t))/(sqrt(-expm1(-t^2)) + exp(t*(1 - t)/2)*sqrt(-expm1(-t)))",
+        );
     }
 
     #[test]

@@ -427,14 +427,17 @@ fn f_upper_cell6<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g^{2}(t) = \frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 19 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
 /// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.2994647090064682;
+    }
     if t == 1.0 {
         return f64::INFINITY;
     }
@@ -442,49 +445,39 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
         return g2_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::new(6.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: W = v1.widen() - v4;
-    let v6: N = N::exp_of(v5);
-    let v7: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v8: N = v7 * v6;
-    let v9: N = N::new(12.0, 0.0);
-    let v10: W = v9.widen() * v3.widen();
-    let v11: W = v2.widen() - v10;
-    let v12: W = N::exp_kept(v11);
-    let v13: N = N::new(9.0, 0.0);
-    let v14: N = N::narrow(v10) - v13;
-    let v15: N = v14.exp_m1();
-    let v16: W = v12 * v15.widen();
-    let v17: W = v8.widen() + v16;
-    let v18: W = v0.widen() * v6.widen();
-    let v19: W = v18 / v17;
-    v19.to_f64()
+    let v1: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v2: N = N::new(3.0, 0.0);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v2.widen() - v5;
+    let v7: N = N::exp_of(v6);
+    let v8: N = N::new(12.0, 0.0);
+    let v9: N = v8 * v4;
+    let v10: N = N::new(9.0, 0.0);
+    let v11: N = v9 - v10;
+    let v12: N = v11.exp_m1();
+    let v13: N = v7 * v12;
+    let v14: N = v1 + v13;
+    let v15: N = v0 / v14;
+    v15.to_f64()
 }
 /// The upper regime of [`g2`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn g2_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v1: N = N::new(6.0, 0.0);
+    let v1: N = N::new(-6.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::new(3.0, 0.0);
-    let v5: W = v3 - v4.widen();
-    let v6: W = N::exp_kept(v5);
-    let v7: N = N::new(-6.0, 0.0);
-    let v8: N = v7 * v2;
-    let v9: N = v8.exp_m1();
-    let v10: W = v6 * v9.widen();
-    let v11: N = N::new(12.0, 0.0);
-    let v12: W = v11.widen() * v2.widen();
-    let v13: W = v12 - v1.widen();
-    let v14: W = N::exp_kept(v13);
-    let v15: W = v14 * v9.widen();
-    let v16: W = v10 + v15;
-    let v17: W = v0.widen() * v6;
-    let v18: N = N::narrow(v17) / N::narrow(v16);
-    v18.to_f64()
+    let v3: N = v1 * v2;
+    let v4: N = v3.exp_m1();
+    let v5: N = N::new(6.0, 0.0);
+    let v6: N = v5 * v2;
+    let v7: N = N::new(3.0, 0.0);
+    let v8: N = v6 - v7;
+    let v9: N = v8.exp();
+    let v10: N = v9 * v4;
+    let v11: N = v4 + v10;
+    let v12: N = v0 / v11;
+    v12.to_f64()
 }
 /// `g(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -492,14 +485,17 @@ fn g2_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 20 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
 /// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.547233687748176;
+    }
     if t == 1.0 {
         return f64::INFINITY;
     }
@@ -507,51 +503,41 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
         return g_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::new(6.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 - v4;
-    let v6: N = v5.exp();
-    let v7: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v8: N = v7 * v6;
-    let v9: N = N::new(12.0, 0.0);
-    let v10: W = v9.widen() * v3.widen();
-    let v11: W = v2.widen() - v10;
-    let v12: W = N::exp_kept(v11);
-    let v13: N = N::new(9.0, 0.0);
-    let v14: N = N::narrow(v10) - v13;
-    let v15: N = v14.exp_m1();
-    let v16: W = v12 * v15.widen();
-    let v17: N = v8 + N::narrow(v16);
-    let v18: N = v0 * v6;
-    let v19: N = v18 / v17;
-    let v20: N = v19.sqrt();
-    v20.to_f64()
+    let v1: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v2: N = N::new(3.0, 0.0);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: N = v3 * v4;
+    let v6: N = v2 - v5;
+    let v7: N = v6.exp();
+    let v8: N = N::new(12.0, 0.0);
+    let v9: N = v8 * v4;
+    let v10: N = N::new(9.0, 0.0);
+    let v11: N = v9 - v10;
+    let v12: N = v11.exp_m1();
+    let v13: N = v7 * v12;
+    let v14: N = v1 + v13;
+    let v15: N = v0 / v14;
+    let v16: N = v15.sqrt();
+    v16.to_f64()
 }
 /// The upper regime of [`g`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v1: N = N::new(6.0, 0.0);
+    let v1: N = N::new(-6.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::new(3.0, 0.0);
-    let v5: W = v3 - v4.widen();
-    let v6: N = N::exp_of(v5);
-    let v7: N = N::new(-6.0, 0.0);
-    let v8: N = v7 * v2;
-    let v9: N = v8.exp_m1();
-    let v10: N = v6 * v9;
-    let v11: N = N::new(12.0, 0.0);
-    let v12: N = v11 * v2;
-    let v13: N = v12 - v1;
-    let v14: N = v13.exp();
-    let v15: N = v14 * v9;
-    let v16: N = v10 + v15;
-    let v17: N = v0 * v6;
-    let v18: N = v17 / v16;
-    let v19: N = v18.sqrt();
-    v19.to_f64()
+    let v3: N = v1 * v2;
+    let v4: N = v3.exp_m1();
+    let v5: N = N::new(6.0, 0.0);
+    let v6: N = v5 * v2;
+    let v7: N = N::new(3.0, 0.0);
+    let v8: N = v6 - v7;
+    let v9: N = v8.exp();
+    let v10: N = v9 * v4;
+    let v11: N = v4 + v10;
+    let v12: N = v0 / v11;
+    let v13: N = v12.sqrt();
+    v13.to_f64()
 }
 /// `lambda(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1862,9 +1848,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 43 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 37 operations in double-double.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1935,23 +1921,19 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v27: N = v24.abs();
     let v28: N = v27.sqrt();
     let v29: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v30: W = v14.exp();
-    let v31: W = W::new(-0.950212931632136, -8.422032873046665e-18);
-    let v32: W = v31 * v30;
-    let v33: N = N::new(12.0, 0.0);
-    let v34: W = v33.widen() * v2.widen();
-    let v35: W = v3.widen() - v34;
-    let v36: W = v35.exp();
-    let v37: N = N::new(9.0, 0.0);
-    let v38: W = v34 - v37.widen();
-    let v39: W = v38.exp_m1();
-    let v40: W = v36 * v39;
-    let v41: W = v32 + v40;
-    let v42: N = v29 * N::narrow(v30);
-    let v43: N = v42 / N::narrow(v41);
-    let v44: N = v43.sqrt();
-    let v45: N = v28 * v44;
-    [v22.to_f64(), v26.to_f64(), v45.to_f64()]
+    let v30: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v31: W = v14.exp();
+    let v32: N = N::new(12.0, 0.0);
+    let v33: W = v32.widen() * v2.widen();
+    let v34: N = N::new(9.0, 0.0);
+    let v35: W = v33 - v34.widen();
+    let v36: W = v35.exp_m1();
+    let v37: W = v31 * v36;
+    let v38: W = v30 + v37;
+    let v39: N = v29 / N::narrow(v38);
+    let v40: N = v39.sqrt();
+    let v41: N = v28 * v40;
+    [v22.to_f64(), v26.to_f64(), v41.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -1987,24 +1969,20 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v26: N = N::narrow(v25) / v17;
     let v27: N = v24.abs();
     let v28: W = v27.widen().sqrt();
-    let v29: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v30: W = N::exp_kept(v14);
-    let v31: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v32: W = v31.widen() * v30;
-    let v33: N = N::new(12.0, 0.0);
-    let v34: W = v33.widen() * v2.widen();
-    let v35: W = v3.widen() - v34;
-    let v36: W = N::exp_kept(v35);
-    let v37: N = N::new(9.0, 0.0);
-    let v38: N = N::narrow(v34) - v37;
-    let v39: N = v38.exp_m1();
-    let v40: W = v36 * v39.widen();
-    let v41: W = v32 + v40;
-    let v42: W = v29 * v30;
-    let v43: N = N::narrow(v42) / N::narrow(v41);
-    let v44: N = v43.sqrt();
-    let v45: W = v28 * v44.widen();
-    [v22.to_f64(), v26.to_f64(), v45.to_f64()]
+    let v29: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v30: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v31: W = N::exp_kept(v14);
+    let v32: N = N::new(12.0, 0.0);
+    let v33: N = v32 * v2;
+    let v34: N = N::new(9.0, 0.0);
+    let v35: N = v33 - v34;
+    let v36: N = v35.exp_m1();
+    let v37: W = v31 * v36.widen();
+    let v38: N = v30 + N::narrow(v37);
+    let v39: N = v29 / v38;
+    let v40: N = v39.sqrt();
+    let v41: W = v28 * v40.widen();
+    [v22.to_f64(), v26.to_f64(), v41.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
@@ -2041,30 +2019,26 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v27: N = v24.abs();
     let v28: N = v27.sqrt();
     let v29: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v30: N = N::exp_of(v14);
-    let v31: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v32: W = v31.widen() * v30.widen();
-    let v33: N = N::new(12.0, 0.0);
-    let v34: W = v33.widen() * v2.widen();
-    let v35: N = v3 - N::narrow(v34);
-    let v36: N = v35.exp();
-    let v37: N = N::new(9.0, 0.0);
-    let v38: W = v34 - v37.widen();
-    let v39: N = N::exp_m1_of(v38);
-    let v40: N = v36 * v39;
-    let v41: W = v32 + v40.widen();
-    let v42: N = v29 * v30;
-    let v43: N = v42 / N::narrow(v41);
-    let v44: W = v43.widen().sqrt();
-    let v45: W = v28.widen() * v44;
-    [v22.to_f64(), v26.to_f64(), v45.to_f64()]
+    let v30: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v31: N = N::exp_of(v14);
+    let v32: N = N::new(12.0, 0.0);
+    let v33: W = v32.widen() * v2.widen();
+    let v34: N = N::new(9.0, 0.0);
+    let v35: W = v33 - v34.widen();
+    let v36: N = N::exp_m1_of(v35);
+    let v37: N = v31 * v36;
+    let v38: N = v30 + v37;
+    let v39: N = v29 / v38;
+    let v40: N = v39.sqrt();
+    let v41: N = v28 * v40;
+    [v22.to_f64(), v26.to_f64(), v41.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t_next);
     let v3: N = N::new(6.0, 0.0);
@@ -2081,33 +2055,27 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
     let v14: W = v5 - v1.widen();
     let v15: W = v14.sigmoid();
     let v16: N = N::new(-6.0, 0.0);
-    let v17: W = v16.widen() * v4.widen();
-    let v18: W = N::exp_m1_kept(v17);
-    let v19: W = v13 * v15 * v18;
+    let v17: N = v16 * v4;
+    let v18: N = v17.exp_m1();
+    let v19: W = v13 * v15 * v18.widen();
     let v20: W = v8 - v9 + v11 - v12 - v19;
-    let v21: W = v0.widen() * v20;
-    let v22: W = v15 * v18;
+    let v21: W = v0 * v20;
+    let v22: W = v15 * v18.widen();
     let v23: W = v21 / v22;
     let v24: N = N::new(6.2987224102071835, 1.7151240768675132e-16);
     let v25: N = v4 - v2;
     let v26: W = v24.widen() * v7 * v25.widen();
-    let v27: W = v26 / v18;
+    let v27: W = v26 / v18.widen();
     let v28: N = v25.abs();
-    let v29: W = v28.widen().sqrt();
-    let v30: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v29: N = v28.sqrt();
+    let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v31: W = N::exp_kept(v14);
-    let v32: W = v31 * v18;
-    let v33: N = N::new(12.0, 0.0);
-    let v34: W = v33.widen() * v4.widen();
-    let v35: W = v34 - v3.widen();
-    let v36: W = N::exp_kept(v35);
-    let v37: W = v36 * v18;
-    let v38: N = N::narrow(v32) + N::narrow(v37);
-    let v39: W = v30 * v31;
-    let v40: N = N::narrow(v39) / v38;
-    let v41: N = v40.sqrt();
-    let v42: W = v29 * v41.widen();
-    [v23.to_f64(), v27.to_f64(), v42.to_f64()]
+    let v32: W = v31 * v18.widen();
+    let v33: W = v18.widen() + v32;
+    let v34: N = v30 / N::narrow(v33);
+    let v35: N = v34.sqrt();
+    let v36: N = v29 * v35;
+    [v23.to_f64(), v27.to_f64(), v36.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -2115,9 +2083,9 @@ fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 43 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 37 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -2166,9 +2134,9 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 27 of its 43 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 37 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3062,9 +3030,9 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 48 operations in double-double.
+/// Where some time is below 0.5, a step toward the data end (`t_next < t`) runs in `f64` with 27 of its 46 operations in double-double (with the operations in double-double chosen apart below t = 0.5) instead. Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 42 operations in double-double.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3099,69 +3067,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.5 {
-        return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    if t_next < t {
+        return euler_maruyama_step_eps_coefficients_in_toward::<N, W>(t, t_next);
     }
-    if t < 0.75 {
-        return euler_maruyama_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::new(6.0, 0.0);
-    let v4: W = v3.widen() * v2.widen();
-    let v5: W = v4 - v1.widen();
-    let v6: W = v5.sigmoid();
-    let v7: W = v1.widen() * v2.widen() * v6;
-    let v8: N = N::from_f64(t_next);
-    let v9: N = v1 * v8 * N::narrow(v6);
-    let v10: W = v6.square();
-    let v11: W = v1.widen() * v2.widen() * v10;
-    let v12: N = v1 * v8 * N::narrow(v10);
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v1.widen() - v4;
-    let v15: W = v14.sigmoid();
-    let v16: W = v4 - v3.widen();
-    let v17: W = N::exp_m1_kept(v16);
-    let v18: W = v13.widen() * v15 * v17;
-    let v19: W = v7 - v9.widen() - v11 + v12.widen() - v18;
-    let v20: W = v0.widen() * v19;
-    let v21: W = v15 * v17;
-    let v22: N = N::narrow(v20) / N::narrow(v21);
-    let v23: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v24: W = v8.widen() - v2.widen();
-    let v25: N = N::new(0.05239569649125595, 8.392954671577747e-19);
-    let v26: W = N::exp_m1_kept(v4);
-    let v27: W = v25.widen() * v15 * v26;
-    let v28: W = N::sqrt_kept(v27);
-    let v29: W = v23 * v6 * v24;
-    let v30: W = v17 * v28;
-    let v31: N = N::narrow(v29) / N::narrow(v30);
-    let v32: N = N::narrow(v24).abs();
-    let v33: N = v32.sqrt();
-    let v34: W = v14.exp();
-    let v35: W = W::new(-0.950212931632136, -8.422032873046665e-18);
-    let v36: W = v35 * v34;
-    let v37: N = N::new(12.0, 0.0);
-    let v38: W = v37.widen() * v2.widen();
-    let v39: W = v3.widen() - v38;
-    let v40: W = v39.exp();
-    let v41: N = N::new(9.0, 0.0);
-    let v42: W = v38 - v41.widen();
-    let v43: W = v42.exp_m1();
-    let v44: W = v40 * v43;
-    let v45: W = v36 + v44;
-    let v46: N = N::narrow(v23) * N::narrow(v34);
-    let v47: N = v46 / N::narrow(v45);
-    let v48: N = v47.sqrt();
-    let v49: N = v33 * v48;
-    [v22.to_f64(), v31.to_f64(), v49.to_f64()]
-}
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
     let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -3185,40 +3093,39 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v20: W = v0 * v19;
     let v21: W = v15 * v17;
     let v22: N = N::narrow(v20) / N::narrow(v21);
-    let v23: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v23: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v24: W = v8.widen() - v2.widen();
     let v25: N = N::new(0.05239569649125595, 8.392954671577747e-19);
     let v26: W = N::exp_m1_kept(v4);
     let v27: W = v25.widen() * v15 * v26;
     let v28: W = v27.sqrt();
-    let v29: W = v23 * v6 * v24;
+    let v29: W = v23.widen() * v6 * v24;
     let v30: W = v17 * v28;
     let v31: N = N::narrow(v29) / N::narrow(v30);
     let v32: N = N::narrow(v24).abs();
-    let v33: W = v32.widen().sqrt();
-    let v34: W = N::exp_kept(v14);
-    let v35: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v36: W = v35.widen() * v34;
-    let v37: N = N::new(12.0, 0.0);
-    let v38: W = v37.widen() * v2.widen();
-    let v39: W = v3.widen() - v38;
-    let v40: W = N::exp_kept(v39);
-    let v41: N = N::new(9.0, 0.0);
-    let v42: N = N::narrow(v38) - v41;
-    let v43: N = v42.exp_m1();
-    let v44: W = v40 * v43.widen();
-    let v45: W = v36 + v44;
-    let v46: W = v23 * v34;
-    let v47: N = N::narrow(v46) / N::narrow(v45);
-    let v48: N = v47.sqrt();
-    let v49: W = v33 * v48.widen();
-    [v22.to_f64(), v31.to_f64(), v49.to_f64()]
+    let v33: N = v32.sqrt();
+    let v34: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v35: W = v14.exp();
+    let v36: N = N::new(12.0, 0.0);
+    let v37: W = v36.widen() * v2.widen();
+    let v38: N = N::new(9.0, 0.0);
+    let v39: W = v37 - v38.widen();
+    let v40: W = v39.exp_m1();
+    let v41: W = v35 * v40;
+    let v42: W = v34 + v41;
+    let v43: N = v23 / N::narrow(v42);
+    let v44: N = v43.sqrt();
+    let v45: N = v33 * v44;
+    [v22.to_f64(), v31.to_f64(), v45.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_eps_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_toward<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
+    if t < 0.5 {
+        return euler_maruyama_step_eps_coefficients_in_toward_cell0::<N, W>(t, t_next);
+    }
     let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -3234,14 +3141,67 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v12: W = v1.widen() * v8.widen() * v10;
     let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v1.widen() - v4;
-    let v15: W = N::sigmoid_kept(v14);
+    let v15: W = v14.sigmoid();
     let v16: W = v4 - v3.widen();
     let v17: W = N::exp_m1_kept(v16);
     let v18: W = v13.widen() * v15 * v17;
     let v19: W = v7 - v9 - v11 + v12 - v18;
     let v20: W = v0.widen() * v19;
     let v21: W = v15 * v17;
-    let v22: W = v20 / v21;
+    let v22: N = N::narrow(v20) / N::narrow(v21);
+    let v23: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v24: W = v8.widen() - v2.widen();
+    let v25: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v26: W = N::exp_m1_kept(v4);
+    let v27: W = v25.widen() * v15 * v26;
+    let v28: W = N::sqrt_kept(v27);
+    let v29: W = v23 * v6 * v24;
+    let v30: W = v17 * v28;
+    let v31: N = N::narrow(v29) / N::narrow(v30);
+    let v32: N = N::narrow(v24).abs();
+    let v33: N = v32.sqrt();
+    let v34: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v35: W = v14.exp();
+    let v36: N = N::new(12.0, 0.0);
+    let v37: W = v36.widen() * v2.widen();
+    let v38: N = N::new(9.0, 0.0);
+    let v39: W = v37 - v38.widen();
+    let v40: W = v39.exp_m1();
+    let v41: W = v35 * v40;
+    let v42: W = v34 + v41;
+    let v43: N = N::narrow(v23) / N::narrow(v42);
+    let v44: N = v43.sqrt();
+    let v45: N = v33 * v44;
+    [v22.to_f64(), v31.to_f64(), v45.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: W = v3.widen() * v2.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v1.widen() * v2.widen() * v6;
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v1.widen() * v8.widen() * v6;
+    let v10: W = v6.square();
+    let v11: W = v1.widen() * v2.widen() * v10;
+    let v12: N = v1 * v8 * N::narrow(v10);
+    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v1.widen() - v4;
+    let v15: W = N::sigmoid_kept(v14);
+    let v16: W = v4 - v3.widen();
+    let v17: W = N::exp_m1_kept(v16);
+    let v18: W = v13.widen() * v15 * v17;
+    let v19: W = v7 - v9 - v11 + v12.widen() - v18;
+    let v20: W = v0 * v19;
+    let v21: W = v15 * v17;
+    let v22: N = N::narrow(v20) / N::narrow(v21);
     let v23: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v24: W = v8.widen() - v2.widen();
     let v25: N = N::new(0.05239569649125595, 8.392954671577747e-19);
@@ -3252,24 +3212,20 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v30: W = v17 * v28;
     let v31: W = v29 / v30;
     let v32: N = N::narrow(v24).abs();
-    let v33: N = v32.sqrt();
-    let v34: W = N::exp_kept(v14);
-    let v35: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v36: W = v35.widen() * v34;
-    let v37: N = N::new(12.0, 0.0);
-    let v38: W = v37.widen() * v2.widen();
-    let v39: N = v3 - N::narrow(v38);
-    let v40: N = v39.exp();
-    let v41: N = N::new(9.0, 0.0);
-    let v42: W = v38 - v41.widen();
-    let v43: N = N::exp_m1_of(v42);
-    let v44: N = v40 * v43;
-    let v45: W = v36 + v44.widen();
-    let v46: W = v23.widen() * v34;
-    let v47: N = N::narrow(v46) / N::narrow(v45);
-    let v48: W = v47.widen().sqrt();
-    let v49: W = v33.widen() * v48;
-    [v22.to_f64(), v31.to_f64(), v49.to_f64()]
+    let v33: W = v32.widen().sqrt();
+    let v34: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v35: W = N::exp_kept(v14);
+    let v36: N = N::new(12.0, 0.0);
+    let v37: N = v36 * v2;
+    let v38: N = N::new(9.0, 0.0);
+    let v39: N = v37 - v38;
+    let v40: N = v39.exp_m1();
+    let v41: W = v35 * v40.widen();
+    let v42: N = v34 + N::narrow(v41);
+    let v43: N = v23 / v42;
+    let v44: N = v43.sqrt();
+    let v45: W = v33 * v44.widen();
+    [v22.to_f64(), v31.to_f64(), v45.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
@@ -3311,20 +3267,14 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     let v32: W = v18 * v30;
     let v33: N = N::narrow(v31) / N::narrow(v32);
     let v34: N = N::narrow(v25).abs();
-    let v35: W = v34.widen().sqrt();
+    let v35: N = v34.sqrt();
     let v36: W = N::exp_kept(v14);
     let v37: W = v36 * v18;
-    let v38: N = N::new(12.0, 0.0);
-    let v39: W = v38.widen() * v4.widen();
-    let v40: W = v39 - v3.widen();
-    let v41: W = N::exp_kept(v40);
-    let v42: W = v41 * v18;
-    let v43: N = N::narrow(v37) + N::narrow(v42);
-    let v44: W = v24 * v36;
-    let v45: N = N::narrow(v44) / v43;
-    let v46: N = v45.sqrt();
-    let v47: W = v35 * v46.widen();
-    [v23.to_f64(), v33.to_f64(), v47.to_f64()]
+    let v38: W = v18 + v37;
+    let v39: N = N::narrow(v24) / N::narrow(v38);
+    let v40: N = v39.sqrt();
+    let v41: N = v35 * v40;
+    [v23.to_f64(), v33.to_f64(), v41.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -3332,9 +3282,9 @@ fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 48 operations in double-double.
+/// Where some time is below 0.5, a step toward the data end (`t_next < t`) runs in `f64` with 27 of its 46 operations in double-double (with the operations in double-double chosen apart below t = 0.5) instead. Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 42 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3414,9 +3364,9 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\varepsilon\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 30 of its 48 operations in double-double.
+/// Where some time is below 0.5, a step toward the data end (`t_next < t`) runs in `f64` with 27 of its 46 operations in double-double (with the operations in double-double chosen apart below t = 0.5) instead. Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 25 of its 42 operations in double-double.
 ///
 /// # Panics
 ///
@@ -4309,7 +4259,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 48 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 43 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -4398,23 +4348,19 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v53: W = v51 / v52;
         let v54: W = v1.sqrt();
         let v55: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
-        let v56: W = v45.exp();
-        let v57: W = W::new(-0.950212931632136, -8.422032873046665e-18);
-        let v58: W = v57 * v56;
-        let v59: W = W::new(12.0, 0.0);
-        let v60: W = v59 * v1;
-        let v61: W = v38 - v60;
-        let v62: W = v61.exp();
-        let v63: W = W::new(9.0, 0.0);
-        let v64: W = v60 - v63;
-        let v65: W = v64.exp_m1();
-        let v66: W = v62 * v65;
-        let v67: W = v58 + v66;
-        let v68: W = v55 * v56;
-        let v69: W = v68 / v67;
-        let v70: W = v69.sqrt();
-        let v71: W = v54 * v70;
-        return [v36.to_f64(), v53.to_f64(), v71.to_f64()];
+        let v56: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+        let v57: W = v45.exp();
+        let v58: W = W::new(12.0, 0.0);
+        let v59: W = v58 * v1;
+        let v60: W = W::new(9.0, 0.0);
+        let v61: W = v59 - v60;
+        let v62: W = v61.exp_m1();
+        let v63: W = v57 * v62;
+        let v64: W = v56 + v63;
+        let v65: W = v55 / v64;
+        let v66: W = v65.sqrt();
+        let v67: W = v54 * v66;
+        return [v36.to_f64(), v53.to_f64(), v67.to_f64()];
     }
     if t > 0.984375 {
         let t: f64 = 1.0 - t;
@@ -4490,17 +4436,11 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v68: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
         let v69: W = v56.exp();
         let v70: W = v69 * v60;
-        let v71: W = W::new(12.0, 0.0);
-        let v72: W = v71 * v1;
-        let v73: W = v72 - v49;
-        let v74: W = v73.exp();
-        let v75: W = v74 * v60;
-        let v76: W = v70 + v75;
-        let v77: W = v68 * v69;
-        let v78: W = v77 / v76;
-        let v79: W = v78.sqrt();
-        let v80: W = v67 * v79;
-        return [v46.to_f64(), v65.to_f64(), v80.to_f64()];
+        let v71: W = v60 + v70;
+        let v72: W = v68 / v71;
+        let v73: W = v72.sqrt();
+        let v74: W = v67 * v73;
+        return [v46.to_f64(), v65.to_f64(), v74.to_f64()];
     }
     let v0: N = N::new(-22.13532399155553, -1.030067038959497e-15);
     let v1: W = W::new(0.14227761953270035, -7.476885521457493e-18);
@@ -4550,24 +4490,20 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v45: N = N::narrow(v43) / N::narrow(v44);
     let v46: N = N::narrow(v39).abs();
     let v47: W = v46.widen().sqrt();
-    let v48: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v49: W = v27.exp();
-    let v50: W = W::new(-0.950212931632136, -8.422032873046665e-18);
-    let v51: W = v50 * v49;
-    let v52: N = N::new(12.0, 0.0);
-    let v53: W = v52.widen() * v2.widen();
-    let v54: W = v3.widen() - v53;
-    let v55: W = v54.exp();
-    let v56: N = N::new(9.0, 0.0);
-    let v57: W = v53 - v56.widen();
-    let v58: W = N::exp_m1_kept(v57);
-    let v59: W = v55 * v58;
-    let v60: W = v51 + v59;
-    let v61: W = v48 * v49;
-    let v62: N = N::narrow(v61) / N::narrow(v60);
-    let v63: W = v62.widen().sqrt();
-    let v64: W = v47 * v63;
-    [v37.to_f64(), v45.to_f64(), v64.to_f64()]
+    let v48: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v49: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v50: W = v27.exp();
+    let v51: N = N::new(12.0, 0.0);
+    let v52: W = v51.widen() * v2.widen();
+    let v53: N = N::new(9.0, 0.0);
+    let v54: W = v52 - v53.widen();
+    let v55: W = N::exp_m1_kept(v54);
+    let v56: W = v50 * v55;
+    let v57: W = v49 + v56;
+    let v58: N = v48 / N::narrow(v57);
+    let v59: W = v58.widen().sqrt();
+    let v60: W = v47 * v59;
+    [v37.to_f64(), v45.to_f64(), v60.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -4575,7 +4511,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 48 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 43 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -4641,7 +4577,7 @@ fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 48 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 43 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5691,9 +5627,9 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 44 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 19 of its 44 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.34375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 38 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 13 of its 38 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.34375, 0.375) instead.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -5719,48 +5655,8 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 && t_next == 0.0 {
         return [f64::NEG_INFINITY, -2.0, f64::INFINITY];
     }
-    if t_next == 0.0 && t < 1.0 {
-        let v0: W = W::new(-1.0497870683678638, -1.0260026958946899e-16);
-        let v1: W = W::new(3.0, 0.0);
-        let v2: W = W::from_f64(t);
-        let v3: W = W::new(6.0, 0.0);
-        let v4: W = v3 * v2;
-        let v5: W = v4 - v1;
-        let v6: W = v5.sigmoid();
-        let v7: W = v6.square();
-        let v8: W = v1 * v2 * v7;
-        let v9: W = v1 * v2 * v6;
-        let v10: W = W::new(0.9525741268224333, -3.451513898035272e-17);
-        let v11: W = v1 - v4;
-        let v12: W = v11.sigmoid();
-        let v13: W = v4 - v3;
-        let v14: W = v13.exp_m1();
-        let v15: W = v10 * v12 * v14;
-        let v16: W = v8 - v9 - v15;
-        let v17: W = v0 * v16;
-        let v18: W = v12 * v14;
-        let v19: W = v17 / v18;
-        let v20: W = W::new(-2.0, 0.0);
-        let v21: W = v20 * v2;
-        let v22: W = v2.sqrt();
-        let v23: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
-        let v24: W = v11.exp();
-        let v25: W = W::new(-0.950212931632136, -8.422032873046665e-18);
-        let v26: W = v25 * v24;
-        let v27: W = W::new(12.0, 0.0);
-        let v28: W = v27 * v2;
-        let v29: W = v3 - v28;
-        let v30: W = v29.exp();
-        let v31: W = W::new(9.0, 0.0);
-        let v32: W = v28 - v31;
-        let v33: W = v32.exp_m1();
-        let v34: W = v30 * v33;
-        let v35: W = v26 + v34;
-        let v36: W = v23 * v24;
-        let v37: W = v36 / v35;
-        let v38: W = v37.sqrt();
-        let v39: W = v22 * v38;
-        return [v19.to_f64(), v21.to_f64(), v39.to_f64()];
+    if t == 0.0 && t_next == 1.0 {
+        return [1.149732354503234, 2.0, 0.547233687748176];
     }
     if t > 0.984375 {
         let t: f64 = 1.0 - t;
@@ -5819,26 +5715,20 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
         let v51: W = v7.abs();
         let v52: W = v51.sqrt();
         let v53: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
-        let v54: W = W::new(6.0, 0.0);
+        let v54: W = W::new(-6.0, 0.0);
         let v55: W = v54 * v1;
-        let v56: W = W::new(3.0, 0.0);
-        let v57: W = v55 - v56;
-        let v58: W = v57.exp();
-        let v59: W = W::new(-6.0, 0.0);
-        let v60: W = v59 * v1;
-        let v61: W = v60.exp_m1();
-        let v62: W = v58 * v61;
-        let v63: W = W::new(12.0, 0.0);
-        let v64: W = v63 * v1;
-        let v65: W = v64 - v54;
-        let v66: W = v65.exp();
-        let v67: W = v66 * v61;
-        let v68: W = v62 + v67;
-        let v69: W = v53 * v58;
-        let v70: W = v69 / v68;
-        let v71: W = v70.sqrt();
-        let v72: W = v52 * v71;
-        return [v46.to_f64(), v50.to_f64(), v72.to_f64()];
+        let v56: W = v55.exp_m1();
+        let v57: W = W::new(6.0, 0.0);
+        let v58: W = v57 * v1;
+        let v59: W = W::new(3.0, 0.0);
+        let v60: W = v58 - v59;
+        let v61: W = v60.exp();
+        let v62: W = v61 * v56;
+        let v63: W = v56 + v62;
+        let v64: W = v53 / v63;
+        let v65: W = v64.sqrt();
+        let v66: W = v52 * v65;
+        return [v46.to_f64(), v50.to_f64(), v66.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return euler_maruyama_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -5877,23 +5767,19 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v28: N = v27.abs();
     let v29: N = v28.sqrt();
     let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v31: N = N::exp_of(v14);
-    let v32: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v33: W = v32.widen() * v31.widen();
-    let v34: N = N::new(12.0, 0.0);
-    let v35: W = v34.widen() * v4.widen();
-    let v36: W = v3.widen() - v35;
-    let v37: N = N::exp_of(v36);
-    let v38: N = N::new(9.0, 0.0);
-    let v39: W = v35 - v38.widen();
-    let v40: N = N::exp_m1_of(v39);
-    let v41: N = v37 * v40;
-    let v42: W = v33 + v41.widen();
-    let v43: N = v30 * v31;
-    let v44: N = v43 / N::narrow(v42);
-    let v45: N = v44.sqrt();
-    let v46: N = v29 * v45;
-    [v22.to_f64(), v26.to_f64(), v46.to_f64()]
+    let v31: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v32: N = N::exp_of(v14);
+    let v33: N = N::new(12.0, 0.0);
+    let v34: W = v33.widen() * v4.widen();
+    let v35: N = N::new(9.0, 0.0);
+    let v36: W = v34 - v35.widen();
+    let v37: N = N::exp_m1_of(v36);
+    let v38: N = v32 * v37;
+    let v39: N = v31 + v38;
+    let v40: N = v30 / v39;
+    let v41: N = v40.sqrt();
+    let v42: N = v29 * v41;
+    [v22.to_f64(), v26.to_f64(), v42.to_f64()]
 }
 /// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
@@ -5905,8 +5791,8 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t_next);
     let v3: N = N::new(6.0, 0.0);
     let v4: N = N::from_f64(t);
-    let v5: W = v3.widen() * v4.widen();
-    let v6: N = N::narrow(v5) - v1;
+    let v5: N = v3 * v4;
+    let v6: N = v5 - v1;
     let v7: N = v6.sigmoid();
     let v8: W = v1.widen() * v2.widen() * v7.widen();
     let v9: W = v1.widen() * v4.widen() * v7.widen();
@@ -5914,9 +5800,9 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v11: W = v1.widen() * v4.widen() * v10.widen();
     let v12: W = v1.widen() * v2.widen() * v10.widen();
     let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v1.widen() - v5;
+    let v14: W = v1.widen() - v5.widen();
     let v15: W = N::sigmoid_kept(v14);
-    let v16: N = N::narrow(v5) - v3;
+    let v16: N = v5 - v3;
     let v17: N = v16.exp_m1();
     let v18: W = v13.widen() * v15 * v17.widen();
     let v19: W = v8 - v9 + v11 - v12 - v18;
@@ -5930,24 +5816,20 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v27: N = v2 - v4;
     let v28: N = v27.abs();
     let v29: W = v28.widen().sqrt();
-    let v30: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v31: W = N::exp_kept(v14);
-    let v32: N = N::new(-0.950212931632136, -8.422032873046665e-18);
-    let v33: W = v32.widen() * v31;
-    let v34: N = N::new(12.0, 0.0);
-    let v35: W = v34.widen() * v4.widen();
-    let v36: W = v3.widen() - v35;
-    let v37: W = N::exp_kept(v36);
-    let v38: N = N::new(9.0, 0.0);
-    let v39: N = N::narrow(v35) - v38;
-    let v40: N = v39.exp_m1();
-    let v41: W = v37 * v40.widen();
-    let v42: W = v33 + v41;
-    let v43: W = v30 * v31;
-    let v44: N = N::narrow(v43) / N::narrow(v42);
-    let v45: N = v44.sqrt();
-    let v46: W = v29 * v45.widen();
-    [v22.to_f64(), v26.to_f64(), v46.to_f64()]
+    let v30: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v31: N = N::new(-0.950212931632136, -8.422032873046665e-18);
+    let v32: W = N::exp_kept(v14);
+    let v33: N = N::new(12.0, 0.0);
+    let v34: N = v33 * v4;
+    let v35: N = N::new(9.0, 0.0);
+    let v36: N = v34 - v35;
+    let v37: N = v36.exp_m1();
+    let v38: W = v32 * v37.widen();
+    let v39: N = v31 + N::narrow(v38);
+    let v40: N = v30 / v39;
+    let v41: N = v40.sqrt();
+    let v42: W = v29 * v41.widen();
+    [v22.to_f64(), v26.to_f64(), v42.to_f64()]
 }
 /// The upper regime of [`euler_maruyama_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
@@ -5987,21 +5869,15 @@ fn euler_maruyama_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
     let v27: W = v25 - v26;
     let v28: N = v2 - v8;
     let v29: N = v28.abs();
-    let v30: W = v29.widen().sqrt();
+    let v30: N = v29.sqrt();
     let v31: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v32: N = N::exp_of(v14);
-    let v33: W = v32.widen() * v18;
-    let v34: N = N::new(12.0, 0.0);
-    let v35: N = v34 * v2;
-    let v36: N = v35 - v3;
-    let v37: N = v36.exp();
-    let v38: W = v37.widen() * v18;
-    let v39: W = v33 + v38;
-    let v40: N = v31 * v32;
-    let v41: N = v40 / N::narrow(v39);
-    let v42: W = v41.widen().sqrt();
-    let v43: W = v30 * v42;
-    [v23.to_f64(), v27.to_f64(), v43.to_f64()]
+    let v32: W = N::exp_kept(v14);
+    let v33: W = v32 * v18;
+    let v34: N = N::narrow(v18) + N::narrow(v33);
+    let v35: N = v31 / v34;
+    let v36: N = v35.sqrt();
+    let v37: N = v30 * v36;
+    [v23.to_f64(), v27.to_f64(), v37.to_f64()]
 }
 /// [`euler_maruyama_step_u_coefficients_upper`] for a step toward the data end (`t_next < t`, here `t_next > t`: the times are reflected), with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_u_coefficients_upper_toward<N: Narrow<W>, W: Real>(
@@ -6016,6 +5892,9 @@ fn euler_maruyama_step_u_coefficients_upper_toward<N: Narrow<W>, W: Real>(
     }
     if t < 0.34375 {
         return euler_maruyama_step_u_coefficients_upper_toward_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.375 {
+        return euler_maruyama_step_u_coefficients_upper_toward_cell3::<N, W>(t, t_next);
     }
     let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
@@ -6032,15 +5911,15 @@ fn euler_maruyama_step_u_coefficients_upper_toward<N: Narrow<W>, W: Real>(
     let v12: W = v1.widen() * v8.widen() * v10.widen();
     let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
     let v14: W = v4 - v1.widen();
-    let v15: W = N::sigmoid_kept(v14);
+    let v15: N = N::sigmoid_of(v14);
     let v16: N = N::new(-6.0, 0.0);
     let v17: N = v16 * v2;
     let v18: N = v17.exp_m1();
-    let v19: W = v13.widen() * v15 * v18.widen();
+    let v19: W = v13.widen() * v15.widen() * v18.widen();
     let v20: W = v7 - v9 - v11 + v12 - v19;
     let v21: W = v0.widen() * v20;
-    let v22: W = v15 * v18.widen();
-    let v23: N = N::narrow(v21) / N::narrow(v22);
+    let v22: N = v15 * v18;
+    let v23: N = N::narrow(v21) / v22;
     let v24: N = N::new(2.0, 0.0);
     let v25: W = v24.widen() * v2.widen();
     let v26: W = v24.widen() * v8.widen();
@@ -6051,17 +5930,11 @@ fn euler_maruyama_step_u_coefficients_upper_toward<N: Narrow<W>, W: Real>(
     let v31: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v32: W = N::exp_kept(v14);
     let v33: W = v32 * v18.widen();
-    let v34: N = N::new(12.0, 0.0);
-    let v35: W = v34.widen() * v2.widen();
-    let v36: W = v35 - v3.widen();
-    let v37: W = N::exp_kept(v36);
-    let v38: W = v37 * v18.widen();
-    let v39: W = v33 + v38;
-    let v40: W = v31.widen() * v32;
-    let v41: N = N::narrow(v40) / N::narrow(v39);
-    let v42: N = v41.sqrt();
-    let v43: N = v30 * v42;
-    [v23.to_f64(), v27.to_f64(), v43.to_f64()]
+    let v34: N = v18 + N::narrow(v33);
+    let v35: N = v31 / v34;
+    let v36: N = v35.sqrt();
+    let v37: N = v30 * v36;
+    [v23.to_f64(), v27.to_f64(), v37.to_f64()]
 }
 /// [`euler_maruyama_step_u_coefficients_upper_toward`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_u_coefficients_upper_toward_cell0<N: Narrow<W>, W: Real>(
@@ -6099,20 +5972,14 @@ fn euler_maruyama_step_u_coefficients_upper_toward_cell0<N: Narrow<W>, W: Real>(
     let v28: N = v2 - v8;
     let v29: N = v28.abs();
     let v30: N = v29.sqrt();
-    let v31: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v32: W = N::exp_kept(v14);
-    let v33: W = v32 * v18;
-    let v34: N = N::new(12.0, 0.0);
-    let v35: N = v34 * v2;
-    let v36: N = v35 - v3;
-    let v37: N = v36.exp();
-    let v38: N = v37 * N::narrow(v18);
-    let v39: W = v33 + v38.widen();
-    let v40: W = v31 * v32;
-    let v41: N = N::narrow(v40) / N::narrow(v39);
-    let v42: N = v41.sqrt();
-    let v43: N = v30 * v42;
-    [v23.to_f64(), v27.to_f64(), v43.to_f64()]
+    let v31: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v32: N = N::exp_of(v14);
+    let v33: N = v32 * N::narrow(v18);
+    let v34: N = N::narrow(v18) + v33;
+    let v35: N = v31 / v34;
+    let v36: N = v35.sqrt();
+    let v37: N = v30 * v36;
+    [v23.to_f64(), v27.to_f64(), v37.to_f64()]
 }
 /// [`euler_maruyama_step_u_coefficients_upper_toward`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_u_coefficients_upper_toward_cell1<N: Narrow<W>, W: Real>(
@@ -6123,8 +5990,8 @@ fn euler_maruyama_step_u_coefficients_upper_toward_cell1<N: Narrow<W>, W: Real>(
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = N::new(6.0, 0.0);
-    let v4: W = v3.widen() * v2.widen();
-    let v5: W = v1.widen() - v4;
+    let v4: N = v3 * v2;
+    let v5: W = v1.widen() - v4.widen();
     let v6: W = v5.sigmoid();
     let v7: W = v1.widen() * v2.widen() * v6;
     let v8: N = N::from_f64(t_next);
@@ -6132,17 +5999,17 @@ fn euler_maruyama_step_u_coefficients_upper_toward_cell1<N: Narrow<W>, W: Real>(
     let v10: W = v6.square();
     let v11: W = v1.widen() * v2.widen() * v10;
     let v12: W = v1.widen() * v8.widen() * v10;
-    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
-    let v14: W = v4 - v1.widen();
+    let v13: W = W::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: W = v4.widen() - v1.widen();
     let v15: W = v14.sigmoid();
     let v16: N = N::new(-6.0, 0.0);
-    let v17: W = v16.widen() * v2.widen();
-    let v18: W = N::exp_m1_kept(v17);
-    let v19: W = v13.widen() * v15 * v18;
+    let v17: N = v16 * v2;
+    let v18: N = v17.exp_m1();
+    let v19: W = v13 * v15 * v18.widen();
     let v20: W = v7 - v9 - v11 + v12 - v19;
     let v21: W = v0 * v20;
-    let v22: W = v15 * v18;
-    let v23: N = N::narrow(v21) / N::narrow(v22);
+    let v22: N = N::narrow(v15) * v18;
+    let v23: N = N::narrow(v21) / v22;
     let v24: N = N::new(2.0, 0.0);
     let v25: W = v24.widen() * v2.widen();
     let v26: W = v24.widen() * v8.widen();
@@ -6150,20 +6017,14 @@ fn euler_maruyama_step_u_coefficients_upper_toward_cell1<N: Narrow<W>, W: Real>(
     let v28: N = v2 - v8;
     let v29: N = v28.abs();
     let v30: N = v29.sqrt();
-    let v31: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v31: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v32: W = N::exp_kept(v14);
-    let v33: W = v32 * v18;
-    let v34: N = N::new(12.0, 0.0);
-    let v35: N = v34 * v2;
-    let v36: W = v35.widen() - v3.widen();
-    let v37: W = N::exp_kept(v36);
-    let v38: W = v37 * v18;
-    let v39: W = v33 + v38;
-    let v40: W = v31 * v32;
-    let v41: N = N::narrow(v40) / N::narrow(v39);
-    let v42: N = v41.sqrt();
-    let v43: N = v30 * v42;
-    [v23.to_f64(), v27.to_f64(), v43.to_f64()]
+    let v33: W = v32 * v18.widen();
+    let v34: W = v18.widen() + v33;
+    let v35: N = v31 / N::narrow(v34);
+    let v36: N = v35.sqrt();
+    let v37: N = v30 * v36;
+    [v23.to_f64(), v27.to_f64(), v37.to_f64()]
 }
 /// [`euler_maruyama_step_u_coefficients_upper_toward`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_u_coefficients_upper_toward_cell2<N: Narrow<W>, W: Real>(
@@ -6187,12 +6048,12 @@ fn euler_maruyama_step_u_coefficients_upper_toward_cell2<N: Narrow<W>, W: Real>(
     let v14: W = v4 - v1.widen();
     let v15: W = N::sigmoid_kept(v14);
     let v16: N = N::new(-6.0, 0.0);
-    let v17: W = v16.widen() * v2.widen();
-    let v18: W = N::exp_m1_kept(v17);
-    let v19: W = v13 * v15 * v18;
+    let v17: N = v16 * v2;
+    let v18: N = v17.exp_m1();
+    let v19: W = v13 * v15 * v18.widen();
     let v20: W = v7 - v9 - v11 + v12 - v19;
     let v21: W = v0 * v20;
-    let v22: W = v15 * v18;
+    let v22: W = v15 * v18.widen();
     let v23: N = N::narrow(v21) / N::narrow(v22);
     let v24: N = N::new(2.0, 0.0);
     let v25: W = v24.widen() * v2.widen();
@@ -6203,18 +6064,57 @@ fn euler_maruyama_step_u_coefficients_upper_toward_cell2<N: Narrow<W>, W: Real>(
     let v30: N = v29.sqrt();
     let v31: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v32: W = N::exp_kept(v14);
-    let v33: W = v32 * v18;
-    let v34: N = N::new(12.0, 0.0);
-    let v35: W = v34.widen() * v2.widen();
-    let v36: W = v35 - v3.widen();
-    let v37: W = N::exp_kept(v36);
-    let v38: W = v37 * v18;
-    let v39: W = v33 + v38;
-    let v40: W = v31.widen() * v32;
-    let v41: N = N::narrow(v40) / N::narrow(v39);
-    let v42: N = v41.sqrt();
-    let v43: N = v30 * v42;
-    [v23.to_f64(), v27.to_f64(), v43.to_f64()]
+    let v33: W = v32 * v18.widen();
+    let v34: W = v18.widen() + v33;
+    let v35: N = v31 / N::narrow(v34);
+    let v36: N = v35.sqrt();
+    let v37: N = v30 * v36;
+    [v23.to_f64(), v27.to_f64(), v37.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_upper_toward`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_upper_toward_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = v3 * v2;
+    let v5: N = v1 - v4;
+    let v6: N = v5.sigmoid();
+    let v7: W = v1.widen() * v2.widen() * v6.widen();
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v1.widen() * v8.widen() * v6.widen();
+    let v10: N = v6.square();
+    let v11: W = v1.widen() * v2.widen() * v10.widen();
+    let v12: W = v1.widen() * v8.widen() * v10.widen();
+    let v13: N = N::new(0.9525741268224333, -3.451513898035272e-17);
+    let v14: N = v4 - v1;
+    let v15: N = v14.sigmoid();
+    let v16: N = N::new(-6.0, 0.0);
+    let v17: N = v16 * v2;
+    let v18: N = v17.exp_m1();
+    let v19: W = v13.widen() * v15.widen() * v18.widen();
+    let v20: W = v7 - v9 - v11 + v12 - v19;
+    let v21: W = v0.widen() * v20;
+    let v22: N = v15 * v18;
+    let v23: N = N::narrow(v21) / v22;
+    let v24: N = N::new(2.0, 0.0);
+    let v25: W = v24.widen() * v2.widen();
+    let v26: W = v24.widen() * v8.widen();
+    let v27: W = v25 - v26;
+    let v28: N = v2 - v8;
+    let v29: N = v28.abs();
+    let v30: N = v29.sqrt();
+    let v31: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v32: N = v14.exp();
+    let v33: N = v32 * v18;
+    let v34: N = v18 + v33;
+    let v35: N = v31 / v34;
+    let v36: N = v35.sqrt();
+    let v37: N = v30 * v36;
+    [v23.to_f64(), v27.to_f64(), v37.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -6222,9 +6122,9 @@ fn euler_maruyama_step_u_coefficients_upper_toward_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 44 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 19 of its 44 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.34375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 38 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 13 of its 38 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.34375, 0.375) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -6269,9 +6169,9 @@ fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 26 of its 44 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 19 of its 44 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.34375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 38 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 13 of its 38 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.3125, 0.34375, 0.375) instead.
 ///
 /// # Panics
 ///
@@ -7147,7 +7047,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -7256,17 +7156,11 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
         let v71: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
         let v72: W = v53.exp();
         let v73: W = v72 * v58;
-        let v74: W = W::new(12.0, 0.0);
-        let v75: W = v74 * v1;
-        let v76: W = v75 - v49;
-        let v77: W = v76.exp();
-        let v78: W = v77 * v58;
-        let v79: W = v73 + v78;
-        let v80: W = v71 * v72;
-        let v81: W = v80 / v79;
-        let v82: W = v81.sqrt();
-        let v83: W = v70 * v82;
-        return [v46.to_f64(), v68.to_f64(), v83.to_f64()];
+        let v74: W = v58 + v73;
+        let v75: W = v71 / v74;
+        let v76: W = v75.sqrt();
+        let v77: W = v70 * v76;
+        return [v46.to_f64(), v68.to_f64(), v77.to_f64()];
     }
     let v0: N = N::new(-1.0497870683678638, -1.0260026958946899e-16);
     let v1: N = N::new(3.0, 0.0);
@@ -7305,24 +7199,20 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v34: N = N::narrow(v32) / N::narrow(v33);
     let v35: N = N::narrow(v24).abs();
     let v36: W = v35.widen().sqrt();
-    let v37: W = W::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v38: W = v14.exp();
-    let v39: W = W::new(-0.950212931632136, -8.422032873046665e-18);
-    let v40: W = v39 * v38;
-    let v41: N = N::new(12.0, 0.0);
-    let v42: W = v41.widen() * v4.widen();
-    let v43: W = v3.widen() - v42;
-    let v44: W = v43.exp();
-    let v45: N = N::new(9.0, 0.0);
-    let v46: W = v42 - v45.widen();
-    let v47: W = N::exp_m1_kept(v46);
-    let v48: W = v44 * v47;
-    let v49: W = v40 + v48;
-    let v50: W = v37 * v38;
-    let v51: N = N::narrow(v50) / N::narrow(v49);
-    let v52: W = v51.widen().sqrt();
-    let v53: W = v36 * v52;
-    [v22.to_f64(), v34.to_f64(), v53.to_f64()]
+    let v37: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v38: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v39: W = v14.exp();
+    let v40: N = N::new(12.0, 0.0);
+    let v41: W = v40.widen() * v4.widen();
+    let v42: N = N::new(9.0, 0.0);
+    let v43: W = v41 - v42.widen();
+    let v44: W = N::exp_m1_kept(v43);
+    let v45: W = v39 * v44;
+    let v46: W = v38 + v45;
+    let v47: N = v37 / N::narrow(v46);
+    let v48: W = v47.widen().sqrt();
+    let v49: W = v36 * v48;
+    [v22.to_f64(), v34.to_f64(), v49.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -7330,7 +7220,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -7395,7 +7285,7 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -1876,7 +1876,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1903,38 +1903,29 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v6: W = v3 + v5;
         let v7: W = v2 * v6;
         let v8: W = v7.exp();
-        let v9: W = W::new(0.1, -5.551115123125783e-18);
-        let v10: W = v9 * v1;
-        let v11: W = W::new(9.95, 7.105427357601002e-16);
-        let v12: W = v1.square();
-        let v13: W = v11 * v12;
-        let v14: W = v3 - v10 - v13;
-        let v15: W = v14.exp();
-        let v16: W = W::new(10.05, -7.105427357601002e-16);
-        let v17: W = v11 * v1;
-        let v18: W = -v16;
-        let v19: W = v18 - v17;
-        let v20: W = v19 * v2;
-        let v21: W = v20.exp_m1();
-        let v22: W = W::new(0.9999784068923386, 4.635165926455474e-17);
-        let v23: W = W::new(0.05, -2.7755575615628915e-18);
-        let v24: W = v23 * v1;
-        let v25: W = v4 * v12;
-        let v26: W = -v24;
-        let v27: W = v26 - v25;
-        let v28: W = v27.exp();
-        let v29: W = v22 * v28;
-        let v30: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v31: W = -v10;
-        let v32: W = v31 - v13;
-        let v33: W = v32.exp_m1();
-        let v34: W = -v33;
-        let v35: W = v34.sqrt();
-        let v36: W = v30 * v35;
-        let v37: W = v29 + v36;
-        let v38: W = v15 * v21;
-        let v39: W = v38 / v37;
-        return [v8.to_f64(), v39.to_f64()];
+        let v9: W = W::new(10.05, -7.105427357601002e-16);
+        let v10: W = W::new(9.95, 7.105427357601002e-16);
+        let v11: W = v10 * v1;
+        let v12: W = -v9;
+        let v13: W = v12 - v11;
+        let v14: W = v13 * v2;
+        let v15: W = -v14;
+        let v16: W = v15.exp_m1();
+        let v17: W = W::new(0.1, -5.551115123125783e-18);
+        let v18: W = v17 * v1;
+        let v19: W = v1.square();
+        let v20: W = v10 * v19;
+        let v21: W = -v18;
+        let v22: W = v21 - v20;
+        let v23: W = v22.exp_m1();
+        let v24: W = -v23;
+        let v25: W = v24.sqrt();
+        let v26: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v27: W = v26 * v8;
+        let v28: W = v25 + v27;
+        let v29: W = v16 / v28;
+        let v30: W = -v29;
+        return [v8.to_f64(), v30.to_f64()];
     }
     if t_next == 1.0 {
         let v0: W = W::new(5.025, -3.552713678800501e-16);
@@ -1947,37 +1938,28 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v7: W = v6 - v2;
         let v8: W = v5 * v7;
         let v9: W = v8.exp();
-        let v10: W = W::new(0.05, -2.7755575615628915e-18);
-        let v11: W = v10 * v2;
-        let v12: W = W::new(10.05, -7.105427357601002e-16);
-        let v13: W = v2.square();
-        let v14: W = v1 * v13;
-        let v15: W = v11 - v12 + v14;
-        let v16: W = v15.exp();
-        let v17: W = W::new(9.95, 7.105427357601002e-16);
-        let v18: W = v17 * v2;
-        let v19: W = v12 + v18;
-        let v20: W = v7 * v19;
-        let v21: W = v20.exp_m1();
-        let v22: W = W::new(0.9999784068923386, 4.635165926455474e-17);
-        let v23: W = -v11;
-        let v24: W = v23 - v14;
-        let v25: W = v24.exp();
-        let v26: W = v22 * v25;
-        let v27: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v28: W = W::new(0.1, -5.551115123125783e-18);
-        let v29: W = v28 * v2;
-        let v30: W = v17 * v13;
-        let v31: W = -v29;
-        let v32: W = v31 - v30;
-        let v33: W = v32.exp_m1();
-        let v34: W = -v33;
-        let v35: W = v34.sqrt();
-        let v36: W = v27 * v35;
-        let v37: W = v26 + v36;
-        let v38: W = v16 * v21;
-        let v39: W = v38 / v37;
-        return [v9.to_f64(), v39.to_f64()];
+        let v10: W = W::new(10.05, -7.105427357601002e-16);
+        let v11: W = W::new(9.95, 7.105427357601002e-16);
+        let v12: W = v11 * v2;
+        let v13: W = v10 + v12;
+        let v14: W = v7 * v13;
+        let v15: W = -v14;
+        let v16: W = v15.exp_m1();
+        let v17: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v18: W = W::new(0.1, -5.551115123125783e-18);
+        let v19: W = v18 * v2;
+        let v20: W = v2.square();
+        let v21: W = v11 * v20;
+        let v22: W = -v19;
+        let v23: W = v22 - v21;
+        let v24: W = v23.exp_m1();
+        let v25: W = -v24;
+        let v26: W = v25.sqrt();
+        let v27: W = v9 * v26;
+        let v28: W = v17 + v27;
+        let v29: W = v16 / v28;
+        let v30: W = -v29;
+        return [v9.to_f64(), v30.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
@@ -1988,49 +1970,37 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v4 * v1.widen();
     let v7: W = v3.widen() + v5 + v6;
     let v8: W = v2 * v7;
-    let v9: N = N::exp_of(v8);
-    let v10: N = v3 * v0;
-    let v11: W = v0.widen().square();
-    let v12: W = v4 * v11;
-    let v13: N = N::new(0.1, -5.551115123125783e-18);
-    let v14: N = v13 * v1;
-    let v15: W = W::new(9.95, 7.105427357601002e-16);
-    let v16: W = v1.widen().square();
-    let v17: W = v15 * v16;
-    let v18: W = v10.widen() + v12 - v14.widen() - v17;
-    let v19: W = N::exp_kept(v18);
-    let v20: W = v15 * v0.widen();
-    let v21: W = v15 * v1.widen();
-    let v22: N = -v13;
-    let v23: W = v22.widen() - v20 - v21;
-    let v24: W = v23 * v2;
-    let v25: W = N::exp_m1_kept(v24);
-    let v26: N = v3 * v1;
-    let v27: W = v4 * v16;
-    let v28: N = -v26;
-    let v29: W = v28.widen() - v27;
-    let v30: W = N::exp_kept(v29);
-    let v31: N = v13 * v0;
-    let v32: W = v15 * v11;
-    let v33: N = -v31;
-    let v34: W = v33.widen() - v32;
-    let v35: W = N::exp_m1_kept(v34);
-    let v36: W = -v35;
-    let v37: W = N::sqrt_kept(v36);
-    let v38: W = v30 * v37;
-    let v39: N = -v10;
-    let v40: W = v39.widen() - v12;
-    let v41: W = N::exp_kept(v40);
-    let v42: N = -v14;
-    let v43: N = v42 - N::narrow(v17);
-    let v44: N = v43.exp_m1();
-    let v45: N = -v44;
-    let v46: W = v45.widen().sqrt();
-    let v47: W = v41 * v46;
-    let v48: W = v38 + v47;
-    let v49: W = v19 * v25;
-    let v50: W = v49 / v48;
-    [v9.to_f64(), v50.to_f64()]
+    let v9: W = N::exp_kept(v8);
+    let v10: N = N::new(0.1, -5.551115123125783e-18);
+    let v11: W = W::new(9.95, 7.105427357601002e-16);
+    let v12: W = v11 * v0.widen();
+    let v13: W = v11 * v1.widen();
+    let v14: N = -v10;
+    let v15: W = v14.widen() - v12 - v13;
+    let v16: W = v15 * v2;
+    let v17: W = -v16;
+    let v18: W = N::exp_m1_kept(v17);
+    let v19: N = v10 * v1;
+    let v20: N = v1.square();
+    let v21: W = v11 * v20.widen();
+    let v22: N = -v19;
+    let v23: W = v22.widen() - v21;
+    let v24: W = N::exp_m1_kept(v23);
+    let v25: W = -v24;
+    let v26: W = N::sqrt_kept(v25);
+    let v27: N = v10 * v0;
+    let v28: N = v0.square();
+    let v29: W = v11 * v28.widen();
+    let v30: N = -v27;
+    let v31: W = v30.widen() - v29;
+    let v32: N = N::exp_m1_of(v31);
+    let v33: N = -v32;
+    let v34: N = v33.sqrt();
+    let v35: W = v9 * v34.widen();
+    let v36: W = v26 + v35;
+    let v37: W = v18 / v36;
+    let v38: N = -N::narrow(v37);
+    [v9.to_f64(), v38.to_f64()]
 }
 /// `ddim_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -2038,7 +2008,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2051,7 +2021,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2071,7 +2041,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2098,38 +2068,29 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v6: W = v3 + v5;
         let v7: W = v2 * v6;
         let v8: W = v7.exp();
-        let v9: W = W::new(0.1, -5.551115123125783e-18);
-        let v10: W = v9 * v1;
-        let v11: W = W::new(9.95, 7.105427357601002e-16);
-        let v12: W = v1.square();
-        let v13: W = v11 * v12;
-        let v14: W = v3 - v10 - v13;
-        let v15: W = v14.exp();
-        let v16: W = W::new(10.05, -7.105427357601002e-16);
-        let v17: W = v11 * v1;
-        let v18: W = -v16;
-        let v19: W = v18 - v17;
-        let v20: W = v19 * v2;
-        let v21: W = v20.exp_m1();
-        let v22: W = W::new(0.9999784068923386, 4.635165926455474e-17);
-        let v23: W = W::new(0.05, -2.7755575615628915e-18);
-        let v24: W = v23 * v1;
-        let v25: W = v4 * v12;
-        let v26: W = -v24;
-        let v27: W = v26 - v25;
-        let v28: W = v27.exp();
-        let v29: W = v22 * v28;
-        let v30: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v31: W = -v10;
-        let v32: W = v31 - v13;
-        let v33: W = v32.exp_m1();
-        let v34: W = -v33;
-        let v35: W = v34.sqrt();
-        let v36: W = v30 * v35;
-        let v37: W = v29 + v36;
-        let v38: W = v15 * v21;
-        let v39: W = v38 / v37;
-        return [v8.to_f64(), v39.to_f64()];
+        let v9: W = W::new(10.05, -7.105427357601002e-16);
+        let v10: W = W::new(9.95, 7.105427357601002e-16);
+        let v11: W = v10 * v1;
+        let v12: W = -v9;
+        let v13: W = v12 - v11;
+        let v14: W = v13 * v2;
+        let v15: W = -v14;
+        let v16: W = v15.exp_m1();
+        let v17: W = W::new(0.1, -5.551115123125783e-18);
+        let v18: W = v17 * v1;
+        let v19: W = v1.square();
+        let v20: W = v10 * v19;
+        let v21: W = -v18;
+        let v22: W = v21 - v20;
+        let v23: W = v22.exp_m1();
+        let v24: W = -v23;
+        let v25: W = v24.sqrt();
+        let v26: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v27: W = v26 * v8;
+        let v28: W = v25 + v27;
+        let v29: W = v16 / v28;
+        let v30: W = -v29;
+        return [v8.to_f64(), v30.to_f64()];
     }
     if t_next == 1.0 {
         let v0: W = W::new(5.025, -3.552713678800501e-16);
@@ -2142,37 +2103,28 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v7: W = v6 - v2;
         let v8: W = v5 * v7;
         let v9: W = v8.exp();
-        let v10: W = W::new(0.05, -2.7755575615628915e-18);
-        let v11: W = v10 * v2;
-        let v12: W = W::new(10.05, -7.105427357601002e-16);
-        let v13: W = v2.square();
-        let v14: W = v1 * v13;
-        let v15: W = v11 - v12 + v14;
-        let v16: W = v15.exp();
-        let v17: W = W::new(9.95, 7.105427357601002e-16);
-        let v18: W = v17 * v2;
-        let v19: W = v12 + v18;
-        let v20: W = v7 * v19;
-        let v21: W = v20.exp_m1();
-        let v22: W = W::new(0.9999784068923386, 4.635165926455474e-17);
-        let v23: W = -v11;
-        let v24: W = v23 - v14;
-        let v25: W = v24.exp();
-        let v26: W = v22 * v25;
-        let v27: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v28: W = W::new(0.1, -5.551115123125783e-18);
-        let v29: W = v28 * v2;
-        let v30: W = v17 * v13;
-        let v31: W = -v29;
-        let v32: W = v31 - v30;
-        let v33: W = v32.exp_m1();
-        let v34: W = -v33;
-        let v35: W = v34.sqrt();
-        let v36: W = v27 * v35;
-        let v37: W = v26 + v36;
-        let v38: W = v16 * v21;
-        let v39: W = v38 / v37;
-        return [v9.to_f64(), v39.to_f64()];
+        let v10: W = W::new(10.05, -7.105427357601002e-16);
+        let v11: W = W::new(9.95, 7.105427357601002e-16);
+        let v12: W = v11 * v2;
+        let v13: W = v10 + v12;
+        let v14: W = v7 * v13;
+        let v15: W = -v14;
+        let v16: W = v15.exp_m1();
+        let v17: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v18: W = W::new(0.1, -5.551115123125783e-18);
+        let v19: W = v18 * v2;
+        let v20: W = v2.square();
+        let v21: W = v11 * v20;
+        let v22: W = -v19;
+        let v23: W = v22 - v21;
+        let v24: W = v23.exp_m1();
+        let v25: W = -v24;
+        let v26: W = v25.sqrt();
+        let v27: W = v9 * v26;
+        let v28: W = v17 + v27;
+        let v29: W = v16 / v28;
+        let v30: W = -v29;
+        return [v9.to_f64(), v30.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
@@ -2183,49 +2135,37 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v4 * v1.widen();
     let v7: W = v3.widen() + v5 + v6;
     let v8: W = v2 * v7;
-    let v9: N = N::exp_of(v8);
-    let v10: N = v3 * v0;
-    let v11: W = v0.widen().square();
-    let v12: W = v4 * v11;
-    let v13: N = N::new(0.1, -5.551115123125783e-18);
-    let v14: N = v13 * v1;
-    let v15: W = W::new(9.95, 7.105427357601002e-16);
-    let v16: W = v1.widen().square();
-    let v17: W = v15 * v16;
-    let v18: W = v10.widen() + v12 - v14.widen() - v17;
-    let v19: W = N::exp_kept(v18);
-    let v20: W = v15 * v0.widen();
-    let v21: W = v15 * v1.widen();
-    let v22: N = -v13;
-    let v23: W = v22.widen() - v20 - v21;
-    let v24: W = v23 * v2;
-    let v25: W = N::exp_m1_kept(v24);
-    let v26: N = v3 * v1;
-    let v27: W = v4 * v16;
-    let v28: N = -v26;
-    let v29: W = v28.widen() - v27;
-    let v30: W = N::exp_kept(v29);
-    let v31: N = v13 * v0;
-    let v32: W = v15 * v11;
-    let v33: N = -v31;
-    let v34: W = v33.widen() - v32;
-    let v35: W = N::exp_m1_kept(v34);
-    let v36: W = -v35;
-    let v37: W = N::sqrt_kept(v36);
-    let v38: W = v30 * v37;
-    let v39: N = -v10;
-    let v40: W = v39.widen() - v12;
-    let v41: W = N::exp_kept(v40);
-    let v42: N = -v14;
-    let v43: N = v42 - N::narrow(v17);
-    let v44: N = v43.exp_m1();
-    let v45: N = -v44;
-    let v46: W = v45.widen().sqrt();
-    let v47: W = v41 * v46;
-    let v48: W = v38 + v47;
-    let v49: W = v19 * v25;
-    let v50: W = v49 / v48;
-    [v9.to_f64(), v50.to_f64()]
+    let v9: W = N::exp_kept(v8);
+    let v10: N = N::new(0.1, -5.551115123125783e-18);
+    let v11: W = W::new(9.95, 7.105427357601002e-16);
+    let v12: W = v11 * v0.widen();
+    let v13: W = v11 * v1.widen();
+    let v14: N = -v10;
+    let v15: W = v14.widen() - v12 - v13;
+    let v16: W = v15 * v2;
+    let v17: W = -v16;
+    let v18: W = N::exp_m1_kept(v17);
+    let v19: N = v10 * v1;
+    let v20: N = v1.square();
+    let v21: W = v11 * v20.widen();
+    let v22: N = -v19;
+    let v23: W = v22.widen() - v21;
+    let v24: W = N::exp_m1_kept(v23);
+    let v25: W = -v24;
+    let v26: W = N::sqrt_kept(v25);
+    let v27: N = v10 * v0;
+    let v28: N = v0.square();
+    let v29: W = v11 * v28.widen();
+    let v30: N = -v27;
+    let v31: W = v30.widen() - v29;
+    let v32: N = N::exp_m1_of(v31);
+    let v33: N = -v32;
+    let v34: N = v33.sqrt();
+    let v35: W = v9 * v34.widen();
+    let v36: W = v26 + v35;
+    let v37: W = v18 / v36;
+    let v38: N = -N::narrow(v37);
+    [v9.to_f64(), v38.to_f64()]
 }
 /// `dpm1_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -2233,7 +2173,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2246,7 +2186,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3015,7 +2955,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3049,29 +2989,31 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v10: W = -v9;
         let v11: W = v10.sqrt();
         let v12: W = v0 * v11;
-        let v13: W = W::new(4.318668159500652e-5, -1.4865498876211394e-22);
-        let v14: W = W::new(1.0, 0.0);
-        let v15: W = v14 - v2;
-        let v16: W = W::new(10.05, -7.105427357601002e-16);
-        let v17: W = v4 * v2;
-        let v18: W = v16 + v17;
-        let v19: W = v15 * v18;
-        let v20: W = v19.exp_m1();
-        let v21: W = W::new(0.9999784068923386, 4.635165926455474e-17);
-        let v22: W = W::new(0.05, -2.7755575615628915e-18);
-        let v23: W = v22 * v2;
-        let v24: W = W::new(4.975, 3.552713678800501e-16);
-        let v25: W = v24 * v5;
-        let v26: W = -v23;
-        let v27: W = v26 - v25;
-        let v28: W = v27.exp();
-        let v29: W = v21 * v28;
-        let v30: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v31: W = v30 * v11;
-        let v32: W = v29 + v31;
-        let v33: W = v13 * v20;
-        let v34: W = v33 / v32;
-        return [v12.to_f64(), v34.to_f64()];
+        let v13: W = W::new(0.05, -2.7755575615628915e-18);
+        let v14: W = v13 * v2;
+        let v15: W = W::new(10.05, -7.105427357601002e-16);
+        let v16: W = W::new(4.975, 3.552713678800501e-16);
+        let v17: W = v16 * v5;
+        let v18: W = v14 - v15 + v17;
+        let v19: W = v18.exp();
+        let v20: W = W::new(1.0, 0.0);
+        let v21: W = v20 - v2;
+        let v22: W = v4 * v2;
+        let v23: W = v15 + v22;
+        let v24: W = v21 * v23;
+        let v25: W = v24.exp_m1();
+        let v26: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v27: W = W::new(5.025, -3.552713678800501e-16);
+        let v28: W = v16 * v2;
+        let v29: W = -v27;
+        let v30: W = v29 - v28;
+        let v31: W = v30 * v21;
+        let v32: W = v31.exp();
+        let v33: W = v32 * v11;
+        let v34: W = v26 + v33;
+        let v35: W = v0 * v19 * v25;
+        let v36: W = v35 / v34;
+        return [v12.to_f64(), v36.to_f64()];
     }
     if t_next == 1.0 {
         let v0: W = W::new(0.9999784068923386, 4.635165926455474e-17);
@@ -3087,30 +3029,33 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v10: W = -v9;
         let v11: W = v10.sqrt();
         let v12: W = v0 / v11;
-        let v13: W = v8.exp();
-        let v14: W = W::new(10.05, -7.105427357601002e-16);
-        let v15: W = v4 * v2;
-        let v16: W = -v14;
-        let v17: W = v16 - v15;
-        let v18: W = W::new(1.0, 0.0);
-        let v19: W = v18 - v2;
-        let v20: W = v17 * v19;
-        let v21: W = v20.exp_m1();
-        let v22: W = W::new(0.05, -2.7755575615628915e-18);
-        let v23: W = v22 * v2;
-        let v24: W = W::new(4.975, 3.552713678800501e-16);
-        let v25: W = v24 * v5;
-        let v26: W = -v23;
-        let v27: W = v26 - v25;
-        let v28: W = v27.exp();
-        let v29: W = v0 * v28;
-        let v30: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v31: W = v30 * v11;
-        let v32: W = v29 + v31;
-        let v33: W = v13 * v21;
-        let v34: W = v11 * v32;
-        let v35: W = v33 / v34;
-        return [v12.to_f64(), v35.to_f64()];
+        let v13: W = W::new(0.05, -2.7755575615628915e-18);
+        let v14: W = v13 * v2;
+        let v15: W = W::new(4.975, 3.552713678800501e-16);
+        let v16: W = v15 * v5;
+        let v17: W = -v14;
+        let v18: W = v17 - v16;
+        let v19: W = v18.exp();
+        let v20: W = W::new(10.05, -7.105427357601002e-16);
+        let v21: W = v4 * v2;
+        let v22: W = -v20;
+        let v23: W = v22 - v21;
+        let v24: W = W::new(1.0, 0.0);
+        let v25: W = v24 - v2;
+        let v26: W = v23 * v25;
+        let v27: W = v26.exp_m1();
+        let v28: W = W::new(5.025, -3.552713678800501e-16);
+        let v29: W = v15 * v2;
+        let v30: W = -v28;
+        let v31: W = v30 - v29;
+        let v32: W = v31 * v25;
+        let v33: W = v32.exp();
+        let v34: W = v33 * v11;
+        let v35: W = v0 + v34;
+        let v36: W = v19 * v27;
+        let v37: W = v11 * v35;
+        let v38: W = v36 / v37;
+        return [v12.to_f64(), v38.to_f64()];
     }
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
@@ -3124,41 +3069,39 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v9: W = -v8;
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t);
-    let v12: N = v0 * v11;
+    let v12: W = v0.widen() * v11.widen();
     let v13: W = v11.widen().square();
     let v14: W = v3 * v13;
-    let v15: N = -v12;
-    let v16: W = v15.widen() - v14;
+    let v15: W = -v12;
+    let v16: W = v15 - v14;
     let v17: W = N::exp_m1_kept(v16);
     let v18: W = -v17;
     let v19: W = v18.sqrt();
-    let v20: W = v10 / v19;
-    let v21: W = N::exp_kept(v16);
-    let v22: W = v11.widen() - v1.widen();
-    let v23: W = v3 * v11.widen();
-    let v24: W = v3 * v1.widen();
-    let v25: W = v0.widen() + v23 + v24;
-    let v26: W = v22 * v25;
-    let v27: W = N::exp_m1_kept(v26);
-    let v28: N = N::new(0.05, -2.7755575615628915e-18);
-    let v29: N = v28 * v1;
-    let v30: W = W::new(4.975, 3.552713678800501e-16);
-    let v31: W = v30 * v4;
-    let v32: N = -v29;
-    let v33: W = v32.widen() - v31;
-    let v34: W = N::exp_kept(v33);
-    let v35: W = v34 * v19;
-    let v36: N = v28 * v11;
-    let v37: W = v30 * v13;
-    let v38: N = -v36;
-    let v39: W = v38.widen() - v37;
-    let v40: W = N::exp_kept(v39);
-    let v41: W = v40 * v10;
-    let v42: W = v35 + v41;
-    let v43: W = v21 * v27;
-    let v44: W = v19 * v42;
-    let v45: W = v43 / v44;
-    [v20.to_f64(), v45.to_f64()]
+    let v20: N = N::narrow(v10) / N::narrow(v19);
+    let v21: N = N::new(0.05, -2.7755575615628915e-18);
+    let v22: N = v21 * v1;
+    let v23: W = W::new(4.975, 3.552713678800501e-16);
+    let v24: W = v23 * v4;
+    let v25: W = v22.widen() - v12 - v14 + v24;
+    let v26: W = N::exp_kept(v25);
+    let v27: W = v11.widen() - v1.widen();
+    let v28: W = v3 * v11.widen();
+    let v29: W = v3 * v1.widen();
+    let v30: W = v0.widen() + v28 + v29;
+    let v31: W = v27 * v30;
+    let v32: W = N::exp_m1_kept(v31);
+    let v33: W = v23 * v11.widen();
+    let v34: W = v23 * v1.widen();
+    let v35: N = -v21;
+    let v36: W = v35.widen() - v33 - v34;
+    let v37: W = v36 * v27;
+    let v38: W = N::exp_kept(v37);
+    let v39: W = v38 * v10;
+    let v40: W = v19 + v39;
+    let v41: W = v26 * v32;
+    let v42: W = v19 * v40;
+    let v43: W = v41 / v42;
+    [v20.to_f64(), v43.to_f64()]
 }
 /// `ddim_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -3166,7 +3109,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
@@ -3199,7 +3142,7 @@ fn ddim_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3226,7 +3169,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + \frac{x_{0}\,\left(\exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3260,29 +3203,31 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v10: W = -v9;
         let v11: W = v10.sqrt();
         let v12: W = v0 * v11;
-        let v13: W = W::new(4.318668159500652e-5, -1.4865498876211394e-22);
-        let v14: W = W::new(1.0, 0.0);
-        let v15: W = v14 - v2;
-        let v16: W = W::new(10.05, -7.105427357601002e-16);
-        let v17: W = v4 * v2;
-        let v18: W = v16 + v17;
-        let v19: W = v15 * v18;
-        let v20: W = v19.exp_m1();
-        let v21: W = W::new(0.9999784068923386, 4.635165926455474e-17);
-        let v22: W = W::new(0.05, -2.7755575615628915e-18);
-        let v23: W = v22 * v2;
-        let v24: W = W::new(4.975, 3.552713678800501e-16);
-        let v25: W = v24 * v5;
-        let v26: W = -v23;
-        let v27: W = v26 - v25;
-        let v28: W = v27.exp();
-        let v29: W = v21 * v28;
-        let v30: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v31: W = v30 * v11;
-        let v32: W = v29 + v31;
-        let v33: W = v13 * v20;
-        let v34: W = v33 / v32;
-        return [v12.to_f64(), v34.to_f64()];
+        let v13: W = W::new(0.05, -2.7755575615628915e-18);
+        let v14: W = v13 * v2;
+        let v15: W = W::new(10.05, -7.105427357601002e-16);
+        let v16: W = W::new(4.975, 3.552713678800501e-16);
+        let v17: W = v16 * v5;
+        let v18: W = v14 - v15 + v17;
+        let v19: W = v18.exp();
+        let v20: W = W::new(1.0, 0.0);
+        let v21: W = v20 - v2;
+        let v22: W = v4 * v2;
+        let v23: W = v15 + v22;
+        let v24: W = v21 * v23;
+        let v25: W = v24.exp_m1();
+        let v26: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v27: W = W::new(5.025, -3.552713678800501e-16);
+        let v28: W = v16 * v2;
+        let v29: W = -v27;
+        let v30: W = v29 - v28;
+        let v31: W = v30 * v21;
+        let v32: W = v31.exp();
+        let v33: W = v32 * v11;
+        let v34: W = v26 + v33;
+        let v35: W = v0 * v19 * v25;
+        let v36: W = v35 / v34;
+        return [v12.to_f64(), v36.to_f64()];
     }
     if t_next == 1.0 {
         let v0: W = W::new(0.9999784068923386, 4.635165926455474e-17);
@@ -3298,30 +3243,33 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v10: W = -v9;
         let v11: W = v10.sqrt();
         let v12: W = v0 / v11;
-        let v13: W = v8.exp();
-        let v14: W = W::new(10.05, -7.105427357601002e-16);
-        let v15: W = v4 * v2;
-        let v16: W = -v14;
-        let v17: W = v16 - v15;
-        let v18: W = W::new(1.0, 0.0);
-        let v19: W = v18 - v2;
-        let v20: W = v17 * v19;
-        let v21: W = v20.exp_m1();
-        let v22: W = W::new(0.05, -2.7755575615628915e-18);
-        let v23: W = v22 * v2;
-        let v24: W = W::new(4.975, 3.552713678800501e-16);
-        let v25: W = v24 * v5;
-        let v26: W = -v23;
-        let v27: W = v26 - v25;
-        let v28: W = v27.exp();
-        let v29: W = v0 * v28;
-        let v30: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v31: W = v30 * v11;
-        let v32: W = v29 + v31;
-        let v33: W = v13 * v21;
-        let v34: W = v11 * v32;
-        let v35: W = v33 / v34;
-        return [v12.to_f64(), v35.to_f64()];
+        let v13: W = W::new(0.05, -2.7755575615628915e-18);
+        let v14: W = v13 * v2;
+        let v15: W = W::new(4.975, 3.552713678800501e-16);
+        let v16: W = v15 * v5;
+        let v17: W = -v14;
+        let v18: W = v17 - v16;
+        let v19: W = v18.exp();
+        let v20: W = W::new(10.05, -7.105427357601002e-16);
+        let v21: W = v4 * v2;
+        let v22: W = -v20;
+        let v23: W = v22 - v21;
+        let v24: W = W::new(1.0, 0.0);
+        let v25: W = v24 - v2;
+        let v26: W = v23 * v25;
+        let v27: W = v26.exp_m1();
+        let v28: W = W::new(5.025, -3.552713678800501e-16);
+        let v29: W = v15 * v2;
+        let v30: W = -v28;
+        let v31: W = v30 - v29;
+        let v32: W = v31 * v25;
+        let v33: W = v32.exp();
+        let v34: W = v33 * v11;
+        let v35: W = v0 + v34;
+        let v36: W = v19 * v27;
+        let v37: W = v11 * v35;
+        let v38: W = v36 / v37;
+        return [v12.to_f64(), v38.to_f64()];
     }
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
@@ -3335,41 +3283,39 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v9: W = -v8;
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t);
-    let v12: N = v0 * v11;
+    let v12: W = v0.widen() * v11.widen();
     let v13: W = v11.widen().square();
     let v14: W = v3 * v13;
-    let v15: N = -v12;
-    let v16: W = v15.widen() - v14;
+    let v15: W = -v12;
+    let v16: W = v15 - v14;
     let v17: W = N::exp_m1_kept(v16);
     let v18: W = -v17;
     let v19: W = v18.sqrt();
-    let v20: W = v10 / v19;
-    let v21: W = N::exp_kept(v16);
-    let v22: W = v11.widen() - v1.widen();
-    let v23: W = v3 * v11.widen();
-    let v24: W = v3 * v1.widen();
-    let v25: W = v0.widen() + v23 + v24;
-    let v26: W = v22 * v25;
-    let v27: W = N::exp_m1_kept(v26);
-    let v28: N = N::new(0.05, -2.7755575615628915e-18);
-    let v29: N = v28 * v1;
-    let v30: W = W::new(4.975, 3.552713678800501e-16);
-    let v31: W = v30 * v4;
-    let v32: N = -v29;
-    let v33: W = v32.widen() - v31;
-    let v34: W = N::exp_kept(v33);
-    let v35: W = v34 * v19;
-    let v36: N = v28 * v11;
-    let v37: W = v30 * v13;
-    let v38: N = -v36;
-    let v39: W = v38.widen() - v37;
-    let v40: W = N::exp_kept(v39);
-    let v41: W = v40 * v10;
-    let v42: W = v35 + v41;
-    let v43: W = v21 * v27;
-    let v44: W = v19 * v42;
-    let v45: W = v43 / v44;
-    [v20.to_f64(), v45.to_f64()]
+    let v20: N = N::narrow(v10) / N::narrow(v19);
+    let v21: N = N::new(0.05, -2.7755575615628915e-18);
+    let v22: N = v21 * v1;
+    let v23: W = W::new(4.975, 3.552713678800501e-16);
+    let v24: W = v23 * v4;
+    let v25: W = v22.widen() - v12 - v14 + v24;
+    let v26: W = N::exp_kept(v25);
+    let v27: W = v11.widen() - v1.widen();
+    let v28: W = v3 * v11.widen();
+    let v29: W = v3 * v1.widen();
+    let v30: W = v0.widen() + v28 + v29;
+    let v31: W = v27 * v30;
+    let v32: W = N::exp_m1_kept(v31);
+    let v33: W = v23 * v11.widen();
+    let v34: W = v23 * v1.widen();
+    let v35: N = -v21;
+    let v36: W = v35.widen() - v33 - v34;
+    let v37: W = v36 * v27;
+    let v38: W = N::exp_kept(v37);
+    let v39: W = v38 * v10;
+    let v40: W = v19 + v39;
+    let v41: W = v26 * v32;
+    let v42: W = v19 * v40;
+    let v43: W = v41 / v42;
+    [v20.to_f64(), v43.to_f64()]
 }
 /// `dpm1_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -3377,7 +3323,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + \frac{x_{0}\,\left(\exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
@@ -3410,7 +3356,7 @@ fn dpm1_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + \frac{x_{0}\,\left(\exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
