@@ -11,10 +11,11 @@
 //! four follow one law (a power of the distance times a power of its logarithm; a term
 //! that rules only until a constant's scale is passed does not). The distances start
 //! below the scale of the formula's constants too (`K t` meets `1/8` at `t = 1/8K`).
-//! Anything else (oscillation, convergence slower than any power of k) is reported as unknown, never
-//! guessed. This is a numerical criterion, not a proof: it is exact for the expansions
-//! the bundled schedules have at their ends (powers, fractional powers and logarithms of
-//! the distance), whose terms at distance 2^-8192 are far below any f64 rounding.
+//! Anything else (oscillation, convergence slower than any power of k) is reported as
+//! unknown, never guessed. This is a numerical criterion, not a proof: it is exact for the
+//! expansions the bundled schedules have at their ends (powers, fractional powers and
+//! logarithms of the distance), whose terms at distance 2^-8192 are far below any f64
+//! rounding.
 
 use std::fmt;
 
