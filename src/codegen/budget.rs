@@ -1042,9 +1042,10 @@ fn row_time(f: &Function, r: &Row) -> f64 {
 /// and operations in double-double: `whole`, the operations chosen for all of it, unless
 /// its halves, searched on the rows of `rows` in them and [`CELL_ROWS`] more (steps
 /// toward the data end only, where `toward`), and bisected in turn, cost on average
-/// (weighted by width) under three quarters of it ([`cost`]). A whole in f64 is not split, and a half is not
-/// searched where even the cheapest cells ([`least_cost`]) could not bring the average
-/// under three quarters: the emitted cells are the same, at a fraction of the searches.
+/// (weighted by width) under three quarters of it ([`cost`]). A whole in f64 is not
+/// split, and a half is not searched where even the cheapest cells ([`least_cost`]) could
+/// not bring the average under three quarters: the emitted cells are the same, at a
+/// fraction of the searches.
 #[allow(clippy::too_many_arguments, reason = "the recursion's state")]
 fn bisect(
     f: &Function,

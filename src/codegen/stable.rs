@@ -2364,7 +2364,7 @@ fn scaled_quotients(pool: &mut Pool, xs: &[ExprId]) -> Vec<ExprId> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for aj in split.iter().map(|(a, _)| *a).collect::<Vec<_>>() {
+    for &(aj, _) in &split {
         let minus_aj = pool.neg(aj);
         let terms: Vec<ExprId> = split
             .iter()

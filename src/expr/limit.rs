@@ -300,7 +300,7 @@ fn depth(env: &[(Symbol, BigRational)], times: &[Symbol]) -> u32 {
 /// `eval` printed 0 for the infinite drift of `pf_velocity` at t = 0 (fuzz seed 43, case
 /// 114056). Its limits are sampled below the constant's scale.
 fn constant_depth(pool: &Pool, e: ExprId) -> u32 {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = super::fxhash::HashSet::default();
     let mut stack = vec![e];
     let mut deepest = 0u64;
     while let Some(x) = stack.pop() {
@@ -352,11 +352,8 @@ fn limit_below<R: PartialEq + Clone>(
 ) -> Result<Limit<R>, NoLimit> {
     // (rounded value, midpoint) at each distance; None where the evaluation failed.
     let mut seen: Vec<Option<(R, BigFloat)>> = Vec::new();
-    // log2 of 1/u at each distance sampled so far.
-    let mut distances: Vec<f64> = Vec::new();
     for &k in &LIMIT_EXPONENTS {
         let k = k.saturating_add(depth);
-        distances.push(f64::from(k));
         let u = BigRational::new(BigInt::one(), BigInt::one() << k);
         let near: Vec<(Symbol, BigRational)> = env
             .iter()
@@ -372,7 +369,7 @@ fn limit_below<R: PartialEq + Clone>(
             Err(Uncertified::Tie(mid)) if bits >= MAX_POINT_BITS => Some((round(&mid), mid)),
             Err(_) => None,
         });
-        if let Some(found) = classify(&seen, &distances, round) {
+        if let Some(found) = classify(&seen, depth, round) {
             return Ok(found);
         }
         if seen.len() >= 2 && seen[seen.len() - 2..].iter().all(Option::is_none) {
@@ -382,12 +379,13 @@ fn limit_below<R: PartialEq + Clone>(
     Err(NoLimit::Unknown)
 }
 
-/// The limit the values `seen` at the distances `2^-k` (`ks`) settle on, if they do yet:
-/// three that round alike, or four magnitudes that grow (shrink) by [`TREND`] at each step
-/// and follow one law `c u^p log(1/u)^q` (see [`one_law`]).
+/// The limit the values `seen` at the first distances `2^-(k + depth)` of
+/// [`LIMIT_EXPONENTS`] settle on, if they do yet: three that round alike, or four
+/// magnitudes that grow (shrink) by [`TREND`] at each step and follow one law
+/// `c u^p log(1/u)^q` (see [`one_law`]).
 fn classify<R: PartialEq + Clone>(
     seen: &[Option<(R, BigFloat)>],
-    ks: &[f64],
+    depth: u32,
     round: &impl Fn(&BigFloat) -> R,
 ) -> Option<Limit<R>> {
     let n = seen.len();
@@ -417,7 +415,11 @@ fn classify<R: PartialEq + Clone>(
     };
     let logs: Vec<f64> = last.iter().map(|x| log2(x)).collect::<Option<_>>()?;
     let step = TREND.log2();
-    let lawful = one_law(&ks[n - 4..], &logs);
+    let ks: Vec<f64> = LIMIT_EXPONENTS[n - 4..n]
+        .iter()
+        .map(|&k| f64::from(k.saturating_add(depth)))
+        .collect();
+    let lawful = one_law(&ks, &logs);
     let growing = lawful && logs.windows(2).all(|w| w[1] - w[0] >= step);
     let shrinking = lawful && logs.windows(2).all(|w| w[0] - w[1] >= step);
     let sign = |x: &BigFloat| if x.is_negative() { -1 } else { 1 };
