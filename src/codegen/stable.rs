@@ -1444,6 +1444,12 @@ fn conjugate(pool: &mut Pool, xs: &[ExprId]) -> Option<(ExprId, ExprId)> {
         fs.push(pool.rational(&c * &c));
         pool.mul(fs)
     };
+    // What the two share (`sigma^2 alpha_n - sigma sigma_n alpha`, a score step's
+    // coefficient, shares `sigma`, written `x` and `sqrt(x)`) is no part of the
+    // difference: `p - q = g (p' - q')`, and only `p' - q'` is conjugated.
+    let g = shared_power(pool, p, q);
+    let inverse = pool.recip(g);
+    let (p, q) = (pool.mul(vec![p, inverse]), pool.mul(vec![q, inverse]));
     let (p2, q2) = (square(pool, p), square(pool, q));
     let d = pool.sub(p2, q2);
     // Both ways of writing the sigmoids: which one cancels depends on the signs.
@@ -1455,7 +1461,7 @@ fn conjugate(pool: &mut Pool, xs: &[ExprId]) -> Option<(ExprId, ExprId)> {
         })
         .collect();
     let d = *ways.iter().min_by_key(|&&d| pool_len(pool, d))?;
-    if pool.is_zero(d) || pool_len(pool, d) > 2 {
+    if pool.is_zero(d) || (pool_len(pool, d) > 2 && !is_polynomial(pool, d)) {
         return None;
     }
     let terms = match pool.node(d) {
@@ -1469,13 +1475,84 @@ fn conjugate(pool: &mut Pool, xs: &[ExprId]) -> Option<(ExprId, ExprId)> {
         return None;
     }
     let sum = pool.add(vec![p, q]);
-    Some((d, sum))
+    Some((d, pool.mul(vec![sum, inverse])))
+}
+
+/// The largest product of powers that both `p` and `q` hold: each base that is a factor
+/// of both (`x` and `sqrt(x)` share `sqrt(x)`) to the lesser of its two positive powers,
+/// where the base is nonnegative on the domain (so that `x/sqrt(x)` is `sqrt(x)`).
+fn shared_power(pool: &mut Pool, p: ExprId, q: ExprId) -> ExprId {
+    let powers = |pool: &mut Pool, e: ExprId| -> Vec<(ExprId, BigRational)> {
+        let (_, r) = pool.split_coeff(e);
+        factors(pool, r)
+            .into_iter()
+            .filter_map(|f| {
+                let (base, k) = pool.split_pow(f);
+                let k = pool.as_rational(k)?.clone();
+                (k.is_positive() && varying_nonnegative(pool, base)).then_some((base, k))
+            })
+            .collect()
+    };
+    let (ps, qs) = (powers(pool, p), powers(pool, q));
+    let mut shared = Vec::new();
+    for (base, k) in &ps {
+        if let Some((_, m)) = qs.iter().find(|(b, _)| b == base) {
+            let least = pool.rational(k.clone().min(m.clone()));
+            shared.push(pool.pow(*base, least));
+        }
+    }
+    pool.mul(shared)
+}
+
+/// Whether `e` is a polynomial in its symbols: a sum of rational multiples of products
+/// of symbols to non-negative integer powers. [`conjugate`] takes such a difference of
+/// squares whatever its length: the rules write it through the difference of the times
+/// where it vanishes on `t = t_next` (`two-point`, `difference`), or through its rational
+/// roots (`root-factor`), and the caller keeps it only where that subtracts nothing.
+fn is_polynomial(pool: &mut Pool, e: ExprId) -> bool {
+    let terms = match pool.node(e) {
+        Node::Add(ts) => ts.to_vec(),
+        _ => vec![e],
+    };
+    terms.into_iter().all(|term| {
+        let (_, r) = pool.split_coeff(term);
+        factors(pool, r).into_iter().all(|f| {
+            let (base, k) = pool.split_pow(f);
+            matches!(pool.node(base), Node::Sym(_))
+                && pool
+                    .as_rational(k)
+                    .is_some_and(|k| k.is_integer() && !k.is_negative())
+        })
+    })
+}
+
+/// Whether `e` is a difference of two exact inputs, `t - t_next` or `1 - t`: two terms,
+/// each a symbol, its negation or a rational constant (one at most). Its one rounding is
+/// half an ulp of the difference itself, however close the inputs, so it is no
+/// cancellation.
+fn exact_difference(pool: &mut Pool, e: ExprId) -> bool {
+    let Node::Add(ts) = pool.node(e).clone() else {
+        return false;
+    };
+    let constants = ts
+        .iter()
+        .filter(|&&x| pool.as_rational(x).is_some())
+        .count();
+    ts.len() == 2
+        && constants <= 1
+        && ts.iter().all(|&x| {
+            let (c, r) = pool.split_coeff(x);
+            pool.as_rational(x).is_some()
+                || (c.abs().is_one() && matches!(pool.node(r), Node::Sym(_)))
+        })
 }
 
 /// Whether `e` is a sum of terms of both signs, or a product with such a sum among its
-/// factors: a subtraction left for the arithmetic.
+/// factors: a subtraction left for the arithmetic. A difference of two exact inputs
+/// ([`exact_difference`]) is none.
 fn subtracts_at_top(pool: &mut Pool, e: ExprId) -> bool {
     let mixed = |pool: &mut Pool, x: ExprId| match pool.node(x).clone() {
+        Node::Add(_) if exact_difference(pool, x) => false,
         Node::Add(ts) => {
             let signs: Vec<bool> = ts
                 .iter()
@@ -2867,10 +2944,11 @@ mod tests {
         check("1 - exp(-t)/(1 + t)", "(t - expm1(-t))/(1 + t)");
         // The factor's sign the other way round pairs through its negation. Fuzz seed 22,
         // case 925: `sigma^2 = 1 + exp(-t^3/100) (sqrt(t) - 1)` cancelled to 0 at t =
-        // 1e-100, where it is 1e-50.
+        // 1e-100, where it is 1e-50. (`1 - sqrt(t)`, which cancels near t = 1, is then
+        // conjugated: `1 - t` is exact.)
         check(
             "1 + exp(-t^3/100)*(sqrt(t) - 1)",
-            "sqrt(t) - expm1(-t^3/100)*(1 - sqrt(t))",
+            "sqrt(t) + expm1(-t^3/100)*(t - 1)/(1 + sqrt(t))",
         );
     }
 
@@ -3076,6 +3154,38 @@ mod tests {
             let err = stable_error(text, &times);
             assert!(err <= 1e-15, "{text}: {err}");
         }
+    }
+
+    /// A DDIM step of `alpha_bar = 1/10000 + 49 u^3/50` (u = 1 - t, flat at the noise
+    /// end) from `u` to `u_next`: its noise coefficient's `alpha sigma_n - sigma alpha_n`
+    /// (and the score step's, with the common factor `sigma` written `sigma^2` on one
+    /// side) is of order `u^3 - u_next^3`, which the difference of the two products lost
+    /// below double-double (8e18 ulps from `u = 0` to `2^-53`). Conjugated, the difference
+    /// of the squares is a polynomial that vanishes on `u = u_next` and goes through `u -
+    /// u_next`; the step from t = 1 itself, in `t_next`, goes through the roots of a
+    /// polynomial of four terms, `-9800 (1 - t_next)^3`.
+    #[test]
+    fn a_difference_of_roots_whose_squares_differ_by_a_polynomial_is_conjugated() {
+        let times = [
+            (0.0, f64::EPSILON / 2.0),
+            (1e-7, 8.5e-7),
+            (0.25, 0.2),
+            (0.5, 0.0),
+        ];
+        for text in [
+            "sqrt(1/10000 + 49*t^3/50)*sqrt(9999/10000 - 49*t_next^3/50) \
+             - sqrt(9999/10000 - 49*t^3/50)*sqrt(1/10000 + 49*t_next^3/50)",
+            "(9999/10000 - 49*t^3/50)*sqrt(1/10000 + 49*t_next^3/50) \
+             - sqrt(9999/10000 - 49*t^3/50)*sqrt(1/10000 + 49*t^3/50)*sqrt(9999/10000 - 49*t_next^3/50)",
+        ] {
+            let err = stable_error(text, &times);
+            assert!(err <= 1e-15, "{text}: {err}");
+        }
+        let from_one = "sqrt(9999/10000 - 49*(1 - t_next)^3/50) \
+             - sqrt(9999)*sqrt(1/10000 + 49*(1 - t_next)^3/50)";
+        let next = [1.0 - f64::EPSILON / 2.0, 1.0 - 1e-6, 0.5, 0.0];
+        let err = stable_error(from_one, &next.map(|tn| (1.0, tn)));
+        assert!(err <= 1e-15, "{err}");
     }
 
     /// The same polynomial at two points is their difference times a polynomial.

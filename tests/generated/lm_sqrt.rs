@@ -19,31 +19,17 @@ pub const PROCESS: &str = "lm_sqrt";
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn alpha(t: f64) -> f64 {
     alpha_in::<f64, Dd>(t)
 }
 /// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return alpha_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = v0 - v2;
-    let v4: N = v3.sqrt();
-    v4.to_f64()
-}
-/// The upper regime of [`alpha`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = v1 - v0;
-    let v3: N = v2.sqrt();
-    let v4: N = v1 + v3;
-    let v5: N = v0 / v4;
+    let v2: N = v0 - v1;
+    let v3: N = v1.sqrt();
+    let v4: N = v0 + v3;
+    let v5: N = v2 / v4;
     let v6: N = v5.sqrt();
     v6.to_f64()
 }
@@ -71,30 +57,17 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
 /// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return alpha_bar_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = v0 - v2;
-    v3.to_f64()
-}
-/// The upper regime of [`alpha_bar`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = v1 - v0;
-    let v3: N = v2.sqrt();
-    let v4: N = v1 + v3;
-    let v5: N = v0 / v4;
+    let v2: N = v0 - v1;
+    let v3: N = v1.sqrt();
+    let v4: N = v0 + v3;
+    let v5: N = v2 / v4;
     v5.to_f64()
 }
 /// `f(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -105,7 +78,7 @@ fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625).
 pub fn f(t: f64) -> f64 {
     f_in::<f64, Dd>(t)
 }
@@ -117,27 +90,31 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    if t >= 0.5 {
-        return f_upper::<N, W>(1.0 - t);
+    if t < 0.0625 {
+        return f_in_cell0::<N, W>(t);
     }
     let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = v1 - v2;
-    let v4: N = v0 / v3;
-    v4.to_f64()
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v2.sqrt();
+    let v4: N = v1 + v3;
+    let v5: N = v2 - v1;
+    let v6: N = v0 * v4;
+    let v7: N = v3 * v5;
+    let v8: N = v6 / v7;
+    v8.to_f64()
 }
-/// The upper regime of [`f`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`f_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn f_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.0, 0.0);
-    let v3: N = v2 - v1;
-    let v4: N = v3.sqrt();
-    let v5: N = v2 + v4;
-    let v6: N = v1 / v5;
-    let v7: N = v6 - v1;
-    let v8: N = v0 / v7;
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v2.sqrt();
+    let v4: W = v1.widen() + v3.widen();
+    let v5: N = v2 - v1;
+    let v6: W = v0.widen() * v4;
+    let v7: N = v3 * v5;
+    let v8: N = N::narrow(v6) / v7;
     v8.to_f64()
 }
 /// `g2(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -148,7 +125,7 @@ fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625).
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
@@ -160,27 +137,31 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    if t >= 0.5 {
-        return g2_upper::<N, W>(1.0 - t);
+    if t < 0.0625 {
+        return g2_in_cell0::<N, W>(t);
     }
     let v0: N = N::new(-0.5, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = v1 - v2;
-    let v4: N = v0 / v3;
-    v4.to_f64()
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v2.sqrt();
+    let v4: N = v1 + v3;
+    let v5: N = v2 - v1;
+    let v6: N = v0 * v4;
+    let v7: N = v3 * v5;
+    let v8: N = v6 / v7;
+    v8.to_f64()
 }
-/// The upper regime of [`g2`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn g2_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`g2_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn g2_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.5, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.0, 0.0);
-    let v3: N = v2 - v1;
-    let v4: N = v3.sqrt();
-    let v5: N = v2 + v4;
-    let v6: N = v1 / v5;
-    let v7: N = v6 - v1;
-    let v8: N = v0 / v7;
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v2.sqrt();
+    let v4: W = v1.widen() + v3.widen();
+    let v5: N = v2 - v1;
+    let v6: W = v0.widen() * v4;
+    let v7: N = v3 * v5;
+    let v8: N = N::narrow(v6) / v7;
     v8.to_f64()
 }
 /// `g(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -190,8 +171,6 @@ fn g2_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -203,28 +182,15 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    if t >= 0.5 {
-        return g_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(-0.5, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = v1 - v2;
-    let v4: N = v0 / v3;
-    let v5: N = v4.sqrt();
-    v5.to_f64()
-}
-/// The upper regime of [`g`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-0.5, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.0, 0.0);
-    let v3: N = v2 - v1;
-    let v4: N = v3.sqrt();
-    let v5: N = v2 + v4;
-    let v6: N = v1 / v5;
-    let v7: N = v6 - v1;
-    let v8: N = v0 / v7;
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v2.sqrt();
+    let v4: N = v1 + v3;
+    let v5: N = v2 - v1;
+    let v6: N = v0 * v4;
+    let v7: N = v3 * v5;
+    let v8: N = v6 / v7;
     let v9: N = v8.sqrt();
     v9.to_f64()
 }
@@ -234,127 +200,148 @@ fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\sqrt{1 - \sqrt{t}}}{t^{\frac{1}{4}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.375, 0.5, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.1875, 0.375, 0.5, 0.5625).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
 /// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.125 {
+    if t < 0.0625 {
         return lambda_in_cell0::<N, W>(t);
     }
-    if t < 0.1875 {
+    if t < 0.125 {
         return lambda_in_cell1::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.1875 {
         return lambda_in_cell2::<N, W>(t);
     }
-    if t < 0.5 {
+    if t < 0.375 {
         return lambda_in_cell3::<N, W>(t);
     }
-    if t < 0.875 {
+    if t < 0.5 {
         return lambda_in_cell4::<N, W>(t);
     }
-    if t < 0.9375 {
+    if t < 0.5625 {
         return lambda_in_cell5::<N, W>(t);
     }
     let v0: N = N::new(0.5, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = -v2;
-    let v4: W = v3.ln_1p();
-    let v5: N = v0 * N::narrow(v4);
-    let v6: N = N::new(0.25, 0.0);
-    let v7: N = v1.ln();
-    let v8: N = v6 * v7;
-    let v9: N = v5 - v8;
-    v9.to_f64()
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v2.sqrt();
+    let v5: N = v1 + v4;
+    let v6: N = v3 / v5;
+    let v7: N = v6.ln();
+    let v8: N = v0 * v7;
+    let v9: N = N::new(0.25, 0.0);
+    let v10: N = v2.ln();
+    let v11: N = v9 * v10;
+    let v12: N = v8 - v11;
+    v12.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.5, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = -v2;
-    let v4: N = v3.ln_1p();
-    let v5: N = v0 * v4;
-    let v6: N = N::new(0.25, 0.0);
-    let v7: N = v1.ln();
-    let v8: N = v6 * v7;
-    let v9: N = v5 - v8;
-    v9.to_f64()
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v2.sqrt();
+    let v5: N = v1 + v4;
+    let v6: N = v3 / v5;
+    let v7: N = v6.ln();
+    let v8: N = v0 * v7;
+    let v9: N = N::new(0.25, 0.0);
+    let v10: N = v2.ln();
+    let v11: N = v9 * v10;
+    let v12: N = v8 - v11;
+    v12.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.5, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = -v2;
-    let v4: N = v3.ln_1p();
-    let v5: W = v0.widen() * v4.widen();
-    let v6: N = N::new(0.25, 0.0);
-    let v7: N = v1.ln();
-    let v8: W = v6.widen() * v7.widen();
-    let v9: W = v5 - v8;
-    v9.to_f64()
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: W = v2.widen().sqrt();
+    let v5: W = v1.widen() + v4;
+    let v6: N = v3 / N::narrow(v5);
+    let v7: N = v6.ln();
+    let v8: W = v0.widen() * v7.widen();
+    let v9: N = N::new(0.25, 0.0);
+    let v10: N = v2.ln();
+    let v11: W = v9.widen() * v10.widen();
+    let v12: W = v8 - v11;
+    v12.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.5, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = -v2;
-    let v4: W = v3.ln_1p();
-    let v5: W = v0.widen() * v4;
-    let v6: N = N::new(0.25, 0.0);
-    let v7: W = v1.widen().ln();
-    let v8: W = v6.widen() * v7;
-    let v9: W = v5 - v8;
-    v9.to_f64()
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = v2.sqrt();
+    let v5: W = v1.widen() + v4.widen();
+    let v6: W = v3 / v5;
+    let v7: W = N::ln_kept(v6);
+    let v8: W = v0.widen() * v7;
+    let v9: N = N::new(0.25, 0.0);
+    let v10: N = v2.ln();
+    let v11: N = v9 * v10;
+    let v12: W = v8 - v11.widen();
+    v12.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.5, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = -v2;
-    let v4: W = N::ln_1p_kept(v3);
-    let v5: W = v0.widen() * v4;
-    let v6: N = N::new(0.25, 0.0);
-    let v7: N = v1.ln();
-    let v8: N = v6 * v7;
-    let v9: N = N::narrow(v5) - v8;
-    v9.to_f64()
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = v2.widen().sqrt();
+    let v5: W = v1.widen() + v4;
+    let v6: W = v3 / v5;
+    let v7: W = v6.ln();
+    let v8: W = v0.widen() * v7;
+    let v9: N = N::new(0.25, 0.0);
+    let v10: W = v2.widen().ln();
+    let v11: W = v9.widen() * v10;
+    let v12: W = v8 - v11;
+    v12.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.5, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = -v2;
-    let v4: N = v3.ln_1p();
-    let v5: W = v0.widen() * v4.widen();
-    let v6: N = N::new(0.25, 0.0);
-    let v7: N = v1.ln();
-    let v8: N = v6 * v7;
-    let v9: W = v5 - v8.widen();
-    v9.to_f64()
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = v2.sqrt();
+    let v5: W = v1.widen() + v4.widen();
+    let v6: W = v3 / v5;
+    let v7: W = N::ln_kept(v6);
+    let v8: W = v0.widen() * v7;
+    let v9: N = N::new(0.25, 0.0);
+    let v10: N = v2.ln();
+    let v11: N = v9 * v10;
+    let v12: W = v8 - v11.widen();
+    v12.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.5, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = -v2;
-    let v4: N = N::ln_1p_of(v3);
-    let v5: N = v0 * v4;
-    let v6: N = N::new(0.25, 0.0);
-    let v7: N = v1.ln();
-    let v8: N = v6 * v7;
-    let v9: N = v5 - v8;
-    v9.to_f64()
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: W = v2.widen().sqrt();
+    let v5: W = v1.widen() + v4;
+    let v6: N = v3 / N::narrow(v5);
+    let v7: N = v6.ln();
+    let v8: W = v0.widen() * v7.widen();
+    let v9: N = N::new(0.25, 0.0);
+    let v10: N = v2.ln();
+    let v11: W = v9.widen() * v10.widen();
+    let v12: W = v8 - v11;
+    v12.to_f64()
 }
 /// `dlambda(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -362,7 +349,7 @@ fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \dot{\lambda}(t) = \frac{1}{4\,\left(t^{\frac{3}{2}} - t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
@@ -375,12 +362,15 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
         return f64::NEG_INFINITY;
     }
     let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = v2.powi(3);
-    let v4: W = v3 - v1.widen();
-    let v5: N = v0 / N::narrow(v4);
-    v5.to_f64()
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v2.sqrt();
+    let v4: N = v1 + v3;
+    let v5: N = v2 - v1;
+    let v6: N = v0 * v4;
+    let v7: N = v2 * v5;
+    let v8: N = v6 / v7;
+    v8.to_f64()
 }
 /// `log_snr(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -388,113 +378,134 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\sqrt{1 - \sqrt{t}}}{t^{\frac{1}{4}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.375, 0.5, 0.875, 0.9375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.1875, 0.375, 0.5, 0.5625).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.125 {
+    if t < 0.0625 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.1875 {
+    if t < 0.125 {
         return log_snr_in_cell1::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.1875 {
         return log_snr_in_cell2::<N, W>(t);
     }
-    if t < 0.5 {
+    if t < 0.375 {
         return log_snr_in_cell3::<N, W>(t);
     }
-    if t < 0.875 {
+    if t < 0.5 {
         return log_snr_in_cell4::<N, W>(t);
     }
-    if t < 0.9375 {
+    if t < 0.5625 {
         return log_snr_in_cell5::<N, W>(t);
     }
-    let v0: N = N::from_f64(t);
-    let v1: W = v0.widen().sqrt();
-    let v2: W = -v1;
-    let v3: W = v2.ln_1p();
-    let v4: N = N::new(0.5, 0.0);
-    let v5: N = v0.ln();
-    let v6: N = v4 * v5;
-    let v7: N = N::narrow(v3) - v6;
-    v7.to_f64()
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = v1.sqrt();
+    let v4: N = v0 + v3;
+    let v5: N = v2 / v4;
+    let v6: N = v5.ln();
+    let v7: N = N::new(0.5, 0.0);
+    let v8: N = v1.ln();
+    let v9: N = v7 * v8;
+    let v10: N = v6 - v9;
+    v10.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = v1.sqrt();
+    let v4: N = v0 + v3;
+    let v5: N = v2 / v4;
+    let v6: N = v5.ln();
+    let v7: N = N::new(0.5, 0.0);
+    let v8: N = v1.ln();
+    let v9: N = v7 * v8;
+    let v10: N = v6 - v9;
+    v10.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::from_f64(t);
-    let v1: N = v0.sqrt();
-    let v2: N = -v1;
-    let v3: N = v2.ln_1p();
-    let v4: N = N::new(0.5, 0.0);
-    let v5: N = v0.ln();
-    let v6: N = v4 * v5;
-    let v7: N = v3 - v6;
-    v7.to_f64()
+fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: W = v1.widen().sqrt();
+    let v4: W = v0.widen() + v3;
+    let v5: N = v2 / N::narrow(v4);
+    let v6: N = v5.ln();
+    let v7: N = N::new(0.5, 0.0);
+    let v8: N = v1.ln();
+    let v9: W = v7.widen() * v8.widen();
+    let v10: W = v6.widen() - v9;
+    v10.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::from_f64(t);
-    let v1: N = v0.sqrt();
-    let v2: N = -v1;
-    let v3: N = v2.ln_1p();
-    let v4: N = N::new(0.5, 0.0);
-    let v5: N = v0.ln();
-    let v6: W = v4.widen() * v5.widen();
-    let v7: W = v3.widen() - v6;
-    v7.to_f64()
+fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() - v1.widen();
+    let v3: N = v1.sqrt();
+    let v4: W = v0.widen() + v3.widen();
+    let v5: W = v2 / v4;
+    let v6: W = N::ln_kept(v5);
+    let v7: N = N::new(0.5, 0.0);
+    let v8: N = v1.ln();
+    let v9: N = v7 * v8;
+    let v10: W = v6 - v9.widen();
+    v10.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::from_f64(t);
-    let v1: W = v0.widen().sqrt();
-    let v2: W = -v1;
-    let v3: W = v2.ln_1p();
-    let v4: N = N::new(0.5, 0.0);
-    let v5: W = v0.widen().ln();
-    let v6: W = v4.widen() * v5;
-    let v7: W = v3 - v6;
-    v7.to_f64()
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() - v1.widen();
+    let v3: W = v1.widen().sqrt();
+    let v4: W = v0.widen() + v3;
+    let v5: W = v2 / v4;
+    let v6: W = v5.ln();
+    let v7: N = N::new(0.5, 0.0);
+    let v8: W = v1.widen().ln();
+    let v9: W = v7.widen() * v8;
+    let v10: W = v6 - v9;
+    v10.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::from_f64(t);
-    let v1: W = v0.widen().sqrt();
-    let v2: W = -v1;
-    let v3: N = N::ln_1p_of(v2);
-    let v4: N = N::new(0.5, 0.0);
-    let v5: N = v0.ln();
-    let v6: N = v4 * v5;
-    let v7: N = v3 - v6;
-    v7.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::from_f64(t);
-    let v1: N = v0.sqrt();
-    let v2: N = -v1;
-    let v3: N = v2.ln_1p();
-    let v4: N = N::new(0.5, 0.0);
-    let v5: N = v0.ln();
-    let v6: N = v4 * v5;
-    let v7: N = v3 - v6;
-    v7.to_f64()
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() - v1.widen();
+    let v3: N = v1.sqrt();
+    let v4: W = v0.widen() + v3.widen();
+    let v5: W = v2 / v4;
+    let v6: W = N::ln_kept(v5);
+    let v7: N = N::new(0.5, 0.0);
+    let v8: N = v1.ln();
+    let v9: N = v7 * v8;
+    let v10: W = v6 - v9.widen();
+    v10.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::from_f64(t);
-    let v1: W = v0.widen().sqrt();
-    let v2: W = -v1;
-    let v3: N = N::ln_1p_of(v2);
-    let v4: N = N::new(0.5, 0.0);
-    let v5: N = v0.ln();
-    let v6: N = v4 * v5;
-    let v7: N = v3 - v6;
-    v7.to_f64()
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: W = v1.widen().sqrt();
+    let v4: W = v0.widen() + v3;
+    let v5: N = v2 / N::narrow(v4);
+    let v6: N = v5.ln();
+    let v7: N = N::new(0.5, 0.0);
+    let v8: N = v1.ln();
+    let v9: W = v7.widen() * v8.widen();
+    let v10: W = v6.widen() - v9;
+    v10.to_f64()
 }
 /// `snr(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -503,32 +514,18 @@ fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
 /// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return snr_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = v0 - v2;
-    let v4: N = v3 / v2;
-    v4.to_f64()
-}
-/// The upper regime of [`snr`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::from_f64(t);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = v1 - v0;
-    let v3: N = v2.sqrt();
-    let v4: N = v1 + v3;
+    let v2: N = v0 - v1;
+    let v3: N = v1.sqrt();
+    let v4: N = v0 + v3;
     let v5: N = v3 * v4;
-    let v6: N = v0 / v5;
+    let v6: N = v2 / v5;
     v6.to_f64()
 }
 /// `rho(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -538,36 +535,20 @@ fn snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return rho_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::from_f64(t);
     let v1: N = v0.sqrt();
     let v2: N = v1.sqrt();
     let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v1;
-    let v5: N = v4.sqrt();
-    let v6: N = v2 / v5;
-    v6.to_f64()
-}
-/// The upper regime of [`rho`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 - v1;
-    let v3: N = v2.sqrt();
-    let v4: N = v3.sqrt();
-    let v5: N = v0 + v3;
-    let v6: N = v1 / v5;
+    let v4: N = v3 - v0;
+    let v5: N = v3 + v1;
+    let v6: N = v4 / v5;
     let v7: N = v6.sqrt();
-    let v8: N = v4 / v7;
+    let v8: N = v2 / v7;
     v8.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -580,7 +561,7 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625).
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -598,29 +579,31 @@ pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return pf_velocity_score_coefficients_upper::<N, W>(1.0 - t);
+    if t < 0.0625 {
+        return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
     }
-    let v0: N = N::new(-0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v2;
-    let v5: N = v2 * v4;
-    let v6: N = v0 / v5;
-    [v6.to_f64(), v6.to_f64()]
-}
-/// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3.sqrt();
-    let v5: N = v1 + v4;
-    let v6: N = v0 * v5;
-    let v7: N = v2 * v4;
+    let v3: N = v2.sqrt();
+    let v4: N = v1 + v3;
+    let v5: N = v1 - v2;
+    let v6: N = v0 * v4;
+    let v7: N = v3 * v5;
     let v8: N = v6 / v7;
+    [v8.to_f64(), v8.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v2.sqrt();
+    let v4: W = v1.widen() + v3.widen();
+    let v5: N = v1 - v2;
+    let v6: W = v0.widen() * v4;
+    let v7: N = v3 * v5;
+    let v8: N = N::narrow(v6) / v7;
     [v8.to_f64(), v8.to_f64()]
 }
 /// `pf_velocity_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -631,7 +614,7 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625).
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
@@ -673,7 +656,7 @@ fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625).
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -691,34 +674,37 @@ pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return reverse_drift_score_coefficients_upper::<N, W>(1.0 - t);
+    if t < 0.0625 {
+        return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
     }
-    let v0: N = N::new(-0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v2;
-    let v5: N = v2 * v4;
-    let v6: N = v0 / v5;
-    let v7: N = N::new(-0.5, 0.0);
-    let v8: N = v7 / v5;
-    [v6.to_f64(), v8.to_f64()]
-}
-/// The upper regime of [`reverse_drift_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3.sqrt();
-    let v5: N = v1 + v4;
-    let v6: N = v0 * v5;
-    let v7: N = v2 * v4;
+    let v3: N = v2.sqrt();
+    let v4: N = v1 + v3;
+    let v5: N = v1 - v2;
+    let v6: N = v0 * v4;
+    let v7: N = v3 * v5;
     let v8: N = v6 / v7;
     let v9: N = N::new(-0.5, 0.0);
-    let v10: N = v9 * v5;
+    let v10: N = v9 * v4;
     let v11: N = v10 / v7;
+    [v8.to_f64(), v11.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v2.sqrt();
+    let v4: W = v1.widen() + v3.widen();
+    let v5: N = v1 - v2;
+    let v6: W = v0.widen() * v4;
+    let v7: N = v3 * v5;
+    let v8: N = N::narrow(v6) / v7;
+    let v9: N = N::new(-0.5, 0.0);
+    let v10: W = v9.widen() * v4;
+    let v11: N = N::narrow(v10) / v7;
     [v8.to_f64(), v11.to_f64()]
 }
 /// `reverse_drift_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -729,7 +715,7 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625).
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
@@ -769,9 +755,7 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// A step toward the data end (`t_next < t`) runs in `f64` with 8 of its 17 operations in double-double (with the operations in double-double chosen apart below t = 0.5) instead.
+/// Runs its stable form in `f64`, with the 9 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -798,78 +782,27 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::INFINITY];
     }
-    if t_next < t {
-        return euler_step_score_coefficients_in_toward::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(0.75, 0.0);
+    let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = v1.widen().sqrt();
-    let v4: N = N::new(0.25, 0.0);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v4.widen() * v5.widen();
-    let v7: W = v2 - v3 + v6;
-    let v8: W = v1.widen() - v3;
-    let v9: N = N::narrow(v7) / N::narrow(v8);
-    let v10: N = N::new(-0.25, 0.0);
-    let v11: W = v5.widen() - v1.widen();
-    let v12: N = N::new(1.0, 0.0);
-    let v13: W = v12.widen() - v3;
-    let v14: W = v10.widen() * v11;
-    let v15: N = N::narrow(v3) * N::narrow(v13);
-    let v16: N = N::narrow(v14) / v15;
-    [v9.to_f64(), v16.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    if t < 0.5 {
-        return euler_step_score_coefficients_in_toward_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(0.75, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = v1.widen().sqrt();
-    let v4: N = N::new(0.25, 0.0);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v4.widen() * v5.widen();
-    let v7: W = v2 - v3 + v6;
-    let v8: W = v1.widen() - v3;
-    let v9: N = N::narrow(v7) / N::narrow(v8);
-    let v10: N = N::new(-0.25, 0.0);
-    let v11: W = v5.widen() - v1.widen();
-    let v12: N = N::new(1.0, 0.0);
-    let v13: W = v12.widen() - v3;
-    let v14: W = v10.widen() * v11;
-    let v15: N = N::narrow(v3) * N::narrow(v13);
-    let v16: N = N::narrow(v14) / v15;
-    [v9.to_f64(), v16.to_f64()]
-}
-/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(0.75, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = v1.sqrt();
-    let v4: N = N::new(0.25, 0.0);
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v4 * v5;
-    let v7: N = v2 - v3 + v6;
-    let v8: N = v1 - v3;
-    let v9: N = v7 / v8;
-    let v10: N = N::new(-0.25, 0.0);
-    let v11: W = v5.widen() - v1.widen();
-    let v12: N = N::new(1.0, 0.0);
-    let v13: N = v12 - v3;
-    let v14: W = v10.widen() * v11;
-    let v15: N = v3 * v13;
-    let v16: N = N::narrow(v14) / v15;
-    [v9.to_f64(), v16.to_f64()]
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v0.widen() + v2;
+    let v4: N = N::new(0.75, 0.0);
+    let v5: W = v4.widen() * v1.widen();
+    let v6: N = N::new(0.25, 0.0);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v6.widen() * v7.widen();
+    let v9: W = v5 - v2 + v8;
+    let v10: N = v1 - v0;
+    let v11: W = v3 * v9;
+    let v12: W = v2 * v10.widen();
+    let v13: N = N::narrow(v11) / N::narrow(v12);
+    let v14: N = N::new(-0.25, 0.0);
+    let v15: W = v7.widen() - v1.widen();
+    let v16: N = v0 - v1;
+    let v17: W = v14.widen() * v3 * v15;
+    let v18: N = N::narrow(v2) * v16;
+    let v19: N = N::narrow(v17) / v18;
+    [v13.to_f64(), v19.to_f64()]
 }
 /// `euler_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -877,9 +810,7 @@ fn euler_step_score_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// A step toward the data end (`t_next < t`) runs in `f64` with 8 of its 17 operations in double-double (with the operations in double-double chosen apart below t = 0.5) instead.
+/// Runs its stable form in `f64`, with the 9 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -923,9 +854,7 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// A step toward the data end (`t_next < t`) runs in `f64` with 8 of its 17 operations in double-double (with the operations in double-double chosen apart below t = 0.5) instead.
+/// Runs its stable form in `f64`, with the 9 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -963,7 +892,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -990,29 +919,33 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::INFINITY, f64::INFINITY];
     }
-    let v0: N = N::new(0.75, 0.0);
+    let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = v1.widen().sqrt();
-    let v4: N = N::new(0.25, 0.0);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v4.widen() * v5.widen();
-    let v7: W = v2 - v3 + v6;
-    let v8: W = v1.widen() - v3;
-    let v9: N = N::narrow(v7) / N::narrow(v8);
-    let v10: N = N::new(-0.5, 0.0);
-    let v11: W = v5.widen() - v1.widen();
-    let v12: N = N::new(1.0, 0.0);
-    let v13: W = v12.widen() - v3;
-    let v14: W = v10.widen() * v11;
-    let v15: N = N::narrow(v3) * N::narrow(v13);
-    let v16: N = N::narrow(v14) / v15;
-    let v17: N = N::narrow(v11).abs();
-    let v18: N = v17.sqrt();
-    let v19: N = v10 / N::narrow(v8);
-    let v20: N = v19.sqrt();
-    let v21: N = v18 * v20;
-    [v9.to_f64(), v16.to_f64(), v21.to_f64()]
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v0.widen() + v2;
+    let v4: N = N::new(0.75, 0.0);
+    let v5: W = v4.widen() * v1.widen();
+    let v6: N = N::new(0.25, 0.0);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v6.widen() * v7.widen();
+    let v9: W = v5 - v2 + v8;
+    let v10: N = v1 - v0;
+    let v11: W = v3 * v9;
+    let v12: W = v2 * v10.widen();
+    let v13: N = N::narrow(v11) / N::narrow(v12);
+    let v14: N = N::new(-0.5, 0.0);
+    let v15: W = v7.widen() - v1.widen();
+    let v16: N = v0 - v1;
+    let v17: W = v14.widen() * v3 * v15;
+    let v18: N = N::narrow(v2) * v16;
+    let v19: N = N::narrow(v17) / v18;
+    let v20: N = N::narrow(v15).abs();
+    let v21: N = v20.sqrt();
+    let v22: W = v14.widen() * v3;
+    let v23: N = N::narrow(v22) / N::narrow(v12);
+    let v24: N = v23.sqrt();
+    let v25: N = v21 * v24;
+    [v13.to_f64(), v19.to_f64(), v25.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1020,7 +953,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1089,7 +1022,7 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1138,7 +1071,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} - \mathrm{score}\,t^{\frac{1}{4}}\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1166,65 +1099,61 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v1: W = W::from_f64(t_next);
         let v2: W = W::from_f64(t);
         let v3: W = v1 - v2;
-        let v4: W = W::new(0.03125, 0.0);
-        let v5: W = v2.square();
-        let v6: W = v4 * v5;
-        let v7: W = v2.sqrt();
-        let v8: W = v7.powi(3);
-        let v9: W = v4 * v8;
-        let v10: W = v4 * v7 * v1;
-        let v11: W = v4 * v2 * v1;
-        let v12: W = W::new(0.0625, 0.0);
-        let v13: W = v0 - v7;
-        let v14: W = v12 * v2 * v13;
-        let v15: W = v12 * v8 * v13;
-        let v16: W = v12 * v1 * v13;
-        let v17: W = v12 * v7 * v1 * v13;
+        let v4: W = W::new(0.5, 0.0);
+        let v5: W = v2.sqrt();
+        let v6: W = v0 + v5;
+        let v7: W = v6.square();
+        let v8: W = W::new(0.125, 0.0);
+        let v9: W = W::new(0.1875, 0.0);
+        let v10: W = v9 * v5;
+        let v11: W = v8 - v10;
+        let v12: W = v5.powi(3);
+        let v13: W = v0 - v2;
+        let v14: W = v13.square();
+        let v15: W = v4 * v7 * v3 * v11;
+        let v16: W = v12 * v14;
+        let v17: W = v15 / v16;
         let v18: W = W::new(0.25, 0.0);
-        let v19: W = v13.square();
-        let v20: W = v18 * v2 * v19;
-        let v21: W = v6 - v9 + v10 - v11 + v14 - v15 - v16 + v17 + v20;
-        let v22: W = v5 * v19;
-        let v23: W = v8 * v19;
-        let v24: W = v22 - v23;
-        let v25: W = v3 * v21;
-        let v26: W = v25 / v24;
-        let v27: W = v0 + v26;
-        let v28: W = W::new(0.09375, 0.0);
-        let v29: W = v28 / v8;
-        let v30: W = W::new(0.5, 0.0);
-        let v31: W = W::new(0.125, 0.0);
-        let v32: W = W::new(0.1875, 0.0);
-        let v33: W = v32 * v7;
-        let v34: W = v31 - v33;
-        let v35: W = v30 * v34;
-        let v36: W = v2 * v19;
-        let v37: W = v35 / v36;
-        let v38: W = v29 + v37;
-        let v39: W = v3 * v38;
-        let v40: W = v18 / v7;
-        let v41: W = v18 / v13;
-        let v42: W = v39 - v40 - v41;
-        let v43: W = v3 * v42;
-        return [v27.to_f64(), v43.to_f64()];
+        let v19: W = v18 * v6;
+        let v20: W = v5 * v13;
+        let v21: W = v19 / v20;
+        let v22: W = v17 - v21;
+        let v23: W = v3 * v22;
+        let v24: W = v0 + v23;
+        let v25: W = W::new(0.09375, 0.0);
+        let v26: W = v25 / v12;
+        let v27: W = v4 * v7 * v11;
+        let v28: W = v2 * v14;
+        let v29: W = v27 / v28;
+        let v30: W = v26 + v29;
+        let v31: W = v3 * v30;
+        let v32: W = v18 / v5;
+        let v33: W = v19 / v13;
+        let v34: W = v31 - v32 - v33;
+        let v35: W = v3 * v34;
+        return [v24.to_f64(), v35.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = v0.widen() - v2;
-    let v4: W = v3.sqrt();
-    let v5: N = N::from_f64(t);
-    let v6: W = v5.widen().sqrt();
-    let v7: W = v0.widen() - v6;
-    let v8: W = v7.sqrt();
-    let v9: N = N::narrow(v4) / N::narrow(v8);
-    let v10: W = v6 * v4;
-    let v11: W = v6.sqrt();
-    let v12: W = v2.sqrt();
-    let v13: W = v11 * v12 * v8;
-    let v14: W = v10 - v13;
-    let v15: N = N::narrow(v14) / N::narrow(v8);
-    [v9.to_f64(), v15.to_f64()]
+    let v2: W = v0.widen() - v1.widen();
+    let v3: W = v1.widen().sqrt();
+    let v4: W = v0.widen() + v3;
+    let v5: W = v2 / v4;
+    let v6: W = v5.sqrt();
+    let v7: N = N::from_f64(t);
+    let v8: W = v0.widen() - v7.widen();
+    let v9: W = v7.widen().sqrt();
+    let v10: W = v0.widen() + v9;
+    let v11: W = v8 / v10;
+    let v12: W = v11.sqrt();
+    let v13: N = N::narrow(v6) / N::narrow(v12);
+    let v14: W = v9 * v6;
+    let v15: W = v9.sqrt();
+    let v16: W = v3.sqrt();
+    let v17: W = v15 * v16 * v12;
+    let v18: W = v14 - v17;
+    let v19: N = N::narrow(v18) / N::narrow(v12);
+    [v13.to_f64(), v19.to_f64()]
 }
 /// `ddim_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1232,7 +1161,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} - \mathrm{score}\,t^{\frac{1}{4}}\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1264,7 +1193,7 @@ fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4]
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} - \mathrm{score}\,t^{\frac{1}{4}}\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1291,7 +1220,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} + \mathrm{score}\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1319,65 +1248,61 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v1: W = W::from_f64(t_next);
         let v2: W = W::from_f64(t);
         let v3: W = v1 - v2;
-        let v4: W = W::new(0.03125, 0.0);
-        let v5: W = v2.square();
-        let v6: W = v4 * v5;
-        let v7: W = v2.sqrt();
-        let v8: W = v7.powi(3);
-        let v9: W = v4 * v8;
-        let v10: W = v4 * v7 * v1;
-        let v11: W = v4 * v2 * v1;
-        let v12: W = W::new(0.0625, 0.0);
-        let v13: W = v0 - v7;
-        let v14: W = v12 * v2 * v13;
-        let v15: W = v12 * v8 * v13;
-        let v16: W = v12 * v1 * v13;
-        let v17: W = v12 * v7 * v1 * v13;
+        let v4: W = W::new(0.5, 0.0);
+        let v5: W = v2.sqrt();
+        let v6: W = v0 + v5;
+        let v7: W = v6.square();
+        let v8: W = W::new(0.125, 0.0);
+        let v9: W = W::new(0.1875, 0.0);
+        let v10: W = v9 * v5;
+        let v11: W = v8 - v10;
+        let v12: W = v5.powi(3);
+        let v13: W = v0 - v2;
+        let v14: W = v13.square();
+        let v15: W = v4 * v7 * v3 * v11;
+        let v16: W = v12 * v14;
+        let v17: W = v15 / v16;
         let v18: W = W::new(0.25, 0.0);
-        let v19: W = v13.square();
-        let v20: W = v18 * v2 * v19;
-        let v21: W = v6 - v9 + v10 - v11 + v14 - v15 - v16 + v17 + v20;
-        let v22: W = v5 * v19;
-        let v23: W = v8 * v19;
-        let v24: W = v22 - v23;
-        let v25: W = v3 * v21;
-        let v26: W = v25 / v24;
-        let v27: W = v0 + v26;
-        let v28: W = W::new(0.09375, 0.0);
-        let v29: W = v28 / v8;
-        let v30: W = W::new(0.5, 0.0);
-        let v31: W = W::new(0.125, 0.0);
-        let v32: W = W::new(0.1875, 0.0);
-        let v33: W = v32 * v7;
-        let v34: W = v31 - v33;
-        let v35: W = v30 * v34;
-        let v36: W = v2 * v19;
-        let v37: W = v35 / v36;
-        let v38: W = v29 + v37;
-        let v39: W = v3 * v38;
-        let v40: W = v18 / v7;
-        let v41: W = v18 / v13;
-        let v42: W = v39 - v40 - v41;
-        let v43: W = v3 * v42;
-        return [v27.to_f64(), v43.to_f64()];
+        let v19: W = v18 * v6;
+        let v20: W = v5 * v13;
+        let v21: W = v19 / v20;
+        let v22: W = v17 - v21;
+        let v23: W = v3 * v22;
+        let v24: W = v0 + v23;
+        let v25: W = W::new(0.09375, 0.0);
+        let v26: W = v25 / v12;
+        let v27: W = v4 * v7 * v11;
+        let v28: W = v2 * v14;
+        let v29: W = v27 / v28;
+        let v30: W = v26 + v29;
+        let v31: W = v3 * v30;
+        let v32: W = v18 / v5;
+        let v33: W = v19 / v13;
+        let v34: W = v31 - v32 - v33;
+        let v35: W = v3 * v34;
+        return [v24.to_f64(), v35.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = v0.widen() - v2;
-    let v4: W = v3.sqrt();
-    let v5: N = N::from_f64(t);
-    let v6: W = v5.widen().sqrt();
-    let v7: W = v0.widen() - v6;
-    let v8: W = v7.sqrt();
-    let v9: N = N::narrow(v4) / N::narrow(v8);
-    let v10: W = v6 * v4;
-    let v11: W = v6.sqrt();
-    let v12: W = v2.sqrt();
-    let v13: W = v11 * v12 * v8;
-    let v14: W = v10 - v13;
-    let v15: N = N::narrow(v14) / N::narrow(v8);
-    [v9.to_f64(), v15.to_f64()]
+    let v2: W = v0.widen() - v1.widen();
+    let v3: W = v1.widen().sqrt();
+    let v4: W = v0.widen() + v3;
+    let v5: W = v2 / v4;
+    let v6: W = v5.sqrt();
+    let v7: N = N::from_f64(t);
+    let v8: W = v0.widen() - v7.widen();
+    let v9: W = v7.widen().sqrt();
+    let v10: W = v0.widen() + v9;
+    let v11: W = v8 / v10;
+    let v12: W = v11.sqrt();
+    let v13: N = N::narrow(v6) / N::narrow(v12);
+    let v14: W = v9 * v6;
+    let v15: W = v9.sqrt();
+    let v16: W = v3.sqrt();
+    let v17: W = v15 * v16 * v12;
+    let v18: W = v14 - v17;
+    let v19: N = N::narrow(v18) / N::narrow(v12);
+    [v13.to_f64(), v19.to_f64()]
 }
 /// `dpm1_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1385,7 +1310,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} + \mathrm{score}\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1417,7 +1342,7 @@ fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4]
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} + \mathrm{score}\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1444,9 +1369,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
+/// Runs its stable form in `f64`, with the 7 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -1464,40 +1387,21 @@ pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
-    }
-    let v0: N = N::new(-0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v2;
-    let v5: N = v2 * v4;
-    let v6: N = v0 / v5;
-    let v7: N = N::new(0.25, 0.0);
-    let v8: W = v2.widen().sqrt();
-    let v9: W = v8.powi(3);
-    let v10: W = v9 * v4.widen();
-    let v11: N = v7 / N::narrow(v10);
-    [v6.to_f64(), v11.to_f64()]
-}
-/// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3.sqrt();
-    let v5: W = v1.widen() + v4.widen();
-    let v6: N = v0 * N::narrow(v5);
-    let v7: W = v2.widen() * v4.widen();
-    let v8: N = v6 / N::narrow(v7);
+    let v3: N = v2.sqrt();
+    let v4: W = v1.widen() + v3.widen();
+    let v5: W = v1.widen() - v2.widen();
+    let v6: W = v0.widen() * v4;
+    let v7: N = v3 * N::narrow(v5);
+    let v8: N = N::narrow(v6) / v7;
     let v9: N = N::new(0.25, 0.0);
-    let v10: W = v4.widen().sqrt();
+    let v10: W = v3.widen().sqrt();
     let v11: W = v10.powi(3);
-    let v12: N = v9 * N::narrow(v5);
-    let v13: N = v2 * N::narrow(v11);
-    let v14: N = v12 / v13;
+    let v12: W = v9.widen() * v4;
+    let v13: W = v11 * v5;
+    let v14: N = N::narrow(v12) / N::narrow(v13);
     [v8.to_f64(), v14.to_f64()]
 }
 /// `pf_velocity_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1506,9 +1410,7 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
+/// Runs its stable form in `f64`, with the 7 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -1548,9 +1450,7 @@ fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
+/// Runs its stable form in `f64`, with the 7 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -1568,40 +1468,21 @@ pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
-    }
-    let v0: N = N::new(-0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v2;
-    let v5: N = v2 * v4;
-    let v6: N = v0 / v5;
-    let v7: N = N::new(0.5, 0.0);
-    let v8: W = v2.widen().sqrt();
-    let v9: W = v8.powi(3);
-    let v10: W = v9 * v4.widen();
-    let v11: N = v7 / N::narrow(v10);
-    [v6.to_f64(), v11.to_f64()]
-}
-/// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3.sqrt();
-    let v5: W = v1.widen() + v4.widen();
-    let v6: N = v0 * N::narrow(v5);
-    let v7: W = v2.widen() * v4.widen();
-    let v8: N = v6 / N::narrow(v7);
+    let v3: N = v2.sqrt();
+    let v4: W = v1.widen() + v3.widen();
+    let v5: W = v1.widen() - v2.widen();
+    let v6: W = v0.widen() * v4;
+    let v7: N = v3 * N::narrow(v5);
+    let v8: N = N::narrow(v6) / v7;
     let v9: N = N::new(0.5, 0.0);
-    let v10: W = v4.widen().sqrt();
+    let v10: W = v3.widen().sqrt();
     let v11: W = v10.powi(3);
-    let v12: N = v9 * N::narrow(v5);
-    let v13: N = v2 * N::narrow(v11);
-    let v14: N = v12 / v13;
+    let v12: W = v9.widen() * v4;
+    let v13: W = v11 * v5;
+    let v14: N = N::narrow(v12) / N::narrow(v13);
     [v8.to_f64(), v14.to_f64()]
 }
 /// `reverse_drift_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1610,9 +1491,7 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 15 operations in double-double.
+/// Runs its stable form in `f64`, with the 7 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -1652,7 +1531,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -1679,25 +1558,28 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    let v0: N = N::new(0.75, 0.0);
+    let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = v1.widen().sqrt();
-    let v4: N = N::new(0.25, 0.0);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v4.widen() * v5.widen();
-    let v7: W = v2 - v3 + v6;
-    let v8: W = v1.widen() - v3;
-    let v9: N = N::narrow(v7) / N::narrow(v8);
-    let v10: W = v5.widen() - v1.widen();
-    let v11: W = v3.sqrt();
-    let v12: W = v11.powi(3);
-    let v13: N = N::new(1.0, 0.0);
-    let v14: W = v13.widen() - v3;
-    let v15: W = v4.widen() * v10;
-    let v16: N = N::narrow(v12) * N::narrow(v14);
-    let v17: N = N::narrow(v15) / v16;
-    [v9.to_f64(), v17.to_f64()]
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v0.widen() + v2;
+    let v4: N = N::new(0.75, 0.0);
+    let v5: W = v4.widen() * v1.widen();
+    let v6: N = N::new(0.25, 0.0);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v6.widen() * v7.widen();
+    let v9: W = v5 - v2 + v8;
+    let v10: N = v1 - v0;
+    let v11: W = v3 * v9;
+    let v12: W = v2 * v10.widen();
+    let v13: N = N::narrow(v11) / N::narrow(v12);
+    let v14: W = v7.widen() - v1.widen();
+    let v15: W = v2.sqrt();
+    let v16: W = v15.powi(3);
+    let v17: N = v0 - v1;
+    let v18: W = v6.widen() * v3 * v14;
+    let v19: N = N::narrow(v16) * v17;
+    let v20: N = N::narrow(v18) / v19;
+    [v13.to_f64(), v20.to_f64()]
 }
 /// `euler_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1705,7 +1587,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -1750,7 +1632,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1784,7 +1666,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -1811,32 +1693,36 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY];
     }
-    let v0: N = N::new(0.75, 0.0);
+    let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = v1.widen().sqrt();
-    let v4: N = N::new(0.25, 0.0);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v4.widen() * v5.widen();
-    let v7: W = v2 - v3 + v6;
-    let v8: W = v1.widen() - v3;
-    let v9: N = N::narrow(v7) / N::narrow(v8);
-    let v10: N = N::new(0.5, 0.0);
-    let v11: W = v5.widen() - v1.widen();
-    let v12: W = v3.sqrt();
-    let v13: W = v12.powi(3);
-    let v14: N = N::new(1.0, 0.0);
-    let v15: W = v14.widen() - v3;
-    let v16: W = v10.widen() * v11;
-    let v17: N = N::narrow(v13) * N::narrow(v15);
-    let v18: N = N::narrow(v16) / v17;
-    let v19: N = N::narrow(v11).abs();
-    let v20: N = v19.sqrt();
-    let v21: N = N::new(-0.5, 0.0);
-    let v22: N = v21 / N::narrow(v8);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v0.widen() + v2;
+    let v4: N = N::new(0.75, 0.0);
+    let v5: W = v4.widen() * v1.widen();
+    let v6: N = N::new(0.25, 0.0);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v6.widen() * v7.widen();
+    let v9: W = v5 - v2 + v8;
+    let v10: N = v1 - v0;
+    let v11: W = v3 * v9;
+    let v12: W = v2 * v10.widen();
+    let v13: N = N::narrow(v11) / N::narrow(v12);
+    let v14: N = N::new(0.5, 0.0);
+    let v15: W = v7.widen() - v1.widen();
+    let v16: W = v2.sqrt();
+    let v17: W = v16.powi(3);
+    let v18: N = v0 - v1;
+    let v19: W = v14.widen() * v3 * v15;
+    let v20: N = N::narrow(v17) * v18;
+    let v21: N = N::narrow(v19) / v20;
+    let v22: N = N::narrow(v15).abs();
     let v23: N = v22.sqrt();
-    let v24: N = v20 * v23;
-    [v9.to_f64(), v18.to_f64(), v24.to_f64()]
+    let v24: N = N::new(-0.5, 0.0);
+    let v25: W = v24.widen() * v3;
+    let v26: N = N::narrow(v25) / N::narrow(v12);
+    let v27: N = v26.sqrt();
+    let v28: N = v23 * v27;
+    [v13.to_f64(), v21.to_f64(), v28.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1844,7 +1730,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -1906,7 +1792,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1955,7 +1841,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} + \varepsilon\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1983,71 +1869,67 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v1: W = W::from_f64(t_next);
         let v2: W = W::from_f64(t);
         let v3: W = v1 - v2;
-        let v4: W = W::new(0.03125, 0.0);
-        let v5: W = v2.square();
-        let v6: W = v4 * v5;
-        let v7: W = v2.sqrt();
-        let v8: W = v7.powi(3);
-        let v9: W = v4 * v8;
-        let v10: W = v4 * v7 * v1;
-        let v11: W = v4 * v2 * v1;
-        let v12: W = W::new(0.0625, 0.0);
-        let v13: W = v0 - v7;
-        let v14: W = v12 * v2 * v13;
-        let v15: W = v12 * v8 * v13;
-        let v16: W = v12 * v1 * v13;
-        let v17: W = v12 * v7 * v1 * v13;
+        let v4: W = W::new(0.5, 0.0);
+        let v5: W = v2.sqrt();
+        let v6: W = v0 + v5;
+        let v7: W = v6.square();
+        let v8: W = W::new(0.125, 0.0);
+        let v9: W = W::new(0.1875, 0.0);
+        let v10: W = v9 * v5;
+        let v11: W = v8 - v10;
+        let v12: W = v5.powi(3);
+        let v13: W = v0 - v2;
+        let v14: W = v13.square();
+        let v15: W = v4 * v7 * v3 * v11;
+        let v16: W = v12 * v14;
+        let v17: W = v15 / v16;
         let v18: W = W::new(0.25, 0.0);
-        let v19: W = v13.square();
-        let v20: W = v18 * v2 * v19;
-        let v21: W = v6 - v9 + v10 - v11 + v14 - v15 - v16 + v17 + v20;
-        let v22: W = v5 * v19;
-        let v23: W = v8 * v19;
-        let v24: W = v22 - v23;
-        let v25: W = v3 * v21;
-        let v26: W = v25 / v24;
-        let v27: W = v0 + v26;
-        let v28: W = v7.sqrt();
-        let v29: W = v28.powi(3);
-        let v30: W = v18 / v29;
-        let v31: W = v28 * v13;
-        let v32: W = v18 / v31;
-        let v33: W = W::new(0.09375, 0.0);
-        let v34: W = v28.powi(7);
-        let v35: W = v33 / v34;
-        let v36: W = W::new(0.5, 0.0);
-        let v37: W = W::new(0.125, 0.0);
-        let v38: W = W::new(0.1875, 0.0);
-        let v39: W = v38 * v7;
-        let v40: W = v37 - v39;
-        let v41: W = v28.powi(5);
-        let v42: W = v36 * v40;
-        let v43: W = v41 * v19;
-        let v44: W = v42 / v43;
-        let v45: W = -v35;
-        let v46: W = v45 - v44;
-        let v47: W = v3 * v46;
-        let v48: W = v30 + v32 + v47;
-        let v49: W = v3 * v48;
-        return [v27.to_f64(), v49.to_f64()];
+        let v19: W = v18 * v6;
+        let v20: W = v5 * v13;
+        let v21: W = v19 / v20;
+        let v22: W = v17 - v21;
+        let v23: W = v3 * v22;
+        let v24: W = v0 + v23;
+        let v25: W = v5.sqrt();
+        let v26: W = v25.powi(3);
+        let v27: W = v18 / v26;
+        let v28: W = v25 * v13;
+        let v29: W = v19 / v28;
+        let v30: W = W::new(0.09375, 0.0);
+        let v31: W = v25.powi(7);
+        let v32: W = v30 / v31;
+        let v33: W = v25.powi(5);
+        let v34: W = v4 * v7 * v11;
+        let v35: W = v33 * v14;
+        let v36: W = v34 / v35;
+        let v37: W = -v32;
+        let v38: W = v37 - v36;
+        let v39: W = v3 * v38;
+        let v40: W = v27 + v29 + v39;
+        let v41: W = v3 * v40;
+        return [v24.to_f64(), v41.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = v0.widen() - v2;
-    let v4: W = v3.sqrt();
-    let v5: N = N::from_f64(t);
-    let v6: W = v5.widen().sqrt();
-    let v7: W = v0.widen() - v6;
-    let v8: W = v7.sqrt();
-    let v9: N = N::narrow(v4) / N::narrow(v8);
-    let v10: W = v2.sqrt();
-    let v11: W = v10 * v8;
-    let v12: W = v6.sqrt();
-    let v13: W = v12 * v4;
-    let v14: W = v11 - v13;
-    let v15: N = N::narrow(v14) / N::narrow(v8);
-    [v9.to_f64(), v15.to_f64()]
+    let v2: W = v0.widen() - v1.widen();
+    let v3: W = v1.widen().sqrt();
+    let v4: W = v0.widen() + v3;
+    let v5: W = v2 / v4;
+    let v6: W = v5.sqrt();
+    let v7: N = N::from_f64(t);
+    let v8: W = v0.widen() - v7.widen();
+    let v9: W = v7.widen().sqrt();
+    let v10: W = v0.widen() + v9;
+    let v11: W = v8 / v10;
+    let v12: W = v11.sqrt();
+    let v13: N = N::narrow(v6) / N::narrow(v12);
+    let v14: W = v3.sqrt();
+    let v15: W = v14 * v12;
+    let v16: W = v9.sqrt();
+    let v17: W = v16 * v6;
+    let v18: W = v15 - v17;
+    let v19: N = N::narrow(v18) / N::narrow(v12);
+    [v13.to_f64(), v19.to_f64()]
 }
 /// `ddim_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -2055,7 +1937,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} + \varepsilon\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2088,7 +1970,7 @@ fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} + \varepsilon\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2115,7 +1997,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} - \varepsilon\,t_{\mathrm{next}}^{\frac{1}{4}}\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2143,71 +2025,67 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v1: W = W::from_f64(t_next);
         let v2: W = W::from_f64(t);
         let v3: W = v1 - v2;
-        let v4: W = W::new(0.03125, 0.0);
-        let v5: W = v2.square();
-        let v6: W = v4 * v5;
-        let v7: W = v2.sqrt();
-        let v8: W = v7.powi(3);
-        let v9: W = v4 * v8;
-        let v10: W = v4 * v7 * v1;
-        let v11: W = v4 * v2 * v1;
-        let v12: W = W::new(0.0625, 0.0);
-        let v13: W = v0 - v7;
-        let v14: W = v12 * v2 * v13;
-        let v15: W = v12 * v8 * v13;
-        let v16: W = v12 * v1 * v13;
-        let v17: W = v12 * v7 * v1 * v13;
+        let v4: W = W::new(0.5, 0.0);
+        let v5: W = v2.sqrt();
+        let v6: W = v0 + v5;
+        let v7: W = v6.square();
+        let v8: W = W::new(0.125, 0.0);
+        let v9: W = W::new(0.1875, 0.0);
+        let v10: W = v9 * v5;
+        let v11: W = v8 - v10;
+        let v12: W = v5.powi(3);
+        let v13: W = v0 - v2;
+        let v14: W = v13.square();
+        let v15: W = v4 * v7 * v3 * v11;
+        let v16: W = v12 * v14;
+        let v17: W = v15 / v16;
         let v18: W = W::new(0.25, 0.0);
-        let v19: W = v13.square();
-        let v20: W = v18 * v2 * v19;
-        let v21: W = v6 - v9 + v10 - v11 + v14 - v15 - v16 + v17 + v20;
-        let v22: W = v5 * v19;
-        let v23: W = v8 * v19;
-        let v24: W = v22 - v23;
-        let v25: W = v3 * v21;
-        let v26: W = v25 / v24;
-        let v27: W = v0 + v26;
-        let v28: W = v7.sqrt();
-        let v29: W = v28.powi(3);
-        let v30: W = v18 / v29;
-        let v31: W = v28 * v13;
-        let v32: W = v18 / v31;
-        let v33: W = W::new(0.09375, 0.0);
-        let v34: W = v28.powi(7);
-        let v35: W = v33 / v34;
-        let v36: W = W::new(0.5, 0.0);
-        let v37: W = W::new(0.125, 0.0);
-        let v38: W = W::new(0.1875, 0.0);
-        let v39: W = v38 * v7;
-        let v40: W = v37 - v39;
-        let v41: W = v28.powi(5);
-        let v42: W = v36 * v40;
-        let v43: W = v41 * v19;
-        let v44: W = v42 / v43;
-        let v45: W = -v35;
-        let v46: W = v45 - v44;
-        let v47: W = v3 * v46;
-        let v48: W = v30 + v32 + v47;
-        let v49: W = v3 * v48;
-        return [v27.to_f64(), v49.to_f64()];
+        let v19: W = v18 * v6;
+        let v20: W = v5 * v13;
+        let v21: W = v19 / v20;
+        let v22: W = v17 - v21;
+        let v23: W = v3 * v22;
+        let v24: W = v0 + v23;
+        let v25: W = v5.sqrt();
+        let v26: W = v25.powi(3);
+        let v27: W = v18 / v26;
+        let v28: W = v25 * v13;
+        let v29: W = v19 / v28;
+        let v30: W = W::new(0.09375, 0.0);
+        let v31: W = v25.powi(7);
+        let v32: W = v30 / v31;
+        let v33: W = v25.powi(5);
+        let v34: W = v4 * v7 * v11;
+        let v35: W = v33 * v14;
+        let v36: W = v34 / v35;
+        let v37: W = -v32;
+        let v38: W = v37 - v36;
+        let v39: W = v3 * v38;
+        let v40: W = v27 + v29 + v39;
+        let v41: W = v3 * v40;
+        return [v24.to_f64(), v41.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v1.widen().sqrt();
-    let v3: W = v0.widen() - v2;
-    let v4: W = v3.sqrt();
-    let v5: N = N::from_f64(t);
-    let v6: W = v5.widen().sqrt();
-    let v7: W = v0.widen() - v6;
-    let v8: W = v7.sqrt();
-    let v9: N = N::narrow(v4) / N::narrow(v8);
-    let v10: W = v2.sqrt();
-    let v11: W = v10 * v8;
-    let v12: W = v6.sqrt();
-    let v13: W = v12 * v4;
-    let v14: W = v11 - v13;
-    let v15: N = N::narrow(v14) / N::narrow(v8);
-    [v9.to_f64(), v15.to_f64()]
+    let v2: W = v0.widen() - v1.widen();
+    let v3: W = v1.widen().sqrt();
+    let v4: W = v0.widen() + v3;
+    let v5: W = v2 / v4;
+    let v6: W = v5.sqrt();
+    let v7: N = N::from_f64(t);
+    let v8: W = v0.widen() - v7.widen();
+    let v9: W = v7.widen().sqrt();
+    let v10: W = v0.widen() + v9;
+    let v11: W = v8 / v10;
+    let v12: W = v11.sqrt();
+    let v13: N = N::narrow(v6) / N::narrow(v12);
+    let v14: W = v3.sqrt();
+    let v15: W = v14 * v12;
+    let v16: W = v9.sqrt();
+    let v17: W = v16 * v6;
+    let v18: W = v15 - v17;
+    let v19: N = N::narrow(v18) / N::narrow(v12);
+    [v13.to_f64(), v19.to_f64()]
 }
 /// `dpm1_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -2215,7 +2093,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} - \varepsilon\,t_{\mathrm{next}}^{\frac{1}{4}}\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2248,7 +2126,7 @@ fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} - \varepsilon\,t_{\mathrm{next}}^{\frac{1}{4}}\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2276,8 +2154,6 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -2295,36 +2171,19 @@ pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v0 / v1;
     let v3: N = N::new(-0.25, 0.0);
     let v4: N = N::new(1.0, 0.0);
-    let v5: N = v1.sqrt();
-    let v6: N = v4 - v5;
-    let v7: N = v6.sqrt();
-    let v8: N = v1 * v7;
-    let v9: N = v3 / v8;
-    [v2.to_f64(), v9.to_f64()]
-}
-/// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v0 / v3;
-    let v5: N = N::new(-0.25, 0.0);
-    let v6: N = v3.sqrt();
-    let v7: N = v1 + v6;
-    let v8: N = v2 / v7;
+    let v5: N = v4 - v1;
+    let v6: N = v1.sqrt();
+    let v7: N = v4 + v6;
+    let v8: N = v5 / v7;
     let v9: N = v8.sqrt();
-    let v10: N = v9 * v3;
-    let v11: N = v5 / v10;
-    [v4.to_f64(), v11.to_f64()]
+    let v10: N = v1 * v9;
+    let v11: N = v3 / v10;
+    [v2.to_f64(), v11.to_f64()]
 }
 /// `pf_velocity_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -2333,8 +2192,6 @@ fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -2374,9 +2231,7 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{2\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{2\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 19 operations in double-double.
+/// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -2394,47 +2249,25 @@ pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(-0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = N::new(2.0, 0.0);
-    let v4: N = v2 - v3;
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = v5 - v2;
-    let v7: N = v0 * v4;
-    let v8: N = v1 * v6;
-    let v9: N = v7 / v8;
-    let v10: N = N::new(-0.5, 0.0);
-    let v11: N = v6.sqrt();
-    let v12: N = v1 * v11;
-    let v13: N = v10 / v12;
-    [v9.to_f64(), v13.to_f64()]
-}
-/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-0.25, 0.0);
-    let v1: N = N::new(3.0, 0.0);
+    let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = -v1;
-    let v4: N = v3 - v2;
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = v5 - v2;
-    let v7: N = v6.sqrt();
-    let v8: W = v5.widen() + v7.widen();
-    let v9: N = N::new(2.0, 0.0);
-    let v10: W = v9.widen() + v7.widen();
-    let v11: W = v0.widen() * v4.widen() * v8;
-    let v12: N = v2 * v6 * N::narrow(v10);
-    let v13: N = N::narrow(v11) / v12;
-    let v14: N = N::new(-0.5, 0.0);
-    let v15: N = v2 / N::narrow(v8);
-    let v16: N = v15.sqrt();
-    let v17: N = v16 * v6;
-    let v18: N = v14 / v17;
-    [v13.to_f64(), v18.to_f64()]
+    let v3: N = v2.sqrt();
+    let v4: W = v1.widen() + v3.widen();
+    let v5: N = N::new(4.0, 0.0);
+    let v6: W = v2.widen() - v5.widen();
+    let v7: N = N::new(2.0, 0.0);
+    let v8: N = v7 + v3;
+    let v9: N = v1 - v2;
+    let v10: W = v0.widen() * v4 * v6;
+    let v11: W = v2.widen() * v8.widen() * v9.widen();
+    let v12: N = N::narrow(v10) / N::narrow(v11);
+    let v13: N = N::new(-0.5, 0.0);
+    let v14: N = v9 / N::narrow(v4);
+    let v15: N = v14.sqrt();
+    let v16: N = v2 * v15;
+    let v17: N = v13 / v16;
+    [v12.to_f64(), v17.to_f64()]
 }
 /// `reverse_drift_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -2442,9 +2275,7 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{2\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{2\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 19 operations in double-double.
+/// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -2484,7 +2315,7 @@ fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2517,13 +2348,15 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: N = v5 / v3;
     let v7: N = v0 + v6;
     let v8: N = N::new(-0.25, 0.0);
-    let v9: W = v3.widen().sqrt();
-    let v10: W = v0.widen() - v9;
-    let v11: W = N::sqrt_kept(v10);
-    let v12: W = v8.widen() * v4;
-    let v13: W = v3.widen() * v11;
-    let v14: N = N::narrow(v12) / N::narrow(v13);
-    [v7.to_f64(), v14.to_f64()]
+    let v9: N = v0 - v3;
+    let v10: N = v3.sqrt();
+    let v11: N = v0 + v10;
+    let v12: N = v9 / v11;
+    let v13: W = v12.widen().sqrt();
+    let v14: W = v8.widen() * v4;
+    let v15: W = v3.widen() * v13;
+    let v16: N = N::narrow(v14) / N::narrow(v15);
+    [v7.to_f64(), v16.to_f64()]
 }
 /// `euler_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -2531,7 +2364,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
@@ -2582,7 +2415,7 @@ fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2616,7 +2449,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{2} - \frac{t}{2}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2710,34 +2543,41 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v61: W = v57 * v60;
         return [v46.to_f64(), v55.to_f64(), v61.to_f64()];
     }
-    let v0: N = N::new(0.25, 0.0);
+    let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().sqrt();
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v0.widen() * v2 * v3.widen();
-    let v5: W = v2.powi(3);
-    let v6: W = v0.widen() * v5;
-    let v7: N = N::new(0.5, 0.0);
-    let v8: N = N::new(1.0, 0.0);
-    let v9: W = v8.widen() - v2;
-    let v10: W = v7.widen() * v1.widen() * v9;
-    let v11: W = v7.widen() * v3.widen() * v9;
-    let v12: W = v4 - v6 + v10 + v11;
-    let v13: N = v1 * N::narrow(v9);
-    let v14: N = N::narrow(v12) / v13;
-    let v15: N = N::new(-0.5, 0.0);
-    let v16: W = v3.widen() - v1.widen();
-    let v17: W = N::sqrt_kept(v9);
-    let v18: W = v15.widen() * v16;
-    let v19: W = v1.widen() * v17;
-    let v20: N = N::narrow(v18) / N::narrow(v19);
-    let v21: N = N::narrow(v16).abs();
-    let v22: N = v21.sqrt();
-    let v23: W = v1.widen() - v2;
-    let v24: N = v15 / N::narrow(v23);
-    let v25: N = v24.sqrt();
-    let v26: N = v22 * v25;
-    [v14.to_f64(), v20.to_f64(), v26.to_f64()]
+    let v3: W = v0.widen() + v2;
+    let v4: N = N::new(0.25, 0.0);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v4.widen() * v2 * v5.widen();
+    let v7: W = v2.powi(3);
+    let v8: W = v4.widen() * v7;
+    let v9: N = N::new(0.5, 0.0);
+    let v10: W = v0.widen() - v1.widen();
+    let v11: W = v9.widen() * v1.widen() * v10;
+    let v12: W = v11 / v3;
+    let v13: W = v9.widen() * v5.widen() * v10;
+    let v14: W = v13 / v3;
+    let v15: W = v6 - v8 + v12 + v14;
+    let v16: W = v3 * v15;
+    let v17: N = v1 * N::narrow(v10);
+    let v18: N = N::narrow(v16) / v17;
+    let v19: N = N::new(-0.5, 0.0);
+    let v20: W = v5.widen() - v1.widen();
+    let v21: N = N::narrow(v10) / N::narrow(v3);
+    let v22: W = v21.widen().sqrt();
+    let v23: W = v19.widen() * v20;
+    let v24: W = v1.widen() * v22;
+    let v25: N = N::narrow(v23) / N::narrow(v24);
+    let v26: N = N::narrow(v20).abs();
+    let v27: N = v26.sqrt();
+    let v28: N = v1 - v0;
+    let v29: W = v19.widen() * v3;
+    let v30: W = v2 * v28.widen();
+    let v31: N = N::narrow(v29) / N::narrow(v30);
+    let v32: N = v31.sqrt();
+    let v33: N = v27 * v32;
+    [v18.to_f64(), v25.to_f64(), v33.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -2745,7 +2585,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{2} - \frac{t}{2}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2804,7 +2644,7 @@ fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{2} - \frac{t}{2}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2853,7 +2693,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}^{\frac{1}{4}}\,x}{t^{\frac{1}{4}}} + \frac{x_{0}\,\left(t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} - t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}\right)}{t^{\frac{1}{4}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2887,45 +2727,43 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v10: W = v5 - v9;
         let v11: W = v3 * v10;
         let v12: W = v0 + v11;
-        let v13: W = W::new(0.125, 0.0);
+        let v13: W = W::new(0.0625, 0.0);
         let v14: W = v2.sqrt();
-        let v15: W = v14.powi(3);
-        let v16: W = v13 * v15;
-        let v17: W = v6 * v2;
-        let v18: W = v6 * v1;
-        let v19: W = v13 * v14 * v1;
-        let v20: W = v0 - v14;
-        let v21: W = v4 * v15 * v20;
-        let v22: W = v20.square();
-        let v23: W = v4 * v2 * v22;
-        let v24: W = v16 - v17 + v18 - v19 - v21 - v23;
-        let v25: W = v20.sqrt();
-        let v26: W = v25.powi(3);
-        let v27: W = v3 * v24;
-        let v28: W = v7 * v26;
-        let v29: W = v27 / v28;
-        return [v12.to_f64(), v29.to_f64()];
+        let v15: W = v0 - v2;
+        let v16: W = v0 + v14;
+        let v17: W = v13 * v14 * v15;
+        let v18: W = v17 / v16;
+        let v19: W = W::new(0.03125, 0.0);
+        let v20: W = v19 * v2;
+        let v21: W = v15.square();
+        let v22: W = v16.square();
+        let v23: W = v6 * v21;
+        let v24: W = v23 / v22;
+        let v25: W = v18 - v20 + v24;
+        let v26: W = v15 / v16;
+        let v27: W = v26.sqrt();
+        let v28: W = v27.powi(3);
+        let v29: W = v3 * v25;
+        let v30: W = v7 * v28;
+        let v31: W = v29 / v30;
+        let v32: W = v14 * v27;
+        let v33: W = v4 / v32;
+        let v34: W = v4 * v27;
+        let v35: W = v34 / v2;
+        let v36: W = v31 - v33 - v35;
+        let v37: W = v3 * v36;
+        return [v12.to_f64(), v37.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = v0.sqrt();
         let v2: W = v1.sqrt();
         let v3: W = W::new(1.0, 0.0);
-        let v4: W = v3 - v1;
-        let v5: W = v4.sqrt();
-        return [v2.to_f64(), v5.to_f64()];
-    }
-    if t_next == 1.0 {
-        let v0: W = W::from_f64(t);
-        let v1: W = v0.sqrt();
-        let v2: W = v1.sqrt();
-        let v3: W = W::new(1.0, 0.0);
-        let v4: W = v3 / v2;
-        let v5: W = v3 - v1;
-        let v6: W = v5.sqrt();
-        let v7: W = v6 / v2;
-        let v8: W = -v7;
-        return [v4.to_f64(), v8.to_f64()];
+        let v4: W = v3 - v0;
+        let v5: W = v3 + v1;
+        let v6: W = v4 / v5;
+        let v7: W = v6.sqrt();
+        return [v2.to_f64(), v7.to_f64()];
     }
     let v0: N = N::from_f64(t_next);
     let v1: W = v0.widen().sqrt();
@@ -2935,15 +2773,19 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v5: W = v4.sqrt();
     let v6: N = N::narrow(v2) / N::narrow(v5);
     let v7: N = N::new(1.0, 0.0);
-    let v8: W = v7.widen() - v1;
-    let v9: W = v8.sqrt();
-    let v10: W = v5 * v9;
-    let v11: W = v7.widen() - v4;
-    let v12: W = v11.sqrt();
-    let v13: W = v2 * v12;
-    let v14: W = v10 - v13;
-    let v15: N = N::narrow(v14) / N::narrow(v5);
-    [v6.to_f64(), v15.to_f64()]
+    let v8: W = v7.widen() - v0.widen();
+    let v9: W = v7.widen() + v1;
+    let v10: W = v8 / v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v5 * v11;
+    let v13: W = v7.widen() - v3.widen();
+    let v14: W = v7.widen() + v4;
+    let v15: W = v13 / v14;
+    let v16: W = v15.sqrt();
+    let v17: W = v2 * v16;
+    let v18: W = v12 - v17;
+    let v19: N = N::narrow(v18) / N::narrow(v5);
+    [v6.to_f64(), v19.to_f64()]
 }
 /// `ddim_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -2951,7 +2793,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}^{\frac{1}{4}}\,x}{t^{\frac{1}{4}}} + \frac{x_{0}\,\left(t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} - t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}\right)}{t^{\frac{1}{4}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
@@ -2984,7 +2826,7 @@ fn ddim_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}^{\frac{1}{4}}\,x}{t^{\frac{1}{4}}} + \frac{x_{0}\,\left(t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} - t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}\right)}{t^{\frac{1}{4}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3011,7 +2853,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}^{\frac{1}{4}}\,x}{t^{\frac{1}{4}}} + \frac{x_{0}\,\left(t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} - t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}\right)}{t^{\frac{1}{4}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3045,45 +2887,43 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v10: W = v5 - v9;
         let v11: W = v3 * v10;
         let v12: W = v0 + v11;
-        let v13: W = W::new(0.125, 0.0);
+        let v13: W = W::new(0.0625, 0.0);
         let v14: W = v2.sqrt();
-        let v15: W = v14.powi(3);
-        let v16: W = v13 * v15;
-        let v17: W = v6 * v2;
-        let v18: W = v6 * v1;
-        let v19: W = v13 * v14 * v1;
-        let v20: W = v0 - v14;
-        let v21: W = v4 * v15 * v20;
-        let v22: W = v20.square();
-        let v23: W = v4 * v2 * v22;
-        let v24: W = v16 - v17 + v18 - v19 - v21 - v23;
-        let v25: W = v20.sqrt();
-        let v26: W = v25.powi(3);
-        let v27: W = v3 * v24;
-        let v28: W = v7 * v26;
-        let v29: W = v27 / v28;
-        return [v12.to_f64(), v29.to_f64()];
+        let v15: W = v0 - v2;
+        let v16: W = v0 + v14;
+        let v17: W = v13 * v14 * v15;
+        let v18: W = v17 / v16;
+        let v19: W = W::new(0.03125, 0.0);
+        let v20: W = v19 * v2;
+        let v21: W = v15.square();
+        let v22: W = v16.square();
+        let v23: W = v6 * v21;
+        let v24: W = v23 / v22;
+        let v25: W = v18 - v20 + v24;
+        let v26: W = v15 / v16;
+        let v27: W = v26.sqrt();
+        let v28: W = v27.powi(3);
+        let v29: W = v3 * v25;
+        let v30: W = v7 * v28;
+        let v31: W = v29 / v30;
+        let v32: W = v14 * v27;
+        let v33: W = v4 / v32;
+        let v34: W = v4 * v27;
+        let v35: W = v34 / v2;
+        let v36: W = v31 - v33 - v35;
+        let v37: W = v3 * v36;
+        return [v12.to_f64(), v37.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = v0.sqrt();
         let v2: W = v1.sqrt();
         let v3: W = W::new(1.0, 0.0);
-        let v4: W = v3 - v1;
-        let v5: W = v4.sqrt();
-        return [v2.to_f64(), v5.to_f64()];
-    }
-    if t_next == 1.0 {
-        let v0: W = W::from_f64(t);
-        let v1: W = v0.sqrt();
-        let v2: W = v1.sqrt();
-        let v3: W = W::new(1.0, 0.0);
-        let v4: W = v3 / v2;
-        let v5: W = v3 - v1;
-        let v6: W = v5.sqrt();
-        let v7: W = v6 / v2;
-        let v8: W = -v7;
-        return [v4.to_f64(), v8.to_f64()];
+        let v4: W = v3 - v0;
+        let v5: W = v3 + v1;
+        let v6: W = v4 / v5;
+        let v7: W = v6.sqrt();
+        return [v2.to_f64(), v7.to_f64()];
     }
     let v0: N = N::from_f64(t_next);
     let v1: W = v0.widen().sqrt();
@@ -3093,15 +2933,19 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v5: W = v4.sqrt();
     let v6: N = N::narrow(v2) / N::narrow(v5);
     let v7: N = N::new(1.0, 0.0);
-    let v8: W = v7.widen() - v1;
-    let v9: W = v8.sqrt();
-    let v10: W = v5 * v9;
-    let v11: W = v7.widen() - v4;
-    let v12: W = v11.sqrt();
-    let v13: W = v2 * v12;
-    let v14: W = v10 - v13;
-    let v15: N = N::narrow(v14) / N::narrow(v5);
-    [v6.to_f64(), v15.to_f64()]
+    let v8: W = v7.widen() - v0.widen();
+    let v9: W = v7.widen() + v1;
+    let v10: W = v8 / v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v5 * v11;
+    let v13: W = v7.widen() - v3.widen();
+    let v14: W = v7.widen() + v4;
+    let v15: W = v13 / v14;
+    let v16: W = v15.sqrt();
+    let v17: W = v2 * v16;
+    let v18: W = v12 - v17;
+    let v19: N = N::narrow(v18) / N::narrow(v5);
+    [v6.to_f64(), v19.to_f64()]
 }
 /// `dpm1_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -3109,7 +2953,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}^{\frac{1}{4}}\,x}{t^{\frac{1}{4}}} + \frac{x_{0}\,\left(t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} - t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}\right)}{t^{\frac{1}{4}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
@@ -3142,7 +2986,7 @@ fn dpm1_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}^{\frac{1}{4}}\,x}{t^{\frac{1}{4}}} + \frac{x_{0}\,\left(t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} - t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}\right)}{t^{\frac{1}{4}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3201,7 +3045,7 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625).
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(&reverse_drift_u_poles::<f64, Dd>(t), [f64::INFINITY, 0.0]);
@@ -3213,30 +3057,32 @@ pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return reverse_drift_u_coefficients_upper::<N, W>(1.0 - t);
+    if t < 0.0625 {
+        return reverse_drift_u_coefficients_in_cell0::<N, W>(t);
     }
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v2;
-    let v5: N = v2 * v4;
-    let v6: N = v0 / v5;
-    let v7: N = N::new(2.0, 0.0);
-    [v6.to_f64(), v7.to_f64()]
-}
-/// The upper regime of [`reverse_drift_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3.sqrt();
-    let v5: N = v1 + v4;
-    let v6: N = v0 * v5;
-    let v7: N = v2 * v4;
+    let v3: N = v2.sqrt();
+    let v4: N = v1 + v3;
+    let v5: N = v1 - v2;
+    let v6: N = v0 * v4;
+    let v7: N = v3 * v5;
     let v8: N = v6 / v7;
+    let v9: N = N::new(2.0, 0.0);
+    [v8.to_f64(), v9.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v2.sqrt();
+    let v4: W = v1.widen() + v3.widen();
+    let v5: N = v1 - v2;
+    let v6: W = v0.widen() * v4;
+    let v7: N = v3 * v5;
+    let v8: N = N::narrow(v6) / v7;
     let v9: N = N::new(2.0, 0.0);
     [v8.to_f64(), v9.to_f64()]
 }
@@ -3248,7 +3094,7 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625).
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
@@ -3342,7 +3188,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3436,28 +3282,33 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
         let v61: W = v52 * v60;
         return [v46.to_f64(), v50.to_f64(), v61.to_f64()];
     }
-    let v0: N = N::new(1.25, 0.0);
+    let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = v1.widen().sqrt();
-    let v4: N = N::new(0.25, 0.0);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v4.widen() * v5.widen();
-    let v7: W = v2 - v3 - v6;
-    let v8: W = v1.widen() - v3;
-    let v9: N = N::narrow(v7) / N::narrow(v8);
-    let v10: N = N::new(2.0, 0.0);
-    let v11: W = v10.widen() * v5.widen();
-    let v12: W = v10.widen() * v1.widen();
-    let v13: W = v11 - v12;
-    let v14: N = v5 - v1;
-    let v15: N = v14.abs();
-    let v16: N = v15.sqrt();
-    let v17: N = N::new(-0.5, 0.0);
-    let v18: N = v17 / N::narrow(v8);
-    let v19: N = v18.sqrt();
-    let v20: N = v16 * v19;
-    [v9.to_f64(), v13.to_f64(), v20.to_f64()]
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v0.widen() + v2;
+    let v4: N = N::new(1.25, 0.0);
+    let v5: W = v4.widen() * v1.widen();
+    let v6: N = N::new(0.25, 0.0);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v6.widen() * v7.widen();
+    let v9: W = v5 - v2 - v8;
+    let v10: N = v1 - v0;
+    let v11: W = v3 * v9;
+    let v12: W = v2 * v10.widen();
+    let v13: N = N::narrow(v11) / N::narrow(v12);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: W = v14.widen() * v7.widen();
+    let v16: W = v14.widen() * v1.widen();
+    let v17: W = v15 - v16;
+    let v18: N = v7 - v1;
+    let v19: N = v18.abs();
+    let v20: N = v19.sqrt();
+    let v21: N = N::new(-0.5, 0.0);
+    let v22: W = v21.widen() * v3;
+    let v23: N = N::narrow(v22) / N::narrow(v12);
+    let v24: N = v23.sqrt();
+    let v25: N = v20 * v24;
+    [v13.to_f64(), v17.to_f64(), v25.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -3465,7 +3316,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3532,7 +3383,7 @@ fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3581,7 +3432,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3602,34 +3453,35 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v3: W = v1 - v2;
         let v4: W = v3.square();
         let v5: W = W::new(0.5, 0.0);
-        let v6: W = W::new(0.125, 0.0);
-        let v7: W = W::new(0.1875, 0.0);
-        let v8: W = v2.sqrt();
-        let v9: W = v7 * v8;
-        let v10: W = v6 - v9;
-        let v11: W = v8.powi(3);
-        let v12: W = v0 - v8;
-        let v13: W = v5 * v10;
-        let v14: W = v11 * v12;
-        let v15: W = v13 / v14;
-        let v16: W = W::new(0.09375, 0.0);
-        let v17: W = v16 / v11;
-        let v18: W = v15 - v17;
-        let v19: W = v4 * v18;
-        let v20: W = v0 + v19;
-        let v21: W = W::new(0.375, 0.0);
-        let v22: W = v21 * v12;
-        let v23: W = v22 / v2;
-        let v24: W = W::new(2.0, 0.0);
-        let v25: W = v24 * v10;
-        let v26: W = v8 * v12;
-        let v27: W = v25 / v26;
-        let v28: W = -v23;
-        let v29: W = v28 - v27;
-        let v30: W = v3 * v29;
-        let v31: W = v0 + v30;
-        let v32: W = v3 * v31;
-        return [v20.to_f64(), v32.to_f64()];
+        let v6: W = v2.sqrt();
+        let v7: W = v0 + v6;
+        let v8: W = W::new(0.125, 0.0);
+        let v9: W = W::new(0.1875, 0.0);
+        let v10: W = v9 * v6;
+        let v11: W = v8 - v10;
+        let v12: W = v6.powi(3);
+        let v13: W = v0 - v2;
+        let v14: W = v5 * v7 * v11;
+        let v15: W = v12 * v13;
+        let v16: W = v14 / v15;
+        let v17: W = W::new(0.09375, 0.0);
+        let v18: W = v17 / v12;
+        let v19: W = v16 - v18;
+        let v20: W = v4 * v19;
+        let v21: W = v0 + v20;
+        let v22: W = W::new(1.5, 0.0);
+        let v23: W = v22 * v12;
+        let v24: W = W::new(1.375, 0.0);
+        let v25: W = v24 * v2;
+        let v26: W = W::new(0.375, 0.0);
+        let v27: W = v26 * v1;
+        let v28: W = v5 * v6 * v1;
+        let v29: W = v23 - v25 + v27 - v28;
+        let v30: W = v7 * v3 * v29;
+        let v31: W = v2 * v13;
+        let v32: W = v30 / v31;
+        let v33: W = -v32;
+        return [v21.to_f64(), v33.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
@@ -3637,17 +3489,6 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v2: W = v1.sqrt();
         let v3: W = W::new(0.0, 0.0);
         return [v2.to_f64(), v3.to_f64()];
-    }
-    if t_next == 1.0 {
-        let v0: W = W::from_f64(t);
-        let v1: W = v0.sqrt();
-        let v2: W = v1.sqrt();
-        let v3: W = W::new(4.0, 0.0);
-        let v4: W = v2.powi(3);
-        let v5: W = W::new(1.0, 0.0);
-        let v6: W = v5 - v1;
-        let v7: W = v3 * v4 * v6;
-        return [v2.to_f64(), v7.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: W = v0.widen().sqrt();
@@ -3657,18 +3498,22 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v5: W = v4.sqrt();
     let v6: N = N::narrow(v2) * N::narrow(v5);
     let v7: N = N::new(1.0, 0.0);
-    let v8: W = v7.widen() - v1;
-    let v9: W = v8.sqrt();
-    let v10: W = v7.widen() - v4;
+    let v8: W = v7.widen() - v0.widen();
+    let v9: W = v7.widen() + v1;
+    let v10: W = v8 / v9;
     let v11: W = v10.sqrt();
-    let v12: N = N::narrow(v9) * N::narrow(v11);
-    let v13: N = v6 + v12;
-    let v14: N = N::new(-4.0, 0.0);
-    let v15: W = v1 * v11;
-    let v16: W = v2 * v5 * v9;
-    let v17: W = v15 - v16;
-    let v18: W = v14.widen() * v1 * v9 * v17;
-    [v13.to_f64(), v18.to_f64()]
+    let v12: W = v7.widen() - v3.widen();
+    let v13: W = v7.widen() + v4;
+    let v14: W = v12 / v13;
+    let v15: W = v14.sqrt();
+    let v16: N = N::narrow(v11) * N::narrow(v15);
+    let v17: N = v6 + v16;
+    let v18: N = N::new(-4.0, 0.0);
+    let v19: W = v1 * v15;
+    let v20: W = v2 * v5 * v11;
+    let v21: W = v19 - v20;
+    let v22: W = v18.widen() * v1 * v11 * v21;
+    [v17.to_f64(), v22.to_f64()]
 }
 /// `ddim_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -3676,7 +3521,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3689,7 +3534,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3709,7 +3554,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3730,34 +3575,35 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v3: W = v1 - v2;
         let v4: W = v3.square();
         let v5: W = W::new(0.5, 0.0);
-        let v6: W = W::new(0.125, 0.0);
-        let v7: W = W::new(0.1875, 0.0);
-        let v8: W = v2.sqrt();
-        let v9: W = v7 * v8;
-        let v10: W = v6 - v9;
-        let v11: W = v8.powi(3);
-        let v12: W = v0 - v8;
-        let v13: W = v5 * v10;
-        let v14: W = v11 * v12;
-        let v15: W = v13 / v14;
-        let v16: W = W::new(0.09375, 0.0);
-        let v17: W = v16 / v11;
-        let v18: W = v15 - v17;
-        let v19: W = v4 * v18;
-        let v20: W = v0 + v19;
-        let v21: W = W::new(0.375, 0.0);
-        let v22: W = v21 * v12;
-        let v23: W = v22 / v2;
-        let v24: W = W::new(2.0, 0.0);
-        let v25: W = v24 * v10;
-        let v26: W = v8 * v12;
-        let v27: W = v25 / v26;
-        let v28: W = -v23;
-        let v29: W = v28 - v27;
-        let v30: W = v3 * v29;
-        let v31: W = v0 + v30;
-        let v32: W = v3 * v31;
-        return [v20.to_f64(), v32.to_f64()];
+        let v6: W = v2.sqrt();
+        let v7: W = v0 + v6;
+        let v8: W = W::new(0.125, 0.0);
+        let v9: W = W::new(0.1875, 0.0);
+        let v10: W = v9 * v6;
+        let v11: W = v8 - v10;
+        let v12: W = v6.powi(3);
+        let v13: W = v0 - v2;
+        let v14: W = v5 * v7 * v11;
+        let v15: W = v12 * v13;
+        let v16: W = v14 / v15;
+        let v17: W = W::new(0.09375, 0.0);
+        let v18: W = v17 / v12;
+        let v19: W = v16 - v18;
+        let v20: W = v4 * v19;
+        let v21: W = v0 + v20;
+        let v22: W = W::new(1.5, 0.0);
+        let v23: W = v22 * v12;
+        let v24: W = W::new(1.375, 0.0);
+        let v25: W = v24 * v2;
+        let v26: W = W::new(0.375, 0.0);
+        let v27: W = v26 * v1;
+        let v28: W = v5 * v6 * v1;
+        let v29: W = v23 - v25 + v27 - v28;
+        let v30: W = v7 * v3 * v29;
+        let v31: W = v2 * v13;
+        let v32: W = v30 / v31;
+        let v33: W = -v32;
+        return [v21.to_f64(), v33.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
@@ -3765,17 +3611,6 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v2: W = v1.sqrt();
         let v3: W = W::new(0.0, 0.0);
         return [v2.to_f64(), v3.to_f64()];
-    }
-    if t_next == 1.0 {
-        let v0: W = W::from_f64(t);
-        let v1: W = v0.sqrt();
-        let v2: W = v1.sqrt();
-        let v3: W = W::new(4.0, 0.0);
-        let v4: W = v2.powi(3);
-        let v5: W = W::new(1.0, 0.0);
-        let v6: W = v5 - v1;
-        let v7: W = v3 * v4 * v6;
-        return [v2.to_f64(), v7.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: W = v0.widen().sqrt();
@@ -3785,18 +3620,22 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v5: W = v4.sqrt();
     let v6: N = N::narrow(v2) * N::narrow(v5);
     let v7: N = N::new(1.0, 0.0);
-    let v8: W = v7.widen() - v1;
-    let v9: W = v8.sqrt();
-    let v10: W = v7.widen() - v4;
+    let v8: W = v7.widen() - v0.widen();
+    let v9: W = v7.widen() + v1;
+    let v10: W = v8 / v9;
     let v11: W = v10.sqrt();
-    let v12: N = N::narrow(v9) * N::narrow(v11);
-    let v13: N = v6 + v12;
-    let v14: N = N::new(-4.0, 0.0);
-    let v15: W = v1 * v11;
-    let v16: W = v2 * v5 * v9;
-    let v17: W = v15 - v16;
-    let v18: W = v14.widen() * v1 * v9 * v17;
-    [v13.to_f64(), v18.to_f64()]
+    let v12: W = v7.widen() - v3.widen();
+    let v13: W = v7.widen() + v4;
+    let v14: W = v12 / v13;
+    let v15: W = v14.sqrt();
+    let v16: N = N::narrow(v11) * N::narrow(v15);
+    let v17: N = v6 + v16;
+    let v18: N = N::new(-4.0, 0.0);
+    let v19: W = v1 * v15;
+    let v20: W = v2 * v5 * v11;
+    let v21: W = v19 - v20;
+    let v22: W = v18.widen() * v1 * v11 * v21;
+    [v17.to_f64(), v22.to_f64()]
 }
 /// `dpm1_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -3804,7 +3643,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3817,7 +3656,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3837,7 +3676,7 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return dd::at_pole(&pf_velocity_v_poles::<f64, Dd>(t), [f64::INFINITY]);
@@ -3855,11 +3694,13 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v3: W = v2.sqrt();
     let v4: W = v3.powi(3);
     let v5: N = N::new(1.0, 0.0);
-    let v6: W = v5.widen() - v2;
-    let v7: N = N::sqrt_of(v6);
-    let v8: N = N::narrow(v4) * v7;
-    let v9: N = v0 / v8;
-    [v9.to_f64()]
+    let v6: N = v5 - v1;
+    let v7: N = v5 + N::narrow(v2);
+    let v8: N = v6 / v7;
+    let v9: N = v8.sqrt();
+    let v10: W = v4 * v9.widen();
+    let v11: N = v0 / N::narrow(v10);
+    [v11.to_f64()]
 }
 /// `pf_velocity_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -3867,7 +3708,7 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 #[allow(unused_variables)]
@@ -3900,7 +3741,9 @@ fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)} - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -3918,20 +3761,46 @@ pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: N = N::new(1.0, 0.0);
-    let v4: W = v3.widen() - v2;
-    let v5: N = N::narrow(v2) * N::narrow(v4);
-    let v6: N = v0 / v5;
-    let v7: N = N::new(0.5, 0.0);
-    let v8: W = v2.sqrt();
-    let v9: W = v8.powi(3);
-    let v10: N = N::sqrt_of(v4);
-    let v11: N = N::narrow(v9) * v10;
-    let v12: N = v7 / v11;
-    [v6.to_f64(), v12.to_f64()]
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v2.widen().sqrt();
+    let v4: W = v1.widen() + v3;
+    let v5: N = v1 - v2;
+    let v6: W = v0.widen() * v4;
+    let v7: N = N::narrow(v3) * v5;
+    let v8: N = N::narrow(v6) / v7;
+    let v9: N = N::new(0.5, 0.0);
+    let v10: W = v3.sqrt();
+    let v11: W = v10.powi(3);
+    let v12: N = v5 / N::narrow(v4);
+    let v13: N = v12.sqrt();
+    let v14: N = N::narrow(v11) * v13;
+    let v15: N = v9 / v14;
+    [v8.to_f64(), v15.to_f64()]
+}
+/// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = N::sqrt_kept(v3);
+    let v5: W = v1.widen() + v4;
+    let v6: N = v0 * N::narrow(v5);
+    let v7: W = v2.widen() * v4;
+    let v8: N = v6 / N::narrow(v7);
+    let v9: N = N::new(0.5, 0.0);
+    let v10: N = v2 / N::narrow(v5);
+    let v11: N = v10.sqrt();
+    let v12: W = v4.sqrt();
+    let v13: W = v12.powi(3);
+    let v14: W = v11.widen() * v13;
+    let v15: N = v9 / N::narrow(v14);
+    [v8.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -3939,7 +3808,9 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)} - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
@@ -3979,7 +3850,7 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -4008,12 +3879,14 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v5: W = v3.widen().sqrt();
     let v6: W = v5.sqrt();
     let v7: W = v6.powi(3);
-    let v8: W = v0.widen() - v5;
-    let v9: W = N::sqrt_kept(v8);
-    let v10: W = v1.widen() * v4;
-    let v11: W = v7 * v9;
-    let v12: N = N::narrow(v10) / N::narrow(v11);
-    [v0.to_f64(), v12.to_f64()]
+    let v8: N = v0 - v3;
+    let v9: N = v0 + N::narrow(v5);
+    let v10: N = v8 / v9;
+    let v11: W = v10.widen().sqrt();
+    let v12: W = v1.widen() * v4;
+    let v13: W = v7 * v11;
+    let v14: N = N::narrow(v12) / N::narrow(v13);
+    [v0.to_f64(), v14.to_f64()]
 }
 /// `euler_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -4021,7 +3894,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
@@ -4066,7 +3939,7 @@ fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4100,7 +3973,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -4196,33 +4069,38 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
         let v63: W = v58 * v62;
         return [v46.to_f64(), v56.to_f64(), v63.to_f64()];
     }
-    let v0: N = N::new(1.25, 0.0);
+    let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = v1.widen().sqrt();
-    let v4: N = N::new(0.25, 0.0);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v4.widen() * v5.widen();
-    let v7: W = v2 - v3 - v6;
-    let v8: W = v1.widen() - v3;
-    let v9: N = N::narrow(v7) / N::narrow(v8);
-    let v10: N = N::new(0.5, 0.0);
-    let v11: W = v5.widen() - v1.widen();
-    let v12: W = v3.sqrt();
-    let v13: W = v12.powi(3);
-    let v14: N = N::new(1.0, 0.0);
-    let v15: W = v14.widen() - v3;
-    let v16: W = N::sqrt_kept(v15);
-    let v17: W = v10.widen() * v11;
-    let v18: W = v13 * v16;
-    let v19: N = N::narrow(v17) / N::narrow(v18);
-    let v20: N = N::narrow(v11).abs();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(-0.5, 0.0);
-    let v23: N = v22 / N::narrow(v8);
-    let v24: N = v23.sqrt();
-    let v25: N = v21 * v24;
-    [v9.to_f64(), v19.to_f64(), v25.to_f64()]
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v0.widen() + v2;
+    let v4: N = N::new(1.25, 0.0);
+    let v5: W = v4.widen() * v1.widen();
+    let v6: N = N::new(0.25, 0.0);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v6.widen() * v7.widen();
+    let v9: W = v5 - v2 - v8;
+    let v10: N = v1 - v0;
+    let v11: W = v3 * v9;
+    let v12: W = v2 * v10.widen();
+    let v13: N = N::narrow(v11) / N::narrow(v12);
+    let v14: N = N::new(0.5, 0.0);
+    let v15: W = v7.widen() - v1.widen();
+    let v16: W = v2.sqrt();
+    let v17: W = v16.powi(3);
+    let v18: N = v0 - v1;
+    let v19: N = v18 / N::narrow(v3);
+    let v20: W = v19.widen().sqrt();
+    let v21: W = v14.widen() * v15;
+    let v22: W = v17 * v20;
+    let v23: N = N::narrow(v21) / N::narrow(v22);
+    let v24: N = N::narrow(v15).abs();
+    let v25: N = v24.sqrt();
+    let v26: N = N::new(-0.5, 0.0);
+    let v27: W = v26.widen() * v3;
+    let v28: N = N::narrow(v27) / N::narrow(v12);
+    let v29: N = v28.sqrt();
+    let v30: N = v25 * v29;
+    [v13.to_f64(), v23.to_f64(), v30.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -4230,7 +4108,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -4288,7 +4166,7 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4337,7 +4215,7 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -4358,61 +4236,57 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v3: W = v1 - v2;
         let v4: W = v3.square();
         let v5: W = W::new(0.5, 0.0);
-        let v6: W = W::new(0.125, 0.0);
-        let v7: W = W::new(0.1875, 0.0);
-        let v8: W = v2.sqrt();
-        let v9: W = v7 * v8;
-        let v10: W = v6 - v9;
-        let v11: W = v8.powi(3);
-        let v12: W = v0 - v8;
-        let v13: W = v5 * v10;
-        let v14: W = v11 * v12;
-        let v15: W = v13 / v14;
-        let v16: W = W::new(0.09375, 0.0);
-        let v17: W = v16 / v11;
-        let v18: W = v15 - v17;
-        let v19: W = v4 * v18;
-        let v20: W = v0 + v19;
-        let v21: W = W::new(0.25, 0.0);
-        let v22: W = v8.sqrt();
-        let v23: W = v12.sqrt();
-        let v24: W = v22 * v23;
-        let v25: W = v21 / v24;
-        let v26: W = v22.powi(3);
-        let v27: W = v21 * v23;
-        let v28: W = v27 / v26;
-        let v29: W = v22.powi(7);
-        let v30: W = v16 * v23;
-        let v31: W = v30 / v29;
-        let v32: W = v22.powi(5);
-        let v33: W = v23.powi(3);
-        let v34: W = v32 * v33;
-        let v35: W = v13 / v34;
-        let v36: W = -v31;
-        let v37: W = v36 - v35;
-        let v38: W = v3 * v37;
-        let v39: W = v25 + v28 + v38;
-        let v40: W = v3 * v39;
-        return [v20.to_f64(), v40.to_f64()];
+        let v6: W = v2.sqrt();
+        let v7: W = v0 + v6;
+        let v8: W = W::new(0.125, 0.0);
+        let v9: W = W::new(0.1875, 0.0);
+        let v10: W = v9 * v6;
+        let v11: W = v8 - v10;
+        let v12: W = v6.powi(3);
+        let v13: W = v0 - v2;
+        let v14: W = v5 * v7 * v11;
+        let v15: W = v12 * v13;
+        let v16: W = v14 / v15;
+        let v17: W = W::new(0.09375, 0.0);
+        let v18: W = v17 / v12;
+        let v19: W = v16 - v18;
+        let v20: W = v4 * v19;
+        let v21: W = v0 + v20;
+        let v22: W = W::new(0.25, 0.0);
+        let v23: W = v6.sqrt();
+        let v24: W = v13 / v7;
+        let v25: W = v24.sqrt();
+        let v26: W = v23 * v25;
+        let v27: W = v22 / v26;
+        let v28: W = v23.powi(3);
+        let v29: W = v22 * v25;
+        let v30: W = v29 / v28;
+        let v31: W = v23.powi(7);
+        let v32: W = v17 * v25;
+        let v33: W = v32 / v31;
+        let v34: W = v23.powi(5);
+        let v35: W = v25.powi(3);
+        let v36: W = v5 * v11;
+        let v37: W = v34 * v35;
+        let v38: W = v36 / v37;
+        let v39: W = -v33;
+        let v40: W = v39 - v38;
+        let v41: W = v3 * v40;
+        let v42: W = v27 + v30 + v41;
+        let v43: W = v3 * v42;
+        return [v21.to_f64(), v43.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = v0.sqrt();
         let v2: W = v1.sqrt();
         let v3: W = W::new(1.0, 0.0);
-        let v4: W = v3 - v1;
-        let v5: W = v4.sqrt();
-        let v6: W = -v5;
-        return [v2.to_f64(), v6.to_f64()];
-    }
-    if t_next == 1.0 {
-        let v0: W = W::from_f64(t);
-        let v1: W = v0.sqrt();
-        let v2: W = v1.sqrt();
-        let v3: W = W::new(1.0, 0.0);
-        let v4: W = v3 - v1;
-        let v5: W = v4.sqrt();
-        return [v2.to_f64(), v5.to_f64()];
+        let v4: W = v3 - v0;
+        let v5: W = v3 + v1;
+        let v6: W = v4 / v5;
+        let v7: W = v6.sqrt();
+        let v8: W = -v7;
+        return [v2.to_f64(), v8.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: W = v0.widen().sqrt();
@@ -4422,16 +4296,20 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v5: W = v4.sqrt();
     let v6: N = N::narrow(v2) * N::narrow(v5);
     let v7: N = N::new(1.0, 0.0);
-    let v8: W = v7.widen() - v1;
-    let v9: W = v8.sqrt();
-    let v10: W = v7.widen() - v4;
+    let v8: W = v7.widen() - v0.widen();
+    let v9: W = v7.widen() + v1;
+    let v10: W = v8 / v9;
     let v11: W = v10.sqrt();
-    let v12: N = N::narrow(v9) * N::narrow(v11);
-    let v13: N = v6 + v12;
-    let v14: W = v5 * v9;
-    let v15: W = v2 * v11;
-    let v16: W = v14 - v15;
-    [v13.to_f64(), v16.to_f64()]
+    let v12: W = v7.widen() - v3.widen();
+    let v13: W = v7.widen() + v4;
+    let v14: W = v12 / v13;
+    let v15: W = v14.sqrt();
+    let v16: N = N::narrow(v11) * N::narrow(v15);
+    let v17: N = v6 + v16;
+    let v18: W = v5 * v11;
+    let v19: W = v2 * v15;
+    let v20: W = v18 - v19;
+    [v17.to_f64(), v20.to_f64()]
 }
 /// `ddim_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -4439,7 +4317,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -4452,7 +4330,7 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4472,7 +4350,7 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -4493,61 +4371,57 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v3: W = v1 - v2;
         let v4: W = v3.square();
         let v5: W = W::new(0.5, 0.0);
-        let v6: W = W::new(0.125, 0.0);
-        let v7: W = W::new(0.1875, 0.0);
-        let v8: W = v2.sqrt();
-        let v9: W = v7 * v8;
-        let v10: W = v6 - v9;
-        let v11: W = v8.powi(3);
-        let v12: W = v0 - v8;
-        let v13: W = v5 * v10;
-        let v14: W = v11 * v12;
-        let v15: W = v13 / v14;
-        let v16: W = W::new(0.09375, 0.0);
-        let v17: W = v16 / v11;
-        let v18: W = v15 - v17;
-        let v19: W = v4 * v18;
-        let v20: W = v0 + v19;
-        let v21: W = W::new(0.25, 0.0);
-        let v22: W = v8.sqrt();
-        let v23: W = v12.sqrt();
-        let v24: W = v22 * v23;
-        let v25: W = v21 / v24;
-        let v26: W = v22.powi(3);
-        let v27: W = v21 * v23;
-        let v28: W = v27 / v26;
-        let v29: W = v22.powi(7);
-        let v30: W = v16 * v23;
-        let v31: W = v30 / v29;
-        let v32: W = v22.powi(5);
-        let v33: W = v23.powi(3);
-        let v34: W = v32 * v33;
-        let v35: W = v13 / v34;
-        let v36: W = -v31;
-        let v37: W = v36 - v35;
-        let v38: W = v3 * v37;
-        let v39: W = v25 + v28 + v38;
-        let v40: W = v3 * v39;
-        return [v20.to_f64(), v40.to_f64()];
+        let v6: W = v2.sqrt();
+        let v7: W = v0 + v6;
+        let v8: W = W::new(0.125, 0.0);
+        let v9: W = W::new(0.1875, 0.0);
+        let v10: W = v9 * v6;
+        let v11: W = v8 - v10;
+        let v12: W = v6.powi(3);
+        let v13: W = v0 - v2;
+        let v14: W = v5 * v7 * v11;
+        let v15: W = v12 * v13;
+        let v16: W = v14 / v15;
+        let v17: W = W::new(0.09375, 0.0);
+        let v18: W = v17 / v12;
+        let v19: W = v16 - v18;
+        let v20: W = v4 * v19;
+        let v21: W = v0 + v20;
+        let v22: W = W::new(0.25, 0.0);
+        let v23: W = v6.sqrt();
+        let v24: W = v13 / v7;
+        let v25: W = v24.sqrt();
+        let v26: W = v23 * v25;
+        let v27: W = v22 / v26;
+        let v28: W = v23.powi(3);
+        let v29: W = v22 * v25;
+        let v30: W = v29 / v28;
+        let v31: W = v23.powi(7);
+        let v32: W = v17 * v25;
+        let v33: W = v32 / v31;
+        let v34: W = v23.powi(5);
+        let v35: W = v25.powi(3);
+        let v36: W = v5 * v11;
+        let v37: W = v34 * v35;
+        let v38: W = v36 / v37;
+        let v39: W = -v33;
+        let v40: W = v39 - v38;
+        let v41: W = v3 * v40;
+        let v42: W = v27 + v30 + v41;
+        let v43: W = v3 * v42;
+        return [v21.to_f64(), v43.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
         let v1: W = v0.sqrt();
         let v2: W = v1.sqrt();
         let v3: W = W::new(1.0, 0.0);
-        let v4: W = v3 - v1;
-        let v5: W = v4.sqrt();
-        let v6: W = -v5;
-        return [v2.to_f64(), v6.to_f64()];
-    }
-    if t_next == 1.0 {
-        let v0: W = W::from_f64(t);
-        let v1: W = v0.sqrt();
-        let v2: W = v1.sqrt();
-        let v3: W = W::new(1.0, 0.0);
-        let v4: W = v3 - v1;
-        let v5: W = v4.sqrt();
-        return [v2.to_f64(), v5.to_f64()];
+        let v4: W = v3 - v0;
+        let v5: W = v3 + v1;
+        let v6: W = v4 / v5;
+        let v7: W = v6.sqrt();
+        let v8: W = -v7;
+        return [v2.to_f64(), v8.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: W = v0.widen().sqrt();
@@ -4557,16 +4431,20 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v5: W = v4.sqrt();
     let v6: N = N::narrow(v2) * N::narrow(v5);
     let v7: N = N::new(1.0, 0.0);
-    let v8: W = v7.widen() - v1;
-    let v9: W = v8.sqrt();
-    let v10: W = v7.widen() - v4;
+    let v8: W = v7.widen() - v0.widen();
+    let v9: W = v7.widen() + v1;
+    let v10: W = v8 / v9;
     let v11: W = v10.sqrt();
-    let v12: N = N::narrow(v9) * N::narrow(v11);
-    let v13: N = v6 + v12;
-    let v14: W = v5 * v9;
-    let v15: W = v2 * v11;
-    let v16: W = v14 - v15;
-    [v13.to_f64(), v16.to_f64()]
+    let v12: W = v7.widen() - v3.widen();
+    let v13: W = v7.widen() + v4;
+    let v14: W = v12 / v13;
+    let v15: W = v14.sqrt();
+    let v16: N = N::narrow(v11) * N::narrow(v15);
+    let v17: N = v6 + v16;
+    let v18: W = v5 * v11;
+    let v19: W = v2 * v15;
+    let v20: W = v18 - v19;
+    [v17.to_f64(), v20.to_f64()]
 }
 /// `dpm1_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -4574,7 +4452,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -4587,7 +4465,7 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

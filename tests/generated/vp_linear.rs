@@ -985,9 +985,14 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let r = ddim_step_score_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_score_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -996,71 +1001,6 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
-    }
-    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t_next);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 - v2;
-        let v4: W = W::new(0.4975, 2.220446049250313e-18);
-        let v5: W = v4 * v2;
-        let v6: W = W::new(4.97375, 1.0658141036401502e-16);
-        let v7: W = W::new(49.50125, 1.1368683772161603e-15);
-        let v8: W = v2.square();
-        let v9: W = v7 * v8;
-        let v10: W = v5 - v6 + v9;
-        let v11: W = v3 * v10;
-        let v12: W = W::new(0.05, -2.7755575615628915e-18);
-        let v13: W = W::new(9.95, 7.105427357601002e-16);
-        let v14: W = v13 * v2;
-        let v15: W = v11 - v12 - v14;
-        let v16: W = v3 * v15;
-        let v17: W = v0 + v16;
-        let v18: W = W::new(0.5, 0.0);
-        let v19: W = W::new(1.99, 8.881784197001253e-18);
-        let v20: W = W::new(0.1, -5.551115123125783e-18);
-        let v21: W = v20 * v2;
-        let v22: W = v13 * v8;
-        let v23: W = -v21;
-        let v24: W = v23 - v22;
-        let v25: W = v24.exp();
-        let v26: W = v24.exp_m1();
-        let v27: W = v19 * v2 * v25 * v26;
-        let v28: W = W::new(0.0025, -5.204170427930421e-20);
-        let v29: W = W::new(0.2, -1.1102230246251566e-17);
-        let v30: W = v29 * v2;
-        let v31: W = W::new(19.9, 1.4210854715202005e-15);
-        let v32: W = v31 * v8;
-        let v33: W = -v30;
-        let v34: W = v33 - v32;
-        let v35: W = v34.exp();
-        let v36: W = v28 * v35;
-        let v37: W = W::new(0.995, 4.440892098500626e-18);
-        let v38: W = v37 * v2 * v35;
-        let v39: W = W::new(99.0025, 2.2737367544323206e-15);
-        let v40: W = v39 * v8 * v35;
-        let v41: W = W::new(9.945, -2.842170943040401e-16);
-        let v42: W = v41 * v25 * v26;
-        let v43: W = W::new(198.005, 4.547473508864641e-15);
-        let v44: W = v43 * v8 * v25 * v26;
-        let v45: W = v27 - v36 - v38 - v40 - v42 + v44;
-        let v46: W = v18 * v45;
-        let v47: W = v46 / v26;
-        let v48: W = v37 * v2;
-        let v49: W = W::new(9.9475, 2.1316282072803005e-16);
-        let v50: W = v39 * v8;
-        let v51: W = v48 - v49 + v50;
-        let v52: W = v18 * v26 * v51;
-        let v53: W = v47 - v52;
-        let v54: W = v3 * v53;
-        let v55: W = -v12;
-        let v56: W = v55 - v14;
-        let v57: W = v26 * v56;
-        let v58: W = v12 + v14;
-        let v59: W = v25 * v58;
-        let v60: W = v54 - v57 - v59;
-        let v61: W = v3 * v60;
-        return [v17.to_f64(), v61.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
@@ -1109,30 +1049,28 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v7: W = v6 - v2;
         let v8: W = v5 * v7;
         let v9: W = v8.exp();
-        let v10: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v11: W = W::new(0.1, -5.551115123125783e-18);
+        let v10: W = W::new(10.05, -7.105427357601002e-16);
+        let v11: W = W::new(9.95, 7.105427357601002e-16);
         let v12: W = v11 * v2;
-        let v13: W = W::new(9.95, 7.105427357601002e-16);
-        let v14: W = v2.square();
-        let v15: W = v13 * v14;
-        let v16: W = -v12;
-        let v17: W = v16 - v15;
-        let v18: W = v17.exp_m1();
-        let v19: W = v10 * v18;
-        let v20: W = W::new(0.9999784068923386, 4.635165926455474e-17);
-        let v21: W = W::new(0.05, -2.7755575615628915e-18);
-        let v22: W = v21 * v2;
-        let v23: W = v1 * v14;
-        let v24: W = -v22;
-        let v25: W = v24 - v23;
-        let v26: W = v25.exp();
-        let v27: W = -v18;
-        let v28: W = v27.sqrt();
-        let v29: W = v20 * v26 * v28;
-        let v30: W = -v19;
-        let v31: W = v30 - v29;
-        let v32: W = v31 / v26;
-        return [v9.to_f64(), v32.to_f64()];
+        let v13: W = -v10;
+        let v14: W = v13 - v12;
+        let v15: W = v14 * v7;
+        let v16: W = v15.exp_m1();
+        let v17: W = W::new(0.1, -5.551115123125783e-18);
+        let v18: W = v17 * v2;
+        let v19: W = v2.square();
+        let v20: W = v11 * v19;
+        let v21: W = -v18;
+        let v22: W = v21 - v20;
+        let v23: W = v22.exp_m1();
+        let v24: W = -v23;
+        let v25: W = v24.sqrt();
+        let v26: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v27: W = v9 * v25;
+        let v28: W = v26 + v27;
+        let v29: W = v16 * v25;
+        let v30: W = v29 / v28;
+        return [v9.to_f64(), v30.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
@@ -1144,40 +1082,38 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: W = v3.widen() + v5 + v6;
     let v8: W = v2 * v7;
     let v9: N = N::exp_of(v8);
-    let v10: W = v3.widen() * v1.widen();
-    let v11: W = v1.widen().square();
-    let v12: W = v4 * v11;
-    let v13: W = -v10;
-    let v14: W = v13 - v12;
-    let v15: W = v14.exp();
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: W = v16.widen() * v0.widen();
-    let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: W = v0.widen().square();
-    let v20: W = v18.widen() * v19;
-    let v21: W = -v17;
-    let v22: W = v21 - v20;
-    let v23: W = v22.exp_m1();
-    let v24: W = v15 * v23;
-    let v25: W = v3.widen() * v0.widen();
-    let v26: W = v4 * v19;
-    let v27: W = -v25;
-    let v28: W = v27 - v26;
-    let v29: W = v28.exp();
-    let v30: W = -v23;
-    let v31: W = v30.sqrt();
-    let v32: W = v16.widen() * v1.widen();
-    let v33: W = v18.widen() * v11;
-    let v34: W = -v32;
-    let v35: W = v34 - v33;
-    let v36: W = v35.exp_m1();
-    let v37: W = -v36;
-    let v38: W = v37.sqrt();
-    let v39: W = v29 * v31 * v38;
-    let v40: W = -v24;
-    let v41: W = v40 - v39;
-    let v42: N = N::narrow(v41) / N::narrow(v29);
-    [v9.to_f64(), v42.to_f64()]
+    let v10: N = -v3;
+    let v11: W = v10.widen() - v5 - v6;
+    let v12: W = v11 * v2;
+    let v13: W = N::exp_kept(v12);
+    let v14: N = N::new(0.1, -5.551115123125783e-18);
+    let v15: W = W::new(9.95, 7.105427357601002e-16);
+    let v16: W = v15 * v0.widen();
+    let v17: W = v15 * v1.widen();
+    let v18: W = v14.widen() + v16 + v17;
+    let v19: W = v2 * v18;
+    let v20: W = N::exp_m1_kept(v19);
+    let v21: N = v14 * v0;
+    let v22: N = v0.square();
+    let v23: W = v15 * v22.widen();
+    let v24: N = -v21;
+    let v25: W = v24.widen() - v23;
+    let v26: W = N::exp_m1_kept(v25);
+    let v27: W = -v26;
+    let v28: W = v27.sqrt();
+    let v29: N = v14 * v1;
+    let v30: N = v1.square();
+    let v31: N = N::narrow(v15) * v30;
+    let v32: N = -v29;
+    let v33: W = v32.widen() - v31.widen();
+    let v34: W = N::exp_m1_kept(v33);
+    let v35: W = -v34;
+    let v36: W = N::sqrt_kept(v35);
+    let v37: W = v13 * v36;
+    let v38: W = v28 + v37;
+    let v39: W = v13 * v20 * v28;
+    let v40: W = v39 / v38;
+    [v9.to_f64(), v40.to_f64()]
 }
 /// `ddim_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -1185,7 +1121,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1198,7 +1134,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1218,9 +1154,14 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let r = dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_score_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1229,71 +1170,6 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
-    }
-    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t_next);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 - v2;
-        let v4: W = W::new(0.4975, 2.220446049250313e-18);
-        let v5: W = v4 * v2;
-        let v6: W = W::new(4.97375, 1.0658141036401502e-16);
-        let v7: W = W::new(49.50125, 1.1368683772161603e-15);
-        let v8: W = v2.square();
-        let v9: W = v7 * v8;
-        let v10: W = v5 - v6 + v9;
-        let v11: W = v3 * v10;
-        let v12: W = W::new(0.05, -2.7755575615628915e-18);
-        let v13: W = W::new(9.95, 7.105427357601002e-16);
-        let v14: W = v13 * v2;
-        let v15: W = v11 - v12 - v14;
-        let v16: W = v3 * v15;
-        let v17: W = v0 + v16;
-        let v18: W = W::new(0.5, 0.0);
-        let v19: W = W::new(1.99, 8.881784197001253e-18);
-        let v20: W = W::new(0.1, -5.551115123125783e-18);
-        let v21: W = v20 * v2;
-        let v22: W = v13 * v8;
-        let v23: W = -v21;
-        let v24: W = v23 - v22;
-        let v25: W = v24.exp();
-        let v26: W = v24.exp_m1();
-        let v27: W = v19 * v2 * v25 * v26;
-        let v28: W = W::new(0.0025, -5.204170427930421e-20);
-        let v29: W = W::new(0.2, -1.1102230246251566e-17);
-        let v30: W = v29 * v2;
-        let v31: W = W::new(19.9, 1.4210854715202005e-15);
-        let v32: W = v31 * v8;
-        let v33: W = -v30;
-        let v34: W = v33 - v32;
-        let v35: W = v34.exp();
-        let v36: W = v28 * v35;
-        let v37: W = W::new(0.995, 4.440892098500626e-18);
-        let v38: W = v37 * v2 * v35;
-        let v39: W = W::new(99.0025, 2.2737367544323206e-15);
-        let v40: W = v39 * v8 * v35;
-        let v41: W = W::new(9.945, -2.842170943040401e-16);
-        let v42: W = v41 * v25 * v26;
-        let v43: W = W::new(198.005, 4.547473508864641e-15);
-        let v44: W = v43 * v8 * v25 * v26;
-        let v45: W = v27 - v36 - v38 - v40 - v42 + v44;
-        let v46: W = v18 * v45;
-        let v47: W = v46 / v26;
-        let v48: W = v37 * v2;
-        let v49: W = W::new(9.9475, 2.1316282072803005e-16);
-        let v50: W = v39 * v8;
-        let v51: W = v48 - v49 + v50;
-        let v52: W = v18 * v26 * v51;
-        let v53: W = v47 - v52;
-        let v54: W = v3 * v53;
-        let v55: W = -v12;
-        let v56: W = v55 - v14;
-        let v57: W = v26 * v56;
-        let v58: W = v12 + v14;
-        let v59: W = v25 * v58;
-        let v60: W = v54 - v57 - v59;
-        let v61: W = v3 * v60;
-        return [v17.to_f64(), v61.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
@@ -1342,30 +1218,28 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v7: W = v6 - v2;
         let v8: W = v5 * v7;
         let v9: W = v8.exp();
-        let v10: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v11: W = W::new(0.1, -5.551115123125783e-18);
+        let v10: W = W::new(10.05, -7.105427357601002e-16);
+        let v11: W = W::new(9.95, 7.105427357601002e-16);
         let v12: W = v11 * v2;
-        let v13: W = W::new(9.95, 7.105427357601002e-16);
-        let v14: W = v2.square();
-        let v15: W = v13 * v14;
-        let v16: W = -v12;
-        let v17: W = v16 - v15;
-        let v18: W = v17.exp_m1();
-        let v19: W = v10 * v18;
-        let v20: W = W::new(0.9999784068923386, 4.635165926455474e-17);
-        let v21: W = W::new(0.05, -2.7755575615628915e-18);
-        let v22: W = v21 * v2;
-        let v23: W = v1 * v14;
-        let v24: W = -v22;
-        let v25: W = v24 - v23;
-        let v26: W = v25.exp();
-        let v27: W = -v18;
-        let v28: W = v27.sqrt();
-        let v29: W = v20 * v26 * v28;
-        let v30: W = -v19;
-        let v31: W = v30 - v29;
-        let v32: W = v31 / v26;
-        return [v9.to_f64(), v32.to_f64()];
+        let v13: W = -v10;
+        let v14: W = v13 - v12;
+        let v15: W = v14 * v7;
+        let v16: W = v15.exp_m1();
+        let v17: W = W::new(0.1, -5.551115123125783e-18);
+        let v18: W = v17 * v2;
+        let v19: W = v2.square();
+        let v20: W = v11 * v19;
+        let v21: W = -v18;
+        let v22: W = v21 - v20;
+        let v23: W = v22.exp_m1();
+        let v24: W = -v23;
+        let v25: W = v24.sqrt();
+        let v26: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v27: W = v9 * v25;
+        let v28: W = v26 + v27;
+        let v29: W = v16 * v25;
+        let v30: W = v29 / v28;
+        return [v9.to_f64(), v30.to_f64()];
     }
     let v0: N = N::from_f64(t);
     let v1: N = N::from_f64(t_next);
@@ -1377,40 +1251,38 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: W = v3.widen() + v5 + v6;
     let v8: W = v2 * v7;
     let v9: N = N::exp_of(v8);
-    let v10: W = v3.widen() * v1.widen();
-    let v11: W = v1.widen().square();
-    let v12: W = v4 * v11;
-    let v13: W = -v10;
-    let v14: W = v13 - v12;
-    let v15: W = v14.exp();
-    let v16: N = N::new(0.1, -5.551115123125783e-18);
-    let v17: W = v16.widen() * v0.widen();
-    let v18: N = N::new(9.95, 7.105427357601002e-16);
-    let v19: W = v0.widen().square();
-    let v20: W = v18.widen() * v19;
-    let v21: W = -v17;
-    let v22: W = v21 - v20;
-    let v23: W = v22.exp_m1();
-    let v24: W = v15 * v23;
-    let v25: W = v3.widen() * v0.widen();
-    let v26: W = v4 * v19;
-    let v27: W = -v25;
-    let v28: W = v27 - v26;
-    let v29: W = v28.exp();
-    let v30: W = -v23;
-    let v31: W = v30.sqrt();
-    let v32: W = v16.widen() * v1.widen();
-    let v33: W = v18.widen() * v11;
-    let v34: W = -v32;
-    let v35: W = v34 - v33;
-    let v36: W = v35.exp_m1();
-    let v37: W = -v36;
-    let v38: W = v37.sqrt();
-    let v39: W = v29 * v31 * v38;
-    let v40: W = -v24;
-    let v41: W = v40 - v39;
-    let v42: N = N::narrow(v41) / N::narrow(v29);
-    [v9.to_f64(), v42.to_f64()]
+    let v10: N = -v3;
+    let v11: W = v10.widen() - v5 - v6;
+    let v12: W = v11 * v2;
+    let v13: W = N::exp_kept(v12);
+    let v14: N = N::new(0.1, -5.551115123125783e-18);
+    let v15: W = W::new(9.95, 7.105427357601002e-16);
+    let v16: W = v15 * v0.widen();
+    let v17: W = v15 * v1.widen();
+    let v18: W = v14.widen() + v16 + v17;
+    let v19: W = v2 * v18;
+    let v20: W = N::exp_m1_kept(v19);
+    let v21: N = v14 * v0;
+    let v22: N = v0.square();
+    let v23: W = v15 * v22.widen();
+    let v24: N = -v21;
+    let v25: W = v24.widen() - v23;
+    let v26: W = N::exp_m1_kept(v25);
+    let v27: W = -v26;
+    let v28: W = v27.sqrt();
+    let v29: N = v14 * v1;
+    let v30: N = v1.square();
+    let v31: N = N::narrow(v15) * v30;
+    let v32: N = -v29;
+    let v33: W = v32.widen() - v31.widen();
+    let v34: W = N::exp_m1_kept(v33);
+    let v35: W = -v34;
+    let v36: W = N::sqrt_kept(v35);
+    let v37: W = v13 * v36;
+    let v38: W = v28 + v37;
+    let v39: W = v13 * v20 * v28;
+    let v40: W = v39 / v38;
+    [v9.to_f64(), v40.to_f64()]
 }
 /// `dpm1_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -1418,7 +1290,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1431,7 +1303,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3602,7 +3474,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3615,100 +3487,6 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
-    }
-    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t_next);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 - v2;
-        let v4: W = W::new(0.05, -2.7755575615628915e-18);
-        let v5: W = v4 * v2;
-        let v6: W = W::new(4.975, 3.552713678800501e-16);
-        let v7: W = v2.square();
-        let v8: W = v6 * v7;
-        let v9: W = -v5;
-        let v10: W = v9 - v8;
-        let v11: W = v10.exp();
-        let v12: W = v11.square();
-        let v13: W = W::new(9.95, 7.105427357601002e-16);
-        let v14: W = v13 * v2;
-        let v15: W = -v4;
-        let v16: W = v15 - v14;
-        let v17: W = v12 * v16;
-        let v18: W = W::new(0.1, -5.551115123125783e-18);
-        let v19: W = v18 * v2;
-        let v20: W = v13 * v7;
-        let v21: W = -v19;
-        let v22: W = v21 - v20;
-        let v23: W = v22.exp();
-        let v24: W = v4 + v14;
-        let v25: W = v23 * v24;
-        let v26: W = W::new(0.5, 0.0);
-        let v27: W = W::new(0.995, 4.440892098500626e-18);
-        let v28: W = v27 * v2;
-        let v29: W = W::new(9.9475, 2.1316282072803005e-16);
-        let v30: W = W::new(99.0025, 2.2737367544323206e-15);
-        let v31: W = v30 * v7;
-        let v32: W = v28 - v29 + v31;
-        let v33: W = v26 * v12 * v32;
-        let v34: W = W::new(1.99, 8.881784197001253e-18);
-        let v35: W = v22.exp_m1();
-        let v36: W = v34 * v2 * v23 * v35;
-        let v37: W = W::new(0.0025, -5.204170427930421e-20);
-        let v38: W = W::new(0.2, -1.1102230246251566e-17);
-        let v39: W = v38 * v2;
-        let v40: W = W::new(19.9, 1.4210854715202005e-15);
-        let v41: W = v40 * v7;
-        let v42: W = -v39;
-        let v43: W = v42 - v41;
-        let v44: W = v43.exp();
-        let v45: W = v37 * v44;
-        let v46: W = v27 * v2 * v44;
-        let v47: W = v30 * v7 * v44;
-        let v48: W = W::new(9.945, -2.842170943040401e-16);
-        let v49: W = v48 * v23 * v35;
-        let v50: W = W::new(198.005, 4.547473508864641e-15);
-        let v51: W = v50 * v7 * v23 * v35;
-        let v52: W = v36 - v45 - v46 - v47 - v49 + v51;
-        let v53: W = v26 * v52;
-        let v54: W = v53 / v35;
-        let v55: W = v33 - v54;
-        let v56: W = v3 * v55;
-        let v57: W = v17 + v25 + v56;
-        let v58: W = v3 * v57;
-        let v59: W = v0 + v58;
-        let v60: W = W::new(0.025, -1.3877787807814458e-18);
-        let v61: W = v60 * v2 * v44;
-        let v62: W = v13 * v7 * v44;
-        let v63: W = W::new(990.025, 2.2737367544323207e-14);
-        let v64: W = v2.powi(3);
-        let v65: W = v63 * v64 * v44;
-        let v66: W = v60 * v1 * v44;
-        let v67: W = v13 * v2 * v1 * v44;
-        let v68: W = v63 * v7 * v1 * v44;
-        let v69: W = W::new(99.525, -5.684341886080802e-15);
-        let v70: W = v69 * v2 * v35;
-        let v71: W = v13 * v7 * v35;
-        let v72: W = v63 * v64 * v35;
-        let v73: W = W::new(99.475, 5.684341886080802e-15);
-        let v74: W = v73 * v1 * v35;
-        let v75: W = v13 * v2 * v1 * v35;
-        let v76: W = v63 * v7 * v1 * v35;
-        let v77: W = v60 * v2 * v23 * v35;
-        let v78: W = v13 * v7 * v23 * v35;
-        let v79: W = v63 * v64 * v23 * v35;
-        let v80: W = v60 * v1 * v23 * v35;
-        let v81: W = v13 * v2 * v1 * v23 * v35;
-        let v82: W = v63 * v7 * v1 * v23 * v35;
-        let v83: W = v61 - v35 + v62 + v65 - v66 - v67 - v68 - v70 - v71 - v72 - v74
-            + v75 + v76 - v77 - v78 - v79 + v80 + v81 + v82;
-        let v84: W = W::new(199.0, 0.0);
-        let v85: W = v84 * v2 * v35;
-        let v86: W = -v35;
-        let v87: W = v86 - v85;
-        let v88: W = v3 * v83;
-        let v89: W = v88 / v87;
-        return [v59.to_f64(), v89.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(5.025, -3.552713678800501e-16);
@@ -3746,90 +3524,56 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v32: W = v22 * v31;
         return [v21.to_f64(), v32.to_f64()];
     }
-    if t_next == 1.0 {
-        let v0: W = W::new(5.025, -3.552713678800501e-16);
-        let v1: W = W::new(0.05, -2.7755575615628915e-18);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = W::new(4.975, 3.552713678800501e-16);
-        let v5: W = v2.square();
-        let v6: W = v4 * v5;
-        let v7: W = -v0;
-        let v8: W = v7 - v3 - v6;
-        let v9: W = v8.exp();
-        let v10: W = W::new(0.9999784068923386, 4.635165926455474e-17);
-        let v11: W = W::new(0.1, -5.551115123125783e-18);
-        let v12: W = v11 * v2;
-        let v13: W = W::new(9.95, 7.105427357601002e-16);
-        let v14: W = v13 * v5;
-        let v15: W = -v12;
-        let v16: W = v15 - v14;
-        let v17: W = v16.exp_m1();
-        let v18: W = -v17;
-        let v19: W = v18.sqrt();
-        let v20: W = v10 * v19;
-        let v21: W = v9 + v20;
-        let v22: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v23: W = v22 * v17;
-        let v24: W = -v3;
-        let v25: W = v24 - v6;
-        let v26: W = v25.exp();
-        let v27: W = v10 * v26 * v19;
-        let v28: W = -v23;
-        let v29: W = v28 - v27;
-        let v30: W = v13 * v2;
-        let v31: W = -v1;
-        let v32: W = v31 - v30;
-        let v33: W = v26 * v32;
-        let v34: W = v29 / v33;
-        return [v21.to_f64(), v34.to_f64()];
-    }
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v0: W = W::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
+    let v2: N = N::narrow(v0) * v1;
     let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
+    let v4: N = v1.square();
+    let v5: W = v3 * v4.widen();
     let v6: N = N::from_f64(t_next);
-    let v7: W = v0.widen() * v6.widen();
-    let v8: W = v6.widen().square();
-    let v9: W = v3 * v8;
-    let v10: W = -v2;
-    let v11: W = v10 - v5 - v7 - v9;
+    let v7: N = N::narrow(v0) * v6;
+    let v8: N = v6.square();
+    let v9: W = v3 * v8.widen();
+    let v10: N = -v2;
+    let v11: W = v10.widen() - v5 - v7.widen() - v9;
     let v12: N = N::exp_of(v11);
-    let v13: N = N::new(0.1, -5.551115123125783e-18);
-    let v14: W = v13.widen() * v1.widen();
-    let v15: N = N::new(9.95, 7.105427357601002e-16);
-    let v16: W = v15.widen() * v4;
+    let v13: W = W::new(0.1, -5.551115123125783e-18);
+    let v14: W = v13 * v1.widen();
+    let v15: W = W::new(9.95, 7.105427357601002e-16);
+    let v16: W = v15 * v4.widen();
     let v17: W = -v14;
     let v18: W = v17 - v16;
-    let v19: W = v18.exp_m1();
+    let v19: W = N::exp_m1_kept(v18);
     let v20: W = -v19;
-    let v21: W = v20.sqrt();
-    let v22: W = v13.widen() * v6.widen();
-    let v23: W = v15.widen() * v8;
-    let v24: W = -v22;
-    let v25: W = v24 - v23;
-    let v26: W = v25.exp_m1();
-    let v27: W = -v26;
-    let v28: W = v27.sqrt();
-    let v29: N = N::narrow(v21) * N::narrow(v28);
-    let v30: N = v12 + v29;
-    let v31: W = -v7;
-    let v32: W = v31 - v9;
-    let v33: W = v32.exp();
-    let v34: W = v33 * v19;
-    let v35: W = v10 - v5;
-    let v36: W = v35.exp();
-    let v37: W = v36 * v21 * v28;
-    let v38: W = -v34;
-    let v39: W = v38 - v37;
-    let v40: N = v15 * v1;
-    let v41: N = -v0;
-    let v42: W = v41.widen() - v40.widen();
-    let v43: W = v36 * v42;
-    let v44: N = N::narrow(v39) / N::narrow(v43);
-    [v30.to_f64(), v44.to_f64()]
+    let v21: W = N::sqrt_kept(v20);
+    let v22: N = N::narrow(v13) * v6;
+    let v23: W = v15 * v8.widen();
+    let v24: N = -v22;
+    let v25: N = v24 - N::narrow(v23);
+    let v26: N = v25.exp_m1();
+    let v27: N = -v26;
+    let v28: N = v27.sqrt();
+    let v29: W = v21 * v28.widen();
+    let v30: N = v12 + N::narrow(v29);
+    let v31: W = v3 * v1.widen();
+    let v32: N = N::narrow(v3) * v6;
+    let v33: W = -v0;
+    let v34: W = v33 - v31 - v32.widen();
+    let v35: W = v1.widen() - v6.widen();
+    let v36: W = v34 * v35;
+    let v37: W = N::exp_kept(v36);
+    let v38: W = v15 * v1.widen();
+    let v39: W = v15 * v6.widen();
+    let v40: W = v13 + v38 + v39;
+    let v41: W = v35 * v40;
+    let v42: W = N::exp_m1_kept(v41);
+    let v43: W = v33 - v38;
+    let v44: W = v37 * v28.widen();
+    let v45: W = v21 + v44;
+    let v46: W = v37 * v42 * v21;
+    let v47: W = v43 * v45;
+    let v48: W = v46 / v47;
+    [v30.to_f64(), v48.to_f64()]
 }
 /// `ddim_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -3837,7 +3581,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3850,7 +3594,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3870,7 +3614,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3883,100 +3627,6 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
-    }
-    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t_next);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 - v2;
-        let v4: W = W::new(0.05, -2.7755575615628915e-18);
-        let v5: W = v4 * v2;
-        let v6: W = W::new(4.975, 3.552713678800501e-16);
-        let v7: W = v2.square();
-        let v8: W = v6 * v7;
-        let v9: W = -v5;
-        let v10: W = v9 - v8;
-        let v11: W = v10.exp();
-        let v12: W = v11.square();
-        let v13: W = W::new(9.95, 7.105427357601002e-16);
-        let v14: W = v13 * v2;
-        let v15: W = -v4;
-        let v16: W = v15 - v14;
-        let v17: W = v12 * v16;
-        let v18: W = W::new(0.1, -5.551115123125783e-18);
-        let v19: W = v18 * v2;
-        let v20: W = v13 * v7;
-        let v21: W = -v19;
-        let v22: W = v21 - v20;
-        let v23: W = v22.exp();
-        let v24: W = v4 + v14;
-        let v25: W = v23 * v24;
-        let v26: W = W::new(0.5, 0.0);
-        let v27: W = W::new(0.995, 4.440892098500626e-18);
-        let v28: W = v27 * v2;
-        let v29: W = W::new(9.9475, 2.1316282072803005e-16);
-        let v30: W = W::new(99.0025, 2.2737367544323206e-15);
-        let v31: W = v30 * v7;
-        let v32: W = v28 - v29 + v31;
-        let v33: W = v26 * v12 * v32;
-        let v34: W = W::new(1.99, 8.881784197001253e-18);
-        let v35: W = v22.exp_m1();
-        let v36: W = v34 * v2 * v23 * v35;
-        let v37: W = W::new(0.0025, -5.204170427930421e-20);
-        let v38: W = W::new(0.2, -1.1102230246251566e-17);
-        let v39: W = v38 * v2;
-        let v40: W = W::new(19.9, 1.4210854715202005e-15);
-        let v41: W = v40 * v7;
-        let v42: W = -v39;
-        let v43: W = v42 - v41;
-        let v44: W = v43.exp();
-        let v45: W = v37 * v44;
-        let v46: W = v27 * v2 * v44;
-        let v47: W = v30 * v7 * v44;
-        let v48: W = W::new(9.945, -2.842170943040401e-16);
-        let v49: W = v48 * v23 * v35;
-        let v50: W = W::new(198.005, 4.547473508864641e-15);
-        let v51: W = v50 * v7 * v23 * v35;
-        let v52: W = v36 - v45 - v46 - v47 - v49 + v51;
-        let v53: W = v26 * v52;
-        let v54: W = v53 / v35;
-        let v55: W = v33 - v54;
-        let v56: W = v3 * v55;
-        let v57: W = v17 + v25 + v56;
-        let v58: W = v3 * v57;
-        let v59: W = v0 + v58;
-        let v60: W = W::new(0.025, -1.3877787807814458e-18);
-        let v61: W = v60 * v2 * v44;
-        let v62: W = v13 * v7 * v44;
-        let v63: W = W::new(990.025, 2.2737367544323207e-14);
-        let v64: W = v2.powi(3);
-        let v65: W = v63 * v64 * v44;
-        let v66: W = v60 * v1 * v44;
-        let v67: W = v13 * v2 * v1 * v44;
-        let v68: W = v63 * v7 * v1 * v44;
-        let v69: W = W::new(99.525, -5.684341886080802e-15);
-        let v70: W = v69 * v2 * v35;
-        let v71: W = v13 * v7 * v35;
-        let v72: W = v63 * v64 * v35;
-        let v73: W = W::new(99.475, 5.684341886080802e-15);
-        let v74: W = v73 * v1 * v35;
-        let v75: W = v13 * v2 * v1 * v35;
-        let v76: W = v63 * v7 * v1 * v35;
-        let v77: W = v60 * v2 * v23 * v35;
-        let v78: W = v13 * v7 * v23 * v35;
-        let v79: W = v63 * v64 * v23 * v35;
-        let v80: W = v60 * v1 * v23 * v35;
-        let v81: W = v13 * v2 * v1 * v23 * v35;
-        let v82: W = v63 * v7 * v1 * v23 * v35;
-        let v83: W = v61 - v35 + v62 + v65 - v66 - v67 - v68 - v70 - v71 - v72 - v74
-            + v75 + v76 - v77 - v78 - v79 + v80 + v81 + v82;
-        let v84: W = W::new(199.0, 0.0);
-        let v85: W = v84 * v2 * v35;
-        let v86: W = -v35;
-        let v87: W = v86 - v85;
-        let v88: W = v3 * v83;
-        let v89: W = v88 / v87;
-        return [v59.to_f64(), v89.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(5.025, -3.552713678800501e-16);
@@ -4014,90 +3664,56 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v32: W = v22 * v31;
         return [v21.to_f64(), v32.to_f64()];
     }
-    if t_next == 1.0 {
-        let v0: W = W::new(5.025, -3.552713678800501e-16);
-        let v1: W = W::new(0.05, -2.7755575615628915e-18);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = W::new(4.975, 3.552713678800501e-16);
-        let v5: W = v2.square();
-        let v6: W = v4 * v5;
-        let v7: W = -v0;
-        let v8: W = v7 - v3 - v6;
-        let v9: W = v8.exp();
-        let v10: W = W::new(0.9999784068923386, 4.635165926455474e-17);
-        let v11: W = W::new(0.1, -5.551115123125783e-18);
-        let v12: W = v11 * v2;
-        let v13: W = W::new(9.95, 7.105427357601002e-16);
-        let v14: W = v13 * v5;
-        let v15: W = -v12;
-        let v16: W = v15 - v14;
-        let v17: W = v16.exp_m1();
-        let v18: W = -v17;
-        let v19: W = v18.sqrt();
-        let v20: W = v10 * v19;
-        let v21: W = v9 + v20;
-        let v22: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v23: W = v22 * v17;
-        let v24: W = -v3;
-        let v25: W = v24 - v6;
-        let v26: W = v25.exp();
-        let v27: W = v10 * v26 * v19;
-        let v28: W = -v23;
-        let v29: W = v28 - v27;
-        let v30: W = v13 * v2;
-        let v31: W = -v1;
-        let v32: W = v31 - v30;
-        let v33: W = v26 * v32;
-        let v34: W = v29 / v33;
-        return [v21.to_f64(), v34.to_f64()];
-    }
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v0: W = W::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
+    let v2: N = N::narrow(v0) * v1;
     let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
+    let v4: N = v1.square();
+    let v5: W = v3 * v4.widen();
     let v6: N = N::from_f64(t_next);
-    let v7: W = v0.widen() * v6.widen();
-    let v8: W = v6.widen().square();
-    let v9: W = v3 * v8;
-    let v10: W = -v2;
-    let v11: W = v10 - v5 - v7 - v9;
+    let v7: N = N::narrow(v0) * v6;
+    let v8: N = v6.square();
+    let v9: W = v3 * v8.widen();
+    let v10: N = -v2;
+    let v11: W = v10.widen() - v5 - v7.widen() - v9;
     let v12: N = N::exp_of(v11);
-    let v13: N = N::new(0.1, -5.551115123125783e-18);
-    let v14: W = v13.widen() * v1.widen();
-    let v15: N = N::new(9.95, 7.105427357601002e-16);
-    let v16: W = v15.widen() * v4;
+    let v13: W = W::new(0.1, -5.551115123125783e-18);
+    let v14: W = v13 * v1.widen();
+    let v15: W = W::new(9.95, 7.105427357601002e-16);
+    let v16: W = v15 * v4.widen();
     let v17: W = -v14;
     let v18: W = v17 - v16;
-    let v19: W = v18.exp_m1();
+    let v19: W = N::exp_m1_kept(v18);
     let v20: W = -v19;
-    let v21: W = v20.sqrt();
-    let v22: W = v13.widen() * v6.widen();
-    let v23: W = v15.widen() * v8;
-    let v24: W = -v22;
-    let v25: W = v24 - v23;
-    let v26: W = v25.exp_m1();
-    let v27: W = -v26;
-    let v28: W = v27.sqrt();
-    let v29: N = N::narrow(v21) * N::narrow(v28);
-    let v30: N = v12 + v29;
-    let v31: W = -v7;
-    let v32: W = v31 - v9;
-    let v33: W = v32.exp();
-    let v34: W = v33 * v19;
-    let v35: W = v10 - v5;
-    let v36: W = v35.exp();
-    let v37: W = v36 * v21 * v28;
-    let v38: W = -v34;
-    let v39: W = v38 - v37;
-    let v40: N = v15 * v1;
-    let v41: N = -v0;
-    let v42: W = v41.widen() - v40.widen();
-    let v43: W = v36 * v42;
-    let v44: N = N::narrow(v39) / N::narrow(v43);
-    [v30.to_f64(), v44.to_f64()]
+    let v21: W = N::sqrt_kept(v20);
+    let v22: N = N::narrow(v13) * v6;
+    let v23: W = v15 * v8.widen();
+    let v24: N = -v22;
+    let v25: N = v24 - N::narrow(v23);
+    let v26: N = v25.exp_m1();
+    let v27: N = -v26;
+    let v28: N = v27.sqrt();
+    let v29: W = v21 * v28.widen();
+    let v30: N = v12 + N::narrow(v29);
+    let v31: W = v3 * v1.widen();
+    let v32: N = N::narrow(v3) * v6;
+    let v33: W = -v0;
+    let v34: W = v33 - v31 - v32.widen();
+    let v35: W = v1.widen() - v6.widen();
+    let v36: W = v34 * v35;
+    let v37: W = N::exp_kept(v36);
+    let v38: W = v15 * v1.widen();
+    let v39: W = v15 * v6.widen();
+    let v40: W = v13 + v38 + v39;
+    let v41: W = v35 * v40;
+    let v42: W = N::exp_m1_kept(v41);
+    let v43: W = v33 - v38;
+    let v44: W = v37 * v28.widen();
+    let v45: W = v21 + v44;
+    let v46: W = v37 * v42 * v21;
+    let v47: W = v43 * v45;
+    let v48: W = v46 / v47;
+    [v30.to_f64(), v48.to_f64()]
 }
 /// `dpm1_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -4105,7 +3721,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4118,7 +3734,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
