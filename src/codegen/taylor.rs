@@ -110,12 +110,50 @@ pub fn at_zero(pool: &Pool, e: ExprId, t: Symbol) -> Option<Taylor> {
                 .map_or(f64::INFINITY, f64::abs)
         })
         .collect();
-    let below = bound(&coeffs, &doubt)?;
-    Some(Taylor {
+    let estimated = bound(&coeffs, &doubt)?;
+    let mut taylor = Taylor {
         order,
         coeffs,
-        below,
-    })
+        below: estimated,
+    };
+    taylor.below = checked_bound(pool, e, t, &taylor)?;
+    Some(taylor)
+}
+
+/// The largest `2^-m`, from `taylor.below` down to 2^-80, at which the polynomial is
+/// within [`TAIL`] of the certified value of `e`: the root test sees the coefficients up
+/// to [`HIGHEST`] only, and where those after the first are 0 (`t c - 4` for the
+/// Euler-Maruyama x coefficient of `alpha_bar = exp(-8 t^4)` is `64 t^8/3 - 512 t^16/45 +
+/// ...`, a series in `t^8` whose second term the nodes cannot see) it finds no radius and
+/// would take the polynomial for exact on all of [0, 1]. The tail grows with `t`, so
+/// the polynomial holds below the point where it is checked. None where it holds at none.
+fn checked_bound(pool: &Pool, e: ExprId, t: Symbol, taylor: &Taylor) -> Option<f64> {
+    let tail = BigRational::from_float(TAIL)?;
+    let mut at = taylor.below;
+    while at >= 2f64.powi(-80) {
+        let x = BigRational::from_float(at)?;
+        let polynomial = taylor
+            .coeffs
+            .iter()
+            .enumerate()
+            .map(|(k, c)| c * x.pow((taylor.order + k) as i32))
+            .fold(BigRational::zero(), |acc, term| acc + term);
+        let env = [(t, x)];
+        let close = [256, 1024, 4096].into_iter().find_map(|bits| {
+            let b =
+                ball::with_consts(|consts| ball::eval_ball(pool, e, &env, bits, consts)).ok()?;
+            let mid = hp::to_rational(&b.mid)?;
+            let rad = hp::to_rational(&b.rad)?;
+            // Known well enough to decide: the ball's radius below a tenth of the tail.
+            (&rad * BigRational::from_integer(10.into()) <= polynomial.abs() * &tail)
+                .then(|| (mid - &polynomial).abs() + rad <= polynomial.abs() * &tail)
+        });
+        if close == Some(true) {
+            return Some(at);
+        }
+        at /= 2.0;
+    }
+    None
 }
 
 /// The residue of `c` (a formula in `t` alone) at a simple pole at t = 0, and the Taylor
@@ -204,13 +242,18 @@ fn interpolation(pool: &Pool, e: ExprId, t: Symbol) -> Option<Interpolant> {
         return None;
     }
     // The values at the nodes 1 ..= NODES and at one more, NODES + 1/2, as exact rationals
-    // of the balls' midpoints, which must be known to BITS - 512 bits.
+    // of the balls' midpoints, which must be known to BITS - 512 bits: at BITS, else at
+    // twice and four times that, where the formula cancels more than 512 bits at the
+    // nodes (the Euler-Maruyama x coefficient's `t c1 - rho` for `alpha_bar = exp(-8
+    // t^4)`: `1 - exp(-8 t^4)` loses 256 bits, the residue taken out 508 more).
     let value = |s: BigRational| -> Option<BigRational> {
-        let b = ball_at(s, BITS).filter(in_range)?;
-        let mid = hp::to_rational(&b.mid)?;
-        let rad = hp::to_rational(&b.rad)?;
         let scale = BigRational::new(1.into(), BigInt::from(1) << (BITS - 512));
-        (rad <= mid.abs() * scale).then_some(mid)
+        [BITS, 2 * BITS, 4 * BITS].into_iter().find_map(|bits| {
+            let b = ball_at(s.clone(), bits).filter(in_range)?;
+            let mid = hp::to_rational(&b.mid)?;
+            let rad = hp::to_rational(&b.rad)?;
+            (rad <= mid.abs() * &scale).then_some(mid)
+        })
     };
     let nodes: Vec<BigRational> = (1..=NODES)
         .map(|j| BigRational::from_integer(j.into()))
@@ -524,6 +567,41 @@ mod tests {
         assert!((c[6] - 28.8).abs() < 1e-13, "{c:?}");
         let next = 12f64.powi(8) / 1_209_600.0 * s.below.powi(14) / 6.0;
         assert!(next < 2f64.powi(-54), "{} leaves {next:e}", s.below);
+    }
+
+    /// `exp(t^8) - 1 = t^8 + t^16/2 + ...`: the kept orders (to t^12) hold `t^8` alone, so
+    /// the root test sees no radius; the bound is where the polynomial is checked against
+    /// the value, below which `t^16/2` is under 2^-60 of `t^8`.
+    #[test]
+    fn a_series_whose_next_term_is_out_of_sight_is_checked_against_its_value() {
+        let s = taylor("exp(t^8) - 1").unwrap();
+        assert_eq!((s.order, f64s(&s)[0]), (8, 1.0));
+        assert!(s.below.powi(8) / 2.0 <= 2f64.powi(-60), "{}", s.below);
+        assert!(s.below >= 2f64.powi(-9), "{}", s.below);
+    }
+
+    /// The Euler-Maruyama x coefficient's pole of `alpha_bar = exp(-8 t^4)` (x0 model):
+    /// `c1 = 32 t^3/expm1(8 t^4) + 16 t^3 = 4/t + 64 t^7/3 - ...`, and `t c1 - 4`
+    /// cancels 508 bits at the nodes besides the 256 of `expm1`'s argument, beyond
+    /// 2048-bit balls known to 1536 bits. Its series in `t^8` then has one visible term.
+    #[test]
+    fn a_residue_whose_rest_cancels_beyond_the_nodes_precision_is_found() {
+        let mut pool = Pool::new();
+        let text = "(32*t^3*exp(-8*t^4)*exp(-4*t^4)/sqrt(1 - exp(-8*t^4)) \
+                    + 16*t^3*exp(-4*t^4)*sqrt(1 - exp(-8*t^4)))/(exp(-4*t^4)*sqrt(1 - exp(-8*t^4)))";
+        let e = parse_in_unit_t(&mut pool, text);
+        let t = pool.symbol("t");
+        let (rho, p) = residue(&mut pool, e, t).expect("a simple pole");
+        assert_eq!(rho, BigRational::from_integer(4.into()));
+        assert_eq!(p.order, 8);
+        assert!((f64s(&p)[0] - 64.0 / 3.0).abs() < 1e-13, "{:?}", f64s(&p));
+        // The next term, (4/720) (8 t^4)^4 = 4096 t^16/180, under 2^-60 of the first.
+        let next = 4096.0 / 180.0 * p.below.powi(8) / (64.0 / 3.0);
+        assert!(
+            next <= 2f64.powi(-60) && p.below >= 2f64.powi(-9),
+            "{}",
+            p.below
+        );
     }
 
     #[test]
