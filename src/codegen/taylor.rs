@@ -123,7 +123,7 @@ pub fn at_zero(pool: &Pool, e: ExprId, t: Symbol) -> Option<Taylor> {
 /// The largest `2^-m`, from `taylor.below` down to 2^-80, at which the polynomial is
 /// within [`TAIL`] of the certified value of `e`: the root test sees the coefficients up
 /// to [`HIGHEST`] only, and where those after the first are 0 (`t c - 4` for the
-/// Euler-Maruyama x coefficient of `alpha_bar = exp(-8 t^4)` is `64 t^8/3 - 512 t^16/45 +
+/// Euler-Maruyama x coefficient of `alpha_bar = exp(-8 t^4)` is `64 t^8/3 - 1024 t^16/45 +
 /// ...`, a series in `t^8` whose second term the nodes cannot see) it finds no radius and
 /// would take the polynomial for exact on all of [0, 1]. The tail grows with `t`, so
 /// the polynomial holds below the point where it is checked. None where it holds at none.
@@ -595,8 +595,8 @@ mod tests {
         assert_eq!(rho, BigRational::from_integer(4.into()));
         assert_eq!(p.order, 8);
         assert!((f64s(&p)[0] - 64.0 / 3.0).abs() < 1e-13, "{:?}", f64s(&p));
-        // The next term, (4/720) (8 t^4)^4 = 4096 t^16/180, under 2^-60 of the first.
-        let next = 4096.0 / 180.0 * p.below.powi(8) / (64.0 / 3.0);
+        // The next term, (4/720) (8 t^4)^4 = 1024 t^16/45, under 2^-60 of the first.
+        let next = 1024.0 / 45.0 * p.below.powi(8) / (64.0 / 3.0);
         assert!(
             next <= 2f64.powi(-60) && p.below >= 2f64.powi(-9),
             "{}",
