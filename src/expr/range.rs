@@ -285,6 +285,12 @@ fn compute(pool: &Pool, e: ExprId, memo: &mut Memo) -> Option<Interval> {
             {
                 acc = Interval::new(acc.lo.max(f.lo), acc.hi.min(f.hi)).unwrap_or(acc);
             }
+            if acc.lo < 0.0
+                && acc.hi >= 0.0
+                && let Some(f) = scaled_bound(pool, xs, memo)
+            {
+                acc = Interval::new(acc.lo.max(f.lo), acc.hi.min(f.hi)).unwrap_or(acc);
+            }
             Some(acc)
         }
         Node::Mul(xs) => {
@@ -387,6 +393,49 @@ fn common_power_bound(pool: &Pool, terms: &[ExprId], memo: &mut Memo) -> Option<
         return imul(pow_rational(bi, &m)?, sum);
     }
     None
+}
+
+/// Bounds of a sum `sum_i c_i r_i` (`c_i` its terms' rational coefficients) as `c_1 sum_i
+/// (c_i/c_1) r_i`: `9999/10000 - 9999/10000 sin(pi t/2)^4` (`1 - alpha_bar` of a schedule
+/// whose `alpha_bar` is `1/10000 + 9999/10000 cos(pi t/2)^4`) is `9999/10000 (1 - [0,
+/// 1])`, at least 0, where term by term the two roundings of `9999/10000` leave it below
+/// 0 and its square root undefined.
+fn scaled_bound(pool: &Pool, terms: &[ExprId], memo: &mut Memo) -> Option<Interval> {
+    // A term's rational coefficient and the range of the rest (1 for a constant term).
+    let mut split = |term: ExprId| -> Option<(BigRational, Interval)> {
+        match pool.node(term) {
+            Node::Rational(r) => Some((r.clone(), Interval::point(1.0))),
+            Node::Mul(fs) => {
+                let (c, rest) = match pool.node(fs[0]) {
+                    Node::Rational(r) => (r.clone(), &fs[1..]),
+                    _ => (BigRational::from_integer(1.into()), &fs[..]),
+                };
+                let mut acc = Interval::point(1.0);
+                for &f in rest {
+                    acc = imul(acc, go(pool, f, memo)?)?;
+                }
+                Some((c, acc))
+            }
+            _ => Some((BigRational::from_integer(1.into()), go(pool, term, memo)?)),
+        }
+    };
+    let parts = terms
+        .iter()
+        .map(|&t| split(t))
+        .collect::<Option<Vec<_>>>()?;
+    let first = parts.first()?.0.clone();
+    if num_traits::Zero::is_zero(&first) {
+        return None;
+    }
+    let mut sum = Interval::point(0.0);
+    for (c, r) in &parts {
+        let q = c / &first;
+        sum = iadd(
+            sum,
+            imul(Interval::new(to_f64_down(&q), to_f64_up(&q))?, *r)?,
+        )?;
+    }
+    imul(Interval::new(to_f64_down(&first), to_f64_up(&first))?, sum)
 }
 
 /// Bounds of a polynomial in one symbol whose terms are `c s^k` (`c` constant, `k` a
@@ -991,6 +1040,23 @@ mod tests {
         assert!(is_nonneg(&p, g2));
         // Not over-claimed: these change sign on [0, 1].
         for text in ["t - 1/2", "sqrt(t) - 2*t", "t^2 - t/2"] {
+            let e = parse(&mut p, text);
+            assert!(!is_nonneg(&p, e), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_sum_is_bounded_with_its_first_coefficient_taken_out() {
+        let mut p = Pool::new();
+        // 9999/10000 (1 - sin(pi t/2)^4) >= 0; term by term the two outward roundings of
+        // 9999/10000 put the lower end below 0, and the square root had no range.
+        let e = parse(&mut p, "9999/10000 - 9999*sin(pi*t/2)^4/10000");
+        let r = range(&p, e).expect("bounded");
+        assert!(r.lo == 0.0 && (r.hi - 0.9999).abs() < 1e-15, "{r:?}");
+        let root = parse(&mut p, "sqrt(9999/10000 - 9999*sin(pi*t/2)^4/10000)");
+        assert!(is_nonneg(&p, root));
+        // Not over-claimed: these change sign on [0, 1].
+        for text in ["3/7 - 6*t/7", "1/3 - sin(pi*t/2)/3 - t/5"] {
             let e = parse(&mut p, text);
             assert!(!is_nonneg(&p, e), "{text}");
         }
