@@ -1204,6 +1204,43 @@ fn verify_passes_for_vp_linear_and_prints_a_table() {
     assert!(std::path::Path::new(&out).join("vp_linear.rs").is_file());
 }
 
+/// Processes written for the purpose, each once 4e15 to 8e18 ulps off at an end:
+/// `alpha_bar` flat at the noise end as a polynomial (every step of one ulp from t = 1:
+/// the noise coefficient, of order `(1 - t_next)^3`, was a difference of products of
+/// square roots) and `exp(-8 t^4)` (the Euler-Maruyama x0 step's Taylor polynomial, whose
+/// series has one term up to t^12, was taken for exact up to t = 1). `emit --verify`
+/// measures every function against the certified reference, ends included.
+#[test]
+fn verify_passes_for_schedules_flat_at_an_end() {
+    let file = scratch_file(
+        "flat.dsym",
+        "process flat_one { alpha_bar(t) = (1 - t)^3 * 0.98 + 0.0001; }\n\
+         process quartic { alpha_bar(t) = exp(-8*t^4); }\n",
+    );
+    for process in ["flat_one", "quartic"] {
+        let out = scratch_dir().join(format!("flat-{process}-{}", std::process::id()));
+        let out = out.to_string_lossy().into_owned();
+        let (code, stdout, stderr) = run(&[
+            "emit",
+            &file,
+            "--process",
+            process,
+            "--out",
+            &out,
+            "--verify",
+        ]);
+        assert_eq!(code, 0, "{process}: {stderr}{stdout}");
+        for name in ["ddim_step_eps", "ddim_step_score", "euler_maruyama_step_x0"] {
+            let line = stdout
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(name))
+                .unwrap_or_else(|| panic!("{name} in the table"));
+            let ulps: f64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+            assert!(ulps <= 4.0, "{process}: {line}");
+        }
+    }
+}
+
 #[test]
 fn verify_fails_with_exit_1_when_the_budget_is_missed() {
     // cos(pi t/2) at t = 1 - 2^-53 is 1.7e-16, and double-double computes it to about one
