@@ -103,7 +103,7 @@ impl Stabilizer {
             return r;
         }
         // `p - q` as `(p^2 - q^2)/(p + q)` where the difference of the squares is then
-        // written without a subtraction.
+        // written without a subtraction (but of exact inputs, `t - t_next`).
         if let Node::Add(xs) = pool.node(e).clone()
             && let Some((d, sum)) = conjugate(pool, &xs)
         {
@@ -1393,8 +1393,10 @@ fn two_point_difference(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
 /// `conjugate`: `p - q` with `p, q >= 0` and a square root among their factors as
 /// `(p^2 - q^2)/(p + q)`, returned as the two parts, where `p^2 - q^2` (powers of
 /// exponentials written as one exponential, sigmoids one way, expanded) loses its square
-/// roots and keeps at most two terms (the caller keeps it only if the stable form of the
-/// difference subtracts nothing): for a
+/// roots and keeps at most two terms or is a polynomial ([`is_polynomial`]), after a
+/// factor the two share is taken out ([`shared_power`]; the second part returned is
+/// `(p + q)/g`), and the caller keeps it only if the stable form of the difference
+/// subtracts nothing but exact inputs ([`subtracts_at_top`]): for a
 /// variance-preserving sampler step, `alpha_t sigma_s - alpha_s sigma_t` with
 /// `sigma = sqrt(1 - alpha^2)` becomes `(alpha_t^2 - alpha_s^2)/(alpha_t sigma_s +
 /// alpha_s sigma_t)`, a difference of two values that [`difference_of_values`] writes
@@ -1529,7 +1531,8 @@ fn is_polynomial(pool: &mut Pool, e: ExprId) -> bool {
 /// Whether `e` is a difference of two exact inputs, `t - t_next` or `1 - t`: two terms,
 /// each a symbol, its negation or a rational constant (one at most). Its one rounding is
 /// half an ulp of the difference itself, however close the inputs, so it is no
-/// cancellation.
+/// cancellation. (A constant that is no f64, `1/3 - t`, is a double-double literal in
+/// the emitted code, one rounding more; the budget's measurement sees it.)
 fn exact_difference(pool: &mut Pool, e: ExprId) -> bool {
     let Node::Add(ts) = pool.node(e).clone() else {
         return false;

@@ -46,7 +46,8 @@ pub struct Taylor {
     pub order: usize,
     /// The coefficients from `t^order` on, each rounded to 128 bits.
     pub coeffs: Vec<BigRational>,
-    /// Where the tail left out is below 2^-60 of the first term (by the root test).
+    /// Where the tail left out is below 2^-60 of the first term (by the root test, then
+    /// checked against the certified value: [`checked_bound`]).
     pub below: f64,
 }
 
