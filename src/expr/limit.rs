@@ -5,7 +5,8 @@
 //! with certified balls ([`super::ball`]) at `t = a +- 2^-k` for k = 64, 128, ..., 8192,
 //! those distances taken relative to the smallest time of the point: a step from
 //! `t = 1e-300` to `t_next -> 0` turns at `t_next ~ t`, so its limit is sampled below that.
-//! The limit is taken as found when three successive values round to the same result; the
+//! The limit is taken as found when three successive values round to the same result and
+//! their changes do not grow (a term too small to show yet may be on its way up); the
 //! formula tends to an infinity when four successive magnitudes grow by at least 1.5 each
 //! time with one sign (a pole or a logarithm), and to 0 when they shrink so, provided the
 //! four follow one law (a power of the distance times a power of its logarithm; a term
@@ -352,6 +353,7 @@ fn limit_below<R: PartialEq + Clone>(
 ) -> Result<Limit<R>, NoLimit> {
     // (rounded value, midpoint) at each distance; None where the evaluation failed.
     let mut seen: Vec<Option<(R, BigFloat)>> = Vec::new();
+    let mut points: Vec<Vec<(Symbol, BigRational)>> = Vec::new();
     for &k in &LIMIT_EXPONENTS {
         let k = k.saturating_add(depth);
         let u = BigRational::new(BigInt::one(), BigInt::one() << k);
@@ -369,7 +371,12 @@ fn limit_below<R: PartialEq + Clone>(
             Err(Uncertified::Tie(mid)) if bits >= MAX_POINT_BITS => Some((round(&mid), mid)),
             Err(_) => None,
         });
-        if let Some(found) = classify(&seen, depth, round) {
+        points.push(near);
+        let n = seen.len();
+        let alike = n >= 3
+            && matches!(&seen[n - 3..], [Some(a), Some(b), Some(c)] if a.0 == b.0 && b.0 == c.0);
+        let settled = alike && !departing(pool, e, &points, bits.min(DEPARTURE_BITS));
+        if let Some(found) = classify(&seen, depth, settled, round) {
             return Ok(found);
         }
         if seen.len() >= 2 && seen[seen.len() - 2..].iter().all(Option::is_none) {
@@ -380,21 +387,19 @@ fn limit_below<R: PartialEq + Clone>(
 }
 
 /// The limit the values `seen` at the first distances `2^-(k + depth)` of
-/// [`LIMIT_EXPONENTS`] settle on, if they do yet: three that round alike, or four
+/// [`LIMIT_EXPONENTS`] settle on, if they do yet: the last, where the last three round
+/// alike and have `settled` (see [`departing`]), or four
 /// magnitudes that grow (shrink) by [`TREND`] at each step and follow one law
 /// `c u^p log(1/u)^q` (see [`one_law`]).
 fn classify<R: PartialEq + Clone>(
     seen: &[Option<(R, BigFloat)>],
     depth: u32,
+    settled: bool,
     round: &impl Fn(&BigFloat) -> R,
 ) -> Option<Limit<R>> {
     let n = seen.len();
-    if n >= 3
-        && let [Some(a), Some(b), Some(c)] = &seen[n - 3..]
-        && a.0 == b.0
-        && b.0 == c.0
-    {
-        return Some(Limit::Finite(c.0.clone()));
+    if settled && let Some(Some((last, _))) = seen.last() {
+        return Some(Limit::Finite(last.clone()));
     }
     if n < 4 {
         return None;
@@ -430,6 +435,51 @@ fn classify<R: PartialEq + Clone>(
         return Some(Limit::Finite(round(&BigFloat::new(64))));
     }
     None
+}
+
+/// The precision at which [`departing`] compares three values: changes below 2^-450 of
+/// them at the last distance pass unseen.
+const DEPARTURE_BITS: usize = 512;
+
+/// Whether the values of `e` at the last three of `points` (successive distances from
+/// the point) certainly move away from one another: their second change larger than
+/// [`TREND`] times the first, at `bits` bits (the first 0 and the second not counts
+/// too). Three values that round alike need not have settled: in `1 + t_next f(t)` with
+/// `f ~ -t^-0.66` and `t_next = 1e-300`, the term that makes the limit at t = 0 infinite
+/// is below 2^-170 of the 1 down to distances 2^-1250, and grows by 2^85 between the last
+/// two (fuzz seed 47, case 13120: the limit came out 1). A value converging to its limit
+/// changes less at each distance, whatever its law; one whose changes grow is sampled
+/// deeper. The values are those of certified balls at a fixed precision, not the
+/// midpoints that rounded alike, which keep only the bits the rounding needed.
+fn departing(pool: &Pool, e: ExprId, points: &[Vec<(Symbol, BigRational)>], bits: usize) -> bool {
+    let n = points.len();
+    if n < 3 {
+        return false;
+    }
+    let balls: Option<Vec<super::ball::Ball>> = super::ball::with_consts(|consts| {
+        points[n - 3..]
+            .iter()
+            .map(|env| super::ball::eval_ball(pool, e, env, bits, consts).ok())
+            .collect()
+    });
+    let Some(balls) = balls else {
+        return false;
+    };
+    let p = bits + 64;
+    let rm = astro_float::RoundingMode::Up;
+    // A change as an interval of magnitudes: |m2 - m1| less and plus the two radii.
+    let change = |x: &super::ball::Ball, y: &super::ball::Ball| {
+        let d = y.mid.sub(&x.mid, p, rm).abs();
+        let r = x.rad.add(&y.rad, p, rm);
+        (d.sub(&r, p, rm), d.add(&r, p, rm))
+    };
+    let (_, first_most) = change(&balls[0], &balls[1]);
+    let (second_least, _) = change(&balls[1], &balls[2]);
+    if !second_least.is_positive() || second_least.is_zero() {
+        return false;
+    }
+    let trend = BigFloat::from_f64(TREND, 64);
+    second_least > first_most.mul(&trend, p, rm)
 }
 
 /// How far (in binary orders) the fourth of four magnitudes may lie from the law the
@@ -562,6 +612,33 @@ mod tests {
             "{:?}",
             v.map(f64::from_bits)
         );
+    }
+
+    #[test]
+    fn values_that_round_alike_but_move_apart_have_not_settled() {
+        // 1 - (s - t) (17/100) t^(-33/50) -> -inf as t -> 0 for any s > 0 (an Euler
+        // step's x coefficient of alpha_bar = 1 - t^(17/50) from t = 0). At s = 1e-300
+        // the growing term is below 2^-170 down to the distance 2^-1253 (the point's
+        // depth, 997, plus 256): the sum rounded to 1 at the first three distances, and
+        // the limit came out 1 (fuzz seed 47, case 13120). Its changes grew by 2^42 and
+        // 2^85.
+        let mut pool = Pool::new();
+        let (t, s) = (pool.symbol("t"), pool.symbol("t_next"));
+        let ast = crate::syntax::parse_expr("1 - (s - t)*(17/100)*t^(-33/50)").unwrap();
+        let e = crate::process::lower_expr(&mut pool, &ast, &[("t", t), ("s", s)]).unwrap();
+        let tiny = BigRational::new(1.into(), BigInt::from(10).pow(300));
+        let env = [(t, BigRational::zero()), (s, tiny)];
+        let v = value_at(&pool, e, &env, &[t, s], MAX_POINT_BITS, &round_f64);
+        assert!(
+            matches!(v, Err(PointError::Infinite { sign: -1, .. })),
+            "{:?}",
+            v.map(f64::from_bits)
+        );
+        // A value that converges keeps its limit: 1 + (s + t) sin(t)/t at s = 1e-300.
+        let ast = crate::syntax::parse_expr("1 + (s + t)*sin(t)/t").unwrap();
+        let e = crate::process::lower_expr(&mut pool, &ast, &[("t", t), ("s", s)]).unwrap();
+        let v = value_at(&pool, e, &env, &[t, s], MAX_POINT_BITS, &round_f64);
+        assert_eq!(v.map(f64::from_bits), Ok(1.0));
     }
 
     #[test]
