@@ -15,7 +15,7 @@
 use nalgebra::{DMatrix, DVector};
 
 use super::mixture::{Covariance, Mixture};
-use super::normal::log_ndtr;
+use super::normal::{log_ndtr, log_upper_hazard};
 use super::schedule::{Schedule, limit_toward};
 
 /// Why the exact map is not available.
@@ -45,6 +45,11 @@ pub struct FlowMap {
     pub y: Vec<f64>,
     pub jacobian: Vec<Vec<f64>>,
     pub method: &'static str,
+    /// A bound on the error of each coordinate of `y` from the rounding of the
+    /// distribution functions the map inverts and of their parameters (0 for an affine
+    /// map, and for the ODE, whose estimate comes apart): larger than y where the source
+    /// has almost no mass between two modes.
+    pub y_error: Vec<f64>,
 }
 
 /// (alpha, sigma) at the two times: from (at t1) and to (at t0).
@@ -84,26 +89,40 @@ impl Line {
         (self.log_tail(x, true), self.log_tail(x, false))
     }
 
-    fn log_density(&self, x: f64) -> f64 {
+    /// log(p(x)/F(x)) (`lower`) or log(p(x)/(1 - F(x))): the hazard of the tail, formed
+    /// from each component's own (no cancellation of a density against a tail where both
+    /// underflow: at x = 1e100 each is about e^-5e199).
+    fn log_hazard(&self, x: f64, lower: bool) -> f64 {
+        let sign = if lower { -1.0 } else { 1.0 };
         let n = self.log_w.len();
-        let half_log_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
-        log_sum_exp((0..n).map(|k| {
-            let z = (x - self.centre[k]) / self.sd[k];
-            self.log_w[k] - 0.5 * z * z - self.sd[k].ln() - half_log_2pi
-        }))
+        let z = |k: usize| sign * (x - self.centre[k]) / self.sd[k];
+        let a: Vec<f64> = (0..n).map(|k| self.log_w[k] + log_ndtr(-z(k))).collect();
+        let top = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if top == f64::NEG_INFINITY {
+            return f64::NAN;
+        }
+        let weighted =
+            log_sum_exp((0..n).map(|k| a[k] - top + log_upper_hazard(z(k)) - self.sd[k].ln()));
+        let total = log_sum_exp((0..n).map(|k| a[k] - top));
+        weighted - total
     }
 
-    /// The y with F(y) = F_from(x), given x's (log F, log(1 - F)) there.
+    /// The y with F(y) = F_from(x), given x's (log F, log(1 - F)) there: solved in the
+    /// smaller tail, in log space, where the tails may underflow.
     fn inverse(&self, (lower, upper): (f64, f64)) -> f64 {
-        // Solve in the smaller tail: log F(y) = lower, or log(1 - F(y)) = upper.
+        // log F(y) = lower, or log(1 - F(y)) = upper.
         let below = lower < upper;
-        let value = |y: f64| {
+        self.root(&|y: f64| {
             if below {
                 self.log_tail(y, true) - lower
             } else {
                 upper - self.log_tail(y, false)
             }
-        };
+        })
+    }
+
+    /// The root of `value`, increasing in y, to adjacent floats: the nearer of the two.
+    fn root(&self, value: &impl Fn(f64) -> f64) -> f64 {
         let lo_c = self.centre.iter().copied().fold(f64::INFINITY, f64::min);
         let hi_c = self
             .centre
@@ -153,11 +172,37 @@ fn line(w: &[f64], m: &[f64], v: &[f64], (a, s): (f64, f64)) -> Line {
     }
 }
 
-/// The one-dimensional map of `x` and its derivative.
-fn map_line(from: &Line, to: &Line, x: f64) -> (f64, f64) {
-    let y = to.inverse(from.log_cdf(x));
-    let dy = (from.log_density(x) - to.log_density(y)).exp();
-    (y, dy)
+/// The rounding error of a level `log F` (or `log(1 - F)`), in ulps of `|log F| + 1`:
+/// the two evaluations of `log_tail` (a few ulps each) and the solve.
+const LEVEL_ULPS: f64 = 8.0;
+
+/// The rounding error of a centre or a standard deviation (a product, a square root of a
+/// sum of products), in ulps.
+const PARAMETER_ULPS: f64 = 4.0;
+
+/// The one-dimensional map of `x`, its derivative, and a bound on the error of y. The
+/// derivative is `p_from(x)/p_to(y)`, formed as the ratio of the two tails' hazards (the
+/// tails are equal there): the densities themselves cancel in log space in a far tail
+/// (at x = 1e100, e^-5e199 each). The bound: a level known to `e` in log space puts y
+/// within `e` over the hazard at y (in a gap between two modes, where the density is
+/// e^-50 of its peak, more than the distance to the modes), and the rounding of the
+/// centres and spreads moves y by some ulps of the largest of them and of y (near the
+/// point where y crosses 0, more than y).
+fn map_line(from: &Line, to: &Line, x: f64) -> (f64, f64, f64) {
+    let levels = from.log_cdf(x);
+    let y = to.inverse(levels);
+    let lower = levels.0 < levels.1;
+    let dy = (from.log_hazard(x, lower) - to.log_hazard(y, lower)).exp();
+    let level = if lower { levels.0 } else { levels.1 };
+    let scale = |line: &Line, at: f64| {
+        line.centre
+            .iter()
+            .chain(&line.sd)
+            .fold(at.abs(), |m, v| m.max(v.abs()))
+    };
+    let error = LEVEL_ULPS * f64::EPSILON * (level.abs() + 1.0) / to.log_hazard(y, lower).exp()
+        + PARAMETER_ULPS * f64::EPSILON * (scale(to, y) + dy * scale(from, x));
+    (y, dy, if error.is_nan() { f64::INFINITY } else { error })
 }
 
 /// Phi_{t0 <- t1}(x) and its Jacobian, exactly where it is derived.
@@ -192,11 +237,12 @@ pub fn flow_map(m: &Mixture, ends: Ends, x: &[f64]) -> Result<FlowMap, FlowMapEr
             .collect();
         let from = line(&m.weights, &means, &vars, ends.from);
         let to = line(&m.weights, &means, &vars, ends.to);
-        let (y, dy) = map_line(&from, &to, x[0]);
+        let (y, dy, error) = map_line(&from, &to, x[0]);
         return Ok(FlowMap {
             y: vec![y],
             jacobian: vec![vec![dy]],
             method: "cdf",
+            y_error: vec![error],
         });
     }
     if let [c] = m.components.as_slice() {
@@ -219,6 +265,7 @@ pub fn flow_map(m: &Mixture, ends: Ends, x: &[f64]) -> Result<FlowMap, FlowMapEr
             y: y.as_slice().to_vec(),
             jacobian: rows(&jac),
             method: "gaussian",
+            y_error: vec![0.0; d],
         });
     }
     let shared = m.shared_variance();
@@ -234,7 +281,7 @@ pub fn flow_map(m: &Mixture, ends: Ends, x: &[f64]) -> Result<FlowMap, FlowMapEr
         let w = &rel - &e * u;
         let from = line(&m.weights, &[-half, half], &[v, v], ends.from);
         let to = line(&m.weights, &[-half, half], &[v, v], ends.to);
-        let (u0, du) = map_line(&from, &to, u);
+        let (u0, du, error) = map_line(&from, &to, u);
         let across = ((a0 * a0 * v + s0 * s0) / (a1 * a1 * v + s1 * s1)).sqrt();
         let y = &mid * a0 + &e * u0 + &w * across;
         let eet = &e * e.transpose();
@@ -243,6 +290,7 @@ pub fn flow_map(m: &Mixture, ends: Ends, x: &[f64]) -> Result<FlowMap, FlowMapEr
             y: y.as_slice().to_vec(),
             jacobian: rows(&jac),
             method: "two-component line",
+            y_error: e.iter().map(|c| error * c.abs()).collect(),
         });
     }
     Err(FlowMapError::Unsupported {
@@ -435,6 +483,7 @@ pub fn flow_map_or_integrate(
             y: y2,
             jacobian: rows(&jac2),
             method: "ode (Dormand-Prince 5(4))",
+            y_error: vec![0.0; x.len()],
         },
         Some(estimate),
     ))

@@ -49,9 +49,14 @@ fn log_erfc_large(w: f64) -> f64 {
     -hi - lo - den.ln()
 }
 
-/// erfc(w/sqrt 2) for w/sqrt(2) >= 1/2, to a few ulps (0 once it underflows).
+/// erfc(w/sqrt 2) for w/sqrt(2) >= 1/2, to a few ulps (0 once it underflows: from
+/// w^2/2 > 750 on, where `e^-lo` alone may overflow, `lo` being up to half an ulp of
+/// `w^2/2`, 8192 at w = 1e10, and the product was 0 times infinity).
 fn erfc_large(w: f64) -> f64 {
     let (hi, lo, den) = erfc_parts(w);
+    if hi > 750.0 {
+        return 0.0;
+    }
     (-hi).exp() * (-lo).exp() / den
 }
 
@@ -86,6 +91,19 @@ pub fn log_ndtr(z: f64) -> f64 {
     }
 }
 
+/// log(phi(z)/Phi(-z)), the log hazard of the standard normal's upper tail at z: no
+/// cancellation of the two exponents where both underflow. From the continued fraction,
+/// `phi(z)/Phi(-z) = sqrt(2/pi) den` exactly in its exponent; below it, the two logs
+/// directly (`Phi(-z) >= 1/4` there).
+pub fn log_upper_hazard(z: f64) -> f64 {
+    if z >= LARGE {
+        let (_, _, den) = erfc_parts(z);
+        den.ln() + 0.5 * (2.0 / PI).ln()
+    } else {
+        -0.5 * z * z - 0.5 * (2.0 * PI).ln() - log_ndtr(-z)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +126,11 @@ mod tests {
             (6.0, "-9.8658764552437573169e-10"),
             (9.0, "-1.1285884059538406478e-19"),
         ];
+        // Far in the upper tail Phi is 1 (erfc underflows; it was 0 times infinity, a
+        // NaN, from z = 2^31 on).
+        for z in [3e9, 1e10, 1e100, 1e300] {
+            assert_eq!(log_ndtr(z), 0.0, "z = {z}");
+        }
         for (z, want) in rows {
             let want: f64 = want.parse().expect("a number");
             let got = log_ndtr(z);

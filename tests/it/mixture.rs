@@ -1,5 +1,7 @@
 //! Gaussian-mixture sources and `diffsym stiffness` (issue 15).
 
+use std::f64::consts::PI;
+
 use crate::support::{run, scratch_file};
 
 const OU: &str =
@@ -282,6 +284,11 @@ fn the_flow_map_inverts_the_distribution_function() {
         );
         let dj = v["jacobian"][0][0].as_f64().expect("jacobian");
         assert!((dj - jac).abs() <= 1e-13 * jac, "{x}: {dj} against {jac}");
+        assert!(
+            v["error_estimate"].is_null(),
+            "{x}: {}",
+            v["error_estimate"]
+        );
     }
     // Three components in two dimensions are integrated, with an error estimate; not from
     // t = 1, where alpha = 0 under the cosine process.
@@ -337,6 +344,79 @@ fn the_flow_map_inverts_the_distribution_function() {
     ]);
     assert_eq!(code, 2);
     assert!(err.contains("has 2 coordinates"), "{err}");
+}
+
+/// Far in a tail the flow map is the affine map of the component that rules it,
+/// `y = a0 m + (sd0/sd1) (x - a1 m)`; its Jacobian is `sd0/sd1`, formed from the tails' hazards (the
+/// two log densities, about -5e199 each at x = 1e100, cancelled to 0: the Jacobian was
+/// printed as 1). Between two modes with almost no mass between them no digit of y is
+/// known in double precision: an error, not y = -0.18 with 17 digits (the symmetric
+/// source maps x = 0 to 0). Near the point where y crosses 0, the digits lost are printed
+/// as an error estimate that bounds the error (against mpmath at 50 digits).
+#[test]
+fn the_flow_map_is_exact_in_far_tails_and_says_where_it_is_not() {
+    let f = scratch_file(
+        "flowmap_edges.dsym",
+        "source M = gmm(weights = [0.3, 0.7], means = [[-1], [2]], var = 0.25);\n\
+         source S = gmm(weights = [0.5, 0.5], means = [[-1], [1]], var = 0.01);\n\
+         source G = gmm(weights = [0.5, 0.5], means = [[-0.1], [0.1]], var = 1);\n",
+    );
+    let flowmap = |source: &str, x: &str| {
+        run(&[
+            "flowmap",
+            &f,
+            "--process",
+            "cosine",
+            "--source",
+            source,
+            "--from",
+            "0.9",
+            "--to",
+            "0.1",
+            "--x",
+            x,
+            "--format",
+            "json",
+        ])
+    };
+    let (a1, s1) = ((0.45 * PI).cos(), (0.45 * PI).sin());
+    let (a0, s0) = ((0.05 * PI).cos(), (0.05 * PI).sin());
+    let (sd1, sd0) = (
+        (a1 * a1 * 0.25 + s1 * s1).sqrt(),
+        (a0 * a0 * 0.25 + s0 * s0).sqrt(),
+    );
+    for x in [1e100, 1e30] {
+        let (code, out, err) = flowmap("M", &format!("{x:e}"));
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        let want = 2.0 * a0 + sd0 / sd1 * (x - 2.0 * a1);
+        let got = v["y"][0].as_f64().expect("y");
+        assert!(
+            (got - want).abs() <= 1e-14 * want,
+            "{x}: {got} against {want}"
+        );
+        let dj = v["jacobian"][0][0].as_f64().expect("jacobian");
+        let want = sd0 / sd1;
+        assert!(
+            (dj - want).abs() <= 1e-13 * want,
+            "{x}: {dj} against {want}"
+        );
+    }
+    let (code, _, err) = flowmap("S", "0");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("ill-conditioned"), "{err}");
+    // mpmath: the map of x = 1e-10 under G is 1.004766606880656e-10.
+    let (code, out, err) = flowmap("G", "1e-10");
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let got = v["y"][0].as_f64().expect("y");
+    let bound = v["error_estimate"].as_f64().expect("an error estimate");
+    let want = 1.004766606880656e-10;
+    assert!(
+        (got - want).abs() <= bound,
+        "{got} against {want} within {bound}"
+    );
+    assert!(bound < 1e-13, "{bound}");
 }
 
 #[test]
