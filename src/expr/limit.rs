@@ -466,20 +466,21 @@ fn departing(pool: &Pool, e: ExprId, points: &[Vec<(Symbol, BigRational)>], bits
         return false;
     };
     let p = bits + 64;
-    let rm = astro_float::RoundingMode::Up;
-    // A change as an interval of magnitudes: |m2 - m1| less and plus the two radii.
-    let change = |x: &super::ball::Ball, y: &super::ball::Ball| {
-        let d = y.mid.sub(&x.mid, p, rm).abs();
-        let r = x.rad.add(&y.rad, p, rm);
-        (d.sub(&r, p, rm), d.add(&r, p, rm))
-    };
-    let (_, first_most) = change(&balls[0], &balls[1]);
-    let (second_least, _) = change(&balls[1], &balls[2]);
+    use astro_float::RoundingMode::{Down, FromZero, ToZero, Up};
+    // The first change at most (|m1 - m0| plus the two radii, rounded up) and the second
+    // at least (|m2 - m1| less the two radii, rounded down).
+    let first_most = balls[1].mid.sub(&balls[0].mid, p, FromZero).abs().add(
+        &balls[0].rad.add(&balls[1].rad, p, Up),
+        p,
+        Up,
+    );
+    let second = balls[2].mid.sub(&balls[1].mid, p, ToZero).abs();
+    let second_least = second.sub(&balls[1].rad.add(&balls[2].rad, p, Up), p, Down);
     if !second_least.is_positive() || second_least.is_zero() {
         return false;
     }
     let trend = BigFloat::from_f64(TREND, 64);
-    second_least > first_most.mul(&trend, p, rm)
+    second_least > first_most.mul(&trend, p, Up)
 }
 
 /// How far (in binary orders) the fourth of four magnitudes may lie from the law the
