@@ -37,6 +37,10 @@ pub enum FlowMapError {
         "the ODE is too stiff to integrate here within {0} steps (or its velocity is not finite)"
     )]
     Stiff(usize),
+    #[error(
+        "the exact map of a point is ill-conditioned: it lands between two modes with almost no mass between them, where double precision leaves it uncertain by {0:.1e}"
+    )]
+    IllConditioned(f64),
 }
 
 /// The map's value, its Jacobian (rows are outputs) and how it was computed.
@@ -489,9 +493,9 @@ pub fn flow_map_or_integrate(
     ))
 }
 
-/// Where the flow from `from` carries x at `to`: the exact map where it is derived, else
-/// the ODE integrated at relative tolerance `tol` in at most `max_steps` steps (no
-/// Jacobian).
+/// Where the flow from `from` carries x at `to`: the exact map where it is derived (an
+/// error where its bound exceeds `tol` of the point's scale), else the ODE integrated at
+/// relative tolerance `tol` in at most `max_steps` steps (no Jacobian).
 pub fn flow_to(
     m: &Mixture,
     s: &dyn Schedule,
@@ -506,7 +510,31 @@ pub fn flow_to(
     };
     match flow_map(m, ends, x) {
         Err(FlowMapError::Unsupported { .. }) => {}
-        other => return other.map(|f| f.y),
+        Ok(f) => {
+            // An error beyond `tol` of the point's scale (y, or the spread of the
+            // marginal at `to`): not an image to measure a student against.
+            let (a, s) = ends.to;
+            let spread = m
+                .components
+                .iter()
+                .map(|c| match &c.cov {
+                    Covariance::Isotropic(v) => *v,
+                    Covariance::Eigen { values, .. } => values[values.len() - 1],
+                })
+                .fold(0.0, f64::max);
+            let spread = (a * a * spread + s * s).sqrt();
+            if let Some(&e) = f
+                .y_error
+                .iter()
+                .zip(&f.y)
+                .find(|&(e, y)| e.is_nan() || *e > tol * (y.abs() + spread))
+                .map(|(e, _)| e)
+            {
+                return Err(FlowMapError::IllConditioned(e));
+            }
+            return Ok(f.y);
+        }
+        Err(e) => return Err(e),
     }
     if !(ends.from.0 > 0.0 && ends.to.0 > 0.0) {
         return Err(FlowMapError::AlphaZero);

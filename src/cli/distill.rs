@@ -12,6 +12,7 @@ use super::stiffness::mixture_of;
 use crate::analysis::distill::{
     Student, composition_error, exact_images, prior_samples, step_allowance,
 };
+use crate::analysis::flowmap::FlowMapError;
 use crate::analysis::{self, GridKind, Stiffness};
 use crate::diag::{Diag, codes};
 
@@ -110,12 +111,20 @@ pub(super) fn run(a: &DistillArgs) -> Result<Outcome, Vec<Diag>> {
         Student::Ddim
     };
     let fail = |e: analysis::distill::DistillError| {
+        let help = if matches!(
+            e,
+            analysis::distill::DistillError::Exact(FlowMapError::IllConditioned(_))
+        ) {
+            "the prior N(0, I) puts its samples where the marginal at --t-max has almost no mass: a --t-max whose marginal is close to N(0, I), or a source whose modes overlap there"
+        } else {
+            "fewer --samples leave more steps to each exact map; a larger --t-min avoids the stiffest part of the flow"
+        };
         vec![
             Diag::new(
                 codes::ANALYSIS_SAMPLER,
                 format!("source `{}`: {e}", a.target.source),
             )
-            .with_help("fewer --samples leave more steps to each exact map; a larger --t-min avoids the stiffest part of the flow"),
+            .with_help(help),
         ]
     };
     let samples = a.samples as usize;

@@ -101,23 +101,49 @@ struct AtPoint {
 /// The times of the profile and of the saddle rows: 11 equally spaced in [t_min, t_max].
 const PROFILE_POINTS: usize = 11;
 
+/// The shortest decimal that reads back as `x`, in scientific notation outside [1e-5,
+/// 1e16) (`1e-50`, not fifty zeros; `2e100`, not a hundred).
+fn shortest(x: f64) -> String {
+    if x == 0.0 || (1e-5..1e16).contains(&x.abs()) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
+/// A decimal exponent with six decimals, as an f64 holds it: beyond 1e15, where
+/// decimals are below its ulp, in scientific notation (`10^(2.171472e299)`, not 300
+/// digits of which 17 are known).
+fn power(x: f64) -> String {
+    if x.abs() < 1e15 {
+        format!("{x:.6}")
+    } else {
+        format!("({x:.6e})")
+    }
+}
+
 impl Report for StiffnessReport {
     fn text(&self) -> String {
         let mut s = format!(
             "process {}, source {} (d = {}, K = {}, sigma0 = {}, D0 = {})\n",
-            self.process, self.source, self.dimension, self.components, self.sigma0, self.diameter
+            self.process,
+            self.source,
+            self.dimension,
+            self.components,
+            shortest(self.sigma0),
+            shortest(self.diameter)
         );
         if let Some(w) = self.weights_normalised_from {
             let _ = writeln!(s, "note: the weights sum to {w}; they were normalised");
         }
         let _ = writeln!(
             s,
-            "A(t_max) - A(t_min) = {:.6e} on [{}, {}]: amplification exp(A) = 10^{:.6} ({:.6} per segment)",
+            "A(t_max) - A(t_min) = {:.6e} on [{}, {}]: amplification exp(A) = 10^{} ({} per segment)",
             self.a,
             self.t_min,
             self.t_max,
-            self.log10_amplification,
-            self.segment_log10_amplification
+            power(self.log10_amplification),
+            power(self.segment_log10_amplification).trim_matches(['(', ')'])
         );
         let _ = writeln!(s, "stability-balanced grid, {} segments:", self.segments);
         let _ = writeln!(s, "{:>6}  {:>24}  {:>24}", "k", "t", "snr");

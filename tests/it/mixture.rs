@@ -61,6 +61,31 @@ fn unit_variance_under_ou_gives_the_explicit_balanced_grid() {
     }
 }
 
+/// Numbers at the ends of the range a mixture may use are printed with the digits an f64
+/// holds: `sigma0 = 1e-50` and `D0 = 2e100`, not fifty and a hundred zeros, and
+/// log10 exp(A) of about 2.2e299 in scientific notation, not 300 digits of which 17 are
+/// known. A = D0^2 (1 - alpha_1^2)/(8 sigma0^2 s_1^2) + (1/2) ln(s_1^2/sigma0^2) (the
+/// closed form of the test below) is 5e299 to 17 digits here.
+#[test]
+fn stiffness_prints_numbers_at_the_ends_of_the_range_in_scientific_notation() {
+    let f = scratch_file(
+        "mixture_far.dsym",
+        format!(
+            "{OU}source M = gmm(weights = [0.5, 0.5], means = [[-1e100], [1e100]], var = 1e-100);\n"
+        ),
+    );
+    let (code, out, err) = run(&["stiffness", &f, "--process", "ou", "--source", "M"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sigma0 = 1e-50, D0 = 2e100)"), "{out}");
+    let a2 = (-10.0f64).exp();
+    let log10 = 4e200 * (1.0 - a2) / (8e-100 * (1.0 - a2)) / std::f64::consts::LN_10;
+    assert!(
+        out.contains(&format!("amplification exp(A) = 10^({log10:.6e})")),
+        "{out}"
+    );
+    assert!(!out.contains("0000000000000000000000000"), "{out}");
+}
+
 #[test]
 fn the_closed_form_of_a_for_small_sigma0_and_the_bound_at_the_saddle() {
     // sigma0 < 1: A(1) - A(0) = (1/2) ln(s_1^2/sigma0^2) + D0^2 (1 - alpha_1^2)/(8 sigma0^2 s_1^2).
@@ -417,6 +442,31 @@ fn the_flow_map_is_exact_in_far_tails_and_says_where_it_is_not() {
         "{got} against {want} within {bound}"
     );
     assert!(bound < 1e-13, "{bound}");
+}
+
+/// Under vp_linear, modes at +-1e6 sit at +-6600 at t = 1, and the prior's samples land
+/// between them, where the exact map has no digits: `distill` says so (it measured the
+/// students against arbitrary points of the gap before, a relative error of 1.0).
+#[test]
+fn distill_refuses_exact_maps_that_double_precision_does_not_determine() {
+    let f = scratch_file(
+        "distill_gap.dsym",
+        "source W = gmm(weights = [0.5, 0.5], means = [[-1e6], [1e6]], var = 0.01);\n",
+    );
+    let (code, _, err) = run(&[
+        "distill",
+        &f,
+        "--process",
+        "vp_linear",
+        "--source",
+        "W",
+        "--samples",
+        "20",
+        "--segments",
+        "4",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("ill-conditioned"), "{err}");
 }
 
 #[test]
