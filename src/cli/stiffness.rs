@@ -111,11 +111,11 @@ fn shortest(x: f64) -> String {
     }
 }
 
-/// A decimal exponent with six decimals, as an f64 holds it: beyond 1e15, where
-/// decimals are below its ulp, in scientific notation (`10^(2.171472e299)`, not 300
-/// digits of which 17 are known).
+/// A decimal exponent with six decimals, as an f64 holds them: from 1e9 on, where the
+/// sixth decimal nears the ulp (2^-22 at 2^30), in scientific notation
+/// (`10^(2.171472e299)`, not 300 digits of which 17 are known).
 fn power(x: f64) -> String {
-    if x.abs() < 1e15 {
+    if x.abs() < 1e9 {
         format!("{x:.6}")
     } else {
         format!("({x:.6e})")
