@@ -196,7 +196,8 @@ fn map_line(from: &Line, to: &Line, x: f64) -> (f64, f64, f64) {
     let levels = from.log_cdf(x);
     let y = to.inverse(levels);
     let lower = levels.0 < levels.1;
-    let dy = (from.log_hazard(x, lower) - to.log_hazard(y, lower)).exp();
+    let hazard = to.log_hazard(y, lower);
+    let dy = (from.log_hazard(x, lower) - hazard).exp();
     let level = if lower { levels.0 } else { levels.1 };
     let scale = |line: &Line, at: f64| {
         line.centre
@@ -204,7 +205,7 @@ fn map_line(from: &Line, to: &Line, x: f64) -> (f64, f64, f64) {
             .chain(&line.sd)
             .fold(at.abs(), |m, v| m.max(v.abs()))
     };
-    let error = LEVEL_ULPS * f64::EPSILON * (level.abs() + 1.0) / to.log_hazard(y, lower).exp()
+    let error = LEVEL_ULPS * f64::EPSILON * (level.abs() + 1.0) / hazard.exp()
         + PARAMETER_ULPS * f64::EPSILON * (scale(to, y) + dy * scale(from, x));
     (y, dy, if error.is_nan() { f64::INFINITY } else { error })
 }

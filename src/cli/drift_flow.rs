@@ -9,7 +9,7 @@ use nalgebra::{DMatrix, DVector};
 use serde::Serialize;
 
 use super::load::{Analysis, load_analysis};
-use super::output::{Format, Outcome, Report, cli_error, finite, kl_text, text_or_json};
+use super::output::{Format, Outcome, Report, cli_error, finite, kl_text, short, text_or_json};
 use crate::analysis::drift::flow::{Flow, FlowError, Law};
 use crate::analysis::drift::particles::{self, Anneal};
 use crate::analysis::drift::{Kernel, NamedKernel};
@@ -107,15 +107,6 @@ struct ContinuousRow {
 
 /// At most this many numbers printed for the steps: (N + 1) d^2.
 const MAX_PRINTED: usize = 1_000_000;
-
-/// A parameter for a header: plain between 1e-4 and 1e15, else in exponent form.
-fn short(x: f64) -> String {
-    if x == 0.0 || (1e-4..1e15).contains(&x.abs()) {
-        x.to_string()
-    } else {
-        format!("{x:e}")
-    }
-}
 
 fn rows(m: &DMatrix<f64>) -> Vec<Vec<f64>> {
     (0..m.nrows())

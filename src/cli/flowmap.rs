@@ -140,7 +140,7 @@ pub(super) fn run(a: &FlowmapArgs) -> Result<Outcome, Vec<Diag>> {
         .y_error
         .iter()
         .enumerate()
-        .find(|&(i, &e)| !(e < map.y[i].abs() || e == 0.0))
+        .find(|&(i, &e)| e.is_nan() || (e > 0.0 && e >= map.y[i].abs()))
     {
         return Err(vec![
             Diag::new(

@@ -68,6 +68,17 @@ pub(super) fn cli_error(code: &'static str, message: impl Into<String>) -> Vec<D
     vec![Diag::new(code, message)]
 }
 
+/// A parameter for a header, in the shortest form that reads back as it: plain between
+/// 1e-4 and 1e15, else in exponent form (`1e-50`, not fifty zeros; `2e100`, not a
+/// hundred digits).
+pub(super) fn short(x: f64) -> String {
+    if x == 0.0 || (1e-4..1e15).contains(&x.abs()) {
+        x.to_string()
+    } else {
+        format!("{x:e}")
+    }
+}
+
 /// A KL value for printing: 17 significant digits, `inf` when the output is degenerate.
 pub(super) fn kl_text(x: f64) -> String {
     if x.is_finite() {

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::args::{MixtureTarget, Params, TimeRange};
 use super::load::Analysis;
-use super::output::{Format, Outcome, Report, cli_error, text_or_json};
+use super::output::{Format, Outcome, Report, cli_error, short, text_or_json};
 use crate::analysis::mixture::MAX_MAGNITUDE;
 use crate::analysis::{self, Mixture, Schedule as _, Stiffness, StiffnessError};
 use crate::diag::{Diag, codes};
@@ -101,16 +101,6 @@ struct AtPoint {
 /// The times of the profile and of the saddle rows: 11 equally spaced in [t_min, t_max].
 const PROFILE_POINTS: usize = 11;
 
-/// The shortest decimal that reads back as `x`, in scientific notation outside [1e-5,
-/// 1e16) (`1e-50`, not fifty zeros; `2e100`, not a hundred).
-fn shortest(x: f64) -> String {
-    if x == 0.0 || (1e-5..1e16).contains(&x.abs()) {
-        format!("{x}")
-    } else {
-        format!("{x:e}")
-    }
-}
-
 /// A decimal exponent with six decimals, as an f64 holds them: from 1e9 on, where the
 /// sixth decimal nears the ulp (2^-22 at 2^30), in scientific notation
 /// (`10^(2.171472e299)`, not 300 digits of which 17 are known).
@@ -130,8 +120,8 @@ impl Report for StiffnessReport {
             self.source,
             self.dimension,
             self.components,
-            shortest(self.sigma0),
-            shortest(self.diameter)
+            short(self.sigma0),
+            short(self.diameter)
         );
         if let Some(w) = self.weights_normalised_from {
             let _ = writeln!(s, "note: the weights sum to {w}; they were normalised");

@@ -580,18 +580,31 @@ mod tests {
         assert_eq!(e.to_string(), "tends to +inf as t -> 1");
     }
 
+    /// `src` in `t` and `s` (the symbol `t_next`) at the point `(t, s)`, both times.
+    fn at_times(src: &str, t: BigRational, s: BigRational) -> Result<f64, PointError> {
+        let mut pool = Pool::new();
+        let (ts, ss) = (pool.symbol("t"), pool.symbol("t_next"));
+        let ast = crate::syntax::parse_expr(src).unwrap();
+        let e = crate::process::lower_expr(&mut pool, &ast, &[("t", ts), ("s", ss)]).unwrap();
+        let env = [(ts, t), (ss, s)];
+        value_at(&pool, e, &env, &[ts, ss], MAX_POINT_BITS, &round_f64).map(f64::from_bits)
+    }
+
+    /// 10^-300.
+    fn tiny() -> BigRational {
+        BigRational::new(1.into(), BigInt::from(10).pow(300))
+    }
+
     #[test]
     fn a_limit_is_sampled_below_the_other_times() {
         // sin(s) (cos(s) tan(t)/sin(s) - 1) -> tan(t) as s -> 0; at t = 1e-300 the
         // formula turns at s ~ t, far below the distances 2^-64 .. 2^-512.
-        let mut pool = Pool::new();
-        let (t, s) = (pool.symbol("t"), pool.symbol("t_next"));
-        let ast = crate::syntax::parse_expr("sin(s)*(cos(s)*tan(t)/sin(s) - 1)").unwrap();
-        let e = crate::process::lower_expr(&mut pool, &ast, &[("t", t), ("s", s)]).unwrap();
-        let tiny = BigRational::new(1.into(), BigInt::from(10).pow(300));
-        let env = [(t, tiny), (s, BigRational::zero())];
-        let v = value_at(&pool, e, &env, &[t, s], MAX_POINT_BITS, &round_f64);
-        assert_eq!(v.map(f64::from_bits), Ok(1e-300));
+        let v = at_times(
+            "sin(s)*(cos(s)*tan(t)/sin(s) - 1)",
+            tiny(),
+            BigRational::zero(),
+        );
+        assert_eq!(v, Ok(1e-300));
     }
 
     #[test]
@@ -601,17 +614,15 @@ mod tests {
         // 2^-128 and 2^-256 from 1 it is below 2^-58, and the sum rounded to 1 three
         // times (the limit came out 1; fuzz seed 41 case 51633, where it is a DDIM
         // step's coefficient).
-        let mut pool = Pool::new();
-        let (t, s) = (pool.symbol("t"), pool.symbol("t_next"));
-        let ast = crate::syntax::parse_expr("1 + (1 - s)^(89/40)*(1 - t)^(-9/40)").unwrap();
-        let e = crate::process::lower_expr(&mut pool, &ast, &[("t", t), ("s", s)]).unwrap();
         let near_one = BigRational::one() - BigRational::new(1.into(), BigInt::one() << 53);
-        let env = [(t, BigRational::one()), (s, near_one)];
-        let v = value_at(&pool, e, &env, &[t, s], MAX_POINT_BITS, &round_f64);
+        let v = at_times(
+            "1 + (1 - s)^(89/40)*(1 - t)^(-9/40)",
+            BigRational::one(),
+            near_one,
+        );
         assert!(
             matches!(v, Err(PointError::Infinite { sign: 1, .. })),
-            "{:?}",
-            v.map(f64::from_bits)
+            "{v:?}"
         );
     }
 
@@ -623,23 +634,18 @@ mod tests {
         // depth, 997, plus 256): the sum rounded to 1 at the first three distances, and
         // the limit came out 1 (fuzz seed 47, case 13120). Its changes grew by 2^42 and
         // 2^85.
-        let mut pool = Pool::new();
-        let (t, s) = (pool.symbol("t"), pool.symbol("t_next"));
-        let ast = crate::syntax::parse_expr("1 - (s - t)*(17/100)*t^(-33/50)").unwrap();
-        let e = crate::process::lower_expr(&mut pool, &ast, &[("t", t), ("s", s)]).unwrap();
-        let tiny = BigRational::new(1.into(), BigInt::from(10).pow(300));
-        let env = [(t, BigRational::zero()), (s, tiny)];
-        let v = value_at(&pool, e, &env, &[t, s], MAX_POINT_BITS, &round_f64);
+        let v = at_times(
+            "1 - (s - t)*(17/100)*t^(-33/50)",
+            BigRational::zero(),
+            tiny(),
+        );
         assert!(
             matches!(v, Err(PointError::Infinite { sign: -1, .. })),
-            "{:?}",
-            v.map(f64::from_bits)
+            "{v:?}"
         );
         // A value that converges keeps its limit: 1 + (s + t) sin(t)/t at s = 1e-300.
-        let ast = crate::syntax::parse_expr("1 + (s + t)*sin(t)/t").unwrap();
-        let e = crate::process::lower_expr(&mut pool, &ast, &[("t", t), ("s", s)]).unwrap();
-        let v = value_at(&pool, e, &env, &[t, s], MAX_POINT_BITS, &round_f64);
-        assert_eq!(v.map(f64::from_bits), Ok(1.0));
+        let v = at_times("1 + (s + t)*sin(t)/t", BigRational::zero(), tiny());
+        assert_eq!(v, Ok(1.0));
     }
 
     #[test]

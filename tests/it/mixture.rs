@@ -266,6 +266,26 @@ fn bad_mixtures_are_located() {
     }
 }
 
+/// `flowmap FILE --process cosine --source SOURCE --from 0.9 --to 0.1 --x X` in JSON.
+fn cosine_flowmap(file: &str, source: &str, x: &str) -> (i32, String, String) {
+    run(&[
+        "flowmap",
+        file,
+        "--process",
+        "cosine",
+        "--source",
+        source,
+        "--from",
+        "0.9",
+        "--to",
+        "0.1",
+        "--x",
+        x,
+        "--format",
+        "json",
+    ])
+}
+
 /// `flowmap` of a one-dimensional mixture against mpmath at 60 digits: the distribution
 /// function at t = 0.9 inverted at t = 0.1 by bisection, and p_0.9(x)/p_0.1(y).
 #[test]
@@ -283,22 +303,7 @@ fn the_flow_map_inverts_the_distribution_function() {
     for (x, y, jac) in rows {
         let y: f64 = y.parse().expect("a number");
         let jac: f64 = jac.parse().expect("a number");
-        let (code, out, err) = run(&[
-            "flowmap",
-            &f,
-            "--process",
-            "cosine",
-            "--source",
-            "M",
-            "--from",
-            "0.9",
-            "--to",
-            "0.1",
-            "--x",
-            x,
-            "--format",
-            "json",
-        ]);
+        let (code, out, err) = cosine_flowmap(&f, "M", x);
         assert_eq!(code, 0, "{err}");
         let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
         assert_eq!(v["method"], "cdf");
@@ -386,24 +391,7 @@ fn the_flow_map_is_exact_in_far_tails_and_says_where_it_is_not() {
          source S = gmm(weights = [0.5, 0.5], means = [[-1], [1]], var = 0.01);\n\
          source G = gmm(weights = [0.5, 0.5], means = [[-0.1], [0.1]], var = 1);\n",
     );
-    let flowmap = |source: &str, x: &str| {
-        run(&[
-            "flowmap",
-            &f,
-            "--process",
-            "cosine",
-            "--source",
-            source,
-            "--from",
-            "0.9",
-            "--to",
-            "0.1",
-            "--x",
-            x,
-            "--format",
-            "json",
-        ])
-    };
+    let flowmap = |source: &str, x: &str| cosine_flowmap(&f, source, x);
     let (a1, s1) = ((0.45 * PI).cos(), (0.45 * PI).sin());
     let (a0, s0) = ((0.05 * PI).cos(), (0.05 * PI).sin());
     let (sd1, sd0) = (
