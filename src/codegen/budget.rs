@@ -765,11 +765,40 @@ fn dense_rows(f: &Function, bound: f64) -> Vec<Row> {
         let tiny = (-690.0 + (lo + 690.0) * u).exp();
         ts.extend([d, 1.0 - d, u, tiny]);
     }
-    ts.extend(near_zeros(f));
+    let grid = on_zero_grid(f);
+    ts.extend(near_zeros(f, &grid));
+    ts.extend(binade_edges(f, &grid));
     let mut rows = rows_at(f, &ts, bound);
     rows.extend(rows_at_points(f, near_step_zeros(f), bound));
+    rows.extend(rows_at_points(f, spread_steps(f), bound));
     rows
 }
+
+/// Steps spread over the whole square of times, `SPREAD_STEPS` points `(t, t_next)` of
+/// the R2 sequence (the plastic number's low-discrepancy sequence in two dimensions),
+/// half towards the data end and half inversion steps. The other rows follow lines
+/// (`t_next = 3t/4`, short steps, final steps, inversions on a dyadic grid), and between
+/// them a long step can lose digits that none of them sees: from t = 0.82 to 0.49,
+/// `sigma_n - alpha_n sigma/alpha` of `alpha = exp(-5 t^2)` was 6 ulps off in a form
+/// that met the budget on every line.
+fn spread_steps(f: &Function) -> Vec<(f64, f64)> {
+    if time_names(f).len() != 2 {
+        return Vec::new();
+    }
+    // 1/g and 1/g^2 for the plastic number g (g^3 = g + 1).
+    const A1: f64 = 0.754_877_666_246_692_7;
+    const A2: f64 = 0.569_840_290_998_053_2;
+    (1..=SPREAD_STEPS)
+        .map(|k| {
+            let k = k as f64;
+            ((0.5 + k * A1).fract(), (0.5 + k * A2).fract())
+        })
+        .filter(|(t, t_next)| t != t_next && *t > 0.0 && *t_next > 0.0)
+        .collect()
+}
+
+/// How many steps [`spread_steps`] samples.
+const SPREAD_STEPS: usize = 768;
 
 /// Points ever closer to the zeros of a step's coefficients across `t_next`, at each
 /// time of a grid: a coefficient such as an Euler step's `1 + (t_next - t) f(t)`
@@ -830,24 +859,28 @@ fn near_step_zeros(f: &Function) -> Vec<(f64, f64)> {
 /// The grid [`near_step_zeros`] looks for sign changes on, in each time.
 const STEP_GRID: usize = 32;
 
+/// The values of a function of `t` alone (its value or each coefficient) run in `Xd` at
+/// the times `k / ZERO_GRID`, 0 < k < [`ZERO_GRID`]; none for a function of two times.
+fn on_zero_grid(f: &Function) -> Vec<(f64, Vec<f64>)> {
+    if time_names(f).len() != 1 {
+        return Vec::new();
+    }
+    (1..ZERO_GRID)
+        .map(|k| {
+            let t = k as f64 / ZERO_GRID as f64;
+            (t, body::<Xd, Xd>(f, &[], &[("t", t)]))
+        })
+        .collect()
+}
+
 /// Times ever closer to each zero in (0, 1) of a function of `t` alone (of its value or
 /// of a coefficient): `t0 +/- 2^-k` for `k` from 5 to 52. Next to a zero the error a
 /// rounding causes, relative to the value, grows without bound, and evenly spread
 /// samples would pass next to it (the linear VP schedule's `lambda` vanishes at
 /// t = 0.258960...: an f64 logarithm there is 26 ulps off at 4.3e-4 from it). Zeros are
-/// sign changes of the value run in `Xd` on a grid of [`ZERO_GRID`] times, narrowed by
-/// bisection.
-fn near_zeros(f: &Function) -> Vec<f64> {
-    if time_names(f).len() != 1 {
-        return Vec::new();
-    }
+/// sign changes of the values on the grid ([`on_zero_grid`]), narrowed by bisection.
+fn near_zeros(f: &Function, grid: &[(f64, Vec<f64>)]) -> Vec<f64> {
     let at = |t: f64| body::<Xd, Xd>(f, &[], &[("t", t)]);
-    let grid: Vec<(f64, Vec<f64>)> = (1..ZERO_GRID)
-        .map(|k| {
-            let t = k as f64 / ZERO_GRID as f64;
-            (t, at(t))
-        })
-        .collect();
     let mut ts = Vec::new();
     for pair in grid.windows(2) {
         let ((a, va), (b, vb)) = (&pair[0], &pair[1]);
@@ -865,6 +898,33 @@ fn near_zeros(f: &Function) -> Vec<f64> {
                         .filter(|t| *t > 0.0 && *t < 1.0),
                 );
             }
+        }
+    }
+    ts
+}
+
+/// The two times on either side of each point where a value on the grid
+/// ([`on_zero_grid`]) crosses a power of two. An error is counted in ulps of the value,
+/// which halve where it crosses one upward: just below it, the same absolute error is
+/// twice as many ulps as just above, and a bound met at evenly spread times can be
+/// missed in the sliver between the crossing and the nearest of them (`lambda = -ln(10
+/// t)` was 4.5 ulps off where it falls below 1/2, at t = 0.0607...0.0625).
+fn binade_edges(f: &Function, grid: &[(f64, Vec<f64>)]) -> Vec<f64> {
+    let at = |t: f64| body::<Xd, Xd>(f, &[], &[("t", t)]);
+    let exponent = |v: f64| (v != 0.0 && v.is_finite()).then(|| v.abs().log2().floor());
+    let mut ts = Vec::new();
+    for pair in grid.windows(2) {
+        let ((a, va), (b, vb)) = (&pair[0], &pair[1]);
+        for (k, (&x, &y)) in va.iter().zip(vb).enumerate() {
+            let (Some(ex), Some(ey)) = (exponent(x), exponent(y)) else {
+                continue;
+            };
+            if ex == ey || x * y < 0.0 {
+                continue;
+            }
+            let lo = narrow_sign_change((*a, *b), |mid| exponent(at(mid)[k]).map(|e| e == ex));
+            let hi = lo.next_up();
+            ts.extend([lo, hi].into_iter().filter(|t| *t < *b));
         }
     }
     ts
@@ -888,7 +948,7 @@ fn narrow_sign_change((mut lo, mut hi): (f64, f64), same: impl Fn(f64) -> Option
     lo
 }
 
-/// The grid [`near_zeros`] looks for sign changes on.
+/// The grid [`on_zero_grid`] evaluates a function of `t` on.
 const ZERO_GRID: usize = 256;
 
 /// Rows of `f` at the times `ts` (steps to `3t/4`, to `t (1 - 2^-10)` as a sampler of
@@ -1078,8 +1138,12 @@ fn bisect(
         sub.rows.retain(|r| inside(row_time(f, r)));
         // Spread by a Weyl sequence, not at (k + 1/2)/n: cell bounds are dyadic, and
         // times of a few bits make products such as 20 t exact, hiding their rounding.
+        // And both ends of the cell (inside (0, 1), where guards do not answer): an
+        // error bound that grows towards an end, next to a cancellation beyond it, is
+        // largest there (`lambda = -ln(10 t)` below t = 1/16, nearing its zero at 1/10).
         let ts: Vec<f64> = (1..=CELL_ROWS)
             .map(|k| a + (b - a) * (k as f64 * 0.618_033_988_749_894_8).fract())
+            .chain([a, b.next_down()].into_iter().filter(|&t| t > 0.0))
             .collect();
         let target = rows.budget;
         sub.rows
@@ -1530,6 +1594,36 @@ mod tests {
                 assert!(!expensive(wide), "[{start}, {end}) {wide:?}");
             }
             start = *end;
+        }
+    }
+
+    /// The operations of the cell `f` runs in at time `t`, below the upper regime.
+    fn wide_at(f: &Function, t: f64) -> &[bool] {
+        f.cells
+            .iter()
+            .find(|(end, _)| t < *end)
+            .map_or(&f.wide, |(_, wide)| wide)
+    }
+
+    /// `-ln(10 t)` falls below 1/2 at t = 0.0607 on its way to its zero at 1/10, and a
+    /// cell ends at 1/16: the f64 logarithm of the cell below it was 4.5 ulps off at
+    /// t = 0.0622, between the crossing and the cell's end, where neither the spread
+    /// times nor the cell's own had been. Both ends of every cell, and both sides of each
+    /// crossing of a power of two, are rows now. Expected values from mpmath at 40 digits.
+    #[test]
+    fn the_ends_of_cells_and_the_crossings_of_powers_of_two_are_checked() {
+        let (f, report, _) = chosen("log(1/(10*t))", Accuracy::default());
+        assert!(report.passed(), "{report:?}");
+        for (t, want) in [
+            (0.0608, 0.497_580_397_015_970_07),
+            (0.0615, 0.486_133_011_175_619_2),
+            (0.062_191_334_781_572_356, 0.474_954_508_141_173),
+            (0.0624, 0.471_604_910_612_709_4),
+            (0.062_499_999_999_999_99, 0.470_003_629_245_735_7),
+        ] {
+            let got = value(&f, wide_at(&f, t), true, &[t]);
+            let err = check::ulps(got, want);
+            assert!(err <= 4.0, "at {t}: {got:e}, not {want:e}: {err} ulps");
         }
     }
 

@@ -209,7 +209,7 @@ fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.3125, 0.375, 0.4375, 0.625, 0.6875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.3125, 0.375, 0.625, 0.6875).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
@@ -221,14 +221,11 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.375 {
         return lambda_in_cell1::<N, W>(t);
     }
-    if t < 0.4375 {
+    if t < 0.625 {
         return lambda_in_cell2::<N, W>(t);
     }
-    if t < 0.625 {
-        return lambda_in_cell3::<N, W>(t);
-    }
     if t < 0.6875 {
-        return lambda_in_cell4::<N, W>(t);
+        return lambda_in_cell3::<N, W>(t);
     }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
@@ -252,17 +249,6 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 }
 /// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = N::tan_kept(v2);
-    let v4: N = N::new(1.0, 0.0);
-    let v5: W = v4.widen() / v3;
-    let v6: N = N::ln_of(v5);
-    v6.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
@@ -273,7 +259,7 @@ fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v6.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
@@ -284,10 +270,10 @@ fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v6.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
+    let v2: W = v0 * v1.widen();
     let v3: W = N::tan_kept(v2);
     let v4: N = N::new(1.0, 0.0);
     let v5: W = v4.widen() / v3;
@@ -300,37 +286,20 @@ fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \dot{\lambda}(t) = -\frac{\pi}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
 /// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return dlambda_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v4 * v5;
-    let v7: N = v0 / v6;
-    v7.to_f64()
-}
-/// The upper regime of [`dlambda`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dlambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v4 * v5;
-    let v7: N = v0 / v6;
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = N::cos_kept(v3);
+    let v6: W = v4 * v5;
+    let v7: N = v0 / N::narrow(v6);
     v7.to_f64()
 }
 /// `log_snr(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -339,28 +308,34 @@ fn dlambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.3125, 0.375, 0.4375, 0.625, 0.6875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5, 0.625, 0.6875, 0.75).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.3125 {
+    if t < 0.25 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.3125 {
         return log_snr_in_cell1::<N, W>(t);
     }
-    if t < 0.4375 {
+    if t < 0.375 {
         return log_snr_in_cell2::<N, W>(t);
     }
-    if t < 0.625 {
+    if t < 0.5 {
         return log_snr_in_cell3::<N, W>(t);
     }
-    if t < 0.6875 {
+    if t < 0.625 {
         return log_snr_in_cell4::<N, W>(t);
+    }
+    if t < 0.6875 {
+        return log_snr_in_cell5::<N, W>(t);
+    }
+    if t < 0.75 {
+        return log_snr_in_cell6::<N, W>(t);
     }
     let v0: N = N::new(2.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -370,11 +345,24 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v5: N = N::new(1.0, 0.0);
     let v6: N = v5 / v4;
     let v7: N = v6.ln();
-    let v8: N = v0 * v7;
+    let v8: W = v0.widen() * v7.widen();
+    v8.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v5 / v4;
+    let v7: N = v6.ln();
+    let v8: W = v0.widen() * v7.widen();
     v8.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -387,19 +375,6 @@ fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v8.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(2.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::tan_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: W = v5.widen() / v4;
-    let v7: N = N::ln_of(v6);
-    let v8: N = v0 * v7;
-    v8.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -412,7 +387,7 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: W = v0.widen() * v7;
     v8.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -425,8 +400,21 @@ fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: N = v0 * v7;
     v8.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.tan();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() / v4;
+    let v7: W = N::ln_kept(v6);
+    let v8: W = v0.widen() * v7;
+    v8.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -434,7 +422,20 @@ fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: W = N::tan_kept(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: W = v5.widen() / v4;
-    let v7: N = N::ln_of(v6);
+    let v7: W = N::ln_kept(v6);
+    let v8: W = v0.widen() * v7;
+    v8.to_f64()
+}
+/// [`log_snr_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn log_snr_in_cell6<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v5 / v4;
+    let v7: N = v6.ln();
     let v8: N = v0 * v7;
     v8.to_f64()
 }
@@ -446,7 +447,7 @@ fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 3 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 5 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.28125, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 5 operations in double-double.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
@@ -454,6 +455,18 @@ pub fn snr(t: f64) -> f64 {
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t >= 0.5 {
         return snr_upper::<N, W>(1.0 - t);
+    }
+    if t < 0.25 {
+        return snr_in_cell0::<N, W>(t);
+    }
+    if t < 0.28125 {
+        return snr_in_cell1::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return snr_in_cell2::<N, W>(t);
+    }
+    if t < 0.375 {
+        return snr_in_cell3::<N, W>(t);
     }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
@@ -464,13 +477,57 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = v5 / N::narrow(v4);
     v6.to_f64()
 }
+/// [`snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = N::tan_kept(v2);
+    let v4: W = v3.square();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() / v4;
+    v6.to_f64()
+}
+/// [`snr_in`] where `t` is below 0.28125, with the operations in `W` that the accuracy budget needs there.
+fn snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = v2.tan();
+    let v4: N = v3.square();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v5 / v4;
+    v6.to_f64()
+}
+/// [`snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = N::tan_kept(v2);
+    let v4: W = v3.square();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() / v4;
+    v6.to_f64()
+}
+/// [`snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = N::tan_kept(v2);
+    let v4: W = v3.square();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v5 / N::narrow(v4);
+    v6.to_f64()
+}
 /// The upper regime of [`snr`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::tan_of(v2);
-    let v4: N = v3.square();
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = N::tan_kept(v2);
+    let v4: W = v3.square();
     v4.to_f64()
 }
 /// `rho(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -666,7 +723,7 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875). A step toward the data end (`t_next < t`) runs in `f64` with 5 of its 11 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.6875). A step toward the data end (`t_next < t`) runs in `f64` with 5 of its 11 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -720,7 +777,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next < t {
         return euler_step_score_coefficients_in_toward::<N, W>(t, t_next);
     }
-    if t < 0.5 {
+    if t < 0.25 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
     if t < 0.6875 {
@@ -774,14 +831,14 @@ fn euler_step_score_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: N = v1 * v4 * N::narrow(v6);
+    let v6: N = v5 - v2;
+    let v7: N = v1 * v4 * v6;
     let v8: N = v0 - v7;
     let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v10: W = v9.widen() * v4.widen() * v6;
+    let v10: W = v9.widen() * v4.widen() * v6.widen();
     [v8.to_f64(), v10.to_f64()]
 }
 /// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
@@ -820,22 +877,22 @@ fn euler_step_score_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
     let v10: W = v9.widen() * v4 * v6.widen();
     [v8.to_f64(), v10.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::tan_kept(v3);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
     let v5: N = N::from_f64(t_next);
     let v6: N = v5 - v2;
-    let v7: W = v1 * v4 * v6.widen();
-    let v8: N = v0 - N::narrow(v7);
+    let v7: N = v1 * v4 * v6;
+    let v8: N = v0 - v7;
     let v9: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v10: W = v9.widen() * v4 * v6.widen();
+    let v10: W = v9.widen() * v4.widen() * v6.widen();
     [v8.to_f64(), v10.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
@@ -864,7 +921,7 @@ fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875). A step toward the data end (`t_next < t`) runs in `f64` with 5 of its 11 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.6875). A step toward the data end (`t_next < t`) runs in `f64` with 5 of its 11 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -898,7 +955,7 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 ///
 /// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875). A step toward the data end (`t_next < t`) runs in `f64` with 5 of its 11 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.6875). A step toward the data end (`t_next < t`) runs in `f64` with 5 of its 11 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// # Panics
 ///
@@ -925,9 +982,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875). A step toward the data end (`t_next < t`) runs in `f64` with 5 of its 17 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 7 of its 17 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -992,6 +1049,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.6875 {
         return euler_maruyama_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
+    if t < 0.75 {
+        return euler_maruyama_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -1006,9 +1066,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: N = N::narrow(v6).abs();
     let v12: N = v11.sqrt();
     let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v14: N = v13 * N::narrow(v4);
-    let v15: N = v14.sqrt();
-    let v16: N = v12 * v15;
+    let v14: W = v13.widen() * v4;
+    let v15: W = N::sqrt_kept(v14);
+    let v16: W = v12.widen() * v15;
     [v8.to_f64(), v10.to_f64(), v16.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
@@ -1039,9 +1099,9 @@ fn euler_maruyama_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
     let v11: N = v6.abs();
     let v12: N = v11.sqrt();
     let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v14: N = v13 * N::narrow(v4);
-    let v15: N = v14.sqrt();
-    let v16: N = v12 * v15;
+    let v14: W = v13.widen() * v4;
+    let v15: W = N::sqrt_kept(v14);
+    let v16: W = v12.widen() * v15;
     [v8.to_f64(), v10.to_f64(), v16.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -1065,7 +1125,7 @@ fn euler_maruyama_step_score_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>
     let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v14: N = v13 * v4;
     let v15: N = v14.sqrt();
-    let v16: N = v12 * v15;
+    let v16: W = v12.widen() * v15.widen();
     [v8.to_f64(), v10.to_f64(), v16.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
@@ -1129,7 +1189,7 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
     let v7: W = v1 * v4.widen() * v6;
-    let v8: N = v0 - N::narrow(v7);
+    let v8: W = v0.widen() - v7;
     let v9: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
     let v10: W = v9.widen() * v4.widen() * v6;
     let v11: N = N::narrow(v6).abs();
@@ -1164,15 +1224,39 @@ fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v16: N = v12 * v15;
     [v8.to_f64(), v10.to_f64(), v16.to_f64()]
 }
+/// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.tan();
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4 * v6;
+    let v8: W = v0.widen() - v7;
+    let v9: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v10: W = v9.widen() * v4 * v6;
+    let v11: N = N::narrow(v6).abs();
+    let v12: N = v11.sqrt();
+    let v13: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v14: N = v13 * N::narrow(v4);
+    let v15: N = v14.sqrt();
+    let v16: N = v12 * v15;
+    [v8.to_f64(), v10.to_f64(), v16.to_f64()]
+}
 /// `euler_maruyama_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875). A step toward the data end (`t_next < t`) runs in `f64` with 5 of its 17 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 7 of its 17 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1231,9 +1315,9 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875). A step toward the data end (`t_next < t`) runs in `f64` with 5 of its 17 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 7 of its 17 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// # Panics
 ///
@@ -1271,9 +1355,9 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25) instead.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1306,52 +1390,6 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return ddim_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.625 {
-        return ddim_step_score_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return ddim_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::narrow(v0) * v1;
-    let v3: N = v2.cos();
-    let v4: N = N::from_f64(t);
-    let v5: W = v0 * v4.widen();
-    let v6: N = N::cos_of(v5);
-    let v7: N = v3 / v6;
-    let v8: N = v2 - N::narrow(v5);
-    let v9: N = v8.sin();
-    let v10: N = N::tan_of(v5);
-    let v11: N = v9 * v10;
-    let v12: N = -v11;
-    [v7.to_f64(), v12.to_f64()]
-}
-/// [`ddim_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::cos_of(v2);
-    let v4: N = N::from_f64(t);
-    let v5: W = v0 * v4.widen();
-    let v6: N = N::cos_of(v5);
-    let v7: N = v3 / v6;
-    let v8: W = v2 - v5;
-    let v9: N = N::sin_of(v8);
-    let v10: N = N::tan_of(v5);
-    let v11: N = v9 * v10;
-    let v12: N = -v11;
-    [v7.to_f64(), v12.to_f64()]
-}
-/// [`ddim_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0 * v1.widen();
@@ -1361,10 +1399,10 @@ fn ddim_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v6: W = N::cos_kept(v5);
     let v7: W = v3 / v6;
     let v8: W = v2 - v5;
-    let v9: N = N::sin_of(v8);
-    let v10: N = N::tan_of(v5);
-    let v11: N = v9 * v10;
-    let v12: N = -v11;
+    let v9: W = N::sin_kept(v8);
+    let v10: W = N::tan_kept(v5);
+    let v11: W = v9 * v10;
+    let v12: N = -N::narrow(v11);
     [v7.to_f64(), v12.to_f64()]
 }
 /// The upper regime of [`ddim_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -1394,6 +1432,9 @@ fn ddim_step_score_coefficients_upper_toward<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t < 0.25 {
+        return ddim_step_score_coefficients_upper_toward_cell0::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
@@ -1408,15 +1449,34 @@ fn ddim_step_score_coefficients_upper_toward<N: Narrow<W>, W: Real>(
     let v11: W = v9 / v10;
     [v7.to_f64(), v11.to_f64()]
 }
+/// [`ddim_step_score_coefficients_upper_toward`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_score_coefficients_upper_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = N::sin_kept(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = N::sin_kept(v5);
+    let v7: W = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: N = N::sin_of(v8);
+    let v10: N = N::tan_of(v5);
+    let v11: N = v9 / v10;
+    [v7.to_f64(), v11.to_f64()]
+}
 /// `ddim_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1448,9 +1508,9 @@ fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4]
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25) instead.
 ///
 /// # Panics
 ///
@@ -1477,9 +1537,9 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25) instead.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1512,52 +1572,6 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return dpm1_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.625 {
-        return dpm1_step_score_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return dpm1_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::narrow(v0) * v1;
-    let v3: N = v2.cos();
-    let v4: N = N::from_f64(t);
-    let v5: W = v0 * v4.widen();
-    let v6: N = N::cos_of(v5);
-    let v7: N = v3 / v6;
-    let v8: N = v2 - N::narrow(v5);
-    let v9: N = v8.sin();
-    let v10: N = N::tan_of(v5);
-    let v11: N = v9 * v10;
-    let v12: N = -v11;
-    [v7.to_f64(), v12.to_f64()]
-}
-/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::cos_of(v2);
-    let v4: N = N::from_f64(t);
-    let v5: W = v0 * v4.widen();
-    let v6: N = N::cos_of(v5);
-    let v7: N = v3 / v6;
-    let v8: W = v2 - v5;
-    let v9: N = N::sin_of(v8);
-    let v10: N = N::tan_of(v5);
-    let v11: N = v9 * v10;
-    let v12: N = -v11;
-    [v7.to_f64(), v12.to_f64()]
-}
-/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0 * v1.widen();
@@ -1567,10 +1581,10 @@ fn dpm1_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v6: W = N::cos_kept(v5);
     let v7: W = v3 / v6;
     let v8: W = v2 - v5;
-    let v9: N = N::sin_of(v8);
-    let v10: N = N::tan_of(v5);
-    let v11: N = v9 * v10;
-    let v12: N = -v11;
+    let v9: W = N::sin_kept(v8);
+    let v10: W = N::tan_kept(v5);
+    let v11: W = v9 * v10;
+    let v12: N = -N::narrow(v11);
     [v7.to_f64(), v12.to_f64()]
 }
 /// The upper regime of [`dpm1_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -1600,6 +1614,9 @@ fn dpm1_step_score_coefficients_upper_toward<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t < 0.25 {
+        return dpm1_step_score_coefficients_upper_toward_cell0::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
@@ -1614,15 +1631,34 @@ fn dpm1_step_score_coefficients_upper_toward<N: Narrow<W>, W: Real>(
     let v11: W = v9 / v10;
     [v7.to_f64(), v11.to_f64()]
 }
+/// [`dpm1_step_score_coefficients_upper_toward`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_score_coefficients_upper_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = N::sin_kept(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = N::sin_kept(v5);
+    let v7: W = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: N = N::sin_of(v8);
+    let v10: N = N::tan_of(v5);
+    let v11: N = v9 / v10;
+    [v7.to_f64(), v11.to_f64()]
+}
 /// `dpm1_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1654,9 +1690,9 @@ fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4]
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25) instead.
 ///
 /// # Panics
 ///
@@ -1839,7 +1875,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 2 of its 12 operations in double-double instead.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
@@ -1911,12 +1947,12 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: W = v1 * v2.widen();
     let v4: W = v3.tan();
     let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: N = N::narrow(v1) * N::narrow(v4) * v6;
-    let v8: N = v0 - v7;
-    let v9: N = N::cos_of(v3);
-    let v10: N = N::narrow(v1) * v6;
-    let v11: N = v10 / v9;
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4 * v6;
+    let v8: N = v0 - N::narrow(v7);
+    let v9: W = N::cos_kept(v3);
+    let v10: W = v1 * v6;
+    let v11: W = v10 / v9;
     [v8.to_f64(), v11.to_f64()]
 }
 /// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -1925,16 +1961,16 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
+    let v3: W = v1 * v2.widen();
     let v4: W = N::tan_kept(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1.widen() * v4 * v6;
-    let v8: N = v0 - N::narrow(v7);
+    let v7: W = v1 * v4 * v6;
+    let v8: W = v0.widen() - v7;
     let v9: N = N::cos_of(v3);
-    let v10: N = v1 * N::narrow(v6);
+    let v10: N = N::narrow(v1) * N::narrow(v6);
     let v11: N = v10 / v9;
     [v8.to_f64(), v11.to_f64()]
 }
@@ -1966,11 +2002,11 @@ fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v4: W = N::tan_kept(v3);
     let v5: N = N::from_f64(t_next);
     let v6: N = v5 - v2;
-    let v7: N = N::narrow(v1) * v4 * v6;
-    let v8: N = v0 - v7;
+    let v7: W = v1 * v4 * v6.widen();
+    let v8: N = v0 - N::narrow(v7);
     let v9: N = N::cos_of(v3);
     let v10: W = v1 * v6.widen();
     let v11: N = N::narrow(v10) / v9;
@@ -1987,12 +2023,12 @@ fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v3: W = v1 * v2.widen();
     let v4: W = N::tan_kept(v3);
     let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: W = v1 * v4 * v6.widen();
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4 * v6;
     let v8: N = v0 - N::narrow(v7);
     let v9: N = N::cos_of(v3);
-    let v10: N = N::narrow(v1) * v6;
-    let v11: N = v10 / v9;
+    let v10: W = v1 * v6;
+    let v11: N = N::narrow(v10) / v9;
     [v8.to_f64(), v11.to_f64()]
 }
 /// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -2042,7 +2078,7 @@ fn euler_step_eps_coefficients_upper_toward<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 2 of its 12 operations in double-double instead.
 ///
@@ -2084,7 +2120,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 2 of its 12 operations in double-double instead.
 ///
@@ -2113,9 +2149,9 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 6 of its 18 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 10 of its 18 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2192,15 +2228,15 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5.widen() - v2.widen();
     let v7: W = v1 * v4 * v6;
     let v8: W = v0.widen() - v7;
-    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v10: W = N::cos_kept(v3);
-    let v11: W = v9.widen() * v6;
+    let v11: W = v9 * v6;
     let v12: W = v11 / v10;
     let v13: N = N::narrow(v6).abs();
     let v14: N = v13.sqrt();
-    let v15: N = v9 * N::narrow(v4);
-    let v16: N = v15.sqrt();
-    let v17: N = v14 * v16;
+    let v15: W = v9 * v4;
+    let v16: W = N::sqrt_kept(v15);
+    let v17: W = v14.widen() * v16;
     [v8.to_f64(), v12.to_f64(), v17.to_f64()]
 }
 /// [`euler_maruyama_step_eps_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
@@ -2223,18 +2259,18 @@ fn euler_maruyama_step_eps_coefficients_in_toward<N: Narrow<W>, W: Real>(
     let v3: W = v1 * v2.widen();
     let v4: W = v3.tan();
     let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: W = v1 * v4 * v6.widen();
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4 * v6;
     let v8: N = v0 - N::narrow(v7);
-    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v10: W = N::cos_kept(v3);
-    let v11: W = v9.widen() * v6.widen();
+    let v11: W = v9 * v6;
     let v12: W = v11 / v10;
-    let v13: N = v6.abs();
+    let v13: N = N::narrow(v6).abs();
     let v14: N = v13.sqrt();
-    let v15: N = v9 * N::narrow(v4);
-    let v16: N = v15.sqrt();
-    let v17: N = v14 * v16;
+    let v15: W = v9 * v4;
+    let v16: W = N::sqrt_kept(v15);
+    let v17: W = v14.widen() * v16;
     [v8.to_f64(), v12.to_f64(), v17.to_f64()]
 }
 /// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -2298,14 +2334,14 @@ fn euler_maruyama_step_eps_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
     let v3: W = v1 * v2.widen();
     let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: W = v1 * v4.widen() * v6.widen();
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4.widen() * v6;
     let v8: N = v0 - N::narrow(v7);
     let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v10: N = N::cos_of(v3);
-    let v11: N = v9 * v6;
-    let v12: N = v11 / v10;
-    let v13: N = v6.abs();
+    let v11: W = v9.widen() * v6;
+    let v12: N = N::narrow(v11) / v10;
+    let v13: N = N::narrow(v6).abs();
     let v14: N = v13.sqrt();
     let v15: N = v9 * v4;
     let v16: N = v15.sqrt();
@@ -2318,22 +2354,22 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = N::tan_kept(v3);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1.widen() * v4 * v6;
-    let v8: N = v0 - N::narrow(v7);
+    let v7: W = v1 * v4.widen() * v6;
+    let v8: W = v0.widen() - v7;
     let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v10: N = N::cos_of(v3);
     let v11: N = v9 * N::narrow(v6);
     let v12: N = v11 / v10;
     let v13: N = N::narrow(v6).abs();
     let v14: N = v13.sqrt();
-    let v15: W = v9.widen() * v4;
-    let v16: N = N::sqrt_of(v15);
+    let v15: N = v9 * v4;
+    let v16: N = v15.sqrt();
     let v17: N = v14 * v16;
     [v8.to_f64(), v12.to_f64(), v17.to_f64()]
 }
@@ -2393,9 +2429,9 @@ fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 6 of its 18 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 10 of its 18 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2448,9 +2484,9 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 6 of its 18 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 10 of its 18 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// # Panics
 ///
@@ -2488,9 +2524,9 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \varepsilon\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.25) instead.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2516,26 +2552,23 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return ddim_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.625 {
+    if t < 0.5 {
         return ddim_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return ddim_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::narrow(v0) * v1;
-    let v3: N = v2.cos();
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::cos_kept(v2);
     let v4: N = N::from_f64(t);
     let v5: W = v0 * v4.widen();
-    let v6: N = N::cos_of(v5);
-    let v7: N = v3 / v6;
-    let v8: N = v2 - N::narrow(v5);
-    let v9: N = v8.sin();
-    let v10: N = v9 / v6;
+    let v6: W = N::cos_kept(v5);
+    let v7: W = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: W = N::sin_kept(v8);
+    let v10: W = v9 / v6;
     [v7.to_f64(), v10.to_f64()]
 }
-/// [`ddim_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`ddim_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn ddim_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2551,24 +2584,6 @@ fn ddim_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v8: W = v2 - v5;
     let v9: N = N::sin_of(v8);
     let v10: N = v9 / v6;
-    [v7.to_f64(), v10.to_f64()]
-}
-/// [`ddim_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = N::cos_kept(v2);
-    let v4: N = N::from_f64(t);
-    let v5: W = v0.widen() * v4.widen();
-    let v6: W = N::cos_kept(v5);
-    let v7: W = v3 / v6;
-    let v8: W = v2 - v5;
-    let v9: W = N::sin_kept(v8);
-    let v10: W = v9 / v6;
     [v7.to_f64(), v10.to_f64()]
 }
 /// The upper regime of [`ddim_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -2598,6 +2613,15 @@ fn ddim_step_eps_coefficients_upper_toward<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t < 0.03125 {
+        return ddim_step_eps_coefficients_upper_toward_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.0625 {
+        return ddim_step_eps_coefficients_upper_toward_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.25 {
+        return ddim_step_eps_coefficients_upper_toward_cell2::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
@@ -2612,15 +2636,72 @@ fn ddim_step_eps_coefficients_upper_toward<N: Narrow<W>, W: Real>(
     let v11: N = -N::narrow(v10);
     [v7.to_f64(), v11.to_f64()]
 }
+/// [`ddim_step_eps_coefficients_upper_toward`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_eps_coefficients_upper_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: N = N::sin_of(v8);
+    let v10: N = v9 / v6;
+    let v11: N = -v10;
+    [v7.to_f64(), v11.to_f64()]
+}
+/// [`ddim_step_eps_coefficients_upper_toward`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_eps_coefficients_upper_toward_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = N::sin_kept(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = N::sin_kept(v5);
+    let v7: W = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: W = N::sin_kept(v8);
+    let v10: W = v9 / v6;
+    let v11: N = -N::narrow(v10);
+    [v7.to_f64(), v11.to_f64()]
+}
+/// [`ddim_step_eps_coefficients_upper_toward`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_eps_coefficients_upper_toward_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: N = N::sin_of(v8);
+    let v10: N = v9 / v6;
+    let v11: N = -v10;
+    [v7.to_f64(), v11.to_f64()]
+}
 /// `ddim_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \varepsilon\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.25) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2653,9 +2734,9 @@ fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \varepsilon\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.25) instead.
 ///
 /// # Panics
 ///
@@ -2682,9 +2763,9 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \varepsilon\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.25) instead.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2710,26 +2791,23 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return dpm1_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.625 {
+    if t < 0.5 {
         return dpm1_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return dpm1_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::narrow(v0) * v1;
-    let v3: N = v2.cos();
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::cos_kept(v2);
     let v4: N = N::from_f64(t);
     let v5: W = v0 * v4.widen();
-    let v6: N = N::cos_of(v5);
-    let v7: N = v3 / v6;
-    let v8: N = v2 - N::narrow(v5);
-    let v9: N = v8.sin();
-    let v10: N = v9 / v6;
+    let v6: W = N::cos_kept(v5);
+    let v7: W = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: W = N::sin_kept(v8);
+    let v10: W = v9 / v6;
     [v7.to_f64(), v10.to_f64()]
 }
-/// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn dpm1_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2745,24 +2823,6 @@ fn dpm1_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v8: W = v2 - v5;
     let v9: N = N::sin_of(v8);
     let v10: N = v9 / v6;
-    [v7.to_f64(), v10.to_f64()]
-}
-/// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = N::cos_kept(v2);
-    let v4: N = N::from_f64(t);
-    let v5: W = v0.widen() * v4.widen();
-    let v6: W = N::cos_kept(v5);
-    let v7: W = v3 / v6;
-    let v8: W = v2 - v5;
-    let v9: W = N::sin_kept(v8);
-    let v10: W = v9 / v6;
     [v7.to_f64(), v10.to_f64()]
 }
 /// The upper regime of [`dpm1_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -2792,6 +2852,15 @@ fn dpm1_step_eps_coefficients_upper_toward<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
+    if t < 0.03125 {
+        return dpm1_step_eps_coefficients_upper_toward_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.0625 {
+        return dpm1_step_eps_coefficients_upper_toward_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.25 {
+        return dpm1_step_eps_coefficients_upper_toward_cell2::<N, W>(t, t_next);
+    }
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0.widen() * v1.widen();
@@ -2806,15 +2875,72 @@ fn dpm1_step_eps_coefficients_upper_toward<N: Narrow<W>, W: Real>(
     let v11: N = -N::narrow(v10);
     [v7.to_f64(), v11.to_f64()]
 }
+/// [`dpm1_step_eps_coefficients_upper_toward`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_eps_coefficients_upper_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: N = N::sin_of(v8);
+    let v10: N = v9 / v6;
+    let v11: N = -v10;
+    [v7.to_f64(), v11.to_f64()]
+}
+/// [`dpm1_step_eps_coefficients_upper_toward`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_eps_coefficients_upper_toward_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = N::sin_kept(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = N::sin_kept(v5);
+    let v7: W = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: W = N::sin_kept(v8);
+    let v10: W = v9 / v6;
+    let v11: N = -N::narrow(v10);
+    [v7.to_f64(), v11.to_f64()]
+}
+/// [`dpm1_step_eps_coefficients_upper_toward`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_eps_coefficients_upper_toward_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::sin_of(v2);
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v3 / v6;
+    let v8: W = v2 - v5;
+    let v9: N = N::sin_of(v8);
+    let v10: N = v9 / v6;
+    let v11: N = -v10;
+    [v7.to_f64(), v11.to_f64()]
+}
 /// `dpm1_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \varepsilon\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.25) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2847,9 +2973,9 @@ fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \varepsilon\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 4 of its 12 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.25) instead.
 ///
 /// # Panics
 ///
@@ -2982,7 +3108,7 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t < 0.9375 {
         return reverse_drift_x0_coefficients_in_cell3::<N, W>(t);
     }
-    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -2990,10 +3116,10 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v5: W = v4.square();
     let v6: N = N::new(2.0, 0.0);
     let v7: W = v5 - v6.widen();
-    let v8: N = N::cos_of(v3);
-    let v9: W = v0 * v7;
-    let v10: N = N::narrow(v4) * v8;
-    let v11: N = N::narrow(v9) / v10;
+    let v8: W = N::cos_kept(v3);
+    let v9: W = v0.widen() * v7;
+    let v10: W = v4 * v8;
+    let v11: N = N::narrow(v9) / N::narrow(v10);
     let v12: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
     let v13: N = v12 / N::narrow(v4);
     [v11.to_f64(), v13.to_f64()]
@@ -3036,20 +3162,20 @@ fn reverse_drift_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64
 }
 /// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: W = v4.widen().square();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = v4.square();
     let v6: N = N::new(2.0, 0.0);
     let v7: W = v5 - v6.widen();
     let v8: W = N::cos_kept(v3);
-    let v9: W = v0 * v7;
-    let v10: W = v4.widen() * v8;
+    let v9: W = v0.widen() * v7;
+    let v10: W = v4 * v8;
     let v11: W = v9 / v10;
     let v12: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v13: N = v12 / v4;
+    let v13: W = v12.widen() / v4;
     [v11.to_f64(), v13.to_f64()]
 }
 /// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
@@ -4139,10 +4265,10 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v4: W = N::tan_kept(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4.widen() * v6;
+    let v7: W = v1 * v4 * v6;
     let v8: W = v0.widen() + v7;
     let v9: N = N::new(2.0, 0.0);
     let v10: W = v9.widen() * v5.widen();
@@ -4151,8 +4277,8 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v13: N = N::narrow(v6).abs();
     let v14: N = v13.sqrt();
     let v15: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v16: N = v15 * v4;
-    let v17: N = v16.sqrt();
+    let v16: W = v15.widen() * v4;
+    let v17: N = N::sqrt_of(v16);
     let v18: N = v14 * v17;
     [v8.to_f64(), v12.to_f64(), v18.to_f64()]
 }
@@ -4743,17 +4869,17 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
+    let v4: W = N::tan_kept(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4.widen() * v6;
+    let v7: W = v1 * v4 * v6;
     let v8: W = v0.widen() + v7;
     let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v10: N = v9 * N::narrow(v6);
     let v11: N = N::narrow(v6).abs();
     let v12: N = v11.sqrt();
-    let v13: N = v9 * v4;
-    let v14: N = v13.sqrt();
+    let v13: W = v9.widen() * v4;
+    let v14: N = N::sqrt_of(v13);
     let v15: N = v12 * v14;
     [v8.to_f64(), v10.to_f64(), v15.to_f64()]
 }

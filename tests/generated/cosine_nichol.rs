@@ -60,12 +60,17 @@ fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \sigma(t) = \sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn sigma(t: f64) -> f64 {
     sigma_in::<f64, Dd>(t)
 }
 /// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t >= 0.5 {
+        return sigma_upper::<N, W>(1.0 - t);
+    }
     let v0: W = W::new(1.4142135623730951, -9.667293313452913e-17);
     let v1: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v2: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
@@ -74,19 +79,33 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v5: W = N::sin_kept(v4);
     let v6: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
     let v7: N = N::new(0.008, -1.6653345369377348e-19);
-    let v8: W = v7.widen() + v3.widen();
-    let v9: W = v2 * v8;
-    let v10: N = v6 + N::narrow(v9);
-    let v11: N = v10.sin();
+    let v8: N = v7 + v3;
+    let v9: W = v2 * v8.widen();
+    let v10: W = v6.widen() + v9;
+    let v11: W = N::sin_kept(v10);
     let v12: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v13: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v14: W = v13.widen() * v8;
-    let v15: N = N::cos_of(v14);
+    let v14: N = v13 * v8;
+    let v15: N = v14.cos();
     let v16: N = v12 + v15;
-    let v17: W = v1.widen() * v5 * v11.widen() * v16.widen();
+    let v17: W = v1.widen() * v5 * v11 * v16.widen();
     let v18: W = N::sqrt_kept(v17);
     let v19: W = v0 * v18;
     v19.to_f64()
+}
+/// The upper regime of [`sigma`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn sigma_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v2: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4.sin();
+    let v6: N = v5.square();
+    let v7: N = v1 * v6;
+    let v8: N = v0 - v7;
+    let v9: N = v8.sqrt();
+    v9.to_f64()
 }
 /// `alpha_bar(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -94,9 +113,9 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 7 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.46875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 7 operations in double-double.
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
@@ -108,6 +127,22 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t >= 0.5 {
         return alpha_bar_upper::<N, W>(1.0 - t);
     }
+    if t < 0.46875 {
+        return alpha_bar_in_cell0::<N, W>(t);
+    }
+    let v0: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = N::cos_kept(v5);
+    let v7: W = v6.square();
+    let v8: N = v0 * N::narrow(v7);
+    v8.to_f64()
+}
+/// [`alpha_bar_in`] where `t` is below 0.46875, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::new(0.008, -1.6653345369377348e-19);
@@ -136,9 +171,9 @@ fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// f(t) = -\frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 1 of its 6 operations in double-double.
 pub fn f(t: f64) -> f64 {
     f_in::<f64, Dd>(t)
 }
@@ -151,8 +186,8 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 + v3;
-    let v5: W = v1 * v4.widen();
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
     let v6: N = N::tan_of(v5);
     let v7: N = v0 * v6;
     v7.to_f64()
@@ -162,8 +197,8 @@ fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
     let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
     let v5: N = v0 / v4;
     v5.to_f64()
 }
@@ -173,9 +208,9 @@ fn f_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g^{2}(t) = \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 1 of its 6 operations in double-double.
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
@@ -188,8 +223,8 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 + v3;
-    let v5: W = v1 * v4.widen();
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
     let v6: N = N::tan_of(v5);
     let v7: N = v0 * v6;
     v7.to_f64()
@@ -199,8 +234,8 @@ fn g2_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(3.1166593785613026, 2.2017922908844182e-16);
     let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
     let v5: N = v0 / v4;
     v5.to_f64()
 }
@@ -210,9 +245,9 @@ fn g2_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \frac{5\,\sqrt{5}\,\sqrt{14}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 1 of its 9 operations in double-double.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -234,7 +269,7 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: N = v6.tan();
     let v8: N = v1 * v7;
     let v9: N = v8.sqrt();
-    let v10: N = v0 * v9;
+    let v10: W = v0.widen() * v9.widen();
     v10.to_f64()
 }
 /// The upper regime of [`g`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -243,8 +278,8 @@ fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v2: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.tan();
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = N::tan_of(v4);
     let v6: N = v1 / v5;
     let v7: N = v6.sqrt();
     let v8: N = v0 * v7;
@@ -256,7 +291,7 @@ fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.8125, 0.875).
 pub fn lambda(t: f64) -> f64 {
@@ -312,14 +347,14 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v12: W = N::sin_kept(v11);
     let v13: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
     let v14: W = v10 * v5;
-    let v15: W = v13.widen() + v14;
-    let v16: W = N::sin_kept(v15);
+    let v15: N = v13 + N::narrow(v14);
+    let v16: N = v15.sin();
     let v17: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v18: W = v17.widen() + v7.widen();
-    let v19: W = v12 * v16 * v18;
-    let v20: W = N::ln_kept(v19);
-    let v21: W = v9.widen() * v20;
-    let v22: N = v0 + v1 + v8 - N::narrow(v21);
+    let v18: N = v17 + v7;
+    let v19: W = v12 * v16.widen() * v18.widen();
+    let v20: N = N::ln_of(v19);
+    let v21: N = v9 * v20;
+    let v22: W = v0.widen() + v1.widen() + v8.widen() - v21.widen();
     v22.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -513,7 +548,7 @@ fn lambda_in_cell6<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 }
 /// [`lambda_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell7<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
+    let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: N = N::new(0.34657359027997264, 1.1595234069231498e-17);
     let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v3: N = N::new(0.008, -1.6653345369377348e-19);
@@ -530,12 +565,12 @@ fn lambda_in_cell7<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v14: W = v10 * v5;
     let v15: W = v13.widen() + v14;
     let v16: W = N::sin_kept(v15);
-    let v17: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v18: W = v17 + v7.widen();
+    let v17: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v18: W = v17.widen() + v7.widen();
     let v19: W = v12 * v16 * v18;
-    let v20: N = N::ln_of(v19);
-    let v21: N = v9 * v20;
-    let v22: W = v0 + v1.widen() + v8.widen() - v21.widen();
+    let v20: W = N::ln_kept(v19);
+    let v21: W = v9.widen() * v20;
+    let v22: W = v0.widen() + v1.widen() + v8.widen() - v21;
     v22.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
@@ -653,7 +688,7 @@ fn dlambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.5, 0.5625, 0.625, 0.6875, 0.75, 0.8125, 0.875).
 pub fn log_snr(t: f64) -> f64 {
@@ -705,30 +740,30 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: N = N::cos_of(v7);
     let v9: N = v8.ln();
     let v10: W = v2.widen() * v9.widen();
-    let v11: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v12: N = v11 * v5;
-    let v13: N = v12.sin();
+    let v11: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v12: W = v11 * v5.widen();
+    let v13: W = N::sin_kept(v12);
     let v14: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v15: N = v11 * N::narrow(v6);
+    let v15: N = N::narrow(v11) * N::narrow(v6);
     let v16: N = v14 + v15;
     let v17: N = v16.sin();
     let v18: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v19: N = v18 + v8;
-    let v20: N = v13 * v17 * v19;
-    let v21: N = v20.ln();
-    let v22: W = v0.widen() + v1.widen() + v10 - v21.widen();
+    let v20: W = v13 * v17.widen() * v19.widen();
+    let v21: W = N::ln_kept(v20);
+    let v22: W = v0.widen() + v1.widen() + v10 - v21;
     v22.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v1: W = W::new(0.6931471805599453, 2.3190468138462996e-17);
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(0.6931471805599453, 2.3190468138462996e-17);
     let v2: N = N::new(2.0, 0.0);
     let v3: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
     let v4: N = N::new(0.008, -1.6653345369377348e-19);
     let v5: N = N::from_f64(t);
-    let v6: N = v4 + v5;
-    let v7: N = v3 * v6;
+    let v6: W = v4.widen() + v5.widen();
+    let v7: N = v3 * N::narrow(v6);
     let v8: N = v7.cos();
     let v9: N = v8.ln();
     let v10: N = v2 * v9;
@@ -736,14 +771,14 @@ fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v12: W = v11 * v5.widen();
     let v13: W = N::sin_kept(v12);
     let v14: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v15: W = v11 * v6.widen();
+    let v15: W = v11 * v6;
     let v16: W = v14.widen() + v15;
     let v17: W = N::sin_kept(v16);
     let v18: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v19: N = v18 + v8;
     let v20: W = v13 * v17 * v19.widen();
     let v21: W = N::ln_kept(v20);
-    let v22: W = v0 + v1 + v10.widen() - v21;
+    let v22: W = v0.widen() + v1.widen() + v10.widen() - v21;
     v22.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
@@ -995,9 +1030,9 @@ fn log_snr_in_cell9<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 8 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.34375, 0.40625, 0.4375, 0.46875).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 8 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.34375, 0.40625, 0.4375, 0.46875).
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
@@ -1007,11 +1042,11 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
         return snr_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(0.5, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1.widen() * v4;
+    let v5: W = v1 * v4;
     let v6: W = N::cos_kept(v5);
     let v7: W = v6.square();
     let v8: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
@@ -1030,17 +1065,20 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 }
 /// The upper regime of [`snr`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.34375 {
+    if t < 0.25 {
         return snr_upper_cell0::<N, W>(t);
     }
-    if t < 0.40625 {
+    if t < 0.34375 {
         return snr_upper_cell1::<N, W>(t);
     }
-    if t < 0.4375 {
+    if t < 0.40625 {
         return snr_upper_cell2::<N, W>(t);
     }
-    if t < 0.46875 {
+    if t < 0.4375 {
         return snr_upper_cell3::<N, W>(t);
+    }
+    if t < 0.46875 {
+        return snr_upper_cell4::<N, W>(t);
     }
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: N = N::from_f64(t);
@@ -1052,20 +1090,32 @@ fn snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: W = v4 / v6;
     v7.to_f64()
 }
-/// [`snr_upper`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
+/// [`snr_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn snr_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
     let v3: W = N::sin_kept(v2);
     let v4: W = v3.square();
+    let v5: W = W::new(0.9998445910004081, 1.933869024770987e-17);
+    let v6: W = v5 - v4;
+    let v7: N = N::narrow(v4) / N::narrow(v6);
+    v7.to_f64()
+}
+/// [`snr_upper`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
+fn snr_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::sin_kept(v2);
+    let v4: W = v3.square();
     let v5: N = N::new(0.9998445910004081, 1.933869024770987e-17);
-    let v6: N = v5 - N::narrow(v4);
-    let v7: N = N::narrow(v4) / v6;
+    let v6: W = v5.widen() - v4;
+    let v7: N = N::narrow(v4) / N::narrow(v6);
     v7.to_f64()
 }
 /// [`snr_upper`] where `t` is below 0.40625, with the operations in `W` that the accuracy budget needs there.
-fn snr_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn snr_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
@@ -1077,7 +1127,7 @@ fn snr_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v7.to_f64()
 }
 /// [`snr_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn snr_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn snr_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
@@ -1089,7 +1139,7 @@ fn snr_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v7.to_f64()
 }
 /// [`snr_upper`] where `t` is below 0.46875, with the operations in `W` that the accuracy budget needs there.
-fn snr_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn snr_upper_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
@@ -1106,7 +1156,7 @@ fn snr_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \frac{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 9 operations in double-double.
 pub fn rho(t: f64) -> f64 {
@@ -1134,7 +1184,7 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v14: N = N::cos_of(v13);
     let v15: N = v11 + v14;
     let v16: W = v4 * v10 * v15.widen();
-    let v17: W = N::sqrt_kept(v16);
+    let v17: W = v16.sqrt();
     let v18: W = v0 * v17;
     let v19: N = N::narrow(v18) / v14;
     v19.to_f64()
@@ -1160,9 +1210,9 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 1 of its 6 operations in double-double.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -1181,8 +1231,8 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 + v3;
-    let v5: W = v1 * v4.widen();
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
     let v6: N = N::tan_of(v5);
     let v7: N = v0 * v6;
     [v7.to_f64(), v7.to_f64()]
@@ -1192,8 +1242,8 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
     let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
     let v5: N = v0 / v4;
     [v5.to_f64(), v5.to_f64()]
 }
@@ -1203,9 +1253,9 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 1 of its 6 operations in double-double.
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
@@ -1235,9 +1285,9 @@ fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 1 of its 8 operations in double-double.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -1256,8 +1306,8 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 + v3;
-    let v5: W = v1 * v4.widen();
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
     let v6: N = N::tan_of(v5);
     let v7: N = v0 * v6;
     let v8: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
@@ -1269,8 +1319,8 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
     let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
     let v5: N = v0 / v4;
     let v6: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
     let v7: N = v6 / v4;
@@ -1282,9 +1332,9 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 1 of its 8 operations in double-double.
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
@@ -1316,7 +1366,7 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 9 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 7 of its 13 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 7 of its 13 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.9375) instead.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1370,14 +1420,11 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next < t {
         return euler_step_score_coefficients_in_toward::<N, W>(t, t_next);
     }
-    if t < 0.5 {
+    if t < 0.6875 {
         return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.6875 {
-        return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
     if t < 0.75 {
-        return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
+        return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -1460,28 +1507,8 @@ fn euler_step_score_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
     let v12: W = v11.widen() * v6 * v8.widen();
     [v10.to_f64(), v12.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1 * v4;
-    let v6: W = N::tan_kept(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: N = v7 - v3;
-    let v9: W = v1 * v6 * v8.widen();
-    let v10: N = v0 - N::narrow(v9);
-    let v11: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v12: W = v11.widen() * v6 * v8.widen();
-    [v10.to_f64(), v12.to_f64()]
-}
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -1501,7 +1528,7 @@ fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     [v10.to_f64(), v12.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -1528,7 +1555,7 @@ fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 9 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 7 of its 13 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 7 of its 13 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.9375) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1562,7 +1589,7 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 ///
 /// Runs its stable form in `f64`, with the 9 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 7 of its 13 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 7 of its 13 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.9375) instead.
 ///
 /// # Panics
 ///
@@ -1591,7 +1618,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 ///
 /// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 9 of its 20 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 9 of its 20 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.875, 0.9375) instead.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1690,10 +1717,10 @@ fn euler_maruyama_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.5 {
+    if t < 0.75 {
         return euler_maruyama_step_score_coefficients_in_toward_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.875 {
         return euler_maruyama_step_score_coefficients_in_toward_cell1::<N, W>(t, t_next);
     }
     if t < 0.9375 {
@@ -1721,7 +1748,7 @@ fn euler_maruyama_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
     let v19: W = v13.widen() * v15.widen() * v18;
     [v10.to_f64(), v12.to_f64(), v19.to_f64()]
 }
-/// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1748,7 +1775,7 @@ fn euler_maruyama_step_score_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>
     let v19: W = v13.widen() * v15.widen() * v18.widen();
     [v10.to_f64(), v12.to_f64(), v19.to_f64()]
 }
-/// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -1762,8 +1789,8 @@ fn euler_maruyama_step_score_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>
     let v6: N = N::tan_of(v5);
     let v7: N = N::from_f64(t_next);
     let v8: N = v7 - v3;
-    let v9: N = N::narrow(v1) * v6 * v8;
-    let v10: N = v0 - v9;
+    let v9: W = v1 * v6.widen() * v8.widen();
+    let v10: N = v0 - N::narrow(v9);
     let v11: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
     let v12: W = v11.widen() * v6.widen() * v8.widen();
     let v13: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
@@ -1772,7 +1799,7 @@ fn euler_maruyama_step_score_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>
     let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v17: N = v16 * v6;
     let v18: N = v17.sqrt();
-    let v19: N = v13 * v15 * v18;
+    let v19: W = v13.widen() * v15.widen() * v18.widen();
     [v10.to_f64(), v12.to_f64(), v19.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
@@ -1817,7 +1844,7 @@ fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
     let v9: W = v1 * v6.widen() * v8;
-    let v10: N = v0 - N::narrow(v9);
+    let v10: W = v0.widen() - v9;
     let v11: N = N::new(-3.1166593785613026, -2.2017922908844182e-16);
     let v12: W = v11.widen() * v6.widen() * v8;
     let v13: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
@@ -1891,7 +1918,7 @@ fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 9 of its 20 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 9 of its 20 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.875, 0.9375) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1952,7 +1979,7 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 9 of its 20 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 9 of its 20 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.875, 0.9375) instead.
 ///
 /// # Panics
 ///
@@ -1990,9 +2017,9 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} - \mathrm{score}\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5625, 0.625, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 25 operations in double-double.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2104,62 +2131,62 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return ddim_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.5 {
+    if t < 0.5625 {
         return ddim_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.5625 {
+    if t < 0.625 {
         return ddim_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.75 {
         return ddim_step_score_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    if t < 0.6875 {
+    if t < 0.8125 {
         return ddim_step_score_coefficients_in_cell3::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.875 {
         return ddim_step_score_coefficients_in_cell4::<N, W>(t, t_next);
     }
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: W = W::new(0.008, -1.6653345369377348e-19);
     let v2: N = N::from_f64(t_next);
-    let v3: N = N::narrow(v1) + v2;
-    let v4: N = N::narrow(v0) * v3;
-    let v5: N = v4.cos();
+    let v3: W = v1 + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = N::cos_kept(v4);
     let v6: N = N::from_f64(t);
     let v7: W = v1 + v6.widen();
     let v8: W = v0 * v7;
-    let v9: N = N::cos_of(v8);
-    let v10: N = v5 / v9;
-    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(2.000466317585039, 2.5009596171144186e-17);
-    let v13: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: N = v13 * v6;
-    let v15: N = v14.sin();
+    let v9: W = N::cos_kept(v8);
+    let v10: W = v5 / v9;
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(2.000466317585039, 2.5009596171144186e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v6.widen();
+    let v15: W = N::sin_kept(v14);
     let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: W = v13.widen() * v7;
+    let v17: W = v13 * v7;
     let v18: W = v16.widen() + v17;
-    let v19: N = N::sin_of(v18);
-    let v20: N = v11 + v9;
-    let v21: N = v12 * v15 * v19 * v5 * v20;
-    let v22: N = N::new(2.000155427115906, -1.665449338442067e-16);
-    let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: N = v23 * v15 * v19 * v20;
-    let v25: N = v24.sqrt();
-    let v26: N = v13 * v2;
+    let v19: W = N::sin_kept(v18);
+    let v20: W = v11 + v9;
+    let v21: W = v12 * v15 * v19 * v5 * v20;
+    let v22: W = W::new(2.000155427115906, -1.665449338442067e-16);
+    let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: W = v23 * v15 * v19 * v20;
+    let v25: W = N::sqrt_kept(v24);
+    let v26: N = N::narrow(v13) * v2;
     let v27: N = v26.sin();
-    let v28: N = v13 * v3;
+    let v28: N = N::narrow(v13) * N::narrow(v3);
     let v29: N = v16 + v28;
     let v30: N = v29.sin();
-    let v31: N = v11 + v5;
-    let v32: N = v23 * v27 * v30 * v31;
-    let v33: N = v32.sqrt();
-    let v34: N = v22 * v9 * v25 * v33;
-    let v35: N = v21 - v34;
-    let v36: N = v11 * v35;
-    let v37: N = v36 / v9;
+    let v31: W = v11 + v5;
+    let v32: W = v23 * v27.widen() * v30.widen() * v31;
+    let v33: W = N::sqrt_kept(v32);
+    let v34: W = v22 * v9 * v25 * v33;
+    let v35: W = v21 - v34;
+    let v36: W = v11 * v35;
+    let v37: W = v36 / v9;
     [v10.to_f64(), v37.to_f64()]
 }
-/// [`ddim_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`ddim_step_score_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
 fn ddim_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2204,53 +2231,8 @@ fn ddim_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v37: N = v36 / N::narrow(v9);
     [v10.to_f64(), v37.to_f64()]
 }
-/// [`ddim_step_score_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: N = N::new(0.008, -1.6653345369377348e-19);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = v1.widen() + v2.widen();
-    let v4: W = v0 * v3;
-    let v5: W = v4.cos();
-    let v6: N = N::from_f64(t);
-    let v7: W = v1.widen() + v6.widen();
-    let v8: W = v0 * v7;
-    let v9: W = v8.cos();
-    let v10: N = N::narrow(v5) / N::narrow(v9);
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(2.000466317585039, 2.5009596171144186e-17);
-    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: W = v13 * v6.widen();
-    let v15: W = v14.sin();
-    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: W = v13 * v7;
-    let v18: W = v16.widen() + v17;
-    let v19: W = N::sin_kept(v18);
-    let v20: W = v11 + v9;
-    let v21: W = v12.widen() * v15 * v19 * v5 * v20;
-    let v22: W = W::new(2.000155427115906, -1.665449338442067e-16);
-    let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: W = v23 * v15 * v19 * v20;
-    let v25: W = v24.sqrt();
-    let v26: W = v13 * v2.widen();
-    let v27: W = N::sin_kept(v26);
-    let v28: W = v13 * v3;
-    let v29: W = v16.widen() + v28;
-    let v30: W = N::sin_kept(v29);
-    let v31: W = v11 + v5;
-    let v32: W = v23 * v27 * v30 * v31;
-    let v33: W = v32.sqrt();
-    let v34: W = v22 * v9 * v25 * v33;
-    let v35: W = v21 - v34;
-    let v36: W = v11 * v35;
-    let v37: W = v36 / v9;
-    [v10.to_f64(), v37.to_f64()]
-}
 /// [`ddim_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+fn ddim_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -2294,8 +2276,8 @@ fn ddim_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v37: W = v36 / v9;
     [v10.to_f64(), v37.to_f64()]
 }
-/// [`ddim_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+/// [`ddim_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -2339,7 +2321,52 @@ fn ddim_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v37: W = v36 / v9;
     [v10.to_f64(), v37.to_f64()]
 }
-/// [`ddim_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`ddim_step_score_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: W = W::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1 + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = N::cos_kept(v4);
+    let v6: N = N::from_f64(t);
+    let v7: W = v1 + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = N::cos_kept(v8);
+    let v10: W = v5 / v9;
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(2.000466317585039, 2.5009596171144186e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v6.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v7;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: W = v11 + v9;
+    let v21: W = v12 * v15 * v19 * v5 * v20;
+    let v22: W = W::new(2.000155427115906, -1.665449338442067e-16);
+    let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: W = v23 * v15 * v19 * v20;
+    let v25: W = v24.sqrt();
+    let v26: W = v13 * v2.widen();
+    let v27: W = N::sin_kept(v26);
+    let v28: W = v13 * v3;
+    let v29: W = v16.widen() + v28;
+    let v30: W = N::sin_kept(v29);
+    let v31: W = v11 + v5;
+    let v32: W = v23 * v27 * v30 * v31;
+    let v33: W = v32.sqrt();
+    let v34: W = v22 * v9 * v25 * v33;
+    let v35: W = v21 - v34;
+    let v36: W = v11 * v35;
+    let v37: W = v36 / v9;
+    [v10.to_f64(), v37.to_f64()]
+}
+/// [`ddim_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
 fn ddim_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2347,41 +2374,41 @@ fn ddim_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: N = N::new(0.008, -1.6653345369377348e-19);
     let v2: N = N::from_f64(t_next);
-    let v3: N = v1 + v2;
-    let v4: N = N::narrow(v0) * v3;
-    let v5: N = v4.cos();
+    let v3: W = v1.widen() + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = v4.cos();
     let v6: N = N::from_f64(t);
-    let v7: N = v1 + v6;
-    let v8: W = v0 * v7.widen();
-    let v9: N = N::cos_of(v8);
-    let v10: N = v5 / v9;
-    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(2.000466317585039, 2.5009596171144186e-17);
-    let v13: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: N = v13 * v6;
-    let v15: N = v14.sin();
+    let v7: W = v1.widen() + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = N::cos_kept(v8);
+    let v10: W = v5 / v9;
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(2.000466317585039, 2.5009596171144186e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v6.widen();
+    let v15: W = N::sin_kept(v14);
     let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: N = v13 * v7;
-    let v18: N = v16 + v17;
-    let v19: N = v18.sin();
-    let v20: N = v11 + v9;
-    let v21: N = v12 * v15 * v19 * v5 * v20;
-    let v22: N = N::new(2.000155427115906, -1.665449338442067e-16);
-    let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: N = v23 * v15 * v19 * v20;
-    let v25: N = v24.sqrt();
-    let v26: N = v13 * v2;
-    let v27: N = v26.sin();
-    let v28: N = v13 * v3;
-    let v29: N = v16 + v28;
-    let v30: N = v29.sin();
-    let v31: N = v11 + v5;
-    let v32: N = v23 * v27 * v30 * v31;
-    let v33: N = v32.sqrt();
-    let v34: N = v22 * v9 * v25 * v33;
-    let v35: N = v21 - v34;
-    let v36: N = v11 * v35;
-    let v37: N = v36 / v9;
+    let v17: W = v13 * v7;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: W = v11 + v9;
+    let v21: W = v12 * v15 * v19 * v5 * v20;
+    let v22: W = W::new(2.000155427115906, -1.665449338442067e-16);
+    let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: W = v23 * v15 * v19 * v20;
+    let v25: W = v24.sqrt();
+    let v26: W = v13 * v2.widen();
+    let v27: W = N::sin_kept(v26);
+    let v28: W = v13 * v3;
+    let v29: W = v16.widen() + v28;
+    let v30: W = N::sin_kept(v29);
+    let v31: W = v11 + v5;
+    let v32: W = v23 * v27 * v30 * v31;
+    let v33: W = N::sqrt_kept(v32);
+    let v34: W = v22 * v9 * v25 * v33;
+    let v35: W = v21 - v34;
+    let v36: W = v11 * v35;
+    let v37: W = v36 / v9;
     [v10.to_f64(), v37.to_f64()]
 }
 /// The upper regime of [`ddim_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -2422,9 +2449,9 @@ fn ddim_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} - \mathrm{score}\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5625, 0.625, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 25 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -2456,9 +2483,9 @@ fn ddim_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4]
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} - \mathrm{score}\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5625, 0.625, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 25 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2485,9 +2512,9 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{score}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5625, 0.625, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 25 operations in double-double.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2599,62 +2626,62 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t >= 0.5 && t_next >= 0.5 {
         return dpm1_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.5 {
+    if t < 0.5625 {
         return dpm1_step_score_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.5625 {
+    if t < 0.625 {
         return dpm1_step_score_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.75 {
         return dpm1_step_score_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    if t < 0.6875 {
+    if t < 0.8125 {
         return dpm1_step_score_coefficients_in_cell3::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.875 {
         return dpm1_step_score_coefficients_in_cell4::<N, W>(t, t_next);
     }
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: W = W::new(0.008, -1.6653345369377348e-19);
     let v2: N = N::from_f64(t_next);
-    let v3: N = N::narrow(v1) + v2;
-    let v4: N = N::narrow(v0) * v3;
-    let v5: N = v4.cos();
+    let v3: W = v1 + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = N::cos_kept(v4);
     let v6: N = N::from_f64(t);
     let v7: W = v1 + v6.widen();
     let v8: W = v0 * v7;
-    let v9: N = N::cos_of(v8);
-    let v10: N = v5 / v9;
-    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(2.000466317585039, 2.5009596171144186e-17);
-    let v13: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: N = v13 * v6;
-    let v15: N = v14.sin();
+    let v9: W = N::cos_kept(v8);
+    let v10: W = v5 / v9;
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(2.000466317585039, 2.5009596171144186e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v6.widen();
+    let v15: W = N::sin_kept(v14);
     let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: W = v13.widen() * v7;
+    let v17: W = v13 * v7;
     let v18: W = v16.widen() + v17;
-    let v19: N = N::sin_of(v18);
-    let v20: N = v11 + v9;
-    let v21: N = v12 * v15 * v19 * v5 * v20;
-    let v22: N = N::new(2.000155427115906, -1.665449338442067e-16);
-    let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: N = v23 * v15 * v19 * v20;
-    let v25: N = v24.sqrt();
-    let v26: N = v13 * v2;
+    let v19: W = N::sin_kept(v18);
+    let v20: W = v11 + v9;
+    let v21: W = v12 * v15 * v19 * v5 * v20;
+    let v22: W = W::new(2.000155427115906, -1.665449338442067e-16);
+    let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: W = v23 * v15 * v19 * v20;
+    let v25: W = N::sqrt_kept(v24);
+    let v26: N = N::narrow(v13) * v2;
     let v27: N = v26.sin();
-    let v28: N = v13 * v3;
+    let v28: N = N::narrow(v13) * N::narrow(v3);
     let v29: N = v16 + v28;
     let v30: N = v29.sin();
-    let v31: N = v11 + v5;
-    let v32: N = v23 * v27 * v30 * v31;
-    let v33: N = v32.sqrt();
-    let v34: N = v22 * v9 * v25 * v33;
-    let v35: N = v21 - v34;
-    let v36: N = v11 * v35;
-    let v37: N = v36 / v9;
+    let v31: W = v11 + v5;
+    let v32: W = v23 * v27.widen() * v30.widen() * v31;
+    let v33: W = N::sqrt_kept(v32);
+    let v34: W = v22 * v9 * v25 * v33;
+    let v35: W = v21 - v34;
+    let v36: W = v11 * v35;
+    let v37: W = v36 / v9;
     [v10.to_f64(), v37.to_f64()]
 }
-/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
 fn dpm1_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2699,53 +2726,8 @@ fn dpm1_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v37: N = v36 / N::narrow(v9);
     [v10.to_f64(), v37.to_f64()]
 }
-/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: N = N::new(0.008, -1.6653345369377348e-19);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = v1.widen() + v2.widen();
-    let v4: W = v0 * v3;
-    let v5: W = v4.cos();
-    let v6: N = N::from_f64(t);
-    let v7: W = v1.widen() + v6.widen();
-    let v8: W = v0 * v7;
-    let v9: W = v8.cos();
-    let v10: N = N::narrow(v5) / N::narrow(v9);
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(2.000466317585039, 2.5009596171144186e-17);
-    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: W = v13 * v6.widen();
-    let v15: W = v14.sin();
-    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: W = v13 * v7;
-    let v18: W = v16.widen() + v17;
-    let v19: W = N::sin_kept(v18);
-    let v20: W = v11 + v9;
-    let v21: W = v12.widen() * v15 * v19 * v5 * v20;
-    let v22: W = W::new(2.000155427115906, -1.665449338442067e-16);
-    let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: W = v23 * v15 * v19 * v20;
-    let v25: W = v24.sqrt();
-    let v26: W = v13 * v2.widen();
-    let v27: W = N::sin_kept(v26);
-    let v28: W = v13 * v3;
-    let v29: W = v16.widen() + v28;
-    let v30: W = N::sin_kept(v29);
-    let v31: W = v11 + v5;
-    let v32: W = v23 * v27 * v30 * v31;
-    let v33: W = v32.sqrt();
-    let v34: W = v22 * v9 * v25 * v33;
-    let v35: W = v21 - v34;
-    let v36: W = v11 * v35;
-    let v37: W = v36 / v9;
-    [v10.to_f64(), v37.to_f64()]
-}
 /// [`dpm1_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+fn dpm1_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -2789,8 +2771,8 @@ fn dpm1_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v37: W = v36 / v9;
     [v10.to_f64(), v37.to_f64()]
 }
-/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -2834,7 +2816,52 @@ fn dpm1_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v37: W = v36 / v9;
     [v10.to_f64(), v37.to_f64()]
 }
-/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: W = W::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1 + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = N::cos_kept(v4);
+    let v6: N = N::from_f64(t);
+    let v7: W = v1 + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = N::cos_kept(v8);
+    let v10: W = v5 / v9;
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(2.000466317585039, 2.5009596171144186e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v6.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v7;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: W = v11 + v9;
+    let v21: W = v12 * v15 * v19 * v5 * v20;
+    let v22: W = W::new(2.000155427115906, -1.665449338442067e-16);
+    let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: W = v23 * v15 * v19 * v20;
+    let v25: W = v24.sqrt();
+    let v26: W = v13 * v2.widen();
+    let v27: W = N::sin_kept(v26);
+    let v28: W = v13 * v3;
+    let v29: W = v16.widen() + v28;
+    let v30: W = N::sin_kept(v29);
+    let v31: W = v11 + v5;
+    let v32: W = v23 * v27 * v30 * v31;
+    let v33: W = v32.sqrt();
+    let v34: W = v22 * v9 * v25 * v33;
+    let v35: W = v21 - v34;
+    let v36: W = v11 * v35;
+    let v37: W = v36 / v9;
+    [v10.to_f64(), v37.to_f64()]
+}
+/// [`dpm1_step_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
 fn dpm1_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2842,41 +2869,41 @@ fn dpm1_step_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: N = N::new(0.008, -1.6653345369377348e-19);
     let v2: N = N::from_f64(t_next);
-    let v3: N = v1 + v2;
-    let v4: N = N::narrow(v0) * v3;
-    let v5: N = v4.cos();
+    let v3: W = v1.widen() + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = v4.cos();
     let v6: N = N::from_f64(t);
-    let v7: N = v1 + v6;
-    let v8: W = v0 * v7.widen();
-    let v9: N = N::cos_of(v8);
-    let v10: N = v5 / v9;
-    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(2.000466317585039, 2.5009596171144186e-17);
-    let v13: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: N = v13 * v6;
-    let v15: N = v14.sin();
+    let v7: W = v1.widen() + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = N::cos_kept(v8);
+    let v10: W = v5 / v9;
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(2.000466317585039, 2.5009596171144186e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v6.widen();
+    let v15: W = N::sin_kept(v14);
     let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: N = v13 * v7;
-    let v18: N = v16 + v17;
-    let v19: N = v18.sin();
-    let v20: N = v11 + v9;
-    let v21: N = v12 * v15 * v19 * v5 * v20;
-    let v22: N = N::new(2.000155427115906, -1.665449338442067e-16);
-    let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: N = v23 * v15 * v19 * v20;
-    let v25: N = v24.sqrt();
-    let v26: N = v13 * v2;
-    let v27: N = v26.sin();
-    let v28: N = v13 * v3;
-    let v29: N = v16 + v28;
-    let v30: N = v29.sin();
-    let v31: N = v11 + v5;
-    let v32: N = v23 * v27 * v30 * v31;
-    let v33: N = v32.sqrt();
-    let v34: N = v22 * v9 * v25 * v33;
-    let v35: N = v21 - v34;
-    let v36: N = v11 * v35;
-    let v37: N = v36 / v9;
+    let v17: W = v13 * v7;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: W = v11 + v9;
+    let v21: W = v12 * v15 * v19 * v5 * v20;
+    let v22: W = W::new(2.000155427115906, -1.665449338442067e-16);
+    let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: W = v23 * v15 * v19 * v20;
+    let v25: W = v24.sqrt();
+    let v26: W = v13 * v2.widen();
+    let v27: W = N::sin_kept(v26);
+    let v28: W = v13 * v3;
+    let v29: W = v16.widen() + v28;
+    let v30: W = N::sin_kept(v29);
+    let v31: W = v11 + v5;
+    let v32: W = v23 * v27 * v30 * v31;
+    let v33: W = N::sqrt_kept(v32);
+    let v34: W = v22 * v9 * v25 * v33;
+    let v35: W = v21 - v34;
+    let v36: W = v11 * v35;
+    let v37: W = v36 / v9;
     [v10.to_f64(), v37.to_f64()]
 }
 /// The upper regime of [`dpm1_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -2917,9 +2944,9 @@ fn dpm1_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{score}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5625, 0.625, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 25 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -2951,9 +2978,9 @@ fn dpm1_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4]
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{score}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.6875, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5625, 0.625, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 25 operations in double-double.
 ///
 /// # Panics
 ///
@@ -2980,9 +3007,9 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.3125, 0.34375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25, 0.28125, 0.3125, 0.34375, 0.40625, 0.4375).
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(&pf_velocity_eps_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
@@ -3009,7 +3036,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v6: W = N::tan_kept(v5);
     let v7: W = v0.widen() * v6;
     let v8: W = W::new(1.1019054906146741, 3.6018698691123136e-17);
-    let v9: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v9: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v11: W = v10 * v3.widen();
     let v12: W = N::sin_kept(v11);
@@ -3018,21 +3045,33 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v15: W = v13.widen() + v14;
     let v16: W = N::sin_kept(v15);
     let v17: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v18: W = N::cos_kept(v5);
-    let v19: W = v17.widen() + v18;
-    let v20: W = v9 * v12 * v16 * v19;
-    let v21: W = v20.sqrt();
+    let v18: N = N::cos_of(v5);
+    let v19: N = v17 + v18;
+    let v20: W = v9.widen() * v12 * v16 * v19.widen();
+    let v21: W = N::sqrt_kept(v20);
     let v22: W = v8 * v6;
-    let v23: N = N::narrow(v22) / N::narrow(v21);
+    let v23: W = v22 / v21;
     [v7.to_f64(), v23.to_f64()]
 }
 /// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.3125 {
+    if t < 0.25 {
         return pf_velocity_eps_coefficients_upper_cell0::<N, W>(t);
     }
-    if t < 0.34375 {
+    if t < 0.28125 {
         return pf_velocity_eps_coefficients_upper_cell1::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return pf_velocity_eps_coefficients_upper_cell2::<N, W>(t);
+    }
+    if t < 0.34375 {
+        return pf_velocity_eps_coefficients_upper_cell3::<N, W>(t);
+    }
+    if t < 0.40625 {
+        return pf_velocity_eps_coefficients_upper_cell4::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return pf_velocity_eps_coefficients_upper_cell5::<N, W>(t);
     }
     let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
     let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -3051,7 +3090,7 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v14: N = v1 / v13;
     [v5.to_f64(), v14.to_f64()]
 }
-/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
     let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -3070,8 +3109,46 @@ fn pf_velocity_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f
     let v14: N = v1 / v13;
     [v5.to_f64(), v14.to_f64()]
 }
-/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
+/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.28125, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_eps_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 / v4;
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v8: N = N::sin_of(v3);
+    let v9: N = v8.square();
+    let v10: W = v7.widen() * v9.widen();
+    let v11: W = v6.widen() - v10;
+    let v12: W = v11.sqrt();
+    let v13: W = v4.widen() * v12;
+    let v14: N = v1 / N::narrow(v13);
+    [v5.to_f64(), v14.to_f64()]
+}
+/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_eps_coefficients_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
+    let v5: N = v0 / v4;
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v8: N = v3.sin();
+    let v9: N = v8.square();
+    let v10: N = v7 * v9;
+    let v11: N = v6 - v10;
+    let v12: N = v11.sqrt();
+    let v13: N = v4 * v12;
+    let v14: N = v1 / v13;
+    [v5.to_f64(), v14.to_f64()]
+}
+/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_eps_coefficients_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
     let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
@@ -3089,15 +3166,53 @@ fn pf_velocity_eps_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f
     let v14: N = v1 / N::narrow(v13);
     [v5.to_f64(), v14.to_f64()]
 }
+/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.40625, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_eps_coefficients_upper_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
+    let v5: N = v0 / v4;
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v8: N = v3.sin();
+    let v9: N = v8.square();
+    let v10: N = v7 * v9;
+    let v11: N = v6 - v10;
+    let v12: N = v11.sqrt();
+    let v13: N = v4 * v12;
+    let v14: N = v1 / v13;
+    [v5.to_f64(), v14.to_f64()]
+}
+/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_eps_coefficients_upper_cell5<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 / v4;
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v8: N = N::sin_of(v3);
+    let v9: N = v8.square();
+    let v10: N = v7 * v9;
+    let v11: W = v6.widen() - v10.widen();
+    let v12: W = N::sqrt_kept(v11);
+    let v13: W = v4.widen() * v12;
+    let v14: N = v1 / N::narrow(v13);
+    [v5.to_f64(), v14.to_f64()]
+}
 /// `pf_velocity_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.3125, 0.34375).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25, 0.28125, 0.3125, 0.34375, 0.40625, 0.4375).
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -3137,7 +3252,7 @@ fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
@@ -3166,7 +3281,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v6: W = N::tan_kept(v5);
     let v7: W = v0.widen() * v6;
     let v8: W = W::new(2.2038109812293483, 7.203739738224627e-17);
-    let v9: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v9: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v11: W = v10 * v3.widen();
     let v12: W = N::sin_kept(v11);
@@ -3175,12 +3290,12 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v15: W = v13.widen() + v14;
     let v16: W = N::sin_kept(v15);
     let v17: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v18: W = N::cos_kept(v5);
-    let v19: W = v17.widen() + v18;
-    let v20: W = v9 * v12 * v16 * v19;
-    let v21: W = v20.sqrt();
+    let v18: N = N::cos_of(v5);
+    let v19: N = v17 + v18;
+    let v20: W = v9.widen() * v12 * v16 * v19.widen();
+    let v21: W = N::sqrt_kept(v20);
     let v22: W = v8 * v6;
-    let v23: N = N::narrow(v22) / N::narrow(v21);
+    let v23: W = v22 / v21;
     [v7.to_f64(), v23.to_f64()]
 }
 /// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -3194,11 +3309,11 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v6: N = N::new(3.1166593785613026, 2.2017922908844182e-16);
     let v7: N = N::new(1.0, 0.0);
     let v8: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v9: W = N::sin_kept(v3);
-    let v10: W = v9.square();
-    let v11: W = v8.widen() * v10;
+    let v9: N = N::sin_of(v3);
+    let v10: N = v9.square();
+    let v11: W = v8.widen() * v10.widen();
     let v12: W = v7.widen() - v11;
-    let v13: W = N::sqrt_kept(v12);
+    let v13: W = v12.sqrt();
     let v14: W = v4.widen() * v13;
     let v15: N = v6 / N::narrow(v14);
     [v5.to_f64(), v15.to_f64()]
@@ -3209,7 +3324,7 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{125\,\pi\,\varepsilon\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
 ///
@@ -3253,7 +3368,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 17 of its 27 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 17 of its 27 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3324,17 +3439,14 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next < t {
         return euler_step_eps_coefficients_in_toward::<N, W>(t, t_next);
     }
-    if t < 0.5 {
+    if t < 0.625 {
         return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.6875 {
         return euler_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.6875 {
-        return euler_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     if t < 0.75 {
-        return euler_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
+        return euler_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -3370,11 +3482,14 @@ fn euler_step_eps_coefficients_in_toward<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t < 0.75 {
+    if t < 0.5 {
         return euler_step_eps_coefficients_in_toward_cell0::<N, W>(t, t_next);
     }
-    if t < 0.9375 {
+    if t < 0.75 {
         return euler_step_eps_coefficients_in_toward_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_step_eps_coefficients_in_toward_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -3405,7 +3520,7 @@ fn euler_step_eps_coefficients_in_toward<N: Narrow<W>, W: Real>(
     let v26: N = N::narrow(v25) / v24;
     [v10.to_f64(), v26.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -3439,8 +3554,42 @@ fn euler_step_eps_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
     let v26: N = N::narrow(v25) / N::narrow(v24);
     [v10.to_f64(), v26.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = N::tan_kept(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: W = W::new(1.1019054906146741, 3.6018698691123136e-17);
+    let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: N = N::cos_of(v5);
+    let v22: N = v20 + v21;
+    let v23: W = v12 * v15 * v19 * v22.widen();
+    let v24: W = N::sqrt_kept(v23);
+    let v25: W = v11 * v6 * v8;
+    let v26: W = v25 / v24;
+    [v10.to_f64(), v26.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -3473,42 +3622,8 @@ fn euler_step_eps_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
     let v26: N = N::narrow(v25) / N::narrow(v24);
     [v10.to_f64(), v26.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1 * v4;
-    let v6: W = N::tan_kept(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1 * v6 * v8;
-    let v10: N = v0 - N::narrow(v9);
-    let v11: W = W::new(1.1019054906146741, 3.6018698691123136e-17);
-    let v12: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: W = v13 * v3.widen();
-    let v15: W = N::sin_kept(v14);
-    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: W = v13 * v4;
-    let v18: W = v16.widen() + v17;
-    let v19: W = N::sin_kept(v18);
-    let v20: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v21: N = N::cos_of(v5);
-    let v22: N = v20 + v21;
-    let v23: W = v12.widen() * v15 * v19 * v22.widen();
-    let v24: W = N::sqrt_kept(v23);
-    let v25: W = v11 * v6 * v8;
-    let v26: W = v25 / v24;
-    [v10.to_f64(), v26.to_f64()]
-}
 /// [`euler_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -3542,7 +3657,7 @@ fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     [v10.to_f64(), v26.to_f64()]
 }
 /// [`euler_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -3576,7 +3691,7 @@ fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     [v10.to_f64(), v26.to_f64()]
 }
 /// [`euler_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -3617,7 +3732,7 @@ fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 17 of its 27 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 17 of its 27 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -3677,7 +3792,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 ///
 /// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 17 of its 27 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 17 of its 27 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// # Panics
 ///
@@ -3713,7 +3828,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 19 of its 34 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 19 of its 34 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375) instead.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3792,17 +3907,14 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next < t {
         return euler_maruyama_step_eps_coefficients_in_toward::<N, W>(t, t_next);
     }
-    if t < 0.5 {
+    if t < 0.625 {
         return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.6875 {
         return euler_maruyama_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.6875 {
-        return euler_maruyama_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     if t < 0.75 {
-        return euler_maruyama_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
+        return euler_maruyama_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -3845,11 +3957,17 @@ fn euler_maruyama_step_eps_coefficients_in_toward<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.75 {
+    if t < 0.5 {
         return euler_maruyama_step_eps_coefficients_in_toward_cell0::<N, W>(t, t_next);
     }
-    if t < 0.9375 {
+    if t < 0.75 {
         return euler_maruyama_step_eps_coefficients_in_toward_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_maruyama_step_eps_coefficients_in_toward_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_maruyama_step_eps_coefficients_in_toward_cell3::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -3887,7 +4005,7 @@ fn euler_maruyama_step_eps_coefficients_in_toward<N: Narrow<W>, W: Real>(
     let v33: W = v27.widen() * v29.widen() * v32;
     [v10.to_f64(), v26.to_f64(), v33.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_eps_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -3928,8 +4046,90 @@ fn euler_maruyama_step_eps_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
     let v33: W = v27.widen() * v29.widen() * v32;
     [v10.to_f64(), v26.to_f64(), v33.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_eps_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = N::tan_kept(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: W = W::new(2.2038109812293483, 7.203739738224627e-17);
+    let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: N = N::cos_of(v5);
+    let v22: N = v20 + v21;
+    let v23: W = v12 * v15 * v19 * v22.widen();
+    let v24: W = N::sqrt_kept(v23);
+    let v25: W = v11 * v6 * v8;
+    let v26: W = v25 / v24;
+    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v28: N = N::narrow(v8).abs();
+    let v29: N = v28.sqrt();
+    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v31: W = v30.widen() * v6;
+    let v32: W = N::sqrt_kept(v31);
+    let v33: W = v27.widen() * v29.widen() * v32;
+    [v10.to_f64(), v26.to_f64(), v33.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = N::tan_kept(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: N = v0 - N::narrow(v9);
+    let v11: W = W::new(2.2038109812293483, 7.203739738224627e-17);
+    let v12: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = N::sin_kept(v14);
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = N::sin_kept(v18);
+    let v20: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: W = N::cos_kept(v5);
+    let v22: W = v20.widen() + v21;
+    let v23: W = v12 * v15 * v19 * v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11 * v6 * v8;
+    let v26: N = N::narrow(v25) / N::narrow(v24);
+    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v28: N = N::narrow(v8).abs();
+    let v29: N = v28.sqrt();
+    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v31: W = v30.widen() * v6;
+    let v32: W = N::sqrt_kept(v31);
+    let v33: W = v27.widen() * v29.widen() * v32;
+    [v10.to_f64(), v26.to_f64(), v33.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_toward_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -3969,49 +4169,8 @@ fn euler_maruyama_step_eps_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
     let v33: N = v27 * v29 * v32;
     [v10.to_f64(), v26.to_f64(), v33.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: N = N::new(0.008, -1.6653345369377348e-19);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1 * v4;
-    let v6: W = N::tan_kept(v5);
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1 * v6 * v8;
-    let v10: N = v0 - N::narrow(v9);
-    let v11: W = W::new(2.2038109812293483, 7.203739738224627e-17);
-    let v12: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: W = v13 * v3.widen();
-    let v15: W = N::sin_kept(v14);
-    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: W = v13 * v4;
-    let v18: W = v16.widen() + v17;
-    let v19: W = N::sin_kept(v18);
-    let v20: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v21: N = N::cos_of(v5);
-    let v22: N = v20 + v21;
-    let v23: W = v12.widen() * v15 * v19 * v22.widen();
-    let v24: W = N::sqrt_kept(v23);
-    let v25: W = v11 * v6 * v8;
-    let v26: W = v25 / v24;
-    let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v28: N = N::narrow(v8).abs();
-    let v29: N = v28.sqrt();
-    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v31: W = v30.widen() * v6;
-    let v32: W = N::sqrt_kept(v31);
-    let v33: W = v27.widen() * v29.widen() * v32;
-    [v10.to_f64(), v26.to_f64(), v33.to_f64()]
-}
 /// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -4052,7 +4211,7 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     [v10.to_f64(), v26.to_f64(), v33.to_f64()]
 }
 /// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -4086,14 +4245,14 @@ fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     let v27: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
     let v28: N = N::narrow(v8).abs();
     let v29: N = v28.sqrt();
-    let v30: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v31: W = v30 * v6;
-    let v32: N = N::sqrt_of(v31);
-    let v33: N = v27 * v29 * v32;
+    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v31: W = v30.widen() * v6;
+    let v32: W = N::sqrt_kept(v31);
+    let v33: W = v27.widen() * v29.widen() * v32;
     [v10.to_f64(), v26.to_f64(), v33.to_f64()]
 }
 /// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -4141,7 +4300,7 @@ fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 19 of its 34 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 19 of its 34 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375) instead.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -4225,7 +4384,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 19 of its 34 operations in double-double (with the operations in double-double chosen apart below t = 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 19 of its 34 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375) instead.
 ///
 /// # Panics
 ///
@@ -4270,9 +4429,9 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \varepsilon\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -4295,64 +4454,6 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
-    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t_next);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 - v2;
-        let v4: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v5: W = W::new(0.008, -1.6653345369377348e-19);
-        let v6: W = v5 + v2;
-        let v7: W = v4 * v6;
-        let v8: W = v7.tan();
-        let v9: W = v4 * v8;
-        let v10: W = W::new(1.2141957102467658, 2.3734719442344137e-17);
-        let v11: W = v10 * v3;
-        let v12: W = -v9;
-        let v13: W = v12 - v11;
-        let v14: W = v3 * v13;
-        let v15: W = v0 + v14;
-        let v16: W = W::new(1.1019911236108777, 4.759580790237086e-17);
-        let v17: W = v7.sin();
-        let v18: W = v7.cos();
-        let v19: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v20: W = v19 * v2;
-        let v21: W = v20.sin();
-        let v22: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v23: W = v19 * v6;
-        let v24: W = v22 + v23;
-        let v25: W = v24.sin();
-        let v26: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-        let v27: W = v26 + v18;
-        let v28: W = v21 * v25 * v27;
-        let v29: W = v28.sqrt();
-        let v30: W = v16 * v17 * v18;
-        let v31: W = v30 / v29;
-        let v32: W = W::new(2.2038109812293483, 7.203739738224627e-17);
-        let v33: W = W::new(1.000155433155303, -5.935117442906366e-17);
-        let v34: W = v33 * v21 * v25 * v27;
-        let v35: W = v34.sqrt();
-        let v36: W = v32 * v8 * v35;
-        let v37: W = W::new(1.717132040806209, -1.6005035002247552e-17);
-        let v38: W = v37 * v35;
-        let v39: W = W::new(0.17679043324259155, -4.2177517747730605e-18);
-        let v40: W = W::new(4.85602805322451, 6.054572034528095e-17);
-        let v41: W = v18.square();
-        let v42: W = v40 * v41;
-        let v43: W = W::new(2.428014026612255, 3.027286017264048e-17);
-        let v44: W = W::new(2.4283914204935315, 4.7469438884688275e-17);
-        let v45: W = v18.powi(4);
-        let v46: W = v44 * v45;
-        let v47: W = v42 - v43 - v46;
-        let v48: W = v29.powi(3);
-        let v49: W = v39 * v47;
-        let v50: W = v49 / v48;
-        let v51: W = v38 + v50;
-        let v52: W = v3 * v51;
-        let v53: W = v31 + v36 + v52;
-        let v54: W = v3 * v53;
-        return [v15.to_f64(), v54.to_f64()];
-    }
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
@@ -4367,46 +4468,52 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return ddim_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.5625 {
         return ddim_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.625 {
+        return ddim_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return ddim_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
     }
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: W = W::new(0.008, -1.6653345369377348e-19);
     let v2: N = N::from_f64(t_next);
-    let v3: N = N::narrow(v1) + v2;
-    let v4: N = N::narrow(v0) * v3;
-    let v5: N = v4.cos();
+    let v3: W = v1 + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = N::cos_kept(v4);
     let v6: N = N::from_f64(t);
     let v7: W = v1 + v6.widen();
     let v8: W = v0 * v7;
-    let v9: N = N::cos_of(v8);
-    let v10: N = v5 / v9;
-    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: N = v14 * v2;
-    let v16: N = v15.sin();
+    let v9: W = N::cos_kept(v8);
+    let v10: W = v5 / v9;
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v2.widen();
+    let v16: W = N::sin_kept(v15);
     let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: N = v14 * v3;
-    let v19: N = v17 + v18;
-    let v20: N = v19.sin();
-    let v21: N = v11 + v5;
-    let v22: N = v13 * v16 * v20 * v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v12 * v9 * v23;
-    let v25: N = v14 * v6;
-    let v26: N = v25.sin();
-    let v27: N = v14 * N::narrow(v7);
-    let v28: N = v17 + v27;
-    let v29: N = v28.sin();
-    let v30: N = v11 + v9;
-    let v31: N = v13 * v26 * v29 * v30;
-    let v32: N = v31.sqrt();
-    let v33: N = v12 * v5 * v32;
-    let v34: N = v24 - v33;
-    let v35: N = v11 * v34;
-    let v36: N = v35 / v9;
+    let v18: W = v14 * v3;
+    let v19: W = v17.widen() + v18;
+    let v20: W = N::sin_kept(v19);
+    let v21: W = v11 + v5;
+    let v22: W = v13 * v16 * v20 * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v12 * v9 * v23;
+    let v25: W = v14 * v6.widen();
+    let v26: W = N::sin_kept(v25);
+    let v27: W = v14 * v7;
+    let v28: W = v17.widen() + v27;
+    let v29: W = N::sin_kept(v28);
+    let v30: W = v11 + v9;
+    let v31: W = v13 * v26 * v29 * v30;
+    let v32: W = v31.sqrt();
+    let v33: W = v12 * v5 * v32;
+    let v34: W = v24 - v33;
+    let v35: W = v11 * v34;
+    let v36: W = v35 / v9;
     [v10.to_f64(), v36.to_f64()]
 }
 /// [`ddim_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -4426,7 +4533,7 @@ fn ddim_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v9: W = v8.cos();
     let v10: N = N::narrow(v5) / N::narrow(v9);
     let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v12: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
     let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
     let v15: W = v14.widen() * v2.widen();
@@ -4438,7 +4545,7 @@ fn ddim_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v21: W = v11.widen() + v5;
     let v22: W = v13.widen() * v16 * v20 * v21;
     let v23: W = v22.sqrt();
-    let v24: W = v12.widen() * v9 * v23;
+    let v24: W = v12 * v9 * v23;
     let v25: W = v14.widen() * v6.widen();
     let v26: W = v25.sin();
     let v27: W = v14.widen() * v7;
@@ -4447,14 +4554,102 @@ fn ddim_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v30: W = v11.widen() + v9;
     let v31: W = v13.widen() * v26 * v29 * v30;
     let v32: W = v31.sqrt();
+    let v33: W = v12 * v5 * v32;
+    let v34: W = v24 - v33;
+    let v35: N = v11 * N::narrow(v34);
+    let v36: N = v35 / N::narrow(v9);
+    [v10.to_f64(), v36.to_f64()]
+}
+/// [`ddim_step_eps_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: W = v1.widen() + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = v8.cos();
+    let v10: N = N::narrow(v5) / N::narrow(v9);
+    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v2.widen();
+    let v16: W = v15.sin();
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14 * v3;
+    let v19: W = v17.widen() + v18;
+    let v20: W = v19.sin();
+    let v21: W = v11.widen() + v5;
+    let v22: W = v13.widen() * v16 * v20 * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v12.widen() * v9 * v23;
+    let v25: W = v14 * v6.widen();
+    let v26: W = v25.sin();
+    let v27: W = v14 * v7;
+    let v28: W = v17.widen() + v27;
+    let v29: W = v28.sin();
+    let v30: W = v11.widen() + v9;
+    let v31: W = v13.widen() * v26 * v29 * v30;
+    let v32: W = v31.sqrt();
     let v33: W = v12.widen() * v5 * v32;
     let v34: W = v24 - v33;
-    let v35: W = v11.widen() * v34;
-    let v36: N = N::narrow(v35) / N::narrow(v9);
+    let v35: N = v11 * N::narrow(v34);
+    let v36: N = v35 / N::narrow(v9);
+    [v10.to_f64(), v36.to_f64()]
+}
+/// [`ddim_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: W = v1.widen() + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = v8.cos();
+    let v10: N = N::narrow(v5) / N::narrow(v9);
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v2.widen();
+    let v16: W = N::sin_kept(v15);
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14 * v3;
+    let v19: W = v17.widen() + v18;
+    let v20: W = N::sin_kept(v19);
+    let v21: W = v11 + v5;
+    let v22: W = v13.widen() * v16 * v20 * v21;
+    let v23: W = N::sqrt_kept(v22);
+    let v24: W = v12.widen() * v9 * v23;
+    let v25: W = v14 * v6.widen();
+    let v26: W = N::sin_kept(v25);
+    let v27: W = v14 * v7;
+    let v28: W = v17.widen() + v27;
+    let v29: W = N::sin_kept(v28);
+    let v30: W = v11 + v9;
+    let v31: W = v13.widen() * v26 * v29 * v30;
+    let v32: W = v31.sqrt();
+    let v33: W = v12.widen() * v5 * v32;
+    let v34: W = v24 - v33;
+    let v35: W = v11 * v34;
+    let v36: W = v35 / v9;
     [v10.to_f64(), v36.to_f64()]
 }
 /// [`ddim_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+fn ddim_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -4535,9 +4730,9 @@ fn ddim_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \varepsilon\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -4570,9 +4765,9 @@ fn ddim_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \varepsilon\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
 ///
 /// # Panics
 ///
@@ -4599,9 +4794,9 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\varepsilon\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -4624,64 +4819,6 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0];
     }
-    if (t_next - t).abs() < 9.094947017729282e-13 * t.min(1.0 - t) {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::from_f64(t_next);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 - v2;
-        let v4: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v5: W = W::new(0.008, -1.6653345369377348e-19);
-        let v6: W = v5 + v2;
-        let v7: W = v4 * v6;
-        let v8: W = v7.tan();
-        let v9: W = v4 * v8;
-        let v10: W = W::new(1.2141957102467658, 2.3734719442344137e-17);
-        let v11: W = v10 * v3;
-        let v12: W = -v9;
-        let v13: W = v12 - v11;
-        let v14: W = v3 * v13;
-        let v15: W = v0 + v14;
-        let v16: W = W::new(1.1019911236108777, 4.759580790237086e-17);
-        let v17: W = v7.sin();
-        let v18: W = v7.cos();
-        let v19: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v20: W = v19 * v2;
-        let v21: W = v20.sin();
-        let v22: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v23: W = v19 * v6;
-        let v24: W = v22 + v23;
-        let v25: W = v24.sin();
-        let v26: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-        let v27: W = v26 + v18;
-        let v28: W = v21 * v25 * v27;
-        let v29: W = v28.sqrt();
-        let v30: W = v16 * v17 * v18;
-        let v31: W = v30 / v29;
-        let v32: W = W::new(2.2038109812293483, 7.203739738224627e-17);
-        let v33: W = W::new(1.000155433155303, -5.935117442906366e-17);
-        let v34: W = v33 * v21 * v25 * v27;
-        let v35: W = v34.sqrt();
-        let v36: W = v32 * v8 * v35;
-        let v37: W = W::new(1.717132040806209, -1.6005035002247552e-17);
-        let v38: W = v37 * v35;
-        let v39: W = W::new(0.17679043324259155, -4.2177517747730605e-18);
-        let v40: W = W::new(4.85602805322451, 6.054572034528095e-17);
-        let v41: W = v18.square();
-        let v42: W = v40 * v41;
-        let v43: W = W::new(2.428014026612255, 3.027286017264048e-17);
-        let v44: W = W::new(2.4283914204935315, 4.7469438884688275e-17);
-        let v45: W = v18.powi(4);
-        let v46: W = v44 * v45;
-        let v47: W = v42 - v43 - v46;
-        let v48: W = v29.powi(3);
-        let v49: W = v39 * v47;
-        let v50: W = v49 / v48;
-        let v51: W = v38 + v50;
-        let v52: W = v3 * v51;
-        let v53: W = v31 + v36 + v52;
-        let v54: W = v3 * v53;
-        return [v15.to_f64(), v54.to_f64()];
-    }
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
@@ -4696,46 +4833,52 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return dpm1_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.5625 {
         return dpm1_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.625 {
+        return dpm1_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return dpm1_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
     }
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: W = W::new(0.008, -1.6653345369377348e-19);
     let v2: N = N::from_f64(t_next);
-    let v3: N = N::narrow(v1) + v2;
-    let v4: N = N::narrow(v0) * v3;
-    let v5: N = v4.cos();
+    let v3: W = v1 + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = N::cos_kept(v4);
     let v6: N = N::from_f64(t);
     let v7: W = v1 + v6.widen();
     let v8: W = v0 * v7;
-    let v9: N = N::cos_of(v8);
-    let v10: N = v5 / v9;
-    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: N = v14 * v2;
-    let v16: N = v15.sin();
+    let v9: W = N::cos_kept(v8);
+    let v10: W = v5 / v9;
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v2.widen();
+    let v16: W = N::sin_kept(v15);
     let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: N = v14 * v3;
-    let v19: N = v17 + v18;
-    let v20: N = v19.sin();
-    let v21: N = v11 + v5;
-    let v22: N = v13 * v16 * v20 * v21;
-    let v23: N = v22.sqrt();
-    let v24: N = v12 * v9 * v23;
-    let v25: N = v14 * v6;
-    let v26: N = v25.sin();
-    let v27: N = v14 * N::narrow(v7);
-    let v28: N = v17 + v27;
-    let v29: N = v28.sin();
-    let v30: N = v11 + v9;
-    let v31: N = v13 * v26 * v29 * v30;
-    let v32: N = v31.sqrt();
-    let v33: N = v12 * v5 * v32;
-    let v34: N = v24 - v33;
-    let v35: N = v11 * v34;
-    let v36: N = v35 / v9;
+    let v18: W = v14 * v3;
+    let v19: W = v17.widen() + v18;
+    let v20: W = N::sin_kept(v19);
+    let v21: W = v11 + v5;
+    let v22: W = v13 * v16 * v20 * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v12 * v9 * v23;
+    let v25: W = v14 * v6.widen();
+    let v26: W = N::sin_kept(v25);
+    let v27: W = v14 * v7;
+    let v28: W = v17.widen() + v27;
+    let v29: W = N::sin_kept(v28);
+    let v30: W = v11 + v9;
+    let v31: W = v13 * v26 * v29 * v30;
+    let v32: W = v31.sqrt();
+    let v33: W = v12 * v5 * v32;
+    let v34: W = v24 - v33;
+    let v35: W = v11 * v34;
+    let v36: W = v35 / v9;
     [v10.to_f64(), v36.to_f64()]
 }
 /// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -4755,7 +4898,7 @@ fn dpm1_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v9: W = v8.cos();
     let v10: N = N::narrow(v5) / N::narrow(v9);
     let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v12: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
     let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v14: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
     let v15: W = v14.widen() * v2.widen();
@@ -4767,7 +4910,7 @@ fn dpm1_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v21: W = v11.widen() + v5;
     let v22: W = v13.widen() * v16 * v20 * v21;
     let v23: W = v22.sqrt();
-    let v24: W = v12.widen() * v9 * v23;
+    let v24: W = v12 * v9 * v23;
     let v25: W = v14.widen() * v6.widen();
     let v26: W = v25.sin();
     let v27: W = v14.widen() * v7;
@@ -4776,14 +4919,102 @@ fn dpm1_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v30: W = v11.widen() + v9;
     let v31: W = v13.widen() * v26 * v29 * v30;
     let v32: W = v31.sqrt();
+    let v33: W = v12 * v5 * v32;
+    let v34: W = v24 - v33;
+    let v35: N = v11 * N::narrow(v34);
+    let v36: N = v35 / N::narrow(v9);
+    [v10.to_f64(), v36.to_f64()]
+}
+/// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: W = v1.widen() + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = v8.cos();
+    let v10: N = N::narrow(v5) / N::narrow(v9);
+    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v2.widen();
+    let v16: W = v15.sin();
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14 * v3;
+    let v19: W = v17.widen() + v18;
+    let v20: W = v19.sin();
+    let v21: W = v11.widen() + v5;
+    let v22: W = v13.widen() * v16 * v20 * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v12.widen() * v9 * v23;
+    let v25: W = v14 * v6.widen();
+    let v26: W = v25.sin();
+    let v27: W = v14 * v7;
+    let v28: W = v17.widen() + v27;
+    let v29: W = v28.sin();
+    let v30: W = v11.widen() + v9;
+    let v31: W = v13.widen() * v26 * v29 * v30;
+    let v32: W = v31.sqrt();
     let v33: W = v12.widen() * v5 * v32;
     let v34: W = v24 - v33;
-    let v35: W = v11.widen() * v34;
-    let v36: N = N::narrow(v35) / N::narrow(v9);
+    let v35: N = v11 * N::narrow(v34);
+    let v36: N = v35 / N::narrow(v9);
+    [v10.to_f64(), v36.to_f64()]
+}
+/// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: W = v1.widen() + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = v8.cos();
+    let v10: N = N::narrow(v5) / N::narrow(v9);
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v2.widen();
+    let v16: W = N::sin_kept(v15);
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14 * v3;
+    let v19: W = v17.widen() + v18;
+    let v20: W = N::sin_kept(v19);
+    let v21: W = v11 + v5;
+    let v22: W = v13.widen() * v16 * v20 * v21;
+    let v23: W = N::sqrt_kept(v22);
+    let v24: W = v12.widen() * v9 * v23;
+    let v25: W = v14 * v6.widen();
+    let v26: W = N::sin_kept(v25);
+    let v27: W = v14 * v7;
+    let v28: W = v17.widen() + v27;
+    let v29: W = N::sin_kept(v28);
+    let v30: W = v11 + v9;
+    let v31: W = v13.widen() * v26 * v29 * v30;
+    let v32: W = v31.sqrt();
+    let v33: W = v12.widen() * v5 * v32;
+    let v34: W = v24 - v33;
+    let v35: W = v11 * v34;
+    let v36: W = v35 / v9;
     [v10.to_f64(), v36.to_f64()]
 }
 /// [`dpm1_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+fn dpm1_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -4864,9 +5095,9 @@ fn dpm1_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\varepsilon\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -4899,9 +5130,9 @@ fn dpm1_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\varepsilon\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.5625, 0.625, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 25 operations in double-double.
 ///
 /// # Panics
 ///
@@ -4928,9 +5159,9 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{125\,\pi\,x\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 21 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 21 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375, 0.4375).
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -4947,9 +5178,9 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     }
     let v0: W = W::new(0.7792253963126345, 3.1775009583805677e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
-    let v4: W = v2 + v3.widen();
+    let v4: W = v2.widen() + v3.widen();
     let v5: W = v1 * v4;
     let v6: W = N::sin_kept(v5);
     let v7: W = N::cos_kept(v5);
@@ -4960,8 +5191,8 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v12: W = v8 * v4;
     let v13: W = v11.widen() + v12;
     let v14: W = N::sin_kept(v13);
-    let v15: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v16: W = v15 + v7;
+    let v15: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v16: W = v15.widen() + v7;
     let v17: W = v10 * v14 * v16;
     let v18: W = v17.sqrt();
     let v19: N = N::new(1.000155433155303, -5.935117442906366e-17);
@@ -4970,22 +5201,31 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v22: W = v0 * v6 * v7;
     let v23: W = v18 * v21;
     let v24: W = v22 / v23;
-    let v25: N = N::new(-0.7791042976733371, 4.930608873868145e-17);
-    let v26: W = v25.widen() * v6;
+    let v25: W = W::new(-0.7791042976733371, 4.930608873868145e-17);
+    let v26: W = v25 * v6;
     let v27: W = v26 / v17;
     [v24.to_f64(), v27.to_f64()]
 }
 /// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.25 {
+        return pf_velocity_x0_coefficients_upper_cell0::<N, W>(t);
+    }
+    if t < 0.375 {
+        return pf_velocity_x0_coefficients_upper_cell1::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return pf_velocity_x0_coefficients_upper_cell2::<N, W>(t);
+    }
     let v0: W = W::new(1.558450792625269, 6.355001916761135e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: W = N::sin_kept(v3);
     let v5: W = N::cos_kept(v3);
-    let v6: W = W::new(0.9998445910004081, 1.933869024770987e-17);
+    let v6: N = N::new(0.9998445910004081, 1.933869024770987e-17);
     let v7: W = v4.square();
-    let v8: W = v6 - v7;
+    let v8: W = v6.widen() - v7;
     let v9: W = N::sqrt_kept(v8);
     let v10: N = N::new(1.0, 0.0);
     let v11: W = W::new(1.000155433155303, -5.935117442906366e-17);
@@ -4995,9 +5235,84 @@ fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v15: W = v0 * v4 * v5;
     let v16: W = v9 * v14;
     let v17: W = v15 / v16;
-    let v18: W = W::new(-1.558450792625269, -6.355001916761135e-17);
-    let v19: W = v18 * v5;
+    let v18: N = N::new(-1.558450792625269, -6.355001916761135e-17);
+    let v19: W = v18.widen() * v5;
     let v20: N = N::narrow(v19) / N::narrow(v13);
+    [v17.to_f64(), v20.to_f64()]
+}
+/// [`pf_velocity_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(1.558450792625269, 6.355001916761135e-17);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = N::cos_kept(v3);
+    let v6: N = N::new(0.9998445910004081, 1.933869024770987e-17);
+    let v7: W = v4.square();
+    let v8: W = v6.widen() - v7;
+    let v9: W = v8.sqrt();
+    let v10: N = N::new(1.0, 0.0);
+    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v12: N = v11 * N::narrow(v7);
+    let v13: W = v10.widen() - v12.widen();
+    let v14: W = v13.sqrt();
+    let v15: W = v0 * v4 * v5;
+    let v16: W = v9 * v14;
+    let v17: N = N::narrow(v15) / N::narrow(v16);
+    let v18: N = N::new(-1.558450792625269, -6.355001916761135e-17);
+    let v19: W = v18.widen() * v5;
+    let v20: N = N::narrow(v19) / N::narrow(v13);
+    [v17.to_f64(), v20.to_f64()]
+}
+/// [`pf_velocity_x0_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(1.558450792625269, 6.355001916761135e-17);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = N::cos_kept(v3);
+    let v6: N = N::new(0.9998445910004081, 1.933869024770987e-17);
+    let v7: W = v4.square();
+    let v8: W = v6.widen() - v7;
+    let v9: W = v8.sqrt();
+    let v10: N = N::new(1.0, 0.0);
+    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v12: W = v11.widen() * v7;
+    let v13: W = v10.widen() - v12;
+    let v14: W = N::sqrt_kept(v13);
+    let v15: W = v0 * v4 * v5;
+    let v16: W = v9 * v14;
+    let v17: W = v15 / v16;
+    let v18: N = N::new(-1.558450792625269, -6.355001916761135e-17);
+    let v19: W = v18.widen() * v5;
+    let v20: N = N::narrow(v19) / N::narrow(v13);
+    [v17.to_f64(), v20.to_f64()]
+}
+/// [`pf_velocity_x0_coefficients_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(1.558450792625269, 6.355001916761135e-17);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = N::cos_kept(v3);
+    let v6: N = N::new(0.9998445910004081, 1.933869024770987e-17);
+    let v7: W = v4.square();
+    let v8: W = v6.widen() - v7;
+    let v9: W = N::sqrt_kept(v8);
+    let v10: N = N::new(1.0, 0.0);
+    let v11: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v12: W = v11 * v7;
+    let v13: W = v10.widen() - v12;
+    let v14: W = N::sqrt_kept(v13);
+    let v15: W = v0 * v4 * v5;
+    let v16: W = v9 * v14;
+    let v17: N = N::narrow(v15) / N::narrow(v16);
+    let v18: N = N::new(-1.558450792625269, -6.355001916761135e-17);
+    let v19: W = v18.widen() * v5;
+    let v20: W = v19 / v13;
     [v17.to_f64(), v20.to_f64()]
 }
 /// `pf_velocity_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -5006,9 +5321,9 @@ fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{125\,\pi\,x\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 21 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 21 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375, 0.4375).
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -5040,7 +5355,7 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 18 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 20 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 20 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -5092,7 +5407,10 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
+    if t < 0.25 {
+        return reverse_drift_x0_coefficients_upper_cell0::<N, W>(t);
+    }
+    let v0: W = W::new(-1.5583296892806513, -1.1008961454422091e-16);
     let v1: N = N::new(1.0, 0.0);
     let v2: W = W::new(1.000155433155303, -5.935117442906366e-17);
     let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -5103,15 +5421,39 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v8: W = v2 * v7;
     let v9: N = -v1;
     let v10: W = v9.widen() - v8;
+    let v11: N = N::tan_of(v5);
+    let v12: N = v1 - N::narrow(v8);
+    let v13: W = v0 * v10;
+    let v14: N = v11 * v12;
+    let v15: N = N::narrow(v13) / v14;
+    let v16: N = N::new(-3.116901585250538, -1.271000383352227e-16);
+    let v17: W = N::cos_kept(v5);
+    let v18: W = v16.widen() * v17;
+    let v19: W = v18 / v12.widen();
+    [v15.to_f64(), v19.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v3: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: N = N::sin_of(v5);
+    let v7: N = v6.square();
+    let v8: N = v2 * v7;
+    let v9: N = -v1;
+    let v10: W = v9.widen() - v8.widen();
     let v11: W = N::tan_kept(v5);
-    let v12: W = v1.widen() - v8;
-    let v13: W = v0.widen() * v10;
+    let v12: W = v1.widen() - v8.widen();
+    let v13: W = v0 * v10;
     let v14: W = v11 * v12;
     let v15: N = N::narrow(v13) / N::narrow(v14);
-    let v16: W = W::new(-3.116901585250538, -1.271000383352227e-16);
-    let v17: W = N::cos_kept(v5);
-    let v18: W = v16 * v17;
-    let v19: N = N::narrow(v18) / N::narrow(v12);
+    let v16: N = N::new(-3.116901585250538, -1.271000383352227e-16);
+    let v17: N = N::cos_of(v5);
+    let v18: N = v16 * v17;
+    let v19: N = v18 / N::narrow(v12);
     [v15.to_f64(), v19.to_f64()]
 }
 /// `reverse_drift_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -5122,7 +5464,7 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 ///
 /// Runs its stable form in `f64`, with the 18 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 20 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 20 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -5398,8 +5740,8 @@ fn euler_step_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v16: W = v12 * v5;
     let v17: W = v15.widen() + v16;
     let v18: W = N::sin_kept(v17);
-    let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: W = v19.widen() + v8;
+    let v19: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v20: W = v19 + v8;
     let v21: W = v14 * v18 * v20;
     let v22: W = v21.sqrt();
     let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
@@ -6290,7 +6632,7 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
@@ -6307,8 +6649,8 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: N = N::new(0.008, -1.6653345369377348e-19);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 + v2;
-    let v4: W = v0 * v3.widen();
+    let v3: W = v1.widen() + v2.widen();
+    let v4: W = v0 * v3;
     let v5: N = N::tan_of(v4);
     let v6: N = N::narrow(v0) * v5;
     let v7: N = N::new(2.0, 0.0);
@@ -6330,7 +6672,7 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 ///
@@ -6436,26 +6778,6 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     if t_next == t {
         return [1.0, 0.0, 0.0];
     }
-    if t_next == 0.0 && t < 1.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v2: W = W::from_f64(t);
-        let v3: W = W::new(0.008, -1.6653345369377348e-19);
-        let v4: W = v3 + v2;
-        let v5: W = v1 * v4;
-        let v6: W = v5.tan();
-        let v7: W = v1 * v2 * v6;
-        let v8: W = v0 - v7;
-        let v9: W = W::new(-2.0, 0.0);
-        let v10: W = v9 * v2;
-        let v11: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
-        let v12: W = v2.sqrt();
-        let v13: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v14: W = v13 * v6;
-        let v15: W = v14.sqrt();
-        let v16: W = v11 * v12 * v15;
-        return [v8.to_f64(), v10.to_f64(), v16.to_f64()];
-    }
     if t == 0.0 && t_next == 1.0 {
         return [1.0194281378623404, 2.0, 0.1971199526295627];
     }
@@ -6537,16 +6859,16 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::new(0.008, -1.6653345369377348e-19);
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
-    let v5: W = v1.widen() * v4;
+    let v5: W = v1 * v4;
     let v6: N = N::tan_of(v5);
     let v7: N = N::from_f64(t_next);
     let v8: N = v7 - v3;
-    let v9: N = v1 * v6 * v8;
-    let v10: N = v0 + v9;
+    let v9: W = v1 * v6.widen() * v8.widen();
+    let v10: N = v0 + N::narrow(v9);
     let v11: N = N::new(2.0, 0.0);
     let v12: W = v11.widen() * v7.widen();
     let v13: W = v11.widen() * v3.widen();
@@ -6555,9 +6877,9 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v16: N = v8.abs();
     let v17: N = v16.sqrt();
     let v18: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v19: W = v18.widen() * v6.widen();
-    let v20: W = N::sqrt_kept(v19);
-    let v21: W = v15.widen() * v17.widen() * v20;
+    let v19: N = v18 * v6;
+    let v20: N = v19.sqrt();
+    let v21: W = v15.widen() * v17.widen() * v20.widen();
     [v10.to_f64(), v14.to_f64(), v21.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -7101,7 +7423,7 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return dd::at_pole(&pf_velocity_v_poles::<f64, Dd>(t), [f64::INFINITY]);
@@ -7110,6 +7432,9 @@ pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    if t == 1.0 {
+        return [1.558450792625269];
+    }
     let v0: W = W::new(1.1019911236108777, 4.759580790237086e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: N = N::new(0.008, -1.6653345369377348e-19);
@@ -7117,7 +7442,7 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v4: W = v2.widen() + v3.widen();
     let v5: W = v1 * v4;
     let v6: W = N::sin_kept(v5);
-    let v7: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v7: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v8: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v9: W = v8 * v3.widen();
     let v10: W = N::sin_kept(v9);
@@ -7126,12 +7451,12 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v13: W = v11.widen() + v12;
     let v14: W = N::sin_kept(v13);
     let v15: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v16: W = N::cos_kept(v5);
-    let v17: W = v15.widen() + v16;
-    let v18: W = v7 * v10 * v14 * v17;
-    let v19: W = v18.sqrt();
+    let v16: N = N::cos_of(v5);
+    let v17: N = v15 + v16;
+    let v18: W = v7.widen() * v10 * v14 * v17.widen();
+    let v19: W = N::sqrt_kept(v18);
     let v20: W = v0 * v6;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v21: W = v20 / v19;
     [v21.to_f64()]
 }
 /// `pf_velocity_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -7140,7 +7465,7 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 #[allow(unused_variables)]
@@ -7167,9 +7492,9 @@ fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 16 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 16 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.4375).
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(&reverse_drift_v_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
@@ -7193,7 +7518,7 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v6: N = N::narrow(v0) * v5;
     let v7: W = W::new(2.2039822472217554, 9.519161580474172e-17);
     let v8: W = N::sin_kept(v4);
-    let v9: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v9: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v11: W = v10 * v2.widen();
     let v12: W = N::sin_kept(v11);
@@ -7202,32 +7527,55 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v15: W = v13.widen() + v14;
     let v16: W = N::sin_kept(v15);
     let v17: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v18: W = N::cos_kept(v4);
-    let v19: W = v17.widen() + v18;
-    let v20: W = v9 * v12 * v16 * v19;
-    let v21: W = v20.sqrt();
+    let v18: N = N::cos_of(v4);
+    let v19: N = v17 + v18;
+    let v20: W = v9.widen() * v12 * v16 * v19.widen();
+    let v21: W = N::sqrt_kept(v20);
     let v22: W = v7 * v8;
-    let v23: N = N::narrow(v22) / N::narrow(v21);
+    let v23: W = v22 / v21;
     [v6.to_f64(), v23.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.4375 {
+        return reverse_drift_v_coefficients_upper_cell0::<N, W>(t);
+    }
     let v0: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: N = v2.tan();
     let v4: N = v0 / v3;
-    let v5: W = W::new(3.116901585250538, 1.271000383352227e-16);
+    let v5: N = N::new(3.116901585250538, 1.271000383352227e-16);
     let v6: N = v2.cos();
     let v7: N = N::new(1.0, 0.0);
     let v8: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v9: N = v2.sin();
     let v10: W = v9.widen().square();
-    let v11: N = v8 * N::narrow(v10);
+    let v11: W = v8.widen() * v10;
+    let v12: N = v7 - N::narrow(v11);
+    let v13: N = v12.sqrt();
+    let v14: W = v5.widen() * v6.widen();
+    let v15: N = N::narrow(v14) / v13;
+    [v4.to_f64(), v15.to_f64()]
+}
+/// [`reverse_drift_v_coefficients_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = v2.tan();
+    let v4: N = v0 / v3;
+    let v5: N = N::new(3.116901585250538, 1.271000383352227e-16);
+    let v6: N = v2.cos();
+    let v7: N = N::new(1.0, 0.0);
+    let v8: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v9: N = v2.sin();
+    let v10: N = v9.square();
+    let v11: N = v8 * v10;
     let v12: N = v7 - v11;
     let v13: N = v12.sqrt();
-    let v14: W = v5 * v6.widen();
-    let v15: N = N::narrow(v14) / v13;
+    let v14: N = v5 * v6;
+    let v15: N = v14 / v13;
     [v4.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -7236,9 +7584,9 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 16 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 16 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.4375).
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
@@ -7278,7 +7626,7 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -7325,13 +7673,13 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v15: W = v11 * v5;
     let v16: W = v14.widen() + v15;
     let v17: W = N::sin_kept(v16);
-    let v18: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v19: W = N::cos_kept(v6);
-    let v20: W = v18 + v19;
-    let v21: W = v10 * v13 * v17 * v20;
-    let v22: W = v21.sqrt();
+    let v18: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v19: N = N::cos_of(v6);
+    let v20: N = v18 + v19;
+    let v21: W = v10 * v13 * v17 * v20.widen();
+    let v22: W = N::sqrt_kept(v21);
     let v23: W = v1 * v7 * v9;
-    let v24: N = N::narrow(v23) / N::narrow(v22);
+    let v24: W = v23 / v22;
     [v0.to_f64(), v24.to_f64()]
 }
 /// `euler_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -7340,7 +7688,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
@@ -7372,7 +7720,7 @@ fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -7399,9 +7747,9 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 27 operations in double-double.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -7483,9 +7831,105 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
         let v48: W = v41 * v43 * v47;
         return [v28.to_f64(), v40.to_f64(), v48.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
+    if t < 0.75 {
+        return euler_maruyama_step_v_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.8125 {
+        return euler_maruyama_step_v_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_maruyama_step_v_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::tan_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6.widen() * v8;
+    let v10: N = v0 + N::narrow(v9);
+    let v11: W = W::new(2.2039822472217554, 9.519161580474172e-17);
+    let v12: W = N::sin_kept(v5);
+    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v3.widen();
+    let v16: W = N::sin_kept(v15);
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14 * v4;
+    let v19: W = v17.widen() + v18;
+    let v20: W = N::sin_kept(v19);
+    let v21: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v22: W = N::cos_kept(v5);
+    let v23: W = v21 + v22;
+    let v24: W = v13 * v16 * v20 * v23;
+    let v25: N = N::sqrt_of(v24);
+    let v26: W = v11 * v12 * v8;
+    let v27: N = N::narrow(v26) / v25;
+    let v28: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v29: N = N::narrow(v8).abs();
+    let v30: N = v29.sqrt();
+    let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v32: N = v31 * v6;
+    let v33: N = v32.sqrt();
+    let v34: W = v28.widen() * v30.widen() * v33.widen();
+    [v10.to_f64(), v27.to_f64(), v34.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = N::tan_kept(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: W = v0.widen() + v9;
+    let v11: W = W::new(2.2039822472217554, 9.519161580474172e-17);
+    let v12: W = N::sin_kept(v5);
+    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v3.widen();
+    let v16: W = N::sin_kept(v15);
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14 * v4;
+    let v19: W = v17.widen() + v18;
+    let v20: W = N::sin_kept(v19);
+    let v21: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v22: N = N::cos_of(v5);
+    let v23: N = v21 + v22;
+    let v24: W = v13 * v16 * v20 * v23.widen();
+    let v25: W = N::sqrt_kept(v24);
+    let v26: W = v11 * v12 * v8;
+    let v27: W = v26 / v25;
+    let v28: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v29: N = N::narrow(v8).abs();
+    let v30: N = v29.sqrt();
+    let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v32: W = v31.widen() * v6;
+    let v33: W = N::sqrt_kept(v32);
+    let v34: W = v28.widen() * v30.widen() * v33;
+    [v10.to_f64(), v27.to_f64(), v34.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: W = W::new(0.008, -1.6653345369377348e-19);
@@ -7518,13 +7962,55 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v29: N = N::narrow(v8).abs();
     let v30: N = v29.sqrt();
     let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v32: W = v31.widen() * v6;
-    let v33: W = N::sqrt_kept(v32);
-    let v34: W = v28.widen() * v30.widen() * v33;
+    let v32: N = v31 * N::narrow(v6);
+    let v33: N = v32.sqrt();
+    let v34: N = v28 * v30 * v33;
     [v10.to_f64(), v27.to_f64(), v34.to_f64()]
 }
-/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.tan();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v7.widen() - v3.widen();
+    let v9: W = v1 * v6 * v8;
+    let v10: W = v0.widen() + v9;
+    let v11: W = W::new(2.2039822472217554, 9.519161580474172e-17);
+    let v12: W = N::sin_kept(v5);
+    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v3.widen();
+    let v16: W = N::sin_kept(v15);
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14 * v4;
+    let v19: W = v17.widen() + v18;
+    let v20: W = N::sin_kept(v19);
+    let v21: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v22: W = N::cos_kept(v5);
+    let v23: W = v21.widen() + v22;
+    let v24: W = v13.widen() * v16 * v20 * v23;
+    let v25: W = v24.sqrt();
+    let v26: W = v11 * v12 * v8;
+    let v27: N = N::narrow(v26) / N::narrow(v25);
+    let v28: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v29: N = N::narrow(v8).abs();
+    let v30: N = v29.sqrt();
+    let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v32: N = v31 * N::narrow(v6);
+    let v33: N = v32.sqrt();
+    let v34: N = v28 * v30 * v33;
+    [v10.to_f64(), v27.to_f64(), v34.to_f64()]
+}
+/// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_v_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -7534,14 +8020,14 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() + v3.widen();
     let v5: W = v1 * v4;
-    let v6: N = N::tan_of(v5);
+    let v6: W = N::tan_kept(v5);
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v3.widen();
-    let v9: W = v1 * v6.widen() * v8;
-    let v10: W = v0.widen() + v9;
+    let v9: W = v1 * v6 * v8;
+    let v10: N = v0 + N::narrow(v9);
     let v11: W = W::new(2.2039822472217554, 9.519161580474172e-17);
     let v12: W = N::sin_kept(v5);
-    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v15: W = v14 * v3.widen();
     let v16: W = N::sin_kept(v15);
@@ -7549,21 +8035,55 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v18: W = v14 * v4;
     let v19: W = v17.widen() + v18;
     let v20: W = N::sin_kept(v19);
-    let v21: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: N = N::new(0.9999222924809749, -4.68701187782614e-17);
     let v22: W = N::cos_kept(v5);
-    let v23: W = v21 + v22;
-    let v24: W = v13 * v16 * v20 * v23;
+    let v23: W = v21.widen() + v22;
+    let v24: W = v13.widen() * v16 * v20 * v23;
     let v25: W = v24.sqrt();
     let v26: W = v11 * v12 * v8;
     let v27: N = N::narrow(v26) / N::narrow(v25);
     let v28: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
     let v29: N = N::narrow(v8).abs();
     let v30: N = v29.sqrt();
-    let v31: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v32: N = v31 * v6;
-    let v33: N = v32.sqrt();
-    let v34: W = v28.widen() * v30.widen() * v33.widen();
+    let v31: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v32: W = v31 * v6;
+    let v33: N = N::sqrt_of(v32);
+    let v34: N = v28 * v30 * v33;
     [v10.to_f64(), v27.to_f64(), v34.to_f64()]
+}
+/// The upper regime of [`euler_maruyama_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v1 * v2.widen();
+    let v6: W = v5.tan();
+    let v7: W = v1 * v4;
+    let v8: W = v7 / v6;
+    let v9: W = v0.widen() + v8;
+    let v10: N = N::new(3.116901585250538, 1.271000383352227e-16);
+    let v11: W = N::cos_kept(v5);
+    let v12: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v13: W = N::sin_kept(v5);
+    let v14: W = v13.square();
+    let v15: W = v12.widen() * v14;
+    let v16: W = v0.widen() - v15;
+    let v17: W = v16.sqrt();
+    let v18: W = v10.widen() * v11 * v4;
+    let v19: N = N::narrow(v18) / N::narrow(v17);
+    let v20: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v21: N = N::narrow(v4).abs();
+    let v22: W = v21.widen().sqrt();
+    let v23: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: N = v23 / N::narrow(v6);
+    let v25: N = v24.sqrt();
+    let v26: W = v20.widen() * v22 * v25.widen();
+    [v9.to_f64(), v19.to_f64(), v26.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -7571,9 +8091,9 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 27 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -7643,9 +8163,9 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.8125, 0.875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 27 operations in double-double.
 ///
 /// # Panics
 ///

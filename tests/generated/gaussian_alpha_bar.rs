@@ -148,7 +148,7 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.3125, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.3125, 0.375).
 pub fn lambda(t: f64) -> f64 {
     let r = lambda_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd, Xd>(t) }
@@ -161,14 +161,11 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.1875 {
         return lambda_in_cell1::<N, W>(t);
     }
-    if t < 0.25 {
+    if t < 0.3125 {
         return lambda_in_cell2::<N, W>(t);
     }
-    if t < 0.3125 {
-        return lambda_in_cell3::<N, W>(t);
-    }
     if t < 0.375 {
-        return lambda_in_cell4::<N, W>(t);
+        return lambda_in_cell3::<N, W>(t);
     }
     let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
@@ -219,7 +216,7 @@ fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v12: W = v11.widen() - v10;
     v12.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
@@ -236,25 +233,8 @@ fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v12: W = v11 - v10;
     v12.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(6.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().square();
-    let v3: W = v0.widen() * v2;
-    let v4: N = N::new(0.5, 0.0);
-    let v5: N = N::new(-12.0, 0.0);
-    let v6: W = v5.widen() * v2;
-    let v7: W = v6.exp_m1();
-    let v8: W = -v7;
-    let v9: W = N::ln_kept(v8);
-    let v10: W = v4.widen() * v9;
-    let v11: W = -v3;
-    let v12: W = v11 - v10;
-    v12.to_f64()
-}
 /// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v1.square();
@@ -277,6 +257,8 @@ fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625).
 pub fn dlambda(t: f64) -> f64 {
     let r = dlambda_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd, Xd>(t) }
@@ -286,12 +268,27 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
+    if t < 0.0625 {
+        return dlambda_in_cell0::<N, W>(t);
+    }
     let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = N::new(-12.0, 0.0);
     let v3: N = v1.square();
     let v4: N = v2 * v3;
     let v5: N = v4.exp_m1();
+    let v6: N = v0 * v1;
+    let v7: N = v6 / v5;
+    v7.to_f64()
+}
+/// [`dlambda_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+fn dlambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(-12.0, 0.0);
+    let v3: W = v1.widen().square();
+    let v4: W = v2.widen() * v3;
+    let v5: N = N::exp_m1_of(v4);
     let v6: N = v0 * v1;
     let v7: N = v6 / v5;
     v7.to_f64()
@@ -304,7 +301,7 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.3125, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.3125, 0.375).
 pub fn log_snr(t: f64) -> f64 {
     let r = log_snr_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd, Xd>(t) }
@@ -317,14 +314,11 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.1875 {
         return log_snr_in_cell1::<N, W>(t);
     }
-    if t < 0.25 {
+    if t < 0.3125 {
         return log_snr_in_cell2::<N, W>(t);
     }
-    if t < 0.3125 {
-        return log_snr_in_cell3::<N, W>(t);
-    }
     if t < 0.375 {
-        return log_snr_in_cell4::<N, W>(t);
+        return log_snr_in_cell3::<N, W>(t);
     }
     let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
@@ -369,7 +363,7 @@ fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v10: W = v9.widen() - v8;
     v10.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`log_snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
@@ -384,23 +378,8 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v10: W = v9 - v8;
     v10.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(12.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().square();
-    let v3: W = v0.widen() * v2;
-    let v4: N = N::new(-12.0, 0.0);
-    let v5: W = v4.widen() * v2;
-    let v6: W = v5.exp_m1();
-    let v7: W = -v6;
-    let v8: W = N::ln_kept(v7);
-    let v9: W = -v3;
-    let v10: W = v9 - v8;
-    v10.to_f64()
-}
 /// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v1.square();
@@ -441,7 +420,7 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \exp\left(6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
     let r = rho_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd, Xd>(t) }
@@ -452,13 +431,13 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().square();
     let v3: W = v0.widen() * v2;
-    let v4: N = N::exp_of(v3);
+    let v4: W = N::exp_kept(v3);
     let v5: N = N::new(-12.0, 0.0);
     let v6: N = v5 * N::narrow(v2);
     let v7: N = v6.exp_m1();
     let v8: N = -v7;
     let v9: N = v8.sqrt();
-    let v10: N = v4 * v9;
+    let v10: W = v4 * v9.widen();
     v10.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -738,7 +717,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -816,16 +795,16 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v21: W = v19.widen() * v20;
     let v22: W = N::exp_m1_kept(v21);
     let v23: W = -v22;
-    let v24: W = v23.sqrt();
+    let v24: W = N::sqrt_kept(v23);
     let v25: N = v1.square();
     let v26: W = v19.widen() * v25.widen();
     let v27: W = N::exp_m1_kept(v26);
     let v28: W = -v27;
-    let v29: W = v28.sqrt();
+    let v29: W = N::sqrt_kept(v28);
     let v30: W = v12 * v29;
     let v31: W = v24 + v30;
     let v32: W = v12 * v18 * v24;
-    let v33: N = N::narrow(v32) / N::narrow(v31);
+    let v33: W = v32 / v31;
     [v8.to_f64(), v33.to_f64()]
 }
 /// `ddim_step_score` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -834,7 +813,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -847,7 +826,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -867,7 +846,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -945,16 +924,16 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v21: W = v19.widen() * v20;
     let v22: W = N::exp_m1_kept(v21);
     let v23: W = -v22;
-    let v24: W = v23.sqrt();
+    let v24: W = N::sqrt_kept(v23);
     let v25: N = v1.square();
     let v26: W = v19.widen() * v25.widen();
     let v27: W = N::exp_m1_kept(v26);
     let v28: W = -v27;
-    let v29: W = v28.sqrt();
+    let v29: W = N::sqrt_kept(v28);
     let v30: W = v12 * v29;
     let v31: W = v24 + v30;
     let v32: W = v12 * v18 * v24;
-    let v33: N = N::narrow(v32) / N::narrow(v31);
+    let v33: W = v32 / v31;
     [v8.to_f64(), v33.to_f64()]
 }
 /// `dpm1_step_score` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -963,7 +942,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -976,7 +955,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1299,7 +1278,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1384,9 +1363,9 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v23: N = v0.square();
     let v24: N = v17 * v23;
     let v25: N = v24.exp_m1();
-    let v26: N = -v25;
-    let v27: N = v26.sqrt();
-    let v28: W = v8 * v27.widen();
+    let v26: W = -v25.widen();
+    let v27: W = N::sqrt_kept(v26);
+    let v28: W = v8 * v27;
     let v29: W = v22 + v28;
     let v30: W = v16 / v29;
     let v31: N = -N::narrow(v30);
@@ -1398,7 +1377,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1411,7 +1390,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1431,7 +1410,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1516,9 +1495,9 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v23: N = v0.square();
     let v24: N = v17 * v23;
     let v25: N = v24.exp_m1();
-    let v26: N = -v25;
-    let v27: N = v26.sqrt();
-    let v28: W = v8 * v27.widen();
+    let v26: W = -v25.widen();
+    let v27: W = N::sqrt_kept(v26);
+    let v28: W = v8 * v27;
     let v29: W = v22 + v28;
     let v30: W = v16 / v29;
     let v31: N = -N::narrow(v30);
@@ -1530,7 +1509,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1543,7 +1522,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1634,7 +1613,7 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 3 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.1875, 0.25, 0.375).
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -1654,17 +1633,14 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    if t < 0.125 {
+    if t < 0.1875 {
         return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
     }
-    if t < 0.1875 {
+    if t < 0.25 {
         return reverse_drift_x0_coefficients_in_cell1::<N, W>(t);
     }
-    if t < 0.25 {
+    if t < 0.375 {
         return reverse_drift_x0_coefficients_in_cell2::<N, W>(t);
-    }
-    if t < 0.5 {
-        return reverse_drift_x0_coefficients_in_cell3::<N, W>(t);
     }
     let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
@@ -1686,30 +1662,8 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v17: N = N::narrow(v16) / v9;
     [v11.to_f64(), v17.to_f64()]
 }
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(12.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.0, 0.0);
-    let v3: N = N::new(-12.0, 0.0);
-    let v4: W = v1.widen().square();
-    let v5: W = v3.widen() * v4;
-    let v6: N = N::exp_of(v5);
-    let v7: N = -v2;
-    let v8: N = v7 - v6;
-    let v9: N = N::exp_m1_of(v5);
-    let v10: N = v0 * v1 * v8;
-    let v11: N = v10 / v9;
-    let v12: N = N::new(24.0, 0.0);
-    let v13: N = N::new(-6.0, 0.0);
-    let v14: N = v13 * N::narrow(v4);
-    let v15: N = v14.exp();
-    let v16: N = v12 * v1 * v15;
-    let v17: N = v16 / v9;
-    [v11.to_f64(), v17.to_f64()]
-}
 /// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = N::new(1.0, 0.0);
@@ -1720,8 +1674,8 @@ fn reverse_drift_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v7: N = -v2;
     let v8: W = v7.widen() - v6;
     let v9: N = N::exp_m1_of(v5);
-    let v10: N = v0 * v1 * N::narrow(v8);
-    let v11: N = v10 / v9;
+    let v10: W = v0.widen() * v1.widen() * v8;
+    let v11: N = N::narrow(v10) / v9;
     let v12: N = N::new(24.0, 0.0);
     let v13: N = N::new(-6.0, 0.0);
     let v14: N = v13 * N::narrow(v4);
@@ -1731,7 +1685,7 @@ fn reverse_drift_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64
     [v11.to_f64(), v17.to_f64()]
 }
 /// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+fn reverse_drift_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = N::new(1.0, 0.0);
@@ -1752,8 +1706,8 @@ fn reverse_drift_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v17: W = v16 / v9.widen();
     [v11.to_f64(), v17.to_f64()]
 }
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(12.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = N::new(1.0, 0.0);
@@ -1768,10 +1722,10 @@ fn reverse_drift_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v11: N = N::narrow(v10) / v9;
     let v12: N = N::new(24.0, 0.0);
     let v13: N = N::new(-6.0, 0.0);
-    let v14: W = v13.widen() * v4;
-    let v15: W = N::exp_kept(v14);
-    let v16: W = v12.widen() * v1.widen() * v15;
-    let v17: N = N::narrow(v16) / v9;
+    let v14: N = v13 * N::narrow(v4);
+    let v15: N = v14.exp();
+    let v16: W = v12.widen() * v1.widen() * v15.widen();
+    let v17: W = v16 / v9.widen();
     [v11.to_f64(), v17.to_f64()]
 }
 /// `reverse_drift_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -1782,7 +1736,7 @@ fn reverse_drift_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64
 ///
 /// Runs its stable form in `f64`, with the 3 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.1875, 0.25, 0.375).
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -2233,9 +2187,9 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - \frac{x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 39 operations in double-double.
+/// A step toward the data end (`t_next < t`) runs in `f64` with 21 of its 37 operations in double-double instead.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2322,59 +2276,9 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v30: W = v28 / v29;
         return [v8.to_f64(), v30.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return ddim_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    if t_next < t {
+        return ddim_step_x0_coefficients_in_toward::<N, W>(t, t_next);
     }
-    if t < 0.5 {
-        return ddim_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return ddim_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(-12.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v1.square();
-    let v3: N = v0 * v2;
-    let v4: N = v3.exp_m1();
-    let v5: N = -v4;
-    let v6: N = v5.sqrt();
-    let v7: N = N::from_f64(t);
-    let v8: N = v7.square();
-    let v9: N = v0 * v8;
-    let v10: N = v9.exp_m1();
-    let v11: N = -v10;
-    let v12: N = v11.sqrt();
-    let v13: N = v6 / v12;
-    let v14: N = N::new(6.0, 0.0);
-    let v15: N = v14 * v2;
-    let v16: N = N::new(12.0, 0.0);
-    let v17: N = v16 * v8;
-    let v18: N = v15 - v17;
-    let v19: N = v18.exp();
-    let v20: N = v7 - v1;
-    let v21: N = v16 * v7;
-    let v22: N = v16 * v1;
-    let v23: N = v21 + v22;
-    let v24: N = v20 * v23;
-    let v25: N = v24.exp_m1();
-    let v26: N = v14 * v7;
-    let v27: N = v14 * v1;
-    let v28: N = -v26;
-    let v29: N = v28 - v27;
-    let v30: N = v29 * v20;
-    let v31: N = v30.exp();
-    let v32: N = v31 * v6;
-    let v33: N = v12 + v32;
-    let v34: N = v19 * v25;
-    let v35: N = v12 * v33;
-    let v36: N = v34 / v35;
-    [v13.to_f64(), v36.to_f64()]
-}
-/// [`ddim_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(-12.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v1.widen().square();
@@ -2396,15 +2300,15 @@ fn ddim_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v18: W = v15 - v17;
     let v19: W = N::exp_kept(v18);
     let v20: W = v7.widen() - v1.widen();
-    let v21: N = v16 * v7;
+    let v21: W = v16.widen() * v7.widen();
     let v22: W = v16.widen() * v1.widen();
-    let v23: W = v21.widen() + v22;
+    let v23: W = v21 + v22;
     let v24: W = v20 * v23;
     let v25: W = N::exp_m1_kept(v24);
-    let v26: N = v14 * v7;
+    let v26: W = v14.widen() * v7.widen();
     let v27: W = v14.widen() * v1.widen();
-    let v28: N = -v26;
-    let v29: W = v28.widen() - v27;
+    let v28: W = -v26;
+    let v29: W = v28 - v27;
     let v30: W = v29 * v20;
     let v31: W = N::exp_kept(v30);
     let v32: W = v31 * v6;
@@ -2414,27 +2318,27 @@ fn ddim_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v36: W = v34 / v35;
     [v13.to_f64(), v36.to_f64()]
 }
-/// [`ddim_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn ddim_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+/// [`ddim_step_x0_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn ddim_step_x0_coefficients_in_toward<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(-12.0, 0.0);
     let v1: N = N::from_f64(t_next);
-    let v2: N = v1.square();
-    let v3: N = v0 * v2;
-    let v4: N = v3.exp_m1();
-    let v5: N = -v4;
-    let v6: N = v5.sqrt();
+    let v2: W = v1.widen().square();
+    let v3: W = v0.widen() * v2;
+    let v4: W = N::exp_m1_kept(v3);
+    let v5: W = -v4;
+    let v6: W = v5.sqrt();
     let v7: N = N::from_f64(t);
     let v8: W = v7.widen().square();
-    let v9: N = v0 * N::narrow(v8);
-    let v10: N = v9.exp_m1();
-    let v11: W = -v10.widen();
+    let v9: W = v0.widen() * v8;
+    let v10: W = N::exp_m1_kept(v9);
+    let v11: W = -v10;
     let v12: W = v11.sqrt();
-    let v13: N = v6 / N::narrow(v12);
+    let v13: N = N::narrow(v6) / N::narrow(v12);
     let v14: N = N::new(6.0, 0.0);
-    let v15: W = v14.widen() * v2.widen();
+    let v15: W = v14.widen() * v2;
     let v16: N = N::new(12.0, 0.0);
     let v17: W = v16.widen() * v8;
     let v18: W = v15 - v17;
@@ -2448,61 +2352,15 @@ fn ddim_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v26: N = v14 * v7;
     let v27: N = v14 * v1;
     let v28: N = -v26;
-    let v29: W = v28.widen() - v27.widen();
-    let v30: W = v29 * v20;
-    let v31: W = N::exp_kept(v30);
-    let v32: W = v31 * v6.widen();
+    let v29: N = v28 - v27;
+    let v30: N = v29 * N::narrow(v20);
+    let v31: N = v30.exp();
+    let v32: W = v31.widen() * v6;
     let v33: W = v12 + v32;
     let v34: W = v19 * v25;
     let v35: W = v12 * v33;
     let v36: W = v34 / v35;
     [v13.to_f64(), v36.to_f64()]
-}
-/// The upper regime of [`ddim_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn ddim_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-12.0, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = v3.square();
-    let v5: N = v0 * N::narrow(v4);
-    let v6: N = v5.exp_m1();
-    let v7: N = -v6;
-    let v8: W = v7.widen().sqrt();
-    let v9: N = N::from_f64(t);
-    let v10: W = v1.widen() - v9.widen();
-    let v11: W = v10.square();
-    let v12: N = v0 * N::narrow(v11);
-    let v13: N = v12.exp_m1();
-    let v14: W = -v13.widen();
-    let v15: W = v14.sqrt();
-    let v16: N = N::narrow(v8) / N::narrow(v15);
-    let v17: N = N::new(6.0, 0.0);
-    let v18: W = v17.widen() * v4;
-    let v19: N = N::new(12.0, 0.0);
-    let v20: W = v19.widen() * v11;
-    let v21: W = v18 - v20;
-    let v22: W = N::exp_kept(v21);
-    let v23: W = v9.widen() - v2.widen();
-    let v24: W = v19.widen() * v9.widen();
-    let v25: N = N::new(24.0, 0.0);
-    let v26: N = v19 * v2;
-    let v27: W = v24 - v25.widen() + v26.widen();
-    let v28: W = v23 * v27;
-    let v29: W = N::exp_m1_kept(v28);
-    let v30: N = N::new(2.0, 0.0);
-    let v31: W = v30.widen() - v9.widen() - v2.widen();
-    let v32: W = v17.widen() * v23 * v31;
-    let v33: W = N::exp_kept(v32);
-    let v34: W = v33 * v8;
-    let v35: W = v15 + v34;
-    let v36: W = v22 * v29;
-    let v37: W = v15 * v35;
-    let v38: W = v36 / v37;
-    [v16.to_f64(), v38.to_f64()]
 }
 /// `ddim_step_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -2510,9 +2368,9 @@ fn ddim_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - \frac{x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 39 operations in double-double.
+/// A step toward the data end (`t_next < t`) runs in `f64` with 21 of its 37 operations in double-double instead.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
@@ -2545,9 +2403,9 @@ fn ddim_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - \frac{x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 39 operations in double-double.
+/// A step toward the data end (`t_next < t`) runs in `f64` with 21 of its 37 operations in double-double instead.
 ///
 /// # Panics
 ///
@@ -2574,9 +2432,9 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + \frac{x_{0}\,\left(\exp\left(-6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)} - \exp\left(-6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 39 operations in double-double.
+/// A step toward the data end (`t_next < t`) runs in `f64` with 21 of its 37 operations in double-double instead.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2663,59 +2521,9 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v30: W = v28 / v29;
         return [v8.to_f64(), v30.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return dpm1_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    if t_next < t {
+        return dpm1_step_x0_coefficients_in_toward::<N, W>(t, t_next);
     }
-    if t < 0.5 {
-        return dpm1_step_x0_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return dpm1_step_x0_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(-12.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v1.square();
-    let v3: N = v0 * v2;
-    let v4: N = v3.exp_m1();
-    let v5: N = -v4;
-    let v6: N = v5.sqrt();
-    let v7: N = N::from_f64(t);
-    let v8: N = v7.square();
-    let v9: N = v0 * v8;
-    let v10: N = v9.exp_m1();
-    let v11: N = -v10;
-    let v12: N = v11.sqrt();
-    let v13: N = v6 / v12;
-    let v14: N = N::new(6.0, 0.0);
-    let v15: N = v14 * v2;
-    let v16: N = N::new(12.0, 0.0);
-    let v17: N = v16 * v8;
-    let v18: N = v15 - v17;
-    let v19: N = v18.exp();
-    let v20: N = v7 - v1;
-    let v21: N = v16 * v7;
-    let v22: N = v16 * v1;
-    let v23: N = v21 + v22;
-    let v24: N = v20 * v23;
-    let v25: N = v24.exp_m1();
-    let v26: N = v14 * v7;
-    let v27: N = v14 * v1;
-    let v28: N = -v26;
-    let v29: N = v28 - v27;
-    let v30: N = v29 * v20;
-    let v31: N = v30.exp();
-    let v32: N = v31 * v6;
-    let v33: N = v12 + v32;
-    let v34: N = v19 * v25;
-    let v35: N = v12 * v33;
-    let v36: N = v34 / v35;
-    [v13.to_f64(), v36.to_f64()]
-}
-/// [`dpm1_step_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
     let v0: N = N::new(-12.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: W = v1.widen().square();
@@ -2737,15 +2545,15 @@ fn dpm1_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v18: W = v15 - v17;
     let v19: W = N::exp_kept(v18);
     let v20: W = v7.widen() - v1.widen();
-    let v21: N = v16 * v7;
+    let v21: W = v16.widen() * v7.widen();
     let v22: W = v16.widen() * v1.widen();
-    let v23: W = v21.widen() + v22;
+    let v23: W = v21 + v22;
     let v24: W = v20 * v23;
     let v25: W = N::exp_m1_kept(v24);
-    let v26: N = v14 * v7;
+    let v26: W = v14.widen() * v7.widen();
     let v27: W = v14.widen() * v1.widen();
-    let v28: N = -v26;
-    let v29: W = v28.widen() - v27;
+    let v28: W = -v26;
+    let v29: W = v28 - v27;
     let v30: W = v29 * v20;
     let v31: W = N::exp_kept(v30);
     let v32: W = v31 * v6;
@@ -2755,27 +2563,27 @@ fn dpm1_step_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v36: W = v34 / v35;
     [v13.to_f64(), v36.to_f64()]
 }
-/// [`dpm1_step_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn dpm1_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+/// [`dpm1_step_x0_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn dpm1_step_x0_coefficients_in_toward<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(-12.0, 0.0);
     let v1: N = N::from_f64(t_next);
-    let v2: N = v1.square();
-    let v3: N = v0 * v2;
-    let v4: N = v3.exp_m1();
-    let v5: N = -v4;
-    let v6: N = v5.sqrt();
+    let v2: W = v1.widen().square();
+    let v3: W = v0.widen() * v2;
+    let v4: W = N::exp_m1_kept(v3);
+    let v5: W = -v4;
+    let v6: W = v5.sqrt();
     let v7: N = N::from_f64(t);
     let v8: W = v7.widen().square();
-    let v9: N = v0 * N::narrow(v8);
-    let v10: N = v9.exp_m1();
-    let v11: W = -v10.widen();
+    let v9: W = v0.widen() * v8;
+    let v10: W = N::exp_m1_kept(v9);
+    let v11: W = -v10;
     let v12: W = v11.sqrt();
-    let v13: N = v6 / N::narrow(v12);
+    let v13: N = N::narrow(v6) / N::narrow(v12);
     let v14: N = N::new(6.0, 0.0);
-    let v15: W = v14.widen() * v2.widen();
+    let v15: W = v14.widen() * v2;
     let v16: N = N::new(12.0, 0.0);
     let v17: W = v16.widen() * v8;
     let v18: W = v15 - v17;
@@ -2789,61 +2597,15 @@ fn dpm1_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v26: N = v14 * v7;
     let v27: N = v14 * v1;
     let v28: N = -v26;
-    let v29: W = v28.widen() - v27.widen();
-    let v30: W = v29 * v20;
-    let v31: W = N::exp_kept(v30);
-    let v32: W = v31 * v6.widen();
+    let v29: N = v28 - v27;
+    let v30: N = v29 * N::narrow(v20);
+    let v31: N = v30.exp();
+    let v32: W = v31.widen() * v6;
     let v33: W = v12 + v32;
     let v34: W = v19 * v25;
     let v35: W = v12 * v33;
     let v36: W = v34 / v35;
     [v13.to_f64(), v36.to_f64()]
-}
-/// The upper regime of [`dpm1_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dpm1_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-12.0, 0.0);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = v3.square();
-    let v5: N = v0 * N::narrow(v4);
-    let v6: N = v5.exp_m1();
-    let v7: N = -v6;
-    let v8: W = v7.widen().sqrt();
-    let v9: N = N::from_f64(t);
-    let v10: W = v1.widen() - v9.widen();
-    let v11: W = v10.square();
-    let v12: N = v0 * N::narrow(v11);
-    let v13: N = v12.exp_m1();
-    let v14: W = -v13.widen();
-    let v15: W = v14.sqrt();
-    let v16: N = N::narrow(v8) / N::narrow(v15);
-    let v17: N = N::new(6.0, 0.0);
-    let v18: W = v17.widen() * v4;
-    let v19: N = N::new(12.0, 0.0);
-    let v20: W = v19.widen() * v11;
-    let v21: W = v18 - v20;
-    let v22: W = N::exp_kept(v21);
-    let v23: W = v9.widen() - v2.widen();
-    let v24: W = v19.widen() * v9.widen();
-    let v25: N = N::new(24.0, 0.0);
-    let v26: N = v19 * v2;
-    let v27: W = v24 - v25.widen() + v26.widen();
-    let v28: W = v23 * v27;
-    let v29: W = N::exp_m1_kept(v28);
-    let v30: N = N::new(2.0, 0.0);
-    let v31: W = v30.widen() - v9.widen() - v2.widen();
-    let v32: W = v17.widen() * v23 * v31;
-    let v33: W = N::exp_kept(v32);
-    let v34: W = v33 * v8;
-    let v35: W = v15 + v34;
-    let v36: W = v22 * v29;
-    let v37: W = v15 * v35;
-    let v38: W = v36 / v37;
-    [v16.to_f64(), v38.to_f64()]
 }
 /// `dpm1_step_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -2851,9 +2613,9 @@ fn dpm1_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + \frac{x_{0}\,\left(\exp\left(-6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)} - \exp\left(-6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 39 operations in double-double.
+/// A step toward the data end (`t_next < t`) runs in `f64` with 21 of its 37 operations in double-double instead.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
@@ -2886,9 +2648,9 @@ fn dpm1_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + \frac{x_{0}\,\left(\exp\left(-6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)} - \exp\left(-6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 39 operations in double-double.
+/// A step toward the data end (`t_next < t`) runs in `f64` with 21 of its 37 operations in double-double instead.
 ///
 /// # Panics
 ///
@@ -3125,7 +2887,9 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 42 operations in double-double.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3183,32 +2947,35 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v11: W = v5 * v10;
         return [v4.to_f64(), v11.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v1.square();
-    let v3: W = v0.widen() * v2.widen();
+    let v2: W = v1.widen().square();
+    let v3: W = v0.widen() * v2;
     let v4: N = N::from_f64(t_next);
     let v5: N = v4.square();
     let v6: W = v0.widen() * v5.widen();
-    let v7: W = -v3;
-    let v8: W = v7 - v6;
-    let v9: N = N::exp_of(v8);
+    let v7: N = -N::narrow(v3);
+    let v8: W = v7.widen() - v6;
+    let v9: W = N::exp_kept(v8);
     let v10: N = N::new(-12.0, 0.0);
-    let v11: W = v10.widen() * v2.widen();
+    let v11: W = v10.widen() * v2;
     let v12: W = N::exp_m1_kept(v11);
     let v13: W = -v12;
     let v14: W = N::sqrt_kept(v13);
-    let v15: W = v10.widen() * v5.widen();
-    let v16: W = N::exp_m1_kept(v15);
-    let v17: W = -v16;
-    let v18: W = N::sqrt_kept(v17);
-    let v19: W = v14 * v18;
-    let v20: N = v9 + N::narrow(v19);
+    let v15: N = v10 * v5;
+    let v16: N = v15.exp_m1();
+    let v17: N = -v16;
+    let v18: N = v17.sqrt();
+    let v19: W = v14 * v18.widen();
+    let v20: W = v9 + v19;
     let v21: W = W::new(-0.08333333333333333, -4.625929269271485e-18);
     let v22: W = v0.widen() * v1.widen();
-    let v23: W = v0.widen() * v4.widen();
+    let v23: N = v0 * v4;
     let v24: W = -v22;
-    let v25: W = v24 - v23;
+    let v25: W = v24 - v23.widen();
     let v26: W = v1.widen() - v4.widen();
     let v27: W = v25 * v26;
     let v28: W = N::exp_kept(v27);
@@ -3218,12 +2985,61 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v32: W = v30 + v31;
     let v33: W = v26 * v32;
     let v34: W = N::exp_m1_kept(v33);
-    let v35: W = v28 * v18;
+    let v35: W = v28 * v18.widen();
     let v36: W = v14 + v35;
     let v37: W = v21 * v28 * v34 * v14;
     let v38: W = v1.widen() * v36;
     let v39: W = v37 / v38;
     [v20.to_f64(), v39.to_f64()]
+}
+/// The upper regime of [`ddim_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn ddim_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(6.0, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::narrow(v3).square();
+    let v5: N = v0 * v4;
+    let v6: N = N::from_f64(t_next);
+    let v7: N = v1 - v6;
+    let v8: N = v7.square();
+    let v9: N = v0 * v8;
+    let v10: N = -v5;
+    let v11: N = v10 - v9;
+    let v12: N = v11.exp();
+    let v13: N = N::new(-12.0, 0.0);
+    let v14: N = v13 * v4;
+    let v15: N = v14.exp_m1();
+    let v16: N = -v15;
+    let v17: N = v16.sqrt();
+    let v18: N = v13 * v8;
+    let v19: N = v18.exp_m1();
+    let v20: N = -v19;
+    let v21: N = v20.sqrt();
+    let v22: W = v17.widen() * v21.widen();
+    let v23: N = v12 + N::narrow(v22);
+    let v24: W = W::new(-0.08333333333333333, -4.625929269271485e-18);
+    let v25: W = v2.widen() - v6.widen();
+    let v26: N = N::new(2.0, 0.0);
+    let v27: W = v26.widen() - v2.widen() - v6.widen();
+    let v28: W = v0.widen() * v25 * v27;
+    let v29: N = N::exp_of(v28);
+    let v30: N = N::new(12.0, 0.0);
+    let v31: W = v30.widen() * v2.widen();
+    let v32: N = N::new(24.0, 0.0);
+    let v33: W = v30.widen() * v6.widen();
+    let v34: W = v31 - v32.widen() + v33;
+    let v35: W = v25 * v34;
+    let v36: W = N::exp_m1_kept(v35);
+    let v37: N = v29 * v21;
+    let v38: W = v17.widen() + v37.widen();
+    let v39: W = v24 * v29.widen() * v36 * v17.widen();
+    let v40: W = v3 * v38;
+    let v41: W = v39 / v40;
+    [v23.to_f64(), v41.to_f64()]
 }
 /// `ddim_step_u` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -3231,7 +3047,9 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 42 operations in double-double.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3244,7 +3062,9 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 42 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3264,7 +3084,9 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 42 operations in double-double.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3322,32 +3144,35 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v11: W = v5 * v10;
         return [v4.to_f64(), v11.to_f64()];
     }
+    if t >= 0.5 && t_next >= 0.5 {
+        return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
     let v0: N = N::new(6.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v1.square();
-    let v3: W = v0.widen() * v2.widen();
+    let v2: W = v1.widen().square();
+    let v3: W = v0.widen() * v2;
     let v4: N = N::from_f64(t_next);
     let v5: N = v4.square();
     let v6: W = v0.widen() * v5.widen();
-    let v7: W = -v3;
-    let v8: W = v7 - v6;
-    let v9: N = N::exp_of(v8);
+    let v7: N = -N::narrow(v3);
+    let v8: W = v7.widen() - v6;
+    let v9: W = N::exp_kept(v8);
     let v10: N = N::new(-12.0, 0.0);
-    let v11: W = v10.widen() * v2.widen();
+    let v11: W = v10.widen() * v2;
     let v12: W = N::exp_m1_kept(v11);
     let v13: W = -v12;
     let v14: W = N::sqrt_kept(v13);
-    let v15: W = v10.widen() * v5.widen();
-    let v16: W = N::exp_m1_kept(v15);
-    let v17: W = -v16;
-    let v18: W = N::sqrt_kept(v17);
-    let v19: W = v14 * v18;
-    let v20: N = v9 + N::narrow(v19);
+    let v15: N = v10 * v5;
+    let v16: N = v15.exp_m1();
+    let v17: N = -v16;
+    let v18: N = v17.sqrt();
+    let v19: W = v14 * v18.widen();
+    let v20: W = v9 + v19;
     let v21: W = W::new(-0.08333333333333333, -4.625929269271485e-18);
     let v22: W = v0.widen() * v1.widen();
-    let v23: W = v0.widen() * v4.widen();
+    let v23: N = v0 * v4;
     let v24: W = -v22;
-    let v25: W = v24 - v23;
+    let v25: W = v24 - v23.widen();
     let v26: W = v1.widen() - v4.widen();
     let v27: W = v25 * v26;
     let v28: W = N::exp_kept(v27);
@@ -3357,12 +3182,61 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v32: W = v30 + v31;
     let v33: W = v26 * v32;
     let v34: W = N::exp_m1_kept(v33);
-    let v35: W = v28 * v18;
+    let v35: W = v28 * v18.widen();
     let v36: W = v14 + v35;
     let v37: W = v21 * v28 * v34 * v14;
     let v38: W = v1.widen() * v36;
     let v39: W = v37 / v38;
     [v20.to_f64(), v39.to_f64()]
+}
+/// The upper regime of [`dpm1_step_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn dpm1_step_u_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(6.0, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = N::narrow(v3).square();
+    let v5: N = v0 * v4;
+    let v6: N = N::from_f64(t_next);
+    let v7: N = v1 - v6;
+    let v8: N = v7.square();
+    let v9: N = v0 * v8;
+    let v10: N = -v5;
+    let v11: N = v10 - v9;
+    let v12: N = v11.exp();
+    let v13: N = N::new(-12.0, 0.0);
+    let v14: N = v13 * v4;
+    let v15: N = v14.exp_m1();
+    let v16: N = -v15;
+    let v17: N = v16.sqrt();
+    let v18: N = v13 * v8;
+    let v19: N = v18.exp_m1();
+    let v20: N = -v19;
+    let v21: N = v20.sqrt();
+    let v22: W = v17.widen() * v21.widen();
+    let v23: N = v12 + N::narrow(v22);
+    let v24: W = W::new(-0.08333333333333333, -4.625929269271485e-18);
+    let v25: W = v2.widen() - v6.widen();
+    let v26: N = N::new(2.0, 0.0);
+    let v27: W = v26.widen() - v2.widen() - v6.widen();
+    let v28: W = v0.widen() * v25 * v27;
+    let v29: N = N::exp_of(v28);
+    let v30: N = N::new(12.0, 0.0);
+    let v31: W = v30.widen() * v2.widen();
+    let v32: N = N::new(24.0, 0.0);
+    let v33: W = v30.widen() * v6.widen();
+    let v34: W = v31 - v32.widen() + v33;
+    let v35: W = v25 * v34;
+    let v36: W = N::exp_m1_kept(v35);
+    let v37: N = v29 * v21;
+    let v38: W = v17.widen() + v37.widen();
+    let v39: W = v24 * v29.widen() * v36 * v17.widen();
+    let v40: W = v3 * v38;
+    let v41: W = v39 / v40;
+    [v23.to_f64(), v41.to_f64()]
 }
 /// `dpm1_step_u` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -3370,7 +3244,9 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 42 operations in double-double.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3383,7 +3259,9 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 42 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3494,7 +3372,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3537,12 +3415,12 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v7: N = N::from_f64(t_next);
     let v8: W = v7.widen() - v2.widen();
     let v9: N = N::new(-12.0, 0.0);
-    let v10: N = v9 * N::narrow(v4);
-    let v11: N = v10.exp_m1();
+    let v10: W = v9.widen() * v4;
+    let v11: N = N::exp_m1_of(v10);
     let v12: N = -v11;
-    let v13: N = v12.sqrt();
+    let v13: W = v12.widen().sqrt();
     let v14: W = v1.widen() * v2.widen() * v6 * v8;
-    let v15: N = N::narrow(v14) / v13;
+    let v15: N = N::narrow(v14) / N::narrow(v13);
     [v0.to_f64(), v15.to_f64()]
 }
 /// `euler_step_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -3551,7 +3429,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3564,7 +3442,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3584,7 +3462,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3642,12 +3520,12 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: W = v8.widen() * v9;
     let v11: W = N::exp_kept(v10);
     let v12: N = N::new(-12.0, 0.0);
-    let v13: N = v12 * N::narrow(v9);
-    let v14: N = v13.exp_m1();
+    let v13: W = v12.widen() * v9;
+    let v14: N = N::exp_m1_of(v13);
     let v15: N = -v14;
-    let v16: N = v15.sqrt();
+    let v16: W = v15.widen().sqrt();
     let v17: W = v7.widen() * v2.widen() * v11 * v4;
-    let v18: N = N::narrow(v17) / v16;
+    let v18: N = N::narrow(v17) / N::narrow(v16);
     let v19: N = N::new(4.898979485566356, 4.337233036206492e-16);
     let v20: N = v2.sqrt();
     let v21: N = N::narrow(v4).abs();
@@ -3661,7 +3539,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -3674,7 +3552,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3701,7 +3579,7 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + v\,\exp\left(-6\,t^{2}\right)\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3813,12 +3691,12 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v11: N = v10 * N::narrow(v2);
     let v12: N = v11.exp_m1();
     let v13: N = -v12;
-    let v14: N = v13.sqrt();
+    let v14: W = v13.widen().sqrt();
     let v15: W = v10.widen() * v5;
     let v16: N = N::exp_m1_of(v15);
     let v17: N = -v16;
     let v18: W = v17.widen().sqrt();
-    let v19: W = v14.widen() * v18;
+    let v19: W = v14 * v18;
     let v20: W = v9 + v19;
     let v21: W = N::exp_kept(v15);
     let v22: N = N::new(12.0, 0.0);
@@ -3832,7 +3710,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v30: N = N::new(-6.0, 0.0);
     let v31: W = v30.widen() * v5;
     let v32: W = N::exp_kept(v31);
-    let v33: W = v32 * v14.widen();
+    let v33: W = v32 * v14;
     let v34: W = v30.widen() * v2;
     let v35: W = N::exp_kept(v34);
     let v36: W = v35 * v18;
@@ -3847,7 +3725,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + v\,\exp\left(-6\,t^{2}\right)\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3860,7 +3738,7 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + v\,\exp\left(-6\,t^{2}\right)\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3880,7 +3758,7 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(-6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right) + x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3992,12 +3870,12 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v11: N = v10 * N::narrow(v2);
     let v12: N = v11.exp_m1();
     let v13: N = -v12;
-    let v14: N = v13.sqrt();
+    let v14: W = v13.widen().sqrt();
     let v15: W = v10.widen() * v5;
     let v16: N = N::exp_m1_of(v15);
     let v17: N = -v16;
     let v18: W = v17.widen().sqrt();
-    let v19: W = v14.widen() * v18;
+    let v19: W = v14 * v18;
     let v20: W = v9 + v19;
     let v21: W = N::exp_kept(v15);
     let v22: N = N::new(12.0, 0.0);
@@ -4011,7 +3889,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v30: N = N::new(-6.0, 0.0);
     let v31: W = v30.widen() * v5;
     let v32: W = N::exp_kept(v31);
-    let v33: W = v32 * v14.widen();
+    let v33: W = v32 * v14;
     let v34: W = v30.widen() * v2;
     let v35: W = N::exp_kept(v34);
     let v36: W = v35 * v18;
@@ -4026,7 +3904,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(-6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right) + x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -4039,7 +3917,7 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(-6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right) + x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -284,11 +284,11 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     }
     let v0: N = N::new(-14.0, 0.0);
     let v1: N = N::new(0.4115597137836079, 1.884139841432673e-17);
-    let v2: W = W::new(1.8701222535385968, 1.567298817454821e-17);
+    let v2: N = N::new(1.8701222535385968, 1.567298817454821e-17);
     let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = v1 * v3;
-    let v6: W = v1.widen() + v4 - v5.widen();
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() * v3.widen();
+    let v6: W = v1.widen() + v4 - v5;
     let v7: N = N::ln_of(v6);
     let v8: N = v0 * v7;
     v8.to_f64()
@@ -648,7 +648,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -705,11 +705,11 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: W = v11.square();
     let v15: W = v13.widen() * v14;
     let v16: W = v7.powi(3);
-    let v17: W = v11.powi(3);
-    let v18: W = v16 * v17;
-    let v19: W = v7.square();
-    let v20: N = N::narrow(v11).powi(4);
-    let v21: W = v19 * v20.widen();
+    let v17: N = N::narrow(v11).powi(3);
+    let v18: W = v16 * v17.widen();
+    let v19: N = N::narrow(v7).square();
+    let v20: W = v11.powi(4);
+    let v21: W = v19.widen() * v20;
     let v22: N = N::narrow(v11).powi(5);
     let v23: W = v7 * v22.widen();
     let v24: W = v7.powi(6);
@@ -724,7 +724,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -737,7 +737,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -757,7 +757,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -814,11 +814,11 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: W = v11.square();
     let v15: W = v13.widen() * v14;
     let v16: W = v7.powi(3);
-    let v17: W = v11.powi(3);
-    let v18: W = v16 * v17;
-    let v19: W = v7.square();
-    let v20: N = N::narrow(v11).powi(4);
-    let v21: W = v19 * v20.widen();
+    let v17: N = N::narrow(v11).powi(3);
+    let v18: W = v16 * v17.widen();
+    let v19: N = N::narrow(v7).square();
+    let v20: W = v11.powi(4);
+    let v21: W = v19.widen() * v20;
     let v22: N = N::narrow(v11).powi(5);
     let v23: W = v7 * v22.widen();
     let v24: W = v7.powi(6);
@@ -833,7 +833,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -846,7 +846,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -866,7 +866,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = 7\,\varepsilon\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 1] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -882,7 +882,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v4: W = v2 * v3.widen();
     let v5: W = v1.widen() + v4;
     let v6: W = v5.powi(6);
-    let v7: N = v0 * N::narrow(v6);
+    let v7: W = v0.widen() * v6;
     [v7.to_f64()]
 }
 /// `pf_velocity_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -891,7 +891,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = 7\,\varepsilon\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_eps_coefficients(t);
@@ -905,7 +905,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = 14\,\varepsilon\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 1] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -921,7 +921,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] 
     let v4: W = v2 * v3.widen();
     let v5: W = v1.widen() + v4;
     let v6: W = v5.powi(6);
-    let v7: N = v0 * N::narrow(v6);
+    let v7: W = v0.widen() * v6;
     [v7.to_f64()]
 }
 /// `reverse_drift_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -930,7 +930,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = 14\,\varepsilon\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0] = reverse_drift_eps_coefficients(t);
@@ -1114,7 +1114,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1165,7 +1165,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v9 * v11;
     let v13: N = N::narrow(v8).powi(4);
     let v14: W = v11.square();
-    let v15: N = v13 * N::narrow(v14);
+    let v15: W = v13.widen() * v14;
     let v16: W = v8.powi(3);
     let v17: W = v11.powi(3);
     let v18: W = v16 * v17;
@@ -1176,7 +1176,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v23: W = v8 * v22.widen();
     let v24: W = v8.powi(6);
     let v25: W = v11.powi(6);
-    let v26: W = v12 + v15.widen() + v18 + v21 + v23 + v24 + v25;
+    let v26: W = v12 + v15 + v18 + v21 + v23 + v24 + v25;
     let v27: W = v1 * v4 * v26;
     [v0.to_f64(), v27.to_f64()]
 }
@@ -1186,7 +1186,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1199,7 +1199,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x + \varepsilon\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1219,7 +1219,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x - \varepsilon\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1270,7 +1270,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v9 * v11;
     let v13: N = N::narrow(v8).powi(4);
     let v14: W = v11.square();
-    let v15: N = v13 * N::narrow(v14);
+    let v15: W = v13.widen() * v14;
     let v16: W = v8.powi(3);
     let v17: W = v11.powi(3);
     let v18: W = v16 * v17;
@@ -1281,7 +1281,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v23: W = v8 * v22.widen();
     let v24: W = v8.powi(6);
     let v25: W = v11.powi(6);
-    let v26: W = v12 + v15.widen() + v18 + v21 + v23 + v24 + v25;
+    let v26: W = v12 + v15 + v18 + v21 + v23 + v24 + v25;
     let v27: W = v1 * v4 * v26;
     [v0.to_f64(), v27.to_f64()]
 }
@@ -1291,7 +1291,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x - \varepsilon\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1304,7 +1304,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x - \varepsilon\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1684,19 +1684,19 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v12: W = v8.powi(5);
     let v13: W = v12 * v4;
     let v14: W = v8.powi(4);
-    let v15: N = N::narrow(v4).square();
-    let v16: W = v14 * v15.widen();
+    let v15: W = v4.square();
+    let v16: W = v14 * v15;
     let v17: W = v8.powi(3);
     let v18: W = v4.powi(3);
     let v19: W = v17 * v18;
     let v20: N = N::narrow(v8).square();
     let v21: N = N::narrow(v4).powi(4);
-    let v22: W = v20.widen() * v21.widen();
+    let v22: N = v20 * v21;
     let v23: W = v4.powi(5);
     let v24: W = v8 * v23;
     let v25: W = v8.powi(6);
     let v26: W = v4.powi(6);
-    let v27: W = v13 + v16 + v19 + v22 + v24 + v25 + v26;
+    let v27: W = v13 + v16 + v19 + v22.widen() + v24 + v25 + v26;
     let v28: W = v1 * v11 * v27;
     let v29: N = N::narrow(v28) / N::narrow(v9);
     [v10.to_f64(), v29.to_f64()]
@@ -1827,19 +1827,19 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v12: W = v8.powi(5);
     let v13: W = v12 * v4;
     let v14: W = v8.powi(4);
-    let v15: N = N::narrow(v4).square();
-    let v16: W = v14 * v15.widen();
+    let v15: W = v4.square();
+    let v16: W = v14 * v15;
     let v17: W = v8.powi(3);
     let v18: W = v4.powi(3);
     let v19: W = v17 * v18;
     let v20: N = N::narrow(v8).square();
     let v21: N = N::narrow(v4).powi(4);
-    let v22: W = v20.widen() * v21.widen();
+    let v22: N = v20 * v21;
     let v23: W = v4.powi(5);
     let v24: W = v8 * v23;
     let v25: W = v8.powi(6);
     let v26: W = v4.powi(6);
-    let v27: W = v13 + v16 + v19 + v22 + v24 + v25 + v26;
+    let v27: W = v13 + v16 + v19 + v22.widen() + v24 + v25 + v26;
     let v28: W = v1 * v11 * v27;
     let v29: N = N::narrow(v28) / N::narrow(v9);
     [v10.to_f64(), v29.to_f64()]
@@ -2164,28 +2164,28 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() - v3.widen();
-    let v5: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v5: N = N::new(0.4115597137836079, 1.884139841432673e-17);
     let v6: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v7: W = v6 * v2.widen();
-    let v8: W = v5 + v7;
+    let v8: W = v5.widen() + v7;
     let v9: W = v8.powi(5);
     let v10: W = v6 * v3.widen();
-    let v11: W = v5 + v10;
+    let v11: W = v5.widen() + v10;
     let v12: W = v9 * v11;
     let v13: W = v8.powi(4);
-    let v14: W = v11.square();
-    let v15: W = v13 * v14;
+    let v14: N = N::narrow(v11).square();
+    let v15: W = v13 * v14.widen();
     let v16: W = v8.powi(3);
     let v17: W = v11.powi(3);
     let v18: W = v16 * v17;
-    let v19: N = N::narrow(v8).square();
+    let v19: W = v8.square();
     let v20: N = N::narrow(v11).powi(4);
-    let v21: N = v19 * v20;
+    let v21: W = v19 * v20.widen();
     let v22: W = v11.powi(5);
     let v23: W = v8 * v22;
     let v24: W = v8.powi(6);
     let v25: W = v11.powi(6);
-    let v26: W = v12 + v15 + v18 + v21.widen() + v23 + v24 + v25;
+    let v26: W = v12 + v15 + v18 + v21 + v23 + v24 + v25;
     let v27: W = v1 * v4 * v26;
     let v28: N = N::narrow(v27) / N::narrow(v24);
     [v0.to_f64(), v28.to_f64()]
@@ -2299,28 +2299,28 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v2: N = N::from_f64(t);
     let v3: N = N::from_f64(t_next);
     let v4: W = v2.widen() - v3.widen();
-    let v5: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v5: N = N::new(0.4115597137836079, 1.884139841432673e-17);
     let v6: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v7: W = v6 * v2.widen();
-    let v8: W = v5 + v7;
+    let v8: W = v5.widen() + v7;
     let v9: W = v8.powi(5);
     let v10: W = v6 * v3.widen();
-    let v11: W = v5 + v10;
+    let v11: W = v5.widen() + v10;
     let v12: W = v9 * v11;
     let v13: W = v8.powi(4);
-    let v14: W = v11.square();
-    let v15: W = v13 * v14;
+    let v14: N = N::narrow(v11).square();
+    let v15: W = v13 * v14.widen();
     let v16: W = v8.powi(3);
     let v17: W = v11.powi(3);
     let v18: W = v16 * v17;
-    let v19: N = N::narrow(v8).square();
+    let v19: W = v8.square();
     let v20: N = N::narrow(v11).powi(4);
-    let v21: N = v19 * v20;
+    let v21: W = v19 * v20.widen();
     let v22: W = v11.powi(5);
     let v23: W = v8 * v22;
     let v24: W = v8.powi(6);
     let v25: W = v11.powi(6);
-    let v26: W = v12 + v15 + v18 + v21.widen() + v23 + v24 + v25;
+    let v26: W = v12 + v15 + v18 + v21 + v23 + v24 + v25;
     let v27: W = v1 * v4 * v26;
     let v28: N = N::narrow(v27) / N::narrow(v24);
     [v0.to_f64(), v28.to_f64()]

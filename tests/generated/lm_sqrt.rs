@@ -111,10 +111,10 @@ fn f_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v2: N = N::from_f64(t);
     let v3: N = v2.sqrt();
     let v4: W = v1.widen() + v3.widen();
-    let v5: N = v2 - v1;
+    let v5: W = v2.widen() - v1.widen();
     let v6: W = v0.widen() * v4;
-    let v7: N = v3 * v5;
-    let v8: N = N::narrow(v6) / v7;
+    let v7: W = v3.widen() * v5;
+    let v8: N = N::narrow(v6) / N::narrow(v7);
     v8.to_f64()
 }
 /// `g2(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -158,10 +158,10 @@ fn g2_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v2: N = N::from_f64(t);
     let v3: N = v2.sqrt();
     let v4: W = v1.widen() + v3.widen();
-    let v5: N = v2 - v1;
+    let v5: W = v2.widen() - v1.widen();
     let v6: W = v0.widen() * v4;
-    let v7: N = v3 * v5;
-    let v8: N = N::narrow(v6) / v7;
+    let v7: W = v3.widen() * v5;
+    let v8: N = N::narrow(v6) / N::narrow(v7);
     v8.to_f64()
 }
 /// `g(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -200,9 +200,9 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\sqrt{1 - \sqrt{t}}}{t^{\frac{1}{4}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.1875, 0.375, 0.5, 0.5625).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.1875, 0.375, 0.5, 0.5625, 0.625).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
@@ -226,6 +226,9 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.5625 {
         return lambda_in_cell5::<N, W>(t);
     }
+    if t < 0.625 {
+        return lambda_in_cell6::<N, W>(t);
+    }
     let v0: N = N::new(0.5, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -234,11 +237,11 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v5: N = v1 + v4;
     let v6: N = v3 / v5;
     let v7: N = v6.ln();
-    let v8: N = v0 * v7;
+    let v8: W = v0.widen() * v7.widen();
     let v9: N = N::new(0.25, 0.0);
     let v10: N = v2.ln();
     let v11: N = v9 * v10;
-    let v12: N = v8 - v11;
+    let v12: W = v8 - v11.widen();
     v12.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
@@ -255,7 +258,7 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: N = N::new(0.25, 0.0);
     let v10: N = v2.ln();
     let v11: N = v9 * v10;
-    let v12: N = v8 - v11;
+    let v12: W = v8.widen() - v11.widen();
     v12.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
@@ -263,16 +266,16 @@ fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.5, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: W = v2.widen().sqrt();
-    let v5: W = v1.widen() + v4;
-    let v6: N = v3 / N::narrow(v5);
-    let v7: N = v6.ln();
-    let v8: W = v0.widen() * v7.widen();
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = v2.sqrt();
+    let v5: W = v1.widen() + v4.widen();
+    let v6: W = v3 / v5;
+    let v7: W = N::ln_kept(v6);
+    let v8: W = v0.widen() * v7;
     let v9: N = N::new(0.25, 0.0);
     let v10: N = v2.ln();
-    let v11: W = v9.widen() * v10.widen();
-    let v12: W = v8 - v11;
+    let v11: N = v9 * v10;
+    let v12: N = N::narrow(v8) - v11;
     v12.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
@@ -331,16 +334,33 @@ fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.5, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: W = v2.widen().sqrt();
-    let v5: W = v1.widen() + v4;
-    let v6: N = v3 / N::narrow(v5);
-    let v7: N = v6.ln();
-    let v8: W = v0.widen() * v7.widen();
+    let v3: W = v1.widen() - v2.widen();
+    let v4: N = v2.sqrt();
+    let v5: W = v1.widen() + v4.widen();
+    let v6: W = v3 / v5;
+    let v7: W = N::ln_kept(v6);
+    let v8: W = v0.widen() * v7;
     let v9: N = N::new(0.25, 0.0);
     let v10: N = v2.ln();
-    let v11: W = v9.widen() * v10.widen();
-    let v12: W = v8 - v11;
+    let v11: N = v9 * v10;
+    let v12: N = N::narrow(v8) - v11;
+    v12.to_f64()
+}
+/// [`lambda_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn lambda_in_cell6<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.5, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v2.sqrt();
+    let v5: N = v1 + v4;
+    let v6: N = v3 / v5;
+    let v7: N = v6.ln();
+    let v8: N = v0 * v7;
+    let v9: N = N::new(0.25, 0.0);
+    let v10: N = v2.ln();
+    let v11: N = v9 * v10;
+    let v12: N = v8 - v11;
     v12.to_f64()
 }
 /// `dlambda(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -350,6 +370,8 @@ fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125).
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
@@ -360,6 +382,9 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
+    }
+    if t < 0.125 {
+        return dlambda_in_cell0::<N, W>(t);
     }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
@@ -372,6 +397,19 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: N = v6 / v7;
     v8.to_f64()
 }
+/// [`dlambda_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn dlambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v2.sqrt();
+    let v4: W = v1.widen() + v3.widen();
+    let v5: N = v2 - v1;
+    let v6: W = v0.widen() * v4;
+    let v7: N = v2 * v5;
+    let v8: N = N::narrow(v6) / v7;
+    v8.to_f64()
+}
 /// `log_snr(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
@@ -380,45 +418,27 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.1875, 0.375, 0.5, 0.5625).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.375, 0.5, 0.5625).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
 /// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.0625 {
+    if t < 0.125 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.125 {
+    if t < 0.1875 {
         return log_snr_in_cell1::<N, W>(t);
     }
-    if t < 0.1875 {
+    if t < 0.375 {
         return log_snr_in_cell2::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.5 {
         return log_snr_in_cell3::<N, W>(t);
     }
-    if t < 0.5 {
+    if t < 0.5625 {
         return log_snr_in_cell4::<N, W>(t);
     }
-    if t < 0.5625 {
-        return log_snr_in_cell5::<N, W>(t);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 - v1;
-    let v3: N = v1.sqrt();
-    let v4: N = v0 + v3;
-    let v5: N = v2 / v4;
-    let v6: N = v5.ln();
-    let v7: N = N::new(0.5, 0.0);
-    let v8: N = v1.ln();
-    let v9: N = v7 * v8;
-    let v10: N = v6 - v9;
-    v10.to_f64()
-}
-/// [`log_snr_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v0 - v1;
@@ -433,7 +453,7 @@ fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v10.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v0 - v1;
@@ -448,7 +468,7 @@ fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v10.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() - v1.widen();
@@ -463,7 +483,7 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v10.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() - v1.widen();
@@ -478,7 +498,7 @@ fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v10.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() - v1.widen();
@@ -493,18 +513,18 @@ fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v10.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.5625, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 - v1;
-    let v3: W = v1.widen().sqrt();
-    let v4: W = v0.widen() + v3;
-    let v5: N = v2 / N::narrow(v4);
-    let v6: N = v5.ln();
+    let v2: W = v0.widen() - v1.widen();
+    let v3: N = v1.sqrt();
+    let v4: W = v0.widen() + v3.widen();
+    let v5: W = v2 / v4;
+    let v6: N = N::ln_of(v5);
     let v7: N = N::new(0.5, 0.0);
     let v8: N = v1.ln();
-    let v9: W = v7.widen() * v8.widen();
-    let v10: W = v6.widen() - v9;
+    let v9: N = v7 * v8;
+    let v10: N = v6 - v9;
     v10.to_f64()
 }
 /// `snr(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -514,11 +534,25 @@ fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.4375, 0.5).
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
 /// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t < 0.25 {
+        return snr_in_cell0::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return snr_in_cell1::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return snr_in_cell2::<N, W>(t);
+    }
+    if t < 0.5 {
+        return snr_in_cell3::<N, W>(t);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v0 - v1;
@@ -528,6 +562,50 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = v2 / v5;
     v6.to_f64()
 }
+/// [`snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = v1.sqrt();
+    let v4: N = v0 + v3;
+    let v5: N = v3 * v4;
+    let v6: N = v2 / v5;
+    v6.to_f64()
+}
+/// [`snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = v1.sqrt();
+    let v4: W = v0.widen() + v3.widen();
+    let v5: W = v3.widen() * v4;
+    let v6: N = v2 / N::narrow(v5);
+    v6.to_f64()
+}
+/// [`snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = v1.sqrt();
+    let v4: N = v0 + v3;
+    let v5: N = v3 * v4;
+    let v6: N = v2 / v5;
+    v6.to_f64()
+}
+/// [`snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = v1.sqrt();
+    let v4: W = v0.widen() + v3.widen();
+    let v5: W = v3.widen() * v4;
+    let v6: N = v2 / N::narrow(v5);
+    v6.to_f64()
+}
 /// `rho(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
@@ -535,11 +613,19 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// ```
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.1875, 0.25).
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t < 0.1875 {
+        return rho_in_cell0::<N, W>(t);
+    }
+    if t < 0.25 {
+        return rho_in_cell1::<N, W>(t);
+    }
     let v0: N = N::from_f64(t);
     let v1: N = v0.sqrt();
     let v2: N = v1.sqrt();
@@ -549,6 +635,32 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: N = v4 / v5;
     let v7: N = v6.sqrt();
     let v8: N = v2 / v7;
+    v8.to_f64()
+}
+/// [`rho_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn rho_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
+    let v1: N = v0.sqrt();
+    let v2: N = v1.sqrt();
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = v3 - v0;
+    let v5: N = v3 + v1;
+    let v6: N = v4 / v5;
+    let v7: N = v6.sqrt();
+    let v8: N = v2 / v7;
+    v8.to_f64()
+}
+/// [`rho_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn rho_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
+    let v1: W = v0.widen().sqrt();
+    let v2: W = v1.sqrt();
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = v3 - v0;
+    let v5: N = v3 + N::narrow(v1);
+    let v6: N = v4 / v5;
+    let v7: N = v6.sqrt();
+    let v8: N = N::narrow(v2) / v7;
     v8.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -600,10 +712,10 @@ fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v2: N = N::from_f64(t);
     let v3: N = v2.sqrt();
     let v4: W = v1.widen() + v3.widen();
-    let v5: N = v1 - v2;
+    let v5: W = v1.widen() - v2.widen();
     let v6: W = v0.widen() * v4;
-    let v7: N = v3 * v5;
-    let v8: N = N::narrow(v6) / v7;
+    let v7: W = v3.widen() * v5;
+    let v8: N = N::narrow(v6) / N::narrow(v7);
     [v8.to_f64(), v8.to_f64()]
 }
 /// `pf_velocity_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -698,13 +810,13 @@ fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
     let v2: N = N::from_f64(t);
     let v3: N = v2.sqrt();
     let v4: W = v1.widen() + v3.widen();
-    let v5: N = v1 - v2;
+    let v5: W = v1.widen() - v2.widen();
     let v6: W = v0.widen() * v4;
-    let v7: N = v3 * v5;
-    let v8: N = N::narrow(v6) / v7;
+    let v7: W = v3.widen() * v5;
+    let v8: N = N::narrow(v6) / N::narrow(v7);
     let v9: N = N::new(-0.5, 0.0);
     let v10: W = v9.widen() * v4;
-    let v11: N = N::narrow(v10) / v7;
+    let v11: N = N::narrow(v10) / N::narrow(v7);
     [v8.to_f64(), v11.to_f64()]
 }
 /// `reverse_drift_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1369,7 +1481,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -1390,18 +1502,18 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v2.sqrt();
-    let v4: W = v1.widen() + v3.widen();
+    let v3: W = v2.widen().sqrt();
+    let v4: N = v1 + N::narrow(v3);
     let v5: W = v1.widen() - v2.widen();
-    let v6: W = v0.widen() * v4;
-    let v7: N = v3 * N::narrow(v5);
-    let v8: N = N::narrow(v6) / v7;
+    let v6: N = v0 * v4;
+    let v7: W = v3 * v5;
+    let v8: N = v6 / N::narrow(v7);
     let v9: N = N::new(0.25, 0.0);
-    let v10: W = v3.widen().sqrt();
+    let v10: W = v3.sqrt();
     let v11: W = v10.powi(3);
-    let v12: W = v9.widen() * v4;
+    let v12: N = v9 * v4;
     let v13: W = v11 * v5;
-    let v14: N = N::narrow(v12) / N::narrow(v13);
+    let v14: N = v12 / N::narrow(v13);
     [v8.to_f64(), v14.to_f64()]
 }
 /// `pf_velocity_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1410,7 +1522,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -1450,7 +1562,7 @@ fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -1471,18 +1583,18 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v2.sqrt();
-    let v4: W = v1.widen() + v3.widen();
+    let v3: W = v2.widen().sqrt();
+    let v4: N = v1 + N::narrow(v3);
     let v5: W = v1.widen() - v2.widen();
-    let v6: W = v0.widen() * v4;
-    let v7: N = v3 * N::narrow(v5);
-    let v8: N = N::narrow(v6) / v7;
+    let v6: N = v0 * v4;
+    let v7: W = v3 * v5;
+    let v8: N = v6 / N::narrow(v7);
     let v9: N = N::new(0.5, 0.0);
-    let v10: W = v3.widen().sqrt();
+    let v10: W = v3.sqrt();
     let v11: W = v10.powi(3);
-    let v12: W = v9.widen() * v4;
+    let v12: N = v9 * v4;
     let v13: W = v11 * v5;
-    let v14: N = N::narrow(v12) / N::narrow(v13);
+    let v14: N = v12 / N::narrow(v13);
     [v8.to_f64(), v14.to_f64()]
 }
 /// `reverse_drift_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1491,7 +1603,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\varepsilon}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -2153,7 +2265,9 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{4\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{4\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375, 0.4375, 0.9375).
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -2171,6 +2285,63 @@ pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.375 {
+        return pf_velocity_x0_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return pf_velocity_x0_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.9375 {
+        return pf_velocity_x0_coefficients_in_cell2::<N, W>(t);
+    }
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 / v1;
+    let v3: N = N::new(-0.25, 0.0);
+    let v4: N = N::new(1.0, 0.0);
+    let v5: N = v4 - v1;
+    let v6: N = v1.sqrt();
+    let v7: N = v4 + v6;
+    let v8: N = v5 / v7;
+    let v9: W = v8.widen().sqrt();
+    let v10: W = v1.widen() * v9;
+    let v11: N = v3 / N::narrow(v10);
+    [v2.to_f64(), v11.to_f64()]
+}
+/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 / v1;
+    let v3: N = N::new(-0.25, 0.0);
+    let v4: N = N::new(1.0, 0.0);
+    let v5: N = v4 - v1;
+    let v6: N = v1.sqrt();
+    let v7: N = v4 + v6;
+    let v8: N = v5 / v7;
+    let v9: N = v8.sqrt();
+    let v10: N = v1 * v9;
+    let v11: N = v3 / v10;
+    [v2.to_f64(), v11.to_f64()]
+}
+/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 / v1;
+    let v3: N = N::new(-0.25, 0.0);
+    let v4: N = N::new(1.0, 0.0);
+    let v5: N = v4 - v1;
+    let v6: W = v1.widen().sqrt();
+    let v7: W = v4.widen() + v6;
+    let v8: N = v5 / N::narrow(v7);
+    let v9: N = v8.sqrt();
+    let v10: N = v1 * v9;
+    let v11: N = v3 / v10;
+    [v2.to_f64(), v11.to_f64()]
+}
+/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = v0 / v1;
@@ -2191,7 +2362,9 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{4\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{4\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.375, 0.4375, 0.9375).
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -2231,7 +2404,9 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{2\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{2\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -2249,18 +2424,52 @@ pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
+    }
+    if t < 0.25 {
+        return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.375 {
+        return reverse_drift_x0_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return reverse_drift_x0_coefficients_in_cell2::<N, W>(t);
+    }
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v2.sqrt();
+    let v4: N = v1 + v3;
+    let v5: N = N::new(4.0, 0.0);
+    let v6: N = v2 - v5;
+    let v7: N = N::new(2.0, 0.0);
+    let v8: N = v7 + v3;
+    let v9: N = v1 - v2;
+    let v10: N = v0 * v4 * v6;
+    let v11: N = v2 * v8 * v9;
+    let v12: N = v10 / v11;
+    let v13: N = N::new(-0.5, 0.0);
+    let v14: N = v9 / v4;
+    let v15: N = v14.sqrt();
+    let v16: N = v2 * v15;
+    let v17: N = v13 / v16;
+    [v12.to_f64(), v17.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v2.sqrt();
     let v4: W = v1.widen() + v3.widen();
     let v5: N = N::new(4.0, 0.0);
-    let v6: W = v2.widen() - v5.widen();
+    let v6: N = v2 - v5;
     let v7: N = N::new(2.0, 0.0);
-    let v8: N = v7 + v3;
+    let v8: W = v7.widen() + v3.widen();
     let v9: N = v1 - v2;
-    let v10: W = v0.widen() * v4 * v6;
-    let v11: W = v2.widen() * v8.widen() * v9.widen();
+    let v10: W = v0.widen() * v4 * v6.widen();
+    let v11: W = v2.widen() * v8 * v9.widen();
     let v12: N = N::narrow(v10) / N::narrow(v11);
     let v13: N = N::new(-0.5, 0.0);
     let v14: N = v9 / N::narrow(v4);
@@ -2269,13 +2478,108 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v17: N = v13 / v16;
     [v12.to_f64(), v17.to_f64()]
 }
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v2.sqrt();
+    let v4: W = v1.widen() + v3.widen();
+    let v5: N = N::new(4.0, 0.0);
+    let v6: N = v2 - v5;
+    let v7: N = N::new(2.0, 0.0);
+    let v8: N = v7 + v3;
+    let v9: N = v1 - v2;
+    let v10: W = v0.widen() * v4 * v6.widen();
+    let v11: N = v2 * v8 * v9;
+    let v12: N = N::narrow(v10) / v11;
+    let v13: N = N::new(-0.5, 0.0);
+    let v14: N = v9 / N::narrow(v4);
+    let v15: N = v14.sqrt();
+    let v16: N = v2 * v15;
+    let v17: N = v13 / v16;
+    [v12.to_f64(), v17.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v2.widen().sqrt();
+    let v4: W = v1.widen() + v3;
+    let v5: N = N::new(4.0, 0.0);
+    let v6: N = v2 - v5;
+    let v7: N = N::new(2.0, 0.0);
+    let v8: N = v7 + N::narrow(v3);
+    let v9: N = v1 - v2;
+    let v10: W = v0.widen() * v4 * v6.widen();
+    let v11: N = v2 * v8 * v9;
+    let v12: N = N::narrow(v10) / v11;
+    let v13: N = N::new(-0.5, 0.0);
+    let v14: N = v9 / N::narrow(v4);
+    let v15: N = v14.sqrt();
+    let v16: N = v2 * v15;
+    let v17: N = v13 / v16;
+    [v12.to_f64(), v17.to_f64()]
+}
+/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.25 {
+        return reverse_drift_x0_coefficients_upper_cell0::<N, W>(t);
+    }
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = -v1;
+    let v4: N = v3 - v2;
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v5 - v2;
+    let v7: N = v6.sqrt();
+    let v8: N = v5 + v7;
+    let v9: N = N::new(2.0, 0.0);
+    let v10: N = v9 + v7;
+    let v11: N = v0 * v4 * v8;
+    let v12: N = v2 * v6 * v10;
+    let v13: N = v11 / v12;
+    let v14: N = N::new(-0.5, 0.0);
+    let v15: N = v2 / v8;
+    let v16: N = v15.sqrt();
+    let v17: N = v16 * v6;
+    let v18: N = v14 / v17;
+    [v13.to_f64(), v18.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = -v1;
+    let v4: N = v3 - v2;
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::sqrt_of(v6);
+    let v8: N = v5 + v7;
+    let v9: N = N::new(2.0, 0.0);
+    let v10: W = v9.widen() + v7.widen();
+    let v11: N = v0 * v4 * v8;
+    let v12: W = v2.widen() * v6 * v10;
+    let v13: N = v11 / N::narrow(v12);
+    let v14: N = N::new(-0.5, 0.0);
+    let v15: N = v2 / v8;
+    let v16: N = v15.sqrt();
+    let v17: W = v16.widen() * v6;
+    let v18: N = v14 / N::narrow(v17);
+    [v13.to_f64(), v18.to_f64()]
+}
 /// `reverse_drift_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{2\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{2\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25).
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -3079,10 +3383,10 @@ fn reverse_drift_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64;
     let v2: N = N::from_f64(t);
     let v3: N = v2.sqrt();
     let v4: W = v1.widen() + v3.widen();
-    let v5: N = v1 - v2;
+    let v5: W = v1.widen() - v2.widen();
     let v6: W = v0.widen() * v4;
-    let v7: N = v3 * v5;
-    let v8: N = N::narrow(v6) / v7;
+    let v7: W = v3.widen() * v5;
+    let v8: N = N::narrow(v6) / N::narrow(v7);
     let v9: N = N::new(2.0, 0.0);
     [v8.to_f64(), v9.to_f64()]
 }
@@ -3676,7 +3980,9 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return dd::at_pole(&pf_velocity_v_poles::<f64, Dd>(t), [f64::INFINITY]);
@@ -3688,6 +3994,9 @@ pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
 }
 /// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    if t >= 0.5 {
+        return pf_velocity_v_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().sqrt();
@@ -3695,10 +4004,26 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v4: W = v3.powi(3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = v5 - v1;
-    let v7: N = v5 + N::narrow(v2);
-    let v8: N = v6 / v7;
+    let v7: W = v5.widen() + v2;
+    let v8: N = v6 / N::narrow(v7);
     let v9: N = v8.sqrt();
     let v10: W = v4 * v9.widen();
+    let v11: N = v0 / N::narrow(v10);
+    [v11.to_f64()]
+}
+/// The upper regime of [`pf_velocity_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(1.0, 0.0);
+    let v3: W = v2.widen() - v1.widen();
+    let v4: W = v3.sqrt();
+    let v5: N = v2 + N::narrow(v4);
+    let v6: N = v1 / v5;
+    let v7: N = v6.sqrt();
+    let v8: W = v4.sqrt();
+    let v9: W = v8.powi(3);
+    let v10: W = v7.widen() * v9;
     let v11: N = v0 / N::narrow(v10);
     [v11.to_f64()]
 }
@@ -3708,7 +4033,9 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 #[allow(unused_variables)]
@@ -3741,9 +4068,9 @@ fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)} - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 16 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -3769,17 +4096,17 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v2: N = N::from_f64(t);
     let v3: W = v2.widen().sqrt();
     let v4: W = v1.widen() + v3;
-    let v5: N = v1 - v2;
-    let v6: W = v0.widen() * v4;
-    let v7: N = N::narrow(v3) * v5;
-    let v8: N = N::narrow(v6) / v7;
+    let v5: W = v1.widen() - v2.widen();
+    let v6: N = v0 * N::narrow(v4);
+    let v7: W = v3 * v5;
+    let v8: N = v6 / N::narrow(v7);
     let v9: N = N::new(0.5, 0.0);
     let v10: W = v3.sqrt();
     let v11: W = v10.powi(3);
-    let v12: N = v5 / N::narrow(v4);
+    let v12: N = N::narrow(v5) / N::narrow(v4);
     let v13: N = v12.sqrt();
-    let v14: N = N::narrow(v11) * v13;
-    let v15: N = v9 / v14;
+    let v14: W = v11 * v13.widen();
+    let v15: N = v9 / N::narrow(v14);
     [v8.to_f64(), v15.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -3788,13 +4115,13 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() - v2.widen();
-    let v4: W = N::sqrt_kept(v3);
-    let v5: W = v1.widen() + v4;
-    let v6: N = v0 * N::narrow(v5);
-    let v7: W = v2.widen() * v4;
-    let v8: N = v6 / N::narrow(v7);
+    let v4: W = v3.sqrt();
+    let v5: N = v1 + N::narrow(v4);
+    let v6: N = v0 * v5;
+    let v7: N = v2 * N::narrow(v4);
+    let v8: N = v6 / v7;
     let v9: N = N::new(0.5, 0.0);
-    let v10: N = v2 / N::narrow(v5);
+    let v10: N = v2 / v5;
     let v11: N = v10.sqrt();
     let v12: W = v4.sqrt();
     let v13: W = v12.powi(3);
@@ -3808,9 +4135,9 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)} - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 16 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 16 operations in double-double.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {

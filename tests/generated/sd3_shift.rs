@@ -63,163 +63,22 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \left(1 - \frac{3\,t}{1 + 2\,t}\right)^{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.34375, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 8 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.15625, 0.1875, 0.21875, 0.25).
+/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
 /// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return alpha_bar_upper::<N, W>(1.0 - t);
-    }
-    if t < 0.25 {
-        return alpha_bar_in_cell0::<N, W>(t);
-    }
-    if t < 0.3125 {
-        return alpha_bar_in_cell1::<N, W>(t);
-    }
-    if t < 0.34375 {
-        return alpha_bar_in_cell2::<N, W>(t);
-    }
-    if t < 0.375 {
-        return alpha_bar_in_cell3::<N, W>(t);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() - v1.widen();
     let v3: W = v2.square();
     let v4: N = N::new(2.0, 0.0);
     let v5: N = v4 * v1;
-    let v6: N = v0 + v5;
-    let v7: N = v6.square();
-    let v8: N = N::narrow(v3) / v7;
+    let v6: W = v0.widen() + v5.widen();
+    let v7: W = v6.square();
+    let v8: N = N::narrow(v3) / N::narrow(v7);
     v8.to_f64()
-}
-/// [`alpha_bar_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn alpha_bar_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() - v1.widen();
-    let v3: W = v2.square();
-    let v4: N = N::new(2.0, 0.0);
-    let v5: N = v4 * v1;
-    let v6: N = v0 + v5;
-    let v7: N = v6.square();
-    let v8: N = N::narrow(v3) / v7;
-    v8.to_f64()
-}
-/// [`alpha_bar_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn alpha_bar_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() - v1.widen();
-    let v3: W = v2.square();
-    let v4: N = N::new(2.0, 0.0);
-    let v5: W = v4.widen() * v1.widen();
-    let v6: W = v0.widen() + v5;
-    let v7: N = N::narrow(v6).square();
-    let v8: N = N::narrow(v3) / v7;
-    v8.to_f64()
-}
-/// [`alpha_bar_in`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
-fn alpha_bar_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 - v1;
-    let v3: N = v2.square();
-    let v4: N = N::new(2.0, 0.0);
-    let v5: W = v4.widen() * v1.widen();
-    let v6: W = v0.widen() + v5;
-    let v7: N = N::narrow(v6).square();
-    let v8: N = v3 / v7;
-    v8.to_f64()
-}
-/// [`alpha_bar_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn alpha_bar_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 - v1;
-    let v3: N = v2.square();
-    let v4: N = N::new(2.0, 0.0);
-    let v5: N = v4 * v1;
-    let v6: N = v0 + v5;
-    let v7: N = v6.square();
-    let v8: N = v3 / v7;
-    v8.to_f64()
-}
-/// The upper regime of [`alpha_bar`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.15625 {
-        return alpha_bar_upper_cell0::<N, W>(t);
-    }
-    if t < 0.1875 {
-        return alpha_bar_upper_cell1::<N, W>(t);
-    }
-    if t < 0.21875 {
-        return alpha_bar_upper_cell2::<N, W>(t);
-    }
-    if t < 0.25 {
-        return alpha_bar_upper_cell3::<N, W>(t);
-    }
-    let v0: N = N::from_f64(t);
-    let v1: N = v0.square();
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(2.0, 0.0);
-    let v4: N = v3 * v0;
-    let v5: W = v2.widen() - v4.widen();
-    let v6: W = v5.square();
-    let v7: N = v1 / N::narrow(v6);
-    v7.to_f64()
-}
-/// [`alpha_bar_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
-fn alpha_bar_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::from_f64(t);
-    let v1: N = v0.square();
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(2.0, 0.0);
-    let v4: N = v3 * v0;
-    let v5: N = v2 - v4;
-    let v6: N = v5.square();
-    let v7: N = v1 / v6;
-    v7.to_f64()
-}
-/// [`alpha_bar_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn alpha_bar_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::from_f64(t);
-    let v1: W = v0.widen().square();
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(2.0, 0.0);
-    let v4: N = v3 * v0;
-    let v5: N = v2 - v4;
-    let v6: N = v5.square();
-    let v7: N = N::narrow(v1) / v6;
-    v7.to_f64()
-}
-/// [`alpha_bar_upper`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
-fn alpha_bar_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::from_f64(t);
-    let v1: N = v0.square();
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(2.0, 0.0);
-    let v4: N = v3 * v0;
-    let v5: N = v2 - v4;
-    let v6: N = v5.square();
-    let v7: N = v1 / v6;
-    v7.to_f64()
-}
-/// [`alpha_bar_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn alpha_bar_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::from_f64(t);
-    let v1: W = v0.widen().square();
-    let v2: N = N::new(3.0, 0.0);
-    let v3: N = N::new(2.0, 0.0);
-    let v4: N = v3 * v0;
-    let v5: N = v2 - v4;
-    let v6: N = v5.square();
-    let v7: N = N::narrow(v1) / v6;
-    v7.to_f64()
 }
 /// `f(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -250,7 +109,7 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g^{2}(t) = \frac{18\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 15 operations in double-double.
 pub fn g2(t: f64) -> f64 {
@@ -271,8 +130,8 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: N = v4 * v6;
     let v8: W = v2.widen() + v5.widen() + v7.widen();
     let v9: N = v0 * v1;
-    let v10: N = v3 * N::narrow(v8);
-    let v11: N = v9 / v10;
+    let v10: W = v3.widen() * v8;
+    let v11: N = v9 / N::narrow(v10);
     v11.to_f64()
 }
 /// The upper regime of [`g2`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
@@ -300,83 +159,15 @@ fn g2_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \frac{3\,\sqrt{2}\,\sqrt{t}}{\sqrt{1 + 3\,t - 4\,t^{3}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.21875, 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Runs its stable form in `f64`, with the 6 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
 /// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return g_upper::<N, W>(1.0 - t);
-    }
-    if t < 0.125 {
-        return g_in_cell0::<N, W>(t);
-    }
-    if t < 0.21875 {
-        return g_in_cell1::<N, W>(t);
-    }
-    if t < 0.25 {
-        return g_in_cell2::<N, W>(t);
-    }
-    let v0: W = W::new(4.242640687119285, 3.7611501537150655e-16);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v1;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v5 * v1;
-    let v7: N = v1.square();
-    let v8: N = v5 * v7;
-    let v9: W = v3.widen() + v6.widen() + v8.widen();
-    let v10: N = v4 * N::narrow(v9);
-    let v11: N = v10.sqrt();
-    let v12: W = v0 * v2.widen();
-    let v13: N = N::narrow(v12) / v11;
-    v13.to_f64()
-}
-/// [`g_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn g_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(4.242640687119285, 3.7611501537150655e-16);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().sqrt();
-    let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v1;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v5 * v1;
-    let v7: N = v1.square();
-    let v8: N = v5 * v7;
-    let v9: W = v3.widen() + v6.widen() + v8.widen();
-    let v10: N = v4 * N::narrow(v9);
-    let v11: N = v10.sqrt();
-    let v12: W = v0 * v2;
-    let v13: N = N::narrow(v12) / v11;
-    v13.to_f64()
-}
-/// [`g_in`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
-fn g_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(4.242640687119285, 3.7611501537150655e-16);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
-    let v3: N = N::new(1.0, 0.0);
-    let v4: N = v3 - v1;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v5 * v1;
-    let v7: N = v1.square();
-    let v8: N = v5 * v7;
-    let v9: N = v3 + v6 + v8;
-    let v10: N = v4 * v9;
-    let v11: N = v10.sqrt();
-    let v12: N = v0 * v2;
-    let v13: N = v12 / v11;
-    v13.to_f64()
-}
-/// [`g_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn g_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(4.242640687119285, 3.7611501537150655e-16);
-    let v1: N = N::from_f64(t);
-    let v2: N = v1.sqrt();
     let v3: N = N::new(1.0, 0.0);
     let v4: W = v3.widen() - v1.widen();
     let v5: N = N::new(4.0, 0.0);
@@ -386,54 +177,9 @@ fn g_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: W = v3.widen() + v6.widen() + v8.widen();
     let v10: W = v4 * v9;
     let v11: N = N::sqrt_of(v10);
-    let v12: N = v0 * v2;
-    let v13: N = v12 / v11;
+    let v12: W = v0 * v2;
+    let v13: N = N::narrow(v12) / v11;
     v13.to_f64()
-}
-/// The upper regime of [`g`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.25 {
-        return g_upper_cell0::<N, W>(t);
-    }
-    let v0: N = N::new(4.242640687119285, 3.7611501537150655e-16);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = v3.sqrt();
-    let v5: N = N::new(9.0, 0.0);
-    let v6: N = v5 * v2;
-    let v7: N = N::new(12.0, 0.0);
-    let v8: N = v2.square();
-    let v9: N = v7 * v8;
-    let v10: N = N::new(4.0, 0.0);
-    let v11: N = v2.powi(3);
-    let v12: N = v10 * v11;
-    let v13: N = v6 - v9 + v12;
-    let v14: N = v13.sqrt();
-    let v15: N = v0 * v4;
-    let v16: N = v15 / v14;
-    v16.to_f64()
-}
-/// [`g_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn g_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(4.242640687119285, 3.7611501537150655e-16);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = N::sqrt_kept(v3);
-    let v5: N = N::new(9.0, 0.0);
-    let v6: W = v5.widen() * v2.widen();
-    let v7: N = N::new(12.0, 0.0);
-    let v8: N = v2.square();
-    let v9: N = v7 * v8;
-    let v10: N = N::new(4.0, 0.0);
-    let v11: N = v2.powi(3);
-    let v12: N = v10 * v11;
-    let v13: W = v6 - v9.widen() + v12.widen();
-    let v14: N = N::sqrt_of(v13);
-    let v15: W = v0 * v4;
-    let v16: N = N::narrow(v15) / v14;
-    v16.to_f64()
 }
 /// `lambda(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -598,7 +344,7 @@ fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v5: N = v4 / v3;
     let v6: N = v5.ln();
     let v7: N = v1 * v6;
-    let v8: N = v0 + v7;
+    let v8: W = v0.widen() + v7.widen();
     v8.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
@@ -659,7 +405,7 @@ fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\frac{1}{9} - \frac{2\,t}{9} + \frac{t^{2}}{9}}{t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
@@ -671,8 +417,8 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: W = v1.widen() - v2.widen();
     let v4: W = v3.square();
     let v5: N = v2.square();
-    let v6: N = v0 * N::narrow(v4);
-    let v7: N = v6 / v5;
+    let v6: W = v0.widen() * v4;
+    let v7: N = N::narrow(v6) / v5;
     v7.to_f64()
 }
 /// `rho(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -703,7 +449,9 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{3\,x}{1 + t - 2\,t^{2}} - \frac{9\,\mathrm{score}\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 30 operations in double-double.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -715,6 +463,9 @@ pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return pf_velocity_score_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(-3.0, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::new(2.0, 0.0);
@@ -727,9 +478,9 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v9: N = v3.square();
     let v10: N = v7 * v9;
     let v11: W = v1.widen() + v8.widen() + v10.widen();
-    let v12: W = v0.widen() * v5;
-    let v13: W = v6 * v11;
-    let v14: N = N::narrow(v12) / N::narrow(v13);
+    let v12: N = v0 * N::narrow(v5);
+    let v13: N = N::narrow(v6) * N::narrow(v11);
+    let v14: N = v12 / v13;
     let v15: N = N::new(-9.0, 0.0);
     let v16: N = N::new(6.0, 0.0);
     let v17: N = v16 * v3;
@@ -744,13 +495,49 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v26: N = N::narrow(v24) / N::narrow(v25);
     [v14.to_f64(), v26.to_f64()]
 }
+/// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-3.0, 0.0);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = v1.widen() - v4.widen();
+    let v6: N = N::new(9.0, 0.0);
+    let v7: N = N::new(12.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = N::new(4.0, 0.0);
+    let v10: N = v3.square();
+    let v11: N = v9 * v10;
+    let v12: W = v6.widen() - v8.widen() + v11.widen();
+    let v13: W = v0.widen() * v5;
+    let v14: N = v3 * N::narrow(v12);
+    let v15: N = N::narrow(v13) / v14;
+    let v16: N = v6 * v3;
+    let v17: W = v16.widen() - v6.widen();
+    let v18: N = N::new(27.0, 0.0);
+    let v19: N = N::new(54.0, 0.0);
+    let v20: W = v19.widen() * v3.widen();
+    let v21: N = N::new(36.0, 0.0);
+    let v22: N = v21 * v10;
+    let v23: N = N::new(8.0, 0.0);
+    let v24: N = v3.powi(3);
+    let v25: N = v23 * v24;
+    let v26: W = v18.widen() - v20 + v22.widen() - v25.widen();
+    let v27: W = v5 * v17;
+    let v28: W = v3.widen() * v26;
+    let v29: N = N::narrow(v27) / N::narrow(v28);
+    [v15.to_f64(), v29.to_f64()]
+}
 /// `pf_velocity_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{3\,x}{1 + t - 2\,t^{2}} - \frac{9\,\mathrm{score}\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 30 operations in double-double.
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
@@ -780,7 +567,9 @@ fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{3\,x}{1 + t - 2\,t^{2}} - \frac{18\,\mathrm{score}\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 31 operations in double-double.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -792,6 +581,9 @@ pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return reverse_drift_score_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(-3.0, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::new(2.0, 0.0);
@@ -804,9 +596,9 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v9: N = v3.square();
     let v10: N = v7 * v9;
     let v11: W = v1.widen() + v8.widen() + v10.widen();
-    let v12: W = v0.widen() * v5;
-    let v13: W = v6 * v11;
-    let v14: N = N::narrow(v12) / N::narrow(v13);
+    let v12: N = v0 * N::narrow(v5);
+    let v13: N = N::narrow(v6) * N::narrow(v11);
+    let v14: N = v12 / v13;
     let v15: N = N::new(-18.0, 0.0);
     let v16: N = N::new(6.0, 0.0);
     let v17: N = v16 * v3;
@@ -821,13 +613,50 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v26: N = N::narrow(v24) / N::narrow(v25);
     [v14.to_f64(), v26.to_f64()]
 }
+/// The upper regime of [`reverse_drift_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-3.0, 0.0);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = v1.widen() - v4.widen();
+    let v6: N = N::new(9.0, 0.0);
+    let v7: N = N::new(12.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = N::new(4.0, 0.0);
+    let v10: N = v3.square();
+    let v11: N = v9 * v10;
+    let v12: W = v6.widen() - v8.widen() + v11.widen();
+    let v13: W = v0.widen() * v5;
+    let v14: N = v3 * N::narrow(v12);
+    let v15: N = N::narrow(v13) / v14;
+    let v16: N = N::new(18.0, 0.0);
+    let v17: N = v16 * v3;
+    let v18: W = v17.widen() - v16.widen();
+    let v19: N = N::new(27.0, 0.0);
+    let v20: N = N::new(54.0, 0.0);
+    let v21: W = v20.widen() * v3.widen();
+    let v22: N = N::new(36.0, 0.0);
+    let v23: N = v22 * v10;
+    let v24: N = N::new(8.0, 0.0);
+    let v25: N = v3.powi(3);
+    let v26: N = v24 * v25;
+    let v27: W = v19.widen() - v21 + v23.widen() - v26.widen();
+    let v28: W = v5 * v18;
+    let v29: W = v3.widen() * v27;
+    let v30: N = N::narrow(v28) / N::narrow(v29);
+    [v15.to_f64(), v30.to_f64()]
+}
 /// `reverse_drift_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{3\,x}{1 + t - 2\,t^{2}} - \frac{18\,\mathrm{score}\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 31 operations in double-double.
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
@@ -979,7 +808,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1016,8 +845,8 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: W = v9.widen() * v10.widen();
     let v12: W = v0.widen() + v6 - v8 - v11;
     let v13: W = v0.widen() - v2.widen();
-    let v14: N = v5 * N::narrow(v7);
-    let v15: W = v0.widen() + v6 + v14.widen();
+    let v14: W = v5.widen() * v7;
+    let v15: W = v0.widen() + v6 + v14;
     let v16: W = v4 * v12;
     let v17: W = v13 * v15;
     let v18: N = N::narrow(v16) / N::narrow(v17);
@@ -1049,7 +878,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1108,7 +937,7 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1182,13 +1011,13 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() + v3;
     let v5: N = N::from_f64(t_next);
-    let v6: N = v0 - v5;
+    let v6: W = v0.widen() - v5.widen();
     let v7: W = v0.widen() - v2.widen();
-    let v8: W = v1.widen() * v5.widen();
-    let v9: W = v0.widen() + v8;
-    let v10: N = N::narrow(v4) * v6;
-    let v11: W = v7 * v9;
-    let v12: N = v10 / N::narrow(v11);
+    let v8: N = v1 * v5;
+    let v9: N = v0 + v8;
+    let v10: W = v4 * v6;
+    let v11: W = v7 * v9.widen();
+    let v12: N = N::narrow(v10) / N::narrow(v11);
     let v13: N = N::new(9.0, 0.0);
     let v14: W = v13.widen() * v2.widen();
     let v15: W = v13.widen() * v5.widen();
@@ -1200,7 +1029,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v21: N = N::new(8.0, 0.0);
     let v22: N = v21 * v2 * v5;
     let v23: N = v21 * v19 * v5;
-    let v24: W = v0.widen() + v18 + v20 + v8 + v22.widen() + v23.widen();
+    let v24: W = v0.widen() + v18 + v20 + v8.widen() + v22.widen() + v23.widen();
     let v25: W = v2.widen() * v4 * v16;
     let v26: W = v7 * v24;
     let v27: N = N::narrow(v25) / N::narrow(v26);
@@ -1307,13 +1136,13 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() + v3;
     let v5: N = N::from_f64(t_next);
-    let v6: N = v0 - v5;
+    let v6: W = v0.widen() - v5.widen();
     let v7: W = v0.widen() - v2.widen();
-    let v8: W = v1.widen() * v5.widen();
-    let v9: W = v0.widen() + v8;
-    let v10: N = N::narrow(v4) * v6;
-    let v11: W = v7 * v9;
-    let v12: N = v10 / N::narrow(v11);
+    let v8: N = v1 * v5;
+    let v9: N = v0 + v8;
+    let v10: W = v4 * v6;
+    let v11: W = v7 * v9.widen();
+    let v12: N = N::narrow(v10) / N::narrow(v11);
     let v13: N = N::new(9.0, 0.0);
     let v14: W = v13.widen() * v2.widen();
     let v15: W = v13.widen() * v5.widen();
@@ -1325,7 +1154,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v21: N = N::new(8.0, 0.0);
     let v22: N = v21 * v2 * v5;
     let v23: N = v21 * v19 * v5;
-    let v24: W = v0.widen() + v18 + v20 + v8 + v22.widen() + v23.widen();
+    let v24: W = v0.widen() + v18 + v20 + v8.widen() + v22.widen() + v23.widen();
     let v25: W = v2.widen() * v4 * v16;
     let v26: W = v7 * v24;
     let v27: N = N::narrow(v25) / N::narrow(v26);
@@ -1706,7 +1535,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{6\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1743,8 +1572,8 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: W = v9.widen() * v10.widen();
     let v12: W = v0.widen() + v6 - v8 - v11;
     let v13: W = v0.widen() - v2.widen();
-    let v14: N = v5 * N::narrow(v7);
-    let v15: W = v0.widen() + v6 + v14.widen();
+    let v14: W = v5.widen() * v7;
+    let v15: W = v0.widen() + v6 + v14;
     let v16: W = v4 * v12;
     let v17: W = v13 * v15;
     let v18: N = N::narrow(v16) / N::narrow(v17);
@@ -1767,7 +1596,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{6\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -1820,7 +1649,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = \frac{6\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2086,9 +1915,9 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x}{t + 2\,t^{2}} - \frac{x_{0}}{t + 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75, 0.875).
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -2109,6 +1938,9 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t < 0.75 {
         return pf_velocity_x0_coefficients_in_cell2::<N, W>(t);
     }
+    if t < 0.875 {
+        return pf_velocity_x0_coefficients_in_cell3::<N, W>(t);
+    }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -2118,8 +1950,8 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v6: N = v5 * v2;
     let v7: N = v2.square();
     let v8: N = v5 * v7;
-    let v9: W = v0.widen() + v6.widen() + v8.widen();
-    let v10: N = v2 * N::narrow(v9);
+    let v9: N = v0 + v6 + v8;
+    let v10: N = v2 * v9;
     let v11: N = v4 / v10;
     let v12: N = -v11;
     [v11.to_f64(), v12.to_f64()]
@@ -2149,12 +1981,12 @@ fn pf_velocity_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() + v3;
     let v5: N = N::new(4.0, 0.0);
-    let v6: W = v5.widen() * v2.widen();
+    let v6: N = v5 * v2;
     let v7: N = v2.square();
     let v8: N = v5 * v7;
-    let v9: W = v0.widen() + v6 + v8.widen();
-    let v10: N = v2 * N::narrow(v9);
-    let v11: N = N::narrow(v4) / v10;
+    let v9: W = v0.widen() + v6.widen() + v8.widen();
+    let v10: W = v2.widen() * v9;
+    let v11: N = N::narrow(v4) / N::narrow(v10);
     let v12: N = -v11;
     [v11.to_f64(), v12.to_f64()]
 }
@@ -2175,15 +2007,32 @@ fn pf_velocity_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v12: N = -v11;
     [v11.to_f64(), v12.to_f64()]
 }
+/// [`pf_velocity_x0_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() + v3;
+    let v5: N = N::new(4.0, 0.0);
+    let v6: W = v5.widen() * v2.widen();
+    let v7: N = v2.square();
+    let v8: N = v5 * v7;
+    let v9: W = v0.widen() + v6 + v8.widen();
+    let v10: N = v2 * N::narrow(v9);
+    let v11: N = N::narrow(v4) / v10;
+    let v12: N = -v11;
+    [v11.to_f64(), v12.to_f64()]
+}
 /// `pf_velocity_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x}{t + 2\,t^{2}} - \frac{x_{0}}{t + 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75, 0.875).
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -2213,7 +2062,7 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(-2 - t\right)}{2\,t^{3} - t - t^{2}} - \frac{2\,x_{0}}{t + 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -2237,28 +2086,28 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v6: W = v5.square();
     let v7: N = N::new(6.0, 0.0);
     let v8: N = N::new(3.0, 0.0);
-    let v9: N = v8 * v3;
-    let v10: W = v7.widen() + v9.widen();
+    let v9: W = v8.widen() * v3.widen();
+    let v10: W = v7.widen() + v9;
     let v11: W = v1.widen() - v3.widen();
     let v12: N = v7 * v3;
     let v13: N = N::new(12.0, 0.0);
     let v14: N = v3.square();
-    let v15: N = v13 * v14;
+    let v15: W = v13.widen() * v14.widen();
     let v16: N = N::new(8.0, 0.0);
     let v17: N = v3.powi(3);
     let v18: N = v16 * v17;
-    let v19: W = v1.widen() + v12.widen() + v15.widen() + v18.widen();
+    let v19: W = v1.widen() + v12.widen() + v15 + v18.widen();
     let v20: W = v0 * v6 * v10;
     let v21: W = v3.widen() * v11 * v19;
     let v22: N = N::narrow(v20) / N::narrow(v21);
     let v23: N = N::new(-2.0, 0.0);
     let v24: N = N::new(4.0, 0.0);
-    let v25: W = v24.widen() * v3.widen();
+    let v25: N = v24 * v3;
     let v26: N = v24 * v14;
-    let v27: W = v1.widen() + v25 + v26.widen();
+    let v27: W = v1.widen() + v25.widen() + v26.widen();
     let v28: W = v23.widen() * v5;
-    let v29: N = v3 * N::narrow(v27);
-    let v30: N = N::narrow(v28) / v29;
+    let v29: W = v3.widen() * v27;
+    let v30: N = N::narrow(v28) / N::narrow(v29);
     [v22.to_f64(), v30.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -2267,7 +2116,7 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(-2 - t\right)}{2\,t^{3} - t - t^{2}} - \frac{2\,x_{0}}{t + 2\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -2832,20 +2681,20 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
     let v5: W = v1.widen() + v4;
-    let v6: W = v2.widen() * v0.widen();
-    let v7: N = v1 + N::narrow(v6);
+    let v6: N = v2 * v0;
+    let v7: N = v1 + v6;
     let v8: W = v0.widen() * v5;
     let v9: N = v3 * v7;
     let v10: N = N::narrow(v8) / v9;
-    let v11: N = N::new(0.3333333333333333, 1.850371707708594e-17);
+    let v11: W = W::new(0.3333333333333333, 1.850371707708594e-17);
     let v12: N = N::new(3.0, 0.0);
     let v13: W = v12.widen() * v3.widen();
     let v14: W = v12.widen() * v0.widen();
     let v15: W = v13 - v14;
     let v16: N = N::new(4.0, 0.0);
     let v17: W = v16.widen() * v3.widen() * v0.widen();
-    let v18: W = v1.widen() + v4 + v6 + v17;
-    let v19: W = v11.widen() * v5 * v15;
+    let v18: W = v1.widen() + v4 + v6.widen() + v17;
+    let v19: W = v11 * v5 * v15;
     let v20: N = v3 * N::narrow(v18);
     let v21: N = N::narrow(v19) / v20;
     [v10.to_f64(), v21.to_f64()]
@@ -2970,20 +2819,20 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
     let v5: W = v1.widen() + v4;
-    let v6: W = v2.widen() * v0.widen();
-    let v7: N = v1 + N::narrow(v6);
+    let v6: N = v2 * v0;
+    let v7: N = v1 + v6;
     let v8: W = v0.widen() * v5;
     let v9: N = v3 * v7;
     let v10: N = N::narrow(v8) / v9;
-    let v11: N = N::new(0.3333333333333333, 1.850371707708594e-17);
+    let v11: W = W::new(0.3333333333333333, 1.850371707708594e-17);
     let v12: N = N::new(3.0, 0.0);
     let v13: W = v12.widen() * v3.widen();
     let v14: W = v12.widen() * v0.widen();
     let v15: W = v13 - v14;
     let v16: N = N::new(4.0, 0.0);
     let v17: W = v16.widen() * v3.widen() * v0.widen();
-    let v18: W = v1.widen() + v4 + v6 + v17;
-    let v19: W = v11.widen() * v5 * v15;
+    let v18: W = v1.widen() + v4 + v6.widen() + v17;
+    let v19: W = v11 * v5 * v15;
     let v20: N = v3 * N::narrow(v18);
     let v21: N = N::narrow(v19) / v20;
     [v10.to_f64(), v21.to_f64()]
@@ -3086,7 +2935,7 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 1 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 15 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 15 operations in double-double.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(&reverse_drift_u_poles::<f64, Dd>(t), [f64::INFINITY, 0.0]);
@@ -3117,33 +2966,11 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 }
 /// The upper regime of [`reverse_drift_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.25 {
-        return reverse_drift_u_coefficients_upper_cell0::<N, W>(t);
-    }
     let v0: N = N::new(3.0, 0.0);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v1 * v2;
-    let v4: N = v0 - v3;
-    let v5: N = N::new(9.0, 0.0);
-    let v6: N = N::new(12.0, 0.0);
-    let v7: W = v6.widen() * v2.widen();
-    let v8: N = N::new(4.0, 0.0);
-    let v9: N = v2.square();
-    let v10: N = v8 * v9;
-    let v11: W = v5.widen() - v7 + v10.widen();
-    let v12: N = v0 * v4;
-    let v13: N = v2 * N::narrow(v11);
-    let v14: N = v12 / v13;
-    [v14.to_f64(), v1.to_f64()]
-}
-/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(3.0, 0.0);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v0 - v3;
+    let v4: W = v0.widen() - v3.widen();
     let v5: N = N::new(9.0, 0.0);
     let v6: N = N::new(12.0, 0.0);
     let v7: N = v6 * v2;
@@ -3151,9 +2978,9 @@ fn reverse_drift_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f
     let v9: N = v2.square();
     let v10: N = v8 * v9;
     let v11: W = v5.widen() - v7.widen() + v10.widen();
-    let v12: N = v0 * v4;
+    let v12: W = v0.widen() * v4;
     let v13: N = v2 * N::narrow(v11);
-    let v14: N = v12 / v13;
+    let v14: N = N::narrow(v12) / v13;
     [v14.to_f64(), v1.to_f64()]
 }
 /// `reverse_drift_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -3164,7 +2991,7 @@ fn reverse_drift_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f
 ///
 /// Runs its stable form in `f64`, with the 1 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 15 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 15 operations in double-double.
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
@@ -3362,13 +3189,13 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v21: W = v19.widen() * v2.widen();
     let v22: W = v20 - v21;
     let v23: W = W::new(4.242640687119285, 3.7611501537150655e-16);
-    let v24: W = v2.widen().sqrt();
+    let v24: N = v2.sqrt();
     let v25: N = v9 - v2;
     let v26: N = v25.abs();
     let v27: W = v26.widen().sqrt();
-    let v28: N = N::sqrt_of(v17);
-    let v29: W = v23 * v24 * v27;
-    let v30: N = N::narrow(v29) / v28;
+    let v28: W = v17.sqrt();
+    let v29: W = v23 * v24.widen() * v27;
+    let v30: N = N::narrow(v29) / N::narrow(v28);
     [v18.to_f64(), v22.to_f64(), v30.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -3460,7 +3287,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3507,12 +3334,12 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     }
     let v0: N = N::new(3.0, 0.0);
     let v1: N = N::new(0.3333333333333333, 1.850371707708594e-17);
-    let v2: W = W::new(1.3333333333333333, 7.401486830834377e-17);
+    let v2: N = N::new(1.3333333333333333, 7.401486830834377e-17);
     let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
+    let v4: W = v2.widen() * v3.widen();
     let v5: N = v3.square();
-    let v6: W = v2 * v5.widen();
-    let v7: W = v1.widen() + v4 + v6;
+    let v6: N = v2 * v5;
+    let v7: W = v1.widen() + v4 + v6.widen();
     let v8: N = N::new(1.0, 0.0);
     let v9: N = N::new(4.0, 0.0);
     let v10: N = v9 * v3;
@@ -3525,10 +3352,10 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v17: W = v0.widen() * v3.widen();
     let v18: W = v16 - v17;
     let v19: N = N::new(2.0, 0.0);
-    let v20: W = v19.widen() * v3.widen();
+    let v20: N = v19 * v3;
     let v21: N = v19 * v15;
-    let v22: N = v9 * v3 * v15;
-    let v23: W = v8.widen() + v20 + v21.widen() + v22.widen();
+    let v22: W = v9.widen() * v3.widen() * v15.widen();
+    let v23: W = v8.widen() + v20.widen() + v21.widen() + v22;
     let v24: W = v7 * v18;
     let v25: N = N::narrow(v24) / N::narrow(v23);
     [v14.to_f64(), v25.to_f64()]
@@ -3539,7 +3366,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3552,7 +3379,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3572,7 +3399,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 2\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3619,12 +3446,12 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     }
     let v0: N = N::new(3.0, 0.0);
     let v1: N = N::new(0.3333333333333333, 1.850371707708594e-17);
-    let v2: W = W::new(1.3333333333333333, 7.401486830834377e-17);
+    let v2: N = N::new(1.3333333333333333, 7.401486830834377e-17);
     let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
+    let v4: W = v2.widen() * v3.widen();
     let v5: N = v3.square();
-    let v6: W = v2 * v5.widen();
-    let v7: W = v1.widen() + v4 + v6;
+    let v6: N = v2 * v5;
+    let v7: W = v1.widen() + v4 + v6.widen();
     let v8: N = N::new(1.0, 0.0);
     let v9: N = N::new(4.0, 0.0);
     let v10: N = v9 * v3;
@@ -3637,10 +3464,10 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v17: W = v0.widen() * v3.widen();
     let v18: W = v16 - v17;
     let v19: N = N::new(2.0, 0.0);
-    let v20: W = v19.widen() * v3.widen();
+    let v20: N = v19 * v3;
     let v21: N = v19 * v15;
-    let v22: N = v9 * v3 * v15;
-    let v23: W = v8.widen() + v20 + v21.widen() + v22.widen();
+    let v22: W = v9.widen() * v3.widen() * v15.widen();
+    let v23: W = v8.widen() + v20.widen() + v21.widen() + v22;
     let v24: W = v7 * v18;
     let v25: N = N::narrow(v24) / N::narrow(v23);
     [v14.to_f64(), v25.to_f64()]
@@ -3651,7 +3478,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 2\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3664,7 +3491,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 2\,t_{\mathrm{next}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -60,13 +60,13 @@ fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
     let v1: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
     let v2: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v3: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
     let v4: N = N::new(1.0, 0.0);
     let v5: N = N::from_f64(t);
     let v6: W = v4.widen() - v5.widen();
-    let v7: W = v3 * v6;
-    let v8: N = v2 * N::narrow(v6);
-    let v9: W = v2.widen() + v7 - v8.widen();
+    let v7: W = v3.widen() * v6;
+    let v8: W = v2.widen() * v6;
+    let v9: W = v2.widen() + v7 - v8;
     let v10: W = v9.powi(3);
     let v11: W = v1.widen() * v10;
     let v12: N = -v0;
@@ -80,7 +80,7 @@ fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \sigma(t) = \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
     sigma_in::<f64, Dd>(t)
 }
@@ -89,7 +89,7 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: N = N::new(18.622566955175646, 1.7713190061024504e-15);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v5: N = v4 * v2;
     let v6: N = N::new(37.24513391035129, 3.542638012204901e-15);
@@ -102,8 +102,7 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v13: N = v11 * v12;
     let v14: N = N::new(71.62352577501645, -5.675726792065962e-15);
     let v15: N = v14 * v12;
-    let v16: W = v3.widen() - v5.widen() - v8.widen() + v10.widen() + v13.widen()
-        - v15.widen();
+    let v16: W = v3 - v5.widen() - v8.widen() + v10.widen() + v13.widen() - v15.widen();
     let v17: N = v0 * N::narrow(v16);
     let v18: N = v17.exp_m1();
     let v19: N = -v18;
@@ -275,7 +274,7 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = -\frac{\log\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}{2} - \frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.375, 0.4375, 0.5).
 pub fn lambda(t: f64) -> f64 {
@@ -321,23 +320,23 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v17: W = v6 * v2.widen();
     let v18: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v19: N = v18 * v2;
-    let v20: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v21: W = v20 * v7.widen();
-    let v22: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v23: W = v22 * v7.widen();
-    let v24: W = W::new(106.25817615600222, 4.464392603783774e-15);
-    let v25: W = v24 * v12.widen();
+    let v20: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v21: W = v20.widen() * v7.widen();
+    let v22: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v23: W = v22.widen() * v7.widen();
+    let v24: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v25: W = v24.widen() * v12.widen();
     let v26: N = N::new(71.62352577501645, -5.675726792065962e-15);
     let v27: W = v26.widen() * v12.widen();
     let v28: W = v17 - v19.widen() - v21 + v23 + v25 - v27;
     let v29: W = v0 * v28;
     let v30: W = N::exp_m1_kept(v29);
     let v31: W = -v30;
-    let v32: N = N::ln_of(v31);
-    let v33: N = v16 * v32;
+    let v32: W = N::ln_kept(v31);
+    let v33: W = v16.widen() * v32;
     let v34: N = N::new(2.9154759474226504, -1.358286412559959e-16);
-    let v35: N = v34 * v32;
-    let v36: W = v3 - v5 - v8 + v10 + v13 - v15 + v33.widen() - v35.widen();
+    let v35: W = v34.widen() * v32;
+    let v36: W = v3 - v5 - v8 + v10 + v13 - v15 + v33 - v35;
     let v37: W = v0 * v36;
     v37.to_f64()
 }
@@ -356,9 +355,9 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v10: W = v9 * v7.widen();
     let v11: N = N::new(53.12908807800111, 2.232196301891887e-15);
     let v12: N = v2.powi(3);
-    let v13: W = v11.widen() * v12.widen();
+    let v13: N = v11 * v12;
     let v14: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: W = v14.widen() * v12.widen();
+    let v15: N = v14 * v12;
     let v16: W = W::new(10.954451150103322, -1.0745501013989715e-16);
     let v17: W = v6 * v2.widen();
     let v18: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
@@ -368,61 +367,61 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v22: W = W::new(74.92773184876211, 3.70344911929192e-15);
     let v23: W = v22 * v7.widen();
     let v24: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v25: W = v24.widen() * v12.widen();
+    let v25: N = v24 * v12;
     let v26: N = N::new(71.62352577501645, -5.675726792065962e-15);
     let v27: N = v26 * v12;
-    let v28: W = v17 - v19 - v21 + v23 + v25 - v27.widen();
+    let v28: W = v17 - v19 - v21 + v23 + v25.widen() - v27.widen();
     let v29: W = v0.widen() * v28;
     let v30: W = N::exp_m1_kept(v29);
     let v31: W = -v30;
     let v32: W = N::ln_kept(v31);
     let v33: W = v16 * v32;
-    let v34: W = W::new(2.9154759474226504, -1.358286412559959e-16);
-    let v35: W = v34 * v32;
-    let v36: W = v3 - v5 - v8 + v10 + v13 - v15 + v33 - v35;
-    let v37: N = v0 * N::narrow(v36);
+    let v34: N = N::new(2.9154759474226504, -1.358286412559959e-16);
+    let v35: W = v34.widen() * v32;
+    let v36: W = v3 - v5 - v8 + v10 + v13.widen() - v15.widen() + v33 - v35;
+    let v37: W = v0.widen() * v36;
     v37.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: N = v4 * v2;
+    let v4: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: W = v4 * v2.widen();
     let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v7: W = v2.widen().square();
     let v8: W = v6 * v7;
     let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
     let v10: W = v9 * v7;
-    let v11: N = N::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: W = v2.widen().powi(3);
-    let v13: W = v11.widen() * v12;
-    let v14: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: W = v14.widen() * v12;
-    let v16: N = N::new(10.954451150103322, -1.0745501013989715e-16);
+    let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: N = v2.powi(3);
+    let v13: W = v11 * v12.widen();
+    let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: W = v14 * v12.widen();
+    let v16: W = W::new(10.954451150103322, -1.0745501013989715e-16);
     let v17: W = v6 * v2.widen();
-    let v18: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v19: W = v18.widen() * v2.widen();
+    let v18: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v19: W = v18 * v2.widen();
     let v20: W = W::new(37.24513391035129, 3.542638012204901e-15);
     let v21: W = v20 * v7;
     let v22: W = W::new(74.92773184876211, 3.70344911929192e-15);
     let v23: W = v22 * v7;
-    let v24: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v25: W = v24.widen() * v12;
-    let v26: W = W::new(71.62352577501645, -5.675726792065962e-15);
-    let v27: W = v26 * v12;
+    let v24: W = W::new(106.25817615600222, 4.464392603783774e-15);
+    let v25: W = v24 * v12.widen();
+    let v26: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v27: W = v26.widen() * v12.widen();
     let v28: W = v17 - v19 - v21 + v23 + v25 - v27;
-    let v29: W = v0.widen() * v28;
+    let v29: W = v0 * v28;
     let v30: W = N::exp_m1_kept(v29);
     let v31: W = -v30;
     let v32: W = N::ln_kept(v31);
-    let v33: W = v16.widen() * v32;
-    let v34: W = W::new(2.9154759474226504, -1.358286412559959e-16);
-    let v35: W = v34 * v32;
-    let v36: W = v3 - v5.widen() - v8 + v10 + v13 - v15 + v33 - v35;
-    let v37: W = v0.widen() * v36;
+    let v33: W = v16 * v32;
+    let v34: N = N::new(2.9154759474226504, -1.358286412559959e-16);
+    let v35: W = v34.widen() * v32;
+    let v36: W = v3 - v5 - v8 + v10 + v13 - v15 + v33 - v35;
+    let v37: W = v0 * v36;
     v37.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
@@ -475,9 +474,9 @@ fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: W = v1 * v2.widen();
     let v4: W = W::new(2.4781545553092528, -7.104542408259024e-17);
     let v5: W = v4 * v2.widen();
-    let v6: N = N::new(18.622566955175646, 1.7713190061024504e-15);
+    let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v7: W = v2.widen().square();
-    let v8: W = v6.widen() * v7;
+    let v8: W = v6 * v7;
     let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
     let v10: W = v9 * v7;
     let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
@@ -485,28 +484,28 @@ fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v13: W = v11 * v12;
     let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
     let v15: W = v14 * v12;
-    let v16: W = W::new(10.954451150103322, -1.0745501013989715e-16);
-    let v17: W = v6.widen() * v2.widen();
-    let v18: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v19: W = v18 * v2.widen();
+    let v16: N = N::new(10.954451150103322, -1.0745501013989715e-16);
+    let v17: W = v6 * v2.widen();
+    let v18: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v19: W = v18.widen() * v2.widen();
     let v20: W = W::new(37.24513391035129, 3.542638012204901e-15);
     let v21: W = v20 * v7;
     let v22: W = W::new(74.92773184876211, 3.70344911929192e-15);
     let v23: W = v22 * v7;
     let v24: W = W::new(106.25817615600222, 4.464392603783774e-15);
     let v25: W = v24 * v12;
-    let v26: W = W::new(71.62352577501645, -5.675726792065962e-15);
-    let v27: W = v26 * v12;
+    let v26: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v27: W = v26.widen() * v12;
     let v28: W = v17 - v19 - v21 + v23 + v25 - v27;
     let v29: W = v0 * v28;
     let v30: W = v29.exp_m1();
     let v31: W = -v30;
     let v32: W = N::ln_kept(v31);
-    let v33: W = v16 * v32;
+    let v33: W = v16.widen() * v32;
     let v34: N = N::new(2.9154759474226504, -1.358286412559959e-16);
     let v35: W = v34.widen() * v32;
     let v36: W = v3 - v5 - v8 + v10 + v13 - v15 + v33 - v35;
-    let v37: N = N::narrow(v0) * N::narrow(v36);
+    let v37: W = v0 * v36;
     v37.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -559,7 +558,7 @@ fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 1 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
@@ -568,17 +567,11 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
-    if t < 0.125 {
+    if t < 0.5 {
         return dlambda_in_cell0::<N, W>(t);
     }
-    if t < 0.25 {
-        return dlambda_in_cell1::<N, W>(t);
-    }
-    if t < 0.5 {
-        return dlambda_in_cell2::<N, W>(t);
-    }
     if t < 0.75 {
-        return dlambda_in_cell3::<N, W>(t);
+        return dlambda_in_cell1::<N, W>(t);
     }
     let v0: N = N::new(0.85, 2.2204460492503132e-17);
     let v1: N = N::from_f64(t);
@@ -612,19 +605,19 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v29: N = -v28;
     v29.to_f64()
 }
-/// [`dlambda_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+/// [`dlambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn dlambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.85, 2.2204460492503132e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0.widen() * v1.widen();
-    let v3: W = W::new(0.425, 1.1102230246251566e-17);
+    let v3: N = N::new(0.425, 1.1102230246251566e-17);
     let v4: N = N::new(6.425, 1.7763568394002506e-16);
     let v5: N = v1.square();
     let v6: W = v4.widen() * v5.widen();
-    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: W = v7.widen() * v1.widen();
-    let v9: N = v7 * v5;
-    let v10: W = v2 - v3 - v6 - v8 + v9.widen();
+    let v7: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v8: W = v7 * v1.widen();
+    let v9: W = v7 * v5.widen();
+    let v10: W = v2 - v3.widen() - v6 - v8 + v9;
     let v11: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v12: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v13: W = v12 * v1.widen();
@@ -641,84 +634,16 @@ fn dlambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v24: N = v23 * v21;
     let v25: W = v13 - v15 - v17.widen() + v19.widen() + v22.widen() - v24.widen();
     let v26: W = v11 * v25;
-    let v27: N = N::exp_m1_of(v26);
-    let v28: N = N::narrow(v10) / v27;
-    let v29: N = -v28;
-    v29.to_f64()
-}
-/// [`dlambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn dlambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.85, 2.2204460492503132e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = W::new(0.425, 1.1102230246251566e-17);
-    let v4: N = N::new(6.425, 1.7763568394002506e-16);
-    let v5: W = v1.widen().square();
-    let v6: W = v4.widen() * v5;
-    let v7: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: W = v7 * v1.widen();
-    let v9: W = v7 * v5;
-    let v10: W = v2 - v3 - v6 - v8 + v9;
-    let v11: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v12: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v13: W = v12 * v1.widen();
-    let v14: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v15: W = v14.widen() * v1.widen();
-    let v16: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v17: W = v16 * v5;
-    let v18: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v19: W = v18 * v5;
-    let v20: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v21: W = v1.widen().powi(3);
-    let v22: N = v20 * N::narrow(v21);
-    let v23: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v24: N = v23 * N::narrow(v21);
-    let v25: W = v13 - v15 - v17 + v19 + v22.widen() - v24.widen();
-    let v26: W = v11 * v25;
-    let v27: N = N::exp_m1_of(v26);
-    let v28: N = N::narrow(v10) / v27;
-    let v29: N = -v28;
-    v29.to_f64()
-}
-/// [`dlambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn dlambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.85, 2.2204460492503132e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(0.425, 1.1102230246251566e-17);
-    let v4: N = N::new(6.425, 1.7763568394002506e-16);
-    let v5: N = v1.square();
-    let v6: W = v4.widen() * v5.widen();
-    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: W = v7.widen() * v1.widen();
-    let v9: W = v7.widen() * v5.widen();
-    let v10: W = v2 - v3.widen() - v6 - v8 + v9;
-    let v11: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v12: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v13: W = v12 * v1.widen();
-    let v14: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v15: W = v14.widen() * v1.widen();
-    let v16: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v17: W = v16 * v5.widen();
-    let v18: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v19: W = v18 * v5.widen();
-    let v20: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v21: N = v1.powi(3);
-    let v22: W = v20.widen() * v21.widen();
-    let v23: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v24: W = v23.widen() * v21.widen();
-    let v25: W = v13 - v15 - v17 + v19 + v22 - v24;
-    let v26: N = v11 * N::narrow(v25);
-    let v27: N = v26.exp_m1();
-    let v28: N = N::narrow(v10) / v27;
-    let v29: N = -v28;
+    let v27: W = N::exp_m1_kept(v26);
+    let v28: W = v10 / v27;
+    let v29: N = -N::narrow(v28);
     v29.to_f64()
 }
 /// [`dlambda_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn dlambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn dlambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.85, 2.2204460492503132e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
+    let v2: N = v0 * v1;
     let v3: N = N::new(0.425, 1.1102230246251566e-17);
     let v4: W = W::new(6.425, 1.7763568394002506e-16);
     let v5: N = v1.square();
@@ -726,14 +651,14 @@ fn dlambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
     let v8: W = v7.widen() * v1.widen();
     let v9: W = v7.widen() * v5.widen();
-    let v10: W = v2 - v3.widen() - v6 - v8 + v9;
+    let v10: W = v2.widen() - v3.widen() - v6 - v8 + v9;
     let v11: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v12: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v13: W = v12 * v1.widen();
     let v14: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v15: W = v14.widen() * v1.widen();
+    let v15: N = v14 * v1;
     let v16: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v17: N = v16 * v5;
+    let v17: W = v16.widen() * v5.widen();
     let v18: N = N::new(74.92773184876211, 3.70344911929192e-15);
     let v19: W = v18.widen() * v5.widen();
     let v20: N = N::new(106.25817615600222, 4.464392603783774e-15);
@@ -741,7 +666,7 @@ fn dlambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v22: N = v20 * v21;
     let v23: N = N::new(71.62352577501645, -5.675726792065962e-15);
     let v24: N = v23 * v21;
-    let v25: W = v13 - v15 - v17.widen() + v19 + v22.widen() - v24.widen();
+    let v25: W = v13 - v15.widen() - v17 + v19 + v22.widen() - v24.widen();
     let v26: N = v11 * N::narrow(v25);
     let v27: N = v26.exp_m1();
     let v28: N = N::narrow(v10) / v27;
@@ -825,29 +750,29 @@ fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v11: N = N::new(106.25817615600222, 4.464392603783774e-15);
     let v12: N = v2.powi(3);
     let v13: W = v11.widen() * v12.widen();
-    let v14: W = W::new(71.62352577501645, -5.675726792065962e-15);
-    let v15: W = v14 * v12.widen();
-    let v16: W = W::new(21.908902300206645, -2.149100202797943e-16);
-    let v17: W = v3 - v5 - v8 + v10 + v13 - v15;
+    let v14: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v15: N = v14 * v12;
+    let v16: N = N::new(21.908902300206645, -2.149100202797943e-16);
+    let v17: W = v3 - v5 - v8 + v10 + v13 - v15.widen();
     let v18: W = v0.widen() * v17;
     let v19: W = N::exp_m1_kept(v18);
     let v20: W = -v19;
     let v21: W = N::ln_kept(v20);
-    let v22: W = v16 * v21;
+    let v22: W = v16.widen() * v21;
     let v23: N = N::new(5.830951894845301, -2.716572825119918e-16);
     let v24: W = v23.widen() * v21;
-    let v25: W = v3 - v5 - v8 + v10 + v13 - v15 + v22 - v24;
-    let v26: N = v0 * N::narrow(v25);
+    let v25: W = v3 - v5 - v8 + v10 + v13 - v15.widen() + v22 - v24;
+    let v26: W = v0.widen() * v25;
     v26.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
 fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v5: W = v4.widen() * v2.widen();
+    let v4: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v5: W = v4 * v2.widen();
     let v6: W = W::new(37.24513391035129, 3.542638012204901e-15);
     let v7: W = v2.widen().square();
     let v8: W = v6 * v7;
@@ -858,17 +783,17 @@ fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v13: W = v11 * v12.widen();
     let v14: W = W::new(71.62352577501645, -5.675726792065962e-15);
     let v15: W = v14 * v12.widen();
-    let v16: W = W::new(21.908902300206645, -2.149100202797943e-16);
+    let v16: N = N::new(21.908902300206645, -2.149100202797943e-16);
     let v17: W = v3 - v5 - v8 + v10 + v13 - v15;
-    let v18: W = v0.widen() * v17;
+    let v18: W = v0 * v17;
     let v19: W = N::exp_m1_kept(v18);
     let v20: W = -v19;
     let v21: W = N::ln_kept(v20);
-    let v22: W = v16 * v21;
+    let v22: W = v16.widen() * v21;
     let v23: N = N::new(5.830951894845301, -2.716572825119918e-16);
     let v24: W = v23.widen() * v21;
     let v25: W = v3 - v5 - v8 + v10 + v13 - v15 + v22 - v24;
-    let v26: W = v0.widen() * v25;
+    let v26: W = v0 * v25;
     v26.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
@@ -908,8 +833,8 @@ fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v5: W = v4 * v2.widen();
+    let v4: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v5: W = v4.widen() * v2.widen();
     let v6: W = W::new(37.24513391035129, 3.542638012204901e-15);
     let v7: W = v2.widen().square();
     let v8: W = v6 * v7;
@@ -920,17 +845,17 @@ fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v13: W = v11 * v12;
     let v14: W = W::new(71.62352577501645, -5.675726792065962e-15);
     let v15: W = v14 * v12;
-    let v16: W = W::new(21.908902300206645, -2.149100202797943e-16);
+    let v16: N = N::new(21.908902300206645, -2.149100202797943e-16);
     let v17: W = v3 - v5 - v8 + v10 + v13 - v15;
     let v18: W = v0 * v17;
     let v19: W = v18.exp_m1();
     let v20: W = -v19;
     let v21: W = N::ln_kept(v20);
-    let v22: W = v16 * v21;
+    let v22: W = v16.widen() * v21;
     let v23: N = N::new(5.830951894845301, -2.716572825119918e-16);
     let v24: W = v23.widen() * v21;
     let v25: W = v3 - v5 - v8 + v10 + v13 - v15 + v22 - v24;
-    let v26: N = N::narrow(v0) * N::narrow(v25);
+    let v26: W = v0 * v25;
     v26.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
@@ -986,18 +911,18 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v5: W = v4.widen() * v2.widen();
+    let v5: N = v4 * v2;
     let v6: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v7: N = v2.square();
-    let v8: W = v6 * v7.widen();
+    let v7: W = v2.widen().square();
+    let v8: W = v6 * v7;
     let v9: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v10: W = v9 * v7.widen();
+    let v10: W = v9 * v7;
     let v11: W = W::new(106.25817615600222, 4.464392603783774e-15);
     let v12: N = v2.powi(3);
     let v13: W = v11 * v12.widen();
     let v14: W = W::new(71.62352577501645, -5.675726792065962e-15);
     let v15: W = v14 * v12.widen();
-    let v16: W = v3 - v5 - v8 + v10 + v13 - v15;
+    let v16: W = v3 - v5.widen() - v8 + v10 + v13 - v15;
     let v17: W = v0 * v16;
     let v18: N = N::exp_m1_of(v17);
     let v19: N = N::new(1.0, 0.0);
@@ -1029,49 +954,81 @@ fn snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \exp\left(\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} + \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 23 operations in double-double.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    if t >= 0.5 {
+        return rho_upper::<N, W>(1.0 - t);
+    }
+    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v2: N = N::from_f64(t);
     let v3: N = v1 * v2;
     let v4: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v5: W = v4 * v2.widen();
-    let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: W = v2.widen().square();
-    let v8: W = v6 * v7;
+    let v6: N = N::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: N = v2.square();
+    let v8: W = v6.widen() * v7.widen();
     let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: W = v9 * v7;
-    let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v10: W = v9 * v7.widen();
+    let v11: N = N::new(53.12908807800111, 2.232196301891887e-15);
     let v12: N = v2.powi(3);
-    let v13: W = v11 * v12.widen();
+    let v13: W = v11.widen() * v12.widen();
     let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
     let v15: W = v14 * v12.widen();
     let v16: W = v3.widen() - v5 + v8 - v10 - v13 + v15;
-    let v17: W = v0 * v16;
+    let v17: W = v0.widen() * v16;
     let v18: W = N::exp_kept(v17);
-    let v19: W = v6 * v2.widen();
+    let v19: W = v6.widen() * v2.widen();
     let v20: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v21: N = v20 * v2;
-    let v22: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v23: N = v22 * N::narrow(v7);
-    let v24: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v25: W = v24.widen() * v7;
+    let v21: W = v20.widen() * v2.widen();
+    let v22: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v23: W = v22 * v7.widen();
+    let v24: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v25: W = v24 * v7.widen();
     let v26: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v27: N = v26 * v12;
+    let v27: W = v26.widen() * v12.widen();
     let v28: N = N::new(71.62352577501645, -5.675726792065962e-15);
     let v29: N = v28 * v12;
-    let v30: W = v19 - v21.widen() - v23.widen() + v25 + v27.widen() - v29.widen();
-    let v31: N = N::narrow(v0) * N::narrow(v30);
+    let v30: W = v19 - v21 - v23 + v25 + v27 - v29.widen();
+    let v31: N = v0 * N::narrow(v30);
     let v32: N = v31.exp_m1();
     let v33: N = -v32;
     let v34: N = v33.sqrt();
     let v35: W = v18 * v34.widen();
     v35.to_f64()
+}
+/// The upper regime of [`rho`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
+    let v1: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
+    let v2: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v3: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v4: N = N::new(1.0, 0.0);
+    let v5: N = N::from_f64(t);
+    let v6: W = v4.widen() - v5.widen();
+    let v7: W = v3 * v6;
+    let v8: W = v2.widen() * v6;
+    let v9: W = v2.widen() + v7 - v8;
+    let v10: W = v9.powi(3);
+    let v11: W = v1.widen() * v10;
+    let v12: W = v0.widen() + v11;
+    let v13: W = N::exp_kept(v12);
+    let v14: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
+    let v15: N = N::new(4146.465500007765, -2.8292409887856525e-14);
+    let v16: N = v15 * N::narrow(v10);
+    let v17: N = -v14;
+    let v18: N = v17 - v16;
+    let v19: N = v18.exp_m1();
+    let v20: N = -v19;
+    let v21: N = v20.sqrt();
+    let v22: W = v13 * v21.widen();
+    v22.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
 ///
@@ -1083,32 +1040,17 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 1 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.375, 0.4375, 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.0625 {
+    if t < 0.5 {
         return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
     }
-    if t < 0.125 {
-        return pf_velocity_score_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.375 {
-        return pf_velocity_score_coefficients_in_cell2::<N, W>(t);
-    }
-    if t < 0.4375 {
-        return pf_velocity_score_coefficients_in_cell3::<N, W>(t);
-    }
-    if t < 0.5 {
-        return pf_velocity_score_coefficients_in_cell4::<N, W>(t);
-    }
     if t < 0.75 {
-        return pf_velocity_score_coefficients_in_cell5::<N, W>(t);
-    }
-    if t < 0.875 {
-        return pf_velocity_score_coefficients_in_cell6::<N, W>(t);
+        return pf_velocity_score_coefficients_in_cell1::<N, W>(t);
     }
     let v0: N = N::new(-500.0, 0.0);
     let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
@@ -1121,7 +1063,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v8: N = v0 * v7;
     [v8.to_f64(), v8.to_f64()]
 }
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-500.0, 0.0);
     let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
@@ -1134,82 +1076,17 @@ fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v8: N = v0 * N::narrow(v7);
     [v8.to_f64(), v8.to_f64()]
 }
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-500.0, 0.0);
     let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
     let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 * v3;
-    let v6: W = v1.widen() + v4.widen() - v5.widen();
-    let v7: N = N::narrow(v6).square();
-    let v8: N = v0 * v7;
-    [v8.to_f64(), v8.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-500.0, 0.0);
-    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
     let v5: N = v1 * v3;
     let v6: W = v1.widen() + v4 - v5.widen();
     let v7: N = N::narrow(v6).square();
-    let v8: N = v0 * v7;
-    [v8.to_f64(), v8.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-500.0, 0.0);
-    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 * v3;
-    let v6: W = v1.widen() + v4.widen() - v5.widen();
-    let v7: W = v6.square();
-    let v8: N = v0 * N::narrow(v7);
-    [v8.to_f64(), v8.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-500.0, 0.0);
-    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 * v3;
-    let v6: W = v1.widen() + v4.widen() - v5.widen();
-    let v7: N = N::narrow(v6).square();
-    let v8: N = v0 * v7;
-    [v8.to_f64(), v8.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-500.0, 0.0);
-    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: N = v1 * v3;
-    let v6: W = v1.widen() + v4 - v5.widen();
-    let v7: N = N::narrow(v6).square();
-    let v8: N = v0 * v7;
-    [v8.to_f64(), v8.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell6<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-500.0, 0.0);
-    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 * v3;
-    let v6: N = v1 + v4 - v5;
-    let v7: N = v6.square();
-    let v8: N = v0 * v7;
+    let v8: W = v0.widen() * v7.widen();
     [v8.to_f64(), v8.to_f64()]
 }
 /// `pf_velocity_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -1220,7 +1097,7 @@ fn pf_velocity_score_coefficients_in_cell6<N: Narrow<W>, W: Real>(t: f64) -> [f6
 ///
 /// Runs its stable form in `f64`, with the 1 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.375, 0.4375, 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -1233,43 +1110,34 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \mathrm{score}\,\left(\frac{17\,t}{10} - \frac{17}{20} - \frac{257\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.0625 {
+    if t < 0.5 {
         return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
     }
-    if t < 0.125 {
+    if t < 0.75 {
         return reverse_drift_score_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.375 {
-        return reverse_drift_score_coefficients_in_cell2::<N, W>(t);
-    }
-    if t < 0.4375 {
-        return reverse_drift_score_coefficients_in_cell3::<N, W>(t);
-    }
-    if t < 0.5 {
-        return reverse_drift_score_coefficients_in_cell4::<N, W>(t);
     }
     let v0: N = N::new(-500.0, 0.0);
     let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
     let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
+    let v4: N = v2 * v3;
     let v5: N = v1 * v3;
-    let v6: W = v1.widen() + v4 - v5.widen();
+    let v6: W = v1.widen() + v4.widen() - v5.widen();
     let v7: N = N::narrow(v6).square();
     let v8: N = v0 * v7;
     let v9: N = N::new(-1000.0, 0.0);
     let v10: N = v9 * v7;
     [v8.to_f64(), v10.to_f64()]
 }
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-500.0, 0.0);
     let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
@@ -1284,23 +1152,8 @@ fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
     let v10: N = v9 * N::narrow(v7);
     [v8.to_f64(), v10.to_f64()]
 }
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-500.0, 0.0);
-    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 * v3;
-    let v6: W = v1.widen() + v4.widen() - v5.widen();
-    let v7: N = N::narrow(v6).square();
-    let v8: N = v0 * v7;
-    let v9: N = N::new(-1000.0, 0.0);
-    let v10: N = v9 * v7;
-    [v8.to_f64(), v10.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(-500.0, 0.0);
     let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
     let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
@@ -1309,39 +1162,9 @@ fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [
     let v5: N = v1 * v3;
     let v6: W = v1.widen() + v4 - v5.widen();
     let v7: N = N::narrow(v6).square();
-    let v8: N = v0 * v7;
+    let v8: W = v0.widen() * v7.widen();
     let v9: N = N::new(-1000.0, 0.0);
-    let v10: N = v9 * v7;
-    [v8.to_f64(), v10.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-500.0, 0.0);
-    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 * v3;
-    let v6: W = v1.widen() + v4.widen() - v5.widen();
-    let v7: W = v6.square();
-    let v8: N = v0 * N::narrow(v7);
-    let v9: N = N::new(-1000.0, 0.0);
-    let v10: N = v9 * N::narrow(v7);
-    [v8.to_f64(), v10.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-500.0, 0.0);
-    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 * v3;
-    let v6: W = v1.widen() + v4.widen() - v5.widen();
-    let v7: N = N::narrow(v6).square();
-    let v8: N = v0 * v7;
-    let v9: N = N::new(-1000.0, 0.0);
-    let v10: N = v9 * v7;
+    let v10: W = v9.widen() * v7.widen();
     [v8.to_f64(), v10.to_f64()]
 }
 /// `reverse_drift_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -1350,9 +1173,9 @@ fn reverse_drift_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \mathrm{score}\,\left(\frac{17\,t}{10} - \frac{17}{20} - \frac{257\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -1476,7 +1299,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1523,14 +1346,14 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: N = v15.sqrt();
     let v17: N = N::new(0.85, 2.2204460492503132e-17);
     let v18: N = N::new(1.7, 4.4408920985006264e-17);
-    let v19: N = v18 * v3;
+    let v19: W = v18.widen() * v3.widen();
     let v20: N = N::new(12.85, 3.552713678800501e-16);
     let v21: N = v3.square();
     let v22: W = v20.widen() * v21.widen();
     let v23: N = N::new(6.387487769068525, 2.4281336150056064e-16);
     let v24: N = v23 * v3;
     let v25: N = v23 * v21;
-    let v26: W = v17.widen() - v19.widen() + v22 + v24.widen() - v25.widen();
+    let v26: W = v17.widen() - v19 + v22 + v24.widen() - v25.widen();
     let v27: N = N::sqrt_of(v26);
     let v28: N = v16 * v27;
     [v12.to_f64(), v14.to_f64(), v28.to_f64()]
@@ -1541,7 +1364,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1560,7 +1383,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1587,7 +1410,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{score}\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right) - \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 57 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 58 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1851,7 +1674,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t_next);
     let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v5: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v6: N = N::new(-18.841298969205408, -8.040555354350964e-17);
     let v7: W = v1.widen() + v2.widen();
     let v8: W = v6.widen() * v7;
@@ -1861,20 +1684,20 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: N = v1 * v2;
     let v13: W = v10 + v11 + v12.widen();
     let v14: N = v9 * N::narrow(v13);
-    let v15: W = v4.widen() - v5.widen() + v8 + v14.widen();
+    let v15: W = v4.widen() - v5 + v8 + v14.widen();
     let v16: W = v0 * v3 * v15;
     let v17: N = N::exp_of(v16);
-    let v18: W = v5.widen() * v2.widen();
+    let v18: W = v5 * v2.widen();
     let v19: W = v4.widen() * v2.widen();
     let v20: N = N::new(18.622566955175646, 1.7713190061024504e-15);
     let v21: W = v20.widen() * v11;
     let v22: W = W::new(37.463865924381054, 1.85172455964596e-15);
     let v23: W = v22 * v11;
-    let v24: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v24: N = N::new(53.12908807800111, 2.232196301891887e-15);
     let v25: W = v2.widen().powi(3);
-    let v26: W = v24 * v25;
-    let v27: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v28: W = v27.widen() * v25;
+    let v26: W = v24.widen() * v25;
+    let v27: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v28: W = v27 * v25;
     let v29: W = v18 - v19 - v21 + v23 + v26 - v28;
     let v30: W = v0 * v29;
     let v31: W = v30.exp();
@@ -1894,12 +1717,12 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v45: W = v0 * v44;
     let v46: W = v45.exp_m1();
     let v47: W = v31 * v46;
-    let v48: W = v5.widen() * v1.widen();
+    let v48: W = v5 * v1.widen();
     let v49: W = v4.widen() * v1.widen();
     let v50: W = v20.widen() * v10;
     let v51: W = v22 * v10;
-    let v52: W = v24 * v40;
-    let v53: W = v27.widen() * v40;
+    let v52: W = v24.widen() * v40;
+    let v53: W = v27 * v40;
     let v54: W = v48 - v49 - v50 + v51 + v52 - v53;
     let v55: W = v0 * v54;
     let v56: W = v55.exp();
@@ -1928,7 +1751,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{score}\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right) - \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 57 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 58 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1941,7 +1764,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{score}\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right) - \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 57 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 58 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1961,7 +1784,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{score}\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right) - \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 57 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 58 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2225,7 +2048,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t_next);
     let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v5: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v6: N = N::new(-18.841298969205408, -8.040555354350964e-17);
     let v7: W = v1.widen() + v2.widen();
     let v8: W = v6.widen() * v7;
@@ -2235,20 +2058,20 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: N = v1 * v2;
     let v13: W = v10 + v11 + v12.widen();
     let v14: N = v9 * N::narrow(v13);
-    let v15: W = v4.widen() - v5.widen() + v8 + v14.widen();
+    let v15: W = v4.widen() - v5 + v8 + v14.widen();
     let v16: W = v0 * v3 * v15;
     let v17: N = N::exp_of(v16);
-    let v18: W = v5.widen() * v2.widen();
+    let v18: W = v5 * v2.widen();
     let v19: W = v4.widen() * v2.widen();
     let v20: N = N::new(18.622566955175646, 1.7713190061024504e-15);
     let v21: W = v20.widen() * v11;
     let v22: W = W::new(37.463865924381054, 1.85172455964596e-15);
     let v23: W = v22 * v11;
-    let v24: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v24: N = N::new(53.12908807800111, 2.232196301891887e-15);
     let v25: W = v2.widen().powi(3);
-    let v26: W = v24 * v25;
-    let v27: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v28: W = v27.widen() * v25;
+    let v26: W = v24.widen() * v25;
+    let v27: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v28: W = v27 * v25;
     let v29: W = v18 - v19 - v21 + v23 + v26 - v28;
     let v30: W = v0 * v29;
     let v31: W = v30.exp();
@@ -2268,12 +2091,12 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v45: W = v0 * v44;
     let v46: W = v45.exp_m1();
     let v47: W = v31 * v46;
-    let v48: W = v5.widen() * v1.widen();
+    let v48: W = v5 * v1.widen();
     let v49: W = v4.widen() * v1.widen();
     let v50: W = v20.widen() * v10;
     let v51: W = v22 * v10;
-    let v52: W = v24 * v40;
-    let v53: W = v27.widen() * v40;
+    let v52: W = v24.widen() * v40;
+    let v53: W = v27 * v40;
     let v54: W = v48 - v49 - v50 + v51 + v52 - v53;
     let v55: W = v0 * v54;
     let v56: W = v55.exp();
@@ -2302,7 +2125,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{score}\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right) - \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 57 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 58 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -2315,7 +2138,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{score}\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right) - \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 57 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 58 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2336,6 +2159,8 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 23 operations in double-double.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(&pf_velocity_eps_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
@@ -2344,11 +2169,14 @@ pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(-500.0, 0.0);
     let v1: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
     let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
+    let v4: W = v2.widen() * v3.widen();
     let v5: N = N::narrow(v1) * v3;
     let v6: W = v1 + v4 - v5.widen();
     let v7: W = v6.square();
@@ -2375,9 +2203,36 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v27: N = v26.exp_m1();
     let v28: N = -v27;
     let v29: N = v28.sqrt();
-    let v30: N = v9 * N::narrow(v7);
-    let v31: N = v30 / v29;
+    let v30: W = v9.widen() * v7;
+    let v31: N = N::narrow(v30) / v29;
     [v8.to_f64(), v31.to_f64()]
+}
+/// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() - v4.widen();
+    let v6: W = v2.widen() * v5;
+    let v7: N = v1 * N::narrow(v5);
+    let v8: W = v1.widen() + v6 - v7.widen();
+    let v9: W = v8.square();
+    let v10: N = v0 * N::narrow(v9);
+    let v11: N = N::new(500.0, 0.0);
+    let v12: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
+    let v13: N = N::new(4146.465500007765, -2.8292409887856525e-14);
+    let v14: N = N::narrow(v8).powi(3);
+    let v15: N = v13 * v14;
+    let v16: N = -v12;
+    let v17: N = v16 - v15;
+    let v18: N = v17.exp_m1();
+    let v19: N = -v18;
+    let v20: N = v19.sqrt();
+    let v21: W = v11.widen() * v9;
+    let v22: N = N::narrow(v21) / v20;
+    [v10.to_f64(), v22.to_f64()]
 }
 /// `pf_velocity_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -2386,6 +2241,8 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 23 operations in double-double.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -2416,6 +2273,8 @@ fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 23 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(&reverse_drift_eps_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
@@ -2424,11 +2283,14 @@ pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t >= 0.5 {
+        return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(-500.0, 0.0);
     let v1: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
     let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
+    let v4: W = v2.widen() * v3.widen();
     let v5: N = N::narrow(v1) * v3;
     let v6: W = v1 + v4 - v5.widen();
     let v7: W = v6.square();
@@ -2455,9 +2317,36 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v27: N = v26.exp_m1();
     let v28: N = -v27;
     let v29: N = v28.sqrt();
-    let v30: N = v9 * N::narrow(v7);
-    let v31: N = v30 / v29;
+    let v30: W = v9.widen() * v7;
+    let v31: N = N::narrow(v30) / v29;
     [v8.to_f64(), v31.to_f64()]
+}
+/// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() - v4.widen();
+    let v6: W = v2.widen() * v5;
+    let v7: N = v1 * N::narrow(v5);
+    let v8: W = v1.widen() + v6 - v7.widen();
+    let v9: W = v8.square();
+    let v10: N = v0 * N::narrow(v9);
+    let v11: N = N::new(1000.0, 0.0);
+    let v12: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
+    let v13: N = N::new(4146.465500007765, -2.8292409887856525e-14);
+    let v14: N = N::narrow(v8).powi(3);
+    let v15: N = v13 * v14;
+    let v16: N = -v12;
+    let v17: N = v16 - v15;
+    let v18: N = v17.exp_m1();
+    let v19: N = -v18;
+    let v20: N = v19.sqrt();
+    let v21: W = v11.widen() * v9;
+    let v22: N = N::narrow(v21) / v20;
+    [v10.to_f64(), v22.to_f64()]
 }
 /// `reverse_drift_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -2466,6 +2355,8 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 8 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 23 operations in double-double.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -2638,7 +2529,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2695,23 +2586,22 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v15: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v16: W = v15 * v3.widen();
     let v17: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v18: N = v17 * v3;
-    let v19: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v18: W = v17.widen() * v3.widen();
+    let v19: W = W::new(37.24513391035129, 3.542638012204901e-15);
     let v20: N = v3.square();
-    let v21: N = v19 * v20;
+    let v21: W = v19 * v20.widen();
     let v22: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v23: N = v22 * v20;
+    let v23: W = v22.widen() * v20.widen();
     let v24: N = N::new(106.25817615600222, 4.464392603783774e-15);
     let v25: N = v3.powi(3);
     let v26: N = v24 * v25;
     let v27: N = N::new(71.62352577501645, -5.675726792065962e-15);
     let v28: N = v27 * v25;
-    let v29: W = v16 - v18.widen() - v21.widen() + v23.widen() + v26.widen()
-        - v28.widen();
+    let v29: W = v16 - v18 - v21 + v23 + v26.widen() - v28.widen();
     let v30: W = v14 * v29;
-    let v31: W = N::exp_m1_kept(v30);
-    let v32: W = -v31;
-    let v33: W = v32.sqrt();
+    let v31: N = N::exp_m1_of(v30);
+    let v32: N = -v31;
+    let v33: W = v32.widen().sqrt();
     let v34: W = v13.widen() * v4 * v10;
     let v35: N = N::narrow(v34) / N::narrow(v33);
     let v36: N = N::narrow(v4).abs();
@@ -2735,7 +2625,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2787,7 +2677,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2821,7 +2711,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 56 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 57 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3102,7 +2992,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t_next);
     let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v5: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v6: N = N::new(-18.841298969205408, -8.040555354350964e-17);
     let v7: W = v1.widen() + v2.widen();
     let v8: W = v6.widen() * v7;
@@ -3112,20 +3002,20 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: N = v1 * v2;
     let v13: W = v10 + v11 + v12.widen();
     let v14: N = v9 * N::narrow(v13);
-    let v15: W = v4.widen() - v5.widen() + v8 + v14.widen();
+    let v15: W = v4.widen() - v5 + v8 + v14.widen();
     let v16: W = v0 * v3 * v15;
     let v17: N = N::exp_of(v16);
-    let v18: W = v5.widen() * v1.widen();
+    let v18: W = v5 * v1.widen();
     let v19: W = v4.widen() * v1.widen();
     let v20: N = N::new(18.622566955175646, 1.7713190061024504e-15);
     let v21: W = v20.widen() * v10;
     let v22: W = W::new(37.463865924381054, 1.85172455964596e-15);
     let v23: W = v22 * v10;
-    let v24: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v24: N = N::new(53.12908807800111, 2.232196301891887e-15);
     let v25: W = v1.widen().powi(3);
-    let v26: W = v24 * v25;
-    let v27: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v28: W = v27.widen() * v25;
+    let v26: W = v24.widen() * v25;
+    let v27: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v28: W = v27 * v25;
     let v29: W = v18 - v19 - v21 + v23 + v26 - v28;
     let v30: W = v0 * v29;
     let v31: W = v30.exp();
@@ -3147,12 +3037,12 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v47: W = -v46;
     let v48: W = v47.sqrt();
     let v49: W = v31 * v48;
-    let v50: W = v5.widen() * v2.widen();
+    let v50: W = v5 * v2.widen();
     let v51: W = v4.widen() * v2.widen();
     let v52: W = v20.widen() * v11;
     let v53: W = v22 * v11;
-    let v54: W = v24 * v40;
-    let v55: W = v27.widen() * v40;
+    let v54: W = v24.widen() * v40;
+    let v55: W = v27 * v40;
     let v56: W = v50 - v51 - v52 + v53 + v54 - v55;
     let v57: W = v0 * v56;
     let v58: W = v57.exp();
@@ -3178,7 +3068,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 56 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 57 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -3191,7 +3081,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 56 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 57 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3211,7 +3101,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 56 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 57 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3492,7 +3382,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t_next);
     let v3: W = v1.widen() - v2.widen();
     let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v5: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v6: N = N::new(-18.841298969205408, -8.040555354350964e-17);
     let v7: W = v1.widen() + v2.widen();
     let v8: W = v6.widen() * v7;
@@ -3502,20 +3392,20 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: N = v1 * v2;
     let v13: W = v10 + v11 + v12.widen();
     let v14: N = v9 * N::narrow(v13);
-    let v15: W = v4.widen() - v5.widen() + v8 + v14.widen();
+    let v15: W = v4.widen() - v5 + v8 + v14.widen();
     let v16: W = v0 * v3 * v15;
     let v17: N = N::exp_of(v16);
-    let v18: W = v5.widen() * v1.widen();
+    let v18: W = v5 * v1.widen();
     let v19: W = v4.widen() * v1.widen();
     let v20: N = N::new(18.622566955175646, 1.7713190061024504e-15);
     let v21: W = v20.widen() * v10;
     let v22: W = W::new(37.463865924381054, 1.85172455964596e-15);
     let v23: W = v22 * v10;
-    let v24: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v24: N = N::new(53.12908807800111, 2.232196301891887e-15);
     let v25: W = v1.widen().powi(3);
-    let v26: W = v24 * v25;
-    let v27: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v28: W = v27.widen() * v25;
+    let v26: W = v24.widen() * v25;
+    let v27: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v28: W = v27 * v25;
     let v29: W = v18 - v19 - v21 + v23 + v26 - v28;
     let v30: W = v0 * v29;
     let v31: W = v30.exp();
@@ -3537,12 +3427,12 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v47: W = -v46;
     let v48: W = v47.sqrt();
     let v49: W = v31 * v48;
-    let v50: W = v5.widen() * v2.widen();
+    let v50: W = v5 * v2.widen();
     let v51: W = v4.widen() * v2.widen();
     let v52: W = v20.widen() * v11;
     let v53: W = v22 * v11;
-    let v54: W = v24 * v40;
-    let v55: W = v27.widen() * v40;
+    let v54: W = v24.widen() * v40;
+    let v55: W = v27 * v40;
     let v56: W = v50 - v51 - v52 + v53 + v54 - v55;
     let v57: W = v0 * v56;
     let v58: W = v57.exp();
@@ -3568,7 +3458,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 56 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 57 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -3581,7 +3471,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \varepsilon\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 56 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 57 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3601,7 +3491,9 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 31 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 29 operations in double-double.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -3619,6 +3511,9 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [0.02868486232914005, -0.4158509291821795];
     }
+    if t >= 0.5 {
+        return pf_velocity_x0_coefficients_upper::<N, W>(1.0 - t);
+    }
     let v0: N = N::new(500.0, 0.0);
     let v1: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
     let v2: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
@@ -3630,43 +3525,76 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v8: N = N::new(0.06219698250011647, 1.6783762603221986e-18);
     let v9: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v10: W = v9 * v3.widen();
-    let v11: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v12: W = v11 * v3.widen();
+    let v11: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v12: W = v11.widen() * v3.widen();
     let v13: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v14: W = v3.widen().square();
-    let v15: W = v13 * v14;
+    let v14: N = v3.square();
+    let v15: W = v13 * v14.widen();
     let v16: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v17: W = v16 * v14;
+    let v17: W = v16 * v14.widen();
     let v18: W = W::new(106.25817615600222, 4.464392603783774e-15);
-    let v19: W = v3.widen().powi(3);
-    let v20: W = v18 * v19;
+    let v19: N = v3.powi(3);
+    let v20: W = v18 * v19.widen();
     let v21: W = W::new(71.62352577501645, -5.675726792065962e-15);
-    let v22: W = v21 * v19;
+    let v22: W = v21 * v19.widen();
     let v23: W = v10 - v12 - v15 + v17 + v20 - v22;
     let v24: W = v8.widen() * v23;
-    let v25: N = N::exp_m1_of(v24);
+    let v25: W = N::exp_m1_kept(v24);
     let v26: W = v0.widen() * v7;
-    let v27: N = N::narrow(v26) / v25;
+    let v27: W = v26 / v25;
     let v28: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v29: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v30: W = v29 * v3.widen();
     let v31: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v32: N = v31 * v3;
-    let v33: W = v9 * v14;
+    let v33: W = v9 * v14.widen();
     let v34: N = N::new(37.463865924381054, 1.85172455964596e-15);
-    let v35: W = v34.widen() * v14;
-    let v36: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v37: W = v36 * v19;
-    let v38: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v39: W = v38 * v19;
-    let v40: W = v30 - v32.widen() - v33 + v35 + v37 - v39;
+    let v35: W = v34.widen() * v14.widen();
+    let v36: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v37: N = v36 * v19;
+    let v38: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v39: N = v38 * v19;
+    let v40: W = v30 - v32.widen() - v33 + v35 + v37.widen() - v39.widen();
     let v41: W = v28 * v40;
     let v42: W = N::exp_kept(v41);
     let v43: W = v28 * v23;
-    let v44: N = N::exp_m1_of(v43);
+    let v44: W = N::exp_m1_kept(v43);
     let v45: W = v0.widen() * v42 * v7;
-    let v46: N = N::narrow(v45) / v44;
+    let v46: W = v45 / v44;
     [v27.to_f64(), v46.to_f64()]
+}
+/// The upper regime of [`pf_velocity_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(500.0, 0.0);
+    let v1: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() - v4.widen();
+    let v6: W = v2 * v5;
+    let v7: W = v1 * v5;
+    let v8: W = v1 + v6 - v7;
+    let v9: W = v8.square();
+    let v10: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
+    let v11: N = N::new(4146.465500007765, -2.8292409887856525e-14);
+    let v12: W = v8.powi(3);
+    let v13: W = v11.widen() * v12;
+    let v14: W = v10.widen() + v13;
+    let v15: N = N::exp_m1_of(v14);
+    let v16: W = v0.widen() * v9;
+    let v17: N = N::narrow(v16) / v15;
+    let v18: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
+    let v19: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
+    let v20: W = v19.widen() * v12;
+    let v21: N = -v18;
+    let v22: W = v21.widen() - v20;
+    let v23: W = N::exp_kept(v22);
+    let v24: N = -v10;
+    let v25: N = v24 - N::narrow(v13);
+    let v26: N = v25.exp_m1();
+    let v27: W = v0.widen() * v23 * v9;
+    let v28: N = N::narrow(v27) / v26;
+    [v17.to_f64(), v28.to_f64()]
 }
 /// `pf_velocity_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -3674,7 +3602,9 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 31 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 29 operations in double-double.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -3704,7 +3634,9 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 31 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -3718,6 +3650,12 @@ pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [6.0573697246582805, -0.831701858364359];
+    }
+    if t >= 0.5 {
+        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(500.0, 0.0);
     let v1: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
@@ -3734,41 +3672,76 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v12: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v13: W = v12.widen() * v3.widen();
     let v14: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v15: W = v3.widen().square();
-    let v16: W = v14 * v15;
+    let v15: N = v3.square();
+    let v16: W = v14 * v15.widen();
     let v17: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v18: W = v17 * v15;
+    let v18: W = v17 * v15.widen();
     let v19: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v20: W = v3.widen().powi(3);
-    let v21: W = v19.widen() * v20;
-    let v22: W = W::new(71.62352577501645, -5.675726792065962e-15);
-    let v23: W = v22 * v20;
+    let v20: N = v3.powi(3);
+    let v21: W = v19.widen() * v20.widen();
+    let v22: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v23: W = v22.widen() * v20.widen();
     let v24: W = v11 - v13 - v16 + v18 + v21 - v23;
     let v25: W = v9 * v24;
-    let v26: W = N::exp_kept(v25);
+    let v26: N = N::exp_of(v25);
     let v27: N = -v8;
-    let v28: W = v27.widen() - v26;
-    let v29: N = N::exp_m1_of(v25);
-    let v30: W = v0.widen() * v7 * v28;
-    let v31: N = N::narrow(v30) / v29;
+    let v28: N = v27 - v26;
+    let v29: W = N::exp_m1_kept(v25);
+    let v30: W = v0.widen() * v7 * v28.widen();
+    let v31: W = v30 / v29;
     let v32: N = N::new(1000.0, 0.0);
     let v33: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v34: W = v33 * v3.widen();
     let v35: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v36: W = v35.widen() * v3.widen();
-    let v37: W = v10 * v15;
-    let v38: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v39: W = v38 * v15;
+    let v36: N = v35 * v3;
+    let v37: W = v10 * v15.widen();
+    let v38: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v39: W = v38.widen() * v15.widen();
     let v40: N = N::new(53.12908807800111, 2.232196301891887e-15);
-    let v41: W = v40.widen() * v20;
-    let v42: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v43: W = v42 * v20;
-    let v44: W = v34 - v36 - v37 + v39 + v41 - v43;
+    let v41: W = v40.widen() * v20.widen();
+    let v42: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v43: N = v42 * v20;
+    let v44: W = v34 - v36.widen() - v37 + v39 + v41 - v43.widen();
     let v45: W = v9 * v44;
     let v46: W = N::exp_kept(v45);
     let v47: W = v32.widen() * v46 * v7;
-    let v48: N = N::narrow(v47) / v29;
+    let v48: W = v47 / v29;
     [v31.to_f64(), v48.to_f64()]
+}
+/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(500.0, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
+    let v3: N = N::new(4146.465500007765, -2.8292409887856525e-14);
+    let v4: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v5: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v6: N = N::from_f64(t);
+    let v7: W = v1.widen() - v6.widen();
+    let v8: W = v5 * v7;
+    let v9: W = v4.widen() * v7;
+    let v10: W = v4.widen() + v8 - v9;
+    let v11: W = v10.powi(3);
+    let v12: N = v3 * N::narrow(v11);
+    let v13: N = -v2;
+    let v14: N = v13 - v12;
+    let v15: N = v14.exp();
+    let v16: N = -v1;
+    let v17: N = v16 - v15;
+    let v18: W = v10.square();
+    let v19: N = v14.exp_m1();
+    let v20: W = v0.widen() * v17.widen() * v18;
+    let v21: N = N::narrow(v20) / v19;
+    let v22: N = N::new(1000.0, 0.0);
+    let v23: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
+    let v24: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
+    let v25: W = v24.widen() * v11;
+    let v26: N = -v23;
+    let v27: W = v26.widen() - v25;
+    let v28: W = N::exp_kept(v27);
+    let v29: W = v22.widen() * v28 * v18;
+    let v30: N = N::narrow(v29) / v19;
+    [v21.to_f64(), v30.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -3776,7 +3749,9 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 31 operations in double-double.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -3806,7 +3781,9 @@ fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 48 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 44 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 47 operations in double-double.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3844,7 +3821,10 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v11: W = v9 * v10;
         return [v8.to_f64(), v11.to_f64()];
     }
-    let v0: W = W::new(0.85, 2.2204460492503132e-17);
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_x0_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
+    }
+    let v0: N = N::new(0.85, 2.2204460492503132e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().square();
     let v3: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
@@ -3856,30 +3836,30 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v9: W = v8 * v2;
     let v10: W = W::new(74.92773184876211, 3.70344911929192e-15);
     let v11: W = v10 * v2;
-    let v12: W = W::new(106.25817615600222, 4.464392603783774e-15);
+    let v12: N = N::new(106.25817615600222, 4.464392603783774e-15);
     let v13: N = v1.powi(3);
-    let v14: W = v12 * v13.widen();
-    let v15: W = W::new(71.62352577501645, -5.675726792065962e-15);
-    let v16: W = v15 * v13.widen();
-    let v17: W = v5 - v7 - v9 + v11 + v14 - v16;
+    let v14: W = v12.widen() * v13.widen();
+    let v15: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v16: N = v15 * v13;
+    let v17: W = v5 - v7 - v9 + v11 + v14 - v16.widen();
     let v18: W = v3 * v17;
-    let v19: N = N::exp_of(v18);
-    let v20: W = v0 * v2 * v19.widen();
+    let v19: W = N::exp_kept(v18);
+    let v20: W = v0.widen() * v2 * v19;
     let v21: W = N::exp_m1_kept(v18);
-    let v22: W = W::new(0.425, 1.1102230246251566e-17);
-    let v23: W = v22 * v1.widen() * v19.widen();
+    let v22: N = N::new(0.425, 1.1102230246251566e-17);
+    let v23: W = v22.widen() * v1.widen() * v19;
     let v24: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v25: W = v24.widen() * v2 * v19.widen();
+    let v25: W = v24.widen() * v2 * v19;
     let v26: N = N::new(6.425, 1.7763568394002506e-16);
-    let v27: W = v26.widen() * v13.widen() * v19.widen();
-    let v28: W = v24.widen() * v13.widen() * v19.widen();
+    let v27: W = v26.widen() * v13.widen() * v19;
+    let v28: W = v24.widen() * v13.widen() * v19;
     let v29: N = N::from_f64(t_next);
-    let v30: N = N::narrow(v22) * v29 * v19;
-    let v31: W = v0 * v1.widen() * v29.widen() * v19.widen();
-    let v32: W = v24.widen() * v1.widen() * v29.widen() * v19.widen();
-    let v33: W = v26.widen() * v2 * v29.widen() * v19.widen();
-    let v34: W = v24.widen() * v2 * v29.widen() * v19.widen();
-    let v35: W = v20 - v21 - v23 - v25 - v27 + v28 + v30.widen() - v31 + v32 + v33 - v34;
+    let v30: W = v22.widen() * v29.widen() * v19;
+    let v31: W = v0.widen() * v1.widen() * v29.widen() * v19;
+    let v32: W = v24.widen() * v1.widen() * v29.widen() * v19;
+    let v33: W = v26.widen() * v2 * v29.widen() * v19;
+    let v34: W = v24.widen() * v2 * v29.widen() * v19;
+    let v35: W = v20 - v21 - v23 - v25 - v27 + v28 + v30 - v31 + v32 + v33 - v34;
     let v36: W = v35 / v21;
     let v37: N = -N::narrow(v36);
     let v38: N = N::new(500.0, 0.0);
@@ -3908,13 +3888,70 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v61: W = v60 / v21;
     [v37.to_f64(), v61.to_f64()]
 }
+/// The upper regime of [`euler_step_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_x0_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(6.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
+    let v3: N = N::new(4146.465500007765, -2.8292409887856525e-14);
+    let v4: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v5: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() - v1.widen();
+    let v8: W = v5 * v7;
+    let v9: W = v4.widen() * v7;
+    let v10: W = v4.widen() + v8 - v9;
+    let v11: W = v10.powi(3);
+    let v12: W = v3.widen() * v11;
+    let v13: N = -v2;
+    let v14: N = v13 - N::narrow(v12);
+    let v15: N = v14.exp();
+    let v16: W = v0.widen() * v1.widen() * v15.widen();
+    let v17: N = v14.exp_m1();
+    let v18: N = N::new(12.0, 0.0);
+    let v19: N = v1.square();
+    let v20: W = v18.widen() * v19.widen() * v15.widen();
+    let v21: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v22: W = v21.widen() * v19.widen() * v15.widen();
+    let v23: N = N::new(6.425, 1.7763568394002506e-16);
+    let v24: N = v1.powi(3);
+    let v25: N = v23 * v24 * v15;
+    let v26: N = v21 * v24 * v15;
+    let v27: N = N::from_f64(t_next);
+    let v28: W = v0.widen() * v27.widen() * v15.widen();
+    let v29: W = v18.widen() * v1.widen() * v27.widen() * v15.widen();
+    let v30: W = v21.widen() * v1.widen() * v27.widen() * v15.widen();
+    let v31: W = v23.widen() * v19.widen() * v27.widen() * v15.widen();
+    let v32: W = v21.widen() * v19.widen() * v27.widen() * v15.widen();
+    let v33: W = v16 - v17.widen() - v20 + v22 + v25.widen() - v26.widen() - v28 + v29
+        - v30 - v31 + v32;
+    let v34: N = N::narrow(v33) / v17;
+    let v35: N = -v34;
+    let v36: N = N::new(500.0, 0.0);
+    let v37: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
+    let v38: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
+    let v39: W = v38.widen() * v11;
+    let v40: N = -v37;
+    let v41: W = v40.widen() - v39;
+    let v42: W = N::exp_kept(v41);
+    let v43: W = v1.widen() - v27.widen();
+    let v44: W = v10.square();
+    let v45: W = v36.widen() * v42 * v43 * v44;
+    let v46: N = N::narrow(v45) / v17;
+    [v35.to_f64(), v46.to_f64()]
+}
 /// `euler_step_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 48 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 44 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 47 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
@@ -3951,7 +3988,9 @@ fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 48 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 44 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 47 operations in double-double.
 ///
 /// # Panics
 ///
@@ -3978,7 +4017,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 67 of its 84 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 68 of its 84 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -4169,8 +4208,8 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v51: N = N::new(1000.0, 0.0);
     let v52: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v53: W = v52 * v1.widen();
-    let v54: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v55: W = v54.widen() * v1.widen();
+    let v54: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+    let v55: W = v54 * v1.widen();
     let v56: W = v4 * v2;
     let v57: W = W::new(37.463865924381054, 1.85172455964596e-15);
     let v58: W = v57 * v2;
@@ -4192,11 +4231,11 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v74: N = N::narrow(v73) / N::narrow(v21);
     let v75: N = N::narrow(v66).abs();
     let v76: N = v75.sqrt();
-    let v77: W = v0 * v1.widen();
+    let v77: N = N::narrow(v0) * v1;
     let v78: W = v26 * v2;
-    let v79: N = N::narrow(v24) * v1;
+    let v79: W = v24 * v1.widen();
     let v80: N = N::narrow(v24) * N::narrow(v2);
-    let v81: W = v22 - v77 + v78 + v79.widen() - v80.widen();
+    let v81: W = v22 - v77.widen() + v78 + v79 - v80.widen();
     let v82: N = N::sqrt_of(v81);
     let v83: N = v76 * v82;
     [v50.to_f64(), v74.to_f64(), v83.to_f64()]
@@ -4207,7 +4246,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 67 of its 84 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 68 of its 84 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -4254,7 +4293,7 @@ fn euler_maruyama_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 67 of its 84 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 68 of its 84 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5206,32 +5245,17 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 1 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.375, 0.4375, 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.0625 {
+    if t < 0.5 {
         return reverse_drift_u_coefficients_in_cell0::<N, W>(t);
     }
-    if t < 0.125 {
-        return reverse_drift_u_coefficients_in_cell1::<N, W>(t);
-    }
-    if t < 0.375 {
-        return reverse_drift_u_coefficients_in_cell2::<N, W>(t);
-    }
-    if t < 0.4375 {
-        return reverse_drift_u_coefficients_in_cell3::<N, W>(t);
-    }
-    if t < 0.5 {
-        return reverse_drift_u_coefficients_in_cell4::<N, W>(t);
-    }
     if t < 0.75 {
-        return reverse_drift_u_coefficients_in_cell5::<N, W>(t);
-    }
-    if t < 0.875 {
-        return reverse_drift_u_coefficients_in_cell6::<N, W>(t);
+        return reverse_drift_u_coefficients_in_cell1::<N, W>(t);
     }
     let v0: N = N::new(500.0, 0.0);
     let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
@@ -5245,7 +5269,7 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v9: N = N::new(2.0, 0.0);
     [v8.to_f64(), v9.to_f64()]
 }
-/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(500.0, 0.0);
     let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
@@ -5259,87 +5283,17 @@ fn reverse_drift_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64;
     let v9: N = N::new(2.0, 0.0);
     [v8.to_f64(), v9.to_f64()]
 }
-/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(500.0, 0.0);
     let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
     let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 * v3;
-    let v6: W = v1.widen() + v4.widen() - v5.widen();
-    let v7: N = N::narrow(v6).square();
-    let v8: N = v0 * v7;
-    let v9: N = N::new(2.0, 0.0);
-    [v8.to_f64(), v9.to_f64()]
-}
-/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(500.0, 0.0);
-    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: N = N::from_f64(t);
     let v4: W = v2.widen() * v3.widen();
     let v5: N = v1 * v3;
     let v6: W = v1.widen() + v4 - v5.widen();
     let v7: N = N::narrow(v6).square();
-    let v8: N = v0 * v7;
-    let v9: N = N::new(2.0, 0.0);
-    [v8.to_f64(), v9.to_f64()]
-}
-/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_u_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(500.0, 0.0);
-    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 * v3;
-    let v6: W = v1.widen() + v4.widen() - v5.widen();
-    let v7: W = v6.square();
-    let v8: N = v0 * N::narrow(v7);
-    let v9: N = N::new(2.0, 0.0);
-    [v8.to_f64(), v9.to_f64()]
-}
-/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_u_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(500.0, 0.0);
-    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 * v3;
-    let v6: W = v1.widen() + v4.widen() - v5.widen();
-    let v7: N = N::narrow(v6).square();
-    let v8: N = v0 * v7;
-    let v9: N = N::new(2.0, 0.0);
-    [v8.to_f64(), v9.to_f64()]
-}
-/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_u_coefficients_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(500.0, 0.0);
-    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: N = v1 * v3;
-    let v6: W = v1.widen() + v4 - v5.widen();
-    let v7: N = N::narrow(v6).square();
-    let v8: N = v0 * v7;
-    let v9: N = N::new(2.0, 0.0);
-    [v8.to_f64(), v9.to_f64()]
-}
-/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_u_coefficients_in_cell6<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(500.0, 0.0);
-    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v1 * v3;
-    let v6: N = v1 + v4 - v5;
-    let v7: N = v6.square();
-    let v8: N = v0 * v7;
+    let v8: W = v0.widen() * v7.widen();
     let v9: N = N::new(2.0, 0.0);
     [v8.to_f64(), v9.to_f64()]
 }
@@ -5351,7 +5305,7 @@ fn reverse_drift_u_coefficients_in_cell6<N: Narrow<W>, W: Real>(t: f64) -> [f64;
 ///
 /// Runs its stable form in `f64`, with the 1 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.375, 0.4375, 0.5, 0.75, 0.875).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -5418,7 +5372,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5469,14 +5423,14 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v18: N = v17.sqrt();
     let v19: N = N::new(0.85, 2.2204460492503132e-17);
     let v20: N = N::new(1.7, 4.4408920985006264e-17);
-    let v21: N = v20 * v3;
+    let v21: W = v20.widen() * v3.widen();
     let v22: N = N::new(12.85, 3.552713678800501e-16);
     let v23: N = v3.square();
     let v24: W = v22.widen() * v23.widen();
     let v25: N = N::new(6.387487769068525, 2.4281336150056064e-16);
     let v26: N = v25 * v3;
     let v27: N = v25 * v23;
-    let v28: W = v19.widen() - v21.widen() + v24 + v26.widen() - v27.widen();
+    let v28: W = v19.widen() - v21 + v24 + v26.widen() - v27.widen();
     let v29: N = N::sqrt_of(v28);
     let v30: N = v18 * v29;
     [v12.to_f64(), v16.to_f64(), v30.to_f64()]
@@ -5487,7 +5441,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -5500,7 +5454,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5527,7 +5481,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 62 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 68 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -5890,19 +5844,19 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v23: W = v11 * v22;
     let v24: W = v14 * v22;
     let v25: W = v3 - v5 - v8 + v10 + v13 - v15 + v17 - v18 - v20 + v21 + v23 - v24;
-    let v26: N = N::narrow(v0) * N::narrow(v25);
-    let v27: N = v26.exp();
+    let v26: W = v0 * v25;
+    let v27: N = N::exp_of(v26);
     let v28: W = v6 * v2.widen();
     let v29: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v30: W = v29.widen() * v2.widen();
-    let v31: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v32: W = v31.widen() * v7;
-    let v33: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v34: W = v33.widen() * v7;
-    let v35: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v36: W = v35.widen() * v12;
-    let v37: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v38: W = v37.widen() * v12;
+    let v31: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v32: W = v31 * v7;
+    let v33: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v34: W = v33 * v7;
+    let v35: W = W::new(106.25817615600222, 4.464392603783774e-15);
+    let v36: W = v35 * v12;
+    let v37: W = W::new(71.62352577501645, -5.675726792065962e-15);
+    let v38: W = v37 * v12;
     let v39: W = v28 - v30 - v32 + v34 + v36 - v38;
     let v40: W = v0 * v39;
     let v41: W = v40.exp_m1();
@@ -5910,10 +5864,10 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v43: W = v42.sqrt();
     let v44: W = v6 * v16.widen();
     let v45: W = v29.widen() * v16.widen();
-    let v46: W = v31.widen() * v19;
-    let v47: W = v33.widen() * v19;
-    let v48: W = v35.widen() * v22;
-    let v49: W = v37.widen() * v22;
+    let v46: W = v31 * v19;
+    let v47: W = v33 * v19;
+    let v48: W = v35 * v22;
+    let v49: W = v37 * v22;
     let v50: W = v44 - v45 - v46 + v47 + v48 - v49;
     let v51: W = v0 * v50;
     let v52: W = v51.exp_m1();
@@ -5933,14 +5887,14 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v66: W = -v61;
     let v67: W = v66 - v65;
     let v68: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v69: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v70: W = v69.widen() * v2.widen();
-    let v71: N = N::narrow(v68) * v2;
-    let v72: W = v68 + v70 - v71.widen();
+    let v69: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v70: W = v69 * v2.widen();
+    let v71: W = v68 * v2.widen();
+    let v72: W = v68 + v70 - v71;
     let v73: W = v72.square();
     let v74: W = v57 * v67;
-    let v75: W = v64 * v73;
-    let v76: N = N::narrow(v74) / N::narrow(v75);
+    let v75: N = N::narrow(v64) * N::narrow(v73);
+    let v76: N = N::narrow(v74) / v75;
     [v56.to_f64(), v76.to_f64()]
 }
 /// `ddim_step_u` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -5949,7 +5903,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 62 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 68 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -5962,7 +5916,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 62 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 68 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5982,7 +5936,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 62 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 68 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -6345,19 +6299,19 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v23: W = v11 * v22;
     let v24: W = v14 * v22;
     let v25: W = v3 - v5 - v8 + v10 + v13 - v15 + v17 - v18 - v20 + v21 + v23 - v24;
-    let v26: N = N::narrow(v0) * N::narrow(v25);
-    let v27: N = v26.exp();
+    let v26: W = v0 * v25;
+    let v27: N = N::exp_of(v26);
     let v28: W = v6 * v2.widen();
     let v29: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v30: W = v29.widen() * v2.widen();
-    let v31: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v32: W = v31.widen() * v7;
-    let v33: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v34: W = v33.widen() * v7;
-    let v35: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v36: W = v35.widen() * v12;
-    let v37: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v38: W = v37.widen() * v12;
+    let v31: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v32: W = v31 * v7;
+    let v33: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v34: W = v33 * v7;
+    let v35: W = W::new(106.25817615600222, 4.464392603783774e-15);
+    let v36: W = v35 * v12;
+    let v37: W = W::new(71.62352577501645, -5.675726792065962e-15);
+    let v38: W = v37 * v12;
     let v39: W = v28 - v30 - v32 + v34 + v36 - v38;
     let v40: W = v0 * v39;
     let v41: W = v40.exp_m1();
@@ -6365,10 +6319,10 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v43: W = v42.sqrt();
     let v44: W = v6 * v16.widen();
     let v45: W = v29.widen() * v16.widen();
-    let v46: W = v31.widen() * v19;
-    let v47: W = v33.widen() * v19;
-    let v48: W = v35.widen() * v22;
-    let v49: W = v37.widen() * v22;
+    let v46: W = v31 * v19;
+    let v47: W = v33 * v19;
+    let v48: W = v35 * v22;
+    let v49: W = v37 * v22;
     let v50: W = v44 - v45 - v46 + v47 + v48 - v49;
     let v51: W = v0 * v50;
     let v52: W = v51.exp_m1();
@@ -6388,14 +6342,14 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v66: W = -v61;
     let v67: W = v66 - v65;
     let v68: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v69: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v70: W = v69.widen() * v2.widen();
-    let v71: N = N::narrow(v68) * v2;
-    let v72: W = v68 + v70 - v71.widen();
+    let v69: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v70: W = v69 * v2.widen();
+    let v71: W = v68 * v2.widen();
+    let v72: W = v68 + v70 - v71;
     let v73: W = v72.square();
     let v74: W = v57 * v67;
-    let v75: W = v64 * v73;
-    let v76: N = N::narrow(v74) / N::narrow(v75);
+    let v75: N = N::narrow(v64) * N::narrow(v73);
+    let v76: N = N::narrow(v74) / v75;
     [v56.to_f64(), v76.to_f64()]
 }
 /// `dpm1_step_u` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -6404,7 +6358,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 62 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 68 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -6417,7 +6371,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 62 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 68 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -6437,7 +6391,7 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return dd::at_pole(&pf_velocity_v_poles::<f64, Dd>(t), [f64::INFINITY]);
@@ -6452,18 +6406,18 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
     let v5: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v6: W = v5.widen() * v3.widen();
+    let v6: N = v5 * v3;
     let v7: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v8: N = v3.square();
-    let v9: W = v7 * v8.widen();
+    let v8: W = v3.widen().square();
+    let v9: W = v7 * v8;
     let v10: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v11: W = v10 * v8.widen();
+    let v11: W = v10 * v8;
     let v12: W = W::new(53.12908807800111, 2.232196301891887e-15);
     let v13: W = v3.widen().powi(3);
     let v14: W = v12 * v13;
     let v15: W = W::new(35.81176288750822, -2.837863396032981e-15);
     let v16: W = v15 * v13;
-    let v17: W = v4 - v6 - v9 + v11 + v14 - v16;
+    let v17: W = v4 - v6.widen() - v9 + v11 + v14 - v16;
     let v18: W = v1 * v17;
     let v19: W = N::exp_kept(v18);
     let v20: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
@@ -6474,16 +6428,16 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v25: W = v24.square();
     let v26: W = v7 * v3.widen();
     let v27: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v28: N = v27 * v3;
-    let v29: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v30: W = v29 * v8.widen();
-    let v31: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v32: W = v31 * v8.widen();
+    let v28: W = v27.widen() * v3.widen();
+    let v29: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v30: W = v29.widen() * v8;
+    let v31: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v32: W = v31.widen() * v8;
     let v33: N = N::new(106.25817615600222, 4.464392603783774e-15);
     let v34: N = v33 * N::narrow(v13);
     let v35: N = N::new(71.62352577501645, -5.675726792065962e-15);
     let v36: N = v35 * N::narrow(v13);
-    let v37: W = v26 - v28.widen() - v30 + v32 + v34.widen() - v36.widen();
+    let v37: W = v26 - v28 - v30 + v32 + v34.widen() - v36.widen();
     let v38: W = v1 * v37;
     let v39: N = N::exp_m1_of(v38);
     let v40: N = -v39;
@@ -6498,7 +6452,7 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 #[allow(unused_variables)]
@@ -6525,7 +6479,7 @@ fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(&reverse_drift_v_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
@@ -6548,32 +6502,32 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v11: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v12: W = v11 * v3.widen();
     let v13: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v14: W = v13.widen() * v3.widen();
+    let v14: N = v13 * v3;
     let v15: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v16: N = v3.square();
-    let v17: W = v15 * v16.widen();
+    let v16: W = v3.widen().square();
+    let v17: W = v15 * v16;
     let v18: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v19: W = v18 * v16.widen();
+    let v19: W = v18 * v16;
     let v20: W = W::new(53.12908807800111, 2.232196301891887e-15);
     let v21: W = v3.widen().powi(3);
     let v22: W = v20 * v21;
     let v23: W = W::new(35.81176288750822, -2.837863396032981e-15);
     let v24: W = v23 * v21;
-    let v25: W = v12 - v14 - v17 + v19 + v22 - v24;
+    let v25: W = v12 - v14.widen() - v17 + v19 + v22 - v24;
     let v26: W = v10 * v25;
     let v27: W = N::exp_kept(v26);
     let v28: W = v15 * v3.widen();
     let v29: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v30: N = v29 * v3;
-    let v31: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v32: W = v31 * v16.widen();
-    let v33: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v34: W = v33 * v16.widen();
+    let v30: W = v29.widen() * v3.widen();
+    let v31: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v32: W = v31.widen() * v16;
+    let v33: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v34: W = v33.widen() * v16;
     let v35: N = N::new(106.25817615600222, 4.464392603783774e-15);
     let v36: N = v35 * N::narrow(v21);
     let v37: N = N::new(71.62352577501645, -5.675726792065962e-15);
     let v38: N = v37 * N::narrow(v21);
-    let v39: W = v28 - v30.widen() - v32 + v34 + v36.widen() - v38.widen();
+    let v39: W = v28 - v30 - v32 + v34 + v36.widen() - v38.widen();
     let v40: W = v10 * v39;
     let v41: N = N::exp_m1_of(v40);
     let v42: N = -v41;
@@ -6588,7 +6542,7 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
@@ -6619,6 +6573,8 @@ fn reverse_drift_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 33 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 29 operations in double-double.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -6646,6 +6602,9 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v4: W = v2 - v3;
         let v5: W = v1 * v4;
         return [v0.to_f64(), v5.to_f64()];
+    }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_v_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(500.0, 0.0);
@@ -6696,6 +6655,42 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v46: N = N::narrow(v45) / N::narrow(v44);
     [v0.to_f64(), v46.to_f64()]
 }
+/// The upper regime of [`euler_step_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_v_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(500.0, 0.0);
+    let v2: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
+    let v3: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
+    let v4: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v5: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v6: N = N::from_f64(t);
+    let v7: W = v0.widen() - v6.widen();
+    let v8: W = v5 * v7;
+    let v9: W = v4.widen() * v7;
+    let v10: W = v4.widen() + v8 - v9;
+    let v11: W = v10.powi(3);
+    let v12: W = v3.widen() * v11;
+    let v13: N = -v2;
+    let v14: W = v13.widen() - v12;
+    let v15: W = N::exp_kept(v14);
+    let v16: N = N::from_f64(t_next);
+    let v17: W = v6.widen() - v16.widen();
+    let v18: W = v10.square();
+    let v19: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
+    let v20: N = N::new(4146.465500007765, -2.8292409887856525e-14);
+    let v21: N = v20 * N::narrow(v11);
+    let v22: N = -v19;
+    let v23: N = v22 - v21;
+    let v24: N = v23.exp_m1();
+    let v25: N = -v24;
+    let v26: N = v25.sqrt();
+    let v27: W = v1.widen() * v15 * v17 * v18;
+    let v28: N = N::narrow(v27) / v26;
+    [v0.to_f64(), v28.to_f64()]
+}
 /// `euler_step_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
 /// ```text
@@ -6703,6 +6698,8 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 33 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 29 operations in double-double.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
@@ -6735,6 +6732,8 @@ fn euler_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 33 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 29 operations in double-double.
 ///
 /// # Panics
 ///
@@ -7316,34 +7315,34 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v46: W = v43 - v45;
         return [v39.to_f64(), v46.to_f64()];
     }
-    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
+    let v3: W = v1 * v2.widen();
     let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v5: W = v4.widen() * v2.widen();
     let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v7: W = v2.widen().square();
     let v8: W = v6 * v7;
-    let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: W = v9 * v7;
-    let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v9: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: W = v9.widen() * v7;
+    let v11: N = N::new(53.12908807800111, 2.232196301891887e-15);
     let v12: W = v2.widen().powi(3);
-    let v13: W = v11 * v12;
-    let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: W = v14 * v12;
+    let v13: W = v11.widen() * v12;
+    let v14: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: W = v14.widen() * v12;
     let v16: N = N::from_f64(t_next);
-    let v17: W = v1.widen() * v16.widen();
+    let v17: W = v1 * v16.widen();
     let v18: W = v4.widen() * v16.widen();
     let v19: W = v16.widen().square();
     let v20: W = v6 * v19;
-    let v21: W = v9 * v19;
+    let v21: W = v9.widen() * v19;
     let v22: W = v16.widen().powi(3);
-    let v23: W = v11 * v22;
-    let v24: W = v14 * v22;
+    let v23: W = v11.widen() * v22;
+    let v24: W = v14.widen() * v22;
     let v25: W = v3 - v5 - v8 + v10 + v13 - v15 + v17 - v18 - v20 + v21 + v23 - v24;
-    let v26: N = v0 * N::narrow(v25);
-    let v27: N = v26.exp();
+    let v26: W = v0 * v25;
+    let v27: N = N::exp_of(v26);
     let v28: W = v6 * v2.widen();
     let v29: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v30: W = v29.widen() * v2.widen();
@@ -7356,7 +7355,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v37: N = N::new(71.62352577501645, -5.675726792065962e-15);
     let v38: W = v37.widen() * v12;
     let v39: W = v28 - v30 - v32 + v34 + v36 - v38;
-    let v40: W = v0.widen() * v39;
+    let v40: W = v0 * v39;
     let v41: W = v40.exp_m1();
     let v42: W = -v41;
     let v43: W = v42.sqrt();
@@ -7367,18 +7366,18 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v48: W = v35.widen() * v22;
     let v49: W = v37.widen() * v22;
     let v50: W = v44 - v45 - v46 + v47 + v48 - v49;
-    let v51: W = v0.widen() * v50;
+    let v51: W = v0 * v50;
     let v52: W = v51.exp_m1();
     let v53: W = -v52;
     let v54: W = v53.sqrt();
     let v55: N = N::narrow(v43) * N::narrow(v54);
     let v56: N = v27 + v55;
     let v57: W = v3 - v5 - v8 + v10 + v13 - v15;
-    let v58: W = v0.widen() * v57;
+    let v58: W = v0 * v57;
     let v59: W = v58.exp();
     let v60: W = v59 * v54;
     let v61: W = v17 - v18 - v20 + v21 + v23 - v24;
-    let v62: W = v0.widen() * v61;
+    let v62: W = v0 * v61;
     let v63: W = v62.exp();
     let v64: W = v63 * v43;
     let v65: W = v60 - v64;
@@ -7785,34 +7784,34 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v46: W = v43 - v45;
         return [v39.to_f64(), v46.to_f64()];
     }
-    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
+    let v3: W = v1 * v2.widen();
     let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v5: W = v4.widen() * v2.widen();
     let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v7: W = v2.widen().square();
     let v8: W = v6 * v7;
-    let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: W = v9 * v7;
-    let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v9: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: W = v9.widen() * v7;
+    let v11: N = N::new(53.12908807800111, 2.232196301891887e-15);
     let v12: W = v2.widen().powi(3);
-    let v13: W = v11 * v12;
-    let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: W = v14 * v12;
+    let v13: W = v11.widen() * v12;
+    let v14: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: W = v14.widen() * v12;
     let v16: N = N::from_f64(t_next);
-    let v17: W = v1.widen() * v16.widen();
+    let v17: W = v1 * v16.widen();
     let v18: W = v4.widen() * v16.widen();
     let v19: W = v16.widen().square();
     let v20: W = v6 * v19;
-    let v21: W = v9 * v19;
+    let v21: W = v9.widen() * v19;
     let v22: W = v16.widen().powi(3);
-    let v23: W = v11 * v22;
-    let v24: W = v14 * v22;
+    let v23: W = v11.widen() * v22;
+    let v24: W = v14.widen() * v22;
     let v25: W = v3 - v5 - v8 + v10 + v13 - v15 + v17 - v18 - v20 + v21 + v23 - v24;
-    let v26: N = v0 * N::narrow(v25);
-    let v27: N = v26.exp();
+    let v26: W = v0 * v25;
+    let v27: N = N::exp_of(v26);
     let v28: W = v6 * v2.widen();
     let v29: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v30: W = v29.widen() * v2.widen();
@@ -7825,7 +7824,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v37: N = N::new(71.62352577501645, -5.675726792065962e-15);
     let v38: W = v37.widen() * v12;
     let v39: W = v28 - v30 - v32 + v34 + v36 - v38;
-    let v40: W = v0.widen() * v39;
+    let v40: W = v0 * v39;
     let v41: W = v40.exp_m1();
     let v42: W = -v41;
     let v43: W = v42.sqrt();
@@ -7836,18 +7835,18 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v48: W = v35.widen() * v22;
     let v49: W = v37.widen() * v22;
     let v50: W = v44 - v45 - v46 + v47 + v48 - v49;
-    let v51: W = v0.widen() * v50;
+    let v51: W = v0 * v50;
     let v52: W = v51.exp_m1();
     let v53: W = -v52;
     let v54: W = v53.sqrt();
     let v55: N = N::narrow(v43) * N::narrow(v54);
     let v56: N = v27 + v55;
     let v57: W = v3 - v5 - v8 + v10 + v13 - v15;
-    let v58: W = v0.widen() * v57;
+    let v58: W = v0 * v57;
     let v59: W = v58.exp();
     let v60: W = v59 * v54;
     let v61: W = v17 - v18 - v20 + v21 + v23 - v24;
-    let v62: W = v0.widen() * v61;
+    let v62: W = v0 * v61;
     let v63: W = v62.exp();
     let v64: W = v63 * v43;
     let v65: W = v60 - v64;

@@ -20,9 +20,9 @@ pub const PROCESS: &str = "shifted_cosine";
 /// \alpha(t) = \sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 13 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.25, 0.3125, 0.375).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.4375, 0.46875). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 13 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.15625, 0.1875, 0.25, 0.28125, 0.3125, 0.375).
 pub fn alpha(t: f64) -> f64 {
     let r = alpha_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd, Xd>(t) }
@@ -32,12 +32,33 @@ fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t >= 0.5 {
         return alpha_upper::<N, W>(1.0 - t);
     }
+    if t < 0.4375 {
+        return alpha_in_cell0::<N, W>(t);
+    }
+    if t < 0.46875 {
+        return alpha_in_cell1::<N, W>(t);
+    }
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: N = v1 * v6;
+    let v8: W = v0.widen() - v7.widen();
+    let v9: N = N::sigmoid_of(v8).in_range();
+    let v10: N = v9.sqrt();
+    v10.to_f64()
+}
+/// [`alpha_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn alpha_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: N = N::tan_of(v4);
+    let v4: N = v2 * v3;
+    let v5: N = v4.tan();
     let v6: N = v5.ln();
     let v7: N = v1 * v6;
     let v8: N = v0 - v7;
@@ -45,33 +66,57 @@ fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v10: N = v9.sqrt();
     v10.to_f64()
 }
-/// The upper regime of [`alpha`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t < 0.125 {
-        return alpha_upper_cell0::<N, W>(t);
-    }
-    if t < 0.25 {
-        return alpha_upper_cell1::<N, W>(t);
-    }
-    if t < 0.3125 {
-        return alpha_upper_cell2::<N, W>(t);
-    }
-    if t < 0.375 {
-        return alpha_upper_cell3::<N, W>(t);
-    }
-    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+/// [`alpha_in`] where `t` is below 0.46875, with the operations in `W` that the accuracy budget needs there.
+fn alpha_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
     let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: N = v1 * v6;
+    let v8: N = v0 - v7;
+    let v9: W = v8.widen().sigmoid().in_range();
+    let v10: N = N::sqrt_of(v9);
+    v10.to_f64()
+}
+/// The upper regime of [`alpha`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t < 0.125 {
+        return alpha_upper_cell0::<N, W>(t);
+    }
+    if t < 0.15625 {
+        return alpha_upper_cell1::<N, W>(t);
+    }
+    if t < 0.1875 {
+        return alpha_upper_cell2::<N, W>(t);
+    }
+    if t < 0.25 {
+        return alpha_upper_cell3::<N, W>(t);
+    }
+    if t < 0.28125 {
+        return alpha_upper_cell4::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return alpha_upper_cell5::<N, W>(t);
+    }
+    if t < 0.375 {
+        return alpha_upper_cell6::<N, W>(t);
+    }
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::tan_kept(v4);
     let v6: N = N::new(1.0, 0.0);
-    let v7: N = v6 / v5;
-    let v8: N = v7.ln();
+    let v7: W = v6.widen() / v5;
+    let v8: N = N::ln_of(v7);
     let v9: N = v1 * v8;
-    let v10: W = v0 - v9.widen();
-    let v11: W = N::sigmoid_kept(v10).in_range();
-    let v12: W = v11.sqrt();
+    let v10: N = v0 - v9;
+    let v11: N = v10.sigmoid().in_range();
+    let v12: N = v11.sqrt();
     v12.to_f64()
 }
 /// [`alpha_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
@@ -91,8 +136,42 @@ fn alpha_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v12: N = v11.sqrt();
     v12.to_f64()
 }
-/// [`alpha_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`alpha_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
 fn alpha_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::tan_kept(v4);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() / v5;
+    let v8: W = N::ln_kept(v7);
+    let v9: W = v1.widen() * v8;
+    let v10: W = v0 - v9;
+    let v11: W = N::sigmoid_kept(v10).in_range();
+    let v12: W = v11.sqrt();
+    v12.to_f64()
+}
+/// [`alpha_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn alpha_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4.tan();
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() / v5.widen();
+    let v8: W = N::ln_kept(v7);
+    let v9: W = v1.widen() * v8;
+    let v10: W = v0.widen() - v9;
+    let v11: W = v10.sigmoid().in_range();
+    let v12: W = v11.sqrt();
+    v12.to_f64()
+}
+/// [`alpha_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn alpha_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -108,9 +187,9 @@ fn alpha_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v12: N = v11.sqrt();
     v12.to_f64()
 }
-/// [`alpha_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn alpha_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+/// [`alpha_upper`] where `t` is below 0.28125, with the operations in `W` that the accuracy budget needs there.
+fn alpha_upper_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
@@ -120,13 +199,30 @@ fn alpha_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v7: W = v6.widen() / v5;
     let v8: W = N::ln_kept(v7);
     let v9: W = v1.widen() * v8;
-    let v10: W = v0 - v9;
+    let v10: W = v0.widen() - v9;
     let v11: N = N::sigmoid_of(v10).in_range();
     let v12: N = v11.sqrt();
     v12.to_f64()
 }
+/// [`alpha_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn alpha_upper_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v6 / v5;
+    let v8: N = v7.ln();
+    let v9: N = v1 * v8;
+    let v10: W = v0 - v9.widen();
+    let v11: W = v10.sigmoid().in_range();
+    let v12: W = v11.sqrt();
+    v12.to_f64()
+}
 /// [`alpha_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn alpha_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn alpha_upper_cell6<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
@@ -187,8 +283,8 @@ fn sigma_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v6: W = v0.widen() * v5;
     let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: W = v6 - v7.widen();
-    let v9: N = N::sigmoid_of(v8).in_range();
-    let v10: N = v9.sqrt();
+    let v9: W = v8.sigmoid().in_range();
+    let v10: N = N::sqrt_of(v9);
     v10.to_f64()
 }
 /// [`sigma_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
@@ -196,14 +292,14 @@ fn sigma_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
     let v5: N = v4.ln();
-    let v6: W = v0.widen() * v5.widen();
+    let v6: N = v0 * v5;
     let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: W = v6 - v7.widen();
+    let v8: W = v6.widen() - v7.widen();
     let v9: W = v8.sigmoid().in_range();
-    let v10: N = N::sqrt_of(v9);
+    let v10: W = v9.sqrt();
     v10.to_f64()
 }
 /// `alpha_bar(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -214,7 +310,7 @@ fn sigma_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 10 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.28125, 0.3125, 0.375, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 10 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.28125, 0.3125, 0.40625, 0.4375).
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
@@ -223,8 +319,17 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t >= 0.5 {
         return alpha_bar_upper::<N, W>(1.0 - t);
     }
-    if t < 0.25 {
+    if t < 0.28125 {
         return alpha_bar_in_cell0::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return alpha_bar_in_cell1::<N, W>(t);
+    }
+    if t < 0.375 {
+        return alpha_bar_in_cell2::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return alpha_bar_in_cell3::<N, W>(t);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(4.0, 0.0);
@@ -238,8 +343,50 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: N = v0 / v8;
     v9.to_f64()
 }
-/// [`alpha_bar_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`alpha_bar_in`] where `t` is below 0.28125, with the operations in `W` that the accuracy budget needs there.
 fn alpha_bar_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(4.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4.tan();
+    let v6: N = v5.square();
+    let v7: N = v1 * v6;
+    let v8: N = v0 + v7;
+    let v9: N = v0 / v8;
+    v9.to_f64()
+}
+/// [`alpha_bar_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(4.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = N::tan_kept(v4);
+    let v6: W = v5.square();
+    let v7: W = v1.widen() * v6;
+    let v8: W = v0.widen() + v7;
+    let v9: N = v0 / N::narrow(v8);
+    v9.to_f64()
+}
+/// [`alpha_bar_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(4.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.square();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: W = v0.widen() + v7;
+    let v9: N = v0 / N::narrow(v8);
+    v9.to_f64()
+}
+/// [`alpha_bar_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(4.0, 0.0);
     let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
@@ -254,6 +401,91 @@ fn alpha_bar_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 }
 /// The upper regime of [`alpha_bar`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t < 0.25 {
+        return alpha_bar_upper_cell0::<N, W>(t);
+    }
+    if t < 0.28125 {
+        return alpha_bar_upper_cell1::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return alpha_bar_upper_cell2::<N, W>(t);
+    }
+    if t < 0.40625 {
+        return alpha_bar_upper_cell3::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return alpha_bar_upper_cell4::<N, W>(t);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(4.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::tan_kept(v4);
+    let v6: W = v5.square();
+    let v7: N = v1 / N::narrow(v6);
+    let v8: N = v0 + v7;
+    let v9: N = v0 / v8;
+    v9.to_f64()
+}
+/// [`alpha_bar_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(4.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = N::tan_kept(v4);
+    let v6: W = v5.square();
+    let v7: W = v1.widen() / v6;
+    let v8: W = v0.widen() + v7;
+    let v9: W = v0.widen() / v8;
+    v9.to_f64()
+}
+/// [`alpha_bar_upper`] where `t` is below 0.28125, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(4.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = N::tan_kept(v4);
+    let v6: W = v5.square();
+    let v7: N = v1 / N::narrow(v6);
+    let v8: N = v0 + v7;
+    let v9: N = v0 / v8;
+    v9.to_f64()
+}
+/// [`alpha_bar_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(4.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::tan_kept(v4);
+    let v6: W = v5.square();
+    let v7: W = v1.widen() / v6;
+    let v8: W = v0.widen() + v7;
+    let v9: N = v0 / N::narrow(v8);
+    v9.to_f64()
+}
+/// [`alpha_bar_upper`] where `t` is below 0.40625, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(4.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::tan_kept(v4);
+    let v6: W = v5.square();
+    let v7: N = v1 / N::narrow(v6);
+    let v8: N = v0 + v7;
+    let v9: N = v0 / v8;
+    v9.to_f64()
+}
+/// [`alpha_bar_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn alpha_bar_upper_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(4.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -272,7 +504,7 @@ fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// f(t) = -\frac{\pi\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 17 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.1875, 0.21875, 0.25).
 pub fn f(t: f64) -> f64 {
@@ -304,9 +536,9 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     }
     let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
+    let v4: W = v2 * v3.widen();
     let v5: N = N::tan_of(v4);
     let v6: N = v5.ln();
     let v7: N = v1 * v6;
@@ -330,13 +562,13 @@ fn f_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v5: N = N::tan_of(v4);
     let v6: W = v5.widen().ln();
     let v7: W = v1.widen() * v6;
-    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: W = v7 - v8;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8.widen();
     let v10: W = v9.sigmoid().in_range();
     let v11: N = N::new(1.0, 0.0);
     let v12: N = v5.square();
-    let v13: N = v11 + v12;
-    let v14: W = v0 * v10 * v13.widen();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0 * v10 * v13;
     let v15: N = N::narrow(v14) / v5;
     v15.to_f64()
 }
@@ -364,10 +596,10 @@ fn f_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 fn f_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(2.0, 0.0);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::tan_of(v4);
+    let v4: N = v2 * v3;
+    let v5: N = v4.tan();
     let v6: N = v5.ln();
     let v7: W = v1.widen() * v6.widen();
     let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
@@ -375,8 +607,8 @@ fn f_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v10: W = v9.sigmoid().in_range();
     let v11: N = N::new(1.0, 0.0);
     let v12: N = v5.square();
-    let v13: N = v11 + v12;
-    let v14: W = v0 * v10 * v13.widen();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0 * v10 * v13;
     let v15: N = N::narrow(v14) / v5;
     v15.to_f64()
 }
@@ -477,7 +709,7 @@ fn f_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 }
 /// [`f_upper`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
 fn f_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: N = v1 * v2;
@@ -493,7 +725,7 @@ fn f_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v13: W = v4.widen().square();
     let v14: W = v6.widen() / v13;
     let v15: W = v6.widen() + v14;
-    let v16: W = v0.widen() * v4.widen() * v12.widen() * v15;
+    let v16: W = v0 * v4.widen() * v12.widen() * v15;
     v16.to_f64()
 }
 /// [`f_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -523,9 +755,7 @@ fn f_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g^{2}(t) = -\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Runs its stable form in `f64`, with the 9 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
@@ -534,27 +764,6 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    if t < 0.5 {
-        return g2_in_cell0::<N, W>(t);
-    }
-    let v0: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(3.0, 0.0);
-    let v6: N = N::cos_of(v3);
-    let v7: N = v6.powi(3);
-    let v8: N = v5 * v7;
-    let v9: N = N::new(4.0, 0.0);
-    let v10: W = v9.widen() * v6.widen();
-    let v11: W = v8.widen() - v10;
-    let v12: W = v0 * v4;
-    let v13: N = N::narrow(v12) / N::narrow(v11);
-    v13.to_f64()
-}
-/// [`g2_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn g2_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-12.566370614359172, -4.898587196589413e-16);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -577,9 +786,9 @@ fn g2_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.3125, 0.5).
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -588,9 +797,53 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    if t >= 0.5 {
-        return g_upper::<N, W>(1.0 - t);
+    if t < 0.25 {
+        return g_in_cell0::<N, W>(t);
     }
+    if t < 0.3125 {
+        return g_in_cell1::<N, W>(t);
+    }
+    if t < 0.5 {
+        return g_in_cell2::<N, W>(t);
+    }
+    let v0: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::new(3.0, 0.0);
+    let v6: N = N::cos_of(v3);
+    let v7: N = v6.powi(3);
+    let v8: N = v5 * v7;
+    let v9: N = N::new(4.0, 0.0);
+    let v10: N = v9 * v6;
+    let v11: N = v8 - v10;
+    let v12: N = v0 * v4;
+    let v13: N = v12 / v11;
+    let v14: N = v13.sqrt();
+    v14.to_f64()
+}
+/// [`g_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn g_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::new(3.0, 0.0);
+    let v6: W = N::cos_kept(v3);
+    let v7: W = v6.powi(3);
+    let v8: W = v5.widen() * v7;
+    let v9: N = N::new(4.0, 0.0);
+    let v10: W = v9.widen() * v6;
+    let v11: W = v8 - v10;
+    let v12: W = v0 * v4;
+    let v13: N = N::narrow(v12) / N::narrow(v11);
+    let v14: W = v13.widen().sqrt();
+    v14.to_f64()
+}
+/// [`g_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn g_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-12.566370614359172, -4.898587196589413e-16);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -608,15 +861,15 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v14: N = v13.sqrt();
     v14.to_f64()
 }
-/// The upper regime of [`g`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+/// [`g_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn g_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-12.566370614359172, -4.898587196589413e-16);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: N = v1 * v2;
-    let v4: N = v3.cos();
+    let v4: N = v3.sin();
     let v5: N = N::new(3.0, 0.0);
-    let v6: N = v3.sin();
+    let v6: N = v3.cos();
     let v7: N = v6.powi(3);
     let v8: N = v5 * v7;
     let v9: N = N::new(4.0, 0.0);
@@ -635,7 +888,7 @@ fn g_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.375, 0.4375, 0.5).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
@@ -644,20 +897,17 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.125 {
         return lambda_in_cell0::<N, W>(t);
     }
-    if t < 0.1875 {
+    if t < 0.25 {
         return lambda_in_cell1::<N, W>(t);
     }
-    if t < 0.25 {
+    if t < 0.375 {
         return lambda_in_cell2::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.4375 {
         return lambda_in_cell3::<N, W>(t);
     }
-    if t < 0.4375 {
-        return lambda_in_cell4::<N, W>(t);
-    }
     if t < 0.5 {
-        return lambda_in_cell5::<N, W>(t);
+        return lambda_in_cell4::<N, W>(t);
     }
     let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -676,22 +926,11 @@ fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: N = v1 * v2;
     let v4: N = v3.tan();
     let v5: N = v4.ln();
-    let v6: N = v0 - v5;
-    v6.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::tan_of(v3);
-    let v5: N = v4.ln();
-    let v6: W = v0 - v5.widen();
+    let v6: W = v0.widen() - v5.widen();
     v6.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -702,7 +941,7 @@ fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v6.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -713,7 +952,7 @@ fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v6.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -724,14 +963,14 @@ fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v6.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn lambda_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-0.6931471805599453, -2.3190468138462996e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
     let v5: N = v4.ln();
-    let v6: N = v0 - v5;
+    let v6: W = v0.widen() - v5.widen();
     v6.to_f64()
 }
 /// `dlambda(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -740,37 +979,20 @@ fn lambda_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \dot{\lambda}(t) = -\frac{\pi}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
 /// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return dlambda_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v4 * v5;
-    let v7: N = v0 / v6;
-    v7.to_f64()
-}
-/// The upper regime of [`dlambda`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn dlambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.sin();
-    let v5: N = v3.cos();
-    let v6: N = v4 * v5;
-    let v7: N = v0 / v6;
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = N::cos_kept(v3);
+    let v6: W = v4 * v5;
+    let v7: N = v0 / N::narrow(v6);
     v7.to_f64()
 }
 /// `log_snr(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -781,7 +1003,7 @@ fn dlambda_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.375, 0.4375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.375, 0.4375, 0.5).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
@@ -790,20 +1012,17 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t < 0.125 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.1875 {
+    if t < 0.25 {
         return log_snr_in_cell1::<N, W>(t);
     }
-    if t < 0.25 {
+    if t < 0.375 {
         return log_snr_in_cell2::<N, W>(t);
     }
-    if t < 0.375 {
+    if t < 0.4375 {
         return log_snr_in_cell3::<N, W>(t);
     }
-    if t < 0.4375 {
-        return log_snr_in_cell4::<N, W>(t);
-    }
     if t < 0.5 {
-        return log_snr_in_cell5::<N, W>(t);
+        return log_snr_in_cell4::<N, W>(t);
     }
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
@@ -829,21 +1048,8 @@ fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: W = v0.widen() - v7;
     v8.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: N = N::tan_of(v4);
-    let v6: N = v5.ln();
-    let v7: W = v1.widen() * v6.widen();
-    let v8: W = v0 - v7;
-    v8.to_f64()
-}
 /// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -856,7 +1062,7 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v8.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -869,7 +1075,7 @@ fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v8.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -882,16 +1088,16 @@ fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v8.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: N = v4.tan();
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
     let v6: N = v5.ln();
     let v7: N = v1 * v6;
-    let v8: N = v0 - v7;
+    let v8: W = v0.widen() - v7.widen();
     v8.to_f64()
 }
 /// `snr(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -902,7 +1108,7 @@ fn log_snr_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 3 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 2 of its 7 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.28125, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 7 operations in double-double.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
@@ -911,10 +1117,66 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t >= 0.5 {
         return snr_upper::<N, W>(1.0 - t);
     }
+    if t < 0.25 {
+        return snr_in_cell0::<N, W>(t);
+    }
+    if t < 0.28125 {
+        return snr_in_cell1::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return snr_in_cell2::<N, W>(t);
+    }
+    if t < 0.375 {
+        return snr_in_cell3::<N, W>(t);
+    }
     let v0: N = N::new(0.25, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
+    let v4: W = N::tan_kept(v3);
+    let v5: W = v4.square();
+    let v6: N = v0 / N::narrow(v5);
+    v6.to_f64()
+}
+/// [`snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = N::tan_kept(v3);
+    let v5: W = v4.square();
+    let v6: W = v0.widen() / v5;
+    v6.to_f64()
+}
+/// [`snr_in`] where `t` is below 0.28125, with the operations in `W` that the accuracy budget needs there.
+fn snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
+    let v5: N = v4.square();
+    let v6: N = v0 / v5;
+    v6.to_f64()
+}
+/// [`snr_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = N::tan_kept(v3);
+    let v5: W = v4.square();
+    let v6: W = v0.widen() / v5;
+    v6.to_f64()
+}
+/// [`snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
     let v4: W = N::tan_kept(v3);
     let v5: W = v4.square();
     let v6: N = v0 / N::narrow(v5);
@@ -928,7 +1190,7 @@ fn snr_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: W = v1.widen() * v2.widen();
     let v4: W = N::tan_kept(v3);
     let v5: W = v4.square();
-    let v6: N = v0 * N::narrow(v5);
+    let v6: W = v0.widen() * v5;
     v6.to_f64()
 }
 /// `rho(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -976,7 +1238,7 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 19 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 28 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 28 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -1049,22 +1311,22 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v9: W = N::cos_kept(v4);
     let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v11: N = N::new(2.0, 0.0);
-    let v12: W = N::tan_kept(v4);
+    let v12: N = N::tan_of(v4);
     let v13: N = N::new(1.0, 0.0);
-    let v14: W = v13.widen() / v12;
-    let v15: W = N::ln_kept(v14);
-    let v16: W = v11.widen() * v15;
+    let v14: N = v13 / v12;
+    let v15: N = v14.ln();
+    let v16: W = v11.widen() * v15.widen();
     let v17: W = v10 - v16;
     let v18: W = v17.sigmoid().in_range();
     let v19: W = v18.sqrt();
     let v20: N = N::new(3.0, 0.0);
-    let v21: W = v20.widen() * v6.widen();
-    let v22: W = v1.widen() - v21;
+    let v21: N = v20 * v6;
+    let v22: W = v1.widen() - v21.widen();
     let v23: W = v22.sqrt();
     let v24: W = v23.powi(3);
     let v25: W = v0 * v8;
     let v26: W = v9 * v19 * v24;
-    let v27: N = N::narrow(v25) / N::narrow(v26);
+    let v27: W = v25 / v26;
     [v27.to_f64(), v27.to_f64()]
 }
 /// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -1109,7 +1371,7 @@ fn pf_velocity_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, with the 19 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 17 of its 28 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 28 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
@@ -1217,25 +1479,25 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v9: W = N::cos_kept(v4);
     let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v11: N = N::new(2.0, 0.0);
-    let v12: W = N::tan_kept(v4);
+    let v12: N = N::tan_of(v4);
     let v13: N = N::new(1.0, 0.0);
-    let v14: W = v13.widen() / v12;
-    let v15: W = N::ln_kept(v14);
-    let v16: W = v11.widen() * v15;
+    let v14: N = v13 / v12;
+    let v15: N = v14.ln();
+    let v16: W = v11.widen() * v15.widen();
     let v17: W = v10 - v16;
     let v18: W = v17.sigmoid().in_range();
     let v19: W = v18.sqrt();
     let v20: N = N::new(3.0, 0.0);
-    let v21: W = v20.widen() * v6.widen();
-    let v22: W = v1.widen() - v21;
+    let v21: N = v20 * v6;
+    let v22: W = v1.widen() - v21.widen();
     let v23: W = v22.sqrt();
     let v24: W = v23.powi(3);
     let v25: W = v0 * v8;
     let v26: W = v9 * v19 * v24;
-    let v27: N = N::narrow(v25) / N::narrow(v26);
+    let v27: W = v25 / v26;
     let v28: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
     let v29: W = v28 * v8;
-    let v30: N = N::narrow(v29) / N::narrow(v26);
+    let v30: W = v29 / v26;
     [v27.to_f64(), v30.to_f64()]
 }
 /// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -1314,8 +1576,6 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 33 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// A step toward the data end (`t_next < t`) runs in `f64` with 31 of its 43 operations in double-double (with the operations in double-double chosen apart below t = 0.5) instead.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1397,9 +1657,6 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v46: W = v44 / v45;
         return [v19.to_f64(), v46.to_f64()];
     }
-    if t_next < t {
-        return euler_step_score_coefficients_in_toward::<N, W>(t, t_next);
-    }
     let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0 * v1.widen();
@@ -1445,109 +1702,6 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v42: W = v40 / v41;
     [v29.to_f64(), v42.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    if t < 0.5 {
-        return euler_step_score_coefficients_in_toward_cell0::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::from_f64(t);
-    let v4: W = v0.widen() * v3.widen();
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v3.widen();
-    let v7: W = N::cos_kept(v6);
-    let v8: W = v7.square();
-    let v9: W = v0.widen() * v3.widen() * v8;
-    let v10: W = v0.widen() * v1.widen() * v8;
-    let v11: N = N::new(4.0, 0.0);
-    let v12: W = N::sin_kept(v6);
-    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: W = v6.tan();
-    let v16: W = v15.ln();
-    let v17: W = v14.widen() * v16;
-    let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid().in_range();
-    let v20: W = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v21.widen() * v8;
-    let v23: W = v11.widen() - v22;
-    let v24: W = v23.sqrt();
-    let v25: W = v11.widen() * v12 * v20 * v24;
-    let v26: W = v21.widen() * v12 * v8 * v20 * v24;
-    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
-    let v28: N = N::narrow(v26) - N::narrow(v25);
-    let v29: N = N::narrow(v27) / v28;
-    let v30: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v31: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v32: W = v31 * v3.widen();
-    let v33: W = N::sin_kept(v32);
-    let v34: W = v33.square();
-    let v35: W = v1.widen() - v3.widen();
-    let v36: W = v11.widen() * v7;
-    let v37: N = -v11;
-    let v38: W = v37.widen() - v36;
-    let v39: W = v24.powi(3);
-    let v40: W = v30 * v34 * v35 * v38;
-    let v41: W = v12 * v20 * v39;
-    let v42: W = v40 / v41;
-    [v29.to_f64(), v42.to_f64()]
-}
-/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::from_f64(t);
-    let v4: W = v0.widen() * v3.widen();
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v3.widen();
-    let v7: W = v6.cos();
-    let v8: W = v7.square();
-    let v9: W = v0.widen() * v3.widen() * v8;
-    let v10: W = v0.widen() * v1.widen() * v8;
-    let v11: N = N::new(4.0, 0.0);
-    let v12: W = N::sin_kept(v6);
-    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: W = N::tan_kept(v6);
-    let v16: W = v15.ln();
-    let v17: W = v14.widen() * v16;
-    let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid().in_range();
-    let v20: W = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v21.widen() * v8;
-    let v23: W = v11.widen() - v22;
-    let v24: W = v23.sqrt();
-    let v25: W = v11.widen() * v12 * v20 * v24;
-    let v26: W = v21.widen() * v12 * v8 * v20 * v24;
-    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
-    let v28: W = v26 - v25;
-    let v29: N = N::narrow(v27) / N::narrow(v28);
-    let v30: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v31: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v32: W = v31 * v3.widen();
-    let v33: W = N::sin_kept(v32);
-    let v34: W = v33.square();
-    let v35: W = v1.widen() - v3.widen();
-    let v36: W = v11.widen() * v7;
-    let v37: N = -v11;
-    let v38: W = v37.widen() - v36;
-    let v39: W = v24.powi(3);
-    let v40: W = v30.widen() * v34 * v35 * v38;
-    let v41: W = v12 * v20 * v39;
-    let v42: W = v40 / v41;
-    [v29.to_f64(), v42.to_f64()]
-}
 /// `euler_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
 /// ```text
@@ -1555,8 +1709,6 @@ fn euler_step_score_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
 /// ```
 ///
 /// Runs its stable form in `f64`, with the 33 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// A step toward the data end (`t_next < t`) runs in `f64` with 31 of its 43 operations in double-double (with the operations in double-double chosen apart below t = 0.5) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1590,8 +1742,6 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 ///
 /// Runs its stable form in `f64`, with the 33 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// A step toward the data end (`t_next < t`) runs in `f64` with 31 of its 43 operations in double-double (with the operations in double-double chosen apart below t = 0.5) instead.
-///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1617,9 +1767,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 29 of its 44 operations in double-double.
+/// Runs its stable form in `f64`, with the 37 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1711,12 +1859,6 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v56: W = v47 * v55;
         return [v19.to_f64(), v46.to_f64(), v56.to_f64()];
     }
-    if t >= 0.5 && t_next >= 0.5 {
-        return euler_maruyama_step_score_coefficients_upper::<
-            N,
-            W,
-        >(1.0 - t, 1.0 - t_next);
-    }
     let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0 * v1.widen();
@@ -1754,9 +1896,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v34: N = v1 - v3;
     let v35: W = v11.widen() * v7;
     let v36: N = -v11;
-    let v37: N = v36 - N::narrow(v35);
+    let v37: W = v36.widen() - v35;
     let v38: W = v24.powi(3);
-    let v39: W = v0 * v33 * v34.widen() * v37.widen();
+    let v39: W = v0 * v33 * v34.widen() * v37;
     let v40: W = v12 * v20 * v38;
     let v41: W = v39 / v40;
     let v42: N = v34.abs();
@@ -1771,66 +1913,13 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v51: N = v43 * v50;
     [v29.to_f64(), v41.to_f64(), v51.to_f64()]
 }
-/// The upper regime of [`euler_maruyama_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn euler_maruyama_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v2.widen() - v3.widen();
-    let v5: N = N::new(4.0, 0.0);
-    let v6: W = v1 * v2.widen();
-    let v7: W = v6.sin();
-    let v8: W = v7.square();
-    let v9: W = v5.widen() * v8;
-    let v10: W = v5.widen() - v9;
-    let v11: W = v6.cos();
-    let v12: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: N = N::new(2.0, 0.0);
-    let v14: W = v6.tan();
-    let v15: W = v0.widen() / v14;
-    let v16: W = v15.ln();
-    let v17: W = v13.widen() * v16;
-    let v18: W = v12 - v17;
-    let v19: W = v18.sigmoid().in_range();
-    let v20: W = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v21.widen() * v8;
-    let v23: W = v5.widen() - v22;
-    let v24: W = v23.sqrt();
-    let v25: W = v24.powi(3);
-    let v26: W = v1 * v4 * v10;
-    let v27: W = v11 * v20 * v25;
-    let v28: W = v26 / v27;
-    let v29: W = v0.widen() - v28;
-    let v30: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v31: W = v30.widen() * v4 * v10;
-    let v32: N = N::narrow(v31) / N::narrow(v27);
-    let v33: N = N::narrow(v4).abs();
-    let v34: N = v33.sqrt();
-    let v35: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v36: W = v7.powi(3);
-    let v37: N = v21 * N::narrow(v36);
-    let v38: W = v5.widen() * v7;
-    let v39: W = v37.widen() - v38;
-    let v40: W = v35.widen() * v11;
-    let v41: N = N::narrow(v40) / N::narrow(v39);
-    let v42: N = v41.sqrt();
-    let v43: N = v34 * v42;
-    [v29.to_f64(), v32.to_f64(), v43.to_f64()]
-}
 /// `euler_maruyama_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 29 of its 44 operations in double-double.
+/// Runs its stable form in `f64`, with the 37 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1889,9 +1978,7 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 29 of its 44 operations in double-double.
+/// Runs its stable form in `f64`, with the 37 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2463,7 +2550,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Runs its stable form in `f64`, with the 28 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -2527,11 +2614,11 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     if t < 0.25 {
         return pf_velocity_eps_coefficients_upper_cell0::<N, W>(t);
     }
-    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(4.0, 0.0);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
+    let v4: W = v2.widen() * v3.widen();
     let v5: N = N::sin_of(v4);
     let v6: N = v5.square();
     let v7: W = v1.widen() * v6.widen();
@@ -2552,13 +2639,13 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v22: W = v1.widen() - v21;
     let v23: W = v22.sqrt();
     let v24: W = v23.powi(3);
-    let v25: W = v0 * v8;
+    let v25: W = v0.widen() * v8;
     let v26: W = v9 * v19 * v24;
-    let v27: N = N::narrow(v25) / N::narrow(v26);
+    let v27: W = v25 / v26;
     let v28: N = N::narrow(v16) - N::narrow(v10);
     let v29: N = v28.sigmoid().in_range();
     let v30: W = v29.widen().sqrt();
-    let v31: W = v2 * v8;
+    let v31: W = v2.widen() * v8;
     let v32: W = v9 * v19 * v30 * v24;
     let v33: W = v31 / v32;
     [v27.to_f64(), v33.to_f64()]
@@ -2609,7 +2696,7 @@ fn pf_velocity_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f
 ///
 /// Runs its stable form in `f64`, with the 28 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -2709,7 +2796,7 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     if t < 0.25 {
         return reverse_drift_eps_coefficients_upper_cell0::<N, W>(t);
     }
-    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(4.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
@@ -2734,9 +2821,9 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v22: W = v1.widen() - v21;
     let v23: W = v22.sqrt();
     let v24: W = v23.powi(3);
-    let v25: W = v0 * v8;
+    let v25: W = v0.widen() * v8;
     let v26: W = v9 * v19 * v24;
-    let v27: N = N::narrow(v25) / N::narrow(v26);
+    let v27: W = v25 / v26;
     let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v29: N = N::narrow(v16) - N::narrow(v10);
     let v30: N = v29.sigmoid().in_range();
@@ -3164,12 +3251,12 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
     let v28: W = v26 - v25;
     let v29: N = N::narrow(v27) / N::narrow(v28);
-    let v30: W = W::new(-6.283185307179586, -2.4492935982947064e-16);
+    let v30: N = N::new(-6.283185307179586, -2.4492935982947064e-16);
     let v31: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v32: W = v31 * v3.widen();
     let v33: W = N::sin_kept(v32);
     let v34: W = v33.square();
-    let v35: N = v1 - v3;
+    let v35: W = v1.widen() - v3.widen();
     let v36: W = v11.widen() * v7;
     let v37: N = -v11;
     let v38: W = v37.widen() - v36;
@@ -3177,10 +3264,10 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v40: W = v39.sigmoid().in_range();
     let v41: W = N::sqrt_kept(v40);
     let v42: W = v24.powi(3);
-    let v43: W = v30 * v34 * v35.widen() * v38;
+    let v43: W = v30.widen() * v34 * v35 * v38;
     let v44: W = v12 * v20 * v41 * v42;
     let v45: W = v43 / v44;
-    let v46: N = v35.abs();
+    let v46: N = N::narrow(v35).abs();
     let v47: N = v46.sqrt();
     let v48: N = N::new(-12.566370614359172, -4.898587196589413e-16);
     let v49: W = v7.powi(3);
@@ -3807,7 +3894,7 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = -\frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}} - \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
@@ -3840,8 +3927,8 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v6: N = N::tan_of(v3);
     let v7: N = v6.ln();
     let v8: W = v5.widen() * v7.widen();
-    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v10: W = v8 - v9.widen();
+    let v9: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v10: W = v8 - v9;
     let v11: W = v10.sigmoid().in_range();
     let v12: W = N::sqrt_kept(v11);
     let v13: N = N::new(4.0, 0.0);
@@ -3911,7 +3998,7 @@ fn pf_velocity_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = -\frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}} - \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
@@ -3945,7 +4032,7 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 27 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 35 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 35 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -4013,7 +4100,10 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    if t < 0.25 {
+        return reverse_drift_x0_coefficients_upper_cell0::<N, W>(t);
+    }
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
@@ -4021,11 +4111,50 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v5: N = N::tan_of(v4);
     let v6: N = N::new(1.0, 0.0);
     let v7: N = v6 / v5;
-    let v8: W = v7.widen().ln();
+    let v8: N = v7.ln();
+    let v9: W = v1.widen() * v8.widen();
+    let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: W = v9 - v10;
+    let v12: W = v11.sigmoid().in_range();
+    let v13: W = v12 - v1.widen();
+    let v14: N = N::new(4.0, 0.0);
+    let v15: N = N::sin_of(v4);
+    let v16: N = v15.square();
+    let v17: W = v14.widen() * v16.widen();
+    let v18: W = v14.widen() - v17;
+    let v19: W = N::cos_kept(v4);
+    let v20: W = v10 - v9;
+    let v21: W = v20.sigmoid().in_range();
+    let v22: W = v21.sqrt();
+    let v23: N = N::new(3.0, 0.0);
+    let v24: N = v23 * v16;
+    let v25: W = v14.widen() - v24.widen();
+    let v26: W = v25.sqrt();
+    let v27: W = v26.powi(3);
+    let v28: W = v0.widen() * v13 * v18;
+    let v29: W = v19 * v22 * v12 * v27;
+    let v30: W = v28 / v29;
+    let v31: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v32: W = v31 * v18;
+    let v33: W = v19 * v12 * v27;
+    let v34: N = N::narrow(v32) / N::narrow(v33);
+    [v30.to_f64(), v34.to_f64()]
+}
+/// [`reverse_drift_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = N::tan_kept(v4);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() / v5;
+    let v8: W = v7.ln();
     let v9: W = v1.widen() * v8;
-    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::narrow(v9) - v10;
-    let v12: W = v11.widen().sigmoid().in_range();
+    let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: W = v9 - v10;
+    let v12: W = v11.sigmoid().in_range();
     let v13: W = v12 - v1.widen();
     let v14: N = N::new(4.0, 0.0);
     let v15: N = N::sin_of(v4);
@@ -4033,8 +4162,8 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v17: N = v14 * v16;
     let v18: W = v14.widen() - v17.widen();
     let v19: W = N::cos_kept(v4);
-    let v20: W = v10.widen() - v9;
-    let v21: W = v20.sigmoid().in_range();
+    let v20: W = v10 - v9;
+    let v21: W = N::sigmoid_kept(v20).in_range();
     let v22: W = v21.sqrt();
     let v23: N = N::new(3.0, 0.0);
     let v24: N = v23 * v16;
@@ -4044,10 +4173,10 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v28: W = v0 * v13 * v18;
     let v29: W = v19 * v22 * v12 * v27;
     let v30: W = v28 / v29;
-    let v31: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v32: W = v31 * v18;
+    let v31: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v32: N = v31 * N::narrow(v18);
     let v33: W = v19 * v12 * v27;
-    let v34: N = N::narrow(v32) / N::narrow(v33);
+    let v34: N = v32 / N::narrow(v33);
     [v30.to_f64(), v34.to_f64()]
 }
 /// `reverse_drift_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -4058,7 +4187,7 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 ///
 /// Runs its stable form in `f64`, with the 27 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 35 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 35 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -4098,7 +4227,7 @@ fn reverse_drift_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} - 4\,\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)} + \frac{2\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
@@ -4195,33 +4324,33 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::cos_of(v4);
-    let v6: N = N::narrow(v0) * v1 * v5;
-    let v7: N = N::narrow(v0) * v3 * v5;
+    let v5: W = N::cos_kept(v4);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: W = v0 * v3.widen() * v5;
     let v8: N = N::new(2.0, 0.0);
     let v9: N = N::tan_of(v4);
     let v10: N = v9.ln();
     let v11: N = v8 * v10;
     let v12: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: W = v11.widen() - v12.widen();
-    let v14: W = v13.sigmoid().in_range();
+    let v13: N = v11 - v12;
+    let v14: W = v13.widen().sigmoid().in_range();
     let v15: N = N::sqrt_of(v14);
     let v16: N = N::new(4.0, 0.0);
     let v17: N = N::new(3.0, 0.0);
-    let v18: N = v5.square();
-    let v19: W = v17.widen() * v18.widen();
-    let v20: W = v16.widen() - v19;
+    let v18: W = v5.square();
+    let v19: N = v17 * N::narrow(v18);
+    let v20: W = v16.widen() - v19.widen();
     let v21: W = v20.sqrt();
     let v22: W = v21.powi(3);
     let v23: N = v15 * N::narrow(v22);
-    let v24: W = v6.widen() - v7.widen() + v23.widen();
+    let v24: W = v6 - v7 + v23.widen();
     let v25: N = N::narrow(v24) / v23;
     let v26: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v27: W = v26 * v3.widen();
     let v28: W = N::sin_kept(v27);
     let v29: W = v28.square();
     let v30: W = v1.widen() - v3.widen();
-    let v31: W = v16.widen() * v5.widen();
+    let v31: W = v16.widen() * v5;
     let v32: N = -v16;
     let v33: W = v32.widen() - v31;
     let v34: W = N::sin_kept(v4);
@@ -4326,7 +4455,7 @@ fn euler_step_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} - 4\,\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)} + \frac{2\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 ///
@@ -4368,7 +4497,7 @@ fn euler_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} - 4\,\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)} + \frac{2\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 ///
@@ -5315,10 +5444,10 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     if t < 0.25 {
         return reverse_drift_u_coefficients_upper_cell0::<N, W>(t);
     }
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::new(4.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v0.widen() * v2.widen();
+    let v3: W = v0 * v2.widen();
     let v4: N = N::sin_of(v3);
     let v5: N = v4.square();
     let v6: W = v1.widen() * v5.widen();
@@ -5326,22 +5455,22 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v8: W = N::cos_kept(v3);
     let v9: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v10: N = N::new(2.0, 0.0);
-    let v11: W = N::tan_kept(v3);
+    let v11: N = N::tan_of(v3);
     let v12: N = N::new(1.0, 0.0);
-    let v13: W = v12.widen() / v11;
-    let v14: W = N::ln_kept(v13);
-    let v15: W = v10.widen() * v14;
+    let v13: N = v12 / v11;
+    let v14: N = v13.ln();
+    let v15: W = v10.widen() * v14.widen();
     let v16: W = v9 - v15;
     let v17: W = v16.sigmoid().in_range();
     let v18: W = v17.sqrt();
     let v19: N = N::new(3.0, 0.0);
-    let v20: W = v19.widen() * v5.widen();
-    let v21: W = v1.widen() - v20;
+    let v20: N = v19 * v5;
+    let v21: W = v1.widen() - v20.widen();
     let v22: W = v21.sqrt();
     let v23: W = v22.powi(3);
-    let v24: W = v0.widen() * v7;
+    let v24: W = v0 * v7;
     let v25: W = v8 * v18 * v23;
-    let v26: N = N::narrow(v24) / N::narrow(v25);
+    let v26: W = v24 / v25;
     [v26.to_f64(), v10.to_f64()]
 }
 /// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
@@ -5910,7 +6039,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v33: W = v31 / v32;
         return [v10.to_f64(), v33.to_f64()];
     }
-    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
@@ -5918,7 +6047,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v5: W = v4.tan();
     let v6: W = v5.ln();
     let v7: W = v1.widen() * v6;
-    let v8: W = v0 - v7;
+    let v8: W = v0.widen() - v7;
     let v9: W = v8.sigmoid().in_range();
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t_next);
@@ -5926,14 +6055,14 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v13: W = v12.tan();
     let v14: W = v13.ln();
     let v15: W = v1.widen() * v14;
-    let v16: W = v0 - v15;
+    let v16: W = v0.widen() - v15;
     let v17: W = v16.sigmoid().in_range();
     let v18: W = v17.sqrt();
     let v19: N = N::narrow(v10) * N::narrow(v18);
-    let v20: W = v7 - v0;
+    let v20: W = v7 - v0.widen();
     let v21: W = v20.sigmoid().in_range();
     let v22: W = v21.sqrt();
-    let v23: W = v15 - v0;
+    let v23: W = v15 - v0.widen();
     let v24: W = v23.sigmoid().in_range();
     let v25: W = v24.sqrt();
     let v26: N = N::narrow(v22) * N::narrow(v25);
@@ -5955,9 +6084,9 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v42: W = v41 * v3.widen();
     let v43: W = N::sin_kept(v42);
     let v44: W = v43.square();
-    let v45: N = v30 * N::narrow(v32);
+    let v45: W = v30.widen() * v32;
     let v46: N = -v30;
-    let v47: W = v46.widen() - v45.widen();
+    let v47: W = v46.widen() - v45;
     let v48: W = v28 * v29 * v37 * v40;
     let v49: W = v44 * v47;
     let v50: W = v48 / v49;
@@ -6221,7 +6350,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v33: W = v31 / v32;
         return [v10.to_f64(), v33.to_f64()];
     }
-    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
@@ -6229,7 +6358,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v5: W = v4.tan();
     let v6: W = v5.ln();
     let v7: W = v1.widen() * v6;
-    let v8: W = v0 - v7;
+    let v8: W = v0.widen() - v7;
     let v9: W = v8.sigmoid().in_range();
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t_next);
@@ -6237,14 +6366,14 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v13: W = v12.tan();
     let v14: W = v13.ln();
     let v15: W = v1.widen() * v14;
-    let v16: W = v0 - v15;
+    let v16: W = v0.widen() - v15;
     let v17: W = v16.sigmoid().in_range();
     let v18: W = v17.sqrt();
     let v19: N = N::narrow(v10) * N::narrow(v18);
-    let v20: W = v7 - v0;
+    let v20: W = v7 - v0.widen();
     let v21: W = v20.sigmoid().in_range();
     let v22: W = v21.sqrt();
-    let v23: W = v15 - v0;
+    let v23: W = v15 - v0.widen();
     let v24: W = v23.sigmoid().in_range();
     let v25: W = v24.sqrt();
     let v26: N = N::narrow(v22) * N::narrow(v25);
@@ -6266,9 +6395,9 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v42: W = v41 * v3.widen();
     let v43: W = N::sin_kept(v42);
     let v44: W = v43.square();
-    let v45: N = v30 * N::narrow(v32);
+    let v45: W = v30.widen() * v32;
     let v46: N = -v30;
-    let v47: W = v46.widen() - v45.widen();
+    let v47: W = v46.widen() - v45;
     let v48: W = v28 * v29 * v37 * v40;
     let v49: W = v44 * v47;
     let v50: W = v48 / v49;
@@ -6484,23 +6613,23 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     if t < 0.25 {
         return reverse_drift_v_coefficients_upper_cell0::<N, W>(t);
     }
-    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::new(4.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v0.widen() * v2.widen();
+    let v3: W = v0 * v2.widen();
     let v4: N = N::sin_of(v3);
     let v5: N = v4.square();
     let v6: W = v1.widen() * v5.widen();
     let v7: W = v1.widen() - v6;
     let v8: W = N::cos_kept(v3);
-    let v9: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v10: N = N::new(2.0, 0.0);
-    let v11: W = N::tan_kept(v3);
+    let v11: N = N::tan_of(v3);
     let v12: N = N::new(1.0, 0.0);
-    let v13: W = v12.widen() / v11;
-    let v14: W = N::ln_kept(v13);
-    let v15: W = v10.widen() * v14;
-    let v16: W = v9 - v15;
+    let v13: N = v12 / v11;
+    let v14: N = v13.ln();
+    let v15: W = v10.widen() * v14.widen();
+    let v16: W = v9.widen() - v15;
     let v17: W = v16.sigmoid().in_range();
     let v18: W = v17.sqrt();
     let v19: N = N::new(3.0, 0.0);
@@ -6508,11 +6637,11 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v21: W = v1.widen() - v20;
     let v22: W = v21.sqrt();
     let v23: W = v22.powi(3);
-    let v24: W = v0.widen() * v7;
+    let v24: W = v0 * v7;
     let v25: W = v8 * v18 * v23;
-    let v26: N = N::narrow(v24) / N::narrow(v25);
+    let v26: W = v24 / v25;
     let v27: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v28: N = N::narrow(v15) - N::narrow(v9);
+    let v28: N = N::narrow(v15) - v9;
     let v29: N = v28.sigmoid().in_range();
     let v30: N = v29.sqrt();
     let v31: W = v27.widen() * v7;
@@ -6693,9 +6822,9 @@ fn euler_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v10: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v11: W = v10 * v3.widen();
     let v12: W = v11.cos();
-    let v13: W = v9.widen() * v12;
+    let v13: N = v9 * N::narrow(v12);
     let v14: N = -v9;
-    let v15: W = v14.widen() - v13;
+    let v15: W = v14.widen() - v13.widen();
     let v16: W = N::sin_kept(v11);
     let v17: N = N::new(2.0, 0.0);
     let v18: W = N::tan_kept(v11);
@@ -6704,7 +6833,7 @@ fn euler_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v21: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v22: W = v20 - v21.widen();
     let v23: W = v22.sigmoid().in_range();
-    let v24: W = v23.sqrt();
+    let v24: W = N::sqrt_kept(v23);
     let v25: N = N::new(3.0, 0.0);
     let v26: W = v12.square();
     let v27: W = v25.widen() * v26;
@@ -6713,7 +6842,7 @@ fn euler_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v30: W = v29.powi(3);
     let v31: W = v1 * v6 * v8 * v15;
     let v32: W = v16 * v24 * v30;
-    let v33: N = N::narrow(v31) / N::narrow(v32);
+    let v33: W = v31 / v32;
     [v0.to_f64(), v33.to_f64()]
 }
 /// [`euler_step_v_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
@@ -6975,12 +7104,12 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v27: W = v2 - v4 - v9 + v10 - v25 + v26;
     let v28: W = v26 - v25;
     let v29: N = N::narrow(v27) / N::narrow(v28);
-    let v30: W = W::new(-6.283185307179586, -2.4492935982947064e-16);
+    let v30: N = N::new(-6.283185307179586, -2.4492935982947064e-16);
     let v31: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v32: W = v31 * v1.widen();
     let v33: W = N::sin_kept(v32);
     let v34: W = v33.square();
-    let v35: N = v3 - v1;
+    let v35: W = v3.widen() - v1.widen();
     let v36: W = v11.widen() * v7;
     let v37: N = -v11;
     let v38: W = v37.widen() - v36;
@@ -6988,10 +7117,10 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v40: W = v39.sigmoid().in_range();
     let v41: W = N::sqrt_kept(v40);
     let v42: W = v24.powi(3);
-    let v43: W = v30 * v34 * v35.widen() * v38;
+    let v43: W = v30.widen() * v34 * v35 * v38;
     let v44: W = v12 * v41 * v42;
     let v45: W = v43 / v44;
-    let v46: N = v35.abs();
+    let v46: N = N::narrow(v35).abs();
     let v47: N = v46.sqrt();
     let v48: N = N::new(-12.566370614359172, -4.898587196589413e-16);
     let v49: W = v7.powi(3);
@@ -7312,30 +7441,30 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v13: W = v12.sqrt();
         return [v10.to_f64(), v13.to_f64()];
     }
-    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
+    let v4: W = v2 * v3.widen();
     let v5: W = v4.tan();
     let v6: W = v5.ln();
     let v7: W = v1.widen() * v6;
-    let v8: W = v0 - v7;
+    let v8: W = v0.widen() - v7;
     let v9: W = v8.sigmoid().in_range();
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t_next);
-    let v12: W = v2.widen() * v11.widen();
+    let v12: W = v2 * v11.widen();
     let v13: W = v12.tan();
     let v14: W = v13.ln();
     let v15: W = v1.widen() * v14;
-    let v16: W = v0 - v15;
+    let v16: W = v0.widen() - v15;
     let v17: W = v16.sigmoid().in_range();
     let v18: W = v17.sqrt();
     let v19: N = N::narrow(v10) * N::narrow(v18);
-    let v20: W = v7 - v0;
+    let v20: W = v7 - v0.widen();
     let v21: W = v20.sigmoid().in_range();
     let v22: W = v21.sqrt();
-    let v23: W = v15 - v0;
+    let v23: W = v15 - v0.widen();
     let v24: W = v23.sigmoid().in_range();
     let v25: W = v24.sqrt();
     let v26: N = N::narrow(v22) * N::narrow(v25);
@@ -7605,30 +7734,30 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v13: W = v12.sqrt();
         return [v10.to_f64(), v13.to_f64()];
     }
-    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
+    let v4: W = v2 * v3.widen();
     let v5: W = v4.tan();
     let v6: W = v5.ln();
     let v7: W = v1.widen() * v6;
-    let v8: W = v0 - v7;
+    let v8: W = v0.widen() - v7;
     let v9: W = v8.sigmoid().in_range();
     let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t_next);
-    let v12: W = v2.widen() * v11.widen();
+    let v12: W = v2 * v11.widen();
     let v13: W = v12.tan();
     let v14: W = v13.ln();
     let v15: W = v1.widen() * v14;
-    let v16: W = v0 - v15;
+    let v16: W = v0.widen() - v15;
     let v17: W = v16.sigmoid().in_range();
     let v18: W = v17.sqrt();
     let v19: N = N::narrow(v10) * N::narrow(v18);
-    let v20: W = v7 - v0;
+    let v20: W = v7 - v0.widen();
     let v21: W = v20.sigmoid().in_range();
     let v22: W = v21.sqrt();
-    let v23: W = v15 - v0;
+    let v23: W = v15 - v0.widen();
     let v24: W = v23.sigmoid().in_range();
     let v25: W = v24.sqrt();
     let v26: N = N::narrow(v22) * N::narrow(v25);

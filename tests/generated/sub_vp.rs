@@ -61,7 +61,7 @@ fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \sigma(t) = 1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
     sigma_in::<f64, Dd>(t)
 }
@@ -70,11 +70,11 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
     let v4: N = v1.square();
-    let v5: N = v3 * v4;
+    let v5: W = v3 * v4.widen();
     let v6: N = -v2;
-    let v7: N = v6 - v5;
+    let v7: N = v6 - N::narrow(v5);
     let v8: N = v7.exp_m1();
     let v9: N = -v8;
     v9.to_f64()
@@ -85,41 +85,20 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 9 operations in double-double.
+/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
 /// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 1.0 {
-        return 4.31857490603413e-5;
-    }
-    if t >= 0.5 {
-        return alpha_bar_upper::<N, W>(1.0 - t);
-    }
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: W = W::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: W = v3 * v4.widen();
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
     let v6: N = -v2;
     let v7: W = v6.widen() - v5;
-    let v8: N = N::exp_of(v7);
-    v8.to_f64()
-}
-/// The upper regime of [`alpha_bar`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn alpha_bar_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() - v1.widen();
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: W = v3.widen() * v1.widen();
-    let v5: W = W::new(10.05, -7.105427357601002e-16);
-    let v6: W = v4 - v5;
-    let v7: W = v2 * v6;
     let v8: N = N::exp_of(v7);
     v8.to_f64()
 }
@@ -189,8 +168,8 @@ fn g2_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v8: W = N::exp_m1_kept(v7);
     let v9: N = N::new(0.1, -5.551115123125783e-18);
     let v10: W = v3 * v1.widen();
-    let v11: N = v9 + N::narrow(v10);
-    let v12: W = v8 * v11.widen();
+    let v11: W = v9.widen() + v10;
+    let v12: W = v8 * v11;
     let v13: N = -N::narrow(v12);
     v13.to_f64()
 }
@@ -200,7 +179,7 @@ fn g2_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -209,14 +188,14 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.2, -1.1102230246251566e-17);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
-    let v3: N = N::new(19.9, 1.4210854715202005e-15);
+    let v3: W = W::new(19.9, 1.4210854715202005e-15);
     let v4: N = v1.square();
-    let v5: N = v3 * v4;
+    let v5: W = v3 * v4.widen();
     let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp_m1();
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_m1_of(v7);
     let v9: N = N::new(0.1, -5.551115123125783e-18);
-    let v10: N = v3 * v1;
+    let v10: N = N::narrow(v3) * v1;
     let v11: N = v9 + v10;
     let v12: N = v8 * v11;
     let v13: N = -v12;
@@ -231,7 +210,7 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.1875, 0.25, 0.375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 pub fn lambda(t: f64) -> f64 {
     lambda_in::<f64, Dd>(t)
 }
@@ -240,17 +219,14 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return -5.024956813318409;
     }
-    if t < 0.1875 {
+    if t < 0.25 {
         return lambda_in_cell0::<N, W>(t);
     }
-    if t < 0.25 {
+    if t < 0.375 {
         return lambda_in_cell1::<N, W>(t);
     }
-    if t < 0.375 {
-        return lambda_in_cell2::<N, W>(t);
-    }
     if t < 0.5 {
-        return lambda_in_cell3::<N, W>(t);
+        return lambda_in_cell2::<N, W>(t);
     }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
@@ -271,35 +247,14 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v16: N = v15 - N::narrow(v5) - v14;
     v16.to_f64()
 }
-/// [`lambda_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+/// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn lambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = N::new(0.1, -5.551115123125783e-18);
-    let v7: N = v6 * v1;
-    let v8: N = N::new(9.95, 7.105427357601002e-16);
-    let v9: N = v8 * v4;
-    let v10: N = -v7;
-    let v11: N = v10 - v9;
-    let v12: N = v11.exp_m1();
-    let v13: N = -v12;
-    let v14: N = v13.ln();
-    let v15: N = -v2;
-    let v16: N = v15 - v5 - v14;
-    v16.to_f64()
-}
-/// [`lambda_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
     let v4: W = v1.widen().square();
-    let v5: N = v3 * N::narrow(v4);
+    let v5: W = v3.widen() * v4;
     let v6: N = N::new(0.1, -5.551115123125783e-18);
     let v7: N = v6 * v1;
     let v8: W = W::new(9.95, 7.105427357601002e-16);
@@ -310,11 +265,11 @@ fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v13: W = -v12;
     let v14: W = N::ln_kept(v13);
     let v15: N = -v2;
-    let v16: W = v15.widen() - v5.widen() - v14;
+    let v16: W = v15.widen() - v5 - v14;
     v16.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn lambda_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
@@ -335,7 +290,7 @@ fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v16.to_f64()
 }
 /// [`lambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn lambda_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
@@ -361,7 +316,9 @@ fn lambda_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \dot{\lambda}(t) = \frac{\left(1 + \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
@@ -370,25 +327,54 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
+    if t == 1.0 {
+        return -10.000863752282996;
+    }
+    if t < 0.5 {
+        return dlambda_in_cell0::<N, W>(t);
+    }
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::new(0.1, -5.551115123125783e-18);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
+    let v3: N = v1 * v2;
+    let v4: W = W::new(9.95, 7.105427357601002e-16);
+    let v5: N = v2.square();
+    let v6: N = N::narrow(v4) * v5;
+    let v7: N = -v3;
+    let v8: N = v7 - v6;
+    let v9: N = v8.exp();
+    let v10: N = v0 + v9;
+    let v11: N = N::new(0.05, -2.7755575615628915e-18);
+    let v12: W = v4 * v2.widen();
+    let v13: N = -v11;
+    let v14: W = v13.widen() - v12;
+    let v15: N = v8.exp_m1();
+    let v16: N = v10 * N::narrow(v14);
+    let v17: N = v16 / v15;
+    let v18: N = -v17;
+    v18.to_f64()
+}
+/// [`dlambda_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn dlambda_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.1, -5.551115123125783e-18);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(9.95, 7.105427357601002e-16);
-    let v5: W = v2.widen().square();
-    let v6: W = v4.widen() * v5;
-    let v7: N = -N::narrow(v3);
-    let v8: W = v7.widen() - v6;
+    let v5: N = v2.square();
+    let v6: W = v4.widen() * v5.widen();
+    let v7: W = -v3;
+    let v8: W = v7 - v6;
     let v9: W = N::exp_kept(v8);
     let v10: W = v0.widen() + v9;
     let v11: N = N::new(0.05, -2.7755575615628915e-18);
-    let v12: W = v4.widen() * v2.widen();
+    let v12: N = v4 * v2;
     let v13: N = -v11;
-    let v14: W = v13.widen() - v12;
-    let v15: N = N::exp_m1_of(v8);
+    let v14: W = v13.widen() - v12.widen();
+    let v15: W = N::exp_m1_kept(v8);
     let v16: W = v10 * v14;
-    let v17: N = N::narrow(v16) / v15;
-    let v18: N = -v17;
+    let v17: W = v16 / v15;
+    let v18: N = -N::narrow(v17);
     v18.to_f64()
 }
 /// `log_snr(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -399,7 +385,7 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 2 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.1875, 0.25, 0.375, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 pub fn log_snr(t: f64) -> f64 {
     log_snr_in::<f64, Dd>(t)
 }
@@ -408,17 +394,14 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return -10.049913626636817;
     }
-    if t < 0.1875 {
+    if t < 0.25 {
         return log_snr_in_cell0::<N, W>(t);
     }
-    if t < 0.25 {
+    if t < 0.375 {
         return log_snr_in_cell1::<N, W>(t);
     }
-    if t < 0.375 {
-        return log_snr_in_cell2::<N, W>(t);
-    }
     if t < 0.5 {
-        return log_snr_in_cell3::<N, W>(t);
+        return log_snr_in_cell2::<N, W>(t);
     }
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
@@ -436,26 +419,8 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v13: N = v7 - N::narrow(v5) - v12;
     v13.to_f64()
 }
-/// [`log_snr_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.1, -5.551115123125783e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(9.95, 7.105427357601002e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = N::new(2.0, 0.0);
-    let v7: N = -v2;
-    let v8: N = v7 - v5;
-    let v9: N = v8.exp_m1();
-    let v10: N = -v9;
-    let v11: N = v10.ln();
-    let v12: N = v6 * v11;
-    let v13: N = v7 - v5 - v12;
-    v13.to_f64()
-}
 /// [`log_snr_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
@@ -473,7 +438,7 @@ fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v13.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
@@ -491,7 +456,7 @@ fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     v13.to_f64()
 }
 /// [`log_snr_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn log_snr_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+fn log_snr_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
@@ -543,79 +508,29 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 17 operations in double-double.
+/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t >= 0.5 {
-        return rho_upper::<N, W>(1.0 - t);
-    }
-    if t < 0.25 {
-        return rho_in_cell0::<N, W>(t);
-    }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: W = v3 * v4.widen();
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
     let v6: W = v2.widen() + v5;
     let v7: W = N::exp_kept(v6);
     let v8: N = N::new(0.1, -5.551115123125783e-18);
     let v9: N = v8 * v1;
     let v10: N = N::new(9.95, 7.105427357601002e-16);
-    let v11: N = v10 * v4;
-    let v12: N = -v9;
-    let v13: N = v12 - v11;
-    let v14: N = v13.exp_m1();
-    let v15: W = v7 * v14.widen();
-    let v16: N = -N::narrow(v15);
-    v16.to_f64()
-}
-/// [`rho_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn rho_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = v2 + v5;
-    let v7: N = v6.exp();
-    let v8: N = N::new(0.1, -5.551115123125783e-18);
-    let v9: N = v8 * v1;
-    let v10: W = W::new(9.95, 7.105427357601002e-16);
-    let v11: W = v10 * v4.widen();
+    let v11: W = v10.widen() * v4;
     let v12: N = -v9;
     let v13: W = v12.widen() - v11;
-    let v14: N = N::exp_m1_of(v13);
-    let v15: N = v7 * v14;
-    let v16: N = -v15;
-    v16.to_f64()
-}
-/// The upper regime of [`rho`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    let v0: W = W::new(5.025, -3.552713678800501e-16);
-    let v1: W = W::new(4.975, 3.552713678800501e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = v0 - v3;
-    let v5: N = N::new(1.0, 0.0);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v4 * v6;
-    let v8: N = N::exp_of(v7);
-    let v9: N = N::new(9.95, 7.105427357601002e-16);
-    let v10: N = v9 * v2;
-    let v11: N = N::new(10.05, -7.105427357601002e-16);
-    let v12: N = v10 - v11;
-    let v13: N = N::narrow(v6) * v12;
-    let v14: N = v13.exp_m1();
-    let v15: N = v8 * v14;
-    let v16: N = -v15;
+    let v14: W = N::exp_m1_kept(v13);
+    let v15: W = v7 * v14;
+    let v16: N = -N::narrow(v15);
     v16.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -628,17 +543,14 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 ///
 /// Runs its stable form in `f64`, with the 5 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.25 {
-        return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
-    }
     if t < 0.5 {
-        return pf_velocity_score_coefficients_in_cell1::<N, W>(t);
+        return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
     }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::new(9.95, 7.105427357601002e-16);
@@ -676,7 +588,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v33: N = N::narrow(v32) / v12;
     [v5.to_f64(), v33.to_f64()]
 }
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: W = W::new(9.95, 7.105427357601002e-16);
@@ -686,23 +598,23 @@ fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v5: W = v4.widen() - v3;
     let v6: N = v0 * v2;
     let v7: N = N::new(4.975, 3.552713678800501e-16);
-    let v8: W = v2.widen().square();
-    let v9: N = v7 * N::narrow(v8);
+    let v8: N = v2.square();
+    let v9: W = v7.widen() * v8.widen();
     let v10: N = -v6;
-    let v11: N = v10 - v9;
-    let v12: N = v11.exp();
+    let v11: W = v10.widen() - v9;
+    let v12: W = N::exp_kept(v11);
     let v13: W = W::new(0.1, -5.551115123125783e-18);
-    let v14: W = v13 * v2.widen();
-    let v15: W = v1 * v8;
-    let v16: W = -v14;
-    let v17: W = v16 - v15;
+    let v14: N = N::narrow(v13) * v2;
+    let v15: W = v1 * v8.widen();
+    let v16: N = -v14;
+    let v17: W = v16.widen() - v15;
     let v18: W = N::exp_m1_kept(v17);
     let v19: W = v18.square();
-    let v20: W = v12.widen() * v19 * v5;
+    let v20: W = v12 * v19 * v5;
     let v21: N = N::new(0.15, 5.551115123125783e-18);
     let v22: N = v21 * v2;
     let v23: N = N::new(14.925, -7.105427357601002e-16);
-    let v24: W = v23.widen() * v8;
+    let v24: W = v23.widen() * v8.widen();
     let v25: N = -v22;
     let v26: W = v25.widen() - v24;
     let v27: W = N::exp_kept(v26);
@@ -711,45 +623,7 @@ fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f6
     let v30: W = v13 + v29;
     let v31: W = v27 * v18 * v30;
     let v32: W = v20 + v31;
-    let v33: N = N::narrow(v32) / v12;
-    [v5.to_f64(), v33.to_f64()]
-}
-/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: W = W::new(9.95, 7.105427357601002e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = -v0;
-    let v5: W = v4.widen() - v3;
-    let v6: N = v0 * v2;
-    let v7: N = N::new(4.975, 3.552713678800501e-16);
-    let v8: N = v2.square();
-    let v9: N = v7 * v8;
-    let v10: N = -v6;
-    let v11: N = v10 - v9;
-    let v12: N = v11.exp();
-    let v13: N = N::new(0.1, -5.551115123125783e-18);
-    let v14: N = v13 * v2;
-    let v15: W = v1 * v8.widen();
-    let v16: N = -v14;
-    let v17: W = v16.widen() - v15;
-    let v18: W = N::exp_m1_kept(v17);
-    let v19: W = v18.square();
-    let v20: W = v12.widen() * v19 * v5;
-    let v21: N = N::new(0.15, 5.551115123125783e-18);
-    let v22: N = v21 * v2;
-    let v23: W = W::new(14.925, -7.105427357601002e-16);
-    let v24: W = v23 * v8.widen();
-    let v25: N = -v22;
-    let v26: W = v25.widen() - v24;
-    let v27: W = N::exp_kept(v26);
-    let v28: W = W::new(19.9, 1.4210854715202005e-15);
-    let v29: W = v28 * v2.widen();
-    let v30: W = v13.widen() + v29;
-    let v31: W = v27 * v18 * v30;
-    let v32: W = v20 + v31;
-    let v33: N = N::narrow(v32) / v12;
+    let v33: W = v32 / v12;
     [v5.to_f64(), v33.to_f64()]
 }
 /// `pf_velocity_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -760,7 +634,7 @@ fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f6
 ///
 /// Runs its stable form in `f64`, with the 5 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -773,24 +647,21 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \mathrm{score}\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.25 {
+    if t < 0.5 {
         return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
     }
-    if t < 0.5 {
-        return reverse_drift_score_coefficients_in_cell1::<N, W>(t);
-    }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: W = W::new(9.95, 7.105427357601002e-16);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
+    let v3: W = v1.widen() * v2.widen();
     let v4: N = -v0;
     let v5: W = v4.widen() - v3;
     let v6: N = N::new(2.0, 0.0);
@@ -803,7 +674,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v13: N = v12.exp();
     let v14: N = N::new(0.1, -5.551115123125783e-18);
     let v15: N = v14 * v2;
-    let v16: N = N::narrow(v1) * v9;
+    let v16: N = v1 * v9;
     let v17: N = -v15;
     let v18: N = v17 - v16;
     let v19: N = v18.exp_m1();
@@ -819,12 +690,12 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v29: N = N::new(19.9, 1.4210854715202005e-15);
     let v30: N = v29 * v2;
     let v31: N = v14 + v30;
-    let v32: W = v6.widen() * v28.widen() * v19.widen() * v31.widen();
-    let v33: N = N::narrow(v21) + N::narrow(v32);
-    let v34: N = v33 / v13;
+    let v32: N = v6 * v28 * v19 * v31;
+    let v33: W = v21 + v32.widen();
+    let v34: N = N::narrow(v33) / v13;
     [v5.to_f64(), v34.to_f64()]
 }
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: W = W::new(9.95, 7.105427357601002e-16);
@@ -835,23 +706,23 @@ fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
     let v6: N = N::new(2.0, 0.0);
     let v7: N = v0 * v2;
     let v8: N = N::new(4.975, 3.552713678800501e-16);
-    let v9: W = v2.widen().square();
-    let v10: N = v8 * N::narrow(v9);
+    let v9: N = v2.square();
+    let v10: W = v8.widen() * v9.widen();
     let v11: N = -v7;
-    let v12: N = v11 - v10;
-    let v13: N = v12.exp();
+    let v12: W = v11.widen() - v10;
+    let v13: W = N::exp_kept(v12);
     let v14: W = W::new(0.1, -5.551115123125783e-18);
-    let v15: W = v14 * v2.widen();
-    let v16: W = v1 * v9;
-    let v17: W = -v15;
-    let v18: W = v17 - v16;
+    let v15: N = N::narrow(v14) * v2;
+    let v16: W = v1 * v9.widen();
+    let v17: N = -v15;
+    let v18: W = v17.widen() - v16;
     let v19: W = N::exp_m1_kept(v18);
     let v20: W = v19.square();
-    let v21: W = v6.widen() * v13.widen() * v20 * v5;
+    let v21: W = v6.widen() * v13 * v20 * v5;
     let v22: N = N::new(0.15, 5.551115123125783e-18);
     let v23: N = v22 * v2;
     let v24: N = N::new(14.925, -7.105427357601002e-16);
-    let v25: W = v24.widen() * v9;
+    let v25: W = v24.widen() * v9.widen();
     let v26: N = -v23;
     let v27: W = v26.widen() - v25;
     let v28: W = N::exp_kept(v27);
@@ -860,46 +731,7 @@ fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
     let v31: W = v14 + v30;
     let v32: W = v6.widen() * v28 * v19 * v31;
     let v33: W = v21 + v32;
-    let v34: N = N::narrow(v33) / v13;
-    [v5.to_f64(), v34.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: W = W::new(9.95, 7.105427357601002e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = -v0;
-    let v5: W = v4.widen() - v3;
-    let v6: N = N::new(2.0, 0.0);
-    let v7: N = v0 * v2;
-    let v8: N = N::new(4.975, 3.552713678800501e-16);
-    let v9: N = v2.square();
-    let v10: N = v8 * v9;
-    let v11: N = -v7;
-    let v12: N = v11 - v10;
-    let v13: N = v12.exp();
-    let v14: N = N::new(0.1, -5.551115123125783e-18);
-    let v15: N = v14 * v2;
-    let v16: W = v1 * v9.widen();
-    let v17: N = -v15;
-    let v18: W = v17.widen() - v16;
-    let v19: W = N::exp_m1_kept(v18);
-    let v20: W = v19.square();
-    let v21: W = v6.widen() * v13.widen() * v20 * v5;
-    let v22: N = N::new(0.15, 5.551115123125783e-18);
-    let v23: N = v22 * v2;
-    let v24: W = W::new(14.925, -7.105427357601002e-16);
-    let v25: W = v24 * v9.widen();
-    let v26: N = -v23;
-    let v27: W = v26.widen() - v25;
-    let v28: W = N::exp_kept(v27);
-    let v29: W = W::new(19.9, 1.4210854715202005e-15);
-    let v30: W = v29 * v2.widen();
-    let v31: W = v14.widen() + v30;
-    let v32: W = v6.widen() * v28 * v19 * v31;
-    let v33: W = v21 + v32;
-    let v34: N = N::narrow(v33) / v13;
+    let v34: W = v33 / v13;
     [v5.to_f64(), v34.to_f64()]
 }
 /// `reverse_drift_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -908,9 +740,9 @@ fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \mathrm{score}\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.5).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -923,7 +755,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -972,33 +804,33 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: W = v0.widen() + v9;
     let v11: N = N::narrow(v4) * v2;
     let v12: W = W::new(4.975, 3.552713678800501e-16);
-    let v13: W = v2.widen().square();
-    let v14: W = v12 * v13;
+    let v13: N = v2.square();
+    let v14: W = v12 * v13.widen();
     let v15: N = -v11;
     let v16: N = v15 - N::narrow(v14);
     let v17: N = v16.exp();
-    let v18: W = W::new(0.1, -5.551115123125783e-18);
-    let v19: W = v18 * v2.widen();
-    let v20: W = v5 * v13;
-    let v21: W = -v19;
-    let v22: W = v21 - v20;
+    let v18: N = N::new(0.1, -5.551115123125783e-18);
+    let v19: N = v18 * v2;
+    let v20: W = v5 * v13.widen();
+    let v21: N = -v19;
+    let v22: W = v21.widen() - v20;
     let v23: W = N::exp_m1_kept(v22);
     let v24: W = v23.square();
     let v25: W = v17.widen() * v24 * v8;
     let v26: N = N::new(0.15, 5.551115123125783e-18);
     let v27: N = v26 * v2;
-    let v28: W = W::new(14.925, -7.105427357601002e-16);
-    let v29: W = v28 * v13;
+    let v28: N = N::new(14.925, -7.105427357601002e-16);
+    let v29: W = v28.widen() * v13.widen();
     let v30: N = -v27;
     let v31: W = v30.widen() - v29;
     let v32: W = N::exp_kept(v31);
     let v33: W = W::new(19.9, 1.4210854715202005e-15);
     let v34: W = v33 * v2.widen();
-    let v35: W = v18 + v34;
+    let v35: W = v18.widen() + v34;
     let v36: W = v32 * v23 * v35;
     let v37: W = v25 + v36;
     let v38: W = v3 * v37;
-    let v39: N = N::narrow(v38) / v17;
+    let v39: W = v38 / v17.widen();
     [v10.to_f64(), v39.to_f64()]
 }
 /// `euler_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1007,7 +839,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1020,7 +852,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1040,7 +872,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1093,9 +925,9 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: W = v0.widen() + v9;
     let v11: N = N::new(2.0, 0.0);
     let v12: N = N::narrow(v4) * v2;
-    let v13: N = N::new(4.975, 3.552713678800501e-16);
+    let v13: W = W::new(4.975, 3.552713678800501e-16);
     let v14: N = v2.square();
-    let v15: W = v13.widen() * v14.widen();
+    let v15: W = v13 * v14.widen();
     let v16: N = -v12;
     let v17: N = v16 - N::narrow(v15);
     let v18: N = v17.exp();
@@ -1141,7 +973,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1160,7 +992,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1536,7 +1368,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\varepsilon\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1573,8 +1405,8 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v28: W = v27 * v2.widen();
     let v29: W = v13.widen() + v28;
     let v30: W = v26 * v29;
-    let v31: N = N::narrow(v19) + N::narrow(v30);
-    let v32: N = v31 / v12;
+    let v31: W = v19 + v30;
+    let v32: N = N::narrow(v31) / v12;
     [v5.to_f64(), v32.to_f64()]
 }
 /// `pf_velocity_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1583,7 +1415,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\varepsilon\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1596,7 +1428,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\varepsilon\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1630,8 +1462,8 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v25: N = -v22;
     let v26: W = v25.widen() - v24;
     let v27: W = N::exp_kept(v26);
-    let v28: N = N::new(19.9, 1.4210854715202005e-15);
-    let v29: W = v28.widen() * v2.widen();
+    let v28: W = W::new(19.9, 1.4210854715202005e-15);
+    let v29: W = v28 * v2.widen();
     let v30: W = v14.widen() + v29;
     let v31: W = v6.widen() * v27 * v30;
     let v32: W = v20 + v31;
@@ -1644,7 +1476,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\varepsilon\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -2242,7 +2074,7 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} - \frac{1}{20} - \frac{199\,t}{20}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -2257,9 +2089,6 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    if t == 1.0 {
-        return [0.0008637522829961699, -0.06572154117213405];
-    }
     let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: W = W::new(19.9, 1.4210854715202005e-15);
     let v2: N = N::from_f64(t);
@@ -2270,8 +2099,8 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v7: W = v2.widen().square();
     let v8: W = v6 * v7;
     let v9: W = v5.widen() + v8;
-    let v10: N = N::exp_m1_of(v9);
-    let v11: N = N::narrow(v4) / v10;
+    let v10: W = N::exp_m1_kept(v9);
+    let v11: W = v4 / v10;
     let v12: N = N::new(0.05, -2.7755575615628915e-18);
     let v13: N = v12 * v2;
     let v14: W = W::new(4.975, 3.552713678800501e-16);
@@ -2291,12 +2120,12 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v28: N = N::new(14.925, -7.105427357601002e-16);
     let v29: W = v28.widen() * v7;
     let v30: N = -v27;
-    let v31: W = v30.widen() - v29;
-    let v32: W = N::exp_kept(v31);
-    let v33: W = v32 * v4;
+    let v31: N = v30 - N::narrow(v29);
+    let v32: N = v31.exp();
+    let v33: W = v32.widen() * v4;
     let v34: N = -N::narrow(v25);
-    let v35: N = v34 - N::narrow(v33);
-    let v36: W = v35.widen() / v21;
+    let v35: W = v34.widen() - v33;
+    let v36: W = v35 / v21;
     let v37: N = -N::narrow(v36);
     [v11.to_f64(), v37.to_f64()]
 }
@@ -2306,7 +2135,7 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} - \frac{1}{20} - \frac{199\,t}{20}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -2336,9 +2165,9 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} - \frac{1}{20} - \frac{199\,t}{20}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 39 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -2353,67 +2182,22 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    if t < 0.5 {
-        return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
+    if t >= 0.5 {
+        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
     let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
     let v2: N = v0 * v1;
     let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
-    let v6: N = -v2;
-    let v7: W = v6.widen() - v5;
-    let v8: N = N::exp_of(v7);
-    let v9: N = N::new(0.1, -5.551115123125783e-18);
-    let v10: N = v9 * v1;
-    let v11: W = W::new(9.95, 7.105427357601002e-16);
-    let v12: N = N::narrow(v11) * N::narrow(v4);
-    let v13: N = -v10;
-    let v14: N = v13 - v12;
-    let v15: N = v14.exp_m1();
-    let v16: W = v11 * v1.widen();
-    let v17: N = -v0;
-    let v18: W = v17.widen() - v16;
-    let v19: W = v8.widen() * v15.widen() * v18;
-    let v20: N = N::new(2.0, 0.0);
-    let v21: N = N::new(0.15, 5.551115123125783e-18);
-    let v22: N = v21 * v1;
-    let v23: W = W::new(14.925, -7.105427357601002e-16);
-    let v24: W = v23 * v4;
-    let v25: N = -v22;
-    let v26: W = v25.widen() - v24;
-    let v27: N = N::exp_of(v26);
-    let v28: N = N::new(19.9, 1.4210854715202005e-15);
-    let v29: N = v28 * v1;
-    let v30: N = v9 + v29;
-    let v31: N = v20 * v27 * v30;
-    let v32: N = N::narrow(v19) + v31;
-    let v33: N = v8 * v15;
-    let v34: N = v32 / v33;
-    let v35: N = -v34;
-    let v36: W = v20.widen() * v8.widen() * v15.widen() * v18;
-    let v37: N = -N::narrow(v36);
-    let v38: N = v37 - v31;
-    let v39: N = v38 / v15;
-    let v40: N = -v39;
-    [v35.to_f64(), v40.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3.widen() * v4;
+    let v4: N = v1.square();
+    let v5: W = v3 * v4.widen();
     let v6: N = -v2;
     let v7: W = v6.widen() - v5;
     let v8: W = N::exp_kept(v7);
     let v9: N = N::new(0.1, -5.551115123125783e-18);
     let v10: N = v9 * v1;
     let v11: W = W::new(9.95, 7.105427357601002e-16);
-    let v12: W = v11 * v4;
+    let v12: W = v11 * v4.widen();
     let v13: N = -v10;
     let v14: W = v13.widen() - v12;
     let v15: W = N::exp_m1_kept(v14);
@@ -2425,7 +2209,7 @@ fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v21: N = N::new(0.15, 5.551115123125783e-18);
     let v22: N = v21 * v1;
     let v23: N = N::new(14.925, -7.105427357601002e-16);
-    let v24: W = v23.widen() * v4;
+    let v24: W = v23.widen() * v4.widen();
     let v25: N = -v22;
     let v26: W = v25.widen() - v24;
     let v27: W = N::exp_kept(v26);
@@ -2436,13 +2220,56 @@ fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v32: W = v19 + v31;
     let v33: W = v8 * v15;
     let v34: W = v32 / v33;
-    let v35: N = -N::narrow(v34);
+    let v35: W = -v34;
     let v36: W = v20.widen() * v8 * v15 * v18;
-    let v37: N = -N::narrow(v36);
-    let v38: N = v37 - N::narrow(v31);
-    let v39: W = v38.widen() / v15;
+    let v37: W = -v36;
+    let v38: W = v37 - v31;
+    let v39: W = v38 / v15;
     let v40: N = -N::narrow(v39);
     [v35.to_f64(), v40.to_f64()]
+}
+/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = W::new(14.925, -7.105427357601002e-16);
+    let v5: W = v4 * v2.widen();
+    let v6: W = W::new(15.075, 7.105427357601002e-16);
+    let v7: W = v5 - v6;
+    let v8: W = v3 * v7;
+    let v9: N = N::exp_of(v8);
+    let v10: N = N::new(20.0, 0.0);
+    let v11: N = N::new(19.9, 1.4210854715202005e-15);
+    let v12: N = v11 * v2;
+    let v13: N = v10 - v12;
+    let v14: N = v0 * v9 * v13;
+    let v15: W = W::new(4.975, 3.552713678800501e-16);
+    let v16: W = v15 * v2.widen();
+    let v17: W = W::new(5.025, -3.552713678800501e-16);
+    let v18: W = v16 - v17;
+    let v19: W = v3 * v18;
+    let v20: N = N::exp_of(v19);
+    let v21: W = W::new(9.95, 7.105427357601002e-16);
+    let v22: W = v21 * v2.widen();
+    let v23: N = N::new(10.05, -7.105427357601002e-16);
+    let v24: N = N::narrow(v22) - v23;
+    let v25: N = N::narrow(v3) * v24;
+    let v26: N = v25.exp_m1();
+    let v27: N = N::new(10.0, 0.0);
+    let v28: W = v22 - v27.widen();
+    let v29: W = v20.widen() * v26.widen() * v28;
+    let v30: N = v14 + N::narrow(v29);
+    let v31: N = v20 * v26;
+    let v32: N = v30 / v31;
+    let v33: N = -v32;
+    let v34: W = v0.widen() * v20.widen() * v26.widen() * v28;
+    let v35: N = -v14;
+    let v36: N = v35 - N::narrow(v34);
+    let v37: N = v36 / v26;
+    let v38: N = -v37;
+    [v33.to_f64(), v38.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -2450,9 +2277,9 @@ fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} - \frac{1}{20} - \frac{199\,t}{20}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 39 operations in double-double.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -2951,19 +2778,19 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v34: W = v25.widen() * v30 * v12 * v33;
     let v35: N = N::narrow(v14) * v3;
     let v36: N = N::new(14.925, -7.105427357601002e-16);
-    let v37: N = v36 * N::narrow(v6);
+    let v37: W = v36.widen() * v6;
     let v38: N = -v35;
-    let v39: N = v38 - v37;
-    let v40: N = v39.exp();
+    let v39: W = v38.widen() - v37;
+    let v40: W = N::exp_kept(v39);
     let v41: W = W::new(19.9, 1.4210854715202005e-15);
     let v42: W = v41 * v3.widen();
     let v43: W = v8 + v42;
-    let v44: W = v25.widen() * v40.widen() * v43;
-    let v45: W = -v34;
-    let v46: W = v45 - v44;
+    let v44: W = v25.widen() * v40 * v43;
+    let v45: N = -N::narrow(v34);
+    let v46: W = v45.widen() - v44;
     let v47: W = v24 * v46;
-    let v48: W = v47 / v12;
-    let v49: N = -N::narrow(v48);
+    let v48: N = N::narrow(v47) / N::narrow(v12);
+    let v49: N = -v48;
     let v50: N = N::narrow(v24).abs();
     let v51: N = v50.sqrt();
     let v52: W = W::new(0.2, -1.1102230246251566e-17);
@@ -3069,7 +2896,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3154,24 +2981,24 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v7: W = v6 - v5;
     let v8: W = N::exp_m1_kept(v7);
     let v9: N = N::from_f64(t);
-    let v10: N = v0 * v9;
-    let v11: N = v9.square();
-    let v12: W = v3.widen() * v11.widen();
-    let v13: N = -v10;
+    let v10: W = v0.widen() * v9.widen();
+    let v11: W = v9.widen().square();
+    let v12: W = v3.widen() * v11;
+    let v13: N = -N::narrow(v10);
     let v14: W = v13.widen() - v12;
     let v15: W = N::exp_m1_kept(v14);
     let v16: W = v8 / v15;
     let v17: N = N::new(0.15, 5.551115123125783e-18);
     let v18: N = v17 * v9;
-    let v19: W = W::new(14.925, -7.105427357601002e-16);
-    let v20: W = v19 * v11.widen();
+    let v19: N = N::new(14.925, -7.105427357601002e-16);
+    let v20: W = v19.widen() * v11;
     let v21: N = -v18;
     let v22: W = v21.widen() - v20;
     let v23: W = N::exp_kept(v22);
     let v24: W = v9.widen() - v1.widen();
     let v25: W = v3.widen() * v9.widen();
-    let v26: W = v3.widen() * v1.widen();
-    let v27: W = v0.widen() + v25 + v26;
+    let v26: N = v3 * v1;
+    let v27: W = v0.widen() + v25 + v26.widen();
     let v28: W = v24 * v27;
     let v29: W = N::exp_m1_kept(v28);
     let v30: W = v23 * v29;
@@ -3182,10 +3009,10 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v35: N = -v32;
     let v36: W = v35.widen() - v34;
     let v37: W = N::exp_kept(v36);
-    let v38: W = v33 * v9.widen();
+    let v38: N = N::narrow(v33) * v9;
     let v39: W = v33 * v1.widen();
     let v40: N = -v31;
-    let v41: W = v40.widen() - v38 - v39;
+    let v41: W = v40.widen() - v38.widen() - v39;
     let v42: W = v41 * v24;
     let v43: W = N::exp_m1_kept(v42);
     let v44: W = v37 * v43 * v15;
@@ -3200,7 +3027,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
@@ -3233,7 +3060,7 @@ fn ddim_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3260,7 +3087,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -3345,24 +3172,24 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v7: W = v6 - v5;
     let v8: W = N::exp_m1_kept(v7);
     let v9: N = N::from_f64(t);
-    let v10: N = v0 * v9;
-    let v11: N = v9.square();
-    let v12: W = v3.widen() * v11.widen();
-    let v13: N = -v10;
+    let v10: W = v0.widen() * v9.widen();
+    let v11: W = v9.widen().square();
+    let v12: W = v3.widen() * v11;
+    let v13: N = -N::narrow(v10);
     let v14: W = v13.widen() - v12;
     let v15: W = N::exp_m1_kept(v14);
     let v16: W = v8 / v15;
     let v17: N = N::new(0.15, 5.551115123125783e-18);
     let v18: N = v17 * v9;
-    let v19: W = W::new(14.925, -7.105427357601002e-16);
-    let v20: W = v19 * v11.widen();
+    let v19: N = N::new(14.925, -7.105427357601002e-16);
+    let v20: W = v19.widen() * v11;
     let v21: N = -v18;
     let v22: W = v21.widen() - v20;
     let v23: W = N::exp_kept(v22);
     let v24: W = v9.widen() - v1.widen();
     let v25: W = v3.widen() * v9.widen();
-    let v26: W = v3.widen() * v1.widen();
-    let v27: W = v0.widen() + v25 + v26;
+    let v26: N = v3 * v1;
+    let v27: W = v0.widen() + v25 + v26.widen();
     let v28: W = v24 * v27;
     let v29: W = N::exp_m1_kept(v28);
     let v30: W = v23 * v29;
@@ -3373,10 +3200,10 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v35: N = -v32;
     let v36: W = v35.widen() - v34;
     let v37: W = N::exp_kept(v36);
-    let v38: W = v33 * v9.widen();
+    let v38: N = N::narrow(v33) * v9;
     let v39: W = v33 * v1.widen();
     let v40: N = -v31;
-    let v41: W = v40.widen() - v38 - v39;
+    let v41: W = v40.widen() - v38.widen() - v39;
     let v42: W = v41 * v24;
     let v43: W = N::exp_m1_kept(v42);
     let v44: W = v37 * v43 * v15;
@@ -3391,7 +3218,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
@@ -3424,7 +3251,7 @@ fn dpm1_step_x0_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
