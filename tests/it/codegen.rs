@@ -432,6 +432,57 @@ fn assert_steps_keep_their_digits(points: &[(f64, f64)], least: usize) {
     assert!(checked >= least, "only {checked} points checked");
 }
 
+/// Every scalar of the committed modules within the budget at 400 times the budget does
+/// not sample its rows at: the van der Corput sequence in base 3, uniform in (0, 1) and
+/// log-uniform towards either end down to 1e-12. A function of `t` loses most ulps just
+/// below a crossing of a power of two, where its ulps halve, and at the ends of the cells
+/// its forms change at.
+#[test]
+fn scalars_keep_their_budget_at_times_spread_over_the_interval() {
+    let corput = |mut k: u32| {
+        let (mut x, mut scale) = (0.0, 1.0);
+        while k > 0 {
+            scale /= 3.0;
+            x += scale * f64::from(k % 3);
+            k /= 3;
+        }
+        x
+    };
+    let ts: Vec<f64> = (1..=200)
+        .map(corput)
+        .flat_map(|u| [u, 10f64.powf(-12.0 * u), 1.0 - 10f64.powf(-12.0 * u)])
+        .filter(|t| *t > 0.0 && *t < 1.0)
+        .collect();
+    let mut missed = Vec::new();
+    let mut checked = 0;
+    for (name, scalars, _, _) in committed_modules() {
+        let (mut pool, p, _) = bundled(name);
+        for (q, f) in scalars {
+            let e = p.quantity(q).expect("derived");
+            for &t in &ts {
+                let Some(want) = reference(&mut pool, e, &[("t", t)]) else {
+                    continue;
+                };
+                if !want.is_normal() {
+                    continue;
+                }
+                checked += 1;
+                let err = check::ulps(f(t), want);
+                if err > 4.0 {
+                    missed.push(format!("{name}::{q}({t:e}): {err} ulps"));
+                }
+            }
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "{} of {checked} missed:\n{}",
+        missed.len(),
+        missed.join("\n")
+    );
+    assert!(checked >= 50_000, "only {checked} points checked");
+}
+
 /// Steps in both directions, towards the data (`t_next = 3t/4`) and inversion steps
 /// towards the noise (`t_next = 4t/3`), keep each coefficient within the budget of 4 ulps
 /// at times `emit` does not check its budget at (a Weyl sequence), where the inversion
