@@ -432,7 +432,7 @@ fn assert_steps_keep_their_digits(points: &[(f64, f64)], least: usize) {
     assert!(checked >= least, "only {checked} points checked");
 }
 
-/// Every scalar of the committed modules within the budget at 400 times the budget does
+/// Every scalar of the committed modules within the budget at 600 times the budget does
 /// not sample its rows at: the van der Corput sequence in base 3, uniform in (0, 1) and
 /// log-uniform towards either end down to 1e-12. A function of `t` loses most ulps just
 /// below a crossing of a power of two, where its ulps halve, and at the ends of the cells
