@@ -284,11 +284,12 @@ fn outputs_of(f: &Function) -> Vec<usize> {
     }
 }
 
-/// A program and its outputs (by a hash of their contents) and a point. Not by the
-/// address of the operations: a clone of a function (`elide_series`) can be put where a
-/// clone of its upper regime was freed, a different program of the same length, whose
-/// table then answered for it (a choice that depended on what the heap held before).
-type TableKey = (u64, usize, Vec<u64>);
+/// A program and its outputs (by a hash of their contents), the number of its operations
+/// and a point (its bits), as one key: `[hash, ops, bits...]`. Not by the address of the
+/// operations: a clone of a function (`elide_series`) can be put where a clone of its
+/// upper regime was freed, a different program of the same length, whose table then
+/// answered for it (a choice that depended on what the heap held before).
+type TableKey = Vec<u64>;
 
 thread_local! {
     /// The work [`choose`] has done on the current function, in units of [`cost`]
@@ -326,6 +327,7 @@ fn forget_models() {
     STATES.with(|s| s.borrow_mut().clear());
     ROWS.with(|r| r.borrow_mut().clear());
     MISSES.with(|m| m.borrow_mut().clear());
+    LAST_EVAL.with(|e| e.borrow_mut().take());
 }
 
 /// Counts `units` of work (as [`cost`] weighs a run of the program) towards the
@@ -355,20 +357,42 @@ const REFINE_WORK: u64 = 3_000_000_000;
 fn table(f: &Function, env: &[(&str, f64)]) -> Rc<rounding::Table> {
     let mut h = rustc_hash::FxHasher::default();
     f.program.digest().hash(&mut h);
-    outputs_of(f).hash(&mut h);
-    let key = (
-        h.finish(),
-        f.program.ops.len(),
-        env.iter().map(|p| p.1.to_bits()).collect(),
-    );
-    TABLES.with(|tables| {
-        Rc::clone(
-            tables
-                .borrow_mut()
-                .entry(key)
-                .or_insert_with(|| Rc::new(rounding::Table::new(&f.program, env, &outputs_of(f)))),
-        )
+    match &f.shape {
+        Shape::Scalar { out } => out.hash(&mut h),
+        Shape::Field { coeffs, .. } => coeffs.iter().for_each(|(_, v)| v.hash(&mut h)),
+    }
+    let head = [h.finish(), f.program.ops.len() as u64];
+    let bits = env.iter().map(|p| p.1.to_bits());
+    with_key(&head, bits, |key| {
+        TABLES.with(|tables| {
+            if let Some(t) = tables.borrow().get(key) {
+                return Rc::clone(t);
+            }
+            let t = Rc::new(rounding::Table::new(&f.program, env, &outputs_of(f)));
+            tables.borrow_mut().insert(key.to_vec(), Rc::clone(&t));
+            t
+        })
     })
+}
+
+/// Calls `use_key` with `head` and then `rest` as one slice, on the stack where they are
+/// few: the keys of the search's memos ([`TABLES`], [`ROWS`]) are looked up at every row
+/// it measures and mostly found, so that only a new key is worth an allocation.
+fn with_key<R>(
+    head: &[u64],
+    rest: impl ExactSizeIterator<Item = u64>,
+    use_key: impl FnOnce(&[u64]) -> R,
+) -> R {
+    const FEW: usize = 12;
+    let n = head.len() + rest.len();
+    if n > FEW {
+        return use_key(&head.iter().copied().chain(rest).collect::<Vec<u64>>());
+    }
+    let mut buf = [0u64; FEW];
+    for (slot, w) in buf.iter_mut().zip(head.iter().copied().chain(rest)) {
+        *slot = w;
+    }
+    use_key(&buf[..n])
 }
 
 /// A first-order bound on the rounding error of each output of `f`'s body at `env` with
@@ -389,11 +413,11 @@ fn bound(f: &Function, wide: &[bool], env: &[(&str, f64)]) -> Vec<f64> {
     table(f, env).bounds(wide)
 }
 
-/// The bound of [`bound`] on the error of `f` at `env`, where its body computed the
-/// outputs `first` (ordinary ones: no `Xd` fallback): in ulps for a scalar or a lone
-/// coefficient (`scale == 0`), else in ulps of `scale`.
-fn bound_at(f: &Function, wide: &[bool], env: &[(&str, f64)], first: &[f64], scale: f64) -> f64 {
-    let bs = bound(f, wide, env);
+/// The bound on the error of `f` at `env` from the bounds `bs` of its outputs there
+/// ([`bound`]), where its body computed the outputs `first` (ordinary ones: no `Xd`
+/// fallback): in ulps for a scalar or a lone coefficient (`scale == 0`), else in ulps of
+/// `scale`.
+fn bound_at(f: &Function, env: &[(&str, f64)], bs: &[f64], first: &[f64], scale: f64) -> f64 {
     match &f.shape {
         Shape::Scalar { .. } => bs[0],
         Shape::Field { coeffs, .. } => {
@@ -591,6 +615,8 @@ struct Trial {
     run: f64,
     fallback: f64,
     state: u32,
+    /// Whether `f` reads its times alone ([`reads_times_alone`]).
+    times_alone: bool,
 }
 
 impl Trial {
@@ -599,8 +625,30 @@ impl Trial {
             run: cost(f, wide),
             fallback: 4.0 * cost(f, &vec![true; wide.len()]),
             state: state_of(f, wide),
+            times_alone: reads_times_alone(f),
         }
     }
+}
+
+/// Whether what `f`'s body computes depends on its times alone: no program of its own,
+/// its guards' or its upper regime's reads an input, and no guard tests one. A field's
+/// coefficients are functions of the times, and so are its rows' outputs, one row per
+/// coefficient and one at [`super::measure::FIELD_INPUTS`] ([`Eval`]).
+fn reads_times_alone(f: &Function) -> bool {
+    let program = |p: &super::lower::Program| {
+        p.ops
+            .iter()
+            .all(|op| !matches!(op, Op::Input(name) if !is_time(f, name)))
+    };
+    program(&f.program)
+        && f.guards.iter().all(|g| {
+            g.at.iter().all(|(name, _)| is_time(f, name))
+                && match &g.body {
+                    GuardBody::Program(p, _) => program(p),
+                    GuardBody::Constants(_) => true,
+                }
+        })
+        && f.upper.as_deref().is_none_or(reads_times_alone)
 }
 
 /// Everything [`miss`] reads of `f` besides the row, for `wide`: its branch and the
@@ -679,7 +727,7 @@ fn miss(f: &Function, wide: &[bool], r: &Row, trial: &Trial) -> f64 {
     let key = u64::from(trial.state) << 32 | u64::from(row_id(r));
     let known = MISSES.with(|m| m.borrow().get(&key).copied());
     let (q, fell_back) = known.unwrap_or_else(|| {
-        let found = miss_at(f, wide, r);
+        let found = miss_at(f, wide, r, trial);
         MISSES.with(|m| m.borrow_mut().insert(key, found));
         found
     });
@@ -693,41 +741,101 @@ fn miss(f: &Function, wide: &[bool], r: &Row, trial: &Trial) -> f64 {
 /// A number for the row `r` (its reference, scale, bound and arguments, their bits), the
 /// same for equal rows while [`choose`] is on one function.
 fn row_id(r: &Row) -> u32 {
-    let mut bits = Vec::with_capacity(r.args.len() + 3);
-    bits.extend([r.want, r.scale, r.bound].map(f64::to_bits));
-    bits.extend(r.args.iter().map(|a| a.to_bits()));
-    ROWS.with(|rows| {
-        let mut rows = rows.borrow_mut();
-        let next = rows.len() as u32;
-        *rows.entry(bits).or_insert(next)
+    let head = [r.want, r.scale, r.bound].map(f64::to_bits);
+    let bits = r.args.iter().map(|a| a.to_bits());
+    with_key(&head, bits, |key| {
+        ROWS.with(|rows| {
+            if let Some(&id) = rows.borrow().get(key) {
+                return id;
+            }
+            let mut rows = rows.borrow_mut();
+            let next = rows.len() as u32;
+            rows.insert(key.to_vec(), next);
+            next
+        })
     })
 }
 
+/// What [`miss_at`] works out of `f`'s body at the times of a row, in a state of the
+/// search ([`State`]): its outputs, whether they are ordinary ones, and, where asked for,
+/// the `Xd` fallback's outputs and the bounds of [`bound`]. The rows of one time (a
+/// field's, one per coefficient and one at its reference inputs) share it: they follow
+/// one another, and a run of the program and a bound at every row was most of the work
+/// of the search.
+struct Eval {
+    state: u32,
+    /// The bits of the row's times, or of all its arguments where the body reads more
+    /// ([`reads_times_alone`]).
+    key: Vec<u64>,
+    first: Vec<f64>,
+    ordinary: bool,
+    fallback: Option<Vec<f64>>,
+    bounds: Option<Vec<f64>>,
+}
+
+thread_local! {
+    /// The last [`Eval`] of the current function ([`forget_models`] clears it).
+    static LAST_EVAL: RefCell<Option<Eval>> = const { RefCell::new(None) };
+}
+
 /// [`miss`] worked out, and whether the `Xd` fallback ran.
-fn miss_at(f: &Function, wide: &[bool], r: &Row) -> (f64, bool) {
+fn miss_at(f: &Function, wide: &[bool], r: &Row, trial: &Trial) -> (f64, bool) {
     let env = bind(f, &r.args);
-    if f.form == Form::Naive {
-        let got = combine(f, &env, &body::<f64, f64>(f, &[], &env));
-        return (check::error(got, r.want, r.scale) / r.bound, false);
-    }
-    let first = body::<f64, Dd>(f, wide, &env);
-    let ordinary = ordinary(&times_of(f, &env), &first);
-    let got = if ordinary {
-        combine(f, &env, &first)
+    let read = if trial.times_alone {
+        r.args.len() - time_names(f).len()
     } else {
-        combine(f, &env, &body::<Xd, Xd>(f, &[], &env))
+        0
     };
-    let measured = check::error(got, r.want, r.scale);
-    // Where the measured error already misses, the bound need not be worked out. The
-    // bound is a worst case already: it needs no margin ([`SEARCH_MARGIN`]) below the
-    // budget, which a scalar's or coefficient's row keeps for what sampling can miss.
-    let bounded = if ordinary && measured <= r.bound {
-        let margin = if r.scale == 0.0 { SEARCH_MARGIN } else { 0.0 };
-        bound_at(f, wide, &env, &first, r.scale) * r.bound / (r.bound + margin)
-    } else {
-        0.0
-    };
-    (measured.max(bounded) / r.bound, !ordinary)
+    let key = &r.args[read..];
+    LAST_EVAL.with(|last| {
+        let mut last = last.borrow_mut();
+        let fresh = last.as_ref().is_none_or(|e| {
+            e.state != trial.state
+                || e.key.len() != key.len()
+                || e.key.iter().zip(key).any(|(a, b)| *a != b.to_bits())
+        });
+        if fresh {
+            let naive = f.form == Form::Naive;
+            let first = if naive {
+                body::<f64, f64>(f, &[], &env)
+            } else {
+                body::<f64, Dd>(f, wide, &env)
+            };
+            *last = Some(Eval {
+                state: trial.state,
+                key: key.iter().map(|a| a.to_bits()).collect(),
+                ordinary: naive || ordinary(&times_of(f, &env), &first),
+                first,
+                fallback: None,
+                bounds: None,
+            });
+        }
+        let e = last.as_mut().expect("set above");
+        if f.form == Form::Naive {
+            let got = combine(f, &env, &e.first);
+            return (check::error(got, r.want, r.scale) / r.bound, false);
+        }
+        let got = if e.ordinary {
+            combine(f, &env, &e.first)
+        } else {
+            let fallback = e
+                .fallback
+                .get_or_insert_with(|| body::<Xd, Xd>(f, &[], &env));
+            combine(f, &env, fallback)
+        };
+        let measured = check::error(got, r.want, r.scale);
+        // Where the measured error already misses, the bound need not be worked out. The
+        // bound is a worst case already: it needs no margin ([`SEARCH_MARGIN`]) below the
+        // budget, which a scalar's or coefficient's row keeps for what sampling can miss.
+        let bounded = if e.ordinary && measured <= r.bound {
+            let margin = if r.scale == 0.0 { SEARCH_MARGIN } else { 0.0 };
+            let bs = e.bounds.get_or_insert_with(|| bound(f, wide, &env));
+            bound_at(f, &env, bs, &e.first, r.scale) * r.bound / (r.bound + margin)
+        } else {
+            0.0
+        };
+        (measured.max(bounded) / r.bound, !e.ordinary)
+    })
 }
 
 /// The rounds [`search`] takes before it settles for double-double throughout: each

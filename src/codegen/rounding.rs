@@ -34,6 +34,11 @@ pub struct Table {
     users: Vec<Vec<Var>>,
     /// Each output's variable, its value, and `d out / d v` for every variable.
     outs: Vec<(Var, f64, Vec<f64>)>,
+    /// Each output's nonzero sensitivities, `(v, d out / d v)` in the order of `v`: the
+    /// terms of its bound ([`Table::bounds`] runs at every row the search measures).
+    terms: Vec<Vec<(Var, f64)>>,
+    /// The variables of any output's `terms`, in order: where a local error counts.
+    support: Vec<Var>,
     /// Each operation's own largest absolute rounding error in f64.
     own: Vec<f64>,
     /// For each operation, the error of narrowing each operand `j` (where `j` is wide), or
@@ -71,10 +76,22 @@ impl Table {
                     .collect()
             })
             .collect();
-        let outs = outs
+        let outs: Vec<(Var, f64, Vec<f64>)> = outs
             .iter()
             .map(|&out| (out, vs[out], sensitivities(p, &vs, out)))
             .collect();
+        let terms: Vec<Vec<(Var, f64)>> = outs
+            .iter()
+            .map(|(out, _, adj)| {
+                (0..=*out)
+                    .filter(|&i| adj[i] != 0.0)
+                    .map(|i| (i, adj[i]))
+                    .collect()
+            })
+            .collect();
+        let mut support: Vec<Var> = terms.iter().flatten().map(|&(i, _)| i).collect();
+        support.sort_unstable();
+        support.dedup();
         let mut users = vec![Vec::new(); p.ops.len()];
         for (i, op) in p.ops.iter().enumerate() {
             super::lower::for_each_operand(op, |j| users[j].push(i));
@@ -95,6 +112,8 @@ impl Table {
             call_arg,
             users,
             outs,
+            terms,
+            support,
             own,
             narrowed,
             rounded,
@@ -103,16 +122,16 @@ impl Table {
 
     /// Whether operation `i`'s value stays wide with the operations `wide` marks wide, as
     /// [`super::lower::kept`] decides.
-    fn kept(&self, wide: &dyn Fn(usize) -> bool, i: usize) -> bool {
+    fn kept(&self, wide: impl Fn(usize) -> bool, i: usize) -> bool {
         !wide(i)
-            && self.call_arg[i].is_some_and(wide)
+            && self.call_arg[i].is_some_and(&wide)
             && !self.users[i].is_empty()
             && self.users[i].iter().all(|&u| wide(u))
     }
 
     /// The largest absolute error of operation `i` in f64 with the operations `wide`
     /// marks (other than `i`) in double-double; `kept`, whether its value stays wide.
-    fn local(&self, wide: &dyn Fn(usize) -> bool, kept: bool, i: usize) -> f64 {
+    fn local(&self, wide: impl Fn(usize) -> bool, kept: bool, i: usize) -> f64 {
         let mut e = self.own[i];
         for &(j, n) in &self.narrowed[i] {
             if wide(j) {
@@ -137,26 +156,24 @@ impl Table {
     /// share, are worked out once (the search asks for every output at every row).
     pub fn bounds(&self, wide: &[bool]) -> Vec<f64> {
         let is_wide = |i: usize| wide.get(i).copied().unwrap_or(false);
-        let last_out = self.outs.iter().map(|o| o.0).max().unwrap_or(0);
-        let kept: Vec<bool> = (0..=last_out).map(|i| self.kept(&is_wide, i)).collect();
-        let local: Vec<f64> = (0..=last_out)
-            .map(|i| {
-                if is_wide(i) {
-                    0.0
-                } else {
-                    self.local(&is_wide, kept[i], i)
-                }
-            })
-            .collect();
+        // The local errors where a sensitivity is not zero: the others count for nothing.
+        let mut local = vec![0.0; self.own.len()];
+        for &i in &self.support {
+            if !is_wide(i) {
+                local[i] = self.local(is_wide, self.kept(is_wide, i), i);
+            }
+        }
         self.outs
             .iter()
-            .map(|(out, v, adj)| {
-                let err: f64 = (0..=*out)
-                    .filter(|&i| !is_wide(i) && adj[i] != 0.0)
-                    .map(|i| (adj[i] * local[i]).abs())
+            .zip(&self.terms)
+            .map(|((out, v, _), terms)| {
+                let err: f64 = terms
+                    .iter()
+                    .filter(|&&(i, _)| !is_wide(i))
+                    .map(|&(i, d)| (d * local[i]).abs())
                     .sum();
                 // A double-double result is rounded once more, to f64.
-                let last = if is_wide(*out) || kept[*out] {
+                let last = if is_wide(*out) || self.kept(is_wide, *out) {
                     0.5
                 } else {
                     0.0
@@ -174,14 +191,14 @@ impl Table {
         let mut c = vec![0.0; n];
         // Alone in f64 among wide operations, a call of a wide argument keeps its value
         // wide wherever it is used.
-        let alone_kept: Vec<bool> = (0..n).map(|i| self.kept(&|j| j != i, i)).collect();
+        let alone_kept: Vec<bool> = (0..n).map(|i| self.kept(|j| j != i, i)).collect();
         for (out, v, adj) in &self.outs {
             let scale = ulp(*v);
             if *v == 0.0 {
                 continue;
             }
             for i in 0..=*out {
-                let e = (adj[i] * self.local(&|_| true, alone_kept[i], i)).abs() / scale;
+                let e = (adj[i] * self.local(|_| true, alone_kept[i], i)).abs() / scale;
                 if e.is_finite() {
                     c[i] = f64::max(c[i], e);
                 }

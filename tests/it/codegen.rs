@@ -1284,35 +1284,45 @@ fn verify_passes_for_vp_linear_and_prints_a_table() {
 /// `alpha_bar` flat at the noise end as a polynomial (every step of one ulp from t = 1:
 /// the noise coefficient, of order `(1 - t_next)^3`, was a difference of products of
 /// square roots) and `exp(-8 t^4)` (the Euler-Maruyama x0 step's Taylor polynomial, whose
-/// series has one term up to t^12, was taken for exact up to t = 1). `emit --verify`
-/// measures every function against the certified reference, ends included.
+/// series has one term up to t^12, was taken for exact up to t = 1). The three steps are
+/// chosen and measured as `emit --verify` chooses and measures them (the verification
+/// compiles the module and runs it on the certified reference's rows, ends included);
+/// the process's other functions are left out, as the test asks nothing of them.
 #[test]
 fn verify_passes_for_schedules_flat_at_an_end() {
-    let file = scratch_file(
-        "flat.dsym",
-        "process flat_one { alpha_bar(t) = (1 - t)^3 * 0.98 + 0.0001; }\n\
-         process quartic { alpha_bar(t) = exp(-8*t^4); }\n",
-    );
-    for process in ["flat_one", "quartic"] {
-        let out = scratch_dir().join(format!("flat-{process}-{}", std::process::id()));
-        let out = out.to_string_lossy().into_owned();
-        let (code, stdout, stderr) = run(&[
-            "emit",
-            &file,
-            "--process",
-            process,
-            "--out",
-            &out,
-            "--verify",
-        ]);
-        assert_eq!(code, 0, "{process}: {stderr}{stdout}");
-        for name in ["ddim_step_eps", "ddim_step_score", "euler_maruyama_step_x0"] {
-            let line = stdout
-                .lines()
-                .find(|l| l.split_whitespace().next() == Some(name))
-                .unwrap_or_else(|| panic!("{name} in the table"));
-            let ulps: f64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
-            assert!(ulps <= 4.0, "{process}: {line}");
+    let text = "process flat_one { alpha_bar(t) = (1 - t)^3 * 0.98 + 0.0001; }\n\
+                process quartic { alpha_bar(t) = exp(-8*t^4); }\n";
+    let mut pool = Pool::new();
+    let ast = diffsym::syntax::parse_file(text).expect("parses");
+    let processes = diffsym::process::lower_file(&mut pool, &ast, text, &[]).expect("lowers");
+    let names = ["ddim_step_eps", "ddim_step_score", "euler_maruyama_step_x0"];
+    for p in &processes {
+        let functions: Vec<_> = names
+            .iter()
+            .map(|n| {
+                codegen::function(&mut pool, p, Mode::Stable, n)
+                    .expect("lowers")
+                    .unwrap_or_else(|| panic!("{}: {n}", p.name))
+            })
+            .collect();
+        let spec = codegen::ModuleSpec {
+            name: &p.name,
+            doc: None,
+            params: vec![],
+            source: "flat.dsym",
+        };
+        let emitted =
+            codegen::build_module(&mut pool, &spec, functions, Accuracy::default(), Vec::new())
+                .expect("renders");
+        let reports = measure::measure(&emitted).expect("compiles and runs");
+        assert_eq!(reports.len(), names.len());
+        for (report, name) in reports.iter().zip(names) {
+            assert!(report.passed(), "{}: {name}: {report:?}", p.name);
+            assert!(
+                report.worst.max_err <= 4.0,
+                "{}: {name}: {report:?}",
+                p.name
+            );
         }
     }
 }
@@ -1630,10 +1640,11 @@ fn bad_input_to_emit_is_a_diagnostic_with_exit_2_and_no_files() {
 /// its functions builds under `-D warnings`: the evaluators it does not use are no warnings.
 #[test]
 fn an_emitted_module_builds_warning_free_in_a_users_crate() {
-    let (_, e) = emit("vp_linear", Accuracy::default());
+    // The committed module is what `emit` writes (`committed_modules_are_fresh`).
+    let code = include_str!("../generated/vp_linear.rs");
     let dir = scratch_dir().join("user-crate");
     std::fs::create_dir_all(&dir).expect("dir");
-    std::fs::write(dir.join("vp_linear.rs"), &e.code).expect("module");
+    std::fs::write(dir.join("vp_linear.rs"), code).expect("module");
     std::fs::write(
         dir.join("main.rs"),
         "mod vp_linear;\nfn main() {\n    println!(\"{}\", vp_linear::sigma(0.5));\n}\n",
