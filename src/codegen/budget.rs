@@ -112,16 +112,16 @@ fn is_toward(f: &Function, env: &[(&str, f64)]) -> bool {
     }
 }
 
-/// The names of the times `f` takes (`t`, and `t_next` for a step).
-fn time_names(f: &Function) -> Vec<String> {
+/// How many times `f` takes: `t`, and `t_next` for a step.
+fn time_count(f: &Function) -> usize {
     match &f.shape {
-        Shape::Scalar { .. } => vec!["t".to_owned()],
-        Shape::Field { times, .. } => times.clone(),
+        Shape::Scalar { .. } => 1,
+        Shape::Field { times, .. } => times.len(),
     }
 }
 
-/// Whether `name` is one of the times `f` takes ([`time_names`], without allocating: the
-/// search asks at every run).
+/// Whether `name` is one of the times `f` takes (without allocating: the search asks at
+/// every run).
 fn is_time(f: &Function, name: &str) -> bool {
     match &f.shape {
         Shape::Scalar { .. } => name == "t",
@@ -376,8 +376,8 @@ fn table(f: &Function, env: &[(&str, f64)]) -> Rc<rounding::Table> {
 }
 
 /// Calls `use_key` with `head` and then `rest` as one slice, on the stack where they are
-/// few: the keys of the search's memos ([`TABLES`], [`ROWS`]) are looked up at every row
-/// it measures and mostly found, so that only a new key is worth an allocation.
+/// few: the keys of the search's memos ([`TABLES`], [`ROWS`]) are looked up for every
+/// row of every search and mostly found, so that only a new key is worth an allocation.
 fn with_key<R>(
     head: &[u64],
     rest: impl ExactSizeIterator<Item = u64>,
@@ -476,8 +476,10 @@ fn search(f: &Function, case: &Case, budget: f64) -> Vec<bool> {
     }
     // A long program gets the two ends of the search only: a round costs one run of the
     // program per operation.
+    // The rows' numbers, worked out once for every trial below.
+    let ids: Vec<u32> = case.rows.iter().map(row_id).collect();
     if n > SEARCH_OPS {
-        return all(!meets(f, &all(false), case));
+        return all(!meets(f, &all(false), case, &ids));
     }
     let mut wide = all(false);
     for round in 0..MAX_ROUNDS {
@@ -487,8 +489,8 @@ fn search(f: &Function, case: &Case, budget: f64) -> Vec<bool> {
         if exhausted() {
             return all(true);
         }
-        let Some(args) = worst_miss(f, &wide, case) else {
-            return prune(f, case, wide);
+        let Some(args) = worst_miss(f, &wide, case, &ids) else {
+            return prune(f, case, &ids, wide);
         };
         if wide.iter().all(|&w| w) {
             return wide;
@@ -521,7 +523,7 @@ fn search(f: &Function, case: &Case, budget: f64) -> Vec<bool> {
 /// in f64, and its few ulps of rounding then survive exact products and quotients, where
 /// `sin` in double-double is a series of some twenty products); then the arithmetic, in
 /// the same order.
-fn prune(f: &Function, case: &Case, mut wide: Vec<bool>) -> Vec<bool> {
+fn prune(f: &Function, case: &Case, ids: &[u32], mut wide: Vec<bool>) -> Vec<bool> {
     let ops = &f.program.ops;
     let expensive = |op: &Op| matches!(op, Op::Call(..) | Op::PowF(..));
     let by_cost = |wide: &[bool], pick: &dyn Fn(&Op) -> bool| {
@@ -540,7 +542,7 @@ fn prune(f: &Function, case: &Case, mut wide: Vec<bool>) -> Vec<bool> {
             return wide;
         }
         wide[i] = false;
-        if meets(f, &wide, case) {
+        if meets(f, &wide, case, ids) {
             continue;
         }
         let mut arithmetic = wide.clone();
@@ -549,7 +551,7 @@ fn prune(f: &Function, case: &Case, mut wide: Vec<bool>) -> Vec<bool> {
                 arithmetic[j] = true;
             }
         }
-        if meets(f, &arithmetic, case) {
+        if meets(f, &arithmetic, case, ids) {
             wide = arithmetic;
         } else {
             wide[i] = true;
@@ -560,7 +562,7 @@ fn prune(f: &Function, case: &Case, mut wide: Vec<bool>) -> Vec<bool> {
             break;
         }
         wide[i] = false;
-        if !meets(f, &wide, case) {
+        if !meets(f, &wide, case, ids) {
             wide[i] = true;
         }
     }
@@ -570,11 +572,12 @@ fn prune(f: &Function, case: &Case, mut wide: Vec<bool>) -> Vec<bool> {
 /// The arguments of the row of `case` that `f` (with the operations `wide` marks in
 /// double-double, and the `Xd` fallback) misses by the largest factor of its bound
 /// ([`miss`]); None when it meets every row.
-fn worst_miss(f: &Function, wide: &[bool], case: &Case) -> Option<Vec<f64>> {
+fn worst_miss(f: &Function, wide: &[bool], case: &Case, ids: &[u32]) -> Option<Vec<f64>> {
     let trial = Trial::of(f, wide);
     case.rows
         .iter()
-        .map(|r| (r, miss(f, wide, r, &trial)))
+        .zip(ids)
+        .map(|(r, &id)| (r, miss(f, wide, r, id, &trial)))
         .filter(|(_, q)| q.is_nan() || *q > 1.0)
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(r, _)| r.args.clone())
@@ -584,7 +587,7 @@ fn worst_miss(f: &Function, wide: &[bool], case: &Case) -> Option<Vec<f64>> {
 /// miss, and starts at the row of `case` that missed last ([`LAST_MISS`]): the choices
 /// [`prune`] tries differ by one operation, and one that is needed is mostly needed at
 /// the same row.
-fn meets(f: &Function, wide: &[bool], case: &Case) -> bool {
+fn meets(f: &Function, wide: &[bool], case: &Case, ids: &[u32]) -> bool {
     let trial = Trial::of(f, wide);
     let last = LAST_MISS.with(|m| {
         let m = m.borrow();
@@ -597,7 +600,7 @@ fn meets(f: &Function, wide: &[bool], case: &Case) -> bool {
         .into_iter()
         .chain((0..case.rows.len()).filter(|&i| Some(i) != last));
     for i in order {
-        let q = miss(f, wide, &case.rows[i], &trial);
+        let q = miss(f, wide, &case.rows[i], ids[i], &trial);
         if q.is_nan() || q > 1.0 {
             let args = case.rows[i].args.iter().map(|a| a.to_bits()).collect();
             LAST_MISS.with(|m| *m.borrow_mut() = Some(args));
@@ -723,8 +726,8 @@ fn state_of(f: &Function, wide: &[bool]) -> u32 {
 /// per state and row ([`MISSES`]: the cells of [`bisect`] search the rows of the cell
 /// they split again, and 40 % of the runs were repeats); charged every time, so that the
 /// allowance, and with it the choice, is what it would be without the memo.
-fn miss(f: &Function, wide: &[bool], r: &Row, trial: &Trial) -> f64 {
-    let key = u64::from(trial.state) << 32 | u64::from(row_id(r));
+fn miss(f: &Function, wide: &[bool], r: &Row, id: u32, trial: &Trial) -> f64 {
+    let key = u64::from(trial.state) << 32 | u64::from(id);
     let known = MISSES.with(|m| m.borrow().get(&key).copied());
     let (q, fell_back) = known.unwrap_or_else(|| {
         let found = miss_at(f, wide, r, trial);
@@ -782,7 +785,7 @@ thread_local! {
 fn miss_at(f: &Function, wide: &[bool], r: &Row, trial: &Trial) -> (f64, bool) {
     let env = bind(f, &r.args);
     let read = if trial.times_alone {
-        r.args.len() - time_names(f).len()
+        r.args.len() - time_count(f)
     } else {
         0
     };
@@ -890,7 +893,7 @@ fn dense_rows(f: &Function, bound: f64) -> Vec<Row> {
 /// `sigma_n - alpha_n sigma/alpha` of `alpha = exp(-5 t^2)` was 6 ulps off in a form
 /// that met the budget on every line.
 fn spread_steps(f: &Function) -> Vec<(f64, f64)> {
-    if time_names(f).len() != 2 {
+    if time_count(f) != 2 {
         return Vec::new();
     }
     // 1/g and 1/g^2 for the plastic number g (g^3 = g + 1).
@@ -917,7 +920,7 @@ const SPREAD_STEPS: usize = 768;
 /// narrowed in `t_next` by bisection; then `t_next0 (1 +/- 2^-k)` for k = 8, 16, ..., 40.
 /// And the grid's inversion steps, midway between its points in `t_next`.
 fn near_step_zeros(f: &Function) -> Vec<(f64, f64)> {
-    if time_names(f).len() != 2 {
+    if time_count(f) != 2 {
         return Vec::new();
     }
     let n = STEP_GRID as f64;
@@ -970,7 +973,7 @@ const STEP_GRID: usize = 32;
 /// The values of a function of `t` alone (its value or each coefficient) run in `Xd` at
 /// the times `k / ZERO_GRID`, 0 < k < [`ZERO_GRID`]; none for a function of two times.
 fn on_zero_grid(f: &Function) -> Vec<(f64, Vec<f64>)> {
-    if time_names(f).len() != 1 {
+    if time_count(f) != 1 {
         return Vec::new();
     }
     (1..ZERO_GRID)
@@ -1168,15 +1171,14 @@ fn average_cost(f: &Function, cells: &[(f64, Vec<bool>)], wide: &[bool], top: f6
 /// sampler's step never needs what an inversion step does next to a zero of a
 /// coefficient (`1 + h alpha'/alpha` with `h alpha'/alpha` near -1).
 fn split_direction(f: &mut Function, rows: &Case, top: f64, budget: f64) {
-    if time_names(f).len() != 2 || exhausted() {
+    if time_count(f) != 2 || exhausted() {
         return;
     }
     let limit = 0.75 * average_cost(f, &f.cells, &f.wide, top);
     if least_cost(f) >= limit * (1.0 + 1e-9) {
         return;
     }
-    let mut sub = rows.clone();
-    sub.rows.retain(|r| is_toward(f, &bind(f, &r.args)));
+    let sub = rows_where(rows, |r| is_toward(f, &bind(f, &r.args)));
     if sub.rows.is_empty() {
         return;
     }
@@ -1200,9 +1202,23 @@ fn split_direction(f: &mut Function, rows: &Case, top: f64, budget: f64) {
     }
 }
 
+/// `case` with the rows `keep` keeps, in their order (without cloning the others: the
+/// cells of [`bisect`] each take a few of many).
+fn rows_where(case: &Case, keep: impl Fn(&Row) -> bool) -> Case {
+    Case {
+        function: case.function.clone(),
+        call: case.call.clone(),
+        rows: case.rows.iter().filter(|r| keep(r)).cloned().collect(),
+        arity: case.arity,
+        form: case.form,
+        budget: case.budget,
+        outputs: case.outputs,
+    }
+}
+
 /// The first time of a row's arguments (`t`).
 fn row_time(f: &Function, r: &Row) -> f64 {
-    let times = time_names(f).len();
+    let times = time_count(f);
     r.args[r.args.len() - times]
 }
 
@@ -1242,8 +1258,7 @@ fn bisect(
             return vec![(hi, whole)];
         }
         let inside = |t: f64| t >= a && (t < b || b == top);
-        let mut sub = rows.clone();
-        sub.rows.retain(|r| inside(row_time(f, r)));
+        let mut sub = rows_where(rows, |r| inside(row_time(f, r)));
         // Spread by a Weyl sequence, not at (k + 1/2)/n: cell bounds are dyadic, and
         // times of a few bits make products such as 20 t exact, hiding their rounding.
         // And both ends of the cell (inside (0, 1), where guards do not answer): an
@@ -1364,7 +1379,7 @@ fn choose_one(f: &mut Function, case: &mut Case, accuracy: Accuracy, allowance: 
         }
         let (low, high) = split_rows(f, &rows);
         // Below the upper regime, a function of `t` alone stops at 1/2.
-        let one_time = time_names(f).len() == 1;
+        let one_time = time_count(f) == 1;
         let top = if f.upper.is_some() && one_time {
             UPPER_FROM
         } else {
@@ -1431,7 +1446,7 @@ fn split_rows(f: &Function, rows: &Case) -> (Case, Case) {
     if f.upper.is_none() {
         return (low, high);
     }
-    let times = time_names(f).len();
+    let times = time_count(f);
     let first_time = rows.arity - times;
     let upper_row = |r: &Row| r.args[first_time..].iter().all(|&s| s >= UPPER_FROM);
     low.rows.retain(|r| !upper_row(r));

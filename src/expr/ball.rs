@@ -250,8 +250,7 @@ pub fn eval_ball(
 }
 
 /// The balls of one point (a pool, the symbols' values, a precision) by node.
-type PointBalls =
-    std::collections::HashMap<(u64, Vec<(Symbol, BigRational)>, usize), HashMap<ExprId, Ball>>;
+type PointBalls = HashMap<(u64, Vec<(Symbol, BigRational)>, usize), HashMap<ExprId, Ball>>;
 
 /// The balls [`sharing`] keeps.
 struct Shared {
@@ -286,7 +285,7 @@ pub fn sharing<R>(f: impl FnOnce() -> R) -> R {
         let outer = s.is_none();
         if outer {
             *s = Some(Shared {
-                memos: PointBalls::new(),
+                memos: PointBalls::default(),
                 entries: 0,
             });
         }
@@ -323,7 +322,7 @@ struct BallEval<'a> {
 const CONSTANT_CACHE: usize = 4096;
 
 /// Balls (or why there is none) of constant subexpressions by (pool, id, precision).
-type ConstantBalls = std::collections::HashMap<(u64, ExprId, usize), Result<Ball, BallError>>;
+type ConstantBalls = HashMap<(u64, ExprId, usize), Result<Ball, BallError>>;
 
 thread_local! {
     /// Balls of symbol-free subexpressions by (pool, id, precision), shared by the certified
@@ -332,7 +331,7 @@ thread_local! {
     /// of bits) is evaluated once per precision instead of at every sample. A ball depends
     /// only on the node and the precision, so results are the same with or without it.
     static CONSTANTS: std::cell::RefCell<ConstantBalls> =
-        std::cell::RefCell::new(ConstantBalls::new());
+        std::cell::RefCell::new(ConstantBalls::default());
 }
 
 /// Charges a function evaluation at `p` bits of an argument `x` to the allowance.
