@@ -474,10 +474,10 @@ fn search(f: &Function, case: &Case, budget: f64) -> Vec<bool> {
     if budget < 1.0 {
         return all(true);
     }
-    // A long program gets the two ends of the search only: a round costs one run of the
-    // program per operation.
     // The rows' numbers, worked out once for every trial below.
     let ids: Vec<u32> = case.rows.iter().map(row_id).collect();
+    // A long program gets the two ends of the search only: a round costs one run of the
+    // program per operation.
     if n > SEARCH_OPS {
         return all(!meets(f, &all(false), case, &ids));
     }
