@@ -1761,4 +1761,55 @@ mod tests {
         assert!(report.worst.max_err > 1e3, "{report:?}");
         assert!(report.passed(), "fast has no bound");
     }
+
+    /// The rows of one time share a run of the body and a bound ([`Eval`]): what
+    /// [`miss_at`] finds at each row of a step, in the order the search asks and with the
+    /// operations in double-double chosen three ways, is what it finds with nothing
+    /// shared, bit for bit (the defining computation, one row alone).
+    #[test]
+    fn rows_of_one_time_find_what_each_finds_alone() {
+        let text = "process p { alpha(t) = cos(pi*t/2); sigma(t) = sin(pi*t/2); }";
+        let mut pool = crate::expr::Pool::new();
+        let ast = crate::syntax::parse_file(text).expect("parses");
+        let ps = crate::process::lower_file(&mut pool, &ast, text, &[]).expect("lowers");
+        let mut f = super::super::function(
+            &mut pool,
+            &ps[0],
+            super::super::Mode::Stable,
+            "euler_step_eps",
+        )
+        .expect("lowers")
+        .expect("a step");
+        f.upper = None;
+        let accuracy = Accuracy::default();
+        let mut case =
+            super::super::measure::reference_cases(&mut pool, std::slice::from_ref(&f), accuracy)
+                .remove(0);
+        case.rows.extend(dense_rows(&f, 3.5));
+        assert!(reads_times_alone(&f) && case.rows.len() > 1000);
+        let n = f.program.ops.len();
+        for wide in [
+            vec![false; n],
+            vec![true; n],
+            (0..n).map(|i| i % 3 == 0).collect(),
+        ] {
+            forget_models();
+            let trial = Trial::of(&f, &wide);
+            let shared: Vec<(f64, bool)> = case
+                .rows
+                .iter()
+                .map(|r| miss_at(&f, &wide, r, &trial))
+                .collect();
+            for (r, got) in case.rows.iter().zip(&shared) {
+                LAST_EVAL.with(|e| e.borrow_mut().take());
+                let alone = miss_at(&f, &wide, r, &trial);
+                assert!(
+                    alone.0.to_bits() == got.0.to_bits() && alone.1 == got.1,
+                    "{:?}: {alone:?} alone, {got:?} shared",
+                    r.args
+                );
+            }
+        }
+        forget_models();
+    }
 }
