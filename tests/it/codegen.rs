@@ -54,6 +54,24 @@ fn emit(name: &str, accuracy: Accuracy) -> (Pool, codegen::Emitted) {
     (pool, e)
 }
 
+/// A module of the lowered `functions` alone (named `name`, from `source`), their forms
+/// chosen for `accuracy` as `emit` chooses them.
+fn module(
+    pool: &mut Pool,
+    name: &str,
+    source: &str,
+    functions: Vec<codegen::Function>,
+    accuracy: Accuracy,
+) -> codegen::Emitted {
+    let spec = codegen::ModuleSpec {
+        name,
+        doc: None,
+        params: vec![],
+        source,
+    };
+    codegen::build_module(pool, &spec, functions, accuracy, Vec::new()).expect("renders")
+}
+
 #[test]
 fn committed_modules_are_fresh() {
     for name in LIBRARY {
@@ -1220,14 +1238,7 @@ fn naive_lowering_is_off_by_orders_of_magnitude_near_zero() {
                 codegen::scalar_function(&mut pool, n, e, accuracy.mode()).expect("lowers")
             })
             .collect();
-        let spec = codegen::ModuleSpec {
-            name: "vp_linear",
-            doc: None,
-            params: vec![],
-            source: &file,
-        };
-        let mut emitted =
-            codegen::build_module(&mut pool, &spec, fs, accuracy, Vec::new()).expect("renders");
+        let mut emitted = module(&mut pool, "vp_linear", &file, fs, accuracy);
         // Near t = 0 only: 1e-4 .. 1e-12.
         for c in &mut emitted.cases {
             c.rows.retain(|r| r.args[0] <= 1e-4 && r.args[0] >= 1e-12);
@@ -1305,15 +1316,13 @@ fn verify_passes_for_schedules_flat_at_an_end() {
                     .unwrap_or_else(|| panic!("{}: {n}", p.name))
             })
             .collect();
-        let spec = codegen::ModuleSpec {
-            name: &p.name,
-            doc: None,
-            params: vec![],
-            source: "flat.dsym",
-        };
-        let emitted =
-            codegen::build_module(&mut pool, &spec, functions, Accuracy::default(), Vec::new())
-                .expect("renders");
+        let emitted = module(
+            &mut pool,
+            &p.name,
+            "flat.dsym",
+            functions,
+            Accuracy::default(),
+        );
         let reports = measure::measure(&emitted).expect("compiles and runs");
         assert_eq!(reports.len(), names.len());
         for (report, name) in reports.iter().zip(names) {
@@ -1593,15 +1602,13 @@ fn random_expressions_emit_code_agreeing_with_the_reference() {
         functions
             .push(codegen::scalar_function(&mut pool, &name, e, Mode::Stable).expect("lowers"));
     }
-    let spec = codegen::ModuleSpec {
-        name: "random",
-        doc: None,
-        params: vec![],
-        source: "proptest",
-    };
-    let emitted =
-        codegen::build_module(&mut pool, &spec, functions, Accuracy::default(), Vec::new())
-            .expect("renders");
+    let emitted = module(
+        &mut pool,
+        "random",
+        "proptest",
+        functions,
+        Accuracy::default(),
+    );
     for (report, f) in measure::measure(&emitted)
         .expect("compiles and runs")
         .iter()
