@@ -763,6 +763,9 @@ struct JetForms {
     unreduced: Vec<fields::Field>,
     /// Jet symbol and the expression it stands for.
     values: Vec<(Symbol, ExprId)>,
+    /// `alpha'/alpha` as one formula ([`logarithmic_derivative`]), for the jet forms
+    /// that read alpha only through it ([`JetForms::put_values`]).
+    alpha_rate: Option<ExprId>,
     /// Whether alpha^2 + sigma^2 = 1 (the jet forms use it).
     vp: bool,
     /// The jet of `t` at t = 1 and of `t_next` at t_next = 0 ([`JetForms::end_values`]),
@@ -773,6 +776,17 @@ struct JetForms {
     next_at_zero: Vec<(Symbol, Option<ExprId>)>,
     /// The jet of `t_next` at t_next = 1: a step to the noise end (DDIM inversion's last).
     next_at_one: Vec<(Symbol, Option<ExprId>)>,
+}
+
+/// The logarithmic derivative `e'/e` of `e` in `t`, simplified as one formula: a
+/// constant factor of `e` cancels in it exactly (`alpha_bar = sigmoid(4 - 8t)/sigmoid(4)`
+/// has `alpha'/alpha = -4 sigmoid(8t - 4)`), where `e'` and `e` simplified apart spell
+/// it two ways (`sqrt(1 + exp(-4))` and `1/sqrt(sigmoid(4))`) and their quotient
+/// computes it, rounded.
+fn logarithmic_derivative(pool: &mut Pool, e: ExprId, t: Symbol) -> ExprId {
+    let d = diff::diff(pool, e, t);
+    let l = pool.div(d, e);
+    crate::expr::simplify::simplify(pool, l)
 }
 
 /// A coefficient of a step in the jet symbols.
@@ -795,6 +809,7 @@ impl JetForms {
             jet_fields.clone()
         };
         let mut values = Vec::new();
+        let mut alpha_rate = None;
         if let (Some(a), Some(s), Some(g)) =
             (p.quantity("alpha"), p.quantity("sigma"), p.quantity("g"))
         {
@@ -802,6 +817,7 @@ impl JetForms {
             let tn = pool.sym_expr(vars.t_next);
             let da = diff::diff(pool, a, t);
             let da = crate::expr::simplify::simplify(pool, da);
+            alpha_rate = Some(logarithmic_derivative(pool, a, t));
             let ds = diff::diff(pool, s, t);
             let ds = crate::expr::simplify::simplify(pool, ds);
             let an = crate::expr::subst::subst1(pool, a, t, tn);
@@ -821,6 +837,7 @@ impl JetForms {
             fields: jet_fields,
             unreduced,
             values,
+            alpha_rate,
             vp,
             at_one: Vec::new(),
             at_zero: Vec::new(),
@@ -944,7 +961,34 @@ impl JetForms {
         if self.divides_by_zero(pool, c) {
             return None;
         }
-        Some(crate::expr::subst::subst(pool, c, &self.values))
+        Some(self.put_values(pool, c))
+    }
+
+    /// The jet form `c` with the process's alpha, sigma and derivatives put in. Where `c`
+    /// reads alpha only through `alpha'/alpha` (the drift `f`; the Euler steps' `x`
+    /// coefficient, `1 + (t_next - t) alpha'/alpha`), that quotient goes in as one
+    /// formula ([`logarithmic_derivative`]): a constant factor of alpha then cancels
+    /// exactly instead of being rounded in `alpha'` and in `alpha` apart, and a
+    /// coefficient keeps its exact zeros (`1 - 1/2 * 4 sigmoid(0)` at `(t, t_next) =
+    /// (1/2, 1)` for `alpha_bar = sigmoid(4 - 8t)/sigmoid(4)`, which came out 1e-32).
+    /// A form that also reads alpha itself keeps `alpha'` (cosine's `x0` drift: `sin`
+    /// is one rounding where `cos tan` is two). Sigma's logarithmic derivative is not
+    /// used: simplified, it can be a long sum of exponentials (sigmoid's), which the
+    /// stable rewrites take apart at great cost.
+    fn put_values(&self, pool: &mut Pool, c: ExprId) -> ExprId {
+        if let Some(rate) = self.alpha_rate {
+            let j = &self.jet;
+            let r = pool.symbol("_jet_alpha_rate");
+            let (a, re) = (pool.sym_expr(j.alpha), pool.sym_expr(r));
+            let da = pool.mul(vec![a, re]);
+            let through_rate = crate::expr::subst::subst1(pool, c, j.dalpha, da);
+            if pool.contains(through_rate, r) && !pool.contains(through_rate, j.alpha) {
+                let mut values = self.values.clone();
+                values.push((r, rate));
+                return crate::expr::subst::subst(pool, through_rate, &values);
+            }
+        }
+        crate::expr::subst::subst(pool, c, &self.values)
     }
 
     /// Whether a denominator of the jet form `c` is 0 for this process (alpha sigma' -
@@ -1212,7 +1256,7 @@ fn field_guards(
             // t_next = 1 its value must be certified: 256-bit arithmetic gives `tan(pi/2)`
             // a finite value.
             if at_t.is_none() {
-                let general = crate::expr::subst::subst(pool, c, &jet.values);
+                let general = jet.put_values(pool, c);
                 general_defined &= if at_next == Some(1.0) {
                     let point: Vec<_> = point.to_vec();
                     crate::expr::ball::certify(
@@ -1236,7 +1280,7 @@ fn field_guards(
             let Some(c) = put_end_values(pool, c, &fixed) else {
                 continue 'case;
             };
-            let c = crate::expr::subst::subst(pool, c, &jet.values);
+            let c = jet.put_values(pool, c);
             // Only a guard that is defined away from the ends is kept.
             let probe = [(t, quarter.clone()), (tn, quarter.clone())];
             if infinite && !crate::expr::hp::eval_rounded(pool, c, &probe).is_ok_and(f64::is_finite)
@@ -1715,7 +1759,7 @@ fn end_parts(pool: &mut Pool, jet: &JetForms, k: usize, input: &str) -> Option<V
     Some(
         [a, b, dc, dd, e]
             .iter()
-            .map(|&p| crate::expr::subst::subst(pool, p, &jet.values))
+            .map(|&p| jet.put_values(pool, p))
             .collect(),
     )
 }
@@ -2366,7 +2410,7 @@ fn at_step_from(
         &jet.at_zero
     };
     let c = put_end_values(pool, c, fixed)?;
-    let c = crate::expr::subst::subst(pool, c, &jet.values);
+    let c = jet.put_values(pool, c);
     let at = num_rational::BigRational::from_float(end)?;
     probes
         .iter()
@@ -2412,8 +2456,8 @@ fn pole_guard(
         let general = jet.coefficient(pool, k, s).unwrap_or(*c);
         let separated = match jet.jet_terms(pool, k, s) {
             Some(JetTerms::Linear(c0, c1)) if !jet.divides_by_zero(pool, c1) => {
-                let c0 = crate::expr::subst::subst(pool, c0, &jet.values);
-                let c1 = crate::expr::subst::subst(pool, c1, &jet.values);
+                let c0 = jet.put_values(pool, c0);
+                let c1 = jet.put_values(pool, c1);
                 separate_pole(pool, c0, c1, end)
             }
             _ => None,

@@ -1236,9 +1236,9 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 28 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 17 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.1875, 0.21875, 0.25).
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -1258,110 +1258,246 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t == 0.0 {
         return [0.0, 0.0];
     }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
     if t >= 0.5 {
         return pf_velocity_score_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: W = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: W = v7 * v2.widen();
-    let v9: W = v8.cos();
-    let v10: W = v6.widen() * v9;
-    let v11: N = -v6;
-    let v12: W = v11.widen() - v10;
-    let v13: W = N::sin_kept(v8);
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = N::tan_of(v8);
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: W = v19.widen().sigmoid().in_range();
-    let v21: W = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.square();
-    let v24: W = v22.widen() * v23;
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: W = v0 * v5 * v12;
-    let v29: W = v13 * v21 * v27;
-    let v30: W = v28 / v29;
-    [v30.to_f64(), v30.to_f64()]
-}
-/// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.125 {
+        return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
+    }
     if t < 0.25 {
-        return pf_velocity_score_coefficients_upper_cell0::<N, W>(t);
+        return pf_velocity_score_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return pf_velocity_score_coefficients_in_cell2::<N, W>(t);
+    }
+    if t < 0.375 {
+        return pf_velocity_score_coefficients_in_cell3::<N, W>(t);
     }
     let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = v5.square();
-    let v7: W = v1.widen() * v6.widen();
-    let v8: W = v1.widen() - v7;
-    let v9: W = N::cos_kept(v4);
-    let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = N::tan_of(v4);
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: W = v11.widen() * v15.widen();
-    let v17: W = v10 - v16;
-    let v18: W = v17.sigmoid().in_range();
-    let v19: W = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: W = v1.widen() - v21.widen();
-    let v23: W = v22.sqrt();
-    let v24: W = v23.powi(3);
-    let v25: W = v0 * v8;
-    let v26: W = v9 * v19 * v24;
-    let v27: W = v25 / v26;
-    [v27.to_f64(), v27.to_f64()]
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: N = v1 * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7.widen() - v8.widen();
+    let v10: W = N::sigmoid_kept(v9).in_range();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0 * v10 * v13;
+    let v15: N = N::narrow(v14) / v5;
+    [v15.to_f64(), v15.to_f64()]
 }
-/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: W = v5.widen().ln();
+    let v7: W = v1.widen() * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8.widen();
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0 * v10 * v13;
+    let v15: N = N::narrow(v14) / v5;
+    [v15.to_f64(), v15.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8;
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: N = v11 + v12;
+    let v14: W = v0 * v10 * v13.widen();
+    let v15: N = N::narrow(v14) / v5;
+    [v15.to_f64(), v15.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4.tan();
+    let v6: N = v5.ln();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8.widen();
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0 * v10 * v13;
+    let v15: N = N::narrow(v14) / v5;
+    [v15.to_f64(), v15.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4.tan();
+    let v6: N = v5.ln();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8.widen();
+    let v10: W = N::sigmoid_kept(v9).in_range();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0 * v10 * v13;
+    let v15: W = v14 / v5.widen();
+    [v15.to_f64(), v15.to_f64()]
+}
+/// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.125 {
+        return pf_velocity_score_coefficients_upper_cell0::<N, W>(t);
+    }
+    if t < 0.1875 {
+        return pf_velocity_score_coefficients_upper_cell1::<N, W>(t);
+    }
+    if t < 0.21875 {
+        return pf_velocity_score_coefficients_upper_cell2::<N, W>(t);
+    }
+    if t < 0.25 {
+        return pf_velocity_score_coefficients_upper_cell3::<N, W>(t);
+    }
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::tan_kept(v3);
+    let v5: N = N::new(2.0, 0.0);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() / v4;
+    let v8: N = N::ln_of(v7);
+    let v9: N = v5 * v8;
+    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: W = v9.widen() - v10.widen();
+    let v12: W = N::sigmoid_kept(v11).in_range();
+    let v13: W = v4.square();
+    let v14: W = v6.widen() / v13;
+    let v15: W = v6.widen() + v14;
+    let v16: W = v0 * v4 * v12 * v15;
+    [v16.to_f64(), v16.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
     t: f64,
 ) -> [f64; 2] {
     let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: W = v1.widen() - v7.widen();
-    let v9: W = N::cos_kept(v4);
-    let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: W = N::tan_kept(v4);
-    let v13: N = N::new(1.0, 0.0);
-    let v14: W = v13.widen() / v12;
-    let v15: W = v14.ln();
-    let v16: W = v11.widen() * v15;
-    let v17: W = v10 - v16;
-    let v18: W = N::sigmoid_kept(v17).in_range();
-    let v19: W = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: W = v1.widen() - v21.widen();
-    let v23: W = v22.sqrt();
-    let v24: W = v23.powi(3);
-    let v25: W = v0 * v8;
-    let v26: W = v9 * v19 * v24;
-    let v27: W = v25 / v26;
-    [v27.to_f64(), v27.to_f64()]
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::new(2.0, 0.0);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v6 / v4;
+    let v8: N = v7.ln();
+    let v9: N = v5 * v8;
+    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: N = v9 - v10;
+    let v12: W = v11.widen().sigmoid().in_range();
+    let v13: N = v4.square();
+    let v14: N = v6 / v13;
+    let v15: W = v6.widen() + v14.widen();
+    let v16: W = v0 * v4.widen() * v12 * v15;
+    [v16.to_f64(), v16.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::tan_kept(v3);
+    let v5: N = N::new(2.0, 0.0);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() / v4;
+    let v8: N = N::ln_of(v7);
+    let v9: N = v5 * v8;
+    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: N = v9 - v10;
+    let v12: N = v11.sigmoid().in_range();
+    let v13: W = v4.square();
+    let v14: W = v6.widen() / v13;
+    let v15: W = v6.widen() + v14;
+    let v16: W = v0 * v4 * v12.widen() * v15;
+    [v16.to_f64(), v16.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.tan();
+    let v5: N = N::new(2.0, 0.0);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v6 / v4;
+    let v8: N = v7.ln();
+    let v9: N = v5 * v8;
+    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: N = v9 - v10;
+    let v12: N = v11.sigmoid().in_range();
+    let v13: W = v4.widen().square();
+    let v14: W = v6.widen() / v13;
+    let v15: W = v6.widen() + v14;
+    let v16: W = v0 * v4.widen() * v12.widen() * v15;
+    [v16.to_f64(), v16.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::new(2.0, 0.0);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v6 / v4;
+    let v8: N = v7.ln();
+    let v9: N = v5 * v8;
+    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: N = v9 - v10;
+    let v12: N = v11.sigmoid().in_range();
+    let v13: N = v4.square();
+    let v14: N = v6 / v13;
+    let v15: W = v6.widen() + v14.widen();
+    let v16: W = v0 * v4.widen() * v12.widen() * v15;
+    [v16.to_f64(), v16.to_f64()]
 }
 /// `pf_velocity_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -1369,9 +1505,9 @@ fn pf_velocity_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 28 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 17 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.1875, 0.21875, 0.25).
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
@@ -1401,9 +1537,9 @@ fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 31 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.3125, 0.34375, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 19 operations in double-double.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -1423,119 +1559,185 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     if t == 0.0 {
         return [0.0, 0.0];
     }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
     if t >= 0.5 {
         return reverse_drift_score_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: W = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: W = v7 * v2.widen();
-    let v9: W = v8.cos();
-    let v10: W = v6.widen() * v9;
-    let v11: N = -v6;
-    let v12: W = v11.widen() - v10;
-    let v13: W = N::sin_kept(v8);
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = N::tan_of(v8);
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: W = v19.widen().sigmoid().in_range();
-    let v21: W = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.square();
-    let v24: W = v22.widen() * v23;
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: W = v0 * v5 * v12;
-    let v29: W = v13 * v21 * v27;
-    let v30: W = v28 / v29;
-    let v31: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v32: W = v31 * v5 * v12;
-    let v33: W = v32 / v29;
-    [v30.to_f64(), v33.to_f64()]
+    if t < 0.125 {
+        return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.25 {
+        return reverse_drift_score_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return reverse_drift_score_coefficients_in_cell2::<N, W>(t);
+    }
+    if t < 0.34375 {
+        return reverse_drift_score_coefficients_in_cell3::<N, W>(t);
+    }
+    if t < 0.375 {
+        return reverse_drift_score_coefficients_in_cell4::<N, W>(t);
+    }
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: N = v1 * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7.widen() - v8.widen();
+    let v10: W = N::sigmoid_kept(v9).in_range();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0 * v10 * v13;
+    let v15: N = N::narrow(v14) / v5;
+    let v16: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v17: W = v16 * v10 * v13;
+    let v18: N = N::narrow(v17) / v5;
+    [v15.to_f64(), v18.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: W = v5.widen().ln();
+    let v7: W = v1.widen() * v6;
+    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8;
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0.widen() * v10 * v13;
+    let v15: N = N::narrow(v14) / v5;
+    let v16: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v17: W = v16.widen() * v10 * v13;
+    let v18: N = N::narrow(v17) / v5;
+    [v15.to_f64(), v18.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8.widen();
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0.widen() * v10 * v13;
+    let v15: N = N::narrow(v14) / v5;
+    let v16: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v17: W = v16.widen() * v10 * v13;
+    let v18: N = N::narrow(v17) / v5;
+    [v15.to_f64(), v18.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8.widen();
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0.widen() * v10 * v13;
+    let v15: N = N::narrow(v14) / v5;
+    let v16: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v17: W = v16.widen() * v10 * v13;
+    let v18: N = N::narrow(v17) / v5;
+    [v15.to_f64(), v18.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8.widen();
+    let v10: W = N::sigmoid_kept(v9).in_range();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0.widen() * v10 * v13;
+    let v15: W = v14 / v5.widen();
+    let v16: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v17: W = v16.widen() * v10 * v13;
+    let v18: W = v17 / v5.widen();
+    [v15.to_f64(), v18.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8;
+    let v10: W = N::sigmoid_kept(v9).in_range();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0 * v10 * v13;
+    let v15: N = N::narrow(v14) / v5;
+    let v16: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v17: W = v16 * v10 * v13;
+    let v18: N = N::narrow(v17) / v5;
+    [v15.to_f64(), v18.to_f64()]
 }
 /// The upper regime of [`reverse_drift_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.25 {
-        return reverse_drift_score_coefficients_upper_cell0::<N, W>(t);
-    }
-    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = v5.square();
-    let v7: W = v1.widen() * v6.widen();
-    let v8: W = v1.widen() - v7;
-    let v9: W = N::cos_kept(v4);
-    let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = N::tan_of(v4);
-    let v13: N = N::new(1.0, 0.0);
-    let v14: N = v13 / v12;
-    let v15: N = v14.ln();
-    let v16: W = v11.widen() * v15.widen();
-    let v17: W = v10 - v16;
-    let v18: W = v17.sigmoid().in_range();
-    let v19: W = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: W = v1.widen() - v21.widen();
-    let v23: W = v22.sqrt();
-    let v24: W = v23.powi(3);
-    let v25: W = v0 * v8;
-    let v26: W = v9 * v19 * v24;
-    let v27: W = v25 / v26;
-    let v28: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v29: W = v28 * v8;
-    let v30: W = v29 / v26;
-    [v27.to_f64(), v30.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: W = v1.widen() - v7.widen();
-    let v9: W = N::cos_kept(v4);
-    let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: W = N::tan_kept(v4);
-    let v13: N = N::new(1.0, 0.0);
-    let v14: W = v13.widen() / v12;
-    let v15: W = v14.ln();
-    let v16: W = v11.widen() * v15;
-    let v17: W = v10 - v16;
-    let v18: W = N::sigmoid_kept(v17).in_range();
-    let v19: W = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: W = v1.widen() - v21.widen();
-    let v23: W = v22.sqrt();
-    let v24: W = v23.powi(3);
-    let v25: W = v0 * v8;
-    let v26: W = v9 * v19 * v24;
-    let v27: W = v25 / v26;
-    let v28: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v29: W = v28 * v8;
-    let v30: W = v29 / v26;
-    [v27.to_f64(), v30.to_f64()]
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::new(2.0, 0.0);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v6 / v4;
+    let v8: N = v7.ln();
+    let v9: N = v5 * v8;
+    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: N = v9 - v10;
+    let v12: W = v11.widen().sigmoid().in_range();
+    let v13: N = v4.square();
+    let v14: N = v6 / v13;
+    let v15: W = v6.widen() + v14.widen();
+    let v16: W = v0.widen() * v4.widen() * v12 * v15;
+    let v17: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v18: W = v17.widen() * v4.widen() * v12 * v15;
+    [v16.to_f64(), v18.to_f64()]
 }
 /// `reverse_drift_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -1543,9 +1745,9 @@ fn reverse_drift_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 19 of its 31 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.3125, 0.34375, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 19 operations in double-double.
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
@@ -1575,7 +1777,9 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 8 of its 21 operations in double-double (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.75, 0.875, 0.9375) instead.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1629,78 +1833,231 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v18: W = v16 * v17;
         let v19: W = v3 - v6 - v9 + v12 + v15 + v18;
         let v20: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
-        let v21: W = W::new(4.0, 0.0);
-        let v22: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v23: W = v22 * v1;
-        let v24: W = v23.sin();
-        let v25: W = v24.square();
-        let v26: W = v21 * v25;
-        let v27: W = v21 - v26;
-        let v28: W = v23.cos();
+        let v21: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v22: W = v21 * v1;
+        let v23: W = v22.tan();
+        let v24: W = W::new(2.0, 0.0);
+        let v25: W = W::new(1.0, 0.0);
+        let v26: W = v25 / v23;
+        let v27: W = v26.ln();
+        let v28: W = v24 * v27;
         let v29: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v30: W = W::new(2.0, 0.0);
-        let v31: W = v23.tan();
-        let v32: W = W::new(1.0, 0.0);
-        let v33: W = v32 / v31;
-        let v34: W = v33.ln();
-        let v35: W = v30 * v34;
-        let v36: W = v29 - v35;
-        let v37: W = v36.sigmoid().in_range();
-        let v38: W = v37.sqrt();
-        let v39: W = W::new(3.0, 0.0);
-        let v40: W = v39 * v25;
-        let v41: W = v21 - v40;
-        let v42: W = v41.sqrt();
-        let v43: W = v42.powi(3);
-        let v44: W = v20 * v1 * v27;
-        let v45: W = v28 * v38 * v43;
-        let v46: W = v44 / v45;
-        return [v19.to_f64(), v46.to_f64()];
+        let v30: W = v28 - v29;
+        let v31: W = v30.sigmoid().in_range();
+        let v32: W = v23.square();
+        let v33: W = v25 / v32;
+        let v34: W = v25 + v33;
+        let v35: W = v20 * v1 * v23 * v31 * v34;
+        return [v19.to_f64(), v35.to_f64()];
     }
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0 * v1.widen();
+    if t_next < t {
+        return euler_step_score_coefficients_in_toward::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: W = v0 * v3.widen();
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v3.widen();
-    let v7: W = v6.cos();
-    let v8: W = v7.square();
-    let v9: W = v0 * v3.widen() * v8;
-    let v10: W = v0 * v1.widen() * v8;
-    let v11: N = N::new(4.0, 0.0);
-    let v12: W = v6.sin();
-    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: W = v6.tan();
-    let v16: W = v15.ln();
-    let v17: W = v14.widen() * v16;
-    let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid().in_range();
-    let v20: W = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v21.widen() * v8;
-    let v23: W = v11.widen() - v22;
-    let v24: W = v23.sqrt();
-    let v25: W = v11.widen() * v12 * v20 * v24;
-    let v26: W = v21.widen() * v12 * v8 * v20 * v24;
-    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
-    let v28: W = v26 - v25;
-    let v29: N = N::narrow(v27) / N::narrow(v28);
-    let v30: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v31: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v32: W = v31 * v3.widen();
-    let v33: W = N::sin_kept(v32);
-    let v34: W = v33.square();
-    let v35: N = v1 - v3;
-    let v36: N = v11 * N::narrow(v7);
-    let v37: N = -v11;
-    let v38: W = v37.widen() - v36.widen();
-    let v39: W = v24.powi(3);
-    let v40: W = v30 * v34 * v35.widen() * v38;
-    let v41: W = v12 * v20 * v39;
-    let v42: W = v40 / v41;
-    [v29.to_f64(), v42.to_f64()]
+    let v4: W = v1 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: W = v5.ln();
+    let v7: W = v2.widen() * v6;
+    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8;
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v5.square();
+    let v14: W = v0.widen() + v13;
+    let v15: W = v1 * v10 * v12 * v14;
+    let v16: W = v15 / v5;
+    let v17: W = v0.widen() - v16;
+    let v18: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v19: W = v18.widen() * v10 * v12 * v14;
+    let v20: N = N::narrow(v19) / N::narrow(v5);
+    [v17.to_f64(), v20.to_f64()]
+}
+/// [`euler_step_score_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    if t < 0.25 {
+        return euler_step_score_coefficients_in_toward_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_step_score_coefficients_in_toward_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_score_coefficients_in_toward_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_step_score_coefficients_in_toward_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_step_score_coefficients_in_toward_cell4::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v1 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: N = N::ln_of(v5);
+    let v7: N = v2 * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: N = v7 - v8;
+    let v10: W = v9.widen().sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: N = v11 - v3;
+    let v13: W = v5.square();
+    let v14: W = v0.widen() + v13;
+    let v15: W = v1 * v10 * v12.widen() * v14;
+    let v16: N = N::narrow(v15) / N::narrow(v5);
+    let v17: N = v0 - v16;
+    let v18: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v19: W = v18.widen() * v10 * v12.widen() * v14;
+    let v20: N = N::narrow(v19) / N::narrow(v5);
+    [v17.to_f64(), v20.to_f64()]
+}
+/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v1 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: W = v5.widen().ln();
+    let v7: W = v2.widen() * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8.widen();
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: N = v5.square();
+    let v14: W = v0.widen() + v13.widen();
+    let v15: N = N::narrow(v1) * N::narrow(v10) * N::narrow(v12) * N::narrow(v14);
+    let v16: N = v15 / v5;
+    let v17: N = v0 - v16;
+    let v18: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v19: W = v18.widen() * v10 * v12 * v14;
+    let v20: N = N::narrow(v19) / v5;
+    [v17.to_f64(), v20.to_f64()]
+}
+/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v1.widen() * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: W = v2.widen() * v6.widen();
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8.widen();
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: N = v5.square();
+    let v14: N = v0 + v13;
+    let v15: N = v1 * N::narrow(v10) * N::narrow(v12) * v14;
+    let v16: N = v15 / v5;
+    let v17: N = v0 - v16;
+    let v18: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v19: W = v18.widen() * v10 * v12 * v14.widen();
+    let v20: N = N::narrow(v19) / v5;
+    [v17.to_f64(), v20.to_f64()]
+}
+/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v1 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: N = v2 * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: N = v7 - v8;
+    let v10: W = v9.widen().sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: N = v5.square();
+    let v14: W = v0.widen() + v13.widen();
+    let v15: W = v1 * v10 * v12 * v14;
+    let v16: N = N::narrow(v15) / v5;
+    let v17: N = v0 - v16;
+    let v18: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v19: W = v18 * v10 * v12 * v14;
+    let v20: N = N::narrow(v19) / v5;
+    [v17.to_f64(), v20.to_f64()]
+}
+/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v1 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: N = v2 * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: N = v7 - v8;
+    let v10: W = v9.widen().sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v5.widen().square();
+    let v14: W = v0.widen() + v13;
+    let v15: W = v1 * v10 * v12 * v14;
+    let v16: N = N::narrow(v15) / v5;
+    let v17: N = v0 - v16;
+    let v18: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v19: W = v18.widen() * v10 * v12 * v14;
+    let v20: N = N::narrow(v19) / v5;
+    [v17.to_f64(), v20.to_f64()]
+}
+/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_in_toward_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v1 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: N = v2 * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: N = v7 - v8;
+    let v10: W = v9.widen().sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: N = v11 - v3;
+    let v13: W = v5.widen().square();
+    let v14: W = v0.widen() + v13;
+    let v15: W = v1 * v10 * v12.widen() * v14;
+    let v16: N = N::narrow(v15) / v5;
+    let v17: N = v0 - v16;
+    let v18: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v19: W = v18.widen() * v10 * v12.widen() * v14;
+    let v20: N = N::narrow(v19) / v5;
+    [v17.to_f64(), v20.to_f64()]
 }
 /// `euler_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -1708,7 +2065,9 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 8 of its 21 operations in double-double (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.75, 0.875, 0.9375) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1740,7 +2099,9 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 8 of its 21 operations in double-double (with the operations in double-double chosen apart below t = 0.25, 0.5, 0.75, 0.875, 0.9375) instead.
 ///
 /// # Panics
 ///
@@ -1767,7 +2128,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1821,97 +2182,74 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v18: W = v16 * v17;
         let v19: W = v3 - v6 - v9 + v12 + v15 + v18;
         let v20: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
-        let v21: W = W::new(4.0, 0.0);
-        let v22: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v23: W = v22 * v1;
-        let v24: W = v23.sin();
-        let v25: W = v24.square();
-        let v26: W = v21 * v25;
-        let v27: W = v21 - v26;
-        let v28: W = v23.cos();
+        let v21: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v22: W = v21 * v1;
+        let v23: W = v22.tan();
+        let v24: W = W::new(2.0, 0.0);
+        let v25: W = W::new(1.0, 0.0);
+        let v26: W = v25 / v23;
+        let v27: W = v26.ln();
+        let v28: W = v24 * v27;
         let v29: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v30: W = W::new(2.0, 0.0);
-        let v31: W = v23.tan();
-        let v32: W = W::new(1.0, 0.0);
-        let v33: W = v32 / v31;
-        let v34: W = v33.ln();
-        let v35: W = v30 * v34;
-        let v36: W = v29 - v35;
-        let v37: W = v36.sigmoid().in_range();
-        let v38: W = v37.sqrt();
+        let v30: W = v28 - v29;
+        let v31: W = v30.sigmoid().in_range();
+        let v32: W = v23.square();
+        let v33: W = v25 / v32;
+        let v34: W = v25 + v33;
+        let v35: W = v20 * v1 * v23 * v31 * v34;
+        let v36: W = v1.sqrt();
+        let v37: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+        let v38: W = v22.cos();
         let v39: W = W::new(3.0, 0.0);
-        let v40: W = v39 * v25;
-        let v41: W = v21 - v40;
-        let v42: W = v41.sqrt();
-        let v43: W = v42.powi(3);
-        let v44: W = v20 * v1 * v27;
-        let v45: W = v28 * v38 * v43;
-        let v46: W = v44 / v45;
-        let v47: W = v1.sqrt();
-        let v48: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-        let v49: W = v24.powi(3);
-        let v50: W = v39 * v49;
-        let v51: W = v21 * v24;
-        let v52: W = v50 - v51;
-        let v53: W = v48 * v28;
-        let v54: W = v53 / v52;
-        let v55: W = v54.sqrt();
-        let v56: W = v47 * v55;
-        return [v19.to_f64(), v46.to_f64(), v56.to_f64()];
+        let v40: W = v22.sin();
+        let v41: W = v40.powi(3);
+        let v42: W = v39 * v41;
+        let v43: W = W::new(4.0, 0.0);
+        let v44: W = v43 * v40;
+        let v45: W = v42 - v44;
+        let v46: W = v37 * v38;
+        let v47: W = v46 / v45;
+        let v48: W = v47.sqrt();
+        let v49: W = v36 * v48;
+        return [v19.to_f64(), v35.to_f64(), v49.to_f64()];
     }
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0 * v1.widen();
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: W = v0 * v3.widen();
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v3.widen();
-    let v7: W = v6.cos();
-    let v8: W = v7.square();
-    let v9: W = v0 * v3.widen() * v8;
-    let v10: W = v0 * v1.widen() * v8;
-    let v11: N = N::new(4.0, 0.0);
-    let v12: W = v6.sin();
-    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: W = v6.tan();
-    let v16: W = v15.ln();
-    let v17: W = v14.widen() * v16;
-    let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid().in_range();
-    let v20: W = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v21.widen() * v8;
-    let v23: W = v11.widen() - v22;
-    let v24: W = v23.sqrt();
-    let v25: W = v11.widen() * v12 * v20 * v24;
-    let v26: W = v21.widen() * v12 * v8 * v20 * v24;
-    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
-    let v28: W = v26 - v25;
-    let v29: N = N::narrow(v27) / N::narrow(v28);
-    let v30: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v31: W = v30 * v3.widen();
-    let v32: W = N::sin_kept(v31);
-    let v33: W = v32.square();
-    let v34: N = v1 - v3;
-    let v35: W = v11.widen() * v7;
-    let v36: N = -v11;
-    let v37: W = v36.widen() - v35;
-    let v38: W = v24.powi(3);
-    let v39: W = v0 * v33 * v34.widen() * v37;
-    let v40: W = v12 * v20 * v38;
-    let v41: W = v39 / v40;
-    let v42: N = v34.abs();
-    let v43: N = v42.sqrt();
-    let v44: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v45: W = v7.powi(3);
-    let v46: W = v21.widen() * v45;
-    let v47: W = v46 - v35;
-    let v48: W = v44.widen() * v12;
-    let v49: N = N::narrow(v48) / N::narrow(v47);
-    let v50: N = v49.sqrt();
-    let v51: N = v43 * v50;
-    [v29.to_f64(), v41.to_f64(), v51.to_f64()]
+    let v4: W = v1 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: W = v5.ln();
+    let v7: W = v2.widen() * v6;
+    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8;
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v5.square();
+    let v14: W = v0.widen() + v13;
+    let v15: W = v1 * v10 * v12 * v14;
+    let v16: W = v15 / v5;
+    let v17: W = v0.widen() - v16;
+    let v18: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v19: W = v18.widen() * v10 * v12 * v14;
+    let v20: N = N::narrow(v19) / N::narrow(v5);
+    let v21: N = N::narrow(v12).abs();
+    let v22: W = v21.widen().sqrt();
+    let v23: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v24: W = N::sin_kept(v4);
+    let v25: N = N::new(3.0, 0.0);
+    let v26: W = N::cos_kept(v4);
+    let v27: W = v26.powi(3);
+    let v28: W = v25.widen() * v27;
+    let v29: N = N::new(4.0, 0.0);
+    let v30: W = v29.widen() * v26;
+    let v31: W = v28 - v30;
+    let v32: W = v23 * v24;
+    let v33: N = N::narrow(v32) / N::narrow(v31);
+    let v34: W = v33.widen().sqrt();
+    let v35: W = v22 * v34;
+    [v17.to_f64(), v20.to_f64(), v35.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -1919,7 +2257,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1978,7 +2316,7 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2548,9 +2886,9 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = -\frac{\pi\,\varepsilon\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 19 operations in double-double.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -2566,127 +2904,159 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 3.141592653589793];
     }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
     if t >= 0.5 {
         return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: W = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: W = v7 * v2.widen();
-    let v9: W = v8.cos();
-    let v10: W = v6.widen() * v9;
-    let v11: N = -v6;
-    let v12: W = v11.widen() - v10;
-    let v13: W = N::sin_kept(v8);
-    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: W = N::tan_kept(v8);
-    let v17: W = v16.ln();
-    let v18: W = v15.widen() * v17;
-    let v19: N = N::narrow(v14) - N::narrow(v18);
-    let v20: W = v19.widen().sigmoid().in_range();
-    let v21: W = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.square();
-    let v24: W = v22.widen() * v23;
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: W = v0.widen() * v5 * v12;
-    let v29: W = v13 * v21 * v27;
-    let v30: W = v28 / v29;
-    let v31: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v32: W = v18 - v14;
-    let v33: W = v32.sigmoid().in_range();
-    let v34: W = v33.sqrt();
-    let v35: W = v31 * v5 * v12;
-    let v36: W = v13 * v21 * v34 * v27;
-    let v37: W = v35 / v36;
-    [v30.to_f64(), v37.to_f64()]
-}
-/// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.25 {
-        return pf_velocity_eps_coefficients_upper_cell0::<N, W>(t);
+    if t < 0.125 {
+        return pf_velocity_eps_coefficients_in_cell0::<N, W>(t);
     }
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2.widen() * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = v5.square();
-    let v7: W = v1.widen() * v6.widen();
-    let v8: W = v1.widen() - v7;
-    let v9: W = N::cos_kept(v4);
-    let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: W = N::tan_kept(v4);
-    let v13: N = N::new(1.0, 0.0);
-    let v14: W = v13.widen() / v12;
-    let v15: W = N::ln_kept(v14);
-    let v16: W = v11.widen() * v15;
-    let v17: W = v10 - v16;
-    let v18: W = v17.sigmoid().in_range();
-    let v19: W = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: W = v20.widen() * v6.widen();
-    let v22: W = v1.widen() - v21;
-    let v23: W = v22.sqrt();
-    let v24: W = v23.powi(3);
-    let v25: W = v0.widen() * v8;
-    let v26: W = v9 * v19 * v24;
-    let v27: W = v25 / v26;
-    let v28: N = N::narrow(v16) - N::narrow(v10);
-    let v29: N = v28.sigmoid().in_range();
-    let v30: W = v29.widen().sqrt();
-    let v31: W = v2.widen() * v8;
-    let v32: W = v9 * v19 * v30 * v24;
-    let v33: W = v31 / v32;
-    [v27.to_f64(), v33.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.25 {
+        return pf_velocity_eps_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return pf_velocity_eps_coefficients_in_cell2::<N, W>(t);
+    }
+    if t < 0.375 {
+        return pf_velocity_eps_coefficients_in_cell3::<N, W>(t);
+    }
     let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = v5.square();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
     let v7: N = v1 * v6;
-    let v8: W = v1.widen() - v7.widen();
-    let v9: W = N::cos_kept(v4);
-    let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: W = N::tan_kept(v4);
-    let v13: N = N::new(1.0, 0.0);
-    let v14: W = v13.widen() / v12;
-    let v15: W = v14.ln();
-    let v16: W = v11.widen() * v15;
-    let v17: W = v10 - v16;
-    let v18: W = N::sigmoid_kept(v17).in_range();
-    let v19: W = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: W = v1.widen() - v21.widen();
-    let v23: W = v22.sqrt();
-    let v24: W = v23.powi(3);
-    let v25: W = v0 * v8;
-    let v26: W = v9 * v19 * v24;
-    let v27: W = v25 / v26;
-    let v28: N = N::narrow(v16) - N::narrow(v10);
-    let v29: W = v28.widen().sigmoid().in_range();
-    let v30: W = v29.sqrt();
-    let v31: W = v2 * v8;
-    let v32: W = v9 * v19 * v30 * v24;
-    let v33: W = v31 / v32;
-    [v27.to_f64(), v33.to_f64()]
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7.widen() - v8.widen();
+    let v10: W = N::sigmoid_kept(v9).in_range();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0 * v10 * v13;
+    let v15: N = N::narrow(v14) / v5;
+    let v16: W = v10.sqrt();
+    let v17: W = v2 * v16 * v13;
+    let v18: N = N::narrow(v17) / v5;
+    [v15.to_f64(), v18.to_f64()]
+}
+/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: W = v5.widen().ln();
+    let v7: W = v1.widen() * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8.widen();
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0 * v10 * v13;
+    let v15: N = N::narrow(v14) / v5;
+    let v16: W = N::sqrt_kept(v10);
+    let v17: W = v2 * v16 * v13;
+    let v18: N = N::narrow(v17) / v5;
+    [v15.to_f64(), v18.to_f64()]
+}
+/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8;
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: N = v11 + v12;
+    let v14: W = v0 * v10 * v13.widen();
+    let v15: N = N::narrow(v14) / v5;
+    let v16: W = N::sqrt_kept(v10);
+    let v17: W = v2 * v16 * v13.widen();
+    let v18: N = N::narrow(v17) / v5;
+    [v15.to_f64(), v18.to_f64()]
+}
+/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4.tan();
+    let v6: N = v5.ln();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8.widen();
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0 * v10 * v13;
+    let v15: N = N::narrow(v14) / v5;
+    let v16: W = N::sqrt_kept(v10);
+    let v17: W = v2.widen() * v16 * v13;
+    let v18: N = N::narrow(v17) / v5;
+    [v15.to_f64(), v18.to_f64()]
+}
+/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4.tan();
+    let v6: N = v5.ln();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8.widen();
+    let v10: W = N::sigmoid_kept(v9).in_range();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0 * v10 * v13;
+    let v15: W = v14 / v5.widen();
+    let v16: W = v10.sqrt();
+    let v17: W = v2.widen() * v16 * v13;
+    let v18: N = N::narrow(v17) / v5;
+    [v15.to_f64(), v18.to_f64()]
+}
+/// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::new(2.0, 0.0);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v6 / v4;
+    let v8: N = v7.ln();
+    let v9: N = v5 * v8;
+    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: N = v9 - v10;
+    let v12: W = v11.widen().sigmoid().in_range();
+    let v13: W = v4.widen().square();
+    let v14: N = v6 / N::narrow(v13);
+    let v15: W = v6.widen() + v14.widen();
+    let v16: W = v0.widen() * v4.widen() * v12 * v15;
+    let v17: W = N::sqrt_kept(v12);
+    let v18: W = v1.widen() * v4.widen() * v17 * v15;
+    [v16.to_f64(), v18.to_f64()]
 }
 /// `pf_velocity_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -2694,9 +3064,9 @@ fn pf_velocity_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = -\frac{\pi\,\varepsilon\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 20 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 19 operations in double-double.
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -2726,9 +3096,9 @@ fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = -\frac{2\,\pi\,\varepsilon\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 35 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 20 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -2748,131 +3118,165 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t == 0.0 {
         return [0.0, 6.283185307179586];
     }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
     if t >= 0.5 {
         return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: W = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: W = v7 * v2.widen();
-    let v9: W = v8.cos();
-    let v10: W = v6.widen() * v9;
-    let v11: N = -v6;
-    let v12: W = v11.widen() - v10;
-    let v13: W = N::sin_kept(v8);
-    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: W = N::tan_kept(v8);
-    let v17: W = v16.ln();
-    let v18: W = v15.widen() * v17;
-    let v19: N = N::narrow(v14) - N::narrow(v18);
-    let v20: W = v19.widen().sigmoid().in_range();
-    let v21: W = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.square();
-    let v24: W = v22.widen() * v23;
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: W = v0.widen() * v5 * v12;
-    let v29: W = v13 * v21 * v27;
-    let v30: W = v28 / v29;
-    let v31: W = W::new(-6.283185307179586, -2.4492935982947064e-16);
-    let v32: W = v18 - v14;
-    let v33: W = v32.sigmoid().in_range();
-    let v34: W = v33.sqrt();
-    let v35: W = v31 * v5 * v12;
-    let v36: W = v13 * v21 * v34 * v27;
-    let v37: W = v35 / v36;
-    [v30.to_f64(), v37.to_f64()]
+    if t < 0.125 {
+        return reverse_drift_eps_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.25 {
+        return reverse_drift_eps_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return reverse_drift_eps_coefficients_in_cell2::<N, W>(t);
+    }
+    if t < 0.375 {
+        return reverse_drift_eps_coefficients_in_cell3::<N, W>(t);
+    }
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: N = v1 * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7.widen() - v8.widen();
+    let v10: W = N::sigmoid_kept(v9).in_range();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0 * v10 * v13;
+    let v15: N = N::narrow(v14) / v5;
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: W = v10.sqrt();
+    let v18: W = v16.widen() * v17 * v13;
+    let v19: N = N::narrow(v18) / v5;
+    [v15.to_f64(), v19.to_f64()]
+}
+/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: W = v5.widen().ln();
+    let v7: W = v1.widen() * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8.widen();
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0 * v10 * v13;
+    let v15: N = N::narrow(v14) / v5;
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: W = N::sqrt_kept(v10);
+    let v18: W = v16.widen() * v17 * v13;
+    let v19: N = N::narrow(v18) / v5;
+    [v15.to_f64(), v19.to_f64()]
+}
+/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8;
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: N = v11 + v12;
+    let v14: W = v0 * v10 * v13.widen();
+    let v15: N = N::narrow(v14) / v5;
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: W = N::sqrt_kept(v10);
+    let v18: W = v16.widen() * v17 * v13.widen();
+    let v19: N = N::narrow(v18) / v5;
+    [v15.to_f64(), v19.to_f64()]
+}
+/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4.tan();
+    let v6: N = v5.ln();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8.widen();
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0 * v10 * v13;
+    let v15: N = N::narrow(v14) / v5;
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: W = N::sqrt_kept(v10);
+    let v18: W = v16.widen() * v17 * v13;
+    let v19: N = N::narrow(v18) / v5;
+    [v15.to_f64(), v19.to_f64()]
+}
+/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4.tan();
+    let v6: N = v5.ln();
+    let v7: W = v1.widen() * v6.widen();
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8.widen();
+    let v10: W = N::sigmoid_kept(v9).in_range();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0 * v10 * v13;
+    let v15: W = v14 / v5.widen();
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: W = v10.sqrt();
+    let v18: W = v16.widen() * v17 * v13;
+    let v19: N = N::narrow(v18) / v5;
+    [v15.to_f64(), v19.to_f64()]
 }
 /// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.25 {
-        return reverse_drift_eps_coefficients_upper_cell0::<N, W>(t);
-    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = v5.square();
-    let v7: W = v1.widen() * v6.widen();
-    let v8: W = v1.widen() - v7;
-    let v9: W = N::cos_kept(v4);
-    let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: W = N::tan_kept(v4);
-    let v13: N = N::new(1.0, 0.0);
-    let v14: W = v13.widen() / v12;
-    let v15: W = N::ln_kept(v14);
-    let v16: W = v11.widen() * v15;
-    let v17: W = v10 - v16;
-    let v18: W = v17.sigmoid().in_range();
-    let v19: W = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: W = v20.widen() * v6.widen();
-    let v22: W = v1.widen() - v21;
-    let v23: W = v22.sqrt();
-    let v24: W = v23.powi(3);
-    let v25: W = v0.widen() * v8;
-    let v26: W = v9 * v19 * v24;
-    let v27: W = v25 / v26;
-    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: N = N::narrow(v16) - N::narrow(v10);
-    let v30: N = v29.sigmoid().in_range();
-    let v31: W = v30.widen().sqrt();
-    let v32: W = v28 * v8;
-    let v33: W = v9 * v19 * v31 * v24;
-    let v34: W = v32 / v33;
-    [v27.to_f64(), v34.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = v5.square();
-    let v7: N = v1 * v6;
-    let v8: W = v1.widen() - v7.widen();
-    let v9: W = N::cos_kept(v4);
-    let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: W = N::tan_kept(v4);
-    let v13: N = N::new(1.0, 0.0);
-    let v14: W = v13.widen() / v12;
-    let v15: W = v14.ln();
-    let v16: W = v11.widen() * v15;
-    let v17: W = v10 - v16;
-    let v18: W = N::sigmoid_kept(v17).in_range();
-    let v19: W = v18.sqrt();
-    let v20: N = N::new(3.0, 0.0);
-    let v21: N = v20 * v6;
-    let v22: W = v1.widen() - v21.widen();
-    let v23: W = v22.sqrt();
-    let v24: W = v23.powi(3);
-    let v25: W = v0 * v8;
-    let v26: W = v9 * v19 * v24;
-    let v27: W = v25 / v26;
-    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: N = N::narrow(v16) - N::narrow(v10);
-    let v30: W = v29.widen().sigmoid().in_range();
-    let v31: W = v30.sqrt();
-    let v32: W = v28 * v8;
-    let v33: W = v9 * v19 * v31 * v24;
-    let v34: W = v32 / v33;
-    [v27.to_f64(), v34.to_f64()]
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::new(2.0, 0.0);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v6 / v4;
+    let v8: N = v7.ln();
+    let v9: N = v5 * v8;
+    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: N = v9 - v10;
+    let v12: W = v11.widen().sigmoid().in_range();
+    let v13: W = v4.widen().square();
+    let v14: N = v6 / N::narrow(v13);
+    let v15: W = v6.widen() + v14.widen();
+    let v16: W = v0.widen() * v4.widen() * v12 * v15;
+    let v17: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v18: W = N::sqrt_kept(v12);
+    let v19: W = v17 * v4.widen() * v18 * v15;
+    [v16.to_f64(), v19.to_f64()]
 }
 /// `reverse_drift_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -2880,9 +3284,9 @@ fn reverse_drift_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = -\frac{2\,\pi\,\varepsilon\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 22 of its 35 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 20 operations in double-double.
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -2912,7 +3316,9 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 9 of its 21 operations in double-double (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375) instead.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2970,83 +3376,355 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v18: W = v16 * v17;
         let v19: W = v3 - v6 - v9 + v12 + v15 + v18;
         let v20: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v21: W = W::new(4.0, 0.0);
-        let v22: W = v20 * v1;
-        let v23: W = v22.sin();
-        let v24: W = v23.square();
-        let v25: W = v21 * v24;
-        let v26: W = v21 - v25;
-        let v27: W = v22.cos();
+        let v21: W = v20 * v1;
+        let v22: W = v21.tan();
+        let v23: W = W::new(2.0, 0.0);
+        let v24: W = W::new(1.0, 0.0);
+        let v25: W = v24 / v22;
+        let v26: W = v25.ln();
+        let v27: W = v23 * v26;
         let v28: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v29: W = W::new(2.0, 0.0);
-        let v30: W = v22.tan();
-        let v31: W = W::new(1.0, 0.0);
-        let v32: W = v31 / v30;
-        let v33: W = v32.ln();
-        let v34: W = v29 * v33;
-        let v35: W = v28 - v34;
-        let v36: W = v35.sigmoid().in_range();
-        let v37: W = v36.sqrt();
-        let v38: W = v34 - v28;
-        let v39: W = v38.sigmoid().in_range();
-        let v40: W = v39.sqrt();
-        let v41: W = W::new(3.0, 0.0);
-        let v42: W = v41 * v24;
-        let v43: W = v21 - v42;
-        let v44: W = v43.sqrt();
-        let v45: W = v44.powi(3);
-        let v46: W = v20 * v1 * v26;
-        let v47: W = v27 * v37 * v40 * v45;
-        let v48: W = v46 / v47;
-        return [v19.to_f64(), v48.to_f64()];
+        let v29: W = v27 - v28;
+        let v30: W = v29.sigmoid().in_range();
+        let v31: W = v30.sqrt();
+        let v32: W = v22.square();
+        let v33: W = v24 / v32;
+        let v34: W = v24 + v33;
+        let v35: W = v20 * v1 * v22 * v31 * v34;
+        return [v19.to_f64(), v35.to_f64()];
     }
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0 * v1.widen();
+    if t_next < t {
+        return euler_step_eps_coefficients_in_toward::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: W = v0 * v3.widen();
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v3.widen();
-    let v7: W = v6.cos();
-    let v8: W = v7.square();
-    let v9: W = v0 * v3.widen() * v8;
-    let v10: W = v0 * v1.widen() * v8;
-    let v11: N = N::new(4.0, 0.0);
-    let v12: W = v6.sin();
-    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: W = v6.tan();
-    let v16: W = v15.ln();
-    let v17: W = v14.widen() * v16;
-    let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid().in_range();
-    let v20: W = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v21.widen() * v8;
-    let v23: W = v11.widen() - v22;
-    let v24: W = v23.sqrt();
-    let v25: W = v11.widen() * v12 * v20 * v24;
-    let v26: W = v21.widen() * v12 * v8 * v20 * v24;
-    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
-    let v28: W = v26 - v25;
-    let v29: N = N::narrow(v27) / N::narrow(v28);
-    let v30: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v31: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v32: W = v31 * v3.widen();
-    let v33: W = N::sin_kept(v32);
-    let v34: W = v33.square();
-    let v35: W = v1.widen() - v3.widen();
-    let v36: N = v11 * N::narrow(v7);
-    let v37: N = -v11;
-    let v38: W = v37.widen() - v36.widen();
-    let v39: W = v17 - v13;
-    let v40: W = v39.sigmoid().in_range();
-    let v41: W = N::sqrt_kept(v40);
-    let v42: W = v24.powi(3);
-    let v43: W = v30 * v34 * v35 * v38;
-    let v44: W = v12 * v20 * v41 * v42;
-    let v45: W = v43 / v44;
-    [v29.to_f64(), v45.to_f64()]
+    let v4: W = v1 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: W = v5.ln();
+    let v7: W = v2.widen() * v6;
+    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8;
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v5.square();
+    let v14: W = v0.widen() + v13;
+    let v15: W = v1 * v10 * v12 * v14;
+    let v16: W = v15 / v5;
+    let v17: W = v0.widen() - v16;
+    let v18: W = N::sqrt_kept(v10);
+    let v19: W = v1 * v18 * v12 * v14;
+    let v20: N = N::narrow(v19) / N::narrow(v5);
+    [v17.to_f64(), v20.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_toward<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    if t < 0.125 {
+        return euler_step_eps_coefficients_in_toward_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.25 {
+        return euler_step_eps_coefficients_in_toward_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_step_eps_coefficients_in_toward_cell2::<N, W>(t, t_next);
+    }
+    if t < 0.625 {
+        return euler_step_eps_coefficients_in_toward_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.6875 {
+        return euler_step_eps_coefficients_in_toward_cell4::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_eps_coefficients_in_toward_cell5::<N, W>(t, t_next);
+    }
+    if t < 0.8125 {
+        return euler_step_eps_coefficients_in_toward_cell6::<N, W>(t, t_next);
+    }
+    if t < 0.875 {
+        return euler_step_eps_coefficients_in_toward_cell7::<N, W>(t, t_next);
+    }
+    if t < 0.9375 {
+        return euler_step_eps_coefficients_in_toward_cell8::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v1 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: N = N::ln_of(v5);
+    let v7: N = v2 * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: N = v7 - v8;
+    let v10: W = v9.widen().sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v5.square();
+    let v14: W = v0.widen() + v13;
+    let v15: W = v1 * v10 * v12 * v14;
+    let v16: N = N::narrow(v15) / N::narrow(v5);
+    let v17: N = v0 - v16;
+    let v18: W = N::sqrt_kept(v10);
+    let v19: W = v1 * v18 * v12 * v14;
+    let v20: N = N::narrow(v19) / N::narrow(v5);
+    [v17.to_f64(), v20.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = N::narrow(v1) * v3;
+    let v5: N = v4.tan();
+    let v6: W = v5.widen().ln();
+    let v7: W = v2.widen() * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8.widen();
+    let v10: N = N::sigmoid_of(v9).in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: N = v5.square();
+    let v14: W = v0.widen() + v13.widen();
+    let v15: N = N::narrow(v1) * v10 * N::narrow(v12) * N::narrow(v14);
+    let v16: N = v15 / v5;
+    let v17: N = v0 - v16;
+    let v18: W = v10.widen().sqrt();
+    let v19: W = v1 * v18 * v12 * v14;
+    let v20: W = v19 / v5.widen();
+    [v17.to_f64(), v20.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v1 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: W = v2.widen() * v6.widen();
+    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8;
+    let v10: W = N::sigmoid_kept(v9).in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: N = v5.square();
+    let v14: W = v0.widen() + v13.widen();
+    let v15: W = v1 * v10 * v12 * v14;
+    let v16: N = N::narrow(v15) / v5;
+    let v17: N = v0 - v16;
+    let v18: W = v10.sqrt();
+    let v19: W = v1 * v18 * v12 * v14;
+    let v20: W = v19 / v5.widen();
+    [v17.to_f64(), v20.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = N::narrow(v1) * v3;
+    let v5: N = v4.tan();
+    let v6: N = v5.ln();
+    let v7: N = v2 * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: N = v7 - v8;
+    let v10: N = v9.sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: N = v5.square();
+    let v14: W = v0.widen() + v13.widen();
+    let v15: W = v1 * v10.widen() * v12 * v14;
+    let v16: N = N::narrow(v15) / v5;
+    let v17: N = v0 - v16;
+    let v18: W = v10.widen().sqrt();
+    let v19: W = v1 * v18 * v12 * v14;
+    let v20: W = v19 / v5.widen();
+    [v17.to_f64(), v20.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_toward_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v1 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: N = v2 * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: N = v7 - v8;
+    let v10: N = v9.sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v5.widen().square();
+    let v14: W = v0.widen() + v13;
+    let v15: W = v1 * v10.widen() * v12 * v14;
+    let v16: N = N::narrow(v15) / v5;
+    let v17: N = v0 - v16;
+    let v18: W = v10.widen().sqrt();
+    let v19: W = v1 * v18 * v12 * v14;
+    let v20: N = N::narrow(v19) / v5;
+    [v17.to_f64(), v20.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_toward_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v1 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: N = v2 * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: N = v7 - v8;
+    let v10: N = v9.sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v5.widen().square();
+    let v14: W = v0.widen() + v13;
+    let v15: W = v1 * v10.widen() * v12 * v14;
+    let v16: N = N::narrow(v15) / v5;
+    let v17: N = v0 - v16;
+    let v18: N = v10.sqrt();
+    let v19: W = v1 * v18.widen() * v12 * v14;
+    let v20: N = N::narrow(v19) / v5;
+    [v17.to_f64(), v20.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_toward_cell5<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v1 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: N = v2 * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: N = v7 - v8;
+    let v10: N = v9.sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v5.widen().square();
+    let v14: W = v0.widen() + v13;
+    let v15: W = v1 * v10.widen() * v12 * v14;
+    let v16: W = v15 / v5.widen();
+    let v17: W = v0.widen() - v16;
+    let v18: W = v10.widen().sqrt();
+    let v19: W = v1 * v18 * v12 * v14;
+    let v20: W = v19 / v5.widen();
+    [v17.to_f64(), v20.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.8125, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_toward_cell6<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v1 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: N = v2 * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: N = v7 - v8;
+    let v10: N = v9.sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v5.widen().square();
+    let v14: W = v0.widen() + v13;
+    let v15: W = v1 * v10.widen() * v12 * v14;
+    let v16: W = v15 / v5.widen();
+    let v17: N = v0 - N::narrow(v16);
+    let v18: W = v10.widen().sqrt();
+    let v19: W = v1 * v18 * v12 * v14;
+    let v20: N = N::narrow(v19) / v5;
+    [v17.to_f64(), v20.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_toward_cell7<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v1 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: N = v2 * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: N = v7 - v8;
+    let v10: W = v9.widen().sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v5.widen().square();
+    let v14: W = v0.widen() + v13;
+    let v15: W = v1 * v10 * v12 * v14;
+    let v16: N = N::narrow(v15) / v5;
+    let v17: N = v0 - v16;
+    let v18: W = N::sqrt_kept(v10);
+    let v19: W = v1 * v18 * v12 * v14;
+    let v20: N = N::narrow(v19) / v5;
+    [v17.to_f64(), v20.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_toward_cell8<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v1 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: N = v2 * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: N = v7 - v8;
+    let v10: W = v9.widen().sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: N = v11 - v3;
+    let v13: W = v5.widen().square();
+    let v14: W = v0.widen() + v13;
+    let v15: W = v1 * v10 * v12.widen() * v14;
+    let v16: N = N::narrow(v15) / v5;
+    let v17: N = v0 - v16;
+    let v18: W = N::sqrt_kept(v10);
+    let v19: W = v1 * v18 * v12.widen() * v14;
+    let v20: N = N::narrow(v19) / v5;
+    [v17.to_f64(), v20.to_f64()]
 }
 /// `euler_step_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -3054,7 +3732,9 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 9 of its 21 operations in double-double (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -3094,7 +3774,9 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// A step toward the data end (`t_next < t`) runs in `f64` with 9 of its 21 operations in double-double (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.5, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375) instead.
 ///
 /// # Panics
 ///
@@ -3121,7 +3803,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} - \frac{2\,\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 56 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -3180,104 +3862,76 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v18: W = v16 * v17;
         let v19: W = v3 - v6 - v9 + v12 + v15 + v18;
         let v20: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v21: W = W::new(4.0, 0.0);
-        let v22: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v23: W = v22 * v1;
-        let v24: W = v23.sin();
-        let v25: W = v24.square();
-        let v26: W = v21 * v25;
-        let v27: W = v21 - v26;
-        let v28: W = v23.cos();
+        let v21: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v22: W = v21 * v1;
+        let v23: W = v22.tan();
+        let v24: W = W::new(2.0, 0.0);
+        let v25: W = W::new(1.0, 0.0);
+        let v26: W = v25 / v23;
+        let v27: W = v26.ln();
+        let v28: W = v24 * v27;
         let v29: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v30: W = W::new(2.0, 0.0);
-        let v31: W = v23.tan();
-        let v32: W = W::new(1.0, 0.0);
-        let v33: W = v32 / v31;
-        let v34: W = v33.ln();
-        let v35: W = v30 * v34;
-        let v36: W = v29 - v35;
-        let v37: W = v36.sigmoid().in_range();
-        let v38: W = v37.sqrt();
-        let v39: W = v35 - v29;
-        let v40: W = v39.sigmoid().in_range();
-        let v41: W = v40.sqrt();
-        let v42: W = W::new(3.0, 0.0);
-        let v43: W = v42 * v25;
-        let v44: W = v21 - v43;
-        let v45: W = v44.sqrt();
-        let v46: W = v45.powi(3);
-        let v47: W = v20 * v1 * v27;
-        let v48: W = v28 * v38 * v41 * v46;
-        let v49: W = v47 / v48;
-        let v50: W = v1.sqrt();
-        let v51: W = W::new(-12.566370614359172, -4.898587196589413e-16);
-        let v52: W = v24.powi(3);
-        let v53: W = v42 * v52;
-        let v54: W = v21 * v24;
-        let v55: W = v53 - v54;
-        let v56: W = v51 * v28;
-        let v57: W = v56 / v55;
-        let v58: W = v57.sqrt();
-        let v59: W = v50 * v58;
-        return [v19.to_f64(), v49.to_f64(), v59.to_f64()];
+        let v30: W = v28 - v29;
+        let v31: W = v30.sigmoid().in_range();
+        let v32: W = v31.sqrt();
+        let v33: W = v23.square();
+        let v34: W = v25 / v33;
+        let v35: W = v25 + v34;
+        let v36: W = v20 * v1 * v23 * v32 * v35;
+        let v37: W = v1.sqrt();
+        let v38: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+        let v39: W = v22.cos();
+        let v40: W = W::new(3.0, 0.0);
+        let v41: W = v22.sin();
+        let v42: W = v41.powi(3);
+        let v43: W = v40 * v42;
+        let v44: W = W::new(4.0, 0.0);
+        let v45: W = v44 * v41;
+        let v46: W = v43 - v45;
+        let v47: W = v38 * v39;
+        let v48: W = v47 / v46;
+        let v49: W = v48.sqrt();
+        let v50: W = v37 * v49;
+        return [v19.to_f64(), v36.to_f64(), v50.to_f64()];
     }
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0 * v1.widen();
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
     let v3: N = N::from_f64(t);
-    let v4: W = v0 * v3.widen();
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v3.widen();
-    let v7: W = v6.cos();
-    let v8: W = v7.square();
-    let v9: W = v0 * v3.widen() * v8;
-    let v10: W = v0 * v1.widen() * v8;
-    let v11: N = N::new(4.0, 0.0);
-    let v12: W = v6.sin();
-    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: W = v6.tan();
-    let v16: W = v15.ln();
-    let v17: W = v14.widen() * v16;
-    let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid().in_range();
-    let v20: W = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v21.widen() * v8;
-    let v23: W = v11.widen() - v22;
-    let v24: W = v23.sqrt();
-    let v25: W = v11.widen() * v12 * v20 * v24;
-    let v26: W = v21.widen() * v12 * v8 * v20 * v24;
-    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
-    let v28: W = v26 - v25;
-    let v29: N = N::narrow(v27) / N::narrow(v28);
-    let v30: N = N::new(-6.283185307179586, -2.4492935982947064e-16);
-    let v31: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v32: W = v31 * v3.widen();
-    let v33: W = N::sin_kept(v32);
-    let v34: W = v33.square();
-    let v35: W = v1.widen() - v3.widen();
-    let v36: W = v11.widen() * v7;
-    let v37: N = -v11;
-    let v38: W = v37.widen() - v36;
-    let v39: W = v17 - v13;
-    let v40: W = v39.sigmoid().in_range();
-    let v41: W = N::sqrt_kept(v40);
-    let v42: W = v24.powi(3);
-    let v43: W = v30.widen() * v34 * v35 * v38;
-    let v44: W = v12 * v20 * v41 * v42;
-    let v45: W = v43 / v44;
-    let v46: N = N::narrow(v35).abs();
-    let v47: N = v46.sqrt();
-    let v48: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v49: W = v7.powi(3);
-    let v50: W = v21.widen() * v49;
-    let v51: W = v50 - v36;
-    let v52: W = v48.widen() * v12;
-    let v53: N = N::narrow(v52) / N::narrow(v51);
-    let v54: N = v53.sqrt();
-    let v55: N = v47 * v54;
-    [v29.to_f64(), v45.to_f64(), v55.to_f64()]
+    let v4: W = v1 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: W = v5.ln();
+    let v7: W = v2.widen() * v6;
+    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8;
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v5.square();
+    let v14: W = v0.widen() + v13;
+    let v15: W = v1 * v10 * v12 * v14;
+    let v16: W = v15 / v5;
+    let v17: W = v0.widen() - v16;
+    let v18: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v19: W = N::sqrt_kept(v10);
+    let v20: W = v18.widen() * v19 * v12 * v14;
+    let v21: N = N::narrow(v20) / N::narrow(v5);
+    let v22: N = N::narrow(v12).abs();
+    let v23: W = v22.widen().sqrt();
+    let v24: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v25: W = N::sin_kept(v4);
+    let v26: N = N::new(3.0, 0.0);
+    let v27: W = N::cos_kept(v4);
+    let v28: W = v27.powi(3);
+    let v29: W = v26.widen() * v28;
+    let v30: N = N::new(4.0, 0.0);
+    let v31: W = v30.widen() * v27;
+    let v32: W = v29 - v31;
+    let v33: W = v24 * v25;
+    let v34: N = N::narrow(v33) / N::narrow(v32);
+    let v35: W = v34.widen().sqrt();
+    let v36: W = v23 * v35;
+    [v17.to_f64(), v21.to_f64(), v36.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -3285,7 +3939,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} - \frac{2\,\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 56 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3338,7 +3992,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} - \frac{2\,\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 56 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4030,9 +4684,9 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\cos\left(\frac{\pi\,t}{2}\right)^{2} - 2\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 35 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 33 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -4055,129 +4709,87 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
+    if t == 1.0 {
+        return [f64::INFINITY, -1.5707963267948966];
+    }
     if t >= 0.5 {
         return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = v3.sin();
-    let v5: W = v4.square();
-    let v6: N = N::new(2.0, 0.0);
-    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: W = v7 * v2.widen();
-    let v9: W = N::tan_kept(v8);
-    let v10: W = v9.ln();
-    let v11: W = v6.widen() * v10;
-    let v12: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: W = v11 - v12;
-    let v14: W = v13.sigmoid().in_range();
-    let v15: W = v14 - v6.widen();
-    let v16: N = N::new(4.0, 0.0);
-    let v17: W = v8.cos();
-    let v18: N = v16 * N::narrow(v17);
-    let v19: N = -v16;
-    let v20: W = v19.widen() - v18.widen();
-    let v21: W = N::sin_kept(v8);
-    let v22: N = N::narrow(v12) - N::narrow(v11);
-    let v23: W = v22.widen().sigmoid().in_range();
-    let v24: W = N::sqrt_kept(v23);
-    let v25: N = N::new(3.0, 0.0);
-    let v26: W = v17.square();
-    let v27: W = v25.widen() * v26;
-    let v28: W = v16.widen() - v27;
-    let v29: W = v28.sqrt();
-    let v30: W = v29.powi(3);
-    let v31: W = v0 * v5 * v15 * v20;
-    let v32: W = v21 * v24 * v14 * v30;
-    let v33: W = v31 / v32;
-    let v34: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v35: W = v34.widen() * v5 * v20;
-    let v36: W = v21 * v14 * v30;
-    let v37: W = v35 / v36;
-    [v33.to_f64(), v37.to_f64()]
-}
-/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.25 {
-        return reverse_drift_x0_coefficients_upper_cell0::<N, W>(t);
-    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(2.0, 0.0);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::tan_of(v4);
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = v6 / v5;
-    let v8: N = v7.ln();
-    let v9: W = v1.widen() * v8.widen();
-    let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: W = v9 - v10;
-    let v12: W = v11.sigmoid().in_range();
-    let v13: W = v12 - v1.widen();
-    let v14: N = N::new(4.0, 0.0);
-    let v15: N = N::sin_of(v4);
-    let v16: N = v15.square();
-    let v17: W = v14.widen() * v16.widen();
-    let v18: W = v14.widen() - v17;
-    let v19: W = N::cos_kept(v4);
-    let v20: W = v10 - v9;
-    let v21: W = v20.sigmoid().in_range();
-    let v22: W = v21.sqrt();
-    let v23: N = N::new(3.0, 0.0);
-    let v24: N = v23 * v16;
-    let v25: W = v14.widen() - v24.widen();
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: W = v0.widen() * v13 * v18;
-    let v29: W = v19 * v22 * v12 * v27;
-    let v30: W = v28 / v29;
-    let v31: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v32: W = v31 * v18;
-    let v33: W = v19 * v12 * v27;
-    let v34: N = N::narrow(v32) / N::narrow(v33);
-    [v30.to_f64(), v34.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(2.0, 0.0);
+    let v1: N = N::new(1.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
     let v5: W = N::tan_kept(v4);
-    let v6: N = N::new(1.0, 0.0);
-    let v7: W = v6.widen() / v5;
-    let v8: W = v7.ln();
-    let v9: W = v1.widen() * v8;
-    let v10: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: W = v9 - v10;
-    let v12: W = v11.sigmoid().in_range();
-    let v13: W = v12 - v1.widen();
-    let v14: N = N::new(4.0, 0.0);
-    let v15: N = N::sin_of(v4);
-    let v16: N = v15.square();
-    let v17: N = v14 * v16;
-    let v18: W = v14.widen() - v17.widen();
-    let v19: W = N::cos_kept(v4);
-    let v20: W = v10 - v9;
-    let v21: W = N::sigmoid_kept(v20).in_range();
-    let v22: W = v21.sqrt();
-    let v23: N = N::new(3.0, 0.0);
-    let v24: N = v23 * v16;
-    let v25: W = v14.widen() - v24.widen();
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: W = v0 * v13 * v18;
-    let v29: W = v19 * v22 * v12 * v27;
-    let v30: W = v28 / v29;
-    let v31: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v32: N = v31 * N::narrow(v18);
-    let v33: W = v19 * v12 * v27;
-    let v34: N = v32 / N::narrow(v33);
-    [v30.to_f64(), v34.to_f64()]
+    let v6: W = v5.square();
+    let v7: N = v1 + N::narrow(v6);
+    let v8: N = N::new(2.0, 0.0);
+    let v9: W = v5.ln();
+    let v10: W = v8.widen() * v9;
+    let v11: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v12: W = v10 - v11;
+    let v13: W = v12.sigmoid().in_range();
+    let v14: N = N::narrow(v13) - v8;
+    let v15: W = v0.widen() * v7.widen() * v14.widen();
+    let v16: W = v15 / v5;
+    let v17: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v18: N = N::new(0.7853981633974483, 3.061616997868383e-17);
+    let v19: W = v18.widen() * v3.widen();
+    let v20: W = v19.sin();
+    let v21: W = v20.square();
+    let v22: N = N::new(4.0, 0.0);
+    let v23: W = v4.cos();
+    let v24: N = v22 * N::narrow(v23);
+    let v25: N = -v22;
+    let v26: W = v25.widen() - v24.widen();
+    let v27: W = N::sin_kept(v4);
+    let v28: N = N::new(3.0, 0.0);
+    let v29: W = v23.square();
+    let v30: W = v28.widen() * v29;
+    let v31: W = v22.widen() - v30;
+    let v32: W = v31.sqrt();
+    let v33: W = v32.powi(3);
+    let v34: W = v17 * v21 * v26;
+    let v35: W = v27 * v13 * v33;
+    let v36: W = v34 / v35;
+    [v16.to_f64(), v36.to_f64()]
+}
+/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v4.square();
+    let v7: N = v5 / v6;
+    let v8: W = v5.widen() + v7.widen();
+    let v9: N = N::new(2.0, 0.0);
+    let v10: N = v5 / v4;
+    let v11: N = v10.ln();
+    let v12: W = v9.widen() * v11.widen();
+    let v13: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: W = v12 - v13.widen();
+    let v15: W = v14.sigmoid().in_range();
+    let v16: W = v15 - v9.widen();
+    let v17: W = v0.widen() * v4.widen() * v8 * v16;
+    let v18: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v19: N = N::new(4.0, 0.0);
+    let v20: N = N::sin_of(v3);
+    let v21: N = v20.square();
+    let v22: N = v19 * v21;
+    let v23: W = v19.widen() - v22.widen();
+    let v24: W = N::cos_kept(v3);
+    let v25: N = N::new(3.0, 0.0);
+    let v26: W = v25.widen() * v21.widen();
+    let v27: W = v19.widen() - v26;
+    let v28: W = v27.sqrt();
+    let v29: W = v28.powi(3);
+    let v30: W = v18 * v23;
+    let v31: W = v24 * v15 * v29;
+    let v32: N = N::narrow(v30) / N::narrow(v31);
+    [v17.to_f64(), v32.to_f64()]
 }
 /// `reverse_drift_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -4185,9 +4797,9 @@ fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\cos\left(\frac{\pi\,t}{2}\right)^{2} - 2\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 21 of its 35 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 33 operations in double-double.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -5388,9 +6000,9 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 27 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 16 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.1875, 0.21875, 0.25).
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(&reverse_drift_u_poles::<f64, Dd>(t), [f64::INFINITY, 0.0]);
@@ -5403,106 +6015,228 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 2.0];
     }
+    if t == 1.0 {
+        return [f64::INFINITY, 2.0];
+    }
     if t >= 0.5 {
         return reverse_drift_u_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    if t < 0.125 {
+        return reverse_drift_u_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.25 {
+        return reverse_drift_u_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return reverse_drift_u_coefficients_in_cell2::<N, W>(t);
+    }
+    if t < 0.375 {
+        return reverse_drift_u_coefficients_in_cell3::<N, W>(t);
+    }
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: W = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: W = v7 * v2.widen();
-    let v9: W = v8.cos();
-    let v10: W = v6.widen() * v9;
-    let v11: N = -v6;
-    let v12: W = v11.widen() - v10;
-    let v13: W = N::sin_kept(v8);
-    let v14: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: N = N::tan_of(v8);
-    let v17: N = v16.ln();
-    let v18: N = v15 * v17;
-    let v19: N = v14 - v18;
-    let v20: W = v19.widen().sigmoid().in_range();
-    let v21: W = v20.sqrt();
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.square();
-    let v24: W = v22.widen() * v23;
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: W = v0 * v5 * v12;
-    let v29: W = v13 * v21 * v27;
-    let v30: W = v28 / v29;
-    [v30.to_f64(), v15.to_f64()]
+    let v3: W = v0 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = v4.ln();
+    let v6: N = v1 * v5;
+    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: W = v6.widen() - v7.widen();
+    let v9: W = N::sigmoid_kept(v8).in_range();
+    let v10: N = N::new(1.0, 0.0);
+    let v11: N = v4.square();
+    let v12: W = v10.widen() + v11.widen();
+    let v13: W = v0 * v9 * v12;
+    let v14: N = N::narrow(v13) / v4;
+    [v14.to_f64(), v1.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v0 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: W = v4.widen().ln();
+    let v6: W = v1.widen() * v5;
+    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: W = v6 - v7.widen();
+    let v9: W = v8.sigmoid().in_range();
+    let v10: N = N::new(1.0, 0.0);
+    let v11: N = v4.square();
+    let v12: W = v10.widen() + v11.widen();
+    let v13: W = v0 * v9 * v12;
+    let v14: N = N::narrow(v13) / v4;
+    [v14.to_f64(), v1.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v0 * v2.widen();
+    let v4: N = N::tan_of(v3);
+    let v5: N = v4.ln();
+    let v6: W = v1.widen() * v5.widen();
+    let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: W = v6 - v7;
+    let v9: W = v8.sigmoid().in_range();
+    let v10: N = N::new(1.0, 0.0);
+    let v11: N = v4.square();
+    let v12: N = v10 + v11;
+    let v13: W = v0 * v9 * v12.widen();
+    let v14: N = N::narrow(v13) / v4;
+    [v14.to_f64(), v1.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::narrow(v0) * v2;
+    let v4: N = v3.tan();
+    let v5: N = v4.ln();
+    let v6: W = v1.widen() * v5.widen();
+    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: W = v6 - v7.widen();
+    let v9: W = v8.sigmoid().in_range();
+    let v10: N = N::new(1.0, 0.0);
+    let v11: N = v4.square();
+    let v12: W = v10.widen() + v11.widen();
+    let v13: W = v0 * v9 * v12;
+    let v14: N = N::narrow(v13) / v4;
+    [v14.to_f64(), v1.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::narrow(v0) * v2;
+    let v4: N = v3.tan();
+    let v5: N = v4.ln();
+    let v6: W = v1.widen() * v5.widen();
+    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: W = v6 - v7.widen();
+    let v9: W = N::sigmoid_kept(v8).in_range();
+    let v10: N = N::new(1.0, 0.0);
+    let v11: N = v4.square();
+    let v12: W = v10.widen() + v11.widen();
+    let v13: W = v0 * v9 * v12;
+    let v14: W = v13 / v4.widen();
+    [v14.to_f64(), v1.to_f64()]
 }
 /// The upper regime of [`reverse_drift_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.25 {
+    if t < 0.125 {
         return reverse_drift_u_coefficients_upper_cell0::<N, W>(t);
     }
+    if t < 0.1875 {
+        return reverse_drift_u_coefficients_upper_cell1::<N, W>(t);
+    }
+    if t < 0.21875 {
+        return reverse_drift_u_coefficients_upper_cell2::<N, W>(t);
+    }
+    if t < 0.25 {
+        return reverse_drift_u_coefficients_upper_cell3::<N, W>(t);
+    }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v0 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = v4.square();
-    let v6: W = v1.widen() * v5.widen();
-    let v7: W = v1.widen() - v6;
-    let v8: W = N::cos_kept(v3);
-    let v9: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v10: N = N::new(2.0, 0.0);
-    let v11: N = N::tan_of(v3);
-    let v12: N = N::new(1.0, 0.0);
-    let v13: N = v12 / v11;
-    let v14: N = v13.ln();
-    let v15: W = v10.widen() * v14.widen();
-    let v16: W = v9 - v15;
-    let v17: W = v16.sigmoid().in_range();
-    let v18: W = v17.sqrt();
-    let v19: N = N::new(3.0, 0.0);
-    let v20: N = v19 * v5;
-    let v21: W = v1.widen() - v20.widen();
-    let v22: W = v21.sqrt();
-    let v23: W = v22.powi(3);
-    let v24: W = v0 * v7;
-    let v25: W = v8 * v18 * v23;
-    let v26: W = v24 / v25;
-    [v26.to_f64(), v10.to_f64()]
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::tan_kept(v2);
+    let v4: N = N::new(2.0, 0.0);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() / v3;
+    let v7: N = N::ln_of(v6);
+    let v8: N = v4 * v7;
+    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v10: W = v8.widen() - v9.widen();
+    let v11: W = N::sigmoid_kept(v10).in_range();
+    let v12: W = v3.square();
+    let v13: W = v5.widen() / v12;
+    let v14: W = v5.widen() + v13;
+    let v15: W = v0 * v3 * v11 * v14;
+    [v15.to_f64(), v4.to_f64()]
 }
-/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v0.widen() * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = v4.square();
-    let v6: N = v1 * v5;
-    let v7: W = v1.widen() - v6.widen();
-    let v8: W = N::cos_kept(v3);
-    let v9: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v10: N = N::new(2.0, 0.0);
-    let v11: W = N::tan_kept(v3);
-    let v12: N = N::new(1.0, 0.0);
-    let v13: W = v12.widen() / v11;
-    let v14: W = v13.ln();
-    let v15: W = v10.widen() * v14;
-    let v16: W = v9 - v15;
-    let v17: W = N::sigmoid_kept(v16).in_range();
-    let v18: W = v17.sqrt();
-    let v19: N = N::new(3.0, 0.0);
-    let v20: N = v19 * v5;
-    let v21: W = v1.widen() - v20.widen();
-    let v22: W = v21.sqrt();
-    let v23: W = v22.powi(3);
-    let v24: W = v0.widen() * v7;
-    let v25: W = v8 * v18 * v23;
-    let v26: W = v24 / v25;
-    [v26.to_f64(), v10.to_f64()]
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = v2.tan();
+    let v4: N = N::new(2.0, 0.0);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v5 / v3;
+    let v7: N = v6.ln();
+    let v8: N = v4 * v7;
+    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v10: N = v8 - v9;
+    let v11: W = v10.widen().sigmoid().in_range();
+    let v12: N = v3.square();
+    let v13: N = v5 / v12;
+    let v14: W = v5.widen() + v13.widen();
+    let v15: W = v0.widen() * v3.widen() * v11 * v14;
+    [v15.to_f64(), v4.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_upper_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = N::tan_kept(v2);
+    let v4: N = N::new(2.0, 0.0);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() / v3;
+    let v7: N = N::ln_of(v6);
+    let v8: N = v4 * v7;
+    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v10: N = v8 - v9;
+    let v11: N = v10.sigmoid().in_range();
+    let v12: W = v3.square();
+    let v13: W = v5.widen() / v12;
+    let v14: W = v5.widen() + v13;
+    let v15: W = v0.widen() * v3 * v11.widen() * v14;
+    [v15.to_f64(), v4.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_upper_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = v2.tan();
+    let v4: N = N::new(2.0, 0.0);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v5 / v3;
+    let v7: N = v6.ln();
+    let v8: N = v4 * v7;
+    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v10: N = v8 - v9;
+    let v11: N = v10.sigmoid().in_range();
+    let v12: W = v3.widen().square();
+    let v13: W = v5.widen() / v12;
+    let v14: W = v5.widen() + v13;
+    let v15: W = v0.widen() * v3.widen() * v11.widen() * v14;
+    [v15.to_f64(), v4.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_upper_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = v2.tan();
+    let v4: N = N::new(2.0, 0.0);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v5 / v3;
+    let v7: N = v6.ln();
+    let v8: N = v4 * v7;
+    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v10: N = v8 - v9;
+    let v11: N = v10.sigmoid().in_range();
+    let v12: N = v3.square();
+    let v13: N = v5 / v12;
+    let v14: W = v5.widen() + v13.widen();
+    let v15: W = v0.widen() * v3.widen() * v11.widen() * v14;
+    [v15.to_f64(), v4.to_f64()]
 }
 /// `reverse_drift_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -5510,9 +6244,9 @@ fn reverse_drift_u_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 27 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.25, 0.3125, 0.375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 16 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.1875, 0.21875, 0.25).
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
@@ -5596,7 +6330,9 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -5684,52 +6420,181 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
         let v46: W = v31 * v45;
         return [v27.to_f64(), v29.to_f64(), v46.to_f64()];
     }
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v0 * v3.widen();
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v1.widen();
-    let v7: W = v6.cos();
-    let v8: W = v7.square();
-    let v9: W = v0 * v1.widen() * v8;
-    let v10: W = v0 * v3.widen() * v8;
-    let v11: N = N::new(4.0, 0.0);
-    let v12: W = v6.sin();
-    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: W = v6.tan();
-    let v16: W = v15.ln();
-    let v17: W = v14.widen() * v16;
-    let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid().in_range();
-    let v20: W = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v21.widen() * v8;
-    let v23: W = v11.widen() - v22;
-    let v24: W = v23.sqrt();
-    let v25: W = v11.widen() * v12 * v20 * v24;
-    let v26: W = v21.widen() * v12 * v8 * v20 * v24;
-    let v27: W = v2 - v4 - v9 + v10 - v25 + v26;
-    let v28: W = v26 - v25;
-    let v29: N = N::narrow(v27) / N::narrow(v28);
-    let v30: W = v14.widen() * v3.widen();
-    let v31: W = v14.widen() * v1.widen();
-    let v32: W = v30 - v31;
-    let v33: N = v3 - v1;
-    let v34: N = v33.abs();
-    let v35: N = v34.sqrt();
-    let v36: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v37: W = v7.powi(3);
-    let v38: W = v21.widen() * v37;
-    let v39: W = v11.widen() * v7;
-    let v40: W = v38 - v39;
-    let v41: W = v36.widen() * v12;
-    let v42: N = N::narrow(v41) / N::narrow(v40);
-    let v43: N = v42.sqrt();
-    let v44: N = v35 * v43;
-    [v29.to_f64(), v32.to_f64(), v44.to_f64()]
+    if t < 0.25 {
+        return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.375 {
+        return euler_maruyama_step_u_coefficients_in_cell1::<N, W>(t, t_next);
+    }
+    if t < 0.5 {
+        return euler_maruyama_step_u_coefficients_in_cell2::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v1 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: W = v5.ln();
+    let v7: W = v2.widen() * v6;
+    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8;
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v5.square();
+    let v14: W = v0.widen() + v13;
+    let v15: W = v1 * v10 * v12 * v14;
+    let v16: W = v15 / v5;
+    let v17: W = v0.widen() + v16;
+    let v18: W = v2.widen() * v11.widen();
+    let v19: W = v2.widen() * v3.widen();
+    let v20: W = v18 - v19;
+    let v21: N = N::narrow(v12).abs();
+    let v22: W = v21.widen().sqrt();
+    let v23: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v24: W = N::sin_kept(v4);
+    let v25: N = N::new(3.0, 0.0);
+    let v26: W = N::cos_kept(v4);
+    let v27: W = v26.powi(3);
+    let v28: N = v25 * N::narrow(v27);
+    let v29: N = N::new(4.0, 0.0);
+    let v30: W = v29.widen() * v26;
+    let v31: W = v28.widen() - v30;
+    let v32: W = v23.widen() * v24;
+    let v33: N = N::narrow(v32) / N::narrow(v31);
+    let v34: N = v33.sqrt();
+    let v35: W = v22 * v34.widen();
+    [v17.to_f64(), v20.to_f64(), v35.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v1 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: W = v2.widen() * v6.widen();
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8.widen();
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: N = v11 - v3;
+    let v13: N = v5.square();
+    let v14: N = v0 + v13;
+    let v15: W = v1 * v10 * v12.widen() * v14.widen();
+    let v16: N = N::narrow(v15) / v5;
+    let v17: N = v0 + v16;
+    let v18: W = v2.widen() * v11.widen();
+    let v19: W = v2.widen() * v3.widen();
+    let v20: W = v18 - v19;
+    let v21: N = v12.abs();
+    let v22: W = v21.widen().sqrt();
+    let v23: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v24: W = N::sin_kept(v4);
+    let v25: N = N::new(3.0, 0.0);
+    let v26: W = N::cos_kept(v4);
+    let v27: W = v26.powi(3);
+    let v28: W = v25.widen() * v27;
+    let v29: N = N::new(4.0, 0.0);
+    let v30: W = v29.widen() * v26;
+    let v31: W = v28 - v30;
+    let v32: W = v23 * v24;
+    let v33: N = N::narrow(v32) / N::narrow(v31);
+    let v34: W = v33.widen().sqrt();
+    let v35: W = v22 * v34;
+    [v17.to_f64(), v20.to_f64(), v35.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v1 * v3.widen();
+    let v5: N = N::tan_of(v4);
+    let v6: N = v5.ln();
+    let v7: W = v2.widen() * v6.widen();
+    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8;
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: N = v5.square();
+    let v14: W = v0.widen() + v13.widen();
+    let v15: W = v1 * v10 * v12 * v14;
+    let v16: W = v15 / v5.widen();
+    let v17: W = v0.widen() + v16;
+    let v18: W = v2.widen() * v11.widen();
+    let v19: W = v2.widen() * v3.widen();
+    let v20: W = v18 - v19;
+    let v21: N = N::narrow(v12).abs();
+    let v22: W = v21.widen().sqrt();
+    let v23: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v24: W = N::sin_kept(v4);
+    let v25: N = N::new(3.0, 0.0);
+    let v26: W = N::cos_kept(v4);
+    let v27: W = v26.powi(3);
+    let v28: W = v25.widen() * v27;
+    let v29: N = N::new(4.0, 0.0);
+    let v30: W = v29.widen() * v26;
+    let v31: W = v28 - v30;
+    let v32: W = v23.widen() * v24;
+    let v33: N = N::narrow(v32) / N::narrow(v31);
+    let v34: N = v33.sqrt();
+    let v35: W = v22 * v34.widen();
+    [v17.to_f64(), v20.to_f64(), v35.to_f64()]
+}
+/// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_u_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v1 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: W = v5.ln();
+    let v7: W = v2.widen() * v6;
+    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8;
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v5.square();
+    let v14: W = v0.widen() + v13;
+    let v15: W = v1 * v10 * v12 * v14;
+    let v16: W = v15 / v5;
+    let v17: W = v0.widen() + v16;
+    let v18: W = v2.widen() * v11.widen();
+    let v19: W = v2.widen() * v3.widen();
+    let v20: W = v18 - v19;
+    let v21: N = N::narrow(v12).abs();
+    let v22: W = v21.widen().sqrt();
+    let v23: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v24: W = N::sin_kept(v4);
+    let v25: N = N::new(3.0, 0.0);
+    let v26: W = N::cos_kept(v4);
+    let v27: W = v26.powi(3);
+    let v28: W = v25.widen() * v27;
+    let v29: N = N::new(4.0, 0.0);
+    let v30: W = v29.widen() * v26;
+    let v31: W = v28 - v30;
+    let v32: W = v23.widen() * v24;
+    let v33: N = N::narrow(v32) / N::narrow(v31);
+    let v34: N = v33.sqrt();
+    let v35: W = v22 * v34.widen();
+    [v17.to_f64(), v20.to_f64(), v35.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -5737,7 +6602,9 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -5782,7 +6649,9 @@ fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5).
 ///
 /// # Panics
 ///
@@ -5895,32 +6764,34 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v57: W = v24 + v38 + v56;
         let v58: W = v3 * v57;
         let v59: W = v0 + v58;
-        let v60: W = v35 * v7 * v31 * v15;
-        let v61: W = v28 * v34;
-        let v62: W = v60 / v61;
-        let v63: W = W::new(6.0, 0.0);
-        let v64: W = v63 * v48;
-        let v65: W = W::new(5.0, 0.0);
-        let v66: W = v65 * v7;
-        let v67: W = v64 - v66;
-        let v68: W = v19 - v16;
-        let v69: W = v5 * v35 * v14 * v67;
-        let v70: W = v28 * v34 * v68;
-        let v71: W = v69 / v70;
-        let v72: W = W::new(0.15915494309189535, -9.839338337591243e-18);
-        let v73: W = W::new(19.739208802178716, 1.2530591017479423e-15);
-        let v74: W = v73 * v35;
-        let v75: W = v41 * v35 * v18;
-        let v76: W = -v74;
-        let v77: W = v76 - v75;
-        let v78: W = v72 * v35 * v31 * v15 * v77;
-        let v79: W = v28 * v34 * v20;
-        let v80: W = v78 / v79;
-        let v81: W = v71 - v80;
-        let v82: W = v3 * v81;
-        let v83: W = v14 - v62 + v82;
+        let v60: W = v9.square();
+        let v61: W = v0 + v60;
+        let v62: W = v8 * v7 * v9;
+        let v63: W = v15 * v61 * v22;
+        let v64: W = v62 / v63;
+        let v65: W = W::new(0.3183098861837907, -1.9678676675182486e-17);
+        let v66: W = W::new(19.739208802178716, 1.2530591017479423e-15);
+        let v67: W = v66 * v35;
+        let v68: W = v41 * v35 * v18;
+        let v69: W = -v67;
+        let v70: W = v69 - v68;
+        let v71: W = v65 * v9 * v70;
+        let v72: W = v15 * v61 * v51;
+        let v73: W = v71 / v72;
+        let v74: W = W::new(6.0, 0.0);
+        let v75: W = v74 * v48;
+        let v76: W = W::new(5.0, 0.0);
+        let v77: W = v76 * v7;
+        let v78: W = v75 - v77;
+        let v79: W = v19 - v16;
+        let v80: W = v5 * v35 * v14 * v78;
+        let v81: W = v28 * v34 * v79;
+        let v82: W = v80 / v81;
+        let v83: W = v73 + v82;
         let v84: W = v3 * v83;
-        return [v59.to_f64(), v84.to_f64()];
+        let v85: W = v14 + v64 + v84;
+        let v86: W = v3 * v85;
+        return [v59.to_f64(), v86.to_f64()];
     }
     if t == 1.0 && t_next == 0.0 {
         return [0.0, -1.2732395447351628];
@@ -6014,30 +6885,14 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v8: W = v6 - v7;
         let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
-        let v11: W = W::new(-0.3183098861837907, 1.9678676675182486e-17);
-        let v12: W = v3.sin();
-        let v13: W = v7 - v6;
-        let v14: W = v13.sigmoid().in_range();
-        let v15: W = v14.sqrt();
-        let v16: W = W::new(4.0, 0.0);
-        let v17: W = W::new(3.0, 0.0);
-        let v18: W = v3.cos();
-        let v19: W = v18.square();
-        let v20: W = v17 * v19;
-        let v21: W = v16 - v20;
-        let v22: W = v21.sqrt();
-        let v23: W = v22.powi(3);
-        let v24: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-        let v25: W = v24 * v2;
-        let v26: W = v25.sin();
-        let v27: W = v26.square();
-        let v28: W = v16 * v18;
-        let v29: W = -v16;
-        let v30: W = v29 - v28;
-        let v31: W = v11 * v12 * v15 * v10 * v23;
-        let v32: W = v27 * v30;
-        let v33: W = v31 / v32;
-        return [v10.to_f64(), v33.to_f64()];
+        let v11: W = W::new(0.6366197723675814, -3.935735335036497e-17);
+        let v12: W = W::new(1.0, 0.0);
+        let v13: W = v4.square();
+        let v14: W = v12 + v13;
+        let v15: W = v11 * v4;
+        let v16: W = v10 * v14;
+        let v17: W = v15 / v16;
+        return [v10.to_f64(), v17.to_f64()];
     }
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
@@ -6206,32 +7061,34 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v57: W = v24 + v38 + v56;
         let v58: W = v3 * v57;
         let v59: W = v0 + v58;
-        let v60: W = v35 * v7 * v31 * v15;
-        let v61: W = v28 * v34;
-        let v62: W = v60 / v61;
-        let v63: W = W::new(6.0, 0.0);
-        let v64: W = v63 * v48;
-        let v65: W = W::new(5.0, 0.0);
-        let v66: W = v65 * v7;
-        let v67: W = v64 - v66;
-        let v68: W = v19 - v16;
-        let v69: W = v5 * v35 * v14 * v67;
-        let v70: W = v28 * v34 * v68;
-        let v71: W = v69 / v70;
-        let v72: W = W::new(0.15915494309189535, -9.839338337591243e-18);
-        let v73: W = W::new(19.739208802178716, 1.2530591017479423e-15);
-        let v74: W = v73 * v35;
-        let v75: W = v41 * v35 * v18;
-        let v76: W = -v74;
-        let v77: W = v76 - v75;
-        let v78: W = v72 * v35 * v31 * v15 * v77;
-        let v79: W = v28 * v34 * v20;
-        let v80: W = v78 / v79;
-        let v81: W = v71 - v80;
-        let v82: W = v3 * v81;
-        let v83: W = v14 - v62 + v82;
+        let v60: W = v9.square();
+        let v61: W = v0 + v60;
+        let v62: W = v8 * v7 * v9;
+        let v63: W = v15 * v61 * v22;
+        let v64: W = v62 / v63;
+        let v65: W = W::new(0.3183098861837907, -1.9678676675182486e-17);
+        let v66: W = W::new(19.739208802178716, 1.2530591017479423e-15);
+        let v67: W = v66 * v35;
+        let v68: W = v41 * v35 * v18;
+        let v69: W = -v67;
+        let v70: W = v69 - v68;
+        let v71: W = v65 * v9 * v70;
+        let v72: W = v15 * v61 * v51;
+        let v73: W = v71 / v72;
+        let v74: W = W::new(6.0, 0.0);
+        let v75: W = v74 * v48;
+        let v76: W = W::new(5.0, 0.0);
+        let v77: W = v76 * v7;
+        let v78: W = v75 - v77;
+        let v79: W = v19 - v16;
+        let v80: W = v5 * v35 * v14 * v78;
+        let v81: W = v28 * v34 * v79;
+        let v82: W = v80 / v81;
+        let v83: W = v73 + v82;
         let v84: W = v3 * v83;
-        return [v59.to_f64(), v84.to_f64()];
+        let v85: W = v14 + v64 + v84;
+        let v86: W = v3 * v85;
+        return [v59.to_f64(), v86.to_f64()];
     }
     if t == 1.0 && t_next == 0.0 {
         return [0.0, -1.2732395447351628];
@@ -6325,30 +7182,14 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v8: W = v6 - v7;
         let v9: W = v8.sigmoid().in_range();
         let v10: W = v9.sqrt();
-        let v11: W = W::new(-0.3183098861837907, 1.9678676675182486e-17);
-        let v12: W = v3.sin();
-        let v13: W = v7 - v6;
-        let v14: W = v13.sigmoid().in_range();
-        let v15: W = v14.sqrt();
-        let v16: W = W::new(4.0, 0.0);
-        let v17: W = W::new(3.0, 0.0);
-        let v18: W = v3.cos();
-        let v19: W = v18.square();
-        let v20: W = v17 * v19;
-        let v21: W = v16 - v20;
-        let v22: W = v21.sqrt();
-        let v23: W = v22.powi(3);
-        let v24: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-        let v25: W = v24 * v2;
-        let v26: W = v25.sin();
-        let v27: W = v26.square();
-        let v28: W = v16 * v18;
-        let v29: W = -v16;
-        let v30: W = v29 - v28;
-        let v31: W = v11 * v12 * v15 * v10 * v23;
-        let v32: W = v27 * v30;
-        let v33: W = v31 / v32;
-        return [v10.to_f64(), v33.to_f64()];
+        let v11: W = W::new(0.6366197723675814, -3.935735335036497e-17);
+        let v12: W = W::new(1.0, 0.0);
+        let v13: W = v4.square();
+        let v14: W = v12 + v13;
+        let v15: W = v11 * v4;
+        let v16: W = v10 * v14;
+        let v17: W = v15 / v16;
+        return [v10.to_f64(), v17.to_f64()];
     }
     let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
@@ -6550,9 +7391,9 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{2\,\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{2\,\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 32 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(&reverse_drift_v_poles::<f64, Dd>(t), [f64::INFINITY, 0.0]);
@@ -6565,127 +7406,85 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 6.283185307179586];
     }
+    if t == 1.0 {
+        return [f64::INFINITY, 1.5707963267948966];
+    }
     if t >= 0.5 {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: W = v4.square();
-    let v6: N = N::new(4.0, 0.0);
-    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: W = v7 * v2.widen();
-    let v9: W = v8.cos();
-    let v10: W = v6.widen() * v9;
-    let v11: N = -v6;
-    let v12: W = v11.widen() - v10;
-    let v13: W = N::sin_kept(v8);
-    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: N = N::new(2.0, 0.0);
-    let v16: W = N::tan_kept(v8);
-    let v17: W = v16.ln();
-    let v18: W = v15.widen() * v17;
-    let v19: N = N::narrow(v14) - N::narrow(v18);
-    let v20: W = v19.widen().sigmoid().in_range();
-    let v21: W = N::sqrt_kept(v20);
-    let v22: N = N::new(3.0, 0.0);
-    let v23: W = v9.square();
-    let v24: W = v22.widen() * v23;
-    let v25: W = v6.widen() - v24;
-    let v26: W = v25.sqrt();
-    let v27: W = v26.powi(3);
-    let v28: W = v0 * v5 * v12;
-    let v29: W = v13 * v21 * v27;
-    let v30: W = v28 / v29;
-    let v31: W = W::new(-6.283185307179586, -2.4492935982947064e-16);
-    let v32: W = v18 - v14;
-    let v33: W = v32.sigmoid().in_range();
-    let v34: W = v33.sqrt();
-    let v35: W = v31 * v5 * v12;
-    let v36: W = v13 * v34 * v27;
-    let v37: W = v35 / v36;
-    [v30.to_f64(), v37.to_f64()]
+    let v3: W = v0 * v2.widen();
+    let v4: W = N::tan_kept(v3);
+    let v5: W = v4.ln();
+    let v6: W = v1.widen() * v5;
+    let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: W = v6 - v7;
+    let v9: W = v8.sigmoid().in_range();
+    let v10: N = N::new(1.0, 0.0);
+    let v11: W = v4.square();
+    let v12: N = v10 + N::narrow(v11);
+    let v13: W = v0 * v9 * v12.widen();
+    let v14: W = v13 / v4;
+    let v15: W = W::new(-6.283185307179586, -2.4492935982947064e-16);
+    let v16: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v17: W = v16 * v2.widen();
+    let v18: W = N::sin_kept(v17);
+    let v19: W = v18.square();
+    let v20: N = N::new(4.0, 0.0);
+    let v21: W = v3.cos();
+    let v22: W = v20.widen() * v21;
+    let v23: N = -v20;
+    let v24: W = v23.widen() - v22;
+    let v25: W = N::sin_kept(v3);
+    let v26: W = v9.sqrt();
+    let v27: N = N::new(3.0, 0.0);
+    let v28: W = v21.square();
+    let v29: W = v27.widen() * v28;
+    let v30: W = v20.widen() - v29;
+    let v31: W = v30.sqrt();
+    let v32: W = v31.powi(3);
+    let v33: W = v15 * v19 * v24;
+    let v34: W = v25 * v26 * v32;
+    let v35: W = v33 / v34;
+    [v14.to_f64(), v35.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.25 {
-        return reverse_drift_v_coefficients_upper_cell0::<N, W>(t);
-    }
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v0 * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = v4.square();
-    let v6: W = v1.widen() * v5.widen();
-    let v7: W = v1.widen() - v6;
-    let v8: W = N::cos_kept(v3);
-    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v10: N = N::new(2.0, 0.0);
-    let v11: N = N::tan_of(v3);
-    let v12: N = N::new(1.0, 0.0);
-    let v13: N = v12 / v11;
-    let v14: N = v13.ln();
-    let v15: W = v10.widen() * v14.widen();
-    let v16: W = v9.widen() - v15;
-    let v17: W = v16.sigmoid().in_range();
-    let v18: W = v17.sqrt();
-    let v19: N = N::new(3.0, 0.0);
-    let v20: W = v19.widen() * v5.widen();
-    let v21: W = v1.widen() - v20;
-    let v22: W = v21.sqrt();
-    let v23: W = v22.powi(3);
-    let v24: W = v0 * v7;
-    let v25: W = v8 * v18 * v23;
-    let v26: W = v24 / v25;
-    let v27: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v28: N = N::narrow(v15) - v9;
-    let v29: N = v28.sigmoid().in_range();
-    let v30: N = v29.sqrt();
-    let v31: W = v27.widen() * v7;
-    let v32: W = v8 * v30.widen() * v23;
-    let v33: W = v31 / v32;
-    [v26.to_f64(), v33.to_f64()]
-}
-/// [`reverse_drift_v_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::new(4.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v0.widen() * v2.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = v4.square();
-    let v6: N = v1 * v5;
-    let v7: W = v1.widen() - v6.widen();
-    let v8: W = N::cos_kept(v3);
-    let v9: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v10: N = N::new(2.0, 0.0);
-    let v11: W = N::tan_kept(v3);
-    let v12: N = N::new(1.0, 0.0);
-    let v13: W = v12.widen() / v11;
-    let v14: W = v13.ln();
-    let v15: W = v10.widen() * v14;
-    let v16: W = v9 - v15;
-    let v17: W = N::sigmoid_kept(v16).in_range();
-    let v18: W = v17.sqrt();
-    let v19: N = N::new(3.0, 0.0);
-    let v20: N = v19 * v5;
-    let v21: W = v1.widen() - v20.widen();
-    let v22: W = v21.sqrt();
-    let v23: W = v22.powi(3);
-    let v24: W = v0.widen() * v7;
-    let v25: W = v8 * v18 * v23;
-    let v26: W = v24 / v25;
-    let v27: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v28: N = N::narrow(v15) - N::narrow(v9);
-    let v29: N = v28.sigmoid().in_range();
-    let v30: W = v29.widen().sqrt();
-    let v31: W = v27.widen() * v7;
-    let v32: W = v8 * v30 * v23;
-    let v33: W = v31 / v32;
-    [v26.to_f64(), v33.to_f64()]
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::tan_of(v2);
+    let v4: N = N::new(2.0, 0.0);
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v5 / v3;
+    let v7: N = v6.ln();
+    let v8: N = v4 * v7;
+    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v10: N = v8 - v9;
+    let v11: W = v10.widen().sigmoid().in_range();
+    let v12: N = v3.square();
+    let v13: N = v5 / v12;
+    let v14: W = v5.widen() + v13.widen();
+    let v15: W = v0.widen() * v3.widen() * v11 * v14;
+    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: N = N::new(4.0, 0.0);
+    let v18: N = N::sin_of(v2);
+    let v19: N = v18.square();
+    let v20: W = v17.widen() * v19.widen();
+    let v21: W = v17.widen() - v20;
+    let v22: W = N::cos_kept(v2);
+    let v23: W = v11.sqrt();
+    let v24: N = N::new(3.0, 0.0);
+    let v25: W = v24.widen() * v19.widen();
+    let v26: W = v17.widen() - v25;
+    let v27: W = v26.sqrt();
+    let v28: W = v27.powi(3);
+    let v29: W = v16 * v21;
+    let v30: W = v22 * v23 * v28;
+    let v31: N = N::narrow(v29) / N::narrow(v30);
+    [v15.to_f64(), v31.to_f64()]
 }
 /// `reverse_drift_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -6693,9 +7492,9 @@ fn reverse_drift_v_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{2\,\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{2\,\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 18 of its 34 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 14 of its 32 operations in double-double.
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
@@ -6970,7 +7769,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 56 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -7074,63 +7873,56 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
         let v63: W = v54 * v62;
         return [v27.to_f64(), v52.to_f64(), v63.to_f64()];
     }
-    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v0 * v3.widen();
-    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: W = v5 * v1.widen();
-    let v7: W = v6.cos();
-    let v8: W = v7.square();
-    let v9: W = v0 * v1.widen() * v8;
-    let v10: W = v0 * v3.widen() * v8;
-    let v11: N = N::new(4.0, 0.0);
-    let v12: W = v6.sin();
-    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: N = N::new(2.0, 0.0);
-    let v15: W = v6.tan();
-    let v16: W = v15.ln();
-    let v17: W = v14.widen() * v16;
-    let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid().in_range();
-    let v20: W = v19.sqrt();
-    let v21: N = N::new(3.0, 0.0);
-    let v22: W = v21.widen() * v8;
-    let v23: W = v11.widen() - v22;
-    let v24: W = v23.sqrt();
-    let v25: W = v11.widen() * v12 * v20 * v24;
-    let v26: W = v21.widen() * v12 * v8 * v20 * v24;
-    let v27: W = v2 - v4 - v9 + v10 - v25 + v26;
-    let v28: W = v26 - v25;
-    let v29: N = N::narrow(v27) / N::narrow(v28);
-    let v30: N = N::new(-6.283185307179586, -2.4492935982947064e-16);
-    let v31: W = W::new(0.7853981633974483, 3.061616997868383e-17);
-    let v32: W = v31 * v1.widen();
-    let v33: W = N::sin_kept(v32);
-    let v34: W = v33.square();
-    let v35: W = v3.widen() - v1.widen();
-    let v36: W = v11.widen() * v7;
-    let v37: N = -v11;
-    let v38: W = v37.widen() - v36;
-    let v39: W = v17 - v13;
-    let v40: W = v39.sigmoid().in_range();
-    let v41: W = N::sqrt_kept(v40);
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v1 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: W = v5.ln();
+    let v7: W = v2.widen() * v6;
+    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8;
+    let v10: W = v9.sigmoid().in_range();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v11.widen() - v3.widen();
+    let v13: W = v5.square();
+    let v14: W = v0.widen() + v13;
+    let v15: W = v1 * v10 * v12 * v14;
+    let v16: W = v15 / v5;
+    let v17: W = v0.widen() + v16;
+    let v18: N = N::new(-6.283185307179586, -2.4492935982947064e-16);
+    let v19: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v20: W = v19 * v3.widen();
+    let v21: W = N::sin_kept(v20);
+    let v22: W = v21.square();
+    let v23: N = N::new(4.0, 0.0);
+    let v24: W = v4.cos();
+    let v25: W = v23.widen() * v24;
+    let v26: N = -v23;
+    let v27: W = v26.widen() - v25;
+    let v28: W = N::sin_kept(v4);
+    let v29: W = v10.sqrt();
+    let v30: N = N::new(3.0, 0.0);
+    let v31: W = v24.square();
+    let v32: W = v30.widen() * v31;
+    let v33: W = v23.widen() - v32;
+    let v34: W = v33.sqrt();
+    let v35: W = v34.powi(3);
+    let v36: W = v18.widen() * v22 * v12 * v27;
+    let v37: W = v28 * v29 * v35;
+    let v38: W = v36 / v37;
+    let v39: N = N::narrow(v12).abs();
+    let v40: W = v39.widen().sqrt();
+    let v41: N = N::new(-12.566370614359172, -4.898587196589413e-16);
     let v42: W = v24.powi(3);
-    let v43: W = v30.widen() * v34 * v35 * v38;
-    let v44: W = v12 * v41 * v42;
-    let v45: W = v43 / v44;
-    let v46: N = N::narrow(v35).abs();
+    let v43: W = v30.widen() * v42;
+    let v44: W = v43 - v25;
+    let v45: W = v41.widen() * v28;
+    let v46: N = N::narrow(v45) / N::narrow(v44);
     let v47: N = v46.sqrt();
-    let v48: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v49: W = v7.powi(3);
-    let v50: W = v21.widen() * v49;
-    let v51: W = v50 - v36;
-    let v52: W = v48.widen() * v12;
-    let v53: N = N::narrow(v52) / N::narrow(v51);
-    let v54: N = v53.sqrt();
-    let v55: N = v47 * v54;
-    [v29.to_f64(), v45.to_f64(), v55.to_f64()]
+    let v48: W = v40 * v47.widen();
+    [v17.to_f64(), v38.to_f64(), v48.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -7138,7 +7930,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 56 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -7182,7 +7974,7 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 56 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

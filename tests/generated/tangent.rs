@@ -795,9 +795,7 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 19 operations in double-double.
+/// Runs its stable form in `f64`, with the 6 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -809,52 +807,17 @@ pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return pf_velocity_score_coefficients_upper::<N, W>(1.0 - t);
-    }
-    let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: W = N::cos_kept(v3);
-    let v13: W = v12.square();
-    let v14: W = v5.widen() + v13;
-    let v15: W = v14.sqrt();
-    let v16: W = v15.powi(3);
-    let v17: W = v0 * v4 * v11.widen();
-    let v18: W = v17 / v16;
-    [v18.to_f64(), v18.to_f64()]
-}
-/// The upper regime of [`pf_velocity_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::cos_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: N = v6 / N::narrow(v8);
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: W = N::sin_kept(v3);
-    let v13: W = v12.square();
-    let v14: W = v5.widen() + v13;
-    let v15: W = v14.sqrt();
-    let v16: W = v15.powi(3);
-    let v17: W = v0 * v4 * v11.widen();
-    let v18: W = v17 / v16;
-    [v18.to_f64(), v18.to_f64()]
+    let v5: W = N::cos_kept(v3);
+    let v6: W = v5.powi(3);
+    let v7: W = v5 + v6;
+    let v8: W = v0.widen() * v4;
+    let v9: W = v8 / v7;
+    [v9.to_f64(), v9.to_f64()]
 }
 /// `pf_velocity_score` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -862,9 +825,7 @@ fn pf_velocity_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 19 operations in double-double.
+/// Runs its stable form in `f64`, with the 6 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
@@ -894,9 +855,9 @@ fn pf_velocity_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.375, 0.4375, 0.5, 0.625, 0.6875, 0.75).
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -908,58 +869,200 @@ pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return reverse_drift_score_coefficients_upper::<N, W>(1.0 - t);
+    if t < 0.125 {
+        return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
     }
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    if t < 0.1875 {
+        return reverse_drift_score_coefficients_in_cell1::<N, W>(t);
+    }
+    if t < 0.25 {
+        return reverse_drift_score_coefficients_in_cell2::<N, W>(t);
+    }
+    if t < 0.375 {
+        return reverse_drift_score_coefficients_in_cell3::<N, W>(t);
+    }
+    if t < 0.4375 {
+        return reverse_drift_score_coefficients_in_cell4::<N, W>(t);
+    }
+    if t < 0.5 {
+        return reverse_drift_score_coefficients_in_cell5::<N, W>(t);
+    }
+    if t < 0.625 {
+        return reverse_drift_score_coefficients_in_cell6::<N, W>(t);
+    }
+    if t < 0.6875 {
+        return reverse_drift_score_coefficients_in_cell7::<N, W>(t);
+    }
+    if t < 0.75 {
+        return reverse_drift_score_coefficients_in_cell8::<N, W>(t);
+    }
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: W = v5.widen() + v9.widen();
-    let v11: W = N::sqrt_kept(v10);
-    let v12: W = N::cos_kept(v3);
-    let v13: W = v12.square();
-    let v14: W = v5.widen() + v13;
-    let v15: W = v14.sqrt();
-    let v16: W = v15.powi(3);
-    let v17: W = v0.widen() * v4 * v11;
-    let v18: W = v17 / v16;
-    let v19: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v20: W = v19.widen() * v4 * v11;
-    let v21: W = v20 / v16;
-    [v18.to_f64(), v21.to_f64()]
+    let v5: W = N::cos_kept(v3);
+    let v6: W = v5.powi(3);
+    let v7: W = v5 + v6;
+    let v8: W = v0 * v4;
+    let v9: N = N::narrow(v8) / N::narrow(v7);
+    let v10: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v11: W = v10 * v4;
+    let v12: N = N::narrow(v11) / N::narrow(v7);
+    [v9.to_f64(), v12.to_f64()]
 }
-/// The upper regime of [`reverse_drift_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = N::cos_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: N = v6 / N::narrow(v8);
-    let v10: W = v5.widen() + v9.widen();
-    let v11: W = N::sqrt_kept(v10);
-    let v12: W = N::sin_kept(v3);
-    let v13: W = v12.square();
-    let v14: W = v5.widen() + v13;
-    let v15: W = v14.sqrt();
-    let v16: W = v15.powi(3);
-    let v17: W = v0.widen() * v4 * v11;
-    let v18: W = v17 / v16;
-    let v19: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v20: W = v19.widen() * v4 * v11;
-    let v21: W = v20 / v16;
-    [v18.to_f64(), v21.to_f64()]
+    let v4: W = N::sin_kept(v3);
+    let v5: W = N::cos_kept(v3);
+    let v6: W = v5.powi(3);
+    let v7: W = v5 + v6;
+    let v8: W = v0 * v4;
+    let v9: N = N::narrow(v8) / N::narrow(v7);
+    let v10: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v11: W = v10 * v4;
+    let v12: N = N::narrow(v11) / N::narrow(v7);
+    [v9.to_f64(), v12.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = N::cos_kept(v3);
+    let v6: W = v5.powi(3);
+    let v7: W = v5 + v6;
+    let v8: W = v0.widen() * v4;
+    let v9: N = N::narrow(v8) / N::narrow(v7);
+    let v10: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v11: W = v10.widen() * v4;
+    let v12: N = N::narrow(v11) / N::narrow(v7);
+    [v9.to_f64(), v12.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = N::cos_kept(v3);
+    let v6: W = v5.powi(3);
+    let v7: W = v5 + v6;
+    let v8: W = v0.widen() * v4;
+    let v9: W = v8 / v7;
+    let v10: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v11: W = v10.widen() * v4;
+    let v12: W = v11 / v7;
+    [v9.to_f64(), v12.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = N::cos_kept(v3);
+    let v6: W = v5.powi(3);
+    let v7: W = v5 + v6;
+    let v8: W = v0 * v4;
+    let v9: N = N::narrow(v8) / N::narrow(v7);
+    let v10: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v11: W = v10 * v4;
+    let v12: N = N::narrow(v11) / N::narrow(v7);
+    [v9.to_f64(), v12.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = N::cos_kept(v3);
+    let v6: W = v5.powi(3);
+    let v7: W = v5 + v6;
+    let v8: W = v0.widen() * v4;
+    let v9: N = N::narrow(v8) / N::narrow(v7);
+    let v10: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v11: W = v10.widen() * v4;
+    let v12: N = N::narrow(v11) / N::narrow(v7);
+    [v9.to_f64(), v12.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = N::cos_kept(v3);
+    let v6: W = v5.powi(3);
+    let v7: W = v5 + v6;
+    let v8: W = v0.widen() * v4;
+    let v9: W = v8 / v7;
+    let v10: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v11: W = v10.widen() * v4;
+    let v12: W = v11 / v7;
+    [v9.to_f64(), v12.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell6<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = N::cos_kept(v3);
+    let v6: W = v5.powi(3);
+    let v7: W = v5 + v6;
+    let v8: W = v0.widen() * v4;
+    let v9: N = N::narrow(v8) / N::narrow(v7);
+    let v10: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v11: W = v10.widen() * v4;
+    let v12: N = N::narrow(v11) / N::narrow(v7);
+    [v9.to_f64(), v12.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell7<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: W = N::cos_kept(v3);
+    let v6: W = v5.powi(3);
+    let v7: W = v5 + v6;
+    let v8: W = v0.widen() * v4;
+    let v9: W = v8 / v7;
+    let v10: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v11: W = v10.widen() * v4;
+    let v12: W = v11 / v7;
+    [v9.to_f64(), v12.to_f64()]
+}
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_score_coefficients_in_cell8<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::sin_kept(v3);
+    let v5: N = N::cos_of(v3);
+    let v6: N = v5.powi(3);
+    let v7: N = v5 + v6;
+    let v8: W = v0.widen() * v4;
+    let v9: N = N::narrow(v8) / v7;
+    let v10: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v11: W = v10.widen() * v4;
+    let v12: N = N::narrow(v11) / v7;
+    [v9.to_f64(), v12.to_f64()]
 }
 /// `reverse_drift_score` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -967,9 +1070,9 @@ fn reverse_drift_score_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.125, 0.1875, 0.25, 0.375, 0.4375, 0.5, 0.625, 0.6875, 0.75).
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
@@ -999,9 +1102,9 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 14 of its 26 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375) instead.
+/// Where some time is below 0.5, a step toward the data end (`t_next < t`) runs in `f64` with 9 of its 16 operations in double-double instead. Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 16 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375, 0.4375, 0.46875). There, a step toward the data end (`t_next < t`) runs in `f64` with 10 of its 16 operations in double-double instead.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1018,9 +1121,6 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
-    }
-    if t == 1.0 && t_next == 0.0 {
-        return [f64::INFINITY, f64::INFINITY];
     }
     if t_next == 1.0 && t > 0.9921875 {
         let t: f64 = 1.0 - t;
@@ -1044,341 +1144,216 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v17: W = v1.powi(12);
         let v18: W = v16 * v17;
         let v19: W = v3 - v6 + v9 - v12 + v15 - v18;
-        let v20: W = W::new(-2.221441469079183, -7.261369656130425e-17);
+        let v20: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
         let v21: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v22: W = v21 * v1;
         let v23: W = v22.cos();
-        let v24: W = W::new(1.0, 0.0);
-        let v25: W = W::new(0.5, 0.0);
-        let v26: W = v22.tan();
-        let v27: W = v26.square();
-        let v28: W = v25 / v27;
-        let v29: W = v24 + v28;
-        let v30: W = v29.sqrt();
-        let v31: W = v22.sin();
-        let v32: W = v31.square();
-        let v33: W = v24 + v32;
-        let v34: W = v33.sqrt();
-        let v35: W = v34.powi(3);
-        let v36: W = v20 * v1 * v23 * v30;
-        let v37: W = v36 / v35;
-        return [v19.to_f64(), v37.to_f64()];
+        let v24: W = v22.sin();
+        let v25: W = v24.powi(3);
+        let v26: W = v24 + v25;
+        let v27: W = v20 * v1 * v23;
+        let v28: W = v27 / v26;
+        return [v19.to_f64(), v28.to_f64()];
+    }
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_score_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
     if t_next < t {
         return euler_step_score_coefficients_in_toward::<N, W>(t, t_next);
     }
-    if t < 0.5 {
-        return euler_step_score_coefficients_in_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return euler_step_score_coefficients_in_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_step_score_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = v3.tan();
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = W::new(-2.221441469079183, -7.261369656130425e-17);
-    let v23: N = v13 - v1;
-    let v24: W = v22 * v4 * v23.widen() * v11;
-    let v25: N = N::narrow(v24) / N::narrow(v19);
-    [v21.to_f64(), v25.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::cos_kept(v2);
+    let v4: W = v3.powi(3);
+    let v5: W = N::sin_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 + v6 - v8;
+    let v10: W = v3 + v4;
+    let v11: W = v9 / v10;
+    let v12: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v13: N = v7 - v1;
+    let v14: W = v12.widen() * v5 * v13.widen();
+    let v15: W = v14 / v10;
+    [v11.to_f64(), v15.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    if t < 0.5 {
-        return euler_step_score_coefficients_in_toward_cell0::<N, W>(t, t_next);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::cos_kept(v2);
+    let v4: W = v3.powi(3);
+    let v5: W = N::sin_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 + v6 - v8;
+    let v10: W = v3 + v4;
+    let v11: N = N::narrow(v9) / N::narrow(v10);
+    let v12: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v13: N = v7 - v1;
+    let v14: W = v12.widen() * v5 * v13.widen();
+    let v15: W = v14 / v10;
+    [v11.to_f64(), v15.to_f64()]
+}
+/// The upper regime of [`euler_step_score_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_score_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    if t_next > t {
+        return euler_step_score_coefficients_upper_toward::<N, W>(t, t_next);
     }
-    if t < 0.75 {
-        return euler_step_score_coefficients_in_toward_cell1::<N, W>(t, t_next);
+    if t < 0.25 {
+        return euler_step_score_coefficients_upper_cell0::<N, W>(t, t_next);
     }
-    if t < 0.875 {
-        return euler_step_score_coefficients_in_toward_cell2::<N, W>(t, t_next);
+    if t < 0.375 {
+        return euler_step_score_coefficients_upper_cell1::<N, W>(t, t_next);
     }
-    if t < 0.9375 {
-        return euler_step_score_coefficients_in_toward_cell3::<N, W>(t, t_next);
+    if t < 0.4375 {
+        return euler_step_score_coefficients_upper_cell2::<N, W>(t, t_next);
     }
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    if t < 0.46875 {
+        return euler_step_score_coefficients_upper_cell3::<N, W>(t, t_next);
+    }
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = v3.tan();
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = N::sqrt_kept(v10);
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v5.widen() + v16.widen();
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(-2.221441469079183, -7.261369656130425e-17);
-    let v23: N = v13 - v1;
-    let v24: W = v22.widen() * v4 * v23.widen() * v11;
-    let v25: W = v24 / v19;
-    [v21.to_f64(), v25.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::sin_kept(v2);
+    let v4: W = v3.powi(3);
+    let v5: W = N::cos_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 - v6 + v8;
+    let v10: W = v3 + v4;
+    let v11: W = v9 / v10;
+    let v12: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v13: N = v1 - v7;
+    let v14: W = v12.widen() * v5 * v13.widen();
+    let v15: W = v14 / v10;
+    [v11.to_f64(), v15.to_f64()]
 }
-/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
+/// [`euler_step_score_coefficients_upper`] for a step toward the data end (`t_next < t`, here `t_next > t`: the times are reflected), with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_upper_toward<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: W = v5.widen() + v9.widen();
-    let v11: W = N::sqrt_kept(v10);
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: N = N::narrow(v12) - N::narrow(v14) + N::narrow(v19);
-    let v21: N = v20 / N::narrow(v19);
-    let v22: N = N::new(-2.221441469079183, -7.261369656130425e-17);
-    let v23: W = v13.widen() - v1.widen();
-    let v24: W = v22.widen() * v4 * v23 * v11;
-    let v25: W = v24 / v19;
-    [v21.to_f64(), v25.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::sin_kept(v2);
+    let v4: W = v3.powi(3);
+    let v5: W = N::cos_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 - v6 + v8;
+    let v10: W = v3 + v4;
+    let v11: N = N::narrow(v9) / N::narrow(v10);
+    let v12: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v13: W = v1.widen() - v7.widen();
+    let v14: W = v12 * v5 * v13;
+    let v15: N = N::narrow(v14) / N::narrow(v10);
+    [v11.to_f64(), v15.to_f64()]
 }
-/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
+/// [`euler_step_score_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(-2.221441469079183, -7.261369656130425e-17);
-    let v23: W = v13.widen() - v1.widen();
-    let v24: W = v22.widen() * v4 * v23 * v11;
-    let v25: N = N::narrow(v24) / N::narrow(v19);
-    [v21.to_f64(), v25.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.sin();
+    let v4: N = N::narrow(v3).powi(3);
+    let v5: W = v2.cos();
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4.widen() - v6 + v8;
+    let v10: W = v3 + v4.widen();
+    let v11: W = v9 / v10;
+    let v12: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v13: N = v1 - v7;
+    let v14: W = v12.widen() * v5 * v13.widen();
+    let v15: N = N::narrow(v14) / N::narrow(v10);
+    [v11.to_f64(), v15.to_f64()]
 }
-/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
+/// [`euler_step_score_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v5.widen() + v16.widen();
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(-2.221441469079183, -7.261369656130425e-17);
-    let v23: N = v13 - v1;
-    let v24: W = v22.widen() * v4 * v23.widen() * v11;
-    let v25: W = v24 / v19;
-    [v21.to_f64(), v25.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.sin();
+    let v4: W = v3.powi(3);
+    let v5: W = N::cos_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 - v6 + v8;
+    let v10: W = v3 + v4;
+    let v11: W = v9 / v10;
+    let v12: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v13: N = v1 - v7;
+    let v14: W = v12 * v5 * v13.widen();
+    let v15: N = N::narrow(v14) / N::narrow(v10);
+    [v11.to_f64(), v15.to_f64()]
 }
-/// [`euler_step_score_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_toward_cell3<N: Narrow<W>, W: Real>(
+/// [`euler_step_score_coefficients_upper`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = W::new(-2.221441469079183, -7.261369656130425e-17);
-    let v23: W = v13.widen() - v1.widen();
-    let v24: W = v22 * v4 * v23 * v11;
-    let v25: N = N::narrow(v24) / N::narrow(v19);
-    [v21.to_f64(), v25.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::sin_kept(v2);
+    let v4: W = v3.powi(3);
+    let v5: W = N::cos_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 - v6 + v8;
+    let v10: W = v3 + v4;
+    let v11: W = v9 / v10;
+    let v12: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v13: W = v1.widen() - v7.widen();
+    let v14: W = v12 * v5 * v13;
+    let v15: N = N::narrow(v14) / N::narrow(v10);
+    [v11.to_f64(), v15.to_f64()]
 }
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+/// [`euler_step_score_coefficients_upper`] where `t` is below 0.46875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_score_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: W = v5.widen() + v9.widen();
-    let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(-2.221441469079183, -7.261369656130425e-17);
-    let v23: N = v13 - v1;
-    let v24: W = v22.widen() * v4 * v23.widen() * v11;
-    let v25: W = v24 / v19;
-    [v21.to_f64(), v25.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(-2.221441469079183, -7.261369656130425e-17);
-    let v23: W = v13.widen() - v1.widen();
-    let v24: W = v22.widen() * v4 * v23 * v11;
-    let v25: N = N::narrow(v24) / N::narrow(v19);
-    [v21.to_f64(), v25.to_f64()]
-}
-/// [`euler_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: W = W::new(-2.221441469079183, -7.261369656130425e-17);
-    let v23: N = v13 - v1;
-    let v24: W = v22 * v4 * v23.widen() * v11;
-    let v25: N = N::narrow(v24) / N::narrow(v19);
-    [v21.to_f64(), v25.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::sin_kept(v2);
+    let v4: W = v3.powi(3);
+    let v5: W = N::cos_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 - v6 + v8;
+    let v10: W = v3 + v4;
+    let v11: N = N::narrow(v9) / N::narrow(v10);
+    let v12: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v13: W = v1.widen() - v7.widen();
+    let v14: W = v12.widen() * v5 * v13;
+    let v15: N = N::narrow(v14) / N::narrow(v10);
+    [v11.to_f64(), v15.to_f64()]
 }
 /// `euler_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1386,9 +1361,9 @@ fn euler_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 14 of its 26 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375) instead.
+/// Where some time is below 0.5, a step toward the data end (`t_next < t`) runs in `f64` with 9 of its 16 operations in double-double instead. Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 16 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375, 0.4375, 0.46875). There, a step toward the data end (`t_next < t`) runs in `f64` with 10 of its 16 operations in double-double instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -1420,9 +1395,9 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 14 of its 26 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375) instead.
+/// Where some time is below 0.5, a step toward the data end (`t_next < t`) runs in `f64` with 9 of its 16 operations in double-double instead. Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 16 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375, 0.4375, 0.46875). There, a step toward the data end (`t_next < t`) runs in `f64` with 10 of its 16 operations in double-double instead.
 ///
 /// # Panics
 ///
@@ -1449,9 +1424,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 19 of its 35 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 15 of its 23 operations in double-double instead.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -1499,33 +1474,22 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v17: W = v1.powi(12);
         let v18: W = v16 * v17;
         let v19: W = v3 - v6 + v9 - v12 + v15 - v18;
-        let v20: W = W::new(-4.442882938158366, -1.452273931226085e-16);
+        let v20: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
         let v21: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v22: W = v21 * v1;
         let v23: W = v22.cos();
-        let v24: W = W::new(1.0, 0.0);
-        let v25: W = W::new(0.5, 0.0);
-        let v26: W = v22.tan();
-        let v27: W = v26.square();
-        let v28: W = v25 / v27;
-        let v29: W = v24 + v28;
-        let v30: W = v29.sqrt();
-        let v31: W = v22.sin();
-        let v32: W = v31.square();
-        let v33: W = v24 + v32;
-        let v34: W = v33.sqrt();
-        let v35: W = v34.powi(3);
-        let v36: W = v20 * v1 * v23 * v30;
-        let v37: W = v36 / v35;
-        let v38: W = v1.sqrt();
-        let v39: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v40: W = v31.powi(3);
-        let v41: W = v31 + v40;
-        let v42: W = v39 * v23;
-        let v43: W = v42 / v41;
-        let v44: W = v43.sqrt();
-        let v45: W = v38 * v44;
-        return [v19.to_f64(), v37.to_f64(), v45.to_f64()];
+        let v24: W = v22.sin();
+        let v25: W = v24.powi(3);
+        let v26: W = v24 + v25;
+        let v27: W = v20 * v1 * v23;
+        let v28: W = v27 / v26;
+        let v29: W = v1.sqrt();
+        let v30: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v31: W = v30 * v23;
+        let v32: W = v31 / v26;
+        let v33: W = v32.sqrt();
+        let v34: W = v29 * v33;
+        return [v19.to_f64(), v28.to_f64(), v34.to_f64()];
     }
     if t_next < t {
         return euler_maruyama_step_score_coefficients_in_toward::<N, W>(t, t_next);
@@ -1542,432 +1506,180 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.75 {
         return euler_maruyama_step_score_coefficients_in_cell3::<N, W>(t, t_next);
     }
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = v3.tan();
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = W::new(-4.442882938158366, -1.452273931226085e-16);
-    let v23: N = v13 - v1;
-    let v24: W = v22 * v4 * v23.widen() * v11;
-    let v25: N = N::narrow(v24) / N::narrow(v19);
-    let v26: N = v23.abs();
-    let v27: W = v26.widen().sqrt();
-    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: W = v15.powi(3);
-    let v30: W = v15 + v29;
-    let v31: W = v28.widen() * v4;
-    let v32: N = N::narrow(v31) / N::narrow(v30);
-    let v33: W = v32.widen().sqrt();
-    let v34: W = v27 * v33;
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.cos();
+    let v4: N = N::narrow(v3).powi(3);
+    let v5: W = v2.sin();
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4.widen() + v6 - v8;
+    let v10: W = v3 + v4.widen();
+    let v11: N = N::narrow(v9) / N::narrow(v10);
+    let v12: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v13: N = v7 - v1;
+    let v14: W = v12.widen() * v5 * v13.widen();
+    let v15: N = N::narrow(v14) / N::narrow(v10);
+    let v16: N = v13.abs();
+    let v17: W = v16.widen().sqrt();
+    let v18: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v19: N = v18 * N::narrow(v5);
+    let v20: N = v19 / N::narrow(v10);
+    let v21: N = v20.sqrt();
+    let v22: W = v17 * v21.widen();
+    [v11.to_f64(), v15.to_f64(), v22.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.5 {
-        return euler_maruyama_step_score_coefficients_in_toward_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_score_coefficients_in_toward_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_maruyama_step_score_coefficients_in_toward_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.9375 {
-        return euler_maruyama_step_score_coefficients_in_toward_cell3::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = v3.tan();
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = N::sqrt_kept(v10);
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v5.widen() + v16.widen();
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v23: N = v13 - v1;
-    let v24: W = v22.widen() * v4 * v23.widen() * v11;
-    let v25: W = v24 / v19;
-    let v26: N = v23.abs();
-    let v27: W = v26.widen().sqrt();
-    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: N = v15.powi(3);
-    let v30: N = v15 + v29;
-    let v31: W = v28.widen() * v4;
-    let v32: W = v31 / v30.widen();
-    let v33: W = v32.sqrt();
-    let v34: W = v27 * v33;
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: W = v5.widen() + v9.widen();
-    let v11: W = N::sqrt_kept(v10);
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: N = N::narrow(v12) - N::narrow(v14) + N::narrow(v19);
-    let v21: N = v20 / N::narrow(v19);
-    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v23: W = v13.widen() - v1.widen();
-    let v24: W = v22.widen() * v4 * v23 * v11;
-    let v25: W = v24 / v19;
-    let v26: N = N::narrow(v23).abs();
-    let v27: W = v26.widen().sqrt();
-    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: W = v15.powi(3);
-    let v30: W = v15 + v29;
-    let v31: W = v28 * v4;
-    let v32: N = N::narrow(v31) / N::narrow(v30);
-    let v33: N = v32.sqrt();
-    let v34: W = v27 * v33.widen();
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v23: W = v13.widen() - v1.widen();
-    let v24: W = v22.widen() * v4 * v23 * v11;
-    let v25: N = N::narrow(v24) / N::narrow(v19);
-    let v26: N = N::narrow(v23).abs();
-    let v27: W = v26.widen().sqrt();
-    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: W = v15.powi(3);
-    let v30: W = v15 + v29;
-    let v31: W = v28 * v4;
-    let v32: N = N::narrow(v31) / N::narrow(v30);
-    let v33: N = v32.sqrt();
-    let v34: W = v27 * v33.widen();
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v5.widen() + v16.widen();
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v23: N = v13 - v1;
-    let v24: W = v22.widen() * v4 * v23.widen() * v11;
-    let v25: W = v24 / v19;
-    let v26: N = v23.abs();
-    let v27: W = v26.widen().sqrt();
-    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: N = v15.powi(3);
-    let v30: N = v15 + v29;
-    let v31: W = v28 * v4;
-    let v32: N = N::narrow(v31) / v30;
-    let v33: N = v32.sqrt();
-    let v34: W = v27 * v33.widen();
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_toward_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v5.widen() + v16.widen();
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v23: N = v13 - v1;
-    let v24: W = v22.widen() * v4 * v23.widen() * v11;
-    let v25: W = v24 / v19;
-    let v26: N = v23.abs();
-    let v27: N = v26.sqrt();
-    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: N = v15.powi(3);
-    let v30: N = v15 + v29;
-    let v31: W = v28 * v4;
-    let v32: N = N::narrow(v31) / v30;
-    let v33: W = v32.widen().sqrt();
-    let v34: W = v27.widen() * v33;
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::cos_kept(v2);
+    let v4: W = v3.powi(3);
+    let v5: W = N::sin_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 + v6 - v8;
+    let v10: W = v3 + v4;
+    let v11: W = v9 / v10;
+    let v12: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v13: W = v7.widen() - v1.widen();
+    let v14: W = v12.widen() * v5 * v13;
+    let v15: W = v14 / v10;
+    let v16: N = N::narrow(v13).abs();
+    let v17: W = v16.widen().sqrt();
+    let v18: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v19: W = v18.widen() * v5;
+    let v20: N = N::narrow(v19) / N::narrow(v10);
+    let v21: W = v20.widen().sqrt();
+    let v22: W = v17 * v21;
+    [v11.to_f64(), v15.to_f64(), v22.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: W = v5.widen() + v9.widen();
-    let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v23: N = v13 - v1;
-    let v24: W = v22.widen() * v4 * v23.widen() * v11;
-    let v25: W = v24 / v19;
-    let v26: N = v23.abs();
-    let v27: W = v26.widen().sqrt();
-    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: W = v15.powi(3);
-    let v30: W = v15 + v29;
-    let v31: W = v28 * v4;
-    let v32: N = N::narrow(v31) / N::narrow(v30);
-    let v33: N = v32.sqrt();
-    let v34: W = v27 * v33.widen();
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::cos_kept(v2);
+    let v4: W = v3.powi(3);
+    let v5: W = N::sin_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 + v6 - v8;
+    let v10: W = v3 + v4;
+    let v11: W = v9 / v10;
+    let v12: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v13: N = v7 - v1;
+    let v14: W = v12.widen() * v5 * v13.widen();
+    let v15: W = v14 / v10;
+    let v16: N = v13.abs();
+    let v17: W = v16.widen().sqrt();
+    let v18: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v19: W = v18 * v5;
+    let v20: N = N::narrow(v19) / N::narrow(v10);
+    let v21: N = v20.sqrt();
+    let v22: W = v17 * v21.widen();
+    [v11.to_f64(), v15.to_f64(), v22.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v23: W = v13.widen() - v1.widen();
-    let v24: W = v22.widen() * v4 * v23 * v11;
-    let v25: N = N::narrow(v24) / N::narrow(v19);
-    let v26: N = N::narrow(v23).abs();
-    let v27: W = v26.widen().sqrt();
-    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: W = v15.powi(3);
-    let v30: W = v15 + v29;
-    let v31: W = v28.widen() * v4;
-    let v32: N = N::narrow(v31) / N::narrow(v30);
-    let v33: N = v32.sqrt();
-    let v34: W = v27 * v33.widen();
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::cos_kept(v2);
+    let v4: W = v3.powi(3);
+    let v5: W = N::sin_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 + v6 - v8;
+    let v10: W = v3 + v4;
+    let v11: W = v9 / v10;
+    let v12: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v13: N = v7 - v1;
+    let v14: W = v12.widen() * v5 * v13.widen();
+    let v15: W = v14 / v10;
+    let v16: N = v13.abs();
+    let v17: W = v16.widen().sqrt();
+    let v18: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v19: W = v18.widen() * v5;
+    let v20: N = N::narrow(v19) / N::narrow(v10);
+    let v21: N = v20.sqrt();
+    let v22: W = v17 * v21.widen();
+    [v11.to_f64(), v15.to_f64(), v22.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v23: W = v13.widen() - v1.widen();
-    let v24: W = v22.widen() * v4 * v23 * v11;
-    let v25: N = N::narrow(v24) / N::narrow(v19);
-    let v26: N = N::narrow(v23).abs();
-    let v27: W = v26.widen().sqrt();
-    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: W = v15.powi(3);
-    let v30: W = v15 + v29;
-    let v31: W = v28 * v4;
-    let v32: N = N::narrow(v31) / N::narrow(v30);
-    let v33: N = v32.sqrt();
-    let v34: W = v27 * v33.widen();
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::cos_kept(v2);
+    let v4: W = v3.powi(3);
+    let v5: W = N::sin_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 + v6 - v8;
+    let v10: W = v3 + v4;
+    let v11: W = v9 / v10;
+    let v12: N = N::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v13: N = v7 - v1;
+    let v14: W = v12.widen() * v5 * v13.widen();
+    let v15: W = v14 / v10;
+    let v16: N = v13.abs();
+    let v17: W = v16.widen().sqrt();
+    let v18: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v19: W = v18 * v5;
+    let v20: N = N::narrow(v19) / N::narrow(v10);
+    let v21: N = v20.sqrt();
+    let v22: W = v17 * v21.widen();
+    [v11.to_f64(), v15.to_f64(), v22.to_f64()]
 }
 /// [`euler_maruyama_step_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: W = W::new(-4.442882938158366, -1.452273931226085e-16);
-    let v23: N = v13 - v1;
-    let v24: W = v22 * v4 * v23.widen() * v11;
-    let v25: N = N::narrow(v24) / N::narrow(v19);
-    let v26: N = v23.abs();
-    let v27: N = v26.sqrt();
-    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: W = v15.powi(3);
-    let v30: W = v15 + v29;
-    let v31: W = v28 * v4;
-    let v32: N = N::narrow(v31) / N::narrow(v30);
-    let v33: N = v32.sqrt();
-    let v34: N = v27 * v33;
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.cos();
+    let v4: W = v3.powi(3);
+    let v5: W = N::sin_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 + v6 - v8;
+    let v10: W = v3 + v4;
+    let v11: N = N::narrow(v9) / N::narrow(v10);
+    let v12: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v13: N = v7 - v1;
+    let v14: W = v12 * v5 * v13.widen();
+    let v15: N = N::narrow(v14) / N::narrow(v10);
+    let v16: N = v13.abs();
+    let v17: N = v16.sqrt();
+    let v18: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v19: W = v18.widen() * v5;
+    let v20: N = N::narrow(v19) / N::narrow(v10);
+    let v21: N = v20.sqrt();
+    let v22: N = v17 * v21;
+    [v11.to_f64(), v15.to_f64(), v22.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1975,9 +1687,9 @@ fn euler_maruyama_step_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 19 of its 35 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 15 of its 23 operations in double-double instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -2036,9 +1748,9 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 19 of its 35 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 15 of its 23 operations in double-double instead.
 ///
 /// # Panics
 ///
@@ -2354,9 +2066,9 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 16 operations in double-double.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -2368,58 +2080,49 @@ pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 1.1107207345395915];
+    }
     if t >= 0.5 {
         return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: W = v5.widen() + v9.widen();
-    let v11: W = N::sqrt_kept(v10);
-    let v12: W = N::cos_kept(v3);
-    let v13: W = v12.square();
-    let v14: W = v5.widen() + v13;
-    let v15: W = v14.sqrt();
-    let v16: W = v15.powi(3);
-    let v17: W = v0.widen() * v4 * v11;
-    let v18: W = v17 / v16;
-    let v19: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v20: W = v19.widen() * v11;
-    let v21: N = N::narrow(v20) / N::narrow(v14);
-    [v18.to_f64(), v21.to_f64()]
+    let v5: W = N::cos_kept(v3);
+    let v6: W = v5.powi(3);
+    let v7: W = v5 + v6;
+    let v8: W = v0.widen() * v4;
+    let v9: W = v8 / v7;
+    let v10: N = N::new(1.0, 0.0);
+    let v11: W = v5.square();
+    let v12: N = v10 + N::narrow(v11);
+    let v13: N = v12.sqrt();
+    let v14: W = v1 * v13.widen();
+    let v15: N = N::narrow(v14) / N::narrow(v7);
+    [v9.to_f64(), v15.to_f64()]
 }
 /// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
+    let v3: W = v1.widen() * v2.widen();
     let v4: W = N::cos_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: N = v6 / N::narrow(v8);
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: W = N::sin_kept(v3);
-    let v13: W = v12.square();
-    let v14: W = v5.widen() + v13;
-    let v15: W = v14.sqrt();
-    let v16: W = v15.powi(3);
-    let v17: W = v0 * v4 * v11.widen();
-    let v18: W = v17 / v16;
-    let v19: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v20: W = v19.widen() * v11.widen();
-    let v21: W = v20 / v14;
-    [v18.to_f64(), v21.to_f64()]
+    let v5: W = N::sin_kept(v3);
+    let v6: W = v5.powi(3);
+    let v7: W = v5 + v6;
+    let v8: W = v0.widen() * v4;
+    let v9: W = v8 / v7;
+    let v10: N = N::new(1.0, 0.0);
+    let v11: W = v5.square();
+    let v12: W = v10.widen() + v11;
+    let v13: W = N::sqrt_kept(v12);
+    let v14: W = v1.widen() * v13;
+    let v15: N = N::narrow(v14) / N::narrow(v7);
+    [v9.to_f64(), v15.to_f64()]
 }
 /// `pf_velocity_eps` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -2427,9 +2130,9 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 16 operations in double-double.
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -2459,9 +2162,9 @@ fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 17 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.1875, 0.21875, 0.25, 0.3125, 0.34375, 0.375).
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -2473,58 +2176,233 @@ pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 2.221441469079183];
+    }
     if t >= 0.5 {
         return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: W = v5.widen() + v9.widen();
-    let v11: W = N::sqrt_kept(v10);
-    let v12: W = N::cos_kept(v3);
-    let v13: W = v12.square();
-    let v14: W = v5.widen() + v13;
-    let v15: W = v14.sqrt();
-    let v16: W = v15.powi(3);
-    let v17: W = v0.widen() * v4 * v11;
-    let v18: W = v17 / v16;
-    let v19: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v20: W = v19.widen() * v11;
-    let v21: N = N::narrow(v20) / N::narrow(v14);
-    [v18.to_f64(), v21.to_f64()]
+    let v5: W = N::cos_kept(v3);
+    let v6: W = v5.powi(3);
+    let v7: W = v5 + v6;
+    let v8: W = v0.widen() * v4;
+    let v9: W = v8 / v7;
+    let v10: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v11: N = N::new(1.0, 0.0);
+    let v12: W = v5.square();
+    let v13: N = v11 + N::narrow(v12);
+    let v14: N = v13.sqrt();
+    let v15: W = v10 * v14.widen();
+    let v16: N = N::narrow(v15) / N::narrow(v7);
+    [v9.to_f64(), v16.to_f64()]
 }
 /// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
+    if t < 0.125 {
+        return reverse_drift_eps_coefficients_upper_cell0::<N, W>(t);
+    }
+    if t < 0.1875 {
+        return reverse_drift_eps_coefficients_upper_cell1::<N, W>(t);
+    }
+    if t < 0.21875 {
+        return reverse_drift_eps_coefficients_upper_cell2::<N, W>(t);
+    }
+    if t < 0.25 {
+        return reverse_drift_eps_coefficients_upper_cell3::<N, W>(t);
+    }
+    if t < 0.3125 {
+        return reverse_drift_eps_coefficients_upper_cell4::<N, W>(t);
+    }
+    if t < 0.34375 {
+        return reverse_drift_eps_coefficients_upper_cell5::<N, W>(t);
+    }
+    if t < 0.375 {
+        return reverse_drift_eps_coefficients_upper_cell6::<N, W>(t);
+    }
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
     let v4: W = N::cos_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: N = v6 / N::narrow(v8);
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: W = N::sin_kept(v3);
-    let v13: W = v12.square();
-    let v14: W = v5.widen() + v13;
-    let v15: W = v14.sqrt();
-    let v16: W = v15.powi(3);
-    let v17: W = v0 * v4 * v11.widen();
-    let v18: W = v17 / v16;
-    let v19: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v20: W = v19.widen() * v11.widen();
-    let v21: W = v20 / v14;
-    [v18.to_f64(), v21.to_f64()]
+    let v5: W = N::sin_kept(v3);
+    let v6: W = v5.powi(3);
+    let v7: W = v5 + v6;
+    let v8: W = v0.widen() * v4;
+    let v9: N = N::narrow(v8) / N::narrow(v7);
+    let v10: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v11: N = N::new(1.0, 0.0);
+    let v12: W = v5.square();
+    let v13: W = v11.widen() + v12;
+    let v14: W = N::sqrt_kept(v13);
+    let v15: W = v10 * v14;
+    let v16: N = N::narrow(v15) / N::narrow(v7);
+    [v9.to_f64(), v16.to_f64()]
+}
+/// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::cos_kept(v3);
+    let v5: N = N::sin_of(v3);
+    let v6: N = v5.powi(3);
+    let v7: N = v5 + v6;
+    let v8: W = v0.widen() * v4;
+    let v9: W = v8 / v7.widen();
+    let v10: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v13.sqrt();
+    let v15: W = v10 * v14;
+    let v16: N = N::narrow(v15) / v7;
+    [v9.to_f64(), v16.to_f64()]
+}
+/// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_eps_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::cos_kept(v3);
+    let v5: N = N::sin_of(v3);
+    let v6: N = v5.powi(3);
+    let v7: N = v5 + v6;
+    let v8: W = v0.widen() * v4;
+    let v9: N = N::narrow(v8) / v7;
+    let v10: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: N = v11 + v12;
+    let v14: W = v13.widen().sqrt();
+    let v15: W = v10 * v14;
+    let v16: N = N::narrow(v15) / v7;
+    [v9.to_f64(), v16.to_f64()]
+}
+/// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.21875, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_eps_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::cos_kept(v3);
+    let v5: N = N::sin_of(v3);
+    let v6: N = v5.powi(3);
+    let v7: N = v5 + v6;
+    let v8: W = v0 * v4;
+    let v9: W = v8 / v7.widen();
+    let v10: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: N = v11 + v12;
+    let v14: N = v13.sqrt();
+    let v15: W = v10.widen() * v14.widen();
+    let v16: N = N::narrow(v15) / v7;
+    [v9.to_f64(), v16.to_f64()]
+}
+/// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_eps_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::cos_kept(v3);
+    let v5: W = N::sin_kept(v3);
+    let v6: W = v5.powi(3);
+    let v7: W = v5 + v6;
+    let v8: W = v0.widen() * v4;
+    let v9: N = N::narrow(v8) / N::narrow(v7);
+    let v10: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v11: N = N::new(1.0, 0.0);
+    let v12: W = v5.square();
+    let v13: W = v11.widen() + v12;
+    let v14: W = N::sqrt_kept(v13);
+    let v15: W = v10 * v14;
+    let v16: N = N::narrow(v15) / N::narrow(v7);
+    [v9.to_f64(), v16.to_f64()]
+}
+/// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_eps_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: W = N::sin_kept(v3);
+    let v6: W = v5.powi(3);
+    let v7: W = v5 + v6;
+    let v8: N = v0 * v4;
+    let v9: N = v8 / N::narrow(v7);
+    let v10: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v11: N = N::new(1.0, 0.0);
+    let v12: W = v5.square();
+    let v13: N = v11 + N::narrow(v12);
+    let v14: N = v13.sqrt();
+    let v15: W = v10 * v14.widen();
+    let v16: N = N::narrow(v15) / N::narrow(v7);
+    [v9.to_f64(), v16.to_f64()]
+}
+/// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.34375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_eps_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::cos_of(v3);
+    let v5: N = N::sin_of(v3);
+    let v6: W = v5.widen().powi(3);
+    let v7: W = v5.widen() + v6;
+    let v8: N = v0 * v4;
+    let v9: N = v8 / N::narrow(v7);
+    let v10: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = N::sqrt_kept(v13);
+    let v15: W = v10 * v14;
+    let v16: N = N::narrow(v15) / N::narrow(v7);
+    [v9.to_f64(), v16.to_f64()]
+}
+/// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_eps_coefficients_upper_cell6<N: Narrow<W>, W: Real>(
+    t: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::cos_kept(v3);
+    let v5: N = N::sin_of(v3);
+    let v6: W = v5.widen().powi(3);
+    let v7: W = v5.widen() + v6;
+    let v8: W = v0 * v4;
+    let v9: W = v8 / v7;
+    let v10: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = v5.square();
+    let v13: N = v11 + v12;
+    let v14: N = v13.sqrt();
+    let v15: W = v10 * v14.widen();
+    let v16: N = N::narrow(v15) / N::narrow(v7);
+    [v9.to_f64(), v16.to_f64()]
 }
 /// `reverse_drift_eps` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -2532,9 +2410,9 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = \frac{\pi\,\varepsilon\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 17 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.125, 0.1875, 0.21875, 0.25, 0.3125, 0.34375, 0.375).
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -2564,9 +2442,9 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 14 of its 25 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 14 of its 19 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75) instead.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2583,9 +2461,6 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t_next == t {
         return [1.0, 0.0];
-    }
-    if t == 1.0 && t_next == 0.0 {
-        return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t_next == 1.0 && t > 0.9921875 {
         let t: f64 = 1.0 - t;
@@ -2609,61 +2484,57 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v17: W = v1.powi(12);
         let v18: W = v16 * v17;
         let v19: W = v3 - v6 + v9 - v12 + v15 - v18;
-        let v20: W = W::new(2.221441469079183, 7.261369656130425e-17);
+        let v20: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v21: W = W::new(1.0, 0.0);
-        let v22: W = W::new(0.5, 0.0);
-        let v23: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v24: W = v23 * v1;
-        let v25: W = v24.tan();
-        let v26: W = v25.square();
-        let v27: W = v22 / v26;
-        let v28: W = v21 + v27;
-        let v29: W = v28.sqrt();
-        let v30: W = v24.sin();
-        let v31: W = v30.square();
-        let v32: W = v21 + v31;
-        let v33: W = v20 * v1 * v29;
-        let v34: W = v33 / v32;
-        return [v19.to_f64(), v34.to_f64()];
+        let v22: W = v20 * v1;
+        let v23: W = v22.sin();
+        let v24: W = v23.square();
+        let v25: W = v21 + v24;
+        let v26: W = v25.sqrt();
+        let v27: W = v23.powi(3);
+        let v28: W = v23 + v27;
+        let v29: W = v20 * v1 * v26;
+        let v30: W = v29 / v28;
+        return [v19.to_f64(), v30.to_f64()];
     }
     if t_next < t {
         return euler_step_eps_coefficients_in_toward::<N, W>(t, t_next);
     }
-    if t < 0.5 {
+    if t < 0.25 {
         return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.6875 {
+    if t < 0.375 {
         return euler_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.5 {
         return euler_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    if t < 0.6875 {
+        return euler_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
+    }
+    if t < 0.75 {
+        return euler_step_eps_coefficients_in_cell4::<N, W>(t, t_next);
+    }
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = v3.tan();
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = v13 - v1;
-    let v23: W = v0 * v22.widen() * v11;
-    let v24: N = N::narrow(v23) / N::narrow(v17);
-    [v21.to_f64(), v24.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.cos();
+    let v4: N = N::narrow(v3).powi(3);
+    let v5: W = v2.sin();
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4.widen() + v6 - v8;
+    let v10: W = v3 + v4.widen();
+    let v11: N = N::narrow(v9) / N::narrow(v10);
+    let v12: W = v7.widen() - v1.widen();
+    let v13: N = N::new(1.0, 0.0);
+    let v14: N = N::narrow(v3).square();
+    let v15: W = v13.widen() + v14.widen();
+    let v16: W = N::sqrt_kept(v15);
+    let v17: W = v0 * v12 * v16;
+    let v18: N = N::narrow(v17) / N::narrow(v10);
+    [v11.to_f64(), v18.to_f64()]
 }
 /// [`euler_step_eps_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_toward<N: Narrow<W>, W: Real>(
@@ -2673,265 +2544,240 @@ fn euler_step_eps_coefficients_in_toward<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_step_eps_coefficients_in_toward_cell0::<N, W>(t, t_next);
     }
-    if t < 0.75 {
+    if t < 0.625 {
         return euler_step_eps_coefficients_in_toward_cell1::<N, W>(t, t_next);
     }
-    if t < 0.875 {
+    if t < 0.75 {
         return euler_step_eps_coefficients_in_toward_cell2::<N, W>(t, t_next);
     }
-    if t < 0.9375 {
-        return euler_step_eps_coefficients_in_toward_cell3::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = v3.tan();
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = N::sqrt_kept(v10);
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v5.widen() + v16.widen();
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = v13.widen() - v1.widen();
-    let v23: W = v0.widen() * v22 * v11;
-    let v24: N = N::narrow(v23) / N::narrow(v17);
-    [v21.to_f64(), v24.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::cos_kept(v2);
+    let v4: W = v3.powi(3);
+    let v5: W = N::sin_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 + v6 - v8;
+    let v10: W = v3 + v4;
+    let v11: W = v9 / v10;
+    let v12: W = v7.widen() - v1.widen();
+    let v13: N = N::new(1.0, 0.0);
+    let v14: W = v3.square();
+    let v15: W = v13.widen() + v14;
+    let v16: W = v15.sqrt();
+    let v17: W = v0 * v12 * v16;
+    let v18: W = v17 / v10;
+    [v11.to_f64(), v18.to_f64()]
 }
 /// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: W = v5.widen() + v9.widen();
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4.widen() * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: N = N::narrow(v0) * v13 * v4 * N::narrow(v11);
-    let v15: N = N::cos_of(v3);
-    let v16: N = v15.square();
-    let v17: N = v5 + v16;
-    let v18: N = v17.sqrt();
-    let v19: N = v18.powi(3);
-    let v20: W = v12 - v14.widen() + v19.widen();
-    let v21: N = N::narrow(v20) / v19;
-    let v22: W = v13.widen() - v1.widen();
-    let v23: W = v0 * v22 * v11;
-    let v24: N = N::narrow(v23) / v17;
-    [v21.to_f64(), v24.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::cos_of(v2);
+    let v4: W = v3.widen().powi(3);
+    let v5: N = N::sin_of(v2);
+    let v6: W = v0 * v1.widen() * v5.widen();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = N::narrow(v0) * v7 * v5;
+    let v9: N = v3 + N::narrow(v4) + N::narrow(v6) - v8;
+    let v10: W = v3.widen() + v4;
+    let v11: N = v9 / N::narrow(v10);
+    let v12: W = v7.widen() - v1.widen();
+    let v13: N = N::new(1.0, 0.0);
+    let v14: N = v3.square();
+    let v15: N = v13 + v14;
+    let v16: N = v15.sqrt();
+    let v17: W = v0 * v12 * v16.widen();
+    let v18: W = v17 / v10;
+    [v11.to_f64(), v18.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = N::sqrt_kept(v10);
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = v13.widen() - v1.widen();
-    let v23: W = v0.widen() * v22 * v11;
-    let v24: N = N::narrow(v23) / N::narrow(v17);
-    [v21.to_f64(), v24.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::cos_kept(v2);
+    let v4: W = v3.powi(3);
+    let v5: N = N::sin_of(v2);
+    let v6: W = v0 * v1.widen() * v5.widen();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = N::narrow(v0) * v7 * v5;
+    let v9: W = v3 + v4 + v6 - v8.widen();
+    let v10: W = v3 + v4;
+    let v11: N = N::narrow(v9) / N::narrow(v10);
+    let v12: W = v7.widen() - v1.widen();
+    let v13: N = N::new(1.0, 0.0);
+    let v14: W = v3.square();
+    let v15: W = v13.widen() + v14;
+    let v16: W = N::sqrt_kept(v15);
+    let v17: W = v0 * v12 * v16;
+    let v18: N = N::narrow(v17) / N::narrow(v10);
+    [v11.to_f64(), v18.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v5.widen() + v16.widen();
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = v13.widen() - v1.widen();
-    let v23: W = v0.widen() * v22 * v11;
-    let v24: N = N::narrow(v23) / N::narrow(v17);
-    [v21.to_f64(), v24.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::cos_kept(v2);
+    let v4: W = v3.powi(3);
+    let v5: W = N::sin_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 + v6 - v8;
+    let v10: W = v3 + v4;
+    let v11: N = N::narrow(v9) / N::narrow(v10);
+    let v12: W = v7.widen() - v1.widen();
+    let v13: N = N::new(1.0, 0.0);
+    let v14: W = v3.square();
+    let v15: N = v13 + N::narrow(v14);
+    let v16: W = v15.widen().sqrt();
+    let v17: W = v0 * v12 * v16;
+    let v18: N = N::narrow(v17) / N::narrow(v10);
+    [v11.to_f64(), v18.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_toward_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v5.widen() + v16.widen();
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = v13.widen() - v1.widen();
-    let v23: W = v0 * v22 * v11;
-    let v24: N = N::narrow(v23) / N::narrow(v17);
-    [v21.to_f64(), v24.to_f64()]
-}
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: W = v6.widen() * v8.widen();
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = v13 - v1;
-    let v23: W = v0 * v22.widen() * v11;
-    let v24: N = N::narrow(v23) / N::narrow(v17);
-    [v21.to_f64(), v24.to_f64()]
+    let v2: N = N::narrow(v0) * v1;
+    let v3: N = v2.cos();
+    let v4: W = v3.widen().powi(3);
+    let v5: N = v2.sin();
+    let v6: N = N::narrow(v0) * v1 * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: N = N::narrow(v0) * v7 * v5;
+    let v9: W = v3.widen() + v4 + v6.widen() - v8.widen();
+    let v10: W = v3.widen() + v4;
+    let v11: N = N::narrow(v9) / N::narrow(v10);
+    let v12: W = v7.widen() - v1.widen();
+    let v13: N = N::new(1.0, 0.0);
+    let v14: W = v3.widen().square();
+    let v15: N = v13 + N::narrow(v14);
+    let v16: N = v15.sqrt();
+    let v17: W = v0 * v12 * v16.widen();
+    let v18: N = N::narrow(v17) / N::narrow(v10);
+    [v11.to_f64(), v18.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = v13 - v1;
-    let v23: W = v0 * v22.widen() * v11;
-    let v24: N = N::narrow(v23) / N::narrow(v17);
-    [v21.to_f64(), v24.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::cos_kept(v2);
+    let v4: W = v3.powi(3);
+    let v5: N = N::sin_of(v2);
+    let v6: W = v0 * v1.widen() * v5.widen();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = N::narrow(v0) * v7 * v5;
+    let v9: W = v3 + v4 + v6 - v8.widen();
+    let v10: W = v3 + v4;
+    let v11: N = N::narrow(v9) / N::narrow(v10);
+    let v12: W = v7.widen() - v1.widen();
+    let v13: N = N::new(1.0, 0.0);
+    let v14: W = v3.square();
+    let v15: N = v13 + N::narrow(v14);
+    let v16: N = v15.sqrt();
+    let v17: W = v0 * v12 * v16.widen();
+    let v18: N = N::narrow(v17) / N::narrow(v10);
+    [v11.to_f64(), v18.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: N = v13 - v1;
-    let v23: W = v0 * v22.widen() * v11;
-    let v24: N = N::narrow(v23) / N::narrow(v17);
-    [v21.to_f64(), v24.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::cos_of(v2);
+    let v4: W = v3.widen().powi(3);
+    let v5: W = N::sin_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3.widen() + v4 + v6 - v8;
+    let v10: W = v3.widen() + v4;
+    let v11: W = v9 / v10;
+    let v12: W = v7.widen() - v1.widen();
+    let v13: N = N::new(1.0, 0.0);
+    let v14: N = v3.square();
+    let v15: N = v13 + v14;
+    let v16: N = v15.sqrt();
+    let v17: W = v0 * v12 * v16.widen();
+    let v18: W = v17 / v10;
+    [v11.to_f64(), v18.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::cos_kept(v2);
+    let v4: W = v3.powi(3);
+    let v5: W = N::sin_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 + v6 - v8;
+    let v10: W = v3 + v4;
+    let v11: W = v9 / v10;
+    let v12: W = v7.widen() - v1.widen();
+    let v13: N = N::new(1.0, 0.0);
+    let v14: W = v3.square();
+    let v15: N = v13 + N::narrow(v14);
+    let v16: W = v15.widen().sqrt();
+    let v17: W = v0 * v12 * v16;
+    let v18: N = N::narrow(v17) / N::narrow(v10);
+    [v11.to_f64(), v18.to_f64()]
+}
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell4<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.cos();
+    let v4: W = v3.powi(3);
+    let v5: W = N::sin_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 + v6 - v8;
+    let v10: W = v3 + v4;
+    let v11: N = N::narrow(v9) / N::narrow(v10);
+    let v12: W = v7.widen() - v1.widen();
+    let v13: N = N::new(1.0, 0.0);
+    let v14: N = N::narrow(v3).square();
+    let v15: N = v13 + v14;
+    let v16: N = v15.sqrt();
+    let v17: W = v0 * v12 * v16.widen();
+    let v18: N = N::narrow(v17) / N::narrow(v10);
+    [v11.to_f64(), v18.to_f64()]
 }
 /// `euler_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -2939,9 +2785,9 @@ fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 14 of its 25 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 14 of its 19 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2981,9 +2827,9 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 14 of its 25 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 14 of its 19 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.75) instead.
 ///
 /// # Panics
 ///
@@ -3010,9 +2856,9 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// Where some time is below 0.5, a step toward the data end (`t_next < t`) runs in `f64` with 15 of its 26 operations in double-double instead. Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 26 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375). There, a step toward the data end (`t_next < t`) runs in `f64` with 15 of its 26 operations in double-double instead.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -3060,248 +2906,233 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v17: W = v1.powi(12);
         let v18: W = v16 * v17;
         let v19: W = v3 - v6 + v9 - v12 + v15 - v18;
-        let v20: W = W::new(4.442882938158366, 1.452273931226085e-16);
+        let v20: W = W::new(3.141592653589793, 1.2246467991473532e-16);
         let v21: W = W::new(1.0, 0.0);
-        let v22: W = W::new(0.5, 0.0);
-        let v23: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v24: W = v23 * v1;
-        let v25: W = v24.tan();
-        let v26: W = v25.square();
-        let v27: W = v22 / v26;
-        let v28: W = v21 + v27;
-        let v29: W = v28.sqrt();
-        let v30: W = v24.sin();
-        let v31: W = v30.square();
-        let v32: W = v21 + v31;
-        let v33: W = v20 * v1 * v29;
-        let v34: W = v33 / v32;
-        let v35: W = v1.sqrt();
-        let v36: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v37: W = v24.cos();
-        let v38: W = v30.powi(3);
-        let v39: W = v30 + v38;
-        let v40: W = v36 * v37;
-        let v41: W = v40 / v39;
-        let v42: W = v41.sqrt();
-        let v43: W = v35 * v42;
-        return [v19.to_f64(), v34.to_f64(), v43.to_f64()];
+        let v22: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v23: W = v22 * v1;
+        let v24: W = v23.sin();
+        let v25: W = v24.square();
+        let v26: W = v21 + v25;
+        let v27: W = v26.sqrt();
+        let v28: W = v24.powi(3);
+        let v29: W = v24 + v28;
+        let v30: W = v20 * v1 * v27;
+        let v31: W = v30 / v29;
+        let v32: W = v1.sqrt();
+        let v33: W = v23.cos();
+        let v34: W = v20 * v33;
+        let v35: W = v34 / v29;
+        let v36: W = v35.sqrt();
+        let v37: W = v32 * v36;
+        return [v19.to_f64(), v31.to_f64(), v37.to_f64()];
     }
-    if t < 0.5 {
-        return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_maruyama_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.625 {
-        return euler_maruyama_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
+    if t_next < t {
+        return euler_maruyama_step_eps_coefficients_in_toward::<N, W>(t, t_next);
     }
-    if t < 0.6875 {
-        return euler_maruyama_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
-    }
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = v3.tan();
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v5.widen() + v16.widen();
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v23: N = v13 - v1;
-    let v24: W = v22 * v23.widen() * v11;
-    let v25: N = N::narrow(v24) / N::narrow(v17);
-    let v26: N = v23.abs();
-    let v27: W = v26.widen().sqrt();
-    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: N = v15.powi(3);
-    let v30: W = v15.widen() + v29.widen();
-    let v31: W = v28 * v4;
-    let v32: W = v31 / v30;
-    let v33: W = N::sqrt_kept(v32);
-    let v34: W = v27 * v33;
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::cos_of(v2);
+    let v4: W = v3.widen().powi(3);
+    let v5: W = N::sin_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3.widen() + v4 + v6 - v8;
+    let v10: W = v3.widen() + v4;
+    let v11: W = v9 / v10;
+    let v12: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v13: W = v7.widen() - v1.widen();
+    let v14: N = N::new(1.0, 0.0);
+    let v15: N = v3.square();
+    let v16: W = v14.widen() + v15.widen();
+    let v17: W = N::sqrt_kept(v16);
+    let v18: W = v12 * v13 * v17;
+    let v19: W = v18 / v10;
+    let v20: N = N::narrow(v13).abs();
+    let v21: W = v20.widen().sqrt();
+    let v22: W = v12 * v5;
+    let v23: N = N::narrow(v22) / N::narrow(v10);
+    let v24: W = v23.widen().sqrt();
+    let v25: W = v21 * v24;
+    [v11.to_f64(), v19.to_f64(), v25.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_eps_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_toward<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: W = v6.widen() * v8.widen();
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v23: N = v13 - v1;
-    let v24: W = v22 * v23.widen() * v11;
-    let v25: N = N::narrow(v24) / N::narrow(v17);
-    let v26: N = v23.abs();
-    let v27: W = v26.widen().sqrt();
-    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: W = v15.powi(3);
-    let v30: W = v15 + v29;
-    let v31: W = v28 * v4;
-    let v32: N = N::narrow(v31) / N::narrow(v30);
-    let v33: N = v32.sqrt();
-    let v34: W = v27 * v33.widen();
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::cos_kept(v2);
+    let v4: W = v3.powi(3);
+    let v5: W = N::sin_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 + v6 - v8;
+    let v10: W = v3 + v4;
+    let v11: N = N::narrow(v9) / N::narrow(v10);
+    let v12: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v13: W = v7.widen() - v1.widen();
+    let v14: N = N::new(1.0, 0.0);
+    let v15: W = v3.square();
+    let v16: N = v14 + N::narrow(v15);
+    let v17: W = v16.widen().sqrt();
+    let v18: W = v12 * v13 * v17;
+    let v19: N = N::narrow(v18) / N::narrow(v10);
+    let v20: N = N::narrow(v13).abs();
+    let v21: W = v20.widen().sqrt();
+    let v22: W = v12 * v5;
+    let v23: N = N::narrow(v22) / N::narrow(v10);
+    let v24: N = v23.sqrt();
+    let v25: W = v21 * v24.widen();
+    [v11.to_f64(), v19.to_f64(), v25.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
+/// The upper regime of [`euler_maruyama_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_maruyama_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    if t_next > t {
+        return euler_maruyama_step_eps_coefficients_upper_toward::<N, W>(t, t_next);
+    }
+    if t < 0.25 {
+        return euler_maruyama_step_eps_coefficients_upper_cell0::<N, W>(t, t_next);
+    }
+    if t < 0.375 {
+        return euler_maruyama_step_eps_coefficients_upper_cell1::<N, W>(t, t_next);
+    }
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v23: N = v13 - v1;
-    let v24: W = v22.widen() * v23.widen() * v11;
-    let v25: N = N::narrow(v24) / N::narrow(v17);
-    let v26: N = v23.abs();
-    let v27: W = v26.widen().sqrt();
-    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: W = v15.powi(3);
-    let v30: W = v15 + v29;
-    let v31: W = v28.widen() * v4;
-    let v32: N = N::narrow(v31) / N::narrow(v30);
-    let v33: N = v32.sqrt();
-    let v34: W = v27 * v33.widen();
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::sin_kept(v2);
+    let v4: W = v3.powi(3);
+    let v5: W = N::cos_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 - v6 + v8;
+    let v10: W = v3 + v4;
+    let v11: W = v9 / v10;
+    let v12: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v13: N = N::new(1.0, 0.0);
+    let v14: W = v3.square();
+    let v15: N = v13 + N::narrow(v14);
+    let v16: W = v15.widen().sqrt();
+    let v17: W = v1.widen() - v7.widen();
+    let v18: W = v12 * v16 * v17;
+    let v19: N = N::narrow(v18) / N::narrow(v10);
+    let v20: N = N::narrow(v17).abs();
+    let v21: W = v20.widen().sqrt();
+    let v22: W = v12 * v5;
+    let v23: N = N::narrow(v22) / N::narrow(v10);
+    let v24: N = v23.sqrt();
+    let v25: W = v21 * v24.widen();
+    [v11.to_f64(), v19.to_f64(), v25.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_eps_coefficients_upper`] for a step toward the data end (`t_next < t`, here `t_next > t`: the times are reflected), with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_upper_toward<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v23: N = v13 - v1;
-    let v24: W = v22.widen() * v23.widen() * v11;
-    let v25: N = N::narrow(v24) / N::narrow(v17);
-    let v26: N = v23.abs();
-    let v27: W = v26.widen().sqrt();
-    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: W = v15.powi(3);
-    let v30: W = v15 + v29;
-    let v31: W = v28 * v4;
-    let v32: N = N::narrow(v31) / N::narrow(v30);
-    let v33: N = v32.sqrt();
-    let v34: W = v27 * v33.widen();
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::sin_kept(v2);
+    let v4: W = v3.powi(3);
+    let v5: W = N::cos_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 - v6 + v8;
+    let v10: W = v3 + v4;
+    let v11: N = N::narrow(v9) / N::narrow(v10);
+    let v12: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v13: N = N::new(1.0, 0.0);
+    let v14: W = v3.square();
+    let v15: W = v13.widen() + v14;
+    let v16: W = N::sqrt_kept(v15);
+    let v17: W = v1.widen() - v7.widen();
+    let v18: W = v12 * v16 * v17;
+    let v19: N = N::narrow(v18) / N::narrow(v10);
+    let v20: N = N::narrow(v17).abs();
+    let v21: W = v20.widen().sqrt();
+    let v22: W = v12 * v5;
+    let v23: N = N::narrow(v22) / N::narrow(v10);
+    let v24: N = v23.sqrt();
+    let v25: W = v21 * v24.widen();
+    [v11.to_f64(), v19.to_f64(), v25.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_eps_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = v2 * v1.widen();
-    let v4: W = v3.sin();
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: W = N::cos_kept(v3);
-    let v16: W = v15.square();
-    let v17: W = v5.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v12 - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v23: N = v13 - v1;
-    let v24: W = v22 * v23.widen() * v11;
-    let v25: N = N::narrow(v24) / N::narrow(v17);
-    let v26: N = v23.abs();
-    let v27: N = v26.sqrt();
-    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: W = v15.powi(3);
-    let v30: W = v15 + v29;
-    let v31: W = v28 * v4;
-    let v32: N = N::narrow(v31) / N::narrow(v30);
-    let v33: N = v32.sqrt();
-    let v34: N = v27 * v33;
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.sin();
+    let v4: N = N::narrow(v3).powi(3);
+    let v5: W = v2.cos();
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4.widen() - v6 + v8;
+    let v10: W = v3 + v4.widen();
+    let v11: W = v9 / v10;
+    let v12: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v13: N = N::new(1.0, 0.0);
+    let v14: N = N::narrow(v3).square();
+    let v15: W = v13.widen() + v14.widen();
+    let v16: W = N::sqrt_kept(v15);
+    let v17: W = v1.widen() - v7.widen();
+    let v18: W = v12 * v16 * v17;
+    let v19: N = N::narrow(v18) / N::narrow(v10);
+    let v20: N = N::narrow(v17).abs();
+    let v21: N = v20.sqrt();
+    let v22: W = v12 * v5;
+    let v23: N = N::narrow(v22) / N::narrow(v10);
+    let v24: N = v23.sqrt();
+    let v25: N = v21 * v24;
+    [v11.to_f64(), v19.to_f64(), v25.to_f64()]
+}
+/// [`euler_maruyama_step_eps_coefficients_upper`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.sin();
+    let v4: W = v3.powi(3);
+    let v5: W = N::cos_kept(v2);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 - v6 + v8;
+    let v10: W = v3 + v4;
+    let v11: W = v9 / v10;
+    let v12: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v13: N = N::new(1.0, 0.0);
+    let v14: N = N::narrow(v3).square();
+    let v15: N = v13 + v14;
+    let v16: N = v15.sqrt();
+    let v17: W = v1.widen() - v7.widen();
+    let v18: W = v12 * v16.widen() * v17;
+    let v19: N = N::narrow(v18) / N::narrow(v10);
+    let v20: N = N::narrow(v17).abs();
+    let v21: N = v20.sqrt();
+    let v22: W = v12 * v5;
+    let v23: N = N::narrow(v22) / N::narrow(v10);
+    let v24: N = v23.sqrt();
+    let v25: N = v21 * v24;
+    [v11.to_f64(), v19.to_f64(), v25.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -3309,9 +3140,9 @@ fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// Where some time is below 0.5, a step toward the data end (`t_next < t`) runs in `f64` with 15 of its 26 operations in double-double instead. Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 26 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375). There, a step toward the data end (`t_next < t`) runs in `f64` with 15 of its 26 operations in double-double instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -3364,9 +3195,9 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75).
+/// Where some time is below 0.5, a step toward the data end (`t_next < t`) runs in `f64` with 15 of its 26 operations in double-double instead. Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 26 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25, 0.375). There, a step toward the data end (`t_next < t`) runs in `f64` with 15 of its 26 operations in double-double instead.
 ///
 /// # Panics
 ///
@@ -3751,9 +3582,7 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\frac{1}{2} + \frac{3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -3768,10 +3597,7 @@ pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
-    }
-    let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::new(3.0, 0.0);
     let v3: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -3782,54 +3608,18 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v8: W = v2.widen() * v7;
     let v9: N = -v1;
     let v10: W = v9.widen() - v8;
-    let v11: N = N::new(0.5, 0.0);
-    let v12: N = N::tan_of(v5);
-    let v13: N = v12.square();
-    let v14: N = v11 * v13;
-    let v15: W = v1.widen() + v14.widen();
-    let v16: W = v15.sqrt();
-    let v17: W = N::sin_kept(v5);
+    let v11: W = N::sin_kept(v5);
+    let v12: W = v6.powi(3);
+    let v13: W = v6 + v12;
+    let v14: W = v0.widen() * v10;
+    let v15: W = v11 * v13;
+    let v16: N = N::narrow(v14) / N::narrow(v15);
+    let v17: N = N::new(-4.442882938158366, -1.452273931226085e-16);
     let v18: W = v1.widen() + v7;
     let v19: W = v18.sqrt();
-    let v20: W = v19.powi(3);
-    let v21: W = v0 * v10 * v16;
-    let v22: W = v17 * v20;
-    let v23: N = N::narrow(v21) / N::narrow(v22);
-    let v24: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v25: W = v17 * v19;
-    let v26: N = v24 / N::narrow(v25);
-    [v23.to_f64(), v26.to_f64()]
-}
-/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::new(3.0, 0.0);
-    let v3: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v4: N = N::from_f64(t);
-    let v5: W = v3 * v4.widen();
-    let v6: N = N::sin_of(v5);
-    let v7: N = v6.square();
-    let v8: N = v2 * v7;
-    let v9: N = -v1;
-    let v10: W = v9.widen() - v8.widen();
-    let v11: N = N::new(0.5, 0.0);
-    let v12: W = N::tan_kept(v5);
-    let v13: W = v12.square();
-    let v14: N = v11 / N::narrow(v13);
-    let v15: N = v1 + v14;
-    let v16: N = v15.sqrt();
-    let v17: W = N::cos_kept(v5);
-    let v18: W = v1.widen() + v7.widen();
-    let v19: W = v18.sqrt();
-    let v20: W = v19.powi(3);
-    let v21: W = v0 * v10 * v16.widen();
-    let v22: W = v17 * v20;
-    let v23: W = v21 / v22;
-    let v24: N = N::new(-4.442882938158366, -1.452273931226085e-16);
-    let v25: W = v17 * v19;
-    let v26: N = v24 / N::narrow(v25);
-    [v23.to_f64(), v26.to_f64()]
+    let v20: W = v11 * v19;
+    let v21: N = v17 / N::narrow(v20);
+    [v16.to_f64(), v21.to_f64()]
 }
 /// `reverse_drift_x0` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -3837,9 +3627,7 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\frac{1}{2} + \frac{3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 12 of its 27 operations in double-double.
+/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -4717,9 +4505,7 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 20 operations in double-double.
+/// Runs its stable form in `f64`, with the 6 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(&reverse_drift_u_poles::<f64, Dd>(t), [f64::INFINITY, 0.0]);
@@ -4728,54 +4514,17 @@ pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return reverse_drift_u_coefficients_upper::<N, W>(1.0 - t);
-    }
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: W = N::cos_kept(v3);
-    let v13: W = v12.square();
-    let v14: W = v5.widen() + v13;
-    let v15: W = v14.sqrt();
-    let v16: W = v15.powi(3);
-    let v17: W = v0 * v4 * v11.widen();
-    let v18: W = v17 / v16;
-    let v19: N = N::new(2.0, 0.0);
-    [v18.to_f64(), v19.to_f64()]
-}
-/// The upper regime of [`reverse_drift_u_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::cos_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: N = v6 / N::narrow(v8);
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: W = N::sin_kept(v3);
-    let v13: W = v12.square();
-    let v14: W = v5.widen() + v13;
-    let v15: W = v14.sqrt();
-    let v16: W = v15.powi(3);
-    let v17: W = v0 * v4 * v11.widen();
-    let v18: W = v17 / v16;
-    let v19: N = N::new(2.0, 0.0);
-    [v18.to_f64(), v19.to_f64()]
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::sin_kept(v2);
+    let v4: W = N::cos_kept(v2);
+    let v5: W = v4.powi(3);
+    let v6: W = v4 + v5;
+    let v7: W = v0 * v3;
+    let v8: W = v7 / v6;
+    let v9: N = N::new(2.0, 0.0);
+    [v8.to_f64(), v9.to_f64()]
 }
 /// `reverse_drift_u` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -4783,9 +4532,7 @@ fn reverse_drift_u_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 20 operations in double-double.
+/// Runs its stable form in `f64`, with the 6 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
@@ -4869,7 +4616,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -4944,86 +4691,62 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_u_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = v4.sin();
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: W = v4.tan();
-    let v9: W = v8.square();
-    let v10: W = v7.widen() * v9;
-    let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: W = v0 * v1.widen() * v5 * v12;
-    let v14: W = v0 * v3.widen() * v5 * v12;
-    let v15: W = v4.cos();
-    let v16: W = v15.square();
-    let v17: W = v6.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v13 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(2.0, 0.0);
-    let v23: W = v22.widen() * v1.widen();
-    let v24: W = v22.widen() * v3.widen();
-    let v25: W = v23 - v24;
-    let v26: N = v1 - v3;
-    let v27: N = v26.abs();
-    let v28: N = v27.sqrt();
-    let v29: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v30: W = v15.powi(3);
-    let v31: N = N::narrow(v15) + N::narrow(v30);
-    let v32: W = v29 * v5;
-    let v33: N = N::narrow(v32) / v31;
-    let v34: N = v33.sqrt();
-    let v35: N = v28 * v34;
-    [v21.to_f64(), v25.to_f64(), v35.to_f64()]
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.cos();
+    let v4: W = v3.powi(3);
+    let v5: W = v2.sin();
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 - v6 + v8;
+    let v10: W = v3 + v4;
+    let v11: N = N::narrow(v9) / N::narrow(v10);
+    let v12: N = N::new(2.0, 0.0);
+    let v13: W = v12.widen() * v7.widen();
+    let v14: W = v12.widen() * v1.widen();
+    let v15: W = v13 - v14;
+    let v16: N = v7 - v1;
+    let v17: N = v16.abs();
+    let v18: N = v17.sqrt();
+    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v20: W = v19.widen() * v5;
+    let v21: N = N::narrow(v20) / N::narrow(v10);
+    let v22: N = v21.sqrt();
+    let v23: N = v18 * v22;
+    [v11.to_f64(), v15.to_f64(), v23.to_f64()]
 }
 /// [`euler_maruyama_step_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: N = N::tan_of(v4);
-    let v9: N = v8.square();
-    let v10: N = v7 * v9;
-    let v11: W = v6.widen() + v10.widen();
-    let v12: W = v11.sqrt();
-    let v13: N = N::narrow(v0) * v1 * v5 * N::narrow(v12);
-    let v14: W = v0 * v3.widen() * v5.widen() * v12;
-    let v15: W = N::cos_kept(v4);
-    let v16: W = v15.square();
-    let v17: W = v6.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v13.widen() - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: N = N::new(2.0, 0.0);
-    let v23: W = v22.widen() * v1.widen();
-    let v24: W = v22.widen() * v3.widen();
-    let v25: W = v23 - v24;
-    let v26: N = v1 - v3;
-    let v27: N = v26.abs();
-    let v28: W = v27.widen().sqrt();
-    let v29: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v30: W = v15.powi(3);
-    let v31: W = v15 + v30;
-    let v32: N = v29 * v5;
-    let v33: N = v32 / N::narrow(v31);
-    let v34: W = v33.widen().sqrt();
-    let v35: W = v28 * v34;
-    [v21.to_f64(), v25.to_f64(), v35.to_f64()]
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::cos_kept(v2);
+    let v4: W = v3.powi(3);
+    let v5: N = N::sin_of(v2);
+    let v6: W = v0 * v1.widen() * v5.widen();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = N::narrow(v0) * v7 * v5;
+    let v9: W = v3 + v4 - v6 + v8.widen();
+    let v10: W = v3 + v4;
+    let v11: W = v9 / v10;
+    let v12: N = N::new(2.0, 0.0);
+    let v13: W = v12.widen() * v7.widen();
+    let v14: W = v12.widen() * v1.widen();
+    let v15: W = v13 - v14;
+    let v16: N = v7 - v1;
+    let v17: N = v16.abs();
+    let v18: W = v17.widen().sqrt();
+    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v20: N = v19 * v5;
+    let v21: N = v20 / N::narrow(v10);
+    let v22: W = v21.widen().sqrt();
+    let v23: W = v18 * v22;
+    [v11.to_f64(), v15.to_f64(), v23.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -5031,7 +4754,7 @@ fn euler_maruyama_step_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
@@ -5078,7 +4801,7 @@ fn euler_maruyama_step_u_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
@@ -5159,16 +4882,12 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v7: W = v4 + v6;
         let v8: W = v7.sqrt();
         let v9: W = v3 / v8;
-        let v10: W = W::new(0.45015815807855303, 6.8966137581754715e-18);
-        let v11: W = W::new(0.5, 0.0);
-        let v12: W = v2.tan();
-        let v13: W = v12.square();
-        let v14: W = v11 * v13;
-        let v15: W = v4 + v14;
-        let v16: W = v15.sqrt();
-        let v17: W = v10 * v7;
-        let v18: W = v17 / v16;
-        return [v9.to_f64(), v18.to_f64()];
+        let v10: W = W::new(0.6366197723675814, -3.935735335036497e-17);
+        let v11: W = v5.powi(3);
+        let v12: W = v5 + v11;
+        let v13: W = v10 * v12;
+        let v14: W = v13 / v8;
+        return [v9.to_f64(), v14.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -5294,16 +5013,12 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v7: W = v4 + v6;
         let v8: W = v7.sqrt();
         let v9: W = v3 / v8;
-        let v10: W = W::new(0.45015815807855303, 6.8966137581754715e-18);
-        let v11: W = W::new(0.5, 0.0);
-        let v12: W = v2.tan();
-        let v13: W = v12.square();
-        let v14: W = v11 * v13;
-        let v15: W = v4 + v14;
-        let v16: W = v15.sqrt();
-        let v17: W = v10 * v7;
-        let v18: W = v17 / v16;
-        return [v9.to_f64(), v18.to_f64()];
+        let v10: W = W::new(0.6366197723675814, -3.935735335036497e-17);
+        let v11: W = v5.powi(3);
+        let v12: W = v5 + v11;
+        let v13: W = v10 * v12;
+        let v14: W = v13 / v8;
+        return [v9.to_f64(), v14.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -5425,9 +5140,7 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 21 operations in double-double.
+/// Runs its stable form in `f64`, with the 6 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(&reverse_drift_v_poles::<f64, Dd>(t), [f64::INFINITY, 0.0]);
@@ -5436,56 +5149,21 @@ pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t >= 0.5 {
-        return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
-    }
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::sin_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: N = v7.square();
-    let v9: N = v6 * v8;
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: W = N::cos_kept(v3);
-    let v13: W = v12.square();
-    let v14: W = v5.widen() + v13;
-    let v15: W = v14.sqrt();
-    let v16: W = v15.powi(3);
-    let v17: W = v0 * v4 * v11.widen();
-    let v18: W = v17 / v16;
-    let v19: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v20: N = v19 / N::narrow(v14);
-    [v18.to_f64(), v20.to_f64()]
-}
-/// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
-fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::cos_kept(v3);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = N::new(0.5, 0.0);
-    let v7: W = N::tan_kept(v3);
-    let v8: W = v7.square();
-    let v9: N = v6 / N::narrow(v8);
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: W = N::sin_kept(v3);
-    let v13: W = v12.square();
-    let v14: W = v5.widen() + v13;
-    let v15: W = v14.sqrt();
-    let v16: W = v15.powi(3);
-    let v17: W = v0 * v4 * v11.widen();
-    let v18: W = v17 / v16;
-    let v19: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v20: N = v19 / N::narrow(v14);
-    [v18.to_f64(), v20.to_f64()]
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::sin_kept(v2);
+    let v4: N = N::cos_of(v2);
+    let v5: W = v4.widen().powi(3);
+    let v6: W = v4.widen() + v5;
+    let v7: W = v0 * v3;
+    let v8: W = v7 / v6;
+    let v9: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v10: N = N::new(1.0, 0.0);
+    let v11: N = v4.square();
+    let v12: N = v10 + v11;
+    let v13: N = v9 / v12;
+    [v8.to_f64(), v13.to_f64()]
 }
 /// `reverse_drift_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -5493,9 +5171,7 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 21 operations in double-double.
+/// Runs its stable form in `f64`, with the 6 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
@@ -5596,7 +5272,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
@@ -5674,84 +5350,66 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_v_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = v4.sin();
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: W = v4.tan();
-    let v9: W = v8.square();
-    let v10: W = v7.widen() * v9;
-    let v11: W = v6.widen() + v10;
-    let v12: W = v11.sqrt();
-    let v13: W = v0 * v1.widen() * v5 * v12;
-    let v14: W = v0 * v3.widen() * v5 * v12;
-    let v15: W = v4.cos();
-    let v16: W = v15.square();
-    let v17: W = v6.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v13 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v23: N = v1 - v3;
-    let v24: W = v22.widen() * v23.widen();
-    let v25: N = N::narrow(v24) / N::narrow(v17);
-    let v26: N = v23.abs();
-    let v27: N = v26.sqrt();
-    let v28: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: W = v15.powi(3);
-    let v30: N = N::narrow(v15) + N::narrow(v29);
-    let v31: W = v28 * v5;
-    let v32: N = N::narrow(v31) / v30;
-    let v33: N = v32.sqrt();
-    let v34: N = v27 * v33;
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.cos();
+    let v4: W = v3.powi(3);
+    let v5: W = v2.sin();
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3 + v4 - v6 + v8;
+    let v10: W = v3 + v4;
+    let v11: N = N::narrow(v9) / N::narrow(v10);
+    let v12: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v13: N = v7 - v1;
+    let v14: N = N::new(1.0, 0.0);
+    let v15: N = N::narrow(v3).square();
+    let v16: N = v14 + v15;
+    let v17: W = v12.widen() * v13.widen();
+    let v18: N = N::narrow(v17) / v16;
+    let v19: N = v13.abs();
+    let v20: N = v19.sqrt();
+    let v21: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v22: W = v21.widen() * v5;
+    let v23: N = N::narrow(v22) / N::narrow(v10);
+    let v24: N = v23.sqrt();
+    let v25: N = v20 * v24;
+    [v11.to_f64(), v18.to_f64(), v25.to_f64()]
 }
 /// [`euler_maruyama_step_v_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = N::new(1.0, 0.0);
-    let v7: N = N::new(0.5, 0.0);
-    let v8: N = N::tan_of(v4);
-    let v9: N = v8.square();
-    let v10: N = v7 * v9;
-    let v11: W = v6.widen() + v10.widen();
-    let v12: W = v11.sqrt();
-    let v13: N = N::narrow(v0) * v1 * v5 * N::narrow(v12);
-    let v14: W = v0 * v3.widen() * v5.widen() * v12;
-    let v15: W = N::cos_kept(v4);
-    let v16: W = v15.square();
-    let v17: W = v6.widen() + v16;
-    let v18: W = v17.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v13.widen() - v14 + v19;
-    let v21: W = v20 / v19;
-    let v22: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v23: N = v1 - v3;
-    let v24: N = v22 * v23;
-    let v25: N = v24 / N::narrow(v17);
-    let v26: N = v23.abs();
-    let v27: W = v26.widen().sqrt();
-    let v28: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: W = v15.powi(3);
-    let v30: W = v15 + v29;
-    let v31: N = v28 * v5;
-    let v32: N = v31 / N::narrow(v30);
-    let v33: W = v32.widen().sqrt();
-    let v34: W = v27 * v33;
-    [v21.to_f64(), v25.to_f64(), v34.to_f64()]
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = N::cos_kept(v2);
+    let v4: W = v3.powi(3);
+    let v5: N = N::sin_of(v2);
+    let v6: W = v0 * v1.widen() * v5.widen();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = N::narrow(v0) * v7 * v5;
+    let v9: W = v3 + v4 - v6 + v8.widen();
+    let v10: W = v3 + v4;
+    let v11: W = v9 / v10;
+    let v12: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v13: N = v7 - v1;
+    let v14: N = N::new(1.0, 0.0);
+    let v15: W = v3.square();
+    let v16: W = v14.widen() + v15;
+    let v17: N = v12 * v13;
+    let v18: N = v17 / N::narrow(v16);
+    let v19: N = v13.abs();
+    let v20: W = v19.widen().sqrt();
+    let v21: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v22: N = v21 * v5;
+    let v23: N = v22 / N::narrow(v10);
+    let v24: W = v23.widen().sqrt();
+    let v25: W = v20 * v24;
+    [v11.to_f64(), v18.to_f64(), v25.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -5759,7 +5417,7 @@ fn euler_maruyama_step_v_coefficients_in_cell0<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///
@@ -5805,7 +5463,7 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5).
 ///

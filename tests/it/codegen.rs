@@ -1336,6 +1336,44 @@ fn verify_passes_for_schedules_flat_at_an_end() {
     }
 }
 
+/// An alpha with a constant factor, `alpha_bar = sigmoid(4 - 8t)/sigmoid(4)`: the Euler
+/// steps' `x` coefficient is `1 + (t_next - t) alpha'/alpha` with `alpha'/alpha = -4
+/// sigmoid(8t - 4)`, exactly 0 at the checked point `(t, t_next) = (1/2, 1)`, where it
+/// is `1 - 1/2 * 4 * 1/2`. Formed from `alpha'` and `alpha` apart, the constant
+/// `1/sqrt(sigmoid(4))` is in both, spelled two ways, rounded in each, and the zero came
+/// out 1e-32: an error of 4e18 ulps, and a failed verification. The steps are chosen and
+/// measured as `emit --verify` does.
+#[test]
+fn a_constant_factor_of_alpha_keeps_the_euler_steps_exact_zeros() {
+    let text = "process scaled { alpha_bar(t) = sigmoid(4 - 8*t)/sigmoid(4); }\n";
+    let mut pool = Pool::new();
+    let ast = diffsym::syntax::parse_file(text).expect("parses");
+    let processes = diffsym::process::lower_file(&mut pool, &ast, text, &[]).expect("lowers");
+    let names = ["euler_step_eps", "euler_maruyama_step_score"];
+    let p = &processes[0];
+    let functions: Vec<_> = names
+        .iter()
+        .map(|n| {
+            codegen::function(&mut pool, p, Mode::Stable, n)
+                .expect("lowers")
+                .unwrap_or_else(|| panic!("{n}"))
+        })
+        .collect();
+    let emitted = module(
+        &mut pool,
+        &p.name,
+        "scaled.dsym",
+        functions,
+        Accuracy::default(),
+    );
+    let reports = measure::measure(&emitted).expect("compiles and runs");
+    assert_eq!(reports.len(), names.len());
+    for (report, name) in reports.iter().zip(names) {
+        assert!(report.passed(), "{name}: {report:?}");
+        assert!(report.worst.max_err <= 4.0, "{name}: {report:?}");
+    }
+}
+
 #[test]
 fn verify_fails_with_exit_1_when_the_budget_is_missed() {
     // cos(pi t/2) at t = 1 - 2^-53 is 1.7e-16, and double-double computes it to about one
