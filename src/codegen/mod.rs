@@ -766,6 +766,9 @@ struct JetForms {
     /// `alpha'/alpha` as one formula ([`logarithmic_derivative`]), for the jet forms
     /// that read alpha only through it ([`JetForms::put_values`]).
     alpha_rate: Option<ExprId>,
+    /// Whether alpha has a constant factor ([`constant_factor`]): then those forms
+    /// always take `alpha_rate`.
+    exact_rate: bool,
     /// Whether alpha^2 + sigma^2 = 1 (the jet forms use it).
     vp: bool,
     /// The jet of `t` at t = 1 and of `t_next` at t_next = 0 ([`JetForms::end_values`]),
@@ -789,6 +792,31 @@ fn logarithmic_derivative(pool: &mut Pool, e: ExprId, t: Symbol) -> ExprId {
     crate::expr::simplify::simplify(pool, l)
 }
 
+/// Whether `e`, as a product (through powers), has a factor that is a constant but no
+/// rational number (`1/sigmoid(4)` in `sqrt(sigmoid(4 - 8t)/sigmoid(4))`): one that
+/// `e'/e` cancels and `e'` and `e` apart each round.
+fn constant_factor(pool: &Pool, e: ExprId) -> bool {
+    use crate::expr::Node;
+    match pool.node(e) {
+        Node::Mul(xs) => xs.iter().any(|&x| {
+            (pool.is_constant(x) && pool.as_rational(x).is_none()) || constant_factor(pool, x)
+        }),
+        Node::Pow(b, _) => constant_factor(pool, *b),
+        _ => false,
+    }
+}
+
+/// The number of operations of `e`'s stable program (`usize::MAX` where it does not
+/// lower).
+fn stable_length(pool: &mut Pool, e: ExprId) -> usize {
+    let prepared = prepare(pool, e, Mode::Stable);
+    let mut l = Lowerer::new(Mode::Stable);
+    match l.lower(pool, prepared) {
+        Ok(_) => l.finish().ops.len(),
+        Err(_) => usize::MAX,
+    }
+}
+
 /// A coefficient of a step in the jet symbols.
 enum JetTerms {
     /// One fraction.
@@ -810,6 +838,7 @@ impl JetForms {
         };
         let mut values = Vec::new();
         let mut alpha_rate = None;
+        let mut exact_rate = false;
         if let (Some(a), Some(s), Some(g)) =
             (p.quantity("alpha"), p.quantity("sigma"), p.quantity("g"))
         {
@@ -818,6 +847,7 @@ impl JetForms {
             let da = diff::diff(pool, a, t);
             let da = crate::expr::simplify::simplify(pool, da);
             alpha_rate = Some(logarithmic_derivative(pool, a, t));
+            exact_rate = constant_factor(pool, a);
             let ds = diff::diff(pool, s, t);
             let ds = crate::expr::simplify::simplify(pool, ds);
             let an = crate::expr::subst::subst1(pool, a, t, tn);
@@ -838,6 +868,7 @@ impl JetForms {
             unreduced,
             values,
             alpha_rate,
+            exact_rate,
             vp,
             at_one: Vec::new(),
             at_zero: Vec::new(),
@@ -961,22 +992,25 @@ impl JetForms {
         if self.divides_by_zero(pool, c) {
             return None;
         }
-        Some(self.put_values(pool, c))
+        Some(self.put_values(pool, c, true))
     }
 
-    /// The jet form `c` with the process's alpha, sigma and derivatives put in. Where `c`
-    /// reads alpha only through `alpha'/alpha` (the drift `f`; the Euler steps' `x`
-    /// coefficient, `1 + (t_next - t) alpha'/alpha`), that quotient goes in as one
-    /// formula ([`logarithmic_derivative`]): a constant factor of alpha then cancels
-    /// exactly instead of being rounded in `alpha'` and in `alpha` apart, and a
-    /// coefficient keeps its exact zeros (`1 - 1/2 * 4 sigmoid(0)` at `(t, t_next) =
-    /// (1/2, 1)` for `alpha_bar = sigmoid(4 - 8t)/sigmoid(4)`, which came out 1e-32).
-    /// A form that also reads alpha itself keeps `alpha'` (cosine's `x0` drift: `sin`
-    /// is one rounding where `cos tan` is two). Sigma's logarithmic derivative is not
-    /// used: simplified, it can be a long sum of exponentials (sigmoid's), which the
-    /// stable rewrites take apart at great cost.
-    fn put_values(&self, pool: &mut Pool, c: ExprId) -> ExprId {
-        if let Some(rate) = self.alpha_rate {
+    /// The jet form `c` with the process's alpha, sigma and derivatives put in. Where
+    /// alpha has a constant factor and `c` reads alpha only through `alpha'/alpha` (the
+    /// drift `f`; the Euler steps' `x` coefficient, `1 + (t_next - t) alpha'/alpha`), that
+    /// quotient goes in as one formula ([`logarithmic_derivative`]), in which the constant
+    /// cancels exactly instead of being rounded in `alpha'` and in `alpha` apart, each
+    /// simplified its own way: `alpha_bar = sigmoid(4 - 8t)/sigmoid(4)` makes the `x`
+    /// coefficient `1 - 4 (t_next - t) sigmoid(8t - 4)`, exactly 0 at `(t, t_next) = (1/2,
+    /// 1)`, where the quotient of `alpha'` and `alpha` was 1e-32. Otherwise the process's
+    /// `alpha'` and `alpha` go in, which cancel with what else the coefficient reads
+    /// (cosine's `alpha'/(alpha sigma)` is `-pi/(2 cos(pi t/2))`, one call, where through
+    /// the quotient it is `tan/sin`), unless `shorter` asks for the form whose stable
+    /// program has fewer operations (the general programs', not the guards'). Sigma's
+    /// logarithmic derivative is not used: simplified, it can be a long sum of
+    /// exponentials (sigmoid's), which the stable rewrites take apart at great cost.
+    fn put_values(&self, pool: &mut Pool, c: ExprId, shorter: bool) -> ExprId {
+        if let Some(rate) = self.alpha_rate.filter(|_| self.exact_rate || shorter) {
             let j = &self.jet;
             let r = pool.symbol("_jet_alpha_rate");
             let (a, re) = (pool.sym_expr(j.alpha), pool.sym_expr(r));
@@ -985,7 +1019,17 @@ impl JetForms {
             if pool.contains(through_rate, r) && !pool.contains(through_rate, j.alpha) {
                 let mut values = self.values.clone();
                 values.push((r, rate));
-                return crate::expr::subst::subst(pool, through_rate, &values);
+                let rated = crate::expr::subst::subst(pool, through_rate, &values);
+                if self.exact_rate {
+                    return rated;
+                }
+                let plain = crate::expr::subst::subst(pool, c, &self.values);
+                return if rated != plain && stable_length(pool, rated) < stable_length(pool, plain)
+                {
+                    rated
+                } else {
+                    plain
+                };
             }
         }
         crate::expr::subst::subst(pool, c, &self.values)
@@ -1256,7 +1300,7 @@ fn field_guards(
             // t_next = 1 its value must be certified: 256-bit arithmetic gives `tan(pi/2)`
             // a finite value.
             if at_t.is_none() {
-                let general = jet.put_values(pool, c);
+                let general = jet.put_values(pool, c, false);
                 general_defined &= if at_next == Some(1.0) {
                     let point: Vec<_> = point.to_vec();
                     crate::expr::ball::certify(
@@ -1280,7 +1324,7 @@ fn field_guards(
             let Some(c) = put_end_values(pool, c, &fixed) else {
                 continue 'case;
             };
-            let c = jet.put_values(pool, c);
+            let c = jet.put_values(pool, c, false);
             // Only a guard that is defined away from the ends is kept.
             let probe = [(t, quarter.clone()), (tn, quarter.clone())];
             if infinite && !crate::expr::hp::eval_rounded(pool, c, &probe).is_ok_and(f64::is_finite)
@@ -1759,7 +1803,7 @@ fn end_parts(pool: &mut Pool, jet: &JetForms, k: usize, input: &str) -> Option<V
     Some(
         [a, b, dc, dd, e]
             .iter()
-            .map(|&p| jet.put_values(pool, p))
+            .map(|&p| jet.put_values(pool, p, false))
             .collect(),
     )
 }
@@ -2410,7 +2454,7 @@ fn at_step_from(
         &jet.at_zero
     };
     let c = put_end_values(pool, c, fixed)?;
-    let c = jet.put_values(pool, c);
+    let c = jet.put_values(pool, c, false);
     let at = num_rational::BigRational::from_float(end)?;
     probes
         .iter()
@@ -2456,8 +2500,8 @@ fn pole_guard(
         let general = jet.coefficient(pool, k, s).unwrap_or(*c);
         let separated = match jet.jet_terms(pool, k, s) {
             Some(JetTerms::Linear(c0, c1)) if !jet.divides_by_zero(pool, c1) => {
-                let c0 = jet.put_values(pool, c0);
-                let c1 = jet.put_values(pool, c1);
+                let c0 = jet.put_values(pool, c0, false);
+                let c1 = jet.put_values(pool, c1, false);
                 separate_pole(pool, c0, c1, end)
             }
             _ => None,
@@ -2862,4 +2906,27 @@ pub fn crate_files(
         ("src/lib.rs".to_owned(), emitted.code.clone()),
         ("tests/reference.rs".to_owned(), reference),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::expr::test_util::parse_in_unit_t;
+
+    /// The factors that `alpha'/alpha` cancels: constants that are no rational number, in
+    /// a product or a power of one, not inside a function's argument.
+    #[test]
+    fn constant_factors_are_found_through_products_and_powers() {
+        let mut pool = crate::expr::Pool::new();
+        for (text, want) in [
+            ("sqrt(sigmoid(4 - 8*t)/sigmoid(4))", true),
+            ("exp(-t)*sqrt(2)", true),
+            ("(3 - exp(t))/(3 - exp(1))", true),
+            ("cos(pi*t/2)", false),
+            ("3*exp(-t)", false),
+            ("sqrt(1 - t)/2", false),
+        ] {
+            let e = parse_in_unit_t(&mut pool, text);
+            assert_eq!(super::constant_factor(&pool, e), want, "{text}");
+        }
+    }
 }

@@ -1721,7 +1721,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.40625, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -1733,54 +1733,18 @@ pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.0, 1.5707963267948966];
-    }
     if t >= 0.5 {
         return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.40625 {
-        return pf_velocity_eps_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.4375 {
-        return pf_velocity_eps_coefficients_in_cell1::<N, W>(t);
-    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: N = v1 * v2;
     let v4: N = v3.tan();
     let v5: N = v0 * v4;
-    let v6: N = v3.sin();
-    let v7: N = v1 * v4;
-    let v8: N = v7 / v6;
-    [v5.to_f64(), v8.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.40625, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
-    let v5: N = v0 * v4;
-    let v6: N = v3.sin();
-    let v7: N = v1 * v4;
-    let v8: N = v7 / v6;
-    [v5.to_f64(), v8.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
-    let v5: N = v0 * v4;
-    let v6: N = v3.sin();
-    let v7: W = v1.widen() * v4.widen();
-    let v8: W = v7 / v6.widen();
-    [v5.to_f64(), v8.to_f64()]
+    let v6: N = v3.cos();
+    let v7: N = v1 / v6;
+    [v5.to_f64(), v7.to_f64()]
 }
 /// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1790,10 +1754,9 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v3: N = v1 * v2;
     let v4: N = v3.tan();
     let v5: N = v0 / v4;
-    let v6: N = v3.cos();
-    let v7: N = v6 * v4;
-    let v8: N = v1 / v7;
-    [v5.to_f64(), v8.to_f64()]
+    let v6: N = v3.sin();
+    let v7: N = v1 / v6;
+    [v5.to_f64(), v7.to_f64()]
 }
 /// `pf_velocity_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1803,7 +1766,7 @@ fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.40625, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -1835,7 +1798,7 @@ fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.40625, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.25, 0.28125).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return dd::at_pole(
@@ -1847,18 +1810,9 @@ pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.0, 3.141592653589793];
-    }
     if t >= 0.5 {
         return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.40625 {
-        return reverse_drift_eps_coefficients_in_cell0::<N, W>(t);
-    }
-    if t < 0.4375 {
-        return reverse_drift_eps_coefficients_in_cell1::<N, W>(t);
-    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -1866,59 +1820,12 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v4: N = v3.tan();
     let v5: N = v0 * v4;
     let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: N = v3.sin();
-    let v8: N = v6 * v4;
-    let v9: N = v8 / v7;
-    [v5.to_f64(), v9.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.40625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
-    let v5: N = v0 * v4;
-    let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: N = v3.sin();
-    let v8: N = v6 * v4;
-    let v9: N = v8 / v7;
-    [v5.to_f64(), v9.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
-    let v5: N = v0 * v4;
-    let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: N = v3.sin();
-    let v8: W = v6.widen() * v4.widen();
-    let v9: W = v8 / v7.widen();
-    [v5.to_f64(), v9.to_f64()]
+    let v7: N = v3.cos();
+    let v8: N = v6 / v7;
+    [v5.to_f64(), v8.to_f64()]
 }
 /// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.03125 {
-        return reverse_drift_eps_coefficients_upper_cell0::<N, W>(t);
-    }
-    if t < 0.0625 {
-        return reverse_drift_eps_coefficients_upper_cell1::<N, W>(t);
-    }
-    if t < 0.125 {
-        return reverse_drift_eps_coefficients_upper_cell2::<N, W>(t);
-    }
-    if t < 0.15625 {
-        return reverse_drift_eps_coefficients_upper_cell3::<N, W>(t);
-    }
-    if t < 0.25 {
-        return reverse_drift_eps_coefficients_upper_cell4::<N, W>(t);
-    }
-    if t < 0.28125 {
-        return reverse_drift_eps_coefficients_upper_cell5::<N, W>(t);
-    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -1926,106 +1833,9 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
     let v4: N = v3.tan();
     let v5: N = v0 / v4;
     let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: N = v3.cos();
-    let v8: N = v7 * v4;
-    let v9: N = v6 / v8;
-    [v5.to_f64(), v9.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.03125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
-    let v5: N = v0 / v4;
-    let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: N = v3.cos();
-    let v8: N = v7 * v4;
-    let v9: N = v6 / v8;
-    [v5.to_f64(), v9.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_upper_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = N::tan_kept(v3);
-    let v5: W = v0.widen() / v4;
-    let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: W = N::cos_kept(v3);
-    let v8: W = v7 * v4;
-    let v9: N = v6 / N::narrow(v8);
-    [v5.to_f64(), v9.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_upper_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
-    let v5: N = v0 / v4;
-    let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: N = v3.cos();
-    let v8: N = v7 * v4;
-    let v9: N = v6 / v8;
-    [v5.to_f64(), v9.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.15625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_upper_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = N::tan_kept(v3);
-    let v5: W = v0.widen() / v4;
-    let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: W = N::cos_kept(v3);
-    let v8: W = v7 * v4;
-    let v9: N = v6 / N::narrow(v8);
-    [v5.to_f64(), v9.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_upper_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
-    let v5: N = v0 / v4;
-    let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: N = v3.cos();
-    let v8: N = v7 * v4;
-    let v9: N = v6 / v8;
-    [v5.to_f64(), v9.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_upper`] where `t` is below 0.28125, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
-    t: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = N::tan_kept(v3);
-    let v5: W = v0.widen() / v4;
-    let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: W = N::cos_kept(v3);
-    let v8: W = v7 * v4;
-    let v9: N = v6 / N::narrow(v8);
-    [v5.to_f64(), v9.to_f64()]
+    let v7: N = v3.sin();
+    let v8: N = v6 / v7;
+    [v5.to_f64(), v8.to_f64()]
 }
 /// `reverse_drift_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -2035,7 +1845,7 @@ fn reverse_drift_eps_coefficients_upper_cell5<N: Narrow<W>, W: Real>(
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.40625, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.03125, 0.0625, 0.125, 0.15625, 0.25, 0.28125).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64`.
 ///
 /// At `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -2065,9 +1875,9 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.3125, 0.375, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 5 of its 11 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 2 of its 12 operations in double-double instead.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2075,12 +1885,7 @@ pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
             [f64::INFINITY, f64::NEG_INFINITY],
         );
     }
-    let r = euler_step_eps_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_eps_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2092,15 +1897,6 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     }
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
-    }
-    if t == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v2: W = W::from_f64(t_next);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 - v3;
-        let v5: W = v1 * v4;
-        return [v0.to_f64(), v5.to_f64()];
     }
     if t_next == 1.0 && t > 0.96875 {
         let t: f64 = 1.0 - t;
@@ -2126,36 +1922,25 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v19: W = v3 + v6 + v9 + v12 + v15 + v18;
         let v20: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v21: W = v20 * v1;
-        let v22: W = v21.cos();
-        let v23: W = v21.tan();
-        let v24: W = v22 * v23;
-        let v25: W = v21 / v24;
-        return [v19.to_f64(), v25.to_f64()];
+        let v22: W = v21.sin();
+        let v23: W = v21 / v22;
+        return [v19.to_f64(), v23.to_f64()];
     }
-    if t_next < t {
-        return euler_step_eps_coefficients_in_toward::<N, W>(t, t_next);
+    if t >= 0.5 && t_next >= 0.5 {
+        return euler_step_eps_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
     }
-    if t < 0.0625 {
+    if t < 0.5 {
         return euler_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.125 {
+    if t < 0.75 {
         return euler_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.25 {
+    if t < 0.875 {
         return euler_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
     }
-    if t < 0.3125 {
+    if t < 0.9375 {
         return euler_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
     }
-    if t < 0.375 {
-        return euler_step_eps_coefficients_in_cell4::<N, W>(t, t_next);
-    }
-    if t < 0.6875 {
-        return euler_step_eps_coefficients_in_cell5::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_step_eps_coefficients_in_cell6::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
@@ -2164,93 +1949,13 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
     let v7: W = v1 * v4 * v6;
-    let v8: W = v0.widen() - v7;
-    let v9: W = N::sin_kept(v3);
-    let v10: W = v7 / v9;
-    [v8.to_f64(), v10.to_f64()]
-}
-/// [`euler_step_eps_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_toward<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    if t < 0.5 {
-        return euler_step_eps_coefficients_in_toward_cell0::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_step_eps_coefficients_in_toward_cell1::<N, W>(t, t_next);
-    }
-    if t < 0.9375 {
-        return euler_step_eps_coefficients_in_toward_cell2::<N, W>(t, t_next);
-    }
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = v3.tan();
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: W = v1 * v4 * v6.widen();
     let v8: N = v0 - N::narrow(v7);
-    let v9: W = N::sin_kept(v3);
-    let v10: W = v7 / v9;
-    [v8.to_f64(), v10.to_f64()]
+    let v9: W = N::cos_kept(v3);
+    let v10: W = v1 * v6;
+    let v11: W = v10 / v9;
+    [v8.to_f64(), v11.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1.widen() * v4.widen() * v6;
-    let v8: N = v0 - N::narrow(v7);
-    let v9: N = v3.sin();
-    let v10: N = N::narrow(v7) / v9;
-    [v8.to_f64(), v10.to_f64()]
-}
-/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::tan_kept(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4 * v6;
-    let v8: N = v0 - N::narrow(v7);
-    let v9: N = N::sin_of(v3);
-    let v10: N = N::narrow(v7) / v9;
-    [v8.to_f64(), v10.to_f64()]
-}
-/// [`euler_step_eps_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::tan_kept(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: W = v1 * v4 * v6.widen();
-    let v8: N = v0 - N::narrow(v7);
-    let v9: N = N::sin_of(v3);
-    let v10: N = N::narrow(v7) / v9;
-    [v8.to_f64(), v10.to_f64()]
-}
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2258,72 +1963,38 @@ fn euler_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = N::narrow(v1) * v2;
-    let v4: N = v3.tan();
+    let v3: W = v1 * v2.widen();
+    let v4: W = N::tan_kept(v3);
     let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: W = v1 * v4.widen() * v6.widen();
-    let v8: N = v0 - N::narrow(v7);
-    let v9: N = v3.sin();
-    let v10: N = N::narrow(v7) / v9;
-    [v8.to_f64(), v10.to_f64()]
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4 * v6;
+    let v8: W = v0.widen() - v7;
+    let v9: N = N::cos_of(v3);
+    let v10: N = N::narrow(v1) * N::narrow(v6);
+    let v11: N = v10 / v9;
+    [v8.to_f64(), v11.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: W = v1.widen() * v4.widen() * v6.widen();
-    let v8: N = v0 - N::narrow(v7);
-    let v9: N = v3.sin();
-    let v10: W = v7 / v9.widen();
-    [v8.to_f64(), v10.to_f64()]
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::narrow(v1) * v4 * N::narrow(v6);
+    let v8: N = v0 - v7;
+    let v9: N = N::cos_of(v3);
+    let v10: W = v1 * v6;
+    let v11: N = N::narrow(v10) / v9;
+    [v8.to_f64(), v11.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
 fn euler_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1.widen() * v4.widen() * v6;
-    let v8: N = v0 - N::narrow(v7);
-    let v9: N = v3.sin();
-    let v10: N = N::narrow(v7) / v9;
-    [v8.to_f64(), v10.to_f64()]
-}
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.3125, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = N::tan_kept(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1.widen() * v4 * v6;
-    let v8: N = v0 - N::narrow(v7);
-    let v9: N = N::sin_of(v3);
-    let v10: N = N::narrow(v7) / v9;
-    [v8.to_f64(), v10.to_f64()]
-}
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -2336,12 +2007,13 @@ fn euler_step_eps_coefficients_in_cell4<N: Narrow<W>, W: Real>(
     let v6: N = v5 - v2;
     let v7: W = v1 * v4 * v6.widen();
     let v8: N = v0 - N::narrow(v7);
-    let v9: W = N::sin_kept(v3);
-    let v10: W = v7 / v9;
-    [v8.to_f64(), v10.to_f64()]
+    let v9: N = N::cos_of(v3);
+    let v10: W = v1 * v6.widen();
+    let v11: N = N::narrow(v10) / v9;
+    [v8.to_f64(), v11.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell5<N: Narrow<W>, W: Real>(
+/// [`euler_step_eps_coefficients_in`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
@@ -2353,28 +2025,52 @@ fn euler_step_eps_coefficients_in_cell5<N: Narrow<W>, W: Real>(
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
     let v7: W = v1 * v4 * v6;
-    let v8: W = v0.widen() - v7;
-    let v9: N = N::sin_of(v3);
-    let v10: N = N::narrow(v7) / v9;
-    [v8.to_f64(), v10.to_f64()]
+    let v8: N = v0 - N::narrow(v7);
+    let v9: N = N::cos_of(v3);
+    let v10: W = v1 * v6;
+    let v11: N = N::narrow(v10) / v9;
+    [v8.to_f64(), v11.to_f64()]
 }
-/// [`euler_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_step_eps_coefficients_in_cell6<N: Narrow<W>, W: Real>(
+/// The upper regime of [`euler_step_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn euler_step_eps_coefficients_upper<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    if t_next > t {
+        return euler_step_eps_coefficients_upper_toward::<N, W>(t, t_next);
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v1.widen() * v2.widen();
+    let v6: W = v5.tan();
+    let v7: W = v1.widen() * v4;
+    let v8: W = v7 / v6;
+    let v9: W = v0.widen() - v8;
+    let v10: N = N::sin_of(v5);
+    let v11: N = N::narrow(v7) / v10;
+    [v9.to_f64(), v11.to_f64()]
+}
+/// [`euler_step_eps_coefficients_upper`] for a step toward the data end (`t_next < t`, here `t_next > t`: the times are reflected), with the operations in `W` that the accuracy budget needs there.
+fn euler_step_eps_coefficients_upper_toward<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = v3.tan();
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4 * v6;
-    let v8: W = v0.widen() - v7;
-    let v9: N = N::sin_of(v3);
-    let v10: N = N::narrow(v7) / v9;
-    [v8.to_f64(), v10.to_f64()]
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: N = v1 * v2;
+    let v6: N = v5.tan();
+    let v7: W = v1.widen() * v4;
+    let v8: N = N::narrow(v7) / v6;
+    let v9: N = v0 - v8;
+    let v10: N = v5.sin();
+    let v11: N = N::narrow(v7) / v10;
+    [v9.to_f64(), v11.to_f64()]
 }
 /// `euler_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -2382,9 +2078,9 @@ fn euler_step_eps_coefficients_in_cell6<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.3125, 0.375, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 5 of its 11 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 2 of its 12 operations in double-double instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2424,9 +2120,9 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.3125, 0.375, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 5 of its 11 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.875, 0.9375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 6 of its 12 operations in double-double. There, a step toward the data end (`t_next < t`) runs in `f64` with 2 of its 12 operations in double-double instead.
 ///
 /// # Panics
 ///
@@ -2453,9 +2149,9 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 8 of its 18 operations in double-double (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.75, 0.875, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 10 of its 18 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next != t {
         return dd::at_pole(
@@ -2463,12 +2159,7 @@ pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
             [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY],
         );
     }
-    let r = euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_eps_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
@@ -2480,16 +2171,6 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     }
     if t == 1.0 && t_next == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY];
-    }
-    if t == 0.0 {
-        let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-        let v2: W = W::from_f64(t_next);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 - v3;
-        let v5: W = v1 * v4;
-        let v6: W = W::new(0.0, 0.0);
-        return [v0.to_f64(), v5.to_f64(), v6.to_f64()];
     }
     if t_next == 1.0 && t > 0.96875 {
         let t: f64 = 1.0 - t;
@@ -2516,16 +2197,15 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v20: W = W::new(3.141592653589793, 1.2246467991473532e-16);
         let v21: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v22: W = v21 * v1;
-        let v23: W = v22.cos();
-        let v24: W = v22.tan();
-        let v25: W = v20 * v1;
-        let v26: W = v23 * v24;
-        let v27: W = v25 / v26;
-        let v28: W = v1.sqrt();
-        let v29: W = v20 / v24;
-        let v30: W = v29.sqrt();
-        let v31: W = v28 * v30;
-        return [v19.to_f64(), v27.to_f64(), v31.to_f64()];
+        let v23: W = v22.sin();
+        let v24: W = v20 * v1;
+        let v25: W = v24 / v23;
+        let v26: W = v1.sqrt();
+        let v27: W = v22.tan();
+        let v28: W = v20 / v27;
+        let v29: W = v28.sqrt();
+        let v30: W = v26 * v29;
+        return [v19.to_f64(), v25.to_f64(), v30.to_f64()];
     }
     if t_next < t {
         return euler_maruyama_step_eps_coefficients_in_toward::<N, W>(t, t_next);
@@ -2533,14 +2213,11 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     if t < 0.5 {
         return euler_maruyama_step_eps_coefficients_in_cell0::<N, W>(t, t_next);
     }
-    if t < 0.625 {
+    if t < 0.6875 {
         return euler_maruyama_step_eps_coefficients_in_cell1::<N, W>(t, t_next);
     }
-    if t < 0.6875 {
-        return euler_maruyama_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
-    }
     if t < 0.75 {
-        return euler_maruyama_step_eps_coefficients_in_cell3::<N, W>(t, t_next);
+        return euler_maruyama_step_eps_coefficients_in_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -2551,13 +2228,13 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5.widen() - v2.widen();
     let v7: W = v1 * v4 * v6;
     let v8: W = v0.widen() - v7;
-    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = N::sin_kept(v3);
-    let v11: W = v9.widen() * v4 * v6;
+    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = N::cos_kept(v3);
+    let v11: W = v9 * v6;
     let v12: W = v11 / v10;
     let v13: N = N::narrow(v6).abs();
     let v14: N = v13.sqrt();
-    let v15: W = v9.widen() * v4;
+    let v15: W = v9 * v4;
     let v16: W = N::sqrt_kept(v15);
     let v17: W = v14.widen() * v16;
     [v8.to_f64(), v12.to_f64(), v17.to_f64()]
@@ -2567,23 +2244,14 @@ fn euler_maruyama_step_eps_coefficients_in_toward<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    if t < 0.0625 {
+    if t < 0.5 {
         return euler_maruyama_step_eps_coefficients_in_toward_cell0::<N, W>(t, t_next);
     }
-    if t < 0.125 {
+    if t < 0.75 {
         return euler_maruyama_step_eps_coefficients_in_toward_cell1::<N, W>(t, t_next);
     }
-    if t < 0.25 {
-        return euler_maruyama_step_eps_coefficients_in_toward_cell2::<N, W>(t, t_next);
-    }
-    if t < 0.75 {
-        return euler_maruyama_step_eps_coefficients_in_toward_cell3::<N, W>(t, t_next);
-    }
-    if t < 0.875 {
-        return euler_maruyama_step_eps_coefficients_in_toward_cell4::<N, W>(t, t_next);
-    }
     if t < 0.9375 {
-        return euler_maruyama_step_eps_coefficients_in_toward_cell5::<N, W>(t, t_next);
+        return euler_maruyama_step_eps_coefficients_in_toward_cell2::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -2591,21 +2259,21 @@ fn euler_maruyama_step_eps_coefficients_in_toward<N: Narrow<W>, W: Real>(
     let v3: W = v1 * v2.widen();
     let v4: W = v3.tan();
     let v5: N = N::from_f64(t_next);
-    let v6: N = v5 - v2;
-    let v7: W = v1 * v4 * v6.widen();
+    let v6: W = v5.widen() - v2.widen();
+    let v7: W = v1 * v4 * v6;
     let v8: N = v0 - N::narrow(v7);
-    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = N::sin_kept(v3);
-    let v11: W = v9.widen() * v4 * v6.widen();
+    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = N::cos_kept(v3);
+    let v11: W = v9 * v6;
     let v12: W = v11 / v10;
-    let v13: N = v6.abs();
+    let v13: N = N::narrow(v6).abs();
     let v14: N = v13.sqrt();
-    let v15: W = v9.widen() * v4;
+    let v15: W = v9 * v4;
     let v16: W = N::sqrt_kept(v15);
     let v17: W = v14.widen() * v16;
     [v8.to_f64(), v12.to_f64(), v17.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_eps_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2613,65 +2281,40 @@ fn euler_maruyama_step_eps_coefficients_in_toward_cell0<N: Narrow<W>, W: Real>(
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: N = v1 * v4 * N::narrow(v6);
+    let v6: N = v5 - v2;
+    let v7: N = v1 * v4 * v6;
     let v8: N = v0 - v7;
     let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: N = v3.sin();
-    let v11: W = v9.widen() * v4.widen() * v6;
-    let v12: N = N::narrow(v11) / v10;
-    let v13: N = N::narrow(v6).abs();
-    let v14: N = v13.sqrt();
-    let v15: N = v9 * v4;
-    let v16: N = v15.sqrt();
-    let v17: N = v14 * v16;
-    [v8.to_f64(), v12.to_f64(), v17.to_f64()]
-}
-/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.125, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: N = v1 * v4 * N::narrow(v6);
-    let v8: N = v0 - v7;
-    let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: N = v3.sin();
-    let v11: W = v9.widen() * v4.widen() * v6;
-    let v12: W = v11 / v10.widen();
-    let v13: N = N::narrow(v6).abs();
+    let v10: N = N::cos_of(v3);
+    let v11: N = v9 * v6;
+    let v12: N = v11 / v10;
+    let v13: N = v6.abs();
     let v14: N = v13.sqrt();
     let v15: N = v9 * v4;
     let v16: N = v15.sqrt();
     let v17: W = v14.widen() * v16.widen();
     [v8.to_f64(), v12.to_f64(), v17.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
+/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn euler_maruyama_step_eps_coefficients_in_toward_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = v3.tan();
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: N = v1 * v4 * N::narrow(v6);
+    let v7: N = N::narrow(v1) * v4 * N::narrow(v6);
     let v8: N = v0 - v7;
     let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: N = v3.sin();
-    let v11: W = v9.widen() * v4.widen() * v6;
+    let v10: N = N::cos_of(v3);
+    let v11: W = v9.widen() * v6;
     let v12: N = N::narrow(v11) / v10;
     let v13: N = N::narrow(v6).abs();
     let v14: N = v13.sqrt();
@@ -2680,58 +2323,8 @@ fn euler_maruyama_step_eps_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
     let v17: N = v14 * v16;
     [v8.to_f64(), v12.to_f64(), v17.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_toward_cell3<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::tan_kept(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4 * v6;
-    let v8: N = v0 - N::narrow(v7);
-    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: N = N::sin_of(v3);
-    let v11: W = v9 * v4 * v6;
-    let v12: N = N::narrow(v11) / v10;
-    let v13: N = N::narrow(v6).abs();
-    let v14: N = v13.sqrt();
-    let v15: W = v9 * v4;
-    let v16: N = N::sqrt_of(v15);
-    let v17: N = v14 * v16;
-    [v8.to_f64(), v12.to_f64(), v17.to_f64()]
-}
-/// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_toward_cell4<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::tan_of(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4.widen() * v6;
-    let v8: N = v0 - N::narrow(v7);
-    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: N = N::sin_of(v3);
-    let v11: W = v9 * v4.widen() * v6;
-    let v12: N = N::narrow(v11) / v10;
-    let v13: N = N::narrow(v6).abs();
-    let v14: N = v13.sqrt();
-    let v15: N = N::narrow(v9) * v4;
-    let v16: N = v15.sqrt();
-    let v17: N = v14 * v16;
-    [v8.to_f64(), v12.to_f64(), v17.to_f64()]
-}
 /// [`euler_maruyama_step_eps_coefficients_in_toward`] where `t` is below 0.9375, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_toward_cell5<N: Narrow<W>, W: Real>(
+fn euler_maruyama_step_eps_coefficients_in_toward_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -2745,8 +2338,8 @@ fn euler_maruyama_step_eps_coefficients_in_toward_cell5<N: Narrow<W>, W: Real>(
     let v7: W = v1 * v4.widen() * v6;
     let v8: N = v0 - N::narrow(v7);
     let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: N = N::sin_of(v3);
-    let v11: W = v9.widen() * v4.widen() * v6;
+    let v10: N = N::cos_of(v3);
+    let v11: W = v9.widen() * v6;
     let v12: N = N::narrow(v11) / v10;
     let v13: N = N::narrow(v6).abs();
     let v14: N = v13.sqrt();
@@ -2764,23 +2357,23 @@ fn euler_maruyama_step_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = N::tan_kept(v3);
+    let v4: N = N::tan_of(v3);
     let v5: N = N::from_f64(t_next);
     let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4 * v6;
+    let v7: W = v1 * v4.widen() * v6;
     let v8: W = v0.widen() - v7;
     let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: W = N::sin_kept(v3);
-    let v11: W = v9.widen() * v4 * v6;
-    let v12: W = v11 / v10;
+    let v10: N = N::cos_of(v3);
+    let v11: N = v9 * N::narrow(v6);
+    let v12: N = v11 / v10;
     let v13: N = N::narrow(v6).abs();
     let v14: N = v13.sqrt();
-    let v15: W = v9.widen() * v4;
-    let v16: N = N::sqrt_of(v15);
+    let v15: N = v9 * v4;
+    let v16: N = v15.sqrt();
     let v17: N = v14 * v16;
     [v8.to_f64(), v12.to_f64(), v17.to_f64()]
 }
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
+/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
 fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
@@ -2794,34 +2387,9 @@ fn euler_maruyama_step_eps_coefficients_in_cell1<N: Narrow<W>, W: Real>(
     let v6: W = v5.widen() - v2.widen();
     let v7: W = v1 * v4 * v6;
     let v8: W = v0.widen() - v7;
-    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: N = N::sin_of(v3);
-    let v11: W = v9 * v4 * v6;
-    let v12: N = N::narrow(v11) / v10;
-    let v13: N = N::narrow(v6).abs();
-    let v14: N = v13.sqrt();
-    let v15: W = v9 * v4;
-    let v16: N = N::sqrt_of(v15);
-    let v17: N = v14 * v16;
-    [v8.to_f64(), v12.to_f64(), v17.to_f64()]
-}
-/// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.6875, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = N::tan_kept(v3);
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v1 * v4 * v6;
-    let v8: W = v0.widen() - v7;
     let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: N = N::sin_of(v3);
-    let v11: W = v9.widen() * v4 * v6;
+    let v10: N = N::cos_of(v3);
+    let v11: W = v9.widen() * v6;
     let v12: N = N::narrow(v11) / v10;
     let v13: N = N::narrow(v6).abs();
     let v14: N = v13.sqrt();
@@ -2831,7 +2399,7 @@ fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     [v8.to_f64(), v12.to_f64(), v17.to_f64()]
 }
 /// [`euler_maruyama_step_eps_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
+fn euler_maruyama_step_eps_coefficients_in_cell2<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
@@ -2845,9 +2413,9 @@ fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
     let v7: W = v1 * v4 * v6;
     let v8: W = v0.widen() - v7;
     let v9: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: N = N::sin_of(v3);
-    let v11: W = v9.widen() * v4 * v6;
-    let v12: N = N::narrow(v11) / v10;
+    let v10: N = N::cos_of(v3);
+    let v11: N = v9 * N::narrow(v6);
+    let v12: N = v11 / v10;
     let v13: N = N::narrow(v6).abs();
     let v14: N = v13.sqrt();
     let v15: N = v9 * N::narrow(v4);
@@ -2861,9 +2429,9 @@ fn euler_maruyama_step_eps_coefficients_in_cell3<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 8 of its 18 operations in double-double (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.75, 0.875, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 10 of its 18 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// At `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2916,9 +2484,9 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.625, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 8 of its 18 operations in double-double (with the operations in double-double chosen apart below t = 0.0625, 0.125, 0.25, 0.75, 0.875, 0.9375) instead.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.6875, 0.75). A step toward the data end (`t_next < t`) runs in `f64` with 10 of its 18 operations in double-double (with the operations in double-double chosen apart below t = 0.5, 0.75, 0.9375) instead.
 ///
 /// # Panics
 ///
@@ -4814,19 +4382,15 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v4 * v5;
         return [v3.to_f64(), v6.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0, 0.6366197723675814];
-    }
     if t_next == 1.0 {
         let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v1: W = W::from_f64(t);
         let v2: W = v0 * v1;
         let v3: W = v2.sin();
         let v4: W = W::new(0.6366197723675814, -3.935735335036497e-17);
-        let v5: W = v2.tan();
-        let v6: W = v4 * v3;
-        let v7: W = v6 / v5;
-        return [v3.to_f64(), v7.to_f64()];
+        let v5: W = v2.cos();
+        let v6: W = v4 * v5;
+        return [v3.to_f64(), v6.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return ddim_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);
@@ -4936,19 +4500,15 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v6: W = v4 * v5;
         return [v3.to_f64(), v6.to_f64()];
     }
-    if t == 0.0 && t_next == 1.0 {
-        return [0.0, 0.6366197723675814];
-    }
     if t_next == 1.0 {
         let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v1: W = W::from_f64(t);
         let v2: W = v0 * v1;
         let v3: W = v2.sin();
         let v4: W = W::new(0.6366197723675814, -3.935735335036497e-17);
-        let v5: W = v2.tan();
-        let v6: W = v4 * v3;
-        let v7: W = v6 / v5;
-        return [v3.to_f64(), v7.to_f64()];
+        let v5: W = v2.cos();
+        let v6: W = v4 * v5;
+        return [v3.to_f64(), v6.to_f64()];
     }
     if t >= 0.5 && t_next >= 0.5 {
         return dpm1_step_u_coefficients_upper::<N, W>(1.0 - t, 1.0 - t_next);

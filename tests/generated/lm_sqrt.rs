@@ -691,21 +691,15 @@ pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
-    }
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
-    }
     if t < 0.0625 {
         return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
     }
-    let v0: N = N::new(0.25, 0.0);
+    let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v2.sqrt();
     let v4: N = v1 + v3;
-    let v5: N = v2 - v1;
+    let v5: N = v1 - v2;
     let v6: N = v0 * v4;
     let v7: N = v3 * v5;
     let v8: N = v6 / v7;
@@ -713,12 +707,12 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 }
 /// [`pf_velocity_score_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
 fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
+    let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v2.sqrt();
     let v4: W = v1.widen() + v3.widen();
-    let v5: W = v2.widen() - v1.widen();
+    let v5: W = v1.widen() - v2.widen();
     let v6: W = v0.widen() * v4;
     let v7: W = v3.widen() * v5;
     let v8: N = N::narrow(v6) / N::narrow(v7);
@@ -792,41 +786,35 @@ pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
-    }
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
-    }
     if t < 0.0625 {
         return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
     }
-    let v0: N = N::new(0.25, 0.0);
+    let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v2.sqrt();
     let v4: N = v1 + v3;
-    let v5: N = v2 - v1;
+    let v5: N = v1 - v2;
     let v6: N = v0 * v4;
     let v7: N = v3 * v5;
     let v8: N = v6 / v7;
-    let v9: N = N::new(0.5, 0.0);
+    let v9: N = N::new(-0.5, 0.0);
     let v10: N = v9 * v4;
     let v11: N = v10 / v7;
     [v8.to_f64(), v11.to_f64()]
 }
 /// [`reverse_drift_score_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
+    let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v2.sqrt();
     let v4: W = v1.widen() + v3.widen();
-    let v5: W = v2.widen() - v1.widen();
+    let v5: W = v1.widen() - v2.widen();
     let v6: W = v0.widen() * v4;
     let v7: W = v3.widen() * v5;
     let v8: N = N::narrow(v6) / N::narrow(v7);
-    let v9: N = N::new(0.5, 0.0);
+    let v9: N = N::new(-0.5, 0.0);
     let v10: W = v9.widen() * v4;
     let v11: N = N::narrow(v10) / N::narrow(v7);
     [v8.to_f64(), v11.to_f64()]
@@ -879,7 +867,7 @@ fn reverse_drift_score_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -916,14 +904,17 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: N = N::from_f64(t_next);
     let v8: W = v6.widen() * v7.widen();
     let v9: W = v5 - v2 + v8;
-    let v10: W = v1.widen() - v0.widen();
+    let v10: N = v1 - v0;
     let v11: W = v3 * v9;
-    let v12: W = v2 * v10;
+    let v12: W = v2 * v10.widen();
     let v13: N = N::narrow(v11) / N::narrow(v12);
-    let v14: N = v7 - v1;
-    let v15: W = v6.widen() * v3 * v14.widen();
-    let v16: N = N::narrow(v15) / N::narrow(v12);
-    [v13.to_f64(), v16.to_f64()]
+    let v14: N = N::new(-0.25, 0.0);
+    let v15: W = v7.widen() - v1.widen();
+    let v16: N = v0 - v1;
+    let v17: W = v14.widen() * v3 * v15;
+    let v18: N = N::narrow(v2) * v16;
+    let v19: N = N::narrow(v17) / v18;
+    [v13.to_f64(), v19.to_f64()]
 }
 /// `euler_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -931,7 +922,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
@@ -975,7 +966,7 @@ fn euler_step_score_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1013,7 +1004,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -1050,22 +1041,23 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: N = N::from_f64(t_next);
     let v8: W = v6.widen() * v7.widen();
     let v9: W = v5 - v2 + v8;
-    let v10: W = v1.widen() - v0.widen();
+    let v10: N = v1 - v0;
     let v11: W = v3 * v9;
-    let v12: W = v2 * v10;
+    let v12: W = v2 * v10.widen();
     let v13: N = N::narrow(v11) / N::narrow(v12);
-    let v14: N = N::new(0.5, 0.0);
-    let v15: N = v7 - v1;
-    let v16: W = v14.widen() * v3 * v15.widen();
-    let v17: N = N::narrow(v16) / N::narrow(v12);
-    let v18: N = v15.abs();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(-0.5, 0.0);
-    let v21: W = v20.widen() * v3;
-    let v22: N = N::narrow(v21) / N::narrow(v12);
-    let v23: N = v22.sqrt();
-    let v24: N = v19 * v23;
-    [v13.to_f64(), v17.to_f64(), v24.to_f64()]
+    let v14: N = N::new(-0.5, 0.0);
+    let v15: W = v7.widen() - v1.widen();
+    let v16: N = v0 - v1;
+    let v17: W = v14.widen() * v3 * v15;
+    let v18: N = N::narrow(v2) * v16;
+    let v19: N = N::narrow(v17) / v18;
+    let v20: N = N::narrow(v15).abs();
+    let v21: N = v20.sqrt();
+    let v22: W = v14.widen() * v3;
+    let v23: N = N::narrow(v22) / N::narrow(v12);
+    let v24: N = v23.sqrt();
+    let v25: N = v21 * v24;
+    [v13.to_f64(), v19.to_f64(), v25.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1073,7 +1065,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_score(
@@ -1142,7 +1134,7 @@ fn euler_maruyama_step_score_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1507,22 +1499,16 @@ pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::NEG_INFINITY, f64::INFINITY];
-    }
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::INFINITY];
-    }
-    let v0: N = N::new(0.25, 0.0);
+    let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v2.widen().sqrt();
     let v4: N = v1 + N::narrow(v3);
-    let v5: W = v2.widen() - v1.widen();
+    let v5: W = v1.widen() - v2.widen();
     let v6: N = v0 * v4;
     let v7: W = v3 * v5;
     let v8: N = v6 / N::narrow(v7);
-    let v9: N = N::new(-0.25, 0.0);
+    let v9: N = N::new(0.25, 0.0);
     let v10: W = v3.sqrt();
     let v11: W = v10.powi(3);
     let v12: N = v9 * v4;
@@ -1594,22 +1580,16 @@ pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::NEG_INFINITY, f64::INFINITY];
-    }
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::INFINITY];
-    }
-    let v0: N = N::new(0.25, 0.0);
+    let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v2.widen().sqrt();
     let v4: N = v1 + N::narrow(v3);
-    let v5: W = v2.widen() - v1.widen();
+    let v5: W = v1.widen() - v2.widen();
     let v6: N = v0 * v4;
     let v7: W = v3 * v5;
     let v8: N = v6 / N::narrow(v7);
-    let v9: N = N::new(-0.5, 0.0);
+    let v9: N = N::new(0.5, 0.0);
     let v10: W = v3.sqrt();
     let v11: W = v10.powi(3);
     let v12: N = v9 * v4;
@@ -1704,12 +1684,12 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: W = v3 * v9;
     let v12: W = v2 * v10.widen();
     let v13: N = N::narrow(v11) / N::narrow(v12);
-    let v14: N = N::new(-0.25, 0.0);
-    let v15: W = v7.widen() - v1.widen();
-    let v16: W = v2.sqrt();
-    let v17: W = v16.powi(3);
-    let v18: W = v14.widen() * v3 * v15;
-    let v19: N = N::narrow(v17) * v10;
+    let v14: W = v7.widen() - v1.widen();
+    let v15: W = v2.sqrt();
+    let v16: W = v15.powi(3);
+    let v17: N = v0 - v1;
+    let v18: W = v6.widen() * v3 * v14;
+    let v19: N = N::narrow(v16) * v17;
     let v20: N = N::narrow(v18) / v19;
     [v13.to_f64(), v20.to_f64()]
 }
@@ -1798,7 +1778,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -1839,20 +1819,22 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: W = v3 * v9;
     let v12: W = v2 * v10.widen();
     let v13: N = N::narrow(v11) / N::narrow(v12);
-    let v14: N = N::new(-0.5, 0.0);
+    let v14: N = N::new(0.5, 0.0);
     let v15: W = v7.widen() - v1.widen();
     let v16: W = v2.sqrt();
     let v17: W = v16.powi(3);
-    let v18: W = v14.widen() * v3 * v15;
-    let v19: N = N::narrow(v17) * v10;
-    let v20: N = N::narrow(v18) / v19;
-    let v21: N = N::narrow(v15).abs();
-    let v22: N = v21.sqrt();
-    let v23: W = v14.widen() * v3;
-    let v24: N = N::narrow(v23) / N::narrow(v12);
-    let v25: N = v24.sqrt();
-    let v26: N = v22 * v25;
-    [v13.to_f64(), v20.to_f64(), v26.to_f64()]
+    let v18: N = v0 - v1;
+    let v19: W = v14.widen() * v3 * v15;
+    let v20: N = N::narrow(v17) * v18;
+    let v21: N = N::narrow(v19) / v20;
+    let v22: N = N::narrow(v15).abs();
+    let v23: N = v22.sqrt();
+    let v24: N = N::new(-0.5, 0.0);
+    let v25: W = v24.widen() * v3;
+    let v26: N = N::narrow(v25) / N::narrow(v12);
+    let v27: N = v26.sqrt();
+    let v28: N = v23 * v27;
+    [v13.to_f64(), v21.to_f64(), v28.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1860,7 +1842,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t` and `t == 1.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -1922,7 +1904,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2422,9 +2404,9 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{2\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{2\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25).
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -2442,11 +2424,8 @@ pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, f64::NEG_INFINITY];
-    }
-    if t == 1.0 {
-        return [f64::INFINITY, f64::NEG_INFINITY];
+    if t >= 0.5 {
+        return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
     if t < 0.25 {
         return reverse_drift_x0_coefficients_in_cell0::<N, W>(t);
@@ -2457,13 +2436,7 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t < 0.4375 {
         return reverse_drift_x0_coefficients_in_cell2::<N, W>(t);
     }
-    if t < 0.5 {
-        return reverse_drift_x0_coefficients_in_cell3::<N, W>(t);
-    }
-    if t < 0.75 {
-        return reverse_drift_x0_coefficients_in_cell4::<N, W>(t);
-    }
-    let v0: N = N::new(0.25, 0.0);
+    let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v2.sqrt();
@@ -2471,22 +2444,21 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v5: N = N::new(4.0, 0.0);
     let v6: N = v2 - v5;
     let v7: N = N::new(2.0, 0.0);
-    let v8: W = v7.widen() + v3.widen();
-    let v9: W = v2.widen() - v1.widen();
+    let v8: N = v7 + v3;
+    let v9: N = v1 - v2;
     let v10: N = v0 * v4 * v6;
-    let v11: W = v2.widen() * v8 * v9;
-    let v12: N = v10 / N::narrow(v11);
+    let v11: N = v2 * v8 * v9;
+    let v12: N = v10 / v11;
     let v13: N = N::new(-0.5, 0.0);
-    let v14: N = v1 - v2;
-    let v15: N = v14 / v4;
-    let v16: W = v15.widen().sqrt();
-    let v17: W = v2.widen() * v16;
-    let v18: N = v13 / N::narrow(v17);
-    [v12.to_f64(), v18.to_f64()]
+    let v14: N = v9 / v4;
+    let v15: N = v14.sqrt();
+    let v16: N = v2 * v15;
+    let v17: N = v13 / v16;
+    [v12.to_f64(), v17.to_f64()]
 }
 /// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
+    let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v2.sqrt();
@@ -2495,21 +2467,20 @@ fn reverse_drift_x0_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v6: N = v2 - v5;
     let v7: N = N::new(2.0, 0.0);
     let v8: W = v7.widen() + v3.widen();
-    let v9: N = v2 - v1;
+    let v9: N = v1 - v2;
     let v10: W = v0.widen() * v4 * v6.widen();
     let v11: W = v2.widen() * v8 * v9.widen();
     let v12: N = N::narrow(v10) / N::narrow(v11);
     let v13: N = N::new(-0.5, 0.0);
-    let v14: N = v1 - v2;
-    let v15: N = v14 / N::narrow(v4);
-    let v16: N = v15.sqrt();
-    let v17: N = v2 * v16;
-    let v18: N = v13 / v17;
-    [v12.to_f64(), v18.to_f64()]
+    let v14: N = v9 / N::narrow(v4);
+    let v15: N = v14.sqrt();
+    let v16: N = v2 * v15;
+    let v17: N = v13 / v16;
+    [v12.to_f64(), v17.to_f64()]
 }
 /// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
+    let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v2.sqrt();
@@ -2518,21 +2489,20 @@ fn reverse_drift_x0_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v6: N = v2 - v5;
     let v7: N = N::new(2.0, 0.0);
     let v8: N = v7 + v3;
-    let v9: N = v2 - v1;
+    let v9: N = v1 - v2;
     let v10: W = v0.widen() * v4 * v6.widen();
     let v11: N = v2 * v8 * v9;
     let v12: N = N::narrow(v10) / v11;
     let v13: N = N::new(-0.5, 0.0);
-    let v14: N = v1 - v2;
-    let v15: N = v14 / N::narrow(v4);
-    let v16: N = v15.sqrt();
-    let v17: N = v2 * v16;
-    let v18: N = v13 / v17;
-    [v12.to_f64(), v18.to_f64()]
+    let v14: N = v9 / N::narrow(v4);
+    let v15: N = v14.sqrt();
+    let v16: N = v2 * v15;
+    let v17: N = v13 / v16;
+    [v12.to_f64(), v17.to_f64()]
 }
 /// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
+    let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v2.widen().sqrt();
@@ -2541,63 +2511,65 @@ fn reverse_drift_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64
     let v6: N = v2 - v5;
     let v7: N = N::new(2.0, 0.0);
     let v8: N = v7 + N::narrow(v3);
-    let v9: N = v2 - v1;
+    let v9: N = v1 - v2;
     let v10: W = v0.widen() * v4 * v6.widen();
     let v11: N = v2 * v8 * v9;
     let v12: N = N::narrow(v10) / v11;
     let v13: N = N::new(-0.5, 0.0);
-    let v14: N = v1 - v2;
-    let v15: N = v14 / N::narrow(v4);
-    let v16: N = v15.sqrt();
-    let v17: N = v2 * v16;
-    let v18: N = v13 / v17;
-    [v12.to_f64(), v18.to_f64()]
+    let v14: N = v9 / N::narrow(v4);
+    let v15: N = v14.sqrt();
+    let v16: N = v2 * v15;
+    let v17: N = v13 / v16;
+    [v12.to_f64(), v17.to_f64()]
 }
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::new(1.0, 0.0);
+/// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
+fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t < 0.25 {
+        return reverse_drift_x0_coefficients_upper_cell0::<N, W>(t);
+    }
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v2.sqrt();
-    let v4: N = v1 + v3;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v2 - v5;
-    let v7: N = N::new(2.0, 0.0);
-    let v8: N = v7 + v3;
-    let v9: N = v2 - v1;
-    let v10: N = v0 * v4 * v6;
-    let v11: N = v2 * v8 * v9;
-    let v12: N = v10 / v11;
-    let v13: N = N::new(-0.5, 0.0);
-    let v14: N = v1 - v2;
-    let v15: N = v14 / v4;
+    let v3: N = -v1;
+    let v4: N = v3 - v2;
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v5 - v2;
+    let v7: N = v6.sqrt();
+    let v8: N = v5 + v7;
+    let v9: N = N::new(2.0, 0.0);
+    let v10: N = v9 + v7;
+    let v11: N = v0 * v4 * v8;
+    let v12: N = v2 * v6 * v10;
+    let v13: N = v11 / v12;
+    let v14: N = N::new(-0.5, 0.0);
+    let v15: N = v2 / v8;
     let v16: N = v15.sqrt();
-    let v17: N = v2 * v16;
-    let v18: N = v13 / v17;
-    [v12.to_f64(), v18.to_f64()]
+    let v17: N = v16 * v6;
+    let v18: N = v14 / v17;
+    [v13.to_f64(), v18.to_f64()]
 }
-/// [`reverse_drift_x0_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::new(1.0, 0.0);
+/// [`reverse_drift_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v2.sqrt();
-    let v4: N = v1 + v3;
-    let v5: N = N::new(4.0, 0.0);
-    let v6: N = v2 - v5;
-    let v7: N = N::new(2.0, 0.0);
-    let v8: N = v7 + v3;
-    let v9: N = v2 - v1;
-    let v10: N = v0 * v4 * v6;
-    let v11: W = v2.widen() * v8.widen() * v9.widen();
-    let v12: N = v10 / N::narrow(v11);
-    let v13: N = N::new(-0.5, 0.0);
-    let v14: N = v1 - v2;
-    let v15: N = v14 / v4;
+    let v3: N = -v1;
+    let v4: N = v3 - v2;
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() - v2.widen();
+    let v7: N = N::sqrt_of(v6);
+    let v8: N = v5 + v7;
+    let v9: N = N::new(2.0, 0.0);
+    let v10: W = v9.widen() + v7.widen();
+    let v11: N = v0 * v4 * v8;
+    let v12: W = v2.widen() * v6 * v10;
+    let v13: N = v11 / N::narrow(v12);
+    let v14: N = N::new(-0.5, 0.0);
+    let v15: N = v2 / v8;
     let v16: N = v15.sqrt();
-    let v17: N = v2 * v16;
-    let v18: N = v13 / v17;
-    [v12.to_f64(), v18.to_f64()]
+    let v17: W = v16.widen() * v6;
+    let v18: N = v14 / N::narrow(v17);
+    [v13.to_f64(), v18.to_f64()]
 }
 /// `reverse_drift_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -2605,9 +2577,9 @@ fn reverse_drift_x0_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{2\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{2\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375, 0.5, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25).
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -3389,21 +3361,15 @@ pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, 2.0];
-    }
-    if t == 1.0 {
-        return [f64::INFINITY, 2.0];
-    }
     if t < 0.0625 {
         return reverse_drift_u_coefficients_in_cell0::<N, W>(t);
     }
-    let v0: N = N::new(-0.25, 0.0);
+    let v0: N = N::new(0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v2.sqrt();
     let v4: N = v1 + v3;
-    let v5: N = v2 - v1;
+    let v5: N = v1 - v2;
     let v6: N = v0 * v4;
     let v7: N = v3 * v5;
     let v8: N = v6 / v7;
@@ -3412,12 +3378,12 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 }
 /// [`reverse_drift_u_coefficients_in`] where `t` is below 0.0625, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-0.25, 0.0);
+    let v0: N = N::new(0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v2.sqrt();
     let v4: W = v1.widen() + v3.widen();
-    let v5: W = v2.widen() - v1.widen();
+    let v5: W = v1.widen() - v2.widen();
     let v6: W = v0.widen() * v4;
     let v7: W = v3.widen() * v5;
     let v8: N = N::narrow(v6) / N::narrow(v7);
@@ -3807,21 +3773,19 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v19: W = v16 - v18;
         let v20: W = v4 * v19;
         let v21: W = v0 + v20;
-        let v22: W = v13 / v7;
-        let v23: W = W::new(4.0, 0.0);
-        let v24: W = v23 * v6;
-        let v25: W = v24 - v23;
-        let v26: W = v17 * v25;
-        let v27: W = v26 / v2;
-        let v28: W = W::new(2.0, 0.0);
-        let v29: W = v28 * v7 * v11;
-        let v30: W = v6 * v13;
-        let v31: W = v29 / v30;
-        let v32: W = v27 - v31;
-        let v33: W = v3 * v32;
-        let v34: W = v6 + v22 + v33;
-        let v35: W = v3 * v34;
-        return [v21.to_f64(), v35.to_f64()];
+        let v22: W = W::new(1.5, 0.0);
+        let v23: W = v22 * v12;
+        let v24: W = W::new(1.375, 0.0);
+        let v25: W = v24 * v2;
+        let v26: W = W::new(0.375, 0.0);
+        let v27: W = v26 * v1;
+        let v28: W = v5 * v6 * v1;
+        let v29: W = v23 - v25 + v27 - v28;
+        let v30: W = v7 * v3 * v29;
+        let v31: W = v2 * v13;
+        let v32: W = v30 / v31;
+        let v33: W = -v32;
+        return [v21.to_f64(), v33.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
@@ -3931,21 +3895,19 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v19: W = v16 - v18;
         let v20: W = v4 * v19;
         let v21: W = v0 + v20;
-        let v22: W = v13 / v7;
-        let v23: W = W::new(4.0, 0.0);
-        let v24: W = v23 * v6;
-        let v25: W = v24 - v23;
-        let v26: W = v17 * v25;
-        let v27: W = v26 / v2;
-        let v28: W = W::new(2.0, 0.0);
-        let v29: W = v28 * v7 * v11;
-        let v30: W = v6 * v13;
-        let v31: W = v29 / v30;
-        let v32: W = v27 - v31;
-        let v33: W = v3 * v32;
-        let v34: W = v6 + v22 + v33;
-        let v35: W = v3 * v34;
-        return [v21.to_f64(), v35.to_f64()];
+        let v22: W = W::new(1.5, 0.0);
+        let v23: W = v22 * v12;
+        let v24: W = W::new(1.375, 0.0);
+        let v25: W = v24 * v2;
+        let v26: W = W::new(0.375, 0.0);
+        let v27: W = v26 * v1;
+        let v28: W = v5 * v6 * v1;
+        let v29: W = v23 - v25 + v27 - v28;
+        let v30: W = v7 * v3 * v29;
+        let v31: W = v2 * v13;
+        let v32: W = v30 / v31;
+        let v33: W = -v32;
+        return [v21.to_f64(), v33.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
@@ -4106,9 +4068,9 @@ fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)} - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 16 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -4126,52 +4088,46 @@ pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, f64::INFINITY];
-    }
-    if t == 1.0 {
-        return [f64::INFINITY, f64::INFINITY];
-    }
     if t >= 0.5 {
         return reverse_drift_v_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(-0.25, 0.0);
+    let v0: N = N::new(0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v2.widen().sqrt();
     let v4: W = v1.widen() + v3;
-    let v5: W = v2.widen() - v1.widen();
+    let v5: W = v1.widen() - v2.widen();
     let v6: N = v0 * N::narrow(v4);
     let v7: W = v3 * v5;
     let v8: N = v6 / N::narrow(v7);
     let v9: N = N::new(0.5, 0.0);
     let v10: W = v3.sqrt();
     let v11: W = v10.powi(3);
-    let v12: N = v1 - v2;
-    let v13: N = v12 / N::narrow(v4);
-    let v14: N = v13.sqrt();
-    let v15: W = v11 * v14.widen();
-    let v16: N = v9 / N::narrow(v15);
-    [v8.to_f64(), v16.to_f64()]
+    let v12: N = N::narrow(v5) / N::narrow(v4);
+    let v13: N = v12.sqrt();
+    let v14: W = v11 * v13.widen();
+    let v15: N = v9 / N::narrow(v14);
+    [v8.to_f64(), v15.to_f64()]
 }
 /// The upper regime of [`reverse_drift_v_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-0.25, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::new(1.0, 0.0);
-    let v3: W = v2.widen() - v1.widen();
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
     let v4: W = v3.sqrt();
-    let v5: N = v2 + N::narrow(v4);
-    let v6: N = v1 / v5;
-    let v7: N = v6 - v1;
-    let v8: N = v0 / v7;
+    let v5: N = v1 + N::narrow(v4);
+    let v6: N = v0 * v5;
+    let v7: N = v2 * N::narrow(v4);
+    let v8: N = v6 / v7;
     let v9: N = N::new(0.5, 0.0);
-    let v10: N = v6.sqrt();
-    let v11: W = v4.sqrt();
-    let v12: W = v11.powi(3);
-    let v13: W = v10.widen() * v12;
-    let v14: N = v9 / N::narrow(v13);
-    [v8.to_f64(), v14.to_f64()]
+    let v10: N = v2 / v5;
+    let v11: N = v10.sqrt();
+    let v12: W = v4.sqrt();
+    let v13: W = v12.powi(3);
+    let v14: W = v11.widen() * v13;
+    let v15: N = v9 / N::narrow(v14);
+    [v8.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -4179,9 +4135,9 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)} - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 15 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 16 operations in double-double.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {

@@ -1038,24 +1038,56 @@ fn rho_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.85, 2.2204460492503132e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(0.425, 1.1102230246251566e-17);
-    let v4: N = N::new(6.425, 1.7763568394002506e-16);
-    let v5: N = v1.square();
-    let v6: N = v4 * v5;
-    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: N = v7 * v1;
-    let v9: N = v7 * v5;
-    let v10: W = v2.widen() - v3.widen() - v6.widen() - v8.widen() + v9.widen();
-    [v10.to_f64(), v10.to_f64()]
+    if t < 0.5 {
+        return pf_velocity_score_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.75 {
+        return pf_velocity_score_coefficients_in_cell1::<N, W>(t);
+    }
+    let v0: N = N::new(-500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 * v3;
+    let v6: W = v1.widen() + v4.widen() - v5.widen();
+    let v7: N = N::narrow(v6).square();
+    let v8: N = v0 * v7;
+    [v8.to_f64(), v8.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 * v3;
+    let v6: W = v1.widen() + v4.widen() - v5.widen();
+    let v7: W = v6.square();
+    let v8: N = v0 * N::narrow(v7);
+    [v8.to_f64(), v8.to_f64()]
+}
+/// [`pf_velocity_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn pf_velocity_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = v1 * v3;
+    let v6: W = v1.widen() + v4 - v5.widen();
+    let v7: N = N::narrow(v6).square();
+    let v8: W = v0.widen() * v7.widen();
+    [v8.to_f64(), v8.to_f64()]
 }
 /// `pf_velocity_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -1063,7 +1095,9 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -1076,190 +1110,62 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \mathrm{score}\,\left(\frac{17\,t}{10} - \frac{17}{20} - \frac{257\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.1875, 0.25, 0.375, 0.4375, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.1875 {
+    if t < 0.5 {
         return reverse_drift_score_coefficients_in_cell0::<N, W>(t);
     }
-    if t < 0.25 {
+    if t < 0.75 {
         return reverse_drift_score_coefficients_in_cell1::<N, W>(t);
     }
-    if t < 0.375 {
-        return reverse_drift_score_coefficients_in_cell2::<N, W>(t);
-    }
-    if t < 0.4375 {
-        return reverse_drift_score_coefficients_in_cell3::<N, W>(t);
-    }
-    if t < 0.625 {
-        return reverse_drift_score_coefficients_in_cell4::<N, W>(t);
-    }
-    if t < 0.75 {
-        return reverse_drift_score_coefficients_in_cell5::<N, W>(t);
-    }
-    let v0: N = N::new(0.85, 2.2204460492503132e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(0.425, 1.1102230246251566e-17);
-    let v4: N = N::new(6.425, 1.7763568394002506e-16);
-    let v5: N = v1.square();
-    let v6: N = v4 * v5;
-    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: N = v7 * v1;
-    let v9: N = v7 * v5;
-    let v10: N = v2 - v3 - v6 - v8 + v9;
-    let v11: N = N::new(1.7, 4.4408920985006264e-17);
-    let v12: N = v11 * v1;
-    let v13: N = N::new(12.85, 3.552713678800501e-16);
-    let v14: N = v13 * v5;
-    let v15: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v16: N = v15 * v1;
-    let v17: N = v15 * v5;
-    let v18: N = v12 - v0 - v14 - v16 + v17;
-    [v10.to_f64(), v18.to_f64()]
+    let v0: N = N::new(-500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 * v3;
+    let v6: W = v1.widen() + v4.widen() - v5.widen();
+    let v7: N = N::narrow(v6).square();
+    let v8: N = v0 * v7;
+    let v9: N = N::new(-1000.0, 0.0);
+    let v10: N = v9 * v7;
+    [v8.to_f64(), v10.to_f64()]
 }
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.1875, with the operations in `W` that the accuracy budget needs there.
+/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
 fn reverse_drift_score_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.85, 2.2204460492503132e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(0.425, 1.1102230246251566e-17);
-    let v4: N = N::new(6.425, 1.7763568394002506e-16);
-    let v5: N = v1.square();
-    let v6: N = v4 * v5;
-    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: N = v7 * v1;
-    let v9: N = v7 * v5;
-    let v10: N = v2 - v3 - v6 - v8 + v9;
-    let v11: N = N::new(1.7, 4.4408920985006264e-17);
-    let v12: N = v11 * v1;
-    let v13: N = N::new(12.85, 3.552713678800501e-16);
-    let v14: N = v13 * v5;
-    let v15: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v16: N = v15 * v1;
-    let v17: N = v15 * v5;
-    let v18: N = v12 - v0 - v14 - v16 + v17;
-    [v10.to_f64(), v18.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.85, 2.2204460492503132e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(0.425, 1.1102230246251566e-17);
-    let v4: N = N::new(6.425, 1.7763568394002506e-16);
-    let v5: N = v1.square();
-    let v6: N = v4 * v5;
-    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: N = v7 * v1;
-    let v9: N = v7 * v5;
-    let v10: W = v2.widen() - v3.widen() - v6.widen() - v8.widen() + v9.widen();
-    let v11: N = N::new(1.7, 4.4408920985006264e-17);
-    let v12: N = v11 * v1;
-    let v13: N = N::new(12.85, 3.552713678800501e-16);
-    let v14: N = v13 * v5;
-    let v15: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v16: N = v15 * v1;
-    let v17: N = v15 * v5;
-    let v18: W = v12.widen() - v0.widen() - v14.widen() - v16.widen() + v17.widen();
-    [v10.to_f64(), v18.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.85, 2.2204460492503132e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(0.425, 1.1102230246251566e-17);
-    let v4: N = N::new(6.425, 1.7763568394002506e-16);
-    let v5: N = v1.square();
-    let v6: N = v4 * v5;
-    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: N = v7 * v1;
-    let v9: N = v7 * v5;
-    let v10: N = v2 - v3 - v6 - v8 + v9;
-    let v11: N = N::new(1.7, 4.4408920985006264e-17);
-    let v12: N = v11 * v1;
-    let v13: N = N::new(12.85, 3.552713678800501e-16);
-    let v14: N = v13 * v5;
-    let v15: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v16: N = v15 * v1;
-    let v17: N = v15 * v5;
-    let v18: N = v12 - v0 - v14 - v16 + v17;
-    [v10.to_f64(), v18.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.4375, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell3<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.85, 2.2204460492503132e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(0.425, 1.1102230246251566e-17);
-    let v4: N = N::new(6.425, 1.7763568394002506e-16);
-    let v5: N = v1.square();
-    let v6: N = v4 * v5;
-    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: N = v7 * v1;
-    let v9: N = v7 * v5;
-    let v10: W = v2.widen() - v3.widen() - v6.widen() - v8.widen() + v9.widen();
-    let v11: N = N::new(1.7, 4.4408920985006264e-17);
-    let v12: N = v11 * v1;
-    let v13: N = N::new(12.85, 3.552713678800501e-16);
-    let v14: N = v13 * v5;
-    let v15: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v16: N = v15 * v1;
-    let v17: N = v15 * v5;
-    let v18: W = v12.widen() - v0.widen() - v14.widen() - v16.widen() + v17.widen();
-    [v10.to_f64(), v18.to_f64()]
-}
-/// [`reverse_drift_score_coefficients_in`] where `t` is below 0.625, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell4<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.85, 2.2204460492503132e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(0.425, 1.1102230246251566e-17);
-    let v4: N = N::new(6.425, 1.7763568394002506e-16);
-    let v5: N = v1.square();
-    let v6: N = v4 * v5;
-    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: N = v7 * v1;
-    let v9: N = v7 * v5;
-    let v10: N = v2 - v3 - v6 - v8 + v9;
-    let v11: N = N::new(1.7, 4.4408920985006264e-17);
-    let v12: N = v11 * v1;
-    let v13: N = N::new(12.85, 3.552713678800501e-16);
-    let v14: N = v13 * v5;
-    let v15: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v16: N = v15 * v1;
-    let v17: N = v15 * v5;
-    let v18: N = v12 - v0 - v14 - v16 + v17;
-    [v10.to_f64(), v18.to_f64()]
+    let v0: N = N::new(-500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 * v3;
+    let v6: W = v1.widen() + v4.widen() - v5.widen();
+    let v7: W = v6.square();
+    let v8: N = v0 * N::narrow(v7);
+    let v9: N = N::new(-1000.0, 0.0);
+    let v10: N = v9 * N::narrow(v7);
+    [v8.to_f64(), v10.to_f64()]
 }
 /// [`reverse_drift_score_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_score_coefficients_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.85, 2.2204460492503132e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(0.425, 1.1102230246251566e-17);
-    let v4: N = N::new(6.425, 1.7763568394002506e-16);
-    let v5: N = v1.square();
-    let v6: N = v4 * v5;
-    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: N = v7 * v1;
-    let v9: N = v7 * v5;
-    let v10: W = v2.widen() - v3.widen() - v6.widen() - v8.widen() + v9.widen();
-    let v11: N = N::new(1.7, 4.4408920985006264e-17);
-    let v12: N = v11 * v1;
-    let v13: N = N::new(12.85, 3.552713678800501e-16);
-    let v14: N = v13 * v5;
-    let v15: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v16: N = v15 * v1;
-    let v17: N = v15 * v5;
-    let v18: W = v12.widen() - v0.widen() - v14.widen() - v16.widen() + v17.widen();
-    [v10.to_f64(), v18.to_f64()]
+fn reverse_drift_score_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = v1 * v3;
+    let v6: W = v1.widen() + v4 - v5.widen();
+    let v7: N = N::narrow(v6).square();
+    let v8: W = v0.widen() * v7.widen();
+    let v9: N = N::new(-1000.0, 0.0);
+    let v10: W = v9.widen() * v7.widen();
+    [v8.to_f64(), v10.to_f64()]
 }
 /// `reverse_drift_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -1267,9 +1173,9 @@ fn reverse_drift_score_coefficients_in_cell5<N: Narrow<W>, W: Real>(t: f64) -> [
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \mathrm{score}\,\left(\frac{17\,t}{10} - \frac{17}{20} - \frac{257\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.1875, 0.25, 0.375, 0.4375, 0.625, 0.75).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -1282,9 +1188,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// A step toward the data end (`t_next < t`) runs in `f64` with 2 of its 16 operations in double-double instead.
+/// A step toward the data end (`t_next < t`) runs in `f64` with 4 of its 15 operations in double-double instead.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1312,22 +1218,21 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         return euler_step_score_coefficients_in_toward::<N, W>(t, t_next);
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(0.85, 2.2204460492503132e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: W = W::new(0.425, 1.1102230246251566e-17);
-    let v7: W = W::new(6.425, 1.7763568394002506e-16);
-    let v8: W = v2.widen().square();
-    let v9: W = v7 * v8;
-    let v10: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v11: W = v10 * v2.widen();
-    let v12: W = v10 * v8;
-    let v13: W = v5 - v6 - v9 - v11 + v12;
-    let v14: W = v3 * v13;
-    let v15: W = v0.widen() + v14;
-    [v15.to_f64(), v14.to_f64()]
+    let v1: N = N::new(500.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v6: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v7: W = v6 * v3.widen();
+    let v8: W = v5 * v3.widen();
+    let v9: W = v5 + v7 - v8;
+    let v10: W = v9.square();
+    let v11: W = v1.widen() * v4 * v10;
+    let v12: W = v0.widen() - v11;
+    let v13: N = N::new(-500.0, 0.0);
+    let v14: W = v13.widen() * v4 * v10;
+    [v12.to_f64(), v14.to_f64()]
 }
 /// [`euler_step_score_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
 fn euler_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
@@ -1335,22 +1240,21 @@ fn euler_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(0.85, 2.2204460492503132e-17);
-    let v5: N = v4 * v2;
-    let v6: N = N::new(0.425, 1.1102230246251566e-17);
-    let v7: N = N::new(6.425, 1.7763568394002506e-16);
-    let v8: N = v2.square();
-    let v9: W = v7.widen() * v8.widen();
-    let v10: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v11: N = v10 * v2;
-    let v12: N = v10 * v8;
-    let v13: W = v5.widen() - v6.widen() - v9 - v11.widen() + v12.widen();
-    let v14: N = v3 * N::narrow(v13);
-    let v15: N = v0 + v14;
-    [v15.to_f64(), v14.to_f64()]
+    let v1: N = N::new(500.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 - v3;
+    let v5: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v6: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v7: N = v6 * v3;
+    let v8: N = v5 * v3;
+    let v9: W = v5.widen() + v7.widen() - v8.widen();
+    let v10: W = v9.square();
+    let v11: W = v1.widen() * v4.widen() * v10;
+    let v12: N = v0 - N::narrow(v11);
+    let v13: N = N::new(-500.0, 0.0);
+    let v14: W = v13.widen() * v4.widen() * v10;
+    [v12.to_f64(), v14.to_f64()]
 }
 /// `euler_step_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -1358,9 +1262,9 @@ fn euler_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// A step toward the data end (`t_next < t`) runs in `f64` with 2 of its 16 operations in double-double instead.
+/// A step toward the data end (`t_next < t`) runs in `f64` with 4 of its 15 operations in double-double instead.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1373,9 +1277,9 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// A step toward the data end (`t_next < t`) runs in `f64` with 2 of its 16 operations in double-double instead.
+/// A step toward the data end (`t_next < t`) runs in `f64` with 4 of its 15 operations in double-double instead.
 ///
 /// # Panics
 ///
@@ -1395,9 +1299,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// A step toward the data end (`t_next < t`) runs in `f64` with 6 of its 30 operations in double-double instead.
+/// Runs its stable form in `f64`, with the 13 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1425,77 +1327,36 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v9 * v11;
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    if t_next < t {
-        return euler_maruyama_step_score_coefficients_in_toward::<N, W>(t, t_next);
-    }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(0.85, 2.2204460492503132e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: W = W::new(0.425, 1.1102230246251566e-17);
-    let v7: W = W::new(6.425, 1.7763568394002506e-16);
-    let v8: W = v2.widen().square();
-    let v9: W = v7 * v8;
-    let v10: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v11: W = v10 * v2.widen();
-    let v12: W = v10 * v8;
-    let v13: W = v5 - v6 - v9 - v11 + v12;
-    let v14: W = v3 * v13;
-    let v15: W = v0.widen() + v14;
-    let v16: N = N::new(2.0, 0.0);
-    let v17: N = v16 * N::narrow(v3) * N::narrow(v13);
-    let v18: N = N::narrow(v3).abs();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(1.7, 4.4408920985006264e-17);
-    let v21: N = v20 * v2;
-    let v22: N = N::new(12.85, 3.552713678800501e-16);
-    let v23: W = v22.widen() * v8;
-    let v24: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v25: N = v24 * v2;
-    let v26: N = v24 * N::narrow(v8);
-    let v27: W = v4 - v21.widen() + v23 + v25.widen() - v26.widen();
-    let v28: N = N::sqrt_of(v27);
-    let v29: N = v19 * v28;
-    [v15.to_f64(), v17.to_f64(), v29.to_f64()]
-}
-/// [`euler_maruyama_step_score_coefficients_in`] for a step toward the data end (`t_next < t`), with the operations in `W` that the accuracy budget needs there.
-fn euler_maruyama_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
-    t: f64,
-    t_next: f64,
-) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 - v2;
-    let v4: N = N::new(0.85, 2.2204460492503132e-17);
-    let v5: N = v4 * v2;
-    let v6: N = N::new(0.425, 1.1102230246251566e-17);
-    let v7: N = N::new(6.425, 1.7763568394002506e-16);
-    let v8: N = v2.square();
-    let v9: W = v7.widen() * v8.widen();
-    let v10: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v11: N = v10 * v2;
-    let v12: N = v10 * v8;
-    let v13: W = v5.widen() - v6.widen() - v9 - v11.widen() + v12.widen();
-    let v14: N = v3 * N::narrow(v13);
-    let v15: N = v0 + v14;
-    let v16: N = N::new(2.0, 0.0);
-    let v17: W = v16.widen() * v3.widen() * v13;
-    let v18: N = v3.abs();
-    let v19: N = v18.sqrt();
-    let v20: N = N::new(1.7, 4.4408920985006264e-17);
-    let v21: N = v20 * v2;
-    let v22: N = N::new(12.85, 3.552713678800501e-16);
-    let v23: W = v22.widen() * v8.widen();
-    let v24: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v25: W = v24.widen() * v2.widen();
-    let v26: N = v24 * v8;
-    let v27: W = v4.widen() - v21.widen() + v23 + v25 - v26.widen();
-    let v28: N = N::sqrt_of(v27);
-    let v29: N = v19 * v28;
-    [v15.to_f64(), v17.to_f64(), v29.to_f64()]
+    let v1: N = N::new(500.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v6: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v7: W = v6 * v3.widen();
+    let v8: W = v5 * v3.widen();
+    let v9: W = v5 + v7 - v8;
+    let v10: W = v9.square();
+    let v11: W = v1.widen() * v4 * v10;
+    let v12: W = v0.widen() - v11;
+    let v13: N = N::new(-1000.0, 0.0);
+    let v14: W = v13.widen() * v4 * v10;
+    let v15: N = N::narrow(v4).abs();
+    let v16: N = v15.sqrt();
+    let v17: N = N::new(0.85, 2.2204460492503132e-17);
+    let v18: N = N::new(1.7, 4.4408920985006264e-17);
+    let v19: W = v18.widen() * v3.widen();
+    let v20: N = N::new(12.85, 3.552713678800501e-16);
+    let v21: N = v3.square();
+    let v22: W = v20.widen() * v21.widen();
+    let v23: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v24: N = v23 * v3;
+    let v25: N = v23 * v21;
+    let v26: W = v17.widen() - v19 + v22 + v24.widen() - v25.widen();
+    let v27: N = N::sqrt_of(v26);
+    let v28: N = v16 * v27;
+    [v12.to_f64(), v14.to_f64(), v28.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -1503,9 +1364,7 @@ fn euler_maruyama_step_score_coefficients_in_toward<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// A step toward the data end (`t_next < t`) runs in `f64` with 6 of its 30 operations in double-double instead.
+/// Runs its stable form in `f64`, with the 13 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -1524,9 +1383,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
-///
-/// A step toward the data end (`t_next < t`) runs in `f64` with 6 of its 30 operations in double-double instead.
+/// Runs its stable form in `f64`, with the 13 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2301,9 +2158,9 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\varepsilon\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 29 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 23 operations in double-double.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(&pf_velocity_eps_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
@@ -2315,148 +2172,67 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return pf_velocity_eps_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.25 {
-        return pf_velocity_eps_coefficients_in_cell0::<N, W>(t);
-    }
-    let v0: N = N::new(0.85, 2.2204460492503132e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(0.425, 1.1102230246251566e-17);
-    let v4: N = N::new(6.425, 1.7763568394002506e-16);
-    let v5: N = v1.square();
-    let v6: W = v4.widen() * v5.widen();
-    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: W = v7.widen() * v1.widen();
-    let v9: N = v7 * v5;
-    let v10: W = v2.widen() - v3.widen() - v6 - v8 + v9.widen();
-    let v11: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v12: N = N::new(18.622566955175646, 1.7713190061024504e-15);
-    let v13: N = v12 * v1;
-    let v14: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v15: N = v14 * v1;
-    let v16: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v17: N = v16 * v5;
+    let v0: N = N::new(-500.0, 0.0);
+    let v1: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = N::narrow(v1) * v3;
+    let v6: W = v1 + v4 - v5.widen();
+    let v7: W = v6.square();
+    let v8: N = v0 * N::narrow(v7);
+    let v9: N = N::new(500.0, 0.0);
+    let v10: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v11: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v12: W = v11 * v3.widen();
+    let v13: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v14: N = v13 * v3;
+    let v15: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v16: N = v3.square();
+    let v17: N = v15 * v16;
     let v18: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v19: N = v18 * v5;
+    let v19: N = v18 * v16;
     let v20: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v21: N = v1.powi(3);
+    let v21: N = v3.powi(3);
     let v22: N = v20 * v21;
     let v23: N = N::new(71.62352577501645, -5.675726792065962e-15);
     let v24: N = v23 * v21;
-    let v25: N = v13 - v15 - v17 + v19 + v22 - v24;
-    let v26: N = v11 * v25;
-    let v27: N = v26.exp_m1();
-    let v28: N = -v27;
-    let v29: N = v28.sqrt();
-    let v30: N = N::narrow(v10) / v29;
-    let v31: N = -v30;
-    [v10.to_f64(), v31.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.85, 2.2204460492503132e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(0.425, 1.1102230246251566e-17);
-    let v4: N = N::new(6.425, 1.7763568394002506e-16);
-    let v5: N = v1.square();
-    let v6: N = v4 * v5;
-    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: N = v7 * v1;
-    let v9: N = v7 * v5;
-    let v10: W = v2.widen() - v3.widen() - v6.widen() - v8.widen() + v9.widen();
-    let v11: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v12: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v13: W = v12 * v1.widen();
-    let v14: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v15: N = v14 * v1;
-    let v16: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v17: N = v16 * v5;
-    let v18: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v19: N = v18 * v5;
-    let v20: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v21: N = v1.powi(3);
-    let v22: N = v20 * v21;
-    let v23: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v24: N = v23 * v21;
-    let v25: W = v13 - v15.widen() - v17.widen() + v19.widen() + v22.widen()
+    let v25: W = v12 - v14.widen() - v17.widen() + v19.widen() + v22.widen()
         - v24.widen();
-    let v26: N = v11 * N::narrow(v25);
+    let v26: N = v10 * N::narrow(v25);
     let v27: N = v26.exp_m1();
     let v28: N = -v27;
     let v29: N = v28.sqrt();
-    let v30: N = N::narrow(v10) / v29;
-    let v31: N = -v30;
-    [v10.to_f64(), v31.to_f64()]
+    let v30: W = v9.widen() * v7;
+    let v31: N = N::narrow(v30) / v29;
+    [v8.to_f64(), v31.to_f64()]
 }
 /// The upper regime of [`pf_velocity_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn pf_velocity_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.25 {
-        return pf_velocity_eps_coefficients_upper_cell0::<N, W>(t);
-    }
-    let v0: N = N::new(0.425, 1.1102230246251566e-17);
-    let v1: N = N::new(0.85, 2.2204460492503132e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v4.widen() * v6;
-    let v8: W = v6.square();
-    let v9: W = v4.widen() * v8;
-    let v10: N = N::new(6.425, 1.7763568394002506e-16);
-    let v11: W = v10.widen() * v8;
-    let v12: W = v0.widen() - v3 - v7 + v9 - v11;
-    let v13: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
-    let v14: N = N::new(4146.465500007765, -2.8292409887856525e-14);
-    let v15: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v16: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v17: W = v16.widen() * v6;
-    let v18: W = v15.widen() * v6;
-    let v19: N = v15 + N::narrow(v17) - N::narrow(v18);
-    let v20: W = v19.widen().powi(3);
-    let v21: N = v14 * N::narrow(v20);
-    let v22: N = -v13;
-    let v23: N = v22 - v21;
-    let v24: N = v23.exp_m1();
-    let v25: N = -v24;
-    let v26: N = v25.sqrt();
-    let v27: N = N::narrow(v12) / v26;
-    let v28: N = -v27;
-    [v12.to_f64(), v28.to_f64()]
-}
-/// [`pf_velocity_eps_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn pf_velocity_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.425, 1.1102230246251566e-17);
-    let v1: N = N::new(0.85, 2.2204460492503132e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v4.widen() * v6;
-    let v8: N = N::narrow(v6).square();
-    let v9: N = v4 * v8;
-    let v10: N = N::new(6.425, 1.7763568394002506e-16);
-    let v11: N = v10 * v8;
-    let v12: W = v0.widen() - v3.widen() - v7 + v9.widen() - v11.widen();
-    let v13: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
-    let v14: N = N::new(4146.465500007765, -2.8292409887856525e-14);
-    let v15: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v16: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v17: N = v16 * N::narrow(v6);
-    let v18: N = v15 * N::narrow(v6);
-    let v19: N = v15 + v17 - v18;
-    let v20: N = v19.powi(3);
-    let v21: N = v14 * v20;
-    let v22: N = -v13;
-    let v23: N = v22 - v21;
-    let v24: N = v23.exp_m1();
-    let v25: N = -v24;
-    let v26: N = v25.sqrt();
-    let v27: N = N::narrow(v12) / v26;
-    let v28: N = -v27;
-    [v12.to_f64(), v28.to_f64()]
+    let v0: N = N::new(-500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() - v4.widen();
+    let v6: W = v2.widen() * v5;
+    let v7: N = v1 * N::narrow(v5);
+    let v8: W = v1.widen() + v6 - v7.widen();
+    let v9: W = v8.square();
+    let v10: N = v0 * N::narrow(v9);
+    let v11: N = N::new(500.0, 0.0);
+    let v12: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
+    let v13: N = N::new(4146.465500007765, -2.8292409887856525e-14);
+    let v14: N = N::narrow(v8).powi(3);
+    let v15: N = v13 * v14;
+    let v16: N = -v12;
+    let v17: N = v16 - v15;
+    let v18: N = v17.exp_m1();
+    let v19: N = -v18;
+    let v20: N = v19.sqrt();
+    let v21: W = v11.widen() * v9;
+    let v22: N = N::narrow(v21) / v20;
+    [v10.to_f64(), v22.to_f64()]
 }
 /// `pf_velocity_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -2464,9 +2240,9 @@ fn pf_velocity_eps_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f
 /// \mathrm{pf\_velocity\_eps}(x, \varepsilon, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\varepsilon\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 29 operations in double-double (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 23 operations in double-double.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -2496,9 +2272,9 @@ fn pf_velocity_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\varepsilon\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 30 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 23 operations in double-double.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(&reverse_drift_eps_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
@@ -2510,114 +2286,67 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t >= 0.5 {
         return reverse_drift_eps_coefficients_upper::<N, W>(1.0 - t);
     }
-    if t < 0.25 {
-        return reverse_drift_eps_coefficients_in_cell0::<N, W>(t);
-    }
-    let v0: N = N::new(0.85, 2.2204460492503132e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(0.425, 1.1102230246251566e-17);
-    let v4: N = N::new(6.425, 1.7763568394002506e-16);
-    let v5: N = v1.square();
-    let v6: W = v4.widen() * v5.widen();
-    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: W = v7.widen() * v1.widen();
-    let v9: N = v7 * v5;
-    let v10: W = v2.widen() - v3.widen() - v6 - v8 + v9.widen();
-    let v11: N = N::new(-2.0, 0.0);
-    let v12: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v13: N = N::new(18.622566955175646, 1.7713190061024504e-15);
-    let v14: N = v13 * v1;
-    let v15: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v16: N = v15 * v1;
-    let v17: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v18: N = v17 * v5;
-    let v19: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v20: N = v19 * v5;
-    let v21: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v22: N = v1.powi(3);
-    let v23: N = v21 * v22;
-    let v24: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v25: N = v24 * v22;
-    let v26: N = v14 - v16 - v18 + v20 + v23 - v25;
-    let v27: N = v12 * v26;
-    let v28: N = v27.exp_m1();
-    let v29: N = -v28;
-    let v30: N = v29.sqrt();
-    let v31: W = v11.widen() * v10;
-    let v32: N = N::narrow(v31) / v30;
-    [v10.to_f64(), v32.to_f64()]
-}
-/// [`reverse_drift_eps_coefficients_in`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_eps_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.85, 2.2204460492503132e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: W = W::new(0.425, 1.1102230246251566e-17);
-    let v4: N = N::new(6.425, 1.7763568394002506e-16);
-    let v5: N = v1.square();
-    let v6: N = v4 * v5;
-    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: N = v7 * v1;
-    let v9: N = v7 * v5;
-    let v10: W = v2.widen() - v3 - v6.widen() - v8.widen() + v9.widen();
-    let v11: N = N::new(-2.0, 0.0);
-    let v12: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v13: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v14: W = v13 * v1.widen();
-    let v15: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v16: W = v15.widen() * v1.widen();
-    let v17: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v18: N = v17 * v5;
-    let v19: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v20: N = v19 * v5;
-    let v21: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v22: N = v1.powi(3);
-    let v23: N = v21 * v22;
-    let v24: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v25: N = v24 * v22;
-    let v26: W = v14 - v16 - v18.widen() + v20.widen() + v23.widen() - v25.widen();
-    let v27: N = v12 * N::narrow(v26);
-    let v28: N = v27.exp_m1();
-    let v29: N = -v28;
-    let v30: N = v29.sqrt();
-    let v31: N = v11 * N::narrow(v10);
-    let v32: N = v31 / v30;
-    [v10.to_f64(), v32.to_f64()]
+    let v0: N = N::new(-500.0, 0.0);
+    let v1: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = N::narrow(v1) * v3;
+    let v6: W = v1 + v4 - v5.widen();
+    let v7: W = v6.square();
+    let v8: N = v0 * N::narrow(v7);
+    let v9: N = N::new(1000.0, 0.0);
+    let v10: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v11: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v12: W = v11 * v3.widen();
+    let v13: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v14: N = v13 * v3;
+    let v15: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v16: N = v3.square();
+    let v17: N = v15 * v16;
+    let v18: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v19: N = v18 * v16;
+    let v20: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v21: N = v3.powi(3);
+    let v22: N = v20 * v21;
+    let v23: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v24: N = v23 * v21;
+    let v25: W = v12 - v14.widen() - v17.widen() + v19.widen() + v22.widen()
+        - v24.widen();
+    let v26: N = v10 * N::narrow(v25);
+    let v27: N = v26.exp_m1();
+    let v28: N = -v27;
+    let v29: N = v28.sqrt();
+    let v30: W = v9.widen() * v7;
+    let v31: N = N::narrow(v30) / v29;
+    [v8.to_f64(), v31.to_f64()]
 }
 /// The upper regime of [`reverse_drift_eps_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.425, 1.1102230246251566e-17);
-    let v1: N = N::new(0.85, 2.2204460492503132e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v5: N = N::new(1.0, 0.0);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: W = v4.widen() * v6;
-    let v8: W = v6.square();
-    let v9: W = v4.widen() * v8;
-    let v10: N = N::new(6.425, 1.7763568394002506e-16);
-    let v11: W = v10.widen() * v8;
-    let v12: W = v0.widen() - v3.widen() - v7 + v9 - v11;
-    let v13: N = N::new(-2.0, 0.0);
-    let v14: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
-    let v15: N = N::new(4146.465500007765, -2.8292409887856525e-14);
-    let v16: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v17: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v18: W = v17.widen() * v6;
-    let v19: N = v16 * N::narrow(v6);
-    let v20: W = v16.widen() + v18 - v19.widen();
-    let v21: N = N::narrow(v20).powi(3);
-    let v22: N = v15 * v21;
-    let v23: N = -v14;
-    let v24: N = v23 - v22;
-    let v25: N = v24.exp_m1();
-    let v26: N = -v25;
-    let v27: N = v26.sqrt();
-    let v28: W = v13.widen() * v12;
-    let v29: N = N::narrow(v28) / v27;
-    [v12.to_f64(), v29.to_f64()]
+    let v0: N = N::new(-500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() - v4.widen();
+    let v6: W = v2.widen() * v5;
+    let v7: N = v1 * N::narrow(v5);
+    let v8: W = v1.widen() + v6 - v7.widen();
+    let v9: W = v8.square();
+    let v10: N = v0 * N::narrow(v9);
+    let v11: N = N::new(1000.0, 0.0);
+    let v12: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
+    let v13: N = N::new(4146.465500007765, -2.8292409887856525e-14);
+    let v14: N = N::narrow(v8).powi(3);
+    let v15: N = v13 * v14;
+    let v16: N = -v12;
+    let v17: N = v16 - v15;
+    let v18: N = v17.exp_m1();
+    let v19: N = -v18;
+    let v20: N = v19.sqrt();
+    let v21: W = v11.widen() * v9;
+    let v22: N = N::narrow(v21) / v20;
+    [v10.to_f64(), v22.to_f64()]
 }
 /// `reverse_drift_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -2625,9 +2354,9 @@ fn reverse_drift_eps_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 
 /// \mathrm{reverse\_drift\_eps}(x, \varepsilon, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\varepsilon\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 30 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 23 operations in double-double.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
@@ -2657,7 +2386,7 @@ fn reverse_drift_eps_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2693,43 +2422,41 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         return [v6.to_f64(), v8.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(0.85, 2.2204460492503132e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: W = W::new(0.425, 1.1102230246251566e-17);
-    let v7: W = W::new(6.425, 1.7763568394002506e-16);
-    let v8: W = v2.widen().square();
-    let v9: W = v7 * v8;
-    let v10: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v11: W = v10 * v2.widen();
-    let v12: W = v10 * v8;
-    let v13: W = v5 - v6 - v9 - v11 + v12;
-    let v14: W = v3 * v13;
-    let v15: W = v0.widen() + v14;
-    let v16: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v17: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v18: W = v17 * v2.widen();
-    let v19: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v20: W = v19.widen() * v2.widen();
-    let v21: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v22: W = v21.widen() * v8;
-    let v23: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v24: W = v23.widen() * v8;
-    let v25: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v26: N = v2.powi(3);
-    let v27: N = v25 * v26;
-    let v28: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v29: N = v28 * v26;
-    let v30: W = v18 - v20 - v22 + v24 + v27.widen() - v29.widen();
-    let v31: W = v16 * v30;
-    let v32: N = N::exp_m1_of(v31);
-    let v33: N = -v32;
-    let v34: W = v33.widen().sqrt();
-    let v35: N = N::narrow(v14) / N::narrow(v34);
-    let v36: N = -v35;
-    [v15.to_f64(), v36.to_f64()]
+    let v1: N = N::new(500.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v6: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v7: W = v6 * v3.widen();
+    let v8: W = v5 * v3.widen();
+    let v9: W = v5 + v7 - v8;
+    let v10: W = v9.square();
+    let v11: W = v1.widen() * v4 * v10;
+    let v12: W = v0.widen() - v11;
+    let v13: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v14: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v15: W = v14 * v3.widen();
+    let v16: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v17: N = v16 * v3;
+    let v18: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v19: N = v3.square();
+    let v20: N = v18 * v19;
+    let v21: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v22: N = v21 * v19;
+    let v23: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v24: N = v3.powi(3);
+    let v25: N = v23 * v24;
+    let v26: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v27: N = v26 * v24;
+    let v28: W = v15 - v17.widen() - v20.widen() + v22.widen() + v25.widen()
+        - v27.widen();
+    let v29: W = v13 * v28;
+    let v30: W = N::exp_m1_kept(v29);
+    let v31: W = -v30;
+    let v32: W = v31.sqrt();
+    let v33: N = N::narrow(v11) / N::narrow(v32);
+    [v12.to_f64(), v33.to_f64()]
 }
 /// `euler_step_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -2737,7 +2464,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
@@ -2775,7 +2502,7 @@ fn euler_step_eps_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 4] 
 /// \mathrm{euler\_step\_eps}(x, \varepsilon, t, t_{\mathrm{next}}) = \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2802,7 +2529,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -2842,56 +2569,55 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(0.85, 2.2204460492503132e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: W = W::new(0.425, 1.1102230246251566e-17);
-    let v7: W = W::new(6.425, 1.7763568394002506e-16);
-    let v8: W = v2.widen().square();
-    let v9: W = v7 * v8;
-    let v10: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v11: W = v10 * v2.widen();
-    let v12: W = v10 * v8;
-    let v13: W = v5 - v6 - v9 - v11 + v12;
-    let v14: W = v3 * v13;
-    let v15: W = v0.widen() + v14;
-    let v16: N = N::new(-2.0, 0.0);
-    let v17: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v18: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v19: W = v18 * v2.widen();
-    let v20: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v21: W = v20.widen() * v2.widen();
-    let v22: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v23: W = v22.widen() * v8;
-    let v24: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v25: N = v24 * N::narrow(v8);
-    let v26: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v27: N = v2.powi(3);
-    let v28: N = v26 * v27;
-    let v29: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v30: N = v29 * v27;
-    let v31: W = v19 - v21 - v23 + v25.widen() + v28.widen() - v30.widen();
-    let v32: W = v17.widen() * v31;
-    let v33: W = N::exp_m1_kept(v32);
-    let v34: W = -v33;
-    let v35: W = v34.sqrt();
-    let v36: W = v16.widen() * v3 * v13;
-    let v37: N = N::narrow(v36) / N::narrow(v35);
-    let v38: N = N::narrow(v3).abs();
-    let v39: N = v38.sqrt();
-    let v40: N = N::new(1.7, 4.4408920985006264e-17);
-    let v41: N = v40 * v2;
-    let v42: N = N::new(12.85, 3.552713678800501e-16);
-    let v43: N = v42 * N::narrow(v8);
-    let v44: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v45: N = v44 * v2;
-    let v46: N = v44 * N::narrow(v8);
-    let v47: W = v4 - v41.widen() + v43.widen() + v45.widen() - v46.widen();
-    let v48: W = N::sqrt_kept(v47);
-    let v49: W = v39.widen() * v48;
-    [v15.to_f64(), v37.to_f64(), v49.to_f64()]
+    let v1: N = N::new(500.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v6: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v7: W = v6 * v3.widen();
+    let v8: W = v5 * v3.widen();
+    let v9: W = v5 + v7 - v8;
+    let v10: W = v9.square();
+    let v11: W = v1.widen() * v4 * v10;
+    let v12: W = v0.widen() - v11;
+    let v13: N = N::new(1000.0, 0.0);
+    let v14: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v15: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v16: W = v15 * v3.widen();
+    let v17: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v18: W = v17.widen() * v3.widen();
+    let v19: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v20: N = v3.square();
+    let v21: W = v19 * v20.widen();
+    let v22: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v23: W = v22.widen() * v20.widen();
+    let v24: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v25: N = v3.powi(3);
+    let v26: N = v24 * v25;
+    let v27: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v28: N = v27 * v25;
+    let v29: W = v16 - v18 - v21 + v23 + v26.widen() - v28.widen();
+    let v30: W = v14 * v29;
+    let v31: N = N::exp_m1_of(v30);
+    let v32: N = -v31;
+    let v33: W = v32.widen().sqrt();
+    let v34: W = v13.widen() * v4 * v10;
+    let v35: N = N::narrow(v34) / N::narrow(v33);
+    let v36: N = N::narrow(v4).abs();
+    let v37: N = v36.sqrt();
+    let v38: N = N::new(0.85, 2.2204460492503132e-17);
+    let v39: N = N::new(1.7, 4.4408920985006264e-17);
+    let v40: N = v39 * v3;
+    let v41: N = N::new(12.85, 3.552713678800501e-16);
+    let v42: N = v41 * v20;
+    let v43: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v44: N = v43 * v3;
+    let v45: N = v43 * v20;
+    let v46: W = v38.widen() - v40.widen() + v42.widen() + v44.widen() - v45.widen();
+    let v47: W = N::sqrt_kept(v46);
+    let v48: W = v37.widen() * v47;
+    [v12.to_f64(), v35.to_f64(), v48.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -2899,7 +2625,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -2951,7 +2677,7 @@ fn euler_maruyama_step_eps_poles<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \varepsilon, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\varepsilon\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3908,9 +3634,9 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 41 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 31 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -3931,110 +3657,91 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t >= 0.5 {
         return reverse_drift_x0_coefficients_upper::<N, W>(1.0 - t);
     }
-    let v0: N = N::new(0.85, 2.2204460492503132e-17);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(0.425, 1.1102230246251566e-17);
-    let v4: N = N::new(6.425, 1.7763568394002506e-16);
-    let v5: N = v1.square();
-    let v6: N = v4 * v5;
-    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: W = v7.widen() * v1.widen();
-    let v9: N = v7 * v5;
-    let v10: W = v2.widen() - v3.widen() - v6.widen() - v8 + v9.widen();
-    let v11: N = N::new(1.0, 0.0);
-    let v12: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v13: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v14: W = v13 * v1.widen();
-    let v15: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v16: W = v15.widen() * v1.widen();
-    let v17: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v18: W = v17 * v5.widen();
-    let v19: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v20: W = v19 * v5.widen();
-    let v21: W = W::new(106.25817615600222, 4.464392603783774e-15);
-    let v22: N = v1.powi(3);
-    let v23: W = v21 * v22.widen();
-    let v24: W = W::new(71.62352577501645, -5.675726792065962e-15);
-    let v25: W = v24 * v22.widen();
-    let v26: W = v14 - v16 - v18 + v20 + v23 - v25;
-    let v27: W = v12 * v26;
-    let v28: N = N::exp_of(v27);
-    let v29: N = -v11;
-    let v30: N = v29 - v28;
-    let v31: W = N::exp_m1_kept(v27);
-    let v32: W = v10 * v30.widen();
-    let v33: W = v32 / v31;
-    let v34: N = -N::narrow(v33);
-    let v35: N = N::new(1000.0, 0.0);
-    let v36: W = W::new(9.311283477587823, 8.856595030512252e-16);
-    let v37: W = v36 * v1.widen();
-    let v38: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v39: W = v38.widen() * v1.widen();
-    let v40: W = v13 * v5.widen();
-    let v41: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v42: W = v41 * v5.widen();
-    let v43: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v44: W = v43 * v22.widen();
-    let v45: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v46: W = v45 * v22.widen();
-    let v47: W = v37 - v39 - v40 + v42 + v44 - v46;
-    let v48: W = v12 * v47;
-    let v49: W = N::exp_kept(v48);
-    let v50: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v51: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v52: W = v51.widen() * v1.widen();
-    let v53: N = N::narrow(v50) * v1;
-    let v54: W = v50 + v52 - v53.widen();
-    let v55: W = v54.square();
-    let v56: W = v35.widen() * v49 * v55;
-    let v57: W = v56 / v31;
-    [v34.to_f64(), v57.to_f64()]
+    let v0: N = N::new(500.0, 0.0);
+    let v1: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v1 * v3.widen();
+    let v6: W = v1 + v4 - v5;
+    let v7: W = v6.square();
+    let v8: N = N::new(1.0, 0.0);
+    let v9: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v10: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v11: W = v10 * v3.widen();
+    let v12: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v13: W = v12.widen() * v3.widen();
+    let v14: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v15: N = v3.square();
+    let v16: W = v14 * v15.widen();
+    let v17: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v18: W = v17 * v15.widen();
+    let v19: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v20: N = v3.powi(3);
+    let v21: W = v19.widen() * v20.widen();
+    let v22: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v23: W = v22.widen() * v20.widen();
+    let v24: W = v11 - v13 - v16 + v18 + v21 - v23;
+    let v25: W = v9 * v24;
+    let v26: N = N::exp_of(v25);
+    let v27: N = -v8;
+    let v28: N = v27 - v26;
+    let v29: W = N::exp_m1_kept(v25);
+    let v30: W = v0.widen() * v7 * v28.widen();
+    let v31: W = v30 / v29;
+    let v32: N = N::new(1000.0, 0.0);
+    let v33: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v34: W = v33 * v3.widen();
+    let v35: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v36: N = v35 * v3;
+    let v37: W = v10 * v15.widen();
+    let v38: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v39: W = v38.widen() * v15.widen();
+    let v40: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v41: W = v40.widen() * v20.widen();
+    let v42: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v43: N = v42 * v20;
+    let v44: W = v34 - v36.widen() - v37 + v39 + v41 - v43.widen();
+    let v45: W = v9 * v44;
+    let v46: W = N::exp_kept(v45);
+    let v47: W = v32.widen() * v46 * v7;
+    let v48: W = v47 / v29;
+    [v31.to_f64(), v48.to_f64()]
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
-    let v2: N = N::new(4146.465500007765, -2.8292409887856525e-14);
-    let v3: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v4: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v5: N = N::from_f64(t);
-    let v6: W = v0.widen() - v5.widen();
-    let v7: W = v4 * v6;
-    let v8: W = v3.widen() * v6;
-    let v9: W = v3.widen() + v7 - v8;
-    let v10: W = v9.powi(3);
-    let v11: N = v2 * N::narrow(v10);
-    let v12: N = -v1;
-    let v13: N = v12 - v11;
-    let v14: N = v13.exp();
-    let v15: N = -v0;
-    let v16: W = v15.widen() - v14.widen();
-    let v17: N = N::new(0.425, 1.1102230246251566e-17);
-    let v18: N = N::new(0.85, 2.2204460492503132e-17);
-    let v19: N = v18 * v5;
-    let v20: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v21: W = v20.widen() * v6;
-    let v22: N = N::narrow(v6).square();
-    let v23: W = v20.widen() * v22.widen();
-    let v24: W = W::new(6.425, 1.7763568394002506e-16);
-    let v25: W = v24 * v22.widen();
-    let v26: W = v17.widen() - v19.widen() - v21 + v23 - v25;
-    let v27: N = v13.exp_m1();
-    let v28: N = N::narrow(v16) * N::narrow(v26);
-    let v29: N = v28 / v27;
-    let v30: N = -v29;
-    let v31: N = N::new(1000.0, 0.0);
-    let v32: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
-    let v33: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
-    let v34: W = v33.widen() * v10;
-    let v35: N = -v32;
-    let v36: W = v35.widen() - v34;
-    let v37: W = N::exp_kept(v36);
-    let v38: W = v9.square();
-    let v39: W = v31.widen() * v37 * v38;
-    let v40: N = N::narrow(v39) / v27;
-    [v30.to_f64(), v40.to_f64()]
+    let v0: N = N::new(500.0, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::new(-0.102755823672769, 3.6111155928366836e-18);
+    let v3: N = N::new(4146.465500007765, -2.8292409887856525e-14);
+    let v4: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v5: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v6: N = N::from_f64(t);
+    let v7: W = v1.widen() - v6.widen();
+    let v8: W = v5 * v7;
+    let v9: W = v4.widen() * v7;
+    let v10: W = v4.widen() + v8 - v9;
+    let v11: W = v10.powi(3);
+    let v12: N = v3 * N::narrow(v11);
+    let v13: N = -v2;
+    let v14: N = v13 - v12;
+    let v15: N = v14.exp();
+    let v16: N = -v1;
+    let v17: N = v16 - v15;
+    let v18: W = v10.square();
+    let v19: N = v14.exp_m1();
+    let v20: W = v0.widen() * v17.widen() * v18;
+    let v21: N = N::narrow(v20) / v19;
+    let v22: N = N::new(1000.0, 0.0);
+    let v23: N = N::new(-0.0513779118363845, 1.8055577964183418e-18);
+    let v24: N = N::new(2073.2327500038823, -1.4146204943928262e-14);
+    let v25: W = v24.widen() * v11;
+    let v26: N = -v23;
+    let v27: W = v26.widen() - v25;
+    let v28: W = N::exp_kept(v27);
+    let v29: W = v22.widen() * v28 * v18;
+    let v30: N = N::narrow(v29) / v19;
+    [v21.to_f64(), v30.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -4042,9 +3749,9 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 36 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 41 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 11 of its 31 operations in double-double.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -5536,25 +5243,59 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.425, 1.1102230246251566e-17);
-    let v1: N = N::new(0.85, 2.2204460492503132e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(6.425, 1.7763568394002506e-16);
-    let v5: N = v2.square();
-    let v6: N = v4 * v5;
-    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: N = v7 * v2;
-    let v9: N = v7 * v5;
-    let v10: W = v0.widen() - v3.widen() + v6.widen() + v8.widen() - v9.widen();
-    let v11: N = N::new(2.0, 0.0);
-    [v10.to_f64(), v11.to_f64()]
+    if t < 0.5 {
+        return reverse_drift_u_coefficients_in_cell0::<N, W>(t);
+    }
+    if t < 0.75 {
+        return reverse_drift_u_coefficients_in_cell1::<N, W>(t);
+    }
+    let v0: N = N::new(500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 * v3;
+    let v6: W = v1.widen() + v4.widen() - v5.widen();
+    let v7: N = N::narrow(v6).square();
+    let v8: N = v0 * v7;
+    let v9: N = N::new(2.0, 0.0);
+    [v8.to_f64(), v9.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.5, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_in_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 * v3;
+    let v6: W = v1.widen() + v4.widen() - v5.widen();
+    let v7: W = v6.square();
+    let v8: N = v0 * N::narrow(v7);
+    let v9: N = N::new(2.0, 0.0);
+    [v8.to_f64(), v9.to_f64()]
+}
+/// [`reverse_drift_u_coefficients_in`] where `t` is below 0.75, with the operations in `W` that the accuracy budget needs there.
+fn reverse_drift_u_coefficients_in_cell1<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = v1 * v3;
+    let v6: W = v1.widen() + v4 - v5.widen();
+    let v7: N = N::narrow(v6).square();
+    let v8: W = v0.widen() * v7.widen();
+    let v9: N = N::new(2.0, 0.0);
+    [v8.to_f64(), v9.to_f64()]
 }
 /// `reverse_drift_u` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -5562,7 +5303,9 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 1 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+///
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.5, 0.75).
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -5629,7 +5372,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -5660,38 +5403,37 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
         return [v6.to_f64(), v10.to_f64(), v14.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(0.85, 2.2204460492503132e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: W = W::new(0.425, 1.1102230246251566e-17);
-    let v7: W = W::new(6.425, 1.7763568394002506e-16);
-    let v8: W = v2.widen().square();
-    let v9: W = v7 * v8;
-    let v10: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v11: W = v10 * v2.widen();
-    let v12: W = v10 * v8;
-    let v13: W = v5 - v6 - v9 - v11 + v12;
-    let v14: W = v3 * v13;
-    let v15: W = v0.widen() - v14;
-    let v16: N = N::new(2.0, 0.0);
-    let v17: W = v16.widen() * v1.widen();
-    let v18: W = v16.widen() * v2.widen();
-    let v19: W = v17 - v18;
-    let v20: N = N::narrow(v3).abs();
-    let v21: N = v20.sqrt();
-    let v22: N = N::new(1.7, 4.4408920985006264e-17);
-    let v23: N = v22 * v2;
-    let v24: N = N::new(12.85, 3.552713678800501e-16);
-    let v25: W = v24.widen() * v8;
-    let v26: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v27: N = v26 * v2;
-    let v28: N = v26 * N::narrow(v8);
-    let v29: W = v4 - v23.widen() + v25 + v27.widen() - v28.widen();
-    let v30: N = N::sqrt_of(v29);
-    let v31: N = v21 * v30;
-    [v15.to_f64(), v19.to_f64(), v31.to_f64()]
+    let v1: N = N::new(500.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v6: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v7: W = v6 * v3.widen();
+    let v8: W = v5 * v3.widen();
+    let v9: W = v5 + v7 - v8;
+    let v10: W = v9.square();
+    let v11: W = v1.widen() * v4 * v10;
+    let v12: W = v0.widen() + v11;
+    let v13: N = N::new(2.0, 0.0);
+    let v14: W = v13.widen() * v2.widen();
+    let v15: W = v13.widen() * v3.widen();
+    let v16: W = v14 - v15;
+    let v17: N = N::narrow(v4).abs();
+    let v18: N = v17.sqrt();
+    let v19: N = N::new(0.85, 2.2204460492503132e-17);
+    let v20: N = N::new(1.7, 4.4408920985006264e-17);
+    let v21: W = v20.widen() * v3.widen();
+    let v22: N = N::new(12.85, 3.552713678800501e-16);
+    let v23: N = v3.square();
+    let v24: W = v22.widen() * v23.widen();
+    let v25: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v26: N = v25 * v3;
+    let v27: N = v25 * v23;
+    let v28: W = v19.widen() - v21 + v24 + v26.widen() - v27.widen();
+    let v29: N = N::sqrt_of(v28);
+    let v30: N = v18 * v29;
+    [v12.to_f64(), v16.to_f64(), v30.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -5699,7 +5441,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -5712,7 +5454,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5895,121 +5637,71 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v134: W = v3 * v133;
         let v135: W = v134 / v66;
         let v136: W = v0 - v135;
-        let v137: W = W::new(21.06431372012865, -6.038861047020171e-16);
+        let v137: W = W::new(1.2390772776546264, -3.552271204129512e-17);
         let v138: W = v137 * v2 * v22;
-        let v139: W = W::new(395.7295477974825, 2.076513890537469e-14);
+        let v139: W = W::new(13.966925216381735, 4.4031083487671253e-16);
         let v140: W = v139 * v11 * v22;
-        let v141: W = W::new(105.32156860064325, -6.5721442023105866e-15);
+        let v141: W = W::new(3.717231832963879, -1.0656813612388536e-16);
         let v142: W = v141 * v11 * v22;
-        let v143: W = W::new(1582.91819118993, 8.306055562149876e-14);
+        let v143: W = W::new(27.93385043276347, 8.806216697534251e-16);
         let v144: W = v143 * v16 * v22;
-        let v145: W = W::new(3184.42860357239, -1.5524221616453749e-13);
+        let v145: W = W::new(56.19579888657158, 2.77758683946894e-15);
         let v146: W = v145 * v16 * v22;
-        let v147: W = W::new(13547.917459890285, -7.737157136041582e-13);
+        let v147: W = W::new(79.69363211700167, -2.0441922596267035e-16);
         let v148: W = v147 * v33 * v22;
-        let v149: W = W::new(9131.999536314595, 8.111171432534062e-13);
+        let v149: W = W::new(53.71764433126233, 2.84863226355153e-15);
         let v150: W = v149 * v33 * v22;
-        let v151: W = W::new(23929.99853740071, -8.040578366783856e-13);
-        let v152: W = v151 * v38 * v22;
-        let v153: W = W::new(30018.104789157034, 4.0815725902062655e-13);
-        let v154: W = v153 * v38 * v22;
-        let v155: W = W::new(27343.679377051656, -7.480595284284434e-13);
-        let v156: W = v2.powi(6);
-        let v157: W = v155 * v156 * v22;
-        let v158: W = W::new(23986.276601534315, -1.3942269841754273e-12);
-        let v159: W = v158 * v156 * v22;
-        let v160: W = v137 * v1 * v22;
-        let v161: W = v139 * v2 * v1 * v22;
-        let v162: W = v141 * v2 * v1 * v22;
-        let v163: W = v143 * v11 * v1 * v22;
-        let v164: W = v145 * v11 * v1 * v22;
-        let v165: W = v147 * v16 * v1 * v22;
-        let v166: W = v149 * v16 * v1 * v22;
-        let v167: W = v151 * v33 * v1 * v22;
-        let v168: W = v153 * v33 * v1 * v22;
-        let v169: W = v155 * v38 * v1 * v22;
-        let v170: W = v158 * v38 * v1 * v22;
-        let v171: W = W::new(99.12618221237011, -2.8418169633036097e-15);
-        let v172: W = v171 * v66;
-        let v173: W = W::new(744.9026782070259, -1.441236804711401e-14);
-        let v174: W = v173 * v2 * v66;
-        let v175: W = W::new(177.18805070461156, 1.2683820572097303e-14);
-        let v176: W = v175 * v2 * v66;
-        let v177: W = W::new(349.1731304095434, 2.1665911908319316e-14);
-        let v178: W = v177 * v11 * v66;
-        let v179: W = W::new(1393.233068374599, -6.146742056387105e-14);
-        let v180: W = v179 * v11 * v66;
-        let v181: W = v143 * v16 * v66;
-        let v182: W = v145 * v16 * v66;
-        let v183: W = v147 * v33 * v66;
-        let v184: W = v149 * v33 * v66;
-        let v185: W = v151 * v38 * v66;
-        let v186: W = v153 * v38 * v66;
-        let v187: W = v155 * v156 * v66;
-        let v188: W = v158 * v156 * v66;
-        let v189: W = W::new(372.45133910351296, -7.206184023557005e-15);
-        let v190: W = v189 * v1 * v66;
-        let v191: W = W::new(120.19049593249876, -6.9984167468061274e-15);
-        let v192: W = v191 * v1 * v66;
-        let v193: W = W::new(1885.5349042115342, 1.0562724053276271e-13);
-        let v194: W = v193 * v2 * v1 * v66;
-        let v195: W = W::new(3102.4308425511276, 5.630069227815419e-14);
-        let v196: W = v195 * v2 * v1 * v66;
-        let v197: W = W::new(7958.408760550064, 6.670701754448514e-14);
-        let v198: W = v197 * v11 * v1 * v66;
-        let v199: W = W::new(7481.840150073376, -4.1038472802031094e-14);
-        let v200: W = v199 * v11 * v1 * v66;
-        let v201: W = v147 * v16 * v1 * v66;
-        let v202: W = v149 * v16 * v1 * v66;
-        let v203: W = v151 * v33 * v1 * v66;
-        let v204: W = v153 * v33 * v1 * v66;
-        let v205: W = v155 * v38 * v1 * v66;
-        let v206: W = v158 * v38 * v1 * v66;
-        let v207: W = v137 * v2 * v65 * v66;
-        let v208: W = v139 * v11 * v65 * v66;
-        let v209: W = v141 * v11 * v65 * v66;
-        let v210: W = v143 * v16 * v65 * v66;
-        let v211: W = v145 * v16 * v65 * v66;
-        let v212: W = v147 * v33 * v65 * v66;
-        let v213: W = v149 * v33 * v65 * v66;
-        let v214: W = v151 * v38 * v65 * v66;
-        let v215: W = v153 * v38 * v65 * v66;
-        let v216: W = v155 * v156 * v65 * v66;
-        let v217: W = v158 * v156 * v65 * v66;
-        let v218: W = v137 * v1 * v65 * v66;
-        let v219: W = v139 * v2 * v1 * v65 * v66;
-        let v220: W = v141 * v2 * v1 * v65 * v66;
-        let v221: W = v143 * v11 * v1 * v65 * v66;
-        let v222: W = v145 * v11 * v1 * v65 * v66;
-        let v223: W = v147 * v16 * v1 * v65 * v66;
-        let v224: W = v149 * v16 * v1 * v65 * v66;
-        let v225: W = v151 * v33 * v1 * v65 * v66;
-        let v226: W = v153 * v33 * v1 * v65 * v66;
-        let v227: W = v155 * v38 * v1 * v65 * v66;
-        let v228: W = v158 * v38 * v1 * v65 * v66;
-        let v229: W = v138 + v140 - v142 - v144 + v146 + v148 - v150 - v152 + v154 + v157
-            - v159 - v160 - v161 + v162 + v163 - v164 - v165 + v166 + v167 - v168 - v169
-            + v170 - v172 - v174 + v176 + v178 - v180 + v181 - v182 - v183 + v184 + v185
-            - v186 - v187 + v188 - v190 + v192 + v194 - v196 - v198 + v200 + v201 - v202
-            - v203 + v204 + v205 - v206 - v207 - v208 + v209 + v210 - v211 - v212 + v213
-            + v214 - v215 - v216 + v217 + v218 + v219 - v220 - v221 + v222 + v223 - v224
-            - v225 + v226 + v227 - v228;
-        let v230: W = W::new(297.37854663711033, -8.52545088991083e-15);
-        let v231: W = v230 * v2 * v66;
-        let v232: W = W::new(1117.354017310539, -2.1618552070671012e-14);
-        let v233: W = v232 * v2 * v66;
-        let v234: W = W::new(2234.708034621078, -4.3237104141342024e-14);
-        let v235: W = v234 * v11 * v66;
-        let v236: W = W::new(4495.663910925727, -5.16672828571686e-15);
-        let v237: W = v236 * v11 * v66;
-        let v238: W = W::new(6375.490569360133, 4.383938128094505e-13);
-        let v239: W = v238 * v16 * v66;
-        let v240: W = W::new(4297.411546500986, 1.142037433625064e-13);
-        let v241: W = v240 * v16 * v66;
-        let v242: W = v231 - v172 - v233 + v235 - v237 - v239 + v241;
-        let v243: W = v3 * v229;
-        let v244: W = v243 / v242;
-        return [v136.to_f64(), v244.to_f64()];
+        let v151: W = v137 * v1 * v22;
+        let v152: W = v139 * v2 * v1 * v22;
+        let v153: W = v141 * v2 * v1 * v22;
+        let v154: W = v143 * v11 * v1 * v22;
+        let v155: W = v145 * v11 * v1 * v22;
+        let v156: W = v147 * v16 * v1 * v22;
+        let v157: W = v149 * v16 * v1 * v22;
+        let v158: W = W::new(5.830951894845301, -2.716572825119918e-16);
+        let v159: W = v158 * v66;
+        let v160: W = v137 * v2 * v66;
+        let v161: W = v139 * v11 * v66;
+        let v162: W = v141 * v11 * v66;
+        let v163: W = v143 * v16 * v66;
+        let v164: W = v145 * v16 * v66;
+        let v165: W = v147 * v33 * v66;
+        let v166: W = v149 * v33 * v66;
+        let v167: W = W::new(21.908902300206645, -2.149100202797943e-16);
+        let v168: W = v167 * v1 * v66;
+        let v169: W = W::new(7.070029172499927, -3.071799945532869e-16);
+        let v170: W = v169 * v1 * v66;
+        let v171: W = v139 * v2 * v1 * v66;
+        let v172: W = v141 * v2 * v1 * v66;
+        let v173: W = v143 * v11 * v1 * v66;
+        let v174: W = v145 * v11 * v1 * v66;
+        let v175: W = v147 * v16 * v1 * v66;
+        let v176: W = v149 * v16 * v1 * v66;
+        let v177: W = v137 * v2 * v65 * v66;
+        let v178: W = v139 * v11 * v65 * v66;
+        let v179: W = v141 * v11 * v65 * v66;
+        let v180: W = v143 * v16 * v65 * v66;
+        let v181: W = v145 * v16 * v65 * v66;
+        let v182: W = v147 * v33 * v65 * v66;
+        let v183: W = v149 * v33 * v65 * v66;
+        let v184: W = v137 * v1 * v65 * v66;
+        let v185: W = v139 * v2 * v1 * v65 * v66;
+        let v186: W = v141 * v2 * v1 * v65 * v66;
+        let v187: W = v143 * v11 * v1 * v65 * v66;
+        let v188: W = v145 * v11 * v1 * v65 * v66;
+        let v189: W = v147 * v16 * v1 * v65 * v66;
+        let v190: W = v149 * v16 * v1 * v65 * v66;
+        let v191: W = v138 + v140 - v142 - v144 + v146 + v148 - v150 - v151 - v152 + v153
+            + v154 - v155 - v156 + v157 - v159 - v160 - v161 + v162 + v163 - v164 - v165
+            + v166 - v168 + v170 + v171 - v172 - v173 + v174 + v175 - v176 - v177 - v178
+            + v179 + v180 - v181 - v182 + v183 + v184 + v185 - v186 - v187 + v188 + v189
+            - v190;
+        let v192: W = v158 * v2 * v66;
+        let v193: W = v167 * v2 * v66;
+        let v194: W = v192 - v159 - v193;
+        let v195: W = v3 * v191;
+        let v196: W = v195 / v194;
+        return [v136.to_f64(), v196.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
@@ -6400,121 +6092,71 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v134: W = v3 * v133;
         let v135: W = v134 / v66;
         let v136: W = v0 - v135;
-        let v137: W = W::new(21.06431372012865, -6.038861047020171e-16);
+        let v137: W = W::new(1.2390772776546264, -3.552271204129512e-17);
         let v138: W = v137 * v2 * v22;
-        let v139: W = W::new(395.7295477974825, 2.076513890537469e-14);
+        let v139: W = W::new(13.966925216381735, 4.4031083487671253e-16);
         let v140: W = v139 * v11 * v22;
-        let v141: W = W::new(105.32156860064325, -6.5721442023105866e-15);
+        let v141: W = W::new(3.717231832963879, -1.0656813612388536e-16);
         let v142: W = v141 * v11 * v22;
-        let v143: W = W::new(1582.91819118993, 8.306055562149876e-14);
+        let v143: W = W::new(27.93385043276347, 8.806216697534251e-16);
         let v144: W = v143 * v16 * v22;
-        let v145: W = W::new(3184.42860357239, -1.5524221616453749e-13);
+        let v145: W = W::new(56.19579888657158, 2.77758683946894e-15);
         let v146: W = v145 * v16 * v22;
-        let v147: W = W::new(13547.917459890285, -7.737157136041582e-13);
+        let v147: W = W::new(79.69363211700167, -2.0441922596267035e-16);
         let v148: W = v147 * v33 * v22;
-        let v149: W = W::new(9131.999536314595, 8.111171432534062e-13);
+        let v149: W = W::new(53.71764433126233, 2.84863226355153e-15);
         let v150: W = v149 * v33 * v22;
-        let v151: W = W::new(23929.99853740071, -8.040578366783856e-13);
-        let v152: W = v151 * v38 * v22;
-        let v153: W = W::new(30018.104789157034, 4.0815725902062655e-13);
-        let v154: W = v153 * v38 * v22;
-        let v155: W = W::new(27343.679377051656, -7.480595284284434e-13);
-        let v156: W = v2.powi(6);
-        let v157: W = v155 * v156 * v22;
-        let v158: W = W::new(23986.276601534315, -1.3942269841754273e-12);
-        let v159: W = v158 * v156 * v22;
-        let v160: W = v137 * v1 * v22;
-        let v161: W = v139 * v2 * v1 * v22;
-        let v162: W = v141 * v2 * v1 * v22;
-        let v163: W = v143 * v11 * v1 * v22;
-        let v164: W = v145 * v11 * v1 * v22;
-        let v165: W = v147 * v16 * v1 * v22;
-        let v166: W = v149 * v16 * v1 * v22;
-        let v167: W = v151 * v33 * v1 * v22;
-        let v168: W = v153 * v33 * v1 * v22;
-        let v169: W = v155 * v38 * v1 * v22;
-        let v170: W = v158 * v38 * v1 * v22;
-        let v171: W = W::new(99.12618221237011, -2.8418169633036097e-15);
-        let v172: W = v171 * v66;
-        let v173: W = W::new(744.9026782070259, -1.441236804711401e-14);
-        let v174: W = v173 * v2 * v66;
-        let v175: W = W::new(177.18805070461156, 1.2683820572097303e-14);
-        let v176: W = v175 * v2 * v66;
-        let v177: W = W::new(349.1731304095434, 2.1665911908319316e-14);
-        let v178: W = v177 * v11 * v66;
-        let v179: W = W::new(1393.233068374599, -6.146742056387105e-14);
-        let v180: W = v179 * v11 * v66;
-        let v181: W = v143 * v16 * v66;
-        let v182: W = v145 * v16 * v66;
-        let v183: W = v147 * v33 * v66;
-        let v184: W = v149 * v33 * v66;
-        let v185: W = v151 * v38 * v66;
-        let v186: W = v153 * v38 * v66;
-        let v187: W = v155 * v156 * v66;
-        let v188: W = v158 * v156 * v66;
-        let v189: W = W::new(372.45133910351296, -7.206184023557005e-15);
-        let v190: W = v189 * v1 * v66;
-        let v191: W = W::new(120.19049593249876, -6.9984167468061274e-15);
-        let v192: W = v191 * v1 * v66;
-        let v193: W = W::new(1885.5349042115342, 1.0562724053276271e-13);
-        let v194: W = v193 * v2 * v1 * v66;
-        let v195: W = W::new(3102.4308425511276, 5.630069227815419e-14);
-        let v196: W = v195 * v2 * v1 * v66;
-        let v197: W = W::new(7958.408760550064, 6.670701754448514e-14);
-        let v198: W = v197 * v11 * v1 * v66;
-        let v199: W = W::new(7481.840150073376, -4.1038472802031094e-14);
-        let v200: W = v199 * v11 * v1 * v66;
-        let v201: W = v147 * v16 * v1 * v66;
-        let v202: W = v149 * v16 * v1 * v66;
-        let v203: W = v151 * v33 * v1 * v66;
-        let v204: W = v153 * v33 * v1 * v66;
-        let v205: W = v155 * v38 * v1 * v66;
-        let v206: W = v158 * v38 * v1 * v66;
-        let v207: W = v137 * v2 * v65 * v66;
-        let v208: W = v139 * v11 * v65 * v66;
-        let v209: W = v141 * v11 * v65 * v66;
-        let v210: W = v143 * v16 * v65 * v66;
-        let v211: W = v145 * v16 * v65 * v66;
-        let v212: W = v147 * v33 * v65 * v66;
-        let v213: W = v149 * v33 * v65 * v66;
-        let v214: W = v151 * v38 * v65 * v66;
-        let v215: W = v153 * v38 * v65 * v66;
-        let v216: W = v155 * v156 * v65 * v66;
-        let v217: W = v158 * v156 * v65 * v66;
-        let v218: W = v137 * v1 * v65 * v66;
-        let v219: W = v139 * v2 * v1 * v65 * v66;
-        let v220: W = v141 * v2 * v1 * v65 * v66;
-        let v221: W = v143 * v11 * v1 * v65 * v66;
-        let v222: W = v145 * v11 * v1 * v65 * v66;
-        let v223: W = v147 * v16 * v1 * v65 * v66;
-        let v224: W = v149 * v16 * v1 * v65 * v66;
-        let v225: W = v151 * v33 * v1 * v65 * v66;
-        let v226: W = v153 * v33 * v1 * v65 * v66;
-        let v227: W = v155 * v38 * v1 * v65 * v66;
-        let v228: W = v158 * v38 * v1 * v65 * v66;
-        let v229: W = v138 + v140 - v142 - v144 + v146 + v148 - v150 - v152 + v154 + v157
-            - v159 - v160 - v161 + v162 + v163 - v164 - v165 + v166 + v167 - v168 - v169
-            + v170 - v172 - v174 + v176 + v178 - v180 + v181 - v182 - v183 + v184 + v185
-            - v186 - v187 + v188 - v190 + v192 + v194 - v196 - v198 + v200 + v201 - v202
-            - v203 + v204 + v205 - v206 - v207 - v208 + v209 + v210 - v211 - v212 + v213
-            + v214 - v215 - v216 + v217 + v218 + v219 - v220 - v221 + v222 + v223 - v224
-            - v225 + v226 + v227 - v228;
-        let v230: W = W::new(297.37854663711033, -8.52545088991083e-15);
-        let v231: W = v230 * v2 * v66;
-        let v232: W = W::new(1117.354017310539, -2.1618552070671012e-14);
-        let v233: W = v232 * v2 * v66;
-        let v234: W = W::new(2234.708034621078, -4.3237104141342024e-14);
-        let v235: W = v234 * v11 * v66;
-        let v236: W = W::new(4495.663910925727, -5.16672828571686e-15);
-        let v237: W = v236 * v11 * v66;
-        let v238: W = W::new(6375.490569360133, 4.383938128094505e-13);
-        let v239: W = v238 * v16 * v66;
-        let v240: W = W::new(4297.411546500986, 1.142037433625064e-13);
-        let v241: W = v240 * v16 * v66;
-        let v242: W = v231 - v172 - v233 + v235 - v237 - v239 + v241;
-        let v243: W = v3 * v229;
-        let v244: W = v243 / v242;
-        return [v136.to_f64(), v244.to_f64()];
+        let v151: W = v137 * v1 * v22;
+        let v152: W = v139 * v2 * v1 * v22;
+        let v153: W = v141 * v2 * v1 * v22;
+        let v154: W = v143 * v11 * v1 * v22;
+        let v155: W = v145 * v11 * v1 * v22;
+        let v156: W = v147 * v16 * v1 * v22;
+        let v157: W = v149 * v16 * v1 * v22;
+        let v158: W = W::new(5.830951894845301, -2.716572825119918e-16);
+        let v159: W = v158 * v66;
+        let v160: W = v137 * v2 * v66;
+        let v161: W = v139 * v11 * v66;
+        let v162: W = v141 * v11 * v66;
+        let v163: W = v143 * v16 * v66;
+        let v164: W = v145 * v16 * v66;
+        let v165: W = v147 * v33 * v66;
+        let v166: W = v149 * v33 * v66;
+        let v167: W = W::new(21.908902300206645, -2.149100202797943e-16);
+        let v168: W = v167 * v1 * v66;
+        let v169: W = W::new(7.070029172499927, -3.071799945532869e-16);
+        let v170: W = v169 * v1 * v66;
+        let v171: W = v139 * v2 * v1 * v66;
+        let v172: W = v141 * v2 * v1 * v66;
+        let v173: W = v143 * v11 * v1 * v66;
+        let v174: W = v145 * v11 * v1 * v66;
+        let v175: W = v147 * v16 * v1 * v66;
+        let v176: W = v149 * v16 * v1 * v66;
+        let v177: W = v137 * v2 * v65 * v66;
+        let v178: W = v139 * v11 * v65 * v66;
+        let v179: W = v141 * v11 * v65 * v66;
+        let v180: W = v143 * v16 * v65 * v66;
+        let v181: W = v145 * v16 * v65 * v66;
+        let v182: W = v147 * v33 * v65 * v66;
+        let v183: W = v149 * v33 * v65 * v66;
+        let v184: W = v137 * v1 * v65 * v66;
+        let v185: W = v139 * v2 * v1 * v65 * v66;
+        let v186: W = v141 * v2 * v1 * v65 * v66;
+        let v187: W = v143 * v11 * v1 * v65 * v66;
+        let v188: W = v145 * v11 * v1 * v65 * v66;
+        let v189: W = v147 * v16 * v1 * v65 * v66;
+        let v190: W = v149 * v16 * v1 * v65 * v66;
+        let v191: W = v138 + v140 - v142 - v144 + v146 + v148 - v150 - v151 - v152 + v153
+            + v154 - v155 - v156 + v157 - v159 - v160 - v161 + v162 + v163 - v164 - v165
+            + v166 - v168 + v170 + v171 - v172 - v173 + v174 + v175 - v176 - v177 - v178
+            + v179 + v180 - v181 - v182 + v183 + v184 + v185 - v186 - v187 + v188 + v189
+            - v190;
+        let v192: W = v158 * v2 * v66;
+        let v193: W = v167 * v2 * v66;
+        let v194: W = v192 - v159 - v193;
+        let v195: W = v3 * v191;
+        let v196: W = v195 / v194;
+        return [v136.to_f64(), v196.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
@@ -6837,7 +6479,7 @@ fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(&reverse_drift_v_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
@@ -6846,60 +6488,53 @@ pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(0.425, 1.1102230246251566e-17);
-    let v1: N = N::new(0.85, 2.2204460492503132e-17);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(6.425, 1.7763568394002506e-16);
-    let v5: W = v2.widen().square();
-    let v6: N = v4 * N::narrow(v5);
-    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: N = v7 * v2;
-    let v9: N = v7 * N::narrow(v5);
-    let v10: W = v0.widen() - v3.widen() + v6.widen() + v8.widen() - v9.widen();
-    let v11: N = N::new(1000.0, 0.0);
-    let v12: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v13: W = W::new(9.311283477587823, 8.856595030512252e-16);
-    let v14: W = v13 * v2.widen();
-    let v15: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v16: N = v15 * v2;
-    let v17: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v18: W = v17 * v5;
-    let v19: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v20: W = v19 * v5;
-    let v21: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v22: W = v2.widen().powi(3);
-    let v23: W = v21 * v22;
-    let v24: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v25: W = v24 * v22;
-    let v26: W = v14 - v16.widen() - v18 + v20 + v23 - v25;
-    let v27: W = v12 * v26;
-    let v28: W = N::exp_kept(v27);
-    let v29: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v30: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v31: W = v30 * v2.widen();
-    let v32: W = v29 * v2.widen();
-    let v33: W = v29 + v31 - v32;
-    let v34: W = v33.square();
-    let v35: W = v17 * v2.widen();
-    let v36: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v37: W = v36.widen() * v2.widen();
-    let v38: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v39: W = v38.widen() * v5;
-    let v40: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v41: W = v40.widen() * v5;
-    let v42: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v43: N = v42 * N::narrow(v22);
-    let v44: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v45: N = v44 * N::narrow(v22);
-    let v46: W = v35 - v37 - v39 + v41 + v43.widen() - v45.widen();
-    let v47: W = v12 * v46;
-    let v48: N = N::exp_m1_of(v47);
-    let v49: N = -v48;
-    let v50: W = v49.widen().sqrt();
-    let v51: W = v11.widen() * v28 * v34;
-    let v52: N = N::narrow(v51) / N::narrow(v50);
-    [v10.to_f64(), v52.to_f64()]
+    let v0: N = N::new(500.0, 0.0);
+    let v1: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v1 * v3.widen();
+    let v6: W = v1 + v4 - v5;
+    let v7: W = v6.square();
+    let v8: N = v0 * N::narrow(v7);
+    let v9: N = N::new(1000.0, 0.0);
+    let v10: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v11: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v12: W = v11 * v3.widen();
+    let v13: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v14: N = v13 * v3;
+    let v15: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v16: W = v3.widen().square();
+    let v17: W = v15 * v16;
+    let v18: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v19: W = v18 * v16;
+    let v20: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v21: W = v3.widen().powi(3);
+    let v22: W = v20 * v21;
+    let v23: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v24: W = v23 * v21;
+    let v25: W = v12 - v14.widen() - v17 + v19 + v22 - v24;
+    let v26: W = v10 * v25;
+    let v27: W = N::exp_kept(v26);
+    let v28: W = v15 * v3.widen();
+    let v29: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v30: W = v29.widen() * v3.widen();
+    let v31: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v32: W = v31.widen() * v16;
+    let v33: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v34: W = v33.widen() * v16;
+    let v35: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v36: N = v35 * N::narrow(v21);
+    let v37: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v38: N = v37 * N::narrow(v21);
+    let v39: W = v28 - v30 - v32 + v34 + v36.widen() - v38.widen();
+    let v40: W = v10 * v39;
+    let v41: N = N::exp_m1_of(v40);
+    let v42: N = -v41;
+    let v43: W = v42.widen().sqrt();
+    let v44: W = v9.widen() * v27 * v7;
+    let v45: N = N::narrow(v44) / N::narrow(v43);
+    [v8.to_f64(), v45.to_f64()]
 }
 /// `reverse_drift_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -6907,7 +6542,7 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
@@ -7125,7 +6760,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + x\,\left(1 - \frac{17\,t}{40} + \frac{17\,t^{2}}{20} - \frac{257\,t^{3}}{40} + \frac{17\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{10} - \frac{17\,t\,t_{\mathrm{next}}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t\,t_{\mathrm{next}}}{10} + \frac{257\,t^{2}\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}\,t_{\mathrm{next}}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 70 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 0.0 && t_next != t {
         return dd::at_pole(
@@ -7165,77 +6800,69 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
         return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = W::new(0.85, 2.2204460492503132e-17);
-    let v5: W = v4 * v2.widen();
-    let v6: W = W::new(0.425, 1.1102230246251566e-17);
-    let v7: W = W::new(6.425, 1.7763568394002506e-16);
-    let v8: W = v2.widen().square();
-    let v9: W = v7 * v8;
-    let v10: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v11: W = v10 * v2.widen();
-    let v12: W = v10 * v8;
-    let v13: W = v5 - v6 - v9 - v11 + v12;
-    let v14: W = v3 * v13;
-    let v15: W = v0.widen() - v14;
-    let v16: N = N::new(1000.0, 0.0);
-    let v17: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v18: N = N::new(9.311283477587823, 8.856595030512252e-16);
-    let v19: W = v18.widen() * v2.widen();
-    let v20: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v21: N = v20 * v2;
-    let v22: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v23: W = v22 * v8;
-    let v24: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v25: W = v24 * v8;
-    let v26: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v27: W = v2.widen().powi(3);
-    let v28: W = v26 * v27;
-    let v29: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v30: W = v29 * v27;
-    let v31: W = v19 - v21.widen() - v23 + v25 + v28 - v30;
-    let v32: W = v17 * v31;
-    let v33: W = N::exp_kept(v32);
-    let v34: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v35: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v36: W = v35 * v2.widen();
-    let v37: W = v34 * v2.widen();
-    let v38: W = v34 + v36 - v37;
-    let v39: W = v38.square();
-    let v40: W = v22 * v2.widen();
-    let v41: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v42: N = v41 * v2;
-    let v43: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v44: N = v43 * N::narrow(v8);
-    let v45: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v46: N = v45 * N::narrow(v8);
-    let v47: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v48: N = v47 * N::narrow(v27);
-    let v49: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v50: N = v49 * N::narrow(v27);
-    let v51: W = v40 - v42.widen() - v44.widen() + v46.widen() + v48.widen()
-        - v50.widen();
-    let v52: W = v17 * v51;
-    let v53: N = N::exp_m1_of(v52);
-    let v54: N = -v53;
-    let v55: W = v54.widen().sqrt();
-    let v56: W = v16.widen() * v33 * v3 * v39;
-    let v57: W = v56 / v55;
-    let v58: N = N::narrow(v3).abs();
-    let v59: N = v58.sqrt();
-    let v60: N = N::new(1.7, 4.4408920985006264e-17);
-    let v61: N = v60 * v2;
-    let v62: N = N::new(12.85, 3.552713678800501e-16);
-    let v63: W = v62.widen() * v8;
-    let v64: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v65: N = v64 * v2;
-    let v66: N = v64 * N::narrow(v8);
-    let v67: W = v4 - v61.widen() + v63 + v65.widen() - v66.widen();
-    let v68: N = N::sqrt_of(v67);
-    let v69: N = v59 * v68;
-    [v15.to_f64(), v57.to_f64(), v69.to_f64()]
+    let v1: N = N::new(500.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v6: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v7: W = v6 * v3.widen();
+    let v8: W = v5 * v3.widen();
+    let v9: W = v5 + v7 - v8;
+    let v10: W = v9.square();
+    let v11: W = v1.widen() * v4 * v10;
+    let v12: W = v0.widen() + v11;
+    let v13: N = N::new(1000.0, 0.0);
+    let v14: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v15: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v16: W = v15 * v3.widen();
+    let v17: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v18: N = v17 * v3;
+    let v19: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v20: N = v3.square();
+    let v21: W = v19 * v20.widen();
+    let v22: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v23: W = v22 * v20.widen();
+    let v24: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v25: W = v3.widen().powi(3);
+    let v26: W = v24 * v25;
+    let v27: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v28: W = v27 * v25;
+    let v29: W = v16 - v18.widen() - v21 + v23 + v26 - v28;
+    let v30: W = v14 * v29;
+    let v31: W = N::exp_kept(v30);
+    let v32: W = v19 * v3.widen();
+    let v33: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v34: W = v33.widen() * v3.widen();
+    let v35: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v36: W = v35 * v20.widen();
+    let v37: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v38: W = v37 * v20.widen();
+    let v39: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v40: W = v39.widen() * v25;
+    let v41: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v42: N = v41 * N::narrow(v25);
+    let v43: W = v32 - v34 - v36 + v38 + v40 - v42.widen();
+    let v44: W = v14 * v43;
+    let v45: W = N::exp_m1_kept(v44);
+    let v46: W = -v45;
+    let v47: W = v46.sqrt();
+    let v48: W = v13.widen() * v31 * v4 * v10;
+    let v49: N = N::narrow(v48) / N::narrow(v47);
+    let v50: N = N::narrow(v4).abs();
+    let v51: N = v50.sqrt();
+    let v52: N = N::new(0.85, 2.2204460492503132e-17);
+    let v53: N = N::new(1.7, 4.4408920985006264e-17);
+    let v54: N = v53 * v3;
+    let v55: N = N::new(12.85, 3.552713678800501e-16);
+    let v56: W = v55.widen() * v20.widen();
+    let v57: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v58: W = v57.widen() * v3.widen();
+    let v59: N = v57 * v20;
+    let v60: W = v52.widen() - v54.widen() + v56 + v58 - v59.widen();
+    let v61: N = N::sqrt_of(v60);
+    let v62: N = v51 * v61;
+    [v12.to_f64(), v49.to_f64(), v62.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -7243,7 +6870,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + x\,\left(1 - \frac{17\,t}{40} + \frac{17\,t^{2}}{20} - \frac{257\,t^{3}}{40} + \frac{17\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{10} - \frac{17\,t\,t_{\mathrm{next}}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t\,t_{\mathrm{next}}}{10} + \frac{257\,t^{2}\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}\,t_{\mathrm{next}}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 70 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// At `t == 0.0 && t_next != t`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
@@ -7292,7 +6919,7 @@ fn euler_maruyama_step_v_poles<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + x\,\left(1 - \frac{17\,t}{40} + \frac{17\,t^{2}}{20} - \frac{257\,t^{3}}{40} + \frac{17\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{10} - \frac{17\,t\,t_{\mathrm{next}}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t\,t_{\mathrm{next}}}{10} + \frac{257\,t^{2}\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}\,t_{\mathrm{next}}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 70 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
