@@ -1345,15 +1345,21 @@ fn verify_passes_for_schedules_flat_at_an_end() {
 /// sigmoid(8t - 4)`, exactly 0 at the checked point `(t, t_next) = (1/2, 1)`, where it
 /// is `1 - 1/2 * 4 * 1/2`. Formed from `alpha'` and `alpha` apart, the constant
 /// `1/sqrt(sigmoid(4))` is in both, spelled two ways, rounded in each, and the zero came
-/// out 1e-32: an error of 4e18 ulps, and a failed verification. The steps are chosen and
-/// measured as `emit --verify` does.
+/// out 1e-32: an error of 4e18 ulps, and a failed verification. The same at `(1/2, 0)`
+/// for the u-prediction Euler-Maruyama step, whose guard for steps to the data end puts
+/// the process's formulas into the jet form as the general program does. The steps are
+/// chosen and measured as `emit --verify` does.
 #[test]
 fn a_constant_factor_of_alpha_keeps_the_euler_steps_exact_zeros() {
     let text = "process scaled { alpha_bar(t) = sigmoid(4 - 8*t)/sigmoid(4); }\n";
     let mut pool = Pool::new();
     let ast = diffsym::syntax::parse_file(text).expect("parses");
     let processes = diffsym::process::lower_file(&mut pool, &ast, text, &[]).expect("lowers");
-    let names = ["euler_step_eps", "euler_maruyama_step_score"];
+    let names = [
+        "euler_step_eps",
+        "euler_maruyama_step_score",
+        "euler_maruyama_step_u",
+    ];
     let p = &processes[0];
     let functions: Vec<_> = names
         .iter()
