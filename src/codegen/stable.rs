@@ -44,6 +44,11 @@
 //! Everything else that is ill-conditioned in f64 (large arguments of `exp`, `tan` next to
 //! its pole as t -> 1) is left to the double-double evaluation of the stable lowering.
 //!
+//! Work: each call does at most [`WORK`] units, an expression's squared number of terms
+//! plus a fixed charge (a sum of a thousand terms, rewritten one pair at a time, each
+//! time another pass over the whole sum, would take hours); beyond that an expression is
+//! left as it is, still equal to the input, and measured like any other form.
+//!
 //! Length: the rewrites share one bottom-up traversal and its helpers; the table above is
 //! the index of the file.
 
@@ -55,11 +60,27 @@ use num_traits::{One, Signed, ToPrimitive, Zero};
 use crate::expr::hp::{self, Hp};
 use crate::expr::{ExprId, Func, Node, Pool, Symbol, poly};
 
-/// Rewrites `e` bottom-up with the rewrites of this module.
+/// Rewrites `e` bottom-up with the rewrites of this module, within [`WORK`].
 pub fn stabilize(pool: &mut Pool, e: ExprId) -> ExprId {
-    let s = Stabilizer::default().run(pool, e);
+    let mut stabilizer = Stabilizer {
+        left: WORK,
+        ..Stabilizer::default()
+    };
+    let s = stabilizer.run(pool, e);
     crate::expr::verify::checked(pool, s, "stabilize")
 }
+
+/// The work one [`stabilize`] may do, in units of [`Stabilizer::charge`]: every
+/// expression worked on costs the square of its number of terms (the pairing rules try
+/// every pair of terms of a sum) and [`CALL_COST`] besides. The bundled processes spend at
+/// most 25 million (sigmoid's largest coefficient, 3,476 expressions, 2.5 s); once the
+/// allowance is spent, what is not yet worked on is left as it is (and measured like any
+/// other form). A jet form expanded to a sum of a thousand terms, each rewrite of one
+/// pair followed by another pass over the whole sum, ran for more than ten minutes.
+const WORK: u64 = 1 << 25;
+
+/// The part of [`Stabilizer::charge`] that every expression pays, whatever its size.
+const CALL_COST: u64 = 256;
 
 /// The deepest nesting of [`Stabilizer::run`]: expressions are far shallower (their depth
 /// is bounded where they are read), and a cycle of rewrites is cut where it comes back to
@@ -80,6 +101,8 @@ struct Stabilizer {
     /// The reference evaluator of [`more_accurate`], made on first use (its constants
     /// cache is kept across measurements).
     hp: Option<Hp>,
+    /// What is left of [`WORK`].
+    left: u64,
 }
 
 impl Stabilizer {
@@ -101,6 +124,9 @@ impl Stabilizer {
     fn run_inner(&mut self, pool: &mut Pool, e: ExprId) -> ExprId {
         if let Some(&r) = self.memo.get(&e) {
             return r;
+        }
+        if !self.charge(pool, e) {
+            return e;
         }
         // `p - q` as `(p^2 - q^2)/(p + q)` where the difference of the squares is then
         // written without a subtraction (but of exact inputs, `t - t_next`).
@@ -131,6 +157,19 @@ impl Stabilizer {
         };
         self.memo.insert(e, out);
         out
+    }
+
+    /// Takes the cost of working on `e` from what is left of [`WORK`]: false, and nothing
+    /// left, where that is less.
+    fn charge(&mut self, pool: &Pool, e: ExprId) -> bool {
+        let terms = pool_len(pool, e) as u64;
+        let cost = terms * terms + CALL_COST;
+        if cost > self.left {
+            self.left = 0;
+            return false;
+        }
+        self.left -= cost;
+        true
     }
 
     /// `e` with its parts stabilized and rewritten. A constant plus fractions is also
@@ -2710,6 +2749,37 @@ mod tests {
         let mut hp = Hp::new(hp::DEFAULT_PRECISION);
         let v = hp.from_f64(t);
         hp::to_f64(&hp.eval(pool, e, &[(s, v)]).expect("defined"))
+    }
+
+    /// Found by the fuzzer (seed 48, case 63919: `alpha_bar = exp(-t^5/100) (v(1) -
+    /// v(t))/(v(1) - v(0))`, v a sigmoid): a step's jet form expanded to a sum of about
+    /// a thousand terms, each rewrite of one pair of them followed by another pass over
+    /// the whole sum, and `emit` ran for hours. The work is bounded; what it does not
+    /// reach is left as it is, and the result is the same function.
+    #[test]
+    fn work_on_a_sum_of_a_thousand_terms_is_bounded() {
+        let mut pool = Pool::new();
+        let factored = expr(
+            &mut pool,
+            "(exp(-t^5/100) - 1)*(sigmoid(3/2) - sigmoid(3*t - 3/2))^3\
+             *(1 + t + t^2 + t^3 + sigmoid(3*t) + expm1(-3*t))^5",
+        );
+        let e = poly::expand(&mut pool, factored);
+        assert!(pool_len(&pool, e) > 1000, "{}", pool_len(&pool, e));
+        let mut stabilizer = Stabilizer {
+            left: WORK,
+            ..Stabilizer::default()
+        };
+        let s = stabilizer.run(&mut pool, e);
+        assert_eq!(stabilizer.left, 0, "the allowance is spent");
+        assert!(stabilizer.memo.len() as u64 <= WORK / CALL_COST);
+        for t in [0.1, 0.5, 0.9] {
+            let (want, got) = (value(&pool, factored, t), value(&pool, s, t));
+            assert!(
+                (got - want).abs() <= 1e-12 * want.abs(),
+                "{t}: {got} {want}"
+            );
+        }
     }
 
     /// Found by the fuzzer (seed 19, case 9671: `beta(t) = t`): in a final step's
