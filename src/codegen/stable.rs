@@ -60,14 +60,21 @@ use num_traits::{One, Signed, ToPrimitive, Zero};
 use crate::expr::hp::{self, Hp};
 use crate::expr::{ExprId, Func, Node, Pool, Symbol, poly};
 
-/// Rewrites `e` bottom-up with the rewrites of this module, within [`WORK`].
+/// Rewrites `e` bottom-up with the rewrites of this module, within [`WORK`]; memoised in
+/// the pool (code generation stabilizes one expression to measure a form and again to
+/// lower it).
 pub fn stabilize(pool: &mut Pool, e: ExprId) -> ExprId {
+    if let Some(&s) = pool.stable_memo.get(&e) {
+        return s;
+    }
     let mut stabilizer = Stabilizer {
         left: WORK,
         ..Stabilizer::default()
     };
     let s = stabilizer.run(pool, e);
-    crate::expr::verify::checked(pool, s, "stabilize")
+    let s = crate::expr::verify::checked(pool, s, "stabilize");
+    pool.stable_memo.insert(e, s);
+    s
 }
 
 /// The work one [`stabilize`] may do, in units of [`Stabilizer::charge`]: every

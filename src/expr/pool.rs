@@ -247,6 +247,9 @@ pub struct Pool {
     /// spent, so that a node normalised again (by another simplifier, or in another
     /// round) costs a look-up. Kept here because it is valid exactly as long as the ids.
     pub(crate) together_memo: HashMap<ExprId, (ExprId, u64)>,
+    /// Memo of [`crate::codegen::stable::stabilize`], for the same reason: code generation
+    /// stabilizes one expression more than once (to measure a form, then to lower it).
+    pub(crate) stable_memo: HashMap<ExprId, ExprId>,
 }
 
 /// A fresh pool identity.
@@ -274,6 +277,7 @@ impl Clone for Pool {
             zero: self.zero,
             one: self.one,
             together_memo: self.together_memo.clone(),
+            stable_memo: self.stable_memo.clone(),
         }
     }
 }
@@ -312,6 +316,7 @@ impl Pool {
             zero: ExprId(0),
             one: ExprId(0),
             together_memo: HashMap::default(),
+            stable_memo: HashMap::default(),
         };
         pool.zero = pool.intern(Node::Rational(BigRational::zero()));
         pool.one = pool.intern(Node::Rational(BigRational::one()));
