@@ -779,6 +779,10 @@ struct JetForms {
     next_at_zero: Vec<(Symbol, Option<ExprId>)>,
     /// The jet of `t_next` at t_next = 1: a step to the noise end (DDIM inversion's last).
     next_at_one: Vec<(Symbol, Option<ExprId>)>,
+    /// `alpha^(j)/j!` and `sigma^(j)/j!`, `j = 1..=`[`END_DEGREE`], simplified: every
+    /// step's guards for short steps at an end ([`end_short_step_guard`]) take them, so
+    /// they are made once, on first use (None where the jet has no derivatives).
+    taylor: std::cell::OnceCell<Option<Vec<(ExprId, ExprId)>>>,
 }
 
 /// The logarithmic derivative `e'/e` of `e` in `t`, simplified as one formula: a
@@ -874,12 +878,36 @@ impl JetForms {
             at_zero: Vec::new(),
             next_at_zero: Vec::new(),
             next_at_one: Vec::new(),
+            taylor: std::cell::OnceCell::new(),
         };
         forms.at_one = forms.end_values(pool, 1.0, false);
         forms.at_zero = forms.end_values(pool, 0.0, false);
         forms.next_at_zero = forms.end_values(pool, 0.0, true);
         forms.next_at_one = forms.end_values(pool, 1.0, true);
         forms
+    }
+
+    /// [`JetForms::taylor`], made on the first call.
+    fn taylor(&self, pool: &mut Pool) -> Option<Vec<(ExprId, ExprId)>> {
+        self.taylor
+            .get_or_init(|| {
+                let t = pool.symbol("t");
+                let find =
+                    |sym: Symbol| self.values.iter().find(|(s, _)| *s == sym).map(|(_, e)| *e);
+                let mut derivatives = vec![(find(self.jet.dalpha)?, find(self.jet.dsigma)?)];
+                for j in 2..=END_DEGREE {
+                    let (a, s) = derivatives[derivatives.len() - 1];
+                    let over = pool.frac(1, j);
+                    let mut next = |e: ExprId| {
+                        let d = diff::diff(pool, e, t);
+                        let d = pool.mul(vec![over, d]);
+                        crate::expr::simplify::simplify(pool, d)
+                    };
+                    derivatives.push((next(a), next(s)));
+                }
+                Some(derivatives)
+            })
+            .clone()
     }
 
     /// These forms with the unreduced fields in place of the reduced ones.
@@ -1536,6 +1564,9 @@ pub const END_SHORT_STEP: f64 = 9.5367431640625e-7;
 /// terms.
 const MAX_END_POLE: i64 = 2;
 
+/// The degree in the step's length of [`end_short_step_guard`]'s polynomials.
+const END_DEGREE: i64 = 4;
+
 /// The guard of a short step next to an end (`end` 0: `t` below 1/2; 1: above): each
 /// coefficient as its Taylor polynomial of degree 4 in `h = t_next - t`, `c(t, t) + h d1 +
 /// ... + h^4 d4`, its terms `d_j = (alpha^(j) C + sigma^(j) D)/j!` (and `B` in `d1`)
@@ -1571,23 +1602,10 @@ fn end_short_step_guard(
     mode: Mode,
     end: f64,
 ) -> Option<Guard> {
-    const DEGREE: i64 = 4;
     let noise = end == 1.0;
     let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
     let (te, tne) = (pool.sym_expr(t), pool.sym_expr(tn));
-    let find = |sym: Symbol| jet.values.iter().find(|(s, _)| *s == sym).map(|(_, e)| *e);
-    // alpha^(j)/j! and sigma^(j)/j!, j = 1..=DEGREE.
-    let mut derivatives = vec![(find(jet.jet.dalpha)?, find(jet.jet.dsigma)?)];
-    for j in 2..=DEGREE {
-        let (a, s) = derivatives[derivatives.len() - 1];
-        let over = pool.frac(1, j);
-        let mut next = |e: ExprId| {
-            let d = diff::diff(pool, e, t);
-            let d = pool.mul(vec![over, d]);
-            crate::expr::simplify::simplify(pool, d)
-        };
-        derivatives.push((next(a), next(s)));
-    }
+    let derivatives = jet.taylor(pool)?;
     let t_name = ["t".to_owned()];
     // The step's length, `t_next - t`, or `t_next - 1 + u` where the program reads `t` as
     // `u`.
