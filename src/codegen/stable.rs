@@ -67,11 +67,7 @@ pub fn stabilize(pool: &mut Pool, e: ExprId) -> ExprId {
     if let Some(&s) = pool.stable_memo.get(&e) {
         return s;
     }
-    let mut stabilizer = Stabilizer {
-        left: WORK,
-        ..Stabilizer::default()
-    };
-    let s = stabilizer.run(pool, e);
+    let s = Stabilizer::new().run(pool, e);
     let s = crate::expr::verify::checked(pool, s, "stabilize");
     pool.stable_memo.insert(e, s);
     s
@@ -96,7 +92,6 @@ const CALL_COST: u64 = 256;
 /// other).
 const MAX_DEPTH: usize = 4096;
 
-#[derive(Default)]
 struct Stabilizer {
     memo: HashMap<ExprId, ExprId>,
     /// The expressions `run` is working on now, one per nested call: their number is the
@@ -113,6 +108,18 @@ struct Stabilizer {
 }
 
 impl Stabilizer {
+    /// A stabilizer with the whole of [`WORK`] to spend.
+    fn new() -> Stabilizer {
+        Stabilizer {
+            memo: HashMap::new(),
+            active: Default::default(),
+            #[cfg(test)]
+            deepest: 0,
+            hp: None,
+            left: WORK,
+        }
+    }
+
     fn run(&mut self, pool: &mut Pool, e: ExprId) -> ExprId {
         // A rewrite whose result the rewrites turn back into an expression still being
         // worked on would go round for ever: that expression is left as it is.
@@ -2773,10 +2780,7 @@ mod tests {
         );
         let e = poly::expand(&mut pool, factored);
         assert!(pool_len(&pool, e) > 1000, "{}", pool_len(&pool, e));
-        let mut stabilizer = Stabilizer {
-            left: WORK,
-            ..Stabilizer::default()
-        };
+        let mut stabilizer = Stabilizer::new();
         let s = stabilizer.run(&mut pool, e);
         assert_eq!(stabilizer.left, 0, "the allowance is spent");
         assert!(stabilizer.memo.len() as u64 <= WORK / CALL_COST);
@@ -2799,7 +2803,7 @@ mod tests {
         let text = "1 - t^2*exp(-3*t^2/4) + t^2*exp(-t^2/4)^3/2 + t^2*exp(-t^2/4)*expm1(-t^2/2)/2 \
                     - t*expm1(t^2/4)*(t*exp(-3*t^2/4) - t*exp(-t^2/4)^3/2 - t*exp(-t^2/4)*expm1(-t^2/2)/2)";
         let e = expr(&mut pool, text);
-        let mut s = Stabilizer::default();
+        let mut s = Stabilizer::new();
         let r = s.run(&mut pool, e);
         assert!(s.deepest < 64, "nested {} deep", s.deepest);
         for t in [1e-9, 0.01, 0.3, 0.7, 0.99] {
@@ -3093,7 +3097,7 @@ mod tests {
             &mut pool,
             "log(sqrt(sigmoid(40*(t - 1/2)^3 - 3*(t - 1/2)))/sqrt(sigmoid(3*(t - 1/2) - 40*(t - 1/2)^3)))",
         );
-        let r = Stabilizer::default().run(&mut pool, e);
+        let r = Stabilizer::new().run(&mut pool, e);
         let text = crate::expr::print::to_text(&pool, r);
         assert!(!text.contains("sigmoid"), "{text}");
         check("sigmoid(t)^2/sigmoid(-t)", "sigmoid(t)^2/sigmoid(-t)");
