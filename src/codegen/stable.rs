@@ -32,12 +32,14 @@
 //! | `polynomial` | a polynomial in one variable written through powers or products of sums (`1 - (1 - t)^3`), expanded where that measures more accurate ([`more_accurate`]) |
 //! | `difference-of-powers` | `c r u^k - c r v^k` (r what the two terms share) through `u - v`, formed as `difference` forms it: `(u - v)(u^(k-1) + ... + v^(k-1))` for an integer `1 <= k <= 8`, that times `-u^-k v^-k` for `-8 <= k <= -1`, else `v^k expm1(k log1p((u - v)/v))` where `v > 0` on the domain; `1 - u^k` for a fractional `k` but 1/2 as `-expm1(k log1p(u - 1))`; `exp(a)^j - exp(b)^k` as `exp(j a) - exp(k b)` |
 //! | `change-from-zero` | a sum in `t` alone that vanishes at 0 though its terms do not, as `sum_i (T_i(t) - T_i(0))`, each change stabilized alone |
+//! | `removable-root` | `N/D^k` with `D` a polynomial in one symbol and `N` a sum, both vanishing at an end `r` (each group of `N`'s terms that share their other factors, `log(t)`, as a polynomial): `(N/(s - r))/(D^(k-1) D/(s - r))`, divided exactly, before `N`'s terms are rewritten |
 //! | `root-factor` | a polynomial in one variable with a rational root `r` in (0, 1] as `(r - t)^m q(t)` |
 //!
-//! The last two derive the stable form from the mathematics, not from how the formula is
-//! spelled: a difference that vanishes somewhere in [0, 1] is written through the
-//! difference of the arguments (which the canonical sum forms exactly), and a polynomial
-//! that vanishes at a rational point keeps that zero as a factor.
+//! The last three derive the stable form from the mathematics, not from how the formula
+//! is spelled: a difference that vanishes somewhere in [0, 1] is written through the
+//! difference of the arguments (which the canonical sum forms exactly), a quotient that
+//! is 0/0 at an end loses the factor that makes it so, and a polynomial that vanishes at a
+//! rational point keeps that zero as a factor.
 //!
 //! `sqrt(1 - alpha^2)` for `alpha = exp(L)` becomes `sqrt(-expm1(2L))`, and
 //! `log(alpha/sigma)` becomes `L - log(sigma)`: both are computed from log alpha.
@@ -141,6 +143,14 @@ impl Stabilizer {
         }
         if !self.charge(pool, e) {
             return e;
+        }
+        // `removable-root` sees the numerator's terms whole only before they are rewritten.
+        if let Node::Mul(xs) = pool.node(e).clone()
+            && let Some(r) = removable_root(pool, &xs)
+        {
+            let out = self.run(pool, r);
+            self.memo.insert(e, out);
+            return out;
         }
         // `p - q` as `(p^2 - q^2)/(p + q)` where the difference of the squares is then
         // written without a subtraction (but of exact inputs, `t - t_next`).
@@ -2049,6 +2059,131 @@ fn divide_by_root(p: &[BigRational], r: &BigRational) -> (Vec<BigRational>, BigR
     (q, acc)
 }
 
+/// `removable-root`: a product with a factor `D^-k` (`D` a polynomial in one symbol `s`
+/// with rational coefficients, `k` a positive integer) that vanishes at an end `r` (0 or 1),
+/// and a sum `N` among its factors that vanishes there too as a polynomial in `s`: each
+/// group of `N`'s terms that share their other factors (`log(t)`, `log(1 - t)`) is a
+/// polynomial with the root `r`. Then `N/D^k = (N/(s - r))/(D^(k - 1) (D/(s - r)))`, the
+/// division exact on the coefficients. The simplifier leaves such a common factor where
+/// its work allowance runs out (a log-SNR with 17-digit coefficients gave `g2 =
+/// sigmoid(-L) N/(t - 2t^2 + t^3)`, `N` a sum of `t^k`, `t^k log t` and `t^k log(1 - t)`
+/// terms vanishing at t = 1): the quotient is then 0/0 next to the end, where the terms of
+/// `N` cancel to 2^-53 of their size and more at t = 1 - 2^-53, beyond double-double's
+/// 106 bits (`g2` missed 4 ulps by 20 there, run in double-double throughout). Taken before
+/// the numerator's terms are rewritten (which would group them otherwise); None where no
+/// such pair of factors is found.
+fn removable_root(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    for (i, &f) in xs.iter().enumerate() {
+        let (d, k) = pool.split_pow(f);
+        let Some(k) = pool
+            .as_rational(k)
+            .filter(|k| k.is_integer() && k.is_negative())
+            .and_then(|k| k.to_integer().to_i64())
+        else {
+            continue;
+        };
+        let Node::Add(ds) = pool.node(d).clone() else {
+            continue;
+        };
+        let Some((s, dc)) = univariate(pool, &ds).filter(|(_, dc)| dc.len() >= 2) else {
+            continue;
+        };
+        for r in [BigRational::zero(), BigRational::one()] {
+            let (dq, rem) = divide_by_root(&dc, &r);
+            if !rem.is_zero() {
+                continue;
+            }
+            for (j, &n) in xs.iter().enumerate() {
+                if j == i {
+                    continue;
+                }
+                let Some(nq) = divided_by_root(pool, n, s, &r) else {
+                    continue;
+                };
+                let se = pool.sym_expr(s);
+                let dq = polynomial(pool, se, &dq);
+                let rest = pool.powi(d, k + 1);
+                let dq = pool.recip(dq);
+                let mut out: Vec<ExprId> = xs
+                    .iter()
+                    .enumerate()
+                    .filter(|&(l, _)| l != i && l != j)
+                    .map(|(_, &x)| x)
+                    .collect();
+                out.extend([nq, rest, dq]);
+                return Some(pool.mul(out));
+            }
+        }
+    }
+    None
+}
+
+/// `n`, a sum, divided by `s - r` where each group of its terms that share their factors
+/// other than a power of `s` and a rational is a polynomial in `s` with the root `r`.
+fn divided_by_root(pool: &mut Pool, n: ExprId, s: Symbol, r: &BigRational) -> Option<ExprId> {
+    let Node::Add(ns) = pool.node(n).clone() else {
+        return None;
+    };
+    // The groups in the order of their first term: (other factors, coefficients by degree).
+    let mut groups: Vec<(ExprId, Vec<BigRational>)> = Vec::new();
+    for &x in &ns {
+        let (c, rest) = pool.split_coeff(x);
+        let mut degree = 0usize;
+        let mut others = Vec::new();
+        for g in factors(pool, rest) {
+            let (b, m) = pool.split_pow(g);
+            match (pool.node(b), pool.as_rational(m)) {
+                (Node::Sym(v), Some(m)) if *v == s && m.is_integer() && m.is_positive() => {
+                    degree = m.to_integer().to_usize().filter(|&m| m <= 64)?;
+                }
+                _ => others.push(g),
+            }
+        }
+        let key = pool.mul(others);
+        let at = match groups.iter().position(|(k, _)| *k == key) {
+            Some(p) => p,
+            None => {
+                groups.push((key, Vec::new()));
+                groups.len() - 1
+            }
+        };
+        let coeffs = &mut groups[at].1;
+        if coeffs.len() <= degree {
+            coeffs.resize(degree + 1, BigRational::zero());
+        }
+        coeffs[degree] += c;
+    }
+    let se = pool.sym_expr(s);
+    let mut terms = Vec::with_capacity(groups.len());
+    for (key, coeffs) in groups {
+        if coeffs.iter().all(Zero::is_zero) {
+            continue;
+        }
+        let (q, rem) = divide_by_root(&coeffs, r);
+        if !rem.is_zero() {
+            return None;
+        }
+        let q = polynomial(pool, se, &q);
+        terms.push(pool.mul(vec![key, q]));
+    }
+    Some(pool.add(terms))
+}
+
+/// `sum_k c_k s^k`.
+fn polynomial(pool: &mut Pool, s: ExprId, coeffs: &[BigRational]) -> ExprId {
+    let terms: Vec<ExprId> = coeffs
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.is_zero())
+        .map(|(k, c)| {
+            let c = pool.rational(c.clone());
+            let p = pool.powi(s, k as i64);
+            pool.mul(vec![c, p])
+        })
+        .collect();
+    pool.add(terms)
+}
+
 /// Whether a sum has a constant term and a term divided by a sum (`1 - 1/(1 + y)`), or
 /// two terms divided by sums (`1/(t - t^(3/2)) - 1/(sqrt(t) - t)`): both can cancel to
 /// far below the size of their terms.
@@ -3202,6 +3337,34 @@ mod tests {
     /// t)^2/1000`): log alpha_bar merges the values at 0 of its exponential and its cube
     /// into one constant, so the sum, about -0.86 t, cancelled to nothing at t = 1e-300.
     /// Each term's change from its value at 0 keeps it.
+    /// A quotient whose numerator and denominator share the root t = 1, as the simplifier
+    /// leaves one when its work allowance runs out (fuzz seed 48, case 68864: `g2` of a
+    /// log-SNR with 17-digit coefficients): the numerator's terms, up to 432 log(1 - t),
+    /// cancel to 2^-53 of that next to 1, and even double-double lost 2.4e-14 (about 100
+    /// ulps) at t = 1 - 2^-53. With the root divided out of both, nothing cancels.
+    #[test]
+    fn a_root_that_numerator_and_denominator_share_at_an_end_is_divided_out() {
+        let text = "(2 - 2*t + t*log(1 - t) - 13*t^2*log(1 - t) + 72*t^3*log(1 - t) \
+                    - 220*t^4*log(1 - t) + 400*t^5*log(1 - t) - 432*t^6*log(1 - t) \
+                    + 256*t^7*log(1 - t) - 64*t^8*log(1 - t))/(t - 2*t^2 + t^3)";
+        let near_one = [
+            1.0 - f64::EPSILON / 2.0,
+            1.0 - f64::EPSILON,
+            1.0 - 1e-12,
+            1.0 - 1e-6,
+        ];
+        let times: Vec<(f64, f64)> = near_one.iter().map(|&t| (t, 0.0)).collect();
+        let err = stable_error(text, &times);
+        assert!(err <= 2.0 * f64::EPSILON, "{err}");
+        // Each group of terms is divided; a group without the root leaves the sum alone.
+        let mut pool = Pool::new();
+        let kept = expr(&mut pool, "(2 - t + t*log(1 - t) - t^2*log(1 - t))/(1 - t)");
+        let Node::Mul(xs) = pool.node(kept).clone() else {
+            panic!("a product");
+        };
+        assert_eq!(removable_root(&mut pool, &xs), None);
+    }
+
     #[test]
     fn a_sum_that_vanishes_at_zero_keeps_its_value_there() {
         let text = "56*exp(t)/5 - 163/15 - 19*t/25 - 56*t*exp(t)/5 - (10 + t)^3/3000";
