@@ -32,7 +32,7 @@
 //! | `polynomial` | a polynomial in one variable written through powers or products of sums (`1 - (1 - t)^3`), expanded where that measures more accurate ([`more_accurate`]) |
 //! | `difference-of-powers` | `c r u^k - c r v^k` (r what the two terms share) through `u - v`, formed as `difference` forms it: `(u - v)(u^(k-1) + ... + v^(k-1))` for an integer `1 <= k <= 8`, that times `-u^-k v^-k` for `-8 <= k <= -1`, else `v^k expm1(k log1p((u - v)/v))` where `v > 0` on the domain; `1 - u^k` for a fractional `k` but 1/2 as `-expm1(k log1p(u - 1))`; `exp(a)^j - exp(b)^k` as `exp(j a) - exp(k b)` |
 //! | `change-from-zero` | a sum in `t` alone that vanishes at 0 though its terms do not, as `sum_i (T_i(t) - T_i(0))`, each change stabilized alone |
-//! | `removable-root` | `N/D^k` with `D` a polynomial in one symbol and `N` a sum, both vanishing at an end `r` (each group of `N`'s terms that share their other factors, `log(t)`, as a polynomial): `(N/(s - r))/(D^(k-1) D/(s - r))`, divided exactly, before `N`'s terms are rewritten |
+//! | `removable-root` | `N/D^k` with `D` a polynomial in one symbol and `N` a sum, both vanishing at an end `r` (each group of `N`'s terms that share their other factors, `log(t)`, as a polynomial): `(N/(s - r))/(D^(k-1) D/(s - r))`, divided exactly, in one pass over the whole expression before the other rewrites (so also where their allowance does not reach) and again on what they make |
 //! | `root-factor` | a polynomial in one variable with a rational root `r` in (0, 1] as `(r - t)^m q(t)` |
 //!
 //! The last three derive the stable form from the mathematics, not from how the formula
@@ -70,7 +70,8 @@ pub fn stabilize(pool: &mut Pool, e: ExprId) -> ExprId {
     if let Some(&s) = pool.stable_memo.get(&e) {
         return s;
     }
-    let s = Stabilizer::new().run(pool, e);
+    let divided = without_removable_roots(pool, e, &mut HashMap::new());
+    let s = Stabilizer::new().run(pool, divided);
     let s = crate::expr::verify::checked(pool, s, "stabilize");
     pool.stable_memo.insert(e, s);
     s
@@ -2119,6 +2120,37 @@ fn removable_root(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     None
 }
 
+/// `e` with [`removable_root`] applied wherever it applies, bottom-up, before the other
+/// rewrites: one pass, linear in the size of `e`, so that a common root is divided out
+/// also where the rewrites' allowance ([`WORK`]) does not reach.
+fn without_removable_roots(
+    pool: &mut Pool,
+    e: ExprId,
+    memo: &mut HashMap<ExprId, ExprId>,
+) -> ExprId {
+    if let Some(&r) = memo.get(&e) {
+        return r;
+    }
+    let children = pool.children(e);
+    let new_children: Vec<ExprId> = children
+        .iter()
+        .map(|&c| without_removable_roots(pool, c, memo))
+        .collect();
+    let mut out = if new_children == children {
+        e
+    } else {
+        pool.rebuild(e, &new_children)
+    };
+    // Each division lowers a denominator's degree: the loop ends.
+    while let Node::Mul(xs) = pool.node(out).clone()
+        && let Some(r) = removable_root(pool, &xs)
+    {
+        out = r;
+    }
+    memo.insert(e, out);
+    out
+}
+
 /// `n`, a sum, divided by `s - r` where each group of its terms that share their factors
 /// other than a power of `s` and a rational is a polynomial in `s` with the root `r`.
 fn divided_by_root(pool: &mut Pool, n: ExprId, s: Symbol, r: &BigRational) -> Option<ExprId> {
@@ -3360,6 +3392,11 @@ mod tests {
             panic!("a product");
         };
         assert_eq!(removable_root(&mut pool, &xs), None);
+        // Before the other rewrites, wherever the quotient is (also where their allowance
+        // would not reach), in one pass.
+        let nested = expr(&mut pool, "sigmoid((2 - 2*t)/(t - t^2))");
+        let divided = without_removable_roots(&mut pool, nested, &mut HashMap::new());
+        assert_eq!(to_text(&pool, divided), "sigmoid(2/t)");
     }
 
     /// Found by the fuzzer (seed 20, case 4147: `beta(t) = 0.76 + 11.2 t exp(t) + (10 +
