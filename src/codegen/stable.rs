@@ -1034,16 +1034,7 @@ fn cos_minus_one(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
         q[k - 1] = &coeffs[k] + &q[k];
     }
     let cos_u = pool.call(Func::Cos, u);
-    let mut terms = Vec::new();
-    for (k, b) in q.into_iter().enumerate() {
-        if b.is_zero() {
-            continue;
-        }
-        let c = pool.rational(b);
-        let p = pool.powi(cos_u, k as i64);
-        terms.push(pool.mul(vec![c, p]));
-    }
-    let qe = pool.add(terms);
+    let qe = polynomial(pool, cos_u, &q);
     let half = pool.frac(1, 2);
     let half_u = pool.mul(vec![half, u]);
     let s = pool.call(Func::Sin, half_u);
@@ -2001,16 +1992,12 @@ fn factor_roots(pool: &mut Pool, e: ExprId, xs: &[ExprId]) -> Option<ExprId> {
             sign = -sign;
         }
     }
-    let mut terms = Vec::new();
-    for (k, c) in q.into_iter().enumerate() {
-        if c.is_zero() {
-            continue;
-        }
-        let c = pool.rational(if sign < 0 { -c } else { c });
-        let p = pool.powi(te, k as i64);
-        terms.push(pool.mul(vec![c, p]));
-    }
-    factors.push(pool.add(terms));
+    let q: Vec<BigRational> = if sign < 0 {
+        q.into_iter().map(|c| -c).collect()
+    } else {
+        q
+    };
+    factors.push(polynomial(pool, te, &q));
     let r = pool.mul(factors);
     (r != e).then_some(r)
 }
