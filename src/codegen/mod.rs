@@ -450,7 +450,11 @@ fn scalar_function_as(
         shape: Shape::Scalar { out: v },
         poles: Vec::new(),
         guards: match mode {
-            Mode::Stable => scalar_guards(pool, e),
+            Mode::Stable => {
+                let mut guards = scalar_guards(pool, e);
+                guards.extend(end_series_guards(pool, &[e]));
+                guards
+            }
             Mode::Naive => Vec::new(),
         },
         form: initial_form(mode),
@@ -573,6 +577,122 @@ fn scalar_guards(pool: &mut Pool, e: ExprId) -> Vec<Guard> {
             })
         })
         .collect()
+}
+
+/// The guards of a function of `t` alone (a scalar, or the coefficients `cs` of a field
+/// such as the probability-flow velocity) next to each end where a sum in it vanishes and
+/// is analytic: each coefficient with each such sum replaced by its Taylor polynomial at
+/// the end ([`taylor::at_zero`]; [`series_at_zero`]), in `t` next to 0 (`t` below the
+/// least of the polynomials' bounds) and in `1 - t` next to 1 (`Guard::above`, at most 1/2
+/// from it, where `1 - t` is exact). A sum whose terms cancel as it tends to 0 loses every
+/// digit there in any precision fixed in advance: `t - sin(t)` at t = 1e-40, or a
+/// schedule's `integrate(r^2 sin(r + 1), r, 0, t)`, whose closed form is `F(t) - F(0)`
+/// with `F` of order 1 and the difference of order `t^3`; and with it whatever is computed
+/// from it (`log` of it in lambda, its square root in g, a quotient by it in a velocity).
+/// The polynomial has no such difference. The budget keeps such a guard only where the
+/// function misses the budget without it (`budget::keep_end_series`).
+fn end_series_guards(pool: &mut Pool, cs: &[ExprId]) -> Vec<Guard> {
+    let t = pool.symbol("t");
+    let t_name = ["t".to_owned()];
+    let mut guards = Vec::new();
+    for end in ENDS {
+        let towards_one = end == 1.0;
+        let mut near = Vec::with_capacity(cs.len());
+        let mut bound = f64::INFINITY;
+        for &c in cs {
+            let in_distance = if towards_one {
+                reflect(pool, c, &t_name)
+            } else {
+                c
+            };
+            match series_at_zero(pool, in_distance, t) {
+                Some((series, b)) => {
+                    near.push(series);
+                    bound = bound.min(b);
+                }
+                None => near.push(in_distance),
+            }
+        }
+        if bound == f64::INFINITY {
+            continue;
+        }
+        let bound = if towards_one {
+            bound.min(UPPER_FROM)
+        } else {
+            bound
+        };
+        let Some(body) = guard_program(pool, &near, Mode::Stable) else {
+            continue;
+        };
+        guards.push(Guard {
+            at: Vec::new(),
+            same_times: false,
+            below: (!towards_one).then_some(bound),
+            above: towards_one.then_some(1.0 - bound),
+            near: None,
+            within: None,
+            body,
+        });
+    }
+    guards
+}
+
+/// `e` (a formula in `t` alone) with each outermost sum in it that vanishes at t = 0 and
+/// has a Taylor polynomial there ([`taylor::at_zero`]) replaced by the polynomial, and the
+/// least of the polynomials' bounds (where each is within 2^-60 of its sum); None where
+/// there is no such sum.
+fn series_at_zero(pool: &mut Pool, e: ExprId, t: Symbol) -> Option<(ExprId, f64)> {
+    use crate::expr::Node;
+    // Which sums, outermost first, in one scope of shared ball values (the sums share
+    // their terms at the interpolation nodes).
+    let found: Vec<(ExprId, taylor::Taylor)> = {
+        let pool: &Pool = pool;
+        crate::expr::ball::sharing(|| {
+            let mut found = Vec::new();
+            let mut seen = crate::expr::fxhash::HashSet::default();
+            let mut stack = vec![e];
+            while let Some(x) = stack.pop() {
+                if !seen.insert(x) || !pool.contains(x, t) {
+                    continue;
+                }
+                if matches!(pool.node(x), Node::Add(_))
+                    && let Some(series) = taylor::at_zero(pool, x, t)
+                {
+                    found.push((x, series));
+                    continue;
+                }
+                stack.extend(pool.children(x).into_iter().rev());
+            }
+            found
+        })
+    };
+    let bound = found.iter().map(|(_, s)| s.below).min_by(f64::total_cmp)?;
+    let mut map: crate::expr::fxhash::HashMap<ExprId, ExprId> = found
+        .iter()
+        .map(|(x, s)| (*x, s.to_expr(pool, t)))
+        .collect();
+    Some((replaced(pool, e, &mut map), bound))
+}
+
+/// `e` with each subexpression that is a key of `map` replaced by its value (`map` grows
+/// with every subexpression rebuilt: a shared one is rebuilt once).
+fn replaced(
+    pool: &mut Pool,
+    e: ExprId,
+    map: &mut crate::expr::fxhash::HashMap<ExprId, ExprId>,
+) -> ExprId {
+    if let Some(&v) = map.get(&e) {
+        return v;
+    }
+    let children = pool.children(e);
+    let new: Vec<ExprId> = children.iter().map(|&c| replaced(pool, c, map)).collect();
+    let out = if new == children {
+        e
+    } else {
+        pool.rebuild(e, &new)
+    };
+    map.insert(e, out);
+    out
 }
 
 /// Every scalar quantity and field of `p`, lowered.
@@ -1165,6 +1285,8 @@ fn field_guards(
                 });
             }
         }
+        let cs: Vec<ExprId> = coeff_exprs.iter().map(|(_, c)| *c).collect();
+        guards.extend(end_series_guards(pool, &cs));
         return (guards, Default::default());
     }
     let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
@@ -2765,7 +2887,8 @@ fn form_phrase(form: Form) -> String {
 
 /// The documentation line that says where a function's body runs other forms than the
 /// one [`form_doc`] states: its upper regime, its cells and its steps toward the data end
-/// ([`Function::upper`], [`Function::cells`], [`Function::toward`]), if any.
+/// ([`Function::upper`], [`Function::cells`], [`Function::toward`]), and its Taylor
+/// polynomials next to an end ([`end_series_guards`]), if any.
 fn regime_doc(f: &Function) -> Option<String> {
     let cells = |cells: &[(f64, Vec<bool>)]| -> String {
         if cells.is_empty() {
@@ -2801,6 +2924,24 @@ fn regime_doc(f: &Function) -> Option<String> {
             "A ".to_owned()
         };
         parts.push(toward(f, &lead));
+    }
+    // The Taylor polynomials of a function of `t` alone next to an end
+    // ([`end_series_guards`]; a step's guards below or above a bound are others).
+    let one_time = match &f.shape {
+        Shape::Scalar { .. } => true,
+        Shape::Field { times, .. } => times.len() == 1,
+    };
+    for g in f.guards.iter().filter(|g| one_time && g.at.is_empty()) {
+        if let Some(b) = g.below {
+            parts.push(format!(
+                "Below t = {b}, it runs the Taylor polynomial at 0 of the sums in it that vanish there (their terms cancel)."
+            ));
+        }
+        if let Some(a) = g.above {
+            parts.push(format!(
+                "Above t = {a}, it runs the Taylor polynomial in `1 - t` at 1 of the sums in it that vanish there (their terms cancel)."
+            ));
+        }
     }
     if let Some(up) = &f.upper {
         parts.push(format!(
