@@ -760,7 +760,7 @@ pub fn table(reports: &[Report]) -> String {
     );
     for r in reports {
         let (value, value_bound) = match &r.value {
-            Some(v) => (format!("{:.2}", v.max_err), bound_text(v.bound)),
+            Some(v) => (ulps_text(v.max_err), bound_text(v.bound)),
             None => ("-".to_owned(), "-".to_owned()),
         };
         let mut flag = String::new();
@@ -778,7 +778,7 @@ pub fn table(reports: &[Report]) -> String {
             r.function,
             r.form.name(),
             if r.plain > 0 {
-                format!("{:.2}", r.worst.max_err)
+                ulps_text(r.worst.max_err)
             } else {
                 "-".to_owned()
             },
@@ -799,6 +799,17 @@ pub fn table(reports: &[Report]) -> String {
         ));
     }
     s
+}
+
+/// An error in ulps for the table: two decimals, or from a million on, three digits and
+/// an exponent (`7.97e18`; the digits of a number of up to 309 beyond them say nothing a
+/// failed row needs, and broke the table's columns).
+fn ulps_text(err: f64) -> String {
+    if err.abs() < 1e6 || !err.is_finite() {
+        format!("{err:.2}")
+    } else {
+        format!("{err:.2e}")
+    }
 }
 
 #[derive(Serialize)]
@@ -910,5 +921,21 @@ mod tests {
         for l in &lines[1..] {
             assert_eq!(&l[end - 4..end], "1.00", "{text}");
         }
+    }
+
+    /// A huge error prints with an exponent, and reads back as the number it is; small
+    /// ones, infinities and NaN as before.
+    #[test]
+    fn huge_errors_print_with_an_exponent() {
+        assert_eq!(ulps_text(3.0), "3.00");
+        assert_eq!(ulps_text(999_999.0), "999999.00");
+        assert_eq!(ulps_text(f64::INFINITY), "inf");
+        assert_eq!(ulps_text(f64::NAN), "NaN");
+        let huge = 1.0158494947673558e272;
+        let text = ulps_text(huge);
+        assert_eq!(text, "1.02e272");
+        let back: f64 = text.parse().expect("a number");
+        assert!((back / huge - 1.0).abs() < 5e-3);
+        assert_eq!(ulps_text(7.970182342831165e18), "7.97e18");
     }
 }
