@@ -375,7 +375,9 @@ fn limit_below<R: PartialEq + Clone>(
         let n = seen.len();
         let alike = n >= 3
             && matches!(&seen[n - 3..], [Some(a), Some(b), Some(c)] if a.0 == b.0 && b.0 == c.0);
-        let settled = alike && !departing(pool, e, &points, bits.min(DEPARTURE_BITS));
+        let settled = alike
+            && !growing(&seen[n - 3..])
+            && !departing(pool, e, &points, bits.min(DEPARTURE_BITS));
         if let Some(found) = classify(&seen, depth, settled, round) {
             return Ok(found);
         }
@@ -408,17 +410,10 @@ fn classify<R: PartialEq + Clone>(
         .iter()
         .map(|v| v.as_ref().map(|(_, m)| m))
         .collect::<Option<_>>()?;
-    // log2 |v|, from the exponent and the top bits, with no overflow of an f64.
-    let log2 = |x: &BigFloat| -> Option<f64> {
-        if x.is_zero() {
-            return None;
-        }
-        let e = f64::from(x.exponent()?);
-        let mut m = x.abs();
-        m.set_exponent(0);
-        Some(e + super::hp::to_f64(&m).log2())
-    };
-    let logs: Vec<f64> = last.iter().map(|x| log2(x)).collect::<Option<_>>()?;
+    let logs: Vec<f64> = last
+        .iter()
+        .map(|x| log2_magnitude(x))
+        .collect::<Option<_>>()?;
     let step = TREND.log2();
     let ks: Vec<f64> = LIMIT_EXPONENTS[n - 4..n]
         .iter()
@@ -435,6 +430,34 @@ fn classify<R: PartialEq + Clone>(
         return Some(Limit::Finite(round(&BigFloat::new(64))));
     }
     None
+}
+
+/// `log2 |x|`, from the exponent and the top bits, with no overflow of an f64; None for 0.
+fn log2_magnitude(x: &BigFloat) -> Option<f64> {
+    if x.is_zero() {
+        return None;
+    }
+    let e = f64::from(x.exponent()?);
+    let mut m = x.abs();
+    m.set_exponent(0);
+    Some(e + super::hp::to_f64(&m).log2())
+}
+
+/// Whether the magnitudes of three successive values grow by [`TREND`] or more at each
+/// distance. Values beyond the range of the rounding round alike while they diverge:
+/// with `beta = 29.1 t + cosh(acos(1e-300))^2/1000`, whose constant 10^-300 sets the
+/// sampling depth near 2^-1000 ([`constant_depth`]), `snr ~ 1/(beta_min t)` is beyond f64
+/// at every distance, three values rounded to +inf, and the limit was taken as a finite
+/// value that rounds to +inf, not a divergence (`eval` printed it as an empty number, and
+/// `emit` found no pole there; fuzz seed 51, case 14513). [`departing`], which would see
+/// the growth, compares balls at 512 bits, where `1 - exp(-beta_min t)` at those distances
+/// is a ball around 0. The midpoints, rounded or not, tell growth by factors of 2^64.
+fn growing<R>(seen: &[Option<(R, BigFloat)>]) -> bool {
+    let logs: Option<Vec<f64>> = seen
+        .iter()
+        .map(|v| v.as_ref().and_then(|(_, m)| log2_magnitude(m)))
+        .collect();
+    logs.is_some_and(|logs| logs.windows(2).all(|w| w[1] - w[0] >= TREND.log2()))
 }
 
 /// The precision at which [`departing`] compares three values: changes below 2^-450 of
@@ -519,6 +542,38 @@ mod tests {
         let s = pool.symbol("t");
         let t = BigRational::new(t.0.into(), t.1.into());
         value_at(&pool, e, &[(s, t)], &[s], MAX_POINT_BITS, &round_f64).map(f64::from_bits)
+    }
+
+    /// A divergence whose values are beyond f64 at every distance sampled (the constant
+    /// 10^-300 sets the depth near 2^-1000, where `1/(k t)` is past 2^1000) is a
+    /// divergence, not a finite value that rounds to +inf (fuzz seed 51, case 14513).
+    /// Without the constant's depth the same formula diverged as it should, and still
+    /// does.
+    #[test]
+    fn a_divergence_beyond_f64_at_every_distance_is_infinite() {
+        // vp_linear's snr with beta_min = cosh(acos(c))^2/1000, as `derive` writes it.
+        let snr = |c: &str| {
+            let b = format!("t*(291*t/20 + cosh(acos({c}))^2/1000)");
+            format!("exp(-{b})/(1 - exp(-{b}))")
+        };
+        for src in [
+            snr("1e-300"),
+            snr("1/2"),
+            "1/expm1(t*cosh(acos(1e-300))^2/1000)".to_owned(),
+            "-1/(t + t^2*acos(1e-300))".to_owned(),
+        ] {
+            let got = at(&src, (0, 1));
+            assert!(
+                matches!(got, Err(PointError::Infinite { sign, .. }) if sign == if src.starts_with('-') { -1 } else { 1 }),
+                "{src}: {got:?}"
+            );
+        }
+        // A finite limit reached beyond that depth stays finite.
+        assert_eq!(
+            at("t/expm1(t*(1 + acos(1e-300)))", (0, 1))
+                .map(|v| (v - 1.0 / (1.0 + std::f64::consts::FRAC_PI_2)).abs() < 1e-15),
+            Ok(true)
+        );
     }
 
     #[test]

@@ -999,3 +999,23 @@ fn a_linear_beta_emits_and_meets_its_budget() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(!out.contains("FAILED"), "{out}");
 }
+
+/// Found by the fuzzer (seed 51, case 14513): with `beta = 29.1 t +
+/// cosh(acos(1e-300))^2/1000`, the rational 10^-300 sets how deep a limit is sampled
+/// (near 2^-1000), where `snr ~ 1/(beta_min t)` is beyond f64 at every distance. Three
+/// values rounded to +inf alike were taken for a finite limit: `eval snr --t 0` said "is ,
+/// outside the range of f64" (an empty value), and `emit` found no pole there, so the x0
+/// velocities returned NaN at t = 0 and failed their budget. It diverges, as it does with
+/// `cosh(acos(1/2))` in its place.
+#[test]
+fn a_divergence_beyond_f64_at_every_sampled_distance_is_infinite() {
+    for constant in ["1e-300", "1/2"] {
+        let f = crate::support::scratch_file(
+            "deep_constant.dsym",
+            format!("process p {{\n    beta(t) = 29.1*t + cosh(acos({constant}))^2/1000;\n}}\n"),
+        );
+        let (code, out, err) = crate::support::run(&["eval", &f, "snr", "--t", "0"]);
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(err.contains("tends to +inf as t -> 0"), "{constant}: {err}");
+    }
+}
