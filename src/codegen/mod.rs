@@ -590,7 +590,7 @@ fn scalar_guards(pool: &mut Pool, e: ExprId) -> Vec<Guard> {
 /// with `F` of order 1 and the difference of order `t^3`; and with it whatever is computed
 /// from it (`log` of it in lambda, its square root in g, a quotient by it in a velocity).
 /// The polynomial has no such difference. The budget keeps such a guard only where the
-/// function misses the budget without it (`budget::keep_end_series`).
+/// function misses the budget without it, and by less with it (`budget::keep_end_series`).
 fn end_series_guards(pool: &mut Pool, cs: &[ExprId]) -> Vec<Guard> {
     let t = pool.symbol("t");
     let t_name = ["t".to_owned()];
@@ -647,12 +647,16 @@ fn series_at_zero(pool: &mut Pool, e: ExprId, t: Symbol) -> Option<(ExprId, f64)
     // their terms at the interpolation nodes).
     let found: Vec<(ExprId, taylor::Taylor)> = {
         let pool: &Pool = pool;
+        // Which subexpressions read `t`, found once (asking each node would walk its
+        // subtree again: quadratic in the formula's size).
+        let mut reads = crate::expr::fxhash::HashMap::default();
+        reads_symbol(pool, e, t, &mut reads);
         crate::expr::ball::sharing(|| {
             let mut found = Vec::new();
             let mut seen = crate::expr::fxhash::HashSet::default();
             let mut stack = vec![e];
             while let Some(x) = stack.pop() {
-                if !seen.insert(x) || !pool.contains(x, t) {
+                if !seen.insert(x) || !reads[&x] {
                     continue;
                 }
                 if matches!(pool.node(x), Node::Add(_))
@@ -672,6 +676,31 @@ fn series_at_zero(pool: &mut Pool, e: ExprId, t: Symbol) -> Option<(ExprId, f64)
         .map(|(x, s)| (*x, s.to_expr(pool, t)))
         .collect();
     Some((replaced(pool, e, &mut map), bound))
+}
+
+/// Records in `memo` whether `e` and each of its subexpressions read the symbol `s`.
+fn reads_symbol(
+    pool: &Pool,
+    e: ExprId,
+    s: Symbol,
+    memo: &mut crate::expr::fxhash::HashMap<ExprId, bool>,
+) -> bool {
+    use crate::expr::Node;
+    if let Some(&r) = memo.get(&e) {
+        return r;
+    }
+    let r = match pool.node(e) {
+        Node::Sym(x) => *x == s,
+        _ => {
+            let mut any = false;
+            for c in pool.children(e) {
+                any |= reads_symbol(pool, c, s, memo);
+            }
+            any
+        }
+    };
+    memo.insert(e, r);
+    r
 }
 
 /// `e` with each subexpression that is a key of `map` replaced by its value (`map` grows
