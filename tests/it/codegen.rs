@@ -2440,9 +2440,10 @@ fn steps_next_to_a_flat_noise_end_keep_their_digits() {
 /// seed 50, case 57257, whose sigma is `pi - 1 + sinh` of it), has the closed form `F(t) -
 /// F(0)`, its terms of order 1 and its value of order `t^3`: sigma lost every digit at
 /// tiny t, in any precision (7.8e18 ulps at t = 2^-53), and so did all that is computed
-/// from it (lambda, g2, g, the probability-flow velocity; `emit` failed). Likewise `u - sin(u)`, `u = 1 - t`, at the
-/// noise end. Next to an end where such a sum vanishes, a function of `t` alone runs the
-/// Taylor polynomial of the sum there. Expected values from mpmath at 600 bits: sigma by
+/// from it (lambda, g2, g, the probability-flow velocity; `emit` failed). At the noise
+/// end, alpha = `(u - sin(u))/(1 - sin(1))`, `u = 1 - t`, vanishes as `u^3`. Next to an
+/// end where such a sum vanishes, a function of `t` alone runs the Taylor polynomial of
+/// the sum there. Expected values from mpmath at 600 bits: sigma by
 /// quadrature of the definition on [0, 1] scaled by `t` (and its Taylor series, which
 /// agrees), the others from their definitions (`g2 = (sigma^2)' - 2 sigma^2 alpha'/alpha`).
 #[test]

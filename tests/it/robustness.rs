@@ -1005,7 +1005,8 @@ fn a_linear_beta_emits_and_meets_its_budget() {
 /// (near 2^-1000), where `snr ~ 1/(beta_min t)` is beyond f64 at every distance. Three
 /// values rounded to +inf alike were taken for a finite limit: `eval snr --t 0` said "is ,
 /// outside the range of f64" (an empty value), and `emit` found no pole there, so the x0
-/// velocities returned NaN at t = 0 and failed their budget. It diverges, as it does with
+/// velocities at t = 0 combined two infinite coefficients as `inf - inf` and failed their
+/// budget. It diverges, as it does with
 /// `cosh(acos(1/2))` in its place.
 #[test]
 fn a_divergence_beyond_f64_at_every_sampled_distance_is_infinite() {
