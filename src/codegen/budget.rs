@@ -1500,6 +1500,22 @@ fn least_cost(f: &Function) -> f64 {
         .sum()
 }
 
+/// The rows of `case` that `f`'s guard `i` takes (the first guard that applies there),
+/// those measured in plain ulps held to `target`.
+fn taken_rows(f: &Function, case: &Case, i: usize, target: f64) -> Case {
+    let mut taken = case.clone();
+    taken.rows.retain(|r| {
+        let env = bind(f, &r.args);
+        f.guards.iter().position(|g| g.applies(&env)) == Some(i)
+    });
+    for r in &mut taken.rows {
+        if r.scale == 0.0 {
+            r.bound = target;
+        }
+    }
+    taken
+}
+
 /// Removes each guard of `f`'s short steps next to an end
 /// ([`super::end_short_step_guard`]) unless it meets the budget on the rows it takes (an
 /// infinity there, a pole at the end, is a miss), the bound of a row measured in plain
@@ -1511,16 +1527,7 @@ fn keep_end_short_steps(f: &mut Function, case: &Case, target: f64) {
             i += 1;
             continue;
         }
-        let mut taken = case.clone();
-        taken.rows.retain(|r| {
-            let env = bind(f, &r.args);
-            f.guards.iter().position(|g| g.applies(&env)) == Some(i)
-        });
-        for r in &mut taken.rows {
-            if r.scale == 0.0 {
-                r.bound = target;
-            }
-        }
+        let taken = taken_rows(f, case, i, target);
         if taken.rows.is_empty() || !measured(f, &f.wide, true, &taken).passed() {
             f.guards.remove(i);
         } else {
@@ -1549,16 +1556,7 @@ fn keep_end_series(f: &mut Function, case: &Case, target: f64) {
             i += 1;
             continue;
         }
-        let mut taken = case.clone();
-        taken.rows.retain(|r| {
-            let env = bind(f, &r.args);
-            f.guards.iter().position(|g| g.applies(&env)) == Some(i)
-        });
-        for r in &mut taken.rows {
-            if r.scale == 0.0 {
-                r.bound = target;
-            }
-        }
+        let taken = taken_rows(f, case, i, target);
         let mut without = f.clone();
         without.guards.remove(i);
         let missed = measured(&without, &f.wide, true, &taken);

@@ -647,16 +647,15 @@ fn series_at_zero(pool: &mut Pool, e: ExprId, t: Symbol) -> Option<(ExprId, f64)
     // their terms at the interpolation nodes).
     let found: Vec<(ExprId, taylor::Taylor)> = {
         let pool: &Pool = pool;
-        // Which subexpressions read `t`, found once (asking each node would walk its
-        // subtree again: quadratic in the formula's size).
+        // Which subexpressions read `t`, in one memo (asking each node afresh would walk
+        // its subtree again: quadratic in the formula's size).
         let mut reads = crate::expr::fxhash::HashMap::default();
-        reads_symbol(pool, e, t, &mut reads);
         crate::expr::ball::sharing(|| {
             let mut found = Vec::new();
             let mut seen = crate::expr::fxhash::HashSet::default();
             let mut stack = vec![e];
             while let Some(x) = stack.pop() {
-                if !seen.insert(x) || !reads[&x] {
+                if !seen.insert(x) || !pool.contains_memo(x, t, &mut reads) {
                     continue;
                 }
                 if matches!(pool.node(x), Node::Add(_))
@@ -676,31 +675,6 @@ fn series_at_zero(pool: &mut Pool, e: ExprId, t: Symbol) -> Option<(ExprId, f64)
         .map(|(x, s)| (*x, s.to_expr(pool, t)))
         .collect();
     Some((replaced(pool, e, &mut map), bound))
-}
-
-/// Records in `memo` whether `e` and each of its subexpressions read the symbol `s`.
-fn reads_symbol(
-    pool: &Pool,
-    e: ExprId,
-    s: Symbol,
-    memo: &mut crate::expr::fxhash::HashMap<ExprId, bool>,
-) -> bool {
-    use crate::expr::Node;
-    if let Some(&r) = memo.get(&e) {
-        return r;
-    }
-    let r = match pool.node(e) {
-        Node::Sym(x) => *x == s,
-        _ => {
-            let mut any = false;
-            for c in pool.children(e) {
-                any |= reads_symbol(pool, c, s, memo);
-            }
-            any
-        }
-    };
-    memo.insert(e, r);
-    r
 }
 
 /// `e` with each subexpression that is a key of `map` replaced by its value (`map` grows

@@ -589,7 +589,9 @@ impl Pool {
         self.contains_memo(id, s, &mut memo)
     }
 
-    fn contains_memo(&self, id: ExprId, s: Symbol, memo: &mut HashMap<ExprId, bool>) -> bool {
+    /// [`Pool::contains`] with the answers for `id` and the subexpressions it looked at
+    /// kept in `memo`, so that asking for many nodes of one formula walks it once.
+    pub fn contains_memo(&self, id: ExprId, s: Symbol, memo: &mut HashMap<ExprId, bool>) -> bool {
         if let Some(&v) = memo.get(&id) {
             return v;
         }
