@@ -161,9 +161,12 @@ fn checked_bound(pool: &Pool, e: ExprId, t: Symbol, taylor: &Taylor) -> Option<f
 /// polynomial `P` of `t c - rho` there, so that `c = (rho + P(t))/t` for `t` below
 /// `P.below`: the Euler step's `sigma'/sigma` is `k/t + ...` for a sigma that vanishes as
 /// `t^k`. The residue is the value at 0 of `t c`'s interpolating polynomial, taken as the
-/// simplest rational within 2^-200 of it (with a denominator below 2^16: a schedule's
-/// orders are such rationals). None where `t c` does not tend to such a nonzero rational
-/// or `t c - rho` has no Taylor polynomial ([`at_zero`]).
+/// simplest rational within 2^-100 of it (with a denominator below 2^16: a schedule's
+/// orders are such rationals; no closer, for a `c` that reads a Taylor polynomial whose
+/// coefficients are known to some 2^-128, a sigma's in place of its cancelling formula).
+/// The polynomial is that of `t c` less its value at 0, whatever the rational misses of
+/// that left out of `c`'s form `(rho + P(t))/t` (2^-128 of it at most). None where `t c` does not tend to such a nonzero rational or `t c - rho` has no
+/// Taylor polynomial ([`at_zero`]).
 pub fn residue(pool: &mut Pool, c: ExprId, t: Symbol) -> Option<(BigRational, Taylor)> {
     let te = pool.sym_expr(t);
     let tc = pool.mul(vec![te, c]);
@@ -172,16 +175,24 @@ pub fn residue(pool: &mut Pool, c: ExprId, t: Symbol) -> Option<(BigRational, Ta
         return None;
     }
     let rho = simplest_rational(&b[0])?;
-    let r = pool.rational(-rho.clone());
+    // What the rational misses where that is more than noise (below 2^-128 of it, far
+    // below a double-double's 2^-106) goes with it, or the rest would not vanish at 0.
+    let missed = &b[0] - &rho;
+    let noise = rho.abs() / BigRational::from_integer(BigInt::from(1) << 200);
+    let r = if missed.abs() > noise {
+        pool.rational(-&b[0])
+    } else {
+        pool.rational(-rho.clone())
+    };
     let rest = pool.add(vec![tc, r]);
     let p = at_zero(pool, rest, t)?;
     Some((rho, p))
 }
 
-/// The rational with the smallest denominator (below 2^16) within 2^-200 of `x`, relative,
+/// The rational with the smallest denominator (below 2^16) within 2^-100 of `x`, relative,
 /// from the continued fraction of `x`; None where there is none.
 fn simplest_rational(x: &BigRational) -> Option<BigRational> {
-    let tolerance = x.abs() / BigRational::from_integer(BigInt::from(1) << 200);
+    let tolerance = x.abs() / BigRational::from_integer(BigInt::from(1) << 100);
     let limit = BigInt::from(1) << 16;
     // Convergents h/k of the continued fraction [a0; a1, a2, ...].
     let (mut h0, mut h1) = (BigInt::from(0), BigInt::from(1));
@@ -467,6 +478,12 @@ mod tests {
         let e = parse_in_unit_t(&mut pool, "2*cos(t)/sin(t) + 1/(2*t) + 1");
         let (rho, p) = residue(&mut pool, e, t).unwrap();
         assert_eq!(rho, BigRational::new(5.into(), 2.into()));
+        assert_eq!((p.order, f64s(&p)[0]), (1, 1.0));
+        // A residue known to some 2^-128 (a formula that reads a Taylor polynomial): the
+        // rational within 2^-100, the rest of order t without the difference.
+        let e = parse_in_unit_t(&mut pool, "(3 + 1/2^120)/t + cos(t)");
+        let (rho, p) = residue(&mut pool, e, t).expect("a simple pole");
+        assert_eq!(rho, BigRational::from_integer(3.into()));
         assert_eq!((p.order, f64s(&p)[0]), (1, 1.0));
         // No pole, or one that is not simple: nothing to split.
         let e = parse_in_unit_t(&mut pool, "exp(t)");
