@@ -219,11 +219,28 @@ fn combine(f: &Function, env: &[(&str, f64)], cs: &[f64]) -> f64 {
                 return sum;
             }
             // A coefficient beyond f64: the sum again in `Xd`, as the emitted field.
-            let wide = f.program.run::<Xd>(env);
-            let cs: Vec<Xd> = coeffs.iter().map(|(_, v)| wide[*v]).collect();
-            super::runtime::wide_sum(&cs, &vs)
+            super::runtime::wide_sum(&wide_coefficients(f, env), &vs)
         }
     }
+}
+
+/// The coefficients of the field `f` at `env` in `Xd`, unrounded: a guard's where one
+/// applies (its program run in `Xd`), else the program's.
+fn wide_coefficients(f: &Function, env: &[(&str, f64)]) -> Vec<Xd> {
+    if let Some(g) = f.guards.iter().find(|g| g.applies(env)) {
+        return match &g.body {
+            GuardBody::Constants(vs) => vs.iter().map(|&v| Xd::from_f64(v)).collect(),
+            GuardBody::Program(p, outs) => {
+                let vs = match g.above {
+                    Some(_) => p.run::<Xd>(&distance_env(env)),
+                    None => p.run::<Xd>(env),
+                };
+                outs.iter().map(|&v| vs[v]).collect()
+            }
+        };
+    }
+    let wide = f.program.run::<Xd>(env);
+    outputs_of(f).into_iter().map(|v| wide[v]).collect()
 }
 
 /// Whether a coefficient of the field `f` leaves the range of f64 at a row of `case`
@@ -1536,23 +1553,23 @@ fn keep_end_short_steps(f: &mut Function, case: &Case, target: f64) {
     }
 }
 
-/// Removes each guard of a function of `t` alone made of Taylor polynomials at an end
-/// ([`super::end_series_guards`]) unless, on the rows it takes, the function misses
-/// `target` without it and misses it by less with it, both in the form the search starts
-/// with (every operation in double-double): a polynomial is there for a formula that
-/// cancels at the end, not to make a cheaper form of one that does not (and the modules of
-/// such functions stay as they were without it); nor is it kept where it is no better
-/// (a sum replaced inside a quotient whose other sum, not analytic, still cancels with it:
+/// Removes each guard made of Taylor polynomials at an end ([`super::end_series_guards`]
+/// of a function of `t` alone, [`super::step_series_guards`] of a step) unless, on the
+/// rows it takes, the function misses `target` without it and misses it less with it
+/// (on fewer rows, or on as many by less), both in the form the search starts with (every
+/// operation in double-double): a polynomial is there for a formula that cancels at the
+/// end, not to make a cheaper form of one that does not (and the modules of such
+/// functions stay as they were without it); nor is it kept where it is no better (a sum
+/// replaced inside a quotient whose other sum, not analytic, still cancels with it:
 /// `N/(t (1 - t)^2)` with `N` of `t^k log(1 - t)` terms, which the stable rewrites divide
-/// by `1 - t` only when the denominator is written in `t`).
+/// by `1 - t` only when the denominator is written in `t`). Rows are counted, not only the
+/// worst: a step whose coefficients at `t = 1e-300` are beyond f64 misses there with the
+/// guard or without (`inf * 0` where an input is 0), and the guard is what makes the
+/// others right.
 fn keep_end_series(f: &mut Function, case: &Case, target: f64) {
-    if time_count(f) != 1 {
-        return;
-    }
     let mut i = 0;
     while i < f.guards.len() {
-        let g = &f.guards[i];
-        if (g.below.is_none() && g.above.is_none()) || !g.at.is_empty() {
+        if !f.guards[i].series {
             i += 1;
             continue;
         }
@@ -1560,14 +1577,30 @@ fn keep_end_series(f: &mut Function, case: &Case, target: f64) {
         let mut without = f.clone();
         without.guards.remove(i);
         let missed = measured(&without, &f.wide, true, &taken);
-        if missed.passed()
-            || beyond_bounds(&measured(f, &f.wide, true, &taken)) >= beyond_bounds(&missed)
-        {
+        let misses = |f: &Function| {
+            let worst = beyond_bounds(&measured(f, &f.wide, true, &taken));
+            (missed_rows(f, &taken), worst)
+        };
+        if missed.passed() || misses(f) >= misses(&without) {
             f.guards.remove(i);
         } else {
             i += 1;
         }
     }
+}
+
+/// The number of rows of `case` on which `f`, in the form the search starts with (every
+/// operation in double-double, with the fallback), misses the row's bound (an error that
+/// is not a number misses).
+fn missed_rows(f: &Function, case: &Case) -> usize {
+    case.rows
+        .iter()
+        .filter(|r| {
+            let got = value(f, &f.wide, true, &r.args);
+            let err = super::check::error(got, r.want, r.scale);
+            err.is_nan() || err > r.bound
+        })
+        .count()
 }
 
 /// How far a report is from its bounds: the larger ratio of its worst error to its bound,
@@ -1588,7 +1621,12 @@ fn beyond_bounds(r: &Report) -> f64 {
 fn elide_series(f: &mut Function, case: &Case) {
     for i in (0..f.guards.len()).rev() {
         let g = &f.guards[i];
-        if g.below.is_some() || g.above.is_some() || g.near.is_some() || g.within.is_some() {
+        if g.below.is_some()
+            || g.above.is_some()
+            || g.next_below.is_some()
+            || g.near.is_some()
+            || g.within.is_some()
+        {
             let mut without = f.clone();
             without.guards.remove(i);
             if measured(&without, &f.wide, f.fallback, case).passed() {

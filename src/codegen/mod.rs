@@ -262,6 +262,13 @@ pub struct Guard {
     /// below this ([`END_SHORT_STEP`]; with `below` next to the data end, with `above`,
     /// whose `1 - t` the program reads, next to the noise end).
     pub within: Option<f64>,
+    /// `t_next` below this: a step's guard in which the schedule's values at `t_next`
+    /// are Taylor polynomials ([`step_series_guards`]).
+    pub next_below: Option<f64>,
+    /// The body reads sums of the schedule that vanish at an end as their Taylor
+    /// polynomials there ([`end_series_guards`], [`step_series_guards`]): the budget keeps
+    /// it only where it is needed and helps (`budget::keep_end_series`).
+    pub series: bool,
     pub body: GuardBody,
 }
 
@@ -273,6 +280,9 @@ impl Guard {
             && (!self.same_times || value("t").is_some_and(|t| value("t_next") == Some(t)))
             && self.below.is_none_or(|b| value("t").is_some_and(|t| t < b))
             && self.above.is_none_or(|a| value("t").is_some_and(|t| t > a))
+            && self
+                .next_below
+                .is_none_or(|b| value("t_next").is_some_and(|t| t < b))
             && self.within.is_none_or(|r| {
                 value("t")
                     .zip(value("t_next"))
@@ -297,6 +307,7 @@ impl Guard {
             )
             .chain(self.below.map(|b| format!("t < {}", literal(b))))
             .chain(self.above.map(|a| format!("t > {}", literal(a))))
+            .chain(self.next_below.map(|b| format!("t_next < {}", literal(b))))
             .chain(
                 self.near
                     .map(|r| format!("(t_next - t).abs() < {} * t.min(1.0 - t)", literal(r))),
@@ -572,6 +583,8 @@ fn scalar_guards(pool: &mut Pool, e: ExprId) -> Vec<Guard> {
                 above: None,
                 near: None,
                 within: None,
+                next_below: None,
+                series: false,
                 at: vec![("t".to_owned(), end)],
                 body: GuardBody::Constants(vec![v]),
             })
@@ -631,6 +644,8 @@ fn end_series_guards(pool: &mut Pool, cs: &[ExprId]) -> Vec<Guard> {
             above: towards_one.then_some(1.0 - bound),
             near: None,
             within: None,
+            next_below: None,
+            series: true,
             body,
         });
     }
@@ -675,6 +690,38 @@ fn series_at_zero(pool: &mut Pool, e: ExprId, t: Symbol) -> Option<(ExprId, f64)
         .map(|(x, s)| (*x, s.to_expr(pool, t)))
         .collect();
     Some((replaced(pool, e, &mut map), bound))
+}
+
+/// Whether `e` (a formula in `t` alone), its stable program run in `Xd` (double-double
+/// without its range limit, as the emitted code runs next to 0), is more than `2^-80`
+/// (relative) off its value at `2^-50` times `below` (the bound of its Taylor
+/// polynomial), at `1e-40` or at `1e-150`: its terms cancel there.
+fn cancels_near_zero(pool: &mut Pool, e: ExprId, below: f64) -> bool {
+    let t = pool.symbol("t");
+    let Some(GuardBody::Program(program, outs)) = guard_program(pool, &[e], Mode::Stable) else {
+        return true;
+    };
+    [below.min(0.25) * 2f64.powi(-50), 1e-40, 1e-150]
+        .into_iter()
+        .any(|at| {
+            let Some(probe) = num_rational::BigRational::from_float(at) else {
+                return false;
+            };
+            let point = [(t, probe)];
+            let Ok((bits, _)) = crate::expr::ball::certify(
+                pool,
+                e,
+                &point,
+                crate::expr::limit::MAX_POINT_BITS,
+                crate::expr::ball::round_f64,
+            ) else {
+                return true;
+            };
+            let want = f64::from_bits(bits);
+            let got = program.run::<runtime::Xd>(&[("t", at)])[outs[0]].to_f64();
+            let off = (got - want).abs();
+            off.is_nan() || off > want.abs() * 2f64.powi(-80)
+        })
 }
 
 /// `e` with each subexpression that is a key of `map` replaced by its value (`map` grows
@@ -906,6 +953,20 @@ struct JetForms {
     /// step's guards for short steps at an end ([`end_short_step_guard`]) take them, so
     /// they are made once, on first use (None where the jet has no derivatives).
     taylor: std::cell::OnceCell<Option<Vec<(ExprId, ExprId)>>>,
+    /// The values whose formulas cancel next to t = 0, as Taylor polynomials
+    /// ([`JetForms::series_values`]), made on first use.
+    series: std::cell::OnceCell<Option<SeriesValues>>,
+}
+
+/// The schedule's values (alpha, sigma, their derivatives, g) whose formulas are sums that
+/// vanish at t = 0 and cancel there in double-double, each as its Taylor polynomial
+/// ([`series_at_zero`]): at `t` (`at_t`) and, for alpha and sigma, at `t_next`
+/// (`at_next`), holding below `below`.
+#[derive(Clone)]
+struct SeriesValues {
+    at_t: Vec<(Symbol, ExprId)>,
+    at_next: Vec<(Symbol, ExprId)>,
+    below: f64,
 }
 
 /// The logarithmic derivative `e'/e` of `e` in `t`, simplified as one formula: a
@@ -1002,6 +1063,7 @@ impl JetForms {
             next_at_zero: Vec::new(),
             next_at_one: Vec::new(),
             taylor: std::cell::OnceCell::new(),
+            series: std::cell::OnceCell::new(),
         };
         forms.at_one = forms.end_values(pool, 1.0, false);
         forms.at_zero = forms.end_values(pool, 0.0, false);
@@ -1031,6 +1093,76 @@ impl JetForms {
                 Some(derivatives)
             })
             .clone()
+    }
+
+    /// [`JetForms::series`], made on the first call: each value whose formula has a sum
+    /// vanishing at t = 0 with a Taylor polynomial there ([`series_at_zero`]), where the
+    /// formula, run as the emitted code runs it next to 0, is off its value there
+    /// ([`cancels_near_zero`]): sums whose terms cancel (`F(t) - F(0)` of an
+    /// integral of order `t^3`, `t - sin(t)`), not those the stable rewrites compute
+    /// without cancelling (`1 - exp(-B)` is `-expm1(-B)`). None where there is none.
+    fn series_values(&self, pool: &mut Pool) -> Option<SeriesValues> {
+        self.series
+            .get_or_init(|| {
+                let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
+                let j = &self.jet;
+                let mut found = SeriesValues {
+                    at_t: Vec::new(),
+                    at_next: Vec::new(),
+                    below: f64::INFINITY,
+                };
+                for &(sym, e) in &self.values {
+                    if sym == j.alpha_next || sym == j.sigma_next {
+                        continue;
+                    }
+                    let Some((series, below)) = series_at_zero(pool, e, t) else {
+                        continue;
+                    };
+                    if !cancels_near_zero(pool, e, below) {
+                        continue;
+                    }
+                    found.at_t.push((sym, series));
+                    found.below = found.below.min(below);
+                    let next = if sym == j.alpha {
+                        Some(j.alpha_next)
+                    } else if sym == j.sigma {
+                        Some(j.sigma_next)
+                    } else {
+                        None
+                    };
+                    if let Some(next) = next {
+                        let tne = pool.sym_expr(tn);
+                        let at_next = crate::expr::subst::subst1(pool, series, t, tne);
+                        found.at_next.push((next, at_next));
+                    }
+                }
+                (!found.at_t.is_empty()).then_some(found)
+            })
+            .clone()
+    }
+
+    /// These forms with `replaced` values in place of the process's own: the Taylor
+    /// polynomials of [`JetForms::series_values`]. Alpha's logarithmic derivative goes
+    /// with its formula.
+    fn with_values(&self, replaced: &[(Symbol, ExprId)]) -> JetForms {
+        let mut forms = self.clone();
+        for (sym, e) in &mut forms.values {
+            if let Some(&(_, r)) = replaced.iter().find(|(s, _)| s == sym) {
+                *e = r;
+            }
+        }
+        let j = &self.jet;
+        if replaced
+            .iter()
+            .any(|(s, _)| *s == j.alpha || *s == j.dalpha)
+        {
+            forms.alpha_rate = None;
+            forms.exact_rate = false;
+        }
+        forms.taylor = std::cell::OnceCell::new();
+        // Its values are the polynomials already.
+        forms.series = std::cell::OnceCell::from(None);
+        forms
     }
 
     /// These forms with the unreduced fields in place of the reduced ones.
@@ -1284,6 +1416,8 @@ fn field_guards(
                     above: None,
                     near: None,
                     within: None,
+                    next_below: None,
+                    series: false,
                     body: GuardBody::Constants(values),
                 });
             }
@@ -1292,6 +1426,9 @@ fn field_guards(
         guards.extend(end_series_guards(pool, &cs));
         return (guards, Default::default());
     }
+    // Where the schedule's values cancel next to t = 0, the guards with their Taylor
+    // polynomials go first.
+    guards.extend(step_series_guards(pool, jet, k, field, coeff_exprs, mode));
     let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
     // A step of length zero, first: its coefficients with t_next = t are exact constants
     // (the identity, x itself), where the general form may compute 0/0 at t = 0 (`sqrt(t)
@@ -1327,6 +1464,8 @@ fn field_guards(
             above: None,
             near: None,
             within: None,
+            next_below: None,
+            series: false,
             body: GuardBody::Constants(values),
         });
         guards.extend(end_short);
@@ -1380,6 +1519,8 @@ fn field_guards(
                     above: None,
                     near: None,
                     within: None,
+                    next_below: None,
+                    series: false,
                     body: GuardBody::Constants(values),
                 });
                 zero_to_one = None;
@@ -1405,6 +1546,8 @@ fn field_guards(
                         above: None,
                         near: None,
                         within: None,
+                        next_below: None,
+                        series: false,
                         body: GuardBody::Constants(values),
                     });
                 }
@@ -1415,6 +1558,8 @@ fn field_guards(
                     above: None,
                     near: None,
                     within: None,
+                    next_below: None,
+                    series: false,
                     body: program,
                 });
             }
@@ -1560,6 +1705,8 @@ fn field_guards(
                         above: towards_one.then_some(1.0 - bound),
                         near: None,
                         within: None,
+                        next_below: None,
+                        series: false,
                         body: program,
                     });
                 }
@@ -1578,6 +1725,8 @@ fn field_guards(
             above: None,
             near: None,
             within: None,
+            next_below: None,
+            series: false,
             body: program,
         });
     }
@@ -1589,6 +1738,81 @@ fn field_guards(
         }
     }
     (guards, zero_lines)
+}
+
+/// The guards of step `k` next to t = 0 where some of the schedule's values cancel there
+/// ([`JetForms::series_values`]: `sigma = F(t) - F(0)` of an integral, `t - sin(t)`): the
+/// step's guards ([`field_guards`]) and its general program, made with those values as
+/// their Taylor polynomials, for `t` and `t_next` below the polynomials' bound, then for
+/// `t` alone below it, then for `t_next` alone (a final step from above it), each guard
+/// restricted to that (those that cannot hold there left out). A value's sum is replaced
+/// inside the value, before the values go into the step's jet form, where the terms of
+/// `sigma(t)` and `sigma(t_next)` would be one flattened sum with the step's others. The
+/// budget keeps each guard only where it is needed and helps (`budget::keep_end_series`).
+fn step_series_guards(
+    pool: &mut Pool,
+    jet: &JetForms,
+    k: usize,
+    field: &fields::Field,
+    coeff_exprs: &[(String, ExprId)],
+    mode: Mode,
+) -> Vec<Guard> {
+    let mut out = Vec::new();
+    let Some(series) = jet.series_values(pool) else {
+        return out;
+    };
+    let below = series.below;
+    let mut sides = vec![(true, !series.at_next.is_empty()), (true, false)];
+    if !series.at_next.is_empty() {
+        sides.push((false, true));
+    }
+    sides.dedup();
+    for (at_t, at_next) in sides {
+        let replaced: Vec<(Symbol, ExprId)> = series
+            .at_t
+            .iter()
+            .filter(|_| at_t)
+            .chain(series.at_next.iter().filter(|_| at_next))
+            .copied()
+            .collect();
+        let forms = jet.with_values(&replaced);
+        let sources: Vec<ExprId> = coeff_exprs
+            .iter()
+            .map(|(input, c)| {
+                let s = pool.symbol(input);
+                forms.coefficient(pool, k, s).unwrap_or(*c)
+            })
+            .collect();
+        let (mut guards, _) = field_guards(pool, &forms, k, field, (coeff_exprs, &sources), mode);
+        if let Some(body) = guard_program(pool, &sources, mode) {
+            guards.push(Guard {
+                at: Vec::new(),
+                same_times: false,
+                below: None,
+                above: None,
+                near: None,
+                within: None,
+                next_below: None,
+                series: false,
+                body,
+            });
+        }
+        let holds = |g: &Guard| {
+            let beyond = |name: &str| g.at.iter().any(|(n, v)| n == name && *v >= below);
+            !(at_t && (g.above.is_some() || beyond("t")) || at_next && beyond("t_next"))
+        };
+        for mut g in guards.into_iter().filter(holds) {
+            if at_t {
+                g.below = Some(g.below.map_or(below, |b| b.min(below)));
+            }
+            if at_next {
+                g.next_below = Some(g.next_below.map_or(below, |b| b.min(below)));
+            }
+            g.series = true;
+            out.push(g);
+        }
+    }
+    out
 }
 
 /// The steps [`short_step_guard`] takes: shorter than this (2^-40) times the distance of
@@ -1657,6 +1881,8 @@ fn short_step_guard(
         above: None,
         near: Some(SHORT_STEP),
         within: None,
+        next_below: None,
+        series: false,
         body: guard_program(pool, &polynomials, mode)?,
     })
 }
@@ -1811,6 +2037,8 @@ fn end_short_step_guard(
         above: noise.then_some(UPPER_FROM),
         near: None,
         within: Some(END_SHORT_STEP),
+        next_below: None,
+        series: false,
         body: GuardBody::Program(l.finish(), outs),
     })
 }
@@ -2133,6 +2361,8 @@ fn field_poles(
             above: None,
             near: None,
             within: None,
+            next_below: None,
+            series: false,
             body,
         },
         infinite,
@@ -2674,6 +2904,8 @@ fn pole_guard(
         above: (end == 1.0).then_some(1.0 - bound.min(UPPER_FROM)),
         near: None,
         within: None,
+        next_below: None,
+        series: false,
         body,
     };
     Some((guard, lines))
@@ -2945,6 +3177,19 @@ fn regime_doc(f: &Function) -> Option<String> {
                 "Above t = {a}, it runs the Taylor polynomial in `1 - t` at 1 of the sums in it that vanish there (their terms cancel)."
             ));
         }
+    }
+    // A step's guards with the schedule's values as Taylor polynomials
+    // ([`step_series_guards`]), all below one bound.
+    let series_bound = f
+        .guards
+        .iter()
+        .filter(|g| !one_time && g.series)
+        .filter_map(|g| g.below.or(g.next_below))
+        .max_by(f64::total_cmp);
+    if let Some(b) = series_bound {
+        parts.push(format!(
+            "Where `t` or `t_next` is below {b}, it reads the schedule's values whose formulas are sums that vanish at t = 0 (their terms cancel) as their Taylor polynomials there."
+        ));
     }
     if let Some(up) = &f.upper {
         parts.push(format!(

@@ -282,6 +282,26 @@ fn guard_views(guards: &[Guard], mode: Mode, array: bool) -> Vec<GuardView> {
         .collect()
 }
 
+/// The views of a field's guards in the wide number type `W`, their values unrounded
+/// (`W` arrays, for `dd::wide_sum`).
+fn wide_guard_views(guards: &[Guard]) -> Vec<GuardView> {
+    guard_views(guards, Mode::Stable, true)
+        .into_iter()
+        .zip(guards)
+        .map(|(mut view, g)| {
+            let values: Vec<String> = match &g.body {
+                GuardBody::Constants(vs) => vs
+                    .iter()
+                    .map(|&v| format!("W::from_f64({})", f64_value(v)))
+                    .collect(),
+                GuardBody::Program(_, outs) => outs.iter().map(|&v| var(v)).collect(),
+            };
+            view.result = format!("[{}]", values.join(", "));
+            view
+        })
+        .collect()
+}
+
 /// The value of a program variable as an f64 expression.
 pub fn output(v: Var, mode: Mode) -> String {
     match mode {
@@ -497,7 +517,7 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                     params: time_params.clone(),
                     ret: format!("-> [W; {n}]"),
                     allow_unused: !used_times,
-                    guards: Vec::new(),
+                    guards: wide_guard_views(&f.guards),
                     lets: self::lets(&f.program, Typing::Wide),
                     result: format!(
                         "[{}]",

@@ -2506,6 +2506,111 @@ fn functions_of_an_integral_that_cancels_at_an_end_keep_their_digits() {
     assert!(sigma.guards.iter().any(|g| g.below.is_some()));
 }
 
+/// `sigma = t - sin(t)`, of order `t^3` with terms of order t, with `alpha = 1 - t`: the
+/// functions of `t` alone ran its Taylor polynomial next to 0, but a sampler step reads
+/// sigma at `t` and at `t_next`, and the step's jet form flattened the terms of both into
+/// one sum with its others: DDIM's eps coefficient was 2.5e18 ulps off at `(1e-40,
+/// 1.4e-6)`, the x coefficient of an x0 Euler step at `(1e-160, 1.4e-6)` too, and 14
+/// functions failed. The steps now have guards with the values' Taylor polynomials put in
+/// before the jet form (for `t` and `t_next` next to 0, for `t`, for `t_next`), which the
+/// budget keeps where they help. Expected values from mpmath at 2000 bits, from the
+/// definitions (`c_eps = sigma_n - alpha_n sigma/alpha`, `c_x = sigma_n/sigma`; the Euler
+/// step's `1 + h sigma'/sigma` and `h (alpha' - alpha sigma'/sigma)`).
+#[test]
+fn steps_of_a_schedule_that_cancels_at_the_data_end_keep_their_digits() {
+    let def = "alpha(t) = 1 - t;\n    sigma(t) = t - sin(t);";
+    let eps: [(&[f64], f64); 4] = [
+        (&[1e-40, 1.430511474609375e-6], 4.878909776184271e-19),
+        (&[1e-160, 1.430511474609375e-6], 4.878909776184271e-19),
+        (&[1e-10, 9.999999999986358e-11], -6.821008879512755e-43),
+        (&[0.3, 0.2999997615814209], -1.2174410918990143e-08),
+    ];
+    assert_coefficient(def, "ddim_step_eps", 1, 2, &eps);
+    let x: [(&[f64], f64); 3] = [
+        (&[1e-40, 1e-41], 0.0010000000000000002),
+        (&[1e-100, 7.5e-101], 0.421875),
+        (&[1e-100, 0.25], 1.557624447286242e+298),
+    ];
+    assert_coefficient(def, "ddim_step_x0", 0, 2, &x);
+    let euler_x: [(&[f64], f64); 3] = [
+        (&[1e-160, 1.430511474609375e-6], 4.291534423828125e+154),
+        (&[1e-40, 7.5e-41], 0.25000000000000033),
+        (&[0.01, 0.0075], 0.2500025000005951),
+    ];
+    assert_coefficient(def, "euler_step_x0", 0, 2, &euler_x);
+    let euler_x0: [(&[f64], f64); 3] = [
+        (&[1e-160, 1.430511474609375e-6], -4.291534423828125e+154),
+        (&[1e-40, 7.5e-41], 0.7499999999999997),
+        (&[0.01, 0.0075], 0.7449975249994109),
+    ];
+    assert_coefficient(def, "euler_step_x0", 1, 2, &euler_x0);
+    // The budget keeps such guards, and the steps meet every row.
+    let (mut pool, p) = process(&format!("process p {{\n    {def}\n}}\n"));
+    let steps = [
+        "ddim_step_eps",
+        "ddim_step_x0",
+        "euler_step_x0",
+        "euler_maruyama_step_eps",
+    ];
+    let mut fs: Vec<codegen::Function> = codegen::functions(&mut pool, &p, Mode::Stable)
+        .expect("lowers")
+        .into_iter()
+        .filter(|f| steps.contains(&f.name.as_str()))
+        .collect();
+    let mut cases = measure::reference_cases(&mut pool, &fs, Accuracy::default());
+    // As `emit` does: where a coefficient leaves the range of f64 (`sigma_n/sigma` at t =
+    // 1e-300), the value is summed again in `Xd`.
+    for (f, case) in fs.iter_mut().zip(&cases) {
+        f.wide_sum = codegen::budget::overflows(f, case);
+    }
+    let reports = codegen::budget::choose(&mut fs, &mut cases, Accuracy::default());
+    for r in &reports {
+        assert!(r.passed(), "{r:?}");
+    }
+    for f in &fs {
+        assert!(
+            f.guards.iter().any(|g| g.series),
+            "{}: {:?}",
+            f.name,
+            f.guards
+        );
+    }
+}
+
+/// `sigma = integrate(r^2 sin(1.527 r + 1), r, 0, t)`, of order `t^3` (the closed form
+/// `F(t) - F(0)`, terms of order 1), with `alpha = 1 - t`: at `t = 1e-160` a DDIM step's
+/// x coefficient `sigma_n/sigma` to `t_next = 1.4e-6` is some 2.9e462, beyond f64, and
+/// the step's value is summed again in `Xd` (`Function::wide_sum`), which ran the general
+/// program without the guards: it returned -2.2e302 for `x = 0.625, x0 = -0.34375`
+/// (+inf, the reference's rounding of +2.8e462, from mpmath at 200 digits). Finite
+/// values at the same `t`, from mpmath by quadrature of the definition: the step to
+/// `t_next = 1e-161` (`x` coefficient 1e-3).
+#[test]
+fn a_step_beyond_f64_from_a_cancelling_sigma_sums_its_guarded_coefficients() {
+    let (mut pool, p) = process(
+        "process p {\n    alpha(t) = 1 - t;\n    \
+         sigma(t) = integrate(r^2*sin(1.527*r + 1), r, 0, t);\n}\n",
+    );
+    let mut fs = vec![
+        codegen::function(&mut pool, &p, Mode::Stable, "ddim_step_x0")
+            .expect("lowers")
+            .expect("defined"),
+    ];
+    let mut cases = measure::reference_cases(&mut pool, &fs, Accuracy::default());
+    fs[0].wide_sum = codegen::budget::overflows(&fs[0], &cases[0]);
+    assert!(fs[0].wide_sum);
+    let reports = codegen::budget::choose(&mut fs, &mut cases, Accuracy::default());
+    assert!(reports[0].passed(), "{:?}", reports[0]);
+    let f = &fs[0];
+    let value = |args: &[f64]| codegen::budget::value(f, &f.wide, f.fallback, args);
+    let (t, tn) = (1e-160, 1.430511474609375e-6);
+    assert_eq!(value(&[0.625, -0.34375, t, tn]), f64::INFINITY);
+    assert_eq!(value(&[1.0, 0.0, t, tn]), f64::INFINITY);
+    assert_eq!(value(&[0.0, 1.0, t, tn]), f64::NEG_INFINITY);
+    let got = value(&[1.0, 0.0, t, 1e-161]);
+    assert!(check::ulps(got, 1e-3) <= 4.0, "{got:e}");
+}
+
 /// Fuzz seed 42, case 179447: `log_snr = 5 cos(pi t) exp(-16 t^3/100)` is flat at the
 /// data end (log_snr' = 0 at t = 0) with sigma(0) > 0, so that a DDIM step's eps
 /// coefficient is of order `h t + h^2`: `3.6e-34` for a step of `1.8e-12 t` from t =
