@@ -949,10 +949,13 @@ struct JetForms {
     next_at_zero: Vec<(Symbol, Option<ExprId>)>,
     /// The jet of `t_next` at t_next = 1: a step to the noise end (DDIM inversion's last).
     next_at_one: Vec<(Symbol, Option<ExprId>)>,
-    /// `alpha^(j)/j!` and `sigma^(j)/j!`, `j = 1..=`[`END_DEGREE`], simplified: every
-    /// step's guards for short steps at an end ([`end_short_step_guard`]) take them, so
-    /// they are made once, on first use (None where the jet has no derivatives).
-    taylor: std::cell::OnceCell<Option<Vec<(ExprId, ExprId)>>>,
+    /// `alpha^(j)/j!` and `sigma^(j)/j!`, `j = 1, 2, ...`, simplified: every step's
+    /// guards for short steps at an end ([`end_short_step_guard`]) take them, so they are
+    /// made once, as far as the first use asks ([`JetForms::taylor`]).
+    taylor: std::cell::RefCell<Vec<(ExprId, ExprId)>>,
+    /// The order of the first derivative of alpha or sigma that is not 0 at t = 0 and at
+    /// t = 1 ([`JetForms::flat_order`]), found on first use.
+    flat: [std::cell::OnceCell<i64>; 2],
     /// The values whose formulas cancel next to t = 0, as Taylor polynomials
     /// ([`JetForms::series_values`]), made on first use.
     series: std::cell::OnceCell<Option<SeriesValues>>,
@@ -1062,7 +1065,8 @@ impl JetForms {
             at_zero: Vec::new(),
             next_at_zero: Vec::new(),
             next_at_one: Vec::new(),
-            taylor: std::cell::OnceCell::new(),
+            taylor: Default::default(),
+            flat: Default::default(),
             series: std::cell::OnceCell::new(),
         };
         forms.at_one = forms.end_values(pool, 1.0, false);
@@ -1072,27 +1076,48 @@ impl JetForms {
         forms
     }
 
-    /// [`JetForms::taylor`], made on the first call.
-    fn taylor(&self, pool: &mut Pool) -> Option<Vec<(ExprId, ExprId)>> {
-        self.taylor
-            .get_or_init(|| {
-                let t = pool.symbol("t");
-                let find =
-                    |sym: Symbol| self.values.iter().find(|(s, _)| *s == sym).map(|(_, e)| *e);
-                let mut derivatives = vec![(find(self.jet.dalpha)?, find(self.jet.dsigma)?)];
-                for j in 2..=END_DEGREE {
-                    let (a, s) = derivatives[derivatives.len() - 1];
-                    let over = pool.frac(1, j);
-                    let mut next = |e: ExprId| {
-                        let d = diff::diff(pool, e, t);
-                        let d = pool.mul(vec![over, d]);
-                        crate::expr::simplify::simplify(pool, d)
-                    };
-                    derivatives.push((next(a), next(s)));
+    /// `alpha^(j)/j!` and `sigma^(j)/j!` for `j = 1..=degree` ([`JetForms::taylor`]);
+    /// None where the jet has no derivatives.
+    fn taylor(&self, pool: &mut Pool, degree: i64) -> Option<Vec<(ExprId, ExprId)>> {
+        let t = pool.symbol("t");
+        let mut derivatives = self.taylor.borrow_mut();
+        if derivatives.is_empty() {
+            let find = |sym: Symbol| self.values.iter().find(|(s, _)| *s == sym).map(|(_, e)| *e);
+            derivatives.push((find(self.jet.dalpha)?, find(self.jet.dsigma)?));
+        }
+        while (derivatives.len() as i64) < degree {
+            let j = derivatives.len() as i64 + 1;
+            let (a, s) = derivatives[derivatives.len() - 1];
+            let over = pool.frac(1, j);
+            let mut next = |e: ExprId| {
+                let d = diff::diff(pool, e, t);
+                let d = pool.mul(vec![over, d]);
+                crate::expr::simplify::simplify(pool, d)
+            };
+            derivatives.push((next(a), next(s)));
+        }
+        Some(derivatives[..degree as usize].to_vec())
+    }
+
+    /// The order `m` of the first derivative of alpha or sigma whose limit at `end` is not
+    /// 0 (certified; one that is not known counts as not 0), at most [`MAX_FLAT_ORDER`]:
+    /// 1 for most schedules, 3 for a sigma whose derivative is `t^2 f(t)` at 0.
+    fn flat_order(&self, pool: &mut Pool, end: f64) -> i64 {
+        let i = usize::from(end == 1.0);
+        *self.flat[i].get_or_init(|| {
+            for m in 1..MAX_FLAT_ORDER {
+                let Some(derivatives) = self.taylor(pool, m) else {
+                    return 1;
+                };
+                let (a, s) = derivatives[m as usize - 1];
+                let vanishes =
+                    |pool: &mut Pool, e: ExprId| limit_at(pool, e, "t", end) == Some(0.0);
+                if !(vanishes(pool, a) && vanishes(pool, s)) {
+                    return m;
                 }
-                Some(derivatives)
-            })
-            .clone()
+            }
+            MAX_FLAT_ORDER
+        })
     }
 
     /// [`JetForms::series`], made on the first call: each value whose formula has a sum
@@ -1159,7 +1184,8 @@ impl JetForms {
             forms.alpha_rate = None;
             forms.exact_rate = false;
         }
-        forms.taylor = std::cell::OnceCell::new();
+        forms.taylor = Default::default();
+        forms.flat = Default::default();
         // Its values are the polynomials already.
         forms.series = std::cell::OnceCell::from(None);
         forms
@@ -1915,12 +1941,17 @@ pub const END_SHORT_STEP: f64 = 9.5367431640625e-7;
 /// terms.
 const MAX_END_POLE: i64 = 2;
 
-/// The degree in the step's length of [`end_short_step_guard`]'s polynomials.
+/// The least degree in the step's length of [`end_short_step_guard`]'s polynomials;
+/// `m + 2` where the first derivative of alpha or sigma not 0 at the end is the m-th
+/// ([`JetForms::flat_order`]), m above 2.
 const END_DEGREE: i64 = 4;
 
+/// The highest order [`JetForms::flat_order`] looks for a derivative not 0 at an end.
+const MAX_FLAT_ORDER: i64 = 6;
+
 /// The guard of a short step next to an end (`end` 0: `t` below 1/2; 1: above): each
-/// coefficient as its Taylor polynomial of degree 4 in `h = t_next - t`, `c(t, t) + h d1 +
-/// ... + h^4 d4`, its terms `d_j = (alpha^(j) C + sigma^(j) D)/j!` (and `B` in `d1`)
+/// coefficient as its Taylor polynomial of degree 4 (or more, below) in `h = t_next - t`,
+/// `c(t, t) + h d1 + ... + h^4 d4`, its terms `d_j = (alpha^(j) C + sigma^(j) D)/j!` (and `B` in `d1`)
 /// functions of `t` alone. Next to the noise end the terms are written in `u = 1 - t`,
 /// which the program reads (`Guard::above`), the step as `t_next - 1 + u`.
 ///
@@ -1931,7 +1962,11 @@ const END_DEGREE: i64 = 4;
 /// from t = 1e-11 is of order `10^-34`. The general form, subtracting two values of the
 /// schedule, loses every digit, and the guard of [`short_step_guard`] takes steps shorter
 /// than `2^-40 min(t, 1 - t)` only. Degree 4 and steps up to [`END_SHORT_STEP`] leave
-/// `h^3` (`2^-60`) of the value to the omitted term even where `d1` vanishes, and beyond,
+/// `h^3` (`2^-60`) of the value to the omitted term even where `d1` vanishes; where alpha
+/// and sigma are flatter, their first derivative not 0 at the end the m-th (m > 2), the
+/// value is of order `h^m` next to the end and the degree `m + 2` leaves it `h^3` again
+/// (`sigma = pi - 1 + sinh(integrate(r^2 sin(1.527 r + 1), r, 0, t))`, m = 3: degree 4
+/// left a step of `7.2e-7` from t = 1e-12 3052 ulps off, fuzz seed 50 case 57257); beyond,
 /// the general form cancels at most `2^-40` of double-double's `2^-106`. `d1` and `d2`
 /// get stable forms, the others, below `|h|` (`2^-20`) of them, none. The budget keeps
 /// the guard only where it meets the rows it takes (`budget::keep_end_short_steps`).
@@ -1956,7 +1991,8 @@ fn end_short_step_guard(
     let noise = end == 1.0;
     let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
     let (te, tne) = (pool.sym_expr(t), pool.sym_expr(tn));
-    let derivatives = jet.taylor(pool)?;
+    let degree = END_DEGREE.max(jet.flat_order(pool, end) + 2);
+    let derivatives = jet.taylor(pool, degree)?;
     let t_name = ["t".to_owned()];
     // The step's length, `t_next - t`, or `t_next - 1 + u` where the program reads `t` as
     // `u`.

@@ -2611,6 +2611,41 @@ fn a_step_beyond_f64_from_a_cancelling_sigma_sums_its_guarded_coefficients() {
     assert!(check::ulps(got, 1e-3) <= 4.0, "{got:e}");
 }
 
+/// Fuzz seed 50, case 57257: `sigma = pi - 1 + sinh(integrate(r^2 sin(1.527 r + 1), r, 0,
+/// t))` with alpha 1 is flat to the third order at the data end (`sigma' = t^2 ...`), so a
+/// DDIM step's eps coefficient `sigma(t_next) - sigma(t)` is of order `h^3` next to it. The
+/// short steps' Taylor polynomials of degree 4 in `h` left `h^2` of the value to the
+/// omitted terms: 3052 ulps off for a step of 7.2e-7 from t = 1e-12, so the budget left
+/// the guard out and the general form lost every digit (7.96e18 ulps for a step of
+/// `1.4e-22` from t = 1e-10; `emit` failed 8 functions). The degree is now `m + 2` where
+/// the first derivative of alpha or sigma not 0 at the end is the m-th. Expected values
+/// from mpmath at 3000 bits, the integral by quadrature of its definition.
+#[test]
+fn steps_next_to_a_data_end_flat_to_the_third_order_keep_their_digits() {
+    let def = "sigma(t) = pi - 1 + sinh(integrate(r^2*sin(1.527*r + 1), r, 0, t));";
+    let eps: [(&[f64], f64); 3] = [
+        (&[1e-12, 7.152567373046875e-7], 1.0263700982706112e-19),
+        (&[1e-10, 9.999999999986358e-11], -1.1479362119196888e-42),
+        (&[0.001, 0.000999523162841797], -4.014459968651426e-13),
+    ];
+    assert_coefficient(def, "ddim_step_eps", 1, 2, &eps);
+    let (mut pool, p) = process(&format!("process p {{\n    {def}\n}}\n"));
+    let mut fs = vec![
+        codegen::function(&mut pool, &p, Mode::Stable, "ddim_step_eps")
+            .expect("lowers")
+            .expect("defined"),
+    ];
+    let mut cases = measure::reference_cases(&mut pool, &fs, Accuracy::default());
+    let reports = codegen::budget::choose(&mut fs, &mut cases, Accuracy::default());
+    assert!(reports[0].passed(), "{:?}", reports[0]);
+    assert!(
+        fs[0]
+            .guards
+            .iter()
+            .any(|g| g.within.is_some() && g.below.is_some())
+    );
+}
+
 /// Fuzz seed 42, case 179447: `log_snr = 5 cos(pi t) exp(-16 t^3/100)` is flat at the
 /// data end (log_snr' = 0 at t = 0) with sigma(0) > 0, so that a DDIM step's eps
 /// coefficient is of order `h t + h^2`: `3.6e-34` for a step of `1.8e-12 t` from t =
