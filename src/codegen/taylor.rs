@@ -164,9 +164,10 @@ fn checked_bound(pool: &Pool, e: ExprId, t: Symbol, taylor: &Taylor) -> Option<f
 /// simplest rational within 2^-100 of it (with a denominator below 2^16: a schedule's
 /// orders are such rationals; no closer, for a `c` that reads a Taylor polynomial whose
 /// coefficients are known to some 2^-128, a sigma's in place of its cancelling formula).
-/// The polynomial is that of `t c` less its value at 0, whatever the rational misses of
-/// that left out of `c`'s form `(rho + P(t))/t` (2^-128 of it at most). None where `t c` does not tend to such a nonzero rational or `t c - rho` has no
-/// Taylor polynomial ([`at_zero`]).
+/// Where the rational misses that value by more than noise, `P` is the polynomial of `t
+/// c` less the value itself, and what the rational misses (some 2^-128 of it there, 2^-100
+/// at most) is left out of `c`'s form `(rho + P(t))/t`. None where `t c` does not tend to
+/// such a nonzero rational or the rest has no Taylor polynomial ([`at_zero`]).
 pub fn residue(pool: &mut Pool, c: ExprId, t: Symbol) -> Option<(BigRational, Taylor)> {
     let te = pool.sym_expr(t);
     let tc = pool.mul(vec![te, c]);
@@ -175,8 +176,8 @@ pub fn residue(pool: &mut Pool, c: ExprId, t: Symbol) -> Option<(BigRational, Ta
         return None;
     }
     let rho = simplest_rational(&b[0])?;
-    // What the rational misses where that is more than noise (below 2^-128 of it, far
-    // below a double-double's 2^-106) goes with it, or the rest would not vanish at 0.
+    // Where the rational misses the value by more than noise, the rest is taken less the
+    // value itself, or it would not vanish at 0.
     let missed = &b[0] - &rho;
     let noise = rho.abs() / BigRational::from_integer(BigInt::from(1) << 200);
     let r = if missed.abs() > noise {
