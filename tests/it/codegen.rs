@@ -2509,9 +2509,9 @@ fn functions_of_an_integral_that_cancels_at_an_end_keep_their_digits() {
 /// `sigma = t - sin(t)`, of order `t^3` with terms of order t, with `alpha = 1 - t`: the
 /// functions of `t` alone ran its Taylor polynomial next to 0, but a sampler step reads
 /// sigma at `t` and at `t_next`, and the step's jet form flattened the terms of both into
-/// one sum with its others: DDIM's eps coefficient was 2.5e18 ulps off at `(1e-40,
-/// 1.4e-6)`, the x coefficient of an x0 Euler step at `(1e-160, 1.4e-6)` too, and 14
-/// functions failed. The steps now have guards with the values' Taylor polynomials put in
+/// one sum with its others: DDIM's eps coefficient was 2.8e18 ulps off at `(1e-40,
+/// 1.33e-40)`, the x coefficient of an x0 Euler step infinitely so at `(1e-300,
+/// 7.5e-301)`, and 14 functions failed. The steps now have guards with the values' Taylor polynomials put in
 /// before the jet form (for `t` and `t_next` next to 0, for `t`, for `t_next`), which the
 /// budget keeps where they help. Expected values from mpmath at 2000 bits, from the
 /// definitions (`c_eps = sigma_n - alpha_n sigma/alpha`, `c_x = sigma_n/sigma`; the Euler
