@@ -1577,14 +1577,17 @@ fn keep_end_series(f: &mut Function, case: &Case, target: f64) {
         let mut without = f.clone();
         without.guards.remove(i);
         let missed = measured(&without, &f.wide, true, &taken);
-        let misses = |f: &Function| {
-            let worst = beyond_bounds(&measured(f, &f.wide, true, &taken));
-            (missed_rows(f, &taken), worst)
+        // Misses fewer rows with the guard, or as many by less (`beyond_bounds` is never
+        // NaN).
+        let keep = !missed.passed() && {
+            let with = measured(f, &f.wide, true, &taken);
+            (missed_rows(f, &taken), beyond_bounds(&with))
+                < (missed_rows(&without, &taken), beyond_bounds(&missed))
         };
-        if missed.passed() || misses(f) >= misses(&without) {
-            f.guards.remove(i);
-        } else {
+        if keep {
             i += 1;
+        } else {
+            f.guards.remove(i);
         }
     }
 }

@@ -273,6 +273,22 @@ pub struct Guard {
 }
 
 impl Guard {
+    /// A guard that takes every point, with `body`: the literals that use it set their
+    /// conditions.
+    fn unconditional(body: GuardBody) -> Guard {
+        Guard {
+            at: Vec::new(),
+            same_times: false,
+            below: None,
+            above: None,
+            near: None,
+            within: None,
+            next_below: None,
+            series: false,
+            body,
+        }
+    }
+
     /// Whether the guard takes over where `env` binds the times.
     pub fn applies(&self, env: &[(&str, f64)]) -> bool {
         let value = |name: &str| env.iter().find(|(n, _)| *n == name).map(|&(_, v)| v);
@@ -578,15 +594,8 @@ fn scalar_guards(pool: &mut Pool, e: ExprId) -> Vec<Guard> {
         .filter_map(|(&end, v)| {
             let v = v?;
             Some(Guard {
-                same_times: false,
-                below: None,
-                above: None,
-                near: None,
-                within: None,
-                next_below: None,
-                series: false,
                 at: vec![("t".to_owned(), end)],
-                body: GuardBody::Constants(vec![v]),
+                ..Guard::unconditional(GuardBody::Constants(vec![v]))
             })
         })
         .collect()
@@ -638,15 +647,10 @@ fn end_series_guards(pool: &mut Pool, cs: &[ExprId]) -> Vec<Guard> {
             continue;
         };
         guards.push(Guard {
-            at: Vec::new(),
-            same_times: false,
             below: (!towards_one).then_some(bound),
             above: towards_one.then_some(1.0 - bound),
-            near: None,
-            within: None,
-            next_below: None,
             series: true,
-            body,
+            ..Guard::unconditional(body)
         });
     }
     guards
@@ -1436,15 +1440,8 @@ fn field_guards(
                 .collect();
             if let Some(values) = values {
                 guards.push(Guard {
-                    same_times: false,
                     at: vec![("t".to_owned(), end)],
-                    below: None,
-                    above: None,
-                    near: None,
-                    within: None,
-                    next_below: None,
-                    series: false,
-                    body: GuardBody::Constants(values),
+                    ..Guard::unconditional(GuardBody::Constants(values))
                 });
             }
         }
@@ -1484,15 +1481,8 @@ fn field_guards(
             .filter_map(|&end| end_short_step_guard(pool, jet, k, parts, mode, end))
             .collect();
         guards.push(Guard {
-            at: Vec::new(),
             same_times: true,
-            below: None,
-            above: None,
-            near: None,
-            within: None,
-            next_below: None,
-            series: false,
-            body: GuardBody::Constants(values),
+            ..Guard::unconditional(GuardBody::Constants(values))
         });
         guards.extend(end_short);
         guards.extend(short);
@@ -1539,15 +1529,8 @@ fn field_guards(
                 && (a == 1.0 || !general_gives(&general, (a, b), &values))
             {
                 guards.push(Guard {
-                    same_times: false,
                     at: vec![("t".to_owned(), a), ("t_next".to_owned(), b)],
-                    below: None,
-                    above: None,
-                    near: None,
-                    within: None,
-                    next_below: None,
-                    series: false,
-                    body: GuardBody::Constants(values),
+                    ..Guard::unconditional(GuardBody::Constants(values))
                 });
                 zero_to_one = None;
                 continue;
@@ -1566,27 +1549,13 @@ fn field_guards(
                 // undefined (shifted_cosine's alpha).
                 if let Some(values) = zero_to_one.take() {
                     guards.push(Guard {
-                        same_times: false,
                         at: vec![("t".to_owned(), 0.0), ("t_next".to_owned(), 1.0)],
-                        below: None,
-                        above: None,
-                        near: None,
-                        within: None,
-                        next_below: None,
-                        series: false,
-                        body: GuardBody::Constants(values),
+                        ..Guard::unconditional(GuardBody::Constants(values))
                     });
                 }
                 guards.push(Guard {
-                    same_times: false,
                     at: vec![("t".to_owned(), 0.0)],
-                    below: None,
-                    above: None,
-                    near: None,
-                    within: None,
-                    next_below: None,
-                    series: false,
-                    body: program,
+                    ..Guard::unconditional(program)
                 });
             }
             continue;
@@ -1725,15 +1694,10 @@ fn field_guards(
                     .collect();
                 if let Some(program) = guard_program(pool, &near, mode) {
                     guards.push(Guard {
-                        same_times: false,
                         at: at.clone(),
                         below: (!towards_one).then_some(bound),
                         above: towards_one.then_some(1.0 - bound),
-                        near: None,
-                        within: None,
-                        next_below: None,
-                        series: false,
-                        body: program,
+                        ..Guard::unconditional(program)
                     });
                 }
             }
@@ -1745,15 +1709,8 @@ fn field_guards(
             continue;
         };
         guards.push(Guard {
-            same_times: false,
             at,
-            below: None,
-            above: None,
-            near: None,
-            within: None,
-            next_below: None,
-            series: false,
-            body: program,
+            ..Guard::unconditional(program)
         });
     }
     let mut zero_lines = [Vec::new(), Vec::new()];
@@ -1811,17 +1768,7 @@ fn step_series_guards(
             .collect();
         let (mut guards, _) = field_guards(pool, &forms, k, field, (coeff_exprs, &sources), mode);
         if let Some(body) = guard_program(pool, &sources, mode) {
-            guards.push(Guard {
-                at: Vec::new(),
-                same_times: false,
-                below: None,
-                above: None,
-                near: None,
-                within: None,
-                next_below: None,
-                series: false,
-                body,
-            });
+            guards.push(Guard::unconditional(body));
         }
         let holds = |g: &Guard| {
             let beyond = |name: &str| g.at.iter().any(|(n, v)| n == name && *v >= below);
@@ -1901,15 +1848,8 @@ fn short_step_guard(
         return None;
     }
     Some(Guard {
-        at: Vec::new(),
-        same_times: false,
-        below: None,
-        above: None,
         near: Some(SHORT_STEP),
-        within: None,
-        next_below: None,
-        series: false,
-        body: guard_program(pool, &polynomials, mode)?,
+        ..Guard::unconditional(guard_program(pool, &polynomials, mode)?)
     })
 }
 
@@ -2067,15 +2007,10 @@ fn end_short_step_guard(
         outs.push(l.lower(pool, polynomial).ok()?);
     }
     curved.then(|| Guard {
-        at: Vec::new(),
-        same_times: false,
         below: (!noise).then_some(UPPER_FROM),
         above: noise.then_some(UPPER_FROM),
-        near: None,
         within: Some(END_SHORT_STEP),
-        next_below: None,
-        series: false,
-        body: GuardBody::Program(l.finish(), outs),
+        ..Guard::unconditional(GuardBody::Program(l.finish(), outs))
     })
 }
 
@@ -2392,14 +2327,7 @@ fn field_poles(
     let pole = |at: f64, body: GuardBody, infinite: Vec<f64>| Pole {
         guard: Guard {
             at: vec![("t".to_owned(), at)],
-            same_times: false,
-            below: None,
-            above: None,
-            near: None,
-            within: None,
-            next_below: None,
-            series: false,
-            body,
+            ..Guard::unconditional(body)
         },
         infinite,
     };
@@ -2933,16 +2861,10 @@ fn pole_guard(
     lines.sort_by(f64::total_cmp);
     lines.dedup();
     let guard = Guard {
-        same_times: false,
-        at: Vec::new(),
         below: (end == 0.0).then_some(bound),
         // Where `1 - t` is exact (t at least 1/2).
         above: (end == 1.0).then_some(1.0 - bound.min(UPPER_FROM)),
-        near: None,
-        within: None,
-        next_below: None,
-        series: false,
-        body,
+        ..Guard::unconditional(body)
     };
     Some((guard, lines))
 }

@@ -1735,6 +1735,22 @@ fn assert_coefficient(
     }
 }
 
+/// The stable function `name` of the process `def` in the form the budget chooses, as
+/// `emit` chooses it (summed again in `Xd` where its coefficients leave f64), which must
+/// meet its reference rows.
+fn chosen(def: &str, name: &str) -> codegen::Function {
+    let (mut pool, p) = process(&format!("process p {{\n    {def}\n}}\n"));
+    let f = codegen::function(&mut pool, &p, Mode::Stable, name)
+        .expect("lowers")
+        .expect("defined");
+    let mut fs = vec![f];
+    let mut cases = measure::reference_cases(&mut pool, &fs, Accuracy::default());
+    fs[0].wide_sum = codegen::budget::overflows(&fs[0], &cases[0]);
+    let reports = codegen::budget::choose(&mut fs, &mut cases, Accuracy::default());
+    assert!(reports[0].passed(), "{:?}", reports[0]);
+    fs.remove(0)
+}
+
 /// The stable scalar function `name` of the process `def` within 4 ulps of `want` at
 /// each `(t, want)`.
 fn assert_scalar(def: &str, name: &str, points: &[(f64, f64)]) {
@@ -2425,15 +2441,8 @@ fn steps_next_to_a_flat_noise_end_keep_their_digits() {
     ];
     assert_coefficient(def, "ddim_step_eps", 1, 2, &points);
     // The budget keeps the guard, and the function meets its rows.
-    let (mut pool, p) = process(&format!("process p {{\n    {def}\n}}\n"));
-    let f = codegen::function(&mut pool, &p, Mode::Stable, "ddim_step_eps")
-        .expect("lowers")
-        .expect("defined");
-    let mut fs = vec![f];
-    let mut cases = measure::reference_cases(&mut pool, &fs, Accuracy::default());
-    let reports = codegen::budget::choose(&mut fs, &mut cases, Accuracy::default());
-    assert!(reports[0].passed(), "{:?}", reports[0]);
-    assert!(fs[0].guards.iter().any(|g| g.within.is_some()));
+    let f = chosen(def, "ddim_step_eps");
+    assert!(f.guards.iter().any(|g| g.within.is_some()));
 }
 
 /// A sigma given by an integral, `integrate(r^2 sin(1.527 r + 1), r, 0, t)` (from fuzz
@@ -2587,22 +2596,12 @@ fn steps_of_a_schedule_that_cancels_at_the_data_end_keep_their_digits() {
 /// `t_next = 1e-161` (`x` coefficient 1e-3).
 #[test]
 fn a_step_beyond_f64_from_a_cancelling_sigma_sums_its_guarded_coefficients() {
-    let (mut pool, p) = process(
-        "process p {\n    alpha(t) = 1 - t;\n    \
-         sigma(t) = integrate(r^2*sin(1.527*r + 1), r, 0, t);\n}\n",
+    let f = chosen(
+        "alpha(t) = 1 - t;\n    sigma(t) = integrate(r^2*sin(1.527*r + 1), r, 0, t);",
+        "ddim_step_x0",
     );
-    let mut fs = vec![
-        codegen::function(&mut pool, &p, Mode::Stable, "ddim_step_x0")
-            .expect("lowers")
-            .expect("defined"),
-    ];
-    let mut cases = measure::reference_cases(&mut pool, &fs, Accuracy::default());
-    fs[0].wide_sum = codegen::budget::overflows(&fs[0], &cases[0]);
-    assert!(fs[0].wide_sum);
-    let reports = codegen::budget::choose(&mut fs, &mut cases, Accuracy::default());
-    assert!(reports[0].passed(), "{:?}", reports[0]);
-    let f = &fs[0];
-    let value = |args: &[f64]| codegen::budget::value(f, &f.wide, f.fallback, args);
+    assert!(f.wide_sum);
+    let value = |args: &[f64]| codegen::budget::value(&f, &f.wide, f.fallback, args);
     let (t, tn) = (1e-160, 1.430511474609375e-6);
     assert_eq!(value(&[0.625, -0.34375, t, tn]), f64::INFINITY);
     assert_eq!(value(&[1.0, 0.0, t, tn]), f64::INFINITY);
@@ -2629,18 +2628,9 @@ fn steps_next_to_a_data_end_flat_to_the_third_order_keep_their_digits() {
         (&[0.001, 0.000999523162841797], -4.014459968651426e-13),
     ];
     assert_coefficient(def, "ddim_step_eps", 1, 2, &eps);
-    let (mut pool, p) = process(&format!("process p {{\n    {def}\n}}\n"));
-    let mut fs = vec![
-        codegen::function(&mut pool, &p, Mode::Stable, "ddim_step_eps")
-            .expect("lowers")
-            .expect("defined"),
-    ];
-    let mut cases = measure::reference_cases(&mut pool, &fs, Accuracy::default());
-    let reports = codegen::budget::choose(&mut fs, &mut cases, Accuracy::default());
-    assert!(reports[0].passed(), "{:?}", reports[0]);
+    let f = chosen(def, "ddim_step_eps");
     assert!(
-        fs[0]
-            .guards
+        f.guards
             .iter()
             .any(|g| g.within.is_some() && g.below.is_some())
     );
@@ -2677,17 +2667,9 @@ fn steps_next_to_a_flat_data_end_keep_their_digits() {
         (&[0.25, 0.2500002384185791], 2.384188178724142e-07),
     ];
     assert_coefficient(def, "ddim_step_u", 1, 2, &u);
-    let (mut pool, p) = process(&format!("process p {{\n    {def}\n}}\n"));
-    let f = codegen::function(&mut pool, &p, Mode::Stable, "ddim_step_u")
-        .expect("lowers")
-        .expect("defined");
-    let mut fs = vec![f];
-    let mut cases = measure::reference_cases(&mut pool, &fs, Accuracy::default());
-    let reports = codegen::budget::choose(&mut fs, &mut cases, Accuracy::default());
-    assert!(reports[0].passed(), "{:?}", reports[0]);
+    let f = chosen(def, "ddim_step_u");
     assert!(
-        fs[0]
-            .guards
+        f.guards
             .iter()
             .any(|g| g.within.is_some() && g.below.is_some())
     );
@@ -2720,13 +2702,6 @@ fn velocity_steps_next_to_a_flat_noise_end_keep_their_digits() {
         ),
     ];
     assert_coefficient(def, "ddim_step_u", 1, 2, &points);
-    let (mut pool, p) = process(&format!("process p {{\n    {def}\n}}\n"));
-    let f = codegen::function(&mut pool, &p, Mode::Stable, "ddim_step_u")
-        .expect("lowers")
-        .expect("defined");
-    let mut fs = vec![f];
-    let mut cases = measure::reference_cases(&mut pool, &fs, Accuracy::default());
-    let reports = codegen::budget::choose(&mut fs, &mut cases, Accuracy::default());
-    assert!(reports[0].passed(), "{:?}", reports[0]);
-    assert!(fs[0].guards.iter().any(|g| g.within.is_some()));
+    let f = chosen(def, "ddim_step_u");
+    assert!(f.guards.iter().any(|g| g.within.is_some()));
 }
