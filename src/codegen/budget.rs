@@ -52,10 +52,7 @@ fn body<N: Narrow<W>, W: Real>(f: &Function, wide: &[bool], env: &[(&str, f64)])
             return match &g.body {
                 GuardBody::Constants(vs) => vs.clone(),
                 GuardBody::Program(p, outs) => {
-                    let vs = match g.above {
-                        Some(_) => p.run::<W>(&distance_env(env)),
-                        None => p.run::<W>(env),
-                    };
+                    let vs = p.run::<W>(&g.program_env(env));
                     outs.iter().map(|&v| vs[v].to_f64()).collect()
                 }
             };
@@ -72,16 +69,6 @@ fn body<N: Narrow<W>, W: Real>(f: &Function, wide: &[bool], env: &[(&str, f64)])
         Shape::Scalar { out } => vec![vs[*out].to_f64()],
         Shape::Field { coeffs, .. } => coeffs.iter().map(|(_, v)| vs[*v].to_f64()).collect(),
     }
-}
-
-/// `env` with `t` replaced by `1 - t` (exact for t at least 1/2): what the program of a
-/// guard onto the noise end reads ([`super::Guard::above`]). Unlike [`reflected_env`],
-/// `t_next` stays as it is: the guard's coefficients are reflected in `t` alone, and the
-/// emitted guard shadows `t` alone.
-fn distance_env<'a>(env: &[(&'a str, f64)]) -> Vec<(&'a str, f64)> {
-    env.iter()
-        .map(|&(n, v)| if n == "t" { (n, 1.0 - v) } else { (n, v) })
-        .collect()
 }
 
 /// The operations in double-double where `env` puts `t`: its cell's ([`Function::cells`])
@@ -231,10 +218,7 @@ fn wide_coefficients(f: &Function, env: &[(&str, f64)]) -> Vec<Xd> {
         return match &g.body {
             GuardBody::Constants(vs) => vs.iter().map(|&v| Xd::from_f64(v)).collect(),
             GuardBody::Program(p, outs) => {
-                let vs = match g.above {
-                    Some(_) => p.run::<Xd>(&distance_env(env)),
-                    None => p.run::<Xd>(env),
-                };
+                let vs = p.run::<Xd>(&g.program_env(env));
                 outs.iter().map(|&v| vs[v]).collect()
             }
         };
@@ -1569,7 +1553,7 @@ fn keep_end_short_steps(f: &mut Function, case: &Case, target: f64) {
 fn keep_end_series(f: &mut Function, case: &Case, target: f64) {
     let mut i = 0;
     while i < f.guards.len() {
-        if !f.guards[i].series {
+        if f.guards[i].series.is_none() {
             i += 1;
             continue;
         }
@@ -1627,6 +1611,7 @@ fn elide_series(f: &mut Function, case: &Case) {
         if g.below.is_some()
             || g.above.is_some()
             || g.next_below.is_some()
+            || g.next_above.is_some()
             || g.near.is_some()
             || g.within.is_some()
         {

@@ -265,10 +265,16 @@ pub struct Guard {
     /// `t_next` below this: a step's guard in which the schedule's values at `t_next`
     /// are Taylor polynomials ([`step_series_guards`]).
     pub next_below: Option<f64>,
-    /// The body reads sums of the schedule that vanish at an end as their Taylor
-    /// polynomials there ([`end_series_guards`], [`step_series_guards`]): the budget keeps
-    /// it only where it is needed and helps (`budget::keep_end_series`).
-    pub series: bool,
+    /// `t_next` above this (at least 1/2, where `1 - t_next` is exact): a step's guard in
+    /// which the schedule's values at `t_next` are Taylor polynomials in `1 - t_next`
+    /// ([`step_series_guards`]). The body's program reads its input `t_next` as `1 -
+    /// t_next`, as [`Guard::above`] does `t`.
+    pub next_above: Option<f64>,
+    /// The end (0 or 1) where the body reads sums of the schedule that vanish there as
+    /// their Taylor polynomials ([`end_series_guards`], [`step_series_guards`]): the
+    /// budget keeps such a guard only where it is needed and helps
+    /// (`budget::keep_end_series`).
+    pub series: Option<f64>,
     pub body: GuardBody,
 }
 
@@ -284,7 +290,8 @@ impl Guard {
             near: None,
             within: None,
             next_below: None,
-            series: false,
+            next_above: None,
+            series: None,
             body,
         }
     }
@@ -299,6 +306,9 @@ impl Guard {
             && self
                 .next_below
                 .is_none_or(|b| value("t_next").is_some_and(|t| t < b))
+            && self
+                .next_above
+                .is_none_or(|a| value("t_next").is_some_and(|t| t > a))
             && self.within.is_none_or(|r| {
                 value("t")
                     .zip(value("t_next"))
@@ -309,6 +319,22 @@ impl Guard {
                     .zip(value("t_next"))
                     .is_some_and(|(t, tn)| short_step(t, tn, r))
             })
+    }
+
+    /// `env` as the body's program reads it: `t` as `1 - t` where [`Guard::above`] is set,
+    /// `t_next` as `1 - t_next` where [`Guard::next_above`] is (exact: each is at least
+    /// 1/2 where the guard applies).
+    pub fn program_env<'a>(&self, env: &[(&'a str, f64)]) -> Vec<(&'a str, f64)> {
+        env.iter()
+            .map(|&(n, v)| {
+                let distance = match n {
+                    "t" => self.above.is_some(),
+                    "t_next" => self.next_above.is_some(),
+                    _ => false,
+                };
+                (n, if distance { 1.0 - v } else { v })
+            })
+            .collect()
     }
 
     /// The condition as Rust: `t_next == 0.0 && t < 0.015625`, `t_next == t`.
@@ -324,6 +350,7 @@ impl Guard {
             .chain(self.below.map(|b| format!("t < {}", literal(b))))
             .chain(self.above.map(|a| format!("t > {}", literal(a))))
             .chain(self.next_below.map(|b| format!("t_next < {}", literal(b))))
+            .chain(self.next_above.map(|a| format!("t_next > {}", literal(a))))
             .chain(
                 self.near
                     .map(|r| format!("(t_next - t).abs() < {} * t.min(1.0 - t)", literal(r))),
@@ -649,7 +676,7 @@ fn end_series_guards(pool: &mut Pool, cs: &[ExprId]) -> Vec<Guard> {
         guards.push(Guard {
             below: (!towards_one).then_some(bound),
             above: towards_one.then_some(1.0 - bound),
-            series: true,
+            series: Some(end),
             ..Guard::unconditional(body)
         });
     }
@@ -850,7 +877,15 @@ fn lowered(
             .collect::<Vec<_>>()
             .join(", ");
         let (guards, zero_lines) = match &jet {
-            Some(j) => field_guards(pool, j, k, field, (&coeff_exprs, &sources), mode),
+            Some(j) => field_guards(
+                pool,
+                j,
+                k,
+                field,
+                (&coeff_exprs, &sources),
+                mode,
+                [None, None],
+            ),
             None => (Vec::new(), Default::default()),
         };
         let mut poles = match mode {
@@ -960,20 +995,32 @@ struct JetForms {
     /// The order of the first derivative of alpha or sigma that is not 0 at t = 0 and at
     /// t = 1 ([`JetForms::flat_order`]), found on first use.
     flat: [std::cell::OnceCell<i64>; 2],
-    /// The values whose formulas cancel next to t = 0, as Taylor polynomials
-    /// ([`JetForms::series_values`]), made on first use.
-    series: std::cell::OnceCell<Option<SeriesValues>>,
+    /// The values whose formulas cancel next to t = 0 and next to t = 1, as Taylor
+    /// polynomials ([`JetForms::series_values`]), made on first use.
+    series: [std::cell::OnceCell<Option<SeriesValues>>; 2],
+    /// Whether the programs of guards made from these forms read `t` and `t_next` as
+    /// their distances to the noise end ([`JetForms::as_read`]): the forms whose values
+    /// are Taylor polynomials in `1 - t` and `1 - t_next` ([`step_series_guards`]).
+    distances: [bool; 2],
+    /// The forms [`step_series_guards`] makes for each end and side (`t`, `t_next` or
+    /// both next to the end), made once for every step: their derivatives
+    /// ([`JetForms::taylor`], [`JetForms::flat_order`]) are found on their first use.
+    sided: std::cell::RefCell<Vec<(SeriesSide, std::rc::Rc<JetForms>)>>,
 }
 
+/// An end (0 or 1) and whether `t` and `t_next` are next to it: a key of
+/// [`JetForms::sided`].
+type SeriesSide = (bool, bool, bool);
+
 /// The schedule's values (alpha, sigma, their derivatives, g) whose formulas are sums that
-/// vanish at t = 0 and cancel there in double-double, each as its Taylor polynomial
-/// ([`series_at_zero`]): at `t` (`at_t`) and, for alpha and sigma, at `t_next`
-/// (`at_next`), holding below `below`.
+/// vanish at an end and cancel there in double-double, each as its Taylor polynomial
+/// ([`series_at_zero`]; at t = 1 in `1 - t`): at `t` (`at_t`) and, for alpha and sigma,
+/// at `t_next` (`at_next`), holding where the time is within `bound` of the end.
 #[derive(Clone)]
 struct SeriesValues {
     at_t: Vec<(Symbol, ExprId)>,
     at_next: Vec<(Symbol, ExprId)>,
-    below: f64,
+    bound: f64,
 }
 
 /// The logarithmic derivative `e'/e` of `e` in `t`, simplified as one formula: a
@@ -1071,7 +1118,9 @@ impl JetForms {
             next_at_one: Vec::new(),
             taylor: Default::default(),
             flat: Default::default(),
-            series: std::cell::OnceCell::new(),
+            series: Default::default(),
+            distances: [false; 2],
+            sided: Default::default(),
         };
         forms.at_one = forms.end_values(pool, 1.0, false);
         forms.at_zero = forms.end_values(pool, 0.0, false);
@@ -1124,34 +1173,56 @@ impl JetForms {
         })
     }
 
-    /// [`JetForms::series`], made on the first call: each value whose formula has a sum
-    /// vanishing at t = 0 with a Taylor polynomial there ([`series_at_zero`]), where the
-    /// formula, run as the emitted code runs it next to 0, is off its value there
-    /// ([`cancels_near_zero`]): sums whose terms cancel (`F(t) - F(0)` of an
-    /// integral of order `t^3`, `t - sin(t)`), not those the stable rewrites compute
-    /// without cancelling (`1 - exp(-B)` is `-expm1(-B)`). None where there is none.
-    fn series_values(&self, pool: &mut Pool) -> Option<SeriesValues> {
-        self.series
+    /// [`JetForms::series`] at `end`, made on the first call: each value whose formula has
+    /// a sum vanishing there with a Taylor polynomial ([`series_at_zero`]; at t = 1, of the
+    /// formula in `1 - t`), where the formula, run as the emitted code runs it next to the
+    /// end (at t = 1, the upper regime's formula in `1 - t`), is off its value there
+    /// ([`cancels_near_zero`]): sums whose terms cancel (`F(t) - F(0)` of an integral of
+    /// order `t^3`, `t - sin(t)`, `u - sin(u)` in `u = 1 - t`), not those the stable
+    /// rewrites compute without cancelling (`1 - exp(-B)` is `-expm1(-B)`). The polynomials
+    /// are in `t` and `t_next` (at t = 1, in `1 - t` and `1 - t_next`, which the guards'
+    /// programs read as their inputs: [`JetForms::as_read`]). None where there is none.
+    fn series_values(&self, pool: &mut Pool, end: f64) -> Option<SeriesValues> {
+        let towards_one = end == 1.0;
+        self.series[usize::from(towards_one)]
             .get_or_init(|| {
                 let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
+                let t_name = ["t".to_owned()];
                 let j = &self.jet;
                 let mut found = SeriesValues {
                     at_t: Vec::new(),
                     at_next: Vec::new(),
-                    below: f64::INFINITY,
+                    bound: f64::INFINITY,
                 };
                 for &(sym, e) in &self.values {
                     if sym == j.alpha_next || sym == j.sigma_next {
                         continue;
                     }
-                    let Some((series, below)) = series_at_zero(pool, e, t) else {
+                    let in_distance = if towards_one {
+                        reflect(pool, e, &t_name)
+                    } else {
+                        e
+                    };
+                    let Some((series, bound)) = series_at_zero(pool, in_distance, t) else {
                         continue;
                     };
-                    if !cancels_near_zero(pool, e, below) {
+                    if !cancels_near_zero(pool, in_distance, bound) {
                         continue;
                     }
-                    found.at_t.push((sym, series));
-                    found.below = found.below.min(below);
+                    // The polynomial at `t`, and at `t_next` for alpha and sigma: in the
+                    // time, or in its distance to 1.
+                    let at = |pool: &mut Pool, time: Symbol| {
+                        let te = pool.sym_expr(time);
+                        let x = if towards_one {
+                            let one = pool.one();
+                            pool.sub(one, te)
+                        } else {
+                            te
+                        };
+                        crate::expr::subst::subst1(pool, series, t, x)
+                    };
+                    found.at_t.push((sym, at(pool, t)));
+                    found.bound = found.bound.min(bound);
                     let next = if sym == j.alpha {
                         Some(j.alpha_next)
                     } else if sym == j.sigma {
@@ -1160,10 +1231,12 @@ impl JetForms {
                         None
                     };
                     if let Some(next) = next {
-                        let tne = pool.sym_expr(tn);
-                        let at_next = crate::expr::subst::subst1(pool, series, t, tne);
-                        found.at_next.push((next, at_next));
+                        found.at_next.push((next, at(pool, tn)));
                     }
+                }
+                if towards_one {
+                    // Where `1 - t` is exact.
+                    found.bound = found.bound.min(UPPER_FROM);
                 }
                 (!found.at_t.is_empty()).then_some(found)
             })
@@ -1171,9 +1244,10 @@ impl JetForms {
     }
 
     /// These forms with `replaced` values in place of the process's own: the Taylor
-    /// polynomials of [`JetForms::series_values`]. Alpha's logarithmic derivative goes
-    /// with its formula.
-    fn with_values(&self, replaced: &[(Symbol, ExprId)]) -> JetForms {
+    /// polynomials of [`JetForms::series_values`], the guards' programs reading the times
+    /// `distances` marks (`t`, `t_next`) as their distances to the noise end. Alpha's
+    /// logarithmic derivative goes with its formula.
+    fn with_values(&self, replaced: &[(Symbol, ExprId)], distances: [bool; 2]) -> JetForms {
         let mut forms = self.clone();
         for (sym, e) in &mut forms.values {
             if let Some(&(_, r)) = replaced.iter().find(|(s, _)| s == sym) {
@@ -1191,8 +1265,63 @@ impl JetForms {
         forms.taylor = Default::default();
         forms.flat = Default::default();
         // Its values are the polynomials already.
-        forms.series = std::cell::OnceCell::from(None);
+        forms.series = [
+            std::cell::OnceCell::from(None),
+            std::cell::OnceCell::from(None),
+        ];
+        forms.distances = distances;
+        forms.sided = Default::default();
         forms
+    }
+
+    /// The forms `make` makes for `side`, made on the first call for it
+    /// ([`JetForms::sided`]).
+    fn sided_forms(
+        &self,
+        side: SeriesSide,
+        make: impl FnOnce() -> JetForms,
+    ) -> std::rc::Rc<JetForms> {
+        if let Some((_, f)) = self.sided.borrow().iter().find(|(s, _)| *s == side) {
+            return f.clone();
+        }
+        let forms = std::rc::Rc::new(make());
+        self.sided.borrow_mut().push((side, forms.clone()));
+        forms
+    }
+
+    /// A coefficient `e` of these forms (in `t` and `t_next`) as the program of a guard
+    /// made from them reads it: in the distances to the noise end of the times that
+    /// [`JetForms::distances`] marks, but `t` where `t_reflected` (the guard reads `t` as
+    /// its distance already: [`Guard::above`]). A polynomial in `1 - t_next` is then one
+    /// in the program's `t_next`, which the stable rewrites would otherwise expand into
+    /// powers of `t_next` that cancel next to 1.
+    fn as_read(&self, pool: &mut Pool, e: ExprId, t_reflected: bool) -> ExprId {
+        let [t, t_next] = self.distances;
+        let times: Vec<String> = [("t", t && !t_reflected), ("t_next", t_next)]
+            .into_iter()
+            .filter(|(_, r)| *r)
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        if times.is_empty() {
+            return e;
+        }
+        reflect(pool, e, &times)
+    }
+
+    /// [`guard_program`] of `coefficients` as a guard made from these forms reads them
+    /// ([`JetForms::as_read`]).
+    fn guard_program(
+        &self,
+        pool: &mut Pool,
+        coefficients: &[ExprId],
+        mode: Mode,
+        t_reflected: bool,
+    ) -> Option<GuardBody> {
+        let read: Vec<ExprId> = coefficients
+            .iter()
+            .map(|&c| self.as_read(pool, c, t_reflected))
+            .collect();
+        guard_program(pool, &read, mode)
     }
 
     /// These forms with the unreduced fields in place of the reduced ones.
@@ -1422,7 +1551,9 @@ fn same_times_in_jet(pool: &mut Pool, jet: &JetForms, k: usize, input: &str) -> 
 /// elsewhere the general form keeps the difference of the two times, which the ends'
 /// constants would lose (sigma(0) - sigma(1e-40) for a process whose sigma(0) > 0).
 /// Before the final step's guard comes one for `t` near 0, where the coefficients that
-/// vanish at t = 0 are their Taylor polynomials ([`taylor`]).
+/// vanish at t = 0 are their Taylor polynomials ([`taylor`]). `near` names the end that
+/// `t` and that `t_next` stay close to, where the caller restricts them so
+/// ([`step_series_guards`]): the guards for the other end are not made.
 fn field_guards(
     pool: &mut Pool,
     jet: &JetForms,
@@ -1430,7 +1561,10 @@ fn field_guards(
     field: &fields::Field,
     (coeff_exprs, sources): (&[(String, ExprId)], &[ExprId]),
     mode: Mode,
+    near: [Option<f64>; 2],
 ) -> (Vec<Guard>, [Vec<f64>; 2]) {
+    // Whether a guard for time `i` (0: `t`, 1: `t_next`) at or next to `end` cannot hold.
+    let far = |i: usize, end: f64| near[i].is_some_and(|n| n != end);
     let mut guards = Vec::new();
     if !field.is_step() {
         for &end in &ENDS {
@@ -1478,6 +1612,7 @@ fn field_guards(
         let end_short: Vec<Guard> = ENDS
             .iter()
             .rev()
+            .filter(|&&end| !far(0, end))
             .filter_map(|&end| end_short_step_guard(pool, jet, k, parts, mode, end))
             .collect();
         guards.push(Guard {
@@ -1507,6 +1642,9 @@ fn field_guards(
         (None, Some(1.0)),
     ];
     'case: for (at_t, at_next) in cases {
+        if at_t.is_some_and(|a| far(0, a)) || at_next.is_some_and(|b| far(1, b)) {
+            continue;
+        }
         // The single step from 1 to 0 (or from 0 to 1): its coefficients' correctly
         // rounded values, where they are finite (a program of the ends' values would
         // cancel where the process barely moves, beta = 1e-12; alpha(1) = cos(pi/2) is 0,
@@ -1543,7 +1681,7 @@ fn field_guards(
         if at_t == Some(0.0) {
             if !(defined_from_zero(pool, coeff_exprs) && general_finite_from_zero(&general))
                 && let Some(cs) = from_zero(pool, &unreduced, k, coeff_exprs)
-                && let Some(program) = guard_program(pool, &cs, mode)
+                && let Some(program) = jet.guard_program(pool, &cs, mode, false)
             {
                 // The step to 1 keeps its own values: the formula at t_next = 1 may be
                 // undefined (shifted_cosine's alpha).
@@ -1644,6 +1782,7 @@ fn field_guards(
                 && (at_next == Some(0.0) || general_near_last_steps(pool, coeff_exprs, &general)));
         if at_t.is_none()
             && let Some(end) = at_next
+            && !far(0, end)
         {
             // The final step from near 0 (and the step onto the noise end from near 1):
             // the coefficients that vanish there as their Taylor polynomials in `t` (in
@@ -1692,7 +1831,7 @@ fn field_guards(
                     .zip(&series)
                     .map(|(&c, s)| s.as_ref().map_or(c, |s| s.to_expr(pool, t)))
                     .collect();
-                if let Some(program) = guard_program(pool, &near, mode) {
+                if let Some(program) = jet.guard_program(pool, &near, mode, towards_one) {
                     guards.push(Guard {
                         at: at.clone(),
                         below: (!towards_one).then_some(bound),
@@ -1705,7 +1844,7 @@ fn field_guards(
         if !needed {
             continue;
         }
-        let Some(program) = guard_program(pool, &coefficients, mode) else {
+        let Some(program) = jet.guard_program(pool, &coefficients, mode, false) else {
             continue;
         };
         guards.push(Guard {
@@ -1715,6 +1854,9 @@ fn field_guards(
     }
     let mut zero_lines = [Vec::new(), Vec::new()];
     for (lines, end) in zero_lines.iter_mut().zip(ENDS) {
+        if far(0, end) {
+            continue;
+        }
         if let Some((guard, found)) = pole_guard(pool, jet, k, coeff_exprs, mode, end) {
             guards.push(guard);
             *lines = found;
@@ -1723,15 +1865,18 @@ fn field_guards(
     (guards, zero_lines)
 }
 
-/// The guards of step `k` next to t = 0 where some of the schedule's values cancel there
-/// ([`JetForms::series_values`]: `sigma = F(t) - F(0)` of an integral, `t - sin(t)`): the
-/// step's guards ([`field_guards`]) and its general program, made with those values as
-/// their Taylor polynomials, for `t` and `t_next` below the polynomials' bound, then for
-/// `t` alone below it, then for `t_next` alone (a final step from above it), each guard
-/// restricted to that (those that cannot hold there left out). A value's sum is replaced
-/// inside the value, before the values go into the step's jet form, where the terms of
-/// `sigma(t)` and `sigma(t_next)` would be one flattened sum with the step's others. The
-/// budget keeps each guard only where it is needed and helps (`budget::keep_end_series`).
+/// The guards of step `k` next to each end where some of the schedule's values cancel
+/// there ([`JetForms::series_values`]: `sigma = F(t) - F(0)` of an integral, `t - sin(t)`
+/// at t = 0, `u - sin(u)` in `u = 1 - t` at t = 1): the step's guards ([`field_guards`])
+/// and its general program, made with those values as their Taylor polynomials, for `t`
+/// and `t_next` within the polynomials' bound of the end, then for `t` alone within it,
+/// then for `t_next` alone (a final step from beyond it), each guard restricted to that
+/// (those that cannot hold there left out). A value's sum is replaced inside the value,
+/// before the values go into the step's jet form, where the terms of `sigma(t)` and
+/// `sigma(t_next)` would be one flattened sum with the step's others. At t = 1 the guards'
+/// programs read the times within the bound as their distances to 1 ([`Guard::above`],
+/// [`Guard::next_above`]), in which the polynomials are written. The budget keeps each
+/// guard only where it is needed and helps (`budget::keep_end_series`).
 fn step_series_guards(
     pool: &mut Pool,
     jet: &JetForms,
@@ -1741,48 +1886,79 @@ fn step_series_guards(
     mode: Mode,
 ) -> Vec<Guard> {
     let mut out = Vec::new();
-    let Some(series) = jet.series_values(pool) else {
-        return out;
-    };
-    let below = series.below;
-    let mut sides = vec![(true, !series.at_next.is_empty()), (true, false)];
-    if !series.at_next.is_empty() {
-        sides.push((false, true));
-    }
-    sides.dedup();
-    for (at_t, at_next) in sides {
-        let replaced: Vec<(Symbol, ExprId)> = series
-            .at_t
-            .iter()
-            .filter(|_| at_t)
-            .chain(series.at_next.iter().filter(|_| at_next))
-            .copied()
-            .collect();
-        let forms = jet.with_values(&replaced);
-        let sources: Vec<ExprId> = coeff_exprs
-            .iter()
-            .map(|(input, c)| {
-                let s = pool.symbol(input);
-                forms.coefficient(pool, k, s).unwrap_or(*c)
-            })
-            .collect();
-        let (mut guards, _) = field_guards(pool, &forms, k, field, (coeff_exprs, &sources), mode);
-        if let Some(body) = guard_program(pool, &sources, mode) {
-            guards.push(Guard::unconditional(body));
-        }
-        let holds = |g: &Guard| {
-            let beyond = |name: &str| g.at.iter().any(|(n, v)| n == name && *v >= below);
-            !(at_t && (g.above.is_some() || beyond("t")) || at_next && beyond("t_next"))
+    for end in ENDS {
+        let Some(series) = jet.series_values(pool, end) else {
+            continue;
         };
-        for mut g in guards.into_iter().filter(holds) {
-            if at_t {
-                g.below = Some(g.below.map_or(below, |b| b.min(below)));
+        let towards_one = end == 1.0;
+        let bound = series.bound;
+        // The times of the end's side of the bound: below it, or above `1 - bound`.
+        let inside = |v: f64| {
+            if towards_one {
+                v > 1.0 - bound
+            } else {
+                v < bound
             }
-            if at_next {
-                g.next_below = Some(g.next_below.map_or(below, |b| b.min(below)));
+        };
+        let mut sides = vec![(true, !series.at_next.is_empty()), (true, false)];
+        if !series.at_next.is_empty() {
+            sides.push((false, true));
+        }
+        sides.dedup();
+        for (at_t, at_next) in sides {
+            let replaced: Vec<(Symbol, ExprId)> = series
+                .at_t
+                .iter()
+                .filter(|_| at_t)
+                .chain(series.at_next.iter().filter(|_| at_next))
+                .copied()
+                .collect();
+            let distances = [towards_one && at_t, towards_one && at_next];
+            let forms = jet.sided_forms((towards_one, at_t, at_next), || {
+                jet.with_values(&replaced, distances)
+            });
+            let sources: Vec<ExprId> = coeff_exprs
+                .iter()
+                .map(|(input, c)| {
+                    let s = pool.symbol(input);
+                    forms.coefficient(pool, k, s).unwrap_or(*c)
+                })
+                .collect();
+            let near = [at_t.then_some(end), at_next.then_some(end)];
+            let (mut guards, _) =
+                field_guards(pool, &forms, k, field, (coeff_exprs, &sources), mode, near);
+            if let Some(body) = forms.guard_program(pool, &sources, mode, false) {
+                guards.push(Guard::unconditional(body));
             }
-            g.series = true;
-            out.push(g);
+            // Whether `g` can hold where the replaced times are inside the bound.
+            let holds = |g: &Guard| {
+                let outside = |name: &str| g.at.iter().any(|(n, v)| n == name && !inside(*v));
+                let (other_t, other_next) = if towards_one {
+                    (g.below.is_some(), g.next_below.is_some())
+                } else {
+                    (g.above.is_some(), g.next_above.is_some())
+                };
+                !(at_t && (other_t || outside("t")) || at_next && (other_next || outside("t_next")))
+            };
+            for mut g in guards.into_iter().filter(holds) {
+                if towards_one {
+                    if at_t {
+                        g.above = Some(g.above.map_or(1.0 - bound, |a| a.max(1.0 - bound)));
+                    }
+                    if at_next {
+                        g.next_above = Some(1.0 - bound);
+                    }
+                } else {
+                    if at_t {
+                        g.below = Some(g.below.map_or(bound, |b| b.min(bound)));
+                    }
+                    if at_next {
+                        g.next_below = Some(g.next_below.map_or(bound, |b| b.min(bound)));
+                    }
+                }
+                g.series = Some(end);
+                out.push(g);
+            }
         }
     }
     out
@@ -1849,7 +2025,7 @@ fn short_step_guard(
     }
     Some(Guard {
         near: Some(SHORT_STEP),
-        ..Guard::unconditional(guard_program(pool, &polynomials, mode)?)
+        ..Guard::unconditional(jet.guard_program(pool, &polynomials, mode, false)?)
     })
 }
 
@@ -2004,6 +2180,7 @@ fn end_short_step_guard(
         }
         let c0 = pool.rational(num_rational::BigRational::from_float(c0)?);
         let polynomial = pool.add(vec![c0, tail]);
+        let polynomial = jet.as_read(pool, polynomial, noise);
         outs.push(l.lower(pool, polynomial).ok()?);
     }
     curved.then(|| Guard {
@@ -2857,7 +3034,7 @@ fn pole_guard(
     if bound == f64::INFINITY {
         return None;
     }
-    let body = guard_program(pool, &coefficients, mode)?;
+    let body = jet.guard_program(pool, &coefficients, mode, end == 1.0)?;
     lines.sort_by(f64::total_cmp);
     lines.dedup();
     let guard = Guard {
@@ -3137,16 +3314,26 @@ fn regime_doc(f: &Function) -> Option<String> {
         }
     }
     // A step's guards with the schedule's values as Taylor polynomials
-    // ([`step_series_guards`]), all below one bound.
-    let series_bound = f
-        .guards
-        .iter()
-        .filter(|g| !one_time && g.series)
-        .filter_map(|g| g.below.or(g.next_below))
+    // ([`step_series_guards`]), all below one bound next to 0 and above one next to 1.
+    let series = |end: f64| {
+        f.guards
+            .iter()
+            .filter(move |g| !one_time && g.series == Some(end))
+    };
+    let series_below = series(0.0)
+        .filter_map(|g| g.next_below.or(g.below))
         .max_by(f64::total_cmp);
-    if let Some(b) = series_bound {
+    if let Some(b) = series_below {
         parts.push(format!(
             "Where `t` or `t_next` is below {b}, it reads the schedule's values whose formulas are sums that vanish at t = 0 (their terms cancel) as their Taylor polynomials there."
+        ));
+    }
+    let series_above = series(1.0)
+        .filter_map(|g| g.next_above.or(g.above))
+        .min_by(f64::total_cmp);
+    if let Some(a) = series_above {
+        parts.push(format!(
+            "Where `t` or `t_next` is above {a}, it reads the schedule's values whose formulas are sums that vanish at t = 1 (their terms cancel) as their Taylor polynomials in `1 - t` there."
         ));
     }
     if let Some(up) = &f.upper {

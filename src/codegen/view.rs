@@ -256,18 +256,22 @@ fn guard_views(guards: &[Guard], mode: Mode, array: bool) -> Vec<GuardView> {
                     (Vec::new(), vs.iter().map(|&v| f64_value(v)).collect())
                 }
                 GuardBody::Program(p, outs) => {
-                    // A guard onto the noise end reads `t` as the distance to it.
-                    let distance = g.above.map(|_| LetView {
-                        name: "t".to_owned(),
-                        ty: "f64".to_owned(),
-                        value: "1.0 - t".to_owned(),
-                    });
+                    // A guard onto the noise end reads `t` (and `t_next`) as the
+                    // distance to it.
+                    let distance = [("t", g.above), ("t_next", g.next_above)]
+                        .into_iter()
+                        .filter(|(_, a)| a.is_some())
+                        .map(|(name, _)| LetView {
+                            name: name.to_owned(),
+                            ty: "f64".to_owned(),
+                            value: format!("1.0 - {name}"),
+                        });
                     let typing = match mode {
                         Mode::Naive => Typing::Naive,
                         Mode::Stable => Typing::Wide,
                     };
                     (
-                        distance.into_iter().chain(lets(p, typing)).collect(),
+                        distance.chain(lets(p, typing)).collect(),
                         outs.iter().map(|&v| output(v, mode)).collect(),
                     )
                 }

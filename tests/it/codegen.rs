@@ -2578,9 +2578,76 @@ fn steps_of_a_schedule_that_cancels_at_the_data_end_keep_their_digits() {
     }
     for f in &fs {
         assert!(
-            f.guards.iter().any(|g| g.series),
+            f.guards.iter().any(|g| g.series.is_some()),
             "{}: {:?}",
             f.name,
+            f.guards
+        );
+    }
+}
+
+/// The same at the noise end: `alpha = (u - sin u)/(1 - sin 1)` in `u = 1 - t`, of order
+/// `u^3` with terms of order u, and `sigma = t`. A step between two times next to 1 read
+/// alpha through its formula, whose terms cancel there: DDIM's eps coefficient from `t =
+/// 1 - 1e-12` to `t - 1e-13` was 2e11 ulps off (with an integral for sigma, 8 steps
+/// failed, by up to 8e18 ulps). The steps now also have guards with alpha at `t` and `t_next`
+/// as its Taylor polynomial in `1 - t` and `1 - t_next`, read by the guards' programs as
+/// their inputs (`Guard::above`, `Guard::next_above`). Expected values from mpmath at
+/// 2000 bits, from the definitions (DDIM with eps: `c_x = alpha_n/alpha`, `c_eps =
+/// sigma_n - alpha_n sigma/alpha`; with x0: `c_x0 = alpha_n - alpha sigma_n/sigma`; the
+/// Euler steps' `1 + h alpha'/alpha` and `h (alpha' - alpha sigma'/sigma)`).
+#[test]
+fn steps_of_a_schedule_that_cancels_at_the_noise_end_keep_their_digits() {
+    let def = "alpha(t) = (1 - t - sin(1 - t))/(1 - sin(1));\n    sigma(t) = t;";
+    let (near, closer, far, short) = (
+        [0.999999999999, 0.9999999999995],
+        [0.99999999999999, 0.999999999999995],
+        [0.9999999999999, 0.75],
+        [0.999999999999, 0.9999999999989999],
+    );
+    let eps: [(&[f64], f64); 4] = [
+        (&near, 0.8749583610925721),
+        (&closer, 0.8749999999999962),
+        (&short, -0.00033311125642278896),
+        (&[0.999, 0.9989999], -0.0002998299608476697),
+    ];
+    assert_coefficient(def, "ddim_step_eps", 1, 2, &eps);
+    let x: [(&[f64], f64); 5] = [
+        (&near, 0.1250416389070529),
+        (&closer, 0.125),
+        (&short, 1.000333111256423),
+        (&far, 1.5561723429531801e+37),
+        (&[0.75, 0.9999999999999], 6.426023470525632e-38),
+    ];
+    assert_coefficient(def, "ddim_step_eps", 0, 2, &x);
+    let x0: [(&[f64], f64); 5] = [
+        (&near, -9.19810898723949e-37),
+        (&closer, -9.177116789847183e-43),
+        (&short, 3.5018736635958817e-40),
+        (&[0.999, 0.9989999], 3.1553642884491425e-13),
+        (&far, 0.016375808190893133),
+    ];
+    assert_coefficient(def, "ddim_step_x0", 1, 2, &x0);
+    let euler_x0: [(&[f64], f64); 4] = [
+        (&near, -1.5767186494314442e-36),
+        (&closer, -1.5732200211166563e-42),
+        (&short, 3.5014848976936355e-40),
+        (&far, 7.889896258490388e-27),
+    ];
+    assert_coefficient(def, "euler_step_x0", 1, 2, &euler_x0);
+    let euler_x: [(&[f64], f64); 4] = [
+        (&near, -0.49983346286221825),
+        (&closer, -0.5),
+        (&short, 1.0003330742755634),
+        (&far, 7497668636019.913),
+    ];
+    assert_coefficient(def, "euler_step_eps", 0, 2, &euler_x);
+    // The budget keeps such guards, and the steps meet every row.
+    for name in ["ddim_step_eps", "ddim_step_x0"] {
+        let f = chosen(def, name);
+        assert!(
+            f.guards.iter().any(|g| g.series == Some(1.0)),
+            "{name}: {:?}",
             f.guards
         );
     }
