@@ -2589,8 +2589,9 @@ fn steps_of_a_schedule_that_cancels_at_the_data_end_keep_their_digits() {
 /// The same at the noise end: `alpha = (u - sin u)/(1 - sin 1)` in `u = 1 - t`, of order
 /// `u^3` with terms of order u, and `sigma = t`. A step between two times next to 1 read
 /// alpha through its formula, whose terms cancel there: DDIM's eps coefficient from `t =
-/// 1 - 1e-12` to `t - 1e-13` was 2e11 ulps off (with an integral for sigma, 8 steps
-/// failed, by up to 8e18 ulps). The steps now also have guards with alpha at `t` and `t_next`
+/// 1 - 1e-12` to `t - 1.1e-16` was 2e11 ulps off in the form the budget chose, 1541 ulps
+/// in double-double throughout (with an integral for sigma, 8 steps failed, by up to 8e18
+/// ulps). The steps now also have guards with alpha at `t` and `t_next`
 /// as its Taylor polynomial in `1 - t` and `1 - t_next`, read by the guards' programs as
 /// their inputs (`Guard::above`, `Guard::next_above`). Expected values from mpmath at
 /// 2000 bits, from the definitions (DDIM with eps: `c_x = alpha_n/alpha`, `c_eps =
