@@ -3773,19 +3773,16 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v19: W = v16 - v18;
         let v20: W = v4 * v19;
         let v21: W = v0 + v20;
-        let v22: W = W::new(1.5, 0.0);
-        let v23: W = v22 * v12;
-        let v24: W = W::new(1.375, 0.0);
-        let v25: W = v24 * v2;
-        let v26: W = W::new(0.375, 0.0);
-        let v27: W = v26 * v1;
-        let v28: W = v5 * v6 * v1;
-        let v29: W = v23 - v25 + v27 - v28;
-        let v30: W = v7 * v3 * v29;
-        let v31: W = v2 * v13;
-        let v32: W = v30 / v31;
-        let v33: W = -v32;
-        return [v21.to_f64(), v33.to_f64()];
+        let v22: W = W::new(0.375, 0.0);
+        let v23: W = v5 * v6;
+        let v24: W = v22 - v23;
+        let v25: W = v2 - v0;
+        let v26: W = v7 * v3 * v24;
+        let v27: W = v2 * v25;
+        let v28: W = v26 / v27;
+        let v29: W = v0 + v28;
+        let v30: W = v3 * v29;
+        return [v21.to_f64(), v30.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
@@ -3895,19 +3892,16 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v19: W = v16 - v18;
         let v20: W = v4 * v19;
         let v21: W = v0 + v20;
-        let v22: W = W::new(1.5, 0.0);
-        let v23: W = v22 * v12;
-        let v24: W = W::new(1.375, 0.0);
-        let v25: W = v24 * v2;
-        let v26: W = W::new(0.375, 0.0);
-        let v27: W = v26 * v1;
-        let v28: W = v5 * v6 * v1;
-        let v29: W = v23 - v25 + v27 - v28;
-        let v30: W = v7 * v3 * v29;
-        let v31: W = v2 * v13;
-        let v32: W = v30 / v31;
-        let v33: W = -v32;
-        return [v21.to_f64(), v33.to_f64()];
+        let v22: W = W::new(0.375, 0.0);
+        let v23: W = v5 * v6;
+        let v24: W = v22 - v23;
+        let v25: W = v2 - v0;
+        let v26: W = v7 * v3 * v24;
+        let v27: W = v2 * v25;
+        let v28: W = v26 / v27;
+        let v29: W = v0 + v28;
+        let v30: W = v3 * v29;
+        return [v21.to_f64(), v30.to_f64()];
     }
     if t == 1.0 {
         let v0: W = W::from_f64(t_next);
