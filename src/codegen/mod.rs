@@ -1587,7 +1587,8 @@ fn same_times_in_jet(pool: &mut Pool, jet: &JetForms, k: usize, input: &str) -> 
 /// elsewhere the general form keeps the difference of the two times, which the ends'
 /// constants would lose (sigma(0) - sigma(1e-40) for a process whose sigma(0) > 0).
 /// Before the final step's guard comes one for `t` near 0, where the coefficients that
-/// vanish at t = 0 are their Taylor polynomials ([`taylor`]). `near` names the end that
+/// vanish at t = 0 are their Taylor polynomials, or their expansions in `t` and `ln t`
+/// where they read a logarithm of t and have none ([`taylor::Expansion`]). `near` names the end that
 /// `t` and that `t_next` stay close to, where the caller restricts them so
 /// ([`step_series_guards`]): the guards for the other end are not made.
 fn field_guards(
@@ -1847,17 +1848,19 @@ fn field_guards(
                 })
                 .collect();
             // The coefficients share subexpressions at the interpolation nodes.
-            let series: Vec<Option<taylor::Taylor>> = crate::expr::ball::sharing(|| {
+            let te = pool.sym_expr(t);
+            let log = pool.call(crate::expr::pool::Func::Log, te);
+            let series: Vec<Option<taylor::Expansion>> = crate::expr::ball::sharing(|| {
                 in_distance
                     .iter()
-                    .map(|&c| taylor::at_zero(pool, c, t))
+                    .map(|&c| taylor::Expansion::at_zero(pool, c, t, log))
                     .collect()
             });
             // Onto the noise end, where `1 - t` is exact (t at least 1/2).
             let bound = series
                 .iter()
                 .flatten()
-                .map(|s| s.below)
+                .map(taylor::Expansion::below)
                 .min_by(f64::total_cmp)
                 .map(|b| if towards_one { b.min(UPPER_FROM) } else { b });
             if let Some(bound) = bound {

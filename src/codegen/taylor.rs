@@ -21,7 +21,7 @@ use num_traits::{Signed, ToPrimitive, Zero};
 
 use crate::expr::ball;
 use crate::expr::hp;
-use crate::expr::pool::{ExprId, Pool, Symbol};
+use crate::expr::pool::{ExprId, Func, Node, Pool, Symbol};
 
 /// Interpolation nodes, `t = j 2^-SPACING` for `j = 1 ..= NODES`.
 const NODES: usize = 16;
@@ -117,28 +117,42 @@ pub fn at_zero(pool: &Pool, e: ExprId, t: Symbol) -> Option<Taylor> {
         coeffs,
         below: estimated,
     };
-    taylor.below = checked_bound(pool, e, t, &taylor)?;
+    taylor.below = checked_bound(pool, e, t, taylor.below, |x| {
+        Some(
+            taylor
+                .coeffs
+                .iter()
+                .enumerate()
+                .map(|(k, c)| c * x.pow((taylor.order + k) as i32))
+                .fold(BigRational::zero(), |acc, term| acc + term),
+        )
+    })?;
     Some(taylor)
 }
 
-/// The largest `2^-m`, from `taylor.below` down to 2^-80, at which the polynomial is
-/// within [`TAIL`] of the certified value of `e`: the root test sees the coefficients up
+/// The largest `2^-m`, from `start` (a polynomial's root-test bound) down to 2^-80, at
+/// which the expansion (its value at `x` given by `expansion`) is within [`TAIL`] of the
+/// certified value of `e`: the root test sees the coefficients up
 /// to [`HIGHEST`] only, and where those after the first are 0 (`t c - 4` for the
 /// Euler-Maruyama x coefficient of `alpha_bar = exp(-8 t^4)` is `64 t^8/3 - 1024 t^16/45 +
 /// ...`, a series in `t^8` whose second term the nodes cannot see) it finds no radius and
 /// would take the polynomial for exact on all of [0, 1]. The tail grows with `t`, so
 /// the polynomial holds below the point where it is checked. None where it holds at none.
-fn checked_bound(pool: &Pool, e: ExprId, t: Symbol, taylor: &Taylor) -> Option<f64> {
+fn checked_bound(
+    pool: &Pool,
+    e: ExprId,
+    t: Symbol,
+    start: f64,
+    expansion: impl Fn(&BigRational) -> Option<BigRational>,
+) -> Option<f64> {
     let tail = BigRational::from_float(TAIL)?;
-    let mut at = taylor.below;
+    let mut at = start;
     while at >= 2f64.powi(-80) {
         let x = BigRational::from_float(at)?;
-        let polynomial = taylor
-            .coeffs
-            .iter()
-            .enumerate()
-            .map(|(k, c)| c * x.pow((taylor.order + k) as i32))
-            .fold(BigRational::zero(), |acc, term| acc + term);
+        let Some(polynomial) = expansion(&x) else {
+            at /= 2.0;
+            continue;
+        };
         let env = [(t, x)];
         let close = [256, 1024, 4096].into_iter().find_map(|bits| {
             let b =
@@ -155,6 +169,276 @@ fn checked_bound(pool: &Pool, e: ExprId, t: Symbol, taylor: &Taylor) -> Option<f
         at /= 2.0;
     }
     None
+}
+
+/// The orders of `t` that [`with_logs`] fits, `t^0` to `t^(LOG_ORDERS - 1)`.
+const LOG_ORDERS: usize = 8;
+/// The orders it keeps, from the first not 0: the others take up the truncation, and
+/// the first is at most `LOG_ORDERS - LOG_KEPT - 1`.
+const LOG_KEPT: usize = 4;
+/// The highest power of `ln t` it tries.
+const MAX_LOG_POWER: usize = 3;
+/// The precision of its linear algebra.
+const LOG_BITS: usize = 4096;
+
+/// `sum_k sum_j coeffs[k][j] t^(order + k) (ln t)^j` for `t` below `below`: the
+/// expansion at 0 of a function that has `t^k (ln t)^j` terms and no Taylor polynomial.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogTaylor {
+    /// The order of the zero at t = 0 (of its least power of `t`).
+    pub order: usize,
+    /// By order from `t^order` on, then by power of `ln t` from 0; each rounded to 128
+    /// bits.
+    pub coeffs: Vec<Vec<BigRational>>,
+    /// Where the terms left out are below 2^-60 of the function (checked against its
+    /// certified value, as [`checked_bound`] checks).
+    pub below: f64,
+}
+
+impl LogTaylor {
+    /// The expansion as an expression in `t` and `log(t)`.
+    pub fn to_expr(&self, pool: &mut Pool, t: Symbol) -> ExprId {
+        let te = pool.sym_expr(t);
+        let log = pool.call(Func::Log, te);
+        let mut terms = Vec::new();
+        for (k, row) in self.coeffs.iter().enumerate() {
+            let n = pool.int((self.order + k) as i64);
+            let power = pool.pow(te, n);
+            for (j, c) in row.iter().enumerate().filter(|(_, c)| !c.is_zero()) {
+                let mut factors = vec![pool.rational(c.clone()), power];
+                if j > 0 {
+                    let m = pool.int(j as i64);
+                    factors.push(pool.pow(log, m));
+                }
+                terms.push(pool.mul(factors));
+            }
+        }
+        pool.add(terms)
+    }
+}
+
+/// The expansion at t = 0 of a function of `t` alone that vanishes there: its Taylor
+/// polynomial ([`at_zero`]), or, where it has none and reads a logarithm of a formula in
+/// `t`, its expansion in `t` and `ln t` ([`with_logs`]; `log` is the expression
+/// `log(t)`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expansion {
+    Taylor(Taylor),
+    Logs(LogTaylor),
+}
+
+impl Expansion {
+    pub fn at_zero(pool: &Pool, e: ExprId, t: Symbol, log: ExprId) -> Option<Expansion> {
+        if let Some(p) = at_zero(pool, e, t) {
+            return Some(Expansion::Taylor(p));
+        }
+        reads_log(pool, e, t)
+            .then(|| with_logs(pool, e, t, log))
+            .flatten()
+            .map(Expansion::Logs)
+    }
+
+    /// Where the terms left out are below 2^-60 of the function.
+    pub fn below(&self) -> f64 {
+        match self {
+            Expansion::Taylor(p) => p.below,
+            Expansion::Logs(p) => p.below,
+        }
+    }
+
+    pub fn to_expr(&self, pool: &mut Pool, t: Symbol) -> ExprId {
+        match self {
+            Expansion::Taylor(p) => p.to_expr(pool, t),
+            Expansion::Logs(p) => p.to_expr(pool, t),
+        }
+    }
+}
+
+/// Whether `e` reads the logarithm of a formula in `t` (which may leave `ln t` terms at
+/// t = 0).
+fn reads_log(pool: &Pool, e: ExprId, t: Symbol) -> bool {
+    let mut seen = crate::expr::fxhash::HashSet::default();
+    let mut stack = vec![e];
+    while let Some(x) = stack.pop() {
+        if !seen.insert(x) {
+            continue;
+        }
+        if let Node::Call(Func::Log, arg) = pool.node(x)
+            && pool.contains(*arg, t)
+        {
+            return true;
+        }
+        stack.extend(pool.children(x));
+    }
+    false
+}
+
+/// The expansion of `e` (a formula in `t` alone, vanishing at 0) as a polynomial in `t`
+/// whose coefficients are polynomials in `ln t` of degree at most [`MAX_LOG_POWER`]: a
+/// final step's x coefficient `1 - t sigma'/sigma` for a log-SNR `(-2 log(t/(1 - t)) +
+/// tau) (1 + c t^2 ...)` is of order `t` with `t^2 ln t` terms, computed from terms of
+/// order 1, and has no Taylor polynomial. Found as [`at_zero`] finds its polynomial, by
+/// interpolation at the nodes `t = s 2^-64`, `s = 1, 2, ...`, one for each unknown
+/// coefficient of `t^k (ln t)^j`, `k < LOG_ORDERS`, and `j` up to 1, then 2, then 3; the
+/// fit must predict one more value to 200 bits. The orders below the first whose terms
+/// are more than `2^-300` of the largest at the nodes are the truncation's noise around
+/// 0 (of order `2^-448` there), and [`LOG_KEPT`] orders are kept from that one. None where
+/// no such fit holds.
+fn with_logs(pool: &Pool, e: ExprId, t: Symbol, log: ExprId) -> Option<LogTaylor> {
+    use astro_float::{BigFloat, RoundingMode};
+    let rm = RoundingMode::ToEven;
+    let p = LOG_BITS;
+    let spacing = BigRational::new(1.into(), BigInt::from(1) << SPACING);
+    let float = |r: &BigRational| hp::rational_at(r, p);
+    // `ln t` at `t = s 2^-64`, to LOG_BITS.
+    let ln_at = |s: &BigRational| -> Option<BigFloat> {
+        let env = [(t, s * &spacing)];
+        let b = ball::with_consts(|consts| ball::eval_ball(pool, log, &env, p, consts)).ok()?;
+        Some(b.mid)
+    };
+    let mut values: Vec<BigRational> = Vec::new();
+    for powers in 1..=MAX_LOG_POWER {
+        let width = powers + 1;
+        let unknowns = LOG_ORDERS * width;
+        // The values at the nodes, those of the previous fit kept.
+        let more: Vec<BigRational> = (values.len() + 1..=unknowns)
+            .map(|s| BigRational::from_integer(s.into()))
+            .collect();
+        values.extend(node_values(pool, e, t, &more)?);
+        let extra = BigRational::new((2 * unknowns + 1).into(), 2.into());
+        let want = node_values(pool, e, t, std::slice::from_ref(&extra))?.pop()?;
+        // The row of the unknowns `s^k (ln t)^j` at `s`.
+        let row = |s: &BigRational| -> Option<Vec<BigFloat>> {
+            let (sf, lf) = (float(s), ln_at(s)?);
+            let mut out = Vec::with_capacity(unknowns);
+            let mut sk = float(&BigRational::from_integer(1.into()));
+            for _ in 0..LOG_ORDERS {
+                let mut term = sk.clone();
+                for _ in 0..width {
+                    out.push(term.clone());
+                    term = term.mul(&lf, p, rm);
+                }
+                sk = sk.mul(&sf, p, rm);
+            }
+            Some(out)
+        };
+        let rows: Vec<Vec<BigFloat>> = (1..=unknowns)
+            .map(|s| row(&BigRational::from_integer(s.into())))
+            .collect::<Option<_>>()?;
+        let rhs: Vec<BigFloat> = values.iter().map(float).collect();
+        let Some(b) = solve(rows, rhs, p) else {
+            continue;
+        };
+        // The fit predicts the value at `extra`.
+        let at_extra = row(&extra)?;
+        let got = b
+            .iter()
+            .zip(&at_extra)
+            .fold(BigFloat::new(p), |acc, (c, x)| {
+                acc.add(&c.mul(x, p, rm), p, rm)
+            });
+        let got = hp::to_rational(&got)?;
+        let agree = BigRational::new(1.into(), BigInt::from(1) << 200);
+        if (got - &want).abs() > want.abs() * agree {
+            continue;
+        }
+        // Each term's largest size at the nodes, `|b| s^k |ln t|^j` at the last node.
+        let last = at_extra;
+        let sizes: Vec<BigRational> = b
+            .iter()
+            .zip(&last)
+            .map(|(c, x)| hp::to_rational(&c.mul(x, p, rm)).map(|v| v.abs()))
+            .collect::<Option<_>>()?;
+        let top = sizes.iter().max()?.clone();
+        let floor = top / BigRational::from_integer(BigInt::from(1) << 300);
+        let order = (0..LOG_ORDERS)
+            .find(|k| sizes[k * width..(k + 1) * width].iter().any(|v| v > &floor))?;
+        if order == 0 || order + LOG_KEPT >= LOG_ORDERS {
+            return None;
+        }
+        let coeffs: Vec<Vec<BigRational>> = (order..order + LOG_KEPT)
+            .map(|k| {
+                (0..width)
+                    .map(|j| {
+                        let i = k * width + j;
+                        if sizes[i] <= floor {
+                            return Some(BigRational::zero());
+                        }
+                        // In `t`: `s^k = t^k 2^(64 k)`.
+                        let c = hp::to_rational(&b[i])?
+                            * BigRational::from_integer(BigInt::from(1) << (SPACING as usize * k));
+                        Some(round_bits(&c, 128))
+                    })
+                    .collect::<Option<Vec<_>>>()
+            })
+            .collect::<Option<_>>()?;
+        let mut expansion = LogTaylor {
+            order,
+            coeffs,
+            below: 0.0,
+        };
+        let ln = |x: &BigRational| -> Option<BigRational> {
+            let env = [(t, x.clone())];
+            let b =
+                ball::with_consts(|consts| ball::eval_ball(pool, log, &env, 512, consts)).ok()?;
+            hp::to_rational(&b.mid)
+        };
+        expansion.below = checked_bound(pool, e, t, 2f64.powi(-8), |x| {
+            let l = ln(x)?;
+            let mut sum = BigRational::zero();
+            for (k, row) in expansion.coeffs.iter().enumerate() {
+                let xk = x.pow((expansion.order + k) as i32);
+                let mut lj = BigRational::from_integer(1.into());
+                for c in row {
+                    sum += c * &xk * &lj;
+                    lj *= &l;
+                }
+            }
+            Some(sum)
+        })?;
+        return Some(expansion);
+    }
+    None
+}
+
+/// The solution of `a x = b` (`a` square), by Gaussian elimination with partial pivoting
+/// at `p` bits; None where a pivot is 0.
+fn solve(
+    mut a: Vec<Vec<astro_float::BigFloat>>,
+    mut b: Vec<astro_float::BigFloat>,
+    p: usize,
+) -> Option<Vec<astro_float::BigFloat>> {
+    let rm = astro_float::RoundingMode::ToEven;
+    let n = b.len();
+    for c in 0..n {
+        let pivot = (c..n).max_by(|&i, &j| {
+            let ord = a[i][c].abs().cmp(&a[j][c].abs()).unwrap_or(0);
+            ord.cmp(&0)
+        })?;
+        if a[pivot][c].is_zero() {
+            return None;
+        }
+        a.swap(c, pivot);
+        b.swap(c, pivot);
+        let (top, below) = a.split_at_mut(c + 1);
+        let pivot_row = &top[c];
+        for (r, row) in below.iter_mut().enumerate() {
+            let f = row[c].div(&pivot_row[c], p, rm);
+            for k in c..n {
+                row[k] = row[k].sub(&f.mul(&pivot_row[k], p, rm), p, rm);
+            }
+            b[c + 1 + r] = b[c + 1 + r].sub(&f.mul(&b[c], p, rm), p, rm);
+        }
+    }
+    let mut x = vec![astro_float::BigFloat::new(p); n];
+    for r in (0..n).rev() {
+        let mut acc = b[r].clone();
+        for k in r + 1..n {
+            acc = acc.sub(&a[r][k].mul(&x[k], p, rm), p, rm);
+        }
+        x[r] = acc.div(&a[r][r], p, rm);
+    }
+    Some(x)
 }
 
 /// The residue of `c` (a formula in `t` alone) at a simple pole at t = 0, and the Taylor
@@ -254,31 +538,13 @@ fn interpolation(pool: &Pool, e: ExprId, t: Symbol) -> Option<Interpolant> {
     if ball_at(BigRational::from_integer(1.into()), 128).is_some_and(|b| !in_range(&b)) {
         return None;
     }
-    // The values at the nodes 1 ..= NODES and at one more, NODES + 1/2, as exact rationals
-    // of the balls' midpoints, which must be known to BITS - 512 bits: at BITS, else at
-    // twice and four times that, where the formula cancels more than 512 bits at the
-    // nodes (the Euler-Maruyama x coefficient's `t c1 - rho` for `alpha_bar = exp(-8
-    // t^4)`: `1 - exp(-8 t^4)` loses 256 bits, the residue taken out 508 more).
-    let value = |s: BigRational| -> Option<BigRational> {
-        let scale = BigRational::new(1.into(), BigInt::from(1) << (BITS - 512));
-        [BITS, 2 * BITS, 4 * BITS].into_iter().find_map(|bits| {
-            let b = ball_at(s.clone(), bits).filter(in_range)?;
-            let mid = hp::to_rational(&b.mid)?;
-            let rad = hp::to_rational(&b.rad)?;
-            (rad <= mid.abs() * &scale).then_some(mid)
-        })
-    };
     let nodes: Vec<BigRational> = (1..=NODES)
         .map(|j| BigRational::from_integer(j.into()))
         .collect();
     // Analytic at 0: the polynomial will have to predict one more value, at `extra`.
     let extra = BigRational::new((2 * NODES + 1).into(), 2.into());
     let at: Vec<BigRational> = nodes.iter().chain([&extra]).cloned().collect();
-    // Each value is one high-precision evaluation: on as many threads as there are cores.
-    let mut values: Vec<BigRational> =
-        crate::par::map(&at, crate::par::workers(at.len()), |s| value(s.clone()))
-            .into_iter()
-            .collect::<Option<_>>()?;
+    let mut values = node_values(pool, e, t, &at)?;
     let want = values.pop()?;
     let b = interpolate(&values);
     let got = b
@@ -307,6 +573,37 @@ fn interpolation(pool: &Pool, e: ExprId, t: Symbol) -> Option<Interpolant> {
         })
         .collect();
     Some(Interpolant { b, kept, doubt })
+}
+
+/// The values of `e` at `t = s 2^-SPACING` for each `s` of `at`, as exact rationals of
+/// the balls' midpoints, which must be known to BITS - 512 bits: at BITS, else at twice
+/// and four times that, where the formula cancels more than 512 bits at the nodes (the
+/// Euler-Maruyama x coefficient's `t c1 - rho` for `alpha_bar = exp(-8 t^4)`: `1 - exp(-8
+/// t^4)` loses 256 bits, the residue taken out 508 more). None where one is not known so,
+/// or out of range.
+fn node_values(pool: &Pool, e: ExprId, t: Symbol, at: &[BigRational]) -> Option<Vec<BigRational>> {
+    let spacing = BigRational::new(1.into(), BigInt::from(1) << SPACING);
+    let fits = |x: &astro_float::BigFloat| {
+        x.is_zero()
+            || x.exponent()
+                .is_some_and(|x| x.unsigned_abs() <= MAX_EXPONENT)
+    };
+    let value = |s: &BigRational| -> Option<BigRational> {
+        let scale = BigRational::new(1.into(), BigInt::from(1) << (BITS - 512));
+        let env = [(t, s * &spacing)];
+        [BITS, 2 * BITS, 4 * BITS].into_iter().find_map(|bits| {
+            let b = ball::with_consts(|consts| ball::eval_ball(pool, e, &env, bits, consts))
+                .ok()
+                .filter(|b| fits(&b.mid) && fits(&b.rad))?;
+            let mid = hp::to_rational(&b.mid)?;
+            let rad = hp::to_rational(&b.rad)?;
+            (rad <= mid.abs() * &scale).then_some(mid)
+        })
+    };
+    // Each value is one high-precision evaluation: on as many threads as there are cores.
+    crate::par::map(at, crate::par::workers(at.len()), value)
+        .into_iter()
+        .collect()
 }
 
 /// The coefficients, lowest first, of the polynomial in `s` through `(j, values[j - 1])`
@@ -645,5 +942,62 @@ mod tests {
         assert_eq!(taylor("t^9"), None);
         // exp(-1/t) is flat at 0 (every derivative 0), and 2^(-2^64) at the first node.
         assert_eq!(taylor("exp(-1/t)"), None);
+    }
+
+    fn with_logs_of(text: &str) -> Option<LogTaylor> {
+        let mut pool = Pool::new();
+        let e = parse_in_unit_t(&mut pool, text);
+        let t = pool.symbol("t");
+        let te = pool.sym_expr(t);
+        let log = pool.call(Func::Log, te);
+        match Expansion::at_zero(&pool, e, t, log)? {
+            Expansion::Logs(p) => Some(p),
+            Expansion::Taylor(_) => None,
+        }
+    }
+
+    fn assert_log_coefficients(p: &LogTaylor, want: &[&[f64]]) {
+        assert_eq!(p.coeffs.len(), want.len(), "{p:?}");
+        for (k, (row, want)) in p.coeffs.iter().zip(want).enumerate() {
+            for j in 0..row.len().max(want.len()) {
+                let got = row.get(j).map_or(0.0, |c| c.to_f64().unwrap());
+                let w = want.get(j).copied().unwrap_or(0.0);
+                assert!(
+                    (got - w).abs() <= 1e-30,
+                    "t^{} (ln t)^{j}: {got:e}, want {w:e}",
+                    p.order + k
+                );
+            }
+        }
+    }
+
+    /// Functions with `t^k (ln t)^j` terms, known in closed form: `sin(t) + t^2 ln(t)
+    /// e^t = t + t^2 L + t^3 (L - 1/6) + t^4 L/2 + t^5 (L/6 + 1/120) + ...`, and `t (1 + t
+    /// ln t)^2 = t + 2 t^2 L + t^3 L^2`, with `L = ln t`.
+    #[test]
+    fn logarithmic_terms_are_expanded_with_their_powers() {
+        let p = with_logs_of("sin(t) + t^2*log(t)*exp(t)").expect("an expansion");
+        assert_eq!(p.order, 1);
+        assert_log_coefficients(&p, &[&[1.0], &[0.0, 1.0], &[-1.0 / 6.0, 1.0], &[0.0, 0.5]]);
+        // The first term left out is below 2^-60 of the first kept there.
+        let b = p.below;
+        assert!(b >= 2f64.powi(-40), "{b:e}");
+        assert!(b.powi(4) * b.ln().abs() / 6.0 <= 2f64.powi(-60), "{b:e}");
+        let p = with_logs_of("t*(1 + t*log(t))^2").expect("an expansion");
+        assert_eq!(p.order, 1);
+        assert_log_coefficients(&p, &[&[1.0], &[0.0, 2.0], &[0.0, 0.0, 1.0], &[]]);
+    }
+
+    #[test]
+    fn what_has_no_expansion_in_logarithms_is_refused() {
+        for text in [
+            "t/log(t)",
+            "sqrt(t)*log(t)",
+            "t*log(t)^5",
+            "cos(t)*(1 + t*log(t))",
+            "log(1 + t)",
+        ] {
+            assert_eq!(with_logs_of(text), None, "{text}");
+        }
     }
 }

@@ -2654,6 +2654,36 @@ fn steps_of_a_schedule_that_cancels_at_the_noise_end_keep_their_digits() {
     }
 }
 
+/// A log-SNR with `log t` times a polynomial, `(-2 log(t/(1 - t)) + 4.51) (1 + (31.1 t (t +
+/// 1.5))^2/100)` (saved from a fuzz run): the final Euler step with x0 (`t_next = 0`)
+/// multiplies x by `1 - t sigma'/sigma`, of order t with `t^2 ln t` terms, so with no
+/// Taylor polynomial at 0; the step's formula, a difference of terms of order 1, was
+/// 7e18 ulps off at t = 1e-100. It is now expanded in `t` and `ln t` there. Expected
+/// values from mpmath at 3000 bits, from `d/dt log sigma = -lambda' sigmoid(lambda)/2`
+/// and `d/dt log alpha = lambda' sigmoid(-lambda)/2` (and, the same to the last digit,
+/// from mpmath's numerical derivative): `c_x = 1 - t sigma'/sigma`, `c_x0 = -t alpha
+/// (alpha'/alpha - sigma'/sigma)`. At 1e-8 the logarithmic terms are 9e-6 of the value.
+#[test]
+fn final_steps_with_logarithmic_terms_keep_their_digits() {
+    let def = "log_snr(t) = (-2*log(t/(1 - t)) + 4.51)*(1 + (31.1*t*(t + 1.5))^2/100);";
+    let x: [(&[f64], f64); 5] = [
+        (&[1e-100, 0.0], -1e-100),
+        (&[1e-20, 0.0], -1e-20),
+        (&[1e-8, 0.0], -9.999912285357674e-09),
+        (&[1e-5, 0.0], -9.942349881087318e-06),
+        (&[1e-3, 0.0], -0.0006232448291760627),
+    ];
+    assert_coefficient(def, "euler_step_x0", 0, 2, &x);
+    let x0: [(&[f64], f64); 3] = [
+        (&[1e-8, 0.0], 1.0000000099999122),
+        (&[1e-5, 0.0], 1.000009942350431),
+        (&[1e-3, 0.0], 1.0006232503406542),
+    ];
+    assert_coefficient(def, "euler_step_x0", 1, 2, &x0);
+    // The budget's choice meets every row.
+    chosen(def, "euler_step_x0");
+}
+
 /// A short step's guard (`|t_next - t| < 2^-40 min(t, 1 - t)`) computes each coefficient
 /// as `c(t, t) + h d1 + h^2 d2` with `d1`, `d2` functions of `t`. Rewritten as one
 /// expression, the stable rewrites made `d1 + h d2` one fraction whose numerator cancels
