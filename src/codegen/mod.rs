@@ -3132,7 +3132,7 @@ fn separate_pole(pool: &mut Pool, c0: ExprId, c1: ExprId, end: f64) -> Option<(E
     let start = pool.mul(vec![dr, c0, te]);
     let numerator = pool.add(vec![start, pole, regular]);
     let denominator = pool.mul(vec![dr, te]);
-    Some((pool.div(numerator, denominator), p.below, ratio))
+    Some((pool.div(numerator, denominator), p.below(), ratio))
 }
 
 /// The program of a guard that computes `coefficients`; None where one does not lower:

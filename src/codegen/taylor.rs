@@ -176,8 +176,8 @@ const LOG_ORDERS: usize = 8;
 /// The orders it keeps, from the first not 0: the others take up the truncation, and
 /// the first is at most `LOG_ORDERS - LOG_KEPT - 1`.
 const LOG_KEPT: usize = 4;
-/// The highest power of `ln t` it tries.
-const MAX_LOG_POWER: usize = 3;
+/// The highest powers of `ln t` it tries, in turn: at order k, powers up to `min(k, J)`.
+const LOG_POWERS: [usize; 3] = [1, 3, 7];
 /// The precision of its linear algebra.
 const LOG_BITS: usize = 4096;
 
@@ -274,17 +274,66 @@ fn reads_log(pool: &Pool, e: ExprId, t: Symbol) -> bool {
 }
 
 /// The expansion of `e` (a formula in `t` alone, vanishing at 0) as a polynomial in `t`
-/// whose coefficients are polynomials in `ln t` of degree at most [`MAX_LOG_POWER`]: a
+/// whose coefficients are polynomials in `ln t`, of degree at most k at order k: a
 /// final step's x coefficient `1 - t sigma'/sigma` for a log-SNR `(-2 log(t/(1 - t)) +
 /// tau) (1 + c t^2 ...)` is of order `t` with `t^2 ln t` terms, computed from terms of
-/// order 1, and has no Taylor polynomial. Found as [`at_zero`] finds its polynomial, by
-/// interpolation at the nodes `t = s 2^-64`, `s = 1, 2, ...`, one for each unknown
-/// coefficient of `t^k (ln t)^j`, `k < LOG_ORDERS`, and `j` up to 1, then 2, then 3; the
-/// fit must predict one more value to 200 bits. The orders below the first whose terms
-/// are more than `2^-300` of the largest at the nodes are the truncation's noise around
-/// 0 (of order `2^-448` there), and [`LOG_KEPT`] orders are kept from that one. None where
-/// no such fit holds.
+/// order 1, and has no Taylor polynomial; for `(-2 log t + 1)(1 + t)`, sigma is `t^(1 +
+/// t)` times an analytic factor, and `e^(2 t ln t)` puts `(t ln t)^m` in every order.
+/// Found as [`at_zero`] finds its polynomial, by interpolation at the nodes `t = s 2^-64`,
+/// `s = 1, 2, ...`, one for each unknown coefficient of `t^k (ln t)^j`, `k < LOG_ORDERS`
+/// and `j <= min(k, J)`, J each of [`LOG_POWERS`] in turn ([`log_fit`]). [`LOG_KEPT`]
+/// orders are kept from the first not 0, and the bound is checked against the certified
+/// value ([`checked_bound`]). None where no such fit holds, or `e` does not vanish at 0.
 fn with_logs(pool: &Pool, e: ExprId, t: Symbol, log: ExprId) -> Option<LogTaylor> {
+    let fit = log_fit(pool, e, t, log)?;
+    let order = fit.order;
+    if order == 0 || order + LOG_KEPT >= LOG_ORDERS {
+        return None;
+    }
+    let coeffs = fit.coeffs[order..order + LOG_KEPT]
+        .iter()
+        .map(|row| row.iter().map(|c| round_bits(c, 128)).collect())
+        .collect();
+    let mut expansion = LogTaylor {
+        order,
+        coeffs,
+        below: 0.0,
+    };
+    let ln = |x: &BigRational| -> Option<BigRational> {
+        let env = [(t, x.clone())];
+        let b = ball::with_consts(|consts| ball::eval_ball(pool, log, &env, 512, consts)).ok()?;
+        hp::to_rational(&b.mid)
+    };
+    expansion.below = checked_bound(pool, e, t, 2f64.powi(-8), |x| {
+        let l = ln(x)?;
+        let mut sum = BigRational::zero();
+        for (k, row) in expansion.coeffs.iter().enumerate() {
+            let xk = x.pow((expansion.order + k) as i32);
+            let mut lj = BigRational::from_integer(1.into());
+            for c in row {
+                sum += c * &xk * &lj;
+                lj *= &l;
+            }
+        }
+        Some(sum)
+    })?;
+    Some(expansion)
+}
+
+/// The fit of [`with_logs`]: the coefficients of `t^k (ln t)^j` (by order k, then j),
+/// exact rationals of the solution at 4096 bits, and the first order whose terms are more
+/// than `2^-150` of the largest at the nodes (those below it are the fit's noise around
+/// 0, below the `2^-256` it is checked to).
+struct LogFit {
+    order: usize,
+    coeffs: Vec<Vec<BigRational>>,
+}
+
+/// [`with_logs`]'s fit of `e` at the nodes, checked to predict one more node and one far
+/// below them to 256 bits (the four orders kept span `2^-192` at the nodes, and a power of
+/// `ln t` missing from one of them showed as a misfit of `2^-225`); None where no fit
+/// holds.
+fn log_fit(pool: &Pool, e: ExprId, t: Symbol, log: ExprId) -> Option<LogFit> {
     use astro_float::{BigFloat, RoundingMode};
     let rm = RoundingMode::ToEven;
     let p = LOG_BITS;
@@ -296,10 +345,20 @@ fn with_logs(pool: &Pool, e: ExprId, t: Symbol, log: ExprId) -> Option<LogTaylor
         let b = ball::with_consts(|consts| ball::eval_ball(pool, log, &env, p, consts)).ok()?;
         Some(b.mid)
     };
+    // A node far below the others, at `t = 2^-96` (`ln t = -66.5`): over the nodes `ln t`
+    // moves only from -44.4 to -40.9, where a power of it missing from the fit is nearly
+    // a combination of the lower ones (`(ln t)^4` to 3e-6, `t e^(t ln t)`'s fit with
+    // powers up to 3 predicted the next node to 2^-258 and had its `t^4` coefficient 1e-14
+    // off); there it is not.
+    let far = BigRational::new(1.into(), BigInt::from(1) << 32);
+    let want_far = node_values(pool, e, t, std::slice::from_ref(&far))?.pop()?;
     let mut values: Vec<BigRational> = Vec::new();
-    for powers in 1..=MAX_LOG_POWER {
-        let width = powers + 1;
-        let unknowns = LOG_ORDERS * width;
+    for powers in LOG_POWERS {
+        // The unknowns' orders and powers of `ln t`.
+        let terms: Vec<(usize, usize)> = (0..LOG_ORDERS)
+            .flat_map(|k| (0..=k.min(powers)).map(move |j| (k, j)))
+            .collect();
+        let unknowns = terms.len();
         // The values at the nodes, those of the previous fit kept.
         let more: Vec<BigRational> = (values.len() + 1..=unknowns)
             .map(|s| BigRational::from_integer(s.into()))
@@ -310,17 +369,18 @@ fn with_logs(pool: &Pool, e: ExprId, t: Symbol, log: ExprId) -> Option<LogTaylor
         // The row of the unknowns `s^k (ln t)^j` at `s`.
         let row = |s: &BigRational| -> Option<Vec<BigFloat>> {
             let (sf, lf) = (float(s), ln_at(s)?);
-            let mut out = Vec::with_capacity(unknowns);
-            let mut sk = float(&BigRational::from_integer(1.into()));
-            for _ in 0..LOG_ORDERS {
-                let mut term = sk.clone();
-                for _ in 0..width {
-                    out.push(term.clone());
-                    term = term.mul(&lf, p, rm);
-                }
-                sk = sk.mul(&sf, p, rm);
+            let one = float(&BigRational::from_integer(1.into()));
+            let (mut sk, mut lj) = (vec![one.clone()], vec![one]);
+            for _ in 1..LOG_ORDERS {
+                sk.push(sk[sk.len() - 1].mul(&sf, p, rm));
+                lj.push(lj[lj.len() - 1].mul(&lf, p, rm));
             }
-            Some(out)
+            Some(
+                terms
+                    .iter()
+                    .map(|&(k, j)| sk[k].mul(&lj[j], p, rm))
+                    .collect(),
+            )
         };
         let rows: Vec<Vec<BigFloat>> = (1..=unknowns)
             .map(|s| row(&BigRational::from_integer(s.into())))
@@ -329,74 +389,40 @@ fn with_logs(pool: &Pool, e: ExprId, t: Symbol, log: ExprId) -> Option<LogTaylor
         let Some(b) = solve(rows, rhs, p) else {
             continue;
         };
-        // The fit predicts the value at `extra`.
-        let at_extra = row(&extra)?;
-        let got = b
-            .iter()
-            .zip(&at_extra)
-            .fold(BigFloat::new(p), |acc, (c, x)| {
+        // The fit predicts the values at `extra` and `far`.
+        let predicts = |at: &[BigFloat], want: &BigRational| -> Option<bool> {
+            let got = b.iter().zip(at).fold(BigFloat::new(p), |acc, (c, x)| {
                 acc.add(&c.mul(x, p, rm), p, rm)
             });
-        let got = hp::to_rational(&got)?;
-        let agree = BigRational::new(1.into(), BigInt::from(1) << 200);
-        if (got - &want).abs() > want.abs() * agree {
+            let got = hp::to_rational(&got)?;
+            let agree = BigRational::new(1.into(), BigInt::from(1) << 256);
+            Some((got - want).abs() <= want.abs() * agree)
+        };
+        let at_extra = row(&extra)?;
+        if !(predicts(&at_extra, &want)? && predicts(&row(&far)?, &want_far)?) {
             continue;
         }
         // Each term's largest size at the nodes, `|b| s^k |ln t|^j` at the last node.
-        let last = at_extra;
         let sizes: Vec<BigRational> = b
             .iter()
-            .zip(&last)
+            .zip(&at_extra)
             .map(|(c, x)| hp::to_rational(&c.mul(x, p, rm)).map(|v| v.abs()))
             .collect::<Option<_>>()?;
         let top = sizes.iter().max()?.clone();
-        let floor = top / BigRational::from_integer(BigInt::from(1) << 300);
-        let order = (0..LOG_ORDERS)
-            .find(|k| sizes[k * width..(k + 1) * width].iter().any(|v| v > &floor))?;
-        if order == 0 || order + LOG_KEPT >= LOG_ORDERS {
-            return None;
+        let floor = top / BigRational::from_integer(BigInt::from(1) << 150);
+        let order = terms
+            .iter()
+            .zip(&sizes)
+            .find(|(_, v)| *v > &floor)
+            .map(|(&(k, _), _)| k)?;
+        let mut coeffs: Vec<Vec<BigRational>> = vec![Vec::new(); LOG_ORDERS];
+        for (&(k, _), c) in terms.iter().zip(&b) {
+            // In `t`: `s^k = t^k 2^(64 k)`.
+            let c = hp::to_rational(c)?
+                * BigRational::from_integer(BigInt::from(1) << (SPACING as usize * k));
+            coeffs[k].push(c);
         }
-        let coeffs: Vec<Vec<BigRational>> = (order..order + LOG_KEPT)
-            .map(|k| {
-                (0..width)
-                    .map(|j| {
-                        let i = k * width + j;
-                        if sizes[i] <= floor {
-                            return Some(BigRational::zero());
-                        }
-                        // In `t`: `s^k = t^k 2^(64 k)`.
-                        let c = hp::to_rational(&b[i])?
-                            * BigRational::from_integer(BigInt::from(1) << (SPACING as usize * k));
-                        Some(round_bits(&c, 128))
-                    })
-                    .collect::<Option<Vec<_>>>()
-            })
-            .collect::<Option<_>>()?;
-        let mut expansion = LogTaylor {
-            order,
-            coeffs,
-            below: 0.0,
-        };
-        let ln = |x: &BigRational| -> Option<BigRational> {
-            let env = [(t, x.clone())];
-            let b =
-                ball::with_consts(|consts| ball::eval_ball(pool, log, &env, 512, consts)).ok()?;
-            hp::to_rational(&b.mid)
-        };
-        expansion.below = checked_bound(pool, e, t, 2f64.powi(-8), |x| {
-            let l = ln(x)?;
-            let mut sum = BigRational::zero();
-            for (k, row) in expansion.coeffs.iter().enumerate() {
-                let xk = x.pow((expansion.order + k) as i32);
-                let mut lj = BigRational::from_integer(1.into());
-                for c in row {
-                    sum += c * &xk * &lj;
-                    lj *= &l;
-                }
-            }
-            Some(sum)
-        })?;
-        return Some(expansion);
+        return Some(LogFit { order, coeffs });
     }
     None
 }
@@ -450,27 +476,44 @@ fn solve(
 /// coefficients are known to some 2^-128, a sigma's in place of its cancelling formula).
 /// Where the rational misses that value by more than noise, `P` is the polynomial of `t
 /// c` less the value itself, and what the rational misses (some 2^-128 of it there, 2^-100
-/// at most) is left out of `c`'s form `(rho + P(t))/t`. None where `t c` does not tend to
-/// such a nonzero rational or the rest has no Taylor polynomial ([`at_zero`]).
-pub fn residue(pool: &mut Pool, c: ExprId, t: Symbol) -> Option<(BigRational, Taylor)> {
+/// at most) is left out of `c`'s form `(rho + P(t))/t`. Where the rest reads a logarithm
+/// of t and has no Taylor polynomial, `P` is its expansion in `t` and `ln t` (an Euler step
+/// of `log_snr = -4 log(t) (1 + t^2) + 2`, whose `t sigma'/sigma - 2` has `t^2 ln t`
+/// terms). None where `t c` does not tend to such a nonzero rational or the rest has no
+/// such expansion ([`Expansion::at_zero`]).
+pub fn residue(pool: &mut Pool, c: ExprId, t: Symbol) -> Option<(BigRational, Expansion)> {
     let te = pool.sym_expr(t);
+    let log = pool.call(Func::Log, te);
     let tc = pool.mul(vec![te, c]);
-    let Interpolant { b, kept, .. } = interpolation(pool, tc, t)?;
-    if !kept.first().copied().unwrap_or(false) {
-        return None;
-    }
-    let rho = simplest_rational(&b[0])?;
+    // `t c` at 0: its polynomial's constant term, or its fit's with logarithms.
+    let at_zero = match interpolation(pool, tc, t) {
+        Some(Interpolant { b, kept, .. }) => {
+            if !kept.first().copied().unwrap_or(false) {
+                return None;
+            }
+            b[0].clone()
+        }
+        None if reads_log(pool, tc, t) => {
+            let fit = log_fit(pool, tc, t, log)?;
+            if fit.order != 0 {
+                return None;
+            }
+            fit.coeffs[0].first()?.clone()
+        }
+        None => return None,
+    };
+    let rho = simplest_rational(&at_zero)?;
     // Where the rational misses the value by more than noise, the rest is taken less the
     // value itself, or it would not vanish at 0.
-    let missed = &b[0] - &rho;
+    let missed = &at_zero - &rho;
     let noise = rho.abs() / BigRational::from_integer(BigInt::from(1) << 200);
     let r = if missed.abs() > noise {
-        pool.rational(-&b[0])
+        pool.rational(-&at_zero)
     } else {
         pool.rational(-rho.clone())
     };
     let rest = pool.add(vec![tc, r]);
-    let p = at_zero(pool, rest, t)?;
+    let p = Expansion::at_zero(pool, rest, t, log)?;
     Some((rho, p))
 }
 
@@ -712,6 +755,14 @@ mod tests {
         at_zero(&pool, e, t)
     }
 
+    /// The residue's rest as the Taylor polynomial it must be.
+    fn plain((rho, e): (BigRational, Expansion)) -> (BigRational, Taylor) {
+        match e {
+            Expansion::Taylor(p) => (rho, p),
+            Expansion::Logs(p) => panic!("logarithmic terms: {p:?}"),
+        }
+    }
+
     fn f64s(t: &Taylor) -> Vec<f64> {
         t.coeffs.iter().map(|c| c.to_f64().unwrap()).collect()
     }
@@ -766,7 +817,7 @@ mod tests {
         let mut pool = Pool::new();
         let e = parse_in_unit_t(&mut pool, "cos(t)/sin(t)");
         let t = pool.symbol("t");
-        let (rho, p) = residue(&mut pool, e, t).unwrap();
+        let (rho, p) = residue(&mut pool, e, t).map(plain).unwrap();
         assert_eq!(rho, BigRational::from_integer(1.into()));
         assert_eq!(p.order, 2);
         let c = f64s(&p);
@@ -774,13 +825,13 @@ mod tests {
         assert!((c[2] + 1.0 / 45.0).abs() <= 1e-17, "{c:?}");
         // A rational residue: 2 cot t + 1/(2t) + 1 has 5/2, and the rest starts at t.
         let e = parse_in_unit_t(&mut pool, "2*cos(t)/sin(t) + 1/(2*t) + 1");
-        let (rho, p) = residue(&mut pool, e, t).unwrap();
+        let (rho, p) = residue(&mut pool, e, t).map(plain).unwrap();
         assert_eq!(rho, BigRational::new(5.into(), 2.into()));
         assert_eq!((p.order, f64s(&p)[0]), (1, 1.0));
         // A residue known to some 2^-128 (a formula that reads a Taylor polynomial): the
         // rational within 2^-100, the rest of order t without the difference.
         let e = parse_in_unit_t(&mut pool, "(3 + 1/2^120)/t + cos(t)");
-        let (rho, p) = residue(&mut pool, e, t).expect("a simple pole");
+        let (rho, p) = residue(&mut pool, e, t).map(plain).expect("a simple pole");
         assert_eq!(rho, BigRational::from_integer(3.into()));
         assert_eq!((p.order, f64s(&p)[0]), (1, 1.0));
         // No pole, or one that is not simple: nothing to split.
@@ -907,7 +958,7 @@ mod tests {
                     + 16*t^3*exp(-4*t^4)*sqrt(1 - exp(-8*t^4)))/(exp(-4*t^4)*sqrt(1 - exp(-8*t^4)))";
         let e = parse_in_unit_t(&mut pool, text);
         let t = pool.symbol("t");
-        let (rho, p) = residue(&mut pool, e, t).expect("a simple pole");
+        let (rho, p) = residue(&mut pool, e, t).map(plain).expect("a simple pole");
         assert_eq!(rho, BigRational::from_integer(4.into()));
         assert_eq!(p.order, 8);
         assert!((f64s(&p)[0] - 64.0 / 3.0).abs() < 1e-13, "{:?}", f64s(&p));
@@ -999,5 +1050,41 @@ mod tests {
         ] {
             assert_eq!(with_logs_of(text), None, "{text}");
         }
+    }
+
+    /// `t e^(t ln t) = t + t^2 L + t^3 L^2/2 + t^4 L^3/6 + ...` (`L = ln t`): the power of
+    /// the logarithm grows with the order, beyond what a fit with powers up to 1 or 3 at
+    /// every order holds.
+    #[test]
+    fn logarithms_whose_powers_grow_with_the_order_are_expanded() {
+        let p = with_logs_of("t*exp(t*log(t))").expect("an expansion");
+        assert_eq!(p.order, 1);
+        assert_log_coefficients(
+            &p,
+            &[
+                &[1.0],
+                &[0.0, 1.0],
+                &[0.0, 0.0, 0.5],
+                &[0.0, 0.0, 0.0, 1.0 / 6.0],
+            ],
+        );
+    }
+
+    /// A simple pole whose rest has logarithmic terms: `(4 + 4 t^2 + 8 t^2 ln t)/t`, the
+    /// Euler-Maruyama x coefficient's `2 sigma'/sigma - alpha'/alpha` for a log-SNR `-4
+    /// ln(t) (1 + t^2)` at its leading orders.
+    #[test]
+    fn a_pole_whose_rest_has_logarithms_splits() {
+        let mut pool = Pool::new();
+        let e = parse_in_unit_t(&mut pool, "(4 + 4*t^2 + 8*t^2*log(t))/t + sin(t)");
+        let t = pool.symbol("t");
+        let (rho, rest) = residue(&mut pool, e, t).expect("a simple pole");
+        assert_eq!(rho, BigRational::from_integer(4.into()));
+        let Expansion::Logs(p) = rest else {
+            panic!("{rest:?}")
+        };
+        // t sin(t) + 4 t^2 + 8 t^2 L = 5 t^2 + 8 t^2 L - t^4/6 + ...
+        assert_eq!(p.order, 2);
+        assert_log_coefficients(&p, &[&[5.0, 8.0], &[], &[-1.0 / 6.0], &[]]);
     }
 }

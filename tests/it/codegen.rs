@@ -2684,6 +2684,53 @@ fn final_steps_with_logarithmic_terms_keep_their_digits() {
     chosen(def, "euler_step_x0");
 }
 
+/// `log_snr = (-2 log t + 1)(1 + t)`: sigma is `t^(1 + t)` times an analytic factor, and the
+/// final Euler x0 step's x coefficient `1 - t sigma'/sigma` is `-t (ln t + 1/2) + ...`
+/// with `(t ln t)^m` in every order (`e^(2 t ln t)`): the powers of `ln t` grow with the
+/// order, and a fit with them up to 1 at every order predicted the next node to 2^-225
+/// while missing the `t^4 (ln t)^2` term. With powers up to 3 at every order it has no
+/// expansion, and it was 8e18 ulps off at t = 1e-40, 7e18 at 1e-100. Expected values
+/// from mpmath at 3000 bits, as above.
+#[test]
+fn final_steps_whose_logarithms_grow_with_the_order_keep_their_digits() {
+    let def = "log_snr(t) = (-2*log(t) + 1)*(1 + t);";
+    let x: [(&[f64], f64); 5] = [
+        (&[1e-100, 0.0], 2.2975850929940457e-98),
+        (&[1e-40, 0.0], 9.160340371976182e-39),
+        (&[1e-12, 0.0], 2.7131021115928916e-11),
+        (&[1e-6, 0.0], 1.3315510925828284e-05),
+        (&[0.01, 0.0], 0.04108355434637438),
+    ];
+    assert_coefficient(def, "euler_step_x0", 0, 2, &x);
+    let x0: [(&[f64], f64); 3] = [
+        (&[1e-12, 0.0], 0.9999999999728689),
+        (&[1e-6, 0.0], 0.9999866844892581),
+        (&[0.01, 0.0], 0.9589323717646184),
+    ];
+    assert_coefficient(def, "euler_step_x0", 1, 2, &x0);
+    chosen(def, "euler_step_x0");
+}
+
+/// `log_snr = -4 log(t) (1 + t^2) + 2`: sigma vanishes as `t^(2 (1 + t^2))`, and the
+/// Euler-Maruyama x0 step's x coefficient `1 + h (2 sigma'/sigma - alpha'/alpha)` has a
+/// pole `4/t` with a rest `4 t + 8 t ln t + ...` of no Taylor polynomial: on the line
+/// `t_next = 3t/4`, where the pole's term cancels the 1, the step's formula was 5.8e18
+/// ulps off at t = 1e-100. The pole's guard now takes the rest's expansion in `t` and
+/// `ln t`. Expected values from mpmath at 3000 bits (`t_next` the f64 of `0.75 t`).
+#[test]
+fn steps_on_the_line_of_a_pole_with_logarithmic_terms_keep_their_digits() {
+    let def = "log_snr(t) = -4*log(t)*(1 + t^2) + 2;";
+    let x: [(&[f64], f64); 5] = [
+        (&[1e-100, 7.5e-101], 4.595170185988091e-198),
+        (&[1e-40, 7.499999999999999e-41], 1.8320680743952362e-78),
+        (&[1e-12, 7.5e-13], 2.0194844599862126e-16),
+        (&[1e-6, 7.5e-07], 2.663123287416542e-11),
+        (&[0.01, 0.0075], 0.0008210347120739716),
+    ];
+    assert_coefficient(def, "euler_maruyama_step_x0", 0, 3, &x);
+    chosen(def, "euler_maruyama_step_x0");
+}
+
 /// A short step's guard (`|t_next - t| < 2^-40 min(t, 1 - t)`) computes each coefficient
 /// as `c(t, t) + h d1 + h^2 d2` with `d1`, `d2` functions of `t`. Rewritten as one
 /// expression, the stable rewrites made `d1 + h d2` one fraction whose numerator cancels
