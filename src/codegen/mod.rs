@@ -1588,8 +1588,8 @@ fn same_times_in_jet(pool: &mut Pool, jet: &JetForms, k: usize, input: &str) -> 
 /// constants would lose (sigma(0) - sigma(1e-40) for a process whose sigma(0) > 0).
 /// Before the final step's guard comes one for `t` near 0, where the coefficients that
 /// vanish at t = 0 are their Taylor polynomials, or their expansions in `t` and `ln t`
-/// where they read a logarithm of t and have none ([`taylor::Expansion`]). `near` names the end that
-/// `t` and that `t_next` stay close to, where the caller restricts them so
+/// where they read a logarithm of t and have none ([`taylor::Expansion`]). `near` names
+/// the end that `t` and that `t_next` stay close to, where the caller restricts them so
 /// ([`step_series_guards`]): the guards for the other end are not made.
 fn field_guards(
     pool: &mut Pool,
@@ -2021,9 +2021,10 @@ pub fn short_step(t: f64, t_next: f64, r: f64) -> bool {
 /// so `d1 = B + alpha' C + sigma' D` and `d2 = (alpha'' C + sigma'' D)/2`, functions of `t`
 /// alone, where the general form subtracts two values of the schedule that agree to all
 /// but the last bits (sigmoid's DDIM steps of one ulp at t = 1e-3 were 55 ulps off,
-/// shifted_cosine's 185 at t = 1e-160). None for a step linear in `t_next` (an Euler
-/// step's `h B` is exact already), one with a `sqrt(|h|)` part, or one whose parts are
-/// unknown.
+/// shifted_cosine's 185 at t = 1e-160); the terms summed by Horner's rule, each with its
+/// own stable form ([`JetForms::horner_program`]). None for a step linear in `t_next` (an
+/// Euler step's `h B` is exact already), one with a `sqrt(|h|)` part, or one whose parts
+/// are unknown.
 fn short_step_guard(
     pool: &mut Pool,
     jet: &JetForms,
@@ -3021,10 +3022,11 @@ fn at_step_from(
 /// step's x coefficient with an x0 model is `1 + (t_next - t)(2 sigma'/sigma -
 /// alpha'/alpha)`, which for a sigma that vanishes as `t^2` is 0 near `t_next = 3t/4`,
 /// where its terms of order 1 leave an O(t) value that no fixed precision resolves at t
-/// = 1e-40 (seed 21 case 35893 of the fuzzer). Below the Taylor polynomials' bound the
-/// coefficient is `(c0 t + rho (t_next - t) + (t_next - t) P(t))/t`, whose numerator's
-/// terms of order t cancel exactly in double-double (written over rho's denominator where
-/// that is no power of two, `t_next - t` exact).
+/// = 1e-40 (seed 21 case 35893 of the fuzzer). Below the bound of `P` (a Taylor
+/// polynomial, or an expansion in `t` and `ln t` where sigma's exponent is not constant:
+/// [`taylor::Expansion`]) the coefficient is `(c0 t + rho (t_next - t) + (t_next - t)
+/// P(t))/t`, whose numerator's terms of order t cancel exactly in double-double (written
+/// over rho's denominator where that is no power of two, `t_next - t` exact).
 /// At the noise end (`end` 1) the same in `u = 1 - t`: an alpha that vanishes like `1 - t`
 /// (a cosine schedule) puts `-alpha'/alpha ~ 1/(1 - t)` into that coefficient, which
 /// vanishes near the line `1 - t_next = 2 (1 - t)` (cosine's was 4e-5 of itself off at t

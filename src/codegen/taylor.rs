@@ -13,6 +13,10 @@
 //! A coefficient that the polynomial through one node fewer does not reproduce to 100
 //! bits is the interpolation's noise around an exact 0 and is dropped; the first one left
 //! is the order of the zero at t = 0.
+//!
+//! A function that reads a logarithm of `t` and has no Taylor polynomial (a log-SNR with
+//! `log t` times a function of t that is not constant) is expanded the same way in `t^k
+//! (ln t)^j` instead ([`Expansion`], [`with_logs`]).
 
 use num_bigint::BigInt;
 use num_integer::Integer;
@@ -132,8 +136,8 @@ pub fn at_zero(pool: &Pool, e: ExprId, t: Symbol) -> Option<Taylor> {
 
 /// The largest `2^-m`, from `start` (a polynomial's root-test bound) down to 2^-80, at
 /// which the expansion (its value at `x` given by `expansion`) is within [`TAIL`] of the
-/// certified value of `e`: the root test sees the coefficients up
-/// to [`HIGHEST`] only, and where those after the first are 0 (`t c - 4` for the
+/// certified value of `e`: the root test sees the coefficients up to [`HIGHEST`] only,
+/// and where those after the first are 0 (`t c - 4` for the
 /// Euler-Maruyama x coefficient of `alpha_bar = exp(-8 t^4)` is `64 t^8/3 - 1024 t^16/45 +
 /// ...`, a series in `t^8` whose second term the nodes cannot see) it finds no radius and
 /// would take the polynomial for exact on all of [0, 1]. The tail grows with `t`, so
@@ -228,6 +232,7 @@ pub enum Expansion {
 }
 
 impl Expansion {
+    /// The expansion of `e` at t = 0, where it vanishes there; None where it has neither.
     pub fn at_zero(pool: &Pool, e: ExprId, t: Symbol, log: ExprId) -> Option<Expansion> {
         if let Some(p) = at_zero(pool, e, t) {
             return Some(Expansion::Taylor(p));
@@ -468,9 +473,9 @@ fn solve(
 }
 
 /// The residue of `c` (a formula in `t` alone) at a simple pole at t = 0, and the Taylor
-/// polynomial `P` of `t c - rho` there, so that `c = (rho + P(t))/t` for `t` below
-/// `P.below`: the Euler step's `sigma'/sigma` is `k/t + ...` for a sigma that vanishes as
-/// `t^k`. The residue is the value at 0 of `t c`'s interpolating polynomial, taken as the
+/// polynomial `P` of `t c - rho` there, so that `c = (rho + P(t))/t` for `t` below the
+/// bound of `P`: the Euler step's `sigma'/sigma` is `k/t + ...` for a sigma that vanishes
+/// as `t^k`. The residue is the value at 0 of `t c`'s interpolating polynomial, taken as the
 /// simplest rational within 2^-100 of it (with a denominator below 2^16: a schedule's
 /// orders are such rationals; no closer, for a `c` that reads a Taylor polynomial whose
 /// coefficients are known to some 2^-128, a sigma's in place of its cancelling formula).
