@@ -357,14 +357,7 @@ fn limit_below<R: PartialEq + Clone>(
     for &k in &LIMIT_EXPONENTS {
         let k = k.saturating_add(depth);
         let u = BigRational::new(BigInt::one(), BigInt::one() << k);
-        let near: Vec<(Symbol, BigRational)> = env
-            .iter()
-            .map(|(s, v)| match moving.iter().find(|(m, _)| m == s) {
-                Some((_, Side::Above)) => (*s, v + &u),
-                Some((_, Side::Below)) => (*s, v - &u),
-                None => (*s, v.clone()),
-            })
-            .collect();
+        let near = moved(env, moving, &u);
         let bits = max_bits.max(2 * k as usize + 1024);
         seen.push(match certify(pool, e, &near, bits, round) {
             Ok(v) => Some(v),
@@ -378,14 +371,27 @@ fn limit_below<R: PartialEq + Clone>(
         let settled = alike
             && !growing(&seen[n - 3..])
             && !departing(pool, e, &points, bits.min(DEPARTURE_BITS));
-        if let Some(found) = classify(&seen, depth, settled, round) {
-            return Ok(found);
+        match classify(&seen, depth, settled) {
+            Some(Seen::Limit(found)) => return Ok(found),
+            Some(Seen::Shrinking(law)) if vanishes(pool, e, env, moving, &law, depth, max_bits) => {
+                return Ok(Limit::Finite(round(&BigFloat::new(64))));
+            }
+            _ => {}
         }
         if seen.len() >= 2 && seen[seen.len() - 2..].iter().all(Option::is_none) {
             return Err(NoLimit::Undefined);
         }
     }
     Err(NoLimit::Unknown)
+}
+
+/// What the values seen so far at the distances of [`LIMIT_EXPONENTS`] say.
+enum Seen<R> {
+    /// A limit, settled on or tending to an infinity.
+    Limit(Limit<R>),
+    /// Magnitudes that shrink by one law: a limit of 0 unless a constant too small to show
+    /// yet lies beneath them (see [`vanishes`]).
+    Shrinking(Law),
 }
 
 /// The limit the values `seen` at the first distances `2^-(k + depth)` of
@@ -397,11 +403,10 @@ fn classify<R: PartialEq + Clone>(
     seen: &[Option<(R, BigFloat)>],
     depth: u32,
     settled: bool,
-    round: &impl Fn(&BigFloat) -> R,
-) -> Option<Limit<R>> {
+) -> Option<Seen<R>> {
     let n = seen.len();
     if settled && let Some(Some((last, _))) = seen.last() {
-        return Some(Limit::Finite(last.clone()));
+        return Some(Seen::Limit(Limit::Finite(last.clone())));
     }
     if n < 4 {
         return None;
@@ -419,17 +424,75 @@ fn classify<R: PartialEq + Clone>(
         .iter()
         .map(|&k| f64::from(k.saturating_add(depth)))
         .collect();
-    let lawful = one_law(&ks, &logs);
-    let growing = lawful && logs.windows(2).all(|w| w[1] - w[0] >= step);
-    let shrinking = lawful && logs.windows(2).all(|w| w[0] - w[1] >= step);
+    let law = one_law(&ks, &logs)?;
+    let growing = logs.windows(2).all(|w| w[1] - w[0] >= step);
+    let shrinking = logs.windows(2).all(|w| w[0] - w[1] >= step);
     let sign = |x: &BigFloat| if x.is_negative() { -1 } else { 1 };
     if growing && last.iter().all(|x| sign(x) == sign(last[0])) {
-        return Some(Limit::Infinite(sign(last[0])));
+        return Some(Seen::Limit(Limit::Infinite(sign(last[0]))));
     }
-    if shrinking {
-        return Some(Limit::Finite(round(&BigFloat::new(64))));
+    shrinking.then_some(Seen::Shrinking(law))
+}
+
+/// The magnitude (`log2`) below which a value shrinking to its limit must be seen before
+/// the limit is taken as 0: under the least positive f64 (2^-1074), with a margin.
+const VANISHED: f64 = -1100.0;
+
+/// Whether `e`, whose magnitudes shrink by `law` down to the distance `2^-last`, still
+/// follows it at the distance where it predicts a magnitude below [`VANISHED`]: a limit of
+/// 0, not a constant beneath the values seen. With `log_snr = -2 log(t) e^t + 1`, the
+/// x coefficient of the final Euler x0 step at t = 1e-300 is `6.9e-298 + t_next/t` about:
+/// sampled at `t_next = 2^-(k + 997)` (the depth of t), it shrank like `2^-k` from 2^-64 to
+/// 2^-512 and the limit as `t_next -> 0` came out 0 (`emit` failed the function by 1.6e17
+/// ulps against that reference). Where the law reaches [`VANISHED`] only beyond the last
+/// of [`LIMIT_EXPONENTS`] (a small power of the distance, a logarithm), the trend is taken
+/// as it is.
+fn vanishes(
+    pool: &Pool,
+    e: ExprId,
+    env: &[(Symbol, BigRational)],
+    moving: &[(Symbol, Side)],
+    law: &Law,
+    depth: u32,
+    max_bits: usize,
+) -> bool {
+    let deepest = f64::from(LIMIT_EXPONENTS[LIMIT_EXPONENTS.len() - 1].saturating_add(depth));
+    if law.predict(deepest) > VANISHED {
+        return true;
     }
-    None
+    // The first distance, in steps of 1/256 of the way to the deepest, where it is below.
+    let step = ((deepest - law.last) / 256.0).max(1.0);
+    let mut k = law.last;
+    while law.predict(k) > VANISHED {
+        k += step;
+    }
+    let k = k.min(deepest) as u32;
+    let u = BigRational::new(BigInt::one(), BigInt::one() << k);
+    let point = moved(env, moving, &u);
+    let bound = law.predict(f64::from(k)) + LAW_TOLERANCE;
+    let bits = max_bits.max(2 * k.saturating_sub(depth) as usize + 1024);
+    // Below the bound in magnitude (0), or beyond it on either side: monotone in x, so a
+    // ball whose two ends agree lies in one class.
+    let class = |x: &BigFloat| match log2_magnitude(x) {
+        Some(l) if l > bound => 1 - 2 * i8::from(x.is_negative()),
+        _ => 0,
+    };
+    matches!(certify(pool, e, &point, bits, class), Ok((0, _)))
+}
+
+/// `env` with each variable of `moving` a distance `u` from its value, on its side.
+fn moved(
+    env: &[(Symbol, BigRational)],
+    moving: &[(Symbol, Side)],
+    u: &BigRational,
+) -> Vec<(Symbol, BigRational)> {
+    env.iter()
+        .map(|(s, v)| match moving.iter().find(|(m, _)| m == s) {
+            Some((_, Side::Above)) => (*s, v + u),
+            Some((_, Side::Below)) => (*s, v - u),
+            None => (*s, v.clone()),
+        })
+        .collect()
 }
 
 /// `log2 |x|`, from the exponent and the top bits, with no overflow of an f64; None for 0.
@@ -510,24 +573,45 @@ fn departing(pool: &Pool, e: ExprId, points: &[Vec<(Symbol, BigRational)>], bits
 /// first three fix.
 const LAW_TOLERANCE: f64 = 3.0;
 
-/// Whether the magnitudes `log2 |v|` at the distances `2^-k` follow one law
-/// `log2 |v| = c + p k + q log2 k`, as a power of the distance times a power of its
-/// logarithm does: the law through the first three predicts the fourth to within
-/// [`LAW_TOLERANCE`]. Four magnitudes that merely shrink may be a transient, a term that
-/// rules until a constant's scale is passed and then gives way to one that grows.
-fn one_law(ks: &[f64], logs: &[f64]) -> bool {
+/// Magnitudes `log2 |v| = c + p k + q log2 k` at the distances `2^-k`, fixed by three of
+/// them: a power of the distance times a power of its logarithm.
+struct Law {
+    p: f64,
+    q: f64,
+    /// The last distance's `k` and magnitude.
+    last: f64,
+    at_last: f64,
+}
+
+impl Law {
+    /// The magnitude the law gives at the distance `2^-k`.
+    fn predict(&self, k: f64) -> f64 {
+        self.at_last + self.p * (k - self.last) + self.q * (k.log2() - self.last.log2())
+    }
+}
+
+/// The law the magnitudes `log2 |v|` at the distances `2^-k` follow, if they follow one:
+/// the law through the first three predicts the fourth to within [`LAW_TOLERANCE`].
+/// Four magnitudes that merely shrink may be a transient, a term that rules until a
+/// constant's scale is passed and then gives way to one that grows.
+fn one_law(ks: &[f64], logs: &[f64]) -> Option<Law> {
     let lk: Vec<f64> = ks.iter().map(|k| k.log2()).collect();
     // (p, q) from the two differences of the first three: a 2x2 system.
     let (a, b, c) = (ks[1] - ks[0], lk[1] - lk[0], logs[1] - logs[0]);
     let (d, e, f) = (ks[2] - ks[1], lk[2] - lk[1], logs[2] - logs[1]);
     let det = a * e - b * d;
     if det == 0.0 {
-        return false;
+        return None;
     }
     let p = (c * e - b * f) / det;
     let q = (a * f - c * d) / det;
     let predicted = logs[2] + p * (ks[3] - ks[2]) + q * (lk[3] - lk[2]);
-    (predicted - logs[3]).abs() <= LAW_TOLERANCE
+    ((predicted - logs[3]).abs() <= LAW_TOLERANCE).then_some(Law {
+        p,
+        q,
+        last: ks[3],
+        at_last: logs[3],
+    })
 }
 
 #[cfg(test)]
@@ -682,6 +766,24 @@ mod tests {
     }
 
     #[test]
+    fn a_constant_beneath_shrinking_values_is_their_limit() {
+        // t (-1 - ln t) + s/t + s ln s -> t (-1 - ln t) = 6.9e-298 as s -> 0 at t = 1e-300
+        // (undefined at s = 0). Sampled at s = 2^-(k + 997), the values shrink like 2^-k
+        // from 2^-64 to 2^-512 and looked like a limit of 0 (the final Euler x0 step's x
+        // coefficient of log_snr = -2 log(t) e^t + 1, whose reference row said 0).
+        let v = at_times(
+            "t*(-1 - log(t)) + s/t + s*log(s)",
+            tiny(),
+            BigRational::zero(),
+        );
+        assert_eq!(v, Ok(6.897755278982137e-298));
+        // Without the constant the limit is 0, whether the law is a power or slow.
+        for src in ["s/t + s*log(s)", "sqrt(s)*log(s)", "s^(1/5)*(1 + log(s)^2)"] {
+            assert_eq!(at_times(src, tiny(), BigRational::zero()), Ok(0.0), "{src}");
+        }
+    }
+
+    #[test]
     fn values_that_round_alike_but_move_apart_have_not_settled() {
         // 1 - (s - t) (17/100) t^(-33/50) -> -inf as t -> 0 for any s > 0 (an Euler
         // step's x coefficient of alpha_bar = 1 - t^(17/50) from t = 0). At s = 1e-300
@@ -728,13 +830,13 @@ mod tests {
         // 2^990 t while K t^2 rules the root, then 1/sqrt(t): log2 of the magnitudes
         // 926, 862, 734 and 495.5 shrink at each step but break the law the first three
         // fix (a power of t) by 17.5 orders.
-        assert!(!one_law(&ks, &[926.0, 862.0, 734.0, 495.5]));
+        assert!(one_law(&ks, &[926.0, 862.0, 734.0, 495.5]).is_none());
         // t^-3 log(1/t)^2 and 1/log(1/t) follow one law each, at any spacing of the k.
         let law = |k: f64, p: f64, q: f64| 5.0 + p * k + q * k.log2();
-        assert!(one_law(&ks, &ks.map(|k| law(k, 3.0, 2.0))));
-        assert!(one_law(&ks, &ks.map(|k| law(k, 0.0, -1.0))));
+        assert!(one_law(&ks, &ks.map(|k| law(k, 3.0, 2.0))).is_some());
+        assert!(one_law(&ks, &ks.map(|k| law(k, 0.0, -1.0))).is_some());
         let deep = ks.map(|k| k + 997.0);
-        assert!(one_law(&deep, &deep.map(|k| law(k, -0.5, 1.0))));
+        assert!(one_law(&deep, &deep.map(|k| law(k, -0.5, 1.0))).is_some());
     }
 
     #[test]

@@ -2711,6 +2711,27 @@ fn final_steps_whose_logarithms_grow_with_the_order_keep_their_digits() {
     chosen(def, "euler_step_x0");
 }
 
+/// `log_snr = -2 log(t) e^t + 1`: the final Euler x0 step's x coefficient `1 - t
+/// sigma'/sigma` is `t (-1 - ln t) + ...`, 6.9e-298 at t = 1e-300, where 990 bits cancel.
+/// Its reference row there came from the limit as `t_next -> 0` (the point's ball was
+/// singular at the quick precision), sampled at `t_next = 2^-(k + 997)`, where the
+/// coefficient `6.9e-298 + t_next sigma'/sigma` shrank like `2^-k` down to 2^-512: the
+/// limit came out 0, and `emit` failed the function by 1.6e17 ulps against it. Expected
+/// values from mpmath at 3000 bits, `sigma'/sigma = -lambda' sigmoid(lambda)/2`.
+#[test]
+fn a_final_step_next_to_the_data_end_has_its_reference_value() {
+    let def = "log_snr(t) = -2*log(t)*exp(t) + 1;";
+    let x: [(&[f64], f64); 5] = [
+        (&[1e-300, 0.0], 6.897755278982137e-298),
+        (&[1e-100, 0.0], 2.2925850929940456e-98),
+        (&[1e-8, 0.0], 1.7420680926837968e-07),
+        (&[1e-6, 0.0], 1.2815524241346135e-05),
+        (&[0.01, 0.0], 0.036496673644469346),
+    ];
+    assert_coefficient(def, "euler_step_x0", 0, 2, &x);
+    chosen(def, "euler_step_x0");
+}
+
 /// `log_snr = -4 log(t) (1 + t^2) + 2`: sigma vanishes as `t^(2 (1 + t^2))`, and the
 /// Euler-Maruyama x0 step's x coefficient `1 + h (2 sigma'/sigma - alpha'/alpha)` has a
 /// pole `4/t` with a rest `4 t + 8 t ln t + ...` of no Taylor polynomial: on the line
