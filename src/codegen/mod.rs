@@ -638,7 +638,9 @@ fn scalar_guards(pool: &mut Pool, e: ExprId) -> Vec<Guard> {
 /// schedule's `integrate(r^2 sin(r + 1), r, 0, t)`, whose closed form is `F(t) - F(0)`
 /// with `F` of order 1 and the difference of order `t^3`; and with it whatever is computed
 /// from it (`log` of it in lambda, its square root in g, a quotient by it in a velocity).
-/// The polynomial has no such difference. The budget keeps such a guard only where the
+/// The polynomial has no such difference. Where other sums that read a logarithm have
+/// expansions in `t` and `ln t`, a guard with those replaced too comes first, within the
+/// least bound of all ([`series_tiers`]). The budget keeps such a guard only where the
 /// function misses the budget without it, and by less with it (`budget::keep_end_series`).
 fn end_series_guards(pool: &mut Pool, cs: &[ExprId]) -> Vec<Guard> {
     let t = pool.symbol("t");
@@ -646,81 +648,174 @@ fn end_series_guards(pool: &mut Pool, cs: &[ExprId]) -> Vec<Guard> {
     let mut guards = Vec::new();
     for end in ENDS {
         let towards_one = end == 1.0;
-        let mut near = Vec::with_capacity(cs.len());
-        let mut bound = f64::INFINITY;
-        for &c in cs {
-            let in_distance = if towards_one {
-                reflect(pool, c, &t_name)
-            } else {
-                c
-            };
-            match series_at_zero(pool, in_distance, t) {
-                Some((series, b)) => {
-                    near.push(series);
-                    bound = bound.min(b);
+        let in_distance: Vec<ExprId> = cs
+            .iter()
+            .map(|&c| {
+                if towards_one {
+                    reflect(pool, c, &t_name)
+                } else {
+                    c
                 }
-                None => near.push(in_distance),
-            }
+            })
+            .collect();
+        let found: Vec<EndSeries> = in_distance
+            .iter()
+            .map(|&c| series_at_zero(pool, c, t))
+            .collect();
+        for (replaced, bound) in series_tiers(&found) {
+            let bound = if towards_one {
+                bound.min(UPPER_FROM)
+            } else {
+                bound
+            };
+            let near: Vec<ExprId> = replaced
+                .iter()
+                .zip(&in_distance)
+                .map(|(r, &c)| r.unwrap_or(c))
+                .collect();
+            let Some(body) = guard_program(pool, &near, Mode::Stable) else {
+                continue;
+            };
+            guards.push(Guard {
+                below: (!towards_one).then_some(bound),
+                above: towards_one.then_some(1.0 - bound),
+                series: Some(end),
+                ..Guard::unconditional(body)
+            });
         }
-        if bound == f64::INFINITY {
-            continue;
-        }
-        let bound = if towards_one {
-            bound.min(UPPER_FROM)
-        } else {
-            bound
-        };
-        let Some(body) = guard_program(pool, &near, Mode::Stable) else {
-            continue;
-        };
-        guards.push(Guard {
-            below: (!towards_one).then_some(bound),
-            above: towards_one.then_some(1.0 - bound),
-            series: Some(end),
-            ..Guard::unconditional(body)
-        });
     }
     guards
 }
 
-/// `e` (a formula in `t` alone) with each outermost sum in it that vanishes at t = 0 and
-/// has a Taylor polynomial there ([`taylor::at_zero`]) replaced by the polynomial, and the
-/// least of the polynomials' bounds (where each is within 2^-60 of its sum); None where
-/// there is no such sum.
-fn series_at_zero(pool: &mut Pool, e: ExprId, t: Symbol) -> Option<(ExprId, f64)> {
+/// A formula in `t` alone with the sums in it that vanish at t = 0 replaced by their
+/// expansions there ([`series_at_zero`]), each with the least bound of its expansions
+/// (where each is within 2^-60 of its sum).
+#[derive(Clone, Copy, Debug, Default)]
+struct EndSeries {
+    /// Each outermost sum with a Taylor polynomial ([`taylor::at_zero`]) replaced by it.
+    analytic: Option<(ExprId, f64)>,
+    /// Besides, each outermost sum of the rest that reads a logarithm replaced by its
+    /// expansion in `t` and `ln t` ([`taylor::Expansion::logs_at_zero`]); only where there is
+    /// such a sum.
+    logs: Option<(ExprId, f64)>,
+}
+
+/// `e` (a formula in `t` alone) with the sums in it that vanish at t = 0 replaced by their
+/// expansions there ([`EndSeries`]). A sum of terms of order 1 with `t ln t` terms (a
+/// log-SNR's `log(t/(1 - t))` at t = 1, in `1 - t`) cancels as its Taylor polynomials'
+/// sums do, and its expansion with logarithms holds within a smaller bound (2^-17 where
+/// those of the log-SNR `(-2 log(t/(1 - t)) + 4.51)(1 + (31.1 t (t + 1.5))^2/100)` held to
+/// 2^-7): the two replacements are kept apart, for guards within each bound
+/// ([`series_tiers`]).
+fn series_at_zero(pool: &mut Pool, e: ExprId, t: Symbol) -> EndSeries {
     use crate::expr::Node;
+    use taylor::Expansion;
+    let te = pool.sym_expr(t);
+    let log = pool.call(crate::expr::pool::Func::Log, te);
     // Which sums, outermost first, in one scope of shared ball values (the sums share
-    // their terms at the interpolation nodes).
-    let found: Vec<(ExprId, taylor::Taylor)> = {
+    // their terms at the interpolation nodes): those with a Taylor polynomial, then also
+    // those of the rest with an expansion with logarithms.
+    let (analytic, logs) = {
         let pool: &Pool = pool;
         // Which subexpressions read `t`, in one memo (asking each node afresh would walk
         // its subtree again: quadratic in the formula's size).
         let mut reads = crate::expr::fxhash::HashMap::default();
         crate::expr::ball::sharing(|| {
-            let mut found = Vec::new();
-            let mut seen = crate::expr::fxhash::HashSet::default();
-            let mut stack = vec![e];
-            while let Some(x) = stack.pop() {
-                if !seen.insert(x) || !pool.contains_memo(x, t, &mut reads) {
-                    continue;
+            let mut taylors = crate::expr::fxhash::HashMap::default();
+            let mut none = crate::expr::fxhash::HashSet::default();
+            let mut search = |with_logs: bool| {
+                let mut found: Vec<(ExprId, Expansion)> = Vec::new();
+                let mut seen = crate::expr::fxhash::HashSet::default();
+                let mut stack = vec![e];
+                while let Some(x) = stack.pop() {
+                    if !seen.insert(x) || !pool.contains_memo(x, t, &mut reads) {
+                        continue;
+                    }
+                    if matches!(pool.node(x), Node::Add(_)) {
+                        let series = if with_logs {
+                            taylors.get(&x).cloned().or_else(|| {
+                                (none.contains(&x) && small_near_zero(pool, x, t))
+                                    .then(|| Expansion::logs_at_zero(pool, x, t, log))
+                                    .flatten()
+                            })
+                        } else {
+                            let p = taylor::at_zero(pool, x, t).map(Expansion::Taylor);
+                            match &p {
+                                Some(p) => _ = taylors.insert(x, p.clone()),
+                                None => _ = none.insert(x),
+                            }
+                            p
+                        };
+                        if let Some(series) = series {
+                            found.push((x, series));
+                            continue;
+                        }
+                    }
+                    stack.extend(pool.children(x).into_iter().rev());
                 }
-                if matches!(pool.node(x), Node::Add(_))
-                    && let Some(series) = taylor::at_zero(pool, x, t)
-                {
-                    found.push((x, series));
-                    continue;
-                }
-                stack.extend(pool.children(x).into_iter().rev());
-            }
-            found
+                found
+            };
+            (search(false), search(true))
         })
     };
-    let bound = found.iter().map(|(_, s)| s.below).min_by(f64::total_cmp)?;
-    let mut map: crate::expr::fxhash::HashMap<ExprId, ExprId> = found
-        .iter()
-        .map(|(x, s)| (*x, s.to_expr(pool, t)))
-        .collect();
-    Some((replaced(pool, e, &mut map), bound))
+    let mut replace = |found: &[(ExprId, Expansion)]| {
+        let bound = found
+            .iter()
+            .map(|(_, s)| s.below())
+            .min_by(f64::total_cmp)?;
+        let mut map: crate::expr::fxhash::HashMap<ExprId, ExprId> = found
+            .iter()
+            .map(|(x, s)| (*x, s.to_expr(pool, t)))
+            .collect();
+        Some((replaced(pool, e, &mut map), bound))
+    };
+    let with_logs = logs.iter().any(|(_, s)| matches!(s, Expansion::Logs(_)));
+    EndSeries {
+        analytic: replace(&analytic),
+        logs: if with_logs { replace(&logs) } else { None },
+    }
+}
+
+/// Whether `e` is certainly below 2^-8 in magnitude at t = 2^-64: what a sum of order `t`
+/// with powers of `ln t` up to the seventh is, and a sum of order 1 is not (a cheap test
+/// before the fit of [`taylor::Expansion::logs_at_zero`] at 4096 bits).
+fn small_near_zero(pool: &Pool, e: ExprId, t: Symbol) -> bool {
+    let at = [(
+        t,
+        num_rational::BigRational::new(1.into(), num_bigint::BigInt::from(1) << 64),
+    )];
+    crate::expr::ball::certify(pool, e, &at, 512, crate::expr::ball::round_f64)
+        .is_ok_and(|(v, _)| f64::from_bits(v).abs() < 2f64.powi(-8))
+}
+
+/// The tiers in which guards next to an end read formulas with their sums replaced
+/// (`found`, one [`EndSeries`] per formula), least bound first: each with a replacement
+/// per formula (None where it is kept as it is) and the least of their bounds. The
+/// expansions with logarithms and the Taylor polynomials beside them first, then where
+/// their bound is below that of the Taylor polynomials alone, those alone within theirs
+/// (a guard that read both within the smaller bound left the Taylor polynomials' sums to
+/// cancel between the two: six steps of the log-SNR of [`series_at_zero`] were up to
+/// 1.8e5 ulps off at 1 - 1.07e-3).
+fn series_tiers(found: &[EndSeries]) -> Vec<(Vec<Option<ExprId>>, f64)> {
+    let tier = |pick: &dyn Fn(&EndSeries) -> Option<(ExprId, f64)>| {
+        let chosen: Vec<Option<(ExprId, f64)>> = found.iter().map(pick).collect();
+        let bound = chosen
+            .iter()
+            .flatten()
+            .map(|&(_, b)| b)
+            .min_by(f64::total_cmp)?;
+        Some((chosen.iter().map(|c| c.map(|(e, _)| e)).collect(), bound))
+    };
+    let mut tiers = Vec::new();
+    if found.iter().any(|s| s.logs.is_some()) {
+        tiers.extend(tier(&|s| s.logs.or(s.analytic)));
+    }
+    if let Some(analytic) = tier(&|s| s.analytic)
+        && tiers.first().is_none_or(|(_, b)| analytic.1 > *b)
+    {
+        tiers.push(analytic);
+    }
+    tiers
 }
 
 /// Whether `e` (a formula in `t` alone), its stable program run in `Xd` (double-double
@@ -997,7 +1092,7 @@ struct JetForms {
     flat: [std::cell::OnceCell<i64>; 2],
     /// The values whose formulas cancel next to t = 0 and next to t = 1, as Taylor
     /// polynomials ([`JetForms::series_values`]), made on first use.
-    series: [std::cell::OnceCell<Option<SeriesValues>>; 2],
+    series: [std::cell::OnceCell<Vec<SeriesValues>>; 2],
     /// Whether the programs of guards made from these forms read `t` and `t_next` as
     /// their distances to the noise end ([`JetForms::as_read`]): the forms whose values
     /// are Taylor polynomials in `1 - t` and `1 - t_next` ([`step_series_guards`]).
@@ -1008,9 +1103,9 @@ struct JetForms {
     sided: std::cell::RefCell<Vec<(SeriesSide, std::rc::Rc<JetForms>)>>,
 }
 
-/// An end (0 or 1) and whether `t` and `t_next` are next to it: a key of
-/// [`JetForms::sided`].
-type SeriesSide = (bool, bool, bool);
+/// An end (0 or 1) and the tiers of [`JetForms::series_values`] that the values at `t`
+/// and at `t_next` read (None: their own formulas): a key of [`JetForms::sided`].
+type SeriesSide = (bool, Option<usize>, Option<usize>);
 
 /// The schedule's values (alpha, sigma, their derivatives, g) whose formulas are sums that
 /// vanish at an end and cancel there in double-double, each as its Taylor polynomial
@@ -1181,19 +1276,17 @@ impl JetForms {
     /// order `t^3`, `t - sin(t)`, `u - sin(u)` in `u = 1 - t`), not those the stable
     /// rewrites compute without cancelling (`1 - exp(-B)` is `-expm1(-B)`). The polynomials
     /// are in `t` and `t_next` (at t = 1, in `1 - t` and `1 - t_next`, which the guards'
-    /// programs read as their inputs: [`JetForms::as_read`]). None where there is none.
-    fn series_values(&self, pool: &mut Pool, end: f64) -> Option<SeriesValues> {
+    /// programs read as their inputs: [`JetForms::as_read`]). In the tiers of
+    /// [`series_tiers`], the least bound first; empty where there is none.
+    fn series_values(&self, pool: &mut Pool, end: f64) -> Vec<SeriesValues> {
         let towards_one = end == 1.0;
         self.series[usize::from(towards_one)]
             .get_or_init(|| {
                 let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
                 let t_name = ["t".to_owned()];
                 let j = &self.jet;
-                let mut found = SeriesValues {
-                    at_t: Vec::new(),
-                    at_next: Vec::new(),
-                    bound: f64::INFINITY,
-                };
+                let mut syms = Vec::new();
+                let mut found = Vec::new();
                 for &(sym, e) in &self.values {
                     if sym == j.alpha_next || sym == j.sigma_next {
                         continue;
@@ -1203,42 +1296,65 @@ impl JetForms {
                     } else {
                         e
                     };
-                    let Some((series, bound)) = series_at_zero(pool, in_distance, t) else {
+                    let series = series_at_zero(pool, in_distance, t);
+                    let Some(bound) = [series.analytic, series.logs]
+                        .iter()
+                        .flatten()
+                        .map(|&(_, b)| b)
+                        .min_by(f64::total_cmp)
+                    else {
                         continue;
                     };
                     if !cancels_near_zero(pool, in_distance, bound) {
                         continue;
                     }
-                    // The polynomial at `t`, and at `t_next` for alpha and sigma: in the
-                    // time, or in its distance to 1.
-                    let at = |pool: &mut Pool, time: Symbol| {
-                        let te = pool.sym_expr(time);
-                        let x = if towards_one {
-                            let one = pool.one();
-                            pool.sub(one, te)
-                        } else {
-                            te
-                        };
-                        crate::expr::subst::subst1(pool, series, t, x)
-                    };
-                    found.at_t.push((sym, at(pool, t)));
-                    found.bound = found.bound.min(bound);
-                    let next = if sym == j.alpha {
-                        Some(j.alpha_next)
-                    } else if sym == j.sigma {
-                        Some(j.sigma_next)
+                    syms.push(sym);
+                    found.push(series);
+                }
+                // The expansion at `t`, and at `t_next` for alpha and sigma: in the time,
+                // or in its distance to 1.
+                let at = |pool: &mut Pool, series: ExprId, time: Symbol| {
+                    let te = pool.sym_expr(time);
+                    let x = if towards_one {
+                        let one = pool.one();
+                        pool.sub(one, te)
                     } else {
-                        None
+                        te
                     };
-                    if let Some(next) = next {
-                        found.at_next.push((next, at(pool, tn)));
-                    }
-                }
-                if towards_one {
-                    // Where `1 - t` is exact.
-                    found.bound = found.bound.min(UPPER_FROM);
-                }
-                (!found.at_t.is_empty()).then_some(found)
+                    crate::expr::subst::subst1(pool, series, t, x)
+                };
+                series_tiers(&found)
+                    .into_iter()
+                    .map(|(replaced, bound)| {
+                        let mut values = SeriesValues {
+                            at_t: Vec::new(),
+                            at_next: Vec::new(),
+                            // Onto the noise end, where `1 - t` is exact.
+                            bound: if towards_one {
+                                bound.min(UPPER_FROM)
+                            } else {
+                                bound
+                            },
+                        };
+                        for (&sym, series) in syms.iter().zip(replaced) {
+                            let Some(series) = series else {
+                                continue;
+                            };
+                            values.at_t.push((sym, at(pool, series, t)));
+                            let next = if sym == j.alpha {
+                                Some(j.alpha_next)
+                            } else if sym == j.sigma {
+                                Some(j.sigma_next)
+                            } else {
+                                None
+                            };
+                            if let Some(next) = next {
+                                values.at_next.push((next, at(pool, series, tn)));
+                            }
+                        }
+                        values
+                    })
+                    .collect()
             })
             .clone()
     }
@@ -1266,8 +1382,8 @@ impl JetForms {
         forms.flat = Default::default();
         // Its values are the polynomials already.
         forms.series = [
-            std::cell::OnceCell::from(None),
-            std::cell::OnceCell::from(None),
+            std::cell::OnceCell::from(Vec::new()),
+            std::cell::OnceCell::from(Vec::new()),
         ];
         forms.distances = distances;
         forms.sided = Default::default();
@@ -1910,7 +2026,9 @@ fn field_guards(
 /// and its general program, made with those values as their Taylor polynomials, for `t`
 /// and `t_next` within the polynomials' bound of the end, then for `t` alone within it,
 /// then for `t_next` alone (a final step from beyond it), each guard restricted to that
-/// (those that cannot hold there left out). A value's sum is replaced inside the value,
+/// (those that cannot hold there left out). Where the values come in tiers (expansions
+/// with logarithms within a smaller bound: [`series_tiers`]), each time reads each tier
+/// in turn, the most replaced first, and then its own formulas. A value's sum is replaced inside the value,
 /// before the values go into the step's jet form, where the terms of `sigma(t)` and
 /// `sigma(t_next)` would be one flattened sum with the step's others. At t = 1 the guards'
 /// programs read the times within the bound as their distances to 1 ([`Guard::above`],
@@ -1926,33 +2044,36 @@ fn step_series_guards(
 ) -> Vec<Guard> {
     let mut out = Vec::new();
     for end in ENDS {
-        let Some(series) = jet.series_values(pool, end) else {
-            continue;
-        };
+        let tiers = jet.series_values(pool, end);
         let towards_one = end == 1.0;
-        let bound = series.bound;
-        // The times of the end's side of the bound: below it, or above `1 - bound`.
-        let inside = |v: f64| {
+        // The times on the end's side of a tier's bound: below it, or above `1 - bound`.
+        let inside = |v: f64, bound: f64| {
             if towards_one {
                 v > 1.0 - bound
             } else {
                 v < bound
             }
         };
-        let mut sides = vec![(true, !series.at_next.is_empty()), (true, false)];
-        if !series.at_next.is_empty() {
-            sides.push((false, true));
-        }
-        sides.dedup();
+        // The tiers the values at `t` and at `t_next` read, the most replaced first.
+        let choices: Vec<Option<usize>> = (0..tiers.len()).map(Some).chain([None]).collect();
+        let sides: Vec<(Option<usize>, Option<usize>)> = choices
+            .iter()
+            .flat_map(|&i| choices.iter().map(move |&j| (i, j)))
+            .filter(|&(i, j)| {
+                (i, j) != (None, None) && j.is_none_or(|j| !tiers[j].at_next.is_empty())
+            })
+            .collect();
         for (at_t, at_next) in sides {
-            let replaced: Vec<(Symbol, ExprId)> = series
-                .at_t
+            let replaced: Vec<(Symbol, ExprId)> = at_t
+                .map_or(&[][..], |i| &tiers[i].at_t)
                 .iter()
-                .filter(|_| at_t)
-                .chain(series.at_next.iter().filter(|_| at_next))
+                .chain(at_next.map_or(&[][..], |j| &tiers[j].at_next))
                 .copied()
                 .collect();
-            let distances = [towards_one && at_t, towards_one && at_next];
+            let distances = [
+                towards_one && at_t.is_some(),
+                towards_one && at_next.is_some(),
+            ];
             let forms = jet.sided_forms((towards_one, at_t, at_next), || {
                 jet.with_values(&replaced, distances)
             });
@@ -1963,35 +2084,40 @@ fn step_series_guards(
                     forms.coefficient(pool, k, s).unwrap_or(*c)
                 })
                 .collect();
-            let near = [at_t.then_some(end), at_next.then_some(end)];
+            let near = [at_t.map(|_| end), at_next.map(|_| end)];
             let (mut guards, _) =
                 field_guards(pool, &forms, k, field, (coeff_exprs, &sources), mode, near);
             if let Some(body) = forms.guard_program(pool, &sources, mode, false) {
                 guards.push(Guard::unconditional(body));
             }
-            // Whether `g` can hold where the replaced times are inside the bound.
+            let bound_t = at_t.map(|i| tiers[i].bound);
+            let bound_next = at_next.map(|j| tiers[j].bound);
+            // Whether `g` can hold where the replaced times are inside their bounds.
             let holds = |g: &Guard| {
-                let outside = |name: &str| g.at.iter().any(|(n, v)| n == name && !inside(*v));
+                let outside = |name: &str, bound: f64| {
+                    g.at.iter().any(|(n, v)| n == name && !inside(*v, bound))
+                };
                 let (other_t, other_next) = if towards_one {
                     (g.below.is_some(), g.next_below.is_some())
                 } else {
                     (g.above.is_some(), g.next_above.is_some())
                 };
-                !(at_t && (other_t || outside("t")) || at_next && (other_next || outside("t_next")))
+                !(bound_t.is_some_and(|b| other_t || outside("t", b))
+                    || bound_next.is_some_and(|b| other_next || outside("t_next", b)))
             };
             for mut g in guards.into_iter().filter(holds) {
                 if towards_one {
-                    if at_t {
+                    if let Some(bound) = bound_t {
                         g.above = Some(g.above.map_or(1.0 - bound, |a| a.max(1.0 - bound)));
                     }
-                    if at_next {
+                    if let Some(bound) = bound_next {
                         g.next_above = Some(1.0 - bound);
                     }
                 } else {
-                    if at_t {
+                    if let Some(bound) = bound_t {
                         g.below = Some(g.below.map_or(bound, |b| b.min(bound)));
                     }
-                    if at_next {
+                    if let Some(bound) = bound_next {
                         g.next_below = Some(g.next_below.map_or(bound, |b| b.min(bound)));
                     }
                 }

@@ -237,6 +237,13 @@ impl Expansion {
         if let Some(p) = at_zero(pool, e, t) {
             return Some(Expansion::Taylor(p));
         }
+        Expansion::logs_at_zero(pool, e, t, log)
+    }
+
+    /// The expansion of `e` at t = 0 in `t` and `ln t` ([`with_logs`]), where it reads a
+    /// logarithm of a formula in `t` and has one: for a sum that [`at_zero`] found no
+    /// Taylor polynomial of.
+    pub fn logs_at_zero(pool: &Pool, e: ExprId, t: Symbol, log: ExprId) -> Option<Expansion> {
         reads_log(pool, e, t)
             .then(|| with_logs(pool, e, t, log))
             .flatten()
