@@ -460,10 +460,11 @@ fn vanishes(
     if law.predict(deepest) > VANISHED {
         return true;
     }
-    // The first distance, in steps of 1/256 of the way to the deepest, where it is below.
+    // The first distance, in steps of 1/256 of the way to the deepest, where it is below
+    // (at most the deepest, where it is).
     let step = ((deepest - law.last) / 256.0).max(1.0);
     let mut k = law.last;
-    while law.predict(k) > VANISHED {
+    while k < deepest && law.predict(k) > VANISHED {
         k += step;
     }
     let k = k.min(deepest) as u32;
