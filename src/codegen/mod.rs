@@ -195,6 +195,15 @@ impl Function {
     }
 }
 
+/// `e` (a formula in `t`) in the distance to `end`: as it is at 0, in `1 - t` at 1.
+fn from_end(pool: &mut Pool, e: ExprId, end: f64) -> ExprId {
+    if end == 1.0 {
+        reflect(pool, e, &["t".to_owned()])
+    } else {
+        e
+    }
+}
+
 /// `e` with every time named in `times` replaced by one minus itself.
 fn reflect(pool: &mut Pool, e: ExprId, times: &[String]) -> ExprId {
     let one = pool.one();
@@ -644,20 +653,10 @@ fn scalar_guards(pool: &mut Pool, e: ExprId) -> Vec<Guard> {
 /// function misses the budget without it, and by less with it (`budget::keep_end_series`).
 fn end_series_guards(pool: &mut Pool, cs: &[ExprId]) -> Vec<Guard> {
     let t = pool.symbol("t");
-    let t_name = ["t".to_owned()];
     let mut guards = Vec::new();
     for end in ENDS {
         let towards_one = end == 1.0;
-        let in_distance: Vec<ExprId> = cs
-            .iter()
-            .map(|&c| {
-                if towards_one {
-                    reflect(pool, c, &t_name)
-                } else {
-                    c
-                }
-            })
-            .collect();
+        let in_distance: Vec<ExprId> = cs.iter().map(|&c| from_end(pool, c, end)).collect();
         let found: Vec<EndSeries> = in_distance
             .iter()
             .map(|&c| series_at_zero(pool, c, t))
@@ -734,9 +733,11 @@ fn series_at_zero(pool: &mut Pool, e: ExprId, t: Symbol) -> EndSeries {
                     if matches!(pool.node(x), Node::Add(_)) {
                         let series = if with_logs {
                             taylors.get(&x).cloned().or_else(|| {
-                                (none.contains(&x) && small_near_zero(pool, x, t))
-                                    .then(|| Expansion::logs_at_zero(pool, x, t, log))
-                                    .flatten()
+                                (none.contains(&x)
+                                    && taylor::reads_log(pool, x, t)
+                                    && small_near_zero(pool, x, t))
+                                .then(|| Expansion::logs_at_zero(pool, x, t, log))
+                                .flatten()
                             })
                         } else {
                             let p = taylor::at_zero(pool, x, t).map(Expansion::Taylor);
@@ -1283,7 +1284,6 @@ impl JetForms {
         self.series[usize::from(towards_one)]
             .get_or_init(|| {
                 let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
-                let t_name = ["t".to_owned()];
                 let j = &self.jet;
                 let mut syms = Vec::new();
                 let mut found = Vec::new();
@@ -1291,11 +1291,7 @@ impl JetForms {
                     if sym == j.alpha_next || sym == j.sigma_next {
                         continue;
                     }
-                    let in_distance = if towards_one {
-                        reflect(pool, e, &t_name)
-                    } else {
-                        e
-                    };
+                    let in_distance = from_end(pool, e, end);
                     let series = series_at_zero(pool, in_distance, t);
                     let Some(bound) = [series.analytic, series.logs]
                         .iter()
@@ -1952,17 +1948,7 @@ fn field_guards(
                     .collect()
             };
             let towards_one = end == 1.0;
-            let t_name = ["t".to_owned()];
-            let in_distance: Vec<ExprId> = finals
-                .iter()
-                .map(|&c| {
-                    if towards_one {
-                        reflect(pool, c, &t_name)
-                    } else {
-                        c
-                    }
-                })
-                .collect();
+            let in_distance: Vec<ExprId> = finals.iter().map(|&c| from_end(pool, c, end)).collect();
             // The coefficients share subexpressions at the interpolation nodes.
             let te = pool.sym_expr(t);
             let log = pool.call(crate::expr::pool::Func::Log, te);

@@ -268,7 +268,7 @@ impl Expansion {
 
 /// Whether `e` reads the logarithm of a formula in `t` (which may leave `ln t` terms at
 /// t = 0).
-fn reads_log(pool: &Pool, e: ExprId, t: Symbol) -> bool {
+pub fn reads_log(pool: &Pool, e: ExprId, t: Symbol) -> bool {
     let mut seen = crate::expr::fxhash::HashSet::default();
     let mut stack = vec![e];
     while let Some(x) = stack.pop() {
