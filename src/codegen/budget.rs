@@ -362,6 +362,7 @@ fn table(f: &Function, env: &[(&str, f64)]) -> Rc<rounding::Table> {
         Shape::Scalar { out } => out.hash(&mut h),
         Shape::Field { coeffs, .. } => coeffs.iter().for_each(|(_, v)| v.hash(&mut h)),
     }
+    f.reflected.hash(&mut h);
     let head = [h.finish(), f.program.ops.len() as u64];
     let bits = env.iter().map(|p| p.1.to_bits());
     with_key(&head, bits, |key| {
@@ -369,7 +370,18 @@ fn table(f: &Function, env: &[(&str, f64)]) -> Rc<rounding::Table> {
             if let Some(t) = tables.borrow().get(key) {
                 return Rc::clone(t);
             }
-            let t = Rc::new(rounding::Table::new(&f.program, env, &outputs_of(f)));
+            // An upper regime's times: `1 - s` of each is exact.
+            let reflected: Vec<&str> = match &f.shape {
+                _ if !f.reflected => Vec::new(),
+                Shape::Scalar { .. } => vec!["t"],
+                Shape::Field { times, .. } => times.iter().map(String::as_str).collect(),
+            };
+            let t = Rc::new(rounding::Table::new(
+                &f.program,
+                env,
+                &outputs_of(f),
+                &reflected,
+            ));
             tables.borrow_mut().insert(key.to_vec(), Rc::clone(&t));
             t
         })

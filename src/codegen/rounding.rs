@@ -50,11 +50,19 @@ pub struct Table {
 }
 
 impl Table {
-    /// The model of `p` at `inputs` for the outputs `outs`.
-    pub fn new(p: &Program, inputs: &[(&str, f64)], outs: &[Var]) -> Table {
+    /// The model of `p` at `inputs` for the outputs `outs`. The inputs named in
+    /// `reflected` are the times of an upper regime, each `1 - t` for an f64 `t` from 1/2 up:
+    /// `1 - s` of one of them is `t` again, exactly ([`recovers_time`]).
+    pub fn new(p: &Program, inputs: &[(&str, f64)], outs: &[Var], reflected: &[&str]) -> Table {
         let vs: Vec<f64> = p.run::<Dd>(inputs).iter().map(|v| v.to_f64()).collect();
         let own = (0..p.ops.len())
-            .map(|i| own_error(&p.ops[i], &vs, i))
+            .map(|i| {
+                if recovers_time(p, &p.ops[i], reflected) {
+                    0.0
+                } else {
+                    own_error(&p.ops[i], &vs, i)
+                }
+            })
             .collect();
         let mut rounded = vec![0.0; p.ops.len()];
         let narrowed = (0..p.ops.len())
@@ -355,6 +363,26 @@ fn own_error(op: &Op, vs: &[f64], i: usize) -> f64 {
     }
 }
 
+/// Whether `op` is `1 - s` (or `s - 1`) for an input `s` named in `reflected`: an upper
+/// regime's time, `1 - t` rounded from an f64 `t` in [1/2, 1], which is exact (Sterbenz),
+/// so that `1 - s` is `t` again and rounds to it exactly, whatever `t` is. Without this, the
+/// bound gave it half an ulp, and the search put it and what reads it in double-double
+/// (vp_linear's `alpha` above 1/2, `exp((s - 1) (5.025 - 4.975 s))`).
+fn recovers_time(p: &Program, op: &Op, reflected: &[&str]) -> bool {
+    let Op::Sum(terms) = op else {
+        return false;
+    };
+    let one = |v: Var| {
+        matches!(&p.ops[v], Op::Const { hi, lo }
+            if f64::from_bits(*hi) == 1.0 && f64::from_bits(*lo) == 0.0)
+    };
+    let time = |v: Var| matches!(&p.ops[v], Op::Input(name) if reflected.contains(&name.as_str()));
+    match terms.as_slice() {
+        [(false, a), (true, b)] => one(*a) && time(*b) || time(*a) && one(*b),
+        _ => false,
+    }
+}
+
 /// The unit in the last place of `x`.
 fn ulp(x: f64) -> f64 {
     super::check::ulp(x)
@@ -455,7 +483,7 @@ mod tests {
                 if !exact.is_normal() {
                     continue;
                 }
-                let table = Table::new(&p, &env, &[out]);
+                let table = Table::new(&p, &env, &[out], &[]);
                 let bound = table.bound(0, &[]);
                 let err = ulps(got, exact);
                 assert!(
@@ -497,7 +525,7 @@ mod tests {
                 let env = [("t", t)];
                 let exact = p.run::<Xd>(&env)[out].to_f64();
                 let got = p.run_mixed::<f64, Dd>(&env, &wide)[out].to_f64();
-                let bound = Table::new(&p, &env, &[out]).bound(0, &wide);
+                let bound = Table::new(&p, &env, &[out], &[]).bound(0, &wide);
                 let err = ulps(got, exact);
                 // (`ulps` counts steps to the rounded exact value: half an ulp more.)
                 assert!(
@@ -518,11 +546,66 @@ mod tests {
     }
 
     #[test]
+    fn one_less_a_reflected_time_is_exact_and_counts_no_rounding() {
+        // An upper regime's time is `s = 1 - T` for an f64 `T` in [1/2, 1]; `1 - s` is `T`
+        // again in f64, which the bound then counts as exact, and the bound still covers
+        // the error of f64 throughout. For any other input it is a rounding.
+        let mut times: Vec<f64> = (0..=4000).map(|k| 0.5 + k as f64 / 8000.0).collect();
+        times.extend((1..=53).map(|k| 1.0 - 2f64.powi(-k)));
+        times.extend((1..=60).map(|k| 0.5 + 2f64.powi(-k)));
+        times.extend([
+            0.5f64.next_up(),
+            1f64.next_down(),
+            std::f64::consts::FRAC_1_SQRT_2,
+        ]);
+        for &big_t in &times {
+            let s = 1.0 - big_t;
+            assert_eq!(1.0 - s, big_t, "1 - (1 - {big_t})");
+        }
+        for text in ["1 - t", "t - 1"] {
+            let (p, out) = program(text);
+            let env = [("t", 0.3)];
+            assert!(Table::new(&p, &env, &[out], &[]).bound(0, &[]) > 0.0);
+            assert_eq!(Table::new(&p, &env, &[out], &["t"]).bound(0, &[]), 0.0);
+            assert!(Table::new(&p, &env, &[out], &["x"]).bound(0, &[]) > 0.0);
+        }
+        // `1 + s` is not exact (s = 2^-53 makes it a tie).
+        let (p, out) = program("1 + t");
+        let env = [("t", 0.3)];
+        assert!(Table::new(&p, &env, &[out], &["t"]).bound(0, &[]) > 0.0);
+        for text in [
+            "exp(-(1 - t)*(1/20 + 199*(1 - t)/40))",
+            "sqrt(1 - exp(-(1 - t)/10 - 199*(1 - t)^2/20))",
+            "(1 - t)*(3/7 + t)",
+        ] {
+            let (p, out) = program(text);
+            let (mut with, mut without) = (0.0f64, 0.0f64);
+            for &big_t in &times {
+                let env = [("t", 1.0 - big_t)];
+                let exact = p.run::<Xd>(&env)[out].to_f64();
+                if !exact.is_normal() {
+                    continue;
+                }
+                let got = p.run::<f64>(&env)[out];
+                let bound = Table::new(&p, &env, &[out], &["t"]).bound(0, &[]);
+                let err = ulps(got, exact);
+                assert!(
+                    err <= bound + 0.5,
+                    "{text} at s = 1 - {big_t}: {err} ulps, bound {bound}"
+                );
+                with = with.max(bound);
+                without = without.max(Table::new(&p, &env, &[out], &[]).bound(0, &[]));
+            }
+            assert!(with < without, "{text}: {with} against {without}");
+        }
+    }
+
+    #[test]
     fn double_double_operations_contribute_nothing_but_the_narrowing() {
         // exp(-B) with B in double-double: only the exp's own rounding and the last.
         let (p, out) = program("exp(-t/10 - 199*t^2/20)");
         let env = [("t", 0.9)];
-        let table = Table::new(&p, &env, &[out]);
+        let table = Table::new(&p, &env, &[out], &[]);
         let wide: Vec<bool> = p.ops.iter().map(|op| !matches!(op, Op::Call(..))).collect();
         let b = table.bound(0, &wide);
         assert!(b <= 1.05, "{b}");

@@ -2406,7 +2406,7 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 19 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -2524,9 +2524,6 @@ fn reverse_drift_x0_coefficients_in_cell2<N: Narrow<W>, W: Real>(t: f64) -> [f64
 }
 /// The upper regime of [`reverse_drift_x0_coefficients`]: the same formula with every time `s` written as `1 - s`, for times from 0.5 up, where `1 - s` is exact; it takes `1 - s`.
 fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t < 0.25 {
-        return reverse_drift_x0_coefficients_upper_cell0::<N, W>(t);
-    }
     let v0: N = N::new(-0.25, 0.0);
     let v1: N = N::new(3.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -2537,37 +2534,14 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v7: N = v6.sqrt();
     let v8: N = v5 + v7;
     let v9: N = N::new(2.0, 0.0);
-    let v10: N = v9 + v7;
-    let v11: N = v0 * v4 * v8;
-    let v12: N = v2 * v6 * v10;
-    let v13: N = v11 / v12;
-    let v14: N = N::new(-0.5, 0.0);
-    let v15: N = v2 / v8;
-    let v16: N = v15.sqrt();
-    let v17: N = v16 * v6;
-    let v18: N = v14 / v17;
-    [v13.to_f64(), v18.to_f64()]
-}
-/// [`reverse_drift_x0_coefficients_upper`] where `t` is below 0.25, with the operations in `W` that the accuracy budget needs there.
-fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    let v0: N = N::new(-0.25, 0.0);
-    let v1: N = N::new(3.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: N = -v1;
-    let v4: N = v3 - v2;
-    let v5: N = N::new(1.0, 0.0);
-    let v6: W = v5.widen() - v2.widen();
-    let v7: N = N::sqrt_of(v6);
-    let v8: N = v5 + v7;
-    let v9: N = N::new(2.0, 0.0);
     let v10: W = v9.widen() + v7.widen();
     let v11: N = v0 * v4 * v8;
-    let v12: W = v2.widen() * v6 * v10;
+    let v12: W = v2.widen() * v6.widen() * v10;
     let v13: N = v11 / N::narrow(v12);
     let v14: N = N::new(-0.5, 0.0);
     let v15: N = v2 / v8;
     let v16: N = v15.sqrt();
-    let v17: W = v16.widen() * v6;
+    let v17: W = v16.widen() * v6.widen();
     let v18: N = v14 / N::narrow(v17);
     [v13.to_f64(), v18.to_f64()]
 }
@@ -2579,7 +2553,7 @@ fn reverse_drift_x0_coefficients_upper_cell0<N: Narrow<W>, W: Real>(t: f64) -> [
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` (with the operations in double-double chosen apart below 1 - t = 0.25).
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25, 0.375, 0.4375). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 19 operations in double-double.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -3976,7 +3950,7 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 5 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return dd::at_pole(&pf_velocity_v_poles::<f64, Dd>(t), [f64::INFINITY]);
@@ -4010,8 +3984,8 @@ fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = N::new(1.0, 0.0);
-    let v3: W = v2.widen() - v1.widen();
-    let v4: W = v3.sqrt();
+    let v3: N = v2 - v1;
+    let v4: W = v3.widen().sqrt();
     let v5: N = v2 + N::narrow(v4);
     let v6: N = v1 / v5;
     let v7: N = v6.sqrt();
@@ -4029,7 +4003,7 @@ fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 ///
 /// Runs its stable form in `f64`, with the 5 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 12 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 12 operations in double-double.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 #[allow(unused_variables)]
@@ -4064,7 +4038,7 @@ fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Runs its stable form in `f64`, with the 7 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 16 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 16 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -4108,8 +4082,8 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v0: N = N::new(0.25, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
-    let v4: W = v3.sqrt();
+    let v3: N = v1 - v2;
+    let v4: W = v3.widen().sqrt();
     let v5: N = v1 + N::narrow(v4);
     let v6: N = v0 * v5;
     let v7: N = v2 * N::narrow(v4);
@@ -4131,7 +4105,7 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 ///
 /// Runs its stable form in `f64`, with the 7 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 5 of its 16 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 16 operations in double-double.
 ///
 /// At `t == 0.0` and `t == 1.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {

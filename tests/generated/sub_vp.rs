@@ -22,7 +22,7 @@ pub const PROCESS: &str = "sub_vp";
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 9 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 9 operations in double-double.
 pub fn alpha(t: f64) -> f64 {
     alpha_in::<f64, Dd>(t)
 }
@@ -46,12 +46,12 @@ fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() - v1.widen();
+    let v2: N = v0 - v1;
     let v3: N = N::new(4.975, 3.552713678800501e-16);
     let v4: N = v3 * v1;
     let v5: W = W::new(5.025, -3.552713678800501e-16);
     let v6: W = v4.widen() - v5;
-    let v7: W = v2 * v6;
+    let v7: W = v2.widen() * v6;
     let v8: N = N::exp_of(v7);
     v8.to_f64()
 }
@@ -2167,7 +2167,7 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 23 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 39 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 39 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -2233,12 +2233,12 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v0: N = N::new(2.0, 0.0);
     let v1: N = N::new(1.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() - v2.widen();
+    let v3: N = v1 - v2;
     let v4: W = W::new(14.925, -7.105427357601002e-16);
     let v5: W = v4 * v2.widen();
     let v6: W = W::new(15.075, 7.105427357601002e-16);
     let v7: W = v5 - v6;
-    let v8: W = v3 * v7;
+    let v8: W = v3.widen() * v7;
     let v9: N = N::exp_of(v8);
     let v10: N = N::new(20.0, 0.0);
     let v11: N = N::new(19.9, 1.4210854715202005e-15);
@@ -2249,13 +2249,13 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v16: W = v15 * v2.widen();
     let v17: W = W::new(5.025, -3.552713678800501e-16);
     let v18: W = v16 - v17;
-    let v19: W = v3 * v18;
+    let v19: W = v3.widen() * v18;
     let v20: N = N::exp_of(v19);
     let v21: W = W::new(9.95, 7.105427357601002e-16);
     let v22: W = v21 * v2.widen();
     let v23: N = N::new(10.05, -7.105427357601002e-16);
     let v24: N = N::narrow(v22) - v23;
-    let v25: N = N::narrow(v3) * v24;
+    let v25: N = v3 * v24;
     let v26: N = v25.exp_m1();
     let v27: N = N::new(10.0, 0.0);
     let v28: W = v22 - v27.widen();
@@ -2279,7 +2279,7 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 ///
 /// Runs its stable form in `f64`, with the 23 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 16 of its 39 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 15 of its 39 operations in double-double.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {

@@ -22,7 +22,7 @@ pub const PROCESS: &str = "vp_linear";
 ///
 /// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 4 of its 9 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 3 of its 9 operations in double-double.
 pub fn alpha(t: f64) -> f64 {
     alpha_in::<f64, Dd>(t)
 }
@@ -46,12 +46,12 @@ fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 fn alpha_upper<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() - v1.widen();
+    let v2: N = v0 - v1;
     let v3: N = N::new(4.975, 3.552713678800501e-16);
     let v4: N = v3 * v1;
     let v5: W = W::new(5.025, -3.552713678800501e-16);
     let v6: W = v4.widen() - v5;
-    let v7: W = v2 * v6;
+    let v7: W = v2.widen() * v6;
     let v8: N = N::exp_of(v7);
     v8.to_f64()
 }
@@ -2302,7 +2302,7 @@ fn pf_velocity_x0_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 4] {
 ///
 /// Runs its stable form in `f64`, with the 10 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 26 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 26 operations in double-double.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(
@@ -2398,10 +2398,10 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v3: N = N::new(10.0, 0.0);
     let v4: W = v2.widen() - v3.widen();
     let v5: N = N::new(1.0, 0.0);
-    let v6: W = v5.widen() - v1.widen();
+    let v6: N = v5 - v1;
     let v7: N = N::new(10.05, -7.105427357601002e-16);
     let v8: N = v2 - v7;
-    let v9: N = N::narrow(v6) * v8;
+    let v9: N = v6 * v8;
     let v10: N = v9.exp();
     let v11: N = -v5;
     let v12: W = v11.widen() - v10.widen();
@@ -2414,7 +2414,7 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v19: W = v18 * v1.widen();
     let v20: W = W::new(5.025, -3.552713678800501e-16);
     let v21: W = v19 - v20;
-    let v22: W = v6 * v21;
+    let v22: W = v6.widen() * v21;
     let v23: W = N::exp_kept(v22);
     let v24: W = v17.widen() * v23 * v4;
     let v25: N = N::narrow(v24) / v13;
@@ -2428,7 +2428,7 @@ fn reverse_drift_x0_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 ///
 /// Runs its stable form in `f64`, with the 10 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 10 of its 26 operations in double-double.
+/// That is the form above the last bound (with the operations in double-double chosen apart below t = 0.25). Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 26 operations in double-double.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
@@ -3862,7 +3862,7 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 ///
 /// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 22 operations in double-double.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return dd::at_pole(&pf_velocity_v_poles::<f64, Dd>(t), [f64::INFINITY]);
@@ -3907,12 +3907,12 @@ fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() - v1.widen();
+    let v2: N = v0 - v1;
     let v3: W = W::new(4.975, 3.552713678800501e-16);
     let v4: W = v3 * v1.widen();
     let v5: W = W::new(5.025, -3.552713678800501e-16);
     let v6: W = v4 - v5;
-    let v7: W = v2 * v6;
+    let v7: W = v2.widen() * v6;
     let v8: W = N::exp_kept(v7);
     let v9: N = N::new(9.95, 7.105427357601002e-16);
     let v10: W = v9.widen() * v1.widen();
@@ -3920,7 +3920,7 @@ fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     let v12: W = v10 - v11.widen();
     let v13: N = N::new(10.05, -7.105427357601002e-16);
     let v14: N = N::narrow(v10) - v13;
-    let v15: N = N::narrow(v2) * v14;
+    let v15: N = v2 * v14;
     let v16: N = v15.exp_m1();
     let v17: N = -v16;
     let v18: N = v17.sqrt();
@@ -3937,7 +3937,7 @@ fn pf_velocity_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
 ///
 /// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 22 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 22 operations in double-double.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 #[allow(unused_variables)]
@@ -3966,7 +3966,7 @@ fn pf_velocity_v_poles<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 ///
 /// Runs its stable form in `f64`, with the 11 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 23 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 23 operations in double-double.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return dd::at_pole(&reverse_drift_v_poles::<f64, Dd>(t), [0.0, f64::INFINITY]);
@@ -4017,17 +4017,17 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
     let v4: N = v0 - N::narrow(v3);
     let v5: N = N::new(-2.0, 0.0);
     let v6: N = N::new(1.0, 0.0);
-    let v7: W = v6.widen() - v2.widen();
+    let v7: N = v6 - v2;
     let v8: W = W::new(4.975, 3.552713678800501e-16);
     let v9: W = v8 * v2.widen();
     let v10: W = W::new(5.025, -3.552713678800501e-16);
     let v11: W = v9 - v10;
-    let v12: W = v7 * v11;
+    let v12: W = v7.widen() * v11;
     let v13: W = N::exp_kept(v12);
     let v14: W = v3 - v0.widen();
     let v15: N = N::new(10.05, -7.105427357601002e-16);
     let v16: N = N::narrow(v3) - v15;
-    let v17: N = N::narrow(v7) * v16;
+    let v17: N = v7 * v16;
     let v18: N = v17.exp_m1();
     let v19: N = -v18;
     let v20: N = v19.sqrt();
@@ -4043,7 +4043,7 @@ fn reverse_drift_v_coefficients_upper<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2]
 ///
 /// Runs its stable form in `f64`, with the 11 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
-/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 9 of its 23 operations in double-double.
+/// Where every time is at least 0.5, it runs the same formula written in `1 - t` instead (exact there), in `f64` with 8 of its 23 operations in double-double.
 ///
 /// At `t == 0.0`, where coefficients are infinite, it returns the infinity the leading terms tend to (the sign of their directions times the inputs), and NaN where those cancel exactly (`0 * inf`).
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
