@@ -662,11 +662,7 @@ fn end_series_guards(pool: &mut Pool, cs: &[ExprId]) -> Vec<Guard> {
             .map(|&c| series_at_zero(pool, c, t))
             .collect();
         for (replaced, bound) in series_tiers(&found) {
-            let bound = if towards_one {
-                bound.min(UPPER_FROM)
-            } else {
-                bound
-            };
+            let bound = series_bound(bound, end);
             let near: Vec<ExprId> = replaced
                 .iter()
                 .zip(&in_distance)
@@ -787,6 +783,16 @@ fn small_near_zero(pool: &Pool, e: ExprId, t: Symbol) -> bool {
     )];
     crate::expr::ball::certify(pool, e, &at, 512, crate::expr::ball::round_f64)
         .is_ok_and(|(v, _)| f64::from_bits(v).abs() < 2f64.powi(-8))
+}
+
+/// The bound within which a guard next to `end` reads expansions that hold within `bound`
+/// of it: at the noise end at most [`UPPER_FROM`], where `1 - t` is exact.
+fn series_bound(bound: f64, end: f64) -> f64 {
+    if end == 1.0 {
+        bound.min(UPPER_FROM)
+    } else {
+        bound
+    }
 }
 
 /// The tiers in which guards next to an end read formulas with their sums replaced
@@ -1325,12 +1331,7 @@ impl JetForms {
                         let mut values = SeriesValues {
                             at_t: Vec::new(),
                             at_next: Vec::new(),
-                            // Onto the noise end, where `1 - t` is exact.
-                            bound: if towards_one {
-                                bound.min(UPPER_FROM)
-                            } else {
-                                bound
-                            },
+                            bound: series_bound(bound, end),
                         };
                         for (&sym, series) in syms.iter().zip(replaced) {
                             let Some(series) = series else {

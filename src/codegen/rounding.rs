@@ -369,6 +369,8 @@ fn own_error(op: &Op, vs: &[f64], i: usize) -> f64 {
 /// bound gave it half an ulp, and the search put it and what reads it in double-double
 /// (vp_linear's `alpha` above 1/2, `exp((s - 1) (5.025 - 4.975 s))`).
 fn recovers_time(p: &Program, op: &Op, reflected: &[&str]) -> bool {
+    // The upper regime's `1 - t` is exact only for `t` from 1/2 up.
+    const _: () = assert!(super::UPPER_FROM >= 0.5);
     let Op::Sum(terms) = op else {
         return false;
     };
